@@ -1,0 +1,125 @@
+import type { Readable, Writable } from "node:stream";
+import type { OciProcess, OciSpec } from "../../oci/spec.js";
+import type { Backend, LibcontainerdEvent } from "./events.js";
+import type { Resources } from "./resources.js";
+import type { Stats } from "./stats.js";
+
+/** Every async call takes these. `timeoutMs` becomes a DeadlineExceededError, `signal` a CanceledError. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** Which streams to create; they appear on the Process. With `terminal`, stdout carries both streams. */
+export interface StdioOptions {
+  stdin?: boolean;
+  stdout?: boolean;
+  stderr?: boolean;
+  terminal?: boolean;
+}
+
+export type TaskStatus = "created" | "running" | "paused" | "pausing" | "stopped" | "unknown";
+
+export interface ExitStatus {
+  exitCode: number;
+  exitedAt: Date;
+}
+
+export interface ProcessInfo {
+  pid: number;
+  /** The exec id when the process belongs to an exec, where the backend knows it. */
+  execId?: string;
+}
+
+export interface ContainerInfo {
+  id: string;
+  runtime: { name: string; optionsTypeUrl?: string };
+  labels: Record<string, string>;
+  createdAt?: Date;
+}
+
+export interface NewContainerOptions extends CallOptions {
+  /** A runtime name (`runc`, `io.containerd.runtime.v1.linux`, a configured name, or a shim name). */
+  runtime?: string;
+  labels?: Record<string, string>;
+}
+
+export interface NewTaskOptions extends CallOptions {
+  stdio?: StdioOptions;
+  /** Restore from a checkpoint written by `Task.checkpoint`. */
+  checkpointDir?: string;
+}
+
+export interface ExecOptions extends CallOptions {
+  stdio?: StdioOptions;
+}
+
+export interface CheckpointOptions extends CallOptions {
+  /** Stop the task after checkpointing it. */
+  exit?: boolean;
+}
+
+export interface EventsOptions {
+  signal?: AbortSignal;
+}
+
+export interface Client {
+  /** What this client talks to: `remote` (containerd) or `local` (HCS). */
+  readonly backend: "remote" | "local";
+  readonly namespace: string;
+  version(opts?: CallOptions): Promise<{ version: string; revision: string }>;
+  newContainer(id: string, spec: OciSpec, opts?: NewContainerOptions): Promise<Container>;
+  /** NotFoundError when there is no such container. */
+  loadContainer(id: string, opts?: CallOptions): Promise<Container>;
+  listContainers(opts?: CallOptions): Promise<ContainerInfo[]>;
+  /** Task events of this client's namespace, as they happen. Ends when `signal` aborts or the client closes. */
+  events(opts?: EventsOptions): AsyncIterable<LibcontainerdEvent>;
+  /** The moby-style callback: serial per container, parallel across containers. */
+  setBackend(backend: Backend): void;
+  close(): Promise<void>;
+}
+
+export interface Container {
+  readonly id: string;
+  /** Creates the task (init process) without starting it. */
+  newTask(opts?: NewTaskOptions): Promise<Task>;
+  /** The existing task, without IO. NotFoundError when there is none. */
+  task(opts?: CallOptions): Promise<Task>;
+  /** The existing task with its IO reopened (for a new client after a restart). */
+  attachTask(stdio: StdioOptions, opts?: CallOptions): Promise<Task>;
+  info(opts?: CallOptions): Promise<ContainerInfo>;
+  /** Removes the container and its bundle/FIFO directory. FailedPreconditionError while a task exists. */
+  delete(opts?: CallOptions): Promise<void>;
+}
+
+export interface Process {
+  readonly id: string;
+  readonly containerId: string;
+  readonly pid: number;
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  /** A signal name (`SIGTERM`), number (15) or name without prefix (`TERM`). */
+  kill(signal: NodeJS.Signals | string | number, opts?: CallOptions): Promise<void>;
+  resize(width: number, height: number, opts?: CallOptions): Promise<void>;
+  closeStdin(opts?: CallOptions): Promise<void>;
+  /** Resolves with the exit status. Call it before `start()` so a fast exit is never missed. */
+  wait(opts?: CallOptions): Promise<ExitStatus>;
+  /** Removes the stopped process and returns its exit status. FailedPreconditionError while it runs. */
+  delete(opts?: CallOptions): Promise<ExitStatus>;
+}
+
+export interface Task extends Process {
+  start(opts?: CallOptions): Promise<void>;
+  status(opts?: CallOptions): Promise<TaskStatus>;
+  /** Creates and starts an exec process. */
+  exec(execId: string, process: OciProcess, opts?: ExecOptions): Promise<Process>;
+  pause(opts?: CallOptions): Promise<void>;
+  resume(opts?: CallOptions): Promise<void>;
+  pids(opts?: CallOptions): Promise<ProcessInfo[]>;
+  stats(opts?: CallOptions): Promise<Stats>;
+  updateResources(resources: Resources, opts?: CallOptions): Promise<void>;
+  checkpoint(dir: string, opts?: CheckpointOptions): Promise<void>;
+  /** Kills (SIGKILL) whatever runs, waits for the exit, and deletes the task. */
+  forceDelete(opts?: CallOptions): Promise<void>;
+}

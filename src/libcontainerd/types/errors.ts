@@ -1,0 +1,89 @@
+/**
+ * Typed errors shared by every backend. Callers branch on `code` (or `instanceof`);
+ * the transport-level cause stays attached: `grpcCode` for containerd, `hresult`
+ * and `hresultName` for HCS.
+ */
+
+export type ErrorCode =
+  | "not_found"
+  | "already_exists"
+  | "invalid_argument"
+  | "failed_precondition"
+  | "unavailable"
+  | "not_implemented"
+  | "deadline_exceeded"
+  | "canceled"
+  | "internal";
+
+export interface ErrorDetails {
+  cause?: unknown;
+  /** gRPC status code (connect's `Code` numbering, which is gRPC's). */
+  grpcCode?: number;
+  /** HRESULT as an unsigned 32-bit number. */
+  hresult?: number;
+  hresultName?: string;
+}
+
+export class LibcontainerdError extends Error {
+  readonly code: ErrorCode = "internal";
+  readonly grpcCode?: number;
+  readonly hresult?: number;
+  readonly hresultName?: string;
+
+  constructor(message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = new.target.name;
+    if (details.grpcCode !== undefined) this.grpcCode = details.grpcCode;
+    if (details.hresult !== undefined) this.hresult = details.hresult >>> 0;
+    if (details.hresultName !== undefined) this.hresultName = details.hresultName;
+  }
+}
+
+export class NotFoundError extends LibcontainerdError {
+  override readonly code = "not_found";
+}
+export class AlreadyExistsError extends LibcontainerdError {
+  override readonly code = "already_exists";
+}
+export class InvalidArgumentError extends LibcontainerdError {
+  override readonly code = "invalid_argument";
+}
+export class FailedPreconditionError extends LibcontainerdError {
+  override readonly code = "failed_precondition";
+}
+export class UnavailableError extends LibcontainerdError {
+  override readonly code = "unavailable";
+}
+export class NotImplementedError extends LibcontainerdError {
+  override readonly code = "not_implemented";
+}
+export class DeadlineExceededError extends LibcontainerdError {
+  override readonly code = "deadline_exceeded";
+}
+export class CanceledError extends LibcontainerdError {
+  override readonly code = "canceled";
+}
+/** Anything the backend reported that fits no other kind. */
+export class InternalError extends LibcontainerdError {
+  override readonly code = "internal";
+}
+
+const byCode = {
+  not_found: NotFoundError,
+  already_exists: AlreadyExistsError,
+  invalid_argument: InvalidArgumentError,
+  failed_precondition: FailedPreconditionError,
+  unavailable: UnavailableError,
+  not_implemented: NotImplementedError,
+  deadline_exceeded: DeadlineExceededError,
+  canceled: CanceledError,
+  internal: InternalError,
+} satisfies Record<ErrorCode, typeof LibcontainerdError>;
+
+export function errorFor(code: ErrorCode, message: string, details?: ErrorDetails): LibcontainerdError {
+  return new byCode[code](message, details);
+}
+
+export function isErrorCode(err: unknown, code: ErrorCode): boolean {
+  return err instanceof LibcontainerdError && err.code === code;
+}

@@ -1,0 +1,2 @@
+export * from "./defaults.js";
+export type * from "./spec.js";
