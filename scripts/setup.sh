@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine: system packages, npm dependencies, the native
+# fake vmcompute library, and the TypeScript build. Quick when nothing is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+# Debian packages: the container stack, and containerd's .proto files for `npm run gen`.
+need_pkgs=()
+for pkg in containerd runc crun busybox-static golang-github-containerd-containerd-dev \
+  golang-github-gogo-protobuf-dev golang-github-gogo-googleapis-dev golang-github-containerd-cgroups-dev \
+  gcc make; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$pkg")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing packages: ${need_pkgs[*]} (run as root, or install them yourself)"
+    exit 1
+  fi
+  say "installing ${need_pkgs[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# npm dependencies: only when the lock file changed since the last install.
+stamp=node_modules/.setup-lock-hash
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > "$stamp"
+fi
+
+# The fake vmcompute library (a Linux stand-in for Windows' vmcompute.dll, for the local backend's tests).
+if [ -f native/fake-vmcompute/Makefile ]; then
+  make -s -C native/fake-vmcompute
+fi
+
+# TypeScript: rebuild when any source is newer than the build.
+if [ ! -f dist/.build-stamp ] || [ -n "$(find src tsconfig.json tsconfig.build.json package.json -newer dist/.build-stamp -print -quit)" ]; then
+  say "building TypeScript"
+  rm -rf dist
+  npx tsc -p tsconfig.build.json
+  touch dist/.build-stamp
+fi

@@ -1,0 +1,221 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Containers } from "../../src/gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
+import { Namespaces } from "../../src/gen/github.com/containerd/containerd/api/services/namespaces/v1/namespace_pb.js";
+import { Tasks } from "../../src/gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
+import { Version } from "../../src/gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
+import { createContainerdTransport, serviceClient } from "../../src/libcontainerd/remote/transport.js";
+import { requireBinary } from "./binaries.js";
+import { buildBusyboxRootfs } from "./rootfs.js";
+
+/** A private containerd for one test file: its own root, state, socket and busybox rootfs. */
+export interface TestContainerd {
+  readonly dir: string;
+  readonly address: string;
+  /** A state dir for clients (FIFOs, bundles), inside `dir`. */
+  readonly stateDir: string;
+  readonly rootfs: string;
+  readonly pid: number;
+  /** The log so far, for failure messages. */
+  log(): string;
+  /** SIGKILL containerd (shims survive, as they would in production). */
+  kill(): Promise<void>;
+  /** Starts containerd again on the same root, state and socket. */
+  restart(): Promise<void>;
+  /** Removes every container and task, stops containerd, kills leftover shims, removes the temp dir. */
+  stop(): Promise<void>;
+}
+
+function configToml(dir: string, address: string): string {
+  return `version = 2
+root = "${dir}/root"
+state = "${dir}/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+]
+
+[grpc]
+  address = "${address}"
+
+[ttrpc]
+  address = "${address}.ttrpc"
+
+[debug]
+  level = "info"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${dir}/opt"
+
+[plugins."io.containerd.runtime.v1.linux"]
+  shim = "containerd-shim"
+  runtime = "runc"
+  runtime_root = "${dir}/runc-v1"
+`;
+}
+
+/** Every process whose command line names `dir` (shims and runc started for this containerd). */
+export function processesUnder(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (cmdline.includes(dir)) pids.push(Number(entry));
+    } catch {}
+  }
+  return pids;
+}
+
+function mountsUnder(dir: string): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((line) => line.split(" ")[4] ?? "")
+    .filter((mountPoint) => mountPoint.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+export async function startContainerd(opts: { prefix?: string } = {}): Promise<TestContainerd> {
+  const binary = requireBinary("containerd");
+  requireBinary("runc");
+  requireBinary("containerd-shim-runc-v2");
+  const dir = mkdtempSync(join(tmpdir(), opts.prefix ?? "lcd-test-"));
+  const address = join(dir, "containerd.sock");
+  const logPath = join(dir, "containerd.log");
+  const rootfs = buildBusyboxRootfs(join(dir, "rootfs"));
+  writeFileSync(join(dir, "config.toml"), configToml(dir, address));
+  let child: ChildProcess | undefined;
+
+  const launch = async (): Promise<void> => {
+    const logFd = openSync(logPath, "a");
+    child = spawn(binary, ["--config", join(dir, "config.toml")], {
+      stdio: ["ignore", logFd, logFd],
+      detached: true,
+    });
+    closeSync(logFd);
+    child.unref();
+    await waitServing(address, child, () => readLog());
+  };
+  const readLog = () => (existsSync(logPath) ? readFileSync(logPath, "utf8") : "");
+
+  const stopChild = async (signal: NodeJS.Signals): Promise<void> => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => c.once("exit", () => resolve()));
+    c.kill(signal);
+    await Promise.race([exited, sleep(10_000)]);
+    if (c.exitCode === null && c.signalCode === null) {
+      c.kill("SIGKILL");
+      await exited;
+    }
+  };
+
+  try {
+    await launch();
+  } catch (err) {
+    await stopChild("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+
+  return {
+    dir,
+    address,
+    stateDir: join(dir, "client-state"),
+    rootfs,
+    get pid() {
+      return child?.pid ?? 0;
+    },
+    log: readLog,
+    kill: () => stopChild("SIGKILL"),
+    restart: launch,
+    async stop() {
+      try {
+        if (child && child.exitCode === null && child.signalCode === null) await removeEverything(address);
+      } catch (err) {
+        process.stderr.write(`harness: cleanup through containerd failed: ${String(err)}\n`);
+      }
+      await stopChild("SIGTERM");
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const left = processesUnder(dir);
+        if (left.length === 0) break;
+        for (const pid of left) {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {}
+        }
+        await sleep(100);
+      }
+      for (const mountPoint of mountsUnder(dir)) {
+        spawn("umount", ["-l", mountPoint], { stdio: "ignore" });
+      }
+      if (mountsUnder(dir).length > 0) await sleep(200);
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    },
+  };
+}
+
+async function waitServing(address: string, child: ChildProcess, log: () => string): Promise<void> {
+  const version = serviceClient(Version, createContainerdTransport({ address, namespace: "default" }));
+  const deadline = Date.now() + 20_000;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`containerd exited during start-up (${child.exitCode ?? child.signalCode}):\n${log()}`);
+    }
+    if (existsSync(address)) {
+      try {
+        await version.version({}, { timeoutMs: 1000 });
+        return;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    await sleep(25);
+  }
+  throw new Error(`containerd did not serve within 20 s: ${String(lastError)}\n${log()}`);
+}
+
+/** Kills and deletes every task, then deletes every container, in every namespace. */
+async function removeEverything(address: string): Promise<void> {
+  const namespaces = serviceClient(Namespaces, createContainerdTransport({ address, namespace: "default" }));
+  const { namespaces: list } = await namespaces.list({}, { timeoutMs: 5000 });
+  for (const ns of list) {
+    const transport = createContainerdTransport({ address, namespace: ns.name });
+    const tasks = serviceClient(Tasks, transport);
+    const containers = serviceClient(Containers, transport);
+    const { tasks: running } = await tasks.list({}, { timeoutMs: 5000 });
+    await Promise.all(
+      running.map(async (task) => {
+        await tasks.kill({ containerId: task.id, signal: 9, all: true }, { timeoutMs: 5000 }).catch(() => {});
+        for (let i = 0; i < 100; i++) {
+          try {
+            await tasks.delete({ containerId: task.id }, { timeoutMs: 5000 });
+            return;
+          } catch {
+            await sleep(50);
+          }
+        }
+      }),
+    );
+    const { containers: all } = await containers.list({}, { timeoutMs: 5000 });
+    await Promise.all(all.map((c) => containers.delete({ id: c.id }, { timeoutMs: 5000 }).catch(() => {})));
+  }
+}
