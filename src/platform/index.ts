@@ -1,0 +1,3 @@
+export * from "./addresses.js";
+export * from "./detect.js";
+export * from "./windows-builds.js";
