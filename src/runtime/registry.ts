@@ -1,0 +1,183 @@
+import { join } from "node:path";
+import { InvalidArgumentError } from "../libcontainerd/types/errors.js";
+import { parseAddRuntime, validateRuntimes } from "./daemon-json.js";
+import { createLookPath, type LookPath } from "./lookpath.js";
+import {
+  isPermissibleContainerdRuntimeName,
+  RUNC_RUNTIME,
+  RUNC_V1_SHIM,
+  RUNC_V2_SHIM,
+  RUNHCS_V1_SHIM,
+} from "./names.js";
+import { defaultRunhcsOptions, runcV1Options, runcV2Options, shimOptionsFor } from "./shim-options.js";
+import type { ResolvedRuntime, RuntimeConfig, RuntimeInfo, RuntimeResolver, ShimOptions } from "./types.js";
+import { ensureWrapperScript, wrapperScriptContent, wrapperScriptFileName } from "./wrapper-script.js";
+
+export interface RuntimeRegistryOptions {
+  /** The client's state dir; runc's state (`--root`) goes to `<stateDir>/runtime-runc`. */
+  stateDir: string;
+  /** daemon.json's `runtimes` map. */
+  runtimes?: Record<string, RuntimeConfig>;
+  /** `--add-runtime name=path` flags. */
+  addRuntimes?: string[];
+  defaultRuntime?: string;
+  platform?: "linux" | "windows";
+  /** Where wrapper scripts for `runtimeArgs` go; defaults to `<stateDir>/runtimes`. */
+  wrapperDir?: string;
+  lookPath?: LookPath;
+}
+
+interface RuntimeEntry {
+  name: string;
+  shim: string;
+  options?: ShimOptions;
+  source: "stock" | "configured";
+  /** A runtime binary that must exist when a container is created with this runtime. */
+  binary?: string;
+  runtimeArgs?: readonly string[];
+  wrapper?: { path: string; content: string };
+}
+
+/**
+ * Resolves runtime names to containerd shims and their typed options, as dockerd does
+ * (daemon/runtime_unix.go): stock runc runtimes, operator-configured ones, and containerd shim names
+ * passed through as they are.
+ */
+export class RuntimeRegistry implements RuntimeResolver {
+  readonly defaultRuntime: string;
+  readonly platform: "linux" | "windows";
+  private readonly entries = new Map<string, RuntimeEntry>();
+  private readonly wrapperDir: string;
+  private readonly lookPath: LookPath;
+
+  constructor(options: RuntimeRegistryOptions) {
+    this.platform = options.platform ?? (process.platform === "win32" ? "windows" : "linux");
+    this.wrapperDir = options.wrapperDir ?? join(options.stateDir, "runtimes");
+    this.lookPath = options.lookPath ?? createLookPath();
+    for (const entry of this.stockEntries(options.stateDir)) this.entries.set(entry.name, entry);
+
+    const configured = validateRuntimes(options.runtimes ?? {});
+    for (const flag of options.addRuntimes ?? []) {
+      const { name, config } = parseAddRuntime(flag);
+      if (configured.has(name)) {
+        throw new InvalidArgumentError(
+          `runtime '${name}' is defined twice (by --add-runtime and in runtimes)`,
+        );
+      }
+      configured.set(name, config);
+    }
+    for (const [name, config] of configured) {
+      this.entries.set(name, this.configuredEntry(name, config, options.stateDir));
+    }
+
+    const defaultName =
+      options.defaultRuntime ?? (this.platform === "windows" ? RUNHCS_V1_SHIM : RUNC_RUNTIME);
+    if (!this.entries.has(defaultName.toLowerCase()) && !isPermissibleContainerdRuntimeName(defaultName)) {
+      throw new InvalidArgumentError(
+        `specified default runtime '${defaultName}' does not exist (known runtimes: ${this.knownNames()})`,
+      );
+    }
+    this.defaultRuntime = this.entries.has(defaultName.toLowerCase())
+      ? defaultName.toLowerCase()
+      : defaultName;
+  }
+
+  private stockEntries(stateDir: string): RuntimeEntry[] {
+    if (this.platform === "windows") {
+      return [
+        { name: RUNHCS_V1_SHIM, shim: RUNHCS_V1_SHIM, options: defaultRunhcsOptions(), source: "stock" },
+      ];
+    }
+    // One runc root for every runc-compatible runtime, as dockerd has done since 2020.
+    const root = runcRoot(stateDir);
+    const v2 = runcV2Options({ binaryName: "runc", root });
+    return [
+      { name: RUNC_RUNTIME, shim: RUNC_V2_SHIM, options: v2, source: "stock" },
+      { name: RUNC_V2_SHIM, shim: RUNC_V2_SHIM, options: v2, source: "stock" },
+      {
+        name: RUNC_V1_SHIM,
+        shim: RUNC_V1_SHIM,
+        options: runcV1Options({ runtime: "runc", runtimeRoot: root }),
+        source: "stock",
+      },
+    ];
+  }
+
+  private configuredEntry(name: string, config: RuntimeConfig, stateDir: string): RuntimeEntry {
+    if (config.runtimeType !== undefined) {
+      const entry: RuntimeEntry = { name, shim: config.runtimeType, source: "configured" };
+      if (config.options !== undefined)
+        entry.options = shimOptionsFor(name, config.runtimeType, config.options);
+      return entry;
+    }
+    const path = config.path ?? "";
+    if (this.platform === "windows") {
+      throw new InvalidArgumentError(
+        `runtime '${name}': 'path' runtimes run under the runc shim, which Windows does not have; use 'runtimeType'`,
+      );
+    }
+    const entry: RuntimeEntry = { name, shim: RUNC_V2_SHIM, source: "configured", binary: path };
+    let binaryName = path;
+    if (config.runtimeArgs && config.runtimeArgs.length > 0) {
+      const content = wrapperScriptContent(path, config.runtimeArgs);
+      const wrapperPath = join(this.wrapperDir, wrapperScriptFileName(name, content));
+      entry.runtimeArgs = [...config.runtimeArgs];
+      entry.wrapper = { path: wrapperPath, content };
+      binaryName = wrapperPath;
+    }
+    entry.options = runcV2Options({ binaryName, root: runcRoot(stateDir) });
+    return entry;
+  }
+
+  private knownNames(): string {
+    return [...this.entries.keys()].join(", ");
+  }
+
+  /**
+   * The shim and options for `name` (empty → the default). A configured runtime's binary is
+   * looked up now, so a missing one fails the container create with a clear message instead of
+   * crashing the shim later; its wrapper script, if any, is written now.
+   */
+  async resolve(name?: string): Promise<ResolvedRuntime> {
+    const requested = name === undefined || name === "" ? this.defaultRuntime : name;
+    const entry = this.entries.get(requested.toLowerCase());
+    if (!entry) {
+      if (isPermissibleContainerdRuntimeName(requested)) return { name: requested, shim: requested };
+      throw new InvalidArgumentError(
+        `unknown or invalid runtime name '${requested}' (known runtimes: ${this.knownNames()}; ` +
+          `or a containerd shim name like io.containerd.kata.v2)`,
+      );
+    }
+    if (entry.binary !== undefined && (await this.lookPath(entry.binary)) === undefined) {
+      throw new InvalidArgumentError(
+        `runtime '${entry.name}': its binary '${entry.binary}' was not found or is not executable` +
+          (entry.binary.includes("/") ? "" : " (searched PATH)"),
+      );
+    }
+    if (entry.wrapper) await ensureWrapperScript(entry.wrapper.path, this.wrapperDir, entry.wrapper.content);
+    const resolved: ResolvedRuntime = { name: entry.name, shim: entry.shim };
+    if (entry.options) resolved.options = entry.options;
+    return resolved;
+  }
+
+  /** Every stock and configured runtime, stock first (for `ctrd info`). */
+  list(): RuntimeInfo[] {
+    return [...this.entries.values()].map((entry) => {
+      const info: RuntimeInfo = {
+        name: entry.name,
+        shim: entry.shim,
+        source: entry.source,
+        isDefault: entry.name === this.defaultRuntime,
+      };
+      if (entry.options) info.optionsTypeUrl = entry.options.typeUrl;
+      if (entry.binary !== undefined) info.path = entry.binary;
+      if (entry.runtimeArgs) info.runtimeArgs = [...entry.runtimeArgs];
+      if (entry.wrapper) info.wrapperScript = entry.wrapper.path;
+      return info;
+    });
+  }
+}
+
+export function runcRoot(stateDir: string): string {
+  return join(stateDir, "runtime-runc");
+}

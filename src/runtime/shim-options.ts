@@ -1,0 +1,109 @@
+import { create, type DescField, ScalarType, toBinary } from "@bufbuild/protobuf";
+import { reflect } from "@bufbuild/protobuf/reflect";
+import { RuncOptionsSchema } from "../gen/github.com/containerd/containerd/runtime/linux/runctypes/runc_pb.js";
+import { OptionsSchema } from "../gen/github.com/containerd/containerd/runtime/v2/runc/options/oci_pb.js";
+import { RUNC_V2_SHIM, RUNHCS_V1_SHIM } from "./names.js";
+import {
+  convertOptions,
+  encodeOptionFields,
+  type OptionField,
+  type OptionKind,
+  type OptionMessage,
+} from "./option-fields.js";
+import { RUNHCS_OPTIONS } from "./runhcs-options.js";
+import type { ShimOptions } from "./types.js";
+
+export const RUNC_V2_OPTIONS_TYPE_URL = "containerd.runc.v1.Options";
+export const RUNC_V1_OPTIONS_TYPE_URL = "containerd.linux.runc.RuncOptions";
+
+/**
+ * `runtimeoptions.v1.Options`, what containerd hands any shim other than runc and runhcs. Field 3
+ * (`config_body`) came after containerd 1.6, whose shims skip it as an unknown field.
+ */
+export const GENERIC_RUNTIME_OPTIONS: OptionMessage = {
+  typeUrl: "runtimeoptions.v1.Options",
+  fields: [
+    { goName: "TypeUrl", number: 1, kind: { type: "string" } },
+    { goName: "ConfigPath", number: 2, kind: { type: "string" } },
+    { goName: "ConfigBody", number: 3, kind: { type: "bytes" } },
+  ],
+};
+
+/** Go's name for a proto field, as protoc-gen-go(go) derives it: `binary_name` → `BinaryName`. */
+function goFieldName(protoName: string): string {
+  return protoName
+    .split("_")
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join("");
+}
+
+function kindOf(field: DescField): OptionKind | undefined {
+  if (field.fieldKind !== "scalar") return undefined;
+  switch (field.scalar) {
+    case ScalarType.STRING:
+      return { type: "string" };
+    case ScalarType.BOOL:
+      return { type: "bool" };
+    case ScalarType.UINT32:
+      return { type: "uint32" };
+    case ScalarType.INT32:
+      return { type: "int32" };
+    default:
+      return undefined;
+  }
+}
+
+const runcFieldsByGoName = new Map<OptionField, DescField>();
+for (const field of OptionsSchema.fields) {
+  const kind = kindOf(field);
+  if (kind) runcFieldsByGoName.set({ goName: goFieldName(field.name), number: field.number, kind }, field);
+}
+
+/** The runc shim's options as a table derived from the generated schema, so the two cannot drift. */
+export const RUNC_V2_OPTIONS: OptionMessage = {
+  typeUrl: RUNC_V2_OPTIONS_TYPE_URL,
+  fields: [...runcFieldsByGoName.keys()],
+};
+
+export function runcV2Options(init: { binaryName: string; root: string }): ShimOptions {
+  return { typeUrl: RUNC_V2_OPTIONS_TYPE_URL, value: toBinary(OptionsSchema, create(OptionsSchema, init)) };
+}
+
+export function runcV1Options(init: { runtime: string; runtimeRoot: string }): ShimOptions {
+  return {
+    typeUrl: RUNC_V1_OPTIONS_TYPE_URL,
+    value: toBinary(RuncOptionsSchema, create(RuncOptionsSchema, init)),
+  };
+}
+
+function runcV2OptionsFrom(runtime: string, options: Readonly<Record<string, unknown>>): ShimOptions {
+  const message = create(OptionsSchema);
+  const fields = reflect(OptionsSchema, message);
+  for (const [field, value] of convertOptions(runtime, RUNC_V2_SHIM, RUNC_V2_OPTIONS, options)) {
+    const descField = runcFieldsByGoName.get(field);
+    if (descField) fields.set(descField, value);
+  }
+  return { typeUrl: RUNC_V2_OPTIONS_TYPE_URL, value: toBinary(OptionsSchema, message) };
+}
+
+/**
+ * Typed shim options from daemon.json's `runtimeType` + `options` (moby's shimopts.Generate): runc
+ * and runhcs get their own messages, every other shim the generic runtimeoptions message.
+ */
+export function shimOptionsFor(
+  runtime: string,
+  runtimeType: string,
+  options: Readonly<Record<string, unknown>>,
+): ShimOptions {
+  if (runtimeType === RUNC_V2_SHIM) return runcV2OptionsFrom(runtime, options);
+  const message = runtimeType === RUNHCS_V1_SHIM ? RUNHCS_OPTIONS : GENERIC_RUNTIME_OPTIONS;
+  return {
+    typeUrl: message.typeUrl,
+    value: encodeOptionFields(convertOptions(runtime, runtimeType, message, options)),
+  };
+}
+
+/** The options the Windows default runtime gets: runhcs defaults, said explicitly by type. */
+export function defaultRunhcsOptions(): ShimOptions {
+  return { typeUrl: RUNHCS_OPTIONS.typeUrl, value: encodeOptionFields(new Map()) };
+}
