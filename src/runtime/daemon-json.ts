@@ -136,10 +136,10 @@ export function validateRuntimeEntry(name: string, entry: unknown): RuntimeConfi
  * Validates a whole `runtimes` map: names normalized, entries checked, and two spellings of one
  * name (`Kata` and `kata`) refused rather than one silently winning.
  */
-export function validateRuntimes(runtimes: unknown, source = "runtimes"): Map<string, RuntimeConfig> {
+export function validateRuntimes(runtimes: unknown, source = "'runtimes'"): Map<string, RuntimeConfig> {
   if (!isPlainObject(runtimes)) {
     throw new InvalidArgumentError(
-      `'${source}' must be an object of runtime name → configuration, got ${describe(runtimes)}`,
+      `${source} must be an object of runtime name → configuration, got ${describe(runtimes)}`,
     );
   }
   const validated = new Map<string, RuntimeConfig>();
