@@ -1,0 +1,4 @@
+export { CONTAINERD_FALLBACK_DIRS, findContainerdBinary } from "./binary.js";
+export { type ContainerdLogLevel, containerdConfigToml, DISABLED_PLUGINS } from "./config.js";
+export { type ManagedContainerdLayout, managedContainerdLayout } from "./layout.js";
+export * from "./supervisor.js";
