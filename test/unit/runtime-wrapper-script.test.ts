@@ -137,14 +137,14 @@ describe("wrapper script files", () => {
     });
     await before.resolve("logged");
     await after.resolve("logged");
-    const [oldScript, newScript] = [before, after].map(
+    const [oldScript = "", newScript = ""] = [before, after].map(
       (registry) => registry.list().find((r) => r.name === "logged")?.wrapperScript ?? "",
     );
     expect(oldScript).not.toBe(newScript);
     expect(readdirSync(wrapperDir).sort()).toEqual(
       [oldScript, newScript].map((p) => p.slice(wrapperDir.length + 1)).sort(),
     );
-    expect(argvThrough(readFileSync(oldScript ?? "", "utf8"), ["run"])).toEqual(["--one", "run"]);
-    expect(argvThrough(readFileSync(newScript ?? "", "utf8"), ["run"])).toEqual(["--two", "run"]);
+    expect(argvThrough(readFileSync(oldScript, "utf8"), ["run"])).toEqual(["--one", "run"]);
+    expect(argvThrough(readFileSync(newScript, "utf8"), ["run"])).toEqual(["--two", "run"]);
   });
 });
