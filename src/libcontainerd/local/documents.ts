@@ -1,0 +1,73 @@
+/** Chooses the create document by guest OS and Windows build (hcsshim schemaversion.DetermineSchemaVersion). */
+import type { OciProcess, OciSpec } from "../../oci/spec.js";
+import { FailedPreconditionError } from "../types/errors.js";
+import {
+  type LcowOptions,
+  lcowContainerConfig,
+  lcowProcessParameters,
+  resolveLcowBootFiles,
+} from "./lcow.js";
+import {
+  type ProcessParameters,
+  type ProcessStdio,
+  type Schema1ContainerConfig,
+  schema1ContainerConfig,
+  windowsProcessParameters,
+} from "./schema1.js";
+import { type Schema2ComputeSystem, schema2ComputeSystem } from "./schema2.js";
+import { type DocumentContext, windowsContainerConfig } from "./windows-config.js";
+
+export const WINDOWS_BUILD_RS1 = 14393;
+export const WINDOWS_BUILD_RS4 = 17134;
+export const WINDOWS_BUILD_RS5 = 17763;
+
+export type GuestOs = "windows" | "linux";
+
+export type CreateDocument =
+  | { schema: "v1"; guestOs: GuestOs; document: Schema1ContainerConfig }
+  | { schema: "v2.1"; guestOs: "windows"; document: Schema2ComputeSystem };
+
+export interface CreateDocumentContext extends DocumentContext {
+  windowsBuild: number;
+  lcow?: LcowOptions;
+}
+
+/** A spec with a `linux` section is an LCOW container; everything else is a Windows container. */
+export function guestOsOf(spec: OciSpec): GuestOs {
+  return spec.linux ? "linux" : "windows";
+}
+
+/**
+ * v1 before RS5; v2.1 from RS5 for process isolation. Hyper-V and LCOW stay on v1: their v2
+ * forms need hcsshim's utility-VM guest bridge.
+ */
+export function createDocument(spec: OciSpec, ctx: CreateDocumentContext): CreateDocument {
+  if (ctx.windowsBuild < WINDOWS_BUILD_RS1) {
+    throw new FailedPreconditionError(
+      `HCS needs Windows build ${WINDOWS_BUILD_RS1} (RS1) or later, this is ${ctx.windowsBuild}`,
+    );
+  }
+  if (guestOsOf(spec) === "linux") {
+    const boot = resolveLcowBootFiles(ctx.lcow, ctx.pathExists);
+    return {
+      schema: "v1",
+      guestOs: "linux",
+      document: lcowContainerConfig(ctx.id, ctx.owner, spec, boot, ctx.layerId),
+    };
+  }
+  const config = windowsContainerConfig(spec, ctx);
+  if (ctx.windowsBuild >= WINDOWS_BUILD_RS5 && !config.hyperV) {
+    return { schema: "v2.1", guestOs: "windows", document: schema2ComputeSystem(ctx.owner, config) };
+  }
+  return { schema: "v1", guestOs: "windows", document: schema1ContainerConfig(ctx.id, ctx.owner, config) };
+}
+
+export function processParameters(
+  guestOs: GuestOs,
+  process: OciProcess,
+  stdio: ProcessStdio,
+): ProcessParameters {
+  return guestOs === "linux"
+    ? lcowProcessParameters(process, stdio)
+    : windowsProcessParameters(process, stdio);
+}

@@ -1,0 +1,88 @@
+/**
+ * HCS schema v2 (`hcsschema.ComputeSystem`, SchemaVersion 2.1) for process-isolated (Argon)
+ * Windows containers on RS5 and later, as hcsshim's hcsoci/hcsdoc_wcow.go builds it.
+ */
+import { dropUndefined } from "./schema1.js";
+import type { WindowsContainerConfig } from "./windows-config.js";
+
+export interface Schema2Version {
+  Major: number;
+  Minor: number;
+}
+
+export interface Schema2Container {
+  GuestOs?: { HostName?: string };
+  Storage?: {
+    Layers?: { Id: string; Path: string }[];
+    Path?: string;
+    QoS?: { IopsMaximum?: number; BandwidthMaximum?: number };
+  };
+  MappedDirectories?: { HostPath: string; ContainerPath: string; ReadOnly?: boolean }[];
+  MappedPipes?: { ContainerPipeName: string; HostPath: string }[];
+  Memory?: { SizeInMB: number };
+  Processor?: { Count?: number; Maximum?: number; Weight?: number };
+  Networking?: {
+    AllowUnqualifiedDnsQuery?: boolean;
+    DnsSearchList?: string;
+    NetworkSharedContainerName?: string;
+  };
+}
+
+export interface Schema2ComputeSystem {
+  Owner?: string;
+  SchemaVersion: Schema2Version;
+  ShouldTerminateOnLastHandleClosed?: boolean;
+  Container: Schema2Container;
+}
+
+export const SCHEMA_V2_1: Readonly<Schema2Version> = { Major: 2, Minor: 1 };
+
+/**
+ * The v2.1 document. Only process isolation: a v2 Hyper-V container lives inside a utility VM
+ * that hcsshim drives through its own guest bridge, which this backend does not implement, so
+ * Hyper-V isolation stays on the v1 document (still accepted on RS5+).
+ * Endpoints are not carried: v2 attaches networking through an HNS namespace, not EndpointList.
+ */
+export function schema2ComputeSystem(owner: string, config: WindowsContainerConfig): Schema2ComputeSystem {
+  const qos = dropUndefined({
+    IopsMaximum: config.storageIopsMaximum,
+    BandwidthMaximum: config.storageBandwidthMaximum,
+  });
+  const processor = dropUndefined({
+    Count: config.processorCount,
+    Maximum: config.processorMaximum,
+    Weight: config.processorWeight,
+  });
+  const networking = dropUndefined({
+    AllowUnqualifiedDnsQuery: config.allowUnqualifiedDnsQuery,
+    DnsSearchList: config.dnsSearchList,
+    NetworkSharedContainerName: config.networkSharedContainerName,
+  });
+  const container: Schema2Container = dropUndefined({
+    GuestOs: config.hostname ? { HostName: config.hostname } : undefined,
+    Storage: dropUndefined({
+      Layers: config.layers.map((l) => ({ Id: l.id, Path: l.path })),
+      Path: config.volumePath,
+      QoS: Object.keys(qos).length ? qos : undefined,
+    }),
+    MappedDirectories: config.mappedDirectories.length
+      ? config.mappedDirectories.map((d) => ({
+          HostPath: d.hostPath,
+          ContainerPath: d.containerPath,
+          ReadOnly: d.readOnly || undefined,
+        }))
+      : undefined,
+    MappedPipes: config.mappedPipes.length
+      ? config.mappedPipes.map((p) => ({ ContainerPipeName: p.containerPipeName, HostPath: p.hostPath }))
+      : undefined,
+    Memory: config.memoryMaximumInMB ? { SizeInMB: config.memoryMaximumInMB } : undefined,
+    Processor: Object.keys(processor).length ? processor : undefined,
+    Networking: Object.keys(networking).length ? networking : undefined,
+  });
+  return {
+    Owner: owner,
+    SchemaVersion: { ...SCHEMA_V2_1 },
+    ShouldTerminateOnLastHandleClosed: true,
+    Container: container,
+  };
+}

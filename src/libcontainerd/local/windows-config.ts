@@ -1,0 +1,178 @@
+/**
+ * Validates an OCI Windows spec once and reduces it to what both HCS schemas need, following
+ * moby's local backend (daemon/internal/libcontainerd/local/local_windows.go: NewContainer).
+ */
+import { createHash } from "node:crypto";
+import path from "node:path";
+import type { OciMount, OciSpec } from "../../oci/spec.js";
+import { InvalidArgumentError } from "../types/errors.js";
+
+const win32 = path.win32;
+
+/** What a document builder needs from the host besides the spec; injectable so tests run on Linux. */
+export interface DocumentContext {
+  id: string;
+  /** HCS `Owner`; the namespace, so listContainers can filter on it. */
+  owner: string;
+  /** The GUID HCS expects for a layer folder name (vmcompute's NameToGuid on Windows). */
+  layerId: (folderName: string) => string;
+  pathExists: (hostPath: string) => boolean;
+}
+
+export interface LayerRef {
+  id: string;
+  path: string;
+}
+
+export interface MappedDirectory {
+  hostPath: string;
+  containerPath: string;
+  readOnly: boolean;
+}
+
+export interface MappedPipe {
+  hostPath: string;
+  containerPipeName: string;
+}
+
+export interface WindowsContainerConfig {
+  hostname?: string;
+  /** Read-only layers, in the spec's order. */
+  layers: LayerRef[];
+  /** The writable (scratch) layer folder: the last entry of layerFolders. */
+  scratchFolder: string;
+  /** Process isolation: `\\?\Volume{GUID}\`, with its trailing backslash. */
+  volumePath?: string;
+  hyperV: boolean;
+  /** Hyper-V isolation: `<layer>\UtilityVM`. */
+  utilityVmImagePath?: string;
+  mappedDirectories: MappedDirectory[];
+  mappedPipes: MappedPipe[];
+  processorCount?: number;
+  processorWeight?: number;
+  processorMaximum?: number;
+  memoryMaximumInMB?: number;
+  storageIopsMaximum?: number;
+  storageBandwidthMaximum?: number;
+  storageSandboxSize?: number;
+  endpointList?: string[];
+  allowUnqualifiedDnsQuery?: boolean;
+  dnsSearchList?: string;
+  networkSharedContainerName?: string;
+  credentials?: string;
+  ignoreFlushesDuringBoot?: boolean;
+  servicing?: boolean;
+}
+
+const VOLUME_GUID_PATH =
+  /^\\\\\?\\Volume\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?\\$/;
+const PIPE_PREFIX = /^\\\\\.\\pipe\\/i;
+const MIB = 1024 * 1024;
+
+export function windowsContainerConfig(spec: OciSpec, ctx: DocumentContext): WindowsContainerConfig {
+  const windows = spec.windows;
+  if (!windows) throw new InvalidArgumentError(`container ${ctx.id}: spec has no windows section`);
+  if (spec.root?.readonly) {
+    throw new InvalidArgumentError(`container ${ctx.id}: a read-only root is not supported on Windows`);
+  }
+  const folders = windows.layerFolders ?? [];
+  if (folders.length < 2) {
+    throw new InvalidArgumentError(
+      `container ${ctx.id}: windows.layerFolders needs at least a base layer and the scratch layer (got ${folders.length})`,
+    );
+  }
+  const scratchFolder = folders[folders.length - 1]!;
+  const readOnlyFolders = folders.slice(0, -1);
+  const layers = readOnlyFolders.map((folder) => ({ id: ctx.layerId(win32.basename(folder)), path: folder }));
+
+  const hyperV = windows.hyperv !== undefined;
+  let volumePath: string | undefined;
+  let utilityVmImagePath: string | undefined;
+  if (hyperV) {
+    utilityVmImagePath = windows.hyperv?.utilityVMPath || findUtilityVm(readOnlyFolders, ctx);
+  } else {
+    const root = spec.root?.path ?? "";
+    if (!VOLUME_GUID_PATH.test(root)) {
+      throw new InvalidArgumentError(
+        `container ${ctx.id}: process isolation needs root.path as a volume GUID path \\\\?\\Volume{GUID}\\ (got ${JSON.stringify(root)})`,
+      );
+    }
+    volumePath = root;
+  }
+
+  const mappedDirectories: MappedDirectory[] = [];
+  const mappedPipes: MappedPipe[] = [];
+  for (const mount of spec.mounts ?? []) {
+    classifyMount(ctx.id, mount, mappedDirectories, mappedPipes);
+  }
+
+  const resources = windows.resources;
+  const network = windows.network;
+  const memoryLimit = resources?.memory?.limit;
+  return {
+    hostname: spec.hostname || undefined,
+    layers,
+    scratchFolder,
+    volumePath,
+    hyperV,
+    utilityVmImagePath,
+    mappedDirectories,
+    mappedPipes,
+    processorCount: resources?.cpu?.count || undefined,
+    processorWeight: resources?.cpu?.shares || undefined,
+    processorMaximum: resources?.cpu?.maximum || undefined,
+    memoryMaximumInMB: memoryLimit ? Math.floor(memoryLimit / MIB) : undefined,
+    storageIopsMaximum: resources?.storage?.iops || undefined,
+    storageBandwidthMaximum: resources?.storage?.bps || undefined,
+    storageSandboxSize: resources?.storage?.sandboxSize || undefined,
+    endpointList: network?.endpointList?.length ? [...network.endpointList] : undefined,
+    allowUnqualifiedDnsQuery: network?.allowUnqualifiedDNSQuery || undefined,
+    dnsSearchList: network?.DNSSearchList?.length ? network.DNSSearchList.join(",") : undefined,
+    networkSharedContainerName: network?.networkSharedContainerName || undefined,
+    credentials: typeof windows.credentialSpec === "string" ? windows.credentialSpec : undefined,
+    ignoreFlushesDuringBoot: windows.ignoreFlushesDuringBoot || undefined,
+    servicing: windows.servicing || undefined,
+  };
+}
+
+function findUtilityVm(folders: readonly string[], ctx: DocumentContext): string {
+  for (const folder of folders) {
+    const candidate = win32.join(folder, "UtilityVM");
+    if (ctx.pathExists(candidate)) return candidate;
+  }
+  throw new InvalidArgumentError(
+    `container ${ctx.id}: Hyper-V isolation needs a utility VM image, but no layer has a UtilityVM folder (looked in ${folders.join(", ")})`,
+  );
+}
+
+function classifyMount(id: string, mount: OciMount, dirs: MappedDirectory[], pipes: MappedPipe[]): void {
+  if (mount.type && mount.type !== "bind") {
+    throw new InvalidArgumentError(`container ${id}: mount type ${mount.type} is not supported on Windows`);
+  }
+  if (!mount.source) {
+    throw new InvalidArgumentError(`container ${id}: mount ${mount.destination} has no source`);
+  }
+  if (PIPE_PREFIX.test(mount.destination)) {
+    pipes.push({ hostPath: mount.source, containerPipeName: mount.destination.replace(PIPE_PREFIX, "") });
+    return;
+  }
+  dirs.push({
+    hostPath: mount.source,
+    containerPath: mount.destination,
+    readOnly: mount.options?.includes("ro") ?? false,
+  });
+}
+
+/**
+ * A stable GUID for a layer folder name when vmcompute's NameToGuid is unavailable (the Linux
+ * fake). A name-based UUID (v5, SHA-1), so the same folder always gets the same id. Real HCS
+ * must get NameToGuid's value: this one is not it.
+ */
+export function nameBasedLayerId(folderName: string): string {
+  const namespace = Buffer.from("6ba7b8119dad11d180b400c04fd430c8", "hex");
+  const hash = createHash("sha1").update(namespace).update(folderName, "utf8").digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const h = hash.subarray(0, 16).toString("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
