@@ -1,0 +1,77 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { type ErrorCode, errorFor, LibcontainerdError } from "../types/errors.js";
+
+const byGrpcCode: Partial<Record<Code, ErrorCode>> = {
+  [Code.Canceled]: "canceled",
+  [Code.InvalidArgument]: "invalid_argument",
+  [Code.DeadlineExceeded]: "deadline_exceeded",
+  [Code.NotFound]: "not_found",
+  [Code.AlreadyExists]: "already_exists",
+  [Code.FailedPrecondition]: "failed_precondition",
+  [Code.Unimplemented]: "not_implemented",
+  [Code.Unavailable]: "unavailable",
+  [Code.OutOfRange]: "invalid_argument",
+};
+
+const CONNECTION_ERRNOS = new Set([
+  "ECONNREFUSED",
+  "ENOENT",
+  "ECONNRESET",
+  "EPIPE",
+  "ENOTSOCK",
+  "ECONNABORTED",
+]);
+
+function errnoOf(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && code.startsWith("E")) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * The runtime's (runc's) own failures reach us as gRPC Unknown with the message text; the
+ * ones callers act on (the command does not exist, or may not be executed) get their kind back.
+ */
+function kindFromRuntimeMessage(message: string): ErrorCode | undefined {
+  if (/executable file not found|no such file or directory/i.test(message)) return "not_found";
+  if (/permission denied/i.test(message)) return "failed_precondition";
+  if (/no such process|process already finished/i.test(message)) return "not_found";
+  if (/in a (stopped|created|paused) state|not running|is paused/i.test(message))
+    return "failed_precondition";
+  return undefined;
+}
+
+/**
+ * Turns anything a containerd call threw into a typed error whose message names the operation
+ * and the object, keeping the gRPC code and the original error as the cause.
+ */
+export function toTypedError(err: unknown, what: string): LibcontainerdError {
+  if (err instanceof LibcontainerdError) return err;
+  if (err instanceof ConnectError) {
+    const errno = errnoOf(err);
+    const code: ErrorCode =
+      errno && CONNECTION_ERRNOS.has(errno)
+        ? "unavailable"
+        : (byGrpcCode[err.code] ?? kindFromRuntimeMessage(err.rawMessage) ?? "internal");
+    const detail = err.rawMessage || errno || Code[err.code];
+    return errorFor(code, `${what}: ${detail}`, { cause: err, grpcCode: err.code });
+  }
+  const errno = errnoOf(err);
+  if (errno && CONNECTION_ERRNOS.has(errno)) {
+    return errorFor("unavailable", `${what}: containerd is not reachable (${errno})`, { cause: err });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return errorFor("internal", `${what}: ${message}`, { cause: err });
+}
+
+/** Runs one containerd call and converts its failure. */
+export async function rpc<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw toTypedError(err, what);
+  }
+}

@@ -1,0 +1,356 @@
+import { fromBinary } from "@bufbuild/protobuf";
+import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
+import type { Client as ConnectClient } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import {
+  TaskCreateSchema,
+  TaskDeleteSchema,
+  TaskExecAddedSchema,
+  TaskExecStartedSchema,
+  TaskExitSchema,
+  TaskOOMSchema,
+  TaskPausedSchema,
+  TaskResumedSchema,
+  TaskStartSchema,
+} from "../../gen/github.com/containerd/containerd/api/events/task_pb.js";
+import type {
+  Envelope,
+  Events,
+} from "../../gen/github.com/containerd/containerd/api/services/events/v1/events_pb.js";
+import type { Tasks } from "../../gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
+import { Status } from "../../gen/github.com/containerd/containerd/api/types/task/task_pb.js";
+import { delay } from "../call.js";
+import type { EventFanout } from "../event-queue.js";
+import type { ExitStatus } from "../types/client.js";
+import { isErrorCode } from "../types/errors.js";
+import type { LibcontainerdEvent } from "../types/events.js";
+import { toTypedError } from "./errors.js";
+
+/** Exit status when a process vanished while we could not watch it (as Docker reports it). */
+export const UNKNOWN_EXIT_CODE = 255;
+const MAX_REMEMBERED_EXITS = 100_000;
+
+interface Tracked {
+  containerId: string;
+  processId: string;
+  pid: number;
+}
+
+const key = (containerId: string, processId: string) => `${containerId}\u0000${processId}`;
+const date = (ts: Timestamp | undefined) => (ts ? timestampDate(ts) : new Date());
+
+/**
+ * containerd never replays events, and delivers exits at least once (sometimes never, across a
+ * restart). So: one Subscribe stream, resubscribed with backoff; after every (re)subscribe a resync
+ * that lists tasks and reports each exit that happened meanwhile; and exits deduplicated on
+ * (container, process, pid) so the caller sees each exactly once.
+ */
+export class TaskEventStream {
+  /** Processes we believe are running, so a resync knows whose exits it may have missed. */
+  private readonly running = new Map<string, Tracked>();
+  /** Exits already delivered, keyed by container, process and pid. Bounded, oldest first out. */
+  private readonly delivered = new Map<string, ExitStatus>();
+  /** The last exit per (container, process), for wait() calls that outlive the task. */
+  private readonly lastExit = new Map<string, ExitStatus>();
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private connected = false;
+  private connectedWaiters: (() => void)[] = [];
+  /** For tests: turns the resync off to show what it prevents. */
+  resyncEnabled = true;
+
+  constructor(
+    private readonly deps: {
+      namespace: string;
+      events: ConnectClient<typeof Events>;
+      tasks: ConnectClient<typeof Tasks>;
+      fanout: EventFanout;
+      logger: Logger;
+    },
+  ) {}
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    await this.loop;
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Resolves once a subscription is up (used by waits that outlive containerd). */
+  whenConnected(signal?: AbortSignal): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.connectedWaiters = this.connectedWaiters.filter((w) => w !== done);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.connectedWaiters.push(done);
+    });
+  }
+
+  /** Called by the client when it creates, starts or execs a process, before any event for it. */
+  track(containerId: string, processId: string, pid: number): void {
+    if (pid > 0) this.running.set(key(containerId, processId), { containerId, processId, pid });
+  }
+
+  lastExitOf(containerId: string, processId: string): ExitStatus | undefined {
+    return this.lastExit.get(key(containerId, processId));
+  }
+
+  /**
+   * Remembers an exit learned from a Wait or Delete reply, for waits that come later. It is not
+   * published: the event stream (or a resync) delivers it, in order after the process's start.
+   */
+  noteExit(containerId: string, processId: string, status: ExitStatus): void {
+    this.rememberExit(key(containerId, processId), status);
+  }
+
+  private async run(): Promise<void> {
+    const { logger } = this.deps;
+    const filter = `namespace==${this.deps.namespace},topic~=|^/tasks/|`;
+    let backoffMs = 100;
+    while (!this.abort.signal.aborted) {
+      const attempt = new AbortController();
+      const stop = () => attempt.abort();
+      this.abort.signal.addEventListener("abort", stop, { once: true });
+      try {
+        const stream = this.deps.events.subscribe({ filters: [filter] }, { signal: attempt.signal });
+        const iterator = stream[Symbol.asyncIterator]();
+        // The request goes out with the first next(); the resync runs after it, so an exit is
+        // either in the stream or in the task list.
+        const first = iterator.next();
+        void first.catch(() => {});
+        await this.resync();
+        this.setConnected(true);
+        backoffMs = 100;
+        for (let item = await first; !item.done; item = await iterator.next()) {
+          this.handle(item.value);
+        }
+        if (!this.abort.signal.aborted) logger.warn("containerd closed the event stream; resubscribing");
+      } catch (err) {
+        if (this.abort.signal.aborted) break;
+        logger.warn({ err: toTypedError(err, "events") }, "event stream lost; resubscribing");
+      } finally {
+        this.abort.signal.removeEventListener("abort", stop);
+        attempt.abort();
+        this.setConnected(false);
+      }
+      try {
+        await delay(backoffMs, this.abort.signal, "resubscribe");
+      } catch {
+        break;
+      }
+      backoffMs = Math.min(backoffMs * 2, 2000);
+    }
+  }
+
+  private setConnected(connected: boolean): void {
+    this.connected = connected;
+    if (!connected) return;
+    const waiters = this.connectedWaiters;
+    this.connectedWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Lists tasks and reports the exits of tracked processes that stopped or vanished meanwhile. */
+  async resync(): Promise<void> {
+    if (!this.resyncEnabled) return;
+    const { tasks } = await this.deps.tasks.list({}, { signal: this.abort.signal, timeoutMs: 30_000 });
+    const present = new Set<string>();
+    for (const task of tasks) {
+      const containerId = task.containerId || task.id;
+      present.add(containerId);
+      const init = key(containerId, containerId);
+      if (task.status === Status.STOPPED) {
+        if (this.running.has(init)) {
+          this.emitExit(containerId, containerId, task.pid, {
+            exitCode: task.exitStatus,
+            exitedAt: date(task.exitedAt),
+          });
+        }
+      } else if (task.pid > 0 && !this.delivered.has(`${init}\u0000${task.pid}`)) {
+        this.running.set(init, { containerId, processId: containerId, pid: task.pid });
+      }
+    }
+    for (const tracked of [...this.running.values()]) {
+      const { containerId, processId, pid } = tracked;
+      if (!present.has(containerId)) {
+        this.emitExit(
+          containerId,
+          processId,
+          pid,
+          { exitCode: UNKNOWN_EXIT_CODE, exitedAt: new Date() },
+          true,
+        );
+        continue;
+      }
+      if (processId === containerId) continue;
+      try {
+        const { process } = await this.deps.tasks.get(
+          { containerId, execId: processId },
+          { signal: this.abort.signal },
+        );
+        if (process?.status === Status.STOPPED) {
+          this.emitExit(containerId, processId, pid, {
+            exitCode: process.exitStatus,
+            exitedAt: date(process.exitedAt),
+          });
+        }
+      } catch (err) {
+        if (isErrorCode(toTypedError(err, "resync"), "not_found")) {
+          this.emitExit(
+            containerId,
+            processId,
+            pid,
+            { exitCode: UNKNOWN_EXIT_CODE, exitedAt: new Date() },
+            true,
+          );
+        } else throw err;
+      }
+    }
+  }
+
+  private handle(envelope: Envelope): void {
+    let event: LibcontainerdEvent | "deleted" | undefined;
+    try {
+      event = decodeEnvelope(envelope, (containerId, processId) =>
+        this.running.delete(key(containerId, processId)),
+      );
+    } catch (err) {
+      this.deps.logger.warn({ err, topic: envelope.topic }, "skipping an event that does not decode");
+      return;
+    }
+    if (!event || event === "deleted") return;
+    if (event.type === "exit") {
+      const status = { exitCode: event.exitCode ?? 0, exitedAt: event.exitedAt ?? new Date() };
+      this.emitExit(event.containerId, event.processId, event.pid, status, false, event.timestamp);
+      return;
+    }
+    if (event.type === "create" || event.type === "start" || event.type === "exec-started") {
+      this.track(event.containerId, event.processId, event.pid);
+    }
+    this.publish(event);
+  }
+
+  private emitExit(
+    containerId: string,
+    processId: string,
+    pid: number,
+    status: ExitStatus,
+    unknown = false,
+    timestamp = new Date(),
+  ): void {
+    const id = key(containerId, processId);
+    const exitKey = `${id}\u0000${pid}`;
+    const tracked = this.running.get(id);
+    if (tracked && tracked.pid === pid) this.running.delete(id);
+    if (this.delivered.has(exitKey)) return;
+    this.delivered.set(exitKey, status);
+    if (this.delivered.size > MAX_REMEMBERED_EXITS) {
+      const oldest = this.delivered.keys().next().value;
+      if (oldest !== undefined) this.delivered.delete(oldest);
+    }
+    this.rememberExit(id, status);
+    this.publish({
+      type: "exit",
+      containerId,
+      processId,
+      pid,
+      exitCode: status.exitCode,
+      exitedAt: status.exitedAt,
+      timestamp,
+      ...(unknown
+        ? {
+            error: new Error(
+              "the process went away while containerd was unreachable; its exit status is unknown",
+            ),
+          }
+        : {}),
+    });
+  }
+
+  private rememberExit(id: string, status: ExitStatus): void {
+    this.lastExit.delete(id);
+    this.lastExit.set(id, status);
+    if (this.lastExit.size > MAX_REMEMBERED_EXITS) {
+      const oldest = this.lastExit.keys().next().value;
+      if (oldest !== undefined) this.lastExit.delete(oldest);
+    }
+  }
+
+  private publish(event: LibcontainerdEvent): void {
+    this.deps.fanout.publish(event);
+  }
+}
+
+/** Maps a containerd task envelope to our event; `onDelete` hears of deleted processes. */
+function decodeEnvelope(
+  envelope: Envelope,
+  onDelete: (containerId: string, processId: string) => void,
+): LibcontainerdEvent | "deleted" | undefined {
+  const any = envelope.event;
+  if (!any) return undefined;
+  const timestamp = date(envelope.timestamp);
+  const base = { timestamp, pid: 0 };
+  switch (envelope.topic) {
+    case "/tasks/create": {
+      const e = fromBinary(TaskCreateSchema, any.value);
+      return { ...base, type: "create", containerId: e.containerId, processId: e.containerId, pid: e.pid };
+    }
+    case "/tasks/start": {
+      const e = fromBinary(TaskStartSchema, any.value);
+      return { ...base, type: "start", containerId: e.containerId, processId: e.containerId, pid: e.pid };
+    }
+    case "/tasks/exit": {
+      const e = fromBinary(TaskExitSchema, any.value);
+      return {
+        ...base,
+        type: "exit",
+        containerId: e.containerId,
+        processId: e.id || e.containerId,
+        pid: e.pid,
+        exitCode: e.exitStatus,
+        exitedAt: date(e.exitedAt),
+      };
+    }
+    case "/tasks/oom": {
+      const e = fromBinary(TaskOOMSchema, any.value);
+      return { ...base, type: "oom", containerId: e.containerId, processId: e.containerId };
+    }
+    case "/tasks/exec-added": {
+      const e = fromBinary(TaskExecAddedSchema, any.value);
+      return { ...base, type: "exec-added", containerId: e.containerId, processId: e.execId };
+    }
+    case "/tasks/exec-started": {
+      const e = fromBinary(TaskExecStartedSchema, any.value);
+      return { ...base, type: "exec-started", containerId: e.containerId, processId: e.execId, pid: e.pid };
+    }
+    case "/tasks/paused": {
+      const e = fromBinary(TaskPausedSchema, any.value);
+      return { ...base, type: "paused", containerId: e.containerId, processId: e.containerId };
+    }
+    case "/tasks/resumed": {
+      const e = fromBinary(TaskResumedSchema, any.value);
+      return { ...base, type: "resumed", containerId: e.containerId, processId: e.containerId };
+    }
+    case "/tasks/delete": {
+      // The process is gone for good; an exit missed before this is no longer ours to find.
+      const e = fromBinary(TaskDeleteSchema, any.value);
+      onDelete(e.containerId, e.id || e.containerId);
+      return "deleted";
+    }
+    default:
+      return undefined;
+  }
+}

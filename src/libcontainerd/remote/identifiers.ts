@@ -1,0 +1,18 @@
+import { InvalidArgumentError } from "../types/errors.js";
+
+// containerd's own rule (pkg/identifiers): checked here so a bad id fails before anything is created.
+const IDENTIFIER = /^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$/;
+const MAX_LENGTH = 76;
+
+export function validateIdentifier(kind: "container id" | "exec id" | "namespace", id: unknown): string {
+  if (typeof id !== "string" || id === "")
+    throw new InvalidArgumentError(`${kind} must be a non-empty string`);
+  if (id.length > MAX_LENGTH)
+    throw new InvalidArgumentError(`${kind} ${JSON.stringify(id)} is longer than ${MAX_LENGTH} characters`);
+  if (!IDENTIFIER.test(id)) {
+    throw new InvalidArgumentError(
+      `${kind} ${JSON.stringify(id)} is invalid: use letters and digits, separated by single '.', '_' or '-'`,
+    );
+  }
+  return id;
+}

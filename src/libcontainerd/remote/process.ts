@@ -1,0 +1,119 @@
+import type { Readable, Writable } from "node:stream";
+import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
+import { abortError, callSignal, delay } from "../call.js";
+import { parseSignal } from "../signals.js";
+import type { CallOptions, ExitStatus, Process } from "../types/client.js";
+import { isErrorCode } from "../types/errors.js";
+import type { RemoteContext } from "./context.js";
+import { toTypedError } from "./errors.js";
+import type { ProcessIO } from "./stdio.js";
+
+export const toDate = (ts: Timestamp | undefined): Date => (ts ? timestampDate(ts) : new Date(0));
+
+/** A process in a containerd task: the init process (id = container id) or an exec. */
+export class RemoteProcess implements Process {
+  constructor(
+    protected readonly ctx: RemoteContext,
+    readonly containerId: string,
+    readonly id: string,
+    readonly pid: number,
+    protected readonly io: ProcessIO,
+  ) {}
+
+  get stdin(): Writable | null {
+    return this.io.stdin;
+  }
+  get stdout(): Readable | null {
+    return this.io.stdout;
+  }
+  get stderr(): Readable | null {
+    return this.io.stderr;
+  }
+
+  /** The exec id containerd expects: empty for the init process. */
+  protected get execId(): string {
+    return this.id === this.containerId ? "" : this.id;
+  }
+
+  protected describe(): string {
+    return this.execId
+      ? `exec ${this.execId} in container ${this.containerId}`
+      : `container ${this.containerId}`;
+  }
+
+  async kill(signal: NodeJS.Signals | string | number, opts?: CallOptions): Promise<void> {
+    const number = parseSignal(signal);
+    await this.ctx.call(`kill ${this.describe()}`, opts, (s) =>
+      this.ctx.tasks.kill(
+        { containerId: this.containerId, execId: this.execId, signal: number },
+        { signal: s },
+      ),
+    );
+  }
+
+  async resize(width: number, height: number, opts?: CallOptions): Promise<void> {
+    await this.ctx.call(`resize ${this.describe()}`, opts, (s) =>
+      this.ctx.tasks.resizePty(
+        { containerId: this.containerId, execId: this.execId, width: width >>> 0, height: height >>> 0 },
+        { signal: s },
+      ),
+    );
+  }
+
+  /** Ends our stdin stream (flushing what was written), then has the shim close the process's stdin. */
+  async closeStdin(opts?: CallOptions): Promise<void> {
+    await this.io.closeStdin();
+    await this.ctx.call(`close stdin of ${this.describe()}`, opts, (s) =>
+      this.ctx.tasks.closeIO(
+        { containerId: this.containerId, execId: this.execId, stdin: true },
+        { signal: s },
+      ),
+    );
+  }
+
+  /**
+   * The Wait RPC, kept alive across containerd restarts: when the connection drops, wait for
+   * containerd to come back and ask again (a stopped task keeps its status until deleted).
+   */
+  async wait(opts?: CallOptions): Promise<ExitStatus> {
+    const what = `wait for ${this.describe()}`;
+    const signal = callSignal(opts);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const reply = await this.ctx.tasks.wait(
+          { containerId: this.containerId, execId: this.execId },
+          { signal },
+        );
+        const status = { exitCode: reply.exitStatus, exitedAt: toDate(reply.exitedAt) };
+        this.ctx.events.noteExit(this.containerId, this.id, status);
+        return status;
+      } catch (err) {
+        if (signal?.aborted) throw abortError(signal, what);
+        const typed = toTypedError(err, what);
+        if (isErrorCode(typed, "not_found")) {
+          const known = this.ctx.events.lastExitOf(this.containerId, this.id);
+          if (known) return known;
+          throw typed;
+        }
+        const transient =
+          isErrorCode(typed, "unavailable") || (isErrorCode(typed, "internal") && attempt < 20);
+        if (!transient) throw typed;
+        this.ctx.logger.debug({ err: typed }, "wait interrupted; retrying when containerd is back");
+        await delay(Math.min(100 * 2 ** Math.min(attempt, 4), 1000), signal, what);
+      }
+    }
+  }
+
+  async delete(opts?: CallOptions): Promise<ExitStatus> {
+    const what = `delete ${this.describe()}`;
+    const reply = await this.ctx.call(what, opts, (s) =>
+      this.execId
+        ? this.ctx.tasks.deleteProcess({ containerId: this.containerId, execId: this.execId }, { signal: s })
+        : this.ctx.tasks.delete({ containerId: this.containerId }, { signal: s }),
+    );
+    this.io.release();
+    const status = { exitCode: reply.exitStatus, exitedAt: toDate(reply.exitedAt) };
+    this.ctx.events.noteExit(this.containerId, this.id, status);
+    return status;
+  }
+}

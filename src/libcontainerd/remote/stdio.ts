@@ -1,0 +1,133 @@
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import type { Socket } from "node:net";
+import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import type { StdioOptions } from "../types/client.js";
+import { mkfifo, openFifoReader, openFifoWriter } from "./fifo.js";
+
+/** The FIFO paths handed to the shim. Empty string = that stream is not wired (null IO). */
+export interface FifoPaths {
+  stdin: string;
+  stdout: string;
+  stderr: string;
+  terminal: boolean;
+}
+
+/** The host side of a process's stdio: Node streams over the FIFOs, and the paths to remove afterwards. */
+export class ProcessIO {
+  constructor(
+    readonly paths: FifoPaths,
+    readonly stdin: Writable | null,
+    readonly stdout: Readable | null,
+    readonly stderr: Readable | null,
+    private readonly drained: Socket[],
+  ) {}
+
+  static none(): ProcessIO {
+    return new ProcessIO({ stdin: "", stdout: "", stderr: "", terminal: false }, null, null, null, []);
+  }
+
+  /**
+   * Creates and opens FIFOs `<dir>/<processId>-{stdin,stdout,stderr}` before the shim sees them.
+   * The shim needs stderr whenever stdout is set (outside TTY mode), so a stream the caller did
+   * not ask for is still created, and drained so the container never blocks on it.
+   */
+  static create(dir: string, processId: string, stdio: StdioOptions | undefined): ProcessIO {
+    const want = stdio ?? {};
+    const terminal = want.terminal ?? false;
+    const wantsOutput = Boolean(want.stdout || want.stderr || terminal);
+    if (!want.stdin && !wantsOutput) return ProcessIO.none();
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const paths: FifoPaths = {
+      stdin: want.stdin ? join(dir, `${processId}-stdin`) : "",
+      stdout: wantsOutput ? join(dir, `${processId}-stdout`) : "",
+      stderr: wantsOutput && !terminal ? join(dir, `${processId}-stderr`) : "",
+      terminal,
+    };
+    const opened: Socket[] = [];
+    try {
+      for (const path of [paths.stdin, paths.stdout, paths.stderr]) if (path) mkfifo(path, 0o600);
+      const stdin = paths.stdin ? track(opened, openFifoWriter(paths.stdin)) : null;
+      const stdout = paths.stdout ? track(opened, openFifoReader(paths.stdout)) : null;
+      const stderr = paths.stderr ? track(opened, openFifoReader(paths.stderr)) : null;
+      const drained: Socket[] = [];
+      const exposedStdout = want.stdout || terminal ? stdout : drain(stdout, drained);
+      const exposedStderr = want.stderr ? stderr : drain(stderr, drained);
+      return new ProcessIO(paths, stdin, exposedStdout, exposedStderr, drained);
+    } catch (err) {
+      for (const socket of opened) socket.destroy();
+      removeFifos(paths);
+      throw err;
+    }
+  }
+
+  /** Reopens the FIFOs of a running process (after a restart, or from another client). */
+  static reopen(paths: FifoPaths, stdio: StdioOptions): ProcessIO {
+    const opened: Socket[] = [];
+    try {
+      const stdin =
+        stdio.stdin && paths.stdin && existsSync(paths.stdin)
+          ? track(opened, openFifoWriter(paths.stdin))
+          : null;
+      const stdout =
+        (stdio.stdout || stdio.terminal) && paths.stdout && existsSync(paths.stdout)
+          ? track(opened, openFifoReader(paths.stdout))
+          : null;
+      const stderr =
+        stdio.stderr && paths.stderr && existsSync(paths.stderr)
+          ? track(opened, openFifoReader(paths.stderr))
+          : null;
+      return new ProcessIO(paths, stdin, stdout, stderr, []);
+    } catch (err) {
+      for (const socket of opened) socket.destroy();
+      throw err;
+    }
+  }
+
+  /** Closes our end of stdin, so the shim sees EOF. */
+  closeStdin(): Promise<void> {
+    const stdin = this.stdin;
+    if (!stdin || stdin.writableFinished || stdin.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      stdin.once("finish", () => resolve());
+      stdin.once("error", () => resolve());
+      stdin.end();
+    });
+  }
+
+  /**
+   * After the process is gone: stop writing, and remove the FIFO files. Output streams are left
+   * to end by themselves (the shim closes its ends), so nothing already written is lost.
+   */
+  release(): void {
+    if (this.stdin && !this.stdin.destroyed) this.stdin.destroy();
+    for (const socket of this.drained) socket.destroy();
+    removeFifos(this.paths);
+  }
+
+  /** On a failed create: nothing was or will be written; close everything. */
+  destroy(): void {
+    for (const stream of [this.stdin, this.stdout, this.stderr]) stream?.destroy();
+    this.release();
+  }
+}
+
+function track(opened: Socket[], socket: Socket): Socket {
+  opened.push(socket);
+  // A closed FIFO peer surfaces as EPIPE/ECONNRESET on these sockets; the process's exit is
+  // reported through wait() and events, so a stream error must not crash the caller.
+  socket.on("error", () => {});
+  return socket;
+}
+
+function drain(socket: Socket | null, drained: Socket[]): null {
+  if (socket) {
+    socket.resume();
+    drained.push(socket);
+  }
+  return null;
+}
+
+export function removeFifos(paths: FifoPaths): void {
+  for (const path of [paths.stdin, paths.stdout, paths.stderr]) if (path) rmSync(path, { force: true });
+}

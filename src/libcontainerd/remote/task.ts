@@ -1,0 +1,221 @@
+import { isAbsolute } from "node:path";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Status } from "../../gen/github.com/containerd/containerd/api/types/task/task_pb.js";
+import {
+  CheckpointOptionsSchema,
+  ProcessDetailsSchema,
+} from "../../gen/github.com/containerd/containerd/runtime/v2/runc/options/oci_pb.js";
+import type { OciProcess, OciSpec } from "../../oci/spec.js";
+import type {
+  CallOptions,
+  CheckpointOptions,
+  ExecOptions,
+  Process,
+  ProcessInfo,
+  Task,
+  TaskStatus,
+} from "../types/client.js";
+import { InvalidArgumentError, isErrorCode, NotFoundError, NotImplementedError } from "../types/errors.js";
+import type { Resources } from "../types/resources.js";
+import type { Stats } from "../types/stats.js";
+import { bareAny, jsonAny, TYPE_URL } from "./any.js";
+import type { RemoteContext } from "./context.js";
+import { validateIdentifier } from "./identifiers.js";
+import { decodeMetrics } from "./metrics.js";
+import { RemoteProcess, toDate } from "./process.js";
+import { ProcessIO } from "./stdio.js";
+
+const STATUS: Record<Status, TaskStatus> = {
+  [Status.UNKNOWN]: "unknown",
+  [Status.CREATED]: "created",
+  [Status.RUNNING]: "running",
+  [Status.STOPPED]: "stopped",
+  [Status.PAUSED]: "paused",
+  [Status.PAUSING]: "pausing",
+};
+
+export function taskStatus(status: Status): TaskStatus {
+  return STATUS[status] ?? "unknown";
+}
+
+/** The shim a container runs on decides which checkpoint options it understands. */
+export type ShimKind = "runc-v2" | "other";
+
+/** What a task needs from its container. */
+export interface TaskOwner {
+  readonly fifoDir: string;
+  shimKind(): Promise<ShimKind>;
+  spec(): Promise<OciSpec | undefined>;
+}
+
+export class RemoteTask extends RemoteProcess implements Task {
+  constructor(
+    ctx: RemoteContext,
+    containerId: string,
+    pid: number,
+    io: ProcessIO,
+    private readonly owner: TaskOwner,
+  ) {
+    super(ctx, containerId, containerId, pid, io);
+  }
+
+  async start(opts?: CallOptions): Promise<void> {
+    await this.ctx.call(`start container ${this.containerId}`, opts, (s) =>
+      this.ctx.tasks.start({ containerId: this.containerId }, { signal: s }),
+    );
+    this.ctx.events.track(this.containerId, this.containerId, this.pid);
+  }
+
+  async status(opts?: CallOptions): Promise<TaskStatus> {
+    const { process } = await this.ctx.call(`status of container ${this.containerId}`, opts, (s) =>
+      this.ctx.tasks.get({ containerId: this.containerId }, { signal: s }),
+    );
+    return process ? taskStatus(process.status) : "unknown";
+  }
+
+  async exec(execId: string, spec: OciProcess, opts?: ExecOptions): Promise<Process> {
+    validateIdentifier("exec id", execId);
+    if (!spec || !Array.isArray(spec.args) || spec.args.length === 0) {
+      throw new InvalidArgumentError(
+        `exec ${execId} in container ${this.containerId}: process.args must be a non-empty array`,
+      );
+    }
+    if (typeof spec.cwd !== "string" || !isAbsolute(spec.cwd)) {
+      throw new InvalidArgumentError(
+        `exec ${execId} in container ${this.containerId}: process.cwd must be an absolute path`,
+      );
+    }
+    const terminal = opts?.stdio?.terminal ?? spec.terminal ?? false;
+    const what = `exec ${execId} in container ${this.containerId}`;
+    // As `docker exec` does, a process without an environment inherits the container's.
+    const env = spec.env ?? (await this.owner.spec())?.process?.env;
+    const io = ProcessIO.create(this.owner.fifoDir, execId, { ...opts?.stdio, terminal });
+    try {
+      await this.ctx.call(what, opts, (s) =>
+        this.ctx.tasks.exec(
+          {
+            containerId: this.containerId,
+            execId,
+            stdin: io.paths.stdin,
+            stdout: io.paths.stdout,
+            stderr: io.paths.stderr,
+            terminal,
+            spec: jsonAny(TYPE_URL.process, { ...spec, env, terminal }),
+          },
+          { signal: s },
+        ),
+      );
+    } catch (err) {
+      io.destroy();
+      throw err;
+    }
+    try {
+      const { pid } = await this.ctx.call(`start ${what}`, opts, (s) =>
+        this.ctx.tasks.start({ containerId: this.containerId, execId }, { signal: s }),
+      );
+      this.ctx.events.track(this.containerId, execId, pid);
+      return new RemoteProcess(this.ctx, this.containerId, execId, pid, io);
+    } catch (err) {
+      // A process that was added but never started is removed, so the exec id can be used again.
+      await this.ctx.tasks
+        .deleteProcess({ containerId: this.containerId, execId }, { timeoutMs: 45_000 })
+        .catch(() => {});
+      io.destroy();
+      throw err;
+    }
+  }
+
+  async pause(opts?: CallOptions): Promise<void> {
+    await this.ctx.call(`pause container ${this.containerId}`, opts, (s) =>
+      this.ctx.tasks.pause({ containerId: this.containerId }, { signal: s }),
+    );
+  }
+
+  async resume(opts?: CallOptions): Promise<void> {
+    await this.ctx.call(`resume container ${this.containerId}`, opts, (s) =>
+      this.ctx.tasks.resume({ containerId: this.containerId }, { signal: s }),
+    );
+  }
+
+  async pids(opts?: CallOptions): Promise<ProcessInfo[]> {
+    const { processes } = await this.ctx.call(`list pids of container ${this.containerId}`, opts, (s) =>
+      this.ctx.tasks.listPids({ containerId: this.containerId }, { signal: s }),
+    );
+    return processes.map((p) => {
+      const info: ProcessInfo = { pid: p.pid };
+      if (p.info?.typeUrl.endsWith("containerd.runc.v1.ProcessDetails")) {
+        const execId = fromBinary(ProcessDetailsSchema, p.info.value).execId;
+        if (execId) info.execId = execId;
+      }
+      return info;
+    });
+  }
+
+  async stats(opts?: CallOptions): Promise<Stats> {
+    const { metrics } = await this.ctx.call(`stats of container ${this.containerId}`, opts, (s) =>
+      this.ctx.tasks.metrics({ filters: [`id==${this.containerId}`] }, { signal: s }),
+    );
+    const metric = metrics.find((m) => m.id === this.containerId) ?? metrics[0];
+    if (!metric?.data)
+      throw new NotFoundError(`stats of container ${this.containerId}: containerd returned no metrics`);
+    return decodeMetrics(metric.data, toDate(metric.timestamp));
+  }
+
+  async updateResources(resources: Resources, opts?: CallOptions): Promise<void> {
+    const any =
+      "linux" in resources
+        ? jsonAny(TYPE_URL.linuxResources, resources.linux)
+        : jsonAny(TYPE_URL.windowsResources, resources.windows);
+    await this.ctx.call(`update resources of container ${this.containerId}`, opts, (s) =>
+      this.ctx.tasks.update({ containerId: this.containerId, resources: any }, { signal: s }),
+    );
+  }
+
+  /**
+   * CRIU writes the images straight into `dir` (runc's image_path), as `ctr c checkpoint
+   * --image-path` does; restore is `newTask({ checkpointDir: dir })`.
+   */
+  async checkpoint(dir: string, opts?: CheckpointOptions): Promise<void> {
+    if (!isAbsolute(dir))
+      throw new InvalidArgumentError(`checkpoint of container ${this.containerId}: ${dir} is not absolute`);
+    if ((await this.owner.shimKind()) !== "runc-v2") {
+      throw new NotImplementedError(
+        `checkpoint of container ${this.containerId}: only the runc v2 shim supports it here`,
+      );
+    }
+    const options = create(CheckpointOptionsSchema, { exit: opts?.exit ?? false, imagePath: dir });
+    await this.ctx.call(`checkpoint container ${this.containerId}`, opts, (s) =>
+      this.ctx.tasks.checkpoint(
+        {
+          containerId: this.containerId,
+          options: bareAny(
+            "containerd.runc.v1.CheckpointOptions",
+            toBinary(CheckpointOptionsSchema, options),
+          ),
+        },
+        { signal: s },
+      ),
+    );
+  }
+
+  async forceDelete(opts?: CallOptions): Promise<void> {
+    const what = `force delete container ${this.containerId}`;
+    const exited = this.wait(opts).catch((err: unknown) => err);
+    try {
+      await this.ctx.call(what, opts, (s) =>
+        this.ctx.tasks.kill({ containerId: this.containerId, signal: 9, all: true }, { signal: s }),
+      );
+    } catch (err) {
+      // Already stopped (or never ran): nothing to kill; the delete below still has to happen.
+      if (!isErrorCode(err, "not_found") && !isErrorCode(err, "failed_precondition")) throw err;
+    }
+    const waited = await exited;
+    if (waited instanceof Error && !isErrorCode(waited, "not_found")) throw waited;
+    try {
+      await this.delete(opts);
+    } catch (err) {
+      if (!isErrorCode(err, "not_found")) throw err;
+      this.io.release();
+    }
+  }
+}

@@ -1,0 +1,178 @@
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import type { LibcontainerdEvent } from "../../src/libcontainerd/types/events.js";
+import { readAll, uniqueId, useRemote } from "../harness/remote.js";
+
+const fx = useRemote("lifecycle");
+
+async function run(args: string[], stdio = { stdout: true, stderr: true }) {
+  const id = uniqueId("run");
+  const container = await fx.client.newContainer(id, fx.spec(args));
+  const task = await container.newTask({ stdio });
+  const out = readAll(task.stdout);
+  const err = readAll(task.stderr);
+  const exited = task.wait();
+  await task.start();
+  const status = await exited;
+  const deleted = await task.delete();
+  await container.delete();
+  return { id, status, deleted, stdout: await out, stderr: await err };
+}
+
+describe("remote lifecycle", () => {
+  test("echo hello → stdout hello, exit 0, nothing left behind", async () => {
+    const r = await run(["echo", "hello"]);
+    expect(r.stdout).toBe("hello\n");
+    expect(r.stderr).toBe("");
+    expect(r.status.exitCode).toBe(0);
+    expect(r.deleted.exitCode).toBe(0);
+    expect(existsSync(join(fx.ctrd.stateDir, fx.namespace, r.id))).toBe(false);
+    expect(await fx.client.listContainers()).toEqual([]);
+  });
+
+  test("exit code 7 and stderr", async () => {
+    const r = await run(["sh", "-c", "echo oops >&2; exit 7"]);
+    expect(r.status.exitCode).toBe(7);
+    expect(r.stderr).toBe("oops\n");
+  });
+
+  test("cat echoes piped stdin and exits after closeStdin", async () => {
+    const container = await fx.client.newContainer(uniqueId("cat"), fx.spec(["cat"]));
+    const task = await container.newTask({ stdio: { stdin: true, stdout: true, stderr: true } });
+    const out = readAll(task.stdout);
+    const exited = task.wait();
+    await task.start();
+    task.stdin!.write("line one\n");
+    task.stdin!.write("line two\n");
+    await task.closeStdin();
+    expect((await exited).exitCode).toBe(0);
+    expect(await out).toBe("line one\nline two\n");
+    await task.delete();
+    await container.delete();
+  });
+
+  test("TTY mode prints through one stream and resizes", async () => {
+    const container = await fx.client.newContainer(
+      uniqueId("tty"),
+      fx.spec(["sh", "-c", "sleep 0.3; stty size"], { terminal: true }),
+    );
+    const task = await container.newTask({ stdio: { stdout: true, terminal: true } });
+    expect(task.stderr).toBeNull();
+    const out = readAll(task.stdout);
+    const exited = task.wait();
+    await task.start();
+    await task.resize(100, 40);
+    expect((await exited).exitCode).toBe(0);
+    expect(await out).toContain("40 100");
+    await task.delete();
+    await container.delete();
+  });
+
+  // PID 1 of a pid namespace ignores signals it has no handler for (so does `docker kill -s TERM`
+  // on a bare `sleep`); SIGTERM's default action is shown on an exec'd sleep, and on init with a trap.
+  test("SIGTERM to an exec'd sleep → 143, SIGKILL to init sleep → 137, SIGTERM to a trapping init → its code", async () => {
+    const container = await fx.client.newContainer(uniqueId("sig"), fx.spec(["sleep", "60"]));
+    const task = await container.newTask();
+    const exited = task.wait();
+    await task.start();
+    const sleeper = await task.exec("sleeper", { args: ["sleep", "60"], cwd: "/", user: { uid: 0, gid: 0 } });
+    const sleeperExit = sleeper.wait();
+    await sleeper.kill("SIGTERM");
+    expect((await sleeperExit).exitCode).toBe(143);
+    await sleeper.delete();
+    await task.kill("KILL");
+    expect((await exited).exitCode).toBe(137);
+    await task.delete();
+    await container.delete();
+
+    const trapping = await fx.client.newContainer(
+      uniqueId("trap"),
+      fx.spec(["sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.05; done"]),
+    );
+    const trapTask = await trapping.newTask();
+    const trapExit = trapTask.wait();
+    await trapTask.start();
+    await new Promise((r) => setTimeout(r, 200));
+    await trapTask.kill(15);
+    expect((await trapExit).exitCode).toBe(42);
+    await trapTask.delete();
+    await trapping.delete();
+  });
+
+  test("exec: output, exit code and events", async () => {
+    const id = uniqueId("exec");
+    const abort = new AbortController();
+    const seen: LibcontainerdEvent[] = [];
+    const collecting = (async () => {
+      for await (const e of fx.client.events({ signal: abort.signal }))
+        if (e.containerId === id) seen.push(e);
+    })();
+    const container = await fx.client.newContainer(id, fx.spec(["sleep", "60"]));
+    const task = await container.newTask();
+    await task.start();
+    const proc = await task.exec(
+      "e1",
+      { args: ["sh", "-c", "echo from exec; exit 3"], cwd: "/", user: { uid: 0, gid: 0 } },
+      {
+        stdio: { stdout: true, stderr: true },
+      },
+    );
+    const out = readAll(proc.stdout);
+    expect((await proc.wait()).exitCode).toBe(3);
+    expect(await out).toBe("from exec\n");
+    expect((await proc.delete()).exitCode).toBe(3);
+    await expect
+      .poll(() => seen.filter((e) => e.processId === "e1").map((e) => e.type))
+      .toEqual(["exec-added", "exec-started", "exit"]);
+    expect(seen.find((e) => e.processId === "e1" && e.type === "exit")?.exitCode).toBe(3);
+    await task.kill("SIGKILL");
+    await task.wait();
+    await expect(
+      task.exec("e2", { args: ["true"], cwd: "/", user: { uid: 0, gid: 0 } }),
+    ).rejects.toMatchObject({
+      code: "failed_precondition",
+      message: expect.stringContaining("stopped"),
+    });
+    await task.delete();
+    await container.delete();
+    abort.abort();
+    await collecting;
+    expect(readdirSync(join(fx.ctrd.stateDir, fx.namespace)).filter((f) => f.startsWith(id))).toEqual([]);
+  });
+
+  test("pause → paused, resume → running, pids lists the init pid", async () => {
+    const container = await fx.client.newContainer(uniqueId("pause"), fx.spec(["sleep", "60"]));
+    const task = await container.newTask();
+    await task.start();
+    expect(await task.status()).toBe("running");
+    await task.pause();
+    expect(await task.status()).toBe("paused");
+    await task.resume();
+    expect(await task.status()).toBe("running");
+    expect((await task.pids()).map((p) => p.pid)).toContain(task.pid);
+    await task.forceDelete();
+    await container.delete();
+  });
+
+  test("stats and updateResources", async () => {
+    const container = await fx.client.newContainer(
+      uniqueId("stats"),
+      fx.spec(["sh", "-c", "x=0; while true; do x=$((x+1)); done"]),
+    );
+    const task = await container.newTask();
+    await task.start();
+    await new Promise((r) => setTimeout(r, 300));
+    const before = await task.stats();
+    expect(before.kind).toMatch(/^cgroup-v/);
+    if (before.kind === "hcs") throw new Error("containerd reported HCS statistics");
+    expect(before.memory.usage).toBeGreaterThan(0);
+    const cpu = before.kind === "cgroup-v1" ? before.cpu.usageTotal : before.cpu.usageUsec;
+    expect(cpu).toBeGreaterThan(0);
+    await task.updateResources({ linux: { memory: { limit: 64 * 1024 * 1024 } } });
+    const after = await task.stats();
+    expect(after.memory).toMatchObject({ limit: 64 * 1024 * 1024 });
+    await task.forceDelete();
+    await container.delete();
+  });
+});
