@@ -1,0 +1,266 @@
+import { statSync } from "node:fs";
+import { type Logger, pino } from "pino";
+import type { OciSpec } from "../oci/spec.js";
+import { defaultStateDir } from "../platform/addresses.js";
+import { detectPlatform, type Environment, type OperatingSystem } from "../platform/detect.js";
+import type { RuntimeConfig, RuntimeResolver } from "../runtime/types.js";
+import { type BackendChoice, type BackendName, chooseBackend, type SocketProbe } from "./backend-choice.js";
+import type { ManagedContainerd, ManagedContainerdOptions } from "./supervisor/supervisor.js";
+import type {
+  CallOptions,
+  Client,
+  Container,
+  ContainerInfo,
+  EventsOptions,
+  NewContainerOptions,
+} from "./types/client.js";
+import { CanceledError, InvalidArgumentError } from "./types/errors.js";
+import type { Backend, LibcontainerdEvent } from "./types/events.js";
+
+export {
+  type BackendChoice,
+  type BackendInputs,
+  type BackendName,
+  chooseBackend,
+  type SocketProbe,
+  WINDOWS_CONTAINERD_ENV,
+} from "./backend-choice.js";
+
+/** How the managed containerd is run; its dirs come from the client's `root` and `stateDir`. */
+export type ManagedContainerdSettings = Omit<
+  ManagedContainerdOptions,
+  "root" | "stateDir" | "env" | "logger" | "signal"
+>;
+
+export interface CreateClientOptions {
+  /** Socket path, `unix://…`, `\\.\pipe\…`, `tcp://…`. None on Linux → a managed containerd. */
+  containerdAddress?: string;
+  namespace?: string;
+  /** The client's state (FIFOs); also the managed containerd's socket, pid file and state. */
+  stateDir?: string;
+  /** The managed containerd's data root. */
+  root?: string;
+  /** daemon.json's `runtimes`. */
+  runtimes?: Record<string, RuntimeConfig>;
+  defaultRuntime?: string;
+  /** `--add-runtime name=path` flags. */
+  addRuntimes?: string[];
+  experimental?: boolean;
+  /** Default `process.env`: DOCKER_WINDOWS_CONTAINERD(_RUNTIME), and the managed containerd's environment. */
+  env?: Environment;
+  /** Overrides the platform rules. */
+  backend?: BackendName;
+  /** Default: this host. */
+  platform?: { os: "linux" | "windows"; windowsBuild?: number };
+  /** Linux containers on Windows: the utility VM's boot files. */
+  lcow?: { kernel?: string; initrd?: string; bootFilesPath?: string };
+  /** The local backend's vmcompute library; required for `backend: "local"` off Windows. */
+  vmcomputeLibrary?: string;
+  logger?: Logger;
+  /** Used when no `containerdAddress` is given on Linux; `leaveRunning` keeps it (and the containers) across a client restart. */
+  managedContainerd?: ManagedContainerdSettings;
+  /** Deadline for calls whose caller gives none. */
+  defaultTimeoutMs?: number;
+  /** Cancels creation (a half-started managed containerd is stopped). */
+  signal?: AbortSignal;
+}
+
+/** A client from `createClient`: the backend's client plus why it was chosen. */
+export interface LibcontainerdClient extends Client {
+  /** Which backend, and why (what `ctrd info` prints). */
+  readonly choice: BackendChoice;
+  /** The supervisor, when this client runs its own containerd. */
+  readonly managedContainerd?: ManagedContainerd;
+  /** The backend's own client (RemoteClient or LocalClient), for what the common interface does not cover. */
+  readonly backendClient: Client;
+}
+
+/** What the local backend's module is expected to export (it is loaded only when chosen). */
+export interface LocalClientFactoryOptions {
+  namespace?: string;
+  stateDir: string;
+  windowsBuild: number;
+  hcsSchema: { major: number; minor: number };
+  vmcomputeLibrary?: string;
+  lcow?: { kernel?: string; initrd?: string; bootFilesPath?: string };
+  runtimes?: RuntimeResolver;
+  logger?: Logger;
+  defaultTimeoutMs?: number;
+}
+
+type LocalClientConstructor = new (opts: LocalClientFactoryOptions) => Client;
+
+function probeSocket(path: string): SocketProbe {
+  try {
+    return statSync(path).isSocket() ? "socket" : "not-socket";
+  } catch {
+    return "missing";
+  }
+}
+
+/**
+ * Creates a client for this platform: containerd over gRPC (an address, or a managed containerd on
+ * Linux), or HCS in-process on Windows. Invalid combinations throw InvalidArgumentError before
+ * anything connects or starts.
+ */
+export async function createClient(options: CreateClientOptions = {}): Promise<LibcontainerdClient> {
+  const env = options.env ?? process.env;
+  const detected = detectPlatform({ env });
+  const os: OperatingSystem = options.platform?.os ?? detected.os;
+  const windowsBuild =
+    options.platform?.windowsBuild ?? (options.platform === undefined ? detected.windowsBuild : undefined);
+  const choice = chooseBackend({
+    os,
+    env,
+    ...(windowsBuild !== undefined ? { windowsBuild } : {}),
+    ...(options.experimental !== undefined ? { experimental: options.experimental } : {}),
+    ...(options.containerdAddress !== undefined ? { containerdAddress: options.containerdAddress } : {}),
+    ...(options.backend !== undefined ? { backend: options.backend } : {}),
+    ...(options.vmcomputeLibrary !== undefined ? { vmcomputeLibrary: options.vmcomputeLibrary } : {}),
+    probeSocket,
+  });
+  const logger = options.logger ?? pino({ level: "silent" });
+  logger.info({ backend: choice.backend, reason: choice.reason }, "libcontainerd backend chosen");
+  if (options.signal?.aborted) throw new CanceledError("createClient was canceled");
+
+  const stateDir = options.stateDir ?? defaultStateDir(os, env);
+  const runtimes = await runtimeRegistry(options, stateDir, os);
+
+  if (choice.backend === "local") {
+    const LocalClient = await loadLocalClient();
+    const client = new LocalClient({
+      windowsBuild: choice.windowsBuild,
+      hcsSchema: choice.hcsSchema,
+      ...(choice.vmcomputeLibrary !== undefined ? { vmcomputeLibrary: choice.vmcomputeLibrary } : {}),
+      ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
+      stateDir,
+      ...(options.lcow !== undefined ? { lcow: options.lcow } : {}),
+      runtimes,
+      ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
+      logger,
+    });
+    return new FactoryClient(client, choice);
+  }
+
+  const { RemoteClient } = await import("./remote/client.js");
+  const remoteOptions = {
+    stateDir,
+    logger,
+    ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
+    runtimes,
+    ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
+  };
+  if (choice.containerd === "external") {
+    return new FactoryClient(new RemoteClient({ ...remoteOptions, address: choice.address }), choice);
+  }
+
+  const { ManagedContainerd } = await import("./supervisor/supervisor.js");
+  const supervisor = new ManagedContainerd({
+    ...options.managedContainerd,
+    stateDir,
+    env,
+    logger,
+    ...(options.root !== undefined ? { root: options.root } : {}),
+  });
+  await supervisor.start(options.signal ? { signal: options.signal } : {});
+  try {
+    return new FactoryClient(
+      new RemoteClient({ ...remoteOptions, address: supervisor.address }),
+      choice,
+      supervisor,
+    );
+  } catch (err) {
+    await supervisor.shutdown();
+    throw err;
+  }
+}
+
+async function runtimeRegistry(
+  options: CreateClientOptions,
+  stateDir: string,
+  os: OperatingSystem,
+): Promise<RuntimeResolver> {
+  const { RuntimeRegistry } = await import("../runtime/registry.js");
+  return new RuntimeRegistry({
+    stateDir,
+    platform: os === "windows" ? "windows" : "linux",
+    ...(options.runtimes !== undefined ? { runtimes: options.runtimes } : {}),
+    ...(options.addRuntimes !== undefined ? { addRuntimes: options.addRuntimes } : {}),
+    ...(options.defaultRuntime !== undefined ? { defaultRuntime: options.defaultRuntime } : {}),
+  });
+}
+
+/** A variable specifier: the local backend is optional on a host without HCS, and still being built. */
+const LOCAL_CLIENT_MODULE = "./local/client.js";
+
+async function loadLocalClient(): Promise<LocalClientConstructor> {
+  let loaded: unknown;
+  try {
+    loaded = await import(LOCAL_CLIENT_MODULE);
+  } catch (err) {
+    throw new InvalidArgumentError(`the local backend is not available: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const LocalClient =
+    typeof loaded === "object" && loaded !== null ? Reflect.get(loaded, "LocalClient") : undefined;
+  if (typeof LocalClient !== "function") {
+    throw new InvalidArgumentError(`the local backend module exports no LocalClient class`);
+  }
+  return LocalClient as LocalClientConstructor;
+}
+
+/** The chosen backend's client, plus the choice, plus the managed containerd it owns (stopped on close). */
+class FactoryClient implements LibcontainerdClient {
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly backendClient: Client,
+    readonly choice: BackendChoice,
+    readonly managedContainerd?: ManagedContainerd,
+  ) {}
+
+  get backend(): "remote" | "local" {
+    return this.backendClient.backend;
+  }
+
+  get namespace(): string {
+    return this.backendClient.namespace;
+  }
+
+  version(opts?: CallOptions): Promise<{ version: string; revision: string }> {
+    return this.backendClient.version(opts);
+  }
+
+  newContainer(id: string, spec: OciSpec, opts?: NewContainerOptions): Promise<Container> {
+    return this.backendClient.newContainer(id, spec, opts);
+  }
+
+  loadContainer(id: string, opts?: CallOptions): Promise<Container> {
+    return this.backendClient.loadContainer(id, opts);
+  }
+
+  listContainers(opts?: CallOptions): Promise<ContainerInfo[]> {
+    return this.backendClient.listContainers(opts);
+  }
+
+  events(opts?: EventsOptions): AsyncIterable<LibcontainerdEvent> {
+    return this.backendClient.events(opts);
+  }
+
+  setBackend(backend: Backend): void {
+    this.backendClient.setBackend(backend);
+  }
+
+  /** Closes the client, then stops the managed containerd (unless it was told to leave it running). */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      try {
+        await this.backendClient.close();
+      } finally {
+        await this.managedContainerd?.shutdown();
+      }
+    })();
+    return this.closing;
+  }
+}
