@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { InvalidArgumentError } from "../../src/libcontainerd/types/errors.js";
 import { parseDaemonJson } from "../../src/runtime/daemon-json.js";
+import type { LookPath } from "../../src/runtime/lookpath.js";
 import { isPermissibleContainerdRuntimeName, RESERVED_RUNTIME_NAMES } from "../../src/runtime/names.js";
 import { RuntimeRegistry } from "../../src/runtime/registry.js";
 import type { RuntimeConfig } from "../../src/runtime/types.js";
@@ -16,9 +17,9 @@ beforeAll(() => {
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
 /** Every binary exists: these properties are about configuration, not the host. */
-const everythingExists = async (command: string) => command;
+const everythingExists: LookPath = async (command) => command;
 
-function registryFrom(document: unknown, lookPath = everythingExists): RuntimeRegistry {
+function registryFrom(document: unknown, lookPath: LookPath = everythingExists): RuntimeRegistry {
   const settings = parseDaemonJson(document);
   return new RuntimeRegistry({
     stateDir,
