@@ -57,21 +57,25 @@ export class RuntimeRegistry implements RuntimeResolver {
     for (const entry of this.stockEntries(options.stateDir)) this.entries.set(entry.name, entry);
 
     const configured = validateRuntimes(options.runtimes ?? {});
+    const fromFlags = new Set<string>();
     for (const flag of options.addRuntimes ?? []) {
       const { name, config } = parseAddRuntime(flag);
       if (configured.has(name)) {
+        const elsewhere = fromFlags.has(name) ? "by another --add-runtime" : "in runtimes";
         throw new InvalidArgumentError(
-          `runtime '${name}' is defined twice (by --add-runtime and in runtimes)`,
+          `runtime '${name}' is defined twice (by --add-runtime and ${elsewhere})`,
         );
       }
+      fromFlags.add(name);
       configured.set(name, config);
     }
     for (const [name, config] of configured) {
       this.entries.set(name, this.configuredEntry(name, config, options.stateDir));
     }
 
+    // An empty default means "not set", as dockerd's --default-runtime "" does.
     const defaultName =
-      options.defaultRuntime ?? (this.platform === "windows" ? RUNHCS_V1_SHIM : RUNC_RUNTIME);
+      options.defaultRuntime || (this.platform === "windows" ? RUNHCS_V1_SHIM : RUNC_RUNTIME);
     if (!this.entries.has(defaultName.toLowerCase()) && !isPermissibleContainerdRuntimeName(defaultName)) {
       throw new InvalidArgumentError(
         `specified default runtime '${defaultName}' does not exist (known runtimes: ${this.knownNames()})`,

@@ -225,4 +225,13 @@ describe("--add-runtime", () => {
     );
     expect(error.message).toMatch(/runtime 'crun' is defined twice \(by --add-runtime and in runtimes\)/);
   });
+
+  test("the same name given by two --add-runtime flags is refused", () => {
+    const error = rejection(
+      () => new RuntimeRegistry({ stateDir: "/nonexistent", addRuntimes: ["crun=/a", "CRUN=/b"] }),
+    );
+    expect(error.message).toMatch(
+      /runtime 'crun' is defined twice \(by --add-runtime and by another --add-runtime\)/,
+    );
+  });
 });

@@ -38,6 +38,12 @@ describe("selection", () => {
     expect([named.name, binaryNameOf(named.options?.value)]).toEqual(["runc", "runc"]);
   });
 
+  test("an empty defaultRuntime means the stock default", async () => {
+    const registry = new RuntimeRegistry({ stateDir: dir, defaultRuntime: "" });
+    expect(registry.defaultRuntime).toBe("runc");
+    expect((await registry.resolve()).shim).toBe("io.containerd.runc.v2");
+  });
+
   test("a containerd shim name passes through without options, as default or per call", async () => {
     const registry = new RuntimeRegistry({ stateDir: dir, defaultRuntime: "io.containerd.kata.v2" });
     expect(await registry.resolve()).toEqual({
@@ -50,10 +56,10 @@ describe("selection", () => {
     });
   });
 
-  test.each(["crun", "/usr/bin/containerd-shim-runc-v2", "a/b.v2", ".hidden", "C:\\shim.exe", ""])(
+  test.each(["crun", "/usr/bin/containerd-shim-runc-v2", "a/b.v2", ".hidden", "C:\\shim.exe", "."])(
     "defaultRuntime %j that is neither stock, configured nor a shim name is refused",
     (name) => {
-      const create = () => new RuntimeRegistry({ stateDir: dir, defaultRuntime: name === "" ? "." : name });
+      const create = () => new RuntimeRegistry({ stateDir: dir, defaultRuntime: name });
       expect(create).toThrow(InvalidArgumentError);
       expect(create).toThrow(/specified default runtime '.*' does not exist \(known runtimes: runc, /);
     },
