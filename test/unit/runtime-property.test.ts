@@ -174,30 +174,42 @@ describe("property: random daemon.json documents", () => {
   });
 
   test("arbitrary documents and names: a registry or InvalidArgumentError, and resolve only InvalidArgumentError", async () => {
+    // Mostly valid entries, some near misses, some junk: a map is only usable when every entry is
+    // valid, so junk has to be the minority for registries to get built at all.
+    const nearMiss = fc
+      .tuple(validEntry, fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 1 }))
+      .map(([entry, key, value]) => ({ ...entry, [key]: value }));
     const runtimeMap = fc.dictionary(
       fc.oneof(
-        runtimeName,
-        fc.string({ maxLength: 10 }),
-        fc.constantFrom("runc", "a/b", "/abs", "__proto__"),
+        { arbitrary: runtimeName, weight: 8 },
+        { arbitrary: fc.string({ maxLength: 10 }), weight: 1 },
+        { arbitrary: fc.constantFrom("runc", "a/b", "/abs", "__proto__", "constructor"), weight: 1 },
       ),
       fc.oneof(
-        validEntry,
-        fc.jsonValue({ maxDepth: 3 }),
-        fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 2 })),
+        { arbitrary: validEntry, weight: 8 },
+        { arbitrary: nearMiss, weight: 1 },
+        { arbitrary: fc.jsonValue({ maxDepth: 3 }), weight: 1 },
       ),
-      { maxKeys: 4 },
+      { maxKeys: 3 },
     );
     const document = fc.oneof(
-      fc.jsonValue({ maxDepth: 3 }),
-      fc.string({ maxLength: 40 }),
-      fc.record(
-        {
-          runtimes: runtimeMap,
-          "default-runtime": fc.oneof(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 1 })),
-        },
-        { requiredKeys: [] },
-      ),
-      fc.record({ runtimes: runtimeMap }).map((doc) => JSON.stringify(doc)),
+      { arbitrary: fc.jsonValue({ maxDepth: 3 }), weight: 1 },
+      { arbitrary: fc.string({ maxLength: 40 }), weight: 1 },
+      {
+        arbitrary: fc.record(
+          {
+            runtimes: runtimeMap,
+            "default-runtime": fc.oneof(
+              fc.string({ maxLength: 12 }),
+              runtimeName,
+              fc.jsonValue({ maxDepth: 1 }),
+            ),
+          },
+          { requiredKeys: [] },
+        ),
+        weight: 3,
+      },
+      { arbitrary: fc.record({ runtimes: runtimeMap }).map((doc) => JSON.stringify(doc)), weight: 3 },
     );
     const names = fc.array(
       fc.oneof(
@@ -210,6 +222,7 @@ describe("property: random daemon.json documents", () => {
     );
     // Half the binaries are missing, so the preflight check is exercised too.
     const lookPath = async (command: string) => (command.length % 2 === 0 ? command : undefined);
+    let registriesWithCustomRuntimes = 0;
     await fc.assert(
       fc.asyncProperty(document, names, async (doc, requested) => {
         let registry: RuntimeRegistry | undefined;
@@ -218,6 +231,7 @@ describe("property: random daemon.json documents", () => {
         });
         if (!registry) return;
         const built = registry;
+        if (built.list().some((runtime) => runtime.source === "configured")) registriesWithCustomRuntimes++;
         const configured = new Set(built.list().map((runtime) => runtime.name));
         for (const name of [undefined, ...requested, ...configured]) {
           const outcome = await onlyInvalidArgument(() => built.resolve(name));
@@ -229,5 +243,7 @@ describe("property: random daemon.json documents", () => {
       }),
       { numRuns: 300 },
     );
+    // Guards against a generator drift that would make the property vacuous.
+    expect(registriesWithCustomRuntimes).toBeGreaterThan(15);
   });
 });
