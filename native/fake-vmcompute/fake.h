@@ -47,7 +47,7 @@
  * scheduler, one waiter per process, one stdio relay per process that needs one) start lazily with all
  * asynchronous signals blocked. No SIGCHLD handler is installed: each child is reaped by its own waiter thread
  * with waitid(P_PID) / wait4 on that pid only. Internal fds are O_CLOEXEC; children get exactly fds 0–2.
- * Do not unload the library while any of its threads may run.
+ * The library is linked with -z nodelete: dlclose (koffi lib.unload()) never unmaps code its threads run.
  */
 #ifndef FAKE_VMCOMPUTE_H
 #define FAKE_VMCOMPUTE_H
