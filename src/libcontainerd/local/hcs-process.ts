@@ -1,0 +1,165 @@
+/**
+ * A process handle (hcsshim internal/hcs/process.go). The exit comes from ProcessExited, the
+ * code from HcsGetProcessProperties; HCS replays an exit that happened before the callback was
+ * registered, so a process that dies at once is still reported.
+ */
+import { FailedPreconditionError, InternalError, UnavailableError } from "../types/errors.js";
+import { closeQuietly, type HcsContext, type HcsSystem, isAlreadyStopped } from "./hcs-system.js";
+import { hcsError, isFailure, isPending, toUnsigned } from "./hresult.js";
+import { CallbackRegistration, HcsNotification, NotificationMailbox } from "./notifications.js";
+import type { HcsCallResult, HcsHandle, HcsProcessInformation } from "./vmcompute.js";
+
+/** hcsschema.ProcessStatus; every field is omitempty in Go, so absent means 0/false. */
+export interface HcsProcessStatus {
+  ProcessId?: number;
+  Exited?: boolean;
+  ExitCode?: number;
+  LastWaitResult?: number;
+}
+
+const ERROR_ACCESS_DENIED = 0x80070005;
+
+export class HcsProcess {
+  readonly mailbox: NotificationMailbox;
+  private registration: CallbackRegistration | undefined;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly ctx: HcsContext,
+    readonly system: HcsSystem,
+    readonly pid: number,
+    private handle: HcsHandle,
+  ) {
+    this.mailbox = new NotificationMailbox(`process ${pid} in ${system.id}`);
+  }
+
+  /**
+   * HcsCreateProcess, then the callback. `closeStdio` releases the returned stdio handles if the
+   * process cannot be set up; once this resolves, the caller owns them.
+   */
+  static async create(
+    system: HcsSystem,
+    parameters: object,
+    closeStdio: (info: HcsProcessInformation) => void,
+  ): Promise<{ process: HcsProcess; info: HcsProcessInformation }> {
+    const { process: handle, info } = await system.createProcessHandle(parameters);
+    const process = new HcsProcess(system.ctx, system, info.processId, handle);
+    try {
+      process.registration = await process.track(
+        CallbackRegistration.register(
+          system.ctx.api,
+          system.ctx.callbacks,
+          "process",
+          handle,
+          process.mailbox,
+        ),
+      );
+      return { process, info };
+    } catch (err) {
+      closeStdio(info);
+      await process.terminate().catch(() => {});
+      await process.close();
+      throw err;
+    }
+  }
+
+  get subject(): string {
+    return `${this.system.id}/${this.pid}`;
+  }
+
+  get exited(): boolean {
+    return this.mailbox.has(HcsNotification.ProcessExited);
+  }
+
+  /** Resolves at ProcessExited. Unbounded unless a signal is given: a process may run for days. */
+  async waitExited(signal?: AbortSignal): Promise<void> {
+    await this.mailbox.wait(HcsNotification.ProcessExited, {
+      signal,
+      interruptOn: [HcsNotification.ServiceDisconnect],
+      what: `wait for process ${this.subject}`,
+    });
+  }
+
+  async status(): Promise<HcsProcessStatus> {
+    const r = await this.call((h) => this.ctx.api.getProcessProperties(h));
+    if (isFailure(r.hresult)) {
+      throw hcsError(r.hresult, {
+        operation: "HcsGetProcessProperties",
+        subject: this.subject,
+        resultJson: r.result,
+      });
+    }
+    if (!r.properties) throw new InternalError(`HcsGetProcessProperties ${this.subject}: empty properties`);
+    return JSON.parse(r.properties) as HcsProcessStatus;
+  }
+
+  /** hcsshim's waitBackground: ExitCode counts only when the wait itself succeeded, else -1. */
+  async exitCode(): Promise<number> {
+    const status = await this.status();
+    if (!status.Exited) throw new FailedPreconditionError(`process ${this.subject} has not exited`);
+    return (status.LastWaitResult ?? 0) === 0 ? (status.ExitCode ?? 0) : -1;
+  }
+
+  /** HcsTerminateProcess; the exit arrives later as ProcessExited. Already gone counts as done. */
+  async terminate(): Promise<void> {
+    if (this.exited) return;
+    const r = await this.call((h) => this.ctx.api.terminateProcess(h));
+    if (!isFailure(r.hresult) || isPending(r.hresult)) return;
+    if (isAlreadyStopped(r.hresult) || toUnsigned(r.hresult) === ERROR_ACCESS_DENIED) return;
+    throw hcsError(r.hresult, {
+      operation: "HcsTerminateProcess",
+      subject: this.subject,
+      resultJson: r.result,
+    });
+  }
+
+  async signal(options: object): Promise<void> {
+    const r = await this.call((h) => this.ctx.api.signalProcess(h, JSON.stringify(options)));
+    if (!isFailure(r.hresult)) return;
+    if (this.exited && isAlreadyStopped(r.hresult)) return;
+    throw hcsError(r.hresult, { operation: "HcsSignalProcess", subject: this.subject, resultJson: r.result });
+  }
+
+  async modify(settings: object): Promise<void> {
+    const r = await this.call((h) => this.ctx.api.modifyProcess(h, JSON.stringify(settings)));
+    if (isFailure(r.hresult)) {
+      throw hcsError(r.hresult, {
+        operation: "HcsModifyProcess",
+        subject: this.subject,
+        resultJson: r.result,
+      });
+    }
+  }
+
+  /** Unregisters and closes the handle once no call is in flight. Does not stop the process. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.mailbox.close(new UnavailableError(`process ${this.subject}: handle closed`));
+      await Promise.allSettled([...this.inFlight]);
+      if (this.registration) {
+        await this.registration.unregister().catch((err: unknown) => {
+          this.ctx.logger.error({ process: this.subject, err }, "unregistering the process callback failed");
+        });
+      }
+      const handle = this.handle;
+      this.handle = 0n;
+      if (handle) await closeQuietly(this.ctx, () => this.ctx.api.closeProcess(handle), this.subject);
+    })();
+    return this.closing;
+  }
+
+  private call<T extends HcsCallResult>(invoke: (handle: HcsHandle) => Promise<T>): Promise<T> {
+    if (this.closing || !this.handle) {
+      return Promise.reject(new FailedPreconditionError(`process ${this.subject}: handle closed`));
+    }
+    return this.track(invoke(this.handle));
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.inFlight.add(promise);
+    const done = () => this.inFlight.delete(promise);
+    promise.then(done, done);
+    return promise;
+  }
+}
