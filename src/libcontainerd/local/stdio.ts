@@ -1,0 +1,67 @@
+/**
+ * Node streams over the stdio handles HcsCreateProcess returns. On the Linux fake they are pipe
+ * file descriptors: wrapped in `net.Socket` (libuv pipes, non-blocking), never fs streams, which
+ * would tie up a thread-pool thread per blocking read.
+ *
+ * On Windows they are overlapped pipe HANDLEs; libuv cannot adopt those from JS, so stdio is
+ * refused there for now (it needs a native helper or ReadFile/WriteFile over koffi; unverified).
+ */
+import fs from "node:fs";
+import net from "node:net";
+import type { Readable, Writable } from "node:stream";
+import type { StdioOptions } from "../types/client.js";
+import { NotImplementedError } from "../types/errors.js";
+import type { HcsProcessInformation } from "./vmcompute.js";
+
+export interface ProcessStreams {
+  stdin: Writable | null;
+  stdout: Readable | null;
+  stderr: Readable | null;
+}
+
+export function wantsStdio(stdio: StdioOptions | undefined): boolean {
+  return Boolean(stdio?.stdin || stdio?.stdout || stdio?.stderr);
+}
+
+/** Checked before HcsCreateProcess, so an unsupported request creates nothing. */
+export function assertStdioSupported(stdio: StdioOptions | undefined, platform = process.platform): void {
+  if (platform === "win32" && wantsStdio(stdio)) {
+    throw new NotImplementedError("stdio for HCS processes is not implemented on Windows yet (pipe HANDLEs)");
+  }
+}
+
+export function streamsFromHandles(info: HcsProcessInformation): ProcessStreams {
+  const opened: net.Socket[] = [];
+  try {
+    const open = (handle: bigint, direction: "in" | "out"): net.Socket | null => {
+      if (!handle) return null;
+      const socket = new net.Socket({
+        fd: Number(handle),
+        readable: direction === "out",
+        writable: direction === "in",
+      });
+      opened.push(socket);
+      return socket;
+    };
+    const stdin = open(info.stdInput, "in");
+    // A process whose reader went away gets EPIPE on its next write; here, an error on a stream
+    // nobody listens to must not crash the host process.
+    stdin?.on("error", () => {});
+    return { stdin, stdout: open(info.stdOutput, "out"), stderr: open(info.stdError, "out") };
+  } catch (err) {
+    for (const socket of opened) socket.destroy();
+    throw err;
+  }
+}
+
+/** Closes handles that were never wrapped (setup failed after HcsCreateProcess). */
+export function closeRawStdio(info: HcsProcessInformation): void {
+  for (const handle of [info.stdInput, info.stdOutput, info.stdError]) {
+    if (!handle) continue;
+    try {
+      fs.closeSync(Number(handle));
+    } catch {
+      // Already closed: nothing left to release.
+    }
+  }
+}
