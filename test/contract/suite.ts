@@ -1,0 +1,326 @@
+/**
+ * Backend-agnostic expectations: every backend (containerd, HCS) must pass these unchanged.
+ * Commands come from the host (the HCS fake runs them there) or from a busybox rootfs (remote).
+ */
+import type { Readable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Client, Container, Process, StdioOptions, Task } from "../../src/libcontainerd/types/client.js";
+import { FailedPreconditionError, type LibcontainerdEvent } from "../../src/libcontainerd/types/index.js";
+import type { OciSpec } from "../../src/oci/spec.js";
+
+export interface ContractSpecOptions {
+  terminal?: boolean;
+  env?: string[];
+}
+
+export interface ContractHarness {
+  client: Client;
+  /** A spec that runs `args` as the task's init process. */
+  spec: (args: string[], opts?: ContractSpecOptions) => OciSpec;
+  cleanup(): Promise<void>;
+}
+
+/** Long enough for a slow CI host, short enough that a hang fails the test, not the run. */
+const TEST_TIMEOUT_MS = 30_000;
+/** How long to watch for a duplicate exit after the first one. */
+const DUPLICATE_WINDOW_MS = 300;
+
+function collect(stream: Readable | null): Promise<string> {
+  if (!stream) return Promise.resolve("");
+  return new Promise((resolve, reject) => {
+    let text = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk: string) => {
+      text += chunk;
+    });
+    stream.once("end", () => resolve(text));
+    stream.once("error", reject);
+  });
+}
+
+/** Records the client's events from now on, for later assertions. */
+class EventRecorder {
+  readonly events: LibcontainerdEvent[] = [];
+  private readonly abort = new AbortController();
+  private readonly done: Promise<void>;
+
+  constructor(client: Client) {
+    const iterable = client.events({ signal: this.abort.signal });
+    this.done = (async () => {
+      for await (const event of iterable) this.events.push(event);
+    })().catch(() => {});
+  }
+
+  of(containerId: string, processId = containerId): LibcontainerdEvent[] {
+    return this.events.filter((e) => e.containerId === containerId && e.processId === processId);
+  }
+
+  async until(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate()) {
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for events; have ${JSON.stringify(this.events)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.done;
+  }
+}
+
+export function defineContractSuite(name: string, makeClient: () => Promise<ContractHarness>): void {
+  describe(`contract: ${name}`, () => {
+    let h: ContractHarness;
+    let recorder: EventRecorder;
+    let counter = 0;
+    const live: { container: Container; task?: Task }[] = [];
+
+    const nextId = () => `contract-${process.pid}-${++counter}`;
+
+    async function createTask(args: string[], stdio: StdioOptions = {}) {
+      const id = nextId();
+      const container = await h.client.newContainer(id, h.spec(args));
+      const entry: { container: Container; task?: Task } = { container };
+      live.push(entry);
+      const task = await container.newTask({ stdio });
+      entry.task = task;
+      return { id, container, task };
+    }
+
+    /** Deletes the task (`null` when the test already did) and the container. */
+    async function remove(container: Container, task: Task | null): Promise<void> {
+      if (task) await task.delete().catch(() => task.forceDelete());
+      await container.delete();
+      const index = live.findIndex((e) => e.container === container);
+      if (index >= 0) live.splice(index, 1);
+    }
+
+    beforeAll(async () => {
+      h = await makeClient();
+      recorder = new EventRecorder(h.client);
+    });
+
+    afterAll(async () => {
+      for (const { container, task } of live.splice(0)) {
+        await task?.forceDelete().catch(() => {});
+        await container.delete().catch(() => {});
+      }
+      await recorder?.stop();
+      await h?.cleanup();
+    });
+
+    it(
+      "runs echo: stdout hello, exit 0, created → running → stopped",
+      async () => {
+        const { container, task } = await createTask(["echo", "hello"], { stdout: true, stderr: true });
+        const stdout = collect(task.stdout);
+        const exited = task.wait();
+        expect(await task.status()).toBe("created");
+        await task.start();
+        const status = await exited;
+        expect(status.exitCode).toBe(0);
+        expect(status.exitedAt).toBeInstanceOf(Date);
+        expect(await stdout).toBe("hello\n");
+        expect(await task.status()).toBe("stopped");
+        expect((await task.delete()).exitCode).toBe(0);
+        await remove(container, null);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      "reports the exit code",
+      async () => {
+        const { container, task } = await createTask(["sh", "-c", "exit 7"]);
+        const exited = task.wait();
+        await task.start();
+        expect((await exited).exitCode).toBe(7);
+        await remove(container, task);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      "pipes stdin: cat echoes it and exits after closeStdin",
+      async () => {
+        const { container, task } = await createTask(["cat"], { stdin: true, stdout: true, stderr: true });
+        const stdout = collect(task.stdout);
+        const exited = task.wait();
+        await task.start();
+        task.stdin!.write("through the pipe\n");
+        await task.closeStdin();
+        expect((await exited).exitCode).toBe(0);
+        expect(await stdout).toBe("through the pipe\n");
+        await remove(container, task);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      "SIGKILL ends a sleep with 137",
+      async () => {
+        const { container, task } = await createTask(["sleep", "30"]);
+        const exited = task.wait();
+        await task.start();
+        await task.kill("SIGKILL");
+        expect((await exited).exitCode).toBe(137);
+        await remove(container, task);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      "SIGTERM ends a sleep with 143",
+      async () => {
+        // Not the init process: as PID 1 of a PID namespace, sleep would ignore SIGTERM on Linux.
+        const { container, task } = await createTask(["sleep", "30"]);
+        await task.start();
+        const sleeper = await task.exec("sleeper", {
+          args: ["sleep", "30"],
+          cwd: "",
+          user: { uid: 0, gid: 0 },
+        });
+        const exited = sleeper.wait();
+        await waitRunning(sleeper);
+        await sleeper.kill("SIGTERM");
+        expect((await exited).exitCode).toBe(143);
+        await sleeper.delete();
+        const initExited = task.wait();
+        await task.kill("SIGKILL");
+        await initExited;
+        await remove(container, task);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      "SIGTERM reaches an init process that handles it",
+      async () => {
+        const { container, task } = await createTask(["sh", "-c", "trap 'exit 143' TERM; sleep 30 & wait"]);
+        const exited = task.wait();
+        await task.start();
+        await new Promise((r) => setTimeout(r, 200));
+        await task.kill("SIGTERM");
+        expect((await exited).exitCode).toBe(143);
+        await remove(container, task);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      "exec: output, exit code and exec-added → exec-started → exit events",
+      async () => {
+        const { id, container, task } = await createTask(["sleep", "30"]);
+        await task.start();
+        const exec = await task.exec(
+          "say",
+          { args: ["sh", "-c", "echo from-exec; exit 3"], cwd: "", user: { uid: 0, gid: 0 } },
+          { stdio: { stdout: true, stderr: true } },
+        );
+        const stdout = collect(exec.stdout);
+        expect((await exec.wait()).exitCode).toBe(3);
+        expect(await stdout).toBe("from-exec\n");
+        await recorder.until(() => recorder.of(id, "say").some((e) => e.type === "exit"));
+        expect(recorder.of(id, "say").map((e) => e.type)).toEqual(["exec-added", "exec-started", "exit"]);
+        const exit = recorder.of(id, "say").find((e) => e.type === "exit")!;
+        expect(exit.exitCode).toBe(3);
+        expect(exit.pid).toBe(exec.pid);
+        await exec.delete();
+        const initExited = task.wait();
+        await task.kill("SIGKILL");
+        await initExited;
+        await remove(container, task);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      "events per container: create → start → exit, exactly one exit",
+      async () => {
+        const { id, container, task } = await createTask(["sh", "-c", "exit 5"]);
+        const exited = task.wait();
+        await task.start();
+        await exited;
+        await recorder.until(() => recorder.of(id).some((e) => e.type === "exit"));
+        await new Promise((r) => setTimeout(r, DUPLICATE_WINDOW_MS));
+        const events = recorder.of(id);
+        expect(events.map((e) => e.type)).toEqual(["create", "start", "exit"]);
+        expect(events[2]!.exitCode).toBe(5);
+        expect(events[1]!.pid).toBe(task.pid);
+        await remove(container, task);
+        await new Promise((r) => setTimeout(r, DUPLICATE_WINDOW_MS));
+        expect(recorder.of(id).filter((e) => e.type === "exit")).toHaveLength(1);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      "the Backend callback sees the same sequence",
+      async () => {
+        const seen: string[] = [];
+        const id = `contract-${process.pid}-${++counter}`;
+        h.client.setBackend({
+          processEvent: async (containerId, type) => {
+            if (containerId !== id) return;
+            // A slow handler must not reorder the container's events.
+            await new Promise((r) => setTimeout(r, type === "create" ? 50 : 0));
+            seen.push(type);
+          },
+        });
+        const container = await h.client.newContainer(id, h.spec(["true"]));
+        const task = await container.newTask();
+        const exited = task.wait();
+        await task.start();
+        await exited;
+        await recorder.until(() => seen.includes("exit"));
+        expect(seen.filter((t) => t !== "exec-added" && t !== "exec-started")).toEqual([
+          "create",
+          "start",
+          "exit",
+        ]);
+        await remove(container, task);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      "wait() called before start() resolves after the exit",
+      async () => {
+        const { container, task } = await createTask(["sh", "-c", "exit 2"]);
+        const early = task.wait();
+        let settled = false;
+        void early.then(() => {
+          settled = true;
+        });
+        await new Promise((r) => setTimeout(r, 100));
+        expect(settled).toBe(false);
+        await task.start();
+        expect((await early).exitCode).toBe(2);
+        expect((await task.wait()).exitCode).toBe(2);
+        await remove(container, task);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      "refuses to delete a running task or a container that has a task",
+      async () => {
+        const { container, task } = await createTask(["sleep", "30"]);
+        await task.start();
+        await expect(task.delete()).rejects.toBeInstanceOf(FailedPreconditionError);
+        await expect(container.delete()).rejects.toBeInstanceOf(FailedPreconditionError);
+        await task.forceDelete();
+        await remove(container, null);
+      },
+      TEST_TIMEOUT_MS,
+    );
+  });
+}
+
+/** An exec may need a moment before a signal can reach the program rather than its launcher. */
+async function waitRunning(process: Process): Promise<void> {
+  expect(process.pid).toBeGreaterThan(0);
+  await new Promise((r) => setTimeout(r, 100));
+}

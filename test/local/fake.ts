@@ -1,0 +1,115 @@
+/**
+ * The fake vmcompute library for tests: its path, a build step when it is missing, and its
+ * test-only exports (allocation and handle counters, failure injection, options).
+ */
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import koffi, { type LibraryHandle } from "koffi";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const FAKE_DIR = path.join(root, "native/fake-vmcompute");
+export const FAKE_LIBRARY = path.join(FAKE_DIR, "build/libfakevmcompute.so");
+
+/** Builds the fake when absent; fails (never skips) when that is impossible. */
+export function ensureFakeLibrary(): string {
+  if (!fs.existsSync(FAKE_LIBRARY)) {
+    execFileSync("make", ["-C", FAKE_DIR], { stdio: "inherit" });
+  }
+  if (!fs.existsSync(FAKE_LIBRARY)) throw new Error(`${FAKE_LIBRARY} is missing and could not be built`);
+  return FAKE_LIBRARY;
+}
+
+type AsyncFn = { async: (...args: unknown[]) => void };
+type Fn = ((...args: unknown[]) => unknown) & AsyncFn;
+
+function callAsync(fn: Fn, ...args: unknown[]): Promise<unknown> {
+  return new Promise((resolve, reject) =>
+    fn.async(...args, (err: unknown, r: unknown) => (err ? reject(err) : resolve(r))),
+  );
+}
+
+export class FakeControl {
+  private readonly lib: LibraryHandle;
+  private readonly fns: Record<string, Fn>;
+
+  constructor(library = ensureFakeLibrary()) {
+    this.lib = koffi.load(library);
+    const f = (decl: string) => this.lib.func(decl) as unknown as Fn;
+    this.fns = {
+      live: f("int32 FakeGetLiveAllocations(void)"),
+      handles: f("int32 FakeGetOpenHandles(void)"),
+      lastDoc: f("int32 FakeGetLastCreateDocument(_Out_ void **doc)"),
+      inject: f("void FakeInjectFailure(str16 exportName, int32 hresult, str16 resultErrorJson)"),
+      option: f("void FakeSetOption(str16 key, int32 value)"),
+      reset: f("void FakeReset(void)"),
+      free: f("void CoTaskMemFree(void *pv)"),
+      invalidFrees: f("int32 FakeGetInvalidFrees(void)"),
+      crash: f("int32 FakeCrashComputeSystem(str16 id, int32 hresult)"),
+    };
+  }
+
+  liveAllocations(): number {
+    return this.fns.live!() as number;
+  }
+
+  openHandles(): number {
+    return this.fns.handles!() as number;
+  }
+
+  invalidFrees(): number {
+    return this.fns.invalidFrees!() as number;
+  }
+
+  lastCreateDocument(): unknown {
+    const out: [unknown] = [null];
+    this.fns.lastDoc!(out);
+    const ptr = out[0];
+    if (!ptr) return undefined;
+    try {
+      const text = koffi.decode.string16(ptr);
+      return text ? JSON.parse(text) : undefined;
+    } finally {
+      this.fns.free!(ptr);
+    }
+  }
+
+  injectFailure(exportName: string, hresult: number, resultErrorJson: string | null = null): void {
+    this.fns.inject!(exportName, hresult | 0, resultErrorJson);
+  }
+
+  setOption(
+    key: "AsyncDelayMs" | "SyncCompletion" | "ShutdownTimeoutMs" | "UnregisterTimeoutMs" | "InjectAsync",
+    value: number,
+  ): void {
+    this.fns.option!(key, value);
+  }
+
+  /** On a worker: it waits for killed processes, whose exits go to callbacks on the main thread. */
+  async reset(): Promise<void> {
+    await callAsync(this.fns.reset!);
+  }
+
+  async crash(id: string, hresult = 0): Promise<number> {
+    return (await callAsync(this.fns.crash!, id, hresult)) as number;
+  }
+
+  /** Polls the counters: HCS-side cleanup (reaping, callback teardown) finishes on its own threads. */
+  async settled(timeoutMs = 3000): Promise<{ liveAllocations: number; openHandles: number }> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const state = { liveAllocations: this.liveAllocations(), openHandles: this.openHandles() };
+      if ((state.liveAllocations === 0 && state.openHandles === 0) || Date.now() > deadline) return state;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  close(): void {
+    this.lib.unload();
+  }
+}
+
+/** A Windows spec the fake accepts: it runs `args` on this Linux host. */
+export const FAKE_VOLUME = "\\\\?\\Volume{0b6c9a8e-2a2c-4f0e-9b7a-5f1f3b7a1c11}\\";
+export const FAKE_LAYERS = ["C:\\layers\\base", "C:\\layers\\scratch"];

@@ -1,0 +1,395 @@
+/** The local (HCS) client through the real koffi bindings against the fake vmcompute library. */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { LocalClient, type LocalClientOptions } from "../../src/libcontainerd/local/client.js";
+import {
+  CanceledError,
+  DeadlineExceededError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  type LibcontainerdEvent,
+  NotFoundError,
+  NotImplementedError,
+} from "../../src/libcontainerd/types/index.js";
+import { defaultLinuxSpec, defaultWindowsSpec } from "../../src/oci/index.js";
+import type { OciSpec } from "../../src/oci/spec.js";
+import { ensureFakeLibrary, FAKE_LAYERS, FAKE_VOLUME, FakeControl } from "./fake.js";
+
+let library: string;
+let fake: FakeControl;
+const clients: LocalClient[] = [];
+let seq = 0;
+
+beforeAll(() => {
+  library = ensureFakeLibrary();
+  fake = new FakeControl(library);
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await fake.reset();
+});
+
+afterAll(async () => {
+  const state = await fake.settled();
+  const invalidFrees = fake.invalidFrees();
+  fake.close();
+  expect({ ...state, invalidFrees }).toEqual({ liveAllocations: 0, openHandles: 0, invalidFrees: 0 });
+});
+
+function client(options: Partial<LocalClientOptions> = {}): LocalClient {
+  const c = new LocalClient({ library, windowsBuild: 17763, namespace: "local-test", ...options });
+  clients.push(c);
+  return c;
+}
+
+function windowsSpec(args: string[], extra: { hyperv?: boolean } = {}): OciSpec {
+  const spec = defaultWindowsSpec({ args, layerFolders: FAKE_LAYERS, hyperv: extra.hyperv });
+  if (!extra.hyperv) spec.root = { path: FAKE_VOLUME };
+  return spec;
+}
+
+const id = () => `local-${process.pid}-${++seq}`;
+
+function recordEvents(c: LocalClient): { events: LibcontainerdEvent[]; stop: () => void } {
+  const abort = new AbortController();
+  const events: LibcontainerdEvent[] = [];
+  void (async () => {
+    for await (const e of c.events({ signal: abort.signal })) events.push(e);
+  })();
+  return { events, stop: () => abort.abort() };
+}
+
+describe("create documents by Windows build", () => {
+  it("an RS4 build sends a schema v1 ContainerConfig", async () => {
+    const c = client({ windowsBuild: 17134 });
+    const name = id();
+    const container = await c.newContainer(name, windowsSpec(["true"]));
+    const doc = fake.lastCreateDocument() as Record<string, unknown>;
+    expect(doc).toMatchObject({
+      SystemType: "Container",
+      Name: name,
+      Owner: "local-test",
+      HvPartition: false,
+    });
+    expect(doc).not.toHaveProperty("SchemaVersion");
+    await container.delete();
+  });
+
+  it("an RS5 build sends a schema v2.1 ComputeSystem", async () => {
+    const c = client({ windowsBuild: 17763 });
+    const container = await c.newContainer(id(), windowsSpec(["true"]));
+    expect(fake.lastCreateDocument()).toMatchObject({
+      Owner: "local-test",
+      SchemaVersion: { Major: 2, Minor: 1 },
+      ShouldTerminateOnLastHandleClosed: true,
+      Container: { Storage: { Path: FAKE_VOLUME } },
+    });
+    await container.delete();
+  });
+
+  it("a Linux spec with LCOW options sends the kernel/initrd utility-VM document", async () => {
+    const seen: string[] = [];
+    const c = client({
+      lcow: { bootFilesPath: "D:\\lcow", kernel: "vmlinuz", initrd: "rd.img" },
+      fileExists: (p) => {
+        seen.push(p);
+        return true;
+      },
+    });
+    const container = await c.newContainer(id(), defaultLinuxSpec({ args: ["sh"], rootfs: "/" }));
+    expect(fake.lastCreateDocument()).toMatchObject({
+      HvPartition: true,
+      ContainerType: "Linux",
+      HvRuntime: { ImagePath: "D:\\lcow", LinuxKernelFile: "vmlinuz", LinuxInitrdFile: "rd.img" },
+    });
+    expect(seen).toEqual(["D:\\lcow\\vmlinuz", "D:\\lcow\\rd.img"]);
+    await container.delete();
+  });
+
+  it("a missing LCOW kernel fails before any HCS call", async () => {
+    await fake.reset();
+    const c = client({ fileExists: (p) => !p.toLowerCase().includes("kernel") && !p.endsWith(".efi") });
+    const attempt = c.newContainer(id(), defaultLinuxSpec({ args: ["sh"], rootfs: "/" }));
+    await expect(attempt).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(attempt).rejects.toThrow(
+      "LCOW kernel not found: C:\\Program Files\\Linux Containers\\kernel or C:\\Program Files\\Linux Containers\\bootx64.efi",
+    );
+    expect(fake.lastCreateDocument()).toBeUndefined();
+    expect(fake.openHandles()).toBe(0);
+  });
+});
+
+describe("asynchronous operations", () => {
+  it("pending create and start complete through their notifications", async () => {
+    fake.setOption("AsyncDelayMs", 150);
+    const c = client();
+    const started = Date.now();
+    const container = await c.newContainer(id(), windowsSpec(["true"]));
+    // Create and start each waited for a notification sent 150 ms after the call returned pending.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    await container.delete();
+  });
+
+  it("synchronous completion (S_OK, no notification) works as well", async () => {
+    fake.setOption("SyncCompletion", 1);
+    const c = client();
+    const container = await c.newContainer(id(), windowsSpec(["sh", "-c", "exit 9"]));
+    const task = await container.newTask();
+    const exited = task.wait();
+    await task.start();
+    expect((await exited).exitCode).toBe(9);
+    await task.delete();
+    await container.delete();
+  });
+
+  it("timeoutMs becomes DeadlineExceededError and the half-made system is cleaned up", async () => {
+    fake.setOption("AsyncDelayMs", 400);
+    const c = client();
+    const name = id();
+    await expect(c.newContainer(name, windowsSpec(["true"]), { timeoutMs: 50 })).rejects.toBeInstanceOf(
+      DeadlineExceededError,
+    );
+    await expect.poll(() => fake.openHandles(), { timeout: 5000 }).toBe(0);
+    expect(await c.listContainers()).toEqual([]);
+  });
+
+  it("an aborted signal becomes CanceledError", async () => {
+    fake.setOption("AsyncDelayMs", 400);
+    const c = client();
+    const abort = new AbortController();
+    const attempt = c.newContainer(id(), windowsSpec(["true"]), { signal: abort.signal });
+    setTimeout(() => abort.abort(), 30);
+    await expect(attempt).rejects.toBeInstanceOf(CanceledError);
+    await expect.poll(() => fake.openHandles(), { timeout: 5000 }).toBe(0);
+    await expect(c.version({ signal: AbortSignal.abort() })).rejects.toBeInstanceOf(CanceledError);
+  });
+
+  it("wait() honours its own timeout without disturbing the process", async () => {
+    const c = client();
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+    const task = await container.newTask();
+    await task.start();
+    await expect(task.wait({ timeoutMs: 50 })).rejects.toBeInstanceOf(DeadlineExceededError);
+    expect(await task.status()).toBe("running");
+    await task.forceDelete();
+    await container.delete();
+  });
+});
+
+describe("processes", () => {
+  it("reports the exit of a process that is already gone when its callback registers", async () => {
+    const c = client();
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+    const task = await container.newTask();
+    await task.start();
+    // `true` exits long before the round trip to a worker thread that registers its callback.
+    const exec = await task.exec("quick", { args: ["true"], cwd: "", user: { uid: 0, gid: 0 } });
+    expect((await exec.wait({ timeoutMs: 5000 })).exitCode).toBe(0);
+    await exec.delete();
+    await task.forceDelete();
+    await container.delete();
+  });
+
+  it("holds the init exit until start, so events stay create → start → exit", async () => {
+    const c = client();
+    const rec = recordEvents(c);
+    const name = id();
+    const container = await c.newContainer(name, windowsSpec(["sh", "-c", "exit 4"]));
+    const task = await container.newTask();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(rec.events.filter((e) => e.containerId === name).map((e) => e.type)).toEqual(["create"]);
+    expect(await task.status()).toBe("created");
+    await task.start();
+    expect((await task.wait()).exitCode).toBe(4);
+    await expect
+      .poll(() => rec.events.filter((e) => e.containerId === name).map((e) => e.type))
+      .toEqual(["create", "start", "exit"]);
+    rec.stop();
+    await task.delete();
+    await container.delete();
+  });
+
+  it("before RS5 a non-KILL signal shuts the container down (no HcsSignalProcess)", async () => {
+    const c = client({ windowsBuild: 17134 });
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+    const task = await container.newTask();
+    const exited = task.wait();
+    await task.start();
+    await task.kill("SIGTERM");
+    expect((await exited).exitCode).not.toBe(0);
+    await task.delete();
+    await container.delete();
+  });
+
+  it("refuses signals a Windows guest cannot receive", async () => {
+    const c = client();
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+    const task = await container.newTask();
+    await task.start();
+    await expect(task.kill("SIGUSR1")).rejects.toBeInstanceOf(InvalidArgumentError);
+    await task.forceDelete();
+    await container.delete();
+  });
+
+  it("reports pids and HCS statistics", async () => {
+    const c = client();
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+    const task = await container.newTask();
+    await task.start();
+    const exec = await task.exec("sleeper", { args: ["sleep", "30"], cwd: "", user: { uid: 0, gid: 0 } });
+    const pids = await task.pids();
+    expect(pids).toContainEqual({ pid: task.pid });
+    expect(pids).toContainEqual({ pid: exec.pid, execId: "sleeper" });
+    const stats = await task.stats();
+    expect(stats.kind).toBe("hcs");
+    if (stats.kind === "hcs") expect(stats.memory.usageCommitBytes).toBeGreaterThan(0);
+    await task.forceDelete();
+    await container.delete();
+  });
+
+  it("a crashed compute system ends its processes", async () => {
+    const c = client();
+    const name = id();
+    const container = await c.newContainer(name, windowsSpec(["sleep", "30"]));
+    const task = await container.newTask();
+    const exited = task.wait();
+    await task.start();
+    expect(await fake.crash(name)).toBe(0);
+    expect((await exited).exitCode).toBe(137);
+    await task.delete();
+    await container.delete();
+  });
+});
+
+describe("errors from HCS", () => {
+  it("an injected HRESULT surfaces as the typed error with its name and the ErrorEvents message", async () => {
+    const c = client();
+    fake.injectFailure(
+      "HcsCreateComputeSystem",
+      0xc037010d,
+      JSON.stringify({
+        Error: 0xc037010d | 0,
+        ErrorMessage: "The JSON document is invalid.",
+        ErrorEvents: [
+          { Message: "Property 'Storage' is malformed", Provider: "{00000000-0000-0000-0000-000000000000}" },
+        ],
+      }),
+    );
+    const err = await c.newContainer(id(), windowsSpec(["true"])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect(err).toMatchObject({ hresult: 0xc037010d, hresultName: "ERROR_VMCOMPUTE_INVALID_JSON" });
+    expect((err as Error).message).toContain("Property 'Storage' is malformed");
+    expect(fake.openHandles()).toBe(0);
+  });
+
+  it("a failed completion notification carries the HRESULT too", async () => {
+    const c = client();
+    fake.setOption("InjectAsync", 1);
+    fake.injectFailure(
+      "HcsStartComputeSystem",
+      0xc0370100,
+      JSON.stringify({ ErrorEvents: [{ Message: "the guest died while starting" }] }),
+    );
+    const err = await c.newContainer(id(), windowsSpec(["true"])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FailedPreconditionError);
+    expect(err).toMatchObject({ hresultName: "ERROR_VMCOMPUTE_TERMINATED_DURING_START" });
+    expect((err as Error).message).toContain("the guest died while starting");
+    await expect.poll(() => fake.openHandles(), { timeout: 5000 }).toBe(0);
+  });
+
+  it("a failed HcsCreateProcess leaves nothing behind and the container usable", async () => {
+    const c = client();
+    const container = await c.newContainer(id(), windowsSpec(["sh", "-c", "exit 1"]));
+    fake.injectFailure("HcsCreateProcess", 0x80070002 | 0, null);
+    const err = await container.newTask({ stdio: { stdout: true } }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ hresult: 0x80070002, hresultName: "0x80070002" });
+    const task = await container.newTask();
+    await task.start();
+    expect((await task.wait()).exitCode).toBe(1);
+    await task.delete();
+    await container.delete();
+  });
+
+  it("a duplicate id is AlreadyExistsError", async () => {
+    const c = client();
+    const name = id();
+    const container = await c.newContainer(name, windowsSpec(["true"]));
+    await expect(c.newContainer(name, windowsSpec(["true"]))).rejects.toMatchObject({
+      code: "already_exists",
+    });
+    const other = client();
+    await expect(other.newContainer(name, windowsSpec(["true"]))).rejects.toMatchObject({
+      code: "already_exists",
+      hresultName: "ERROR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS",
+    });
+    await container.delete();
+  });
+});
+
+describe("isolation-dependent and unsupported operations", () => {
+  it("pause/resume need Hyper-V isolation", async () => {
+    const c = client();
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+    const task = await container.newTask();
+    await task.start();
+    await expect(task.pause()).rejects.toBeInstanceOf(NotImplementedError);
+    await expect(task.updateResources({ windows: { memory: { limit: 1 } } })).rejects.toBeInstanceOf(
+      NotImplementedError,
+    );
+    await expect(task.checkpoint("/tmp/x")).rejects.toBeInstanceOf(NotImplementedError);
+    await task.forceDelete();
+    await container.delete();
+  });
+
+  it("pause/resume a Hyper-V container, with events", async () => {
+    const c = client({ fileExists: (p) => p.endsWith("UtilityVM") });
+    const rec = recordEvents(c);
+    const name = id();
+    const container = await c.newContainer(name, windowsSpec(["sleep", "30"], { hyperv: true }));
+    expect(fake.lastCreateDocument()).toMatchObject({ HvPartition: true });
+    const task = await container.newTask();
+    await task.start();
+    await task.pause();
+    expect(await task.status()).toBe("paused");
+    await task.resume();
+    expect(await task.status()).toBe("running");
+    await expect
+      .poll(() => rec.events.filter((e) => e.containerId === name).map((e) => e.type))
+      .toEqual(["create", "start", "paused", "resumed"]);
+    rec.stop();
+    await task.forceDelete();
+    await container.delete();
+  });
+});
+
+describe("containers across clients", () => {
+  it("lists by namespace, loads by id, and cannot give a loaded container a task", async () => {
+    const owner = client();
+    const name = id();
+    const container = await owner.newContainer(name, windowsSpec(["true"]), { labels: { app: "x" } });
+    expect(await owner.listContainers()).toEqual([
+      { id: name, runtime: { name: "com.docker.hcsshim.v1" }, labels: { app: "x" } },
+    ]);
+    expect(await client({ namespace: "elsewhere" }).listContainers()).toEqual([]);
+    await expect(client({ namespace: "elsewhere" }).loadContainer(name)).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+
+    const other = client();
+    const loaded = await other.loadContainer(name);
+    expect(loaded.id).toBe(name);
+    await expect(loaded.task()).rejects.toBeInstanceOf(NotFoundError);
+    await expect(loaded.newTask()).rejects.toBeInstanceOf(FailedPreconditionError);
+    await other.close();
+    // Closing the other client released only its handle.
+    expect((await owner.listContainers()).map((i) => i.id)).toEqual([name]);
+    await container.delete();
+    await expect(owner.loadContainer(name)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("a closed client refuses calls", async () => {
+    const c = client();
+    await c.close();
+    await expect(c.listContainers()).rejects.toMatchObject({ code: "unavailable" });
+  });
+});
