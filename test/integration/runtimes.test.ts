@@ -189,38 +189,46 @@ describe.each([
   });
 });
 
-test("crun really ran (not runc): its state is in the runc root under crun's layout", async () => {
-  // crun keeps a `status` file where runc keeps `state.json`; catch the wrapper silently running
-  // runc. The runc shim gives the runtime `--root <Root>/<namespace>`.
-  const resolved = await registry().resolve("crun");
-  const id = "crun-proof";
-  const spec = defaultLinuxSpec({
-    args: ["/bin/sleep", "30"],
-    rootfs: ctrd.rootfs,
-    cgroupsPath: `/${namespace}/${id}`,
-  });
-  await containers.create({
-    container: {
-      id,
-      runtime: { name: resolved.shim, ...(resolved.options ? { options: resolved.options } : {}) },
-      spec: {
-        typeUrl: "types.containerd.io/opencontainers/runtime-spec/1/Spec",
-        value: Buffer.from(JSON.stringify(spec)),
+test.each([
+  ["runc", "state.json"],
+  ["io.containerd.runtime.v1.linux", "state.json"],
+  ["crun", "status"],
+])(
+  "the shim honours %s's options: the runtime's state lands in <stateDir>/runtime-runc as %s",
+  async (name, stateFile) => {
+    // Proves the options were decoded by the shim, not merely stored by containerd: the state goes to
+    // our Root (the shims add the namespace), and crun's `status` file, where runc keeps
+    // `state.json`, catches the wrapper silently running runc.
+    const resolved = await registry().resolve(name);
+    const id = `${name.replaceAll(".", "-")}-state`;
+    const spec = defaultLinuxSpec({
+      args: ["/bin/sleep", "30"],
+      rootfs: ctrd.rootfs,
+      cgroupsPath: `/${namespace}/${id}`,
+    });
+    await containers.create({
+      container: {
+        id,
+        runtime: { name: resolved.shim, ...(resolved.options ? { options: resolved.options } : {}) },
+        spec: {
+          typeUrl: "types.containerd.io/opencontainers/runtime-spec/1/Spec",
+          value: Buffer.from(JSON.stringify(spec)),
+        },
       },
-    },
-  });
-  try {
-    await tasks.create({ containerId: id });
-    const stateDir = join(ctrd.stateDir, "runtime-runc", namespace, id);
-    expect(readdirSync(stateDir)).toContain("status");
-    expect(readdirSync(stateDir)).not.toContain("state.json");
-    await tasks.kill({ containerId: id, signal: 9, all: true });
-    await tasks.wait({ containerId: id }).catch(() => undefined);
-    await tasks.delete({ containerId: id });
-  } finally {
-    await containers.delete({ id });
-  }
-});
+    });
+    try {
+      await tasks.create({ containerId: id });
+      const files = readdirSync(join(ctrd.stateDir, "runtime-runc", namespace, id));
+      expect(files).toContain(stateFile);
+      expect(files).not.toContain(stateFile === "status" ? "state.json" : "status");
+      await tasks.kill({ containerId: id, signal: 9, all: true });
+      await tasks.wait({ containerId: id }).catch(() => undefined);
+      await tasks.delete({ containerId: id });
+    } finally {
+      await containers.delete({ id });
+    }
+  },
+);
 
 test("a custom runtime with runtimeArgs receives exactly those arguments, before the shim's", async () => {
   const resolved = await registry().resolve("logged");
