@@ -10,7 +10,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 need_pkgs=()
 for pkg in containerd runc crun busybox-static golang-github-containerd-containerd-dev \
   golang-github-gogo-protobuf-dev golang-github-gogo-googleapis-dev golang-github-containerd-cgroups-dev \
-  gcc make; do
+  criu gcc make; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -36,11 +36,17 @@ function errnoOf(err: unknown): string | undefined {
  * ones callers act on (the command does not exist, or may not be executed) get their kind back.
  */
 function kindFromRuntimeMessage(message: string): ErrorCode | undefined {
+  // containerd's errdefs kinds survive the shim's ttrpc hop only as text at the end of the message.
+  const errdefs = /: (not found|already exists|failed precondition|invalid argument|not implemented)$/.exec(
+    message,
+  )?.[1];
+  if (errdefs) return errdefs.replace(" ", "_") as ErrorCode;
   if (/executable file not found|no such file or directory/i.test(message)) return "not_found";
   if (/permission denied/i.test(message)) return "failed_precondition";
   if (/no such process|process already finished/i.test(message)) return "not_found";
-  if (/in a (stopped|created|paused) state|not running|is paused/i.test(message))
+  if (/in a (stopped|created|paused) state|not running|is paused|cannot delete a running/i.test(message)) {
     return "failed_precondition";
+  }
   return undefined;
 }
 

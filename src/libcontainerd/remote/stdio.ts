@@ -3,7 +3,10 @@ import type { Socket } from "node:net";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import type { StdioOptions } from "../types/client.js";
-import { mkfifo, openFifoReader, openFifoWriter } from "./fifo.js";
+import { AlreadyExistsError, InternalError } from "../types/errors.js";
+import { FifoError, mkfifo, openFifoReader, openFifoWriter } from "./fifo.js";
+
+const EEXIST = 17; // errno.h; the same on every Linux architecture
 
 /** The FIFO paths handed to the shim. Empty string = that stream is not wired (null IO). */
 export interface FifoPaths {
@@ -45,8 +48,14 @@ export class ProcessIO {
       terminal,
     };
     const opened: Socket[] = [];
+    const made: FifoPaths = { stdin: "", stdout: "", stderr: "", terminal };
     try {
-      for (const path of [paths.stdin, paths.stdout, paths.stderr]) if (path) mkfifo(path, 0o600);
+      for (const stream of ["stdin", "stdout", "stderr"] as const) {
+        const path = paths[stream];
+        if (!path) continue;
+        mkfifo(path, 0o600);
+        made[stream] = path;
+      }
       const stdin = paths.stdin ? track(opened, openFifoWriter(paths.stdin)) : null;
       const stdout = paths.stdout ? track(opened, openFifoReader(paths.stdout)) : null;
       const stderr = paths.stderr ? track(opened, openFifoReader(paths.stderr)) : null;
@@ -56,8 +65,14 @@ export class ProcessIO {
       return new ProcessIO(paths, stdin, exposedStdout, exposedStderr, drained);
     } catch (err) {
       for (const socket of opened) socket.destroy();
-      removeFifos(paths);
-      throw err;
+      // Only ours: an EEXIST means the FIFOs belong to a live process with the same id.
+      removeFifos(made);
+      if (err instanceof FifoError && err.errno === EEXIST) {
+        throw new AlreadyExistsError(`process ${processId} already has stdio in ${dir}: the id is in use`, {
+          cause: err,
+        });
+      }
+      throw err instanceof FifoError ? new InternalError(err.message, { cause: err }) : err;
     }
   }
 

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Status } from "../../gen/github.com/containerd/containerd/api/types/task/task_pb.js";
@@ -15,7 +16,13 @@ import type {
   Task,
   TaskStatus,
 } from "../types/client.js";
-import { InvalidArgumentError, isErrorCode, NotFoundError, NotImplementedError } from "../types/errors.js";
+import {
+  FailedPreconditionError,
+  InvalidArgumentError,
+  isErrorCode,
+  NotFoundError,
+  NotImplementedError,
+} from "../types/errors.js";
 import type { Resources } from "../types/resources.js";
 import type { Stats } from "../types/stats.js";
 import { bareAny, jsonAny, TYPE_URL } from "./any.js";
@@ -184,18 +191,15 @@ export class RemoteTask extends RemoteProcess implements Task {
       );
     }
     const options = create(CheckpointOptionsSchema, { exit: opts?.exit ?? false, imagePath: dir });
-    await this.ctx.call(`checkpoint container ${this.containerId}`, opts, (s) =>
-      this.ctx.tasks.checkpoint(
-        {
-          containerId: this.containerId,
-          options: bareAny(
-            "containerd.runc.v1.CheckpointOptions",
-            toBinary(CheckpointOptionsSchema, options),
-          ),
-        },
-        { signal: s },
-      ),
-    );
+    const what = `checkpoint container ${this.containerId}`;
+    const any = bareAny("containerd.runc.v1.CheckpointOptions", toBinary(CheckpointOptionsSchema, options));
+    try {
+      await this.ctx.call(what, opts, (s) =>
+        this.ctx.tasks.checkpoint({ containerId: this.containerId, options: any }, { signal: s }),
+      );
+    } catch (err) {
+      throw criuFailure(what, err) ?? err;
+    }
   }
 
   async forceDelete(opts?: CallOptions): Promise<void> {
@@ -218,4 +222,29 @@ export class RemoteTask extends RemoteProcess implements Task {
       this.io.release();
     }
   }
+}
+
+/**
+ * runc reports only "criu failed … path=<log>"; CRIU's reason is in that log. It is on this host
+ * when containerd is, so the error carries CRIU's own error lines.
+ */
+function criuFailure(what: string, err: unknown): FailedPreconditionError | undefined {
+  const message = err instanceof Error ? err.message : String(err);
+  if (!/criu failed/i.test(message)) return undefined;
+  const log = /path=\s*(\S+\.log)/.exec(message)?.[1];
+  let reason = "";
+  if (log && existsSync(log)) {
+    const errors = readFileSync(log, "utf8")
+      .split("\n")
+      .filter((line) => /Error|error/.test(line))
+      .slice(-3)
+      .map((line) => line.replace(/^\([\d.\s]+\)\s*/, "").trim());
+    if (errors.length > 0) reason = `: ${errors.join("; ")}`;
+  }
+  return new FailedPreconditionError(
+    `${what}: CRIU failed${reason} (runc: ${message.replace(`${what}: `, "")})`,
+    {
+      cause: err,
+    },
+  );
 }
