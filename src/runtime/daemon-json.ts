@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "../libcontainerd/types/errors.js";
+import { describeJsonType, isPlainObject } from "./json-shape.js";
 import {
   isPermissibleContainerdRuntimeName,
   looksLikeAbsolutePath,
@@ -14,16 +15,6 @@ export interface DaemonRuntimeSettings {
 }
 
 const ENTRY_KEYS = ["path", "runtimeArgs", "runtimeType", "options"] as const;
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  return `a ${typeof value}`;
-}
 
 /**
  * Lower-cases like `dockerd --add-runtime` and refuses names that cannot be runtimes: reserved
@@ -47,7 +38,7 @@ export function normalizeRuntimeName(name: string): string {
 function requireString(runtime: string, key: string, value: unknown): string {
   if (typeof value !== "string" || value === "") {
     throw new InvalidArgumentError(
-      `runtime '${runtime}': '${key}' must be a non-empty string, got ${value === "" ? "an empty string" : describe(value)}`,
+      `runtime '${runtime}': '${key}' must be a non-empty string, got ${value === "" ? "an empty string" : describeJsonType(value)}`,
     );
   }
   if (value.includes("\0"))
@@ -63,7 +54,7 @@ function requireString(runtime: string, key: string, value: unknown): string {
 export function validateRuntimeEntry(name: string, entry: unknown): RuntimeConfig {
   if (!isPlainObject(entry)) {
     throw new InvalidArgumentError(
-      `runtime '${name}': its configuration must be an object, got ${describe(entry)}`,
+      `runtime '${name}': its configuration must be an object, got ${describeJsonType(entry)}`,
     );
   }
   for (const key of Object.keys(entry)) {
@@ -100,7 +91,7 @@ export function validateRuntimeEntry(name: string, entry: unknown): RuntimeConfi
     const args = entry.runtimeArgs;
     if (!Array.isArray(args) || !args.every((arg): arg is string => typeof arg === "string")) {
       throw new InvalidArgumentError(
-        `runtime '${name}': 'runtimeArgs' must be an array of strings, got ${describe(args)}`,
+        `runtime '${name}': 'runtimeArgs' must be an array of strings, got ${describeJsonType(args)}`,
       );
     }
     if (args.some((arg) => arg.includes("\0"))) {
@@ -121,7 +112,7 @@ export function validateRuntimeEntry(name: string, entry: unknown): RuntimeConfi
     if (!has("options")) return { runtimeType };
     if (!isPlainObject(entry.options)) {
       throw new InvalidArgumentError(
-        `runtime '${name}': 'options' must be an object, got ${describe(entry.options)}`,
+        `runtime '${name}': 'options' must be an object, got ${describeJsonType(entry.options)}`,
       );
     }
     const options = { ...entry.options };
@@ -139,7 +130,7 @@ export function validateRuntimeEntry(name: string, entry: unknown): RuntimeConfi
 export function validateRuntimes(runtimes: unknown, source = "'runtimes'"): Map<string, RuntimeConfig> {
   if (!isPlainObject(runtimes)) {
     throw new InvalidArgumentError(
-      `${source} must be an object of runtime name → configuration, got ${describe(runtimes)}`,
+      `${source} must be an object of runtime name → configuration, got ${describeJsonType(runtimes)}`,
     );
   }
   const validated = new Map<string, RuntimeConfig>();
@@ -181,7 +172,7 @@ export function parseDaemonJson(document: unknown): DaemonRuntimeSettings {
     }
   }
   if (!isPlainObject(parsed)) {
-    throw new InvalidArgumentError(`daemon.json must hold a JSON object, got ${describe(parsed)}`);
+    throw new InvalidArgumentError(`daemon.json must hold a JSON object, got ${describeJsonType(parsed)}`);
   }
   const settings: DaemonRuntimeSettings = {};
   if (Object.hasOwn(parsed, "runtimes") && parsed.runtimes !== undefined) {
@@ -191,7 +182,7 @@ export function parseDaemonJson(document: unknown): DaemonRuntimeSettings {
   if (Object.hasOwn(parsed, "default-runtime") && defaultRuntime !== undefined) {
     if (typeof defaultRuntime !== "string" || defaultRuntime === "") {
       throw new InvalidArgumentError(
-        `daemon.json 'default-runtime' must be a non-empty string, got ${describe(defaultRuntime)}`,
+        `daemon.json 'default-runtime' must be a non-empty string, got ${describeJsonType(defaultRuntime)}`,
       );
     }
     settings.defaultRuntime = defaultRuntime;

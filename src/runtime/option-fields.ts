@@ -1,5 +1,6 @@
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { InvalidArgumentError } from "../libcontainerd/types/errors.js";
+import { describeJsonType, isPlainObject } from "./json-shape.js";
 
 /** How a daemon.json option value maps onto a protobuf field. */
 export type OptionKind =
@@ -28,20 +29,10 @@ export interface OptionMessage {
   fields: readonly OptionField[];
 }
 
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  return `a ${typeof value}`;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 function convertValue(runtime: string, field: OptionField, value: unknown): OptionValue {
   const wrongType = (expected: string) =>
     new InvalidArgumentError(
-      `runtime '${runtime}': option '${field.goName}' must be ${expected}, got ${describe(value)}`,
+      `runtime '${runtime}': option '${field.goName}' must be ${expected}, got ${describeJsonType(value)}`,
     );
   const { kind } = field;
   switch (kind.type) {
