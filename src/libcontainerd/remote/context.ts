@@ -9,12 +9,6 @@ import { isErrorCode } from "../types/errors.js";
 import { toTypedError } from "./errors.js";
 import type { TaskEventStream } from "./events.js";
 
-/** Options every remote call accepts on top of CallOptions. */
-export interface RemoteCallOptions extends CallOptions {
-  /** While containerd is unreachable, wait for it (until signal/timeout) instead of failing at once. */
-  waitForReady?: boolean;
-}
-
 /** What the client, its containers, tasks and processes share: the service clients and the event stream. */
 export class RemoteContext {
   constructor(
@@ -35,7 +29,7 @@ export class RemoteContext {
    */
   async call<T>(
     what: string,
-    opts: RemoteCallOptions | undefined,
+    opts: CallOptions | undefined,
     fn: (signal: AbortSignal | undefined) => Promise<T>,
     long = false,
   ): Promise<T> {

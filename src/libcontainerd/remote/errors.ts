@@ -2,7 +2,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { type ErrorCode, errorFor, LibcontainerdError } from "../types/errors.js";
 
 const byGrpcCode: Partial<Record<Code, ErrorCode>> = {
-  [Code.Canceled]: "canceled",
+  // Our own cancellations are recognised by their AbortSignal before this map is consulted; a
+  // Canceled that reaches it is connect's reading of an HTTP/2 stream reset: containerd went away.
+  [Code.Canceled]: "unavailable",
   [Code.InvalidArgument]: "invalid_argument",
   [Code.DeadlineExceeded]: "deadline_exceeded",
   [Code.NotFound]: "not_found",
@@ -71,13 +73,4 @@ export function toTypedError(err: unknown, what: string): LibcontainerdError {
   }
   const message = err instanceof Error ? err.message : String(err);
   return errorFor("internal", `${what}: ${message}`, { cause: err });
-}
-
-/** Runs one containerd call and converts its failure. */
-export async function rpc<T>(what: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    throw toTypedError(err, what);
-  }
 }

@@ -8,6 +8,11 @@ import type { Stats } from "./stats.js";
 export interface CallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
+  /**
+   * While the backend is unreachable (containerd restarting), wait for it until `signal` or
+   * `timeoutMs` instead of failing at once with UnavailableError.
+   */
+  waitForReady?: boolean;
 }
 
 /** Which streams to create; they appear on the Process. With `terminal`, stdout carries both streams. */

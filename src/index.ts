@@ -1,0 +1,26 @@
+/**
+ * libcontainerd: one interface for running containers, whichever backend the host offers.
+ * `createClient` picks it: containerd over gRPC (remote), or Windows HCS in-process (local).
+ */
+export {
+  type BackendChoice,
+  type CreateClientOptions,
+  chooseBackend,
+  createClient,
+  type LibcontainerdClient,
+} from "./libcontainerd/factory.js";
+export { LocalClient, type LocalClientOptions } from "./libcontainerd/local/index.js";
+export * from "./libcontainerd/remote/index.js";
+export { parseSignal } from "./libcontainerd/signals.js";
+export type { ManagedContainerd, ManagedContainerdOptions } from "./libcontainerd/supervisor/index.js";
+export * from "./libcontainerd/types/index.js";
+export * from "./oci/index.js";
+export * from "./platform/index.js";
+export {
+  parseDaemonJson,
+  type ResolvedRuntime,
+  type RuntimeConfig,
+  RuntimeRegistry,
+  type RuntimeRegistryOptions,
+  type RuntimeResolver,
+} from "./runtime/index.js";
