@@ -14,7 +14,11 @@ import {
   type ManagedContainerdOptions,
 } from "../../src/libcontainerd/supervisor/index.js";
 import { findContainerdProcesses, isProcessAlive } from "../../src/libcontainerd/supervisor/process-info.js";
-import { FailedPreconditionError, UnavailableError } from "../../src/libcontainerd/types/errors.js";
+import {
+  CanceledError,
+  FailedPreconditionError,
+  UnavailableError,
+} from "../../src/libcontainerd/types/errors.js";
 import { requireBinary } from "../harness/binaries.js";
 import { type ScratchDir, scratchDir } from "../harness/temp-dirs.js";
 
@@ -115,6 +119,7 @@ describe("managed containerd", () => {
     process.kill(firstPid, "SIGKILL");
     const [exit] = await exited;
     expect(exit).toEqual({ pid: firstPid, exitCode: null, signal: "SIGKILL", expected: false });
+    await s.waitUntilServing({ timeoutMs: 10_000 });
     const [restart] = await restarted;
     const restartMs = performance.now() - t0;
     expect(restart).toMatchObject({ previousPid: firstPid, reason: "exited", attempts: 1 });
@@ -226,6 +231,37 @@ describe("managed containerd", () => {
     await s.shutdown({ timeoutMs: 3_000 });
     expect(isProcessAlive(pid)).toBe(false);
     expect(existsSync(join(dir, "state", "containerd.pid"))).toBe(false);
+  });
+
+  test("an aborted start stops what it started and says it was canceled", async () => {
+    const dir = newDir();
+    const s = supervisor(options(dir));
+    const abort = new AbortController();
+    const starting = s.start({ signal: abort.signal });
+    abort.abort();
+    await expect(starting).rejects.toBeInstanceOf(CanceledError);
+    expect(findContainerdProcesses(join(dir, "state", "containerd.toml"))).toEqual([]);
+    await expect(s.waitUntilServing()).rejects.toBeInstanceOf(UnavailableError);
+  });
+
+  test("an aborted shutdown grace SIGKILLs at once", async () => {
+    const dir = newDir();
+    // A containerd behind a shell that ignores SIGTERM: only the SIGKILL can end the supervised pid.
+    const stubborn = join(dir, "containerd");
+    writeFileSync(stubborn, `#!/bin/sh\ntrap '' TERM\n${requireBinary("containerd")} "$@" &\nwait\n`);
+    chmodSync(stubborn, 0o755);
+    const s = supervisor(options(dir, { binary: stubborn, healthIntervalMs: 60_000 }));
+    await s.start();
+    const pid = s.pid;
+    const t0 = performance.now();
+    await s.shutdown({ timeoutMs: 30_000, signal: AbortSignal.timeout(300) });
+    const elapsed = performance.now() - t0;
+    expect(elapsed).toBeGreaterThanOrEqual(250);
+    expect(elapsed).toBeLessThan(5_000);
+    expect(isProcessAlive(pid)).toBe(false);
+    for (const orphan of findContainerdProcesses(join(dir, "state", "containerd.toml"))) {
+      process.kill(orphan, "SIGKILL");
+    }
   });
 
   test("no containerd binary is a clear error before anything starts", () => {

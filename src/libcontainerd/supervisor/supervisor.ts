@@ -105,6 +105,8 @@ export interface ManagedContainerdEvents {
 export interface ShutdownOptions {
   leaveRunning?: boolean;
   timeoutMs?: number;
+  /** Aborting it ends the SIGTERM grace early: containerd is SIGKILLed at once. */
+  signal?: AbortSignal;
 }
 
 interface Incarnation {
@@ -263,7 +265,7 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
       incarnation.killedOnPurpose = true;
       this.logger.info({ pid: incarnation.pid }, "stopping containerd");
       // SIGCONT: a stopped containerd would hold SIGTERM pending until someone resumed it.
-      await this.terminate(incarnation, opts.timeoutMs ?? this.settings.shutdownTimeoutMs, [
+      await this.terminate(incarnation, opts.timeoutMs ?? this.settings.shutdownTimeoutMs, opts.signal, [
         "SIGTERM",
         "SIGCONT",
       ]);
@@ -330,7 +332,7 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
       return incarnation;
     } catch (err) {
       incarnation.killedOnPurpose = true;
-      await this.terminate(incarnation, 0, []);
+      await this.terminate(incarnation, 0, undefined, []);
       throw err;
     }
   }
@@ -373,7 +375,7 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
       this.writePidFile(pid);
     } catch (err) {
       incarnation.killedOnPurpose = true;
-      await this.terminate(incarnation, 0, []);
+      await this.terminate(incarnation, 0, undefined, []);
       throw new FailedPreconditionError(`cannot write ${this.layout.pidFile}`, { cause: err });
     }
     this.logger.info({ pid, binary: this.binary, config: this.layout.configFile }, "started containerd");
@@ -444,7 +446,7 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
       );
       this.setState("restarting");
       incarnation.killedOnPurpose = true;
-      await this.terminate(incarnation, 0, []);
+      await this.terminate(incarnation, 0, undefined, []);
       await this.restart(incarnation, "unhealthy");
       failures = 0;
     }
@@ -505,12 +507,20 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
   private async terminate(
     incarnation: Incarnation,
     graceMs: number,
+    abort: AbortSignal | undefined,
     signals: NodeJS.Signals[],
   ): Promise<void> {
     const gone = (): boolean => incarnation.exited || !isProcessAlive(incarnation.pid);
     if (gone()) return;
     for (const signal of signals) signalProcess(incarnation.pid, signal);
-    if (signals.length > 0 && (await this.waitGone(incarnation, graceMs, gone))) return;
+    if (signals.length > 0 && !abort?.aborted) {
+      const aborted = abort
+        ? new Promise<boolean>((resolve) =>
+            abort.addEventListener("abort", () => resolve(false), { once: true }),
+          )
+        : new Promise<boolean>(() => {});
+      if (await Promise.race([this.waitGone(incarnation, graceMs, gone), aborted])) return;
+    }
     if (signals.length > 0)
       this.logger.warn({ pid: incarnation.pid, graceMs }, "containerd ignored SIGTERM; killing it");
     signalProcess(incarnation.pid, "SIGKILL");
