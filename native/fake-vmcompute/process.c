@@ -465,6 +465,20 @@ static void *relay_thread(void *arg) {
     }
     /* Pipe writers that went away show up as POLLERR/POLLHUP: the next pump sees EPIPE / EOF. */
   }
+  /* Keep the pty master open until the child is gone: a program that closes its stdio before exiting (cat
+   * does) makes the master read EIO first, and closing the master then would hang the terminal up and kill
+   * the program with SIGHUP. The waiter wakes us on exit. */
+  while (rl->master >= 0) {
+    pthread_mutex_lock(&g_mu);
+    int exited = p->exited;
+    pthread_mutex_unlock(&g_mu);
+    if (exited) break;
+    struct pollfd w = {rl->wake, POLLIN, 0};
+    if (poll(&w, 1, -1) < 0 && errno != EINTR) break;
+    uint64_t v;
+    if (read(rl->wake, &v, sizeof v) < 0) {
+    }
+  }
   pthread_mutex_lock(&g_mu);
   p->relay_alive = 0;
   p->master_fd = -1;

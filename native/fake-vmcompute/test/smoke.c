@@ -135,6 +135,7 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN); /* like Node */
   uint16_t *res = NULL;
   int32_t hr, st;
+  int code;
   HCS_SYSTEM sys = NULL;
   HCS_CALLBACK scb = NULL;
 
@@ -315,6 +316,92 @@ int main(void) {
   HcsCloseComputeSystem(sys);
   HcsCloseComputeSystem(sys2);
   CHECK(HcsOpenComputeSystem(W("c1"), &sys2, &res) == (int32_t)0xC037010E, "gone");
+  CoTaskMemFree(res);
+  res = NULL;
+
+  /* a second system: console stdin, resize, pause/resume, shutdown escalation, crash, last-handle close */
+  HCS_SYSTEM s3 = NULL;
+  HCS_CALLBACK c3 = NULL;
+  CHECK(HcsCreateComputeSystem(W("c3"), W(doc), NULL, &s3, &res) == (int32_t)0xC0370103, "create c3");
+  CHECK(HcsRegisterComputeSystemCallback(s3, cb, (void *)3, &c3) == 0, "register c3");
+  CHECK(HcsStartComputeSystem(s3, NULL, &res) == (int32_t)0xC0370103, "start c3");
+  CHECK(wait_event(3, HcsNotificationSystemStartCompleted, &st, 2000) == 1, "c3 started");
+
+  p = run(s3, "{\"CommandLine\":\"cat\",\"EmulateConsole\":true,\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}");
+  CHECK(p.hr == 0, "console cat %x %s", p.hr, p.result);
+  CHECK(write((int)(intptr_t)p.info.StdInput, "hi\n", 3) == 3, "write");
+  usleep(100000);
+  hr = HcsModifyProcess(p.proc, W("{\"Operation\":\"CloseHandle\",\"CloseHandle\":{\"Handle\":\"StdIn\"}}"), &res);
+  CHECK(hr == 0, "close console stdin %x", hr);
+  out = read_all((int)(intptr_t)p.info.StdOutput);
+  CHECK(strcmp(out, "hi\r\nhi\r\n") == 0, "console cat: '%s'", out);
+  code = exit_code(p.proc, 30);
+  CHECK(code == 0, "console cat exit %d", code);
+  close((int)(intptr_t)p.info.StdInput);
+  HcsCloseProcess(p.proc);
+
+  p = run(s3, "{\"CommandLine\":\"sh -c \\\"sleep 0.3; stty size\\\"\",\"EmulateConsole\":true,\"CreateStdOutPipe\":true}");
+  hr = HcsModifyProcess(p.proc, W("{\"Operation\":\"ConsoleSize\",\"ConsoleSize\":{\"Height\":40,\"Width\":120}}"), &res);
+  CHECK(hr == 0, "resize %x", hr);
+  out = read_all((int)(intptr_t)p.info.StdOutput);
+  CHECK(strcmp(out, "40 120\r\n") == 0, "resized: '%s'", out);
+  CHECK(exit_code(p.proc, 31) == 0, "resize exit");
+  HcsCloseProcess(p.proc);
+
+  p = run(s3, "{\"CommandLine\":\"sh -c \\\"trap '' TERM; sleep 30\\\"\"}");
+  CHECK(p.hr == 0, "trap %x %s", p.hr, p.result);
+  usleep(200000); /* let sh install the trap */
+  CHECK(HcsPauseComputeSystem(s3, W(""), &res) == (int32_t)0xC0370103, "pause");
+  CHECK(wait_event(3, HcsNotificationSystemPauseCompleted, &st, 2000) == 1, "paused");
+  CHECK(HcsCreateProcess(s3, W("{\"CommandLine\":\"true\"}"), &(HCS_PROCESS_INFORMATION){0}, &(HCS_PROCESS){0}, &res) ==
+            (int32_t)0xC0370105,
+        "create while paused");
+  CoTaskMemFree(res);
+  res = NULL;
+  char path[64], stat[256] = "";
+  snprintf(path, sizeof path, "/proc/%u/stat", p.info.ProcessId);
+  int stopped = 0;
+  for (int i = 0; i < 100 && !stopped; i++) { /* D (in exec) turns into T shortly */
+    FILE *fp = fopen(path, "r");
+    stopped = fp && fgets(stat, sizeof stat, fp) && strstr(stat, ") T ");
+    if (fp) fclose(fp);
+    if (!stopped) usleep(10000);
+  }
+  CHECK(stopped, "stopped: %s", stat);
+  CHECK(HcsResumeComputeSystem(s3, W(""), &res) == (int32_t)0xC0370103, "resume");
+  CHECK(wait_event(3, HcsNotificationSystemResumeCompleted, &st, 2000) == 1, "resumed");
+  FakeSetOption(W("ShutdownTimeoutMs"), 200);
+  CHECK(HcsShutdownComputeSystem(s3, W(""), &res) == (int32_t)0xC0370103, "shutdown c3");
+  CHECK(wait_event(3, HcsNotificationSystemExited, &st, 5000) == 1 && st == 0, "escalated exit");
+  code = exit_code(p.proc, 32);
+  CHECK(code == 137, "escalated to SIGKILL: %d", code);
+  HcsCloseProcess(p.proc);
+  HcsUnregisterComputeSystemCallback(c3);
+  HcsCloseComputeSystem(s3);
+
+  CHECK(HcsCreateComputeSystem(W("c4"), W(doc), NULL, &s3, &res) == (int32_t)0xC0370103, "create c4");
+  CHECK(HcsRegisterComputeSystemCallback(s3, cb, (void *)4, &c3) == 0, "register c4");
+  HcsStartComputeSystem(s3, NULL, &res);
+  CHECK(wait_event(4, HcsNotificationSystemStartCompleted, &st, 2000) == 1, "c4 started");
+  CHECK(FakeCrashComputeSystem(W("c4"), 0) == 0, "crash");
+  CHECK(wait_event(4, HcsNotificationSystemExited, &st, 5000) == 1 && st == (int32_t)0xC0370106, "crash exit %x", st);
+  HcsUnregisterComputeSystemCallback(c3);
+  HcsCloseComputeSystem(s3);
+
+  CHECK(HcsCreateComputeSystem(W("c5"), W(doc), NULL, &s3, &res) == (int32_t)0xC0370103, "create c5");
+  HcsStartComputeSystem(s3, NULL, &res);
+  usleep(20000);
+  p = run(s3, "{\"CommandLine\":\"sleep 30\"}");
+  HCS_SYSTEM s5b = NULL;
+  HCS_PROCESS p5b = NULL;
+  CHECK(HcsOpenComputeSystem(W("c5"), &s5b, &res) == 0, "open c5");
+  CHECK(HcsOpenProcess(s5b, p.info.ProcessId, &p5b, &res) == 0, "open p5");
+  HcsCloseProcess(p.proc);
+  HcsCloseComputeSystem(s3);
+  HcsCloseComputeSystem(s5b); /* last handle + ShouldTerminateOnLastHandleClosed → killed */
+  CHECK(exit_code(p5b, 33) == 137, "terminated on last handle close");
+  HcsCloseProcess(p5b);
+  CHECK(HcsOpenComputeSystem(W("c5"), &s5b, &res) == (int32_t)0xC037010E, "c5 gone");
   CoTaskMemFree(res);
   res = NULL;
 
