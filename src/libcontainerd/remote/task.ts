@@ -87,15 +87,17 @@ export class RemoteTask extends RemoteProcess implements Task {
         `exec ${execId} in container ${this.containerId}: process.args must be a non-empty array`,
       );
     }
-    if (typeof spec.cwd !== "string" || !isAbsolute(spec.cwd)) {
-      throw new InvalidArgumentError(
-        `exec ${execId} in container ${this.containerId}: process.cwd must be an absolute path`,
-      );
-    }
     const terminal = opts?.stdio?.terminal ?? spec.terminal ?? false;
     const what = `exec ${execId} in container ${this.containerId}`;
-    // As `docker exec` does, a process without an environment inherits the container's.
-    const env = spec.env ?? (await this.owner.spec())?.process?.env;
+    // As `docker exec` does, a process without an environment or working directory inherits the container's.
+    const init = spec.env === undefined || !spec.cwd ? (await this.owner.spec())?.process : undefined;
+    const env = spec.env ?? init?.env;
+    const cwd = spec.cwd || init?.cwd || "/";
+    if (!isAbsolute(cwd)) {
+      throw new InvalidArgumentError(
+        `${what}: process.cwd must be an absolute path, not ${JSON.stringify(cwd)}`,
+      );
+    }
     const io = ProcessIO.create(this.owner.fifoDir, execId, { ...opts?.stdio, terminal });
     try {
       await this.ctx.call(what, opts, (s) =>
@@ -107,7 +109,7 @@ export class RemoteTask extends RemoteProcess implements Task {
             stdout: io.paths.stdout,
             stderr: io.paths.stderr,
             terminal,
-            spec: jsonAny(TYPE_URL.process, { ...spec, env, terminal }),
+            spec: jsonAny(TYPE_URL.process, { ...spec, env, cwd, terminal }),
           },
           { signal: s },
         ),
