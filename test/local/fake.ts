@@ -47,6 +47,7 @@ export class FakeControl {
       free: f("void CoTaskMemFree(void *pv)"),
       invalidFrees: f("int32 FakeGetInvalidFrees(void)"),
       crash: f("int32 FakeCrashComputeSystem(str16 id, int32 hresult)"),
+      disconnect: f("void FakeServiceDisconnect(void)"),
     };
   }
 
@@ -103,6 +104,11 @@ export class FakeControl {
       if ((state.liveAllocations === 0 && state.openHandles === 0) || Date.now() > deadline) return state;
       await new Promise((r) => setTimeout(r, 20));
     }
+  }
+
+  /** ServiceDisconnect to every registration, delivered from the fake's threads. */
+  serviceDisconnect(): void {
+    this.fns.disconnect!();
   }
 
   close(): void {

@@ -28,14 +28,19 @@ import { type HcsContext, HcsSystem } from "./hcs-system.js";
 import { hcsError, isFailure } from "./hresult.js";
 import type { LcowOptions } from "./lcow.js";
 import { CallbackRegistry } from "./notifications.js";
-import { honour, type LocalRuntime, publish } from "./process.js";
+import { bounded, honour, type LocalRuntime, publish } from "./process.js";
 import type { HcsSystemProperties } from "./properties.js";
 import { Vmcompute } from "./vmcompute.js";
 import { nameBasedLayerId } from "./windows-config.js";
 
 export interface LocalClientOptions {
-  /** Path of vmcompute.dll (Windows) or of the fake (`native/fake-vmcompute/build/libfakevmcompute.so`). */
-  library: string;
+  /**
+   * Path of vmcompute.dll or of the fake (`native/fake-vmcompute/build/libfakevmcompute.so`).
+   * Default on Windows: `vmcompute.dll`; elsewhere it must be given.
+   */
+  library?: string;
+  /** The factory's name for `library`. */
+  vmcomputeLibrary?: string;
   /** The host's Windows build: picks the HCS schema (v1 before 17763, v2.1 from it) and signal support. */
   windowsBuild: number;
   /** HCS `Owner` of the systems this client creates; listContainers shows only these. Default `default`. */
@@ -48,6 +53,8 @@ export interface LocalClientOptions {
   operationTimeoutMs?: number;
   /** How long delete waits for a graceful shutdown before terminating. Default 30 s (containerd-shim-runhcs). */
   stopTimeoutMs?: number;
+  /** Timeout for calls that set none, except waits for an exit and event streams. */
+  defaultTimeoutMs?: number;
 }
 
 const DEFAULT_OPERATION_TIMEOUT_MS = 4 * 60_000;
@@ -72,7 +79,16 @@ export class LocalClient implements Client {
   constructor(private readonly options: LocalClientOptions) {
     this.namespace = options.namespace ?? "default";
     this.logger = (options.logger ?? pino({ level: "silent" })).child({ backend: "local" });
-    this.api = new Vmcompute({ library: options.library, onNotification: this.callbacks.dispatch });
+    const library =
+      options.library ??
+      options.vmcomputeLibrary ??
+      (process.platform === "win32" ? "vmcompute.dll" : undefined);
+    if (!library) {
+      throw new InvalidArgumentError(
+        "the local backend needs the vmcompute library path off Windows (the fake's .so)",
+      );
+    }
+    this.api = new Vmcompute({ library, onNotification: this.callbacks.dispatch });
     this.hcs = {
       api: this.api,
       callbacks: this.callbacks,
@@ -258,7 +274,7 @@ export class LocalClient implements Client {
     fn: (signal: AbortSignal | undefined) => Promise<T>,
   ): Promise<T> {
     if (this.closing) return Promise.reject(new UnavailableError(`${what}: the client is closed`));
-    return honour(opts, what, (signal) => {
+    return honour(bounded(this.rt, opts), what, (signal) => {
       const operation = fn(signal);
       this.pending.add(operation);
       const done = () => this.pending.delete(operation);

@@ -11,7 +11,7 @@ import type {
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "../types/errors.js";
 import type { GuestOs } from "./documents.js";
 import type { HcsSystem } from "./hcs-system.js";
-import { type ContainerState, honour, type LocalRuntime, LocalTask } from "./process.js";
+import { bounded, type ContainerState, honour, type LocalRuntime, LocalTask } from "./process.js";
 import { assertStdioSupported } from "./stdio.js";
 
 /** The runtime name containers of this backend report (moby's name for its in-process HCS runtime). */
@@ -51,7 +51,7 @@ export class LocalContainer implements Container, ContainerState {
   }
 
   newTask(opts?: NewTaskOptions): Promise<Task> {
-    return honour(opts, `new task ${this.id}`, async (signal) => {
+    return honour(bounded(this.rt, opts), `new task ${this.id}`, async (signal) => {
       this.assertNotDeleted();
       const process = this.init.spec?.process;
       if (!this.init.spec) {
@@ -93,7 +93,7 @@ export class LocalContainer implements Container, ContainerState {
 
   /** The same handle newTask returned: HCS processes have one owner, so there is no IO-less view. */
   task(opts?: CallOptions): Promise<Task> {
-    return honour(opts, `task ${this.id}`, async () => {
+    return honour(bounded(this.rt, opts), `task ${this.id}`, async () => {
       this.assertNotDeleted();
       return this.requireTask();
     });
@@ -105,7 +105,7 @@ export class LocalContainer implements Container, ContainerState {
   }
 
   info(opts?: CallOptions): Promise<ContainerInfo> {
-    return honour(opts, `info ${this.id}`, async () => {
+    return honour(bounded(this.rt, opts), `info ${this.id}`, async () => {
       this.assertNotDeleted();
       const info: ContainerInfo = {
         id: this.id,
@@ -119,7 +119,7 @@ export class LocalContainer implements Container, ContainerState {
 
   /** Shutdown (Terminate after the stop timeout) and close. FailedPrecondition while a task exists. */
   delete(opts?: CallOptions): Promise<void> {
-    return honour(opts, `delete container ${this.id}`, async () => {
+    return honour(bounded(this.rt, opts), `delete container ${this.id}`, async () => {
       this.assertNotDeleted();
       if (this.currentTask || this.creatingTask) {
         throw new FailedPreconditionError(`container ${this.id} still has a task; delete it first`);

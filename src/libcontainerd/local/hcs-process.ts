@@ -4,7 +4,13 @@
  * registered, so a process that dies at once is still reported.
  */
 import { FailedPreconditionError, InternalError, UnavailableError } from "../types/errors.js";
-import { closeQuietly, type HcsContext, type HcsSystem, isAlreadyStopped } from "./hcs-system.js";
+import {
+  closeQuietly,
+  type HcsContext,
+  type HcsSystem,
+  isAlreadyStopped,
+  settledWithin,
+} from "./hcs-system.js";
 import { hcsError, isFailure, isPending, toUnsigned } from "./hresult.js";
 import { CallbackRegistration, HcsNotification, NotificationMailbox } from "./notifications.js";
 import type { HcsCallResult, HcsHandle, HcsProcessInformation } from "./vmcompute.js";
@@ -136,7 +142,13 @@ export class HcsProcess {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.mailbox.close(new UnavailableError(`process ${this.subject}: handle closed`));
-      await Promise.allSettled([...this.inFlight]);
+      if (!(await settledWithin(this.inFlight, this.ctx.operationTimeoutMs))) {
+        this.ctx.logger.error(
+          { process: this.subject },
+          "an HCS call never returned; leaking the handle rather than closing it under the call",
+        );
+        return;
+      }
       if (this.registration) {
         await this.registration.unregister().catch((err: unknown) => {
           this.ctx.logger.error({ process: this.subject, err }, "unregistering the process callback failed");

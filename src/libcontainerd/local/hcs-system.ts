@@ -206,7 +206,13 @@ export class HcsSystem {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.mailbox.close(new UnavailableError(`compute system ${this.id}: handle closed`));
-      await Promise.allSettled([...this.inFlight]);
+      if (!(await settledWithin(this.inFlight, this.ctx.operationTimeoutMs))) {
+        this.ctx.logger.error(
+          { id: this.id },
+          "an HCS call never returned; leaking the handle rather than closing it under the call",
+        );
+        return;
+      }
       if (this.registration) {
         await this.registration.unregister().catch((err: unknown) => {
           this.ctx.logger.error({ id: this.id, err }, "unregistering the compute system callback failed");
@@ -277,6 +283,23 @@ export class HcsSystem {
     const done = () => this.inFlight.delete(promise);
     promise.then(done, done);
     return promise;
+  }
+}
+
+/** False when some call is still running after `timeoutMs`: then its handle must stay open. */
+export async function settledWithin(
+  calls: ReadonlySet<Promise<unknown>>,
+  timeoutMs: number,
+): Promise<boolean> {
+  if (calls.size === 0) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([Promise.allSettled([...calls]).then(() => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

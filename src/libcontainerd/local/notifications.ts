@@ -5,7 +5,7 @@
  * because the HCS thread that called it is blocked until it returns.
  */
 import { abortError } from "../call.js";
-import { FailedPreconditionError, UnavailableError } from "../types/errors.js";
+import { DeadlineExceededError, FailedPreconditionError, UnavailableError } from "../types/errors.js";
 import { type HcsErrorContext, hcsError, hresultName, isFailure } from "./hresult.js";
 import type { HcsHandle, Vmcompute } from "./vmcompute.js";
 
@@ -175,7 +175,7 @@ export class NotificationMailbox {
 }
 
 function hcsTimeoutError(message: string): Error {
-  return hcsError(0xc0370109, { operation: message });
+  return new DeadlineExceededError(message);
 }
 
 function interruptError(n: Notification, what: string, subject: string): Error {
@@ -274,6 +274,7 @@ export class CallbackRegistration {
         // The context key stays allocated: HCS may still hold it, and a late callback must find nothing worse than a stale mailbox.
         throw hcsError(hresult, { operation });
       }
+      await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
     }
     this.registry.release(this.key);
   }

@@ -41,6 +41,14 @@ export interface LocalRuntime {
   events: EventFanout;
   windowsBuild: number;
   logger: Logger;
+  /** Applied to calls that name no timeout of their own; never to waits for an exit. */
+  defaultTimeoutMs?: number;
+}
+
+/** The caller's options, with the client's default timeout when they set none. */
+export function bounded(rt: LocalRuntime, opts: CallOptions | undefined): CallOptions | undefined {
+  if (rt.defaultTimeoutMs === undefined || opts?.timeoutMs !== undefined) return opts;
+  return { ...opts, timeoutMs: rt.defaultTimeoutMs };
 }
 
 /** What a task needs from its container. */
@@ -54,6 +62,8 @@ export interface ContainerState {
 }
 
 const SIGKILL = 9;
+/** How long disposal waits for a terminated process's exit before closing its handle anyway. */
+const DISPOSE_EXIT_WAIT_MS = 5_000;
 
 /** Runs `fn` and rejects as soon as `opts` aborts; the operation itself finishes in the background. */
 export async function honour<T>(
@@ -158,8 +168,8 @@ export class LocalProcess implements Process {
   }
 
   kill(signal: NodeJS.Signals | string | number, opts?: CallOptions): Promise<void> {
-    const signalNumber = parseSignal(signal);
-    return honour(opts, `kill ${this.describe()}`, async () => {
+    return honour(bounded(this.rt, opts), `kill ${this.describe()}`, async () => {
+      const signalNumber = parseSignal(signal);
       this.assertNotDeleted();
       if (this.exitStatus || this.hcs.exited) return;
       if (signalNumber === SIGKILL) return this.hcs.terminate();
@@ -189,7 +199,7 @@ export class LocalProcess implements Process {
   }
 
   resize(width: number, height: number, opts?: CallOptions): Promise<void> {
-    return honour(opts, `resize ${this.describe()}`, () => {
+    return honour(bounded(this.rt, opts), `resize ${this.describe()}`, () => {
       this.assertNotDeleted();
       return this.hcs.modify({ Operation: "ConsoleSize", ConsoleSize: { Height: height, Width: width } });
     });
@@ -197,7 +207,7 @@ export class LocalProcess implements Process {
 
   /** Ends our end of the pipe (after pending writes), then tells HCS to close the guest side. */
   closeStdin(opts?: CallOptions): Promise<void> {
-    return honour(opts, `close stdin of ${this.describe()}`, async () => {
+    return honour(bounded(this.rt, opts), `close stdin of ${this.describe()}`, async () => {
       this.assertNotDeleted();
       const stdin = this.stdin;
       if (stdin && !stdin.destroyed) {
@@ -217,7 +227,7 @@ export class LocalProcess implements Process {
   }
 
   delete(opts?: CallOptions): Promise<ExitStatus> {
-    return honour(opts, `delete ${this.describe()}`, async () => {
+    return honour(bounded(this.rt, opts), `delete ${this.describe()}`, async () => {
       this.assertNotDeleted();
       const status = this.exitStatus;
       if (!status) throw new FailedPreconditionError(`${this.describe()} is still running`);
@@ -238,10 +248,14 @@ export class LocalProcess implements Process {
     await this.hcs.close();
   }
 
-  /** Terminates (if needed) and releases; used when the task or the client goes away. */
+  /**
+   * Terminates (if needed), gives the exit a moment to be reported (one exit per process, even
+   * for a process that goes down with its task), and releases.
+   */
   async dispose(): Promise<void> {
     if (this.deleted) return;
     if (!this.hcs.exited) await this.hcs.terminate().catch(() => {});
+    await Promise.race([this.exit.catch(() => {}), new Promise((r) => setTimeout(r, DISPOSE_EXIT_WAIT_MS))]);
     await this.release();
   }
 
@@ -294,7 +308,7 @@ export class LocalTask extends LocalProcess implements Task {
   }
 
   start(opts?: CallOptions): Promise<void> {
-    return honour(opts, `start task ${this.id}`, async () => {
+    return honour(bounded(this.rt, opts), `start task ${this.id}`, async () => {
       this.assertNotDeleted();
       if (this.started) throw new FailedPreconditionError(`task ${this.id} is already started`);
       this.started = true;
@@ -305,7 +319,7 @@ export class LocalTask extends LocalProcess implements Task {
   }
 
   status(opts?: CallOptions): Promise<TaskStatus> {
-    return honour(opts, `status of task ${this.id}`, async () => {
+    return honour(bounded(this.rt, opts), `status of task ${this.id}`, async () => {
       this.assertNotDeleted();
       if (this.exitStatus) return "stopped";
       if (this.container.paused) return "paused";
@@ -314,7 +328,7 @@ export class LocalTask extends LocalProcess implements Task {
   }
 
   exec(execId: string, process: OciProcess, opts?: ExecOptions): Promise<LocalProcess> {
-    return honour(opts, `exec ${execId} in ${this.id}`, async () => {
+    return honour(bounded(this.rt, opts), `exec ${execId} in ${this.id}`, async () => {
       this.assertNotDeleted();
       if (!execId) throw new InvalidArgumentError("exec id must not be empty");
       if (this.execs.has(execId) || execId === this.id) {
@@ -358,7 +372,7 @@ export class LocalTask extends LocalProcess implements Task {
   }
 
   pause(opts?: CallOptions): Promise<void> {
-    return honour(opts, `pause ${this.id}`, async (signal) => {
+    return honour(bounded(this.rt, opts), `pause ${this.id}`, async (signal) => {
       this.assertHyperV("pause");
       await this.container.system.pause(signal);
       this.container.paused = true;
@@ -367,7 +381,7 @@ export class LocalTask extends LocalProcess implements Task {
   }
 
   resume(opts?: CallOptions): Promise<void> {
-    return honour(opts, `resume ${this.id}`, async (signal) => {
+    return honour(bounded(this.rt, opts), `resume ${this.id}`, async (signal) => {
       this.assertHyperV("resume");
       await this.container.system.resume(signal);
       this.container.paused = false;
@@ -383,7 +397,7 @@ export class LocalTask extends LocalProcess implements Task {
   }
 
   pids(opts?: CallOptions): Promise<ProcessInfo[]> {
-    return honour(opts, `pids of ${this.id}`, async () => {
+    return honour(bounded(this.rt, opts), `pids of ${this.id}`, async () => {
       this.assertNotDeleted();
       const props = await this.container.system.properties<HcsSystemProperties>({
         PropertyTypes: ["ProcessList"],
@@ -399,7 +413,7 @@ export class LocalTask extends LocalProcess implements Task {
   }
 
   stats(opts?: CallOptions): Promise<Stats> {
-    return honour(opts, `stats of ${this.id}`, async () => {
+    return honour(bounded(this.rt, opts), `stats of ${this.id}`, async () => {
       this.assertNotDeleted();
       const props = await this.container.system.properties<HcsSystemProperties>({
         PropertyTypes: ["Statistics"],
@@ -425,7 +439,7 @@ export class LocalTask extends LocalProcess implements Task {
   }
 
   override delete(opts?: CallOptions): Promise<ExitStatus> {
-    return honour(opts, `delete task ${this.id}`, async () => {
+    return honour(bounded(this.rt, opts), `delete task ${this.id}`, async () => {
       this.assertNotDeleted();
       const status = this.exitStatus;
       if (!status) throw new FailedPreconditionError(`task ${this.id} is still running`);
@@ -435,7 +449,7 @@ export class LocalTask extends LocalProcess implements Task {
   }
 
   forceDelete(opts?: CallOptions): Promise<void> {
-    return honour(opts, `force-delete task ${this.id}`, async (signal) => {
+    return honour(bounded(this.rt, opts), `force-delete task ${this.id}`, async (signal) => {
       this.assertNotDeleted();
       if (!this.exitStatus) {
         await this.hcs.terminate();

@@ -1,0 +1,186 @@
+/** The koffi bindings and HCS handle objects, one level below the client, against the fake. */
+import pino from "pino";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { HcsProcess } from "../../src/libcontainerd/local/hcs-process.js";
+import { type HcsContext, HcsSystem } from "../../src/libcontainerd/local/hcs-system.js";
+import { ERROR_VMCOMPUTE_OPERATION_PENDING } from "../../src/libcontainerd/local/hresult.js";
+import {
+  CallbackRegistration,
+  CallbackRegistry,
+  HcsNotification,
+  NotificationMailbox,
+} from "../../src/libcontainerd/local/notifications.js";
+import { Vmcompute } from "../../src/libcontainerd/local/vmcompute.js";
+import { NotImplementedError, UnavailableError } from "../../src/libcontainerd/types/errors.js";
+import { ensureFakeLibrary, FAKE_LAYERS, FAKE_VOLUME, FakeControl } from "./fake.js";
+
+let fake: FakeControl;
+let api: Vmcompute;
+let registry: CallbackRegistry;
+let ctx: HcsContext;
+let seq = 0;
+
+const v2Document = JSON.stringify({
+  Owner: "bindings-test",
+  SchemaVersion: { Major: 2, Minor: 1 },
+  ShouldTerminateOnLastHandleClosed: true,
+  Container: { Storage: { Layers: [{ Id: "x", Path: FAKE_LAYERS[0] }], Path: FAKE_VOLUME } },
+});
+const id = () => `bind-${process.pid}-${++seq}`;
+
+beforeAll(() => {
+  const library = ensureFakeLibrary();
+  fake = new FakeControl(library);
+  registry = new CallbackRegistry();
+  api = new Vmcompute({ library, onNotification: registry.dispatch });
+  ctx = { api, callbacks: registry, logger: pino({ level: "silent" }), operationTimeoutMs: 10_000 };
+});
+
+afterEach(async () => {
+  await fake.reset();
+});
+
+afterAll(async () => {
+  expect(registry.size).toBe(0);
+  api.close();
+  const state = await fake.settled();
+  fake.close();
+  expect(state).toEqual({ liveAllocations: 0, openHandles: 0 });
+});
+
+describe("vmcompute bindings", () => {
+  it("an asynchronous create returns pending with its handle filled in, and completes by notification", async () => {
+    fake.setOption("AsyncDelayMs", 50);
+    const name = id();
+    const created = await api.createComputeSystem(name, v2Document);
+    expect(created.hresult >>> 0).toBe(ERROR_VMCOMPUTE_OPERATION_PENDING);
+    expect(created.system).not.toBe(0n);
+    expect(created.result).toBeNull();
+
+    const mailbox = new NotificationMailbox(name);
+    const registration = await CallbackRegistration.register(
+      api,
+      registry,
+      "system",
+      created.system,
+      mailbox,
+    );
+    const completed = await mailbox.wait(HcsNotification.SystemCreateCompleted, {
+      timeoutMs: 5000,
+      what: "create",
+    });
+    expect(completed.status).toBe(0);
+
+    await registration.unregister();
+    expect(await api.closeComputeSystem(created.system)).toBe(0);
+  });
+
+  it("decodes out-strings and frees each with the library's CoTaskMemFree", async () => {
+    const system = await HcsSystem.create(ctx, id(), v2Document);
+    await system.start();
+    const before = fake.liveAllocations();
+    for (let i = 0; i < 20; i++) {
+      const props = await system.properties<{ State?: string; Owner?: string }>({});
+      expect(props).toMatchObject({ State: "Running", Owner: "bindings-test" });
+    }
+    expect(fake.liveAllocations()).toBe(before);
+    await system.terminateAndClose();
+  });
+
+  it("a failing call's ResultError is decoded and freed too", async () => {
+    const before = fake.liveAllocations();
+    const opened = await api.openComputeSystem("does-not-exist");
+    expect(opened.hresult >>> 0).toBe(0xc037010e);
+    expect(opened.result).toContain('"Error"');
+    expect(fake.liveAllocations()).toBe(before);
+    await expect(HcsSystem.open(ctx, "does-not-exist")).rejects.toMatchObject({
+      code: "not_found",
+      hresultName: "ERROR_VMCOMPUTE_SYSTEM_NOT_FOUND",
+    });
+  });
+
+  it("a missing export is NotImplementedError, found only when used", async () => {
+    expect(api.has("HcsCreateProcess")).toBe(true);
+    expect(api.has("NameToGuid")).toBe(false);
+    await expect(api.nameToGuid("layer")).rejects.toBeInstanceOf(NotImplementedError);
+  });
+
+  it("an exit that happened before the callback was registered is replayed to it", async () => {
+    const system = await HcsSystem.create(ctx, id(), v2Document);
+    await system.start();
+    const { process: handle, info } = await system.createProcessHandle({
+      CommandLine: 'sh -c "exit 6"',
+      ConsoleSize: [0, 0],
+    });
+    expect(info.processId).toBeGreaterThan(0);
+    expect([info.stdInput, info.stdOutput, info.stdError]).toEqual([0n, 0n, 0n]);
+    // Long after the process is gone.
+    await new Promise((r) => setTimeout(r, 300));
+    const mailbox = new NotificationMailbox("late");
+    const registration = await CallbackRegistration.register(api, registry, "process", handle, mailbox);
+    const exited = await mailbox.wait(HcsNotification.ProcessExited, { timeoutMs: 5000, what: "exit" });
+    expect(exited.status).toBe(0);
+    const props = await api.getProcessProperties(handle);
+    expect(JSON.parse(props.properties!)).toMatchObject({ Exited: true, ExitCode: 6 });
+    await registration.unregister();
+    expect(await api.closeProcess(handle)).toBe(0);
+    await system.terminateAndClose();
+  });
+
+  it("HcsProcess reads the exit code after ProcessExited; after close the exit stays known, calls fail", async () => {
+    const system = await HcsSystem.create(ctx, id(), v2Document);
+    await system.start();
+    const { process } = await HcsProcess.create(
+      system,
+      { CommandLine: 'sh -c "exit 3"', ConsoleSize: [0, 0] },
+      () => {},
+    );
+    await process.waitExited();
+    expect(await process.exitCode()).toBe(3);
+    await process.close();
+    await expect(process.waitExited()).resolves.toBeUndefined();
+    await expect(process.exitCode()).rejects.toMatchObject({ code: "failed_precondition" });
+    await system.terminateAndClose();
+  });
+
+  it("ServiceDisconnect ends a pending wait with UnavailableError", async () => {
+    const system = await HcsSystem.create(ctx, id(), v2Document);
+    await system.start();
+    const { process } = await HcsProcess.create(
+      system,
+      { CommandLine: "sleep 30", ConsoleSize: [0, 0] },
+      () => {},
+    );
+    const waiting = process.waitExited();
+    fake.serviceDisconnect();
+    await expect(waiting).rejects.toBeInstanceOf(UnavailableError);
+    await process.terminate();
+    await process.close();
+    await system.terminateAndClose();
+  });
+
+  it("many concurrent systems and processes keep their notifications apart", async () => {
+    const systems = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const system = await HcsSystem.create(ctx, id(), v2Document);
+        await system.start();
+        return system;
+      }),
+    );
+    const codes = await Promise.all(
+      systems.map(async (system, i) => {
+        const { process } = await HcsProcess.create(
+          system,
+          { CommandLine: `sh -c "exit ${i + 10}"`, ConsoleSize: [0, 0] },
+          () => {},
+        );
+        await process.waitExited();
+        const code = await process.exitCode();
+        await process.close();
+        return code;
+      }),
+    );
+    expect(codes).toEqual([10, 11, 12, 13, 14, 15, 16, 17]);
+    await Promise.all(systems.map((s) => s.terminateAndClose()));
+  });
+});
