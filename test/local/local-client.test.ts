@@ -393,3 +393,27 @@ describe("containers across clients", () => {
     await expect(c.listContainers()).rejects.toMatchObject({ code: "unavailable" });
   });
 });
+
+describe("consoles", () => {
+  it("a terminal task gets one output stream and can be resized", async () => {
+    const c = client();
+    const spec = windowsSpec(["sh", "-c", "sleep 0.5; stty size"]);
+    spec.process!.terminal = true;
+    const container = await c.newContainer(id(), spec);
+    const task = await container.newTask({ stdio: { stdout: true, stderr: true, terminal: true } });
+    expect(task.stderr).toBeNull();
+    let output = "";
+    task.stdout!.setEncoding("utf8");
+    task.stdout!.on("data", (chunk: string) => {
+      output += chunk;
+    });
+    const ended = new Promise((r) => task.stdout!.once("end", r));
+    await task.start();
+    await task.resize(100, 40);
+    expect((await task.wait()).exitCode).toBe(0);
+    await ended;
+    expect(output.trim()).toBe("40 100");
+    await task.delete();
+    await container.delete();
+  });
+});

@@ -503,7 +503,10 @@ function openStreams(info: Parameters<typeof streamsFromHandles>[0], hcs: HcsPro
     return streamsFromHandles(info);
   } catch (err) {
     closeRawStdio(info);
-    void hcs.terminate().finally(() => hcs.close());
+    void hcs
+      .terminate()
+      .catch(() => {})
+      .then(() => hcs.close());
     throw new UnavailableError(`cannot open stdio of process ${hcs.subject}: ${(err as Error).message}`, {
       cause: err,
     });
