@@ -687,6 +687,30 @@ API int32_t HcsTerminateComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *
   return stop_system(computeSystem, options, result, 1, "HcsTerminateComputeSystem");
 }
 
+typedef struct {
+  uintptr_t handle;
+  fsystem *s;
+  int tries;
+} pause_wait;
+
+static int all_stopped(fsystem *s) {
+  for (fprocess *p = s->procs; p; p = p->next) {
+    procstat ps;
+    if (p->exited || !procstat_read(p->pid, &ps)) continue;
+    if (ps.state != 'T' && ps.state != 't' && ps.state != 'Z' && ps.state != 'X') return 0;
+  }
+  return 1;
+}
+
+static void pause_check(void *arg) {
+  pause_wait *w = arg;
+  if (w->s->state == ST_PAUSED && !all_stopped(w->s) && ++w->tries < 400 && schedule(5, pause_check, w) == 0) return;
+  fhandle *h = handle_lookup(w->handle, K_SYSTEM);
+  if (h) post_to_handle(h, HcsNotificationSystemPauseCompleted, S_OK, NULL);
+  system_unref(w->s);
+  free(w);
+}
+
 API int32_t HcsPauseComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *options, uint16_t **result) {
   SYS_PROLOGUE("HcsPauseComputeSystem")
   if (s->state != ST_RUNNING) {
@@ -700,7 +724,26 @@ API int32_t HcsPauseComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *opti
   }
   s->state = ST_PAUSED;
   system_signal_all(s, SIGSTOP);
-  hr = complete_async(h, HcsNotificationSystemPauseCompleted);
+  if (g_opt_sync_completion) {
+    hr = S_OK;
+  } else {
+    /* PauseCompleted once every process is really stopped (SIGSTOP is asynchronous). */
+    pause_wait *w = calloc(1, sizeof *w);
+    if (!w) {
+      hr = complete_async(h, HcsNotificationSystemPauseCompleted);
+      goto out;
+    }
+    w->handle = h->value;
+    w->s = s;
+    system_ref(s);
+    if (schedule(g_opt_async_delay_ms, pause_check, w) != 0) {
+      system_unref(s);
+      free(w);
+      hr = complete_async(h, HcsNotificationSystemPauseCompleted);
+      goto out;
+    }
+    hr = VMC_PENDING;
+  }
   SYS_EPILOGUE()
 }
 
@@ -1141,7 +1184,9 @@ static int signal_from_json(const jval *v) {
   static const struct {
     const char *name;
     int sig;
-  } names[] = {{"CtrlC", SIGINT},          {"CtrlBreak", SIGQUIT},   {"CtrlClose", SIGTERM},
+  } names[] = {/* Windows console control events → the POSIX signal with the same meaning. CtrlClose (the
+                * console went away) is a hangup, so SIGHUP → CtrlClose → SIGHUP round-trips (exit 129). */
+               {"CtrlC", SIGINT},          {"CtrlBreak", SIGQUIT},   {"CtrlClose", SIGHUP},
                {"CtrlLogOff", SIGHUP},     {"CtrlShutdown", SIGTERM}, {"SIGHUP", SIGHUP},
                {"SIGINT", SIGINT},         {"SIGQUIT", SIGQUIT},     {"SIGKILL", SIGKILL},
                {"SIGUSR1", SIGUSR1},       {"SIGUSR2", SIGUSR2},     {"SIGTERM", SIGTERM},

@@ -109,6 +109,9 @@ int32_t HcsCreateProcess(HCS_SYSTEM computeSystem, const uint16_t *processParame
 int32_t HcsOpenProcess(HCS_SYSTEM computeSystem, uint32_t processId, HCS_PROCESS *process, uint16_t **result);
 int32_t HcsCloseProcess(HCS_PROCESS process);
 int32_t HcsTerminateProcess(HCS_PROCESS process, uint16_t **result);
+/* options: {"Signal":n} (a Linux signal number, 1-64), {"Signal":"CtrlC"|"CtrlBreak"|"CtrlClose"|"CtrlLogOff"|
+ * "CtrlShutdown"} (→ SIGINT, SIGQUIT, SIGHUP, SIGHUP, SIGTERM) or a signal name ("SIGTERM"/"TERM"). The exit
+ * code of a process killed by signal n is 128+n (SIGTERM 143, SIGKILL 137), as containerd reports it. */
 int32_t HcsSignalProcess(HCS_PROCESS process, const uint16_t *options, uint16_t **result);
 int32_t HcsGetProcessInfo(HCS_PROCESS process, HCS_PROCESS_INFORMATION *processInformation, uint16_t **result);
 int32_t HcsGetProcessProperties(HCS_PROCESS process, uint16_t **processProperties, uint16_t **result);

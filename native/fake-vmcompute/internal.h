@@ -228,6 +228,7 @@ typedef struct {
   uint64_t user100ns, kernel100ns, rss_bytes, shared_bytes, vsize_bytes;
   uint64_t read_bytes, write_bytes, read_count, write_count;
   char comm[64];
+  char state; /* R, S, D, T, t, Z, … */
 } procstat;
 int procstat_read(pid_t pid, procstat *ps);
 

@@ -635,6 +635,7 @@ int procstat_read(pid_t pid, procstat *ps) {
   if (cl >= sizeof ps->comm) cl = sizeof ps->comm - 1;
   memcpy(ps->comm, lp + 1, cl);
   ps->comm[cl] = 0;
+  ps->state = rp[1] == ' ' ? rp[2] : '?';
   /* Fields after ')' start at field 3 (state). utime=14 stime=15 vsize=23 rss=24. */
   unsigned long long f[32] = {0};
   char *save = NULL, *tok = strtok_r(rp + 1, " ", &save);

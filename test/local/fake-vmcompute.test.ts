@@ -413,6 +413,8 @@ describe("fake vmcompute through koffi", () => {
       ['{"Signal":15}', 143],
       ['{"Signal":"CtrlC"}', 130],
       ['{"Signal":"CtrlBreak"}', 131],
+      ['{"Signal":"CtrlShutdown"}', 143],
+      ['{"Signal":"CtrlClose"}', 129],
     ];
     for (const [i, [options, code]] of cases.entries()) {
       const p = x.createProcess(sys, { CommandLine: "sleep 30" });
@@ -521,6 +523,78 @@ describe("fake vmcompute through koffi", () => {
     expect((await x.next(70, SystemCreateCompleted)).status).toBe(E_ACCESSDENIED);
     await teardown(x, "system", ccb, created.handle);
     await teardown(x, "system", cb, sys);
+  });
+
+  it("answers garbage documents with an HRESULT and a ResultError, never a crash or a leak", async (ctx) => {
+    const x = f(ctx);
+    const id = newId();
+    const created = x.createSystem(id, V2_CONTAINER); // never started: CreateProcess stops at parsing or state
+    const fragments = fc.constantFrom(
+      "{",
+      "}",
+      "[",
+      "]",
+      ":",
+      ",",
+      '"',
+      "\\",
+      "\\u",
+      "d83d",
+      "1",
+      "-",
+      "e+",
+      "true",
+      "nul",
+      " ",
+      '"CommandLine"',
+      '"Signal"',
+      '"Operation"',
+      '"PropertyTypes"',
+      '"SchemaVersion"',
+      "\u0000",
+      "💡",
+      "\ud800",
+    );
+    const doc = fc.oneof(
+      fc.string(),
+      fc.json(),
+      fc.array(fragments, { maxLength: 30 }).map((parts) => parts.join("")),
+    );
+    /** Calls an export with one extra out string before `result`, and frees that out too. */
+    const withOut = (name: string, ...args: unknown[]) => {
+      const out: [unknown] = [null];
+      const r = x.withResult(name, ...args, out);
+      x.take(out[0]);
+      return r;
+    };
+    const calls: Array<(d: string) => { hr: number; result: string | null }> = [
+      (d) => {
+        const r = x.withResult("HcsCreateProcess", created.handle, d, {}, [null]);
+        expect(r.hr).not.toBe(0); // the system is not running
+        return r;
+      },
+      (d) => withOut("HcsGetComputeSystemProperties", created.handle, d),
+      (d) => withOut("HcsEnumerateComputeSystems", d),
+      (d) => x.withResult("HcsStartComputeSystem", 0xdeadn, d),
+      (d) => {
+        const out: [unknown] = [null];
+        const r = x.withResult("HcsCreateComputeSystem", `${id}-fuzz`, d, null, out);
+        if (out[0]) expect(x.call("HcsCloseComputeSystem", out[0])).toBe(0);
+        return r;
+      },
+    ];
+    const before = x.liveAllocations();
+    fc.assert(
+      fc.property(doc, fc.nat(calls.length - 1), (d, which) => {
+        const { hr, result } = calls[which]!(d);
+        if (hr === 0 || hr === PENDING) return;
+        expect(hr).toBeGreaterThanOrEqual(0x80000000);
+        expect(JSON.parse(result!).Error >>> 0).toBe(hr);
+      }),
+      { numRuns: 500 },
+    );
+    expect(x.liveAllocations()).toBe(before);
+    expect(x.call("HcsCloseComputeSystem", created.handle)).toBe(0);
   });
 
   it("Unregister waits for a running callback, and times out instead of deadlocking on the main thread", async (ctx) => {
