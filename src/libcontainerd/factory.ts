@@ -5,6 +5,7 @@ import { defaultStateDir } from "../platform/addresses.js";
 import { detectPlatform, type Environment, type OperatingSystem } from "../platform/detect.js";
 import type { RuntimeConfig, RuntimeResolver } from "../runtime/types.js";
 import { type BackendChoice, type BackendName, chooseBackend, type SocketProbe } from "./backend-choice.js";
+import type { LcowOptions } from "./local/lcow.js";
 import type { ManagedContainerd, ManagedContainerdOptions } from "./supervisor/supervisor.js";
 import type {
   CallOptions,
@@ -40,7 +41,7 @@ export interface CreateClientOptions {
   stateDir?: string;
   /** The managed containerd's data root. */
   root?: string;
-  /** daemon.json's `runtimes`. */
+  /** daemon.json's `runtimes` (remote backend). */
   runtimes?: Record<string, RuntimeConfig>;
   defaultRuntime?: string;
   /** `--add-runtime name=path` flags. */
@@ -53,7 +54,7 @@ export interface CreateClientOptions {
   /** Default: this host. */
   platform?: { os: "linux" | "windows"; windowsBuild?: number };
   /** Linux containers on Windows: the utility VM's boot files. */
-  lcow?: { kernel?: string; initrd?: string; bootFilesPath?: string };
+  lcow?: LcowOptions;
   /** The local backend's vmcompute library; required for `backend: "local"` off Windows. */
   vmcomputeLibrary?: string;
   logger?: Logger;
@@ -74,21 +75,6 @@ export interface LibcontainerdClient extends Client {
   /** The backend's own client (RemoteClient or LocalClient), for what the common interface does not cover. */
   readonly backendClient: Client;
 }
-
-/** What the local backend's module is expected to export (it is loaded only when chosen). */
-export interface LocalClientFactoryOptions {
-  namespace?: string;
-  stateDir: string;
-  windowsBuild: number;
-  hcsSchema: { major: number; minor: number };
-  vmcomputeLibrary?: string;
-  lcow?: { kernel?: string; initrd?: string; bootFilesPath?: string };
-  runtimes?: RuntimeResolver;
-  logger?: Logger;
-  defaultTimeoutMs?: number;
-}
-
-type LocalClientConstructor = new (opts: LocalClientFactoryOptions) => Client;
 
 function probeSocket(path: string): SocketProbe {
   try {
@@ -123,25 +109,22 @@ export async function createClient(options: CreateClientOptions = {}): Promise<L
   logger.info({ backend: choice.backend, reason: choice.reason }, "libcontainerd backend chosen");
   if (options.signal?.aborted) throw new CanceledError("createClient was canceled");
 
-  const stateDir = options.stateDir ?? defaultStateDir(os, env);
-  const runtimes = await runtimeRegistry(options, stateDir, os);
-
   if (choice.backend === "local") {
-    const LocalClient = await loadLocalClient();
+    // Loaded only when chosen: the local backend pulls in koffi and the vmcompute bindings.
+    const { LocalClient } = await import("./local/client.js");
     const client = new LocalClient({
       windowsBuild: choice.windowsBuild,
-      hcsSchema: choice.hcsSchema,
       ...(choice.vmcomputeLibrary !== undefined ? { vmcomputeLibrary: choice.vmcomputeLibrary } : {}),
       ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
-      stateDir,
       ...(options.lcow !== undefined ? { lcow: options.lcow } : {}),
-      runtimes,
       ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
       logger,
     });
     return new FactoryClient(client, choice);
   }
 
+  const stateDir = options.stateDir ?? defaultStateDir(os, env);
+  const runtimes = await runtimeRegistry(options, stateDir, os);
   const { RemoteClient } = await import("./remote/client.js");
   const remoteOptions = {
     stateDir,
@@ -188,26 +171,6 @@ async function runtimeRegistry(
     ...(options.addRuntimes !== undefined ? { addRuntimes: options.addRuntimes } : {}),
     ...(options.defaultRuntime !== undefined ? { defaultRuntime: options.defaultRuntime } : {}),
   });
-}
-
-/** A variable specifier: the local backend is optional on a host without HCS, and still being built. */
-const LOCAL_CLIENT_MODULE = "./local/client.js";
-
-async function loadLocalClient(): Promise<LocalClientConstructor> {
-  let loaded: unknown;
-  try {
-    loaded = await import(LOCAL_CLIENT_MODULE);
-  } catch (err) {
-    throw new InvalidArgumentError(`the local backend is not available: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-  const LocalClient =
-    typeof loaded === "object" && loaded !== null ? Reflect.get(loaded, "LocalClient") : undefined;
-  if (typeof LocalClient !== "function") {
-    throw new InvalidArgumentError(`the local backend module exports no LocalClient class`);
-  }
-  return LocalClient as LocalClientConstructor;
 }
 
 /** The chosen backend's client, plus the choice, plus the managed containerd it owns (stopped on close). */
