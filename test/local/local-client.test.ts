@@ -417,3 +417,35 @@ describe("consoles", () => {
     await container.delete();
   });
 });
+
+describe("exec defaults", () => {
+  it("an exec without env or cwd inherits the init process's", async () => {
+    const c = client();
+    const spec = defaultWindowsSpec({
+      args: ["sleep", "30"],
+      env: ["GREETING=from-init"],
+      cwd: "/tmp",
+      layerFolders: FAKE_LAYERS,
+    });
+    spec.root = { path: FAKE_VOLUME };
+    const container = await c.newContainer(id(), spec);
+    const task = await container.newTask();
+    await task.start();
+    const exec = await task.exec(
+      "env",
+      { args: ["sh", "-c", 'echo "$GREETING $(pwd)"'], cwd: "", user: { uid: 0, gid: 0 } },
+      { stdio: { stdout: true } },
+    );
+    let output = "";
+    exec.stdout!.setEncoding("utf8");
+    exec.stdout!.on("data", (chunk: string) => {
+      output += chunk;
+    });
+    const ended = new Promise((r) => exec.stdout!.once("end", r));
+    expect((await exec.wait()).exitCode).toBe(0);
+    await ended;
+    expect(output).toBe("from-init /tmp\n");
+    await task.forceDelete();
+    await container.delete();
+  });
+});

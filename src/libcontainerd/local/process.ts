@@ -275,7 +275,8 @@ export class LocalProcess implements Process {
 export class LocalTask extends LocalProcess implements Task {
   private started = false;
   private openGate!: () => void;
-  private readonly cwd: string;
+  /** The init process: execs inherit its cwd and env when they name none (as on containerd). */
+  private readonly initProcess: OciProcess;
   private readonly execs = new Map<string, LocalProcess>();
 
   private constructor(
@@ -283,12 +284,12 @@ export class LocalTask extends LocalProcess implements Task {
     container: ContainerState,
     hcs: HcsProcess,
     streams: ProcessStreams,
-    cwd: string,
+    initProcess: OciProcess,
     gate: { promise: Promise<void>; open: () => void },
   ) {
     super(rt, container, container.id, hcs, streams, gate.promise);
     this.openGate = gate.open;
-    this.cwd = cwd;
+    this.initProcess = initProcess;
   }
 
   static async create(
@@ -304,7 +305,7 @@ export class LocalTask extends LocalProcess implements Task {
     const promise = new Promise<void>((resolve) => {
       open = resolve;
     });
-    return new LocalTask(rt, container, hcs, streams, process.cwd, { promise, open });
+    return new LocalTask(rt, container, hcs, streams, process, { promise, open });
   }
 
   start(opts?: CallOptions): Promise<void> {
@@ -339,7 +340,7 @@ export class LocalTask extends LocalProcess implements Task {
       assertStdioSupported(opts?.stdio);
       const parameters = processParameters(
         this.container.guestOs,
-        { ...process, cwd: process.cwd || this.cwd },
+        { ...process, cwd: process.cwd || this.initProcess.cwd, env: process.env ?? this.initProcess.env },
         normalizeStdio(opts?.stdio),
       );
       const { process: hcs, info } = await HcsProcess.create(
