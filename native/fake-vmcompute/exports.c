@@ -559,7 +559,13 @@ API int32_t HcsCreateComputeSystem(const uint16_t *id, const uint16_t *configura
     hr = complete_async(h, HcsNotificationSystemCreateCompleted);
   }
 out:
-  if (in) inj_free(in);
+  if (in) { /* an asynchronous injection on a call that failed its checks still fails, synchronously */
+    if (result) {
+      CoTaskMemFree(*result);
+      *result = NULL;
+    }
+    hr = inj_fail(in, result, "HcsCreateComputeSystem");
+  }
   json_free(doc);
   free(id8);
   UNLOCK();
@@ -611,24 +617,27 @@ API int32_t HcsCloseComputeSystem(HCS_SYSTEM computeSystem) {
   return S_OK;
 }
 
-/* Shared prologue of the handle + options exports. */
-#define SYS_PROLOGUE(name)                                                         \
-  OUTNULL(result);                                                                 \
-  LOCK();                                                                          \
-  inj *in = take_injection(name);                                                  \
-  if (in && !in->async) {                                                          \
-    int32_t hr_ = inj_fail(in, result, name);                                      \
-    UNLOCK();                                                                      \
-    return hr_;                                                                    \
-  }                                                                                \
-  int32_t hr;                                                                      \
-  jval *opts = NULL;                                                               \
-  fhandle *h = sys_handle(computeSystem);                                          \
-  if (!h) {                                                                        \
+/* Shared prologue of the handle + options exports. `completion` is the *Completed notification of an
+ * asynchronous export (0 for the others): an injection made with InjectAsync=1 is then delivered as a pending
+ * call plus a failing completion; every other injection fails the call synchronously, before any check. */
+#define SYS_PROLOGUE(name, completion)                                              \
+  OUTNULL(result);                                                                  \
+  LOCK();                                                                           \
+  inj *in = take_injection(name);                                                   \
+  int32_t hr;                                                                       \
+  jval *opts = NULL;                                                                \
+  fhandle *h = sys_handle(computeSystem);                                           \
+  if (in) {                                                                         \
+    hr = (completion) && in->async && h ? inject_async(in, h, (completion), result, name) \
+                                        : inj_fail(in, result, name);              \
+    in = NULL;                                                                      \
+    goto out;                                                                       \
+  }                                                                                 \
+  if (!h) {                                                                         \
     hr = fail(result, HR_INVALID_HANDLE, "%s: invalid compute system handle", name); \
-    goto out;                                                                      \
-  }                                                                                \
-  if ((hr = parse_doc(options, 1, &opts, result, "options")) < 0) goto out;        \
+    goto out;                                                                       \
+  }                                                                                 \
+  if ((hr = parse_doc(options, 1, &opts, result, "options")) < 0) goto out;         \
   fsystem *s = h->sys;
 
 #define SYS_EPILOGUE() \
@@ -639,14 +648,9 @@ API int32_t HcsCloseComputeSystem(HCS_SYSTEM computeSystem) {
   return hr;
 
 API int32_t HcsStartComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *options, uint16_t **result) {
-  SYS_PROLOGUE("HcsStartComputeSystem")
+  SYS_PROLOGUE("HcsStartComputeSystem", HcsNotificationSystemStartCompleted)
   if (s->state != ST_CREATED) {
     hr = fail(result, VMC_INVALID_STATE, "cannot start compute system '%s' in state %s", s->id, state_name(s->state));
-    goto out;
-  }
-  if (in) {
-    hr = inject_async(in, h, HcsNotificationSystemStartCompleted, result, "HcsStartComputeSystem");
-    in = NULL;
     goto out;
   }
   s->state = ST_RUNNING;
@@ -657,12 +661,7 @@ API int32_t HcsStartComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *opti
 
 static int32_t stop_system(HCS_SYSTEM computeSystem, const uint16_t *options, uint16_t **result, int force,
                            const char *name) {
-  SYS_PROLOGUE(name)
-  if (in) { /* Shutdown/Terminate have no *Completed notification: injected failures are synchronous */
-    hr = inj_fail(in, result, name);
-    in = NULL;
-    goto out;
-  }
+  SYS_PROLOGUE(name, 0) /* no *Completed notification: injections are synchronous */
   if (s->state == ST_STOPPED) {
     hr = fail(result, VMC_ALREADY_STOPPED, "compute system '%s' is already stopped", s->id);
     goto out;
@@ -712,14 +711,9 @@ static void pause_check(void *arg) {
 }
 
 API int32_t HcsPauseComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *options, uint16_t **result) {
-  SYS_PROLOGUE("HcsPauseComputeSystem")
+  SYS_PROLOGUE("HcsPauseComputeSystem", HcsNotificationSystemPauseCompleted)
   if (s->state != ST_RUNNING) {
     hr = fail(result, VMC_INVALID_STATE, "cannot pause compute system '%s' in state %s", s->id, state_name(s->state));
-    goto out;
-  }
-  if (in) {
-    hr = inject_async(in, h, HcsNotificationSystemPauseCompleted, result, "HcsPauseComputeSystem");
-    in = NULL;
     goto out;
   }
   s->state = ST_PAUSED;
@@ -748,14 +742,9 @@ API int32_t HcsPauseComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *opti
 }
 
 API int32_t HcsResumeComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *options, uint16_t **result) {
-  SYS_PROLOGUE("HcsResumeComputeSystem")
+  SYS_PROLOGUE("HcsResumeComputeSystem", HcsNotificationSystemResumeCompleted)
   if (s->state != ST_PAUSED) {
     hr = fail(result, VMC_INVALID_STATE, "cannot resume compute system '%s' in state %s", s->id, state_name(s->state));
-    goto out;
-  }
-  if (in) {
-    hr = inject_async(in, h, HcsNotificationSystemResumeCompleted, result, "HcsResumeComputeSystem");
-    in = NULL;
     goto out;
   }
   s->state = ST_RUNNING;
@@ -765,14 +754,9 @@ API int32_t HcsResumeComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *opt
 }
 
 API int32_t HcsSaveComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *options, uint16_t **result) {
-  SYS_PROLOGUE("HcsSaveComputeSystem")
+  SYS_PROLOGUE("HcsSaveComputeSystem", HcsNotificationSystemSaveCompleted)
   if (s->state == ST_STOPPED || s->state == ST_STOPPING) {
     hr = fail(result, VMC_INVALID_STATE, "cannot save compute system '%s' in state %s", s->id, state_name(s->state));
-    goto out;
-  }
-  if (in) {
-    hr = inject_async(in, h, HcsNotificationSystemSaveCompleted, result, "HcsSaveComputeSystem");
-    in = NULL;
     goto out;
   }
   hr = complete_async(h, HcsNotificationSystemSaveCompleted);
@@ -783,7 +767,7 @@ API int32_t HcsGetComputeSystemProperties(HCS_SYSTEM computeSystem, const uint16
                                           uint16_t **properties, uint16_t **result) {
   OUTNULL(properties);
   const uint16_t *options = propertyQuery;
-  SYS_PROLOGUE("HcsGetComputeSystemProperties")
+  SYS_PROLOGUE("HcsGetComputeSystemProperties", 0)
   int plist = 0, stats = 0;
   const jval *types = json_get(opts, "PropertyTypes");
   if (types && types->t != J_NULL) {
@@ -812,7 +796,7 @@ API int32_t HcsGetComputeSystemProperties(HCS_SYSTEM computeSystem, const uint16
 
 API int32_t HcsModifyComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *configuration, uint16_t **result) {
   const uint16_t *options = configuration;
-  SYS_PROLOGUE("HcsModifyComputeSystem")
+  SYS_PROLOGUE("HcsModifyComputeSystem", 0)
   if (!opts) {
     hr = fail(result, VMC_INVALID_JSON, "configuration: empty document");
     goto out;

@@ -141,7 +141,8 @@ int32_t FakeGetLastCreateDocument(uint16_t **doc);
 
 /* The NEXT call of the export named exportName (e.g. u"HcsCreateProcess") fails with hresult and returns
  * resultErrorJson verbatim in its `result` out string (NULL → a default ResultError naming the injection).
- * Injections queue per export. No side effects happen in the failing call. If the option "InjectAsync" is 1
+ * Injections queue per export and take effect before any handle, document or state check; the failing call has
+ * no side effects. If the option "InjectAsync" is 1
  * when this is called and the export is asynchronous (Create/Start/Pause/Resume/Save), the call instead
  * returns pending (Create still returns a handle; the system is then Stopped) and the *Completed notification
  * carries hresult as its status (the notification data is resultErrorJson, if any). */
