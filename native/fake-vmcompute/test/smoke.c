@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
 
 #include "../fake.h"
 
@@ -131,8 +132,16 @@ static int exit_code(HCS_PROCESS proc, uintptr_t ctx) {
   return code;
 }
 
+static int count_fds(void) {
+  int n = 0;
+  for (int fd = 0; fd < 4096; fd++)
+    if (fcntl(fd, F_GETFD) >= 0) n++;
+  return n;
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* like Node */
+  int fds_at_start = count_fds();
   uint16_t *res = NULL;
   int32_t hr, st;
   int code;
@@ -192,6 +201,15 @@ int main(void) {
   char *out = read_all((int)(intptr_t)p.info.StdOutput);
   CHECK(strcmp(out, "[a][b c][d\"e][][f\\\\g][h\\]") == 0, "argv: %s", out);
   CHECK(exit_code(p.proc, 11) == 0, "printf exit");
+  HcsCloseProcess(p.proc);
+
+  /* children get exactly fds 0-2 */
+  p = run(sys, "{\"CommandLine\":\"sh -c \\\"ls /proc/$$/fd\\\"\",\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}");
+  CHECK(p.hr == 0, "ls fds %x %s", p.hr, p.result);
+  out = read_all((int)(intptr_t)p.info.StdOutput);
+  CHECK(strcmp(out, "0\n1\n2\n") == 0, "child fds: %s", out);
+  close((int)(intptr_t)p.info.StdInput);
+  CHECK(exit_code(p.proc, 21) == 0, "ls exit");
   HcsCloseProcess(p.proc);
 
   /* environment + working directory */
@@ -408,6 +426,8 @@ int main(void) {
   FakeReset();
   CHECK(FakeGetOpenHandles() == 0, "handles %d", FakeGetOpenHandles());
   CHECK(FakeGetLiveAllocations() == 0, "allocations %d", FakeGetLiveAllocations());
+  usleep(100000); /* relay threads close their fds once the last process is reaped */
+  CHECK(count_fds() == fds_at_start, "fds %d → %d", fds_at_start, count_fds());
   CoTaskMemFree(W("x"));
   CHECK(FakeGetInvalidFrees() == 1, "invalid frees");
   if (failures) {
