@@ -1,0 +1,94 @@
+import { once } from "node:events";
+import type { Readable } from "node:stream";
+import type { Logger } from "pino";
+import type { Process } from "../libcontainerd/types/client.js";
+
+export interface AttachOptions {
+  /** Forward our stdin; its end closes the process's stdin. */
+  stdin: boolean;
+  /** The process has a terminal: put ours in raw mode and forward its size. */
+  tty: boolean;
+  logger: Logger;
+}
+
+/** How long output may keep flowing after the process exited (a background child holding the FIFO). */
+const DRAIN_GRACE_MS = 1_000;
+
+/** Our stdio wired to a container process's: output copied out, input in, terminal size kept in sync. */
+export class Attachment {
+  private readonly outputs: Promise<void>[] = [];
+  private rawMode = false;
+  private readonly onResize = (): void => this.sendSize();
+  private readonly onStdinEnd = (): void => {
+    this.process
+      .closeStdin()
+      .catch((err: unknown) => this.opts.logger.debug({ err }, "closing stdin failed"));
+  };
+
+  constructor(
+    private readonly process: Process,
+    private readonly opts: AttachOptions,
+  ) {}
+
+  /** Output first (before start), so nothing the process writes at once is missed. */
+  wireOutput(): void {
+    this.outputs.push(copyOut(this.process.stdout, globalThis.process.stdout));
+    this.outputs.push(copyOut(this.process.stderr, globalThis.process.stderr));
+  }
+
+  /** Input and terminal, once the process runs. */
+  wireInput(): void {
+    const local = globalThis.process;
+    if (this.opts.tty && local.stdout.isTTY) {
+      this.sendSize();
+      local.on("SIGWINCH", this.onResize);
+    }
+    if (!this.opts.stdin || !this.process.stdin) return;
+    if (this.opts.tty && local.stdin.isTTY) {
+      // Keys (Ctrl-C included) go to the container's terminal, as with `docker run -it`.
+      local.stdin.setRawMode(true);
+      this.rawMode = true;
+    }
+    local.stdin.pipe(this.process.stdin, { end: false });
+    local.stdin.once("end", this.onStdinEnd);
+  }
+
+  private sendSize(): void {
+    const { columns, rows } = globalThis.process.stdout;
+    if (!columns || !rows) return;
+    this.process
+      .resize(columns, rows)
+      .catch((err: unknown) => this.opts.logger.debug({ err }, "resizing the terminal failed"));
+  }
+
+  /** After the exit: the rest of the output, bounded by a grace period. */
+  async drain(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, DRAIN_GRACE_MS);
+    });
+    await Promise.race([Promise.all(this.outputs), grace]);
+    clearTimeout(timer);
+  }
+
+  /** Gives the terminal and stdin back. Safe to call more than once. */
+  detach(): void {
+    const local = globalThis.process;
+    local.off("SIGWINCH", this.onResize);
+    if (this.rawMode) {
+      local.stdin.setRawMode(false);
+      this.rawMode = false;
+    }
+    if (this.opts.stdin) {
+      local.stdin.off("end", this.onStdinEnd);
+      if (this.process.stdin) local.stdin.unpipe(this.process.stdin);
+      local.stdin.pause();
+    }
+  }
+}
+
+async function copyOut(source: Readable | null, target: NodeJS.WriteStream): Promise<void> {
+  if (!source) return;
+  source.pipe(target, { end: false });
+  await Promise.race([once(source, "end"), once(source, "close")]).catch(() => {});
+}

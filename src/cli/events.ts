@@ -1,0 +1,41 @@
+import type { Command } from "commander";
+import type { LibcontainerdEvent } from "../libcontainerd/types/events.js";
+import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
+import { printJsonLine } from "./output.js";
+
+function describe(event: LibcontainerdEvent): string {
+  const parts = [event.timestamp.toISOString(), event.type.padEnd(12), event.containerId];
+  if (event.processId !== event.containerId) parts.push(`exec=${event.processId}`);
+  if (event.pid > 0) parts.push(`pid=${event.pid}`);
+  if (event.exitCode !== undefined) parts.push(`exit=${event.exitCode}`);
+  if (event.error) parts.push(`error=${JSON.stringify(event.error.message)}`);
+  return parts.join(" ");
+}
+
+export function registerEvents(program: Command): void {
+  const command = program
+    .command("events")
+    .description("stream task events of the namespace until Ctrl-C")
+    .option("--json", "one JSON object per line");
+  addGlobalOptions(command).action(async (flags: { json?: boolean }, self: Command) => {
+    await withClient(resolveSettings(globalFlags(self)), async (client) => {
+      const stop = new AbortController();
+      const onStop = (): void => stop.abort();
+      process.once("SIGINT", onStop);
+      process.once("SIGTERM", onStop);
+      try {
+        for await (const event of client.events({ signal: stop.signal })) {
+          if (!flags.json) {
+            process.stdout.write(`${describe(event)}\n`);
+            continue;
+          }
+          const { error, ...rest } = event;
+          printJsonLine(error ? { ...rest, error: error.message } : rest);
+        }
+      } finally {
+        process.off("SIGINT", onStop);
+        process.off("SIGTERM", onStop);
+      }
+    });
+  });
+}

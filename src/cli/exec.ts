@@ -1,0 +1,91 @@
+import { randomBytes } from "node:crypto";
+import type { Command } from "commander";
+import type { Process } from "../libcontainerd/types/client.js";
+import { isErrorCode } from "../libcontainerd/types/errors.js";
+import type { OciProcess } from "../oci/spec.js";
+import { Attachment } from "./attach.js";
+import { LABELS } from "./container-spec.js";
+import { launchFailure, usageError } from "./errors.js";
+import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
+import { SignalRelay } from "./signals.js";
+
+interface ExecFlags {
+  interactive?: boolean;
+  tty?: boolean;
+  workdir?: string;
+  user?: string;
+}
+
+function parseNumericUser(value: string): { uid: number; gid: number } {
+  const match = /^(\d+)(?::(\d+))?$/.exec(value);
+  if (!match) throw usageError(`invalid --user ${JSON.stringify(value)}: want UID[:GID] (numbers)`);
+  const uid = Number(match[1]);
+  return { uid, gid: match[2] !== undefined ? Number(match[2]) : uid };
+}
+
+export function registerExec(program: Command): void {
+  const command = program
+    .command("exec")
+    .description("run a command in a running container")
+    .usage("[options] ID [--] CMD [ARGS...]")
+    .argument("<id>", "container id")
+    .argument("<cmd...>", "the command and its arguments")
+    .option("-i, --interactive", "pass stdin to the process")
+    .option("-t, --tty", "give the process a terminal")
+    .option("-w, --workdir <dir>", "working directory (default: the container's)")
+    .option("-u, --user <uid[:gid]>", "user to run as (default: the container's)")
+    .passThroughOptions();
+  addGlobalOptions(command).action(async (id: string, given: string[], flags: ExecFlags, self: Command) => {
+    // Options stop at the id, so a `--` after it reaches us as an argument; it only separates.
+    const args = given[0] === "--" ? given.slice(1) : given;
+    if (args.length === 0)
+      throw usageError("ctrd exec needs a command: ctrd exec [OPTIONS] ID -- CMD [ARGS...]");
+    const settings = resolveSettings(globalFlags(self));
+    const user = flags.user !== undefined ? parseNumericUser(flags.user) : undefined;
+    process.exitCode = await withClient(settings, async (client) => {
+      const container = await client.loadContainer(id);
+      const labels = (await container.info()).labels;
+      const task = await container.task();
+      const tty = flags.tty ?? false;
+      const spec: OciProcess = {
+        args,
+        cwd: flags.workdir ?? labels[LABELS.workdir] ?? "/",
+        user: user ?? parseNumericUser(labels[LABELS.user] ?? "0:0"),
+        terminal: tty,
+      };
+      const relay = new SignalRelay();
+      let proc: Process;
+      try {
+        proc = await task.exec(`exec-${randomBytes(6).toString("hex")}`, spec, {
+          stdio: { stdin: flags.interactive ?? false, stdout: true, stderr: true, terminal: tty },
+        });
+      } catch (err) {
+        relay.stop();
+        throw launchFailure(err, args);
+      }
+      const attachment = new Attachment(proc, {
+        stdin: flags.interactive ?? false,
+        tty,
+        logger: settings.logger,
+      });
+      try {
+        attachment.wireOutput();
+        attachment.wireInput();
+        // An exec'd process is no pid 1: Ctrl-C's SIGINT has its default effect, as in a shell.
+        relay.attach({
+          interrupt: () => proc.kill("SIGINT").catch(() => {}),
+          forward: (signal) => proc.kill(signal).catch(() => {}),
+        });
+        const status = await proc.wait();
+        await attachment.drain();
+        await proc.delete().catch((err: unknown) => {
+          if (!isErrorCode(err, "not_found")) throw err;
+        });
+        return status.exitCode;
+      } finally {
+        attachment.detach();
+        relay.stop();
+      }
+    });
+  });
+}

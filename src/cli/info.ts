@@ -1,0 +1,126 @@
+import type { Command } from "commander";
+import type { LibcontainerdClient } from "../libcontainerd/factory.js";
+import { detectPlatform } from "../platform/detect.js";
+import { windowsBuildName } from "../platform/windows-builds.js";
+import { RuntimeRegistry } from "../runtime/registry.js";
+import type { RuntimeInfo } from "../runtime/types.js";
+import {
+  addGlobalOptions,
+  type GlobalSettings,
+  globalFlags,
+  resolveSettings,
+  withClient,
+} from "./options.js";
+import { printJson } from "./output.js";
+
+export interface InfoReport {
+  backend: string;
+  reason: string;
+  containerd?: { address: string; managed: boolean; pid?: number; version: string; revision: string };
+  namespace: string;
+  stateDir: string;
+  root?: string;
+  defaultRuntime: string;
+  runtimes: RuntimeInfo[];
+  platform: {
+    os: string;
+    nodePlatform: string;
+    windowsBuild?: number;
+    windowsRelease?: string;
+    hcsSchema?: string;
+  };
+}
+
+/** The registry the client resolves with, so `info` shows exactly what a new container would get. */
+function runtimeRegistry(client: LibcontainerdClient, settings: GlobalSettings): RuntimeRegistry {
+  const live: unknown = Reflect.get(client.backendClient, "runtimes");
+  if (live instanceof RuntimeRegistry) return live;
+  return new RuntimeRegistry({
+    stateDir: settings.stateDir,
+    addRuntimes: settings.addRuntimes,
+    ...(settings.runtimes ? { runtimes: settings.runtimes } : {}),
+    ...(settings.defaultRuntime ? { defaultRuntime: settings.defaultRuntime } : {}),
+  });
+}
+
+async function gather(client: LibcontainerdClient, settings: GlobalSettings): Promise<InfoReport> {
+  const facts = detectPlatform();
+  const registry = runtimeRegistry(client, settings);
+  const choice = client.choice;
+  const report: InfoReport = {
+    backend: choice.backend,
+    reason: choice.reason,
+    namespace: client.namespace,
+    stateDir: settings.stateDir,
+    defaultRuntime: registry.defaultRuntime,
+    runtimes: registry.list(),
+    platform: { os: facts.os, nodePlatform: facts.nodePlatform },
+  };
+  if (choice.backend === "remote") {
+    const version = await client.version();
+    const managed = client.managedContainerd;
+    report.containerd = {
+      address: choice.containerd === "external" ? choice.address : (managed?.address ?? ""),
+      managed: choice.containerd === "managed",
+      ...(managed && managed.pid > 0 ? { pid: managed.pid } : {}),
+      ...version,
+    };
+    if (managed) report.root = managed.layout.root;
+  }
+  const build = choice.backend === "local" ? choice.windowsBuild : facts.windowsBuild;
+  const schema = choice.backend === "local" ? choice.hcsSchema : facts.hcsSchema;
+  if (build !== undefined) {
+    report.platform.windowsBuild = build;
+    const release = windowsBuildName(build);
+    if (release) report.platform.windowsRelease = release;
+  }
+  if (schema) report.platform.hcsSchema = `${schema.major}.${schema.minor}`;
+  return report;
+}
+
+function print(report: InfoReport): void {
+  const lines = [`Backend:         ${report.backend}`, `  Why:           ${report.reason}`];
+  if (report.containerd) {
+    const c = report.containerd;
+    lines.push(
+      `Containerd:      ${c.address}${c.managed ? ` (managed by ctrd${c.pid ? `, pid ${c.pid}` : ""})` : ""}`,
+      `  Version:       ${c.version} (revision ${c.revision || "unknown"})`,
+    );
+  }
+  lines.push(`Namespace:       ${report.namespace}`, `State dir:       ${report.stateDir}`);
+  if (report.root) lines.push(`Root dir:        ${report.root}`);
+  lines.push(`Default runtime: ${report.defaultRuntime}`, "Runtimes:");
+  for (const runtime of report.runtimes) {
+    const extra = [
+      runtime.source,
+      runtime.path ? `path ${runtime.path}` : "",
+      runtime.runtimeArgs?.length ? `args ${runtime.runtimeArgs.join(" ")}` : "",
+      runtime.optionsTypeUrl ? `options ${runtime.optionsTypeUrl}` : "",
+    ].filter((part) => part !== "");
+    lines.push(
+      `  ${runtime.isDefault ? "*" : " "} ${runtime.name.padEnd(32)} shim ${runtime.shim} (${extra.join(", ")})`,
+    );
+  }
+  const p = report.platform;
+  lines.push("Platform:", `  OS:            ${p.os} (node: ${p.nodePlatform})`);
+  if (p.windowsBuild !== undefined) {
+    lines.push(`  Windows build: ${p.windowsBuild}${p.windowsRelease ? ` (${p.windowsRelease})` : ""}`);
+  }
+  if (p.hcsSchema) lines.push(`  HCS schema:    ${p.hcsSchema}`);
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+export function registerInfo(program: Command): void {
+  const command = program
+    .command("info")
+    .description("the backend and why, containerd, runtimes, and platform facts")
+    .option("--json", "print JSON");
+  addGlobalOptions(command).action(async (flags: { json?: boolean }, self: Command) => {
+    const settings = resolveSettings(globalFlags(self));
+    await withClient(settings, async (client) => {
+      const report = await gather(client, settings);
+      if (flags.json) printJson(report);
+      else print(report);
+    });
+  });
+}

@@ -1,0 +1,253 @@
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import { type Command, Option } from "commander";
+import type { Logger } from "pino";
+import {
+  type CreateClientOptions,
+  createClient,
+  type LibcontainerdClient,
+} from "../libcontainerd/factory.js";
+import { parseAddress } from "../libcontainerd/remote/address.js";
+import type { ContainerdLogLevel } from "../libcontainerd/supervisor/config.js";
+import { HealthProbe } from "../libcontainerd/supervisor/health.js";
+import { LibcontainerdError } from "../libcontainerd/types/errors.js";
+import { DEFAULT_MANAGED_ROOT, defaultStateDir } from "../platform/addresses.js";
+import { detectPlatform } from "../platform/detect.js";
+import { parseDaemonJson } from "../runtime/daemon-json.js";
+import type { RuntimeConfig } from "../runtime/types.js";
+import { CliError, usageError } from "./errors.js";
+import { createLogger, LOG_LEVELS, type LogLevel } from "./logger.js";
+import { withSpinner } from "./output.js";
+
+export const DEFAULT_NAMESPACE = "ctrd";
+
+/** The flags every command takes, as the user gave them (unset stays undefined). */
+export interface GlobalFlags {
+  containerd?: string;
+  experimental?: boolean;
+  defaultRuntime?: string;
+  addRuntime?: string[];
+  config?: string;
+  namespace?: string;
+  root?: string;
+  state?: string;
+  logLevel?: LogLevel;
+  lcowKernel?: string;
+  lcowInitrd?: string;
+}
+
+/** The global flags, resolved: defaults applied, daemon.json read. */
+export interface GlobalSettings {
+  containerdAddress?: string;
+  experimental: boolean;
+  namespace: string;
+  /** The managed containerd's data root. */
+  root: string;
+  /** Client state (FIFOs), the managed containerd's socket and state, the CLI's rootfs. */
+  stateDir: string;
+  runtimes?: Record<string, RuntimeConfig>;
+  defaultRuntime?: string;
+  addRuntimes: string[];
+  logLevel: LogLevel;
+  lcow?: { kernel?: string; initrd?: string };
+  logger: Logger;
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+/**
+ * Adds the global flags. They are on the program and on every command, so `ctrd --namespace x ps`
+ * and `ctrd ps --namespace x` both work, as users of docker and nerdctl type either.
+ */
+export function addGlobalOptions(command: Command): Command {
+  command.optionsGroup("Global options:");
+  command
+    .option(
+      "--containerd <address>",
+      "containerd address: socket path, unix://PATH or \\\\.\\pipe\\NAME (default: a managed containerd)",
+    )
+    .option("--experimental", "enable experimental features (remote containerd on Windows)")
+    .option("--default-runtime <name>", "runtime for containers that name none (default: runc)")
+    .option("--add-runtime <name=path>", "register a runtime binary under a name (repeatable)", collect)
+    .option("--config <file>", "daemon.json to read 'runtimes' and 'default-runtime' from")
+    .option("--namespace <ns>", `containerd namespace (default: ${DEFAULT_NAMESPACE})`)
+    .option("--root <dir>", `the managed containerd's data root (default: ${DEFAULT_MANAGED_ROOT})`)
+    .option("--state <dir>", "state dir: FIFOs, the managed containerd's socket, the default rootfs")
+    .addOption(
+      new Option("--log-level <level>", "log level for ctrd's own logs on stderr (default: warn)").choices(
+        LOG_LEVELS,
+      ),
+    )
+    .option("--lcow-kernel <file>", "Linux containers on Windows: the utility VM's kernel")
+    .option("--lcow-initrd <file>", "Linux containers on Windows: the utility VM's initrd");
+  command.optionsGroup("Options:");
+  return command;
+}
+
+/** The command's own global flags over the program's; repeatable ones from both. */
+export function globalFlags(command: Command): GlobalFlags {
+  const chain: Command[] = [];
+  for (let current: Command | null = command; current; current = current.parent) chain.unshift(current);
+  const merged: GlobalFlags = {};
+  const addRuntime: string[] = [];
+  for (const level of chain) {
+    const flags = level.opts<GlobalFlags>();
+    for (const key of Object.keys(flags) as (keyof GlobalFlags)[]) {
+      if (key === "addRuntime") addRuntime.push(...(flags.addRuntime ?? []));
+      else if (flags[key] !== undefined) Object.assign(merged, { [key]: flags[key] });
+    }
+  }
+  if (addRuntime.length > 0) merged.addRuntime = addRuntime;
+  return merged;
+}
+
+function absolute(path: string): string {
+  return isAbsolute(path) ? path : resolve(path);
+}
+
+function readDaemonJson(path: string): { runtimes?: Record<string, RuntimeConfig>; defaultRuntime?: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw usageError(`cannot read --config ${path}: ${(err as Error).message}`);
+  }
+  return parseDaemonJson(text);
+}
+
+export function resolveSettings(flags: GlobalFlags): GlobalSettings {
+  const logLevel = flags.logLevel ?? "warn";
+  const platform = detectPlatform();
+  const daemonJson = flags.config ? readDaemonJson(flags.config) : {};
+  const settings: GlobalSettings = {
+    experimental: flags.experimental ?? false,
+    namespace: flags.namespace ?? DEFAULT_NAMESPACE,
+    root: absolute(flags.root ?? DEFAULT_MANAGED_ROOT),
+    stateDir: absolute(flags.state ?? defaultStateDir(platform.os, process.env)),
+    addRuntimes: flags.addRuntime ?? [],
+    logLevel,
+    logger: createLogger(logLevel),
+  };
+  if (flags.containerd !== undefined) settings.containerdAddress = flags.containerd;
+  if (daemonJson.runtimes) settings.runtimes = daemonJson.runtimes;
+  const defaultRuntime = flags.defaultRuntime ?? daemonJson.defaultRuntime;
+  if (defaultRuntime !== undefined) settings.defaultRuntime = defaultRuntime;
+  if (flags.lcowKernel !== undefined || flags.lcowInitrd !== undefined) {
+    settings.lcow = {
+      ...(flags.lcowKernel !== undefined ? { kernel: flags.lcowKernel } : {}),
+      ...(flags.lcowInitrd !== undefined ? { initrd: flags.lcowInitrd } : {}),
+    };
+  }
+  return settings;
+}
+
+/**
+ * containerd's log levels are logrus's: no "silent", and "panic" is its quietest. Its warnings
+ * (a shim cleaned up after a normal exit, for one) are routine, so at ctrd's default they stay quiet.
+ */
+export function containerdLogLevel(level: LogLevel): ContainerdLogLevel {
+  if (level === "silent") return "panic";
+  return level === "warn" ? "error" : level;
+}
+
+export function createClientOptions(settings: GlobalSettings): CreateClientOptions {
+  return {
+    namespace: settings.namespace,
+    stateDir: settings.stateDir,
+    root: settings.root,
+    experimental: settings.experimental,
+    addRuntimes: settings.addRuntimes,
+    env: process.env,
+    logger: settings.logger,
+    ...(settings.containerdAddress !== undefined ? { containerdAddress: settings.containerdAddress } : {}),
+    ...(settings.runtimes !== undefined ? { runtimes: settings.runtimes } : {}),
+    ...(settings.defaultRuntime !== undefined ? { defaultRuntime: settings.defaultRuntime } : {}),
+    ...(settings.lcow !== undefined ? { lcow: settings.lcow } : {}),
+    // The managed containerd is a daemon: it outlives this command so `run -d` containers keep running.
+    managedContainerd: { leaveRunning: true, logLevel: containerdLogLevel(settings.logLevel) },
+  };
+}
+
+const REACH_TIMEOUT_MS = 5_000;
+
+/**
+ * A unix socket is checked before a client exists: the client would otherwise log its own retries
+ * (the event stream resubscribing) before ctrd reports the one line that matters.
+ */
+async function probeContainerd(raw: string): Promise<void> {
+  let address: ReturnType<typeof parseAddress>;
+  try {
+    address = parseAddress(raw);
+  } catch (err) {
+    throw new CliError((err as Error).message, "invalid_argument", 125, { cause: err });
+  }
+  if (address.kind !== "unix") return;
+  if (!existsSync(address.path)) {
+    throw new CliError(`cannot reach containerd at ${address.path}: no socket there`, "unavailable");
+  }
+  if (!statSync(address.path).isSocket()) {
+    throw new CliError(
+      `cannot reach containerd at ${address.path}: it is not a socket (containerd's config or state dir instead of its socket?)`,
+      "invalid_argument",
+    );
+  }
+  const probe = new HealthProbe(address.path);
+  try {
+    const result = await probe.check(REACH_TIMEOUT_MS);
+    if (!result.serving) {
+      throw new CliError(
+        `cannot reach containerd at ${address.path}: ${result.error.message}`,
+        "unavailable",
+        125,
+        {
+          cause: result.error,
+        },
+      );
+    }
+  } finally {
+    probe.reset();
+  }
+}
+
+/**
+ * A client for the chosen backend, checked to answer: an unreachable containerd fails here with one
+ * clear message instead of at the first real call. Starting a managed containerd shows a spinner.
+ */
+export async function openClient(settings: GlobalSettings): Promise<LibcontainerdClient> {
+  if (settings.containerdAddress !== undefined) await probeContainerd(settings.containerdAddress);
+  const managed = settings.containerdAddress === undefined && process.platform === "linux";
+  const creating = createClient(createClientOptions(settings));
+  const client = managed ? await withSpinner("starting containerd", creating) : await creating;
+  if (client.backend === "remote") {
+    try {
+      await client.version({ timeoutMs: REACH_TIMEOUT_MS });
+    } catch (err) {
+      await client.close().catch(() => {});
+      const where =
+        client.choice.backend === "remote" && "address" in client.choice ? client.choice.address : "";
+      const detail = err instanceof LibcontainerdError ? err.message : String(err);
+      throw new CliError(
+        `cannot reach containerd${where ? ` at ${where}` : ""}: ${detail}`,
+        "unavailable",
+        125,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+  return client;
+}
+
+/** Opens a client, runs `work`, and always closes it (leaving a managed containerd running). */
+export async function withClient<T>(
+  settings: GlobalSettings,
+  work: (client: LibcontainerdClient) => Promise<T>,
+): Promise<T> {
+  const client = await openClient(settings);
+  try {
+    return await work(client);
+  } finally {
+    await client.close().catch((err: unknown) => settings.logger.debug({ err }, "closing the client failed"));
+  }
+}

@@ -1,0 +1,81 @@
+/** What ctrd prints: aligned tables for people, JSON for scripts, a spinner only where someone watches. */
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** One JSON document per line, for streams (`events --json`, `stats --json`). */
+export function printJsonLine(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((header, column) =>
+    Math.max(header.length, ...rows.map((row) => (row[column] ?? "").length)),
+  );
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
+      .join("   ")
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join("\n");
+}
+
+export function printTable(headers: readonly string[], rows: readonly (readonly string[])[]): void {
+  process.stdout.write(`${formatTable(headers, rows)}\n`);
+}
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+
+export function formatBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value}B` : `${value.toFixed(value < 10 ? 2 : 1)}${UNITS[unit]}`;
+}
+
+export function formatAge(since: Date | undefined, now = Date.now()): string {
+  if (!since) return "-";
+  const seconds = Math.max(0, Math.round((now - since.getTime()) / 1000));
+  if (seconds < 60) return `${seconds} seconds ago`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `${minutes} minute${minutes === 1 ? "" : "s"} ago`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 48) return `${hours} hour${hours === 1 ? "" : "s"} ago`;
+  return `${Math.round(hours / 24)} days ago`;
+}
+
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+const FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+const SPINNER_DELAY_MS = 1000;
+
+/**
+ * Runs `work`; if it takes longer than a second and stderr is a terminal, shows a spinner with
+ * `label` until it settles. Quick operations and pipes see nothing.
+ */
+export async function withSpinner<T>(label: string, work: Promise<T>): Promise<T> {
+  const stderr = process.stderr;
+  if (!stderr.isTTY) return work;
+  let frame = 0;
+  let shown = false;
+  let ticker: NodeJS.Timeout | undefined;
+  const starter = setTimeout(() => {
+    shown = true;
+    ticker = setInterval(() => {
+      stderr.write(`\r${FRAMES[frame++ % FRAMES.length]} ${label}`);
+    }, 100);
+  }, SPINNER_DELAY_MS);
+  try {
+    return await work;
+  } finally {
+    clearTimeout(starter);
+    if (ticker) clearInterval(ticker);
+    if (shown) stderr.write("\r\x1b[2K");
+  }
+}

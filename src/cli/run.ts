@@ -1,0 +1,258 @@
+import { existsSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import type { Logger } from "pino";
+import type { LibcontainerdClient } from "../libcontainerd/factory.js";
+import type { Container, Task } from "../libcontainerd/types/client.js";
+import { isErrorCode } from "../libcontainerd/types/errors.js";
+import { Attachment } from "./attach.js";
+import {
+  type ContainerFlags,
+  containerLabels,
+  containerSpec,
+  generateName,
+  parseEnv,
+  parseUser,
+  resourcesFromFlags,
+} from "./container-spec.js";
+import { CliError, ExitCode, launchFailure, usageError } from "./errors.js";
+import {
+  addGlobalOptions,
+  type GlobalSettings,
+  globalFlags,
+  resolveSettings,
+  withClient,
+} from "./options.js";
+import { ensureDefaultRootfs } from "./rootfs.js";
+import { SignalRelay, signalExitCode } from "./signals.js";
+
+interface RunFlags {
+  rm?: boolean;
+  detach?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
+  name?: string;
+  rootfs?: string;
+  env?: string[];
+  workdir?: string;
+  user?: string;
+  runtime?: string;
+  memory?: string;
+  cpus?: string;
+  pidsLimit?: string;
+  stopTimeout?: string;
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+export function registerRun(program: Command): void {
+  const command = program
+    .command("run")
+    .description("run a command in a new container (stdio attached; its exit code is ctrd's)")
+    .usage("[options] [--] CMD [ARGS...]")
+    .argument("<cmd...>", "the command and its arguments")
+    .option("--rm", "remove the container when it exits")
+    .option("-d, --detach", "start the container in the background and print its id")
+    .option("-i, --interactive", "pass stdin to the container")
+    .option("-t, --tty", "give the container a terminal")
+    .option("--name <id>", "container id (default: a generated name)")
+    .option("--rootfs <dir>", "root filesystem directory (default: a busybox rootfs built on first use)")
+    .option("-e, --env <K=V>", "set an environment variable (repeatable)", collect)
+    .option("-w, --workdir <dir>", "working directory inside the container")
+    .option("-u, --user <uid[:gid]>", "user (and group) to run as, ids or names from the rootfs")
+    .option("--runtime <name>", "runtime: runc, io.containerd.runtime.v1.linux, a configured name, or a shim")
+    .option("-m, --memory <size>", "memory limit, e.g. 64m or 1g")
+    .option("--cpus <n>", "CPU limit, e.g. 0.5")
+    .option("--pids-limit <n>", "maximum number of processes")
+    .option(
+      "--stop-timeout <seconds>",
+      "after Ctrl-C, how long the container has to stop before SIGKILL",
+      "3",
+    )
+    .passThroughOptions();
+  addGlobalOptions(command).action(async (args: string[], flags: RunFlags, self: Command) => {
+    process.exitCode = await runContainer(resolveSettings(globalFlags(self)), args, flags);
+  });
+}
+
+function checkRootfs(dir: string): string {
+  const path = resolve(dir);
+  if (!existsSync(path)) throw new CliError(`rootfs ${path} does not exist`, "not_found");
+  if (!statSync(path).isDirectory())
+    throw new CliError(`rootfs ${path} is not a directory`, "invalid_argument");
+  return path;
+}
+
+function stopTimeoutMs(value: string | undefined): number {
+  const seconds = Number(value ?? "3");
+  if (!Number.isFinite(seconds) || seconds < 0)
+    throw usageError(`invalid --stop-timeout ${JSON.stringify(value)}`);
+  return seconds * 1000;
+}
+
+/** Everything checkable without containerd is checked first, so a typo costs nothing. */
+function containerFlags(settings: GlobalSettings, args: string[], flags: RunFlags): ContainerFlags {
+  if (args.length === 0) throw usageError("ctrd run needs a command: ctrd run [OPTIONS] -- CMD [ARGS...]");
+  if (flags.rm && flags.detach) {
+    throw usageError("--rm and --detach together need a daemon to remove the container later; ctrd has none");
+  }
+  const env = parseEnv(flags.env ?? []);
+  const resources = resourcesFromFlags(flags);
+  const rootfs =
+    flags.rootfs !== undefined ? checkRootfs(flags.rootfs) : ensureDefaultRootfs(settings.stateDir);
+  const container: ContainerFlags = {
+    args,
+    rootfs,
+    id: flags.name ?? generateName(),
+    namespace: settings.namespace,
+    env,
+    tty: flags.tty ?? false,
+  };
+  if (flags.workdir !== undefined) container.workdir = flags.workdir;
+  if (flags.user !== undefined) container.user = parseUser(flags.user, rootfs);
+  if (resources) container.resources = resources;
+  return container;
+}
+
+export async function runContainer(
+  settings: GlobalSettings,
+  args: string[],
+  flags: RunFlags,
+): Promise<number> {
+  const spec = containerFlags(settings, args, flags);
+  const graceMs = stopTimeoutMs(flags.stopTimeout);
+  return withClient(settings, async (client) => {
+    const relay = new SignalRelay();
+    try {
+      return await createAndRun(client, spec, flags, graceMs, relay, settings.logger);
+    } finally {
+      relay.stop();
+    }
+  });
+}
+
+async function createAndRun(
+  client: LibcontainerdClient,
+  flags: ContainerFlags,
+  runFlags: RunFlags,
+  graceMs: number,
+  relay: SignalRelay,
+  logger: Logger,
+): Promise<number> {
+  const detach = runFlags.detach ?? false;
+  const container = await client.newContainer(flags.id, containerSpec(flags), {
+    labels: containerLabels(flags),
+    ...(runFlags.runtime !== undefined ? { runtime: runFlags.runtime } : {}),
+  });
+  let task: Task | undefined;
+  let attachment: Attachment | undefined;
+  try {
+    if (relay.stopRequested) return await abandon(container, task, relay);
+    const stdio = detach
+      ? {}
+      : { stdin: runFlags.interactive ?? false, stdout: true, stderr: true, terminal: flags.tty };
+    try {
+      task = await container.newTask({ stdio });
+    } catch (err) {
+      throw launchFailure(err, flags.args);
+    }
+    const exited = task.wait();
+    // A wait that fails is reported below; this keeps it from being an unhandled rejection meanwhile.
+    exited.catch(() => {});
+    if (!detach) {
+      attachment = new Attachment(task, { stdin: runFlags.interactive ?? false, tty: flags.tty, logger });
+      attachment.wireOutput();
+    }
+    if (relay.stopRequested) return await abandon(container, task, relay);
+    try {
+      await task.start();
+    } catch (err) {
+      throw launchFailure(err, flags.args);
+    }
+    if (detach) {
+      process.stdout.write(`${flags.id}\n`);
+      return ExitCode.ok;
+    }
+    attachment?.wireInput();
+    const stopper = new Stopper(task, graceMs, logger);
+    relay.attach(stopper);
+    const status = await exited;
+    stopper.done();
+    await attachment?.drain();
+    attachment?.detach();
+    await deleteTask(task);
+    if (runFlags.rm || relay.interrupts > 0) await container.delete();
+    return relay.interrupts > 0 ? ExitCode.interrupted : status.exitCode;
+  } catch (err) {
+    attachment?.detach();
+    await removeQuietly(container, task, logger);
+    throw err;
+  }
+}
+
+/** A stop was asked for before the process ran: remove what exists and report how ctrd was stopped. */
+async function abandon(container: Container, task: Task | undefined, relay: SignalRelay): Promise<number> {
+  if (task) await task.forceDelete();
+  await container.delete();
+  return relay.interrupts > 0 || !relay.forwarded ? ExitCode.interrupted : signalExitCode(relay.forwarded);
+}
+
+async function deleteTask(task: Task): Promise<void> {
+  try {
+    await task.delete();
+  } catch (err) {
+    if (!isErrorCode(err, "not_found")) throw err;
+  }
+}
+
+async function removeQuietly(container: Container, task: Task | undefined, logger: Logger): Promise<void> {
+  try {
+    if (task) await task.forceDelete();
+    await container.delete();
+  } catch (err) {
+    logger.warn({ err, container: container.id }, "could not remove the container after a failure");
+  }
+}
+
+/**
+ * Ctrl-C stops the container: SIGTERM, then SIGKILL after the grace period or at a second Ctrl-C.
+ * Other signals are passed on as they are, and the container decides what they mean.
+ */
+class Stopper {
+  private killTimer: NodeJS.Timeout | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly task: Task,
+    private readonly graceMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  interrupt(count: number): void {
+    if (this.finished) return;
+    if (count === 1) {
+      if (process.stderr.isTTY)
+        process.stderr.write(`\nctrd: stopping ${this.task.containerId} (Ctrl-C again to kill it)\n`);
+      this.send("SIGTERM");
+      this.killTimer = setTimeout(() => this.send("SIGKILL"), this.graceMs);
+    } else {
+      this.send("SIGKILL");
+    }
+  }
+
+  forward(signal: NodeJS.Signals): void {
+    if (!this.finished) this.send(signal);
+  }
+
+  done(): void {
+    this.finished = true;
+    clearTimeout(this.killTimer);
+  }
+
+  private send(signal: NodeJS.Signals): void {
+    this.task.kill(signal).catch((err: unknown) => {
+      // The process may have exited in between; that is the outcome the signal wanted.
+      if (!isErrorCode(err, "not_found")) this.logger.warn({ err, signal }, "could not signal the container");
+    });
+  }
+}

@@ -1,0 +1,57 @@
+import { constants } from "node:os";
+
+/** Signals ctrd passes on to the container process, as `docker run` does with its signal proxy. */
+export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
+  "SIGTERM",
+  "SIGHUP",
+  "SIGQUIT",
+  "SIGUSR1",
+  "SIGUSR2",
+];
+
+/** The shell's status for a process ended by `signal`. */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (constants.signals[signal] ?? 0);
+}
+
+/**
+ * Listens for Ctrl-C and the forwarded signals while a container process runs, and remembers those
+ * that arrive before there is a process to pass them to. `stop()` removes every listener.
+ */
+export class SignalRelay {
+  interrupts = 0;
+  /** The last forwarded signal that arrived; used when it came before the process started. */
+  forwarded: NodeJS.Signals | undefined;
+  private target: { interrupt(count: number): void; forward(signal: NodeJS.Signals): void } | undefined;
+  private readonly onInterrupt = (): void => {
+    this.interrupts++;
+    this.target?.interrupt(this.interrupts);
+  };
+  private readonly onForward = (signal: NodeJS.Signals): void => {
+    this.forwarded = signal;
+    this.target?.forward(signal);
+  };
+
+  constructor() {
+    process.on("SIGINT", this.onInterrupt);
+    for (const signal of FORWARDED_SIGNALS) process.on(signal, this.onForward);
+  }
+
+  /** True once anything asked ctrd to stop before the process started. */
+  get stopRequested(): boolean {
+    return this.interrupts > 0 || this.forwarded !== undefined;
+  }
+
+  /** From now on signals go to `target`; any that came earlier are delivered at once. */
+  attach(target: { interrupt(count: number): void; forward(signal: NodeJS.Signals): void }): void {
+    this.target = target;
+    if (this.interrupts > 0) target.interrupt(this.interrupts);
+    else if (this.forwarded) target.forward(this.forwarded);
+  }
+
+  stop(): void {
+    this.target = undefined;
+    process.off("SIGINT", this.onInterrupt);
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, this.onForward);
+  }
+}

@@ -1,0 +1,151 @@
+import { totalmem } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Command } from "commander";
+import type { Task } from "../libcontainerd/types/client.js";
+import type { Stats } from "../libcontainerd/types/stats.js";
+import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
+import { formatBytes, formatTable, printJsonLine } from "./output.js";
+
+/** One sample, reduced to what `docker stats` shows. CPU is a share of one CPU over the interval. */
+export interface StatsSummary {
+  id: string;
+  read: string;
+  cpuPercent: number | null;
+  memoryUsage: number;
+  memoryLimit: number;
+  memoryPercent: number;
+  pids: number | null;
+  blockRead: number;
+  blockWrite: number;
+}
+
+/** Cumulative CPU time in nanoseconds, whatever the backend reports it in. */
+function cpuNanos(stats: Stats): number {
+  switch (stats.kind) {
+    case "cgroup-v1":
+      return stats.cpu.usageTotal;
+    case "cgroup-v2":
+      return stats.cpu.usageUsec * 1000;
+    case "hcs":
+      return stats.processor.totalRuntime100ns * 100;
+  }
+}
+
+function summarize(id: string, stats: Stats, previous: Stats | undefined): StatsSummary {
+  let cpuPercent: number | null = null;
+  if (previous) {
+    const elapsedNs = (stats.read.getTime() - previous.read.getTime()) * 1e6;
+    if (elapsedNs > 0) cpuPercent = ((cpuNanos(stats) - cpuNanos(previous)) / elapsedNs) * 100;
+  }
+  const hostMemory = totalmem();
+  let usage: number;
+  let limit: number;
+  let pids: number | null;
+  let blockRead = 0;
+  let blockWrite = 0;
+  if (stats.kind === "hcs") {
+    usage = stats.memory.usagePrivateWorkingSetBytes;
+    limit = hostMemory;
+    pids = null;
+    blockRead = stats.storage.readSizeBytes;
+    blockWrite = stats.storage.writeSizeBytes;
+  } else {
+    usage = stats.memory.usage;
+    // "No limit" is a huge number in cgroup v1 and 0 or max in v2: the host's memory is the real bound.
+    limit = stats.memory.limit > 0 && stats.memory.limit < hostMemory ? stats.memory.limit : hostMemory;
+    pids = stats.pids.current;
+    if (stats.kind === "cgroup-v1") {
+      for (const entry of stats.blkio.ioServiceBytes) {
+        if (entry.op.toLowerCase() === "read") blockRead += entry.value;
+        if (entry.op.toLowerCase() === "write") blockWrite += entry.value;
+      }
+    } else {
+      blockRead = stats.io.rbytes;
+      blockWrite = stats.io.wbytes;
+    }
+  }
+  return {
+    id,
+    read: stats.read.toISOString(),
+    cpuPercent,
+    memoryUsage: usage,
+    memoryLimit: limit,
+    memoryPercent: limit > 0 ? (usage / limit) * 100 : 0,
+    pids,
+    blockRead,
+    blockWrite,
+  };
+}
+
+function table(summary: StatsSummary): string {
+  return formatTable(
+    ["CONTAINER", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS", "BLOCK I/O"],
+    [
+      [
+        summary.id,
+        summary.cpuPercent === null ? "--" : `${summary.cpuPercent.toFixed(2)}%`,
+        `${formatBytes(summary.memoryUsage)} / ${formatBytes(summary.memoryLimit)}`,
+        `${summary.memoryPercent.toFixed(2)}%`,
+        summary.pids === null ? "--" : String(summary.pids),
+        `${formatBytes(summary.blockRead)} / ${formatBytes(summary.blockWrite)}`,
+      ],
+    ],
+  );
+}
+
+const INTERVAL_MS = 1_000;
+/** `--no-stream` still needs two samples for a CPU figure; this is the gap between them. */
+const SINGLE_SAMPLE_GAP_MS = 500;
+
+export function registerStats(program: Command): void {
+  const command = program
+    .command("stats")
+    .description("resource usage of a container: a live view, or one sample with --no-stream")
+    .argument("<id>", "container id")
+    .option("--no-stream", "print one sample and exit")
+    .option("--json", "print JSON (one object per line when streaming)");
+  addGlobalOptions(command).action(
+    async (id: string, flags: { stream: boolean; json?: boolean }, self: Command) => {
+      await withClient(resolveSettings(globalFlags(self)), async (client) => {
+        const task = await (await client.loadContainer(id)).task();
+        if (!flags.stream) {
+          const first = await task.stats();
+          await sleep(SINGLE_SAMPLE_GAP_MS);
+          const summary = summarize(id, await task.stats(), first);
+          process.stdout.write(flags.json ? `${JSON.stringify(summary)}\n` : `${table(summary)}\n`);
+          return;
+        }
+        await streamStats(id, task, flags.json ?? false);
+      });
+    },
+  );
+}
+
+/** Until Ctrl-C or the task goes away: redraws in place on a terminal, a line per sample otherwise. */
+async function streamStats(id: string, task: Task, json: boolean): Promise<void> {
+  const stop = new AbortController();
+  const onInterrupt = (): void => stop.abort();
+  process.once("SIGINT", onInterrupt);
+  const redraw = process.stdout.isTTY && !json;
+  let previous: Stats | undefined;
+  try {
+    while (!stop.signal.aborted) {
+      const stats = await task.stats();
+      const summary = summarize(id, stats, previous);
+      const first = previous === undefined;
+      previous = stats;
+      if (json) printJsonLine(summary);
+      else if (redraw) process.stdout.write(`\x1b[H\x1b[2J${table(summary)}\n`);
+      else
+        process.stdout.write(
+          `${table(summary)
+            .split("\n")
+            .slice(first ? 0 : 1)
+            .join("\n")}\n`,
+        );
+      await sleep(INTERVAL_MS, undefined, { signal: stop.signal }).catch(() => {});
+    }
+  } finally {
+    process.off("SIGINT", onInterrupt);
+  }
+}
