@@ -449,3 +449,40 @@ describe("exec defaults", () => {
     await container.delete();
   });
 });
+
+describe("LCOW processes", () => {
+  it("run from CommandArgs and take POSIX signal numbers", async () => {
+    const c = client({ fileExists: () => true });
+    const spec = defaultLinuxSpec({ args: ["sh", "-c", "echo lcow; exit 2"], rootfs: "/" });
+    spec.process!.cwd = "/";
+    const container = await c.newContainer(id(), spec);
+    const task = await container.newTask({ stdio: { stdout: true, stderr: true } });
+    let output = "";
+    task.stdout!.setEncoding("utf8");
+    task.stdout!.on("data", (chunk: string) => {
+      output += chunk;
+    });
+    const ended = new Promise((r) => task.stdout!.once("end", r));
+    await task.start();
+    expect((await task.wait()).exitCode).toBe(2);
+    await ended;
+    expect(output).toBe("lcow\n");
+    const sleeper = await task
+      .exec("sleeper", { args: ["sleep", "30"], cwd: "/", user: { uid: 0, gid: 0 } })
+      .catch((e: unknown) => e);
+    // The init process has exited: no exec into a stopped task.
+    expect(sleeper).toBeInstanceOf(FailedPreconditionError);
+    await task.delete();
+    await container.delete();
+
+    const second = await c.newContainer(id(), defaultLinuxSpec({ args: ["sleep", "30"], rootfs: "/" }));
+    const task2 = await second.newTask();
+    const exited = task2.wait();
+    await task2.start();
+    await new Promise((r) => setTimeout(r, 50));
+    await task2.kill("SIGUSR1");
+    expect((await exited).exitCode).toBe(128 + 10);
+    await task2.delete();
+    await second.delete();
+  });
+});
