@@ -255,7 +255,14 @@ export class LocalProcess implements Process {
   async dispose(): Promise<void> {
     if (this.deleted) return;
     if (!this.hcs.exited) await this.hcs.terminate().catch(() => {});
-    await Promise.race([this.exit.catch(() => {}), new Promise((r) => setTimeout(r, DISPOSE_EXIT_WAIT_MS))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.exit.catch(() => {}),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, DISPOSE_EXIT_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
     await this.release();
   }
 
