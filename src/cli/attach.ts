@@ -36,13 +36,22 @@ export class Attachment {
     this.outputs.push(copyOut(this.process.stderr, globalThis.process.stderr));
   }
 
+  /**
+   * The terminal's size, before start: the pty exists once the task is created, and runc (1.1)
+   * ignores the spec's consoleSize, so a program that asks at once would otherwise see 0x0.
+   */
+  async sizeTerminal(): Promise<void> {
+    const { columns, rows } = globalThis.process.stdout;
+    if (!this.opts.tty || !globalThis.process.stdout.isTTY || !columns || !rows) return;
+    await this.process
+      .resize(columns, rows)
+      .catch((err: unknown) => this.opts.logger.debug({ err }, "sizing the terminal failed"));
+  }
+
   /** Input and terminal, once the process runs. */
   wireInput(): void {
     const local = globalThis.process;
-    if (this.opts.tty && local.stdout.isTTY) {
-      this.sendSize();
-      local.on("SIGWINCH", this.onResize);
-    }
+    if (this.opts.tty && local.stdout.isTTY) local.on("SIGWINCH", this.onResize);
     if (!this.opts.stdin || !this.process.stdin) return;
     if (this.opts.tty && local.stdin.isTTY) {
       // Keys (Ctrl-C included) go to the container's terminal, as with `docker run -it`.

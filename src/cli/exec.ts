@@ -70,6 +70,7 @@ export function registerExec(program: Command): void {
       });
       try {
         attachment.wireOutput();
+        await attachment.sizeTerminal();
         attachment.wireInput();
         // An exec'd process is no pid 1: Ctrl-C's SIGINT has its default effect, as in a shell.
         relay.attach({

@@ -162,6 +162,7 @@ async function createAndRun(
     if (!detach) {
       attachment = new Attachment(task, { stdin: runFlags.interactive ?? false, tty: flags.tty, logger });
       attachment.wireOutput();
+      await attachment.sizeTerminal();
     }
     if (relay.stopRequested) return await abandon(container, task, relay);
     try {
