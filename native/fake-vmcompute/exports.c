@@ -956,6 +956,34 @@ API int32_t HcsCreateProcess(HCS_SYSTEM computeSystem, const uint16_t *processPa
       goto out_locked;
     }
   }
+  /* LCOW sends the OCI process too (CommandArgs + OCISpecification, no Environment): the guest takes env, args
+   * and cwd from it, so does the fake when the HCS fields are absent. */
+  const jval *oci = json_get(doc, "OCISpecification");
+  if (oci && oci->t != J_NULL && oci->t != J_OBJ) {
+    hr = fail(result, VMC_INVALID_JSON, "processParameters: OCISpecification must be an object");
+    goto out_locked;
+  }
+  const jval *oci_env = json_get(oci, "env");
+  if (!rq.envp && oci_env && oci_env->t == J_ARR) {
+    rq.envp = calloc(oci_env->len + 1, sizeof *rq.envp);
+    for (size_t i = 0; rq.envp && i < oci_env->len; i++) {
+      if (oci_env->items[i]->t != J_STR || has_nul(oci_env->items[i])) {
+        hr = fail(result, VMC_INVALID_JSON, "processParameters: OCISpecification.env must be strings");
+        goto out_locked;
+      }
+      if (!(rq.envp[i] = strdup(oci_env->items[i]->s))) break;
+    }
+    if (!rq.envp) {
+      hr = fail(result, E_OUTOFMEMORY, "out of memory");
+      goto out_locked;
+    }
+  }
+  if (!ca || ca->t != J_ARR || ca->len == 0) ca = json_get(oci, "args");
+  if (!json_str(wd) || !*json_str(wd)) wd = json_get(oci, "cwd");
+  if (!is_str_or_absent(wd) || has_nul(wd)) {
+    hr = fail(result, VMC_INVALID_JSON, "processParameters: OCISpecification.cwd must be a string");
+    goto out_locked;
+  }
   if (size && size->t != J_NULL) {
     long long hgt, wid;
     if (size->t != J_ARR || size->len != 2 || !json_int(size->items[0], &hgt) || !json_int(size->items[1], &wid) ||

@@ -221,6 +221,15 @@ int main(void) {
   CHECK(exit_code(p.proc, 12) == 0, "env exit");
   HcsCloseProcess(p.proc);
 
+  /* LCOW style: CommandArgs + OCISpecification env/cwd */
+  p = run(sys, "{\"CommandArgs\":[\"sh\",\"-c\",\"echo $FOO; pwd\"],\"CreateStdOutPipe\":true,"
+               "\"OCISpecification\":{\"args\":[\"x\"],\"env\":[\"FOO=lcow\",\"PATH=/usr/bin:/bin\"],\"cwd\":\"/tmp\"}}");
+  CHECK(p.hr == 0, "lcow %x %s", p.hr, p.result);
+  out = read_all((int)(intptr_t)p.info.StdOutput);
+  CHECK(strcmp(out, "lcow\n/tmp\n") == 0, "lcow: %s", out);
+  CHECK(exit_code(p.proc, 22) == 0, "lcow exit");
+  HcsCloseProcess(p.proc);
+
   /* stdin relay and CloseHandle StdIn while the caller still holds its end */
   p = run(sys, "{\"CommandLine\":\"cat\",\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}");
   CHECK(p.hr == 0, "cat %x %s", p.hr, p.result);
