@@ -1,4 +1,5 @@
 /** The koffi bindings and HCS handle objects, one level below the client, against the fake. */
+import koffi from "koffi";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HcsProcess } from "../../src/libcontainerd/local/hcs-process.js";
@@ -156,6 +157,31 @@ describe("vmcompute bindings", () => {
     await expect(waiting).rejects.toBeInstanceOf(UnavailableError);
     await process.terminate();
     await process.close();
+    await system.terminateAndClose();
+  });
+
+  it("HCS_PROCESS_INFORMATION is the 32-byte x64 layout", () => {
+    expect(koffi.sizeof("HcsProcessInformation")).toBe(32);
+    expect(koffi.offsetof("HcsProcessInformation", "StdInput")).toBe(8);
+    expect(koffi.offsetof("HcsProcessInformation", "StdError")).toBe(24);
+  });
+
+  it("unregistering while a callback waits for the main thread does not deadlock", async () => {
+    const system = await HcsSystem.create(ctx, id(), v2Document);
+    await system.start();
+    const { process } = await HcsProcess.create(
+      system,
+      { CommandLine: "true", ConsoleSize: [0, 0] },
+      () => {},
+    );
+    // Hold the main thread so the exit callback is queued to it, blocking the fake's dispatcher thread.
+    const until = Date.now() + 150;
+    while (Date.now() < until) {
+      // busy
+    }
+    const started = Date.now();
+    await process.close();
+    expect(Date.now() - started).toBeLessThan(2000);
     await system.terminateAndClose();
   });
 
