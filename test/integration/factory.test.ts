@@ -85,7 +85,7 @@ test("leaveRunning keeps containerd and its containers across a client restart",
   const containerdPid = before.managedContainerd!.pid;
   const container = await before.newContainer(
     "survivor",
-    defaultLinuxSpec({ args: ["sleep", "600"], rootfs, cgroupsPath: "/factory/survivor" }),
+    defaultLinuxSpec({ args: ["sleep", "600"], rootfs, cgroupsPath: `${scratch.cgroupParent}/survivor` }),
   );
   const task = await container.newTask();
   await task.start();
