@@ -84,7 +84,6 @@ export class RemoteClient implements Client {
       opts.defaultTimeoutMs ?? 60_000,
     );
     this.version_ = serviceClient(Version, transport);
-    events.start();
   }
 
   /** Creates a client and checks that containerd answers (UnavailableError when it does not). */
@@ -163,11 +162,13 @@ export class RemoteClient implements Client {
   }
 
   events(opts?: EventsOptions): AsyncIterable<LibcontainerdEvent> {
+    if (!this.closed) this.ctx.events.start();
     return this.fanout.subscribe(opts?.signal);
   }
 
   setBackend(backend: Backend): void {
     this.fanout.setBackend(backend);
+    if (!this.closed) this.ctx.events.start();
   }
 
   async close(): Promise<void> {

@@ -54,8 +54,6 @@ export class TaskEventStream {
   private readonly lastExit = new Map<string, ExitStatus>();
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
-  private connected = false;
-  private connectedWaiters: (() => void)[] = [];
   /** For tests: turns the resync off to show what it prevents. */
   resyncEnabled = true;
 
@@ -69,7 +67,9 @@ export class TaskEventStream {
     },
   ) {}
 
+  /** Subscribes (once). Clients start it when someone listens, so one-shot callers pay nothing. */
   start(): void {
+    if (this.abort.signal.aborted) return;
     this.loop ??= this.run();
   }
 
@@ -78,30 +78,10 @@ export class TaskEventStream {
     await this.loop;
   }
 
-  get isConnected(): boolean {
-    return this.connected;
-  }
-
-  /** Resolves once a subscription is up (used by waits that outlive containerd). */
-  whenConnected(signal?: AbortSignal): Promise<void> {
-    if (this.connected) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const done = () => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      };
-      const onAbort = () => {
-        this.connectedWaiters = this.connectedWaiters.filter((w) => w !== done);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.connectedWaiters.push(done);
-    });
-  }
-
   /** Called by the client when it creates, starts or execs a process, before any event for it. */
   track(containerId: string, processId: string, pid: number): void {
-    if (pid > 0) this.running.set(key(containerId, processId), { containerId, processId, pid });
+    // Without a subscription nobody would ever untrack it; the first resync seeds the set instead.
+    if (pid > 0 && this.loop) this.running.set(key(containerId, processId), { containerId, processId, pid });
   }
 
   lastExitOf(containerId: string, processId: string): ExitStatus | undefined {
@@ -132,7 +112,6 @@ export class TaskEventStream {
         const first = iterator.next();
         void first.catch(() => {});
         await this.resync();
-        this.setConnected(true);
         backoffMs = 100;
         for (let item = await first; !item.done; item = await iterator.next()) {
           this.handle(item.value);
@@ -144,7 +123,6 @@ export class TaskEventStream {
       } finally {
         this.abort.signal.removeEventListener("abort", stop);
         attempt.abort();
-        this.setConnected(false);
       }
       try {
         await delay(backoffMs, this.abort.signal, "resubscribe");
@@ -153,14 +131,6 @@ export class TaskEventStream {
       }
       backoffMs = Math.min(backoffMs * 2, 2000);
     }
-  }
-
-  private setConnected(connected: boolean): void {
-    this.connected = connected;
-    if (!connected) return;
-    const waiters = this.connectedWaiters;
-    this.connectedWaiters = [];
-    for (const wake of waiters) wake();
   }
 
   /** Lists tasks and reports the exits of tracked processes that stopped or vanished meanwhile. */
