@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { afterAll, afterEach, describe, expect, test } from "vitest";
 import { HealthProbe } from "../../src/libcontainerd/supervisor/health.js";
@@ -186,6 +187,27 @@ describe("managed containerd", () => {
     expect(restart).toMatchObject({ previousPid: pid, reason: "exited" });
     expect(second.adopted).toBe(false);
     expect(findContainerdProcesses(configFile)).toEqual([restart.pid]);
+  });
+
+  test("two live supervisors on one containerd converge on one replacement after it dies", async () => {
+    const dir = newDir();
+    const configFile = join(dir, "state", "containerd.toml");
+    const first = supervisor(options(dir));
+    await first.start();
+    const second = supervisor(options(dir));
+    await second.start();
+    expect(second.adopted).toBe(true);
+    const firstRestarted = once(first, "restarted");
+    const secondRestarted = once(second, "restarted");
+    process.kill(first.pid, "SIGKILL");
+    await Promise.all([firstRestarted, secondRestarted]);
+    // Give a fight (each killing the other's containerd) time to show.
+    await sleep(1_500);
+    const running = findContainerdProcesses(configFile);
+    expect(running).toHaveLength(1);
+    expect(first.pid).toBe(running[0]);
+    expect(second.pid).toBe(running[0]);
+    expect(await serving(first.address)).toBe(true);
   });
 
   test("a pid file naming a recycled pid is not adopted", async () => {

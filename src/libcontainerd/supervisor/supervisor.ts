@@ -466,7 +466,11 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
       if (this.stopController.signal.aborted) return;
       attempts++;
       try {
-        const incarnation = await this.launchUntilServing(this.stopController.signal);
+        // Another supervisor on these dirs (a second client) may have restarted it first: take that
+        // one over rather than kill it and fight over the socket.
+        const incarnation =
+          (await this.adoptRunning(this.stopController.signal)) ??
+          (await this.launchUntilServing(this.stopController.signal));
         incarnation.servingSince = Date.now();
         // Even when shutdown began meanwhile: stop() reads `current` after this loop ends and stops it.
         this.current = incarnation;
@@ -476,7 +480,7 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
           { pid: incarnation.pid, previousPid: previous.pid, reason, attempts },
           "containerd restarted",
         );
-        this.emit("started", { pid: incarnation.pid, address: this.address, adopted: false });
+        this.emit("started", { pid: incarnation.pid, address: this.address, adopted: this.adopted });
         this.emit("restarted", { pid: incarnation.pid, previousPid: previous.pid, reason, attempts });
         return;
       } catch (err) {
