@@ -9,25 +9,39 @@ import type { LibcontainerdEvent } from "../src/libcontainerd/types/events.js";
 import { processesUnder, startContainerd, type TestContainerd } from "../test/harness/containerd.js";
 import { collectGarbage, machineFacts } from "./machine.js";
 import { median, openFdCount, processRssBytes, rssBytes, timed, withConcurrency } from "./measure.js";
-import { type BenchResults, writeReport } from "./report.js";
+import { type BenchResults, EVENT_CONCURRENCY, TRACK_CONCURRENCY, writeReport } from "./report.js";
 import { BenchSubjects, NAMESPACE, type Phases, RUNTIME_LABELS, type RuntimeKey } from "./subjects.js";
 
 const quick = process.argv.includes("--quick");
 const benchDir = import.meta.dirname;
 const repoDir = join(benchDir, "..");
 
-const SIZES = quick
-  ? { sequentialRounds: 8, concurrentRounds: 1, execRounds: 10, eventContainers: 200, trackedContainers: 100 }
+const SIZES: Record<
+  | "sequentialRounds"
+  | "concurrentRounds"
+  | "execRounds"
+  | "eventContainers"
+  | "idleEventContainers"
+  | "trackedContainers",
+  number
+> = quick
+  ? {
+      sequentialRounds: 8,
+      concurrentRounds: 1,
+      execRounds: 10,
+      eventContainers: 200,
+      idleEventContainers: 30,
+      trackedContainers: 100,
+    }
   : {
       sequentialRounds: 40,
       concurrentRounds: 3,
       execRounds: 60,
       eventContainers: 1000,
+      idleEventContainers: 100,
       trackedContainers: 1000,
     };
 const CONCURRENCY_LEVELS = [50, 200];
-const EVENT_CONCURRENCY = 16;
-const TRACK_CONCURRENCY = 8;
 
 const startedAt = performance.now();
 function log(message: string): void {
@@ -164,30 +178,38 @@ async function execLatency(subjects: BenchSubjects): Promise<BenchResults["exec"
 
 async function eventDelivery(subjects: BenchSubjects): Promise<BenchResults["events"]> {
   const exitsByContainer = new Map<string, number>();
-  const latencies: number[] = [];
+  const latencyByContainer = new Map<string, number>();
   let wrongExitCodes = 0;
   subjects.client.setBackend({
     processEvent(containerId: string, type: string, event: LibcontainerdEvent) {
       if (type !== "exit" || !containerId.startsWith("ev-")) return;
-      latencies.push(performance.timeOrigin + performance.now() - event.timestamp.getTime());
+      latencyByContainer.set(
+        containerId,
+        performance.timeOrigin + performance.now() - event.timestamp.getTime(),
+      );
       exitsByContainer.set(containerId, (exitsByContainer.get(containerId) ?? 0) + 1);
       if (event.exitCode !== 0) wrongExitCodes += 1;
     },
   });
-  const ids: string[] = [];
-  const { ms } = await timed(() =>
-    withConcurrency(SIZES.eventContainers, EVENT_CONCURRENCY, async () => {
-      const id = subjects.nextId("ev");
-      ids.push(id);
-      const container = await subjects.client.newContainer(id, subjects.spec(id, ["/bin/true"]));
-      const task = await container.newTask();
-      const exited = task.wait();
-      await task.start();
-      await exited;
-      await task.delete();
-      await container.delete();
-    }),
+  const runOne = async (id: string) => {
+    const container = await subjects.client.newContainer(id, subjects.spec(id, ["/bin/true"]));
+    const task = await container.newTask();
+    const exited = task.wait();
+    await task.start();
+    await exited;
+    await task.delete();
+    await container.delete();
+  };
+  // One at a time first (the latency of the path itself), then the rest under load.
+  const idleIds = Array.from({ length: SIZES.idleEventContainers }, () => subjects.nextId("ev"));
+  const loadedIds = Array.from({ length: SIZES.eventContainers - idleIds.length }, () =>
+    subjects.nextId("ev"),
   );
+  for (const id of idleIds) await runOne(id);
+  const { ms } = await timed(() =>
+    withConcurrency(loadedIds.length, EVENT_CONCURRENCY, (index) => runOne(loadedIds[index]!)),
+  );
+  const ids = [...idleIds, ...loadedIds];
   // Exits travel containerd → stream → callback after Wait already answered; give stragglers a moment.
   const deadline = Date.now() + 5000;
   while (Date.now() < deadline && ids.some((id) => !exitsByContainer.has(id))) {
@@ -195,13 +217,17 @@ async function eventDelivery(subjects: BenchSubjects): Promise<BenchResults["eve
   }
   await new Promise((resolve) => setTimeout(resolve, 500));
   subjects.client.setBackend({ processEvent() {} });
+  const latencies = (list: string[]) =>
+    list.map((id) => latencyByContainer.get(id)).filter((v): v is number => v !== undefined);
   return {
     containers: ids.length,
-    wallMs: ms,
+    idleContainers: idleIds.length,
+    loadedWallMs: ms,
     lost: ids.filter((id) => !exitsByContainer.has(id)).length,
     duplicated: ids.filter((id) => (exitsByContainer.get(id) ?? 0) > 1).length,
     wrongExitCodes,
-    latencyMs: latencies,
+    idleLatencyMs: latencies(idleIds),
+    loadedLatencyMs: latencies(loadedIds),
   };
 }
 
