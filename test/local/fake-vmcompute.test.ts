@@ -157,11 +157,10 @@ class Fake {
   }
 
   /** Calls an export whose last parameter is `PWSTR* result`; returns the HRESULT and the decoded result. */
-  withResult(name: string, ...args: unknown[]): { hr: number; result: string | null; outs: unknown[][] } {
-    const outs = args.filter((a): a is unknown[] => Array.isArray(a));
+  withResult(name: string, ...args: unknown[]): { hr: number; result: string | null } {
     const result: [unknown] = [null];
     const hr = this.call(name, ...args, result);
-    return { hr, result: this.take(result[0]), outs };
+    return { hr, result: this.take(result[0]) };
   }
 
   register(kind: "system" | "process", handle: Handle, ctx: number): Handle {
