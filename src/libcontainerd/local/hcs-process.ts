@@ -120,6 +120,50 @@ export class HcsProcess {
     });
   }
 
+  /**
+   * hcsshim's Process.Kill: HCS serializes signals per system handle, so a terminate on the
+   * primary handle can queue behind a signal that never completes. A second system handle and
+   * HcsOpenProcess sidestep that; the primary handle is the fallback when they cannot be opened.
+   */
+  async kill(): Promise<void> {
+    if (this.exited) return;
+    const api = this.ctx.api;
+    let system: HcsHandle = 0n;
+    let process: HcsHandle = 0n;
+    try {
+      const opened = await api.openComputeSystem(this.system.id);
+      system = opened.system;
+      if (isFailure(opened.hresult)) throw hcsError(opened.hresult, { operation: "HcsOpenComputeSystem" });
+      const reopened = await api.openProcess(system, this.pid);
+      process = reopened.process;
+      if (isFailure(reopened.hresult)) {
+        if (isAlreadyStopped(reopened.hresult)) return;
+        throw hcsError(reopened.hresult, { operation: "HcsOpenProcess" });
+      }
+      const r = await api.terminateProcess(process);
+      if (
+        !isFailure(r.hresult) ||
+        isAlreadyStopped(r.hresult) ||
+        toUnsigned(r.hresult) === ERROR_ACCESS_DENIED
+      )
+        return;
+      throw hcsError(r.hresult, {
+        operation: "HcsTerminateProcess",
+        subject: this.subject,
+        resultJson: r.result,
+      });
+    } catch (err) {
+      this.ctx.logger.debug(
+        { process: this.subject, err },
+        "kill through a second handle failed; terminating directly",
+      );
+      await this.terminate();
+    } finally {
+      if (process) await closeQuietly(this.ctx, () => api.closeProcess(process), this.subject);
+      if (system) await closeQuietly(this.ctx, () => api.closeComputeSystem(system), this.system.id);
+    }
+  }
+
   async signal(options: object): Promise<void> {
     const r = await this.call((h) => this.ctx.api.signalProcess(h, JSON.stringify(options)));
     if (!isFailure(r.hresult)) return;

@@ -172,7 +172,7 @@ export class LocalProcess implements Process {
       const signalNumber = parseSignal(signal);
       this.assertNotDeleted();
       if (this.exitStatus || this.hcs.exited) return;
-      if (signalNumber === SIGKILL) return this.hcs.terminate();
+      if (signalNumber === SIGKILL) return this.hcs.kill();
       if (this.signalsSupported()) return this.hcs.signal(this.signalOptions(signalNumber));
       return this.killWithoutSignals();
     });
@@ -460,7 +460,7 @@ export class LocalTask extends LocalProcess implements Task {
     return honour(bounded(this.rt, opts), `force-delete task ${this.id}`, async (signal) => {
       this.assertNotDeleted();
       if (!this.exitStatus) {
-        await this.hcs.terminate();
+        await this.hcs.kill();
         // A task that was never started still has to report its one exit.
         if (!this.started) {
           this.started = true;
