@@ -86,11 +86,13 @@ function exitsOf(events: LibcontainerdEvent[], containerId: string): Libcontaine
 }
 
 test.each([
-  ["2 s: the shim redelivers and the resync reports too", 2_000],
-  ["18 s: the shim has given up, only the resync reports", 18_000],
-])(
-  "10 containers, containerd SIGKILLed, 5 exit during an outage of %s: every exit once, with its code",
-  async (_label, outageMs) => {
+  ["SIGKILLed", "2 s: the shim redelivers and the resync reports too", "SIGKILL", 2_000],
+  ["SIGKILLed", "18 s: the shim has given up, only the resync reports", "SIGKILL", 18_000],
+  // Hung, not gone: the supervisor finds it unhealthy (about 2 s here), kills and replaces it.
+  ["SIGSTOPped", "its detection and replacement", "SIGSTOP", 500],
+] as const)(
+  "10 containers, containerd %s, 5 exit during an outage of %s: every exit once, with its code",
+  async (_how, _label, signal, outageMs) => {
     const { client: c, scratch } = await managedClient(outageMs);
     const rootfs = join(scratch.dir, "rootfs");
     const supervisor = c.managedContainerd!;
@@ -144,18 +146,21 @@ test.each([
     const exited = once(supervisor, "exited");
     const restarted = once(supervisor, "restarted") as Promise<[ContainerdRestartedEvent]>;
     const killedAt = performance.now();
-    process.kill(killedPid, "SIGKILL");
-    await exited;
+    process.kill(killedPid, signal);
+    if (signal === "SIGKILL") await exited;
     writeFileSync(join(rootfs, trigger), "");
     for (const id of exiting) {
       expect(await waitForProcessExit(tasks.get(id)!.pid, 1_000), `${id} exits during the outage`).toBe(true);
     }
     expect(startedAfterKill, "containerd stayed down while the 5 exited").toEqual([]);
-    expect(isProcessAlive(killedPid)).toBe(false);
 
     const [restart] = await restarted;
     const backAfterMs = performance.now() - killedAt;
-    expect(restart).toMatchObject({ previousPid: killedPid, reason: "exited" });
+    expect(restart).toMatchObject({
+      previousPid: killedPid,
+      reason: signal === "SIGKILL" ? "exited" : "unhealthy",
+    });
+    expect(isProcessAlive(killedPid), "the old containerd is gone, not left stopped").toBe(false);
 
     // Every pending wait() of the 5 resolves with the real exit code, not an error.
     const exitResults = await Promise.all(exiting.map((id) => waits.get(id)!));
@@ -227,7 +232,7 @@ test.each([
     await pump;
     await c.close();
     console.log(
-      `restart: containerd back ${backAfterMs.toFixed(0)} ms after SIGKILL (outage set to ${outageMs} ms)`,
+      `restart: containerd back ${backAfterMs.toFixed(0)} ms after ${signal} (restart delay ${outageMs} ms)`,
     );
   },
   90_000,
