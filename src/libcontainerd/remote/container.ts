@@ -3,6 +3,7 @@ import { isAbsolute, join } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { Container as ContainerRecord } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
+import { Status } from "../../gen/github.com/containerd/containerd/api/types/task/task_pb.js";
 import { OptionsSchema } from "../../gen/github.com/containerd/containerd/runtime/v2/runc/options/oci_pb.js";
 import type { OciSpec } from "../../oci/spec.js";
 import type {
@@ -142,6 +143,7 @@ export class RemoteContainer implements Container, TaskOwner {
       stdio,
     );
     this.ctx.events.track(this.id, this.id, process.pid);
+    if (process.status === Status.STOPPED) io.finishAfterExit();
     return new RemoteTask(this.ctx, this.id, process.pid, io, this);
   }
 

@@ -86,6 +86,7 @@ export class RemoteProcess implements Process {
         );
         const status = { exitCode: reply.exitStatus, exitedAt: toDate(reply.exitedAt) };
         this.ctx.events.noteExit(this.containerId, this.id, status);
+        this.io.finishAfterExit();
         return status;
       } catch (err) {
         if (signal?.aborted) throw abortError(signal, what);

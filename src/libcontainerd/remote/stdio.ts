@@ -1,11 +1,13 @@
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import type { Socket } from "node:net";
 import { join } from "node:path";
-import type { Readable, Writable } from "node:stream";
+import { PassThrough, type Readable, type Writable } from "node:stream";
 import type { StdioOptions } from "../types/client.js";
 import { AlreadyExistsError, InternalError } from "../types/errors.js";
 import { FifoError, mkfifo, openFifoReader, openFifoWriter } from "./fifo.js";
 
+/** How long a reattached stream may still deliver output after the process exited. */
+const REATTACH_GRACE_MS = 250;
 const EEXIST = 17; // errno.h; the same on every Linux architecture
 
 /** The FIFO paths handed to the shim. Empty string = that stream is not wired (null IO). */
@@ -24,6 +26,8 @@ export class ProcessIO {
     readonly stdout: Readable | null,
     readonly stderr: Readable | null,
     private readonly drained: Socket[],
+    /** Reopened output: FIFO socket → the stream we hand out, which we may have to end ourselves. */
+    private readonly reattached: { socket: Socket; exposed: PassThrough }[] = [],
   ) {}
 
   static none(): ProcessIO {
@@ -79,23 +83,43 @@ export class ProcessIO {
   /** Reopens the FIFOs of a running process (after a restart, or from another client). */
   static reopen(paths: FifoPaths, stdio: StdioOptions): ProcessIO {
     const opened: Socket[] = [];
+    const reattached: { socket: Socket; exposed: PassThrough }[] = [];
+    const reader = (path: string): Readable => {
+      const socket = track(opened, openFifoReader(path));
+      const exposed = new PassThrough();
+      socket.pipe(exposed);
+      reattached.push({ socket, exposed });
+      return exposed;
+    };
     try {
       const stdin =
         stdio.stdin && paths.stdin && existsSync(paths.stdin)
           ? track(opened, openFifoWriter(paths.stdin))
           : null;
-      const stdout =
-        (stdio.stdout || stdio.terminal) && paths.stdout && existsSync(paths.stdout)
-          ? track(opened, openFifoReader(paths.stdout))
-          : null;
-      const stderr =
-        stdio.stderr && paths.stderr && existsSync(paths.stderr)
-          ? track(opened, openFifoReader(paths.stderr))
-          : null;
-      return new ProcessIO(paths, stdin, stdout, stderr, []);
+      const wantsStdout = (stdio.stdout || stdio.terminal) && paths.stdout && existsSync(paths.stdout);
+      const stdout = wantsStdout ? reader(paths.stdout) : null;
+      const stderr = stdio.stderr && paths.stderr && existsSync(paths.stderr) ? reader(paths.stderr) : null;
+      return new ProcessIO(paths, stdin, stdout, stderr, [], reattached);
     } catch (err) {
       for (const socket of opened) socket.destroy();
       throw err;
+    }
+  }
+
+  /**
+   * A reopened FIFO whose writer is already gone (the shim closed it when the process exited)
+   * never reports EOF. Once the exit is known, give the shim a moment to flush, then end the
+   * streams ourselves so readers are not left waiting forever.
+   */
+  finishAfterExit(graceMs = REATTACH_GRACE_MS): void {
+    for (const { socket, exposed } of this.reattached) {
+      if (exposed.writableEnded) continue;
+      setTimeout(() => {
+        if (exposed.writableEnded) return;
+        socket.unpipe(exposed);
+        socket.destroy();
+        exposed.end();
+      }, graceMs).unref();
     }
   }
 
