@@ -237,8 +237,9 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
 
   /**
    * Stops supervising. By default containerd gets SIGTERM, then SIGKILL after the timeout, and its pid
-   * file and sockets are removed. With `leaveRunning` it keeps running (and the containers with it) and
-   * the next `start()` on the same dirs adopts it.
+   * file and sockets are removed. With `leaveRunning` it keeps running and the next `start()` on the
+   * same dirs adopts it. Either way containers are not stopped here: their shims keep them running,
+   * and the next containerd on these dirs finds them again (stopping containers is the caller's call).
    */
   shutdown(opts: ShutdownOptions = {}): Promise<void> {
     this.shutdownPromise ??= this.stop(opts);
