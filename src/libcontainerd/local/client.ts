@@ -18,6 +18,7 @@ import type {
 import {
   AlreadyExistsError,
   InvalidArgumentError,
+  isErrorCode,
   NotFoundError,
   UnavailableError,
 } from "../types/errors.js";
@@ -188,7 +189,7 @@ export class LocalClient implements Client {
       try {
         system = await HcsSystem.open(this.hcs, id);
       } catch (err) {
-        if (err instanceof Error && "code" in err && err.code === "not_found") {
+        if (isErrorCode(err, "not_found")) {
           throw new NotFoundError(`container ${id} not found`, { cause: err });
         }
         throw err;
