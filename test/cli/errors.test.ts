@@ -1,0 +1,82 @@
+// ctrd's own failures: one line on stderr, `ctrd: <message> (<code>)`, exit status 125.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startContainerd, type TestContainerd } from "../harness/containerd.js";
+import { ctrd, ensureBuilt } from "./helpers.js";
+
+let containerd: TestContainerd;
+let global: string[];
+
+beforeAll(async () => {
+  await ensureBuilt();
+  containerd = await startContainerd({ prefix: "ctrd-err-" });
+  global = ["--containerd", containerd.address, "--state", containerd.stateDir];
+});
+afterAll(async () => {
+  await containerd?.stop();
+});
+
+function expectOneLine(
+  result: { code: number | null; stdout: string; stderr: string },
+  pattern: RegExp,
+): void {
+  expect(result.code, result.stderr).toBe(125);
+  expect(result.stdout).toBe("");
+  expect(result.stderr).toMatch(/^ctrd: [^\n]+ \([a-z_]+\)\n$/);
+  expect(result.stderr).toMatch(pattern);
+}
+
+describe("ctrd's own failures exit 125 with one clear line", () => {
+  test("an unknown flag, a missing command, a bad value", async () => {
+    expectOneLine(await ctrd(["run", "--bogus", "--", "true"]), /unknown option '--bogus'.*ctrd run --help/);
+    expectOneLine(await ctrd(["run", ...global]), /missing required argument 'cmd'/);
+    expectOneLine(
+      await ctrd(["run", ...global, "--memory", "lots", "--", "true"]),
+      /invalid --memory "lots"/,
+    );
+    expectOneLine(await ctrd(["frobnicate"]), /unknown command 'frobnicate'/);
+    expectOneLine(await ctrd(["ps", "--log-level", "loud"]), /--log-level/);
+  });
+
+  test("an unknown runtime, per container or as the default", async () => {
+    const args = ["run", ...global, "--rm", "--rootfs", containerd.rootfs];
+    expectOneLine(
+      await ctrd([...args, "--runtime", "nope", "--", "true"]),
+      /unknown or invalid runtime name 'nope'.*\(invalid_argument\)/,
+    );
+    expectOneLine(
+      await ctrd([...args, "--default-runtime", "nope", "--", "true"]),
+      /default runtime 'nope' does not exist/,
+    );
+    const ps = await ctrd(["ps", "-a", "--json", ...global]);
+    expect(JSON.parse(ps.stdout)).toEqual([]);
+  });
+
+  test("a missing rootfs", async () => {
+    expectOneLine(
+      await ctrd(["run", ...global, "--rm", "--rootfs", join(containerd.dir, "nowhere"), "--", "true"]),
+      /rootfs .*nowhere does not exist \(not_found\)/,
+    );
+  });
+
+  test("an unreachable --containerd: no socket, not a socket, nobody listening", async () => {
+    expectOneLine(
+      await ctrd(["ps", "--containerd", join(containerd.dir, "missing.sock")]),
+      /cannot reach containerd at .*missing\.sock: no socket there \(unavailable\)/,
+    );
+    expectOneLine(await ctrd(["ps", "--containerd", containerd.dir]), /is not a socket/);
+    expectOneLine(await ctrd(["ps", "--containerd", "relative.sock"]), /must be absolute/);
+  });
+
+  test("a broken --config daemon.json", async () => {
+    const config = join(containerd.dir, "daemon.json");
+    writeFileSync(config, JSON.stringify({ runtimes: { bad: { shim: "x" } } }));
+    expectOneLine(await ctrd(["info", ...global, "--config", config]), /key 'shim' is not allowed/);
+  });
+
+  test("a missing container", async () => {
+    expectOneLine(await ctrd(["kill", ...global, "ghost"]), /no such container: ghost \(not_found\)/);
+    expectOneLine(await ctrd(["exec", ...global, "ghost", "--", "true"]), /no such container: ghost/);
+  });
+});

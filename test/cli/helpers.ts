@@ -1,0 +1,136 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const repo = join(import.meta.dirname, "../..");
+/** What `bin.ctrd` in package.json points to: the tests run the built CLI, as users do. */
+export const CTRD = join(repo, "dist/cli/main.js");
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
+    else if (entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+function isStale(): boolean {
+  return !existsSync(CTRD) || statSync(CTRD).mtimeMs < newestSource(join(repo, "src"));
+}
+
+/**
+ * Builds dist/ when a source is newer than the CLI. Test files run in parallel, so one builds while
+ * the others wait on a lock directory, then find the build fresh.
+ */
+export async function ensureBuilt(): Promise<void> {
+  const lock = join(tmpdir(), "ctrd-cli-test-build.lock");
+  for (let waited = 0; isStale(); waited += 200) {
+    try {
+      mkdirSync(lock);
+    } catch {
+      if (waited > 120_000) throw new Error(`waited 2 minutes for ${lock}; remove it if no build runs`);
+      await sleep(200);
+      continue;
+    }
+    try {
+      if (isStale()) {
+        // Not spawnSync: a blocked event loop would starve the harness containerd's start-up checks.
+        const build = spawn("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repo });
+        let output = "";
+        build.stdout.on("data", (chunk: Buffer) => {
+          output += chunk.toString();
+        });
+        build.stderr.on("data", (chunk: Buffer) => {
+          output += chunk.toString();
+        });
+        const [status] = (await once(build, "close")) as [number | null];
+        // tsc still emits when some other area has a type error; only a CLI it did not write is fatal.
+        if (status !== 0 && isStale()) throw new Error(`building the CLI failed:\n${output}`);
+      }
+    } finally {
+      rmdirSync(lock);
+    }
+  }
+  chmodSync(CTRD, 0o755);
+}
+
+export interface CtrdResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CtrdOptions {
+  input?: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+/** A running ctrd: its output so far, and its result once it exits. */
+export interface CtrdProcess {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  result: Promise<CtrdResult>;
+}
+
+export function startCtrd(args: readonly string[], opts: CtrdOptions = {}): CtrdProcess {
+  const child = spawn(CTRD, args, {
+    env: { ...process.env, ...opts.env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr += chunk;
+  });
+  if (opts.input !== undefined) child.stdin?.end(opts.input);
+  else child.stdin?.end();
+  const timeout = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
+  const result = new Promise<CtrdResult>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (code, signal) => {
+      clearTimeout(timeout);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, stdout: () => stdout, stderr: () => stderr, result };
+}
+
+export function ctrd(args: readonly string[], opts: CtrdOptions = {}): Promise<CtrdResult> {
+  return startCtrd(args, opts).result;
+}
+
+/** Resolves once `predicate` holds for the process's stdout (or rejects after `timeoutMs`). */
+export async function waitForOutput(
+  proc: CtrdProcess,
+  predicate: (stdout: string) => boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate(proc.stdout())) {
+    if (Date.now() > deadline || proc.child.exitCode !== null) {
+      throw new Error(
+        `ctrd did not print what was expected; stdout: ${proc.stdout()} stderr: ${proc.stderr()}`,
+      );
+    }
+    await sleep(25);
+  }
+}
+
+export interface PsRow {
+  id: string;
+  status: string;
+  pid: number;
+  runtime: string;
+  command: string[];
+}

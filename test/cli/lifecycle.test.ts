@@ -1,0 +1,113 @@
+// A detached container driven through the other commands: ps, exec, pause/resume, stats, events, kill, rm.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startContainerd, type TestContainerd } from "../harness/containerd.js";
+import { ctrd, ensureBuilt, type PsRow, startCtrd, waitForOutput } from "./helpers.js";
+
+let containerd: TestContainerd;
+let global: string[];
+
+beforeAll(async () => {
+  await ensureBuilt();
+  containerd = await startContainerd({ prefix: "ctrd-life-" });
+  global = ["--containerd", containerd.address, "--state", containerd.stateDir];
+});
+afterAll(async () => {
+  await containerd?.stop();
+});
+
+async function ps(all = false): Promise<PsRow[]> {
+  const result = await ctrd(["ps", ...(all ? ["-a"] : []), "--json", ...global]);
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as PsRow[];
+}
+
+describe("a detached container", () => {
+  test("run -d, ps, exec, pause, resume, stats, kill, rm", async () => {
+    const events = startCtrd(["events", "--json", ...global]);
+    // The stream is subscribed once ctrd has connected; a moment is enough on an idle containerd.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+
+    const started = await ctrd([
+      "run",
+      ...global,
+      "-d",
+      "--name",
+      "web",
+      "--rootfs",
+      containerd.rootfs,
+      "--",
+      "sh",
+      "-c",
+      "trap 'exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    expect(started).toMatchObject({ code: 0, stdout: "web\n", stderr: "" });
+
+    const [row] = await ps();
+    expect(row).toMatchObject({ id: "web", status: "running", runtime: "io.containerd.runc.v2" });
+    expect(row?.pid).toBeGreaterThan(0);
+    expect(row?.command).toEqual(["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]);
+    const table = await ctrd(["ps", ...global]);
+    expect(table.stdout).toMatch(
+      /^CONTAINER\s+STATUS\s+PID\s+RUNTIME\s+CREATED\s+COMMAND\nweb\s+running\s+\d+/,
+    );
+
+    const exec = await ctrd(["exec", ...global, "web", "--", "sh", "-c", "echo from exec; cat; exit 4"], {
+      input: "piped\n",
+    });
+    expect(exec).toMatchObject({ code: 4, stdout: "from exec\n" });
+    const execStdin = await ctrd(["exec", ...global, "-i", "web", "--", "cat"], { input: "piped\n" });
+    expect(execStdin).toMatchObject({ code: 0, stdout: "piped\n" });
+    const execMissing = await ctrd(["exec", ...global, "web", "--", "no-such-command"]);
+    expect(execMissing.code).toBe(127);
+
+    expect((await ctrd(["pause", ...global, "web"])).code).toBe(0);
+    expect((await ps())[0]?.status).toBe("paused");
+    expect((await ctrd(["resume", ...global, "web"])).code).toBe(0);
+    expect((await ps())[0]?.status).toBe("running");
+
+    const stats = await ctrd(["stats", ...global, "--no-stream", "--json", "web"]);
+    expect(stats.code, stats.stderr).toBe(0);
+    const sample = JSON.parse(stats.stdout) as { memoryUsage: number; cpuPercent: number; pids: number };
+    expect(sample.memoryUsage).toBeGreaterThan(0);
+    expect(sample.cpuPercent).toBeGreaterThanOrEqual(0);
+    expect(sample.pids).toBeGreaterThanOrEqual(1);
+    const human = await ctrd(["stats", ...global, "--no-stream", "web"]);
+    expect(human.stdout).toMatch(
+      /^CONTAINER\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+PIDS\s+BLOCK I\/O\nweb\s+\d+\.\d\d%/,
+    );
+
+    const refused = await ctrd(["rm", ...global, "web"]);
+    expect(refused.code).toBe(125);
+    expect(refused.stderr).toMatch(/^ctrd: container web is running: .*\(failed_precondition\)\n$/);
+
+    expect((await ctrd(["kill", ...global, "--signal", "TERM", "web"])).code).toBe(0);
+    await expect.poll(async () => (await ps(true))[0]?.status, { timeout: 5_000 }).toBe("stopped");
+    expect((await ctrd(["rm", ...global, "web"])).code).toBe(0);
+    expect(await ps(true)).toEqual([]);
+
+    await waitForOutput(events, (out) => out.includes('"type":"exit"'));
+    events.child.kill("SIGINT");
+    const streamed = await events.result;
+    expect(streamed.code).toBe(0);
+    const types = streamed.stdout
+      .trim()
+      .split("\n")
+      .map(
+        (line) =>
+          JSON.parse(line) as { type: string; containerId: string; processId: string; exitCode?: number },
+      )
+      // The init process's events; the execs above have their own (processId = the exec id).
+      .filter((event) => event.containerId === "web" && event.processId === "web")
+      .map((event) => (event.type === "exit" ? `exit ${event.exitCode}` : event.type));
+    expect(types).toEqual(["create", "start", "paused", "resumed", "exit 0"]);
+  });
+
+  test("rm -f removes a running container", async () => {
+    const started = await ctrd(["run", ...global, "-d", "--rootfs", containerd.rootfs, "--", "sleep", "60"]);
+    expect(started.code, started.stderr).toBe(0);
+    const id = started.stdout.trim();
+    expect(id).toMatch(/^[a-z]+-[a-z]+-[0-9a-f]{4}$/);
+    expect((await ctrd(["rm", ...global, "-f", id])).code).toBe(0);
+    expect(await ps(true)).toEqual([]);
+  });
+});

@@ -1,0 +1,160 @@
+// `ctrd run` against a private containerd: output, exit codes, stdin, signals, and cleanup.
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startContainerd, type TestContainerd } from "../harness/containerd.js";
+import { type CtrdResult, ctrd, ensureBuilt, type PsRow, startCtrd, waitForOutput } from "./helpers.js";
+
+let containerd: TestContainerd;
+let global: string[];
+
+beforeAll(async () => {
+  await ensureBuilt();
+  containerd = await startContainerd({ prefix: "ctrd-run-" });
+  global = ["--containerd", containerd.address, "--state", containerd.stateDir];
+});
+afterAll(async () => {
+  await containerd?.stop();
+});
+
+const run = (args: string[], input?: string): Promise<CtrdResult> =>
+  ctrd(["run", ...global, "--rootfs", containerd.rootfs, ...args], input === undefined ? {} : { input });
+
+async function listAll(): Promise<PsRow[]> {
+  const ps = await ctrd(["ps", "-a", "--json", ...global]);
+  expect(ps.code, ps.stderr).toBe(0);
+  return JSON.parse(ps.stdout) as PsRow[];
+}
+
+function fifoDirs(): string[] {
+  const dir = join(containerd.stateDir, "ctrd");
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+describe("ctrd run", () => {
+  test("prints the output and exits with the container's code; --rm leaves nothing", async () => {
+    const result = await run(["--rm", "--", "sh", "-c", "echo hi; echo oops >&2; exit 3"]);
+    expect(result).toMatchObject({ code: 3, stdout: "hi\n", stderr: "oops\n" });
+    expect(await listAll()).toEqual([]);
+    expect(fifoDirs()).toEqual([]);
+  });
+
+  test("-i passes stdin through, and its end closes the container's stdin", async () => {
+    const result = await run(["--rm", "-i", "--", "sh", "-c", "cat; echo done"], "line one\nline two\n");
+    expect(result).toMatchObject({ code: 0, stdout: "line one\nline two\ndone\n" });
+  });
+
+  test("--name, --env, --workdir, --user, resource limits and runtime labels reach the container", async () => {
+    const result = await run([
+      "--rm",
+      "--name",
+      "flags-test",
+      "--env",
+      "GREETING=hello",
+      "--workdir",
+      "/tmp",
+      "--user",
+      "nobody",
+      "--memory",
+      "64m",
+      "--pids-limit",
+      "50",
+      "--cpus",
+      "0.5",
+      "--",
+      "sh",
+      "-c",
+      "echo $GREETING; pwd; id -u; hostname",
+    ]);
+    expect(result.stderr).toBe("");
+    expect(result).toMatchObject({ code: 0, stdout: "hello\n/tmp\n65534\nflags-test\n" });
+  });
+
+  test("without --rm the exited container stays (task removed) until ctrd rm", async () => {
+    const result = await run(["--name", "kept", "--", "true"]);
+    expect(result.code).toBe(0);
+    expect((await listAll()).map((row) => [row.id, row.status])).toEqual([["kept", "none"]]);
+    expect((await ctrd(["rm", ...global, "kept"])).code).toBe(0);
+    expect(await listAll()).toEqual([]);
+  });
+
+  test("a missing command exits 127, a non-executable one 126, and nothing is left", async () => {
+    const missing = await run(["--rm", "--", "no-such-command"]);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toMatch(/^ctrd: no-such-command: executable file not found .*\(not_found\)\n$/);
+    const notExecutable = await run(["--rm", "--", "/etc/passwd"]);
+    expect(notExecutable.code).toBe(126);
+    expect(notExecutable.stderr.trim().split("\n")).toHaveLength(1);
+    expect(await listAll()).toEqual([]);
+  });
+
+  test("without --rootfs, a busybox rootfs is built under the state dir on first use", async () => {
+    const result = await ctrd(["run", ...global, "--rm", "--", "sh", "-c", "uname -s; ls /bin/busybox"]);
+    expect(result).toMatchObject({ code: 0, stdout: "Linux\n/bin/busybox\n" });
+    expect(existsSync(join(containerd.stateDir, ".ctrd/rootfs-busybox/bin/sh"))).toBe(true);
+  });
+
+  test("Ctrl-C stops the container; ctrd exits 130 and leaves no container, task or FIFO dir", async () => {
+    const started = Date.now();
+    const proc = startCtrd([
+      "run",
+      ...global,
+      "--rootfs",
+      containerd.rootfs,
+      "--name",
+      "interrupted",
+      "--",
+      "sh",
+      "-c",
+      "echo ready; exec sleep 60",
+    ]);
+    await waitForOutput(proc, (out) => out.includes("ready"));
+    proc.child.kill("SIGINT");
+    const result = await proc.result;
+    expect(result.code).toBe(130);
+    // pid 1 ignores SIGTERM without a handler: the default 3 s grace, then SIGKILL.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(await listAll()).toEqual([]);
+    expect(fifoDirs()).toEqual([]);
+  });
+
+  test("a second Ctrl-C kills at once", async () => {
+    const proc = startCtrd([
+      "run",
+      ...global,
+      "--rootfs",
+      containerd.rootfs,
+      "--",
+      "sh",
+      "-c",
+      "echo ready; exec sleep 60",
+    ]);
+    await waitForOutput(proc, (out) => out.includes("ready"));
+    const interrupted = Date.now();
+    proc.child.kill("SIGINT");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    proc.child.kill("SIGINT");
+    expect((await proc.result).code).toBe(130);
+    expect(Date.now() - interrupted).toBeLessThan(2_500);
+    expect(await listAll()).toEqual([]);
+  });
+
+  test("SIGTERM is forwarded: the container's handler decides the exit code", async () => {
+    const proc = startCtrd([
+      "run",
+      ...global,
+      "--rootfs",
+      containerd.rootfs,
+      "--rm",
+      "--",
+      "sh",
+      "-c",
+      "trap 'echo got TERM; exit 42' TERM; echo ready; while true; do sleep 0.05; done",
+    ]);
+    await waitForOutput(proc, (out) => out.includes("ready"));
+    proc.child.kill("SIGTERM");
+    const result = await proc.result;
+    expect(result).toMatchObject({ code: 42, stdout: "ready\ngot TERM\n" });
+    expect(await listAll()).toEqual([]);
+  });
+});

@@ -1,0 +1,110 @@
+// Runtime selection through the CLI: the v1 shim, --add-runtime with --runtime, --default-runtime in info and run.
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { requireBinary } from "../harness/binaries.js";
+import { startContainerd, type TestContainerd } from "../harness/containerd.js";
+import { ctrd, ensureBuilt, type PsRow } from "./helpers.js";
+
+let containerd: TestContainerd;
+let global: string[];
+
+beforeAll(async () => {
+  await ensureBuilt();
+  containerd = await startContainerd({ prefix: "ctrd-rt-" });
+  global = ["--containerd", containerd.address, "--state", containerd.stateDir];
+});
+afterAll(async () => {
+  await containerd?.stop();
+});
+
+describe("runtimes", () => {
+  test("--runtime io.containerd.runtime.v1.linux runs on the v1 shim", async () => {
+    const result = await ctrd([
+      "run",
+      ...global,
+      "--rm",
+      "--rootfs",
+      containerd.rootfs,
+      "--runtime",
+      "io.containerd.runtime.v1.linux",
+      "--",
+      "sh",
+      "-c",
+      "echo v1; exit 5",
+    ]);
+    expect(result).toMatchObject({ code: 5, stdout: "v1\n" });
+  });
+
+  test("--add-runtime NAME=PATH with --runtime NAME runs that binary", async () => {
+    const marker = join(containerd.dir, "wrapper-ran");
+    const wrapper = join(containerd.dir, "runc-wrapper");
+    writeFileSync(wrapper, `#!/bin/sh\ntouch ${marker}\nexec ${requireBinary("runc")} "$@"\n`, {
+      mode: 0o755,
+    });
+    const result = await ctrd([
+      "run",
+      ...global,
+      "--add-runtime",
+      `wrapped=${wrapper}`,
+      "--runtime",
+      "wrapped",
+      "--rm",
+      "--rootfs",
+      containerd.rootfs,
+      "--",
+      "echo",
+      "wrapped",
+    ]);
+    expect(result).toMatchObject({ code: 0, stdout: "wrapped\n" });
+    expect(existsSync(marker)).toBe(true);
+  });
+
+  test("--default-runtime changes what info reports and what a new container gets", async () => {
+    const flags = [...global, "--default-runtime", "io.containerd.runtime.v1.linux"];
+    const info = await ctrd(["info", "--json", ...flags]);
+    expect(info.code, info.stderr).toBe(0);
+    const report = JSON.parse(info.stdout) as {
+      defaultRuntime: string;
+      backend: string;
+      containerd: { address: string; version: string };
+      namespace: string;
+      runtimes: { name: string; shim: string; isDefault: boolean }[];
+    };
+    expect(report).toMatchObject({
+      backend: "remote",
+      defaultRuntime: "io.containerd.runtime.v1.linux",
+      namespace: "ctrd",
+      containerd: { address: containerd.address },
+    });
+    expect(report.containerd.version).toMatch(/^\d+\.\d+/);
+    expect(report.runtimes.filter((r) => r.isDefault).map((r) => r.name)).toEqual([
+      "io.containerd.runtime.v1.linux",
+    ]);
+    const human = await ctrd(["info", ...flags]);
+    expect(human.stdout).toMatch(/Default runtime: io\.containerd\.runtime\.v1\.linux/);
+    expect(human.stdout).toMatch(
+      /^ {2}\* io\.containerd\.runtime\.v1\.linux\s+shim io\.containerd\.runtime\.v1\.linux/m,
+    );
+    expect(human.stdout).toMatch(/^ {4}runc\s+shim io\.containerd\.runc\.v2/m);
+
+    const started = await ctrd([
+      "run",
+      ...flags,
+      "-d",
+      "--name",
+      "v1-default",
+      "--rootfs",
+      containerd.rootfs,
+      "--",
+      "sleep",
+      "30",
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    const ps = await ctrd(["ps", "--json", ...global]);
+    expect((JSON.parse(ps.stdout) as PsRow[]).map((row) => [row.id, row.runtime])).toEqual([
+      ["v1-default", "io.containerd.runtime.v1.linux"],
+    ]);
+    expect((await ctrd(["rm", "-f", ...global, "v1-default"])).code).toBe(0);
+  });
+});
