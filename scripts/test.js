@@ -1,22 +1,17 @@
 #!/usr/bin/env node
-// Runs the whole vitest suite and ends with one plain line, "tests: N passed, N failed, N skipped",
-// which CI reads. The exit code is vitest's; a run that executed no test fails.
+// Runs the whole vitest suite in a TMPDIR of its own, then checks that the tests left nothing
+// behind in it (temp dirs, containerd, shims, runc): every test cleans up after itself, and a
+// leak fails the run. Ends with one plain line, "tests: N passed, N failed, N skipped", which CI
+// reads. A run that executed no test fails.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const out = mkdtempSync(join(tmpdir(), "lcd-vitest-"));
-const report = join(out, "report.json");
-const args = [
-  "vitest",
-  "run",
-  "--reporter=default",
-  "--reporter=json",
-  `--outputFile.json=${report}`,
-  ...process.argv.slice(2),
-];
-const run = spawnSync("npx", args, { stdio: "inherit" });
+const runDir = mkdtempSync(join(tmpdir(), "lcd-run-"));
+const report = join(tmpdir(), `lcd-vitest-report-${process.pid}.json`);
+const args = ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...process.argv.slice(2)];
+const run = spawnSync("npx", args, { stdio: "inherit", env: { ...process.env, TMPDIR: runDir } });
 
 let summary;
 try {
@@ -24,14 +19,44 @@ try {
 } catch {
   summary = undefined;
 }
-rmSync(out, { recursive: true, force: true });
+rmSync(report, { force: true });
+
+function processesUnder(dir) {
+  const found = [];
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim();
+      if (cmdline.includes(dir)) found.push(`${pid}: ${cmdline}`);
+    } catch {}
+  }
+  return found;
+}
+
+// Shims exit a moment after their task is deleted; give them that moment.
+let leftDirs = [];
+let leftProcesses = [];
+for (let attempt = 0; attempt < 30; attempt++) {
+  leftDirs = readdirSync(runDir);
+  leftProcesses = processesUnder(runDir);
+  if (leftDirs.length === 0 && leftProcesses.length === 0) break;
+  spawnSync("sleep", ["0.2"]);
+}
+const leaked = leftDirs.length > 0 || leftProcesses.length > 0;
+if (leaked) {
+  console.log(`\nThe tests left things behind in ${runDir}:`);
+  console.log(`  dirs: ${leftDirs.join(", ") || "none"}`);
+  console.log(`  processes:\n    ${leftProcesses.join("\n    ") || "none"}`);
+} else {
+  rmSync(runDir, { recursive: true, force: true });
+}
 
 if (!summary) {
   console.log("tests: 0 passed, 1 failed (vitest wrote no report)");
   process.exit(run.status || 1);
 }
 const passed = summary.numPassedTests;
-const failed = summary.numFailedTests + (summary.numRuntimeErrorTestSuites ?? 0);
+const failed = summary.numFailedTests + (summary.numRuntimeErrorTestSuites ?? 0) + (leaked ? 1 : 0);
 const skipped = summary.numPendingTests + summary.numTodoTests;
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
-process.exit(run.status !== 0 ? run.status || 1 : passed === 0 ? 1 : 0);
+process.exit(run.status !== 0 ? run.status || 1 : passed === 0 || leaked ? 1 : 0);
