@@ -200,9 +200,17 @@ export function defineContractSuite(name: string, makeClient: () => Promise<Cont
       async () => {
         const { container, task } = await createTask(["sh", "-c", "trap 'exit 143' TERM; sleep 30 & wait"]);
         const exited = task.wait();
+        let done = false;
+        const finish = () => {
+          done = true;
+        };
+        exited.then(finish, finish);
         await task.start();
-        await new Promise((r) => setTimeout(r, 200));
-        await task.kill("SIGTERM");
+        // As PID 1, sh ignores SIGTERM until its trap is installed: repeat until it lands.
+        while (!done) {
+          await task.kill("SIGTERM").catch(() => {});
+          await new Promise((r) => setTimeout(r, 200));
+        }
         expect((await exited).exitCode).toBe(143);
         await remove(container, task);
       },
