@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { RemoteClient, type RemoteClientOptions } from "../../src/libcontainerd/remote/client.js";
 import type { LibcontainerdEvent } from "../../src/libcontainerd/types/events.js";
 import { defaultLinuxSpec, type LinuxSpecOptions } from "../../src/oci/defaults.js";
@@ -38,6 +38,9 @@ export function useRemote(namespace = "test"): RemoteFixture {
     fixture.ctrd = await startContainerd();
     fixture.client = fixture.newClient();
   });
+  afterEach(({ task }) => {
+    if (task.result?.state === "fail" && fixture.ctrd) printContainerdLog(fixture.ctrd, task.name);
+  });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));
     await fixture.ctrd?.stop();
@@ -75,4 +78,12 @@ let counter = 0;
 export function uniqueId(prefix: string): string {
   counter += 1;
   return `${prefix}-${process.pid}-${counter}`;
+}
+
+/** When a test fails, containerd's side of the story is usually in its log. */
+export function printContainerdLog(ctrd: TestContainerd, testName: string, lines = 40): void {
+  const tail = ctrd.log().trimEnd().split("\n").slice(-lines).join("\n");
+  process.stderr.write(
+    `\n--- containerd log (last ${lines} lines) after "${testName}" failed ---\n${tail}\n---\n`,
+  );
 }
