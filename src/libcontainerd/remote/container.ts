@@ -108,8 +108,26 @@ export class RemoteContainer implements Container, TaskOwner {
       return new RemoteTask(this.ctx, this.id, pid, io, this);
     } catch (err) {
       io.destroy();
+      if (isErrorCode(err, "unavailable")) await this.removeHalfCreatedTask(opts?.signal);
       throw err;
     }
+  }
+
+  /**
+   * containerd died while creating the task: its shim may be running and holding a bundle (or the
+   * task may even exist) with nobody to ever delete them. The caller gets an error, so nothing may
+   * stay: once containerd is back, Tasks.Delete removes whatever got that far (NotFound: nothing did).
+   */
+  private async removeHalfCreatedTask(signal: AbortSignal | undefined): Promise<void> {
+    await this.ctx
+      .call(
+        `clean up the half-created task of container ${this.id}`,
+        { waitForReady: true, timeoutMs: this.ctx.defaultTimeoutMs, ...(signal ? { signal } : {}) },
+        (s) => this.ctx.tasks.delete({ containerId: this.id }, { signal: s }),
+      )
+      .catch((err: unknown) => {
+        if (!isErrorCode(err, "not_found")) this.ctx.logger.warn({ err }, "half-created task left behind");
+      });
   }
 
   /**

@@ -107,11 +107,28 @@ export class RemoteProcess implements Process {
 
   async delete(opts?: CallOptions): Promise<ExitStatus> {
     const what = `delete ${this.describe()}`;
-    const reply = await this.ctx.call(what, opts, (s) =>
+    const remove = (s: AbortSignal | undefined) =>
       this.execId
         ? this.ctx.tasks.deleteProcess({ containerId: this.containerId, execId: this.execId }, { signal: s })
-        : this.ctx.tasks.delete({ containerId: this.containerId }, { signal: s }),
-    );
+        : this.ctx.tasks.delete({ containerId: this.containerId }, { signal: s });
+    let reply: Awaited<ReturnType<typeof remove>>;
+    try {
+      reply = await this.ctx.call(what, opts, remove);
+    } catch (err) {
+      if (!isErrorCode(err, "unavailable")) throw err;
+      // containerd went away mid-delete, leaving the task half deleted (its shim cancels the runtime
+      // call with the request). Ask again once it is back; NotFound then means the first one finished.
+      try {
+        reply = await this.ctx.call(what, { ...opts, waitForReady: true }, remove);
+      } catch (retryErr) {
+        const known = isErrorCode(retryErr, "not_found")
+          ? this.ctx.events.lastExitOf(this.containerId, this.id)
+          : undefined;
+        if (!known) throw retryErr;
+        this.io.release();
+        return known;
+      }
+    }
     this.io.release();
     const status = { exitCode: reply.exitStatus, exitedAt: toDate(reply.exitedAt) };
     this.ctx.events.noteExit(this.containerId, this.id, status);

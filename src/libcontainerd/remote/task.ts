@@ -116,6 +116,8 @@ export class RemoteTask extends RemoteProcess implements Task {
       );
     } catch (err) {
       io.destroy();
+      // containerd died while adding it: the shim may hold the process anyway.
+      if (isErrorCode(err, "unavailable")) await this.removeUnstartedExec(execId, opts?.signal);
       throw err;
     }
     try {
@@ -125,12 +127,41 @@ export class RemoteTask extends RemoteProcess implements Task {
       this.ctx.events.track(this.containerId, execId, pid);
       return new RemoteProcess(this.ctx, this.containerId, execId, pid, io);
     } catch (err) {
-      // A process that was added but never started is removed, so the exec id can be used again.
-      await this.ctx.tasks
-        .deleteProcess({ containerId: this.containerId, execId }, { timeoutMs: 45_000 })
-        .catch(() => {});
       io.destroy();
+      await this.removeUnstartedExec(execId, opts?.signal);
       throw err;
+    }
+  }
+
+  /**
+   * A process that was added but never (knowingly) started is removed, so the exec id can be used
+   * again and nothing runs that the caller was told failed. When containerd died mid-call this waits
+   * for it to come back; if the start did go through before it died, the process is killed first.
+   */
+  private async removeUnstartedExec(execId: string, signal: AbortSignal | undefined): Promise<void> {
+    const opts = { waitForReady: true, timeoutMs: this.ctx.defaultTimeoutMs, ...(signal ? { signal } : {}) };
+    const what = `clean up exec ${execId} in container ${this.containerId}`;
+    const ref = { containerId: this.containerId, execId };
+    try {
+      await this.ctx
+        .call(what, opts, (s) => this.ctx.tasks.kill({ ...ref, signal: 9 }, { signal: s }))
+        .catch((err: unknown) => {
+          // Never started (or already gone): nothing to kill.
+          if (!isErrorCode(err, "not_found") && !isErrorCode(err, "failed_precondition")) throw err;
+        });
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.ctx.call(what, opts, (s) => this.ctx.tasks.deleteProcess(ref, { signal: s }));
+          return;
+        } catch (err) {
+          if (isErrorCode(err, "not_found")) return;
+          // Killed but its exit not yet processed by the shim.
+          if (!isErrorCode(err, "failed_precondition") || attempt >= 40) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+    } catch (err) {
+      this.ctx.logger.warn({ err }, "unstarted exec left behind");
     }
   }
 
