@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { type BackendInputs, chooseBackend, createClient } from "../../src/libcontainerd/factory.js";
 import { InvalidArgumentError } from "../../src/libcontainerd/types/errors.js";
@@ -253,5 +254,64 @@ describe("createClient", () => {
       await client.close();
       rmSync(stateDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("every combination", () => {
+  const addresses = fc.constantFrom(
+    undefined,
+    "",
+    PIPE,
+    "npipe:////./pipe/x",
+    SOCKET,
+    `unix://${SOCKET}`,
+    "tcp://127.0.0.1:1",
+    "relative.sock",
+    "http://x:1",
+  );
+  const inputs = fc.record({
+    os: fc.constantFrom("linux" as const, "windows" as const, "other" as const),
+    windowsBuild: fc.option(fc.constantFrom(10586, ...Object.values(WindowsBuild)), { nil: undefined }),
+    env: fc.record({
+      DOCKER_WINDOWS_CONTAINERD: fc.constantFrom(undefined, "", "1"),
+      DOCKER_WINDOWS_CONTAINERD_RUNTIME: fc.constantFrom(undefined, "", "1"),
+    }),
+    experimental: fc.option(fc.boolean(), { nil: undefined }),
+    containerdAddress: addresses,
+    backend: fc.constantFrom(undefined, "local" as const, "remote" as const),
+    vmcomputeLibrary: fc.constantFrom(undefined, "/x/lib.so"),
+    probe: fc.constantFrom("socket" as const, "missing" as const, "not-socket" as const),
+  });
+
+  test("either a choice that follows the rules, or an InvalidArgumentError; nothing else", () => {
+    fc.assert(
+      fc.property(inputs, ({ probe, ...rest }) => {
+        let choice: ReturnType<typeof chooseBackend>;
+        try {
+          choice = chooseBackend({ ...rest, probeSocket: () => probe });
+        } catch (err) {
+          expect(err).toBeInstanceOf(InvalidArgumentError);
+          return;
+        }
+        expect(choice.reason).not.toBe("");
+        if (rest.backend !== undefined) expect(choice.backend).toBe(rest.backend);
+        if (rest.os === "linux" && rest.backend === undefined) expect(choice.backend).toBe("remote");
+        if (choice.backend === "local") {
+          expect(choice.hcsSchema).toEqual(
+            choice.windowsBuild >= WindowsBuild.RS5 ? { major: 2, minor: 1 } : { major: 1, minor: 0 },
+          );
+          expect(rest.containerdAddress?.trim() && rest.backend === "local").toBeFalsy();
+        } else if (choice.containerd === "managed") {
+          expect(rest.os).toBe("linux");
+        } else if (rest.os !== "windows") {
+          expect(choice.address).not.toMatch(/pipe/);
+        }
+        if (rest.os === "windows" && rest.backend === undefined && choice.backend === "remote") {
+          expect(rest.experimental).toBe(true);
+          expect(rest.env.DOCKER_WINDOWS_CONTAINERD || rest.env.DOCKER_WINDOWS_CONTAINERD_RUNTIME).toBe("1");
+        }
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });
