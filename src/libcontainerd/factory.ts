@@ -15,7 +15,7 @@ import type {
   EventsOptions,
   NewContainerOptions,
 } from "./types/client.js";
-import { CanceledError, InvalidArgumentError } from "./types/errors.js";
+import { CanceledError } from "./types/errors.js";
 import type { Backend, LibcontainerdEvent } from "./types/events.js";
 
 export {
