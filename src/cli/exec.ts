@@ -72,9 +72,10 @@ export function registerExec(program: Command): void {
         attachment.wireOutput();
         await attachment.sizeTerminal();
         attachment.wireInput();
-        // An exec'd process is no pid 1: Ctrl-C's SIGINT has its default effect, as in a shell.
+        // An exec'd process is no pid 1: Ctrl-C's SIGINT has its default effect, as in a shell;
+        // a second Ctrl-C is for a process that ignores it.
         relay.attach({
-          interrupt: () => proc.kill("SIGINT").catch(() => {}),
+          interrupt: (count) => proc.kill(count > 1 ? "SIGKILL" : "SIGINT").catch(() => {}),
           forward: (signal) => proc.kill(signal).catch(() => {}),
         });
         const status = await proc.wait();

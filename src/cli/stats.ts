@@ -2,6 +2,7 @@ import { totalmem } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
 import type { Task } from "../libcontainerd/types/client.js";
+import { isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
 import type { Stats } from "../libcontainerd/types/stats.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 import { formatBytes, formatTable, printJsonLine } from "./output.js";
@@ -130,7 +131,17 @@ async function streamStats(id: string, task: Task, json: boolean): Promise<void>
   let previous: Stats | undefined;
   try {
     while (!stop.signal.aborted) {
-      const stats = await task.stats();
+      let stats: Stats;
+      try {
+        // A stopped task's cgroup still answers, with numbers that no longer move.
+        if ((await task.status()) === "stopped") throw new NotFoundError(`${id} has stopped`);
+        stats = await task.stats();
+      } catch (err) {
+        // The container stopped or went away while watched: the view simply ends.
+        if (!isErrorCode(err, "not_found") && !isErrorCode(err, "failed_precondition")) throw err;
+        process.stderr.write(`ctrd: ${id} is no longer running\n`);
+        return;
+      }
       const summary = summarize(id, stats, previous);
       const first = previous === undefined;
       previous = stats;
