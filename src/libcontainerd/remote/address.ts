@@ -44,6 +44,11 @@ export function parseAddress(address: string): ContainerdAddress {
   return { kind: "unix", path: raw };
 }
 
+/** `host:port`, with an IPv6 host in brackets so the port stays separable. */
+export function hostPort(address: { host: string; port: number }): string {
+  return address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
 export function formatAddress(address: ContainerdAddress): string {
-  return address.kind === "tcp" ? `tcp://${address.host}:${address.port}` : address.path;
+  return address.kind === "tcp" ? `tcp://${hostPort(address)}` : address.path;
 }

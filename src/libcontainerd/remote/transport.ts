@@ -7,7 +7,7 @@ import {
   type Transport,
 } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { type ContainerdAddress, parseAddress } from "./address.js";
+import { type ContainerdAddress, hostPort, parseAddress } from "./address.js";
 
 export const NAMESPACE_HEADER = "containerd-namespace";
 /** containerd's own default message limits. */
@@ -28,7 +28,7 @@ export function createContainerdTransport(opts: ContainerdTransportOptions): Tra
     if (!req.header.has(NAMESPACE_HEADER)) req.header.set(NAMESPACE_HEADER, opts.namespace);
     return next(req);
   };
-  const baseUrl = address.kind === "tcp" ? `http://${address.host}:${address.port}` : "http://localhost";
+  const baseUrl = address.kind === "tcp" ? `http://${hostPort(address)}` : "http://localhost";
   return createGrpcTransport({
     baseUrl,
     interceptors: [namespace],
