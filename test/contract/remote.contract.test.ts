@@ -1,6 +1,7 @@
 import { RemoteClient } from "../../src/libcontainerd/remote/client.js";
 import { defaultLinuxSpec } from "../../src/oci/index.js";
 import { startContainerd } from "../harness/containerd.js";
+import { nextCgroup } from "../harness/remote.js";
 import { defineContractSuite } from "./suite.js";
 
 defineContractSuite("remote (containerd + runc)", async () => {
@@ -9,7 +10,13 @@ defineContractSuite("remote (containerd + runc)", async () => {
   return {
     client,
     spec: (args, opts) =>
-      defaultLinuxSpec({ args, rootfs: ctrd.rootfs, terminal: opts?.terminal, env: opts?.env }),
+      defaultLinuxSpec({
+        args,
+        rootfs: ctrd.rootfs,
+        cgroupsPath: nextCgroup(ctrd),
+        terminal: opts?.terminal,
+        env: opts?.env,
+      }),
     async cleanup() {
       await client.close();
       await ctrd.stop();

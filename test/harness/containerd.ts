@@ -1,15 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Containers } from "../../src/gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
@@ -19,6 +9,7 @@ import { Version } from "../../src/gen/github.com/containerd/containerd/api/serv
 import { createContainerdTransport, serviceClient } from "../../src/libcontainerd/remote/transport.js";
 import { requireBinary } from "./binaries.js";
 import { buildBusyboxRootfs } from "./rootfs.js";
+import { scratchDir } from "./temp-dirs.js";
 
 /** A private containerd for one test file: its own root, state, socket and busybox rootfs. */
 export interface TestContainerd {
@@ -27,6 +18,8 @@ export interface TestContainerd {
   /** A state dir for clients (FIFOs, bundles), inside `dir`. */
   readonly stateDir: string;
   readonly rootfs: string;
+  /** Give containers a cgroupsPath under it: their processes are then killed on stop, whatever happened. */
+  readonly cgroupParent: string;
   readonly pid: number;
   /** The log so far, for failure messages. */
   log(): string;
@@ -71,32 +64,14 @@ disabled_plugins = [
 `;
 }
 
-/** Every process whose command line names `dir` (shims and runc started for this containerd). */
-export function processesUnder(dir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      if (cmdline.includes(dir)) pids.push(Number(entry));
-    } catch {}
-  }
-  return pids;
-}
-
-function mountsUnder(dir: string): string[] {
-  return readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((line) => line.split(" ")[4] ?? "")
-    .filter((mountPoint) => mountPoint.startsWith(`${dir}/`))
-    .sort((a, b) => b.length - a.length);
-}
+export { processesUnder } from "./temp-dirs.js";
 
 export async function startContainerd(opts: { prefix?: string } = {}): Promise<TestContainerd> {
   const binary = requireBinary("containerd");
   requireBinary("runc");
   requireBinary("containerd-shim-runc-v2");
-  const dir = mkdtempSync(join(tmpdir(), opts.prefix ?? "lcd-test-"));
+  const scratch = scratchDir(opts.prefix ?? "lcd-test-");
+  const dir = scratch.dir;
   const address = join(dir, "containerd.sock");
   const logPath = join(dir, "containerd.log");
   const rootfs = buildBusyboxRootfs(join(dir, "rootfs"));
@@ -131,7 +106,7 @@ export async function startContainerd(opts: { prefix?: string } = {}): Promise<T
     await launch();
   } catch (err) {
     await stopChild("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
+    await scratch.cleanup();
     throw err;
   }
 
@@ -140,6 +115,7 @@ export async function startContainerd(opts: { prefix?: string } = {}): Promise<T
     address,
     stateDir: join(dir, "client-state"),
     rootfs,
+    cgroupParent: scratch.cgroupParent,
     get pid() {
       return child?.pid ?? 0;
     },
@@ -153,21 +129,7 @@ export async function startContainerd(opts: { prefix?: string } = {}): Promise<T
         process.stderr.write(`harness: cleanup through containerd failed: ${String(err)}\n`);
       }
       await stopChild("SIGTERM");
-      for (let attempt = 0; attempt < 50; attempt++) {
-        const left = processesUnder(dir);
-        if (left.length === 0) break;
-        for (const pid of left) {
-          try {
-            process.kill(pid, "SIGKILL");
-          } catch {}
-        }
-        await sleep(100);
-      }
-      for (const mountPoint of mountsUnder(dir)) {
-        spawn("umount", ["-l", mountPoint], { stdio: "ignore" });
-      }
-      if (mountsUnder(dir).length > 0) await sleep(200);
-      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      await scratch.cleanup();
     },
   };
 }

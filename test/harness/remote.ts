@@ -21,7 +21,12 @@ export function useRemote(namespace = "test"): RemoteFixture {
   const fixture = {
     namespace,
     spec(args: string[], opts: Partial<LinuxSpecOptions> = {}) {
-      return defaultLinuxSpec({ args, rootfs: fixture.ctrd.rootfs, ...opts });
+      return defaultLinuxSpec({
+        args,
+        rootfs: fixture.ctrd.rootfs,
+        cgroupsPath: nextCgroup(fixture.ctrd),
+        ...opts,
+      });
     },
     newClient(opts: Partial<RemoteClientOptions> = {}) {
       const client = new RemoteClient({
@@ -72,6 +77,13 @@ export async function collectEvents(
     if (done(seen)) break;
   }
   return seen;
+}
+
+let cgroups = 0;
+/** A cgroup under the harness's parent, so the harness can kill whatever a test leaves running. */
+export function nextCgroup(ctrd: TestContainerd): string {
+  cgroups += 1;
+  return `${ctrd.cgroupParent}/c${cgroups}`;
 }
 
 let counter = 0;

@@ -3,7 +3,6 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync }
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { processesUnder } from "./containerd.js";
 
 const CGROUP_ROOT = "/sys/fs/cgroup";
 
@@ -20,6 +19,19 @@ export interface ScratchDir {
   readonly cgroupParent: string;
   /** Kills what runs under the dir or the cgroup parent, unmounts, removes the dir and the cgroups. */
   cleanup(): Promise<void>;
+}
+
+/** Every process whose command line names `dir` (containerd, shims and runc started for it). */
+export function processesUnder(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (cmdline.includes(dir)) pids.push(Number(entry));
+    } catch {}
+  }
+  return pids;
 }
 
 function mountsUnder(dir: string): string[] {
