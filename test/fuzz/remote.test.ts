@@ -1,0 +1,218 @@
+// fast-check against a real containerd: newContainer with fuzzed ids, spec fields, labels and runtime
+// names, and exec with fuzzed exec ids. Valid input works; invalid input throws a typed error before
+// anything is created; no other error escapes; afterwards containerd holds no container and the
+// state dir no FIFO directory or file.
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import fc from "fast-check";
+import { describe, expect, test } from "vitest";
+import type { Container, Task } from "../../src/libcontainerd/types/client.js";
+import { LibcontainerdError } from "../../src/libcontainerd/types/errors.js";
+import type { OciSpec } from "../../src/oci/spec.js";
+import { useRemote } from "../harness/remote.js";
+
+const fx = useRemote("fuzz");
+
+const CONTAINERD_IDENTIFIER = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
+const isValidId = (id: string) => CONTAINERD_IDENTIFIER.test(id) && id.length <= 76;
+
+const alnum = fc.stringMatching(/^[A-Za-z0-9]{1,10}$/);
+const validId = fc
+  .tuple(alnum, fc.array(fc.tuple(fc.constantFrom(".", "_", "-"), alnum), { maxLength: 4 }))
+  .map(([head, rest]) => head + rest.map(([sep, part]) => sep + part).join(""));
+const anyId = fc.oneof(
+  { weight: 3, arbitrary: validId },
+  fc.string({ maxLength: 80 }),
+  fc.tuple(validId, fc.constantFrom("/", "..", " ", "\0", "é", "-", "")).map(([id, junk]) => id + junk),
+);
+
+const ABSENT = Symbol("absent");
+type Maybe<T> = T | typeof ABSENT;
+const maybe = <T>(arbitrary: fc.Arbitrary<T>): fc.Arbitrary<Maybe<T>> =>
+  fc.oneof({ weight: 4, arbitrary }, fc.constant(ABSENT));
+
+interface SpecFuzz {
+  ociVersion: Maybe<unknown>;
+  args: Maybe<unknown>;
+  rootPath: Maybe<unknown>;
+  hostname: Maybe<string>;
+  annotations: Maybe<Record<string, string>>;
+  extra: Record<string, unknown>;
+}
+
+function specFuzz(rootfs: string, aFile: string): fc.Arbitrary<SpecFuzz> {
+  return fc.record({
+    ociVersion: maybe(
+      fc.oneof({ weight: 4, arbitrary: fc.constant("1.0.2-dev") }, fc.string(), fc.integer()),
+    ),
+    args: maybe(
+      fc.oneof(
+        { weight: 4, arbitrary: fc.constant(["true"]) },
+        fc.array(fc.string({ maxLength: 10 }), { maxLength: 3 }),
+        fc.string(),
+      ),
+    ),
+    rootPath: maybe(
+      fc.oneof(
+        { weight: 4, arbitrary: fc.constant(rootfs) },
+        fc.constantFrom("rootfs", "./rootfs", "/nonexistent/rootfs", aFile, ""),
+        fc.string({ maxLength: 20 }),
+        fc.integer(),
+      ),
+    ),
+    hostname: maybe(fc.string({ maxLength: 20 })),
+    annotations: maybe(
+      fc.dictionary(fc.string({ maxLength: 10 }), fc.string({ maxLength: 20 }), { maxKeys: 3 }),
+    ),
+    extra: fc.dictionary(
+      fc
+        .string({ maxLength: 8 })
+        .filter((k) => !["ociVersion", "process", "root", "linux", "windows", "__proto__"].includes(k)),
+      fc.jsonValue({ maxDepth: 2 }),
+      { maxKeys: 3 },
+    ),
+  });
+}
+
+function buildSpec(base: OciSpec, fuzz: SpecFuzz): OciSpec {
+  const spec: Record<string, unknown> = { ...base, ...fuzz.extra };
+  const process = { ...base.process } as Record<string, unknown>;
+  const root = { ...base.root } as Record<string, unknown>;
+  const set = (target: Record<string, unknown>, key: string, value: Maybe<unknown>) => {
+    if (value === ABSENT) delete target[key];
+    else target[key] = value;
+  };
+  set(spec, "ociVersion", fuzz.ociVersion);
+  set(process, "args", fuzz.args);
+  set(root, "path", fuzz.rootPath);
+  set(spec, "hostname", fuzz.hostname);
+  set(spec, "annotations", fuzz.annotations);
+  spec.process = process;
+  spec.root = root;
+  return spec as OciSpec;
+}
+
+/** What newContainer's contract says about the spec: the oracle, written from the docs. */
+function specIsValid(fuzz: SpecFuzz, rootfs: string): boolean {
+  return (
+    typeof fuzz.ociVersion === "string" &&
+    Array.isArray(fuzz.args) &&
+    fuzz.args.length > 0 &&
+    fuzz.rootPath === rootfs
+  );
+}
+
+function fifoEntries(): string[] {
+  const dir = join(fx.ctrd.stateDir, fx.namespace);
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+describe("fuzzing the remote client against a real containerd", () => {
+  test("newContainer: valid ids and specs create a container, anything else is a typed error; nothing leaks", async () => {
+    const aFile = join(fx.ctrd.dir, "not-a-directory");
+    writeFileSync(aFile, "");
+    const rootfs = fx.ctrd.rootfs;
+    const base = fx.spec(["true"]);
+    let created = 0;
+    let rejected = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        anyId,
+        specFuzz(rootfs, aFile),
+        // Empty label keys are left out here: see the known-bug test below.
+        fc.option(
+          fc.dictionary(fc.string({ minLength: 1, maxLength: 12 }), fc.string({ maxLength: 24 }), {
+            maxKeys: 3,
+          }),
+          {
+            nil: undefined,
+          },
+        ),
+        fc.option(
+          fc.oneof(
+            fc.constantFrom("runc", "io.containerd.runc.v2", "io.containerd.runtime.v1.linux"),
+            fc.string({ maxLength: 20 }),
+          ),
+          { nil: undefined, freq: 3 },
+        ),
+        async (id, fuzz, labels, runtime) => {
+          let container: Container | undefined;
+          try {
+            container = await fx.client.newContainer(id, buildSpec(base, fuzz), {
+              ...(labels ? { labels } : {}),
+              ...(runtime !== undefined ? { runtime } : {}),
+            });
+          } catch (err) {
+            if (!(err instanceof LibcontainerdError)) throw err;
+            expect(err.code).toBe("invalid_argument");
+            // Only input the oracle calls invalid (or a runtime name nobody checked) may be refused.
+            if (runtime === undefined) expect(isValidId(id) && specIsValid(fuzz, rootfs)).toBe(false);
+            rejected += 1;
+            return;
+          }
+          expect(isValidId(id)).toBe(true);
+          expect(specIsValid(fuzz, rootfs)).toBe(true);
+          expect((await container.info()).id).toBe(id);
+          await container.delete();
+          created += 1;
+        },
+      ),
+      { numRuns: 200 },
+    );
+    expect(created).toBeGreaterThan(20);
+    expect(rejected).toBeGreaterThan(20);
+    expect(await fx.client.listContainers()).toEqual([]);
+    expect(fifoEntries()).toEqual([]);
+  });
+
+  test("exec ids: a valid one runs, an invalid one is InvalidArgumentError before any FIFO exists", async () => {
+    const container = await fx.client.newContainer("exec-host", fx.spec(["sleep", "120"]));
+    const task: Task = await container.newTask();
+    await task.start();
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          anyId.filter((id) => id !== "exec-host"),
+          async (execId) => {
+            try {
+              const process = await task.exec(
+                execId,
+                { args: ["true"], cwd: "/", user: { uid: 0, gid: 0 } },
+                { stdio: { stdout: true, stderr: true } },
+              );
+              expect(isValidId(execId)).toBe(true);
+              expect((await process.wait()).exitCode).toBe(0);
+              await process.delete();
+            } catch (err) {
+              if (!(err instanceof LibcontainerdError) || err.code !== "invalid_argument") throw err;
+              expect(isValidId(execId)).toBe(false);
+            }
+            const execFifoDir = join(fx.ctrd.stateDir, fx.namespace, "exec-host");
+            expect(existsSync(execFifoDir) ? readdirSync(execFifoDir) : []).toEqual([]);
+          },
+        ),
+        { numRuns: 100 },
+      );
+    } finally {
+      await task.forceDelete();
+      await container.delete();
+    }
+    expect(await fx.client.listContainers()).toEqual([]);
+    expect(fifoEntries()).toEqual([]);
+  });
+
+  // KNOWN BUG, reported to the remote client's owner (client.ts had their uncommitted work, so not
+  // fixed here): containerd's bolt store refuses an empty label key with "key required" (gRPC
+  // Unknown), which reaches the caller as InternalError instead of InvalidArgumentError. newContainer
+  // should refuse it before the call. When it does, this test starts failing: drop `.fails`.
+  test.fails("an empty label key is refused as InvalidArgumentError", async () => {
+    const refused = await fx.client
+      .newContainer("empty-label-key", fx.spec(["true"]), { labels: { "": "value" } })
+      .then(
+        (container) => container.delete().then(() => undefined),
+        (err: unknown) => err,
+      );
+    expect(refused).toBeInstanceOf(LibcontainerdError);
+    expect((refused as LibcontainerdError).code).toBe("invalid_argument");
+  });
+});
