@@ -1,9 +1,11 @@
 // `ctrd run` against a private containerd: output, exit codes, stdin, signals, and cleanup.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startContainerd, type TestContainerd } from "../harness/containerd.js";
-import { type CtrdResult, ctrd, ensureBuilt, type PsRow, startCtrd, waitForOutput } from "./helpers.js";
+import { CTRD, type CtrdResult, ctrd, ensureBuilt, type PsRow, startCtrd, waitForOutput } from "./helpers.js";
 
 let containerd: TestContainerd;
 let global: string[];
@@ -156,5 +158,27 @@ describe("ctrd run", () => {
     const result = await proc.result;
     expect(result).toMatchObject({ code: 42, stdout: "ready\ngot TERM\n" });
     expect(await listAll()).toEqual([]);
+  });
+
+  test("-it: a terminal sized like ours before start, and resized when ours is (SIGWINCH)", async () => {
+    // script(1) gives ctrd a real terminal. Its stdin stays open: at EOF script would hang up the
+    // terminal. A background job of a non-interactive sh has /dev/null as stdin, hence </dev/tty.
+    const shell = [
+      "stty cols 100 rows 30",
+      "(sleep 1.5; stty cols 120 rows 40 </dev/tty) & true",
+      `${CTRD} run ${global.join(" ")} --rootfs ${containerd.rootfs} --rm -it -- sh -c 'stty size; sleep 2.5; stty size'`,
+    ].join("; ");
+    const script = spawn("script", ["-qec", shell, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
+    script.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      output += chunk;
+    });
+    let output = "";
+    script.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      output += chunk;
+    });
+    const [code] = (await once(script, "close")) as [number | null];
+    script.stdin.end();
+    expect(code, output).toBe(0);
+    expect(output.replace(/\r/g, "")).toBe("30 100\n40 120\n");
   });
 });
