@@ -37,7 +37,13 @@ afterAll(async () => {
 });
 
 function client(options: Partial<LocalClientOptions> = {}): LocalClient {
-  const c = new LocalClient({ library, windowsBuild: 17763, namespace: "local-test", ...options });
+  const c = new LocalClient({
+    library,
+    windowsBuild: 17763,
+    namespace: "local-test",
+    operationTimeoutMs: 10_000,
+    ...options,
+  });
   clients.push(c);
   return c;
 }
@@ -306,6 +312,43 @@ describe("errors from HCS", () => {
     const task = await container.newTask();
     await task.start();
     expect((await task.wait()).exitCode).toBe(1);
+    await task.delete();
+    await container.delete();
+  });
+
+  it("failed callback registrations leave no handle, process or registration behind", async () => {
+    const c = client();
+    fake.injectFailure("HcsRegisterComputeSystemCallback", 0x8007000e | 0, null);
+    await expect(c.newContainer(id(), windowsSpec(["true"]))).rejects.toMatchObject({
+      hresultName: "E_OUTOFMEMORY",
+    });
+    await expect.poll(() => fake.openHandles(), { timeout: 5000 }).toBe(0);
+
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+    const baseline = fake.openHandles();
+    fake.injectFailure("HcsRegisterProcessCallback", 0x8007000e | 0, null);
+    await expect(container.newTask({ stdio: { stdin: true, stdout: true } })).rejects.toMatchObject({
+      hresultName: "E_OUTOFMEMORY",
+    });
+    await expect.poll(() => fake.openHandles(), { timeout: 5000 }).toBe(baseline);
+    await container.delete();
+  });
+
+  it("an unreadable exit status is reported as exit code -1, once", async () => {
+    const c = client();
+    const rec = recordEvents(c);
+    const name = id();
+    const container = await c.newContainer(name, windowsSpec(["sleep", "0.2"]));
+    const task = await container.newTask();
+    fake.injectFailure("HcsGetProcessProperties", 0x80004005 | 0, null);
+    await task.start();
+    expect((await task.wait()).exitCode).toBe(-1);
+    await expect
+      .poll(() =>
+        rec.events.filter((e) => e.containerId === name && e.type === "exit").map((e) => e.exitCode),
+      )
+      .toEqual([-1]);
+    rec.stop();
     await task.delete();
     await container.delete();
   });

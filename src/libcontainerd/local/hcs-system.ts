@@ -228,7 +228,9 @@ export class HcsSystem {
   /** Best-effort cleanup of a system whose creation or start failed. */
   async terminateAndClose(): Promise<void> {
     try {
-      if (!this.exited && (await this.terminate())) await this.waitExited(this.ctx.operationTimeoutMs);
+      // Without a registration no SystemExited can arrive: ask for the stop and do not wait for it.
+      const stopping = !this.exited && (await this.terminate());
+      if (stopping && this.registration) await this.waitExited(this.ctx.operationTimeoutMs);
     } catch (err) {
       this.ctx.logger.warn({ id: this.id, err }, "terminating a failed compute system");
     }
