@@ -118,6 +118,24 @@ describe("fault injection", () => {
     }
   }
 
+  it("ServiceDisconnect mid-run fails the waits with UnavailableError; close still releases everything", async () => {
+    await fake.reset();
+    const client = new LocalClient({
+      library,
+      windowsBuild: 17763,
+      operationTimeoutMs: 5000,
+      stopTimeoutMs: 2000,
+    });
+    const container = await client.newContainer(`fault-${process.pid}-${++seq}`, spec(["sleep", "30"]));
+    const task = await container.newTask({ stdio: { stdout: true, stderr: true } });
+    await task.start();
+    const waiting = task.wait();
+    fake.serviceDisconnect();
+    await expect(waiting).rejects.toMatchObject({ code: "unavailable" });
+    await client.close();
+    expect(await fake.settled()).toEqual({ liveAllocations: 0, openHandles: 0 });
+  }, 30_000);
+
   for (const exportName of LEAKY_BY_DESIGN) {
     it(`${exportName} failing does not hang`, async () => {
       await fake.reset();
