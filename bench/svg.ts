@@ -173,3 +173,36 @@ export function boxChart(opts: BoxChartOptions): string {
   const note = `<text x="${WIDTH - MARGIN.right}" y="${HEIGHT - 18}" text-anchor="end" fill="#666">box: quartiles, bar: median, whiskers: p5–p95</text>`;
   return frame(opts.title, opts.unit, axisMax, body, [note]);
 }
+
+export interface LineSeries {
+  label: string;
+  points: [number, number][];
+}
+
+export interface LineChartOptions {
+  title: string;
+  xUnit: string;
+  yUnit: string;
+  series: LineSeries[];
+}
+
+/** Lines over a shared x axis (time), y from zero so a flat line looks flat. */
+export function lineChart(opts: LineChartOptions): string {
+  const xs = opts.series.flatMap((s) => s.points.map(([x]) => x));
+  const ys = opts.series.flatMap((s) => s.points.map(([, y]) => y));
+  const xMax = Math.max(...xs, 1);
+  const axisMax = niceCeiling(Math.max(...ys, 0) * 1.1);
+  const plotWidth = WIDTH - MARGIN.left - MARGIN.right;
+  const plotHeight = HEIGHT - MARGIN.top - MARGIN.bottom;
+  const x = (value: number) => MARGIN.left + (plotWidth * value) / xMax;
+  const y = (value: number) => MARGIN.top + plotHeight * (1 - value / axisMax);
+  const body = opts.series.map((series, index) => {
+    const path = series.points.map(([px, py]) => `${x(px).toFixed(1)},${y(py).toFixed(1)}`).join(" ");
+    return `<polyline points="${path}" fill="none" stroke="${PALETTE[index % PALETTE.length]}" stroke-width="2"/>`;
+  });
+  body.push(
+    `<text x="${MARGIN.left}" y="${HEIGHT - MARGIN.bottom + 18}" text-anchor="middle">0</text>`,
+    `<text x="${WIDTH - MARGIN.right}" y="${HEIGHT - MARGIN.bottom + 18}" text-anchor="middle">${formatNumber(xMax)} ${escapeXml(opts.xUnit)}</text>`,
+  );
+  return frame(opts.title, opts.yUnit, axisMax, body, legend(opts.series.map((s) => s.label)));
+}
