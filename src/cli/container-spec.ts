@@ -20,6 +20,8 @@ export interface ContainerFlags {
   rootfs: string;
   id: string;
   namespace: string;
+  /** The cgroup the container's own goes under; default `/<namespace>`. */
+  cgroupParent?: string;
   env: string[];
   workdir?: string;
   user?: { uid: number; gid: number };
@@ -36,13 +38,19 @@ export function containerSpec(flags: ContainerFlags): OciSpec {
     ...(flags.user !== undefined ? { user: flags.user } : {}),
     terminal: flags.tty,
     hostname: flags.id.slice(0, 63),
-    cgroupsPath: `/${flags.namespace}/${flags.id}`,
+    cgroupsPath: `${cgroupParentPath(flags.cgroupParent ?? flags.namespace)}/${flags.id}`,
   });
   if (flags.tty && spec.process && process.stdout.isTTY && process.stdout.columns && process.stdout.rows) {
     spec.process.consoleSize = { width: process.stdout.columns, height: process.stdout.rows };
   }
   if (flags.resources && spec.linux) spec.linux.resources = { ...spec.linux.resources, ...flags.resources };
   return spec;
+}
+
+/** An absolute cgroup path without a trailing slash, as runc's cgroupfs driver wants it. */
+function cgroupParentPath(parent: string): string {
+  const trimmed = parent.replace(/\/+$/, "");
+  return trimmed.startsWith("/") ? trimmed : `/${trimmed}`;
 }
 
 export function containerLabels(flags: ContainerFlags): Record<string, string> {

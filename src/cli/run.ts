@@ -40,6 +40,7 @@ interface RunFlags {
   memory?: string;
   cpus?: string;
   pidsLimit?: string;
+  cgroupParent?: string;
   stopTimeout?: string;
 }
 
@@ -64,6 +65,7 @@ export function registerRun(program: Command): void {
     .option("-m, --memory <size>", "memory limit, e.g. 64m or 1g")
     .option("--cpus <n>", "CPU limit, e.g. 0.5")
     .option("--pids-limit <n>", "maximum number of processes")
+    .option("--cgroup-parent <path>", "cgroup to put the container's cgroup under (default: /NAMESPACE)")
     .option(
       "--stop-timeout <seconds>",
       "after Ctrl-C, how long the container has to stop before SIGKILL",
@@ -109,6 +111,7 @@ function containerFlags(settings: GlobalSettings, args: string[], flags: RunFlag
     tty: flags.tty ?? false,
   };
   if (flags.workdir !== undefined) container.workdir = flags.workdir;
+  if (flags.cgroupParent !== undefined) container.cgroupParent = flags.cgroupParent;
   if (flags.user !== undefined) container.user = parseUser(flags.user, rootfs);
   if (resources) container.resources = resources;
   return container;

@@ -7,12 +7,15 @@ import { ctrd, ensureBuilt } from "./helpers.js";
 
 let scratch: ScratchDir;
 let dirs: string[];
+/** The harness kills whatever runs under it, whatever a failed test left. */
+let cgroup: string[];
 
 beforeAll(async () => {
   await ensureBuilt();
   // Short: containerd's socket path must stay under 108 bytes.
   scratch = scratchDir("ctrd-d-");
   dirs = ["--root", `${scratch.dir}/root`, "--state", `${scratch.dir}/state`];
+  cgroup = ["--cgroup-parent", scratch.cgroupParent];
 });
 afterAll(async () => {
   // Whatever a failed assertion left: stop the daemon the way a user would, then kill stragglers.
@@ -49,12 +52,21 @@ describe("ctrd daemon and the managed containerd", () => {
   });
 
   test("run starts the managed containerd on first use and leaves it (and -d containers) running", async () => {
-    const first = await ctrd(["run", ...dirs, "--rm", "--", "sh", "-c", "echo Hello from a container"]);
+    const first = await ctrd([
+      "run",
+      ...dirs,
+      ...cgroup,
+      "--rm",
+      "--",
+      "sh",
+      "-c",
+      "echo Hello from a container",
+    ]);
     expect(first).toMatchObject({ code: 0, stdout: "Hello from a container\n" });
     const [pid] = running();
     expect(pid).toBeGreaterThan(0);
 
-    const detached = await ctrd(["run", ...dirs, "-d", "--name", "survivor", "--", "sleep", "60"]);
+    const detached = await ctrd(["run", ...dirs, ...cgroup, "-d", "--name", "survivor", "--", "sleep", "60"]);
     expect(detached.code, detached.stderr).toBe(0);
     const ps = await ctrd(["ps", "--json", ...dirs]);
     expect(JSON.parse(ps.stdout)).toMatchObject([{ id: "survivor", status: "running" }]);

@@ -7,11 +7,14 @@ import { ctrd, ensureBuilt } from "./helpers.js";
 
 let containerd: TestContainerd;
 let global: string[];
+/** The harness kills whatever runs under it, whatever a failed test left. */
+let cgroup: string[];
 
 beforeAll(async () => {
   await ensureBuilt();
   containerd = await startContainerd({ prefix: "ctrd-err-" });
   global = ["--containerd", containerd.address, "--state", containerd.stateDir];
+  cgroup = ["--cgroup-parent", containerd.cgroupParent];
 });
 afterAll(async () => {
   await containerd?.stop();
@@ -32,7 +35,7 @@ describe("ctrd's own failures exit 125 with one clear line", () => {
     expectOneLine(await ctrd(["run", "--bogus", "--", "true"]), /unknown option '--bogus'.*ctrd run --help/);
     expectOneLine(await ctrd(["run", ...global]), /missing required argument 'cmd'/);
     expectOneLine(
-      await ctrd(["run", ...global, "--memory", "lots", "--", "true"]),
+      await ctrd(["run", ...global, ...cgroup, "--memory", "lots", "--", "true"]),
       /invalid --memory "lots"/,
     );
     expectOneLine(await ctrd(["frobnicate"]), /unknown command 'frobnicate'/);
@@ -40,7 +43,7 @@ describe("ctrd's own failures exit 125 with one clear line", () => {
   });
 
   test("an unknown runtime, per container or as the default", async () => {
-    const args = ["run", ...global, "--rm", "--rootfs", containerd.rootfs];
+    const args = ["run", ...global, ...cgroup, "--rm", "--rootfs", containerd.rootfs];
     expectOneLine(
       await ctrd([...args, "--runtime", "nope", "--", "true"]),
       /unknown or invalid runtime name 'nope'.*\(invalid_argument\)/,
@@ -55,7 +58,16 @@ describe("ctrd's own failures exit 125 with one clear line", () => {
 
   test("a missing rootfs", async () => {
     expectOneLine(
-      await ctrd(["run", ...global, "--rm", "--rootfs", join(containerd.dir, "nowhere"), "--", "true"]),
+      await ctrd([
+        "run",
+        ...global,
+        ...cgroup,
+        "--rm",
+        "--rootfs",
+        join(containerd.dir, "nowhere"),
+        "--",
+        "true",
+      ]),
       /rootfs .*nowhere does not exist \(not_found\)/,
     );
   });

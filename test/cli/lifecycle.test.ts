@@ -5,11 +5,14 @@ import { ctrd, ensureBuilt, type PsRow, startCtrd, waitForOutput } from "./helpe
 
 let containerd: TestContainerd;
 let global: string[];
+/** The harness kills whatever runs under it, whatever a failed test left. */
+let cgroup: string[];
 
 beforeAll(async () => {
   await ensureBuilt();
   containerd = await startContainerd({ prefix: "ctrd-life-" });
   global = ["--containerd", containerd.address, "--state", containerd.stateDir];
+  cgroup = ["--cgroup-parent", containerd.cgroupParent];
 });
 afterAll(async () => {
   await containerd?.stop();
@@ -30,6 +33,7 @@ describe("a detached container", () => {
     const started = await ctrd([
       "run",
       ...global,
+      ...cgroup,
       "-d",
       "--name",
       "web",
@@ -103,7 +107,17 @@ describe("a detached container", () => {
   });
 
   test("rm -f removes a running container", async () => {
-    const started = await ctrd(["run", ...global, "-d", "--rootfs", containerd.rootfs, "--", "sleep", "60"]);
+    const started = await ctrd([
+      "run",
+      ...global,
+      ...cgroup,
+      "-d",
+      "--rootfs",
+      containerd.rootfs,
+      "--",
+      "sleep",
+      "60",
+    ]);
     expect(started.code, started.stderr).toBe(0);
     const id = started.stdout.trim();
     expect(id).toMatch(/^[a-z]+-[a-z]+-[0-9a-f]{4}$/);

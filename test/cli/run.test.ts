@@ -9,18 +9,24 @@ import { CTRD, type CtrdResult, ctrd, ensureBuilt, type PsRow, startCtrd, waitFo
 
 let containerd: TestContainerd;
 let global: string[];
+/** The harness kills whatever runs under it, whatever a failed test left. */
+let cgroup: string[];
 
 beforeAll(async () => {
   await ensureBuilt();
   containerd = await startContainerd({ prefix: "ctrd-run-" });
   global = ["--containerd", containerd.address, "--state", containerd.stateDir];
+  cgroup = ["--cgroup-parent", containerd.cgroupParent];
 });
 afterAll(async () => {
   await containerd?.stop();
 });
 
 const run = (args: string[], input?: string): Promise<CtrdResult> =>
-  ctrd(["run", ...global, "--rootfs", containerd.rootfs, ...args], input === undefined ? {} : { input });
+  ctrd(
+    ["run", ...global, ...cgroup, "--rootfs", containerd.rootfs, ...args],
+    input === undefined ? {} : { input },
+  );
 
 async function listAll(): Promise<PsRow[]> {
   const ps = await ctrd(["ps", "-a", "--json", ...global]);
@@ -91,7 +97,16 @@ describe("ctrd run", () => {
   });
 
   test("without --rootfs, a busybox rootfs is built under the state dir on first use", async () => {
-    const result = await ctrd(["run", ...global, "--rm", "--", "sh", "-c", "uname -s; ls /bin/busybox"]);
+    const result = await ctrd([
+      "run",
+      ...global,
+      ...cgroup,
+      "--rm",
+      "--",
+      "sh",
+      "-c",
+      "uname -s; ls /bin/busybox",
+    ]);
     expect(result).toMatchObject({ code: 0, stdout: "Linux\n/bin/busybox\n" });
     expect(existsSync(join(containerd.stateDir, ".ctrd/rootfs-busybox/bin/sh"))).toBe(true);
   });
@@ -101,6 +116,7 @@ describe("ctrd run", () => {
     const proc = startCtrd([
       "run",
       ...global,
+      ...cgroup,
       "--rootfs",
       containerd.rootfs,
       "--name",
@@ -124,6 +140,7 @@ describe("ctrd run", () => {
     const proc = startCtrd([
       "run",
       ...global,
+      ...cgroup,
       "--rootfs",
       containerd.rootfs,
       "--",
@@ -145,6 +162,7 @@ describe("ctrd run", () => {
     const proc = startCtrd([
       "run",
       ...global,
+      ...cgroup,
       "--rootfs",
       containerd.rootfs,
       "--rm",
@@ -166,7 +184,7 @@ describe("ctrd run", () => {
     const shell = [
       "stty cols 100 rows 30",
       "(sleep 1.5; stty cols 120 rows 40 </dev/tty) & true",
-      `${CTRD} run ${global.join(" ")} --rootfs ${containerd.rootfs} --rm -it -- sh -c 'stty size; sleep 2.5; stty size'`,
+      `${CTRD} run ${[...global, ...cgroup].join(" ")} --rootfs ${containerd.rootfs} --rm -it -- sh -c 'stty size; sleep 2.5; stty size'`,
     ].join("; ");
     const script = spawn("script", ["-qec", shell, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
     script.stderr.setEncoding("utf8").on("data", (chunk: string) => {

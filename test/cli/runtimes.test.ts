@@ -8,11 +8,14 @@ import { ctrd, ensureBuilt, type PsRow } from "./helpers.js";
 
 let containerd: TestContainerd;
 let global: string[];
+/** The harness kills whatever runs under it, whatever a failed test left. */
+let cgroup: string[];
 
 beforeAll(async () => {
   await ensureBuilt();
   containerd = await startContainerd({ prefix: "ctrd-rt-" });
   global = ["--containerd", containerd.address, "--state", containerd.stateDir];
+  cgroup = ["--cgroup-parent", containerd.cgroupParent];
 });
 afterAll(async () => {
   await containerd?.stop();
@@ -23,6 +26,7 @@ describe("runtimes", () => {
     const result = await ctrd([
       "run",
       ...global,
+      ...cgroup,
       "--rm",
       "--rootfs",
       containerd.rootfs,
@@ -45,6 +49,7 @@ describe("runtimes", () => {
     const result = await ctrd([
       "run",
       ...global,
+      ...cgroup,
       "--add-runtime",
       `wrapped=${wrapper}`,
       "--runtime",
@@ -91,6 +96,7 @@ describe("runtimes", () => {
     const started = await ctrd([
       "run",
       ...flags,
+      ...cgroup,
       "-d",
       "--name",
       "v1-default",
