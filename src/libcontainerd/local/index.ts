@@ -1,3 +1,19 @@
+/**
+ * The local backend: HCS in-process through vmcompute.dll (koffi). Where it differs from the
+ * remote backend, and why:
+ * - `newContainer` creates and starts the compute system (HCS has no stopped container);
+ *   `create` is published then. `newTask` runs the init process at once; its exit is held
+ *   until `start()` so events stay create → start → exit.
+ * - SIGKILL terminates; other signals go through HcsSignalProcess from RS5 on (a Windows guest
+ *   gets console events: SIGINT → CtrlC, SIGTERM → CtrlShutdown, SIGHUP → CtrlClose,
+ *   SIGBREAK → CtrlBreak); before RS5 the init process is stopped by shutting the container
+ *   down and an exec is terminated (moby's behaviour).
+ * - pause/resume need Hyper-V isolation; updateResources and checkpoint are NotImplementedError.
+ * - No reattach: `loadContainer` opens a system by id for inspection and deletion only, and
+ *   `close()` terminates the containers this client created (their documents ask HCS to
+ *   terminate on last handle close anyway).
+ * - Stdio is available on the Linux fake (pipe fds); on Windows it is NotImplementedError for now.
+ */
 export { LocalClient, type LocalClientOptions } from "./client.js";
 export { LOCAL_RUNTIME_NAME } from "./container.js";
 export {
