@@ -301,11 +301,9 @@ describe("HCS result documents (local/hresult)", () => {
     );
   });
 
-  // KNOWN BUG, reported to the local backend's owner (not fixed here: src/libcontainerd/local is theirs).
-  // hcsError trusts the parsed document's shape: `{"ErrorEvents":5}` or `{"ErrorEvents":[null]}` throws a
-  // TypeError instead of the typed error for the HRESULT, and a non-string ErrorMessage is rendered as
-  // "[object Object]". When it is fixed, this test starts failing: drop `.fails`.
-  test.fails("a ResultError-shaped document with fields of any JSON type still yields the typed error", () => {
+  // Was a known bug (hcsError trusted the parsed document's shape); parseResultError now drops
+  // fields of the wrong type.
+  test("a ResultError-shaped document with fields of any JSON type still yields the typed error", () => {
     const malformed = fc
       .dictionary(
         fc.constantFrom("Error", "ErrorMessage", "ErrorEvents"),

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { hcsError, hresultName, win32FromHresult } from "../../src/libcontainerd/local/hresult.js";
+import {
+  hcsError,
+  hresultName,
+  parseResultError,
+  win32FromHresult,
+} from "../../src/libcontainerd/local/hresult.js";
 import {
   AlreadyExistsError,
   FailedPreconditionError,
@@ -51,5 +56,20 @@ describe("HRESULT mapping", () => {
     expect(hresultName(0x80371234 | 0)).toBe("0x80371234");
     expect(win32FromHresult(0x80070490 | 0)).toBe(1168);
     expect(win32FromHresult(0xc0370103 | 0)).toBe(0xc0370103);
+  });
+});
+
+describe("parseResultError", () => {
+  it("drops fields of the wrong type instead of trusting the document", () => {
+    expect(parseResultError('{"ErrorEvents":5,"ErrorMessage":{"a":1},"Error":"x"}')).toEqual({});
+    expect(parseResultError('{"ErrorEvents":[null,3,{"Message":7},{"Message":"kept","EventId":4}]}')).toEqual(
+      {
+        ErrorEvents: [{}, { Message: "kept", EventId: 4 }],
+      },
+    );
+    expect(
+      hcsError(0xc037010d | 0, { operation: "op", resultJson: '{"ErrorEvents":[null],"ErrorMessage":{}}' })
+        .message,
+    ).toBe("op: ERROR_VMCOMPUTE_INVALID_JSON (0xC037010D)");
   });
 });

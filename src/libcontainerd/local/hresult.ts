@@ -162,16 +162,41 @@ export interface HcsResultError {
   ErrorEvents?: HcsErrorEvent[];
 }
 
-/** Parses the `result` out-string. Returns undefined for an absent, empty or malformed document. */
+/**
+ * Parses the `result` out-string. Returns undefined for an absent, empty or malformed document;
+ * fields of the wrong type are dropped (HCS documents are input, not trusted shapes).
+ */
 export function parseResultError(resultJson: string | null | undefined): HcsResultError | undefined {
   if (!resultJson) return undefined;
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(resultJson);
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined;
-    return parsed as HcsResultError;
+    parsed = JSON.parse(resultJson);
   } catch {
     return undefined;
   }
+  if (!isRecord(parsed)) return undefined;
+  const result: HcsResultError = {};
+  if (typeof parsed.Error === "number") result.Error = parsed.Error;
+  if (typeof parsed.ErrorMessage === "string") result.ErrorMessage = parsed.ErrorMessage;
+  if (Array.isArray(parsed.ErrorEvents)) {
+    result.ErrorEvents = parsed.ErrorEvents.filter(isRecord).map((event) => {
+      const out: HcsErrorEvent = {};
+      for (const key of ["Message", "StackTrace", "Provider", "Source"] as const) {
+        const value = event[key];
+        if (typeof value === "string") out[key] = value;
+      }
+      for (const key of ["EventId", "Flags"] as const) {
+        const value = event[key];
+        if (typeof value === "number") out[key] = value;
+      }
+      return out;
+    });
+  }
+  return result;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 export interface HcsErrorContext {
