@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type CreateDocumentContext, createDocument } from "../../src/libcontainerd/local/documents.js";
 import { resolveLcowBootFiles } from "../../src/libcontainerd/local/lcow.js";
@@ -286,5 +287,46 @@ describe("nameBasedLayerId", () => {
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(nameBasedLayerId("layer1")).toBe(id);
     expect(nameBasedLayerId("layer2")).not.toBe(id);
+  });
+});
+
+describe("createDocument on arbitrary specs", () => {
+  it("returns a JSON document or a typed error, nothing else", () => {
+    const text = fc.string({ maxLength: 12 });
+    const windowsPath = fc.stringMatching(/^[A-Z]:\\[A-Za-z0-9 _.\\-]{0,20}$/);
+    const mount = fc.record(
+      {
+        destination: fc.oneof(windowsPath, fc.constant("\\\\.\\pipe\\p"), text),
+        source: fc.option(windowsPath, { nil: undefined }),
+        type: fc.option(fc.constantFrom("bind", "", "tmpfs"), { nil: undefined }),
+        options: fc.option(fc.array(fc.constantFrom("ro", "rw")), { nil: undefined }),
+      },
+      { requiredKeys: ["destination"] },
+    );
+    const spec = fc.record({
+      args: fc.array(text, { maxLength: 3 }),
+      layerFolders: fc.array(windowsPath, { maxLength: 4 }),
+      hyperv: fc.boolean(),
+      mounts: fc.array(mount, { maxLength: 3 }),
+      memoryLimitBytes: fc.option(fc.nat(), { nil: undefined }),
+      cpuCount: fc.option(fc.nat(64), { nil: undefined }),
+      root: fc.oneof(fc.constant(VOLUME), windowsPath),
+      linux: fc.boolean(),
+      build: fc.constantFrom(10586, 14393, 17134, 17763, 20348),
+    });
+    fc.assert(
+      fc.property(spec, (input) => {
+        const oci = defaultWindowsSpec(input);
+        oci.root = { path: input.root };
+        if (input.linux) oci.linux = {};
+        try {
+          const doc = createDocument(oci, ctx(input.build, { pathExists: () => input.hyperv }));
+          expect(JSON.parse(JSON.stringify(doc.document))).toEqual(doc.document);
+        } catch (err) {
+          expect(err instanceof InvalidArgumentError || err instanceof FailedPreconditionError).toBe(true);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
