@@ -23,6 +23,7 @@ import {
 } from "../types/errors.js";
 import { bareAny, parseJsonAny } from "./any.js";
 import type { RemoteContext } from "./context.js";
+import { mayHaveReachedContainerd } from "./errors.js";
 import { ProcessIO } from "./stdio.js";
 import { RemoteTask, type ShimKind, type TaskOwner } from "./task.js";
 
@@ -108,7 +109,8 @@ export class RemoteContainer implements Container, TaskOwner {
       return new RemoteTask(this.ctx, this.id, pid, io, this);
     } catch (err) {
       io.destroy();
-      if (isErrorCode(err, "unavailable")) await this.removeHalfCreatedTask(opts?.signal);
+      if (isErrorCode(err, "unavailable") && mayHaveReachedContainerd(err))
+        await this.removeHalfCreatedTask(opts?.signal);
       throw err;
     }
   }

@@ -74,3 +74,17 @@ export function toTypedError(err: unknown, what: string): LibcontainerdError {
   const message = err instanceof Error ? err.message : String(err);
   return errorFor("internal", `${what}: ${message}`, { cause: err });
 }
+
+/** Errnos of a connection that was never made: the request cannot have reached containerd. */
+const NEVER_CONNECTED_ERRNOS = new Set(["ECONNREFUSED", "ENOENT", "ENOTSOCK"]);
+
+/**
+ * Whether a failed call may have been received (and acted on) by containerd before it went away:
+ * true for a connection lost mid-call, false when there was no connection to begin with. Cleanups
+ * of half-done work run only in the first case, so a call made while containerd is down still
+ * fails at once.
+ */
+export function mayHaveReachedContainerd(err: unknown): boolean {
+  const errno = errnoOf(err);
+  return !(errno && NEVER_CONNECTED_ERRNOS.has(errno));
+}

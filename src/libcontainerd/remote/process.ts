@@ -5,7 +5,7 @@ import { parseSignal } from "../signals.js";
 import type { CallOptions, ExitStatus, Process } from "../types/client.js";
 import { isErrorCode } from "../types/errors.js";
 import type { RemoteContext } from "./context.js";
-import { toTypedError } from "./errors.js";
+import { mayHaveReachedContainerd, toTypedError } from "./errors.js";
 import type { ProcessIO } from "./stdio.js";
 
 export const toDate = (ts: Timestamp | undefined): Date => (ts ? timestampDate(ts) : new Date(0));
@@ -115,7 +115,7 @@ export class RemoteProcess implements Process {
     try {
       reply = await this.ctx.call(what, opts, remove);
     } catch (err) {
-      if (!isErrorCode(err, "unavailable")) throw err;
+      if (!isErrorCode(err, "unavailable") || !mayHaveReachedContainerd(err)) throw err;
       // containerd went away mid-delete, leaving the task half deleted (its shim cancels the runtime
       // call with the request). Ask again once it is back; NotFound then means the first one finished.
       try {

@@ -27,6 +27,7 @@ import type { Resources } from "../types/resources.js";
 import type { Stats } from "../types/stats.js";
 import { bareAny, jsonAny, TYPE_URL } from "./any.js";
 import type { RemoteContext } from "./context.js";
+import { mayHaveReachedContainerd } from "./errors.js";
 import { validateIdentifier } from "./identifiers.js";
 import { decodeMetrics } from "./metrics.js";
 import { RemoteProcess, toDate } from "./process.js";
@@ -117,7 +118,8 @@ export class RemoteTask extends RemoteProcess implements Task {
     } catch (err) {
       io.destroy();
       // containerd died while adding it: the shim may hold the process anyway.
-      if (isErrorCode(err, "unavailable")) await this.removeUnstartedExec(execId, opts?.signal);
+      if (isErrorCode(err, "unavailable") && mayHaveReachedContainerd(err))
+        await this.removeUnstartedExec(execId, opts?.signal);
       throw err;
     }
     try {
@@ -128,7 +130,8 @@ export class RemoteTask extends RemoteProcess implements Task {
       return new RemoteProcess(this.ctx, this.containerId, execId, pid, io);
     } catch (err) {
       io.destroy();
-      await this.removeUnstartedExec(execId, opts?.signal);
+      if (!isErrorCode(err, "unavailable") || mayHaveReachedContainerd(err))
+        await this.removeUnstartedExec(execId, opts?.signal);
       throw err;
     }
   }
