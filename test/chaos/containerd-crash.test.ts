@@ -169,4 +169,34 @@ describe("containerd killed mid-operation", () => {
     await container.delete();
     expect(await leftoversOf(fx.ctrd, fx.namespace, id)).toEqual(NOTHING_LEFT);
   });
+
+  test("while containerd is down, newTask and delete fail at once instead of waiting for it", async () => {
+    const id = uniqueId("down");
+    const container = await fx.client.newContainer(id, fx.spec(["sh", "-c", "exit 4"]));
+    const task = await container.newTask();
+    const exited = task.wait();
+    await task.start();
+    expect((await exited).exitCode).toBe(4);
+    const other = await fx.client.newContainer(uniqueId("down2"), fx.spec(["true"]));
+    await fx.ctrd.kill();
+    try {
+      const started = Date.now();
+      const refusedCreate = await other.newTask().then(
+        () => "created",
+        (err: unknown) => err,
+      );
+      const refusedDelete = await task.delete().then(
+        () => "deleted",
+        (err: unknown) => err,
+      );
+      expect(isErrorCode(refusedCreate, "unavailable")).toBe(true);
+      expect(isErrorCode(refusedDelete, "unavailable")).toBe(true);
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      await fx.ctrd.restart();
+    }
+    expect((await task.delete()).exitCode).toBe(4);
+    await container.delete();
+    await other.delete();
+  });
 });
