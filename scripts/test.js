@@ -10,7 +10,14 @@ import { join } from "node:path";
 
 const runDir = mkdtempSync(join(tmpdir(), "lcd-run-"));
 const report = join(tmpdir(), `lcd-vitest-report-${process.pid}.json`);
-const args = ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...process.argv.slice(2)];
+const args = [
+  "vitest",
+  "run",
+  "--reporter=default",
+  "--reporter=json",
+  `--outputFile.json=${report}`,
+  ...process.argv.slice(2),
+];
 const run = spawnSync("npx", args, { stdio: "inherit", env: { ...process.env, TMPDIR: runDir } });
 
 let summary;
