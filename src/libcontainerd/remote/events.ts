@@ -81,7 +81,11 @@ export class TaskEventStream {
   /** Called by the client when it creates, starts or execs a process, before any event for it. */
   track(containerId: string, processId: string, pid: number): void {
     // Without a subscription nobody would ever untrack it; the first resync seeds the set instead.
-    if (pid > 0 && this.loop) this.running.set(key(containerId, processId), { containerId, processId, pid });
+    // An exit already delivered means the caller's track() lost the race with the event stream (a
+    // fast exec): tracking it then would keep it forever, as exec processes get no TaskDelete.
+    const id = key(containerId, processId);
+    if (pid > 0 && this.loop && !this.delivered.has(`${id}\u0000${pid}`))
+      this.running.set(id, { containerId, processId, pid });
   }
 
   lastExitOf(containerId: string, processId: string): ExitStatus | undefined {
