@@ -358,6 +358,8 @@ export function writeReport(results: BenchResults, repoDir: string): void {
     `| 200-concurrent throughput ≥ ${THROUGHPUT_TARGET} × parallel ctr | ${formatRatio(throughputRatio)} × | ${met(throughputRatio >= THROUGHPUT_TARGET)} |`,
     `| zero lost / duplicated exits over ${ev.containers} | ${ev.lost} lost, ${ev.duplicated} duplicated | ${met(ev.lost === 0 && ev.duplicated === 0)} |`,
     "",
+    "Why, where the time goes, and what limits throughput on this machine: see **Notes** below.",
+    "",
   ];
   lines.splice(lines.indexOf("## Machine and versions"), 0, ...summary);
 
