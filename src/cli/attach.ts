@@ -2,6 +2,7 @@ import { once } from "node:events";
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { Process } from "../libcontainerd/types/client.js";
+import { onBrokenPipe } from "./output.js";
 
 export interface AttachOptions {
   /** Forward our stdin; its end closes the process's stdin. */
@@ -9,6 +10,8 @@ export interface AttachOptions {
   /** The process has a terminal: put ours in raw mode and forward its size. */
   tty: boolean;
   logger: Logger;
+  /** Our stdout or stderr was closed by its reader; called once. */
+  onOutputGone?: () => void;
 }
 
 /** How long output may keep flowing after the process exited (a background child holding the FIFO). */
@@ -18,6 +21,8 @@ const DRAIN_GRACE_MS = 1_000;
 export class Attachment {
   private readonly outputs: Promise<void>[] = [];
   private rawMode = false;
+  /** True once a reader of our output went away. */
+  outputGone = false;
   private readonly onResize = (): void => this.sendSize();
   private readonly onStdinEnd = (): void => {
     this.process
@@ -32,8 +37,23 @@ export class Attachment {
 
   /** Output first (before start), so nothing the process writes at once is missed. */
   wireOutput(): void {
-    this.outputs.push(copyOut(this.process.stdout, globalThis.process.stdout));
-    this.outputs.push(copyOut(this.process.stderr, globalThis.process.stderr));
+    const local = globalThis.process;
+    this.outputs.push(copyOut(this.process.stdout, local.stdout));
+    this.outputs.push(copyOut(this.process.stderr, local.stderr));
+    // Our reader went away (`ctrd run … | head`). The shim holds its own read end of the FIFO, so
+    // closing ours would only stall the container: its output is discarded instead, and the caller
+    // decides how the process ends, as SIGPIPE would in a shell pipeline.
+    onBrokenPipe((stream) => {
+      const source = stream === local.stdout ? this.process.stdout : this.process.stderr;
+      if (source) {
+        source.unpipe(stream);
+        source.resume();
+      }
+      if (!this.outputGone) {
+        this.outputGone = true;
+        this.opts.onOutputGone?.();
+      }
+    });
   }
 
   /**
@@ -83,6 +103,7 @@ export class Attachment {
   /** Gives the terminal and stdin back. Safe to call more than once. */
   detach(): void {
     const local = globalThis.process;
+    onBrokenPipe(undefined);
     local.off("SIGWINCH", this.onResize);
     if (this.rawMode) {
       local.stdin.setRawMode(false);

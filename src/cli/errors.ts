@@ -7,6 +7,8 @@ export const ExitCode = {
   commandCannotRun: 126,
   commandNotFound: 127,
   interrupted: 130,
+  /** What a writer killed by SIGPIPE reports: our output's reader went away. */
+  brokenPipe: 141,
 } as const;
 
 /** A failure ctrd reports as one line and a chosen exit status. */

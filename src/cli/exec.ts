@@ -67,6 +67,10 @@ export function registerExec(program: Command): void {
         stdin: flags.interactive ?? false,
         tty,
         logger: settings.logger,
+        // An exec'd process is no pid 1, so SIGPIPE ends it as it would end a writer in a shell pipeline.
+        onOutputGone: () => {
+          proc.kill("SIGPIPE").catch(() => {});
+        },
       });
       try {
         attachment.wireOutput();

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerDaemon } from "./daemon.js";
 import { CliError, ExitCode, exitCodeFor, formatError } from "./errors.js";
@@ -7,14 +8,29 @@ import { registerExec } from "./exec.js";
 import { registerInfo } from "./info.js";
 import { registerKill } from "./kill.js";
 import { addGlobalOptions } from "./options.js";
+import { handleBrokenPipes } from "./output.js";
 import { registerPause } from "./pause.js";
 import { registerPs } from "./ps.js";
 import { registerRm } from "./rm.js";
 import { registerRun } from "./run.js";
 import { registerStats } from "./stats.js";
 
-export function buildProgram(): Command {
+function packageVersion(): string {
+  try {
+    const manifest: unknown = JSON.parse(
+      readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
+    );
+    const version =
+      typeof manifest === "object" && manifest !== null ? Reflect.get(manifest, "version") : undefined;
+    return typeof version === "string" ? version : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+function buildProgram(): Command {
   const program = new Command("ctrd")
+    .version(packageVersion(), "-v, --version", "print ctrd's version")
     .description("Run containers through containerd (or Windows HCS), with a managed containerd by default")
     .enablePositionalOptions()
     .showHelpAfterError(false)
@@ -44,16 +60,19 @@ function usageFailure(err: CommanderError, argv: readonly string[], program: Com
 }
 
 async function main(argv: string[]): Promise<number> {
+  handleBrokenPipes();
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok;
   } catch (err) {
-    const failure =
-      err instanceof CommanderError
-        ? err.exitCode === 0
-          ? undefined
-          : usageFailure(err, argv, program)
+    // Help asked for, or shown because no command was given, is not a failure (as with docker).
+    const helpOrVersion =
+      err instanceof CommanderError && (err.exitCode === 0 || err.code === "commander.help");
+    const failure = helpOrVersion
+      ? undefined
+      : err instanceof CommanderError
+        ? usageFailure(err, argv, program)
         : err;
     if (failure === undefined) return ExitCode.ok;
     process.stderr.write(`${formatError(failure)}\n`);

@@ -1,4 +1,27 @@
 /** What ctrd prints: aligned tables for people, JSON for scripts, a spinner only where someone watches. */
+import { ExitCode } from "./errors.js";
+
+type BrokenPipeHandler = (stream: NodeJS.WriteStream) => void;
+let brokenPipeHandler: BrokenPipeHandler | undefined;
+
+/**
+ * `ctrd ps | head -1`: the reader is gone. By default ctrd ends as a SIGPIPE'd writer would, quietly;
+ * while a container's output is being copied, the attachment decides instead (the container still
+ * has to be waited for and cleaned up).
+ */
+export function handleBrokenPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EPIPE") throw err;
+      if (brokenPipeHandler) brokenPipeHandler(stream);
+      else process.exit(ExitCode.brokenPipe);
+    });
+  }
+}
+
+export function onBrokenPipe(handler: BrokenPipeHandler | undefined): void {
+  brokenPipeHandler = handler;
+}
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

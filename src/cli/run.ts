@@ -163,7 +163,13 @@ async function createAndRun(
     // A wait that fails is reported below; this keeps it from being an unhandled rejection meanwhile.
     exited.catch(() => {});
     if (!detach) {
-      attachment = new Attachment(task, { stdin: runFlags.interactive ?? false, tty: flags.tty, logger });
+      attachment = new Attachment(task, {
+        stdin: runFlags.interactive ?? false,
+        tty: flags.tty,
+        logger,
+        // Nobody reads the output any more (`ctrd run … | head`): stop the container as Ctrl-C would.
+        onOutputGone: () => relay.interrupt(),
+      });
       attachment.wireOutput();
       await attachment.sizeTerminal();
     }
@@ -186,6 +192,7 @@ async function createAndRun(
     attachment?.detach();
     await deleteTask(task);
     if (runFlags.rm || relay.interrupts > 0) await container.delete();
+    if (attachment?.outputGone) return ExitCode.brokenPipe;
     return relay.interrupts > 0 ? ExitCode.interrupted : status.exitCode;
   } catch (err) {
     attachment?.detach();

@@ -37,6 +37,11 @@ export class SignalRelay {
     for (const signal of FORWARDED_SIGNALS) process.on(signal, this.onForward);
   }
 
+  /** Ctrl-C without the key: the same stop, for a reason other than a signal (our output's reader left). */
+  interrupt(): void {
+    this.onInterrupt();
+  }
+
   /** True once anything asked ctrd to stop before the process started. */
   get stopRequested(): boolean {
     return this.interrupts > 0 || this.forwarded !== undefined;

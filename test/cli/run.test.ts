@@ -178,6 +178,16 @@ describe("ctrd run", () => {
     expect(await listAll()).toEqual([]);
   });
 
+  test("a reader that goes away (ctrd run … | head) stops the container; ctrd exits 141, --rm still removes it", async () => {
+    const proc = startCtrd(["run", ...global, ...cgroup, "--rootfs", containerd.rootfs, "--rm", "--", "yes"]);
+    await waitForOutput(proc, (out) => out.length > 0);
+    proc.child.stdout?.destroy();
+    const result = await proc.result;
+    expect(result.code, result.stderr).toBe(141);
+    expect(await listAll()).toEqual([]);
+    expect(fifoDirs()).toEqual([]);
+  });
+
   test("-it: a terminal sized like ours before start, and resized when ours is (SIGWINCH)", async () => {
     // script(1) gives ctrd a real terminal. Its stdin stays open: at EOF script would hang up the
     // terminal. A background job of a non-interactive sh has /dev/null as stdin, hence </dev/tty.
