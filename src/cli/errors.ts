@@ -1,4 +1,4 @@
-import { InvalidArgumentError, isErrorCode, LibcontainerdError } from "../libcontainerd/types/errors.js";
+import { isErrorCode, LibcontainerdError } from "../libcontainerd/types/errors.js";
 
 /** docker's conventions: 125 is the tool's own failure; 126 and 127 are the container command's. */
 export const ExitCode = {
@@ -31,28 +31,21 @@ export function usageError(message: string): CliError {
 
 /**
  * The typed error from creating, starting or exec'ing a process, turned into docker's statuses:
- * 127 when the executable does not exist, 126 when it cannot be executed, 125 otherwise. Only
- * errors from that step are classified this way; a missing container elsewhere is ctrd's 125.
+ * 127 when the executable does not exist, 126 when it cannot be executed, as it was otherwise. Only
+ * errors from that step are classified this way; a missing container elsewhere stays ctrd's 125.
  */
 export function launchFailure(err: unknown, command: readonly string[]): unknown {
   if (!(err instanceof LibcontainerdError)) return err;
   const executable = command[0] ?? "";
-  const message = err.message;
-  if (/permission denied/i.test(message)) {
-    return new CliError(`cannot run ${executable}: permission denied (${message})`, err.code, 126, {
+  // runc's words, carried in the typed error's message (the remote backend typed it not_found).
+  if (/permission denied/i.test(err.message)) {
+    return new CliError(`cannot run ${executable}: permission denied (${err.message})`, err.code, 126, {
       cause: err,
     });
   }
-  const missing =
-    /executable file not found|no such file or directory|not found in \$PATH/i.test(message) &&
-    !/no such container|has no task/i.test(message);
-  if (isErrorCode(err, "not_found") && missing) {
-    return new CliError(`${executable}: executable file not found (${message})`, err.code, 127, {
-      cause: err,
-    });
-  }
-  if (missing) {
-    return new CliError(`${executable}: executable file not found (${message})`, "not_found", 127, {
+  const executableMissing = /executable file not found|exec: .*no such file or directory/i.test(err.message);
+  if (isErrorCode(err, "not_found") && executableMissing) {
+    return new CliError(`${executable}: executable file not found (${err.message})`, err.code, 127, {
       cause: err,
     });
   }
@@ -75,8 +68,4 @@ export function formatError(err: unknown): string {
   const raw = err instanceof Error ? err.message : String(err);
   const message = raw.replace(/\s*\n\s*/g, " | ").trim();
   return `ctrd: ${message} (${errorCodeOf(err)})`;
-}
-
-export function isInvalidArgument(err: unknown): err is InvalidArgumentError {
-  return err instanceof InvalidArgumentError;
 }
