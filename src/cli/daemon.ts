@@ -72,13 +72,44 @@ async function stop(settings: GlobalSettings): Promise<number> {
     process.stdout.write("containerd is not running\n");
     return 0;
   }
+  const live = await liveContainers(settings, layout.socket).catch(() => 0);
   // Adopting first lets the supervisor stop it the one careful way: TERM, grace, KILL, files removed.
   const managed = supervisor(settings, false);
   await managed.start();
   const pid = managed.pid;
   await managed.shutdown({ leaveRunning: false });
-  process.stdout.write(`containerd stopped (pid ${pid})\n`);
+  const note =
+    live > 0
+      ? `; ${live} container(s) in namespace ${settings.namespace} keep running, and are found again when it starts`
+      : "";
+  process.stdout.write(`containerd stopped (pid ${pid})${note}\n`);
   return 0;
+}
+
+/** Containers whose task runs: shims outlive containerd, so stopping it does not stop them. */
+async function liveContainers(settings: GlobalSettings, socket: string): Promise<number> {
+  const client = await createClient({
+    containerdAddress: socket,
+    stateDir: settings.stateDir,
+    namespace: settings.namespace,
+    logger: settings.logger,
+  });
+  try {
+    const containers = await client.listContainers({ timeoutMs: 3_000 });
+    const statuses = await Promise.all(
+      containers.map(async (info) => {
+        try {
+          const container = await client.loadContainer(info.id, { timeoutMs: 3_000 });
+          return await (await container.task({ timeoutMs: 3_000 })).status({ timeoutMs: 3_000 });
+        } catch {
+          return "none";
+        }
+      }),
+    );
+    return statuses.filter((status) => status === "running" || status === "paused").length;
+  } finally {
+    await client.close();
+  }
 }
 
 async function status(settings: GlobalSettings): Promise<DaemonStatus> {
