@@ -142,12 +142,13 @@ export function resolveSettings(flags: GlobalFlags): GlobalSettings {
 }
 
 /**
- * containerd's log levels are logrus's: no "silent", and "panic" is its quietest. Its warnings
- * (a shim cleaned up after a normal exit, for one) are routine, so at ctrd's default they stay quiet.
+ * containerd's log levels are logrus's: no "silent", and "panic" is its quietest. At ctrd's default
+ * its warnings and errors stay quiet too: they are routine (a shim cleaned up after a normal exit,
+ * a paused container resumed to be killed), and what goes wrong reaches ctrd as a typed error anyway.
  */
 export function containerdLogLevel(level: LogLevel): ContainerdLogLevel {
   if (level === "silent") return "panic";
-  return level === "warn" ? "error" : level;
+  return level === "warn" || level === "error" ? "fatal" : level;
 }
 
 export function createClientOptions(settings: GlobalSettings): CreateClientOptions {
