@@ -27,8 +27,24 @@ async function ps(all = false): Promise<PsRow[]> {
 describe("a detached container", () => {
   test("run -d, ps, exec, pause, resume, stats, kill, rm", async () => {
     const events = startCtrd(["events", "--json", ...global]);
-    // The stream is subscribed once ctrd has connected; a moment is enough on an idle containerd.
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // containerd does not replay events: until a probe container's events show up, the stream
+    // may not be subscribed yet (ctrd is still starting, on a busy machine for a while).
+    for (let attempt = 0; !events.stdout().includes('"containerId":"probe'); attempt++) {
+      expect(attempt, "events never showed a probe container").toBeLessThan(20);
+      await ctrd([
+        "run",
+        ...global,
+        ...cgroup,
+        "--rm",
+        "--rootfs",
+        containerd.rootfs,
+        "--name",
+        `probe-${attempt}`,
+        "--",
+        "true",
+      ]);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
 
     const started = await ctrd([
       "run",
