@@ -113,4 +113,44 @@ describe("runtimes", () => {
     ]);
     expect((await ctrd(["rm", "-f", ...global, "v1-default"])).code).toBe(0);
   });
+
+  test("--config daemon.json: its runtimes and default-runtime, with the flag winning", async () => {
+    const config = join(containerd.dir, "daemon.json");
+    writeFileSync(
+      config,
+      JSON.stringify({ runtimes: { plain: { path: requireBinary("runc") } }, "default-runtime": "plain" }),
+    );
+    const info = await ctrd(["info", "--json", ...global, "--config", config]);
+    expect(info.code, info.stderr).toBe(0);
+    const report = JSON.parse(info.stdout) as {
+      defaultRuntime: string;
+      runtimes: { name: string; source: string }[];
+    };
+    expect(report.defaultRuntime).toBe("plain");
+    expect(report.runtimes).toContainEqual(expect.objectContaining({ name: "plain", source: "configured" }));
+    const overridden = await ctrd([
+      "info",
+      "--json",
+      ...global,
+      "--config",
+      config,
+      "--default-runtime",
+      "runc",
+    ]);
+    expect(JSON.parse(overridden.stdout)).toMatchObject({ defaultRuntime: "runc" });
+    const result = await ctrd([
+      "run",
+      ...global,
+      ...cgroup,
+      "--config",
+      config,
+      "--rm",
+      "--rootfs",
+      containerd.rootfs,
+      "--",
+      "echo",
+      "plain",
+    ]);
+    expect(result).toMatchObject({ code: 0, stdout: "plain\n" });
+  });
 });
