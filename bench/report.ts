@@ -10,10 +10,17 @@ export interface BenchResults {
   date: string;
   durationMs: number;
   facts: MachineFacts;
+  /** os.loadavg() when the measurements began and ended: the machine may be shared. */
+  loadAverage?: { start: number[]; end: number[] };
   sizes: Record<string, number>;
   runtimeFailures: Partial<Record<RuntimeKey, string>>;
   sequential: { runtime: RuntimeKey; library: number[]; ctr: number[]; phases: Phases }[];
-  concurrent: { count: number; libraryWallMs: number[]; ctrWallMs: number[] }[];
+  concurrent: {
+    count: number;
+    libraryWallMs: number[];
+    ctrWallMs: number[];
+    libraryBoundedWallMs?: number[];
+  }[];
   exec: { library: number[]; ctr: number[] };
   events: {
     containers: number;
@@ -46,6 +53,8 @@ export interface BenchResults {
 export const LIFECYCLE_TARGET = 0.85;
 export const THROUGHPUT_TARGET = 1.2;
 export const EVENT_CONCURRENCY = 16;
+/** The same N containers through the library, at most this many lifecycles in flight. */
+export const BOUNDED_IN_FLIGHT = 16;
 export const TRACK_CONCURRENCY = 8;
 
 /** Sections another program (or a person) owns; regenerating the report keeps them. */
@@ -87,6 +96,7 @@ export function writeReport(results: BenchResults, repoDir: string): void {
     "|---|---|",
     `| CPU | ${f.cpu}, ${f.cores} vCPUs (shared by the client, containerd, shims and containers) |`,
     `| Memory | ${f.memoryGiB} GiB |`,
+    `| Load average (1/5/15 min) at start → end | ${results.loadAverage ? `${results.loadAverage.start.map((l) => l.toFixed(1)).join(" / ")} → ${results.loadAverage.end.map((l) => l.toFixed(1)).join(" / ")}` : "not recorded"} (anything above 2 means other work shared the vCPUs) |`,
     `| OS / kernel | ${f.os} / ${f.kernel} |`,
     `| cgroups | ${f.cgroups} |`,
     `| Node | ${f.node} (client: Connect 2.1.2 over one HTTP/2 connection on the unix socket) |`,
@@ -187,27 +197,38 @@ export function writeReport(results: BenchResults, repoDir: string): void {
   add(
     "## 2. Containers concurrently (runc v2)",
     "",
-    `N lifecycles started at once: library = N concurrent lifecycles on the one client; ctr = N parallel`,
-    `\`ctr run --rm\` processes. ${results.sizes.concurrentRounds} interleaved round(s) per N; medians.`,
+    "N lifecycles at once. **library** = N concurrent lifecycles on the one client, all started at the same",
+    `instant; **ctr** = N parallel \`ctr run --rm\` processes; **library, ${BOUNDED_IN_FLIGHT} in flight** = the same N`,
+    `containers through the library with at most ${BOUNDED_IN_FLIGHT} lifecycles in flight (a caller-side bound; the library`,
+    `does not bound itself today). ${results.sizes.concurrentRounds} round(s) per N, the order rotated each round; medians.`,
+    "Ratios are containers/s of the library ÷ containers/s of parallel ctr.",
     "",
-    `| N | library wall s | ctr wall s | library containers/s | ctr containers/s | throughput ratio | target ≥ ${THROUGHPUT_TARGET} (N = 200) |`,
-    "|---|---|---|---|---|---|---|",
+    `| N | library wall s | ctr wall s | library, ${BOUNDED_IN_FLIGHT} in flight, wall s | library /s | ctr /s | bounded /s | ratio | ratio, bounded | target ≥ ${THROUGHPUT_TARGET} (N = 200) |`,
+    "|---|---|---|---|---|---|---|---|---|---|",
   );
   const throughput = results.concurrent.map((row) => {
     const libraryWall = median(row.libraryWallMs);
     const ctrWall = median(row.ctrWallMs);
+    const boundedWall = row.libraryBoundedWallMs?.length ? median(row.libraryBoundedWallMs) : Number.NaN;
     return {
       count: row.count,
       libraryWall,
       ctrWall,
+      boundedWall,
       libraryRate: row.count / (libraryWall / 1000),
       ctrRate: row.count / (ctrWall / 1000),
+      boundedRate: row.count / (boundedWall / 1000),
     };
   });
   for (const row of throughput) {
     const ratio = row.libraryRate / row.ctrRate;
+    const boundedRatio = row.boundedRate / row.ctrRate;
+    const verdict =
+      row.count === 200
+        ? `all at once ${met(ratio >= THROUGHPUT_TARGET)}; bounded ${met(boundedRatio >= THROUGHPUT_TARGET)}`
+        : "—";
     add(
-      `| ${row.count} | ${(row.libraryWall / 1000).toFixed(2)} | ${(row.ctrWall / 1000).toFixed(2)} | ${row.libraryRate.toFixed(1)} | ${row.ctrRate.toFixed(1)} | ${formatRatio(ratio)} | ${row.count === 200 ? met(ratio >= THROUGHPUT_TARGET) : "—"} |`,
+      `| ${row.count} | ${(row.libraryWall / 1000).toFixed(2)} | ${(row.ctrWall / 1000).toFixed(2)} | ${(row.boundedWall / 1000).toFixed(2)} | ${row.libraryRate.toFixed(1)} | ${row.ctrRate.toFixed(1)} | ${row.boundedRate.toFixed(1)} | ${formatRatio(ratio)} | ${formatRatio(boundedRatio)} | ${verdict} |`,
     );
   }
   add("", "![throughput](bench/charts/concurrent.svg)", "");
@@ -219,8 +240,11 @@ export function writeReport(results: BenchResults, repoDir: string): void {
       groups: throughput.map((row) => ({
         label: `N = ${row.count}`,
         bars: [
-          { label: "library", value: row.libraryRate },
+          { label: "library, all at once", value: row.libraryRate },
           { label: "parallel ctr run", value: row.ctrRate },
+          ...(Number.isFinite(row.boundedRate)
+            ? [{ label: `library, ${BOUNDED_IN_FLIGHT} in flight`, value: row.boundedRate }]
+            : []),
         ],
       })),
     }),
@@ -346,6 +370,9 @@ export function writeReport(results: BenchResults, repoDir: string): void {
   // Summary up front would need the numbers first; it goes right after the title instead.
   const throughput200 = throughput.find((row) => row.count === 200);
   const throughputRatio = throughput200 ? throughput200.libraryRate / throughput200.ctrRate : Number.NaN;
+  const boundedThroughputRatio = throughput200
+    ? throughput200.boundedRate / throughput200.ctrRate
+    : Number.NaN;
   const summary = [
     "## Targets",
     "",
@@ -355,7 +382,8 @@ export function writeReport(results: BenchResults, repoDir: string): void {
       ([runtime, ratio]) =>
         `| lifecycle ≤ ${LIFECYCLE_TARGET} × ctr, ${runtime} | ${formatRatio(ratio)} × | ${met(ratio <= LIFECYCLE_TARGET)} |`,
     ),
-    `| 200-concurrent throughput ≥ ${THROUGHPUT_TARGET} × parallel ctr | ${formatRatio(throughputRatio)} × | ${met(throughputRatio >= THROUGHPUT_TARGET)} |`,
+    `| 200-concurrent throughput ≥ ${THROUGHPUT_TARGET} × parallel ctr, all 200 started at once | ${formatRatio(throughputRatio)} × | ${met(throughputRatio >= THROUGHPUT_TARGET)} |`,
+    `| the same, the caller keeping ${BOUNDED_IN_FLIGHT} in flight | ${formatRatio(boundedThroughputRatio)} × | ${met(boundedThroughputRatio >= THROUGHPUT_TARGET)} |`,
     `| zero lost / duplicated exits over ${ev.containers} | ${ev.lost} lost, ${ev.duplicated} duplicated | ${met(ev.lost === 0 && ev.duplicated === 0)} |`,
     "",
     "Why, where the time goes, and what limits throughput on this machine: see **Notes** below.",

@@ -1,6 +1,7 @@
 // `npm run bench [-- --quick]`: the library against `ctr` on one private containerd, interleaved,
 // medians reported as ratios; writes BENCHMARKS.md, bench/charts/*.svg and bench/results.json.
 import { readFileSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { RemoteClient } from "../src/libcontainerd/remote/client.js";
@@ -9,7 +10,13 @@ import type { LibcontainerdEvent } from "../src/libcontainerd/types/events.js";
 import { processesUnder, startContainerd, type TestContainerd } from "../test/harness/containerd.js";
 import { collectGarbage, machineFacts } from "./machine.js";
 import { median, openFdCount, processRssBytes, rssBytes, timed, withConcurrency } from "./measure.js";
-import { type BenchResults, EVENT_CONCURRENCY, TRACK_CONCURRENCY, writeReport } from "./report.js";
+import {
+  type BenchResults,
+  BOUNDED_IN_FLIGHT,
+  EVENT_CONCURRENCY,
+  TRACK_CONCURRENCY,
+  writeReport,
+} from "./report.js";
 import { BenchSubjects, NAMESPACE, type Phases, RUNTIME_LABELS, type RuntimeKey } from "./subjects.js";
 
 const quick = process.argv.includes("--quick");
@@ -114,24 +121,29 @@ async function sequentialLifecycles(
 
 async function concurrentLifecycles(subjects: BenchSubjects): Promise<BenchResults["concurrent"]> {
   const results: BenchResults["concurrent"] = [];
+  const sides = ["library", "ctr", "library-bounded"] as const;
   for (const count of CONCURRENCY_LEVELS) {
-    const library: number[] = [];
-    const ctr: number[] = [];
+    const wall: Record<(typeof sides)[number], number[]> = { library: [], ctr: [], "library-bounded": [] };
     for (let round = 0; round < SIZES.concurrentRounds; round++) {
-      const order = round % 2 === 0 ? (["library", "ctr"] as const) : (["ctr", "library"] as const);
+      // Rotate the order every round, so no side always follows the same one.
+      const order = sides.map((_, index) => sides[(index + round) % sides.length]!);
       for (const side of order) {
+        const limit = side === "library-bounded" ? BOUNDED_IN_FLIGHT : count;
         const { ms } = await timed(() =>
-          Promise.all(
-            Array.from({ length: count }, () =>
-              side === "library" ? subjects.libraryLifecycle("runc-v2") : subjects.ctrLifecycle("runc-v2"),
-            ),
+          withConcurrency(count, limit, () =>
+            side === "ctr" ? subjects.ctrLifecycle("runc-v2") : subjects.libraryLifecycle("runc-v2"),
           ),
         );
-        (side === "library" ? library : ctr).push(ms);
+        wall[side].push(ms);
         log(`concurrent ${count}: ${side} ${(ms / 1000).toFixed(2)} s`);
       }
     }
-    results.push({ count, libraryWallMs: library, ctrWallMs: ctr });
+    results.push({
+      count,
+      libraryWallMs: wall.library,
+      ctrWallMs: wall.ctr,
+      libraryBoundedWallMs: wall["library-bounded"],
+    });
   }
   return results;
 }
@@ -292,6 +304,7 @@ async function main(): Promise<void> {
   const subjects = new BenchSubjects(ctrd);
   try {
     const version = await subjects.client.version();
+    const loadAtStart = loadavg();
     const facts = await machineFacts(version.version, await subjects.ctrVersion());
     const runtimeFailures = await probeRuntimes(subjects);
     const runnable = (Object.keys(RUNTIME_LABELS) as RuntimeKey[]).filter((r) => !runtimeFailures[r]);
@@ -311,6 +324,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       durationMs: performance.now() - startedAt,
       facts,
+      loadAverage: { start: loadAtStart, end: loadavg() },
       sizes: SIZES,
       runtimeFailures,
       sequential,
