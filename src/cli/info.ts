@@ -25,9 +25,10 @@ export interface InfoReport {
   platform: {
     os: string;
     nodePlatform: string;
-    windowsBuild?: number;
-    windowsRelease?: string;
-    hcsSchema?: string;
+    /** null off Windows (and not emulated by the local backend's fake). */
+    windowsBuild: number | null;
+    windowsRelease: string | null;
+    hcsSchema: string | null;
   };
 }
 
@@ -54,7 +55,13 @@ async function gather(client: LibcontainerdClient, settings: GlobalSettings): Pr
     stateDir: settings.stateDir,
     defaultRuntime: registry.defaultRuntime,
     runtimes: registry.list(),
-    platform: { os: facts.os, nodePlatform: facts.nodePlatform },
+    platform: {
+      os: facts.os,
+      nodePlatform: facts.nodePlatform,
+      windowsBuild: null,
+      windowsRelease: null,
+      hcsSchema: null,
+    },
   };
   if (choice.backend === "remote") {
     const version = await client.version();
@@ -103,10 +110,10 @@ function print(report: InfoReport): void {
   }
   const p = report.platform;
   lines.push("Platform:", `  OS:            ${p.os} (node: ${p.nodePlatform})`);
-  if (p.windowsBuild !== undefined) {
-    lines.push(`  Windows build: ${p.windowsBuild}${p.windowsRelease ? ` (${p.windowsRelease})` : ""}`);
-  }
-  if (p.hcsSchema) lines.push(`  HCS schema:    ${p.hcsSchema}`);
+  lines.push(
+    `  Windows build: ${p.windowsBuild === null ? "-" : `${p.windowsBuild}${p.windowsRelease ? ` (${p.windowsRelease})` : ""}`}`,
+    `  HCS schema:    ${p.hcsSchema ?? "-"}`,
+  );
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
