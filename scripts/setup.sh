@@ -42,5 +42,6 @@ if [ ! -f dist/.build-stamp ] || [ -n "$(find src tsconfig.json tsconfig.build.j
   say "building TypeScript"
   rm -rf dist
   npx tsc -p tsconfig.build.json
+  chmod +x dist/cli/main.js
   touch dist/.build-stamp
 fi

@@ -254,8 +254,21 @@ export class RemoteTask extends RemoteProcess implements Task {
     try {
       await this.delete(opts);
     } catch (err) {
-      if (!isErrorCode(err, "not_found")) throw err;
+      // A shim that dies while deleting ("ttrpc: closed") may still have deleted: ask containerd.
+      if (!isErrorCode(err, "not_found") && (await this.stillExists(opts))) throw err;
       this.io.release();
+    }
+  }
+
+  private async stillExists(opts?: CallOptions): Promise<boolean> {
+    try {
+      await this.ctx.call(`get task of container ${this.containerId}`, opts, (s) =>
+        this.ctx.tasks.get({ containerId: this.containerId }, { signal: s }),
+      );
+      return true;
+    } catch (err) {
+      if (isErrorCode(err, "not_found")) return false;
+      throw err;
     }
   }
 }
