@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { EventEmitter, once } from "node:events";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type Logger, pino } from "pino";
 import { DEFAULT_MANAGED_ROOT, DEFAULT_MANAGED_STATE_DIR } from "../../platform/addresses.js";
 import type { Environment } from "../../platform/detect.js";
@@ -279,8 +279,7 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
     if (this.stopController.signal.aborted)
       throw new UnavailableError("the managed containerd has been shut down");
     const abort = signal ? AbortSignal.any([signal, this.stopController.signal]) : this.stopController.signal;
-    mkdirSync(this.layout.root, { recursive: true, mode: 0o711 });
-    mkdirSync(this.layout.stateDir, { recursive: true, mode: 0o711 });
+    this.prepareDirs();
     try {
       const adopted = await this.adoptRunning(abort);
       this.current = adopted ?? (await this.launchUntilServing(abort));
@@ -295,6 +294,27 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
     this.current.servingSince = Date.now();
     this.emit("started", { pid: this.current.pid, address: this.address, adopted: this.adopted });
     this.monitorLoop = this.monitor();
+  }
+
+  /**
+   * Fails fast, and typed, where containerd could not run here: another user's dirs or socket
+   * would otherwise look like a containerd that does not serve, and cost the whole start timeout.
+   */
+  private prepareDirs(): void {
+    for (const dir of [this.layout.root, this.layout.stateDir]) {
+      try {
+        mkdirSync(dir, { recursive: true, mode: 0o711 });
+        accessSync(dir, constants.W_OK);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? String(err);
+        throw new FailedPreconditionError(
+          `the managed containerd cannot use ${dir} (${code}); run as root or pass other dirs`,
+          {
+            cause: err,
+          },
+        );
+      }
+    }
   }
 
   /** An earlier run's containerd on these dirs, if one runs and serves; any other leftover is killed. */
@@ -556,7 +576,12 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
 
   private removeRuntimeFiles(): void {
     for (const path of [this.layout.pidFile, this.layout.socket, this.layout.ttrpcSocket]) {
-      rmSync(path, { force: true });
+      try {
+        rmSync(path, { force: true });
+      } catch (err) {
+        // A path that cannot exist (its parent is not a directory) has nothing to remove.
+        if ((err as NodeJS.ErrnoException).code !== "ENOTDIR") throw err;
+      }
     }
   }
 
