@@ -7,6 +7,8 @@ import { Namespaces } from "../../src/gen/github.com/containerd/containerd/api/s
 import { Tasks } from "../../src/gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
 import { Version } from "../../src/gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
 import { createContainerdTransport, serviceClient } from "../../src/libcontainerd/remote/transport.js";
+import { containerdConfigToml } from "../../src/libcontainerd/supervisor/config.js";
+import { managedContainerdLayout } from "../../src/libcontainerd/supervisor/layout.js";
 import { requireBinary } from "./binaries.js";
 import { buildBusyboxRootfs } from "./rootfs.js";
 import { scratchDir } from "./temp-dirs.js";
@@ -18,6 +20,8 @@ export interface TestContainerd {
   /** A state dir for clients (FIFOs, bundles), inside `dir`. */
   readonly stateDir: string;
   readonly rootfs: string;
+  /** containerd's own state (`state` in its config): shim bundles under io.containerd.runtime.v2.task/. */
+  readonly containerdState: string;
   /** Give containers a cgroupsPath under it: their processes are then killed on stop, whatever happened. */
   readonly cgroupParent: string;
   readonly pid: number;
@@ -31,39 +35,6 @@ export interface TestContainerd {
   stop(): Promise<void>;
 }
 
-function configToml(dir: string, address: string): string {
-  return `version = 2
-root = "${dir}/root"
-state = "${dir}/state"
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing",
-]
-
-[grpc]
-  address = "${address}"
-
-[ttrpc]
-  address = "${address}.ttrpc"
-
-[debug]
-  level = "info"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "${dir}/opt"
-
-[plugins."io.containerd.runtime.v1.linux"]
-  shim = "containerd-shim"
-  runtime = "runc"
-  runtime_root = "${dir}/runc-v1"
-`;
-}
-
 export { processesUnder } from "./temp-dirs.js";
 
 export async function startContainerd(opts: { prefix?: string } = {}): Promise<TestContainerd> {
@@ -72,15 +43,17 @@ export async function startContainerd(opts: { prefix?: string } = {}): Promise<T
   requireBinary("containerd-shim-runc-v2");
   const scratch = scratchDir(opts.prefix ?? "lcd-test-");
   const dir = scratch.dir;
-  const address = join(dir, "containerd.sock");
+  // The same config the managed containerd runs with, in the temp dir.
+  const layout = { ...managedContainerdLayout(join(dir, "root"), dir), daemonStateDir: join(dir, "state") };
+  const address = layout.socket;
   const logPath = join(dir, "containerd.log");
   const rootfs = buildBusyboxRootfs(join(dir, "rootfs"));
-  writeFileSync(join(dir, "config.toml"), configToml(dir, address));
+  writeFileSync(layout.configFile, containerdConfigToml(layout, "info"));
   let child: ChildProcess | undefined;
 
   const launch = async (): Promise<void> => {
     const logFd = openSync(logPath, "a");
-    child = spawn(binary, ["--config", join(dir, "config.toml")], {
+    child = spawn(binary, ["--config", layout.configFile], {
       stdio: ["ignore", logFd, logFd],
       detached: true,
     });
@@ -115,6 +88,7 @@ export async function startContainerd(opts: { prefix?: string } = {}): Promise<T
     address,
     stateDir: join(dir, "client-state"),
     rootfs,
+    containerdState: layout.daemonStateDir,
     cgroupParent: scratch.cgroupParent,
     get pid() {
       return child?.pid ?? 0;

@@ -10,6 +10,7 @@ import { mkfifo, openFifoReader } from "../../src/libcontainerd/remote/fifo.js";
 import { createContainerdTransport, serviceClient } from "../../src/libcontainerd/remote/transport.js";
 import { defaultLinuxSpec } from "../../src/oci/defaults.js";
 import { startContainerd, type TestContainerd } from "../harness/containerd.js";
+import { readAll } from "../harness/remote.js";
 
 let ctrd: TestContainerd;
 beforeAll(async () => {
@@ -18,18 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await ctrd?.stop();
 });
-
-function collect(stream: NodeJS.ReadableStream): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk: string) => {
-      out += chunk;
-    });
-    stream.on("end", () => resolve(out));
-    stream.on("error", reject);
-  });
-}
 
 test("Version answers with containerd 1.6", async () => {
   const version = serviceClient(
@@ -67,8 +56,8 @@ test("echo hello: containers create → tasks create with FIFOs → wait → sta
   const stderrPath = join(fifoDir, "stderr");
   mkfifo(stdoutPath);
   mkfifo(stderrPath);
-  const stdout = collect(openFifoReader(stdoutPath));
-  const stderr = collect(openFifoReader(stderrPath));
+  const stdout = readAll(openFifoReader(stdoutPath));
+  const stderr = readAll(openFifoReader(stderrPath));
 
   const created = await tasks.create({ containerId: id, stdout: stdoutPath, stderr: stderrPath });
   expect(created.pid).toBeGreaterThan(0);
