@@ -113,6 +113,9 @@ export class RemoteClient implements Client {
   async newContainer(id: string, spec: OciSpec, opts?: NewContainerOptions): Promise<Container> {
     validateIdentifier("container id", id);
     validateSpec(id, spec);
+    // containerd's store refuses an empty label key with an untyped "key required" (gRPC Unknown).
+    if (opts?.labels && Object.hasOwn(opts.labels, ""))
+      throw new InvalidArgumentError(`create container ${id}: label keys must not be empty`);
     const runtime = await this.runtimes.resolve(opts?.runtime);
     try {
       const { container } = await this.ctx.call(`create container ${id}`, opts, (s) =>
