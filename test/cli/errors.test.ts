@@ -1,24 +1,10 @@
 // ctrd's own failures: one line on stderr, `ctrd: <message> (<code>)`, exit status 125.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startContainerd, type TestContainerd } from "../harness/containerd.js";
-import { ctrd, ensureBuilt } from "./helpers.js";
+import { describe, expect, test } from "vitest";
+import { ctrd, useHarnessCtrd } from "./helpers.js";
 
-let containerd: TestContainerd;
-let global: string[];
-/** The harness kills whatever runs under it, whatever a failed test left. */
-let cgroup: string[];
-
-beforeAll(async () => {
-  await ensureBuilt();
-  containerd = await startContainerd({ prefix: "ctrd-err-" });
-  global = ["--containerd", containerd.address, "--state", containerd.stateDir];
-  cgroup = ["--cgroup-parent", containerd.cgroupParent];
-});
-afterAll(async () => {
-  await containerd?.stop();
-});
+const fx = useHarnessCtrd("ctrd-err-");
 
 function expectOneLine(
   result: { code: number | null; stdout: string; stderr: string },
@@ -33,9 +19,9 @@ function expectOneLine(
 describe("ctrd's own failures exit 125 with one clear line", () => {
   test("an unknown flag, a missing command, a bad value", async () => {
     expectOneLine(await ctrd(["run", "--bogus", "--", "true"]), /unknown option '--bogus'.*ctrd run --help/);
-    expectOneLine(await ctrd(["run", ...global]), /missing required argument 'cmd'/);
+    expectOneLine(await ctrd(["run", ...fx.global]), /missing required argument 'cmd'/);
     expectOneLine(
-      await ctrd(["run", ...global, ...cgroup, "--memory", "lots", "--", "true"]),
+      await ctrd(["run", ...fx.global, ...fx.cgroup, "--memory", "lots", "--", "true"]),
       /invalid --memory "lots"/,
     );
     expectOneLine(await ctrd(["frobnicate"]), /unknown command 'frobnicate'/);
@@ -43,7 +29,7 @@ describe("ctrd's own failures exit 125 with one clear line", () => {
   });
 
   test("an unknown runtime, per container or as the default", async () => {
-    const args = ["run", ...global, ...cgroup, "--rm", "--rootfs", containerd.rootfs];
+    const args = ["run", ...fx.global, ...fx.cgroup, "--rm", "--rootfs", fx.containerd.rootfs];
     expectOneLine(
       await ctrd([...args, "--runtime", "nope", "--", "true"]),
       /unknown or invalid runtime name 'nope'.*\(invalid_argument\)/,
@@ -52,7 +38,7 @@ describe("ctrd's own failures exit 125 with one clear line", () => {
       await ctrd([...args, "--default-runtime", "nope", "--", "true"]),
       /default runtime 'nope' does not exist/,
     );
-    const ps = await ctrd(["ps", "-a", "--json", ...global]);
+    const ps = await ctrd(["ps", "-a", "--json", ...fx.global]);
     expect(JSON.parse(ps.stdout)).toEqual([]);
   });
 
@@ -60,11 +46,11 @@ describe("ctrd's own failures exit 125 with one clear line", () => {
     expectOneLine(
       await ctrd([
         "run",
-        ...global,
-        ...cgroup,
+        ...fx.global,
+        ...fx.cgroup,
         "--rm",
         "--rootfs",
-        join(containerd.dir, "nowhere"),
+        join(fx.containerd.dir, "nowhere"),
         "--",
         "true",
       ]),
@@ -74,21 +60,21 @@ describe("ctrd's own failures exit 125 with one clear line", () => {
 
   test("an unreachable --containerd: no socket, not a socket, nobody listening", async () => {
     expectOneLine(
-      await ctrd(["ps", "--containerd", join(containerd.dir, "missing.sock")]),
+      await ctrd(["ps", "--containerd", join(fx.containerd.dir, "missing.sock")]),
       /cannot reach containerd at .*missing\.sock: no socket there \(unavailable\)/,
     );
-    expectOneLine(await ctrd(["ps", "--containerd", containerd.dir]), /is not a socket/);
+    expectOneLine(await ctrd(["ps", "--containerd", fx.containerd.dir]), /is not a socket/);
     expectOneLine(await ctrd(["ps", "--containerd", "relative.sock"]), /must be absolute/);
   });
 
   test("a broken --config daemon.json", async () => {
-    const config = join(containerd.dir, "daemon.json");
+    const config = join(fx.containerd.dir, "daemon.json");
     writeFileSync(config, JSON.stringify({ runtimes: { bad: { shim: "x" } } }));
-    expectOneLine(await ctrd(["info", ...global, "--config", config]), /key 'shim' is not allowed/);
+    expectOneLine(await ctrd(["info", ...fx.global, "--config", config]), /key 'shim' is not allowed/);
   });
 
   test("a missing container", async () => {
-    expectOneLine(await ctrd(["kill", ...global, "ghost"]), /no such container: ghost \(not_found\)/);
-    expectOneLine(await ctrd(["exec", ...global, "ghost", "--", "true"]), /no such container: ghost/);
+    expectOneLine(await ctrd(["kill", ...fx.global, "ghost"]), /no such container: ghost \(not_found\)/);
+    expectOneLine(await ctrd(["exec", ...fx.global, "ghost", "--", "true"]), /no such container: ghost/);
   });
 });

@@ -4,6 +4,8 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, rmdirSync, statSync } fr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll } from "vitest";
+import { startContainerd, type TestContainerd } from "../harness/containerd.js";
 
 const repo = join(import.meta.dirname, "../..");
 /** What `bin.ctrd` in package.json points to: the tests run the built CLI, as users do. */
@@ -133,4 +135,27 @@ export interface PsRow {
   pid: number;
   runtime: string;
   command: string[];
+}
+
+export interface HarnessCtrd {
+  containerd: TestContainerd;
+  /** Points ctrd at the harness's containerd and state dir. */
+  global: string[];
+  /** Puts containers under the harness's cgroup, which it kills whatever a failed test left. */
+  cgroup: string[];
+}
+
+/** A private containerd for the test file and the flags that point ctrd at it; built ctrd first. */
+export function useHarnessCtrd(prefix: string): HarnessCtrd {
+  const fx = {} as HarnessCtrd;
+  beforeAll(async () => {
+    await ensureBuilt();
+    fx.containerd = await startContainerd({ prefix });
+    fx.global = ["--containerd", fx.containerd.address, "--state", fx.containerd.stateDir];
+    fx.cgroup = ["--cgroup-parent", fx.containerd.cgroupParent];
+  });
+  afterAll(async () => {
+    await fx.containerd?.stop();
+  });
+  return fx;
 }

@@ -1,43 +1,29 @@
 // A detached container driven through the other commands: ps, exec, pause/resume, stats, events, kill, rm.
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startContainerd, type TestContainerd } from "../harness/containerd.js";
-import { ctrd, ensureBuilt, type PsRow, startCtrd, waitForOutput } from "./helpers.js";
+import { describe, expect, test } from "vitest";
+import { ctrd, type PsRow, startCtrd, useHarnessCtrd, waitForOutput } from "./helpers.js";
 
-let containerd: TestContainerd;
-let global: string[];
-/** The harness kills whatever runs under it, whatever a failed test left. */
-let cgroup: string[];
-
-beforeAll(async () => {
-  await ensureBuilt();
-  containerd = await startContainerd({ prefix: "ctrd-life-" });
-  global = ["--containerd", containerd.address, "--state", containerd.stateDir];
-  cgroup = ["--cgroup-parent", containerd.cgroupParent];
-});
-afterAll(async () => {
-  await containerd?.stop();
-});
+const fx = useHarnessCtrd("ctrd-life-");
 
 async function ps(all = false): Promise<PsRow[]> {
-  const result = await ctrd(["ps", ...(all ? ["-a"] : []), "--json", ...global]);
+  const result = await ctrd(["ps", ...(all ? ["-a"] : []), "--json", ...fx.global]);
   expect(result.code, result.stderr).toBe(0);
   return JSON.parse(result.stdout) as PsRow[];
 }
 
 describe("a detached container", () => {
   test("run -d, ps, exec, pause, resume, stats, kill, rm", async () => {
-    const events = startCtrd(["events", "--json", ...global]);
+    const events = startCtrd(["events", "--json", ...fx.global]);
     // containerd does not replay events: until a probe container's events show up, the stream
     // may not be subscribed yet (ctrd is still starting, on a busy machine for a while).
     for (let attempt = 0; !events.stdout().includes('"containerId":"probe'); attempt++) {
       expect(attempt, "events never showed a probe container").toBeLessThan(20);
       await ctrd([
         "run",
-        ...global,
-        ...cgroup,
+        ...fx.global,
+        ...fx.cgroup,
         "--rm",
         "--rootfs",
-        containerd.rootfs,
+        fx.containerd.rootfs,
         "--name",
         `probe-${attempt}`,
         "--",
@@ -48,13 +34,13 @@ describe("a detached container", () => {
 
     const started = await ctrd([
       "run",
-      ...global,
-      ...cgroup,
+      ...fx.global,
+      ...fx.cgroup,
       "-d",
       "--name",
       "web",
       "--rootfs",
-      containerd.rootfs,
+      fx.containerd.rootfs,
       "--",
       "sh",
       "-c",
@@ -66,43 +52,43 @@ describe("a detached container", () => {
     expect(row).toMatchObject({ id: "web", status: "running", runtime: "io.containerd.runc.v2" });
     expect(row?.pid).toBeGreaterThan(0);
     expect(row?.command).toEqual(["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]);
-    const table = await ctrd(["ps", ...global]);
+    const table = await ctrd(["ps", ...fx.global]);
     expect(table.stdout).toMatch(
       /^CONTAINER\s+STATUS\s+PID\s+RUNTIME\s+CREATED\s+COMMAND\nweb\s+running\s+\d+/,
     );
 
-    const exec = await ctrd(["exec", ...global, "web", "--", "sh", "-c", "echo from exec; cat; exit 4"], {
+    const exec = await ctrd(["exec", ...fx.global, "web", "--", "sh", "-c", "echo from exec; cat; exit 4"], {
       input: "piped\n",
     });
     expect(exec).toMatchObject({ code: 4, stdout: "from exec\n" });
-    const execStdin = await ctrd(["exec", ...global, "-i", "web", "--", "cat"], { input: "piped\n" });
+    const execStdin = await ctrd(["exec", ...fx.global, "-i", "web", "--", "cat"], { input: "piped\n" });
     expect(execStdin).toMatchObject({ code: 0, stdout: "piped\n" });
-    const execMissing = await ctrd(["exec", ...global, "web", "--", "no-such-command"]);
+    const execMissing = await ctrd(["exec", ...fx.global, "web", "--", "no-such-command"]);
     expect(execMissing.code).toBe(127);
 
-    expect((await ctrd(["pause", ...global, "web"])).code).toBe(0);
+    expect((await ctrd(["pause", ...fx.global, "web"])).code).toBe(0);
     expect((await ps())[0]?.status).toBe("paused");
-    expect((await ctrd(["resume", ...global, "web"])).code).toBe(0);
+    expect((await ctrd(["resume", ...fx.global, "web"])).code).toBe(0);
     expect((await ps())[0]?.status).toBe("running");
 
-    const stats = await ctrd(["stats", ...global, "--no-stream", "--json", "web"]);
+    const stats = await ctrd(["stats", ...fx.global, "--no-stream", "--json", "web"]);
     expect(stats.code, stats.stderr).toBe(0);
     const sample = JSON.parse(stats.stdout) as { memoryUsage: number; cpuPercent: number; pids: number };
     expect(sample.memoryUsage).toBeGreaterThan(0);
     expect(sample.cpuPercent).toBeGreaterThanOrEqual(0);
     expect(sample.pids).toBeGreaterThanOrEqual(1);
-    const human = await ctrd(["stats", ...global, "--no-stream", "web"]);
+    const human = await ctrd(["stats", ...fx.global, "--no-stream", "web"]);
     expect(human.stdout).toMatch(
       /^CONTAINER\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+PIDS\s+BLOCK I\/O\nweb\s+\d+\.\d\d%/,
     );
 
-    const refused = await ctrd(["rm", ...global, "web"]);
+    const refused = await ctrd(["rm", ...fx.global, "web"]);
     expect(refused.code).toBe(125);
     expect(refused.stderr).toMatch(/^ctrd: container web is running: .*\(failed_precondition\)\n$/);
 
-    expect((await ctrd(["kill", ...global, "--signal", "TERM", "web"])).code).toBe(0);
+    expect((await ctrd(["kill", ...fx.global, "--signal", "TERM", "web"])).code).toBe(0);
     await expect.poll(async () => (await ps(true))[0]?.status, { timeout: 5_000 }).toBe("stopped");
-    expect((await ctrd(["rm", ...global, "web"])).code).toBe(0);
+    expect((await ctrd(["rm", ...fx.global, "web"])).code).toBe(0);
     expect(await ps(true)).toEqual([]);
 
     await waitForOutput(events, (out) => out.includes('"type":"exit"'));
@@ -125,11 +111,11 @@ describe("a detached container", () => {
   test("rm -f removes a running container", async () => {
     const started = await ctrd([
       "run",
-      ...global,
-      ...cgroup,
+      ...fx.global,
+      ...fx.cgroup,
       "-d",
       "--rootfs",
-      containerd.rootfs,
+      fx.containerd.rootfs,
       "--",
       "sleep",
       "60",
@@ -137,7 +123,7 @@ describe("a detached container", () => {
     expect(started.code, started.stderr).toBe(0);
     const id = started.stdout.trim();
     expect(id).toMatch(/^[a-z]+-[a-z]+-[0-9a-f]{4}$/);
-    expect((await ctrd(["rm", ...global, "-f", id])).code).toBe(0);
+    expect((await ctrd(["rm", ...fx.global, "-f", id])).code).toBe(0);
     expect(await ps(true)).toEqual([]);
   });
 });

@@ -3,39 +3,33 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startContainerd, type TestContainerd } from "../harness/containerd.js";
-import { CTRD, type CtrdResult, ctrd, ensureBuilt, type PsRow, startCtrd, waitForOutput } from "./helpers.js";
+import { describe, expect, test } from "vitest";
+import {
+  CTRD,
+  type CtrdResult,
+  ctrd,
+  type PsRow,
+  startCtrd,
+  useHarnessCtrd,
+  waitForOutput,
+} from "./helpers.js";
 
-let containerd: TestContainerd;
-let global: string[];
-/** The harness kills whatever runs under it, whatever a failed test left. */
-let cgroup: string[];
-
-beforeAll(async () => {
-  await ensureBuilt();
-  containerd = await startContainerd({ prefix: "ctrd-run-" });
-  global = ["--containerd", containerd.address, "--state", containerd.stateDir];
-  cgroup = ["--cgroup-parent", containerd.cgroupParent];
-});
-afterAll(async () => {
-  await containerd?.stop();
-});
+const fx = useHarnessCtrd("ctrd-run-");
 
 const run = (args: string[], input?: string): Promise<CtrdResult> =>
   ctrd(
-    ["run", ...global, ...cgroup, "--rootfs", containerd.rootfs, ...args],
+    ["run", ...fx.global, ...fx.cgroup, "--rootfs", fx.containerd.rootfs, ...args],
     input === undefined ? {} : { input },
   );
 
 async function listAll(): Promise<PsRow[]> {
-  const ps = await ctrd(["ps", "-a", "--json", ...global]);
+  const ps = await ctrd(["ps", "-a", "--json", ...fx.global]);
   expect(ps.code, ps.stderr).toBe(0);
   return JSON.parse(ps.stdout) as PsRow[];
 }
 
 function fifoDirs(): string[] {
-  const dir = join(containerd.stateDir, "ctrd");
+  const dir = join(fx.containerd.stateDir, "ctrd");
   return existsSync(dir) ? readdirSync(dir) : [];
 }
 
@@ -82,7 +76,7 @@ describe("ctrd run", () => {
     const result = await run(["--name", "kept", "--", "true"]);
     expect(result.code).toBe(0);
     expect((await listAll()).map((row) => [row.id, row.status])).toEqual([["kept", "none"]]);
-    expect((await ctrd(["rm", ...global, "kept"])).code).toBe(0);
+    expect((await ctrd(["rm", ...fx.global, "kept"])).code).toBe(0);
     expect(await listAll()).toEqual([]);
   });
 
@@ -99,8 +93,8 @@ describe("ctrd run", () => {
   test("without --rootfs, a busybox rootfs is built under the state dir on first use", async () => {
     const result = await ctrd([
       "run",
-      ...global,
-      ...cgroup,
+      ...fx.global,
+      ...fx.cgroup,
       "--rm",
       "--",
       "sh",
@@ -108,17 +102,17 @@ describe("ctrd run", () => {
       "uname -s; ls /bin/busybox",
     ]);
     expect(result).toMatchObject({ code: 0, stdout: "Linux\n/bin/busybox\n" });
-    expect(existsSync(join(containerd.stateDir, ".ctrd/rootfs-busybox/bin/sh"))).toBe(true);
+    expect(existsSync(join(fx.containerd.stateDir, ".ctrd/rootfs-busybox/bin/sh"))).toBe(true);
   });
 
   test("Ctrl-C stops the container; ctrd exits 130 and leaves no container, task or FIFO dir", async () => {
     const started = Date.now();
     const proc = startCtrd([
       "run",
-      ...global,
-      ...cgroup,
+      ...fx.global,
+      ...fx.cgroup,
       "--rootfs",
-      containerd.rootfs,
+      fx.containerd.rootfs,
       "--name",
       "interrupted",
       "--",
@@ -139,10 +133,10 @@ describe("ctrd run", () => {
   test("a second Ctrl-C kills at once, without waiting out the stop timeout", async () => {
     const proc = startCtrd([
       "run",
-      ...global,
-      ...cgroup,
+      ...fx.global,
+      ...fx.cgroup,
       "--rootfs",
-      containerd.rootfs,
+      fx.containerd.rootfs,
       "--stop-timeout",
       "30",
       "--",
@@ -163,10 +157,10 @@ describe("ctrd run", () => {
   test("SIGTERM is forwarded: the container's handler decides the exit code", async () => {
     const proc = startCtrd([
       "run",
-      ...global,
-      ...cgroup,
+      ...fx.global,
+      ...fx.cgroup,
       "--rootfs",
-      containerd.rootfs,
+      fx.containerd.rootfs,
       "--rm",
       "--",
       "sh",
@@ -181,7 +175,16 @@ describe("ctrd run", () => {
   });
 
   test("a reader that goes away (ctrd run … | head) stops the container; ctrd exits 141, --rm still removes it", async () => {
-    const proc = startCtrd(["run", ...global, ...cgroup, "--rootfs", containerd.rootfs, "--rm", "--", "yes"]);
+    const proc = startCtrd([
+      "run",
+      ...fx.global,
+      ...fx.cgroup,
+      "--rootfs",
+      fx.containerd.rootfs,
+      "--rm",
+      "--",
+      "yes",
+    ]);
     await waitForOutput(proc, (out) => out.length > 0);
     proc.child.stdout?.destroy();
     const result = await proc.result;
@@ -193,14 +196,14 @@ describe("ctrd run", () => {
   test("-it: a terminal sized like ours before start, and resized when ours is (SIGWINCH)", async () => {
     // script(1) gives ctrd a real terminal. Its stdin stays open: at EOF script would hang up the
     // terminal. A background job of a non-interactive sh has /dev/null as stdin, hence </dev/tty.
-    const ready = join(containerd.rootfs, "tmp/tty-test-ready");
+    const ready = join(fx.containerd.rootfs, "tmp/tty-test-ready");
     const inside =
       'stty size; touch /tmp/tty-test-ready; for i in $(seq 100); do [ "$(stty size)" = "30 100" ] || break; sleep 0.05; done; stty size';
     const shell = [
       "stty cols 100 rows 30",
       // Resize once the container has shown its first size (it touches a file in its rootfs).
       `(while [ ! -e ${ready} ]; do sleep 0.05; done; stty cols 120 rows 40 </dev/tty) & true`,
-      `${CTRD} run ${[...global, ...cgroup].join(" ")} --rootfs ${containerd.rootfs} --rm -it -- sh -c '${inside}'`,
+      `${CTRD} run ${[...fx.global, ...fx.cgroup].join(" ")} --rootfs ${fx.containerd.rootfs} --rm -it -- sh -c '${inside}'`,
     ].join("; ");
     const script = spawn("script", ["-qec", shell, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
     script.stderr.setEncoding("utf8").on("data", (chunk: string) => {

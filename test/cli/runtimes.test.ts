@@ -1,35 +1,21 @@
 // Runtime selection through the CLI: the v1 shim, --add-runtime with --runtime, --default-runtime in info and run.
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { requireBinary } from "../harness/binaries.js";
-import { startContainerd, type TestContainerd } from "../harness/containerd.js";
-import { ctrd, ensureBuilt, type PsRow } from "./helpers.js";
+import { ctrd, type PsRow, useHarnessCtrd } from "./helpers.js";
 
-let containerd: TestContainerd;
-let global: string[];
-/** The harness kills whatever runs under it, whatever a failed test left. */
-let cgroup: string[];
-
-beforeAll(async () => {
-  await ensureBuilt();
-  containerd = await startContainerd({ prefix: "ctrd-rt-" });
-  global = ["--containerd", containerd.address, "--state", containerd.stateDir];
-  cgroup = ["--cgroup-parent", containerd.cgroupParent];
-});
-afterAll(async () => {
-  await containerd?.stop();
-});
+const fx = useHarnessCtrd("ctrd-rt-");
 
 describe("runtimes", () => {
   test("--runtime io.containerd.runtime.v1.linux runs on the v1 shim", async () => {
     const result = await ctrd([
       "run",
-      ...global,
-      ...cgroup,
+      ...fx.global,
+      ...fx.cgroup,
       "--rm",
       "--rootfs",
-      containerd.rootfs,
+      fx.containerd.rootfs,
       "--runtime",
       "io.containerd.runtime.v1.linux",
       "--",
@@ -41,22 +27,22 @@ describe("runtimes", () => {
   });
 
   test("--add-runtime NAME=PATH with --runtime NAME runs that binary", async () => {
-    const marker = join(containerd.dir, "wrapper-ran");
-    const wrapper = join(containerd.dir, "runc-wrapper");
+    const marker = join(fx.containerd.dir, "wrapper-ran");
+    const wrapper = join(fx.containerd.dir, "runc-wrapper");
     writeFileSync(wrapper, `#!/bin/sh\ntouch ${marker}\nexec ${requireBinary("runc")} "$@"\n`, {
       mode: 0o755,
     });
     const result = await ctrd([
       "run",
-      ...global,
-      ...cgroup,
+      ...fx.global,
+      ...fx.cgroup,
       "--add-runtime",
       `wrapped=${wrapper}`,
       "--runtime",
       "wrapped",
       "--rm",
       "--rootfs",
-      containerd.rootfs,
+      fx.containerd.rootfs,
       "--",
       "echo",
       "wrapped",
@@ -66,7 +52,7 @@ describe("runtimes", () => {
   });
 
   test("--default-runtime changes what info reports and what a new container gets", async () => {
-    const flags = [...global, "--default-runtime", "io.containerd.runtime.v1.linux"];
+    const flags = [...fx.global, "--default-runtime", "io.containerd.runtime.v1.linux"];
     const info = await ctrd(["info", "--json", ...flags]);
     expect(info.code, info.stderr).toBe(0);
     const report = JSON.parse(info.stdout) as {
@@ -80,7 +66,7 @@ describe("runtimes", () => {
       backend: "remote",
       defaultRuntime: "io.containerd.runtime.v1.linux",
       namespace: "ctrd",
-      containerd: { address: containerd.address },
+      containerd: { address: fx.containerd.address },
     });
     expect(report.containerd.version).toMatch(/^\d+\.\d+/);
     expect(report.runtimes.filter((r) => r.isDefault).map((r) => r.name)).toEqual([
@@ -96,31 +82,31 @@ describe("runtimes", () => {
     const started = await ctrd([
       "run",
       ...flags,
-      ...cgroup,
+      ...fx.cgroup,
       "-d",
       "--name",
       "v1-default",
       "--rootfs",
-      containerd.rootfs,
+      fx.containerd.rootfs,
       "--",
       "sleep",
       "30",
     ]);
     expect(started.code, started.stderr).toBe(0);
-    const ps = await ctrd(["ps", "--json", ...global]);
+    const ps = await ctrd(["ps", "--json", ...fx.global]);
     expect((JSON.parse(ps.stdout) as PsRow[]).map((row) => [row.id, row.runtime])).toEqual([
       ["v1-default", "io.containerd.runtime.v1.linux"],
     ]);
-    expect((await ctrd(["rm", "-f", ...global, "v1-default"])).code).toBe(0);
+    expect((await ctrd(["rm", "-f", ...fx.global, "v1-default"])).code).toBe(0);
   });
 
   test("--config daemon.json: its runtimes and default-runtime, with the flag winning", async () => {
-    const config = join(containerd.dir, "daemon.json");
+    const config = join(fx.containerd.dir, "daemon.json");
     writeFileSync(
       config,
       JSON.stringify({ runtimes: { plain: { path: requireBinary("runc") } }, "default-runtime": "plain" }),
     );
-    const info = await ctrd(["info", "--json", ...global, "--config", config]);
+    const info = await ctrd(["info", "--json", ...fx.global, "--config", config]);
     expect(info.code, info.stderr).toBe(0);
     const report = JSON.parse(info.stdout) as {
       defaultRuntime: string;
@@ -131,7 +117,7 @@ describe("runtimes", () => {
     const overridden = await ctrd([
       "info",
       "--json",
-      ...global,
+      ...fx.global,
       "--config",
       config,
       "--default-runtime",
@@ -140,13 +126,13 @@ describe("runtimes", () => {
     expect(JSON.parse(overridden.stdout)).toMatchObject({ defaultRuntime: "runc" });
     const result = await ctrd([
       "run",
-      ...global,
-      ...cgroup,
+      ...fx.global,
+      ...fx.cgroup,
       "--config",
       config,
       "--rm",
       "--rootfs",
-      containerd.rootfs,
+      fx.containerd.rootfs,
       "--",
       "echo",
       "plain",
