@@ -198,7 +198,7 @@ describe("ctrd run", () => {
     // terminal. A background job of a non-interactive sh has /dev/null as stdin, hence </dev/tty.
     const ready = join(fx.containerd.rootfs, "tmp/tty-test-ready");
     const inside =
-      'stty size; touch /tmp/tty-test-ready; for i in $(seq 100); do [ "$(stty size)" = "30 100" ] || break; sleep 0.05; done; stty size';
+      'stty size; touch /tmp/tty-test-ready; for i in $(seq 300); do [ "$(stty size)" = "30 100" ] || break; sleep 0.05; done; stty size';
     const shell = [
       "stty cols 100 rows 30",
       // Resize once the container has shown its first size (it touches a file in its rootfs).
