@@ -180,6 +180,17 @@ describe("containerd killed mid-operation", () => {
     const other = await fx.client.newContainer(uniqueId("down2"), fx.spec(["true"]));
     await fx.ctrd.kill();
     try {
+      // Until the client has seen the connection close, a request may still go out on it, and then
+      // it may have reached containerd (which is why the client cleans up after such a failure).
+      // Once a new connection is refused, the client knows containerd is down.
+      await expect
+        .poll(() =>
+          fx.client.version().then(
+            () => "up",
+            (err: unknown) => String(err),
+          ),
+        )
+        .toMatch(/ECONNREFUSED|ENOENT/);
       const started = Date.now();
       const refusedCreate = await other.newTask().then(
         () => "created",

@@ -1,4 +1,4 @@
-import { rmSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
@@ -90,7 +90,7 @@ export class RemoteContainer implements Container, TaskOwner {
       terminal: opts?.stdio?.terminal ?? spec?.process?.terminal ?? false,
     };
     const options = opts?.checkpointDir ? this.restoreOptions(record, opts.checkpointDir) : undefined;
-    const io = ProcessIO.create(this.fifoDir, this.id, stdio);
+    const io = await ProcessIO.create(this.fifoDir, this.id, stdio);
     try {
       const { pid } = await this.ctx.call(`create task for container ${this.id}`, opts, (s) =>
         this.ctx.tasks.create(
@@ -108,7 +108,7 @@ export class RemoteContainer implements Container, TaskOwner {
       this.ctx.events.track(this.id, this.id, pid);
       return new RemoteTask(this.ctx, this.id, pid, io, this);
     } catch (err) {
-      io.destroy();
+      await io.destroy();
       if (isErrorCode(err, "unavailable") && mayHaveReachedContainerd(err))
         await this.removeHalfCreatedTask(opts?.signal);
       throw err;
@@ -194,6 +194,6 @@ export class RemoteContainer implements Container, TaskOwner {
     await this.ctx.call(`delete container ${this.id}`, opts, (s) =>
       this.ctx.containers.delete({ id: this.id }, { signal: s }),
     );
-    rmSync(this.fifoDir, { recursive: true, force: true });
+    await rm(this.fifoDir, { recursive: true, force: true });
   }
 }

@@ -28,7 +28,8 @@ import { toTypedError } from "./errors.js";
 
 /** Exit status when a process vanished while we could not watch it (as Docker reports it). */
 export const UNKNOWN_EXIT_CODE = 255;
-const MAX_REMEMBERED_EXITS = 100_000;
+/** Enough to deduplicate and answer late waits over minutes of heavy churn; bounds the memory. */
+const MAX_REMEMBERED_EXITS = 10_000;
 
 interface Tracked {
   containerId: string;

@@ -125,11 +125,11 @@ export class RemoteProcess implements Process {
           ? this.ctx.events.lastExitOf(this.containerId, this.id)
           : undefined;
         if (!known) throw retryErr;
-        this.io.release();
+        await this.io.release();
         return known;
       }
     }
-    this.io.release();
+    await this.io.release();
     const status = { exitCode: reply.exitStatus, exitedAt: toDate(reply.exitedAt) };
     this.ctx.events.noteExit(this.containerId, this.id, status);
     return status;

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { join } from "node:path";
 import { PassThrough, type Readable, type Writable } from "node:stream";
@@ -39,12 +40,14 @@ export class ProcessIO {
    * The shim needs stderr whenever stdout is set (outside TTY mode), so a stream the caller did
    * not ask for is still created, and drained so the container never blocks on it.
    */
-  static create(dir: string, processId: string, stdio: StdioOptions | undefined): ProcessIO {
+  static async create(dir: string, processId: string, stdio: StdioOptions | undefined): Promise<ProcessIO> {
     const want = stdio ?? {};
     const terminal = want.terminal ?? false;
     const wantsOutput = Boolean(want.stdout || want.stderr || terminal);
     if (!want.stdin && !wantsOutput) return ProcessIO.none();
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Asynchronous: on a slow disk a directory operation costs milliseconds, which would stall
+    // every other container this client drives.
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     const paths: FifoPaths = {
       stdin: want.stdin ? join(dir, `${processId}-stdin`) : "",
       stdout: wantsOutput ? join(dir, `${processId}-stdout`) : "",
@@ -70,7 +73,7 @@ export class ProcessIO {
     } catch (err) {
       for (const socket of opened) socket.destroy();
       // Only ours: an EEXIST means the FIFOs belong to a live process with the same id.
-      removeFifos(made);
+      await removeFifos(made);
       if (err instanceof FifoError && err.errno === EEXIST) {
         throw new AlreadyExistsError(`process ${processId} already has stdio in ${dir}: the id is in use`, {
           cause: err,
@@ -138,16 +141,16 @@ export class ProcessIO {
    * After the process is gone: stop writing, and remove the FIFO files. Output streams are left
    * to end by themselves (the shim closes its ends), so nothing already written is lost.
    */
-  release(): void {
+  async release(): Promise<void> {
     if (this.stdin && !this.stdin.destroyed) this.stdin.destroy();
     for (const socket of this.drained) socket.destroy();
-    removeFifos(this.paths);
+    await removeFifos(this.paths);
   }
 
   /** On a failed create: nothing was or will be written; close everything. */
-  destroy(): void {
+  async destroy(): Promise<void> {
     for (const stream of [this.stdin, this.stdout, this.stderr]) stream?.destroy();
-    this.release();
+    await this.release();
   }
 }
 
@@ -167,6 +170,8 @@ function drain(socket: Socket | null, drained: Socket[]): null {
   return null;
 }
 
-export function removeFifos(paths: FifoPaths): void {
-  for (const path of [paths.stdin, paths.stdout, paths.stderr]) if (path) rmSync(path, { force: true });
+export async function removeFifos(paths: FifoPaths): Promise<void> {
+  await Promise.all(
+    [paths.stdin, paths.stdout, paths.stderr].filter(Boolean).map((path) => rm(path, { force: true })),
+  );
 }

@@ -99,7 +99,7 @@ export class RemoteTask extends RemoteProcess implements Task {
         `${what}: process.cwd must be an absolute path, not ${JSON.stringify(cwd)}`,
       );
     }
-    const io = ProcessIO.create(this.owner.fifoDir, execId, { ...opts?.stdio, terminal });
+    const io = await ProcessIO.create(this.owner.fifoDir, execId, { ...opts?.stdio, terminal });
     try {
       await this.ctx.call(what, opts, (s) =>
         this.ctx.tasks.exec(
@@ -116,7 +116,7 @@ export class RemoteTask extends RemoteProcess implements Task {
         ),
       );
     } catch (err) {
-      io.destroy();
+      await io.destroy();
       // containerd died while adding it: the shim may hold the process anyway.
       if (isErrorCode(err, "unavailable") && mayHaveReachedContainerd(err))
         await this.removeUnstartedExec(execId, opts?.signal);
@@ -129,7 +129,7 @@ export class RemoteTask extends RemoteProcess implements Task {
       this.ctx.events.track(this.containerId, execId, pid);
       return new RemoteProcess(this.ctx, this.containerId, execId, pid, io);
     } catch (err) {
-      io.destroy();
+      await io.destroy();
       if (!isErrorCode(err, "unavailable") || mayHaveReachedContainerd(err))
         await this.removeUnstartedExec(execId, opts?.signal);
       throw err;
@@ -256,7 +256,7 @@ export class RemoteTask extends RemoteProcess implements Task {
     } catch (err) {
       // A shim that dies while deleting ("ttrpc: closed") may still have deleted: ask containerd.
       if (!isErrorCode(err, "not_found") && (await this.stillExists(opts))) throw err;
-      this.io.release();
+      await this.io.release();
     }
   }
 
