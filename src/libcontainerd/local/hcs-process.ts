@@ -3,17 +3,12 @@
  * code from HcsGetProcessProperties; HCS replays an exit that happened before the callback was
  * registered, so a process that dies at once is still reported.
  */
-import { FailedPreconditionError, InternalError, UnavailableError } from "../types/errors.js";
-import {
-  closeQuietly,
-  type HcsContext,
-  type HcsSystem,
-  isAlreadyStopped,
-  settledWithin,
-} from "./hcs-system.js";
+import { FailedPreconditionError, InternalError } from "../types/errors.js";
+import { closeQuietly, type HcsHandleKind, HcsHandleOwner } from "./hcs-handle.js";
+import { type HcsContext, type HcsSystem, isAlreadyStopped } from "./hcs-system.js";
 import { hcsError, isFailure, isPending, toUnsigned } from "./hresult.js";
-import { CallbackRegistration, HcsNotification, NotificationMailbox } from "./notifications.js";
-import type { HcsCallResult, HcsHandle, HcsProcessInformation } from "./vmcompute.js";
+import { HcsNotification } from "./notifications.js";
+import type { HcsHandle, HcsProcessInformation } from "./vmcompute.js";
 
 /** hcsschema.ProcessStatus; every field is omitempty in Go, so absent means 0/false. */
 export interface HcsProcessStatus {
@@ -25,19 +20,22 @@ export interface HcsProcessStatus {
 
 const ERROR_ACCESS_DENIED = 0x80070005;
 
-export class HcsProcess {
-  readonly mailbox: NotificationMailbox;
-  private registration: CallbackRegistration | undefined;
-  private readonly inFlight = new Set<Promise<unknown>>();
-  private closing: Promise<void> | undefined;
+const PROCESS_HANDLE: HcsHandleKind = {
+  callback: "process",
+  noun: "process",
+  logField: "process",
+  close: (api, handle) => api.closeProcess(handle),
+};
 
+/** `close()` unregisters and closes the handle once no call is in flight; it does not stop the process. */
+export class HcsProcess extends HcsHandleOwner {
   private constructor(
-    private readonly ctx: HcsContext,
+    ctx: HcsContext,
     readonly system: HcsSystem,
     readonly pid: number,
-    private handle: HcsHandle,
+    handle: HcsHandle,
   ) {
-    this.mailbox = new NotificationMailbox(`process ${pid} in ${system.id}`);
+    super(ctx, handle, PROCESS_HANDLE, `process ${pid} in ${system.id}`);
   }
 
   /**
@@ -52,15 +50,7 @@ export class HcsProcess {
     const { process: handle, info } = await system.createProcessHandle(parameters);
     const process = new HcsProcess(system.ctx, system, info.processId, handle);
     try {
-      process.registration = await process.track(
-        CallbackRegistration.register(
-          system.ctx.api,
-          system.ctx.callbacks,
-          "process",
-          handle,
-          process.mailbox,
-        ),
-      );
+      await process.register();
       return { process, info };
     } catch (err) {
       closeStdio(info);
@@ -70,7 +60,7 @@ export class HcsProcess {
     }
   }
 
-  get subject(): string {
+  override get subject(): string {
     return `${this.system.id}/${this.pid}`;
   }
 
@@ -180,42 +170,5 @@ export class HcsProcess {
         resultJson: r.result,
       });
     }
-  }
-
-  /** Unregisters and closes the handle once no call is in flight. Does not stop the process. */
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      this.mailbox.close(new UnavailableError(`process ${this.subject}: handle closed`));
-      if (!(await settledWithin(this.inFlight, this.ctx.operationTimeoutMs))) {
-        this.ctx.logger.error(
-          { process: this.subject },
-          "an HCS call never returned; leaking the handle rather than closing it under the call",
-        );
-        return;
-      }
-      if (this.registration) {
-        await this.registration.unregister().catch((err: unknown) => {
-          this.ctx.logger.error({ process: this.subject, err }, "unregistering the process callback failed");
-        });
-      }
-      const handle = this.handle;
-      this.handle = 0n;
-      if (handle) await closeQuietly(this.ctx, () => this.ctx.api.closeProcess(handle), this.subject);
-    })();
-    return this.closing;
-  }
-
-  private call<T extends HcsCallResult>(invoke: (handle: HcsHandle) => Promise<T>): Promise<T> {
-    if (this.closing || !this.handle) {
-      return Promise.reject(new FailedPreconditionError(`process ${this.subject}: handle closed`));
-    }
-    return this.track(invoke(this.handle));
-  }
-
-  private track<T>(promise: Promise<T>): Promise<T> {
-    this.inFlight.add(promise);
-    const done = () => this.inFlight.delete(promise);
-    promise.then(done, done);
-    return promise;
   }
 }

@@ -5,16 +5,13 @@
  */
 import type { Logger } from "pino";
 import { throwIfAborted } from "../call.js";
-import { FailedPreconditionError, InternalError, UnavailableError } from "../types/errors.js";
+import { InternalError } from "../types/errors.js";
+import { closeQuietly, type HcsHandleKind, HcsHandleOwner } from "./hcs-handle.js";
 import { hcsError, isFailure, isPending, toUnsigned } from "./hresult.js";
-import {
-  CallbackRegistration,
-  type CallbackRegistry,
-  completionError,
-  HcsNotification,
-  NotificationMailbox,
-} from "./notifications.js";
+import { type CallbackRegistry, completionError, HcsNotification } from "./notifications.js";
 import type { HcsCallResult, HcsHandle, HcsProcessInformation, Vmcompute } from "./vmcompute.js";
+
+export { closeQuietly, settledWithin } from "./hcs-handle.js";
 
 export interface HcsContext {
   api: Vmcompute;
@@ -31,18 +28,23 @@ export function isAlreadyStopped(hresult: number): boolean {
   return ALREADY_STOPPED.has(toUnsigned(hresult));
 }
 
-export class HcsSystem {
-  readonly mailbox: NotificationMailbox;
-  private registration: CallbackRegistration | undefined;
-  private readonly inFlight = new Set<Promise<unknown>>();
-  private closing: Promise<void> | undefined;
+const SYSTEM_HANDLE: HcsHandleKind = {
+  callback: "system",
+  noun: "compute system",
+  logField: "id",
+  close: (api, handle) => api.closeComputeSystem(handle),
+};
+
+export class HcsSystem extends HcsHandleOwner {
+  /** Public here (processes are made with their system's context); protected in the base. */
+  declare readonly ctx: HcsContext;
 
   private constructor(
-    readonly ctx: HcsContext,
+    ctx: HcsContext,
     readonly id: string,
-    private handle: HcsHandle,
+    handle: HcsHandle,
   ) {
-    this.mailbox = new NotificationMailbox(`compute system ${id}`);
+    super(ctx, handle, SYSTEM_HANDLE, `compute system ${id}`);
   }
 
   /**
@@ -100,10 +102,8 @@ export class HcsSystem {
     }
   }
 
-  private async register(): Promise<void> {
-    this.registration = await this.track(
-      CallbackRegistration.register(this.ctx.api, this.ctx.callbacks, "system", this.handle, this.mailbox),
-    );
+  protected override get subject(): string {
+    return this.id;
   }
 
   get exited(): boolean {
@@ -199,32 +199,6 @@ export class HcsSystem {
     return { process: r.process, info: r.info };
   }
 
-  /**
-   * Unregisters the callback and closes the handle, after every call in flight on it returned:
-   * HCS must never see a handle that was closed under a running call.
-   */
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      this.mailbox.close(new UnavailableError(`compute system ${this.id}: handle closed`));
-      if (!(await settledWithin(this.inFlight, this.ctx.operationTimeoutMs))) {
-        this.ctx.logger.error(
-          { id: this.id },
-          "an HCS call never returned; leaking the handle rather than closing it under the call",
-        );
-        return;
-      }
-      if (this.registration) {
-        await this.registration.unregister().catch((err: unknown) => {
-          this.ctx.logger.error({ id: this.id, err }, "unregistering the compute system callback failed");
-        });
-      }
-      const handle = this.handle;
-      this.handle = 0n;
-      if (handle) await closeQuietly(this.ctx, () => this.ctx.api.closeComputeSystem(handle), this.id);
-    })();
-    return this.closing;
-  }
-
   /** Best-effort cleanup of a system whose creation or start failed. */
   async terminateAndClose(): Promise<void> {
     try {
@@ -271,51 +245,5 @@ export class HcsSystem {
     if (isPending(r.hresult) || !isFailure(r.hresult)) return true;
     if (isAlreadyStopped(r.hresult)) return false;
     throw hcsError(r.hresult, { operation, subject: this.id, resultJson: r.result });
-  }
-
-  private call<T>(invoke: (handle: HcsHandle) => Promise<T>): Promise<T> {
-    if (this.closing || !this.handle) {
-      return Promise.reject(new FailedPreconditionError(`compute system ${this.id}: handle closed`));
-    }
-    return this.track(invoke(this.handle));
-  }
-
-  private track<T>(promise: Promise<T>): Promise<T> {
-    this.inFlight.add(promise);
-    const done = () => this.inFlight.delete(promise);
-    promise.then(done, done);
-    return promise;
-  }
-}
-
-/** False when some call is still running after `timeoutMs`: then its handle must stay open. */
-export async function settledWithin(
-  calls: ReadonlySet<Promise<unknown>>,
-  timeoutMs: number,
-): Promise<boolean> {
-  if (calls.size === 0) return true;
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  try {
-    return await Promise.race([Promise.allSettled([...calls]).then(() => true), timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-export async function closeQuietly(
-  ctx: HcsContext,
-  close: () => Promise<number>,
-  subject: string,
-): Promise<void> {
-  try {
-    const hresult = await close();
-    if (isFailure(hresult)) {
-      ctx.logger.error({ subject, hresult: toUnsigned(hresult) }, "closing an HCS handle failed");
-    }
-  } catch (err) {
-    ctx.logger.error({ subject, err }, "closing an HCS handle failed");
   }
 }
