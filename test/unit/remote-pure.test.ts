@@ -2,7 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, test } from "vitest";
 import { parseAddress } from "../../src/libcontainerd/remote/address.js";
 import { toTypedError } from "../../src/libcontainerd/remote/errors.js";
-import { validateIdentifier } from "../../src/libcontainerd/remote/identifiers.js";
+import { validateIdentifier, validateNamespace } from "../../src/libcontainerd/remote/identifiers.js";
 import { parseSignal } from "../../src/libcontainerd/signals.js";
 
 describe("parseAddress", () => {
@@ -67,6 +67,15 @@ describe("identifiers and signals", () => {
     expect(validateIdentifier("container id", "a.b_c-1")).toBe("a.b_c-1");
     for (const bad of ["", "a..b", "_a", "a_", "a b", "x".repeat(77)]) {
       expect(() => validateIdentifier("container id", bad)).toThrow(
+        expect.objectContaining({ code: "invalid_argument" }),
+      );
+    }
+  });
+
+  test("namespaces the state dir uses for itself are refused", () => {
+    expect(validateNamespace("moby")).toBe("moby");
+    for (const reserved of ["daemon", "runtime-runc", "runc-v1", "runtimes", "containerd.sock"]) {
+      expect(() => validateNamespace(reserved)).toThrow(
         expect.objectContaining({ code: "invalid_argument" }),
       );
     }

@@ -25,7 +25,7 @@ import { bareAny, jsonAny, TYPE_URL } from "./any.js";
 import { containerInfo, RemoteContainer } from "./container.js";
 import { RemoteContext } from "./context.js";
 import { TaskEventStream } from "./events.js";
-import { validateIdentifier } from "./identifiers.js";
+import { validateIdentifier, validateNamespace } from "./identifiers.js";
 import { createContainerdTransport, serviceClient } from "./transport.js";
 
 export interface RemoteClientOptions {
@@ -55,7 +55,7 @@ export class RemoteClient implements Client {
   private closed = false;
 
   constructor(opts: RemoteClientOptions) {
-    const namespace = validateIdentifier("namespace", opts.namespace ?? DEFAULT_NAMESPACE);
+    const namespace = validateNamespace(opts.namespace ?? DEFAULT_NAMESPACE);
     if (!isAbsolute(opts.stateDir))
       throw new InvalidArgumentError(`stateDir must be an absolute path: ${opts.stateDir}`);
     const address = parseAddress(opts.address);

@@ -16,3 +16,29 @@ export function validateIdentifier(kind: "container id" | "exec id" | "namespace
   }
   return id;
 }
+
+/**
+ * Names the library itself uses inside a client's stateDir (supervisor/layout.ts, runtime/registry.ts).
+ * FIFOs live in `<stateDir>/<namespace>/`, so a namespace with one of these names would share a
+ * directory with containerd's or runc's own state.
+ */
+const RESERVED_IN_STATE_DIR = new Set([
+  "daemon",
+  "runc-v1",
+  "runtime-runc",
+  "runtimes",
+  "containerd.sock",
+  "containerd.sock.ttrpc",
+  "containerd.toml",
+  "containerd.pid",
+]);
+
+export function validateNamespace(namespace: unknown): string {
+  const name = validateIdentifier("namespace", namespace);
+  if (RESERVED_IN_STATE_DIR.has(name)) {
+    throw new InvalidArgumentError(
+      `namespace ${JSON.stringify(name)} is reserved: the state dir uses that name itself`,
+    );
+  }
+  return name;
+}
