@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { type Any, AnySchema } from "@bufbuild/protobuf/wkt";
 
 /** Non-protobuf payloads travel as JSON under these type URLs (containerd's typeurl registry). */
@@ -24,5 +24,3 @@ export function parseJsonAny<T>(any: Any | undefined): T | undefined {
 export function bareAny(typeUrl: string, value: Uint8Array): Any {
   return create(AnySchema, { typeUrl, value });
 }
-
-export { fromBinary, toBinary };

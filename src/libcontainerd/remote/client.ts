@@ -2,7 +2,6 @@ import { existsSync, statSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { type Logger, pino } from "pino";
 import { Containers } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
-import { Content } from "../../gen/github.com/containerd/containerd/api/services/content/v1/content_pb.js";
 import { Events } from "../../gen/github.com/containerd/containerd/api/services/events/v1/events_pb.js";
 import { Tasks } from "../../gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
 import { Version } from "../../gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
@@ -78,7 +77,6 @@ export class RemoteClient implements Client {
       opts.stateDir,
       serviceClient(Containers, transport),
       tasks,
-      serviceClient(Content, transport),
       events,
       logger,
       opts.defaultTimeoutMs ?? 60_000,

@@ -1,7 +1,6 @@
 import type { Client as ConnectClient } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Containers } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
-import type { Content } from "../../gen/github.com/containerd/containerd/api/services/content/v1/content_pb.js";
 import type { Tasks } from "../../gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
 import { abortError, callSignal, delay } from "../call.js";
 import type { CallOptions } from "../types/client.js";
@@ -16,7 +15,6 @@ export class RemoteContext {
     readonly stateDir: string,
     readonly containers: ConnectClient<typeof Containers>,
     readonly tasks: ConnectClient<typeof Tasks>,
-    readonly content: ConnectClient<typeof Content>,
     readonly events: TaskEventStream,
     readonly logger: Logger,
     /** A deadline for calls whose caller gave none, so a hung containerd cannot hang us forever. */

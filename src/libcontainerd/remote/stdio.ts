@@ -170,7 +170,7 @@ function drain(socket: Socket | null, drained: Socket[]): null {
   return null;
 }
 
-export async function removeFifos(paths: FifoPaths): Promise<void> {
+async function removeFifos(paths: FifoPaths): Promise<void> {
   await Promise.all(
     [paths.stdin, paths.stdout, paths.stderr].filter(Boolean).map((path) => rm(path, { force: true })),
   );
