@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type { OciProcess, OciSpec } from "../../oci/spec.js";
 import { abortError, callSignal, throwIfAborted } from "../call.js";
 import type { EventFanout } from "../event-queue.js";
+import { normalizeStats } from "../stats.js";
 import type {
   CallOptions,
   CheckpointOptions,
@@ -419,7 +420,7 @@ export class LocalTask extends LocalProcess implements Task {
       const props = await this.container.system.properties<HcsSystemProperties>({
         PropertyTypes: ["Statistics"],
       });
-      return hcsStats(props.Statistics);
+      return normalizeStats(hcsStats(props.Statistics));
     });
   }
 
