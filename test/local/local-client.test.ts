@@ -248,7 +248,13 @@ describe("processes", () => {
     expect(pids).toContainEqual({ pid: exec.pid, execId: "sleeper" });
     const stats = await task.stats();
     expect(stats.kind).toBe("hcs");
-    if (stats.kind === "hcs") expect(stats.memory.usageCommitBytes).toBeGreaterThan(0);
+    if (stats.raw.kind === "hcs") expect(stats.raw.memory.usageCommitBytes).toBeGreaterThan(0);
+    // The shape every backend shares: the working set, no limit reported, no pid count.
+    expect(stats.memory.usage).toBe(
+      stats.raw.kind === "hcs" ? stats.raw.memory.usagePrivateWorkingSetBytes : -1,
+    );
+    expect(stats.memory.limit).toBe(Infinity);
+    expect(stats.pids).toBeUndefined();
     await task.forceDelete();
     await container.delete();
   });

@@ -9,6 +9,7 @@ import type { OciProcess } from "../../oci/spec.js";
 import { abortError, callSignal, throwIfAborted } from "../call.js";
 import type { EventFanout } from "../event-queue.js";
 import { parseSignal } from "../signals.js";
+import { normalizeStats } from "../stats.js";
 import type {
   CallOptions,
   CheckpointOptions,
@@ -426,7 +427,7 @@ export class LocalTask extends LocalProcess implements Task {
       const props = await this.container.system.properties<HcsSystemProperties>({
         PropertyTypes: ["Statistics"],
       });
-      return hcsStats(props.Statistics);
+      return normalizeStats(hcsStats(props.Statistics));
     });
   }
 
