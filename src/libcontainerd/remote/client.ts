@@ -8,6 +8,7 @@ import { Snapshots } from "../../gen/github.com/containerd/containerd/api/servic
 import { Tasks } from "../../gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
 import { Version } from "../../gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
 import { RemoteImageService } from "../../images/service.js";
+import { checkLinuxResources } from "../../oci/resources.js";
 import type { OciSpec } from "../../oci/spec.js";
 import { RuntimeRegistry } from "../../runtime/registry.js";
 import type { RuntimeResolver } from "../../runtime/types.js";
@@ -222,5 +223,10 @@ function validateSpec(id: string, spec: OciSpec, snapshot: boolean): void {
     }
     if (!existsSync(root) || !statSync(root).isDirectory())
       throw bad(`rootfs ${root} does not exist or is not a directory`);
+  }
+  try {
+    checkLinuxResources(spec.linux?.resources, "spec.linux.resources");
+  } catch (err) {
+    throw bad(err instanceof Error ? err.message : String(err));
   }
 }
