@@ -14,6 +14,7 @@ export * from "./libcontainerd/remote/index.js";
 export { parseSignal } from "./libcontainerd/signals.js";
 export type { ManagedContainerd, ManagedContainerdOptions } from "./libcontainerd/supervisor/index.js";
 export * from "./libcontainerd/types/index.js";
+export * from "./logs/index.js";
 export * from "./oci/index.js";
 export * from "./platform/index.js";
 export {
@@ -24,3 +25,4 @@ export {
   type RuntimeRegistryOptions,
   type RuntimeResolver,
 } from "./runtime/index.js";
+export * from "./state/index.js";

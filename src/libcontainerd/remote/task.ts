@@ -11,6 +11,7 @@ import type {
   CallOptions,
   CheckpointOptions,
   ExecOptions,
+  ExitStatus,
   Process,
   ProcessInfo,
   Task,
@@ -54,6 +55,9 @@ export interface TaskOwner {
   readonly fifoDir: string;
   shimKind(): Promise<ShimKind>;
   spec(): Promise<OciSpec | undefined>;
+  /** Remember a start / an exit on the container record (io.ctrd.state.*). Never throw. */
+  noteStarted(opts?: CallOptions): Promise<void>;
+  noteExited(status: ExitStatus, opts?: CallOptions): Promise<void>;
 }
 
 export class RemoteTask extends RemoteProcess implements Task {
@@ -72,6 +76,20 @@ export class RemoteTask extends RemoteProcess implements Task {
       this.ctx.tasks.start({ containerId: this.containerId }, { signal: s }),
     );
     this.ctx.events.track(this.containerId, this.containerId, this.pid);
+    await this.owner.noteStarted(opts);
+  }
+
+  override async wait(opts?: CallOptions): Promise<ExitStatus> {
+    const status = await super.wait(opts);
+    await this.owner.noteExited(status, opts);
+    return status;
+  }
+
+  /** The exit is remembered on the container once the task that held it is gone. */
+  override async delete(opts?: CallOptions): Promise<ExitStatus> {
+    const status = await super.delete(opts);
+    await this.owner.noteExited(status, opts);
+    return status;
   }
 
   async status(opts?: CallOptions): Promise<TaskStatus> {
