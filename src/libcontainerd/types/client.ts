@@ -2,7 +2,7 @@ import type { Readable, Writable } from "node:stream";
 import type { OciProcess, OciSpec } from "../../oci/spec.js";
 import type { Backend, LibcontainerdEvent } from "./events.js";
 import type { ContainerInspect } from "./inspect.js";
-import type { Resources } from "./resources.js";
+import type { ResourceUpdate } from "./resources.js";
 import type { Stats } from "./stats.js";
 
 /** Every async call takes these. `timeoutMs` becomes a DeadlineExceededError, `signal` a CanceledError. */
@@ -155,7 +155,8 @@ export interface Task extends Process {
   resume(opts?: CallOptions): Promise<void>;
   pids(opts?: CallOptions): Promise<ProcessInfo[]>;
   stats(opts?: CallOptions): Promise<Stats>;
-  updateResources(resources: Resources, opts?: CallOptions): Promise<void>;
+  /** Docker-style limits (`{ memory: "128m", cpus: 1 }`) or raw OCI resources (`{ linux }` / `{ windows }`). */
+  updateResources(resources: ResourceUpdate, opts?: CallOptions): Promise<void>;
   checkpoint(dir: string, opts?: CheckpointOptions): Promise<void>;
   /** Kills (SIGKILL) whatever runs, waits for the exit, and deletes the task. */
   forceDelete(opts?: CallOptions): Promise<void>;
