@@ -51,9 +51,10 @@ try {
   if (writeIndex > 0) writeFileSync(process.argv[writeIndex + 1]!, JSON.stringify(profile));
 
   const selfUs = new Map<number, number>();
-  profile.samples.forEach((nodeId, i) =>
-    selfUs.set(nodeId, (selfUs.get(nodeId) ?? 0) + (profile.timeDeltas[i] ?? 0)),
-  );
+  for (const [i, nodeId] of profile.samples.entries()) {
+    selfUs.set(nodeId, (selfUs.get(nodeId) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
+
   const byPlace = new Map<string, number>();
   const byFunction = new Map<string, number>();
   for (const node of profile.nodes) {
