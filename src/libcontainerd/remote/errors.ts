@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type ErrorCode, errorFor, LibcontainerdError } from "../types/errors.js";
+import { isConnectionLoss } from "./transport.js";
 
 const byGrpcCode: Partial<Record<Code, ErrorCode>> = {
   // Our own cancellations are recognised by their AbortSignal before this map is consulted; a
@@ -61,7 +62,7 @@ export function toTypedError(err: unknown, what: string): LibcontainerdError {
   if (err instanceof ConnectError) {
     const errno = errnoOf(err);
     const code: ErrorCode =
-      errno && CONNECTION_ERRNOS.has(errno)
+      (errno && CONNECTION_ERRNOS.has(errno)) || isConnectionLoss(err)
         ? "unavailable"
         : (byGrpcCode[err.code] ?? kindFromRuntimeMessage(err.rawMessage) ?? "internal");
     const detail = err.rawMessage || errno || Code[err.code];
