@@ -68,7 +68,7 @@ export class LocalContainer implements Container, ContainerState {
       assertStdioSupported(opts?.stdio);
       this.creatingTask = true;
       try {
-        const task = await LocalTask.create(this.rt, this, process, opts?.stdio);
+        const task = await LocalTask.create(this.rt, this, process, opts?.stdio, this.init.spec);
         if (signal?.aborted) {
           // The caller gave up while HCS was creating the process: nobody will ever start or delete it.
           await task.dispose();

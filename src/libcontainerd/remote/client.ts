@@ -5,6 +5,7 @@ import { Containers } from "../../gen/github.com/containerd/containerd/api/servi
 import { Events } from "../../gen/github.com/containerd/containerd/api/services/events/v1/events_pb.js";
 import { Tasks } from "../../gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
 import { Version } from "../../gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
+import { checkLinuxResources } from "../../oci/resources.js";
 import type { OciSpec } from "../../oci/spec.js";
 import { RuntimeRegistry } from "../../runtime/registry.js";
 import type { RuntimeResolver } from "../../runtime/types.js";
@@ -196,5 +197,10 @@ function validateSpec(id: string, spec: OciSpec): void {
     }
     if (!existsSync(root) || !statSync(root).isDirectory())
       throw bad(`rootfs ${root} does not exist or is not a directory`);
+  }
+  try {
+    checkLinuxResources(spec.linux?.resources, "spec.linux.resources");
+  } catch (err) {
+    throw bad(err instanceof Error ? err.message : String(err));
   }
 }
