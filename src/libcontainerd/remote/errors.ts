@@ -1,6 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type ErrorCode, errorFor, LibcontainerdError } from "../types/errors.js";
-import { isConnectionLoss } from "./transport.js";
 
 const byGrpcCode: Partial<Record<Code, ErrorCode>> = {
   // Our own cancellations are recognised by their AbortSignal before this map is consulted; a
@@ -71,7 +70,7 @@ export function toTypedError(err: unknown, what: string): LibcontainerdError {
   if (err instanceof ConnectError) {
     const errno = errnoOf(err);
     const code: ErrorCode =
-      (errno && CONNECTION_ERRNOS.has(errno)) || isConnectionLoss(err)
+      errno && CONNECTION_ERRNOS.has(errno)
         ? "unavailable"
         : (byGrpcCode[err.code] ?? kindFromRuntimeMessage(err.rawMessage) ?? "internal");
     const detail = err.rawMessage || errno || Code[err.code];

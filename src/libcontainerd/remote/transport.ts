@@ -5,137 +5,65 @@ import {
   type Client as ConnectClient,
   ConnectError,
   createClient,
-  type Interceptor,
   type Transport,
 } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
 import { type ContainerdAddress, hostPort, parseAddress } from "./address.js";
+import { createHttp2GrpcTransport, type Http2GrpcTransport, isConnectionLoss } from "./grpc-http2.js";
 
 export const NAMESPACE_HEADER = "containerd-namespace";
 /** containerd's own default message limits. */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
-/**
- * containerd sets no keepalive policy, so grpc-go's default enforcement applies: a PING within
- * 5 minutes of the previous one (while streams are open), or any PING without open streams, is a
- * strike, and the third strike ends the connection with GOAWAY ENHANCE_YOUR_CALM "too_many_pings".
- * So PINGs go only on connections with open streams (an events stream, a wait), at most every
- * 5.5 minutes: enough to notice a containerd that vanished without closing the socket.
- */
-export const KEEPALIVE_PING_INTERVAL_MS = 330_000;
-export const GRPC_SERVER_MIN_PING_INTERVAL_MS = 300_000;
-
 export interface ContainerdTransportOptions {
   address: string | ContainerdAddress;
   namespace: string;
-  /** Tests only: a shorter interval shows what containerd does to a client that pings too often. */
-  pingIntervalMs?: number;
 }
 
 /**
  * One HTTP/2 connection to containerd, shared by every service client. Every call carries the
  * namespace header; the socket (or pipe) decides where the bytes go, so the URL is only an authority.
- * A call that is safe to repeat is sent again once on a new connection when the old one ends
- * under it (GOAWAY, reset): see `retryWhenConnectionLost`.
+ * A call that is safe to repeat is sent once more when its connection ends under it (see
+ * `repeatSafeCalls`), and every answer is noted for the supervisor (see `lastAnswerAt`).
  */
-export function createContainerdTransport(opts: ContainerdTransportOptions): Transport {
+export function createContainerdTransport(opts: ContainerdTransportOptions): Http2GrpcTransport {
   const address = typeof opts.address === "string" ? parseAddress(opts.address) : opts.address;
-  const namespace: Interceptor = (next) => (req) => {
-    if (!req.header.has(NAMESPACE_HEADER)) req.header.set(NAMESPACE_HEADER, opts.namespace);
-    return next(req);
-  };
-  const baseUrl = address.kind === "tcp" ? `http://${hostPort(address)}` : "http://localhost";
-  return createGrpcTransport({
-    baseUrl,
-    interceptors: [namespace, noteAnswers(addressKey(address)), retryWhenConnectionLost],
-    acceptCompression: [],
-    readMaxBytes: MAX_MESSAGE_BYTES,
-    writeMaxBytes: MAX_MESSAGE_BYTES,
-    pingIntervalMs: opts.pingIntervalMs ?? KEEPALIVE_PING_INTERVAL_MS,
-    pingIdleConnection: false,
-    nodeOptions:
+  const transport = createHttp2GrpcTransport({
+    authority: address.kind === "tcp" ? hostPort(address) : "localhost",
+    createConnection:
       address.kind === "tcp"
-        ? {}
-        : {
-            createConnection: () => netConnect(address.path),
-          },
+        ? () =>
+            netConnect({ host: address.host.replace(/^\[(.*)\]$/, "$1"), port: address.port }).setKeepAlive(
+              true,
+              30_000,
+            )
+        : () => netConnect(address.path),
+    header: { [NAMESPACE_HEADER]: opts.namespace },
+    maxMessageBytes: MAX_MESSAGE_BYTES,
   });
-}
-
-const lastAnswers = new Map<string, number>();
-
-function addressKey(address: ContainerdAddress): string {
-  return address.kind === "tcp" ? hostPort(address) : address.path;
-}
-
-/**
- * When containerd at `address` (a socket path, or host:port) last answered a call made by this
- * process, errors included; undefined if it never did. The supervisor counts it as progress: a
- * containerd that answers calls is busy, not hung, even while its health checks time out.
- */
-export function lastAnswerAt(address: string): number | undefined {
-  return lastAnswers.get(address);
-}
-
-function noteAnswers(key: string): Interceptor {
-  return (next) => async (req) => {
-    try {
-      const res = await next(req);
-      lastAnswers.set(key, Date.now());
-      return res;
-    } catch (err) {
-      if (!isConnectionLoss(err) && !req.signal.aborted) lastAnswers.set(key, Date.now());
-      throw err;
-    }
-  };
+  return repeatSafeCalls(transport, address.kind === "tcp" ? hostPort(address) : address.path);
 }
 
 export function serviceClient<S extends DescService>(service: S, transport: Transport): ConnectClient<S> {
   return createClient(service, transport);
 }
 
-const TASKS = "containerd.services.tasks.v1.Tasks/";
-const CONTAINERS = "containerd.services.containers.v1.Containers/";
-
 /**
- * Unary methods that containerd may receive twice without harm: reads, Wait (asks again for the
- * same exit), and Kill (a second signal to the same process). Creates, starts, deletes and execs
- * are not repeated: the first may have happened.
+ * Unary methods containerd may receive twice without harm: reads, Wait (asks again for the same
+ * exit), and Kill (a second signal to the same process). Creates, starts, deletes and execs are not
+ * repeated: the first may have happened.
  */
 const REPEATABLE_METHODS = new Set([
-  `${TASKS}Get`,
-  `${TASKS}List`,
-  `${TASKS}ListPids`,
-  `${TASKS}Metrics`,
-  `${TASKS}Wait`,
-  `${TASKS}Kill`,
-  `${CONTAINERS}Get`,
-  `${CONTAINERS}List`,
+  "containerd.services.tasks.v1.Tasks/Get",
+  "containerd.services.tasks.v1.Tasks/List",
+  "containerd.services.tasks.v1.Tasks/ListPids",
+  "containerd.services.tasks.v1.Tasks/Metrics",
+  "containerd.services.tasks.v1.Tasks/Wait",
+  "containerd.services.tasks.v1.Tasks/Kill",
+  "containerd.services.containers.v1.Containers/Get",
+  "containerd.services.containers.v1.Containers/List",
   "containerd.services.version.v1.Version/Version",
   "containerd.services.namespaces.v1.Namespaces/List",
-  "grpc.health.v1.Health/Check",
 ]);
-
-/**
- * Whether a call failed because its connection ended under it (a GOAWAY, a reset or closed
- * session, a PING timeout), rather than because containerd answered with an error. containerd's
- * own answers carry a grpc-status and reach us with a server code; these are the client-side ones.
- */
-export function isConnectionLoss(err: unknown): boolean {
-  if (!(err instanceof ConnectError)) return false;
-  if (err.metadata.has("grpc-status")) return false;
-  switch (err.code) {
-    case Code.Unavailable:
-    case Code.Aborted:
-    case Code.Canceled:
-    case Code.ResourceExhausted:
-      return true;
-    case Code.Internal:
-      return /session|goaway|stream closed|connection|socket/i.test(err.rawMessage);
-    default:
-      return false;
-  }
-}
 
 /** A Kill repeated after its first copy may have arrived finds the process gone: that is success. */
 function processAlreadyFinished(err: unknown): boolean {
@@ -146,24 +74,62 @@ function processAlreadyFinished(err: unknown): boolean {
   );
 }
 
-const retryWhenConnectionLost: Interceptor = (next) => async (req) => {
-  if (req.stream || !REPEATABLE_METHODS.has(`${req.service.typeName}/${req.method.name}`)) return next(req);
-  try {
-    return await next(req);
-  } catch (err) {
-    if (req.signal.aborted || !isConnectionLoss(err)) throw err;
-    try {
-      return await next(req);
-    } catch (retryErr) {
-      if (req.method.name !== "Kill" || !processAlreadyFinished(retryErr)) throw retryErr;
-      return {
-        stream: false,
-        service: req.service,
-        method: req.method,
-        header: new Headers(),
-        trailer: new Headers(),
-        message: create(req.method.output),
+const lastAnswers = new Map<string, number>();
+
+/**
+ * When containerd at `address` (a socket path, or host:port) last answered a call made by this
+ * process, errors included; undefined if it never did. The supervisor counts it as progress: a
+ * containerd that answers calls is busy, not hung, even while its health checks time out.
+ */
+export function lastAnswerAt(address: string): number | undefined {
+  return lastAnswers.get(address);
+}
+
+/**
+ * A GOAWAY (containerd restarting, or a server enforcing its limits) or a reset may end the
+ * connection while a call is in flight; the transport already resends calls the server never saw.
+ * Here a repeatable call whose fate is unknown is sent once more on a new connection, so a kill or
+ * a read at that moment succeeds instead of failing as Unavailable.
+ */
+function repeatSafeCalls(inner: Http2GrpcTransport, addressKey: string): Http2GrpcTransport {
+  const answered = (err?: unknown, signal?: AbortSignal): void => {
+    if (err === undefined || (!isConnectionLoss(err) && !signal?.aborted))
+      lastAnswers.set(addressKey, Date.now());
+  };
+  return {
+    async unary(method, signal, timeoutMs, header, input, contextValues) {
+      const attempt = async () => {
+        try {
+          const response = await inner.unary(method, signal, timeoutMs, header, input, contextValues);
+          answered();
+          return response;
+        } catch (err) {
+          answered(err, signal);
+          throw err;
+        }
       };
-    }
-  }
-};
+      try {
+        return await attempt();
+      } catch (err) {
+        if (!isConnectionLoss(err) || signal?.aborted) throw err;
+        if (!REPEATABLE_METHODS.has(`${method.parent.typeName}/${method.name}`)) throw err;
+        try {
+          return await attempt();
+        } catch (retryErr) {
+          if (method.name !== "Kill" || !processAlreadyFinished(retryErr)) throw retryErr;
+          return {
+            stream: false,
+            service: method.parent,
+            method,
+            header: new Headers(),
+            trailer: new Headers(),
+            message: create(method.output),
+          };
+        }
+      }
+    },
+    stream: (method, signal, timeoutMs, header, input, contextValues) =>
+      inner.stream(method, signal, timeoutMs, header, input, contextValues),
+    close: () => inner.close(),
+  };
+}
