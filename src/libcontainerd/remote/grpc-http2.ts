@@ -228,6 +228,8 @@ class MessageParser {
 export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2GrpcTransport {
   let session: ClientHttp2Session | undefined;
   let active = 0;
+  let refd = false;
+  let unrefQueued = false;
   let closed = false;
 
   const liveSession = (): ClientHttp2Session => {
@@ -250,17 +252,33 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
     // After a GOAWAY no new stream may start on this session; calls in flight finish (or are refused).
     created.on("goaway", forget);
     created.on("close", forget);
-    if (active === 0) created.unref();
+    // A new session starts ref'd only while calls are in flight.
+    if (refd) created.ref();
+    else created.unref();
     session = created;
     return created;
   };
 
   // The connection keeps the process alive only while a call is in flight (an event stream, a Wait).
+  // Between back-to-back calls it stays ref'd: the unref waits a turn of the event loop, so a
+  // sequence of calls does not toggle the socket's handle for each one.
   const began = (s: ClientHttp2Session) => {
-    if (active++ === 0) s.ref();
+    active++;
+    if (!refd) {
+      s.ref();
+      refd = true;
+    }
   };
   const ended = () => {
-    if (--active === 0) session?.unref();
+    if (--active > 0 || unrefQueued) return;
+    unrefQueued = true;
+    setImmediate(() => {
+      unrefQueued = false;
+      if (active === 0 && refd) {
+        session?.unref();
+        refd = false;
+      }
+    });
   };
 
   /**
