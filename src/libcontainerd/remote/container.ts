@@ -5,11 +5,17 @@ import type { Any } from "@bufbuild/protobuf/wkt";
 import type { Container as ContainerRecord } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
 import { Status } from "../../gen/github.com/containerd/containerd/api/types/task/task_pb.js";
 import { OptionsSchema } from "../../gen/github.com/containerd/containerd/runtime/v2/runc/options/oci_pb.js";
+import { removeLogFiles } from "../../logs/files.js";
+import { LOG_LABELS, logLabels } from "../../logs/labels.js";
 import type { OciSpec } from "../../oci/spec.js";
+import { inspectContainer } from "../../state/inspect.js";
+import { rememberedState, startLabels } from "../../state/labels.js";
+import { rememberExit } from "../../state/observe.js";
 import type {
   CallOptions,
   Container,
   ContainerInfo,
+  ExitStatus,
   NewTaskOptions,
   StdioOptions,
   Task,
@@ -21,6 +27,7 @@ import {
   NotFoundError,
   NotImplementedError,
 } from "../types/errors.js";
+import type { ContainerInspect } from "../types/inspect.js";
 import { bareAny, parseJsonAny } from "./any.js";
 import type { RemoteContext } from "./context.js";
 import { mayHaveReachedContainerd } from "./errors.js";
@@ -40,6 +47,8 @@ export function containerInfo(record: ContainerRecord): ContainerInfo {
   if (record.runtime?.options?.typeUrl) info.runtime.optionsTypeUrl = record.runtime.options.typeUrl;
   if (record.createdAt)
     info.createdAt = new Date(Number(record.createdAt.seconds) * 1000 + record.createdAt.nanos / 1e6);
+  const spec = parseJsonAny<OciSpec>(record.spec);
+  if (spec) info.spec = spec;
   return info;
 }
 
@@ -73,6 +82,50 @@ export class RemoteContainer implements Container, TaskOwner {
     return containerInfo(await this.load(opts));
   }
 
+  async setLabels(labels: Record<string, string | undefined>, opts?: CallOptions): Promise<void> {
+    const keys = Object.keys(labels);
+    if (keys.includes("")) throw new InvalidArgumentError(`set labels of container ${this.id}: empty key`);
+    if (keys.length === 0) return;
+    const set: Record<string, string> = {};
+    for (const key of keys) {
+      const value = labels[key];
+      if (value) set[key] = value; // containerd removes a label the mask names and the record lacks
+    }
+    const { container } = await this.ctx.call(`set labels of container ${this.id}`, opts, (s) =>
+      this.ctx.containers.update(
+        {
+          container: { id: this.id, labels: set },
+          updateMask: { paths: keys.map((key) => `labels.${key}`) },
+        },
+        { signal: s },
+      ),
+    );
+    if (container) this.record = container;
+  }
+
+  async inspect(opts?: CallOptions): Promise<ContainerInspect> {
+    this.record = undefined; // what containerd holds now, not what this handle saw
+    return inspectContainer(this, opts);
+  }
+
+  /** Remembers a start: a failure to write it is logged, as the start itself happened. */
+  async noteStarted(opts?: CallOptions): Promise<void> {
+    try {
+      const before = rememberedState((await this.load(opts)).labels);
+      await this.setLabels(startLabels(before, new Date()), opts);
+    } catch (err) {
+      this.ctx.logger.warn({ err, container: this.id }, "could not record the start");
+    }
+  }
+
+  async noteExited(status: ExitStatus, opts?: CallOptions): Promise<void> {
+    try {
+      await rememberExit(this, status, opts);
+    } catch (err) {
+      this.ctx.logger.warn({ err, container: this.id }, "could not record the exit");
+    }
+  }
+
   async shimKind(): Promise<ShimKind> {
     const record = await this.load();
     return record.runtime?.name === RUNC_V2_SHIM ? "runc-v2" : "other";
@@ -91,6 +144,8 @@ export class RemoteContainer implements Container, TaskOwner {
     };
     const options = opts?.checkpointDir ? this.restoreOptions(record, opts.checkpointDir) : undefined;
     const io = await ProcessIO.create(this.fifoDir, this.id, stdio);
+    // Where the log is, for readers, inspect and delete; before the task, so it is never unrecorded.
+    if (stdio.log) await this.setLabels(logLabels(stdio.log), opts);
     try {
       const { pid } = await this.ctx.call(`create task for container ${this.id}`, opts, (s) =>
         this.ctx.tasks.create(
@@ -191,9 +246,11 @@ export class RemoteContainer implements Container, TaskOwner {
     );
     if (hasTask)
       throw new FailedPreconditionError(`delete container ${this.id}: it has a task; delete the task first`);
+    const logPath = (await this.load(opts)).labels[LOG_LABELS.path];
     await this.ctx.call(`delete container ${this.id}`, opts, (s) =>
       this.ctx.containers.delete({ id: this.id }, { signal: s }),
     );
     await rm(this.fifoDir, { recursive: true, force: true });
+    if (logPath) await removeLogFiles(logPath);
   }
 }
