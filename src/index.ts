@@ -2,6 +2,8 @@
  * libcontainerd: one interface for running containers, whichever backend the host offers.
  * `createClient` picks it: containerd over gRPC (remote), or Windows HCS in-process (local).
  */
+
+export * from "./images/index.js";
 export {
   type BackendChoice,
   type CreateClientOptions,
