@@ -1,5 +1,6 @@
 import { statSync } from "node:fs";
 import { type Logger, pino } from "pino";
+import { type ImageService, unsupportedImageService } from "../images/unsupported.js";
 import type { OciSpec } from "../oci/spec.js";
 import { defaultStateDir } from "../platform/addresses.js";
 import { detectPlatform, type Environment, type OperatingSystem } from "../platform/detect.js";
@@ -74,6 +75,8 @@ export interface LibcontainerdClient extends Client {
   readonly managedContainerd?: ManagedContainerd;
   /** The backend's own client (RemoteClient or LocalClient), for what the common interface does not cover. */
   readonly backendClient: Client;
+  /** Images (pull, push, import, save, …): containerd's; on the local backend every call is NotImplementedError. */
+  readonly images: ImageService;
 }
 
 function probeSocket(path: string): SocketProbe {
@@ -176,6 +179,7 @@ async function runtimeRegistry(
 /** The chosen backend's client, plus the choice, plus the managed containerd it owns (stopped on close). */
 class FactoryClient implements LibcontainerdClient {
   private closing: Promise<void> | undefined;
+  private images_: ImageService | undefined;
 
   constructor(
     readonly backendClient: Client,
@@ -189,6 +193,13 @@ class FactoryClient implements LibcontainerdClient {
 
   get namespace(): string {
     return this.backendClient.namespace;
+  }
+
+  get images(): ImageService {
+    const client = this.backendClient;
+    this.images_ ??=
+      "images" in client ? (client.images as ImageService) : unsupportedImageService(client.backend);
+    return this.images_;
   }
 
   version(opts?: CallOptions): Promise<{ version: string; revision: string }> {
