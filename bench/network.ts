@@ -65,7 +65,6 @@ async function lifecycle(variant: Variant): Promise<Sample> {
   const t3 = performance.now();
   await task.start();
   const status = await exited;
-  const t4 = performance.now();
   const detached = manager.detach(NAMESPACE, id).then(() => performance.now());
   await task.delete();
   await container.delete();
