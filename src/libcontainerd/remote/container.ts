@@ -22,6 +22,7 @@ import {
   NotImplementedError,
 } from "../types/errors.js";
 import { bareAny, parseJsonAny } from "./any.js";
+import { CGROUP_PARENT_LABEL, removeCgroupParents } from "./cgroup-parents.js";
 import type { RemoteContext } from "./context.js";
 import { mayHaveReachedContainerd } from "./errors.js";
 import { ProcessIO } from "./stdio.js";
@@ -191,9 +192,13 @@ export class RemoteContainer implements Container, TaskOwner {
     );
     if (hasTask)
       throw new FailedPreconditionError(`delete container ${this.id}: it has a task; delete the task first`);
+    const record = await this.load(opts).catch(() => undefined);
     await this.ctx.call(`delete container ${this.id}`, opts, (s) =>
       this.ctx.containers.delete({ id: this.id }, { signal: s }),
     );
     await rm(this.fifoDir, { recursive: true, force: true });
+    const createdParent = record?.labels[CGROUP_PARENT_LABEL];
+    if (createdParent)
+      removeCgroupParents(parseJsonAny<OciSpec>(record.spec)?.linux?.cgroupsPath, createdParent);
   }
 }
