@@ -1,5 +1,6 @@
 import { statSync } from "node:fs";
 import { type Logger, pino } from "pino";
+import { type ImageService, unsupportedImageService } from "../images/unsupported.js";
 import type { OciSpec } from "../oci/spec.js";
 import { defaultStateDir } from "../platform/addresses.js";
 import { detectPlatform, type Environment, type OperatingSystem } from "../platform/detect.js";
@@ -89,6 +90,8 @@ export interface LibcontainerdClient extends Client {
   removeContainer(id: string, opts?: RemoveContainerOptions): Promise<void>;
   /** Removes the containers whose owner process (label `io.ctrd.owner.pid`) has died; returns their ids. */
   reap(opts?: CallOptions): Promise<string[]>;
+  /** Images (pull, push, import, save, …): containerd's; on the local backend every call is NotImplementedError. */
+  readonly images: ImageService;
 }
 
 function probeSocket(path: string): SocketProbe {
@@ -222,6 +225,7 @@ class FactoryClient implements LibcontainerdClient {
   private closing: Promise<void> | undefined;
   reapOnExit = false;
   logger: Logger | undefined;
+  private images_: ImageService | undefined;
 
   constructor(
     readonly backendClient: Client,
@@ -235,6 +239,13 @@ class FactoryClient implements LibcontainerdClient {
 
   get namespace(): string {
     return this.backendClient.namespace;
+  }
+
+  get images(): ImageService {
+    const client = this.backendClient;
+    this.images_ ??=
+      "images" in client ? (client.images as ImageService) : unsupportedImageService(client.backend);
+    return this.images_;
   }
 
   version(opts?: CallOptions): Promise<{ version: string; revision: string }> {

@@ -56,6 +56,9 @@ export interface TaskOwner {
   readonly fifoDir: string;
   shimKind(): Promise<ShimKind>;
   spec(): Promise<OciSpec | undefined>;
+  /** Remember a start / an exit on the container record (io.ctrd.state.*). Never throw. */
+  noteStarted(opts?: CallOptions): Promise<void>;
+  noteExited(status: ExitStatus, opts?: CallOptions): Promise<void>;
 }
 
 export class RemoteTask extends RemoteProcess implements Task {
@@ -72,16 +75,21 @@ export class RemoteTask extends RemoteProcess implements Task {
   /** Known once the task has exited: the oom_kill counter cannot move after that. */
   private oomKilled_: boolean | undefined;
 
+  /** The exit, remembered on the container (io.ctrd.state.*) for when the task is gone. */
   override async wait(opts?: CallOptions): Promise<ExitStatus> {
     const status = await super.wait(opts);
-    return this.withOom(status, await this.oomKilled(opts, true));
+    const exit = this.withOom(status, await this.oomKilled(opts, true));
+    await this.owner.noteExited(exit, opts);
+    return exit;
   }
 
   /** Reads the OOM counter before the delete removes the cgroup that holds it. */
   override async delete(opts?: CallOptions): Promise<ExitStatus> {
     const oomKilled = await this.oomKilled(opts, false);
     const status = await super.delete(opts);
-    return this.withOom(status, oomKilled || this.ctx.events.oomSeen(this.containerId));
+    const exit = this.withOom(status, oomKilled || this.ctx.events.oomSeen(this.containerId));
+    await this.owner.noteExited(exit, opts);
+    return exit;
   }
 
   private withOom(status: ExitStatus, oomKilled: boolean | undefined): ExitStatus {
@@ -122,6 +130,7 @@ export class RemoteTask extends RemoteProcess implements Task {
       this.ctx.tasks.start({ containerId: this.containerId }, { signal: s }),
     );
     this.ctx.events.track(this.containerId, this.containerId, this.pid);
+    await this.owner.noteStarted(opts);
   }
 
   async status(opts?: CallOptions): Promise<TaskStatus> {
