@@ -25,6 +25,7 @@ import { AlreadyExistsError, InvalidArgumentError, isErrorCode, NotFoundError } 
 import type { Backend, LibcontainerdEvent } from "../types/events.js";
 import { parseAddress } from "./address.js";
 import { bareAny, jsonAny, TYPE_URL } from "./any.js";
+import { CGROUP_PARENT_LABEL, missingCgroupParent } from "./cgroup-parents.js";
 import { containerInfo, RemoteContainer, removeSnapshot } from "./container.js";
 import { RemoteContext } from "./context.js";
 import { TaskEventStream } from "./events.js";
@@ -58,12 +59,17 @@ export class RemoteClient implements Client {
   private readonly transport: Transport;
   private images_: RemoteImageService | undefined;
   private closed = false;
+  /** containerd runs on this host: its cgroups are ours to look at. */
+  private readonly sameHost: boolean;
+  /** cgroup parents this client saw missing and had runc create: later containers under them share them. */
+  private readonly createdCgroupParents = new Set<string>();
 
   constructor(opts: RemoteClientOptions) {
     const namespace = validateNamespace(opts.namespace ?? DEFAULT_NAMESPACE);
     if (!isAbsolute(opts.stateDir))
       throw new InvalidArgumentError(`stateDir must be an absolute path: ${opts.stateDir}`);
     const address = parseAddress(opts.address);
+    this.sameHost = address.kind === "unix";
     const logger = opts.logger ?? pino({ level: "silent" });
     const transport = createContainerdTransport({ address, namespace });
     this.namespace = namespace;
@@ -132,13 +138,17 @@ export class RemoteClient implements Client {
     if (opts?.labels && Object.hasOwn(opts.labels, ""))
       throw new InvalidArgumentError(`create container ${id}: label keys must not be empty`);
     const runtime = await this.runtimes.resolve(opts?.runtime);
+    const cgroupParent = this.sameHost
+      ? missingCgroupParent(spec.linux?.cgroupsPath, this.createdCgroupParents)
+      : undefined;
+    if (cgroupParent) this.createdCgroupParents.add(cgroupParent);
     try {
       const { container } = await this.ctx.call(`create container ${id}`, opts, (s) =>
         this.ctx.containers.create(
           {
             container: {
               id,
-              labels: { ...opts?.labels },
+              labels: { ...opts?.labels, ...(cgroupParent ? { [CGROUP_PARENT_LABEL]: cgroupParent } : {}) },
               runtime: {
                 name: runtime.shim,
                 ...(runtime.options

@@ -30,6 +30,7 @@ import {
 } from "../types/errors.js";
 import type { ContainerInspect } from "../types/inspect.js";
 import { bareAny, parseJsonAny } from "./any.js";
+import { CGROUP_PARENT_LABEL, removeCgroupParents } from "./cgroup-parents.js";
 import type { RemoteContext } from "./context.js";
 import { mayHaveReachedContainerd } from "./errors.js";
 import { ProcessIO } from "./stdio.js";
@@ -268,6 +269,9 @@ export class RemoteContainer implements Container, TaskOwner {
     if (record.snapshotKey) await removeSnapshot(this.ctx, record.snapshotter, record.snapshotKey);
     await rm(this.fifoDir, { recursive: true, force: true });
     if (logPath) await removeLogFiles(logPath);
+    const createdParent = record.labels[CGROUP_PARENT_LABEL];
+    if (createdParent)
+      removeCgroupParents(parseJsonAny<OciSpec>(record.spec)?.linux?.cgroupsPath, createdParent);
   }
 }
 
