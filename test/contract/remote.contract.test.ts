@@ -17,6 +17,24 @@ defineContractSuite("remote (containerd + runc)", async () => {
         terminal: opts?.terminal,
         env: opts?.env,
       }),
+    clientWith: ({ namespace, defaultTimeoutMs }) =>
+      new RemoteClient({
+        address: ctrd.address,
+        namespace: namespace ?? "contract",
+        stateDir: ctrd.stateDir,
+        ...(defaultTimeoutMs !== undefined ? { defaultTimeoutMs } : {}),
+      }),
+    // A stopped containerd accepts connections and answers nothing.
+    async hang() {
+      process.kill(ctrd.pid, "SIGSTOP");
+      return {
+        call: (target, opts) => target.listContainers(opts),
+        resume: async () => {
+          process.kill(ctrd.pid, "SIGCONT");
+        },
+      };
+    },
+    runtimeWithoutCheckpoints: "io.containerd.runtime.v1.linux",
     async cleanup() {
       await client.close();
       await ctrd.stop();

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from "node:fs";
 import { isAbsolute } from "node:path";
-import { type Logger, pino } from "pino";
+import type { Logger } from "pino";
 import { Containers } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
 import { Events } from "../../gen/github.com/containerd/containerd/api/services/events/v1/events_pb.js";
 import { Tasks } from "../../gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
@@ -8,24 +8,19 @@ import { Version } from "../../gen/github.com/containerd/containerd/api/services
 import type { OciSpec } from "../../oci/spec.js";
 import { RuntimeRegistry } from "../../runtime/registry.js";
 import type { RuntimeResolver } from "../../runtime/types.js";
-import { EventFanout } from "../event-queue.js";
-import type {
-  CallOptions,
-  Client,
-  Container,
-  ContainerInfo,
-  EventsOptions,
-  NewContainerOptions,
-} from "../types/client.js";
-import { AlreadyExistsError, InvalidArgumentError, isErrorCode, NotFoundError } from "../types/errors.js";
-import type { Backend, LibcontainerdEvent } from "../types/events.js";
+import type { Call } from "../core/calls.js";
+import { ClientBase, type ContainerRequest } from "../core/client.js";
+import { isWindowsSpec } from "../core/inputs.js";
+import type { CallOptions, Container, ContainerInfo } from "../types/client.js";
+import { InvalidArgumentError } from "../types/errors.js";
 import { parseAddress } from "./address.js";
 import { bareAny, jsonAny, TYPE_URL } from "./any.js";
 import { containerInfo, RemoteContainer } from "./container.js";
 import { RemoteContext } from "./context.js";
 import { TaskEventStream } from "./events.js";
-import { validateIdentifier, validateNamespace } from "./identifiers.js";
 import { createContainerdTransport, serviceClient } from "./transport.js";
+
+export { DEFAULT_NAMESPACE } from "../core/client.js";
 
 export interface RemoteClientOptions {
   /** Socket path, `unix://…`, `\\.\pipe\…` or `tcp://host:port`. */
@@ -40,46 +35,38 @@ export interface RemoteClientOptions {
   defaultTimeoutMs?: number;
 }
 
-export const DEFAULT_NAMESPACE = "default";
-
-/** The remote backend: containerd over gRPC. Stateless apart from the event stream; containerd is the truth. */
-export class RemoteClient implements Client {
+/** The remote driver: containerd over gRPC. Stateless apart from the event stream; containerd is the truth. */
+export class RemoteClient extends ClientBase {
   readonly backend = "remote" as const;
-  readonly namespace: string;
   readonly address: string;
   readonly runtimes: RuntimeResolver;
   private readonly ctx: RemoteContext;
-  private readonly fanout: EventFanout;
   private readonly version_;
-  private closed = false;
 
   constructor(opts: RemoteClientOptions) {
-    const namespace = validateNamespace(opts.namespace ?? DEFAULT_NAMESPACE);
-    if (!isAbsolute(opts.stateDir))
+    super(opts);
+    if (typeof opts.stateDir !== "string" || !isAbsolute(opts.stateDir))
       throw new InvalidArgumentError(`stateDir must be an absolute path: ${opts.stateDir}`);
     const address = parseAddress(opts.address);
-    const logger = opts.logger ?? pino({ level: "silent" });
-    const transport = createContainerdTransport({ address, namespace });
-    this.namespace = namespace;
+    const transport = createContainerdTransport({ address, namespace: this.namespace });
     this.address = opts.address;
     this.runtimes = opts.runtimes ?? new RuntimeRegistry({ stateDir: opts.stateDir });
-    this.fanout = new EventFanout(logger);
     const tasks = serviceClient(Tasks, transport);
     const events = new TaskEventStream({
-      namespace,
+      namespace: this.namespace,
       events: serviceClient(Events, transport),
       tasks,
-      fanout: this.fanout,
-      logger,
+      exits: this.core.exits,
+      fanout: this.core.events,
+      logger: this.core.logger,
     });
     this.ctx = new RemoteContext(
-      namespace,
+      this.core,
+      this.namespace,
       opts.stateDir,
       serviceClient(Containers, transport),
       tasks,
       events,
-      logger,
-      opts.defaultTimeoutMs ?? 60_000,
     );
     this.version_ = serviceClient(Version, transport);
   }
@@ -101,100 +88,63 @@ export class RemoteClient implements Client {
     return this.ctx.events;
   }
 
-  async version(opts?: CallOptions): Promise<{ version: string; revision: string }> {
-    const reply = await this.ctx.call("containerd version", opts, (s) =>
-      this.version_.version({}, { signal: s }),
-    );
+  protected async backendVersion(call: Call): Promise<{ version: string; revision: string }> {
+    const reply = await this.ctx.rpc(call, (signal) => this.version_.version({}, { signal }));
     return { version: reply.version, revision: reply.revision };
   }
 
-  async newContainer(id: string, spec: OciSpec, opts?: NewContainerOptions): Promise<Container> {
-    validateIdentifier("container id", id);
-    validateSpec(id, spec);
-    // containerd's store refuses an empty label key with an untyped "key required" (gRPC Unknown).
-    if (opts?.labels && Object.hasOwn(opts.labels, ""))
-      throw new InvalidArgumentError(`create container ${id}: label keys must not be empty`);
-    const runtime = await this.runtimes.resolve(opts?.runtime);
-    try {
-      const { container } = await this.ctx.call(`create container ${id}`, opts, (s) =>
-        this.ctx.containers.create(
-          {
-            container: {
-              id,
-              labels: { ...opts?.labels },
-              runtime: {
-                name: runtime.shim,
-                ...(runtime.options
-                  ? { options: bareAny(runtime.options.typeUrl, runtime.options.value) }
-                  : {}),
-              },
-              spec: jsonAny(TYPE_URL.spec, spec),
+  protected async createContainer(
+    call: Call,
+    { id, spec, runtime, labels }: ContainerRequest,
+  ): Promise<Container> {
+    checkRootfs(spec);
+    const resolved = await this.runtimes.resolve(runtime);
+    const { container } = await this.ctx.rpc(call, (signal) =>
+      this.ctx.containers.create(
+        {
+          container: {
+            id,
+            labels,
+            runtime: {
+              name: resolved.shim,
+              ...(resolved.options
+                ? { options: bareAny(resolved.options.typeUrl, resolved.options.value) }
+                : {}),
             },
+            spec: jsonAny(TYPE_URL.spec, spec),
           },
-          { signal: s },
-        ),
-      );
-      return new RemoteContainer(this.ctx, id, container);
-    } catch (err) {
-      if (isErrorCode(err, "already_exists"))
-        throw new AlreadyExistsError(`container ${id} already exists`, { cause: err });
-      throw err;
-    }
-  }
-
-  async loadContainer(id: string, opts?: CallOptions): Promise<Container> {
-    validateIdentifier("container id", id);
-    try {
-      const { container } = await this.ctx.call(`load container ${id}`, opts, (s) =>
-        this.ctx.containers.get({ id }, { signal: s }),
-      );
-      return new RemoteContainer(this.ctx, id, container);
-    } catch (err) {
-      if (isErrorCode(err, "not_found")) throw new NotFoundError(`no such container: ${id}`, { cause: err });
-      throw err;
-    }
-  }
-
-  async listContainers(opts?: CallOptions): Promise<ContainerInfo[]> {
-    const { containers } = await this.ctx.call("list containers", opts, (s) =>
-      this.ctx.containers.list({}, { signal: s }),
+        },
+        { signal },
+      ),
     );
+    return new RemoteContainer(this.ctx, id, container);
+  }
+
+  protected async openContainer(call: Call, id: string): Promise<Container> {
+    const { container } = await this.ctx.rpc(call, (signal) => this.ctx.containers.get({ id }, { signal }));
+    return new RemoteContainer(this.ctx, id, container);
+  }
+
+  protected async listContainerInfo(call: Call): Promise<ContainerInfo[]> {
+    const { containers } = await this.ctx.rpc(call, (signal) => this.ctx.containers.list({}, { signal }));
     return containers.map(containerInfo);
   }
 
-  events(opts?: EventsOptions): AsyncIterable<LibcontainerdEvent> {
-    if (!this.closed) this.ctx.events.start();
-    return this.fanout.subscribe(opts?.signal);
+  protected override watchEvents(): void {
+    this.ctx.events.start();
   }
 
-  setBackend(backend: Backend): void {
-    this.fanout.setBackend(backend);
-    if (!this.closed) this.ctx.events.start();
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+  protected async closeBackend(): Promise<void> {
     await this.ctx.events.close();
-    await this.fanout.close();
   }
 }
 
-/** Checks what would otherwise fail late, inside the shim, after FIFOs and bundles exist. */
-function validateSpec(id: string, spec: OciSpec): void {
-  const bad = (why: string) => new InvalidArgumentError(`create container ${id}: ${why}`);
-  if (!spec || typeof spec !== "object") throw bad("spec must be an object");
-  if (typeof spec.ociVersion !== "string") throw bad("spec.ociVersion must be a string");
-  const process = spec.process;
-  if (!process || !Array.isArray(process.args) || process.args.length === 0) {
-    if (!process?.commandLine) throw bad("spec.process.args must be a non-empty array");
-  }
-  if (spec.linux !== undefined || spec.windows === undefined) {
-    const root = spec.root?.path;
-    if (typeof root !== "string" || !isAbsolute(root)) {
-      throw bad("spec.root.path must be an absolute host path (no snapshotter is used)");
-    }
-    if (!existsSync(root) || !statSync(root).isDirectory())
-      throw bad(`rootfs ${root} does not exist or is not a directory`);
-  }
+/** No snapshotter: the rootfs is a host directory, checked here rather than late, inside the shim. */
+function checkRootfs(spec: OciSpec): void {
+  if (isWindowsSpec(spec)) return;
+  const root = spec.root?.path;
+  if (typeof root !== "string" || !isAbsolute(root))
+    throw new InvalidArgumentError("spec.root.path must be an absolute host path (no snapshotter is used)");
+  if (!existsSync(root) || !statSync(root).isDirectory())
+    throw new InvalidArgumentError(`rootfs ${root} does not exist or is not a directory`);
 }
