@@ -12,8 +12,10 @@ export {
 export { LocalClient, type LocalClientOptions } from "./libcontainerd/local/index.js";
 export * from "./libcontainerd/remote/index.js";
 export { parseSignal } from "./libcontainerd/signals.js";
+export { cpuPercent, normalizeStats } from "./libcontainerd/stats.js";
 export type { ManagedContainerd, ManagedContainerdOptions } from "./libcontainerd/supervisor/index.js";
 export * from "./libcontainerd/types/index.js";
+export * from "./network/index.js";
 export * from "./oci/index.js";
 export * from "./platform/index.js";
 export {

@@ -1,9 +1,9 @@
 /** Checks and defaults of what callers pass in, the same for every backend. */
 import { posix, win32 } from "node:path";
+import { checkLinuxResources } from "../../oci/resources.js";
 import type { OciProcess, OciSpec } from "../../oci/spec.js";
 import type { StdioOptions } from "../types/client.js";
 import { InvalidArgumentError } from "../types/errors.js";
-import type { Resources } from "../types/resources.js";
 
 /** Stdio with every stream named. `terminal` stays undefined here when the caller left it to the spec. */
 export interface Stdio {
@@ -24,6 +24,7 @@ export function checkSpec(spec: unknown): asserts spec is OciSpec {
   const s = spec as OciSpec;
   if (typeof s.ociVersion !== "string") throw bad("spec.ociVersion must be a string");
   checkProcess(s.process, "spec.process");
+  checkLinuxResources(s.linux?.resources, "spec.linux.resources");
 }
 
 export function checkProcess(process: unknown, name: string): asserts process is OciProcess {
@@ -76,16 +77,6 @@ export function checkAbsoluteDir(dir: unknown, name: string): string {
   if (typeof dir !== "string" || !(posix.isAbsolute(dir) || win32.isAbsolute(dir)))
     throw bad(`${name} must be an absolute path, not ${JSON.stringify(dir)}`);
   return dir;
-}
-
-export function checkResources(resources: unknown): asserts resources is Resources {
-  const r = resources as Partial<Record<"linux" | "windows", unknown>> | null;
-  const ok =
-    r !== null &&
-    typeof r === "object" &&
-    (("linux" in r && typeof r.linux === "object" && r.linux !== null) ||
-      ("windows" in r && typeof r.windows === "object" && r.windows !== null));
-  if (!ok) throw bad("resources must be { linux: {...} } or { windows: {...} }");
 }
 
 export function checkTerminalSize(width: unknown, height: unknown): void {

@@ -3,8 +3,8 @@
  * CallOptions and wording here; the driver does the work in its hooks.
  */
 import type { Readable, Writable } from "node:stream";
+import { resourcesForUpdate } from "../../oci/resources.js";
 import type { OciProcess } from "../../oci/spec.js";
-import { parseSignal } from "../signals.js";
 import type {
   CallOptions,
   CheckpointOptions,
@@ -15,8 +15,8 @@ import type {
   Task,
   TaskStatus,
 } from "../types/client.js";
-import { AlreadyExistsError, isErrorCode } from "../types/errors.js";
-import type { Resources } from "../types/resources.js";
+import { AlreadyExistsError, InvalidArgumentError, isErrorCode } from "../types/errors.js";
+import type { Resources, ResourceUpdate } from "../types/resources.js";
 import type { Stats } from "../types/stats.js";
 import type { Call } from "./calls.js";
 import type { Core } from "./client.js";
@@ -25,7 +25,6 @@ import { validateIdentifier } from "./identifiers.js";
 import {
   checkAbsoluteDir,
   checkProcess,
-  checkResources,
   checkTerminalSize,
   execProcess,
   isWindowsSpec,
@@ -42,7 +41,12 @@ export interface ProcessDriver {
   readonly stdin: Writable | null;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
-  signal(call: Call, signal: number): Promise<void>;
+  /**
+   * Delivers `signal` as given by the caller (`SIGTERM`, `TERM`, 15, or a backend's own name such as
+   * HCS's `CtrlC`): what a signal means is the backend's (POSIX numbers, or Windows console events).
+   * InvalidArgumentError for one it cannot deliver.
+   */
+  signal(call: Call, signal: string | number): Promise<void>;
   resize(call: Call, width: number, height: number): Promise<void>;
   closeStdin(call: Call): Promise<void>;
   /** The exit status; NotFoundError when the process is gone (the core then answers from what it saw). */
@@ -84,9 +88,11 @@ export class CoreProcess<D extends ProcessDriver = ProcessDriver> implements Pro
   }
 
   kill(signal: NodeJS.Signals | string | number, opts?: CallOptions): Promise<void> {
-    return this.core.calls.run(`kill ${this.described}`, opts, (call) =>
-      this.driver.signal(call, parseSignal(signal)),
-    );
+    return this.core.calls.run(`kill ${this.described}`, opts, async (call) => {
+      if (typeof signal !== "string" && typeof signal !== "number")
+        throw new InvalidArgumentError("the signal must be a name or a number");
+      return this.driver.signal(call, signal);
+    });
   }
 
   resize(width: number, height: number, opts?: CallOptions): Promise<void> {
@@ -209,10 +215,13 @@ export abstract class TaskBase<D extends ProcessDriver = ProcessDriver>
     );
   }
 
-  updateResources(resources: Resources, opts?: CallOptions): Promise<void> {
+  /** Docker-style limits become the OCI resources of the container's platform, checked here. */
+  updateResources(update: ResourceUpdate, opts?: CallOptions): Promise<void> {
     return this.core.calls.run(`update resources of container ${this.containerId}`, opts, async (call) => {
-      checkResources(resources);
-      return this.updateTaskResources(call, resources);
+      if (!update || typeof update !== "object")
+        throw new InvalidArgumentError("resources must be an object");
+      const platform = isWindowsSpec(await this.container.spec(call)) ? "windows" : "linux";
+      return this.updateTaskResources(call, resourcesForUpdate(update, platform));
     });
   }
 

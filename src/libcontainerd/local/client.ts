@@ -113,7 +113,7 @@ export class LocalClient extends ClientBase {
       const container = new LocalContainer(this.rt, {
         id,
         system,
-        spec,
+        spec: doc.guestOs === "linux" ? doc.guestSpec : spec,
         guestOs: doc.guestOs,
         hyperV: doc.guestOs === "linux" || spec.windows?.hyperv !== undefined,
         labels,

@@ -69,7 +69,7 @@ export class LocalContainer extends ContainerBase implements ContainerState {
     assertStdioSupported(stdio);
     this.creatingTask = true;
     try {
-      const task = await LocalTask.create(this.rt, this, process, stdio);
+      const task = await LocalTask.create(this.rt, this, process, stdio, this.init.spec);
       if (call.signal?.aborted) {
         // The caller gave up while HCS was creating the process: nobody will ever start or delete it.
         await task.dispose();

@@ -5,17 +5,17 @@
  */
 import { finished } from "node:stream/promises";
 import type { Logger } from "pino";
-import type { OciProcess } from "../../oci/spec.js";
+import type { OciProcess, OciSpec } from "../../oci/spec.js";
 import type { Call } from "../core/calls.js";
 import type { Core } from "../core/client.js";
 import type { ContainerBase } from "../core/container.js";
 import type { Stdio } from "../core/inputs.js";
 import { type ProcessDriver, TaskBase } from "../core/process.js";
+import { normalizeStats } from "../stats.js";
 import type { ExitStatus, ProcessInfo, TaskStatus } from "../types/client.js";
 import {
   AlreadyExistsError,
   FailedPreconditionError,
-  InvalidArgumentError,
   isErrorCode,
   NotFoundError,
   NotImplementedError,
@@ -26,7 +26,8 @@ import type { Stats } from "../types/stats.js";
 import { type GuestOs, processParameters, WINDOWS_BUILD_RS5 } from "./documents.js";
 import { HcsProcess } from "./hcs-process.js";
 import type { HcsContext, HcsSystem } from "./hcs-system.js";
-import { type HcsSystemProperties, hcsStats, windowsSignalName } from "./properties.js";
+import { type HcsSystemProperties, hcsStats } from "./properties.js";
+import { hcsSignal } from "./signals.js";
 import { assertStdioSupported, closeRawStdio, type ProcessStreams, streamsFromHandles } from "./stdio.js";
 
 export interface LocalRuntime {
@@ -45,7 +46,6 @@ export interface ContainerState extends ContainerBase {
   currentTask: LocalTask | undefined;
 }
 
-const SIGKILL = 9;
 /** How long disposal waits for a terminated process's exit before closing its handle anyway. */
 const DISPOSE_EXIT_WAIT_MS = 5_000;
 
@@ -119,28 +119,21 @@ export class LocalProcess implements ProcessDriver {
     return this.exit;
   }
 
-  async signal(_call: Call, signal: number): Promise<void> {
+  async signal(_call: Call, signal: string | number): Promise<void> {
+    const request = hcsSignal(this.container.guestOs, signal);
     this.assertNotDeleted();
     if (this.exitStatus || this.hcs.exited) return;
-    if (signal === SIGKILL) return this.hcs.kill();
-    if (this.signalsSupported()) return this.hcs.signal(this.signalOptions(signal));
+    if (request.kind === "terminate") return this.hcs.kill();
+    if (this.signalsSupported()) {
+      await this.hcs.signal(request.options);
+      return;
+    }
     // Before RS5 HCS cannot signal: an exec is terminated, whatever the signal (moby).
     return this.role.stopWithoutSignals ? this.role.stopWithoutSignals() : this.hcs.terminate();
   }
 
   private signalsSupported(): boolean {
     return this.rt.windowsBuild >= WINDOWS_BUILD_RS5 && this.rt.hcs.api.has("HcsSignalProcess");
-  }
-
-  private signalOptions(signal: number): object {
-    if (this.container.guestOs === "linux") return { Signal: signal };
-    const name = windowsSignalName(signal);
-    if (!name) {
-      throw new InvalidArgumentError(
-        `signal ${signal} has no Windows console equivalent (use SIGINT, SIGTERM, SIGHUP, SIGBREAK or SIGKILL)`,
-      );
-    }
-    return { Signal: name };
   }
 
   async resize(_call: Call, width: number, height: number): Promise<void> {
@@ -242,8 +235,10 @@ export class LocalTask extends TaskBase<LocalProcess> {
     container: ContainerState,
     process: OciProcess,
     stdio: Stdio,
+    /** The container's spec: an LCOW init process carries it whole. */
+    spec: OciSpec,
   ): Promise<LocalTask> {
-    const parameters = processParameters(container.guestOs, process, stdio);
+    const parameters = processParameters(container.guestOs, process, stdio, spec);
     const { process: hcs, info } = await HcsProcess.create(container.system, parameters, closeRawStdio);
     return new LocalTask(rt, container, hcs, openStreams(info, hcs));
   }
@@ -329,7 +324,7 @@ export class LocalTask extends TaskBase<LocalProcess> {
   protected async taskStats(_call: Call): Promise<Stats> {
     this.driver.assertNotDeleted();
     const props = await this.owner.system.properties<HcsSystemProperties>({ PropertyTypes: ["Statistics"] });
-    return hcsStats(props.Statistics);
+    return normalizeStats(hcsStats(props.Statistics));
   }
 
   /**

@@ -394,12 +394,13 @@ export class Vmcompute {
 
   /** vmcompute's layer-name GUID (the layer ids HCS expects), formatted lowercase without braces. */
   async nameToGuid(name: string): Promise<string> {
-    const guid: { Data1?: number; Data2?: number; Data3?: number; Data4?: number[] } = {};
+    const guid: { Data1?: number; Data2?: number; Data3?: number; Data4?: ArrayLike<number> } = {};
     const hresult = await this.call("NameToGuid", name, guid);
     if (hresult < 0)
       throw new UnavailableError(`NameToGuid(${name}) failed: 0x${(hresult >>> 0).toString(16)}`);
     const h = (n: number | undefined, width: number) => (n ?? 0).toString(16).padStart(width, "0");
-    const tail = (guid.Data4 ?? []).map((b) => h(b, 2)).join("");
+    // koffi may decode the byte array as a typed array: Array.from, so map yields strings.
+    const tail = Array.from(guid.Data4 ?? [], (b) => h(b, 2)).join("");
     return `${h(guid.Data1, 8)}-${h(guid.Data2, 4)}-${h(guid.Data3, 4)}-${tail.slice(0, 4)}-${tail.slice(4)}`;
   }
 

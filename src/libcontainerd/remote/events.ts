@@ -29,6 +29,8 @@ import { toTypedError } from "./errors.js";
 
 /** Exit status when a process vanished while we could not watch it (as Docker reports it). */
 export const UNKNOWN_EXIT_CODE = 255;
+/** Bounds the memory of containers with an OOM, as the core's ledger bounds remembered exits. */
+const MAX_REMEMBERED_OOMS = 10_000;
 
 interface Tracked {
   containerId: string;
@@ -48,6 +50,8 @@ const date = (ts: Timestamp | undefined) => (ts ? timestampDate(ts) : new Date()
 export class TaskEventStream {
   /** Processes we believe are running, so a resync knows whose exits it may have missed. */
   private readonly running = new Map<string, Tracked>();
+  /** Containers whose current task had an OOM event (cleared when a new task is created). */
+  private readonly ooms = new Set<string>();
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   /** For tests: turns the resync off to show what it prevents. */
@@ -82,6 +86,11 @@ export class TaskEventStream {
     // fast exec): tracking it then would keep it forever, as exec processes get no TaskDelete.
     if (pid > 0 && this.loop && !this.deps.exits.published(containerId, processId, pid))
       this.running.set(key(containerId, processId), { containerId, processId, pid });
+  }
+
+  /** Whether containerd reported an OOM for the container's current task (while subscribed). */
+  oomSeen(containerId: string): boolean {
+    return this.ooms.has(containerId);
   }
 
   private async run(): Promise<void> {
@@ -197,6 +206,14 @@ export class TaskEventStream {
     }
     if (event.type === "create" || event.type === "start" || event.type === "exec-started") {
       this.track(event.containerId, event.processId, event.pid);
+    }
+    if (event.type === "create") this.ooms.delete(event.containerId);
+    if (event.type === "oom") {
+      this.ooms.add(event.containerId);
+      if (this.ooms.size > MAX_REMEMBERED_OOMS) {
+        const oldest = this.ooms.values().next().value;
+        if (oldest !== undefined) this.ooms.delete(oldest);
+      }
     }
     this.publish(event);
   }

@@ -3,6 +3,7 @@ import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import { abortError, delay } from "../call.js";
 import type { Call } from "../core/calls.js";
 import type { ProcessDriver } from "../core/process.js";
+import { parseSignal } from "../signals.js";
 import type { ExitStatus } from "../types/client.js";
 import { isErrorCode } from "../types/errors.js";
 import type { RemoteContext } from "./context.js";
@@ -36,9 +37,13 @@ export class RemoteProcess implements ProcessDriver {
     return this.id === this.containerId ? "" : this.id;
   }
 
-  async signal(call: Call, signal: number): Promise<void> {
+  async signal(call: Call, signal: string | number): Promise<void> {
+    const number = parseSignal(signal);
     await this.ctx.rpc(call, (s) =>
-      this.ctx.tasks.kill({ containerId: this.containerId, execId: this.execId, signal }, { signal: s }),
+      this.ctx.tasks.kill(
+        { containerId: this.containerId, execId: this.execId, signal: number },
+        { signal: s },
+      ),
     );
   }
 

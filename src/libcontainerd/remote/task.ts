@@ -10,7 +10,7 @@ import { delay } from "../call.js";
 import type { Call } from "../core/calls.js";
 import type { Stdio } from "../core/inputs.js";
 import { TaskBase } from "../core/process.js";
-import type { ProcessInfo, TaskStatus } from "../types/client.js";
+import type { ExitStatus, ProcessInfo, TaskStatus } from "../types/client.js";
 import { FailedPreconditionError, isErrorCode, NotFoundError } from "../types/errors.js";
 import type { Resources } from "../types/resources.js";
 import type { Stats } from "../types/stats.js";
@@ -18,7 +18,7 @@ import { bareAny, jsonAny, TYPE_URL } from "./any.js";
 import type { RemoteContainer } from "./container.js";
 import type { RemoteContext } from "./context.js";
 import { mayHaveReachedContainerd } from "./errors.js";
-import { decodeMetrics } from "./metrics.js";
+import { decodeMetrics, decodeRawMetrics } from "./metrics.js";
 import { RemoteProcess, toDate } from "./process.js";
 import { ProcessIO } from "./stdio.js";
 
@@ -42,7 +42,7 @@ export class RemoteTask extends TaskBase<RemoteProcess> {
     pid: number,
     io: ProcessIO,
   ) {
-    super(ctx.core, owner, new RemoteProcess(ctx, owner.id, owner.id, pid, io));
+    super(ctx.core, owner, new RemoteInitProcess(ctx, owner.id, owner.id, pid, io));
   }
 
   protected async startTask(call: Call): Promise<void> {
@@ -219,6 +219,57 @@ export class RemoteTask extends TaskBase<RemoteProcess> {
       throw err;
     }
   }
+}
+
+/** The init process: its exit status says whether the kernel killed for want of memory. */
+class RemoteInitProcess extends RemoteProcess {
+  /** Known once the task has exited: the oom_kill counter cannot move after that. */
+  private oomKilled_: boolean | undefined;
+
+  override async wait(call: Call): Promise<ExitStatus> {
+    const status = await super.wait(call);
+    return withOom(status, await this.oomKilled(call, true));
+  }
+
+  /** Reads the OOM counter before the delete removes the cgroup that holds it. */
+  override async delete(call: Call): Promise<ExitStatus> {
+    const oomKilled = await this.oomKilled(call, false);
+    const status = await super.delete(call);
+    return withOom(status, oomKilled || this.ctx.events.oomSeen(this.containerId));
+  }
+
+  /**
+   * The OOM event alone is not enough: it is only seen while subscribed, and containerd may deliver
+   * it after the exit. The cgroup's own oom_kill counter (cgroup v1 memory.oom_control, v2
+   * memory.events), read through Metrics before the task is deleted, settles it.
+   */
+  private async oomKilled(call: Call, exited: boolean): Promise<boolean | undefined> {
+    if (this.oomKilled_ !== undefined) return this.oomKilled_;
+    if (this.ctx.events.oomSeen(this.containerId)) return true;
+    const known = () => this.ctx.core.exits.lastExit(this.containerId, this.id)?.oomKilled;
+    try {
+      const { metrics } = await this.ctx.rpc(
+        call,
+        (signal) => this.ctx.tasks.metrics({ filters: [`id==${this.containerId}`] }, { signal }),
+        `OOM count of container ${this.containerId}`,
+      );
+      const data = metrics.find((m) => m.id === this.containerId)?.data;
+      if (!data) return known();
+      const raw = decodeRawMetrics(data, new Date());
+      if (raw.kind === "hcs") return undefined;
+      const killed = raw.memory.oomKills > 0 || this.ctx.events.oomSeen(this.containerId);
+      if (killed || exited) this.oomKilled_ = killed;
+      return killed;
+    } catch (err) {
+      if (isErrorCode(err, "canceled") || isErrorCode(err, "deadline_exceeded")) throw err;
+      // Deleted already (or not a cgroup runtime): what was learned before is all there is.
+      return known();
+    }
+  }
+}
+
+function withOom(status: ExitStatus, oomKilled: boolean | undefined): ExitStatus {
+  return oomKilled === undefined ? status : { ...status, oomKilled };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Readable, Writable } from "node:stream";
 import type { OciProcess, OciSpec } from "../../oci/spec.js";
 import type { Backend, LibcontainerdEvent } from "./events.js";
-import type { Resources } from "./resources.js";
+import type { ResourceUpdate } from "./resources.js";
 import type { Stats } from "./stats.js";
 
 /** Every async call takes these. `timeoutMs` becomes a DeadlineExceededError, `signal` a CanceledError. */
@@ -28,6 +28,12 @@ export type TaskStatus = "created" | "running" | "paused" | "pausing" | "stopped
 export interface ExitStatus {
   exitCode: number;
   exitedAt: Date;
+  /**
+   * The init process's exit only: whether the kernel killed a process of the container for want
+   * of memory (docker's `OOMKilled`). Read from the cgroup's oom_kill counter after the exit, and
+   * from containerd's OOM event; undefined where the backend cannot tell (HCS, exec processes).
+   */
+  oomKilled?: boolean;
 }
 
 export interface ProcessInfo {
@@ -123,7 +129,8 @@ export interface Task extends Process {
   resume(opts?: CallOptions): Promise<void>;
   pids(opts?: CallOptions): Promise<ProcessInfo[]>;
   stats(opts?: CallOptions): Promise<Stats>;
-  updateResources(resources: Resources, opts?: CallOptions): Promise<void>;
+  /** Docker-style limits (`{ memory: "128m", cpus: 1 }`) or raw OCI resources (`{ linux }` / `{ windows }`). */
+  updateResources(resources: ResourceUpdate, opts?: CallOptions): Promise<void>;
   checkpoint(dir: string, opts?: CheckpointOptions): Promise<void>;
   /** Kills (SIGKILL) whatever runs, waits for the exit, and deletes the task. */
   forceDelete(opts?: CallOptions): Promise<void>;
