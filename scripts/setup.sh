@@ -39,6 +39,9 @@ if [ -f native/fake-vmcompute/Makefile ]; then
   make -s -C native/fake-vmcompute
 fi
 
+# ctrd-logger: the log driver containerd's shim runs for containers started with a log.
+make -s -C native/ctrd-logger
+
 # TypeScript: rebuild when any source is newer than the build.
 if [ ! -f dist/.build-stamp ] || [ -n "$(find src tsconfig.json tsconfig.build.json package.json -newer dist/.build-stamp -print -quit)" ]; then
   say "building TypeScript"

@@ -15,6 +15,7 @@ export { parseSignal } from "./libcontainerd/signals.js";
 export { cpuPercent, normalizeStats } from "./libcontainerd/stats.js";
 export type { ManagedContainerd, ManagedContainerdOptions } from "./libcontainerd/supervisor/index.js";
 export * from "./libcontainerd/types/index.js";
+export * from "./logs/index.js";
 export * from "./network/index.js";
 export * from "./oci/index.js";
 export * from "./platform/index.js";
@@ -26,3 +27,4 @@ export {
   type RuntimeRegistryOptions,
   type RuntimeResolver,
 } from "./runtime/index.js";
+export * from "./state/index.js";

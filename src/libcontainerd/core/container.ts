@@ -1,5 +1,6 @@
 /** The backend-neutral container: checks, defaults and wording; the driver creates and deletes. */
 import type { OciSpec } from "../../oci/spec.js";
+import { inspectContainer } from "../../state/inspect.js";
 import type {
   CallOptions,
   Container,
@@ -9,8 +10,10 @@ import type {
   Task,
 } from "../types/client.js";
 import { LibcontainerdError, NotImplementedError } from "../types/errors.js";
+import type { ContainerInspect } from "../types/inspect.js";
 import { type Call, reworded } from "./calls.js";
 import type { Core } from "./client.js";
+import { validateLabelUpdate } from "./identifiers.js";
 import { checkAbsoluteDir, resolveStdio, type Stdio } from "./inputs.js";
 
 /** The runtime a container runs on, as far as the core's rules need it. */
@@ -63,6 +66,20 @@ export abstract class ContainerBase implements Container {
     return this.core.calls.run(`info of container ${this.id}`, opts, (call) => this.containerInfo(call));
   }
 
+  /** Sets labels (a value) or removes them (`undefined`), leaving the others. */
+  setLabels(labels: Record<string, string | undefined>, opts?: CallOptions): Promise<void> {
+    return this.core.calls.run(`set labels of container ${this.id}`, opts, async (call) => {
+      const update = validateLabelUpdate(labels);
+      if (Object.keys(update).length > 0) await this.updateLabels(call, update);
+    });
+  }
+
+  /** `docker inspect`'s core, from what the backend holds now. */
+  inspect(opts?: CallOptions): Promise<ContainerInspect> {
+    this.forgetCached();
+    return inspectContainer(this, opts);
+  }
+
   /** FailedPreconditionError while a task exists (the driver's check, in the core's words). */
   delete(opts?: CallOptions): Promise<void> {
     return this.core.calls.run(`delete container ${this.id}`, opts, (call) => this.deleteContainer(call));
@@ -96,4 +113,8 @@ export abstract class ContainerBase implements Container {
   protected abstract openTask(call: Call, stdio: Stdio | undefined): Promise<Task>;
   protected abstract containerInfo(call: Call): Promise<ContainerInfo>;
   protected abstract deleteContainer(call: Call): Promise<void>;
+  /** NotImplementedError where the backend keeps no container record. */
+  protected abstract updateLabels(call: Call, labels: Record<string, string | undefined>): Promise<void>;
+  /** Drops what this handle cached about the container, so the next look asks the backend. */
+  protected forgetCached(): void {}
 }

@@ -55,13 +55,26 @@ export function validateNamespace(namespace: unknown): string {
  * "key required" as an untyped error), no NUL, key and value together at most 4096 bytes.
  */
 export function validateLabels(labels: unknown): Record<string, string> {
+  return checkLabels(labels, false) as Record<string, string>;
+}
+
+/** Labels to set, or (`undefined`) to remove: the same rules. */
+export function validateLabelUpdate(labels: unknown): Record<string, string | undefined> {
+  return checkLabels(labels, true);
+}
+
+function checkLabels(labels: unknown, removals: boolean): Record<string, string | undefined> {
   if (labels === undefined) return {};
   if (labels === null || typeof labels !== "object" || Array.isArray(labels))
     throw new InvalidArgumentError("labels must be an object of strings");
-  const out: Record<string, string> = {};
+  const out: Record<string, string | undefined> = {};
   for (const [key, value] of Object.entries(labels)) {
     if (key === "") throw new InvalidArgumentError("label keys must not be empty");
     if (key.includes("\0")) throw new InvalidArgumentError(`label key ${JSON.stringify(key)} contains NUL`);
+    if (removals && value === undefined) {
+      out[key] = undefined;
+      continue;
+    }
     if (typeof value !== "string")
       throw new InvalidArgumentError(`label ${JSON.stringify(key)} must be a string, not ${typeof value}`);
     if (Buffer.byteLength(key) + Buffer.byteLength(value) > MAX_LABEL_BYTES) {

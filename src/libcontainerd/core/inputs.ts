@@ -2,7 +2,7 @@
 import { posix, win32 } from "node:path";
 import { checkLinuxResources } from "../../oci/resources.js";
 import type { OciProcess, OciSpec } from "../../oci/spec.js";
-import type { StdioOptions } from "../types/client.js";
+import type { LogOptions, StdioOptions } from "../types/client.js";
 import { InvalidArgumentError } from "../types/errors.js";
 
 /** Stdio with every stream named. `terminal` stays undefined here when the caller left it to the spec. */
@@ -11,6 +11,8 @@ export interface Stdio {
   stdout: boolean;
   stderr: boolean;
   terminal: boolean;
+  /** stdout and stderr to a log file instead of streams (the driver checks it). */
+  log?: LogOptions;
 }
 
 /** A Windows container spec (HCS, or runhcs through containerd); LCOW specs carry `linux`. */
@@ -52,6 +54,7 @@ export function resolveStdio(stdio: StdioOptions | undefined, process: OciProces
     stdout: stdio?.stdout ?? false,
     stderr: stdio?.stderr ?? false,
     terminal: stdio?.terminal ?? process?.terminal ?? false,
+    ...(stdio?.log !== undefined ? { log: stdio.log } : {}),
   };
 }
 

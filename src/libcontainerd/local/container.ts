@@ -4,7 +4,12 @@ import type { Call } from "../core/calls.js";
 import { ContainerBase, type RuntimeSupport, type TaskRequest } from "../core/container.js";
 import type { Stdio } from "../core/inputs.js";
 import type { ContainerInfo, Task } from "../types/client.js";
-import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "../types/errors.js";
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  NotFoundError,
+  NotImplementedError,
+} from "../types/errors.js";
 import type { GuestOs } from "./documents.js";
 import type { HcsSystem } from "./hcs-system.js";
 import { type ContainerState, type LocalRuntime, LocalTask } from "./process.js";
@@ -97,7 +102,13 @@ export class LocalContainer extends ContainerBase implements ContainerState {
       labels: { ...this.init.labels },
     };
     if (this.init.createdAt) info.createdAt = this.init.createdAt;
+    if (this.init.spec) info.spec = this.init.spec;
     return info;
+  }
+
+  /** HCS keeps no record of a container's labels beyond its creator's memory. */
+  protected async updateLabels(): Promise<void> {
+    throw new NotImplementedError("the HCS backend keeps no container record");
   }
 
   /** Shutdown (Terminate after the stop timeout) and close. FailedPrecondition while a task exists. */

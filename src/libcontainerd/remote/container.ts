@@ -5,11 +5,14 @@ import type { Any } from "@bufbuild/protobuf/wkt";
 import type { Container as ContainerRecord } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
 import { Status } from "../../gen/github.com/containerd/containerd/api/types/task/task_pb.js";
 import { OptionsSchema } from "../../gen/github.com/containerd/containerd/runtime/v2/runc/options/oci_pb.js";
+import { removeLogFiles } from "../../logs/files.js";
+import { LOG_LABELS, logLabels } from "../../logs/labels.js";
 import type { OciSpec } from "../../oci/spec.js";
+import { exitLabels, rememberedState, startLabels } from "../../state/labels.js";
 import type { Call } from "../core/calls.js";
 import { ContainerBase, type RuntimeSupport, type TaskRequest } from "../core/container.js";
 import type { Stdio } from "../core/inputs.js";
-import type { ContainerInfo, Task } from "../types/client.js";
+import type { ContainerInfo, ExitStatus, Task } from "../types/client.js";
 import { FailedPreconditionError, isErrorCode, NotFoundError } from "../types/errors.js";
 import { bareAny, parseJsonAny } from "./any.js";
 import type { RemoteContext } from "./context.js";
@@ -30,6 +33,8 @@ export function containerInfo(record: ContainerRecord): ContainerInfo {
   if (record.runtime?.options?.typeUrl) info.runtime.optionsTypeUrl = record.runtime.options.typeUrl;
   if (record.createdAt)
     info.createdAt = new Date(Number(record.createdAt.seconds) * 1000 + record.createdAt.nanos / 1e6);
+  const spec = parseJsonAny<OciSpec>(record.spec);
+  if (spec) info.spec = spec;
   return info;
 }
 
@@ -77,10 +82,56 @@ export class RemoteContainer extends ContainerBase {
     return containerInfo(await this.load(call));
   }
 
+  protected override forgetCached(): void {
+    this.record = undefined;
+    this.parsedSpec = undefined;
+  }
+
+  protected async updateLabels(call: Call, labels: Record<string, string | undefined>): Promise<void> {
+    const keys = Object.keys(labels);
+    const set: Record<string, string> = {};
+    for (const key of keys) {
+      const value = labels[key];
+      if (value) set[key] = value; // containerd removes a label the mask names and the record lacks
+    }
+    const { container } = await this.ctx.rpc(call, (signal) =>
+      this.ctx.containers.update(
+        {
+          container: { id: this.id, labels: set },
+          updateMask: { paths: keys.map((key) => `labels.${key}`) },
+        },
+        { signal },
+      ),
+    );
+    if (container) this.record = container;
+  }
+
+  /** Remembers a start on the record (io.ctrd.state.*); a failure to write it is logged, as the start happened. */
+  async noteStarted(call: Call): Promise<void> {
+    try {
+      const before = rememberedState((await this.load(call)).labels);
+      await this.updateLabels(call, startLabels(before, new Date()));
+    } catch (err) {
+      this.ctx.logger.warn({ err, container: this.id }, "could not record the start");
+    }
+  }
+
+  /** Remembers an exit on the record, for when the task is gone. */
+  async noteExited(status: ExitStatus, call: Call): Promise<void> {
+    try {
+      await this.updateLabels(call, exitLabels(status));
+    } catch (err) {
+      if (isErrorCode(err, "not_found")) return;
+      this.ctx.logger.warn({ err, container: this.id }, "could not record the exit");
+    }
+  }
+
   protected async createTask(call: Call, { stdio, checkpointDir }: TaskRequest): Promise<Task> {
     const record = await this.load(call);
     const options = checkpointDir ? restoreOptions(record, checkpointDir) : undefined;
     const io = await ProcessIO.create(this.fifoDir, this.id, stdio);
+    // Where the log is, for readers, inspect and delete; before the task, so it is never unrecorded.
+    if (stdio.log) await this.updateLabels(call, logLabels(stdio.log));
     try {
       const { pid } = await this.ctx.rpc(call, (signal) =>
         this.ctx.tasks.create(
@@ -148,8 +199,10 @@ export class RemoteContainer extends ContainerBase {
       },
     );
     if (hasTask) throw new FailedPreconditionError("it has a task; delete the task first");
+    const logPath = (await this.load(call)).labels[LOG_LABELS.path];
     await this.ctx.rpc(call, (signal) => this.ctx.containers.delete({ id: this.id }, { signal }));
     await rm(this.fifoDir, { recursive: true, force: true });
+    if (logPath) await removeLogFiles(logPath);
   }
 }
 

@@ -42,12 +42,13 @@ export class RemoteTask extends TaskBase<RemoteProcess> {
     pid: number,
     io: ProcessIO,
   ) {
-    super(ctx.core, owner, new RemoteInitProcess(ctx, owner.id, owner.id, pid, io));
+    super(ctx.core, owner, new RemoteInitProcess(ctx, owner, pid, io));
   }
 
   protected async startTask(call: Call): Promise<void> {
     await this.ctx.rpc(call, (signal) => this.ctx.tasks.start({ containerId: this.containerId }, { signal }));
     this.ctx.events.track(this.containerId, this.containerId, this.pid);
+    await this.owner.noteStarted(call);
   }
 
   protected async taskStatus(call: Call): Promise<TaskStatus> {
@@ -226,16 +227,30 @@ class RemoteInitProcess extends RemoteProcess {
   /** Known once the task has exited: the oom_kill counter cannot move after that. */
   private oomKilled_: boolean | undefined;
 
+  constructor(
+    ctx: RemoteContext,
+    private readonly owner: RemoteContainer,
+    pid: number,
+    io: ProcessIO,
+  ) {
+    super(ctx, owner.id, owner.id, pid, io);
+  }
+
+  /** The exit, remembered on the container (io.ctrd.state.*) for when the task is gone. */
   override async wait(call: Call): Promise<ExitStatus> {
     const status = await super.wait(call);
-    return withOom(status, await this.oomKilled(call, true));
+    const exit = withOom(status, await this.oomKilled(call, true));
+    await this.owner.noteExited(exit, call);
+    return exit;
   }
 
   /** Reads the OOM counter before the delete removes the cgroup that holds it. */
   override async delete(call: Call): Promise<ExitStatus> {
     const oomKilled = await this.oomKilled(call, false);
     const status = await super.delete(call);
-    return withOom(status, oomKilled || this.ctx.events.oomSeen(this.containerId));
+    const exit = withOom(status, oomKilled || this.ctx.events.oomSeen(this.containerId));
+    await this.owner.noteExited(exit, call);
+    return exit;
   }
 
   /**

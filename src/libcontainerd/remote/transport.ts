@@ -1,13 +1,8 @@
 import { connect as netConnect } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
-import {
-  type Client as ConnectClient,
-  createClient,
-  type Interceptor,
-  type Transport,
-} from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { type Client as ConnectClient, createClient, type Transport } from "@connectrpc/connect";
 import { type ContainerdAddress, hostPort, parseAddress } from "./address.js";
+import { createHttp2GrpcTransport } from "./grpc-http2.js";
 
 export const NAMESPACE_HEADER = "containerd-namespace";
 /** containerd's own default message limits. */
@@ -24,25 +19,18 @@ export interface ContainerdTransportOptions {
  */
 export function createContainerdTransport(opts: ContainerdTransportOptions): Transport {
   const address = typeof opts.address === "string" ? parseAddress(opts.address) : opts.address;
-  const namespace: Interceptor = (next) => (req) => {
-    if (!req.header.has(NAMESPACE_HEADER)) req.header.set(NAMESPACE_HEADER, opts.namespace);
-    return next(req);
-  };
-  const baseUrl = address.kind === "tcp" ? `http://${hostPort(address)}` : "http://localhost";
-  return createGrpcTransport({
-    baseUrl,
-    interceptors: [namespace],
-    acceptCompression: [],
-    readMaxBytes: MAX_MESSAGE_BYTES,
-    writeMaxBytes: MAX_MESSAGE_BYTES,
-    // Idle connections are pinged so a containerd that went away is noticed by the next call.
-    pingIntervalMs: 30_000,
-    nodeOptions:
+  return createHttp2GrpcTransport({
+    authority: address.kind === "tcp" ? hostPort(address) : "localhost",
+    createConnection:
       address.kind === "tcp"
-        ? {}
-        : {
-            createConnection: () => netConnect(address.path),
-          },
+        ? () =>
+            netConnect({ host: address.host.replace(/^\[(.*)\]$/, "$1"), port: address.port }).setKeepAlive(
+              true,
+              30_000,
+            )
+        : () => netConnect(address.path),
+    header: { [NAMESPACE_HEADER]: opts.namespace },
+    maxMessageBytes: MAX_MESSAGE_BYTES,
   });
 }
 

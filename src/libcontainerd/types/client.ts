@@ -1,6 +1,7 @@
 import type { Readable, Writable } from "node:stream";
 import type { OciProcess, OciSpec } from "../../oci/spec.js";
 import type { Backend, LibcontainerdEvent } from "./events.js";
+import type { ContainerInspect } from "./inspect.js";
 import type { ResourceUpdate } from "./resources.js";
 import type { Stats } from "./stats.js";
 
@@ -15,12 +16,28 @@ export interface CallOptions {
   waitForReady?: boolean;
 }
 
-/** Which streams to create; they appear on the Process. With `terminal`, stdout carries both streams. */
+/**
+ * Which streams to create; they appear on the Process. With `terminal`, stdout carries both streams.
+ * With `log`, stdout and stderr go to a log file instead (no streams): see `LogOptions`.
+ */
 export interface StdioOptions {
   stdin?: boolean;
   stdout?: boolean;
   stderr?: boolean;
   terminal?: boolean;
+  log?: LogOptions;
+}
+
+/**
+ * A log that outlives the caller: the shim runs `ctrd-logger`, which writes Docker json-file records
+ * to `path` (absolute; its directory is created) and rotates it: at most `maxFiles` files (default
+ * 1) of at most `maxSize` bytes (default: unlimited). Read it with `readLogs`. Excludes stdin and
+ * the stdout/stderr streams.
+ */
+export interface LogOptions {
+  path: string;
+  maxSize?: number;
+  maxFiles?: number;
 }
 
 export type TaskStatus = "created" | "running" | "paused" | "pausing" | "stopped" | "unknown";
@@ -47,6 +64,8 @@ export interface ContainerInfo {
   runtime: { name: string; optionsTypeUrl?: string };
   labels: Record<string, string>;
   createdAt?: Date;
+  /** The OCI spec the container was created with, where the backend keeps it. */
+  spec?: OciSpec;
 }
 
 export interface NewContainerOptions extends CallOptions {
@@ -99,6 +118,13 @@ export interface Container {
   /** The existing task with its IO reopened (for a new client after a restart). */
   attachTask(stdio: StdioOptions, opts?: CallOptions): Promise<Task>;
   info(opts?: CallOptions): Promise<ContainerInfo>;
+  /**
+   * Sets (or, with `undefined`, removes) labels on the container's record, leaving the others.
+   * NotImplementedError where the backend keeps no record (local).
+   */
+  setLabels(labels: Record<string, string | undefined>, opts?: CallOptions): Promise<void>;
+  /** `docker inspect`'s core: config, live state, and the exit remembered after the task is gone. */
+  inspect(opts?: CallOptions): Promise<ContainerInspect>;
   /** Removes the container and its bundle/FIFO directory. FailedPreconditionError while a task exists. */
   delete(opts?: CallOptions): Promise<void>;
 }
