@@ -12,7 +12,8 @@ async function ps(all = false): Promise<PsRow[]> {
 
 describe("a detached container", () => {
   test("run -d, ps, exec, pause, resume, stats, kill, rm", async () => {
-    const events = startCtrd(["events", "--json", ...fx.global]);
+    // It streams for the whole test, which takes longer than one command on a loaded machine.
+    const events = startCtrd(["events", "--json", ...fx.global], { timeoutMs: 180_000 });
     // containerd does not replay events: until a probe container's events show up, the stream
     // may not be subscribed yet (ctrd is still starting, on a busy machine for a while).
     for (let attempt = 0; !events.stdout().includes('"containerId":"probe'); attempt++) {
