@@ -45,6 +45,10 @@ export interface ContainerRequest {
   /** As the caller named it; the driver resolves it. */
   runtime: string | undefined;
   labels: Record<string, string>;
+  /** The image the container runs (recorded, remote backend). */
+  image: string | undefined;
+  /** The rootfs snapshot the container owns from now on (remote backend). */
+  snapshot: { snapshotter: string; key: string } | undefined;
 }
 
 export abstract class ClientBase implements Client {
@@ -70,7 +74,14 @@ export abstract class ClientBase implements Client {
       const labels = validateLabels(opts?.labels);
       checkSpec(spec);
       try {
-        return await this.createContainer(call, { id, spec, runtime: opts?.runtime || undefined, labels });
+        return await this.createContainer(call, {
+          id,
+          spec,
+          runtime: opts?.runtime || undefined,
+          labels,
+          image: opts?.image,
+          snapshot: opts?.snapshot,
+        });
       } catch (err) {
         if (err instanceof LibcontainerdError && err.code === "already_exists")
           throw reworded(err, `${call.what}: it already exists`);

@@ -9,7 +9,13 @@ import { throwIfAborted } from "../call.js";
 import type { Call } from "../core/calls.js";
 import { ClientBase, type ContainerRequest } from "../core/client.js";
 import type { Container, ContainerInfo } from "../types/client.js";
-import { AlreadyExistsError, InvalidArgumentError, isErrorCode, NotFoundError } from "../types/errors.js";
+import {
+  AlreadyExistsError,
+  InvalidArgumentError,
+  isErrorCode,
+  NotFoundError,
+  NotImplementedError,
+} from "../types/errors.js";
 import { LOCAL_RUNTIME_NAME, LocalContainer } from "./container.js";
 import { createDocument, WINDOWS_BUILD_RS5 } from "./documents.js";
 import { type HcsContext, HcsSystem } from "./hcs-system.js";
@@ -88,13 +94,13 @@ export class LocalClient extends ClientBase {
     };
   }
 
-  protected async createContainer(
-    call: Call,
-    { id, spec, runtime, labels }: ContainerRequest,
-  ): Promise<Container> {
+  protected async createContainer(call: Call, request: ContainerRequest): Promise<Container> {
+    const { id, spec, runtime, labels } = request;
     if (runtime && runtime !== LOCAL_RUNTIME_NAME) {
       this.logger.debug({ id, runtime }, "the local backend has one runtime; ignoring the requested one");
     }
+    if (request.image !== undefined || request.snapshot !== undefined)
+      throw new NotImplementedError("images and snapshots are containerd's: not on the HCS backend");
     if (this.containers.has(id) || this.creating.has(id))
       throw new AlreadyExistsError(`container ${id} already exists`);
     this.creating.add(id);

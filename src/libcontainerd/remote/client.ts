@@ -1,10 +1,13 @@
 import { existsSync, statSync } from "node:fs";
 import { isAbsolute } from "node:path";
+import type { Transport } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { Containers } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
 import { Events } from "../../gen/github.com/containerd/containerd/api/services/events/v1/events_pb.js";
+import { Snapshots } from "../../gen/github.com/containerd/containerd/api/services/snapshots/v1/snapshots_pb.js";
 import { Tasks } from "../../gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
 import { Version } from "../../gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
+import { RemoteImageService } from "../../images/service.js";
 import type { OciSpec } from "../../oci/spec.js";
 import { RuntimeRegistry } from "../../runtime/registry.js";
 import type { RuntimeResolver } from "../../runtime/types.js";
@@ -12,10 +15,11 @@ import type { Call } from "../core/calls.js";
 import { ClientBase, type ContainerRequest } from "../core/client.js";
 import { isWindowsSpec } from "../core/inputs.js";
 import type { CallOptions, Container, ContainerInfo } from "../types/client.js";
-import { InvalidArgumentError } from "../types/errors.js";
+import { InvalidArgumentError, isErrorCode } from "../types/errors.js";
 import { parseAddress } from "./address.js";
 import { bareAny, jsonAny, TYPE_URL } from "./any.js";
-import { containerInfo, RemoteContainer } from "./container.js";
+import { CGROUP_PARENT_LABEL, missingCgroupParent } from "./cgroup-parents.js";
+import { containerInfo, RemoteContainer, removeSnapshot } from "./container.js";
 import { RemoteContext } from "./context.js";
 import { TaskEventStream } from "./events.js";
 import { createContainerdTransport, serviceClient } from "./transport.js";
@@ -42,12 +46,19 @@ export class RemoteClient extends ClientBase {
   readonly runtimes: RuntimeResolver;
   private readonly ctx: RemoteContext;
   private readonly version_;
+  private readonly transport: Transport;
+  private images_: RemoteImageService | undefined;
+  /** containerd runs on this host: its cgroups are ours to look at. */
+  private readonly sameHost: boolean;
+  /** cgroup parents this client saw missing and had runc create: later containers under them share them. */
+  private readonly createdCgroupParents = new Set<string>();
 
   constructor(opts: RemoteClientOptions) {
     super(opts);
     if (typeof opts.stateDir !== "string" || !isAbsolute(opts.stateDir))
       throw new InvalidArgumentError(`stateDir must be an absolute path: ${opts.stateDir}`);
     const address = parseAddress(opts.address);
+    this.sameHost = address.kind === "unix";
     const transport = createContainerdTransport({ address, namespace: this.namespace });
     this.address = opts.address;
     this.runtimes = opts.runtimes ?? new RuntimeRegistry({ stateDir: opts.stateDir });
@@ -67,8 +78,19 @@ export class RemoteClient extends ClientBase {
       serviceClient(Containers, transport),
       tasks,
       events,
+      serviceClient(Snapshots, transport),
     );
     this.version_ = serviceClient(Version, transport);
+    this.transport = transport;
+  }
+
+  /** Images in this client's namespace: pull, push, import, save, list, tag, remove, snapshots. */
+  get images(): RemoteImageService {
+    this.images_ ??= new RemoteImageService({
+      transport: this.transport,
+      defaultTimeoutMs: this.core.calls.defaultTimeoutMs,
+    });
+    return this.images_;
   }
 
   /** Creates a client and checks that containerd answers (UnavailableError when it does not). */
@@ -93,31 +115,42 @@ export class RemoteClient extends ClientBase {
     return { version: reply.version, revision: reply.revision };
   }
 
-  protected async createContainer(
-    call: Call,
-    { id, spec, runtime, labels }: ContainerRequest,
-  ): Promise<Container> {
-    checkRootfs(spec);
+  protected async createContainer(call: Call, request: ContainerRequest): Promise<Container> {
+    const { id, spec, runtime, labels, image, snapshot } = request;
+    checkRootfs(spec, snapshot !== undefined);
     const resolved = await this.runtimes.resolve(runtime);
-    const { container } = await this.ctx.rpc(call, (signal) =>
-      this.ctx.containers.create(
-        {
-          container: {
-            id,
-            labels,
-            runtime: {
-              name: resolved.shim,
-              ...(resolved.options
-                ? { options: bareAny(resolved.options.typeUrl, resolved.options.value) }
-                : {}),
+    const cgroupParent = this.sameHost
+      ? missingCgroupParent(spec.linux?.cgroupsPath, this.createdCgroupParents)
+      : undefined;
+    if (cgroupParent) this.createdCgroupParents.add(cgroupParent);
+    try {
+      const { container } = await this.ctx.rpc(call, (signal) =>
+        this.ctx.containers.create(
+          {
+            container: {
+              id,
+              labels: { ...labels, ...(cgroupParent ? { [CGROUP_PARENT_LABEL]: cgroupParent } : {}) },
+              runtime: {
+                name: resolved.shim,
+                ...(resolved.options
+                  ? { options: bareAny(resolved.options.typeUrl, resolved.options.value) }
+                  : {}),
+              },
+              spec: jsonAny(TYPE_URL.spec, spec),
+              ...(image !== undefined ? { image } : {}),
+              ...(snapshot ? { snapshotter: snapshot.snapshotter, snapshotKey: snapshot.key } : {}),
             },
-            spec: jsonAny(TYPE_URL.spec, spec),
           },
-        },
-        { signal },
-      ),
-    );
-    return new RemoteContainer(this.ctx, id, container);
+          { signal },
+        ),
+      );
+      return new RemoteContainer(this.ctx, id, container);
+    } catch (err) {
+      // The container owns its snapshot from here on; one that was never created owns none.
+      if (snapshot && !isErrorCode(err, "already_exists"))
+        await removeSnapshot(this.ctx, snapshot.snapshotter, snapshot.key);
+      throw err;
+    }
   }
 
   protected async openContainer(call: Call, id: string): Promise<Container> {
@@ -139,8 +172,18 @@ export class RemoteClient extends ClientBase {
   }
 }
 
-/** No snapshotter: the rootfs is a host directory, checked here rather than late, inside the shim. */
-function checkRootfs(spec: OciSpec): void {
+/**
+ * The rootfs, checked here rather than late, inside the shim: with a snapshot, `spec.root.path` is
+ * where it is mounted (relative); without, a host directory.
+ */
+function checkRootfs(spec: OciSpec, snapshot: boolean): void {
+  if (snapshot) {
+    if (typeof spec.root?.path !== "string" || isAbsolute(spec.root.path))
+      throw new InvalidArgumentError(
+        "with a snapshot, spec.root.path must be relative (rootfs): the snapshot is mounted there",
+      );
+    return;
+  }
   if (isWindowsSpec(spec)) return;
   const root = spec.root?.path;
   if (typeof root !== "string" || !isAbsolute(root))

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { Container as ContainerRecord } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
+import type { Mount } from "../../gen/github.com/containerd/containerd/api/types/mount_pb.js";
 import { Status } from "../../gen/github.com/containerd/containerd/api/types/task/task_pb.js";
 import { OptionsSchema } from "../../gen/github.com/containerd/containerd/runtime/v2/runc/options/oci_pb.js";
 import { removeLogFiles } from "../../logs/files.js";
@@ -15,6 +16,7 @@ import type { Stdio } from "../core/inputs.js";
 import type { ContainerInfo, ExitStatus, Task } from "../types/client.js";
 import { FailedPreconditionError, isErrorCode, NotFoundError } from "../types/errors.js";
 import { bareAny, parseJsonAny } from "./any.js";
+import { CGROUP_PARENT_LABEL, removeCgroupParents } from "./cgroup-parents.js";
 import type { RemoteContext } from "./context.js";
 import { mayHaveReachedContainerd } from "./errors.js";
 import { ProcessIO } from "./stdio.js";
@@ -30,6 +32,7 @@ export function containerInfo(record: ContainerRecord): ContainerInfo {
     runtime: { name: record.runtime?.name ?? "" },
     labels: { ...record.labels },
   };
+  if (record.image) info.image = record.image;
   if (record.runtime?.options?.typeUrl) info.runtime.optionsTypeUrl = record.runtime.options.typeUrl;
   if (record.createdAt)
     info.createdAt = new Date(Number(record.createdAt.seconds) * 1000 + record.createdAt.nanos / 1e6);
@@ -129,6 +132,7 @@ export class RemoteContainer extends ContainerBase {
   protected async createTask(call: Call, { stdio, checkpointDir }: TaskRequest): Promise<Task> {
     const record = await this.load(call);
     const options = checkpointDir ? restoreOptions(record, checkpointDir) : undefined;
+    const rootfs = await this.snapshotMounts(call, record);
     const io = await ProcessIO.create(this.fifoDir, this.id, stdio);
     // Where the log is, for readers, inspect and delete; before the task, so it is never unrecorded.
     if (stdio.log) await this.updateLabels(call, logLabels(stdio.log));
@@ -141,6 +145,7 @@ export class RemoteContainer extends ContainerBase {
             stdout: io.paths.stdout,
             stderr: io.paths.stderr,
             terminal: stdio.terminal,
+            rootfs,
             ...(options ? { options } : {}),
           },
           { signal },
@@ -154,6 +159,18 @@ export class RemoteContainer extends ContainerBase {
         await this.removeHalfCreatedTask();
       throw err;
     }
+  }
+
+  /** The rootfs mounts of the container's snapshot, if it has one (none: spec.root.path is the rootfs). */
+  private async snapshotMounts(call: Call, record: ContainerRecord): Promise<Mount[]> {
+    if (!record.snapshotKey) return [];
+    const { mounts } = await this.ctx.rpc(
+      call,
+      (signal) =>
+        this.ctx.snapshots.mounts({ snapshotter: record.snapshotter, key: record.snapshotKey }, { signal }),
+      `mounts of the snapshot of container ${this.id}`,
+    );
+    return mounts;
   }
 
   /**
@@ -199,11 +216,28 @@ export class RemoteContainer extends ContainerBase {
       },
     );
     if (hasTask) throw new FailedPreconditionError("it has a task; delete the task first");
-    const logPath = (await this.load(call)).labels[LOG_LABELS.path];
+    const record = await this.load(call);
+    const logPath = record.labels[LOG_LABELS.path];
     await this.ctx.rpc(call, (signal) => this.ctx.containers.delete({ id: this.id }, { signal }));
+    if (record.snapshotKey) await removeSnapshot(this.ctx, record.snapshotter, record.snapshotKey);
     await rm(this.fifoDir, { recursive: true, force: true });
     if (logPath) await removeLogFiles(logPath);
+    const createdParent = record.labels[CGROUP_PARENT_LABEL];
+    if (createdParent)
+      removeCgroupParents(parseJsonAny<OciSpec>(record.spec)?.linux?.cgroupsPath, createdParent);
   }
+}
+
+/** Removes a container's snapshot (as WithSnapshotCleanup); one already gone is fine, a failure is logged. */
+export async function removeSnapshot(ctx: RemoteContext, snapshotter: string, key: string): Promise<void> {
+  await ctx
+    .rpc(ctx.cleanupCall(`remove snapshot ${key}`), (signal) =>
+      ctx.snapshots.remove({ snapshotter, key }, { signal }),
+    )
+    .catch((err: unknown) => {
+      if (!isErrorCode(err, "not_found"))
+        ctx.logger.warn({ err, key }, "could not remove a container snapshot");
+    });
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Client as ConnectClient } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Containers } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
+import type { Snapshots } from "../../gen/github.com/containerd/containerd/api/services/snapshots/v1/snapshots_pb.js";
 import type { Tasks } from "../../gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
 import { abortError, callSignal, delay } from "../call.js";
 import type { Call } from "../core/calls.js";
@@ -20,6 +21,8 @@ export class RemoteContext {
     readonly containers: ConnectClient<typeof Containers>,
     readonly tasks: ConnectClient<typeof Tasks>,
     readonly events: TaskEventStream,
+    /** Container rootfs snapshots (images): mounts for the task, removal with the container. */
+    readonly snapshots: ConnectClient<typeof Snapshots>,
   ) {
     this.logger = core.logger;
   }
