@@ -6,6 +6,7 @@
 import { finished } from "node:stream/promises";
 import type { Logger } from "pino";
 import type { OciProcess, OciSpec } from "../../oci/spec.js";
+import { abortError } from "../call.js";
 import type { Call } from "../core/calls.js";
 import type { Core } from "../core/client.js";
 import type { ContainerBase } from "../core/container.js";
@@ -264,7 +265,7 @@ export class LocalTask extends TaskBase<LocalProcess> {
   }
 
   protected async startExec(
-    _call: Call,
+    call: Call,
     execId: string,
     process: OciProcess,
     stdio: Stdio,
@@ -276,6 +277,13 @@ export class LocalTask extends TaskBase<LocalProcess> {
     assertStdioSupported(stdio);
     const parameters = processParameters(this.owner.guestOs, process, stdio);
     const { process: hcs, info } = await HcsProcess.create(this.owner.system, parameters, closeRawStdio);
+    if (call.signal?.aborted) {
+      // The caller gave up while HCS was creating the process: nobody will ever wait for or delete it.
+      closeRawStdio(info);
+      await hcs.terminate().catch(() => {});
+      await hcs.close();
+      throw abortError(call.signal, call.what);
+    }
     const exec = new LocalProcess(this.rt, this.owner, execId, hcs, openStreams(info, hcs), {
       exitGate: Promise.resolve(),
     });
