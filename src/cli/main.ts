@@ -7,6 +7,7 @@ import { registerEvents } from "./events.js";
 import { registerExec } from "./exec.js";
 import { registerInfo } from "./info.js";
 import { registerKill } from "./kill.js";
+import { registerNetwork, registerPort } from "./network.js";
 import { addGlobalOptions } from "./options.js";
 import { handleBrokenPipes } from "./output.js";
 import { registerPause } from "./pause.js";
@@ -48,6 +49,8 @@ function buildProgram(): Command {
   registerEvents(program);
   registerInfo(program);
   registerDaemon(program);
+  registerNetwork(program);
+  registerPort(program);
   return program;
 }
 

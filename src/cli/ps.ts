@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
 import type { ContainerInfo, TaskStatus } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
+import { formatPorts, type PortMapping, portsFromLabels } from "../network/index.js";
 import { labelledCommand } from "./container-spec.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 import { formatAge, printJson, printTable, truncate } from "./output.js";
@@ -14,6 +15,7 @@ export interface ContainerRow {
   runtime: string;
   createdAt?: string;
   command: string[];
+  ports: PortMapping[];
   labels: Record<string, string>;
 }
 
@@ -26,6 +28,7 @@ async function describeContainer(client: LibcontainerdClient, info: ContainerInf
     pid: 0,
     runtime: info.runtime.name,
     command: labelledCommand(info.labels),
+    ports: portsFromLabels(info.labels),
     labels: info.labels,
   };
   if (info.createdAt) row.createdAt = info.createdAt.toISOString();
@@ -58,7 +61,7 @@ export function registerPs(program: Command): void {
         return;
       }
       printTable(
-        ["CONTAINER", "STATUS", "PID", "RUNTIME", "CREATED", "COMMAND"],
+        ["CONTAINER", "STATUS", "PID", "RUNTIME", "CREATED", "COMMAND", "PORTS"],
         rows.map((row) => [
           row.id,
           row.status === "none" ? "no task" : row.status,
@@ -66,6 +69,7 @@ export function registerPs(program: Command): void {
           row.runtime,
           formatAge(row.createdAt ? new Date(row.createdAt) : undefined),
           truncate(row.command.join(" "), 40),
+          formatPorts(row.ports),
         ]),
       );
     });
