@@ -25,6 +25,10 @@ defineContractSuite("local (HCS fake)", async () => {
   let hung = 0;
   return {
     client,
+    runOptions: {
+      rootfs: FAKE_VOLUME,
+      customizeSpec: (made) => ({ ...made, windows: { ...made.windows, layerFolders: [...FAKE_LAYERS] } }),
+    },
     spec,
     clientWith: ({ namespace, defaultTimeoutMs }) =>
       new LocalClient({
