@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
-import type { Container, Task } from "../libcontainerd/types/client.js";
+import type { Container, LogOptions, Task } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import { Attachment } from "./attach.js";
 import {
@@ -16,6 +16,7 @@ import {
   resourcesFromFlags,
 } from "./container-spec.js";
 import { CliError, ExitCode, launchFailure, usageError } from "./errors.js";
+import { containerLogPath, parseLogOpts } from "./log-options.js";
 import {
   addGlobalOptions,
   type GlobalSettings,
@@ -42,6 +43,8 @@ interface RunFlags {
   pidsLimit?: string;
   cgroupParent?: string;
   stopTimeout?: string;
+  logDriver?: string;
+  logOpt?: string[];
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -71,6 +74,8 @@ export function registerRun(program: Command): void {
       "after Ctrl-C, how long the container has to stop before SIGKILL",
       "3",
     )
+    .option("--log-driver <driver>", "with -d: json-file (the default) or none", "json-file")
+    .option("--log-opt <k=v>", "json-file options: max-size=10m, max-file=3 (repeatable)", collect)
     .passThroughOptions();
   addGlobalOptions(command).action(async (args: string[], flags: RunFlags, self: Command) => {
     process.exitCode = await runContainer(resolveSettings(globalFlags(self)), args, flags);
@@ -124,10 +129,11 @@ export async function runContainer(
 ): Promise<number> {
   const spec = containerFlags(settings, args, flags);
   const graceMs = stopTimeoutMs(flags.stopTimeout);
+  const log = detachedLog(settings, spec.id, flags);
   return withClient(settings, async (client) => {
     const relay = new SignalRelay();
     try {
-      return await createAndRun(client, spec, flags, graceMs, relay, settings.logger);
+      return await createAndRun(client, spec, flags, graceMs, relay, settings.logger, log);
     } finally {
       relay.stop();
     }
@@ -141,6 +147,7 @@ async function createAndRun(
   graceMs: number,
   relay: SignalRelay,
   logger: Logger,
+  log: LogOptions | undefined,
 ): Promise<number> {
   const detach = runFlags.detach ?? false;
   const container = await client.newContainer(flags.id, containerSpec(flags), {
@@ -152,7 +159,7 @@ async function createAndRun(
   try {
     if (relay.stopRequested) return await abandon(container, task, relay);
     const stdio = detach
-      ? {}
+      ? { ...(log ? { log } : {}) }
       : { stdin: runFlags.interactive ?? false, stdout: true, stderr: true, terminal: flags.tty };
     try {
       task = await container.newTask({ stdio });
@@ -199,6 +206,16 @@ async function createAndRun(
     await removeQuietly(container, task, logger);
     throw err;
   }
+}
+
+/** A detached container's output goes to a log that outlives ctrd (unless --log-driver none). */
+function detachedLog(settings: GlobalSettings, id: string, flags: RunFlags): LogOptions | undefined {
+  const driver = flags.logDriver ?? "json-file";
+  if (driver !== "json-file" && driver !== "none")
+    throw usageError(`invalid --log-driver ${JSON.stringify(driver)}: json-file or none`);
+  const options = parseLogOpts(flags.logOpt ?? []);
+  if (!flags.detach || driver === "none") return undefined;
+  return { path: containerLogPath(settings, id), ...options };
 }
 
 /** A stop was asked for before the process ran: remove what exists and report how ctrd was stopped. */
