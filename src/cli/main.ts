@@ -9,6 +9,7 @@ import { registerInfo } from "./info.js";
 import { registerInspect } from "./inspect.js";
 import { registerKill } from "./kill.js";
 import { registerLogs } from "./logs.js";
+import { registerNetwork, registerPort } from "./network.js";
 import { addGlobalOptions } from "./options.js";
 import { handleBrokenPipes } from "./output.js";
 import { registerPause } from "./pause.js";
@@ -60,6 +61,8 @@ function buildProgram(): Command {
   registerWait(program);
   registerInspect(program);
   registerDaemon(program);
+  registerNetwork(program);
+  registerPort(program);
   return program;
 }
 

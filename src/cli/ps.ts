@@ -3,6 +3,7 @@ import type { LibcontainerdClient } from "../libcontainerd/factory.js";
 import type { ContainerInfo, TaskStatus } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import type { ContainerStatus } from "../libcontainerd/types/inspect.js";
+import { formatPorts, type PortMapping, portsFromLabels } from "../network/index.js";
 import { containerStatus } from "../state/inspect.js";
 import { observe } from "../state/observe.js";
 import { labelledCommand } from "./container-spec.js";
@@ -23,6 +24,7 @@ export interface ContainerRow {
   runtime: string;
   createdAt?: string;
   command: string[];
+  ports: PortMapping[];
   labels: Record<string, string>;
 }
 
@@ -37,6 +39,7 @@ async function describeContainer(client: LibcontainerdClient, info: ContainerInf
     pid: 0,
     runtime: info.runtime.name,
     command: labelledCommand(info.labels),
+    ports: portsFromLabels(info.labels),
     labels: info.labels,
   };
   if (info.createdAt) row.createdAt = info.createdAt.toISOString();
@@ -74,7 +77,7 @@ export function registerPs(program: Command): void {
         return;
       }
       printTable(
-        ["CONTAINER", "STATUS", "PID", "RUNTIME", "CREATED", "COMMAND"],
+        ["CONTAINER", "STATUS", "PID", "RUNTIME", "CREATED", "COMMAND", "PORTS"],
         rows.map((row) => [
           row.id,
           row.statusText,
@@ -82,6 +85,7 @@ export function registerPs(program: Command): void {
           row.runtime,
           formatAge(row.createdAt ? new Date(row.createdAt) : undefined),
           truncate(row.command.join(" "), 40),
+          formatPorts(row.ports),
         ]),
       );
     });

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
 import type { Container, LogOptions, Task } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
+import type { PendingAttachment } from "../network/index.js";
 import { Attachment } from "./attach.js";
 import {
   type ContainerFlags,
@@ -17,6 +18,13 @@ import {
 } from "./container-spec.js";
 import { CliError, ExitCode, launchFailure, usageError } from "./errors.js";
 import { containerLogPath, parseLogOpts } from "./log-options.js";
+import {
+  collectNetworkGarbage,
+  defaultRunNetwork,
+  networkManager,
+  parsePublish,
+  withNetwork,
+} from "./networking.js";
 import {
   addGlobalOptions,
   type GlobalSettings,
@@ -45,6 +53,9 @@ interface RunFlags {
   stopTimeout?: string;
   logDriver?: string;
   logOpt?: string[];
+  network?: string;
+  publish?: string[];
+  dns?: string[];
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -76,6 +87,13 @@ export function registerRun(program: Command): void {
     )
     .option("--log-driver <driver>", "with -d: json-file (the default) or none", "json-file")
     .option("--log-opt <k=v>", "json-file options: max-size=10m, max-file=3 (repeatable)", collect)
+    .option("--network <name>", `none, host, or a network's name (default: ${defaultRunNetwork()})`)
+    .option(
+      "-p, --publish <[ip:][hostPort:]port[/proto]>",
+      "publish a container port on the host (repeatable)",
+      collect,
+    )
+    .option("--dns <ip>", "nameserver for the container's resolv.conf (repeatable)", collect)
     .passThroughOptions();
   addGlobalOptions(command).action(async (args: string[], flags: RunFlags, self: Command) => {
     process.exitCode = await runContainer(resolveSettings(globalFlags(self)), args, flags);
@@ -130,10 +148,40 @@ export async function runContainer(
   const spec = containerFlags(settings, args, flags);
   const graceMs = stopTimeoutMs(flags.stopTimeout);
   const log = detachedLog(settings, spec.id, flags);
+  const ports = parsePublish(flags.publish ?? []);
   return withClient(settings, async (client) => {
     const relay = new SignalRelay();
+    const manager = networkManager(settings);
     try {
-      return await createAndRun(client, spec, flags, graceMs, relay, settings.logger, log);
+      await collectNetworkGarbage(manager, client, settings);
+      const network = await manager.prepare({
+        namespace: settings.namespace,
+        containerId: spec.id,
+        network: flags.network ?? defaultRunNetwork(),
+        ports,
+        dns: flags.dns ?? [],
+      });
+      try {
+        const detach = () => manager.detach(settings.namespace, spec.id);
+        return await createAndRun(
+          client,
+          spec,
+          { ...network, detach },
+          flags,
+          graceMs,
+          relay,
+          settings.logger,
+          log,
+        );
+      } finally {
+        // The network goes with the container: after --rm, a failure, or a container never created
+        // (a no-op when --rm already removed it).
+        const exists = await client.loadContainer(spec.id).then(
+          () => true,
+          (err: unknown) => !isErrorCode(err, "not_found"),
+        );
+        if (!exists) await manager.detach(settings.namespace, spec.id);
+      }
     } finally {
       relay.stop();
     }
@@ -143,6 +191,7 @@ export async function runContainer(
 async function createAndRun(
   client: LibcontainerdClient,
   flags: ContainerFlags,
+  network: PendingAttachment & { detach(): Promise<void> },
   runFlags: RunFlags,
   graceMs: number,
   relay: SignalRelay,
@@ -150,8 +199,9 @@ async function createAndRun(
   log: LogOptions | undefined,
 ): Promise<number> {
   const detach = runFlags.detach ?? false;
-  const container = await client.newContainer(flags.id, containerSpec(flags), {
-    labels: containerLabels(flags),
+  const { spec, labels } = withNetwork(containerSpec(flags), containerLabels(flags), network.attachment);
+  const container = await client.newContainer(flags.id, spec, {
+    labels,
     ...(runFlags.runtime !== undefined ? { runtime: runFlags.runtime } : {}),
   });
   let task: Task | undefined;
@@ -180,6 +230,8 @@ async function createAndRun(
       attachment.wireOutput();
       await attachment.sizeTerminal();
     }
+    // The CNI plugins ran while containerd created the container and its task; they finish first.
+    await network.ready;
     if (relay.stopRequested) return await abandon(container, task, relay);
     try {
       await task.start();
@@ -197,8 +249,13 @@ async function createAndRun(
     stopper.done();
     await attachment?.drain();
     attachment?.detach();
+    const removing = runFlags.rm || relay.interrupts > 0;
+    // The network's DEL runs while containerd deletes the task and the container.
+    const networkGone = removing ? network.detach() : undefined;
+    networkGone?.catch(() => {});
     await deleteTask(task);
-    if (runFlags.rm || relay.interrupts > 0) await container.delete();
+    if (removing) await container.delete();
+    await networkGone;
     if (attachment?.outputGone) return ExitCode.brokenPipe;
     return relay.interrupts > 0 ? ExitCode.interrupted : status.exitCode;
   } catch (err) {

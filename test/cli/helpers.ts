@@ -84,7 +84,8 @@ export interface CtrdProcess {
 
 export function startCtrd(args: readonly string[], opts: CtrdOptions = {}): CtrdProcess {
   const child = spawn(CTRD, args, {
-    env: { ...process.env, ...opts.env },
+    // ctrd's default network is a bridge shared by the host: tests that want one ask for it (test/cli/network.test.ts).
+    env: { ...process.env, CTRD_NETWORK: "none", ...opts.env },
     stdio: ["pipe", "pipe", "pipe"],
   });
   let stdout = "";

@@ -55,7 +55,7 @@ describe("a detached container", () => {
     expect(row?.command).toEqual(["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]);
     const table = await ctrd(["ps", ...fx.global]);
     expect(table.stdout).toMatch(
-      /^CONTAINER\s+STATUS\s+PID\s+RUNTIME\s+CREATED\s+COMMAND\nweb\s+Up (Less than a second|\d+ seconds?)\s+\d+/,
+      /^CONTAINER\s+STATUS\s+PID\s+RUNTIME\s+CREATED\s+COMMAND\s+PORTS\nweb\s+Up (Less than a second|\d+ seconds?)\s+\d+/,
     );
 
     const exec = await ctrd(["exec", ...fx.global, "web", "--", "sh", "-c", "echo from exec; cat; exit 4"], {

@@ -781,3 +781,118 @@ describe("hcsshim fidelity (Windows guests)", () => {
     await container.delete();
   });
 });
+
+/** Resolves once `condition` holds; fails naming `what` if it never does (a liveness bound, not a timing check). */
+async function until(condition: () => boolean, what: string, boundMs = 20_000): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("blocking HCS calls run on threads of their own", () => {
+  it("8 HcsSignalProcess calls blocked in HCS do not hold up the SIGKILL of another container", async () => {
+    const c = client();
+    // Processes that ignore CtrlShutdown (SIGTERM on the fake): their signal calls block until released.
+    const stubborn = [];
+    for (let i = 0; i < 8; i++) {
+      const container = await c.newContainer(
+        id(),
+        windowsSpec(["sh", "-c", 'trap "" TERM; exec sleep 1000']),
+      );
+      const task = await container.newTask();
+      await task.start();
+      stubborn.push({ container, task });
+    }
+    const target = await c.newContainer(id(), windowsSpec(["sleep", "1000"]));
+    const targetTask = await target.newTask();
+    const targetExit = targetTask.wait();
+    await targetTask.start();
+
+    fake.setOption("BlockSignalProcess", 1);
+    const settled: string[] = [];
+    let signals: Promise<unknown>[] = [];
+    try {
+      signals = stubborn.map(({ task }, i) => task.kill("SIGTERM").then(() => settled.push(`signal ${i}`)));
+      await until(() => fake.blockedCalls() === 8, "8 HcsSignalProcess calls in HCS at once");
+
+      await targetTask.kill("SIGKILL");
+      expect((await targetExit).exitCode).toBe(137);
+      // The kill went through while every signal call was still inside HCS.
+      expect(fake.blockedCalls()).toBe(8);
+      expect(settled).toEqual([]);
+    } finally {
+      fake.setOption("BlockSignalProcess", 0);
+    }
+    await Promise.all(signals);
+    expect(settled).toHaveLength(8);
+    for (const { container, task } of stubborn) {
+      await task.forceDelete();
+      await container.delete();
+    }
+    await targetTask.delete();
+    await target.delete();
+  });
+
+  it("an exec given up while HcsCreateProcess is blocked returns at once; the late process is terminated, never announced", async () => {
+    const c = client();
+    const { events, stop } = recordEvents(c);
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "1000"]));
+    const task = await container.newTask();
+    await task.start();
+    const handlesBefore = fake.openHandles();
+    fake.setOption("BlockCreateProcess", 1);
+    try {
+      const abort = new AbortController();
+      const attempt = task.exec(
+        "late",
+        { args: ["sleep", "1000"], cwd: "", user: { uid: 0, gid: 0 } },
+        { signal: abort.signal },
+      );
+      await until(() => fake.blockedCalls() === 1, "the exec reached HCS");
+      abort.abort();
+      await expect(attempt).rejects.toBeInstanceOf(CanceledError);
+      expect(fake.blockedCalls()).toBe(1);
+    } finally {
+      fake.setOption("BlockCreateProcess", 0);
+    }
+    await until(() => fake.openHandles() === handlesBefore, "the late process handle was closed");
+    // Terminated, then reaped: only the init process is left.
+    let pids = await task.pids();
+    for (let i = 0; i < 500 && pids.length > 1; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      pids = await task.pids();
+    }
+    expect(pids.map((p) => p.pid)).toEqual([task.pid]);
+    await task.kill("SIGKILL");
+    await task.wait();
+    stop();
+    expect(events.filter((e) => e.processId === "late")).toEqual([]);
+    await task.delete();
+    await container.delete();
+  });
+
+  it("a caller that gives up on a blocked create returns at once; the late system is terminated and its handle closed", async () => {
+    await fake.reset();
+    const c = client();
+    const name = id();
+    fake.setOption("BlockCreateComputeSystem", 1);
+    try {
+      const abort = new AbortController();
+      const attempt = c.newContainer(name, windowsSpec(["true"]), { signal: abort.signal });
+      await until(() => fake.blockedCalls() === 1, "the create reached HCS");
+      abort.abort();
+      await expect(attempt).rejects.toBeInstanceOf(CanceledError);
+      expect(fake.blockedCalls()).toBe(1);
+    } finally {
+      fake.setOption("BlockCreateComputeSystem", 0);
+    }
+    await until(() => fake.lastCreateDocument() !== undefined, "the create went on");
+    await until(() => fake.openHandles() === 0, "the late handle was closed");
+    expect(await c.listContainers()).toEqual([]);
+    // The id is free again.
+    const again = await c.newContainer(name, windowsSpec(["true"]));
+    await again.delete();
+  });
+});

@@ -330,7 +330,7 @@ export class LocalTask extends LocalProcess implements Task {
   }
 
   exec(execId: string, process: OciProcess, opts?: ExecOptions): Promise<LocalProcess> {
-    return honour(bounded(this.rt, opts), `exec ${execId} in ${this.id}`, async () => {
+    return honour(bounded(this.rt, opts), `exec ${execId} in ${this.id}`, async (signal) => {
       this.assertNotDeleted();
       if (!execId) throw new InvalidArgumentError("exec id must not be empty");
       if (this.execs.has(execId) || execId === this.id) {
@@ -349,6 +349,13 @@ export class LocalTask extends LocalProcess implements Task {
         parameters,
         closeRawStdio,
       );
+      if (signal?.aborted) {
+        // The caller gave up while HCS was creating the process: nobody will ever wait for or delete it.
+        closeRawStdio(info);
+        await hcs.terminate().catch(() => {});
+        await hcs.close();
+        throw abortError(signal, `exec ${execId} in ${this.id}`);
+      }
       const exec = new LocalProcess(
         this.rt,
         this.container,

@@ -68,6 +68,22 @@ const SESSION_WINDOW_BYTES = 32 * 1024 * 1024;
 /** A call the server cannot have seen: safe to send again on a new connection. */
 class RefusedError extends Error {}
 
+/** Errors of calls whose connection ended under them (or never came up), as opposed to the server's answers. */
+const connectionLosses = new WeakSet<Error>();
+
+/**
+ * Whether a call failed because its connection ended (GOAWAY and close, reset, socket gone) rather
+ * than with containerd's answer. The server may or may not have processed it.
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  return err instanceof Error && connectionLosses.has(err);
+}
+
+function connectionLoss(error: ConnectError): ConnectError {
+  connectionLosses.add(error);
+  return error;
+}
+
 let emptyHeaders: Headers | undefined;
 /** connect's response shape wants Headers; we keep none, so every call shares one empty instance. */
 function noHeaders(): Headers {
@@ -212,6 +228,8 @@ class MessageParser {
 export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2GrpcTransport {
   let session: ClientHttp2Session | undefined;
   let active = 0;
+  let refd = false;
+  let unrefQueued = false;
   let closed = false;
 
   const liveSession = (): ClientHttp2Session => {
@@ -234,17 +252,33 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
     // After a GOAWAY no new stream may start on this session; calls in flight finish (or are refused).
     created.on("goaway", forget);
     created.on("close", forget);
-    if (active === 0) created.unref();
+    // A new session starts ref'd only while calls are in flight.
+    if (refd) created.ref();
+    else created.unref();
     session = created;
     return created;
   };
 
   // The connection keeps the process alive only while a call is in flight (an event stream, a Wait).
+  // Between back-to-back calls it stays ref'd: the unref waits a turn of the event loop, so a
+  // sequence of calls does not toggle the socket's handle for each one.
   const began = (s: ClientHttp2Session) => {
-    if (active++ === 0) s.ref();
+    active++;
+    if (!refd) {
+      s.ref();
+      refd = true;
+    }
   };
   const ended = () => {
-    if (--active === 0) session?.unref();
+    if (--active > 0 || unrefQueued) return;
+    unrefQueued = true;
+    setImmediate(() => {
+      unrefQueued = false;
+      if (active === 0 && refd) {
+        session?.unref();
+        refd = false;
+      }
+    });
   };
 
   /**
@@ -343,14 +377,16 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       const cause = systemError(sessionErrors.get(s)) ?? systemError(streamError) ?? streamError;
       const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
       inbox.finish(
-        new ConnectError(
-          s.connecting || !connected.has(s)
-            ? `cannot connect to containerd${errno ? ` (${errno})` : ""}`
-            : `connection to containerd lost${rstCode ? ` (HTTP/2 code ${rstCode})` : ""}`,
-          Code.Unavailable,
-          undefined,
-          undefined,
-          cause,
+        connectionLoss(
+          new ConnectError(
+            s.connecting || !connected.has(s)
+              ? `cannot connect to containerd${errno ? ` (${errno})` : ""}`
+              : `connection to containerd lost${rstCode ? ` (HTTP/2 code ${rstCode})` : ""}`,
+            Code.Unavailable,
+            undefined,
+            undefined,
+            cause,
+          ),
         ),
       );
     });
@@ -365,7 +401,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       } catch (err) {
         if (!(err instanceof RefusedError)) throw err;
         if (tries >= TRANSPARENT_RETRIES) {
-          throw new ConnectError(err.message, Code.Unavailable, undefined, undefined, err);
+          throw connectionLoss(new ConnectError(err.message, Code.Unavailable, undefined, undefined, err));
         }
       }
     }

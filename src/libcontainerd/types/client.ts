@@ -63,6 +63,8 @@ export interface ContainerInfo {
   id: string;
   runtime: { name: string; optionsTypeUrl?: string };
   labels: Record<string, string>;
+  /** The image it was created from, if any. */
+  image?: string;
   createdAt?: Date;
   /** The OCI spec the container was created with, where the backend keeps it. */
   spec?: OciSpec;
@@ -72,6 +74,19 @@ export interface NewContainerOptions extends CallOptions {
   /** A runtime name (`runc`, `io.containerd.runtime.v1.linux`, a configured name, or a shim name). */
   runtime?: string;
   labels?: Record<string, string>;
+  /**
+   * Remove a container with the same id first (killing its task), as `docker run --replace`
+   * would: a rerun after a crash then never fails with AlreadyExistsError.
+   */
+  replace?: boolean;
+  /** The image the container runs, recorded on containerd's container record (remote backend). */
+  image?: string;
+  /**
+   * The container's rootfs is this snapshot (e.g. from `client.images.prepareSnapshot`): its mounts
+   * go to the task, `spec.root.path` is then relative (`rootfs`), and deleting the container removes
+   * the snapshot. Remote backend only.
+   */
+  snapshot?: { snapshotter: string; key: string };
 }
 
 export interface NewTaskOptions extends CallOptions {
