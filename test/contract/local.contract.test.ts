@@ -9,6 +9,10 @@ defineContractSuite("local (HCS fake)", async () => {
   const client = new LocalClient({ library, windowsBuild: 17763, namespace: "contract" });
   return {
     client,
+    runOptions: {
+      rootfs: FAKE_VOLUME,
+      customizeSpec: (spec) => ({ ...spec, windows: { ...spec.windows, layerFolders: [...FAKE_LAYERS] } }),
+    },
     spec: (args, opts) => {
       const spec = defaultWindowsSpec({
         args,

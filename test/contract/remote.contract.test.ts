@@ -9,6 +9,7 @@ defineContractSuite("remote (containerd + runc)", async () => {
   const client = new RemoteClient({ address: ctrd.address, namespace: "contract", stateDir: ctrd.stateDir });
   return {
     client,
+    runOptions: { rootfs: ctrd.rootfs },
     spec: (args, opts) =>
       defaultLinuxSpec({
         args,

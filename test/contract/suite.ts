@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client, Container, Process, StdioOptions, Task } from "../../src/libcontainerd/types/client.js";
 import { FailedPreconditionError, type LibcontainerdEvent } from "../../src/libcontainerd/types/index.js";
 import type { OciSpec } from "../../src/oci/spec.js";
+import { type RunOptions, run } from "../../src/run/run.js";
 
 export interface ContractSpecOptions {
   terminal?: boolean;
@@ -15,6 +16,8 @@ export interface ContractSpecOptions {
 
 export interface ContractHarness {
   client: Client;
+  /** What `run` needs on this backend besides the command: the rootfs, and any spec adjustment. */
+  runOptions: Partial<RunOptions>;
   /** A spec that runs `args` as the task's init process. */
   spec: (args: string[], opts?: ContractSpecOptions) => OciSpec;
   cleanup(): Promise<void>;
@@ -324,6 +327,63 @@ export function defineContractSuite(name: string, makeClient: () => Promise<Cont
       },
       TEST_TIMEOUT_MS,
     );
+
+    describe("run", () => {
+      const leftovers = async () =>
+        (await h.client.listContainers()).map((c) => c.id).filter((id) => id.startsWith("run-"));
+
+      it(
+        "captures stdout and stderr, feeds stdin, returns the exit code, and leaves nothing",
+        async () => {
+          const result = await run(h.client, {
+            ...h.runOptions,
+            args: ["sh", "-c", "read line; echo out:$line; echo err >&2; exit 3"],
+            stdin: "piped\n",
+          });
+          expect(result).toMatchObject({
+            exitCode: 3,
+            stdout: "out:piped\n",
+            stderr: "err\n",
+            timedOut: false,
+          });
+          expect(result.durationMs).toBeGreaterThan(0);
+          expect(await leftovers()).toEqual([]);
+        },
+        TEST_TIMEOUT_MS,
+      );
+
+      it(
+        "kills at the timeout (timedOut) and caps captured output (truncated)",
+        async () => {
+          const slow = await run(h.client, { ...h.runOptions, args: ["sleep", "30"], timeoutMs: 300 });
+          expect(slow).toMatchObject({ timedOut: true });
+          expect(slow.exitCode).not.toBe(0);
+          const loud = await run(h.client, {
+            ...h.runOptions,
+            args: ["sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo 0123456789; i=$((i+1)); done"],
+            maxOutputBytes: 1000,
+          });
+          expect(loud).toMatchObject({ exitCode: 0, truncated: { stdout: true, stderr: false } });
+          expect(loud.stdout).toBe("0123456789\n".repeat(91).slice(0, 1000));
+          expect(await leftovers()).toEqual([]);
+        },
+        TEST_TIMEOUT_MS,
+      );
+
+      it(
+        "an abort kills and removes the container and rejects with CanceledError",
+        async () => {
+          const abort = new AbortController();
+          const running = run(h.client, { ...h.runOptions, args: ["sleep", "30"], signal: abort.signal });
+          running.catch(() => {});
+          while ((await leftovers()).length === 0) await new Promise((r) => setTimeout(r, 20));
+          abort.abort();
+          await expect(running).rejects.toMatchObject({ code: "canceled" });
+          expect(await leftovers()).toEqual([]);
+        },
+        TEST_TIMEOUT_MS,
+      );
+    });
   });
 }
 
