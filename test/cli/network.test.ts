@@ -148,6 +148,7 @@ describe("ctrd run on the default bridge", () => {
     expectNothingLeft(userBridge, userSubnet, userNet);
     expect(await ctrd(["network", "rm", ...g, userNet])).toMatchObject({ code: 0, stdout: `${userNet}\n` });
     expect(existsSync(`/sys/class/net/${userBridge}`)).toBe(false);
+    expect(rulesFor(userSubnet, [], true)).toEqual([]);
   });
 });
 
