@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
-import type { Container, Task } from "../libcontainerd/types/client.js";
+import type { Container, LogOptions, Task } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import type { PendingAttachment } from "../network/index.js";
 import { Attachment } from "./attach.js";
@@ -17,6 +17,7 @@ import {
   resourcesFromFlags,
 } from "./container-spec.js";
 import { CliError, ExitCode, launchFailure, usageError } from "./errors.js";
+import { containerLogPath, parseLogOpts } from "./log-options.js";
 import {
   collectNetworkGarbage,
   defaultRunNetwork,
@@ -50,6 +51,8 @@ interface RunFlags {
   pidsLimit?: string;
   cgroupParent?: string;
   stopTimeout?: string;
+  logDriver?: string;
+  logOpt?: string[];
   network?: string;
   publish?: string[];
   dns?: string[];
@@ -82,6 +85,8 @@ export function registerRun(program: Command): void {
       "after Ctrl-C, how long the container has to stop before SIGKILL",
       "3",
     )
+    .option("--log-driver <driver>", "with -d: json-file (the default) or none", "json-file")
+    .option("--log-opt <k=v>", "json-file options: max-size=10m, max-file=3 (repeatable)", collect)
     .option("--network <name>", `none, host, or a network's name (default: ${defaultRunNetwork()})`)
     .option(
       "-p, --publish <[ip:][hostPort:]port[/proto]>",
@@ -142,6 +147,7 @@ export async function runContainer(
 ): Promise<number> {
   const spec = containerFlags(settings, args, flags);
   const graceMs = stopTimeoutMs(flags.stopTimeout);
+  const log = detachedLog(settings, spec.id, flags);
   const ports = parsePublish(flags.publish ?? []);
   return withClient(settings, async (client) => {
     const relay = new SignalRelay();
@@ -165,6 +171,7 @@ export async function runContainer(
           graceMs,
           relay,
           settings.logger,
+          log,
         );
       } finally {
         // The network goes with the container: after --rm, a failure, or a container never created
@@ -189,6 +196,7 @@ async function createAndRun(
   graceMs: number,
   relay: SignalRelay,
   logger: Logger,
+  log: LogOptions | undefined,
 ): Promise<number> {
   const detach = runFlags.detach ?? false;
   const { spec, labels } = withNetwork(containerSpec(flags), containerLabels(flags), network.attachment);
@@ -201,7 +209,7 @@ async function createAndRun(
   try {
     if (relay.stopRequested) return await abandon(container, task, relay);
     const stdio = detach
-      ? {}
+      ? { ...(log ? { log } : {}) }
       : { stdin: runFlags.interactive ?? false, stdout: true, stderr: true, terminal: flags.tty };
     try {
       task = await container.newTask({ stdio });
@@ -255,6 +263,16 @@ async function createAndRun(
     await removeQuietly(container, task, logger);
     throw err;
   }
+}
+
+/** A detached container's output goes to a log that outlives ctrd (unless --log-driver none). */
+function detachedLog(settings: GlobalSettings, id: string, flags: RunFlags): LogOptions | undefined {
+  const driver = flags.logDriver ?? "json-file";
+  if (driver !== "json-file" && driver !== "none")
+    throw usageError(`invalid --log-driver ${JSON.stringify(driver)}: json-file or none`);
+  const options = parseLogOpts(flags.logOpt ?? []);
+  if (!flags.detach || driver === "none") return undefined;
+  return { path: containerLogPath(settings, id), ...options };
 }
 
 /** A stop was asked for before the process ran: remove what exists and report how ctrd was stopped. */

@@ -155,7 +155,15 @@ export function useHarnessCtrd(prefix: string): HarnessCtrd {
   beforeAll(async () => {
     await ensureBuilt();
     fx.containerd = await startContainerd({ prefix });
-    fx.global = ["--containerd", fx.containerd.address, "--state", fx.containerd.stateDir];
+    // --root too: ctrd keeps container logs beside it (<root>/../logs), here inside the harness's dir.
+    fx.global = [
+      "--containerd",
+      fx.containerd.address,
+      "--state",
+      fx.containerd.stateDir,
+      "--root",
+      join(fx.containerd.dir, "ctrd", "root"),
+    ];
     fx.cgroup = ["--cgroup-parent", fx.containerd.cgroupParent];
   });
   afterAll(async () => {
