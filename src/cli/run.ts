@@ -47,8 +47,15 @@ interface RunFlags {
   user?: string;
   runtime?: string;
   memory?: string;
+  memorySwap?: string;
+  memoryReservation?: string;
   cpus?: string;
+  cpusetCpus?: string;
+  cpuShares?: string;
   pidsLimit?: string;
+  blkioWeight?: string;
+  init?: boolean;
+  readOnly?: boolean;
   cgroupParent?: string;
   stopTimeout?: string;
   logDriver?: string;
@@ -79,6 +86,13 @@ export function registerRun(program: Command): void {
     .option("-m, --memory <size>", "memory limit, e.g. 64m or 1g")
     .option("--cpus <n>", "CPU limit, e.g. 0.5")
     .option("--pids-limit <n>", "maximum number of processes")
+    .option("--memory-swap <size>", "memory plus swap (-1: unlimited swap); default twice --memory")
+    .option("--memory-reservation <size>", "soft memory limit")
+    .option("--cpuset-cpus <list>", "CPUs the container may use, e.g. 0-1")
+    .option("--cpu-shares <n>", "relative CPU weight (2-262144)")
+    .option("--blkio-weight <n>", "relative block IO weight (10-1000)")
+    .option("--init", "run tini as PID 1: signals reach the command, zombies are reaped")
+    .option("--read-only", "mount the root filesystem read-only")
     .option("--cgroup-parent <path>", "cgroup to put the container's cgroup under (default: /NAMESPACE)")
     .option(
       "--stop-timeout <seconds>",
@@ -137,6 +151,8 @@ function containerFlags(settings: GlobalSettings, args: string[], flags: RunFlag
   if (flags.cgroupParent !== undefined) container.cgroupParent = flags.cgroupParent;
   if (flags.user !== undefined) container.user = parseUser(flags.user, rootfs);
   if (resources) container.resources = resources;
+  if (flags.init) container.init = true;
+  if (flags.readOnly) container.readonlyRootfs = true;
   return container;
 }
 
