@@ -1,5 +1,5 @@
 import { existsSync, statSync } from "node:fs";
-import { isAbsolute } from "node:path";
+import { isAbsolute, join } from "node:path";
 import type { Transport } from "@connectrpc/connect";
 import { type Logger, pino } from "pino";
 import { Containers } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
@@ -28,7 +28,8 @@ import { bareAny, jsonAny, TYPE_URL } from "./any.js";
 import { containerInfo, RemoteContainer, removeSnapshot } from "./container.js";
 import { RemoteContext } from "./context.js";
 import { TaskEventStream } from "./events.js";
-import { validateIdentifier, validateNamespace } from "./identifiers.js";
+import { validateIdentifier, validateLabels, validateNamespace } from "./identifiers.js";
+import { clearStaleFifoDir } from "./stdio.js";
 import { createContainerdTransport, serviceClient } from "./transport.js";
 
 export interface RemoteClientOptions {
@@ -128,9 +129,7 @@ export class RemoteClient implements Client {
   async newContainer(id: string, spec: OciSpec, opts?: NewContainerOptions): Promise<Container> {
     validateIdentifier("container id", id);
     validateSpec(id, spec, opts?.snapshot !== undefined);
-    // containerd's store refuses an empty label key with an untyped "key required" (gRPC Unknown).
-    if (opts?.labels && Object.hasOwn(opts.labels, ""))
-      throw new InvalidArgumentError(`create container ${id}: label keys must not be empty`);
+    validateLabels(`create container ${id}`, opts?.labels);
     const runtime = await this.runtimes.resolve(opts?.runtime);
     try {
       const { container } = await this.ctx.call(`create container ${id}`, opts, (s) =>
@@ -155,6 +154,8 @@ export class RemoteClient implements Client {
           { signal: s },
         ),
       );
+      // containerd says the id is new: FIFOs left under it by an earlier container are stale.
+      await clearStaleFifoDir(join(this.ctx.stateDir, this.namespace, id), this.ctx.logger);
       return new RemoteContainer(this.ctx, id, container);
     } catch (err) {
       // The container owns its snapshot from here on; one that was never created owns none.
@@ -212,6 +213,10 @@ function validateSpec(id: string, spec: OciSpec, snapshot: boolean): void {
   const process = spec.process;
   if (!process || !Array.isArray(process.args) || process.args.length === 0) {
     if (!process?.commandLine) throw bad("spec.process.args must be a non-empty array");
+  }
+  // As Docker does: a relative working directory would fail inside runc, after FIFOs and bundle exist.
+  if (spec.windows === undefined && process?.cwd !== undefined && !isAbsolute(process.cwd)) {
+    throw bad(`the working directory ${JSON.stringify(process.cwd)} is invalid: it must be an absolute path`);
   }
   if (snapshot) {
     if (typeof spec.root?.path !== "string" || isAbsolute(spec.root.path))

@@ -1,4 +1,3 @@
-import { rm } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
@@ -32,7 +31,7 @@ import type { ContainerInspect } from "../types/inspect.js";
 import { bareAny, parseJsonAny } from "./any.js";
 import type { RemoteContext } from "./context.js";
 import { mayHaveReachedContainerd } from "./errors.js";
-import { ProcessIO } from "./stdio.js";
+import { checkFifoDirParent, ProcessIO, removeFifoDir } from "./stdio.js";
 import { RemoteTask, type ShimKind, type TaskOwner } from "./task.js";
 
 const RUNC_V2_SHIM = "io.containerd.runc.v2";
@@ -262,12 +261,18 @@ export class RemoteContainer implements Container, TaskOwner {
       throw new FailedPreconditionError(`delete container ${this.id}: it has a task; delete the task first`);
     const record = await this.load(opts);
     const logPath = record.labels[LOG_LABELS.path];
+    await checkFifoDirParent(this.fifoDir);
     await this.ctx.call(`delete container ${this.id}`, opts, (s) =>
       this.ctx.containers.delete({ id: this.id }, { signal: s }),
     );
     if (record.snapshotKey) await removeSnapshot(this.ctx, record.snapshotter, record.snapshotKey);
-    await rm(this.fifoDir, { recursive: true, force: true });
-    if (logPath) await removeLogFiles(logPath);
+    await removeFifoDir(this.fifoDir, this.ctx.logger);
+    // The container is gone in containerd: a log that cannot be removed is a warning, not a failure.
+    if (logPath) {
+      await removeLogFiles(logPath).catch((err: unknown) =>
+        this.ctx.logger.warn({ err, logPath }, "could not remove a deleted container's log"),
+      );
+    }
   }
 }
 

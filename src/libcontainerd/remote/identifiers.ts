@@ -42,3 +42,48 @@ export function validateNamespace(namespace: unknown): string {
   }
   return name;
 }
+
+/** containerd's limit on a label's key plus value (labels.Validate). */
+const MAX_LABEL_BYTES = 4096;
+
+/**
+ * Labels as containerd stores them: string keys and values, without NUL, at most 4096 bytes each
+ * pair. Checked up front: a non-string would otherwise be sent as "[object Object]", and an empty
+ * key fails in containerd's store as an untyped error.
+ */
+export function validateLabels(what: string, labels: unknown): void {
+  if (labels === undefined) return;
+  if (labels === null || typeof labels !== "object" || Array.isArray(labels)) {
+    throw new InvalidArgumentError(`${what}: labels must be an object of strings`);
+  }
+  for (const [key, value] of Object.entries(labels)) {
+    const label = `label ${JSON.stringify(key)}`;
+    if (key === "") throw new InvalidArgumentError(`${what}: label keys must not be empty`);
+    if (typeof value !== "string") {
+      throw new InvalidArgumentError(
+        `${what}: ${label} must have a string value, not ${value === null ? "null" : typeof value}`,
+      );
+    }
+    if (key.includes("\0") || value.includes("\0"))
+      throw new InvalidArgumentError(`${what}: ${label} contains NUL`);
+    if (Buffer.byteLength(key) + Buffer.byteLength(value) > MAX_LABEL_BYTES) {
+      throw new InvalidArgumentError(
+        `${what}: ${label} is longer than containerd's ${MAX_LABEL_BYTES} bytes`,
+      );
+    }
+  }
+}
+
+/**
+ * An exec id must not be the container id: that id names the container's own process, so the
+ * handle would wait on and signal the container, and its exit would look like the container's.
+ */
+export function validateExecId(containerId: string, execId: unknown): string {
+  const id = validateIdentifier("exec id", execId);
+  if (id === containerId) {
+    throw new InvalidArgumentError(
+      `exec id ${id} in container ${containerId}: the container's own process has that id; choose another`,
+    );
+  }
+  return id;
+}

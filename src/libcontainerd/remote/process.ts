@@ -125,11 +125,11 @@ export class RemoteProcess implements Process {
           ? this.ctx.events.lastExitOf(this.containerId, this.id)
           : undefined;
         if (!known) throw retryErr;
-        await this.io.release();
+        await this.io.release(this.ctx.logger);
         return known;
       }
     }
-    await this.io.release();
+    await this.io.release(this.ctx.logger);
     const status = { exitCode: reply.exitStatus, exitedAt: toDate(reply.exitedAt) };
     this.ctx.events.noteExit(this.containerId, this.id, status);
     return status;

@@ -30,7 +30,7 @@ import type { Stats } from "../types/stats.js";
 import { bareAny, jsonAny, TYPE_URL } from "./any.js";
 import type { RemoteContext } from "./context.js";
 import { mayHaveReachedContainerd } from "./errors.js";
-import { validateIdentifier } from "./identifiers.js";
+import { validateExecId } from "./identifiers.js";
 import { decodeMetrics, decodeRawMetrics } from "./metrics.js";
 import { RemoteProcess, toDate } from "./process.js";
 import { ProcessIO } from "./stdio.js";
@@ -141,7 +141,7 @@ export class RemoteTask extends RemoteProcess implements Task {
   }
 
   async exec(execId: string, spec: OciProcess, opts?: ExecOptions): Promise<Process> {
-    validateIdentifier("exec id", execId);
+    validateExecId(this.containerId, execId);
     if (!spec || !Array.isArray(spec.args) || spec.args.length === 0) {
       throw new InvalidArgumentError(
         `exec ${execId} in container ${this.containerId}: process.args must be a non-empty array`,
@@ -317,7 +317,7 @@ export class RemoteTask extends RemoteProcess implements Task {
     } catch (err) {
       // A shim that dies while deleting ("ttrpc: closed") may still have deleted: ask containerd.
       if (!isErrorCode(err, "not_found") && (await this.stillExists(opts))) throw err;
-      await this.io.release();
+      await this.io.release(this.ctx.logger);
     }
   }
 
