@@ -21,6 +21,10 @@ export * from "./logs/index.js";
 export * from "./network/index.js";
 export * from "./oci/index.js";
 export * from "./platform/index.js";
+export type { OutputTarget } from "./run/output.js";
+export { OWNER_PID_LABEL, OWNER_START_LABEL, ownerLabels, type ReapOptions, reap } from "./run/owner.js";
+export { type RemoveContainerOptions, removeContainer } from "./run/remove.js";
+export { DEFAULT_MAX_OUTPUT_BYTES, type RunOptions, type RunResult, run, runSpec } from "./run/run.js";
 export {
   parseDaemonJson,
   type ResolvedRuntime,

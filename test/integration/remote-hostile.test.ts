@@ -30,12 +30,12 @@ describe("exec ids", () => {
   test("the container's own id is refused (it names the init process), and the container is untouched", async () => {
     const { container, task } = await running();
     await expect(task.exec(container.id, { args: ["true"], cwd: "/", user: root })).rejects.toMatchObject({
-      code: "invalid_argument",
+      code: "already_exists",
       message: expect.stringContaining(`exec id ${container.id}`),
     });
     await expect(
       task.exec(container.id, { args: ["true"], cwd: "/", user: root }, { stdio: { stdout: true } }),
-    ).rejects.toMatchObject({ code: "invalid_argument" });
+    ).rejects.toMatchObject({ code: "already_exists" });
     expect(await task.status()).toBe("running");
     const fifoDir = join(fx.ctrd.stateDir, fx.namespace, container.id);
     expect(existsSync(fifoDir) ? readdirSync(fifoDir) : []).toEqual([]);

@@ -835,6 +835,44 @@ describe("blocking HCS calls run on threads of their own", () => {
     await target.delete();
   });
 
+  it("an exec given up while HcsCreateProcess is blocked returns at once; the late process is terminated, never announced", async () => {
+    const c = client();
+    const { events, stop } = recordEvents(c);
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "1000"]));
+    const task = await container.newTask();
+    await task.start();
+    const handlesBefore = fake.openHandles();
+    fake.setOption("BlockCreateProcess", 1);
+    try {
+      const abort = new AbortController();
+      const attempt = task.exec(
+        "late",
+        { args: ["sleep", "1000"], cwd: "", user: { uid: 0, gid: 0 } },
+        { signal: abort.signal },
+      );
+      await until(() => fake.blockedCalls() === 1, "the exec reached HCS");
+      abort.abort();
+      await expect(attempt).rejects.toBeInstanceOf(CanceledError);
+      expect(fake.blockedCalls()).toBe(1);
+    } finally {
+      fake.setOption("BlockCreateProcess", 0);
+    }
+    await until(() => fake.openHandles() === handlesBefore, "the late process handle was closed");
+    // Terminated, then reaped: only the init process is left.
+    let pids = await task.pids();
+    for (let i = 0; i < 500 && pids.length > 1; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      pids = await task.pids();
+    }
+    expect(pids.map((p) => p.pid)).toEqual([task.pid]);
+    await task.kill("SIGKILL");
+    await task.wait();
+    stop();
+    expect(events.filter((e) => e.processId === "late")).toEqual([]);
+    await task.delete();
+    await container.delete();
+  });
+
   it("a caller that gives up on a blocked create returns at once; the late system is terminated and its handle closed", async () => {
     await fake.reset();
     const c = client();

@@ -74,6 +74,11 @@ export interface NewContainerOptions extends CallOptions {
   /** A runtime name (`runc`, `io.containerd.runtime.v1.linux`, a configured name, or a shim name). */
   runtime?: string;
   labels?: Record<string, string>;
+  /**
+   * Remove a container with the same id first (killing its task), as `docker run --replace`
+   * would: a rerun after a crash then never fails with AlreadyExistsError.
+   */
+  replace?: boolean;
   /** The image the container runs, recorded on containerd's container record (remote backend). */
   image?: string;
   /**
