@@ -13,6 +13,7 @@ import { registerPause } from "./pause.js";
 import { registerPs } from "./ps.js";
 import { registerRm } from "./rm.js";
 import { registerRun } from "./run.js";
+import { registerServe } from "./serve.js";
 import { registerStats } from "./stats.js";
 
 function packageVersion(): string {
@@ -48,6 +49,7 @@ function buildProgram(): Command {
   registerEvents(program);
   registerInfo(program);
   registerDaemon(program);
+  registerServe(program);
   return program;
 }
 
