@@ -7,12 +7,12 @@ cd "$(dirname "$0")/.."
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # Debian packages: the container stack, and containerd's .proto files for `npm run gen`; for images a
-# registry and image tools (tests build their own images), for networking the CNI plugins and iptables,
+# registry and image tools (tests build their own images; apache2-utils for the registry tests' htpasswd), for networking the CNI plugins and iptables,
 # tini for `init`, and docker.io for its docker CLI (a client of `ctrd serve`; its dockerd is the bench's peer).
 need_pkgs=()
 for pkg in containerd runc crun busybox-static golang-github-containerd-containerd-dev \
   golang-github-gogo-protobuf-dev golang-github-gogo-googleapis-dev golang-github-containerd-cgroups-dev \
-  criu gcc make docker-registry umoci skopeo containernetworking-plugins iptables iproute2 tini docker.io; do
+  criu gcc make openssl docker-registry apache2-utils umoci skopeo containernetworking-plugins iptables iproute2 tini docker.io; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -38,6 +38,9 @@ fi
 if [ -f native/fake-vmcompute/Makefile ]; then
   make -s -C native/fake-vmcompute
 fi
+
+# ctrd-logger: the log driver containerd's shim runs for containers started with a log.
+make -s -C native/ctrd-logger
 
 # TypeScript: rebuild when any source is newer than the build.
 if [ ! -f dist/.build-stamp ] || [ -n "$(find src tsconfig.json tsconfig.build.json package.json -newer dist/.build-stamp -print -quit)" ]; then

@@ -23,6 +23,10 @@ int g_opt_sync_completion = 0;
 int g_opt_shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
 int g_opt_unregister_timeout_ms = DEFAULT_UNREGISTER_TIMEOUT_MS;
 int g_opt_inject_async = 0;
+int g_opt_block_signal = 0;
+int g_opt_block_create = 0;
+pthread_cond_t g_block_cv = PTHREAD_COND_INITIALIZER;
+static int g_blocked_calls; /* calls parked by the blocking options (g_mu) */
 
 static uint16_t *g_last_create_doc; /* malloc'd */
 
@@ -199,6 +203,7 @@ static int derive_system(const jval *doc, const char *id, fsystem *s, char *msg,
     if (!((major == 1 && minor == 0) || (major == 2 && minor >= 0 && minor <= 9)))
       return snprintf(msg, n, "unsupported schema version %lld.%lld", major, minor), 0;
   }
+  if (!schema_check(doc, major >= 2 ? SCHEMA_V2_COMPUTE_SYSTEM : SCHEMA_V1_CONTAINER, msg, n)) return 0;
   s->schema_major = (int)major;
   s->schema_minor = (int)minor;
   s->owner = dup_or(json_str(owner), "");
@@ -239,7 +244,19 @@ static int derive_system(const jval *doc, const char *id, fsystem *s, char *msg,
     s->terminate_on_close = json_truthy(term);
     s->name = dup_or(json_str(name), id);
     const char *cts = json_str(ct);
-    s->runtime_os = strdup(cts && strcasecmp(cts, "linux") == 0 ? "Linux" : "Windows");
+    if (cts && strcasecmp(cts, "linux") != 0) return snprintf(msg, n, "unknown ContainerType '%s'", cts), 0;
+    if (cts) {
+      /* LCOW v1 (hcsshim's legacy CreateContainer, moby's createLinux): a Hyper-V utility VM booted from a kernel
+       * and initrd, or from a VHD. */
+      const jval *rt = json_get(doc, "HvRuntime");
+      const char *kernel = json_str(json_get(rt, "LinuxKernelFile")), *initrd = json_str(json_get(rt, "LinuxInitrdFile"));
+      const char *boot = json_str(json_get(rt, "BootSource"));
+      if (!json_truthy(hv)) return snprintf(msg, n, "a Linux container needs HvPartition: true"), 0;
+      if (!json_str(json_get(rt, "ImagePath")) || (!(kernel && initrd) && !(boot && strcasecmp(boot, "Vhd") == 0)))
+        return snprintf(msg, n, "a Linux container needs HvRuntime with ImagePath and LinuxKernelFile + "
+                                "LinuxInitrdFile (or BootSource Vhd)"), 0;
+    }
+    s->runtime_os = strdup(cts ? "Linux" : "Windows");
   }
   if (!s->owner || !s->name || !s->system_type || !s->runtime_os) return snprintf(msg, n, "out of memory"), 0;
   return 1;
@@ -500,6 +517,12 @@ API int32_t HcsCreateComputeSystem(const uint16_t *id, const uint16_t *configura
   OUTNULL(computeSystem);
   OUTNULL(result);
   LOCK();
+  /* "BlockCreateComputeSystem": a slow create (a utility VM booting), parked before anything happens. */
+  if (g_opt_block_create) {
+    g_blocked_calls++;
+    while (g_opt_block_create) pthread_cond_wait(&g_block_cv, &g_mu);
+    g_blocked_calls--;
+  }
   free(g_last_create_doc);
   g_last_create_doc = configuration ? u16_dup_malloc(configuration) : NULL;
   inj *in = take_injection("HcsCreateComputeSystem");
@@ -753,7 +776,10 @@ API int32_t HcsResumeComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *opt
   SYS_EPILOGUE()
 }
 
-API int32_t HcsSaveComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *options, uint16_t **result) {
+#ifndef FAKE_RS1
+API
+#endif
+int32_t HcsSaveComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *options, uint16_t **result) {
   SYS_PROLOGUE("HcsSaveComputeSystem", HcsNotificationSystemSaveCompleted)
   if (s->state == ST_STOPPED || s->state == ST_STOPPING) {
     hr = fail(result, VMC_INVALID_STATE, "cannot save compute system '%s' in state %s", s->id, state_name(s->state));
@@ -934,67 +960,103 @@ API int32_t HcsCreateProcess(HCS_SYSTEM computeSystem, const uint16_t *processPa
     hr = fail(result, VMC_INVALID_STATE, "compute system '%s' is not running (state %s)", s->id, state_name(s->state));
     goto out_locked;
   }
+  /* The parameters are a v1 ProcessConfig or a v2 ProcessParameters, as the system's schema is. */
+  if (!schema_check(doc, s->schema_major >= 2 ? SCHEMA_V2_PROCESS : SCHEMA_V1_PROCESS, msg, sizeof msg)) {
+    hr = fail(result, VMC_INVALID_JSON, "processParameters: %s", msg);
+    goto out_locked;
+  }
+  int lcow = strcmp(s->runtime_os, "Linux") == 0;
   const jval *cl = json_get(doc, "CommandLine"), *ca = json_get(doc, "CommandArgs");
   const jval *wd = json_get(doc, "WorkingDirectory"), *env = json_get(doc, "Environment");
   const jval *cin = json_get(doc, "CreateStdInPipe"), *cout = json_get(doc, "CreateStdOutPipe");
   const jval *cerr = json_get(doc, "CreateStdErrPipe"), *con = json_get(doc, "EmulateConsole");
   const jval *size = json_get(doc, "ConsoleSize");
-  if (!is_str_or_absent(cl) || !is_str_or_absent(wd) || !is_bool_or_absent(cin) || !is_bool_or_absent(cout) ||
-      !is_bool_or_absent(cerr) || !is_bool_or_absent(con) || has_nul(cl) || has_nul(wd)) {
-    hr = fail(result, VMC_INVALID_JSON, "processParameters: a field has the wrong type");
+  const jval *oci = json_get(doc, "OCISpecification");
+  if (oci && oci->t == J_NULL) oci = NULL;
+  if (has_nul(cl) || has_nul(wd)) {
+    hr = fail(result, VMC_INVALID_JSON, "processParameters: a string contains NUL");
     goto out_locked;
   }
-  if (env && env->t != J_NULL) {
-    int ok = env->t == J_OBJ;
-    for (size_t i = 0; ok && i < env->len; i++) ok = env->items[i]->t == J_STR && !has_nul(env->items[i]);
-    if (!ok) {
-      hr = fail(result, VMC_INVALID_JSON, "processParameters: Environment must map names to strings");
+  if (!lcow && (oci || json_truthy(json_get(doc, "CreateInUtilityVm")))) {
+    hr = fail(result, VMC_INVALID_JSON,
+              "processParameters: OCISpecification/CreateInUtilityVm are for Linux containers (LCOW) only");
+    goto out_locked;
+  }
+  if (lcow) {
+    /* opengcs service/gcs/prot/protocol.go ProcessParameters: the first process of a container carries the whole
+     * OCI spec (and the guest runs spec.process); every later one must leave OCISpecification out and give
+     * CommandArgs/CommandLine, Environment and WorkingDirectory itself. */
+    int init = s->processes_created == 0;
+    if (init && !oci) {
+      hr = fail(result, VMC_INVALID_JSON,
+                "processParameters: the first process of a Linux container needs OCISpecification (the whole spec)");
       goto out_locked;
+    }
+    if (!init && oci) {
+      hr = fail(result, VMC_INVALID_JSON,
+                "processParameters: OCISpecification is only for the first process of a Linux container");
+      goto out_locked;
+    }
+    if (init) {
+      const jval *ver = json_get(oci, "ociVersion"), *op = json_get(oci, "process");
+      if (!json_str(ver) || !is_obj(op) || json_get(oci, "args")) {
+        hr = fail(result, VMC_INVALID_JSON,
+                  "processParameters: OCISpecification must be a whole OCI spec (ociVersion, process, ...), "
+                  "not an OCI process");
+        goto out_locked;
+      }
+      /* The guest takes the init process from the spec alone. */
+      ca = json_get(op, "args");
+      cl = NULL;
+      wd = json_get(op, "cwd");
+      const jval *oci_env = json_get(op, "env");
+      if ((ca && ca->t != J_ARR) || (oci_env && oci_env->t != J_NULL && oci_env->t != J_ARR) ||
+          !is_str_or_absent(wd) || has_nul(wd)) {
+        hr = fail(result, VMC_INVALID_JSON, "processParameters: OCISpecification.process has the wrong shape");
+        goto out_locked;
+      }
+      size_t nenv = oci_env && oci_env->t == J_ARR ? oci_env->len : 0;
+      rq.envp = calloc(nenv + 1, sizeof *rq.envp);
+      for (size_t i = 0; rq.envp && i < nenv; i++) {
+        if (oci_env->items[i]->t != J_STR || has_nul(oci_env->items[i])) {
+          hr = fail(result, VMC_INVALID_JSON, "processParameters: OCISpecification.process.env must be strings");
+          goto out_locked;
+        }
+        if (!(rq.envp[i] = strdup(oci_env->items[i]->s))) break;
+      }
+      if (!rq.envp) {
+        hr = fail(result, E_OUTOFMEMORY, "out of memory");
+        goto out_locked;
+      }
+      env = NULL;
+    }
+  }
+  if (env && env->t != J_NULL) {
+    for (size_t i = 0; i < env->len; i++) {
+      if (has_nul(env->items[i])) {
+        hr = fail(result, VMC_INVALID_JSON, "processParameters: Environment values must not contain NUL");
+        goto out_locked;
+      }
     }
     if (!(rq.envp = build_env(env))) {
       hr = fail(result, E_OUTOFMEMORY, "out of memory");
       goto out_locked;
     }
   }
-  /* LCOW sends the OCI process too (CommandArgs + OCISpecification, no Environment): the guest takes env, args
-   * and cwd from it, so does the fake when the HCS fields are absent. */
-  const jval *oci = json_get(doc, "OCISpecification");
-  if (oci && oci->t != J_NULL && oci->t != J_OBJ) {
-    hr = fail(result, VMC_INVALID_JSON, "processParameters: OCISpecification must be an object");
-    goto out_locked;
-  }
-  const jval *oci_env = json_get(oci, "env");
-  if (!rq.envp && oci_env && oci_env->t == J_ARR) {
-    rq.envp = calloc(oci_env->len + 1, sizeof *rq.envp);
-    for (size_t i = 0; rq.envp && i < oci_env->len; i++) {
-      if (oci_env->items[i]->t != J_STR || has_nul(oci_env->items[i])) {
-        hr = fail(result, VMC_INVALID_JSON, "processParameters: OCISpecification.env must be strings");
-        goto out_locked;
-      }
-      if (!(rq.envp[i] = strdup(oci_env->items[i]->s))) break;
-    }
-    if (!rq.envp) {
-      hr = fail(result, E_OUTOFMEMORY, "out of memory");
-      goto out_locked;
-    }
-  }
-  if (!ca || ca->t != J_ARR || ca->len == 0) ca = json_get(oci, "args");
-  if (!json_str(wd) || !*json_str(wd)) wd = json_get(oci, "cwd");
-  if (!is_str_or_absent(wd) || has_nul(wd)) {
-    hr = fail(result, VMC_INVALID_JSON, "processParameters: OCISpecification.cwd must be a string");
+  /* A Linux guest process gets exactly the environment it was given; a Windows one without Environment
+   * inherits the container's defaults (here: the host's). */
+  if (lcow && !rq.envp && !(rq.envp = calloc(1, sizeof *rq.envp))) {
+    hr = fail(result, E_OUTOFMEMORY, "out of memory");
     goto out_locked;
   }
   if (size && size->t != J_NULL) {
     long long hgt, wid;
-    if (size->t != J_ARR || size->len != 2 || !json_int(size->items[0], &hgt) || !json_int(size->items[1], &wid) ||
-        hgt < 0 || wid < 0 || hgt > 65535 || wid > 65535) {
-      hr = fail(result, VMC_INVALID_JSON, "processParameters: ConsoleSize must be [Height, Width]");
-      goto out_locked;
-    }
+    json_int(size->items[0], &hgt); /* the schema check made it [Height, Width] of uint16 */
+    json_int(size->items[1], &wid);
     rq.rows = (unsigned)hgt;
     rq.cols = (unsigned)wid;
   }
-  if (json_str(cl) && *json_str(cl)) {
+  if (json_str(cl) && *json_str(cl) && !(ca && ca->t == J_ARR && ca->len > 0 && lcow)) {
     if (cmdline_to_argv(json_str(cl), &rq.argv) < 0) {
       hr = fail(result, E_OUTOFMEMORY, "out of memory");
       goto out_locked;
@@ -1063,6 +1125,7 @@ API int32_t HcsCreateProcess(HCS_SYSTEM computeSystem, const uint16_t *processPa
   clock_gettime(CLOCK_REALTIME, &p->started_at);
   p->next = s->procs;
   s->procs = p;
+  s->processes_created++;
   fhandle *ph = fhandle_new_process(p);
   if (!ph || process_start_threads(p, rl) != 0) {
     if (ph) fhandle_close(ph);
@@ -1188,43 +1251,64 @@ API int32_t HcsTerminateProcess(HCS_PROCESS process, uint16_t **result) {
   PROC_EPILOGUE()
 }
 
-static int signal_from_json(const jval *v) {
-  long long n;
-  if (json_int(v, &n)) return n > 0 && n < 65 ? (int)n : -1;
-  const char *s = json_str(v);
-  if (!s) return -1;
+/* hcsshim internal/hcs/schema2 / guestresource: SignalProcessOptionsWCOW {"Signal": SignalValueWCOW} for a Windows
+ * guest, SignalProcessOptionsLCOW {"Signal": int} for a Linux one (internal/signals/signalmap.go at 7c9ff7f48).
+ * Nothing else is accepted. A console control event maps to the POSIX signal with the same meaning here. */
+static int signal_from_options(const jval *doc, int lcow, char *msg, size_t n) {
+  for (size_t i = 0; i < doc->len; i++)
+    if (strcasecmp(doc->keys[i], "Signal") != 0) return snprintf(msg, n, "options: unknown field %s", doc->keys[i]), -1;
+  const jval *v = json_get(doc, "Signal");
+  if (lcow) {
+    static const int lcow_signals[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+                                       23, 24, 25, 26, 27, 28, 29, 30, 31};
+    long long sig;
+    if (!json_int(v, &sig)) return snprintf(msg, n, "options: a Linux guest's Signal is a signal number"), -1;
+    for (size_t i = 0; i < sizeof lcow_signals / sizeof lcow_signals[0]; i++)
+      if (lcow_signals[i] == sig) return (int)sig;
+    return snprintf(msg, n, "options: signal %lld is not in the LCOW signal map", sig), -1;
+  }
   static const struct {
     const char *name;
     int sig;
-  } names[] = {/* Windows console control events → the POSIX signal with the same meaning. CtrlClose (the
-                * console went away) is a hangup, so SIGHUP → CtrlClose → SIGHUP round-trips (exit 129). */
-               {"CtrlC", SIGINT},          {"CtrlBreak", SIGQUIT},   {"CtrlClose", SIGHUP},
-               {"CtrlLogOff", SIGHUP},     {"CtrlShutdown", SIGTERM}, {"SIGHUP", SIGHUP},
-               {"SIGINT", SIGINT},         {"SIGQUIT", SIGQUIT},     {"SIGKILL", SIGKILL},
-               {"SIGUSR1", SIGUSR1},       {"SIGUSR2", SIGUSR2},     {"SIGTERM", SIGTERM},
-               {"SIGWINCH", SIGWINCH},     {"SIGCONT", SIGCONT},     {"SIGSTOP", SIGSTOP}};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    if (strcasecmp(s, names[i].name) == 0 || (names[i].name[0] == 'S' && strcasecmp(s, names[i].name + 3) == 0))
-      return names[i].sig;
-  }
-  return -1;
+  } wcow[] = {{"CtrlC", SIGINT}, {"CtrlBreak", SIGQUIT}, {"CtrlClose", SIGHUP}, {"CtrlLogOff", SIGHUP},
+              {"CtrlShutdown", SIGTERM}};
+  const char *name = json_str(v);
+  for (size_t i = 0; name && i < sizeof wcow / sizeof wcow[0]; i++)
+    if (strcmp(name, wcow[i].name) == 0) return wcow[i].sig;
+  return snprintf(msg, n, "options: a Windows guest's Signal is CtrlC, CtrlBreak, CtrlClose, CtrlLogOff or "
+                          "CtrlShutdown"), -1;
 }
 
-API int32_t HcsSignalProcess(HCS_PROCESS process, const uint16_t *options, uint16_t **result) {
+/* An RS1-era vmcompute (build/libfakevmcompute-rs1.so, -DFAKE_RS1) has no HcsSignalProcess, HcsSaveComputeSystem
+ * or NameToGuid: callers must resolve them lazily (hcsshim's `//sys ... ?`) and cope without. */
+#ifndef FAKE_RS1
+API
+#endif
+int32_t HcsSignalProcess(HCS_PROCESS process, const uint16_t *options, uint16_t **result) {
   PROC_PROLOGUE("HcsSignalProcess")
+  char msg[256];
   if ((hr = parse_doc(options, 0, &doc, result, "options")) < 0) goto out;
-  int sig = signal_from_json(json_get(doc, "Signal"));
+  int sig = signal_from_options(doc, strcmp(p->sys->runtime_os, "Linux") == 0, msg, sizeof msg);
   if (sig < 0) {
-    hr = fail(result, E_INVALIDARG,
-              "options: Signal must be a signal number (1-64), a signal name or CtrlC/CtrlBreak/CtrlClose/"
-              "CtrlLogOff/CtrlShutdown");
+    hr = fail(result, VMC_INVALID_JSON, "%s", msg);
     goto out;
   }
+  /* A signal to a process that is gone: HCS answers ERROR_VMCOMPUTE_INVALID_STATE, which hcsshim counts as "not
+   * delivered" (internal/hcs/process.go processSignalResult). */
   if (p->exited) {
-    hr = fail(result, HCS_PROCESS_ALREADY_STOPPED, "process %d has already exited", (int)p->pid);
+    hr = fail(result, VMC_INVALID_STATE, "process %d has already exited", (int)p->pid);
     goto out;
   }
   kill(p->pid, sig);
+  /* "BlockSignalProcess": like servercore, the call returns only when the process has ended (or the option is
+   * cleared). The model lock is released while it waits. */
+  if (g_opt_block_signal) {
+    process_ref(p);
+    g_blocked_calls++;
+    while (g_opt_block_signal && !p->exited) pthread_cond_wait(&g_block_cv, &g_mu);
+    g_blocked_calls--;
+    process_unref(p);
+  }
   hr = S_OK;
   PROC_EPILOGUE()
 }
@@ -1336,6 +1420,9 @@ API void FakeSetOption(const uint16_t *key, int32_t value) {
   else if (!strcmp(k, "ShutdownTimeoutMs")) g_opt_shutdown_timeout_ms = value;
   else if (!strcmp(k, "UnregisterTimeoutMs")) g_opt_unregister_timeout_ms = value;
   else if (!strcmp(k, "InjectAsync")) g_opt_inject_async = value != 0;
+  else if (!strcmp(k, "BlockSignalProcess")) g_opt_block_signal = value != 0;
+  else if (!strcmp(k, "BlockCreateComputeSystem")) g_opt_block_create = value != 0;
+  pthread_cond_broadcast(&g_block_cv);
   UNLOCK();
   free(k);
 }
@@ -1364,6 +1451,9 @@ API void FakeReset(void) {
   g_opt_shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
   g_opt_unregister_timeout_ms = DEFAULT_UNREGISTER_TIMEOUT_MS;
   g_opt_inject_async = 0;
+  g_opt_block_signal = 0;
+  g_opt_block_create = 0;
+  pthread_cond_broadcast(&g_block_cv);
   UNLOCK();
   wait_all_reaped(2000);
 }
@@ -1385,6 +1475,46 @@ API int32_t FakeCrashComputeSystem(const uint16_t *id, int32_t hresult) {
   UNLOCK();
   free(id8);
   return hr;
+}
+
+API int32_t FakeGetBlockedCalls(void) {
+  LOCK();
+  int n = g_blocked_calls;
+  UNLOCK();
+  return n;
+}
+
+/* ---- layers ---- */
+
+/* vmcompute's NameToGuid(PCWSTR name, GUID *guid) (hcsshim internal/wclayer/wclayer.go: `//sys nameToGuid(name
+ * string, guid *_guid) (hr error) = vmcompute.NameToGuid?`). HCS's own algorithm is not published: the fake
+ * returns a name-based UUID (version 5, SHA-1 over the namespace 1a3b2c4d-5e6f-4a0b-8c9d-0e1f2a3b4c5d and the
+ * UTF-8 name), laid out as a Windows GUID (Data1-3 in host byte order). Deterministic, so layer ids are stable. */
+#ifndef FAKE_RS1
+API
+#endif
+int32_t NameToGuid(const uint16_t *name, void *guid) {
+  if (!name || !guid) return E_INVALIDARG;
+  char *n8 = u16_to_utf8(name);
+  if (!n8) return E_OUTOFMEMORY;
+  static const uint8_t ns[16] = {0x1a, 0x3b, 0x2c, 0x4d, 0x5e, 0x6f, 0x4a, 0x0b,
+                                 0x8c, 0x9d, 0x0e, 0x1f, 0x2a, 0x3b, 0x4c, 0x5d};
+  uint8_t digest[20];
+  sha1_two(ns, sizeof ns, (const uint8_t *)n8, strlen(n8), digest);
+  free(n8);
+  digest[6] = (uint8_t)((digest[6] & 0x0f) | 0x50);
+  digest[8] = (uint8_t)((digest[8] & 0x3f) | 0x80);
+  struct {
+    uint32_t d1;
+    uint16_t d2, d3;
+    uint8_t d4[8];
+  } g;
+  g.d1 = (uint32_t)digest[0] << 24 | (uint32_t)digest[1] << 16 | (uint32_t)digest[2] << 8 | digest[3];
+  g.d2 = (uint16_t)(digest[4] << 8 | digest[5]);
+  g.d3 = (uint16_t)(digest[6] << 8 | digest[7]);
+  memcpy(g.d4, digest + 8, 8);
+  memcpy(guid, &g, sizeof g);
+  return S_OK;
 }
 
 API void FakeServiceDisconnect(void) {

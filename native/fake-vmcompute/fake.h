@@ -34,7 +34,8 @@
  *     is still reported. A handle opened on an already-exited object starts with the exit in its log.
  *   - `notificationData` is NULL for completions; for SystemExited / ProcessExited it is a small JSON document
  *     ({"Status":hr,"ExitType":"…"} / ProcessStatus), valid only during the callback. Real vmcompute's data is
- *     unverified: do not rely on it.
+ *     unverified: do not rely on it. It belongs to the library (hcsshim never frees it, callback.go
+ *     notificationWatcher): a CoTaskMemFree of it is an invalid free (FakeGetInvalidFrees).
  *   - HcsUnregister*Callback stops the registration (no callback starts after it returns) and waits for a
  *     callback that is running to return. CONTRACT: do not call it from the thread a running callback is
  *     waiting for (with koffi: the JS main thread while a callback is queued to it); call it from a worker
@@ -98,7 +99,7 @@ int32_t HcsShutdownComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *optio
 int32_t HcsTerminateComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *options, uint16_t **result);
 int32_t HcsPauseComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *options, uint16_t **result);
 int32_t HcsResumeComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *options, uint16_t **result);
-int32_t HcsSaveComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *options, uint16_t **result);
+int32_t HcsSaveComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *options, uint16_t **result); /* not RS1 */
 int32_t HcsGetComputeSystemProperties(HCS_SYSTEM computeSystem, const uint16_t *propertyQuery,
                                       uint16_t **properties, uint16_t **result);
 int32_t HcsModifyComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *configuration, uint16_t **result);
@@ -112,9 +113,10 @@ int32_t HcsCreateProcess(HCS_SYSTEM computeSystem, const uint16_t *processParame
 int32_t HcsOpenProcess(HCS_SYSTEM computeSystem, uint32_t processId, HCS_PROCESS *process, uint16_t **result);
 int32_t HcsCloseProcess(HCS_PROCESS process);
 int32_t HcsTerminateProcess(HCS_PROCESS process, uint16_t **result);
-/* options: {"Signal":n} (a Linux signal number, 1-64), {"Signal":"CtrlC"|"CtrlBreak"|"CtrlClose"|"CtrlLogOff"|
- * "CtrlShutdown"} (→ SIGINT, SIGQUIT, SIGHUP, SIGHUP, SIGTERM) or a signal name ("SIGTERM"/"TERM"). The exit
- * code of a process killed by signal n is 128+n (SIGTERM 143, SIGKILL 137), as containerd reports it. */
+/* options: {"Signal":"CtrlC"|"CtrlBreak"|"CtrlClose"|"CtrlLogOff"|"CtrlShutdown"} for a Windows guest (→ SIGINT,
+ * SIGQUIT, SIGHUP, SIGHUP, SIGTERM here), {"Signal":1..31} for a Linux guest; anything else is 0xC037010D. The exit
+ * code of a process killed by signal n is 128+n (SIGTERM 143, SIGKILL 137), as containerd reports it. A signal to
+ * an exited process is 0xC0370105. Absent from the RS1 build (-DFAKE_RS1). */
 int32_t HcsSignalProcess(HCS_PROCESS process, const uint16_t *options, uint16_t **result);
 int32_t HcsGetProcessInfo(HCS_PROCESS process, HCS_PROCESS_INFORMATION *processInformation, uint16_t **result);
 int32_t HcsGetProcessProperties(HCS_PROCESS process, uint16_t **processProperties, uint16_t **result);
@@ -158,7 +160,12 @@ void FakeInjectFailure(const uint16_t *exportName, int32_t hresult, const uint16
  *   "ShutdownTimeoutMs"   HcsShutdownComputeSystem sends SIGTERM, then SIGKILL after this; < 0 = never, default 5000;
  *   "UnregisterTimeoutMs" the longest HcsUnregister*Callback waits for a running callback; <= 0 = forever,
  *                         default 5000;
- *   "InjectAsync"         see FakeInjectFailure, default 0. */
+ *   "InjectAsync"         see FakeInjectFailure, default 0;
+ *   "BlockSignalProcess"  1 = HcsSignalProcess delivers the signal, then returns only once the process has exited
+ *                         or the option is cleared (servercore's behaviour), default 0;
+ *   "BlockCreateComputeSystem" 1 = HcsCreateComputeSystem waits, before doing anything, until the option is
+ *                         cleared (a slow utility VM), default 0.
+ * Blocked calls hold no lock; setting any option or FakeReset releases those whose option went to 0. */
 void FakeSetOption(const uint16_t *key, int32_t value);
 
 /* Kills every process (SIGKILL, waits up to 2 s for them to be reaped), drops every compute system from the
@@ -178,6 +185,15 @@ int32_t FakeCrashComputeSystem(const uint16_t *id, int32_t hresult);
 
 /* Deliver ServiceDisconnect (0x01000000, status 0) to every active registration. */
 void FakeServiceDisconnect(void);
+
+/* Calls currently parked by the "BlockSignalProcess" / "BlockCreateComputeSystem" options. */
+int32_t FakeGetBlockedCalls(void);
+
+/* ---- layer export ---- */
+
+/* vmcompute's NameToGuid. HCS's algorithm is unpublished: the fake's GUID is a version-5 name-based UUID (see
+ * exports.c), stable per name but NOT the value real HCS computes. */
+int32_t NameToGuid(const uint16_t *name, void *guid);
 
 #ifdef __cplusplus
 }

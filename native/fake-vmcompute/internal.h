@@ -70,6 +70,13 @@ const char *json_str(const jval *v);                    /* the string, or NULL i
 int json_truthy(const jval *v);                         /* true only for JSON true */
 int json_int(const jval *v, long long *out);            /* 1 if an integral number */
 
+/* ---- sha1.c ---- */
+void sha1_two(const uint8_t *a, size_t an, const uint8_t *b, size_t bn, uint8_t out[20]);
+
+/* ---- schema.c: field-by-field validation (unknown fields and wrong shapes are errors) ---- */
+enum { SCHEMA_V1_CONTAINER = 1, SCHEMA_V2_COMPUTE_SYSTEM, SCHEMA_V1_PROCESS, SCHEMA_V2_PROCESS };
+int schema_check(const jval *doc, int which, char *msg, size_t n); /* 1 if valid, else 0 and a message */
+
 typedef struct {
   char *p;
   size_t n, cap;
@@ -103,6 +110,7 @@ typedef struct fsystem {
   int schema_major, schema_minor;
   int state;
   int terminate_on_close;
+  int processes_created; /* HcsCreateProcess successes: the first one in an LCOW system is its init process */
   int nhandles;
   int32_t exit_status;
   const char *exit_type;
@@ -161,7 +169,9 @@ extern fsystem *g_systems;
 
 /* options */
 extern int g_opt_async_delay_ms, g_opt_sync_completion, g_opt_shutdown_timeout_ms, g_opt_unregister_timeout_ms,
-    g_opt_inject_async;
+    g_opt_inject_async, g_opt_block_signal, g_opt_block_create;
+/* Calls parked by the blocking options wait on this (with g_mu); broadcast on every exit and option change. */
+extern pthread_cond_t g_block_cv;
 
 /* handle table */
 uintptr_t handle_add(int kind, void *obj);

@@ -541,6 +541,7 @@ static void *waiter_thread(void *arg) {
   p->reaped = 1;
   g_live_children--;
   post_process_exited(p);
+  pthread_cond_broadcast(&g_block_cv); /* a blocked HcsSignalProcess on this process returns now */
   process_wake_relay(p);
   system_on_process_exit(p);
   process_unref(p);

@@ -1,6 +1,7 @@
 import { totalmem } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
+import { cpuPercent } from "../libcontainerd/stats.js";
 import type { Task } from "../libcontainerd/types/client.js";
 import { isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
 import type { Stats } from "../libcontainerd/types/stats.js";
@@ -20,61 +21,21 @@ export interface StatsSummary {
   blockWrite: number;
 }
 
-/** Cumulative CPU time in nanoseconds, whatever the backend reports it in. */
-function cpuNanos(stats: Stats): number {
-  switch (stats.kind) {
-    case "cgroup-v1":
-      return stats.cpu.usageTotal;
-    case "cgroup-v2":
-      return stats.cpu.usageUsec * 1000;
-    case "hcs":
-      return stats.processor.totalRuntime100ns * 100;
-  }
-}
-
 function summarize(id: string, stats: Stats, previous: Stats | undefined): StatsSummary {
-  let cpuPercent: number | null = null;
-  if (previous) {
-    const elapsedNs = (stats.read.getTime() - previous.read.getTime()) * 1e6;
-    if (elapsedNs > 0) cpuPercent = ((cpuNanos(stats) - cpuNanos(previous)) / elapsedNs) * 100;
-  }
   const hostMemory = totalmem();
-  let usage: number;
-  let limit: number;
-  let pids: number | null;
-  let blockRead = 0;
-  let blockWrite = 0;
-  if (stats.kind === "hcs") {
-    usage = stats.memory.usagePrivateWorkingSetBytes;
-    limit = hostMemory;
-    pids = null;
-    blockRead = stats.storage.readSizeBytes;
-    blockWrite = stats.storage.writeSizeBytes;
-  } else {
-    usage = stats.memory.usage;
-    // "No limit" is a huge number in cgroup v1 and 0 or max in v2: the host's memory is the real bound.
-    limit = stats.memory.limit > 0 && stats.memory.limit < hostMemory ? stats.memory.limit : hostMemory;
-    pids = stats.pids.current;
-    if (stats.kind === "cgroup-v1") {
-      for (const entry of stats.blkio.ioServiceBytes) {
-        if (entry.op.toLowerCase() === "read") blockRead += entry.value;
-        if (entry.op.toLowerCase() === "write") blockWrite += entry.value;
-      }
-    } else {
-      blockRead = stats.io.rbytes;
-      blockWrite = stats.io.wbytes;
-    }
-  }
+  const usage = stats.memory.usage;
+  // "No limit" is Infinity (or 0 from some kernels): the host's memory is the real bound.
+  const limit = stats.memory.limit > 0 && stats.memory.limit < hostMemory ? stats.memory.limit : hostMemory;
   return {
     id,
     read: stats.read.toISOString(),
-    cpuPercent,
+    cpuPercent: previous ? (cpuPercent(previous, stats) ?? null) : null,
     memoryUsage: usage,
     memoryLimit: limit,
     memoryPercent: limit > 0 ? (usage / limit) * 100 : 0,
-    pids,
-    blockRead,
-    blockWrite,
+    pids: stats.pids?.current ?? null,
+    blockRead: stats.io.readBytes,
+    blockWrite: stats.io.writeBytes,
   };
 }
 

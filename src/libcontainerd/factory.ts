@@ -1,8 +1,12 @@
 import { statSync } from "node:fs";
 import { type Logger, pino } from "pino";
+import { type ImageService, unsupportedImageService } from "../images/unsupported.js";
 import type { OciSpec } from "../oci/spec.js";
 import { defaultStateDir } from "../platform/addresses.js";
 import { detectPlatform, type Environment, type OperatingSystem } from "../platform/detect.js";
+import { ownerLabels, reap } from "../run/owner.js";
+import { type RemoveContainerOptions, removeContainer } from "../run/remove.js";
+import { type RunOptions, type RunResult, run } from "../run/run.js";
 import type { RuntimeConfig, RuntimeResolver } from "../runtime/types.js";
 import { type BackendChoice, type BackendName, chooseBackend, type SocketProbe } from "./backend-choice.js";
 import type { LcowOptions } from "./local/lcow.js";
@@ -15,7 +19,7 @@ import type {
   EventsOptions,
   NewContainerOptions,
 } from "./types/client.js";
-import { CanceledError } from "./types/errors.js";
+import { CanceledError, isErrorCode } from "./types/errors.js";
 import type { Backend, LibcontainerdEvent } from "./types/events.js";
 
 export {
@@ -64,6 +68,12 @@ export interface CreateClientOptions {
   defaultTimeoutMs?: number;
   /** Cancels creation (a half-started managed containerd is stopped). */
   signal?: AbortSignal;
+  /**
+   * Containers this client creates are labelled with this process (pid and start time) and do not
+   * outlive it: `close()` removes them, and containers of owners that died without closing (even
+   * SIGKILLed) are removed when a client with `reapOnExit` is created, or by `reap()`.
+   */
+  reapOnExit?: boolean;
 }
 
 /** A client from `createClient`: the backend's client plus why it was chosen. */
@@ -74,6 +84,14 @@ export interface LibcontainerdClient extends Client {
   readonly managedContainerd?: ManagedContainerd;
   /** The backend's own client (RemoteClient or LocalClient), for what the common interface does not cover. */
   readonly backendClient: Client;
+  /** `docker run --rm` in one call: limits, timeout, captured output, OOM; nothing is left behind. */
+  run(options: RunOptions): Promise<RunResult>;
+  /** `docker rm [-f]`: the container and its task. NotFoundError when absent. */
+  removeContainer(id: string, opts?: RemoveContainerOptions): Promise<void>;
+  /** Removes the containers whose owner process (label `io.ctrd.owner.pid`) has died; returns their ids. */
+  reap(opts?: CallOptions): Promise<string[]>;
+  /** Images (pull, push, import, save, …): containerd's; on the local backend every call is NotImplementedError. */
+  readonly images: ImageService;
 }
 
 function probeSocket(path: string): SocketProbe {
@@ -120,7 +138,7 @@ export async function createClient(options: CreateClientOptions = {}): Promise<L
       ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
       logger,
     });
-    return new FactoryClient(client, choice);
+    return withReaping(new FactoryClient(client, choice), options);
   }
 
   const stateDir = options.stateDir ?? defaultStateDir(os, env);
@@ -134,7 +152,10 @@ export async function createClient(options: CreateClientOptions = {}): Promise<L
     ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
   };
   if (choice.containerd === "external") {
-    return new FactoryClient(new RemoteClient({ ...remoteOptions, address: choice.address }), choice);
+    return withReaping(
+      new FactoryClient(new RemoteClient({ ...remoteOptions, address: choice.address }), choice),
+      options,
+    );
   }
 
   const { ManagedContainerd } = await import("./supervisor/supervisor.js");
@@ -147,10 +168,13 @@ export async function createClient(options: CreateClientOptions = {}): Promise<L
   });
   await supervisor.start(options.signal ? { signal: options.signal } : {});
   try {
-    return new FactoryClient(
-      new RemoteClient({ ...remoteOptions, address: supervisor.address }),
-      choice,
-      supervisor,
+    return await withReaping(
+      new FactoryClient(
+        new RemoteClient({ ...remoteOptions, address: supervisor.address }),
+        choice,
+        supervisor,
+      ),
+      options,
     );
   } catch (err) {
     await supervisor.shutdown();
@@ -173,9 +197,35 @@ async function runtimeRegistry(
   });
 }
 
+/** With `reapOnExit`: the containers of owners that died are removed before the client is handed out. */
+async function withReaping(client: FactoryClient, options: CreateClientOptions): Promise<FactoryClient> {
+  if (!options.reapOnExit) return client;
+  client.reapOnExit = true;
+  client.logger = options.logger;
+  try {
+    await client.reap(options.signal ? { signal: options.signal } : {});
+    return client;
+  } catch (err) {
+    await client.close();
+    throw err;
+  }
+}
+
 /** The chosen backend's client, plus the choice, plus the managed containerd it owns (stopped on close). */
+function callOptions(opts: CallOptions): CallOptions {
+  const { signal, timeoutMs, waitForReady } = opts;
+  return {
+    ...(signal ? { signal } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(waitForReady !== undefined ? { waitForReady } : {}),
+  };
+}
+
 class FactoryClient implements LibcontainerdClient {
   private closing: Promise<void> | undefined;
+  reapOnExit = false;
+  logger: Logger | undefined;
+  private images_: ImageService | undefined;
 
   constructor(
     readonly backendClient: Client,
@@ -191,12 +241,39 @@ class FactoryClient implements LibcontainerdClient {
     return this.backendClient.namespace;
   }
 
+  get images(): ImageService {
+    const client = this.backendClient;
+    this.images_ ??=
+      "images" in client ? (client.images as ImageService) : unsupportedImageService(client.backend);
+    return this.images_;
+  }
+
   version(opts?: CallOptions): Promise<{ version: string; revision: string }> {
     return this.backendClient.version(opts);
   }
 
-  newContainer(id: string, spec: OciSpec, opts?: NewContainerOptions): Promise<Container> {
-    return this.backendClient.newContainer(id, spec, opts);
+  async newContainer(id: string, spec: OciSpec, opts: NewContainerOptions = {}): Promise<Container> {
+    const { replace, ...rest } = opts;
+    const create = this.reapOnExit ? { ...rest, labels: { ...rest.labels, ...ownerLabels() } } : rest;
+    if (!replace) return this.backendClient.newContainer(id, spec, create);
+    try {
+      await removeContainer(this.backendClient, id, { ...callOptions(rest), force: true });
+    } catch (err) {
+      if (!isErrorCode(err, "not_found")) throw err;
+    }
+    return this.backendClient.newContainer(id, spec, create);
+  }
+
+  run(options: RunOptions): Promise<RunResult> {
+    return run(this, options);
+  }
+
+  removeContainer(id: string, opts?: RemoveContainerOptions): Promise<void> {
+    return removeContainer(this.backendClient, id, opts);
+  }
+
+  reap(opts?: CallOptions): Promise<string[]> {
+    return reap(this.backendClient, opts);
   }
 
   loadContainer(id: string, opts?: CallOptions): Promise<Container> {
@@ -219,6 +296,10 @@ class FactoryClient implements LibcontainerdClient {
   close(): Promise<void> {
     this.closing ??= (async () => {
       try {
+        if (this.reapOnExit)
+          await reap(this.backendClient, { includeSelf: true }).catch((err: unknown) => {
+            this.logger?.warn({ err }, "could not remove this client's containers on close");
+          });
         await this.backendClient.close();
       } finally {
         await this.managedContainerd?.shutdown();

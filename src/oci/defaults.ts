@@ -1,3 +1,8 @@
+import { existsSync } from "node:fs";
+import { isAbsolute } from "node:path";
+import { FailedPreconditionError, InvalidArgumentError } from "../libcontainerd/types/errors.js";
+import type { ResourceLimits } from "../libcontainerd/types/resources.js";
+import { linuxResources, windowsResources } from "./resources.js";
 import type { OciMount, OciSpec } from "./spec.js";
 
 export const OCI_VERSION = "1.0.2-dev";
@@ -83,12 +88,48 @@ export interface LinuxSpecOptions {
   /** Share the host's network namespace instead of creating one. */
   hostNetwork?: boolean;
   annotations?: Record<string, string>;
+  /** Limits with docker's meaning (`memory: "64m"`, `cpus: 0.5`, `pids: 64`, …), checked here. */
+  resources?: ResourceLimits;
+  /**
+   * Run a small init as PID 1 (docker's `--init`): it forwards signals to the command and reaps
+   * zombies, so `sh` or a server that ignores SIGTERM as PID 1 still stops at once. `true` uses
+   * the host's static tini (Debian's `tini` package); a string is the path of another static init
+   * that takes `-- command…`. It is bind-mounted read-only at `/run/ctrd-init` (a tmpfs, so nothing
+   * is written into the rootfs).
+   */
+  init?: boolean | string;
+}
+
+/** Where the init binary is mounted in the container (like podman's /run/podman-init). */
+export const INIT_PATH = "/run/ctrd-init";
+/** Static builds first: the rootfs may have no libc for a dynamic one. */
+const INIT_CANDIDATES = ["/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init"];
+
+/** The host path of the init binary `init: true` uses; FailedPreconditionError when there is none. */
+export function findInitBinary(): string {
+  const found = INIT_CANDIDATES.find((path) => existsSync(path));
+  if (!found)
+    throw new FailedPreconditionError(
+      `init: no static init found (looked for ${INIT_CANDIDATES.join(", ")}); install Debian's tini, or pass init: "/path/to/static-init"`,
+    );
+  return found;
+}
+
+function initBinary(init: string | true): string {
+  if (init === true) return findInitBinary();
+  if (!isAbsolute(init) || !existsSync(init))
+    throw new InvalidArgumentError(
+      `init: ${JSON.stringify(init)} is not an absolute path to an existing file`,
+    );
+  return init;
 }
 
 /** A spec modelled on containerd's default (what `ctr run --rootfs` sends), which runc and crun run as-is. */
 export function defaultLinuxSpec(opts: LinuxSpecOptions): OciSpec {
   const caps = [...DEFAULT_CAPABILITIES];
   const env = opts.env ?? [];
+  const resources = opts.resources ? linuxResources(opts.resources) : {};
+  const init = opts.init ? initBinary(opts.init) : undefined;
   const namespaces = ["pid", "ipc", "uts", "mount", ...(opts.hostNetwork ? [] : ["network"])].map((type) => ({
     type,
   }));
@@ -97,7 +138,7 @@ export function defaultLinuxSpec(opts: LinuxSpecOptions): OciSpec {
     process: {
       terminal: opts.terminal ?? false,
       user: { uid: opts.user?.uid ?? 0, gid: opts.user?.gid ?? 0, additionalGids: opts.user?.additionalGids },
-      args: [...opts.args],
+      args: init ? [INIT_PATH, "--", ...opts.args] : [...opts.args],
       env: env.some((e) => e.startsWith("PATH=")) ? [...env] : [DEFAULT_PATH_ENV, ...env],
       cwd: opts.cwd ?? "/",
       capabilities: { bounding: caps, effective: caps, permitted: caps },
@@ -109,10 +150,20 @@ export function defaultLinuxSpec(opts: LinuxSpecOptions): OciSpec {
     mounts: [
       ...DEFAULT_MOUNTS.map((m) => ({ ...m, options: [...(m.options ?? [])] })),
       ...(opts.mounts ?? []),
+      ...(init
+        ? [
+            {
+              destination: INIT_PATH,
+              type: "bind",
+              source: init,
+              options: ["rbind", "ro", "nosuid", "nodev"],
+            },
+          ]
+        : []),
     ],
     annotations: opts.annotations,
     linux: {
-      resources: { devices: [{ allow: false, access: "rwm" }] },
+      resources: { ...resources, devices: [{ allow: false, access: "rwm" }] },
       cgroupsPath: opts.cgroupsPath,
       namespaces,
       maskedPaths: [...MASKED_PATHS],
@@ -136,10 +187,13 @@ export interface WindowsSpecOptions {
   mounts?: OciMount[];
   memoryLimitBytes?: number;
   cpuCount?: number;
+  /** Limits with docker's meaning (`memory`, `cpus`, `cpuShares`), as docker on Windows maps them. */
+  resources?: ResourceLimits;
 }
 
 export function defaultWindowsSpec(opts: WindowsSpecOptions): OciSpec {
-  return {
+  const limits = opts.resources ? windowsResources(opts.resources) : undefined;
+  const spec: OciSpec = {
     ociVersion: OCI_VERSION,
     process: {
       terminal: opts.terminal ?? false,
@@ -163,4 +217,6 @@ export function defaultWindowsSpec(opts: WindowsSpecOptions): OciSpec {
           : undefined,
     },
   };
+  if (limits && spec.windows) spec.windows.resources = { ...spec.windows.resources, ...limits };
+  return spec;
 }

@@ -74,6 +74,8 @@ export interface OciWindows {
     allowUnqualifiedDNSQuery?: boolean;
     DNSSearchList?: string[];
     networkSharedContainerName?: string;
+    /** An existing HNS namespace (a GUID) that already holds the endpoints. */
+    networkNamespace?: string;
   };
   hyperv?: { utilityVMPath?: string };
   credentialSpec?: unknown;

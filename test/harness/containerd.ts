@@ -37,7 +37,13 @@ export interface TestContainerd {
 
 export { processesUnder } from "./temp-dirs.js";
 
-export async function startContainerd(opts: { prefix?: string } = {}): Promise<TestContainerd> {
+export interface StartContainerdOptions {
+  prefix?: string;
+  /** TOML appended to the managed containerd's config (e.g. a `[metrics]` section for the bench). */
+  extraConfig?: string;
+}
+
+export async function startContainerd(opts: StartContainerdOptions = {}): Promise<TestContainerd> {
   const binary = requireBinary("containerd");
   requireBinary("runc");
   requireBinary("containerd-shim-runc-v2");
@@ -48,7 +54,7 @@ export async function startContainerd(opts: { prefix?: string } = {}): Promise<T
   const address = layout.socket;
   const logPath = join(dir, "containerd.log");
   const rootfs = buildBusyboxRootfs(join(dir, "rootfs"));
-  writeFileSync(layout.configFile, containerdConfigToml(layout, "info"));
+  writeFileSync(layout.configFile, containerdConfigToml(layout, "info") + (opts.extraConfig ?? ""));
   let child: ChildProcess | undefined;
 
   const launch = async (): Promise<void> => {

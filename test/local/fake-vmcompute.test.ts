@@ -21,7 +21,6 @@ const INVALID_STATE = 0xc0370105;
 const INVALID_JSON = 0xc037010d;
 const NOT_FOUND = 0xc037010e;
 const ALREADY_STOPPED = 0xc0370110;
-const PROCESS_ALREADY_STOPPED = 0x8037011f;
 const ERROR_TIMEOUT = 0x800705b4;
 const E_ACCESSDENIED = 0x80070005;
 
@@ -405,11 +404,10 @@ describe("fake vmcompute through koffi", () => {
     await teardown(x, "system", cb, sys);
   });
 
-  it("signals: numbers and Ctrl names map to Linux signals, exit code is 128+signal; terminate is 137", async (ctx) => {
+  it("signals: a Windows guest takes only the console events, an exited process is INVALID_STATE (not delivered)", async (ctx) => {
     const x = f(ctx);
     const { sys, cb, id } = await runningSystem(x, 4);
     const cases: Array<[string, number]> = [
-      ['{"Signal":15}', 143],
       ['{"Signal":"CtrlC"}', 130],
       ['{"Signal":"CtrlBreak"}', 131],
       ['{"Signal":"CtrlShutdown"}', 143],
@@ -419,10 +417,14 @@ describe("fake vmcompute through koffi", () => {
       const p = x.createProcess(sys, { CommandLine: "sleep 30" });
       expect(p.hr).toBe(0);
       const pcb = x.register("process", p.handle, 40 + i);
+      // SignalProcessOptionsWCOW only: a number, a POSIX name or an extra field is invalid JSON.
+      for (const bad of ['{"Signal":15}', '{"Signal":"SIGTERM"}', '{"Signal":"CtrlC","Extra":1}']) {
+        expect(x.withResult("HcsSignalProcess", p.handle, bad).hr, bad).toBe(INVALID_JSON);
+      }
       expect(x.withResult("HcsSignalProcess", p.handle, options).hr).toBe(0);
       await x.next(40 + i, ProcessExited);
       expect(x.processStatus(p.handle).ExitCode).toBe(code);
-      expect(x.withResult("HcsSignalProcess", p.handle, options).hr).toBe(PROCESS_ALREADY_STOPPED);
+      expect(x.withResult("HcsSignalProcess", p.handle, options).hr).toBe(INVALID_STATE);
       await teardown(x, "process", pcb, p.handle);
     }
     // hcsshim's Kill: a second system handle, HcsOpenProcess, HcsTerminateProcess.
@@ -438,6 +440,133 @@ describe("fake vmcompute through koffi", () => {
     expect(x.call("HcsCloseProcess", proc2[0])).toBe(0);
     expect(x.call("HcsCloseComputeSystem", sys2[0])).toBe(0);
     await teardown(x, "process", pcb, p.handle);
+    await teardown(x, "system", cb, sys);
+  });
+
+  it("validates documents field by field: unknown fields and wrong shapes are INVALID_JSON naming the field", async (ctx) => {
+    const x = f(ctx);
+    const v1 = { SystemType: "Container", Name: "x", Layers: null, HvPartition: false };
+    const cases: Array<[object, string]> = [
+      [{ ...v1, Endpoints: ["a"] }, "unknown field Endpoints in ContainerConfig"],
+      [
+        { ...v1, MappedDirectories: [{ HostPath: "C:\\a", ContainerPath: "C:\\b", RO: true }] },
+        "MappedDirectories[0].RO",
+      ],
+      [{ ...v1, ProcessorCount: -1 }, "ProcessorCount must be an unsigned integer"],
+      [{ ...v1, EndpointList: "a,b" }, "EndpointList must be an array of strings"],
+      [{ ...v1, ContainerType: "Linux" }, "HvPartition: true"],
+      [
+        { ...v1, ContainerType: "Linux", HvPartition: true, HvRuntime: { ImagePath: "C:\\lcow" } },
+        "LinuxKernelFile",
+      ],
+      [
+        { ...V2_CONTAINER, Container: { Networking: { EndpointList: ["e"] } } },
+        "unknown field Container.Networking.EndpointList in Networking",
+      ],
+      [{ ...V2_CONTAINER, Container: { Memory: { SizeInMB: "512" } } }, "Container.Memory.SizeInMB"],
+      [{ ...V2_CONTAINER, Containr: {} }, "unknown field Containr in ComputeSystem"],
+    ];
+    for (const [doc, message] of cases) {
+      const r = x.createSystem(newId(), doc);
+      expect(r.hr, message).toBe(INVALID_JSON);
+      expect(JSON.parse(r.result!).ErrorEvents[0].Message).toContain(message);
+      expect(r.handle).toBeNull();
+    }
+    // Go's decoder matches keys case-insensitively; so does the fake.
+    const ok = x.createSystem(newId(), {
+      ...v1,
+      hvpartition: false,
+      layers: null,
+      name: "y",
+      systemtype: "Container",
+    });
+    expect(ok.hr).toBe(PENDING);
+    expect(x.call("HcsCloseComputeSystem", ok.handle)).toBe(0);
+
+    // Process parameters follow the system's schema: a v2 ProcessParameters has no LCOW fields.
+    const { sys, cb } = await runningSystem(x, 8);
+    for (const [params, message] of [
+      [{ CommandLine: "true", Bogus: 1 }, "unknown field Bogus in ProcessParameters"],
+      [{ CommandLine: "true", CreateInUtilityVm: true }, "unknown field CreateInUtilityVm"],
+      [{ CommandLine: "true", Environment: { A: 1 } }, "Environment.A must be a string"],
+      [{ CommandLine: "true", ConsoleSize: [1] }, "ConsoleSize must be [Height, Width]"],
+    ] as Array<[object, string]>) {
+      const r = x.createProcess(sys, params);
+      expect(r.hr, message).toBe(INVALID_JSON);
+      expect(JSON.parse(r.result!).ErrorEvents[0].Message).toContain(message);
+    }
+    await teardown(x, "system", cb, sys);
+  });
+
+  it("LCOW: the first process needs the whole OCI spec, later ones must not send it and get exactly their Environment", async (ctx) => {
+    const x = f(ctx);
+    const id = newId();
+    const created = x.createSystem(id, {
+      SystemType: "Container",
+      Name: id,
+      Owner: "fake-vmcompute.test",
+      Layers: null,
+      HvPartition: true,
+      ContainerType: "Linux",
+      TerminateOnLastHandleClosed: true,
+      HvRuntime: { ImagePath: "C:\\lcow", LinuxKernelFile: "kernel", LinuxInitrdFile: "initrd.img" },
+    });
+    expect(created.hr).toBe(PENDING);
+    const cb = x.register("system", created.handle, 30);
+    await x.next(30, SystemCreateCompleted);
+    expect(x.withResult("HcsStartComputeSystem", created.handle, "").hr).toBe(PENDING);
+    await x.next(30, SystemStartCompleted);
+    const sys = created.handle;
+    const process = {
+      args: ["sh", "-c", "echo init $A; pwd; exec sleep 30"],
+      env: ["A=from-spec"],
+      cwd: "/tmp",
+      user: { uid: 0, gid: 0 },
+    };
+    const spec = { ociVersion: "1.0.2", process, root: { path: "rootfs" }, linux: {} };
+
+    const refused: Array<[object, string]> = [
+      [{ CommandArgs: ["true"] }, "needs OCISpecification"],
+      [{ CommandArgs: ["true"], OCISpecification: process }, "a whole OCI spec"],
+    ];
+    for (const [params, message] of refused) {
+      const r = x.createProcess(sys, params);
+      expect(r.hr, message).toBe(INVALID_JSON);
+      expect(JSON.parse(r.result!).ErrorEvents[0].Message).toContain(message);
+    }
+    // The guest runs spec.process for the init process, whatever else the parameters say.
+    const init = x.createProcess(sys, {
+      CommandArgs: ["false"],
+      OCISpecification: spec,
+      CreateStdOutPipe: true,
+    });
+    expect(init.hr).toBe(0);
+    const initOut = readFd(fdOf(init.info.StdOutput));
+
+    const exec = x.createProcess(sys, { CommandArgs: ["true"], OCISpecification: spec });
+    expect(exec.hr).toBe(INVALID_JSON);
+    expect(JSON.parse(exec.result!).ErrorEvents[0].Message).toContain("only for the first process");
+    // An exec gets exactly its Environment: nothing of the host's, nothing of the spec's.
+    const env = x.createProcess(sys, {
+      CommandArgs: ["sh", "-c", 'echo "B=$B A=$A HOME=$HOME"; pwd'],
+      Environment: { B: "exec" },
+      WorkingDirectory: "/",
+      CreateStdOutPipe: true,
+    });
+    expect(env.hr).toBe(0);
+    expect(await readFd(fdOf(env.info.StdOutput))).toBe("B=exec A= HOME=\n/\n");
+    const ecb = x.register("process", env.handle, 31);
+    await x.next(31, ProcessExited);
+    await teardown(x, "process", ecb, env.handle);
+
+    const icb = x.register("process", init.handle, 32);
+    expect(x.withResult("HcsSignalProcess", init.handle, '{"Signal":"CtrlC"}').hr).toBe(INVALID_JSON);
+    expect(x.withResult("HcsSignalProcess", init.handle, '{"Signal":64}').hr).toBe(INVALID_JSON);
+    expect(x.withResult("HcsSignalProcess", init.handle, '{"Signal":15}').hr).toBe(0);
+    await x.next(32, ProcessExited);
+    expect(await initOut).toBe("init from-spec\n/tmp\n");
+    expect(x.processStatus(init.handle).ExitCode).toBe(143);
+    await teardown(x, "process", icb, init.handle);
     await teardown(x, "system", cb, sys);
   });
 

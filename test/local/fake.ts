@@ -11,13 +11,15 @@ import koffi, { type LibraryHandle } from "koffi";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const FAKE_DIR = path.join(root, "native/fake-vmcompute");
 export const FAKE_LIBRARY = path.join(FAKE_DIR, "build/libfakevmcompute.so");
+/** The fake as an RS1-era vmcompute.dll: no HcsSignalProcess, HcsSaveComputeSystem or NameToGuid. */
+export const FAKE_LIBRARY_RS1 = path.join(FAKE_DIR, "build/libfakevmcompute-rs1.so");
 
-/** Builds the fake when absent; fails (never skips) when that is impossible. */
+/** Builds the fake (make is incremental); fails (never skips) when that is impossible. */
 export function ensureFakeLibrary(): string {
-  if (!fs.existsSync(FAKE_LIBRARY)) {
-    execFileSync("make", ["-C", FAKE_DIR], { stdio: "inherit" });
+  execFileSync("make", ["-s", "-C", FAKE_DIR], { stdio: "inherit" });
+  for (const lib of [FAKE_LIBRARY, FAKE_LIBRARY_RS1]) {
+    if (!fs.existsSync(lib)) throw new Error(`${lib} is missing and could not be built`);
   }
-  if (!fs.existsSync(FAKE_LIBRARY)) throw new Error(`${FAKE_LIBRARY} is missing and could not be built`);
   return FAKE_LIBRARY;
 }
 
@@ -48,6 +50,7 @@ export class FakeControl {
       invalidFrees: f("int32 FakeGetInvalidFrees(void)"),
       crash: f("int32 FakeCrashComputeSystem(str16 id, int32 hresult)"),
       disconnect: f("void FakeServiceDisconnect(void)"),
+      blocked: f("int32 FakeGetBlockedCalls(void)"),
     };
   }
 
@@ -81,10 +84,22 @@ export class FakeControl {
   }
 
   setOption(
-    key: "AsyncDelayMs" | "SyncCompletion" | "ShutdownTimeoutMs" | "UnregisterTimeoutMs" | "InjectAsync",
+    key:
+      | "AsyncDelayMs"
+      | "SyncCompletion"
+      | "ShutdownTimeoutMs"
+      | "UnregisterTimeoutMs"
+      | "InjectAsync"
+      | "BlockSignalProcess"
+      | "BlockCreateComputeSystem",
     value: number,
   ): void {
     this.fns.option!(key, value);
+  }
+
+  /** Calls parked by the Block* options. */
+  blockedCalls(): number {
+    return this.fns.blocked!() as number;
   }
 
   /** On a worker: it waits for killed processes, whose exits go to callbacks on the main thread. */

@@ -1,4 +1,5 @@
 /** The local (HCS) client through the real koffi bindings against the fake vmcompute library. */
+import { createHash } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LocalClient, type LocalClientOptions } from "../../src/libcontainerd/local/client.js";
 import {
@@ -56,6 +57,13 @@ function windowsSpec(args: string[], extra: { hyperv?: boolean } = {}): OciSpec 
 
 const id = () => `local-${process.pid}-${++seq}`;
 
+/** An LCOW spec the fake runs: a linux section and the layer folders moby required. */
+function lcowSpec(args: string[], extra: Partial<OciSpec> = {}): OciSpec {
+  const spec = defaultLinuxSpec({ args, rootfs: "/" });
+  spec.process!.cwd = "/";
+  return { ...spec, windows: { layerFolders: ["C:\\lcow\\base", "C:\\lcow\\scratch"] }, ...extra };
+}
+
 function recordEvents(c: LocalClient): { events: LibcontainerdEvent[]; stop: () => void } {
   const abort = new AbortController();
   const events: LibcontainerdEvent[] = [];
@@ -102,20 +110,21 @@ describe("create documents by Windows build", () => {
         return true;
       },
     });
-    const container = await c.newContainer(id(), defaultLinuxSpec({ args: ["sh"], rootfs: "/" }));
+    const container = await c.newContainer(id(), lcowSpec(["sh"]));
     expect(fake.lastCreateDocument()).toMatchObject({
       HvPartition: true,
       ContainerType: "Linux",
       HvRuntime: { ImagePath: "D:\\lcow", LinuxKernelFile: "vmlinuz", LinuxInitrdFile: "rd.img" },
     });
-    expect(seen).toEqual(["D:\\lcow\\vmlinuz", "D:\\lcow\\rd.img"]);
+    // Checked once to validate, again with the layer ids NameToGuid gave.
+    expect([...new Set(seen)]).toEqual(["D:\\lcow\\vmlinuz", "D:\\lcow\\rd.img"]);
     await container.delete();
   });
 
   it("a missing LCOW kernel fails before any HCS call", async () => {
     await fake.reset();
     const c = client({ fileExists: (p) => !p.toLowerCase().includes("kernel") && !p.endsWith(".efi") });
-    const attempt = c.newContainer(id(), defaultLinuxSpec({ args: ["sh"], rootfs: "/" }));
+    const attempt = c.newContainer(id(), lcowSpec(["sh"]));
     await expect(attempt).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(attempt).rejects.toThrow(
       "LCOW kernel not found: C:\\Program Files\\Linux Containers\\kernel or C:\\Program Files\\Linux Containers\\bootx64.efi",
@@ -248,7 +257,13 @@ describe("processes", () => {
     expect(pids).toContainEqual({ pid: exec.pid, execId: "sleeper" });
     const stats = await task.stats();
     expect(stats.kind).toBe("hcs");
-    if (stats.kind === "hcs") expect(stats.memory.usageCommitBytes).toBeGreaterThan(0);
+    if (stats.raw.kind === "hcs") expect(stats.raw.memory.usageCommitBytes).toBeGreaterThan(0);
+    // The shape every backend shares: the working set, no limit reported, no pid count.
+    expect(stats.memory.usage).toBe(
+      stats.raw.kind === "hcs" ? stats.raw.memory.usagePrivateWorkingSetBytes : -1,
+    );
+    expect(stats.memory.limit).toBe(Infinity);
+    expect(stats.pids).toBeUndefined();
     await task.forceDelete();
     await container.delete();
   });
@@ -496,9 +511,7 @@ describe("exec defaults", () => {
 describe("LCOW processes", () => {
   it("run from CommandArgs and take POSIX signal numbers", async () => {
     const c = client({ fileExists: () => true });
-    const spec = defaultLinuxSpec({ args: ["sh", "-c", "echo lcow; exit 2"], rootfs: "/" });
-    spec.process!.cwd = "/";
-    const container = await c.newContainer(id(), spec);
+    const container = await c.newContainer(id(), lcowSpec(["sh", "-c", "echo lcow; exit 2"]));
     const task = await container.newTask({ stdio: { stdout: true, stderr: true } });
     let output = "";
     task.stdout!.setEncoding("utf8");
@@ -518,7 +531,7 @@ describe("LCOW processes", () => {
     await task.delete();
     await container.delete();
 
-    const second = await c.newContainer(id(), defaultLinuxSpec({ args: ["sleep", "30"], rootfs: "/" }));
+    const second = await c.newContainer(id(), lcowSpec(["sleep", "30"]));
     const task2 = await second.newTask();
     const exited = task2.wait();
     await task2.start();
@@ -527,5 +540,321 @@ describe("LCOW processes", () => {
     expect((await exited).exitCode).toBe(128 + 10);
     await task2.delete();
     await second.delete();
+  });
+});
+
+/** Reads a stream to its end. */
+async function drain(stream: NodeJS.ReadableStream | null): Promise<string> {
+  let out = "";
+  stream?.setEncoding("utf8");
+  for await (const chunk of stream ?? []) out += chunk as string;
+  return out;
+}
+
+describe("LCOW as moby and opengcs drive it", () => {
+  it("the init process carries the whole spec, an exec its own args, env and cwd (delivered)", async () => {
+    const c = client({ fileExists: () => true });
+    const spec = lcowSpec(["sh", "-c", "echo init $INIT; pwd; exec sleep 30"]);
+    spec.process!.env = ["INIT=from-spec", "PATH=/usr/bin:/bin"];
+    spec.process!.cwd = "/tmp";
+    const container = await c.newContainer(id(), spec);
+    const task = await container.newTask({ stdio: { stdout: true } });
+    const initOut = drain(task.stdout);
+    await task.start();
+    const exec = await task.exec(
+      "env",
+      {
+        args: ["sh", "-c", 'echo "X=$X INIT=$INIT"; pwd'],
+        env: ["X=exec", "PATH=/usr/bin:/bin"],
+        cwd: "/",
+        user: { uid: 0, gid: 0 },
+      },
+      { stdio: { stdout: true } },
+    );
+    expect(await drain(exec.stdout)).toBe("X=exec INIT=\n/\n");
+    expect((await exec.wait()).exitCode).toBe(0);
+    await exec.delete();
+    // An exec without env or cwd inherits the init process's, sent as its own fields.
+    const inherits = await task.exec(
+      "inherits",
+      { args: ["sh", "-c", 'echo "INIT=$INIT"; pwd'], cwd: "", user: { uid: 0, gid: 0 } },
+      { stdio: { stdout: true } },
+    );
+    expect(await drain(inherits.stdout)).toBe("INIT=from-spec\n/tmp\n");
+    await inherits.wait();
+    await inherits.delete();
+    await task.kill("SIGTERM");
+    expect((await task.wait()).exitCode).toBe(143);
+    expect(await initOut).toBe("init from-spec\n/tmp\n");
+    await task.delete();
+    await container.delete();
+  });
+
+  it("is refused below RS5 (17763) with NotImplementedError, before any HCS call", async () => {
+    await fake.reset();
+    const c = client({ windowsBuild: 17134, fileExists: () => true });
+    await expect(c.newContainer(id(), lcowSpec(["true"]))).rejects.toBeInstanceOf(NotImplementedError);
+    expect(fake.lastCreateDocument()).toBeUndefined();
+  });
+
+  it("carries bind mounts into the utility VM, the network and the resources", async () => {
+    const c = client({ fileExists: () => true });
+    const name = id();
+    const spec = lcowSpec(["true"], {
+      mounts: [
+        { destination: "/data", type: "bind", source: "C:\\data", options: ["rbind", "ro"] },
+        { destination: "/cache", type: "bind", source: "C:\\cache", options: ["uvmpath=/run/binds"] },
+        { destination: "/proc", type: "proc", source: "proc" },
+      ],
+    });
+    spec.windows = {
+      ...spec.windows,
+      network: {
+        endpointList: ["e1"],
+        allowUnqualifiedDNSQuery: true,
+        DNSSearchList: ["a.example", "b.example"],
+      },
+      resources: { cpu: { count: 2, maximum: 5000 }, memory: { limit: 512 * 1024 * 1024 } },
+    };
+    const container = await c.newContainer(name, spec);
+    expect(fake.lastCreateDocument()).toMatchObject({
+      ContainerType: "Linux",
+      LayerFolderPath: "C:\\lcow\\scratch",
+      Layers: [{ Path: "C:\\lcow\\base\\layer.vhd" }],
+      EndpointList: ["e1"],
+      AllowUnqualifiedDNSQuery: true,
+      DNSSearchList: "a.example,b.example",
+      ProcessorCount: 2,
+      ProcessorMaximum: 5000,
+      MemoryMaximumInMB: 512,
+      MappedDirectories: [
+        {
+          HostPath: "C:\\data",
+          ContainerPath: `/tmp/gcs/${name}/binds/data`,
+          ReadOnly: true,
+          CreateInUtilityVM: true,
+          LinuxMetadata: true,
+        },
+        {
+          HostPath: "C:\\cache",
+          ContainerPath: "/run/binds/cache",
+          ReadOnly: false,
+          CreateInUtilityVM: true,
+          LinuxMetadata: true,
+        },
+      ],
+    });
+    await container.delete();
+    await expect(
+      c.newContainer(
+        id(),
+        lcowSpec(["true"], {
+          mounts: [{ destination: "/x", type: "bind", source: "C:\\x", options: ["nosuid"] }],
+        }),
+      ),
+    ).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(c.newContainer(id(), { ...lcowSpec(["true"]), windows: {} })).rejects.toThrow(
+      "layerFolders",
+    );
+  });
+});
+
+describe("hcsshim fidelity (Windows guests)", () => {
+  it("signal numbers follow hcsshim's map: 0 CtrlC, 1 CtrlBreak, 2 CtrlClose, 5 CtrlLogOff, 6/15 CtrlShutdown", async () => {
+    const c = client();
+    // The fake turns each console event into the POSIX signal of the same meaning (exit 128+n).
+    const cases: Array<[string | number, number]> = [
+      [0, 130],
+      [1, 131],
+      [2, 129],
+      ["SIGINT", 129],
+      [5, 129],
+      [6, 143],
+      ["SIGTERM", 143],
+      ["ctrlc", 130],
+      ["CtrlBreak", 131],
+    ];
+    for (const [signal, code] of cases) {
+      const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+      const task = await container.newTask();
+      const exited = task.wait();
+      await task.start();
+      await task.kill(signal);
+      expect((await exited).exitCode, String(signal)).toBe(code);
+      await task.delete();
+      await container.delete();
+    }
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+    const task = await container.newTask();
+    await task.start();
+    for (const signal of [3, "SIGQUIT", "SIGUSR1", 64]) {
+      await expect(task.kill(signal), String(signal)).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    await task.forceDelete();
+    await container.delete();
+  });
+
+  it("a signal HCS answers with INVALID_STATE, SYSTEM_NOT_FOUND or ERROR_NOT_FOUND was not delivered: no error, and a wait that never sees the exit is unblocked with -1", async () => {
+    const c = client();
+    for (const hresult of [0xc0370105, 0xc037010e, 0x80070490]) {
+      const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+      const task = await container.newTask();
+      const exited = task.wait();
+      await task.start();
+      fake.injectFailure("HcsSignalProcess", hresult);
+      await task.kill("SIGTERM");
+      expect((await exited).exitCode).toBe(-1);
+      await task.delete();
+      await container.delete();
+    }
+    // Any other failure is still an error.
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+    const task = await container.newTask();
+    await task.start();
+    fake.injectFailure("HcsSignalProcess", 0x80070005);
+    await expect(task.kill("SIGTERM")).rejects.toMatchObject({ hresultName: "ERROR_ACCESS_DENIED" });
+    await task.forceDelete();
+    await container.delete();
+  });
+
+  it("on RS5+ endpoints without an HNS namespace are refused; a namespace is carried", async () => {
+    await fake.reset();
+    const c = client();
+    const spec = windowsSpec(["true"]);
+    spec.windows!.network = { endpointList: ["9b0f8d55-0000-4000-8000-000000000001"] };
+    await expect(c.newContainer(id(), spec)).rejects.toBeInstanceOf(NotImplementedError);
+    expect(fake.lastCreateDocument()).toBeUndefined();
+    spec.windows!.network = {
+      ...spec.windows!.network,
+      networkNamespace: "6b6e8a5a-0000-4000-8000-000000000002",
+    };
+    const container = await c.newContainer(id(), spec);
+    expect(fake.lastCreateDocument()).toMatchObject({
+      Container: { Networking: { Namespace: "6b6e8a5a-0000-4000-8000-000000000002" } },
+    });
+    await container.delete();
+    // Before RS5 the v1 document carries the endpoints and has no namespace to give.
+    const v1 = client({ windowsBuild: 17134 });
+    await expect(v1.newContainer(id(), spec)).rejects.toBeInstanceOf(NotImplementedError);
+  });
+
+  it("mount options: ro in any case is read-only; named-pipe mounts need RS3", async () => {
+    const c = client();
+    const spec = windowsSpec(["true"]);
+    spec.mounts = [{ destination: "C:\\data", source: "C:\\host", options: ["RO"] }];
+    const container = await c.newContainer(id(), spec);
+    expect(fake.lastCreateDocument()).toMatchObject({
+      Container: { MappedDirectories: [{ HostPath: "C:\\host", ContainerPath: "C:\\data", ReadOnly: true }] },
+    });
+    await container.delete();
+    const pipe = windowsSpec(["true"]);
+    pipe.mounts = [{ destination: "\\\\.\\pipe\\docker_engine", source: "\\\\.\\pipe\\docker_engine" }];
+    await expect(client({ windowsBuild: 15063 }).newContainer(id(), pipe)).rejects.toBeInstanceOf(
+      NotImplementedError,
+    );
+    const ok = await client({ windowsBuild: 16299 }).newContainer(id(), pipe);
+    expect(fake.lastCreateDocument()).toMatchObject({
+      MappedPipes: [{ ContainerPipeName: "docker_engine" }],
+    });
+    await ok.delete();
+  });
+
+  it("layer ids come from the library's NameToGuid", async () => {
+    const c = client();
+    const container = await c.newContainer(id(), windowsSpec(["true"]));
+    const ns = Buffer.from("1a3b2c4d5e6f4a0b8c9d0e1f2a3b4c5d", "hex");
+    const digest = createHash("sha1").update(ns).update("base", "utf8").digest();
+    digest[6] = (digest[6]! & 0x0f) | 0x50;
+    digest[8] = (digest[8]! & 0x3f) | 0x80;
+    const hex = digest.subarray(0, 16).toString("hex");
+    expect(fake.lastCreateDocument()).toMatchObject({
+      Container: {
+        Storage: {
+          Layers: [
+            {
+              Id: `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`,
+            },
+          ],
+        },
+      },
+    });
+    await container.delete();
+  });
+});
+
+/** Resolves once `condition` holds; fails naming `what` if it never does (a liveness bound, not a timing check). */
+async function until(condition: () => boolean, what: string, boundMs = 20_000): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("blocking HCS calls run on threads of their own", () => {
+  it("8 HcsSignalProcess calls blocked in HCS do not hold up the SIGKILL of another container", async () => {
+    const c = client();
+    // Processes that ignore CtrlShutdown (SIGTERM on the fake): their signal calls block until released.
+    const stubborn = [];
+    for (let i = 0; i < 8; i++) {
+      const container = await c.newContainer(
+        id(),
+        windowsSpec(["sh", "-c", 'trap "" TERM; exec sleep 1000']),
+      );
+      const task = await container.newTask();
+      await task.start();
+      stubborn.push({ container, task });
+    }
+    const target = await c.newContainer(id(), windowsSpec(["sleep", "1000"]));
+    const targetTask = await target.newTask();
+    const targetExit = targetTask.wait();
+    await targetTask.start();
+
+    fake.setOption("BlockSignalProcess", 1);
+    const settled: string[] = [];
+    let signals: Promise<unknown>[] = [];
+    try {
+      signals = stubborn.map(({ task }, i) => task.kill("SIGTERM").then(() => settled.push(`signal ${i}`)));
+      await until(() => fake.blockedCalls() === 8, "8 HcsSignalProcess calls in HCS at once");
+
+      await targetTask.kill("SIGKILL");
+      expect((await targetExit).exitCode).toBe(137);
+      // The kill went through while every signal call was still inside HCS.
+      expect(fake.blockedCalls()).toBe(8);
+      expect(settled).toEqual([]);
+    } finally {
+      fake.setOption("BlockSignalProcess", 0);
+    }
+    await Promise.all(signals);
+    expect(settled).toHaveLength(8);
+    for (const { container, task } of stubborn) {
+      await task.forceDelete();
+      await container.delete();
+    }
+    await targetTask.delete();
+    await target.delete();
+  });
+
+  it("a caller that gives up on a blocked create returns at once; the late system is terminated and its handle closed", async () => {
+    await fake.reset();
+    const c = client();
+    const name = id();
+    fake.setOption("BlockCreateComputeSystem", 1);
+    try {
+      const abort = new AbortController();
+      const attempt = c.newContainer(name, windowsSpec(["true"]), { signal: abort.signal });
+      await until(() => fake.blockedCalls() === 1, "the create reached HCS");
+      abort.abort();
+      await expect(attempt).rejects.toBeInstanceOf(CanceledError);
+      expect(fake.blockedCalls()).toBe(1);
+    } finally {
+      fake.setOption("BlockCreateComputeSystem", 0);
+    }
+    await until(() => fake.lastCreateDocument() !== undefined, "the create went on");
+    await until(() => fake.openHandles() === 0, "the late handle was closed");
+    expect(await c.listContainers()).toEqual([]);
+    // The id is free again.
+    const again = await c.newContainer(name, windowsSpec(["true"]));
+    await again.delete();
   });
 });

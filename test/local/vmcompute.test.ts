@@ -1,4 +1,5 @@
 /** The koffi bindings and HCS handle objects, one level below the client, against the fake. */
+import { createHash } from "node:crypto";
 import koffi from "koffi";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +14,7 @@ import {
 } from "../../src/libcontainerd/local/notifications.js";
 import { Vmcompute } from "../../src/libcontainerd/local/vmcompute.js";
 import { NotImplementedError, UnavailableError } from "../../src/libcontainerd/types/errors.js";
-import { ensureFakeLibrary, FAKE_LAYERS, FAKE_VOLUME, FakeControl } from "./fake.js";
+import { ensureFakeLibrary, FAKE_LAYERS, FAKE_LIBRARY_RS1, FAKE_VOLUME, FakeControl } from "./fake.js";
 
 let fake: FakeControl;
 let api: Vmcompute;
@@ -100,10 +101,30 @@ describe("vmcompute bindings", () => {
     });
   });
 
-  it("a missing export is NotImplementedError, found only when used", async () => {
-    expect(api.has("HcsCreateProcess")).toBe(true);
-    expect(api.has("NameToGuid")).toBe(false);
-    await expect(api.nameToGuid("layer")).rejects.toBeInstanceOf(NotImplementedError);
+  it("a missing export is NotImplementedError, found only when used (an RS1-era library)", async () => {
+    const rs1 = new Vmcompute({ library: FAKE_LIBRARY_RS1, onNotification: () => {} });
+    try {
+      expect(rs1.has("HcsCreateProcess")).toBe(true);
+      expect(rs1.has("HcsSignalProcess")).toBe(false);
+      expect(rs1.has("NameToGuid")).toBe(false);
+      await expect(rs1.nameToGuid("layer")).rejects.toBeInstanceOf(NotImplementedError);
+      await expect(rs1.signalProcess(1n, "{}")).rejects.toBeInstanceOf(NotImplementedError);
+    } finally {
+      rs1.close();
+    }
+  });
+
+  it("NameToGuid fills a Windows GUID struct that decodes to the canonical string", async () => {
+    // The fake's documented value: a version-5 UUID of the name in its namespace (fake.h).
+    const ns = Buffer.from("1a3b2c4d5e6f4a0b8c9d0e1f2a3b4c5d", "hex");
+    const digest = createHash("sha1").update(ns).update("base-layer", "utf8").digest();
+    digest[6] = (digest[6]! & 0x0f) | 0x50;
+    digest[8] = (digest[8]! & 0x3f) | 0x80;
+    const hex = digest.subarray(0, 16).toString("hex");
+    const expected = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    expect(await api.nameToGuid("base-layer")).toBe(expected);
+    expect(await api.nameToGuid("base-layer")).toBe(expected);
+    expect(await api.nameToGuid("other")).not.toBe(expected);
   });
 
   it("an exit that happened before the callback was registered is replayed to it", async () => {

@@ -46,6 +46,12 @@ describe("toTypedError", () => {
     [Code.Unknown, "cannot exec in a stopped state: unknown", "failed_precondition"],
     [Code.Unknown, "failed to delete task: cannot delete a running process: unknown", "failed_precondition"],
     [Code.Unknown, "something: failed precondition", "failed_precondition"],
+    // The shim's state machine, as containerd 1.6 sends it (seen from start() twice, start after exit).
+    [Code.Unknown, "cannot start a running process: unknown", "failed_precondition"],
+    [Code.Unknown, "cannot start a stopped process: unknown", "failed_precondition"],
+    [Code.Unknown, "cannot pause a stopped container: unknown", "failed_precondition"],
+    [Code.Unknown, "cannot resume task in created state: unknown", "failed_precondition"],
+    [Code.Unknown, "cannot update a stopped container: unknown", "failed_precondition"],
     [Code.Unknown, "permission denied", "failed_precondition"],
     [Code.Unknown, "something else", "internal"],
   ])("gRPC %i %j → %s", (code, message, kind) => {

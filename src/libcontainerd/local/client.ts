@@ -140,7 +140,7 @@ export class LocalClient implements Client {
         const container = new LocalContainer(this.rt, {
           id,
           system,
-          spec,
+          spec: doc.guestOs === "linux" ? doc.guestSpec : spec,
           guestOs: doc.guestOs,
           hyperV: doc.guestOs === "linux" || spec.windows?.hyperv !== undefined,
           labels: { ...(opts?.labels ?? {}) },

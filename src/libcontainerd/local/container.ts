@@ -1,5 +1,6 @@
 /** A container of the local backend: one HCS compute system, started at creation (as moby does). */
 import type { OciSpec } from "../../oci/spec.js";
+import { inspectContainer } from "../../state/inspect.js";
 import type {
   CallOptions,
   Container,
@@ -8,7 +9,13 @@ import type {
   StdioOptions,
   Task,
 } from "../types/client.js";
-import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "../types/errors.js";
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  NotFoundError,
+  NotImplementedError,
+} from "../types/errors.js";
+import type { ContainerInspect } from "../types/inspect.js";
 import type { GuestOs } from "./documents.js";
 import type { HcsSystem } from "./hcs-system.js";
 import { bounded, type ContainerState, honour, type LocalRuntime, LocalTask } from "./process.js";
@@ -68,7 +75,7 @@ export class LocalContainer implements Container, ContainerState {
       assertStdioSupported(opts?.stdio);
       this.creatingTask = true;
       try {
-        const task = await LocalTask.create(this.rt, this, process, opts?.stdio);
+        const task = await LocalTask.create(this.rt, this, process, opts?.stdio, this.init.spec);
         if (signal?.aborted) {
           // The caller gave up while HCS was creating the process: nobody will ever start or delete it.
           await task.dispose();
@@ -113,8 +120,21 @@ export class LocalContainer implements Container, ContainerState {
         labels: { ...this.init.labels },
       };
       if (this.init.createdAt) info.createdAt = this.init.createdAt;
+      if (this.init.spec) info.spec = this.init.spec;
       return info;
     });
+  }
+
+  /** HCS keeps no record of a container's labels beyond its creator's memory. */
+  async setLabels(_labels: Record<string, string | undefined>, _opts?: CallOptions): Promise<void> {
+    throw new NotImplementedError(
+      `set labels of container ${this.id}: the HCS backend keeps no container record`,
+    );
+  }
+
+  /** What this client knows: HCS remembers nothing once a task is gone. */
+  inspect(opts?: CallOptions): Promise<ContainerInspect> {
+    return inspectContainer(this, opts);
   }
 
   /** Shutdown (Terminate after the stop timeout) and close. FailedPrecondition while a task exists. */

@@ -19,6 +19,9 @@ export interface HcsProcessStatus {
 }
 
 const ERROR_ACCESS_DENIED = 0x80070005;
+/** hcsshim's processSignalResult: ErrVmcomputeOperationInvalidState, ErrComputeSystemDoesNotExist, ErrElementNotFound. */
+const SIGNAL_NOT_DELIVERED = new Set([0xc0370105, 0xc037010e, 0x80070490]);
+const FORCE_UNBLOCK_MS = 1000;
 
 const PROCESS_HANDLE: HcsHandleKind = {
   callback: "process",
@@ -29,6 +32,9 @@ const PROCESS_HANDLE: HcsHandleKind = {
 
 /** `close()` unregisters and closes the handle once no call is in flight; it does not stop the process. */
 export class HcsProcess extends HcsHandleOwner {
+  private forceExitTimer: NodeJS.Timeout | undefined;
+  private forcedExit = false;
+
   private constructor(
     ctx: HcsContext,
     readonly system: HcsSystem,
@@ -92,6 +98,7 @@ export class HcsProcess extends HcsHandleOwner {
 
   /** hcsshim's waitBackground: ExitCode counts only when the wait itself succeeded, else -1. */
   async exitCode(): Promise<number> {
+    if (this.forcedExit) return -1;
     const status = await this.status();
     if (!status.Exited) throw new FailedPreconditionError(`process ${this.subject} has not exited`);
     return (status.LastWaitResult ?? 0) === 0 ? (status.ExitCode ?? 0) : -1;
@@ -154,11 +161,34 @@ export class HcsProcess extends HcsHandleOwner {
     }
   }
 
-  async signal(options: object): Promise<void> {
+  /**
+   * HcsSignalProcess; true when delivered. INVALID_STATE, SYSTEM_NOT_FOUND and ERROR_NOT_FOUND mean
+   * "not delivered": the process is gone, whether or not its exit was seen. As hcsshim does
+   * (internal/hcs/process.go processSignalResult, 7c9ff7f48), a wait that has not seen the exit a
+   * second later is unblocked with exit code -1 (an HCS deadlock would otherwise hang it).
+   */
+  async signal(options: object): Promise<boolean> {
     const r = await this.call((h) => this.ctx.api.signalProcess(h, JSON.stringify(options)));
-    if (!isFailure(r.hresult)) return;
-    if (this.exited && isAlreadyStopped(r.hresult)) return;
+    if (!isFailure(r.hresult)) return true;
+    if (SIGNAL_NOT_DELIVERED.has(toUnsigned(r.hresult))) {
+      if (!this.exited) this.forceExitLater(r.hresult);
+      return false;
+    }
     throw hcsError(r.hresult, { operation: "HcsSignalProcess", subject: this.subject, resultJson: r.result });
+  }
+
+  private forceExitLater(status: number): void {
+    if (this.forceExitTimer) return;
+    this.forceExitTimer = setTimeout(() => {
+      if (this.exited) return;
+      this.ctx.logger.warn(
+        { process: this.subject, status: toUnsigned(status) },
+        "force unblocking process waits",
+      );
+      this.forcedExit = true;
+      this.mailbox.deliver({ type: HcsNotification.ProcessExited, status, data: null });
+    }, FORCE_UNBLOCK_MS);
+    this.forceExitTimer.unref();
   }
 
   async modify(settings: object): Promise<void> {

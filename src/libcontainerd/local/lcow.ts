@@ -3,13 +3,15 @@
  * a kernel and initrd in a boot-files folder (opengcs client/config.go defaults).
  */
 import path from "node:path";
-import type { OciProcess, OciSpec } from "../../oci/spec.js";
-import { InvalidArgumentError } from "../types/errors.js";
+import type { OciMount, OciProcess, OciSpec } from "../../oci/spec.js";
+import { InvalidArgumentError, NotImplementedError } from "../types/errors.js";
 import {
   dropUndefined,
+  environmentMap,
   type ProcessParameters,
   type ProcessStdio,
   type Schema1ContainerConfig,
+  type Schema1MappedDir,
 } from "./schema1.js";
 
 const win32 = path.win32;
@@ -81,9 +83,21 @@ function sameDir(a: string, b: string): boolean {
   return norm(a) === norm(b);
 }
 
+export interface LcowDocument {
+  config: Schema1ContainerConfig;
+  /** The spec the guest gets with the init process: bind mounts point at their utility-VM paths. */
+  guestSpec: OciSpec;
+}
+
+const MIB = 1024 * 1024;
+/** moby daemon/oci_windows.go (f63f73a4a8): `uvmpath=/tmp/gcs/<id>/binds` unless the mount names one. */
+const defaultUvmPath = (id: string) => `/tmp/gcs/${id}/binds`;
+
 /**
- * The v1 utility-VM document. Layers come from `windows.layerFolders` when the spec has them,
- * as `<layer>\layer.vhd` (moby's LCOW layout); the scratch is the last one.
+ * The v1 utility-VM document, as moby's LCOW createLinux built it (libcontainerd/local/local_windows.go
+ * at f63f73a4a8): layers from `windows.layerFolders` as `<layer>\layer.vhd` (the last folder is
+ * the scratch), resources, the network endpoints, and bind mounts as directories mapped into the
+ * utility VM (`CreateInUtilityVM`, `LinuxMetadata` from RS4) under the mount's `uvmpath=`.
  */
 export function lcowContainerConfig(
   id: string,
@@ -91,15 +105,29 @@ export function lcowContainerConfig(
   spec: OciSpec,
   boot: LcowBootFiles,
   layerId: (folderName: string) => string,
-): Schema1ContainerConfig {
+): LcowDocument {
   if (!spec.linux) throw new InvalidArgumentError(`container ${id}: an LCOW spec needs a linux section`);
   const folders = spec.windows?.layerFolders ?? [];
+  if (folders.length === 0) {
+    throw new InvalidArgumentError(
+      `container ${id}: an LCOW spec needs windows.layerFolders (at least the scratch layer), as moby required`,
+    );
+  }
   const readOnly = folders.slice(0, -1);
-  return dropUndefined<Schema1ContainerConfig>({
+  const { mappedDirectories, guestMounts } = lcowMounts(id, spec.mounts ?? []);
+  const network = spec.windows?.network;
+  if (network?.networkNamespace) {
+    throw new NotImplementedError(
+      `container ${id}: an LCOW v1 document has no network namespace field; give windows.network.endpointList instead`,
+    );
+  }
+  const cpu = spec.windows?.resources?.cpu;
+  const memoryLimit = spec.windows?.resources?.memory?.limit;
+  const config = dropUndefined<Schema1ContainerConfig>({
     SystemType: "Container",
     Name: id,
     Owner: owner,
-    LayerFolderPath: folders.length > 0 ? folders[folders.length - 1] : undefined,
+    LayerFolderPath: folders[folders.length - 1],
     Layers: readOnly.length
       ? readOnly.map((folder) => ({
           ID: layerId(win32.basename(folder)),
@@ -107,7 +135,16 @@ export function lcowContainerConfig(
         }))
       : null,
     HostName: spec.hostname || undefined,
+    ProcessorCount: cpu?.count || undefined,
+    ProcessorWeight: cpu?.shares || undefined,
+    ProcessorMaximum: cpu?.maximum || undefined,
+    MemoryMaximumInMB: memoryLimit ? Math.floor(memoryLimit / MIB) : undefined,
+    MappedDirectories: mappedDirectories.length ? mappedDirectories : undefined,
     HvPartition: true,
+    EndpointList: network?.endpointList?.length ? [...network.endpointList] : undefined,
+    AllowUnqualifiedDNSQuery: network?.allowUnqualifiedDNSQuery || undefined,
+    DNSSearchList: network?.DNSSearchList?.length ? network.DNSSearchList.join(",") : undefined,
+    NetworkSharedContainerName: network?.networkSharedContainerName || undefined,
     HvRuntime: dropUndefined({
       ImagePath: boot.bootFilesPath,
       LinuxKernelFile: boot.kernelFile,
@@ -117,22 +154,76 @@ export function lcowContainerConfig(
     ContainerType: "Linux",
     TerminateOnLastHandleClosed: true,
   });
+  return { config, guestSpec: { ...spec, mounts: guestMounts } };
 }
 
-/** LCOW processes go to the guest (GCS) as argv plus the OCI process, not as a command line. */
-export function lcowProcessParameters(process: OciProcess, stdio: ProcessStdio): ProcessParameters {
+/** Bind mounts become directories mapped into the utility VM; other mounts go to the guest as they are. */
+function lcowMounts(id: string, mounts: readonly OciMount[]) {
+  const mappedDirectories: Schema1MappedDir[] = [];
+  const guestMounts: OciMount[] = [];
+  for (const mount of mounts) {
+    if (mount.type !== "bind") {
+      guestMounts.push(mount);
+      continue;
+    }
+    if (!mount.source)
+      throw new InvalidArgumentError(`container ${id}: mount ${mount.destination} has no source`);
+    let uvmPath = defaultUvmPath(id);
+    let readOnly = false;
+    const options: string[] = [];
+    for (const option of mount.options ?? []) {
+      const [key, value] = option.split("=", 2) as [string, string | undefined];
+      if (key === "uvmpath" && value) {
+        uvmPath = value;
+        continue;
+      }
+      if (key === "ro") readOnly = true;
+      else if (key !== "rw" && key !== "rbind" && key !== "bind") {
+        throw new InvalidArgumentError(
+          `container ${id}: mount ${mount.destination}: option ${JSON.stringify(option)} is not supported for LCOW bind mounts`,
+        );
+      }
+      options.push(option);
+    }
+    const inVm = path.posix.join(uvmPath, mount.destination);
+    mappedDirectories.push({
+      HostPath: mount.source,
+      ContainerPath: inVm,
+      ReadOnly: readOnly,
+      BandwidthMaximum: 0,
+      IOPSMaximum: 0,
+      CreateInUtilityVM: true,
+      // RS4+ (moby); LCOW itself needs RS5, so always.
+      LinuxMetadata: true,
+    });
+    guestMounts.push({ ...mount, source: inVm, options });
+  }
+  return { mappedDirectories, guestMounts };
+}
+
+/**
+ * LCOW processes (opengcs service/gcs/prot/protocol.go ProcessParameters, and moby's Start/Exec):
+ * the container's first process carries the whole OCI spec in OCISpecification (the guest runs
+ * its `process`); every later one (an exec) must leave it out and give CommandArgs, Environment
+ * and WorkingDirectory itself. `initSpec` is given for the first process only.
+ */
+export function lcowProcessParameters(
+  process: OciProcess,
+  stdio: ProcessStdio,
+  initSpec?: OciSpec,
+): ProcessParameters {
   if (!process.args || process.args.length === 0) {
     throw new InvalidArgumentError("an LCOW process needs args");
   }
   return dropUndefined({
     CommandArgs: [...process.args],
     WorkingDirectory: process.cwd || undefined,
-    Environment: undefined,
+    Environment: environmentMap(process.env),
     EmulateConsole: stdio.terminal || undefined,
     CreateStdInPipe: stdio.stdin || undefined,
     CreateStdOutPipe: stdio.stdout || undefined,
     CreateStdErrPipe: (stdio.stderr && !stdio.terminal) || undefined,
     ConsoleSize: [process.consoleSize?.height ?? 0, process.consoleSize?.width ?? 0],
-    OCISpecification: process,
+    OCISpecification: initSpec ? { ...initSpec, process } : undefined,
   });
 }

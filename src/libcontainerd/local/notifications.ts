@@ -219,8 +219,8 @@ export class CallbackRegistry {
 const ERROR_TIMEOUT_HRESULT = 0x800705b4;
 
 /**
- * One HcsRegister*Callback registration. Unregistering runs on a koffi worker: it waits for a
- * callback in flight, and that callback waits for the main thread.
+ * One HcsRegister*Callback registration. Unregistering runs on a vmcompute thread, never the main
+ * one: it waits for a callback in flight, and that callback waits for the main thread.
  */
 export class CallbackRegistration {
   private constructor(

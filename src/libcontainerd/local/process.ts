@@ -5,10 +5,10 @@
  */
 import { finished } from "node:stream/promises";
 import type { Logger } from "pino";
-import type { OciProcess } from "../../oci/spec.js";
+import type { OciProcess, OciSpec } from "../../oci/spec.js";
 import { abortError, callSignal, throwIfAborted } from "../call.js";
 import type { EventFanout } from "../event-queue.js";
-import { parseSignal } from "../signals.js";
+import { normalizeStats } from "../stats.js";
 import type {
   CallOptions,
   CheckpointOptions,
@@ -33,7 +33,8 @@ import type { Stats } from "../types/stats.js";
 import { type GuestOs, processParameters, WINDOWS_BUILD_RS5 } from "./documents.js";
 import { HcsProcess } from "./hcs-process.js";
 import type { HcsContext, HcsSystem } from "./hcs-system.js";
-import { type HcsSystemProperties, hcsStats, windowsSignalName } from "./properties.js";
+import { type HcsSystemProperties, hcsStats } from "./properties.js";
+import { hcsSignal } from "./signals.js";
 import { assertStdioSupported, closeRawStdio, type ProcessStreams, streamsFromHandles } from "./stdio.js";
 
 export interface LocalRuntime {
@@ -61,7 +62,6 @@ export interface ContainerState {
   currentTask: LocalTask | undefined;
 }
 
-const SIGKILL = 9;
 /** How long disposal waits for a terminated process's exit before closing its handle anyway. */
 const DISPOSE_EXIT_WAIT_MS = 5_000;
 
@@ -169,11 +169,14 @@ export class LocalProcess implements Process {
 
   kill(signal: NodeJS.Signals | string | number, opts?: CallOptions): Promise<void> {
     return honour(bounded(this.rt, opts), `kill ${this.describe()}`, async () => {
-      const signalNumber = parseSignal(signal);
+      const request = hcsSignal(this.container.guestOs, signal);
       this.assertNotDeleted();
       if (this.exitStatus || this.hcs.exited) return;
-      if (signalNumber === SIGKILL) return this.hcs.kill();
-      if (this.signalsSupported()) return this.hcs.signal(this.signalOptions(signalNumber));
+      if (request.kind === "terminate") return this.hcs.kill();
+      if (this.signalsSupported()) {
+        await this.hcs.signal(request.options);
+        return;
+      }
       return this.killWithoutSignals();
     });
   }
@@ -185,17 +188,6 @@ export class LocalProcess implements Process {
 
   private signalsSupported(): boolean {
     return this.rt.windowsBuild >= WINDOWS_BUILD_RS5 && this.rt.hcs.api.has("HcsSignalProcess");
-  }
-
-  private signalOptions(signal: number): object {
-    if (this.container.guestOs === "linux") return { Signal: signal };
-    const name = windowsSignalName(signal);
-    if (!name) {
-      throw new InvalidArgumentError(
-        `signal ${signal} has no Windows console equivalent (use SIGINT, SIGTERM, SIGHUP, SIGBREAK or SIGKILL)`,
-      );
-    }
-    return { Signal: name };
   }
 
   resize(width: number, height: number, opts?: CallOptions): Promise<void> {
@@ -304,8 +296,10 @@ export class LocalTask extends LocalProcess implements Task {
     container: ContainerState,
     process: OciProcess,
     stdio: { stdin?: boolean; stdout?: boolean; stderr?: boolean; terminal?: boolean } | undefined,
+    /** The container's spec: an LCOW init process carries it whole. */
+    spec?: OciSpec,
   ): Promise<LocalTask> {
-    const parameters = processParameters(container.guestOs, process, normalizeStdio(stdio));
+    const parameters = processParameters(container.guestOs, process, normalizeStdio(stdio), spec);
     const { process: hcs, info } = await HcsProcess.create(container.system, parameters, closeRawStdio);
     const streams = openStreams(info, hcs);
     let open!: () => void;
@@ -426,7 +420,7 @@ export class LocalTask extends LocalProcess implements Task {
       const props = await this.container.system.properties<HcsSystemProperties>({
         PropertyTypes: ["Statistics"],
       });
-      return hcsStats(props.Statistics);
+      return normalizeStats(hcsStats(props.Statistics));
     });
   }
 

@@ -75,18 +75,3 @@ export function hcsStats(statistics: HcsStatisticsJson | undefined, now = new Da
     },
   };
 }
-
-/**
- * Signals for a Windows guest: HCS takes console control events, not POSIX numbers (hcsshim
- * internal/signals ValidateWCOW: SIGINT → CtrlC, SIGTERM → CtrlShutdown). SIGKILL never gets here.
- */
-const WINDOWS_SIGNALS = new Map<number, string>([
-  [1, "CtrlClose"],
-  [2, "CtrlC"],
-  [15, "CtrlShutdown"],
-  [21, "CtrlBreak"],
-]);
-
-export function windowsSignalName(signal: number): string | undefined {
-  return WINDOWS_SIGNALS.get(signal);
-}

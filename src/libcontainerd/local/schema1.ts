@@ -18,6 +18,8 @@ export interface Schema1MappedDir {
   BandwidthMaximum: number;
   IOPSMaximum: number;
   CreateInUtilityVM: boolean;
+  /** RS4+: Linux permissions and ownership on a directory mapped into an LCOW utility VM. */
+  LinuxMetadata?: boolean;
 }
 
 export interface Schema1MappedPipe {

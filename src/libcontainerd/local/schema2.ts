@@ -2,6 +2,7 @@
  * HCS schema v2 (`hcsschema.ComputeSystem`, SchemaVersion 2.1) for process-isolated (Argon)
  * Windows containers on RS5 and later, as hcsshim's hcsoci/hcsdoc_wcow.go builds it.
  */
+import { NotImplementedError } from "../types/errors.js";
 import { dropUndefined } from "./schema1.js";
 import type { WindowsContainerConfig } from "./windows-config.js";
 
@@ -22,6 +23,7 @@ export interface Schema2Container {
   Memory?: { SizeInMB: number };
   Processor?: { Count?: number; Maximum?: number; Weight?: number };
   Networking?: {
+    Namespace?: string;
     AllowUnqualifiedDnsQuery?: boolean;
     DnsSearchList?: string;
     NetworkSharedContainerName?: string;
@@ -41,9 +43,23 @@ export const SCHEMA_V2_1: Readonly<Schema2Version> = { Major: 2, Minor: 1 };
  * The v2.1 document. Only process isolation: a v2 Hyper-V container lives inside a utility VM
  * that hcsshim drives through its own guest bridge, which this backend does not implement, so
  * Hyper-V isolation stays on the v1 document (still accepted on RS5+).
- * Endpoints are not carried: v2 attaches networking through an HNS namespace, not EndpointList.
+ *
+ * Networking: v2 has no EndpointList; a container joins an HNS namespace that holds the endpoints
+ * (hcsshim internal/hcsoci/hcsdoc_wcow.go sets `Networking.Namespace`; create.go / network.go make
+ * the namespace through HNS and add each endpoint, at 7c9ff7f48). This backend does not bind HNS
+ * (computenetwork.dll), so it carries a namespace the caller made (`windows.network.networkNamespace`)
+ * and refuses endpoints without one rather than start the container without its network.
  */
-export function schema2ComputeSystem(owner: string, config: WindowsContainerConfig): Schema2ComputeSystem {
+export function schema2ComputeSystem(
+  id: string,
+  owner: string,
+  config: WindowsContainerConfig,
+): Schema2ComputeSystem {
+  if (config.endpointList?.length && !config.networkNamespace) {
+    throw new NotImplementedError(
+      `container ${id}: on schema v2 (RS5+) endpoints join through an HNS namespace, which this backend cannot create; put them in a namespace and pass its id as windows.network.networkNamespace`,
+    );
+  }
   const qos = dropUndefined({
     IopsMaximum: config.storageIopsMaximum,
     BandwidthMaximum: config.storageBandwidthMaximum,
@@ -54,6 +70,7 @@ export function schema2ComputeSystem(owner: string, config: WindowsContainerConf
     Weight: config.processorWeight,
   });
   const networking = dropUndefined({
+    Namespace: config.networkNamespace,
     AllowUnqualifiedDnsQuery: config.allowUnqualifiedDnsQuery,
     DnsSearchList: config.dnsSearchList,
     NetworkSharedContainerName: config.networkSharedContainerName,

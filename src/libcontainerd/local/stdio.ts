@@ -25,6 +25,8 @@ export function wantsStdio(stdio: StdioOptions | undefined): boolean {
 
 /** Checked before HcsCreateProcess, so an unsupported request creates nothing. */
 export function assertStdioSupported(stdio: StdioOptions | undefined, platform = process.platform): void {
+  if (stdio?.log)
+    throw new NotImplementedError("logs (stdio.log) need containerd's shim: not on the HCS backend");
   if (platform === "win32" && wantsStdio(stdio)) {
     throw new NotImplementedError("stdio for HCS processes is not implemented on Windows yet (pipe HANDLEs)");
   }

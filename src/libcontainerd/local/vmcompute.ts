@@ -5,14 +5,15 @@
  * - Strings in are UTF-16LE (`str16`); strings out are `PWSTR*` the DLL allocates: decoded with
  *   `koffi.decode.string16` and released with CoTaskMemFree, never koffi's allocator.
  * - Handles are pointer-sized opaque values, BigInt in koffi 3; 0 means none.
- * - Every call runs on a koffi worker thread (`.async`): HCS calls are RPCs that can block for
- *   minutes, and Unregister/Close wait for in-flight callbacks, which koffi can only run when the
- *   main thread is free, so a synchronous call there could deadlock.
+ * - Every call runs on a thread of our own (vmcompute-threads.ts), never on the main thread nor on
+ *   libuv's pool: HCS calls can block for minutes, and Unregister/Close wait for in-flight
+ *   callbacks, which koffi can only run when the main thread is free.
  * - Exports resolve on first use; a missing one is a NotImplementedError, not a load failure
  *   (HcsSignalProcess and HcsSaveComputeSystem are absent on early builds).
  */
 import koffi, { type LibraryHandle, type TypeObject } from "koffi";
 import { NotImplementedError, UnavailableError } from "../types/errors.js";
+import { HcsThreads, type OutKind, type ThreadResult } from "./vmcompute-threads.js";
 
 /** A compute system, process or callback handle. */
 export type HcsHandle = bigint;
@@ -43,7 +44,16 @@ export interface VmcomputeOptions {
   library: string;
   /** Receives every HCS notification; must not block (it runs while an HCS thread waits). */
   onNotification: NotificationListener;
+  /** Most vmcompute calls in flight at once (each on its own thread). Default 64. */
+  maxThreads?: number;
 }
+
+const DEFAULT_MAX_THREADS = 64;
+/** libuv's default pool size: quick calls never need more. */
+const EAGER_THREADS = 4;
+const IDLE_THREADS = 4;
+/** A call that waited this long behind busy threads means they are blocked in HCS. */
+const GROW_AFTER_MS = 5;
 
 type RawFunction = ((...args: unknown[]) => unknown) & { async: (...args: unknown[]) => void };
 
@@ -72,7 +82,7 @@ const DECLARATIONS = {
   HcsModifyComputeSystem:
     "int32 __stdcall HcsModifyComputeSystem(void *computeSystem, str16 configuration, _Out_ void **result)",
   HcsRegisterComputeSystemCallback:
-    "int32 __stdcall HcsRegisterComputeSystemCallback(void *computeSystem, HcsNotificationCallback *callback, void *context, _Out_ void **callbackHandle)",
+    "int32 __stdcall HcsRegisterComputeSystemCallback(void *computeSystem, void *callback, void *context, _Out_ void **callbackHandle)",
   HcsUnregisterComputeSystemCallback:
     "int32 __stdcall HcsUnregisterComputeSystemCallback(void *callbackHandle)",
   HcsCreateProcess:
@@ -88,7 +98,7 @@ const DECLARATIONS = {
     "int32 __stdcall HcsGetProcessProperties(void *process, _Out_ void **processProperties, _Out_ void **result)",
   HcsModifyProcess: "int32 __stdcall HcsModifyProcess(void *process, str16 settings, _Out_ void **result)",
   HcsRegisterProcessCallback:
-    "int32 __stdcall HcsRegisterProcessCallback(void *process, HcsNotificationCallback *callback, void *context, _Out_ void **callbackHandle)",
+    "int32 __stdcall HcsRegisterProcessCallback(void *process, void *callback, void *context, _Out_ void **callbackHandle)",
   HcsUnregisterProcessCallback: "int32 __stdcall HcsUnregisterProcessCallback(void *callbackHandle)",
   NameToGuid: "int32 __stdcall NameToGuid(str16 name, _Out_ HcsGuid *guid)",
 } as const;
@@ -125,35 +135,19 @@ function pointerValue(value: unknown): bigint {
   return 0n;
 }
 
-interface RawProcessInformation {
-  ProcessId?: number;
-  StdInput?: unknown;
-  StdOutput?: unknown;
-  StdError?: unknown;
-}
-
-function processInformation(raw: RawProcessInformation): HcsProcessInformation {
-  return {
-    processId: raw.ProcessId ?? 0,
-    stdInput: pointerValue(raw.StdInput),
-    stdOutput: pointerValue(raw.StdOutput),
-    stdError: pointerValue(raw.StdError),
-  };
-}
-
-type OutSlot = [unknown];
-
-function outSlot(): OutSlot {
-  return [null];
+interface GuidFields {
+  data1: number;
+  data2: number;
+  data3: number;
+  data4: number[];
 }
 
 /** The loaded library. One per client; `close()` after every handle and callback is gone. */
 export class Vmcompute {
   readonly library: string;
   private readonly lib: LibraryHandle;
-  private readonly freeLib: LibraryHandle | undefined;
   private readonly functions = new Map<VmcomputeExport, RawFunction | null>();
-  private readonly coTaskMemFree: (ptr: bigint) => void;
+  private readonly threads: HcsThreads;
   private readonly callback: bigint;
   private closed = false;
 
@@ -166,24 +160,30 @@ export class Vmcompute {
       throw new UnavailableError(`cannot load ${options.library}: ${(err as Error).message}`, { cause: err });
     }
     // vmcompute.dll's strings come from CoTaskMemAlloc; on Windows the allocator lives in ole32,
-    // the fake exports its own so it can count allocations.
-    let free: RawFunction;
+    // the fake exports its own so it can count allocations. The threads free them.
+    let freeLibrary: string | undefined;
     try {
-      free = this.lib.func("void __stdcall CoTaskMemFree(void *pv)");
-      this.freeLib = undefined;
+      this.lib.func("void __stdcall CoTaskMemFree(void *pv)");
     } catch (err) {
       if (process.platform !== "win32") {
         this.lib.unload();
         throw new UnavailableError(`${options.library} does not export CoTaskMemFree`, { cause: err });
       }
-      this.freeLib = koffi.load("ole32.dll");
-      free = this.freeLib.func("void __stdcall CoTaskMemFree(void *pv)");
+      freeLibrary = "ole32.dll";
     }
-    this.coTaskMemFree = (ptr) => free(ptr);
+    this.threads = new HcsThreads({
+      library: options.library,
+      freeLibrary,
+      maxThreads: options.maxThreads ?? DEFAULT_MAX_THREADS,
+      idleThreads: IDLE_THREADS,
+      eagerThreads: EAGER_THREADS,
+      growAfterMs: GROW_AFTER_MS,
+    });
+    this.threads.warm();
     const listener = options.onNotification;
-    this.callback = koffi.register(
-      (notificationType: number, context: unknown, status: number, data: unknown) => {
-        // The data pointer is valid only during the callback: decode it now or never.
+    this.callback = pointerValue(
+      koffi.register((notificationType: number, context: unknown, status: number, data: unknown) => {
+        // The data pointer is HCS's and valid only during the callback: decode it now, never free it.
         const ptr = pointerValue(data);
         listener(
           notificationType >>> 0,
@@ -191,13 +191,17 @@ export class Vmcompute {
           status | 0,
           ptr ? koffi.decode.string16(ptr) : null,
         );
-      },
-      koffi.pointer(notificationCallbackType),
+      }, koffi.pointer(notificationCallbackType)),
     );
   }
 
   has(name: VmcomputeExport): boolean {
     return this.resolve(name) !== null;
+  }
+
+  /** Threads running or ready to run calls, and how many calls are in flight. */
+  get threadStats(): { threads: number; busy: number } {
+    return { threads: this.threads.size, busy: this.threads.busy };
   }
 
   private resolve(name: VmcomputeExport): RawFunction | null {
@@ -212,61 +216,46 @@ export class Vmcompute {
     return fn;
   }
 
-  private call(name: VmcomputeExport, ...args: unknown[]): Promise<number> {
+  private call(name: VmcomputeExport, args: unknown[], outs: OutKind[]): Promise<ThreadResult> {
     if (this.closed) return Promise.reject(new UnavailableError(`${this.library} is closed`));
-    const fn = this.resolve(name);
-    if (!fn) return Promise.reject(new NotImplementedError(`${this.library} has no export ${name}`));
-    return new Promise<number>((resolve, reject) => {
-      fn.async(...args, (err: unknown, hresult: number) => {
-        if (err) reject(err);
-        else resolve(hresult | 0);
-      });
-    });
+    if (!this.resolve(name))
+      return Promise.reject(new NotImplementedError(`${this.library} has no export ${name}`));
+    return this.threads.run({ fn: name, decl: DECLARATIONS[name], args, outs });
   }
 
-  /** Decodes an out-string and frees it with CoTaskMemFree; NULL stays null. */
-  private takeString(slot: OutSlot): string | null {
-    const ptr = pointerValue(slot[0]);
-    if (ptr === 0n) return null;
-    try {
-      return koffi.decode.string16(ptr);
-    } finally {
-      this.coTaskMemFree(ptr);
-    }
+  private async hresultOf(name: VmcomputeExport, ...args: unknown[]): Promise<number> {
+    return (await this.call(name, args, [])).hresult;
   }
 
   private async withResult(name: VmcomputeExport, ...args: unknown[]): Promise<HcsCallResult> {
-    const result = outSlot();
-    const hresult = await this.call(name, ...args, result);
-    return { hresult, result: this.takeString(result) };
+    const { hresult, outs } = await this.call(name, args, ["string"]);
+    return { hresult, result: outs[0] as string | null };
   }
 
   async enumerateComputeSystems(query: string): Promise<HcsCallResult & { computeSystems: string | null }> {
-    const systems = outSlot();
-    const result = outSlot();
-    const hresult = await this.call("HcsEnumerateComputeSystems", query, systems, result);
-    return { hresult, computeSystems: this.takeString(systems), result: this.takeString(result) };
+    const { hresult, outs } = await this.call("HcsEnumerateComputeSystems", [query], ["string", "string"]);
+    return { hresult, computeSystems: outs[0] as string | null, result: outs[1] as string | null };
   }
 
   async createComputeSystem(
     id: string,
     configuration: string,
   ): Promise<HcsCallResult & { system: HcsHandle }> {
-    const system = outSlot();
-    const result = outSlot();
-    const hresult = await this.call("HcsCreateComputeSystem", id, configuration, null, system, result);
-    return { hresult, system: pointerValue(system[0]), result: this.takeString(result) };
+    const { hresult, outs } = await this.call(
+      "HcsCreateComputeSystem",
+      [id, configuration, null],
+      ["handle", "string"],
+    );
+    return { hresult, system: outs[0] as HcsHandle, result: outs[1] as string | null };
   }
 
   async openComputeSystem(id: string): Promise<HcsCallResult & { system: HcsHandle }> {
-    const system = outSlot();
-    const result = outSlot();
-    const hresult = await this.call("HcsOpenComputeSystem", id, system, result);
-    return { hresult, system: pointerValue(system[0]), result: this.takeString(result) };
+    const { hresult, outs } = await this.call("HcsOpenComputeSystem", [id], ["handle", "string"]);
+    return { hresult, system: outs[0] as HcsHandle, result: outs[1] as string | null };
   }
 
   closeComputeSystem(system: HcsHandle): Promise<number> {
-    return this.call("HcsCloseComputeSystem", system);
+    return this.hresultOf("HcsCloseComputeSystem", system);
   }
 
   startComputeSystem(system: HcsHandle, options = ""): Promise<HcsCallResult> {
@@ -297,10 +286,12 @@ export class Vmcompute {
     system: HcsHandle,
     query: string,
   ): Promise<HcsCallResult & { properties: string | null }> {
-    const properties = outSlot();
-    const result = outSlot();
-    const hresult = await this.call("HcsGetComputeSystemProperties", system, query, properties, result);
-    return { hresult, properties: this.takeString(properties), result: this.takeString(result) };
+    const { hresult, outs } = await this.call(
+      "HcsGetComputeSystemProperties",
+      [system, query],
+      ["string", "string"],
+    );
+    return { hresult, properties: outs[0] as string | null, result: outs[1] as string | null };
   }
 
   modifyComputeSystem(system: HcsHandle, configuration: string): Promise<HcsCallResult> {
@@ -311,46 +302,42 @@ export class Vmcompute {
     system: HcsHandle,
     context: bigint,
   ): Promise<{ hresult: number; callbackHandle: HcsHandle }> {
-    const handle = outSlot();
-    const hresult = await this.call(
+    const { hresult, outs } = await this.call(
       "HcsRegisterComputeSystemCallback",
-      system,
-      this.callback,
-      context,
-      handle,
+      [system, this.callback, context],
+      ["handle"],
     );
-    return { hresult, callbackHandle: pointerValue(handle[0]) };
+    return { hresult, callbackHandle: outs[0] as HcsHandle };
   }
 
   unregisterComputeSystemCallback(callbackHandle: HcsHandle): Promise<number> {
-    return this.call("HcsUnregisterComputeSystemCallback", callbackHandle);
+    return this.hresultOf("HcsUnregisterComputeSystemCallback", callbackHandle);
   }
 
   async createProcess(
     system: HcsHandle,
     processParameters: string,
   ): Promise<HcsCallResult & { process: HcsHandle; info: HcsProcessInformation }> {
-    const info: RawProcessInformation = {};
-    const processOut = outSlot();
-    const result = outSlot();
-    const hresult = await this.call("HcsCreateProcess", system, processParameters, info, processOut, result);
+    const { hresult, outs } = await this.call(
+      "HcsCreateProcess",
+      [system, processParameters],
+      ["info", "handle", "string"],
+    );
     return {
       hresult,
-      process: pointerValue(processOut[0]),
-      info: processInformation(info),
-      result: this.takeString(result),
+      info: outs[0] as HcsProcessInformation,
+      process: outs[1] as HcsHandle,
+      result: outs[2] as string | null,
     };
   }
 
   async openProcess(system: HcsHandle, pid: number): Promise<HcsCallResult & { process: HcsHandle }> {
-    const processOut = outSlot();
-    const result = outSlot();
-    const hresult = await this.call("HcsOpenProcess", system, pid, processOut, result);
-    return { hresult, process: pointerValue(processOut[0]), result: this.takeString(result) };
+    const { hresult, outs } = await this.call("HcsOpenProcess", [system, pid], ["handle", "string"]);
+    return { hresult, process: outs[0] as HcsHandle, result: outs[1] as string | null };
   }
 
   closeProcess(process: HcsHandle): Promise<number> {
-    return this.call("HcsCloseProcess", process);
+    return this.hresultOf("HcsCloseProcess", process);
   }
 
   terminateProcess(process: HcsHandle): Promise<HcsCallResult> {
@@ -362,17 +349,13 @@ export class Vmcompute {
   }
 
   async getProcessInfo(process: HcsHandle): Promise<HcsCallResult & { info: HcsProcessInformation }> {
-    const info: RawProcessInformation = {};
-    const result = outSlot();
-    const hresult = await this.call("HcsGetProcessInfo", process, info, result);
-    return { hresult, info: processInformation(info), result: this.takeString(result) };
+    const { hresult, outs } = await this.call("HcsGetProcessInfo", [process], ["info", "string"]);
+    return { hresult, info: outs[0] as HcsProcessInformation, result: outs[1] as string | null };
   }
 
   async getProcessProperties(process: HcsHandle): Promise<HcsCallResult & { properties: string | null }> {
-    const properties = outSlot();
-    const result = outSlot();
-    const hresult = await this.call("HcsGetProcessProperties", process, properties, result);
-    return { hresult, properties: this.takeString(properties), result: this.takeString(result) };
+    const { hresult, outs } = await this.call("HcsGetProcessProperties", [process], ["string", "string"]);
+    return { hresult, properties: outs[0] as string | null, result: outs[1] as string | null };
   }
 
   modifyProcess(process: HcsHandle, settings: string): Promise<HcsCallResult> {
@@ -383,35 +366,38 @@ export class Vmcompute {
     process: HcsHandle,
     context: bigint,
   ): Promise<{ hresult: number; callbackHandle: HcsHandle }> {
-    const handle = outSlot();
-    const hresult = await this.call("HcsRegisterProcessCallback", process, this.callback, context, handle);
-    return { hresult, callbackHandle: pointerValue(handle[0]) };
+    const { hresult, outs } = await this.call(
+      "HcsRegisterProcessCallback",
+      [process, this.callback, context],
+      ["handle"],
+    );
+    return { hresult, callbackHandle: outs[0] as HcsHandle };
   }
 
   unregisterProcessCallback(callbackHandle: HcsHandle): Promise<number> {
-    return this.call("HcsUnregisterProcessCallback", callbackHandle);
+    return this.hresultOf("HcsUnregisterProcessCallback", callbackHandle);
   }
 
   /** vmcompute's layer-name GUID (the layer ids HCS expects), formatted lowercase without braces. */
   async nameToGuid(name: string): Promise<string> {
-    const guid: { Data1?: number; Data2?: number; Data3?: number; Data4?: number[] } = {};
-    const hresult = await this.call("NameToGuid", name, guid);
+    const { hresult, outs } = await this.call("NameToGuid", [name], ["guid"]);
     if (hresult < 0)
       throw new UnavailableError(`NameToGuid(${name}) failed: 0x${(hresult >>> 0).toString(16)}`);
-    const h = (n: number | undefined, width: number) => (n ?? 0).toString(16).padStart(width, "0");
-    const tail = (guid.Data4 ?? []).map((b) => h(b, 2)).join("");
-    return `${h(guid.Data1, 8)}-${h(guid.Data2, 4)}-${h(guid.Data3, 4)}-${tail.slice(0, 4)}-${tail.slice(4)}`;
+    const guid = outs[0] as GuidFields;
+    const h = (n: number, width: number) => n.toString(16).padStart(width, "0");
+    const tail = guid.data4.map((b) => h(b, 2)).join("");
+    return `${h(guid.data1, 8)}-${h(guid.data2, 4)}-${h(guid.data3, 4)}-${tail.slice(0, 4)}-${tail.slice(4)}`;
   }
 
   /**
-   * Releases the callback trampoline and the library. Only after every HCS callback
+   * Releases the callback trampoline, the threads and the library. Only after every HCS callback
    * registration is unregistered: a late notification into an unregistered trampoline crashes.
    */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.threads.close();
     koffi.unregister(this.callback);
-    this.freeLib?.unload();
     this.lib.unload();
   }
 }

@@ -59,6 +59,8 @@ export interface WindowsContainerConfig {
   allowUnqualifiedDnsQuery?: boolean;
   dnsSearchList?: string;
   networkSharedContainerName?: string;
+  /** An existing HNS namespace holding the endpoints (schema v2's way to attach them). */
+  networkNamespace?: string;
   credentials?: string;
   ignoreFlushesDuringBoot?: boolean;
   servicing?: boolean;
@@ -129,6 +131,7 @@ export function windowsContainerConfig(spec: OciSpec, ctx: DocumentContext): Win
     allowUnqualifiedDnsQuery: network?.allowUnqualifiedDNSQuery || undefined,
     dnsSearchList: network?.DNSSearchList?.length ? network.DNSSearchList.join(",") : undefined,
     networkSharedContainerName: network?.networkSharedContainerName || undefined,
+    networkNamespace: network?.networkNamespace || undefined,
     credentials: typeof windows.credentialSpec === "string" ? windows.credentialSpec : undefined,
     ignoreFlushesDuringBoot: windows.ignoreFlushesDuringBoot || undefined,
     servicing: windows.servicing || undefined,
@@ -159,7 +162,8 @@ function classifyMount(id: string, mount: OciMount, dirs: MappedDirectory[], pip
   dirs.push({
     hostPath: mount.source,
     containerPath: mount.destination,
-    readOnly: mount.options?.includes("ro") ?? false,
+    // moby compares lower-cased (local_windows.go createWindows at f63f73a4a8): "RO" is read-only too.
+    readOnly: mount.options?.some((o) => o.toLowerCase() === "ro") ?? false,
   });
 }
 

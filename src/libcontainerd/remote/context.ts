@@ -1,6 +1,7 @@
 import type { Client as ConnectClient } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Containers } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
+import type { Snapshots } from "../../gen/github.com/containerd/containerd/api/services/snapshots/v1/snapshots_pb.js";
 import type { Tasks } from "../../gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
 import { abortError, callSignal, delay } from "../call.js";
 import type { CallOptions } from "../types/client.js";
@@ -19,6 +20,8 @@ export class RemoteContext {
     readonly logger: Logger,
     /** A deadline for calls whose caller gave none, so a hung containerd cannot hang us forever. */
     readonly defaultTimeoutMs: number,
+    /** Container rootfs snapshots (images): mounts for the task, removal with the container. */
+    readonly snapshots?: ConnectClient<typeof Snapshots>,
   ) {}
 
   /**

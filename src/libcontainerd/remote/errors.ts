@@ -46,7 +46,16 @@ function kindFromRuntimeMessage(message: string): ErrorCode | undefined {
   if (/executable file not found|no such file or directory/i.test(message)) return "not_found";
   if (/permission denied/i.test(message)) return "failed_precondition";
   if (/no such process|process already finished/i.test(message)) return "not_found";
-  if (/in a (stopped|created|paused) state|not running|is paused|cannot delete a running/i.test(message)) {
+  // The shim's process state machine (containerd pkg/process/*_state.go): "cannot start a running
+  // process", "cannot pause task in created state", "cannot exec in a stopped state", …
+  if (
+    /\bcannot (start|pause|resume|delete|update|checkpoint|exec|kill)\b.*\b(running|stopped|paused|created|deleted)\b/i.test(
+      message,
+    ) ||
+    /in a (stopped|created|paused) state|not running|is paused|already (started|running|paused)|invalid state transition/i.test(
+      message,
+    )
+  ) {
     return "failed_precondition";
   }
   return undefined;

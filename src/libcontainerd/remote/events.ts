@@ -53,6 +53,8 @@ export class TaskEventStream {
   private readonly delivered = new Map<string, ExitStatus>();
   /** The last exit per (container, process), for wait() calls that outlive the task. */
   private readonly lastExit = new Map<string, ExitStatus>();
+  /** Containers whose current task had an OOM event (cleared when a new task is created). */
+  private readonly ooms = new Set<string>();
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   /** For tests: turns the resync off to show what it prevents. */
@@ -87,6 +89,11 @@ export class TaskEventStream {
     const id = key(containerId, processId);
     if (pid > 0 && this.loop && !this.delivered.has(`${id}\u0000${pid}`))
       this.running.set(id, { containerId, processId, pid });
+  }
+
+  /** Whether containerd reported an OOM for the container's current task (while subscribed). */
+  oomSeen(containerId: string): boolean {
+    return this.ooms.has(containerId);
   }
 
   lastExitOf(containerId: string, processId: string): ExitStatus | undefined {
@@ -214,6 +221,14 @@ export class TaskEventStream {
     }
     if (event.type === "create" || event.type === "start" || event.type === "exec-started") {
       this.track(event.containerId, event.processId, event.pid);
+    }
+    if (event.type === "create") this.ooms.delete(event.containerId);
+    if (event.type === "oom") {
+      this.ooms.add(event.containerId);
+      if (this.ooms.size > MAX_REMEMBERED_EXITS) {
+        const oldest = this.ooms.values().next().value;
+        if (oldest !== undefined) this.ooms.delete(oldest);
+      }
     }
     this.publish(event);
   }

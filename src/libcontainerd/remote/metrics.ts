@@ -3,8 +3,9 @@ import type { Any } from "@bufbuild/protobuf/wkt";
 import type { BlkIOEntry } from "../../gen/github.com/containerd/cgroups/stats/v1/metrics_pb.js";
 import { MetricsSchema as V1MetricsSchema } from "../../gen/github.com/containerd/cgroups/stats/v1/metrics_pb.js";
 import { MetricsSchema as V2MetricsSchema } from "../../gen/github.com/containerd/cgroups/v2/stats/metrics_pb.js";
+import { normalizeStats } from "../stats.js";
 import { NotImplementedError } from "../types/errors.js";
-import type { BlkioEntry, CgroupV1Stats, CgroupV2Stats, Stats } from "../types/stats.js";
+import type { BlkioEntry, CgroupV1Stats, CgroupV2Stats, RawStats, Stats } from "../types/stats.js";
 
 const CGROUP_V1 = "io.containerd.cgroups.v1.Metrics";
 const CGROUP_V2 = "io.containerd.cgroups.v2.Metrics";
@@ -20,6 +21,10 @@ const typeName = (typeUrl: string) => typeUrl.slice(typeUrl.lastIndexOf("/") + 1
 
 /** Decodes the Metrics Any that Tasks.Metrics returns for a runc task. */
 export function decodeMetrics(data: Any, read: Date): Stats {
+  return normalizeStats(decodeRawMetrics(data, read));
+}
+
+export function decodeRawMetrics(data: Any, read: Date): RawStats {
   switch (typeName(data.typeUrl)) {
     case CGROUP_V1:
       return decodeV1(data.value, read);
@@ -55,6 +60,7 @@ function decodeV1(bytes: Uint8Array, read: Date): CgroupV1Stats {
       cache: n(m.memory?.cache),
       rss: n(m.memory?.rss),
       failcnt: n(usage?.failcnt),
+      oomKills: n(m.memoryOomControl?.oomKill),
     },
     cpu: {
       usageTotal: n(m.cpu?.usage?.total),
@@ -62,6 +68,7 @@ function decodeV1(bytes: Uint8Array, read: Date): CgroupV1Stats {
       usageUser: n(m.cpu?.usage?.user),
       perCpu: (m.cpu?.usage?.perCpu ?? []).map(n),
       throttledPeriods: n(m.cpu?.throttling?.throttledPeriods),
+      throttledTimeNs: n(m.cpu?.throttling?.throttledTime),
     },
     pids: { current: n(m.pids?.current), limit: m.pids?.limit ? n(m.pids.limit) : Infinity },
     blkio: {
@@ -89,6 +96,7 @@ function decodeV2(bytes: Uint8Array, read: Date): CgroupV2Stats {
       anon: n(m.memory?.anon),
       file: n(m.memory?.file),
       swapUsage: n(m.memory?.swapUsage),
+      oomKills: n(m.memoryEvents?.oomKill),
     },
     cpu: {
       usageUsec: n(m.cpu?.usageUsec),

@@ -3,8 +3,10 @@ import { mkdir, rm } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { join } from "node:path";
 import { PassThrough, type Readable, type Writable } from "node:stream";
+import { prepareLogFile } from "../../logs/files.js";
+import { loggerUri, validateLogOptions } from "../../logs/logger-binary.js";
 import type { StdioOptions } from "../types/client.js";
-import { AlreadyExistsError, InternalError } from "../types/errors.js";
+import { AlreadyExistsError, InternalError, InvalidArgumentError } from "../types/errors.js";
 import { FifoError, mkfifo, openFifoReader, openFifoWriter } from "./fifo.js";
 
 /** How long a reattached stream may still deliver output after the process exited. */
@@ -29,6 +31,8 @@ export class ProcessIO {
     private readonly drained: Socket[],
     /** Reopened output: FIFO socket → the stream we hand out, which we may have to end ourselves. */
     private readonly reattached: { socket: Socket; exposed: PassThrough }[] = [],
+    /** The shim writes to a log driver (a `binary://` URI), not to FIFOs of ours. */
+    private readonly logged = false,
   ) {}
 
   static none(): ProcessIO {
@@ -43,6 +47,7 @@ export class ProcessIO {
   static async create(dir: string, processId: string, stdio: StdioOptions | undefined): Promise<ProcessIO> {
     const want = stdio ?? {};
     const terminal = want.terminal ?? false;
+    if (want.log) return ProcessIO.logged(processId, want, terminal);
     const wantsOutput = Boolean(want.stdout || want.stderr || terminal);
     if (!want.stdin && !wantsOutput) return ProcessIO.none();
     // Asynchronous: on a slow disk a directory operation costs milliseconds, which would stall
@@ -81,6 +86,25 @@ export class ProcessIO {
       }
       throw err instanceof FifoError ? new InternalError(err.message, { cause: err }) : err;
     }
+  }
+
+  /**
+   * stdout and stderr to ctrd-logger, which the shim starts (containerd's `binary://` stdio URI):
+   * the log outlives this client, and no FIFO or stream of ours is involved.
+   */
+  private static async logged(processId: string, want: StdioOptions, terminal: boolean): Promise<ProcessIO> {
+    const what = `stdio of ${processId}`;
+    const log = want.log;
+    if (!log) throw new InternalError(`${what}: no log`);
+    validateLogOptions(log, what);
+    if (want.stdin || want.stdout || want.stderr) {
+      throw new InvalidArgumentError(
+        `${what}: a log takes stdout and stderr; stdin and output streams cannot go with it`,
+      );
+    }
+    const uri = loggerUri(log);
+    await prepareLogFile(log.path, what);
+    return new ProcessIO({ stdin: "", stdout: uri, stderr: uri, terminal }, null, null, null, [], [], true);
   }
 
   /** Reopens the FIFOs of a running process (after a restart, or from another client). */
@@ -142,6 +166,7 @@ export class ProcessIO {
    * to end by themselves (the shim closes its ends), so nothing already written is lost.
    */
   async release(): Promise<void> {
+    if (this.logged) return;
     if (this.stdin && !this.stdin.destroyed) this.stdin.destroy();
     for (const socket of this.drained) socket.destroy();
     await removeFifos(this.paths);
@@ -172,6 +197,9 @@ function drain(socket: Socket | null, drained: Socket[]): null {
 
 async function removeFifos(paths: FifoPaths): Promise<void> {
   await Promise.all(
-    [paths.stdin, paths.stdout, paths.stderr].filter(Boolean).map((path) => rm(path, { force: true })),
+    // Only FIFO paths: a reopened process that logs has `binary://` URIs here.
+    [paths.stdin, paths.stdout, paths.stderr]
+      .filter((path) => path && !path.includes("://"))
+      .map((path) => rm(path, { force: true })),
   );
 }

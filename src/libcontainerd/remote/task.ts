@@ -6,11 +6,13 @@ import {
   CheckpointOptionsSchema,
   ProcessDetailsSchema,
 } from "../../gen/github.com/containerd/containerd/runtime/v2/runc/options/oci_pb.js";
+import { resourcesForUpdate } from "../../oci/resources.js";
 import type { OciProcess, OciSpec } from "../../oci/spec.js";
 import type {
   CallOptions,
   CheckpointOptions,
   ExecOptions,
+  ExitStatus,
   Process,
   ProcessInfo,
   Task,
@@ -23,13 +25,13 @@ import {
   NotFoundError,
   NotImplementedError,
 } from "../types/errors.js";
-import type { Resources } from "../types/resources.js";
+import type { ResourceUpdate } from "../types/resources.js";
 import type { Stats } from "../types/stats.js";
 import { bareAny, jsonAny, TYPE_URL } from "./any.js";
 import type { RemoteContext } from "./context.js";
 import { mayHaveReachedContainerd } from "./errors.js";
 import { validateIdentifier } from "./identifiers.js";
-import { decodeMetrics } from "./metrics.js";
+import { decodeMetrics, decodeRawMetrics } from "./metrics.js";
 import { RemoteProcess, toDate } from "./process.js";
 import { ProcessIO } from "./stdio.js";
 
@@ -54,6 +56,9 @@ export interface TaskOwner {
   readonly fifoDir: string;
   shimKind(): Promise<ShimKind>;
   spec(): Promise<OciSpec | undefined>;
+  /** Remember a start / an exit on the container record (io.ctrd.state.*). Never throw. */
+  noteStarted(opts?: CallOptions): Promise<void>;
+  noteExited(status: ExitStatus, opts?: CallOptions): Promise<void>;
 }
 
 export class RemoteTask extends RemoteProcess implements Task {
@@ -67,11 +72,65 @@ export class RemoteTask extends RemoteProcess implements Task {
     super(ctx, containerId, containerId, pid, io);
   }
 
+  /** Known once the task has exited: the oom_kill counter cannot move after that. */
+  private oomKilled_: boolean | undefined;
+
+  /** The exit, remembered on the container (io.ctrd.state.*) for when the task is gone. */
+  override async wait(opts?: CallOptions): Promise<ExitStatus> {
+    const status = await super.wait(opts);
+    const exit = this.withOom(status, await this.oomKilled(opts, true));
+    await this.owner.noteExited(exit, opts);
+    return exit;
+  }
+
+  /** Reads the OOM counter before the delete removes the cgroup that holds it. */
+  override async delete(opts?: CallOptions): Promise<ExitStatus> {
+    const oomKilled = await this.oomKilled(opts, false);
+    const status = await super.delete(opts);
+    const exit = this.withOom(status, oomKilled || this.ctx.events.oomSeen(this.containerId));
+    await this.owner.noteExited(exit, opts);
+    return exit;
+  }
+
+  private withOom(status: ExitStatus, oomKilled: boolean | undefined): ExitStatus {
+    if (oomKilled === undefined) return status;
+    const withOom = { ...status, oomKilled };
+    this.ctx.events.noteExit(this.containerId, this.id, withOom);
+    return withOom;
+  }
+
+  /**
+   * The OOM event alone is not enough: it is only seen while subscribed, and containerd may deliver
+   * it after the exit. The cgroup's own oom_kill counter (cgroup v1 memory.oom_control, v2
+   * memory.events), read through Metrics before the task is deleted, settles it.
+   */
+  private async oomKilled(opts: CallOptions | undefined, exited: boolean): Promise<boolean | undefined> {
+    if (this.oomKilled_ !== undefined) return this.oomKilled_;
+    if (this.ctx.events.oomSeen(this.containerId)) return true;
+    try {
+      const { metrics } = await this.ctx.call(`OOM count of container ${this.containerId}`, opts, (s) =>
+        this.ctx.tasks.metrics({ filters: [`id==${this.containerId}`] }, { signal: s }),
+      );
+      const data = metrics.find((m) => m.id === this.containerId)?.data;
+      if (!data) return this.ctx.events.lastExitOf(this.containerId, this.id)?.oomKilled;
+      const raw = decodeRawMetrics(data, new Date());
+      if (raw.kind === "hcs") return undefined;
+      const killed = raw.memory.oomKills > 0 || this.ctx.events.oomSeen(this.containerId);
+      if (killed || exited) this.oomKilled_ = killed;
+      return killed;
+    } catch (err) {
+      if (isErrorCode(err, "canceled") || isErrorCode(err, "deadline_exceeded")) throw err;
+      // Deleted already (or not a cgroup runtime): what was learned before is all there is.
+      return this.ctx.events.lastExitOf(this.containerId, this.id)?.oomKilled;
+    }
+  }
+
   async start(opts?: CallOptions): Promise<void> {
     await this.ctx.call(`start container ${this.containerId}`, opts, (s) =>
       this.ctx.tasks.start({ containerId: this.containerId }, { signal: s }),
     );
     this.ctx.events.track(this.containerId, this.containerId, this.pid);
+    await this.owner.noteStarted(opts);
   }
 
   async status(opts?: CallOptions): Promise<TaskStatus> {
@@ -204,7 +263,9 @@ export class RemoteTask extends RemoteProcess implements Task {
     return decodeMetrics(metric.data, toDate(metric.timestamp));
   }
 
-  async updateResources(resources: Resources, opts?: CallOptions): Promise<void> {
+  async updateResources(update: ResourceUpdate, opts?: CallOptions): Promise<void> {
+    const platform = (await this.owner.spec())?.windows ? "windows" : "linux";
+    const resources = resourcesForUpdate(update, platform);
     const any =
       "linux" in resources
         ? jsonAny(TYPE_URL.linuxResources, resources.linux)

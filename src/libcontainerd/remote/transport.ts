@@ -1,13 +1,14 @@
 import { connect as netConnect } from "node:net";
-import type { DescService } from "@bufbuild/protobuf";
+import { create, type DescService } from "@bufbuild/protobuf";
 import {
+  Code,
   type Client as ConnectClient,
+  ConnectError,
   createClient,
-  type Interceptor,
   type Transport,
 } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
 import { type ContainerdAddress, hostPort, parseAddress } from "./address.js";
+import { createHttp2GrpcTransport, type Http2GrpcTransport, isConnectionLoss } from "./grpc-http2.js";
 
 export const NAMESPACE_HEADER = "containerd-namespace";
 /** containerd's own default message limits. */
@@ -21,31 +22,114 @@ export interface ContainerdTransportOptions {
 /**
  * One HTTP/2 connection to containerd, shared by every service client. Every call carries the
  * namespace header; the socket (or pipe) decides where the bytes go, so the URL is only an authority.
+ * A call that is safe to repeat is sent once more when its connection ends under it (see
+ * `repeatSafeCalls`), and every answer is noted for the supervisor (see `lastAnswerAt`).
  */
-export function createContainerdTransport(opts: ContainerdTransportOptions): Transport {
+export function createContainerdTransport(opts: ContainerdTransportOptions): Http2GrpcTransport {
   const address = typeof opts.address === "string" ? parseAddress(opts.address) : opts.address;
-  const namespace: Interceptor = (next) => (req) => {
-    if (!req.header.has(NAMESPACE_HEADER)) req.header.set(NAMESPACE_HEADER, opts.namespace);
-    return next(req);
-  };
-  const baseUrl = address.kind === "tcp" ? `http://${hostPort(address)}` : "http://localhost";
-  return createGrpcTransport({
-    baseUrl,
-    interceptors: [namespace],
-    acceptCompression: [],
-    readMaxBytes: MAX_MESSAGE_BYTES,
-    writeMaxBytes: MAX_MESSAGE_BYTES,
-    // Idle connections are pinged so a containerd that went away is noticed by the next call.
-    pingIntervalMs: 30_000,
-    nodeOptions:
+  const transport = createHttp2GrpcTransport({
+    authority: address.kind === "tcp" ? hostPort(address) : "localhost",
+    createConnection:
       address.kind === "tcp"
-        ? {}
-        : {
-            createConnection: () => netConnect(address.path),
-          },
+        ? () =>
+            netConnect({ host: address.host.replace(/^\[(.*)\]$/, "$1"), port: address.port }).setKeepAlive(
+              true,
+              30_000,
+            )
+        : () => netConnect(address.path),
+    header: { [NAMESPACE_HEADER]: opts.namespace },
+    maxMessageBytes: MAX_MESSAGE_BYTES,
   });
+  return repeatSafeCalls(transport, address.kind === "tcp" ? hostPort(address) : address.path);
 }
 
 export function serviceClient<S extends DescService>(service: S, transport: Transport): ConnectClient<S> {
   return createClient(service, transport);
+}
+
+/**
+ * Unary methods containerd may receive twice without harm: reads, Wait (asks again for the same
+ * exit), and Kill (a second signal to the same process). Creates, starts, deletes and execs are not
+ * repeated: the first may have happened.
+ */
+const REPEATABLE_METHODS = new Set([
+  "containerd.services.tasks.v1.Tasks/Get",
+  "containerd.services.tasks.v1.Tasks/List",
+  "containerd.services.tasks.v1.Tasks/ListPids",
+  "containerd.services.tasks.v1.Tasks/Metrics",
+  "containerd.services.tasks.v1.Tasks/Wait",
+  "containerd.services.tasks.v1.Tasks/Kill",
+  "containerd.services.containers.v1.Containers/Get",
+  "containerd.services.containers.v1.Containers/List",
+  "containerd.services.version.v1.Version/Version",
+  "containerd.services.namespaces.v1.Namespaces/List",
+]);
+
+/** A Kill repeated after its first copy may have arrived finds the process gone: that is success. */
+function processAlreadyFinished(err: unknown): boolean {
+  return (
+    err instanceof ConnectError &&
+    err.code === Code.NotFound &&
+    /process already finished/.test(err.rawMessage)
+  );
+}
+
+const lastAnswers = new Map<string, number>();
+
+/**
+ * When containerd at `address` (a socket path, or host:port) last answered a call made by this
+ * process, errors included; undefined if it never did. The supervisor counts it as progress: a
+ * containerd that answers calls is busy, not hung, even while its health checks time out.
+ */
+export function lastAnswerAt(address: string): number | undefined {
+  return lastAnswers.get(address);
+}
+
+/**
+ * A GOAWAY (containerd restarting, or a server enforcing its limits) or a reset may end the
+ * connection while a call is in flight; the transport already resends calls the server never saw.
+ * Here a repeatable call whose fate is unknown is sent once more on a new connection, so a kill or
+ * a read at that moment succeeds instead of failing as Unavailable.
+ */
+function repeatSafeCalls(inner: Http2GrpcTransport, addressKey: string): Http2GrpcTransport {
+  const answered = (err?: unknown, signal?: AbortSignal): void => {
+    if (err === undefined || (!isConnectionLoss(err) && !signal?.aborted))
+      lastAnswers.set(addressKey, Date.now());
+  };
+  return {
+    async unary(method, signal, timeoutMs, header, input, contextValues) {
+      const attempt = async () => {
+        try {
+          const response = await inner.unary(method, signal, timeoutMs, header, input, contextValues);
+          answered();
+          return response;
+        } catch (err) {
+          answered(err, signal);
+          throw err;
+        }
+      };
+      try {
+        return await attempt();
+      } catch (err) {
+        if (!isConnectionLoss(err) || signal?.aborted) throw err;
+        if (!REPEATABLE_METHODS.has(`${method.parent.typeName}/${method.name}`)) throw err;
+        try {
+          return await attempt();
+        } catch (retryErr) {
+          if (method.name !== "Kill" || !processAlreadyFinished(retryErr)) throw retryErr;
+          return {
+            stream: false,
+            service: method.parent,
+            method,
+            header: new Headers(),
+            trailer: new Headers(),
+            message: create(method.output),
+          };
+        }
+      }
+    },
+    stream: (method, signal, timeoutMs, header, input, contextValues) =>
+      inner.stream(method, signal, timeoutMs, header, input, contextValues),
+    close: () => inner.close(),
+  };
 }

@@ -32,15 +32,32 @@ export function isProcessAlive(pid: number): boolean {
   }
 }
 
-/** Whether the process is stopped (SIGSTOP / SIGTSTP): it holds its sockets but answers nothing. */
-export function isProcessStopped(pid: number): boolean {
+/** The fields of /proc/PID/stat after the command name (which may itself hold spaces and parens). */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state === "T" || state === "t";
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Whether the process is stopped (SIGSTOP / SIGTSTP): it holds its sockets but answers nothing. */
+export function isProcessStopped(pid: number): boolean {
+  const state = statFields(pid)?.[0];
+  return state === "T" || state === "t";
+}
+
+/**
+ * CPU time the process has used so far (user + system, all threads), in clock ticks; undefined when
+ * it is gone. A containerd that answers no probe but whose CPU time moves is busy, not hung.
+ */
+export function cpuTicks(pid: number): number | undefined {
+  const fields = statFields(pid);
+  // utime and stime are fields 14 and 15 of stat(5); the state (field 3) is fields[0] here.
+  const utime = Number(fields?.[11]);
+  const stime = Number(fields?.[12]);
+  return Number.isFinite(utime) && Number.isFinite(stime) ? utime + stime : undefined;
 }
 
 /** Live processes run as `<binary> --config <configFile>`: a managed containerd started for these dirs. */

@@ -1,23 +1,18 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { EventEmitter, once } from "node:events";
-import { accessSync, constants, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants } from "node:fs";
 import { type Logger, pino } from "pino";
 import { DEFAULT_MANAGED_ROOT, DEFAULT_MANAGED_STATE_DIR } from "../../platform/addresses.js";
 import type { Environment } from "../../platform/detect.js";
+import { ensurePrivateDir } from "../private-dir.js";
+import { lastAnswerAt } from "../remote/transport.js";
 import { CanceledError, FailedPreconditionError, UnavailableError } from "../types/errors.js";
 import { checkContainerdBinary, findContainerdBinary } from "./binary.js";
-import { type ContainerdLogLevel, containerdConfigToml } from "./config.js";
+import type { ContainerdLogLevel } from "./config.js";
+import { ContainerdProcessControl, type Incarnation } from "./containerd-process.js";
 import { HealthProbe } from "./health.js";
 import { type ManagedContainerdLayout, managedContainerdLayout } from "./layout.js";
-import { forwardContainerdLog, parseContainerdLogLine } from "./log-forwarder.js";
-import {
-  findContainerdProcesses,
-  isManagedContainerd,
-  isProcessAlive,
-  isProcessStopped,
-  signalProcess,
-  waitForProcessExit,
-} from "./process-info.js";
+import { cpuTicks, isProcessStopped } from "./process-info.js";
+import { HangDetector, type HangPolicy, RestartSchedule } from "./restart-policy.js";
 
 export interface RestartBackoff {
   /** Delay before the first restart after a stable run. Default 100 ms. */
@@ -48,10 +43,18 @@ export interface ManagedContainerdOptions {
   startTimeoutMs?: number;
   /** Default 1 s. */
   healthIntervalMs?: number;
-  /** A single health check's deadline. Default 1 s. */
+  /** A single health check's deadline, timed on the probe's own thread. Default 2 s. */
   healthTimeoutMs?: number;
-  /** Consecutive failed checks after which a live but unresponsive containerd is killed and replaced. Default 3. */
+  /**
+   * Consecutive failed checks after which containerd is judged: replaced when it is stopped (SIGSTOP)
+   * or its CPU time stood still over those checks (hung); left to work when its CPU time moved (busy).
+   * Default 3.
+   */
   unhealthyThreshold?: number;
+  /** CPU time (clock ticks, usually 10 ms) over the failed checks that counts as working. Default 2. */
+  minProgressTicks?: number;
+  /** Answering nothing for this long is hung even while its CPU time moves (a livelock). Default 120 s. */
+  maxUnresponsiveMs?: number;
   restartBackoff?: RestartBackoff;
   /** SIGTERM → SIGKILL grace on shutdown. Default 10 s. */
   shutdownTimeoutMs?: number;
@@ -91,6 +94,8 @@ export interface ContainerdUnhealthyEvent {
   error: Error;
   /** The process is stopped (SIGSTOP): alive, holding the socket, answering nothing. */
   stopped: boolean;
+  /** It made progress over the failed checks (CPU time moved, or other calls answered): busy, left running. */
+  busy: boolean;
 }
 
 export interface ManagedContainerdEvents {
@@ -109,44 +114,34 @@ export interface ShutdownOptions {
   signal?: AbortSignal;
 }
 
-interface Incarnation {
-  pid: number;
-  /** Absent for an adopted containerd. */
-  child?: ChildProcess;
-  exited: boolean;
-  /** Set when the supervisor kills it, so its exit is reported as expected. */
-  killedOnPurpose: boolean;
-  servingSince?: number;
-}
-
 type SupervisorState = "starting" | "running" | "restarting" | "stopping" | "stopped" | "detached";
 
-const LOG_TAIL_LINES = 30;
-
 /**
- * A containerd this library starts and keeps alive (moby's supervisor, plus killing a hung one).
- * Create with `ManagedContainerd.start()`; stop with `shutdown()`.
+ * A containerd this library starts and keeps alive (moby's supervisor, plus replacing a hung one,
+ * but never a busy one). Create with `ManagedContainerd.start()`; stop with `shutdown()`.
+ * Process control lives in containerd-process.ts, the hung/busy judgement and the restart backoff in
+ * restart-policy.ts; this class decides when to use them and reports what happened.
  */
 export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
   readonly layout: ManagedContainerdLayout;
   readonly binary: string;
   private readonly logger: Logger;
-  private readonly env: Record<string, string>;
   private readonly probe: HealthProbe;
+  private readonly processes: ContainerdProcessControl;
+  private readonly schedule: RestartSchedule;
+  private readonly hangPolicy: HangPolicy;
   private readonly stopController = new AbortController();
   private readonly wakers = new Set<() => void>();
-  private readonly logTail: string[] = [];
   private readonly settings: Required<
     Pick<
       ManagedContainerdOptions,
-      "startTimeoutMs" | "healthIntervalMs" | "healthTimeoutMs" | "unhealthyThreshold" | "shutdownTimeoutMs"
+      "startTimeoutMs" | "healthIntervalMs" | "healthTimeoutMs" | "shutdownTimeoutMs"
     >
-  > & { backoff: Required<RestartBackoff>; leaveRunning: boolean; logLevel?: ContainerdLogLevel };
+  > & { leaveRunning: boolean };
   private current: Incarnation | undefined;
   private state: SupervisorState = "starting";
   private monitorLoop: Promise<void> | undefined;
   private shutdownPromise: Promise<void> | undefined;
-  private restartsSinceStable = 0;
   private startPromise: Promise<void> | undefined;
   private readonly startSignal: AbortSignal | undefined;
 
@@ -166,27 +161,38 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
       opts.stateDir ?? DEFAULT_MANAGED_STATE_DIR,
     );
     this.logger = (opts.logger ?? pino({ level: "silent" })).child({ component: "managed-containerd" });
-    this.env = {};
+    const childEnv: Record<string, string> = {};
     for (const [key, value] of Object.entries(env)) {
       // A systemd NOTIFY_SOCKET meant for our process would make containerd report readiness for us.
-      if (value !== undefined && key !== "NOTIFY_SOCKET") this.env[key] = value;
+      if (value !== undefined && key !== "NOTIFY_SOCKET") childEnv[key] = value;
     }
     this.probe = new HealthProbe(this.layout.socket);
+    this.processes = new ContainerdProcessControl({
+      binary: this.binary,
+      layout: this.layout,
+      env: childEnv,
+      logger: this.logger,
+      ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
+      onChildExit: (incarnation, exitCode, signal) => this.onChildExit(incarnation, exitCode, signal),
+    });
     this.startSignal = opts.signal;
     this.settings = {
       startTimeoutMs: opts.startTimeoutMs ?? 15_000,
       healthIntervalMs: opts.healthIntervalMs ?? 1_000,
-      healthTimeoutMs: opts.healthTimeoutMs ?? 1_000,
-      unhealthyThreshold: Math.max(1, opts.unhealthyThreshold ?? 3),
+      healthTimeoutMs: opts.healthTimeoutMs ?? 2_000,
       shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 10_000,
-      backoff: {
-        initialMs: opts.restartBackoff?.initialMs ?? 100,
-        maxMs: opts.restartBackoff?.maxMs ?? 5_000,
-        resetAfterMs: opts.restartBackoff?.resetAfterMs ?? 10_000,
-      },
       leaveRunning: opts.leaveRunning ?? false,
-      ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
     };
+    this.hangPolicy = {
+      unhealthyThreshold: Math.max(1, opts.unhealthyThreshold ?? 3),
+      minProgressTicks: opts.minProgressTicks ?? 2,
+      maxBusyMs: opts.maxUnresponsiveMs ?? 120_000,
+    };
+    this.schedule = new RestartSchedule({
+      initialMs: opts.restartBackoff?.initialMs ?? 100,
+      maxMs: opts.restartBackoff?.maxMs ?? 5_000,
+      resetAfterMs: opts.restartBackoff?.resetAfterMs ?? 10_000,
+    });
   }
 
   /**
@@ -258,7 +264,7 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
     const incarnation = this.current;
     if (leaveRunning && incarnation && !incarnation.exited) {
       this.logger.info({ pid: incarnation.pid }, "leaving containerd running for the next client to adopt");
-      this.detach(incarnation);
+      this.processes.detach(incarnation);
       this.state = "detached";
       return;
     }
@@ -266,12 +272,14 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
       incarnation.killedOnPurpose = true;
       this.logger.info({ pid: incarnation.pid }, "stopping containerd");
       // SIGCONT: a stopped containerd would hold SIGTERM pending until someone resumed it.
-      await this.terminate(incarnation, opts.timeoutMs ?? this.settings.shutdownTimeoutMs, opts.signal, [
-        "SIGTERM",
-        "SIGCONT",
-      ]);
+      await this.processes.terminate(
+        incarnation,
+        opts.timeoutMs ?? this.settings.shutdownTimeoutMs,
+        opts.signal,
+        ["SIGTERM", "SIGCONT"],
+      );
     }
-    this.removeRuntimeFiles();
+    this.processes.removeRuntimeFiles();
     this.state = "stopped";
   }
 
@@ -279,8 +287,8 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
     if (this.stopController.signal.aborted)
       throw new UnavailableError("the managed containerd has been shut down");
     const abort = signal ? AbortSignal.any([signal, this.stopController.signal]) : this.stopController.signal;
-    this.prepareDirs();
     try {
+      this.prepareDirs();
       const adopted = await this.adoptRunning(abort);
       this.current = adopted ?? (await this.launchUntilServing(abort));
     } catch (err) {
@@ -297,21 +305,19 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
   }
 
   /**
-   * Fails fast, and typed, where containerd could not run here: another user's dirs or socket
-   * would otherwise look like a containerd that does not serve, and cost the whole start timeout.
+   * Fails fast, and typed, where containerd could not run safely here: another user's dirs would
+   * otherwise look like a containerd that does not serve (and cost the whole start timeout), or
+   * let that user redirect what we write.
    */
   private prepareDirs(): void {
     for (const dir of [this.layout.root, this.layout.stateDir]) {
+      ensurePrivateDir(dir);
       try {
-        mkdirSync(dir, { recursive: true, mode: 0o711 });
         accessSync(dir, constants.W_OK);
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? String(err);
         throw new FailedPreconditionError(
-          `the managed containerd cannot use ${dir} (${code}); run as root or pass other dirs`,
-          {
-            cause: err,
-          },
+          `the managed containerd cannot use ${dir} (${(err as NodeJS.ErrnoException).code ?? String(err)}); run as root or pass other dirs`,
+          { cause: err },
         );
       }
     }
@@ -319,20 +325,13 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
 
   /** An earlier run's containerd on these dirs, if one runs and serves; any other leftover is killed. */
   private async adoptRunning(signal: AbortSignal): Promise<Incarnation | undefined> {
-    const candidates = new Set<number>();
-    const recorded = this.readPidFile();
-    if (recorded !== undefined && isManagedContainerd(recorded, this.layout.configFile))
-      candidates.add(recorded);
-    // The pid file may be gone while the process is not (a crash between writes, a manual rm).
-    for (const pid of findContainerdProcesses(this.layout.configFile)) candidates.add(pid);
     let adopted: Incarnation | undefined;
-    for (const pid of candidates) {
+    for (const pid of this.processes.leftovers()) {
       if (adopted === undefined && !isProcessStopped(pid)) {
-        const incarnation: Incarnation = { pid, exited: false, killedOnPurpose: false };
+        const candidate: Incarnation = { pid, exited: false, killedOnPurpose: false };
         try {
-          await this.waitServing(incarnation, signal);
-          adopted = incarnation;
-          this.writePidFile(pid);
+          await this.waitServing(candidate, signal);
+          adopted = this.processes.adopt(pid);
           this.logger.info({ pid }, "adopted a running containerd");
           continue;
         } catch (err) {
@@ -340,76 +339,30 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
           this.logger.warn({ pid, err }, "a leftover containerd does not serve; killing it");
         }
       }
-      signalProcess(pid, "SIGKILL");
-      await waitForProcessExit(pid, 5_000);
+      await this.processes.killLeftover(pid);
     }
     return adopted;
   }
 
   private async launchUntilServing(signal: AbortSignal): Promise<Incarnation> {
-    const incarnation = await this.launch();
+    const incarnation = await this.processes.launch();
     try {
       await this.waitServing(incarnation, signal);
       return incarnation;
     } catch (err) {
       incarnation.killedOnPurpose = true;
-      await this.terminate(incarnation, 0, undefined, []);
+      await this.processes.terminate(incarnation, 0, undefined, []);
       throw err;
     }
-  }
-
-  private async launch(): Promise<Incarnation> {
-    for (const leftover of findContainerdProcesses(this.layout.configFile)) {
-      // Two containerds on one root would fight over its bolt lock and socket.
-      this.logger.warn({ pid: leftover }, "killing a leftover containerd before starting a new one");
-      signalProcess(leftover, "SIGKILL");
-      await waitForProcessExit(leftover, 5_000);
-    }
-    mkdirSync(this.layout.daemonStateDir, { recursive: true, mode: 0o711 });
-    rmSync(this.layout.socket, { force: true });
-    rmSync(this.layout.ttrpcSocket, { force: true });
-    writeFileSync(this.layout.configFile, containerdConfigToml(this.layout, this.settings.logLevel), {
-      mode: 0o600,
-    });
-    const child = spawn(this.binary, ["--config", this.layout.configFile], {
-      // Own session and process group: a Ctrl-C meant for us must not reach containerd.
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: this.env,
-    });
-    await new Promise<void>((resolve, reject) => {
-      child.once("spawn", resolve);
-      child.once("error", (err) =>
-        reject(new FailedPreconditionError(`cannot run ${this.binary}: ${err.message}`, { cause: err })),
-      );
-    });
-    const pid = child.pid!;
-    const incarnation: Incarnation = { pid, child, exited: false, killedOnPurpose: false };
-    child.once("exit", (exitCode, signal) => this.onChildExit(incarnation, exitCode, signal));
-    for (const stream of [child.stdout, child.stderr]) {
-      if (!stream) continue;
-      forwardContainerdLog(stream, this.logger, pid);
-      stream.setEncoding("utf8");
-      stream.on("data", (chunk: string) => this.rememberLog(chunk));
-    }
-    try {
-      this.writePidFile(pid);
-    } catch (err) {
-      incarnation.killedOnPurpose = true;
-      await this.terminate(incarnation, 0, undefined, []);
-      throw new FailedPreconditionError(`cannot write ${this.layout.pidFile}`, { cause: err });
-    }
-    this.logger.info({ pid, binary: this.binary, config: this.layout.configFile }, "started containerd");
-    return incarnation;
   }
 
   private async waitServing(incarnation: Incarnation, signal: AbortSignal): Promise<void> {
     const deadline = Date.now() + this.settings.startTimeoutMs;
     let lastError: Error | undefined;
     while (!signal.aborted) {
-      if (incarnation.exited || (!incarnation.child && !isProcessAlive(incarnation.pid))) {
+      if (this.processes.isGone(incarnation)) {
         throw new UnavailableError(
-          `containerd (pid ${incarnation.pid}) exited during start-up${this.logTailMessage()}`,
+          `containerd (pid ${incarnation.pid}) exited during start-up${this.processes.logTailMessage()}`,
         );
       }
       const remaining = deadline - Date.now();
@@ -421,69 +374,74 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
     }
     if (signal.aborted) throw new CanceledError("waiting for containerd to serve was canceled");
     throw new UnavailableError(
-      `containerd (pid ${incarnation.pid}) did not serve within ${this.settings.startTimeoutMs} ms: ${lastError?.message ?? "no answer"}${this.logTailMessage()}`,
+      `containerd (pid ${incarnation.pid}) did not serve within ${this.settings.startTimeoutMs} ms: ${lastError?.message ?? "no answer"}${this.processes.logTailMessage()}`,
       { cause: lastError },
     );
   }
 
   private async monitor(): Promise<void> {
-    let failures = 0;
+    const hang = new HangDetector(this.hangPolicy);
     while (this.state === "running") {
       if (!this.current?.exited) await this.pause(this.settings.healthIntervalMs);
       const incarnation = this.current;
       if (this.state !== "running" || !incarnation) return;
-      if (incarnation.exited || (!incarnation.child && !isProcessAlive(incarnation.pid))) {
+      if (this.processes.isGone(incarnation)) {
         if (!incarnation.child && !incarnation.exited) {
           incarnation.exited = true;
           this.emit("exited", { pid: incarnation.pid, exitCode: null, signal: null, expected: false });
         }
         this.logger.warn({ pid: incarnation.pid }, "containerd exited; restarting it");
         await this.restart(incarnation, "exited");
-        failures = 0;
+        hang.answered();
         continue;
       }
       const result = await this.probe.check(this.settings.healthTimeoutMs, this.stopController.signal);
       if (this.state !== "running" || incarnation.exited) continue;
       if (result.serving) {
-        failures = 0;
+        hang.answered();
         continue;
       }
-      failures++;
       const stopped = isProcessStopped(incarnation.pid);
+      const verdict = hang.unanswered({
+        stopped,
+        cpuTicks: cpuTicks(incarnation.pid),
+        lastAnswerAt: lastAnswerAt(this.layout.socket),
+        now: Date.now(),
+      });
+      const busy = verdict.kind === "busy";
+      const consecutiveFailures = busy ? this.hangPolicy.unhealthyThreshold : hang.consecutiveFailures;
       this.logger.warn(
-        { pid: incarnation.pid, consecutiveFailures: failures, stopped, err: result.error },
-        "containerd failed a health check",
+        { pid: incarnation.pid, consecutiveFailures, stopped, verdict, err: result.error },
+        busy
+          ? "containerd misses health checks but is working (CPU time moves or calls answer); leaving it be"
+          : "containerd failed a health check",
       );
       this.emit("unhealthy", {
         pid: incarnation.pid,
-        consecutiveFailures: failures,
+        consecutiveFailures,
         error: result.error,
         stopped,
+        busy,
       });
-      if (failures < this.settings.unhealthyThreshold) continue;
+      if (verdict.kind !== "hung") continue;
       this.logger.error(
-        { pid: incarnation.pid, consecutiveFailures: failures },
+        { pid: incarnation.pid, consecutiveFailures, reason: verdict.reason },
         "killing unresponsive containerd",
       );
       this.setState("restarting");
       incarnation.killedOnPurpose = true;
-      await this.terminate(incarnation, 0, undefined, []);
+      await this.processes.terminate(incarnation, 0, undefined, []);
       await this.restart(incarnation, "unhealthy");
-      failures = 0;
+      hang.answered();
     }
   }
 
   private async restart(previous: Incarnation, reason: "exited" | "unhealthy"): Promise<void> {
     this.setState("restarting");
-    const { initialMs, maxMs, resetAfterMs } = this.settings.backoff;
-    if (previous.servingSince !== undefined && Date.now() - previous.servingSince >= resetAfterMs) {
-      this.restartsSinceStable = 0;
-    }
+    this.schedule.beginRestart(previous.servingSince, Date.now());
     let attempts = 0;
     while (!this.stopController.signal.aborted) {
-      const delay = Math.min(maxMs, initialMs * 2 ** this.restartsSinceStable);
-      this.restartsSinceStable++;
-      await this.pause(delay);
+      await this.pause(this.schedule.nextDelayMs());
       if (this.stopController.signal.aborted) return;
       attempts++;
       try {
@@ -521,95 +479,10 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
     exitCode: number | null,
     signal: NodeJS.Signals | null,
   ): void {
-    incarnation.exited = true;
     const expected = incarnation.killedOnPurpose;
     this.logger[expected ? "info" : "warn"]({ pid: incarnation.pid, exitCode, signal }, "containerd exited");
     this.emit("exited", { pid: incarnation.pid, exitCode, signal, expected });
     this.wakeMonitor();
-  }
-
-  /** Sends `signals`, waits up to `graceMs`, then SIGKILLs and waits for the exit. */
-  private async terminate(
-    incarnation: Incarnation,
-    graceMs: number,
-    abort: AbortSignal | undefined,
-    signals: NodeJS.Signals[],
-  ): Promise<void> {
-    const gone = (): boolean => incarnation.exited || !isProcessAlive(incarnation.pid);
-    if (gone()) return;
-    for (const signal of signals) signalProcess(incarnation.pid, signal);
-    if (signals.length > 0 && !abort?.aborted) {
-      const aborted = abort
-        ? new Promise<boolean>((resolve) =>
-            abort.addEventListener("abort", () => resolve(false), { once: true }),
-          )
-        : new Promise<boolean>(() => {});
-      if (await Promise.race([this.waitGone(incarnation, graceMs, gone), aborted])) return;
-    }
-    if (signals.length > 0)
-      this.logger.warn({ pid: incarnation.pid, graceMs }, "containerd ignored SIGTERM; killing it");
-    signalProcess(incarnation.pid, "SIGKILL");
-    if (!(await this.waitGone(incarnation, 10_000, gone))) {
-      this.logger.error({ pid: incarnation.pid }, "containerd survived SIGKILL for 10 s");
-    }
-  }
-
-  private async waitGone(incarnation: Incarnation, timeoutMs: number, gone: () => boolean): Promise<boolean> {
-    const child = incarnation.child;
-    if (!child) return waitForProcessExit(incarnation.pid, timeoutMs);
-    if (gone()) return true;
-    // A child is only reaped (and its pid freed) once Node sees its exit, so wait for that event.
-    const exited = once(child, "exit").then(() => true);
-    const timedOut = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
-    return Promise.race([exited, timedOut]);
-  }
-
-  private detach(incarnation: Incarnation): void {
-    const child = incarnation.child;
-    if (!child) return;
-    // containerd ignores SIGPIPE, so closing our ends of its output pipes only drops its later log lines.
-    child.stdout?.destroy();
-    child.stderr?.destroy();
-    child.removeAllListeners("exit");
-    child.unref();
-  }
-
-  private removeRuntimeFiles(): void {
-    for (const path of [this.layout.pidFile, this.layout.socket, this.layout.ttrpcSocket]) {
-      try {
-        rmSync(path, { force: true });
-      } catch (err) {
-        // A path that cannot exist (its parent is not a directory) has nothing to remove.
-        if ((err as NodeJS.ErrnoException).code !== "ENOTDIR") throw err;
-      }
-    }
-  }
-
-  private readPidFile(): number | undefined {
-    try {
-      const pid = Number(readFileSync(this.layout.pidFile, "utf8").trim());
-      return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  private writePidFile(pid: number): void {
-    writeFileSync(this.layout.pidFile, `${pid}\n`, { mode: 0o644 });
-  }
-
-  private rememberLog(chunk: string): void {
-    for (const line of chunk.split("\n")) {
-      if (line.trim() === "") continue;
-      this.logTail.push(line);
-      if (this.logTail.length > LOG_TAIL_LINES) this.logTail.shift();
-    }
-  }
-
-  private logTailMessage(): string {
-    if (this.logTail.length === 0) return "";
-    const lines = this.logTail.slice(-10).map((line) => `  ${parseContainerdLogLine(line).msg}`);
-    return `; containerd's last log lines:\n${lines.join("\n")}`;
   }
 
   private pause(ms: number): Promise<void> {
@@ -628,13 +501,4 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
   private wakeMonitor(): void {
     for (const wake of [...this.wakers]) wake();
   }
-}
-
-/** Creates a supervisor and starts (or adopts) its containerd. */
-export async function startManagedContainerd(
-  opts: ManagedContainerdOptions = {},
-): Promise<ManagedContainerd> {
-  const supervisor = new ManagedContainerd(opts);
-  await supervisor.start();
-  return supervisor;
 }

@@ -1,7 +1,8 @@
 import type { Readable, Writable } from "node:stream";
 import type { OciProcess, OciSpec } from "../../oci/spec.js";
 import type { Backend, LibcontainerdEvent } from "./events.js";
-import type { Resources } from "./resources.js";
+import type { ContainerInspect } from "./inspect.js";
+import type { ResourceUpdate } from "./resources.js";
 import type { Stats } from "./stats.js";
 
 /** Every async call takes these. `timeoutMs` becomes a DeadlineExceededError, `signal` a CanceledError. */
@@ -15,12 +16,28 @@ export interface CallOptions {
   waitForReady?: boolean;
 }
 
-/** Which streams to create; they appear on the Process. With `terminal`, stdout carries both streams. */
+/**
+ * Which streams to create; they appear on the Process. With `terminal`, stdout carries both streams.
+ * With `log`, stdout and stderr go to a log file instead (no streams): see `LogOptions`.
+ */
 export interface StdioOptions {
   stdin?: boolean;
   stdout?: boolean;
   stderr?: boolean;
   terminal?: boolean;
+  log?: LogOptions;
+}
+
+/**
+ * A log that outlives the caller: the shim runs `ctrd-logger`, which writes Docker json-file records
+ * to `path` (absolute; its directory is created) and rotates it: at most `maxFiles` files (default
+ * 1) of at most `maxSize` bytes (default: unlimited). Read it with `readLogs`. Excludes stdin and
+ * the stdout/stderr streams.
+ */
+export interface LogOptions {
+  path: string;
+  maxSize?: number;
+  maxFiles?: number;
 }
 
 export type TaskStatus = "created" | "running" | "paused" | "pausing" | "stopped" | "unknown";
@@ -28,6 +45,12 @@ export type TaskStatus = "created" | "running" | "paused" | "pausing" | "stopped
 export interface ExitStatus {
   exitCode: number;
   exitedAt: Date;
+  /**
+   * The init process's exit only: whether the kernel killed a process of the container for want
+   * of memory (docker's `OOMKilled`). Read from the cgroup's oom_kill counter after the exit, and
+   * from containerd's OOM event; undefined where the backend cannot tell (HCS, exec processes).
+   */
+  oomKilled?: boolean;
 }
 
 export interface ProcessInfo {
@@ -40,13 +63,30 @@ export interface ContainerInfo {
   id: string;
   runtime: { name: string; optionsTypeUrl?: string };
   labels: Record<string, string>;
+  /** The image it was created from, if any. */
+  image?: string;
   createdAt?: Date;
+  /** The OCI spec the container was created with, where the backend keeps it. */
+  spec?: OciSpec;
 }
 
 export interface NewContainerOptions extends CallOptions {
   /** A runtime name (`runc`, `io.containerd.runtime.v1.linux`, a configured name, or a shim name). */
   runtime?: string;
   labels?: Record<string, string>;
+  /**
+   * Remove a container with the same id first (killing its task), as `docker run --replace`
+   * would: a rerun after a crash then never fails with AlreadyExistsError.
+   */
+  replace?: boolean;
+  /** The image the container runs, recorded on containerd's container record (remote backend). */
+  image?: string;
+  /**
+   * The container's rootfs is this snapshot (e.g. from `client.images.prepareSnapshot`): its mounts
+   * go to the task, `spec.root.path` is then relative (`rootfs`), and deleting the container removes
+   * the snapshot. Remote backend only.
+   */
+  snapshot?: { snapshotter: string; key: string };
 }
 
 export interface NewTaskOptions extends CallOptions {
@@ -93,6 +133,13 @@ export interface Container {
   /** The existing task with its IO reopened (for a new client after a restart). */
   attachTask(stdio: StdioOptions, opts?: CallOptions): Promise<Task>;
   info(opts?: CallOptions): Promise<ContainerInfo>;
+  /**
+   * Sets (or, with `undefined`, removes) labels on the container's record, leaving the others.
+   * NotImplementedError where the backend keeps no record (local).
+   */
+  setLabels(labels: Record<string, string | undefined>, opts?: CallOptions): Promise<void>;
+  /** `docker inspect`'s core: config, live state, and the exit remembered after the task is gone. */
+  inspect(opts?: CallOptions): Promise<ContainerInspect>;
   /** Removes the container and its bundle/FIFO directory. FailedPreconditionError while a task exists. */
   delete(opts?: CallOptions): Promise<void>;
 }
@@ -123,7 +170,8 @@ export interface Task extends Process {
   resume(opts?: CallOptions): Promise<void>;
   pids(opts?: CallOptions): Promise<ProcessInfo[]>;
   stats(opts?: CallOptions): Promise<Stats>;
-  updateResources(resources: Resources, opts?: CallOptions): Promise<void>;
+  /** Docker-style limits (`{ memory: "128m", cpus: 1 }`) or raw OCI resources (`{ linux }` / `{ windows }`). */
+  updateResources(resources: ResourceUpdate, opts?: CallOptions): Promise<void>;
   checkpoint(dir: string, opts?: CheckpointOptions): Promise<void>;
   /** Kills (SIGKILL) whatever runs, waits for the exit, and deletes the task. */
   forceDelete(opts?: CallOptions): Promise<void>;

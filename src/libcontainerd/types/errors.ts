@@ -13,6 +13,8 @@ export type ErrorCode =
   | "not_implemented"
   | "deadline_exceeded"
   | "canceled"
+  | "unauthenticated"
+  | "data_loss"
   | "internal";
 
 export interface ErrorDetails {
@@ -63,6 +65,14 @@ export class DeadlineExceededError extends LibcontainerdError {
 export class CanceledError extends LibcontainerdError {
   override readonly code = "canceled";
 }
+/** A registry refused the credentials (or asked for some and none were given). */
+export class UnauthenticatedError extends LibcontainerdError {
+  override readonly code = "unauthenticated";
+}
+/** Bytes that do not match their digest or size: a tampered or truncated blob. */
+export class DataLossError extends LibcontainerdError {
+  override readonly code = "data_loss";
+}
 /** Anything the backend reported that fits no other kind. */
 export class InternalError extends LibcontainerdError {
   override readonly code = "internal";
@@ -77,6 +87,8 @@ const byCode = {
   not_implemented: NotImplementedError,
   deadline_exceeded: DeadlineExceededError,
   canceled: CanceledError,
+  unauthenticated: UnauthenticatedError,
+  data_loss: DataLossError,
   internal: InternalError,
 } satisfies Record<ErrorCode, typeof LibcontainerdError>;
 

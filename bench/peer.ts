@@ -1,0 +1,291 @@
+// `npm run bench:peer [-- --quick]`: the library against containerd's own Go client (in process, as
+// dockerd and nerdctl use it) and `ctr`, on one private containerd, interleaved round by round.
+// Measures what issue #19 asks: sequential lifecycle, 50 and 200 at once, client CPU per lifecycle,
+// and RPCs per lifecycle counted by containerd itself (its gRPC metrics), so both sides are counted
+// the same way. Writes bench/peer-results.json and the "Go client" section of BENCHMARKS.md.
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { loadavg } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { createInterface, type Interface } from "node:readline";
+import { RemoteClient } from "../src/libcontainerd/remote/client.js";
+import { defaultLinuxSpec } from "../src/oci/defaults.js";
+import { startContainerd, type TestContainerd } from "../test/harness/containerd.js";
+import { machineFacts } from "./machine.js";
+import { formatMs, formatRatio, median, runCommand } from "./measure.js";
+import { BenchSubjects } from "./subjects.js";
+
+const quick = process.argv.includes("--quick");
+const ROUNDS = quick ? 10 : 40;
+const RPC_ROUNDS = quick ? 5 : 10;
+const CONCURRENT_ROUNDS = quick ? 1 : 2;
+const LEVELS = [50, 200];
+const benchDir = import.meta.dirname;
+
+const started = performance.now();
+function log(message: string): void {
+  process.stderr.write(
+    `peer [${((performance.now() - started) / 1000).toFixed(0).padStart(4)}s] ${message}\n`,
+  );
+}
+
+/** Wall and client CPU (user + system) of one measured block. */
+interface Sample {
+  ms: number;
+  cpuMs: number;
+}
+
+/** The Go program in bench/go-client, driven line by line (see its header). */
+class GoClient {
+  private readonly lines: Interface;
+  private readonly waiting: ((line: string) => void)[] = [];
+
+  private constructor(private readonly child: ChildProcess) {
+    this.lines = createInterface({ input: child.stdout! });
+    this.lines.on("line", (line) => this.waiting.shift()?.(line));
+  }
+
+  static async start(ctrd: TestContainerd, namespace: string): Promise<GoClient> {
+    const build = await runCommand("bash", [join(benchDir, "go-client/build.sh"), join(ctrd.dir, "go")]);
+    if (build.code !== 0) throw new Error(`building bench/go-client failed: ${build.stderr}`);
+    const binary = build.stdout.trim().split("\n").at(-1)!;
+    const child = spawn(binary, [ctrd.address, namespace, ctrd.rootfs], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    return new GoClient(child);
+  }
+
+  async run(command: string): Promise<Sample> {
+    const line = await new Promise<string>((resolve) => {
+      this.waiting.push(resolve);
+      this.child.stdin!.write(`${command}\n`);
+    });
+    if (line.startsWith("error")) throw new Error(`go client: ${line}`);
+    const [ms, userMs, sysMs] = line.split(" ").map(Number) as [number, number, number];
+    return { ms, cpuMs: userMs + sysMs };
+  }
+
+  close(): void {
+    this.child.stdin!.end("quit\n");
+  }
+}
+
+/** grpc_server_handled_total from containerd's metrics endpoint, summed per service/method. */
+async function rpcCounts(metricsUrl: string): Promise<Map<string, number>> {
+  const text = await (await fetch(metricsUrl)).text();
+  const counts = new Map<string, number>();
+  for (const match of text.matchAll(/^grpc_server_handled_total\{([^}]*)\} (\d+)/gm)) {
+    const labels = Object.fromEntries([...match[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    const key = `${String(labels.grpc_service).split(".").at(-1)}.${labels.grpc_method}`;
+    counts.set(key, (counts.get(key) ?? 0) + Number(match[2]));
+  }
+  return counts;
+}
+
+function perLifecycle(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  n: number,
+): Record<string, number> {
+  const result: Record<string, number> = {};
+  for (const [key, value] of after) {
+    const delta = value - (before.get(key) ?? 0);
+    if (delta > 0) result[key] = delta / n;
+  }
+  return result;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function main(): Promise<void> {
+  const port = await freePort();
+  const ctrd = await startContainerd({
+    prefix: "lcd-peer-",
+    extraConfig: `\n[metrics]\n  address = "127.0.0.1:${port}"\n`,
+  });
+  const metricsUrl = `http://127.0.0.1:${port}/v1/metrics`;
+  const subjects = new BenchSubjects(ctrd);
+  const client = new RemoteClient({ address: ctrd.address, namespace: "bench-lib", stateDir: ctrd.stateDir });
+  let counter = 0;
+  const library = async (): Promise<void> => {
+    const id = `lib-${++counter}`;
+    const spec = defaultLinuxSpec({
+      args: ["/bin/true"],
+      rootfs: ctrd.rootfs,
+      cgroupsPath: `/bench-lib/${id}`,
+    });
+    const container = await client.newContainer(id, spec);
+    const task = await container.newTask(); // null IO, as cio.NullIO on the Go side
+    const exited = task.wait();
+    await task.start();
+    const status = await exited;
+    await task.delete();
+    await container.delete();
+    if (status.exitCode !== 0) throw new Error(`${id} exited ${status.exitCode}`);
+  };
+  const measureLibrary = async (run: () => Promise<unknown>): Promise<Sample> => {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await run();
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    return { ms, cpuMs: (cpu.user + cpu.system) / 1000 };
+  };
+
+  log("building the Go client (Debian's golang-go + containerd 1.6 sources)");
+  const go = await GoClient.start(ctrd, "bench-go");
+  try {
+    log("warming up");
+    for (let i = 0; i < 3; i++) {
+      await library();
+      await go.run("one");
+      await subjects.ctrLifecycle("runc-v2");
+    }
+
+    log(`sequential: ${ROUNDS} rounds, library / Go client / ctr interleaved`);
+    const seq = { library: [] as Sample[], go: [] as Sample[], ctr: [] as number[] };
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = [0, 1, 2].map((k) => (k + round) % 3);
+      for (const k of order) {
+        if (k === 0) seq.library.push(await measureLibrary(library));
+        else if (k === 1) seq.go.push(await go.run("one"));
+        else seq.ctr.push(await subjects.ctrLifecycle("runc-v2"));
+      }
+    }
+
+    log(`RPCs per lifecycle: ${RPC_ROUNDS} each, counted by containerd`);
+    const m0 = await rpcCounts(metricsUrl);
+    for (let i = 0; i < RPC_ROUNDS; i++) await library();
+    const m1 = await rpcCounts(metricsUrl);
+    for (let i = 0; i < RPC_ROUNDS; i++) await go.run("one");
+    const m2 = await rpcCounts(metricsUrl);
+    const rpcs = { library: perLifecycle(m0, m1, RPC_ROUNDS), go: perLifecycle(m1, m2, RPC_ROUNDS) };
+
+    const concurrent: Record<number, { library: Sample[]; go: Sample[] }> = {};
+    for (const level of LEVELS) {
+      concurrent[level] = { library: [], go: [] };
+      for (let round = 0; round < CONCURRENT_ROUNDS; round++) {
+        log(`${level} at once, round ${round + 1}`);
+        const lib = () => measureLibrary(() => Promise.all(Array.from({ length: level }, library)));
+        const both =
+          round % 2 === 0
+            ? [await lib(), await go.run(`par ${level}`)]
+            : [await go.run(`par ${level}`), await lib()];
+        concurrent[level]!.library.push(round % 2 === 0 ? both[0]! : both[1]!);
+        concurrent[level]!.go.push(round % 2 === 0 ? both[1]! : both[0]!);
+      }
+    }
+
+    const facts = await machineFacts(
+      (await client.version()).version,
+      (await runCommand("ctr", ["--version"])).stdout.trim(),
+    );
+    const results = {
+      date: new Date().toISOString(),
+      quick,
+      loadavgAtEnd: loadavg(),
+      machine: facts,
+      sequential: {
+        libraryMs: median(seq.library.map((s) => s.ms)),
+        goMs: median(seq.go.map((s) => s.ms)),
+        ctrMs: median(seq.ctr),
+        libraryCpuMs: median(seq.library.map((s) => s.cpuMs)),
+        goCpuMs: median(seq.go.map((s) => s.cpuMs)),
+      },
+      rpcs,
+      concurrent: Object.fromEntries(
+        LEVELS.map((level) => {
+          const c = concurrent[level]!;
+          return [
+            level,
+            {
+              libraryWallMs: median(c.library.map((s) => s.ms)),
+              goWallMs: median(c.go.map((s) => s.ms)),
+              libraryCpuMsPerLifecycle: median(c.library.map((s) => s.cpuMs)) / level,
+              goCpuMsPerLifecycle: median(c.go.map((s) => s.cpuMs)) / level,
+            },
+          ];
+        }),
+      ),
+    };
+    writeFileSync(join(benchDir, "peer-results.json"), `${JSON.stringify(results, null, 2)}\n`);
+    writeSection(results);
+    log("wrote bench/peer-results.json and BENCHMARKS.md");
+  } finally {
+    go.close();
+    await client.close();
+    await ctrd.stop();
+  }
+}
+
+type Results = {
+  date: string;
+  quick: boolean;
+  loadavgAtEnd: number[];
+  machine: { cpu: string; cores: number; containerd: string; runc: string };
+  sequential: Record<"libraryMs" | "goMs" | "ctrMs" | "libraryCpuMs" | "goCpuMs", number>;
+  rpcs: { library: Record<string, number>; go: Record<string, number> };
+  concurrent: Record<
+    string,
+    Record<"libraryWallMs" | "goWallMs" | "libraryCpuMsPerLifecycle" | "goCpuMsPerLifecycle", number>
+  >;
+};
+
+const BEGIN = "<!-- bench:peer:begin -->";
+const END = "<!-- bench:peer:end -->";
+
+function writeSection(r: Results): void {
+  const s = r.sequential;
+  const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+  const methods = [...new Set([...Object.keys(r.rpcs.library), ...Object.keys(r.rpcs.go)])].sort();
+  const lines = [
+    BEGIN,
+    "## Against containerd's Go client (`npm run bench:peer`)",
+    "",
+    `${r.date}${r.quick ? " (--quick)" : ""}; ${r.machine.cpu}, ${r.machine.cores} cores; containerd ${r.machine.containerd};`,
+    `${r.machine.runc}; load average at the end ${r.loadavgAtEnd.map((l) => l.toFixed(2)).join(" ")}.`,
+    "One private containerd; the library (null IO), containerd's Go client in process (bench/go-client, null IO,",
+    "what dockerd and nerdctl pay) and `ctr run --rm` interleaved round by round; runc v2 shim, `/bin/true`.",
+    "",
+    "| sequential lifecycle (median) | library | Go client | ctr | library / Go | library / ctr |",
+    "|---|---|---|---|---|---|",
+    `| wall ms | ${formatMs(s.libraryMs)} | ${formatMs(s.goMs)} | ${formatMs(s.ctrMs)} | ${formatRatio(s.libraryMs / s.goMs)} | ${formatRatio(s.libraryMs / s.ctrMs)} |`,
+    `| client CPU ms | ${formatMs(s.libraryCpuMs)} | ${formatMs(s.goCpuMs)} | | ${formatRatio(s.libraryCpuMs / s.goCpuMs)} | |`,
+    "",
+    "| at once | library wall ms | Go wall ms | library / Go (throughput: Go / library) | client CPU ms per lifecycle, library / Go |",
+    "|---|---|---|---|---|",
+    ...Object.entries(r.concurrent).map(
+      ([level, c]) =>
+        `| ${level} | ${formatMs(c.libraryWallMs)} | ${formatMs(c.goWallMs)} | ${formatRatio(c.libraryWallMs / c.goWallMs)} | ${formatMs(c.libraryCpuMsPerLifecycle)} / ${formatMs(c.goCpuMsPerLifecycle)} |`,
+    ),
+    "",
+    `RPCs per lifecycle as containerd counts them: library ${total(r.rpcs.library).toFixed(1)}, Go client ${total(r.rpcs.go).toFixed(1)}.`,
+    "",
+    "| RPC | library | Go client |",
+    "|---|---|---|",
+    ...methods.map(
+      (m) => `| ${m} | ${r.rpcs.library[m]?.toFixed(1) ?? "0"} | ${r.rpcs.go[m]?.toFixed(1) ?? "0"} |`,
+    ),
+    END,
+  ];
+  const path = join(benchDir, "..", "BENCHMARKS.md");
+  const current = readFileSync(path, "utf8");
+  const section = lines.join("\n");
+  const begin = current.indexOf(BEGIN);
+  const end = current.indexOf(END);
+  const next =
+    begin >= 0 && end > begin
+      ? current.slice(0, begin) + section + current.slice(end + END.length)
+      : `${current.trimEnd()}\n\n${section}\n`;
+  writeFileSync(path, next);
+}
+
+await main();

@@ -1,0 +1,103 @@
+// `npm run bench:startup [-- --quick]`: how long ctrd and `import("libcontainerd")` take to start,
+// against ctr on the same containerd, hyperfine-style (repeated whole-process runs, interleaved,
+// medians). Writes bench/startup-results.json and the "Start-up" section of BENCHMARKS.md.
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { startContainerd } from "../test/harness/containerd.js";
+import { formatMs, formatRatio, median } from "./measure.js";
+
+const quick = process.argv.includes("--quick");
+const RUNS = quick ? 5 : 15;
+const benchDir = import.meta.dirname;
+const repoDir = join(benchDir, "..");
+const ctrdMain = join(repoDir, "dist/cli/main.js");
+const libraryEntry = join(repoDir, "dist/index.js");
+
+function timeCommand(command: string, args: string[]): { ms: number; stdout: string } {
+  const t0 = performance.now();
+  const result = spawnSync(command, args, { encoding: "utf8" });
+  const ms = performance.now() - t0;
+  if (result.status !== 0)
+    throw new Error(`${command} ${args.join(" ")} failed (${result.status}): ${result.stderr}`);
+  return { ms, stdout: result.stdout };
+}
+
+const ctrd = await startContainerd({ prefix: "lcd-startup-" });
+try {
+  const ctrdFlags = ["--containerd", ctrd.address, "--state", ctrd.stateDir, "--namespace", "startup"];
+  const ctrFlags = ["--address", ctrd.address, "-n", "startup"];
+  let counter = 0;
+  const subjects: Record<string, () => number> = {
+    "node -e 0": () => timeCommand("node", ["-e", "0"]).ms,
+    "ctrd --version": () => timeCommand("node", [ctrdMain, "--version"]).ms,
+    "ctr --version": () => timeCommand("ctr", ["--version"]).ms,
+    "ctrd ps": () => timeCommand("node", [ctrdMain, ...ctrdFlags, "ps"]).ms,
+    "ctr containers ls": () => timeCommand("ctr", [...ctrFlags, "containers", "ls"]).ms,
+    "ctrd run --rm -- /bin/true": () =>
+      timeCommand("node", [ctrdMain, ...ctrdFlags, "run", "--rm", "--rootfs", ctrd.rootfs, "--", "/bin/true"])
+        .ms,
+    "ctr run --rm /bin/true": () =>
+      timeCommand("ctr", [
+        ...ctrFlags,
+        "run",
+        "--rm",
+        "--rootfs",
+        ctrd.rootfs,
+        `ctr-${++counter}`,
+        "/bin/true",
+      ]).ms,
+    // In-process: from the first line of a fresh process to the module being usable.
+    'import("libcontainerd")': () =>
+      Number(
+        timeCommand("node", [
+          "--input-type=module",
+          "-e",
+          `const t = performance.now(); await import(${JSON.stringify(libraryEntry)}); console.log(performance.now() - t);`,
+        ]).stdout,
+      ),
+  };
+  const samples = new Map<string, number[]>(Object.keys(subjects).map((name) => [name, []]));
+  for (const fn of Object.values(subjects)) fn(); // warm the page cache and the default rootfs
+  for (let run = 0; run < RUNS; run++) {
+    for (const [name, fn] of Object.entries(subjects)) samples.get(name)!.push(fn());
+  }
+  const medians = Object.fromEntries([...samples].map(([name, values]) => [name, median(values)]));
+  const results = { date: new Date().toISOString(), runs: RUNS, loadavgAtEnd: loadavg(), medians };
+  writeFileSync(join(benchDir, "startup-results.json"), `${JSON.stringify(results, null, 2)}\n`);
+
+  const row = (name: string, peer?: string) =>
+    `| ${name} | ${formatMs(medians[name]!)} | ${peer ? `${peer} ${formatMs(medians[peer]!)}` : ""} | ${peer ? formatRatio(medians[name]! / medians[peer]!) : ""} |`;
+  const BEGIN = "<!-- bench:startup:begin -->";
+  const END = "<!-- bench:startup:end -->";
+  const section = [
+    BEGIN,
+    "## Start-up (`npm run bench:startup`)",
+    "",
+    `${results.date}; ${RUNS} interleaved runs each, medians; load average at the end ${results.loadavgAtEnd.map((l) => l.toFixed(2)).join(" ")}.`,
+    "",
+    "| command | ms | peer | ratio |",
+    "|---|---|---|---|",
+    row("node -e 0"),
+    row("ctrd --version", "ctr --version"),
+    row("ctrd ps", "ctr containers ls"),
+    row("ctrd run --rm -- /bin/true", "ctr run --rm /bin/true"),
+    row('import("libcontainerd")'),
+    END,
+  ].join("\n");
+  const path = join(repoDir, "BENCHMARKS.md");
+  const current = readFileSync(path, "utf8");
+  const begin = current.indexOf(BEGIN);
+  const end = current.indexOf(END);
+  writeFileSync(
+    path,
+    begin >= 0 && end > begin
+      ? current.slice(0, begin) + section + current.slice(end + END.length)
+      : `${current.trimEnd()}\n\n${section}\n`,
+  );
+  process.stderr.write(`${section}\n`);
+} finally {
+  await ctrd.stop();
+}

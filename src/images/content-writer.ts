@@ -1,0 +1,242 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import {
+  WriteAction,
+  type WriteContentRequestSchema,
+  type WriteContentResponse,
+} from "../gen/github.com/containerd/containerd/api/services/content/v1/content_pb.js";
+import { abortError, delay } from "../libcontainerd/call.js";
+import { toTypedError } from "../libcontainerd/remote/errors.js";
+import {
+  DataLossError,
+  isErrorCode,
+  LibcontainerdError,
+  UnavailableError,
+} from "../libcontainerd/types/errors.js";
+import type { ContainerdServices, Lease } from "./containerd.js";
+import type { Descriptor } from "./media-types.js";
+
+type WriteRequest = MessageInitShape<typeof WriteContentRequestSchema>;
+
+/** Where a blob's bytes come from: a stream starting at `offset` (or at 0 if the source cannot seek). */
+export type BlobSource = (
+  offset: number,
+  signal: AbortSignal | undefined,
+) => Promise<{ stream: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>; offset: number }>;
+
+export interface WriteBlobOptions {
+  /** The ingest ref: the same ref later resumes where a failed write stopped. */
+  ref: string;
+  desc: Descriptor;
+  source: BlobSource;
+  lease: Lease;
+  labels?: Record<string, string>;
+  signal?: AbortSignal | undefined;
+  /** Bytes in the store so far (called often; cheap). */
+  onProgress?: (offset: number) => void;
+  /** Attempts for a source that fails midway (each resumes); default 5. */
+  attempts?: number;
+}
+
+const CHUNK_BYTES = 1024 * 1024;
+/** Writes sent ahead of their acknowledgements: the stream stays busy without unbounded buffering. */
+const WINDOW = 4;
+
+/** A pushable request stream for a bidi call (an async generator: connect wants throw/return). */
+class RequestQueue implements AsyncIterable<WriteRequest> {
+  private items: WriteRequest[] = [];
+  private waiting: ((item: WriteRequest | undefined) => void) | undefined;
+  private ended = false;
+
+  push(item: WriteRequest): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    if (waiting) waiting(item);
+    else this.items.push(item);
+  }
+
+  end(): void {
+    this.ended = true;
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.(undefined);
+  }
+
+  private take(): Promise<WriteRequest | undefined> {
+    const item = this.items.shift();
+    if (item || this.ended) return Promise.resolve(item);
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+    });
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<WriteRequest> {
+    for (let item = await this.take(); item; item = await this.take()) yield item;
+  }
+}
+
+/** One Content.Write session: every request is answered by one response, in order. */
+class WriteSession {
+  private readonly requests = new RequestQueue();
+  private readonly responses: AsyncIterator<WriteContentResponse>;
+  private readonly abort = new AbortController();
+
+  constructor(
+    readonly services: ContainerdServices,
+    private readonly what: string,
+    lease: Lease,
+    signal: AbortSignal | undefined,
+  ) {
+    const combined = signal ? AbortSignal.any([signal, this.abort.signal]) : this.abort.signal;
+    this.responses = services.content
+      .write(this.requests, { signal: combined, headers: lease.headers })
+      [Symbol.asyncIterator]();
+  }
+
+  send(req: WriteRequest): void {
+    this.requests.push(req);
+  }
+
+  async next(): Promise<WriteContentResponse> {
+    let r: IteratorResult<WriteContentResponse>;
+    try {
+      r = await this.responses.next();
+    } catch (err) {
+      throw toTypedError(err, this.what);
+    }
+    if (r.done) throw toTypedError(new Error("containerd ended the write early"), this.what);
+    return r.value;
+  }
+
+  close(): void {
+    this.requests.end();
+    this.abort.abort();
+  }
+}
+
+/**
+ * Streams a blob into containerd's content store as containerd's `content.Copy` does: the ingest
+ * is opened by ref (STAT tells how much an earlier attempt left), the rest is written at its
+ * offset, and COMMIT checks the expected size and digest. Another writer holding the ref is
+ * waited for; a blob that exists already is not written again. Returns whether bytes were written.
+ */
+export async function writeBlob(
+  services: ContainerdServices,
+  opts: WriteBlobOptions,
+): Promise<"written" | "exists"> {
+  const { desc, signal } = opts;
+  const what = `write ${desc.digest} to the content store`;
+  const attempts = opts.attempts ?? 5;
+  let lockWaitMs = 10;
+  for (let attempt = 1; ; attempt++) {
+    if (signal?.aborted) throw abortError(signal, what);
+    const session = new WriteSession(services, what, opts.lease, signal);
+    try {
+      session.send({
+        action: WriteAction.STAT,
+        ref: opts.ref,
+        total: BigInt(desc.size),
+        expected: desc.digest,
+      });
+      const status = await session.next();
+      const written = await copyInto(session, opts, Number(status.offset));
+      opts.onProgress?.(desc.size);
+      return written;
+    } catch (raw) {
+      if (signal?.aborted) throw abortError(signal, what);
+      if (!(raw instanceof LibcontainerdError)) {
+        // The source's stream broke midway (a reset connection, a registry that went away).
+        if (attempt < attempts) {
+          await delay(Math.min(100 * 2 ** attempt, 2000), signal, what);
+          continue;
+        }
+        throw new UnavailableError(`${what}: the download failed: ${(raw as Error).message}`, { cause: raw });
+      }
+      if (isErrorCode(raw, "already_exists")) return "exists";
+      if (isErrorCode(raw, "unavailable") && /locked/i.test(raw.message)) {
+        // Another pull is writing this blob: wait for it, then find the blob there.
+        await delay(lockWaitMs, signal, what);
+        lockWaitMs = Math.min(lockWaitMs * 2, 500);
+        attempt--;
+        continue;
+      }
+      if (raw instanceof DataLossError || isErrorCode(raw, "failed_precondition")) {
+        await abortIngest(services, opts.ref, opts.lease);
+        throw raw instanceof DataLossError
+          ? raw
+          : new DataLossError(`${what}: ${raw.message}`, { cause: raw });
+      }
+      if (attempt >= attempts || !isErrorCode(raw, "unavailable")) throw raw;
+      await delay(Math.min(100 * 2 ** attempt, 2000), signal, what);
+    } finally {
+      session.close();
+    }
+  }
+}
+
+async function copyInto(session: WriteSession, opts: WriteBlobOptions, stored: number): Promise<"written"> {
+  const { desc } = opts;
+  let offset = stored;
+  if (offset < desc.size) {
+    const source = await opts.source(offset, opts.signal);
+    // A source that could not seek starts over: WRITE at offset 0 truncates the ingest.
+    offset = source.offset;
+    let inFlight = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      if (pendingBytes === 0) return;
+      const data = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending);
+      session.send({ action: WriteAction.WRITE, offset: BigInt(offset), data });
+      offset += data.length;
+      pending = [];
+      pendingBytes = 0;
+      inFlight++;
+      if (inFlight >= WINDOW) {
+        await session.next();
+        inFlight--;
+      }
+      opts.onProgress?.(offset);
+    };
+    for await (const chunk of source.stream) {
+      const buf = Buffer.isBuffer(chunk)
+        ? chunk
+        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      if (offset + pendingBytes + buf.length > desc.size) {
+        throw new DataLossError(
+          `blob ${desc.digest}: the source sent more than the ${desc.size} bytes expected`,
+        );
+      }
+      pending.push(buf);
+      pendingBytes += buf.length;
+      if (pendingBytes >= CHUNK_BYTES) await flush();
+    }
+    await flush();
+    while (inFlight > 0) {
+      await session.next();
+      inFlight--;
+    }
+    if (offset !== desc.size) {
+      throw new Error(`blob ${desc.digest}: the source ended after ${offset} of ${desc.size} bytes`);
+    }
+  }
+  session.send({
+    action: WriteAction.COMMIT,
+    offset: BigInt(offset),
+    total: BigInt(desc.size),
+    expected: desc.digest,
+    ...(opts.labels ? { labels: opts.labels } : {}),
+  });
+  const done = await session.next();
+  if (done.digest !== "" && done.digest !== desc.digest)
+    throw new DataLossError(`blob ${desc.digest}: stored bytes hash to ${done.digest}`);
+  return "written";
+}
+
+/** Drops a failed ingest so its bytes do not linger (its lease goes too). */
+async function abortIngest(services: ContainerdServices, ref: string, lease: Lease): Promise<void> {
+  await services
+    .call(`abort ingest ${ref}`, undefined, (s) =>
+      services.content.abort({ ref }, { signal: s, headers: lease.headers }),
+    )
+    .catch(() => {});
+}

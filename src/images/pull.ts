@@ -1,0 +1,261 @@
+import { callSignal } from "../libcontainerd/call.js";
+import type { CallOptions } from "../libcontainerd/types/client.js";
+import { InvalidArgumentError, NotImplementedError } from "../libcontainerd/types/errors.js";
+import type { ContainerdServices, Lease } from "./containerd.js";
+import { type BlobSource, writeBlob } from "./content-writer.js";
+import { isIndex, isManifest, parseConfig, parseIndex, parseManifest, selectManifest } from "./manifest.js";
+import {
+  chainIds,
+  childGcLabels,
+  type Descriptor,
+  type ImageConfig,
+  LABEL_DISTRIBUTION_SOURCE,
+  MediaType,
+  type Platform,
+  snapshotGcLabel,
+} from "./media-types.js";
+import { hostPlatform, parsePlatform } from "./platform.js";
+import { formatReference, type ImageReference, parseReference } from "./reference.js";
+import { RegistryClient, type RegistryOptions } from "./registry/client.js";
+import type { ImageRecord, ImageStore } from "./store.js";
+import { type KeyedLock, unpackLayer } from "./unpack.js";
+
+/** One step of a pull, for a caller's progress display: per blob, bytes so far of its size. */
+export interface PullProgress {
+  /** The blob's digest (layers, config, manifests). */
+  digest: string;
+  kind: "index" | "manifest" | "config" | "layer";
+  state: "waiting" | "downloading" | "exists" | "downloaded" | "extracting" | "unpacked" | "done";
+  current: number;
+  total: number;
+}
+
+export interface PullOptions extends CallOptions, RegistryOptions {
+  /** `linux/amd64`, `linux/arm64/v8` … or a Platform; default: this host's. */
+  platform?: string | Platform;
+  /** Default: the image service's (overlayfs). */
+  snapshotter?: string;
+  /** Unpack the layers into snapshots (default true): needed to run the image. */
+  unpack?: boolean;
+  /** Layers fetched at once (default 3). */
+  concurrency?: number;
+  onProgress?: (event: PullProgress) => void;
+}
+
+const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
+export interface PullDeps {
+  services: ContainerdServices;
+  store: ImageStore;
+  snapshotter: string;
+  locks: KeyedLock;
+}
+
+/** Runs `tasks` with at most `limit` at once; the promises settle as each task does. */
+function limited<T>(limit: number, tasks: (() => Promise<T>)[]): Promise<T>[] {
+  let running = 0;
+  const queue: (() => void)[] = [];
+  return tasks.map(
+    (task) =>
+      new Promise<T>((resolve, reject) => {
+        const start = () => {
+          running++;
+          task()
+            .then(resolve, reject)
+            .finally(() => {
+              running--;
+              queue.shift()?.();
+            });
+        };
+        if (running < limit) start();
+        else queue.push(start);
+      }),
+  );
+}
+
+/**
+ * Pulls an image as containerd 1.6's Go client does (pull.go + unpacker.go): everything under one
+ * lease; each blob streamed into the content store with containerd's GC reference labels
+ * (index → manifest → config and layers); layers fetched a few at once and unpacked in order as they
+ * arrive; the config labelled with the snapshot chain; the image record written last, so a failed
+ * pull registers nothing and leaves nothing GC would keep.
+ */
+export async function pullImage(deps: PullDeps, ref: string, opts: PullOptions = {}): Promise<ImageRecord> {
+  const parsed = parseReference(ref);
+  const name = formatReference(parsed);
+  const platform =
+    opts.platform === undefined
+      ? hostPlatform()
+      : typeof opts.platform === "string"
+        ? parsePlatform(opts.platform)
+        : opts.platform;
+  const snapshotter = opts.snapshotter ?? deps.snapshotter;
+  const signal = callSignal(opts);
+  const registry = new RegistryClient(parsed, opts);
+  try {
+    return await deps.services.withLease(`pull ${name}`, signal, async (lease) => {
+      const root = await registry.resolve(signal);
+      const fetcher = new Fetcher(deps.services, registry, parsed, lease, signal, opts.onProgress);
+      let manifestDesc = root.descriptor;
+      let manifestContent = root.content;
+      if (isIndex(root.descriptor.mediaType)) {
+        const index = parseIndex(root.content, `index of ${name}`);
+        manifestDesc = selectManifest(index, platform, name);
+        if (isIndex(manifestDesc.mediaType))
+          throw new NotImplementedError(`${name}: an index nested in an index is not supported`);
+        manifestContent = await registry.fetchManifest(manifestDesc, signal);
+      } else if (!isManifest(root.descriptor.mediaType)) {
+        if (root.descriptor.mediaType === MediaType.dockerSchema1Manifest)
+          throw new NotImplementedError(`${name}: Docker schema 1 manifests are not supported`);
+        throw new InvalidArgumentError(
+          `${name}: unknown media type ${JSON.stringify(root.descriptor.mediaType)}`,
+        );
+      }
+      const manifest = parseManifest(manifestContent, `manifest of ${name}`);
+      const configContent = (await deps.services.hasContent(manifest.config.digest, opts))
+        ? await deps.services.readContent(manifest.config.digest, opts, MAX_CONFIG_BYTES)
+        : await registry.fetchSmallBlob(manifest.config, MAX_CONFIG_BYTES, signal);
+      const config = parseConfig(configContent, `config of ${name}`, manifest.layers.length);
+      // Children before parents: a parent's labels never point at content that is not there yet.
+      const layerWrites = limited(
+        Math.max(1, opts.concurrency ?? 3),
+        manifest.layers.map((layer) => () => fetcher.fetchLayer(layer)),
+      );
+      // Each write's failure is seen through the unpack (or the wait below); none goes unhandled.
+      for (const write of layerWrites) write.catch(() => {});
+      if (opts.unpack !== false) {
+        await unpackAll(
+          deps,
+          snapshotter,
+          lease,
+          signal,
+          manifest.layers,
+          config,
+          layerWrites,
+          opts.onProgress,
+        );
+      }
+      await Promise.all(layerWrites);
+      const configLabels: Record<string, string> = { ...fetcher.sourceLabel };
+      if (opts.unpack !== false && config.rootfs.diff_ids.length > 0) {
+        configLabels[snapshotGcLabel(snapshotter)] = chainIds(config.rootfs.diff_ids).at(-1) as string;
+      }
+      await fetcher.storeSmall(manifest.config, configContent, "config", configLabels);
+      await fetcher.storeSmall(
+        manifestDesc,
+        manifestContent,
+        "manifest",
+        childGcLabels([manifest.config, ...manifest.layers]),
+      );
+      if (manifestDesc !== root.descriptor) {
+        await fetcher.storeSmall(root.descriptor, root.content, "index", childGcLabels([manifestDesc]));
+      }
+      return deps.store.put({ name, target: root.descriptor }, opts);
+    });
+  } finally {
+    registry.close();
+  }
+}
+
+async function unpackAll(
+  deps: PullDeps,
+  snapshotter: string,
+  lease: Lease,
+  signal: AbortSignal | undefined,
+  layers: Descriptor[],
+  config: ImageConfig,
+  writes: Promise<unknown>[],
+  onProgress: PullOptions["onProgress"],
+): Promise<void> {
+  const ctx = { services: deps.services, snapshotter, lease, signal, locks: deps.locks };
+  for (const [i, layer] of layers.entries()) {
+    const ready = (writes[i] as Promise<unknown>).then(() =>
+      onProgress?.({
+        digest: layer.digest,
+        kind: "layer",
+        state: "extracting",
+        current: layer.size,
+        total: layer.size,
+      }),
+    );
+    const result = await unpackLayer(ctx, layers, config.rootfs.diff_ids, i, ready);
+    onProgress?.({
+      digest: layer.digest,
+      kind: "layer",
+      state: result === "unpacked" ? "unpacked" : "done",
+      current: layer.size,
+      total: layer.size,
+    });
+  }
+}
+
+/** Writes blobs from one registry repository into the content store under the pull's lease. */
+class Fetcher {
+  readonly sourceLabel: Record<string, string>;
+
+  constructor(
+    private readonly services: ContainerdServices,
+    private readonly registry: RegistryClient,
+    ref: ImageReference,
+    private readonly lease: Lease,
+    private readonly signal: AbortSignal | undefined,
+    private readonly onProgress: PullOptions["onProgress"],
+  ) {
+    // containerd's AppendDistributionSourceLabel: lets a push to the same registry mount the blob.
+    this.sourceLabel = { [`${LABEL_DISTRIBUTION_SOURCE}.${ref.domain}`]: ref.path };
+  }
+
+  async fetchLayer(layer: Descriptor): Promise<void> {
+    const progress = (state: PullProgress["state"], current: number) =>
+      this.onProgress?.({ digest: layer.digest, kind: "layer", state, current, total: layer.size });
+    progress("waiting", 0);
+    const source: BlobSource = (offset, signal) => this.registry.openBlob(layer, offset, signal);
+    let reported = -1;
+    const result = await writeBlob(this.services, {
+      ref: `layer-${layer.digest}`,
+      desc: layer,
+      source,
+      lease: this.lease,
+      labels: this.sourceLabel,
+      signal: this.signal,
+      onProgress: (offset) => {
+        if (offset !== reported && offset < layer.size) progress("downloading", offset);
+        reported = offset;
+      },
+    });
+    progress(result === "exists" ? "exists" : "downloaded", layer.size);
+  }
+
+  /** Writes a manifest, index or config whose bytes are in hand, with labels (added if it exists). */
+  async storeSmall(
+    desc: Descriptor,
+    content: Buffer,
+    kind: PullProgress["kind"],
+    labels: Record<string, string>,
+  ): Promise<void> {
+    const source: BlobSource = async () => ({ stream: [content], offset: 0 });
+    const result = await writeBlob(this.services, {
+      ref: `${kind}-${desc.digest}`,
+      desc: { ...desc, size: content.length },
+      source,
+      lease: this.lease,
+      labels,
+      signal: this.signal,
+    });
+    if (result === "exists") {
+      await this.services.updateContentLabels(
+        desc.digest,
+        labels,
+        this.lease,
+        this.signal ? { signal: this.signal } : undefined,
+      );
+    }
+    this.onProgress?.({
+      digest: desc.digest,
+      kind,
+      state: "done",
+      current: content.length,
+      total: content.length,
+    });
+  }
+}

@@ -1,0 +1,213 @@
+import type { Transport } from "@connectrpc/connect";
+import type { Mount } from "../gen/github.com/containerd/containerd/api/types/mount_pb.js";
+import type { CallOptions } from "../libcontainerd/types/client.js";
+import { InvalidArgumentError, isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
+import { ContainerdServices } from "./containerd.js";
+import {
+  type ImageProcess,
+  type ImageProcessOverrides,
+  imageProcess,
+  userNeedsAccounts,
+} from "./image-spec.js";
+import { readFilesFromLayers } from "./layer-files.js";
+import { isIndex, parseConfig, parseIndex, parseManifest, selectManifest } from "./manifest.js";
+import {
+  chainIds,
+  type Descriptor,
+  type ImageConfig,
+  isManifest,
+  type Manifest,
+  type Platform,
+} from "./media-types.js";
+import { hostPlatform, parsePlatform } from "./platform.js";
+import { type PullOptions, pullImage } from "./pull.js";
+import { formatReference, parseReference } from "./reference.js";
+import { type ImageRecord, ImageStore } from "./store.js";
+import { KeyedLock } from "./unpack.js";
+
+export interface ImageServiceOptions {
+  transport: Transport;
+  /** Default `overlayfs`. */
+  snapshotter?: string;
+  defaultTimeoutMs?: number;
+}
+
+export interface PlatformOptions extends CallOptions {
+  platform?: string | Platform;
+}
+
+export interface RemoveImageOptions extends CallOptions {
+  /** Wait for containerd's garbage collection to reclaim what the image alone held. */
+  sync?: boolean;
+}
+
+/** The manifest of an image for one platform, resolved from the content store. */
+export interface ResolvedImage {
+  record: ImageRecord;
+  manifestDescriptor: Descriptor;
+  manifest: Manifest;
+  config: ImageConfig;
+}
+
+/** Images through containerd: pull, list, get, tag, remove, config, snapshots for containers. */
+export class RemoteImageService {
+  readonly snapshotter: string;
+  private readonly services: ContainerdServices;
+  private readonly store: ImageStore;
+  private readonly locks = new KeyedLock();
+
+  constructor(opts: ImageServiceOptions) {
+    this.snapshotter = opts.snapshotter ?? "overlayfs";
+    this.services = new ContainerdServices(opts.transport, opts.defaultTimeoutMs ?? 60_000);
+    this.store = new ImageStore(this.services);
+  }
+
+  /** Pulls (fetch + unpack) an image from its registry and records it under its normalised name. */
+  pull(ref: string, opts?: PullOptions): Promise<ImageRecord> {
+    return pullImage(
+      { services: this.services, store: this.store, snapshotter: this.snapshotter, locks: this.locks },
+      ref,
+      opts,
+    );
+  }
+
+  list(opts?: CallOptions): Promise<ImageRecord[]> {
+    return this.store.list(opts);
+  }
+
+  /** NotFoundError when there is no such image. */
+  get(ref: string, opts?: CallOptions): Promise<ImageRecord> {
+    return this.store.get(ref, opts);
+  }
+
+  /** A second name for an image (`docker tag`); an existing target name is moved. */
+  async tag(source: string, target: string, opts?: CallOptions): Promise<ImageRecord> {
+    const image = await this.store.get(source, opts);
+    const name = formatReference(parseReference(target));
+    return this.store.put({ name, target: image.target, labels: image.labels }, opts);
+  }
+
+  /** Removes an image's name; what nothing else references is reclaimed by containerd's GC. */
+  async remove(ref: string, opts?: RemoveImageOptions): Promise<void> {
+    const image = await this.store.get(ref, opts);
+    await this.store.delete(image.name, opts);
+  }
+
+  /** The manifest and config for a platform (default: the host's). */
+  async resolve(ref: string, opts?: PlatformOptions): Promise<ResolvedImage> {
+    const record = await this.store.get(ref, opts);
+    const platform =
+      opts?.platform === undefined
+        ? hostPlatform()
+        : typeof opts.platform === "string"
+          ? parsePlatform(opts.platform)
+          : opts.platform;
+    let desc = record.target;
+    for (let depth = 0; isIndex(desc.mediaType); depth++) {
+      if (depth > 2) throw new InvalidArgumentError(`image ${record.name}: indexes nested too deep`);
+      const index = parseIndex(await this.read(desc, record, opts), `index of ${record.name}`);
+      desc = selectManifest(index, platform, record.name);
+    }
+    if (!isManifest(desc.mediaType))
+      throw new InvalidArgumentError(`image ${record.name}: unknown media type ${desc.mediaType}`);
+    const manifest = parseManifest(await this.read(desc, record, opts), `manifest of ${record.name}`);
+    const config = parseConfig(
+      await this.read(manifest.config, record, opts),
+      `config of ${record.name}`,
+      manifest.layers.length,
+    );
+    return { record, manifestDescriptor: desc, manifest, config };
+  }
+
+  private async read(desc: Descriptor, record: ImageRecord, opts?: CallOptions): Promise<Buffer> {
+    try {
+      return await this.services.readContent(desc.digest, opts);
+    } catch (err) {
+      if (isErrorCode(err, "not_found"))
+        throw new NotFoundError(`image ${record.name}: content ${desc.digest} is missing (pull it again)`, {
+          cause: err,
+        });
+      throw err;
+    }
+  }
+
+  /** The OCI image config (Entrypoint, Cmd, Env, User …) for a platform. */
+  async config(ref: string, opts?: PlatformOptions): Promise<ImageConfig> {
+    return (await this.resolve(ref, opts)).config;
+  }
+
+  /** The process a container of this image runs: Entrypoint + Cmd, Env, WorkingDir, User (names resolved). */
+  async process(
+    ref: string,
+    overrides: ImageProcessOverrides = {},
+    opts?: PlatformOptions,
+  ): Promise<ImageProcess> {
+    const image = await this.resolve(ref, opts);
+    const user = overrides.user ?? image.config.config?.User;
+    let files = { passwd: null as string | null, group: null as string | null };
+    if (userNeedsAccounts(user)) {
+      const found = await readFilesFromLayers(
+        this.services,
+        image.manifest.layers,
+        ["etc/passwd", "etc/group"],
+        opts,
+      );
+      files = {
+        passwd: found.get("etc/passwd")?.toString("utf8") ?? null,
+        group: found.get("etc/group")?.toString("utf8") ?? null,
+      };
+    }
+    return imageProcess(image.config, overrides, files);
+  }
+
+  /**
+   * A writable snapshot on top of the image's layers, for a container's rootfs (what containerd's
+   * WithNewSnapshot does). It is a GC root until the container that uses it is deleted with it.
+   * Unpacks the image first if its layers are not (NotFoundError if the layers are missing).
+   */
+  async prepareSnapshot(
+    ref: string,
+    key: string,
+    opts?: PlatformOptions,
+  ): Promise<{ snapshotter: string; key: string; mounts: Mount[] }> {
+    const image = await this.resolve(ref, opts);
+    const chain = chainIds(image.config.rootfs.diff_ids);
+    const parent = chain.at(-1) ?? "";
+    if (parent !== "") {
+      try {
+        await this.services.call(`stat snapshot ${parent}`, opts, (s) =>
+          this.services.snapshots.stat({ snapshotter: this.snapshotter, key: parent }, { signal: s }),
+        );
+      } catch (err) {
+        if (!isErrorCode(err, "not_found")) throw err;
+        throw new NotFoundError(
+          `image ${image.record.name} is not unpacked for the ${this.snapshotter} snapshotter (pull it again)`,
+          { cause: err },
+        );
+      }
+    }
+    const { mounts } = await this.services.call(`prepare snapshot ${key}`, opts, (s) =>
+      this.services.snapshots.prepare(
+        {
+          snapshotter: this.snapshotter,
+          key,
+          parent,
+          labels: { "containerd.io/gc.root": new Date().toISOString() },
+        },
+        { signal: s },
+      ),
+    );
+    return { snapshotter: this.snapshotter, key, mounts };
+  }
+
+  /** Removes a snapshot made by prepareSnapshot (NotFound is fine: it is gone). */
+  async removeSnapshot(snapshotter: string, key: string, opts?: CallOptions): Promise<void> {
+    await this.services
+      .call(`remove snapshot ${key}`, opts, (s) =>
+        this.services.snapshots.remove({ snapshotter, key }, { signal: s }),
+      )
+      .catch((err: unknown) => {
+        if (!isErrorCode(err, "not_found")) throw err;
+      });
+  }
+}

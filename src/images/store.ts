@@ -1,0 +1,121 @@
+import type { Image as ImageMessage } from "../gen/github.com/containerd/containerd/api/services/images/v1/images_pb.js";
+import type { CallOptions } from "../libcontainerd/types/client.js";
+import { InternalError, isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
+import type { ContainerdServices } from "./containerd.js";
+import type { Descriptor } from "./media-types.js";
+import { normalizeReference } from "./reference.js";
+
+/** An image record in containerd's images service: a name and the descriptor it points at. */
+export interface ImageRecord {
+  /** The full normalised name: `docker.io/library/busybox:latest`. */
+  name: string;
+  target: Descriptor;
+  labels: Record<string, string>;
+  createdAt?: Date;
+  updatedAt?: Date;
+}
+
+function toDate(ts: { seconds: bigint; nanos: number } | undefined): Date | undefined {
+  return ts ? new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6)) : undefined;
+}
+
+export function recordOf(image: ImageMessage): ImageRecord {
+  const target = image.target;
+  if (!target) throw new InternalError(`image ${image.name} has no target`);
+  const record: ImageRecord = {
+    name: image.name,
+    target: {
+      mediaType: target.mediaType,
+      digest: target.digest,
+      size: Number(target.size),
+      ...(Object.keys(target.annotations).length > 0 ? { annotations: { ...target.annotations } } : {}),
+    },
+    labels: { ...image.labels },
+  };
+  const created = toDate(image.createdAt);
+  const updated = toDate(image.updatedAt);
+  if (created) record.createdAt = created;
+  if (updated) record.updatedAt = updated;
+  return record;
+}
+
+function targetMessage(target: Descriptor) {
+  return {
+    mediaType: target.mediaType,
+    digest: target.digest,
+    size: BigInt(target.size),
+    annotations: { ...target.annotations },
+  };
+}
+
+/** The images service: records by name, created or moved, listed, removed. */
+export class ImageStore {
+  constructor(private readonly services: ContainerdServices) {}
+
+  async get(ref: string, opts?: CallOptions): Promise<ImageRecord> {
+    const name =
+      ref.includes("/") || ref.includes(":") || ref.includes("@")
+        ? tryNormalize(ref)
+        : normalizeReference(ref);
+    try {
+      const { image } = await this.services.call(`get image ${name}`, opts, (s) =>
+        this.services.images.get({ name }, { signal: s }),
+      );
+      if (!image) throw new NotFoundError(`no such image: ${ref}`);
+      return recordOf(image);
+    } catch (err) {
+      if (isErrorCode(err, "not_found")) throw new NotFoundError(`no such image: ${ref}`, { cause: err });
+      throw err;
+    }
+  }
+
+  async list(opts?: CallOptions & { filters?: string[] }): Promise<ImageRecord[]> {
+    const { images } = await this.services.call("list images", opts, (s) =>
+      this.services.images.list({ filters: opts?.filters ?? [] }, { signal: s }),
+    );
+    return images.map(recordOf);
+  }
+
+  /** Creates the record, or points an existing one at the new target (as containerd's createNewImage). */
+  async put(
+    image: { name: string; target: Descriptor; labels?: Record<string, string> },
+    opts?: CallOptions,
+  ): Promise<ImageRecord> {
+    const message = { name: image.name, labels: { ...image.labels }, target: targetMessage(image.target) };
+    try {
+      const created = await this.services.call(`create image ${image.name}`, opts, (s) =>
+        this.services.images.create({ image: message }, { signal: s }),
+      );
+      if (created.image) return recordOf(created.image);
+    } catch (err) {
+      if (!isErrorCode(err, "already_exists")) throw err;
+    }
+    const paths = ["target", ...Object.keys(image.labels ?? {}).map((k) => `labels.${k}`)];
+    const updated = await this.services.call(`update image ${image.name}`, opts, (s) =>
+      this.services.images.update({ image: message, updateMask: { paths } }, { signal: s }),
+    );
+    if (!updated.image) throw new InternalError(`update image ${image.name}: containerd returned no image`);
+    return recordOf(updated.image);
+  }
+
+  /** Removes the record; `sync` waits for containerd's GC to reclaim what nothing else uses. */
+  async delete(name: string, opts?: CallOptions & { sync?: boolean }): Promise<void> {
+    try {
+      await this.services.call(`remove image ${name}`, opts, (s) =>
+        this.services.images.delete({ name, sync: opts?.sync ?? false }, { signal: s }),
+      );
+    } catch (err) {
+      if (isErrorCode(err, "not_found")) throw new NotFoundError(`no such image: ${name}`, { cause: err });
+      throw err;
+    }
+  }
+}
+
+/** A name as given if it does not parse as a reference (e.g. `ctr`'s own names), else normalised. */
+function tryNormalize(ref: string): string {
+  try {
+    return normalizeReference(ref);
+  } catch {
+    return ref;
+  }
+}

@@ -1,0 +1,129 @@
+import { randomBytes } from "node:crypto";
+import { abortError } from "../libcontainerd/call.js";
+import { DataLossError, isErrorCode } from "../libcontainerd/types/errors.js";
+import type { ContainerdServices, Lease } from "./containerd.js";
+import { chainIds, type Descriptor, LABEL_UNCOMPRESSED } from "./media-types.js";
+
+const LABEL_SNAPSHOT_REF = "containerd.io/snapshot.ref";
+
+/** One unpack per chain ID at a time in this process, as containerd's unpacker locks it. */
+export class KeyedLock {
+  private readonly held = new Map<string, Promise<void>>();
+
+  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    for (let current = this.held.get(key); current; current = this.held.get(key))
+      await current.catch(() => {});
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.held.set(key, mine);
+    try {
+      return await work();
+    } finally {
+      this.held.delete(key);
+      release();
+    }
+  }
+}
+
+export interface UnpackContext {
+  services: ContainerdServices;
+  snapshotter: string;
+  lease: Lease;
+  signal: AbortSignal | undefined;
+  locks: KeyedLock;
+}
+
+async function snapshotExists(ctx: UnpackContext, key: string): Promise<boolean> {
+  try {
+    await ctx.services.call(`stat snapshot ${key}`, ctx.signal ? { signal: ctx.signal } : undefined, (s) =>
+      ctx.services.snapshots.stat({ snapshotter: ctx.snapshotter, key }, { signal: s }),
+    );
+    return true;
+  } catch (err) {
+    if (isErrorCode(err, "not_found")) return false;
+    throw err;
+  }
+}
+
+/** Whether the snapshot for a chain already exists (the layers need no fetch for unpacking). */
+export function isUnpacked(ctx: UnpackContext, chainId: string): Promise<boolean> {
+  return snapshotExists(ctx, chainId);
+}
+
+/**
+ * Applies layer `index` on top of its parent chain, as containerd's unpacker does: Prepare an
+ * `extract-…` snapshot on the parent, Diff.Apply the layer blob into its mounts, check the diff ID,
+ * Commit it under its chain ID. A chain committed already (by an earlier or a concurrent pull) is
+ * reused. `ready` resolves when the layer's blob is in the content store.
+ */
+export async function unpackLayer(
+  ctx: UnpackContext,
+  layers: readonly Descriptor[],
+  diffIds: readonly string[],
+  index: number,
+  ready: Promise<unknown>,
+): Promise<"unpacked" | "exists"> {
+  const chain = chainIds(diffIds.slice(0, index + 1));
+  const chainId = chain[index] as string;
+  const parent = index > 0 ? (chain[index - 1] as string) : "";
+  const layer = layers[index] as Descriptor;
+  const diffId = diffIds[index] as string;
+  const opts = ctx.signal ? { signal: ctx.signal } : undefined;
+  const headers = ctx.lease.headers;
+  return ctx.locks.run(`${ctx.snapshotter}/${chainId}`, async () => {
+    if (await snapshotExists(ctx, chainId)) {
+      await ready;
+      return "exists";
+    }
+    const key = `extract-${process.hrtime.bigint() % 1_000_000_000n}-${randomBytes(3).toString("base64url")} ${chainId}`;
+    const { mounts } = await ctx.services.call(`prepare snapshot for layer ${layer.digest}`, opts, (s) =>
+      ctx.services.snapshots.prepare(
+        { snapshotter: ctx.snapshotter, key, parent, labels: { [LABEL_SNAPSHOT_REF]: chainId } },
+        { signal: s, headers },
+      ),
+    );
+    let committed = false;
+    try {
+      await ready;
+      if (ctx.signal?.aborted) throw abortError(ctx.signal, `unpack layer ${layer.digest}`);
+      const { applied } = await ctx.services.call(`apply layer ${layer.digest}`, opts, (s) =>
+        ctx.services.diff.apply(
+          {
+            diff: { mediaType: layer.mediaType, digest: layer.digest, size: BigInt(layer.size) },
+            mounts,
+          },
+          { signal: s, headers },
+        ),
+      );
+      if (applied?.digest !== diffId) {
+        throw new DataLossError(
+          `layer ${layer.digest} unpacks to ${applied?.digest ?? "nothing"}, but the image config says ${diffId}`,
+        );
+      }
+      try {
+        await ctx.services.call(`commit snapshot ${chainId}`, opts, (s) =>
+          ctx.services.snapshots.commit(
+            { snapshotter: ctx.snapshotter, name: chainId, key, labels: { [LABEL_SNAPSHOT_REF]: chainId } },
+            { signal: s, headers },
+          ),
+        );
+        committed = true;
+      } catch (err) {
+        if (!isErrorCode(err, "already_exists")) throw err;
+        return "exists";
+      }
+      await ctx.services.updateContentLabels(layer.digest, { [LABEL_UNCOMPRESSED]: diffId }, ctx.lease, opts);
+      return "unpacked";
+    } finally {
+      if (!committed) {
+        await ctx.services
+          .call(`remove snapshot ${key}`, undefined, (s) =>
+            ctx.services.snapshots.remove({ snapshotter: ctx.snapshotter, key }, { signal: s, headers }),
+          )
+          .catch(() => {});
+      }
+    }
+  });
+}

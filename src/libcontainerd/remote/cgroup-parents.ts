@@ -1,0 +1,72 @@
+/**
+ * runc creates the parents of a container's cgroupsPath (`/<namespace>` for `/<namespace>/<id>`)
+ * and removes only the container's own cgroup. Parents that did not exist before the library made
+ * a container are recorded on it (label `io.ctrd.cgroup.parent`) and removed with the last
+ * container under them: rmdir refuses a cgroup that still has children, so a parent in use stays.
+ * Only meaningful where containerd runs on this host (a unix socket).
+ */
+import { existsSync, readdirSync, rmdirSync } from "node:fs";
+import { join, posix } from "node:path";
+
+export const CGROUP_PARENT_LABEL = "io.ctrd.cgroup.parent";
+const CGROUP_ROOT = "/sys/fs/cgroup";
+
+/** The hierarchies to look in: the unified one, or every cgroup v1 controller mount. */
+function hierarchies(): string[] {
+  if (existsSync(join(CGROUP_ROOT, "cgroup.controllers"))) return [CGROUP_ROOT];
+  try {
+    return readdirSync(CGROUP_ROOT, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => join(CGROUP_ROOT, entry.name));
+  } catch {
+    return [];
+  }
+}
+
+/** A cgroupfs path whose parents runc would create (not systemd's `slice:prefix:name`). */
+function parentsOf(cgroupsPath: string | undefined): string[] {
+  if (!cgroupsPath?.startsWith("/") || cgroupsPath.includes(":")) return [];
+  const parents: string[] = [];
+  for (let dir = posix.dirname(posix.normalize(cgroupsPath)); dir !== "/"; dir = posix.dirname(dir))
+    parents.push(dir);
+  return parents;
+}
+
+/**
+ * The top-most parent of `cgroupsPath` that runc will create because it exists in no hierarchy
+ * yet, or that `created` says was created that way for an earlier container (concurrent containers
+ * under a new parent: only the first sees it missing, and any of them may be the last to go).
+ */
+export function missingCgroupParent(
+  cgroupsPath: string | undefined,
+  created: ReadonlySet<string>,
+): string | undefined {
+  const parents = parentsOf(cgroupsPath);
+  const known = parents.findLast((parent) => created.has(parent));
+  if (known) return known;
+  const roots = hierarchies();
+  if (roots.length === 0) return undefined;
+  let top: string | undefined;
+  for (const parent of parents) {
+    if (roots.every((root) => !existsSync(join(root, parent)))) top = parent;
+    else break;
+  }
+  return top;
+}
+
+/** Removes the now empty parents of `cgroupsPath`, up to and including `top`, in every hierarchy. */
+export function removeCgroupParents(cgroupsPath: string | undefined, top: string): void {
+  const parents = parentsOf(cgroupsPath);
+  const upTo = parents.indexOf(top);
+  if (upTo < 0) return;
+  for (const root of hierarchies()) {
+    for (const parent of parents.slice(0, upTo + 1)) {
+      try {
+        rmdirSync(join(root, parent));
+      } catch {
+        // Still in use (EBUSY), or not there in this hierarchy: leave it, and its ancestors.
+        if (existsSync(join(root, parent))) break;
+      }
+    }
+  }
+}

@@ -1,0 +1,525 @@
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  constants,
+  connect as http2Connect,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from "node:http2";
+import type { Duplex } from "node:stream";
+import {
+  create,
+  type DescMessage,
+  type DescMethodStreaming,
+  type DescMethodUnary,
+  fromBinary,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  type StreamResponse,
+  type Transport,
+  type UnaryResponse,
+} from "@connectrpc/connect";
+
+/**
+ * gRPC over one HTTP/2 connection, straight on node:http2: the seam connect's service clients call
+ * through (`Transport`), without connect-node's fetch-API layer (Headers, URL, Request objects per
+ * call), which cost more client CPU per call than containerd's own Go client spends on a whole
+ * container lifecycle, and ~0.1 s of import time.
+ *
+ * The connection sends no HTTP/2 pings: gRPC-go servers (containerd) allow one ping per 5 minutes
+ * and none without an active stream, and answer more with GOAWAY "too_many_pings". A unix socket's
+ * peer going away closes the socket, which is noticed at once; TCP gets the kernel's keepalive.
+ * A GOAWAY or a refused stream means the server never processed the call: it is sent again on a
+ * new connection, transparently, as gRPC clients do.
+ */
+export interface Http2GrpcTransportOptions {
+  /** `localhost` for a socket or pipe, `host:port` for TCP: only the `:authority`. */
+  authority: string;
+  /** Opens the byte stream under HTTP/2 (a unix socket, a named pipe, a TCP socket). */
+  createConnection: () => Duplex;
+  /** Sent with every call (e.g. containerd's namespace). A call's own headers take precedence. */
+  header?: Record<string, string>;
+  /** Largest message sent or received. */
+  maxMessageBytes: number;
+}
+
+export interface Http2GrpcTransport extends Transport {
+  /** Closes the connection; calls in flight fail as Unavailable. */
+  close(): void;
+}
+
+/** What connect passes as a call's own headers (fetch's HeadersInit). */
+type CallHeaders = Parameters<Transport["unary"]>[3];
+/** gRPC's OK, which connect's Code enum leaves out. */
+const OK = 0;
+
+const GRPC_CONTENT_TYPE = "application/grpc+proto";
+/** How often a call that the server never processed (GOAWAY, refused stream) is sent again. */
+const TRANSPARENT_RETRIES = 3;
+/** Receive windows: large messages (image content, metrics) should not wait on WINDOW_UPDATEs. */
+const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+const SESSION_WINDOW_BYTES = 32 * 1024 * 1024;
+
+/** A call the server cannot have seen: safe to send again on a new connection. */
+class RefusedError extends Error {}
+
+/** Errors of calls whose connection ended under them (or never came up), as opposed to the server's answers. */
+const connectionLosses = new WeakSet<Error>();
+
+/**
+ * Whether a call failed because its connection ended (GOAWAY and close, reset, socket gone) rather
+ * than with containerd's answer. The server may or may not have processed it.
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  return err instanceof Error && connectionLosses.has(err);
+}
+
+function connectionLoss(error: ConnectError): ConnectError {
+  connectionLosses.add(error);
+  return error;
+}
+
+let emptyHeaders: Headers | undefined;
+/** connect's response shape wants Headers; we keep none, so every call shares one empty instance. */
+function noHeaders(): Headers {
+  emptyHeaders ??= new Headers();
+  return emptyHeaders;
+}
+
+const HTTP_STATUS_CODES: Record<number, Code> = {
+  400: Code.Internal,
+  401: Code.Unauthenticated,
+  403: Code.PermissionDenied,
+  404: Code.Unimplemented,
+  429: Code.Unavailable,
+  502: Code.Unavailable,
+  503: Code.Unavailable,
+  504: Code.Unavailable,
+};
+
+function decodeGrpcMessage(value: string | string[] | undefined): string {
+  const text = Array.isArray(value) ? value.join(",") : (value ?? "");
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The gRPC status in a trailers block (or a trailers-only response's headers), if any. */
+function statusIn(headers: IncomingHttpHeaders): { code: Code | typeof OK; message: string } | undefined {
+  const raw = headers["grpc-status"];
+  if (raw === undefined) return undefined;
+  const code = Number(Array.isArray(raw) ? raw[0] : raw);
+  return {
+    code: Number.isInteger(code) && code >= 0 && code <= 16 ? (code as Code | typeof OK) : Code.Unknown,
+    message: decodeGrpcMessage(headers["grpc-message"]),
+  };
+}
+
+function frame(bytes: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(5 + bytes.byteLength);
+  out[0] = 0;
+  out.writeUInt32BE(bytes.byteLength, 1);
+  out.set(bytes, 5);
+  return out;
+}
+
+function headerRecord(init: CallHeaders, into: OutgoingHttpHeaders): void {
+  if (init === undefined) return;
+  if (Array.isArray(init)) {
+    for (const [key, value] of init) into[key.toLowerCase()] = value;
+  } else if (typeof (init as Headers).forEach === "function") {
+    (init as Headers).forEach((value, key) => {
+      into[key] = value;
+    });
+  } else {
+    for (const [key, value] of Object.entries(init as Record<string, string>))
+      into[key.toLowerCase()] = value;
+  }
+}
+
+/** Messages of one call as they arrive, then its end or its error: an async iterable for the caller. */
+class Inbox implements AsyncIterable<Uint8Array> {
+  private readonly queue: Uint8Array[] = [];
+  private done = false;
+  private error: Error | undefined;
+  private wake: (() => void) | undefined;
+
+  push(message: Uint8Array): void {
+    this.queue.push(message);
+    this.notify();
+  }
+
+  finish(error?: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.error = error;
+    this.notify();
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      const next = this.queue.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      if (this.done) {
+        if (this.error) throw this.error;
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+}
+
+/** Splits the length-prefixed gRPC messages out of a stream's DATA chunks. */
+class MessageParser {
+  private buffer: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** Complete messages in `chunk` (and what came before it); throws on an oversized or compressed one. */
+  *push(chunk: Buffer): Generator<Uint8Array> {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    while (this.buffer.length >= 5) {
+      if (this.buffer[0] !== 0) {
+        throw new ConnectError(
+          "protocol error: compressed message without negotiated encoding",
+          Code.Internal,
+        );
+      }
+      const length = this.buffer.readUInt32BE(1);
+      if (length > this.maxBytes) {
+        throw new ConnectError(
+          `message larger than ${this.maxBytes} bytes (${length} bytes)`,
+          Code.ResourceExhausted,
+        );
+      }
+      if (this.buffer.length < 5 + length) return;
+      yield this.buffer.subarray(5, 5 + length);
+      this.buffer = this.buffer.subarray(5 + length);
+    }
+  }
+
+  get pending(): boolean {
+    return this.buffer.length > 0;
+  }
+}
+
+export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2GrpcTransport {
+  let session: ClientHttp2Session | undefined;
+  let active = 0;
+  let refd = false;
+  let unrefQueued = false;
+  let closed = false;
+
+  const liveSession = (): ClientHttp2Session => {
+    if (closed) throw new ConnectError("transport closed", Code.Unavailable);
+    if (session && !session.closed && !session.destroyed) return session;
+    const created = http2Connect(`http://${opts.authority}`, {
+      createConnection: () => opts.createConnection(),
+      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW_BYTES },
+    });
+    created.on("connect", () => {
+      connected.add(created);
+      created.setLocalWindowSize(SESSION_WINDOW_BYTES);
+    });
+    // Errors reach the calls through their streams (with this one as the cause: the errno of a
+    // socket that never connected); the session's own event must not crash the process.
+    created.on("error", (err) => sessionErrors.set(created, err));
+    const forget = () => {
+      if (session === created) session = undefined;
+    };
+    // After a GOAWAY no new stream may start on this session; calls in flight finish (or are refused).
+    created.on("goaway", forget);
+    created.on("close", forget);
+    // A new session starts ref'd only while calls are in flight.
+    if (refd) created.ref();
+    else created.unref();
+    session = created;
+    return created;
+  };
+
+  // The connection keeps the process alive only while a call is in flight (an event stream, a Wait).
+  // Between back-to-back calls it stays ref'd: the unref waits a turn of the event loop, so a
+  // sequence of calls does not toggle the socket's handle for each one.
+  const began = (s: ClientHttp2Session) => {
+    active++;
+    if (!refd) {
+      s.ref();
+      refd = true;
+    }
+  };
+  const ended = () => {
+    if (--active > 0 || unrefQueued) return;
+    unrefQueued = true;
+    setImmediate(() => {
+      unrefQueued = false;
+      if (active === 0 && refd) {
+        session?.unref();
+        refd = false;
+      }
+    });
+  };
+
+  /**
+   * Starts one call: the response's messages arrive in the returned inbox, which ends with the
+   * call's status. `send` writes the request messages.
+   */
+  const open = (
+    path: string,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: CallHeaders,
+  ): { stream: ClientHttp2Stream; inbox: Inbox; responded: () => boolean } => {
+    const s = liveSession();
+    const headers: OutgoingHttpHeaders = {
+      [constants.HTTP2_HEADER_METHOD]: "POST",
+      [constants.HTTP2_HEADER_PATH]: path,
+      [constants.HTTP2_HEADER_CONTENT_TYPE]: GRPC_CONTENT_TYPE,
+      te: "trailers",
+      ...opts.header,
+    };
+    headerRecord(header, headers);
+    if (timeoutMs !== undefined) headers["grpc-timeout"] = `${Math.max(1, Math.ceil(timeoutMs))}m`;
+    let stream: ClientHttp2Stream;
+    try {
+      stream = s.request(headers, { endStream: false });
+    } catch (err) {
+      // The session closed between our check and the request: nothing was sent.
+      throw new RefusedError("connection closed before the call was sent", { cause: err });
+    }
+    began(s);
+    const inbox = new Inbox();
+    const parser = new MessageParser(opts.maxMessageBytes);
+    let status: { code: Code | typeof OK; message: string } | undefined;
+    let responded = false;
+    let streamError: Error | undefined;
+    let timer: NodeJS.Timeout | undefined;
+
+    const fail = (error: Error) => {
+      inbox.finish(error);
+      if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+    };
+    const onAbort = () =>
+      fail(
+        new ConnectError("the operation was aborted", Code.Canceled, undefined, undefined, signal?.reason),
+      );
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => fail(new ConnectError("deadline exceeded", Code.DeadlineExceeded)), timeoutMs);
+    }
+
+    stream.on("response", (h) => {
+      responded = true;
+      const httpStatus = Number(h[constants.HTTP2_HEADER_STATUS]);
+      status = statusIn(h);
+      if (httpStatus !== 200 && status === undefined) {
+        fail(new ConnectError(`HTTP status ${httpStatus}`, HTTP_STATUS_CODES[httpStatus] ?? Code.Unknown));
+      }
+    });
+    stream.on("trailers", (t) => {
+      status = statusIn(t) ?? status;
+    });
+    stream.on("data", (chunk: Buffer) => {
+      if (inbox.finished) return;
+      try {
+        for (const message of parser.push(chunk)) inbox.push(message);
+      } catch (err) {
+        fail(err as Error);
+      }
+    });
+    stream.on("error", (err) => {
+      streamError = err;
+    });
+    stream.on("close", () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      ended();
+      if (inbox.finished) return;
+      if (status) {
+        if (status.code === OK && parser.pending) {
+          inbox.finish(new ConnectError("protocol error: truncated message", Code.Internal));
+        } else {
+          inbox.finish(
+            status.code === OK ? undefined : new ConnectError(status.message, status.code as Code),
+          );
+        }
+        return;
+      }
+      const rstCode = stream.rstCode;
+      if (!responded && rstCode === constants.NGHTTP2_REFUSED_STREAM) {
+        inbox.finish(new RefusedError("stream refused by the server", { cause: streamError }));
+        return;
+      }
+      // The connection went away mid-call (containerd stopped or restarted). The underlying errno,
+      // if any, stays on the cause so callers can tell "never connected" from "lost".
+      const cause = systemError(sessionErrors.get(s)) ?? systemError(streamError) ?? streamError;
+      const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
+      inbox.finish(
+        connectionLoss(
+          new ConnectError(
+            s.connecting || !connected.has(s)
+              ? `cannot connect to containerd${errno ? ` (${errno})` : ""}`
+              : `connection to containerd lost${rstCode ? ` (HTTP/2 code ${rstCode})` : ""}`,
+            Code.Unavailable,
+            undefined,
+            undefined,
+            cause,
+          ),
+        ),
+      );
+    });
+    return { stream, inbox, responded: () => responded };
+  };
+
+  /** Sends again (on a new connection) a call that the server never processed. */
+  const withRetries = async <T>(attempt: () => Promise<T>): Promise<T> => {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (!(err instanceof RefusedError)) throw err;
+        if (tries >= TRANSPARENT_RETRIES) {
+          throw connectionLoss(new ConnectError(err.message, Code.Unavailable, undefined, undefined, err));
+        }
+      }
+    }
+  };
+
+  const pathOf = (method: DescMethodUnary | DescMethodStreaming) =>
+    `/${method.parent.typeName}/${method.name}`;
+
+  return {
+    async unary<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodUnary<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: CallHeaders,
+      input: MessageInitShape<I>,
+    ): Promise<UnaryResponse<I, O>> {
+      const request = create(method.input, input);
+      const body = frame(toBinary(method.input, request));
+      if (body.length - 5 > opts.maxMessageBytes) {
+        throw new ConnectError(`message larger than ${opts.maxMessageBytes} bytes`, Code.ResourceExhausted);
+      }
+      const message = await withRetries(async () => {
+        const call = open(pathOf(method), signal, timeoutMs, header);
+        call.stream.end(body);
+        let reply: Uint8Array | undefined;
+        for await (const bytes of call.inbox) {
+          if (reply)
+            throw new ConnectError("protocol error: more than one response message", Code.Unimplemented);
+          reply = bytes;
+        }
+        if (!reply) throw new ConnectError("protocol error: missing response message", Code.Unimplemented);
+        return fromBinary(method.output, reply);
+      });
+      return {
+        stream: false,
+        service: method.parent,
+        method,
+        header: noHeaders(),
+        trailer: noHeaders(),
+        message: message as MessageShape<O>,
+      };
+    },
+
+    async stream<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodStreaming<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: CallHeaders,
+      input: AsyncIterable<MessageInitShape<I>>,
+    ): Promise<StreamResponse<I, O>> {
+      // A stream is retried only while nothing of it went out but its headers (see RefusedError).
+      const call = await withRetries(async () => open(pathOf(method), signal, timeoutMs, header));
+      const pump = async () => {
+        try {
+          for await (const init of input) {
+            if (call.inbox.finished) return;
+            const body = frame(toBinary(method.input, create(method.input, init)));
+            if (!call.stream.write(body)) {
+              await new Promise<void>((resolve) => {
+                const done = () => {
+                  call.stream.off("drain", done);
+                  call.stream.off("close", done);
+                  resolve();
+                };
+                call.stream.on("drain", done);
+                call.stream.on("close", done);
+              });
+            }
+          }
+          if (!call.stream.closed) call.stream.end();
+        } catch (err) {
+          call.inbox.finish(err instanceof Error ? err : new Error(String(err)));
+          if (!call.stream.closed) call.stream.close(constants.NGHTTP2_CANCEL);
+        }
+      };
+      void pump();
+      async function* messages(): AsyncGenerator<MessageShape<O>> {
+        try {
+          for await (const bytes of call.inbox) yield fromBinary(method.output, bytes);
+        } catch (err) {
+          if (err instanceof RefusedError) {
+            throw new ConnectError(err.message, Code.Unavailable, undefined, undefined, err);
+          }
+          throw err;
+        } finally {
+          // The caller stopped reading early: end the call rather than leave the stream open.
+          if (!call.stream.closed) call.stream.close(constants.NGHTTP2_CANCEL);
+        }
+      }
+      return {
+        stream: true,
+        service: method.parent,
+        method,
+        header: noHeaders(),
+        trailer: noHeaders(),
+        message: messages(),
+      };
+    },
+
+    close(): void {
+      closed = true;
+      session?.destroy();
+      session = undefined;
+    },
+  };
+}
+
+/** The system error (ECONNREFUSED, ENOENT, ECONNRESET, …) behind a node error, if there is one. */
+function systemError(err: unknown): Error | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return e;
+    e = e.cause;
+  }
+  return undefined;
+}
+
+/** The error each session died of, if it died of one. */
+const sessionErrors = new WeakMap<ClientHttp2Session, Error>();
+/** Sessions whose connection was made (a failure on the others never reached the server). */
+const connected = new WeakSet<ClientHttp2Session>();

@@ -1,0 +1,44 @@
+import { readFile } from "node:fs/promises";
+import { delay } from "../libcontainerd/call.js";
+import { stateFileOf } from "./files.js";
+
+const FLUSH_WAIT_MS = 5_000;
+
+interface LoggerState {
+  pid: number;
+  flushes: number;
+}
+
+async function readState(path: string): Promise<LoggerState | undefined> {
+  const text = await readFile(stateFileOf(path), "utf8").catch(() => undefined);
+  const match = text ? /^(\d+) (\d+)\n$/.exec(text) : null;
+  return match ? { pid: Number(match[1]), flushes: Number(match[2]) } : undefined;
+}
+
+/** Whether `pid` is still the logger (and not another process that got its number). */
+async function isLogger(pid: number): Promise<boolean> {
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+  return cmdline.split("\0")[0]?.endsWith("ctrd-logger") ?? false;
+}
+
+/**
+ * Makes the logger write out everything its pipes hold, and waits until it has. For the end of a
+ * follow: once the container has exited, nothing more enters the pipes, so afterwards the file
+ * holds all of its output. A logger that is gone has written everything already. Best effort
+ * beyond FLUSH_WAIT_MS (a logger that does not answer must not hang the reader).
+ */
+export async function flushLogger(path: string, signal?: AbortSignal): Promise<void> {
+  const before = await readState(path);
+  if (!before || !(await isLogger(before.pid))) return;
+  try {
+    process.kill(before.pid, "SIGUSR1");
+  } catch {
+    return; // exited meanwhile (ESRCH), or not ours to signal (EPERM)
+  }
+  for (let waited = 0; waited < FLUSH_WAIT_MS; waited += 10) {
+    await delay(10, signal, `flush the log ${path}`);
+    const now = await readState(path);
+    if (!now || now.pid !== before.pid || now.flushes > before.flushes) return;
+    if (!(await isLogger(before.pid))) return;
+  }
+}

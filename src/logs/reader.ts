@@ -1,0 +1,358 @@
+import { type FSWatcher, watch } from "node:fs";
+import { type FileHandle, open, stat } from "node:fs/promises";
+import { dirname, isAbsolute } from "node:path";
+import { InvalidArgumentError, NotFoundError } from "../libcontainerd/types/errors.js";
+import { type LogFile, listLogFiles } from "./files.js";
+import { flushLogger } from "./flush.js";
+import { type LogRecord, parseRecord } from "./json-file.js";
+
+export interface LogLine {
+  stream: "stdout" | "stderr";
+  /** When the logger read the line (of its first part, for a line that came in parts). */
+  time: Date;
+  /** The same, in RFC 3339 with nanoseconds, as the log holds it. */
+  timestamp: string;
+  /** The text without its newline; a long line written in parts comes back whole. */
+  line: string;
+}
+
+export interface ReadLogsOptions {
+  /** Keep reading as the log grows (across rotations), until `exited`, `until` or `signal`. */
+  follow?: boolean;
+  /** Only the last N lines (of those the other options select). */
+  tail?: number;
+  since?: Date;
+  until?: Date;
+  /** Prefix each line with its timestamp and a space, as `docker logs -t` prints it. */
+  timestamps?: boolean;
+  /** Which streams; both when neither is given. */
+  stdout?: boolean;
+  stderr?: boolean;
+  /** Ends the iteration (without an error). */
+  signal?: AbortSignal;
+  /**
+   * With `follow`: settles once the container has exited (e.g. `task.wait()`). The reader then has
+   * the logger write out what its pipes still hold, reads to the end, and ends.
+   */
+  exited?: PromiseLike<unknown>;
+}
+
+const CHUNK = 64 * 1024;
+/** A line arriving in parts is handed out anyway beyond this, so memory stays bounded. */
+const MAX_JOINED = 1024 * 1024;
+/** Without inotify events (or when they are lost), look again this often. */
+const POLL_MS = 500;
+
+/**
+ * Reads a json-file log written by ctrd-logger (or Docker): its rotated files oldest first, then,
+ * with `follow`, what is appended, across rotations and truncation. NotFoundError when there is
+ * no log at `path`; a log removed while followed ends the iteration.
+ */
+export async function* readLogs(path: string, opts: ReadLogsOptions = {}): AsyncGenerator<LogLine> {
+  validate(path, opts);
+  const select = selector(opts);
+  const joiner = new LineJoiner(opts.timestamps ?? false);
+  const tail = opts.tail;
+  const ring: LogLine[] = [];
+  const keep = (lines: LogLine[]) => {
+    for (const line of lines) {
+      ring.push(line);
+      if (ring.length > (tail ?? 0)) ring.shift();
+    }
+  };
+  const take = (records: string[]): LogLine[] => {
+    const lines: LogLine[] = [];
+    for (const text of records) {
+      const record = parseRecord(text);
+      if (record && select(record)) joiner.add(record, lines);
+    }
+    return lines;
+  };
+
+  let cursor = await openOldest(path);
+  try {
+    // The files oldest first, following the chain of rotations by inode (a rotation meanwhile
+    // renames them under us).
+    for (;;) {
+      const lines = take(await cursor.readAvailable());
+      if (tail === undefined) yield* lines;
+      else keep(lines);
+      const next = await advance(path, cursor);
+      if (!next) break;
+      await cursor.close();
+      cursor = next;
+    }
+    if (!opts.follow) {
+      const rest = joiner.rest();
+      if (tail === undefined) yield* rest;
+      else {
+        keep(rest);
+        yield* ring;
+      }
+      return;
+    }
+    if (tail !== undefined) yield* ring;
+    ring.length = 0;
+    yield* follow(path, cursor, opts, take, joiner, (next) => {
+      cursor = next;
+    });
+  } finally {
+    await cursor.close();
+  }
+}
+
+async function openOldest(path: string): Promise<Cursor> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const files = await listLogFiles(path);
+    const oldest = files[0];
+    if (!oldest) break;
+    const cursor = await Cursor.open(oldest);
+    if (cursor && cursor.ino === oldest.ino) return cursor;
+    await cursor?.close(); // rotated between the listing and the open: look again
+  }
+  throw new NotFoundError(`no log at ${path}`);
+}
+
+/**
+ * The file written after the cursor's (which has been rotated), or undefined when the cursor's
+ * is the current file (or the log is gone). The old file is complete: the logger writes out
+ * everything before it renames the file.
+ */
+async function advance(path: string, cursor: Cursor): Promise<Cursor | undefined> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const files = await listLogFiles(path);
+    const at = files.findIndex((file) => file.ino === cursor.ino);
+    if (at >= 0 && files[at]?.generation === 0) return undefined;
+    // Our file rotated out of the log altogether: every file left is newer.
+    const candidate = at >= 0 ? files[at + 1] : files[0];
+    if (!candidate) return undefined;
+    const next = await Cursor.open(candidate);
+    if (next && next.ino === candidate.ino) return next;
+    await next?.close();
+  }
+  return undefined;
+}
+
+async function* follow(
+  path: string,
+  first: Cursor,
+  opts: ReadLogsOptions,
+  take: (records: string[]) => LogLine[],
+  joiner: LineJoiner,
+  onSwitch: (cursor: Cursor) => void,
+): AsyncGenerator<LogLine> {
+  let cursor = first;
+  const waker = new Waker(dirname(path), opts.signal);
+  let exited = false;
+  const onExit = () => {
+    exited = true;
+    waker.poke();
+  };
+  opts.exited?.then(onExit, onExit);
+  let finishing = false;
+  let missing = 0;
+  try {
+    while (!opts.signal?.aborted) {
+      yield* take(await cursor.readAvailable());
+      // Records are stamped when read: none after `until` can come once the clock is past it.
+      if (opts.until && Date.now() > opts.until.getTime()) break;
+      const now = await stat(path).catch(() => undefined);
+      if (!now) {
+        // Between a rotation's rename and the new file, or removed with the container.
+        if (++missing >= 3) break;
+        await waker.next(50);
+        continue;
+      }
+      missing = 0;
+      if (now.ino !== cursor.ino) {
+        const next = await advance(path, cursor);
+        if (next) {
+          yield* take(await cursor.readAvailable());
+          await cursor.close();
+          cursor = next;
+          onSwitch(next);
+        }
+        continue;
+      }
+      if (now.size < cursor.position) {
+        cursor.restart(); // truncated (max-files 1, or by hand): read it from its start
+        continue;
+      }
+      if (finishing) break;
+      if (exited) {
+        await flushLogger(path, opts.signal).catch(() => {});
+        finishing = true;
+        continue;
+      }
+      await waker.next(POLL_MS);
+    }
+    yield* joiner.rest();
+  } finally {
+    waker.close();
+  }
+}
+
+function validate(path: string, opts: ReadLogsOptions): void {
+  if (typeof path !== "string" || !isAbsolute(path))
+    throw new InvalidArgumentError(`read logs: the path must be absolute, not ${JSON.stringify(path)}`);
+  if (opts.tail !== undefined && (!Number.isSafeInteger(opts.tail) || opts.tail < 0))
+    throw new InvalidArgumentError(
+      `read logs: tail must be a non-negative integer, not ${String(opts.tail)}`,
+    );
+  for (const key of ["since", "until"] as const) {
+    const value = opts[key];
+    if (value !== undefined && (!(value instanceof Date) || Number.isNaN(value.getTime())))
+      throw new InvalidArgumentError(`read logs: ${key} must be a valid Date`);
+  }
+}
+
+function selector(opts: ReadLogsOptions): (record: LogRecord) => boolean {
+  const neither = opts.stdout === undefined && opts.stderr === undefined;
+  const stdout = neither || opts.stdout === true;
+  const stderr = neither || opts.stderr === true;
+  const since = opts.since?.getTime();
+  const until = opts.until?.getTime();
+  return (record) => {
+    if (record.stream === "stdout" ? !stdout : !stderr) return false;
+    const time = record.time.getTime();
+    if (since !== undefined && time < since) return false;
+    return until === undefined || time <= until;
+  };
+}
+
+/** Joins the parts of a split line (records without a trailing newline), per stream. */
+class LineJoiner {
+  private readonly pending = new Map<"stdout" | "stderr", { first: LogRecord; text: string }>();
+
+  constructor(private readonly timestamps: boolean) {}
+
+  add(record: LogRecord, out: LogLine[]): void {
+    const open = this.pending.get(record.stream);
+    const text = (open?.text ?? "") + record.log;
+    const first = open?.first ?? record;
+    if (text.endsWith("\n") || text.length >= MAX_JOINED) {
+      this.pending.delete(record.stream);
+      out.push(this.line(first, text.endsWith("\n") ? text.slice(0, -1) : text));
+    } else {
+      this.pending.set(record.stream, { first, text });
+    }
+  }
+
+  /** Lines whose end never came (the container exited mid-line). */
+  rest(): LogLine[] {
+    const lines = [...this.pending.values()]
+      .sort((a, b) => a.first.time.getTime() - b.first.time.getTime())
+      .map(({ first, text }) => this.line(first, text));
+    this.pending.clear();
+    return lines;
+  }
+
+  private line(first: LogRecord, text: string): LogLine {
+    return {
+      stream: first.stream,
+      time: first.time,
+      timestamp: first.timestamp,
+      line: this.timestamps ? `${first.timestamp} ${text}` : text,
+    };
+  }
+}
+
+/** An open log file, read up to its end again and again; a record cut at the end waits for the rest. */
+class Cursor {
+  position = 0;
+  private fragment = "";
+  private readonly buffer = Buffer.allocUnsafe(CHUNK);
+
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly ino: number,
+  ) {}
+
+  static async open(file: LogFile): Promise<Cursor | undefined> {
+    try {
+      const handle = await open(file.path, "r");
+      const info = await handle.stat();
+      return new Cursor(handle, info.ino);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined; // rotated away meanwhile
+      throw err;
+    }
+  }
+
+  restart(): void {
+    this.position = 0;
+    this.fragment = "";
+  }
+
+  async readAvailable(): Promise<string[]> {
+    const records: string[] = [];
+    for (;;) {
+      const { bytesRead } = await this.handle.read(this.buffer, 0, CHUNK, this.position);
+      if (bytesRead === 0) return records;
+      this.position += bytesRead;
+      // A record is whole once its newline is there; UTF-8 is decoded per whole line.
+      const parts = (this.fragment + this.buffer.toString("latin1", 0, bytesRead)).split("\n");
+      this.fragment = parts.pop() ?? "";
+      for (const part of parts) if (part) records.push(Buffer.from(part, "latin1").toString("utf8"));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close().catch(() => {});
+  }
+}
+
+/** Wakes the follower when the log's directory changes, or after a while anyway. */
+class Waker {
+  private watcher: FSWatcher | undefined;
+  private wake: (() => void) | undefined;
+  private poked = false;
+
+  constructor(
+    dir: string,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    try {
+      this.watcher = watch(dir, { persistent: false }, () => this.poke());
+      this.watcher.on("error", () => {
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch {
+      this.watcher = undefined; // no inotify: polling alone
+    }
+    signal?.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  private readonly onAbort = () => this.poke();
+
+  poke(): void {
+    this.poked = true;
+    this.wake?.();
+  }
+
+  /** Resolves on a change, after `ms`, or when the signal aborts. */
+  next(ms: number): Promise<void> {
+    if (this.poked || this.signal?.aborted) {
+      this.poked = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, this.watcher ? ms : Math.min(ms, 100));
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wake = undefined;
+        self.poked = false;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.signal?.removeEventListener("abort", this.onAbort);
+    this.wake?.();
+  }
+}

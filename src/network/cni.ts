@@ -1,0 +1,206 @@
+/**
+ * CNI 1.0 plugin invocation, as libcni does it (containernetworking/cni, libcni/api.go): a plugin is
+ * an executable given CNI_* variables and its JSON config on stdin; a list runs in order for ADD and
+ * CHECK, each plugin getting the previous one's result as `prevResult`, and in reverse for DEL with
+ * the cached ADD result. Runtime arguments (`runtimeConfig`) go only to plugins that declare the
+ * capability.
+ */
+import { spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { join } from "node:path";
+import { abortError } from "../libcontainerd/call.js";
+import { FailedPreconditionError, InternalError } from "../libcontainerd/types/errors.js";
+
+export const CNI_VERSION = "1.0.0";
+export const DEFAULT_PLUGIN_DIRS: readonly string[] = ["/usr/lib/cni", "/opt/cni/bin"];
+
+export interface CniPluginConfig {
+  type: string;
+  capabilities?: Record<string, boolean>;
+  [field: string]: unknown;
+}
+
+export interface CniConfigList {
+  cniVersion: string;
+  name: string;
+  plugins: CniPluginConfig[];
+}
+
+export interface CniResult {
+  cniVersion: string;
+  interfaces?: { name: string; mac?: string; sandbox?: string }[];
+  ips?: { interface?: number; address: string; gateway?: string }[];
+  routes?: { dst: string; gw?: string }[];
+  dns?: { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] };
+  [field: string]: unknown;
+}
+
+/** What one container's attachment is: the CNI_* variables and the capability arguments. */
+export interface CniRuntime {
+  containerId: string;
+  /** The netns file; empty for a DEL whose namespace is already gone (the spec allows it). */
+  netns: string;
+  ifName: string;
+  capabilityArgs?: Record<string, unknown>;
+}
+
+type CniCommand = "ADD" | "DEL" | "CHECK";
+
+/** A plugin reported an error (the CNI error result: a code, a message, details). */
+export class CniPluginError extends InternalError {
+  constructor(
+    readonly plugin: string,
+    readonly command: CniCommand,
+    readonly cniCode: number | undefined,
+    message: string,
+  ) {
+    super(
+      `CNI plugin ${plugin} ${command} failed${cniCode !== undefined ? ` (code ${cniCode})` : ""}: ${message}`,
+    );
+  }
+}
+
+export class CniPlugins {
+  constructor(readonly dirs: readonly string[] = DEFAULT_PLUGIN_DIRS) {}
+
+  /** The plugin's executable, or a FailedPreconditionError naming it and where it was looked for. */
+  find(type: string): string {
+    for (const dir of this.dirs) {
+      const path = join(dir, type);
+      try {
+        accessSync(path, constants.X_OK);
+        return path;
+      } catch {}
+    }
+    throw new FailedPreconditionError(
+      `CNI plugin ${JSON.stringify(type)} not found in ${this.dirs.join(", ")} (Debian: apt-get install containernetworking-plugins)`,
+    );
+  }
+
+  /** Every plugin of the list is there, checked before anything is set up. */
+  checkAll(list: CniConfigList): void {
+    for (const plugin of list.plugins) {
+      this.find(plugin.type);
+      const ipam = plugin.ipam as { type?: unknown } | undefined;
+      if (typeof ipam?.type === "string") this.find(ipam.type);
+    }
+  }
+
+  async add(list: CniConfigList, runtime: CniRuntime, signal?: AbortSignal): Promise<CniResult> {
+    let result: CniResult | undefined;
+    for (const plugin of list.plugins) {
+      const output = await this.exec("ADD", list, plugin, runtime, result, signal);
+      result = parseResult(output, plugin.type);
+    }
+    if (!result) throw new InternalError(`CNI network ${list.name} has no plugins`);
+    return result;
+  }
+
+  async check(
+    list: CniConfigList,
+    runtime: CniRuntime,
+    prevResult: CniResult,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    for (const plugin of list.plugins) await this.exec("CHECK", list, plugin, runtime, prevResult, signal);
+  }
+
+  /**
+   * DEL in reverse order. Unlike libcni it goes on past a failing plugin, so one stubborn plugin does
+   * not leave the others' resources behind; the first error is thrown at the end.
+   */
+  async del(list: CniConfigList, runtime: CniRuntime, prevResult: CniResult | undefined): Promise<void> {
+    let first: unknown;
+    for (const plugin of [...list.plugins].reverse()) {
+      try {
+        await this.exec("DEL", list, plugin, runtime, prevResult, undefined);
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    if (first !== undefined) throw first;
+  }
+
+  private exec(
+    command: CniCommand,
+    list: CniConfigList,
+    plugin: CniPluginConfig,
+    runtime: CniRuntime,
+    prevResult: CniResult | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
+    const path = this.find(plugin.type);
+    const config: Record<string, unknown> = { ...plugin, cniVersion: list.cniVersion, name: list.name };
+    if (prevResult) config.prevResult = prevResult;
+    const runtimeConfig: Record<string, unknown> = {};
+    for (const [capability, enabled] of Object.entries(plugin.capabilities ?? {})) {
+      const value = runtime.capabilityArgs?.[capability];
+      if (enabled && value !== undefined) runtimeConfig[capability] = value;
+    }
+    if (Object.keys(runtimeConfig).length > 0) config.runtimeConfig = runtimeConfig;
+    const env = {
+      PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: runtime.containerId,
+      CNI_NETNS: runtime.netns,
+      CNI_IFNAME: runtime.ifName,
+      CNI_PATH: this.dirs.join(":"),
+    };
+    const what = `CNI plugin ${plugin.type} ${command} for ${runtime.containerId}`;
+    if (signal?.aborted) return Promise.reject(abortError(signal, what));
+    return new Promise((resolve, reject) => {
+      const child = spawn(path, [], { env, stdio: ["pipe", "pipe", "pipe"] });
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      const onAbort = () => child.kill("SIGKILL");
+      signal?.addEventListener("abort", onAbort, { once: true });
+      child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
+      child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+      child.stdin.on("error", () => {});
+      child.once("error", (err) => {
+        signal?.removeEventListener("abort", onAbort);
+        reject(new InternalError(`${what}: ${err.message}`, { cause: err }));
+      });
+      child.once("close", (code) => {
+        signal?.removeEventListener("abort", onAbort);
+        const out = Buffer.concat(stdout).toString("utf8");
+        if (signal?.aborted) reject(abortError(signal, what));
+        else if (code === 0) resolve(out);
+        else reject(pluginError(plugin.type, command, out, Buffer.concat(stderr).toString("utf8"), code));
+      });
+      child.stdin.end(JSON.stringify(config));
+    });
+  }
+}
+
+function pluginError(
+  plugin: string,
+  command: CniCommand,
+  stdout: string,
+  stderr: string,
+  exit: number | null,
+): CniPluginError {
+  try {
+    const parsed = JSON.parse(stdout) as { code?: unknown; msg?: unknown; details?: unknown };
+    if (typeof parsed.msg === "string") {
+      const details =
+        typeof parsed.details === "string" && parsed.details !== "" ? `: ${parsed.details}` : "";
+      return new CniPluginError(
+        plugin,
+        command,
+        typeof parsed.code === "number" ? parsed.code : undefined,
+        `${parsed.msg}${details}`,
+      );
+    }
+  } catch {}
+  const text = (stderr || stdout).trim() || `exit status ${exit}`;
+  return new CniPluginError(plugin, command, undefined, text);
+}
+
+function parseResult(output: string, plugin: string): CniResult {
+  try {
+    const parsed = JSON.parse(output) as CniResult;
+    if (typeof parsed === "object" && parsed !== null) return parsed;
+  } catch {}
+  throw new CniPluginError(plugin, "ADD", undefined, `result is not CNI JSON: ${output.slice(0, 200)}`);
+}

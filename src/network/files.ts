@@ -1,0 +1,113 @@
+import { readFileSync } from "node:fs";
+import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { delay } from "../libcontainerd/call.js";
+
+/** A process's identity across pid reuse: its pid and its start time in clock ticks since boot. */
+export interface ProcessIdentity {
+  pid: number;
+  startTime: string;
+}
+
+function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) may hold spaces and parentheses; the fields after its last ')' do not.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function thisProcess(): ProcessIdentity {
+  return { pid: process.pid, startTime: startTimeOf(process.pid) ?? "" };
+}
+
+export function isAlive(owner: ProcessIdentity): boolean {
+  return startTimeOf(owner.pid) === owner.startTime;
+}
+
+/** Writes `path` whole or not at all: a crash leaves the old content or the new, never a torn file. */
+export async function writeFileAtomic(path: string, data: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await writeFile(temporary, data, { mode: 0o644 });
+  await rename(temporary, path);
+}
+
+/**
+ * Rewrites a file in place, keeping its inode: a file bind-mounted into a container (its /etc/hosts)
+ * must be changed this way, since a rename would leave the mount on the old file.
+ */
+export async function rewriteInPlace(path: string, data: string): Promise<void> {
+  const handle = await open(path, "r+");
+  try {
+    const bytes = Buffer.from(data);
+    await handle.write(bytes, 0, bytes.length, 0);
+    await handle.truncate(bytes.length);
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function readJson(path: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(path, "utf8"));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === code;
+}
+
+/**
+ * A lock shared by processes (several ctrd commands run at once): a directory that only one
+ * mkdir can create, holding its owner's identity so that a lock left by a crashed process is
+ * taken over rather than waited on forever.
+ */
+export async function withLock<T>(
+  path: string,
+  signal: AbortSignal | undefined,
+  work: () => Promise<T>,
+): Promise<T> {
+  const me = thisProcess();
+  await mkdir(dirname(path), { recursive: true });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await mkdir(path);
+      await writeFile(`${path}/owner`, JSON.stringify(me));
+      break;
+    } catch (err) {
+      if (!isErrno(err, "EEXIST")) throw err;
+    }
+    await breakIfStale(path);
+    await delay(Math.min(2 + attempt, 25) + Math.random() * 5, signal, `waiting for the lock ${path}`);
+  }
+  try {
+    return await work();
+  } finally {
+    await rm(path, { recursive: true, force: true });
+  }
+}
+
+async function breakIfStale(path: string): Promise<void> {
+  const owner = (await readJson(`${path}/owner`).catch(() => undefined)) as ProcessIdentity | undefined;
+  // No owner yet: its creator is between mkdir and writing the file. Only a dead owner is stale.
+  if (!owner || typeof owner.pid !== "number" || isAlive(owner)) return;
+  const aside = `${path}.stale.${process.pid}`;
+  try {
+    await rename(path, aside);
+  } catch {
+    return;
+  }
+  const moved = (await readJson(`${aside}/owner`).catch(() => undefined)) as ProcessIdentity | undefined;
+  if (moved && (moved.pid !== owner.pid || moved.startTime !== owner.startTime)) {
+    // Another process broke the stale lock and took it between our read and our rename: give it back.
+    await rename(aside, path).catch(() => {});
+    return;
+  }
+  await rm(aside, { recursive: true, force: true });
+}

@@ -1,0 +1,666 @@
+/**
+ * Container networking beside the backends, as Docker keeps libnetwork beside libcontainerd: callers
+ * (ctrd, the engine, `run`) attach a container before creating it, put the attachment into its spec,
+ * and detach it after deleting it. The drivers never call this.
+ *
+ * On disk, under `stateDir` (runtime state, gone with a reboot as the namespaces are):
+ *   attachments/NS/ID.json      the record of one container's attachment: written first, removed last,
+ *                               holding the CNI config and ADD result (libcni's cache) so DEL works
+ *                               after a crash
+ *   containers/NS/ID/           its netns file, hosts and resolv.conf
+ *   ipam/                       host-local's reservations
+ *   locks/                      cross-process locks (ctrd commands run concurrently)
+ * and under `dataDir` (kept): networks/NAME.json, the network definitions.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync } from "node:fs";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { networkInterfaces } from "node:os";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { callSignal } from "../libcontainerd/call.js";
+import type { CallOptions } from "../libcontainerd/types/client.js";
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+} from "../libcontainerd/types/errors.js";
+import {
+  CNI_VERSION,
+  type CniConfigList,
+  CniPluginError,
+  CniPlugins,
+  type CniResult,
+  DEFAULT_PLUGIN_DIRS,
+} from "./cni.js";
+import { checkDnsServers, hostsFile, resolvConf } from "./dns.js";
+import {
+  isAlive,
+  type ProcessIdentity,
+  readJson,
+  rewriteInPlace,
+  thisProcess,
+  withLock,
+  writeFileAtomic,
+} from "./files.js";
+import { allocateHostPorts } from "./host-ports.js";
+import { deleteLink, linkExists } from "./links.js";
+import { createNetns, removeNetns } from "./netns.js";
+import { type PortMapping, type PortRequest, parsePortSpec } from "./ports.js";
+import {
+  checkGateway,
+  defaultGateway,
+  formatSubnet,
+  type Ipv4Subnet,
+  overlaps,
+  parseSubnet,
+  subnetOf,
+  subnetsOf,
+} from "./subnet.js";
+import {
+  type AttachOptions,
+  type CreateNetworkOptions,
+  DEFAULT_BRIDGE,
+  DEFAULT_NETWORK,
+  DEFAULT_SUBNET,
+  HOST_NETWORK,
+  type NetworkAttachment,
+  type NetworkDetails,
+  type NetworkInfo,
+  NO_NETWORK,
+  USER_SUBNET_POOL,
+} from "./types.js";
+
+export interface NetworkManagerOptions {
+  /** Runtime state: netns files, attachment records, IPAM reservations. */
+  stateDir: string;
+  /** Network definitions, kept across reboots. */
+  dataDir: string;
+  /** Where the CNI plugins are; default /usr/lib/cni (Debian), then /opt/cni/bin. */
+  pluginDirs?: readonly string[];
+  /** The default network's settings when it is first created (later: `removeNetwork` and use it again). */
+  defaultNetwork?: { subnet?: string; gateway?: string; bridge?: string };
+  /** The host's resolv.conf (default /etc/resolv.conf). */
+  hostResolvConf?: string;
+  logger?: Logger;
+}
+
+interface AttachmentRecord extends NetworkAttachment {
+  version: 1;
+  /** The CNI_CONTAINERID: random, so that state dirs sharing a host never meet in iptables or IPAM. */
+  cniContainerId: string;
+  owner: ProcessIdentity;
+  state: "attaching" | "attached";
+  hostname: string;
+  createdAt: string;
+  /** libcni's cache: the config list ADD ran with, its capability arguments and its result. */
+  config?: CniConfigList;
+  capabilityArgs?: Record<string, unknown>;
+  result?: CniResult;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const DEVICE = /^[A-Za-z0-9_.-]{1,15}$/;
+const IFNAME = "eth0";
+const LOOPBACK: CniConfigList = {
+  cniVersion: CNI_VERSION,
+  name: "loopback",
+  plugins: [{ type: "loopback" }],
+};
+
+function checkName(value: string, what: string): void {
+  if (!NAME.test(value)) {
+    throw new InvalidArgumentError(
+      `invalid ${what} ${JSON.stringify(value)}: want letters, digits, '_', '.', '-' (64 at most, starting with a letter or digit)`,
+    );
+  }
+}
+
+export class NetworkManager {
+  private readonly plugins: CniPlugins;
+
+  constructor(private readonly options: NetworkManagerOptions) {
+    this.plugins = new CniPlugins(options.pluginDirs ?? DEFAULT_PLUGIN_DIRS);
+  }
+
+  // ---- networks -------------------------------------------------------------------------------
+
+  async createNetwork(opts: CreateNetworkOptions): Promise<NetworkInfo> {
+    checkName(opts.name, "network name");
+    if (opts.name === NO_NETWORK || opts.name === HOST_NETWORK) {
+      throw new InvalidArgumentError(
+        `network name ${opts.name} is reserved for the ${opts.name} network mode`,
+      );
+    }
+    const signal = callSignal(opts);
+    return withLock(this.lockPath("networks"), signal, async () => {
+      if (await this.readDefinition(opts.name)) {
+        throw new AlreadyExistsError(`network ${opts.name} already exists`);
+      }
+      return this.define(opts);
+    });
+  }
+
+  async listNetworks(opts?: CallOptions): Promise<NetworkInfo[]> {
+    void opts;
+    const dir = join(this.options.dataDir, "networks");
+    const names = existsSync(dir) ? (await readdir(dir)).filter((n) => n.endsWith(".json")) : [];
+    const networks: NetworkInfo[] = [];
+    for (const file of names) {
+      const network = await this.readDefinition(file.slice(0, -".json".length));
+      if (network) networks.push(network);
+    }
+    return networks.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The network and the containers on it; NotFoundError for an unknown name. */
+  async inspectNetwork(name: string, opts?: CallOptions): Promise<NetworkDetails> {
+    void opts;
+    const network = await this.readDefinition(name);
+    if (!network) throw this.unknownNetwork(name);
+    const containers = (await this.allRecords())
+      .filter((record) => record.network === name && record.state === "attached")
+      .map((record) => ({
+        namespace: record.namespace,
+        containerId: record.containerId,
+        address: record.addresses[0] ?? "",
+        ports: record.ports,
+      }));
+    return { ...network, containers };
+  }
+
+  /** Refused while a container is attached; removes the bridge device and its IPAM state too. */
+  async removeNetwork(name: string, opts?: CallOptions): Promise<void> {
+    const signal = callSignal(opts);
+    await withLock(this.lockPath("networks"), signal, async () => {
+      const network = await this.readDefinition(name);
+      if (!network) throw this.unknownNetwork(name);
+      const users = (await this.allRecords()).filter((record) => record.network === name);
+      if (users.length > 0) {
+        const ids = users.map((record) => `${record.namespace}/${record.containerId}`).join(", ");
+        throw new FailedPreconditionError(
+          `network ${name} is in use by ${users.length} container(s): ${ids}`,
+        );
+      }
+      if (linkExists(network.bridge)) await deleteLink(network.bridge, signal);
+      await rm(join(this.options.stateDir, "ipam", name), { recursive: true, force: true });
+      await rm(this.definitionPath(name), { force: true });
+    });
+  }
+
+  // ---- containers -----------------------------------------------------------------------------
+
+  /**
+   * Sets up the container's network before it is created: nothing for `none`; for `host`, the host's
+   * files; for a named network, a netns file with the CNI chain run in it, published ports, and
+   * generated hosts and resolv.conf. On any failure what was set up is torn down before the error.
+   */
+  async attach(opts: AttachOptions): Promise<NetworkAttachment> {
+    checkName(opts.namespace, "namespace");
+    checkName(opts.containerId, "container id");
+    const network = opts.network ?? NO_NETWORK;
+    const requests = (opts.ports ?? []).map((port) =>
+      typeof port === "string" ? parsePortSpec(port) : port,
+    );
+    const dns = [...(opts.dns ?? [])];
+    checkDnsServers(dns);
+    if (network === NO_NETWORK || network === HOST_NETWORK) {
+      if (requests.length > 0) {
+        throw new InvalidArgumentError(
+          `ports cannot be published with --network ${network}: ${network === HOST_NETWORK ? "the container uses the host's ports directly" : "it has no network"}`,
+        );
+      }
+    }
+    if (network === NO_NETWORK && dns.length === 0) {
+      return { namespace: opts.namespace, containerId: opts.containerId, network, addresses: [], ports: [] };
+    }
+    const signal = callSignal(opts);
+    const definition =
+      network === NO_NETWORK || network === HOST_NETWORK ? undefined : await this.network(network, signal);
+    const config = definition ? this.configList(definition, requests.length > 0) : undefined;
+    if (config) {
+      this.plugins.checkAll(config);
+      this.plugins.find(LOOPBACK.plugins[0]!.type);
+    }
+    return withLock(this.lockPath(`container-${opts.namespace}-${opts.containerId}`), signal, async () => {
+      if (await readJson(this.recordPath(opts.namespace, opts.containerId))) {
+        throw new AlreadyExistsError(
+          `container ${opts.containerId} (namespace ${opts.namespace}) is already attached to a network; delete it first`,
+        );
+      }
+      const record = await this.reserve(opts, network, requests, config, signal);
+      try {
+        await this.setUp(record, dns, signal);
+      } catch (err) {
+        await this.tearDown(record).catch((cleanup: unknown) =>
+          this.options.logger?.warn(
+            { err: cleanup, container: record.containerId },
+            "undoing a failed network attach",
+          ),
+        );
+        throw err;
+      }
+      return publicView(record);
+    });
+  }
+
+  /** The container's attachment, or undefined when it has none (or `none`). */
+  async attachment(namespace: string, containerId: string): Promise<NetworkAttachment | undefined> {
+    const record = await this.readRecord(namespace, containerId);
+    return record?.state === "attached" ? publicView(record) : undefined;
+  }
+
+  /** CNI CHECK on the container's network: an error when something of its set-up has gone. */
+  async check(namespace: string, containerId: string, opts?: CallOptions): Promise<void> {
+    const record = await this.readRecord(namespace, containerId);
+    if (!record)
+      throw new NotFoundError(`container ${containerId} (namespace ${namespace}) has no network attachment`);
+    if (!record.config || !record.result || !record.netnsPath) return;
+    try {
+      await this.plugins.check(
+        record.config,
+        this.runtime(record, record.netnsPath),
+        record.result,
+        callSignal(opts),
+      );
+    } catch (err) {
+      // portmap before CNI plugins 1.2 checks IPv6 rules it never wrote for an IPv4-only container
+      // (containernetworking/plugins#819): its IPv4 rules were checked before that, so this is a pass.
+      const ipv6Bug =
+        err instanceof CniPluginError && err.plugin === "portmap" && /could not check ipv6/.test(err.message);
+      if (!ipv6Bug) throw err;
+    }
+  }
+
+  /**
+   * After the container is deleted: CNI DEL, the netns and files removed, its name gone from the
+   * network's other hosts files. Idempotent; a DEL that fails keeps the record, so a later detach
+   * or the start-up GC tries again.
+   */
+  async detach(namespace: string, containerId: string, opts?: CallOptions): Promise<void> {
+    await this.detachIf(namespace, containerId, () => true, callSignal(opts));
+  }
+
+  /**
+   * Removes what crashed callers left: attachments of `namespace` whose owner process is gone and whose
+   * container no longer exists (`existingContainers` is asked only when there is such a record), and
+   * container dirs with no record. Returns the container ids cleaned up.
+   */
+  async gc(
+    namespace: string,
+    existingContainers: () => Promise<Iterable<string>>,
+    opts?: CallOptions,
+  ): Promise<string[]> {
+    const signal = callSignal(opts);
+    // Records are read before the containers are listed: a container whose owner was already gone when
+    // its record was read cannot be created afterwards, so "absent from the list" then means gone.
+    const orphans = (await this.records(namespace)).filter((record) => !isAlive(record.owner));
+    const cleaned: string[] = [];
+    if (orphans.length > 0) {
+      const live = new Set(await existingContainers());
+      for (const record of orphans) {
+        if (live.has(record.containerId)) continue;
+        try {
+          await this.detachIf(
+            namespace,
+            record.containerId,
+            (now) => now.cniContainerId === record.cniContainerId,
+            signal,
+          );
+          cleaned.push(record.containerId);
+        } catch (err) {
+          this.options.logger?.warn({ err, container: record.containerId }, "network GC could not clean up");
+        }
+      }
+    }
+    const dir = join(this.options.stateDir, "containers", namespace);
+    for (const id of existsSync(dir) ? readdirSync(dir) : []) {
+      if (existsSync(this.recordPath(namespace, id))) continue;
+      await withLock(this.lockPath(`container-${namespace}-${id}`), signal, async () => {
+        if (existsSync(this.recordPath(namespace, id))) return;
+        await removeNetns(join(dir, id, "netns"));
+        await rm(join(dir, id), { recursive: true, force: true });
+      });
+    }
+    return cleaned;
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private async detachIf(
+    namespace: string,
+    containerId: string,
+    matches: (record: AttachmentRecord) => boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    await withLock(this.lockPath(`container-${namespace}-${containerId}`), signal, async () => {
+      const record = await this.readRecord(namespace, containerId);
+      if (record && matches(record)) await this.tearDown(record);
+    });
+  }
+
+  /** The record first (so a crash from here on is found by the GC), with the host ports taken. */
+  private async reserve(
+    opts: AttachOptions,
+    network: string,
+    requests: PortRequest[],
+    config: CniConfigList | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<AttachmentRecord> {
+    const record: AttachmentRecord = {
+      version: 1,
+      namespace: opts.namespace,
+      containerId: opts.containerId,
+      network,
+      cniContainerId: randomBytes(32).toString("hex"),
+      owner: thisProcess(),
+      state: "attaching",
+      hostname: opts.hostname ?? opts.containerId,
+      createdAt: new Date().toISOString(),
+      addresses: [],
+      ports: [],
+    };
+    if (config) record.config = config;
+    if (requests.length === 0) {
+      await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
+      return record;
+    }
+    return withLock(this.lockPath("ports"), signal, async () => {
+      const published = (await this.allRecords()).flatMap((other) =>
+        other.ports.map((port) => ({ port, owner: `${other.namespace}/${other.containerId}` })),
+      );
+      record.ports = await allocateHostPorts(requests, published);
+      record.capabilityArgs = {
+        portMappings: record.ports.map((port) => ({
+          hostPort: port.hostPort,
+          containerPort: port.containerPort,
+          protocol: port.protocol,
+          hostIP: port.hostIp,
+        })),
+      };
+      await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
+      return record;
+    });
+  }
+
+  private async setUp(
+    record: AttachmentRecord,
+    dns: string[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const dir = this.containerDir(record.namespace, record.containerId);
+    await mkdir(dir, { recursive: true });
+    const hostResolv = await readFile(this.options.hostResolvConf ?? "/etc/resolv.conf", "utf8").catch(
+      () => "",
+    );
+    if (record.network === HOST_NETWORK || record.network === NO_NETWORK) {
+      record.hostsPath = record.network === HOST_NETWORK ? "/etc/hosts" : undefined;
+      if (dns.length > 0 || record.network === NO_NETWORK) {
+        record.resolvConfPath = join(dir, "resolv.conf");
+        await writeFile(record.resolvConfPath, resolvConf(hostResolv, dns), { mode: 0o644 });
+      } else {
+        record.resolvConfPath = this.options.hostResolvConf ?? "/etc/resolv.conf";
+      }
+    } else {
+      const netnsPath = join(dir, "netns");
+      record.netnsPath = netnsPath;
+      await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
+      await createNetns(netnsPath, signal);
+      const [, result] = await Promise.all([
+        this.plugins.add(LOOPBACK, this.runtime(record, netnsPath, "lo"), signal),
+        this.plugins.add(record.config!, this.runtime(record, netnsPath), signal),
+      ]);
+      record.result = result;
+      record.addresses = (result.ips ?? []).map((ip) => ip.address);
+      const gateway = result.ips?.find((ip) => ip.gateway)?.gateway;
+      if (gateway) record.gateway = gateway;
+      record.hostsPath = join(dir, "hosts");
+      record.resolvConfPath = join(dir, "resolv.conf");
+      await writeFile(record.resolvConfPath, resolvConf(hostResolv, dns), { mode: 0o644 });
+      await writeFile(record.hostsPath, hostsFile([]), { mode: 0o644 });
+    }
+    record.state = "attached";
+    await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
+    if (record.hostsPath && record.netnsPath) await this.refreshHosts(record.network, signal);
+  }
+
+  /** Everything of one attachment, in reverse; the record goes last, and stays if DEL failed. */
+  private async tearDown(record: AttachmentRecord): Promise<void> {
+    const netnsPath = record.netnsPath;
+    if (record.config) {
+      const netns = netnsPath && existsSync(netnsPath) ? netnsPath : "";
+      try {
+        await this.plugins.del(record.config, this.runtime(record, netns), record.result);
+      } catch (err) {
+        throw new InternalError(
+          `removing the network of container ${record.containerId} (namespace ${record.namespace}) from ${record.network}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+    }
+    if (netnsPath) await removeNetns(netnsPath);
+    await rm(this.containerDir(record.namespace, record.containerId), { recursive: true, force: true });
+    await rm(this.recordPath(record.namespace, record.containerId), { force: true });
+    if (record.state === "attached" && record.netnsPath) {
+      await this.refreshHosts(record.network, undefined).catch((err: unknown) =>
+        this.options.logger?.warn({ err, network: record.network }, "updating the network's hosts files"),
+      );
+    }
+  }
+
+  /**
+   * Rewrites the hosts file of every container on the network. On user networks containers find each
+   * other by name (as on Docker's user-defined networks); on the default network each knows only itself.
+   */
+  private async refreshHosts(network: string, signal: AbortSignal | undefined): Promise<void> {
+    await withLock(this.lockPath(`hosts-${network}`), signal, async () => {
+      const members = (await this.allRecords()).filter(
+        (record) => record.network === network && record.state === "attached" && record.hostsPath,
+      );
+      const entry = (record: AttachmentRecord) => ({
+        address: (record.addresses[0] ?? "").split("/")[0] ?? "",
+        names:
+          record.hostname === record.containerId
+            ? [record.containerId]
+            : [record.hostname, record.containerId],
+      });
+      for (const member of members) {
+        const others = network === DEFAULT_NETWORK ? [] : members.filter((other) => other !== member);
+        const content = hostsFile([entry(member), ...others.map(entry)]);
+        await rewriteInPlace(member.hostsPath!, content).catch((err: unknown) => {
+          // Torn down meanwhile by its own detach, which waits for this lock to refresh the others.
+          if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+        });
+      }
+    });
+  }
+
+  private runtime(record: AttachmentRecord, netns: string, ifName = IFNAME) {
+    return {
+      containerId: record.cniContainerId,
+      netns,
+      ifName,
+      ...(record.capabilityArgs && ifName === IFNAME ? { capabilityArgs: record.capabilityArgs } : {}),
+    };
+  }
+
+  /** The chain: bridge with host-local IPAM, portmap when ports are published, firewall. */
+  private configList(network: NetworkInfo, withPorts: boolean): CniConfigList {
+    return {
+      cniVersion: CNI_VERSION,
+      name: network.name,
+      plugins: [
+        {
+          type: "bridge",
+          bridge: network.bridge,
+          isGateway: true,
+          ipMasq: true,
+          hairpinMode: true,
+          ipam: {
+            type: "host-local",
+            ranges: [[{ subnet: network.subnet, gateway: network.gateway }]],
+            routes: [{ dst: "0.0.0.0/0" }],
+            dataDir: join(this.options.stateDir, "ipam"),
+          },
+        },
+        ...(withPorts ? [{ type: "portmap", capabilities: { portMappings: true }, snat: true }] : []),
+        { type: "firewall", backend: "iptables" },
+      ],
+    };
+  }
+
+  /** A defined network; the default one is created on first use. */
+  private async network(name: string, signal: AbortSignal | undefined): Promise<NetworkInfo> {
+    const existing = await this.readDefinition(name);
+    if (existing) return existing;
+    if (name !== DEFAULT_NETWORK) throw this.unknownNetwork(name);
+    return withLock(this.lockPath("networks"), signal, async () => {
+      const raced = await this.readDefinition(name);
+      if (raced) return raced;
+      const settings = this.options.defaultNetwork ?? {};
+      return this.define({
+        name,
+        subnet: settings.subnet ?? DEFAULT_SUBNET,
+        bridge: settings.bridge ?? DEFAULT_BRIDGE,
+        ...(settings.gateway !== undefined ? { gateway: settings.gateway } : {}),
+      });
+    });
+  }
+
+  /** Under the networks lock: checks the subnet and device against every other network and the host. */
+  private async define(opts: CreateNetworkOptions): Promise<NetworkInfo> {
+    const others = await this.listNetworks();
+    const taken: { subnet: Ipv4Subnet; what: string }[] = others.map((other) => ({
+      subnet: parseSubnet(other.subnet),
+      what: `network ${other.name}`,
+    }));
+    if (opts.name !== DEFAULT_NETWORK && !others.some((other) => other.name === DEFAULT_NETWORK)) {
+      const subnet = this.options.defaultNetwork?.subnet ?? DEFAULT_SUBNET;
+      taken.push({
+        subnet: parseSubnet(subnet),
+        what: `the default network ${DEFAULT_NETWORK} (created on first use)`,
+      });
+    }
+    const ourBridges = new Set(others.map((other) => other.bridge));
+    for (const [device, addresses] of Object.entries(networkInterfaces())) {
+      if (ourBridges.has(device)) continue;
+      for (const address of addresses ?? []) {
+        const subnet = address.family === "IPv4" && address.cidr ? subnetOf(address.cidr) : undefined;
+        if (subnet) taken.push({ subnet, what: `host interface ${device} (${address.cidr})` });
+      }
+    }
+    let subnet: Ipv4Subnet;
+    if (opts.subnet !== undefined) {
+      subnet = parseSubnet(opts.subnet);
+      const clash = taken.find((other) => overlaps(subnet, other.subnet));
+      if (clash) {
+        throw new FailedPreconditionError(
+          `subnet ${opts.subnet} overlaps ${clash.what} (${formatSubnet(clash.subnet)})`,
+        );
+      }
+    } else {
+      const free = [...subnetsOf(parseSubnet(USER_SUBNET_POOL), 24)].find(
+        (candidate) => !taken.some((other) => overlaps(candidate, other.subnet)),
+      );
+      if (!free) throw new FailedPreconditionError(`no free /24 left in ${USER_SUBNET_POOL}; give --subnet`);
+      subnet = free;
+    }
+    const gateway = opts.gateway ?? defaultGateway(subnet);
+    checkGateway(subnet, gateway);
+    const id = randomBytes(32).toString("hex");
+    const bridge = opts.bridge ?? `ctrd-${id.slice(0, 10)}`;
+    if (!DEVICE.test(bridge)) {
+      throw new InvalidArgumentError(
+        `invalid bridge device name ${JSON.stringify(bridge)}: 15 characters at most, no '/' or spaces`,
+      );
+    }
+    if (ourBridges.has(bridge)) {
+      throw new FailedPreconditionError(`bridge device ${bridge} is already used by another network`);
+    }
+    if (linkExists(bridge)) {
+      throw new FailedPreconditionError(
+        `a device named ${bridge} exists on the host and is not one of this state dir's networks; remove it (ip link del ${bridge}) or choose another bridge name`,
+      );
+    }
+    const network: NetworkInfo = {
+      name: opts.name,
+      id,
+      driver: "bridge",
+      bridge,
+      subnet: formatSubnet(subnet),
+      gateway,
+      createdAt: new Date().toISOString(),
+      isDefault: opts.name === DEFAULT_NETWORK,
+      labels: { ...(opts.labels ?? {}) },
+    };
+    await writeFileAtomic(this.definitionPath(opts.name), `${JSON.stringify(network, null, 2)}\n`);
+    return network;
+  }
+
+  private unknownNetwork(name: string): NotFoundError {
+    return new NotFoundError(
+      `network ${name} not found (networks: none, host, ${DEFAULT_NETWORK}, or one created with createNetwork)`,
+    );
+  }
+
+  private async readDefinition(name: string): Promise<NetworkInfo | undefined> {
+    if (!NAME.test(name)) return undefined;
+    return (await readJson(this.definitionPath(name))) as NetworkInfo | undefined;
+  }
+
+  private async readRecord(namespace: string, containerId: string): Promise<AttachmentRecord | undefined> {
+    if (!NAME.test(namespace) || !NAME.test(containerId)) return undefined;
+    return (await readJson(this.recordPath(namespace, containerId))) as AttachmentRecord | undefined;
+  }
+
+  private async records(namespace: string): Promise<AttachmentRecord[]> {
+    const dir = join(this.options.stateDir, "attachments", namespace);
+    if (!existsSync(dir)) return [];
+    const records: AttachmentRecord[] = [];
+    for (const file of await readdir(dir)) {
+      if (!file.endsWith(".json")) continue;
+      const record = await this.readRecord(namespace, file.slice(0, -".json".length));
+      if (record) records.push(record);
+    }
+    return records;
+  }
+
+  private async allRecords(): Promise<AttachmentRecord[]> {
+    const dir = join(this.options.stateDir, "attachments");
+    const namespaces = existsSync(dir) ? await readdir(dir) : [];
+    return (await Promise.all(namespaces.map((namespace) => this.records(namespace)))).flat();
+  }
+
+  private definitionPath(name: string): string {
+    return join(this.options.dataDir, "networks", `${name}.json`);
+  }
+
+  private recordPath(namespace: string, containerId: string): string {
+    return join(this.options.stateDir, "attachments", namespace, `${containerId}.json`);
+  }
+
+  private containerDir(namespace: string, containerId: string): string {
+    return join(this.options.stateDir, "containers", namespace, containerId);
+  }
+
+  private lockPath(name: string): string {
+    return join(this.options.stateDir, "locks", name);
+  }
+}
+
+function publicView(record: AttachmentRecord): NetworkAttachment {
+  const view: NetworkAttachment = {
+    namespace: record.namespace,
+    containerId: record.containerId,
+    network: record.network,
+    addresses: [...record.addresses],
+    ports: record.ports.map((port: PortMapping) => ({ ...port })),
+  };
+  if (record.netnsPath) view.netnsPath = record.netnsPath;
+  if (record.hostsPath) view.hostsPath = record.hostsPath;
+  if (record.resolvConfPath) view.resolvConfPath = record.resolvConfPath;
+  if (record.gateway) view.gateway = record.gateway;
+  return view;
+}

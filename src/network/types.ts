@@ -1,0 +1,82 @@
+import type { CallOptions } from "../libcontainerd/types/client.js";
+import type { PortMapping, PortRequest } from "./ports.js";
+
+/** The network modes besides a named (CNI bridge) network. */
+export const NO_NETWORK = "none";
+export const HOST_NETWORK = "host";
+/** The default bridge network's name (Docker's), its Linux bridge device and subnet. */
+export const DEFAULT_NETWORK = "bridge";
+export const DEFAULT_BRIDGE = "ctrd0";
+export const DEFAULT_SUBNET = "10.210.0.0/16";
+/** Where user networks created without a subnet get a /24 from. */
+export const USER_SUBNET_POOL = "10.211.0.0/16";
+
+/** Labels a caller puts on the container so that others (ps, port, the engine) can show its network. */
+export const NETWORK_LABELS = { network: "io.ctrd.network", ports: "io.ctrd.ports" } as const;
+
+export interface NetworkInfo {
+  name: string;
+  /** 64 hex digits, as Docker's network ids. */
+  id: string;
+  driver: "bridge";
+  /** The Linux bridge device. */
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  createdAt: string;
+  /** The default network: created on first use, re-created on next use after removal. */
+  isDefault: boolean;
+  labels: Record<string, string>;
+}
+
+export interface NetworkEndpoint {
+  namespace: string;
+  containerId: string;
+  /** CIDR, e.g. `10.210.0.2/16`. */
+  address: string;
+  ports: PortMapping[];
+}
+
+export interface NetworkDetails extends NetworkInfo {
+  containers: NetworkEndpoint[];
+}
+
+export interface CreateNetworkOptions extends CallOptions {
+  name: string;
+  /** IPv4 CIDR; default: a free /24 from USER_SUBNET_POOL. Refused when it overlaps another network or a host interface. */
+  subnet?: string;
+  /** Default: the subnet's first address. */
+  gateway?: string;
+  /** The bridge device; default `ctrd-` and ten hex digits of the network id. */
+  bridge?: string;
+  labels?: Record<string, string>;
+}
+
+export interface AttachOptions extends CallOptions {
+  namespace: string;
+  containerId: string;
+  /** `none` (the default), `host`, or a network's name. */
+  network?: string;
+  /** `[hostIp:][hostPort:]containerPort[/tcp|udp]` strings or parsed requests. */
+  ports?: readonly (string | PortRequest)[];
+  /** Nameservers for the container's resolv.conf instead of the host's. */
+  dns?: readonly string[];
+  /** The container's hostname, added to its /etc/hosts entry (default: the container id). */
+  hostname?: string;
+}
+
+/** What a container's network is; `applyNetwork` puts it into the spec. */
+export interface NetworkAttachment {
+  namespace: string;
+  containerId: string;
+  network: string;
+  /** The netns file for the spec's network namespace (named networks). */
+  netnsPath?: string;
+  /** Mounted read-only on /etc/hosts and /etc/resolv.conf. */
+  hostsPath?: string;
+  resolvConfPath?: string;
+  /** CIDRs of the container's interface. */
+  addresses: string[];
+  gateway?: string;
+  ports: PortMapping[];
+}

@@ -1,0 +1,307 @@
+/**
+ * `client.run(options)`: `docker run --rm` as one call. It composes the public API (newContainer,
+ * newTask, wait, forceDelete, delete) and guarantees that, whatever happens (an exit, a timeout, an
+ * abort, an error at any step), the container, its task and its FIFOs are gone when it returns.
+ */
+import { randomBytes } from "node:crypto";
+import { Readable, type Writable } from "node:stream";
+import { abortError } from "../libcontainerd/call.js";
+import type { Client, Container, Task } from "../libcontainerd/types/client.js";
+import { InvalidArgumentError, isErrorCode, NotImplementedError } from "../libcontainerd/types/errors.js";
+import type { ResourceLimits } from "../libcontainerd/types/resources.js";
+import { defaultLinuxSpec, defaultWindowsSpec } from "../oci/defaults.js";
+import type { OciMount, OciSpec } from "../oci/spec.js";
+import { type CapturedOutput, consumeOutput, type OutputTarget } from "./output.js";
+import { ownerLabels } from "./owner.js";
+
+/** Per stream, unless `maxOutputBytes` says otherwise: enough for a report, bounded for the caller's heap. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 * 1024;
+/** How long the clean-up after a run may take, independent of the caller's (possibly aborted) signal. */
+const CLEANUP_TIMEOUT_MS = 60_000;
+
+export interface RunOptions {
+  /** The command and its arguments. */
+  args: string[];
+  /** The root filesystem: a host directory (Linux), or the container's volume path (Windows/HCS). */
+  rootfs?: string;
+  /** An image reference; needs the image service (#13), NotImplementedError until it is there. */
+  image?: string;
+  /** Container id; default `run-<random>`. */
+  id?: string;
+  /** `KEY=value` strings, or an object. */
+  env?: string[] | Record<string, string>;
+  cwd?: string;
+  /** `{ uid, gid }`, or `"uid[:gid]"` in numbers. */
+  user?: { uid: number; gid: number; additionalGids?: number[] } | string;
+  hostname?: string;
+  resources?: ResourceLimits;
+  readonlyRootfs?: boolean;
+  /** tmpfs mounts as docker's `--tmpfs`: path → options (`"size=64m"`), default `noexec,nosuid,nodev`. */
+  tmpfs?: Record<string, string>;
+  mounts?: OciMount[];
+  /**
+   * `"none"` (the default: a network namespace with loopback only), `"host"`, or a network name
+   * (needs the network manager, #15; NotImplementedError until it is there). Unlike docker, the
+   * default is no network.
+   */
+  network?: string;
+  runtime?: string;
+  labels?: Record<string, string>;
+  /** What the command reads: a string, bytes, or a stream (stdin is closed at its end). None: EOF at once. */
+  stdin?: string | Uint8Array | Readable;
+  /** Default `"capture"`. */
+  stdout?: OutputTarget;
+  /** Default `"capture"`. */
+  stderr?: OutputTarget;
+  /** Captured bytes kept per stream; the rest is read and dropped (`truncated`). Default 10 MiB. */
+  maxOutputBytes?: number;
+  /** Kill (SIGKILL) the container after this long; the result then says `timedOut`. */
+  timeoutMs?: number;
+  /** Aborting kills the container, removes it, and rejects with CanceledError. */
+  signal?: AbortSignal;
+  /** Run a small init (tini) as PID 1: signals reach the command, zombies are reaped. */
+  init?: boolean | string;
+  /** Last word on the spec, after everything above was applied. */
+  customizeSpec?: (spec: OciSpec) => OciSpec;
+}
+
+export interface RunResult {
+  id: string;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** A captured stream was cut at `maxOutputBytes`. */
+  truncated: { stdout: boolean; stderr: boolean };
+  /** The kernel killed a process of the container for want of memory (undefined: the backend cannot tell). */
+  oomKilled: boolean | undefined;
+  /** `timeoutMs` passed and the container was killed. */
+  timedOut: boolean;
+  /** From just before the start to the exit. */
+  durationMs: number;
+}
+
+const KEY_VALUE = /^[^=]+=/;
+
+function envList(env: RunOptions["env"]): string[] {
+  if (env === undefined) return [];
+  const list = Array.isArray(env) ? env : Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  for (const entry of list)
+    if (typeof entry !== "string" || !KEY_VALUE.test(entry))
+      throw new InvalidArgumentError(`run: env entry ${JSON.stringify(entry)} is not KEY=value`);
+  return list;
+}
+
+function parseUser(
+  user: RunOptions["user"],
+): { uid: number; gid: number; additionalGids?: number[] } | undefined {
+  if (user === undefined || typeof user === "object") return user;
+  const match = /^(\d+)(?::(\d+))?$/.exec(user);
+  if (!match)
+    throw new InvalidArgumentError(`run: user ${JSON.stringify(user)} must be "uid" or "uid:gid" (numbers)`);
+  const uid = Number(match[1]);
+  return { uid, gid: match[2] === undefined ? uid : Number(match[2]) };
+}
+
+function tmpfsMounts(tmpfs: RunOptions["tmpfs"]): OciMount[] {
+  return Object.entries(tmpfs ?? {}).map(([destination, options]) => {
+    if (!destination.startsWith("/"))
+      throw new InvalidArgumentError(`run: tmpfs ${JSON.stringify(destination)} must be an absolute path`);
+    const given = options ? options.split(",").filter(Boolean) : [];
+    return {
+      destination,
+      type: "tmpfs",
+      source: "tmpfs",
+      options: given.length > 0 ? given : ["noexec", "nosuid", "nodev"],
+    };
+  });
+}
+
+/** The spec `run` sends: docker's defaults plus the options, for the client's platform. */
+export function runSpec(client: Client, id: string, options: RunOptions): OciSpec {
+  if (!Array.isArray(options.args) || options.args.length === 0)
+    throw new InvalidArgumentError("run: args must be a non-empty array");
+  if (options.image !== undefined)
+    throw new NotImplementedError(
+      "run: image needs the image service, which this build does not have yet; use rootfs",
+    );
+  const network = options.network ?? "none";
+  if (network !== "none" && network !== "host")
+    throw new NotImplementedError(
+      `run: network ${JSON.stringify(network)} needs the network manager, which this build does not have yet ("none" or "host" work)`,
+    );
+  const env = envList(options.env);
+  const user = parseUser(options.user);
+  const mounts = [...tmpfsMounts(options.tmpfs), ...(options.mounts ?? [])];
+  let spec: OciSpec;
+  if (client.backend === "local") {
+    if (options.init) throw new NotImplementedError("run: init is for Linux containers");
+    spec = defaultWindowsSpec({
+      args: options.args,
+      env,
+      mounts,
+      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+      ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
+      ...(options.resources !== undefined ? { resources: options.resources } : {}),
+    });
+    if (options.rootfs !== undefined) spec.root = { path: options.rootfs };
+  } else {
+    if (options.rootfs === undefined) throw new InvalidArgumentError("run: rootfs (or image) is required");
+    spec = defaultLinuxSpec({
+      args: options.args,
+      rootfs: options.rootfs,
+      env,
+      mounts,
+      readonlyRootfs: options.readonlyRootfs ?? false,
+      hostNetwork: network === "host",
+      cgroupsPath: `/${client.namespace}/${id}`,
+      ...(user ? { user } : {}),
+      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+      ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
+      ...(options.resources !== undefined ? { resources: options.resources } : {}),
+      ...(options.init !== undefined ? { init: options.init } : {}),
+    });
+  }
+  return options.customizeSpec ? options.customizeSpec(spec) : spec;
+}
+
+function checkOptions(options: RunOptions): number {
+  const max = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  if (!Number.isSafeInteger(max) || max < 0)
+    throw new InvalidArgumentError(`run: maxOutputBytes must be a whole number of bytes, not ${String(max)}`);
+  const timeout = options.timeoutMs;
+  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0))
+    throw new InvalidArgumentError(`run: timeoutMs must be a positive number, not ${String(timeout)}`);
+  return max;
+}
+
+/** Runs a command in a new container and removes it, whatever happens. See `RunOptions`. */
+export async function run(client: Client, options: RunOptions): Promise<RunResult> {
+  const maxBytes = checkOptions(options);
+  const id = options.id ?? `run-${randomBytes(6).toString("hex")}`;
+  const spec = runSpec(client, id, options);
+  const what = `run ${id}`;
+  const signal = options.signal;
+  if (signal?.aborted) throw abortError(signal, what);
+  const container = await client.newContainer(id, spec, {
+    labels: { ...options.labels, ...ownerLabels() },
+    ...(options.runtime !== undefined ? { runtime: options.runtime } : {}),
+  });
+  let task: Task | undefined;
+  try {
+    const stdout = options.stdout ?? "capture";
+    const stderr = options.stderr ?? "capture";
+    // Not given the caller's signal: a create cut short on our side may still finish in containerd,
+    // and what it made would be nobody's. An abort is looked at between the steps instead.
+    task = await container.newTask({
+      stdio: { stdin: options.stdin !== undefined, stdout: true, stderr: true },
+    });
+    const output = Promise.all([
+      consumeOutput(task.stdout, stdout, maxBytes, process.stdout),
+      consumeOutput(task.stderr, stderr, maxBytes, process.stderr),
+    ]);
+    const exited = task.wait();
+    exited.catch(() => {});
+    if (signal?.aborted) throw abortError(signal, what);
+    const started = performance.now();
+    await task.start();
+    const stopper = new Stopper(task, options.timeoutMs, signal);
+    void feedStdin(task, options.stdin);
+    let status: Awaited<typeof exited>;
+    try {
+      status = await exited;
+    } finally {
+      stopper.done();
+    }
+    const durationMs = performance.now() - started;
+    const [out, err] = await output;
+    if (stopper.aborted && signal) throw abortError(signal, what);
+    return result(id, status.exitCode, status.oomKilled, out, err, stopper.timedOut, durationMs);
+  } finally {
+    await cleanUp(container, task);
+  }
+}
+
+function result(
+  id: string,
+  exitCode: number,
+  oomKilled: boolean | undefined,
+  out: CapturedOutput,
+  err: CapturedOutput,
+  timedOut: boolean,
+  durationMs: number,
+): RunResult {
+  return {
+    id,
+    exitCode,
+    stdout: out.text,
+    stderr: err.text,
+    truncated: { stdout: out.truncated, stderr: err.truncated },
+    oomKilled,
+    timedOut,
+    durationMs,
+  };
+}
+
+/** Kills the container (SIGKILL) when the deadline passes or the caller aborts. */
+class Stopper {
+  timedOut = false;
+  aborted = false;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly onAbort = () => {
+    this.aborted = true;
+    this.kill();
+  };
+
+  constructor(
+    private readonly task: Task,
+    timeoutMs: number | undefined,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    if (timeoutMs !== undefined)
+      this.timer = setTimeout(() => {
+        this.timedOut = true;
+        this.kill();
+      }, timeoutMs);
+    if (signal?.aborted) this.onAbort();
+    else signal?.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  private kill(): void {
+    this.task.kill("SIGKILL").catch(() => {
+      // Already gone: the exit is what the kill wanted. Anything else, the forced clean-up retries.
+    });
+  }
+
+  done(): void {
+    clearTimeout(this.timer);
+    this.signal?.removeEventListener("abort", this.onAbort);
+  }
+}
+
+/** Writes the input, then closes the process's stdin. A process that exits without reading it is fine. */
+async function feedStdin(task: Task, input: RunOptions["stdin"]): Promise<void> {
+  const stdin: Writable | null = task.stdin;
+  if (input === undefined || !stdin) return;
+  stdin.on("error", () => {});
+  try {
+    const source = input instanceof Readable ? input : Readable.from([Buffer.from(input)]);
+    for await (const chunk of source) {
+      if (!stdin.write(chunk)) await new Promise((resolve) => stdin.once("drain", resolve));
+    }
+    await task.closeStdin();
+  } catch {
+    // The process exited (EPIPE) or the source failed: the exit status tells the caller the rest.
+  }
+}
+
+async function cleanUp(container: Container, task: Task | undefined): Promise<void> {
+  const opts = { timeoutMs: CLEANUP_TIMEOUT_MS };
+  // A newTask that failed on our side may have created the task anyway: look for it.
+  const existing = task ?? (await container.task(opts).catch(() => undefined));
+  if (existing) await existing.forceDelete(opts).catch(ignoreNotFound);
+  await container.delete(opts).catch(ignoreNotFound);
+}
+
+function ignoreNotFound(err: unknown): void {
+  if (!isErrorCode(err, "not_found")) throw err;
+}

@@ -1,0 +1,139 @@
+/**
+ * The everyday API on a real containerd + runc: docker-style limits land in the real cgroup, OOM is in
+ * the exit status, `init` makes a shell stop on SIGTERM, and containerd's untyped state errors come
+ * back typed.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { expect, test } from "vitest";
+import { uniqueId, useRemote } from "../harness/remote.js";
+
+const fx = useRemote("everyday");
+
+/** A cgroup v1 controller file, or its cgroup v2 equivalent, of a container's cgroupsPath. */
+function cgroupFile(cgroupsPath: string, v1: string, v2: string): string {
+  const unified = existsSync("/sys/fs/cgroup/cgroup.controllers");
+  return readFileSync(
+    unified
+      ? join("/sys/fs/cgroup", cgroupsPath, v2)
+      : join("/sys/fs/cgroup", v1.split("/")[0] ?? "", cgroupsPath, v1.split("/")[1] ?? ""),
+    "utf8",
+  ).trim();
+}
+
+test("cpus: 0.5 is a CFS quota of 50000 per 100000 in the container's cgroup; limits update docker-style", async () => {
+  const spec = fx.spec(["sleep", "100"], { resources: { cpus: 0.5, memory: "64m", pids: 32 } });
+  const cgroupsPath = spec.linux?.cgroupsPath ?? "";
+  const container = await fx.client.newContainer(uniqueId("cpus"), spec);
+  const task = await container.newTask();
+  try {
+    await task.start();
+    if (existsSync("/sys/fs/cgroup/cgroup.controllers")) {
+      expect(cgroupFile(cgroupsPath, "", "cpu.max")).toBe("50000 100000");
+    } else {
+      expect(cgroupFile(cgroupsPath, "cpu/cpu.cfs_quota_us", "")).toBe("50000");
+      expect(cgroupFile(cgroupsPath, "cpu/cpu.cfs_period_us", "")).toBe("100000");
+      expect(cgroupFile(cgroupsPath, "memory/memory.limit_in_bytes", "")).toBe(String(64 * 1024 * 1024));
+      expect(cgroupFile(cgroupsPath, "pids/pids.max", "")).toBe("32");
+    }
+    await task.updateResources({ cpus: 1.5, memory: "128m", memorySwap: "256m" });
+    if (!existsSync("/sys/fs/cgroup/cgroup.controllers")) {
+      expect(cgroupFile(cgroupsPath, "cpu/cpu.cfs_quota_us", "")).toBe("150000");
+      expect(cgroupFile(cgroupsPath, "memory/memory.limit_in_bytes", "")).toBe(String(128 * 1024 * 1024));
+    }
+    const stats = await task.stats();
+    expect(stats.memory.limit).toBe(128 * 1024 * 1024);
+    expect(stats.pids).toEqual({ current: 1, limit: 32 });
+    // A bad value is refused before containerd sees it, naming the field; a raw cpuset too.
+    await expect(task.updateResources({ cpus: 0.001 })).rejects.toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringContaining("resources.cpus"),
+    });
+    await expect(task.updateResources({ linux: { cpu: { cpus: "0.5" } } })).rejects.toMatchObject({
+      code: "invalid_argument",
+    });
+  } finally {
+    await task.forceDelete();
+    await container.delete();
+  }
+});
+
+test("a raw cpuset that looks like --cpus is an InvalidArgumentError at newContainer, not a runc failure", async () => {
+  const spec = fx.spec(["true"]);
+  spec.linux = { ...spec.linux, resources: { ...spec.linux?.resources, cpu: { cpus: "0.5" } } };
+  await expect(fx.client.newContainer(uniqueId("cpuset"), spec)).rejects.toMatchObject({
+    code: "invalid_argument",
+    message: expect.stringContaining("cpu.cpus"),
+  });
+});
+
+test("start() twice, and start() after the task was killed, are FailedPreconditionError", async () => {
+  const container = await fx.client.newContainer(uniqueId("twice"), fx.spec(["sleep", "100"]));
+  const task = await container.newTask();
+  try {
+    await task.start();
+    await expect(task.start()).rejects.toMatchObject({
+      code: "failed_precondition",
+      message: expect.stringContaining("cannot start a running process"),
+    });
+    const exited = task.wait();
+    await task.kill("SIGKILL");
+    await exited;
+    await expect(task.start()).rejects.toMatchObject({ code: "failed_precondition" });
+    await expect(task.pause()).rejects.toMatchObject({ code: "failed_precondition" });
+  } finally {
+    await task.forceDelete();
+    await container.delete();
+  }
+});
+
+test("OOM: a process over its memory limit exits 137 with oomKilled from wait() and delete()", async () => {
+  const container = await fx.client.newContainer(
+    uniqueId("oom"),
+    fx.spec(["tail", "/dev/zero"], { resources: { memory: "16m" } }),
+  );
+  const task = await container.newTask();
+  const exited = task.wait();
+  await task.start();
+  expect(await exited).toMatchObject({ exitCode: 137, oomKilled: true });
+  expect(await task.delete()).toMatchObject({ exitCode: 137, oomKilled: true });
+  await container.delete();
+});
+
+test("an ordinary exit, or a SIGKILL that is not the kernel's, is not oomKilled", async () => {
+  const container = await fx.client.newContainer(
+    uniqueId("nooom"),
+    fx.spec(["sleep", "100"], { resources: { memory: "16m" } }),
+  );
+  const task = await container.newTask();
+  const exited = task.wait();
+  await task.start();
+  await task.kill("SIGKILL");
+  expect(await exited).toMatchObject({ exitCode: 137, oomKilled: false });
+  expect(await task.delete()).toMatchObject({ exitCode: 137, oomKilled: false });
+  await container.delete();
+});
+
+test("init: SIGTERM stops sh through tini (exit 143, SIGTERM's path); without init sh as PID 1 ignores it", async () => {
+  const loop = ["sh", "-c", "while true; do sleep 1; done"];
+  const withInit = await fx.client.newContainer(uniqueId("init"), fx.spec(loop, { init: true }));
+  const task = await withInit.newTask();
+  const exited = task.wait();
+  await task.start();
+  await task.kill("SIGTERM");
+  // tini exits 128 + the signal that killed its child: 143 is SIGTERM, 137 would be a SIGKILL.
+  expect((await exited).exitCode).toBe(143);
+  await task.delete();
+  await withInit.delete();
+
+  const bare = await fx.client.newContainer(uniqueId("noinit"), fx.spec(loop));
+  const bareTask = await bare.newTask();
+  const bareExited = bareTask.wait();
+  await bareTask.start();
+  await bareTask.kill("SIGTERM");
+  // Still running after the SIGTERM was delivered: only the SIGKILL ends it.
+  await bareTask.kill("SIGKILL");
+  expect((await bareExited).exitCode).toBe(137);
+  await bareTask.delete();
+  await bare.delete();
+});

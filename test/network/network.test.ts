@@ -1,0 +1,484 @@
+// The network module on a real containerd with the real CNI plugins: published ports fetched from the
+// host, names resolved between containers, none/host modes, bad input, and nothing left afterwards.
+import { spawnSync } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import type { Container, Task } from "../../src/libcontainerd/types/client.js";
+import {
+  applyNetwork,
+  type NetworkAttachment,
+  type NetworkManager,
+  type PortMapping,
+} from "../../src/network/index.js";
+import {
+  fetchWhenUp,
+  ipamReservations,
+  managerIn,
+  mountsUnder,
+  portsOfBridge,
+  rulesFor,
+  uniqueBridge,
+  uniqueSubnet,
+} from "../harness/network.js";
+import { readAll, uniqueId, useRemote } from "../harness/remote.js";
+
+const fx = useRemote("net");
+let dir: string;
+let manager: NetworkManager;
+let defaultBridge: string;
+let defaultSubnet: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "net-"));
+  defaultBridge = uniqueBridge();
+  defaultSubnet = uniqueSubnet();
+  manager = managerIn(dir, { defaultNetwork: { bridge: defaultBridge, subnet: defaultSubnet } });
+});
+
+/** After a failed test: its containers and attachments, so that the next test starts clean. */
+async function removeEverything(): Promise<void> {
+  for (const info of (await fx.client?.listContainers().catch(() => [])) ?? []) {
+    const container = await fx.client.loadContainer(info.id);
+    await (await container.task().catch(() => undefined))?.forceDelete().catch(() => {});
+    await container.delete().catch(() => {});
+  }
+  const records = join(stateDir(), "attachments", fx.namespace);
+  for (const file of existsSync(records) ? readdirSync(records) : []) {
+    await manager.detach(fx.namespace, file.replace(/\.json$/, "")).catch(() => {});
+  }
+}
+
+afterEach(removeEverything);
+
+afterAll(async () => {
+  await removeEverything();
+  for (const network of (await manager?.listNetworks()) ?? []) {
+    await manager.removeNetwork(network.name).catch(() => {});
+  }
+  for (const mountPoint of dir ? mountsUnder(dir) : []) spawnSync("umount", ["-l", mountPoint]);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const stateDir = () => join(dir, "net-state");
+
+interface Running {
+  container: Container;
+  task: Task;
+  attachment: NetworkAttachment;
+  /** stdout so far. */
+  output(): string;
+}
+
+async function start(
+  args: string[],
+  attach: { network?: string; ports?: string[]; dns?: string[] },
+  id = uniqueId("c"),
+): Promise<Running> {
+  const attachment = await manager.attach({ namespace: fx.namespace, containerId: id, ...attach });
+  try {
+    const container = await fx.client.newContainer(
+      id,
+      applyNetwork(fx.spec(args, { hostname: id }), attachment),
+    );
+    const task = await container.newTask({ stdio: { stdout: true, stderr: true } });
+    let out = "";
+    task.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      out += chunk;
+    });
+    readAll(task.stderr).catch(() => {});
+    await task.start();
+    return { container, task, attachment, output: () => out };
+  } catch (err) {
+    await fx.client
+      .loadContainer(id)
+      .then((c) => c.delete())
+      .catch(() => {});
+    await manager.detach(fx.namespace, id);
+    throw err;
+  }
+}
+
+/** As `rm -f`: kill the running task, delete the container, detach its network. */
+async function remove(running: Running): Promise<void> {
+  await running.task.forceDelete();
+  await running.container.delete();
+  await manager.detach(fx.namespace, running.container.id);
+}
+
+const httpd = (content: string) => [
+  "sh",
+  "-c",
+  `mkdir -p /tmp/$(hostname) && echo ${content} > /tmp/$(hostname)/index.html && exec busybox httpd -f -p 80 -h /tmp/$(hostname)`,
+];
+
+function expectNothingLeft(bridge: string, subnet: string, network: string): void {
+  expect(portsOfBridge(bridge)).toEqual([]);
+  expect(rulesFor(subnet)).toEqual([]);
+  expect(ipamReservations(stateDir(), network)).toEqual([]);
+  expect(mountsUnder(stateDir())).toEqual([]);
+  const containers = join(stateDir(), "containers", fx.namespace);
+  expect(existsSync(containers) ? readdirSync(containers) : []).toEqual([]);
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === "object" && address ? address.port : 0;
+}
+
+describe("published ports on the default bridge", () => {
+  test("busybox httpd on -p 127.0.0.1:PORT:80 answers the host; rm -f leaves nothing", async () => {
+    const port = await freePort();
+    const web = await start(httpd("hello-web"), { network: "bridge", ports: [`127.0.0.1:${port}:80`] });
+    expect(web.attachment.ports).toEqual([
+      { hostIp: "127.0.0.1", hostPort: port, containerPort: 80, protocol: "tcp" },
+    ]);
+    expect(web.attachment.addresses[0]).toMatch(
+      new RegExp(`^${defaultSubnet.split(".").slice(0, 3).join("\\.")}\\.\\d+/24$`),
+    );
+    expect(await fetchWhenUp(`http://127.0.0.1:${port}/`)).toBe("hello-web\n");
+    expect(portsOfBridge(defaultBridge)).toHaveLength(1);
+    expect(rulesFor(defaultSubnet).length).toBeGreaterThan(0);
+    await manager.check(fx.namespace, web.container.id);
+    await remove(web);
+    expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+    // Detach is idempotent.
+    await manager.detach(fx.namespace, web.container.id);
+  });
+
+  test("no host port: an ephemeral one, reported back, on every address (reached through 127.0.0.1)", async () => {
+    const web = await start(httpd("ephemeral"), { network: "bridge", ports: ["80"] });
+    const [mapping] = web.attachment.ports;
+    expect(mapping).toMatchObject({ hostIp: "0.0.0.0", containerPort: 80, protocol: "tcp" });
+    expect(mapping?.hostPort).toBeGreaterThan(1023);
+    expect(await fetchWhenUp(`http://127.0.0.1:${mapping?.hostPort}/`)).toBe("ephemeral\n");
+    await remove(web);
+    expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+  });
+
+  test("a UDP mapping carries a datagram to the container and its answer back", async () => {
+    // busybox has no UDP server; the host's node, mounted read-only, is a UDP echo.
+    const echo = `require("dgram").createSocket("udp4").on("message", function (m, r) { this.send("echo:" + m, r.port, r.address); }).bind(5353)`;
+    const hostDirs = ["/usr", "/lib", "/lib64"].map((path) => ({
+      destination: path,
+      type: "bind",
+      source: path,
+      options: ["rbind", "ro"],
+    }));
+    const id = uniqueId("udp");
+    const attachment = await manager.attach({
+      namespace: fx.namespace,
+      containerId: id,
+      network: "bridge",
+      ports: ["127.0.0.1::5353/udp"],
+    });
+    const container = await fx.client.newContainer(
+      id,
+      applyNetwork(fx.spec([process.execPath, "-e", echo], { mounts: hostDirs }), attachment),
+    );
+    const task = await container.newTask({ stdio: {} });
+    const listener: Running = { container, task, attachment, output: () => "" };
+    await task.start();
+    const mapping = attachment.ports[0] as PortMapping;
+    expect(mapping).toMatchObject({ hostIp: "127.0.0.1", containerPort: 5353, protocol: "udp" });
+    const socket = createSocket("udp4");
+    let answer = "";
+    socket.on("message", (message) => {
+      answer = message.toString();
+    });
+    try {
+      // The echo may not be listening yet: send until it answers.
+      for (let attempt = 0; attempt < 100 && answer === ""; attempt++) {
+        socket.send("ping", mapping.hostPort, "127.0.0.1");
+        await sleep(100);
+      }
+      expect(answer).toBe("echo:ping");
+    } finally {
+      socket.close();
+      await remove(listener);
+    }
+    expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+  });
+});
+
+describe("user networks", () => {
+  test("containers on one network reach each other by name; /etc/hosts follows joins and leaves", async () => {
+    const bridge = uniqueBridge();
+    const subnet = uniqueSubnet();
+    const name = `users-${process.pid}`;
+    const created = await manager.createNetwork({ name, subnet, bridge });
+    expect(created).toMatchObject({
+      name,
+      subnet,
+      bridge,
+      gateway: subnet.replace(/0\/24$/, "1"),
+      isDefault: false,
+    });
+    expect((await manager.listNetworks()).map((n) => n.name)).toContain(name);
+
+    const server = await start(httpd("from-server"), { network: name }, uniqueId("server"));
+    const client = await start(
+      [
+        "sh",
+        "-c",
+        `until busybox wget -q -O - http://${server.container.id}/; do sleep 0.1; done; cat /etc/hosts; sleep 600`,
+      ],
+      { network: name, dns: ["192.0.2.53"] },
+      uniqueId("client"),
+    );
+    for (let attempt = 0; attempt < 100 && !client.output().includes(client.container.id); attempt++)
+      await sleep(100);
+    expect(client.output()).toContain("from-server\n");
+    const serverIp = server.attachment.addresses[0]?.split("/")[0];
+    expect(client.output()).toContain(`${serverIp}\t${server.container.id}`);
+    expect(readFileSync(client.attachment.resolvConfPath as string, "utf8")).toMatch(
+      /^nameserver 192\.0\.2\.53$/m,
+    );
+
+    const details = await manager.inspectNetwork(name);
+    expect(details.containers.map((c) => c.containerId).sort()).toEqual(
+      [server.container.id, client.container.id].sort(),
+    );
+    await expect(manager.removeNetwork(name)).rejects.toMatchObject({
+      code: "failed_precondition",
+      message: expect.stringContaining("in use"),
+    });
+
+    // The server's hosts file (bind-mounted into it) loses the client when it leaves.
+    const serverHosts = server.attachment.hostsPath as string;
+    expect(readFileSync(serverHosts, "utf8")).toContain(client.container.id);
+    await remove(client);
+    expect(readFileSync(serverHosts, "utf8")).not.toContain(client.container.id);
+    await remove(server);
+    expectNothingLeft(bridge, subnet, name);
+    await manager.removeNetwork(name);
+    expect(portsOfBridge(bridge)).toEqual([]);
+    expect(existsSync(`/sys/class/net/${bridge}`)).toBe(false);
+  });
+});
+
+describe("none and host", () => {
+  const links = async (network: string | undefined) => {
+    const running = await start(["sh", "-c", "busybox ip -o link; sleep 600"], network ? { network } : {});
+    for (let attempt = 0; attempt < 100 && !running.output().includes("lo:"); attempt++) await sleep(50);
+    const names = running
+      .output()
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => line.split(":")[1]?.trim().split("@")[0]);
+    await remove(running);
+    return names;
+  };
+
+  test("none (the default): only lo", async () => {
+    expect(await links(undefined)).toEqual(["lo"]);
+    expect(await links("none")).toEqual(["lo"]);
+  });
+
+  test("host: the host's interfaces", async () => {
+    const hostNames = spawnSync("ip", ["-o", "link"], { encoding: "utf8" })
+      .stdout.split("\n")
+      .filter(Boolean)
+      .map((line) => line.split(":")[1]?.trim().split("@")[0]);
+    const seen = await links("host");
+    expect(seen).toContain("lo");
+    const physical = hostNames.find((n) => n !== "lo" && !n?.startsWith("veth") && !n?.startsWith("tb"));
+    expect(seen).toContain(physical);
+  });
+});
+
+describe("bad input: typed errors, nothing half set up", () => {
+  const nothingAttached = (id: string) => {
+    expect(existsSync(join(stateDir(), "attachments", fx.namespace, `${id}.json`))).toBe(false);
+    expect(existsSync(join(stateDir(), "containers", fx.namespace, id))).toBe(false);
+  };
+
+  test("a host port already in use", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as { port: number }).port;
+    const id = uniqueId("taken");
+    try {
+      await expect(
+        manager.attach({
+          namespace: fx.namespace,
+          containerId: id,
+          network: "bridge",
+          ports: [`127.0.0.1:${port}:80`],
+        }),
+      ).rejects.toMatchObject({
+        code: "failed_precondition",
+        message: `host port 127.0.0.1:${port}/tcp is already in use on the host`,
+      });
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+    nothingAttached(id);
+  });
+
+  test("a host port another container publishes", async () => {
+    const first = await manager.attach({
+      namespace: fx.namespace,
+      containerId: uniqueId("p1"),
+      network: "bridge",
+      ports: ["127.0.0.1::80"],
+    });
+    const port = first.ports[0]?.hostPort;
+    const id = uniqueId("p2");
+    await expect(
+      manager.attach({
+        namespace: fx.namespace,
+        containerId: id,
+        network: "bridge",
+        ports: [`${port}:8080`],
+      }),
+    ).rejects.toMatchObject({
+      code: "failed_precondition",
+      message: `host port 0.0.0.0:${port}/tcp is already published by ${fx.namespace}/${first.containerId}`,
+    });
+    nothingAttached(id);
+    await manager.detach(fx.namespace, first.containerId);
+    expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+  });
+
+  test("overlapping subnets, an unknown network, a malformed -p, a bad --dns", async () => {
+    const subnet = uniqueSubnet();
+    const name = `over-${process.pid}`;
+    await manager.createNetwork({ name, subnet, bridge: uniqueBridge() });
+    const wider = `${subnet.split(".").slice(0, 2).join(".")}.0.0/16`;
+    await expect(manager.createNetwork({ name: `${name}-b`, subnet: wider })).rejects.toMatchObject({
+      code: "failed_precondition",
+      message: `subnet ${wider} overlaps network ${name} (${subnet})`,
+    });
+    await expect(manager.createNetwork({ name, subnet: uniqueSubnet() })).rejects.toMatchObject({
+      code: "already_exists",
+    });
+    await expect(manager.createNetwork({ name: "x", subnet: "10.1.2.3/24" })).rejects.toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringContaining("host bits are set"),
+    });
+    await manager.removeNetwork(name);
+
+    const id = uniqueId("bad");
+    await expect(
+      manager.attach({ namespace: fx.namespace, containerId: id, network: "nosuch" }),
+    ).rejects.toMatchObject({
+      code: "not_found",
+      message: expect.stringContaining("network nosuch not found"),
+    });
+    for (const [spec, why] of [
+      ["80:", "container port"],
+      ["1.2.3:80:80", "not an IPv4 address"],
+      ["8080:80/sctp", "neither tcp nor udp"],
+      ["70000:80", "not a port from 1 to 65535"],
+      ["8000-8010:80", "port ranges are not supported"],
+    ] as const) {
+      await expect(
+        manager.attach({ namespace: fx.namespace, containerId: id, network: "bridge", ports: [spec] }),
+      ).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringContaining(why) });
+    }
+    await expect(
+      manager.attach({ namespace: fx.namespace, containerId: id, network: "bridge", dns: ["not-an-ip"] }),
+    ).rejects.toMatchObject({ code: "invalid_argument" });
+    await expect(
+      manager.attach({ namespace: fx.namespace, containerId: id, network: "none", ports: ["80"] }),
+    ).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringContaining("--network none") });
+    nothingAttached(id);
+  });
+
+  test("a missing CNI plugin", async () => {
+    const plugins = mkdtempSync(join(tmpdir(), "cni-"));
+    try {
+      for (const plugin of ["bridge", "host-local", "loopback", "portmap"]) {
+        symlinkSync(join("/usr/lib/cni", plugin), join(plugins, plugin));
+      }
+      const partial = managerIn(dir, {
+        pluginDirs: [plugins],
+        defaultNetwork: { bridge: defaultBridge, subnet: defaultSubnet },
+      });
+      const id = uniqueId("noplugin");
+      await expect(
+        partial.attach({ namespace: fx.namespace, containerId: id, network: "bridge" }),
+      ).rejects.toMatchObject({
+        code: "failed_precondition",
+        message: expect.stringContaining(`CNI plugin "firewall" not found in ${plugins}`),
+      });
+      nothingAttached(id);
+      expect(portsOfBridge(defaultBridge)).toEqual([]);
+    } finally {
+      rmSync(plugins, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("crashes", () => {
+  test("the GC removes what a process killed after attaching left, and keeps live containers' networks", async () => {
+    const id = uniqueId("crashed");
+    const script = join(import.meta.dirname, "../fixtures/network-attach-and-die.ts");
+    const child = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        script,
+        stateDir(),
+        join(dir, "net-data"),
+        fx.namespace,
+        id,
+        defaultBridge,
+        defaultSubnet,
+      ],
+      { encoding: "utf8" },
+    );
+    expect(child.signal, child.stderr).toBe("SIGKILL");
+    expect(portsOfBridge(defaultBridge)).toHaveLength(1);
+    expect(rulesFor(defaultSubnet).length).toBeGreaterThan(0);
+    expect(ipamReservations(stateDir(), "bridge")).toHaveLength(1);
+    expect(mountsUnder(stateDir())).toHaveLength(1);
+
+    const live = await start(["sleep", "600"], { network: "bridge" });
+    // The live container's owner (this process) is alive: the GC leaves it even when not listed.
+    expect(await manager.gc(fx.namespace, async () => [])).toEqual([id]);
+    expect(portsOfBridge(defaultBridge)).toHaveLength(1);
+    await remove(live);
+    expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+    expect(await manager.gc(fx.namespace, async () => [])).toEqual([]);
+  });
+});
+
+describe("many at once", () => {
+  test("50 containers on one network started concurrently: distinct addresses, working mappings", async () => {
+    const bridge = uniqueBridge();
+    const subnet = uniqueSubnet();
+    const name = `many-${process.pid}`;
+    await manager.createNetwork({ name, subnet, bridge });
+    const ids = Array.from({ length: 50 }, (_, i) => uniqueId(`m${i}`));
+    const settled = await Promise.allSettled(
+      ids.map((id) => start(httpd(id), { network: name, ports: ["127.0.0.1::80"] }, id)),
+    );
+    const running = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+    try {
+      expect(settled.filter((s) => s.status === "rejected")).toEqual([]);
+      const addresses = new Set(running.map((r) => r.attachment.addresses[0]));
+      expect(addresses.size).toBe(50);
+      const hostPorts = new Set(running.map((r) => r.attachment.ports[0]?.hostPort));
+      expect(hostPorts.size).toBe(50);
+      for (const r of running) {
+        expect(await fetchWhenUp(`http://127.0.0.1:${r.attachment.ports[0]?.hostPort}/`)).toBe(
+          `${r.container.id}\n`,
+        );
+      }
+    } finally {
+      await Promise.all(running.map((r) => remove(r)));
+    }
+    expectNothingLeft(bridge, subnet, name);
+    await manager.removeNetwork(name);
+  });
+});
