@@ -1,11 +1,13 @@
 import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Command } from "commander";
-import { DirectoryImages } from "../engine/directory-images.js";
+import { CniNetworks } from "../engine/cni-networks.js";
+import { ContainerdImages } from "../engine/containerd-images.js";
 import { Engine } from "../engine/engine.js";
 import { DEFAULT_ENGINE_SOCKET, parseHost } from "../engine/server.js";
+import { NetworkManager } from "../network/manager.js";
 import { usageError } from "./errors.js";
 import { addGlobalOptions, globalFlags, openClient, resolveSettings } from "./options.js";
-import { ensureDefaultRootfs } from "./rootfs.js";
 
 interface ServeFlags {
   host?: string[];
@@ -14,11 +16,11 @@ interface ServeFlags {
   tlscert?: string;
   tlskey?: string;
   tlscacert?: string;
+  bridge?: string;
+  bip?: string;
 }
 
 export const DEFAULT_ENGINE_DATA_ROOT = "/var/lib/libcontainerd/engine";
-/** The image every engine has without an image store: the busybox rootfs ctrd builds. */
-export const BUILTIN_IMAGE = "ctrd/busybox:latest";
 const INIT_BINARIES = ["/usr/bin/tini-static", "/usr/bin/docker-init"];
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -47,7 +49,9 @@ export function registerServe(program: Command): void {
     .option("--data-root <dir>", `container records and logs (default: ${DEFAULT_ENGINE_DATA_ROOT})`)
     .option("--tlscert <file>", "TLS certificate (required for tcp://)")
     .option("--tlskey <file>", "TLS key (required for tcp://)")
-    .option("--tlscacert <file>", "only accept clients with a certificate signed by this CA");
+    .option("--tlscacert <file>", "only accept clients with a certificate signed by this CA")
+    .option("-b, --bridge <device>", "the default bridge network's device, when it is first created (default: ctrd0)")
+    .option("--bip <cidr>", "the default bridge network's subnet, when it is first created (default: 10.210.0.0/16)");
   addGlobalOptions(command).action(async (flags: ServeFlags, self: Command) => {
     process.exitCode = await serve(self, flags);
   });
@@ -66,7 +70,6 @@ async function serve(self: Command, flags: ServeFlags): Promise<number> {
       : undefined;
   if (hosts.some((host) => host.kind === "tcp") && !tls)
     throw usageError("a tcp:// host needs --tlscert and --tlskey: the Engine API is root on this machine");
-  const rootfs = ensureDefaultRootfs(settings.stateDir);
   const client = await openClient(settings);
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
@@ -75,11 +78,27 @@ async function serve(self: Command, flags: ServeFlags): Promise<number> {
   let engine: Engine | undefined;
   try {
     const initBinary = INIT_BINARIES.find((path) => existsSync(path));
+    // The same dirs as ctrd's network commands: `ctrd network ls` and `docker network ls` agree.
+    const networkManager = new NetworkManager({
+      stateDir: join(settings.stateDir, "network"),
+      dataDir: join(dirname(settings.root), "network"),
+      logger: settings.logger,
+      defaultNetwork: {
+        ...(flags.bridge !== undefined ? { bridge: flags.bridge } : {}),
+        ...(flags.bip !== undefined ? { subnet: flags.bip } : {}),
+      },
+    });
+    await networkManager.gc(
+      client.namespace,
+      async () => (await client.listContainers({ signal: stop.signal })).map((info) => info.id),
+      { signal: stop.signal },
+    );
     engine = await Engine.create(
       {
         client,
         stateDir: flags.dataRoot ?? DEFAULT_ENGINE_DATA_ROOT,
-        images: new DirectoryImages({ [BUILTIN_IMAGE]: rootfs }),
+        images: new ContainerdImages(client.images),
+        networks: new CniNetworks(networkManager, client.namespace),
         logger: settings.logger,
         version: packageVersion(),
         ...(initBinary !== undefined ? { initBinary } : {}),

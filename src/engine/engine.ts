@@ -3,14 +3,15 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
+import type { CniNetworks } from "./cni-networks.js";
+import type { ContainerdImages } from "./containerd-images.js";
 import { ContainerManager } from "./containers/manager.js";
 import { containerRoutes } from "./containers/routes.js";
 import { ContainerStore } from "./containers/store.js";
 import { EventBus } from "./events.js";
 import { ExecService, execRoutes } from "./exec.js";
-import type { ImageSource } from "./image-source.js";
 import { imageRoutes } from "./images.js";
-import { type EngineNetworks, LoopbackNetworks } from "./network-plan.js";
+import { networkRoutes } from "./networks.js";
 import { Router } from "./router.js";
 import { type EngineHost, EngineServer, type ListenOptions } from "./server.js";
 import { systemRoutes } from "./system.js";
@@ -19,8 +20,8 @@ export interface EngineOptions {
   client: LibcontainerdClient;
   /** The engine's own state: container records and logs (`<dir>/containers/<id>/`). */
   stateDir: string;
-  images: ImageSource;
-  networks?: EngineNetworks;
+  images: ContainerdImages;
+  networks: CniNetworks;
   logger: Logger;
   /** Reported as the engine's version. */
   version: string;
@@ -47,7 +48,7 @@ export class Engine {
       client: options.client,
       store,
       images: options.images,
-      networks: options.networks ?? new LoopbackNetworks(),
+      networks: options.networks,
       events: this.events,
       logger: options.logger,
       ...(options.initBinary !== undefined ? { initBinary: options.initBinary } : {}),
@@ -66,7 +67,8 @@ export class Engine {
     });
     containerRoutes(this.router, { manager: this.manager, store, execIds: (id) => exec.idsOf(id) });
     execRoutes(this.router, exec, store);
-    imageRoutes(this.router, options.images);
+    imageRoutes(this.router, options.images, store, this.events);
+    networkRoutes(this.router, options.networks, store, this.events);
   }
 
   /** An engine with the containers an earlier one left adopted (running ones followed, policies applied). */

@@ -45,6 +45,8 @@ export interface ImageSource {
   /** NotFoundError when there is no such image here. */
   resolve(ref: string, opts?: CallOptions): Promise<ResolvedImage>;
   prepareRootfs(image: ResolvedImage, containerId: string, opts?: CallOptions): Promise<PreparedRootfs>;
+  /** `uid:gid` for a user the image names (from its /etc/passwd and /etc/group). */
+  user(image: ResolvedImage, user: string, opts?: CallOptions): Promise<{ uid: number; gid: number }>;
   /** Gives back what prepareRootfs made, when the container is removed (or its creation failed). */
   releaseRootfs(rootfs: PreparedRootfs, opts?: CallOptions): Promise<void>;
 }

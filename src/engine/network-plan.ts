@@ -2,7 +2,6 @@ import { copyFileSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import type { ContainerRecord, EndpointRecord } from "./containers/store.js";
-import { badRequest } from "./errors.js";
 
 /** What a container's spec needs from networking, and what inspect shows of it. */
 export interface NetworkPlan {
@@ -19,8 +18,7 @@ export interface NetworkPlan {
 
 /**
  * The seam between the engine and networking: called when a container is created (its spec needs
- * the namespace) and when it is removed. Implementations: `LoopbackNetworks` below, and the CNI
- * networks of src/network when they are configured.
+ * the namespace) and when it is removed. The implementation: CniNetworks (src/network).
  */
 export interface EngineNetworks {
   attach(record: ContainerRecord, dir: string, opts?: CallOptions): Promise<NetworkPlan>;
@@ -64,25 +62,4 @@ export function writeNameFiles(
   else writeFileSync(resolvConfPath, "");
   writeFileSync(hostnamePath, `${hostname}\n`);
   return { hostsPath, resolvConfPath, hostnamePath };
-}
-
-/**
- * Networking without CNI: `host` shares the host's namespace, everything else gets a namespace of
- * its own with only loopback (Docker's `none`). Publishing ports needs real networks, so it is refused.
- */
-export class LoopbackNetworks implements EngineNetworks {
-  async attach(record: ContainerRecord, dir: string): Promise<NetworkPlan> {
-    const mode = record.HostConfig.NetworkMode;
-    const host = mode === "host";
-    if (!host && mode !== "none" && mode !== "default" && mode !== "bridge")
-      throw badRequest(`network ${mode} not found`);
-    const wantsPorts =
-      record.HostConfig.PublishAllPorts ||
-      Object.values(record.HostConfig.PortBindings).some((bindings) => bindings.length > 0);
-    if (wantsPorts && !host)
-      throw badRequest("publishing ports needs bridge networking, which this engine was started without");
-    return { host, ...writeNameFiles(record, dir, host), endpoints: {}, ports: {} };
-  }
-
-  async detach(): Promise<void> {}
 }

@@ -184,12 +184,16 @@ export class ContainerManager {
       record.Networks = plan.endpoints;
       record.Ports = plan.ports;
       rootfs = await images.prepareRootfs(image, id, opts);
+      const userSpec = request.config.User || image.config.User || "";
+      const namedUser = userSpec !== "" && !/^\d+(:\d+)?$/.test(userSpec);
+      const user = namedUser ? await images.user(image, userSpec, opts) : undefined;
       const { spec, path, args, env } = buildSpec({
         id,
         config: record.Config,
         hostConfig: record.HostConfig,
         image: image.config,
         rootfs,
+        ...(user ? { user } : {}),
         namespace: client.namespace,
         ...(this.deps.initBinary !== undefined ? { initBinary: this.deps.initBinary } : {}),
         network: plan,

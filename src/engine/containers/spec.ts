@@ -36,6 +36,8 @@ export interface SpecInputs {
   rootfs: PreparedRootfs;
   /** The containerd namespace: containers' cgroups go under /<namespace>. */
   namespace: string;
+  /** The user, resolved from the image's accounts (when it is a name). */
+  user?: { uid: number; gid: number };
   /** A static init (tini) to run as pid 1 when HostConfig.Init asks for it. */
   initBinary?: string;
   /** The network namespace to join (none: a new one, with only loopback; "host": the host's). */

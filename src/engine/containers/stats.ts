@@ -21,7 +21,7 @@ export async function systemCpuUsageNs(): Promise<number> {
 /** No limit (or one above the machine's memory) reads as the machine's memory, as dockerd reports it. */
 function memoryLimit(limit: number): number {
   const machine = totalmem();
-  return limit <= 0 || limit > machine ? machine : limit;
+  return !Number.isFinite(limit) || limit <= 0 || limit > machine ? machine : limit;
 }
 
 export interface CpuSample {
@@ -54,93 +54,52 @@ export function dockerStats(
   identity: { id: string; name: string },
 ): { body: Record<string, unknown>; cpu: CpuSample; read: string } {
   const read = stats.read.toISOString();
-  const online = availableParallelism();
-  let cpu: CpuSample;
-  let memory: Record<string, unknown>;
-  let pids: Record<string, number>;
-  let blkio: Record<string, unknown>;
-  switch (stats.kind) {
-    case "cgroup-v1":
-      cpu = {
-        cpu_usage: {
-          total_usage: stats.cpu.usageTotal,
-          percpu_usage: stats.cpu.perCpu,
-          usage_in_kernelmode: stats.cpu.usageKernel,
-          usage_in_usermode: stats.cpu.usageUser,
-        },
-        system_cpu_usage: systemNs,
-        online_cpus: stats.cpu.perCpu.filter((value) => value > 0).length || online,
-        throttling_data: { periods: 0, throttled_periods: stats.cpu.throttledPeriods, throttled_time: 0 },
-      };
-      memory = {
-        usage: stats.memory.usage,
-        max_usage: stats.memory.maxUsage,
-        failcnt: stats.memory.failcnt,
-        limit: memoryLimit(stats.memory.limit),
-        stats: { cache: stats.memory.cache, rss: stats.memory.rss, total_inactive_file: 0 },
-      };
-      pids = { current: stats.pids.current, ...(stats.pids.limit > 0 ? { limit: stats.pids.limit } : {}) };
-      blkio = {
-        io_service_bytes_recursive: stats.blkio.ioServiceBytes.map((entry) => ({
-          major: entry.major,
-          minor: entry.minor,
-          op: entry.op,
-          value: entry.value,
-        })),
-        io_serviced_recursive: stats.blkio.ioServiced.map((entry) => ({
-          major: entry.major,
-          minor: entry.minor,
-          op: entry.op,
-          value: entry.value,
-        })),
-        io_queue_recursive: null,
-        io_service_time_recursive: null,
-        io_wait_time_recursive: null,
-        io_merged_recursive: null,
-        io_time_recursive: null,
-        sectors_recursive: null,
-      };
-      break;
-    case "cgroup-v2":
-      cpu = {
-        cpu_usage: {
-          total_usage: stats.cpu.usageUsec * 1000,
-          usage_in_kernelmode: stats.cpu.systemUsec * 1000,
-          usage_in_usermode: stats.cpu.userUsec * 1000,
-        },
-        system_cpu_usage: systemNs,
-        online_cpus: online,
-        throttling_data: { periods: 0, throttled_periods: 0, throttled_time: stats.cpu.throttledUsec * 1000 },
-      };
-      memory = {
-        usage: stats.memory.usage,
-        limit: memoryLimit(stats.memory.limit),
-        stats: { anon: stats.memory.anon, file: stats.memory.file, inactive_file: 0 },
-      };
-      pids = { current: stats.pids.current, ...(stats.pids.limit > 0 ? { limit: stats.pids.limit } : {}) };
-      blkio = {
-        io_service_bytes_recursive: [
-          { major: 0, minor: 0, op: "read", value: stats.io.rbytes },
-          { major: 0, minor: 0, op: "write", value: stats.io.wbytes },
-        ],
-      };
-      break;
-    case "hcs":
-      cpu = {
-        cpu_usage: {
-          total_usage: stats.processor.totalRuntime100ns * 100,
-          usage_in_kernelmode: stats.processor.runtimeKernel100ns * 100,
-          usage_in_usermode: stats.processor.runtimeUser100ns * 100,
-        },
-        system_cpu_usage: systemNs,
-        online_cpus: online,
-        throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 },
-      };
-      memory = { usage: stats.memory.usageCommitBytes, limit: 0, stats: {} };
-      pids = { current: 0 };
-      blkio = {};
-      break;
-  }
+  const raw = stats.raw;
+  const perCpu = raw.kind === "cgroup-v1" ? raw.cpu.perCpu : undefined;
+  const cpu: CpuSample = {
+    cpu_usage: {
+      total_usage: stats.cpu.usageNs,
+      ...(perCpu ? { percpu_usage: perCpu } : {}),
+      usage_in_kernelmode: stats.cpu.systemNs,
+      usage_in_usermode: stats.cpu.userNs,
+    },
+    system_cpu_usage: systemNs,
+    online_cpus: perCpu?.filter((value) => value > 0).length || 0 || availableParallelism(),
+    throttling_data: {
+      periods: 0,
+      throttled_periods: raw.kind === "cgroup-v1" ? raw.cpu.throttledPeriods : 0,
+      throttled_time: stats.cpu.throttledNs,
+    },
+  };
+  // The CLI subtracts the inactive page cache from usage: v1 reads total_inactive_file, v2 inactive_file.
+  const memoryDetail: Record<string, number> =
+    raw.kind === "cgroup-v1"
+      ? { cache: raw.memory.cache, rss: raw.memory.rss, total_inactive_file: 0 }
+      : raw.kind === "cgroup-v2"
+        ? { anon: raw.memory.anon, file: raw.memory.file, inactive_file: 0 }
+        : {};
+  const memory: Record<string, unknown> = {
+    usage: stats.memory.usage,
+    ...(raw.kind === "cgroup-v1" ? { max_usage: raw.memory.maxUsage, failcnt: raw.memory.failcnt } : {}),
+    limit: memoryLimit(stats.memory.limit),
+    stats: memoryDetail,
+  };
+  const pids = stats.pids
+    ? {
+        current: stats.pids.current,
+        ...(Number.isFinite(stats.pids.limit) && stats.pids.limit > 0 ? { limit: stats.pids.limit } : {}),
+      }
+    : {};
+  const blkio = {
+    io_service_bytes_recursive: [
+      { major: 0, minor: 0, op: "read", value: stats.io.readBytes },
+      { major: 0, minor: 0, op: "write", value: stats.io.writeBytes },
+    ],
+    io_serviced_recursive: [
+      { major: 0, minor: 0, op: "read", value: stats.io.readOps },
+      { major: 0, minor: 0, op: "write", value: stats.io.writeOps },
+    ],
+  };
   const body = {
     read,
     preread: previous?.read ?? "0001-01-01T00:00:00Z",
