@@ -216,9 +216,8 @@ function attach(exchange: Exchange, record: ContainerRecord, manager: ContainerM
     for (const entry of readLogFile(record.LogPath, { stdout: wantStdout, stderr: wantStderr }))
       write(entry.stream, entry.log);
   }
-  const status = record.State.Status;
-  const willRun =
-    status === "created" || status === "running" || status === "paused" || status === "restarting";
+  // The hub, not the status, says whether output will still come: the status trails the exit a moment.
+  const willRun = record.State.Status === "created" || manager.hub(record).running;
   if (!stream || !willRun) {
     hijacked.end();
     return;
@@ -273,8 +272,7 @@ function logs(exchange: Exchange, record: ContainerRecord, manager: ContainerMan
     ...(tail !== undefined ? { tail } : {}),
   }))
     emit(entry.stream, entry.log, entry.timeNs);
-  const running = ["running", "paused", "restarting"].includes(record.State.Status);
-  if (!follow || !running || untilNs !== undefined) {
+  if (!follow || !manager.hub(record).running || untilNs !== undefined) {
     out.end();
     return;
   }
