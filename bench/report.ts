@@ -58,7 +58,7 @@ export const BOUNDED_IN_FLIGHT = 16;
 export const TRACK_CONCURRENCY = 8;
 
 /** Sections another program (or a person) owns; regenerating the report keeps them. */
-const KEPT_SECTIONS = ["notes", "soak"] as const;
+const KEPT_SECTIONS = ["notes", "soak", "network"] as const;
 
 export function keptSection(markdown: string, name: string): string | undefined {
   const match = new RegExp(`<!-- ${name}:begin -->[\\s\\S]*?<!-- ${name}:end -->`).exec(markdown);
@@ -399,7 +399,7 @@ export function writeReport(results: BenchResults, repoDir: string): void {
       name,
       kept
         ? kept.replace(new RegExp(`^<!-- ${name}:begin -->|<!-- ${name}:end -->$`, "g"), "")
-        : `## ${name === "soak" ? "Soak" : "Notes"}\n\n(not written yet)`,
+        : `## ${{ soak: "Soak", network: "Networking", notes: "Notes" }[name]}\n\n(not written yet)`,
     );
   }
   writeFileSync(path, markdown);

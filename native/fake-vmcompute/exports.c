@@ -25,6 +25,7 @@ int g_opt_unregister_timeout_ms = DEFAULT_UNREGISTER_TIMEOUT_MS;
 int g_opt_inject_async = 0;
 int g_opt_block_signal = 0;
 int g_opt_block_create = 0;
+int g_opt_block_create_process = 0;
 pthread_cond_t g_block_cv = PTHREAD_COND_INITIALIZER;
 static int g_blocked_calls; /* calls parked by the blocking options (g_mu) */
 
@@ -470,6 +471,13 @@ API int32_t HcsEnumerateComputeSystems(const uint16_t *query, uint16_t **compute
     UNLOCK();
     return hr;
   }
+  char smsg[256];
+  if (q && !schema_check(q, SCHEMA_SYSTEM_QUERY, smsg, sizeof smsg)) {
+    json_free(q);
+    hr = fail(result, VMC_INVALID_JSON, "query: %s", smsg);
+    UNLOCK();
+    return hr;
+  }
   static const char *const keys[] = {"Ids", "Names", "Types", "Owners"};
   const jval *filters[4] = {0};
   for (int k = 0; k < 4; k++) {
@@ -795,6 +803,11 @@ API int32_t HcsGetComputeSystemProperties(HCS_SYSTEM computeSystem, const uint16
   const uint16_t *options = propertyQuery;
   SYS_PROLOGUE("HcsGetComputeSystemProperties", 0)
   int plist = 0, stats = 0;
+  char smsg[256];
+  if (opts && !schema_check(opts, SCHEMA_PROPERTY_QUERY, smsg, sizeof smsg)) {
+    hr = fail(result, VMC_INVALID_JSON, "propertyQuery: %s", smsg);
+    goto out;
+  }
   const jval *types = json_get(opts, "PropertyTypes");
   if (types && types->t != J_NULL) {
     if (types->t != J_ARR) {
@@ -939,6 +952,12 @@ API int32_t HcsCreateProcess(HCS_SYSTEM computeSystem, const uint16_t *processPa
   OUTNULL(result);
   if (processInformation) memset(processInformation, 0, sizeof *processInformation);
   LOCK();
+  /* "BlockCreateProcess": a slow process start (a utility VM's guest), parked before anything happens. */
+  if (g_opt_block_create_process) {
+    g_blocked_calls++;
+    while (g_opt_block_create_process) pthread_cond_wait(&g_block_cv, &g_mu);
+    g_blocked_calls--;
+  }
   INJECT("HcsCreateProcess", result);
   int32_t hr;
   jval *doc = NULL;
@@ -1340,6 +1359,11 @@ API int32_t HcsGetProcessProperties(HCS_PROCESS process, uint16_t **processPrope
 API int32_t HcsModifyProcess(HCS_PROCESS process, const uint16_t *settings, uint16_t **result) {
   PROC_PROLOGUE("HcsModifyProcess")
   if ((hr = parse_doc(settings, 0, &doc, result, "settings")) < 0) goto out;
+  char smsg[256];
+  if (!schema_check(doc, SCHEMA_PROCESS_MODIFY, smsg, sizeof smsg)) {
+    hr = fail(result, VMC_INVALID_JSON, "settings: %s", smsg);
+    goto out;
+  }
   const char *op = json_str(json_get(doc, "Operation"));
   if (!op) {
     hr = fail(result, E_INVALIDARG, "settings: Operation is required");
@@ -1422,6 +1446,7 @@ API void FakeSetOption(const uint16_t *key, int32_t value) {
   else if (!strcmp(k, "InjectAsync")) g_opt_inject_async = value != 0;
   else if (!strcmp(k, "BlockSignalProcess")) g_opt_block_signal = value != 0;
   else if (!strcmp(k, "BlockCreateComputeSystem")) g_opt_block_create = value != 0;
+  else if (!strcmp(k, "BlockCreateProcess")) g_opt_block_create_process = value != 0;
   pthread_cond_broadcast(&g_block_cv);
   UNLOCK();
   free(k);
@@ -1453,6 +1478,7 @@ API void FakeReset(void) {
   g_opt_inject_async = 0;
   g_opt_block_signal = 0;
   g_opt_block_create = 0;
+  g_opt_block_create_process = 0;
   pthread_cond_broadcast(&g_block_cv);
   UNLOCK();
   wait_all_reaped(2000);

@@ -164,7 +164,8 @@ void FakeInjectFailure(const uint16_t *exportName, int32_t hresult, const uint16
  *   "BlockSignalProcess"  1 = HcsSignalProcess delivers the signal, then returns only once the process has exited
  *                         or the option is cleared (servercore's behaviour), default 0;
  *   "BlockCreateComputeSystem" 1 = HcsCreateComputeSystem waits, before doing anything, until the option is
- *                         cleared (a slow utility VM), default 0.
+ *                         cleared (a slow utility VM), default 0;
+ *   "BlockCreateProcess"  the same for HcsCreateProcess, default 0.
  * Blocked calls hold no lock; setting any option or FakeReset releases those whose option went to 0. */
 void FakeSetOption(const uint16_t *key, int32_t value);
 
@@ -186,7 +187,7 @@ int32_t FakeCrashComputeSystem(const uint16_t *id, int32_t hresult);
 /* Deliver ServiceDisconnect (0x01000000, status 0) to every active registration. */
 void FakeServiceDisconnect(void);
 
-/* Calls currently parked by the "BlockSignalProcess" / "BlockCreateComputeSystem" options. */
+/* Calls currently parked by the Block* options. */
 int32_t FakeGetBlockedCalls(void);
 
 /* ---- layer export ---- */

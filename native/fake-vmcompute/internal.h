@@ -74,7 +74,15 @@ int json_int(const jval *v, long long *out);            /* 1 if an integral numb
 void sha1_two(const uint8_t *a, size_t an, const uint8_t *b, size_t bn, uint8_t out[20]);
 
 /* ---- schema.c: field-by-field validation (unknown fields and wrong shapes are errors) ---- */
-enum { SCHEMA_V1_CONTAINER = 1, SCHEMA_V2_COMPUTE_SYSTEM, SCHEMA_V1_PROCESS, SCHEMA_V2_PROCESS };
+enum {
+  SCHEMA_V1_CONTAINER = 1,
+  SCHEMA_V2_COMPUTE_SYSTEM,
+  SCHEMA_V1_PROCESS,
+  SCHEMA_V2_PROCESS,
+  SCHEMA_PROCESS_MODIFY,
+  SCHEMA_PROPERTY_QUERY,
+  SCHEMA_SYSTEM_QUERY
+};
 int schema_check(const jval *doc, int which, char *msg, size_t n); /* 1 if valid, else 0 and a message */
 
 typedef struct {
@@ -169,7 +177,7 @@ extern fsystem *g_systems;
 
 /* options */
 extern int g_opt_async_delay_ms, g_opt_sync_completion, g_opt_shutdown_timeout_ms, g_opt_unregister_timeout_ms,
-    g_opt_inject_async, g_opt_block_signal, g_opt_block_create;
+    g_opt_inject_async, g_opt_block_signal, g_opt_block_create, g_opt_block_create_process;
 /* Calls parked by the blocking options wait on this (with g_mu); broadcast on every exit and option change. */
 extern pthread_cond_t g_block_cv;
 

@@ -6,7 +6,8 @@
  *   - v1: internal/hcs/schema1/schema1.go ContainerConfig, Layer, MappedDir, MappedPipe, HvRuntime,
  *     MappedVirtualDisk, AssignedDevice, ProcessConfig;
  *   - v2.1: internal/hcs/schema2/{compute_system,container,guest_os,storage,layer,storage_qo_s,mapped_directory,
- *     mapped_pipe,memory,processor,networking,version,process_parameters}.go.
+ *     mapped_pipe,memory,processor,networking,version,process_parameters,process_modify_request,console_size,
+ *     close_handle,property_query}.go; schema1.ComputeSystemQuery for HcsEnumerateComputeSystems.
  * Keys match case-insensitively (Go's decoder does; how HCS matches them is unverified). Nested objects that this
  * fake never interprets (a v2 VirtualMachine, HostedSystem, HvSocket, …) are checked to be objects, not walked.
  */
@@ -157,6 +158,20 @@ static const field v2_process_f[] = {{"ApplicationName", F_STR, NULL},  {"Comman
                                      END};
 static const schema v2_process = {"ProcessParameters", v2_process_f};
 
+/* ---- queries and modify requests ---- */
+static const field console_size_f[] = {{"Height", F_UINT, NULL}, {"Width", F_UINT, NULL}, END};
+static const schema console_size = {"ConsoleSize", console_size_f};
+static const field close_handle_f[] = {{"Handle", F_STR, NULL}, END};
+static const schema close_handle = {"CloseHandle", close_handle_f};
+static const field process_modify_f[] = {{"Operation", F_STR, NULL}, {"ConsoleSize", F_OBJ, &console_size},
+                                         {"CloseHandle", F_OBJ, &close_handle}, END};
+static const schema process_modify = {"ProcessModifyRequest", process_modify_f};
+static const field property_query_f[] = {{"PropertyTypes", F_STRARR, NULL}, {"Queries", F_ANYOBJ, NULL}, END};
+static const schema property_query = {"PropertyQuery", property_query_f};
+static const field system_query_f[] = {{"Ids", F_STRARR, NULL}, {"Types", F_STRARR, NULL}, {"Names", F_STRARR, NULL},
+                                       {"Owners", F_STRARR, NULL}, END};
+static const schema system_query = {"ComputeSystemQuery", system_query_f};
+
 /* ---- the walker ---- */
 
 static int integral(const jval *v, long long lo, long long hi) {
@@ -235,6 +250,9 @@ int schema_check(const jval *doc, int which, char *msg, size_t n) {
     case SCHEMA_V2_COMPUTE_SYSTEM: s = &v2_compute_system; break;
     case SCHEMA_V1_PROCESS: s = &v1_process; break;
     case SCHEMA_V2_PROCESS: s = &v2_process; break;
+    case SCHEMA_PROCESS_MODIFY: s = &process_modify; break;
+    case SCHEMA_PROPERTY_QUERY: s = &property_query; break;
+    case SCHEMA_SYSTEM_QUERY: s = &system_query; break;
     default: return snprintf(msg, n, "unknown schema"), 0;
   }
   if (!doc || doc->t != J_OBJ) return snprintf(msg, n, "the document is not a JSON object"), 0;

@@ -6,15 +6,22 @@ import { CliError, ExitCode, exitCodeFor, formatError } from "./errors.js";
 import { registerEvents } from "./events.js";
 import { registerExec } from "./exec.js";
 import { registerInfo } from "./info.js";
+import { registerInspect } from "./inspect.js";
 import { registerKill } from "./kill.js";
+import { registerLogs } from "./logs.js";
+import { registerNetwork, registerPort } from "./network.js";
 import { addGlobalOptions } from "./options.js";
 import { handleBrokenPipes } from "./output.js";
 import { registerPause } from "./pause.js";
 import { registerPs } from "./ps.js";
+import { registerRestart } from "./restart.js";
 import { registerRm } from "./rm.js";
 import { registerRun } from "./run.js";
 import { registerServe } from "./serve.js";
+import { registerStart } from "./start.js";
 import { registerStats } from "./stats.js";
+import { registerStop } from "./stop.js";
+import { registerWait } from "./wait.js";
 
 function packageVersion(): string {
   try {
@@ -48,7 +55,15 @@ function buildProgram(): Command {
   registerStats(program);
   registerEvents(program);
   registerInfo(program);
+  registerLogs(program);
+  registerStart(program);
+  registerStop(program);
+  registerRestart(program);
+  registerWait(program);
+  registerInspect(program);
   registerDaemon(program);
+  registerNetwork(program);
+  registerPort(program);
   registerServe(program);
   return program;
 }

@@ -2,7 +2,12 @@ import type { Command } from "commander";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
 import type { ContainerInfo, TaskStatus } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
+import type { ContainerStatus } from "../libcontainerd/types/inspect.js";
+import { formatPorts, type PortMapping, portsFromLabels } from "../network/index.js";
+import { containerStatus } from "../state/inspect.js";
+import { observe } from "../state/observe.js";
 import { labelledCommand } from "./container-spec.js";
+import { statusText } from "./container-status.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 import { formatAge, printJson, printTable, truncate } from "./output.js";
 
@@ -10,10 +15,16 @@ export interface ContainerRow {
   id: string;
   /** The task's status; `none` when the container has no task (never started, or exited and cleaned up). */
   status: TaskStatus | "none";
+  /** Docker's state word (`running`, `exited`, …) and its STATUS text (`Exited (3) 2 minutes ago`). */
+  state: ContainerStatus;
+  statusText: string;
+  /** The last exit (the stopped task's, or remembered), if any. */
+  exitCode?: number;
   pid: number;
   runtime: string;
   createdAt?: string;
   command: string[];
+  ports: PortMapping[];
   labels: Record<string, string>;
 }
 
@@ -23,18 +34,26 @@ async function describeContainer(client: LibcontainerdClient, info: ContainerInf
   const row: ContainerRow = {
     id: info.id,
     status: "none",
+    state: "created",
+    statusText: "Created",
     pid: 0,
     runtime: info.runtime.name,
     command: labelledCommand(info.labels),
+    ports: portsFromLabels(info.labels),
     labels: info.labels,
   };
   if (info.createdAt) row.createdAt = info.createdAt.toISOString();
   try {
-    const task = await (await client.loadContainer(info.id)).task();
-    row.pid = task.pid;
-    row.status = await task.status();
+    // Looking records an exit that happened while no client ran (the shim still holds it).
+    const state = await observe(await client.loadContainer(info.id));
+    row.status = state.task;
+    row.pid = state.pid;
+    row.state = containerStatus(state);
+    row.statusText = statusText(state);
+    const exitCode = state.exit?.exitCode ?? (state.task === "none" ? state.remembered.exitCode : undefined);
+    if (exitCode !== undefined) row.exitCode = exitCode;
   } catch (err) {
-    // Removed between the list and now, or simply without a task: both read as "no task".
+    // Removed between the list and now.
     if (!isErrorCode(err, "not_found")) throw err;
   }
   return row;
@@ -58,14 +77,15 @@ export function registerPs(program: Command): void {
         return;
       }
       printTable(
-        ["CONTAINER", "STATUS", "PID", "RUNTIME", "CREATED", "COMMAND"],
+        ["CONTAINER", "STATUS", "PID", "RUNTIME", "CREATED", "COMMAND", "PORTS"],
         rows.map((row) => [
           row.id,
-          row.status === "none" ? "no task" : row.status,
-          row.pid > 0 && row.status !== "stopped" ? String(row.pid) : "-",
+          row.statusText,
+          row.pid > 0 ? String(row.pid) : "-",
           row.runtime,
           formatAge(row.createdAt ? new Date(row.createdAt) : undefined),
           truncate(row.command.join(" "), 40),
+          formatPorts(row.ports),
         ]),
       );
     });

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import { CliError } from "./errors.js";
+import { collectNetworkGarbage, networkManager } from "./networking.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 
 export function registerRm(program: Command): void {
@@ -10,7 +11,10 @@ export function registerRm(program: Command): void {
     .argument("<ids...>", "container ids")
     .option("-f, --force", "kill and remove a running container");
   addGlobalOptions(command).action(async (ids: string[], flags: { force?: boolean }, self: Command) => {
-    await withClient(resolveSettings(globalFlags(self)), async (client) => {
+    const settings = resolveSettings(globalFlags(self));
+    await withClient(settings, async (client) => {
+      const network = networkManager(settings);
+      await collectNetworkGarbage(network, client, settings);
       for (const id of ids) {
         const container = await client.loadContainer(id);
         const task = await container.task().catch((err: unknown) => {
@@ -33,6 +37,7 @@ export function registerRm(program: Command): void {
           }
         }
         await container.delete();
+        await network.detach(settings.namespace, id);
         process.stdout.write(`${id}\n`);
       }
     });

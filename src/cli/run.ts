@@ -3,8 +3,9 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
-import type { Container, Task } from "../libcontainerd/types/client.js";
+import type { Container, LogOptions, Task } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
+import type { PendingAttachment } from "../network/index.js";
 import { Attachment } from "./attach.js";
 import {
   type ContainerFlags,
@@ -16,6 +17,14 @@ import {
   resourcesFromFlags,
 } from "./container-spec.js";
 import { CliError, ExitCode, launchFailure, usageError } from "./errors.js";
+import { containerLogPath, parseLogOpts } from "./log-options.js";
+import {
+  collectNetworkGarbage,
+  defaultRunNetwork,
+  networkManager,
+  parsePublish,
+  withNetwork,
+} from "./networking.js";
 import {
   addGlobalOptions,
   type GlobalSettings,
@@ -38,10 +47,22 @@ interface RunFlags {
   user?: string;
   runtime?: string;
   memory?: string;
+  memorySwap?: string;
+  memoryReservation?: string;
   cpus?: string;
+  cpusetCpus?: string;
+  cpuShares?: string;
   pidsLimit?: string;
+  blkioWeight?: string;
+  init?: boolean;
+  readOnly?: boolean;
   cgroupParent?: string;
   stopTimeout?: string;
+  logDriver?: string;
+  logOpt?: string[];
+  network?: string;
+  publish?: string[];
+  dns?: string[];
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -65,12 +86,28 @@ export function registerRun(program: Command): void {
     .option("-m, --memory <size>", "memory limit, e.g. 64m or 1g")
     .option("--cpus <n>", "CPU limit, e.g. 0.5")
     .option("--pids-limit <n>", "maximum number of processes")
+    .option("--memory-swap <size>", "memory plus swap (-1: unlimited swap); default twice --memory")
+    .option("--memory-reservation <size>", "soft memory limit")
+    .option("--cpuset-cpus <list>", "CPUs the container may use, e.g. 0-1")
+    .option("--cpu-shares <n>", "relative CPU weight (2-262144)")
+    .option("--blkio-weight <n>", "relative block IO weight (10-1000)")
+    .option("--init", "run tini as PID 1: signals reach the command, zombies are reaped")
+    .option("--read-only", "mount the root filesystem read-only")
     .option("--cgroup-parent <path>", "cgroup to put the container's cgroup under (default: /NAMESPACE)")
     .option(
       "--stop-timeout <seconds>",
       "after Ctrl-C, how long the container has to stop before SIGKILL",
       "3",
     )
+    .option("--log-driver <driver>", "with -d: json-file (the default) or none", "json-file")
+    .option("--log-opt <k=v>", "json-file options: max-size=10m, max-file=3 (repeatable)", collect)
+    .option("--network <name>", `none, host, or a network's name (default: ${defaultRunNetwork()})`)
+    .option(
+      "-p, --publish <[ip:][hostPort:]port[/proto]>",
+      "publish a container port on the host (repeatable)",
+      collect,
+    )
+    .option("--dns <ip>", "nameserver for the container's resolv.conf (repeatable)", collect)
     .passThroughOptions();
   addGlobalOptions(command).action(async (args: string[], flags: RunFlags, self: Command) => {
     process.exitCode = await runContainer(resolveSettings(globalFlags(self)), args, flags);
@@ -114,6 +151,8 @@ function containerFlags(settings: GlobalSettings, args: string[], flags: RunFlag
   if (flags.cgroupParent !== undefined) container.cgroupParent = flags.cgroupParent;
   if (flags.user !== undefined) container.user = parseUser(flags.user, rootfs);
   if (resources) container.resources = resources;
+  if (flags.init) container.init = true;
+  if (flags.readOnly) container.readonlyRootfs = true;
   return container;
 }
 
@@ -124,10 +163,41 @@ export async function runContainer(
 ): Promise<number> {
   const spec = containerFlags(settings, args, flags);
   const graceMs = stopTimeoutMs(flags.stopTimeout);
+  const log = detachedLog(settings, spec.id, flags);
+  const ports = parsePublish(flags.publish ?? []);
   return withClient(settings, async (client) => {
     const relay = new SignalRelay();
+    const manager = networkManager(settings);
     try {
-      return await createAndRun(client, spec, flags, graceMs, relay, settings.logger);
+      await collectNetworkGarbage(manager, client, settings);
+      const network = await manager.prepare({
+        namespace: settings.namespace,
+        containerId: spec.id,
+        network: flags.network ?? defaultRunNetwork(),
+        ports,
+        dns: flags.dns ?? [],
+      });
+      try {
+        const detach = () => manager.detach(settings.namespace, spec.id);
+        return await createAndRun(
+          client,
+          spec,
+          { ...network, detach },
+          flags,
+          graceMs,
+          relay,
+          settings.logger,
+          log,
+        );
+      } finally {
+        // The network goes with the container: after --rm, a failure, or a container never created
+        // (a no-op when --rm already removed it).
+        const exists = await client.loadContainer(spec.id).then(
+          () => true,
+          (err: unknown) => !isErrorCode(err, "not_found"),
+        );
+        if (!exists) await manager.detach(settings.namespace, spec.id);
+      }
     } finally {
       relay.stop();
     }
@@ -137,14 +207,17 @@ export async function runContainer(
 async function createAndRun(
   client: LibcontainerdClient,
   flags: ContainerFlags,
+  network: PendingAttachment & { detach(): Promise<void> },
   runFlags: RunFlags,
   graceMs: number,
   relay: SignalRelay,
   logger: Logger,
+  log: LogOptions | undefined,
 ): Promise<number> {
   const detach = runFlags.detach ?? false;
-  const container = await client.newContainer(flags.id, containerSpec(flags), {
-    labels: containerLabels(flags),
+  const { spec, labels } = withNetwork(containerSpec(flags), containerLabels(flags), network.attachment);
+  const container = await client.newContainer(flags.id, spec, {
+    labels,
     ...(runFlags.runtime !== undefined ? { runtime: runFlags.runtime } : {}),
   });
   let task: Task | undefined;
@@ -152,7 +225,7 @@ async function createAndRun(
   try {
     if (relay.stopRequested) return await abandon(container, task, relay);
     const stdio = detach
-      ? {}
+      ? { ...(log ? { log } : {}) }
       : { stdin: runFlags.interactive ?? false, stdout: true, stderr: true, terminal: flags.tty };
     try {
       task = await container.newTask({ stdio });
@@ -173,6 +246,8 @@ async function createAndRun(
       attachment.wireOutput();
       await attachment.sizeTerminal();
     }
+    // The CNI plugins ran while containerd created the container and its task; they finish first.
+    await network.ready;
     if (relay.stopRequested) return await abandon(container, task, relay);
     try {
       await task.start();
@@ -190,8 +265,13 @@ async function createAndRun(
     stopper.done();
     await attachment?.drain();
     attachment?.detach();
+    const removing = runFlags.rm || relay.interrupts > 0;
+    // The network's DEL runs while containerd deletes the task and the container.
+    const networkGone = removing ? network.detach() : undefined;
+    networkGone?.catch(() => {});
     await deleteTask(task);
-    if (runFlags.rm || relay.interrupts > 0) await container.delete();
+    if (removing) await container.delete();
+    await networkGone;
     if (attachment?.outputGone) return ExitCode.brokenPipe;
     return relay.interrupts > 0 ? ExitCode.interrupted : status.exitCode;
   } catch (err) {
@@ -199,6 +279,16 @@ async function createAndRun(
     await removeQuietly(container, task, logger);
     throw err;
   }
+}
+
+/** A detached container's output goes to a log that outlives ctrd (unless --log-driver none). */
+function detachedLog(settings: GlobalSettings, id: string, flags: RunFlags): LogOptions | undefined {
+  const driver = flags.logDriver ?? "json-file";
+  if (driver !== "json-file" && driver !== "none")
+    throw usageError(`invalid --log-driver ${JSON.stringify(driver)}: json-file or none`);
+  const options = parseLogOpts(flags.logOpt ?? []);
+  if (!flags.detach || driver === "none") return undefined;
+  return { path: containerLogPath(settings, id), ...options };
 }
 
 /** A stop was asked for before the process ran: remove what exists and report how ctrd was stopped. */

@@ -1,5 +1,4 @@
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
 import type { Command } from "commander";
 import { CniNetworks } from "../engine/cni-networks.js";
 import { ContainerdImages } from "../engine/containerd-images.js";
@@ -7,6 +6,7 @@ import { Engine } from "../engine/engine.js";
 import { DEFAULT_ENGINE_SOCKET, parseHost } from "../engine/server.js";
 import { NetworkManager } from "../network/manager.js";
 import { usageError } from "./errors.js";
+import { networkManagerOptions } from "./networking.js";
 import { addGlobalOptions, globalFlags, openClient, resolveSettings } from "./options.js";
 
 interface ServeFlags {
@@ -50,8 +50,14 @@ export function registerServe(program: Command): void {
     .option("--tlscert <file>", "TLS certificate (required for tcp://)")
     .option("--tlskey <file>", "TLS key (required for tcp://)")
     .option("--tlscacert <file>", "only accept clients with a certificate signed by this CA")
-    .option("-b, --bridge <device>", "the default bridge network's device, when it is first created (default: ctrd0)")
-    .option("--bip <cidr>", "the default bridge network's subnet, when it is first created (default: 10.210.0.0/16)");
+    .option(
+      "-b, --bridge <device>",
+      "the default bridge network's device, when it is first created (default: ctrd0)",
+    )
+    .option(
+      "--bip <cidr>",
+      "the default bridge network's subnet, when it is first created (default: 10.210.0.0/16)",
+    );
   addGlobalOptions(command).action(async (flags: ServeFlags, self: Command) => {
     process.exitCode = await serve(self, flags);
   });
@@ -80,9 +86,7 @@ async function serve(self: Command, flags: ServeFlags): Promise<number> {
     const initBinary = INIT_BINARIES.find((path) => existsSync(path));
     // The same dirs as ctrd's network commands: `ctrd network ls` and `docker network ls` agree.
     const networkManager = new NetworkManager({
-      stateDir: join(settings.stateDir, "network"),
-      dataDir: join(dirname(settings.root), "network"),
-      logger: settings.logger,
+      ...networkManagerOptions(settings),
       defaultNetwork: {
         ...(flags.bridge !== undefined ? { bridge: flags.bridge } : {}),
         ...(flags.bip !== undefined ? { subnet: flags.bip } : {}),

@@ -149,6 +149,8 @@ export async function writeBlob(
           await delay(Math.min(100 * 2 ** attempt, 2000), signal, what);
           continue;
         }
+        session.close();
+        await keepForResume(services, opts.ref, signal);
         throw new UnavailableError(`${what}: the download failed: ${(raw as Error).message}`, { cause: raw });
       }
       if (isErrorCode(raw, "already_exists")) return "exists";
@@ -161,11 +163,21 @@ export async function writeBlob(
       }
       if (raw instanceof DataLossError || isErrorCode(raw, "failed_precondition")) {
         await abortIngest(services, opts.ref, opts.lease);
-        throw raw instanceof DataLossError
-          ? raw
-          : new DataLossError(`${what}: ${raw.message}`, { cause: raw });
+        if (raw instanceof DataLossError) throw raw;
+        const got = /unexpected commit digest (\S+),/.exec(raw.message)?.[1];
+        throw new DataLossError(
+          got
+            ? `blob ${desc.digest} does not match its digest: the bytes received hash to ${got}`
+            : raw.message,
+          { cause: raw },
+        );
       }
-      if (attempt >= attempts || !isErrorCode(raw, "unavailable")) throw raw;
+      if (!isErrorCode(raw, "unavailable")) throw raw;
+      if (attempt >= attempts) {
+        session.close();
+        await keepForResume(services, opts.ref, signal);
+        throw raw;
+      }
       await delay(Math.min(100 * 2 ** attempt, 2000), signal, what);
     } finally {
       session.close();
@@ -230,6 +242,35 @@ async function copyInto(session: WriteSession, opts: WriteBlobOptions, stored: n
   if (done.digest !== "" && done.digest !== desc.digest)
     throw new DataLossError(`blob ${desc.digest}: stored bytes hash to ${done.digest}`);
   return "written";
+}
+
+/**
+ * A download that failed midway keeps what it fetched, for the next pull to resume: containerd
+ * aborts an ingest with the lease it was opened under, but gives one opened without a lease a
+ * 24-hour expiry (metadata/content.go), so the ingest is reopened once without the lease before
+ * the pull drops it. Best effort: if containerd is unreachable the next pull starts over.
+ */
+async function keepForResume(
+  services: ContainerdServices,
+  ref: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  // The failed session's lock on the ref goes a moment after it closes.
+  for (let attempt = 0, waitMs = 10; attempt < 8 && !signal?.aborted; attempt++, waitMs *= 2) {
+    const requests = new RequestQueue();
+    requests.push({ action: WriteAction.STAT, ref });
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 5000);
+    try {
+      for await (const _ of services.content.write(requests, { signal: controller.signal })) return;
+    } catch {
+      await delay(waitMs, undefined, "keep a partial download").catch(() => {});
+    } finally {
+      clearTimeout(timer);
+      requests.end();
+      controller.abort();
+    }
+  }
 }
 
 /** Drops a failed ingest so its bytes do not linger (its lease goes too). */

@@ -178,6 +178,8 @@ async function unpackAll(
         total: layer.size,
       }),
     );
+    // An unpack never reached (an earlier layer failed) must not leave this rejection unhandled.
+    ready.catch(() => {});
     const result = await unpackLayer(ctx, layers, config.rootfs.diff_ids, i, ready);
     onProgress?.({
       digest: layer.digest,

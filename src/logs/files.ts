@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { mkdir, open, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, open, readdir, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { FailedPreconditionError } from "../libcontainerd/types/errors.js";
 
@@ -51,7 +51,7 @@ export async function prepareLogFile(path: string, what: string): Promise<void> 
   }
 }
 
-/** Removes the log, its rotated files and the logger's state file. */
+/** Removes the log, its rotated files and the logger's state file; then its directory, if empty. */
 export async function removeLogFiles(path: string): Promise<void> {
   const files = await listLogFiles(path);
   await Promise.all(
@@ -59,4 +59,5 @@ export async function removeLogFiles(path: string): Promise<void> {
       rm(file, { force: true }),
     ),
   );
+  await rmdir(dirname(path)).catch(() => {}); // shared with other files, or gone: left as it is
 }

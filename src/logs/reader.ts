@@ -101,9 +101,25 @@ export async function* readLogs(path: string, opts: ReadLogsOptions = {}): Async
   }
 }
 
+/**
+ * The log's files, listed until two listings agree: a rotation renames every file, so a listing
+ * taken while it runs can name one file twice, or in the wrong place.
+ */
+async function stableListing(path: string): Promise<LogFile[]> {
+  const key = (files: LogFile[]) => files.map((file) => `${file.generation}:${file.ino}`).join(",");
+  let previous = await listLogFiles(path);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const current = await listLogFiles(path);
+    if (key(current) === key(previous) && new Set(current.map((f) => f.ino)).size === current.length)
+      return current;
+    previous = current;
+  }
+  return previous;
+}
+
 async function openOldest(path: string): Promise<Cursor> {
   for (let attempt = 0; attempt < 10; attempt++) {
-    const files = await listLogFiles(path);
+    const files = await stableListing(path);
     const oldest = files[0];
     if (!oldest) break;
     const cursor = await Cursor.open(oldest);
@@ -120,7 +136,7 @@ async function openOldest(path: string): Promise<Cursor> {
  */
 async function advance(path: string, cursor: Cursor): Promise<Cursor | undefined> {
   for (let attempt = 0; attempt < 10; attempt++) {
-    const files = await listLogFiles(path);
+    const files = await stableListing(path);
     const at = files.findIndex((file) => file.ino === cursor.ino);
     if (at >= 0 && files[at]?.generation === 0) return undefined;
     // Our file rotated out of the log altogether: every file left is newer.

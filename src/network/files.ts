@@ -73,6 +73,19 @@ export async function withLock<T>(
   signal: AbortSignal | undefined,
   work: () => Promise<T>,
 ): Promise<T> {
+  const release = await acquireLock(path, signal);
+  try {
+    return await work();
+  } finally {
+    await release();
+  }
+}
+
+/** Takes the lock; the function returned releases it. For a lock held across more than one call. */
+export async function acquireLock(
+  path: string,
+  signal: AbortSignal | undefined,
+): Promise<() => Promise<void>> {
   const me = thisProcess();
   await mkdir(dirname(path), { recursive: true });
   for (let attempt = 0; ; attempt++) {
@@ -86,11 +99,7 @@ export async function withLock<T>(
     await breakIfStale(path);
     await delay(Math.min(2 + attempt, 25) + Math.random() * 5, signal, `waiting for the lock ${path}`);
   }
-  try {
-    return await work();
-  } finally {
-    await rm(path, { recursive: true, force: true });
-  }
+  return () => rm(path, { recursive: true, force: true });
 }
 
 async function breakIfStale(path: string): Promise<void> {

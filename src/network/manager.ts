@@ -37,6 +37,7 @@ import {
 } from "./cni.js";
 import { checkDnsServers, hostsFile, resolvConf } from "./dns.js";
 import {
+  acquireLock,
   isAlive,
   type ProcessIdentity,
   readJson,
@@ -70,6 +71,7 @@ import {
   type NetworkDetails,
   type NetworkInfo,
   NO_NETWORK,
+  type PendingAttachment,
   USER_SUBNET_POOL,
 } from "./types.js";
 
@@ -198,6 +200,17 @@ export class NetworkManager {
    * generated hosts and resolv.conf. On any failure what was set up is torn down before the error.
    */
   async attach(opts: AttachOptions): Promise<NetworkAttachment> {
+    return (await this.prepare(opts)).ready;
+  }
+
+  /**
+   * `attach` in two steps, so that the CNI plugins run while containerd creates the container and its
+   * task: the attachment returned at once has the paths the spec needs (the netns file exists, the
+   * host ports are taken); `ready` settles when the plugins are done, and must have resolved before
+   * the task starts. If `ready` rejects, everything was already undone; if the caller gives up
+   * before, `detach` waits for the set-up to finish and then removes it.
+   */
+  async prepare(opts: AttachOptions): Promise<PendingAttachment> {
     checkName(opts.namespace, "namespace");
     checkName(opts.containerId, "container id");
     const network = opts.network ?? NO_NETWORK;
@@ -206,15 +219,20 @@ export class NetworkManager {
     );
     const dns = [...(opts.dns ?? [])];
     checkDnsServers(dns);
-    if (network === NO_NETWORK || network === HOST_NETWORK) {
-      if (requests.length > 0) {
-        throw new InvalidArgumentError(
-          `ports cannot be published with --network ${network}: ${network === HOST_NETWORK ? "the container uses the host's ports directly" : "it has no network"}`,
-        );
-      }
+    if ((network === NO_NETWORK || network === HOST_NETWORK) && requests.length > 0) {
+      throw new InvalidArgumentError(
+        `ports cannot be published with --network ${network}: ${network === HOST_NETWORK ? "the container uses the host's ports directly" : "it has no network"}`,
+      );
     }
     if (network === NO_NETWORK && dns.length === 0) {
-      return { namespace: opts.namespace, containerId: opts.containerId, network, addresses: [], ports: [] };
+      const attachment = {
+        namespace: opts.namespace,
+        containerId: opts.containerId,
+        network,
+        addresses: [],
+        ports: [],
+      };
+      return { attachment, ready: Promise.resolve(attachment) };
     }
     const signal = callSignal(opts);
     const definition =
@@ -224,26 +242,42 @@ export class NetworkManager {
       this.plugins.checkAll(config);
       this.plugins.find(LOOPBACK.plugins[0]!.type);
     }
-    return withLock(this.lockPath(`container-${opts.namespace}-${opts.containerId}`), signal, async () => {
+    const release = await acquireLock(
+      this.lockPath(`container-${opts.namespace}-${opts.containerId}`),
+      signal,
+    );
+    let record: AttachmentRecord | undefined;
+    const undo = async (err: unknown): Promise<never> => {
+      if (record) {
+        await this.tearDown(record).catch((cleanup: unknown) =>
+          this.options.logger?.warn(
+            { err: cleanup, container: opts.containerId },
+            "undoing a failed network attach",
+          ),
+        );
+      }
+      await release();
+      throw err;
+    };
+    try {
       if (await readJson(this.recordPath(opts.namespace, opts.containerId))) {
         throw new AlreadyExistsError(
           `container ${opts.containerId} (namespace ${opts.namespace}) is already attached to a network; delete it first`,
         );
       }
-      const record = await this.reserve(opts, network, requests, config, signal);
-      try {
-        await this.setUp(record, dns, signal);
-      } catch (err) {
-        await this.tearDown(record).catch((cleanup: unknown) =>
-          this.options.logger?.warn(
-            { err: cleanup, container: record.containerId },
-            "undoing a failed network attach",
-          ),
-        );
-        throw err;
-      }
-      return publicView(record);
-    });
+      record = await this.reserve(opts, network, requests, config, signal);
+      await this.createFiles(record, dns, signal);
+    } catch (err) {
+      return undo(err);
+    }
+    const prepared = record;
+    const ready = this.runPlugins(prepared, signal).then(async () => {
+      await release();
+      return publicView(prepared);
+    }, undo);
+    // Whoever prepared may fail before awaiting `ready` (and then detach): not an unhandled rejection.
+    ready.catch(() => {});
+    return { attachment: publicView(prepared), ready };
   }
 
   /** The container's attachment, or undefined when it has none (or `none`). */
@@ -385,45 +419,49 @@ export class NetworkManager {
     });
   }
 
-  private async setUp(
+  /** The record's files: the netns (named networks), resolv.conf and hosts, before the container exists. */
+  private async createFiles(
     record: AttachmentRecord,
     dns: string[],
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const dir = this.containerDir(record.namespace, record.containerId);
     await mkdir(dir, { recursive: true });
-    const hostResolv = await readFile(this.options.hostResolvConf ?? "/etc/resolv.conf", "utf8").catch(
-      () => "",
-    );
-    if (record.network === HOST_NETWORK || record.network === NO_NETWORK) {
-      record.hostsPath = record.network === HOST_NETWORK ? "/etc/hosts" : undefined;
-      if (dns.length > 0 || record.network === NO_NETWORK) {
-        record.resolvConfPath = join(dir, "resolv.conf");
-        await writeFile(record.resolvConfPath, resolvConf(hostResolv, dns), { mode: 0o644 });
-      } else {
-        record.resolvConfPath = this.options.hostResolvConf ?? "/etc/resolv.conf";
-      }
-    } else {
-      const netnsPath = join(dir, "netns");
-      record.netnsPath = netnsPath;
+    const hostResolvPath = this.options.hostResolvConf ?? "/etc/resolv.conf";
+    const hostResolv = await readFile(hostResolvPath, "utf8").catch(() => "");
+    if (record.network === HOST_NETWORK) record.hostsPath = "/etc/hosts";
+    if (record.config) {
+      record.netnsPath = join(dir, "netns");
+      record.hostsPath = join(dir, "hosts");
+      // Recorded before the mount exists, so that a crash right after it still finds it.
       await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
-      await createNetns(netnsPath, signal);
+      await createNetns(record.netnsPath, signal);
+      await writeFile(record.hostsPath, hostsFile([]), { mode: 0o644 });
+    }
+    if (record.network === HOST_NETWORK && dns.length === 0) {
+      record.resolvConfPath = hostResolvPath;
+    } else {
+      record.resolvConfPath = join(dir, "resolv.conf");
+      await writeFile(record.resolvConfPath, resolvConf(hostResolv, dns), { mode: 0o644 });
+    }
+    await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
+  }
+
+  /** CNI ADD (loopback beside the chain), then the record says attached and the network's hosts files are redone. */
+  private async runPlugins(record: AttachmentRecord, signal: AbortSignal | undefined): Promise<void> {
+    if (record.config && record.netnsPath) {
       const [, result] = await Promise.all([
-        this.plugins.add(LOOPBACK, this.runtime(record, netnsPath, "lo"), signal),
-        this.plugins.add(record.config!, this.runtime(record, netnsPath), signal),
+        this.plugins.add(LOOPBACK, this.runtime(record, record.netnsPath, "lo"), signal),
+        this.plugins.add(record.config, this.runtime(record, record.netnsPath), signal),
       ]);
       record.result = result;
       record.addresses = (result.ips ?? []).map((ip) => ip.address);
       const gateway = result.ips?.find((ip) => ip.gateway)?.gateway;
       if (gateway) record.gateway = gateway;
-      record.hostsPath = join(dir, "hosts");
-      record.resolvConfPath = join(dir, "resolv.conf");
-      await writeFile(record.resolvConfPath, resolvConf(hostResolv, dns), { mode: 0o644 });
-      await writeFile(record.hostsPath, hostsFile([]), { mode: 0o644 });
     }
     record.state = "attached";
     await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
-    if (record.hostsPath && record.netnsPath) await this.refreshHosts(record.network, signal);
+    if (record.netnsPath) await this.refreshHosts(record.network, signal);
   }
 
   /** Everything of one attachment, in reverse; the record goes last, and stays if DEL failed. */

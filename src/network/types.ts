@@ -80,3 +80,11 @@ export interface NetworkAttachment {
   gateway?: string;
   ports: PortMapping[];
 }
+
+/** An attachment being set up (see `NetworkManager.prepare`). */
+export interface PendingAttachment {
+  /** The paths for the spec; no addresses yet. */
+  attachment: NetworkAttachment;
+  /** The whole attachment once the plugins are done. */
+  ready: Promise<NetworkAttachment>;
+}

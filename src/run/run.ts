@@ -5,10 +5,16 @@
  */
 import { randomBytes } from "node:crypto";
 import { Readable, type Writable } from "node:stream";
+import type { ImageProcess } from "../images/image-spec.js";
+import type { PullOptions } from "../images/pull.js";
+import type { ImageService } from "../images/unsupported.js";
 import { abortError } from "../libcontainerd/call.js";
-import type { Client, Container, Task } from "../libcontainerd/types/client.js";
+import type { Client, Container, NewContainerOptions, Task } from "../libcontainerd/types/client.js";
 import { InvalidArgumentError, isErrorCode, NotImplementedError } from "../libcontainerd/types/errors.js";
 import type { ResourceLimits } from "../libcontainerd/types/resources.js";
+import type { NetworkManager } from "../network/manager.js";
+import { applyNetwork, networkLabels } from "../network/spec.js";
+import type { NetworkAttachment } from "../network/types.js";
 import { defaultLinuxSpec, defaultWindowsSpec } from "../oci/defaults.js";
 import type { OciMount, OciSpec } from "../oci/spec.js";
 import { type CapturedOutput, consumeOutput, type OutputTarget } from "./output.js";
@@ -20,18 +26,24 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 * 1024;
 const CLEANUP_TIMEOUT_MS = 60_000;
 
 export interface RunOptions {
-  /** The command and its arguments. */
-  args: string[];
+  /** The command and its arguments; with `image`, they replace the image's Cmd (as `docker run IMAGE ARGS…`). */
+  args?: string[];
   /** The root filesystem: a host directory (Linux), or the container's volume path (Windows/HCS). */
   rootfs?: string;
-  /** An image reference; needs the image service (#13), NotImplementedError until it is there. */
+  /** An image reference (the client's `images`): its Entrypoint, Cmd, Env, WorkingDir and User, on a fresh snapshot. */
   image?: string;
+  /** With `image`: replaces its Entrypoint. */
+  entrypoint?: string[];
+  /** With `image`: `"missing"` (default) pulls it when it is not there, `"always"`, or `"never"` (NotFoundError). */
+  pull?: "missing" | "always" | "never";
+  /** With `image`: how to pull (registry credentials, platform, progress). */
+  pullOptions?: Omit<PullOptions, "signal">;
   /** Container id; default `run-<random>`. */
   id?: string;
-  /** `KEY=value` strings, or an object. */
+  /** `KEY=value` strings, or an object (added to the image's). */
   env?: string[] | Record<string, string>;
   cwd?: string;
-  /** `{ uid, gid }`, or `"uid[:gid]"` in numbers. */
+  /** `{ uid, gid }`, or `"uid[:gid]"` (with an image also names from its /etc/passwd and /etc/group). */
   user?: { uid: number; gid: number; additionalGids?: number[] } | string;
   hostname?: string;
   resources?: ResourceLimits;
@@ -40,11 +52,16 @@ export interface RunOptions {
   tmpfs?: Record<string, string>;
   mounts?: OciMount[];
   /**
-   * `"none"` (the default: a network namespace with loopback only), `"host"`, or a network name
-   * (needs the network manager, #15; NotImplementedError until it is there). Unlike docker, the
-   * default is no network.
+   * `"none"` (the default: a network namespace with loopback only), `"host"`, or a network's name,
+   * which needs `networkManager`. Unlike docker, the default is no network.
    */
   network?: string;
+  /** Attaches the container to `network` and detaches it afterwards (src/network). */
+  networkManager?: NetworkManager;
+  /** Published ports (`"8080:80"`, `"127.0.0.1::80/udp"`), on a named network. */
+  ports?: string[];
+  /** Nameservers for the container's resolv.conf (with `networkManager`). */
+  dns?: string[];
   runtime?: string;
   labels?: Record<string, string>;
   /** What the command reads: a string, bytes, or a stream (stdin is closed at its end). None: EOF at once. */
@@ -64,6 +81,9 @@ export interface RunOptions {
   /** Last word on the spec, after everything above was applied. */
   customizeSpec?: (spec: OciSpec) => OciSpec;
 }
+
+/** What `run` needs of a client: the common interface, and `images` when an image is asked for. */
+export type RunClient = Client & { readonly images?: ImageService };
 
 export interface RunResult {
   id: string;
@@ -116,46 +136,42 @@ function tmpfsMounts(tmpfs: RunOptions["tmpfs"]): OciMount[] {
   });
 }
 
-/** The spec `run` sends: docker's defaults plus the options, for the client's platform. */
-export function runSpec(client: Client, id: string, options: RunOptions): OciSpec {
-  if (!Array.isArray(options.args) || options.args.length === 0)
-    throw new InvalidArgumentError("run: args must be a non-empty array");
-  if (options.image !== undefined)
-    throw new NotImplementedError(
-      "run: image needs the image service, which this build does not have yet; use rootfs",
-    );
+/** The spec `run` sends: docker's defaults plus the options (and the image's process), for the client's platform. */
+export function runSpec(client: Client, id: string, options: RunOptions, image?: ImageProcess): OciSpec {
+  const args = image?.args ?? options.args;
+  if (!Array.isArray(args) || args.length === 0)
+    throw new InvalidArgumentError("run: args must be a non-empty array (or come from an image)");
   const network = options.network ?? "none";
-  if (network !== "none" && network !== "host")
-    throw new NotImplementedError(
-      `run: network ${JSON.stringify(network)} needs the network manager, which this build does not have yet ("none" or "host" work)`,
-    );
-  const env = envList(options.env);
-  const user = parseUser(options.user);
+  const env = image ? image.env : envList(options.env);
+  const user = image ? image.user : parseUser(options.user);
+  const cwd = image ? image.cwd : options.cwd;
   const mounts = [...tmpfsMounts(options.tmpfs), ...(options.mounts ?? [])];
   let spec: OciSpec;
   if (client.backend === "local") {
     if (options.init) throw new NotImplementedError("run: init is for Linux containers");
     spec = defaultWindowsSpec({
-      args: options.args,
+      args,
       env,
       mounts,
-      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+      ...(cwd !== undefined ? { cwd } : {}),
       ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
       ...(options.resources !== undefined ? { resources: options.resources } : {}),
     });
     if (options.rootfs !== undefined) spec.root = { path: options.rootfs };
   } else {
-    if (options.rootfs === undefined) throw new InvalidArgumentError("run: rootfs (or image) is required");
+    // With an image the snapshot is mounted at the bundle's `rootfs`.
+    const rootfs = image ? "rootfs" : options.rootfs;
+    if (rootfs === undefined) throw new InvalidArgumentError("run: rootfs or image is required");
     spec = defaultLinuxSpec({
-      args: options.args,
-      rootfs: options.rootfs,
+      args,
+      rootfs,
       env,
       mounts,
       readonlyRootfs: options.readonlyRootfs ?? false,
       hostNetwork: network === "host",
       cgroupsPath: `/${client.namespace}/${id}`,
       ...(user ? { user } : {}),
-      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+      ...(cwd !== undefined ? { cwd } : {}),
       ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
       ...(options.resources !== undefined ? { resources: options.resources } : {}),
       ...(options.init !== undefined ? { init: options.init } : {}),
@@ -175,51 +191,162 @@ function checkOptions(options: RunOptions): number {
 }
 
 /** Runs a command in a new container and removes it, whatever happens. See `RunOptions`. */
-export async function run(client: Client, options: RunOptions): Promise<RunResult> {
+export async function run(client: RunClient, options: RunOptions): Promise<RunResult> {
   const maxBytes = checkOptions(options);
   const id = options.id ?? `run-${randomBytes(6).toString("hex")}`;
-  const spec = runSpec(client, id, options);
   const what = `run ${id}`;
   const signal = options.signal;
   if (signal?.aborted) throw abortError(signal, what);
-  const container = await client.newContainer(id, spec, {
-    labels: { ...options.labels, ...ownerLabels() },
-    ...(options.runtime !== undefined ? { runtime: options.runtime } : {}),
-  });
+  // What exists before the container does, undone last-made first whatever happens.
+  const undo: (() => Promise<void>)[] = [];
+  let container: Container | undefined;
   let task: Task | undefined;
   try {
-    const stdout = options.stdout ?? "capture";
-    const stderr = options.stderr ?? "capture";
-    // Not given the caller's signal: a create cut short on our side may still finish in containerd,
-    // and what it made would be nobody's. An abort is looked at between the steps instead.
-    task = await container.newTask({
-      stdio: { stdin: options.stdin !== undefined, stdout: true, stderr: true },
-    });
-    const output = Promise.all([
-      consumeOutput(task.stdout, stdout, maxBytes, process.stdout),
-      consumeOutput(task.stderr, stderr, maxBytes, process.stderr),
-    ]);
-    const exited = task.wait();
-    exited.catch(() => {});
-    if (signal?.aborted) throw abortError(signal, what);
-    const started = performance.now();
-    await task.start();
-    const stopper = new Stopper(task, options.timeoutMs, signal);
-    void feedStdin(task, options.stdin);
-    let status: Awaited<typeof exited>;
-    try {
-      status = await exited;
-    } finally {
-      stopper.done();
+    const create: NewContainerOptions = {
+      labels: { ...options.labels, ...ownerLabels() },
+      ...(options.runtime !== undefined ? { runtime: options.runtime } : {}),
+    };
+    let image: ImageProcess | undefined;
+    if (options.image !== undefined) {
+      const images = imageService(client);
+      const prepared = await prepareImage(images, id, options.image, options);
+      undo.push(() =>
+        images.removeSnapshot(prepared.snapshot.snapshotter, prepared.snapshot.key, cleanupCall()),
+      );
+      image = prepared.process;
+      create.image = options.image;
+      create.snapshot = prepared.snapshot;
     }
-    const durationMs = performance.now() - started;
-    const [out, err] = await output;
-    if (stopper.aborted && signal) throw abortError(signal, what);
-    return result(id, status.exitCode, status.oomKilled, out, err, stopper.timedOut, durationMs);
+    let spec = runSpec(client, id, options, image);
+    const attachment = await attachNetwork(client, id, options);
+    if (attachment) {
+      const manager = options.networkManager as NetworkManager;
+      undo.push(() => manager.detach(client.namespace, id, cleanupCall()));
+      spec = applyNetwork(spec, attachment);
+      create.labels = { ...create.labels, ...networkLabels(attachment) };
+    }
+    if (signal?.aborted) throw abortError(signal, what);
+    container = await client.newContainer(id, spec, create);
+    return await runTask(container, options, maxBytes, what, (t) => {
+      task = t;
+    });
   } finally {
-    await cleanUp(container, task);
+    try {
+      if (container) await cleanUp(container, task);
+    } finally {
+      for (const step of undo.reverse()) await step();
+    }
   }
 }
+
+function imageService(client: RunClient): ImageService {
+  if (!client.images)
+    throw new NotImplementedError(
+      "run: image needs a client with an image service (createClient's); use rootfs",
+    );
+  return client.images;
+}
+
+async function prepareImage(
+  images: ImageService,
+  id: string,
+  ref: string,
+  options: RunOptions,
+): Promise<{ process: ImageProcess; snapshot: { snapshotter: string; key: string } }> {
+  const call = options.signal ? { signal: options.signal } : {};
+  const policy = options.pull ?? "missing";
+  const present =
+    policy === "always"
+      ? false
+      : await images.get(ref, call).then(
+          () => true,
+          (err: unknown) => {
+            if (isErrorCode(err, "not_found") && policy === "missing") return false;
+            throw err;
+          },
+        );
+  if (!present) await images.pull(ref, { ...options.pullOptions, ...call });
+  const env = options.env === undefined ? undefined : envList(options.env);
+  const user = typeof options.user === "object" ? `${options.user.uid}:${options.user.gid}` : options.user;
+  const process = await images.process(ref, {
+    ...(options.args !== undefined ? { args: options.args } : {}),
+    ...(options.entrypoint !== undefined ? { entrypoint: options.entrypoint } : {}),
+    ...(env !== undefined ? { env } : {}),
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+    ...(user !== undefined ? { user } : {}),
+  });
+  if (typeof options.user === "object") process.user = { additionalGids: [], ...options.user };
+  const { snapshotter, key } = await images.prepareSnapshot(ref, id, call);
+  return { process, snapshot: { snapshotter, key } };
+}
+
+/** A named network (or `host` with the manager's files) is attached before the container exists. */
+async function attachNetwork(
+  client: Client,
+  id: string,
+  options: RunOptions,
+): Promise<NetworkAttachment | undefined> {
+  const network = options.network ?? "none";
+  const manager = options.networkManager;
+  if (!manager) {
+    if (network !== "none" && network !== "host")
+      throw new InvalidArgumentError(`run: network ${JSON.stringify(network)} needs options.networkManager`);
+    if ((options.ports?.length ?? 0) > 0 || (options.dns?.length ?? 0) > 0)
+      throw new InvalidArgumentError("run: ports and dns need options.networkManager");
+    return undefined;
+  }
+  if (client.backend === "local")
+    throw new NotImplementedError("run: networks are for containerd's Linux containers");
+  return manager.attach({
+    namespace: client.namespace,
+    containerId: id,
+    network,
+    ...(options.ports ? { ports: options.ports } : {}),
+    ...(options.dns ? { dns: options.dns } : {}),
+    ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
+
+/** Creates, starts, feeds and waits for the task; the caller removes it (`onTask` tells it what to remove). */
+async function runTask(
+  container: Container,
+  options: RunOptions,
+  maxBytes: number,
+  what: string,
+  onTask: (task: Task) => void,
+): Promise<RunResult> {
+  const signal = options.signal;
+  // Not given the caller's signal: a create cut short on our side may still finish in containerd,
+  // and what it made would be nobody's. An abort is looked at between the steps instead.
+  const task = await container.newTask({
+    stdio: { stdin: options.stdin !== undefined, stdout: true, stderr: true },
+  });
+  onTask(task);
+  const output = Promise.all([
+    consumeOutput(task.stdout, options.stdout ?? "capture", maxBytes, process.stdout),
+    consumeOutput(task.stderr, options.stderr ?? "capture", maxBytes, process.stderr),
+  ]);
+  const exited = task.wait();
+  exited.catch(() => {});
+  if (signal?.aborted) throw abortError(signal, what);
+  const started = performance.now();
+  await task.start();
+  const stopper = new Stopper(task, options.timeoutMs, signal);
+  void feedStdin(task, options.stdin);
+  let status: Awaited<typeof exited>;
+  try {
+    status = await exited;
+  } finally {
+    stopper.done();
+  }
+  const durationMs = performance.now() - started;
+  const [out, err] = await output;
+  if (stopper.aborted && signal) throw abortError(signal, what);
+  return result(container.id, status.exitCode, status.oomKilled, out, err, stopper.timedOut, durationMs);
+}
+
+const cleanupCall = () => ({ timeoutMs: CLEANUP_TIMEOUT_MS });
 
 function result(
   id: string,
@@ -295,7 +422,7 @@ async function feedStdin(task: Task, input: RunOptions["stdin"]): Promise<void> 
 }
 
 async function cleanUp(container: Container, task: Task | undefined): Promise<void> {
-  const opts = { timeoutMs: CLEANUP_TIMEOUT_MS };
+  const opts = cleanupCall();
   // A newTask that failed on our side may have created the task anyway: look for it.
   const existing = task ?? (await container.task(opts).catch(() => undefined));
   if (existing) await existing.forceDelete(opts).catch(ignoreNotFound);

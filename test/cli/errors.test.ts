@@ -74,7 +74,13 @@ describe("ctrd's own failures exit 125 with one clear line", () => {
   });
 
   test("a missing container", async () => {
-    expectOneLine(await ctrd(["kill", ...fx.global, "ghost"]), /no such container: ghost \(not_found\)/);
-    expectOneLine(await ctrd(["exec", ...fx.global, "ghost", "--", "true"]), /no such container: ghost/);
+    expectOneLine(
+      await ctrd(["kill", ...fx.global, "ghost"]),
+      /load container ghost: no such container \(not_found\)/,
+    );
+    expectOneLine(
+      await ctrd(["exec", ...fx.global, "ghost", "--", "true"]),
+      /container ghost: no such container/,
+    );
   });
 });

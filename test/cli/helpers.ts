@@ -84,7 +84,8 @@ export interface CtrdProcess {
 
 export function startCtrd(args: readonly string[], opts: CtrdOptions = {}): CtrdProcess {
   const child = spawn(CTRD, args, {
-    env: { ...process.env, ...opts.env },
+    // ctrd's default network is a bridge shared by the host: tests that want one ask for it (test/cli/network.test.ts).
+    env: { ...process.env, CTRD_NETWORK: "none", ...opts.env },
     stdio: ["pipe", "pipe", "pipe"],
   });
   let stdout = "";
@@ -151,7 +152,15 @@ export function useHarnessCtrd(prefix: string): HarnessCtrd {
   beforeAll(async () => {
     await ensureBuilt();
     fx.containerd = await startContainerd({ prefix });
-    fx.global = ["--containerd", fx.containerd.address, "--state", fx.containerd.stateDir];
+    // --root too: ctrd keeps container logs beside it (<root>/../logs), here inside the harness's dir.
+    fx.global = [
+      "--containerd",
+      fx.containerd.address,
+      "--state",
+      fx.containerd.stateDir,
+      "--root",
+      join(fx.containerd.dir, "ctrd", "root"),
+    ];
     fx.cgroup = ["--cgroup-parent", fx.containerd.cgroupParent];
   });
   afterAll(async () => {

@@ -12,7 +12,8 @@ async function ps(all = false): Promise<PsRow[]> {
 
 describe("a detached container", () => {
   test("run -d, ps, exec, pause, resume, stats, kill, rm", async () => {
-    const events = startCtrd(["events", "--json", ...fx.global]);
+    // Runs for the whole test, which takes more than startCtrd's default 30 s on a loaded machine.
+    const events = startCtrd(["events", "--json", ...fx.global], { timeoutMs: 180_000 });
     // containerd does not replay events: until a probe container's events show up, the stream
     // may not be subscribed yet (ctrd is still starting, on a busy machine for a while).
     for (let attempt = 0; !events.stdout().includes('"containerId":"probe'); attempt++) {
@@ -54,7 +55,7 @@ describe("a detached container", () => {
     expect(row?.command).toEqual(["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]);
     const table = await ctrd(["ps", ...fx.global]);
     expect(table.stdout).toMatch(
-      /^CONTAINER\s+STATUS\s+PID\s+RUNTIME\s+CREATED\s+COMMAND\nweb\s+running\s+\d+/,
+      /^CONTAINER\s+STATUS\s+PID\s+RUNTIME\s+CREATED\s+COMMAND\s+PORTS\nweb\s+Up (Less than a second|\d+ seconds?)\s+\d+/,
     );
 
     const exec = await ctrd(["exec", ...fx.global, "web", "--", "sh", "-c", "echo from exec; cat; exit 4"], {

@@ -199,7 +199,8 @@ export async function pushLayout(
   opts: { all?: boolean } = {},
 ): Promise<string> {
   const dest = `${registry.host}/${repository}`;
-  const args = ["copy", "--quiet", "--dest-tls-verify=false"];
+  // --preserve-digests: skopeo would otherwise compress uncompressed layers on the way.
+  const args = ["copy", "--quiet", "--dest-tls-verify=false", "--preserve-digests"];
   if (opts.all) args.push("--all");
   if (registry.username && (await needsCreds(registry)))
     args.push("--dest-creds", `${registry.username}:${registry.password}`);

@@ -31,6 +31,8 @@ export interface TestRegistry {
   blobPath(digest: string): string;
   /** Blob GETs served so far (from the registry's access log), by digest. */
   blobFetches(): Map<string, number>;
+  /** Digests served partially (206: a Range request resumed them). */
+  rangeFetches(): string[];
   kill(): Promise<void>;
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -269,6 +271,10 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
         }
         return counts;
       },
+      rangeFetches: () =>
+        [...readLog(logPath).matchAll(/"GET \/v2\/[^ ]*\/blobs\/(sha256:[a-f0-9]{64}) HTTP\/1.1" 206/g)].map(
+          (m) => m[1] as string,
+        ),
       kill: () => stopChild("SIGKILL"),
       restart: launch,
       async stop() {

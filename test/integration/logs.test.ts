@@ -61,7 +61,7 @@ describe("logs through the shim's binary:// log driver", () => {
     expect(after.State.FinishedAt).toBe(inspect.State.FinishedAt);
     await r.container.delete();
     expect(existsSync(r.path)).toBe(false);
-    expect(readdirSync(join(logRoot, r.id))).toEqual([]);
+    expect(existsSync(join(logRoot, r.id))).toBe(false);
   });
 
   test("follow yields lines as they come and ends when the container exits", async () => {

@@ -39,7 +39,7 @@ test("duplicate id → AlreadyExists naming the container", async () => {
   const container = await fx.client.newContainer(id, fx.spec(["true"]));
   await expect(fx.client.newContainer(id, fx.spec(["true"]))).rejects.toMatchObject({
     code: "already_exists",
-    message: `container ${id} already exists`,
+    message: `create container ${id}: it already exists`,
   });
   await container.delete();
 });
@@ -47,7 +47,7 @@ test("duplicate id → AlreadyExists naming the container", async () => {
 test("unknown id → NotFound", async () => {
   await expect(fx.client.loadContainer("no-such-container")).rejects.toMatchObject({
     code: "not_found",
-    message: "no such container: no-such-container",
+    message: "load container no-such-container: no such container",
   });
   const container = await fx.client.newContainer(uniqueId("notask"), fx.spec(["true"]));
   await expect(container.task()).rejects.toMatchObject({
@@ -105,7 +105,7 @@ test("exec id reused, bad exec id, unknown signal → typed errors; the containe
   });
   await expect(task.kill("SIGNOPE")).rejects.toMatchObject({
     code: "invalid_argument",
-    message: 'unknown signal "SIGNOPE"',
+    message: expect.stringMatching(/^kill container execs-\S+: unknown signal "SIGNOPE"$/),
   });
   await expect(task.kill(0)).rejects.toMatchObject({ code: "invalid_argument" });
   await first.kill("KILL");

@@ -165,11 +165,12 @@ test.each([
     // Every pending wait() of the 5 resolves with the real exit code, not an error.
     const exitResults = await Promise.all(exiting.map((id) => waits.get(id)!));
     // Soft: a failure here still fails the test, and the checks below still report what else holds.
-    expect
-      .soft(exitResults, "pending wait() of the 5 that exited during the outage")
-      .toEqual(
-        EXIT_CODES.map((exitCode) => ({ ok: true, status: { exitCode, exitedAt: expect.any(Date) } })),
-      );
+    expect.soft(exitResults, "pending wait() of the 5 that exited during the outage").toEqual(
+      EXIT_CODES.map((exitCode) => ({
+        ok: true,
+        status: { exitCode, exitedAt: expect.any(Date), oomKilled: false },
+      })),
+    );
 
     await until(
       "an exit event for each of the 5",
@@ -187,9 +188,12 @@ test.each([
     // ...and can be killed; their waits resolve too.
     for (const id of staying) await tasks.get(id)!.kill("SIGKILL");
     const stayingResults = await Promise.all(staying.map((id) => waits.get(id)!));
-    expect
-      .soft(stayingResults, "pending wait() of the 5 that kept running")
-      .toEqual(staying.map(() => ({ ok: true, status: { exitCode: 137, exitedAt: expect.any(Date) } })));
+    expect.soft(stayingResults, "pending wait() of the 5 that kept running").toEqual(
+      staying.map(() => ({
+        ok: true,
+        status: { exitCode: 137, exitedAt: expect.any(Date), oomKilled: false },
+      })),
+    );
     await until(
       "an exit event for all 10",
       () => ids.every((id) => exitsOf(streamed, id).length >= 1),

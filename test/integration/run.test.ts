@@ -119,14 +119,12 @@ test("init, stdin from a stream, stdout to a stream, and the container carries i
   expect(seen).toMatch(/^a\nb\npid1=\/run\/ctrd-init -- sh -c/);
 });
 
-test("image and other networks are refused until their services exist; bad options are InvalidArgumentError", async () => {
-  await expect(client.run({ args: ["true"], image: "busybox" })).rejects.toMatchObject({
-    code: "not_implemented",
-  });
+test("refusals: a network name without a manager, bad options, a command that does not exist", async () => {
   await expect(
     client.run({ args: ["true"], rootfs: fx.ctrd.rootfs, network: "bridge" }),
   ).rejects.toMatchObject({
-    code: "not_implemented",
+    code: "invalid_argument",
+    message: expect.stringContaining("networkManager"),
   });
   await expect(client.run({ args: [], rootfs: fx.ctrd.rootfs })).rejects.toMatchObject({
     code: "invalid_argument",

@@ -495,6 +495,31 @@ describe("fake vmcompute through koffi", () => {
       expect(r.hr, message).toBe(INVALID_JSON);
       expect(JSON.parse(r.result!).ErrorEvents[0].Message).toContain(message);
     }
+    // Queries and modify requests too (PropertyQuery, ComputeSystemQuery, ProcessModifyRequest).
+    const out: [unknown] = [null];
+    const props = x.withResult(
+      "HcsGetComputeSystemProperties",
+      sys,
+      '{"PropertyTypes":["Statistics"],"Type":1}',
+      out,
+    );
+    expect(props.hr).toBe(INVALID_JSON);
+    expect(props.result).toContain("unknown field Type in PropertyQuery");
+    const list = x.withResult("HcsEnumerateComputeSystems", '{"Owner":["a"]}', out);
+    expect(list.hr).toBe(INVALID_JSON);
+    expect(list.result).toContain("unknown field Owner in ComputeSystemQuery");
+    const p = x.createProcess(sys, { CommandLine: "sleep 30" });
+    const modify = x.withResult(
+      "HcsModifyProcess",
+      p.handle,
+      '{"Operation":"ConsoleSize","ConsoleSize":{"Rows":1}}',
+    );
+    expect(modify.hr).toBe(INVALID_JSON);
+    expect(modify.result).toContain("unknown field ConsoleSize.Rows in ConsoleSize");
+    const pcb = x.register("process", p.handle, 81);
+    expect(x.withResult("HcsTerminateProcess", p.handle).hr).toBe(0);
+    await x.next(81, ProcessExited);
+    await teardown(x, "process", pcb, p.handle);
     await teardown(x, "system", cb, sys);
   });
 

@@ -91,7 +91,8 @@ export class FakeControl {
       | "UnregisterTimeoutMs"
       | "InjectAsync"
       | "BlockSignalProcess"
-      | "BlockCreateComputeSystem",
+      | "BlockCreateComputeSystem"
+      | "BlockCreateProcess",
     value: number,
   ): void {
     this.fns.option!(key, value);

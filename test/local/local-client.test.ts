@@ -717,6 +717,26 @@ describe("hcsshim fidelity (Windows guests)", () => {
     await container.delete();
   });
 
+  it("SIGKILL as hcsshim's Process.Kill: no second system handle terminates the container; a failed HcsOpenProcess is an error, not a retry", async () => {
+    const c = client();
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "1000"]));
+    const task = await container.newTask();
+    const taskExit = task.wait();
+    await task.start();
+    const exec = await task.exec("e", { args: ["sleep", "1000"], cwd: "", user: { uid: 0, gid: 0 } });
+    fake.injectFailure("HcsOpenProcess", 0x80004005);
+    await expect(exec.kill("SIGKILL")).rejects.toMatchObject({ hresultName: "E_FAIL" });
+    expect((await task.pids()).map((p) => p.pid).sort()).toEqual([task.pid, exec.pid].sort());
+    // No second handle to the system: the whole container goes, so nothing is left behind.
+    fake.injectFailure("HcsOpenComputeSystem", 0x80004005);
+    await exec.kill("SIGKILL");
+    expect((await exec.wait()).exitCode).toBe(137);
+    expect((await taskExit).exitCode).toBe(137);
+    await exec.delete();
+    await task.delete();
+    await container.delete();
+  });
+
   it("on RS5+ endpoints without an HNS namespace are refused; a namespace is carried", async () => {
     await fake.reset();
     const c = client();
@@ -833,6 +853,44 @@ describe("blocking HCS calls run on threads of their own", () => {
     }
     await targetTask.delete();
     await target.delete();
+  });
+
+  it("an exec given up while HcsCreateProcess is blocked returns at once; the late process is terminated, never announced", async () => {
+    const c = client();
+    const { events, stop } = recordEvents(c);
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "1000"]));
+    const task = await container.newTask();
+    await task.start();
+    const handlesBefore = fake.openHandles();
+    fake.setOption("BlockCreateProcess", 1);
+    try {
+      const abort = new AbortController();
+      const attempt = task.exec(
+        "late",
+        { args: ["sleep", "1000"], cwd: "", user: { uid: 0, gid: 0 } },
+        { signal: abort.signal },
+      );
+      await until(() => fake.blockedCalls() === 1, "the exec reached HCS");
+      abort.abort();
+      await expect(attempt).rejects.toBeInstanceOf(CanceledError);
+      expect(fake.blockedCalls()).toBe(1);
+    } finally {
+      fake.setOption("BlockCreateProcess", 0);
+    }
+    await until(() => fake.openHandles() === handlesBefore, "the late process handle was closed");
+    // Terminated, then reaped: only the init process is left.
+    let pids = await task.pids();
+    for (let i = 0; i < 500 && pids.length > 1; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      pids = await task.pids();
+    }
+    expect(pids.map((p) => p.pid)).toEqual([task.pid]);
+    await task.kill("SIGKILL");
+    await task.wait();
+    stop();
+    expect(events.filter((e) => e.processId === "late")).toEqual([]);
+    await task.delete();
+    await container.delete();
   });
 
   it("a caller that gives up on a blocked create returns at once; the late system is terminated and its handle closed", async () => {

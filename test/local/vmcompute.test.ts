@@ -230,4 +230,41 @@ describe("vmcompute bindings", () => {
     expect(codes).toEqual([10, 11, 12, 13, 14, 15, 16, 17]);
     await Promise.all(systems.map((s) => s.terminateAndClose()));
   });
+
+  it("a call blocked in HCS holds only its own thread: threads grow past 4 while calls block, and shrink back", async () => {
+    const system = await HcsSystem.create(ctx, id(), v2Document);
+    await system.start();
+    const processes = await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        const { process } = await HcsProcess.create(
+          system,
+          { CommandLine: `sh -c "trap '' INT; exec sleep 1000"`, ConsoleSize: [0, 0] },
+          () => {},
+        );
+        return process;
+      }),
+    );
+    fake.setOption("BlockSignalProcess", 1);
+    let signals: Promise<boolean>[] = [];
+    try {
+      signals = processes.map((p) => p.signal({ Signal: "CtrlC" }));
+      for (let i = 0; i < 2000 && fake.blockedCalls() < 6; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(fake.blockedCalls()).toBe(6);
+      expect(api.threadStats.busy).toBe(6);
+      // Other calls still run, on more threads.
+      expect(await api.nameToGuid("still-served")).toMatch(/^[0-9a-f-]{36}$/);
+      expect(api.threadStats.threads).toBeGreaterThan(6);
+    } finally {
+      fake.setOption("BlockSignalProcess", 0);
+    }
+    expect(await Promise.all(signals)).toEqual([true, true, true, true, true, true]);
+    // Idle threads beyond the 4 kept are retired as their calls return.
+    expect(api.threadStats).toEqual({ threads: 4, busy: 0 });
+    for (const p of processes) {
+      await p.terminate();
+      await p.waitExited();
+      await p.close();
+    }
+    await system.terminateAndClose();
+  });
 });

@@ -105,7 +105,7 @@ export class HttpClient {
 function networkMessage(err: Error, url: URL): string {
   const code = (err as { code?: unknown }).code;
   if (code === "ECONNREFUSED") return `connection refused by ${url.host}`;
-  if (typeof code === "string" && /CERT|SSL|TLS|SELF_SIGNED/.test(code))
+  if (typeof code === "string" && /CERT|SSL|TLS|SELF_SIGNED|VERIFY|ISSUER|SIGNATURE/.test(code))
     return `TLS to ${url.host} failed (${code}): give its CA (ca) or use plainHttp for a plain-HTTP registry`;
   if (/wrong version number|packet length too long/i.test(err.message))
     return `${url.host} does not speak TLS: it may be a plain-HTTP registry (plainHttp)`;

@@ -1,5 +1,5 @@
 import { rm } from "node:fs/promises";
-import { isAbsolute, join } from "node:path";
+import { join } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { Container as ContainerRecord } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
@@ -9,32 +9,18 @@ import { OptionsSchema } from "../../gen/github.com/containerd/containerd/runtim
 import { removeLogFiles } from "../../logs/files.js";
 import { LOG_LABELS, logLabels } from "../../logs/labels.js";
 import type { OciSpec } from "../../oci/spec.js";
-import { inspectContainer } from "../../state/inspect.js";
-import { rememberedState, startLabels } from "../../state/labels.js";
-import { rememberExit } from "../../state/observe.js";
-import type {
-  CallOptions,
-  Container,
-  ContainerInfo,
-  ExitStatus,
-  NewTaskOptions,
-  StdioOptions,
-  Task,
-} from "../types/client.js";
-import {
-  FailedPreconditionError,
-  InvalidArgumentError,
-  isErrorCode,
-  NotFoundError,
-  NotImplementedError,
-} from "../types/errors.js";
-import type { ContainerInspect } from "../types/inspect.js";
+import { exitLabels, rememberedState, startLabels } from "../../state/labels.js";
+import type { Call } from "../core/calls.js";
+import { ContainerBase, type RuntimeSupport, type TaskRequest } from "../core/container.js";
+import type { Stdio } from "../core/inputs.js";
+import type { ContainerInfo, ExitStatus, Task } from "../types/client.js";
+import { FailedPreconditionError, isErrorCode, NotFoundError } from "../types/errors.js";
 import { bareAny, parseJsonAny } from "./any.js";
 import { CGROUP_PARENT_LABEL, removeCgroupParents } from "./cgroup-parents.js";
 import type { RemoteContext } from "./context.js";
 import { mayHaveReachedContainerd } from "./errors.js";
 import { ProcessIO } from "./stdio.js";
-import { RemoteTask, type ShimKind, type TaskOwner } from "./task.js";
+import { RemoteTask } from "./task.js";
 
 const RUNC_V2_SHIM = "io.containerd.runc.v2";
 const RUNC_OPTIONS = "containerd.runc.v1.Options";
@@ -55,14 +41,16 @@ export function containerInfo(record: ContainerRecord): ContainerInfo {
   return info;
 }
 
-export class RemoteContainer implements Container, TaskOwner {
+export class RemoteContainer extends ContainerBase {
   private record: ContainerRecord | undefined;
+  private parsedSpec: OciSpec | undefined;
 
   constructor(
     private readonly ctx: RemoteContext,
-    readonly id: string,
+    id: string,
     record?: ContainerRecord,
   ) {
+    super(ctx.core, id);
     this.record = record;
   }
 
@@ -71,116 +59,116 @@ export class RemoteContainer implements Container, TaskOwner {
     return join(this.ctx.stateDir, this.ctx.namespace, this.id);
   }
 
-  private async load(opts?: CallOptions): Promise<ContainerRecord> {
+  private async load(call: Call): Promise<ContainerRecord> {
     if (this.record) return this.record;
-    const { container } = await this.ctx.call(`load container ${this.id}`, opts, (s) =>
-      this.ctx.containers.get({ id: this.id }, { signal: s }),
+    const { container } = await this.ctx.rpc(
+      call,
+      (signal) => this.ctx.containers.get({ id: this.id }, { signal }),
+      `load container ${this.id}`,
     );
     if (!container) throw new NotFoundError(`container ${this.id} not found`);
     this.record = container;
     return container;
   }
 
-  async info(opts?: CallOptions): Promise<ContainerInfo> {
-    return containerInfo(await this.load(opts));
+  async spec(call: Call): Promise<OciSpec | undefined> {
+    this.parsedSpec ??= parseJsonAny<OciSpec>((await this.load(call)).spec);
+    return this.parsedSpec;
   }
 
-  async setLabels(labels: Record<string, string | undefined>, opts?: CallOptions): Promise<void> {
+  async runtimeSupport(call: Call): Promise<RuntimeSupport> {
+    const name = (await this.load(call)).runtime?.name ?? "";
+    return { name, checkpoint: name === RUNC_V2_SHIM };
+  }
+
+  protected async containerInfo(call: Call): Promise<ContainerInfo> {
+    return containerInfo(await this.load(call));
+  }
+
+  protected override forgetCached(): void {
+    this.record = undefined;
+    this.parsedSpec = undefined;
+  }
+
+  protected async updateLabels(call: Call, labels: Record<string, string | undefined>): Promise<void> {
     const keys = Object.keys(labels);
-    if (keys.includes("")) throw new InvalidArgumentError(`set labels of container ${this.id}: empty key`);
-    if (keys.length === 0) return;
     const set: Record<string, string> = {};
     for (const key of keys) {
       const value = labels[key];
       if (value) set[key] = value; // containerd removes a label the mask names and the record lacks
     }
-    const { container } = await this.ctx.call(`set labels of container ${this.id}`, opts, (s) =>
+    const { container } = await this.ctx.rpc(call, (signal) =>
       this.ctx.containers.update(
         {
           container: { id: this.id, labels: set },
           updateMask: { paths: keys.map((key) => `labels.${key}`) },
         },
-        { signal: s },
+        { signal },
       ),
     );
     if (container) this.record = container;
   }
 
-  async inspect(opts?: CallOptions): Promise<ContainerInspect> {
-    this.record = undefined; // what containerd holds now, not what this handle saw
-    return inspectContainer(this, opts);
-  }
-
-  /** Remembers a start: a failure to write it is logged, as the start itself happened. */
-  async noteStarted(opts?: CallOptions): Promise<void> {
+  /** Remembers a start on the record (io.ctrd.state.*); a failure to write it is logged, as the start happened. */
+  async noteStarted(call: Call): Promise<void> {
     try {
-      const before = rememberedState((await this.load(opts)).labels);
-      await this.setLabels(startLabels(before, new Date()), opts);
+      const before = rememberedState((await this.load(call)).labels);
+      await this.updateLabels(call, startLabels(before, new Date()));
     } catch (err) {
       this.ctx.logger.warn({ err, container: this.id }, "could not record the start");
     }
   }
 
-  async noteExited(status: ExitStatus, opts?: CallOptions): Promise<void> {
+  /** Remembers an exit on the record, for when the task is gone. */
+  async noteExited(status: ExitStatus, call: Call): Promise<void> {
     try {
-      await rememberExit(this, status, opts);
+      await this.updateLabels(call, exitLabels(status));
     } catch (err) {
+      if (isErrorCode(err, "not_found")) return;
       this.ctx.logger.warn({ err, container: this.id }, "could not record the exit");
     }
   }
 
-  async shimKind(): Promise<ShimKind> {
-    const record = await this.load();
-    return record.runtime?.name === RUNC_V2_SHIM ? "runc-v2" : "other";
-  }
-
-  async spec(): Promise<OciSpec | undefined> {
-    return parseJsonAny<OciSpec>((await this.load()).spec);
-  }
-
-  async newTask(opts?: NewTaskOptions): Promise<Task> {
-    const record = await this.load(opts);
-    const spec = parseJsonAny<OciSpec>(record.spec);
-    const stdio: StdioOptions = {
-      ...opts?.stdio,
-      terminal: opts?.stdio?.terminal ?? spec?.process?.terminal ?? false,
-    };
-    const options = opts?.checkpointDir ? this.restoreOptions(record, opts.checkpointDir) : undefined;
-    const rootfs = await this.snapshotMounts(record, opts);
+  protected async createTask(call: Call, { stdio, checkpointDir }: TaskRequest): Promise<Task> {
+    const record = await this.load(call);
+    const options = checkpointDir ? restoreOptions(record, checkpointDir) : undefined;
+    const rootfs = await this.snapshotMounts(call, record);
     const io = await ProcessIO.create(this.fifoDir, this.id, stdio);
     // Where the log is, for readers, inspect and delete; before the task, so it is never unrecorded.
-    if (stdio.log) await this.setLabels(logLabels(stdio.log), opts);
+    if (stdio.log) await this.updateLabels(call, logLabels(stdio.log));
     try {
-      const { pid } = await this.ctx.call(`create task for container ${this.id}`, opts, (s) =>
+      const { pid } = await this.ctx.rpc(call, (signal) =>
         this.ctx.tasks.create(
           {
             containerId: this.id,
             stdin: io.paths.stdin,
             stdout: io.paths.stdout,
             stderr: io.paths.stderr,
-            terminal: stdio.terminal ?? false,
+            terminal: stdio.terminal,
             rootfs,
             ...(options ? { options } : {}),
           },
-          { signal: s },
+          { signal },
         ),
       );
       this.ctx.events.track(this.id, this.id, pid);
-      return new RemoteTask(this.ctx, this.id, pid, io, this);
+      return new RemoteTask(this.ctx, this, pid, io);
     } catch (err) {
       await io.destroy();
       if (isErrorCode(err, "unavailable") && mayHaveReachedContainerd(err))
-        await this.removeHalfCreatedTask(opts?.signal);
+        await this.removeHalfCreatedTask();
       throw err;
     }
   }
 
   /** The rootfs mounts of the container's snapshot, if it has one (none: spec.root.path is the rootfs). */
-  private async snapshotMounts(record: ContainerRecord, opts?: CallOptions): Promise<Mount[]> {
-    const snapshots = this.ctx.snapshots;
-    if (!record.snapshotKey || !snapshots) return [];
-    const { mounts } = await this.ctx.call(`mounts of the snapshot of container ${this.id}`, opts, (s) =>
-      snapshots.mounts({ snapshotter: record.snapshotter, key: record.snapshotKey }, { signal: s }),
+  private async snapshotMounts(call: Call, record: ContainerRecord): Promise<Mount[]> {
+    if (!record.snapshotKey) return [];
+    const { mounts } = await this.ctx.rpc(
+      call,
+      (signal) =>
+        this.ctx.snapshots.mounts({ snapshotter: record.snapshotter, key: record.snapshotKey }, { signal }),
+      `mounts of the snapshot of container ${this.id}`,
     );
     return mounts;
   }
@@ -190,82 +178,47 @@ export class RemoteContainer implements Container, TaskOwner {
    * task may even exist) with nobody to ever delete them. The caller gets an error, so nothing may
    * stay: once containerd is back, Tasks.Delete removes whatever got that far (NotFound: nothing did).
    */
-  private async removeHalfCreatedTask(signal: AbortSignal | undefined): Promise<void> {
+  private async removeHalfCreatedTask(): Promise<void> {
+    const call = this.ctx.cleanupCall(`clean up the half-created task of container ${this.id}`);
     await this.ctx
-      .call(
-        `clean up the half-created task of container ${this.id}`,
-        { waitForReady: true, timeoutMs: this.ctx.defaultTimeoutMs, ...(signal ? { signal } : {}) },
-        (s) => this.ctx.tasks.delete({ containerId: this.id }, { signal: s }),
-      )
+      .rpc(call, (signal) => this.ctx.tasks.delete({ containerId: this.id }, { signal }))
       .catch((err: unknown) => {
         if (!isErrorCode(err, "not_found")) this.ctx.logger.warn({ err }, "half-created task left behind");
       });
   }
 
-  /**
-   * Task options replace the runtime options wholesale in the shim, so restoring means the
-   * container's runc options plus the CRIU image path.
-   */
-  private restoreOptions(record: ContainerRecord, dir: string): Any {
-    if (!isAbsolute(dir))
-      throw new InvalidArgumentError(`restore container ${this.id}: ${dir} is not absolute`);
-    if (record.runtime?.name !== RUNC_V2_SHIM) {
-      throw new NotImplementedError(`restore container ${this.id}: only the runc v2 shim supports it here`);
-    }
-    const current = record.runtime.options;
-    const options =
-      current && typeName(current.typeUrl) === RUNC_OPTIONS
-        ? fromBinary(OptionsSchema, current.value)
-        : create(OptionsSchema);
-    options.criuImagePath = dir;
-    return bareAny(RUNC_OPTIONS, toBinary(OptionsSchema, options));
-  }
-
-  async task(opts?: CallOptions): Promise<Task> {
-    const process = await this.getProcess(opts);
-    return new RemoteTask(this.ctx, this.id, process.pid, ProcessIO.none(), this);
-  }
-
-  async attachTask(stdio: StdioOptions, opts?: CallOptions): Promise<Task> {
-    const process = await this.getProcess(opts);
+  protected async openTask(call: Call, stdio: Stdio | undefined): Promise<Task> {
+    const process = await this.getProcess(call);
+    if (!stdio) return new RemoteTask(this.ctx, this, process.pid, ProcessIO.none());
     const io = ProcessIO.reopen(
       { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, terminal: process.terminal },
       stdio,
     );
     this.ctx.events.track(this.id, this.id, process.pid);
     if (process.status === Status.STOPPED) io.finishAfterExit();
-    return new RemoteTask(this.ctx, this.id, process.pid, io, this);
+    return new RemoteTask(this.ctx, this, process.pid, io);
   }
 
-  private async getProcess(opts?: CallOptions) {
-    try {
-      const { process } = await this.ctx.call(`get task of container ${this.id}`, opts, (s) =>
-        this.ctx.tasks.get({ containerId: this.id }, { signal: s }),
-      );
-      if (!process) throw new NotFoundError(`container ${this.id} has no task`);
-      return process;
-    } catch (err) {
-      if (isErrorCode(err, "not_found"))
-        throw new NotFoundError(`container ${this.id} has no task`, { cause: err });
-      throw err;
-    }
+  private async getProcess(call: Call) {
+    const { process } = await this.ctx.rpc(call, (signal) =>
+      this.ctx.tasks.get({ containerId: this.id }, { signal }),
+    );
+    if (!process) throw new NotFoundError(`container ${this.id} has no task`);
+    return process;
   }
 
-  async delete(opts?: CallOptions): Promise<void> {
-    const hasTask = await this.getProcess(opts).then(
+  protected async deleteContainer(call: Call): Promise<void> {
+    const hasTask = await this.getProcess(call).then(
       () => true,
       (err: unknown) => {
         if (isErrorCode(err, "not_found")) return false;
         throw err;
       },
     );
-    if (hasTask)
-      throw new FailedPreconditionError(`delete container ${this.id}: it has a task; delete the task first`);
-    const record = await this.load(opts);
+    if (hasTask) throw new FailedPreconditionError("it has a task; delete the task first");
+    const record = await this.load(call);
     const logPath = record.labels[LOG_LABELS.path];
-    await this.ctx.call(`delete container ${this.id}`, opts, (s) =>
-      this.ctx.containers.delete({ id: this.id }, { signal: s }),
-    );
+    await this.ctx.rpc(call, (signal) => this.ctx.containers.delete({ id: this.id }, { signal }));
     if (record.snapshotKey) await removeSnapshot(this.ctx, record.snapshotter, record.snapshotKey);
     await rm(this.fifoDir, { recursive: true, force: true });
     if (logPath) await removeLogFiles(logPath);
@@ -277,14 +230,26 @@ export class RemoteContainer implements Container, TaskOwner {
 
 /** Removes a container's snapshot (as WithSnapshotCleanup); one already gone is fine, a failure is logged. */
 export async function removeSnapshot(ctx: RemoteContext, snapshotter: string, key: string): Promise<void> {
-  const snapshots = ctx.snapshots;
-  if (!snapshots) return;
   await ctx
-    .call(`remove snapshot ${key}`, { timeoutMs: ctx.defaultTimeoutMs }, (s) =>
-      snapshots.remove({ snapshotter, key }, { signal: s }),
+    .rpc(ctx.cleanupCall(`remove snapshot ${key}`), (signal) =>
+      ctx.snapshots.remove({ snapshotter, key }, { signal }),
     )
     .catch((err: unknown) => {
       if (!isErrorCode(err, "not_found"))
         ctx.logger.warn({ err, key }, "could not remove a container snapshot");
     });
+}
+
+/**
+ * Task options replace the runtime options wholesale in the shim, so restoring means the
+ * container's runc options plus the CRIU image path.
+ */
+function restoreOptions(record: ContainerRecord, dir: string): Any {
+  const current = record.runtime?.options;
+  const options =
+    current && typeName(current.typeUrl) === RUNC_OPTIONS
+      ? fromBinary(OptionsSchema, current.value)
+      : create(OptionsSchema);
+  options.criuImagePath = dir;
+  return bareAny(RUNC_OPTIONS, toBinary(OptionsSchema, options));
 }

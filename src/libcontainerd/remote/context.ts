@@ -4,48 +4,56 @@ import type { Containers } from "../../gen/github.com/containerd/containerd/api/
 import type { Snapshots } from "../../gen/github.com/containerd/containerd/api/services/snapshots/v1/snapshots_pb.js";
 import type { Tasks } from "../../gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
 import { abortError, callSignal, delay } from "../call.js";
-import type { CallOptions } from "../types/client.js";
+import type { Call } from "../core/calls.js";
+import type { Core } from "../core/client.js";
 import { isErrorCode } from "../types/errors.js";
 import { toTypedError } from "./errors.js";
 import type { TaskEventStream } from "./events.js";
 
 /** What the client, its containers, tasks and processes share: the service clients and the event stream. */
 export class RemoteContext {
+  readonly logger: Logger;
+
   constructor(
+    readonly core: Core,
     readonly namespace: string,
     readonly stateDir: string,
     readonly containers: ConnectClient<typeof Containers>,
     readonly tasks: ConnectClient<typeof Tasks>,
     readonly events: TaskEventStream,
-    readonly logger: Logger,
-    /** A deadline for calls whose caller gave none, so a hung containerd cannot hang us forever. */
-    readonly defaultTimeoutMs: number,
     /** Container rootfs snapshots (images): mounts for the task, removal with the container. */
-    readonly snapshots?: ConnectClient<typeof Snapshots>,
-  ) {}
+    readonly snapshots: ConnectClient<typeof Snapshots>,
+  ) {
+    this.logger = core.logger;
+  }
 
   /**
-   * Runs one containerd call with the caller's signal and deadline, converting failures to typed
-   * errors named after `what`. `long` calls (Wait) get no default deadline.
+   * One containerd request within `call`, its failure typed and named after `what` (default: the
+   * call's name). With `waitForReady`, an unreachable containerd is retried until the call ends.
    */
-  async call<T>(
-    what: string,
-    opts: CallOptions | undefined,
+  async rpc<T>(
+    call: Call,
     fn: (signal: AbortSignal | undefined) => Promise<T>,
-    long = false,
+    what = call.what,
   ): Promise<T> {
-    const timeoutMs = opts?.timeoutMs ?? (long ? undefined : this.defaultTimeoutMs);
-    const signal = callSignal({ signal: opts?.signal, timeoutMs });
+    const { signal } = call;
     for (let backoffMs = 50; ; backoffMs = Math.min(backoffMs * 2, 1000)) {
-      if (signal?.aborted) throw abortError(signal, what);
       try {
         return await fn(signal);
       } catch (err) {
         if (signal?.aborted) throw abortError(signal, what);
         const typed = toTypedError(err, what);
-        if (!(opts?.waitForReady && isErrorCode(typed, "unavailable"))) throw typed;
+        if (!(call.waitForReady && isErrorCode(typed, "unavailable"))) throw typed;
         await delay(backoffMs, signal, what);
       }
     }
+  }
+
+  /**
+   * A call for cleaning up after a failed one: it must happen whatever the caller's signal says, so
+   * it has the client's default deadline of its own and waits for a restarting containerd.
+   */
+  cleanupCall(what: string): Call {
+    return { what, signal: callSignal({ timeoutMs: this.core.calls.defaultTimeoutMs }), waitForReady: true };
   }
 }

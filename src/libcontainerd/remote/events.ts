@@ -20,6 +20,7 @@ import type {
 import type { Tasks } from "../../gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
 import { Status } from "../../gen/github.com/containerd/containerd/api/types/task/task_pb.js";
 import { delay } from "../call.js";
+import type { ExitLedger } from "../core/exits.js";
 import type { EventFanout } from "../event-queue.js";
 import type { ExitStatus } from "../types/client.js";
 import { isErrorCode } from "../types/errors.js";
@@ -28,8 +29,8 @@ import { toTypedError } from "./errors.js";
 
 /** Exit status when a process vanished while we could not watch it (as Docker reports it). */
 export const UNKNOWN_EXIT_CODE = 255;
-/** Enough to deduplicate and answer late waits over minutes of heavy churn; bounds the memory. */
-const MAX_REMEMBERED_EXITS = 10_000;
+/** Bounds the memory of containers with an OOM, as the core's ledger bounds remembered exits. */
+const MAX_REMEMBERED_OOMS = 10_000;
 
 interface Tracked {
   containerId: string;
@@ -43,16 +44,12 @@ const date = (ts: Timestamp | undefined) => (ts ? timestampDate(ts) : new Date()
 /**
  * containerd never replays events, and delivers exits at least once (sometimes never, across a
  * restart). So: one Subscribe stream, resubscribed with backoff; after every (re)subscribe a resync
- * that lists tasks and reports each exit that happened meanwhile; and exits deduplicated on
- * (container, process, pid) so the caller sees each exactly once.
+ * that lists tasks and reports each exit that happened meanwhile. The core's ExitLedger
+ * deduplicates on (container, process, pid), so the caller sees each exit exactly once.
  */
 export class TaskEventStream {
   /** Processes we believe are running, so a resync knows whose exits it may have missed. */
   private readonly running = new Map<string, Tracked>();
-  /** Exits already delivered, keyed by container, process and pid. Bounded, oldest first out. */
-  private readonly delivered = new Map<string, ExitStatus>();
-  /** The last exit per (container, process), for wait() calls that outlive the task. */
-  private readonly lastExit = new Map<string, ExitStatus>();
   /** Containers whose current task had an OOM event (cleared when a new task is created). */
   private readonly ooms = new Set<string>();
   private readonly abort = new AbortController();
@@ -65,6 +62,7 @@ export class TaskEventStream {
       namespace: string;
       events: ConnectClient<typeof Events>;
       tasks: ConnectClient<typeof Tasks>;
+      exits: ExitLedger;
       fanout: EventFanout;
       logger: Logger;
     },
@@ -86,26 +84,13 @@ export class TaskEventStream {
     // Without a subscription nobody would ever untrack it; the first resync seeds the set instead.
     // An exit already delivered means the caller's track() lost the race with the event stream (a
     // fast exec): tracking it then would keep it forever, as exec processes get no TaskDelete.
-    const id = key(containerId, processId);
-    if (pid > 0 && this.loop && !this.delivered.has(`${id}\u0000${pid}`))
-      this.running.set(id, { containerId, processId, pid });
+    if (pid > 0 && this.loop && !this.deps.exits.published(containerId, processId, pid))
+      this.running.set(key(containerId, processId), { containerId, processId, pid });
   }
 
   /** Whether containerd reported an OOM for the container's current task (while subscribed). */
   oomSeen(containerId: string): boolean {
     return this.ooms.has(containerId);
-  }
-
-  lastExitOf(containerId: string, processId: string): ExitStatus | undefined {
-    return this.lastExit.get(key(containerId, processId));
-  }
-
-  /**
-   * Remembers an exit learned from a Wait or Delete reply, for waits that come later. It is not
-   * published: the event stream (or a resync) delivers it, in order after the process's start.
-   */
-  noteExit(containerId: string, processId: string, status: ExitStatus): void {
-    this.rememberExit(key(containerId, processId), status);
   }
 
   private async run(): Promise<void> {
@@ -161,7 +146,7 @@ export class TaskEventStream {
             exitedAt: date(task.exitedAt),
           });
         }
-      } else if (task.pid > 0 && !this.delivered.has(`${init}\u0000${task.pid}`)) {
+      } else if (task.pid > 0 && !this.deps.exits.published(containerId, containerId, task.pid)) {
         this.running.set(init, { containerId, processId: containerId, pid: task.pid });
       }
     }
@@ -225,7 +210,7 @@ export class TaskEventStream {
     if (event.type === "create") this.ooms.delete(event.containerId);
     if (event.type === "oom") {
       this.ooms.add(event.containerId);
-      if (this.ooms.size > MAX_REMEMBERED_EXITS) {
+      if (this.ooms.size > MAX_REMEMBERED_OOMS) {
         const oldest = this.ooms.values().next().value;
         if (oldest !== undefined) this.ooms.delete(oldest);
       }
@@ -242,23 +227,9 @@ export class TaskEventStream {
     timestamp = new Date(),
   ): void {
     const id = key(containerId, processId);
-    const exitKey = `${id}\u0000${pid}`;
     const tracked = this.running.get(id);
     if (tracked && tracked.pid === pid) this.running.delete(id);
-    if (this.delivered.has(exitKey)) return;
-    this.delivered.set(exitKey, status);
-    if (this.delivered.size > MAX_REMEMBERED_EXITS) {
-      const oldest = this.delivered.keys().next().value;
-      if (oldest !== undefined) this.delivered.delete(oldest);
-    }
-    this.rememberExit(id, status);
-    this.publish({
-      type: "exit",
-      containerId,
-      processId,
-      pid,
-      exitCode: status.exitCode,
-      exitedAt: status.exitedAt,
+    this.deps.exits.publish(containerId, processId, pid, status, {
       timestamp,
       ...(unknown
         ? {
@@ -268,15 +239,6 @@ export class TaskEventStream {
           }
         : {}),
     });
-  }
-
-  private rememberExit(id: string, status: ExitStatus): void {
-    this.lastExit.delete(id);
-    this.lastExit.set(id, status);
-    if (this.lastExit.size > MAX_REMEMBERED_EXITS) {
-      const oldest = this.lastExit.keys().next().value;
-      if (oldest !== undefined) this.lastExit.delete(oldest);
-    }
   }
 
   private publish(event: LibcontainerdEvent): void {

@@ -1,8 +1,10 @@
 import type { Readable, Writable } from "node:stream";
 import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
-import { abortError, callSignal, delay } from "../call.js";
+import { abortError, delay } from "../call.js";
+import type { Call } from "../core/calls.js";
+import type { ProcessDriver } from "../core/process.js";
 import { parseSignal } from "../signals.js";
-import type { CallOptions, ExitStatus, Process } from "../types/client.js";
+import type { ExitStatus } from "../types/client.js";
 import { isErrorCode } from "../types/errors.js";
 import type { RemoteContext } from "./context.js";
 import { mayHaveReachedContainerd, toTypedError } from "./errors.js";
@@ -10,14 +12,14 @@ import type { ProcessIO } from "./stdio.js";
 
 export const toDate = (ts: Timestamp | undefined): Date => (ts ? timestampDate(ts) : new Date(0));
 
-/** A process in a containerd task: the init process (id = container id) or an exec. */
-export class RemoteProcess implements Process {
+/** A process in a containerd task, the init process (id = container id) or an exec: its containerd calls. */
+export class RemoteProcess implements ProcessDriver {
   constructor(
     protected readonly ctx: RemoteContext,
     readonly containerId: string,
     readonly id: string,
     readonly pid: number,
-    protected readonly io: ProcessIO,
+    readonly io: ProcessIO,
   ) {}
 
   get stdin(): Writable | null {
@@ -31,19 +33,13 @@ export class RemoteProcess implements Process {
   }
 
   /** The exec id containerd expects: empty for the init process. */
-  protected get execId(): string {
+  private get execId(): string {
     return this.id === this.containerId ? "" : this.id;
   }
 
-  protected describe(): string {
-    return this.execId
-      ? `exec ${this.execId} in container ${this.containerId}`
-      : `container ${this.containerId}`;
-  }
-
-  async kill(signal: NodeJS.Signals | string | number, opts?: CallOptions): Promise<void> {
+  async signal(call: Call, signal: string | number): Promise<void> {
     const number = parseSignal(signal);
-    await this.ctx.call(`kill ${this.describe()}`, opts, (s) =>
+    await this.ctx.rpc(call, (s) =>
       this.ctx.tasks.kill(
         { containerId: this.containerId, execId: this.execId, signal: number },
         { signal: s },
@@ -51,19 +47,19 @@ export class RemoteProcess implements Process {
     );
   }
 
-  async resize(width: number, height: number, opts?: CallOptions): Promise<void> {
-    await this.ctx.call(`resize ${this.describe()}`, opts, (s) =>
+  async resize(call: Call, width: number, height: number): Promise<void> {
+    await this.ctx.rpc(call, (s) =>
       this.ctx.tasks.resizePty(
-        { containerId: this.containerId, execId: this.execId, width: width >>> 0, height: height >>> 0 },
+        { containerId: this.containerId, execId: this.execId, width, height },
         { signal: s },
       ),
     );
   }
 
   /** Ends our stdin stream (flushing what was written), then has the shim close the process's stdin. */
-  async closeStdin(opts?: CallOptions): Promise<void> {
+  async closeStdin(call: Call): Promise<void> {
     await this.io.closeStdin();
-    await this.ctx.call(`close stdin of ${this.describe()}`, opts, (s) =>
+    await this.ctx.rpc(call, (s) =>
       this.ctx.tasks.closeIO(
         { containerId: this.containerId, execId: this.execId, stdin: true },
         { signal: s },
@@ -75,27 +71,19 @@ export class RemoteProcess implements Process {
    * The Wait RPC, kept alive across containerd restarts: when the connection drops, wait for
    * containerd to come back and ask again (a stopped task keeps its status until deleted).
    */
-  async wait(opts?: CallOptions): Promise<ExitStatus> {
-    const what = `wait for ${this.describe()}`;
-    const signal = callSignal(opts);
+  async wait(call: Call): Promise<ExitStatus> {
+    const { signal, what } = call;
     for (let attempt = 0; ; attempt++) {
       try {
         const reply = await this.ctx.tasks.wait(
           { containerId: this.containerId, execId: this.execId },
           { signal },
         );
-        const status = { exitCode: reply.exitStatus, exitedAt: toDate(reply.exitedAt) };
-        this.ctx.events.noteExit(this.containerId, this.id, status);
         this.io.finishAfterExit();
-        return status;
+        return { exitCode: reply.exitStatus, exitedAt: toDate(reply.exitedAt) };
       } catch (err) {
         if (signal?.aborted) throw abortError(signal, what);
         const typed = toTypedError(err, what);
-        if (isErrorCode(typed, "not_found")) {
-          const known = this.ctx.events.lastExitOf(this.containerId, this.id);
-          if (known) return known;
-          throw typed;
-        }
         const transient =
           isErrorCode(typed, "unavailable") || (isErrorCode(typed, "internal") && attempt < 20);
         if (!transient) throw typed;
@@ -105,24 +93,23 @@ export class RemoteProcess implements Process {
     }
   }
 
-  async delete(opts?: CallOptions): Promise<ExitStatus> {
-    const what = `delete ${this.describe()}`;
+  async delete(call: Call): Promise<ExitStatus> {
     const remove = (s: AbortSignal | undefined) =>
       this.execId
         ? this.ctx.tasks.deleteProcess({ containerId: this.containerId, execId: this.execId }, { signal: s })
         : this.ctx.tasks.delete({ containerId: this.containerId }, { signal: s });
     let reply: Awaited<ReturnType<typeof remove>>;
     try {
-      reply = await this.ctx.call(what, opts, remove);
+      reply = await this.ctx.rpc(call, remove);
     } catch (err) {
       if (!isErrorCode(err, "unavailable") || !mayHaveReachedContainerd(err)) throw err;
       // containerd went away mid-delete, leaving the task half deleted (its shim cancels the runtime
       // call with the request). Ask again once it is back; NotFound then means the first one finished.
       try {
-        reply = await this.ctx.call(what, { ...opts, waitForReady: true }, remove);
+        reply = await this.ctx.rpc({ ...call, waitForReady: true }, remove);
       } catch (retryErr) {
         const known = isErrorCode(retryErr, "not_found")
-          ? this.ctx.events.lastExitOf(this.containerId, this.id)
+          ? this.ctx.core.exits.lastExit(this.containerId, this.id)
           : undefined;
         if (!known) throw retryErr;
         await this.io.release();
@@ -130,8 +117,6 @@ export class RemoteProcess implements Process {
       }
     }
     await this.io.release();
-    const status = { exitCode: reply.exitStatus, exitedAt: toDate(reply.exitedAt) };
-    this.ctx.events.noteExit(this.containerId, this.id, status);
-    return status;
+    return { exitCode: reply.exitStatus, exitedAt: toDate(reply.exitedAt) };
   }
 }

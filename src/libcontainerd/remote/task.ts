@@ -1,36 +1,23 @@
 import { existsSync, readFileSync } from "node:fs";
-import { isAbsolute } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Status } from "../../gen/github.com/containerd/containerd/api/types/task/task_pb.js";
 import {
   CheckpointOptionsSchema,
   ProcessDetailsSchema,
 } from "../../gen/github.com/containerd/containerd/runtime/v2/runc/options/oci_pb.js";
-import { resourcesForUpdate } from "../../oci/resources.js";
-import type { OciProcess, OciSpec } from "../../oci/spec.js";
-import type {
-  CallOptions,
-  CheckpointOptions,
-  ExecOptions,
-  ExitStatus,
-  Process,
-  ProcessInfo,
-  Task,
-  TaskStatus,
-} from "../types/client.js";
-import {
-  FailedPreconditionError,
-  InvalidArgumentError,
-  isErrorCode,
-  NotFoundError,
-  NotImplementedError,
-} from "../types/errors.js";
-import type { ResourceUpdate } from "../types/resources.js";
+import type { OciProcess } from "../../oci/spec.js";
+import { delay } from "../call.js";
+import type { Call } from "../core/calls.js";
+import type { Stdio } from "../core/inputs.js";
+import { TaskBase } from "../core/process.js";
+import type { ExitStatus, ProcessInfo, TaskStatus } from "../types/client.js";
+import { FailedPreconditionError, isErrorCode, NotFoundError } from "../types/errors.js";
+import type { Resources } from "../types/resources.js";
 import type { Stats } from "../types/stats.js";
 import { bareAny, jsonAny, TYPE_URL } from "./any.js";
+import type { RemoteContainer } from "./container.js";
 import type { RemoteContext } from "./context.js";
 import { mayHaveReachedContainerd } from "./errors.js";
-import { validateIdentifier } from "./identifiers.js";
 import { decodeMetrics, decodeRawMetrics } from "./metrics.js";
 import { RemoteProcess, toDate } from "./process.js";
 import { ProcessIO } from "./stdio.js";
@@ -48,119 +35,38 @@ export function taskStatus(status: Status): TaskStatus {
   return STATUS[status] ?? "unknown";
 }
 
-/** The shim a container runs on decides which checkpoint options it understands. */
-export type ShimKind = "runc-v2" | "other";
-
-/** What a task needs from its container. */
-export interface TaskOwner {
-  readonly fifoDir: string;
-  shimKind(): Promise<ShimKind>;
-  spec(): Promise<OciSpec | undefined>;
-  /** Remember a start / an exit on the container record (io.ctrd.state.*). Never throw. */
-  noteStarted(opts?: CallOptions): Promise<void>;
-  noteExited(status: ExitStatus, opts?: CallOptions): Promise<void>;
-}
-
-export class RemoteTask extends RemoteProcess implements Task {
+export class RemoteTask extends TaskBase<RemoteProcess> {
   constructor(
-    ctx: RemoteContext,
-    containerId: string,
+    private readonly ctx: RemoteContext,
+    private readonly owner: RemoteContainer,
     pid: number,
     io: ProcessIO,
-    private readonly owner: TaskOwner,
   ) {
-    super(ctx, containerId, containerId, pid, io);
+    super(ctx.core, owner, new RemoteInitProcess(ctx, owner, pid, io));
   }
 
-  /** Known once the task has exited: the oom_kill counter cannot move after that. */
-  private oomKilled_: boolean | undefined;
-
-  /** The exit, remembered on the container (io.ctrd.state.*) for when the task is gone. */
-  override async wait(opts?: CallOptions): Promise<ExitStatus> {
-    const status = await super.wait(opts);
-    const exit = this.withOom(status, await this.oomKilled(opts, true));
-    await this.owner.noteExited(exit, opts);
-    return exit;
-  }
-
-  /** Reads the OOM counter before the delete removes the cgroup that holds it. */
-  override async delete(opts?: CallOptions): Promise<ExitStatus> {
-    const oomKilled = await this.oomKilled(opts, false);
-    const status = await super.delete(opts);
-    const exit = this.withOom(status, oomKilled || this.ctx.events.oomSeen(this.containerId));
-    await this.owner.noteExited(exit, opts);
-    return exit;
-  }
-
-  private withOom(status: ExitStatus, oomKilled: boolean | undefined): ExitStatus {
-    if (oomKilled === undefined) return status;
-    const withOom = { ...status, oomKilled };
-    this.ctx.events.noteExit(this.containerId, this.id, withOom);
-    return withOom;
-  }
-
-  /**
-   * The OOM event alone is not enough: it is only seen while subscribed, and containerd may deliver
-   * it after the exit. The cgroup's own oom_kill counter (cgroup v1 memory.oom_control, v2
-   * memory.events), read through Metrics before the task is deleted, settles it.
-   */
-  private async oomKilled(opts: CallOptions | undefined, exited: boolean): Promise<boolean | undefined> {
-    if (this.oomKilled_ !== undefined) return this.oomKilled_;
-    if (this.ctx.events.oomSeen(this.containerId)) return true;
-    try {
-      const { metrics } = await this.ctx.call(`OOM count of container ${this.containerId}`, opts, (s) =>
-        this.ctx.tasks.metrics({ filters: [`id==${this.containerId}`] }, { signal: s }),
-      );
-      const data = metrics.find((m) => m.id === this.containerId)?.data;
-      if (!data) return this.ctx.events.lastExitOf(this.containerId, this.id)?.oomKilled;
-      const raw = decodeRawMetrics(data, new Date());
-      if (raw.kind === "hcs") return undefined;
-      const killed = raw.memory.oomKills > 0 || this.ctx.events.oomSeen(this.containerId);
-      if (killed || exited) this.oomKilled_ = killed;
-      return killed;
-    } catch (err) {
-      if (isErrorCode(err, "canceled") || isErrorCode(err, "deadline_exceeded")) throw err;
-      // Deleted already (or not a cgroup runtime): what was learned before is all there is.
-      return this.ctx.events.lastExitOf(this.containerId, this.id)?.oomKilled;
-    }
-  }
-
-  async start(opts?: CallOptions): Promise<void> {
-    await this.ctx.call(`start container ${this.containerId}`, opts, (s) =>
-      this.ctx.tasks.start({ containerId: this.containerId }, { signal: s }),
-    );
+  protected async startTask(call: Call): Promise<void> {
+    await this.ctx.rpc(call, (signal) => this.ctx.tasks.start({ containerId: this.containerId }, { signal }));
     this.ctx.events.track(this.containerId, this.containerId, this.pid);
-    await this.owner.noteStarted(opts);
+    await this.owner.noteStarted(call);
   }
 
-  async status(opts?: CallOptions): Promise<TaskStatus> {
-    const { process } = await this.ctx.call(`status of container ${this.containerId}`, opts, (s) =>
-      this.ctx.tasks.get({ containerId: this.containerId }, { signal: s }),
+  protected async taskStatus(call: Call): Promise<TaskStatus> {
+    const { process } = await this.ctx.rpc(call, (signal) =>
+      this.ctx.tasks.get({ containerId: this.containerId }, { signal }),
     );
     return process ? taskStatus(process.status) : "unknown";
   }
 
-  async exec(execId: string, spec: OciProcess, opts?: ExecOptions): Promise<Process> {
-    validateIdentifier("exec id", execId);
-    if (!spec || !Array.isArray(spec.args) || spec.args.length === 0) {
-      throw new InvalidArgumentError(
-        `exec ${execId} in container ${this.containerId}: process.args must be a non-empty array`,
-      );
-    }
-    const terminal = opts?.stdio?.terminal ?? spec.terminal ?? false;
-    const what = `exec ${execId} in container ${this.containerId}`;
-    // As `docker exec` does, a process without an environment or working directory inherits the container's.
-    const init = spec.env === undefined || !spec.cwd ? (await this.owner.spec())?.process : undefined;
-    const env = spec.env ?? init?.env;
-    const cwd = spec.cwd || init?.cwd || "/";
-    if (!isAbsolute(cwd)) {
-      throw new InvalidArgumentError(
-        `${what}: process.cwd must be an absolute path, not ${JSON.stringify(cwd)}`,
-      );
-    }
-    const io = await ProcessIO.create(this.owner.fifoDir, execId, { ...opts?.stdio, terminal });
+  protected async startExec(
+    call: Call,
+    execId: string,
+    spec: OciProcess,
+    stdio: Stdio,
+  ): Promise<RemoteProcess> {
+    const io = await ProcessIO.create(this.owner.fifoDir, execId, stdio);
     try {
-      await this.ctx.call(what, opts, (s) =>
+      await this.ctx.rpc(call, (signal) =>
         this.ctx.tasks.exec(
           {
             containerId: this.containerId,
@@ -168,29 +74,31 @@ export class RemoteTask extends RemoteProcess implements Task {
             stdin: io.paths.stdin,
             stdout: io.paths.stdout,
             stderr: io.paths.stderr,
-            terminal,
-            spec: jsonAny(TYPE_URL.process, { ...spec, env, cwd, terminal }),
+            terminal: stdio.terminal,
+            spec: jsonAny(TYPE_URL.process, spec),
           },
-          { signal: s },
+          { signal },
         ),
       );
     } catch (err) {
       await io.destroy();
       // containerd died while adding it: the shim may hold the process anyway.
       if (isErrorCode(err, "unavailable") && mayHaveReachedContainerd(err))
-        await this.removeUnstartedExec(execId, opts?.signal);
+        await this.removeUnstartedExec(execId);
       throw err;
     }
     try {
-      const { pid } = await this.ctx.call(`start ${what}`, opts, (s) =>
-        this.ctx.tasks.start({ containerId: this.containerId, execId }, { signal: s }),
+      const { pid } = await this.ctx.rpc(
+        call,
+        (signal) => this.ctx.tasks.start({ containerId: this.containerId, execId }, { signal }),
+        `start ${call.what}`,
       );
       this.ctx.events.track(this.containerId, execId, pid);
       return new RemoteProcess(this.ctx, this.containerId, execId, pid, io);
     } catch (err) {
       await io.destroy();
       if (!isErrorCode(err, "unavailable") || mayHaveReachedContainerd(err))
-        await this.removeUnstartedExec(execId, opts?.signal);
+        await this.removeUnstartedExec(execId);
       throw err;
     }
   }
@@ -200,26 +108,25 @@ export class RemoteTask extends RemoteProcess implements Task {
    * again and nothing runs that the caller was told failed. When containerd died mid-call this waits
    * for it to come back; if the start did go through before it died, the process is killed first.
    */
-  private async removeUnstartedExec(execId: string, signal: AbortSignal | undefined): Promise<void> {
-    const opts = { waitForReady: true, timeoutMs: this.ctx.defaultTimeoutMs, ...(signal ? { signal } : {}) };
-    const what = `clean up exec ${execId} in container ${this.containerId}`;
+  private async removeUnstartedExec(execId: string): Promise<void> {
+    const call = this.ctx.cleanupCall(`clean up exec ${execId} in container ${this.containerId}`);
     const ref = { containerId: this.containerId, execId };
     try {
       await this.ctx
-        .call(what, opts, (s) => this.ctx.tasks.kill({ ...ref, signal: 9 }, { signal: s }))
+        .rpc(call, (signal) => this.ctx.tasks.kill({ ...ref, signal: 9 }, { signal }))
         .catch((err: unknown) => {
           // Never started (or already gone): nothing to kill.
           if (!isErrorCode(err, "not_found") && !isErrorCode(err, "failed_precondition")) throw err;
         });
       for (let attempt = 0; ; attempt++) {
         try {
-          await this.ctx.call(what, opts, (s) => this.ctx.tasks.deleteProcess(ref, { signal: s }));
+          await this.ctx.rpc(call, (signal) => this.ctx.tasks.deleteProcess(ref, { signal }));
           return;
         } catch (err) {
           if (isErrorCode(err, "not_found")) return;
           // Killed but its exit not yet processed by the shim.
           if (!isErrorCode(err, "failed_precondition") || attempt >= 40) throw err;
-          await new Promise((resolve) => setTimeout(resolve, 50));
+          await delay(50, call.signal, call.what);
         }
       }
     } catch (err) {
@@ -227,21 +134,19 @@ export class RemoteTask extends RemoteProcess implements Task {
     }
   }
 
-  async pause(opts?: CallOptions): Promise<void> {
-    await this.ctx.call(`pause container ${this.containerId}`, opts, (s) =>
-      this.ctx.tasks.pause({ containerId: this.containerId }, { signal: s }),
+  protected async pauseTask(call: Call): Promise<void> {
+    await this.ctx.rpc(call, (signal) => this.ctx.tasks.pause({ containerId: this.containerId }, { signal }));
+  }
+
+  protected async resumeTask(call: Call): Promise<void> {
+    await this.ctx.rpc(call, (signal) =>
+      this.ctx.tasks.resume({ containerId: this.containerId }, { signal }),
     );
   }
 
-  async resume(opts?: CallOptions): Promise<void> {
-    await this.ctx.call(`resume container ${this.containerId}`, opts, (s) =>
-      this.ctx.tasks.resume({ containerId: this.containerId }, { signal: s }),
-    );
-  }
-
-  async pids(opts?: CallOptions): Promise<ProcessInfo[]> {
-    const { processes } = await this.ctx.call(`list pids of container ${this.containerId}`, opts, (s) =>
-      this.ctx.tasks.listPids({ containerId: this.containerId }, { signal: s }),
+  protected async listPids(call: Call): Promise<ProcessInfo[]> {
+    const { processes } = await this.ctx.rpc(call, (signal) =>
+      this.ctx.tasks.listPids({ containerId: this.containerId }, { signal }),
     );
     return processes.map((p) => {
       const info: ProcessInfo = { pid: p.pid };
@@ -253,58 +158,43 @@ export class RemoteTask extends RemoteProcess implements Task {
     });
   }
 
-  async stats(opts?: CallOptions): Promise<Stats> {
-    const { metrics } = await this.ctx.call(`stats of container ${this.containerId}`, opts, (s) =>
-      this.ctx.tasks.metrics({ filters: [`id==${this.containerId}`] }, { signal: s }),
+  protected async taskStats(call: Call): Promise<Stats> {
+    const { metrics } = await this.ctx.rpc(call, (signal) =>
+      this.ctx.tasks.metrics({ filters: [`id==${this.containerId}`] }, { signal }),
     );
     const metric = metrics.find((m) => m.id === this.containerId) ?? metrics[0];
-    if (!metric?.data)
-      throw new NotFoundError(`stats of container ${this.containerId}: containerd returned no metrics`);
+    if (!metric?.data) throw new NotFoundError("containerd returned no metrics");
     return decodeMetrics(metric.data, toDate(metric.timestamp));
   }
 
-  async updateResources(update: ResourceUpdate, opts?: CallOptions): Promise<void> {
-    const platform = (await this.owner.spec())?.windows ? "windows" : "linux";
-    const resources = resourcesForUpdate(update, platform);
+  protected async updateTaskResources(call: Call, resources: Resources): Promise<void> {
     const any =
       "linux" in resources
         ? jsonAny(TYPE_URL.linuxResources, resources.linux)
         : jsonAny(TYPE_URL.windowsResources, resources.windows);
-    await this.ctx.call(`update resources of container ${this.containerId}`, opts, (s) =>
-      this.ctx.tasks.update({ containerId: this.containerId, resources: any }, { signal: s }),
+    await this.ctx.rpc(call, (signal) =>
+      this.ctx.tasks.update({ containerId: this.containerId, resources: any }, { signal }),
     );
   }
 
-  /**
-   * CRIU writes the images straight into `dir` (runc's image_path), as `ctr c checkpoint
-   * --image-path` does; restore is `newTask({ checkpointDir: dir })`.
-   */
-  async checkpoint(dir: string, opts?: CheckpointOptions): Promise<void> {
-    if (!isAbsolute(dir))
-      throw new InvalidArgumentError(`checkpoint of container ${this.containerId}: ${dir} is not absolute`);
-    if ((await this.owner.shimKind()) !== "runc-v2") {
-      throw new NotImplementedError(
-        `checkpoint of container ${this.containerId}: only the runc v2 shim supports it here`,
-      );
-    }
-    const options = create(CheckpointOptionsSchema, { exit: opts?.exit ?? false, imagePath: dir });
-    const what = `checkpoint container ${this.containerId}`;
+  /** runc's image_path, as `ctr c checkpoint --image-path` does. */
+  protected async checkpointTask(call: Call, dir: string, exit: boolean): Promise<void> {
+    const options = create(CheckpointOptionsSchema, { exit, imagePath: dir });
     const any = bareAny("containerd.runc.v1.CheckpointOptions", toBinary(CheckpointOptionsSchema, options));
     try {
-      await this.ctx.call(what, opts, (s) =>
-        this.ctx.tasks.checkpoint({ containerId: this.containerId, options: any }, { signal: s }),
+      await this.ctx.rpc(call, (signal) =>
+        this.ctx.tasks.checkpoint({ containerId: this.containerId, options: any }, { signal }),
       );
     } catch (err) {
-      throw criuFailure(what, err) ?? err;
+      throw criuFailure(call.what, err) ?? err;
     }
   }
 
-  async forceDelete(opts?: CallOptions): Promise<void> {
-    const what = `force delete container ${this.containerId}`;
-    const exited = this.wait(opts).catch((err: unknown) => err);
+  protected async forceDeleteTask(call: Call): Promise<void> {
+    const exited = this.waitExit(call).catch((err: unknown) => err);
     try {
-      await this.ctx.call(what, opts, (s) =>
-        this.ctx.tasks.kill({ containerId: this.containerId, signal: 9, all: true }, { signal: s }),
+      await this.ctx.rpc(call, (signal) =>
+        this.ctx.tasks.kill({ containerId: this.containerId, signal: 9, all: true }, { signal }),
       );
     } catch (err) {
       // Already stopped (or never ran): nothing to kill; the delete below still has to happen.
@@ -313,25 +203,88 @@ export class RemoteTask extends RemoteProcess implements Task {
     const waited = await exited;
     if (waited instanceof Error && !isErrorCode(waited, "not_found")) throw waited;
     try {
-      await this.delete(opts);
+      await this.driver.delete(call);
     } catch (err) {
       // A shim that dies while deleting ("ttrpc: closed") may still have deleted: ask containerd.
-      if (!isErrorCode(err, "not_found") && (await this.stillExists(opts))) throw err;
-      await this.io.release();
+      if (!isErrorCode(err, "not_found") && (await this.stillExists(call))) throw err;
+      await this.driver.io.release();
     }
   }
 
-  private async stillExists(opts?: CallOptions): Promise<boolean> {
+  private async stillExists(call: Call): Promise<boolean> {
     try {
-      await this.ctx.call(`get task of container ${this.containerId}`, opts, (s) =>
-        this.ctx.tasks.get({ containerId: this.containerId }, { signal: s }),
-      );
+      await this.ctx.rpc(call, (signal) => this.ctx.tasks.get({ containerId: this.containerId }, { signal }));
       return true;
     } catch (err) {
       if (isErrorCode(err, "not_found")) return false;
       throw err;
     }
   }
+}
+
+/** The init process: its exit status says whether the kernel killed for want of memory. */
+class RemoteInitProcess extends RemoteProcess {
+  /** Known once the task has exited: the oom_kill counter cannot move after that. */
+  private oomKilled_: boolean | undefined;
+
+  constructor(
+    ctx: RemoteContext,
+    private readonly owner: RemoteContainer,
+    pid: number,
+    io: ProcessIO,
+  ) {
+    super(ctx, owner.id, owner.id, pid, io);
+  }
+
+  /** The exit, remembered on the container (io.ctrd.state.*) for when the task is gone. */
+  override async wait(call: Call): Promise<ExitStatus> {
+    const status = await super.wait(call);
+    const exit = withOom(status, await this.oomKilled(call, true));
+    await this.owner.noteExited(exit, call);
+    return exit;
+  }
+
+  /** Reads the OOM counter before the delete removes the cgroup that holds it. */
+  override async delete(call: Call): Promise<ExitStatus> {
+    const oomKilled = await this.oomKilled(call, false);
+    const status = await super.delete(call);
+    const exit = withOom(status, oomKilled || this.ctx.events.oomSeen(this.containerId));
+    await this.owner.noteExited(exit, call);
+    return exit;
+  }
+
+  /**
+   * The OOM event alone is not enough: it is only seen while subscribed, and containerd may deliver
+   * it after the exit. The cgroup's own oom_kill counter (cgroup v1 memory.oom_control, v2
+   * memory.events), read through Metrics before the task is deleted, settles it.
+   */
+  private async oomKilled(call: Call, exited: boolean): Promise<boolean | undefined> {
+    if (this.oomKilled_ !== undefined) return this.oomKilled_;
+    if (this.ctx.events.oomSeen(this.containerId)) return true;
+    const known = () => this.ctx.core.exits.lastExit(this.containerId, this.id)?.oomKilled;
+    try {
+      const { metrics } = await this.ctx.rpc(
+        call,
+        (signal) => this.ctx.tasks.metrics({ filters: [`id==${this.containerId}`] }, { signal }),
+        `OOM count of container ${this.containerId}`,
+      );
+      const data = metrics.find((m) => m.id === this.containerId)?.data;
+      if (!data) return known();
+      const raw = decodeRawMetrics(data, new Date());
+      if (raw.kind === "hcs") return undefined;
+      const killed = raw.memory.oomKills > 0 || this.ctx.events.oomSeen(this.containerId);
+      if (killed || exited) this.oomKilled_ = killed;
+      return killed;
+    } catch (err) {
+      if (isErrorCode(err, "canceled") || isErrorCode(err, "deadline_exceeded")) throw err;
+      // Deleted already (or not a cgroup runtime): what was learned before is all there is.
+      return known();
+    }
+  }
+}
+
+function withOom(status: ExitStatus, oomKilled: boolean | undefined): ExitStatus {
+  return oomKilled === undefined ? status : { ...status, oomKilled };
 }
 
 /**

@@ -1,0 +1,131 @@
+// `node --import tsx bench/network.ts [--rounds N]`: what a CNI bridge network adds to a container's
+// lifecycle (`run --rm /bin/true`), against --network none, on one private containerd; interleaved,
+// medians. Writes the "network" section of BENCHMARKS.md and bench/network-results.json.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { RemoteClient } from "../src/libcontainerd/remote/client.js";
+import { applyNetwork, NetworkManager } from "../src/network/index.js";
+import { defaultLinuxSpec } from "../src/oci/defaults.js";
+import { startContainerd } from "../test/harness/containerd.js";
+import { uniqueBridge, uniqueSubnet } from "../test/harness/network.js";
+import { formatMs, median, percentile } from "./measure.js";
+import { replaceSection } from "./report.js";
+
+const roundsFlag = process.argv.indexOf("--rounds");
+const ROUNDS = roundsFlag > 0 ? Number(process.argv[roundsFlag + 1]) : 40;
+const NAMESPACE = "bench-net";
+const VARIANTS = ["none", "bridge", "bridge -p"] as const;
+type Variant = (typeof VARIANTS)[number];
+
+interface Sample {
+  total: number;
+  attach: number;
+  detach: number;
+}
+
+const repoDir = join(import.meta.dirname, "..");
+const ctrd = await startContainerd({ prefix: "bench-net-" });
+const client = new RemoteClient({ address: ctrd.address, namespace: NAMESPACE, stateDir: ctrd.stateDir });
+const dir = mkdtempSync(join(tmpdir(), "bench-net-"));
+const network = { bridge: uniqueBridge("bn"), subnet: uniqueSubnet() };
+const manager = new NetworkManager({
+  stateDir: join(dir, "state"),
+  dataDir: join(dir, "data"),
+  defaultNetwork: network,
+});
+
+let counter = 0;
+/**
+ * As ctrd run does it: the plugins run while containerd creates the container and task (`prepare`,
+ * then `ready` before start), and DEL runs while containerd deletes them.
+ */
+async function lifecycle(variant: Variant): Promise<Sample> {
+  const id = `n${++counter}`;
+  const t0 = performance.now();
+  const pending = await manager.prepare({
+    namespace: NAMESPACE,
+    containerId: id,
+    network: variant === "none" ? "none" : "bridge",
+    ports: variant === "bridge -p" ? ["127.0.0.1::80"] : [],
+  });
+  const t1 = performance.now();
+  const spec = defaultLinuxSpec({
+    args: ["/bin/true"],
+    rootfs: ctrd.rootfs,
+    cgroupsPath: `${ctrd.cgroupParent}/${id}`,
+  });
+  const container = await client.newContainer(id, applyNetwork(spec, pending.attachment));
+  const task = await container.newTask({ stdio: {} });
+  const exited = task.wait();
+  const t2 = performance.now();
+  await pending.ready;
+  const t3 = performance.now();
+  await task.start();
+  const status = await exited;
+  const detached = manager.detach(NAMESPACE, id).then(() => performance.now());
+  await task.delete();
+  await container.delete();
+  const t5 = performance.now();
+  const t6 = await detached;
+  if (status.exitCode !== 0) throw new Error(`${variant}: exit ${status.exitCode}`);
+  return { total: Math.max(t5, t6) - t0, attach: t1 - t0 + (t3 - t2), detach: Math.max(0, t6 - t5) };
+}
+
+const samples = new Map<Variant, Sample[]>(VARIANTS.map((v) => [v, []]));
+const loadBefore = loadavg()[0] ?? 0;
+try {
+  for (const variant of VARIANTS) await lifecycle(variant); // warm-up: first bridge creation, page cache
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const variant of VARIANTS) samples.get(variant)?.push(await lifecycle(variant));
+  }
+} finally {
+  await client.close();
+  await manager.removeNetwork("bridge").catch(() => {});
+  await ctrd.stop();
+  spawnSync("umount", ["-R", dir], { stdio: "ignore" });
+  rmSync(dir, { recursive: true, force: true });
+}
+const loadAfter = loadavg()[0] ?? 0;
+
+const stat = (variant: Variant, pick: (s: Sample) => number) => {
+  const values = (samples.get(variant) ?? []).map(pick);
+  return { median: median(values), p90: percentile(values, 0.9) };
+};
+const none = stat("none", (s) => s.total).median;
+const rows = VARIANTS.map((variant) => {
+  const total = stat(variant, (s) => s.total);
+  const attach = stat(variant, (s) => s.attach);
+  const detach = stat(variant, (s) => s.detach);
+  return `| ${variant} | ${formatMs(total.median)} | ${formatMs(total.p90)} | ${formatMs(attach.median)} | ${formatMs(detach.median)} | ${variant === "none" ? "–" : `+${formatMs(total.median - none)}`} |`;
+});
+const added = stat("bridge", (s) => s.total).median - none;
+const addedWithPort = stat("bridge -p", (s) => s.total).median - none;
+const body = [
+  "## Networking: what a CNI bridge adds to `run --rm`",
+  "",
+  `\`node --import tsx bench/network.ts --rounds ${ROUNDS}\`, run ${new Date().toISOString()}, load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after.`,
+  "Each sample is the library's whole `run --rm /bin/true` on one private containerd, as `ctrd run` does it: `prepare` (netns",
+  "file, ports), create container and task while the CNI plugins run, wait for them (`ready`), start, wait, then `detach` while",
+  "containerd deletes task and container. attach = prepare + the wait for `ready`; detach = how long DEL outlasted the deletes.",
+  "The three variants interleaved, medians and p90 in ms. `none` attaches nothing; `bridge` runs",
+  "the loopback plugin and bridge + host-local + firewall in a new netns file on ADD and the reverse on DEL; `bridge -p` adds",
+  "portmap with one published port (and the host-port check). nerdctl is not installed here, so it has no column.",
+  "",
+  "| network | total median | total p90 | attach median | detach median | added (median) |",
+  "|---|---|---|---|---|---|",
+  ...rows,
+  "",
+  `Goal: at most 60 ms added per container at the median: bridge adds ${formatMs(added)} ms, ${added <= 60 ? "**met**" : "**not met**"}; ` +
+    `with a published port ${formatMs(addedWithPort)} ms, ${addedWithPort <= 60 ? "**met**" : "**not met**"}.`,
+].join("\n");
+writeFileSync(
+  join(repoDir, "bench", "network-results.json"),
+  `${JSON.stringify({ rounds: ROUNDS, loadBefore, loadAfter, samples: Object.fromEntries(samples) }, null, 2)}\n`,
+);
+const path = join(repoDir, "BENCHMARKS.md");
+const markdown = existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n";
+writeFileSync(path, replaceSection(markdown, "network", body));
+process.stdout.write(`${body}\n`);

@@ -1,0 +1,19 @@
+import type { Command } from "commander";
+import { startContainer } from "./lifecycle.js";
+import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
+
+export function registerStart(program: Command): void {
+  const command = program
+    .command("start")
+    .description("start created or exited containers again (in the background, appending to their log)")
+    .argument("<ids...>", "container ids");
+  addGlobalOptions(command).action(async (ids: string[], _flags: unknown, self: Command) => {
+    const settings = resolveSettings(globalFlags(self));
+    await withClient(settings, async (client) => {
+      for (const id of ids) {
+        await startContainer(settings, client, id);
+        process.stdout.write(`${id}\n`);
+      }
+    });
+  });
+}

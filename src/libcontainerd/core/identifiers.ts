@@ -1,0 +1,88 @@
+/**
+ * The one naming rule for every backend: containerd's (pkg/identifiers), so an id that works on
+ * one backend works on the other, and a bad one fails before anything is created.
+ */
+import { InvalidArgumentError } from "../types/errors.js";
+
+const IDENTIFIER = /^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$/;
+const MAX_LENGTH = 76;
+/** containerd's labels.Validate: key and value together. */
+const MAX_LABEL_BYTES = 4096;
+
+export type IdentifierKind = "container id" | "exec id" | "namespace";
+
+export function validateIdentifier(kind: IdentifierKind, id: unknown): string {
+  if (typeof id !== "string" || id === "")
+    throw new InvalidArgumentError(`${kind} must be a non-empty string`);
+  if (id.length > MAX_LENGTH)
+    throw new InvalidArgumentError(`${kind} ${JSON.stringify(id)} is longer than ${MAX_LENGTH} characters`);
+  if (!IDENTIFIER.test(id)) {
+    throw new InvalidArgumentError(
+      `${kind} ${JSON.stringify(id)} is invalid: use letters and digits, separated by single '.', '_' or '-'`,
+    );
+  }
+  return id;
+}
+
+/**
+ * Names the library itself uses inside a client's stateDir (supervisor/layout.ts, runtime/registry.ts).
+ * FIFOs live in `<stateDir>/<namespace>/`, so a namespace with one of these names would share a
+ * directory with containerd's or runc's own state.
+ */
+const RESERVED_IN_STATE_DIR = new Set([
+  "daemon",
+  "runc-v1",
+  "runtime-runc",
+  "runtimes",
+  "containerd.sock",
+  "containerd.sock.ttrpc",
+  "containerd.toml",
+  "containerd.pid",
+]);
+
+export function validateNamespace(namespace: unknown): string {
+  const name = validateIdentifier("namespace", namespace);
+  if (RESERVED_IN_STATE_DIR.has(name)) {
+    throw new InvalidArgumentError(
+      `namespace ${JSON.stringify(name)} is reserved: the state dir uses that name itself`,
+    );
+  }
+  return name;
+}
+
+/**
+ * Labels as containerd stores them: string keys and values, no empty key (its store answers
+ * "key required" as an untyped error), no NUL, key and value together at most 4096 bytes.
+ */
+export function validateLabels(labels: unknown): Record<string, string> {
+  return checkLabels(labels, false) as Record<string, string>;
+}
+
+/** Labels to set, or (`undefined`) to remove: the same rules. */
+export function validateLabelUpdate(labels: unknown): Record<string, string | undefined> {
+  return checkLabels(labels, true);
+}
+
+function checkLabels(labels: unknown, removals: boolean): Record<string, string | undefined> {
+  if (labels === undefined) return {};
+  if (labels === null || typeof labels !== "object" || Array.isArray(labels))
+    throw new InvalidArgumentError("labels must be an object of strings");
+  const out: Record<string, string | undefined> = {};
+  for (const [key, value] of Object.entries(labels)) {
+    if (key === "") throw new InvalidArgumentError("label keys must not be empty");
+    if (key.includes("\0")) throw new InvalidArgumentError(`label key ${JSON.stringify(key)} contains NUL`);
+    if (removals && value === undefined) {
+      out[key] = undefined;
+      continue;
+    }
+    if (typeof value !== "string")
+      throw new InvalidArgumentError(`label ${JSON.stringify(key)} must be a string, not ${typeof value}`);
+    if (Buffer.byteLength(key) + Buffer.byteLength(value) > MAX_LABEL_BYTES) {
+      throw new InvalidArgumentError(
+        `label ${JSON.stringify(key.slice(0, 20))}: key and value are longer than ${MAX_LABEL_BYTES} bytes`,
+      );
+    }
+    out[key] = value;
+  }
+  return out;
+}

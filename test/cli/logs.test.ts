@@ -1,0 +1,205 @@
+/**
+ * Long-running containers through ctrd: logs that outlive ctrd and containerd, the exit remembered,
+ * docker's ps STATUS, start/stop/restart/wait and inspect.
+ */
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import type { ContainerInspect } from "../../src/libcontainerd/types/inspect.js";
+import { ctrd, useHarnessCtrd } from "./helpers.js";
+
+const fx = useHarnessCtrd("ctrd-logs");
+
+let counter = 0;
+const name = (prefix: string) => `${prefix}-${process.pid}-${++counter}`;
+
+async function runDetached(id: string, args: string[], extra: string[] = []): Promise<void> {
+  const run = await ctrd(["run", "-d", "--name", id, ...extra, ...fx.global, ...fx.cgroup, "--", ...args]);
+  expect(run.stderr).toBe("");
+  expect(run.stdout).toBe(`${id}\n`);
+}
+
+async function psRow(id: string) {
+  const ps = await ctrd(["ps", "-a", "--json", ...fx.global]);
+  const rows = JSON.parse(ps.stdout) as {
+    id: string;
+    statusText: string;
+    state: string;
+    exitCode?: number;
+  }[];
+  return rows.find((row) => row.id === id);
+}
+
+const logDir = (id: string) => join(fx.containerd.dir, "ctrd", "logs", "ctrd", id);
+
+describe("ctrd logs, ps -a, inspect, wait", () => {
+  test("run -d: after ctrd exits and containerd is SIGKILLed and restarted, logs has every line and ps -a says Exited (3)", async () => {
+    const id = name("survivor");
+    await runDetached(id, ["sh", "-c", "echo o1; echo e1 >&2; sleep 1; echo o2; echo e2 >&2; exit 3"]);
+    // ctrd has exited; containerd dies while the container still runs, and exits while it is down.
+    await fx.containerd.kill();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await fx.containerd.restart();
+    expect((await ctrd(["wait", id, ...fx.global])).stdout).toBe("3\n");
+    const logs = await ctrd(["logs", id, ...fx.global]);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toBe("o1\no2\n");
+    expect(logs.stderr).toBe("e1\ne2\n");
+    const row = await psRow(id);
+    expect(row?.statusText).toMatch(/^Exited \(3\) (Less than a second|\d+ seconds?) ago$/);
+    expect(row).toMatchObject({ state: "exited", exitCode: 3 });
+    const table = await ctrd(["ps", "-a", ...fx.global]);
+    expect(table.stdout).toMatch(new RegExp(`${id}\\s+Exited \\(3\\) `));
+    const format = await ctrd([
+      "inspect",
+      "--format",
+      "{{.State.Status}} {{.State.ExitCode}} {{json .Config.Cmd}}",
+      id,
+      ...fx.global,
+    ]);
+    expect(format.stdout).toBe(
+      `exited 3 ["sh","-c","echo o1; echo e1 >&2; sleep 1; echo o2; echo e2 >&2; exit 3"]\n`,
+    );
+    expect((await ctrd(["rm", id, ...fx.global])).code).toBe(0);
+    expect(existsSync(logDir(id))).toBe(false);
+    // The exit was remembered before the task went: it is gone now, and that is all.
+    expect(await psRow(id)).toBeUndefined();
+  });
+
+  test("inspect: docker's core shape, remembered after the task is gone", async () => {
+    const id = name("inspect");
+    await runDetached(
+      id,
+      ["sh", "-c", "exit 4"],
+      ["-e", "A=1", "-w", "/tmp", "-m", "64m", "--cpus", "0.5", "--pids-limit", "50"],
+    );
+    expect((await ctrd(["wait", id, ...fx.global])).stdout).toBe("4\n");
+    // stop deletes the exited task: the exit is then only in the labels.
+    expect((await ctrd(["stop", id, ...fx.global])).code).toBe(0);
+    const result = await ctrd(["inspect", id, ...fx.global]);
+    const [info] = JSON.parse(result.stdout) as ContainerInspect[];
+    expect(info).toMatchObject({
+      Id: id,
+      Name: `/${id}`,
+      Path: "sh",
+      Args: ["-c", "exit 4"],
+      State: { Status: "exited", Running: false, Paused: false, OOMKilled: false, Pid: 0, ExitCode: 4 },
+      RestartCount: 0,
+      LogPath: join(logDir(id), `${id}-json.log`),
+      Config: { Cmd: ["sh", "-c", "exit 4"], WorkingDir: "/tmp", Tty: false, Entrypoint: null },
+      HostConfig: {
+        Runtime: "io.containerd.runc.v2",
+        Memory: 64 * 1024 * 1024,
+        NanoCpus: 5e8,
+        PidsLimit: 50,
+      },
+    });
+    expect(info?.Config.Env).toContain("A=1");
+    expect(Date.parse(info?.State.FinishedAt ?? "")).toBeGreaterThanOrEqual(
+      Date.parse(info?.State.StartedAt ?? ""),
+    );
+    await ctrd(["rm", id, ...fx.global]);
+  });
+
+  test("logs -f follows, across rotations, and ends when the container exits; max-file is kept", async () => {
+    const id = name("follow");
+    await runDetached(
+      id,
+      ["sh", "-c", "sleep 0.5; i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done; echo bye >&2"],
+      ["--log-opt", "max-size=4k", "--log-opt", "max-file=1000"],
+    );
+    const follow = await ctrd(["logs", "-f", id, ...fx.global], { timeoutMs: 60_000 });
+    expect(follow.code).toBe(0);
+    expect(follow.stdout).toBe(Array.from({ length: 2000 }, (_, i) => `line ${i}\n`).join(""));
+    expect(follow.stderr).toBe("bye\n");
+    expect(readdirSync(logDir(id)).filter((f) => /\.log\.\d+$/.test(f)).length).toBeGreaterThan(3);
+    await ctrd(["rm", id, ...fx.global]);
+
+    const kept = name("kept");
+    await runDetached(kept, ["seq", "1", "5000"], ["--log-opt", "max-size=2k", "--log-opt", "max-file=3"]);
+    expect((await ctrd(["wait", kept, ...fx.global])).stdout).toBe("0\n");
+    const tail = await ctrd(["logs", "--tail", "1", kept, ...fx.global]);
+    expect(tail.stdout).toBe("5000\n");
+    await ctrd(["stop", kept, ...fx.global]); // the logger has written everything once the task is gone
+    expect(readdirSync(logDir(kept)).filter((f) => f.includes("-json.log")).length).toBeLessThanOrEqual(3);
+    await ctrd(["rm", kept, ...fx.global]);
+  });
+
+  test("--tail, --since, -t", async () => {
+    const id = name("select");
+    await runDetached(id, ["sh", "-c", "echo one; echo two; sleep 1.5; echo three"]);
+    await ctrd(["wait", id, ...fx.global]);
+    expect((await ctrd(["logs", "--tail", "2", id, ...fx.global])).stdout).toBe("two\nthree\n");
+    expect((await ctrd(["logs", "--tail", "all", id, ...fx.global])).stdout).toBe("one\ntwo\nthree\n");
+    expect((await ctrd(["logs", "--since", "1h", id, ...fx.global])).stdout).toBe("one\ntwo\nthree\n");
+    expect((await ctrd(["logs", "--until", "1h", id, ...fx.global])).stdout).toBe("");
+    const stamped = await ctrd(["logs", "-t", "--tail", "1", id, ...fx.global]);
+    expect(stamped.stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z three\n$/);
+    const at = stamped.stdout.split(" ")[0] ?? "";
+    expect((await ctrd(["logs", "--since", at, id, ...fx.global])).stdout).toBe("three\n");
+    expect((await ctrd(["logs", "--until", at, id, ...fx.global])).stdout).toBe("one\ntwo\nthree\n");
+    await ctrd(["rm", id, ...fx.global]);
+  });
+
+  test("stop, start (same log, restart counted), restart, and ps STATUS as docker prints it", async () => {
+    const id = name("cycle");
+    await runDetached(id, ["sh", "-c", "echo started; sleep 300"]);
+    expect((await psRow(id))?.statusText).toMatch(/^Up (Less than a second|\d+ seconds?)$/);
+    expect((await ctrd(["pause", id, ...fx.global])).code).toBe(0);
+    expect((await psRow(id))?.statusText).toMatch(/^Up .* \(Paused\)$/);
+    expect((await ctrd(["stop", "-t", "1", id, ...fx.global])).stdout).toBe(`${id}\n`);
+    // sh as PID 1 ignores SIGTERM: SIGKILL after the second.
+    expect((await psRow(id))?.statusText).toMatch(/^Exited \(137\) /);
+    expect((await ctrd(["start", id, ...fx.global])).stdout).toBe(`${id}\n`);
+    expect((await psRow(id))?.state).toBe("running");
+    expect((await ctrd(["restart", "-t", "0", id, ...fx.global])).stdout).toBe(`${id}\n`);
+    const count = await ctrd(["inspect", "-f", "{{.RestartCount}} {{.State.Running}}", id, ...fx.global]);
+    expect(count.stdout).toBe("2 true\n");
+    const logs = await ctrd(["logs", id, ...fx.global]);
+    expect(logs.stdout).toBe("started\nstarted\nstarted\n");
+    await ctrd(["rm", "-f", id, ...fx.global]);
+  });
+
+  test("a container killed by the OOM killer: OOMKilled true and exit 137", async () => {
+    const id = name("oom");
+    await runDetached(id, ["tail", "/dev/zero"], ["-m", "16m"]);
+    expect((await ctrd(["wait", id, ...fx.global])).stdout).toBe("137\n");
+    await ctrd(["stop", id, ...fx.global]);
+    const state = await ctrd(["inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", id, ...fx.global]);
+    expect(state.stdout).toBe("true 137\n");
+    await ctrd(["rm", id, ...fx.global]);
+  });
+
+  test("bad input: typed one-line errors", async () => {
+    const expectError = async (args: string[], pattern: RegExp) => {
+      const result = await ctrd([...args, ...fx.global]);
+      expect(result.code).toBe(125);
+      expect(result.stderr).toMatch(pattern);
+      expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
+    };
+    await expectError(["logs", "no-such-container"], /no such container.*\(not_found\)/);
+    await expectError(["inspect", "no-such-container"], /\(not_found\)/);
+    await expectError(["wait", "no-such-container"], /\(not_found\)/);
+    await expectError(["logs", "--tail", "lots", "x"], /invalid --tail "lots".*\(invalid_argument\)/);
+    await expectError(["logs", "--since", "yesterday", "x"], /invalid --since.*\(invalid_argument\)/);
+    await expectError(["inspect", "--format", "{{.State", "x"], /unclosed.*\(invalid_argument\)/);
+    await expectError(
+      ["inspect", "--format", "{{range .Mounts}}", "x"],
+      /not supported.*\(invalid_argument\)/,
+    );
+    await expectError(
+      ["run", "-d", "--log-opt", "colour=red", "--", "true"],
+      /invalid --log-opt.*\(invalid_argument\)/,
+    );
+    await expectError(
+      ["run", "-d", "--log-opt", "max-file=0", "--", "true"],
+      /max-file.*\(invalid_argument\)/,
+    );
+    await expectError(["stop", "-t", "soon", "x"], /invalid --time.*\(invalid_argument\)/);
+    // A container run without a log (--log-driver none) has none to show.
+    const id = name("nolog");
+    await runDetached(id, ["true"], ["--log-driver", "none"]);
+    await expectError(["logs", id], /has no log.*\(not_found\)/);
+    await ctrd(["rm", "-f", id, ...fx.global]);
+  });
+});
