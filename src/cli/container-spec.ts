@@ -26,7 +26,7 @@ export interface ContainerFlags {
   cgroupParent?: string;
   env: string[];
   workdir?: string;
-  user?: { uid: number; gid: number };
+  user?: { uid: number; gid: number; additionalGids?: number[] };
   tty: boolean;
   resources?: ResourceLimits;
   /** `--init`: tini as PID 1. */

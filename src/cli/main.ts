@@ -5,6 +5,7 @@ import { registerDaemon } from "./daemon.js";
 import { CliError, ExitCode, exitCodeFor, formatError } from "./errors.js";
 import { registerEvents } from "./events.js";
 import { registerExec } from "./exec.js";
+import { registerImageCommands } from "./images.js";
 import { registerInfo } from "./info.js";
 import { registerInspect } from "./inspect.js";
 import { registerKill } from "./kill.js";
@@ -47,6 +48,7 @@ function buildProgram(): Command {
     .configureOutput({ outputError: () => {} });
   addGlobalOptions(program);
   registerRun(program);
+  registerImageCommands(program);
   registerExec(program);
   registerPs(program);
   registerKill(program);
