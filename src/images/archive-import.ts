@@ -156,7 +156,9 @@ async function readArchive(
     await done;
   } catch (err) {
     if (err instanceof LibcontainerdError) throw err;
-    throw new InvalidArgumentError(`import: not a readable tar archive: ${(err as Error).message}`, { cause: err });
+    throw new InvalidArgumentError(`import: not a readable tar archive: ${(err as Error).message}`, {
+      cause: err,
+    });
   } finally {
     input.unpipe(parser);
   }
