@@ -121,8 +121,12 @@ export class RemoteContainer extends ContainerBase {
 
   /** Remembers an exit on the record, for when the task is gone. */
   async noteExited(status: ExitStatus, call: Call): Promise<void> {
+    // wait() and then delete() report the same exit: one write is enough.
+    const recorded = this.record?.labels ?? {};
+    const labels = exitLabels(status);
+    if (Object.entries(labels).every(([key, value]) => recorded[key] === value)) return;
     try {
-      await this.updateLabels(call, exitLabels(status));
+      await this.updateLabels(call, labels);
     } catch (err) {
       if (isErrorCode(err, "not_found")) return;
       this.ctx.logger.warn({ err, container: this.id }, "could not record the exit");
