@@ -18,6 +18,7 @@ import { registerPs } from "./ps.js";
 import { registerRestart } from "./restart.js";
 import { registerRm } from "./rm.js";
 import { registerRun } from "./run.js";
+import { registerServe } from "./serve.js";
 import { registerStart } from "./start.js";
 import { registerStats } from "./stats.js";
 import { registerStop } from "./stop.js";
@@ -65,6 +66,7 @@ function buildProgram(): Command {
   registerDaemon(program);
   registerNetwork(program);
   registerPort(program);
+  registerServe(program);
   return program;
 }
 

@@ -4,7 +4,7 @@ import { type ImageService, unsupportedImageService } from "../images/unsupporte
 import type { OciSpec } from "../oci/spec.js";
 import { defaultStateDir } from "../platform/addresses.js";
 import { detectPlatform, type Environment, type OperatingSystem } from "../platform/detect.js";
-import { ownerLabels, reap } from "../run/owner.js";
+import { ownerLabels, type ReapOptions, reap } from "../run/owner.js";
 import { type RemoveContainerOptions, removeContainer } from "../run/remove.js";
 import { type RunOptions, type RunResult, run } from "../run/run.js";
 import type { RuntimeConfig, RuntimeResolver } from "../runtime/types.js";
@@ -19,7 +19,7 @@ import type {
   EventsOptions,
   NewContainerOptions,
 } from "./types/client.js";
-import { CanceledError, isErrorCode } from "./types/errors.js";
+import { CanceledError } from "./types/errors.js";
 import type { Backend, LibcontainerdEvent } from "./types/events.js";
 
 export {
@@ -84,12 +84,6 @@ export interface LibcontainerdClient extends Client {
   readonly managedContainerd?: ManagedContainerd;
   /** The backend's own client (RemoteClient or LocalClient), for what the common interface does not cover. */
   readonly backendClient: Client;
-  /** `docker run --rm` in one call: limits, timeout, captured output, OOM; nothing is left behind. */
-  run(options: RunOptions): Promise<RunResult>;
-  /** `docker rm [-f]`: the container and its task. NotFoundError when absent. */
-  removeContainer(id: string, opts?: RemoveContainerOptions): Promise<void>;
-  /** Removes the containers whose owner process (label `io.ctrd.owner.pid`) has died; returns their ids. */
-  reap(opts?: CallOptions): Promise<string[]>;
   /** Images (pull, push, import, save, …): containerd's; on the local backend every call is NotImplementedError. */
   readonly images: ImageService;
 }
@@ -212,15 +206,6 @@ async function withReaping(client: FactoryClient, options: CreateClientOptions):
 }
 
 /** The chosen backend's client, plus the choice, plus the managed containerd it owns (stopped on close). */
-function callOptions(opts: CallOptions): CallOptions {
-  const { signal, timeoutMs, waitForReady } = opts;
-  return {
-    ...(signal ? { signal } : {}),
-    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-    ...(waitForReady !== undefined ? { waitForReady } : {}),
-  };
-}
-
 class FactoryClient implements LibcontainerdClient {
   private closing: Promise<void> | undefined;
   reapOnExit = false;
@@ -252,15 +237,8 @@ class FactoryClient implements LibcontainerdClient {
     return this.backendClient.version(opts);
   }
 
-  async newContainer(id: string, spec: OciSpec, opts: NewContainerOptions = {}): Promise<Container> {
-    const { replace, ...rest } = opts;
-    const create = this.reapOnExit ? { ...rest, labels: { ...rest.labels, ...ownerLabels() } } : rest;
-    if (!replace) return this.backendClient.newContainer(id, spec, create);
-    try {
-      await removeContainer(this.backendClient, id, { ...callOptions(rest), force: true });
-    } catch (err) {
-      if (!isErrorCode(err, "not_found")) throw err;
-    }
+  newContainer(id: string, spec: OciSpec, opts: NewContainerOptions = {}): Promise<Container> {
+    const create = this.reapOnExit ? { ...opts, labels: { ...opts.labels, ...ownerLabels() } } : opts;
     return this.backendClient.newContainer(id, spec, create);
   }
 
@@ -272,7 +250,7 @@ class FactoryClient implements LibcontainerdClient {
     return removeContainer(this.backendClient, id, opts);
   }
 
-  reap(opts?: CallOptions): Promise<string[]> {
+  reap(opts?: ReapOptions): Promise<string[]> {
     return reap(this.backendClient, opts);
   }
 
