@@ -109,10 +109,10 @@ export class RemoteContainer extends ContainerBase {
   }
 
   /** Remembers a start on the record (io.ctrd.state.*); a failure to write it is logged, as the start happened. */
-  async noteStarted(call: Call): Promise<void> {
+  async noteStarted(call: Call, at: Date): Promise<void> {
     try {
       const before = rememberedState((await this.load(call)).labels);
-      await this.updateLabels(call, startLabels(before, new Date()));
+      await this.updateLabels(call, startLabels(before, at));
     } catch (err) {
       this.ctx.logger.warn({ err, container: this.id }, "could not record the start");
     }
