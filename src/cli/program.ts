@@ -32,6 +32,7 @@ const COMMANDS: Record<string, () => Promise<Register[]>> = {
   daemon: async () => [(await import("./daemon.js")).registerDaemon],
   network: async () => [(await import("./network.js")).registerNetwork],
   port: async () => [(await import("./network.js")).registerPort],
+  serve: async () => [(await import("./serve.js")).registerServe],
   ...Object.fromEntries(
     ["pull", "push", "images", "image-ls", "rmi", "tag", "import", "save"].map((name) => [
       name,
