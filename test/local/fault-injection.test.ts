@@ -109,7 +109,7 @@ describe("fault injection", () => {
         if (err !== undefined) {
           if (!(err instanceof LibcontainerdError)) throw err;
           // Wherever it surfaced, an injected HRESULT keeps its identity.
-          if (err.hresult !== undefined) expect(err.hresultName).toBe("E_FAIL");
+          if (err.origin?.backend === "hcs") expect(err.origin.hresultName).toBe("E_FAIL");
         }
         await client.close();
         fake.setOption("InjectAsync", 0);

@@ -11,7 +11,6 @@ import { FifoError, mkfifo, openFifoReader, openFifoWriter } from "./fifo.js";
 
 /** How long a reattached stream may still deliver output after the process exited. */
 const REATTACH_GRACE_MS = 250;
-const EEXIST = 17; // errno.h; the same on every Linux architecture
 
 /** The FIFO paths handed to the shim. Empty string = that stream is not wired (null IO). */
 export interface FifoPaths {
@@ -65,7 +64,7 @@ export class ProcessIO {
       for (const stream of ["stdin", "stdout", "stderr"] as const) {
         const path = paths[stream];
         if (!path) continue;
-        mkfifo(path, 0o600);
+        await mkfifo(path, 0o600);
         made[stream] = path;
       }
       const stdin = paths.stdin ? track(opened, openFifoWriter(paths.stdin)) : null;
@@ -79,7 +78,7 @@ export class ProcessIO {
       for (const socket of opened) socket.destroy();
       // Only ours: an EEXIST means the FIFOs belong to a live process with the same id.
       await removeFifos(made);
-      if (err instanceof FifoError && err.errno === EEXIST) {
+      if (err instanceof FifoError && err.code === "EEXIST") {
         throw new AlreadyExistsError(`process ${processId} already has stdio in ${dir}: the id is in use`, {
           cause: err,
         });
