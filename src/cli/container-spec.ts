@@ -1,8 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { LinuxResources } from "../libcontainerd/types/resources.js";
+import { isErrorCode } from "../libcontainerd/types/errors.js";
+import type { ResourceLimits } from "../libcontainerd/types/resources.js";
 import { defaultLinuxSpec } from "../oci/defaults.js";
+import { linuxResources, parseSize as parseResourceSize } from "../oci/resources.js";
 import type { OciSpec } from "../oci/spec.js";
 import { usageError } from "./errors.js";
 
@@ -24,9 +26,13 @@ export interface ContainerFlags {
   cgroupParent?: string;
   env: string[];
   workdir?: string;
-  user?: { uid: number; gid: number };
+  user?: { uid: number; gid: number; additionalGids?: number[] };
   tty: boolean;
-  resources?: LinuxResources;
+  resources?: ResourceLimits;
+  /** `--init`: tini as PID 1. */
+  init?: boolean;
+  /** `--read-only`. */
+  readonlyRootfs?: boolean;
 }
 
 export function containerSpec(flags: ContainerFlags): OciSpec {
@@ -39,11 +45,13 @@ export function containerSpec(flags: ContainerFlags): OciSpec {
     terminal: flags.tty,
     hostname: flags.id.slice(0, 63),
     cgroupsPath: `${cgroupParentPath(flags.cgroupParent ?? flags.namespace)}/${flags.id}`,
+    ...(flags.resources ? { resources: flags.resources } : {}),
+    ...(flags.init ? { init: true } : {}),
+    ...(flags.readonlyRootfs ? { readonlyRootfs: true } : {}),
   });
   if (flags.tty && spec.process && process.stdout.isTTY && process.stdout.columns && process.stdout.rows) {
     spec.process.consoleSize = { width: process.stdout.columns, height: process.stdout.rows };
   }
-  if (flags.resources && spec.linux) spec.linux.resources = { ...spec.linux.resources, ...flags.resources };
   return spec;
 }
 
@@ -130,47 +138,70 @@ export function parseUser(value: string, rootfs: string): { uid: number; gid: nu
   return { uid, gid };
 }
 
-const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-
 /** docker's sizes: `512m`, `1g`, `1.5GB`, `65536` (bytes). */
 export function parseSize(value: string, flag: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?$/i.exec(value.trim());
-  const unit = SIZE_UNITS[(match?.[2] ?? "").toLowerCase()];
-  const bytes = match && unit !== undefined ? Math.floor(Number(match[1]) * unit) : Number.NaN;
-  if (!Number.isSafeInteger(bytes) || bytes <= 0)
-    throw usageError(`invalid ${flag} ${JSON.stringify(value)}: want a size like 512m or 1g`);
+  const bytes = cliValue(() => parseResourceSize(value, flag), flag, value);
+  if (bytes <= 0) throw usageError(`invalid ${flag} ${JSON.stringify(value)}: want a size like 512m or 1g`);
   return bytes;
 }
 
-const CPU_PERIOD_US = 100_000;
-
-export function resourcesFromFlags(flags: {
+/** The resource flags of `ctrd run`, as docker names them. */
+export interface ResourceFlags {
   memory?: string;
+  memorySwap?: string;
+  memoryReservation?: string;
   cpus?: string;
+  cpusetCpus?: string;
+  cpuShares?: string;
   pidsLimit?: string;
-}): LinuxResources | undefined {
-  const resources: LinuxResources = {};
-  if (flags.memory !== undefined) {
-    const limit = parseSize(flags.memory, "--memory");
-    // runc refuses a limit below what the container's own bookkeeping needs; say so before it does.
-    if (limit < 6 * 1024 * 1024) throw usageError(`--memory ${flags.memory} is below the minimum of 6m`);
-    resources.memory = { limit };
+  blkioWeight?: string;
+}
+
+const RESOURCE_FLAGS: Record<
+  keyof ResourceFlags,
+  { flag: string; limit: keyof ResourceLimits; number: boolean }
+> = {
+  memory: { flag: "--memory", limit: "memory", number: false },
+  memorySwap: { flag: "--memory-swap", limit: "memorySwap", number: false },
+  memoryReservation: { flag: "--memory-reservation", limit: "memoryReservation", number: false },
+  cpus: { flag: "--cpus", limit: "cpus", number: true },
+  cpusetCpus: { flag: "--cpuset-cpus", limit: "cpusetCpus", number: false },
+  cpuShares: { flag: "--cpu-shares", limit: "cpuShares", number: true },
+  pidsLimit: { flag: "--pids-limit", limit: "pids", number: true },
+  blkioWeight: { flag: "--blkio-weight", limit: "blkioWeight", number: true },
+};
+
+/** Runs a library check, turning its InvalidArgumentError into a usage error that names the flag. */
+function cliValue<T>(check: () => T, flag: string, value: string): T {
+  try {
+    return check();
+  } catch (err) {
+    if (!isErrorCode(err, "invalid_argument")) throw err;
+    const flagOf = (limit: string) =>
+      Object.values(RESOURCE_FLAGS).find((entry) => entry.limit === limit)?.flag ?? limit;
+    const why = (err as Error).message
+      .replace(/^resources\.\w+: /, "")
+      .replace(/resources\.(\w+)/g, (_, limit: string) => flagOf(limit));
+    throw usageError(`invalid ${flag} ${JSON.stringify(value)}: ${why}`);
   }
-  if (flags.cpus !== undefined) {
-    const cpus = Number(flags.cpus);
-    if (!Number.isFinite(cpus) || cpus <= 0)
-      throw usageError(`invalid --cpus ${JSON.stringify(flags.cpus)}: want a positive number like 0.5`);
-    resources.cpu = { quota: Math.round(cpus * CPU_PERIOD_US), period: CPU_PERIOD_US };
+}
+
+/** The flags as the library's docker-style limits, checked as the library checks them (names are flags). */
+export function resourcesFromFlags(flags: ResourceFlags): ResourceLimits | undefined {
+  const limits: Record<string, string | number> = {};
+  for (const [key, { flag, limit, number }] of Object.entries(RESOURCE_FLAGS)) {
+    const value = flags[key as keyof ResourceFlags];
+    if (value === undefined) continue;
+    limits[limit] = number ? (value.trim() === "" ? Number.NaN : Number(value)) : value;
+    // Each flag alone first, so the message names the flag that is wrong.
+    if (limit !== "memorySwap" && limit !== "memoryReservation")
+      cliValue(() => linuxResources({ [limit]: limits[limit] } as ResourceLimits), flag, value);
   }
-  if (flags.pidsLimit !== undefined) {
-    const limit = Number(flags.pidsLimit);
-    if (!Number.isInteger(limit) || (limit <= 0 && limit !== -1))
-      throw usageError(
-        `invalid --pids-limit ${JSON.stringify(flags.pidsLimit)}: want a positive integer (or -1 for no limit)`,
-      );
-    resources.pids = { limit };
-  }
-  return Object.keys(resources).length > 0 ? resources : undefined;
+  if (Object.keys(limits).length === 0) return undefined;
+  const all = limits as ResourceLimits;
+  const swap = flags.memorySwap ?? flags.memoryReservation ?? "";
+  cliValue(() => linuxResources(all), flags.memorySwap ? "--memory-swap" : "--memory-reservation", swap);
+  return all;
 }
 
 const ADJECTIVES = [

@@ -86,6 +86,12 @@ async function gather(client: LibcontainerdClient, settings: GlobalSettings): Pr
   return report;
 }
 
+/** Names and paths come from the user's config: a newline or escape in one must not forge lines of output. */
+function escapeControlCharacters(line: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+  return line.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+}
+
 function print(report: InfoReport): void {
   const lines = [`Backend:         ${report.backend}`, `  Why:           ${report.reason}`];
   if (report.containerd) {
@@ -115,7 +121,7 @@ function print(report: InfoReport): void {
     `  Windows build: ${p.windowsBuild === null ? "-" : `${p.windowsBuild}${p.windowsRelease ? ` (${p.windowsRelease})` : ""}`}`,
     `  HCS schema:    ${p.hcsSchema ?? "-"}`,
   );
-  process.stdout.write(`${lines.join("\n")}\n`);
+  process.stdout.write(`${lines.map(escapeControlCharacters).join("\n")}\n`);
 }
 
 export function registerInfo(program: Command): void {

@@ -5,6 +5,7 @@ import { registerDaemon } from "./daemon.js";
 import { CliError, ExitCode, exitCodeFor, formatError } from "./errors.js";
 import { registerEvents } from "./events.js";
 import { registerExec } from "./exec.js";
+import { registerImageCommands } from "./images.js";
 import { registerInfo } from "./info.js";
 import { registerInspect } from "./inspect.js";
 import { registerKill } from "./kill.js";
@@ -17,6 +18,7 @@ import { registerPs } from "./ps.js";
 import { registerRestart } from "./restart.js";
 import { registerRm } from "./rm.js";
 import { registerRun } from "./run.js";
+import { registerServe } from "./serve.js";
 import { registerStart } from "./start.js";
 import { registerStats } from "./stats.js";
 import { registerStop } from "./stop.js";
@@ -46,6 +48,7 @@ function buildProgram(): Command {
     .configureOutput({ outputError: () => {} });
   addGlobalOptions(program);
   registerRun(program);
+  registerImageCommands(program);
   registerExec(program);
   registerPs(program);
   registerKill(program);
@@ -63,6 +66,7 @@ function buildProgram(): Command {
   registerDaemon(program);
   registerNetwork(program);
   registerPort(program);
+  registerServe(program);
   return program;
 }
 

@@ -5,6 +5,7 @@ import {
   DEFAULT_NETWORK,
   type NetworkAttachment,
   NetworkManager,
+  type NetworkManagerOptions,
   networkLabels,
   type PortRequest,
   parsePortSpec,
@@ -23,11 +24,15 @@ export function defaultRunNetwork(): string {
  * network definitions beside the managed containerd's root so that they outlive a reboot.
  */
 export function networkManager(settings: GlobalSettings): NetworkManager {
-  return new NetworkManager({
+  return new NetworkManager(networkManagerOptions(settings));
+}
+
+export function networkManagerOptions(settings: GlobalSettings): NetworkManagerOptions {
+  return {
     stateDir: join(settings.stateDir, "network"),
     dataDir: join(dirname(settings.root), "network"),
     logger: settings.logger,
-  });
+  };
 }
 
 /** What a crashed ctrd left in this namespace (ctrd has no daemon: every command that may need it starts with this). */

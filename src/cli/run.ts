@@ -17,6 +17,7 @@ import {
   resourcesFromFlags,
 } from "./container-spec.js";
 import { CliError, ExitCode, launchFailure, usageError } from "./errors.js";
+import { pullWithProgress } from "./images.js";
 import { containerLogPath, parseLogOpts } from "./log-options.js";
 import {
   collectNetworkGarbage,
@@ -47,8 +48,15 @@ interface RunFlags {
   user?: string;
   runtime?: string;
   memory?: string;
+  memorySwap?: string;
+  memoryReservation?: string;
   cpus?: string;
+  cpusetCpus?: string;
+  cpuShares?: string;
   pidsLimit?: string;
+  blkioWeight?: string;
+  init?: boolean;
+  readOnly?: boolean;
   cgroupParent?: string;
   stopTimeout?: string;
   logDriver?: string;
@@ -56,6 +64,10 @@ interface RunFlags {
   network?: string;
   publish?: string[];
   dns?: string[];
+  pull?: string;
+  platform?: string;
+  plainHttp?: boolean;
+  caFile?: string;
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -64,8 +76,13 @@ export function registerRun(program: Command): void {
   const command = program
     .command("run")
     .description("run a command in a new container (stdio attached; its exit code is ctrd's)")
-    .usage("[options] [--] CMD [ARGS...]")
-    .argument("<cmd...>", "the command and its arguments")
+    .usage(
+      "[options] IMAGE [COMMAND [ARGS...]]  |  [options] --rootfs DIR CMD [ARGS...]  |  [options] -- CMD [ARGS...]",
+    )
+    .argument(
+      "<image-or-cmd...>",
+      "an image (and a command replacing its Cmd), or after --/with --rootfs the command",
+    )
     .option("--rm", "remove the container when it exits")
     .option("-d, --detach", "start the container in the background and print its id")
     .option("-i, --interactive", "pass stdin to the container")
@@ -79,6 +96,13 @@ export function registerRun(program: Command): void {
     .option("-m, --memory <size>", "memory limit, e.g. 64m or 1g")
     .option("--cpus <n>", "CPU limit, e.g. 0.5")
     .option("--pids-limit <n>", "maximum number of processes")
+    .option("--memory-swap <size>", "memory plus swap (-1: unlimited swap); default twice --memory")
+    .option("--memory-reservation <size>", "soft memory limit")
+    .option("--cpuset-cpus <list>", "CPUs the container may use, e.g. 0-1")
+    .option("--cpu-shares <n>", "relative CPU weight (2-262144)")
+    .option("--blkio-weight <n>", "relative block IO weight (10-1000)")
+    .option("--init", "run tini as PID 1: signals reach the command, zombies are reaped")
+    .option("--read-only", "mount the root filesystem read-only")
     .option("--cgroup-parent <path>", "cgroup to put the container's cgroup under (default: /NAMESPACE)")
     .option(
       "--stop-timeout <seconds>",
@@ -94,9 +118,20 @@ export function registerRun(program: Command): void {
       collect,
     )
     .option("--dns <ip>", "nameserver for the container's resolv.conf (repeatable)", collect)
+    .option("--pull <policy>", "pull the image: missing (default), always, never")
+    .option("--platform <os/arch[/variant]>", "platform of the image to pull (default: this host's)")
+    .option("--plain-http", "talk plain HTTP to the image's registry (default for localhost and 127.0.0.1)")
+    .option("--ca-file <file>", "PEM CA certificate(s) to trust for the registry's TLS")
     .passThroughOptions();
   addGlobalOptions(command).action(async (args: string[], flags: RunFlags, self: Command) => {
-    process.exitCode = await runContainer(resolveSettings(globalFlags(self)), args, flags);
+    const image =
+      flags.rootfs === undefined && !commandAfterDoubleDash(self, process.argv) ? args[0] : undefined;
+    process.exitCode = await runContainer(
+      resolveSettings(globalFlags(self)),
+      image === undefined ? args : args.slice(1),
+      flags,
+      image,
+    );
   });
 }
 
@@ -115,16 +150,52 @@ function stopTimeoutMs(value: string | undefined): number {
   return seconds * 1000;
 }
 
+/**
+ * `ctrd run [options] -- CMD…`: nothing but options before `--`, so the command runs on the default
+ * rootfs; otherwise the first operand is an image. Read from the raw arguments: commander drops `--`.
+ */
+function commandAfterDoubleDash(command: Command, argv: readonly string[]): boolean {
+  const start = argv.indexOf(command.name());
+  if (start < 0) return false;
+  const takesValue = new Map<string, boolean>();
+  for (const option of [...command.options, ...(command.parent?.options ?? [])]) {
+    for (const flag of [option.long, option.short])
+      if (flag) takesValue.set(flag, option.required || option.optional);
+  }
+  for (let i = start + 1; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--") return true;
+    if (!arg.startsWith("-") || arg === "-") return false;
+    if (!arg.includes("=") && takesValue.get(arg)) i++;
+  }
+  return false;
+}
+
 /** Everything checkable without containerd is checked first, so a typo costs nothing. */
-function containerFlags(settings: GlobalSettings, args: string[], flags: RunFlags): ContainerFlags {
-  if (args.length === 0) throw usageError("ctrd run needs a command: ctrd run [OPTIONS] -- CMD [ARGS...]");
+function containerFlags(
+  settings: GlobalSettings,
+  args: string[],
+  flags: RunFlags,
+  image: string | undefined,
+): ContainerFlags {
+  if (args.length === 0 && image === undefined)
+    throw usageError(
+      "ctrd run needs an image or a command: ctrd run [OPTIONS] IMAGE [CMD…] | -- CMD [ARGS...]",
+    );
+  if (flags.pull !== undefined && !["missing", "always", "never"].includes(flags.pull))
+    throw usageError(`invalid --pull ${JSON.stringify(flags.pull)}: want missing, always or never`);
   if (flags.rm && flags.detach) {
     throw usageError("--rm and --detach together need a daemon to remove the container later; ctrd has none");
   }
   const env = parseEnv(flags.env ?? []);
   const resources = resourcesFromFlags(flags);
+  // An image's rootfs is its snapshot, mounted at the bundle's `rootfs`.
   const rootfs =
-    flags.rootfs !== undefined ? checkRootfs(flags.rootfs) : ensureDefaultRootfs(settings.stateDir);
+    image !== undefined
+      ? "rootfs"
+      : flags.rootfs !== undefined
+        ? checkRootfs(flags.rootfs)
+        : ensureDefaultRootfs(settings.stateDir);
   const container: ContainerFlags = {
     args,
     rootfs,
@@ -135,8 +206,10 @@ function containerFlags(settings: GlobalSettings, args: string[], flags: RunFlag
   };
   if (flags.workdir !== undefined) container.workdir = flags.workdir;
   if (flags.cgroupParent !== undefined) container.cgroupParent = flags.cgroupParent;
-  if (flags.user !== undefined) container.user = parseUser(flags.user, rootfs);
+  if (flags.user !== undefined && image === undefined) container.user = parseUser(flags.user, rootfs);
   if (resources) container.resources = resources;
+  if (flags.init) container.init = true;
+  if (flags.readOnly) container.readonlyRootfs = true;
   return container;
 }
 
@@ -144,8 +217,9 @@ export async function runContainer(
   settings: GlobalSettings,
   args: string[],
   flags: RunFlags,
+  image?: string,
 ): Promise<number> {
-  const spec = containerFlags(settings, args, flags);
+  const spec = containerFlags(settings, args, flags, image);
   const graceMs = stopTimeoutMs(flags.stopTimeout);
   const log = detachedLog(settings, spec.id, flags);
   const ports = parsePublish(flags.publish ?? []);
@@ -163,9 +237,11 @@ export async function runContainer(
       });
       try {
         const detach = () => manager.detach(settings.namespace, spec.id);
+        const fromImage = image === undefined ? undefined : await imageRootfs(client, image, spec, flags);
         return await createAndRun(
           client,
           spec,
+          fromImage,
           { ...network, detach },
           flags,
           graceMs,
@@ -188,9 +264,52 @@ export async function runContainer(
   });
 }
 
+/**
+ * Pulls the image if the policy says so, takes its process (the command given replaces its Cmd,
+ * -e adds to its Env, -w and -u replace its WorkingDir and User) and prepares its snapshot.
+ */
+async function imageRootfs(
+  client: LibcontainerdClient,
+  image: string,
+  spec: ContainerFlags,
+  flags: RunFlags,
+): Promise<{ image: string; snapshot: { snapshotter: string; key: string } }> {
+  const policy = flags.pull ?? "missing";
+  const registry = { plainHttp: flags.plainHttp, caFile: flags.caFile, platform: flags.platform };
+  let name: string;
+  if (policy === "always") name = (await pullWithProgress(client, image, registry)).name;
+  else {
+    try {
+      name = (await client.images.get(image)).name;
+    } catch (err) {
+      if (!isErrorCode(err, "not_found") || policy === "never") throw err;
+      process.stderr.write(`Unable to find image '${image}' locally\n`);
+      name = (await pullWithProgress(client, image, registry)).name;
+    }
+  }
+  const platform = flags.platform !== undefined ? { platform: flags.platform } : {};
+  const processOf = await client.images.process(
+    name,
+    {
+      ...(spec.args.length > 0 ? { args: spec.args } : {}),
+      env: spec.env,
+      ...(spec.workdir !== undefined ? { cwd: spec.workdir } : {}),
+      ...(flags.user !== undefined ? { user: flags.user } : {}),
+    },
+    platform,
+  );
+  spec.args = processOf.args;
+  spec.env = processOf.env;
+  spec.workdir = processOf.cwd;
+  spec.user = processOf.user;
+  const snapshot = await client.images.prepareSnapshot(name, spec.id, platform);
+  return { image: name, snapshot: { snapshotter: snapshot.snapshotter, key: snapshot.key } };
+}
+
 async function createAndRun(
   client: LibcontainerdClient,
   flags: ContainerFlags,
+  fromImage: { image: string; snapshot: { snapshotter: string; key: string } } | undefined,
   network: PendingAttachment & { detach(): Promise<void> },
   runFlags: RunFlags,
   graceMs: number,
@@ -203,6 +322,7 @@ async function createAndRun(
   const container = await client.newContainer(flags.id, spec, {
     labels,
     ...(runFlags.runtime !== undefined ? { runtime: runFlags.runtime } : {}),
+    ...fromImage,
   });
   let task: Task | undefined;
   let attachment: Attachment | undefined;

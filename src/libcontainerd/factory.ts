@@ -4,7 +4,7 @@ import { type ImageService, unsupportedImageService } from "../images/unsupporte
 import type { OciSpec } from "../oci/spec.js";
 import { defaultStateDir } from "../platform/addresses.js";
 import { detectPlatform, type Environment, type OperatingSystem } from "../platform/detect.js";
-import { ownerLabels, reap } from "../run/owner.js";
+import { ownerLabels, type ReapOptions, reap } from "../run/owner.js";
 import { type RemoveContainerOptions, removeContainer } from "../run/remove.js";
 import { type RunOptions, type RunResult, run } from "../run/run.js";
 import type { RuntimeRegistry } from "../runtime/registry.js";
@@ -20,7 +20,7 @@ import type {
   EventsOptions,
   NewContainerOptions,
 } from "./types/client.js";
-import { CanceledError, isErrorCode } from "./types/errors.js";
+import { CanceledError } from "./types/errors.js";
 import type { Backend, LibcontainerdEvent } from "./types/events.js";
 
 export {
@@ -87,12 +87,6 @@ export interface LibcontainerdClient extends Client {
   readonly backendClient: Client;
   /** The runtimes new containers resolve with (remote backend); undefined on the local backend. */
   readonly runtimes: RuntimeRegistry | undefined;
-  /** `docker run --rm` in one call: limits, timeout, captured output, OOM; nothing is left behind. */
-  run(options: RunOptions): Promise<RunResult>;
-  /** `docker rm [-f]`: the container and its task. NotFoundError when absent. */
-  removeContainer(id: string, opts?: RemoveContainerOptions): Promise<void>;
-  /** Removes the containers whose owner process (label `io.ctrd.owner.pid`) has died; returns their ids. */
-  reap(opts?: CallOptions): Promise<string[]>;
   /** Images (pull, push, import, save, …): containerd's; on the local backend every call is NotImplementedError. */
   readonly images: ImageService;
 }
@@ -221,15 +215,6 @@ async function withReaping(client: FactoryClient, options: CreateClientOptions):
 }
 
 /** The chosen backend's client, plus the choice, plus the managed containerd it owns (stopped on close). */
-function callOptions(opts: CallOptions): CallOptions {
-  const { signal, timeoutMs, waitForReady } = opts;
-  return {
-    ...(signal ? { signal } : {}),
-    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-    ...(waitForReady !== undefined ? { waitForReady } : {}),
-  };
-}
-
 class FactoryClient implements LibcontainerdClient {
   private closing: Promise<void> | undefined;
   reapOnExit = false;
@@ -262,15 +247,8 @@ class FactoryClient implements LibcontainerdClient {
     return this.backendClient.version(opts);
   }
 
-  async newContainer(id: string, spec: OciSpec, opts: NewContainerOptions = {}): Promise<Container> {
-    const { replace, ...rest } = opts;
-    const create = this.reapOnExit ? { ...rest, labels: { ...rest.labels, ...ownerLabels() } } : rest;
-    if (!replace) return this.backendClient.newContainer(id, spec, create);
-    try {
-      await removeContainer(this.backendClient, id, { ...callOptions(rest), force: true });
-    } catch (err) {
-      if (!isErrorCode(err, "not_found")) throw err;
-    }
+  newContainer(id: string, spec: OciSpec, opts: NewContainerOptions = {}): Promise<Container> {
+    const create = this.reapOnExit ? { ...opts, labels: { ...opts.labels, ...ownerLabels() } } : opts;
     return this.backendClient.newContainer(id, spec, create);
   }
 
@@ -282,7 +260,7 @@ class FactoryClient implements LibcontainerdClient {
     return removeContainer(this.backendClient, id, opts);
   }
 
-  reap(opts?: CallOptions): Promise<string[]> {
+  reap(opts?: ReapOptions): Promise<string[]> {
     return reap(this.backendClient, opts);
   }
 

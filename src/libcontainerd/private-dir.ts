@@ -9,6 +9,7 @@ import {
   type Stats,
   writeSync,
 } from "node:fs";
+import { lstat, mkdir } from "node:fs/promises";
 import { isAbsolute, join, parse, sep } from "node:path";
 import { FailedPreconditionError, InvalidArgumentError } from "./types/errors.js";
 
@@ -150,5 +151,34 @@ export function readFileNoFollow(path: string): string | undefined {
     return undefined;
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Like `ensureOwnSubdir`, off the main thread: for dirs made per container on the hot path. */
+export async function ensureOwnSubdirAsync(dir: string, mode = 0o711): Promise<void> {
+  let st: Stats | undefined;
+  try {
+    st = await lstat(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError("cannot inspect", dir, err);
+  }
+  if (st === undefined) {
+    try {
+      await mkdir(dir, { mode });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw fsError("cannot create", dir, err);
+    }
+    st = await lstat(dir);
+  }
+  checkOwnDir(dir, st);
+}
+
+/** Refuses a path that is a symlink (absent is fine): what we remove recursively must be ours. */
+export async function refuseSymlink(path: string): Promise<void> {
+  try {
+    if ((await lstat(path)).isSymbolicLink()) throw refuse(path, "is a symbolic link");
+  } catch (err) {
+    if (err instanceof FailedPreconditionError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError("cannot inspect", path, err);
   }
 }

@@ -64,8 +64,8 @@ function isErrno(err: unknown, code: string): boolean {
 }
 
 /**
- * A lock shared by processes (several ctrd commands run at once): a directory that only one
- * mkdir can create, holding its owner's identity so that a lock left by a crashed process is
+ * A lock shared by processes (several ctrd commands run at once): a file that only one exclusive
+ * create succeeds on, holding its owner's identity so that a lock left by a crashed process is
  * taken over rather than waited on forever.
  */
 export async function withLock<T>(
@@ -86,25 +86,26 @@ export async function acquireLock(
   path: string,
   signal: AbortSignal | undefined,
 ): Promise<() => Promise<void>> {
-  const me = thisProcess();
-  await mkdir(dirname(path), { recursive: true });
+  const me = JSON.stringify(thisProcess());
   for (let attempt = 0; ; attempt++) {
     try {
-      await mkdir(path);
-      await writeFile(`${path}/owner`, JSON.stringify(me));
+      // O_EXCL: only one process creates the file; its content names the owner.
+      await writeFile(path, me, { flag: "wx" });
       break;
     } catch (err) {
-      if (!isErrno(err, "EEXIST")) throw err;
+      if (isErrno(err, "ENOENT")) await mkdir(dirname(path), { recursive: true });
+      else if (!isErrno(err, "EEXIST")) throw err;
+      else await breakIfStale(path);
     }
-    await breakIfStale(path);
-    await delay(Math.min(2 + attempt, 25) + Math.random() * 5, signal, `waiting for the lock ${path}`);
+    if (attempt > 0)
+      await delay(Math.min(1 + attempt, 20) + Math.random() * 3, signal, `waiting for the lock ${path}`);
   }
-  return () => rm(path, { recursive: true, force: true });
+  return () => rm(path, { force: true });
 }
 
 async function breakIfStale(path: string): Promise<void> {
-  const owner = (await readJson(`${path}/owner`).catch(() => undefined)) as ProcessIdentity | undefined;
-  // No owner yet: its creator is between mkdir and writing the file. Only a dead owner is stale.
+  const owner = (await readJson(path).catch(() => undefined)) as ProcessIdentity | undefined;
+  // No owner yet: its creator is between creating the file and writing it. Only a dead owner is stale.
   if (!owner || typeof owner.pid !== "number" || isAlive(owner)) return;
   const aside = `${path}.stale.${process.pid}`;
   try {
@@ -112,11 +113,11 @@ async function breakIfStale(path: string): Promise<void> {
   } catch {
     return;
   }
-  const moved = (await readJson(`${aside}/owner`).catch(() => undefined)) as ProcessIdentity | undefined;
+  const moved = (await readJson(aside).catch(() => undefined)) as ProcessIdentity | undefined;
   if (moved && (moved.pid !== owner.pid || moved.startTime !== owner.startTime)) {
     // Another process broke the stale lock and took it between our read and our rename: give it back.
     await rename(aside, path).catch(() => {});
     return;
   }
-  await rm(aside, { recursive: true, force: true });
+  await rm(aside, { force: true });
 }

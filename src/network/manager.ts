@@ -35,7 +35,7 @@ import {
   type CniResult,
   DEFAULT_PLUGIN_DIRS,
 } from "./cni.js";
-import { checkDnsServers, hostsFile, resolvConf } from "./dns.js";
+import { checkDnsServers, type HostsEntry, hostsFile, resolvConf } from "./dns.js";
 import {
   acquireLock,
   isAlive,
@@ -47,7 +47,7 @@ import {
   writeFileAtomic,
 } from "./files.js";
 import { allocateHostPorts } from "./host-ports.js";
-import { deleteLink, linkExists } from "./links.js";
+import { deleteLink, ensureMasquerade, linkExists, removeMasquerade } from "./links.js";
 import { createNetns, removeNetns } from "./netns.js";
 import { type PortMapping, type PortRequest, parsePortSpec } from "./ports.js";
 import {
@@ -186,6 +186,7 @@ export class NetworkManager {
           `network ${name} is in use by ${users.length} container(s): ${ids}`,
         );
       }
+      await removeMasquerade(network.subnet, network.bridge, name, signal);
       if (linkExists(network.bridge)) await deleteLink(network.bridge, signal);
       await rm(join(this.options.stateDir, "ipam", name), { recursive: true, force: true });
       await rm(this.definitionPath(name), { force: true });
@@ -450,6 +451,7 @@ export class NetworkManager {
   /** CNI ADD (loopback beside the chain), then the record says attached and the network's hosts files are redone. */
   private async runPlugins(record: AttachmentRecord, signal: AbortSignal | undefined): Promise<void> {
     if (record.config && record.netnsPath) {
+      await this.ensureNetworkRules(record.network, signal);
       const [, result] = await Promise.all([
         this.plugins.add(LOOPBACK, this.runtime(record, record.netnsPath, "lo"), signal),
         this.plugins.add(record.config, this.runtime(record, record.netnsPath), signal),
@@ -461,7 +463,11 @@ export class NetworkManager {
     }
     record.state = "attached";
     await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
-    if (record.netnsPath) await this.refreshHosts(record.network, signal);
+    if (!record.netnsPath || !record.hostsPath) return;
+    // On the default network a container knows only itself: no other container's file to redo.
+    if (record.network === DEFAULT_NETWORK)
+      await rewriteInPlace(record.hostsPath, hostsFile([hostsEntry(record)]));
+    else await this.refreshHosts(record.network, signal);
   }
 
   /** Everything of one attachment, in reverse; the record goes last, and stays if DEL failed. */
@@ -481,7 +487,7 @@ export class NetworkManager {
     if (netnsPath) await removeNetns(netnsPath);
     await rm(this.containerDir(record.namespace, record.containerId), { recursive: true, force: true });
     await rm(this.recordPath(record.namespace, record.containerId), { force: true });
-    if (record.state === "attached" && record.netnsPath) {
+    if (record.state === "attached" && record.netnsPath && record.network !== DEFAULT_NETWORK) {
       await this.refreshHosts(record.network, undefined).catch((err: unknown) =>
         this.options.logger?.warn({ err, network: record.network }, "updating the network's hosts files"),
       );
@@ -497,16 +503,9 @@ export class NetworkManager {
       const members = (await this.allRecords()).filter(
         (record) => record.network === network && record.state === "attached" && record.hostsPath,
       );
-      const entry = (record: AttachmentRecord) => ({
-        address: (record.addresses[0] ?? "").split("/")[0] ?? "",
-        names:
-          record.hostname === record.containerId
-            ? [record.containerId]
-            : [record.hostname, record.containerId],
-      });
       for (const member of members) {
-        const others = network === DEFAULT_NETWORK ? [] : members.filter((other) => other !== member);
-        const content = hostsFile([entry(member), ...others.map(entry)]);
+        const others = members.filter((other) => other !== member);
+        const content = hostsFile([hostsEntry(member), ...others.map(hostsEntry)]);
         await rewriteInPlace(member.hostsPath!, content).catch((err: unknown) => {
           // Torn down meanwhile by its own detach, which waits for this lock to refresh the others.
           if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
@@ -524,6 +523,18 @@ export class NetworkManager {
     };
   }
 
+  /**
+   * The network's own rules, before its first container since the bridge device appeared (at boot, or
+   * after the network was removed): the device's absence is the cheap test, so later attaches run no iptables.
+   */
+  private async ensureNetworkRules(name: string, signal: AbortSignal | undefined): Promise<void> {
+    const network = await this.readDefinition(name);
+    if (!network || linkExists(network.bridge)) return;
+    await withLock(this.lockPath(`rules-${name}`), signal, () =>
+      ensureMasquerade(network.subnet, network.bridge, name, signal),
+    );
+  }
+
   /** The chain: bridge with host-local IPAM, portmap when ports are published, firewall. */
   private configList(network: NetworkInfo, withPorts: boolean): CniConfigList {
     return {
@@ -534,7 +545,8 @@ export class NetworkManager {
           type: "bridge",
           bridge: network.bridge,
           isGateway: true,
-          ipMasq: true,
+          // Masquerading is one rule per network (ensureMasquerade), not the plugin's chain per container.
+          ipMasq: false,
           hairpinMode: true,
           ipam: {
             type: "host-local",
@@ -619,7 +631,7 @@ export class NetworkManager {
     }
     if (linkExists(bridge)) {
       throw new FailedPreconditionError(
-        `a device named ${bridge} exists on the host and is not one of this state dir's networks; remove it (ip link del ${bridge}) or choose another bridge name`,
+        `a device named ${bridge} exists on the host and is not one of this state dir's networks (another ctrd state dir's?); remove it (ip link del ${bridge}) or choose another bridge name${opts.name === DEFAULT_NETWORK ? ` for the default network (ctrd network create --bridge DEV --subnet CIDR ${DEFAULT_NETWORK})` : ""}`,
       );
     }
     const network: NetworkInfo = {
@@ -686,6 +698,14 @@ export class NetworkManager {
   private lockPath(name: string): string {
     return join(this.options.stateDir, "locks", name);
   }
+}
+
+function hostsEntry(record: AttachmentRecord): HostsEntry {
+  return {
+    address: (record.addresses[0] ?? "").split("/")[0] ?? "",
+    names:
+      record.hostname === record.containerId ? [record.containerId] : [record.hostname, record.containerId],
+  };
 }
 
 function publicView(record: AttachmentRecord): NetworkAttachment {

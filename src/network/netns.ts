@@ -4,7 +4,7 @@
  * runc joins it through the spec's namespace path; unmounting the file ends it.
  */
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { InternalError } from "../libcontainerd/types/errors.js";
@@ -32,11 +32,14 @@ export function isMounted(path: string): boolean {
 
 /** Idempotent: unmounts the namespace (if mounted) and removes the file (if there). */
 export async function removeNetns(path: string): Promise<void> {
-  while (isMounted(path)) {
+  if (!existsSync(path)) return;
+  // umount first and read the mount table only when it fails: with many containers it is long.
+  for (let attempt = 0; ; attempt++) {
     try {
       await run("umount", [path]);
     } catch (err) {
-      if (isMounted(path)) {
+      if (!isMounted(path)) break;
+      if (attempt >= 3) {
         throw new InternalError(`unmounting the network namespace ${path}: ${(err as Error).message}`, {
           cause: err,
         });

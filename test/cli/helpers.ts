@@ -8,6 +8,10 @@ import { afterAll, beforeAll } from "vitest";
 import { startContainerd, type TestContainerd } from "../harness/containerd.js";
 
 const repo = join(import.meta.dirname, "../..");
+// ctrd's default network is a bridge shared by the whole host: every ctrd a CLI test starts, through
+// startCtrd or not, runs with --network none unless the test asks for a network (test/cli/network.test.ts).
+process.env.CTRD_NETWORK ??= "none";
+
 /** What `bin.ctrd` in package.json points to: the tests run the built CLI, as users do. */
 export const CTRD = join(repo, "dist/cli/main.js");
 
@@ -84,8 +88,7 @@ export interface CtrdProcess {
 
 export function startCtrd(args: readonly string[], opts: CtrdOptions = {}): CtrdProcess {
   const child = spawn(CTRD, args, {
-    // ctrd's default network is a bridge shared by the host: tests that want one ask for it (test/cli/network.test.ts).
-    env: { ...process.env, CTRD_NETWORK: "none", ...opts.env },
+    env: { ...process.env, ...opts.env },
     stdio: ["pipe", "pipe", "pipe"],
   });
   let stdout = "";

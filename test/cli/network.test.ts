@@ -3,7 +3,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import {
   fetchWhenUp,
   ipamReservations,
@@ -36,13 +36,26 @@ beforeAll(async () => {
   expect(created.code, created.stderr).toBe(0);
 });
 
-afterAll(async () => {
-  if (!g) return;
+/** After a failed test: its containers (and so their networks), so that the next test starts clean. */
+async function removeContainers(): Promise<void> {
   const ps = await ctrd(["ps", "-a", "--json", ...g]);
   const ids = ps.code === 0 ? (JSON.parse(ps.stdout) as { id: string }[]).map((row) => row.id) : [];
-  if (ids.length > 0) await ctrd(["rm", "-f", ...g, ...ids]);
-  await ctrd(["network", "rm", ...g, userNet]);
-  await ctrd(["network", "rm", ...g, "bridge"]);
+  // One at a time: rm stops at its first failure.
+  for (const id of ids) await ctrd(["rm", "-f", ...g, id]);
+}
+
+afterEach(async () => {
+  if (g) await removeContainers();
+});
+
+afterAll(async () => {
+  if (!g) return;
+  await removeContainers();
+  for (const name of [userNet, "bridge"]) {
+    const removed = await ctrd(["network", "rm", ...g, name]);
+    // Not there (the test removed it, or failed before creating it) is fine; anything else is a leak.
+    if (removed.code !== 0 && !removed.stderr.includes("not found")) throw new Error(removed.stderr);
+  }
 });
 
 function expectNothingLeft(forBridge = bridge, forSubnet = subnet, network = "bridge"): void {
@@ -74,7 +87,7 @@ describe("ctrd run on the default bridge", () => {
       stderr: expect.stringContaining("no public port 81/tcp published for web"),
     });
     const table = await ctrd(["ps", ...g]);
-    expect(table.stdout).toMatch(new RegExp(`^web\\s+running.*127\\.0\\.0\\.1:${hostPort}->80/tcp$`, "m"));
+    expect(table.stdout).toMatch(new RegExp(`^web\\s+Up .*127\\.0\\.0\\.1:${hostPort}->80/tcp$`, "m"));
     expect(portsOfBridge(bridge)).toHaveLength(1);
 
     expect(await ctrd(["rm", "-f", ...g, "web"])).toMatchObject({ code: 0, stdout: "web\n" });
@@ -148,6 +161,7 @@ describe("ctrd run on the default bridge", () => {
     expectNothingLeft(userBridge, userSubnet, userNet);
     expect(await ctrd(["network", "rm", ...g, userNet])).toMatchObject({ code: 0, stdout: `${userNet}\n` });
     expect(existsSync(`/sys/class/net/${userBridge}`)).toBe(false);
+    expect(rulesFor(userSubnet, [], true)).toEqual([]);
   });
 });
 

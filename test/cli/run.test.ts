@@ -41,6 +41,28 @@ describe("ctrd run", () => {
     expect(fifoDirs()).toEqual([]);
   });
 
+  test("--init puts tini in front of the command; --read-only; bad limits name the flag", async () => {
+    const result = await run([
+      "--rm",
+      "--init",
+      "--read-only",
+      "--memory",
+      "32m",
+      "--cpus",
+      "0.5",
+      "--",
+      "sh",
+      "-c",
+      "tr '\\0' ' ' < /proc/1/cmdline; echo; touch /x",
+    ]);
+    expect(result.stdout).toBe("/run/ctrd-init -- sh -c tr '\\0' ' ' < /proc/1/cmdline; echo; touch /x \n");
+    expect(result.stderr).toMatch(/Read-only file system/);
+    expect(result.code).toBe(1);
+    const bad = await run(["--rm", "--cpus", "0.001", "--", "true"]);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toMatch(/^ctrd: invalid --cpus "0.001": must be a number of CPUs/);
+  });
+
   test("-i passes stdin through, and its end closes the container's stdin", async () => {
     const result = await run(["--rm", "-i", "--", "sh", "-c", "cat; echo done"], "line one\nline two\n");
     expect(result).toMatchObject({ code: 0, stdout: "line one\nline two\ndone\n" });

@@ -24,7 +24,7 @@ import {
   UnavailableError,
 } from "../../src/libcontainerd/types/index.js";
 import type { OciProcess, OciSpec } from "../../src/oci/spec.js";
-import { type RunOptions, run } from "../../src/run/run.js";
+import type { RunOptions } from "../../src/run/run.js";
 
 export interface ContractSpecOptions {
   terminal?: boolean;
@@ -374,6 +374,29 @@ export function defineContractSuite(name: string, makeClient: () => Promise<Cont
       TEST_TIMEOUT_MS,
     );
 
+    it(
+      "replace takes over a running container's id; removeContainer needs force while it runs",
+      async () => {
+        const { id, container, task } = await createTask(["sleep", "30"]);
+        await task.start();
+        // Replaced below: not for the suite's clean-up any more.
+        live.splice(
+          live.findIndex((e) => e.container === container),
+          1,
+        );
+        const replacement = await h.client.newContainer(id, h.spec(["sleep", "30"]), { replace: true });
+        const second = await replacement.newTask();
+        await second.start();
+        await expect(h.client.removeContainer(id)).rejects.toBeInstanceOf(FailedPreconditionError);
+        await h.client.removeContainer(id, { force: true });
+        await expect(h.client.loadContainer(id)).rejects.toMatchObject({ code: "not_found" });
+        await expect(h.client.removeContainer(id, { force: true })).rejects.toMatchObject({
+          code: "not_found",
+        });
+      },
+      TEST_TIMEOUT_MS,
+    );
+
     describe("run", () => {
       const leftovers = async () =>
         (await h.client.listContainers()).map((c) => c.id).filter((id) => id.startsWith("run-"));
@@ -381,7 +404,7 @@ export function defineContractSuite(name: string, makeClient: () => Promise<Cont
       it(
         "captures stdout and stderr, feeds stdin, returns the exit code, and leaves nothing",
         async () => {
-          const result = await run(h.client, {
+          const result = await h.client.run({
             ...h.runOptions,
             args: ["sh", "-c", "read line; echo out:$line; echo err >&2; exit 3"],
             stdin: "piped\n",
@@ -401,10 +424,10 @@ export function defineContractSuite(name: string, makeClient: () => Promise<Cont
       it(
         "kills at the timeout (timedOut) and caps captured output (truncated)",
         async () => {
-          const slow = await run(h.client, { ...h.runOptions, args: ["sleep", "30"], timeoutMs: 300 });
+          const slow = await h.client.run({ ...h.runOptions, args: ["sleep", "30"], timeoutMs: 300 });
           expect(slow).toMatchObject({ timedOut: true });
           expect(slow.exitCode).not.toBe(0);
-          const loud = await run(h.client, {
+          const loud = await h.client.run({
             ...h.runOptions,
             args: ["sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo 0123456789; i=$((i+1)); done"],
             maxOutputBytes: 1000,
@@ -420,7 +443,7 @@ export function defineContractSuite(name: string, makeClient: () => Promise<Cont
         "an abort kills and removes the container and rejects with CanceledError",
         async () => {
           const abort = new AbortController();
-          const running = run(h.client, { ...h.runOptions, args: ["sleep", "30"], signal: abort.signal });
+          const running = h.client.run({ ...h.runOptions, args: ["sleep", "30"], signal: abort.signal });
           running.catch(() => {});
           while ((await leftovers()).length === 0) await new Promise((r) => setTimeout(r, 20));
           abort.abort();

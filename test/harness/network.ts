@@ -46,12 +46,16 @@ export function iptablesSave(): string {
   return execFileSync("iptables-save", [], { encoding: "utf8" });
 }
 
-/** iptables rules that mention an address of the subnet or one of the CNI container ids. */
-export function rulesFor(subnet: string, ids: readonly string[] = []): string[] {
+/**
+ * iptables rules that mention an address of the subnet or one of the CNI container ids; without the
+ * network's own masquerade rule (it stays while the network exists) unless `withNetworkRules`.
+ */
+export function rulesFor(subnet: string, ids: readonly string[] = [], withNetworkRules = false): string[] {
   const prefix = subnetPrefix(subnet);
   return iptablesSave()
     .split("\n")
-    .filter((line) => line.includes(prefix) || ids.some((id) => line.includes(id)));
+    .filter((line) => line.includes(prefix) || ids.some((id) => line.includes(id)))
+    .filter((line) => withNetworkRules || !line.includes('"ctrd network '));
 }
 
 /** host-local's reservations (one file per address) under a manager's state dir for a network. */

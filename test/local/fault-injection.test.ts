@@ -28,8 +28,12 @@ function spec(args: string[]) {
   return s;
 }
 
-/** Runs a lifecycle that touches every export; returns the first error, if any. */
-async function lifecycle(client: LocalClient): Promise<unknown> {
+/**
+ * Runs a lifecycle that touches every export; returns the first error, if any. With
+ * HcsOpenComputeSystem failing, the exec's SIGKILL terminates the whole compute system, as
+ * hcsshim's Process.Kill does (internal/hcs/process.go), so the task ends killed (137 on the fake).
+ */
+async function lifecycle(client: LocalClient, injected?: string): Promise<unknown> {
   try {
     const container = await client.newContainer(
       `fault-${process.pid}-${++seq}`,
@@ -51,7 +55,9 @@ async function lifecycle(client: LocalClient): Promise<unknown> {
     await killer.wait({ timeoutMs: 5000 });
     await killer.delete();
     await task.closeStdin();
-    expect((await task.wait({ timeoutMs: 5000 })).exitCode).toBe(3);
+    expect((await task.wait({ timeoutMs: 5000 })).exitCode).toBe(
+      injected === "HcsOpenComputeSystem" ? 137 : 3,
+    );
     await task.delete();
     await container.delete();
     return undefined;
@@ -105,13 +111,13 @@ describe("fault injection", () => {
           operationTimeoutMs: 5000,
           stopTimeoutMs: 2000,
         });
-        const err = await lifecycle(client);
+        const err = await lifecycle(client, exportName);
+        await client.close();
         if (err !== undefined) {
           if (!(err instanceof LibcontainerdError)) throw err;
           // Wherever it surfaced, an injected HRESULT keeps its identity.
           if (err.origin?.backend === "hcs") expect(err.origin.hresultName).toBe("E_FAIL");
         }
-        await client.close();
         fake.setOption("InjectAsync", 0);
         expect(await fake.settled()).toEqual({ liveAllocations: 0, openHandles: 0 });
       }, 30_000);

@@ -721,6 +721,26 @@ describe("hcsshim fidelity (Windows guests)", () => {
     await container.delete();
   });
 
+  it("SIGKILL as hcsshim's Process.Kill: no second system handle terminates the container; a failed HcsOpenProcess is an error, not a retry", async () => {
+    const c = client();
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "1000"]));
+    const task = await container.newTask();
+    const taskExit = task.wait();
+    await task.start();
+    const exec = await task.exec("e", { args: ["sleep", "1000"], cwd: "", user: { uid: 0, gid: 0 } });
+    fake.injectFailure("HcsOpenProcess", 0x80004005);
+    await expect(exec.kill("SIGKILL")).rejects.toMatchObject({ hresultName: "E_FAIL" });
+    expect((await task.pids()).map((p) => p.pid).sort()).toEqual([task.pid, exec.pid].sort());
+    // No second handle to the system: the whole container goes, so nothing is left behind.
+    fake.injectFailure("HcsOpenComputeSystem", 0x80004005);
+    await exec.kill("SIGKILL");
+    expect((await exec.wait()).exitCode).toBe(137);
+    expect((await taskExit).exitCode).toBe(137);
+    await exec.delete();
+    await task.delete();
+    await container.delete();
+  });
+
   it("on RS5+ endpoints without an HNS namespace are refused; a namespace is carried", async () => {
     await fake.reset();
     const c = client();

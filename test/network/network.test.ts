@@ -144,6 +144,10 @@ describe("published ports on the default bridge", () => {
       new RegExp(`^${defaultSubnet.split(".").slice(0, 3).join("\\.")}\\.\\d+/24$`),
     );
     expect(await fetchWhenUp(`http://127.0.0.1:${port}/`)).toBe("hello-web\n");
+    const ownAddress = web.attachment.addresses[0]?.split("/")[0];
+    expect(readFileSync(web.attachment.hostsPath as string, "utf8")).toMatch(
+      new RegExp(`^127\\.0\\.0\\.1\tlocalhost\n[\\s\\S]*^${ownAddress}\t${web.container.id}\n$`, "m"),
+    );
     expect(portsOfBridge(defaultBridge)).toHaveLength(1);
     expect(rulesFor(defaultSubnet).length).toBeGreaterThan(0);
     await manager.check(fx.namespace, web.container.id);
@@ -258,8 +262,11 @@ describe("user networks", () => {
     expect(readFileSync(serverHosts, "utf8")).not.toContain(client.container.id);
     await remove(server);
     expectNothingLeft(bridge, subnet, name);
+    expect(rulesFor(subnet, [], true)).toEqual([
+      `-A POSTROUTING -s ${subnet} ! -o ${bridge} -m comment --comment "ctrd network ${name}" -j MASQUERADE`,
+    ]);
     await manager.removeNetwork(name);
-    expect(portsOfBridge(bridge)).toEqual([]);
+    expect(rulesFor(subnet, [], true)).toEqual([]);
     expect(existsSync(`/sys/class/net/${bridge}`)).toBe(false);
   });
 });

@@ -33,16 +33,24 @@ describe("flag parsing", () => {
     expect(() => parseSize("0", "--memory")).toThrow(CliError);
   });
 
-  test("resources: memory, cpus as quota/period, pids", () => {
+  test("resources: docker's flags as the library's limits, checked there, errors naming the flag", () => {
     expect(resourcesFromFlags({})).toBeUndefined();
-    expect(resourcesFromFlags({ memory: "64m", cpus: "0.5", pidsLimit: "20" })).toEqual({
-      memory: { limit: 64 * 1024 ** 2 },
-      cpu: { quota: 50_000, period: 100_000 },
-      pids: { limit: 20 },
+    expect(resourcesFromFlags({ memory: "64m", cpus: "0.5", pidsLimit: "20", cpusetCpus: "0" })).toEqual({
+      memory: "64m",
+      cpus: 0.5,
+      pids: 20,
+      cpusetCpus: "0",
     });
-    expect(() => resourcesFromFlags({ cpus: "-1" })).toThrow(/--cpus/);
+    expect(() => resourcesFromFlags({ cpus: "-1" })).toThrow(/invalid --cpus "-1"/);
+    expect(() => resourcesFromFlags({ cpus: "" })).toThrow(/--cpus/);
     expect(() => resourcesFromFlags({ pidsLimit: "1.5" })).toThrow(/--pids-limit/);
     expect(() => resourcesFromFlags({ memory: "1m" })).toThrow(/minimum/);
+    expect(() => resourcesFromFlags({ memorySwap: "1g" })).toThrow(
+      /invalid --memory-swap "1g": needs --memory/,
+    );
+    expect(() => resourcesFromFlags({ memory: "64m", memorySwap: "32m" })).toThrow(/--memory-swap/);
+    expect(() => resourcesFromFlags({ cpuShares: "1" })).toThrow(/--cpu-shares/);
+    expect(() => resourcesFromFlags({ blkioWeight: "5" })).toThrow(/--blkio-weight/);
   });
 
   test("users: ids, names from the rootfs, the primary group by default", () => {
@@ -84,7 +92,9 @@ describe("container spec", () => {
   });
 
   test("resources join the spec's device rules; the command round-trips through labels", () => {
-    const spec = containerSpec({ ...flags, resources: { pids: { limit: 5 } } });
+    const spec = containerSpec({ ...flags, resources: { pids: 5 }, init: true, readonlyRootfs: true });
+    expect(spec.process?.args?.[0]).toBe("/run/ctrd-init");
+    expect(spec.root?.readonly).toBe(true);
     expect(spec.linux?.resources?.pids).toEqual({ limit: 5 });
     expect(spec.linux?.resources?.devices).toHaveLength(1);
     expect(spec.process?.env).toContain("A=1");

@@ -5,6 +5,9 @@
  */
 import { type Logger, pino } from "pino";
 import type { OciSpec } from "../../oci/spec.js";
+import { type ReapOptions, reap } from "../../run/owner.js";
+import { type RemoveContainerOptions, removeContainer } from "../../run/remove.js";
+import { type RunOptions, type RunResult, run } from "../../run/run.js";
 import { EventFanout } from "../event-queue.js";
 import type {
   CallOptions,
@@ -68,7 +71,8 @@ export abstract class ClientBase implements Client {
     return this.core.calls.run("version", opts, (call) => this.backendVersion(call));
   }
 
-  newContainer(id: string, spec: OciSpec, opts?: NewContainerOptions): Promise<Container> {
+  async newContainer(id: string, spec: OciSpec, opts?: NewContainerOptions): Promise<Container> {
+    if (opts?.replace) await this.removeForReplace(id, opts);
     return this.core.calls.run(`create container ${id}`, opts, async (call) => {
       validateIdentifier("container id", id);
       const labels = validateLabels(opts?.labels);
@@ -88,6 +92,32 @@ export abstract class ClientBase implements Client {
         throw err;
       }
     });
+  }
+
+  /** `replace`: whatever holds the id goes first (its task killed); nothing there is fine. */
+  private async removeForReplace(id: string, opts: CallOptions): Promise<void> {
+    validateIdentifier("container id", id);
+    const { signal, timeoutMs, waitForReady } = opts;
+    const call: CallOptions = {
+      ...(signal ? { signal } : {}),
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(waitForReady !== undefined ? { waitForReady } : {}),
+    };
+    await removeContainer(this, id, { ...call, force: true }).catch((err: unknown) => {
+      if (!(err instanceof LibcontainerdError && err.code === "not_found")) throw err;
+    });
+  }
+
+  run(options: RunOptions): Promise<RunResult> {
+    return run(this, options);
+  }
+
+  removeContainer(id: string, opts?: RemoveContainerOptions): Promise<void> {
+    return removeContainer(this, id, opts);
+  }
+
+  reap(opts?: ReapOptions): Promise<string[]> {
+    return reap(this, opts);
   }
 
   loadContainer(id: string, opts?: CallOptions): Promise<Container> {

@@ -26,6 +26,10 @@ export function checkSpec(spec: unknown): asserts spec is OciSpec {
   const s = spec as OciSpec;
   if (typeof s.ociVersion !== "string") throw bad("spec.ociVersion must be a string");
   checkProcess(s.process, "spec.process");
+  // As Docker does: a relative working directory fails only inside the runtime, after FIFOs and bundle exist.
+  const cwd = s.process?.cwd;
+  if (s.windows === undefined && cwd !== undefined && !posix.isAbsolute(cwd))
+    throw bad(`the working directory ${JSON.stringify(cwd)} is invalid: it must be an absolute path`);
   checkLinuxResources(s.linux?.resources, "spec.linux.resources");
 }
 

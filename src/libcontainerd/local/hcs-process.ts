@@ -34,6 +34,7 @@ const PROCESS_HANDLE: HcsHandleKind = {
 export class HcsProcess extends HcsHandleOwner {
   private forceExitTimer: NodeJS.Timeout | undefined;
   private forcedExit = false;
+  private killDelivered = false;
 
   private constructor(
     ctx: HcsContext,
@@ -118,45 +119,56 @@ export class HcsProcess extends HcsHandleOwner {
   }
 
   /**
-   * hcsshim's Process.Kill: HCS serializes signals per system handle, so a terminate on the
-   * primary handle can queue behind a signal that never completes. A second system handle and
-   * HcsOpenProcess sidestep that; the primary handle is the fallback when they cannot be opened.
+   * hcsshim's Process.Kill (internal/hcs/process.go at 7c9ff7f48): HCS serializes signals per
+   * system handle, so the terminate goes through a second system handle and HcsOpenProcess and
+   * cannot queue behind a signal that never completes. If no second system handle can be opened,
+   * the whole compute system is terminated, "so that no container is left behind". A process
+   * that is already gone, or ERROR_ACCESS_DENIED (TerminateProcess on a process that has just
+   * ended), counts as killed; a kill already delivered is not sent again.
    */
   async kill(): Promise<void> {
-    if (this.exited) return;
+    if (this.exited || this.killDelivered) return;
     const api = this.ctx.api;
-    let system: HcsHandle = 0n;
-    let process: HcsHandle = 0n;
+    const opened = await api.openComputeSystem(this.system.id);
+    const system = opened.system;
     try {
-      const opened = await api.openComputeSystem(this.system.id);
-      system = opened.system;
-      if (isFailure(opened.hresult)) throw hcsError(opened.hresult, { operation: "HcsOpenComputeSystem" });
-      const reopened = await api.openProcess(system, this.pid);
-      process = reopened.process;
-      if (isFailure(reopened.hresult)) {
-        if (isAlreadyStopped(reopened.hresult)) return;
-        throw hcsError(reopened.hresult, { operation: "HcsOpenProcess" });
-      }
-      const r = await api.terminateProcess(process);
-      if (
-        !isFailure(r.hresult) ||
-        isAlreadyStopped(r.hresult) ||
-        toUnsigned(r.hresult) === ERROR_ACCESS_DENIED
-      )
+      if (isFailure(opened.hresult)) {
+        this.ctx.logger.error(
+          { process: this.subject, hresult: toUnsigned(opened.hresult) },
+          "HcsOpenComputeSystem failed; terminating the compute system",
+        );
+        await this.system.terminate();
+        this.killDelivered = true;
         return;
-      throw hcsError(r.hresult, {
-        operation: "HcsTerminateProcess",
-        subject: this.subject,
-        resultJson: r.result,
-      });
-    } catch (err) {
-      this.ctx.logger.debug(
-        { process: this.subject, err },
-        "kill through a second handle failed; terminating directly",
-      );
-      await this.terminate();
+      }
+      const reopened = await api.openProcess(system, this.pid);
+      const process = reopened.process;
+      try {
+        if (isFailure(reopened.hresult)) {
+          if (isAlreadyStopped(reopened.hresult)) return;
+          throw hcsError(reopened.hresult, {
+            operation: "HcsOpenProcess",
+            subject: this.subject,
+            resultJson: reopened.result,
+          });
+        }
+        const r = await api.terminateProcess(process);
+        if (
+          isFailure(r.hresult) &&
+          !isAlreadyStopped(r.hresult) &&
+          toUnsigned(r.hresult) !== ERROR_ACCESS_DENIED
+        ) {
+          throw hcsError(r.hresult, {
+            operation: "HcsTerminateProcess",
+            subject: this.subject,
+            resultJson: r.result,
+          });
+        }
+        this.killDelivered = true;
+      } finally {
+        if (process) await closeQuietly(this.ctx, () => api.closeProcess(process), this.subject);
+      }
     } finally {
-      if (process) await closeQuietly(this.ctx, () => api.closeProcess(process), this.subject);
       if (system) await closeQuietly(this.ctx, () => api.closeComputeSystem(system), this.system.id);
     }
   }

@@ -1,5 +1,5 @@
 import { existsSync, statSync } from "node:fs";
-import { isAbsolute } from "node:path";
+import { isAbsolute, join } from "node:path";
 import type { Transport } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { Containers } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
@@ -22,6 +22,7 @@ import { CGROUP_PARENT_LABEL, missingCgroupParent } from "./cgroup-parents.js";
 import { containerInfo, RemoteContainer, removeSnapshot } from "./container.js";
 import { RemoteContext } from "./context.js";
 import { TaskEventStream } from "./events.js";
+import { clearStaleFifoDir } from "./stdio.js";
 import { createContainerdTransport, serviceClient } from "./transport.js";
 
 export { DEFAULT_NAMESPACE } from "../core/client.js";
@@ -152,6 +153,8 @@ export class RemoteClient extends ClientBase {
           { signal },
         ),
       );
+      // containerd says the id is new: FIFOs left under it by an earlier container are stale.
+      await clearStaleFifoDir(join(this.ctx.stateDir, this.namespace, id), this.ctx.logger);
       return new RemoteContainer(this.ctx, id, container);
     } catch (err) {
       // The container owns its snapshot from here on; one that was never created owns none.

@@ -1,4 +1,3 @@
-import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
@@ -20,7 +19,7 @@ import { bareAny, parseJsonAny } from "./any.js";
 import { CGROUP_PARENT_LABEL, removeCgroupParents } from "./cgroup-parents.js";
 import type { RemoteContext } from "./context.js";
 import { mayHaveReachedContainerd } from "./errors.js";
-import { ProcessIO } from "./stdio.js";
+import { checkFifoDirParent, ProcessIO, removeFifoDir } from "./stdio.js";
 import { RemoteTask } from "./task.js";
 
 const RUNC_V2_SHIM = "io.containerd.runc.v2";
@@ -222,10 +221,16 @@ export class RemoteContainer extends ContainerBase {
     if (hasTask) throw new FailedPreconditionError("it has a task; delete the task first");
     const record = await this.load(call);
     const logPath = record.labels[LOG_LABELS.path];
+    await checkFifoDirParent(this.fifoDir);
     await this.ctx.rpc(call, (signal) => this.ctx.containers.delete({ id: this.id }, { signal }));
     if (record.snapshotKey) await removeSnapshot(this.ctx, record.snapshotter, record.snapshotKey);
-    await rm(this.fifoDir, { recursive: true, force: true });
-    if (logPath) await removeLogFiles(logPath);
+    await removeFifoDir(this.fifoDir, this.ctx.logger);
+    // The container is gone in containerd: a log that cannot be removed is a warning, not a failure.
+    if (logPath) {
+      await removeLogFiles(logPath).catch((err: unknown) =>
+        this.ctx.logger.warn({ err, logPath }, "could not remove a deleted container's log"),
+      );
+    }
     const createdParent = record.labels[CGROUP_PARENT_LABEL];
     if (createdParent)
       removeCgroupParents(parseJsonAny<OciSpec>(record.spec)?.linux?.cgroupsPath, createdParent);

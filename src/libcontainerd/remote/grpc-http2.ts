@@ -421,7 +421,11 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       const request = create(method.input, input);
       const body = frame(toBinary(method.input, request));
       if (body.length - 5 > opts.maxMessageBytes) {
-        throw new ConnectError(`message larger than ${opts.maxMessageBytes} bytes`, Code.ResourceExhausted);
+        // The caller's input (a spec, env or labels) is too large: theirs to fix, so InvalidArgument.
+        throw new ConnectError(
+          `request of ${body.length - 5} bytes is larger than containerd accepts (${opts.maxMessageBytes} bytes)`,
+          Code.InvalidArgument,
+        );
       }
       const message = await withRetries(async () => {
         const call = open(pathOf(method), signal, timeoutMs, header);

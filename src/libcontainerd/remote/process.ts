@@ -112,11 +112,11 @@ export class RemoteProcess implements ProcessDriver {
           ? this.ctx.core.exits.lastExit(this.containerId, this.id)
           : undefined;
         if (!known) throw retryErr;
-        await this.io.release();
+        await this.io.release(this.ctx.logger);
         return known;
       }
     }
-    await this.io.release();
+    await this.io.release(this.ctx.logger);
     return { exitCode: reply.exitStatus, exitedAt: toDate(reply.exitedAt) };
   }
 }

@@ -1,12 +1,19 @@
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import type { Socket } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { PassThrough, type Readable, type Writable } from "node:stream";
+import type { Logger } from "pino";
 import { prepareLogFile } from "../../logs/files.js";
 import { loggerUri, validateLogOptions } from "../../logs/logger-binary.js";
+import { ensureOwnSubdirAsync, fsError, refuseSymlink } from "../private-dir.js";
 import type { StdioOptions } from "../types/client.js";
-import { AlreadyExistsError, InternalError, InvalidArgumentError } from "../types/errors.js";
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InternalError,
+  InvalidArgumentError,
+} from "../types/errors.js";
 import { FifoError, mkfifo, openFifoReader, openFifoWriter } from "./fifo.js";
 
 /** How long a reattached stream may still deliver output after the process exited. */
@@ -51,7 +58,7 @@ export class ProcessIO {
     if (!want.stdin && !wantsOutput) return ProcessIO.none();
     // Asynchronous: on a slow disk a directory operation costs milliseconds, which would stall
     // every other container this client drives.
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await prepareFifoDir(dir);
     const paths: FifoPaths = {
       stdin: want.stdin ? join(dir, `${processId}-stdin`) : "",
       stdout: wantsOutput ? join(dir, `${processId}-stdout`) : "",
@@ -83,7 +90,15 @@ export class ProcessIO {
           cause: err,
         });
       }
-      throw err instanceof FifoError ? new InternalError(err.message, { cause: err }) : err;
+      if (err instanceof FifoError) {
+        throw new FailedPreconditionError(`cannot make the stdio FIFO ${err.path}: ${err.code}`, {
+          cause: err,
+        });
+      }
+      if (err instanceof Error && "code" in err && !(err instanceof InternalError)) {
+        throw fsError("cannot open the stdio FIFOs in", dir, err);
+      }
+      throw err;
     }
   }
 
@@ -164,11 +179,11 @@ export class ProcessIO {
    * After the process is gone: stop writing, and remove the FIFO files. Output streams are left
    * to end by themselves (the shim closes its ends), so nothing already written is lost.
    */
-  async release(): Promise<void> {
+  async release(logger?: Logger): Promise<void> {
     if (this.logged) return;
     if (this.stdin && !this.stdin.destroyed) this.stdin.destroy();
     for (const socket of this.drained) socket.destroy();
-    await removeFifos(this.paths);
+    await removeFifos(this.paths, logger);
   }
 
   /** On a failed create: nothing was or will be written; close everything. */
@@ -194,11 +209,68 @@ function drain(socket: Socket | null, drained: Socket[]): null {
   return null;
 }
 
-async function removeFifos(paths: FifoPaths): Promise<void> {
+/**
+ * Removes the FIFO files. Never throws: it runs after containerd has let go of the process, whose
+ * removal has happened; a file left behind (a read-only or full state dir) is logged, and the next
+ * container with this id clears it (see `clearStaleFifoDir`).
+ */
+async function removeFifos(paths: FifoPaths, logger?: Logger): Promise<void> {
   await Promise.all(
     // Only FIFO paths: a reopened process that logs has `binary://` URIs here.
     [paths.stdin, paths.stdout, paths.stderr]
       .filter((path) => path && !path.includes("://"))
-      .map((path) => rm(path, { force: true })),
+      .map((path) =>
+        rm(path, { force: true }).catch((err: unknown) =>
+          logger?.warn({ err, path }, "could not remove a stdio FIFO; it is left behind"),
+        ),
+      ),
   );
+}
+
+/**
+ * `<stateDir>/<namespace>/<id>`. The state dir is made as needed; the two dirs below it must be
+ * real dirs of ours: a symlink there would have us make FIFOs, and later delete recursively,
+ * wherever it points.
+ */
+async function prepareFifoDir(dir: string): Promise<void> {
+  const namespaceDir = dirname(dir);
+  const stateDir = dirname(namespaceDir);
+  try {
+    await mkdir(stateDir, { recursive: true, mode: 0o711 });
+  } catch (err) {
+    throw fsError("cannot create", stateDir, err);
+  }
+  await ensureOwnSubdirAsync(namespaceDir, 0o711);
+  await ensureOwnSubdirAsync(dir, 0o700);
+}
+
+/**
+ * A container id containerd has just accepted as new owns `<stateDir>/<namespace>/<id>`: anything
+ * there is left from an earlier container of that id whose cleanup failed (a read-only or full
+ * state dir), and would otherwise hold the id "in use". Best effort: a failure shows later, typed.
+ */
+export async function clearStaleFifoDir(dir: string, logger: Logger): Promise<void> {
+  try {
+    await refuseSymlink(dirname(dir));
+    await rm(dir, { recursive: true, force: true });
+  } catch (err) {
+    logger.debug({ err, dir }, "could not clear a stale FIFO dir");
+  }
+}
+
+/**
+ * Removes a deleted container's FIFO dir; a failure is logged, not thrown (containerd has deleted
+ * the container already). The namespace dir is checked first by `checkFifoDirParent`.
+ */
+export async function removeFifoDir(dir: string, logger: Logger): Promise<void> {
+  try {
+    await rm(dir, { recursive: true, force: true });
+  } catch (err) {
+    logger.warn({ err, dir }, "could not remove a deleted container's FIFO dir; it is left behind");
+  }
+}
+
+/** Before deleting a container: its FIFO dir must not sit under a symlink (we remove it recursively). */
+export async function checkFifoDirParent(dir: string): Promise<void> {
+  await refuseSymlink(dirname(dir));
 }

@@ -207,7 +207,7 @@ export class RemoteTask extends TaskBase<RemoteProcess> {
     } catch (err) {
       // A shim that dies while deleting ("ttrpc: closed") may still have deleted: ask containerd.
       if (!isErrorCode(err, "not_found") && (await this.stillExists(call))) throw err;
-      await this.driver.io.release();
+      await this.driver.io.release(this.ctx.logger);
     }
   }
 

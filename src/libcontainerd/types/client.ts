@@ -1,5 +1,8 @@
 import type { Readable, Writable } from "node:stream";
 import type { OciProcess, OciSpec } from "../../oci/spec.js";
+import type { ReapOptions } from "../../run/owner.js";
+import type { RemoveContainerOptions } from "../../run/remove.js";
+import type { RunOptions, RunResult } from "../../run/run.js";
 import type { Backend, LibcontainerdEvent } from "./events.js";
 import type { ContainerInspect } from "./inspect.js";
 import type { ResourceUpdate } from "./resources.js";
@@ -125,6 +128,12 @@ export interface Client {
   events(opts?: EventsOptions): AsyncIterable<LibcontainerdEvent>;
   /** The moby-style callback: serial per container, parallel across containers. */
   setBackend(backend: Backend): void;
+  /** `docker run --rm` in one call: limits, timeout, captured output, OOM; nothing is left behind. */
+  run(options: RunOptions): Promise<RunResult>;
+  /** `docker rm [-f]`: the container and its task. NotFoundError when absent. */
+  removeContainer(id: string, opts?: RemoveContainerOptions): Promise<void>;
+  /** Removes the containers whose owner process (label `io.ctrd.owner.pid`) has died; returns their ids. */
+  reap(opts?: ReapOptions): Promise<string[]>;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,178 @@
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { familiarRepository, parseReference } from "../images/reference.js";
+import type { RegistryOptions } from "../images/registry/client.js";
+import { dockerConfigCredentials } from "../images/registry/credentials.js";
+import type { ImageRecord } from "../images/store.js";
+import type { LibcontainerdClient } from "../libcontainerd/factory.js";
+import { isErrorCode } from "../libcontainerd/types/errors.js";
+import { ExitCode, formatError, usageError } from "./errors.js";
+import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
+import { formatAge, formatBytes, printJson, printTable } from "./output.js";
+import { PullProgressView } from "./pull-progress.js";
+
+/** Flags every command that talks to a registry takes. */
+export interface RegistryFlags {
+  plainHttp?: boolean;
+  caFile?: string;
+  platform?: string;
+}
+
+export function addRegistryOptions(command: Command): Command {
+  return command
+    .option("--plain-http", "talk plain HTTP to the registry (default for localhost and 127.0.0.1)")
+    .option("--ca-file <file>", "PEM CA certificate(s) to trust for the registry's TLS");
+}
+
+/** Registry options from flags; credentials from ~/.docker/config.json (helpers included), as docker does. */
+export function registryOptions(flags: RegistryFlags): RegistryOptions {
+  const options: RegistryOptions = { credentials: dockerConfigCredentials() };
+  if (flags.plainHttp) options.plainHttp = true;
+  if (flags.caFile !== undefined) {
+    try {
+      options.ca = readFileSync(flags.caFile);
+    } catch (err) {
+      throw usageError(`cannot read --ca-file ${flags.caFile}: ${(err as Error).message}`);
+    }
+  }
+  return options;
+}
+
+/** Pulls with a progress display; the image record. */
+export async function pullWithProgress(
+  client: LibcontainerdClient,
+  ref: string,
+  flags: RegistryFlags,
+  quiet = false,
+): Promise<ImageRecord> {
+  const view = quiet ? undefined : new PullProgressView();
+  try {
+    return await client.images.pull(ref, {
+      ...registryOptions(flags),
+      ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
+      ...(view ? { onProgress: view.update } : {}),
+    });
+  } finally {
+    view?.finish();
+  }
+}
+
+interface ImageRow {
+  repository: string;
+  tag: string;
+  name: string;
+  digest: string;
+  size: number | undefined;
+  created: Date | undefined;
+}
+
+async function describeImage(client: LibcontainerdClient, record: ImageRecord): Promise<ImageRow> {
+  let repository = record.name;
+  let tag = "<none>";
+  try {
+    const ref = parseReference(record.name);
+    repository = familiarRepository(ref);
+    tag = ref.tag ?? "<none>";
+  } catch {}
+  const row: ImageRow = {
+    repository,
+    tag,
+    name: record.name,
+    digest: record.target.digest,
+    size: undefined,
+    created: record.createdAt,
+  };
+  try {
+    const resolved = await client.images.resolve(record.name);
+    row.size = resolved.manifest.layers.reduce((sum, l) => sum + l.size, resolved.manifest.config.size);
+    if (resolved.config.created) row.created = new Date(resolved.config.created);
+  } catch (err) {
+    // Content for another platform only, or pulled elsewhere and partly collected: still listed.
+    if (!isErrorCode(err, "not_found") && !isErrorCode(err, "invalid_argument")) throw err;
+  }
+  return row;
+}
+
+export function registerImageCommands(program: Command): void {
+  const pull = program
+    .command("pull")
+    .description("pull an image from a registry and unpack it")
+    .argument("<ref>", "image reference, e.g. busybox, 127.0.0.1:5000/app:1, app@sha256:…")
+    .option(
+      "--platform <os/arch[/variant]>",
+      "platform to pull from a multi-platform image (default: this host's)",
+    )
+    .option("-q, --quiet", "print only the image name");
+  addRegistryOptions(pull);
+  addGlobalOptions(pull).action(
+    async (ref: string, flags: RegistryFlags & { quiet?: boolean }, self: Command) => {
+      await withClient(resolveSettings(globalFlags(self)), async (client) => {
+        const image = await pullWithProgress(client, ref, flags, flags.quiet);
+        process.stdout.write(flags.quiet ? `${image.name}\n` : `${image.name}: ${image.target.digest}\n`);
+      });
+    },
+  );
+
+  const images = program
+    .command("images")
+    .alias("image-ls")
+    .description("list images: REPOSITORY TAG DIGEST SIZE CREATED")
+    .option("-q, --quiet", "print only the names")
+    .option("--json", "print JSON");
+  addGlobalOptions(images).action(async (flags: { quiet?: boolean; json?: boolean }, self: Command) => {
+    await withClient(resolveSettings(globalFlags(self)), async (client) => {
+      const records = await client.images.list();
+      if (flags.quiet) {
+        for (const r of records) process.stdout.write(`${r.name}\n`);
+        return;
+      }
+      const rows = await Promise.all(records.map((r) => describeImage(client, r)));
+      rows.sort((a, b) => a.repository.localeCompare(b.repository) || a.tag.localeCompare(b.tag));
+      if (flags.json) {
+        printJson(rows);
+        return;
+      }
+      printTable(
+        ["REPOSITORY", "TAG", "DIGEST", "SIZE", "CREATED"],
+        rows.map((r) => [
+          r.repository,
+          r.tag,
+          r.digest.replace(/^sha256:/, "").slice(0, 12),
+          r.size === undefined ? "-" : formatBytes(r.size),
+          r.created ? `${formatAge(r.created)} ago` : "-",
+        ]),
+      );
+    });
+  });
+
+  const rmi = program
+    .command("rmi")
+    .description("remove images (containerd's GC then reclaims what nothing else uses)")
+    .argument("<ref...>", "image references");
+  addGlobalOptions(rmi).action(async (refs: string[], _flags: object, self: Command) => {
+    await withClient(resolveSettings(globalFlags(self)), async (client) => {
+      // Each image on its own, as docker does: one that fails is reported and the rest still go.
+      for (const ref of refs) {
+        try {
+          const record = await client.images.get(ref);
+          await client.images.remove(record.name);
+          process.stdout.write(`Untagged: ${record.name}\n`);
+        } catch (err) {
+          process.stderr.write(`${formatError(err)}\n`);
+          process.exitCode = ExitCode.ctrdFailure;
+        }
+      }
+    });
+  });
+
+  const tag = program
+    .command("tag")
+    .description("give an image another name")
+    .argument("<source>", "existing image")
+    .argument("<target>", "new name");
+  addGlobalOptions(tag).action(async (source: string, target: string, _flags: object, self: Command) => {
+    await withClient(resolveSettings(globalFlags(self)), async (client) => {
+      await client.images.tag(source, target);
+    });
+  });
+}

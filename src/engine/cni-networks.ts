@@ -1,0 +1,128 @@
+import type { CallOptions } from "../libcontainerd/types/client.js";
+import { isErrorCode } from "../libcontainerd/types/errors.js";
+import type { NetworkManager } from "../network/manager.js";
+import type { PortRequest } from "../network/ports.js";
+import { DEFAULT_NETWORK, HOST_NETWORK, type NetworkInfo, NO_NETWORK } from "../network/types.js";
+import type { ContainerRecord } from "./containers/store.js";
+import { badRequest, notFound } from "./errors.js";
+import { type EngineNetworks, type NetworkPlan, writeNameFiles } from "./network-plan.js";
+
+/** The container's port requests: PortBindings, and with PublishAllPorts every exposed port on a free host port. */
+export function portRequests(record: ContainerRecord): PortRequest[] {
+  const requests: PortRequest[] = [];
+  const bound = new Set<string>();
+  for (const [key, bindings] of Object.entries(record.HostConfig.PortBindings)) {
+    const [port = "0", protocol = "tcp"] = key.split("/");
+    if (protocol !== "tcp" && protocol !== "udp")
+      throw badRequest(`unsupported protocol ${protocol} in ${key}`);
+    for (const binding of bindings) {
+      bound.add(key);
+      const hostPort = binding.HostPort === "" ? 0 : Number(binding.HostPort.split("-")[0]);
+      requests.push({
+        containerPort: Number(port),
+        protocol,
+        ...(binding.HostIp !== "" ? { hostIp: binding.HostIp } : {}),
+        ...(hostPort > 0 ? { hostPort } : {}),
+      });
+    }
+  }
+  if (record.HostConfig.PublishAllPorts) {
+    for (const key of Object.keys(record.Config.ExposedPorts ?? {})) {
+      if (bound.has(key)) continue;
+      const [port = "0", protocol = "tcp"] = key.split("/");
+      if (protocol === "tcp" || protocol === "udp") requests.push({ containerPort: Number(port), protocol });
+    }
+  }
+  return requests;
+}
+
+/** Finds a network by name, id or unique id prefix, as Docker does. */
+export async function findNetwork(
+  manager: NetworkManager,
+  ref: string,
+  opts?: CallOptions,
+): Promise<NetworkInfo> {
+  const networks = await manager.listNetworks(opts);
+  const byName = networks.find((network) => network.name === ref);
+  if (byName) return byName;
+  const byId = networks.filter((network) => ref.length > 0 && network.id.startsWith(ref));
+  if (byId.length === 1 && byId[0]) return byId[0];
+  throw notFound(
+    byId.length > 1
+      ? `network ${ref} is ambiguous (${byId.length} matches found based on ID prefix)`
+      : `network ${ref} not found`,
+  );
+}
+
+/** The engine's networks on src/network: CNI bridge networks, `host` and `none`, ports published with portmap. */
+export class CniNetworks implements EngineNetworks {
+  constructor(
+    readonly manager: NetworkManager,
+    private readonly namespace: string,
+  ) {}
+
+  /** Docker's `default` is the bridge network; a network may be named by its id. */
+  private async networkName(mode: string, opts?: CallOptions): Promise<string> {
+    if (mode === "" || mode === "default") return DEFAULT_NETWORK;
+    if (mode === NO_NETWORK || mode === HOST_NETWORK || mode === DEFAULT_NETWORK) return mode;
+    if (mode.startsWith("container:"))
+      throw badRequest("network mode container:NAME is not supported by this engine");
+    try {
+      return (await findNetwork(this.manager, mode, opts)).name;
+    } catch (err) {
+      if (isErrorCode(err, "not_found") || (err instanceof Error && /not found/.test(err.message)))
+        throw notFound(`network ${mode} not found`);
+      throw err;
+    }
+  }
+
+  async attach(record: ContainerRecord, dir: string, opts: CallOptions = {}): Promise<NetworkPlan> {
+    const network = await this.networkName(record.HostConfig.NetworkMode, opts);
+    const hostname = record.Config.Hostname || record.Id.slice(0, 12);
+    const attachment = await this.manager.attach({
+      ...opts,
+      namespace: this.namespace,
+      containerId: record.Id,
+      network,
+      ports: portRequests(record),
+      dns: record.HostConfig.Dns,
+      hostname,
+    });
+    const own = writeNameFiles(record, dir, network === HOST_NETWORK);
+    const cidr = attachment.addresses[0] ?? "";
+    const [ip = "", prefix = "0"] = cidr.split("/");
+    const info =
+      network === NO_NETWORK || network === HOST_NETWORK
+        ? undefined
+        : await findNetwork(this.manager, network, opts).catch(() => undefined);
+    const ports: NetworkPlan["ports"] = {};
+    for (const mapping of attachment.ports) {
+      const key = `${mapping.containerPort}/${mapping.protocol}`;
+      ports[key] = [...(ports[key] ?? []), { HostIp: mapping.hostIp, HostPort: String(mapping.hostPort) }];
+    }
+    for (const request of portRequests(record)) ports[`${request.containerPort}/${request.protocol}`] ??= [];
+    return {
+      host: network === HOST_NETWORK,
+      ...(attachment.netnsPath !== undefined ? { netnsPath: attachment.netnsPath } : {}),
+      hostsPath: attachment.hostsPath ?? own.hostsPath,
+      resolvConfPath: attachment.resolvConfPath ?? own.resolvConfPath,
+      hostnamePath: own.hostnamePath,
+      endpoints: {
+        [network]: {
+          NetworkID: info?.id ?? "",
+          EndpointID: info ? record.Id : "",
+          Gateway: attachment.gateway ?? "",
+          IPAddress: ip,
+          IPPrefixLen: Number(prefix),
+          MacAddress: "",
+          Aliases: null,
+        },
+      },
+      ports,
+    };
+  }
+
+  async detach(record: ContainerRecord, opts?: CallOptions): Promise<void> {
+    await this.manager.detach(this.namespace, record.Id, opts);
+  }
+}

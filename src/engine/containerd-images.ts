@@ -1,0 +1,148 @@
+import type { ImageService } from "../images/index.js";
+import { familiarRepository, parseReference } from "../images/reference.js";
+import type { ImageRecord } from "../images/store.js";
+import type { CallOptions } from "../libcontainerd/types/client.js";
+import { isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
+import type {
+  ImageConfig,
+  ImageSource,
+  ImageSummary,
+  PreparedRootfs,
+  ResolvedImage,
+} from "./image-source.js";
+
+/** `docker.io/library/busybox:latest` → `busybox:latest`, as Docker shows names. */
+export function familiarName(name: string): string {
+  try {
+    const ref = parseReference(name);
+    const repository = familiarRepository(ref);
+    return ref.tag !== undefined
+      ? `${repository}:${ref.tag}`
+      : ref.digest !== undefined
+        ? `${repository}@${ref.digest}`
+        : repository;
+  } catch {
+    return name;
+  }
+}
+
+/** A full or abbreviated image id (`sha256:…` or its hex), which Docker accepts wherever a name goes. */
+function looksLikeId(ref: string): boolean {
+  return /^(sha256:)?[a-f0-9]{12,64}$/.test(ref);
+}
+
+/**
+ * Docker's image view of containerd's images (client.images): an image's id is its config digest,
+ * a container's rootfs is a snapshot prepared on the image's layers and removed with the container.
+ */
+export class ContainerdImages implements ImageSource {
+  constructor(private readonly images: ImageService) {}
+
+  get service(): ImageService {
+    return this.images;
+  }
+
+  /** The containerd image records that answer to `ref`: by name, or all names of an image id. */
+  async records(ref: string, opts?: CallOptions): Promise<{ id: string; records: ImageRecord[] }> {
+    if (!looksLikeId(ref)) {
+      try {
+        const record = await this.images.get(ref, opts);
+        const resolved = await this.images.resolve(record.name, opts);
+        const id = resolved.manifest.config.digest;
+        const all = await this.images.list(opts);
+        const same = all.filter((other) => other.target.digest === record.target.digest);
+        return { id, records: same.length > 0 ? same : [record] };
+      } catch (err) {
+        if (!isErrorCode(err, "not_found") && !isErrorCode(err, "invalid_argument")) throw err;
+        throw new NotFoundError(`No such image: ${ref}`, { cause: err });
+      }
+    }
+    const wanted = ref.startsWith("sha256:") ? ref : `sha256:${ref}`;
+    const matches: ImageRecord[] = [];
+    let id = "";
+    for (const record of await this.images.list(opts)) {
+      const config = await this.images.resolve(record.name, opts).then(
+        (resolved) => resolved.manifest.config.digest,
+        () => "",
+      );
+      if (config !== "" && config.startsWith(wanted)) {
+        if (id !== "" && id !== config) throw new NotFoundError(`No such image: ${ref} (ambiguous)`);
+        id = config;
+        matches.push(record);
+      }
+    }
+    if (matches.length === 0) throw new NotFoundError(`No such image: ${ref}`);
+    return { id, records: matches };
+  }
+
+  async resolve(ref: string, opts?: CallOptions): Promise<ResolvedImage> {
+    const { id, records } = await this.records(ref, opts);
+    const record = records[0];
+    if (!record) throw new NotFoundError(`No such image: ${ref}`);
+    const resolved = await this.images.resolve(record.name, opts);
+    const config = resolved.config.config ?? {};
+    const imageConfig: ImageConfig = {};
+    if (config.Env) imageConfig.Env = config.Env;
+    if (config.Cmd) imageConfig.Cmd = config.Cmd;
+    if (config.Entrypoint) imageConfig.Entrypoint = config.Entrypoint;
+    if (config.WorkingDir) imageConfig.WorkingDir = config.WorkingDir;
+    if (config.User) imageConfig.User = config.User;
+    if (config.Labels) imageConfig.Labels = config.Labels;
+    if (config.StopSignal) imageConfig.StopSignal = config.StopSignal;
+    if (config.ExposedPorts)
+      imageConfig.ExposedPorts = Object.fromEntries(
+        Object.keys(config.ExposedPorts).map((port) => [port, {}]),
+      );
+    return { id, ref: record.name, config: imageConfig };
+  }
+
+  async prepareRootfs(
+    image: ResolvedImage,
+    containerId: string,
+    opts?: CallOptions,
+  ): Promise<PreparedRootfs> {
+    const snapshot = await this.images.prepareSnapshot(image.ref, containerId, opts);
+    return { kind: "snapshot", snapshotter: snapshot.snapshotter, key: snapshot.key };
+  }
+
+  async releaseRootfs(rootfs: PreparedRootfs, opts?: CallOptions): Promise<void> {
+    if (rootfs.kind === "snapshot") await this.images.removeSnapshot(rootfs.snapshotter, rootfs.key, opts);
+  }
+
+  /** `uid:gid` for a user named in the image (its /etc/passwd and /etc/group). */
+  async user(image: ResolvedImage, user: string, opts?: CallOptions): Promise<{ uid: number; gid: number }> {
+    const process = await this.images.process(image.ref, { user }, opts);
+    return { uid: process.user.uid, gid: process.user.gid };
+  }
+
+  async list(opts?: CallOptions): Promise<ImageSummary[]> {
+    const byId = new Map<string, ImageSummary>();
+    for (const record of await this.images.list(opts)) {
+      let resolved: Awaited<ReturnType<ImageService["resolve"]>>;
+      try {
+        resolved = await this.images.resolve(record.name, opts);
+      } catch {
+        continue;
+      }
+      const id = resolved.manifest.config.digest;
+      const size = resolved.manifest.layers.reduce((sum, layer) => sum + layer.size, 0);
+      const created = resolved.config.created ? Math.floor(Date.parse(resolved.config.created) / 1000) : 0;
+      const summary = byId.get(id) ?? {
+        id,
+        repoTags: [],
+        repoDigests: [],
+        created: Number.isFinite(created) ? created : 0,
+        size,
+        labels: resolved.config.config?.Labels ?? {},
+      };
+      const familiar = familiarName(record.name);
+      if (familiar.includes("@")) summary.repoDigests.push(familiar);
+      else {
+        summary.repoTags.push(familiar);
+        summary.repoDigests.push(`${familiar.replace(/:[^:/]+$/, "")}@${record.target.digest}`);
+      }
+      byId.set(id, summary);
+    }
+    return [...byId.values()];
+  }
+}

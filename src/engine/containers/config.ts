@@ -1,0 +1,256 @@
+import { badRequest } from "../errors.js";
+
+/** The parts of api/types/container.Config the engine acts on (and echoes back in inspect). */
+export interface ContainerConfig {
+  Hostname: string;
+  Domainname: string;
+  User: string;
+  AttachStdin: boolean;
+  AttachStdout: boolean;
+  AttachStderr: boolean;
+  ExposedPorts: Record<string, Record<string, never>> | null;
+  Tty: boolean;
+  OpenStdin: boolean;
+  StdinOnce: boolean;
+  Env: string[] | null;
+  Cmd: string[] | null;
+  Image: string;
+  Volumes: Record<string, Record<string, never>> | null;
+  WorkingDir: string;
+  Entrypoint: string[] | null;
+  OnBuild: null;
+  Labels: Record<string, string>;
+  StopSignal?: string;
+  StopTimeout?: number;
+}
+
+export interface RestartPolicy {
+  Name: "" | "no" | "always" | "unless-stopped" | "on-failure";
+  MaximumRetryCount: number;
+}
+
+export interface PortBinding {
+  HostIp: string;
+  HostPort: string;
+}
+
+/** api/types/container.HostConfig: what the engine acts on, plus the rest kept as the client sent it. */
+export interface HostConfig {
+  Binds: string[] | null;
+  NetworkMode: string;
+  PortBindings: Record<string, PortBinding[]>;
+  PublishAllPorts: boolean;
+  RestartPolicy: RestartPolicy;
+  AutoRemove: boolean;
+  Memory: number;
+  NanoCpus: number;
+  CpuShares: number;
+  CpuQuota: number;
+  CpuPeriod: number;
+  PidsLimit: number | null;
+  Runtime: string;
+  Init: boolean | null;
+  Privileged: boolean;
+  ReadonlyRootfs: boolean;
+  Dns: string[];
+  ExtraHosts: string[] | null;
+  CapAdd: string[] | null;
+  CapDrop: string[] | null;
+  LogConfig: { Type: string; Config: Record<string, string> };
+  [other: string]: unknown;
+}
+
+export interface CreateRequest {
+  config: ContainerConfig;
+  hostConfig: HostConfig;
+  /** NetworkingConfig.EndpointsConfig: network name → its endpoint settings (aliases). */
+  endpoints: Record<string, { Aliases?: string[] }>;
+}
+
+type Json = Record<string, unknown>;
+
+export function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function field<T>(
+  source: Json,
+  key: string,
+  what: string,
+  check: (value: unknown) => value is T,
+  fallback: T,
+): T {
+  const value = source[key];
+  if (value === undefined || value === null) return fallback;
+  if (!check(value)) throw badRequest(`invalid ${what} in ${key}: ${JSON.stringify(value)}`);
+  return value;
+}
+
+const isString = (value: unknown): value is string => typeof value === "string";
+const isBool = (value: unknown): value is boolean => typeof value === "boolean";
+const isNumber = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value);
+const isStringArray = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((item) => typeof item === "string");
+const isStringRecord = (value: unknown): value is Record<string, string> =>
+  isObject(value) && Object.values(value).every((item) => typeof item === "string");
+const isKeySet = (value: unknown): value is Record<string, Record<string, never>> => isObject(value);
+
+/** Cmd and Entrypoint: an array, or (old clients) one string. */
+function command(source: Json, key: string): string[] | null {
+  const value = source[key];
+  if (value === undefined || value === null) return null;
+  if (typeof value === "string") return value === "" ? [] : [value];
+  if (isStringArray(value)) return value;
+  throw badRequest(`invalid ${key}: want a list of strings`);
+}
+
+export function parseConfig(body: Json): ContainerConfig {
+  const image = field(body, "Image", "string", isString, "");
+  if (image === "") throw badRequest("config.Image must be set: this engine runs containers from images");
+  const config: ContainerConfig = {
+    Hostname: field(body, "Hostname", "string", isString, ""),
+    Domainname: field(body, "Domainname", "string", isString, ""),
+    User: field(body, "User", "string", isString, ""),
+    AttachStdin: field(body, "AttachStdin", "boolean", isBool, false),
+    AttachStdout: field(body, "AttachStdout", "boolean", isBool, false),
+    AttachStderr: field(body, "AttachStderr", "boolean", isBool, false),
+    ExposedPorts: field(body, "ExposedPorts", "object", isKeySet, null),
+    Tty: field(body, "Tty", "boolean", isBool, false),
+    OpenStdin: field(body, "OpenStdin", "boolean", isBool, false),
+    StdinOnce: field(body, "StdinOnce", "boolean", isBool, false),
+    Env: field(body, "Env", "list of strings", isStringArray, null),
+    Cmd: command(body, "Cmd"),
+    Image: image,
+    Volumes: field(body, "Volumes", "object", isKeySet, null),
+    WorkingDir: field(body, "WorkingDir", "string", isString, ""),
+    Entrypoint: command(body, "Entrypoint"),
+    OnBuild: null,
+    Labels: field(body, "Labels", "map of strings", isStringRecord, {}),
+  };
+  const stopSignal = field(body, "StopSignal", "string", isString, "");
+  if (stopSignal) config.StopSignal = stopSignal;
+  const stopTimeout = field(body, "StopTimeout", "number", isNumber, -1);
+  if (stopTimeout >= 0) config.StopTimeout = stopTimeout;
+  for (const entry of config.Env ?? []) {
+    if (entry === "" || entry.startsWith("=")) throw badRequest(`invalid environment variable: ${entry}`);
+  }
+  return config;
+}
+
+const RESTART_NAMES = new Set(["", "no", "always", "unless-stopped", "on-failure"]);
+
+function parseRestartPolicy(value: unknown): RestartPolicy {
+  if (value === undefined || value === null) return { Name: "", MaximumRetryCount: 0 };
+  if (!isObject(value)) throw badRequest("invalid RestartPolicy");
+  const name = field(value, "Name", "string", isString, "");
+  const retries = field(value, "MaximumRetryCount", "number", isNumber, 0);
+  if (!RESTART_NAMES.has(name)) throw badRequest(`invalid restart policy '${name}'`);
+  if (retries < 0 || !Number.isInteger(retries)) throw badRequest("maximum retry count cannot be negative");
+  if (retries > 0 && name !== "on-failure")
+    throw badRequest(`maximum retry count cannot be used with restart policy '${name}'`);
+  return { Name: name as RestartPolicy["Name"], MaximumRetryCount: retries };
+}
+
+function parsePortBindings(value: unknown): Record<string, PortBinding[]> {
+  if (value === undefined || value === null) return {};
+  if (!isObject(value)) throw badRequest("invalid PortBindings");
+  const bindings: Record<string, PortBinding[]> = {};
+  for (const [port, list] of Object.entries(value)) {
+    if (!/^\d{1,5}(\/(tcp|udp|sctp))?$/.test(port)) throw badRequest(`invalid port specification: ${port}`);
+    if (list === null) {
+      bindings[port] = [];
+      continue;
+    }
+    if (!Array.isArray(list)) throw badRequest(`invalid PortBindings for ${port}`);
+    bindings[port] = list.map((entry: unknown) => {
+      if (!isObject(entry)) throw badRequest(`invalid PortBindings for ${port}`);
+      const hostPort = field(entry, "HostPort", "string", isString, "");
+      if (hostPort !== "" && !/^\d{1,5}(-\d{1,5})?$/.test(hostPort))
+        throw badRequest(`invalid port specification: ${hostPort}`);
+      return { HostIp: field(entry, "HostIp", "string", isString, ""), HostPort: hostPort };
+    });
+  }
+  return bindings;
+}
+
+export function parseHostConfig(value: unknown): HostConfig {
+  const body = value === undefined || value === null ? {} : value;
+  if (!isObject(body)) throw badRequest("invalid HostConfig");
+  const memory = field(body, "Memory", "number", isNumber, 0);
+  if (memory !== 0 && memory < 6 * 1024 * 1024) throw badRequest("Minimum memory limit allowed is 6MB");
+  const nanoCpus = field(body, "NanoCpus", "number", isNumber, 0);
+  if (nanoCpus < 0) throw badRequest("invalid NanoCpus: cannot be negative");
+  const logConfig = isObject(body.LogConfig) ? body.LogConfig : {};
+  const hostConfig: HostConfig = {
+    ...body,
+    Binds: field(body, "Binds", "list of strings", isStringArray, null),
+    NetworkMode: field(body, "NetworkMode", "string", isString, "default") || "default",
+    PortBindings: parsePortBindings(body.PortBindings),
+    PublishAllPorts: field(body, "PublishAllPorts", "boolean", isBool, false),
+    RestartPolicy: parseRestartPolicy(body.RestartPolicy),
+    AutoRemove: field(body, "AutoRemove", "boolean", isBool, false),
+    Memory: memory,
+    NanoCpus: nanoCpus,
+    CpuShares: field(body, "CpuShares", "number", isNumber, 0),
+    CpuQuota: field(body, "CpuQuota", "number", isNumber, 0),
+    CpuPeriod: field(body, "CpuPeriod", "number", isNumber, 0),
+    PidsLimit: field(body, "PidsLimit", "number", isNumber, null),
+    Runtime: field(body, "Runtime", "string", isString, "runc") || "runc",
+    Init: field(body, "Init", "boolean", isBool, null),
+    Privileged: field(body, "Privileged", "boolean", isBool, false),
+    ReadonlyRootfs: field(body, "ReadonlyRootfs", "boolean", isBool, false),
+    Dns: field(body, "Dns", "list of strings", isStringArray, []),
+    ExtraHosts: field(body, "ExtraHosts", "list of strings", isStringArray, null),
+    CapAdd: field(body, "CapAdd", "list of strings", isStringArray, null),
+    CapDrop: field(body, "CapDrop", "list of strings", isStringArray, null),
+    LogConfig: {
+      Type: field(logConfig, "Type", "string", isString, "json-file") || "json-file",
+      Config: field(logConfig, "Config", "map of strings", isStringRecord, {}),
+    },
+  };
+  if (hostConfig.AutoRemove && hostConfig.RestartPolicy.Name !== "" && hostConfig.RestartPolicy.Name !== "no")
+    throw badRequest("can't create 'AutoRemove' container with restart policy");
+  for (const bind of hostConfig.Binds ?? []) parseBind(bind);
+  return hostConfig;
+}
+
+export interface Bind {
+  source: string;
+  destination: string;
+  readonly: boolean;
+}
+
+/** `HOST:CONTAINER[:ro|rw]`; named volumes are not supported (no volume store). */
+export function parseBind(spec: string): Bind {
+  const parts = spec.split(":");
+  const [source = "", destination = "", mode = "rw"] = parts;
+  if (parts.length < 2 || parts.length > 3 || !destination.startsWith("/"))
+    throw badRequest(`invalid volume specification: '${spec}'`);
+  if (!source.startsWith("/"))
+    throw badRequest(
+      `invalid volume specification: '${spec}': named volumes are not supported, bind a host directory`,
+    );
+  const modes = mode.split(",");
+  if (
+    !modes.every((m) =>
+      ["ro", "rw", "z", "Z", "private", "rprivate", "shared", "rshared", "slave", "rslave"].includes(m),
+    )
+  )
+    throw badRequest(`invalid mode: ${mode}`);
+  return { source, destination, readonly: modes.includes("ro") };
+}
+
+export function parseCreateRequest(body: unknown): CreateRequest {
+  if (!isObject(body)) throw badRequest("the request body must be a JSON object");
+  const config = parseConfig(body);
+  const hostConfig = parseHostConfig(body.HostConfig);
+  const endpoints: CreateRequest["endpoints"] = {};
+  const networking = body.NetworkingConfig;
+  if (isObject(networking) && isObject(networking.EndpointsConfig)) {
+    for (const [name, settings] of Object.entries(networking.EndpointsConfig)) {
+      const aliases = isObject(settings) && isStringArray(settings.Aliases) ? settings.Aliases : undefined;
+      endpoints[name] = aliases ? { Aliases: aliases } : {};
+    }
+  }
+  return { config, hostConfig, endpoints };
+}

@@ -1,0 +1,717 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import type { Logger } from "pino";
+import type { LibcontainerdClient } from "../../libcontainerd/factory.js";
+import type { CallOptions, Container, ExitStatus, Task } from "../../libcontainerd/types/client.js";
+import { isErrorCode } from "../../libcontainerd/types/errors.js";
+import { conflict, EngineError, notModified } from "../errors.js";
+import type { EventBus } from "../events.js";
+import type { ImageSource, PreparedRootfs } from "../image-source.js";
+import type { EngineNetworks } from "../network-plan.js";
+import type { CreateRequest } from "./config.js";
+import { IoHub } from "./io-hub.js";
+import { LogWriter } from "./log-file.js";
+import { buildSpec } from "./spec.js";
+import { type ContainerRecord, type ContainerStore, checkName, ZERO_TIME } from "./store.js";
+
+const execFileAsync = promisify(execFile);
+
+/** The label that marks containerd containers the engine made, with the Docker name as its value. */
+export const ENGINE_NAME_LABEL = "io.ctrd.engine.name";
+
+export interface ManagerDeps {
+  client: LibcontainerdClient;
+  store: ContainerStore;
+  images: ImageSource;
+  networks: EngineNetworks;
+  events: EventBus;
+  logger: Logger;
+  /** A static init binary for HostConfig.Init (tini). */
+  initBinary?: string;
+}
+
+export interface WaitResult {
+  StatusCode: number;
+  Error: { Message: string } | null;
+}
+
+type WaitCondition = "not-running" | "next-exit" | "removed";
+
+/** What the engine holds for a container while it runs: its IO, its task, who waits for it. */
+interface Live {
+  hub: IoHub;
+  task?: Task;
+  /** Resolves when the current run's exit has been recorded. */
+  exited?: Promise<void>;
+  exitWaiters: ((result: WaitResult) => void)[];
+  removedWaiters: ((result: WaitResult) => void)[];
+  restartTimer?: NodeJS.Timeout;
+  /** Serialises start/stop/kill/remove on one container. */
+  lock: Promise<void>;
+  /** A removal was asked for: the exit handler must not restart or auto-remove it. */
+  removing: boolean;
+  removed: boolean;
+}
+
+const ADJECTIVES = ["brave", "calm", "eager", "gentle", "happy", "keen", "lucid", "nimble", "quiet", "swift"];
+const NOUNS = [
+  "bohr",
+  "curie",
+  "darwin",
+  "euler",
+  "gauss",
+  "hopper",
+  "lovelace",
+  "noether",
+  "pascal",
+  "turing",
+];
+
+function dockerName(): string {
+  const [a = 0, b = 0] = randomBytes(2);
+  return `/${ADJECTIVES[a % ADJECTIVES.length]}_${NOUNS[b % NOUNS.length]}_${randomBytes(2).toString("hex")}`;
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+/** Docker's restart backoff: 100 ms doubling per restart, reset after a run of 10 s (restartmanager). */
+const BACKOFF_START_MS = 100;
+const BACKOFF_MAX_MS = 60_000;
+const BACKOFF_RESET_RUN_MS = 10_000;
+
+/**
+ * Docker containers on the library: create, start, stop, kill, wait, remove, restart policies,
+ * and adoption of what runs when the engine starts. Each container's record is the source of truth
+ * for Docker's view; containerd holds the container (spec, rootfs) and its task.
+ */
+export class ContainerManager {
+  private readonly live = new Map<string, Live>();
+  private readonly backoff = new Map<string, number>();
+  private closing = false;
+
+  constructor(private readonly deps: ManagerDeps) {}
+
+  private liveOf(record: ContainerRecord): Live {
+    let live = this.live.get(record.Id);
+    if (!live) {
+      live = {
+        hub: new IoHub(new LogWriter(record.LogPath)),
+        exitWaiters: [],
+        removedWaiters: [],
+        lock: Promise.resolve(),
+        removing: false,
+        removed: false,
+      };
+      this.live.set(record.Id, live);
+    }
+    return live;
+  }
+
+  hub(record: ContainerRecord): IoHub {
+    return this.liveOf(record).hub;
+  }
+
+  private async locked<T>(record: ContainerRecord, work: () => Promise<T>): Promise<T> {
+    const live = this.liveOf(record);
+    const previous = live.lock;
+    let release = (): void => {};
+    live.lock = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    try {
+      await previous;
+      return await work();
+    } finally {
+      release();
+    }
+  }
+
+  private attributes(record: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
+    return { ...record.Config.Labels, image: record.Config.Image, name: record.Name.slice(1), ...extra };
+  }
+
+  emit(record: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+    this.deps.events.publish("container", action, record.Id, this.attributes(record, extra));
+  }
+
+  async create(request: CreateRequest, name: string | null, opts: CallOptions): Promise<ContainerRecord> {
+    const { store, images, networks, client } = this.deps;
+    const image = await images.resolve(request.config.Image, opts);
+    const id = randomBytes(32).toString("hex");
+    const dir = store.containerDir(id);
+    const record: ContainerRecord = {
+      Id: id,
+      Name: name ? checkName(name) : dockerName(),
+      Created: now(),
+      Path: "",
+      Args: [],
+      Config: {
+        ...request.config,
+        Env: request.config.Env,
+        ExposedPorts: { ...image.config.ExposedPorts, ...request.config.ExposedPorts },
+        Labels: { ...image.config.Labels, ...request.config.Labels },
+      },
+      HostConfig: request.hostConfig,
+      Image: image.id,
+      State: {
+        Status: "created",
+        Pid: 0,
+        ExitCode: 0,
+        Error: "",
+        OOMKilled: false,
+        StartedAt: ZERO_TIME,
+        FinishedAt: ZERO_TIME,
+      },
+      RestartCount: 0,
+      ManuallyStopped: false,
+      LogPath: join(dir, `${id}-json.log`),
+      Networks: {},
+      Ports: {},
+    };
+    if (record.Config.ExposedPorts && Object.keys(record.Config.ExposedPorts).length === 0)
+      record.Config.ExposedPorts = null;
+    store.add(record);
+    let rootfs: PreparedRootfs | undefined;
+    let attached = false;
+    try {
+      const plan = await networks.attach(record, dir, opts);
+      attached = true;
+      record.Networks = plan.endpoints;
+      record.Ports = plan.ports;
+      rootfs = await images.prepareRootfs(image, id, opts);
+      const userSpec = request.config.User || image.config.User || "";
+      const namedUser = userSpec !== "" && !/^\d+(:\d+)?$/.test(userSpec);
+      const user = namedUser ? await images.user(image, userSpec, opts) : undefined;
+      const { spec, path, args, env } = buildSpec({
+        id,
+        config: record.Config,
+        hostConfig: record.HostConfig,
+        image: image.config,
+        rootfs,
+        ...(user ? { user } : {}),
+        namespace: client.namespace,
+        ...(this.deps.initBinary !== undefined ? { initBinary: this.deps.initBinary } : {}),
+        network: plan,
+      });
+      record.Path = path;
+      record.Args = args;
+      record.ProcessEnv = env;
+      await client.newContainer(id, spec, {
+        ...opts,
+        runtime: record.HostConfig.Runtime,
+        labels: { [ENGINE_NAME_LABEL]: record.Name.slice(1) },
+        ...(rootfs.kind === "snapshot"
+          ? { snapshot: { snapshotter: rootfs.snapshotter, key: rootfs.key } }
+          : {}),
+        image: image.ref,
+      } as Parameters<LibcontainerdClient["newContainer"]>[2]);
+    } catch (err) {
+      if (rootfs) await images.releaseRootfs(rootfs).catch(() => {});
+      if (attached) await networks.detach(record).catch(() => {});
+      store.remove(id);
+      throw err;
+    }
+    store.save(record);
+    this.emit(record, "create");
+    return record;
+  }
+
+  /** POST /containers/{id}/start: 304 when it already runs. */
+  async start(record: ContainerRecord, opts: CallOptions = {}): Promise<void> {
+    await this.locked(record, async () => {
+      const status = record.State.Status;
+      if (status === "running" || status === "paused") throw notModified();
+      if (status === "removing" || status === "dead")
+        throw conflict(`container ${record.Id} is marked for removal and cannot be started`);
+      const live = this.liveOf(record);
+      clearTimeout(live.restartTimer);
+      record.ManuallyStopped = false;
+      await this.run(record, opts);
+    });
+  }
+
+  private async container(record: ContainerRecord, opts: CallOptions): Promise<Container> {
+    return this.deps.client.loadContainer(record.Id, opts);
+  }
+
+  /** Creates and starts a task, wired to the container's hub; its exit is handled in the background. */
+  private async run(record: ContainerRecord, opts: CallOptions): Promise<void> {
+    const live = this.liveOf(record);
+    const container = await this.container(record, opts);
+    // A task left from an earlier run (the engine died before deleting it) is removed first.
+    await container
+      .task(opts)
+      .then((old) => old.forceDelete(opts))
+      .catch((err: unknown) => {
+        if (!isErrorCode(err, "not_found")) throw err;
+      });
+    const task = await container.newTask({
+      ...opts,
+      stdio: { stdin: record.Config.OpenStdin, stdout: true, stderr: true, terminal: record.Config.Tty },
+    });
+    live.hub.connect(task);
+    const exited = task.wait();
+    exited.catch(() => {});
+    try {
+      await task.start(opts);
+    } catch (err) {
+      await task.forceDelete().catch(() => {});
+      await live.hub.finish();
+      record.State = {
+        ...record.State,
+        Status: "exited",
+        ExitCode: 128,
+        Error: (err as Error).message,
+        FinishedAt: now(),
+      };
+      this.deps.store.save(record);
+      throw err;
+    }
+    live.task = task;
+    record.State = {
+      Status: "running",
+      Pid: task.pid,
+      ExitCode: 0,
+      Error: "",
+      OOMKilled: false,
+      StartedAt: now(),
+      FinishedAt: ZERO_TIME,
+    };
+    this.deps.store.save(record);
+    this.emit(record, "start");
+    live.exited = this.afterExit(record, task, exited);
+    await live.hub.markStarted();
+  }
+
+  /** Follows a running task that the engine did not start (adopted after a restart). */
+  private follow(record: ContainerRecord, task: Task): void {
+    const live = this.liveOf(record);
+    live.hub.connect(task);
+    live.task = task;
+    const exited = task.wait();
+    live.exited = this.afterExit(record, task, exited);
+    void live.hub.markStarted();
+  }
+
+  private async afterExit(record: ContainerRecord, task: Task, exited: Promise<ExitStatus>): Promise<void> {
+    const live = this.liveOf(record);
+    let status: ExitStatus;
+    try {
+      status = await exited;
+    } catch (err) {
+      if (this.closing) return;
+      this.deps.logger.warn({ err, id: record.Id }, "lost track of a container's task");
+      status = { exitCode: 255, exitedAt: new Date() };
+    }
+    if (this.closing) return;
+    await live.hub.finish();
+    try {
+      await task.delete();
+    } catch (err) {
+      if (!isErrorCode(err, "not_found"))
+        this.deps.logger.warn({ err, id: record.Id }, "could not delete the task");
+    }
+    live.task = undefined;
+    const ranMs = Date.now() - Date.parse(record.State.StartedAt);
+    record.State = {
+      ...record.State,
+      Status: "exited",
+      Pid: 0,
+      ExitCode: status.exitCode,
+      OOMKilled: (status as ExitStatus & { oomKilled?: boolean }).oomKilled ?? false,
+      FinishedAt: status.exitedAt.toISOString(),
+    };
+    this.deps.store.save(record);
+    this.emit(record, "die", { exitCode: String(status.exitCode) });
+    const result: WaitResult = { StatusCode: status.exitCode, Error: null };
+    for (const waiter of live.exitWaiters.splice(0)) waiter(result);
+    if (live.removing) return;
+    if (this.shouldRestart(record, status.exitCode)) this.scheduleRestart(record, ranMs);
+    else if (record.HostConfig.AutoRemove) {
+      await this.remove(record, { force: true }).catch((err: unknown) =>
+        this.deps.logger.warn({ err, id: record.Id }, "could not auto-remove the container"),
+      );
+    }
+  }
+
+  private shouldRestart(record: ContainerRecord, exitCode: number): boolean {
+    if (record.ManuallyStopped || this.closing) return false;
+    const policy = record.HostConfig.RestartPolicy;
+    switch (policy.Name) {
+      case "always":
+      case "unless-stopped":
+        return true;
+      case "on-failure":
+        return (
+          exitCode !== 0 && (policy.MaximumRetryCount === 0 || record.RestartCount < policy.MaximumRetryCount)
+        );
+      default:
+        return false;
+    }
+  }
+
+  private scheduleRestart(record: ContainerRecord, ranMs: number): void {
+    const live = this.liveOf(record);
+    const previous = ranMs >= BACKOFF_RESET_RUN_MS ? 0 : (this.backoff.get(record.Id) ?? 0);
+    const delay = previous === 0 ? BACKOFF_START_MS : Math.min(previous * 2, BACKOFF_MAX_MS);
+    this.backoff.set(record.Id, delay);
+    record.State.Status = "restarting";
+    this.deps.store.save(record);
+    live.restartTimer = setTimeout(() => {
+      void this.locked(record, async () => {
+        if (live.removing || record.State.Status !== "restarting" || this.closing) return;
+        record.RestartCount += 1;
+        try {
+          await this.run(record, {});
+        } catch (err) {
+          this.deps.logger.warn({ err, id: record.Id }, "restarting the container failed");
+          if (this.shouldRestart(record, record.State.ExitCode)) this.scheduleRestart(record, 0);
+        }
+      });
+    }, delay);
+  }
+
+  /** The signal that stops the container: its StopSignal, else SIGTERM. */
+  private stopSignal(record: ContainerRecord): string {
+    return record.Config.StopSignal || "SIGTERM";
+  }
+
+  /** POST /containers/{id}/stop: the stop signal, then SIGKILL after `timeoutSec`. 304 when not running. */
+  async stop(record: ContainerRecord, timeoutSec: number | undefined, opts: CallOptions = {}): Promise<void> {
+    await this.locked(record, async () => {
+      const live = this.liveOf(record);
+      if (record.State.Status === "restarting") {
+        clearTimeout(live.restartTimer);
+        record.ManuallyStopped = true;
+        record.State.Status = "exited";
+        this.deps.store.save(record);
+        return;
+      }
+      if (!live.task) throw notModified();
+      record.ManuallyStopped = true;
+      this.deps.store.save(record);
+      await this.stopTask(record, live, timeoutSec ?? record.Config.StopTimeout ?? 10, opts);
+      this.emit(record, "stop");
+    });
+  }
+
+  private async stopTask(
+    record: ContainerRecord,
+    live: Live,
+    timeoutSec: number,
+    opts: CallOptions,
+  ): Promise<void> {
+    const task = live.task;
+    const exited = live.exited;
+    if (!task || !exited) return;
+    if (record.State.Status === "paused") await task.resume(opts).catch(() => {});
+    const signal = this.stopSignal(record);
+    await task.kill(signal, opts).catch(ignoreGone);
+    this.emit(record, "kill", { signal: signalNumber(signal) });
+    const stopped = await Promise.race([
+      exited.then(() => true),
+      sleep(Math.max(0, timeoutSec) * 1000, false),
+    ]);
+    if (!stopped) {
+      await task.kill("SIGKILL", opts).catch(ignoreGone);
+      this.emit(record, "kill", { signal: "9" });
+      await exited;
+    }
+  }
+
+  async restart(
+    record: ContainerRecord,
+    timeoutSec: number | undefined,
+    opts: CallOptions = {},
+  ): Promise<void> {
+    await this.locked(record, async () => {
+      const live = this.liveOf(record);
+      clearTimeout(live.restartTimer);
+      record.ManuallyStopped = true;
+      if (live.task) await this.stopTask(record, live, timeoutSec ?? record.Config.StopTimeout ?? 10, opts);
+      record.ManuallyStopped = false;
+      await this.run(record, opts);
+      this.emit(record, "restart");
+    });
+  }
+
+  /** POST /containers/{id}/kill. 409 when it is not running, as Docker answers. */
+  async kill(record: ContainerRecord, signal: string, opts: CallOptions = {}): Promise<void> {
+    const live = this.liveOf(record);
+    const task = live.task;
+    if (!task) throw conflict(`Container ${record.Id} is not running`);
+    const stops =
+      signal === "SIGKILL" || signal === "KILL" || signal === "9" || signal === this.stopSignal(record);
+    if (stops) {
+      record.ManuallyStopped = true;
+      this.deps.store.save(record);
+    }
+    if (record.State.Status === "paused" && stops) await task.resume(opts).catch(() => {});
+    await task.kill(signal, opts);
+    this.emit(record, "kill", { signal: signalNumber(signal) });
+  }
+
+  async pause(record: ContainerRecord, opts: CallOptions = {}): Promise<void> {
+    const task = this.liveOf(record).task;
+    if (!task || record.State.Status !== "running")
+      throw conflict(
+        record.State.Status === "paused"
+          ? `Container ${record.Id} is already paused`
+          : `Container ${record.Id} is not running`,
+      );
+    await task.pause(opts);
+    record.State.Status = "paused";
+    this.deps.store.save(record);
+    this.emit(record, "pause");
+  }
+
+  async unpause(record: ContainerRecord, opts: CallOptions = {}): Promise<void> {
+    const task = this.liveOf(record).task;
+    if (!task || record.State.Status !== "paused") throw conflict(`Container ${record.Id} is not paused`);
+    await task.resume(opts);
+    record.State.Status = "running";
+    this.deps.store.save(record);
+    this.emit(record, "unpause");
+  }
+
+  task(record: ContainerRecord): Task | undefined {
+    return this.live.get(record.Id)?.task;
+  }
+
+  /** POST /containers/{id}/wait. Resolves per `condition`; the signal ends the wait. */
+  wait(record: ContainerRecord, condition: WaitCondition, signal: AbortSignal): Promise<WaitResult> {
+    const live = this.liveOf(record);
+    const current = (): WaitResult => ({ StatusCode: record.State.ExitCode, Error: null });
+    const running =
+      record.State.Status === "running" ||
+      record.State.Status === "paused" ||
+      record.State.Status === "restarting";
+    if (condition === "not-running" && !running) return Promise.resolve(current());
+    if (condition === "removed" && live.removed) return Promise.resolve(current());
+    return new Promise((resolve, reject) => {
+      const list = condition === "removed" ? live.removedWaiters : live.exitWaiters;
+      const waiter = (result: WaitResult): void => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(result);
+      };
+      const onAbort = (): void => {
+        const index = list.indexOf(waiter);
+        if (index >= 0) list.splice(index, 1);
+        reject(new EngineError(499, "the client went away"));
+      };
+      list.push(waiter);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** DELETE /containers/{id}: 409 while it runs unless `force`. */
+  async remove(record: ContainerRecord, options: { force: boolean }, opts: CallOptions = {}): Promise<void> {
+    await this.locked(record, async () => {
+      const live = this.liveOf(record);
+      if (live.removed) return;
+      clearTimeout(live.restartTimer);
+      const running = live.task !== undefined;
+      if (running && !options.force)
+        throw conflict(
+          `You cannot remove a ${record.State.Status === "paused" ? "paused" : "running"} container ${record.Id}. Stop the container before attempting removal or force remove`,
+        );
+      record.ManuallyStopped = true;
+      // Set before the kill: the exit handler must not start an auto-remove of its own (it would wait on this lock).
+      live.removing = true;
+      if (running && live.task) {
+        if (record.State.Status === "paused") await live.task.resume(opts).catch(() => {});
+        await live.task.kill("SIGKILL", opts).catch(ignoreGone);
+        await live.exited;
+      }
+      record.State.Status = "removing";
+      try {
+        const container = await this.deps.client.loadContainer(record.Id, opts);
+        await container
+          .task(opts)
+          .then((task) => task.forceDelete(opts))
+          .catch((err: unknown) => {
+            if (!isErrorCode(err, "not_found")) throw err;
+          });
+        await container.delete(opts);
+      } catch (err) {
+        if (!isErrorCode(err, "not_found")) {
+          live.removing = false;
+          record.State.Status = "dead";
+          this.deps.store.save(record);
+          throw err;
+        }
+      }
+      await this.deps.networks
+        .detach(record, opts)
+        .catch((err: unknown) =>
+          this.deps.logger.warn({ err, id: record.Id }, "could not detach the container's networks"),
+        );
+      live.hub.close();
+      this.deps.store.remove(record.Id);
+      this.live.delete(record.Id);
+      this.backoff.delete(record.Id);
+      live.removed = true;
+      this.emit(record, "destroy");
+      const result: WaitResult = { StatusCode: record.State.ExitCode, Error: null };
+      for (const waiter of live.removedWaiters.splice(0)) waiter(result);
+      for (const waiter of live.exitWaiters.splice(0)) waiter(result);
+    });
+  }
+
+  rename(record: ContainerRecord, name: string): void {
+    const old = record.Name;
+    this.deps.store.rename(record, name);
+    this.emit(record, "rename", { oldName: old });
+  }
+
+  /** GET /containers/{id}/top: `ps` on the host, limited to the container's processes. */
+  async top(
+    record: ContainerRecord,
+    psArgs: string,
+    opts: CallOptions = {},
+  ): Promise<{ Titles: string[]; Processes: string[][] }> {
+    const task = this.liveOf(record).task;
+    if (!task) throw conflict(`Container ${record.Id} is not running`);
+    const pids = new Set((await task.pids(opts)).map((info) => info.pid));
+    const args = psArgs.trim() === "" ? ["-ef"] : psArgs.trim().split(/\s+/);
+    let stdout: string;
+    try {
+      ({ stdout } = await execFileAsync("ps", args, { signal: opts.signal, maxBuffer: 16 * 1024 * 1024 }));
+    } catch (err) {
+      throw new EngineError(500, `Error running ps: ${(err as Error).message}`);
+    }
+    const [header = "", ...rows] = stdout.split("\n").filter((line) => line.trim() !== "");
+    const titles = header.trim().split(/\s+/);
+    const pidColumn = titles.indexOf("PID");
+    if (pidColumn < 0) throw new EngineError(500, `Couldn't find PID field in ps output`);
+    const processes: string[][] = [];
+    for (const row of rows) {
+      const fields = row.trim().split(/\s+/);
+      if (!pids.has(Number(fields[pidColumn]))) continue;
+      // The last column (the command) keeps its spaces.
+      processes.push([...fields.slice(0, titles.length - 1), fields.slice(titles.length - 1).join(" ")]);
+    }
+    return { Titles: titles, Processes: processes };
+  }
+
+  /**
+   * After the engine (re)starts: follow the containers that still run, record the exits missed
+   * meanwhile, and apply restart policies as dockerd does at start-up.
+   */
+  async adopt(opts: CallOptions = {}): Promise<void> {
+    const { store, client, logger } = this.deps;
+    for (const record of store.load()) {
+      try {
+        await this.adoptOne(record, client, opts);
+      } catch (err) {
+        logger.warn({ err, id: record.Id }, "could not adopt the container");
+      }
+    }
+  }
+
+  private async adoptOne(
+    record: ContainerRecord,
+    client: LibcontainerdClient,
+    opts: CallOptions,
+  ): Promise<void> {
+    if (record.State.Status === "removing") {
+      await this.remove(record, { force: true }, opts);
+      return;
+    }
+    let container: Container;
+    try {
+      container = await client.loadContainer(record.Id, opts);
+    } catch (err) {
+      if (!isErrorCode(err, "not_found")) throw err;
+      // containerd lost it (its data root was wiped): nothing can run it again.
+      record.State = { ...record.State, Status: "dead", Pid: 0, Error: "the containerd container is gone" };
+      this.deps.store.save(record);
+      return;
+    }
+    let task: Task | undefined;
+    try {
+      task = await container.attachTask(
+        { stdin: record.Config.OpenStdin, stdout: true, stderr: true, terminal: record.Config.Tty },
+        opts,
+      );
+    } catch (err) {
+      if (!isErrorCode(err, "not_found")) throw err;
+    }
+    const status = task ? await task.status(opts) : "stopped";
+    if (task && (status === "running" || status === "paused" || status === "pausing")) {
+      record.State.Status = status === "running" ? "running" : "paused";
+      record.State.Pid = task.pid;
+      this.deps.store.save(record);
+      this.follow(record, task);
+      return;
+    }
+    let exitCode = record.State.ExitCode;
+    let finishedAt = now();
+    if (task) {
+      const exit = await task.delete(opts).catch(() => undefined);
+      if (exit) {
+        exitCode = exit.exitCode;
+        finishedAt = exit.exitedAt.toISOString();
+      }
+    }
+    const wasRunning = ["running", "paused", "restarting"].includes(record.State.Status);
+    if (wasRunning) {
+      record.State = {
+        ...record.State,
+        Status: "exited",
+        Pid: 0,
+        ExitCode: exitCode,
+        FinishedAt: finishedAt,
+      };
+      this.deps.store.save(record);
+      this.emit(record, "die", { exitCode: String(exitCode) });
+    }
+    const policy = record.HostConfig.RestartPolicy.Name;
+    const restartAtBoot =
+      (policy === "always" && wasRunning) ||
+      (policy === "unless-stopped" && !record.ManuallyStopped && wasRunning) ||
+      (policy === "on-failure" && wasRunning && this.shouldRestart(record, exitCode));
+    if (restartAtBoot) await this.locked(record, () => this.run(record, opts));
+    else if (wasRunning && record.HostConfig.AutoRemove) await this.remove(record, { force: true }, opts);
+  }
+
+  /** Stops following containers (they keep running); pending restarts are dropped. */
+  close(): void {
+    this.closing = true;
+    for (const live of this.live.values()) {
+      clearTimeout(live.restartTimer);
+      for (const waiter of live.exitWaiters.splice(0))
+        waiter({ StatusCode: -1, Error: { Message: "the engine is shutting down" } });
+      live.hub.close();
+    }
+  }
+}
+
+function ignoreGone(err: unknown): void {
+  if (!isErrorCode(err, "not_found") && !isErrorCode(err, "failed_precondition")) throw err;
+}
+
+const SIGNAL_NUMBERS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGUSR2: 12,
+  SIGTERM: 15,
+  SIGSTOP: 19,
+  SIGCONT: 18,
+  SIGWINCH: 28,
+};
+
+/** Docker's kill events carry the signal as a number. */
+export function signalNumber(signal: string): string {
+  if (/^\d+$/.test(signal)) return signal;
+  const name = signal.toUpperCase().startsWith("SIG") ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`;
+  return String(SIGNAL_NUMBERS[name] ?? signal);
+}

@@ -1,0 +1,334 @@
+import type { Writable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { badRequest, EngineError } from "../errors.js";
+import { parseEventTime } from "../events.js";
+import { type Exchange, queryBool, queryFilters, queryInt } from "../http.js";
+import type { Router } from "../router.js";
+import { frame, RAW_STREAM, STDERR, STDOUT } from "../stdcopy.js";
+import { parseCreateRequest } from "./config.js";
+import { formatTimeNs, readLogFile } from "./log-file.js";
+import type { ContainerManager } from "./manager.js";
+import { type CpuSample, dockerStats, systemCpuUsageNs } from "./stats.js";
+import type { ContainerRecord, ContainerStore } from "./store.js";
+import { inspectView, listView } from "./views.js";
+
+export interface ContainerRoutesDeps {
+  manager: ContainerManager;
+  store: ContainerStore;
+  /** Exec ids per container, for inspect's ExecIDs. */
+  execIds(containerId: string): string[];
+}
+
+/** Writes output the way Docker frames it: raw with a TTY, 8-byte-header frames without. */
+export function outputWriter(
+  output: Writable,
+  tty: boolean,
+): (stream: "stdout" | "stderr", chunk: Buffer) => void {
+  return (stream, chunk) => {
+    if (output.destroyed || output.writableEnded) return;
+    output.write(tty ? chunk : frame(stream === "stdout" ? STDOUT : STDERR, chunk));
+  };
+}
+
+function matchesFilters(record: ContainerRecord, filters: Map<string, string[]>): boolean {
+  const any = (name: string, test: (value: string) => boolean): boolean => {
+    const values = filters.get(name);
+    return !values || values.length === 0 || values.some(test);
+  };
+  const labels = record.Config.Labels;
+  return (
+    any("id", (value) => record.Id.startsWith(value)) &&
+    any("name", (value) => {
+      try {
+        return new RegExp(value.replace(/^\//, "")).test(record.Name.slice(1));
+      } catch {
+        return record.Name.slice(1).includes(value);
+      }
+    }) &&
+    any("status", (value) => record.State.Status === value) &&
+    any("exited", (value) => record.State.Status === "exited" && String(record.State.ExitCode) === value) &&
+    any(
+      "ancestor",
+      (value) =>
+        record.Config.Image === value || record.Image.startsWith(value) || record.Image === `sha256:${value}`,
+    ) &&
+    (filters.get("label") ?? []).every((label) => {
+      const [key = "", value] = label.split("=", 2);
+      return value === undefined ? key in labels : labels[key] === value;
+    })
+  );
+}
+
+export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void {
+  const { manager, store } = deps;
+  const find = (exchange: Exchange): ContainerRecord => store.get(exchange.params.id ?? "");
+
+  router.add("GET", "/containers/json", (exchange) => {
+    const all = queryBool(exchange.query, "all");
+    const limit = queryInt(exchange.query, "limit");
+    const filters = queryFilters(exchange.query);
+    let records = store
+      .all()
+      .filter(
+        (record) =>
+          all ||
+          filters.has("status") ||
+          record.State.Status === "running" ||
+          record.State.Status === "paused" ||
+          record.State.Status === "restarting",
+      )
+      .filter((record) => matchesFilters(record, filters))
+      .sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
+    if (limit !== undefined && limit > 0) records = records.slice(0, limit);
+    const now = Date.now();
+    exchange.send(
+      200,
+      records.map((record) => listView(record, now)),
+    );
+  });
+
+  router.add("POST", "/containers/create", async (exchange) => {
+    const request = parseCreateRequest(await exchange.json());
+    const record = await manager.create(request, exchange.query.get("name") || null, {
+      signal: exchange.signal,
+    });
+    exchange.send(201, { Id: record.Id, Warnings: [] });
+  });
+
+  router.add("GET", "/containers/{id}/json", (exchange) => {
+    const record = find(exchange);
+    exchange.send(200, inspectView(record, store.containerDir(record.Id), deps.execIds(record.Id)));
+  });
+
+  router.add("POST", "/containers/{id}/start", async (exchange) => {
+    await manager.start(find(exchange), { signal: exchange.signal });
+    exchange.send(204, null);
+  });
+
+  router.add("POST", "/containers/{id}/stop", async (exchange) => {
+    await manager.stop(find(exchange), queryInt(exchange.query, "t"));
+    exchange.send(204, null);
+  });
+
+  router.add("POST", "/containers/{id}/restart", async (exchange) => {
+    await manager.restart(find(exchange), queryInt(exchange.query, "t"));
+    exchange.send(204, null);
+  });
+
+  router.add("POST", "/containers/{id}/kill", async (exchange) => {
+    const signal = exchange.query.get("signal") || "SIGKILL";
+    await manager.kill(find(exchange), signal, { signal: exchange.signal });
+    exchange.send(204, null);
+  });
+
+  router.add("POST", "/containers/{id}/pause", async (exchange) => {
+    await manager.pause(find(exchange), { signal: exchange.signal });
+    exchange.send(204, null);
+  });
+
+  router.add("POST", "/containers/{id}/unpause", async (exchange) => {
+    await manager.unpause(find(exchange), { signal: exchange.signal });
+    exchange.send(204, null);
+  });
+
+  router.add("POST", "/containers/{id}/wait", async (exchange) => {
+    const record = find(exchange);
+    const condition = exchange.query.get("condition") || "not-running";
+    if (condition !== "not-running" && condition !== "next-exit" && condition !== "removed")
+      throw badRequest(`invalid condition: "${condition}"`);
+    const result = manager.wait(record, condition, exchange.signal);
+    // Headers at once, as dockerd sends them: the client knows the wait is registered.
+    const out = exchange.stream("application/json");
+    const body = await result.catch((err: unknown) => ({
+      StatusCode: -1,
+      Error: { Message: (err as Error).message },
+    }));
+    out.end(`${JSON.stringify(body)}\n`);
+  });
+
+  router.add("DELETE", "/containers/{id}", async (exchange) => {
+    await manager.remove(
+      find(exchange),
+      { force: queryBool(exchange.query, "force") },
+      { signal: exchange.signal },
+    );
+    exchange.send(204, null);
+  });
+
+  router.add("POST", "/containers/{id}/rename", (exchange) => {
+    const name = exchange.query.get("name");
+    if (!name) throw badRequest("name is required to rename a container");
+    manager.rename(find(exchange), name);
+    exchange.send(204, null);
+  });
+
+  router.add("GET", "/containers/{id}/top", async (exchange) => {
+    const result = await manager.top(find(exchange), exchange.query.get("ps_args") ?? "", {
+      signal: exchange.signal,
+    });
+    exchange.send(200, result);
+  });
+
+  router.add("POST", "/containers/{id}/resize", async (exchange) => {
+    const record = find(exchange);
+    const height = queryInt(exchange.query, "h") ?? 0;
+    const width = queryInt(exchange.query, "w") ?? 0;
+    if (height < 0 || width < 0) throw badRequest("invalid terminal size");
+    if (!manager.task(record)) throw new EngineError(409, `Container ${record.Id} is not running`);
+    await manager.hub(record).resize(width, height);
+    exchange.send(200, null);
+  });
+
+  router.add("POST", "/containers/{id}/attach", (exchange) => attach(exchange, find(exchange), manager));
+
+  router.add("GET", "/containers/{id}/logs", (exchange) => logs(exchange, find(exchange), manager));
+
+  router.add("GET", "/containers/{id}/stats", (exchange) => stats(exchange, find(exchange), manager));
+
+  router.add("POST", "/containers/prune", async (exchange) => {
+    const deleted: string[] = [];
+    for (const record of store.all()) {
+      if (
+        record.State.Status !== "exited" &&
+        record.State.Status !== "created" &&
+        record.State.Status !== "dead"
+      )
+        continue;
+      await manager.remove(record, { force: false }, { signal: exchange.signal });
+      deleted.push(record.Id);
+    }
+    exchange.send(200, { ContainersDeleted: deleted, SpaceReclaimed: 0 });
+  });
+}
+
+function attach(exchange: Exchange, record: ContainerRecord, manager: ContainerManager): void {
+  const { query } = exchange;
+  const wantStdin = queryBool(query, "stdin");
+  const wantStdout = queryBool(query, "stdout");
+  const wantStderr = queryBool(query, "stderr");
+  const stream = queryBool(query, "stream");
+  const replay = queryBool(query, "logs");
+  const tty = record.Config.Tty;
+  const hijacked = exchange.hijack(RAW_STREAM);
+  const write = outputWriter(hijacked.output, tty);
+  const wanted = (name: "stdout" | "stderr"): boolean => (name === "stdout" ? wantStdout : wantStderr);
+  if (replay) {
+    for (const entry of readLogFile(record.LogPath, { stdout: wantStdout, stderr: wantStderr }))
+      write(entry.stream, entry.log);
+  }
+  // The hub, not the status, says whether output will still come: the status trails the exit a moment.
+  const willRun = record.State.Status === "created" || manager.hub(record).running;
+  if (!stream || !willRun) {
+    hijacked.end();
+    return;
+  }
+  const hub = manager.hub(record);
+  const unsubscribe = hub.subscribe({
+    output: (name, chunk) => {
+      if (wanted(name)) write(name, chunk);
+    },
+    end: () => hijacked.end(),
+  });
+  exchange.signal.addEventListener("abort", unsubscribe, { once: true });
+  manager.emit(record, "attach");
+  if (wantStdin && record.Config.OpenStdin) {
+    hijacked.input.on("data", (chunk: Buffer) => hub.writeStdin(chunk));
+    hijacked.input.once("end", () => {
+      if (record.Config.StdinOnce) void hub.closeStdin();
+    });
+  } else {
+    hijacked.input.resume();
+  }
+}
+
+function sinceOf(value: string | null, name: string): bigint | undefined {
+  const ns = parseEventTime(value, name);
+  return ns === undefined || ns === 0 ? undefined : BigInt(ns);
+}
+
+function logs(exchange: Exchange, record: ContainerRecord, manager: ContainerManager): void {
+  const { query } = exchange;
+  const stdout = queryBool(query, "stdout");
+  const stderr = queryBool(query, "stderr");
+  if (!stdout && !stderr) throw badRequest("Bad parameters: you must choose at least one stream");
+  const follow = queryBool(query, "follow");
+  const timestamps = queryBool(query, "timestamps");
+  const tailText = query.get("tail") ?? "all";
+  const tail = tailText === "all" || tailText === "" ? undefined : Number(tailText);
+  if (tail !== undefined && !Number.isInteger(tail)) throw badRequest(`invalid tail value: ${tailText}`);
+  const sinceNs = sinceOf(query.get("since"), "since");
+  const untilNs = sinceOf(query.get("until"), "until");
+  const tty = record.Config.Tty;
+  const out = exchange.stream(RAW_STREAM);
+  const write = outputWriter(out, tty);
+  const emit = (name: "stdout" | "stderr", chunk: Buffer, timeNs: bigint): void => {
+    write(name, timestamps ? Buffer.concat([Buffer.from(`${formatTimeNs(timeNs)} `), chunk]) : chunk);
+  };
+  for (const entry of readLogFile(record.LogPath, {
+    stdout,
+    stderr,
+    ...(sinceNs !== undefined ? { sinceNs } : {}),
+    ...(untilNs !== undefined ? { untilNs } : {}),
+    ...(tail !== undefined ? { tail } : {}),
+  }))
+    emit(entry.stream, entry.log, entry.timeNs);
+  if (!follow || !manager.hub(record).running || untilNs !== undefined) {
+    out.end();
+    return;
+  }
+  const unsubscribe = manager.hub(record).subscribe({
+    output: (name, chunk) => {
+      if (name === "stdout" ? stdout : stderr) emit(name, chunk, BigInt(Date.now()) * 1_000_000n);
+    },
+    end: () => out.end(),
+  });
+  exchange.signal.addEventListener("abort", unsubscribe, { once: true });
+}
+
+const STATS_INTERVAL_MS = 1_000;
+
+async function stats(exchange: Exchange, record: ContainerRecord, manager: ContainerManager): Promise<void> {
+  const stream = queryBool(exchange.query, "stream", true);
+  const oneShot = queryBool(exchange.query, "one-shot");
+  const identity = { id: record.Id, name: record.Name };
+  let previous: { read: string; cpu: CpuSample } | undefined;
+  const sample = async (): Promise<Record<string, unknown> | undefined> => {
+    const task = manager.task(record);
+    if (!task) return undefined;
+    const [raw, systemNs] = await Promise.all([task.stats({ signal: exchange.signal }), systemCpuUsageNs()]);
+    const result = dockerStats(raw, systemNs, previous, identity);
+    previous = { read: result.read, cpu: result.cpu };
+    return result.body;
+  };
+  const stopped = (): Record<string, unknown> => ({
+    read: "0001-01-01T00:00:00Z",
+    preread: "0001-01-01T00:00:00Z",
+    pids_stats: {},
+    blkio_stats: {},
+    num_procs: 0,
+    storage_stats: {},
+    cpu_stats: { cpu_usage: { total_usage: 0 }, throttling_data: {} },
+    precpu_stats: { cpu_usage: { total_usage: 0 }, throttling_data: {} },
+    memory_stats: {},
+    name: record.Name,
+    id: record.Id,
+  });
+  if (!stream) {
+    let body = await sample().catch(() => undefined);
+    // As dockerd: a second sample a moment later, so precpu_stats is filled and CPU % means something.
+    if (body && !oneShot) {
+      await sleep(STATS_INTERVAL_MS, undefined, { signal: exchange.signal }).catch(() => {});
+      body = (await sample().catch(() => undefined)) ?? body;
+    }
+    exchange.send(200, body ?? stopped());
+    return;
+  }
+  const out = exchange.stream("application/json");
+  while (!exchange.signal.aborted) {
+    const body = await sample().catch(() => undefined);
+    out.write(`${JSON.stringify(body ?? stopped())}\n`);
+    if (!body) break;
+    await sleep(STATS_INTERVAL_MS, undefined, { signal: exchange.signal }).catch(() => {});
+  }
+  out.end();
+}

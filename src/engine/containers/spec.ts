@@ -1,0 +1,171 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { LinuxResources } from "../../libcontainerd/types/resources.js";
+import { DEFAULT_PATH_ENV, defaultLinuxSpec } from "../../oci/defaults.js";
+import type { OciMount, OciSpec } from "../../oci/spec.js";
+import { badRequest } from "../errors.js";
+import type { ImageConfig, PreparedRootfs } from "../image-source.js";
+import { type ContainerConfig, type HostConfig, parseBind } from "./config.js";
+
+/** What the container runs: Docker's rules for combining the container's and the image's Entrypoint and Cmd. */
+export function commandOf(config: ContainerConfig, image: ImageConfig): { path: string; args: string[] } {
+  const entrypoint = config.Entrypoint ?? image.Entrypoint ?? [];
+  // A container Entrypoint without a Cmd drops the image's Cmd (daemon/create.go, merge.go).
+  const cmd = config.Cmd ?? (config.Entrypoint !== null ? [] : (image.Cmd ?? []));
+  const argv = [...entrypoint, ...cmd];
+  const [path, ...args] = argv;
+  if (path === undefined || path === "") throw badRequest("No command specified");
+  return { path, args };
+}
+
+/** The image's Env, overridden key by key by the container's (as dockerd merges them). */
+export function mergeEnv(imageEnv: readonly string[], containerEnv: readonly string[]): string[] {
+  const byKey = new Map<string, string>();
+  for (const entry of [...imageEnv, ...containerEnv]) {
+    const key = entry.split("=", 1)[0] ?? entry;
+    if (entry.includes("=")) byKey.set(key, entry);
+  }
+  return [...byKey.values()];
+}
+
+export interface SpecInputs {
+  id: string;
+  config: ContainerConfig;
+  hostConfig: HostConfig;
+  image: ImageConfig;
+  rootfs: PreparedRootfs;
+  /** The containerd namespace: containers' cgroups go under /<namespace>. */
+  namespace: string;
+  /** The user, resolved from the image's accounts (when it is a name). */
+  user?: { uid: number; gid: number };
+  /** A static init (tini) to run as pid 1 when HostConfig.Init asks for it. */
+  initBinary?: string;
+  /** The network namespace to join (none: a new one, with only loopback; "host": the host's). */
+  network: {
+    netnsPath?: string;
+    host: boolean;
+    hostsPath?: string;
+    resolvConfPath?: string;
+    hostnamePath?: string;
+  };
+}
+
+const CPU_PERIOD_US = 100_000;
+
+export function resourcesOf(hostConfig: HostConfig): LinuxResources {
+  const resources: LinuxResources = {};
+  if (hostConfig.Memory > 0) resources.memory = { limit: hostConfig.Memory };
+  if (hostConfig.NanoCpus > 0) {
+    if (hostConfig.CpuQuota > 0)
+      throw badRequest("Conflicting options: Nano CPUs and CPU Quota cannot both be set");
+    resources.cpu = { quota: Math.round((hostConfig.NanoCpus / 1e9) * CPU_PERIOD_US), period: CPU_PERIOD_US };
+  } else if (hostConfig.CpuQuota > 0) {
+    resources.cpu = { quota: hostConfig.CpuQuota, period: hostConfig.CpuPeriod || CPU_PERIOD_US };
+  }
+  if (hostConfig.CpuShares > 0) resources.cpu = { ...resources.cpu, shares: hostConfig.CpuShares };
+  if (hostConfig.PidsLimit !== null && hostConfig.PidsLimit > 0)
+    resources.pids = { limit: hostConfig.PidsLimit };
+  return resources;
+}
+
+/** `uid[:gid]`, names looked up in the rootfs (when it is a directory we can read). */
+export function resolveUser(user: string, rootfsDir: string | undefined): { uid: number; gid: number } {
+  if (user === "") return { uid: 0, gid: 0 };
+  const [userPart = "", groupPart] = user.split(":", 2);
+  const lookup = (file: string, name: string, column: number): number | undefined => {
+    if (/^\d+$/.test(name)) return Number(name);
+    if (rootfsDir === undefined) return undefined;
+    try {
+      for (const line of readFileSync(join(rootfsDir, file), "utf8").split("\n")) {
+        const fields = line.split(":");
+        if (fields[0] === name && /^\d+$/.test(fields[column] ?? "")) return Number(fields[column]);
+      }
+    } catch {}
+    return undefined;
+  };
+  const uid = userPart === "root" ? 0 : lookup("etc/passwd", userPart, 2);
+  if (uid === undefined)
+    throw badRequest(`unable to find user ${userPart}: no matching entries in passwd file`);
+  let gid: number | undefined;
+  if (groupPart !== undefined && groupPart !== "") {
+    gid = groupPart === "root" ? 0 : lookup("etc/group", groupPart, 2);
+    if (gid === undefined)
+      throw badRequest(`unable to find group ${groupPart}: no matching entries in group file`);
+  } else {
+    gid = /^\d+$/.test(userPart) ? 0 : (lookup("etc/passwd", userPart, 3) ?? 0);
+  }
+  return { uid, gid };
+}
+
+function bindMounts(hostConfig: HostConfig): OciMount[] {
+  return (hostConfig.Binds ?? []).map((spec) => {
+    const bind = parseBind(spec);
+    return {
+      destination: bind.destination,
+      type: "bind",
+      source: bind.source,
+      options: ["rbind", "rprivate", bind.readonly ? "ro" : "rw"],
+    };
+  });
+}
+
+function fileMount(destination: string, source: string | undefined): OciMount[] {
+  return source ? [{ destination, type: "bind", source, options: ["rbind", "rprivate", "rw"] }] : [];
+}
+
+export const INIT_PATH = "/sbin/docker-init";
+
+/** The OCI spec for a Docker container: Docker's defaults, the image's config, the container's. */
+export function buildSpec(inputs: SpecInputs): {
+  spec: OciSpec;
+  path: string;
+  args: string[];
+  env: string[];
+} {
+  const { config, hostConfig, image } = inputs;
+  const { path, args } = commandOf(config, image);
+  const hostname = config.Hostname || inputs.id.slice(0, 12);
+  const env = mergeEnv(image.Env ?? [DEFAULT_PATH_ENV], config.Env ?? []);
+  if (!env.some((entry) => entry.startsWith("PATH="))) env.unshift(DEFAULT_PATH_ENV);
+  env.push(`HOSTNAME=${hostname}`);
+  if (config.Tty && !env.some((entry) => entry.startsWith("TERM="))) env.push("TERM=xterm");
+  const init = hostConfig.Init === true && inputs.initBinary !== undefined;
+  const mounts: OciMount[] = [
+    ...bindMounts(hostConfig),
+    ...fileMount("/etc/hosts", inputs.network.hostsPath),
+    ...fileMount("/etc/resolv.conf", inputs.network.resolvConfPath),
+    ...fileMount("/etc/hostname", inputs.network.hostnamePath),
+    ...(init && inputs.initBinary
+      ? [{ destination: INIT_PATH, type: "bind", source: inputs.initBinary, options: ["bind", "ro"] }]
+      : []),
+  ];
+  const spec = defaultLinuxSpec({
+    args: init ? [INIT_PATH, "--", path, ...args] : [path, ...args],
+    rootfs: inputs.rootfs.kind === "directory" ? inputs.rootfs.path : "rootfs",
+    readonlyRootfs: hostConfig.ReadonlyRootfs,
+    env,
+    cwd: config.WorkingDir || image.WorkingDir || "/",
+    terminal: config.Tty,
+    user: resolveUser(
+      config.User || image.User || "",
+      inputs.rootfs.kind === "directory" ? inputs.rootfs.path : undefined,
+    ),
+    hostname,
+    cgroupsPath: `/${inputs.namespace}/${inputs.id}`,
+    mounts,
+    hostNetwork: inputs.network.host,
+  });
+  if (inputs.network.netnsPath && spec.linux?.namespaces) {
+    spec.linux.namespaces = spec.linux.namespaces.map((ns) =>
+      ns.type === "network" ? { type: "network", path: inputs.network.netnsPath } : ns,
+    );
+  }
+  const resources = resourcesOf(hostConfig);
+  if (spec.linux) spec.linux.resources = { ...spec.linux.resources, ...resources };
+  if (hostConfig.Privileged && spec.process && spec.linux) {
+    spec.linux.maskedPaths = [];
+    spec.linux.readonlyPaths = [];
+    spec.process.noNewPrivileges = false;
+  }
+  return { spec, path, args, env };
+}

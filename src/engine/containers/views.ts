@@ -1,0 +1,198 @@
+import type { ContainerRecord } from "./store.js";
+import { ZERO_TIME } from "./store.js";
+
+/** go-units' HumanDuration, which `docker ps` uses for "Up 5 seconds" and "Exited (0) 3 minutes ago". */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return "Less than a second";
+  if (seconds === 1) return "1 second";
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes === 1) return "About a minute";
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(ms / 3_600_000);
+  if (hours === 1) return "About an hour";
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(hours / 24 / 365)} years`;
+}
+
+function since(time: string, now: number): number {
+  return now - Date.parse(time);
+}
+
+/** The STATUS column of `docker ps`, worded as container.State.String() words it. */
+export function statusText(record: ContainerRecord, now = Date.now()): string {
+  const state = record.State;
+  switch (state.Status) {
+    case "running":
+      return `Up ${humanDuration(since(state.StartedAt, now))}`;
+    case "paused":
+      return `Up ${humanDuration(since(state.StartedAt, now))} (Paused)`;
+    case "restarting":
+      return `Restarting (${state.ExitCode}) ${humanDuration(since(state.FinishedAt, now))} ago`;
+    case "removing":
+      return "Removal In Progress";
+    case "dead":
+      return "Dead";
+    case "created":
+      return "Created";
+    case "exited":
+      return state.FinishedAt === ZERO_TIME
+        ? "Created"
+        : `Exited (${state.ExitCode}) ${humanDuration(since(state.FinishedAt, now))} ago`;
+  }
+}
+
+function quoteArg(arg: string): string {
+  return /[\s"'\\]/.test(arg) || arg === "" ? JSON.stringify(arg) : arg;
+}
+
+/** api/types.Port entries for the list view. */
+function portList(
+  record: ContainerRecord,
+): { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] {
+  const ports: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] = [];
+  const seen = new Set<string>();
+  for (const [key, bindings] of Object.entries(record.Ports)) {
+    const [port = "0", type = "tcp"] = key.split("/");
+    seen.add(key);
+    if (bindings.length === 0) ports.push({ PrivatePort: Number(port), Type: type });
+    for (const binding of bindings)
+      ports.push({
+        IP: binding.HostIp,
+        PrivatePort: Number(port),
+        PublicPort: Number(binding.HostPort),
+        Type: type,
+      });
+  }
+  for (const key of Object.keys(record.Config.ExposedPorts ?? {})) {
+    if (seen.has(key)) continue;
+    const [port = "0", type = "tcp"] = key.split("/");
+    ports.push({ PrivatePort: Number(port), Type: type });
+  }
+  return ports;
+}
+
+function networks(record: ContainerRecord): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, endpoint] of Object.entries(record.Networks)) {
+    out[name] = {
+      IPAMConfig: null,
+      Links: null,
+      Aliases: endpoint.Aliases,
+      NetworkID: endpoint.NetworkID,
+      EndpointID: endpoint.EndpointID,
+      Gateway: endpoint.Gateway,
+      IPAddress: endpoint.IPAddress,
+      IPPrefixLen: endpoint.IPPrefixLen,
+      IPv6Gateway: "",
+      GlobalIPv6Address: "",
+      GlobalIPv6PrefixLen: 0,
+      MacAddress: endpoint.MacAddress,
+      DriverOpts: null,
+    };
+  }
+  return out;
+}
+
+/** One row of GET /containers/json (api/types.Container). */
+export function listView(record: ContainerRecord, now = Date.now()): Record<string, unknown> {
+  return {
+    Id: record.Id,
+    Names: [record.Name],
+    Image: record.Config.Image,
+    ImageID: record.Image,
+    Command: [record.Path, ...record.Args].map(quoteArg).join(" "),
+    Created: Math.floor(Date.parse(record.Created) / 1000),
+    Ports: portList(record),
+    Labels: record.Config.Labels,
+    State: record.State.Status,
+    Status: statusText(record, now),
+    HostConfig: { NetworkMode: record.HostConfig.NetworkMode },
+    NetworkSettings: { Networks: networks(record) },
+    Mounts: mountsView(record),
+  };
+}
+
+function mountsView(record: ContainerRecord): Record<string, unknown>[] {
+  return (record.HostConfig.Binds ?? []).map((bind) => {
+    const [source = "", destination = "", mode = ""] = bind.split(":");
+    return {
+      Type: "bind",
+      Source: source,
+      Destination: destination,
+      Mode: mode,
+      RW: !mode.split(",").includes("ro"),
+      Propagation: "rprivate",
+    };
+  });
+}
+
+/** GET /containers/{id}/json (api/types.ContainerJSON). */
+export function inspectView(
+  record: ContainerRecord,
+  dir: string,
+  execIds: string[],
+): Record<string, unknown> {
+  const state = record.State;
+  const primary = Object.values(record.Networks)[0];
+  return {
+    Id: record.Id,
+    Created: record.Created,
+    Path: record.Path,
+    Args: record.Args,
+    State: {
+      Status: state.Status,
+      Running: state.Status === "running" || state.Status === "paused",
+      Paused: state.Status === "paused",
+      Restarting: state.Status === "restarting",
+      OOMKilled: state.OOMKilled,
+      Dead: state.Status === "dead",
+      Pid: state.Pid,
+      ExitCode: state.ExitCode,
+      Error: state.Error,
+      StartedAt: state.StartedAt,
+      FinishedAt: state.FinishedAt,
+    },
+    Image: record.Image,
+    ResolvConfPath: `${dir}/resolv.conf`,
+    HostnamePath: `${dir}/hostname`,
+    HostsPath: `${dir}/hosts`,
+    LogPath: record.LogPath,
+    Name: record.Name,
+    RestartCount: record.RestartCount,
+    Driver: "overlayfs",
+    Platform: "linux",
+    MountLabel: "",
+    ProcessLabel: "",
+    AppArmorProfile: "",
+    ExecIDs: execIds.length > 0 ? execIds : null,
+    HostConfig: record.HostConfig,
+    GraphDriver: { Data: null, Name: "overlayfs" },
+    Mounts: mountsView(record),
+    Config: record.Config,
+    NetworkSettings: {
+      Bridge: "",
+      SandboxID: record.Id,
+      HairpinMode: false,
+      LinkLocalIPv6Address: "",
+      LinkLocalIPv6PrefixLen: 0,
+      Ports: record.Ports,
+      SandboxKey: "",
+      SecondaryIPAddresses: null,
+      SecondaryIPv6Addresses: null,
+      EndpointID: primary?.EndpointID ?? "",
+      Gateway: primary?.Gateway ?? "",
+      GlobalIPv6Address: "",
+      GlobalIPv6PrefixLen: 0,
+      IPAddress: primary?.IPAddress ?? "",
+      IPPrefixLen: primary?.IPPrefixLen ?? 0,
+      IPv6Gateway: "",
+      MacAddress: primary?.MacAddress ?? "",
+      Networks: networks(record),
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { createHash } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { LibcontainerdClient } from "../libcontainerd/factory.js";
+import type { CniNetworks } from "./cni-networks.js";
+import type { ContainerdImages } from "./containerd-images.js";
+import { ContainerManager } from "./containers/manager.js";
+import { containerRoutes } from "./containers/routes.js";
+import { ContainerStore } from "./containers/store.js";
+import { EventBus } from "./events.js";
+import { ExecService, execRoutes } from "./exec.js";
+import { imageRoutes } from "./images.js";
+import { networkRoutes } from "./networks.js";
+import { Router } from "./router.js";
+import { type EngineHost, EngineServer, type ListenOptions } from "./server.js";
+import { systemRoutes } from "./system.js";
+
+export interface EngineOptions {
+  client: LibcontainerdClient;
+  /** The engine's own state: container records and logs (`<dir>/containers/<id>/`). */
+  stateDir: string;
+  images: ContainerdImages;
+  networks: CniNetworks;
+  logger: Logger;
+  /** Reported as the engine's version. */
+  version: string;
+  /** A static init (tini) for HostConfig.Init. */
+  initBinary?: string;
+  runtimes?: string[];
+  defaultRuntime?: string;
+}
+
+/**
+ * The Docker Engine API on the library: a router of Docker's endpoints over the container
+ * manager, exec, images and system services, served by an EngineServer.
+ */
+export class Engine {
+  readonly router = new Router();
+  readonly events = new EventBus();
+  readonly manager: ContainerManager;
+  private readonly servers: EngineServer[] = [];
+
+  private constructor(private readonly options: EngineOptions) {
+    mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
+    const store = new ContainerStore(join(options.stateDir, "containers"), options.logger);
+    this.manager = new ContainerManager({
+      client: options.client,
+      store,
+      images: options.images,
+      networks: options.networks,
+      events: this.events,
+      logger: options.logger,
+      ...(options.initBinary !== undefined ? { initBinary: options.initBinary } : {}),
+    });
+    const exec = new ExecService(this.manager, store, options.logger);
+    systemRoutes(this.router, {
+      client: options.client,
+      store,
+      events: this.events,
+      version: options.version,
+      rootDir: options.stateDir,
+      imageCount: async () => (await options.images.list().catch(() => [])).length,
+      runtimes: options.runtimes ?? ["runc"],
+      defaultRuntime: options.defaultRuntime ?? "runc",
+      engineId: createHash("sha256").update(options.stateDir).digest("hex").slice(0, 36),
+    });
+    containerRoutes(this.router, { manager: this.manager, store, execIds: (id) => exec.idsOf(id) });
+    execRoutes(this.router, exec, store);
+    imageRoutes(this.router, options.images, store, this.events);
+    networkRoutes(this.router, options.networks, store, this.events);
+  }
+
+  /** An engine with the containers an earlier one left adopted (running ones followed, policies applied). */
+  static async create(options: EngineOptions, signal?: AbortSignal): Promise<Engine> {
+    const engine = new Engine(options);
+    await engine.manager.adopt(signal ? { signal } : {});
+    return engine;
+  }
+
+  async listen(host: EngineHost, options: ListenOptions = {}): Promise<EngineServer> {
+    const server = new EngineServer(this.router, this.options.logger, this.options.version);
+    await server.listen(host, options);
+    this.servers.push(server);
+    return server;
+  }
+
+  /** Stops serving; containers keep running and are adopted by the next engine. */
+  async close(): Promise<void> {
+    await Promise.all(this.servers.splice(0).map((server) => server.close()));
+    this.manager.close();
+  }
+}

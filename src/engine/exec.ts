@@ -1,0 +1,251 @@
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import type { Readable } from "node:stream";
+import type { Logger } from "pino";
+import type { Process } from "../libcontainerd/types/client.js";
+import { isErrorCode } from "../libcontainerd/types/errors.js";
+import { isObject } from "./containers/config.js";
+import type { ContainerManager } from "./containers/manager.js";
+import { outputWriter } from "./containers/routes.js";
+import { mergeEnv, resolveUser } from "./containers/spec.js";
+import type { ContainerRecord, ContainerStore } from "./containers/store.js";
+import { badRequest, conflict, notFound } from "./errors.js";
+import { type Exchange, queryInt } from "./http.js";
+import type { Router } from "./router.js";
+import { RAW_STREAM } from "./stdcopy.js";
+
+interface ExecEntry {
+  id: string;
+  containerId: string;
+  cmd: string[];
+  env: string[] | null;
+  user: string;
+  workingDir: string;
+  tty: boolean;
+  privileged: boolean;
+  attachStdin: boolean;
+  attachStdout: boolean;
+  attachStderr: boolean;
+  detachKeys: string;
+  running: boolean;
+  started: boolean;
+  exitCode: number | null;
+  pid: number;
+  process?: Process;
+  finishedAt?: number;
+}
+
+/** Exec entries of exited processes are forgotten after this, or when their container is gone. */
+const KEEP_FINISHED_MS = 10 * 60_000;
+const DRAIN_GRACE_MS = 1_000;
+
+function strings(value: unknown, what: string): string[] | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === "string") return [value];
+  if (Array.isArray(value) && value.every((item) => typeof item === "string")) return value;
+  throw badRequest(`invalid ${what}: want a list of strings`);
+}
+
+const text = (value: unknown): string => (typeof value === "string" ? value : "");
+const flag = (value: unknown): boolean => value === true;
+
+/** Exec: create, start (detached or attached, TTY or not), resize, inspect, as dockerd serves them. */
+export class ExecService {
+  private readonly entries = new Map<string, ExecEntry>();
+
+  constructor(
+    private readonly manager: ContainerManager,
+    private readonly store: ContainerStore,
+    private readonly logger: Logger,
+  ) {}
+
+  idsOf(containerId: string): string[] {
+    return [...this.entries.values()]
+      .filter((entry) => entry.containerId === containerId)
+      .map((entry) => entry.id);
+  }
+
+  private prune(): void {
+    const now = Date.now();
+    for (const [id, entry] of this.entries) {
+      const gone = !this.store.find(entry.containerId);
+      if (gone || (entry.finishedAt !== undefined && now - entry.finishedAt > KEEP_FINISHED_MS))
+        this.entries.delete(id);
+    }
+  }
+
+  private get(id: string): ExecEntry {
+    const entry = this.entries.get(id);
+    if (!entry) throw notFound(`No such exec instance: ${id}`);
+    return entry;
+  }
+
+  create(record: ContainerRecord, body: unknown): string {
+    if (!isObject(body)) throw badRequest("the request body must be a JSON object");
+    if (!this.manager.task(record) || record.State.Status === "restarting")
+      throw conflict(`Container ${record.Id} is not running`);
+    if (record.State.Status === "paused")
+      throw conflict(`Container ${record.Id} is paused, unpause the container before exec`);
+    const cmd = strings(body.Cmd, "Cmd");
+    if (!cmd || cmd.length === 0) throw badRequest("No exec command specified");
+    this.prune();
+    const entry: ExecEntry = {
+      id: randomBytes(32).toString("hex"),
+      containerId: record.Id,
+      cmd,
+      env: strings(body.Env, "Env"),
+      user: text(body.User),
+      workingDir: text(body.WorkingDir),
+      tty: flag(body.Tty),
+      privileged: flag(body.Privileged),
+      attachStdin: flag(body.AttachStdin),
+      attachStdout: flag(body.AttachStdout),
+      attachStderr: flag(body.AttachStderr),
+      detachKeys: text(body.DetachKeys),
+      running: false,
+      started: false,
+      exitCode: null,
+      pid: 0,
+    };
+    this.entries.set(entry.id, entry);
+    this.manager.emit(record, `exec_create: ${cmd.join(" ")}`, { execID: entry.id });
+    return entry.id;
+  }
+
+  async start(exchange: Exchange): Promise<void> {
+    const entry = this.get(exchange.params.id ?? "");
+    const body = await exchange.json();
+    const detach = isObject(body) && body.Detach === true;
+    if (entry.started) throw conflict(`Error: Exec command ${entry.id} has already run`);
+    const record = this.store.get(entry.containerId);
+    const task = this.manager.task(record);
+    if (!task) throw conflict(`Container ${record.Id} is not running`);
+    entry.started = true;
+    const stdin = entry.attachStdin && !detach;
+    const process = await task.exec(
+      entry.id,
+      {
+        args: entry.cmd,
+        user: resolveUser(entry.user || record.Config.User, undefined),
+        cwd: entry.workingDir || "",
+        terminal: entry.tty,
+        ...(entry.env ? { env: mergeEnv(record.ProcessEnv ?? [], entry.env) } : {}),
+      },
+      {
+        signal: exchange.signal,
+        stdio: detach
+          ? {}
+          : { stdin, stdout: entry.attachStdout, stderr: entry.attachStderr, terminal: entry.tty },
+      },
+    );
+    entry.process = process;
+    entry.pid = process.pid;
+    entry.running = true;
+    this.manager.emit(record, `exec_start: ${entry.cmd.join(" ")}`, { execID: entry.id });
+    const exited = process.wait().then(
+      (status) => status.exitCode,
+      (err: unknown) => {
+        this.logger.warn({ err, exec: entry.id }, "lost track of an exec process");
+        return 126;
+      },
+    );
+    if (detach) {
+      void this.finish(entry, record, process, exited, []);
+      exchange.send(200, null);
+      return;
+    }
+    const hijacked = exchange.hijack(RAW_STREAM);
+    const write = outputWriter(hijacked.output, entry.tty);
+    const outputs = [
+      copy(process.stdout, (chunk) => write("stdout", chunk)),
+      copy(process.stderr, (chunk) => write("stderr", chunk)),
+    ];
+    if (stdin && process.stdin) {
+      const target = process.stdin;
+      hijacked.input.on("data", (chunk: Buffer) => {
+        if (!target.destroyed && !target.writableEnded) target.write(chunk);
+      });
+      hijacked.input.once("end", () => void process.closeStdin().catch(() => {}));
+    } else hijacked.input.resume();
+    await this.finish(entry, record, process, exited, outputs);
+    hijacked.end();
+  }
+
+  private async finish(
+    entry: ExecEntry,
+    record: ContainerRecord,
+    process: Process,
+    exited: Promise<number>,
+    outputs: Promise<void>[],
+  ): Promise<void> {
+    const exitCode = await exited;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(outputs),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, DRAIN_GRACE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    await process.delete().catch((err: unknown) => {
+      if (!isErrorCode(err, "not_found"))
+        this.logger.debug({ err, exec: entry.id }, "could not delete the exec process");
+    });
+    entry.exitCode = exitCode;
+    entry.running = false;
+    entry.finishedAt = Date.now();
+    entry.process = undefined;
+    this.manager.emit(record, "exec_die", { execID: entry.id, exitCode: String(exitCode) });
+  }
+
+  async resize(exchange: Exchange): Promise<void> {
+    const entry = this.get(exchange.params.id ?? "");
+    const height = queryInt(exchange.query, "h") ?? 0;
+    const width = queryInt(exchange.query, "w") ?? 0;
+    if (!entry.process) throw conflict(`Exec ${entry.id} is not running`);
+    await entry.process.resize(width, height, { signal: exchange.signal });
+    exchange.send(200, null);
+  }
+
+  inspect(id: string): Record<string, unknown> {
+    const entry = this.get(id);
+    return {
+      ID: entry.id,
+      Running: entry.running,
+      ExitCode: entry.exitCode,
+      ProcessConfig: {
+        tty: entry.tty,
+        entrypoint: entry.cmd[0],
+        arguments: entry.cmd.slice(1),
+        privileged: entry.privileged,
+        ...(entry.user ? { user: entry.user } : {}),
+      },
+      OpenStdin: entry.attachStdin,
+      OpenStderr: entry.attachStderr,
+      OpenStdout: entry.attachStdout,
+      CanRemove: false,
+      ContainerID: entry.containerId,
+      DetachKeys: entry.detachKeys,
+      Pid: entry.pid,
+    };
+  }
+}
+
+async function copy(source: Readable | null, write: (chunk: Buffer) => void): Promise<void> {
+  if (!source) return;
+  source.on("data", write);
+  await Promise.race([once(source, "end"), once(source, "close")]).catch(() => {});
+}
+
+export function execRoutes(router: Router, service: ExecService, store: ContainerStore): void {
+  router.add("POST", "/containers/{id}/exec", async (exchange) => {
+    const record = store.get(exchange.params.id ?? "");
+    const id = service.create(record, await exchange.json());
+    exchange.send(201, { Id: id });
+  });
+  router.add("POST", "/exec/{id}/start", (exchange) => service.start(exchange));
+  router.add("POST", "/exec/{id}/resize", (exchange) => service.resize(exchange));
+  router.add("GET", "/exec/{id}/json", (exchange) =>
+    exchange.send(200, service.inspect(exchange.params.id ?? "")),
+  );
+}

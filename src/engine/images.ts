@@ -1,0 +1,259 @@
+import type { Writable } from "node:stream";
+import type { PullProgress } from "../images/pull.js";
+import type { Credentials } from "../images/registry/credentials.js";
+import { isErrorCode } from "../libcontainerd/types/errors.js";
+import { type ContainerdImages, familiarName } from "./containerd-images.js";
+import type { ContainerStore } from "./containers/store.js";
+import { badRequest, conflict, EngineError, notFound, toHttpError } from "./errors.js";
+import type { EventBus } from "./events.js";
+import { type Exchange, queryBool } from "./http.js";
+import type { Router } from "./router.js";
+
+/** X-Registry-Auth: base64url JSON of api/types.AuthConfig (username/password, or an identity token). */
+export function registryAuth(header: string | string[] | undefined): Credentials | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(value, "base64url").toString("utf8"));
+  } catch {
+    throw badRequest("invalid X-Registry-Auth header: want base64url-encoded JSON");
+  }
+  if (typeof parsed !== "object" || parsed === null) return undefined;
+  const username = Reflect.get(parsed, "username");
+  const password = Reflect.get(parsed, "password");
+  if (typeof username === "string" && username !== "" && typeof password === "string")
+    return { username, password };
+  return undefined;
+}
+
+const LAYER_STATUS: Partial<Record<PullProgress["state"], string>> = {
+  waiting: "Waiting",
+  downloading: "Downloading",
+  exists: "Already exists",
+  downloaded: "Download complete",
+  extracting: "Extracting",
+  unpacked: "Pull complete",
+};
+
+/** A progress bar as jsonmessage draws it (`[==>   ] 1.2MB/3.4MB`). */
+function progressBar(current: number, total: number): string {
+  if (total <= 0) return "";
+  const width = 50;
+  const filled = Math.min(width, Math.floor((current / total) * width));
+  const bar = `${"=".repeat(Math.max(0, filled - 1))}${filled > 0 ? ">" : ""}`.padEnd(width, " ");
+  const size = (bytes: number): string =>
+    bytes >= 1e9
+      ? `${(bytes / 1e9).toFixed(2)}GB`
+      : bytes >= 1e6
+        ? `${(bytes / 1e6).toFixed(2)}MB`
+        : `${(bytes / 1e3).toFixed(2)}kB`;
+  return `[${bar}] ${size(current)}/${size(total)}`;
+}
+
+/** `fromImage` + `tag` as the CLI splits them: the tag may also be a digest. */
+export function pullReference(fromImage: string, tag: string): string {
+  if (tag === "") return fromImage;
+  return tag.startsWith("sha256:") ? `${fromImage}@${tag}` : `${fromImage}:${tag}`;
+}
+
+/** Image endpoints over containerd's images: pull (with Docker's progress stream), list, inspect, tag, remove. */
+export function imageRoutes(
+  router: Router,
+  images: ContainerdImages,
+  store: ContainerStore,
+  events: EventBus,
+): void {
+  router.add("GET", "/images/json", async (exchange) => {
+    const list = await images.list({ signal: exchange.signal });
+    exchange.send(
+      200,
+      list.map((image) => ({
+        Id: image.id,
+        ParentId: "",
+        RepoTags: image.repoTags,
+        RepoDigests: image.repoDigests,
+        Created: image.created,
+        Size: image.size,
+        VirtualSize: image.size,
+        SharedSize: -1,
+        Labels: image.labels,
+        Containers: store.all().filter((record) => record.Image === image.id).length,
+      })),
+    );
+  });
+
+  router.add("POST", "/images/create", (exchange) => pull(exchange, images, events));
+
+  router.add("GET", "/images/{name*}/json", async (exchange) => {
+    const name = exchange.params.name ?? "";
+    const image = await images
+      .resolve(name, { signal: exchange.signal })
+      .catch(notFoundAs(`No such image: ${name}`));
+    const resolved = await images.service.resolve(image.ref, { signal: exchange.signal });
+    const summary = (await images.list({ signal: exchange.signal })).find((entry) => entry.id === image.id);
+    const config = resolved.config;
+    exchange.send(200, {
+      Id: image.id,
+      RepoTags: summary?.repoTags ?? [familiarName(image.ref)],
+      RepoDigests: summary?.repoDigests ?? [],
+      Parent: "",
+      Comment: "",
+      Created: config.created ?? "1970-01-01T00:00:00Z",
+      Container: "",
+      ContainerConfig: {},
+      DockerVersion: "",
+      Author: config.author ?? "",
+      Config: { ...config.config, Labels: config.config?.Labels ?? null },
+      Architecture: config.architecture ?? "",
+      Os: config.os ?? "",
+      ...(config.variant ? { Variant: config.variant } : {}),
+      Size: summary?.size ?? 0,
+      VirtualSize: summary?.size ?? 0,
+      GraphDriver: { Data: null, Name: images.service.snapshotter },
+      RootFS: { Type: "layers", Layers: config.rootfs.diff_ids },
+      Metadata: { LastTagTime: "0001-01-01T00:00:00Z" },
+    });
+  });
+
+  router.add("POST", "/images/{name*}/tag", async (exchange) => {
+    const name = exchange.params.name ?? "";
+    const repo = exchange.query.get("repo") ?? "";
+    const tag = exchange.query.get("tag") || "latest";
+    if (repo === "") throw badRequest("repository name must have at least one component");
+    const image = await images
+      .resolve(name, { signal: exchange.signal })
+      .catch(notFoundAs(`No such image: ${name}`));
+    const target = `${repo}:${tag}`;
+    await images.service.tag(image.ref, target, { signal: exchange.signal }).catch((err: unknown) => {
+      if (isErrorCode(err, "invalid_argument")) throw badRequest((err as Error).message);
+      throw err;
+    });
+    events.publish("image", "tag", image.id, { name: familiarName(target) });
+    exchange.send(201, null);
+  });
+
+  router.add("DELETE", "/images/{name*}", async (exchange) => {
+    const name = exchange.params.name ?? "";
+    const force = queryBool(exchange.query, "force");
+    const { id, records } = await images
+      .records(name, { signal: exchange.signal })
+      .catch(notFoundAs(`No such image: ${name}`));
+    const byId = /^(sha256:)?[a-f0-9]{12,64}$/.test(name);
+    const users = store.all().filter((record) => record.Image === id);
+    const removes = byId
+      ? records
+      : records
+          .filter((record) => familiarName(record.name) === familiarName(name) || record.name === name)
+          .slice(0, 1);
+    const removesLast = removes.length === records.length;
+    if (byId && records.length > 1 && !force)
+      throw conflict(
+        `conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`,
+      );
+    if (removesLast && users.length > 0 && !force) {
+      const user = users[0]?.Id.slice(0, 12) ?? "";
+      throw conflict(
+        byId
+          ? `conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is being used by stopped container ${user}`
+          : `conflict: unable to remove repository reference "${name}" (must force) - container ${user} is using its referenced image ${id.slice(7, 19)}`,
+      );
+    }
+    const answer: Record<string, string>[] = [];
+    for (const record of removes) {
+      await images.service.remove(record.name, { signal: exchange.signal });
+      answer.push({ Untagged: familiarName(record.name) });
+      events.publish("image", "untag", id, { name: familiarName(record.name) });
+    }
+    if (removesLast) {
+      answer.push({ Deleted: id });
+      events.publish("image", "delete", id, { name: familiarName(name) });
+    }
+    exchange.send(200, answer);
+  });
+
+  const unsupported = (what: string) => (): never => {
+    throw new EngineError(501, `${what} is not supported by this engine yet`);
+  };
+  router.add("POST", "/images/{name*}/push", unsupported("image push"));
+  router.add("POST", "/images/load", unsupported("image load"));
+  router.add("GET", "/images/get", unsupported("image save"));
+  router.add("GET", "/images/{name*}/get", unsupported("image save"));
+  router.add("POST", "/build", unsupported("build"));
+}
+
+function notFoundAs(message: string): (err: unknown) => never {
+  return (err) => {
+    if (isErrorCode(err, "not_found") || isErrorCode(err, "invalid_argument")) throw notFound(message);
+    throw err;
+  };
+}
+
+/** POST /images/create?fromImage=…&tag=…: a pull, reported as Docker's JSON progress messages. */
+async function pull(exchange: Exchange, images: ContainerdImages, events: EventBus): Promise<void> {
+  const fromImage = exchange.query.get("fromImage") ?? "";
+  if (exchange.query.get("fromSrc"))
+    throw new EngineError(501, "image import (fromSrc) is not supported by this engine yet");
+  if (fromImage === "") throw badRequest("fromImage is required");
+  const ref = pullReference(fromImage, exchange.query.get("tag") ?? "");
+  const credentials = registryAuth(exchange.headers["x-registry-auth"]);
+  const platform = exchange.query.get("platform") || undefined;
+  let out: Writable | undefined;
+  const write = (message: Record<string, unknown>): void => {
+    out ??= exchange.stream("application/json");
+    if (!out.writableEnded) out.write(`${JSON.stringify(message)}\n`);
+  };
+  let downloaded = false;
+  let announced = false;
+  const tagText = ref.includes("@")
+    ? ref.slice(ref.indexOf("@") + 1)
+    : (ref.match(/:([^:/]+)$/)?.[1] ?? "latest");
+  const onProgress = (event: PullProgress): void => {
+    if (!announced) {
+      announced = true;
+      write({ status: `Pulling from ${familiarName(ref).replace(/[:@][^:/]+$/, "")}`, id: tagText });
+    }
+    if (event.kind !== "layer") return;
+    const status = LAYER_STATUS[event.state];
+    if (!status) return;
+    if (event.state === "downloading" || event.state === "downloaded") downloaded = true;
+    const id = event.digest.replace(/^sha256:/, "").slice(0, 12);
+    const detail =
+      event.state === "downloading" || event.state === "extracting"
+        ? { current: event.current, total: event.total }
+        : {};
+    write({
+      status,
+      progressDetail: detail,
+      ...(event.state === "downloading" || event.state === "extracting"
+        ? { progress: progressBar(event.current, event.total) }
+        : {}),
+      id,
+    });
+  };
+  try {
+    const record = await images.service.pull(ref, {
+      signal: exchange.signal,
+      onProgress,
+      ...(credentials ? { credentials } : {}),
+      ...(platform ? { platform } : {}),
+    });
+    write({ status: `Digest: ${record.target.digest}` });
+    write({
+      status: `Status: ${downloaded ? "Downloaded newer image" : "Image is up to date"} for ${familiarName(record.name)}`,
+    });
+    events.publish("image", "pull", familiarName(record.name), { name: familiarName(record.name) });
+    out?.end();
+  } catch (err) {
+    const { status, message } = toHttpError(err);
+    if (!out) {
+      if (isErrorCode(err, "not_found"))
+        throw notFound(
+          `pull access denied for ${familiarName(ref)}, repository does not exist or may require 'docker login': ${message}`,
+        );
+      throw new EngineError(status, message, { cause: err });
+    }
+    write({ errorDetail: { message }, error: message });
+    out.end();
+  }
+}

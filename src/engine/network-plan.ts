@@ -1,0 +1,65 @@
+import { copyFileSync, existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { CallOptions } from "../libcontainerd/types/client.js";
+import type { ContainerRecord, EndpointRecord } from "./containers/store.js";
+
+/** What a container's spec needs from networking, and what inspect shows of it. */
+export interface NetworkPlan {
+  /** Share the host's network namespace. */
+  host: boolean;
+  /** Join this network namespace (none and neither host: a new one with only loopback). */
+  netnsPath?: string;
+  hostsPath: string;
+  resolvConfPath: string;
+  hostnamePath: string;
+  endpoints: Record<string, EndpointRecord>;
+  ports: ContainerRecord["Ports"];
+}
+
+/**
+ * The seam between the engine and networking: called when a container is created (its spec needs
+ * the namespace) and when it is removed. The implementation: CniNetworks (src/network).
+ */
+export interface EngineNetworks {
+  attach(record: ContainerRecord, dir: string, opts?: CallOptions): Promise<NetworkPlan>;
+  detach(record: ContainerRecord, opts?: CallOptions): Promise<void>;
+}
+
+/** /etc/hosts, /etc/hostname and /etc/resolv.conf for a container, in its engine dir. */
+export function writeNameFiles(
+  record: ContainerRecord,
+  dir: string,
+  host: boolean,
+  address?: string,
+): {
+  hostsPath: string;
+  resolvConfPath: string;
+  hostnamePath: string;
+} {
+  const hostname = record.Config.Hostname || record.Id.slice(0, 12);
+  const hostsPath = join(dir, "hosts");
+  const resolvConfPath = join(dir, "resolv.conf");
+  const hostnamePath = join(dir, "hostname");
+  if (host && existsSync("/etc/hosts")) copyFileSync("/etc/hosts", hostsPath);
+  else
+    writeFileSync(
+      hostsPath,
+      [
+        "127.0.0.1\tlocalhost",
+        "::1\tlocalhost ip6-localhost ip6-loopback",
+        ...(address ? [`${address}\t${hostname}`] : []),
+        ...(record.HostConfig.ExtraHosts ?? []).map((entry) => {
+          const [name = "", ip = ""] = entry.split(":", 2);
+          return `${ip}\t${name}`;
+        }),
+        "",
+      ].join("\n"),
+    );
+  const dns = record.HostConfig.Dns;
+  if (dns.length > 0)
+    writeFileSync(resolvConfPath, `${dns.map((server) => `nameserver ${server}`).join("\n")}\n`);
+  else if (existsSync("/etc/resolv.conf")) copyFileSync("/etc/resolv.conf", resolvConfPath);
+  else writeFileSync(resolvConfPath, "");
+  writeFileSync(hostnamePath, `${hostname}\n`);
+  return { hostsPath, resolvConfPath, hostnamePath };
+}

@@ -1,0 +1,232 @@
+import { createHash } from "node:crypto";
+import { isErrorCode } from "../libcontainerd/types/errors.js";
+import {
+  DEFAULT_NETWORK,
+  DEFAULT_SUBNET,
+  HOST_NETWORK,
+  type NetworkInfo,
+  NO_NETWORK,
+} from "../network/types.js";
+import type { CniNetworks } from "./cni-networks.js";
+import { isObject } from "./containers/config.js";
+import type { ContainerStore } from "./containers/store.js";
+import { badRequest, conflict, EngineError, notFound } from "./errors.js";
+import type { EventBus } from "./events.js";
+import { queryFilters } from "./http.js";
+import type { Router } from "./router.js";
+
+/** host and none as Docker lists them: networks of their own drivers that always exist. */
+const PSEUDO: { name: string; driver: string }[] = [
+  { name: HOST_NETWORK, driver: "host" },
+  { name: NO_NETWORK, driver: "null" },
+];
+
+const pseudoId = (name: string): string => createHash("sha256").update(`ctrd-network-${name}`).digest("hex");
+
+interface DockerNetwork {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: "local";
+  Driver: string;
+  EnableIPv6: false;
+  IPAM: { Driver: "default"; Options: null; Config: { Subnet: string; Gateway: string }[] };
+  Internal: false;
+  Attachable: false;
+  Ingress: false;
+  ConfigFrom: { Network: "" };
+  ConfigOnly: false;
+  Containers: Record<string, unknown>;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+}
+
+function dockerNetwork(
+  name: string,
+  id: string,
+  driver: string,
+  extra: {
+    created?: string;
+    subnet?: string;
+    gateway?: string;
+    bridge?: string;
+    labels?: Record<string, string>;
+  } = {},
+): DockerNetwork {
+  return {
+    Name: name,
+    Id: id,
+    Created: extra.created ?? "0001-01-01T00:00:00Z",
+    Scope: "local",
+    Driver: driver,
+    EnableIPv6: false,
+    IPAM: {
+      Driver: "default",
+      Options: null,
+      Config: extra.subnet ? [{ Subnet: extra.subnet, Gateway: extra.gateway ?? "" }] : [],
+    },
+    Internal: false,
+    Attachable: false,
+    Ingress: false,
+    ConfigFrom: { Network: "" },
+    ConfigOnly: false,
+    Containers: {},
+    Options: extra.bridge ? { "com.docker.network.bridge.name": extra.bridge } : {},
+    Labels: extra.labels ?? {},
+  };
+}
+
+function fromInfo(info: NetworkInfo): DockerNetwork {
+  return dockerNetwork(info.name, info.id, "bridge", {
+    created: info.createdAt,
+    subnet: info.subnet,
+    gateway: info.gateway,
+    bridge: info.bridge,
+    labels: info.labels,
+  });
+}
+
+/** Networks: list, inspect, create, remove, prune (bridge networks on CNI; host and none built in). */
+export function networkRoutes(
+  router: Router,
+  networks: CniNetworks,
+  store: ContainerStore,
+  events: EventBus,
+): void {
+  const manager = networks.manager;
+
+  const all = async (signal: AbortSignal): Promise<DockerNetwork[]> => {
+    const defined = (await manager.listNetworks({ signal })).map(fromInfo);
+    // The default bridge is defined on first use; it is listed before that, as Docker always has it.
+    if (!defined.some((network) => network.Name === DEFAULT_NETWORK))
+      defined.push(
+        dockerNetwork(DEFAULT_NETWORK, pseudoId(DEFAULT_NETWORK), "bridge", { subnet: DEFAULT_SUBNET }),
+      );
+    return [...defined, ...PSEUDO.map(({ name, driver }) => dockerNetwork(name, pseudoId(name), driver))];
+  };
+
+  const find = async (ref: string, signal: AbortSignal): Promise<DockerNetwork> => {
+    const list = await all(signal);
+    const byName = list.find((network) => network.Name === ref || network.Id === ref);
+    if (byName) return byName;
+    const byPrefix = list.filter((network) => ref.length > 0 && network.Id.startsWith(ref));
+    if (byPrefix.length === 1 && byPrefix[0]) return byPrefix[0];
+    throw notFound(`network ${ref} not found`);
+  };
+
+  const withContainers = (network: DockerNetwork): DockerNetwork => {
+    const containers: Record<string, unknown> = {};
+    for (const record of store.all()) {
+      const endpoint = record.Networks[network.Name];
+      if (!endpoint) continue;
+      containers[record.Id] = {
+        Name: record.Name.slice(1),
+        EndpointID: endpoint.EndpointID,
+        MacAddress: endpoint.MacAddress,
+        IPv4Address: endpoint.IPAddress ? `${endpoint.IPAddress}/${endpoint.IPPrefixLen}` : "",
+        IPv6Address: "",
+      };
+    }
+    return { ...network, Containers: containers };
+  };
+
+  router.add("GET", "/networks", async (exchange) => {
+    const filters = queryFilters(exchange.query);
+    const accepts = (name: string, test: (value: string) => boolean): boolean => {
+      const values = filters.get(name);
+      return !values || values.length === 0 || values.some(test);
+    };
+    const list = (await all(exchange.signal)).filter(
+      (network) =>
+        accepts("name", (value) => network.Name.includes(value)) &&
+        accepts("id", (value) => network.Id.startsWith(value)) &&
+        accepts("driver", (value) => network.Driver === value) &&
+        accepts("label", (value) => {
+          const [key = "", wanted] = value.split("=", 2);
+          return wanted === undefined ? key in network.Labels : network.Labels[key] === wanted;
+        }),
+    );
+    exchange.send(200, list);
+  });
+
+  router.add("GET", "/networks/{id}", async (exchange) => {
+    exchange.send(200, withContainers(await find(exchange.params.id ?? "", exchange.signal)));
+  });
+
+  router.add("POST", "/networks/create", async (exchange) => {
+    const body = await exchange.json();
+    if (!isObject(body) || typeof body.Name !== "string" || body.Name === "")
+      throw badRequest("network name is required");
+    const driver = typeof body.Driver === "string" && body.Driver !== "" ? body.Driver : "bridge";
+    if (driver !== "bridge") throw notFound(`plugin "${driver}" not found`);
+    const name = body.Name;
+    if ([DEFAULT_NETWORK, HOST_NETWORK, NO_NETWORK].includes(name))
+      throw new EngineError(403, `${name} is a pre-defined network and cannot be created`);
+    const ipam = isObject(body.IPAM) && Array.isArray(body.IPAM.Config) ? body.IPAM.Config : [];
+    const first: unknown = ipam[0];
+    const subnet = isObject(first) && typeof first.Subnet === "string" ? first.Subnet : undefined;
+    const gateway =
+      isObject(first) && typeof first.Gateway === "string" && first.Gateway !== ""
+        ? first.Gateway
+        : undefined;
+    const labels =
+      isObject(body.Labels) && Object.values(body.Labels).every((value) => typeof value === "string")
+        ? (body.Labels as Record<string, string>)
+        : {};
+    try {
+      const info = await manager.createNetwork({
+        name,
+        ...(subnet !== undefined ? { subnet } : {}),
+        ...(gateway !== undefined ? { gateway } : {}),
+        labels,
+        signal: exchange.signal,
+      });
+      events.publish("network", "create", info.id, { name, type: "bridge" });
+      exchange.send(201, { Id: info.id, Warning: "" });
+    } catch (err) {
+      if (isErrorCode(err, "already_exists")) throw conflict(`network with name ${name} already exists`);
+      throw err;
+    }
+  });
+
+  router.add("DELETE", "/networks/{id}", async (exchange) => {
+    const network = await find(exchange.params.id ?? "", exchange.signal);
+    if (network.Name === HOST_NETWORK || network.Name === NO_NETWORK || network.Name === DEFAULT_NETWORK)
+      throw new EngineError(403, `${network.Name} is a pre-defined network and cannot be removed`);
+    try {
+      await manager.removeNetwork(network.Name, { signal: exchange.signal });
+    } catch (err) {
+      if (isErrorCode(err, "failed_precondition"))
+        throw new EngineError(
+          403,
+          `error while removing network: network ${network.Name} id ${network.Id} has active endpoints`,
+        );
+      throw err;
+    }
+    events.publish("network", "destroy", network.Id, { name: network.Name, type: "bridge" });
+    exchange.send(204, null);
+  });
+
+  router.add("POST", "/networks/prune", async (exchange) => {
+    const deleted: string[] = [];
+    for (const info of await manager.listNetworks({ signal: exchange.signal })) {
+      if (info.isDefault || info.name === DEFAULT_NETWORK) continue;
+      try {
+        await manager.removeNetwork(info.name, { signal: exchange.signal });
+        deleted.push(info.name);
+      } catch (err) {
+        if (!isErrorCode(err, "failed_precondition")) throw err;
+      }
+    }
+    exchange.send(200, { NetworksDeleted: deleted });
+  });
+
+  const connect = (): never => {
+    throw new EngineError(
+      501,
+      "connecting a created container to another network is not supported: give the network at create",
+    );
+  };
+  router.add("POST", "/networks/{id}/connect", connect);
+  router.add("POST", "/networks/{id}/disconnect", connect);
+}

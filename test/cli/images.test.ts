@@ -1,0 +1,80 @@
+// ctrd pull / images / tag / rmi / run IMAGE against a private containerd and a real registry.
+import { describe, expect, test } from "vitest";
+import { busyboxLayer } from "../harness/images.js";
+import { publish, useRegistry } from "../images/helpers.js";
+import { ctrd, useHarnessCtrd } from "./helpers.js";
+
+const fx = useHarnessCtrd("ctrd-img-");
+const reg = useRegistry();
+
+describe("ctrd images", () => {
+  test("pull prints plain progress lines off a terminal; images lists it; run runs its Cmd", async () => {
+    const { ref } = await publish(reg, "cli/hello:1");
+    const pulled = await ctrd(["pull", ...fx.global, ref]);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(pulled.stdout).toMatch(new RegExp(`^${ref}: sha256:[a-f0-9]{64}\\n$`));
+    expect(pulled.stderr).toMatch(/[a-f0-9]{12}: unpacked/);
+    const listed = await ctrd(["images", ...fx.global]);
+    expect(listed.stdout).toMatch(new RegExp(`${reg.registry.host}/cli/hello\\s+1\\s+[a-f0-9]{12}\\s+\\d`));
+    const ran = await ctrd(["run", "--rm", ...fx.global, ...fx.cgroup, ref]);
+    expect(ran).toMatchObject({
+      code: 0,
+      stdout: "hello from the image\nindex.html\nlink\ngreeting=hi cwd=/www id=0:0\n",
+    });
+  });
+
+  test("run IMAGE CMD replaces the Cmd, -e adds to its Env, -u and -w replace User and WorkingDir", async () => {
+    const { ref } = await publish(reg, "cli/hello:2");
+    const ran = await ctrd([
+      "run",
+      "--rm",
+      ...fx.global,
+      ...fx.cgroup,
+      "-e",
+      "EXTRA=1",
+      "-u",
+      "nobody",
+      "-w",
+      "/tmp",
+      ref,
+      "sh",
+      "-c",
+      'echo "$GREETING $EXTRA $(pwd) $(id -u)"; exit 4',
+    ]);
+    // Pulled because missing, as docker run does.
+    expect(ran.stderr).toContain(`Unable to find image '${ref}' locally`);
+    expect(ran).toMatchObject({ code: 4, stdout: "hi 1 /tmp 65534\n" });
+  });
+
+  test("--pull never with a missing image fails before anything is made; -- keeps the default rootfs", async () => {
+    const missing = await ctrd([
+      "run",
+      "--rm",
+      "--pull",
+      "never",
+      ...fx.global,
+      `${reg.registry.host}/cli/none:1`,
+    ]);
+    expect(missing.code).toBe(125);
+    expect(missing.stderr).toContain("(not_found)");
+    const plain = await ctrd(["run", "--rm", ...fx.global, ...fx.cgroup, "--", "echo", "default rootfs"]);
+    expect(plain).toMatchObject({ code: 0, stdout: "default rootfs\n" });
+  });
+
+  test("tag gives a second name; rmi removes names, and a missing one fails alone", async () => {
+    const { ref } = await publish(reg, "cli/tagme:1", {
+      layers: [busyboxLayer()],
+      config: { Cmd: ["echo", "tagged"], Env: ["PATH=/bin"] },
+    });
+    expect((await ctrd(["pull", "-q", ...fx.global, ref])).stdout).toBe(`${ref}\n`);
+    expect((await ctrd(["tag", ...fx.global, ref, "local/tagged:v2"])).code).toBe(0);
+    const ran = await ctrd(["run", "--rm", ...fx.global, ...fx.cgroup, "local/tagged:v2"]);
+    expect(ran).toMatchObject({ code: 0, stdout: "tagged\n" });
+    const names = (await ctrd(["images", "-q", ...fx.global])).stdout.split("\n");
+    expect(names).toContain("docker.io/local/tagged:v2");
+    const rmi = await ctrd(["rmi", ...fx.global, "local/tagged:v2", "local/nosuch", ref]);
+    expect(rmi.code).toBe(125);
+    expect(rmi.stdout).toBe(`Untagged: docker.io/local/tagged:v2\nUntagged: ${ref}\n`);
+    expect(rmi.stderr).toContain("no such image: local/nosuch");
+  });
+});
