@@ -729,7 +729,7 @@ describe("hcsshim fidelity (Windows guests)", () => {
     await task.start();
     const exec = await task.exec("e", { args: ["sleep", "1000"], cwd: "", user: { uid: 0, gid: 0 } });
     fake.injectFailure("HcsOpenProcess", 0x80004005);
-    await expect(exec.kill("SIGKILL")).rejects.toMatchObject({ hresultName: "E_FAIL" });
+    await expect(exec.kill("SIGKILL")).rejects.toMatchObject({ origin: { hresultName: "E_FAIL" } });
     expect((await task.pids()).map((p) => p.pid).sort()).toEqual([task.pid, exec.pid].sort());
     // No second handle to the system: the whole container goes, so nothing is left behind.
     fake.injectFailure("HcsOpenComputeSystem", 0x80004005);
