@@ -200,7 +200,7 @@ export async function run(client: RunClient, options: RunOptions): Promise<RunRe
   // What exists before the container does, undone last-made first whatever happens.
   const undo: (() => Promise<void>)[] = [];
   let container: Container | undefined;
-  let task: Task | undefined;
+  const made: MadeTask = { task: undefined, deleted: false };
   try {
     const create: NewContainerOptions = {
       labels: { ...options.labels, ...ownerLabels() },
@@ -227,12 +227,10 @@ export async function run(client: RunClient, options: RunOptions): Promise<RunRe
     }
     if (signal?.aborted) throw abortError(signal, what);
     container = await client.newContainer(id, spec, create);
-    return await runTask(container, options, maxBytes, what, (t) => {
-      task = t;
-    });
+    return await runTask(container, options, maxBytes, what, made);
   } finally {
     try {
-      if (container) await cleanUp(container, task);
+      if (container) await cleanUp(container, made);
     } finally {
       for (const step of undo.reverse()) await step();
     }
@@ -308,13 +306,19 @@ async function attachNetwork(
   });
 }
 
-/** Creates, starts, feeds and waits for the task; the caller removes it (`onTask` tells it what to remove). */
+/** The task `run` made, for the clean-up: none yet, made, or already deleted after its exit. */
+interface MadeTask {
+  task: Task | undefined;
+  deleted: boolean;
+}
+
+/** Creates, starts, feeds and waits for the task, then deletes it; whatever fails, `made` says what to remove. */
 async function runTask(
   container: Container,
   options: RunOptions,
   maxBytes: number,
   what: string,
-  onTask: (task: Task) => void,
+  made: MadeTask,
 ): Promise<RunResult> {
   const signal = options.signal;
   // Not given the caller's signal: a create cut short on our side may still finish in containerd,
@@ -322,7 +326,7 @@ async function runTask(
   const task = await container.newTask({
     stdio: { stdin: options.stdin !== undefined, stdout: true, stderr: true },
   });
-  onTask(task);
+  made.task = task;
   const output = Promise.all([
     consumeOutput(task.stdout, options.stdout ?? "capture", maxBytes, process.stdout),
     consumeOutput(task.stderr, options.stderr ?? "capture", maxBytes, process.stderr),
@@ -342,6 +346,9 @@ async function runTask(
   }
   const durationMs = performance.now() - started;
   const [out, err] = await output;
+  // Exited: a plain delete is all it needs (the forced clean-up would kill and wait first).
+  await task.delete(cleanupCall());
+  made.deleted = true;
   if (stopper.aborted && signal) throw abortError(signal, what);
   return result(container.id, status.exitCode, status.oomKilled, out, err, stopper.timedOut, durationMs);
 }
@@ -421,11 +428,13 @@ async function feedStdin(task: Task, input: RunOptions["stdin"]): Promise<void> 
   }
 }
 
-async function cleanUp(container: Container, task: Task | undefined): Promise<void> {
+async function cleanUp(container: Container, made: MadeTask): Promise<void> {
   const opts = cleanupCall();
-  // A newTask that failed on our side may have created the task anyway: look for it.
-  const existing = task ?? (await container.task(opts).catch(() => undefined));
-  if (existing) await existing.forceDelete(opts).catch(ignoreNotFound);
+  if (!made.deleted) {
+    // A newTask that failed on our side may have created the task anyway: look for it.
+    const existing = made.task ?? (await container.task(opts).catch(() => undefined));
+    if (existing) await existing.forceDelete(opts).catch(ignoreNotFound);
+  }
   await container.delete(opts).catch(ignoreNotFound);
 }
 
