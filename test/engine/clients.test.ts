@@ -1,0 +1,159 @@
+import { readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import Docker from "dockerode";
+import { afterAll, describe, expect, it } from "vitest";
+import { fetchWhenUp } from "../harness/network.js";
+import { useEngine } from "./harness.js";
+
+// npm's dockerode and testcontainers (clients nobody here wrote) against `ctrd serve`.
+const engine = useEngine("lcd-engine-clients-");
+
+function docker(): Docker {
+  return new Docker({ socketPath: engine.socket });
+}
+
+async function pull(client: Docker, ref: string): Promise<unknown[]> {
+  const stream = await client.pull(ref);
+  return new Promise((resolve, reject) => {
+    client.modem.followProgress(stream, (err: Error | null, output: unknown[]) =>
+      err ? reject(err) : resolve(output),
+    );
+  });
+}
+
+function collect(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    stream.on("data", (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    stream.on("end", () => resolve(text));
+    stream.on("error", reject);
+  });
+}
+
+describe("ctrd serve with dockerode", () => {
+  it("pings, reports its version, pulls with progress", async () => {
+    const client = docker();
+    expect(String(await client.ping())).toBe("OK");
+    expect((await client.version()).ApiVersion).toBe("1.41");
+    const progress = await pull(client, engine.image);
+    expect(progress.some((event) => JSON.stringify(event).includes("Pull complete"))).toBe(true);
+    const images = await client.listImages();
+    expect(images.some((image) => image.RepoTags?.includes(engine.image))).toBe(true);
+    const inspected = await client.getImage(engine.image).inspect();
+    expect(inspected.Id).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  it("creates, attaches (demultiplexed), starts, waits and removes a container", async () => {
+    const client = docker();
+    const container = await client.createContainer({
+      Image: engine.image,
+      Cmd: ["sh", "-c", "echo to-out; echo to-err >&2; exit 7"],
+      Labels: { "test.engine": "dockerode" },
+    });
+    const stream = await container.attach({ stream: true, stdout: true, stderr: true, hijack: true });
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    container.modem.demuxStream(stream, stdout, stderr);
+    const out = collect(stdout);
+    const err = collect(stderr);
+    stream.on("end", () => {
+      stdout.end();
+      stderr.end();
+    });
+    const waited = container.wait({ condition: "next-exit" });
+    await container.start();
+    expect(await waited).toMatchObject({ StatusCode: 7 });
+    expect(await out).toBe("to-out\n");
+    expect(await err).toBe("to-err\n");
+    const listed = await client.listContainers({ all: true, filters: { label: ["test.engine=dockerode"] } });
+    expect(listed.map((entry) => entry.Id)).toEqual([container.id]);
+    expect(listed[0]?.State).toBe("exited");
+    const logs = await container.logs({ stdout: true, stderr: true, follow: false });
+    expect(logs.toString()).toContain("to-out");
+    await container.remove();
+    await expect(container.inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it("execs in a running container and reads the exit code", async () => {
+    const client = docker();
+    const container = await client.createContainer({ Image: engine.image, Cmd: ["sleep", "300"] });
+    await container.start();
+    const exec = await container.exec({
+      Cmd: ["sh", "-c", "echo exec-out; exit 5"],
+      AttachStdout: true,
+      AttachStderr: true,
+    });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const stdout = new PassThrough();
+    container.modem.demuxStream(stream, stdout, new PassThrough());
+    const out = collect(stdout);
+    await new Promise((resolve) => stream.on("end", resolve));
+    stdout.end();
+    expect(await out).toBe("exec-out\n");
+    const inspected = await exec.inspect();
+    expect(inspected).toMatchObject({ ExitCode: 5, Running: false });
+    const stats = await container.stats({ stream: false });
+    expect(stats.cpu_stats.cpu_usage.total_usage).toBeGreaterThan(0);
+    expect(stats.precpu_stats.cpu_usage.total_usage).toBeGreaterThan(0);
+    await container.stop({ t: 1 });
+    expect((await container.inspect()).State).toMatchObject({ Status: "exited", ExitCode: 137 });
+    await container.remove({ force: true });
+  });
+
+  it("creates and removes a network, and runs a container on it", async () => {
+    const client = docker();
+    const name = `dn${Date.now().toString(36)}`;
+    const network = await client.createNetwork({ Name: name });
+    const container = await client.createContainer({
+      Image: engine.image,
+      Cmd: ["true"],
+      HostConfig: { NetworkMode: name },
+    });
+    const inspected = await container.inspect();
+    expect(inspected.NetworkSettings.Networks[name]?.IPAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(Object.keys((await network.inspect()).Containers ?? {})).toEqual([container.id]);
+    await container.remove();
+    await network.remove();
+    await expect(network.inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+});
+
+describe("ctrd serve with testcontainers", () => {
+  // testcontainers keeps a lock file in TMPDIR (for its reaper and port allocation); it is its own, not ours.
+  afterAll(() => {
+    for (const name of readdirSync(tmpdir()))
+      if (/^testcontainers-node-.*\.lock$/.test(name))
+        rmSync(join(tmpdir(), name), { force: true, recursive: true });
+  });
+
+  it("runs a GenericContainer with a log-message wait strategy and an exposed port", async () => {
+    process.env.DOCKER_HOST = engine.host;
+    process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
+    process.env.TESTCONTAINERS_HOST_OVERRIDE = "127.0.0.1";
+    const { GenericContainer, Wait } = await import("testcontainers");
+    const container = await new GenericContainer(engine.image)
+      .withCommand([
+        "sh",
+        "-c",
+        "mkdir -p /www && echo from-testcontainers > /www/index.html && echo server ready && exec httpd -f -p 8080 -h /www",
+      ])
+      .withExposedPorts(8080)
+      .withWaitStrategy(Wait.forLogMessage("server ready"))
+      .start();
+    try {
+      const url = `http://${container.getHost()}:${container.getMappedPort(8080)}/`;
+      expect(await fetchWhenUp(url)).toBe("from-testcontainers\n");
+      const { output, exitCode } = await container.exec(["sh", "-c", "echo exec-in-tc"]);
+      expect(exitCode).toBe(0);
+      expect(output).toContain("exec-in-tc");
+    } finally {
+      await container.stop();
+    }
+    const list = await docker().listContainers({ all: true });
+    expect(list.some((entry) => entry.Id === container.getId())).toBe(false);
+  });
+});
