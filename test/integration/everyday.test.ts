@@ -22,7 +22,9 @@ function cgroupFile(cgroupsPath: string, v1: string, v2: string): string {
 }
 
 test("cpus: 0.5 is a CFS quota of 50000 per 100000 in the container's cgroup; limits update docker-style", async () => {
-  const spec = fx.spec(["sleep", "100"], { resources: { cpus: 0.5, memory: "64m", pids: 32 } });
+  const spec = fx.spec(["sleep", "100"], {
+    resources: { cpus: 0.5, memory: "64m", pids: 32, cpuShares: 512, blkioWeight: 300 },
+  });
   const cgroupsPath = spec.linux?.cgroupsPath ?? "";
   const container = await fx.client.newContainer(uniqueId("cpus"), spec);
   const task = await container.newTask();
@@ -35,6 +37,12 @@ test("cpus: 0.5 is a CFS quota of 50000 per 100000 in the container's cgroup; li
       expect(cgroupFile(cgroupsPath, "cpu/cpu.cfs_period_us", "")).toBe("100000");
       expect(cgroupFile(cgroupsPath, "memory/memory.limit_in_bytes", "")).toBe(String(64 * 1024 * 1024));
       expect(cgroupFile(cgroupsPath, "pids/pids.max", "")).toBe("32");
+      expect(cgroupFile(cgroupsPath, "cpu/cpu.shares", "")).toBe("512");
+      // runc writes blkio.weight, or BFQ's blkio.bfq.weight where that is the scheduler's file.
+      const weightFile = existsSync(join("/sys/fs/cgroup/blkio", cgroupsPath, "blkio.weight"))
+        ? "blkio/blkio.weight"
+        : "blkio/blkio.bfq.weight";
+      expect(cgroupFile(cgroupsPath, weightFile, "")).toMatch(/\b300$/);
     }
     await task.updateResources({ cpus: 1.5, memory: "128m", memorySwap: "256m" });
     if (!existsSync("/sys/fs/cgroup/cgroup.controllers")) {
