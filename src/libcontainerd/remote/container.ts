@@ -113,10 +113,10 @@ export class RemoteContainer extends ContainerBase {
   }
 
   /** Remembers a start on the record (io.ctrd.state.*); a failure to write it is logged, as the start happened. */
-  async noteStarted(call: Call): Promise<void> {
+  async noteStarted(call: Call, at: Date): Promise<void> {
     try {
       const before = rememberedState((await this.load(call)).labels);
-      await this.updateLabels(call, startLabels(before, new Date()));
+      await this.updateLabels(call, startLabels(before, at));
     } catch (err) {
       this.ctx.logger.warn({ err, container: this.id }, "could not record the start");
     }
@@ -124,8 +124,12 @@ export class RemoteContainer extends ContainerBase {
 
   /** Remembers an exit on the record, for when the task is gone. */
   async noteExited(status: ExitStatus, call: Call): Promise<void> {
+    // wait() and then delete() report the same exit: one write is enough.
+    const recorded = this.record?.labels ?? {};
+    const labels = exitLabels(status);
+    if (Object.entries(labels).every(([key, value]) => recorded[key] === value)) return;
     try {
-      await this.updateLabels(call, exitLabels(status));
+      await this.updateLabels(call, labels);
     } catch (err) {
       if (isErrorCode(err, "not_found")) return;
       this.ctx.logger.warn({ err, container: this.id }, "could not record the exit");
