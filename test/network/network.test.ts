@@ -76,7 +76,7 @@ interface Running {
 
 async function start(
   args: string[],
-  attach: { network?: string; ports?: string[]; dns?: string[] },
+  attach: { network?: string; ports?: string[]; dns?: string[]; aliases?: string[] },
   id = uniqueId("c"),
 ): Promise<Running> {
   const attachment = await manager.attach({ namespace: fx.namespace, containerId: id, ...attach });
@@ -234,7 +234,7 @@ describe("user networks", () => {
         "-c",
         `until busybox wget -q -O - http://${server.container.id}/; do sleep 0.1; done; cat /etc/hosts; sleep 600`,
       ],
-      { network: name, dns: ["192.0.2.53"] },
+      { network: name, dns: ["192.0.2.53"], aliases: ["the-client"] },
       uniqueId("client"),
     );
     for (let attempt = 0; attempt < 100 && !client.output().includes(client.container.id); attempt++)
@@ -257,7 +257,13 @@ describe("user networks", () => {
 
     // The server's hosts file (bind-mounted into it) loses the client when it leaves.
     const serverHosts = server.attachment.hostsPath as string;
-    expect(readFileSync(serverHosts, "utf8")).toContain(client.container.id);
+    expect(readFileSync(serverHosts, "utf8")).toMatch(
+      new RegExp(
+        `^${client.attachment.addresses[0]?.split("/")[0]}\t${client.container.id} the-client$`,
+        "m",
+      ),
+    );
+    expect(server.attachment.macAddress).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
     await remove(client);
     expect(readFileSync(serverHosts, "utf8")).not.toContain(client.container.id);
     await remove(server);
