@@ -35,14 +35,15 @@ export function mkfifo(path: string, mode = 0o600): void {
  * Opens a FIFO without blocking and wraps it in a socket, so reads and writes are epoll-driven
  * instead of tying up a libuv pool thread (a blocking FIFO open hangs until the peer opens it).
  * Readers open O_RDONLY|O_NONBLOCK (succeeds at once). Writers open O_RDWR|O_NONBLOCK, which
- * also succeeds at once on Linux, so stdin is writable before the shim opens its end.
+ * also succeeds at once on Linux, so stdin is writable before the shim opens its end. O_NOFOLLOW:
+ * a symlink planted at a FIFO's name is refused (ELOOP), not followed.
  */
 export function openFifoReader(path: string): Socket {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   return new Socket({ fd, readable: true, writable: false });
 }
 
 export function openFifoWriter(path: string): Socket {
-  const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+  const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   return new Socket({ fd, readable: false, writable: true });
 }

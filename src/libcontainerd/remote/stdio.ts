@@ -144,7 +144,11 @@ export class ProcessIO {
       return new ProcessIO(paths, stdin, stdout, stderr, [], reattached);
     } catch (err) {
       for (const socket of opened) socket.destroy();
-      throw err;
+      throw fsError(
+        "cannot reopen the stdio FIFOs in",
+        dirname(paths.stdout || paths.stdin || paths.stderr),
+        err,
+      );
     }
   }
 
