@@ -6,6 +6,7 @@ import type { LibcontainerdClient } from "../libcontainerd/factory.js";
 import type { Container, LogOptions, Task } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import type { PendingAttachment } from "../network/index.js";
+import { RUNC_V1_SHIM } from "../runtime/names.js";
 import { Attachment } from "./attach.js";
 import {
   type ContainerFlags,
@@ -328,8 +329,10 @@ async function createAndRun(
   let attachment: Attachment | undefined;
   try {
     if (relay.stopRequested) return await abandon(container, task, relay);
+    // The v1 shim cannot start a log driver: its containers run detached without a log.
+    const logged = log && (await container.info()).runtime.name !== RUNC_V1_SHIM ? log : undefined;
     const stdio = detach
-      ? { ...(log ? { log } : {}) }
+      ? { ...(logged ? { log: logged } : {}) }
       : { stdin: runFlags.interactive ?? false, stdout: true, stderr: true, terminal: flags.tty };
     try {
       task = await container.newTask({ stdio });

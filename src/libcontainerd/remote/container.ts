@@ -8,12 +8,13 @@ import { OptionsSchema } from "../../gen/github.com/containerd/containerd/runtim
 import { removeLogFiles } from "../../logs/files.js";
 import { LOG_LABELS, logLabels } from "../../logs/labels.js";
 import type { OciSpec } from "../../oci/spec.js";
+import { RUNC_V1_SHIM } from "../../runtime/names.js";
 import { exitLabels, rememberedState, startLabels } from "../../state/labels.js";
 import type { Call } from "../core/calls.js";
 import { ContainerBase, type RuntimeSupport, type TaskRequest } from "../core/container.js";
 import type { Stdio } from "../core/inputs.js";
 import type { ContainerInfo, ExitStatus, Task } from "../types/client.js";
-import { FailedPreconditionError, isErrorCode, NotFoundError } from "../types/errors.js";
+import { FailedPreconditionError, isErrorCode, NotFoundError, NotImplementedError } from "../types/errors.js";
 import { bareAny, parseJsonAny } from "./any.js";
 import { CGROUP_PARENT_LABEL, removeCgroupParents } from "./cgroup-parents.js";
 import type { RemoteContext } from "./context.js";
@@ -134,6 +135,12 @@ export class RemoteContainer extends ContainerBase {
 
   protected async createTask(call: Call, { stdio, checkpointDir }: TaskRequest): Promise<Task> {
     const record = await this.load(call);
+    if (stdio.log && record.runtime?.name === RUNC_V1_SHIM) {
+      // The v1 shim starts the logger without a namespace and fails ("namespace is required").
+      throw new NotImplementedError(
+        `create task for container ${this.id}: logs need a shim v2 runtime, not ${RUNC_V1_SHIM}`,
+      );
+    }
     const options = checkpointDir ? restoreOptions(record, checkpointDir) : undefined;
     const rootfs = await this.snapshotMounts(call, record);
     const io = await ProcessIO.create(this.fifoDir, this.id, stdio);
