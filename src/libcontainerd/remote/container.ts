@@ -8,7 +8,8 @@ import { OptionsSchema } from "../../gen/github.com/containerd/containerd/runtim
 import { removeLogFiles } from "../../logs/files.js";
 import { LOG_LABELS, logLabels } from "../../logs/labels.js";
 import type { OciSpec } from "../../oci/spec.js";
-import { RUNC_V1_SHIM } from "../../runtime/names.js";
+import { RUNC_V1_SHIM, RUNC_V2_SHIM } from "../../runtime/names.js";
+import { decodeShimOptions } from "../../runtime/shim-options.js";
 import { exitLabels, rememberedState, startLabels } from "../../state/labels.js";
 import type { Call } from "../core/calls.js";
 import { ContainerBase, type RuntimeSupport, type TaskRequest } from "../core/container.js";
@@ -22,7 +23,6 @@ import { mayHaveReachedContainerd } from "./errors.js";
 import { checkFifoDirParent, ProcessIO, removeFifoDir } from "./stdio.js";
 import { RemoteTask } from "./task.js";
 
-const RUNC_V2_SHIM = "io.containerd.runc.v2";
 const RUNC_OPTIONS = "containerd.runc.v1.Options";
 const typeName = (typeUrl: string) => typeUrl.slice(typeUrl.lastIndexOf("/") + 1);
 
@@ -33,7 +33,10 @@ export function containerInfo(record: ContainerRecord): ContainerInfo {
     labels: { ...record.labels },
   };
   if (record.image) info.image = record.image;
-  if (record.runtime?.options?.typeUrl) info.runtime.optionsTypeUrl = record.runtime.options.typeUrl;
+  const options =
+    record.runtime?.options &&
+    decodeShimOptions(record.runtime.options.typeUrl, record.runtime.options.value);
+  if (options) info.runtime.options = options;
   if (record.createdAt)
     info.createdAt = new Date(Number(record.createdAt.seconds) * 1000 + record.createdAt.nanos / 1e6);
   const spec = parseJsonAny<OciSpec>(record.spec);
@@ -136,9 +139,10 @@ export class RemoteContainer extends ContainerBase {
   protected async createTask(call: Call, { stdio, checkpointDir }: TaskRequest): Promise<Task> {
     const record = await this.load(call);
     if (stdio.log && record.runtime?.name === RUNC_V1_SHIM) {
-      // The v1 shim starts the logger without a namespace and fails ("namespace is required").
+      // containerd 1.6's v1 shim starts a binary:// logger without the namespace it needs
+      // ("namespace is required"), after FIFOs and labels would exist: refuse before any of it.
       throw new NotImplementedError(
-        `create task for container ${this.id}: logs need a shim v2 runtime, not ${RUNC_V1_SHIM}`,
+        `the ${RUNC_V1_SHIM} runtime cannot run a log driver (its shim loses the namespace a binary:// logger needs); use the runc v2 shim (runc, ${RUNC_V2_SHIM})`,
       );
     }
     const options = checkpointDir ? restoreOptions(record, checkpointDir) : undefined;
