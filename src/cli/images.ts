@@ -1,4 +1,6 @@
-import { readFileSync } from "node:fs";
+import { once } from "node:events";
+import { createReadStream, createWriteStream, readFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import type { Command } from "commander";
 import { familiarRepository, parseReference } from "../images/reference.js";
 import type { RegistryOptions } from "../images/registry/client.js";
@@ -112,6 +114,64 @@ export function registerImageCommands(program: Command): void {
       });
     },
   );
+
+  const push = program
+    .command("push")
+    .description("push an image to its registry (blobs the registry has are skipped or mounted)")
+    .argument("<ref>", "image reference");
+  addRegistryOptions(push);
+  addGlobalOptions(push).action(async (ref: string, flags: RegistryFlags, self: Command) => {
+    await withClient(resolveSettings(globalFlags(self)), async (client) => {
+      await client.images.push(ref, {
+        ...registryOptions(flags),
+        onProgress: (e) =>
+          process.stderr.write(`${e.digest.replace(/^sha256:/, "").slice(0, 12)}: ${e.state}\n`),
+      });
+      const record = await client.images.get(ref);
+      process.stdout.write(`${record.name}: ${record.target.digest}\n`);
+    });
+  });
+
+  const importCommand = program
+    .command("import")
+    .description("import images from a docker save tar or an OCI image-layout tar (- reads stdin)")
+    .argument("<file>", "the tar, or - for stdin")
+    .option("--base-name <repository>", "repository for OCI layout entries named by a tag only");
+  addGlobalOptions(importCommand).action(
+    async (file: string, flags: { baseName?: string }, self: Command) => {
+      await withClient(resolveSettings(globalFlags(self)), async (client) => {
+        const input = file === "-" ? process.stdin : createReadStream(file);
+        const opened = file === "-" ? Promise.resolve() : once(input, "open");
+        await opened.catch((err: unknown) => {
+          throw usageError(`cannot read ${file}: ${(err as Error).message}`);
+        });
+        const images = await client.images.import(
+          input,
+          flags.baseName !== undefined ? { baseName: flags.baseName } : {},
+        );
+        for (const image of images) process.stdout.write(`${image.name}: ${image.target.digest}\n`);
+      });
+    },
+  );
+
+  const save = program
+    .command("save")
+    .description("save images to an OCI image-layout tar (readable by docker load, skopeo, ctrd import)")
+    .argument("<ref...>", "images")
+    .requiredOption("-o, --output <file>", "the tar to write (- for stdout)");
+  addGlobalOptions(save).action(async (refs: string[], flags: { output: string }, self: Command) => {
+    await withClient(resolveSettings(globalFlags(self)), async (client) => {
+      if (flags.output === "-" && process.stdout.isTTY)
+        throw usageError("refusing to write a tar to a terminal; use -o FILE");
+      const out = flags.output === "-" ? process.stdout : createWriteStream(flags.output);
+      try {
+        await client.images.save(refs, out);
+      } catch (err) {
+        if (flags.output !== "-") await rm(flags.output, { force: true });
+        throw err;
+      }
+    });
+  });
 
   const images = program
     .command("images")

@@ -9,7 +9,7 @@ import {
 } from "../libcontainerd/factory.js";
 import { parseAddress } from "../libcontainerd/remote/address.js";
 import type { ContainerdLogLevel } from "../libcontainerd/supervisor/config.js";
-import { HealthProbe } from "../libcontainerd/supervisor/health.js";
+import { checkServingOnce } from "../libcontainerd/supervisor/health.js";
 import { LibcontainerdError } from "../libcontainerd/types/errors.js";
 import { DEFAULT_MANAGED_ROOT, defaultStateDir } from "../platform/addresses.js";
 import { detectPlatform } from "../platform/detect.js";
@@ -192,21 +192,16 @@ async function probeContainerd(raw: string): Promise<void> {
       "invalid_argument",
     );
   }
-  const probe = new HealthProbe(address.path);
-  try {
-    const result = await probe.check(REACH_TIMEOUT_MS);
-    if (!result.serving) {
-      throw new CliError(
-        `cannot reach containerd at ${address.path}: ${result.error.message}`,
-        "unavailable",
-        125,
-        {
-          cause: result.error,
-        },
-      );
-    }
-  } finally {
-    probe.reset();
+  const result = await checkServingOnce(address.path, REACH_TIMEOUT_MS);
+  if (!result.serving) {
+    throw new CliError(
+      `cannot reach containerd at ${address.path}: ${result.error.message}`,
+      "unavailable",
+      125,
+      {
+        cause: result.error,
+      },
+    );
   }
 }
 

@@ -6,6 +6,7 @@ import type { LibcontainerdClient } from "../libcontainerd/factory.js";
 import type { Container, LogOptions, Task } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import type { PendingAttachment } from "../network/index.js";
+import { RUNC_V1_SHIM } from "../runtime/names.js";
 import { Attachment } from "./attach.js";
 import {
   type ContainerFlags,
@@ -109,7 +110,7 @@ export function registerRun(program: Command): void {
       "after Ctrl-C, how long the container has to stop before SIGKILL",
       "3",
     )
-    .option("--log-driver <driver>", "with -d: json-file (the default) or none", "json-file")
+    .option("--log-driver <driver>", "with -d: json-file (the default) or none")
     .option("--log-opt <k=v>", "json-file options: max-size=10m, max-file=3 (repeatable)", collect)
     .option("--network <name>", `none, host, or a network's name (default: ${defaultRunNetwork()})`)
     .option(
@@ -328,8 +329,9 @@ async function createAndRun(
   let attachment: Attachment | undefined;
   try {
     if (relay.stopRequested) return await abandon(container, task, relay);
+    const keptLog = log && (await logKept(container, runFlags, logger));
     const stdio = detach
-      ? { ...(log ? { log } : {}) }
+      ? { ...(keptLog ? { log } : {}) }
       : { stdin: runFlags.interactive ?? false, stdout: true, stderr: true, terminal: flags.tty };
     try {
       task = await container.newTask({ stdio });
@@ -393,6 +395,18 @@ function detachedLog(settings: GlobalSettings, id: string, flags: RunFlags): Log
   const options = parseLogOpts(flags.logOpt ?? []);
   if (!flags.detach || driver === "none") return undefined;
   return { path: containerLogPath(settings, id), ...options };
+}
+
+/**
+ * Whether a detached container's default log can be kept: the v1 shim (io.containerd.runtime.v1.linux)
+ * cannot run a log driver, so there the default becomes "none", with a warning; a log asked for
+ * explicitly (--log-driver json-file) is still refused by the library.
+ */
+async function logKept(container: Container, flags: RunFlags, logger: Logger): Promise<boolean> {
+  if (flags.logDriver !== undefined) return true;
+  if ((await container.info()).runtime.name !== RUNC_V1_SHIM) return true;
+  logger.warn(`the ${RUNC_V1_SHIM} runtime cannot keep a log: the container's output is discarded`);
+  return false;
 }
 
 /** A stop was asked for before the process ran: remove what exists and report how ctrd was stopped. */

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   WriteAction,
@@ -280,4 +281,63 @@ async function abortIngest(services: ContainerdServices, ref: string, lease: Lea
       services.content.abort({ ref }, { signal: s, headers: lease.headers }),
     )
     .catch(() => {});
+}
+
+/**
+ * Streams bytes whose digest is not known beforehand (a layer in a `docker save` tar) into the
+ * content store: the digest is computed on the way and given at COMMIT. Returns the descriptor
+ * fields and the first bytes (to tell a gzip'd layer from a plain tar).
+ */
+export async function writeStream(
+  services: ContainerdServices,
+  opts: {
+    ref: string;
+    size: number;
+    stream: AsyncIterable<unknown> | Iterable<Buffer | Uint8Array>;
+    lease: Lease;
+    labels?: Record<string, string>;
+    signal?: AbortSignal | undefined;
+  },
+): Promise<{ digest: string; size: number; head: Buffer }> {
+  const what = `write ${opts.ref} to the content store`;
+  const hash = createHash("sha256");
+  let head = Buffer.alloc(0);
+  let offset = 0;
+  const session = new WriteSession(services, what, opts.lease, opts.signal);
+  try {
+    session.send({ action: WriteAction.STAT, ref: opts.ref, total: BigInt(opts.size) });
+    await session.next();
+    let inFlight = 0;
+    for await (const chunk of opts.stream) {
+      const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      if (head.length < 16) head = Buffer.concat([head, data.subarray(0, 16 - head.length)]);
+      hash.update(data);
+      session.send({ action: WriteAction.WRITE, offset: BigInt(offset), data });
+      offset += data.length;
+      if (++inFlight >= WINDOW * 16) {
+        await session.next();
+        inFlight--;
+      }
+    }
+    for (; inFlight > 0; inFlight--) await session.next();
+    const digest = `sha256:${hash.digest("hex")}`;
+    session.send({
+      action: WriteAction.COMMIT,
+      offset: BigInt(offset),
+      total: BigInt(offset),
+      expected: digest,
+      ...(opts.labels ? { labels: opts.labels } : {}),
+    });
+    try {
+      await session.next();
+    } catch (err) {
+      if (!isErrorCode(err, "already_exists")) throw err;
+    }
+    return { digest, size: offset, head };
+  } catch (err) {
+    if (opts.signal?.aborted) throw abortError(opts.signal, what);
+    throw err;
+  } finally {
+    session.close();
+  }
 }

@@ -1,7 +1,10 @@
+import type { Readable, Writable } from "node:stream";
 import type { Transport } from "@connectrpc/connect";
 import type { Mount } from "../gen/github.com/containerd/containerd/api/types/mount_pb.js";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import { InvalidArgumentError, isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
+import { type ImportOptions, importArchive } from "./archive-import.js";
+import { type SaveOptions, saveArchive } from "./archive-save.js";
 import { ContainerdServices } from "./containerd.js";
 import {
   type ImageProcess,
@@ -21,6 +24,7 @@ import {
 } from "./media-types.js";
 import { hostPlatform, parsePlatform } from "./platform.js";
 import { type PullOptions, pullImage } from "./pull.js";
+import { type PushOptions, pushImage } from "./push.js";
 import { formatReference, parseReference } from "./reference.js";
 import { type ImageRecord, ImageStore } from "./store.js";
 import { KeyedLock } from "./unpack.js";
@@ -69,6 +73,28 @@ export class RemoteImageService {
       ref,
       opts,
     );
+  }
+
+  /** Pushes an image to its registry (or under `target`, another name), blobs first. */
+  async push(ref: string, opts: PushOptions & { target?: string } = {}): Promise<void> {
+    const image = await this.store.get(ref, opts);
+    await pushImage(this.services, image, opts.target, opts);
+  }
+
+  /** Imports a `docker save` tar or an OCI image-layout tar (a stream); the images it named. */
+  import(input: Readable, opts?: ImportOptions): Promise<ImageRecord[]> {
+    return importArchive(
+      { services: this.services, store: this.store, snapshotter: this.snapshotter, locks: this.locks },
+      input,
+      opts,
+    );
+  }
+
+  /** Writes images as an OCI image-layout tar (with docker's manifest.json) to `out`. */
+  async save(refs: string[], out: Writable, opts?: SaveOptions): Promise<void> {
+    const images: ImageRecord[] = [];
+    for (const ref of refs) images.push(await this.store.get(ref, opts));
+    await saveArchive(this.services, images, out, opts);
   }
 
   list(opts?: CallOptions): Promise<ImageRecord[]> {

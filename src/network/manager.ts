@@ -96,6 +96,7 @@ interface AttachmentRecord extends NetworkAttachment {
   owner: ProcessIdentity;
   state: "attaching" | "attached";
   hostname: string;
+  aliases: string[];
   createdAt: string;
   /** libcni's cache: the config list ADD ran with, its capability arguments and its result. */
   config?: CniConfigList;
@@ -393,6 +394,7 @@ export class NetworkManager {
       owner: thisProcess(),
       state: "attaching",
       hostname: opts.hostname ?? opts.containerId,
+      aliases: [...(opts.aliases ?? [])],
       createdAt: new Date().toISOString(),
       addresses: [],
       ports: [],
@@ -460,6 +462,8 @@ export class NetworkManager {
       record.addresses = (result.ips ?? []).map((ip) => ip.address);
       const gateway = result.ips?.find((ip) => ip.gateway)?.gateway;
       if (gateway) record.gateway = gateway;
+      const mac = result.interfaces?.find((link) => link.sandbox)?.mac;
+      if (mac) record.macAddress = mac;
     }
     record.state = "attached";
     await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
@@ -703,8 +707,7 @@ export class NetworkManager {
 function hostsEntry(record: AttachmentRecord): HostsEntry {
   return {
     address: (record.addresses[0] ?? "").split("/")[0] ?? "",
-    names:
-      record.hostname === record.containerId ? [record.containerId] : [record.hostname, record.containerId],
+    names: [...new Set([record.hostname, record.containerId, ...(record.aliases ?? [])])],
   };
 }
 
@@ -720,5 +723,6 @@ function publicView(record: AttachmentRecord): NetworkAttachment {
   if (record.hostsPath) view.hostsPath = record.hostsPath;
   if (record.resolvConfPath) view.resolvConfPath = record.resolvConfPath;
   if (record.gateway) view.gateway = record.gateway;
+  if (record.macAddress) view.macAddress = record.macAddress;
   return view;
 }

@@ -63,6 +63,11 @@ export interface AttachOptions extends CallOptions {
   dns?: readonly string[];
   /** The container's hostname, added to its /etc/hosts entry (default: the container id). */
   hostname?: string;
+  /**
+   * More names the container answers to in the hosts files of a user network, e.g. the container's
+   * name when its id is a digest (Docker's names and network aliases).
+   */
+  aliases?: readonly string[];
 }
 
 /** What a container's network is; `applyNetwork` puts it into the spec. */
@@ -78,6 +83,8 @@ export interface NetworkAttachment {
   /** CIDRs of the container's interface. */
   addresses: string[];
   gateway?: string;
+  /** The MAC address of the container's interface. */
+  macAddress?: string;
   ports: PortMapping[];
 }
 

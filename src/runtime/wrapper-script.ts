@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, mkdir, open, readFile, rename, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { ensureOwnSubdirAsync, fsError } from "../libcontainerd/private-dir.js";
 
 /**
  * POSIX sh single quoting: inside '…' nothing is special, so the only character to handle is the
@@ -44,8 +45,14 @@ async function hasContent(path: string, content: string): Promise<boolean> {
  * directory and renamed over, so a shim never executes a half-written script.
  */
 export async function ensureWrapperScript(path: string, directory: string, content: string): Promise<void> {
+  // A shim runs this script as root: its dir must be a real dir of ours, not a symlink to another's.
+  try {
+    await mkdir(dirname(directory), { recursive: true, mode: 0o711 });
+  } catch (err) {
+    throw fsError("cannot create", dirname(directory), err);
+  }
+  await ensureOwnSubdirAsync(directory, 0o700);
   if (await hasContent(path, content)) return;
-  await mkdir(directory, { recursive: true, mode: 0o700 });
   const temp = join(directory, `.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
   try {
     const handle = await open(temp, "wx", 0o700);
@@ -59,7 +66,7 @@ export async function ensureWrapperScript(path: string, directory: string, conte
     await chmod(temp, 0o700);
     await rename(temp, path);
   } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
+    await rm(temp, { force: true }).catch(() => {});
+    throw fsError("cannot write the runtime wrapper script", path, err);
   }
 }

@@ -19,7 +19,7 @@ function expectOneLine(
 describe("ctrd's own failures exit 125 with one clear line", () => {
   test("an unknown flag, a missing command, a bad value", async () => {
     expectOneLine(await ctrd(["run", "--bogus", "--", "true"]), /unknown option '--bogus'.*ctrd run --help/);
-    expectOneLine(await ctrd(["run", ...fx.global]), /missing required argument 'cmd'/);
+    expectOneLine(await ctrd(["run", ...fx.global]), /missing required argument 'image-or-cmd'/);
     expectOneLine(
       await ctrd(["run", ...fx.global, ...fx.cgroup, "--memory", "lots", "--", "true"]),
       /invalid --memory "lots"/,

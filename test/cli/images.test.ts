@@ -1,4 +1,5 @@
 // ctrd pull / images / tag / rmi / run IMAGE against a private containerd and a real registry.
+import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { busyboxLayer } from "../harness/images.js";
 import { publish, useRegistry } from "../images/helpers.js";
@@ -76,5 +77,23 @@ describe("ctrd images", () => {
     expect(rmi.code).toBe(125);
     expect(rmi.stdout).toBe(`Untagged: docker.io/local/tagged:v2\nUntagged: ${ref}\n`);
     expect(rmi.stderr).toContain("no such image: local/nosuch");
+  });
+
+  test("save -o, rmi, import back, push to a new name", async () => {
+    const { ref } = await publish(reg, "cli/roundtrip:1");
+    expect((await ctrd(["pull", "-q", ...fx.global, ref])).code).toBe(0);
+    const file = join(reg.workDir, "cli-save.tar");
+    const saved = await ctrd(["save", ...fx.global, "-o", file, ref]);
+    expect(saved.code, saved.stderr).toBe(0);
+    expect((await ctrd(["rmi", ...fx.global, ref])).code).toBe(0);
+    const imported = await ctrd(["import", ...fx.global, file]);
+    expect(imported.stdout).toMatch(new RegExp(`^${ref}: sha256:`));
+    const target = `${reg.registry.host}/cli/pushed:1`;
+    expect((await ctrd(["tag", ...fx.global, ref, target])).code).toBe(0);
+    const pushed = await ctrd(["push", ...fx.global, target]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(pushed.stderr).toMatch(/: (mounted|exists)\n/);
+    const missing = await ctrd(["import", ...fx.global, join(reg.workDir, "nosuch.tar")]);
+    expect(missing.code).toBe(125);
   });
 });

@@ -73,7 +73,7 @@ const httpd = (content: string) => [
   `mkdir -p /tmp/$(hostname) && echo ${content} > /tmp/$(hostname)/index.html && exec busybox httpd -f -p 80 -h /tmp/$(hostname)`,
 ];
 
-describe("ctrd run on the default bridge", () => {
+describe("ctrd run on the default bridge", { timeout: 240_000 }, () => {
   test("-p 127.0.0.1::80: fetched from the host, shown by port and ps, gone after rm -f", async () => {
     const started = await run(["-d", "--name", "web", "-p", "127.0.0.1::80", "--", ...httpd("hello-ctrd")]);
     expect(started, started.stderr).toMatchObject({ code: 0, stdout: "web\n" });
@@ -146,7 +146,7 @@ describe("ctrd run on the default bridge", () => {
       "--",
       "sh",
       "-c",
-      "for i in $(seq 100); do busybox wget -q -O - http://srv/ && exit 0; sleep 0.1; done; exit 1",
+      "for i in $(seq 300); do busybox wget -q -O - http://srv/ && exit 0; sleep 0.1; done; exit 1",
     ]);
     expect(client, client.stderr).toMatchObject({ code: 0, stdout: "by-name\n" });
     const inspect = JSON.parse((await ctrd(["network", "inspect", ...g, userNet])).stdout) as {
@@ -165,7 +165,7 @@ describe("ctrd run on the default bridge", () => {
   });
 });
 
-describe("bad input", () => {
+describe("bad input", { timeout: 240_000 }, () => {
   test("malformed -p, unknown network, overlapping subnet, taken port: one line each, nothing set up", async () => {
     expect(await run(["--rm", "-p", "80:80:80:80", "--", "true"])).toMatchObject({
       code: 125,
@@ -195,7 +195,7 @@ describe("bad input", () => {
   });
 });
 
-describe("a SIGKILLed ctrd", () => {
+describe("a SIGKILLed ctrd", { timeout: 240_000 }, () => {
   test("killed while its container runs: rm -f afterwards removes everything", async () => {
     const proc = startCtrd(
       [

@@ -157,6 +157,34 @@ describe("logs through the shim's binary:// log driver", () => {
     await remove(r.container);
   });
 
+  test("a TTY container logs its terminal as stdout; an exec logs to a log of its own", async () => {
+    const id = uniqueId("tty");
+    const path = join(logRoot, id, "tty.log");
+    const container = await fx.client.newContainer(
+      id,
+      fx.spec(["sh", "-c", "echo on the tty; echo also >&2; sleep 30"], { terminal: true }),
+    );
+    const task = await container.newTask({ stdio: { log: { path } } });
+    await task.start();
+    const execLog = join(logRoot, id, "exec.log");
+    const exec = await task.exec(
+      "e1",
+      { args: ["sh", "-c", "echo from exec; echo err >&2"], cwd: "/", user: { uid: 0, gid: 0 } },
+      { stdio: { log: { path: execLog } } },
+    );
+    expect((await exec.wait()).exitCode).toBe(0);
+    await exec.delete();
+    expect((await collect(readLogs(execLog))).map((l) => `${l.stream}:${l.line}`).sort()).toEqual([
+      "stderr:err",
+      "stdout:from exec",
+    ]);
+    await task.kill("SIGKILL");
+    const lines = await collect(containerLogs(container, { follow: true }));
+    // A terminal has one stream, and turns "\n" into "\r\n".
+    expect(lines.map((l) => `${l.stream}:${l.line}`)).toEqual(["stdout:on the tty\r", "stdout:also\r"]);
+    await remove(container);
+  });
+
   test("bad input: typed errors, and nothing created", async () => {
     const id = uniqueId("bad");
     const container = await fx.client.newContainer(id, fx.spec(["true"]));

@@ -2,7 +2,7 @@
 // process, a state dir that turns read-only or holds symlinks, labels and sizes containerd would
 // garble. Each gets a typed error up front, and nothing is left stuck.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, renameSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import type { Container, Task } from "../../src/libcontainerd/types/client.js";
@@ -122,6 +122,29 @@ describe("symlinks in the state dir", () => {
     // Once the link is gone, the container can be deleted.
     renameSync(nsDir, `${nsDir}.moved`);
     await container.delete();
+  });
+});
+
+describe("a FIFO replaced by a symlink", () => {
+  test("reattaching refuses to follow it (FailedPreconditionError, ELOOP)", async () => {
+    const container = await fx.client.newContainer(uniqueId("fifo"), fx.spec(["sleep", "600"]));
+    const task = await container.newTask({ stdio: { stdout: true, stderr: true } });
+    await task.start();
+    cleanups.push(async () => {
+      await task.forceDelete().catch(() => {});
+      await container.delete().catch(() => {});
+    });
+    const fifo = join(fx.ctrd.stateDir, fx.namespace, container.id, `${container.id}-stdout`);
+    const secret = join(fx.ctrd.dir, `secret-${process.pid}`);
+    writeFileSync(secret, "secret\n");
+    rmSync(fifo);
+    symlinkSync(secret, fifo);
+    const other = fx.newClient();
+    const reloaded = await other.loadContainer(container.id);
+    await expect(reloaded.attachTask({ stdout: true })).rejects.toMatchObject({
+      code: "failed_precondition",
+      message: expect.stringContaining("ELOOP"),
+    });
   });
 });
 

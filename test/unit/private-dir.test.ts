@@ -1,10 +1,20 @@
 // The state dir is checked as Docker checks its root: ours, not writable by others, and no
 // component another user could swap. Runs as root (as the suite does), using uid 65534 as "another user".
-import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { ensurePrivateDir, writeFileNoFollow } from "../../src/libcontainerd/private-dir.js";
 import { FailedPreconditionError } from "../../src/libcontainerd/types/errors.js";
+import { ensureWrapperScript } from "../../src/runtime/wrapper-script.js";
 import { scratchDir } from "../harness/temp-dirs.js";
 
 const scratch = scratchDir("lcd-private-");
@@ -61,5 +71,19 @@ describe("writeFileNoFollow", () => {
     expect(() => writeFileNoFollow(planted, "123\n", 0o644)).toThrow(FailedPreconditionError);
     expect(() => writeFileNoFollow(planted, "123\n", 0o644)).toThrow(`${planted} is a symbolic link`);
     expect(readFileSync(victim, "utf8")).toBe("precious\n");
+  });
+});
+
+describe("the runtimes dir", () => {
+  test("a symlinked <state>/runtimes is refused: no wrapper script is written (or trusted) at its target", async () => {
+    const state = join(scratch.dir, "rt-state");
+    mkdirSync(state, { mode: 0o711 });
+    const target = join(scratch.dir, "rt-elsewhere");
+    mkdirSync(target, { mode: 0o700 });
+    symlinkSync(target, join(state, "runtimes"));
+    await expect(
+      ensureWrapperScript(join(state, "runtimes", "crun.sh"), join(state, "runtimes"), "#!/bin/sh\n"),
+    ).rejects.toThrow(`${join(state, "runtimes")} is a symbolic link`);
+    expect(readdirSync(target)).toEqual([]);
   });
 });

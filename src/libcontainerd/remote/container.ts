@@ -8,12 +8,14 @@ import { OptionsSchema } from "../../gen/github.com/containerd/containerd/runtim
 import { removeLogFiles } from "../../logs/files.js";
 import { LOG_LABELS, logLabels } from "../../logs/labels.js";
 import type { OciSpec } from "../../oci/spec.js";
+import { RUNC_V1_SHIM, RUNC_V2_SHIM } from "../../runtime/names.js";
+import { decodeShimOptions } from "../../runtime/shim-options.js";
 import { exitLabels, rememberedState, startLabels } from "../../state/labels.js";
 import type { Call } from "../core/calls.js";
 import { ContainerBase, type RuntimeSupport, type TaskRequest } from "../core/container.js";
 import type { Stdio } from "../core/inputs.js";
 import type { ContainerInfo, ExitStatus, Task } from "../types/client.js";
-import { FailedPreconditionError, isErrorCode, NotFoundError } from "../types/errors.js";
+import { FailedPreconditionError, isErrorCode, NotFoundError, NotImplementedError } from "../types/errors.js";
 import { bareAny, parseJsonAny } from "./any.js";
 import { CGROUP_PARENT_LABEL, removeCgroupParents } from "./cgroup-parents.js";
 import type { RemoteContext } from "./context.js";
@@ -21,7 +23,6 @@ import { mayHaveReachedContainerd } from "./errors.js";
 import { checkFifoDirParent, ProcessIO, removeFifoDir } from "./stdio.js";
 import { RemoteTask } from "./task.js";
 
-const RUNC_V2_SHIM = "io.containerd.runc.v2";
 const RUNC_OPTIONS = "containerd.runc.v1.Options";
 const typeName = (typeUrl: string) => typeUrl.slice(typeUrl.lastIndexOf("/") + 1);
 
@@ -32,7 +33,10 @@ export function containerInfo(record: ContainerRecord): ContainerInfo {
     labels: { ...record.labels },
   };
   if (record.image) info.image = record.image;
-  if (record.runtime?.options?.typeUrl) info.runtime.optionsTypeUrl = record.runtime.options.typeUrl;
+  const options =
+    record.runtime?.options &&
+    decodeShimOptions(record.runtime.options.typeUrl, record.runtime.options.value);
+  if (options) info.runtime.options = options;
   if (record.createdAt)
     info.createdAt = new Date(Number(record.createdAt.seconds) * 1000 + record.createdAt.nanos / 1e6);
   const spec = parseJsonAny<OciSpec>(record.spec);
@@ -109,10 +113,10 @@ export class RemoteContainer extends ContainerBase {
   }
 
   /** Remembers a start on the record (io.ctrd.state.*); a failure to write it is logged, as the start happened. */
-  async noteStarted(call: Call): Promise<void> {
+  async noteStarted(call: Call, at: Date): Promise<void> {
     try {
       const before = rememberedState((await this.load(call)).labels);
-      await this.updateLabels(call, startLabels(before, new Date()));
+      await this.updateLabels(call, startLabels(before, at));
     } catch (err) {
       this.ctx.logger.warn({ err, container: this.id }, "could not record the start");
     }
@@ -120,8 +124,12 @@ export class RemoteContainer extends ContainerBase {
 
   /** Remembers an exit on the record, for when the task is gone. */
   async noteExited(status: ExitStatus, call: Call): Promise<void> {
+    // wait() and then delete() report the same exit: one write is enough.
+    const recorded = this.record?.labels ?? {};
+    const labels = exitLabels(status);
+    if (Object.entries(labels).every(([key, value]) => recorded[key] === value)) return;
     try {
-      await this.updateLabels(call, exitLabels(status));
+      await this.updateLabels(call, labels);
     } catch (err) {
       if (isErrorCode(err, "not_found")) return;
       this.ctx.logger.warn({ err, container: this.id }, "could not record the exit");
@@ -130,6 +138,13 @@ export class RemoteContainer extends ContainerBase {
 
   protected async createTask(call: Call, { stdio, checkpointDir }: TaskRequest): Promise<Task> {
     const record = await this.load(call);
+    if (stdio.log && record.runtime?.name === RUNC_V1_SHIM) {
+      // containerd 1.6's v1 shim starts a binary:// logger without the namespace it needs
+      // ("namespace is required"), after FIFOs and labels would exist: refuse before any of it.
+      throw new NotImplementedError(
+        `the ${RUNC_V1_SHIM} runtime cannot run a log driver (its shim loses the namespace a binary:// logger needs); use the runc v2 shim (runc, ${RUNC_V2_SHIM})`,
+      );
+    }
     const options = checkpointDir ? restoreOptions(record, checkpointDir) : undefined;
     const rootfs = await this.snapshotMounts(call, record);
     const io = await ProcessIO.create(this.fifoDir, this.id, stdio);

@@ -46,9 +46,11 @@ export class RemoteTask extends TaskBase<RemoteProcess> {
   }
 
   protected async startTask(call: Call): Promise<void> {
+    // Stamped before the call: a process that exits at once must not have exited before it started.
+    const startedAt = new Date();
     await this.ctx.rpc(call, (signal) => this.ctx.tasks.start({ containerId: this.containerId }, { signal }));
     this.ctx.events.track(this.containerId, this.containerId, this.pid);
-    await this.owner.noteStarted(call);
+    await this.owner.noteStarted(call, startedAt);
   }
 
   protected async taskStatus(call: Call): Promise<TaskStatus> {

@@ -184,8 +184,11 @@ export class ContainerdProcessControl {
       try {
         rmSync(path, { force: true });
       } catch (err) {
-        // A path that cannot exist (its parent is not a directory) has nothing to remove.
-        if ((err as NodeJS.ErrnoException).code !== "ENOTDIR") throw err;
+        // A path that cannot exist (its parent is not a directory) has nothing to remove; anything
+        // else (a read-only state dir) leaves a file the next start replaces.
+        if ((err as NodeJS.ErrnoException).code !== "ENOTDIR") {
+          this.opts.logger.warn({ err, path }, "could not remove a file of the stopped containerd");
+        }
       }
     }
   }

@@ -1,0 +1,127 @@
+import { execFile } from "node:child_process";
+import { createReadStream, createWriteStream, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { promisify } from "node:util";
+import { pack } from "tar-stream";
+import { describe, expect, it } from "vitest";
+import type { PushProgress } from "../../src/images/push.js";
+import { requireBinary } from "../harness/binaries.js";
+import { buildImage, busyboxLayer, writeOciLayout } from "../harness/images.js";
+import { useRemote } from "../harness/remote.js";
+import { collectGarbage, storeContents } from "./gc.js";
+import { helloImage, publish, runImage, useRegistry } from "./helpers.js";
+
+const exec = promisify(execFile);
+const skopeo = (args: string[]) => exec(requireBinary("skopeo"), args, { timeout: 60_000 });
+
+describe("push, save, import", () => {
+  const remote = useRemote("images-archive");
+  const reg = useRegistry();
+  let n = 0;
+  const fresh = () => {
+    n += 1;
+    const namespace = `arc${process.pid}n${n}`;
+    return { namespace, client: remote.newClient({ namespace }) };
+  };
+
+  it("pushes under a new name: blobs mounted from their source repository, then HEAD skips them", async () => {
+    const { ref } = await publish(reg, "source:1");
+    await remote.client.images.pull(ref);
+    const target = `${reg.registry.host}/pushed/copy:2`;
+    await remote.client.images.tag(ref, target);
+    const first: PushProgress[] = [];
+    await remote.client.images.push(target, { onProgress: (e) => first.push(e) });
+    expect(first.filter((e) => e.state === "mounted").length).toBe(3);
+    const again: PushProgress[] = [];
+    await remote.client.images.push(target, { onProgress: (e) => again.push(e) });
+    expect(again.filter((e) => e.state === "exists").length).toBe(3);
+    // What a real client reads back, and what runs after a pull into another namespace.
+    const inspected = JSON.parse(
+      (await skopeo(["inspect", "--tls-verify=false", `docker://${target}`])).stdout,
+    );
+    expect(inspected.Layers.length).toBe(2);
+    const { client } = fresh();
+    await client.images.pull(target);
+    expect((await runImage(remote, client, target)).stdout).toContain("hello from the image");
+  });
+
+  it("pushes an image imported from a layout (uploads, no mount source)", async () => {
+    const image = await buildImage({
+      layers: [busyboxLayer({ "only-here.txt": `pushed ${process.pid}\n` })],
+      config: { Cmd: ["cat", "/only-here.txt"], Env: ["PATH=/bin"] },
+    });
+    const layout = join(reg.workDir, "to-push");
+    writeOciLayout(layout, [{ tag: "1", images: [image] }]);
+    const tarFile = join(reg.workDir, "to-push.tar");
+    await skopeo([
+      "copy",
+      "--quiet",
+      `oci:${layout}:1`,
+      `oci-archive:${tarFile}:${reg.registry.host}/uploaded:1`,
+    ]);
+    const [record] = await remote.client.images.import(createReadStream(tarFile));
+    expect(record?.name).toBe(`${reg.registry.host}/uploaded:1`);
+    const events: PushProgress[] = [];
+    await remote.client.images.push(`${reg.registry.host}/uploaded:1`, { onProgress: (e) => events.push(e) });
+    expect(events.filter((e) => e.state === "pushed").length).toBeGreaterThanOrEqual(2);
+    const { client } = fresh();
+    await client.images.pull(`${reg.registry.host}/uploaded:1`);
+    expect((await runImage(remote, client, `${reg.registry.host}/uploaded:1`)).stdout).toBe(
+      `pushed ${process.pid}\n`,
+    );
+  });
+
+  it("saves an OCI layout tar that skopeo reads and import takes back", async () => {
+    const { ref } = await publish(reg, "saved:1");
+    await remote.client.images.pull(ref);
+    const file = join(reg.workDir, "saved.tar");
+    await remote.client.images.save([ref], createWriteStream(file));
+    await skopeo([
+      "copy",
+      "--quiet",
+      "--dest-tls-verify=false",
+      `oci-archive:${file}`,
+      `docker://${reg.registry.host}/resaved:1`,
+    ]);
+    const { namespace, client } = fresh();
+    const imported = await client.images.import(createReadStream(file));
+    expect(imported.map((i) => i.name)).toEqual([ref]);
+    expect((await runImage(remote, client, ref)).stdout).toContain("hello from the image");
+    await client.images.remove(ref, { sync: true });
+    await collectGarbage(remote.ctrd.address, namespace);
+    expect((await storeContents(remote.ctrd.address, namespace)).blobs).toEqual([]);
+  });
+
+  it("imports a docker save tar (as skopeo writes docker-archive)", async () => {
+    const image = await buildImage(helloImage);
+    const layout = join(reg.workDir, "for-docker");
+    writeOciLayout(layout, [{ tag: "1", images: [image] }]);
+    const file = join(reg.workDir, "docker.tar");
+    await skopeo(["copy", "--quiet", `oci:${layout}:1`, `docker-archive:${file}:dockerstyle/app:7`]);
+    const { client } = fresh();
+    const imported = await client.images.import(createReadStream(file));
+    expect(imported.map((i) => i.name)).toEqual(["docker.io/dockerstyle/app:7"]);
+    expect((await runImage(remote, client, "dockerstyle/app:7")).stdout).toContain("hello from the image");
+  });
+
+  it("refuses archive entries with ../ or absolute paths, and registers nothing", async () => {
+    for (const name of ["../escape", "/etc/absolute", "blobs/../../up"]) {
+      const tar = pack();
+      tar.entry({ name: "oci-layout" }, "{}");
+      tar.entry({ name }, "x");
+      tar.finalize();
+      const { namespace, client } = fresh();
+      const err = await client.images.import(Readable.from(tar)).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "invalid_argument" });
+      const left = await storeContents(remote.ctrd.address, namespace);
+      expect({ images: left.images, leases: left.leases }).toEqual({ images: [], leases: [] });
+    }
+    const notATar = join(reg.workDir, "garbage.tar");
+    writeFileSync(notATar, "this is not a tar archive at all");
+    const { client } = fresh();
+    expect(await client.images.import(createReadStream(notATar)).catch((e: unknown) => e)).toMatchObject({
+      code: "invalid_argument",
+    });
+  });
+});
