@@ -42,6 +42,9 @@ fi
 # ctrd-logger: the log driver containerd's shim runs for containers started with a log.
 make -s -C native/ctrd-logger
 
+# fifo.node: mkfifo(3) for the remote backend's stdio (Node has none; without it, mkfifo(1) per FIFO).
+make -s -C native/fifo
+
 # TypeScript: rebuild when any source is newer than the build.
 if [ ! -f dist/.build-stamp ] || [ -n "$(find src tsconfig.json tsconfig.build.json package.json -newer dist/.build-stamp -print -quit)" ]; then
   say "building TypeScript"

@@ -1,6 +1,9 @@
 /**
  * libcontainerd: one interface for running containers, whichever backend the host offers.
  * `createClient` picks it: containerd over gRPC (remote), or Windows HCS in-process (local).
+ *
+ * This list is the package's API. The folders' own index files are explicit lists too; anything
+ * not reachable from here (drivers' internals, test hooks) is not API.
  */
 
 export * from "./images/index.js";
@@ -11,12 +14,85 @@ export {
   createClient,
   type LibcontainerdClient,
 } from "./libcontainerd/factory.js";
-export { LocalClient, type LocalClientOptions } from "./libcontainerd/local/index.js";
-export * from "./libcontainerd/remote/index.js";
+// The local (HCS) backend loads koffi, a native addon: it is `libcontainerd/local`, loaded only when
+// used (createClient imports it when it chooses the local backend).
+export type { LocalClientOptions } from "./libcontainerd/local/client.js";
+export type { LcowOptions } from "./libcontainerd/local/lcow.js";
+export {
+  type ContainerdAddress,
+  DEFAULT_NAMESPACE,
+  formatAddress,
+  parseAddress,
+  RemoteClient,
+  type RemoteClientOptions,
+  UNKNOWN_EXIT_CODE,
+} from "./libcontainerd/remote/index.js";
 export { parseSignal } from "./libcontainerd/signals.js";
 export { cpuPercent, normalizeStats } from "./libcontainerd/stats.js";
 export type { ManagedContainerd, ManagedContainerdOptions } from "./libcontainerd/supervisor/index.js";
-export * from "./libcontainerd/types/index.js";
+export type {
+  CallOptions,
+  CheckpointOptions,
+  Client,
+  Container,
+  ContainerInfo,
+  EventsOptions,
+  ExecOptions,
+  ExitStatus,
+  LogOptions,
+  NewContainerOptions,
+  NewTaskOptions,
+  Process,
+  ProcessInfo,
+  StdioOptions,
+  Task,
+  TaskStatus,
+} from "./libcontainerd/types/client.js";
+export {
+  AlreadyExistsError,
+  CanceledError,
+  DataLossError,
+  DeadlineExceededError,
+  type ErrorCode,
+  type ErrorDetails,
+  type ErrorOrigin,
+  errorFor,
+  FailedPreconditionError,
+  InternalError,
+  InvalidArgumentError,
+  isErrorCode,
+  LibcontainerdError,
+  NotFoundError,
+  NotImplementedError,
+  UnauthenticatedError,
+  UnavailableError,
+} from "./libcontainerd/types/errors.js";
+export {
+  type Backend,
+  EVENT_TYPES,
+  type EventType,
+  type LibcontainerdEvent,
+} from "./libcontainerd/types/events.js";
+export type {
+  ContainerInspect,
+  ContainerInspectState,
+  ContainerStatus,
+} from "./libcontainerd/types/inspect.js";
+export type {
+  LinuxResources,
+  ResourceLimits,
+  Resources,
+  ResourceUpdate,
+  WindowsResources,
+} from "./libcontainerd/types/resources.js";
+export type {
+  BlkioEntry,
+  CgroupV1Stats,
+  CgroupV2Stats,
+  HcsStats,
+  RawStats,
+  Stats,
+} from "./libcontainerd/types/stats.js";
 export * from "./logs/index.js";
 export * from "./network/index.js";
 export * from "./oci/index.js";

@@ -34,14 +34,15 @@ export interface InfoReport {
 
 /** The registry the client resolves with, so `info` shows exactly what a new container would get. */
 function runtimeRegistry(client: LibcontainerdClient, settings: GlobalSettings): RuntimeRegistry {
-  const live: unknown = Reflect.get(client.backendClient, "runtimes");
-  if (live instanceof RuntimeRegistry) return live;
-  return new RuntimeRegistry({
-    stateDir: settings.stateDir,
-    addRuntimes: settings.addRuntimes,
-    ...(settings.runtimes ? { runtimes: settings.runtimes } : {}),
-    ...(settings.defaultRuntime ? { defaultRuntime: settings.defaultRuntime } : {}),
-  });
+  return (
+    client.runtimes ??
+    new RuntimeRegistry({
+      stateDir: settings.stateDir,
+      addRuntimes: settings.addRuntimes,
+      ...(settings.runtimes ? { runtimes: settings.runtimes } : {}),
+      ...(settings.defaultRuntime ? { defaultRuntime: settings.defaultRuntime } : {}),
+    })
+  );
 }
 
 async function gather(client: LibcontainerdClient, settings: GlobalSettings): Promise<InfoReport> {

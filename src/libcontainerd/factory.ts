@@ -7,7 +7,8 @@ import { detectPlatform, type Environment, type OperatingSystem } from "../platf
 import { ownerLabels, type ReapOptions, reap } from "../run/owner.js";
 import { type RemoveContainerOptions, removeContainer } from "../run/remove.js";
 import { type RunOptions, type RunResult, run } from "../run/run.js";
-import type { RuntimeConfig, RuntimeResolver } from "../runtime/types.js";
+import type { RuntimeRegistry } from "../runtime/registry.js";
+import type { RuntimeConfig } from "../runtime/types.js";
 import { type BackendChoice, type BackendName, chooseBackend, type SocketProbe } from "./backend-choice.js";
 import type { LcowOptions } from "./local/lcow.js";
 import type { ManagedContainerd, ManagedContainerdOptions } from "./supervisor/supervisor.js";
@@ -84,6 +85,8 @@ export interface LibcontainerdClient extends Client {
   readonly managedContainerd?: ManagedContainerd;
   /** The backend's own client (RemoteClient or LocalClient), for what the common interface does not cover. */
   readonly backendClient: Client;
+  /** The runtimes new containers resolve with (remote backend); undefined on the local backend. */
+  readonly runtimes: RuntimeRegistry | undefined;
   /** Images (pull, push, import, save, …): containerd's; on the local backend every call is NotImplementedError. */
   readonly images: ImageService;
 }
@@ -147,7 +150,12 @@ export async function createClient(options: CreateClientOptions = {}): Promise<L
   };
   if (choice.containerd === "external") {
     return withReaping(
-      new FactoryClient(new RemoteClient({ ...remoteOptions, address: choice.address }), choice),
+      new FactoryClient(
+        new RemoteClient({ ...remoteOptions, address: choice.address }),
+        choice,
+        undefined,
+        runtimes,
+      ),
       options,
     );
   }
@@ -167,6 +175,7 @@ export async function createClient(options: CreateClientOptions = {}): Promise<L
         new RemoteClient({ ...remoteOptions, address: supervisor.address }),
         choice,
         supervisor,
+        runtimes,
       ),
       options,
     );
@@ -180,7 +189,7 @@ async function runtimeRegistry(
   options: CreateClientOptions,
   stateDir: string,
   os: OperatingSystem,
-): Promise<RuntimeResolver> {
+): Promise<RuntimeRegistry> {
   const { RuntimeRegistry } = await import("../runtime/registry.js");
   return new RuntimeRegistry({
     stateDir,
@@ -216,6 +225,7 @@ class FactoryClient implements LibcontainerdClient {
     readonly backendClient: Client,
     readonly choice: BackendChoice,
     readonly managedContainerd?: ManagedContainerd,
+    readonly runtimes: RuntimeRegistry | undefined = undefined,
   ) {}
 
   get backend(): "remote" | "local" {

@@ -1,4 +1,4 @@
-import { create, type DescField, ScalarType, toBinary } from "@bufbuild/protobuf";
+import { create, type DescField, fromBinary, ScalarType, toBinary } from "@bufbuild/protobuf";
 import { reflect } from "@bufbuild/protobuf/reflect";
 import { RuncOptionsSchema } from "../gen/github.com/containerd/containerd/runtime/linux/runctypes/runc_pb.js";
 import { OptionsSchema } from "../gen/github.com/containerd/containerd/runtime/v2/runc/options/oci_pb.js";
@@ -106,4 +106,26 @@ export function shimOptionsFor(
 /** The options the Windows default runtime gets: runhcs defaults, said explicitly by type. */
 export function defaultRunhcsOptions(): ShimOptions {
   return { typeUrl: RUNHCS_OPTIONS.typeUrl, value: encodeOptionFields(new Map()) };
+}
+
+/**
+ * The runc shims' options, read back into daemon.json's terms (Go field names, only what is set):
+ * what `ContainerInfo.runtime.options` shows. Other shims' options are opaque here: undefined.
+ */
+export function decodeShimOptions(typeUrl: string, value: Uint8Array): Record<string, unknown> | undefined {
+  const name = typeUrl.slice(typeUrl.lastIndexOf("/") + 1);
+  const schema =
+    name === RUNC_V2_OPTIONS_TYPE_URL
+      ? OptionsSchema
+      : name === RUNC_V1_OPTIONS_TYPE_URL
+        ? RuncOptionsSchema
+        : undefined;
+  if (!schema) return undefined;
+  const message = reflect(schema, fromBinary(schema, value));
+  const options: Record<string, unknown> = {};
+  for (const field of schema.fields) {
+    if (field.fieldKind === "scalar" && message.isSet(field))
+      options[goFieldName(field.name)] = message.get(field);
+  }
+  return options;
 }

@@ -5,7 +5,7 @@
 // never does), which shows the mechanism, not luck, delivers it.
 import { setTimeout as sleep } from "node:timers/promises";
 import { beforeAll, expect, test } from "vitest";
-import type { RemoteClient } from "../../src/libcontainerd/remote/client.js";
+import { eventStreamOf, type RemoteClient } from "../../src/libcontainerd/remote/client.js";
 import type { ExitStatus } from "../../src/libcontainerd/types/client.js";
 import { uniqueId, useRemote } from "../harness/remote.js";
 import { recordEvents, until } from "./helpers.js";
@@ -40,7 +40,7 @@ async function startWatched(client: RemoteClient, prefix: string): Promise<Obser
 beforeAll(async () => {
   const withResync = fx.newClient();
   const withoutResync = fx.newClient();
-  withoutResync.eventStream.resyncEnabled = false;
+  eventStreamOf(withoutResync).resyncEnabled = false;
   const a = await startWatched(withResync, "resync");
   const b = await startWatched(withoutResync, "noresync");
   observed.set("resync", a);

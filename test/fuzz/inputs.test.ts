@@ -278,7 +278,7 @@ describe("HCS result documents (local/hresult)", () => {
         });
         expect(error).toBeInstanceOf(LibcontainerdError);
         expect(error.code).toBe(errorCodeForHresult(code));
-        expect(error.hresult).toBe(code >>> 0);
+        expect(error.origin).toMatchObject({ backend: "hcs", hresult: code >>> 0 });
         expect(error.message).toContain("HcsCreateComputeSystem c1");
         if (document.ErrorMessage) expect(error.message).toContain(document.ErrorMessage);
         for (const event of document.ErrorEvents ?? [])

@@ -54,8 +54,8 @@ test("echo hello: containers create → tasks create with FIFOs → wait → sta
   mkdirSync(fifoDir, { recursive: true, mode: 0o700 });
   const stdoutPath = join(fifoDir, "stdout");
   const stderrPath = join(fifoDir, "stderr");
-  mkfifo(stdoutPath);
-  mkfifo(stderrPath);
+  await mkfifo(stdoutPath);
+  await mkfifo(stderrPath);
   const stdout = readAll(openFifoReader(stdoutPath));
   const stderr = readAll(openFifoReader(stderrPath));
 

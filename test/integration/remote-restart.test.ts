@@ -1,4 +1,5 @@
 import { expect, test } from "vitest";
+import { eventStreamOf } from "../../src/libcontainerd/remote/client.js";
 import type { LibcontainerdEvent } from "../../src/libcontainerd/types/events.js";
 import { uniqueId, useRemote } from "../harness/remote.js";
 
@@ -48,7 +49,7 @@ test("containerd killed and restarted: waits resolve, the exit that happened mea
     .toBe(1);
 
   // A resync on demand finds nothing new to report: no duplicates.
-  await fx.client.eventStream.resync();
+  await eventStreamOf(fx.client).resync();
   await new Promise((r) => setTimeout(r, 300));
   expect(
     events

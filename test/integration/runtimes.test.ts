@@ -130,8 +130,8 @@ async function run(id: string, runtime: ResolvedRuntime, args: string[]): Promis
     mkdirSync(fifoDir, { recursive: true, mode: 0o700 });
     const stdoutPath = join(fifoDir, "stdout");
     const stderrPath = join(fifoDir, "stderr");
-    mkfifo(stdoutPath);
-    mkfifo(stderrPath);
+    await mkfifo(stdoutPath);
+    await mkfifo(stderrPath);
     const stdout = collect(openFifoReader(stdoutPath));
     const stderr = collect(openFifoReader(stderrPath));
     await tasks.create({ containerId: id, stdout: stdoutPath, stderr: stderrPath });

@@ -116,7 +116,7 @@ describe("fault injection", () => {
         if (err !== undefined) {
           if (!(err instanceof LibcontainerdError)) throw err;
           // Wherever it surfaced, an injected HRESULT keeps its identity.
-          if (err.hresult !== undefined) expect(err.hresultName).toBe("E_FAIL");
+          if (err.origin?.backend === "hcs") expect(err.origin.hresultName).toBe("E_FAIL");
         }
         fake.setOption("InjectAsync", 0);
         expect(await fake.settled()).toEqual({ liveAllocations: 0, openHandles: 0 });

@@ -298,7 +298,9 @@ describe("errors from HCS", () => {
     );
     const err = await c.newContainer(id(), windowsSpec(["true"])).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidArgumentError);
-    expect(err).toMatchObject({ hresult: 0xc037010d, hresultName: "ERROR_VMCOMPUTE_INVALID_JSON" });
+    expect(err).toMatchObject({
+      origin: { hresult: 0xc037010d, hresultName: "ERROR_VMCOMPUTE_INVALID_JSON" },
+    });
     expect((err as Error).message).toContain("Property 'Storage' is malformed");
     expect(fake.openHandles()).toBe(0);
   });
@@ -313,7 +315,7 @@ describe("errors from HCS", () => {
     );
     const err = await c.newContainer(id(), windowsSpec(["true"])).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FailedPreconditionError);
-    expect(err).toMatchObject({ hresultName: "ERROR_VMCOMPUTE_TERMINATED_DURING_START" });
+    expect(err).toMatchObject({ origin: { hresultName: "ERROR_VMCOMPUTE_TERMINATED_DURING_START" } });
     expect((err as Error).message).toContain("the guest died while starting");
     await expect.poll(() => fake.openHandles(), { timeout: 5000 }).toBe(0);
   });
@@ -323,7 +325,7 @@ describe("errors from HCS", () => {
     const container = await c.newContainer(id(), windowsSpec(["sh", "-c", "exit 1"]));
     fake.injectFailure("HcsCreateProcess", 0x80070002 | 0, null);
     const err = await container.newTask({ stdio: { stdout: true } }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ hresult: 0x80070002, hresultName: "0x80070002" });
+    expect(err).toMatchObject({ origin: { hresult: 0x80070002, hresultName: "0x80070002" } });
     const task = await container.newTask();
     await task.start();
     expect((await task.wait()).exitCode).toBe(1);
@@ -335,7 +337,7 @@ describe("errors from HCS", () => {
     const c = client();
     fake.injectFailure("HcsRegisterComputeSystemCallback", 0x8007000e | 0, null);
     await expect(c.newContainer(id(), windowsSpec(["true"]))).rejects.toMatchObject({
-      hresultName: "E_OUTOFMEMORY",
+      origin: { hresultName: "E_OUTOFMEMORY" },
     });
     await expect.poll(() => fake.openHandles(), { timeout: 5000 }).toBe(0);
 
@@ -343,7 +345,7 @@ describe("errors from HCS", () => {
     const baseline = fake.openHandles();
     fake.injectFailure("HcsRegisterProcessCallback", 0x8007000e | 0, null);
     await expect(container.newTask({ stdio: { stdin: true, stdout: true } })).rejects.toMatchObject({
-      hresultName: "E_OUTOFMEMORY",
+      origin: { hresultName: "E_OUTOFMEMORY" },
     });
     await expect.poll(() => fake.openHandles(), { timeout: 5000 }).toBe(baseline);
     await container.delete();
@@ -378,7 +380,7 @@ describe("errors from HCS", () => {
     const other = client();
     await expect(other.newContainer(name, windowsSpec(["true"]))).rejects.toMatchObject({
       code: "already_exists",
-      hresultName: "ERROR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS",
+      origin: { hresultName: "ERROR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS" },
     });
     await container.delete();
   });
@@ -712,7 +714,9 @@ describe("hcsshim fidelity (Windows guests)", () => {
     const task = await container.newTask();
     await task.start();
     fake.injectFailure("HcsSignalProcess", 0x80070005);
-    await expect(task.kill("SIGTERM")).rejects.toMatchObject({ hresultName: "ERROR_ACCESS_DENIED" });
+    await expect(task.kill("SIGTERM")).rejects.toMatchObject({
+      origin: { hresultName: "ERROR_ACCESS_DENIED" },
+    });
     await task.forceDelete();
     await container.delete();
   });
@@ -725,7 +729,7 @@ describe("hcsshim fidelity (Windows guests)", () => {
     await task.start();
     const exec = await task.exec("e", { args: ["sleep", "1000"], cwd: "", user: { uid: 0, gid: 0 } });
     fake.injectFailure("HcsOpenProcess", 0x80004005);
-    await expect(exec.kill("SIGKILL")).rejects.toMatchObject({ hresultName: "E_FAIL" });
+    await expect(exec.kill("SIGKILL")).rejects.toMatchObject({ origin: { hresultName: "E_FAIL" } });
     expect((await task.pids()).map((p) => p.pid).sort()).toEqual([task.pid, exec.pid].sort());
     // No second handle to the system: the whole container goes, so nothing is left behind.
     fake.injectFailure("HcsOpenComputeSystem", 0x80004005);

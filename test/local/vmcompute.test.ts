@@ -97,7 +97,7 @@ describe("vmcompute bindings", () => {
     expect(fake.liveAllocations()).toBe(before);
     await expect(HcsSystem.open(ctx, "does-not-exist")).rejects.toMatchObject({
       code: "not_found",
-      hresultName: "ERROR_VMCOMPUTE_SYSTEM_NOT_FOUND",
+      origin: { hresultName: "ERROR_VMCOMPUTE_SYSTEM_NOT_FOUND" },
     });
   });
 

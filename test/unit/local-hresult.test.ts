@@ -27,8 +27,7 @@ describe("HRESULT mapping", () => {
   ])("0x%s → %o", (hresult, type, name) => {
     const err = hcsError(hresult | 0, { operation: "HcsX", subject: "c1" });
     expect(err).toBeInstanceOf(type);
-    expect(err.hresult).toBe(hresult);
-    expect(err.hresultName).toBe(name);
+    expect(err.origin).toEqual({ backend: "hcs", hresult, hresultName: name });
     expect(err.message).toContain(name);
   });
 

@@ -57,7 +57,7 @@ describe("toTypedError", () => {
   ])("gRPC %i %j → %s", (code, message, kind) => {
     const typed = toTypedError(new ConnectError(message, code), "op on container c");
     expect(typed.code).toBe(kind);
-    expect(typed.grpcCode).toBe(code);
+    expect(typed.origin).toEqual({ backend: "containerd", grpcCode: code });
     expect(typed.message).toBe(`op on container c: ${message}`);
     expect(typed.cause).toBeInstanceOf(ConnectError);
   });

@@ -118,13 +118,5 @@ export function inContext(err: unknown, what: string): LibcontainerdError {
 
 /** The same kind of error in the core's words, keeping the backend's details and the original as cause. */
 export function reworded(err: LibcontainerdError, message: string): LibcontainerdError {
-  return errorFor(err.code, message, { cause: err, ...originOf(err) });
-}
-
-function originOf(err: LibcontainerdError) {
-  return {
-    ...(err.grpcCode !== undefined ? { grpcCode: err.grpcCode } : {}),
-    ...(err.hresult !== undefined ? { hresult: err.hresult } : {}),
-    ...(err.hresultName !== undefined ? { hresultName: err.hresultName } : {}),
-  };
+  return errorFor(err.code, message, { cause: err, ...(err.origin ? { origin: err.origin } : {}) });
 }

@@ -226,8 +226,7 @@ export function hcsError(hresult: number, context: HcsErrorContext): Libcontaine
   const suffix = details.length > 0 ? `: ${details.join("; ")}` : "";
   const message = `${context.operation}${subject}: ${name}${known}${suffix}`;
   return errorFor(errorCodeForHresult(unsigned), message, {
-    hresult: unsigned,
-    hresultName: name,
+    origin: { backend: "hcs", hresult: unsigned, hresultName: name },
     cause: context.cause,
   });
 }

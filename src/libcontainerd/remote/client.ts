@@ -40,6 +40,18 @@ export interface RemoteClientOptions {
   defaultTimeoutMs?: number;
 }
 
+const eventStreams = new WeakMap<RemoteClient, TaskEventStream>();
+
+/**
+ * A client's event stream, for tests and chaos experiments (resync on demand, or turned off to
+ * show what it prevents). Not part of the package's API: src/index.ts does not export it.
+ */
+export function eventStreamOf(client: RemoteClient): TaskEventStream {
+  const stream = eventStreams.get(client);
+  if (!stream) throw new Error("not a RemoteClient");
+  return stream;
+}
+
 /** The remote driver: containerd over gRPC. Stateless apart from the event stream; containerd is the truth. */
 export class RemoteClient extends ClientBase {
   readonly backend = "remote" as const;
@@ -82,6 +94,7 @@ export class RemoteClient extends ClientBase {
       serviceClient(Snapshots, transport),
     );
     this.version_ = serviceClient(Version, transport);
+    eventStreams.set(this, events);
     this.transport = transport;
   }
 
@@ -104,11 +117,6 @@ export class RemoteClient extends ClientBase {
       await client.close();
       throw err;
     }
-  }
-
-  /** The event stream, for tests and the supervisor: resync on demand, turn it off to prove it matters. */
-  get eventStream(): TaskEventStream {
-    return this.ctx.events;
   }
 
   protected async backendVersion(call: Call): Promise<{ version: string; revision: string }> {

@@ -9,6 +9,7 @@ import { removeLogFiles } from "../../logs/files.js";
 import { LOG_LABELS, logLabels } from "../../logs/labels.js";
 import type { OciSpec } from "../../oci/spec.js";
 import { RUNC_V1_SHIM, RUNC_V2_SHIM } from "../../runtime/names.js";
+import { decodeShimOptions } from "../../runtime/shim-options.js";
 import { exitLabels, rememberedState, startLabels } from "../../state/labels.js";
 import type { Call } from "../core/calls.js";
 import { ContainerBase, type RuntimeSupport, type TaskRequest } from "../core/container.js";
@@ -32,7 +33,10 @@ export function containerInfo(record: ContainerRecord): ContainerInfo {
     labels: { ...record.labels },
   };
   if (record.image) info.image = record.image;
-  if (record.runtime?.options?.typeUrl) info.runtime.optionsTypeUrl = record.runtime.options.typeUrl;
+  const options =
+    record.runtime?.options &&
+    decodeShimOptions(record.runtime.options.typeUrl, record.runtime.options.value);
+  if (options) info.runtime.options = options;
   if (record.createdAt)
     info.createdAt = new Date(Number(record.createdAt.seconds) * 1000 + record.createdAt.nanos / 1e6);
   const spec = parseJsonAny<OciSpec>(record.spec);

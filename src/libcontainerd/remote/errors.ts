@@ -74,7 +74,10 @@ export function toTypedError(err: unknown, what: string): LibcontainerdError {
         ? "unavailable"
         : (byGrpcCode[err.code] ?? kindFromRuntimeMessage(err.rawMessage) ?? "internal");
     const detail = err.rawMessage || errno || Code[err.code];
-    return errorFor(code, `${what}: ${detail}`, { cause: err, grpcCode: err.code });
+    return errorFor(code, `${what}: ${detail}`, {
+      cause: err,
+      origin: { backend: "containerd", grpcCode: err.code },
+    });
   }
   const errno = errnoOf(err);
   if (errno && CONNECTION_ERRNOS.has(errno)) {

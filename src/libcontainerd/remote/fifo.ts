@@ -1,34 +1,67 @@
+import { execFile } from "node:child_process";
 import { constants, openSync } from "node:fs";
+import { createRequire } from "node:module";
 import { Socket } from "node:net";
-import koffi from "koffi";
+import { constants as os } from "node:os";
+import { fileURLToPath } from "node:url";
 
-// Node has no mkfifo, and spawning mkfifo(1) costs milliseconds per container; libc's costs microseconds.
-let libcMkfifo: ((path: string, mode: number) => number) | undefined;
-let libcErrno: (() => number) | undefined;
-
-function bindLibc(): void {
-  if (libcMkfifo) return;
-  const libc = koffi.load("libc.so.6");
-  libcMkfifo = libc.func("int mkfifo(const char *path, uint32_t mode)") as (
-    path: string,
-    mode: number,
-  ) => number;
-  const errnoLocation = libc.func("int *__errno_location(void)") as () => unknown;
-  libcErrno = () => koffi.decode(errnoLocation(), "int") as number;
+/** native/fifo: mkfifo(3) as a Node-API addon (Node has no mkfifo). */
+interface FifoAddon {
+  mkfifo(path: string, mode: number): number;
 }
+
+let addon: FifoAddon | null | undefined;
+
+/** Where scripts/setup.sh builds it; `CTRD_FIFO_ADDON` names another build. Null when not built. */
+function fifoAddon(): FifoAddon | null {
+  if (addon !== undefined) return addon;
+  const path =
+    process.env.CTRD_FIFO_ADDON ??
+    fileURLToPath(new URL("../../../native/fifo/build/fifo.node", import.meta.url));
+  try {
+    addon = createRequire(import.meta.url)(path) as FifoAddon;
+  } catch {
+    addon = null;
+  }
+  return addon;
+}
+
+const errnoNames = new Map(Object.entries(os.errno).map(([name, value]) => [value, name]));
 
 export class FifoError extends Error {
   constructor(
     readonly path: string,
-    readonly errno: number,
+    /** The errno's name (`EEXIST`, `EACCES`, …). */
+    readonly code: string,
+    detail = code,
   ) {
-    super(`mkfifo ${path} failed: errno ${errno}`);
+    super(`mkfifo ${path} failed: ${detail}`);
   }
 }
 
-export function mkfifo(path: string, mode = 0o600): void {
-  bindLibc();
-  if (libcMkfifo!(path, mode) !== 0) throw new FifoError(path, libcErrno!());
+/**
+ * Makes a FIFO: one system call through native/fifo on any libc (no FFI, no glibc-only binding),
+ * or, where the addon is not built, mkfifo(1), which costs a process per FIFO.
+ */
+export async function mkfifo(path: string, mode = 0o600): Promise<void> {
+  if (path.includes("\0")) throw new FifoError(path, "EINVAL", "the path contains NUL");
+  const native = fifoAddon();
+  if (native) {
+    const errno = native.mkfifo(path, mode);
+    if (errno !== 0) throw new FifoError(path, errnoNames.get(errno) ?? `errno ${errno}`);
+    return;
+  }
+  await new Promise<void>((resolve, reject) => {
+    execFile("mkfifo", ["-m", mode.toString(8), "--", path], (err, _stdout, stderr) => {
+      if (!err) return resolve();
+      const code = /File exists/.test(stderr)
+        ? "EEXIST"
+        : /Permission denied/.test(stderr)
+          ? "EACCES"
+          : "EIO";
+      reject(new FifoError(path, code, stderr.trim() || err.message));
+    });
+  });
 }
 
 /**

@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import type { Socket } from "node:net";
-import { constants as osConstants } from "node:os";
 import { dirname, join } from "node:path";
 import { PassThrough, type Readable, type Writable } from "node:stream";
 import type { Logger } from "pino";
@@ -20,7 +19,6 @@ import { FifoError, mkfifo, openFifoReader, openFifoWriter } from "./fifo.js";
 
 /** How long a reattached stream may still deliver output after the process exited. */
 const REATTACH_GRACE_MS = 250;
-const EEXIST = 17; // errno.h; the same on every Linux architecture
 
 /** The FIFO paths handed to the shim. Empty string = that stream is not wired (null IO). */
 export interface FifoPaths {
@@ -84,7 +82,7 @@ export class ProcessIO {
       for (const stream of ["stdin", "stdout", "stderr"] as const) {
         const path = paths[stream];
         if (!path) continue;
-        mkfifo(path, 0o600);
+        await mkfifo(path, 0o600);
         made[stream] = path;
       }
       const stdin = paths.stdin ? track(opened, openFifoWriter(paths.stdin)) : null;
@@ -98,14 +96,15 @@ export class ProcessIO {
       for (const socket of opened) socket.destroy();
       // Only ours: an EEXIST means the FIFOs belong to a live process with the same id.
       await removeFifos(made);
-      if (err instanceof FifoError && err.errno === EEXIST) {
+      if (err instanceof FifoError && err.code === "EEXIST") {
         throw new AlreadyExistsError(`process ${processId} already has stdio in ${dir}: the id is in use`, {
           cause: err,
         });
       }
       if (err instanceof FifoError) {
-        const code = errnoName(err.errno);
-        throw new FailedPreconditionError(`cannot make the stdio FIFO ${err.path}: ${code}`, { cause: err });
+        throw new FailedPreconditionError(`cannot make the stdio FIFO ${err.path}: ${err.code}`, {
+          cause: err,
+        });
       }
       if (err instanceof Error && "code" in err && !(err instanceof InternalError)) {
         throw fsError("cannot open the stdio FIFOs in", dir, err);
@@ -289,8 +288,4 @@ export async function removeFifoDir(dir: string, logger: Logger): Promise<void> 
 /** Before deleting a container: its FIFO dir must not sit under a symlink (we remove it recursively). */
 export async function checkFifoDirParent(dir: string): Promise<void> {
   await refuseSymlink(dirname(dir));
-}
-
-function errnoName(errno: number): string {
-  return Object.entries(osConstants.errno).find(([, value]) => value === errno)?.[0] ?? `errno ${errno}`;
 }

@@ -64,7 +64,11 @@ export interface ProcessInfo {
 
 export interface ContainerInfo {
   id: string;
-  runtime: { name: string; optionsTypeUrl?: string };
+  /**
+   * The runtime (a containerd shim name, or the local backend's) and its options in daemon.json's
+   * terms (`{ BinaryName, SystemdCgroup, … }`), where the backend can read them.
+   */
+  runtime: { name: string; options?: Record<string, unknown> };
   labels: Record<string, string>;
   /** The image it was created from, if any. */
   image?: string;

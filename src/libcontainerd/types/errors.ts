@@ -1,7 +1,6 @@
 /**
- * Typed errors shared by every backend. Callers branch on `code` (or `instanceof`);
- * the transport-level cause stays attached: `grpcCode` for containerd, `hresult`
- * and `hresultName` for HCS.
+ * Typed errors shared by every backend. Callers branch on `code` (or `instanceof`); what the
+ * backend itself said stays attached as `cause`, and where it came from as `origin`.
  */
 
 export type ErrorCode =
@@ -17,27 +16,25 @@ export type ErrorCode =
   | "data_loss"
   | "internal";
 
+/** The backend's own words for an error: containerd's gRPC status code, or HCS's HRESULT. */
+export type ErrorOrigin =
+  | { backend: "containerd"; grpcCode: number }
+  | { backend: "hcs"; hresult: number; hresultName: string };
+
 export interface ErrorDetails {
   cause?: unknown;
-  /** gRPC status code (connect's `Code` numbering, which is gRPC's). */
-  grpcCode?: number;
-  /** HRESULT as an unsigned 32-bit number. */
-  hresult?: number;
-  hresultName?: string;
+  origin?: ErrorOrigin;
 }
 
 export class LibcontainerdError extends Error {
   readonly code: ErrorCode = "internal";
-  readonly grpcCode?: number;
-  readonly hresult?: number;
-  readonly hresultName?: string;
+  /** Where the error came from, when a backend reported it. */
+  readonly origin?: ErrorOrigin;
 
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = new.target.name;
-    if (details.grpcCode !== undefined) this.grpcCode = details.grpcCode;
-    if (details.hresult !== undefined) this.hresult = details.hresult >>> 0;
-    if (details.hresultName !== undefined) this.hresultName = details.hresultName;
+    if (details.origin !== undefined) this.origin = details.origin;
   }
 }
 
