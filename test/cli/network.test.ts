@@ -165,6 +165,29 @@ describe("ctrd run on the default bridge", { timeout: 240_000 }, () => {
   });
 });
 
+describe("several ctrd processes at once", { timeout: 240_000 }, () => {
+  test("8 concurrent run -d -p: distinct addresses and host ports, each fetched; rm leaves nothing", async () => {
+    const names = Array.from({ length: 8 }, (_, i) => `par${i}`);
+    const started = await Promise.all(
+      names.map((name) => run(["-d", "--name", name, "-p", "127.0.0.1::80", "--", ...httpd(name)])),
+    );
+    for (const result of started) expect(result.code, result.stderr).toBe(0);
+    const ports = await Promise.all(names.map((name) => ctrd(["port", ...g, name])));
+    const hostPorts = ports.map((p) => Number(p.stdout.trim().split(":").pop()));
+    expect(new Set(hostPorts).size).toBe(8);
+    for (const [i, name] of names.entries()) {
+      expect(await fetchWhenUp(`http://127.0.0.1:${hostPorts[i]}/`)).toBe(`${name}\n`);
+    }
+    const inspect = JSON.parse((await ctrd(["network", "inspect", ...g, "bridge"])).stdout) as {
+      containers: { address: string }[];
+    }[];
+    expect(new Set(inspect[0]?.containers.map((c) => c.address)).size).toBe(8);
+    const removed = await Promise.all(names.map((name) => ctrd(["rm", "-f", ...g, name])));
+    for (const result of removed) expect(result.code, result.stderr).toBe(0);
+    expectNothingLeft();
+  });
+});
+
 describe("bad input", { timeout: 240_000 }, () => {
   test("malformed -p, unknown network, overlapping subnet, taken port: one line each, nothing set up", async () => {
     expect(await run(["--rm", "-p", "80:80:80:80", "--", "true"])).toMatchObject({
