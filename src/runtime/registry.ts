@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { InvalidArgumentError } from "../libcontainerd/types/errors.js";
+import { stateDirLayout } from "../platform/state-dir.js";
 import { parseAddRuntime, validateRuntimes } from "./daemon-json.js";
 import { createLookPath, type LookPath } from "./lookpath.js";
 import {
@@ -52,7 +53,7 @@ export class RuntimeRegistry implements RuntimeResolver {
 
   constructor(options: RuntimeRegistryOptions) {
     this.platform = options.platform ?? (process.platform === "win32" ? "windows" : "linux");
-    this.wrapperDir = options.wrapperDir ?? join(options.stateDir, "runtimes");
+    this.wrapperDir = options.wrapperDir ?? stateDirLayout(options.stateDir).runtimeWrappers;
     this.lookPath = options.lookPath ?? createLookPath();
     for (const entry of this.stockEntries(options.stateDir)) this.entries.set(entry.name, entry);
 
@@ -183,5 +184,5 @@ export class RuntimeRegistry implements RuntimeResolver {
 }
 
 export function runcRoot(stateDir: string): string {
-  return join(stateDir, "runtime-runc");
+  return stateDirLayout(stateDir).runcRoot;
 }

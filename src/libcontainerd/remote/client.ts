@@ -1,5 +1,5 @@
 import { existsSync, statSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { isAbsolute } from "node:path";
 import type { Transport } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { Containers } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
@@ -9,6 +9,7 @@ import { Tasks } from "../../gen/github.com/containerd/containerd/api/services/t
 import { Version } from "../../gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
 import { RemoteImageService } from "../../images/service.js";
 import type { OciSpec } from "../../oci/spec.js";
+import { fifoDirOf } from "../../platform/state-dir.js";
 import { RuntimeRegistry } from "../../runtime/registry.js";
 import type { RuntimeResolver } from "../../runtime/types.js";
 import type { Call } from "../core/calls.js";
@@ -154,7 +155,7 @@ export class RemoteClient extends ClientBase {
         ),
       );
       // containerd says the id is new: FIFOs left under it by an earlier container are stale.
-      await clearStaleFifoDir(join(this.ctx.stateDir, this.namespace, id), this.ctx.logger);
+      await clearStaleFifoDir(fifoDirOf(this.ctx.stateDir, this.namespace, id), this.ctx.logger);
       return new RemoteContainer(this.ctx, id, container);
     } catch (err) {
       // The container owns its snapshot from here on; one that was never created owns none.
