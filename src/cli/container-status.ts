@@ -1,22 +1,7 @@
+import { humanDuration } from "../state/human-duration.js";
 import type { ObservedState } from "../state/observe.js";
 
-/** docker's HumanDuration (go-units): "Less than a second", "5 seconds", "About a minute", … */
-export function humanDuration(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
-  if (seconds < 1) return "Less than a second";
-  if (seconds === 1) return "1 second";
-  if (seconds < 60) return `${seconds} seconds`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes === 1) return "About a minute";
-  if (minutes < 60) return `${minutes} minutes`;
-  const hours = Math.floor(ms / 3_600_000 + 0.5);
-  if (hours === 1) return "About an hour";
-  if (hours < 48) return `${hours} hours`;
-  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
-  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
-  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
-  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
-}
+export { humanDuration };
 
 /** STATUS as `docker ps` prints it: `Up 5 seconds`, `Up 2 minutes (Paused)`, `Exited (3) 2 minutes ago`, `Created`. */
 export function statusText(state: ObservedState, now = Date.now()): string {

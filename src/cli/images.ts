@@ -199,7 +199,7 @@ export function registerImageCommands(program: Command): void {
           r.tag,
           r.digest.replace(/^sha256:/, "").slice(0, 12),
           r.size === undefined ? "-" : formatBytes(r.size),
-          r.created ? `${formatAge(r.created)} ago` : "-",
+          r.created ? formatAge(r.created) : "-",
         ]),
       );
     });

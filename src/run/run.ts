@@ -148,7 +148,10 @@ export function runSpec(client: Client, id: string, options: RunOptions, image?:
   const mounts = [...tmpfsMounts(options.tmpfs), ...(options.mounts ?? [])];
   let spec: OciSpec;
   if (client.backend === "local") {
-    if (options.init) throw new NotImplementedError("run: init is for Linux containers");
+    // Never silently dropped: what a Windows container cannot honour is refused.
+    for (const linuxOnly of ["init", "readonlyRootfs", "tmpfs", "user"] as const)
+      if (options[linuxOnly] !== undefined && options[linuxOnly] !== false)
+        throw new NotImplementedError(`run: ${linuxOnly} is for Linux containers (containerd), not HCS`);
     spec = defaultWindowsSpec({
       args,
       env,

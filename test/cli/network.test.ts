@@ -73,7 +73,7 @@ const httpd = (content: string) => [
   `mkdir -p /tmp/$(hostname) && echo ${content} > /tmp/$(hostname)/index.html && exec busybox httpd -f -p 80 -h /tmp/$(hostname)`,
 ];
 
-describe("ctrd run on the default bridge", () => {
+describe("ctrd run on the default bridge", { timeout: 240_000 }, () => {
   test("-p 127.0.0.1::80: fetched from the host, shown by port and ps, gone after rm -f", async () => {
     const started = await run(["-d", "--name", "web", "-p", "127.0.0.1::80", "--", ...httpd("hello-ctrd")]);
     expect(started, started.stderr).toMatchObject({ code: 0, stdout: "web\n" });
@@ -146,7 +146,7 @@ describe("ctrd run on the default bridge", () => {
       "--",
       "sh",
       "-c",
-      "for i in $(seq 100); do busybox wget -q -O - http://srv/ && exit 0; sleep 0.1; done; exit 1",
+      "for i in $(seq 300); do busybox wget -q -O - http://srv/ && exit 0; sleep 0.1; done; exit 1",
     ]);
     expect(client, client.stderr).toMatchObject({ code: 0, stdout: "by-name\n" });
     const inspect = JSON.parse((await ctrd(["network", "inspect", ...g, userNet])).stdout) as {
@@ -165,7 +165,30 @@ describe("ctrd run on the default bridge", () => {
   });
 });
 
-describe("bad input", () => {
+describe("several ctrd processes at once", { timeout: 240_000 }, () => {
+  test("8 concurrent run -d -p: distinct addresses and host ports, each fetched; rm leaves nothing", async () => {
+    const names = Array.from({ length: 8 }, (_, i) => `par${i}`);
+    const started = await Promise.all(
+      names.map((name) => run(["-d", "--name", name, "-p", "127.0.0.1::80", "--", ...httpd(name)])),
+    );
+    for (const result of started) expect(result.code, result.stderr).toBe(0);
+    const ports = await Promise.all(names.map((name) => ctrd(["port", ...g, name])));
+    const hostPorts = ports.map((p) => Number(p.stdout.trim().split(":").pop()));
+    expect(new Set(hostPorts).size).toBe(8);
+    for (const [i, name] of names.entries()) {
+      expect(await fetchWhenUp(`http://127.0.0.1:${hostPorts[i]}/`)).toBe(`${name}\n`);
+    }
+    const inspect = JSON.parse((await ctrd(["network", "inspect", ...g, "bridge"])).stdout) as {
+      containers: { address: string }[];
+    }[];
+    expect(new Set(inspect[0]?.containers.map((c) => c.address)).size).toBe(8);
+    const removed = await Promise.all(names.map((name) => ctrd(["rm", "-f", ...g, name])));
+    for (const result of removed) expect(result.code, result.stderr).toBe(0);
+    expectNothingLeft();
+  });
+});
+
+describe("bad input", { timeout: 240_000 }, () => {
   test("malformed -p, unknown network, overlapping subnet, taken port: one line each, nothing set up", async () => {
     expect(await run(["--rm", "-p", "80:80:80:80", "--", "true"])).toMatchObject({
       code: 125,
@@ -195,7 +218,7 @@ describe("bad input", () => {
   });
 });
 
-describe("a SIGKILLed ctrd", () => {
+describe("a SIGKILLed ctrd", { timeout: 240_000 }, () => {
   test("killed while its container runs: rm -f afterwards removes everything", async () => {
     const proc = startCtrd(
       [

@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { fetchWhenUp } from "../harness/network.js";
@@ -181,6 +184,55 @@ describe("ctrd serve with the docker CLI", () => {
     const gone = await engine.docker(["inspect", "box"]);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/No such object: box|No such container: box/);
+  });
+
+  it("applies resource limits, host-dir binds, init and a read-only rootfs", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "engine-bind-"));
+    try {
+      writeFileSync(join(dir, "note"), "from-the-host\n");
+      const run = await engine.docker([
+        "run",
+        "-d",
+        "--name",
+        "limited",
+        "-m",
+        "64m",
+        "--pids-limit",
+        "50",
+        "--cpus",
+        "0.5",
+        "-v",
+        `${dir}:/data:ro`,
+        "--init",
+        "--read-only",
+        engine.image,
+        "sleep",
+        "300",
+      ]);
+      expect(run.code, run.stderr).toBe(0);
+      const id = run.stdout.trim();
+      const cgroup = (controller: string, file: string): string =>
+        readFileSync(join("/sys/fs/cgroup", controller, engine.namespace, id, file), "utf8").trim();
+      expect(cgroup("memory", "memory.limit_in_bytes")).toBe(String(64 * 1024 * 1024));
+      expect(cgroup("pids", "pids.max")).toBe("50");
+      expect(cgroup("cpu", "cpu.cfs_quota_us")).toBe("50000");
+      expect((await engine.docker(["exec", "limited", "cat", "/data/note"])).stdout).toBe("from-the-host\n");
+      expect((await engine.docker(["exec", "limited", "touch", "/data/x"])).code).not.toBe(0);
+      expect((await engine.docker(["exec", "limited", "touch", "/rootfs-file"])).code).not.toBe(0);
+      expect((await engine.docker(["exec", "limited", "cat", "/proc/1/cmdline"])).stdout).toContain(
+        "docker-init",
+      );
+      const host = await engine.docker([
+        "inspect",
+        "--format",
+        "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.Init}}",
+        "limited",
+      ]);
+      expect(host.stdout.trim()).toBe(`${64 * 1024 * 1024} 500000000 true`);
+      expect((await engine.docker(["rm", "-f", "limited"])).code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("refuses to remove a running container without -f, and names the conflict", async () => {

@@ -74,7 +74,7 @@ export function mountsUnder(dir: string): string[] {
 }
 
 /** GET http://HOST:PORT/PATH until it answers (the server in the container is starting), up to a bound. */
-export async function fetchWhenUp(url: string, attempts = 100): Promise<string> {
+export async function fetchWhenUp(url: string, attempts = 300): Promise<string> {
   let last: unknown;
   for (let attempt = 0; attempt < attempts; attempt++) {
     try {

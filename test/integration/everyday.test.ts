@@ -3,7 +3,7 @@
  * the exit status, `init` makes a shell stop on SIGTERM, and containerd's untyped state errors come
  * back typed.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, test } from "vitest";
 import { uniqueId, useRemote } from "../harness/remote.js";
@@ -144,4 +144,44 @@ test("init: SIGTERM stops sh through tini (exit 143, SIGTERM's path); without in
   expect((await bareExited).exitCode).toBe(137);
   await bareTask.delete();
   await bare.delete();
+});
+
+/** Children of `parent` (host pids) by state: "Z" zombies, and the live ones' command lines. */
+function childrenOf(parent: number): { zombies: number; live: string[] } {
+  const found = { zombies: 0, live: [] as string[] };
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(ppid) !== parent) continue;
+      if (state === "Z") found.zombies += 1;
+      else found.live.push(readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ").trim());
+    } catch {}
+  }
+  return found;
+}
+
+test("init reaps orphans: without it an orphan that exits stays a zombie of PID 1", async () => {
+  // The subshell exits at once, orphaning `sleep 2`: it is re-parented to the container's PID 1.
+  const orphaning = ["sh", "-c", "(sleep 2 &); exec sleep 60"];
+  for (const init of [true, false]) {
+    const container = await fx.client.newContainer(
+      uniqueId(init ? "reap" : "zombie"),
+      fx.spec(orphaning, { init }),
+    );
+    const task = await container.newTask();
+    try {
+      await task.start();
+      // The orphan is seen alive as a child of PID 1, then seen to have exited (a zombie, or reaped and gone).
+      const orphans = () => childrenOf(task.pid).live.filter((cmd) => cmd === "sleep 2");
+      await expect.poll(orphans, { timeout: 10_000 }).toEqual(["sleep 2"]);
+      await expect.poll(orphans, { timeout: 10_000 }).toEqual([]);
+      // tini reaps it; `sleep` as PID 1 never waits, so the zombie stays.
+      await expect.poll(() => childrenOf(task.pid).zombies, { timeout: 10_000 }).toBe(init ? 0 : 1);
+    } finally {
+      await task.forceDelete();
+      await container.delete();
+    }
+  }
 });

@@ -212,5 +212,13 @@ describe("logs through the shim's binary:// log driver", () => {
     });
     await expect(collect(readLogs("x.log"))).rejects.toMatchObject({ code: "invalid_argument" });
     await container.delete();
+    // The v1 shim starts a log driver without a namespace, and fails: refused up front instead.
+    const v1 = await fx.client.newContainer(uniqueId("v1"), fx.spec(["true"]), {
+      runtime: "io.containerd.runtime.v1.linux",
+    });
+    await expect(v1.newTask({ stdio: { log: { path: join(logRoot, "v1.log") } } })).rejects.toMatchObject({
+      code: "not_implemented",
+    });
+    await v1.delete();
   });
 });

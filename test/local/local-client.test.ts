@@ -387,6 +387,20 @@ describe("errors from HCS", () => {
 });
 
 describe("isolation-dependent and unsupported operations", () => {
+  it("logs need containerd's shim; labels need a container record; inspect answers what the client knows", async () => {
+    const c = client();
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+    await expect(container.newTask({ stdio: { log: { path: "/tmp/x.log" } } })).rejects.toBeInstanceOf(
+      NotImplementedError,
+    );
+    await expect(container.setLabels({ a: "b" })).rejects.toBeInstanceOf(NotImplementedError);
+    const task = await container.newTask();
+    await task.start();
+    expect((await container.inspect()).State).toMatchObject({ Status: "running", Running: true });
+    await task.forceDelete();
+    await container.delete();
+  });
+
   it("pause/resume need Hyper-V isolation", async () => {
     const c = client();
     const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));

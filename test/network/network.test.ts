@@ -133,7 +133,7 @@ async function freePort(): Promise<number> {
   return typeof address === "object" && address ? address.port : 0;
 }
 
-describe("published ports on the default bridge", () => {
+describe("published ports on the default bridge", { timeout: 240_000 }, () => {
   test("busybox httpd on -p 127.0.0.1:PORT:80 answers the host; rm -f leaves nothing", async () => {
     const port = await freePort();
     const web = await start(httpd("hello-web"), { network: "bridge", ports: [`127.0.0.1:${port}:80`] });
@@ -199,7 +199,7 @@ describe("published ports on the default bridge", () => {
     });
     try {
       // The echo may not be listening yet: send until it answers.
-      for (let attempt = 0; attempt < 100 && answer === ""; attempt++) {
+      for (let attempt = 0; attempt < 300 && answer === ""; attempt++) {
         socket.send("ping", mapping.hostPort, "127.0.0.1");
         await sleep(100);
       }
@@ -212,7 +212,7 @@ describe("published ports on the default bridge", () => {
   });
 });
 
-describe("user networks", () => {
+describe("user networks", { timeout: 240_000 }, () => {
   test("containers on one network reach each other by name; /etc/hosts follows joins and leaves", async () => {
     const bridge = uniqueBridge();
     const subnet = uniqueSubnet();
@@ -237,7 +237,7 @@ describe("user networks", () => {
       { network: name, dns: ["192.0.2.53"], aliases: ["the-client"] },
       uniqueId("client"),
     );
-    for (let attempt = 0; attempt < 100 && !client.output().includes(client.container.id); attempt++)
+    for (let attempt = 0; attempt < 300 && !client.output().includes(client.container.id); attempt++)
       await sleep(100);
     expect(client.output()).toContain("from-server\n");
     const serverIp = server.attachment.addresses[0]?.split("/")[0];
@@ -277,10 +277,10 @@ describe("user networks", () => {
   });
 });
 
-describe("none and host", () => {
+describe("none and host", { timeout: 240_000 }, () => {
   const links = async (network: string | undefined) => {
     const running = await start(["sh", "-c", "busybox ip -o link; sleep 600"], network ? { network } : {});
-    for (let attempt = 0; attempt < 100 && !running.output().includes("lo:"); attempt++) await sleep(50);
+    for (let attempt = 0; attempt < 300 && !running.output().includes("lo:"); attempt++) await sleep(50);
     const names = running
       .output()
       .split("\n")
@@ -307,7 +307,7 @@ describe("none and host", () => {
   });
 });
 
-describe("bad input: typed errors, nothing half set up", () => {
+describe("bad input: typed errors, nothing half set up", { timeout: 240_000 }, () => {
   const nothingAttached = (id: string) => {
     expect(existsSync(join(stateDir(), "attachments", fx.namespace, `${id}.json`))).toBe(false);
     expect(existsSync(join(stateDir(), "containers", fx.namespace, id))).toBe(false);
@@ -431,7 +431,7 @@ describe("bad input: typed errors, nothing half set up", () => {
   });
 });
 
-describe("crashes", () => {
+describe("crashes", { timeout: 240_000 }, () => {
   test("the GC removes what a process killed after attaching left, and keeps live containers' networks", async () => {
     const id = uniqueId("crashed");
     const script = join(import.meta.dirname, "../fixtures/network-attach-and-die.ts");
@@ -466,7 +466,7 @@ describe("crashes", () => {
   });
 });
 
-describe("many at once", () => {
+describe("many at once", { timeout: 240_000 }, () => {
   test("50 containers on one network started concurrently: distinct addresses, working mappings", async () => {
     const bridge = uniqueBridge();
     const subnet = uniqueSubnet();

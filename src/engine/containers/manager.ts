@@ -323,7 +323,7 @@ export class ContainerManager {
       Status: "exited",
       Pid: 0,
       ExitCode: status.exitCode,
-      OOMKilled: (status as ExitStatus & { oomKilled?: boolean }).oomKilled ?? false,
+      OOMKilled: status.oomKilled ?? false,
       FinishedAt: status.exitedAt.toISOString(),
     };
     this.deps.store.save(record);

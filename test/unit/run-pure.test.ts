@@ -1,6 +1,8 @@
 import { PassThrough, Readable } from "node:stream";
 import { expect, test } from "vitest";
+import type { Client } from "../../src/libcontainerd/types/client.js";
 import { consumeOutput } from "../../src/run/output.js";
+import { runSpec } from "../../src/run/run.js";
 
 const source = () => Readable.from([Buffer.from("hello "), Buffer.from("world\n")]);
 
@@ -55,4 +57,39 @@ test("no stream: empty output", async () => {
     bytes: 0,
     truncated: false,
   });
+});
+
+test("runSpec: docker's defaults and the options on Linux; on HCS, Linux-only options are refused, not dropped", () => {
+  const linux = { backend: "remote", namespace: "ns" } as Pick<Client, "backend" | "namespace"> as Client;
+  const spec = runSpec(linux, "r1", {
+    args: ["sh"],
+    rootfs: "/r",
+    env: { A: "1" },
+    user: "1000:100",
+    readonlyRootfs: true,
+    tmpfs: { "/tmp": "" },
+    init: true,
+  });
+  expect(spec.process?.args).toEqual(["/run/ctrd-init", "--", "sh"]);
+  expect(spec.process?.env).toContain("A=1");
+  expect(spec.process?.user).toMatchObject({ uid: 1000, gid: 100 });
+  expect(spec.root).toEqual({ path: "/r", readonly: true });
+  expect(spec.linux?.cgroupsPath).toBe("/ns/r1");
+  expect(spec.mounts).toContainEqual({
+    destination: "/tmp",
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["noexec", "nosuid", "nodev"],
+  });
+  expect(() => runSpec(linux, "r2", { args: ["sh"], rootfs: "/r", user: "root" })).toThrow(
+    expect.objectContaining({ code: "invalid_argument" }),
+  );
+  const hcs = { backend: "local", namespace: "ns" } as Pick<Client, "backend" | "namespace"> as Client;
+  expect(runSpec(hcs, "w1", { args: ["cmd"], rootfs: "\\\\?\\Volume{x}" }).root).toEqual({
+    path: "\\\\?\\Volume{x}",
+  });
+  for (const option of [{ init: true }, { readonlyRootfs: true }, { tmpfs: {} }, { user: "1:1" }])
+    expect(() => runSpec(hcs, "w2", { args: ["cmd"], ...option })).toThrow(
+      expect.objectContaining({ code: "not_implemented" }),
+    );
 });
