@@ -66,7 +66,7 @@ export class RemoteTask extends TaskBase<RemoteProcess> {
     spec: OciProcess,
     stdio: Stdio,
   ): Promise<RemoteProcess> {
-    const io = await ProcessIO.create(this.owner.fifoDir, execId, stdio);
+    const io = await ProcessIO.create(this.owner.fifoDir, execId, stdio, true);
     try {
       await this.ctx.rpc(call, (signal) =>
         this.ctx.tasks.exec(
