@@ -1,5 +1,6 @@
 import type { Writable } from "node:stream";
 import type { PullProgress } from "../images/pull.js";
+import type { PushProgress } from "../images/push.js";
 import type { Credentials } from "../images/registry/credentials.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import { type ContainerdImages, familiarName } from "./containerd-images.js";
@@ -175,10 +176,12 @@ export function imageRoutes(
   const unsupported = (what: string) => (): never => {
     throw new EngineError(501, `${what} is not supported by this engine yet`);
   };
-  router.add("POST", "/images/{name*}/push", unsupported("image push"));
-  router.add("POST", "/images/load", unsupported("image load"));
-  router.add("GET", "/images/get", unsupported("image save"));
-  router.add("GET", "/images/{name*}/get", unsupported("image save"));
+  router.add("POST", "/images/{name*}/push", (exchange) => push(exchange, images, events));
+  router.add("POST", "/images/load", (exchange) => load(exchange, images, events));
+  router.add("GET", "/images/get", (exchange) => save(exchange, images, exchange.query.getAll("names")));
+  router.add("GET", "/images/{name*}/get", (exchange) =>
+    save(exchange, images, [exchange.params.name ?? ""]),
+  );
   router.add("POST", "/build", unsupported("build"));
 }
 
@@ -254,6 +257,81 @@ async function pull(exchange: Exchange, images: ContainerdImages, events: EventB
       throw new EngineError(status, message, { cause: err });
     }
     write({ errorDetail: { message }, error: message });
+    out.end();
+  }
+}
+
+/** POST /images/{name}/push?tag=…: blobs first, reported as Docker's push progress messages. */
+async function push(exchange: Exchange, images: ContainerdImages, events: EventBus): Promise<void> {
+  const name = exchange.params.name ?? "";
+  const tag = exchange.query.get("tag") ?? "";
+  const ref = pullReference(name, tag);
+  const record = await images.service
+    .get(ref, { signal: exchange.signal })
+    .catch(notFoundAs(`An image does not exist locally with the tag: ${name}`));
+  const credentials = registryAuth(exchange.headers["x-registry-auth"]);
+  const out = exchange.stream("application/json");
+  const write = (message: Record<string, unknown>): void => {
+    if (!out.writableEnded) out.write(`${JSON.stringify(message)}\n`);
+  };
+  write({ status: `The push refers to repository [${familiarName(ref).replace(/[:@][^:/]+$/, "")}]` });
+  const onProgress = (event: PushProgress): void => {
+    const status = { exists: "Layer already exists", mounted: "Mounted from elsewhere", pushed: "Pushed" }[
+      event.state
+    ];
+    write({ status, progressDetail: {}, id: event.digest.replace(/^sha256:/, "").slice(0, 12) });
+  };
+  try {
+    await images.service.push(record.name, {
+      signal: exchange.signal,
+      onProgress,
+      ...(credentials ? { credentials } : {}),
+    });
+    const shownTag = tag || (record.name.match(/:([^:/]+)$/)?.[1] ?? "latest");
+    write({ status: `${shownTag}: digest: ${record.target.digest} size: ${record.target.size}` });
+    write({
+      progressDetail: {},
+      aux: { Tag: shownTag, Digest: record.target.digest, Size: record.target.size },
+    });
+    events.publish("image", "push", familiarName(record.name), { name: familiarName(record.name) });
+  } catch (err) {
+    const { message } = toHttpError(err);
+    write({ errorDetail: { message }, error: message });
+  }
+  out.end();
+}
+
+/** POST /images/load: a `docker save` (or OCI layout) tar in the body; `Loaded image: …` a line. */
+async function load(exchange: Exchange, images: ContainerdImages, events: EventBus): Promise<void> {
+  const loaded = await images.service
+    .import(exchange.body(), { signal: exchange.signal })
+    .catch((err: unknown) => {
+      if (isErrorCode(err, "invalid_argument")) throw badRequest((err as Error).message);
+      throw err;
+    });
+  const out = exchange.stream("application/json");
+  for (const record of loaded) {
+    events.publish("image", "load", familiarName(record.name), { name: familiarName(record.name) });
+    // `quiet` only silences progress (which an import has none of); dockerd always names what it loaded.
+    out.write(`${JSON.stringify({ stream: `Loaded image: ${familiarName(record.name)}\n` })}\n`);
+  }
+  out.end();
+}
+
+/** GET /images/get?names=…: the images as one tar that `docker load` (and this engine) reads back. */
+async function save(exchange: Exchange, images: ContainerdImages, names: string[]): Promise<void> {
+  if (names.length === 0 || names.some((name) => name === "")) throw badRequest("no image names given");
+  const refs: string[] = [];
+  for (const name of names) {
+    const { records } = await images
+      .records(name, { signal: exchange.signal })
+      .catch(notFoundAs(`No such image: ${name}`));
+    for (const record of records) if (!refs.includes(record.name)) refs.push(record.name);
+  }
+  const out = exchange.stream("application/x-tar");
+  try {
+    await images.service.save(refs, out, { signal: exchange.signal });
+  } finally {
     out.end();
   }
 }

@@ -313,6 +313,34 @@ describe("ctrd serve with the docker CLI", () => {
     expect((await engine.docker(["rm", "holder"])).code).toBe(0);
   });
 
+  it("pushes to the registry, and saves and loads an image (save | load round trip)", async () => {
+    const pushed = `${engine.image.replace(/busybox:latest$/, "pushed/busybox")}:v1`;
+    expect((await engine.docker(["pull", "-q", engine.image])).code).toBe(0);
+    expect((await engine.docker(["tag", engine.image, pushed])).code).toBe(0);
+    const push = await engine.docker(["push", pushed]);
+    expect(push.code, push.stderr).toBe(0);
+    expect(push.stdout).toMatch(/v1: digest: sha256:[0-9a-f]{64} size: \d+/);
+    expect((await engine.docker(["rmi", pushed])).code).toBe(0);
+    const again = await engine.docker(["pull", pushed]);
+    expect(again.code, again.stderr).toBe(0);
+    const dir = mkdtempSync(join(tmpdir(), "engine-save-"));
+    try {
+      const tar = join(dir, "image.tar");
+      const saved = await engine.docker(["save", "-o", tar, pushed]);
+      expect(saved.code, saved.stderr).toBe(0);
+      expect((await engine.docker(["rmi", pushed])).code).toBe(0);
+      const loaded = await engine.docker(["load", "-i", tar]);
+      expect(loaded.code, loaded.stderr).toBe(0);
+      expect(loaded.stdout).toContain(`Loaded image: ${pushed}`);
+      expect((await engine.docker(["run", "--rm", pushed, "echo", "loaded-runs"])).stdout).toBe(
+        "loaded-runs\n",
+      );
+      expect((await engine.docker(["rmi", pushed])).code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("answers unknown endpoints, bad input and too-new clients as dockerd does", async () => {
     const unknown = await engine.api("GET", "/v1.41/no/such/thing");
     expect(unknown.status).toBe(404);

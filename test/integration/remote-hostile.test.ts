@@ -61,6 +61,11 @@ describe("a state dir that turns read-only", () => {
     const container = await fx.client.newContainer(id, fx.spec(["sleep", "600"]));
     const task = await container.newTask({ stdio: { stdout: true, stderr: true } });
     await task.start();
+    const exec = await task.exec(
+      "probe",
+      { args: ["sleep", "600"], cwd: "/", user: root },
+      { stdio: { stdout: true } },
+    );
     execFileSync("mount", ["--bind", nsDir, nsDir]);
     let mounted = true;
     const unmount = () => {
@@ -69,6 +74,7 @@ describe("a state dir that turns read-only", () => {
     };
     cleanups.push(unmount);
     execFileSync("mount", ["-o", "remount,ro,bind", nsDir]);
+    const remountWritable = () => execFileSync("mount", ["-o", "remount,rw,bind", nsDir]);
 
     // New stdio cannot be made there: a typed error naming the path, not a raw EROFS.
     const other = await fx.client.newContainer(uniqueId("ro"), fx.spec(["true"]));
@@ -77,6 +83,22 @@ describe("a state dir that turns read-only", () => {
       code: "failed_precondition",
       message: expect.stringMatching(/EROFS/),
     });
+
+    await exec.kill("SIGKILL");
+    expect((await exec.wait()).exitCode).toBe(137);
+    expect((await exec.delete()).exitCode).toBe(137);
+    remountWritable();
+    // The exec's FIFOs the read-only dir kept do not hold its id "in use" either.
+    const probeAgain = await task.exec(
+      "probe",
+      { args: ["echo", "probe again"], cwd: "/", user: root },
+      { stdio: { stdout: true } },
+    );
+    const probeOut = readAll(probeAgain.stdout);
+    expect((await probeAgain.wait()).exitCode).toBe(0);
+    expect(await probeOut).toBe("probe again\n");
+    await probeAgain.delete();
+    execFileSync("mount", ["-o", "remount,ro,bind", nsDir]);
 
     await task.kill("SIGKILL");
     expect((await task.wait()).exitCode).toBe(137);

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import type { Socket } from "node:net";
@@ -50,7 +51,16 @@ export class ProcessIO {
    * The shim needs stderr whenever stdout is set (outside TTY mode), so a stream the caller did
    * not ask for is still created, and drained so the container never blocks on it.
    */
-  static async create(dir: string, processId: string, stdio: StdioOptions | undefined): Promise<ProcessIO> {
+  static async create(
+    dir: string,
+    processId: string,
+    stdio: StdioOptions | undefined,
+    /**
+     * Exec FIFOs get a name of their own each time (containerd records it, so a reattach finds it):
+     * FIFOs an earlier exec of this id could not remove (a read-only state dir) never hold the id.
+     */
+    uniqueNames = false,
+  ): Promise<ProcessIO> {
     const want = stdio ?? {};
     const terminal = want.terminal ?? false;
     if (want.log) return ProcessIO.logged(processId, want, terminal);
@@ -59,10 +69,11 @@ export class ProcessIO {
     // Asynchronous: on a slow disk a directory operation costs milliseconds, which would stall
     // every other container this client drives.
     await prepareFifoDir(dir);
+    const prefix = uniqueNames ? `${processId}.${randomBytes(4).toString("hex")}` : processId;
     const paths: FifoPaths = {
-      stdin: want.stdin ? join(dir, `${processId}-stdin`) : "",
-      stdout: wantsOutput ? join(dir, `${processId}-stdout`) : "",
-      stderr: wantsOutput && !terminal ? join(dir, `${processId}-stderr`) : "",
+      stdin: want.stdin ? join(dir, `${prefix}-stdin`) : "",
+      stdout: wantsOutput ? join(dir, `${prefix}-stdout`) : "",
+      stderr: wantsOutput && !terminal ? join(dir, `${prefix}-stderr`) : "",
       terminal,
     };
     const opened: Socket[] = [];
