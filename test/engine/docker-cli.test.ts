@@ -129,6 +129,10 @@ describe("ctrd serve with the docker CLI", () => {
     expect((await engine.docker(["run", "-d", "--name", "box", engine.image, "sleep", "300"])).code).toBe(0);
     const exec = await engine.docker(["exec", "box", "sh", "-c", "echo in-box; echo oops >&2; exit 4"]);
     expect(exec).toMatchObject({ code: 4, stdout: "in-box\n", stderr: "oops\n" });
+    const asNobody = await engine.docker(["exec", "-u", "nobody", "box", "id", "-u"]);
+    expect(asNobody.stderr).toBe("");
+    expect(asNobody.stdout).toBe("65534\n");
+    expect((await engine.docker(["run", "--rm", "-u", "nobody", engine.image, "id", "-u"])).stdout).toBe("65534\n");
     const stdin = await engine.docker(["exec", "-i", "box", "cat"], { input: "fed\n" });
     expect(stdin).toMatchObject({ code: 0, stdout: "fed\n" });
     expect((await engine.docker(["exec", "-d", "box", "touch", "/tmp/detached"])).code).toBe(0);
