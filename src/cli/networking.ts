@@ -11,6 +11,7 @@ import {
   parsePortSpec,
 } from "../network/index.js";
 import type { OciSpec } from "../oci/spec.js";
+import { stateDirLayout } from "../platform/state-dir.js";
 import { usageError } from "./errors.js";
 import type { GlobalSettings } from "./options.js";
 
@@ -29,7 +30,7 @@ export function networkManager(settings: GlobalSettings): NetworkManager {
 
 export function networkManagerOptions(settings: GlobalSettings): NetworkManagerOptions {
   return {
-    stateDir: join(settings.stateDir, "network"),
+    stateDir: stateDirLayout(settings.stateDir).network,
     dataDir: join(dirname(settings.root), "network"),
     logger: settings.logger,
   };

@@ -11,6 +11,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
+import { stateDirLayout } from "../platform/state-dir.js";
 import { CliError } from "./errors.js";
 
 /** Applets linked when `busybox --list` is unavailable: what a shell session and the tests use. */
@@ -103,7 +104,7 @@ export function buildBusyboxRootfs(
 
 /** Where `ctrd run` without `--rootfs` finds its rootfs: a name no containerd namespace can take. */
 export function defaultRootfsDir(stateDir: string): string {
-  return join(stateDir, ".ctrd", "rootfs-busybox");
+  return join(stateDirLayout(stateDir).ctrd, "rootfs-busybox");
 }
 
 /**

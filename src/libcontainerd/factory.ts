@@ -170,15 +170,16 @@ export async function createClient(options: CreateClientOptions = {}): Promise<L
   });
   await supervisor.start(options.signal ? { signal: options.signal } : {});
   try {
-    return await withReaping(
-      new FactoryClient(
-        new RemoteClient({ ...remoteOptions, address: supervisor.address }),
-        choice,
-        supervisor,
-        runtimes,
-      ),
-      options,
-    );
+    const client = new RemoteClient({ ...remoteOptions, address: supervisor.address });
+    // Wrapper scripts of runtimes whose runtimeArgs changed stay while containers use them; a
+    // managed containerd's client is where they are collected (an external one is not contacted here).
+    await client
+      .removeUnusedRuntimeWrappers(options.signal ? { signal: options.signal } : {})
+      .then((removed) => {
+        if (removed.length > 0) logger.info({ removed }, "removed unused runtime wrapper scripts");
+      })
+      .catch((err: unknown) => logger.warn({ err }, "could not collect unused runtime wrapper scripts"));
+    return await withReaping(new FactoryClient(client, choice, supervisor, runtimes), options);
   } catch (err) {
     await supervisor.shutdown();
     throw err;

@@ -1,5 +1,8 @@
+import { existsSync } from "node:fs";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { InvalidArgumentError } from "../libcontainerd/types/errors.js";
+import { stateDirLayout } from "../platform/state-dir.js";
 import { parseAddRuntime, validateRuntimes } from "./daemon-json.js";
 import { createLookPath, type LookPath } from "./lookpath.js";
 import {
@@ -52,7 +55,7 @@ export class RuntimeRegistry implements RuntimeResolver {
 
   constructor(options: RuntimeRegistryOptions) {
     this.platform = options.platform ?? (process.platform === "win32" ? "windows" : "linux");
-    this.wrapperDir = options.wrapperDir ?? join(options.stateDir, "runtimes");
+    this.wrapperDir = options.wrapperDir ?? stateDirLayout(options.stateDir).runtimeWrappers;
     this.lookPath = options.lookPath ?? createLookPath();
     for (const entry of this.stockEntries(options.stateDir)) this.entries.set(entry.name, entry);
 
@@ -164,6 +167,38 @@ export class RuntimeRegistry implements RuntimeResolver {
     return resolved;
   }
 
+  /**
+   * Removes the wrapper scripts that no runtime of this registry writes and no container still
+   * runs with (`inUse`: the binary every container's runtime options name, in every namespace).
+   * Scripts are named by their content, so a changed `runtimeArgs` leaves the old script for the
+   * containers created with it; this is where it goes once they are gone. Returns what it removed.
+   */
+  async removeUnusedWrapperScripts(inUse: ReadonlySet<string>): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.wrapperDir);
+    } catch {
+      return []; // no scripts were ever written
+    }
+    const current = new Set(
+      [...this.entries.values()].flatMap((entry) => (entry.wrapper ? [entry.wrapper.path] : [])),
+    );
+    const removed: string[] = [];
+    for (const name of names) {
+      const path = join(this.wrapperDir, name);
+      // A .tmp- file is a write in progress (or one that died): never a script a shim runs.
+      if (name.startsWith(".tmp-") || current.has(path) || inUse.has(path)) continue;
+      await rm(path, { force: true });
+      removed.push(path);
+    }
+    return removed;
+  }
+
+  /** Whether wrapper scripts may exist (their directory does): only then is a collection worth its calls. */
+  hasWrapperScripts(): boolean {
+    return existsSync(this.wrapperDir);
+  }
+
   /** Every stock and configured runtime, stock first (for `ctrd info`). */
   list(): RuntimeInfo[] {
     return [...this.entries.values()].map((entry) => {
@@ -183,5 +218,5 @@ export class RuntimeRegistry implements RuntimeResolver {
 }
 
 export function runcRoot(stateDir: string): string {
-  return join(stateDir, "runtime-runc");
+  return stateDirLayout(stateDir).runcRoot;
 }

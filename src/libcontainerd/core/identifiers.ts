@@ -2,6 +2,7 @@
  * The one naming rule for every backend: containerd's (pkg/identifiers), so an id that works on
  * one backend works on the other, and a bad one fails before anything is created.
  */
+import { isReservedStateName } from "../../platform/state-dir.js";
 import { InvalidArgumentError } from "../types/errors.js";
 
 const IDENTIFIER = /^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$/;
@@ -24,25 +25,10 @@ export function validateIdentifier(kind: IdentifierKind, id: unknown): string {
   return id;
 }
 
-/**
- * Names the library itself uses inside a client's stateDir (supervisor/layout.ts, runtime/registry.ts).
- * FIFOs live in `<stateDir>/<namespace>/`, so a namespace with one of these names would share a
- * directory with containerd's or runc's own state.
- */
-const RESERVED_IN_STATE_DIR = new Set([
-  "daemon",
-  "runc-v1",
-  "runtime-runc",
-  "runtimes",
-  "containerd.sock",
-  "containerd.sock.ttrpc",
-  "containerd.toml",
-  "containerd.pid",
-]);
-
+/** FIFOs live in `<stateDir>/<namespace>/`: a namespace named like the state dir's own files is refused. */
 export function validateNamespace(namespace: unknown): string {
   const name = validateIdentifier("namespace", namespace);
-  if (RESERVED_IN_STATE_DIR.has(name)) {
+  if (isReservedStateName(name)) {
     throw new InvalidArgumentError(
       `namespace ${JSON.stringify(name)} is reserved: the state dir uses that name itself`,
     );

@@ -3,11 +3,20 @@
  * calls on the handle are tracked, and the handle is closed only after every call on it has
  * returned and its callback is unregistered.
  */
+import type { Logger } from "pino";
 import { FailedPreconditionError, UnavailableError } from "../types/errors.js";
-import type { HcsContext } from "./hcs-system.js";
 import { isFailure, toUnsigned } from "./hresult.js";
-import { CallbackRegistration, NotificationMailbox } from "./notifications.js";
+import { CallbackRegistration, type CallbackRegistry, NotificationMailbox } from "./notifications.js";
 import type { HcsHandle, Vmcompute } from "./vmcompute.js";
+
+/** What every HCS handle of a client shares: the library, the callback registry, logging, bounds. */
+export interface HcsContext {
+  api: Vmcompute;
+  callbacks: CallbackRegistry;
+  logger: Logger;
+  /** Bound on every completion wait (hcsshim's default is 4 minutes). */
+  operationTimeoutMs: number;
+}
 
 /** What tells one kind of HCS handle from another. */
 export interface HcsHandleKind {

@@ -3,23 +3,14 @@
  * through notifications, every wait is bounded, and the handle is closed only after every call
  * on it has returned and its callback is unregistered.
  */
-import type { Logger } from "pino";
 import { throwIfAborted } from "../call.js";
 import { InternalError } from "../types/errors.js";
-import { closeQuietly, type HcsHandleKind, HcsHandleOwner } from "./hcs-handle.js";
+import { closeQuietly, type HcsContext, type HcsHandleKind, HcsHandleOwner } from "./hcs-handle.js";
 import { hcsError, isFailure, isPending, toUnsigned } from "./hresult.js";
-import { type CallbackRegistry, completionError, HcsNotification } from "./notifications.js";
-import type { HcsCallResult, HcsHandle, HcsProcessInformation, Vmcompute } from "./vmcompute.js";
+import { completionError, HcsNotification } from "./notifications.js";
+import type { HcsCallResult, HcsHandle, HcsProcessInformation } from "./vmcompute.js";
 
-export { closeQuietly, settledWithin } from "./hcs-handle.js";
-
-export interface HcsContext {
-  api: Vmcompute;
-  callbacks: CallbackRegistry;
-  logger: Logger;
-  /** Bound on every completion wait (hcsshim's default is 4 minutes). */
-  operationTimeoutMs: number;
-}
+export { closeQuietly, type HcsContext, settledWithin } from "./hcs-handle.js";
 
 /** hcsshim's IsAlreadyStopped ∪ IsNotExist: a stop request that found nothing to stop. */
 const ALREADY_STOPPED = new Set([0xc0370110, 0x80370110, 0x8037011f, 0x80070490, 0xc037010e]);

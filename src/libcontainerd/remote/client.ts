@@ -1,15 +1,18 @@
 import { existsSync, statSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { isAbsolute } from "node:path";
 import type { Transport } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { Containers } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
 import { Events } from "../../gen/github.com/containerd/containerd/api/services/events/v1/events_pb.js";
+import { Namespaces } from "../../gen/github.com/containerd/containerd/api/services/namespaces/v1/namespace_pb.js";
 import { Snapshots } from "../../gen/github.com/containerd/containerd/api/services/snapshots/v1/snapshots_pb.js";
 import { Tasks } from "../../gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
 import { Version } from "../../gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
 import { RemoteImageService } from "../../images/service.js";
 import type { OciSpec } from "../../oci/spec.js";
+import { fifoDirOf } from "../../platform/state-dir.js";
 import { RuntimeRegistry } from "../../runtime/registry.js";
+import { decodeShimOptions } from "../../runtime/shim-options.js";
 import type { RuntimeResolver } from "../../runtime/types.js";
 import type { Call } from "../core/calls.js";
 import { ClientBase, type ContainerRequest } from "../core/client.js";
@@ -23,7 +26,7 @@ import { containerInfo, RemoteContainer, removeSnapshot } from "./container.js";
 import { RemoteContext } from "./context.js";
 import { TaskEventStream } from "./events.js";
 import { clearStaleFifoDir } from "./stdio.js";
-import { createContainerdTransport, serviceClient } from "./transport.js";
+import { createContainerdTransport, NAMESPACE_HEADER, serviceClient } from "./transport.js";
 
 export { DEFAULT_NAMESPACE } from "../core/client.js";
 
@@ -59,6 +62,7 @@ export class RemoteClient extends ClientBase {
   readonly runtimes: RuntimeResolver;
   private readonly ctx: RemoteContext;
   private readonly version_;
+  private readonly namespaces_;
   private readonly transport: Transport;
   private images_: RemoteImageService | undefined;
   /** containerd runs on this host: its cgroups are ours to look at. */
@@ -94,6 +98,7 @@ export class RemoteClient extends ClientBase {
       serviceClient(Snapshots, transport),
     );
     this.version_ = serviceClient(Version, transport);
+    this.namespaces_ = serviceClient(Namespaces, transport);
     eventStreams.set(this, events);
     this.transport = transport;
   }
@@ -117,6 +122,32 @@ export class RemoteClient extends ClientBase {
       await client.close();
       throw err;
     }
+  }
+
+  /**
+   * Removes runtime wrapper scripts (RuntimeRegistry) that no container of any namespace runs with
+   * any more. The factory runs it when it starts a managed containerd; returns what it removed.
+   */
+  removeUnusedRuntimeWrappers(opts?: CallOptions): Promise<string[]> {
+    const runtimes = this.runtimes;
+    if (!(runtimes instanceof RuntimeRegistry) || !runtimes.hasWrapperScripts()) return Promise.resolve([]);
+    return this.core.calls.run("collect unused runtime wrapper scripts", opts, async (call) => {
+      const { namespaces } = await this.ctx.rpc(call, (signal) => this.namespaces_.list({}, { signal }));
+      const inUse = new Set<string>();
+      for (const { name } of namespaces) {
+        const { containers } = await this.ctx.rpc(call, (signal) =>
+          this.ctx.containers.list({}, { signal, headers: { [NAMESPACE_HEADER]: name } }),
+        );
+        for (const { runtime } of containers) {
+          const options =
+            runtime?.options && decodeShimOptions(runtime.options.typeUrl, runtime.options.value);
+          // runc v2 names its binary BinaryName, the v1 shim Runtime.
+          for (const binary of [options?.BinaryName, options?.Runtime])
+            if (typeof binary === "string") inUse.add(binary);
+        }
+      }
+      return runtimes.removeUnusedWrapperScripts(inUse);
+    });
   }
 
   protected async backendVersion(call: Call): Promise<{ version: string; revision: string }> {
@@ -154,7 +185,7 @@ export class RemoteClient extends ClientBase {
         ),
       );
       // containerd says the id is new: FIFOs left under it by an earlier container are stale.
-      await clearStaleFifoDir(join(this.ctx.stateDir, this.namespace, id), this.ctx.logger);
+      await clearStaleFifoDir(fifoDirOf(this.ctx.stateDir, this.namespace, id), this.ctx.logger);
       return new RemoteContainer(this.ctx, id, container);
     } catch (err) {
       // The container owns its snapshot from here on; one that was never created owns none.

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { Container as ContainerRecord } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
@@ -8,6 +7,7 @@ import { OptionsSchema } from "../../gen/github.com/containerd/containerd/runtim
 import { removeLogFiles } from "../../logs/files.js";
 import { LOG_LABELS, logLabels } from "../../logs/labels.js";
 import type { OciSpec } from "../../oci/spec.js";
+import { fifoDirOf } from "../../platform/state-dir.js";
 import { RUNC_V1_SHIM, RUNC_V2_SHIM } from "../../runtime/names.js";
 import { decodeShimOptions } from "../../runtime/shim-options.js";
 import { exitLabels, rememberedState, startLabels } from "../../state/labels.js";
@@ -59,7 +59,7 @@ export class RemoteContainer extends ContainerBase {
 
   /** `<stateDir>/<namespace>/<id>`: this container's FIFOs. */
   get fifoDir(): string {
-    return join(this.ctx.stateDir, this.ctx.namespace, this.id);
+    return fifoDirOf(this.ctx.stateDir, this.ctx.namespace, this.id);
   }
 
   private async load(call: Call): Promise<ContainerRecord> {

@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { stateDirLayout } from "../../platform/state-dir.js";
 
 /**
  * Where the managed containerd keeps its files. `stateDir` is shared with the client (FIFOs live in
@@ -19,15 +19,15 @@ export interface ManagedContainerdLayout {
 }
 
 export function managedContainerdLayout(root: string, stateDir: string): ManagedContainerdLayout {
-  const socket = join(stateDir, "containerd.sock");
+  const layout = stateDirLayout(stateDir);
   return {
     root,
     stateDir,
-    daemonStateDir: join(stateDir, "daemon"),
-    socket,
-    ttrpcSocket: `${socket}.ttrpc`,
-    configFile: join(stateDir, "containerd.toml"),
-    pidFile: join(stateDir, "containerd.pid"),
-    runcV1Root: join(stateDir, "runc-v1"),
+    daemonStateDir: layout.daemonState,
+    socket: layout.socket,
+    ttrpcSocket: layout.ttrpcSocket,
+    configFile: layout.config,
+    pidFile: layout.pidFile,
+    runcV1Root: layout.runcV1Root,
   };
 }
