@@ -132,7 +132,9 @@ describe("ctrd serve with the docker CLI", () => {
     const asNobody = await engine.docker(["exec", "-u", "nobody", "box", "id", "-u"]);
     expect(asNobody.stderr).toBe("");
     expect(asNobody.stdout).toBe("65534\n");
-    expect((await engine.docker(["run", "--rm", "-u", "nobody", engine.image, "id", "-u"])).stdout).toBe("65534\n");
+    expect((await engine.docker(["run", "--rm", "-u", "nobody", engine.image, "id", "-u"])).stdout).toBe(
+      "65534\n",
+    );
     const stdin = await engine.docker(["exec", "-i", "box", "cat"], { input: "fed\n" });
     expect(stdin).toMatchObject({ code: 0, stdout: "fed\n" });
     expect((await engine.docker(["exec", "-d", "box", "touch", "/tmp/detached"])).code).toBe(0);
