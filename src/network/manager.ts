@@ -48,7 +48,7 @@ import {
 } from "./files.js";
 import { allocateHostPorts } from "./host-ports.js";
 import { deleteLink, ensureMasquerade, linkExists, removeMasquerade } from "./links.js";
-import { createNetns, removeNetns } from "./netns.js";
+import { createNetns, isNetns, removeNetns } from "./netns.js";
 import { type PortMapping, type PortRequest, parsePortSpec } from "./ports.js";
 import {
   checkGateway,
@@ -478,7 +478,8 @@ export class NetworkManager {
   private async tearDown(record: AttachmentRecord): Promise<void> {
     const netnsPath = record.netnsPath;
     if (record.config) {
-      const netns = netnsPath && existsSync(netnsPath) ? netnsPath : "";
+      // No namespace (a crash before its mount, an umount behind our back): DEL without one, as the spec allows.
+      const netns = netnsPath && isNetns(netnsPath) ? netnsPath : "";
       try {
         await this.plugins.del(record.config, this.runtime(record, netns), record.result);
       } catch (err) {

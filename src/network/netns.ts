@@ -4,7 +4,7 @@
  * runc joins it through the spec's namespace path; unmounting the file ends it.
  */
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statfsSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { InternalError } from "../libcontainerd/types/errors.js";
@@ -20,6 +20,17 @@ export async function createNetns(path: string, signal?: AbortSignal): Promise<v
     throw new InternalError(`creating the network namespace ${path}: ${(err as Error).message}`, {
       cause: err,
     });
+  }
+}
+
+const NSFS_MAGIC = 0x6e736673;
+
+/** A netns file that holds a namespace (not an empty file left by a crash before the mount). */
+export function isNetns(path: string): boolean {
+  try {
+    return statfsSync(path).type === NSFS_MAGIC;
+  } catch {
+    return false;
   }
 }
 

@@ -121,6 +121,40 @@ describe("ctrd-logger", () => {
     expect(readdirSync(join(path, "..")).sort()).toEqual(["partial.log"]); // its state file goes with it
   });
 
+  test("a follower told the container exited has the logger flush (a partial line too), then ends", async () => {
+    const path = join(scratch(), "exited.log");
+    const logger = await startLogger(["path", path]);
+    await write(logger.stdout, "line\npartial");
+    let exit = () => {};
+    const exited = new Promise<void>((resolve) => {
+      exit = resolve;
+    });
+    const follower = (async () => {
+      const lines: LogLine[] = [];
+      for await (const line of readLogs(path, { follow: true, exited })) lines.push(line);
+      return lines;
+    })();
+    exit();
+    // Without the flush the partial line would wait a second in the logger, and the follower end first.
+    expect((await follower).map((l) => l.line)).toEqual(["line", "partial"]);
+    expect(await finish(logger)).toBe(0);
+  });
+
+  test("a follower ends when its signal aborts", async () => {
+    const path = join(scratch(), "abort.log");
+    const logger = await startLogger(["path", path]);
+    await write(logger.stdout, "one\n");
+    const controller = new AbortController();
+    const seen: string[] = [];
+    for await (const line of readLogs(path, { follow: true, signal: controller.signal })) {
+      seen.push(line.line);
+      if (line.line === "two") controller.abort();
+      else await write(logger.stdout, "two\n");
+    }
+    expect(seen).toEqual(["one", "two"]);
+    expect(await finish(logger)).toBe(0);
+  });
+
   test("SIGTERM after the shim closed the pipes: everything still in them is written", async () => {
     const path = join(scratch(), "term.log");
     const logger = await startLogger(["path", path]);

@@ -466,6 +466,21 @@ describe("crashes", { timeout: 240_000 }, () => {
   });
 });
 
+describe("a namespace gone behind our back", { timeout: 240_000 }, () => {
+  test("detach still releases the address and the rules when the netns file is no longer a mount", async () => {
+    const id = uniqueId("unmounted");
+    const attachment = await manager.attach({
+      namespace: fx.namespace,
+      containerId: id,
+      network: "bridge",
+      ports: ["127.0.0.1::80"],
+    });
+    expect(spawnSync("umount", [attachment.netnsPath as string]).status).toBe(0);
+    await manager.detach(fx.namespace, id);
+    expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+  });
+});
+
 describe("many at once", { timeout: 240_000 }, () => {
   test("50 containers on one network started concurrently: distinct addresses, working mappings", async () => {
     const bridge = uniqueBridge();

@@ -241,14 +241,18 @@ class RemoteInitProcess extends RemoteProcess {
   /** The exit, remembered on the container (io.ctrd.state.*) for when the task is gone. */
   override async wait(call: Call): Promise<ExitStatus> {
     const status = await super.wait(call);
-    const exit = withOom(status, await this.oomKilled(call, true));
+    const exit = withOom(status, await this.oomKilled(call, true, status));
     await this.owner.noteExited(exit, call);
     return exit;
   }
 
   /** Reads the OOM counter before the delete removes the cgroup that holds it. */
   override async delete(call: Call): Promise<ExitStatus> {
-    const oomKilled = await this.oomKilled(call, false);
+    const oomKilled = await this.oomKilled(
+      call,
+      false,
+      this.ctx.core.exits.lastExit(this.containerId, this.id),
+    );
     const status = await super.delete(call);
     const exit = withOom(status, oomKilled || this.ctx.events.oomSeen(this.containerId));
     await this.owner.noteExited(exit, call);
@@ -260,9 +264,15 @@ class RemoteInitProcess extends RemoteProcess {
    * it after the exit. The cgroup's own oom_kill counter (cgroup v1 memory.oom_control, v2
    * memory.events), read through Metrics before the task is deleted, settles it.
    */
-  private async oomKilled(call: Call, exited: boolean): Promise<boolean | undefined> {
+  private async oomKilled(call: Call, exited: boolean, exit?: ExitStatus): Promise<boolean | undefined> {
     if (this.oomKilled_ !== undefined) return this.oomKilled_;
     if (this.ctx.events.oomSeen(this.containerId)) return true;
+    // The OOM killer sends SIGKILL: any other exit status settles it without asking containerd
+    // (a Metrics call per exit would be most of what a short container's lifecycle costs extra).
+    if (exit !== undefined && exit.exitCode !== SIGKILL_EXIT_CODE) {
+      this.oomKilled_ = false;
+      return false;
+    }
     const known = () => this.ctx.core.exits.lastExit(this.containerId, this.id)?.oomKilled;
     try {
       const { metrics } = await this.ctx.rpc(
@@ -284,6 +294,9 @@ class RemoteInitProcess extends RemoteProcess {
     }
   }
 }
+
+/** 128 + SIGKILL: how runc reports a process the kernel (or anyone) killed with signal 9. */
+const SIGKILL_EXIT_CODE = 137;
 
 function withOom(status: ExitStatus, oomKilled: boolean | undefined): ExitStatus {
   return oomKilled === undefined ? status : { ...status, oomKilled };
