@@ -21,6 +21,8 @@ export interface InfoReport {
   stateDir: string;
   root?: string;
   defaultRuntime: string;
+  /** The default runtime's `features` (runc 1.1+): the OCI versions it accepts; null when it does not say. */
+  defaultRuntimeOci: { min: string; max: string } | null;
   runtimes: RuntimeInfo[];
   platform: {
     os: string;
@@ -55,6 +57,7 @@ async function gather(client: LibcontainerdClient, settings: GlobalSettings): Pr
     namespace: client.namespace,
     stateDir: settings.stateDir,
     defaultRuntime: registry.defaultRuntime,
+    defaultRuntimeOci: null,
     runtimes: registry.list(),
     platform: {
       os: facts.os,
@@ -64,6 +67,9 @@ async function gather(client: LibcontainerdClient, settings: GlobalSettings): Pr
       hcsSchema: null,
     },
   };
+  const features = await registry.features();
+  if (features?.ociVersionMin && features.ociVersionMax)
+    report.defaultRuntimeOci = { min: features.ociVersionMin, max: features.ociVersionMax };
   if (choice.backend === "remote") {
     const version = await client.version();
     const managed = client.managedContainerd;
@@ -103,7 +109,10 @@ function print(report: InfoReport): void {
   }
   lines.push(`Namespace:       ${report.namespace}`, `State dir:       ${report.stateDir}`);
   if (report.root) lines.push(`Root dir:        ${report.root}`);
-  lines.push(`Default runtime: ${report.defaultRuntime}`, "Runtimes:");
+  lines.push(`Default runtime: ${report.defaultRuntime}`);
+  if (report.defaultRuntimeOci)
+    lines.push(`  OCI versions:  ${report.defaultRuntimeOci.min} to ${report.defaultRuntimeOci.max}`);
+  lines.push("Runtimes:");
   for (const runtime of report.runtimes) {
     const extra = [
       runtime.source,

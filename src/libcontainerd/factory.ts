@@ -51,6 +51,8 @@ export interface CreateClientOptions {
   defaultRuntime?: string;
   /** `--add-runtime name=path` flags. */
   addRuntimes?: string[];
+  /** dockerd's `native.cgroupdriver`: `systemd` gives runc runtimes SystemdCgroup. Default `cgroupfs`. */
+  cgroupDriver?: "cgroupfs" | "systemd";
   experimental?: boolean;
   /** Default `process.env`: DOCKER_WINDOWS_CONTAINERD(_RUNTIME), and the managed containerd's environment. */
   env?: Environment;
@@ -198,6 +200,8 @@ async function runtimeRegistry(
     ...(options.runtimes !== undefined ? { runtimes: options.runtimes } : {}),
     ...(options.addRuntimes !== undefined ? { addRuntimes: options.addRuntimes } : {}),
     ...(options.defaultRuntime !== undefined ? { defaultRuntime: options.defaultRuntime } : {}),
+    ...(options.cgroupDriver !== undefined ? { cgroupDriver: options.cgroupDriver } : {}),
+    ...(options.env !== undefined ? { env: options.env } : {}),
   });
 }
 

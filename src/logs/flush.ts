@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { delay } from "../libcontainerd/call.js";
 import { stateFileOf } from "./files.js";
 
@@ -15,10 +16,10 @@ async function readState(path: string): Promise<LoggerState | undefined> {
   return match ? { pid: Number(match[1]), flushes: Number(match[2]) } : undefined;
 }
 
-/** Whether `pid` is still the logger (and not another process that got its number). */
-async function isLogger(pid: number): Promise<boolean> {
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-  return cmdline.split("\0")[0]?.endsWith("ctrd-logger") ?? false;
+/** Whether `pid` is still this log's logger (and not another process that got its number). */
+async function isLogger(pid: number, path: string): Promise<boolean> {
+  const args = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+  return args.some((arg, i) => arg === "path" && resolve(args[i + 1] ?? "") === resolve(path));
 }
 
 /**
@@ -29,7 +30,7 @@ async function isLogger(pid: number): Promise<boolean> {
  */
 export async function flushLogger(path: string, signal?: AbortSignal): Promise<void> {
   const before = await readState(path);
-  if (!before || !(await isLogger(before.pid))) return;
+  if (!before || !(await isLogger(before.pid, path))) return;
   try {
     process.kill(before.pid, "SIGUSR1");
   } catch {
@@ -39,6 +40,6 @@ export async function flushLogger(path: string, signal?: AbortSignal): Promise<v
     await delay(10, signal, `flush the log ${path}`);
     const now = await readState(path);
     if (!now || now.pid !== before.pid || now.flushes > before.flushes) return;
-    if (!(await isLogger(before.pid))) return;
+    if (!(await isLogger(before.pid, path))) return;
   }
 }

@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -12,7 +13,13 @@ import {
   RUNC_V2_SHIM,
   RUNHCS_V1_SHIM,
 } from "./names.js";
-import { defaultRunhcsOptions, runcV1Options, runcV2Options, shimOptionsFor } from "./shim-options.js";
+import {
+  defaultRunhcsOptions,
+  type RuncDerived,
+  runcV1Options,
+  runcV2Options,
+  shimOptionsFor,
+} from "./shim-options.js";
 import type { ResolvedRuntime, RuntimeConfig, RuntimeInfo, RuntimeResolver, ShimOptions } from "./types.js";
 import { ensureWrapperScript, wrapperScriptContent, wrapperScriptFileName } from "./wrapper-script.js";
 
@@ -28,6 +35,22 @@ export interface RuntimeRegistryOptions {
   /** Where wrapper scripts for `runtimeArgs` go; defaults to `<stateDir>/runtimes`. */
   wrapperDir?: string;
   lookPath?: LookPath;
+  /**
+   * dockerd's `native.cgroupdriver`: with `systemd`, runc-compatible runtimes get SystemdCgroup
+   * (and cgroupsPath must then be `slice:prefix:name`). Default `cgroupfs`.
+   */
+  cgroupDriver?: "cgroupfs" | "systemd";
+  /** Where `DOCKER_RAMDISK` is read (it turns on NoPivotRoot, as in dockerd). Default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** `<runtime> features` (runtime-spec features.md), as far as this library reads it. */
+export interface RuntimeFeatures {
+  ociVersionMin?: string;
+  ociVersionMax?: string;
+  hooks?: string[];
+  mountOptions?: string[];
+  [field: string]: unknown;
 }
 
 interface RuntimeEntry {
@@ -52,8 +75,15 @@ export class RuntimeRegistry implements RuntimeResolver {
   private readonly entries = new Map<string, RuntimeEntry>();
   private readonly wrapperDir: string;
   private readonly lookPath: LookPath;
+  private readonly derived: RuncDerived;
+  private readonly features_ = new Map<string, Promise<RuntimeFeatures | undefined>>();
 
   constructor(options: RuntimeRegistryOptions) {
+    const env = options.env ?? process.env;
+    this.derived = {
+      ...(options.cgroupDriver === "systemd" ? { systemdCgroup: true } : {}),
+      ...(env.DOCKER_RAMDISK ? { noPivotRoot: true } : {}),
+    };
     this.platform = options.platform ?? (process.platform === "win32" ? "windows" : "linux");
     this.wrapperDir = options.wrapperDir ?? stateDirLayout(options.stateDir).runtimeWrappers;
     this.lookPath = options.lookPath ?? createLookPath();
@@ -97,14 +127,14 @@ export class RuntimeRegistry implements RuntimeResolver {
     }
     // One runc root for every runc-compatible runtime, as dockerd has done since 2020.
     const root = runcRoot(stateDir);
-    const v2 = runcV2Options({ binaryName: "runc", root });
+    const v2 = runcV2Options({ binaryName: "runc", root, ...this.derived });
     return [
       { name: RUNC_RUNTIME, shim: RUNC_V2_SHIM, options: v2, source: "stock" },
       { name: RUNC_V2_SHIM, shim: RUNC_V2_SHIM, options: v2, source: "stock" },
       {
         name: RUNC_V1_SHIM,
         shim: RUNC_V1_SHIM,
-        options: runcV1Options({ runtime: "runc", runtimeRoot: root }),
+        options: runcV1Options({ runtime: "runc", runtimeRoot: root, ...this.derived }),
         source: "stock",
       },
     ];
@@ -132,7 +162,7 @@ export class RuntimeRegistry implements RuntimeResolver {
       entry.wrapper = { path: wrapperPath, content };
       binaryName = wrapperPath;
     }
-    entry.options = runcV2Options({ binaryName, root: runcRoot(stateDir) });
+    entry.options = runcV2Options({ binaryName, root: runcRoot(stateDir), ...this.derived });
     return entry;
   }
 
@@ -199,6 +229,24 @@ export class RuntimeRegistry implements RuntimeResolver {
     return existsSync(this.wrapperDir);
   }
 
+  /**
+   * What `<binary> features` says (runtime-spec features.md; runc 1.1+), probed once per runtime,
+   * as dockerd does for runc-compatible runtimes. Undefined for a shim-only runtime, or when the
+   * binary does not answer with a JSON document (older runc: no `features` command).
+   */
+  features(name?: string): Promise<RuntimeFeatures | undefined> {
+    const entry = this.entries.get((name || this.defaultRuntime).toLowerCase());
+    const binary =
+      entry?.binary ?? (entry?.shim === RUNC_V2_SHIM || entry?.shim === RUNC_V1_SHIM ? "runc" : undefined);
+    if (!entry || binary === undefined) return Promise.resolve(undefined);
+    let probe = this.features_.get(entry.name);
+    if (!probe) {
+      probe = probeFeatures(binary, entry.runtimeArgs ?? []);
+      this.features_.set(entry.name, probe);
+    }
+    return probe;
+  }
+
   /** Every stock and configured runtime, stock first (for `ctrd info`). */
   list(): RuntimeInfo[] {
     return [...this.entries.values()].map((entry) => {
@@ -219,4 +267,18 @@ export class RuntimeRegistry implements RuntimeResolver {
 
 export function runcRoot(stateDir: string): string {
   return stateDirLayout(stateDir).runcRoot;
+}
+
+function probeFeatures(binary: string, runtimeArgs: readonly string[]): Promise<RuntimeFeatures | undefined> {
+  return new Promise((resolve) => {
+    execFile(binary, [...runtimeArgs, "features"], { timeout: 10_000 }, (err, stdout) => {
+      if (err) return resolve(undefined);
+      try {
+        const parsed: unknown = JSON.parse(stdout);
+        resolve(parsed !== null && typeof parsed === "object" ? (parsed as RuntimeFeatures) : undefined);
+      } catch {
+        resolve(undefined);
+      }
+    });
+  });
 }

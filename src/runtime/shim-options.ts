@@ -65,11 +65,19 @@ export const RUNC_V2_OPTIONS: OptionMessage = {
   fields: [...runcFieldsByGoName.keys()],
 };
 
-export function runcV2Options(init: { binaryName: string; root: string }): ShimOptions {
+/** What dockerd derives for runc-compatible runtimes from its own configuration (daemon/runtime_unix.go). */
+export interface RuncDerived {
+  /** The cgroup driver is systemd (`native.cgroupdriver=systemd`). */
+  systemdCgroup?: boolean;
+  /** `DOCKER_RAMDISK` is set: no pivot_root (a ramdisk root cannot be pivoted away from). */
+  noPivotRoot?: boolean;
+}
+
+export function runcV2Options(init: { binaryName: string; root: string } & RuncDerived): ShimOptions {
   return { typeUrl: RUNC_V2_OPTIONS_TYPE_URL, value: toBinary(OptionsSchema, create(OptionsSchema, init)) };
 }
 
-export function runcV1Options(init: { runtime: string; runtimeRoot: string }): ShimOptions {
+export function runcV1Options(init: { runtime: string; runtimeRoot: string } & RuncDerived): ShimOptions {
   return {
     typeUrl: RUNC_V1_OPTIONS_TYPE_URL,
     value: toBinary(RuncOptionsSchema, create(RuncOptionsSchema, init)),

@@ -74,6 +74,11 @@ describe("runtimes", () => {
     ]);
     const human = await ctrd(["info", ...flags]);
     expect(human.stdout).toMatch(/Default runtime: io\.containerd\.runtime\.v1\.linux/);
+    // runc answers `runc features` (1.1+): the OCI versions the default runtime accepts.
+    expect(report).toMatchObject({
+      defaultRuntimeOci: { min: expect.stringMatching(/^1\./), max: expect.stringMatching(/^1\./) },
+    });
+    expect(human.stdout).toMatch(/^ {2}OCI versions: {2}1\.\S+ to 1\.\S+$/m);
     expect(human.stdout).toMatch(
       /^ {2}\* io\.containerd\.runtime\.v1\.linux\s+shim io\.containerd\.runtime\.v1\.linux/m,
     );

@@ -58,7 +58,28 @@ afterEach(removeEverything);
 afterAll(async () => {
   await removeEverything();
   for (const network of (await manager?.listNetworks()) ?? []) {
-    await manager.removeNetwork(network.name).catch(() => {});
+    await manager.removeNetwork(network.name).catch(() => {
+      // Still in use after a failed test: take our bridge and its rule down by hand, never leave them.
+      spawnSync("iptables", [
+        "-w",
+        "-t",
+        "nat",
+        "-D",
+        "POSTROUTING",
+        "-s",
+        network.subnet,
+        "!",
+        "-o",
+        network.bridge,
+        "-m",
+        "comment",
+        "--comment",
+        `ctrd network ${network.name}`,
+        "-j",
+        "MASQUERADE",
+      ]);
+      spawnSync("ip", ["link", "delete", network.bridge]);
+    });
   }
   for (const mountPoint of dir ? mountsUnder(dir) : []) spawnSync("umount", ["-l", mountPoint]);
   if (dir) rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
@@ -167,4 +167,45 @@ test("list() reports each runtime's shim and options type URL", () => {
   expect(debug?.path).toBe("runc");
   expect(debug?.runtimeArgs).toEqual(["--debug"]);
   expect(debug?.wrapperScript).toMatch(new RegExp(`^${join(dir, "w")}/debug\\.[0-9a-f]{64}$`));
+});
+
+describe("what dockerd derives for runc runtimes, and their features", () => {
+  const dir = mkdtempSync(join(tmpdir(), "runtime-derived-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const v2Options = async (registry: RuntimeRegistry, name: string) => {
+    const resolved = await registry.resolve(name);
+    return fromBinary(OptionsSchema, resolved.options!.value);
+  };
+
+  test("cgroupDriver systemd → SystemdCgroup; DOCKER_RAMDISK → NoPivotRoot; neither by default", async () => {
+    const plain = new RuntimeRegistry({ stateDir: dir, env: {} });
+    expect(await v2Options(plain, "runc")).toMatchObject({ systemdCgroup: false, noPivotRoot: false });
+    const derived = new RuntimeRegistry({
+      stateDir: dir,
+      cgroupDriver: "systemd",
+      env: { DOCKER_RAMDISK: "1" },
+      runtimes: { custom: { path: "/bin/true" } },
+    });
+    expect(await v2Options(derived, "runc")).toMatchObject({ systemdCgroup: true, noPivotRoot: true });
+    expect(await v2Options(derived, "custom")).toMatchObject({ systemdCgroup: true, noPivotRoot: true });
+  });
+
+  test("features(): the runtime binary's `features` JSON, probed once; undefined when it has none", async () => {
+    const binary = join(dir, "fake-runtime");
+    const calls = join(dir, "features-calls");
+    writeFileSync(
+      binary,
+      `#!/bin/sh\necho x >> ${calls}\n[ "$1" = features ] && echo '{"ociVersionMin":"1.0.0","ociVersionMax":"1.1.0"}'\n`,
+    );
+    chmodSync(binary, 0o755);
+    const registry = new RuntimeRegistry({
+      stateDir: dir,
+      runtimes: { fake: { path: binary }, silent: { path: "/bin/true" } },
+    });
+    expect(await registry.features("fake")).toMatchObject({ ociVersionMin: "1.0.0", ociVersionMax: "1.1.0" });
+    await registry.features("fake");
+    expect(readFileSync(calls, "utf8")).toBe("x\n");
+    expect(await registry.features("silent")).toBeUndefined();
+    expect(await registry.features("io.containerd.kata.v2")).toBeUndefined();
+  });
 });
