@@ -7,7 +7,7 @@ import { isErrorCode } from "../libcontainerd/types/errors.js";
 import { isObject } from "./containers/config.js";
 import type { ContainerManager } from "./containers/manager.js";
 import { outputWriter } from "./containers/routes.js";
-import { mergeEnv, resolveUser } from "./containers/spec.js";
+import { mergeEnv } from "./containers/spec.js";
 import type { ContainerRecord, ContainerStore } from "./containers/store.js";
 import { badRequest, conflict, notFound } from "./errors.js";
 import { type Exchange, queryInt } from "./http.js";
@@ -122,11 +122,12 @@ export class ExecService {
     if (!task) throw conflict(`Container ${record.Id} is not running`);
     entry.started = true;
     const stdin = entry.attachStdin && !detach;
+    const user = await this.manager.userFor(record, entry.user, { signal: exchange.signal });
     const process = await task.exec(
       entry.id,
       {
         args: entry.cmd,
-        user: resolveUser(entry.user || record.Config.User, undefined),
+        user,
         cwd: entry.workingDir || "",
         terminal: entry.tty,
         ...(entry.env ? { env: mergeEnv(record.ProcessEnv ?? [], entry.env) } : {}),

@@ -11,7 +11,7 @@ import { dirname } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { InvalidArgumentError } from "../libcontainerd/types/errors.js";
-import { toHttpError } from "./errors.js";
+import { badRequest, toHttpError } from "./errors.js";
 import { type Exchange, type ExchangeBase, HttpExchange, UpgradeExchange } from "./http.js";
 import { API_VERSION, type Router, splitVersion } from "./router.js";
 
@@ -165,7 +165,14 @@ export class EngineServer {
   }
 
   private base(req: IncomingMessage): ExchangeBase {
-    const url = new URL(req.url ?? "/", "http://engine");
+    const target = req.url ?? "/";
+    let url: URL;
+    try {
+      // Prefixed, not resolved against a base: `//x` would otherwise read as a host.
+      url = new URL(target.startsWith("/") ? `http://engine${target}` : target);
+    } catch {
+      throw badRequest(`invalid request target ${JSON.stringify(target.slice(0, 200))}`);
+    }
     const { apiVersion, path } = splitVersion(url.pathname);
     return {
       method: req.method ?? "GET",

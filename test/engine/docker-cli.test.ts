@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fetchWhenUp } from "../harness/network.js";
 import { freePort } from "../harness/registry.js";
@@ -127,6 +129,12 @@ describe("ctrd serve with the docker CLI", () => {
     expect((await engine.docker(["run", "-d", "--name", "box", engine.image, "sleep", "300"])).code).toBe(0);
     const exec = await engine.docker(["exec", "box", "sh", "-c", "echo in-box; echo oops >&2; exit 4"]);
     expect(exec).toMatchObject({ code: 4, stdout: "in-box\n", stderr: "oops\n" });
+    const asNobody = await engine.docker(["exec", "-u", "nobody", "box", "id", "-u"]);
+    expect(asNobody.stderr).toBe("");
+    expect(asNobody.stdout).toBe("65534\n");
+    expect((await engine.docker(["run", "--rm", "-u", "nobody", engine.image, "id", "-u"])).stdout).toBe(
+      "65534\n",
+    );
     const stdin = await engine.docker(["exec", "-i", "box", "cat"], { input: "fed\n" });
     expect(stdin).toMatchObject({ code: 0, stdout: "fed\n" });
     expect((await engine.docker(["exec", "-d", "box", "touch", "/tmp/detached"])).code).toBe(0);
@@ -362,6 +370,82 @@ describe("ctrd serve with the docker CLI", () => {
     expect(ping.headers["api-version"]).toBe("1.41");
     expect(ping.headers.ostype).toBe("linux");
     expect((await engine.api("GET", "/_ping")).body).toBe("OK");
+  });
+});
+
+/** Sends raw bytes on a new connection and resolves with whatever comes back before it closes (bounded). */
+function rawExchange(socket: string, bytes: Buffer): Promise<string> {
+  return new Promise((resolve) => {
+    const conn = connect(socket);
+    let answer = "";
+    const done = (): void => {
+      clearTimeout(timer);
+      conn.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(done, 2000);
+    conn.on("data", (chunk: Buffer) => {
+      answer += chunk.toString("latin1");
+    });
+    conn.on("error", done);
+    conn.on("close", done);
+    conn.on("connect", () => conn.end(bytes));
+  });
+}
+
+describe("ctrd serve under arbitrary input", () => {
+  it("answers or closes every request, malformed ones included, and keeps serving", async () => {
+    const methods = fc.constantFrom("GET", "POST", "DELETE", "HEAD", "PUT", "PATCH", "OPTIONS", "BREW");
+    const paths = fc.oneof(
+      fc.constantFrom(
+        "/containers/json",
+        "/containers/create",
+        "/containers/x/start",
+        "/containers/x/attach?stream=1&stdin=1",
+        "/exec/x/start",
+        "/images/create?fromImage=",
+        "/images/%ZZ/json",
+        "/networks/create",
+        "/events?since=abc",
+        "/v0.1/_ping",
+        "/v9.99/_ping",
+        "/containers/json?filters=%7B",
+        "/containers/json?filters=[1]",
+      ),
+      fc.webPath(),
+    );
+    const bodies = fc.oneof(
+      fc.constant(""),
+      fc.json(),
+      fc.string(),
+      fc.constant('{"Image": 5, "HostConfig": {"Memory": "x"}}'),
+    );
+    const requests = fc.record({ method: methods, path: paths, body: bodies, upgrade: fc.boolean() });
+    await fc.assert(
+      fc.asyncProperty(requests, async ({ method, path, body, upgrade }) => {
+        const head = [
+          `${method} ${path} HTTP/1.1`,
+          "Host: engine",
+          "Content-Type: application/json",
+          `Content-Length: ${Buffer.byteLength(body)}`,
+          ...(upgrade ? ["Connection: Upgrade", "Upgrade: tcp"] : ["Connection: close"]),
+        ];
+        const answer = await rawExchange(engine.socket, Buffer.from(`${head.join("\r\n")}\r\n\r\n${body}`));
+        // Either a well-formed HTTP answer, or (hijacked stream on a missing container never) nothing at all.
+        if (answer !== "") expect(answer).toMatch(/^HTTP\/1\.1 \d{3} /);
+        const status = Number(answer.slice(9, 12));
+        if (answer !== "") expect(status === 101 || status < 500 || status === 501).toBe(true);
+      }),
+      { numRuns: 150 },
+    );
+    for (const garbage of [
+      Buffer.from([0, 1, 2, 255, 254]),
+      Buffer.from("GET / HTTP/9.9\r\n\r\n"),
+      Buffer.alloc(100_000, 65),
+    ])
+      await rawExchange(engine.socket, garbage);
+    expect((await engine.api("GET", "/_ping")).body).toBe("OK");
+    expect((await engine.docker(["ps", "-a"])).code).toBe(0);
   });
 });
 

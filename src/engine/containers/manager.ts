@@ -14,7 +14,7 @@ import type { EngineNetworks } from "../network-plan.js";
 import type { CreateRequest } from "./config.js";
 import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
-import { buildSpec } from "./spec.js";
+import { buildSpec, resolveUser } from "./spec.js";
 import { type ContainerRecord, type ContainerStore, checkName, ZERO_TIME } from "./store.js";
 
 const execFileAsync = promisify(execFile);
@@ -201,6 +201,7 @@ export class ContainerManager {
       record.Path = path;
       record.Args = args;
       record.ProcessEnv = env;
+      if (spec.process) record.ProcessUser = { uid: spec.process.user.uid, gid: spec.process.user.gid };
       await client.newContainer(id, spec, {
         ...opts,
         runtime: record.HostConfig.Runtime,
@@ -477,6 +478,21 @@ export class ContainerManager {
     record.State.Status = "running";
     this.deps.store.save(record);
     this.emit(record, "unpause");
+  }
+
+  /**
+   * The uid and gid for `user` in this container (exec's User): ids as given, names from the image's
+   * accounts; empty means the container's own user.
+   */
+  async userFor(
+    record: ContainerRecord,
+    user: string,
+    opts: CallOptions = {},
+  ): Promise<{ uid: number; gid: number }> {
+    if (user === "") return record.ProcessUser ?? resolveUser(record.Config.User, undefined);
+    if (user === "root" || /^\d+(:\d+)?$/.test(user)) return resolveUser(user, undefined);
+    const image = await this.deps.images.resolve(record.Image, opts);
+    return this.deps.images.user(image, user, opts);
   }
 
   task(record: ContainerRecord): Task | undefined {

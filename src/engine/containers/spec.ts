@@ -146,10 +146,12 @@ export function buildSpec(inputs: SpecInputs): {
     env,
     cwd: config.WorkingDir || image.WorkingDir || "/",
     terminal: config.Tty,
-    user: resolveUser(
-      config.User || image.User || "",
-      inputs.rootfs.kind === "directory" ? inputs.rootfs.path : undefined,
-    ),
+    user:
+      inputs.user ??
+      resolveUser(
+        config.User || image.User || "",
+        inputs.rootfs.kind === "directory" ? inputs.rootfs.path : undefined,
+      ),
     hostname,
     cgroupsPath: `/${inputs.namespace}/${inputs.id}`,
     mounts,

@@ -43,6 +43,8 @@ export interface ContainerRecord {
   LogPath: string;
   /** The environment the container's process got (image's and container's merged): exec adds to it. */
   ProcessEnv?: string[];
+  /** The user the container's process runs as (names resolved): exec's default. */
+  ProcessUser?: { uid: number; gid: number };
   /** Endpoints by network name, as the network module attached them. */
   Networks: Record<string, EndpointRecord>;
   /** The host ports actually bound, by container port (`80/tcp`). */
