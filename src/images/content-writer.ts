@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { PassThrough, Readable } from "node:stream";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   WriteAction,
@@ -39,6 +40,8 @@ export interface WriteBlobOptions {
 }
 
 const CHUNK_BYTES = 1024 * 1024;
+/** How far a download may run ahead of the content store. */
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 /** Writes sent ahead of their acknowledgements: the stream stays busy without unbounded buffering. */
 const WINDOW = 4;
 
@@ -73,6 +76,20 @@ class RequestQueue implements AsyncIterable<WriteRequest> {
   async *[Symbol.asyncIterator](): AsyncGenerator<WriteRequest> {
     for (let item = await this.take(); item; item = await this.take()) yield item;
   }
+}
+
+/**
+ * Keeps reading a source while the loop below waits for containerd's acknowledgements: a Node stream
+ * read through `for await` stops reading its socket whenever the loop body awaits, which would make
+ * the download wait for every containerd round trip.
+ */
+function readAhead(
+  stream: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>,
+): AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array> {
+  if (!(stream instanceof Readable)) return stream;
+  const buffered = new PassThrough({ highWaterMark: READ_AHEAD_BYTES });
+  stream.on("error", (err) => buffered.destroy(err));
+  return stream.pipe(buffered);
 }
 
 /** One Content.Write session: every request is answered by one response, in order. */
@@ -210,7 +227,7 @@ async function copyInto(session: WriteSession, opts: WriteBlobOptions, stored: n
       }
       opts.onProgress?.(offset);
     };
-    for await (const chunk of source.stream) {
+    for await (const chunk of readAhead(source.stream)) {
       const buf = Buffer.isBuffer(chunk)
         ? chunk
         : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);

@@ -238,6 +238,9 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
     const created = http2Connect(`http://${opts.authority}`, {
       createConnection: () => opts.createConnection(),
       settings: { enablePush: false, initialWindowSize: STREAM_WINDOW_BYTES },
+      // Node's default (10 MB) ends every stream with ENHANCE_YOUR_CALM once that much waits for
+      // containerd's flow-control window: a pull writing several layers at once gets there.
+      maxSessionMemory: 128,
     });
     created.on("connect", () => {
       connected.add(created);
