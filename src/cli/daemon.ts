@@ -7,7 +7,6 @@ import { ManagedContainerd } from "../libcontainerd/supervisor/supervisor.js";
 import { CliError } from "./errors.js";
 import {
   addGlobalOptions,
-  checkManagedDirs,
   containerdLogLevel,
   type GlobalSettings,
   globalFlags,
@@ -56,7 +55,6 @@ function supervisor(settings: GlobalSettings, leaveRunning: boolean): ManagedCon
 }
 
 async function start(settings: GlobalSettings): Promise<number> {
-  checkManagedDirs(settings);
   const managed = supervisor(settings, true);
   await withSpinner("starting containerd", managed.start());
   const pid = managed.pid;
@@ -74,7 +72,6 @@ async function stop(settings: GlobalSettings): Promise<number> {
     process.stdout.write("containerd is not running\n");
     return 0;
   }
-  checkManagedDirs(settings);
   const live = await liveContainers(settings, layout.socket).catch(() => 0);
   // Adopting first lets the supervisor stop it the one careful way: TERM, grace, KILL, files removed.
   const managed = supervisor(settings, false);

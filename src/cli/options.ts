@@ -1,5 +1,5 @@
-import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import type { Logger } from "pino";
 import {
@@ -205,33 +205,6 @@ async function probeContainerd(raw: string): Promise<void> {
   }
 }
 
-/** The nearest part of `path` that exists: what decides whether we may create the rest. */
-function nearestExisting(path: string): string {
-  let current = path;
-  while (!existsSync(current) && dirname(current) !== current) current = dirname(current);
-  return current;
-}
-
-/**
- * The managed containerd's dirs must be ours to write. Checked up front: otherwise a user without
- * the rights waits out the supervisor's adoption timeout for another user's containerd, and then
- * gets a bare EACCES.
- */
-export function checkManagedDirs(settings: GlobalSettings): void {
-  for (const dir of [settings.stateDir, settings.root]) {
-    const existing = nearestExisting(dir);
-    try {
-      accessSync(existing, constants.W_OK);
-    } catch {
-      throw new CliError(
-        `cannot use ${dir} for ctrd's containerd: ${existing} is not writable by this user; run ctrd as root, ` +
-          "or give --containerd ADDR of a containerd you may use",
-        "failed_precondition",
-      );
-    }
-  }
-}
-
 /**
  * A client for the chosen backend, checked to answer: an unreachable containerd fails here with one
  * clear message instead of at the first real call. Starting a managed containerd shows a spinner.
@@ -239,7 +212,6 @@ export function checkManagedDirs(settings: GlobalSettings): void {
 export async function openClient(settings: GlobalSettings): Promise<LibcontainerdClient> {
   if (settings.containerdAddress !== undefined) await probeContainerd(settings.containerdAddress);
   const managed = settings.containerdAddress === undefined && process.platform === "linux";
-  if (managed) checkManagedDirs(settings);
   const creating = createClient(createClientOptions(settings));
   const client = managed ? await withSpinner("starting containerd", creating) : await creating;
   if (client.backend === "remote") {
