@@ -241,7 +241,9 @@ export class UpgradeExchange implements Exchange {
 
   private writeHead(status: number, headers: Record<string, string>): void {
     this.responded = true;
-    const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Unknown"}`];
+    // dockerd's hijack answers "101 UPGRADED" (api/server/router/container); clients only read the code.
+    const reason = status === 101 ? "UPGRADED" : (STATUS_CODES[status] ?? "Unknown");
+    const lines = [`HTTP/1.1 ${status} ${reason}`];
     for (const [name, value] of Object.entries({ ...this.common, ...headers }))
       lines.push(`${name}: ${value}`);
     this.socket.write(`${lines.join("\r\n")}\r\n\r\n`);

@@ -156,6 +156,30 @@ describe("ctrd serve with the docker CLI", () => {
     expect(tty.code).toBe(6);
   });
 
+  it("lets an attached client go on ctrl-p ctrl-q, the container running on", async () => {
+    expect((await engine.docker(["run", "-dit", "--name", "shell", engine.image, "sh"])).code).toBe(0);
+    const conn = connect(engine.socket);
+    let seen = "";
+    const closed = once(conn, "close");
+    const saw = (text: string): Promise<void> =>
+      waitFor(async () => seen.includes(text), `${JSON.stringify(text)} on the attached stream`);
+    conn.on("data", (chunk: Buffer) => {
+      seen += chunk.toString("latin1");
+    });
+    conn.write(
+      "POST /v1.41/containers/shell/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: engine\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+    );
+    await saw("101 UPGRADED");
+    conn.write("echo marker-$((40+2))\n");
+    await saw("marker-42");
+    conn.write(Buffer.from([0x10, 0x11]));
+    await closed;
+    expect(await engine.docker(["inspect", "--format", "{{.State.Status}}", "shell"])).toMatchObject({
+      stdout: "running\n",
+    });
+    expect((await engine.docker(["rm", "-f", "shell"])).code).toBe(0);
+  });
+
   it("shows inspect, top, stats; pauses, stops, kills, waits, removes", async () => {
     const inspect = await engine.docker([
       "inspect",

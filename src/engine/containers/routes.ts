@@ -209,6 +209,7 @@ function attach(exchange: Exchange, record: ContainerRecord, manager: ContainerM
   const stream = queryBool(query, "stream");
   const replay = queryBool(query, "logs");
   const tty = record.Config.Tty;
+  const detachKeys = parseDetachKeys(query.get("detachKeys") ?? "");
   const hijacked = exchange.hijack(RAW_STREAM);
   const write = outputWriter(hijacked.output, tty);
   const wanted = (name: "stdout" | "stderr"): boolean => (name === "stdout" ? wantStdout : wantStderr);
@@ -232,7 +233,17 @@ function attach(exchange: Exchange, record: ContainerRecord, manager: ContainerM
   exchange.signal.addEventListener("abort", unsubscribe, { once: true });
   manager.emit(record, "attach");
   if (wantStdin && record.Config.OpenStdin) {
-    hijacked.input.on("data", (chunk: Buffer) => hub.writeStdin(chunk));
+    const detach = new DetachKeys(detachKeys);
+    hijacked.input.on("data", (chunk: Buffer) => {
+      const { pass, detached } = detach.scan(chunk);
+      if (pass.length > 0) hub.writeStdin(pass);
+      if (detached) {
+        // As dockerd: the client lets go, the container runs on.
+        unsubscribe();
+        hijacked.input.removeAllListeners("end");
+        hijacked.end();
+      }
+    });
     hijacked.input.once("end", () => {
       if (record.Config.StdinOnce) void hub.closeStdin();
     });
@@ -331,4 +342,42 @@ async function stats(exchange: Exchange, record: ContainerRecord, manager: Conta
     await sleep(STATS_INTERVAL_MS, undefined, { signal: exchange.signal }).catch(() => {});
   }
   out.end();
+}
+
+/** Docker's default detach sequence: ctrl-p, ctrl-q. */
+const DEFAULT_DETACH_KEYS = [0x10, 0x11];
+
+/** `ctrl-p,ctrl-q` / `a,ctrl-@` as the CLI passes `detachKeys` (pkg/term ToBytes); empty: the default. */
+export function parseDetachKeys(spec: string): number[] {
+  if (spec === "") return DEFAULT_DETACH_KEYS;
+  return spec.split(",").map((key) => {
+    const lower = key.trim().toLowerCase();
+    if (lower.length === 1) return lower.charCodeAt(0);
+    const ctrl = /^ctrl-([a-z@[\\\]^_])$/.exec(lower);
+    if (!ctrl?.[1]) throw badRequest(`Invalid detach keys (${spec}) provided`);
+    // ctrl-X is X's code with the top bits cleared: ctrl-a 1, ctrl-@ 0, ctrl-[ 27 … ctrl-_ 31.
+    return ctrl[1].toUpperCase().charCodeAt(0) & 0x1f;
+  });
+}
+
+/** Finds the detach sequence in attached input; bytes of a partial match are held until it resolves. */
+export class DetachKeys {
+  private matched = 0;
+
+  constructor(private readonly keys: number[]) {}
+
+  scan(chunk: Buffer): { pass: Buffer; detached: boolean } {
+    const out: number[] = [];
+    for (const byte of chunk) {
+      if (byte === this.keys[this.matched]) {
+        this.matched++;
+        if (this.matched === this.keys.length) return { pass: Buffer.from(out), detached: true };
+        continue;
+      }
+      out.push(...this.keys.slice(0, this.matched));
+      this.matched = byte === this.keys[0] ? 1 : 0;
+      if (this.matched === 0) out.push(byte);
+    }
+    return { pass: Buffer.from(out), detached: false };
+  }
 }
