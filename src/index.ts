@@ -6,6 +6,25 @@
  * not reachable from here (drivers' internals, test hooks) is not API.
  */
 
+export {
+  AlreadyExistsError,
+  CanceledError,
+  DataLossError,
+  DeadlineExceededError,
+  type ErrorCode,
+  type ErrorDetails,
+  type ErrorOrigin,
+  errorFor,
+  FailedPreconditionError,
+  InternalError,
+  InvalidArgumentError,
+  isErrorCode,
+  LibcontainerdError,
+  NotFoundError,
+  NotImplementedError,
+  UnauthenticatedError,
+  UnavailableError,
+} from "./errors.js";
 export * from "./images/index.js";
 export {
   type BackendChoice,
@@ -48,25 +67,6 @@ export type {
   Task,
   TaskStatus,
 } from "./libcontainerd/types/client.js";
-export {
-  AlreadyExistsError,
-  CanceledError,
-  DataLossError,
-  DeadlineExceededError,
-  type ErrorCode,
-  type ErrorDetails,
-  type ErrorOrigin,
-  errorFor,
-  FailedPreconditionError,
-  InternalError,
-  InvalidArgumentError,
-  isErrorCode,
-  LibcontainerdError,
-  NotFoundError,
-  NotImplementedError,
-  UnauthenticatedError,
-  UnavailableError,
-} from "./libcontainerd/types/errors.js";
 export {
   type Backend,
   EVENT_TYPES,

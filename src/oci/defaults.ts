@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { isAbsolute } from "node:path";
-import { FailedPreconditionError, InvalidArgumentError } from "../libcontainerd/types/errors.js";
+import { FailedPreconditionError, InvalidArgumentError } from "../errors.js";
 import type { ResourceLimits } from "../libcontainerd/types/resources.js";
 import { linuxResources, windowsResources } from "./resources.js";
 import type { OciMount, OciSpec } from "./spec.js";

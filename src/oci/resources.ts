@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { InvalidArgumentError } from "../libcontainerd/types/errors.js";
+import { InvalidArgumentError } from "../errors.js";
 import type {
   LinuxResources,
   ResourceLimits,

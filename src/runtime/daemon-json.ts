@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "../libcontainerd/types/errors.js";
+import { InvalidArgumentError } from "../errors.js";
 import { describeJsonType, isPlainObject } from "./json-shape.js";
 import {
   isPermissibleContainerdRuntimeName,

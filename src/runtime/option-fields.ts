@@ -1,5 +1,5 @@
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { InvalidArgumentError } from "../libcontainerd/types/errors.js";
+import { InvalidArgumentError } from "../errors.js";
 import { describeJsonType, isPlainObject } from "./json-shape.js";
 
 /** How a daemon.json option value maps onto a protobuf field. */

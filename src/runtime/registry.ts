@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { InvalidArgumentError } from "../libcontainerd/types/errors.js";
+import { InvalidArgumentError } from "../errors.js";
 import { stateDirLayout } from "../platform/state-dir.js";
 import { parseAddRuntime, validateRuntimes } from "./daemon-json.js";
 import { createLookPath, type LookPath } from "./lookpath.js";

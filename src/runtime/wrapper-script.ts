@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { ensureOwnSubdirAsync, fsError } from "../libcontainerd/private-dir.js";
+import { ensureOwnSubdirAsync, fsError } from "../fs/private-dir.js";
 
 /**
  * POSIX sh single quoting: inside '…' nothing is special, so the only character to handle is the

@@ -12,8 +12,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { ensurePrivateDir, writeFileNoFollow } from "../../src/libcontainerd/private-dir.js";
-import { FailedPreconditionError } from "../../src/libcontainerd/types/errors.js";
+import { FailedPreconditionError } from "../../src/errors.js";
+import { ensurePrivateDir, writeFileNoFollow } from "../../src/fs/private-dir.js";
 import { ensureWrapperScript } from "../../src/runtime/wrapper-script.js";
 import { scratchDir } from "../harness/temp-dirs.js";
 

@@ -5,9 +5,9 @@ import type { Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { PassThrough, type Readable, type Writable } from "node:stream";
 import type { Logger } from "pino";
+import { ensureOwnSubdirAsync, fsError, refuseSymlink } from "../../fs/private-dir.js";
 import { prepareLogFile } from "../../logs/files.js";
 import { loggerUri, validateLogOptions } from "../../logs/logger-binary.js";
-import { ensureOwnSubdirAsync, fsError, refuseSymlink } from "../private-dir.js";
 import type { StdioOptions } from "../types/client.js";
 import {
   AlreadyExistsError,

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { rmSync } from "node:fs";
 import type { Logger } from "pino";
-import { ensureOwnSubdir, readFileNoFollow, writeFileNoFollow } from "../private-dir.js";
+import { ensureOwnSubdir, readFileNoFollow, writeFileNoFollow } from "../../fs/private-dir.js";
 import { FailedPreconditionError } from "../types/errors.js";
 import { type ContainerdLogLevel, containerdConfigToml } from "./config.js";
 import type { ManagedContainerdLayout } from "./layout.js";

@@ -1,9 +1,9 @@
 import { EventEmitter, once } from "node:events";
 import { accessSync, constants } from "node:fs";
 import { type Logger, pino } from "pino";
+import { ensurePrivateDir } from "../../fs/private-dir.js";
 import { DEFAULT_MANAGED_ROOT, DEFAULT_MANAGED_STATE_DIR } from "../../platform/addresses.js";
 import type { Environment } from "../../platform/detect.js";
-import { ensurePrivateDir } from "../private-dir.js";
 import { lastAnswerAt } from "../remote/transport.js";
 import { CanceledError, FailedPreconditionError, UnavailableError } from "../types/errors.js";
 import { checkContainerdBinary, findContainerdBinary } from "./binary.js";

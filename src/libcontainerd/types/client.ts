@@ -1,10 +1,10 @@
 import type { Readable, Writable } from "node:stream";
-import type { OciProcess, OciSpec } from "../../oci/spec.js";
 import type { ReapOptions } from "../../run/owner.js";
 import type { RemoveContainerOptions } from "../../run/remove.js";
 import type { RunOptions, RunResult } from "../../run/run.js";
 import type { Backend, LibcontainerdEvent } from "./events.js";
 import type { ContainerInspect } from "./inspect.js";
+import type { OciProcess, OciSpec } from "./oci-spec.js";
 import type { ResourceUpdate } from "./resources.js";
 import type { Stats } from "./stats.js";
 

@@ -11,7 +11,7 @@ import {
 } from "node:fs";
 import { lstat, mkdir } from "node:fs/promises";
 import { isAbsolute, join, parse, sep } from "node:path";
-import { FailedPreconditionError, InvalidArgumentError } from "./types/errors.js";
+import { FailedPreconditionError, InvalidArgumentError } from "../errors.js";
 
 /**
  * The state dir and containerd's root are checked as Docker checks its own root: the dir is ours
