@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { ctrd } from "../cli/helpers.js";
 import { fetchWhenUp } from "../harness/network.js";
 import { freePort } from "../harness/registry.js";
 import { DOCKER, useEngine } from "./harness.js";
@@ -23,6 +24,26 @@ async function waitFor(check: () => Promise<boolean>, what: string, attempts = 2
 }
 
 describe("ctrd serve with the docker CLI", () => {
+  it("listens on a unix socket that only root and the --group may use", () => {
+    const socket = statSync(engine.socket);
+    expect(socket.isSocket()).toBe(true);
+    expect(socket.mode & 0o777).toBe(0o660);
+    expect(socket.uid).toBe(0);
+    expect(socket.gid).toBe(1); // Debian's `daemon` group
+  });
+
+  it("refuses TCP without TLS", async () => {
+    const result = await ctrd([
+      "serve",
+      "-H",
+      "tcp://127.0.0.1:2375",
+      "--containerd",
+      engine.containerd.address,
+    ]);
+    expect(result.code).toBe(125);
+    expect(result.stderr).toMatch(/tcp:\/\/ host needs --tlscert and --tlskey/);
+  });
+
   it("answers docker version and docker info", async () => {
     const version = await engine.docker([
       "version",

@@ -123,6 +123,8 @@ export function useEngine(prefix: string): TestEngine {
     fx.bridge,
     "--bip",
     fx.subnet,
+    "--group",
+    "daemon",
   ];
   const startServe = async (): Promise<void> => {
     const child = spawn(CTRD, serveArgs(), { stdio: ["ignore", "ignore", "pipe"] });
