@@ -392,14 +392,16 @@ export function writeReport(results: BenchResults, repoDir: string): void {
   lines.splice(lines.indexOf("## Machine and versions"), 0, ...summary);
 
   let markdown = `${lines.join("\n").trimEnd()}\n`;
-  for (const name of KEPT_SECTIONS) {
+  // Every section another program wrote (bench:peer, bench:logs, …) survives a regenerated report too.
+  const written = [...previous.matchAll(/<!-- ([\w:.-]+):begin -->/g)].map((m) => m[1]!);
+  for (const name of new Set<string>([...KEPT_SECTIONS, ...written])) {
     const kept = keptSection(previous, name);
     markdown = replaceSection(
       markdown,
       name,
       kept
         ? kept.replace(new RegExp(`^<!-- ${name}:begin -->|<!-- ${name}:end -->$`, "g"), "")
-        : `## ${{ soak: "Soak", network: "Networking", notes: "Notes" }[name]}\n\n(not written yet)`,
+        : `## ${{ soak: "Soak", network: "Networking", notes: "Notes" }[name] ?? name}\n\n(not written yet)`,
     );
   }
   writeFileSync(path, markdown);

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { MediaType, sha256 } from "../../src/images/media-types.js";
 import { buildImage, busyboxLayer, pushLayout, writeOciLayout } from "../harness/images.js";
 import { useRemote } from "../harness/remote.js";
@@ -135,7 +135,9 @@ describe("pull: bad input is a typed error, and nothing is left registered or le
   });
 
   it("a registry killed mid-pull: UnavailableError; the retry resumes the interrupted layer", async () => {
-    const big = Buffer.alloc(24 * 1024 * 1024);
+    // Far more than can be in flight when the registry dies (the download reads up to 8 MiB ahead
+    // of containerd, and the sockets buffer some more), so the kill always lands mid-layer.
+    const big = Buffer.alloc(96 * 1024 * 1024);
     for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
     const { ref, image } = await publish(reg, "killed:1", {
       layers: [busyboxLayer(), { files: { "big.bin": big }, uncompressed: true }],
@@ -144,6 +146,10 @@ describe("pull: bad input is a typed error, and nothing is left registered or le
     const { namespace, client } = fresh();
     const bigLayer = image.layers[1]?.digest ?? "";
     let killed: Promise<void> | undefined;
+    // Whatever happens below, the registry is back for the tests after this one.
+    onTestFinished(async () => {
+      if (killed) await reg.registry.restart().catch(() => {});
+    });
     const err = await client.images
       .pull(ref, {
         concurrency: 1,
@@ -163,6 +169,7 @@ describe("pull: bad input is a typed error, and nothing is left registered or le
     // The partial download outlives the lease and a GC, for the retry to resume.
     await collectGarbage(remote.ctrd.address, namespace);
     await reg.registry.restart();
+    killed = undefined;
     const fetched: number[] = [];
     await client.images.pull(ref, {
       onProgress: (e) => {
