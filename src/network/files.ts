@@ -1,6 +1,6 @@
-import { readFileSync } from "node:fs";
-import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { delay } from "../libcontainerd/call.js";
 
 /** A process's identity across pid reuse: its pid and its start time in clock ticks since boot. */
@@ -25,6 +25,33 @@ export function thisProcess(): ProcessIdentity {
 
 export function isAlive(owner: ProcessIdentity): boolean {
   return startTimeOf(owner.pid) === owner.startTime;
+}
+
+const TEMPORARY = /\.(\d+)\.[a-z0-9]*\.tmp$/;
+
+/**
+ * Removes the temporaries `writeFileAtomic` left in `dir` when its writer died between write and
+ * rename (a SIGKILLed ctrd): those whose writer process is gone.
+ */
+export async function removeOrphanTemporaries(dir: string): Promise<void> {
+  const names = existsSync(dir) ? await readdir(dir) : [];
+  await Promise.all(
+    names
+      .filter((name) => {
+        const pid = Number(TEMPORARY.exec(name)?.[1]);
+        return pid > 0 && !processExists(pid);
+      })
+      .map((name) => rm(join(dir, name), { force: true })),
+  );
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /** Writes `path` whole or not at all: a crash leaves the old content or the new, never a torn file. */

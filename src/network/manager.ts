@@ -41,6 +41,7 @@ import {
   isAlive,
   type ProcessIdentity,
   readJson,
+  removeOrphanTemporaries,
   rewriteInPlace,
   thisProcess,
   withLock,
@@ -351,6 +352,7 @@ export class NetworkManager {
         }
       }
     }
+    await removeOrphanTemporaries(join(this.options.stateDir, "attachments", namespace));
     const dir = join(this.options.stateDir, "containers", namespace);
     for (const id of existsSync(dir) ? readdirSync(dir) : []) {
       if (existsSync(this.recordPath(namespace, id))) continue;

@@ -20,7 +20,7 @@ import { bareAny, parseJsonAny } from "./any.js";
 import { CGROUP_PARENT_LABEL, removeCgroupParents } from "./cgroup-parents.js";
 import type { RemoteContext } from "./context.js";
 import { mayHaveReachedContainerd } from "./errors.js";
-import { checkFifoDirParent, ProcessIO, removeFifoDir } from "./stdio.js";
+import { checkFifoDirParent, ProcessIO, removeFifoDir, removeStaleFifos } from "./stdio.js";
 import { RemoteTask } from "./task.js";
 
 const RUNC_OPTIONS = "containerd.runc.v1.Options";
@@ -136,6 +136,32 @@ export class RemoteContainer extends ContainerBase {
     }
   }
 
+  /**
+   * The init process's FIFOs. FIFOs already there mean the id is in use, unless containerd has no
+   * task for this container: then a client that died (ctrd serve SIGKILLed, say) left them behind,
+   * and they are removed so that the container can run again.
+   */
+  private async initProcessIO(call: Call, stdio: Stdio): Promise<ProcessIO> {
+    try {
+      return await ProcessIO.create(this.fifoDir, this.id, stdio);
+    } catch (err) {
+      if (!isErrorCode(err, "already_exists") || (await this.hasTask(call))) throw err;
+      this.ctx.logger.debug({ container: this.id }, "removing stdio FIFOs of a task that no longer exists");
+      await removeStaleFifos(this.fifoDir, this.id);
+      return await ProcessIO.create(this.fifoDir, this.id, stdio);
+    }
+  }
+
+  private async hasTask(call: Call): Promise<boolean> {
+    try {
+      await this.ctx.rpc(call, (signal) => this.ctx.tasks.get({ containerId: this.id }, { signal }));
+      return true;
+    } catch (err) {
+      if (isErrorCode(err, "not_found")) return false;
+      throw err;
+    }
+  }
+
   protected async createTask(call: Call, { stdio, checkpointDir }: TaskRequest): Promise<Task> {
     const record = await this.load(call);
     if (stdio.log && record.runtime?.name === RUNC_V1_SHIM) {
@@ -147,7 +173,7 @@ export class RemoteContainer extends ContainerBase {
     }
     const options = checkpointDir ? restoreOptions(record, checkpointDir) : undefined;
     const rootfs = await this.snapshotMounts(call, record);
-    const io = await ProcessIO.create(this.fifoDir, this.id, stdio);
+    const io = await this.initProcessIO(call, stdio);
     // Where the log is, for readers, inspect and delete; before the task, so it is never unrecorded.
     if (stdio.log) await this.updateLabels(call, logLabels(stdio.log));
     try {

@@ -264,6 +264,17 @@ async function prepareFifoDir(dir: string): Promise<void> {
  * there is left from an earlier container of that id whose cleanup failed (a read-only or full
  * state dir), and would otherwise hold the id "in use". Best effort: a failure shows later, typed.
  */
+/** The FIFOs a process with this id would have (`ProcessIO.create`'s names), where nothing owns them any more. */
+export async function removeStaleFifos(dir: string, processId: string): Promise<void> {
+  await refuseSymlink(dir);
+  await removeFifos({
+    stdin: join(dir, `${processId}-stdin`),
+    stdout: join(dir, `${processId}-stdout`),
+    stderr: join(dir, `${processId}-stderr`),
+    terminal: false,
+  });
+}
+
 export async function clearStaleFifoDir(dir: string, logger: Logger): Promise<void> {
   try {
     await refuseSymlink(dirname(dir));
