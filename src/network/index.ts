@@ -9,4 +9,19 @@ export {
   parsePortSpec,
 } from "./ports.js";
 export { applyNetwork, formatPorts, networkLabels, portsFromLabels } from "./spec.js";
-export * from "./types.js";
+export {
+  type AttachOptions,
+  type CreateNetworkOptions,
+  DEFAULT_BRIDGE,
+  DEFAULT_NETWORK,
+  DEFAULT_SUBNET,
+  HOST_NETWORK,
+  NETWORK_LABELS,
+  type NetworkAttachment,
+  type NetworkDetails,
+  type NetworkEndpoint,
+  type NetworkInfo,
+  NO_NETWORK,
+  type PendingAttachment,
+  USER_SUBNET_POOL,
+} from "./types.js";

@@ -1,4 +1,14 @@
-export * from "./defaults.js";
+export {
+  DEFAULT_CAPABILITIES,
+  DEFAULT_PATH_ENV,
+  defaultLinuxSpec,
+  defaultWindowsSpec,
+  findInitBinary,
+  INIT_PATH,
+  type LinuxSpecOptions,
+  OCI_VERSION,
+  type WindowsSpecOptions,
+} from "./defaults.js";
 export {
   CPU_PERIOD_US,
   checkLinuxResources,
@@ -7,4 +17,4 @@ export {
   resourcesForUpdate,
   windowsResources,
 } from "./resources.js";
-export type * from "./spec.js";
+export type { OciLinux, OciMount, OciProcess, OciSpec, OciUser, OciWindows } from "./spec.js";

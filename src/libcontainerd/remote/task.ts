@@ -228,6 +228,8 @@ export class RemoteTask extends TaskBase<RemoteProcess> {
 class RemoteInitProcess extends RemoteProcess {
   /** Known once the task has exited: the oom_kill counter cannot move after that. */
   private oomKilled_: boolean | undefined;
+  /** The write of this process's exit to the container's record (io.ctrd.state.*), once. */
+  private exitNoted: Promise<void> | undefined;
 
   constructor(
     ctx: RemoteContext,
@@ -242,7 +244,8 @@ class RemoteInitProcess extends RemoteProcess {
   override async wait(call: Call): Promise<ExitStatus> {
     const status = await super.wait(call);
     const exit = withOom(status, await this.oomKilled(call, true, status));
-    await this.owner.noteExited(exit, call);
+    this.exitNoted ??= this.owner.noteExited(exit, call);
+    await this.exitNoted;
     return exit;
   }
 
@@ -255,7 +258,9 @@ class RemoteInitProcess extends RemoteProcess {
     );
     const status = await super.delete(call);
     const exit = withOom(status, oomKilled || this.ctx.events.oomSeen(this.containerId));
-    await this.owner.noteExited(exit, call);
+    // The same exit that wait() saw (and recorded) needs no second write.
+    this.exitNoted ??= this.owner.noteExited(exit, call);
+    await this.exitNoted;
     return exit;
   }
 
