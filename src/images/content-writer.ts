@@ -40,8 +40,11 @@ export interface WriteBlobOptions {
 }
 
 const CHUNK_BYTES = 1024 * 1024;
-/** How far a download may run ahead of the content store. */
-const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+/**
+ * How far a download may run ahead of the content store, in source chunks (an HTTP body arrives
+ * in socket reads of at most 64 KiB: 128 of them are 8 MiB).
+ */
+const READ_AHEAD_CHUNKS = 128;
 /** Writes sent ahead of their acknowledgements: the stream stays busy without unbounded buffering. */
 const WINDOW = 4;
 
@@ -87,7 +90,9 @@ function readAhead(
   stream: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>,
 ): AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array> {
   if (!(stream instanceof Readable)) return stream;
-  const buffered = new PassThrough({ highWaterMark: READ_AHEAD_BYTES });
+  // Object mode: each read hands over one chunk as it came. A byte-mode stream's read() joins all
+  // it holds into one new buffer, a copy of every byte that the 1 MiB batching below repeats.
+  const buffered = new PassThrough({ objectMode: true, highWaterMark: READ_AHEAD_CHUNKS });
   stream.on("error", (err) => buffered.destroy(err));
   return stream.pipe(buffered);
 }

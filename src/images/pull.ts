@@ -37,12 +37,17 @@ export interface PullOptions extends CallOptions, RegistryOptions {
   snapshotter?: string;
   /** Unpack the layers into snapshots (default true): needed to run the image. */
   unpack?: boolean;
-  /** Layers fetched at once (default 3). */
+  /** Layers fetched at once (default 8; containerd's `ctr images pull` fetches all at once). */
   concurrency?: number;
   onProgress?: (event: PullProgress) => void;
 }
 
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+/**
+ * Layers fetched at once by default. Measured (bench/images.ts, 5 layers): 3 at once left the last
+ * layer waiting for the first, ~0.5 s of a ~2.5 s pull; ctr fetches every layer at once.
+ */
+const DEFAULT_CONCURRENCY = 8;
 
 export interface PullDeps {
   services: ContainerdServices;
@@ -118,7 +123,7 @@ export async function pullImage(deps: PullDeps, ref: string, opts: PullOptions =
       const config = parseConfig(configContent, `config of ${name}`, manifest.layers.length);
       // Children before parents: a parent's labels never point at content that is not there yet.
       const layerWrites = limited(
-        Math.max(1, opts.concurrency ?? 3),
+        Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY),
         manifest.layers.map((layer) => () => fetcher.fetchLayer(layer)),
       );
       // Each write's failure is seen through the unpack (or the wait below); none goes unhandled.

@@ -122,6 +122,16 @@ function statusIn(headers: IncomingHttpHeaders): { code: Code | typeof OK; messa
   };
 }
 
+/** Messages from this size on are written as prefix + message (see `stream`), not copied. */
+const LARGE_MESSAGE_BYTES = 64 * 1024;
+
+function prefix(length: number): Buffer {
+  const out = Buffer.allocUnsafe(5);
+  out[0] = 0;
+  out.writeUInt32BE(length, 1);
+  return out;
+}
+
 function frame(bytes: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(5 + bytes.byteLength);
   out[0] = 0;
@@ -465,8 +475,16 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
         try {
           for await (const init of input) {
             if (call.inbox.finished) return;
-            const body = frame(toBinary(method.input, create(method.input, init)));
-            if (!call.stream.write(body)) {
+            const bytes = toBinary(method.input, create(method.input, init));
+            // A large message (a content write) goes out behind its own 5-byte prefix rather than
+            // copied into one framed buffer.
+            let sent: boolean;
+            if (bytes.byteLength < LARGE_MESSAGE_BYTES) sent = call.stream.write(frame(bytes));
+            else {
+              call.stream.write(prefix(bytes.byteLength));
+              sent = call.stream.write(bytes);
+            }
+            if (!sent) {
               await new Promise<void>((resolve) => {
                 const done = () => {
                   call.stream.off("drain", done);
