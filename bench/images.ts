@@ -5,7 +5,7 @@
 // bench/images-results.json and the "Images" section of BENCHMARKS.md.
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -17,6 +17,7 @@ import { startRegistry } from "../test/harness/registry.js";
 import { scratchDir } from "../test/harness/temp-dirs.js";
 import { collectGarbage, storeContents } from "../test/images/gc.js";
 import { formatMs, formatRatio, median } from "./measure.js";
+import { writeBenchSection } from "./report.js";
 
 const quick = process.argv.includes("--quick");
 const PULLS = quick ? 3 : 7;
@@ -141,10 +142,7 @@ try {
   writeFileSync(join(benchDir, "images-results.json"), `${JSON.stringify(results, null, 2)}\n`);
   const [ourPull, ctrPull] = Object.values(pullMedians) as [number, number];
   const [ourRun, ctrRun] = Object.values(runMedians) as [number, number];
-  const BEGIN = "<!-- bench:images:begin -->";
-  const END = "<!-- bench:images:end -->";
   const section = [
-    BEGIN,
     "## Images (`npm run bench:images`)",
     "",
     `${results.date}; one containerd and one local registry (${results.image.registry}); image: ${image.layers.length} layers,`,
@@ -156,18 +154,8 @@ try {
     "|---|---|---|---|---|",
     `| pull + unpack, in process | ${formatMs(ourPull)} | \`ctr images pull --plain-http\` | ${formatMs(ctrPull)} | ${formatRatio(ourPull / ctrPull)} (≤ 0.9) |`,
     `| run the image's \`true\`, in process | ${formatMs(ourRun)} | \`ctr run --rm IMAGE true\` | ${formatMs(ctrRun)} | ${formatRatio(ourRun / ctrRun)} (≤ 0.85) |`,
-    END,
   ].join("\n");
-  const path = join(repoDir, "BENCHMARKS.md");
-  const current = readFileSync(path, "utf8");
-  const begin = current.indexOf(BEGIN);
-  const end = current.indexOf(END);
-  writeFileSync(
-    path,
-    begin >= 0 && end > begin
-      ? current.slice(0, begin) + section + current.slice(end + END.length)
-      : `${current.trimEnd()}\n\n${section}\n`,
-  );
+  writeBenchSection(repoDir, "bench:images", section);
   process.stderr.write(`${section}\n`);
 } finally {
   await client.close();

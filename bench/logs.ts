@@ -13,6 +13,7 @@ import { loggerBinary, loggerUri } from "../src/logs/logger-binary.js";
 import { defaultLinuxSpec } from "../src/oci/defaults.js";
 import { startContainerd } from "../test/harness/containerd.js";
 import { formatMs, formatRatio, median, processRssBytes, runCommand } from "./measure.js";
+import { writeBenchSection } from "./report.js";
 
 const quick = process.argv.includes("--quick");
 const MEGABYTES = quick ? 20 : 100;
@@ -140,10 +141,7 @@ try {
   writeFileSync(join(benchDir, "logs-results.json"), `${JSON.stringify(results, null, 2)}\n`);
   const ratio = results.throughput.loggedMedianMs / results.throughput.rawMedianMs;
   const mbps = (ms: number) => (MEGABYTES / (ms / 1000)).toFixed(0);
-  const BEGIN = "<!-- bench:logs:begin -->";
-  const END = "<!-- bench:logs:end -->";
   const section = [
-    BEGIN,
     "## Log driver (`npm run bench:logs`)",
     "",
     `${results.date}; load average at the end ${results.loadavgAtEnd.map((l) => l.toFixed(2)).join(" ")}.`,
@@ -170,18 +168,8 @@ try {
     `| RSS, idle, max | ${kib(results.loggerRss.idleMax)} |`,
     `| PSS, idle, median | ${kib(results.loggerRss.idlePssMedian)} |`,
     `| RSS, peak under a full-speed writer (rotating at 10 MB) | ${kib(results.loggerRss.busyMax)} |`,
-    END,
   ].join("\n");
-  const path = join(repoDir, "BENCHMARKS.md");
-  const current = readFileSync(path, "utf8");
-  const begin = current.indexOf(BEGIN);
-  const end = current.indexOf(END);
-  writeFileSync(
-    path,
-    begin >= 0 && end > begin
-      ? current.slice(0, begin) + section + current.slice(end + END.length)
-      : `${current.trimEnd()}\n\n${section}\n`,
-  );
+  writeBenchSection(repoDir, "bench:logs", section);
   process.stderr.write(`${section}\n`);
 } finally {
   await client.close();

@@ -4,7 +4,7 @@
 // and RPCs per lifecycle counted by containerd itself (its gRPC metrics), so both sides are counted
 // the same way. Writes bench/peer-results.json and the "Go client" section of BENCHMARKS.md.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,7 @@ import { defaultLinuxSpec } from "../src/oci/defaults.js";
 import { startContainerd, type TestContainerd } from "../test/harness/containerd.js";
 import { machineFacts } from "./machine.js";
 import { formatMs, formatRatio, median, runCommand } from "./measure.js";
+import { writeBenchSection } from "./report.js";
 import { BenchSubjects } from "./subjects.js";
 
 const quick = process.argv.includes("--quick");
@@ -239,15 +240,11 @@ type Results = {
   >;
 };
 
-const BEGIN = "<!-- bench:peer:begin -->";
-const END = "<!-- bench:peer:end -->";
-
 function writeSection(r: Results): void {
   const s = r.sequential;
   const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
   const methods = [...new Set([...Object.keys(r.rpcs.library), ...Object.keys(r.rpcs.go)])].sort();
   const lines = [
-    BEGIN,
     "## Against containerd's Go client (`npm run bench:peer`)",
     "",
     `${r.date}${r.quick ? " (--quick)" : ""}; ${r.machine.cpu}, ${r.machine.cores} cores; containerd ${r.machine.containerd};`,
@@ -274,18 +271,8 @@ function writeSection(r: Results): void {
     ...methods.map(
       (m) => `| ${m} | ${r.rpcs.library[m]?.toFixed(1) ?? "0"} | ${r.rpcs.go[m]?.toFixed(1) ?? "0"} |`,
     ),
-    END,
   ];
-  const path = join(benchDir, "..", "BENCHMARKS.md");
-  const current = readFileSync(path, "utf8");
-  const section = lines.join("\n");
-  const begin = current.indexOf(BEGIN);
-  const end = current.indexOf(END);
-  const next =
-    begin >= 0 && end > begin
-      ? current.slice(0, begin) + section + current.slice(end + END.length)
-      : `${current.trimEnd()}\n\n${section}\n`;
-  writeFileSync(path, next);
+  writeBenchSection(join(benchDir, ".."), "bench:peer", lines.join("\n"));
 }
 
 await main();

@@ -71,6 +71,12 @@ export function replaceSection(markdown: string, name: string, body: string): st
   return existing ? markdown.replace(existing, section) : `${markdown.trimEnd()}\n\n${section}\n`;
 }
 
+/** Writes one bench's own section of BENCHMARKS.md (between its markers), keeping everything else. */
+export function writeBenchSection(repoDir: string, name: string, body: string): void {
+  const path = join(repoDir, "BENCHMARKS.md");
+  writeFileSync(path, replaceSection(existsSync(path) ? readFileSync(path, "utf8") : "", name, body));
+}
+
 const met = (ok: boolean) => (ok ? "**met**" : "**not met**");
 
 export function writeReport(results: BenchResults, repoDir: string): void {

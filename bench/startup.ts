@@ -2,12 +2,13 @@
 // against ctr on the same containerd, hyperfine-style (repeated whole-process runs, interleaved,
 // medians). Writes bench/startup-results.json and the "Start-up" section of BENCHMARKS.md.
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { startContainerd } from "../test/harness/containerd.js";
 import { formatMs, formatRatio, median } from "./measure.js";
+import { writeBenchSection } from "./report.js";
 
 const quick = process.argv.includes("--quick");
 const RUNS = quick ? 5 : 15;
@@ -81,10 +82,7 @@ try {
 
   const row = (name: string, peer?: string) =>
     `| ${name} | ${formatMs(medians[name]!)} | ${peer ? `${peer} ${formatMs(medians[peer]!)}` : ""} | ${peer ? formatRatio(medians[name]! / medians[peer]!) : ""} |`;
-  const BEGIN = "<!-- bench:startup:begin -->";
-  const END = "<!-- bench:startup:end -->";
   const section = [
-    BEGIN,
     "## Start-up (`npm run bench:startup`)",
     "",
     `${results.date}; ${RUNS} interleaved runs each, medians; load average at the end ${results.loadavgAtEnd.map((l) => l.toFixed(2)).join(" ")}.`,
@@ -96,18 +94,8 @@ try {
     row("ctrd ps", "ctr containers ls"),
     row("ctrd run --rm -- /bin/true", "ctr run --rm /bin/true"),
     row('import("libcontainerd")'),
-    END,
   ].join("\n");
-  const path = join(repoDir, "BENCHMARKS.md");
-  const current = readFileSync(path, "utf8");
-  const begin = current.indexOf(BEGIN);
-  const end = current.indexOf(END);
-  writeFileSync(
-    path,
-    begin >= 0 && end > begin
-      ? current.slice(0, begin) + section + current.slice(end + END.length)
-      : `${current.trimEnd()}\n\n${section}\n`,
-  );
+  writeBenchSection(repoDir, "bench:startup", section);
   process.stderr.write(`${section}\n`);
 } finally {
   await ctrd.stop();
