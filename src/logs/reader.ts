@@ -1,4 +1,4 @@
-import { type FSWatcher, watch } from "node:fs";
+import { existsSync, type FSWatcher, watch } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { dirname, isAbsolute } from "node:path";
 import { InvalidArgumentError, NotFoundError } from "../libcontainerd/types/errors.js";
@@ -149,6 +149,9 @@ async function advance(path: string, cursor: Cursor): Promise<Cursor | undefined
   return undefined;
 }
 
+/** How long the current file may be missing (a rotation in progress) before the log counts as deleted. */
+const MISSING_GRACE_MS = 1_000;
+
 async function* follow(
   path: string,
   first: Cursor,
@@ -166,7 +169,7 @@ async function* follow(
   };
   opts.exited?.then(onExit, onExit);
   let finishing = false;
-  let missing = 0;
+  let missingSince: number | undefined;
   try {
     while (!opts.signal?.aborted) {
       yield* take(await cursor.readAvailable());
@@ -174,12 +177,15 @@ async function* follow(
       if (opts.until && Date.now() > opts.until.getTime()) break;
       const now = await stat(path).catch(() => undefined);
       if (!now) {
-        // Between a rotation's rename and the new file, or removed with the container.
-        if (++missing >= 3) break;
+        // Between a rotation's rename and the new file, or removed with the container. Counted in
+        // time, not in turns: a burst of rotations pokes the waker many times within a millisecond.
+        if (!existsSync(dirname(path))) break;
+        missingSince ??= Date.now();
+        if (Date.now() - missingSince >= MISSING_GRACE_MS) break;
         await waker.next(50);
         continue;
       }
-      missing = 0;
+      missingSince = undefined;
       if (now.ino !== cursor.ino) {
         const next = await advance(path, cursor);
         if (next) {
