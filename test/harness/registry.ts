@@ -247,6 +247,9 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       const c = child;
       if (!c || c.exitCode !== null || c.signalCode !== null) return;
       const exited = new Promise<void>((resolve) => c.once("exit", () => resolve()));
+      // The child was unref'd at start; waiting on it must keep a script (a bench) alive, or Node
+      // exits with the await unsettled and whatever cleanup follows never runs.
+      c.ref();
       c.kill(signal);
       await exited;
     };
