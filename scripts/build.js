@@ -7,12 +7,35 @@
 // Exits non-zero when either step fails; tsc's type errors do not stop the bundle (esbuild does
 // not type-check), as tsc itself still emits.
 import { spawnSync } from "node:child_process";
-import { chmodSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join, relative } from "node:path";
 import { build } from "esbuild";
 
 const repo = join(import.meta.dirname, "..");
 const cliDir = join(repo, "dist/cli");
+
+/**
+ * `new URL("../…", import.meta.url)` names a file relative to the module, which a bundle moves:
+ * the addon or binary is then silently not found (native/netns once fell back to unshare(1) so).
+ * src/platform/package-dir.ts's packagePath() finds it from any of src/, dist/ and a chunk.
+ */
+function relativeAssetUrls(dir) {
+  const found = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || !entry.name.endsWith(".ts")) continue;
+    const path = join(entry.parentPath, entry.name);
+    const text = readFileSync(path, "utf8");
+    if (/new URL\(\s*["'`]\.\.?\/[^)]*import\.meta\.url/.test(text)) found.push(relative(repo, path));
+  }
+  return found;
+}
+const relativeUrls = relativeAssetUrls(join(repo, "src"));
+if (relativeUrls.length > 0) {
+  process.stderr.write(
+    `build: new URL("../…", import.meta.url) breaks in the bundle; use packagePath() in: ${relativeUrls.join(", ")}\n`,
+  );
+  process.exit(1);
+}
 
 const tsc = spawnSync(join(repo, "node_modules/.bin/tsc"), ["-p", "tsconfig.build.json"], {
   cwd: repo,
