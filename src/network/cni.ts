@@ -4,6 +4,12 @@
  * CHECK, each plugin getting the previous one's result as `prevResult`, and in reverse for DEL with
  * the cached ADD result. Runtime arguments (`runtimeConfig`) go only to plugins that declare the
  * capability.
+ *
+ * One liberty, for speed: consecutive plugins that only write firewall rules and hand their
+ * prevResult on unchanged (portmap, firewall: both end in `types.PrintResult(conf.PrevResult)`) run
+ * at once. Each gets the same prevResult it would get in order, and their DELs touch disjoint rules,
+ * so the outcome is libcni's; the time is the slowest one's instead of the sum (their iptables
+ * deletions each wait for the kernel).
  */
 import { spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
@@ -88,9 +94,12 @@ export class CniPlugins {
 
   async add(list: CniConfigList, runtime: CniRuntime, signal?: AbortSignal): Promise<CniResult> {
     let result: CniResult | undefined;
-    for (const plugin of list.plugins) {
-      const output = await this.exec("ADD", list, plugin, runtime, result, signal);
-      result = parseResult(output, plugin.type);
+    for (const group of steps(list.plugins)) {
+      const prevResult = result;
+      const outputs = await settleAll(
+        group.map((plugin) => this.exec("ADD", list, plugin, runtime, prevResult, signal)),
+      );
+      result = parseResult(outputs.at(-1)!, group.at(-1)!.type);
     }
     if (!result) throw new InternalError(`CNI network ${list.name} has no plugins`);
     return result;
@@ -111,12 +120,11 @@ export class CniPlugins {
    */
   async del(list: CniConfigList, runtime: CniRuntime, prevResult: CniResult | undefined): Promise<void> {
     let first: unknown;
-    for (const plugin of [...list.plugins].reverse()) {
-      try {
-        await this.exec("DEL", list, plugin, runtime, prevResult, undefined);
-      } catch (err) {
-        first ??= err;
-      }
+    for (const group of steps(list.plugins).reverse()) {
+      const outcomes = await Promise.allSettled(
+        group.map((plugin) => this.exec("DEL", list, plugin, runtime, prevResult, undefined)),
+      );
+      for (const outcome of outcomes) if (outcome.status === "rejected") first ??= outcome.reason;
     }
     if (first !== undefined) throw first;
   }
@@ -171,6 +179,28 @@ export class CniPlugins {
       child.stdin.end(JSON.stringify(config));
     });
   }
+}
+
+/** Plugins that write rules and pass their prevResult through unchanged (see the file's comment). */
+const PASS_THROUGH: ReadonlySet<string> = new Set(["portmap", "firewall"]);
+
+/** The list in steps: each plugin alone, but consecutive pass-through plugins together. */
+function steps(plugins: readonly CniPluginConfig[]): CniPluginConfig[][] {
+  const groups: CniPluginConfig[][] = [];
+  for (const plugin of plugins) {
+    const last = groups.at(-1);
+    if (last && PASS_THROUGH.has(plugin.type) && PASS_THROUGH.has(last[0]!.type)) last.push(plugin);
+    else groups.push([plugin]);
+  }
+  return groups;
+}
+
+/** Promise.all that still waits for every plugin to end before rejecting: none runs on unseen. */
+async function settleAll(runs: Promise<string>[]): Promise<string[]> {
+  const outcomes = await Promise.allSettled(runs);
+  const failed = outcomes.find((outcome) => outcome.status === "rejected");
+  if (failed) throw failed.reason;
+  return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<string>).value);
 }
 
 function pluginError(

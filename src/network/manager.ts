@@ -48,7 +48,14 @@ import {
   writeFileAtomic,
 } from "./files.js";
 import { allocateHostPorts } from "./host-ports.js";
-import { deleteLink, ensureMasquerade, linkExists, removeMasquerade } from "./links.js";
+import {
+  deleteLink,
+  ensureHostPortMasquerade,
+  ensureMasquerade,
+  HOSTPORT_SETMARK_CHAIN,
+  linkExists,
+  removeMasquerade,
+} from "./links.js";
 import { createNetns, isNetns, removeNetns } from "./netns.js";
 import { type PortMapping, type PortRequest, parsePortSpec } from "./ports.js";
 import {
@@ -537,9 +544,10 @@ export class NetworkManager {
   private async ensureNetworkRules(name: string, signal: AbortSignal | undefined): Promise<void> {
     const network = await this.readDefinition(name);
     if (!network || linkExists(network.bridge)) return;
-    await withLock(this.lockPath(`rules-${name}`), signal, () =>
-      ensureMasquerade(network.subnet, network.bridge, name, signal),
-    );
+    await withLock(this.lockPath(`rules-${name}`), signal, async () => {
+      await ensureMasquerade(network.subnet, network.bridge, name, signal);
+      await ensureHostPortMasquerade(signal);
+    });
   }
 
   /** The chain: bridge with host-local IPAM, portmap when ports are published, firewall. */
@@ -562,7 +570,17 @@ export class NetworkManager {
             dataDir: join(this.options.stateDir, "ipam"),
           },
         },
-        ...(withPorts ? [{ type: "portmap", capabilities: { portMappings: true }, snat: true }] : []),
+        ...(withPorts
+          ? [
+              {
+                type: "portmap",
+                capabilities: { portMappings: true },
+                snat: true,
+                // Made once per network (ensureNetworkRules) instead of checked on every ADD.
+                externalSetMarkChain: HOSTPORT_SETMARK_CHAIN,
+              },
+            ]
+          : []),
         { type: "firewall", backend: "iptables" },
       ],
     };
