@@ -140,6 +140,22 @@ function statusIn(headers: IncomingHttpHeaders): { code: Code | typeof OK; messa
   };
 }
 
+/**
+ * A streamed request its caller encoded already, as the protobuf bytes in parts (a content write:
+ * a few field-header bytes, then the data as the buffers it arrived in). The stream writes the
+ * parts behind the gRPC prefix as they are: no protobuf encoding, no copy of the data.
+ */
+const ENCODED = Symbol("encoded request");
+
+/** `init` (what the message holds, for whoever reads it) sent as `parts` exactly. */
+export function preEncoded<T extends object>(init: T, parts: readonly Uint8Array[]): T {
+  return Object.assign(init, { [ENCODED]: parts });
+}
+
+function encodedParts(init: object): readonly Uint8Array[] | undefined {
+  return (init as { [ENCODED]?: readonly Uint8Array[] })[ENCODED];
+}
+
 /** Messages from this size on are written as prefix + message (see `stream`), not copied. */
 const LARGE_MESSAGE_BYTES = 64 * 1024;
 
@@ -493,14 +509,23 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
         try {
           for await (const init of input) {
             if (call.inbox.finished) return;
-            const bytes = toBinary(method.input, create(method.input, init));
-            // A large message (a content write) goes out behind its own 5-byte prefix rather than
-            // copied into one framed buffer.
+            const parts = encodedParts(init);
             let sent: boolean;
-            if (bytes.byteLength < LARGE_MESSAGE_BYTES) sent = call.stream.write(frame(bytes));
-            else {
-              call.stream.write(prefix(bytes.byteLength));
-              sent = call.stream.write(bytes);
+            if (parts) {
+              // Corked: the prefix and the parts reach the session as one writev.
+              call.stream.cork();
+              call.stream.write(prefix(parts.reduce((sum, part) => sum + part.byteLength, 0)));
+              sent = parts.reduce((ok, part) => call.stream.write(part) && ok, true);
+              call.stream.uncork();
+            } else {
+              const bytes = toBinary(method.input, create(method.input, init));
+              // A large message (a content write) goes out behind its own 5-byte prefix rather
+              // than copied into one framed buffer.
+              if (bytes.byteLength < LARGE_MESSAGE_BYTES) sent = call.stream.write(frame(bytes));
+              else {
+                call.stream.write(prefix(bytes.byteLength));
+                sent = call.stream.write(bytes);
+              }
             }
             if (!sent) {
               await new Promise<void>((resolve) => {
