@@ -3,29 +3,21 @@
 // the image (`/bin/true`) against `ctr run --rm IMAGE`; interleaved, on one containerd, with the
 // content store and snapshots emptied (image removed, GC run) before every pull. Writes
 // bench/images-results.json and the "Images" section of BENCHMARKS.md.
-import { execFileSync, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { RemoteClient } from "../src/libcontainerd/remote/client.js";
 import { defaultLinuxSpec } from "../src/oci/defaults.js";
-import { startContainerd } from "../test/harness/containerd.js";
-import { buildImage, busyboxLayer, writeOciLayout } from "../test/harness/images.js";
-import { startRegistry } from "../test/harness/registry.js";
-import { scratchDir } from "../test/harness/temp-dirs.js";
-import { collectGarbage, storeContents } from "../test/images/gc.js";
 import { formatMs, formatRatio, median } from "./measure.js";
+import { LAYER_MB, startPullFixture } from "./pull-fixture.js";
 import { writeBenchSection } from "./report.js";
 
 const quick = process.argv.includes("--quick");
 const PULLS = quick ? 3 : 7;
 const RUNS = quick ? 5 : 15;
-const LAYER_MB = 24;
 const benchDir = import.meta.dirname;
 const repoDir = join(benchDir, "..");
-const namespace = "bench-images";
 
 function run(command: string, args: string[]): number {
   const t0 = performance.now();
@@ -34,37 +26,11 @@ function run(command: string, args: string[]): number {
   return performance.now() - t0;
 }
 
-const ctrd = await startContainerd({ prefix: "lcd-bimg-" });
-const registry = await startRegistry();
-const work = scratchDir("lcd-bimg-work-");
-const client = new RemoteClient({ address: ctrd.address, namespace, stateDir: ctrd.stateDir });
+const fixture = await startPullFixture("lcd-bimg-", "bench-images");
+const { ctrd, client, ref, empty } = fixture;
 try {
-  // Incompressible layers (random bytes), so ~100 MB crosses the wire and is gunzipped.
-  const layers = [busyboxLayer()];
-  for (let i = 0; i < 4; i++)
-    layers.push({ files: { [`data${i}.bin`]: randomBytes(LAYER_MB * 1024 * 1024) } });
-  const image = await buildImage({ layers, config: { Cmd: ["true"], Env: ["PATH=/bin"] } });
-  const totalBytes = image.layers.reduce((sum, l) => sum + l.size, 0);
-  const layout = join(work.dir, "layout");
-  writeOciLayout(layout, [{ tag: "1", images: [image] }]);
-  execFileSync("skopeo", [
-    "copy",
-    "--quiet",
-    "--dest-tls-verify=false",
-    "--preserve-digests",
-    `oci:${layout}:1`,
-    `docker://${registry.host}/bench/big:1`,
-  ]);
-  const ref = `${registry.host}/bench/big:1`;
-  const ctrFlags = ["--address", ctrd.address, "-n", namespace];
+  const ctrFlags = ["--address", ctrd.address, "-n", fixture.namespace];
 
-  const empty = async () => {
-    for (const img of await client.images.list()) await client.images.remove(img.name, { sync: true });
-    await collectGarbage(ctrd.address, namespace);
-    const left = await storeContents(ctrd.address, namespace);
-    if (left.blobs.length + left.snapshots.length > 0)
-      throw new Error(`store not empty: ${JSON.stringify(left)}`);
-  };
   const pulls: Record<string, () => Promise<number>> = {
     "libcontainerd pull (in process)": async () => {
       const t0 = performance.now();
@@ -128,8 +94,8 @@ try {
   const results = {
     date: new Date().toISOString(),
     image: {
-      layers: image.layers.length,
-      bytes: totalBytes,
+      layers: fixture.layers,
+      bytes: fixture.bytes,
       registry: "docker-registry 2.8 on 127.0.0.1, plain HTTP",
     },
     pulls: PULLS,
@@ -145,8 +111,8 @@ try {
   const section = [
     "## Images (`npm run bench:images`)",
     "",
-    `${results.date}; one containerd and one local registry (${results.image.registry}); image: ${image.layers.length} layers,`,
-    `${(totalBytes / 1024 / 1024).toFixed(1)} MiB gzip'd (busybox + 4 × ${LAYER_MB} MiB of random bytes). Pulls: ${PULLS} interleaved each, the`,
+    `${results.date}; one containerd and one local registry (${results.image.registry}); image: ${fixture.layers} layers,`,
+    `${(fixture.bytes / 1024 / 1024).toFixed(1)} MiB gzip'd (busybox + 4 × ${LAYER_MB} MiB of random bytes). Pulls: ${PULLS} interleaved each, the`,
     "image removed and containerd's GC run before every pull (nothing cached); runs: " +
       `${RUNS} interleaved each after a warm-up. Medians; ${results.cpus} CPUs, load average at the end ${results.loadavgAtEnd.map((l) => l.toFixed(2)).join(" ")}.`,
     "",
@@ -158,8 +124,5 @@ try {
   writeBenchSection(repoDir, "bench:images", section);
   process.stderr.write(`${section}\n`);
 } finally {
-  await client.close();
-  await registry.stop();
-  await ctrd.stop();
-  await work.cleanup();
+  await fixture.stop();
 }

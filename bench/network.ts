@@ -1,4 +1,4 @@
-// `node --import tsx bench/network.ts [--rounds N]`: what a CNI bridge network adds to a container's
+// `node --import tsx bench/network.ts [--rounds N] [--no-cli]`: what a CNI bridge network adds to a container's
 // lifecycle (`run --rm /bin/true`), against --network none, on one private containerd; interleaved,
 // medians. Writes the "network" section of BENCHMARKS.md and bench/network-results.json.
 import { spawnSync } from "node:child_process";
@@ -24,7 +24,11 @@ interface Sample {
   total: number;
   attach: number;
   detach: number;
+  /** The lifecycle's steps, ms: prepare, create (container + task), ready (the wait), run (start to exit), delete (task + container), and how long DEL outlasted the deletes. */
+  steps: Record<Step, number>;
 }
+const STEPS = ["prepare", "create", "ready", "run", "delete", "outlast"] as const;
+type Step = (typeof STEPS)[number];
 
 const repoDir = join(import.meta.dirname, "..");
 const ctrd = await startContainerd({ prefix: "bench-net-" });
@@ -65,13 +69,26 @@ async function lifecycle(variant: Variant): Promise<Sample> {
   const t3 = performance.now();
   await task.start();
   const status = await exited;
+  const t4 = performance.now();
   const detached = manager.detach(NAMESPACE, id).then(() => performance.now());
   await task.delete();
   await container.delete();
   const t5 = performance.now();
   const t6 = await detached;
   if (status.exitCode !== 0) throw new Error(`${variant}: exit ${status.exitCode}`);
-  return { total: Math.max(t5, t6) - t0, attach: t1 - t0 + (t3 - t2), detach: Math.max(0, t6 - t5) };
+  return {
+    total: Math.max(t5, t6) - t0,
+    attach: t1 - t0 + (t3 - t2),
+    detach: Math.max(0, t6 - t5),
+    steps: {
+      prepare: t1 - t0,
+      create: t2 - t1,
+      ready: t3 - t2,
+      run: t4 - t3,
+      delete: t5 - t4,
+      outlast: Math.max(0, t6 - t5),
+    },
+  };
 }
 
 const samples = new Map<Variant, Sample[]>(VARIANTS.map((v) => [v, []]));
@@ -110,7 +127,7 @@ function ctrdCli(args: string[]): number {
   return performance.now() - t0;
 }
 async function cliRounds(): Promise<void> {
-  if (!existsSync(ctrdMain)) return;
+  if (!existsSync(ctrdMain) || process.argv.includes("--no-cli")) return;
   ctrdCli([
     "network",
     "create",
@@ -177,6 +194,10 @@ const rows = VARIANTS.map((variant) => {
   const used = cpu.get(variant)!;
   return `| ${variant} | ${formatMs(total.median)} | ${formatMs(total.p90)} | ${formatMs(attach.median)} | ${formatMs(detach.median)} | ${variant === "none" ? "–" : `+${formatMs(total.median - none)}`} | ${formatMs(used.self / ROUNDS)} | ${formatMs(used.children / ROUNDS)} |`;
 });
+const stepRows = VARIANTS.map(
+  (variant) =>
+    `| ${variant} | ${STEPS.map((step) => formatMs(stat(variant, (s) => s.steps[step]).median)).join(" | ")} |`,
+);
 const added = stat("bridge", (s) => s.total).median - none;
 const addedWithPort = stat("bridge -p", (s) => s.total).median - none;
 const body = [
@@ -195,6 +216,12 @@ const body = [
   "| network | total median | total p90 | attach median | detach median | added (median) | CPU ms: ours | CPU ms: plugins, iptables, … |",
   "|---|---|---|---|---|---|---|---|",
   ...rows,
+  "",
+  "The steps of the same samples (medians, ms): where the added time shows up.",
+  "",
+  `| network | ${STEPS.join(" | ")} |`,
+  `|---|${STEPS.map(() => "---").join("|")}|`,
+  ...stepRows,
   "",
   ...(cliSamples.none.length > 0
     ? [

@@ -45,11 +45,13 @@ make -s -C native/ctrd-logger
 # fifo.node: mkfifo(3) for the remote backend's stdio (Node has none; without it, mkfifo(1) per FIFO).
 make -s -C native/fifo
 
-# TypeScript: rebuild when any source is newer than the build.
-if [ ! -f dist/.build-stamp ] || [ -n "$(find src tsconfig.json tsconfig.build.json package.json -newer dist/.build-stamp -print -quit)" ]; then
+# netns.node: network namespaces as files by system calls (without it, unshare(1) and umount(1) per container).
+make -s -C native/netns
+
+# The library (tsc) and the bundled ctrd (esbuild): rebuilt when any source is newer than the build.
+if [ ! -f dist/.build-stamp ] || [ -n "$(find src tsconfig.json tsconfig.build.json package.json scripts/build.js -newer dist/.build-stamp -print -quit)" ]; then
   say "building TypeScript"
   rm -rf dist
-  npx tsc -p tsconfig.build.json
-  chmod +x dist/cli/main.js
+  node scripts/build.js
   touch dist/.build-stamp
 fi

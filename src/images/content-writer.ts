@@ -1,13 +1,15 @@
 import { createHash } from "node:crypto";
-import { PassThrough, Readable } from "node:stream";
+import { finished, Readable } from "node:stream";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import {
   WriteAction,
-  type WriteContentRequestSchema,
+  WriteContentRequestSchema,
   type WriteContentResponse,
 } from "../gen/github.com/containerd/containerd/api/services/content/v1/content_pb.js";
 import { abortError, delay } from "../libcontainerd/call.js";
 import { toTypedError } from "../libcontainerd/remote/errors.js";
+import { preEncoded } from "../libcontainerd/remote/grpc-http2.js";
 import {
   DataLossError,
   isErrorCode,
@@ -19,11 +21,25 @@ import type { Descriptor } from "./media-types.js";
 
 type WriteRequest = MessageInitShape<typeof WriteContentRequestSchema>;
 
-/** Where a blob's bytes come from: a stream starting at `offset` (or at 0 if the source cannot seek). */
+/** Some of a blob's bytes, as the buffers they arrived in; `release` hands their memory back for reuse. */
+export interface BlobBatch {
+  parts: Buffer[];
+  bytes: number;
+  /** Called once containerd acknowledged the write that carried the batch. */
+  release?: () => void;
+}
+
+/**
+ * Where a blob's bytes come from, from `offset` on (or from 0 if the source cannot seek): a stream,
+ * or batches ready to be written.
+ */
 export type BlobSource = (
   offset: number,
   signal: AbortSignal | undefined,
-) => Promise<{ stream: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>; offset: number }>;
+) => Promise<
+  | { stream: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>; offset: number }
+  | { batches: AsyncIterable<BlobBatch>; offset: number }
+>;
 
 export interface WriteBlobOptions {
   /** The ingest ref: the same ref later resumes where a failed write stopped. */
@@ -39,14 +55,111 @@ export interface WriteBlobOptions {
   attempts?: number;
 }
 
+/** Bytes per WRITE: the socket reads of a download (≤ 64 KiB each) gathered, not copied. */
 const CHUNK_BYTES = 1024 * 1024;
-/**
- * How far a download may run ahead of the content store, in source chunks (an HTTP body arrives
- * in socket reads of at most 64 KiB: 128 of them are 8 MiB).
- */
-const READ_AHEAD_CHUNKS = 128;
+/** How far a download may run ahead of the content store. */
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 /** Writes sent ahead of their acknowledgements: the stream stays busy without unbounded buffering. */
 const WINDOW = 4;
+
+const asBuffer = (chunk: Buffer | Uint8Array): Buffer =>
+  Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+
+/**
+ * A source's bytes in batches of about CHUNK_BYTES. A Node stream keeps being read (up to
+ * READ_AHEAD_BYTES ahead) while the caller waits for containerd's acknowledgements: read through
+ * `for await`, it would stop reading its socket whenever the loop body awaits, and the download
+ * would wait for every containerd round trip. The stream is destroyed if the caller stops early.
+ */
+async function* batches(
+  source: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>,
+): AsyncGenerator<BlobBatch> {
+  if (!(source instanceof Readable)) {
+    let batch: BlobBatch = { parts: [], bytes: 0 };
+    for await (const chunk of source) {
+      const buf = asBuffer(chunk);
+      batch.parts.push(buf);
+      batch.bytes += buf.length;
+      if (batch.bytes >= CHUNK_BYTES) {
+        yield batch;
+        batch = { parts: [], bytes: 0 };
+      }
+    }
+    if (batch.bytes > 0) yield batch;
+    return;
+  }
+  const stream = source;
+  const ready: BlobBatch[] = [];
+  let current: BlobBatch = { parts: [], bytes: 0 };
+  let buffered = 0;
+  let ended = false;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onData = (chunk: Buffer | Uint8Array) => {
+    const buf = asBuffer(chunk);
+    current.parts.push(buf);
+    current.bytes += buf.length;
+    buffered += buf.length;
+    if (current.bytes >= CHUNK_BYTES) {
+      ready.push(current);
+      current = { parts: [], bytes: 0 };
+      notify();
+    }
+    if (buffered >= READ_AHEAD_BYTES) stream.pause();
+  };
+  const stopWatching = finished(stream, (err) => {
+    if (err) failure = err;
+    else if (current.bytes > 0) ready.push(current);
+    ended = true;
+    notify();
+  });
+  stream.on("data", onData);
+  try {
+    for (;;) {
+      const batch = ready.shift();
+      if (batch) {
+        buffered -= batch.bytes;
+        if (buffered < READ_AHEAD_BYTES && stream.isPaused()) stream.resume();
+        yield batch;
+      } else if (failure) throw failure;
+      else if (ended) return;
+      else
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+    }
+  } finally {
+    stream.off("data", onData);
+    stopWatching();
+    if (!ended) {
+      stream.on("error", () => {});
+      stream.destroy();
+    }
+  }
+}
+
+const WRITE_FIELDS = WriteContentRequestSchema.field;
+
+/**
+ * A WRITE request encoded here: the field headers, then the data as the buffers it came in; the
+ * transport sends the parts as they are (protobuf-es would copy the data into one new buffer).
+ */
+function writeRequest(offset: number, batch: BlobBatch): WriteRequest {
+  const head = new BinaryWriter()
+    .tag(WRITE_FIELDS.action.number, WireType.Varint)
+    .int32(WriteAction.WRITE)
+    .tag(WRITE_FIELDS.offset.number, WireType.Varint)
+    .int64(offset)
+    .tag(WRITE_FIELDS.data.number, WireType.LengthDelimited)
+    .uint32(batch.bytes)
+    .finish();
+  return preEncoded({ action: WriteAction.WRITE, offset: BigInt(offset) }, [head, ...batch.parts]);
+}
 
 /** A pushable request stream for a bidi call (an async generator: connect wants throw/return). */
 class RequestQueue implements AsyncIterable<WriteRequest> {
@@ -79,22 +192,6 @@ class RequestQueue implements AsyncIterable<WriteRequest> {
   async *[Symbol.asyncIterator](): AsyncGenerator<WriteRequest> {
     for (let item = await this.take(); item; item = await this.take()) yield item;
   }
-}
-
-/**
- * Keeps reading a source while the loop below waits for containerd's acknowledgements: a Node stream
- * read through `for await` stops reading its socket whenever the loop body awaits, which would make
- * the download wait for every containerd round trip.
- */
-function readAhead(
-  stream: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>,
-): AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array> {
-  if (!(stream instanceof Readable)) return stream;
-  // Object mode: each read hands over one chunk as it came. A byte-mode stream's read() joins all
-  // it holds into one new buffer, a copy of every byte that the 1 MiB batching below repeats.
-  const buffered = new PassThrough({ objectMode: true, highWaterMark: READ_AHEAD_CHUNKS });
-  stream.on("error", (err) => buffered.destroy(err));
-  return stream.pipe(buffered);
 }
 
 /** One Content.Write session: every request is answered by one response, in order. */
@@ -215,41 +312,25 @@ async function copyInto(session: WriteSession, opts: WriteBlobOptions, stored: n
     const source = await opts.source(offset, opts.signal);
     // A source that could not seek starts over: WRITE at offset 0 truncates the ingest.
     offset = source.offset;
-    let inFlight = 0;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const flush = async () => {
-      if (pendingBytes === 0) return;
-      const data = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending);
-      session.send({ action: WriteAction.WRITE, offset: BigInt(offset), data });
-      offset += data.length;
-      pending = [];
-      pendingBytes = 0;
-      inFlight++;
-      if (inFlight >= WINDOW) {
-        await session.next();
-        inFlight--;
-      }
-      opts.onProgress?.(offset);
+    // Written, not yet acknowledged: each is released when containerd answers its write.
+    const inFlight: BlobBatch[] = [];
+    const acknowledged = async () => {
+      await session.next();
+      inFlight.shift()?.release?.();
     };
-    for await (const chunk of readAhead(source.stream)) {
-      const buf = Buffer.isBuffer(chunk)
-        ? chunk
-        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      if (offset + pendingBytes + buf.length > desc.size) {
+    for await (const batch of "batches" in source ? source.batches : batches(source.stream)) {
+      if (offset + batch.bytes > desc.size) {
         throw new DataLossError(
           `blob ${desc.digest}: the source sent more than the ${desc.size} bytes expected`,
         );
       }
-      pending.push(buf);
-      pendingBytes += buf.length;
-      if (pendingBytes >= CHUNK_BYTES) await flush();
+      session.send(writeRequest(offset, batch));
+      offset += batch.bytes;
+      inFlight.push(batch);
+      if (inFlight.length >= WINDOW) await acknowledged();
+      opts.onProgress?.(offset);
     }
-    await flush();
-    while (inFlight > 0) {
-      await session.next();
-      inFlight--;
-    }
+    while (inFlight.length > 0) await acknowledged();
     if (offset !== desc.size) {
       throw new Error(`blob ${desc.digest}: the source ended after ${offset} of ${desc.size} bytes`);
     }

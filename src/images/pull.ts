@@ -174,7 +174,8 @@ async function unpackAll(
 ): Promise<void> {
   const ctx = { services: deps.services, snapshotter, lease, signal, locks: deps.locks };
   for (const [i, layer] of layers.entries()) {
-    const ready = (writes[i] as Promise<unknown>).then(() =>
+    const ready = writes[i] as Promise<unknown>;
+    const result = await unpackLayer(ctx, layers, config.rootfs.diff_ids, i, ready, () =>
       onProgress?.({
         digest: layer.digest,
         kind: "layer",
@@ -183,9 +184,6 @@ async function unpackAll(
         total: layer.size,
       }),
     );
-    // An unpack never reached (an earlier layer failed) must not leave this rejection unhandled.
-    ready.catch(() => {});
-    const result = await unpackLayer(ctx, layers, config.rootfs.diff_ids, i, ready);
     onProgress?.({
       digest: layer.digest,
       kind: "layer",
@@ -216,7 +214,7 @@ class Fetcher {
     const progress = (state: PullProgress["state"], current: number) =>
       this.onProgress?.({ digest: layer.digest, kind: "layer", state, current, total: layer.size });
     progress("waiting", 0);
-    const source: BlobSource = (offset, signal) => this.registry.openBlob(layer, offset, signal);
+    const source: BlobSource = (offset, signal) => this.registry.openBlobForWrite(layer, offset, signal);
     let reported = -1;
     const result = await writeBlob(this.services, {
       ref: `layer-${layer.digest}`,

@@ -56,7 +56,8 @@ export function isUnpacked(ctx: UnpackContext, chainId: string): Promise<boolean
  * Applies layer `index` on top of its parent chain, as containerd's unpacker does: Prepare an
  * `extract-…` snapshot on the parent, Diff.Apply the layer blob into its mounts, check the diff ID,
  * Commit it under its chain ID. A chain committed already (by an earlier or a concurrent pull) is
- * reused. `ready` resolves when the layer's blob is in the content store.
+ * reused. `ready` resolves when the layer's blob is in the content store; `onApply` is told when
+ * the extraction starts.
  */
 export async function unpackLayer(
   ctx: UnpackContext,
@@ -64,6 +65,7 @@ export async function unpackLayer(
   diffIds: readonly string[],
   index: number,
   ready: Promise<unknown>,
+  onApply?: () => void,
 ): Promise<"unpacked" | "exists"> {
   const chain = chainIds(diffIds.slice(0, index + 1));
   const chainId = chain[index] as string;
@@ -88,6 +90,7 @@ export async function unpackLayer(
     try {
       await ready;
       if (ctx.signal?.aborted) throw abortError(ctx.signal, `unpack layer ${layer.digest}`);
+      onApply?.();
       const { applied } = await ctx.services.call(`apply layer ${layer.digest}`, opts, (s) =>
         ctx.services.diff.apply(
           {

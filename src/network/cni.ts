@@ -4,6 +4,12 @@
  * CHECK, each plugin getting the previous one's result as `prevResult`, and in reverse for DEL with
  * the cached ADD result. Runtime arguments (`runtimeConfig`) go only to plugins that declare the
  * capability.
+ *
+ * One liberty, for speed: consecutive plugins that only write firewall rules and hand their
+ * prevResult on unchanged (portmap, firewall: both end in `types.PrintResult(conf.PrevResult)`) run
+ * at once. Each gets the same prevResult it would get in order, and their DELs touch disjoint rules,
+ * so the outcome is libcni's; the time is the slowest one's instead of the sum (their iptables
+ * deletions each wait for the kernel).
  */
 import { spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
@@ -86,11 +92,24 @@ export class CniPlugins {
     }
   }
 
-  async add(list: CniConfigList, runtime: CniRuntime, signal?: AbortSignal): Promise<CniResult> {
+  /**
+   * ADD in order. `between` runs after each step but the last, with the result so far: a caller's
+   * chance to wait before the next plugins act on it.
+   */
+  async add(
+    list: CniConfigList,
+    runtime: CniRuntime,
+    signal?: AbortSignal,
+    between?: (result: CniResult) => Promise<void>,
+  ): Promise<CniResult> {
     let result: CniResult | undefined;
-    for (const plugin of list.plugins) {
-      const output = await this.exec("ADD", list, plugin, runtime, result, signal);
-      result = parseResult(output, plugin.type);
+    for (const group of steps(list.plugins)) {
+      if (result && between) await between(result);
+      const prevResult = result;
+      const outputs = await settleAll(
+        group.map((plugin) => this.exec("ADD", list, plugin, runtime, prevResult, signal)),
+      );
+      result = parseResult(outputs.at(-1)!, group.at(-1)!.type);
     }
     if (!result) throw new InternalError(`CNI network ${list.name} has no plugins`);
     return result;
@@ -107,16 +126,23 @@ export class CniPlugins {
 
   /**
    * DEL in reverse order. Unlike libcni it goes on past a failing plugin, so one stubborn plugin does
-   * not leave the others' resources behind; the first error is thrown at the end.
+   * not leave the others' resources behind; the first error is thrown at the end. `allAtOnce` runs
+   * every plugin's DEL at the same time: the interface plugin then releases the address while the
+   * rules about it are still being removed, so it is only for a caller that keeps the address from
+   * being handed on to rules of another container until this returns (NetworkManager does).
    */
-  async del(list: CniConfigList, runtime: CniRuntime, prevResult: CniResult | undefined): Promise<void> {
+  async del(
+    list: CniConfigList,
+    runtime: CniRuntime,
+    prevResult: CniResult | undefined,
+    allAtOnce = false,
+  ): Promise<void> {
     let first: unknown;
-    for (const plugin of [...list.plugins].reverse()) {
-      try {
-        await this.exec("DEL", list, plugin, runtime, prevResult, undefined);
-      } catch (err) {
-        first ??= err;
-      }
+    for (const group of allAtOnce ? [list.plugins] : steps(list.plugins).reverse()) {
+      const outcomes = await Promise.allSettled(
+        group.map((plugin) => this.exec("DEL", list, plugin, runtime, prevResult, undefined)),
+      );
+      for (const outcome of outcomes) if (outcome.status === "rejected") first ??= outcome.reason;
     }
     if (first !== undefined) throw first;
   }
@@ -171,6 +197,28 @@ export class CniPlugins {
       child.stdin.end(JSON.stringify(config));
     });
   }
+}
+
+/** Plugins that write rules and pass their prevResult through unchanged (see the file's comment). */
+const PASS_THROUGH: ReadonlySet<string> = new Set(["portmap", "firewall"]);
+
+/** The list in steps: each plugin alone, but consecutive pass-through plugins together. */
+function steps(plugins: readonly CniPluginConfig[]): CniPluginConfig[][] {
+  const groups: CniPluginConfig[][] = [];
+  for (const plugin of plugins) {
+    const last = groups.at(-1);
+    if (last && PASS_THROUGH.has(plugin.type) && PASS_THROUGH.has(last[0]!.type)) last.push(plugin);
+    else groups.push([plugin]);
+  }
+  return groups;
+}
+
+/** Promise.all that still waits for every plugin to end before rejecting: none runs on unseen. */
+async function settleAll(runs: Promise<string>[]): Promise<string[]> {
+  const outcomes = await Promise.allSettled(runs);
+  const failed = outcomes.find((outcome) => outcome.status === "rejected");
+  if (failed) throw failed.reason;
+  return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<string>).value);
 }
 
 function pluginError(

@@ -73,3 +73,38 @@ export async function removeMasquerade(
   const rule = masqueradeRule(subnet, bridge, network);
   while (await iptables(["-D", "POSTROUTING", ...rule], signal)) {}
 }
+
+/**
+ * What portmap's `snat` needs and would otherwise check on every ADD with five iptables runs: the
+ * chain that marks hairpin and localhost connections to published ports, and the masquerade of
+ * marked packets. The same chains and rules portmap makes (its names, mark bit 13), made once when a
+ * network's bridge appears; the config then names the chain (`externalSetMarkChain`). Like portmap,
+ * nothing removes them: they are shared by every portmap user on the host and hold no address.
+ */
+export const HOSTPORT_SETMARK_CHAIN = "CNI-HOSTPORT-SETMARK";
+const HOSTPORT_MASQ_CHAIN = "CNI-HOSTPORT-MASQ";
+const HOSTPORT_MARK = "0x2000/0x2000";
+
+export async function ensureHostPortMasquerade(signal?: AbortSignal): Promise<void> {
+  const ensure = async (chain: string, rule: string[], first = false) => {
+    if (!(await iptables(["-C", chain, ...rule], signal)))
+      await iptables(first ? ["-I", chain, "1", ...rule] : ["-A", chain, ...rule], signal);
+  };
+  for (const chain of [HOSTPORT_SETMARK_CHAIN, HOSTPORT_MASQ_CHAIN]) await iptables(["-N", chain], signal);
+  await ensure(HOSTPORT_SETMARK_CHAIN, [
+    "-m",
+    "comment",
+    "--comment",
+    "CNI portfwd masquerade mark",
+    "-j",
+    "MARK",
+    "--set-xmark",
+    HOSTPORT_MARK,
+  ]);
+  await ensure(HOSTPORT_MASQ_CHAIN, ["-m", "mark", "--mark", HOSTPORT_MARK, "-j", "MASQUERADE"]);
+  await ensure(
+    "POSTROUTING",
+    ["-m", "comment", "--comment", "CNI portfwd requiring masquerade", "-j", HOSTPORT_MASQ_CHAIN],
+    true,
+  );
+}

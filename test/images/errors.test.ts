@@ -184,6 +184,34 @@ describe("pull: bad input is a typed error, and nothing is left registered or le
     await expectNothingLeft(namespace);
   });
 
+  it("an AbortSignal stops a pull mid-layer: CanceledError, nothing registered, no lease", async () => {
+    const { ref, image } = await publish(reg, "aborted-mid:1", {
+      layers: [
+        busyboxLayer(),
+        { files: { "big.bin": Buffer.alloc(24 * 1024 * 1024, `mid ${process.pid}`) }, uncompressed: true },
+      ],
+      config: { Cmd: ["true"] },
+    });
+    const { namespace, client } = fresh();
+    const controller = new AbortController();
+    const big = image.layers[1]?.digest;
+    let abortedAt = 0;
+    const err = await client.images
+      .pull(ref, {
+        signal: controller.signal,
+        onProgress: (e) => {
+          if (e.digest === big && e.state === "downloading" && e.current > 0 && !abortedAt) {
+            abortedAt = e.current;
+            controller.abort();
+          }
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(abortedAt).toBeGreaterThan(0);
+    expect(err).toMatchObject({ code: "canceled" });
+    await expectNothingLeft(namespace);
+  });
+
   it("an AbortSignal stops a pull: CanceledError, nothing registered, no lease", async () => {
     const { ref, image } = await publish(reg, "aborted:1", {
       layers: [busyboxLayer({ "unique.txt": `aborted ${process.pid}\n` })],

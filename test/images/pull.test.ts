@@ -1,12 +1,59 @@
 import { execFile } from "node:child_process";
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { buildImage, busyboxLayer, pushLayout, writeOciLayout } from "../harness/images.js";
 import { useRemote } from "../harness/remote.js";
 import { collectGarbage, storeContents } from "./gc.js";
 import { publish, runImage, useRegistry } from "./helpers.js";
 
 const exec = promisify(execFile);
+
+/**
+ * An HTTP front to the registry, as a CDN or proxy would stand before one: blob GETs are answered
+ * with a redirect to the registry itself, or passed on without a Content-Length (chunked);
+ * everything else is passed on as is. Counts the blob GETs it saw.
+ */
+async function startFront(upstream: string, mode: "redirect" | "chunked") {
+  const [upstreamHost, upstreamPort] = upstream.split(":");
+  let blobGets = 0;
+  const server = createServer((req, res) => {
+    const blobGet = req.method === "GET" && /\/blobs\/sha256:/.test(req.url ?? "");
+    if (blobGet) blobGets++;
+    if (blobGet && mode === "redirect") {
+      res.writeHead(307, { location: `http://${upstream}${req.url}` });
+      res.end();
+      return;
+    }
+    const forward = httpRequest(
+      {
+        host: upstreamHost,
+        port: Number(upstreamPort),
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (answer) => {
+        const headers = { ...answer.headers };
+        if (blobGet) delete headers["content-length"];
+        res.writeHead(answer.statusCode ?? 502, headers);
+        answer.pipe(res);
+      },
+    );
+    forward.on("error", () => res.destroy());
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  onTestFinished(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, blobGets: () => blobGets };
+}
 
 describe("pull and run an image from a registry", () => {
   const remote = useRemote("images");
@@ -39,6 +86,23 @@ describe("pull and run an image from a registry", () => {
     expect(record.target.digest).toBe(image.manifest.digest);
     expect(reg.registry.blobFetches()).toEqual(before);
     expect((await runImage(remote, remote.client, byDigest)).stdout).toContain("hello from the image");
+  });
+
+  it("pulls layers served through a redirect, or chunked without a Content-Length", async () => {
+    for (const mode of ["redirect", "chunked"] as const) {
+      // Layers of their own: nothing of them is in the store yet.
+      await publish(reg, `front-${mode}:1`, {
+        layers: [busyboxLayer({ "front.txt": `through a front (${mode}) ${process.pid}\n` })],
+        config: { Cmd: ["cat", "/front.txt"], Env: ["PATH=/bin"] },
+      });
+      const front = await startFront(reg.registry.host, mode);
+      const ref = `${front.host}/front-${mode}:1`;
+      await remote.client.images.pull(ref);
+      expect(front.blobGets()).toBeGreaterThan(0);
+      expect((await runImage(remote, remote.client, ref)).stdout).toBe(
+        `through a front (${mode}) ${process.pid}\n`,
+      );
+    }
   });
 
   it("two concurrent pulls of one image fetch each layer once", async () => {
