@@ -92,9 +92,19 @@ export class CniPlugins {
     }
   }
 
-  async add(list: CniConfigList, runtime: CniRuntime, signal?: AbortSignal): Promise<CniResult> {
+  /**
+   * ADD in order. `between` runs after each step but the last, with the result so far: a caller's
+   * chance to wait before the next plugins act on it.
+   */
+  async add(
+    list: CniConfigList,
+    runtime: CniRuntime,
+    signal?: AbortSignal,
+    between?: (result: CniResult) => Promise<void>,
+  ): Promise<CniResult> {
     let result: CniResult | undefined;
     for (const group of steps(list.plugins)) {
+      if (result && between) await between(result);
       const prevResult = result;
       const outputs = await settleAll(
         group.map((plugin) => this.exec("ADD", list, plugin, runtime, prevResult, signal)),
@@ -116,11 +126,19 @@ export class CniPlugins {
 
   /**
    * DEL in reverse order. Unlike libcni it goes on past a failing plugin, so one stubborn plugin does
-   * not leave the others' resources behind; the first error is thrown at the end.
+   * not leave the others' resources behind; the first error is thrown at the end. `allAtOnce` runs
+   * every plugin's DEL at the same time: the interface plugin then releases the address while the
+   * rules about it are still being removed, so it is only for a caller that keeps the address from
+   * being handed on to rules of another container until this returns (NetworkManager does).
    */
-  async del(list: CniConfigList, runtime: CniRuntime, prevResult: CniResult | undefined): Promise<void> {
+  async del(
+    list: CniConfigList,
+    runtime: CniRuntime,
+    prevResult: CniResult | undefined,
+    allAtOnce = false,
+  ): Promise<void> {
     let first: unknown;
-    for (const group of steps(list.plugins).reverse()) {
+    for (const group of allAtOnce ? [list.plugins] : steps(list.plugins).reverse()) {
       const outcomes = await Promise.allSettled(
         group.map((plugin) => this.exec("DEL", list, plugin, runtime, prevResult, undefined)),
       );

@@ -20,7 +20,11 @@ function startTimeOf(pid: number): string | undefined {
 }
 
 export function thisProcess(): ProcessIdentity {
-  return { pid: process.pid, startTime: startTimeOf(process.pid) ?? "" };
+  return identityOf(process.pid);
+}
+
+export function identityOf(pid: number): ProcessIdentity {
+  return { pid, startTime: startTimeOf(pid) ?? "" };
 }
 
 export function isAlive(owner: ProcessIdentity): boolean {

@@ -18,7 +18,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { callSignal } from "../libcontainerd/call.js";
+import { callSignal, delay } from "../libcontainerd/call.js";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import {
   AlreadyExistsError,
@@ -114,6 +114,7 @@ interface AttachmentRecord extends NetworkAttachment {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const DEVICE = /^[A-Za-z0-9_.-]{1,15}$/;
+const ADDRESS = /^[0-9a-fA-F.:]{2,45}$/;
 const IFNAME = "eth0";
 const LOOPBACK: CniConfigList = {
   cniVersion: CNI_VERSION,
@@ -198,6 +199,7 @@ export class NetworkManager {
       await removeMasquerade(network.subnet, network.bridge, name, signal);
       if (linkExists(network.bridge)) await deleteLink(network.bridge, signal);
       await rm(join(this.options.stateDir, "ipam", name), { recursive: true, force: true });
+      await rm(join(this.options.stateDir, "releasing", name), { recursive: true, force: true });
       await rm(this.definitionPath(name), { force: true });
     });
   }
@@ -360,6 +362,7 @@ export class NetworkManager {
       }
     }
     await removeOrphanTemporaries(join(this.options.stateDir, "attachments", namespace));
+    await this.removeStaleReleasing();
     const dir = join(this.options.stateDir, "containers", namespace);
     for (const id of existsSync(dir) ? readdirSync(dir) : []) {
       if (existsSync(this.recordPath(namespace, id))) continue;
@@ -465,7 +468,9 @@ export class NetworkManager {
       await this.ensureNetworkRules(record.network, signal);
       const [, result] = await Promise.all([
         this.plugins.add(LOOPBACK, this.runtime(record, record.netnsPath, "lo"), signal),
-        this.plugins.add(record.config, this.runtime(record, record.netnsPath), signal),
+        this.plugins.add(record.config, this.runtime(record, record.netnsPath), signal, (bridged) =>
+          this.awaitRulesRemoved(record.network, bridged, signal),
+        ),
       ]);
       record.result = result;
       record.addresses = (result.ips ?? []).map((ip) => ip.address);
@@ -489,13 +494,23 @@ export class NetworkManager {
     if (record.config) {
       // No namespace (a crash before its mount, an umount behind our back): DEL without one, as the spec allows.
       const netns = netnsPath && isNetns(netnsPath) ? netnsPath : "";
+      // With the addresses marked as releasing, the bridge's DEL (which frees them) runs beside the
+      // rules' DELs instead of after them: awaitRulesRemoved holds back rules for a new holder.
+      const releasing = await this.markReleasing(record);
       try {
-        await this.plugins.del(record.config, this.runtime(record, netns), record.result);
+        await this.plugins.del(
+          record.config,
+          this.runtime(record, netns),
+          record.result,
+          releasing.length > 0,
+        );
       } catch (err) {
         throw new InternalError(
           `removing the network of container ${record.containerId} (namespace ${record.namespace}) from ${record.network}: ${(err as Error).message}`,
           { cause: err },
         );
+      } finally {
+        await Promise.all(releasing.map((path) => rm(path, { force: true })));
       }
     }
     if (netnsPath) await removeNetns(netnsPath);
@@ -505,6 +520,62 @@ export class NetworkManager {
       await this.refreshHosts(record.network, undefined).catch((err: unknown) =>
         this.options.logger?.warn({ err, network: record.network }, "updating the network's hosts files"),
       );
+    }
+  }
+
+  /**
+   * Marks the record's addresses as being released (`releasing/NETWORK/ADDRESS`, naming this process)
+   * for as long as its DEL runs; returns the marker files, none when the addresses are not known.
+   */
+  private async markReleasing(record: AttachmentRecord): Promise<string[]> {
+    const addresses = (record.result?.ips ?? []).map((ip) => ip.address.split("/")[0] ?? "");
+    if (addresses.length === 0 || addresses.some((address) => !ADDRESS.test(address))) return [];
+    const dir = join(this.options.stateDir, "releasing", record.network);
+    await mkdir(dir, { recursive: true });
+    const owner = JSON.stringify(thisProcess());
+    const paths = addresses.map((address) => join(dir, address));
+    await Promise.all(paths.map((path) => writeFile(path, owner)));
+    return paths;
+  }
+
+  /** Release markers whose process died during its DEL (each ADD also skips and removes such a one). */
+  private async removeStaleReleasing(): Promise<void> {
+    const root = join(this.options.stateDir, "releasing");
+    for (const network of existsSync(root) ? await readdir(root) : []) {
+      for (const address of await readdir(join(root, network)).catch(() => [])) {
+        const path = join(root, network, address);
+        const owner = (await readJson(path).catch(() => undefined)) as ProcessIdentity | undefined;
+        if (owner && typeof owner.pid === "number" && !isAlive(owner)) await rm(path, { force: true });
+      }
+    }
+  }
+
+  /**
+   * Between the bridge's ADD and the rule plugins': while the address just given is still marked as
+   * releasing by a live process (a DEL that freed it runs its rules' DELs yet), wait, so that its
+   * firewall DEL cannot remove the same rules the new container's firewall ADD found in place.
+   */
+  private async awaitRulesRemoved(
+    network: string,
+    result: CniResult,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    for (const ip of result.ips ?? []) {
+      const address = ip.address.split("/")[0] ?? "";
+      if (!ADDRESS.test(address)) continue;
+      const path = join(this.options.stateDir, "releasing", network, address);
+      for (let attempt = 0; existsSync(path); attempt++) {
+        const owner = (await readJson(path).catch(() => undefined)) as ProcessIdentity | undefined;
+        if (owner && typeof owner.pid === "number" && !isAlive(owner)) {
+          await rm(path, { force: true });
+          break;
+        }
+        await delay(
+          Math.min(2 + attempt, 20),
+          signal,
+          `waiting for the rules of ${address}'s last holder to go`,
+        );
+      }
     }
   }
 

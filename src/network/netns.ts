@@ -9,9 +9,9 @@ import { existsSync, readFileSync, statfsSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { constants as os } from "node:os";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { InternalError } from "../libcontainerd/types/errors.js";
+import { packagePath } from "../platform/package-dir.js";
 
 const run = promisify(execFile);
 
@@ -27,9 +27,7 @@ let addon: NetnsAddon | null | undefined;
 /** Where scripts/setup.sh builds it; `CTRD_NETNS_ADDON` names another build, or "none" for the commands. */
 function netnsAddon(): NetnsAddon | null {
   if (addon !== undefined) return addon;
-  const path =
-    process.env.CTRD_NETNS_ADDON ??
-    fileURLToPath(new URL("../../native/netns/build/netns.node", import.meta.url));
+  const path = process.env.CTRD_NETNS_ADDON ?? packagePath("native/netns/build/netns.node");
   try {
     addon = path === "none" ? null : (createRequire(import.meta.url)(path) as NetnsAddon);
   } catch {

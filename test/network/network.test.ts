@@ -1,14 +1,25 @@
 // The network module on a real containerd with the real CNI plugins: published ports fetched from the
 // host, names resolved between containers, none/host modes, bad input, and nothing left afterwards.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { once } from "node:events";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import type { Container, Task } from "../../src/libcontainerd/types/client.js";
+import { identityOf } from "../../src/network/files.js";
 import {
   applyNetwork,
   type NetworkAttachment,
@@ -499,6 +510,56 @@ describe("a namespace gone behind our back", { timeout: 240_000 }, () => {
     expect(spawnSync("umount", [attachment.netnsPath as string]).status).toBe(0);
     await manager.detach(fx.namespace, id);
     expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+  });
+});
+
+describe("an address freed while its last holder's rules are being removed", { timeout: 240_000 }, () => {
+  /**
+   * The bridge's DEL (which frees the address) runs beside the firewall's: a new container given the
+   * address must not add its rules until that DEL has ended, or the old DEL would take them away.
+   * A /30 has one address for containers, so the next holder gets the one marked as releasing.
+   */
+  test("the next holder's rules wait for the release marker, and a dead marker's owner is not waited for", async () => {
+    const name = `rel-${process.pid}`;
+    const subnet = `${uniqueSubnet().split(".").slice(0, 3).join(".")}.0/30`;
+    const address = subnet.replace(/\.0\/30$/, ".2");
+    await manager.createNetwork({ name, subnet, bridge: uniqueBridge() });
+    const marker = join(stateDir(), "releasing", name, address);
+    const holder = spawn("sleep", ["600"], { stdio: "ignore" });
+    const owner = JSON.stringify(identityOf(holder.pid!));
+    const id = uniqueId("rel");
+    try {
+      mkdirSync(dirname(marker), { recursive: true });
+      writeFileSync(marker, owner);
+      const pending = await manager.prepare({ namespace: fx.namespace, containerId: id, network: name });
+      let settled = false;
+      void pending.ready.finally(() => {
+        settled = true;
+      });
+      // The bridge has given the address (its reservation exists): the firewall's ADD is what waits.
+      for (let i = 0; i < 600 && !ipamReservations(stateDir(), name).includes(address); i++) await sleep(20);
+      expect(ipamReservations(stateDir(), name)).toContain(address);
+      expect(settled).toBe(false);
+      expect(rulesFor(subnet, [], true).filter((rule) => rule.includes("CNI-FORWARD"))).toEqual([]);
+      rmSync(marker);
+      expect((await pending.ready).addresses).toEqual([`${address}/30`]);
+      expect(rulesFor(subnet).some((rule) => rule.includes(`-s ${address}/32`))).toBe(true);
+      await manager.detach(fx.namespace, id);
+      // A marker left by a process that died mid-DEL is stale: removed, not waited for.
+      holder.kill("SIGKILL");
+      await once(holder, "exit");
+      writeFileSync(marker, owner);
+      await manager.attach({ namespace: fx.namespace, containerId: id, network: name });
+      expect(existsSync(marker)).toBe(false);
+      await manager.detach(fx.namespace, id);
+    } finally {
+      holder.kill("SIGKILL");
+      await manager.detach(fx.namespace, id);
+    }
+    expect(rulesFor(subnet)).toEqual([]);
+    expect(ipamReservations(stateDir(), name)).toEqual([]);
+    await manager.removeNetwork(name);
+    expect(existsSync(dirname(marker))).toBe(false);
   });
 });
 
