@@ -28,15 +28,28 @@ copy() { # copy SRC_ROOT REL_PATH...
 }
 copy "$gocode" \
   github.com/containerd/containerd/api \
-  github.com/containerd/containerd/protobuf/plugin \
   github.com/containerd/containerd/runtime/v2/runc/options \
   github.com/containerd/containerd/runtime/linux/runctypes \
   github.com/containerd/cgroups/stats/v1 \
   github.com/containerd/cgroups/v2/stats
-mkdir -p "$protos/gogoproto" "$protos/google/rpc"
-cp "$gocode/github.com/gogo/protobuf/gogoproto/gogo.proto" "$protos/gogoproto/"
+mkdir -p "$protos/google/rpc"
 cp "$gocode/github.com/gogo/googleapis/google/rpc/status.proto" "$protos/google/rpc/"
 cp -r proto/. "$protos/"
+# Go-only options out: gogoproto's (nullable, customtype, customname, stdtime, …) and containerd's
+# fieldpath plugin change the Go code, not the wire format or the JSON names. Left in, every
+# descriptor depends on gogo.proto and google/protobuf/descriptor.proto, and building those on
+# import cost ctrd ~10 ms of every start (a third of its descriptor building).
+find "$protos" -name '*.proto' -print0 | xargs -0 perl -pi -e '
+  my $go_only = qr{\((?:gogoproto|containerd\.plugin)\.|^\s*import (?:weak )?"(?:gogoproto/|github\.com/containerd/containerd/protobuf/plugin/)};
+  next unless /$go_only/;
+  $_ = "" if /^\s*import / || /^\s*option \((?:gogoproto|containerd\.plugin)\.\w+\)/;
+  s{\s*\[([^\]]*)\]}{ my @kept = grep { !/^\s*\((?:gogoproto|containerd\.plugin)\./ } split /,/, $1;
+    @kept ? " [" . join(",", @kept) . "]" : "" }ge;
+'
+if grep -rlE 'gogoproto|containerd\.plugin' "$protos" --include='*.proto' >/dev/null; then
+  echo "gen: Go-only options left in: $(grep -rlE 'gogoproto|containerd\.plugin' "$protos" --include='*.proto')" >&2
+  exit 1
+fi
 
 cat > "$work/buf.yaml" <<YAML
 version: v2

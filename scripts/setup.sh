@@ -49,11 +49,10 @@ make -s -C native/fifo
 # unshare(1) and umount(1) per container, and child_process).
 make -s -C native/network
 
-# TypeScript: rebuild when any source is newer than the build.
-if [ ! -f dist/.build-stamp ] || [ -n "$(find src tsconfig.json tsconfig.build.json package.json -newer dist/.build-stamp -print -quit)" ]; then
+# The library (tsc) and the bundled ctrd (esbuild): rebuilt when any source is newer than the build.
+if [ ! -f dist/.build-stamp ] || [ -n "$(find src tsconfig.json tsconfig.build.json package.json scripts/build.js -newer dist/.build-stamp -print -quit)" ]; then
   say "building TypeScript"
   rm -rf dist
-  npx tsc -p tsconfig.build.json
-  chmod +x dist/cli/main.js
+  node scripts/build.js
   touch dist/.build-stamp
 fi

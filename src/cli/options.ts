@@ -9,7 +9,6 @@ import {
 } from "../libcontainerd/factory.js";
 import { parseAddress } from "../libcontainerd/remote/address.js";
 import type { ContainerdLogLevel } from "../libcontainerd/supervisor/config.js";
-import { checkServingOnce } from "../libcontainerd/supervisor/health.js";
 import { LibcontainerdError } from "../libcontainerd/types/errors.js";
 import { DEFAULT_MANAGED_ROOT, defaultStateDir } from "../platform/addresses.js";
 import { detectPlatform } from "../platform/detect.js";
@@ -172,10 +171,11 @@ export function createClientOptions(settings: GlobalSettings): CreateClientOptio
 const REACH_TIMEOUT_MS = 5_000;
 
 /**
- * A unix socket is checked before a client exists: the client would otherwise log its own retries
- * (the event stream resubscribing) before ctrd reports the one line that matters.
+ * A unix socket path is checked before a client exists, for the one line that says what is wrong
+ * with it. Whether containerd answers there is then the client's first call (openClient): a
+ * health check of its own cost a second connection and call on every command.
  */
-async function probeContainerd(raw: string): Promise<void> {
+function checkContainerdAddress(raw: string): void {
   let address: ReturnType<typeof parseAddress>;
   try {
     address = parseAddress(raw);
@@ -192,17 +192,6 @@ async function probeContainerd(raw: string): Promise<void> {
       "invalid_argument",
     );
   }
-  const result = await checkServingOnce(address.path, REACH_TIMEOUT_MS);
-  if (!result.serving) {
-    throw new CliError(
-      `cannot reach containerd at ${address.path}: ${result.error.message}`,
-      "unavailable",
-      125,
-      {
-        cause: result.error,
-      },
-    );
-  }
 }
 
 /**
@@ -210,7 +199,7 @@ async function probeContainerd(raw: string): Promise<void> {
  * clear message instead of at the first real call. Starting a managed containerd shows a spinner.
  */
 export async function openClient(settings: GlobalSettings): Promise<LibcontainerdClient> {
-  if (settings.containerdAddress !== undefined) await probeContainerd(settings.containerdAddress);
+  if (settings.containerdAddress !== undefined) checkContainerdAddress(settings.containerdAddress);
   const managed = settings.containerdAddress === undefined && process.platform === "linux";
   const creating = createClient(createClientOptions(settings));
   const client = managed ? await withSpinner("starting containerd", creating) : await creating;

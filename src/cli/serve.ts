@@ -5,6 +5,7 @@ import { ContainerdImages } from "../engine/containerd-images.js";
 import { Engine } from "../engine/engine.js";
 import { DEFAULT_ENGINE_SOCKET, parseHost } from "../engine/server.js";
 import { NetworkManager } from "../network/manager.js";
+import { packagePath } from "../platform/package-dir.js";
 import { usageError } from "./errors.js";
 import { networkManagerOptions } from "./networking.js";
 import { addGlobalOptions, globalFlags, openClient, resolveSettings } from "./options.js";
@@ -27,7 +28,7 @@ const collect = (value: string, previous: string[] | undefined): string[] => [..
 
 function packageVersion(): string {
   try {
-    const manifest = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    const manifest = JSON.parse(readFileSync(packagePath("package.json"), "utf8")) as {
       version?: unknown;
     };
     return typeof manifest.version === "string" ? manifest.version : "0.0.0";

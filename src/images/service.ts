@@ -3,16 +3,15 @@ import type { Transport } from "@connectrpc/connect";
 import type { Mount } from "../gen/github.com/containerd/containerd/api/types/mount_pb.js";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import { InvalidArgumentError, isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
-import { type ImportOptions, importArchive } from "./archive-import.js";
-import { type SaveOptions, saveArchive } from "./archive-save.js";
-import { ContainerdServices } from "./containerd.js";
+import type { ImportOptions } from "./archive-import.js";
+import type { SaveOptions } from "./archive-save.js";
+import type { ContainerdServices } from "./containerd.js";
 import {
   type ImageProcess,
   type ImageProcessOverrides,
   imageProcess,
   userNeedsAccounts,
 } from "./image-spec.js";
-import { readFilesFromLayers } from "./layer-files.js";
 import { isIndex, parseConfig, parseIndex, parseManifest, selectManifest } from "./manifest.js";
 import {
   chainIds,
@@ -23,10 +22,10 @@ import {
   type Platform,
 } from "./media-types.js";
 import { hostPlatform, parsePlatform } from "./platform.js";
-import { type PullOptions, pullImage } from "./pull.js";
-import { type PushOptions, pushImage } from "./push.js";
+import type { PullOptions } from "./pull.js";
+import type { PushOptions } from "./push.js";
 import { formatReference, parseReference } from "./reference.js";
-import { type ImageRecord, ImageStore } from "./store.js";
+import type { ImageRecord, ImageStore } from "./store.js";
 import { KeyedLock } from "./unpack.js";
 
 export interface ImageServiceOptions {
@@ -56,72 +55,92 @@ export interface ResolvedImage {
 /** Images through containerd: pull, list, get, tag, remove, config, snapshots for containers. */
 export class RemoteImageService {
   readonly snapshotter: string;
-  private readonly services: ContainerdServices;
-  private readonly store: ImageStore;
+  private readonly transport: Transport;
+  private readonly defaultTimeoutMs: number;
+  private parts_: Promise<{ services: ContainerdServices; store: ImageStore }> | undefined;
   private readonly locks = new KeyedLock();
 
   constructor(opts: ImageServiceOptions) {
     this.snapshotter = opts.snapshotter ?? "overlayfs";
-    this.services = new ContainerdServices(opts.transport, opts.defaultTimeoutMs ?? 60_000);
-    this.store = new ImageStore(this.services);
+    this.transport = opts.transport;
+    this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 60_000;
+  }
+
+  /**
+   * containerd's image services and the image store, loaded on first use: every client has an
+   * image service, most commands never touch it, and building the services' descriptors (and
+   * loading the registry and tar code below) was a tenth of a short ctrd command's start.
+   */
+  private parts(): Promise<{ services: ContainerdServices; store: ImageStore }> {
+    this.parts_ ??= Promise.all([import("./containerd.js"), import("./store.js")]).then(
+      ([{ ContainerdServices }, { ImageStore }]) => {
+        const services = new ContainerdServices(this.transport, this.defaultTimeoutMs);
+        return { services, store: new ImageStore(services) };
+      },
+    );
+    return this.parts_;
   }
 
   /** Pulls (fetch + unpack) an image from its registry and records it under its normalised name. */
-  pull(ref: string, opts?: PullOptions): Promise<ImageRecord> {
-    return pullImage(
-      { services: this.services, store: this.store, snapshotter: this.snapshotter, locks: this.locks },
-      ref,
-      opts,
-    );
+  async pull(ref: string, opts?: PullOptions): Promise<ImageRecord> {
+    const [{ services, store }, { pullImage }] = await Promise.all([this.parts(), import("./pull.js")]);
+    return pullImage({ services, store, snapshotter: this.snapshotter, locks: this.locks }, ref, opts);
   }
 
   /** Pushes an image to its registry (or under `target`, another name), blobs first. */
   async push(ref: string, opts: PushOptions & { target?: string } = {}): Promise<void> {
-    const image = await this.store.get(ref, opts);
-    await pushImage(this.services, image, opts.target, opts);
+    const [{ services, store }, { pushImage }] = await Promise.all([this.parts(), import("./push.js")]);
+    const image = await store.get(ref, opts);
+    await pushImage(services, image, opts.target, opts);
   }
 
   /** Imports a `docker save` tar or an OCI image-layout tar (a stream); the images it named. */
-  import(input: Readable, opts?: ImportOptions): Promise<ImageRecord[]> {
-    return importArchive(
-      { services: this.services, store: this.store, snapshotter: this.snapshotter, locks: this.locks },
-      input,
-      opts,
-    );
+  async import(input: Readable, opts?: ImportOptions): Promise<ImageRecord[]> {
+    const [{ services, store }, { importArchive }] = await Promise.all([
+      this.parts(),
+      import("./archive-import.js"),
+    ]);
+    return importArchive({ services, store, snapshotter: this.snapshotter, locks: this.locks }, input, opts);
   }
 
   /** Writes images as an OCI image-layout tar (with docker's manifest.json) to `out`. */
   async save(refs: string[], out: Writable, opts?: SaveOptions): Promise<void> {
+    const [{ services, store }, { saveArchive }] = await Promise.all([
+      this.parts(),
+      import("./archive-save.js"),
+    ]);
     const images: ImageRecord[] = [];
-    for (const ref of refs) images.push(await this.store.get(ref, opts));
-    await saveArchive(this.services, images, out, opts);
+    for (const ref of refs) images.push(await store.get(ref, opts));
+    await saveArchive(services, images, out, opts);
   }
 
-  list(opts?: CallOptions): Promise<ImageRecord[]> {
-    return this.store.list(opts);
+  async list(opts?: CallOptions): Promise<ImageRecord[]> {
+    return (await this.parts()).store.list(opts);
   }
 
   /** NotFoundError when there is no such image. */
-  get(ref: string, opts?: CallOptions): Promise<ImageRecord> {
-    return this.store.get(ref, opts);
+  async get(ref: string, opts?: CallOptions): Promise<ImageRecord> {
+    return (await this.parts()).store.get(ref, opts);
   }
 
   /** A second name for an image (`docker tag`); an existing target name is moved. */
   async tag(source: string, target: string, opts?: CallOptions): Promise<ImageRecord> {
-    const image = await this.store.get(source, opts);
+    const { store } = await this.parts();
+    const image = await store.get(source, opts);
     const name = formatReference(parseReference(target));
-    return this.store.put({ name, target: image.target, labels: image.labels }, opts);
+    return store.put({ name, target: image.target, labels: image.labels }, opts);
   }
 
   /** Removes an image's name; what nothing else references is reclaimed by containerd's GC. */
   async remove(ref: string, opts?: RemoveImageOptions): Promise<void> {
-    const image = await this.store.get(ref, opts);
-    await this.store.delete(image.name, opts);
+    const { store } = await this.parts();
+    const image = await store.get(ref, opts);
+    await store.delete(image.name, opts);
   }
 
   /** The manifest and config for a platform (default: the host's). */
   async resolve(ref: string, opts?: PlatformOptions): Promise<ResolvedImage> {
-    const record = await this.store.get(ref, opts);
+    const record = await (await this.parts()).store.get(ref, opts);
     const platform =
       opts?.platform === undefined
         ? hostPlatform()
@@ -146,8 +165,9 @@ export class RemoteImageService {
   }
 
   private async read(desc: Descriptor, record: ImageRecord, opts?: CallOptions): Promise<Buffer> {
+    const { services } = await this.parts();
     try {
-      return await this.services.readContent(desc.digest, opts);
+      return await services.readContent(desc.digest, opts);
     } catch (err) {
       if (isErrorCode(err, "not_found"))
         throw new NotFoundError(`image ${record.name}: content ${desc.digest} is missing (pull it again)`, {
@@ -172,8 +192,12 @@ export class RemoteImageService {
     const user = overrides.user ?? image.config.config?.User;
     let files = { passwd: null as string | null, group: null as string | null };
     if (userNeedsAccounts(user)) {
+      const [{ services }, { readFilesFromLayers }] = await Promise.all([
+        this.parts(),
+        import("./layer-files.js"),
+      ]);
       const found = await readFilesFromLayers(
-        this.services,
+        services,
         image.manifest.layers,
         ["etc/passwd", "etc/group"],
         opts,
@@ -197,12 +221,13 @@ export class RemoteImageService {
     opts?: PlatformOptions,
   ): Promise<{ snapshotter: string; key: string; mounts: Mount[] }> {
     const image = await this.resolve(ref, opts);
+    const { services } = await this.parts();
     const chain = chainIds(image.config.rootfs.diff_ids);
     const parent = chain.at(-1) ?? "";
     if (parent !== "") {
       try {
-        await this.services.call(`stat snapshot ${parent}`, opts, (s) =>
-          this.services.snapshots.stat({ snapshotter: this.snapshotter, key: parent }, { signal: s }),
+        await services.call(`stat snapshot ${parent}`, opts, (s) =>
+          services.snapshots.stat({ snapshotter: this.snapshotter, key: parent }, { signal: s }),
         );
       } catch (err) {
         if (!isErrorCode(err, "not_found")) throw err;
@@ -212,8 +237,8 @@ export class RemoteImageService {
         );
       }
     }
-    const { mounts } = await this.services.call(`prepare snapshot ${key}`, opts, (s) =>
-      this.services.snapshots.prepare(
+    const { mounts } = await services.call(`prepare snapshot ${key}`, opts, (s) =>
+      services.snapshots.prepare(
         {
           snapshotter: this.snapshotter,
           key,
@@ -228,9 +253,10 @@ export class RemoteImageService {
 
   /** Removes a snapshot made by prepareSnapshot (NotFound is fine: it is gone). */
   async removeSnapshot(snapshotter: string, key: string, opts?: CallOptions): Promise<void> {
-    await this.services
+    const { services } = await this.parts();
+    await services
       .call(`remove snapshot ${key}`, opts, (s) =>
-        this.services.snapshots.remove({ snapshotter, key }, { signal: s }),
+        services.snapshots.remove({ snapshotter, key }, { signal: s }),
       )
       .catch((err: unknown) => {
         if (!isErrorCode(err, "not_found")) throw err;

@@ -1,13 +1,12 @@
 import { accessSync, constants } from "node:fs";
 import { isAbsolute } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { LogOptions } from "../libcontainerd/types/client.js";
 import { FailedPreconditionError, InvalidArgumentError } from "../libcontainerd/types/errors.js";
+import { packagePath } from "../platform/package-dir.js";
 
 /** Where scripts/setup.sh builds it; `CTRD_LOGGER` names another build. */
 export function loggerBinary(env: NodeJS.ProcessEnv = process.env): string {
-  const path =
-    env.CTRD_LOGGER ?? fileURLToPath(new URL("../../native/ctrd-logger/build/ctrd-logger", import.meta.url));
+  const path = env.CTRD_LOGGER ?? packagePath("native/ctrd-logger/build/ctrd-logger");
   try {
     accessSync(path, constants.X_OK);
   } catch (err) {

@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { constants as os } from "node:os";
-import { fileURLToPath } from "node:url";
+import { packagePath } from "../platform/package-dir.js";
 
 type Done = (errno: number, step: string) => void;
 type RunDone = (
@@ -31,9 +31,7 @@ let addon: NetworkAddon | null | undefined;
 /** Where scripts/setup.sh builds it; `CTRD_NETWORK_ADDON` names another build, or "none" for none. */
 export function networkAddon(): NetworkAddon | null {
   if (addon !== undefined) return addon;
-  const path =
-    process.env.CTRD_NETWORK_ADDON ??
-    fileURLToPath(new URL("../../native/network/build/network.node", import.meta.url));
+  const path = process.env.CTRD_NETWORK_ADDON ?? packagePath("native/network/build/network.node");
   try {
     addon = path === "none" ? null : (createRequire(import.meta.url)(path) as NetworkAddon);
   } catch {

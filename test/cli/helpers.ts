@@ -46,7 +46,7 @@ export async function ensureBuilt(): Promise<void> {
     try {
       if (isStale()) {
         // Not spawnSync: a blocked event loop would starve the harness containerd's start-up checks.
-        const build = spawn("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repo });
+        const build = spawn(process.execPath, ["scripts/build.js"], { cwd: repo });
         let output = "";
         build.stdout.on("data", (chunk: Buffer) => {
           output += chunk.toString();
@@ -55,7 +55,7 @@ export async function ensureBuilt(): Promise<void> {
           output += chunk.toString();
         });
         const [status] = (await once(build, "close")) as [number | null];
-        // tsc still emits when some other area has a type error; only a CLI it did not write is fatal.
+        // The build still emits when some other area has a type error; only a CLI it did not write is fatal.
         if (status !== 0 && isStale()) throw new Error(`building the CLI failed:\n${output}`);
       }
     } finally {

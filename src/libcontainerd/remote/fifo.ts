@@ -3,7 +3,7 @@ import { constants, openSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Socket } from "node:net";
 import { constants as os } from "node:os";
-import { fileURLToPath } from "node:url";
+import { packagePath } from "../../platform/package-dir.js";
 
 /** native/fifo: mkfifo(3) as a Node-API addon (Node has no mkfifo). */
 interface FifoAddon {
@@ -15,9 +15,7 @@ let addon: FifoAddon | null | undefined;
 /** Where scripts/setup.sh builds it; `CTRD_FIFO_ADDON` names another build. Null when not built. */
 function fifoAddon(): FifoAddon | null {
   if (addon !== undefined) return addon;
-  const path =
-    process.env.CTRD_FIFO_ADDON ??
-    fileURLToPath(new URL("../../../native/fifo/build/fifo.node", import.meta.url));
+  const path = process.env.CTRD_FIFO_ADDON ?? packagePath("native/fifo/build/fifo.node");
   try {
     addon = createRequire(import.meta.url)(path) as FifoAddon;
   } catch {

@@ -18,7 +18,6 @@ import { bareAny, jsonAny, TYPE_URL } from "./any.js";
 import type { RemoteContainer } from "./container.js";
 import type { RemoteContext } from "./context.js";
 import { mayHaveReachedContainerd } from "./errors.js";
-import { decodeMetrics, decodeRawMetrics } from "./metrics.js";
 import { RemoteProcess, toDate } from "./process.js";
 import { ProcessIO } from "./stdio.js";
 
@@ -166,6 +165,8 @@ export class RemoteTask extends TaskBase<RemoteProcess> {
     );
     const metric = metrics.find((m) => m.id === this.containerId) ?? metrics[0];
     if (!metric?.data) throw new NotFoundError("containerd returned no metrics");
+    // Loaded on first use: the cgroup metrics descriptors are large and most clients never ask.
+    const { decodeMetrics } = await import("./metrics.js");
     return decodeMetrics(metric.data, toDate(metric.timestamp));
   }
 
@@ -287,6 +288,7 @@ class RemoteInitProcess extends RemoteProcess {
       );
       const data = metrics.find((m) => m.id === this.containerId)?.data;
       if (!data) return known();
+      const { decodeRawMetrics } = await import("./metrics.js");
       const raw = decodeRawMetrics(data, new Date());
       if (raw.kind === "hcs") return undefined;
       const killed = raw.memory.oomKills > 0 || this.ctx.events.oomSeen(this.containerId);

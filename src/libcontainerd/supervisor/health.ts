@@ -1,6 +1,4 @@
 import { Worker } from "node:worker_threads";
-import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
-import { createContainerdTransport, serviceClient } from "../remote/transport.js";
 
 export type HealthResult = { serving: true; latencyMs: number } | { serving: false; error: Error };
 
@@ -137,25 +135,5 @@ export class HealthProbe {
     });
     this.worker = worker;
     return worker;
-  }
-}
-
-/**
- * One check on this thread, for a caller whose event loop is idle (a CLI command asking whether
- * containerd is there before it starts): no thread to start, so it costs what the call costs.
- */
-export async function checkServingOnce(socketPath: string, timeoutMs: number): Promise<HealthResult> {
-  const transport = createContainerdTransport({ address: socketPath, namespace: "default" });
-  const started = performance.now();
-  try {
-    const reply = await serviceClient(Health, transport).check({ service: "" }, { timeoutMs });
-    if (reply.status === HealthCheckResponse_ServingStatus.SERVING) {
-      return { serving: true, latencyMs: performance.now() - started };
-    }
-    return { serving: false, error: new Error(`containerd health status ${reply.status}`) };
-  } catch (err) {
-    return { serving: false, error: err instanceof Error ? err : new Error(String(err)) };
-  } finally {
-    transport.close();
   }
 }

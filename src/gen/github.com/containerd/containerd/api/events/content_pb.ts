@@ -19,15 +19,13 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import { file_gogoproto_gogo } from "../../../../../gogoproto/gogo_pb.js";
-import { file_github_com_containerd_containerd_protobuf_plugin_fieldpath } from "../../protobuf/plugin/fieldpath_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file github.com/containerd/containerd/api/events/content.proto.
  */
 export const file_github_com_containerd_containerd_api_events_content: GenFile = /*@__PURE__*/
-  fileDesc("CjlnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvZXZlbnRzL2NvbnRlbnQucHJvdG8SEWNvbnRhaW5lcmQuZXZlbnRzIlMKDUNvbnRlbnREZWxldGUSQgoGZGlnZXN0GAEgASgJQjLI3h8A2t4fKmdpdGh1Yi5jb20vb3BlbmNvbnRhaW5lcnMvZ28tZGlnZXN0LkRpZ2VzdEI4WjJnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvZXZlbnRzO2V2ZW50c6D0HgFYAFgBYgZwcm90bzM", [file_gogoproto_gogo, file_github_com_containerd_containerd_protobuf_plugin_fieldpath]);
+  fileDesc("CjlnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvZXZlbnRzL2NvbnRlbnQucHJvdG8SEWNvbnRhaW5lcmQuZXZlbnRzIh8KDUNvbnRlbnREZWxldGUSDgoGZGlnZXN0GAEgASgJQjRaMmdpdGh1Yi5jb20vY29udGFpbmVyZC9jb250YWluZXJkL2FwaS9ldmVudHM7ZXZlbnRzYgZwcm90bzM");
 
 /**
  * @generated from message containerd.events.ContentDelete

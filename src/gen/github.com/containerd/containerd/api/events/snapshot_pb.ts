@@ -19,14 +19,13 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import { file_github_com_containerd_containerd_protobuf_plugin_fieldpath } from "../../protobuf/plugin/fieldpath_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file github.com/containerd/containerd/api/events/snapshot.proto.
  */
 export const file_github_com_containerd_containerd_api_events_snapshot: GenFile = /*@__PURE__*/
-  fileDesc("CjpnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvZXZlbnRzL3NuYXBzaG90LnByb3RvEhFjb250YWluZXJkLmV2ZW50cyIuCg9TbmFwc2hvdFByZXBhcmUSCwoDa2V5GAEgASgJEg4KBnBhcmVudBgCIAEoCSIrCg5TbmFwc2hvdENvbW1pdBILCgNrZXkYASABKAkSDAoEbmFtZRgCIAEoCSIdCg5TbmFwc2hvdFJlbW92ZRILCgNrZXkYASABKAlCOFoyZ2l0aHViLmNvbS9jb250YWluZXJkL2NvbnRhaW5lcmQvYXBpL2V2ZW50cztldmVudHOg9B4BWABiBnByb3RvMw", [file_github_com_containerd_containerd_protobuf_plugin_fieldpath]);
+  fileDesc("CjpnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvZXZlbnRzL3NuYXBzaG90LnByb3RvEhFjb250YWluZXJkLmV2ZW50cyIuCg9TbmFwc2hvdFByZXBhcmUSCwoDa2V5GAEgASgJEg4KBnBhcmVudBgCIAEoCSIrCg5TbmFwc2hvdENvbW1pdBILCgNrZXkYASABKAkSDAoEbmFtZRgCIAEoCSIdCg5TbmFwc2hvdFJlbW92ZRILCgNrZXkYASABKAlCNFoyZ2l0aHViLmNvbS9jb250YWluZXJkL2NvbnRhaW5lcmQvYXBpL2V2ZW50cztldmVudHNiBnByb3RvMw");
 
 /**
  * @generated from message containerd.events.SnapshotPrepare

@@ -19,14 +19,13 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import { file_gogoproto_gogo } from "../../../../../gogoproto/gogo_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file github.com/containerd/containerd/api/types/descriptor.proto.
  */
 export const file_github_com_containerd_containerd_api_types_descriptor: GenFile = /*@__PURE__*/
-  fileDesc("CjtnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvdHlwZXMvZGVzY3JpcHRvci5wcm90bxIQY29udGFpbmVyZC50eXBlcyLqAQoKRGVzY3JpcHRvchISCgptZWRpYV90eXBlGAEgASgJEkIKBmRpZ2VzdBgCIAEoCUIyyN4fANreHypnaXRodWIuY29tL29wZW5jb250YWluZXJzL2dvLWRpZ2VzdC5EaWdlc3QSDAoEc2l6ZRgDIAEoAxJCCgthbm5vdGF0aW9ucxgFIAMoCzItLmNvbnRhaW5lcmQudHlwZXMuRGVzY3JpcHRvci5Bbm5vdGF0aW9uc0VudHJ5GjIKEEFubm90YXRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIyWjBnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvdHlwZXM7dHlwZXNYAGIGcHJvdG8z", [file_gogoproto_gogo]);
+  fileDesc("CjtnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvdHlwZXMvZGVzY3JpcHRvci5wcm90bxIQY29udGFpbmVyZC50eXBlcyK2AQoKRGVzY3JpcHRvchISCgptZWRpYV90eXBlGAEgASgJEg4KBmRpZ2VzdBgCIAEoCRIMCgRzaXplGAMgASgDEkIKC2Fubm90YXRpb25zGAUgAygLMi0uY29udGFpbmVyZC50eXBlcy5EZXNjcmlwdG9yLkFubm90YXRpb25zRW50cnkaMgoQQW5ub3RhdGlvbnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQjJaMGdpdGh1Yi5jb20vY29udGFpbmVyZC9jb250YWluZXJkL2FwaS90eXBlczt0eXBlc2IGcHJvdG8z");
 
 /**
  * Descriptor describes a blob in a content store.

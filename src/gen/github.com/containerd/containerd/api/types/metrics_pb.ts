@@ -19,7 +19,6 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import { file_gogoproto_gogo } from "../../../../../gogoproto/gogo_pb.js";
 import type { Any, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_any, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -28,7 +27,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file github.com/containerd/containerd/api/types/metrics.proto.
  */
 export const file_github_com_containerd_containerd_api_types_metrics: GenFile = /*@__PURE__*/
-  fileDesc("CjhnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvdHlwZXMvbWV0cmljcy5wcm90bxIQY29udGFpbmVyZC50eXBlcyJxCgZNZXRyaWMSNwoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIIyN4fAJDfHwESCgoCaWQYAiABKAkSIgoEZGF0YRgDIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnlCMlowZ2l0aHViLmNvbS9jb250YWluZXJkL2NvbnRhaW5lcmQvYXBpL3R5cGVzO3R5cGVzWABiBnByb3RvMw", [file_gogoproto_gogo, file_google_protobuf_any, file_google_protobuf_timestamp]);
+  fileDesc("CjhnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvdHlwZXMvbWV0cmljcy5wcm90bxIQY29udGFpbmVyZC50eXBlcyJnCgZNZXRyaWMSLQoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIKCgJpZBgCIAEoCRIiCgRkYXRhGAMgASgLMhQuZ29vZ2xlLnByb3RvYnVmLkFueUIyWjBnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvdHlwZXM7dHlwZXNiBnByb3RvMw", [file_google_protobuf_any, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message containerd.types.Metric

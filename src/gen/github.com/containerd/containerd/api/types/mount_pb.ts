@@ -19,14 +19,13 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import { file_gogoproto_gogo } from "../../../../../gogoproto/gogo_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file github.com/containerd/containerd/api/types/mount.proto.
  */
 export const file_github_com_containerd_containerd_api_types_mount: GenFile = /*@__PURE__*/
-  fileDesc("CjZnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvdHlwZXMvbW91bnQucHJvdG8SEGNvbnRhaW5lcmQudHlwZXMiRgoFTW91bnQSDAoEdHlwZRgBIAEoCRIOCgZzb3VyY2UYAiABKAkSDgoGdGFyZ2V0GAMgASgJEg8KB29wdGlvbnMYBCADKAlCMlowZ2l0aHViLmNvbS9jb250YWluZXJkL2NvbnRhaW5lcmQvYXBpL3R5cGVzO3R5cGVzWABiBnByb3RvMw", [file_gogoproto_gogo]);
+  fileDesc("CjZnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvdHlwZXMvbW91bnQucHJvdG8SEGNvbnRhaW5lcmQudHlwZXMiRgoFTW91bnQSDAoEdHlwZRgBIAEoCRIOCgZzb3VyY2UYAiABKAkSDgoGdGFyZ2V0GAMgASgJEg8KB29wdGlvbnMYBCADKAlCMlowZ2l0aHViLmNvbS9jb250YWluZXJkL2NvbnRhaW5lcmQvYXBpL3R5cGVzO3R5cGVzYgZwcm90bzM");
 
 /**
  * Mount describes mounts for a container.

@@ -19,14 +19,13 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import { file_gogoproto_gogo } from "../../../../../gogoproto/gogo_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file github.com/containerd/containerd/api/types/platform.proto.
  */
 export const file_github_com_containerd_containerd_api_types_platform: GenFile = /*@__PURE__*/
-  fileDesc("CjlnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvdHlwZXMvcGxhdGZvcm0ucHJvdG8SEGNvbnRhaW5lcmQudHlwZXMiRQoIUGxhdGZvcm0SEgoCb3MYASABKAlCBuLeHwJPUxIUCgxhcmNoaXRlY3R1cmUYAiABKAkSDwoHdmFyaWFudBgDIAEoCUIyWjBnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvdHlwZXM7dHlwZXNYAGIGcHJvdG8z", [file_gogoproto_gogo]);
+  fileDesc("CjlnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvdHlwZXMvcGxhdGZvcm0ucHJvdG8SEGNvbnRhaW5lcmQudHlwZXMiPQoIUGxhdGZvcm0SCgoCb3MYASABKAkSFAoMYXJjaGl0ZWN0dXJlGAIgASgJEg8KB3ZhcmlhbnQYAyABKAlCMlowZ2l0aHViLmNvbS9jb250YWluZXJkL2NvbnRhaW5lcmQvYXBpL3R5cGVzO3R5cGVzYgZwcm90bzM");
 
 /**
  * Platform follows the structure of the OCI platform specification, from

@@ -19,7 +19,6 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import { file_gogoproto_gogo } from "../../../../../../gogoproto/gogo_pb.js";
 import type { Any, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_any, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -28,7 +27,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file github.com/containerd/containerd/api/types/task/task.proto.
  */
 export const file_github_com_containerd_containerd_api_types_task_task: GenFile = /*@__PURE__*/
-  fileDesc("CjpnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvdHlwZXMvdGFzay90YXNrLnByb3RvEhNjb250YWluZXJkLnYxLnR5cGVzIvQBCgdQcm9jZXNzEhQKDGNvbnRhaW5lcl9pZBgBIAEoCRIKCgJpZBgCIAEoCRILCgNwaWQYAyABKA0SKwoGc3RhdHVzGAQgASgOMhsuY29udGFpbmVyZC52MS50eXBlcy5TdGF0dXMSDQoFc3RkaW4YBSABKAkSDgoGc3Rkb3V0GAYgASgJEg4KBnN0ZGVychgHIAEoCRIQCgh0ZXJtaW5hbBgIIAEoCBITCgtleGl0X3N0YXR1cxgJIAEoDRI3CglleGl0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgjI3h8AkN8fASI+CgtQcm9jZXNzSW5mbxILCgNwaWQYASABKA0SIgoEaW5mbxgCIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5Bbnkq1gEKBlN0YXR1cxIeCgdVTktOT1dOEAAaEYqdIA1TdGF0dXNVbmtub3duEh4KB0NSRUFURUQQARoRip0gDVN0YXR1c0NyZWF0ZWQSHgoHUlVOTklORxACGhGKnSANU3RhdHVzUnVubmluZxIeCgdTVE9QUEVEEAMaEYqdIA1TdGF0dXNTdG9wcGVkEhwKBlBBVVNFRBAEGhCKnSAMU3RhdHVzUGF1c2VkEh4KB1BBVVNJTkcQBRoRip0gDVN0YXR1c1BhdXNpbmcaDoijHgC6pB4GU3RhdHVzWABiBnByb3RvMw", [file_gogoproto_gogo, file_google_protobuf_timestamp, file_google_protobuf_any]);
+  fileDesc("CjpnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvdHlwZXMvdGFzay90YXNrLnByb3RvEhNjb250YWluZXJkLnYxLnR5cGVzIuoBCgdQcm9jZXNzEhQKDGNvbnRhaW5lcl9pZBgBIAEoCRIKCgJpZBgCIAEoCRILCgNwaWQYAyABKA0SKwoGc3RhdHVzGAQgASgOMhsuY29udGFpbmVyZC52MS50eXBlcy5TdGF0dXMSDQoFc3RkaW4YBSABKAkSDgoGc3Rkb3V0GAYgASgJEg4KBnN0ZGVychgHIAEoCRIQCgh0ZXJtaW5hbBgIIAEoCBITCgtleGl0X3N0YXR1cxgJIAEoDRItCglleGl0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIj4KC1Byb2Nlc3NJbmZvEgsKA3BpZBgBIAEoDRIiCgRpbmZvGAIgASgLMhQuZ29vZ2xlLnByb3RvYnVmLkFueSpVCgZTdGF0dXMSCwoHVU5LTk9XThAAEgsKB0NSRUFURUQQARILCgdSVU5OSU5HEAISCwoHU1RPUFBFRBADEgoKBlBBVVNFRBAEEgsKB1BBVVNJTkcQBWIGcHJvdG8z", [file_google_protobuf_timestamp, file_google_protobuf_any]);
 
 /**
  * @generated from message containerd.v1.types.Process

@@ -21,14 +21,13 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { EmptySchema } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_empty } from "@bufbuild/protobuf/wkt";
-import { file_gogoproto_gogo } from "../../../../../../../gogoproto/gogo_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file github.com/containerd/containerd/api/services/version/v1/version.proto.
  */
 export const file_github_com_containerd_containerd_api_services_version_v1_version: GenFile = /*@__PURE__*/
-  fileDesc("CkZnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvc2VydmljZXMvdmVyc2lvbi92MS92ZXJzaW9uLnByb3RvEh5jb250YWluZXJkLnNlcnZpY2VzLnZlcnNpb24udjEiNAoPVmVyc2lvblJlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSEAoIcmV2aXNpb24YAiABKAkyXQoHVmVyc2lvbhJSCgdWZXJzaW9uEhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5Gi8uY29udGFpbmVyZC5zZXJ2aWNlcy52ZXJzaW9uLnYxLlZlcnNpb25SZXNwb25zZUJCWkBnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvc2VydmljZXMvdmVyc2lvbi92MTt2ZXJzaW9uWAFiBnByb3RvMw", [file_google_protobuf_empty, file_gogoproto_gogo]);
+  fileDesc("CkZnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvc2VydmljZXMvdmVyc2lvbi92MS92ZXJzaW9uLnByb3RvEh5jb250YWluZXJkLnNlcnZpY2VzLnZlcnNpb24udjEiNAoPVmVyc2lvblJlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSEAoIcmV2aXNpb24YAiABKAkyXQoHVmVyc2lvbhJSCgdWZXJzaW9uEhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5Gi8uY29udGFpbmVyZC5zZXJ2aWNlcy52ZXJzaW9uLnYxLlZlcnNpb25SZXNwb25zZUJCWkBnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvc2VydmljZXMvdmVyc2lvbi92MTt2ZXJzaW9uYgZwcm90bzM", [file_google_protobuf_empty]);
 
 /**
  * @generated from message containerd.services.version.v1.VersionResponse

@@ -19,8 +19,6 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import { file_github_com_containerd_containerd_protobuf_plugin_fieldpath } from "../../../../../protobuf/plugin/fieldpath_pb.js";
-import { file_gogoproto_gogo } from "../../../../../../../../gogoproto/gogo_pb.js";
 import type { Any, EmptySchema, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_any, file_google_protobuf_empty, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -29,7 +27,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file github.com/containerd/containerd/api/services/ttrpc/events/v1/events.proto.
  */
 export const file_github_com_containerd_containerd_api_services_ttrpc_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("CkpnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvc2VydmljZXMvdHRycGMvZXZlbnRzL3YxL2V2ZW50cy5wcm90bxIjY29udGFpbmVyZC5zZXJ2aWNlcy5ldmVudHMudHRycGMudjEiUQoORm9yd2FyZFJlcXVlc3QSPwoIZW52ZWxvcGUYASABKAsyLS5jb250YWluZXJkLnNlcnZpY2VzLmV2ZW50cy50dHJwYy52MS5FbnZlbG9wZSKQAQoIRW52ZWxvcGUSNwoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIIyN4fAJDfHwESEQoJbmFtZXNwYWNlGAIgASgJEg0KBXRvcGljGAMgASgJEiMKBWV2ZW50GAQgASgLMhQuZ29vZ2xlLnByb3RvYnVmLkFueToEgLkfATJgCgZFdmVudHMSVgoHRm9yd2FyZBIzLmNvbnRhaW5lcmQuc2VydmljZXMuZXZlbnRzLnR0cnBjLnYxLkZvcndhcmRSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5QkZaRGdpdGh1Yi5jb20vY29udGFpbmVyZC9jb250YWluZXJkL2FwaS9zZXJ2aWNlcy90dHJwYy9ldmVudHMvdjE7ZXZlbnRzWABYAWIGcHJvdG8z", [file_github_com_containerd_containerd_protobuf_plugin_fieldpath, file_gogoproto_gogo, file_google_protobuf_any, file_google_protobuf_empty, file_google_protobuf_timestamp]);
+  fileDesc("CkpnaXRodWIuY29tL2NvbnRhaW5lcmQvY29udGFpbmVyZC9hcGkvc2VydmljZXMvdHRycGMvZXZlbnRzL3YxL2V2ZW50cy5wcm90bxIjY29udGFpbmVyZC5zZXJ2aWNlcy5ldmVudHMudHRycGMudjEiUQoORm9yd2FyZFJlcXVlc3QSPwoIZW52ZWxvcGUYASABKAsyLS5jb250YWluZXJkLnNlcnZpY2VzLmV2ZW50cy50dHJwYy52MS5FbnZlbG9wZSKAAQoIRW52ZWxvcGUSLQoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgluYW1lc3BhY2UYAiABKAkSDQoFdG9waWMYAyABKAkSIwoFZXZlbnQYBCABKAsyFC5nb29nbGUucHJvdG9idWYuQW55MmAKBkV2ZW50cxJWCgdGb3J3YXJkEjMuY29udGFpbmVyZC5zZXJ2aWNlcy5ldmVudHMudHRycGMudjEuRm9yd2FyZFJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHlCRlpEZ2l0aHViLmNvbS9jb250YWluZXJkL2NvbnRhaW5lcmQvYXBpL3NlcnZpY2VzL3R0cnBjL2V2ZW50cy92MTtldmVudHNiBnByb3RvMw", [file_google_protobuf_any, file_google_protobuf_empty, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message containerd.services.events.ttrpc.v1.ForwardRequest

@@ -1,0 +1,27 @@
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+let found: string | undefined;
+
+/**
+ * The package's own directory (package.json, native/), found upwards from this module: it is
+ * src/platform/ under tsx, dist/platform/ in the library build, and a chunk in dist/cli/ in the
+ * bundled ctrd (scripts/build.js), so no fixed `../..` fits all three.
+ */
+export function packageDir(): string {
+  found ??= findPackageDir(dirname(fileURLToPath(import.meta.url)));
+  return found;
+}
+
+function findPackageDir(start: string): string {
+  for (let dir = start; dirname(dir) !== dir; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json"))) return dir;
+  }
+  return join(start, "../..");
+}
+
+/** A file of the package: `packagePath("native/fifo/build/fifo.node")`. */
+export function packagePath(relative: string): string {
+  return join(packageDir(), relative);
+}
