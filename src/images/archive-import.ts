@@ -308,7 +308,7 @@ async function labelAndUnpack(
   const snapshotter = opts.snapshotter ?? deps.snapshotter;
   const ctx = { services: deps.services, snapshotter, lease, signal, locks: deps.locks };
   for (let i = 0; i < manifest.layers.length; i++)
-    await unpackLayer(ctx, manifest.layers, config.rootfs.diff_ids, i, Promise.resolve());
+    await unpackLayer(ctx, manifest.layers, config.rootfs.diff_ids, i, { ready: Promise.resolve() });
   const top = chainIds(config.rootfs.diff_ids).at(-1);
   if (top)
     await deps.services.updateContentLabels(

@@ -83,7 +83,9 @@ function limited<T>(limit: number, tasks: (() => Promise<T>)[]): Promise<T>[] {
  * lease; each blob streamed into the content store with containerd's GC reference labels
  * (index → manifest → config and layers); layers fetched a few at once and unpacked in order as they
  * arrive; the config labelled with the snapshot chain; the image record written last, so a failed
- * pull registers nothing and leaves nothing GC would keep.
+ * pull registers nothing, and what it stored the lease no longer holds. The registry is asked
+ * while the lease is made, and the config, manifest and index are stored while the layers come:
+ * only the image record waits for the last unpack.
  */
 export async function pullImage(deps: PullDeps, ref: string, opts: PullOptions = {}): Promise<ImageRecord> {
   const parsed = parseReference(ref);
@@ -97,69 +99,118 @@ export async function pullImage(deps: PullDeps, ref: string, opts: PullOptions =
   const snapshotter = opts.snapshotter ?? deps.snapshotter;
   const signal = callSignal(opts);
   const registry = new RegistryClient(parsed, opts);
+  const resolving = registry.resolve(signal);
+  // Seen below, unless the lease could not be made.
+  resolving.catch(() => {});
   try {
     return await deps.services.withLease(`pull ${name}`, signal, async (lease) => {
-      const root = await registry.resolve(signal);
-      const fetcher = new Fetcher(deps.services, registry, parsed, lease, signal, opts.onProgress);
-      let manifestDesc = root.descriptor;
-      let manifestContent = root.content;
-      if (isIndex(root.descriptor.mediaType)) {
-        const index = parseIndex(root.content, `index of ${name}`);
-        manifestDesc = selectManifest(index, platform, name);
-        if (isIndex(manifestDesc.mediaType))
-          throw new NotImplementedError(`${name}: an index nested in an index is not supported`);
-        manifestContent = await registry.fetchManifest(manifestDesc, signal);
-      } else if (!isManifest(root.descriptor.mediaType)) {
-        if (root.descriptor.mediaType === MediaType.dockerSchema1Manifest)
-          throw new NotImplementedError(`${name}: Docker schema 1 manifests are not supported`);
-        throw new InvalidArgumentError(
-          `${name}: unknown media type ${JSON.stringify(root.descriptor.mediaType)}`,
-        );
-      }
-      const manifest = parseManifest(manifestContent, `manifest of ${name}`);
-      const configContent = (await deps.services.hasContent(manifest.config.digest, opts))
-        ? await deps.services.readContent(manifest.config.digest, opts, MAX_CONFIG_BYTES)
-        : await registry.fetchSmallBlob(manifest.config, MAX_CONFIG_BYTES, signal);
-      const config = parseConfig(configContent, `config of ${name}`, manifest.layers.length);
-      // Children before parents: a parent's labels never point at content that is not there yet.
-      const layerWrites = limited(
-        Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY),
-        manifest.layers.map((layer) => () => fetcher.fetchLayer(layer)),
-      );
-      // Each write's failure is seen through the unpack (or the wait below); none goes unhandled.
-      for (const write of layerWrites) write.catch(() => {});
-      if (opts.unpack !== false) {
-        await unpackAll(
-          deps,
+      // Writes still running when the pull fails are stopped and waited for before the lease goes.
+      const stop = new AbortController();
+      const pullSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+      const writes: Promise<unknown>[] = [];
+      try {
+        return await pullUnder(deps, lease, registry, parsed, await resolving, {
+          ...opts,
+          name,
+          platform,
           snapshotter,
-          lease,
-          signal,
-          manifest.layers,
-          config,
-          layerWrites,
-          opts.onProgress,
-        );
+          signal: pullSignal,
+          writes,
+        });
+      } catch (err) {
+        stop.abort();
+        await Promise.allSettled(writes);
+        throw err;
       }
-      await Promise.all(layerWrites);
-      const configLabels: Record<string, string> = { ...fetcher.sourceLabel };
-      if (opts.unpack !== false && config.rootfs.diff_ids.length > 0) {
-        configLabels[snapshotGcLabel(snapshotter)] = chainIds(config.rootfs.diff_ids).at(-1) as string;
-      }
-      await fetcher.storeSmall(manifest.config, configContent, "config", configLabels);
-      await fetcher.storeSmall(
-        manifestDesc,
-        manifestContent,
-        "manifest",
-        childGcLabels([manifest.config, ...manifest.layers]),
-      );
-      if (manifestDesc !== root.descriptor) {
-        await fetcher.storeSmall(root.descriptor, root.content, "index", childGcLabels([manifestDesc]));
-      }
-      return deps.store.put({ name, target: root.descriptor }, opts);
     });
   } finally {
     registry.close();
   }
+}
+
+interface PullPlan extends PullOptions {
+  name: string;
+  platform: Platform;
+  snapshotter: string;
+  signal: AbortSignal;
+  /** Every write started, for the caller to wait for if the pull fails. */
+  writes: Promise<unknown>[];
+}
+
+async function pullUnder(
+  deps: PullDeps,
+  lease: Lease,
+  registry: RegistryClient,
+  parsed: ImageReference,
+  root: { descriptor: Descriptor; content: Buffer },
+  plan: PullPlan,
+): Promise<ImageRecord> {
+  const { name, signal, writes } = plan;
+  const fetcher = new Fetcher(deps.services, registry, parsed, lease, signal, plan.onProgress);
+  let manifestDesc = root.descriptor;
+  let manifestContent = root.content;
+  if (isIndex(root.descriptor.mediaType)) {
+    const index = parseIndex(root.content, `index of ${name}`);
+    manifestDesc = selectManifest(index, plan.platform, name);
+    if (isIndex(manifestDesc.mediaType))
+      throw new NotImplementedError(`${name}: an index nested in an index is not supported`);
+    manifestContent = await registry.fetchManifest(manifestDesc, signal);
+  } else if (!isManifest(root.descriptor.mediaType)) {
+    if (root.descriptor.mediaType === MediaType.dockerSchema1Manifest)
+      throw new NotImplementedError(`${name}: Docker schema 1 manifests are not supported`);
+    throw new InvalidArgumentError(
+      `${name}: unknown media type ${JSON.stringify(root.descriptor.mediaType)}`,
+    );
+  }
+  const manifest = parseManifest(manifestContent, `manifest of ${name}`);
+  const unpack = plan.unpack !== false;
+  const layerWrites = limited(
+    Math.max(1, plan.concurrency ?? DEFAULT_CONCURRENCY),
+    manifest.layers.map((layer) => () => fetcher.fetchLayer(layer)),
+  );
+  // Each write's failure is seen through the unpack or the waits below; none goes unhandled.
+  for (const write of layerWrites) write.catch(() => {});
+  writes.push(...layerWrites);
+  const opts = { signal };
+  const configContent = (await deps.services.hasContent(manifest.config.digest, opts))
+    ? await deps.services.readContent(manifest.config.digest, opts, MAX_CONFIG_BYTES)
+    : await registry.fetchSmallBlob(manifest.config, MAX_CONFIG_BYTES, signal);
+  const config = parseConfig(configContent, `config of ${name}`, manifest.layers.length);
+  const configLabels: Record<string, string> = { ...fetcher.sourceLabel };
+  if (unpack && config.rootfs.diff_ids.length > 0) {
+    configLabels[snapshotGcLabel(plan.snapshotter)] = chainIds(config.rootfs.diff_ids).at(-1) as string;
+  }
+  // Under the lease, a label may name content or a snapshot that is not there yet.
+  const smallWrites = [
+    fetcher.storeSmall(manifest.config, configContent, "config", configLabels),
+    fetcher.storeSmall(
+      manifestDesc,
+      manifestContent,
+      "manifest",
+      childGcLabels([manifest.config, ...manifest.layers]),
+    ),
+  ];
+  if (manifestDesc !== root.descriptor) {
+    smallWrites.push(
+      fetcher.storeSmall(root.descriptor, root.content, "index", childGcLabels([manifestDesc])),
+    );
+  }
+  for (const write of smallWrites) write.catch(() => {});
+  writes.push(...smallWrites);
+  if (unpack) {
+    await unpackAll(
+      deps,
+      plan.snapshotter,
+      lease,
+      signal,
+      manifest.layers,
+      config,
+      layerWrites,
+      plan.onProgress,
+    );
+  }
+  await Promise.all([...layerWrites, ...smallWrites]);
+  return deps.store.put({ name, target: root.descriptor }, opts);
 }
 
 async function unpackAll(
@@ -173,25 +224,28 @@ async function unpackAll(
   onProgress: PullOptions["onProgress"],
 ): Promise<void> {
   const ctx = { services: deps.services, snapshotter, lease, signal, locks: deps.locks };
-  for (const [i, layer] of layers.entries()) {
-    const ready = writes[i] as Promise<unknown>;
-    const result = await unpackLayer(ctx, layers, config.rootfs.diff_ids, i, ready, () =>
-      onProgress?.({
-        digest: layer.digest,
-        kind: "layer",
-        state: "extracting",
-        current: layer.size,
-        total: layer.size,
-      }),
-    );
-    onProgress?.({
-      digest: layer.digest,
-      kind: "layer",
-      state: result === "unpacked" ? "unpacked" : "done",
-      current: layer.size,
-      total: layer.size,
-    });
-  }
+  // Every layer's unpack starts at once: each asks whether its chain exists while the layers before
+  // it unpack, and prepares its snapshot the moment its parent is committed.
+  const labels: Promise<unknown>[] = [];
+  let parent: Promise<unknown> = Promise.resolve();
+  const unpacks = layers.map((layer, i) => {
+    const progress = (state: PullProgress["state"]) =>
+      onProgress?.({ digest: layer.digest, kind: "layer", state, current: layer.size, total: layer.size });
+    const unpacked = unpackLayer(ctx, layers, config.rootfs.diff_ids, i, {
+      ready: writes[i] as Promise<unknown>,
+      parent,
+      onApply: () => progress("extracting"),
+      labels,
+    }).then((result) => progress(result === "unpacked" ? "unpacked" : "done"));
+    unpacked.catch(() => {});
+    parent = unpacked;
+    return unpacked;
+  });
+  // All settled before the first failure is thrown: none is left holding its lock or a snapshot.
+  const results = await Promise.allSettled(unpacks);
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
+  await Promise.all(labels);
 }
 
 /** Writes blobs from one registry repository into the content store under the pull's lease. */

@@ -52,20 +52,33 @@ export function isUnpacked(ctx: UnpackContext, chainId: string): Promise<boolean
   return snapshotExists(ctx, chainId);
 }
 
+/** What an unpack waits for, and tells, beside the layer itself. */
+export interface UnpackSteps {
+  /** Resolves when the layer's blob is in the content store. */
+  ready: Promise<unknown>;
+  /** Resolves when the parent chain is committed (the layer before, unpacked). */
+  parent?: Promise<unknown>;
+  /** Told when the extraction starts. */
+  onApply?: () => void;
+  /**
+   * Where the layer's `containerd.io/uncompressed` label update goes, for the caller to wait for
+   * (the next layer need not); without it the unpack waits for the update itself.
+   */
+  labels?: Promise<unknown>[];
+}
+
 /**
  * Applies layer `index` on top of its parent chain, as containerd's unpacker does: Prepare an
  * `extract-…` snapshot on the parent, Diff.Apply the layer blob into its mounts, check the diff ID,
  * Commit it under its chain ID. A chain committed already (by an earlier or a concurrent pull) is
- * reused. `ready` resolves when the layer's blob is in the content store; `onApply` is told when
- * the extraction starts.
+ * reused. Whether the chain exists is asked at once; the Prepare waits for the parent's commit.
  */
 export async function unpackLayer(
   ctx: UnpackContext,
   layers: readonly Descriptor[],
   diffIds: readonly string[],
   index: number,
-  ready: Promise<unknown>,
-  onApply?: () => void,
+  steps: UnpackSteps,
 ): Promise<"unpacked" | "exists"> {
   const chain = chainIds(diffIds.slice(0, index + 1));
   const chainId = chain[index] as string;
@@ -75,8 +88,10 @@ export async function unpackLayer(
   const opts = ctx.signal ? { signal: ctx.signal } : undefined;
   const headers = ctx.lease.headers;
   return ctx.locks.run(`${ctx.snapshotter}/${chainId}`, async () => {
-    if (await snapshotExists(ctx, chainId)) {
-      await ready;
+    const exists = await snapshotExists(ctx, chainId);
+    await steps.parent;
+    if (exists) {
+      await steps.ready;
       return "exists";
     }
     const key = `extract-${process.hrtime.bigint() % 1_000_000_000n}-${randomBytes(3).toString("base64url")} ${chainId}`;
@@ -88,9 +103,9 @@ export async function unpackLayer(
     );
     let committed = false;
     try {
-      await ready;
+      await steps.ready;
       if (ctx.signal?.aborted) throw abortError(ctx.signal, `unpack layer ${layer.digest}`);
-      onApply?.();
+      steps.onApply?.();
       const { applied } = await ctx.services.call(`apply layer ${layer.digest}`, opts, (s) =>
         ctx.services.diff.apply(
           {
@@ -117,7 +132,16 @@ export async function unpackLayer(
         if (!isErrorCode(err, "already_exists")) throw err;
         return "exists";
       }
-      await ctx.services.updateContentLabels(layer.digest, { [LABEL_UNCOMPRESSED]: diffId }, ctx.lease, opts);
+      const labelled = ctx.services.updateContentLabels(
+        layer.digest,
+        { [LABEL_UNCOMPRESSED]: diffId },
+        ctx.lease,
+        opts,
+      );
+      if (steps.labels) {
+        labelled.catch(() => {});
+        steps.labels.push(labelled);
+      } else await labelled;
       return "unpacked";
     } finally {
       if (!committed) {
