@@ -100,6 +100,7 @@ function attribute(profile: Profile, totals: Map<string, number>): void {
   }
 }
 
+const report: string[] = [];
 const containerd = library ? undefined : await startContainerd({ prefix: "lcd-startprof-" });
 const dir = mkdtempSync(join(tmpdir(), "lcd-startprof-"));
 try {
@@ -130,12 +131,13 @@ try {
   }
   const rows = [...totals].map(([key, ms]) => [key, ms / runs] as const).sort((a, b) => b[1] - a[1]);
   const sum = rows.reduce((s, [, ms]) => s + ms, 0);
-  console.log(
+  report.push(
     `${library ? 'import("libcontainerd")' : `ctrd ${ctrdArgs.join(" ")}`}: ${sum.toFixed(1)} ms CPU per run (${runs} runs, sampled every 200 µs; idle excluded)`,
+    ...rows.filter(([, ms]) => ms >= 0.5).map(([key, ms]) => `${ms.toFixed(1).padStart(7)}  ${key}`),
   );
-  for (const [key, ms] of rows.filter(([, ms]) => ms >= 0.5))
-    console.log(`${ms.toFixed(1).padStart(7)}  ${key}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
   await containerd?.stop();
 }
+// Printed after containerd is stopped: a reader that goes away early (| head) cannot leave it running.
+process.stdout.write(`${report.join("\n")}\n`);

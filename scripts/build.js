@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-// `npm run build`: the library with tsc (dist/, with .d.ts), then ctrd bundled with esbuild
-// (dist/cli/). Node 20 spends most of a short command's start resolving, reading and compiling
-// modules one file at a time: ctrd unbundled loaded 310 files for `ctrd ps`. The bundle is a few
-// files; each command's code stays in chunks of its own, loaded when the command line names it
-// (src/cli/program.ts). koffi is left out (a native addon, loaded only by the Windows backend).
-// Exits non-zero when either step fails; tsc's type errors do not stop the bundle (esbuild does
-// not type-check), as tsc itself still emits.
+// `npm run build`: dist/ from src/. tsc writes the type declarations (dist/**/*.d.ts); esbuild
+// writes the code, as bundles: the package's entry points (dist/index.js and
+// dist/libcontainerd/local/index.js, package.json "exports") and ctrd (dist/cli/main.js).
+// Node 20 spends most of a short program's start resolving, reading and compiling modules one
+// file at a time: unbundled, `import("libcontainerd")` loaded ~300 files and ctrd ps 310. Bundled,
+// a few; code behind a dynamic import() (each ctrd command, the local backend, the managed
+// containerd's supervisor, image pulls…) stays in chunks of its own, loaded when first used.
+// Dependencies are bundled too (their types still come from node_modules): protobuf-es and
+// connect alone were ~120 files. koffi stays out (a native addon, loaded only by the Windows
+// backend). Exits non-zero when a step fails; tsc's type errors do not stop the bundles (esbuild
+// does not type-check), as tsc itself still emits.
 import { spawnSync } from "node:child_process";
 import { chmodSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -37,38 +41,55 @@ if (relativeUrls.length > 0) {
   process.exit(1);
 }
 
-const tsc = spawnSync(join(repo, "node_modules/.bin/tsc"), ["-p", "tsconfig.build.json"], {
-  cwd: repo,
-  stdio: "inherit",
-});
+// Chunk names carry a content hash: old chunks (and the .js files tsc once wrote) must not pile up.
+rmSync(join(repo, "dist"), { recursive: true, force: true });
 
-// Chunk names carry a content hash: old chunks must not pile up.
-rmSync(cliDir, { recursive: true, force: true });
+const tsc = spawnSync(
+  join(repo, "node_modules/.bin/tsc"),
+  ["-p", "tsconfig.build.json", "--emitDeclarationOnly"],
+  { cwd: repo, stdio: "inherit" },
+);
+
+/** @type {import("esbuild").BuildOptions} */
+const common = {
+  absWorkingDir: repo,
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node20.19",
+  external: ["koffi"],
+  sourcemap: "linked",
+  legalComments: "none",
+  logLevel: "warning",
+  // CommonJS dependencies (commander, pino) call require() for Node built-ins; an ESM bundle
+  // has none of its own.
+  banner: {
+    js: 'import { createRequire as __ctrdCreateRequire } from "node:module"; const require = __ctrdCreateRequire(import.meta.url);',
+  },
+};
+
 let bundled = true;
-try {
-  await build({
-    absWorkingDir: repo,
-    entryPoints: ["src/cli/main.ts"],
-    outdir: cliDir,
-    bundle: true,
-    splitting: true,
-    format: "esm",
-    platform: "node",
-    target: "node20.19",
-    external: ["koffi"],
-    sourcemap: "linked",
-    legalComments: "none",
-    logLevel: "warning",
-    // CommonJS dependencies (commander, pino) call require() for Node built-ins; an ESM bundle
-    // has none of its own.
-    banner: {
-      js: 'import { createRequire as __ctrdCreateRequire } from "node:module"; const require = __ctrdCreateRequire(import.meta.url);',
+for (const [what, options] of [
+  [
+    "the library",
+    {
+      entryPoints: { index: "src/index.ts", "libcontainerd/local/index": "src/libcontainerd/local/index.ts" },
+      outdir: join(repo, "dist"),
+      chunkNames: "chunks/[name]-[hash]",
     },
-  });
-  chmodSync(join(cliDir, "main.js"), 0o755);
-} catch (err) {
-  bundled = false;
-  process.stderr.write(`build: bundling ctrd failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  ],
+  ["ctrd", { entryPoints: ["src/cli/main.ts"], outdir: cliDir }],
+]) {
+  try {
+    await build({ ...common, ...options });
+  } catch (err) {
+    bundled = false;
+    process.stderr.write(
+      `build: bundling ${what} failed: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
+  }
 }
+if (bundled) chmodSync(join(cliDir, "main.js"), 0o755);
 
 process.exit(tsc.status === 0 && bundled ? 0 : 1);

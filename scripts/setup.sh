@@ -45,8 +45,9 @@ make -s -C native/ctrd-logger
 # fifo.node: mkfifo(3) for the remote backend's stdio (Node has none; without it, mkfifo(1) per FIFO).
 make -s -C native/fifo
 
-# netns.node: network namespaces as files by system calls (without it, unshare(1) and umount(1) per container).
-make -s -C native/netns
+# network.node: netns files by system calls, CNI plugins started without forking Node (without it,
+# unshare(1) and umount(1) per container, and child_process).
+make -s -C native/network
 
 # The library (tsc) and the bundled ctrd (esbuild): rebuilt when any source is newer than the build.
 if [ ! -f dist/.build-stamp ] || [ -n "$(find src tsconfig.json tsconfig.build.json package.json scripts/build.js -newer dist/.build-stamp -print -quit)" ]; then

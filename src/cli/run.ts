@@ -236,6 +236,8 @@ export async function runContainer(
         ports,
         dns: flags.dns ?? [],
       });
+      // Set when --rm has removed the container and detached its network: nothing is left to check.
+      const removed = { done: false };
       try {
         const detach = () => manager.detach(settings.namespace, spec.id);
         const fromImage = image === undefined ? undefined : await imageRootfs(client, image, spec, flags);
@@ -243,7 +245,7 @@ export async function runContainer(
           client,
           spec,
           fromImage,
-          { ...network, detach },
+          { ...network, detach, removed },
           flags,
           graceMs,
           relay,
@@ -251,13 +253,14 @@ export async function runContainer(
           log,
         );
       } finally {
-        // The network goes with the container: after --rm, a failure, or a container never created
-        // (a no-op when --rm already removed it).
-        const exists = await client.loadContainer(spec.id).then(
-          () => true,
-          (err: unknown) => !isErrorCode(err, "not_found"),
-        );
-        if (!exists) await manager.detach(settings.namespace, spec.id);
+        // The network goes with the container: after a failure, or a container never created.
+        if (!removed.done) {
+          const exists = await client.loadContainer(spec.id).then(
+            () => true,
+            (err: unknown) => !isErrorCode(err, "not_found"),
+          );
+          if (!exists) await manager.detach(settings.namespace, spec.id);
+        }
       }
     } finally {
       relay.stop();
@@ -311,7 +314,7 @@ async function createAndRun(
   client: LibcontainerdClient,
   flags: ContainerFlags,
   fromImage: { image: string; snapshot: { snapshotter: string; key: string } } | undefined,
-  network: PendingAttachment & { detach(): Promise<void> },
+  network: PendingAttachment & { detach(): Promise<void>; removed: { done: boolean } },
   runFlags: RunFlags,
   graceMs: number,
   relay: SignalRelay,
@@ -378,6 +381,7 @@ async function createAndRun(
     await deleteTask(task);
     if (removing) await container.delete();
     await networkGone;
+    if (removing) network.removed.done = true;
     if (attachment?.outputGone) return ExitCode.brokenPipe;
     return relay.interrupts > 0 ? ExitCode.interrupted : status.exitCode;
   } catch (err) {

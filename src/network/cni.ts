@@ -11,11 +11,11 @@
  * so the outcome is libcni's; the time is the slowest one's instead of the sum (their iptables
  * deletions each wait for the kernel).
  */
-import { spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { join } from "node:path";
 import { abortError } from "../libcontainerd/call.js";
 import { FailedPreconditionError, InternalError } from "../libcontainerd/types/errors.js";
+import { type ProgramOutcome, runProgram } from "./native.js";
 
 export const CNI_VERSION = "1.0.0";
 export const DEFAULT_PLUGIN_DIRS: readonly string[] = ["/usr/lib/cni", "/opt/cni/bin"];
@@ -147,7 +147,7 @@ export class CniPlugins {
     if (first !== undefined) throw first;
   }
 
-  private exec(
+  private async exec(
     command: CniCommand,
     list: CniConfigList,
     plugin: CniPluginConfig,
@@ -173,29 +173,16 @@ export class CniPlugins {
       CNI_PATH: this.dirs.join(":"),
     };
     const what = `CNI plugin ${plugin.type} ${command} for ${runtime.containerId}`;
-    if (signal?.aborted) return Promise.reject(abortError(signal, what));
-    return new Promise((resolve, reject) => {
-      const child = spawn(path, [], { env, stdio: ["pipe", "pipe", "pipe"] });
-      const stdout: Buffer[] = [];
-      const stderr: Buffer[] = [];
-      const onAbort = () => child.kill("SIGKILL");
-      signal?.addEventListener("abort", onAbort, { once: true });
-      child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
-      child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
-      child.stdin.on("error", () => {});
-      child.once("error", (err) => {
-        signal?.removeEventListener("abort", onAbort);
-        reject(new InternalError(`${what}: ${err.message}`, { cause: err }));
-      });
-      child.once("close", (code) => {
-        signal?.removeEventListener("abort", onAbort);
-        const out = Buffer.concat(stdout).toString("utf8");
-        if (signal?.aborted) reject(abortError(signal, what));
-        else if (code === 0) resolve(out);
-        else reject(pluginError(plugin.type, command, out, Buffer.concat(stderr).toString("utf8"), code));
-      });
-      child.stdin.end(JSON.stringify(config));
-    });
+    if (signal?.aborted) throw abortError(signal, what);
+    let outcome: ProgramOutcome;
+    try {
+      outcome = await runProgram(path, env, JSON.stringify(config), signal);
+    } catch (err) {
+      throw new InternalError(`${what}: ${(err as Error).message}`, { cause: err });
+    }
+    if (signal?.aborted) throw abortError(signal, what);
+    if (outcome.code === 0) return outcome.stdout;
+    throw pluginError(plugin.type, command, outcome.stdout, outcome.stderr, outcome.code ?? outcome.signal);
   }
 }
 
@@ -226,7 +213,7 @@ function pluginError(
   command: CniCommand,
   stdout: string,
   stderr: string,
-  exit: number | null,
+  exit: number | string | null,
 ): CniPluginError {
   try {
     const parsed = JSON.parse(stdout) as { code?: unknown; msg?: unknown; details?: unknown };

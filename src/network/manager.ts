@@ -277,7 +277,7 @@ export class NetworkManager {
           `container ${opts.containerId} (namespace ${opts.namespace}) is already attached to a network; delete it first`,
         );
       }
-      record = await this.reserve(opts, network, requests, config, signal);
+      record = await this.reserve(opts, network, requests, config, dns, signal);
       await this.createFiles(record, dns, signal);
     } catch (err) {
       return undo(err);
@@ -395,6 +395,7 @@ export class NetworkManager {
     network: string,
     requests: PortRequest[],
     config: CniConfigList | undefined,
+    dns: string[],
     signal: AbortSignal | undefined,
   ): Promise<AttachmentRecord> {
     const record: AttachmentRecord = {
@@ -412,6 +413,7 @@ export class NetworkManager {
       ports: [],
     };
     if (config) record.config = config;
+    this.assignPaths(record, dns);
     if (requests.length === 0) {
       await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
       return record;
@@ -435,6 +437,23 @@ export class NetworkManager {
   }
 
   /** The record's files: the netns (named networks), resolv.conf and hosts, before the container exists. */
+  /** Where the record's files go, recorded before any of them exists, so that a crash from then on finds them. */
+  private assignPaths(record: AttachmentRecord, dns: string[]): void {
+    const dir = this.containerDir(record.namespace, record.containerId);
+    if (record.network === HOST_NETWORK) record.hostsPath = "/etc/hosts";
+    if (record.config) {
+      record.netnsPath = join(dir, "netns");
+      record.hostsPath = join(dir, "hosts");
+    }
+    record.resolvConfPath =
+      record.network === HOST_NETWORK && dns.length === 0 ? this.hostResolvConf() : join(dir, "resolv.conf");
+  }
+
+  private hostResolvConf(): string {
+    return this.options.hostResolvConf ?? "/etc/resolv.conf";
+  }
+
+  /** The record's files: the netns (named networks), resolv.conf and hosts, before the container exists. */
   private async createFiles(
     record: AttachmentRecord,
     dns: string[],
@@ -442,24 +461,21 @@ export class NetworkManager {
   ): Promise<void> {
     const dir = this.containerDir(record.namespace, record.containerId);
     await mkdir(dir, { recursive: true });
-    const hostResolvPath = this.options.hostResolvConf ?? "/etc/resolv.conf";
-    const hostResolv = await readFile(hostResolvPath, "utf8").catch(() => "");
-    if (record.network === HOST_NETWORK) record.hostsPath = "/etc/hosts";
-    if (record.config) {
-      record.netnsPath = join(dir, "netns");
-      record.hostsPath = join(dir, "hosts");
-      // Recorded before the mount exists, so that a crash right after it still finds it.
-      await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
-      await createNetns(record.netnsPath, signal);
-      await writeFile(record.hostsPath, hostsFile([]), { mode: 0o644 });
+    const files: Promise<void>[] = [];
+    if (record.netnsPath) files.push(createNetns(record.netnsPath, signal));
+    if (record.hostsPath?.startsWith(dir))
+      files.push(writeFile(record.hostsPath, hostsFile([]), { mode: 0o644 }));
+    if (record.resolvConfPath?.startsWith(dir)) {
+      const resolvConfPath = record.resolvConfPath;
+      files.push(
+        readFile(this.hostResolvConf(), "utf8")
+          .catch(() => "")
+          .then((hostResolv) => writeFile(resolvConfPath, resolvConf(hostResolv, dns), { mode: 0o644 })),
+      );
     }
-    if (record.network === HOST_NETWORK && dns.length === 0) {
-      record.resolvConfPath = hostResolvPath;
-    } else {
-      record.resolvConfPath = join(dir, "resolv.conf");
-      await writeFile(record.resolvConfPath, resolvConf(hostResolv, dns), { mode: 0o644 });
-    }
-    await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
+    const outcomes = await Promise.allSettled(files);
+    const failed = outcomes.find((outcome) => outcome.status === "rejected");
+    if (failed) throw failed.reason;
   }
 
   /** CNI ADD (loopback beside the chain), then the record says attached and the network's hosts files are redone. */

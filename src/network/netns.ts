@@ -1,48 +1,23 @@
 /**
  * Network namespaces as files: a new namespace bind-mounted on FILE, which keeps it alive with no
  * process in it (as `ip netns add` does, without its global dir). runc joins it through the spec's
- * namespace path; unmounting the file ends it. native/netns does both as system calls off the event
- * loop; where it is not built, `unshare --net=FILE` and `umount FILE` do, a process each.
+ * namespace path; unmounting the file ends it. native/network does both as system calls off the
+ * event loop; where it is not built, `unshare --net=FILE` and `umount FILE` do, a process each.
  */
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync, statfsSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { constants as os } from "node:os";
 import { promisify } from "node:util";
 import { InternalError } from "../libcontainerd/types/errors.js";
-import { packagePath } from "../platform/package-dir.js";
+import { errnoName, type NetworkAddon, networkAddon } from "./native.js";
 
 const run = promisify(execFile);
 
-type Done = (errno: number, step: string) => void;
-/** native/netns (see netns.c): each call reports through `done` with an errno (0: success) and the failed step. */
-interface NetnsAddon {
-  create(path: string, done: Done): void;
-  remove(path: string, done: Done): void;
-}
-
-let addon: NetnsAddon | null | undefined;
-
-/** Where scripts/setup.sh builds it; `CTRD_NETNS_ADDON` names another build, or "none" for the commands. */
-function netnsAddon(): NetnsAddon | null {
-  if (addon !== undefined) return addon;
-  const path = process.env.CTRD_NETNS_ADDON ?? packagePath("native/netns/build/netns.node");
-  try {
-    addon = path === "none" ? null : (createRequire(import.meta.url)(path) as NetnsAddon);
-  } catch {
-    addon = null;
-  }
-  return addon;
-}
-
-const errnoNames = new Map(Object.entries(os.errno).map(([name, value]) => [value, name]));
-
-function call(native: NetnsAddon, op: "create" | "remove", path: string): Promise<void> {
+function call(native: NetworkAddon, op: "createNetns" | "removeNetns", path: string): Promise<void> {
   return new Promise((resolve, reject) => {
     native[op](path, (errno, step) => {
       if (errno === 0) resolve();
-      else reject(new Error(`${step}: ${errnoNames.get(errno) ?? `errno ${errno}`}`));
+      else reject(new Error(`${step}: ${errnoName(errno)}`));
     });
   });
 }
@@ -51,8 +26,8 @@ export async function createNetns(path: string, signal?: AbortSignal): Promise<v
   if (path.includes("\0")) throw new InternalError(`invalid network namespace path ${JSON.stringify(path)}`);
   await writeFile(path, "", { flag: "wx", mode: 0o444 });
   try {
-    const native = netnsAddon();
-    if (native) await call(native, "create", path);
+    const native = networkAddon();
+    if (native) await call(native, "createNetns", path);
     else await run("unshare", [`--net=${path}`, "true"], signal ? { signal } : {});
   } catch (err) {
     await removeNetns(path).catch(() => {});
@@ -83,10 +58,10 @@ export function isMounted(path: string): boolean {
 /** Idempotent: unmounts the namespace (every mount stacked on the file) and removes the file. */
 export async function removeNetns(path: string): Promise<void> {
   if (!existsSync(path)) return;
-  const native = netnsAddon();
+  const native = networkAddon();
   if (native) {
     try {
-      await call(native, "remove", path);
+      await call(native, "removeNetns", path);
       return;
     } catch (err) {
       throw new InternalError(`removing the network namespace ${path}: ${(err as Error).message}`, {

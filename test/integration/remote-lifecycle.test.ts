@@ -31,6 +31,30 @@ describe("remote lifecycle", () => {
     expect(await fx.client.listContainers()).toEqual([]);
   });
 
+  test("the exit of a container that exits at once is remembered after its task is deleted (the start's write cannot overtake it)", async () => {
+    // The start's labels (which clear the last exit) and the exit's are written while other calls
+    // are in flight; 40 runs, 4 at a time, lost some exits when the two writes raced.
+    const remembered = async () => {
+      const id = uniqueId("quick-exit");
+      const container = await fx.client.newContainer(id, fx.spec(["sh", "-c", "exit 3"]));
+      const task = await container.newTask();
+      const exited = task.wait();
+      await task.start();
+      await exited;
+      await task.delete();
+      const { State } = await (await fx.client.loadContainer(id)).inspect();
+      await container.delete();
+      return `${State.Status} ${State.ExitCode}`;
+    };
+    const seen: string[] = [];
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        for (let i = 0; i < 10; i++) seen.push(await remembered());
+      }),
+    );
+    expect(seen).toEqual(Array.from({ length: 40 }, () => "exited 3"));
+  });
+
   test("exit code 7 and stderr", async () => {
     const r = await run(["sh", "-c", "echo oops >&2; exit 7"]);
     expect(r.status.exitCode).toBe(7);

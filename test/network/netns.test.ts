@@ -1,4 +1,4 @@
-// Network namespace files, through native/netns and (in a child process) through unshare/umount:
+// Network namespace files, through native/network and (in a child process) through unshare/umount:
 // a real namespace of its own, gone with its file; stacked mounts all removed; typed errors.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readlinkSync, rmSync } from "node:fs";
@@ -60,7 +60,7 @@ test("an existing file or a missing dir: InternalError naming the path, nothing 
   await expect(createNetns(join(dir, "nul\0"))).rejects.toBeInstanceOf(InternalError);
 });
 
-test("without the addon (CTRD_NETNS_ADDON=none): unshare and umount do the same", () => {
+test("without the addon (CTRD_NETWORK_ADDON=none): unshare and umount do the same", () => {
   const script = `
     import { createNetns, isNetns, removeNetns, isMounted } from "./src/network/netns.ts";
     import { existsSync } from "node:fs";
@@ -76,7 +76,7 @@ test("without the addon (CTRD_NETNS_ADDON=none): unshare and umount do the same"
   `;
   const result = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
     cwd: join(import.meta.dirname, "..", ".."),
-    env: { ...process.env, CTRD_NETNS_ADDON: "none" },
+    env: { ...process.env, CTRD_NETWORK_ADDON: "none" },
     encoding: "utf8",
   });
   expect(result.status, result.stderr).toBe(0);

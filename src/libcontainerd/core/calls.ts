@@ -3,7 +3,7 @@
  * names none) as a single AbortSignal, the closed state, and errors that start with the operation's
  * name. Every public operation of every backend goes through `Calls.run`, so they cannot differ.
  */
-import { abortError, callSignal } from "../call.js";
+import { abortError } from "../call.js";
 import type { CallOptions } from "../types/client.js";
 import { errorFor, InvalidArgumentError, LibcontainerdError, UnavailableError } from "../types/errors.js";
 
@@ -44,38 +44,37 @@ export class Calls {
     unbounded = false,
   ): Promise<T> {
     if (this.closed) return Promise.reject(new UnavailableError(`${what}: the client is closed`));
-    let signal: AbortSignal | undefined;
+    let timeoutMs: number | undefined;
     try {
       if (opts?.timeoutMs !== undefined) checkTimeout(opts.timeoutMs, "timeoutMs");
-      const timeoutMs = opts?.timeoutMs ?? (unbounded ? undefined : this.defaultTimeoutMs);
-      signal = callSignal({
-        ...(opts?.signal ? { signal: opts.signal } : {}),
-        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-      });
+      timeoutMs = opts?.timeoutMs ?? (unbounded ? undefined : this.defaultTimeoutMs);
     } catch (err) {
       return Promise.reject(inContext(err, what));
     }
-    if (signal?.aborted) return Promise.reject(abortError(signal, what));
+    const callerSignal = opts?.signal;
+    if (callerSignal?.aborted) return Promise.reject(abortError(callerSignal, what));
+    const deadline =
+      timeoutMs !== undefined || callerSignal ? new Deadline(timeoutMs, callerSignal) : undefined;
     let operation: Promise<T>;
     try {
-      operation = fn({ what, signal, waitForReady: opts?.waitForReady === true });
+      operation = fn({ what, signal: deadline?.signal, waitForReady: opts?.waitForReady === true });
     } catch (err) {
+      deadline?.end();
       return Promise.reject(inContext(err, what));
     }
-    if (!unbounded) this.track(operation);
-    if (!signal) return operation.catch((err: unknown) => Promise.reject(inContext(err, what)));
-    const bound = signal;
+    if (!unbounded) this.pending.add(operation);
     return new Promise<T>((resolve, reject) => {
-      const onAbort = () => reject(abortError(bound, what));
-      bound.addEventListener("abort", onAbort, { once: true });
+      if (deadline) deadline.onAbort = () => reject(abortError(deadline.signal, what));
       operation.then(
         (value) => {
-          bound.removeEventListener("abort", onAbort);
+          this.pending.delete(operation);
+          deadline?.end();
           resolve(value);
         },
         (err: unknown) => {
-          bound.removeEventListener("abort", onAbort);
-          reject(bound.aborted ? abortError(bound, what) : inContext(err, what));
+          this.pending.delete(operation);
+          deadline?.end();
+          reject(deadline?.signal.aborted ? abortError(deadline.signal, what) : inContext(err, what));
         },
       );
     });
@@ -90,11 +89,50 @@ export class Calls {
   async settled(): Promise<void> {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
   }
+}
 
-  private track(operation: Promise<unknown>): void {
-    this.pending.add(operation);
-    const done = () => this.pending.delete(operation);
-    operation.then(done, done);
+/**
+ * An operation's deadline and the caller's signal as one AbortSignal: one timer, cleared when the
+ * operation settles. (AbortSignal.timeout's timer cannot be cleared: every operation left one behind
+ * for a minute, which then built a TimeoutError nobody listened for.)
+ */
+class Deadline {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly forward: (() => void) | undefined;
+  /** Told once when the signal aborts (the deadline passed or the caller aborted). */
+  onAbort: (() => void) | undefined;
+
+  constructor(
+    timeoutMs: number | undefined,
+    private readonly callerSignal: AbortSignal | undefined,
+  ) {
+    if (timeoutMs !== undefined) {
+      this.timer = setTimeout(
+        () => this.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")),
+        timeoutMs,
+      ).unref();
+    }
+    if (callerSignal) {
+      this.forward = () => this.abort(callerSignal.reason);
+      callerSignal.addEventListener("abort", this.forward, { once: true });
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  private abort(reason: unknown): void {
+    if (this.controller.signal.aborted) return;
+    this.controller.abort(reason);
+    this.onAbort?.();
+  }
+
+  /** The operation settled: no more timer, no more listening to the caller's signal. */
+  end(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.forward) this.callerSignal?.removeEventListener("abort", this.forward);
   }
 }
 

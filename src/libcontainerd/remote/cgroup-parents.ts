@@ -39,7 +39,7 @@ function parentsOf(cgroupsPath: string | undefined): string[] {
  */
 export function missingCgroupParent(
   cgroupsPath: string | undefined,
-  created: ReadonlySet<string>,
+  created: { has(parent: string): boolean },
 ): string | undefined {
   const parents = parentsOf(cgroupsPath);
   const known = parents.findLast((parent) => created.has(parent));
@@ -68,5 +68,35 @@ export function removeCgroupParents(cgroupsPath: string | undefined, top: string
         if (existsSync(join(root, parent))) break;
       }
     }
+  }
+}
+
+/**
+ * The parents this client had runc create, with how many of its containers are under each: a
+ * parent is removed only when the last of them goes, not while another one is on its way to runc
+ * (which would then fail to make its cgroup: "mkdir …: no such file or directory").
+ */
+export class CreatedCgroupParents {
+  private readonly users = new Map<string, number>();
+
+  /** The parent to record on a new container at `cgroupsPath` (see `missingCgroupParent`), counted. */
+  claim(cgroupsPath: string | undefined): string | undefined {
+    const parent = missingCgroupParent(cgroupsPath, this.users);
+    if (parent) this.users.set(parent, (this.users.get(parent) ?? 0) + 1);
+    return parent;
+  }
+
+  /**
+   * A container recorded with `parent` is gone (`remove`), or was never created: the parent's dirs
+   * go with the last container of this client under it (or at once, for one another client made).
+   */
+  release(cgroupsPath: string | undefined, parent: string, remove: boolean): void {
+    const left = (this.users.get(parent) ?? 1) - 1;
+    if (left > 0) {
+      this.users.set(parent, left);
+      return;
+    }
+    this.users.delete(parent);
+    if (remove) removeCgroupParents(cgroupsPath, parent);
   }
 }

@@ -21,7 +21,7 @@ import type { CallOptions, Container, ContainerInfo } from "../types/client.js";
 import { InvalidArgumentError, isErrorCode } from "../types/errors.js";
 import { parseAddress } from "./address.js";
 import { bareAny, jsonAny, TYPE_URL } from "./any.js";
-import { CGROUP_PARENT_LABEL, missingCgroupParent } from "./cgroup-parents.js";
+import { CGROUP_PARENT_LABEL } from "./cgroup-parents.js";
 import { containerInfo, RemoteContainer, removeSnapshot } from "./container.js";
 import { RemoteContext } from "./context.js";
 import { TaskEventStream } from "./events.js";
@@ -67,8 +67,6 @@ export class RemoteClient extends ClientBase {
   private images_: RemoteImageService | undefined;
   /** containerd runs on this host: its cgroups are ours to look at. */
   private readonly sameHost: boolean;
-  /** cgroup parents this client saw missing and had runc create: later containers under them share them. */
-  private readonly createdCgroupParents = new Set<string>();
 
   constructor(opts: RemoteClientOptions) {
     super(opts);
@@ -159,10 +157,7 @@ export class RemoteClient extends ClientBase {
     const { id, spec, runtime, labels, image, snapshot } = request;
     checkRootfs(spec, snapshot !== undefined);
     const resolved = await this.runtimes.resolve(runtime);
-    const cgroupParent = this.sameHost
-      ? missingCgroupParent(spec.linux?.cgroupsPath, this.createdCgroupParents)
-      : undefined;
-    if (cgroupParent) this.createdCgroupParents.add(cgroupParent);
+    const cgroupParent = this.sameHost ? this.ctx.cgroupParents.claim(spec.linux?.cgroupsPath) : undefined;
     try {
       const { container } = await this.ctx.rpc(call, (signal) =>
         this.ctx.containers.create(
@@ -188,6 +183,7 @@ export class RemoteClient extends ClientBase {
       await clearStaleFifoDir(fifoDirOf(this.ctx.stateDir, this.namespace, id), this.ctx.logger);
       return new RemoteContainer(this.ctx, id, container);
     } catch (err) {
+      if (cgroupParent) this.ctx.cgroupParents.release(spec.linux?.cgroupsPath, cgroupParent, false);
       // The container owns its snapshot from here on; one that was never created owns none.
       if (snapshot && !isErrorCode(err, "already_exists"))
         await removeSnapshot(this.ctx, snapshot.snapshotter, snapshot.key);
@@ -201,6 +197,7 @@ export class RemoteClient extends ClientBase {
   }
 
   protected async listContainerInfo(call: Call): Promise<ContainerInfo[]> {
+    await this.ctx.allLabelsWritten();
     const { containers } = await this.ctx.rpc(call, (signal) => this.ctx.containers.list({}, { signal }));
     return containers.map(containerInfo);
   }
@@ -210,6 +207,8 @@ export class RemoteClient extends ClientBase {
   }
 
   protected async closeBackend(): Promise<void> {
+    // Remembered state this client is still writing (an exit) is written before it goes.
+    await this.ctx.allLabelsWritten();
     await this.ctx.events.close();
   }
 }

@@ -17,7 +17,7 @@ import type { Stdio } from "../core/inputs.js";
 import type { ContainerInfo, ExitStatus, Task } from "../types/client.js";
 import { FailedPreconditionError, isErrorCode, NotFoundError, NotImplementedError } from "../types/errors.js";
 import { bareAny, parseJsonAny } from "./any.js";
-import { CGROUP_PARENT_LABEL, removeCgroupParents } from "./cgroup-parents.js";
+import { CGROUP_PARENT_LABEL } from "./cgroup-parents.js";
 import type { RemoteContext } from "./context.js";
 import { mayHaveReachedContainerd } from "./errors.js";
 import { checkFifoDirParent, ProcessIO, removeFifoDir, removeStaleFifos } from "./stdio.js";
@@ -85,6 +85,8 @@ export class RemoteContainer extends ContainerBase {
   }
 
   protected async containerInfo(call: Call): Promise<ContainerInfo> {
+    // What this client is still writing (a start, an exit) is part of the answer.
+    await this.ctx.labelsWritten(this.id);
     return containerInfo(await this.load(call));
   }
 
@@ -93,7 +95,12 @@ export class RemoteContainer extends ContainerBase {
     this.parsedSpec = undefined;
   }
 
-  protected async updateLabels(call: Call, labels: Record<string, string | undefined>): Promise<void> {
+  /** Sets and removes labels, in order with the container's other label writes. */
+  protected updateLabels(call: Call, labels: Record<string, string | undefined>): Promise<void> {
+    return this.ctx.writeLabels(this.id, () => this.sendLabels(call, labels));
+  }
+
+  private async sendLabels(call: Call, labels: Record<string, string | undefined>): Promise<void> {
     const keys = Object.keys(labels);
     const set: Record<string, string> = {};
     for (const key of keys) {
@@ -112,28 +119,57 @@ export class RemoteContainer extends ContainerBase {
     if (container) this.record = container;
   }
 
-  /** Remembers a start on the record (io.ctrd.state.*); a failure to write it is logged, as the start happened. */
-  async noteStarted(call: Call, at: Date): Promise<void> {
-    try {
-      const before = rememberedState((await this.load(call)).labels);
-      await this.updateLabels(call, startLabels(before, at));
-    } catch (err) {
-      this.ctx.logger.warn({ err, container: this.id }, "could not record the start");
-    }
+  /**
+   * Remembers a start on the record (io.ctrd.state.*). Sent while the Start is in flight; resolves
+   * to the labels it replaced (for `undoStart` when the Start fails), or undefined when it could not
+   * be written, which is logged: the start itself is what counts.
+   */
+  noteStarted(call: Call, at: Date): Promise<Record<string, string | undefined> | undefined> {
+    let replaced: Record<string, string | undefined> | undefined;
+    return this.ctx
+      .writeLabels(this.id, async () => {
+        const labels = (await this.load(call)).labels;
+        const update = startLabels(rememberedState(labels), at);
+        const before: Record<string, string | undefined> = {};
+        for (const key of Object.keys(update)) before[key] = labels[key];
+        await this.sendLabels(call, update);
+        replaced = before;
+      })
+      .then(
+        () => replaced,
+        (err: unknown) => {
+          if (!call.signal?.aborted)
+            this.ctx.logger.warn({ err, container: this.id }, "could not record the start");
+          return undefined;
+        },
+      );
   }
 
-  /** Remembers an exit on the record, for when the task is gone. */
-  async noteExited(status: ExitStatus, call: Call): Promise<void> {
-    // wait() and then delete() report the same exit: one write is enough.
-    const recorded = this.record?.labels ?? {};
-    const labels = exitLabels(status);
-    if (Object.entries(labels).every(([key, value]) => recorded[key] === value)) return;
-    try {
-      await this.updateLabels(call, labels);
-    } catch (err) {
-      if (isErrorCode(err, "not_found")) return;
-      this.ctx.logger.warn({ err, container: this.id }, "could not record the exit");
-    }
+  /** Puts back what `noteStarted` replaced: the Start failed, so nothing started. */
+  async undoStart(replaced: Record<string, string | undefined>): Promise<void> {
+    const call = this.ctx.cleanupCall(`undo the recorded start of container ${this.id}`);
+    await this.updateLabels(call, replaced).catch((err: unknown) =>
+      this.ctx.logger.warn({ err, container: this.id }, "could not undo the recorded start"),
+    );
+  }
+
+  /**
+   * Remembers an exit on the record, for when the task is gone, after the container's earlier label
+   * writes (its start's). Never rejects: a failure is logged.
+   */
+  noteExited(status: ExitStatus, call: Call): Promise<void> {
+    return this.ctx
+      .writeLabels(this.id, async () => {
+        // wait() and then delete() report the same exit: one write is enough.
+        const recorded = this.record?.labels ?? {};
+        const labels = exitLabels(status);
+        if (Object.entries(labels).every(([key, value]) => recorded[key] === value)) return;
+        await this.sendLabels(call, labels);
+      })
+      .catch((err: unknown) => {
+        if (isErrorCode(err, "not_found")) return;
+        this.ctx.logger.warn({ err, container: this.id }, "could not record the exit");
+      });
   }
 
   /**
@@ -256,6 +292,8 @@ export class RemoteContainer extends ContainerBase {
       },
     );
     if (hasTask) throw new FailedPreconditionError("it has a task; delete the task first");
+    // A label write still queued would fail once the container is gone; it is done first.
+    await this.ctx.labelsWritten(this.id);
     const record = await this.load(call);
     const logPath = record.labels[LOG_LABELS.path];
     await checkFifoDirParent(this.fifoDir);
@@ -270,7 +308,11 @@ export class RemoteContainer extends ContainerBase {
     }
     const createdParent = record.labels[CGROUP_PARENT_LABEL];
     if (createdParent)
-      removeCgroupParents(parseJsonAny<OciSpec>(record.spec)?.linux?.cgroupsPath, createdParent);
+      this.ctx.cgroupParents.release(
+        parseJsonAny<OciSpec>(record.spec)?.linux?.cgroupsPath,
+        createdParent,
+        true,
+      );
   }
 }
 

@@ -7,12 +7,17 @@ import { abortError, callSignal, delay } from "../call.js";
 import type { Call } from "../core/calls.js";
 import type { Core } from "../core/client.js";
 import { isErrorCode } from "../types/errors.js";
+import { CreatedCgroupParents } from "./cgroup-parents.js";
 import { toTypedError } from "./errors.js";
 import type { TaskEventStream } from "./events.js";
 
 /** What the client, its containers, tasks and processes share: the service clients and the event stream. */
 export class RemoteContext {
   readonly logger: Logger;
+  /** cgroup parents this client had runc create, and its containers under each. */
+  readonly cgroupParents = new CreatedCgroupParents();
+  /** Per container, the end of its queue of label writes (never rejects). */
+  private readonly labelWrites = new Map<string, Promise<void>>();
 
   constructor(
     readonly core: Core,
@@ -46,6 +51,51 @@ export class RemoteContext {
         if (!(call.waitForReady && isErrorCode(typed, "unavailable"))) throw typed;
         await delay(backoffMs, signal, what);
       }
+    }
+  }
+
+  /**
+   * Runs `write` (an update of the container's labels) after the container's earlier label writes,
+   * whatever became of them. Writes of remembered state overlap other calls (a start's with the
+   * Start, an exit's with the Delete), so without the queue an exit could land before the start
+   * that clears the last exit's labels, and be erased by it.
+   */
+  writeLabels(containerId: string, write: () => Promise<void>): Promise<void> {
+    const previous = this.labelWrites.get(containerId);
+    const done = previous ? previous.then(write) : write();
+    const tail = done.catch(() => {});
+    this.labelWrites.set(containerId, tail);
+    void tail.then(() => {
+      if (this.labelWrites.get(containerId) === tail) this.labelWrites.delete(containerId);
+    });
+    return done;
+  }
+
+  /** Resolves when the label writes queued so far for the container are done. */
+  labelsWritten(containerId: string): Promise<void> {
+    return this.labelWrites.get(containerId) ?? Promise.resolve();
+  }
+
+  /** Resolves when every queued label write is done (closing the client). */
+  async allLabelsWritten(): Promise<void> {
+    while (this.labelWrites.size > 0) await Promise.all([...this.labelWrites.values()]);
+  }
+
+  /**
+   * Runs `fn` as a call of its own that outlives the operation that started it (a label write after
+   * a wait): the client's default deadline, cleared when it is done, and waiting for a restarting
+   * containerd.
+   */
+  async inBackground<T>(what: string, fn: (call: Call) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")),
+      this.core.calls.defaultTimeoutMs,
+    ).unref();
+    try {
+      return await fn({ what, signal: controller.signal, waitForReady: true });
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -47,9 +47,20 @@ export class RemoteTask extends TaskBase<RemoteProcess> {
   protected async startTask(call: Call): Promise<void> {
     // Stamped before the call: a process that exits at once must not have exited before it started.
     const startedAt = new Date();
-    await this.ctx.rpc(call, (signal) => this.ctx.tasks.start({ containerId: this.containerId }, { signal }));
+    // Recorded while the Start is in flight (containerd takes far longer to start than to write a
+    // label), and undone if the Start fails.
+    const recorded = this.owner.noteStarted(call, startedAt);
+    try {
+      await this.ctx.rpc(call, (signal) =>
+        this.ctx.tasks.start({ containerId: this.containerId }, { signal }),
+      );
+    } catch (err) {
+      const replaced = await recorded;
+      if (replaced) await this.owner.undoStart(replaced);
+      throw err;
+    }
     this.ctx.events.track(this.containerId, this.containerId, this.pid);
-    await this.owner.noteStarted(call, startedAt);
+    await recorded;
   }
 
   protected async taskStatus(call: Call): Promise<TaskStatus> {
@@ -241,12 +252,18 @@ class RemoteInitProcess extends RemoteProcess {
     super(ctx, owner.id, owner.id, pid, io);
   }
 
-  /** The exit, remembered on the container (io.ctrd.state.*) for when the task is gone. */
+  /**
+   * The exit, remembered on the container (io.ctrd.state.*) for when the task is gone. The write is
+   * not waited for: until the task is deleted it holds the exit itself (and whoever looks at a
+   * stopped task records its exit, see state/observe.ts), and delete() waits for the write.
+   */
   override async wait(call: Call): Promise<ExitStatus> {
     const status = await super.wait(call);
     const exit = withOom(status, await this.oomKilled(call, true, status));
-    this.exitNoted ??= this.owner.noteExited(exit, call);
-    await this.exitNoted;
+    // Its own deadline: the write outlives this call (whose signal may be the caller's).
+    this.exitNoted ??= this.ctx.inBackground(`record the exit of container ${this.containerId}`, (own) =>
+      this.owner.noteExited(exit, own),
+    );
     return exit;
   }
 

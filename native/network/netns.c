@@ -25,6 +25,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "addon.h"
+
 enum op { CREATE, REMOVE };
 
 struct job {
@@ -142,15 +144,5 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op) {
   return NULL;
 }
 
-static napi_value Create(napi_env env, napi_callback_info info) { return start(env, info, CREATE); }
-static napi_value Remove(napi_env env, napi_callback_info info) { return start(env, info, REMOVE); }
-
-NAPI_MODULE_INIT() {
-  napi_value fn;
-  if (napi_create_function(env, "create", NAPI_AUTO_LENGTH, Create, NULL, &fn) != napi_ok ||
-      napi_set_named_property(env, exports, "create", fn) != napi_ok ||
-      napi_create_function(env, "remove", NAPI_AUTO_LENGTH, Remove, NULL, &fn) != napi_ok ||
-      napi_set_named_property(env, exports, "remove", fn) != napi_ok)
-    return NULL;
-  return exports;
-}
+napi_value NetnsCreate(napi_env env, napi_callback_info info) { return start(env, info, CREATE); }
+napi_value NetnsRemove(napi_env env, napi_callback_info info) { return start(env, info, REMOVE); }
