@@ -4,7 +4,9 @@
 // wall time (medians), this process's CPU (user, system), its minor page faults, and the CPU of the
 // programs it ran and waited for (plugins, iptables). With --count it traces itself with strace
 // (execve and clone, following children) and prints how many processes each cycle started, by
-// program and by who started them: this process, or the plugins (iptables, host-local).
+// program and by who started them: this process, or the plugins (iptables, host-local). With
+// --by-plugin it then runs the same chain by hand, one step at a time, and prints each step's wall
+// time and CPU (the netns steps are this process's system calls; the plugins' include what they ran).
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -12,6 +14,9 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { NetworkManager } from "../src/network/index.js";
+import { deleteLink } from "../src/network/links.js";
+import { runProgram } from "../src/network/native.js";
+import { createNetns, removeNetns } from "../src/network/netns.js";
 import { uniqueBridge, uniqueSubnet } from "../test/harness/network.js";
 import { formatMs, median } from "./measure.js";
 
@@ -133,7 +138,129 @@ function countProcesses(): { ours: Map<string, number>; theirs: Map<string, numb
   return { ours, theirs };
 }
 
+/**
+ * The chain by hand, one step after the other (so each step's CPU is its own): netns file, loopback,
+ * bridge (+ host-local), portmap, firewall, then the DELs and the netns removal. Per step: wall ms and
+ * CPU ms (ours for the netns steps, the plugin's and its children's otherwise), averaged over the cycles.
+ */
+async function byPlugin(): Promise<string[]> {
+  const plugins = "/usr/lib/cni";
+  const subnet = uniqueSubnet();
+  const bridge = uniqueBridge("nq");
+  const conf = (type: string, extra: Record<string, unknown> = {}) => ({
+    cniVersion: "1.0.0",
+    name: "profile",
+    type,
+    ...extra,
+  });
+  const chain = [
+    conf("bridge", {
+      bridge,
+      isGateway: true,
+      ipMasq: false,
+      hairpinMode: true,
+      ipam: {
+        type: "host-local",
+        ranges: [[{ subnet }]],
+        routes: [{ dst: "0.0.0.0/0" }],
+        dataDir: join(dir, "ipam"),
+      },
+    }),
+    ...(ports.length > 0
+      ? [
+          conf("portmap", {
+            capabilities: { portMappings: true },
+            snat: true,
+            externalSetMarkChain: "CNI-HOSTPORT-SETMARK",
+          }),
+        ]
+      : []),
+    conf("firewall", { backend: "iptables" }),
+  ];
+  const steps = new Map<string, { wall: number; cpu: number }>();
+  const timed = async (name: string, work: () => Promise<unknown>) => {
+    const u0 = usage();
+    const t0 = performance.now();
+    await work();
+    const t1 = performance.now();
+    const u1 = usage();
+    const cpu = name.startsWith("netns")
+      ? u1.user + u1.system - u0.user - u0.system
+      : u1.children - u0.children;
+    const step = steps.get(name) ?? { wall: 0, cpu: 0 };
+    steps.set(name, { wall: step.wall + (t1 - t0), cpu: step.cpu + cpu });
+  };
+  const plugin = async (
+    command: "ADD" | "DEL",
+    config: Record<string, unknown>,
+    id: string,
+    netns: string,
+    ifName: string,
+  ) => {
+    const env = {
+      PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: id,
+      CNI_NETNS: netns,
+      CNI_IFNAME: ifName,
+      CNI_PATH: plugins,
+    };
+    const outcome = await runProgram(
+      join(plugins, String(config.type)),
+      env,
+      JSON.stringify(config),
+      undefined,
+    );
+    if (outcome.code !== 0)
+      throw new Error(`${String(config.type)} ${command}: ${outcome.stdout} ${outcome.stderr}`);
+    return JSON.parse(outcome.stdout || "{}") as Record<string, unknown>;
+  };
+  for (let i = 0; i <= CYCLES; i++) {
+    if (i === 1) steps.clear(); // the first cycle made the bridge: a warm-up
+    const id = `byplugin${i}${process.pid}`;
+    const netns = join(dir, `netns-${i}`);
+    const runtimeConfig = {
+      portMappings: [{ hostPort: 20000 + i, containerPort: 80, protocol: "tcp", hostIP: "127.0.0.1" }],
+    };
+    await timed("netns create", () => createNetns(netns));
+    await timed("loopback ADD", () => plugin("ADD", conf("loopback"), id, netns, "lo"));
+    let result: Record<string, unknown> | undefined;
+    for (const config of chain) {
+      const input = {
+        ...config,
+        ...(result ? { prevResult: result } : {}),
+        ...(config.type === "portmap" ? { runtimeConfig } : {}),
+      };
+      await timed(`${config.type} ADD`, async () => {
+        result = await plugin("ADD", input, id, netns, "eth0");
+      });
+    }
+    for (const config of [...chain].reverse()) {
+      const input = {
+        ...config,
+        prevResult: result,
+        ...(config.type === "portmap" ? { runtimeConfig } : {}),
+      };
+      await timed(`${config.type} DEL`, () => plugin("DEL", input, id, netns, "eth0"));
+    }
+    await timed("netns remove", () => removeNetns(netns));
+  }
+  await deleteLink(bridge);
+  const rows = [...steps].map(
+    ([name, step]) =>
+      `  ${name.padEnd(14)} ${formatMs(step.wall / CYCLES).padStart(6)} ms wall ${formatMs(step.cpu / CYCLES).padStart(6)} ms CPU`,
+  );
+  const sum = (pick: (step: { wall: number; cpu: number }) => number) =>
+    formatMs([...steps.values()].reduce((total, step) => total + pick(step), 0) / CYCLES);
+  return [
+    "  the chain by hand, step by step (per cycle):",
+    ...rows,
+    `  ${"all".padEnd(14)} ${sum((step) => step.wall).padStart(6)} ms wall ${sum((step) => step.cpu).padStart(6)} ms CPU`,
+  ];
+}
+
 const counts = tracer ? countProcesses() : undefined;
+const stepLines = flag("--by-plugin") ? await byPlugin() : [];
 rmSync(dir, { recursive: true, force: true });
 const per = (value: number) => formatMs(value / CYCLES);
 const lines = [
@@ -156,4 +283,5 @@ if (counts) {
   lines.push(`  processes per cycle started by this process (${total(counts.ours)}): ${show(counts.ours)}`);
   lines.push(`  started by those (${total(counts.theirs)}): ${show(counts.theirs)}`);
 }
+lines.push(...stepLines);
 process.stdout.write(`${lines.join("\n")}\n`);

@@ -301,9 +301,10 @@ napi_value SpawnRun(napi_env env, napi_callback_info info) {
       pthread_mutex_unlock(&running_lock);
       pthread_attr_init(&attr);
       pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+      pid_t pid = job->pid; /* the thread owns the job from here */
       int started = pthread_create(&thread, &attr, supervise, job);
       pthread_attr_destroy(&attr);
-      if (started == 0) return number(env, job->pid);
+      if (started == 0) return number(env, pid);
       unlist(job);
       napi_release_threadsafe_function(job->done, napi_tsfn_abort);
       result = -started;
