@@ -84,7 +84,7 @@ for (const [what, options] of [
   // only its fallback when run from the sources.
   ["ctrd's entry", { entryPoints: ["src/cli/main.ts"], outdir: cliDir, external: ["koffi", "./program.js"] }],
   // ctrd itself, one CommonJS file: Node 20 can run CommonJS with a V8 code cache (vm.Script's
-  // cachedData), not ES modules. import.meta.url becomes the file's own URL.
+  // cachedData), not ES modules. import.meta's url, dirname and filename become the file's own.
   [
     "ctrd",
     {
@@ -92,7 +92,11 @@ for (const [what, options] of [
       outfile: join(cliDir, "ctrd.cjs"),
       format: "cjs",
       splitting: false,
-      define: { "import.meta.url": "__ctrdModuleUrl" },
+      define: {
+        "import.meta.url": "__ctrdModuleUrl",
+        "import.meta.dirname": "__dirname",
+        "import.meta.filename": "__filename",
+      },
       banner: { js: 'const __ctrdModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
     },
   ],
