@@ -32,6 +32,24 @@ export function openFdCount(): number {
   return readdirSync("/proc/self/fd").length;
 }
 
+/**
+ * CPU ms a process used so far (utime + stime from /proc; 10 ms ticks), or with `children` that of
+ * its waited-for children (cutime + cstime: a spawnSync'd command). 0 if the process is gone.
+ */
+export function processCpuMs(pid: number | "self", children = false): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat
+      .slice(stat.lastIndexOf(")") + 2)
+      .split(" ")
+      .map(Number);
+    const ticks = children ? (f[13] ?? 0) + (f[14] ?? 0) : (f[11] ?? 0) + (f[12] ?? 0);
+    return ticks * 10;
+  } catch {
+    return 0;
+  }
+}
+
 /** Resident memory of a process from /proc, in bytes (0 if it is gone). */
 export function processRssBytes(pid: number): number {
   try {

@@ -8,7 +8,7 @@
 // per-layer timeline from the progress events (ms since the pull began: download start, written,
 // extraction start, unpacked). `--cpu-prof FILE` keeps a V8 profile of this checkout's pulls.
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
@@ -16,10 +16,9 @@ import { PerformanceObserver, performance } from "node:perf_hooks";
 import type { PullProgress } from "../src/images/pull.js";
 import type { RemoteClient } from "../src/libcontainerd/remote/client.js";
 import { processesUnder } from "../test/harness/temp-dirs.js";
-import { median } from "./measure.js";
+import { median, processCpuMs } from "./measure.js";
 import { startPullFixture } from "./pull-fixture.js";
 
-const TICKS = 100;
 const arg = (name: string) => {
   const i = process.argv.indexOf(name);
   return i > 0 ? process.argv[i + 1] : undefined;
@@ -29,21 +28,6 @@ const base = arg("--base");
 const cpuProf = arg("--cpu-prof");
 const withCtr = !process.argv.includes("--no-ctr");
 const concurrency = arg("--concurrency");
-
-/** utime + stime (+ waited children's with `children`) of a process, in ms. */
-function cpuMs(pid: number | "self", children = false): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat
-      .slice(stat.lastIndexOf(")") + 2)
-      .split(" ")
-      .map(Number);
-    const own = (f[11] ?? 0) + (f[12] ?? 0);
-    return ((children ? (f[13] ?? 0) + (f[14] ?? 0) : own) * 1000) / TICKS;
-  } catch {
-    return 0;
-  }
-}
 
 type Pull = (ref: string, onProgress: (e: PullProgress) => void) => Promise<void>;
 interface Sample {
@@ -100,7 +84,7 @@ if (cpuProf) {
   session = new Session();
   session.connect();
   await session.post("Profiler.enable");
-  await session.post("Profiler.setSamplingInterval", { interval: 200 });
+  await session.post("Profiler.setSamplingInterval", { interval: 500 });
 }
 
 let gcMs = 0;
@@ -116,9 +100,9 @@ try {
       const events: [number, PullProgress][] = [];
       const self0 = process.cpuUsage();
       const gc0 = gcMs;
-      const c0 = cpuMs(ctrd.pid);
-      const r0 = registryPids.reduce((s, p) => s + cpuMs(p), 0);
-      const k0 = cpuMs("self", true);
+      const c0 = processCpuMs(ctrd.pid);
+      const r0 = registryPids.reduce((s, p) => s + processCpuMs(p), 0);
+      const k0 = processCpuMs("self", true);
       if (session && name.startsWith("this")) await session.post("Profiler.start");
       const t0 = performance.now();
       await pull(ref, (e) => events.push([performance.now() - t0, e]));
@@ -132,9 +116,9 @@ try {
         wall,
         self: (self.user + self.system) / 1000,
         gc: gcMs - gc0,
-        containerd: cpuMs(ctrd.pid) - c0,
-        registry: registryPids.reduce((s, p) => s + cpuMs(p), 0) - r0,
-        ctr: cpuMs("self", true) - k0,
+        containerd: processCpuMs(ctrd.pid) - c0,
+        registry: registryPids.reduce((s, p) => s + processCpuMs(p), 0) - r0,
+        ctr: processCpuMs("self", true) - k0,
         timeline: timeline(events),
       };
       samples.get(name)?.push(sample);

@@ -1,5 +1,6 @@
 // `npm run bench [-- --quick]`: the library against `ctr` on one private containerd, interleaved,
 // medians reported as ratios; writes BENCHMARKS.md, bench/charts/*.svg and bench/results.json.
+// `--only exec,events` runs just those parts and prints them (see `only`).
 import { readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -9,7 +10,15 @@ import type { Container, Task } from "../src/libcontainerd/types/client.js";
 import type { LibcontainerdEvent } from "../src/libcontainerd/types/events.js";
 import { processesUnder, startContainerd, type TestContainerd } from "../test/harness/containerd.js";
 import { collectGarbage, machineFacts } from "./machine.js";
-import { median, openFdCount, processRssBytes, rssBytes, timed, withConcurrency } from "./measure.js";
+import {
+  median,
+  openFdCount,
+  percentile,
+  processRssBytes,
+  rssBytes,
+  timed,
+  withConcurrency,
+} from "./measure.js";
 import {
   type BenchResults,
   BOUNDED_IN_FLIGHT,
@@ -346,7 +355,52 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv.includes("--report-only")) {
+/**
+ * `--only exec,events`: just those parts, on a containerd of their own, printed (nothing written):
+ * for checking one figure after a change without the whole run.
+ */
+async function only(parts: string[]): Promise<void> {
+  const ctrd = await startContainerd({ prefix: "lcd-bench-" });
+  const subjects = new BenchSubjects(ctrd);
+  try {
+    log(
+      `only ${parts.join(", ")}; load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")}`,
+    );
+    if (parts.includes("exec")) {
+      const exec = await execLatency(subjects);
+      const library = median(exec.library);
+      const ctr = median(exec.ctr);
+      console.log(
+        `exec round trip: library ${library.toFixed(1)} ms, ctr ${ctr.toFixed(1)} ms, ratio ${(library / ctr).toFixed(2)} (${exec.library.length} rounds)`,
+      );
+    }
+    if (parts.includes("events")) {
+      const events = await eventDelivery(subjects);
+      const row = (values: number[]) =>
+        `p50 ${percentile(values, 0.5).toFixed(2)} ms, p99 ${percentile(values, 0.99).toFixed(2)} ms, max ${Math.max(...values).toFixed(2)} ms (${values.length})`;
+      console.log(`exit events one at a time: ${row(events.idleLatencyMs)}`);
+      console.log(`exit events under load: ${row(events.loadedLatencyMs)}`);
+      console.log(
+        `lost ${events.lost}, duplicated ${events.duplicated}, wrong exit codes ${events.wrongExitCodes}`,
+      );
+    }
+    log(
+      `done; load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")}`,
+    );
+  } finally {
+    await subjects.client.close();
+    await ctrd.stop();
+  }
+}
+
+const onlyIndex = process.argv.indexOf("--only");
+if (onlyIndex > 0) {
+  await only((process.argv[onlyIndex + 1] ?? "").split(","));
+} else if (process.argv.includes("--report-only")) {
   // Re-renders BENCHMARKS.md and the charts from the last results.json (after editing the report code).
   writeReport(JSON.parse(readFileSync(join(benchDir, "results.json"), "utf8")) as BenchResults, repoDir);
 } else {

@@ -173,6 +173,23 @@ export async function ensureOwnSubdirAsync(dir: string, mode = 0o711): Promise<v
   checkOwnDir(dir, st);
 }
 
+/**
+ * Whether `dir` is there as a real directory of ours (throwing as `ensureOwnSubdir` does when it is
+ * there but not ours); false when absent or unreadable, for the full (asynchronous) path to settle.
+ * One lstat, no round trip through libuv's threads: the common case of a dir made earlier.
+ */
+export function ownSubdirExists(dir: string): boolean {
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(dir, { throwIfNoEntry: false });
+  } catch {
+    return false;
+  }
+  if (st === undefined) return false;
+  checkOwnDir(dir, st);
+  return true;
+}
+
 /** Refuses a path that is a symlink (absent is fine): what we remove recursively must be ours. */
 export async function refuseSymlink(path: string): Promise<void> {
   try {

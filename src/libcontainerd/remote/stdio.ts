@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, lstatSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { PassThrough, type Readable, type Writable } from "node:stream";
 import type { Logger } from "pino";
-import { ensureOwnSubdirAsync, fsError, refuseSymlink } from "../../fs/private-dir.js";
+import { ensureOwnSubdirAsync, fsError, ownSubdirExists, refuseSymlink } from "../../fs/private-dir.js";
 import { prepareLogFile } from "../../logs/files.js";
 import { loggerUri, validateLogOptions } from "../../logs/logger-binary.js";
 import type { StdioOptions } from "../types/client.js";
@@ -249,6 +249,8 @@ async function removeFifos(paths: FifoPaths, logger?: Logger): Promise<void> {
  */
 async function prepareFifoDir(dir: string): Promise<void> {
   const namespaceDir = dirname(dir);
+  // Both there from an earlier process (every exec after the first): two lstats settle it.
+  if (ownSubdirExists(namespaceDir) && ownSubdirExists(dir)) return;
   const stateDir = dirname(namespaceDir);
   try {
     await mkdir(stateDir, { recursive: true, mode: 0o711 });
@@ -276,6 +278,7 @@ export async function removeStaleFifos(dir: string, processId: string): Promise<
 }
 
 export async function clearStaleFifoDir(dir: string, logger: Logger): Promise<void> {
+  if (!mayExist(dir)) return;
   try {
     await refuseSymlink(dirname(dir));
     await rm(dir, { recursive: true, force: true });
@@ -285,10 +288,24 @@ export async function clearStaleFifoDir(dir: string, logger: Logger): Promise<vo
 }
 
 /**
+ * Whether a FIFO dir may be there. Most containers never have one (null IO, a log driver): one
+ * lstat, without a round trip through libuv's threads or an ENOENT error built and thrown, settles
+ * it. (A stat of a state dir entry does not wait for a disk as a mkdir or an rm may.)
+ */
+function mayExist(dir: string): boolean {
+  try {
+    return lstatSync(dir, { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    return true; // EACCES, ENOTDIR, …: the full checks below name it
+  }
+}
+
+/**
  * Removes a deleted container's FIFO dir; a failure is logged, not thrown (containerd has deleted
  * the container already). The namespace dir is checked first by `checkFifoDirParent`.
  */
 export async function removeFifoDir(dir: string, logger: Logger): Promise<void> {
+  if (!mayExist(dir)) return;
   try {
     await rm(dir, { recursive: true, force: true });
   } catch (err) {
@@ -298,5 +315,5 @@ export async function removeFifoDir(dir: string, logger: Logger): Promise<void> 
 
 /** Before deleting a container: its FIFO dir must not sit under a symlink (we remove it recursively). */
 export async function checkFifoDirParent(dir: string): Promise<void> {
-  await refuseSymlink(dirname(dir));
+  if (mayExist(dir)) await refuseSymlink(dirname(dir));
 }
