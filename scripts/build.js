@@ -6,6 +6,7 @@
 // file at a time: unbundled, `import("libcontainerd")` loaded ~300 files and ctrd ps 310. Bundled,
 // a few; code behind a dynamic import() (each ctrd command, the local backend, the managed
 // containerd's supervisor, image pulls…) stays in chunks of its own, loaded when first used.
+// ctrd is one CommonJS file with a V8 code cache beside it (see src/cli/code-cache.ts).
 // Dependencies are bundled too (their types still come from node_modules): protobuf-es and
 // connect alone were ~120 files. koffi stays out (a native addon, loaded only by the Windows
 // backend). Exits non-zero when a step fails; tsc's type errors do not stop the bundles (esbuild
@@ -79,7 +80,26 @@ for (const [what, options] of [
       chunkNames: "chunks/[name]-[hash]",
     },
   ],
-  ["ctrd", { entryPoints: ["src/cli/main.ts"], outdir: cliDir }],
+  // ctrd's bin: answers --version itself, and runs ctrd.cjs for everything else. program.js is
+  // only its fallback when run from the sources.
+  ["ctrd's entry", { entryPoints: ["src/cli/main.ts"], outdir: cliDir, external: ["koffi", "./program.js"] }],
+  // ctrd itself, one CommonJS file: Node 20 can run CommonJS with a V8 code cache (vm.Script's
+  // cachedData), not ES modules. import.meta's url, dirname and filename become the file's own.
+  [
+    "ctrd",
+    {
+      entryPoints: ["src/cli/program.ts"],
+      outfile: join(cliDir, "ctrd.cjs"),
+      format: "cjs",
+      splitting: false,
+      define: {
+        "import.meta.url": "__ctrdModuleUrl",
+        "import.meta.dirname": "__dirname",
+        "import.meta.filename": "__filename",
+      },
+      banner: { js: 'const __ctrdModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
+    },
+  ],
 ]) {
   try {
     await build({ ...common, ...options });
@@ -90,6 +110,19 @@ for (const [what, options] of [
     );
   }
 }
-if (bundled) chmodSync(join(cliDir, "main.js"), 0o755);
+
+// V8's code cache of ctrd.cjs, taken after ctrd's warm-up has evaluated every module it may load
+// (see src/cli/code-cache.ts): saves a command's start from parsing and compiling them again.
+if (bundled) {
+  chmodSync(join(cliDir, "main.js"), 0o755);
+  const warm = spawnSync(process.execPath, [join(cliDir, "main.js")], {
+    env: { ...process.env, CTRD_WRITE_CODE_CACHE: join(cliDir, "ctrd.code-cache") },
+    stdio: "inherit",
+  });
+  if (warm.status !== 0) {
+    bundled = false;
+    process.stderr.write("build: saving ctrd's code cache failed\n");
+  }
+}
 
 process.exit(tsc.status === 0 && bundled ? 0 : 1);

@@ -105,8 +105,36 @@ const EMPTY_HEADERS: Headers = {
 function readOnlyHeaders(): never {
   throw new TypeError("a containerd response's headers are not kept (read-only)");
 }
-function noHeaders(): Headers {
+export function noHeaders(): Headers {
   return EMPTY_HEADERS;
+}
+
+/** connect's name for a code, as its errors print it (`not_found`). */
+function codeName(code: Code): string {
+  return (Code[code] ?? "unknown").replace(/(?<=[a-z])([A-Z])/g, "_$1").toLowerCase();
+}
+
+/**
+ * A ConnectError, as everything downstream expects (connect's `instanceof` holds), built without
+ * ConnectError's constructor: that makes a `new Headers()` for the error's metadata (loading Node's
+ * fetch implementation on the first error, and costing every one after), and a stack trace that
+ * would only point into this file's stream handlers. Expected errors (the NotFound that every
+ * container delete asks for) should cost next to nothing.
+ */
+function grpcError(message: string, code: Code, cause?: unknown): ConnectError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  const error = new Error(message.length > 0 ? `[${codeName(code)}] ${message}` : `[${codeName(code)}]`);
+  Error.stackTraceLimit = limit;
+  const connectError: ConnectError = Object.setPrototypeOf(error, ConnectError.prototype);
+  return Object.assign(connectError, {
+    name: "ConnectError",
+    rawMessage: message,
+    code,
+    metadata: EMPTY_HEADERS,
+    details: [],
+    cause,
+  });
 }
 
 const HTTP_STATUS_CODES: Record<number, Code> = {
@@ -215,8 +243,7 @@ class UnaryReply implements CallSink {
   }
 
   message(bytes: Uint8Array): void {
-    if (this.reply)
-      throw new ConnectError("protocol error: more than one response message", Code.Unimplemented);
+    if (this.reply) throw grpcError("protocol error: more than one response message", Code.Unimplemented);
     this.reply = bytes;
   }
 
@@ -225,7 +252,7 @@ class UnaryReply implements CallSink {
     this.done = true;
     if (error) this.reject(error);
     else if (this.reply) this.resolve(this.reply);
-    else this.reject(new ConnectError("protocol error: missing response message", Code.Unimplemented));
+    else this.reject(grpcError("protocol error: missing response message", Code.Unimplemented));
   }
 
   get finished(): boolean {
@@ -291,14 +318,11 @@ class MessageParser {
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     while (this.buffer.length >= 5) {
       if (this.buffer[0] !== 0) {
-        throw new ConnectError(
-          "protocol error: compressed message without negotiated encoding",
-          Code.Internal,
-        );
+        throw grpcError("protocol error: compressed message without negotiated encoding", Code.Internal);
       }
       const length = this.buffer.readUInt32BE(1);
       if (length > this.maxBytes) {
-        throw new ConnectError(
+        throw grpcError(
           `message larger than ${this.maxBytes} bytes (${length} bytes)`,
           Code.ResourceExhausted,
         );
@@ -323,7 +347,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
   let closed = false;
 
   const liveSession = (): ClientHttp2Session => {
-    if (closed) throw new ConnectError("transport closed", Code.Unavailable);
+    if (closed) throw grpcError("transport closed", Code.Unavailable);
     if (session && !session.closed && !session.destroyed) return session;
     const created = http2Connect(`http://${opts.authority}`, {
       createConnection: () => opts.createConnection(),
@@ -415,16 +439,13 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       sink.finish(error);
       if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
     };
-    const onAbort = () =>
-      fail(
-        new ConnectError("the operation was aborted", Code.Canceled, undefined, undefined, signal?.reason),
-      );
+    const onAbort = () => fail(grpcError("the operation was aborted", Code.Canceled, signal?.reason));
     if (signal) {
       if (signal.aborted) onAbort();
       else signal.addEventListener("abort", onAbort, { once: true });
     }
     if (timeoutMs !== undefined) {
-      timer = setTimeout(() => fail(new ConnectError("deadline exceeded", Code.DeadlineExceeded)), timeoutMs);
+      timer = setTimeout(() => fail(grpcError("deadline exceeded", Code.DeadlineExceeded)), timeoutMs);
     }
 
     stream.on("response", (h) => {
@@ -432,7 +453,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       const httpStatus = Number(h[constants.HTTP2_HEADER_STATUS]);
       status = statusIn(h);
       if (httpStatus !== 200 && status === undefined) {
-        fail(new ConnectError(`HTTP status ${httpStatus}`, HTTP_STATUS_CODES[httpStatus] ?? Code.Unknown));
+        fail(grpcError(`HTTP status ${httpStatus}`, HTTP_STATUS_CODES[httpStatus] ?? Code.Unknown));
       }
     });
     stream.on("trailers", (t) => {
@@ -456,9 +477,9 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       if (sink.finished) return;
       if (status) {
         if (status.code === OK && parser.pending) {
-          sink.finish(new ConnectError("protocol error: truncated message", Code.Internal));
+          sink.finish(grpcError("protocol error: truncated message", Code.Internal));
         } else {
-          sink.finish(status.code === OK ? undefined : new ConnectError(status.message, status.code as Code));
+          sink.finish(status.code === OK ? undefined : grpcError(status.message, status.code as Code));
         }
         return;
       }
@@ -473,13 +494,11 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
       sink.finish(
         connectionLoss(
-          new ConnectError(
+          grpcError(
             s.connecting || !connected.has(s)
               ? `cannot connect to containerd${errno ? ` (${errno})` : ""}`
               : `connection to containerd lost${rstCode ? ` (HTTP/2 code ${rstCode})` : ""}`,
             Code.Unavailable,
-            undefined,
-            undefined,
             cause,
           ),
         ),
@@ -496,7 +515,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       } catch (err) {
         if (!(err instanceof RefusedError)) throw err;
         if (tries >= TRANSPARENT_RETRIES) {
-          throw connectionLoss(new ConnectError(err.message, Code.Unavailable, undefined, undefined, err));
+          throw connectionLoss(grpcError(err.message, Code.Unavailable, err));
         }
       }
     }
@@ -536,7 +555,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       const body = frame(toBinary(method.input, request));
       if (body.length - 5 > opts.maxMessageBytes) {
         // The caller's input (a spec, env or labels) is too large: theirs to fix, so InvalidArgument.
-        throw new ConnectError(
+        throw grpcError(
           `request of ${body.length - 5} bytes is larger than containerd accepts (${opts.maxMessageBytes} bytes)`,
           Code.InvalidArgument,
         );
@@ -609,7 +628,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
           for await (const bytes of inbox) yield fromBinary(method.output, bytes);
         } catch (err) {
           if (err instanceof RefusedError) {
-            throw new ConnectError(err.message, Code.Unavailable, undefined, undefined, err);
+            throw grpcError(err.message, Code.Unavailable, err);
           }
           throw err;
         } finally {

@@ -8,7 +8,12 @@ import {
   type Transport,
 } from "@connectrpc/connect";
 import { type ContainerdAddress, hostPort, parseAddress } from "./address.js";
-import { createHttp2GrpcTransport, type Http2GrpcTransport, isConnectionLoss } from "./grpc-http2.js";
+import {
+  createHttp2GrpcTransport,
+  type Http2GrpcTransport,
+  isConnectionLoss,
+  noHeaders,
+} from "./grpc-http2.js";
 
 export const NAMESPACE_HEADER = "containerd-namespace";
 /** containerd's own default message limits. */
@@ -121,8 +126,8 @@ function repeatSafeCalls(inner: Http2GrpcTransport, addressKey: string): Http2Gr
             stream: false,
             service: method.parent,
             method,
-            header: new Headers(),
-            trailer: new Headers(),
+            header: noHeaders(),
+            trailer: noHeaders(),
             message: create(method.output),
           };
         }

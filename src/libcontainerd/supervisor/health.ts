@@ -1,18 +1,68 @@
+import http2, { type ClientHttp2Session } from "node:http2";
+import { connect as netConnect } from "node:net";
 import { Worker } from "node:worker_threads";
 
 export type HealthResult = { serving: true; latencyMs: number } | { serving: false; error: Error };
 
 /**
- * The probe itself, run on a worker thread of its own: a grpc.health.v1 Check over a raw HTTP/2
- * stream (an empty request; SERVING is field 1 = 1), timed by the worker's clock. The client's
- * event loop may be busy for seconds under load; a probe timed there would blame containerd for
- * our own delay (the supervisor once killed a working containerd that way). Plain JavaScript with
- * only Node built-ins, so it runs the same from the TypeScript sources and from dist/.
+ * One grpc.health.v1 Check over a raw HTTP/2 stream (an empty request; SERVING is field 1 = 1),
+ * `finish` called once. Self-contained (its parameters and Node's globals only): it runs as is on
+ * this thread (`checkServingHere`) and, as source text, on the probe's worker thread.
+ */
+function healthCheck(
+  session: ClientHttp2Session,
+  timeoutMs: number,
+  finish: (serving: boolean, error?: string) => void,
+): void {
+  let done = false;
+  const end = (serving: boolean, error?: string): void => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    finish(serving, error);
+  };
+  const timer = setTimeout(() => end(false, `no answer within ${timeoutMs} ms`), timeoutMs);
+  try {
+    const stream = session.request({
+      ":method": "POST",
+      ":path": "/grpc.health.v1.Health/Check",
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
+    const chunks: Buffer[] = [];
+    let grpcStatus: unknown;
+    stream.on("response", (headers) => {
+      if (headers["grpc-status"] !== undefined) grpcStatus = headers["grpc-status"];
+    });
+    stream.on("trailers", (trailers) => {
+      grpcStatus = trailers["grpc-status"];
+    });
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.on("error", (err) => end(false, err.message));
+    stream.on("close", () => {
+      const body = Buffer.concat(chunks);
+      if (grpcStatus !== "0") return end(false, `health check answered grpc-status ${String(grpcStatus)}`);
+      const status = body.length >= 7 && body[5] === 0x08 ? body[6] : 0;
+      end(status === 1, status === 1 ? undefined : `containerd health status ${status}`);
+    });
+    stream.end(Buffer.alloc(5));
+  } catch (err) {
+    end(false, err instanceof Error ? err.message : String(err));
+  }
+}
+
+/**
+ * The probe thread: healthCheck on a connection of its own, timed by the worker's clock. The
+ * client's event loop may be busy for seconds under load; a probe timed there would blame
+ * containerd for our own delay (the supervisor once killed a working containerd that way). Plain
+ * JavaScript with only Node built-ins, so it runs the same from the TypeScript sources and from
+ * the bundle.
  */
 const PROBE_WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const http2 = require("node:http2");
 const net = require("node:net");
+const healthCheck = ${healthCheck.toString()};
 let session;
 function open() {
   if (session && !session.closed && !session.destroyed) return session;
@@ -26,40 +76,43 @@ function drop() {
 }
 parentPort.on("message", ({ id, timeoutMs }) => {
   const started = performance.now();
-  let done = false;
-  const finish = (serving, error) => {
-    if (done) return;
-    done = true;
-    clearTimeout(timer);
+  healthCheck(open(), timeoutMs, (serving, error) => {
     if (!serving) drop();
     parentPort.postMessage({ id, serving, error, latencyMs: performance.now() - started });
-  };
-  const timer = setTimeout(() => finish(false, "no answer within " + timeoutMs + " ms"), timeoutMs);
-  try {
-    const stream = open().request({
-      ":method": "POST",
-      ":path": "/grpc.health.v1.Health/Check",
-      "content-type": "application/grpc",
-      te: "trailers",
-    });
-    const chunks = [];
-    let grpcStatus;
-    stream.on("response", (headers) => { if (headers["grpc-status"] !== undefined) grpcStatus = headers["grpc-status"]; });
-    stream.on("trailers", (trailers) => { grpcStatus = trailers["grpc-status"]; });
-    stream.on("data", (chunk) => chunks.push(chunk));
-    stream.on("error", (err) => finish(false, err.message));
-    stream.on("close", () => {
-      const body = Buffer.concat(chunks);
-      if (grpcStatus !== "0") return finish(false, "health check answered grpc-status " + grpcStatus);
-      const status = body.length >= 7 && body[5] === 0x08 ? body[6] : 0;
-      finish(status === 1, status === 1 ? undefined : "containerd health status " + status);
-    });
-    stream.end(Buffer.alloc(5));
-  } catch (err) {
-    finish(false, err instanceof Error ? err.message : String(err));
-  }
+  });
 });
 `;
+
+/**
+ * One check on this thread, on a connection of its own that it closes: for waiting until a
+ * containerd serves while the caller's event loop has nothing else to do (a command starting, which
+ * would otherwise start the probe thread, ~30 ms, for this one answer). A late answer there only
+ * costs a retry: the wait goes on until its own deadline.
+ */
+export function checkServingHere(
+  socketPath: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<HealthResult> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const session = http2.connect("http://localhost", { createConnection: () => netConnect(socketPath) });
+    session.on("error", () => {});
+    // Ending the session ends its stream: healthCheck then finishes with the stream's error.
+    const onAbort = (): void => void session.destroy(new Error("health check canceled"));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    healthCheck(session, timeoutMs, (serving, error) => {
+      signal?.removeEventListener("abort", onAbort);
+      session.destroy();
+      resolve(
+        serving
+          ? { serving: true, latencyMs: performance.now() - started }
+          : { serving: false, error: new Error(`containerd health: ${error ?? "not serving"}`) },
+      );
+    });
+  });
+}
 
 interface ProbeReply {
   id: number;

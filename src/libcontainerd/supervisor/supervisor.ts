@@ -9,7 +9,7 @@ import { CanceledError, FailedPreconditionError, UnavailableError } from "../typ
 import { checkContainerdBinary, findContainerdBinary } from "./binary.js";
 import type { ContainerdLogLevel } from "./config.js";
 import { ContainerdProcessControl, type Incarnation } from "./containerd-process.js";
-import { HealthProbe } from "./health.js";
+import { checkServingHere, HealthProbe } from "./health.js";
 import { type ManagedContainerdLayout, managedContainerdLayout } from "./layout.js";
 import { cpuTicks, isProcessStopped } from "./process-info.js";
 import { HangDetector, type HangPolicy, RestartSchedule } from "./restart-policy.js";
@@ -22,6 +22,9 @@ export interface RestartBackoff {
   /** A containerd that served this long counts as stable: the next restart starts at `initialMs` again. Default 10 s. */
   resetAfterMs?: number;
 }
+
+/** Where a health check runs: on this thread, or on the probe's worker thread (see health.ts). */
+type ProbeWhere = "here" | "thread";
 
 export interface ManagedContainerdOptions {
   /** containerd's data root. Default /var/lib/libcontainerd/containerd. */
@@ -289,8 +292,11 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
     const abort = signal ? AbortSignal.any([signal, this.stopController.signal]) : this.stopController.signal;
     try {
       this.prepareDirs();
-      const adopted = await this.adoptRunning(abort);
-      this.current = adopted ?? (await this.launchUntilServing(abort));
+      // The first start (or adoption) checks on this thread: it is the client's start, the event loop
+      // waits for it with nothing else to do, and the probe thread would cost every ctrd command
+      // ~30 ms. A restart, later, runs beside the client's own work: through the probe thread.
+      const adopted = await this.adoptRunning(abort, "here");
+      this.current = adopted ?? (await this.launchUntilServing(abort, "here"));
     } catch (err) {
       this.state = "stopped";
       this.probe.reset();
@@ -324,13 +330,13 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
   }
 
   /** An earlier run's containerd on these dirs, if one runs and serves; any other leftover is killed. */
-  private async adoptRunning(signal: AbortSignal): Promise<Incarnation | undefined> {
+  private async adoptRunning(signal: AbortSignal, probe: ProbeWhere): Promise<Incarnation | undefined> {
     let adopted: Incarnation | undefined;
     for (const pid of this.processes.leftovers()) {
       if (adopted === undefined && !isProcessStopped(pid)) {
         const candidate: Incarnation = { pid, exited: false, killedOnPurpose: false };
         try {
-          await this.waitServing(candidate, signal);
+          await this.waitServing(candidate, signal, probe);
           adopted = this.processes.adopt(pid);
           this.logger.info({ pid }, "adopted a running containerd");
           continue;
@@ -344,10 +350,10 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
     return adopted;
   }
 
-  private async launchUntilServing(signal: AbortSignal): Promise<Incarnation> {
+  private async launchUntilServing(signal: AbortSignal, probe: ProbeWhere): Promise<Incarnation> {
     const incarnation = await this.processes.launch();
     try {
-      await this.waitServing(incarnation, signal);
+      await this.waitServing(incarnation, signal, probe);
       return incarnation;
     } catch (err) {
       incarnation.killedOnPurpose = true;
@@ -356,7 +362,7 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
     }
   }
 
-  private async waitServing(incarnation: Incarnation, signal: AbortSignal): Promise<void> {
+  private async waitServing(incarnation: Incarnation, signal: AbortSignal, probe: ProbeWhere): Promise<void> {
     const deadline = Date.now() + this.settings.startTimeoutMs;
     let lastError: Error | undefined;
     while (!signal.aborted) {
@@ -367,7 +373,11 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
-      const result = await this.probe.check(Math.min(this.settings.healthTimeoutMs, remaining), signal);
+      const timeoutMs = Math.min(this.settings.healthTimeoutMs, remaining);
+      const result =
+        probe === "here"
+          ? await checkServingHere(this.layout.socket, timeoutMs, signal)
+          : await this.probe.check(timeoutMs, signal);
       if (result.serving) return;
       lastError = result.error;
       await this.pause(Math.min(50, Math.max(0, deadline - Date.now())));
@@ -448,8 +458,8 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
         // Another supervisor on these dirs (a second client) may have restarted it first: take that
         // one over rather than kill it and fight over the socket.
         const incarnation =
-          (await this.adoptRunning(this.stopController.signal)) ??
-          (await this.launchUntilServing(this.stopController.signal));
+          (await this.adoptRunning(this.stopController.signal, "thread")) ??
+          (await this.launchUntilServing(this.stopController.signal, "thread"));
         incarnation.servingSince = Date.now();
         // Even when shutdown began meanwhile: stop() reads `current` after this loop ends and stops it.
         this.current = incarnation;
