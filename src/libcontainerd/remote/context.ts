@@ -83,8 +83,8 @@ export class RemoteContext {
 
   /**
    * Runs `fn` as a call of its own that outlives the operation that started it (a label write after
-   * a wait): the client's default deadline, cleared when it is done, and waiting for a restarting
-   * containerd.
+   * a wait): the client's default deadline, cleared when it is done. An unreachable containerd fails
+   * it at once, as it did the operation's own call (close() waits for it).
    */
   async inBackground<T>(what: string, fn: (call: Call) => Promise<T>): Promise<T> {
     const controller = new AbortController();
@@ -93,7 +93,7 @@ export class RemoteContext {
       this.core.calls.defaultTimeoutMs,
     ).unref();
     try {
-      return await fn({ what, signal: controller.signal, waitForReady: true });
+      return await fn({ what, signal: controller.signal, waitForReady: false });
     } finally {
       clearTimeout(timer);
     }
