@@ -1,17 +1,18 @@
 // `node --import tsx bench/pull-profile.ts [--pulls N] [--base DIR] [--no-ctr] [--cpu-prof FILE]
-// [--concurrency N[,M…]]`:
+// [--concurrency N[,M…]] [--json FILE]`:
 // where a pull's time and CPU go, on the bench:images image (bench/pull-fixture.ts). Sides alternate
 // round by round, the store emptied before each pull: this checkout's client (in process), with
 // `--base DIR` another checkout's (an A/B of two versions on one containerd and registry; DIR needs
 // node_modules), and `ctr images pull --plain-http`. Per pull: wall ms; CPU ms of this process, of
 // containerd, of the registry and of ctr (rusage of the waited child); for the in-process sides a
 // per-layer timeline from the progress events (ms since the pull began: download start, written,
-// extraction start, unpacked). `--cpu-prof FILE` keeps a V8 profile of this checkout's pulls.
+// extraction start, unpacked), and the median of the per-round wall ratios to the last side.
+// `--cpu-prof FILE` keeps a V8 profile of this checkout's pulls; `--json FILE` the samples.
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { loadavg } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { PerformanceObserver, performance } from "node:perf_hooks";
 import type { PullProgress } from "../src/images/pull.js";
 import type { RemoteClient } from "../src/libcontainerd/remote/client.js";
@@ -27,6 +28,7 @@ const pulls = Number(arg("--pulls") ?? 5);
 const base = arg("--base");
 const cpuProf = arg("--cpu-prof");
 const withCtr = !process.argv.includes("--no-ctr");
+const jsonFile = arg("--json");
 const concurrency = arg("--concurrency");
 
 type Pull = (ref: string, onProgress: (e: PullProgress) => void) => Promise<void>;
@@ -136,10 +138,17 @@ try {
       .map((l) => l.toFixed(2))
       .join(" ")}):\n${rows.join("\n")}\n`,
   );
-  writeFileSync(
-    join(import.meta.dirname, "pull-profile-results.json"),
-    `${JSON.stringify(Object.fromEntries(samples), null, 2)}\n`,
-  );
+  // Load drifts: the ratio within each round (pulls seconds apart) says more than the medians'.
+  const reference = [...samples.keys()].at(-1) as string;
+  const referenceWalls = (samples.get(reference) ?? []).map((x) => x.wall);
+  const paired = [...samples]
+    .filter(([name]) => name !== reference)
+    .map(
+      ([name, s]) => `${name} ${median(s.map((x, i) => x.wall / (referenceWalls[i] as number))).toFixed(2)}`,
+    );
+  if (paired.length > 0)
+    process.stderr.write(`median of per-round wall ratios to ${reference}: ${paired.join(", ")}\n`);
+  if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify(Object.fromEntries(samples), null, 2)}\n`);
 } finally {
   session?.disconnect();
   await baseClient?.close();

@@ -484,9 +484,16 @@ export class NetworkManager {
       await this.ensureNetworkRules(record.network, signal);
       const [, result] = await Promise.all([
         this.plugins.add(LOOPBACK, this.runtime(record, record.netnsPath, "lo"), signal),
-        this.plugins.add(record.config, this.runtime(record, record.netnsPath), signal, (bridged) =>
-          this.awaitRulesRemoved(record.network, bridged, signal),
-        ),
+        this.plugins.add(record.config, this.runtime(record, record.netnsPath), signal, async (bridged) => {
+          // Recorded before the rule plugins run: a crash during theirs leaves a DEL that knows the
+          // address (firewall's DEL removes nothing without it), as libcni's cache would not.
+          record.result = bridged;
+          await writeFileAtomic(
+            this.recordPath(record.namespace, record.containerId),
+            JSON.stringify(record),
+          );
+          await this.awaitRulesRemoved(record.network, bridged, signal);
+        }),
       ]);
       record.result = result;
       record.addresses = (result.ips ?? []).map((ip) => ip.address);

@@ -498,6 +498,44 @@ describe("crashes", { timeout: 240_000 }, () => {
   });
 });
 
+describe("a crash during the attach", { timeout: 240_000 }, () => {
+  /**
+   * The real firewall plugin, then SIGKILL to the process that ran it (ours, as a crash would), on ADD:
+   * the firewall's rules exist, portmap's may, the attach never finished. The GC's DEL must still know
+   * the address, or the firewall's DEL removes nothing.
+   */
+  test("killed right after the firewall's ADD: the GC removes its rules, the port's and the address", async () => {
+    const plugins = join(dir, "killing-plugins");
+    mkdirSync(plugins, { recursive: true });
+    writeFileSync(
+      join(plugins, "firewall"),
+      '#!/bin/sh\nout=$(/usr/lib/cni/firewall); status=$?\n[ "$CNI_COMMAND" = ADD ] && kill -9 $PPID\nprintf "%s" "$out"\nexit $status\n',
+      { mode: 0o755 },
+    );
+    const id = uniqueId("midway");
+    const child = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        join(import.meta.dirname, "../fixtures/network-attach-and-die.ts"),
+        stateDir(),
+        join(dir, "net-data"),
+        fx.namespace,
+        id,
+        defaultBridge,
+        defaultSubnet,
+        plugins,
+      ],
+      { encoding: "utf8" },
+    );
+    expect(child.signal, child.stderr).toBe("SIGKILL");
+    expect(rulesFor(defaultSubnet).some((rule) => rule.includes("CNI-FORWARD"))).toBe(true);
+    expect(await manager.gc(fx.namespace, async () => [])).toEqual([id]);
+    expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+  });
+});
+
 describe("a namespace gone behind our back", { timeout: 240_000 }, () => {
   test("detach still releases the address and the rules when the netns file is no longer a mount", async () => {
     const id = uniqueId("unmounted");

@@ -11,16 +11,25 @@ import { join, posix } from "node:path";
 export const CGROUP_PARENT_LABEL = "io.ctrd.cgroup.parent";
 const CGROUP_ROOT = "/sys/fs/cgroup";
 
-/** The hierarchies to look in: the unified one, or every cgroup v1 controller mount. */
+let mounted: string[] | undefined;
+
+/**
+ * The hierarchies to look in: the unified one, or every cgroup v1 controller mount. Looked up once:
+ * they are mounted at boot, and every container create and delete asks.
+ */
 function hierarchies(): string[] {
-  if (existsSync(join(CGROUP_ROOT, "cgroup.controllers"))) return [CGROUP_ROOT];
-  try {
-    return readdirSync(CGROUP_ROOT, { withFileTypes: true })
-      .filter((entry) => entry.isDirectory())
-      .map((entry) => join(CGROUP_ROOT, entry.name));
-  } catch {
-    return [];
+  if (mounted) return mounted;
+  if (existsSync(join(CGROUP_ROOT, "cgroup.controllers"))) mounted = [CGROUP_ROOT];
+  else {
+    try {
+      mounted = readdirSync(CGROUP_ROOT, { withFileTypes: true })
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => join(CGROUP_ROOT, entry.name));
+    } catch {
+      return [];
+    }
   }
+  return mounted;
 }
 
 /** A cgroupfs path whose parents runc would create (not systemd's `slice:prefix:name`). */
@@ -74,7 +83,9 @@ export function removeCgroupParents(cgroupsPath: string | undefined, top: string
 /**
  * The parents this client had runc create, with how many of its containers are under each: a
  * parent is removed only when the last of them goes, not while another one is on its way to runc
- * (which would then fail to make its cgroup: "mkdir …: no such file or directory").
+ * (which would then fail to make its cgroup: "mkdir …: no such file or directory"). A parent stays
+ * known (at 0) after it was removed: the next container under it has runc make it again, without
+ * looking in every hierarchy first.
  */
 export class CreatedCgroupParents {
   private readonly users = new Map<string, number>();
@@ -96,7 +107,7 @@ export class CreatedCgroupParents {
       this.users.set(parent, left);
       return;
     }
-    this.users.delete(parent);
+    if (this.users.has(parent)) this.users.set(parent, 0);
     if (remove) removeCgroupParents(cgroupsPath, parent);
   }
 }

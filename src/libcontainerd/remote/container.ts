@@ -297,7 +297,19 @@ export class RemoteContainer extends ContainerBase {
     const record = await this.load(call);
     const logPath = record.labels[LOG_LABELS.path];
     await checkFifoDirParent(this.fifoDir);
-    await this.ctx.rpc(call, (signal) => this.ctx.containers.delete({ id: this.id }, { signal }));
+    const createdParent = record.labels[CGROUP_PARENT_LABEL];
+    const cgroupsPath = createdParent ? (await this.spec(call))?.linux?.cgroupsPath : undefined;
+    const deleted = this.ctx.rpc(call, (signal) => this.ctx.containers.delete({ id: this.id }, { signal }));
+    // Without a task the container has no cgroup of its own: a parent made for it (and no other
+    // container of this client) goes while containerd deletes the record; if that fails, the
+    // container counts again (runc makes the parent anew for its next task).
+    if (createdParent) this.ctx.cgroupParents.release(cgroupsPath, createdParent, true);
+    try {
+      await deleted;
+    } catch (err) {
+      if (createdParent && !isErrorCode(err, "not_found")) this.ctx.cgroupParents.claim(cgroupsPath);
+      throw err;
+    }
     if (record.snapshotKey) await removeSnapshot(this.ctx, record.snapshotter, record.snapshotKey);
     await removeFifoDir(this.fifoDir, this.ctx.logger);
     // The container is gone in containerd: a log that cannot be removed is a warning, not a failure.
@@ -306,13 +318,6 @@ export class RemoteContainer extends ContainerBase {
         this.ctx.logger.warn({ err, logPath }, "could not remove a deleted container's log"),
       );
     }
-    const createdParent = record.labels[CGROUP_PARENT_LABEL];
-    if (createdParent)
-      this.ctx.cgroupParents.release(
-        parseJsonAny<OciSpec>(record.spec)?.linux?.cgroupsPath,
-        createdParent,
-        true,
-      );
   }
 }
 
