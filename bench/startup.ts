@@ -4,12 +4,12 @@
 // bench/startup-results.json and the "Start-up" section of BENCHMARKS.md. Where the time goes:
 // bench/startup-profile.ts.
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { startContainerd } from "../test/harness/containerd.js";
-import { formatMs, formatRatio, median } from "./measure.js";
+import { formatMs, formatRatio, median, processCpuMs } from "./measure.js";
 import { writeBenchSection } from "./report.js";
 
 const quick = process.argv.includes("--quick");
@@ -19,29 +19,17 @@ const repoDir = join(benchDir, "..");
 const ctrdMain = join(repoDir, "dist/cli/main.js");
 const libraryEntry = join(repoDir, "dist/index.js");
 
-const TICKS_PER_SECOND = 100;
-
-/** CPU of this process's waited-for children so far (cutime + cstime), in ms. */
-function childrenCpuMs(): number {
-  const stat = readFileSync("/proc/self/stat", "utf8");
-  const fields = stat
-    .slice(stat.lastIndexOf(")") + 2)
-    .split(" ")
-    .map(Number);
-  return (((fields[13] ?? 0) + (fields[14] ?? 0)) * 1000) / TICKS_PER_SECOND;
-}
-
 const cpuSamples = new Map<string, number[]>();
 let current = "";
 
 function timeCommand(command: string, args: string[]): { ms: number; stdout: string } {
-  const cpu0 = childrenCpuMs();
+  const cpu0 = processCpuMs("self", true);
   const t0 = performance.now();
   const result = spawnSync(command, args, { encoding: "utf8" });
   const ms = performance.now() - t0;
   if (result.status !== 0)
     throw new Error(`${command} ${args.join(" ")} failed (${result.status}): ${result.stderr}`);
-  cpuSamples.get(current)?.push(childrenCpuMs() - cpu0);
+  cpuSamples.get(current)?.push(processCpuMs("self", true) - cpu0);
   return { ms, stdout: result.stdout };
 }
 

@@ -102,6 +102,11 @@ export class EngineServer {
     // Streams (events, logs -f, image load) may take as long as they take.
     server.requestTimeout = 0;
     server.headersTimeout = 60_000;
+    // Idle keep-alive connections stay open until the client closes them, as with dockerd (Go's http.Server
+    // has no idle timeout). Node's default closes them after 5 s, and a client that reuses one at that moment
+    // (the docker CLI does, 200 of them on a loaded machine) sees "connection reset by peer" on a POST it
+    // cannot retry.
+    server.keepAliveTimeout = 0;
     server.on("request", (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
     server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) =>
       this.onUpgrade(req, socket, head),

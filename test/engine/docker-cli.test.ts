@@ -494,6 +494,39 @@ describe("ctrd serve under arbitrary input", () => {
   });
 });
 
+describe("ctrd serve's keep-alive connections", () => {
+  // dockerd never closes an idle connection; the docker CLI keeps its pool for 90 s and sends a POST it
+  // cannot retry (wait, start) on whichever connection it has. Node's default closed them after 5 s.
+  it("keeps an idle connection open past Node's 5 s default and answers on it again", async () => {
+    const socket = connect(engine.socket);
+    await once(socket, "connect");
+    let received = "";
+    let closed = false;
+    socket.setEncoding("utf8").on("data", (chunk: string) => {
+      received += chunk;
+    });
+    socket.on("close", () => {
+      closed = true;
+    });
+    const ping = "GET /_ping HTTP/1.1\r\nHost: engine\r\n\r\n";
+    const answers = () => received.split("HTTP/1.1 200 OK").length - 1;
+    const answered = async (count: number) => {
+      while (answers() < count && !closed) await sleep(20);
+    };
+    try {
+      socket.write(ping);
+      await answered(1);
+      await sleep(6_000);
+      expect(closed).toBe(false);
+      socket.write(ping);
+      await answered(2);
+      expect(answers()).toBe(2);
+    } finally {
+      socket.destroy();
+    }
+  }, 20_000);
+});
+
 /** The command under a pseudo-terminal (script gives the docker CLI one); stdin stays open. */
 function spawnScript(command: string, host: string): ChildProcess {
   return spawn("script", ["-eqc", command, "/dev/null"], {
