@@ -4,9 +4,10 @@
  * processes (unshare, umount) or child_process.
  */
 import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
 import { constants as os } from "node:os";
-import { packagePath } from "../platform/package-dir.js";
+import { errnoName, nativeAddon } from "../platform/native-addon.js";
+
+export { errnoName };
 
 type Done = (errno: number, step: string) => void;
 type RunDone = (
@@ -26,25 +27,11 @@ export interface NetworkAddon {
   kill(pid: number, signal: number): boolean;
 }
 
-let addon: NetworkAddon | null | undefined;
-
-/** Where scripts/setup.sh builds it; `CTRD_NETWORK_ADDON` names another build, or "none" for none. */
-export function networkAddon(): NetworkAddon | null {
-  if (addon !== undefined) return addon;
-  const path = process.env.CTRD_NETWORK_ADDON ?? packagePath("native/network/build/network.node");
-  try {
-    addon = path === "none" ? null : (createRequire(import.meta.url)(path) as NetworkAddon);
-  } catch {
-    addon = null;
-  }
-  return addon;
-}
-
-const errnoNames = new Map(Object.entries(os.errno).map(([name, value]) => [value, name]));
-
-export function errnoName(errno: number): string {
-  return errnoNames.get(errno) ?? `errno ${errno}`;
-}
+/** Null when not built; `CTRD_NETWORK_ADDON` names another build, or "none" for none. */
+export const networkAddon = nativeAddon<NetworkAddon>(
+  "native/network/build/network.node",
+  "CTRD_NETWORK_ADDON",
+);
 
 /** How a program run by `runProgram` ended: its exit code, or the signal that ended it. */
 export interface ProgramOutcome {

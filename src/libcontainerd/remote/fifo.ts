@@ -1,30 +1,15 @@
 import { execFile } from "node:child_process";
 import { constants, openSync } from "node:fs";
-import { createRequire } from "node:module";
 import { Socket } from "node:net";
-import { constants as os } from "node:os";
-import { packagePath } from "../../platform/package-dir.js";
+import { errnoName, nativeAddon } from "../../platform/native-addon.js";
 
 /** native/fifo: mkfifo(3) as a Node-API addon (Node has no mkfifo). */
 interface FifoAddon {
   mkfifo(path: string, mode: number): number;
 }
 
-let addon: FifoAddon | null | undefined;
-
-/** Where scripts/setup.sh builds it; `CTRD_FIFO_ADDON` names another build. Null when not built. */
-function fifoAddon(): FifoAddon | null {
-  if (addon !== undefined) return addon;
-  const path = process.env.CTRD_FIFO_ADDON ?? packagePath("native/fifo/build/fifo.node");
-  try {
-    addon = createRequire(import.meta.url)(path) as FifoAddon;
-  } catch {
-    addon = null;
-  }
-  return addon;
-}
-
-const errnoNames = new Map(Object.entries(os.errno).map(([name, value]) => [value, name]));
+/** Null when not built; `CTRD_FIFO_ADDON` names another build. */
+const fifoAddon = nativeAddon<FifoAddon>("native/fifo/build/fifo.node", "CTRD_FIFO_ADDON");
 
 export class FifoError extends Error {
   constructor(
@@ -46,7 +31,7 @@ export async function mkfifo(path: string, mode = 0o600): Promise<void> {
   const native = fifoAddon();
   if (native) {
     const errno = native.mkfifo(path, mode);
-    if (errno !== 0) throw new FifoError(path, errnoNames.get(errno) ?? `errno ${errno}`);
+    if (errno !== 0) throw new FifoError(path, errnoName(errno));
     return;
   }
   await new Promise<void>((resolve, reject) => {
