@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { RemoteClient } from "../src/libcontainerd/remote/client.js";
 import { defaultLinuxSpec } from "../src/oci/defaults.js";
 import { startContainerd } from "../test/harness/containerd.js";
-import { median } from "./measure.js";
+import { median, runToEnd } from "./measure.js";
 
 const { values } = parseArgs({
   options: {
@@ -40,12 +40,7 @@ const lifecycle = async (side: Side): Promise<void> => {
     cgroupsPath: `/ab-${side}/${id}`,
   });
   const container = await clients[side].newContainer(id, spec);
-  const task = await container.newTask();
-  const exited = task.wait();
-  await task.start();
-  await exited;
-  await task.delete();
-  await container.delete();
+  await runToEnd(container);
 };
 const round = async (side: Side): Promise<void> => {
   if (level === 1) for (let i = 0; i < 20; i++) await lifecycle(side);

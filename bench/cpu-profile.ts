@@ -11,6 +11,7 @@ import { Session } from "node:inspector/promises";
 import { RemoteClient } from "../src/libcontainerd/remote/client.js";
 import { defaultLinuxSpec } from "../src/oci/defaults.js";
 import { startContainerd } from "../test/harness/containerd.js";
+import { runToEnd } from "./measure.js";
 
 interface ProfileNode {
   id: number;
@@ -34,12 +35,7 @@ const lifecycle = async () => {
   const id = `p-${++counter}`;
   const spec = defaultLinuxSpec({ args: ["/bin/true"], rootfs: ctrd.rootfs, cgroupsPath: `/prof/${id}` });
   const container = await client.newContainer(id, spec);
-  const task = await container.newTask();
-  const exited = task.wait();
-  await task.start();
-  await exited;
-  await task.delete();
-  await container.delete();
+  await runToEnd(container);
 };
 
 const placeOf = (url: string, functionName: string) =>

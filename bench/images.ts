@@ -9,7 +9,7 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { defaultLinuxSpec } from "../src/oci/defaults.js";
-import { formatMs, formatRatio, median, processCpuMs } from "./measure.js";
+import { formatMs, formatRatio, median, processCpuMs, runToEnd } from "./measure.js";
 import { LAYER_MB, startPullFixture } from "./pull-fixture.js";
 import { writeBenchSection } from "./report.js";
 
@@ -80,12 +80,7 @@ try {
         defaultLinuxSpec({ ...proc, rootfs: "rootfs", cgroupsPath: `${ctrd.cgroupParent}/${id}` }),
         { image: ref, snapshot: { snapshotter: snapshot.snapshotter, key: snapshot.key } },
       );
-      const task = await container.newTask();
-      const exited = task.wait();
-      await task.start();
-      await exited;
-      await task.delete();
-      await container.delete();
+      await runToEnd(container);
       return performance.now() - t0;
     },
     "ctr run --rm IMAGE true": async () =>

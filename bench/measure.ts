@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
+import type { Container, ExitStatus } from "../src/index.js";
 
 export function sortedCopy(values: number[]): number[] {
   return [...values].sort((a, b) => a - b);
@@ -104,3 +105,17 @@ export async function withConcurrency<T>(
 export const formatMs = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
 export const formatRatio = (ratio: number) => ratio.toFixed(2);
 export const mebibytes = (bytes: number) => (bytes / (1024 * 1024)).toFixed(1);
+
+/**
+ * The measured lifecycle after newContainer, as bench:peer's Go peer does it: a null-IO task, its
+ * wait() asked before start() (so no exit can be missed), then the task and the container deleted.
+ */
+export async function runToEnd(container: Container): Promise<ExitStatus> {
+  const task = await container.newTask();
+  const exited = task.wait();
+  await task.start();
+  const status = await exited;
+  await task.delete();
+  await container.delete();
+  return status;
+}

@@ -14,7 +14,7 @@ import { RemoteClient } from "../src/libcontainerd/remote/client.js";
 import { defaultLinuxSpec } from "../src/oci/defaults.js";
 import { startContainerd, type TestContainerd } from "../test/harness/containerd.js";
 import { machineFacts } from "./machine.js";
-import { formatMs, formatRatio, median, runCommand } from "./measure.js";
+import { formatMs, formatRatio, median, runCommand, runToEnd } from "./measure.js";
 import { writeBenchSection } from "./report.js";
 import { BenchSubjects } from "./subjects.js";
 
@@ -124,12 +124,7 @@ async function main(): Promise<void> {
       cgroupsPath: `/bench-lib/${id}`,
     });
     const container = await client.newContainer(id, spec);
-    const task = await container.newTask(); // null IO, as cio.NullIO on the Go side
-    const exited = task.wait();
-    await task.start();
-    const status = await exited;
-    await task.delete();
-    await container.delete();
+    const status = await runToEnd(container); // null IO, as cio.NullIO on the Go side
     if (status.exitCode !== 0) throw new Error(`${id} exited ${status.exitCode}`);
   };
   const measureLibrary = async (run: () => Promise<unknown>): Promise<Sample> => {

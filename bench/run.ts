@@ -16,6 +16,7 @@ import {
   percentile,
   processRssBytes,
   rssBytes,
+  runToEnd,
   timed,
   withConcurrency,
 } from "./measure.js";
@@ -214,12 +215,7 @@ async function eventDelivery(subjects: BenchSubjects): Promise<BenchResults["eve
   });
   const runOne = async (id: string) => {
     const container = await subjects.client.newContainer(id, subjects.spec(id, ["/bin/true"]));
-    const task = await container.newTask();
-    const exited = task.wait();
-    await task.start();
-    await exited;
-    await task.delete();
-    await container.delete();
+    await runToEnd(container);
   };
   // One at a time first (the latency of the path itself), then the rest under load.
   const idleIds = Array.from({ length: SIZES.idleEventContainers }, () => subjects.nextId("ev"));
