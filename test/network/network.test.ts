@@ -463,25 +463,19 @@ describe("bad input: typed errors, nothing half set up", { timeout: 240_000 }, (
   });
 });
 
+/** The fixture that attaches `id` to the default bridge in a process of its own, which is then SIGKILLed. */
+function attachAndDie(id: string, pluginDir?: string) {
+  const script = join(import.meta.dirname, "../fixtures/network-attach-and-die.ts");
+  const args = [script, stateDir(), join(dir, "net-data"), fx.namespace, id, defaultBridge, defaultSubnet];
+  return spawnSync(process.execPath, ["--import", "tsx", ...args, ...(pluginDir ? [pluginDir] : [])], {
+    encoding: "utf8",
+  });
+}
+
 describe("crashes", { timeout: 240_000 }, () => {
   test("the GC removes what a process killed after attaching left, and keeps live containers' networks", async () => {
     const id = uniqueId("crashed");
-    const script = join(import.meta.dirname, "../fixtures/network-attach-and-die.ts");
-    const child = spawnSync(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        script,
-        stateDir(),
-        join(dir, "net-data"),
-        fx.namespace,
-        id,
-        defaultBridge,
-        defaultSubnet,
-      ],
-      { encoding: "utf8" },
-    );
+    const child = attachAndDie(id);
     expect(child.signal, child.stderr).toBe("SIGKILL");
     expect(portsOfBridge(defaultBridge)).toHaveLength(1);
     expect(rulesFor(defaultSubnet).length).toBeGreaterThan(0);
@@ -513,22 +507,7 @@ describe("a crash during the attach", { timeout: 240_000 }, () => {
       { mode: 0o755 },
     );
     const id = uniqueId("midway");
-    const child = spawnSync(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        join(import.meta.dirname, "../fixtures/network-attach-and-die.ts"),
-        stateDir(),
-        join(dir, "net-data"),
-        fx.namespace,
-        id,
-        defaultBridge,
-        defaultSubnet,
-        plugins,
-      ],
-      { encoding: "utf8" },
-    );
+    const child = attachAndDie(id, plugins);
     expect(child.signal, child.stderr).toBe("SIGKILL");
     expect(rulesFor(defaultSubnet).some((rule) => rule.includes("CNI-FORWARD"))).toBe(true);
     expect(await manager.gc(fx.namespace, async () => [])).toEqual([id]);
