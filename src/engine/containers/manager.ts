@@ -14,6 +14,7 @@ import type { EngineNetworks } from "../network-plan.js";
 import type { CreateRequest } from "./config.js";
 import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
+import { unusedDockerName } from "./names.js";
 import { buildSpec, resolveUser } from "./spec.js";
 import { type ContainerRecord, type ContainerStore, checkName, ZERO_TIME } from "./store.js";
 
@@ -54,25 +55,6 @@ interface Live {
   /** A removal was asked for: the exit handler must not restart or auto-remove it. */
   removing: boolean;
   removed: boolean;
-}
-
-const ADJECTIVES = ["brave", "calm", "eager", "gentle", "happy", "keen", "lucid", "nimble", "quiet", "swift"];
-const NOUNS = [
-  "bohr",
-  "curie",
-  "darwin",
-  "euler",
-  "gauss",
-  "hopper",
-  "lovelace",
-  "noether",
-  "pascal",
-  "turing",
-];
-
-function dockerName(): string {
-  const [a = 0, b = 0] = randomBytes(2);
-  return `/${ADJECTIVES[a % ADJECTIVES.length]}_${NOUNS[b % NOUNS.length]}_${randomBytes(2).toString("hex")}`;
 }
 
 function now(): string {
@@ -146,7 +128,7 @@ export class ContainerManager {
     const dir = store.containerDir(id);
     const record: ContainerRecord = {
       Id: id,
-      Name: name ? checkName(name) : dockerName(),
+      Name: name ? checkName(name) : unusedDockerName((candidate) => store.nameTaken(candidate)),
       Created: now(),
       Path: "",
       Args: [],

@@ -145,6 +145,12 @@ export class ContainerStore {
     this.save(record);
   }
 
+  /** Whether a container has this name (with the leading slash). */
+  nameTaken(name: string): boolean {
+    for (const record of this.records.values()) if (record.Name === name) return true;
+    return false;
+  }
+
   /** By full id, name (with or without the slash), or unique id prefix; 404 as Docker words it. */
   find(ref: string): ContainerRecord | undefined {
     const exact = this.records.get(ref);
