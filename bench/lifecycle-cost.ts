@@ -30,7 +30,7 @@ const { values } = parseArgs({
     level: { type: "string", default: "1" },
     per: { type: "string", default: "20" },
     rounds: { type: "string", default: "6" },
-    /** Library containers straight under the cgroup root (no parent to create and remove). */
+    /** A subject `flat`: this tree with containers straight under the cgroup root (no parent to make). */
     flat: { type: "boolean", default: false },
     /** A subject `plain`: this tree with the runc v2 shim and no shim options (as the Go client). */
     plain: { type: "boolean", default: false },
@@ -109,7 +109,7 @@ const libraryRun = (name: string, Client: typeof RemoteClient, runtimes?: Runtim
     const spec = defaultLinuxSpec({
       args: ["/bin/true"],
       rootfs: ctrd.rootfs,
-      cgroupsPath: values.flat ? `/${id}` : `/cost-${name}/${id}`,
+      cgroupsPath: name === "flat" ? `/${id}` : `/cost-${name}/${id}`,
     });
     const status = await runToEnd(await client.newContainer(id, spec));
     if (status.exitCode !== 0) throw new Error(`${id} exited ${status.exitCode}`);
@@ -125,6 +125,7 @@ const libraryRun = (name: string, Client: typeof RemoteClient, runtimes?: Runtim
 let go: GoClient | undefined;
 try {
   subjects.set("this", libraryRun("this", RemoteClient));
+  if (values.flat) subjects.set("flat", libraryRun("flat", RemoteClient));
   if (values.plain) {
     const plain = {
       defaultRuntime: RUNC_V2_SHIM,
