@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { Container, ExitStatus } from "../src/index.js";
 
@@ -118,4 +119,25 @@ export async function runToEnd(container: Container): Promise<ExitStatus> {
   await task.delete();
   await container.delete();
   return status;
+}
+
+/** A TCP port free on 127.0.0.1 right now (for containerd's metrics endpoint). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** grpc_server_handled_total from containerd's metrics endpoint, summed per service/method. */
+export async function rpcCounts(metricsUrl: string): Promise<Map<string, number>> {
+  const text = await (await fetch(metricsUrl)).text();
+  const counts = new Map<string, number>();
+  for (const match of text.matchAll(/^grpc_server_handled_total\{([^}]*)\} (\d+)/gm)) {
+    const labels = Object.fromEntries([...match[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    const key = `${String(labels.grpc_service).split(".").at(-1)}.${labels.grpc_method}`;
+    counts.set(key, (counts.get(key) ?? 0) + Number(match[2]));
+  }
+  return counts;
 }

@@ -5,7 +5,6 @@
 // the same way. Writes bench/peer-results.json and the "Go client" section of BENCHMARKS.md.
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -14,7 +13,7 @@ import { RemoteClient } from "../src/libcontainerd/remote/client.js";
 import { defaultLinuxSpec } from "../src/oci/defaults.js";
 import { startContainerd, type TestContainerd } from "../test/harness/containerd.js";
 import { machineFacts } from "./machine.js";
-import { formatMs, formatRatio, median, runCommand, runToEnd } from "./measure.js";
+import { formatMs, formatRatio, freePort, median, rpcCounts, runCommand, runToEnd } from "./measure.js";
 import { writeBenchSection } from "./report.js";
 import { BenchSubjects } from "./subjects.js";
 
@@ -73,18 +72,6 @@ class GoClient {
   }
 }
 
-/** grpc_server_handled_total from containerd's metrics endpoint, summed per service/method. */
-async function rpcCounts(metricsUrl: string): Promise<Map<string, number>> {
-  const text = await (await fetch(metricsUrl)).text();
-  const counts = new Map<string, number>();
-  for (const match of text.matchAll(/^grpc_server_handled_total\{([^}]*)\} (\d+)/gm)) {
-    const labels = Object.fromEntries([...match[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    const key = `${String(labels.grpc_service).split(".").at(-1)}.${labels.grpc_method}`;
-    counts.set(key, (counts.get(key) ?? 0) + Number(match[2]));
-  }
-  return counts;
-}
-
 function perLifecycle(
   before: Map<string, number>,
   after: Map<string, number>,
@@ -96,14 +83,6 @@ function perLifecycle(
     if (delta > 0) result[key] = delta / n;
   }
   return result;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function main(): Promise<void> {

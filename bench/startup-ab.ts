@@ -5,13 +5,12 @@
 // median, mean CPU (user + system, the kernel's 10 ms ticks of the waited-for child) and the RPCs
 // containerd handled per run (its gRPC metrics), by method.
 import { spawnSync } from "node:child_process";
-import { createServer } from "node:net";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { startContainerd } from "../test/harness/containerd.js";
-import { formatMs, median, processCpuMs } from "./measure.js";
+import { formatMs, freePort, median, processCpuMs, rpcCounts } from "./measure.js";
 
 const { values } = parseArgs({
   options: {
@@ -27,26 +26,6 @@ const builds = {
   this: join(import.meta.dirname, "../dist/cli/main.js"),
 };
 type Side = keyof typeof builds;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((done) => server.close(done));
-  return port;
-}
-
-/** grpc_server_handled_total from containerd's metrics endpoint, per service/method. */
-async function rpcCounts(metricsUrl: string): Promise<Map<string, number>> {
-  const text = await (await fetch(metricsUrl)).text();
-  const counts = new Map<string, number>();
-  for (const match of text.matchAll(/^grpc_server_handled_total\{([^}]*)\} (\d+)/gm)) {
-    const labels = Object.fromEntries([...match[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    const key = `${String(labels.grpc_service).split(".").at(-1)}.${labels.grpc_method}`;
-    counts.set(key, (counts.get(key) ?? 0) + Number(match[2]));
-  }
-  return counts;
-}
 
 const port = await freePort();
 const ctrd = await startContainerd({
