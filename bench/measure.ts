@@ -121,6 +121,15 @@ export async function runToEnd(container: Container): Promise<ExitStatus> {
   return status;
 }
 
+/** A TCP port free on 127.0.0.1 right now (for containerd's metrics endpoint). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 /** grpc_server_handled_total from containerd's metrics endpoint, summed per service/method. */
 export async function rpcCounts(metricsUrl: string): Promise<Map<string, number>> {
   const text = await (await fetch(metricsUrl)).text();
@@ -131,13 +140,4 @@ export async function rpcCounts(metricsUrl: string): Promise<Map<string, number>
     counts.set(key, (counts.get(key) ?? 0) + Number(match[2]));
   }
   return counts;
-}
-
-/** A TCP port free on 127.0.0.1 now (for a metrics endpoint). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }

@@ -6,13 +6,15 @@
 // file at a time: unbundled, `import("libcontainerd")` loaded ~300 files and ctrd ps 310. Bundled,
 // a few; code behind a dynamic import() (each ctrd command, the local backend, the managed
 // containerd's supervisor, image pulls…) stays in chunks of its own, loaded when first used.
-// ctrd is one CommonJS file with a V8 code cache beside it (see src/cli/code-cache.ts).
+// ctrd is one CommonJS file with a V8 code cache beside it (see src/cli/code-cache.ts), started by
+// a CommonJS bin (dist/cli/main.js).
 // Dependencies are bundled too (their types still come from node_modules): protobuf-es and
 // connect alone were ~120 files. koffi stays out (a native addon, loaded only by the Windows
 // backend). Exits non-zero when a step fails; tsc's type errors do not stop the bundles (esbuild
 // does not type-check), as tsc itself still emits.
 import { spawnSync } from "node:child_process";
-import { chmodSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { build } from "esbuild";
 
@@ -71,36 +73,7 @@ const common = {
 };
 
 let bundled = true;
-for (const [what, options] of [
-  [
-    "the library",
-    {
-      entryPoints: { index: "src/index.ts", "libcontainerd/local/index": "src/libcontainerd/local/index.ts" },
-      outdir: join(repo, "dist"),
-      chunkNames: "chunks/[name]-[hash]",
-    },
-  ],
-  // ctrd's bin: answers --version itself, and runs ctrd.cjs for everything else. program.js is
-  // only its fallback when run from the sources.
-  ["ctrd's entry", { entryPoints: ["src/cli/main.ts"], outdir: cliDir, external: ["koffi", "./program.js"] }],
-  // ctrd itself, one CommonJS file: Node 20 can run CommonJS with a V8 code cache (vm.Script's
-  // cachedData), not ES modules. import.meta's url, dirname and filename become the file's own.
-  [
-    "ctrd",
-    {
-      entryPoints: ["src/cli/program.ts"],
-      outfile: join(cliDir, "ctrd.cjs"),
-      format: "cjs",
-      splitting: false,
-      define: {
-        "import.meta.url": "__ctrdModuleUrl",
-        "import.meta.dirname": "__dirname",
-        "import.meta.filename": "__filename",
-      },
-      banner: { js: 'const __ctrdModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
-    },
-  ],
-]) {
+async function bundle(what, options) {
   try {
     await build({ ...common, ...options });
   } catch (err) {
@@ -111,12 +84,51 @@ for (const [what, options] of [
   }
 }
 
+await bundle("the library", {
+  entryPoints: { index: "src/index.ts", "libcontainerd/local/index": "src/libcontainerd/local/index.ts" },
+  outdir: join(repo, "dist"),
+  chunkNames: "chunks/[name]-[hash]",
+});
+
+/** What `import.meta` is in a CommonJS file of ctrd's: the file's own url, dirname and filename. */
+const commonJs = {
+  format: "cjs",
+  splitting: false,
+  define: {
+    "import.meta.url": "__ctrdModuleUrl",
+    "import.meta.dirname": "__dirname",
+    "import.meta.filename": "__filename",
+  },
+  banner: { js: 'const __ctrdModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
+};
+
+// ctrd itself, one CommonJS file: Node 20 can run CommonJS with a V8 code cache (vm.Script's
+// cachedData), not ES modules.
+const ctrdBundle = join(cliDir, "ctrd.cjs");
+await bundle("ctrd", { ...commonJs, entryPoints: ["src/cli/program.ts"], outfile: ctrdBundle });
+
+// ctrd's bin: answers --version itself, and runs ctrd.cjs with its code cache for everything else
+// (program.js is only its fallback when run from the sources). CommonJS too: dist/cli/package.json
+// says so, as the bin must keep its name; Node's ES module loader costs every command ~8 ms. It
+// knows the bundle by its hash, which the code cache's header names (see src/cli/code-cache.ts).
+if (bundled) {
+  const bundleId = createHash("sha256").update(readFileSync(ctrdBundle)).digest("hex").slice(0, 32);
+  writeFileSync(join(cliDir, "package.json"), `${JSON.stringify({ type: "commonjs" }, null, 2)}\n`);
+  await bundle("ctrd's entry", {
+    ...commonJs,
+    define: { ...commonJs.define, CTRD_BUNDLE_ID: JSON.stringify(bundleId) },
+    entryPoints: ["src/cli/main.ts"],
+    outfile: join(cliDir, "main.js"),
+    external: ["koffi", "./program.js"],
+  });
+}
+
 // V8's code cache of ctrd.cjs, taken after ctrd's warm-up has evaluated every module it may load
 // (see src/cli/code-cache.ts): saves a command's start from parsing and compiling them again.
 if (bundled) {
   chmodSync(join(cliDir, "main.js"), 0o755);
   const warm = spawnSync(process.execPath, [join(cliDir, "main.js")], {
-    env: { ...process.env, CTRD_WRITE_CODE_CACHE: join(cliDir, "ctrd.code-cache") },
+    env: { ...process.env, CTRD_WRITE_CODE_CACHE: "1" },
     stdio: "inherit",
   });
   if (warm.status !== 0) {

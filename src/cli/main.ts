@@ -1,30 +1,49 @@
 #!/usr/bin/env node
 // ctrd's entry point. `ctrd --version` is answered before the rest of ctrd is loaded; every other
 // command line goes to program.ts, which loads only the commands it names. Built (scripts/build.js),
-// program.ts and all it loads are one CommonJS bundle beside this file, ctrd.cjs, run with the V8
-// code cache the build saved for it (ctrd.code-cache, see code-cache.ts); from the sources (tsx),
-// program.ts itself.
+// this file is CommonJS (Node's ES module loader costs a command's start ~8 ms more), and program.ts
+// with all it loads is one CommonJS bundle beside it, ctrd.cjs, run with V8's code cache for it
+// (ctrd.code-cache, see code-cache.ts); from the sources (tsx), program.ts itself.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { CodeCachedBundle } from "./code-cache.js";
 import type * as Program from "./program.js";
 import { packageVersion } from "./version.js";
+
+/** The build's hash of ctrd.cjs (scripts/build.js defines it); undeclared when run from the sources. */
+declare const CTRD_BUNDLE_ID: string;
 
 const argv = process.argv.slice(2);
 const bundle = join(import.meta.dirname, "ctrd.cjs");
 if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
   process.stdout.write(`${packageVersion()}\n`);
-} else if (existsSync(bundle)) {
-  const { runWithCodeCache, writeCodeCache } = await import("./code-cache.js");
-  const ctrd = runWithCodeCache(bundle, join(import.meta.dirname, "ctrd.code-cache")) as typeof Program;
-  // The build's warm-up: every module evaluated, then their compiled code saved (see build.js).
-  const cacheOut = process.env.CTRD_WRITE_CODE_CACHE;
-  if (cacheOut) {
-    await ctrd.warmUp();
-    writeCodeCache(cacheOut);
-  } else {
-    ctrd.runAndExit(argv);
-  }
+} else if (typeof CTRD_BUNDLE_ID === "string" && existsSync(bundle)) {
+  runBundle(CTRD_BUNDLE_ID);
 } else {
-  const { runAndExit } = await import("./program.js");
-  runAndExit(argv);
+  import("./program.js").then(
+    ({ runAndExit }) => runAndExit(argv),
+    (err: unknown) => {
+      process.stderr.write(`ctrd: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(125);
+    },
+  );
+}
+
+function runBundle(bundleId: string): void {
+  const cached = CodeCachedBundle.run(bundle, join(import.meta.dirname, "ctrd.code-cache"), bundleId);
+  const ctrd = cached.exports as typeof Program;
+  if (process.env.CTRD_WRITE_CODE_CACHE) {
+    // The build's warm-up: every module evaluated, then their compiled code saved (see build.js).
+    ctrd.warmUp().then(
+      () => process.exit(cached.save([]) ? 0 : 1),
+      (err: unknown) => {
+        process.stderr.write(`ctrd: warm-up failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(1);
+      },
+    );
+    return;
+  }
+  const command = ctrd.commandNamed(argv);
+  if (command !== undefined) cached.saveOnExit(command);
+  ctrd.runAndExit(argv);
 }

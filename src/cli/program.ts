@@ -54,6 +54,11 @@ async function registrations(argv: readonly string[]): Promise<Register[]> {
   return [...new Set((await Promise.all(unique.map((load) => load()))).flat())];
 }
 
+/** The command the arguments name, if any: what the code cache notes as covered (see code-cache.ts). */
+export function commandNamed(argv: readonly string[]): string | undefined {
+  return argv.find((arg) => Object.hasOwn(COMMANDS, arg));
+}
+
 function buildProgram(commands: readonly Register[]): Command {
   const program = new Command("ctrd")
     .version(packageVersion(), "-v, --version", "print ctrd's version")
