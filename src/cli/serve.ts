@@ -7,7 +7,7 @@ import { DEFAULT_ENGINE_SOCKET, parseHost } from "../engine/server.js";
 import { NetworkManager } from "../network/manager.js";
 import { packagePath } from "../platform/package-dir.js";
 import { usageError } from "./errors.js";
-import { networkManagerOptions } from "./networking.js";
+import { networkManagerOptions } from "./network-manager.js";
 import { addGlobalOptions, globalFlags, openClient, resolveSettings } from "./options.js";
 
 interface ServeFlags {
