@@ -3,15 +3,14 @@
 // Measures what issue #19 asks: sequential lifecycle, 50 and 200 at once, client CPU per lifecycle,
 // and RPCs per lifecycle counted by containerd itself (its gRPC metrics), so both sides are counted
 // the same way. Writes bench/peer-results.json and the "Go client" section of BENCHMARKS.md.
-import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { createInterface, type Interface } from "node:readline";
 import { RemoteClient } from "../src/libcontainerd/remote/client.js";
 import { defaultLinuxSpec } from "../src/oci/defaults.js";
-import { startContainerd, type TestContainerd } from "../test/harness/containerd.js";
+import { startContainerd } from "../test/harness/containerd.js";
+import { GoClient, type GoSample } from "./go-client.js";
 import { machineFacts } from "./machine.js";
 import { formatMs, formatRatio, freePort, median, rpcCounts, runCommand, runToEnd } from "./measure.js";
 import { writeBenchSection } from "./report.js";
@@ -31,46 +30,7 @@ function log(message: string): void {
   );
 }
 
-/** Wall and client CPU (user + system) of one measured block. */
-interface Sample {
-  ms: number;
-  cpuMs: number;
-}
-
-/** The Go program in bench/go-client, driven line by line (see its header). */
-class GoClient {
-  private readonly lines: Interface;
-  private readonly waiting: ((line: string) => void)[] = [];
-
-  private constructor(private readonly child: ChildProcess) {
-    this.lines = createInterface({ input: child.stdout! });
-    this.lines.on("line", (line) => this.waiting.shift()?.(line));
-  }
-
-  static async start(ctrd: TestContainerd, namespace: string): Promise<GoClient> {
-    const build = await runCommand("bash", [join(benchDir, "go-client/build.sh"), join(ctrd.dir, "go")]);
-    if (build.code !== 0) throw new Error(`building bench/go-client failed: ${build.stderr}`);
-    const binary = build.stdout.trim().split("\n").at(-1)!;
-    const child = spawn(binary, [ctrd.address, namespace, ctrd.rootfs], {
-      stdio: ["pipe", "pipe", "inherit"],
-    });
-    return new GoClient(child);
-  }
-
-  async run(command: string): Promise<Sample> {
-    const line = await new Promise<string>((resolve) => {
-      this.waiting.push(resolve);
-      this.child.stdin!.write(`${command}\n`);
-    });
-    if (line.startsWith("error")) throw new Error(`go client: ${line}`);
-    const [ms, userMs, sysMs] = line.split(" ").map(Number) as [number, number, number];
-    return { ms, cpuMs: userMs + sysMs };
-  }
-
-  close(): void {
-    this.child.stdin!.end("quit\n");
-  }
-}
+type Sample = GoSample;
 
 function perLifecycle(
   before: Map<string, number>,
@@ -116,7 +76,7 @@ async function main(): Promise<void> {
   };
 
   log("building the Go client (Debian's golang-go + containerd 1.6 sources)");
-  const go = await GoClient.start(ctrd, "bench-go");
+  const go = await GoClient.start(join(ctrd.dir, "go"), ctrd.address, "bench-go", ctrd.rootfs);
   try {
     log("warming up");
     for (let i = 0; i < 3; i++) {

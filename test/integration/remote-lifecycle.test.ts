@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { FailedPreconditionError } from "../../src/libcontainerd/types/errors.js";
 import type { LibcontainerdEvent } from "../../src/libcontainerd/types/events.js";
 import { readAll, uniqueId, useRemote } from "../harness/remote.js";
 
@@ -53,6 +54,38 @@ describe("remote lifecycle", () => {
       }),
     );
     expect(seen).toEqual(Array.from({ length: 40 }, () => "exited 3"));
+  });
+
+  test("the exit of a task deleted just before the client closes is on the record for the next client", async () => {
+    // The exit is written after the task is deleted, on the next turn (a container delete that
+    // follows at once makes it needless); close() must still write it.
+    const client = fx.newClient();
+    const id = uniqueId("outlives");
+    const container = await client.newContainer(id, fx.spec(["sh", "-c", "exit 5"]));
+    const task = await container.newTask();
+    const exited = task.wait();
+    await task.start();
+    await exited;
+    await task.delete();
+    await client.close();
+    const other = fx.newClient();
+    const { State } = await (await other.loadContainer(id)).inspect();
+    expect(`${State.Status} ${State.ExitCode}`).toBe("exited 5");
+    expect(Date.parse(State.FinishedAt)).toBeGreaterThanOrEqual(Date.parse(State.StartedAt));
+    await (await other.loadContainer(id)).delete();
+  });
+
+  test("a container whose task another client created after ours was deleted is not deleted under it", async () => {
+    const id = uniqueId("retasked");
+    const container = await fx.client.newContainer(id, fx.spec(["sleep", "30"]));
+    const task = await container.newTask();
+    await task.delete();
+    const other = await fx.newClient().loadContainer(id);
+    const theirs = await other.newTask();
+    await expect(container.delete()).rejects.toBeInstanceOf(FailedPreconditionError);
+    await theirs.forceDelete();
+    await container.delete();
+    expect(await fx.client.listContainers()).toEqual([]);
   });
 
   test("exit code 7 and stderr", async () => {

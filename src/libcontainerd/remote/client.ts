@@ -197,7 +197,7 @@ export class RemoteClient extends ClientBase {
   }
 
   protected async listContainerInfo(call: Call): Promise<ContainerInfo[]> {
-    await this.ctx.allLabelsWritten();
+    await this.ctx.labels.allWritten();
     const { containers } = await this.ctx.rpc(call, (signal) => this.ctx.containers.list({}, { signal }));
     return containers.map(containerInfo);
   }
@@ -208,7 +208,7 @@ export class RemoteClient extends ClientBase {
 
   protected async closeBackend(): Promise<void> {
     // Remembered state this client is still writing (an exit) is written before it goes.
-    await this.ctx.allLabelsWritten();
+    await this.ctx.labels.allWritten();
     await this.ctx.events.close();
   }
 }

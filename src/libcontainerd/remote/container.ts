@@ -86,7 +86,7 @@ export class RemoteContainer extends ContainerBase {
 
   protected async containerInfo(call: Call): Promise<ContainerInfo> {
     // What this client is still writing (a start, an exit) is part of the answer.
-    await this.ctx.labelsWritten(this.id);
+    await this.ctx.labels.written(this.id);
     return containerInfo(await this.load(call));
   }
 
@@ -97,7 +97,7 @@ export class RemoteContainer extends ContainerBase {
 
   /** Sets and removes labels, in order with the container's other label writes. */
   protected updateLabels(call: Call, labels: Record<string, string | undefined>): Promise<void> {
-    return this.ctx.writeLabels(this.id, () => this.sendLabels(call, labels));
+    return this.ctx.labels.write(this.id, () => this.sendLabels(call, labels));
   }
 
   private async sendLabels(call: Call, labels: Record<string, string | undefined>): Promise<void> {
@@ -120,16 +120,18 @@ export class RemoteContainer extends ContainerBase {
   }
 
   /**
-   * Remembers a start on the record (io.ctrd.state.*). Sent while the Start is in flight; resolves
-   * to the labels it replaced (for `undoStart` when the Start fails), or undefined when it could not
-   * be written, which is logged: the start itself is what counts.
+   * Remembers a start on the record (io.ctrd.state.*), with the last exit if that is still waiting
+   * to be written. Sent while the Start is in flight; resolves to the labels it replaced (for
+   * `undoStart` when the Start fails), or undefined when it could not be written, which is logged:
+   * the start itself is what counts.
    */
   noteStarted(call: Call, at: Date): Promise<Record<string, string | undefined> | undefined> {
     let replaced: Record<string, string | undefined> | undefined;
-    return this.ctx
-      .writeLabels(this.id, async () => {
-        const labels = (await this.load(call)).labels;
-        const update = startLabels(rememberedState(labels), at);
+    return this.ctx.labels
+      .write(this.id, async () => {
+        const exit = this.ctx.labels.takeExit(this.id);
+        const labels = { ...(await this.load(call)).labels, ...exit };
+        const update = { ...exit, ...startLabels(rememberedState(labels), at) };
         const before: Record<string, string | undefined> = {};
         for (const key of Object.keys(update)) before[key] = labels[key];
         await this.sendLabels(call, update);
@@ -154,22 +156,22 @@ export class RemoteContainer extends ContainerBase {
   }
 
   /**
-   * Remembers an exit on the record, for when the task is gone, after the container's earlier label
-   * writes (its start's). Never rejects: a failure is logged.
+   * Remembers an exit on the record, for when the task is gone: written on the next turn unless the
+   * task or the container is being deleted then (see LabelWrites), after the container's earlier
+   * label writes (its start's), with a deadline of its own. A failure is logged.
    */
-  noteExited(status: ExitStatus, call: Call): Promise<void> {
-    return this.ctx
-      .writeLabels(this.id, async () => {
-        // wait() and then delete() report the same exit: one write is enough.
-        const recorded = this.record?.labels ?? {};
-        const labels = exitLabels(status);
-        if (Object.entries(labels).every(([key, value]) => recorded[key] === value)) return;
-        await this.sendLabels(call, labels);
-      })
-      .catch((err: unknown) => {
-        if (isErrorCode(err, "not_found")) return;
-        this.ctx.logger.warn({ err, container: this.id }, "could not record the exit");
-      });
+  noteExited(status: ExitStatus): void {
+    const labels = exitLabels(status);
+    const recorded = this.record?.labels ?? {};
+    if (Object.entries(labels).every(([key, value]) => recorded[key] === value)) return;
+    this.ctx.labels.noteExit(this.id, labels, (pending) =>
+      this.ctx
+        .inBackground(`record the exit of container ${this.id}`, (own) => this.sendLabels(own, pending))
+        .catch((err: unknown) => {
+          if (isErrorCode(err, "not_found")) return;
+          this.ctx.logger.warn({ err, container: this.id }, "could not record the exit");
+        }),
+    );
   }
 
   /**
@@ -284,16 +286,30 @@ export class RemoteContainer extends ContainerBase {
   }
 
   protected async deleteContainer(call: Call): Promise<void> {
-    const hasTask = await this.getProcess(call).then(
-      () => true,
-      (err: unknown) => {
-        if (isErrorCode(err, "not_found")) return false;
-        throw err;
-      },
-    );
+    // An exit still waiting to be written never is: the record it would go on is going.
+    const release = this.ctx.labels.hold(this.id);
+    try {
+      await this.deleteRecord(call);
+      this.ctx.labels.dropExit(this.id);
+    } finally {
+      release();
+    }
+  }
+
+  private async deleteRecord(call: Call): Promise<void> {
+    // No need to ask when this client deleted the task just now, in this turn of the event loop.
+    const hasTask =
+      !this.ctx.deletedTasks.has(this.id) &&
+      (await this.getProcess(call).then(
+        () => true,
+        (err: unknown) => {
+          if (isErrorCode(err, "not_found")) return false;
+          throw err;
+        },
+      ));
     if (hasTask) throw new FailedPreconditionError("it has a task; delete the task first");
     // A label write still queued would fail once the container is gone; it is done first.
-    await this.ctx.labelsWritten(this.id);
+    await this.ctx.labels.queued(this.id);
     const record = await this.load(call);
     const logPath = record.labels[LOG_LABELS.path];
     await checkFifoDirParent(this.fifoDir);

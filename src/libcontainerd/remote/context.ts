@@ -10,14 +10,17 @@ import { isErrorCode } from "../types/errors.js";
 import { CreatedCgroupParents } from "./cgroup-parents.js";
 import { toTypedError } from "./errors.js";
 import type { TaskEventStream } from "./events.js";
+import { LabelWrites } from "./label-writes.js";
 
 /** What the client, its containers, tasks and processes share: the service clients and the event stream. */
 export class RemoteContext {
   readonly logger: Logger;
   /** cgroup parents this client had runc create, and its containers under each. */
   readonly cgroupParents = new CreatedCgroupParents();
-  /** Per container, the end of its queue of label writes (never rejects). */
-  private readonly labelWrites = new Map<string, Promise<void>>();
+  /** Remembered state being written on container records, in order per container. */
+  readonly labels = new LabelWrites();
+  /** Containers whose task this client deleted in this turn of the event loop. */
+  readonly deletedTasks = new TasksDeletedThisTurn();
 
   constructor(
     readonly core: Core,
@@ -55,33 +58,6 @@ export class RemoteContext {
   }
 
   /**
-   * Runs `write` (an update of the container's labels) after the container's earlier label writes,
-   * whatever became of them. Writes of remembered state overlap other calls (a start's with the
-   * Start, an exit's with the Delete), so without the queue an exit could land before the start
-   * that clears the last exit's labels, and be erased by it.
-   */
-  writeLabels(containerId: string, write: () => Promise<void>): Promise<void> {
-    const previous = this.labelWrites.get(containerId);
-    const done = previous ? previous.then(write) : write();
-    const tail = done.catch(() => {});
-    this.labelWrites.set(containerId, tail);
-    void tail.then(() => {
-      if (this.labelWrites.get(containerId) === tail) this.labelWrites.delete(containerId);
-    });
-    return done;
-  }
-
-  /** Resolves when the label writes queued so far for the container are done. */
-  labelsWritten(containerId: string): Promise<void> {
-    return this.labelWrites.get(containerId) ?? Promise.resolve();
-  }
-
-  /** Resolves when every queued label write is done (closing the client). */
-  async allLabelsWritten(): Promise<void> {
-    while (this.labelWrites.size > 0) await Promise.all([...this.labelWrites.values()]);
-  }
-
-  /**
    * Runs `fn` as a call of its own that outlives the operation that started it (a label write after
    * a wait): the client's default deadline, cleared when it is done. An unreachable containerd fails
    * it at once, as it did the operation's own call (close() waits for it).
@@ -105,5 +81,26 @@ export class RemoteContext {
    */
   cleanupCall(what: string): Call {
     return { what, signal: callSignal({ timeoutMs: this.core.calls.defaultTimeoutMs }), waitForReady: true };
+  }
+}
+
+/**
+ * Containers whose task this client deleted in this turn of the event loop: a container delete
+ * that follows at once (`await task.delete(); await container.delete()`) needs no Tasks.Get to know
+ * that there is no task. Forgotten on the next turn, so the window in which another client could
+ * create a task unseen is no wider than the Go client's (between its Tasks.Get and its
+ * Containers.Delete).
+ */
+export class TasksDeletedThisTurn {
+  private readonly ids = new Set<string>();
+
+  add(containerId: string): void {
+    if (this.ids.has(containerId)) return;
+    this.ids.add(containerId);
+    setImmediate(() => this.ids.delete(containerId));
+  }
+
+  has(containerId: string): boolean {
+    return this.ids.has(containerId);
   }
 }

@@ -50,15 +50,20 @@ export class RemoteTask extends TaskBase<RemoteProcess> {
     // Recorded while the Start is in flight (containerd takes far longer to start than to write a
     // label), and undone if the Start fails.
     const recorded = this.owner.noteStarted(call, startedAt);
+    // A process that exits before the Start returns (its wait() already answered) has its exit
+    // written after the Start, where a delete that follows can still make it needless.
+    const release = this.ctx.labels.hold(this.containerId);
     try {
       await this.ctx.rpc(call, (signal) =>
         this.ctx.tasks.start({ containerId: this.containerId }, { signal }),
       );
     } catch (err) {
+      release();
       const replaced = await recorded;
       if (replaced) await this.owner.undoStart(replaced);
       throw err;
     }
+    release();
     this.ctx.events.track(this.containerId, this.containerId, this.pid);
     await recorded;
   }
@@ -240,8 +245,6 @@ export class RemoteTask extends TaskBase<RemoteProcess> {
 class RemoteInitProcess extends RemoteProcess {
   /** Known once the task has exited: the oom_kill counter cannot move after that. */
   private oomKilled_: boolean | undefined;
-  /** The write of this process's exit to the container's record (io.ctrd.state.*), once. */
-  private exitNoted: Promise<void> | undefined;
 
   constructor(
     ctx: RemoteContext,
@@ -253,33 +256,38 @@ class RemoteInitProcess extends RemoteProcess {
   }
 
   /**
-   * The exit, remembered on the container (io.ctrd.state.*) for when the task is gone. The write is
-   * not waited for: until the task is deleted it holds the exit itself (and whoever looks at a
-   * stopped task records its exit, see state/observe.ts), and delete() waits for the write.
+   * The exit, to be remembered on the container (io.ctrd.state.*) for when the task is gone. Not
+   * waited for: until the task is deleted it holds the exit itself (and whoever looks at a stopped
+   * task records its exit, see state/observe.ts).
    */
   override async wait(call: Call): Promise<ExitStatus> {
     const status = await super.wait(call);
     const exit = withOom(status, await this.oomKilled(call, true, status));
-    // Its own deadline: the write outlives this call (whose signal may be the caller's).
-    this.exitNoted ??= this.ctx.inBackground(`record the exit of container ${this.containerId}`, (own) =>
-      this.owner.noteExited(exit, own),
-    );
+    this.owner.noteExited(exit);
     return exit;
   }
 
-  /** Reads the OOM counter before the delete removes the cgroup that holds it. */
+  /**
+   * Reads the OOM counter before the delete removes the cgroup that holds it. The exit is written
+   * on the turn after the task is gone, unless the container is being deleted by then (LabelWrites):
+   * a caller that deletes the task and then the container never has it written.
+   */
   override async delete(call: Call): Promise<ExitStatus> {
     const oomKilled = await this.oomKilled(
       call,
       false,
       this.ctx.core.exits.lastExit(this.containerId, this.id),
     );
-    const status = await super.delete(call);
-    const exit = withOom(status, oomKilled || this.ctx.events.oomSeen(this.containerId));
-    // The same exit that wait() saw (and recorded) needs no second write.
-    this.exitNoted ??= this.owner.noteExited(exit, call);
-    await this.exitNoted;
-    return exit;
+    const release = this.ctx.labels.hold(this.containerId);
+    try {
+      const status = await super.delete(call);
+      const exit = withOom(status, oomKilled || this.ctx.events.oomSeen(this.containerId));
+      this.ctx.deletedTasks.add(this.containerId);
+      this.owner.noteExited(exit);
+      return exit;
+    } finally {
+      release();
+    }
   }
 
   /**

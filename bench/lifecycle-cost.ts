@@ -1,0 +1,229 @@
+// `node --import tsx bench/lifecycle-cost.ts [--rounds N] [--per K] [--level N] [--go] [--base DIR]`:
+// what one null-IO lifecycle (bench:peer's) costs on BOTH sides of the socket, per subject, on one
+// private containerd, subjects alternated round by round:
+// - client CPU ms (this process's cpuUsage; the Go client's own rusage),
+// - containerd CPU ms (the sum of its threads' /proc/<pid>/task/*/schedstat, in ns),
+// - shims + runc CPU ms (a cpuacct cgroup holding containerd and whatever it spawns, minus containerd;
+//   runc moves a container's own processes into the container's cgroup, so /bin/true is not in it),
+// - RPCs as containerd counts them (its gRPC metrics).
+// Subjects: this tree's RemoteClient; `--base DIR` another checkout's (old vs new); `--go` containerd's
+// Go client (bench/go-client, built once into /tmp/lifecycle-go/build). `--level N`: N lifecycles at once
+// per round instead of K one after another. cgroup v1 (a cpuacct hierarchy) or v2 (cpu.stat).
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { RemoteClient } from "../src/libcontainerd/remote/client.js";
+import { defaultLinuxSpec } from "../src/oci/defaults.js";
+import { RUNC_V2_SHIM } from "../src/runtime/names.js";
+import type { RuntimeResolver } from "../src/runtime/types.js";
+import { startContainerd } from "../test/harness/containerd.js";
+import { GoClient } from "./go-client.js";
+import { freePort, median, rpcCounts, runToEnd } from "./measure.js";
+
+const { values } = parseArgs({
+  options: {
+    base: { type: "string" },
+    go: { type: "boolean", default: false },
+    level: { type: "string", default: "1" },
+    per: { type: "string", default: "20" },
+    rounds: { type: "string", default: "6" },
+    /** A subject `flat`: this tree with containers straight under the cgroup root (no parent to make). */
+    flat: { type: "boolean", default: false },
+    /** A subject `plain`: this tree with the runc v2 shim and no shim options (as the Go client). */
+    plain: { type: "boolean", default: false },
+  },
+});
+const level = Number(values.level);
+const per = level === 1 ? Number(values.per) : level;
+const rounds = Number(values.rounds);
+
+/** CPU ns of every thread of `pid` (schedstat's first field; ns, unlike stat's 10 ms ticks). */
+function threadsCpuNs(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ns;
+}
+
+/** A cgroup (cpuacct on v1, the unified one on v2) to account containerd and its children. */
+class CpuCgroup {
+  readonly path: string;
+  private readonly v2: boolean;
+  constructor(name: string) {
+    this.v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+    this.path = this.v2 ? join("/sys/fs/cgroup", name) : join("/sys/fs/cgroup/cpuacct", name);
+    mkdirSync(this.path);
+  }
+  adopt(pid: number): void {
+    writeFileSync(join(this.path, "cgroup.procs"), String(pid));
+  }
+  cpuNs(): number {
+    if (!this.v2) return Number(readFileSync(join(this.path, "cpuacct.usage"), "utf8"));
+    const usec = /^usage_usec (\d+)/m.exec(readFileSync(join(this.path, "cpu.stat"), "utf8"))?.[1];
+    return Number(usec) * 1000;
+  }
+  remove(): void {
+    if (existsSync(this.path)) rmdirSync(this.path);
+  }
+}
+
+interface Sample {
+  wallMs: number;
+  clientMs: number;
+  containerdMs: number;
+  shimsMs: number;
+  rpcs: Map<string, number>;
+}
+
+const port = await freePort();
+const ctrd = await startContainerd({
+  prefix: "lcd-cost-",
+  extraConfig: `\n[metrics]\n  address = "127.0.0.1:${port}"\n`,
+});
+const metricsUrl = `http://127.0.0.1:${port}/v1/metrics`;
+const cgroup = new CpuCgroup(`lcd-cost-${process.pid}`);
+cgroup.adopt(ctrd.pid);
+
+type Run = (n: number) => Promise<number>; // runs n lifecycles, returns the client CPU ms they took
+const subjects = new Map<string, Run>();
+const clients: { close(): Promise<void> }[] = [];
+let counter = 0;
+const libraryRun = (name: string, Client: typeof RemoteClient, runtimes?: RuntimeResolver): Run => {
+  const client = new Client({
+    address: ctrd.address,
+    namespace: `cost-${name}`,
+    stateDir: ctrd.stateDir,
+    ...(runtimes ? { runtimes } : {}),
+  });
+  clients.push(client);
+  const one = async () => {
+    const id = `${name}-${++counter}`;
+    const spec = defaultLinuxSpec({
+      args: ["/bin/true"],
+      rootfs: ctrd.rootfs,
+      cgroupsPath: name === "flat" ? `/${id}` : `/cost-${name}/${id}`,
+    });
+    const status = await runToEnd(await client.newContainer(id, spec));
+    if (status.exitCode !== 0) throw new Error(`${id} exited ${status.exitCode}`);
+  };
+  return async (n) => {
+    const cpu0 = process.cpuUsage();
+    if (level === 1) for (let i = 0; i < n; i++) await one();
+    else await Promise.all(Array.from({ length: n }, one));
+    const cpu = process.cpuUsage(cpu0);
+    return (cpu.user + cpu.system) / 1000;
+  };
+};
+let go: GoClient | undefined;
+try {
+  subjects.set("this", libraryRun("this", RemoteClient));
+  if (values.flat) subjects.set("flat", libraryRun("flat", RemoteClient));
+  if (values.plain) {
+    const plain = {
+      defaultRuntime: RUNC_V2_SHIM,
+      resolve: async () => ({ name: RUNC_V2_SHIM, shim: RUNC_V2_SHIM }),
+    };
+    subjects.set("plain", libraryRun("plain", RemoteClient, plain));
+  }
+  if (values.base) {
+    const base = (await import(
+      pathToFileURL(join(resolve(values.base), "src/libcontainerd/remote/client.ts")).href
+    )) as typeof import("../src/libcontainerd/remote/client.js");
+    subjects.set("base", libraryRun("base", base.RemoteClient));
+  }
+  if (values.go) {
+    go = await GoClient.start("/tmp/lifecycle-go/build", ctrd.address, "cost-go", ctrd.rootfs);
+    const client = go;
+    subjects.set("go", async (n) => {
+      if (level !== 1) return (await client.run(`par ${n}`)).cpuMs;
+      let ms = 0;
+      for (let i = 0; i < n; i++) ms += (await client.run("one")).cpuMs;
+      return ms;
+    });
+  }
+
+  const measure = async (run: Run): Promise<Sample> => {
+    const rpc0 = await rpcCounts(metricsUrl);
+    const ctrd0 = threadsCpuNs(ctrd.pid);
+    const all0 = cgroup.cpuNs();
+    const t0 = performance.now();
+    const clientMs = await run(per);
+    const wallMs = performance.now() - t0;
+    const containerdNs = threadsCpuNs(ctrd.pid) - ctrd0;
+    const allNs = cgroup.cpuNs() - all0;
+    const rpc1 = await rpcCounts(metricsUrl);
+    const rpcs = new Map<string, number>();
+    for (const [key, count] of rpc1) {
+      const delta = count - (rpc0.get(key) ?? 0);
+      if (delta > 0) rpcs.set(key, delta);
+    }
+    return {
+      wallMs,
+      clientMs,
+      containerdMs: containerdNs / 1e6,
+      shimsMs: (allNs - containerdNs) / 1e6,
+      rpcs,
+    };
+  };
+
+  const names = [...subjects.keys()];
+  for (const name of names) await subjects.get(name)!(Math.min(per, 5)); // warm up
+  const samples = new Map<string, Sample[]>(names.map((name) => [name, []]));
+  for (let round = 0; round < rounds; round++) {
+    const order = names.map((_, k) => names[(k + round) % names.length]!);
+    for (const name of order) samples.get(name)!.push(await measure(subjects.get(name)!));
+  }
+
+  const what = level === 1 ? `${per} lifecycles one after another` : `${level} lifecycles at once`;
+  console.log(
+    `${what}, ${rounds} rounds; medians per lifecycle; load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
+  console.log("subject   wall ms   client CPU ms   containerd CPU ms   shims+runc CPU ms   RPCs");
+  for (const [name, list] of samples) {
+    const m = (pick: (s: Sample) => number) => median(list.map(pick)) / per;
+    const rpcs = new Map<string, number>();
+    for (const s of list)
+      for (const [k, v] of s.rpcs) rpcs.set(k, (rpcs.get(k) ?? 0) + v / per / list.length);
+    const total = [...rpcs.values()].reduce((a, b) => a + b, 0);
+    console.log(
+      `${name.padEnd(8)} ${m((s) => s.wallMs)
+        .toFixed(1)
+        .padStart(8)} ${m((s) => s.clientMs)
+        .toFixed(2)
+        .padStart(15)} ` +
+        `${m((s) => s.containerdMs)
+          .toFixed(2)
+          .padStart(19)} ${m((s) => s.shimsMs)
+          .toFixed(2)
+          .padStart(19)}   ${total.toFixed(1)}`,
+    );
+    console.log(
+      `         ${[...rpcs]
+        .sort()
+        .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+        .join(", ")}`,
+    );
+  }
+} finally {
+  go?.close();
+  for (const client of clients) await client.close();
+  await ctrd.stop();
+  // containerd and its shims are gone: the cgroup is empty.
+  for (let i = 0; i < 50 && existsSync(cgroup.path); i++) {
+    try {
+      cgroup.remove();
+    } catch {
+      await new Promise((done) => setTimeout(done, 100));
+    }
+  }
+}
