@@ -272,6 +272,8 @@ async function runNetwork(
   const dns = flags.dns ?? [];
   if (network === NO_NETWORK && ports.length === 0 && dns.length === 0)
     return { ...isolatedAttachment(settings.namespace, containerId), detach: () => Promise.resolve() };
+  // containerd first: a network set up for a container that cannot be created would stay until a GC.
+  await client.version();
   const { collectNetworkGarbage, networkManager } = await import("./network-manager.js");
   const manager = networkManager(settings);
   await collectNetworkGarbage(manager, client, settings);
