@@ -2,7 +2,8 @@
 // against another checkout's (e.g. `git worktree add /tmp/base main`, with node_modules linked), in
 // one process on one private containerd, round by round in alternating order: wall time of N
 // null-IO lifecycles at once (`--level 1`: 20 one after another), medians and their ratio. On a
-// shared machine the two sides see the same load, which separate runs do not.
+// shared machine the two sides see the same load, which separate runs do not. Also the process's
+// CPU per lifecycle of each side (both run in this one process, one round at a time).
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -48,13 +49,19 @@ const round = async (side: Side): Promise<void> => {
 };
 
 const ms: Record<Side, number[]> = { base: [], this: [] };
+/** This process's CPU (user + system) per lifecycle in each round: the client's own cost, load aside. */
+const cpuMs: Record<Side, number[]> = { base: [], this: [] };
+const perRound = level === 1 ? 20 : level;
 try {
   for (const side of ["base", "this"] as const) await round(side);
   for (let r = 0; r < rounds; r++) {
     for (const side of r % 2 === 0 ? (["base", "this"] as const) : (["this", "base"] as const)) {
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       await round(side);
       ms[side].push(performance.now() - t0);
+      const cpu = process.cpuUsage(cpu0);
+      cpuMs[side].push((cpu.user + cpu.system) / 1000 / perRound);
     }
   }
   const what = level === 1 ? "20 lifecycles one after another" : `${level} lifecycles at once`;
@@ -63,6 +70,10 @@ try {
     `${" ".repeat(what.length + rounds.toString().length + 14)}this ${ms.this.map((v) => v.toFixed(0)).join(" ")}`,
   );
   console.log(`median this / base: ${(median(ms.this) / median(ms.base)).toFixed(3)}`);
+  console.log(
+    `client CPU per lifecycle (ms, median of rounds): base ${median(cpuMs.base).toFixed(2)}, ` +
+      `this ${median(cpuMs.this).toFixed(2)}; this / base ${(median(cpuMs.this) / median(cpuMs.base)).toFixed(3)}`,
+  );
 } finally {
   await clients.base.close();
   await clients.this.close();

@@ -90,7 +90,12 @@ await bundle("the library", {
   chunkNames: "chunks/[name]-[hash]",
 });
 
-/** What `import.meta` is in a CommonJS file of ctrd's: the file's own url, dirname and filename. */
+/**
+ * A CommonJS file of ctrd's: `import.meta` is the file's own url, dirname and filename; strict, as the
+ * ES modules it is made of (the directive must come before the banner's code to count); and without
+ * whitespace or comments: Node reads less, and V8 scans less when it compiles a function on first use
+ * (ctrd ps and run: ~8 ms CPU less; stack traces point into the source map, ctrd.cjs.map).
+ */
 const commonJs = {
   format: "cjs",
   splitting: false,
@@ -99,7 +104,8 @@ const commonJs = {
     "import.meta.dirname": "__dirname",
     "import.meta.filename": "__filename",
   },
-  banner: { js: 'const __ctrdModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
+  banner: { js: '"use strict";const __ctrdModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
+  minifyWhitespace: true,
 };
 
 // ctrd itself, one CommonJS file: Node 20 can run CommonJS with a V8 code cache (vm.Script's

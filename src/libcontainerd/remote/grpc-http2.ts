@@ -1,12 +1,4 @@
-import {
-  type ClientHttp2Session,
-  type ClientHttp2Stream,
-  constants,
-  connect as http2Connect,
-  type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
-} from "node:http2";
-import type { Duplex } from "node:stream";
+import type { Socket } from "node:net";
 import {
   create,
   type DescMessage,
@@ -24,12 +16,20 @@ import {
   type Transport,
   type UnaryResponse,
 } from "@connectrpc/connect";
+import {
+  type ClientStream,
+  Http2Connection,
+  type StreamEnd,
+  type StreamListener,
+} from "./http2/connection.js";
+import { ErrorCode } from "./http2/frames.js";
+import { encodeField, encodeHeaderBlock } from "./http2/hpack.js";
 
 /**
- * gRPC over one HTTP/2 connection, straight on node:http2: the seam connect's service clients call
- * through (`Transport`), without connect-node's fetch-API layer (Headers, URL, Request objects per
- * call), which cost more client CPU per call than containerd's own Go client spends on a whole
- * container lifecycle, and ~0.1 s of import time.
+ * gRPC over one HTTP/2 connection, on our own HTTP/2 client (./http2/): the seam connect's service
+ * clients call through (`Transport`). Neither connect-node's fetch-API layer (Headers, URL, Request
+ * objects per call) nor node:http2 (a Duplex per call, header objects, a callback from nghttp2 per
+ * frame): both cost more client CPU per call than containerd's own Go client spends.
  *
  * The connection sends no HTTP/2 pings: gRPC-go servers (containerd) allow one ping per 5 minutes
  * and none without an active stream, and answer more with GOAWAY "too_many_pings". A unix socket's
@@ -41,7 +41,7 @@ export interface Http2GrpcTransportOptions {
   /** `localhost` for a socket or pipe, `host:port` for TCP: only the `:authority`. */
   authority: string;
   /** Opens the byte stream under HTTP/2 (a unix socket, a named pipe, a TCP socket). */
-  createConnection: () => Duplex;
+  createConnection: () => Socket;
   /** Sent with every call (e.g. containerd's namespace). A call's own headers take precedence. */
   header?: Record<string, string>;
   /** Largest message sent or received. */
@@ -109,9 +109,16 @@ export function noHeaders(): Headers {
   return EMPTY_HEADERS;
 }
 
-/** connect's name for a code, as its errors print it (`not_found`). */
+/** connect's name for each code, as its errors print it (`not_found`). */
+const CODE_NAMES = new Map<Code, string>();
+
 function codeName(code: Code): string {
-  return (Code[code] ?? "unknown").replace(/(?<=[a-z])([A-Z])/g, "_$1").toLowerCase();
+  let name = CODE_NAMES.get(code);
+  if (name === undefined) {
+    name = (Code[code] ?? "unknown").replace(/(?<=[a-z])([A-Z])/g, "_$1").toLowerCase();
+    CODE_NAMES.set(code, name);
+  }
+  return name;
 }
 
 /**
@@ -148,8 +155,8 @@ const HTTP_STATUS_CODES: Record<number, Code> = {
   504: Code.Unavailable,
 };
 
-function decodeGrpcMessage(value: string | string[] | undefined): string {
-  const text = Array.isArray(value) ? value.join(",") : (value ?? "");
+function decodeGrpcMessage(text: string): string {
+  if (!text.includes("%")) return text;
   try {
     return decodeURIComponent(text);
   } catch {
@@ -157,15 +164,30 @@ function decodeGrpcMessage(value: string | string[] | undefined): string {
   }
 }
 
+interface Status {
+  code: Code | typeof OK;
+  message: string;
+}
+
 /** The gRPC status in a trailers block (or a trailers-only response's headers), if any. */
-function statusIn(headers: IncomingHttpHeaders): { code: Code | typeof OK; message: string } | undefined {
-  const raw = headers["grpc-status"];
+function statusIn(fields: string[]): Status | undefined {
+  let raw: string | undefined;
+  let message = "";
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === "grpc-status") raw = fields[i + 1];
+    else if (fields[i] === "grpc-message") message = fields[i + 1]!;
+  }
   if (raw === undefined) return undefined;
-  const code = Number(Array.isArray(raw) ? raw[0] : raw);
+  const code = Number(raw);
   return {
     code: Number.isInteger(code) && code >= 0 && code <= 16 ? (code as Code | typeof OK) : Code.Unknown,
-    message: decodeGrpcMessage(headers["grpc-message"]),
+    message: decodeGrpcMessage(message),
   };
+}
+
+function httpStatusIn(fields: string[]): number {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === ":status") return Number(fields[i + 1]);
+  return 0;
 }
 
 /**
@@ -202,17 +224,18 @@ function frame(bytes: Uint8Array): Buffer {
   return out;
 }
 
-function headerRecord(init: CallHeaders, into: OutgoingHttpHeaders): void {
+/** A call's own headers, lowercase, into `into` (replacing what it holds under the same names). */
+function headerRecord(init: CallHeaders, into: Map<string, string>): void {
   if (init === undefined) return;
   if (Array.isArray(init)) {
-    for (const [key, value] of init) into[key.toLowerCase()] = value;
+    for (const [key, value] of init) into.set(key.toLowerCase(), value);
   } else if (typeof (init as Headers).forEach === "function") {
     (init as Headers).forEach((value, key) => {
-      into[key] = value;
+      into.set(key, value);
     });
   } else {
     for (const [key, value] of Object.entries(init as Record<string, string>))
-      into[key.toLowerCase()] = value;
+      into.set(key.toLowerCase(), value);
   }
 }
 
@@ -339,76 +362,191 @@ class MessageParser {
   }
 }
 
+/**
+ * One call on a stream: its response headers, messages and trailers become the sink's messages and
+ * end; its deadline and its AbortSignal end it with RST_STREAM (CANCEL).
+ */
+class Call implements StreamListener {
+  stream!: ClientStream;
+  private readonly parser: MessageParser;
+  private status: Status | undefined;
+  private responded = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onAbort: (() => void) | undefined;
+  /** Wakes a writer waiting for the stream to take more. */
+  private wakeWriter: (() => void) | undefined;
+
+  constructor(
+    readonly sink: CallSink,
+    maxMessageBytes: number,
+    private readonly signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+  ) {
+    this.parser = new MessageParser(maxMessageBytes);
+    if (signal) {
+      this.onAbort = () => this.fail(grpcError("the operation was aborted", Code.Canceled, signal.reason));
+      signal.addEventListener("abort", this.onAbort, { once: true });
+    }
+    if (timeoutMs !== undefined) {
+      this.timer = setTimeout(
+        () => this.fail(grpcError("deadline exceeded", Code.DeadlineExceeded)),
+        timeoutMs,
+      );
+    }
+  }
+
+  /** Ends the call with `error` and the stream with CANCEL. */
+  fail(error: Error): void {
+    this.sink.finish(error);
+    if (!this.stream.closed) this.stream.cancel(ErrorCode.CANCEL);
+  }
+
+  /** Resolves once the stream took what was written, or ended. */
+  writable(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wakeWriter = resolve;
+    });
+  }
+
+  onHeaders(fields: string[], _endStream: boolean): void {
+    if (this.responded) {
+      this.status = statusIn(fields) ?? this.status;
+      return;
+    }
+    this.responded = true;
+    this.status = statusIn(fields);
+    const httpStatus = httpStatusIn(fields);
+    if (httpStatus !== 200 && this.status === undefined) {
+      this.fail(grpcError(`HTTP status ${httpStatus}`, HTTP_STATUS_CODES[httpStatus] ?? Code.Unknown));
+    }
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.sink.finished) return;
+    try {
+      this.parser.push(chunk, this.sink);
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  onWritable(): void {
+    const wake = this.wakeWriter;
+    this.wakeWriter = undefined;
+    wake?.();
+  }
+
+  onClose(end: StreamEnd): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.onAbort) this.signal?.removeEventListener("abort", this.onAbort);
+    this.onWritable();
+    if (this.sink.finished) return;
+    const status = this.status;
+    if (end.kind === "done") {
+      if (!status) {
+        this.sink.finish(
+          grpcError("protocol error: the response ended without a grpc-status", Code.Internal),
+        );
+      } else if (status.code === OK && this.parser.pending) {
+        this.sink.finish(grpcError("protocol error: truncated message", Code.Internal));
+      } else {
+        this.sink.finish(status.code === OK ? undefined : grpcError(status.message, status.code as Code));
+      }
+      return;
+    }
+    if (end.kind === "refused") {
+      this.sink.finish(new RefusedError("the server went away before processing the call (GOAWAY)"));
+      return;
+    }
+    if (end.kind === "reset") {
+      if (!end.local && end.code === ErrorCode.REFUSED_STREAM && !this.responded) {
+        this.sink.finish(new RefusedError("stream refused by the server"));
+      } else if (end.local) {
+        this.sink.finish(grpcError(`protocol error: HTTP/2 stream error (code ${end.code})`, Code.Internal));
+      } else {
+        this.sink.finish(
+          connectionLoss(
+            grpcError(`connection to containerd lost (HTTP/2 code ${end.code})`, Code.Unavailable),
+          ),
+        );
+      }
+      return;
+    }
+    // The connection went away mid-call (containerd stopped or restarted). The underlying errno,
+    // if any, stays on the cause so callers can tell "never connected" from "lost".
+    const cause = systemError(end.cause) ?? end.cause;
+    const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
+    this.sink.finish(
+      connectionLoss(
+        grpcError(
+          end.connected
+            ? `connection to containerd lost${end.goawayCode ? ` (HTTP/2 code ${end.goawayCode})` : ""}`
+            : `cannot connect to containerd${errno ? ` (${errno})` : ""}`,
+          Code.Unavailable,
+          cause,
+        ),
+      ),
+    );
+  }
+}
+
 export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2GrpcTransport {
-  let session: ClientHttp2Session | undefined;
-  let active = 0;
-  let refd = false;
-  let unrefQueued = false;
+  let connection: Http2Connection | undefined;
   let closed = false;
 
-  const liveSession = (): ClientHttp2Session => {
+  const liveConnection = (): Http2Connection => {
     if (closed) throw grpcError("transport closed", Code.Unavailable);
-    if (session && !session.closed && !session.destroyed) return session;
-    const created = http2Connect(`http://${opts.authority}`, {
-      createConnection: () => opts.createConnection(),
-      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW_BYTES },
-      // Node's default (10 MB) ends every stream with ENHANCE_YOUR_CALM once that much waits for
-      // containerd's flow-control window: a pull writing several layers at once gets there.
-      maxSessionMemory: 128,
+    if (connection?.usable) return connection;
+    const created: Http2Connection = new Http2Connection(opts.createConnection(), {
+      streamWindow: STREAM_WINDOW_BYTES,
+      connectionWindow: SESSION_WINDOW_BYTES,
+      // After a GOAWAY (or an error) no new stream may start there; calls in flight finish.
+      onUnusable: () => {
+        if (connection === created) connection = undefined;
+      },
     });
-    created.on("connect", () => {
-      connected.add(created);
-      created.setLocalWindowSize(SESSION_WINDOW_BYTES);
-    });
-    // Errors reach the calls through their streams (with this one as the cause: the errno of a
-    // socket that never connected); the session's own event must not crash the process.
-    created.on("error", (err) => sessionErrors.set(created, err));
-    const forget = () => {
-      if (session === created) session = undefined;
-    };
-    // After a GOAWAY no new stream may start on this session; calls in flight finish (or are refused).
-    created.on("goaway", forget);
-    created.on("close", forget);
-    // A new session starts ref'd only while calls are in flight.
-    if (refd) created.ref();
-    else created.unref();
-    session = created;
+    connection = created;
     return created;
   };
 
-  // The connection keeps the process alive only while a call is in flight (an event stream, a Wait).
-  // Between back-to-back calls it stays ref'd: the unref waits a turn of the event loop, so a
-  // sequence of calls does not toggle the socket's handle for each one.
-  const began = (s: ClientHttp2Session) => {
-    active++;
-    if (!refd) {
-      s.ref();
-      refd = true;
-    }
-  };
-  const ended = () => {
-    if (--active > 0 || unrefQueued) return;
-    unrefQueued = true;
-    setImmediate(() => {
-      unrefQueued = false;
-      if (active === 0 && refd) {
-        session?.unref();
-        refd = false;
-      }
-    });
-  };
+  /** What every call sends besides its path: static-table indices and literals, encoded once. */
+  const pseudoFields: [string, string][] = [
+    [":method", "POST"],
+    [":scheme", "http"],
+    [":authority", opts.authority],
+  ];
+  const regularFields: [string, string][] = [
+    ["content-type", GRPC_CONTENT_TYPE],
+    ["te", "trailers"],
+    ...Object.entries(opts.header ?? {}).map(([k, v]): [string, string] => [k.toLowerCase(), v]),
+  ];
+  const pseudoBlock = encodeHeaderBlock(pseudoFields);
+  const regularBlock = encodeHeaderBlock(regularFields);
+  /** Each method's whole header block, built on its first call. */
+  const blocks = new Map<string, Buffer>();
 
-  /** What every call sends; a call adds its path (and its own headers, its deadline). */
-  const baseHeaders: OutgoingHttpHeaders = {
-    [constants.HTTP2_HEADER_METHOD]: "POST",
-    [constants.HTTP2_HEADER_CONTENT_TYPE]: GRPC_CONTENT_TYPE,
-    te: "trailers",
-    ...opts.header,
+  const headerBlock = (path: string, timeoutMs: number | undefined, header: CallHeaders): Buffer => {
+    let block: Buffer;
+    if (header === undefined || (Array.isArray(header) && header.length === 0)) {
+      block = blocks.get(path) ?? Buffer.alloc(0);
+      if (block.length === 0) {
+        // Pseudo-header fields come first (RFC 9113 §8.3).
+        block = Buffer.concat([pseudoBlock, encodeField(":path", path), regularBlock]);
+        blocks.set(path, block);
+      }
+    } else {
+      // A call's own headers take precedence over the transport's.
+      const fields = new Map<string, string>([...pseudoFields, [":path", path], ...regularFields]);
+      headerRecord(header, fields);
+      block = encodeHeaderBlock(fields);
+    }
+    if (timeoutMs === undefined) return block;
+    return Buffer.concat([block, encodeField("grpc-timeout", `${Math.max(1, Math.ceil(timeoutMs))}m`)]);
   };
 
   /**
    * Starts one call: the response's messages go to `sink`, which then ends with the call's status.
-   * The caller writes the request messages to the returned stream.
+   * The caller writes the request messages to the call's stream.
    */
   const open = (
     path: string,
@@ -416,95 +554,13 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
     timeoutMs: number | undefined,
     header: CallHeaders,
     sink: CallSink,
-  ): ClientHttp2Stream => {
-    const s = liveSession();
-    const headers: OutgoingHttpHeaders = { ...baseHeaders, [constants.HTTP2_HEADER_PATH]: path };
-    if (header !== undefined) headerRecord(header, headers);
-    if (timeoutMs !== undefined) headers["grpc-timeout"] = `${Math.max(1, Math.ceil(timeoutMs))}m`;
-    let stream: ClientHttp2Stream;
-    try {
-      stream = s.request(headers, { endStream: false });
-    } catch (err) {
-      // The session closed between our check and the request: nothing was sent.
-      throw new RefusedError("connection closed before the call was sent", { cause: err });
-    }
-    began(s);
-    const parser = new MessageParser(opts.maxMessageBytes);
-    let status: { code: Code | typeof OK; message: string } | undefined;
-    let responded = false;
-    let streamError: Error | undefined;
-    let timer: NodeJS.Timeout | undefined;
-
-    const fail = (error: Error) => {
-      sink.finish(error);
-      if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
-    };
-    const onAbort = () => fail(grpcError("the operation was aborted", Code.Canceled, signal?.reason));
-    if (signal) {
-      if (signal.aborted) onAbort();
-      else signal.addEventListener("abort", onAbort, { once: true });
-    }
-    if (timeoutMs !== undefined) {
-      timer = setTimeout(() => fail(grpcError("deadline exceeded", Code.DeadlineExceeded)), timeoutMs);
-    }
-
-    stream.on("response", (h) => {
-      responded = true;
-      const httpStatus = Number(h[constants.HTTP2_HEADER_STATUS]);
-      status = statusIn(h);
-      if (httpStatus !== 200 && status === undefined) {
-        fail(grpcError(`HTTP status ${httpStatus}`, HTTP_STATUS_CODES[httpStatus] ?? Code.Unknown));
-      }
-    });
-    stream.on("trailers", (t) => {
-      status = statusIn(t) ?? status;
-    });
-    stream.on("data", (chunk: Buffer) => {
-      if (sink.finished) return;
-      try {
-        parser.push(chunk, sink);
-      } catch (err) {
-        fail(err as Error);
-      }
-    });
-    stream.on("error", (err) => {
-      streamError = err;
-    });
-    stream.on("close", () => {
-      if (timer) clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      ended();
-      if (sink.finished) return;
-      if (status) {
-        if (status.code === OK && parser.pending) {
-          sink.finish(grpcError("protocol error: truncated message", Code.Internal));
-        } else {
-          sink.finish(status.code === OK ? undefined : grpcError(status.message, status.code as Code));
-        }
-        return;
-      }
-      const rstCode = stream.rstCode;
-      if (!responded && rstCode === constants.NGHTTP2_REFUSED_STREAM) {
-        sink.finish(new RefusedError("stream refused by the server", { cause: streamError }));
-        return;
-      }
-      // The connection went away mid-call (containerd stopped or restarted). The underlying errno,
-      // if any, stays on the cause so callers can tell "never connected" from "lost".
-      const cause = systemError(sessionErrors.get(s)) ?? systemError(streamError) ?? streamError;
-      const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
-      sink.finish(
-        connectionLoss(
-          grpcError(
-            s.connecting || !connected.has(s)
-              ? `cannot connect to containerd${errno ? ` (${errno})` : ""}`
-              : `connection to containerd lost${rstCode ? ` (HTTP/2 code ${rstCode})` : ""}`,
-            Code.Unavailable,
-            cause,
-          ),
-        ),
-      );
-    });
-    return stream;
+  ): Call => {
+    if (signal?.aborted) throw grpcError("the operation was aborted", Code.Canceled, signal.reason);
+    const block = headerBlock(path, timeoutMs, header);
+    const http2 = liveConnection();
+    const call = new Call(sink, opts.maxMessageBytes, signal, timeoutMs);
+    call.stream = http2.request(block, call);
+    return call;
   };
 
   /** Sends again (on a new connection) a call that the server never processed. */
@@ -530,7 +586,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
     body: Buffer,
   ): Promise<Uint8Array> => {
     const reply = new UnaryReply();
-    open(path, signal, timeoutMs, header, reply).end(body);
+    open(path, signal, timeoutMs, header, reply).stream.write([body], true);
     return reply.promise;
   };
 
@@ -543,6 +599,13 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
     return path;
   };
 
+  const tooLarge = (bytes: number) =>
+    // The caller's input (a spec, env or labels) is too large: theirs to fix, so InvalidArgument.
+    grpcError(
+      `request of ${bytes} bytes is larger than containerd accepts (${opts.maxMessageBytes} bytes)`,
+      Code.InvalidArgument,
+    );
+
   return {
     async unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
@@ -553,13 +616,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
     ): Promise<UnaryResponse<I, O>> {
       const request = create(method.input, input);
       const body = frame(toBinary(method.input, request));
-      if (body.length - 5 > opts.maxMessageBytes) {
-        // The caller's input (a spec, env or labels) is too large: theirs to fix, so InvalidArgument.
-        throw grpcError(
-          `request of ${body.length - 5} bytes is larger than containerd accepts (${opts.maxMessageBytes} bytes)`,
-          Code.InvalidArgument,
-        );
-      }
+      if (body.length - 5 > opts.maxMessageBytes) throw tooLarge(body.length - 5);
       const path = pathOf(method);
       const reply = await withRetries(() => unaryOnce(path, signal, timeoutMs, header, body));
       return {
@@ -581,7 +638,8 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
     ): Promise<StreamResponse<I, O>> {
       // A stream is retried only while nothing of it went out but its headers (see RefusedError).
       const inbox = new Inbox();
-      const stream = await withRetries(async () => open(pathOf(method), signal, timeoutMs, header, inbox));
+      const call = await withRetries(async () => open(pathOf(method), signal, timeoutMs, header, inbox));
+      const { stream } = call;
       const pump = async () => {
         try {
           for await (const init of input) {
@@ -589,37 +647,25 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
             const parts = encodedParts(init);
             let sent: boolean;
             if (parts) {
-              // Corked: the prefix and the parts reach the session as one writev.
-              stream.cork();
-              stream.write(prefix(parts.reduce((sum, part) => sum + part.byteLength, 0)));
-              sent = parts.reduce((ok, part) => stream.write(part) && ok, true);
-              stream.uncork();
+              const length = parts.reduce((sum, part) => sum + part.byteLength, 0);
+              if (length > opts.maxMessageBytes) throw tooLarge(length);
+              sent = stream.write([prefix(length), ...parts]);
             } else {
               const bytes = toBinary(method.input, create(method.input, init));
+              if (bytes.byteLength > opts.maxMessageBytes) throw tooLarge(bytes.byteLength);
               // A large message (a content write) goes out behind its own 5-byte prefix rather
               // than copied into one framed buffer.
-              if (bytes.byteLength < LARGE_MESSAGE_BYTES) sent = stream.write(frame(bytes));
-              else {
-                stream.write(prefix(bytes.byteLength));
-                sent = stream.write(bytes);
-              }
+              sent =
+                bytes.byteLength < LARGE_MESSAGE_BYTES
+                  ? stream.write([frame(bytes)])
+                  : stream.write([prefix(bytes.byteLength), bytes]);
             }
-            if (!sent) {
-              await new Promise<void>((resolve) => {
-                const done = () => {
-                  stream.off("drain", done);
-                  stream.off("close", done);
-                  resolve();
-                };
-                stream.on("drain", done);
-                stream.on("close", done);
-              });
-            }
+            if (!sent && !stream.closed) await call.writable();
           }
           if (!stream.closed) stream.end();
         } catch (err) {
           inbox.finish(err instanceof Error ? err : new Error(String(err)));
-          if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+          if (!stream.closed) stream.cancel(ErrorCode.CANCEL);
         }
       };
       void pump();
@@ -633,7 +679,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
           throw err;
         } finally {
           // The caller stopped reading early: end the call rather than leave the stream open.
-          if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+          if (!stream.closed) stream.cancel(ErrorCode.CANCEL);
         }
       }
       return {
@@ -648,8 +694,8 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
 
     close(): void {
       closed = true;
-      session?.destroy();
-      session = undefined;
+      connection?.destroy();
+      connection = undefined;
     },
   };
 }
@@ -666,7 +712,3 @@ function systemError(err: unknown): Error | undefined {
 
 /** `/package.Service/Method` of each method, built once. */
 const paths = new WeakMap<DescMethodUnary | DescMethodStreaming, string>();
-/** The error each session died of, if it died of one. */
-const sessionErrors = new WeakMap<ClientHttp2Session, Error>();
-/** Sessions whose connection was made (a failure on the others never reached the server). */
-const connected = new WeakSet<ClientHttp2Session>();
