@@ -15,6 +15,7 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join, relative } from "node:path";
 import { build } from "esbuild";
 
@@ -108,10 +109,51 @@ const commonJs = {
   minifyWhitespace: true,
 };
 
+/**
+ * Node built-ins that ctrd.cjs loads when one of their functions is first called, not when a module
+ * that imports them is evaluated: commander requires child_process at its start for executable
+ * subcommands ctrd has none of, and ctrd's own modules name it for what a command may never do
+ * (mkfifo(1) without the addon, runtime probes, CNI plugins): ~3 ms CPU of every command's start.
+ * Each becomes a module of getters, one per export of the built-in as this Node has them.
+ */
+const LAZY_BUILTINS = ["child_process"];
+const builtinRequire = createRequire(import.meta.url);
+const lazyBuiltins = {
+  name: "lazy-builtins",
+  setup(build) {
+    const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.join("|")})$`);
+    build.onResolve({ filter }, (args) =>
+      // The getters' own require is the built-in itself.
+      args.namespace === "lazy-builtin"
+        ? undefined
+        : { path: args.path.replace(/^node:/, ""), namespace: "lazy-builtin" },
+    );
+    build.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, ({ path }) => {
+      const names = Object.keys(builtinRequire(`node:${path}`)).filter((name) =>
+        /^[A-Za-z_$][\w$]*$/.test(name),
+      );
+      const getters = names.map((name) => `  get ${name}() { return load().${name}; },`);
+      return {
+        contents: [
+          "let loaded;",
+          `const load = () => (loaded ??= require("node:${path}"));`,
+          `module.exports = {\n${getters.join("\n")}\n};`,
+        ].join("\n"),
+        loader: "js",
+      };
+    });
+  },
+};
+
 // ctrd itself, one CommonJS file: Node 20 can run CommonJS with a V8 code cache (vm.Script's
 // cachedData), not ES modules.
 const ctrdBundle = join(cliDir, "ctrd.cjs");
-await bundle("ctrd", { ...commonJs, entryPoints: ["src/cli/program.ts"], outfile: ctrdBundle });
+await bundle("ctrd", {
+  ...commonJs,
+  entryPoints: ["src/cli/program.ts"],
+  outfile: ctrdBundle,
+  plugins: [lazyBuiltins],
+});
 
 // ctrd's bin: answers --version itself, and runs ctrd.cjs with its code cache for everything else
 // (program.js is only its fallback when run from the sources). CommonJS too: dist/cli/package.json
