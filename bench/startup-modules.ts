@@ -72,8 +72,9 @@ var __commonJS = (cb, mod) => function __require() {
 `;
 
 const bundle = readFileSync(join(repo, "dist/cli/ctrd.cjs"), "utf8");
-const esm = /^var __esm = [\s\S]*?\n};\n/m;
-const commonJs = /^var __commonJS = [\s\S]*?\n};\n/m;
+// esbuild's helpers come in this order, minified or not.
+const esm = /var __esm ?=[\s\S]*?(?=var __commonJS ?=)/;
+const commonJs = /var __commonJS ?=[\s\S]*?(?=var __export ?=)/;
 if (!esm.test(bundle) || !commonJs.test(bundle))
   throw new Error("esbuild's __esm/__commonJS not found in ctrd.cjs");
 const timed = bundle.replace(esm, "").replace(commonJs, TIMED_WRAPPERS);

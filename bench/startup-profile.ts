@@ -1,19 +1,21 @@
-// `node --import tsx bench/startup-profile.ts [--runs N] [--library] [-- ctrd args…]`: where a ctrd
+// `node --import tsx bench/startup-profile.ts [--runs N] [--library] [--functions] [-- ctrd args…]`: where a ctrd
 // command's start goes. Runs the built ctrd (dist/cli, bundled) under V8's sampling profiler on a
 // containerd of its own and reports CPU ms per source module (src/… and each npm package, found
-// through esbuild's `// path` comments in the bundle) and for Node's own internals (module loading,
+// through the bundle's source map) and for Node's own internals (module loading,
 // built-ins compiled on first use), summed over N runs and divided by N. `--library` profiles
-// `import("libcontainerd")` (dist/index.js) instead. Without args: `ps`.
+// `import("libcontainerd")` (dist/index.js) instead. `--functions` adds the functions with the most
+// self time, and the callers through which protobuf-es is reached. Without args: `ps`.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { SourceMap, type SourceMapPayload } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startContainerd } from "../test/harness/containerd.js";
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
   children?: number[];
   positionTicks?: { line: number; ticks: number }[];
 }
@@ -29,27 +31,27 @@ const own = dashDash >= 0 ? argv.slice(0, dashDash) : argv;
 const runsIndex = own.indexOf("--runs");
 const runs = runsIndex >= 0 ? Number(own[runsIndex + 1]) : 5;
 const library = own.includes("--library");
+const functions = own.includes("--functions");
 const ctrdArgs = dashDash >= 0 ? argv.slice(dashDash + 1) : ["ps"];
 const repo = join(import.meta.dirname, "..");
 
-/** Bundle file → for each line, the source module esbuild put there (its `// path` comment). */
-const moduleLines = new Map<string, string[]>();
-function moduleAt(url: string, line: number): string {
+/** Bundle file → its source map (esbuild's linked one, FILE.map), to name the module of a position. */
+const sourceMaps = new Map<string, SourceMap | undefined>();
+function moduleAt(url: string, line: number, column: number): string {
   const path = url.startsWith("file:") ? fileURLToPath(url) : url;
-  let lines = moduleLines.get(path);
-  if (!lines) {
-    lines = [];
-    let current = "";
+  if (!sourceMaps.has(path)) {
+    let map: SourceMap | undefined;
     try {
-      for (const text of readFileSync(path, "utf8").split("\n")) {
-        const match = /^\/\/ ((?:src|node_modules)\/\S+)$/.exec(text);
-        if (match) current = match[1]!;
-        lines.push(current);
-      }
-    } catch {}
-    moduleLines.set(path, lines);
+      map = new SourceMap(JSON.parse(readFileSync(`${path}.map`, "utf8")) as SourceMapPayload);
+    } catch {
+      map = undefined;
+    }
+    sourceMaps.set(path, map);
   }
-  return lines[line] || (path.includes("/dist/") ? path.slice(path.indexOf("/dist/") + 1) : path);
+  const entry = sourceMaps.get(path)?.findEntry(line, column);
+  if (entry && "originalSource" in entry)
+    return relative(repo, resolve(dirname(path), entry.originalSource)).replace(/^(\.\.\/)+/, "");
+  return path.includes("/dist/") ? path.slice(path.indexOf("/dist/") + 1) : path;
 }
 
 function group(module: string): string {
@@ -59,6 +61,10 @@ function group(module: string): string {
   return module.replace(/\.(ts|js)$/, "");
 }
 
+/** Self ms per function (name and module), and per first caller outside protobuf-es of its functions. */
+const byFunction = new Map<string, number>();
+const protobufCallers = new Map<string, number>();
+
 function attribute(profile: Profile, totals: Map<string, number>): void {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parentOf = new Map<number, ProfileNode>();
@@ -66,8 +72,8 @@ function attribute(profile: Profile, totals: Map<string, number>): void {
   /** Node's own code runs for someone: the nearest caller in ours (or a package's) names it. */
   const causedBy = (node: ProfileNode): string => {
     for (let up = parentOf.get(node.id); up; up = parentOf.get(up.id)) {
-      const { url, lineNumber } = up.callFrame;
-      if (url.startsWith("file:")) return group(moduleAt(url, lineNumber));
+      const { url, lineNumber, columnNumber } = up.callFrame;
+      if (url.startsWith("file:")) return group(moduleAt(url, lineNumber, columnNumber));
     }
     return "loading modules";
   };
@@ -77,7 +83,7 @@ function attribute(profile: Profile, totals: Map<string, number>): void {
   });
   for (const [id, ms] of selfMs) {
     const node = byId.get(id)!;
-    const { functionName, url, lineNumber } = node.callFrame;
+    const { functionName, url, lineNumber, columnNumber } = node.callFrame;
     let key: string;
     if (functionName === "(idle)") continue;
     if (functionName === "(garbage collector)") key = "(gc)";
@@ -89,14 +95,29 @@ function attribute(profile: Profile, totals: Map<string, number>): void {
       const total = ticks.reduce((sum, tick) => sum + tick.ticks, 0);
       if (lineNumber === 0 && total > 0) {
         for (const tick of ticks) {
-          const k = group(moduleAt(url, tick.line - 1));
+          const k = group(moduleAt(url, tick.line - 1, 0));
           totals.set(k, (totals.get(k) ?? 0) + (ms * tick.ticks) / total);
         }
         continue;
       }
-      key = group(moduleAt(url, lineNumber));
+      key = group(moduleAt(url, lineNumber, columnNumber));
     }
     totals.set(key, (totals.get(key) ?? 0) + ms);
+    if (!functions) continue;
+    const name = `${functionName || "(anonymous)"} ${key}`;
+    byFunction.set(name, (byFunction.get(name) ?? 0) + ms);
+    if (key === "@bufbuild/protobuf") {
+      const moduleOf = (node: ProfileNode): string | undefined =>
+        node.callFrame.url.startsWith("file:")
+          ? group(moduleAt(node.callFrame.url, node.callFrame.lineNumber, node.callFrame.columnNumber))
+          : undefined;
+      let up = parentOf.get(id);
+      while (up && moduleOf(up) === key) up = parentOf.get(up.id);
+      const caller = up
+        ? `${up.callFrame.functionName || "(anonymous)"} ${moduleOf(up) ?? up.callFrame.url}`
+        : "(root)";
+      protobufCallers.set(caller, (protobufCallers.get(caller) ?? 0) + ms);
+    }
   }
 }
 
@@ -135,6 +156,15 @@ try {
     `${library ? 'import("libcontainerd")' : `ctrd ${ctrdArgs.join(" ")}`}: ${sum.toFixed(1)} ms CPU per run (${runs} runs, sampled every 200 µs; idle excluded)`,
     ...rows.filter(([, ms]) => ms >= 0.5).map(([key, ms]) => `${ms.toFixed(1).padStart(7)}  ${key}`),
   );
+  const top = (map: Map<string, number>, title: string) => {
+    report.push(title);
+    for (const [key, ms] of [...map].sort((a, b) => b[1] - a[1]).slice(0, 25))
+      report.push(`${(ms / runs).toFixed(2).padStart(7)}  ${key}`);
+  };
+  if (functions) {
+    top(byFunction, "functions by self time:");
+    top(protobufCallers, "protobuf-es self time by its caller:");
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
   await containerd?.stop();

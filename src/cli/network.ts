@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { formatPortMapping } from "../network/index.js";
 import { CliError } from "./errors.js";
-import { collectNetworkGarbage, networkManager } from "./networking.js";
+import { collectNetworkGarbage, networkManager } from "./network-manager.js";
 import {
   addGlobalOptions,
   type GlobalSettings,

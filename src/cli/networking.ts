@@ -1,51 +1,16 @@
-import { dirname, join } from "node:path";
-import type { LibcontainerdClient } from "../libcontainerd/factory.js";
-import {
-  applyNetwork,
-  DEFAULT_NETWORK,
-  type NetworkAttachment,
-  NetworkManager,
-  type NetworkManagerOptions,
-  networkLabels,
-  type PortRequest,
-  parsePortSpec,
-} from "../network/index.js";
+// What `ctrd run` needs of networking before it knows whether the container has a network. The
+// network module itself (NetworkManager: CNI, netns, IPAM, the GC) is network-manager.ts, loaded
+// only for a container that has one: `--network none` needs no records, no locks and no GC.
+
+import { type PortRequest, parsePortSpec } from "../network/ports.js";
+import { applyNetwork, networkLabels } from "../network/spec.js";
+import { DEFAULT_NETWORK, type NetworkAttachment } from "../network/types.js";
 import type { OciSpec } from "../oci/spec.js";
-import { stateDirLayout } from "../platform/state-dir.js";
 import { usageError } from "./errors.js";
-import type { GlobalSettings } from "./options.js";
 
 /** `ctrd run`'s network when --network is not given: the env's CTRD_NETWORK, else the default bridge (as docker). */
 export function defaultRunNetwork(): string {
   return process.env.CTRD_NETWORK || DEFAULT_NETWORK;
-}
-
-/**
- * The network module on ctrd's dirs: runtime state (netns files, IPAM) beside the client's state,
- * network definitions beside the managed containerd's root so that they outlive a reboot.
- */
-export function networkManager(settings: GlobalSettings): NetworkManager {
-  return new NetworkManager(networkManagerOptions(settings));
-}
-
-export function networkManagerOptions(settings: GlobalSettings): NetworkManagerOptions {
-  return {
-    stateDir: stateDirLayout(settings.stateDir).network,
-    dataDir: join(dirname(settings.root), "network"),
-    logger: settings.logger,
-  };
-}
-
-/** What a crashed ctrd left in this namespace (ctrd has no daemon: every command that may need it starts with this). */
-export async function collectNetworkGarbage(
-  manager: NetworkManager,
-  client: LibcontainerdClient,
-  settings: GlobalSettings,
-): Promise<void> {
-  const cleaned = await manager.gc(settings.namespace, async () =>
-    (await client.listContainers()).map((info) => info.id),
-  );
-  if (cleaned.length > 0) settings.logger.info({ containers: cleaned }, "removed networks left by a crash");
 }
 
 export interface RunNetworkFlags {

@@ -7,9 +7,9 @@ import {
   createClient,
   type LibcontainerdClient,
 } from "../libcontainerd/factory.js";
-import { parseAddress } from "../libcontainerd/remote/address.js";
+import { hostPort, parseAddress } from "../libcontainerd/remote/address.js";
 import type { ContainerdLogLevel } from "../libcontainerd/supervisor/config.js";
-import { LibcontainerdError } from "../libcontainerd/types/errors.js";
+import { isErrorCode, LibcontainerdError } from "../libcontainerd/types/errors.js";
 import { DEFAULT_MANAGED_ROOT, defaultStateDir } from "../platform/addresses.js";
 import { detectPlatform } from "../platform/detect.js";
 import { parseDaemonJson } from "../runtime/daemon-json.js";
@@ -172,8 +172,7 @@ const REACH_TIMEOUT_MS = 5_000;
 
 /**
  * A unix socket path is checked before a client exists, for the one line that says what is wrong
- * with it. Whether containerd answers there is then the client's first call (openClient): a
- * health check of its own cost a second connection and call on every command.
+ * with it. Whether containerd answers there is then the command's first call (see openClient).
  */
 function checkContainerdAddress(raw: string): void {
   let address: ReturnType<typeof parseAddress>;
@@ -195,33 +194,62 @@ function checkContainerdAddress(raw: string): void {
 }
 
 /**
- * A client for the chosen backend, checked to answer: an unreachable containerd fails here with one
- * clear message instead of at the first real call. Starting a managed containerd shows a spinner.
+ * A client for the chosen backend. Whether containerd answers is not asked on its own (a Version
+ * call cost every command one more RPC): a command whose calls find nobody there fails with the one
+ * line that says so (see `unreachable`). Starting a managed containerd shows a spinner.
  */
 export async function openClient(settings: GlobalSettings): Promise<LibcontainerdClient> {
   if (settings.containerdAddress !== undefined) checkContainerdAddress(settings.containerdAddress);
   const managed = settings.containerdAddress === undefined && process.platform === "linux";
   const creating = createClient(createClientOptions(settings));
-  const client = managed ? await withSpinner("starting containerd", creating) : await creating;
+  return managed ? await withSpinner("starting containerd", creating) : await creating;
+}
+
+/**
+ * openClient, checked to answer: for a command that serves (`ctrd serve`), which is to fail at its
+ * start, not at its first request.
+ */
+export async function openCheckedClient(settings: GlobalSettings): Promise<LibcontainerdClient> {
+  const client = await openClient(settings);
   if (client.backend === "remote") {
     try {
       await client.version({ timeoutMs: REACH_TIMEOUT_MS });
     } catch (err) {
       await client.close().catch(() => {});
-      const where =
-        client.choice.backend === "remote" && "address" in client.choice ? client.choice.address : "";
-      const detail = err instanceof LibcontainerdError ? err.message : String(err);
-      throw new CliError(
-        `cannot reach containerd${where ? ` at ${where}` : ""}: ${detail}`,
-        "unavailable",
-        125,
-        {
-          cause: err,
-        },
-      );
+      throw (await unreachable(client, err, true)) ?? err;
     }
   }
   return client;
+}
+
+/** The address of the containerd the client talks to, if it talks to one. */
+function containerdAddress(client: LibcontainerdClient): string | undefined {
+  const { choice } = client;
+  if (choice.backend !== "remote") return undefined;
+  return "address" in choice ? choice.address : client.managedContainerd?.address;
+}
+
+/**
+ * The one line for a command that found no containerd: its call failed as unavailable and no call
+ * of this process was ever answered there (one that went away in the middle of a command is
+ * another failure). With `always`, whatever failed (a Version call made only to check).
+ */
+async function unreachable(
+  client: LibcontainerdClient,
+  err: unknown,
+  always = false,
+): Promise<CliError | undefined> {
+  const address = containerdAddress(client);
+  if (address === undefined) return undefined;
+  if (!always) {
+    // Loaded here, on a failure: a command that never calls containerd need not load the transport.
+    const { lastAnswerAt } = await import("../libcontainerd/remote/transport.js");
+    const parsed = parseAddress(address);
+    const answered = lastAnswerAt(parsed.kind === "tcp" ? hostPort(parsed) : parsed.path) !== undefined;
+    if (answered || !isErrorCode(err, "unavailable")) return undefined;
+  }
+  const detail = err instanceof LibcontainerdError ? err.message : String(err);
+  return new CliError(`cannot reach containerd at ${address}: ${detail}`, "unavailable", 125, { cause: err });
 }
 
 /** Opens a client, runs `work`, and always closes it (leaving a managed containerd running). */
@@ -232,6 +260,8 @@ export async function withClient<T>(
   const client = await openClient(settings);
   try {
     return await work(client);
+  } catch (err) {
+    throw (await unreachable(client, err)) ?? err;
   } finally {
     await client.close().catch((err: unknown) => settings.logger.debug({ err }, "closing the client failed"));
   }

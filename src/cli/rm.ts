@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import { CliError } from "./errors.js";
-import { collectNetworkGarbage, networkManager } from "./networking.js";
+import { collectNetworkGarbage, networkManager } from "./network-manager.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 
 export function registerRm(program: Command): void {

@@ -5,7 +5,9 @@ import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
 import type { Container, LogOptions, Task } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
-import type { PendingAttachment } from "../network/index.js";
+import type { PortRequest } from "../network/ports.js";
+import { isolatedAttachment } from "../network/spec.js";
+import { NO_NETWORK, type PendingAttachment } from "../network/types.js";
 import { RUNC_V1_SHIM } from "../runtime/names.js";
 import { Attachment } from "./attach.js";
 import {
@@ -18,15 +20,8 @@ import {
   resourcesFromFlags,
 } from "./container-spec.js";
 import { CliError, ExitCode, launchFailure, usageError } from "./errors.js";
-import { pullWithProgress } from "./images.js";
 import { containerLogPath, parseLogOpts } from "./log-options.js";
-import {
-  collectNetworkGarbage,
-  defaultRunNetwork,
-  networkManager,
-  parsePublish,
-  withNetwork,
-} from "./networking.js";
+import { defaultRunNetwork, parsePublish, withNetwork } from "./networking.js";
 import {
   addGlobalOptions,
   type GlobalSettings,
@@ -226,26 +221,17 @@ export async function runContainer(
   const ports = parsePublish(flags.publish ?? []);
   return withClient(settings, async (client) => {
     const relay = new SignalRelay();
-    const manager = networkManager(settings);
     try {
-      await collectNetworkGarbage(manager, client, settings);
-      const network = await manager.prepare({
-        namespace: settings.namespace,
-        containerId: spec.id,
-        network: flags.network ?? defaultRunNetwork(),
-        ports,
-        dns: flags.dns ?? [],
-      });
+      const network = await runNetwork(settings, client, spec.id, flags, ports);
       // Set when --rm has removed the container and detached its network: nothing is left to check.
       const removed = { done: false };
       try {
-        const detach = () => manager.detach(settings.namespace, spec.id);
         const fromImage = image === undefined ? undefined : await imageRootfs(client, image, spec, flags);
         return await createAndRun(
           client,
           spec,
           fromImage,
-          { ...network, detach, removed },
+          { ...network, removed },
           flags,
           graceMs,
           relay,
@@ -259,13 +245,40 @@ export async function runContainer(
             () => true,
             (err: unknown) => !isErrorCode(err, "not_found"),
           );
-          if (!exists) await manager.detach(settings.namespace, spec.id);
+          if (!exists) await network.detach();
         }
       }
     } finally {
       relay.stop();
     }
   });
+}
+
+type RunNetwork = PendingAttachment & { detach(): Promise<void> };
+
+/**
+ * The container's network, being set up. `--network none` (no ports, no DNS servers) needs nothing of
+ * the network module: no record, no lock, no files, and no GC of what crashed ctrds left (the next
+ * run with a network collects it), so the module is loaded only for a container that has a network.
+ */
+async function runNetwork(
+  settings: GlobalSettings,
+  client: LibcontainerdClient,
+  containerId: string,
+  flags: RunFlags,
+  ports: PortRequest[],
+): Promise<RunNetwork> {
+  const network = flags.network ?? defaultRunNetwork();
+  const dns = flags.dns ?? [];
+  if (network === NO_NETWORK && ports.length === 0 && dns.length === 0)
+    return { ...isolatedAttachment(settings.namespace, containerId), detach: () => Promise.resolve() };
+  // containerd first: a network set up for a container that cannot be created would stay until a GC.
+  await client.version();
+  const { collectNetworkGarbage, networkManager } = await import("./network-manager.js");
+  const manager = networkManager(settings);
+  await collectNetworkGarbage(manager, client, settings);
+  const pending = await manager.prepare({ namespace: settings.namespace, containerId, network, ports, dns });
+  return { ...pending, detach: () => manager.detach(settings.namespace, containerId) };
 }
 
 /**
@@ -280,6 +293,8 @@ async function imageRootfs(
 ): Promise<{ image: string; snapshot: { snapshotter: string; key: string } }> {
   const policy = flags.pull ?? "missing";
   const registry = { plainHttp: flags.plainHttp, caFile: flags.caFile, platform: flags.platform };
+  // Loaded here: a run on a rootfs dir needs nothing of images, pulls or registries.
+  const { pullWithProgress } = await import("./images.js");
   let name: string;
   if (policy === "always") name = (await pullWithProgress(client, image, registry)).name;
   else {
@@ -314,7 +329,7 @@ async function createAndRun(
   client: LibcontainerdClient,
   flags: ContainerFlags,
   fromImage: { image: string; snapshot: { snapshotter: string; key: string } } | undefined,
-  network: PendingAttachment & { detach(): Promise<void>; removed: { done: boolean } },
+  network: RunNetwork & { removed: { done: boolean } },
   runFlags: RunFlags,
   graceMs: number,
   relay: SignalRelay,

@@ -7,8 +7,8 @@ import { DEFAULT_ENGINE_SOCKET, parseHost } from "../engine/server.js";
 import { NetworkManager } from "../network/manager.js";
 import { packagePath } from "../platform/package-dir.js";
 import { usageError } from "./errors.js";
-import { networkManagerOptions } from "./networking.js";
-import { addGlobalOptions, globalFlags, openClient, resolveSettings } from "./options.js";
+import { networkManagerOptions } from "./network-manager.js";
+import { addGlobalOptions, globalFlags, openCheckedClient, resolveSettings } from "./options.js";
 
 interface ServeFlags {
   host?: string[];
@@ -77,7 +77,7 @@ async function serve(self: Command, flags: ServeFlags): Promise<number> {
       : undefined;
   if (hosts.some((host) => host.kind === "tcp") && !tls)
     throw usageError("a tcp:// host needs --tlscert and --tlskey: the Engine API is root on this machine");
-  const client = await openClient(settings);
+  const client = await openCheckedClient(settings);
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
   process.once("SIGINT", onSignal);

@@ -58,6 +58,7 @@ import {
 } from "./links.js";
 import { createNetns, isNetns, removeNetns } from "./netns.js";
 import { type PortMapping, type PortRequest, parsePortSpec } from "./ports.js";
+import { isolatedAttachment } from "./spec.js";
 import {
   checkGateway,
   defaultGateway,
@@ -236,16 +237,8 @@ export class NetworkManager {
         `ports cannot be published with --network ${network}: ${network === HOST_NETWORK ? "the container uses the host's ports directly" : "it has no network"}`,
       );
     }
-    if (network === NO_NETWORK && dns.length === 0) {
-      const attachment = {
-        namespace: opts.namespace,
-        containerId: opts.containerId,
-        network,
-        addresses: [],
-        ports: [],
-      };
-      return { attachment, ready: Promise.resolve(attachment) };
-    }
+    if (network === NO_NETWORK && dns.length === 0)
+      return isolatedAttachment(opts.namespace, opts.containerId);
     const signal = callSignal(opts);
     const definition =
       network === NO_NETWORK || network === HOST_NETWORK ? undefined : await this.network(network, signal);

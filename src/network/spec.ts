@@ -1,9 +1,27 @@
 import type { OciMount, OciSpec } from "../oci/spec.js";
 import { formatPortMapping, type PortMapping } from "./ports.js";
-import { HOST_NETWORK, NETWORK_LABELS, type NetworkAttachment } from "./types.js";
+import {
+  HOST_NETWORK,
+  NETWORK_LABELS,
+  type NetworkAttachment,
+  NO_NETWORK,
+  type PendingAttachment,
+} from "./types.js";
 
 function fileMount(destination: string, source: string): OciMount {
   return { destination, type: "bind", source, options: ["rbind", "ro"] };
+}
+
+/** `--network none` without DNS servers: a network namespace of its own with only loopback, and no files. */
+export function isolatedAttachment(namespace: string, containerId: string): PendingAttachment {
+  const attachment: NetworkAttachment = {
+    namespace,
+    containerId,
+    network: NO_NETWORK,
+    addresses: [],
+    ports: [],
+  };
+  return { attachment, ready: Promise.resolve(attachment) };
 }
 
 /**

@@ -1,7 +1,11 @@
 // ctrd's own failures: one line on stderr, `ctrd: <message> (<code>)`, exit status 125.
-import { writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, test } from "vitest";
+import { stateDirLayout } from "../../src/platform/state-dir.js";
 import { ctrd, useHarnessCtrd } from "./helpers.js";
 
 const fx = useHarnessCtrd("ctrd-err-");
@@ -65,6 +69,41 @@ describe("ctrd's own failures exit 125 with one clear line", () => {
     );
     expectOneLine(await ctrd(["ps", "--containerd", fx.containerd.dir]), /is not a socket/);
     expectOneLine(await ctrd(["ps", "--containerd", "relative.sock"]), /must be absolute/);
+  });
+
+  test("a socket nobody listens on: one line, and a run with a network sets none up", async () => {
+    // A listener SIGKILLed leaves its socket file behind (a clean close would remove it).
+    const dead = join(fx.containerd.dir, "dead.sock");
+    const listener = spawn(process.execPath, [
+      "-e",
+      `require("node:net").createServer().listen(${JSON.stringify(dead)}); setInterval(() => {}, 60_000);`,
+    ]);
+    try {
+      for (let waited = 0; !existsSync(dead); waited += 20) {
+        if (waited > 10_000) throw new Error("the listener did not create its socket");
+        await sleep(20);
+      }
+    } finally {
+      listener.kill("SIGKILL");
+      if (listener.exitCode === null && listener.signalCode === null) await once(listener, "exit");
+    }
+    const unreachable = /cannot reach containerd at .*dead\.sock: .*ECONNREFUSED.*\(unavailable\)/;
+    expectOneLine(await ctrd(["ps", "--containerd", dead]), unreachable);
+    const state = join(fx.containerd.dir, "dead-state");
+    const run = [
+      "run",
+      "--rm",
+      ...fx.global,
+      "--containerd",
+      dead,
+      "--state",
+      state,
+      "--rootfs",
+      fx.containerd.rootfs,
+    ];
+    expectOneLine(await ctrd([...run, "--network", "bridge", "--", "true"]), unreachable);
+    expect(existsSync(join(stateDirLayout(state).network, "attachments"))).toBe(false);
+    expectOneLine(await ctrd([...run, "--network", "none", "--", "true"]), unreachable);
   });
 
   test("a broken --config daemon.json", async () => {

@@ -4,8 +4,6 @@ import type { Transport } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { Containers } from "../../gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
 import { Events } from "../../gen/github.com/containerd/containerd/api/services/events/v1/events_pb.js";
-import { Namespaces } from "../../gen/github.com/containerd/containerd/api/services/namespaces/v1/namespace_pb.js";
-import { Snapshots } from "../../gen/github.com/containerd/containerd/api/services/snapshots/v1/snapshots_pb.js";
 import { Tasks } from "../../gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
 import { Version } from "../../gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
 import { RemoteImageService } from "../../images/service.js";
@@ -26,7 +24,12 @@ import { containerInfo, RemoteContainer, removeSnapshot } from "./container.js";
 import { RemoteContext } from "./context.js";
 import { TaskEventStream } from "./events.js";
 import { clearStaleFifoDir } from "./stdio.js";
-import { createContainerdTransport, NAMESPACE_HEADER, serviceClient } from "./transport.js";
+import {
+  createContainerdTransport,
+  lazyServiceClient,
+  NAMESPACE_HEADER,
+  serviceClient,
+} from "./transport.js";
 
 export { DEFAULT_NAMESPACE } from "../core/client.js";
 
@@ -93,10 +96,26 @@ export class RemoteClient extends ClientBase {
       serviceClient(Containers, transport),
       tasks,
       events,
-      serviceClient(Snapshots, transport),
+      lazyServiceClient(
+        async () =>
+          (
+            await import(
+              "../../gen/github.com/containerd/containerd/api/services/snapshots/v1/snapshots_pb.js"
+            )
+          ).Snapshots,
+        transport,
+      ),
     );
     this.version_ = serviceClient(Version, transport);
-    this.namespaces_ = serviceClient(Namespaces, transport);
+    this.namespaces_ = lazyServiceClient(
+      async () =>
+        (
+          await import(
+            "../../gen/github.com/containerd/containerd/api/services/namespaces/v1/namespace_pb.js"
+          )
+        ).Namespaces,
+      transport,
+    );
     eventStreams.set(this, events);
     this.transport = transport;
   }
@@ -130,7 +149,9 @@ export class RemoteClient extends ClientBase {
     const runtimes = this.runtimes;
     if (!(runtimes instanceof RuntimeRegistry) || !runtimes.hasWrapperScripts()) return Promise.resolve([]);
     return this.core.calls.run("collect unused runtime wrapper scripts", opts, async (call) => {
-      const { namespaces } = await this.ctx.rpc(call, (signal) => this.namespaces_.list({}, { signal }));
+      const { namespaces } = await this.ctx.rpc(call, async (signal) =>
+        (await this.namespaces_()).list({}, { signal }),
+      );
       const inUse = new Set<string>();
       for (const { name } of namespaces) {
         const { containers } = await this.ctx.rpc(call, (signal) =>

@@ -213,7 +213,10 @@ export class RemoteContainer extends ContainerBase {
     const rootfs = await this.snapshotMounts(call, record);
     const io = await this.initProcessIO(call, stdio);
     // Where the log is, for readers, inspect and delete; before the task, so it is never unrecorded.
-    if (stdio.log) await this.updateLabels(call, logLabels(stdio.log));
+    // A container started again with the log it had (`ctrd start`) has it on the record already.
+    const log = stdio.log && logLabels(stdio.log);
+    if (log && !Object.entries(log).every(([key, value]) => record.labels[key] === value))
+      await this.updateLabels(call, log);
     try {
       const { pid } = await this.ctx.rpc(call, (signal) =>
         this.ctx.tasks.create(
@@ -244,8 +247,11 @@ export class RemoteContainer extends ContainerBase {
     if (!record.snapshotKey) return [];
     const { mounts } = await this.ctx.rpc(
       call,
-      (signal) =>
-        this.ctx.snapshots.mounts({ snapshotter: record.snapshotter, key: record.snapshotKey }, { signal }),
+      async (signal) =>
+        (await this.ctx.snapshots()).mounts(
+          { snapshotter: record.snapshotter, key: record.snapshotKey },
+          { signal },
+        ),
       `mounts of the snapshot of container ${this.id}`,
     );
     return mounts;
@@ -340,8 +346,8 @@ export class RemoteContainer extends ContainerBase {
 /** Removes a container's snapshot (as WithSnapshotCleanup); one already gone is fine, a failure is logged. */
 export async function removeSnapshot(ctx: RemoteContext, snapshotter: string, key: string): Promise<void> {
   await ctx
-    .rpc(ctx.cleanupCall(`remove snapshot ${key}`), (signal) =>
-      ctx.snapshots.remove({ snapshotter, key }, { signal }),
+    .rpc(ctx.cleanupCall(`remove snapshot ${key}`), async (signal) =>
+      (await ctx.snapshots()).remove({ snapshotter, key }, { signal }),
     )
     .catch((err: unknown) => {
       if (!isErrorCode(err, "not_found"))

@@ -30,7 +30,7 @@ export class RemoteContext {
     readonly tasks: ConnectClient<typeof Tasks>,
     readonly events: TaskEventStream,
     /** Container rootfs snapshots (images): mounts for the task, removal with the container. */
-    readonly snapshots: ConnectClient<typeof Snapshots>,
+    readonly snapshots: () => Promise<ConnectClient<typeof Snapshots>>,
   ) {
     this.logger = core.logger;
   }
