@@ -1,4 +1,4 @@
-// `node --import tsx bench/cpu-profile.ts [N] [--cpu-only] [--write FILE.cpuprofile]`: where the
+// `node --import tsx bench/cpu-profile.ts [N] [--cpu-only] [--events] [--write FILE.cpuprofile]`: where the
 // library's own CPU goes in N sequential null-IO lifecycles (the bench:peer lifecycle).
 // - Always: process CPU (user + system) per lifecycle measured WITHOUT the profiler (which inflates
 //   it several times at a 100 µs sampling interval), and the RPCs each lifecycle sends (counted at
@@ -27,9 +27,15 @@ interface Profile {
 
 const count = Number(/^\d+$/.test(process.argv[2] ?? "") ? process.argv[2] : 60);
 const cpuOnly = process.argv.includes("--cpu-only");
+// --events: the client's event stream subscribed and read throughout, as `ctrd serve` has it.
+const withEvents = process.argv.includes("--events");
 const writeIndex = process.argv.indexOf("--write");
 const ctrd = await startContainerd({ prefix: "lcd-cpuprof-" });
 const client = new RemoteClient({ address: ctrd.address, namespace: "prof", stateDir: ctrd.stateDir });
+if (withEvents)
+  void (async () => {
+    for await (const _ of client.events());
+  })();
 let counter = 0;
 const lifecycle = async () => {
   const id = `p-${++counter}`;

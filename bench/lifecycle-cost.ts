@@ -32,6 +32,8 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "6" },
     /** A subject `flat`: this tree with containers straight under the cgroup root (no parent to make). */
     flat: { type: "boolean", default: false },
+    /** A subject `events`: this tree with its event stream subscribed and read (as ctrd serve has it). */
+    events: { type: "boolean", default: false },
     /** A subject `plain`: this tree with the runc v2 shim and no shim options (as the Go client). */
     plain: { type: "boolean", default: false },
   },
@@ -104,6 +106,7 @@ const libraryRun = (name: string, Client: typeof RemoteClient, runtimes?: Runtim
     ...(runtimes ? { runtimes } : {}),
   });
   clients.push(client);
+  if (name === "events") void drain(client.events());
   const one = async () => {
     const id = `${name}-${++counter}`;
     const spec = defaultLinuxSpec({
@@ -122,10 +125,14 @@ const libraryRun = (name: string, Client: typeof RemoteClient, runtimes?: Runtim
     return (cpu.user + cpu.system) / 1000;
   };
 };
+async function drain(events: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of events);
+}
 let go: GoClient | undefined;
 try {
   subjects.set("this", libraryRun("this", RemoteClient));
   if (values.flat) subjects.set("flat", libraryRun("flat", RemoteClient));
+  if (values.events) subjects.set("events", libraryRun("events", RemoteClient));
   if (values.plain) {
     const plain = {
       defaultRuntime: RUNC_V2_SHIM,

@@ -213,7 +213,10 @@ export class RemoteContainer extends ContainerBase {
     const rootfs = await this.snapshotMounts(call, record);
     const io = await this.initProcessIO(call, stdio);
     // Where the log is, for readers, inspect and delete; before the task, so it is never unrecorded.
-    if (stdio.log) await this.updateLabels(call, logLabels(stdio.log));
+    // A container started again with the log it had (`ctrd start`) has it on the record already.
+    const log = stdio.log && logLabels(stdio.log);
+    if (log && !Object.entries(log).every(([key, value]) => record.labels[key] === value))
+      await this.updateLabels(call, log);
     try {
       const { pid } = await this.ctx.rpc(call, (signal) =>
         this.ctx.tasks.create(
