@@ -155,6 +155,18 @@ await bundle("ctrd", {
   plugins: [lazyBuiltins],
 });
 
+// V8 keeps a source with one character beyond ASCII as a two-byte string: twice the memory, and
+// slower to read and scan. esbuild escapes such characters in strings, not in regular expressions.
+if (bundled) {
+  const bytes = readFileSync(ctrdBundle);
+  const at = bytes.findIndex((byte) => byte > 0x7f);
+  if (at >= 0) {
+    const around = bytes.toString("utf8", Math.max(0, at - 60), at + 20);
+    process.stderr.write(`build: ctrd.cjs is not ASCII (use \\u escapes): ${around}\n`);
+    bundled = false;
+  }
+}
+
 // ctrd's bin: answers --version itself, and runs ctrd.cjs with its code cache for everything else
 // (program.js is only its fallback when run from the sources). CommonJS too: dist/cli/package.json
 // says so, as the bin must keep its name; Node's ES module loader costs every command ~8 ms. It

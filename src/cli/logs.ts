@@ -26,9 +26,9 @@ const DURATION_UNITS: Record<string, number> = {
 export function parseTimeFlag(value: string, flag: string, now = Date.now()): Date {
   const text = value.trim();
   if (/^\d+(\.\d+)?$/.test(text)) return new Date(Number(text) * 1000);
-  if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(text)) {
+  if (/^(\d+(\.\d+)?(ns|us|\u00b5s|ms|s|m|h))+$/.test(text)) {
     let ms = 0;
-    for (const [, amount, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g))
+    for (const [, amount, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/g))
       ms += Number(amount) * (DURATION_UNITS[unit ?? "s"] ?? 0);
     return new Date(now - ms);
   }
