@@ -3,6 +3,7 @@
 // padding, small and changing windows, SETTINGS mid-connection, MAX_CONCURRENT_STREAMS, GOAWAY with
 // a last-stream-id, RST_STREAM REFUSED_STREAM, PINGs. A raw socket server plays a server that
 // breaks the protocol. Every check is on what went over the wire or what the peer saw.
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import {
@@ -68,7 +69,7 @@ async function peer(
 const OPTIONS: ConnectionOptions = { streamWindow: 4 * 1024 * 1024, connectionWindow: 32 * 1024 * 1024 };
 
 function connection(path: string, options: Partial<ConnectionOptions> = {}): Http2Connection {
-  const conn = new Http2Connection(netConnect(path), { ...OPTIONS, ...options });
+  const conn = new Http2Connection((onread) => netConnect({ path, onread }), { ...OPTIONS, ...options });
   cleanups.push(() => conn.destroy());
   return conn;
 }
@@ -268,7 +269,10 @@ describe("HTTP/2 connection against node:http2 (nghttp2)", () => {
         for (const s of held.slice(0, 2)) void echo(s);
       }
     });
-    const conn = new Http2Connection(netConnect(path), { ...OPTIONS, onUnusable: () => unusable++ });
+    const conn = new Http2Connection((onread) => netConnect({ path, onread }), {
+      ...OPTIONS,
+      onUnusable: () => unusable++,
+    });
     cleanups.push(() => conn.destroy());
     const calls = [1, 3, 5].map((n) => request(conn, `/s${n}`, [Buffer.from(`m${n}`)]).response);
     const [one, three, five] = await Promise.all(calls);
@@ -318,6 +322,32 @@ describe("HTTP/2 connection against node:http2 (nghttp2)", () => {
       session.ping(payload, (err, _ms, echoed) => (err ? reject(err) : resolve(echoed))),
     );
     expect(ack.equals(payload)).toBe(true);
+  });
+});
+
+describe("HTTP/2 connection and the process's life", () => {
+  it("keeps a process alive while a stream is open, and lets it exit once none is (no close())", async () => {
+    const { path } = await peer({}, (stream) => {
+      // Held a while: a connection that let go of the process would end it (exit 13) meanwhile.
+      setTimeout(() => {
+        stream.respond({ ":status": 200 }, { endStream: true });
+      }, 300);
+    });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "test/fixtures/http2-exit-client.ts", path, "/held"],
+      { stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+    });
+    const [code, signal] = (await once(child, "exit")) as [number | null, string | null];
+    expect({ code, signal, stdout }, stderr).toEqual({ code: 0, signal: null, stdout: "answered 200\n" });
   });
 });
 

@@ -1,4 +1,4 @@
-import type { Socket } from "node:net";
+import type { OnReadOpts, Socket } from "node:net";
 import {
   create,
   type DescMessage,
@@ -40,8 +40,11 @@ import { encodeField, encodeHeaderBlock } from "./http2/hpack.js";
 export interface Http2GrpcTransportOptions {
   /** `localhost` for a socket or pipe, `host:port` for TCP: only the `:authority`. */
   authority: string;
-  /** Opens the byte stream under HTTP/2 (a unix socket, a named pipe, a TCP socket). */
-  createConnection: () => Socket;
+  /**
+   * Opens the byte stream under HTTP/2 (a unix socket, a named pipe, a TCP socket), passing
+   * `onread` to net.connect: reads go straight to the HTTP/2 connection.
+   */
+  createConnection: (onread: OnReadOpts) => Socket;
   /** Sent with every call (e.g. containerd's namespace). A call's own headers take precedence. */
   header?: Record<string, string>;
   /** Largest message sent or received. */
@@ -497,7 +500,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
   const liveConnection = (): Http2Connection => {
     if (closed) throw grpcError("transport closed", Code.Unavailable);
     if (connection?.usable) return connection;
-    const created: Http2Connection = new Http2Connection(opts.createConnection(), {
+    const created: Http2Connection = new Http2Connection(opts.createConnection, {
       streamWindow: STREAM_WINDOW_BYTES,
       connectionWindow: SESSION_WINDOW_BYTES,
       // After a GOAWAY (or an error) no new stream may start there; calls in flight finish.

@@ -36,12 +36,13 @@ export function createContainerdTransport(opts: ContainerdTransportOptions): Htt
     authority: address.kind === "tcp" ? hostPort(address) : "localhost",
     createConnection:
       address.kind === "tcp"
-        ? () =>
-            netConnect({ host: address.host.replace(/^\[(.*)\]$/, "$1"), port: address.port }).setKeepAlive(
-              true,
-              30_000,
-            )
-        : () => netConnect(address.path),
+        ? (onread) =>
+            netConnect({
+              host: address.host.replace(/^\[(.*)\]$/, "$1"),
+              port: address.port,
+              onread,
+            }).setKeepAlive(true, 30_000)
+        : (onread) => netConnect({ path: address.path, onread }),
     header: { [NAMESPACE_HEADER]: opts.namespace },
     maxMessageBytes: MAX_MESSAGE_BYTES,
   });

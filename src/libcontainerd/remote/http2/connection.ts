@@ -3,7 +3,7 @@
 // GOAWAY, SETTINGS and PING answered. A stream is a plain object with a listener, not a Node
 // Duplex: per call there is no stream machinery, no header objects, no callback per frame from C++.
 // The connection sends no PING of its own (gRPC-go answers more than one per 5 minutes with GOAWAY).
-import type { Socket } from "node:net";
+import type { OnReadOpts, Socket } from "node:net";
 import {
   CLIENT_PREFACE,
   DEFAULT_MAX_FRAME_BYTES,
@@ -62,6 +62,8 @@ const STREAM_HIGH_WATER_BYTES = 256 * 1024;
 const SOCKET_HIGH_WATER_BYTES = 256 * 1024;
 /** Batches smaller than this are copied into one buffer for one write. */
 const COALESCE_BYTES = 16 * 1024;
+/** Socket reads land in one buffer of this size, reused (see `receive`). */
+const READ_BUFFER_BYTES = 64 * 1024;
 /** Largest header block we accept (headers or trailers), across its CONTINUATION frames. */
 const MAX_HEADER_BLOCK_BYTES = 1024 * 1024;
 const MAX_STREAM_ID = 2 ** 31 - 1;
@@ -138,6 +140,7 @@ export class Http2Connection {
   /** Control frames (and HEADERS) to write at the next flush. */
   private readonly out: Buffer[] = [];
   private flushQueued = false;
+  private answerQueued = false;
   private goingAway = false;
   private goawayCode: number | undefined;
   private closed = false;
@@ -146,19 +149,32 @@ export class Http2Connection {
   private refd = false;
   private unrefQueued = false;
 
+  private readonly socket: Socket;
+
+  /**
+   * `open` connects the socket with `onread` (net.connect's option): reads land in one reused
+   * buffer and come straight to `receive`, not through a Readable's chunks and 'data' events.
+   */
   constructor(
-    private readonly socket: Socket,
+    open: (onread: OnReadOpts) => Socket,
     private readonly opts: ConnectionOptions,
   ) {
+    const socket = open({
+      buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+      callback: (bytes, buffer) => {
+        this.receive(buffer as Buffer, bytes);
+        return true;
+      },
+    });
+    this.socket = socket;
     this.connected = !socket.connecting;
     // The connection keeps the process alive only while a stream is open (see `request`).
     socket.unref();
     this.recvWindow = opts.connectionWindow;
-    socket.setNoDelay?.(true);
+    socket.setNoDelay(true);
     socket.on("connect", () => {
       this.connected = true;
     });
-    socket.on("data", (chunk: Buffer) => this.receive(chunk));
     socket.on("drain", () => this.flush());
     socket.on("error", (err) => {
       this.error ??= err;
@@ -180,11 +196,6 @@ export class Http2Connection {
   /** Whether a new stream may start here. */
   get usable(): boolean {
     return !this.closed && !this.goingAway;
-  }
-
-  /** Whether the socket ever connected. */
-  get wasConnected(): boolean {
-    return this.connected;
   }
 
   /** Opens a stream whose request headers are `block` (HPACK, without the dynamic table). */
@@ -246,6 +257,21 @@ export class Http2Connection {
     if (this.flushQueued || this.closed) return;
     this.flushQueued = true;
     queueMicrotask(() => this.flush());
+  }
+
+  /**
+   * Control frames answering what we read (a PING's ACK, SETTINGS ACK, WINDOW_UPDATE): written
+   * after this turn's callbacks, so that they share a write with the requests those callbacks
+   * make. gRPC-go pings (BDP) on about every call's DATA: answered on their own, each call would
+   * cost two writes.
+   */
+  private answerSoon(): void {
+    if (this.flushQueued || this.answerQueued || this.closed) return;
+    this.answerQueued = true;
+    setImmediate(() => {
+      this.answerQueued = false;
+      if (this.out.length > 0) this.flush();
+    });
   }
 
   /** Writes the queued control frames, then as much queued DATA as windows and the socket allow. */
@@ -318,10 +344,14 @@ export class Http2Connection {
     return moved;
   }
 
-  private receive(chunk: Buffer): void {
-    let buf = chunk;
+  /**
+   * The first `bytes` of `read`, a buffer the next read overwrites: what outlives this call (a
+   * partial frame, DATA payloads, header block fragments) is copied.
+   */
+  private receive(read: Buffer, bytes: number): void {
+    let buf = read.subarray(0, bytes);
     if (this.partial) {
-      buf = Buffer.concat([this.partial, chunk]);
+      buf = Buffer.concat([this.partial, buf]);
       this.partial = undefined;
     }
     let pos = 0;
@@ -345,7 +375,7 @@ export class Http2Connection {
       this.protocolError(err);
       return;
     }
-    if (pos < buf.length) this.partial = buf.subarray(pos);
+    if (pos < buf.length) this.partial = Buffer.from(buf.subarray(pos));
   }
 
   private onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
@@ -377,7 +407,7 @@ export class Http2Connection {
         if (streamId !== 0) throw new Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, "PING on a stream");
         if ((flags & Flag.ACK) === 0) {
           this.out.push(frame(FrameType.PING, Flag.ACK, 0, payload));
-          this.scheduleFlush();
+          this.answerSoon();
         }
         return;
       case FrameType.GOAWAY:
@@ -415,7 +445,7 @@ export class Http2Connection {
       this.out.push(windowUpdateFrame(0, this.recvConsumed));
       this.recvWindow += this.recvConsumed;
       this.recvConsumed = 0;
-      this.scheduleFlush();
+      this.answerSoon();
     }
     let data = payload;
     if (flags & Flag.PADDED) {
@@ -441,10 +471,11 @@ export class Http2Connection {
         this.out.push(windowUpdateFrame(stream.id, stream.recvConsumed));
         stream.recvWindow += stream.recvConsumed;
         stream.recvConsumed = 0;
-        this.scheduleFlush();
+        this.answerSoon();
       }
     }
-    if (data.length > 0 || end) stream.listener.onData(data, end);
+    // A copy: `data` lies in the read buffer, and the listener may keep it (a message in parts).
+    if (data.length > 0 || end) stream.listener.onData(Buffer.from(data), end);
     if (end && !stream.closed) this.remoteEnded(stream);
   }
 
@@ -462,7 +493,8 @@ export class Http2Connection {
     const fragment = payload.subarray(start, payload.length - pad);
     const endStream = (flags & Flag.END_STREAM) !== 0;
     if (flags & Flag.END_HEADERS) this.onHeaderBlock(streamId, fragment, endStream);
-    else this.continuation = { streamId, fragments: [fragment], bytes: fragment.length, endStream };
+    else
+      this.continuation = { streamId, fragments: [Buffer.from(fragment)], bytes: fragment.length, endStream };
   }
 
   private onContinuation(flags: number, streamId: number, payload: Buffer): void {
@@ -470,7 +502,7 @@ export class Http2Connection {
     if (!pending || pending.streamId !== streamId) {
       throw new Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, "CONTINUATION without HEADERS");
     }
-    pending.fragments.push(payload);
+    pending.fragments.push(Buffer.from(payload));
     pending.bytes += payload.length;
     if (pending.bytes > MAX_HEADER_BLOCK_BYTES) {
       throw new Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, "header block too large");
@@ -517,7 +549,7 @@ export class Http2Connection {
     }
     // As gRPC-go's client does: the response is complete, so the request need not be (RFC 9113 §8.1).
     this.out.push(rstStreamFrame(stream.id, ErrorCode.NO_ERROR));
-    this.scheduleFlush();
+    this.answerSoon();
     this.finish(stream, { kind: "done" });
   }
 
@@ -577,7 +609,7 @@ export class Http2Connection {
     }
     this.out.push(frame(FrameType.SETTINGS, Flag.ACK, 0));
     this.startWaiting();
-    this.scheduleFlush();
+    this.answerSoon();
   }
 
   private onWindowUpdate(streamId: number, payload: Buffer): void {

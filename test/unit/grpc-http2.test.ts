@@ -1,0 +1,199 @@
+// The gRPC transport (grpc-http2.ts over our HTTP/2 client) against node:http2's server on TCP
+// (containerd's tcp:// addresses), as a gRPC server answers: messages and trailers, trailers-only
+// errors with a percent-encoded grpc-message, an HTTP status without grpc-status, REFUSED_STREAM
+// (sent again, transparently), deadlines and aborts (RST_STREAM CANCEL at the server), oversized
+// messages, a port nobody listens on. What is checked is what the caller gets and what the server saw.
+import { once } from "node:events";
+import { constants, createServer, type Http2Server, type ServerHttp2Stream } from "node:http2";
+import type { AddressInfo } from "node:net";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterEach, describe, expect, it } from "vitest";
+import { Containers } from "../../src/gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
+import {
+  Version,
+  VersionResponseSchema,
+} from "../../src/gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
+import { isConnectionLoss } from "../../src/libcontainerd/remote/grpc-http2.js";
+import {
+  createContainerdTransport,
+  MAX_MESSAGE_BYTES,
+  serviceClient,
+} from "../../src/libcontainerd/remote/transport.js";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface Seen {
+  headers: Record<string, unknown>;
+  rstCode?: number;
+}
+
+/** A gRPC-shaped node:http2 server on 127.0.0.1; `answer` gets each stream once its request ended. */
+async function grpcServer(answer: (stream: ServerHttp2Stream, seen: Seen, index: number) => void) {
+  const server: Http2Server = createServer();
+  const seen: Seen[] = [];
+  server.on("stream", (stream, headers) => {
+    const entry: Seen = { headers };
+    seen.push(entry);
+    stream.on("error", () => {});
+    stream.on("close", () => {
+      entry.rstCode = stream.rstCode;
+    });
+    stream.resume();
+    stream.on("end", () => answer(stream, entry, seen.length - 1));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  const transport = createContainerdTransport({ address: `tcp://127.0.0.1:${port}`, namespace: "ns-test" });
+  cleanups.push(async () => {
+    transport.close();
+    server.close();
+    await once(server, "close");
+  });
+  return {
+    seen,
+    version: serviceClient(Version, transport),
+    containers: serviceClient(Containers, transport),
+  };
+}
+
+const grpcMessage = (bytes: Uint8Array) => {
+  const out = Buffer.alloc(5 + bytes.length);
+  out.writeUInt32BE(bytes.length, 1);
+  out.set(bytes, 5);
+  return out;
+};
+
+function reply(stream: ServerHttp2Stream, body: Buffer, status = "0", message?: string): void {
+  stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+  stream.on("wantTrailers", () =>
+    stream.sendTrailers({ "grpc-status": status, ...(message ? { "grpc-message": message } : {}) }),
+  );
+  stream.end(body);
+}
+
+const rejection = async (promise: Promise<unknown>): Promise<ConnectError> => {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ConnectError);
+  return err as ConnectError;
+};
+
+describe("gRPC transport against node:http2 over TCP", () => {
+  it("a unary call: the request headers a gRPC server needs, the answer decoded", async () => {
+    const { seen, version } = await grpcServer((stream) =>
+      reply(
+        stream,
+        grpcMessage(
+          toBinary(VersionResponseSchema, create(VersionResponseSchema, { version: "v9", revision: "r1" })),
+        ),
+      ),
+    );
+    expect(await version.version({})).toMatchObject({ version: "v9", revision: "r1" });
+    expect(seen[0]!.headers).toMatchObject({
+      ":method": "POST",
+      ":scheme": "http",
+      ":path": "/containerd.services.version.v1.Version/Version",
+      "content-type": "application/grpc+proto",
+      te: "trailers",
+      "containerd-namespace": "ns-test",
+    });
+    // A call's own headers take precedence over the transport's.
+    await version.version({}, { headers: { "containerd-namespace": "other", "x-lease": "l1" } });
+    expect(seen[1]!.headers).toMatchObject({ "containerd-namespace": "other", "x-lease": "l1" });
+  });
+
+  it("a trailers-only error answer: its code, and its grpc-message percent-decoded", async () => {
+    const { containers } = await grpcServer((stream) =>
+      stream.respond(
+        {
+          ":status": 200,
+          "content-type": "application/grpc",
+          "grpc-status": "5",
+          "grpc-message": "container%20%22x%22%3A%20not%20found",
+        },
+        { endStream: true },
+      ),
+    );
+    const err = await rejection(containers.get({ id: "x" }));
+    expect(err.code).toBe(Code.NotFound);
+    expect(err.rawMessage).toBe('container "x": not found');
+    expect(isConnectionLoss(err)).toBe(false);
+  });
+
+  it("an HTTP status without grpc-status is mapped as gRPC does (503 → unavailable)", async () => {
+    const { containers } = await grpcServer((stream) =>
+      stream.respond({ ":status": 503 }, { endStream: true }),
+    );
+    const err = await rejection(containers.create({ container: { id: "c" } }));
+    expect(err.code).toBe(Code.Unavailable);
+    expect(err.rawMessage).toBe("HTTP status 503");
+  });
+
+  it("REFUSED_STREAM: the call is sent again, transparently, until answered; refused every time, it is a connection loss", async () => {
+    const { seen, containers } = await grpcServer((stream, _seen, index) => {
+      if (index < 2 || index >= 3) stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      else reply(stream, grpcMessage(new Uint8Array()));
+    });
+    await containers.create({ container: { id: "c" } });
+    expect(seen).toHaveLength(3);
+    const err = await rejection(containers.create({ container: { id: "c" } }));
+    expect(err.code).toBe(Code.Unavailable);
+    expect(isConnectionLoss(err)).toBe(true);
+    // The first try and three transparent retries.
+    expect(seen).toHaveLength(7);
+  });
+
+  it("a deadline: grpc-timeout sent, the call ends DeadlineExceeded, the server sees CANCEL", async () => {
+    const { seen, containers } = await grpcServer(() => {});
+    const err = await rejection(containers.create({ container: { id: "c" } }, { timeoutMs: 50 }));
+    expect(err.code).toBe(Code.DeadlineExceeded);
+    expect(seen[0]!.headers["grpc-timeout"]).toBe("50m");
+    while (seen[0]!.rstCode === undefined) await new Promise((r) => setTimeout(r, 10));
+    expect(seen[0]!.rstCode).toBe(constants.NGHTTP2_CANCEL);
+  });
+
+  it("an abort: the call ends Canceled with the signal's reason, the server sees CANCEL", async () => {
+    const controller = new AbortController();
+    const { seen, containers } = await grpcServer(() => controller.abort(new Error("user stop")));
+    const err = await rejection(containers.create({ container: { id: "c" } }, { signal: controller.signal }));
+    expect(err.code).toBe(Code.Canceled);
+    while (seen[0]!.rstCode === undefined) await new Promise((r) => setTimeout(r, 10));
+    expect(seen[0]!.rstCode).toBe(constants.NGHTTP2_CANCEL);
+  });
+
+  it("an answer larger than the message limit: ResourceExhausted, the stream cancelled", async () => {
+    const { seen, containers } = await grpcServer((stream) => {
+      const head = Buffer.alloc(5);
+      head.writeUInt32BE(MAX_MESSAGE_BYTES + 1, 1);
+      stream.respond({ ":status": 200, "content-type": "application/grpc" });
+      stream.write(head);
+    });
+    const err = await rejection(containers.create({ container: { id: "c" } }));
+    expect(err.code).toBe(Code.ResourceExhausted);
+    while (seen[0]!.rstCode === undefined) await new Promise((r) => setTimeout(r, 10));
+    expect(seen[0]!.rstCode).toBe(constants.NGHTTP2_CANCEL);
+  });
+
+  it("a port nobody listens on: cannot connect, with ECONNREFUSED on the cause", async () => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as AddressInfo;
+    server.close();
+    await once(server, "close");
+    const transport = createContainerdTransport({ address: `tcp://127.0.0.1:${port}`, namespace: "n" });
+    cleanups.push(() => transport.close());
+    const err = await rejection(serviceClient(Containers, transport).create({ container: { id: "c" } }));
+    expect(err.code).toBe(Code.Unavailable);
+    expect(err.rawMessage).toBe("cannot connect to containerd (ECONNREFUSED)");
+    expect((err.cause as NodeJS.ErrnoException).code).toBe("ECONNREFUSED");
+    expect(isConnectionLoss(err)).toBe(true);
+  });
+});
