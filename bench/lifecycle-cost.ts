@@ -9,7 +9,6 @@
 // Subjects: this tree's RemoteClient; `--base DIR` another checkout's (old vs new); `--go` containerd's
 // Go client (bench/go-client, built once into /tmp/lifecycle-go/build). `--level N`: N lifecycles at once
 // per round instead of K one after another. cgroup v1 (a cpuacct hierarchy) or v2 (cpu.stat).
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -22,6 +21,7 @@ import type { RuntimeResolver } from "../src/runtime/types.js";
 import { startContainerd } from "../test/harness/containerd.js";
 import { GoClient } from "./go-client.js";
 import { freePort, median, rpcCounts, runToEnd } from "./measure.js";
+import { ServerCpu } from "./server-cpu.js";
 
 const { values } = parseArgs({
   options: {
@@ -42,41 +42,6 @@ const level = Number(values.level);
 const per = level === 1 ? Number(values.per) : level;
 const rounds = Number(values.rounds);
 
-/** CPU ns of every thread of `pid` (schedstat's first field; ns, unlike stat's 10 ms ticks). */
-function threadsCpuNs(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return ns;
-}
-
-/** A cgroup (cpuacct on v1, the unified one on v2) to account containerd and its children. */
-class CpuCgroup {
-  readonly path: string;
-  private readonly v2: boolean;
-  constructor(name: string) {
-    this.v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
-    this.path = this.v2 ? join("/sys/fs/cgroup", name) : join("/sys/fs/cgroup/cpuacct", name);
-    mkdirSync(this.path);
-  }
-  adopt(pid: number): void {
-    writeFileSync(join(this.path, "cgroup.procs"), String(pid));
-  }
-  cpuNs(): number {
-    if (!this.v2) return Number(readFileSync(join(this.path, "cpuacct.usage"), "utf8"));
-    const usec = /^usage_usec (\d+)/m.exec(readFileSync(join(this.path, "cpu.stat"), "utf8"))?.[1];
-    return Number(usec) * 1000;
-  }
-  remove(): void {
-    if (existsSync(this.path)) rmdirSync(this.path);
-  }
-}
-
 interface Sample {
   wallMs: number;
   clientMs: number;
@@ -91,8 +56,7 @@ const ctrd = await startContainerd({
   extraConfig: `\n[metrics]\n  address = "127.0.0.1:${port}"\n`,
 });
 const metricsUrl = `http://127.0.0.1:${port}/v1/metrics`;
-const cgroup = new CpuCgroup(`lcd-cost-${process.pid}`);
-cgroup.adopt(ctrd.pid);
+const serverCpu = new ServerCpu(ctrd.pid);
 
 type Run = (n: number) => Promise<number>; // runs n lifecycles, returns the client CPU ms they took
 const subjects = new Map<string, Run>();
@@ -159,26 +123,16 @@ try {
 
   const measure = async (run: Run): Promise<Sample> => {
     const rpc0 = await rpcCounts(metricsUrl);
-    const ctrd0 = threadsCpuNs(ctrd.pid);
-    const all0 = cgroup.cpuNs();
     const t0 = performance.now();
-    const clientMs = await run(per);
+    const { value: clientMs, containerdMs, shimsMs } = await serverCpu.measure(() => run(per));
     const wallMs = performance.now() - t0;
-    const containerdNs = threadsCpuNs(ctrd.pid) - ctrd0;
-    const allNs = cgroup.cpuNs() - all0;
     const rpc1 = await rpcCounts(metricsUrl);
     const rpcs = new Map<string, number>();
     for (const [key, count] of rpc1) {
       const delta = count - (rpc0.get(key) ?? 0);
       if (delta > 0) rpcs.set(key, delta);
     }
-    return {
-      wallMs,
-      clientMs,
-      containerdMs: containerdNs / 1e6,
-      shimsMs: (allNs - containerdNs) / 1e6,
-      rpcs,
-    };
+    return { wallMs, clientMs, containerdMs, shimsMs, rpcs };
   };
 
   const names = [...subjects.keys()];
@@ -225,12 +179,5 @@ try {
   go?.close();
   for (const client of clients) await client.close();
   await ctrd.stop();
-  // containerd and its shims are gone: the cgroup is empty.
-  for (let i = 0; i < 50 && existsSync(cgroup.path); i++) {
-    try {
-      cgroup.remove();
-    } catch {
-      await new Promise((done) => setTimeout(done, 100));
-    }
-  }
+  await serverCpu.remove();
 }

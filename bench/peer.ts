@@ -14,6 +14,7 @@ import { GoClient, type GoSample } from "./go-client.js";
 import { machineFacts } from "./machine.js";
 import { formatMs, formatRatio, freePort, median, rpcCounts, runCommand, runToEnd } from "./measure.js";
 import { writeBenchSection } from "./report.js";
+import { ServerCpu, type ServerCpuMs } from "./server-cpu.js";
 import { BenchSubjects } from "./subjects.js";
 
 const quick = process.argv.includes("--quick");
@@ -52,6 +53,8 @@ async function main(): Promise<void> {
     extraConfig: `\n[metrics]\n  address = "127.0.0.1:${port}"\n`,
   });
   const metricsUrl = `http://127.0.0.1:${port}/v1/metrics`;
+  // What each side makes containerd, the shims and runc spend: on 2 cores it is taken from everyone.
+  const serverCpu = new ServerCpu(ctrd.pid);
   const subjects = new BenchSubjects(ctrd);
   const client = new RemoteClient({ address: ctrd.address, namespace: "bench-lib", stateDir: ctrd.stateDir });
   let counter = 0;
@@ -96,12 +99,18 @@ async function main(): Promise<void> {
       }
     }
 
-    log(`RPCs per lifecycle: ${RPC_ROUNDS} each, counted by containerd`);
+    log(`RPCs and containerd-side CPU per lifecycle: ${RPC_ROUNDS} each, counted by containerd`);
+    const server: Record<string, { library: ServerCpuMs; go: ServerCpuMs }> = {};
     const m0 = await rpcCounts(metricsUrl);
-    for (let i = 0; i < RPC_ROUNDS; i++) await library();
+    const libraryServer = await serverCpu.measure(async () => {
+      for (let i = 0; i < RPC_ROUNDS; i++) await library();
+    }, RPC_ROUNDS);
     const m1 = await rpcCounts(metricsUrl);
-    for (let i = 0; i < RPC_ROUNDS; i++) await go.run("one");
+    const goServer = await serverCpu.measure(async () => {
+      for (let i = 0; i < RPC_ROUNDS; i++) await go.run("one");
+    }, RPC_ROUNDS);
     const m2 = await rpcCounts(metricsUrl);
+    server.sequential = { library: libraryServer, go: goServer };
     const rpcs = { library: perLifecycle(m0, m1, RPC_ROUNDS), go: perLifecycle(m1, m2, RPC_ROUNDS) };
 
     const concurrent: Record<number, { library: Sample[]; go: Sample[] }> = {};
@@ -109,13 +118,20 @@ async function main(): Promise<void> {
       concurrent[level] = { library: [], go: [] };
       for (let round = 0; round < CONCURRENT_ROUNDS; round++) {
         log(`${level} at once, round ${round + 1}`);
-        const lib = () => measureLibrary(() => Promise.all(Array.from({ length: level }, library)));
-        const both =
-          round % 2 === 0
-            ? [await lib(), await go.run(`par ${level}`)]
-            : [await go.run(`par ${level}`), await lib()];
-        concurrent[level]!.library.push(round % 2 === 0 ? both[0]! : both[1]!);
-        concurrent[level]!.go.push(round % 2 === 0 ? both[1]! : both[0]!);
+        const lib = () =>
+          serverCpu.measure(
+            () => measureLibrary(() => Promise.all(Array.from({ length: level }, library))),
+            level,
+          );
+        const goPar = () => serverCpu.measure(() => go.run(`par ${level}`), level);
+        const goFirst = round % 2 === 1;
+        const goEarly = goFirst ? await goPar() : undefined;
+        const libSample = await lib();
+        const goSample = goEarly ?? (await goPar());
+        concurrent[level]!.library.push(libSample.value);
+        concurrent[level]!.go.push(goSample.value);
+        // The first round's: one number per level, as the RPC counts.
+        server[`${level} at once`] ??= { library: libSample, go: goSample };
       }
     }
 
@@ -136,6 +152,15 @@ async function main(): Promise<void> {
         goCpuMs: median(seq.go.map((s) => s.cpuMs)),
       },
       rpcs,
+      serverCpu: Object.fromEntries(
+        Object.entries(server).map(([what, { library, go }]) => [
+          what,
+          {
+            library: { containerdMs: library.containerdMs, shimsMs: library.shimsMs },
+            go: { containerdMs: go.containerdMs, shimsMs: go.shimsMs },
+          },
+        ]),
+      ),
       concurrent: Object.fromEntries(
         LEVELS.map((level) => {
           const c = concurrent[level]!;
@@ -158,6 +183,7 @@ async function main(): Promise<void> {
     go.close();
     await client.close();
     await ctrd.stop();
+    await serverCpu.remove();
   }
 }
 
@@ -168,6 +194,7 @@ type Results = {
   machine: { cpu: string; cores: number; containerd: string; runc: string };
   sequential: Record<"libraryMs" | "goMs" | "ctrMs" | "libraryCpuMs" | "goCpuMs", number>;
   rpcs: { library: Record<string, number>; go: Record<string, number> };
+  serverCpu: Record<string, { library: ServerCpuMs; go: ServerCpuMs }>;
   concurrent: Record<
     string,
     Record<"libraryWallMs" | "goWallMs" | "libraryCpuMsPerLifecycle" | "goCpuMsPerLifecycle", number>
@@ -196,6 +223,13 @@ function writeSection(r: Results): void {
     ...Object.entries(r.concurrent).map(
       ([level, c]) =>
         `| ${level} | ${formatMs(c.libraryWallMs)} | ${formatMs(c.goWallMs)} | ${formatRatio(c.libraryWallMs / c.goWallMs)} | ${formatMs(c.libraryCpuMsPerLifecycle)} / ${formatMs(c.goCpuMsPerLifecycle)} |`,
+    ),
+    "",
+    "| containerd-side CPU ms per lifecycle: containerd / shims + runc | library | Go client |",
+    "|---|---|---|",
+    ...Object.entries(r.serverCpu).map(
+      ([what, { library, go }]) =>
+        `| ${what} | ${formatMs(library.containerdMs)} / ${formatMs(library.shimsMs)} | ${formatMs(go.containerdMs)} / ${formatMs(go.shimsMs)} |`,
     ),
     "",
     `RPCs per lifecycle as containerd counts them: library ${total(r.rpcs.library).toFixed(1)}, Go client ${total(r.rpcs.go).toFixed(1)}.`,

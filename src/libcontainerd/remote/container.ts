@@ -162,16 +162,23 @@ export class RemoteContainer extends ContainerBase {
    */
   noteExited(status: ExitStatus): void {
     const labels = exitLabels(status);
-    const recorded = this.record?.labels ?? {};
-    if (Object.entries(labels).every(([key, value]) => recorded[key] === value)) return;
-    this.ctx.labels.noteExit(this.id, labels, (pending) =>
-      this.ctx
+    if (this.hasLabels(labels)) return;
+    this.ctx.labels.noteExit(this.id, labels, async (pending) => {
+      // Recorded meanwhile (observe() writes the exit of a stopped task it waited for).
+      if (this.hasLabels(pending)) return;
+      await this.ctx
         .inBackground(`record the exit of container ${this.id}`, (own) => this.sendLabels(own, pending))
         .catch((err: unknown) => {
           if (isErrorCode(err, "not_found")) return;
           this.ctx.logger.warn({ err, container: this.id }, "could not record the exit");
-        }),
-    );
+        });
+    });
+  }
+
+  /** Whether the record as this handle last saw it holds these labels (undefined: absent). */
+  private hasLabels(labels: Record<string, string | undefined>): boolean {
+    const recorded = this.record?.labels ?? {};
+    return Object.entries(labels).every(([key, value]) => recorded[key] === value);
   }
 
   /**
@@ -215,8 +222,7 @@ export class RemoteContainer extends ContainerBase {
     // Where the log is, for readers, inspect and delete; before the task, so it is never unrecorded.
     // A container started again with the log it had (`ctrd start`) has it on the record already.
     const log = stdio.log && logLabels(stdio.log);
-    if (log && !Object.entries(log).every(([key, value]) => record.labels[key] === value))
-      await this.updateLabels(call, log);
+    if (log && !this.hasLabels(log)) await this.updateLabels(call, log);
     try {
       const { pid } = await this.ctx.rpc(call, (signal) =>
         this.ctx.tasks.create(
