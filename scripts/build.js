@@ -113,10 +113,12 @@ const commonJs = {
  * Node built-ins that ctrd.cjs loads when one of their functions is first called, not when a module
  * that imports them is evaluated: commander requires child_process at its start for executable
  * subcommands ctrd has none of, and ctrd's own modules name it for what a command may never do
- * (mkfifo(1) without the addon, runtime probes, CNI plugins): ~3 ms CPU of every command's start.
- * Each becomes a module of getters, one per export of the built-in as this Node has them.
+ * (mkfifo(1) without the addon, runtime probes, CNI plugins); sonic-boom (pino's stderr) requires
+ * assert for one check when it is closed. ~3 and ~2 ms CPU of every command's start. Each becomes a
+ * module of getters, one per export of the built-in as this Node has them (a function that calls
+ * the built-in's, for one that is a function itself).
  */
-const LAZY_BUILTINS = ["child_process"];
+const LAZY_BUILTINS = ["child_process", "assert"];
 const builtinRequire = createRequire(import.meta.url);
 const lazyBuiltins = {
   name: "lazy-builtins",
@@ -129,15 +131,16 @@ const lazyBuiltins = {
         : { path: args.path.replace(/^node:/, ""), namespace: "lazy-builtin" },
     );
     build.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, ({ path }) => {
-      const names = Object.keys(builtinRequire(`node:${path}`)).filter((name) =>
-        /^[A-Za-z_$][\w$]*$/.test(name),
-      );
-      const getters = names.map((name) => `  get ${name}() { return load().${name}; },`);
+      const builtin = builtinRequire(`node:${path}`);
+      const names = Object.keys(builtin).filter((name) => /^[A-Za-z_$][\w$]*$/.test(name));
+      const getters = names.map((name) => `  ${name}: { get: () => load().${name}, enumerable: true },`);
+      const target =
+        typeof builtin === "function" ? "function (...args) { return load().apply(this, args); }" : "{}";
       return {
         contents: [
           "let loaded;",
           `const load = () => (loaded ??= require("node:${path}"));`,
-          `module.exports = {\n${getters.join("\n")}\n};`,
+          `module.exports = Object.defineProperties(${target}, {\n${getters.join("\n")}\n});`,
         ].join("\n"),
         loader: "js",
       };

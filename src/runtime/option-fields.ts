@@ -1,4 +1,4 @@
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { InvalidArgumentError } from "../errors.js";
 import { describeJsonType, isPlainObject } from "./json-shape.js";
 
@@ -131,4 +131,42 @@ export function encodeOptionFields(values: ReadonlyMap<OptionField, OptionValue>
     }
   }
   return writer.finish();
+}
+
+/**
+ * Reads back what encodeOptionFields writes, for the scalar kinds: the fields that are set (not
+ * their proto3 default), by Go name, the last occurrence of a field winning, as protobuf's own
+ * decoders do. Fields the message does not list are skipped.
+ */
+export function decodeOptionFields(message: OptionMessage, bytes: Uint8Array): Record<string, OptionValue> {
+  const byNumber = new Map(message.fields.map((field) => [field.number, field]));
+  const reader = new BinaryReader(bytes);
+  const decoded: Record<string, OptionValue> = {};
+  while (reader.pos < reader.len) {
+    const [number, wireType] = reader.tag();
+    const field = byNumber.get(number);
+    const value = field ? readScalar(reader, field.kind) : undefined;
+    if (value === undefined) reader.skip(wireType);
+    else if (field && value !== "" && value !== false && value !== 0) decoded[field.goName] = value;
+    else if (field) delete decoded[field.goName];
+  }
+  return decoded;
+}
+
+function readScalar(reader: BinaryReader, kind: OptionKind): OptionValue | undefined {
+  switch (kind.type) {
+    case "string":
+      return reader.string();
+    case "bool":
+      return reader.bool();
+    case "int32":
+    case "enum":
+      return reader.int32();
+    case "uint32":
+      return reader.uint32();
+    case "bytes":
+      return reader.bytes();
+    case "string-map":
+      return undefined;
+  }
 }

@@ -1,14 +1,15 @@
 import { create, type DescField, fromBinary, ScalarType, toBinary } from "@bufbuild/protobuf";
 import { reflect } from "@bufbuild/protobuf/reflect";
-import { RuncOptionsSchema } from "../gen/github.com/containerd/containerd/runtime/linux/runctypes/runc_pb.js";
 import { OptionsSchema } from "../gen/github.com/containerd/containerd/runtime/v2/runc/options/oci_pb.js";
 import { RUNC_V2_SHIM, RUNHCS_V1_SHIM } from "./names.js";
 import {
   convertOptions,
+  decodeOptionFields,
   encodeOptionFields,
   type OptionField,
   type OptionKind,
   type OptionMessage,
+  type OptionValue,
 } from "./option-fields.js";
 import { RUNHCS_OPTIONS } from "./runhcs-options.js";
 import type { ShimOptions } from "./types.js";
@@ -77,11 +78,34 @@ export function runcV2Options(init: { binaryName: string; root: string } & RuncD
   return { typeUrl: RUNC_V2_OPTIONS_TYPE_URL, value: toBinary(OptionsSchema, create(OptionsSchema, init)) };
 }
 
+/**
+ * `containerd.linux.runc.RuncOptions`, the v1 shim's (runtime/linux/runctypes/runc.proto), as a
+ * table rather than the generated schema: that file's four messages cost every start ~1.5 ms of
+ * descriptor building, for a runtime few use. test/unit/runtime-options.test.ts holds the table
+ * to the generated schema.
+ */
+export const RUNC_V1_OPTIONS: OptionMessage = {
+  typeUrl: RUNC_V1_OPTIONS_TYPE_URL,
+  fields: [
+    { goName: "Runtime", number: 1, kind: { type: "string" } },
+    { goName: "RuntimeRoot", number: 2, kind: { type: "string" } },
+    { goName: "CriuPath", number: 3, kind: { type: "string" } },
+    { goName: "SystemdCgroup", number: 4, kind: { type: "bool" } },
+  ],
+};
+
 export function runcV1Options(init: { runtime: string; runtimeRoot: string } & RuncDerived): ShimOptions {
-  return {
-    typeUrl: RUNC_V1_OPTIONS_TYPE_URL,
-    value: toBinary(RuncOptionsSchema, create(RuncOptionsSchema, init)),
+  const given: Record<string, OptionValue> = {
+    Runtime: init.runtime,
+    RuntimeRoot: init.runtimeRoot,
+    SystemdCgroup: init.systemdCgroup ?? false,
   };
+  const values = new Map<OptionField, OptionValue>();
+  for (const field of RUNC_V1_OPTIONS.fields) {
+    const value = given[field.goName];
+    if (value !== undefined) values.set(field, value);
+  }
+  return { typeUrl: RUNC_V1_OPTIONS_TYPE_URL, value: encodeOptionFields(values) };
 }
 
 function runcV2OptionsFrom(runtime: string, options: Readonly<Record<string, unknown>>): ShimOptions {
@@ -122,13 +146,9 @@ export function defaultRunhcsOptions(): ShimOptions {
  */
 export function decodeShimOptions(typeUrl: string, value: Uint8Array): Record<string, unknown> | undefined {
   const name = typeUrl.slice(typeUrl.lastIndexOf("/") + 1);
-  const schema =
-    name === RUNC_V2_OPTIONS_TYPE_URL
-      ? OptionsSchema
-      : name === RUNC_V1_OPTIONS_TYPE_URL
-        ? RuncOptionsSchema
-        : undefined;
-  if (!schema) return undefined;
+  if (name === RUNC_V1_OPTIONS_TYPE_URL) return decodeOptionFields(RUNC_V1_OPTIONS, value);
+  if (name !== RUNC_V2_OPTIONS_TYPE_URL) return undefined;
+  const schema = OptionsSchema;
   const message = reflect(schema, fromBinary(schema, value));
   const options: Record<string, unknown> = {};
   for (const field of schema.fields) {

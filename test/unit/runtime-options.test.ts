@@ -1,4 +1,4 @@
-import { create, createFileRegistry, fromBinary, toJson } from "@bufbuild/protobuf";
+import { create, createFileRegistry, fromBinary, ScalarType, toBinary, toJson } from "@bufbuild/protobuf";
 import {
   FieldDescriptorProto_Label,
   FieldDescriptorProto_Type,
@@ -8,7 +8,12 @@ import { describe, expect, test } from "vitest";
 import { RuncOptionsSchema } from "../../src/gen/github.com/containerd/containerd/runtime/linux/runctypes/runc_pb.js";
 import { OptionsSchema } from "../../src/gen/github.com/containerd/containerd/runtime/v2/runc/options/oci_pb.js";
 import { RuntimeRegistry } from "../../src/runtime/registry.js";
-import { shimOptionsFor } from "../../src/runtime/shim-options.js";
+import {
+  decodeShimOptions,
+  RUNC_V1_OPTIONS,
+  runcV1Options,
+  shimOptionsFor,
+} from "../../src/runtime/shim-options.js";
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 const {
@@ -299,5 +304,59 @@ describe("runc options", () => {
     expect(v1.options?.typeUrl).toBe("containerd.linux.runc.RuncOptions");
     const decoded = fromBinary(RuncOptionsSchema, v1.options?.value ?? new Uint8Array());
     expect([decoded.runtime, decoded.runtimeRoot]).toEqual(["runc", "/var/run/lcd/runtime-runc"]);
+  });
+});
+
+describe("runc v1 RuncOptions (containerd.linux.runc.RuncOptions), from a table", () => {
+  test("the table is the generated schema's fields: Go names, numbers, kinds", () => {
+    const kinds: Partial<Record<ScalarType, string>> = {
+      [ScalarType.STRING]: "string",
+      [ScalarType.BOOL]: "bool",
+    };
+    const fromSchema = RuncOptionsSchema.fields.map((field) => ({
+      goName: field.name
+        .split("_")
+        .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+        .join(""),
+      number: field.number,
+      kind: { type: field.fieldKind === "scalar" ? kinds[field.scalar] : field.fieldKind },
+    }));
+    expect(RUNC_V1_OPTIONS.fields).toEqual(fromSchema);
+    expect(RUNC_V1_OPTIONS.typeUrl).toBe(RuncOptionsSchema.typeName);
+  });
+
+  test("the same bytes as the generated schema's encoder, and read back as its decoder reads them", () => {
+    for (const init of [
+      { runtime: "runc", runtimeRoot: "/run/r" },
+      { runtime: "crun", runtimeRoot: "/run/c", systemdCgroup: true, noPivotRoot: true },
+      { runtime: "", runtimeRoot: "" },
+    ]) {
+      const ours = runcV1Options(init).value;
+      expect(hex(ours)).toBe(hex(toBinary(RuncOptionsSchema, create(RuncOptionsSchema, init))));
+      const decoded = fromBinary(RuncOptionsSchema, ours);
+      const expected: Record<string, unknown> = {};
+      if (decoded.runtime) expected.Runtime = decoded.runtime;
+      if (decoded.runtimeRoot) expected.RuntimeRoot = decoded.runtimeRoot;
+      if (decoded.systemdCgroup) expected.SystemdCgroup = true;
+      expect(decodeShimOptions("containerd.linux.runc.RuncOptions", ours)).toEqual(expected);
+    }
+  });
+
+  test("decoding: a field given twice counts once (the last), unknown fields are skipped", () => {
+    const message = create(RuncOptionsSchema, { runtime: "first", criuPath: "/usr/sbin/criu" });
+    const twice = new Uint8Array([
+      ...toBinary(RuncOptionsSchema, message),
+      // field 9 (unknown), varint 1; field 1 again, "last"
+      0x48,
+      0x01,
+      0x0a,
+      0x04,
+      ...Buffer.from("last"),
+    ]);
+    expect(fromBinary(RuncOptionsSchema, twice).runtime).toBe("last");
+    expect(decodeShimOptions("type.googleapis.com/containerd.linux.runc.RuncOptions", twice)).toEqual({
+      Runtime: "last",
+      CriuPath: "/usr/sbin/criu",
+    });
   });
 });
