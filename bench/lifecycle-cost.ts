@@ -14,6 +14,7 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { removeCgroupParents } from "../src/libcontainerd/remote/cgroup-parents.js";
 import { RemoteClient } from "../src/libcontainerd/remote/client.js";
 import { defaultLinuxSpec } from "../src/oci/defaults.js";
 import { RUNC_V2_SHIM } from "../src/runtime/names.js";
@@ -180,4 +181,6 @@ try {
   for (const client of clients) await client.close();
   await ctrd.stop();
   await serverCpu.remove();
+  // The Go client leaves its containers' cgroup parent behind (the library removes its own).
+  removeCgroupParents("/cost-go/any", "/cost-go");
 }
