@@ -1,13 +1,15 @@
-import http2, { type ClientHttp2Session } from "node:http2";
-import { connect as netConnect } from "node:net";
+import type { ClientHttp2Session } from "node:http2";
 import { Worker } from "node:worker_threads";
+import { ConnectError } from "@connectrpc/connect";
+import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
+import { createContainerdTransport, serviceClient } from "../remote/transport.js";
 
 export type HealthResult = { serving: true; latencyMs: number } | { serving: false; error: Error };
 
 /**
  * One grpc.health.v1 Check over a raw HTTP/2 stream (an empty request; SERVING is field 1 = 1),
- * `finish` called once. Self-contained (its parameters and Node's globals only): it runs as is on
- * this thread (`checkServingHere`) and, as source text, on the probe's worker thread.
+ * `finish` called once. Self-contained (its parameters and Node's globals only): it runs as source
+ * text on the probe's worker thread, which loads node:http2 for it (this thread never does).
  */
 function healthCheck(
   session: ClientHttp2Session,
@@ -87,31 +89,28 @@ parentPort.on("message", ({ id, timeoutMs }) => {
  * One check on this thread, on a connection of its own that it closes: for waiting until a
  * containerd serves while the caller's event loop has nothing else to do (a command starting, which
  * would otherwise start the probe thread, ~30 ms, for this one answer). A late answer there only
- * costs a retry: the wait goes on until its own deadline.
+ * costs a retry: the wait goes on until its own deadline. Through the library's own transport, so
+ * a command loads no node:http2 (~7 ms).
  */
-export function checkServingHere(
+export async function checkServingHere(
   socketPath: string,
   timeoutMs: number,
   signal?: AbortSignal,
 ): Promise<HealthResult> {
   const started = performance.now();
-  return new Promise((resolve) => {
-    const session = http2.connect("http://localhost", { createConnection: () => netConnect(socketPath) });
-    session.on("error", () => {});
-    // Ending the session ends its stream: healthCheck then finishes with the stream's error.
-    const onAbort = (): void => void session.destroy(new Error("health check canceled"));
-    signal?.addEventListener("abort", onAbort, { once: true });
-    if (signal?.aborted) onAbort();
-    healthCheck(session, timeoutMs, (serving, error) => {
-      signal?.removeEventListener("abort", onAbort);
-      session.destroy();
-      resolve(
-        serving
-          ? { serving: true, latencyMs: performance.now() - started }
-          : { serving: false, error: new Error(`containerd health: ${error ?? "not serving"}`) },
-      );
-    });
-  });
+  const transport = createContainerdTransport({ address: socketPath, namespace: "default" });
+  try {
+    const { status } = await serviceClient(Health, transport).check({}, { timeoutMs, signal });
+    if (status === HealthCheckResponse_ServingStatus.SERVING) {
+      return { serving: true, latencyMs: performance.now() - started };
+    }
+    return { serving: false, error: new Error(`containerd health: containerd health status ${status}`) };
+  } catch (err) {
+    const message = err instanceof ConnectError ? err.rawMessage : String(err);
+    return { serving: false, error: new Error(`containerd health: ${message}`, { cause: err }) };
+  } finally {
+    transport.close();
+  }
 }
 
 interface ProbeReply {

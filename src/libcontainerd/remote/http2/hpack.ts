@@ -10,6 +10,7 @@ export class HpackError extends Error {}
 
 /** RFC 7541 §4.1: an entry's size is its name's and value's lengths plus 32. */
 const ENTRY_OVERHEAD = 32;
+const EMPTY = Buffer.alloc(0);
 /** SETTINGS_HEADER_TABLE_SIZE's initial value (RFC 9113 §6.5.2). */
 export const DEFAULT_HEADER_TABLE_SIZE = 4096;
 
@@ -36,70 +37,80 @@ export class HpackDecoder {
     return { entries, size: this.size };
   }
 
+  /** The block being decoded, and the position in it. */
+  private block: Buffer = EMPTY;
+  private pos = 0;
+
   /** The fields of one complete header block, as `[name, value, name, value, …]`. */
   decode(block: Buffer): string[] {
     const fields: string[] = [];
-    const end = block.length;
-    let pos = 0;
+    this.block = block;
+    this.pos = 0;
     let fieldSeen = false;
-    /** Reads an integer with an `n`-bit prefix at `pos` (RFC 7541 §5.1). */
-    const integer = (n: number): number => {
-      const mask = (1 << n) - 1;
-      let value = block[pos++]! & mask;
-      if (value < mask) return value;
-      for (let shift = 0; ; shift += 7) {
-        if (pos >= end) throw new HpackError("truncated integer");
-        if (shift > 21) throw new HpackError("integer too large");
-        const byte = block[pos++]!;
-        value += (byte & 0x7f) * 2 ** shift;
-        if ((byte & 0x80) === 0) return value;
-      }
-    };
-    const string = (): string => {
-      if (pos >= end) throw new HpackError("truncated string");
-      const huffman = (block[pos]! & 0x80) !== 0;
-      const length = integer(7);
-      if (pos + length > end) throw new HpackError("truncated string");
-      const start = pos;
-      pos += length;
-      if (!huffman) return block.toString("latin1", start, pos);
-      try {
-        return huffmanDecode(block, start, pos);
-      } catch (err) {
-        if (err instanceof HuffmanError) throw new HpackError(err.message);
-        throw err;
-      }
-    };
-    while (pos < end) {
-      const first = block[pos]!;
+    while (this.pos < block.length) {
+      const first = block[this.pos]!;
       if (first & 0x80) {
         // Indexed field (§6.1).
-        const index = integer(7);
+        const index = this.integer(7);
         fields.push(this.name(index), this.value(index));
       } else if (first & 0x40) {
         // Literal with incremental indexing (§6.2.1).
-        const index = integer(6);
-        const name = index === 0 ? string() : this.name(index);
-        const value = string();
+        const index = this.integer(6);
+        const name = index === 0 ? this.string() : this.name(index);
+        const value = this.string();
         fields.push(name, value);
         this.add(name, value);
       } else if (first & 0x20) {
         // Dynamic table size update (§6.3): only before the block's first field.
         if (fieldSeen) throw new HpackError("table size update after a header field");
-        const size = integer(5);
+        const size = this.integer(5);
         if (size > this.limit) throw new HpackError(`table size ${size} above the advertised ${this.limit}`);
         this.maxSize = size;
         this.evict(0);
         continue;
       } else {
         // Literal without indexing (0000) or never indexed (0001) (§6.2.2, §6.2.3).
-        const index = integer(4);
-        const name = index === 0 ? string() : this.name(index);
-        fields.push(name, string());
+        const index = this.integer(4);
+        const name = index === 0 ? this.string() : this.name(index);
+        fields.push(name, this.string());
       }
       fieldSeen = true;
     }
+    this.block = EMPTY;
     return fields;
+  }
+
+  /** An integer with an `n`-bit prefix at the position (RFC 7541 §5.1). */
+  private integer(n: number): number {
+    const { block } = this;
+    const mask = (1 << n) - 1;
+    let value = block[this.pos++]! & mask;
+    if (value < mask) return value;
+    for (let shift = 0; ; shift += 7) {
+      if (this.pos >= block.length) throw new HpackError("truncated integer");
+      if (shift > 21) throw new HpackError("integer too large");
+      const byte = block[this.pos++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if ((byte & 0x80) === 0) return value;
+    }
+  }
+
+  /** A string literal at the position (RFC 7541 §5.2), as latin1: header values are octets. */
+  private string(): string {
+    const { block } = this;
+    if (this.pos >= block.length) throw new HpackError("truncated string");
+    const huffman = (block[this.pos]! & 0x80) !== 0;
+    const length = this.integer(7);
+    const start = this.pos;
+    if (start + length > block.length) throw new HpackError("truncated string");
+    this.pos += length;
+    if (!huffman) return block.toString("latin1", start, this.pos);
+    try {
+      return huffmanDecode(block, start, this.pos);
+    } catch (err) {
+      if (err instanceof HuffmanError) throw new HpackError(err.message);
+      throw err;
+    }
   }
 
   private entry(index: number): number {
