@@ -9,7 +9,7 @@ function writes() {
   const labels = new LabelWrites();
   const sent: string[] = [];
   const note = (id: string) =>
-    labels.noteExit(id, EXIT, async (exit) => {
+    labels.noteExit(id, EXIT, true, async (exit) => {
       sent.push(`${id} ${exit["io.ctrd.state.exitCode"]}`);
     });
   return { labels, sent, note };
@@ -76,6 +76,21 @@ describe("LabelWrites: an exit is written unless the container goes first", () =
     expect(labels.takeExit("a")).toBeUndefined();
     await labels.allWritten();
     expect(sent).toEqual(["b 3"]);
+  });
+
+  test("an exit put back (its start's write failed) does not replace a later one", async () => {
+    const { labels, sent } = writes();
+    const later = { "io.ctrd.state.exitCode": "4" };
+    const send = async (exit: Record<string, string>) => {
+      sent.push(`a ${exit["io.ctrd.state.exitCode"]}`);
+    };
+    labels.noteExit("a", later, true, send);
+    labels.noteExit("a", EXIT, false, send);
+    await labels.allWritten();
+    expect(sent).toEqual(["a 4"]);
+    labels.noteExit("a", EXIT, false, send);
+    await labels.allWritten();
+    expect(sent).toEqual(["a 4", "a 3"]);
   });
 
   test("writes of one container run in order, whatever became of the earlier ones", async () => {

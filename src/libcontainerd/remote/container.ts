@@ -130,12 +130,18 @@ export class RemoteContainer extends ContainerBase {
     return this.ctx.labels
       .write(this.id, async () => {
         const exit = this.ctx.labels.takeExit(this.id);
-        const labels = { ...(await this.load(call)).labels, ...exit };
-        const update = { ...exit, ...startLabels(rememberedState(labels), at) };
-        const before: Record<string, string | undefined> = {};
-        for (const key of Object.keys(update)) before[key] = labels[key];
-        await this.sendLabels(call, update);
-        replaced = before;
+        try {
+          const labels = { ...(await this.load(call)).labels, ...exit };
+          const update = { ...exit, ...startLabels(rememberedState(labels), at) };
+          const before: Record<string, string | undefined> = {};
+          for (const key of Object.keys(update)) before[key] = labels[key];
+          await this.sendLabels(call, update);
+          replaced = before;
+        } catch (err) {
+          // The last exit is not lost with a start that could not be written.
+          if (exit) this.noteExitLabels(exit, false);
+          throw err;
+        }
       })
       .then(
         () => replaced,
@@ -161,9 +167,13 @@ export class RemoteContainer extends ContainerBase {
    * label writes (its start's), with a deadline of its own. A failure is logged.
    */
   noteExited(status: ExitStatus): void {
-    const labels = exitLabels(status);
+    this.noteExitLabels(exitLabels(status), true);
+  }
+
+  /** `replace`: over an exit already pending (a later one), rather than only where none is. */
+  private noteExitLabels(labels: Record<string, string>, replace: boolean): void {
     if (this.hasLabels(labels)) return;
-    this.ctx.labels.noteExit(this.id, labels, async (pending) => {
+    this.ctx.labels.noteExit(this.id, labels, replace, async (pending) => {
       // Recorded meanwhile (observe() writes the exit of a stopped task it waited for).
       if (this.hasLabels(pending)) return;
       await this.ctx

@@ -62,10 +62,17 @@ export class LabelWrites {
   }
 
   /**
-   * An exit to remember on the container (replacing one noted before: wait() and delete() see the
-   * same exit); written on the next turn unless a delete holds it then.
+   * An exit to remember on the container, written on the next turn unless a delete holds it then.
+   * `replace`: over one noted before (wait() and delete() see the same exit), or only where none
+   * is pending (an earlier exit put back: a later one must not be overwritten by it).
    */
-  noteExit(containerId: string, labels: Record<string, string>, send: PendingExit["send"]): void {
+  noteExit(
+    containerId: string,
+    labels: Record<string, string>,
+    replace: boolean,
+    send: PendingExit["send"],
+  ): void {
+    if (!replace && this.exits.has(containerId)) return;
     this.exits.set(containerId, { labels, send });
     this.scheduleExit(containerId);
   }
