@@ -2,14 +2,15 @@
 // against ctr on the same containerd, hyperfine-style (repeated whole-process runs, interleaved,
 // medians), with the CPU each run took (what a loaded machine distorts least). Writes
 // bench/startup-results.json and the "Start-up" section of BENCHMARKS.md. Where the time goes:
-// bench/startup-profile.ts.
+// bench/startup-profile.ts (CPU by module and function), bench/startup-modules.ts (the modules a
+// command evaluates); two builds side by side: bench/startup-ab.ts.
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { startContainerd } from "../test/harness/containerd.js";
-import { formatMs, formatRatio, median, processCpuMs } from "./measure.js";
+import { formatMs, formatRatio, freePort, median, processCpuMs, rpcCounts } from "./measure.js";
 import { writeBenchSection } from "./report.js";
 
 const quick = process.argv.includes("--quick");
@@ -33,7 +34,12 @@ function timeCommand(command: string, args: string[]): { ms: number; stdout: str
   return { ms, stdout: result.stdout };
 }
 
-const ctrd = await startContainerd({ prefix: "lcd-startup-" });
+const metricsPort = await freePort();
+const ctrd = await startContainerd({
+  prefix: "lcd-startup-",
+  extraConfig: `\n[metrics]\n  address = "127.0.0.1:${metricsPort}"\n`,
+});
+const metricsUrl = `http://127.0.0.1:${metricsPort}/v1/metrics`;
 try {
   const ctrdFlags = ["--containerd", ctrd.address, "--state", ctrd.stateDir, "--namespace", "startup"];
   const ctrFlags = ["--address", ctrd.address, "-n", "startup"];
@@ -80,6 +86,14 @@ try {
   };
   const samples = new Map<string, number[]>(Object.keys(subjects).map((name) => [name, []]));
   for (const fn of Object.values(subjects)) fn(); // warm the page cache and the default rootfs
+  // The RPCs one run of each makes, as containerd counts them (its gRPC metrics).
+  const rpcs: Record<string, number> = {};
+  for (const [name, fn] of Object.entries(subjects)) {
+    const before = await rpcCounts(metricsUrl);
+    fn();
+    const after = await rpcCounts(metricsUrl);
+    rpcs[name] = [...after].reduce((sum, [key, n]) => sum + n - (before.get(key) ?? 0), 0);
+  }
   const loadavgAtStart = loadavg();
   for (const name of Object.keys(subjects)) cpuSamples.set(name, []);
   for (let run = 0; run < RUNS; run++) {
@@ -100,19 +114,20 @@ try {
     loadavgAtEnd: loadavg(),
     medians,
     cpuMeans,
+    rpcs,
   };
   writeFileSync(join(benchDir, "startup-results.json"), `${JSON.stringify(results, null, 2)}\n`);
 
   const row = (name: string, peer?: string) =>
-    `| ${name} | ${formatMs(medians[name]!)} | ${formatMs(cpuMeans[name]!)} | ${peer ? `${peer} ${formatMs(medians[peer]!)}` : ""} | ${peer ? formatRatio(medians[name]! / medians[peer]!) : ""} |`;
+    `| ${name} | ${formatMs(medians[name]!)} | ${formatMs(cpuMeans[name]!)} | ${rpcs[name]} | ${peer ? `${peer} ${formatMs(medians[peer]!)} (${rpcs[peer]} RPCs)` : ""} | ${peer ? formatRatio(medians[name]! / medians[peer]!) : ""} |`;
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
   const section = [
     "## Start-up (`npm run bench:startup`)",
     "",
-    `${results.date}; ${RUNS} interleaved runs each, wall-clock medians and the mean CPU (user + system) of the process; load average ${load(loadavgAtStart)} at the start, ${load(results.loadavgAtEnd)} at the end. ctrd and the library are the esbuild bundles \`npm run build\` writes; \`ctr\`'s CPU leaves out containerd's, the shim's and runc's, as ctrd's does. For \`import("libcontainerd")\` ms is the import alone, CPU the whole process's.`,
+    `${results.date}; ${RUNS} interleaved runs each, wall-clock medians and the mean CPU (user + system) of the process; load average ${load(loadavgAtStart)} at the start, ${load(results.loadavgAtEnd)} at the end. ctrd and the library are the esbuild bundles \`npm run build\` writes; \`ctr\`'s CPU leaves out containerd's, the shim's and runc's, as ctrd's does. For \`import("libcontainerd")\` ms is the import alone, CPU the whole process's. RPCs: what containerd handled for one run (its gRPC metrics).`,
     "",
-    "| command | ms | CPU ms | peer | ratio |",
-    "|---|---|---|---|---|",
+    "| command | ms | CPU ms | RPCs | peer | ratio |",
+    "|---|---|---|---|---|---|",
     row("node -e 0"),
     row("ctrd --version", "ctr --version"),
     row("ctrd ps", "ctr containers ls"),

@@ -191,7 +191,8 @@ if (bundled) {
 if (bundled) {
   chmodSync(join(cliDir, "main.js"), 0o755);
   const warm = spawnSync(process.execPath, [join(cliDir, "main.js")], {
-    env: { ...process.env, CTRD_WRITE_CODE_CACHE: "1" },
+    // Without NODE_OPTIONS: the cache of a plain `ctrd` (see codeCacheName in src/cli/main.ts).
+    env: { ...process.env, NODE_OPTIONS: "", CTRD_WRITE_CODE_CACHE: "1" },
     stdio: "inherit",
   });
   if (warm.status !== 0) {

@@ -13,8 +13,9 @@ import { Script } from "node:vm";
  * command line's parsing) are compiled on every start, ~450 functions for `ctrd run`. So the cache
  * is saved again when a command that it does not cover yet ends well: then it holds the functions
  * that command ran too (as Node 22's compile cache does on exit). After one `run` and one `ps`
- * there is nothing more to save, and nothing is written again. A cache V8 rejects (another Node,
- * other V8 flags) is replaced the same way, so the cache follows the Node that runs ctrd.
+ * there is nothing more to save, and nothing is written again. A cache V8 rejects (another Node)
+ * is replaced the same way, so the cache follows the Node that runs ctrd; runs with Node options of
+ * their own (other V8 flags) use a file of their own (main.ts, codeCacheName).
  *
  * The file sits beside the bundle, as trusted as the bundle itself (not in a shared temp dir, where
  * another user could plant code for root to run); where that dir is read-only the cache stays as

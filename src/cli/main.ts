@@ -30,7 +30,7 @@ if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
 }
 
 function runBundle(bundleId: string): void {
-  const cached = CodeCachedBundle.run(bundle, join(import.meta.dirname, "ctrd.code-cache"), bundleId);
+  const cached = CodeCachedBundle.run(bundle, join(import.meta.dirname, codeCacheName()), bundleId);
   const ctrd = cached.exports as typeof Program;
   if (process.env.CTRD_WRITE_CODE_CACHE) {
     // The build's warm-up: every module evaluated, then their compiled code saved (see build.js).
@@ -46,4 +46,18 @@ function runBundle(bundleId: string): void {
   const command = ctrd.commandNamed(argv);
   if (command !== undefined) cached.saveOnExit(command);
   ctrd.runAndExit(argv);
+}
+
+/**
+ * V8 rejects a code cache made under other flags (NODE_OPTIONS="--max-old-space-size=…", node
+ * --stack-size …): each set of Node options has a cache of its own, or commands run alternately
+ * with and without them would each find the other's and write their own again.
+ */
+function codeCacheName(): string {
+  const options = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" ").trim();
+  if (options === "") return "ctrd.code-cache";
+  // FNV-1a: a name, not a secret; node:crypto would cost the start more than the hash is worth.
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < options.length; i++) hash = Math.imul(hash ^ options.charCodeAt(i), 0x01000193) >>> 0;
+  return `ctrd-${hash.toString(16).padStart(8, "0")}.code-cache`;
 }

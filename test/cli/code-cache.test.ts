@@ -2,7 +2,16 @@
 // the first successful run of a command the cache does not cover yet. Each test runs a copy of
 // dist/cli in a temp dir: other test files run the shared build at the same time.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, expect, test } from "vitest";
@@ -23,15 +32,25 @@ beforeEach(() => {
   main = join(dir, "cli/main.js");
   cacheFile = join(dir, "cli/ctrd.code-cache");
   // The cache as the build saves it (the shared build's has been saved again by other tests' commands).
-  const warmUp = spawnSync(process.execPath, [main], { env: { ...process.env, CTRD_WRITE_CODE_CACHE: "1" } });
+  const warmUp = spawnSync(process.execPath, [main], {
+    env: { ...process.env, NODE_OPTIONS: "", CTRD_WRITE_CODE_CACHE: "1" },
+  });
   expect(warmUp.status).toBe(0);
 });
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A plain `ctrd` (no Node options: those have a cache of their own, see the last test). */
 function run(...args: string[]): number | null {
-  return spawnSync(process.execPath, [main, ...args], { stdio: "ignore" }).status;
+  return runWith({}, ...args);
+}
+
+function runWith(env: Record<string, string>, ...args: string[]): number | null {
+  return spawnSync(process.execPath, [main, ...args], {
+    stdio: "ignore",
+    env: { ...process.env, NODE_OPTIONS: "", ...env },
+  }).status;
 }
 
 /** The cache file's header: the magic line, the bundle's id, the commands it covers. */
@@ -83,5 +102,21 @@ test("a cache that is no cache at all is replaced, and ctrd runs as without one"
   expect(header().commands).toEqual(["ps"]);
   rmSync(cacheFile);
   expect(run("ps", "--help")).toBe(0);
+  expect(header().commands).toEqual(["ps"]);
+});
+
+test("runs with other Node options (V8 rejects a cache made under other flags) keep a cache of their own", () => {
+  const flagged = { NODE_OPTIONS: "--max-old-space-size=512" };
+  expect(run("ps", "--help")).toBe(0);
+  expect(runWith(flagged, "ps", "--help")).toBe(0);
+  const others = readdirSync(join(dir, "cli")).filter((name) => /^ctrd-[0-9a-f]{8}\.code-cache$/.test(name));
+  expect(others).toHaveLength(1);
+  const plain = statSync(cacheFile);
+  const other = statSync(join(dir, "cli", others[0] ?? ""));
+  // Alternating, neither is written again.
+  expect(run("ps", "--help")).toBe(0);
+  expect(runWith(flagged, "ps", "--help")).toBe(0);
+  expect(statSync(cacheFile).ino).toBe(plain.ino);
+  expect(statSync(join(dir, "cli", others[0] ?? "")).ino).toBe(other.ino);
   expect(header().commands).toEqual(["ps"]);
 });

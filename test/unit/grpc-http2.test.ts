@@ -4,7 +4,13 @@
 // (sent again, transparently), deadlines and aborts (RST_STREAM CANCEL at the server), oversized
 // messages, a port nobody listens on. What is checked is what the caller gets and what the server saw.
 import { once } from "node:events";
-import { constants, createServer, type Http2Server, type ServerHttp2Stream } from "node:http2";
+import {
+  constants,
+  createServer,
+  type Http2Server,
+  type Http2Session,
+  type ServerHttp2Stream,
+} from "node:http2";
 import type { AddressInfo } from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -35,6 +41,8 @@ interface Seen {
 async function grpcServer(answer: (stream: ServerHttp2Stream, seen: Seen, index: number) => void) {
   const server: Http2Server = createServer();
   const seen: Seen[] = [];
+  const sessions: Http2Session[] = [];
+  server.on("session", (session) => sessions.push(session));
   server.on("stream", (stream, headers) => {
     const entry: Seen = { headers };
     seen.push(entry);
@@ -51,6 +59,8 @@ async function grpcServer(answer: (stream: ServerHttp2Stream, seen: Seen, index:
   const transport = createContainerdTransport({ address: `tcp://127.0.0.1:${port}`, namespace: "ns-test" });
   cleanups.push(async () => {
     transport.close();
+    // Streams a test left open (held, never answered) would keep server.close() waiting.
+    for (const session of sessions) session.destroy();
     server.close();
     await once(server, "close");
   });
@@ -148,6 +158,24 @@ describe("gRPC transport against node:http2 over TCP", () => {
     expect(isConnectionLoss(err)).toBe(true);
     // The first try and three transparent retries.
     expect(seen).toHaveLength(7);
+  });
+
+  it("GOAWAY with a last-stream-id: calls above it are sent again on a new connection, the others answered on the old", async () => {
+    const held: ServerHttp2Stream[] = [];
+    const sessions = new Set<unknown>();
+    const { seen, containers } = await grpcServer((stream) => {
+      sessions.add(stream.session);
+      if (sessions.size > 1) return reply(stream, grpcMessage(new Uint8Array()));
+      held.push(stream);
+      if (held.length < 3) return;
+      // Streams 3 and 5 were never processed: only stream 1 is answered here.
+      stream.session!.goaway(constants.NGHTTP2_NO_ERROR, 1);
+      reply(held[0]!, grpcMessage(new Uint8Array()));
+    });
+    const calls = [1, 2, 3].map((n) => containers.create({ container: { id: `c${n}` } }));
+    await Promise.all(calls);
+    expect(sessions.size).toBe(2);
+    expect(seen).toHaveLength(5);
   });
 
   it("a deadline: grpc-timeout sent, the call ends DeadlineExceeded, the server sees CANCEL", async () => {
