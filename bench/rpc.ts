@@ -3,12 +3,13 @@
 // Version (the smallest call), Containers.Get of a missing container (an error answer, as every
 // container delete asks for) and Containers.List. With `--base` (another checkout, e.g. main's),
 // both trees' transports run round by round in alternating order, so load hits both alike.
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { Containers } from "../src/gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
 import { Version } from "../src/gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
-import * as thisTransport from "../src/libcontainerd/remote/transport.js";
+import * as thisTransport from "../src/libcontainerd/grpc/transport.js";
 import { startContainerd } from "../test/harness/containerd.js";
 import { median } from "./measure.js";
 
@@ -24,9 +25,13 @@ const rounds = Number(values.rounds);
 type TransportModule = typeof thisTransport;
 const sides: Record<string, TransportModule> = { this: thisTransport };
 if (values.base) {
-  sides.base = (await import(
-    pathToFileURL(join(resolve(values.base), "src/libcontainerd/remote/transport.ts")).href
-  )) as TransportModule;
+  // Where the base tree keeps its transport: grpc/ now, remote/ before the folder existed.
+  const base = resolve(values.base);
+  const transport = ["grpc", "remote"]
+    .map((folder) => join(base, `src/libcontainerd/${folder}/transport.ts`))
+    .find((path) => existsSync(path));
+  if (!transport) throw new Error(`no src/libcontainerd/{grpc,remote}/transport.ts under ${base}`);
+  sides.base = (await import(pathToFileURL(transport).href)) as TransportModule;
 }
 
 const ctrd = await startContainerd({ prefix: "lcd-rpc-" });

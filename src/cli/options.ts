@@ -7,7 +7,7 @@ import {
   createClient,
   type LibcontainerdClient,
 } from "../libcontainerd/factory.js";
-import { hostPort, parseAddress } from "../libcontainerd/remote/address.js";
+import { hostPort, parseAddress } from "../libcontainerd/grpc/address.js";
 import type { ContainerdLogLevel } from "../libcontainerd/supervisor/config.js";
 import { isErrorCode, LibcontainerdError } from "../libcontainerd/types/errors.js";
 import { DEFAULT_MANAGED_ROOT, defaultStateDir } from "../platform/addresses.js";
@@ -243,7 +243,7 @@ async function unreachable(
   if (address === undefined) return undefined;
   if (!always) {
     // Loaded here, on a failure: a command that never calls containerd need not load the transport.
-    const { lastAnswerAt } = await import("../libcontainerd/remote/transport.js");
+    const { lastAnswerAt } = await import("../libcontainerd/grpc/transport.js");
     const parsed = parseAddress(address);
     const answered = lastAnswerAt(parsed.kind === "tcp" ? hostPort(parsed) : parsed.path) !== undefined;
     if (answered || !isErrorCode(err, "unavailable")) return undefined;

@@ -6,8 +6,8 @@ import { Images } from "../gen/github.com/containerd/containerd/api/services/ima
 import { Leases } from "../gen/github.com/containerd/containerd/api/services/leases/v1/leases_pb.js";
 import { Snapshots } from "../gen/github.com/containerd/containerd/api/services/snapshots/v1/snapshots_pb.js";
 import { abortError, callSignal } from "../libcontainerd/call.js";
-import { toTypedError } from "../libcontainerd/remote/errors.js";
-import { serviceClient } from "../libcontainerd/remote/transport.js";
+import { toTypedError } from "../libcontainerd/grpc/errors.js";
+import { serviceClient } from "../libcontainerd/grpc/transport.js";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 

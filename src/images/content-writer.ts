@@ -8,8 +8,8 @@ import {
   type WriteContentResponse,
 } from "../gen/github.com/containerd/containerd/api/services/content/v1/content_pb.js";
 import { abortError, delay } from "../libcontainerd/call.js";
-import { toTypedError } from "../libcontainerd/remote/errors.js";
-import { preEncoded } from "../libcontainerd/remote/grpc-http2.js";
+import { toTypedError } from "../libcontainerd/grpc/errors.js";
+import { preEncoded } from "../libcontainerd/grpc/grpc-http2.js";
 import {
   DataLossError,
   isErrorCode,

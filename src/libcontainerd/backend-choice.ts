@@ -6,7 +6,7 @@ import {
   WindowsBuild,
   windowsBuildName,
 } from "../platform/windows-builds.js";
-import { type ContainerdAddress, formatAddress, parseAddress } from "./remote/address.js";
+import { type ContainerdAddress, formatAddress, parseAddress } from "./grpc/address.js";
 import { InvalidArgumentError } from "./types/errors.js";
 
 export type BackendName = "local" | "remote";

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, test } from "vitest";
 import { Tasks } from "../../src/gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
-import { createContainerdTransport, serviceClient } from "../../src/libcontainerd/remote/transport.js";
+import { createContainerdTransport, serviceClient } from "../../src/libcontainerd/grpc/transport.js";
 import { isErrorCode, LibcontainerdError } from "../../src/libcontainerd/types/errors.js";
 import { RuntimeRegistry } from "../../src/runtime/registry.js";
 import { uniqueId, useRemote } from "../harness/remote.js";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Containers } from "../../src/gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
 import { Tasks } from "../../src/gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
-import { createContainerdTransport, serviceClient } from "../../src/libcontainerd/remote/transport.js";
+import { createContainerdTransport, serviceClient } from "../../src/libcontainerd/grpc/transport.js";
 import type { LibcontainerdEvent } from "../../src/libcontainerd/types/events.js";
 import { requireBinary } from "../harness/binaries.js";
 import type { TestContainerd } from "../harness/containerd.js";

@@ -5,12 +5,8 @@ import { constants } from "node:os";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { validateIdentifier } from "../../src/libcontainerd/core/identifiers.js";
+import { type ContainerdAddress, formatAddress, parseAddress } from "../../src/libcontainerd/grpc/address.js";
 import { errorCodeForHresult, hcsError, parseResultError } from "../../src/libcontainerd/local/hresult.js";
-import {
-  type ContainerdAddress,
-  formatAddress,
-  parseAddress,
-} from "../../src/libcontainerd/remote/address.js";
 import { parseSignal } from "../../src/libcontainerd/signals.js";
 import { LibcontainerdError } from "../../src/libcontainerd/types/errors.js";
 

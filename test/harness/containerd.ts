@@ -6,7 +6,7 @@ import { Containers } from "../../src/gen/github.com/containerd/containerd/api/s
 import { Namespaces } from "../../src/gen/github.com/containerd/containerd/api/services/namespaces/v1/namespace_pb.js";
 import { Tasks } from "../../src/gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
 import { Version } from "../../src/gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
-import { createContainerdTransport, serviceClient } from "../../src/libcontainerd/remote/transport.js";
+import { createContainerdTransport, serviceClient } from "../../src/libcontainerd/grpc/transport.js";
 import { containerdConfigToml } from "../../src/libcontainerd/supervisor/config.js";
 import { managedContainerdLayout } from "../../src/libcontainerd/supervisor/layout.js";
 import { requireBinary } from "./binaries.js";

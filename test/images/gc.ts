@@ -2,7 +2,7 @@ import { Content } from "../../src/gen/github.com/containerd/containerd/api/serv
 import { Images } from "../../src/gen/github.com/containerd/containerd/api/services/images/v1/images_pb.js";
 import { Leases } from "../../src/gen/github.com/containerd/containerd/api/services/leases/v1/leases_pb.js";
 import { Snapshots } from "../../src/gen/github.com/containerd/containerd/api/services/snapshots/v1/snapshots_pb.js";
-import { createContainerdTransport, serviceClient } from "../../src/libcontainerd/remote/transport.js";
+import { createContainerdTransport, serviceClient } from "../../src/libcontainerd/grpc/transport.js";
 
 /** What a namespace holds in containerd's stores: blobs, ingests, snapshots, leases, images. */
 export async function storeContents(address: string, namespace: string) {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep, setImmediate as yieldToLoop } from "node:timers/promises";
 import { afterAll, afterEach, describe, expect, test } from "vitest";
 import { Version } from "../../src/gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
-import { createContainerdTransport, serviceClient } from "../../src/libcontainerd/remote/transport.js";
+import { createContainerdTransport, serviceClient } from "../../src/libcontainerd/grpc/transport.js";
 import {
   type ContainerdRestartedEvent,
   type ContainerdUnhealthyEvent,

@@ -20,12 +20,12 @@ import {
   Version,
   VersionResponseSchema,
 } from "../../src/gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
-import { isConnectionLoss } from "../../src/libcontainerd/remote/grpc-http2.js";
+import { isConnectionLoss } from "../../src/libcontainerd/grpc/grpc-http2.js";
 import {
   createContainerdTransport,
   MAX_MESSAGE_BYTES,
   serviceClient,
-} from "../../src/libcontainerd/remote/transport.js";
+} from "../../src/libcontainerd/grpc/transport.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

@@ -2,9 +2,9 @@
 // transcribe them): integers and literals, each representation, the dynamic table with evictions,
 // with and without Huffman coding; and our encoder's blocks read back by that decoder.
 import { describe, expect, it } from "vitest";
-import { encodeHeaderBlock, HpackDecoder, HpackError } from "../../src/libcontainerd/remote/http2/hpack.js";
-import { HuffmanError, huffmanDecode } from "../../src/libcontainerd/remote/http2/huffman.js";
-import * as huffmanTable from "../../src/libcontainerd/remote/http2/huffman-table.js";
+import { encodeHeaderBlock, HpackDecoder, HpackError } from "../../src/libcontainerd/grpc/http2/hpack.js";
+import { HuffmanError, huffmanDecode } from "../../src/libcontainerd/grpc/http2/huffman.js";
+import * as huffmanTable from "../../src/libcontainerd/grpc/http2/huffman-table.js";
 
 const dehex = (text: string) => Buffer.from(text.replace(/\s+/g, ""), "hex");
 const pairs = (fields: string[]) => {

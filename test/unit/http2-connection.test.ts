@@ -22,9 +22,9 @@ import {
   type ConnectionOptions,
   Http2Connection,
   type StreamEnd,
-} from "../../src/libcontainerd/remote/http2/connection.js";
-import { ErrorCode, FrameType } from "../../src/libcontainerd/remote/http2/frames.js";
-import { encodeHeaderBlock } from "../../src/libcontainerd/remote/http2/hpack.js";
+} from "../../src/libcontainerd/grpc/http2/connection.js";
+import { ErrorCode, FrameType } from "../../src/libcontainerd/grpc/http2/frames.js";
+import { encodeHeaderBlock } from "../../src/libcontainerd/grpc/http2/hpack.js";
 
 const dir = mkdtempSync(join(tmpdir(), "lcd-h2-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

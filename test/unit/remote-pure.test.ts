@@ -1,8 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, test } from "vitest";
 import { validateIdentifier, validateNamespace } from "../../src/libcontainerd/core/identifiers.js";
-import { parseAddress } from "../../src/libcontainerd/remote/address.js";
-import { toTypedError } from "../../src/libcontainerd/remote/errors.js";
+import { parseAddress } from "../../src/libcontainerd/grpc/address.js";
+import { toTypedError } from "../../src/libcontainerd/grpc/errors.js";
 import { parseSignal } from "../../src/libcontainerd/signals.js";
 
 describe("parseAddress", () => {

@@ -15,21 +15,21 @@ import type { RuntimeResolver } from "../../runtime/types.js";
 import type { Call } from "../core/calls.js";
 import { ClientBase, type ContainerRequest } from "../core/client.js";
 import { isWindowsSpec } from "../core/inputs.js";
+import { parseAddress } from "../grpc/address.js";
+import {
+  createContainerdTransport,
+  lazyServiceClient,
+  NAMESPACE_HEADER,
+  serviceClient,
+} from "../grpc/transport.js";
 import type { CallOptions, Container, ContainerInfo } from "../types/client.js";
 import { InvalidArgumentError, isErrorCode } from "../types/errors.js";
-import { parseAddress } from "./address.js";
 import { bareAny, jsonAny, TYPE_URL } from "./any.js";
 import { CGROUP_PARENT_LABEL } from "./cgroup-parents.js";
 import { containerInfo, RemoteContainer, removeSnapshot } from "./container.js";
 import { RemoteContext } from "./context.js";
 import { TaskEventStream } from "./events.js";
 import { clearStaleFifoDir } from "./stdio.js";
-import {
-  createContainerdTransport,
-  lazyServiceClient,
-  NAMESPACE_HEADER,
-  serviceClient,
-} from "./transport.js";
 
 export { DEFAULT_NAMESPACE } from "../core/client.js";
 

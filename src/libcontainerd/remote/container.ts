@@ -14,12 +14,12 @@ import { exitLabels, rememberedState, startLabels } from "../../state/labels.js"
 import type { Call } from "../core/calls.js";
 import { ContainerBase, type RuntimeSupport, type TaskRequest } from "../core/container.js";
 import type { Stdio } from "../core/inputs.js";
+import { mayHaveReachedContainerd } from "../grpc/errors.js";
 import type { ContainerInfo, ExitStatus, Task } from "../types/client.js";
 import { FailedPreconditionError, isErrorCode, NotFoundError, NotImplementedError } from "../types/errors.js";
 import { bareAny, parseJsonAny } from "./any.js";
 import { CGROUP_PARENT_LABEL } from "./cgroup-parents.js";
 import type { RemoteContext } from "./context.js";
-import { mayHaveReachedContainerd } from "./errors.js";
 import { checkFifoDirParent, ProcessIO, removeFifoDir, removeStaleFifos } from "./stdio.js";
 import { RemoteTask } from "./task.js";
 

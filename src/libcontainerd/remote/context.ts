@@ -6,9 +6,9 @@ import type { Tasks } from "../../gen/github.com/containerd/containerd/api/servi
 import { abortError, callSignal, delay } from "../call.js";
 import type { Call } from "../core/calls.js";
 import type { Core } from "../core/client.js";
+import { toTypedError } from "../grpc/errors.js";
 import { isErrorCode } from "../types/errors.js";
 import { CreatedCgroupParents } from "./cgroup-parents.js";
-import { toTypedError } from "./errors.js";
 import type { TaskEventStream } from "./events.js";
 import { LabelWrites } from "./label-writes.js";
 

@@ -22,10 +22,10 @@ import { Status } from "../../gen/github.com/containerd/containerd/api/types/tas
 import { delay } from "../call.js";
 import type { ExitLedger } from "../core/exits.js";
 import type { EventFanout } from "../event-queue.js";
+import { toTypedError } from "../grpc/errors.js";
 import type { ExitStatus } from "../types/client.js";
 import { isErrorCode } from "../types/errors.js";
 import type { LibcontainerdEvent } from "../types/events.js";
-import { toTypedError } from "./errors.js";
 
 /** Exit status when a process vanished while we could not watch it (as Docker reports it). */
 export const UNKNOWN_EXIT_CODE = 255;

@@ -1,3 +1,3 @@
-export { type ContainerdAddress, formatAddress, parseAddress } from "./address.js";
+export { type ContainerdAddress, formatAddress, parseAddress } from "../grpc/address.js";
 export { DEFAULT_NAMESPACE, RemoteClient, type RemoteClientOptions } from "./client.js";
 export { UNKNOWN_EXIT_CODE } from "./events.js";

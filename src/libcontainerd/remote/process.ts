@@ -3,11 +3,11 @@ import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import { abortError, delay } from "../call.js";
 import type { Call } from "../core/calls.js";
 import type { ProcessDriver } from "../core/process.js";
+import { mayHaveReachedContainerd, toTypedError } from "../grpc/errors.js";
 import { parseSignal } from "../signals.js";
 import type { ExitStatus } from "../types/client.js";
 import { isErrorCode } from "../types/errors.js";
 import type { RemoteContext } from "./context.js";
-import { mayHaveReachedContainerd, toTypedError } from "./errors.js";
 import type { ProcessIO } from "./stdio.js";
 
 export const toDate = (ts: Timestamp | undefined): Date => (ts ? timestampDate(ts) : new Date(0));

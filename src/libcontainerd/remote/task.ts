@@ -10,6 +10,7 @@ import { delay } from "../call.js";
 import type { Call } from "../core/calls.js";
 import type { Stdio } from "../core/inputs.js";
 import { TaskBase } from "../core/process.js";
+import { mayHaveReachedContainerd } from "../grpc/errors.js";
 import type { ExitStatus, ProcessInfo, TaskStatus } from "../types/client.js";
 import { FailedPreconditionError, isErrorCode, NotFoundError } from "../types/errors.js";
 import type { Resources } from "../types/resources.js";
@@ -17,7 +18,6 @@ import type { Stats } from "../types/stats.js";
 import { bareAny, jsonAny, TYPE_URL } from "./any.js";
 import type { RemoteContainer } from "./container.js";
 import type { RemoteContext } from "./context.js";
-import { mayHaveReachedContainerd } from "./errors.js";
 import { RemoteProcess, toDate } from "./process.js";
 import { ProcessIO } from "./stdio.js";
 

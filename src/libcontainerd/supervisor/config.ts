@@ -1,4 +1,4 @@
-import { MAX_MESSAGE_BYTES } from "../remote/transport.js";
+import { MAX_MESSAGE_BYTES } from "../grpc/transport.js";
 import type { ManagedContainerdLayout } from "./layout.js";
 
 /**

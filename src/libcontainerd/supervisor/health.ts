@@ -2,7 +2,7 @@ import type { ClientHttp2Session } from "node:http2";
 import { Worker } from "node:worker_threads";
 import { ConnectError } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
-import { createContainerdTransport, serviceClient } from "../remote/transport.js";
+import { createContainerdTransport, serviceClient } from "../grpc/transport.js";
 
 export type HealthResult = { serving: true; latencyMs: number } | { serving: false; error: Error };
 

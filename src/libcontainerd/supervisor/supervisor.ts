@@ -4,7 +4,7 @@ import { type Logger, pino } from "pino";
 import { ensurePrivateDir } from "../../fs/private-dir.js";
 import { DEFAULT_MANAGED_ROOT, DEFAULT_MANAGED_STATE_DIR } from "../../platform/addresses.js";
 import type { Environment } from "../../platform/detect.js";
-import { lastAnswerAt } from "../remote/transport.js";
+import { lastAnswerAt } from "../grpc/transport.js";
 import { CanceledError, FailedPreconditionError, UnavailableError } from "../types/errors.js";
 import { checkContainerdBinary, findContainerdBinary } from "./binary.js";
 import type { ContainerdLogLevel } from "./config.js";

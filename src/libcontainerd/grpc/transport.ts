@@ -12,7 +12,7 @@ import {
   createHttp2GrpcTransport,
   type Http2GrpcTransport,
   isConnectionLoss,
-  noHeaders,
+  unaryResponse,
 } from "./grpc-http2.js";
 
 export const NAMESPACE_HEADER = "containerd-namespace";
@@ -138,14 +138,7 @@ function repeatSafeCalls(inner: Http2GrpcTransport, addressKey: string): Http2Gr
           return await attempt();
         } catch (retryErr) {
           if (method.name !== "Kill" || !processAlreadyFinished(retryErr)) throw retryErr;
-          return {
-            stream: false,
-            service: method.parent,
-            method,
-            header: noHeaders(),
-            trailer: noHeaders(),
-            message: create(method.output),
-          };
+          return unaryResponse(method, create(method.output));
         }
       }
     },

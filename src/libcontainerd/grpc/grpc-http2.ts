@@ -112,6 +112,21 @@ export function noHeaders(): Headers {
   return EMPTY_HEADERS;
 }
 
+/** A unary call's answer as connect shapes it (no headers or trailers kept). */
+export function unaryResponse<I extends DescMessage, O extends DescMessage>(
+  method: DescMethodUnary<I, O>,
+  message: MessageShape<O>,
+): UnaryResponse<I, O> {
+  return {
+    stream: false,
+    service: method.parent,
+    method,
+    header: EMPTY_HEADERS,
+    trailer: EMPTY_HEADERS,
+    message,
+  };
+}
+
 /** connect's name for each code, as its errors print it (`not_found`). */
 const CODE_NAMES = new Map<Code, string>();
 
@@ -622,14 +637,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       if (body.length - 5 > opts.maxMessageBytes) throw tooLarge(body.length - 5);
       const path = pathOf(method);
       const reply = await withRetries(() => unaryOnce(path, signal, timeoutMs, header, body));
-      return {
-        stream: false,
-        service: method.parent,
-        method,
-        header: noHeaders(),
-        trailer: noHeaders(),
-        message: fromBinary(method.output, reply) as MessageShape<O>,
-      };
+      return unaryResponse(method, fromBinary(method.output, reply) as MessageShape<O>);
     },
 
     async stream<I extends DescMessage, O extends DescMessage>(
