@@ -61,8 +61,14 @@ export class Attachment {
    * ignores the spec's consoleSize, so a program that asks at once would otherwise see 0x0.
    */
   async sizeTerminal(): Promise<void> {
-    const { columns, rows } = globalThis.process.stdout;
-    if (!this.opts.tty || !globalThis.process.stdout.isTTY || !columns || !rows) return;
+    const local = globalThis.process;
+    if (!this.opts.tty || !local.stdout.isTTY) return;
+    // Resizes are followed from here, before the start, not once it has returned: a terminal
+    // resized while the task starts (the program already running, the Start's answer not yet
+    // here) would otherwise keep the old size for good. A created task's pty takes a resize.
+    local.on("SIGWINCH", this.onResize);
+    const { columns, rows } = local.stdout;
+    if (!columns || !rows) return;
     await this.process
       .resize(columns, rows)
       .catch((err: unknown) => this.opts.logger.debug({ err }, "sizing the terminal failed"));
@@ -71,7 +77,6 @@ export class Attachment {
   /** Input and terminal, once the process runs. */
   wireInput(): void {
     const local = globalThis.process;
-    if (this.opts.tty && local.stdout.isTTY) local.on("SIGWINCH", this.onResize);
     if (!this.opts.stdin || !this.process.stdin) return;
     if (this.opts.tty && local.stdin.isTTY) {
       // Keys (Ctrl-C included) go to the container's terminal, as with `docker run -it`.
