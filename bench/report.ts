@@ -105,7 +105,7 @@ export function writeReport(results: BenchResults, repoDir: string): void {
     `| Load average (1/5/15 min) at start → end | ${results.loadAverage ? `${results.loadAverage.start.map((l) => l.toFixed(1)).join(" / ")} → ${results.loadAverage.end.map((l) => l.toFixed(1)).join(" / ")}` : "not recorded"} (anything above 2 means other work shared the vCPUs) |`,
     `| OS / kernel | ${f.os} / ${f.kernel} |`,
     `| cgroups | ${f.cgroups} |`,
-    `| Node | ${f.node} (client: Connect 2.1.2 over one HTTP/2 connection on the unix socket) |`,
+    `| Node | ${f.node} (client: connect-es service clients on our own HTTP/2 client, one connection on the unix socket) |`,
     `| containerd | ${f.containerd} |`,
     `| ctr | ${f.ctr} |`,
     `| runc | ${f.runc} |`,
