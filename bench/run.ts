@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { removeCgroupParents } from "../src/libcontainerd/remote/cgroup-parents.js";
 import { RemoteClient } from "../src/libcontainerd/remote/client.js";
 import type { Container, Task } from "../src/libcontainerd/types/client.js";
 import type { LibcontainerdEvent } from "../src/libcontainerd/types/events.js";
@@ -348,6 +349,8 @@ async function main(): Promise<void> {
   } finally {
     await subjects.client.close();
     await ctrd.stop();
+    // ctr, like containerd's Go client, leaves the parent runc made for its containers (/<namespace>).
+    removeCgroupParents(`/${NAMESPACE}/any`, `/${NAMESPACE}`);
   }
 }
 
@@ -390,6 +393,8 @@ async function only(parts: string[]): Promise<void> {
   } finally {
     await subjects.client.close();
     await ctrd.stop();
+    // ctr, like containerd's Go client, leaves the parent runc made for its containers (/<namespace>).
+    removeCgroupParents(`/${NAMESPACE}/any`, `/${NAMESPACE}`);
   }
 }
 

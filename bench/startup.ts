@@ -9,6 +9,7 @@ import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { removeCgroupParents } from "../src/libcontainerd/remote/cgroup-parents.js";
 import { startContainerd } from "../test/harness/containerd.js";
 import { formatMs, formatRatio, freePort, median, processCpuMs, rpcCounts } from "./measure.js";
 import { writeBenchSection } from "./report.js";
@@ -138,4 +139,6 @@ try {
   process.stderr.write(`${section}\n`);
 } finally {
   await ctrd.stop();
+  // ctr leaves the parent runc made for its containers (/<namespace>).
+  removeCgroupParents("/startup/any", "/startup");
 }
