@@ -20,7 +20,7 @@ import {
   Version,
   VersionResponseSchema,
 } from "../../src/gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
-import { isConnectionLoss } from "../../src/libcontainerd/grpc/grpc-http2.js";
+import { grpcTimeout, isConnectionLoss } from "../../src/libcontainerd/grpc/grpc-http2.js";
 import {
   createContainerdTransport,
   MAX_MESSAGE_BYTES,
@@ -185,6 +185,68 @@ describe("gRPC transport against node:http2 over TCP", () => {
     expect(seen[0]!.headers["grpc-timeout"]).toBe("50m");
     while (seen[0]!.rstCode === undefined) await new Promise((r) => setTimeout(r, 10));
     expect(seen[0]!.rstCode).toBe(constants.NGHTTP2_CANCEL);
+  });
+
+  it("a deadline of 28 hours or more: grpc-timeout in the largest unit that keeps 8 digits, as grpc-go reads it", async () => {
+    const { seen, containers } = await grpcServer((stream) => reply(stream, grpcMessage(new Uint8Array())));
+    for (const timeoutMs of [99_999_999, 100_000_000, 48 * 3_600_000])
+      await containers.create({ container: { id: "c" } }, { timeoutMs });
+    expect(seen.map((s) => s.headers["grpc-timeout"])).toEqual(["99999999m", "100000S", "172800S"]);
+    expect(grpcTimeout(1e13)).toBe("2777778H");
+    expect(grpcTimeout(1e16)).toBe("99999999H");
+  });
+
+  it("the server resets a stream: its code mapped as grpc-go maps it, the connection not counted lost", async () => {
+    const { seen, containers } = await grpcServer((stream, _seen, index) =>
+      index === 0
+        ? stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM)
+        : reply(stream, grpcMessage(new Uint8Array())),
+    );
+    const err = await rejection(containers.create({ container: { id: "c" } }));
+    expect(err.code).toBe(Code.ResourceExhausted);
+    expect(isConnectionLoss(err)).toBe(false);
+    // Not sent again: the server saw the call.
+    await containers.create({ container: { id: "d" } });
+    expect(seen).toHaveLength(2);
+  });
+
+  it("a grpc-message with a byte that is no UTF-8: the rest still percent-decoded", async () => {
+    const { containers } = await grpcServer((stream) =>
+      stream.respond(
+        {
+          ":status": 200,
+          "content-type": "application/grpc",
+          "grpc-status": "5",
+          "grpc-message": "open /var/lib/caf%C3%A9/x%FF: no such file",
+        },
+        { endStream: true },
+      ),
+    );
+    const err = await rejection(containers.get({ id: "x" }));
+    expect(err.rawMessage).toBe("open /var/lib/café/x\uFFFD: no such file");
+  });
+
+  it("tells the server how large a header block it takes (SETTINGS_MAX_HEADER_LIST_SIZE)", async () => {
+    let advertised: number | undefined;
+    const { containers } = await grpcServer((stream) => {
+      advertised = stream.session?.remoteSettings.maxHeaderListSize;
+      reply(stream, grpcMessage(new Uint8Array()));
+    });
+    await containers.create({ container: { id: "c" } });
+    expect(advertised).toBe(1024 * 1024);
+  });
+
+  it("an answer of many DATA frames arrives whole (the parser joins its parts once)", async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 7, 0x61);
+    const { version } = await grpcServer((stream) =>
+      reply(
+        stream,
+        grpcMessage(
+          toBinary(VersionResponseSchema, create(VersionResponseSchema, { version: big.toString() })),
+        ),
+      ),
+    );
+    expect((await version.version({})).version).toBe(big.toString());
   });
 
   it("an abort: the call ends Canceled with the signal's reason, the server sees CANCEL", async () => {

@@ -185,6 +185,9 @@ export class Http2Connection {
       settingsFrame([
         [Setting.ENABLE_PUSH, 0],
         [Setting.INITIAL_WINDOW_SIZE, opts.streamWindow],
+        // What we take in one header block: gRPC-go then resets only the stream whose trailers
+        // are larger (a long grpc-message) instead of sending them, which would end the connection.
+        [Setting.MAX_HEADER_LIST_SIZE, MAX_HEADER_BLOCK_BYTES],
       ]),
     );
     if (opts.connectionWindow > DEFAULT_WINDOW_BYTES) {
@@ -349,6 +352,8 @@ export class Http2Connection {
    * partial frame, DATA payloads, header block fragments) is copied.
    */
   private receive(read: Buffer, bytes: number): void {
+    // After a protocol error or destroy() the rest of the socket's bytes mean nothing.
+    if (this.closed) return;
     let buf = read.subarray(0, bytes);
     if (this.partial) {
       buf = Buffer.concat([this.partial, buf]);
@@ -703,6 +708,9 @@ export class Http2Connection {
     if (this.goingAway) return;
     this.goingAway = true;
     this.opts.onUnusable?.();
+    // Streams still waiting for a slot (MAX_CONCURRENT_STREAMS) never went out: they go elsewhere
+    // (stream ids ran out, GOAWAY), rather than wait here for good.
+    for (const stream of this.waiting.splice(0)) this.finish(stream, { kind: "refused" });
   }
 
   private protocolError(err: Http2ProtocolError): void {
