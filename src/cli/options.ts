@@ -16,7 +16,7 @@ import { parseDaemonJson } from "../runtime/daemon-json.js";
 import type { RuntimeConfig } from "../runtime/types.js";
 import { CliError, usageError } from "./errors.js";
 import { createLogger, LOG_LEVELS, type LogLevel } from "./logger.js";
-import { withSpinner } from "./output.js";
+import { onBrokenPipeExit, withSpinner } from "./output.js";
 
 export const DEFAULT_NAMESPACE = "ctrd";
 
@@ -258,11 +258,14 @@ export async function withClient<T>(
   work: (client: LibcontainerdClient) => Promise<T>,
 ): Promise<T> {
   const client = await openClient(settings);
+  onBrokenPipeExit(() => client.close());
   try {
     return await work(client);
   } catch (err) {
     throw (await unreachable(client, err)) ?? err;
   } finally {
+    // A broken pipe noticed while closing waits for the same close (it is idempotent).
     await client.close().catch((err: unknown) => settings.logger.debug({ err }, "closing the client failed"));
+    onBrokenPipeExit(undefined);
   }
 }

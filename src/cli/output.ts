@@ -4,19 +4,42 @@ import { ExitCode } from "./errors.js";
 type BrokenPipeHandler = (stream: NodeJS.WriteStream) => void;
 let brokenPipeHandler: BrokenPipeHandler | undefined;
 
+/** What ctrd finishes before it ends for a broken pipe: the open client's close(). */
+let beforeBrokenPipeExit: (() => Promise<void>) | undefined;
+let endingForBrokenPipe = false;
+/** How long that may take: a SIGPIPE'd writer ends at once, ctrd only finishes what it must remember. */
+const BROKEN_PIPE_CLOSE_MS = 5_000;
+
 /**
- * `ctrd ps | head -1`: the reader is gone. By default ctrd ends as a SIGPIPE'd writer would, quietly;
- * while a container's output is being copied, the attachment decides instead (the container still
- * has to be waited for and cleaned up).
+ * `ctrd ps | head -1`: the reader is gone. By default ctrd ends as a SIGPIPE'd writer would, quietly,
+ * once the client has written what it still has to remember (`ctrd stop a b | head -1`: b's exit,
+ * noted after its task was deleted); while a container's output is being copied, the attachment
+ * decides instead (the container still has to be waited for and cleaned up).
  */
 export function handleBrokenPipes(): void {
   for (const stream of [process.stdout, process.stderr]) {
     stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (endingForBrokenPipe) return; // later writes to the broken stream
       if (err.code !== "EPIPE") throw err;
       if (brokenPipeHandler) brokenPipeHandler(stream);
-      else process.exit(ExitCode.brokenPipe);
+      else endForBrokenPipe();
     });
   }
+}
+
+function endForBrokenPipe(): void {
+  endingForBrokenPipe = true;
+  const before = beforeBrokenPipeExit;
+  if (!before) process.exit(ExitCode.brokenPipe);
+  setTimeout(() => process.exit(ExitCode.brokenPipe), BROKEN_PIPE_CLOSE_MS).unref();
+  void before()
+    .catch(() => {})
+    .finally(() => process.exit(ExitCode.brokenPipe));
+}
+
+/** Sets (or clears) what a broken pipe waits for before ctrd ends (withClient: the client's close). */
+export function onBrokenPipeExit(hook: (() => Promise<void>) | undefined): void {
+  beforeBrokenPipeExit = hook;
 }
 
 export function onBrokenPipe(handler: BrokenPipeHandler | undefined): void {

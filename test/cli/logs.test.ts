@@ -2,11 +2,12 @@
  * Long-running containers through ctrd: logs that outlive ctrd and containerd, the exit remembered,
  * docker's ps STATUS, start/stop/restart/wait and inspect.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import type { ContainerInspect } from "../../src/libcontainerd/types/inspect.js";
-import { ctrd, useHarnessCtrd } from "./helpers.js";
+import { CTRD, ctrd, useHarnessCtrd } from "./helpers.js";
 
 const fx = useHarnessCtrd("ctrd-logs");
 
@@ -64,6 +65,26 @@ describe("ctrd logs, ps -a, inspect, wait", () => {
     expect(existsSync(logDir(id))).toBe(false);
     // The exit was remembered before the task went: it is gone now, and that is all.
     expect(await psRow(id)).toBeUndefined();
+  });
+
+  test("stop a b | head -1: ctrd ends for the broken pipe, and both exits are remembered", async () => {
+    const [a, b] = [name("piped"), name("piped")];
+    for (const id of [a, b])
+      await runDetached(id, ["sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.1; done"]);
+    // b's task is deleted (its exit noted) while the write of a's id hits the closed pipe.
+    const piped = spawnSync(
+      "bash",
+      [
+        "-c",
+        `node ${CTRD} stop ${[...fx.global, a, b].join(" ")} | head -1; echo "status \${PIPESTATUS[0]}"`,
+      ],
+      { encoding: "utf8" },
+    );
+    expect(piped.stdout).toBe(`${a}\nstatus 141\n`);
+    for (const id of [a, b]) {
+      expect(await psRow(id)).toMatchObject({ state: "exited", exitCode: 3 });
+      expect((await ctrd(["rm", id, ...fx.global])).code).toBe(0);
+    }
   });
 
   test("inspect: docker's core shape, remembered after the task is gone", async () => {

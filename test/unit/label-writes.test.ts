@@ -24,6 +24,21 @@ describe("LabelWrites: an exit is written unless the container goes first", () =
     expect(sent).toEqual(["a 3"]);
   });
 
+  test("closing waits for a task delete in flight and writes the exit it notes", async () => {
+    const { labels, sent, note } = writes();
+    const release = labels.hold("a"); // task.delete() has begun; close() is called meanwhile
+    let closed = false;
+    const closing = labels.allWritten().then(() => {
+      closed = true;
+    });
+    await nextTurn();
+    expect(closed).toBe(false);
+    note("a"); // the delete returns: its exit, then the hold ends
+    release();
+    await closing;
+    expect(sent).toEqual(["a 3"]);
+  });
+
   test("a container delete that begins in the same turn drops it", async () => {
     const { labels, sent, note } = writes();
     note("a");
@@ -63,9 +78,13 @@ describe("LabelWrites: an exit is written unless the container goes first", () =
     await labels.written("a");
     expect(sent).toEqual(["a 3"]);
     release();
-    labels.hold("b");
-    await labels.allWritten();
+    const deleting = labels.hold("b");
+    const closing = labels.allWritten();
+    await labels.queued("b");
+    // Written at once, held or not; the close still waits for the delete that holds it.
     expect(sent).toEqual(["a 3", "b 3"]);
+    deleting();
+    await closing;
   });
 
   test("a start takes it (to write it with the start's labels); other containers are unaffected", async () => {

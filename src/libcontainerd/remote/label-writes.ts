@@ -26,6 +26,8 @@ export class LabelWrites {
   private readonly exits = new Map<string, PendingExit>();
   /** Per container, how many starts and task or container deletes are in flight. */
   private readonly holds = new Map<string, number>();
+  /** Who waits for the last hold to end (`allWritten`). */
+  private unheld: (() => void)[] = [];
 
   /**
    * Runs `write` (an update of the container's labels) after the container's earlier label writes,
@@ -55,10 +57,18 @@ export class LabelWrites {
     return this.queues.get(containerId) ?? Promise.resolve();
   }
 
-  /** Resolves when every pending exit and queued label write is done (closing the client). */
+  /**
+   * Resolves when every pending exit and queued label write is done (closing the client), the exits
+   * of task deletes still in flight included: their exit is noted when the delete returns, after
+   * the close began (`ctrd stop | head` ends for the broken pipe while a stop's delete runs).
+   */
   async allWritten(): Promise<void> {
-    for (const containerId of [...this.exits.keys()]) this.flushExit(containerId);
-    while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+    for (;;) {
+      for (const containerId of [...this.exits.keys()]) this.flushExit(containerId);
+      if (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+      else if (this.holds.size > 0) await new Promise<void>((resolve) => this.unheld.push(resolve));
+      else return;
+    }
   }
 
   /**
@@ -104,6 +114,7 @@ export class LabelWrites {
       if (left > 0) this.holds.set(containerId, left);
       else this.holds.delete(containerId);
       this.scheduleExit(containerId);
+      if (this.holds.size === 0) for (const resolve of this.unheld.splice(0)) resolve();
     };
   }
 

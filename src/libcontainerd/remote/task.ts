@@ -273,13 +273,14 @@ class RemoteInitProcess extends RemoteProcess {
    * a caller that deletes the task and then the container never has it written.
    */
   override async delete(call: Call): Promise<ExitStatus> {
-    const oomKilled = await this.oomKilled(
-      call,
-      false,
-      this.ctx.core.exits.lastExit(this.containerId, this.id),
-    );
+    // Held from the start: a close() meanwhile waits for this delete's exit (LabelWrites.allWritten).
     const release = this.ctx.labels.hold(this.containerId);
     try {
+      const oomKilled = await this.oomKilled(
+        call,
+        false,
+        this.ctx.core.exits.lastExit(this.containerId, this.id),
+      );
       const status = await super.delete(call);
       const exit = withOom(status, oomKilled || this.ctx.events.oomSeen(this.containerId));
       this.ctx.deletedTasks.add(this.containerId);
