@@ -16,7 +16,7 @@ import { machineFacts } from "./machine.js";
 import { formatMs, formatRatio, freePort, median, rpcCounts, runCommand, runToEnd } from "./measure.js";
 import { writeBenchSection } from "./report.js";
 import { ServerCpu, type ServerCpuMs } from "./server-cpu.js";
-import { BenchSubjects } from "./subjects.js";
+import { BenchSubjects, NAMESPACE } from "./subjects.js";
 
 const quick = process.argv.includes("--quick");
 const ROUNDS = quick ? 10 : 40;
@@ -185,8 +185,10 @@ async function main(): Promise<void> {
     await client.close();
     await ctrd.stop();
     await serverCpu.remove();
-    // The Go client leaves its containers' cgroup parent behind (the library removes its own).
+    // The Go client and ctr (BenchSubjects, namespace `bench`) leave their containers' cgroup parent
+    // behind (the library removes its own).
     removeCgroupParents("/bench-go/any", "/bench-go");
+    removeCgroupParents(`/${NAMESPACE}/any`, `/${NAMESPACE}`);
   }
 }
 

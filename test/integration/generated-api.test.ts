@@ -38,7 +38,7 @@ test("echo hello: containers create → tasks create with FIFOs → wait → sta
   const spec = defaultLinuxSpec({
     args: ["/bin/echo", "hello"],
     rootfs: ctrd.rootfs,
-    cgroupsPath: `/gen-api/${id}`,
+    cgroupsPath: `${ctrd.cgroupParent}/${id}`,
   });
   await containers.create({
     container: {

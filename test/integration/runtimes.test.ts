@@ -108,7 +108,7 @@ interface Run {
 
 /** Containers.Create with the resolved runtime, then a task with stdout/stderr FIFOs, run to exit. */
 async function run(id: string, runtime: ResolvedRuntime, args: string[]): Promise<Run> {
-  const spec = defaultLinuxSpec({ args, rootfs: ctrd.rootfs, cgroupsPath: `/${namespace}/${id}` });
+  const spec = defaultLinuxSpec({ args, rootfs: ctrd.rootfs, cgroupsPath: `${ctrd.cgroupParent}/${id}` });
   await containers.create({
     container: {
       id,
@@ -204,7 +204,7 @@ test.each([
     const spec = defaultLinuxSpec({
       args: ["/bin/sleep", "30"],
       rootfs: ctrd.rootfs,
-      cgroupsPath: `/${namespace}/${id}`,
+      cgroupsPath: `${ctrd.cgroupParent}/${id}`,
     });
     await containers.create({
       container: {
