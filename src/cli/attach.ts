@@ -23,7 +23,11 @@ export class Attachment {
   private rawMode = false;
   /** True once a reader of our output went away. */
   outputGone = false;
-  private readonly onResize = (): void => this.sendSize();
+  private readonly onResize = (): void => {
+    void this.resize("resizing the terminal");
+  };
+  /** The resizes sent so far, one after another (see `resize`). */
+  private resizes: Promise<void> = Promise.resolve();
   private readonly onStdinEnd = (): void => {
     this.process
       .closeStdin()
@@ -67,11 +71,7 @@ export class Attachment {
     // resized while the task starts (the program already running, the Start's answer not yet
     // here) would otherwise keep the old size for good. A created task's pty takes a resize.
     local.on("SIGWINCH", this.onResize);
-    const { columns, rows } = local.stdout;
-    if (!columns || !rows) return;
-    await this.process
-      .resize(columns, rows)
-      .catch((err: unknown) => this.opts.logger.debug({ err }, "sizing the terminal failed"));
+    await this.resize("sizing the terminal");
   }
 
   /** Input and terminal, once the process runs. */
@@ -87,12 +87,20 @@ export class Attachment {
     local.stdin.once("end", this.onStdinEnd);
   }
 
-  private sendSize(): void {
-    const { columns, rows } = globalThis.process.stdout;
-    if (!columns || !rows) return;
-    this.process
-      .resize(columns, rows)
-      .catch((err: unknown) => this.opts.logger.debug({ err }, "resizing the terminal failed"));
+  /**
+   * Sends the terminal's size as it is when the previous resize has been answered. One at a time:
+   * `stty cols 120 rows 40` is two SIGWINCHs (120x30, then 120x40), and two ResizePty calls in
+   * flight at once may be applied in either order, leaving the pty at the older size.
+   */
+  private resize(what: string): Promise<void> {
+    this.resizes = this.resizes.then(async () => {
+      const { columns, rows } = globalThis.process.stdout;
+      if (!columns || !rows) return;
+      await this.process
+        .resize(columns, rows)
+        .catch((err: unknown) => this.opts.logger.debug({ err }, `${what} failed`));
+    });
+    return this.resizes;
   }
 
   /** After the exit: the rest of the output, bounded by a grace period. */
