@@ -108,9 +108,6 @@ const EMPTY_HEADERS: Headers = {
 function readOnlyHeaders(): never {
   throw new TypeError("a containerd response's headers are not kept (read-only)");
 }
-export function noHeaders(): Headers {
-  return EMPTY_HEADERS;
-}
 
 /** A unary call's answer as connect shapes it (no headers or trailers kept). */
 export function unaryResponse<I extends DescMessage, O extends DescMessage>(
@@ -611,10 +608,10 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
   const blocks = new Map<string, Buffer>();
 
   const headerBlock = (path: string, timeoutMs: number | undefined, header: CallHeaders): Buffer => {
-    let block: Buffer;
+    let block: Buffer | undefined;
     if (header === undefined || (Array.isArray(header) && header.length === 0)) {
-      block = blocks.get(path) ?? Buffer.alloc(0);
-      if (block.length === 0) {
+      block = blocks.get(path);
+      if (!block) {
         // Pseudo-header fields come first (RFC 9113 §8.3).
         block = Buffer.concat([pseudoBlock, encodeField(":path", path), regularBlock]);
         blocks.set(path, block);
@@ -764,8 +761,8 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
         stream: true,
         service: method.parent,
         method,
-        header: noHeaders(),
-        trailer: noHeaders(),
+        header: EMPTY_HEADERS,
+        trailer: EMPTY_HEADERS,
         message: messages(),
       };
     },

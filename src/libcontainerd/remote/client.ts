@@ -229,7 +229,7 @@ export class RemoteClient extends ClientBase {
 
   protected async closeBackend(): Promise<void> {
     // Remembered state this client is still writing (an exit) is written before it goes.
-    await this.ctx.labels.allWritten();
+    await this.ctx.labels.drained();
     await this.ctx.events.close();
   }
 }

@@ -26,7 +26,7 @@ export class LabelWrites {
   private readonly exits = new Map<string, PendingExit>();
   /** Per container, how many starts and task or container deletes are in flight. */
   private readonly holds = new Map<string, number>();
-  /** Who waits for the last hold to end (`allWritten`). */
+  /** Who waits for the last hold to end (`drained`). */
   private unheld: (() => void)[] = [];
 
   /**
@@ -57,17 +57,22 @@ export class LabelWrites {
     return this.queues.get(containerId) ?? Promise.resolve();
   }
 
-  /**
-   * Resolves when every pending exit and queued label write is done (closing the client), the exits
-   * of task deletes still in flight included: their exit is noted when the delete returns, after
-   * the close began (`ctrd stop | head` ends for the broken pipe while a stop's delete runs).
-   */
+  /** Resolves when every pending exit and queued label write is done (listing the containers). */
   async allWritten(): Promise<void> {
+    for (const containerId of [...this.exits.keys()]) this.flushExit(containerId);
+    while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+  }
+
+  /**
+   * `allWritten`, and then that of every start and delete still in flight (closing the client):
+   * a task delete notes its exit when it returns, which may be after the close began (`ctrd stop |
+   * head` ends for the broken pipe while a stop's delete runs).
+   */
+  async drained(): Promise<void> {
     for (;;) {
-      for (const containerId of [...this.exits.keys()]) this.flushExit(containerId);
-      if (this.queues.size > 0) await Promise.all([...this.queues.values()]);
-      else if (this.holds.size > 0) await new Promise<void>((resolve) => this.unheld.push(resolve));
-      else return;
+      await this.allWritten();
+      if (this.holds.size === 0) return;
+      await new Promise<void>((resolve) => this.unheld.push(resolve));
     }
   }
 
