@@ -17,6 +17,10 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { Containers } from "../../src/gen/github.com/containerd/containerd/api/services/containers/v1/containers_pb.js";
 import {
+  Content,
+  ReadContentResponseSchema,
+} from "../../src/gen/github.com/containerd/containerd/api/services/content/v1/content_pb.js";
+import {
   Version,
   VersionResponseSchema,
 } from "../../src/gen/github.com/containerd/containerd/api/services/version/v1/version_pb.js";
@@ -68,6 +72,7 @@ async function grpcServer(answer: (stream: ServerHttp2Stream, seen: Seen, index:
     seen,
     version: serviceClient(Version, transport),
     containers: serviceClient(Containers, transport),
+    content: serviceClient(Content, transport),
   };
 }
 
@@ -85,6 +90,65 @@ function reply(stream: ServerHttp2Stream, body: Buffer, status = "0", message?: 
   );
   stream.end(body);
 }
+
+/** One Content.Read answer: `bytes` of data, each byte `n`, at offset `n`. */
+const readAnswer = (n: number, bytes: number) =>
+  grpcMessage(
+    toBinary(
+      ReadContentResponseSchema,
+      create(ReadContentResponseSchema, { offset: BigInt(n), data: Buffer.alloc(bytes, n & 0xff) }),
+    ),
+  );
+
+/**
+ * Writes `messages` one after another, each once the previous one's write completed, which node:http2
+ * reports only once nghttp2 sent it all (within our windows); `sent` counts the bytes of completed
+ * writes. The messages at `pauses` wait 100 ms first.
+ */
+function streamAnswers(
+  stream: ServerHttp2Stream,
+  messages: Buffer[],
+  pauses: ReadonlySet<number> = new Set(),
+): { sent: number } {
+  const progress = { sent: 0 };
+  stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+  stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+  const paused = new Set<number>();
+  const next = (i: number): void => {
+    if (stream.closed) return;
+    if (i === messages.length) {
+      stream.end();
+      return;
+    }
+    if (pauses.has(i) && !paused.has(i)) {
+      paused.add(i);
+      setTimeout(() => next(i), 100);
+      return;
+    }
+    stream.write(messages[i], (err) => {
+      if (err) return;
+      progress.sent += messages[i]!.length;
+      next(i + 1);
+    });
+  };
+  next(0);
+  return progress;
+}
+
+/** Resolves once `value()` stayed the same over 10 looks 25 ms apart: the writer is stuck (or done). */
+async function settled(value: () => number): Promise<number> {
+  let last = value();
+  for (let same = 0; same < 10; ) {
+    await new Promise((r) => setTimeout(r, 25));
+    const now = value();
+    same = now === last ? same + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
+/** Our receive window per stream (grpc-http2.ts's STREAM_WINDOW_BYTES). */
+const STREAM_WINDOW = 4 * 1024 * 1024;
 
 const rejection = async (promise: Promise<unknown>): Promise<ConnectError> => {
   const err = await promise.then(
@@ -285,5 +349,56 @@ describe("gRPC transport against node:http2 over TCP", () => {
     expect(err.rawMessage).toBe("cannot connect to containerd (ECONNREFUSED)");
     expect((err.cause as NodeJS.ErrnoException).code).toBe("ECONNREFUSED");
     expect(isConnectionLoss(err)).toBe(true);
+  });
+
+  it("a server stream whose caller stops reading: the server is held at the stream window; all of it arrives once the caller reads on", async () => {
+    const messages = Array.from({ length: 256 }, (_, n) => readAnswer(n, 64 * 1024));
+    const total = messages.reduce((sum, m) => sum + m.length, 0);
+    let progress: { sent: number } | undefined;
+    const { content } = await grpcServer((stream) => {
+      progress = streamAnswers(stream, messages);
+    });
+    const reader = content.read({ digest: "sha256:x" })[Symbol.asyncIterator]();
+    const first = await reader.next();
+    expect(first.value?.offset).toBe(0n);
+    // The caller holds one message and reads no more. The server sends the window's worth (its
+    // first write, what we took, is not given back before a quarter of the window is taken) and no
+    // more: what it sent is bounded by the window, not by the 16 MiB it has.
+    while (progress!.sent < STREAM_WINDOW - 2 * messages[0]!.length)
+      await new Promise((r) => setTimeout(r, 10));
+    const held = await settled(() => progress!.sent);
+    expect(held).toBeLessThanOrEqual(STREAM_WINDOW);
+    expect(held).toBeLessThan(total);
+    let n = 1;
+    for (let next = await reader.next(); !next.done; next = await reader.next(), n++) {
+      expect(next.value.offset).toBe(BigInt(n));
+      expect(next.value.data.length).toBe(64 * 1024);
+      expect(next.value.data.every((b: number) => b === (n & 0xff))).toBe(true);
+    }
+    expect(n).toBe(messages.length);
+    expect(progress!.sent).toBe(total);
+  });
+
+  it("a server stream's message larger than the stream window arrives whole, the caller waiting for it or not", async () => {
+    const big = 6 * 1024 * 1024;
+    const messages = [readAnswer(0, 10), readAnswer(1, big), readAnswer(2, 10), readAnswer(3, big)];
+    let progress: { sent: number } | undefined;
+    const { content } = await grpcServer((stream) => {
+      progress = streamAnswers(stream, messages, new Set([1]));
+    });
+    const reader = content.read({ digest: "sha256:x" })[Symbol.asyncIterator]();
+    expect((await reader.next()).value?.offset).toBe(0n);
+    // The first large message begins while its caller waits for it (the server paused before it).
+    // The second has the window's worth arrived before its caller asks for it: the rest comes once
+    // asked for.
+    const second = await reader.next();
+    expect(second.value?.data.length).toBe(big);
+    expect((await reader.next()).value?.offset).toBe(2n);
+    await settled(() => progress!.sent);
+    const fourth = await reader.next();
+    expect(fourth.value?.offset).toBe(3n);
+    expect(fourth.value?.data.length).toBe(big);
+    expect(fourth.value?.data.every((b: number) => b === 3)).toBe(true);
+    expect((await reader.next()).done).toBe(true);
   });
 });

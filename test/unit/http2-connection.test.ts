@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
+  type ClientStream,
   type ConnectionOptions,
   Http2Connection,
   type StreamEnd,
@@ -217,6 +218,66 @@ describe("HTTP/2 connection against node:http2 (nghttp2)", () => {
     const r = await request(conn, "/big-response").response;
     expect(r.body.length).toBe(size);
     expect(r.end).toEqual({ kind: "done" });
+  });
+
+  it("a window given back as the reader takes the data (windowOnRead): padded DATA read as it comes; a reader that asks for more than the window, reading none", async () => {
+    const size = 300 * 1000;
+    const { path } = await peer(
+      {},
+      (stream) => {
+        // Read to its end: else node resets the stream (NO_ERROR) once its answer is out.
+        stream.resume();
+        stream.respond({ ":status": 200 });
+        // Small writes, one after another: small DATA frames, which nghttp2 pads up to a whole frame.
+        const write = (left: number): void => {
+          if (left === 0) stream.end();
+          else stream.write(Buffer.alloc(1000, 5), () => write(left - 1000));
+        };
+        write(size);
+      },
+      // Padding counts against the window, and no reader takes it: it must be given back as it comes.
+      { paddingStrategy: constants.PADDING_STRATEGY_MAX },
+    );
+    const conn = connection(path, { streamWindow: 65_535 });
+    /** The response, `onChunk` told of each chunk; `atStart` called once the stream is open. */
+    const read = (
+      onChunk: (stream: ClientStream, chunk: number, received: number) => void,
+      atStart: (stream: ClientStream) => void = () => {},
+    ) =>
+      new Promise<{ received: number; end: StreamEnd }>((resolve) => {
+        let received = 0;
+        const stream: ClientStream = conn.request(
+          requestBlock("/window-on-read"),
+          {
+            onHeaders() {},
+            onData(chunk) {
+              received += chunk.length;
+              onChunk(stream, chunk.length, received);
+            },
+            onWritable() {},
+            onClose(end) {
+              resolve({ received, end });
+            },
+          },
+          true,
+        );
+        stream.write([], true);
+        atStart(stream);
+      });
+    const whole = { received: size, end: { kind: "done" } };
+    // Each chunk taken as it comes: 16 windows' worth arrives.
+    expect(await read((stream, chunk) => stream.read(chunk))).toEqual(whole);
+    // Nothing taken until all of it is here, as a reader needs a message larger than the window
+    // whole: the rest is granted beyond the window; taken, the window is back for the stream's end.
+    expect(
+      await read(
+        (stream, _chunk, received) => {
+          if (received < size) stream.expect(size - received);
+          else stream.read(size);
+        },
+        (stream) => stream.expect(size),
+      ),
+    ).toEqual(whole);
   });
 
   it("SETTINGS changed mid-connection: INITIAL_WINDOW_SIZE shrinks the windows of streams in flight, MAX_FRAME_SIZE grows; we ACK", async () => {

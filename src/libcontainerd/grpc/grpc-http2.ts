@@ -36,6 +36,11 @@ import { encodeField, encodeHeaderBlock } from "./http2/hpack.js";
  * peer going away closes the socket, which is noticed at once; TCP gets the kernel's keepalive.
  * A GOAWAY or a refused stream means the server never processed the call: it is sent again on a
  * new connection, transparently, as gRPC clients do.
+ *
+ * Flow control: the connection's window is given back as DATA arrives (one slow stream must not
+ * stall the others), a stream's as its reader takes the messages (a caller that stops reading
+ * Content.Read or events makes containerd wait, rather than us buffer without bound), as grpc-go.
+ * A unary call's one reply is bounded by `maxMessageBytes`, so its window goes back on arrival.
  */
 export interface Http2GrpcTransportOptions {
   /** `localhost` for a socket or pipe, `host:port` for TCP: only the `:authority`. */
@@ -291,6 +296,10 @@ interface CallSink {
   message(bytes: Uint8Array): void;
   finish(error?: Error): void;
   readonly finished: boolean;
+  /** Whether the stream's window goes back as the reader takes messages (`Call.taken`), not on arrival. */
+  readonly windowOnRead: boolean;
+  /** Whether the reader waits for a message now (see `Call.starved`). */
+  readonly waiting: boolean;
 }
 
 /**
@@ -300,6 +309,9 @@ interface CallSink {
 class UnaryReply implements CallSink {
   private reply: Uint8Array | undefined;
   private done = false;
+  // One reply of at most maxMessageBytes: its window goes back on arrival.
+  readonly windowOnRead = false;
+  readonly waiting = false;
   readonly promise: Promise<Uint8Array>;
   private resolve!: (reply: Uint8Array) => void;
   private reject!: (error: Error) => void;
@@ -329,8 +341,15 @@ class UnaryReply implements CallSink {
   }
 }
 
-/** Messages of one call as they arrive, then its end or its error: an async iterable for the caller. */
+/**
+ * Messages of one call as they arrive, then its end or its error: an async iterable for the caller.
+ * The call's stream window goes back to the server as the iterator hands messages out.
+ */
 class Inbox implements AsyncIterable<Uint8Array>, CallSink {
+  /** The call the messages come from. */
+  call!: Call;
+  readonly windowOnRead = true;
+  waiting = false;
   private readonly queue: Uint8Array[] = [];
   private done = false;
   private error: Error | undefined;
@@ -362,6 +381,7 @@ class Inbox implements AsyncIterable<Uint8Array>, CallSink {
     for (;;) {
       const next = this.queue.shift();
       if (next) {
+        this.call.taken(next.byteLength);
         yield next;
         continue;
       }
@@ -369,9 +389,12 @@ class Inbox implements AsyncIterable<Uint8Array>, CallSink {
         if (this.error) throw this.error;
         return;
       }
+      this.waiting = true;
+      this.call.starved();
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
+      this.waiting = false;
     }
   }
 }
@@ -443,6 +466,11 @@ class MessageParser {
   get pending(): boolean {
     return this.buffer.length + this.partBytes > 0;
   }
+
+  /** Octets still to come of the message begun (0 while none is, or its prefix is not whole). */
+  get missing(): number {
+    return this.wanted > 0 ? this.wanted - this.buffer.length - this.partBytes : 0;
+  }
 }
 
 /**
@@ -484,6 +512,20 @@ class Call implements StreamListener {
     if (!this.stream.closed) this.stream.cancel(ErrorCode.CANCEL);
   }
 
+  /**
+   * The reader took a message of `bytes` (with `windowOnRead`): those, and its 5-octet prefix, may
+   * come again.
+   */
+  taken(bytes: number): void {
+    this.stream.read(bytes + 5);
+  }
+
+  /** The reader waits: if a message has begun, the server must be able to send the rest of it. */
+  starved(): void {
+    const missing = this.parser.missing;
+    if (missing > 0) this.stream.expect(missing);
+  }
+
   /** Resolves once the stream took what was written, or ended. */
   writable(): Promise<void> {
     return new Promise<void>((resolve) => {
@@ -510,7 +552,9 @@ class Call implements StreamListener {
       this.parser.push(chunk, this.sink);
     } catch (err) {
       this.fail(err as Error);
+      return;
     }
+    if (this.sink.waiting) this.starved();
   }
 
   onWritable(): void {
@@ -641,7 +685,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
     const block = headerBlock(path, timeoutMs, header);
     const http2 = liveConnection();
     const call = new Call(sink, opts.maxMessageBytes, signal, timeoutMs);
-    call.stream = http2.request(block, call);
+    call.stream = http2.request(block, call, sink.windowOnRead);
     return call;
   };
 
@@ -714,6 +758,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       // A stream is retried only while nothing of it went out but its headers (see RefusedError).
       const inbox = new Inbox();
       const call = await withRetries(async () => open(pathOf(method), signal, timeoutMs, header, inbox));
+      inbox.call = call;
       const { stream } = call;
       const pump = async () => {
         try {

@@ -72,9 +72,12 @@ export class ClientStream {
   /** 0 until its HEADERS went out (a stream waits while the server's MAX_CONCURRENT_STREAMS are open). */
   id = 0;
   sendWindow = 0;
+  /** What the server may still send on this stream, as we told it. */
   recvWindow = 0;
-  /** Received DATA octets not yet given back with WINDOW_UPDATE. */
+  /** DATA octets received (or, with `windowOnRead`, taken by the reader) not yet given back with WINDOW_UPDATE. */
   recvConsumed = 0;
+  /** Window granted beyond the stream window for a message larger than it (see `expect`); not given back twice. */
+  recvExtra = 0;
   /** DATA waiting for flow-control window or the socket. */
   queue: Uint8Array[] = [];
   queuedBytes = 0;
@@ -89,7 +92,30 @@ export class ClientStream {
     private readonly connection: Http2Connection,
     readonly block: Buffer,
     readonly listener: StreamListener,
+    /**
+     * Whether the stream's window is given back as its reader takes the data (`read`) rather than
+     * as it arrives: a reader that stops makes the server wait instead of us buffering without bound.
+     */
+    readonly windowOnRead: boolean,
   ) {}
+
+  /**
+   * The reader took `bytes` of this stream's DATA (with `windowOnRead`): the server may send as
+   * much again, given back once a quarter of the window is taken (as grpc-go's inFlow.onRead).
+   */
+  read(bytes: number): void {
+    this.connection.streamRead(this, bytes);
+  }
+
+  /**
+   * The reader waits for `bytes` more DATA, the rest of a message it needs whole (with
+   * `windowOnRead`). If the server could not send them within the window, as when the message is
+   * larger than the window, the window is raised for them (grpc-go's inFlow.maybeAdjust): else
+   * neither side would move.
+   */
+  expect(bytes: number): void {
+    this.connection.streamExpects(this, bytes);
+  }
 
   /**
    * Queues `parts` as DATA (written as they are, not copied), then END_STREAM if `end`. Returns
@@ -201,10 +227,13 @@ export class Http2Connection {
     return !this.closed && !this.goingAway;
   }
 
-  /** Opens a stream whose request headers are `block` (HPACK, without the dynamic table). */
-  request(block: Buffer, listener: StreamListener): ClientStream {
+  /**
+   * Opens a stream whose request headers are `block` (HPACK, without the dynamic table). With
+   * `windowOnRead` its window is given back as the reader calls `read`, else as DATA arrives.
+   */
+  request(block: Buffer, listener: StreamListener, windowOnRead = false): ClientStream {
     if (!this.usable) throw new Error("HTTP/2 connection no longer accepts streams");
-    const stream = new ClientStream(this, block, listener);
+    const stream = new ClientStream(this, block, listener, windowOnRead);
     if (!this.refd) {
       this.socket.ref();
       this.refd = true;
@@ -471,17 +500,49 @@ export class Http2Connection {
     }
     const end = (flags & Flag.END_STREAM) !== 0;
     if (!end) {
-      stream.recvConsumed += length;
-      if (stream.recvConsumed >= this.opts.streamWindow / 2) {
-        this.out.push(windowUpdateFrame(stream.id, stream.recvConsumed));
-        stream.recvWindow += stream.recvConsumed;
-        stream.recvConsumed = 0;
-        this.answerSoon();
+      if (!stream.windowOnRead) {
+        stream.recvConsumed += length;
+        if (stream.recvConsumed >= this.opts.streamWindow / 2) this.giveBack(stream, stream.recvConsumed);
+      } else if (data.length < length) {
+        // Padding (and its length octet) counts against the window but no reader takes it.
+        this.streamRead(stream, length - data.length);
       }
     }
     // A copy: `data` lies in the read buffer, and the listener may keep it (a message in parts).
     if (data.length > 0 || end) stream.listener.onData(Buffer.from(data), end);
     if (end && !stream.closed) this.remoteEnded(stream);
+  }
+
+  /** @internal */
+  streamRead(stream: ClientStream, bytes: number): void {
+    if (stream.closed) return;
+    let taken = bytes;
+    if (stream.recvExtra > 0) {
+      // These bytes were granted beyond the window already (`streamExpects`).
+      const granted = Math.min(stream.recvExtra, taken);
+      stream.recvExtra -= granted;
+      taken -= granted;
+    }
+    stream.recvConsumed += taken;
+    if (stream.recvConsumed >= this.opts.streamWindow / 4) this.giveBack(stream, stream.recvConsumed);
+  }
+
+  /** @internal */
+  streamExpects(stream: ClientStream, bytes: number): void {
+    if (stream.closed || bytes <= stream.recvWindow) return;
+    // What was taken and not yet given back goes now, and beyond it what this message still needs.
+    const extra = Math.max(0, Math.min(bytes, MAX_WINDOW_BYTES) - stream.recvWindow - stream.recvConsumed);
+    stream.recvExtra += extra;
+    this.giveBack(stream, stream.recvConsumed + extra);
+  }
+
+  /** WINDOW_UPDATE of `increment` for `stream`, covering what it had taken (`recvConsumed`). */
+  private giveBack(stream: ClientStream, increment: number): void {
+    stream.recvConsumed = 0;
+    if (increment <= 0) return;
+    stream.recvWindow += increment;
+    this.out.push(windowUpdateFrame(stream.id, increment));
+    this.answerSoon();
   }
 
   private onHeadersFrame(flags: number, streamId: number, payload: Buffer): void {
