@@ -147,6 +147,13 @@ async function settled(value: () => number): Promise<number> {
   return last;
 }
 
+/** Refuses `stream` (RST_STREAM REFUSED_STREAM) after `ms`, as a server that took long to decide would. */
+function refuseAfter(stream: ServerHttp2Stream, ms: number): void {
+  setTimeout(() => {
+    if (!stream.closed) stream.close(constants.NGHTTP2_REFUSED_STREAM);
+  }, ms);
+}
+
 /** Our receive window per stream (grpc-http2.ts's STREAM_WINDOW_BYTES). */
 const STREAM_WINDOW = 4 * 1024 * 1024;
 
@@ -400,5 +407,28 @@ describe("gRPC transport against node:http2 over TCP", () => {
     expect(fourth.value?.data.length).toBe(big);
     expect(fourth.value?.data.every((b: number) => b === 3)).toBe(true);
     expect((await reader.next()).done).toBe(true);
+  });
+
+  it("a unary call refused again and again: its deadline counts from the first try, a retry is sent with the time left, and the call ends DeadlineExceeded", async () => {
+    const { seen, containers } = await grpcServer((stream) => refuseAfter(stream, 200));
+    const err = await rejection(containers.create({ container: { id: "c" } }, { timeoutMs: 300 }));
+    expect(err.code).toBe(Code.DeadlineExceeded);
+    // The retry went out 200 ms or more into the call (or none did, the time gone), never a third.
+    expect(seen.length).toBeLessThanOrEqual(2);
+    const timeouts = seen.map((s) => Number.parseInt(String(s.headers["grpc-timeout"]), 10));
+    expect(timeouts[0]).toBe(300);
+    for (const timeout of timeouts.slice(1)) expect(timeout).toBeLessThanOrEqual(100);
+  });
+
+  it("a repeatable call whose connection was lost is sent once more with what is left of its deadline", async () => {
+    const { seen, containers } = await grpcServer((stream) =>
+      setTimeout(() => stream.session?.destroy(), 200),
+    );
+    const err = await rejection(containers.get({ id: "c" }, { timeoutMs: 300 }));
+    expect(err.code).toBe(Code.DeadlineExceeded);
+    expect(seen.length).toBeLessThanOrEqual(2);
+    const timeouts = seen.map((s) => Number.parseInt(String(s.headers["grpc-timeout"]), 10));
+    expect(timeouts[0]).toBe(300);
+    for (const timeout of timeouts.slice(1)) expect(timeout).toBeLessThanOrEqual(100);
   });
 });

@@ -76,6 +76,17 @@ const SESSION_WINDOW_BYTES = 32 * 1024 * 1024;
 /** A call the server cannot have seen: safe to send again on a new connection. */
 class RefusedError extends Error {}
 
+/**
+ * What remains of a call's deadline of `timeoutMs` that started at `start` (performance.now()),
+ * for an attempt after the first; DeadlineExceeded when nothing does. A call sent again keeps the
+ * deadline its caller gave it, rather than a new one for each attempt.
+ */
+export function timeLeft(start: number, timeoutMs: number): number {
+  const left = timeoutMs - (performance.now() - start);
+  if (left <= 0) throw grpcError("deadline exceeded", Code.DeadlineExceeded);
+  return left;
+}
+
 /** Errors of calls whose connection ended under them (or never came up), as opposed to the server's answers. */
 const connectionLosses = new WeakSet<Error>();
 
@@ -689,11 +700,18 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
     return call;
   };
 
-  /** Sends again (on a new connection) a call that the server never processed. */
-  const withRetries = async <T>(attempt: () => Promise<T>): Promise<T> => {
+  /**
+   * Sends again (on a new connection) a call that the server never processed, with what is left
+   * of its deadline: `attempt` gets the timeout to send.
+   */
+  const withRetries = async <T>(
+    timeoutMs: number | undefined,
+    attempt: (timeoutMs: number | undefined) => Promise<T>,
+  ): Promise<T> => {
+    const start = timeoutMs === undefined ? 0 : performance.now();
     for (let tries = 0; ; tries++) {
       try {
-        return await attempt();
+        return await attempt(tries === 0 || timeoutMs === undefined ? timeoutMs : timeLeft(start, timeoutMs));
       } catch (err) {
         if (!(err instanceof RefusedError)) throw err;
         if (tries >= TRANSPARENT_RETRIES) {
@@ -744,7 +762,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       const body = frame(toBinary(method.input, request));
       if (body.length - 5 > opts.maxMessageBytes) throw tooLarge(body.length - 5);
       const path = pathOf(method);
-      const reply = await withRetries(() => unaryOnce(path, signal, timeoutMs, header, body));
+      const reply = await withRetries(timeoutMs, (timeout) => unaryOnce(path, signal, timeout, header, body));
       return unaryResponse(method, fromBinary(method.output, reply) as MessageShape<O>);
     },
 
@@ -757,7 +775,9 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
     ): Promise<StreamResponse<I, O>> {
       // A stream is retried only while nothing of it went out but its headers (see RefusedError).
       const inbox = new Inbox();
-      const call = await withRetries(async () => open(pathOf(method), signal, timeoutMs, header, inbox));
+      const call = await withRetries(timeoutMs, async (timeout) =>
+        open(pathOf(method), signal, timeout, header, inbox),
+      );
       inbox.call = call;
       const { stream } = call;
       const pump = async () => {

@@ -12,6 +12,7 @@ import {
   createHttp2GrpcTransport,
   type Http2GrpcTransport,
   isConnectionLoss,
+  timeLeft,
   unaryResponse,
 } from "./grpc-http2.js";
 
@@ -110,7 +111,7 @@ export function lastAnswerAt(address: string): number | undefined {
  * A GOAWAY (containerd restarting, or a server enforcing its limits) or a reset may end the
  * connection while a call is in flight; the transport already resends calls the server never saw.
  * Here a repeatable call whose fate is unknown is sent once more on a new connection, so a kill or
- * a read at that moment succeeds instead of failing as Unavailable.
+ * a read at that moment succeeds instead of failing as Unavailable, within the call's deadline.
  */
 function repeatSafeCalls(inner: Http2GrpcTransport, addressKey: string): Http2GrpcTransport {
   const answered = (err?: unknown, signal?: AbortSignal): void => {
@@ -119,9 +120,10 @@ function repeatSafeCalls(inner: Http2GrpcTransport, addressKey: string): Http2Gr
   };
   return {
     async unary(method, signal, timeoutMs, header, input, contextValues) {
-      const attempt = async () => {
+      const start = timeoutMs === undefined ? 0 : performance.now();
+      const attempt = async (timeout: number | undefined) => {
         try {
-          const response = await inner.unary(method, signal, timeoutMs, header, input, contextValues);
+          const response = await inner.unary(method, signal, timeout, header, input, contextValues);
           answered();
           return response;
         } catch (err) {
@@ -130,12 +132,13 @@ function repeatSafeCalls(inner: Http2GrpcTransport, addressKey: string): Http2Gr
         }
       };
       try {
-        return await attempt();
+        return await attempt(timeoutMs);
       } catch (err) {
         if (!isConnectionLoss(err) || signal?.aborted) throw err;
         if (!REPEATABLE_METHODS.has(`${method.parent.typeName}/${method.name}`)) throw err;
         try {
-          return await attempt();
+          // The same deadline as the first copy had, not a new one.
+          return await attempt(timeoutMs === undefined ? undefined : timeLeft(start, timeoutMs));
         } catch (retryErr) {
           if (method.name !== "Kill" || !processAlreadyFinished(retryErr)) throw retryErr;
           return unaryResponse(method, create(method.output));
