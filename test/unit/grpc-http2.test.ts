@@ -1,8 +1,10 @@
 // The gRPC transport (grpc-http2.ts over our HTTP/2 client) against node:http2's server on TCP
 // (containerd's tcp:// addresses), as a gRPC server answers: messages and trailers, trailers-only
 // errors with a percent-encoded grpc-message, an HTTP status without grpc-status, REFUSED_STREAM
-// (sent again, transparently), deadlines and aborts (RST_STREAM CANCEL at the server), oversized
-// messages, a port nobody listens on. What is checked is what the caller gets and what the server saw.
+// and GOAWAY (unary and server-streaming calls sent again, transparently, within the first
+// attempt's deadline), deadlines and aborts (RST_STREAM CANCEL at the server), oversized messages,
+// a port nobody listens on, flow control by what the caller reads. What is checked is what the
+// caller gets and what the server saw.
 import { once } from "node:events";
 import {
   constants,
@@ -19,6 +21,7 @@ import { Containers } from "../../src/gen/github.com/containerd/containerd/api/s
 import {
   Content,
   ReadContentResponseSchema,
+  WriteAction,
 } from "../../src/gen/github.com/containerd/containerd/api/services/content/v1/content_pb.js";
 import {
   Version,
@@ -38,6 +41,8 @@ afterEach(async () => {
 
 interface Seen {
   headers: Record<string, unknown>;
+  /** The request's DATA. */
+  body: Buffer[];
   rstCode?: number;
 }
 
@@ -48,14 +53,15 @@ async function grpcServer(answer: (stream: ServerHttp2Stream, seen: Seen, index:
   const sessions: Http2Session[] = [];
   server.on("session", (session) => sessions.push(session));
   server.on("stream", (stream, headers) => {
-    const entry: Seen = { headers };
+    const entry: Seen = { headers, body: [] };
     seen.push(entry);
     stream.on("error", () => {});
     stream.on("close", () => {
       entry.rstCode = stream.rstCode;
     });
-    stream.resume();
-    stream.on("end", () => answer(stream, entry, seen.length - 1));
+    stream.on("data", (chunk: Buffer) => entry.body.push(chunk));
+    const index = seen.length - 1;
+    stream.on("end", () => answer(stream, entry, index));
   });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
@@ -147,11 +153,29 @@ async function settled(value: () => number): Promise<number> {
   return last;
 }
 
+const collect = async <T>(messages: AsyncIterable<T>): Promise<T[]> => {
+  const out: T[] = [];
+  for await (const message of messages) out.push(message);
+  return out;
+};
+
 /** Refuses `stream` (RST_STREAM REFUSED_STREAM) after `ms`, as a server that took long to decide would. */
 function refuseAfter(stream: ServerHttp2Stream, ms: number): void {
   setTimeout(() => {
     if (!stream.closed) stream.close(constants.NGHTTP2_REFUSED_STREAM);
   }, ms);
+}
+
+/**
+ * The attempts of a call with a 300 ms deadline that the server ends 200 ms in: the first sent the
+ * whole deadline as grpc-timeout; a retry, sent 200 ms or more into the call, what was left (or
+ * none went out, the time gone); never a third.
+ */
+function expectTimeLeft(seen: Seen[]): void {
+  expect(seen.length).toBeLessThanOrEqual(2);
+  const timeouts = seen.map((s) => Number.parseInt(String(s.headers["grpc-timeout"]), 10));
+  expect(timeouts[0]).toBe(300);
+  for (const timeout of timeouts.slice(1)) expect(timeout).toBeLessThanOrEqual(100);
 }
 
 /** Our receive window per stream (grpc-http2.ts's STREAM_WINDOW_BYTES). */
@@ -413,11 +437,67 @@ describe("gRPC transport against node:http2 over TCP", () => {
     const { seen, containers } = await grpcServer((stream) => refuseAfter(stream, 200));
     const err = await rejection(containers.create({ container: { id: "c" } }, { timeoutMs: 300 }));
     expect(err.code).toBe(Code.DeadlineExceeded);
-    // The retry went out 200 ms or more into the call (or none did, the time gone), never a third.
-    expect(seen.length).toBeLessThanOrEqual(2);
-    const timeouts = seen.map((s) => Number.parseInt(String(s.headers["grpc-timeout"]), 10));
-    expect(timeouts[0]).toBe(300);
-    for (const timeout of timeouts.slice(1)) expect(timeout).toBeLessThanOrEqual(100);
+    expectTimeLeft(seen);
+  });
+
+  it("a server-streaming call refused before any answer (REFUSED_STREAM) is sent again, transparently, the same request; refused every time, Unavailable", async () => {
+    const { seen, content } = await grpcServer((stream, _seen, index) => {
+      if (index < 2 || index >= 3) stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      else streamAnswers(stream, [readAnswer(0, 10), readAnswer(1, 10)]);
+    });
+    const answers = await collect(content.read({ digest: "sha256:x", offset: 7n }));
+    expect(answers.map((a) => a.offset)).toEqual([0n, 1n]);
+    expect(seen).toHaveLength(3);
+    const request = Buffer.concat(seen[0]!.body);
+    expect(request.length).toBeGreaterThan(5);
+    for (const s of seen) expect(Buffer.concat(s.body)).toEqual(request);
+    const err = await rejection(collect(content.read({ digest: "sha256:x" })));
+    expect(err.code).toBe(Code.Unavailable);
+    expect(isConnectionLoss(err)).toBe(true);
+    // The first try and three transparent retries.
+    expect(seen).toHaveLength(7);
+  });
+
+  it("a server-streaming call above a GOAWAY's last-stream-id is sent again on a new connection", async () => {
+    const held: ServerHttp2Stream[] = [];
+    const sessions = new Set<unknown>();
+    const { seen, containers, content } = await grpcServer((stream) => {
+      sessions.add(stream.session);
+      if (sessions.size > 1) return streamAnswers(stream, [readAnswer(0, 10)]);
+      held.push(stream);
+      if (held.length < 2) return;
+      // Stream 3, the read, was never processed: only stream 1 is answered here.
+      stream.session!.goaway(constants.NGHTTP2_NO_ERROR, 1);
+      reply(held[0]!, grpcMessage(new Uint8Array()));
+    });
+    const created = containers.create({ container: { id: "c" } });
+    while (seen.length === 0) await new Promise((r) => setTimeout(r, 5));
+    const answers = await collect(content.read({ digest: "sha256:x" }));
+    await created;
+    expect(answers.map((a) => a.offset)).toEqual([0n]);
+    expect(sessions.size).toBe(2);
+    expect(seen.map((s) => s.headers[":path"])).toEqual([
+      "/containerd.services.containers.v1.Containers/Create",
+      "/containerd.services.content.v1.Content/Read",
+      "/containerd.services.content.v1.Content/Read",
+    ]);
+  });
+
+  it("a server-streaming call refused until its deadline passes: DeadlineExceeded, a retry sent with the time left", async () => {
+    const { seen, content } = await grpcServer((stream) => refuseAfter(stream, 200));
+    const err = await rejection(collect(content.read({ digest: "sha256:x" }, { timeoutMs: 300 })));
+    expect(err.code).toBe(Code.DeadlineExceeded);
+    expectTimeLeft(seen);
+  });
+
+  it("a bidi-streaming call refused: Unavailable, not sent again (its requests cannot be replayed)", async () => {
+    const { seen, content } = await grpcServer((stream) => stream.close(constants.NGHTTP2_REFUSED_STREAM));
+    async function* requests() {
+      yield { action: WriteAction.STAT, ref: "r" };
+    }
+    const err = await rejection(collect(content.write(requests())));
+    expect(err.code).toBe(Code.Unavailable);
+    expect(seen).toHaveLength(1);
   });
 
   it("a repeatable call whose connection was lost is sent once more with what is left of its deadline", async () => {
@@ -426,9 +506,6 @@ describe("gRPC transport against node:http2 over TCP", () => {
     );
     const err = await rejection(containers.get({ id: "c" }, { timeoutMs: 300 }));
     expect(err.code).toBe(Code.DeadlineExceeded);
-    expect(seen.length).toBeLessThanOrEqual(2);
-    const timeouts = seen.map((s) => Number.parseInt(String(s.headers["grpc-timeout"]), 10));
-    expect(timeouts[0]).toBe(300);
-    for (const timeout of timeouts.slice(1)) expect(timeout).toBeLessThanOrEqual(100);
+    expectTimeLeft(seen);
   });
 });

@@ -34,8 +34,9 @@ import { encodeField, encodeHeaderBlock } from "./http2/hpack.js";
  * The connection sends no HTTP/2 pings: gRPC-go servers (containerd) allow one ping per 5 minutes
  * and none without an active stream, and answer more with GOAWAY "too_many_pings". A unix socket's
  * peer going away closes the socket, which is noticed at once; TCP gets the kernel's keepalive.
- * A GOAWAY or a refused stream means the server never processed the call: it is sent again on a
- * new connection, transparently, as gRPC clients do.
+ * A GOAWAY or a refused stream means the server never processed the call: a unary or
+ * server-streaming call is sent again on a new connection, transparently, as gRPC clients do,
+ * within the deadline of its first attempt.
  *
  * Flow control: the connection's window is given back as DATA arrives (one slow stream must not
  * stall the others), a stream's as its reader takes the messages (a caller that stops reading
@@ -306,6 +307,8 @@ interface CallSink {
   /** A response message; throws (ending the call) when the call expects no more. */
   message(bytes: Uint8Array): void;
   finish(error?: Error): void;
+  /** The server refused the call before processing it: send it again, or finish. */
+  refused(refusal: RefusedError): void;
   readonly finished: boolean;
   /** Whether the stream's window goes back as the reader takes messages (`Call.taken`), not on arrival. */
   readonly windowOnRead: boolean;
@@ -347,6 +350,11 @@ class UnaryReply implements CallSink {
     else this.reject(grpcError("protocol error: missing response message", Code.Unimplemented));
   }
 
+  /** Rejects the promise with the refusal: `withRetries` sends the call again. */
+  refused(refusal: RefusedError): void {
+    this.finish(refusal);
+  }
+
   get finished(): boolean {
     return this.done;
   }
@@ -357,8 +365,10 @@ class UnaryReply implements CallSink {
  * The call's stream window goes back to the server as the iterator hands messages out.
  */
 class Inbox implements AsyncIterable<Uint8Array>, CallSink {
-  /** The call the messages come from. */
+  /** The call the messages come from: its latest attempt. */
   call!: Call;
+  /** Sends the call again when refused; unset, a refusal ends it Unavailable. */
+  resend: ((refusal: RefusedError) => void) | undefined;
   readonly windowOnRead = true;
   waiting = false;
   private readonly queue: Uint8Array[] = [];
@@ -376,6 +386,11 @@ class Inbox implements AsyncIterable<Uint8Array>, CallSink {
     this.done = true;
     this.error = error;
     this.notify();
+  }
+
+  refused(refusal: RefusedError): void {
+    if (this.resend) this.resend(refusal);
+    else this.finish(connectionLoss(grpcError(refusal.message, Code.Unavailable, refusal)));
   }
 
   get finished(): boolean {
@@ -593,12 +608,20 @@ class Call implements StreamListener {
       return;
     }
     if (end.kind === "refused") {
-      this.sink.finish(new RefusedError("the server went away before processing the call (GOAWAY)"));
+      if (!this.responded) {
+        this.sink.refused(new RefusedError("the server went away before processing the call (GOAWAY)"));
+      } else {
+        // It answered, yet names the call unprocessed: not sent again (part of the answer may be
+        // out already), and not complete.
+        this.sink.finish(
+          connectionLoss(grpcError("connection to containerd lost (GOAWAY)", Code.Unavailable)),
+        );
+      }
       return;
     }
     if (end.kind === "reset") {
       if (!end.local && end.code === ErrorCode.REFUSED_STREAM && !this.responded) {
-        this.sink.finish(new RefusedError("stream refused by the server"));
+        this.sink.refused(new RefusedError("stream refused by the server"));
       } else if (end.local) {
         this.sink.finish(grpcError(`protocol error: HTTP/2 stream error (code ${end.code})`, Code.Internal));
       } else {
@@ -750,6 +773,97 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       Code.InvalidArgument,
     );
 
+  /** One request message of a stream as its DATA: the gRPC prefix and the message. */
+  const requestParts = <I extends DescMessage>(
+    schema: I,
+    init: MessageInitShape<I>,
+  ): readonly Uint8Array[] => {
+    const parts = encodedParts(init);
+    if (parts) {
+      const length = parts.reduce((sum, part) => sum + part.byteLength, 0);
+      if (length > opts.maxMessageBytes) throw tooLarge(length);
+      return [prefix(length), ...parts];
+    }
+    const bytes = toBinary(schema, create(schema, init));
+    if (bytes.byteLength > opts.maxMessageBytes) throw tooLarge(bytes.byteLength);
+    // A large message (a content write) goes out behind its own 5-byte prefix rather than copied
+    // into one framed buffer.
+    return bytes.byteLength < LARGE_MESSAGE_BYTES ? [frame(bytes)] : [prefix(bytes.byteLength), bytes];
+  };
+
+  /**
+   * A server-streaming call: its one request is at hand, so a refusal (before any answer) sends it
+   * again as a unary call is, within the same retry budget and the first attempt's deadline.
+   */
+  const serverStream = async <I extends DescMessage>(
+    method: DescMethodStreaming<I>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: CallHeaders,
+    input: AsyncIterable<MessageInitShape<I>>,
+    inbox: Inbox,
+  ): Promise<void> => {
+    const start = timeoutMs === undefined ? 0 : performance.now();
+    // connect hands the one request as an iterable; kept, as its DATA, for every attempt.
+    const request: Uint8Array[] = [];
+    for await (const init of input) request.push(...requestParts(method.input, init));
+    const path = pathOf(method);
+    const send = (timeout: number | undefined) => {
+      inbox.call = open(path, signal, timeout, header, inbox);
+      inbox.call.stream.write(request, true);
+    };
+    send(timeoutMs);
+    let tries = 0;
+    inbox.resend = (refusal) => {
+      if (tries++ >= TRANSPARENT_RETRIES) {
+        inbox.finish(connectionLoss(grpcError(refusal.message, Code.Unavailable, refusal)));
+        return;
+      }
+      // After the connection's own handling of the refusal (a GOAWAY goes through every stream
+      // above its last id), not inside it.
+      queueMicrotask(() => {
+        // The caller stopped reading meanwhile (see `messages`): nothing to send again for.
+        if (inbox.finished) return;
+        try {
+          send(timeoutMs === undefined ? undefined : timeLeft(start, timeoutMs));
+        } catch (err) {
+          inbox.finish(err as Error);
+        }
+      });
+    };
+  };
+
+  /**
+   * A client- or bidi-streaming call: its requests are written as the caller's iterable yields
+   * them. Not sent again when refused: the iterable cannot be replayed; a refusal ends the call
+   * Unavailable (see `Inbox.refused`).
+   */
+  const clientStream = <I extends DescMessage>(
+    method: DescMethodStreaming<I>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: CallHeaders,
+    input: AsyncIterable<MessageInitShape<I>>,
+    inbox: Inbox,
+  ): void => {
+    const call = open(pathOf(method), signal, timeoutMs, header, inbox);
+    inbox.call = call;
+    const { stream } = call;
+    const pump = async () => {
+      try {
+        for await (const init of input) {
+          if (inbox.finished) return;
+          if (!stream.write(requestParts(method.input, init)) && !stream.closed) await call.writable();
+        }
+        if (!stream.closed) stream.end();
+      } catch (err) {
+        inbox.finish(err instanceof Error ? err : new Error(String(err)));
+        if (!stream.closed) stream.cancel(ErrorCode.CANCEL);
+      }
+    };
+    void pump();
+  };
+
   return {
     async unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
@@ -773,52 +887,18 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       header: CallHeaders,
       input: AsyncIterable<MessageInitShape<I>>,
     ): Promise<StreamResponse<I, O>> {
-      // A stream is retried only while nothing of it went out but its headers (see RefusedError).
       const inbox = new Inbox();
-      const call = await withRetries(timeoutMs, async (timeout) =>
-        open(pathOf(method), signal, timeout, header, inbox),
-      );
-      inbox.call = call;
-      const { stream } = call;
-      const pump = async () => {
-        try {
-          for await (const init of input) {
-            if (inbox.finished) return;
-            const parts = encodedParts(init);
-            let sent: boolean;
-            if (parts) {
-              const length = parts.reduce((sum, part) => sum + part.byteLength, 0);
-              if (length > opts.maxMessageBytes) throw tooLarge(length);
-              sent = stream.write([prefix(length), ...parts]);
-            } else {
-              const bytes = toBinary(method.input, create(method.input, init));
-              if (bytes.byteLength > opts.maxMessageBytes) throw tooLarge(bytes.byteLength);
-              // A large message (a content write) goes out behind its own 5-byte prefix rather
-              // than copied into one framed buffer.
-              sent =
-                bytes.byteLength < LARGE_MESSAGE_BYTES
-                  ? stream.write([frame(bytes)])
-                  : stream.write([prefix(bytes.byteLength), bytes]);
-            }
-            if (!sent && !stream.closed) await call.writable();
-          }
-          if (!stream.closed) stream.end();
-        } catch (err) {
-          inbox.finish(err instanceof Error ? err : new Error(String(err)));
-          if (!stream.closed) stream.cancel(ErrorCode.CANCEL);
-        }
-      };
-      void pump();
+      if (method.methodKind === "server_streaming")
+        await serverStream(method, signal, timeoutMs, header, input, inbox);
+      else clientStream(method, signal, timeoutMs, header, input, inbox);
       async function* messages(): AsyncGenerator<MessageShape<O>> {
         try {
           for await (const bytes of inbox) yield fromBinary(method.output, bytes);
-        } catch (err) {
-          if (err instanceof RefusedError) {
-            throw grpcError(err.message, Code.Unavailable, err);
-          }
-          throw err;
         } finally {
-          // The caller stopped reading early: end the call rather than leave the stream open.
+          // The caller stopped reading early: end the call rather than leave the stream open (and
+          // send it no more).
+          inbox.finish();
+          const { stream } = inbox.call;
           if (!stream.closed) stream.cancel(ErrorCode.CANCEL);
         }
       }
