@@ -8,7 +8,8 @@
 // - RPCs as containerd counts them (its gRPC metrics).
 // Subjects: this tree's RemoteClient; `--base DIR` another checkout's (old vs new); `--go` containerd's
 // Go client (bench/go-client, built once into /tmp/lifecycle-go/build). `--level N`: N lifecycles at once
-// per round instead of K one after another. cgroup v1 (a cpuacct hierarchy) or v2 (cpu.stat).
+// per round instead of K one after another. `--warmup N`: lifecycles each subject runs first (default 5;
+// 1500 measures the library once V8 has optimized it). cgroup v1 (a cpuacct hierarchy) or v2 (cpu.stat).
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -31,6 +32,8 @@ const { values } = parseArgs({
     level: { type: "string", default: "1" },
     per: { type: "string", default: "20" },
     rounds: { type: "string", default: "6" },
+    /** Lifecycles each subject runs before the rounds (V8 optimizes our hot path over the first ~1000). */
+    warmup: { type: "string", default: "5" },
     /** A subject `flat`: this tree with containers straight under the cgroup root (no parent to make). */
     flat: { type: "boolean", default: false },
     /** A subject `events`: this tree with its event stream subscribed and read (as ctrd serve has it). */
@@ -137,14 +140,16 @@ try {
   };
 
   const names = [...subjects.keys()];
-  for (const name of names) await subjects.get(name)!(Math.min(per, 5)); // warm up
+  const warmup = Number(values.warmup);
+  for (const name of names)
+    for (let done = 0; done < warmup; done += per) await subjects.get(name)!(Math.min(per, warmup - done));
   const samples = new Map<string, Sample[]>(names.map((name) => [name, []]));
   for (let round = 0; round < rounds; round++) {
     const order = names.map((_, k) => names[(k + round) % names.length]!);
     for (const name of order) samples.get(name)!.push(await measure(subjects.get(name)!));
   }
 
-  const what = level === 1 ? `${per} lifecycles one after another` : `${level} lifecycles at once`;
+  const what = `${level === 1 ? `${per} lifecycles one after another` : `${level} lifecycles at once`}, after ${warmup} each to warm up`;
   console.log(
     `${what}, ${rounds} rounds; medians per lifecycle; load average ${loadavg()
       .map((l) => l.toFixed(2))

@@ -22,6 +22,13 @@ const quick = process.argv.includes("--quick");
 const ROUNDS = quick ? 10 : 40;
 const RPC_ROUNDS = quick ? 5 : 10;
 const CONCURRENT_ROUNDS = quick ? 1 : 2;
+/**
+ * Library lifecycles run before the warm sequential rounds (on top of the rounds before them). V8
+ * optimizes a function after many calls, and a lifecycle calls most of ours once: over the first
+ * ~1000 lifecycles the library also pays TurboFan (bench/cpu-profile.ts prints the curve). The Go
+ * client is compiled ahead of time; it has nothing to warm.
+ */
+const WARMUP = quick ? 300 : 1200;
 const LEVELS = [50, 200];
 const benchDir = import.meta.dirname;
 
@@ -89,16 +96,26 @@ async function main(): Promise<void> {
       await subjects.ctrLifecycle("runc-v2");
     }
 
-    log(`sequential: ${ROUNDS} rounds, library / Go client / ctr interleaved`);
-    const seq = { library: [] as Sample[], go: [] as Sample[], ctr: [] as number[] };
-    for (let round = 0; round < ROUNDS; round++) {
-      const order = [0, 1, 2].map((k) => (k + round) % 3);
-      for (const k of order) {
-        if (k === 0) seq.library.push(await measureLibrary(library));
-        else if (k === 1) seq.go.push(await go.run("one"));
-        else seq.ctr.push(await subjects.ctrLifecycle("runc-v2"));
+    const sequential = async () => {
+      const seq = { library: [] as Sample[], go: [] as Sample[], ctr: [] as number[] };
+      for (let round = 0; round < ROUNDS; round++) {
+        const order = [0, 1, 2].map((k) => (k + round) % 3);
+        for (const k of order) {
+          if (k === 0) seq.library.push(await measureLibrary(library));
+          else if (k === 1) seq.go.push(await go.run("one"));
+          else seq.ctr.push(await subjects.ctrLifecycle("runc-v2"));
+        }
       }
-    }
+      return {
+        libraryMs: median(seq.library.map((s) => s.ms)),
+        goMs: median(seq.go.map((s) => s.ms)),
+        ctrMs: median(seq.ctr),
+        libraryCpuMs: median(seq.library.map((s) => s.cpuMs)),
+        goCpuMs: median(seq.go.map((s) => s.cpuMs)),
+      };
+    };
+    log(`sequential: ${ROUNDS} rounds, library / Go client / ctr interleaved`);
+    const cold = await sequential();
 
     log(`RPCs and containerd-side CPU per lifecycle: ${RPC_ROUNDS} each, counted by containerd`);
     const server: Record<string, { library: ServerCpuMs; go: ServerCpuMs }> = {};
@@ -114,27 +131,49 @@ async function main(): Promise<void> {
     server.sequential = { library: libraryServer, go: goServer };
     const rpcs = { library: perLifecycle(m0, m1, RPC_ROUNDS), go: perLifecycle(m1, m2, RPC_ROUNDS) };
 
-    const concurrent: Record<number, { library: Sample[]; go: Sample[] }> = {};
-    for (const level of LEVELS) {
-      concurrent[level] = { library: [], go: [] };
-      for (let round = 0; round < CONCURRENT_ROUNDS; round++) {
-        log(`${level} at once, round ${round + 1}`);
-        const lib = () =>
-          serverCpu.measure(
-            () => measureLibrary(() => Promise.all(Array.from({ length: level }, library))),
-            level,
-          );
-        const goPar = () => serverCpu.measure(() => go.run(`par ${level}`), level);
-        const goFirst = round % 2 === 1;
-        const goEarly = goFirst ? await goPar() : undefined;
-        const libSample = await lib();
-        const goSample = goEarly ?? (await goPar());
-        concurrent[level]!.library.push(libSample.value);
-        concurrent[level]!.go.push(goSample.value);
-        // The first round's: one number per level, as the RPC counts.
-        server[`${level} at once`] ??= { library: libSample, go: goSample };
+    const atOnce = async (when: string) => {
+      const concurrent: Record<number, { library: Sample[]; go: Sample[] }> = {};
+      for (const level of LEVELS) {
+        concurrent[level] = { library: [], go: [] };
+        for (let round = 0; round < CONCURRENT_ROUNDS; round++) {
+          log(`${level} at once, ${when}, round ${round + 1}`);
+          const lib = () =>
+            serverCpu.measure(
+              () => measureLibrary(() => Promise.all(Array.from({ length: level }, library))),
+              level,
+            );
+          const goPar = () => serverCpu.measure(() => go.run(`par ${level}`), level);
+          const goFirst = round % 2 === 1;
+          const goEarly = goFirst ? await goPar() : undefined;
+          const libSample = await lib();
+          const goSample = goEarly ?? (await goPar());
+          concurrent[level]!.library.push(libSample.value);
+          concurrent[level]!.go.push(goSample.value);
+          // The first round's: one number per level, as the RPC counts.
+          server[`${level} at once, ${when}`] ??= { library: libSample, go: goSample };
+        }
       }
-    }
+      return Object.fromEntries(
+        LEVELS.map((level) => {
+          const c = concurrent[level]!;
+          return [
+            `${level}, ${when}`,
+            {
+              libraryWallMs: median(c.library.map((s) => s.ms)),
+              goWallMs: median(c.go.map((s) => s.ms)),
+              libraryCpuMsPerLifecycle: median(c.library.map((s) => s.cpuMs)) / level,
+              goCpuMsPerLifecycle: median(c.go.map((s) => s.cpuMs)) / level,
+            },
+          ];
+        }),
+      );
+    };
+    const concurrentCold = await atOnce("cold");
+
+    log(`${WARMUP} more library lifecycles, then sequential and at once again, warm`);
+    for (let i = 0; i < WARMUP; i++) await library();
+    const warm = await sequential();
+    const concurrentWarm = await atOnce("warm");
 
     const facts = await machineFacts(
       (await client.version()).version,
@@ -145,13 +184,9 @@ async function main(): Promise<void> {
       quick,
       loadavgAtEnd: loadavg(),
       machine: facts,
-      sequential: {
-        libraryMs: median(seq.library.map((s) => s.ms)),
-        goMs: median(seq.go.map((s) => s.ms)),
-        ctrMs: median(seq.ctr),
-        libraryCpuMs: median(seq.library.map((s) => s.cpuMs)),
-        goCpuMs: median(seq.go.map((s) => s.cpuMs)),
-      },
+      sequential: cold,
+      sequentialWarm: warm,
+      warmup: WARMUP,
       rpcs,
       serverCpu: Object.fromEntries(
         Object.entries(server).map(([what, { library, go }]) => [
@@ -162,20 +197,7 @@ async function main(): Promise<void> {
           },
         ]),
       ),
-      concurrent: Object.fromEntries(
-        LEVELS.map((level) => {
-          const c = concurrent[level]!;
-          return [
-            level,
-            {
-              libraryWallMs: median(c.library.map((s) => s.ms)),
-              goWallMs: median(c.go.map((s) => s.ms)),
-              libraryCpuMsPerLifecycle: median(c.library.map((s) => s.cpuMs)) / level,
-              goCpuMsPerLifecycle: median(c.go.map((s) => s.cpuMs)) / level,
-            },
-          ];
-        }),
-      ),
+      concurrent: { ...concurrentCold, ...concurrentWarm },
     };
     writeFileSync(join(benchDir, "peer-results.json"), `${JSON.stringify(results, null, 2)}\n`);
     writeSection(results);
@@ -192,12 +214,15 @@ async function main(): Promise<void> {
   }
 }
 
+type Sequential = Record<"libraryMs" | "goMs" | "ctrMs" | "libraryCpuMs" | "goCpuMs", number>;
 type Results = {
   date: string;
   quick: boolean;
   loadavgAtEnd: number[];
   machine: { cpu: string; cores: number; containerd: string; runc: string };
-  sequential: Record<"libraryMs" | "goMs" | "ctrMs" | "libraryCpuMs" | "goCpuMs", number>;
+  sequential: Sequential;
+  sequentialWarm: Sequential;
+  warmup: number;
   rpcs: { library: Record<string, number>; go: Record<string, number> };
   serverCpu: Record<string, { library: ServerCpuMs; go: ServerCpuMs }>;
   concurrent: Record<
@@ -208,6 +233,9 @@ type Results = {
 
 function writeSection(r: Results): void {
   const s = r.sequential;
+  const w = r.sequentialWarm;
+  const library = r.warmup + 3 + ROUNDS + RPC_ROUNDS + CONCURRENT_ROUNDS * LEVELS.reduce((a, b) => a + b, 0);
+  // Warm: the library's lifecycles before the warm sequential rounds.
   const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
   const methods = [...new Set([...Object.keys(r.rpcs.library), ...Object.keys(r.rpcs.go)])].sort();
   const lines = [
@@ -220,8 +248,15 @@ function writeSection(r: Results): void {
     "",
     "| sequential lifecycle (median) | library | Go client | ctr | library / Go | library / ctr |",
     "|---|---|---|---|---|---|",
-    `| wall ms | ${formatMs(s.libraryMs)} | ${formatMs(s.goMs)} | ${formatMs(s.ctrMs)} | ${formatRatio(s.libraryMs / s.goMs)} | ${formatRatio(s.libraryMs / s.ctrMs)} |`,
-    `| client CPU ms | ${formatMs(s.libraryCpuMs)} | ${formatMs(s.goCpuMs)} | | ${formatRatio(s.libraryCpuMs / s.goCpuMs)} | |`,
+    `| wall ms, cold | ${formatMs(s.libraryMs)} | ${formatMs(s.goMs)} | ${formatMs(s.ctrMs)} | ${formatRatio(s.libraryMs / s.goMs)} | ${formatRatio(s.libraryMs / s.ctrMs)} |`,
+    `| client CPU ms, cold | ${formatMs(s.libraryCpuMs)} | ${formatMs(s.goCpuMs)} | | ${formatRatio(s.libraryCpuMs / s.goCpuMs)} | |`,
+    `| wall ms, warm | ${formatMs(w.libraryMs)} | ${formatMs(w.goMs)} | ${formatMs(w.ctrMs)} | ${formatRatio(w.libraryMs / w.goMs)} | ${formatRatio(w.libraryMs / w.ctrMs)} |`,
+    `| client CPU ms, warm | ${formatMs(w.libraryCpuMs)} | ${formatMs(w.goCpuMs)} | | ${formatRatio(w.libraryCpuMs / w.goCpuMs)} | |`,
+    "",
+    `Cold: the library's lifecycles 4 to ${3 + ROUNDS} in this process. Warm: after ${library - ROUNDS} of them, once V8 has optimized`,
+    "the library's code (over the first ~1000 lifecycles it also pays TurboFan's compiling; bench/cpu-profile.ts prints the curve).",
+    "The Go client is compiled ahead of time and has nothing to warm; ctr is a new process each time. At once: cold right",
+    "after the cold sequential rounds, warm after the warm ones.",
     "",
     "| at once | library wall ms | Go wall ms | library / Go (throughput: Go / library) | client CPU ms per lifecycle, library / Go |",
     "|---|---|---|---|---|",

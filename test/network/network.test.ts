@@ -33,6 +33,7 @@ import {
   mountsUnder,
   portsOfBridge,
   rulesFor,
+  subnetPrefix,
   uniqueBridge,
   uniqueSubnet,
 } from "../harness/network.js";
@@ -397,10 +398,12 @@ describe("bad input: typed errors, nothing half set up", { timeout: 240_000 }, (
     const subnet = uniqueSubnet();
     const name = `over-${process.pid}`;
     await manager.createNetwork({ name, subnet, bridge: uniqueBridge() });
-    const wider = `${subnet.split(".").slice(0, 2).join(".")}.0.0/16`;
-    await expect(manager.createNetwork({ name: `${name}-b`, subnet: wider })).rejects.toMatchObject({
+    // Half of it: a /16 around it would also overlap whatever other test runs have in that /16 now
+    // (CI failed so once: 10.117.0.0/16 named another network of 10.117.x.0/24 first).
+    const inside = `${subnetPrefix(subnet)}128/25`;
+    await expect(manager.createNetwork({ name: `${name}-b`, subnet: inside })).rejects.toMatchObject({
       code: "failed_precondition",
-      message: `subnet ${wider} overlaps network ${name} (${subnet})`,
+      message: `subnet ${inside} overlaps network ${name} (${subnet})`,
     });
     await expect(manager.createNetwork({ name, subnet: uniqueSubnet() })).rejects.toMatchObject({
       code: "already_exists",
