@@ -508,4 +508,20 @@ describe("gRPC transport against node:http2 over TCP", () => {
     expect(err.code).toBe(Code.DeadlineExceeded);
     expectTimeLeft(seen);
   });
+
+  it("a server-streaming call goes out in its caller's turn: a unary call made after it reaches the server after it", async () => {
+    const { seen, containers, content } = await grpcServer((stream, entry) =>
+      String(entry.headers[":path"]).endsWith("/Read")
+        ? streamAnswers(stream, [readAnswer(0, 10)])
+        : reply(stream, grpcMessage(new Uint8Array())),
+    );
+    // As the event monitor does: subscribe, then list tasks; an exit is in one or the other.
+    const read = collect(content.read({ digest: "sha256:x" }));
+    await containers.get({ id: "c" });
+    expect((await read).map((a) => a.offset)).toEqual([0n]);
+    expect(seen.map((s) => s.headers[":path"])).toEqual([
+      "/containerd.services.content.v1.Content/Read",
+      "/containerd.services.containers.v1.Containers/Get",
+    ]);
+  });
 });

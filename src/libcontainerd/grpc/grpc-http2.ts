@@ -792,44 +792,59 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
   };
 
   /**
-   * A server-streaming call: its one request is at hand, so a refusal (before any answer) sends it
+   * A server-streaming call: its one request is kept, so a refusal (before any answer) sends it
    * again as a unary call is, within the same retry budget and the first attempt's deadline.
    */
-  const serverStream = async <I extends DescMessage>(
+  const serverStream = <I extends DescMessage>(
     method: DescMethodStreaming<I>,
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
     header: CallHeaders,
     input: AsyncIterable<MessageInitShape<I>>,
     inbox: Inbox,
-  ): Promise<void> => {
+  ): void => {
     const start = timeoutMs === undefined ? 0 : performance.now();
-    // connect hands the one request as an iterable; kept, as its DATA, for every attempt.
-    const request: Uint8Array[] = [];
-    for await (const init of input) request.push(...requestParts(method.input, init));
     const path = pathOf(method);
-    const send = (timeout: number | undefined) => {
-      inbox.call = open(path, signal, timeout, header, inbox);
-      inbox.call.stream.write(request, true);
-    };
-    send(timeoutMs);
+    // The stream opens now, in the caller's turn, its request (an async iterable) written once
+    // read: a caller that subscribes to events and then lists tasks has its Subscribe go out first.
+    const first = open(path, signal, timeoutMs, header, inbox);
+    inbox.call = first;
+    const request = (async () => {
+      const parts: Uint8Array[] = [];
+      for await (const init of input) parts.push(...requestParts(method.input, init));
+      return parts;
+    })();
+    request.then(
+      (parts) => first.stream.write(parts, true),
+      (err: unknown) => first.fail(err instanceof Error ? err : new Error(String(err))),
+    );
     let tries = 0;
     inbox.resend = (refusal) => {
       if (tries++ >= TRANSPARENT_RETRIES) {
         inbox.finish(connectionLoss(grpcError(refusal.message, Code.Unavailable, refusal)));
         return;
       }
-      // After the connection's own handling of the refusal (a GOAWAY goes through every stream
-      // above its last id), not inside it.
-      queueMicrotask(() => {
-        // The caller stopped reading meanwhile (see `messages`): nothing to send again for.
-        if (inbox.finished) return;
-        try {
-          send(timeoutMs === undefined ? undefined : timeLeft(start, timeoutMs));
-        } catch (err) {
-          inbox.finish(err as Error);
-        }
-      });
+      // Not within the connection's own handling of the refusal (a GOAWAY goes through every
+      // stream above its last id), and with the request at hand.
+      void request.then(
+        (parts) => {
+          // The caller stopped reading meanwhile (see `messages`): nothing to send again for.
+          if (inbox.finished) return;
+          try {
+            inbox.call = open(
+              path,
+              signal,
+              timeoutMs === undefined ? undefined : timeLeft(start, timeoutMs),
+              header,
+              inbox,
+            );
+            inbox.call.stream.write(parts, true);
+          } catch (err) {
+            inbox.finish(err as Error);
+          }
+        },
+        () => {},
+      );
     };
   };
 
@@ -889,7 +904,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
     ): Promise<StreamResponse<I, O>> {
       const inbox = new Inbox();
       if (method.methodKind === "server_streaming")
-        await serverStream(method, signal, timeoutMs, header, input, inbox);
+        serverStream(method, signal, timeoutMs, header, input, inbox);
       else clientStream(method, signal, timeoutMs, header, input, inbox);
       async function* messages(): AsyncGenerator<MessageShape<O>> {
         try {
