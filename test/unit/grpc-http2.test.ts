@@ -433,6 +433,26 @@ describe("gRPC transport against node:http2 over TCP", () => {
     expect((await reader.next()).done).toBe(true);
   });
 
+  it("a message larger than the window is granted only once its caller asks for it, not when it begins behind the message the caller waited for", async () => {
+    const big = 6 * 1024 * 1024;
+    // One write: the small message and the start of the large one share a DATA frame.
+    const both = Buffer.concat([readAnswer(0, 10), readAnswer(1, big)]);
+    let progress: { sent: number } | undefined;
+    const { content } = await grpcServer((stream) => {
+      progress = streamAnswers(stream, [both]);
+    });
+    const reader = content.read({ digest: "sha256:x" })[Symbol.asyncIterator]();
+    expect((await reader.next()).value?.offset).toBe(0n);
+    // The caller holds the first message and does not ask for the second: the server is held at
+    // the window, its one write not done.
+    await settled(() => progress!.sent);
+    expect(progress!.sent).toBe(0);
+    const second = await reader.next();
+    expect(second.value?.data.length).toBe(big);
+    expect((await reader.next()).done).toBe(true);
+    expect(progress!.sent).toBe(both.length);
+  });
+
   it("a unary call refused again and again: its deadline counts from the first try, a retry is sent with the time left, and the call ends DeadlineExceeded", async () => {
     const { seen, containers } = await grpcServer((stream) => refuseAfter(stream, 200));
     const err = await rejection(containers.create({ container: { id: "c" } }, { timeoutMs: 300 }));

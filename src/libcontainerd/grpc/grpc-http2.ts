@@ -398,6 +398,9 @@ class Inbox implements AsyncIterable<Uint8Array>, CallSink {
   }
 
   private notify(): void {
+    // The reader has a message (or the end) to take: it no longer waits, and no more of the window
+    // is raised for it (`Call.starved`) until it asks again.
+    this.waiting = false;
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
@@ -420,7 +423,6 @@ class Inbox implements AsyncIterable<Uint8Array>, CallSink {
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
-      this.waiting = false;
     }
   }
 }
