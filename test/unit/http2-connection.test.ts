@@ -280,6 +280,43 @@ describe("HTTP/2 connection against node:http2 (nghttp2)", () => {
     ).toEqual(whole);
   });
 
+  it("windowOnRead: a stream still waiting for a slot (MAX_CONCURRENT_STREAMS) is granted nothing before it starts", async () => {
+    let release: (() => void) | undefined;
+    const { path, sessions } = await peer({ maxConcurrentStreams: 1 }, (stream, headers) => {
+      if (headers[":path"] === "/held") release = () => void echo(stream);
+      else void echo(stream);
+    });
+    const conn = connection(path);
+    await request(conn, "/settings-arrive").response;
+    const held = request(conn, "/held");
+    let body = 0;
+    const waiting = new Promise<StreamEnd>((resolve) => {
+      const stream: ClientStream = conn.request(
+        requestBlock("/waiting"),
+        {
+          onHeaders() {},
+          onData(chunk) {
+            body += chunk.length;
+            stream.read(chunk.length);
+          },
+          onWritable() {},
+          onClose: resolve,
+        },
+        true,
+      );
+      stream.write([Buffer.alloc(100, 1)], true);
+      // No id yet: a WINDOW_UPDATE now would name stream 0, the connection.
+      stream.expect(1_000_000);
+    });
+    while (!release) await new Promise((r) => setTimeout(r, 5));
+    release();
+    await held.response;
+    expect(await waiting).toEqual({ kind: "done" });
+    expect(body).toBe(100);
+    // What the server may send us: never more than the connection window we gave.
+    expect(sessions[0]!.state.remoteWindowSize).toBeLessThanOrEqual(OPTIONS.connectionWindow);
+  });
+
   it("SETTINGS changed mid-connection: INITIAL_WINDOW_SIZE shrinks the windows of streams in flight, MAX_FRAME_SIZE grows; we ACK", async () => {
     let acked: Promise<void> | undefined;
     const { path } = await peer({}, (stream) => {

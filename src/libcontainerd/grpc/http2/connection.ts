@@ -529,7 +529,8 @@ export class Http2Connection {
 
   /** @internal */
   streamExpects(stream: ClientStream, bytes: number): void {
-    if (stream.closed || bytes <= stream.recvWindow) return;
+    // A stream not started yet (id 0) has received nothing: its whole window comes with its start.
+    if (stream.closed || stream.id === 0 || bytes <= stream.recvWindow) return;
     // What was taken and not yet given back goes now, and beyond it what this message still needs.
     const extra = Math.max(0, Math.min(bytes, MAX_WINDOW_BYTES) - stream.recvWindow - stream.recvConsumed);
     stream.recvExtra += extra;
