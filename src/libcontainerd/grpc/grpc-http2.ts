@@ -816,7 +816,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       for await (const init of input) parts.push(...requestParts(method.input, init));
       return parts;
     })();
-    request.then(
+    void request.then(
       (parts) => first.stream.write(parts, true),
       (err: unknown) => first.fail(err instanceof Error ? err : new Error(String(err))),
     );
@@ -845,6 +845,7 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
             inbox.finish(err as Error);
           }
         },
+        // A request that could not be encoded ended the call already (above).
         () => {},
       );
     };
