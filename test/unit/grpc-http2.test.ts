@@ -153,6 +153,12 @@ async function settled(value: () => number): Promise<number> {
   return last;
 }
 
+/** Resolves once `condition()` holds, or after 3 s (the assertion after it then says what did not happen). */
+async function until(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition() && waited < 3000; waited += 20)
+    await new Promise((r) => setTimeout(r, 20));
+}
+
 const collect = async <T>(messages: AsyncIterable<T>): Promise<T[]> => {
   const out: T[] = [];
   for await (const message of messages) out.push(message);
@@ -408,6 +414,41 @@ describe("gRPC transport against node:http2 over TCP", () => {
     }
     expect(n).toBe(messages.length);
     expect(progress!.sent).toBe(total);
+  });
+
+  it("a caller that breaks out of a server stream, without a signal: the call ends (RST_STREAM), not held at the window", async () => {
+    const messages = Array.from({ length: 256 }, (_, n) => readAnswer(n, 64 * 1024));
+    let server: ServerHttp2Stream | undefined;
+    const { content, seen } = await grpcServer((stream) => {
+      server = stream;
+      streamAnswers(stream, messages);
+    });
+    for await (const message of content.read({ digest: "sha256:x" })) {
+      expect(message.offset).toBe(0n);
+      break; // connect's iterable has no return() of its own: before, nothing reached the transport
+    }
+    await until(() => server?.closed === true);
+    expect(server?.closed).toBe(true);
+    expect(seen[0]?.rstCode).toBe(constants.NGHTTP2_CANCEL);
+  });
+
+  it("a throw in the loop over a server stream ends that call too", async () => {
+    let server: ServerHttp2Stream | undefined;
+    const { content, seen } = await grpcServer((stream) => {
+      server = stream;
+      // One message, and the stream left open: only the caller can end it.
+      stream.respond({ ":status": 200, "content-type": "application/grpc" });
+      stream.write(readAnswer(0, 10));
+    });
+    const messages = content.read({ digest: "sha256:y" });
+    await expect(
+      (async () => {
+        for await (const _ of messages) throw new Error("the caller's own");
+      })(),
+    ).rejects.toThrow("the caller's own");
+    await until(() => server?.closed === true);
+    expect(server?.closed).toBe(true);
+    expect(seen).toHaveLength(1);
   });
 
   it("a server stream's message larger than the stream window arrives whole, the caller waiting for it or not", async () => {

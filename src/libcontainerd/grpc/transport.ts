@@ -1,6 +1,7 @@
 import { connect as netConnect } from "node:net";
 import { create, type DescService } from "@bufbuild/protobuf";
 import {
+  type CallOptions,
   Code,
   type Client as ConnectClient,
   ConnectError,
@@ -51,7 +52,7 @@ export function createContainerdTransport(opts: ContainerdTransportOptions): Htt
 }
 
 export function serviceClient<S extends DescService>(service: S, transport: Transport): ConnectClient<S> {
-  return createClient(service, transport);
+  return stoppableStreams(service, createClient(service, transport));
 }
 
 /**
@@ -64,9 +65,42 @@ export function lazyServiceClient<S extends DescService>(
 ): () => Promise<ConnectClient<S>> {
   let client: Promise<ConnectClient<S>> | undefined;
   return () => {
-    client ??= load().then((service) => createClient(service, transport));
+    client ??= load().then((service) => stoppableStreams(service, createClient(service, transport)));
     return client;
   };
+}
+
+type StreamingMethod = (input: unknown, options?: CallOptions) => AsyncIterable<unknown>;
+
+/**
+ * connect's client hands a stream's messages out through an iterable without `return()` (it leaves
+ * it out on purpose), so a caller that stops reading early (a `break`, a throw in the loop, a
+ * pipeline that failed) never reaches the transport, whose stream would stay open, held at its
+ * flow-control window, with containerd's handler and our socket (a process that cannot exit).
+ * Each call of a server- or bidi-streaming method gets a signal of its own, aborted by `return()`.
+ */
+function stoppableStreams<S extends DescService>(service: S, client: ConnectClient<S>): ConnectClient<S> {
+  const methods = client as unknown as Record<string, StreamingMethod>;
+  for (const method of service.methods) {
+    if (method.methodKind !== "server_streaming" && method.methodKind !== "bidi_streaming") continue;
+    const call = methods[method.localName];
+    if (!call) continue;
+    methods[method.localName] = (input, options) => {
+      const stop = new AbortController();
+      const signal = options?.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+      const messages = call(input, { ...options, signal })[Symbol.asyncIterator]();
+      const iterator: AsyncIterableIterator<unknown> = {
+        next: () => messages.next(),
+        return: async (value?: unknown) => {
+          stop.abort();
+          return { done: true, value };
+        },
+        [Symbol.asyncIterator]: () => iterator,
+      };
+      return iterator;
+    };
+  }
+  return client;
 }
 
 /**
