@@ -280,7 +280,7 @@ describe("HTTP/2 connection against node:http2 (nghttp2)", () => {
     ).toEqual(whole);
   });
 
-  it("windowOnRead: a stream still waiting for a slot (MAX_CONCURRENT_STREAMS) is granted nothing before it starts", async () => {
+  it("windowOnRead: a stream still waiting for a slot (MAX_CONCURRENT_STREAMS) is granted nothing before it starts (expect, read)", async () => {
     let release: (() => void) | undefined;
     const { path, sessions } = await peer({ maxConcurrentStreams: 1 }, (stream, headers) => {
       if (headers[":path"] === "/held") release = () => void echo(stream);
@@ -307,6 +307,7 @@ describe("HTTP/2 connection against node:http2 (nghttp2)", () => {
       stream.write([Buffer.alloc(100, 1)], true);
       // No id yet: a WINDOW_UPDATE now would name stream 0, the connection.
       stream.expect(1_000_000);
+      stream.read(2_000_000);
     });
     while (!release) await new Promise((r) => setTimeout(r, 5));
     release();

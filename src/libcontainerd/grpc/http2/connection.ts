@@ -515,7 +515,8 @@ export class Http2Connection {
 
   /** @internal */
   streamRead(stream: ClientStream, bytes: number): void {
-    if (stream.closed) return;
+    // A stream not started yet (id 0) has received nothing to give back (see `streamExpects`).
+    if (stream.closed || stream.id === 0) return;
     let taken = bytes;
     if (stream.recvExtra > 0) {
       // These bytes were granted beyond the window already (`streamExpects`).
