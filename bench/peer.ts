@@ -234,8 +234,9 @@ type Results = {
 function writeSection(r: Results): void {
   const s = r.sequential;
   const w = r.sequentialWarm;
-  const library = r.warmup + 3 + ROUNDS + RPC_ROUNDS + CONCURRENT_ROUNDS * LEVELS.reduce((a, b) => a + b, 0);
-  // Warm: the library's lifecycles before the warm sequential rounds.
+  // The library's lifecycles before the warm sequential rounds: warm-up, cold rounds, RPC count, at once, warm-up.
+  const beforeWarm =
+    3 + ROUNDS + RPC_ROUNDS + CONCURRENT_ROUNDS * LEVELS.reduce((a, b) => a + b, 0) + r.warmup;
   const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
   const methods = [...new Set([...Object.keys(r.rpcs.library), ...Object.keys(r.rpcs.go)])].sort();
   const lines = [
@@ -253,7 +254,7 @@ function writeSection(r: Results): void {
     `| wall ms, warm | ${formatMs(w.libraryMs)} | ${formatMs(w.goMs)} | ${formatMs(w.ctrMs)} | ${formatRatio(w.libraryMs / w.goMs)} | ${formatRatio(w.libraryMs / w.ctrMs)} |`,
     `| client CPU ms, warm | ${formatMs(w.libraryCpuMs)} | ${formatMs(w.goCpuMs)} | | ${formatRatio(w.libraryCpuMs / w.goCpuMs)} | |`,
     "",
-    `Cold: the library's lifecycles 4 to ${3 + ROUNDS} in this process. Warm: after ${library - ROUNDS} of them, once V8 has optimized`,
+    `Cold: the library's lifecycles 4 to ${3 + ROUNDS} in this process. Warm: after ${beforeWarm} of them, once V8 has optimized`,
     "the library's code (over the first ~1000 lifecycles it also pays TurboFan's compiling; bench/cpu-profile.ts prints the curve).",
     "The Go client is compiled ahead of time and has nothing to warm; ctr is a new process each time. At once: cold right",
     "after the cold sequential rounds, warm after the warm ones.",
