@@ -7,8 +7,9 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
-import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, expect, test, vi } from "vitest";
 import { createClient, type LibcontainerdClient } from "../../src/libcontainerd/factory.js";
+import { CGROUP_PARENT_LINGER_MS } from "../../src/libcontainerd/remote/cgroup-parents.js";
 import { OWNER_PID_LABEL } from "../../src/run/owner.js";
 import { uniqueId, useRemote } from "../harness/remote.js";
 
@@ -27,14 +28,21 @@ afterAll(async () => {
   await client?.close();
 });
 
-/** Nothing left: no container, no FIFO dir, no cgroup under the namespace's parent. */
+/**
+ * Nothing left: no container, no FIFO dir, and the namespace's cgroup parent gone once the client
+ * has kept it for a next container long enough (CGROUP_PARENT_LINGER_MS).
+ */
 afterEach(async () => {
   expect(await client.listContainers()).toEqual([]);
   const fifoRoot = join(fx.ctrd.stateDir, fx.namespace);
   expect(existsSync(fifoRoot) ? readdirSync(fifoRoot) : []).toEqual([]);
-  expect(
-    existsSync(`/sys/fs/cgroup/memory/${fx.namespace}`) || existsSync(`/sys/fs/cgroup/${fx.namespace}`),
-  ).toBe(false);
+  await vi.waitFor(
+    () =>
+      expect(
+        existsSync(`/sys/fs/cgroup/memory/${fx.namespace}`) || existsSync(`/sys/fs/cgroup/${fx.namespace}`),
+      ).toBe(false),
+    { timeout: CGROUP_PARENT_LINGER_MS + 10_000, interval: 100 },
+  );
 });
 
 const sandbox = {

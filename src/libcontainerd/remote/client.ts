@@ -204,7 +204,7 @@ export class RemoteClient extends ClientBase {
       await clearStaleFifoDir(fifoDirOf(this.ctx.stateDir, this.namespace, id), this.ctx.logger);
       return new RemoteContainer(this.ctx, id, container);
     } catch (err) {
-      if (cgroupParent) this.ctx.cgroupParents.release(spec.linux?.cgroupsPath, cgroupParent, false);
+      if (cgroupParent) this.ctx.cgroupParents.release(spec.linux?.cgroupsPath, cgroupParent);
       // The container owns its snapshot from here on; one that was never created owns none.
       if (snapshot && !isErrorCode(err, "already_exists"))
         await removeSnapshot(this.ctx, snapshot.snapshotter, snapshot.key);
@@ -229,8 +229,13 @@ export class RemoteClient extends ClientBase {
 
   protected async closeBackend(): Promise<void> {
     // Remembered state this client is still writing (an exit) is written before it goes.
-    await this.ctx.labels.drained();
-    await this.ctx.events.close();
+    try {
+      await this.ctx.labels.drained();
+      await this.ctx.events.close();
+    } finally {
+      // Empty cgroup parents kept for a next container go with the client.
+      this.ctx.cgroupParents.removeEmpty();
+    }
   }
 }
 

@@ -339,9 +339,9 @@ export class RemoteContainer extends ContainerBase {
     const cgroupsPath = createdParent ? (await this.spec(call))?.linux?.cgroupsPath : undefined;
     const deleted = this.ctx.rpc(call, (signal) => this.ctx.containers.delete({ id: this.id }, { signal }));
     // Without a task the container has no cgroup of its own: a parent made for it (and no other
-    // container of this client) goes while containerd deletes the record; if that fails, the
-    // container counts again (runc makes the parent anew for its next task).
-    if (createdParent) this.ctx.cgroupParents.release(cgroupsPath, createdParent, true);
+    // container of this client) is counted out while containerd deletes the record, and goes a
+    // moment later (CreatedCgroupParents); if the delete fails, the container counts again.
+    if (createdParent) this.ctx.cgroupParents.release(cgroupsPath, createdParent);
     try {
       await deleted;
     } catch (err) {
