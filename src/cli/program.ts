@@ -103,12 +103,14 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /**
- * Evaluates the modules a command may load (every command's, the remote client, the managed
- * containerd's supervisor) and builds the full command line, running nothing: the build runs it
- * before it saves V8's code cache of the bundle, so that the cache holds their compiled code.
+ * Evaluates the modules a command may load (every command's, or only those of the commands named,
+ * the remote client, the managed containerd's supervisor) and builds the command line, running
+ * nothing: the build runs it before it saves V8's code cache of the bundle, so that the cache holds
+ * their compiled code. bench/startup-snapshot.ts names `run` and `ps`: Node 20 cannot load node:http
+ * (the image and Engine API commands) while it builds a startup snapshot.
  */
-export async function warmUp(): Promise<void> {
-  buildProgram(await registrations([]));
+export async function warmUp(commands: readonly string[] = []): Promise<void> {
+  buildProgram(await registrations(commands));
   await Promise.all([
     import("../libcontainerd/remote/client.js"),
     import("../libcontainerd/supervisor/supervisor.js"),
