@@ -28,7 +28,7 @@ beforeEach(() => {
 afterEach(() => {
   vi.useRealTimers();
   for (const root of hierarchies) {
-    for (const dir of [join(root, parent, "c1"), join(root, parent, "c2"), join(root, parent)])
+    for (const dir of ["c1", "c2", "a/c1", "b/c2", "a", "b", ""].map((sub) => join(root, parent, sub)))
       if (existsSync(dir)) rmdirSync(dir);
   }
 });
@@ -69,6 +69,22 @@ test("an empty parent is kept for the next container, and removed after its ling
   expect(parents.claim(`${parent}/c1`)).toBe(parent);
   parents.release(`${parent}/c1`, parent);
   vi.advanceTimersByTime(CGROUP_PARENT_LINGER_MS);
+  expect(inHierarchies(parent)).toBe(0);
+});
+
+test("containers in different groups under one new parent: every dir runc made for them goes", () => {
+  const parents = new CreatedCgroupParents();
+  expect(parents.claim(`${parent}/a/c1`)).toBe(parent);
+  expect(parents.claim(`${parent}/b/c2`)).toBe(parent);
+  runc.create(`${parent}/a/c1`);
+  runc.create(`${parent}/b/c2`);
+  runc.remove(`${parent}/a/c1`);
+  parents.release(`${parent}/a/c1`, parent);
+  runc.remove(`${parent}/b/c2`);
+  // The last container's path names /b, not /a: /a is removed all the same, so the parent can go.
+  parents.release(`${parent}/b/c2`, parent);
+  vi.advanceTimersByTime(CGROUP_PARENT_LINGER_MS);
+  expect(inHierarchies(`${parent}/a`)).toBe(0);
   expect(inHierarchies(parent)).toBe(0);
 });
 

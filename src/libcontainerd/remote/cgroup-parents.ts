@@ -63,18 +63,30 @@ export function missingCgroupParent(
   return top;
 }
 
-/** Removes the now empty parents of `cgroupsPath`, up to and including `top`, in every hierarchy. */
-export function removeCgroupParents(cgroupsPath: string | undefined, top: string): void {
+/** The parents of `cgroupsPath` up to and including `top`; none if `top` is not one of them. */
+function parentsUpTo(cgroupsPath: string | undefined, top: string): string[] {
   const parents = parentsOf(cgroupsPath);
   const upTo = parents.indexOf(top);
-  if (upTo < 0) return;
+  return upTo < 0 ? [] : parents.slice(0, upTo + 1);
+}
+
+/** Removes the now empty parents of `cgroupsPath`, up to and including `top`, in every hierarchy. */
+export function removeCgroupParents(cgroupsPath: string | undefined, top: string): void {
+  removeCgroupDirs(parentsUpTo(cgroupsPath, top));
+}
+
+/**
+ * Removes `dirs` where they are empty, children before their parents, in every hierarchy. One still
+ * in use (EBUSY) or not there stays as it is, and so does whatever is above it (rmdir refuses).
+ */
+function removeCgroupDirs(dirs: Iterable<string>): void {
+  const deepestFirst = [...dirs].sort((a, b) => b.split("/").length - a.split("/").length);
   for (const root of hierarchies()) {
-    for (const parent of parents.slice(0, upTo + 1)) {
+    for (const dir of deepestFirst) {
       try {
-        rmdirSync(join(root, parent));
+        rmdirSync(join(root, dir));
       } catch {
-        // Still in use (EBUSY), or not there in this hierarchy: leave it, and its ancestors.
-        if (existsSync(join(root, parent))) break;
+        // In use, or not in this hierarchy.
       }
     }
   }
@@ -99,14 +111,22 @@ export const CGROUP_PARENT_LINGER_MS = 1000;
  */
 export class CreatedCgroupParents {
   private readonly users = new Map<string, number>();
-  /** Empty parents to remove, each with a cgroupsPath under it and the timer that removes it. */
-  private readonly empty = new Map<string, { cgroupsPath: string | undefined; timer: NodeJS.Timeout }>();
+  /**
+   * Under each parent, the dirs runc made for this client's containers: the parent and the ones
+   * between it and the containers' own cgroups (`/p/a` and `/p/b` for `/p/a/x` and `/p/b/y`).
+   */
+  private readonly dirs = new Map<string, Set<string>>();
+  /** Empty parents to remove, each with the timer that removes it. */
+  private readonly empty = new Map<string, NodeJS.Timeout>();
 
   /** The parent to record on a new container at `cgroupsPath` (see `missingCgroupParent`), counted. */
   claim(cgroupsPath: string | undefined): string | undefined {
     const parent = missingCgroupParent(cgroupsPath, this.users);
     if (parent) {
       this.users.set(parent, (this.users.get(parent) ?? 0) + 1);
+      const dirs = this.dirs.get(parent) ?? new Set<string>();
+      for (const dir of parentsUpTo(cgroupsPath, parent)) dirs.add(dir);
+      this.dirs.set(parent, dirs);
       this.keep(parent);
     }
     return parent;
@@ -132,7 +152,7 @@ export class CreatedCgroupParents {
     const timer = setTimeout(() => this.remove(parent), CGROUP_PARENT_LINGER_MS);
     // The process need not stay for it: its exit removes what is left (removeWhenExiting).
     timer.unref();
-    this.empty.set(parent, { cgroupsPath, timer });
+    this.empty.set(parent, timer);
     removeWhenExiting(this);
   }
 
@@ -142,17 +162,17 @@ export class CreatedCgroupParents {
   }
 
   private remove(parent: string): void {
-    const entry = this.empty.get(parent);
-    if (!entry) return;
+    if (!this.empty.has(parent)) return;
     this.keep(parent);
-    removeCgroupParents(entry.cgroupsPath, parent);
+    removeCgroupDirs(this.dirs.get(parent) ?? [parent]);
+    this.dirs.delete(parent);
   }
 
   /** `parent` is no longer to be removed (in use again, or removed). */
   private keep(parent: string): void {
-    const entry = this.empty.get(parent);
-    if (!entry) return;
-    clearTimeout(entry.timer);
+    const timer = this.empty.get(parent);
+    if (!timer) return;
+    clearTimeout(timer);
     this.empty.delete(parent);
     if (this.empty.size === 0) noLongerAtExit(this);
   }
