@@ -45,12 +45,15 @@ const runc = {
 const inHierarchies = (path: string) => hierarchies.filter((root) => existsSync(join(root, path))).length;
 
 test("an empty parent is kept for the next container, and removed after its linger in every hierarchy", () => {
+  const exitListeners = process.listenerCount("exit");
   const parents = new CreatedCgroupParents();
   expect(parents.claim(`${parent}/c1`)).toBe(parent);
   runc.create(`${parent}/c1`);
   runc.remove(`${parent}/c1`);
   parents.release(`${parent}/c1`, parent);
   expect(inHierarchies(parent)).toBe(hierarchies.length);
+  // One exit handler while a parent waits; none once nothing does.
+  expect(process.listenerCount("exit")).toBe(exitListeners + 1);
 
   // The next container comes before the linger ends: the parent stays while it lives.
   expect(parents.claim(`${parent}/c2`)).toBe(parent);
@@ -64,6 +67,7 @@ test("an empty parent is kept for the next container, and removed after its ling
   expect(inHierarchies(parent)).toBe(hierarchies.length);
   vi.advanceTimersByTime(1);
   expect(inHierarchies(parent)).toBe(0);
+  expect(process.listenerCount("exit")).toBe(exitListeners);
 
   // Known, it is claimed again without looking, and runc makes it anew.
   expect(parents.claim(`${parent}/c1`)).toBe(parent);
@@ -97,9 +101,12 @@ test("removeEmpty (the client closing) removes an empty parent at once, not one 
   runc.create(`${other}/c1`);
   try {
     runc.remove(`${parent}/c1`);
+    const exitListeners = process.listenerCount("exit");
     parents.release(`${parent}/c1`, parent);
+    expect(process.listenerCount("exit")).toBe(exitListeners + 1);
     parents.removeEmpty();
     expect(inHierarchies(parent)).toBe(0);
+    expect(process.listenerCount("exit")).toBe(exitListeners);
     expect(inHierarchies(other)).toBe(hierarchies.length);
   } finally {
     runc.remove(`${other}/c1`);
@@ -142,9 +149,44 @@ test("the process exiting removes the parents still kept, without waiting for th
     for (const root of hierarchies) mkdirSync(join(root, path), { recursive: true });
     for (const root of hierarchies) rmdirSync(join(root, path));
     parents.release(path, ${JSON.stringify(parent)});
-    if (!hierarchies.every((root) => existsSync(join(root, ${JSON.stringify(parent)})))) process.exit(4);
+    // With nothing else to do the process ends at once: the parent is still there when it does
+    // (no timer held it), and its exit is what removes it.
+    process.on("beforeExit", () => {
+      if (!hierarchies.every((root) => existsSync(join(root, ${JSON.stringify(parent)})))) process.exit(4);
+    });
   `;
   const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    cwd: join(import.meta.dirname, "../.."),
+    encoding: "utf8",
+  });
+  expect(child.stderr).toBe("");
+  expect(child.status).toBe(0);
+  expect(inHierarchies(parent)).toBe(0);
+});
+
+test("in a worker thread (which can be terminated with no exit of its own) an empty parent goes at once", () => {
+  // A child process, so that the worker's tsx and the cgroups it makes are its own.
+  const module = join(import.meta.dirname, "../../src/libcontainerd/remote/cgroup-parents.ts");
+  const worker = `
+    const { register } = await import("tsx/esm/api");
+    register();
+    const { mkdirSync, rmdirSync, existsSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { CreatedCgroupParents } = await import(${JSON.stringify(module)});
+    const hierarchies = ${JSON.stringify(hierarchies)};
+    const parents = new CreatedCgroupParents();
+    const path = ${JSON.stringify(`${parent}/c1`)};
+    parents.claim(path);
+    for (const root of hierarchies) mkdirSync(join(root, path), { recursive: true });
+    for (const root of hierarchies) rmdirSync(join(root, path));
+    parents.release(path, ${JSON.stringify(parent)});
+    if (hierarchies.some((root) => existsSync(join(root, ${JSON.stringify(parent)})))) process.exit(4);
+  `;
+  const script = `
+    import { Worker } from "node:worker_threads";
+    new Worker(${JSON.stringify(worker)}, { eval: true }).on("exit", (code) => process.exit(code));
+  `;
+  const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
     cwd: join(import.meta.dirname, "../.."),
     encoding: "utf8",
   });

@@ -7,6 +7,7 @@
  */
 import { existsSync, readdirSync, rmdirSync } from "node:fs";
 import { join, posix } from "node:path";
+import { isMainThread } from "node:worker_threads";
 
 export const CGROUP_PARENT_LABEL = "io.ctrd.cgroup.parent";
 const CGROUP_ROOT = "/sys/fs/cgroup";
@@ -93,26 +94,30 @@ function removeCgroupDirs(dirs: Iterable<string>): void {
 }
 
 /**
- * How long an empty parent this client had runc create is kept for its next container. Removing it
- * with every last container costs an rmdir in each hierarchy (ten with cgroup v1) and runc a mkdir
- * in each for the next one: for containers run one after another, ~0.3 ms of the client's CPU and
- * as much of runc's per container, work containerd's own clients never do (they leave the parent).
+ * How long an empty parent is kept for the next container. Removing it with every last container
+ * costs an rmdir in each hierarchy (ten with cgroup v1) and runc a mkdir in each for the next one:
+ * for containers run one after another, ~0.3 ms of the client's CPU and as much of runc's per
+ * container, work containerd's own clients never do (they leave the parent). Short, because a
+ * process killed by a signal it does not handle has no exit to remove it at.
  */
-export const CGROUP_PARENT_LINGER_MS = 1000;
+export const CGROUP_PARENT_LINGER_MS = 250;
 
 /**
- * The parents this client had runc create, with how many of its containers are under each: a
- * parent is removed only when the last of them goes, not while another one is on its way to runc
- * (which would then fail to make its cgroup: "mkdir …: no such file or directory"). An empty parent
- * is kept CGROUP_PARENT_LINGER_MS for the next container, and removed then, when the client closes
- * (`removeEmpty`), or when the process exits, whichever comes first. A parent stays known (at 0)
- * after it was removed: the next container under it has runc make it again, without looking in
- * every hierarchy first.
+ * The parents the library had runc create, with how many containers are under each: a parent is
+ * removed only when the last of them goes, not while another one is on its way to runc (which
+ * would then fail to make its cgroup: "mkdir …: no such file or directory"). An empty parent is
+ * kept CGROUP_PARENT_LINGER_MS for the next container, and removed then, when a client closes
+ * (`removeEmpty`), or when the process exits, whichever comes first; in a worker thread, which can
+ * be terminated without an exit of its own, at once. A parent stays known (at 0) after it was
+ * removed: the next container under it has runc make it again, without looking in every hierarchy
+ * first. The process's clients share one (`cgroupParents`): cgroupfs is the host's, and a client
+ * that found a parent another one kept would otherwise take it for someone else's and never
+ * remove it.
  */
 export class CreatedCgroupParents {
   private readonly users = new Map<string, number>();
   /**
-   * Under each parent, the dirs runc made for this client's containers: the parent and the ones
+   * Under each parent, the dirs runc made for the containers: the parent and the ones
    * between it and the containers' own cgroups (`/p/a` and `/p/b` for `/p/a/x` and `/p/b/y`).
    */
   private readonly dirs = new Map<string, Set<string>>();
@@ -149,6 +154,10 @@ export class CreatedCgroupParents {
     }
     this.users.set(parent, 0);
     this.keep(parent);
+    if (!isMainThread) {
+      this.removeDirs(parent);
+      return;
+    }
     const timer = setTimeout(() => this.remove(parent), CGROUP_PARENT_LINGER_MS);
     // The process need not stay for it: its exit removes what is left (removeWhenExiting).
     timer.unref();
@@ -164,6 +173,10 @@ export class CreatedCgroupParents {
   private remove(parent: string): void {
     if (!this.empty.has(parent)) return;
     this.keep(parent);
+    this.removeDirs(parent);
+  }
+
+  private removeDirs(parent: string): void {
     removeCgroupDirs(this.dirs.get(parent) ?? [parent]);
     this.dirs.delete(parent);
   }
@@ -196,3 +209,6 @@ function removeWhenExiting(parents: CreatedCgroupParents): void {
 function noLongerAtExit(parents: CreatedCgroupParents): void {
   if (removeAtExit.delete(parents) && removeAtExit.size === 0) process.off("exit", removeAllAtExit);
 }
+
+/** The parents this process's clients had runc create (see CreatedCgroupParents). */
+export const cgroupParents = new CreatedCgroupParents();

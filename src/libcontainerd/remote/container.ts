@@ -26,6 +26,9 @@ import { RemoteTask } from "./task.js";
 const RUNC_OPTIONS = "containerd.runc.v1.Options";
 const typeName = (typeUrl: string) => typeUrl.slice(typeUrl.lastIndexOf("/") + 1);
 
+/** Errors after which the container may be gone after all (or is: not_found). */
+const UNKNOWN_OUTCOME = ["not_found", "canceled", "deadline_exceeded", "unavailable"] as const;
+
 export function containerInfo(record: ContainerRecord): ContainerInfo {
   const info: ContainerInfo = {
     id: record.id,
@@ -345,7 +348,10 @@ export class RemoteContainer extends ContainerBase {
     try {
       await deleted;
     } catch (err) {
-      if (createdParent && !isErrorCode(err, "not_found")) this.ctx.cgroupParents.claim(cgroupsPath);
+      // Only when containerd refused: a delete cut short (or a containerd gone) may have deleted it
+      // all the same, and a count that no container gives back would keep the parent for good.
+      if (createdParent && !UNKNOWN_OUTCOME.some((code) => isErrorCode(err, code)))
+        this.ctx.cgroupParents.claim(cgroupsPath);
       throw err;
     }
     if (record.snapshotKey) await removeSnapshot(this.ctx, record.snapshotter, record.snapshotKey);

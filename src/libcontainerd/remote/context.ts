@@ -8,15 +8,15 @@ import type { Call } from "../core/calls.js";
 import type { Core } from "../core/client.js";
 import { toTypedError } from "../grpc/errors.js";
 import { isErrorCode } from "../types/errors.js";
-import { CreatedCgroupParents } from "./cgroup-parents.js";
+import { type CreatedCgroupParents, cgroupParents } from "./cgroup-parents.js";
 import type { TaskEventStream } from "./events.js";
 import { LabelWrites } from "./label-writes.js";
 
 /** What the client, its containers, tasks and processes share: the service clients and the event stream. */
 export class RemoteContext {
   readonly logger: Logger;
-  /** cgroup parents this client had runc create, and its containers under each. */
-  readonly cgroupParents = new CreatedCgroupParents();
+  /** cgroup parents the library had runc create, and the containers under each (shared by the process's clients). */
+  readonly cgroupParents: CreatedCgroupParents = cgroupParents;
   /** Remembered state being written on container records, in order per container. */
   readonly labels = new LabelWrites();
   /** Containers whose task this client deleted in this turn of the event loop. */
