@@ -64,7 +64,14 @@ if (!summary) {
   process.exit(run.status || 1);
 }
 const passed = summary.numPassedTests;
-const failed = summary.numFailedTests + (summary.numRuntimeErrorTestSuites ?? 0) + (leaked ? 1 : 0);
+// A file that failed before any of its tests ran (an error at import) counts as one failure: its
+// tests are not in numFailedTests, and vitest lists them as skipped.
+const brokenFiles = (summary.testResults ?? []).filter(
+  (file) => file.status === "failed" && !file.assertionResults.some((test) => test.status === "failed"),
+).length;
+const counted = summary.numFailedTests + brokenFiles + (leaked ? 1 : 0);
+// vitest failing with every test passed: an error outside any test (an unhandled rejection).
+const failed = counted === 0 && run.status !== 0 ? 1 : counted;
 const skipped = summary.numPendingTests + summary.numTodoTests;
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(run.status !== 0 ? run.status || 1 : passed === 0 || leaked ? 1 : 0);

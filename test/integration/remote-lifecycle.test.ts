@@ -1,6 +1,7 @@
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { CGROUP_PARENT_LABEL } from "../../src/libcontainerd/remote/cgroup-parents.js";
 import { FailedPreconditionError } from "../../src/libcontainerd/types/errors.js";
 import type { LibcontainerdEvent } from "../../src/libcontainerd/types/events.js";
 import { readAll, uniqueId, useRemote } from "../harness/remote.js";
@@ -22,6 +23,44 @@ async function run(args: string[], stdio = { stdout: true, stderr: true }) {
 }
 
 describe("remote lifecycle", () => {
+  test("two clients of one process share the cgroup parents the library had runc create", async () => {
+    // The first client's container goes and its parent is kept for a next one; the second client's
+    // container under it is recorded as under a made parent (not taken for someone else's, which no
+    // client would then remove), and the parent goes when the last client closes.
+    const parent = `/${uniqueId("lcd-shared-parent")}`;
+    const root = "/sys/fs/cgroup";
+    const dirs = (
+      existsSync(join(root, "cgroup.controllers")) ? [root] : readdirSync(root).map((h) => join(root, h))
+    )
+      .map((hierarchy) => join(hierarchy, parent))
+      .filter((dir) => !dir.includes("/unified/") || existsSync(dir));
+    const made = () => dirs.filter((dir) => existsSync(dir));
+    const other = fx.newClient();
+    const first = await fx.client.newContainer(
+      uniqueId("first"),
+      fx.spec(["true"], { cgroupsPath: `${parent}/a` }),
+    );
+    const second = uniqueId("second");
+    try {
+      const task = await first.newTask();
+      const exited = task.wait();
+      await task.start();
+      await exited;
+      await task.delete();
+      await first.delete();
+      const container = await other.newContainer(second, fx.spec(["true"], { cgroupsPath: `${parent}/b` }));
+      const info = (await other.listContainers()).find((c) => c.id === second);
+      expect(info?.labels[CGROUP_PARENT_LABEL]).toBe(parent);
+      await container.delete();
+      await other.close();
+      expect(made()).toEqual([]);
+    } finally {
+      await other.removeContainer(second, { force: true }).catch(() => {});
+      await fx.client.removeContainer(first.id, { force: true }).catch(() => {});
+      for (const dir of made()) rmdirSync(dir);
+    }
+  });
+
   test("echo hello → stdout hello, exit 0, nothing left behind", async () => {
     const r = await run(["echo", "hello"]);
     expect(r.stdout).toBe("hello\n");
