@@ -139,8 +139,8 @@ export class CreatedCgroupParents {
 
   /**
    * A container recorded with `parent` is gone, or was never created: the parent's dirs go after
-   * the last container of this client under it (at once, for one another client made). A parent
-   * kept for a container whose create then failed exists, so it is counted out the same way.
+   * the last container under it (at once, for one another process made). A parent kept for a
+   * container whose create then failed exists, so it is counted out the same way.
    */
   release(cgroupsPath: string | undefined, parent: string): void {
     const left = (this.users.get(parent) ?? 1) - 1;
@@ -165,7 +165,7 @@ export class CreatedCgroupParents {
     removeWhenExiting(this);
   }
 
-  /** Removes every empty parent now (the client closes). */
+  /** Removes every empty parent now (a client closes). */
   removeEmpty(): void {
     for (const parent of [...this.empty.keys()]) this.remove(parent);
   }
@@ -192,8 +192,8 @@ export class CreatedCgroupParents {
 }
 
 /**
- * The clients with empty parents still to remove, and one exit handler for all of them, there only
- * while there are some (loading this module adds nothing to the process).
+ * The registries with empty parents still to remove, and one exit handler for all of them, there
+ * only while there are some (loading this module adds nothing to the process).
  */
 const removeAtExit = new Set<CreatedCgroupParents>();
 
