@@ -54,6 +54,8 @@ interface Live {
   lock: Promise<void>;
   /** A removal was asked for: the exit handler must not restart or auto-remove it. */
   removing: boolean;
+  /** A restart stops it: the exit handler must not auto-remove it (dockerd clears AutoRemove meanwhile). */
+  restarting: boolean;
   removed: boolean;
 }
 
@@ -87,6 +89,7 @@ export class ContainerManager {
         removedWaiters: [],
         lock: Promise.resolve(),
         removing: false,
+        restarting: false,
         removed: false,
       };
       this.live.set(record.Id, live);
@@ -334,8 +337,9 @@ export class ContainerManager {
     for (const waiter of live.exitWaiters.splice(0)) waiter(result);
     if (live.removing) return;
     if (this.shouldRestart(record, status.exitCode)) this.scheduleRestart(record, ranMs);
-    else if (record.HostConfig.AutoRemove) {
-      await this.remove(record, { force: true }).catch((err: unknown) =>
+    else if (record.HostConfig.AutoRemove && !live.restarting) {
+      // Not awaited: a stop waits for this exit to be recorded while it holds the lock remove() takes.
+      void this.remove(record, { force: true }).catch((err: unknown) =>
         this.deps.logger.warn({ err, id: record.Id }, "could not auto-remove the container"),
       );
     }
@@ -435,11 +439,16 @@ export class ContainerManager {
       const live = this.liveOf(record);
       clearTimeout(live.restartTimer);
       record.ManuallyStopped = true;
-      if (live.task) await this.stopTask(record, live, timeoutSec ?? record.Config.StopTimeout ?? 10, opts);
+      live.restarting = true;
+      try {
+        if (live.task) await this.stopTask(record, live, timeoutSec ?? record.Config.StopTimeout ?? 10, opts);
+      } finally {
+        live.restarting = false;
+      }
       record.ManuallyStopped = false;
       await this.run(record, opts);
       this.emit(record, "restart");
-    });
+    }).catch((err: unknown) => this.removeAfterFailedStart(record, err));
   }
 
   /** POST /containers/{id}/kill. 409 when it is not running, as Docker answers. */
