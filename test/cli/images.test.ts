@@ -1,4 +1,5 @@
 // ctrd pull / images / tag / rmi / run IMAGE against a private containerd and a real registry.
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { busyboxLayer } from "../harness/images.js";
@@ -95,5 +96,32 @@ describe("ctrd images", () => {
     expect(pushed.stderr).toMatch(/: (mounted|exists)\n/);
     const missing = await ctrd(["import", ...fx.global, join(reg.workDir, "nosuch.tar")]);
     expect(missing.code).toBe(125);
+  });
+
+  test("save -o: a failed save keeps the file that was there; a path it cannot write is one line", async () => {
+    const { ref } = await publish(reg, "cli/saved:1");
+    expect((await ctrd(["pull", "-q", ...fx.global, ref])).code).toBe(0);
+    const dir = join(reg.workDir, "save-to");
+    mkdirSync(dir);
+    const kept = join(dir, "backup.tar");
+    writeFileSync(kept, "an earlier save\n");
+    const typo = await ctrd(["save", ...fx.global, "-o", kept, "cli/nosuch:1"]);
+    expect(typo).toMatchObject({
+      code: 125,
+      stderr: expect.stringMatching(/^ctrd: no such image: cli\/nosuch:1/),
+    });
+    expect(readFileSync(kept, "utf8")).toBe("an earlier save\n");
+    for (const [output, why] of [
+      [join(dir, "no/such/dir/x.tar"), /ENOENT/],
+      [dir, /is a directory/],
+    ] as const) {
+      const failed = await ctrd(["save", ...fx.global, "-o", output, ref]);
+      expect(failed.code, failed.stderr).toBe(125);
+      expect(failed.stderr).toMatch(new RegExp(`^ctrd: cannot write ${output}: .*${why.source}.*\\n$`));
+    }
+    const saved = await ctrd(["save", ...fx.global, "-o", kept, ref]);
+    expect(saved.code, saved.stderr).toBe(0);
+    expect(readFileSync(kept).subarray(0, 10).toString()).toBe("oci-layout");
+    expect(readdirSync(dir)).toEqual(["backup.tar"]);
   });
 });
