@@ -3,6 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { busyboxLayer } from "../harness/images.js";
+import { storeContents } from "../images/gc.js";
 import { publish, useRegistry } from "../images/helpers.js";
 import { ctrd, useHarnessCtrd } from "./helpers.js";
 
@@ -61,6 +62,47 @@ describe("ctrd images", () => {
     expect(missing.stderr).toContain("(not_found)");
     const plain = await ctrd(["run", "--rm", ...fx.global, ...fx.cgroup, "--", "echo", "default rootfs"]);
     expect(plain).toMatchObject({ code: 0, stdout: "default rootfs\n" });
+  });
+
+  test("run IMAGE that fails at create (a taken --name, an unknown --runtime) leaves no snapshot", async () => {
+    const { ref } = await publish(reg, "cli/created:1");
+    const ns = ["--namespace", "snapleak"];
+    const taken = await ctrd([
+      "run",
+      "-d",
+      "--name",
+      "taken",
+      ...fx.global,
+      ...ns,
+      ...fx.cgroup,
+      "--",
+      "sleep",
+      "60",
+    ]);
+    expect(taken.code, taken.stderr).toBe(0);
+    const clash = await ctrd(["run", "--rm", "--name", "taken", ...fx.global, ...ns, ...fx.cgroup, ref]);
+    expect(clash.code).toBe(125);
+    expect(clash.stderr).toContain("(already_exists)");
+    const runtime = await ctrd([
+      "run",
+      "--rm",
+      "--runtime",
+      "nosuch",
+      "--name",
+      "badrt",
+      ...fx.global,
+      ...ns,
+      ref,
+    ]);
+    expect(runtime.code).toBe(125);
+    expect(runtime.stderr).toContain("(invalid_argument)");
+    const { snapshots } = await storeContents(fx.containerd.address, "snapleak");
+    expect(snapshots.filter((key) => !key.startsWith("sha256:"))).toEqual([]);
+    // The name is free once its container is removed.
+    expect((await ctrd(["rm", "-f", "taken", ...fx.global, ...ns])).code).toBe(0);
+    const again = await ctrd(["run", "--rm", "--name", "taken", ...fx.global, ...ns, ...fx.cgroup, ref]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain("hello from the image");
   });
 
   test("tag gives a second name; rmi removes names, and a missing one fails alone", async () => {
