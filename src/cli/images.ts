@@ -20,6 +20,8 @@ export interface RegistryFlags {
   plainHttp?: boolean;
   caFile?: string;
   platform?: string;
+  /** Stops a pull (ctrd run's Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 export function addRegistryOptions(command: Command): Command {
@@ -54,6 +56,7 @@ export async function pullWithProgress(
     return await client.images.pull(ref, {
       ...registryOptions(flags),
       ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
+      ...(flags.signal ? { signal: flags.signal } : {}),
       ...(view ? { onProgress: view.update } : {}),
     });
   } finally {
