@@ -26,6 +26,7 @@ import {
   type NetworkManager,
   type PortMapping,
 } from "../../src/network/index.js";
+import { deleteLink, ensureMasquerade, removeMasquerade } from "../../src/network/links.js";
 import {
   fetchWhenUp,
   ipamReservations,
@@ -463,6 +464,27 @@ describe("bad input: typed errors, nothing half set up", { timeout: 240_000 }, (
     } finally {
       rmSync(plugins, { recursive: true, force: true });
     }
+  });
+});
+
+describe("cancellation", { timeout: 240_000 }, () => {
+  test("an abort while the network's own rules are written is CanceledError, and writes none", async () => {
+    const subnet = uniqueSubnet();
+    const bridge = uniqueBridge();
+    const name = `cancel-${process.pid}`;
+    for (const write of [
+      (signal: AbortSignal) => ensureMasquerade(subnet, bridge, name, signal),
+      (signal: AbortSignal) => removeMasquerade(subnet, bridge, name, signal),
+      (signal: AbortSignal) => deleteLink(bridge, signal),
+    ]) {
+      await expect(write(AbortSignal.abort())).rejects.toMatchObject({ code: "canceled" });
+      // Aborted while iptables runs.
+      const controller = new AbortController();
+      const writing = write(controller.signal);
+      controller.abort();
+      await expect(writing).rejects.toMatchObject({ code: "canceled" });
+    }
+    expect(rulesFor(subnet, [], true)).toEqual([]);
   });
 });
 
