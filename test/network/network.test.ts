@@ -486,6 +486,37 @@ describe("cancellation", { timeout: 240_000 }, () => {
     }
     expect(rulesFor(subnet, [], true)).toEqual([]);
   });
+
+  test("an abort while the bridge plugin makes a new network's bridge leaves it whole for the next container", async () => {
+    const name = `halfmade-${process.pid}`;
+    const network = await manager.createNetwork({ name, subnet: uniqueSubnet(), bridge: uniqueBridge() });
+    const controller = new AbortController();
+    const attaching = manager.attach({
+      namespace: fx.namespace,
+      containerId: uniqueId("halfmade"),
+      network: name,
+      signal: controller.signal,
+    });
+    // The bridge device appears while the bridge plugin runs its first ADD.
+    const outcome = attaching.then(
+      () => "attached",
+      (err: unknown) => err,
+    );
+    let settled = false;
+    void outcome.then(() => {
+      settled = true;
+    });
+    while (!settled && !existsSync(`/sys/class/net/${network.bridge}`))
+      await new Promise((resolve) => setImmediate(resolve));
+    controller.abort();
+    expect(await outcome).toMatchObject({ code: "canceled" });
+    // The plugin fixes the bridge's MAC (addr_assign_type 3, set) so that it does not follow its ports.
+    expect(readFileSync(`/sys/class/net/${network.bridge}/addr_assign_type`, "utf8").trim()).toBe("3");
+    const next = await start(["sleep", "60"], { network: name });
+    expect(next.attachment.addresses).toHaveLength(1);
+    await remove(next);
+    await manager.removeNetwork(name);
+  });
 });
 
 /** The fixture that attaches `id` to the default bridge in a process of its own, which is then SIGKILLed. */
