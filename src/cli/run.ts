@@ -30,7 +30,7 @@ import {
   withClient,
 } from "./options.js";
 import { ensureDefaultRootfs } from "./rootfs.js";
-import { SignalRelay, signalExitCode } from "./signals.js";
+import { SignalRelay } from "./signals.js";
 
 interface RunFlags {
   rm?: boolean;
@@ -226,7 +226,14 @@ export async function runContainer(
       // Set when --rm has removed the container and detached its network: nothing is left to check.
       const removed = { done: false };
       try {
-        const fromImage = image === undefined ? undefined : await imageRootfs(client, image, spec, flags);
+        let fromImage: Awaited<ReturnType<typeof imageRootfs>> | undefined;
+        try {
+          fromImage = image === undefined ? undefined : await imageRootfs(client, image, spec, flags, relay);
+        } catch (err) {
+          // Ctrl-C (or a forwarded signal) during the pull: it stopped, and so does ctrd.
+          if (relay.stopRequested && isErrorCode(err, "canceled")) return relay.stoppedExitCode;
+          throw err;
+        }
         return await createAndRun(
           client,
           spec,
@@ -290,9 +297,15 @@ async function imageRootfs(
   image: string,
   spec: ContainerFlags,
   flags: RunFlags,
+  relay: SignalRelay,
 ): Promise<{ image: string; snapshot: { snapshotter: string; key: string } }> {
   const policy = flags.pull ?? "missing";
-  const registry = { plainHttp: flags.plainHttp, caFile: flags.caFile, platform: flags.platform };
+  const registry = {
+    plainHttp: flags.plainHttp,
+    caFile: flags.caFile,
+    platform: flags.platform,
+    signal: relay.stopSignal,
+  };
   // Loaded here: a run on a rootfs dir needs nothing of images, pulls or registries.
   const { pullWithProgress } = await import("./images.js");
   let name: string;
@@ -338,11 +351,18 @@ async function createAndRun(
 ): Promise<number> {
   const detach = runFlags.detach ?? false;
   const { spec, labels } = withNetwork(containerSpec(flags), containerLabels(flags), network.attachment);
-  const container = await client.newContainer(flags.id, spec, {
-    labels,
-    ...(runFlags.runtime !== undefined ? { runtime: runFlags.runtime } : {}),
-    ...fromImage,
-  });
+  const container = await client
+    .newContainer(flags.id, spec, {
+      labels,
+      ...(runFlags.runtime !== undefined ? { runtime: runFlags.runtime } : {}),
+      ...fromImage,
+    })
+    .catch(async (err: unknown) => {
+      // A taken id keeps the snapshot named by it (it could be that container's); this one we made.
+      if (fromImage && isErrorCode(err, "already_exists"))
+        await client.images.removeSnapshot(fromImage.snapshot.snapshotter, fromImage.snapshot.key);
+      throw err;
+    });
   let task: Task | undefined;
   let attachment: Attachment | undefined;
   try {
@@ -432,7 +452,7 @@ async function logKept(container: Container, flags: RunFlags, logger: Logger): P
 async function abandon(container: Container, task: Task | undefined, relay: SignalRelay): Promise<number> {
   if (task) await task.forceDelete();
   await container.delete();
-  return relay.interrupts > 0 || !relay.forwarded ? ExitCode.interrupted : signalExitCode(relay.forwarded);
+  return relay.stoppedExitCode;
 }
 
 async function deleteTask(task: Task): Promise<void> {

@@ -23,12 +23,15 @@ export class SignalRelay {
   /** The last forwarded signal that arrived; used when it came before the process started. */
   forwarded: NodeJS.Signals | undefined;
   private target: { interrupt(count: number): void; forward(signal: NodeJS.Signals): void } | undefined;
+  private readonly stopping = new AbortController();
   private readonly onInterrupt = (): void => {
     this.interrupts++;
+    this.stopping.abort();
     this.target?.interrupt(this.interrupts);
   };
   private readonly onForward = (signal: NodeJS.Signals): void => {
     this.forwarded = signal;
+    this.stopping.abort();
     this.target?.forward(signal);
   };
 
@@ -45,6 +48,16 @@ export class SignalRelay {
   /** True once anything asked ctrd to stop before the process started. */
   get stopRequested(): boolean {
     return this.interrupts > 0 || this.forwarded !== undefined;
+  }
+
+  /** Aborted at the first stop request: for what runs before there is a process (a pull). */
+  get stopSignal(): AbortSignal {
+    return this.stopping.signal;
+  }
+
+  /** ctrd's status when it stopped before the process ran: 130 for Ctrl-C, else the signal's. */
+  get stoppedExitCode(): number {
+    return signalExitCode(this.interrupts > 0 || !this.forwarded ? "SIGINT" : this.forwarded);
   }
 
   /** From now on signals go to `target`; any that came earlier are delivered at once. */

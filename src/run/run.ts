@@ -277,7 +277,9 @@ async function prepareImage(
     ...(user !== undefined ? { user } : {}),
   });
   if (typeof options.user === "object") process.user = { additionalGids: [], ...options.user };
-  const { snapshotter, key } = await images.prepareSnapshot(ref, id, call);
+  // Not given the caller's signal: a prepare cut short on our side may still finish in containerd,
+  // and the snapshot it made would be nobody's. The abort is looked at once it is ours to remove.
+  const { snapshotter, key } = await images.prepareSnapshot(ref, id);
   return { process, snapshot: { snapshotter, key } };
 }
 
