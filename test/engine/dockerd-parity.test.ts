@@ -90,3 +90,22 @@ describe("ctrd serve as dockerd: starting and stopping", () => {
     expect((await engine.docker(["rm", "-f", "rm-restart"], { timeoutMs: 30_000 })).code).toBe(0);
   });
 });
+
+describe("ctrd serve as dockerd: exec", () => {
+  it("tells an attached client why its process could not start, and exits 126", async () => {
+    expect(
+      (await engine.docker(["run", "-d", "--name", "exec-fail", engine.image, "sleep", "300"])).code,
+    ).toBe(0);
+    const missing = await engine.docker(["exec", "exec-fail", "no-such-command"]);
+    expect(missing.code).toBe(126);
+    expect(missing.stdout).toMatch(/executable file not found/);
+    const noUser = await engine.docker(["exec", "-u", "no-such-user", "exec-fail", "id"]);
+    expect(noUser.code).toBe(126);
+    expect(noUser.stdout).toMatch(/no-such-user/);
+    const tty = await engine.docker(["exec", "-t", "exec-fail", "no-such-command"]);
+    expect(tty.code).toBe(126);
+    expect(tty.stdout).toMatch(/executable file not found/);
+    expect((await engine.docker(["exec", "exec-fail", "true"])).code).toBe(0);
+    expect((await engine.docker(["rm", "-f", "exec-fail"])).code).toBe(0);
+  });
+});
