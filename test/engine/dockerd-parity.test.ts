@@ -109,3 +109,50 @@ describe("ctrd serve as dockerd: exec", () => {
     expect((await engine.docker(["rm", "-f", "exec-fail"])).code).toBe(0);
   });
 });
+
+describe("ctrd serve as dockerd: docker ps", () => {
+  it("lists the latest with -l and -n, stopped ones too, and filters by name, before, since, ancestor", async () => {
+    const ps = async (...args: string[]): Promise<string[]> => {
+      const result = await engine.docker(["ps", ...args, "--format", "{{.Names}}"]);
+      expect(result.stderr).toBe("");
+      return result.stdout.split("\n").filter(Boolean);
+    };
+    expect(
+      (await engine.docker(["run", "-d", "--name", "ps-up", "-l", "t=ps", engine.image, "sleep", "300"]))
+        .code,
+    ).toBe(0);
+    expect(
+      (await engine.docker(["run", "--name", "ps-done", "-l", "t=ps", engine.image, "sh", "-c", "exit 2"]))
+        .code,
+    ).toBe(2);
+    expect(
+      (await engine.docker(["create", "--name", "ps-new", "-l", "t=ps", engine.image, "true"])).code,
+    ).toBe(0);
+    expect(await ps("-l")).toEqual(["ps-new"]);
+    expect(await ps("-n", "2")).toEqual(["ps-new", "ps-done"]);
+    expect(await ps("-a", "-f", "name=^/ps-up$")).toEqual(["ps-up"]);
+    expect(await ps("-a", "-f", "label=t=ps", "-f", "before=ps-new")).toEqual(["ps-done", "ps-up"]);
+    expect(await ps("-a", "-f", "label=t=ps", "-f", "since=ps-up")).toEqual(["ps-new", "ps-done"]);
+    expect(await ps("-a", "-f", "label=t=ps", "-f", "exited=2")).toEqual(["ps-done"]);
+    // The image named without its tag, or by its short id: dockerd resolves the ancestor to an image.
+    const untagged = engine.image.replace(/:latest$/, "");
+    expect(await ps("-a", "-f", "label=t=ps", "-f", `ancestor=${untagged}`)).toEqual([
+      "ps-new",
+      "ps-done",
+      "ps-up",
+    ]);
+    const imageId = (
+      await engine.docker(["image", "inspect", "--format", "{{.Id}}", engine.image])
+    ).stdout.trim();
+    expect(await ps("-a", "-f", "label=t=ps", "-f", `ancestor=${imageId.slice(7, 19)}`)).toHaveLength(3);
+    expect(await ps("-a", "-f", "label=t=ps", "-f", "ancestor=127.0.0.1:1/nothing")).toEqual([]);
+    expect(await ps("-a", "-f", "label=t=ps", "-f", "network=bridge")).toHaveLength(3);
+    const unknown = await engine.docker(["ps", "-a", "-f", "colour=blue"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
+    const badStatus = await engine.docker(["ps", "-a", "-f", "status=sleepy"]);
+    expect(badStatus.code).toBe(1);
+    expect(badStatus.stderr).toMatch(/Invalid filter 'status=sleepy'/);
+    expect((await engine.docker(["rm", "-f", "ps-up", "ps-done", "ps-new"])).code).toBe(0);
+  });
+});
