@@ -156,3 +156,24 @@ describe("ctrd serve as dockerd: docker ps", () => {
     expect((await engine.docker(["rm", "-f", "ps-up", "ps-done", "ps-new"])).code).toBe(0);
   });
 });
+
+describe("ctrd serve as dockerd: attach", () => {
+  it("docker start -a shows the output of every run, not only the first", async () => {
+    const created = await engine.docker([
+      "create",
+      "--name",
+      "again",
+      engine.image,
+      "sh",
+      "-c",
+      "echo run; exit 9",
+    ]);
+    expect(created.code).toBe(0);
+    for (let run = 1; run <= 3; run++) {
+      const started = await engine.docker(["start", "-a", "again"], { timeoutMs: 30_000 });
+      expect(started, `run ${run}`).toMatchObject({ code: 9, stdout: "run\n" });
+    }
+    expect((await engine.docker(["logs", "again"])).stdout).toBe("run\nrun\nrun\n");
+    expect((await engine.docker(["rm", "again"])).code).toBe(0);
+  });
+});

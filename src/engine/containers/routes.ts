@@ -319,7 +319,9 @@ function attach(exchange: Exchange, record: ContainerRecord, manager: ContainerM
       write(entry.stream, entry.log);
   }
   // The hub, not the status, says whether output will still come: the status trails the exit a moment.
-  const willRun = record.State.Status === "created" || manager.hub(record).running;
+  // A stopped container's next run is streamed, as dockerd's attach does (`docker start -a` attaches first).
+  const status = record.State.Status;
+  const willRun = status === "created" || status === "exited" || manager.hub(record).running;
   if (!stream || !willRun) {
     hijacked.end();
     return;
