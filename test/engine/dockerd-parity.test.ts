@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
+import { busyboxLayer, publishImage } from "../harness/images.js";
 import { useEngine } from "./harness.js";
 
 // Everyday docker CLI flows where ctrd serve once answered otherwise than dockerd 20.10 does.
@@ -175,5 +176,50 @@ describe("ctrd serve as dockerd: attach", () => {
     }
     expect((await engine.docker(["logs", "again"])).stdout).toBe("run\nrun\nrun\n");
     expect((await engine.docker(["rm", "again"])).code).toBe(0);
+  });
+});
+
+describe("ctrd serve as dockerd: the image's config", () => {
+  it("completes the container's config from the image: inspect, --entrypoint \"\", the image's STOPSIGNAL", async () => {
+    const { ref } = await publishImage(engine.registry, engine.containerd.dir, "stopsignal:latest", {
+      layers: [busyboxLayer()],
+      config: {
+        Cmd: ["sh", "-c", "trap 'echo got-usr1; exit 0' USR1; echo ready; while true; do sleep 0.1; done"],
+        Env: ["PATH=/usr/bin:/bin", "FROM_IMAGE=1"],
+        WorkingDir: "/tmp",
+        StopSignal: "SIGUSR1",
+      },
+    });
+    expect((await engine.docker(["create", "--name", "merged", "-e", "OWN=2", ref])).code).toBe(0);
+    const config = await engine.docker([
+      "inspect",
+      "--format",
+      "{{json .Config.Cmd}} {{json .Config.Env}} {{.Config.WorkingDir}} {{.Config.StopSignal}}",
+      "merged",
+    ]);
+    expect(config.stdout).toBe(
+      '["sh","-c","trap \'echo got-usr1; exit 0\' USR1; echo ready; while true; do sleep 0.1; done"] ' +
+        '["OWN=2","PATH=/usr/bin:/bin","FROM_IMAGE=1"] /tmp SIGUSR1\n',
+    );
+    expect((await engine.docker(["start", "merged"])).code).toBe(0);
+    await waitFor(async () => (await engine.docker(["logs", "merged"])).stdout === "ready\n", "the trap");
+    // SIGTERM would not stop it (pid 1 ignores it): the image's stop signal does, before the timeout's SIGKILL.
+    expect((await engine.docker(["stop", "-t", "20", "merged"])).code).toBe(0);
+    const stopped = await engine.docker(["inspect", "--format", "{{.State.ExitCode}}", "merged"]);
+    expect(stopped.stdout).toBe("0\n");
+    expect((await engine.docker(["logs", "merged"])).stdout).toBe("ready\ngot-usr1\n");
+    expect((await engine.docker(["rm", "merged"])).code).toBe(0);
+
+    const cleared = await engine.docker([
+      "run",
+      "--rm",
+      "--entrypoint",
+      "",
+      engine.image,
+      "echo",
+      "no",
+      "entrypoint",
+    ]);
+    expect(cleared).toMatchObject({ code: 0, stdout: "no entrypoint\n" });
   });
 });
