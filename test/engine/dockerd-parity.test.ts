@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { busyboxLayer, publishImage } from "../harness/images.js";
@@ -221,5 +223,19 @@ describe("ctrd serve as dockerd: the image's config", () => {
       "entrypoint",
     ]);
     expect(cleared).toMatchObject({ code: 0, stdout: "no entrypoint\n" });
+  });
+});
+
+describe("ctrd serve as dockerd: images", () => {
+  it("docker save of a name saves that name, not every name of the image", async () => {
+    const named = `${engine.registry.host}/parity-save:v1`;
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    expect((await engine.docker(["tag", engine.image, named])).code).toBe(0);
+    const tar = join(engine.containerd.dir, "parity-save.tar");
+    const saved = await engine.docker(["save", "-o", tar, named]);
+    expect(saved.code, saved.stderr).toBe(0);
+    const manifest = JSON.parse(execFileSync("tar", ["-xOf", tar, "manifest.json"], { encoding: "utf8" }));
+    expect(manifest.map((entry: { RepoTags: string[] }) => entry.RepoTags)).toEqual([[named]]);
+    expect((await engine.docker(["rmi", named])).code).toBe(0);
   });
 });
