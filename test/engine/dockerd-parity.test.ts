@@ -150,6 +150,9 @@ describe("ctrd serve as dockerd: docker ps", () => {
     expect(await ps("-a", "-f", "label=t=ps", "-f", `ancestor=${imageId.slice(7, 19)}`)).toHaveLength(3);
     expect(await ps("-a", "-f", "label=t=ps", "-f", "ancestor=127.0.0.1:1/nothing")).toEqual([]);
     expect(await ps("-a", "-f", "label=t=ps", "-f", "network=bridge")).toHaveLength(3);
+    // dockerd puts an argument with a space in single quotes; the CLI quotes the whole.
+    const command = await engine.docker(["ps", "-a", "-f", "name=ps-done", "--format", "{{.Command}}"]);
+    expect(command.stdout).toBe(`"sh -c 'exit 2'"\n`);
     const unknown = await engine.docker(["ps", "-a", "-f", "colour=blue"]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
