@@ -414,7 +414,8 @@ async function createAndRun(
     const networkGone = removing ? network.detach() : undefined;
     networkGone?.catch(() => {});
     await deleteTask(task);
-    if (removing) await container.delete();
+    // Removed by someone else meanwhile (ctrd rm -f): what --rm wanted.
+    if (removing) await container.delete().catch(ignoreNotFound);
     await networkGone;
     if (removing) network.removed.done = true;
     if (attachment?.outputGone) return ExitCode.brokenPipe;
@@ -456,11 +457,11 @@ async function abandon(container: Container, task: Task | undefined, relay: Sign
 }
 
 async function deleteTask(task: Task): Promise<void> {
-  try {
-    await task.delete();
-  } catch (err) {
-    if (!isErrorCode(err, "not_found")) throw err;
-  }
+  await task.delete().catch(ignoreNotFound);
+}
+
+function ignoreNotFound(err: unknown): void {
+  if (!isErrorCode(err, "not_found")) throw err;
 }
 
 async function removeQuietly(container: Container, task: Task | undefined, logger: Logger): Promise<void> {
