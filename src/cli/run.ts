@@ -8,6 +8,7 @@ import { isErrorCode } from "../libcontainerd/types/errors.js";
 import type { PortRequest } from "../network/ports.js";
 import { isolatedAttachment } from "../network/spec.js";
 import { NO_NETWORK, type PendingAttachment } from "../network/types.js";
+import { deleteExited } from "../run/remove.js";
 import { RUNC_V1_SHIM } from "../runtime/names.js";
 import { Attachment } from "./attach.js";
 import {
@@ -413,7 +414,7 @@ async function createAndRun(
     // The network's DEL runs while containerd deletes the task and the container.
     const networkGone = removing ? network.detach() : undefined;
     networkGone?.catch(() => {});
-    await deleteTask(task);
+    await deleteExited(container, task);
     // Removed by someone else meanwhile (ctrd rm -f): what --rm wanted.
     if (removing) await container.delete().catch(ignoreNotFound);
     await networkGone;
@@ -454,10 +455,6 @@ async function abandon(container: Container, task: Task | undefined, relay: Sign
   if (task) await task.forceDelete();
   await container.delete();
   return relay.stoppedExitCode;
-}
-
-async function deleteTask(task: Task): Promise<void> {
-  await task.delete().catch(ignoreNotFound);
 }
 
 function ignoreNotFound(err: unknown): void {
