@@ -8,6 +8,7 @@ import { isErrorCode } from "../libcontainerd/types/errors.js";
 import type { PortRequest } from "../network/ports.js";
 import { isolatedAttachment } from "../network/spec.js";
 import { NO_NETWORK, type PendingAttachment } from "../network/types.js";
+import { deleteExited } from "../run/remove.js";
 import { RUNC_V1_SHIM } from "../runtime/names.js";
 import { Attachment } from "./attach.js";
 import {
@@ -413,8 +414,9 @@ async function createAndRun(
     // The network's DEL runs while containerd deletes the task and the container.
     const networkGone = removing ? network.detach() : undefined;
     networkGone?.catch(() => {});
-    await deleteTask(task);
-    if (removing) await container.delete();
+    await deleteExited(container, task);
+    // Removed by someone else meanwhile (ctrd rm -f): what --rm wanted.
+    if (removing) await container.delete().catch(ignoreNotFound);
     await networkGone;
     if (removing) network.removed.done = true;
     if (attachment?.outputGone) return ExitCode.brokenPipe;
@@ -455,12 +457,8 @@ async function abandon(container: Container, task: Task | undefined, relay: Sign
   return relay.stoppedExitCode;
 }
 
-async function deleteTask(task: Task): Promise<void> {
-  try {
-    await task.delete();
-  } catch (err) {
-    if (!isErrorCode(err, "not_found")) throw err;
-  }
+function ignoreNotFound(err: unknown): void {
+  if (!isErrorCode(err, "not_found")) throw err;
 }
 
 async function removeQuietly(container: Container, task: Task | undefined, logger: Logger): Promise<void> {

@@ -19,6 +19,7 @@ import { defaultLinuxSpec, defaultWindowsSpec } from "../oci/defaults.js";
 import type { OciMount, OciSpec } from "../oci/spec.js";
 import { type CapturedOutput, consumeOutput, type OutputTarget } from "./output.js";
 import { ownerLabels } from "./owner.js";
+import { deleteExited } from "./remove.js";
 
 /** Per stream, unless `maxOutputBytes` says otherwise: enough for a report, bounded for the caller's heap. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 * 1024;
@@ -352,7 +353,7 @@ async function runTask(
   const durationMs = performance.now() - started;
   const [out, err] = await output;
   // Exited: a plain delete is all it needs (the forced clean-up would kill and wait first).
-  await task.delete(cleanupCall());
+  await deleteExited(container, task, cleanupCall());
   made.deleted = true;
   if (stopper.aborted && signal) throw abortError(signal, what);
   return result(container.id, status.exitCode, status.oomKilled, out, err, stopper.timedOut, durationMs);
