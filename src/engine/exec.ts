@@ -125,6 +125,8 @@ export class ExecService {
     // As dockerd: an attached client has the connection before the process starts, and a process
     // that cannot start (no such command, no such user) is told on it, with exit code 126.
     const hijacked = detach ? undefined : exchange.hijack(RAW_STREAM);
+    // Held until the process has a stdin to pass it to (the client may send it all, and its end, at once).
+    hijacked?.input.pause();
     let process: Process;
     try {
       const user = await this.manager.userFor(record, entry.user, { signal: exchange.signal });
@@ -182,7 +184,8 @@ export class ExecService {
         if (!target.destroyed && !target.writableEnded) target.write(chunk);
       });
       hijacked.input.once("end", () => void process.closeStdin().catch(() => {}));
-    } else hijacked.input.resume();
+    }
+    hijacked.input.resume();
     await this.finish(entry, record, process, exited, outputs);
     hijacked.end();
   }

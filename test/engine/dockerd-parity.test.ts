@@ -109,6 +109,12 @@ describe("ctrd serve as dockerd: exec", () => {
     expect(tty.code).toBe(126);
     expect(tty.stdout).toMatch(/executable file not found/);
     expect((await engine.docker(["exec", "exec-fail", "true"])).code).toBe(0);
+    // stdin that comes (with its end) before the process exists still reaches it.
+    const fed = await engine.docker(["exec", "-i", "exec-fail", "cat"], {
+      input: "fed\n",
+      timeoutMs: 30_000,
+    });
+    expect(fed).toMatchObject({ code: 0, stdout: "fed\n" });
     expect((await engine.docker(["rm", "-f", "exec-fail"])).code).toBe(0);
   });
 });
