@@ -63,6 +63,28 @@ describe("ctrd serve as dockerd: starting and stopping", () => {
     expect((await engine.docker(["rm", "never-ran"])).code).toBe(0);
   });
 
+  it("refuses a missing network or user without taking it for a missing image (no pull)", async () => {
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    const network = await engine.docker([
+      "run",
+      "--rm",
+      "--network",
+      "no-such-network",
+      engine.image,
+      "true",
+    ]);
+    expect(network.code).toBe(125);
+    expect(network.stderr).toMatch(/network no-such-network not found/);
+    expect(network.stderr).not.toMatch(/Unable to find image/);
+    const user = await engine.docker(["run", "--rm", "-u", "no-such-user", engine.image, "true"]);
+    expect(user.code).toBe(125);
+    expect(user.stderr).toMatch(/unable to find user no-such-user/);
+    expect(user.stderr).not.toMatch(/Unable to find image/);
+    const missing = await engine.docker(["create", `${engine.registry.host}/not-there:latest`]);
+    expect(missing.stderr).toMatch(/Unable to find image/);
+    expect((await engine.docker(["ps", "-aq"])).stdout).toBe("");
+  });
+
   it("stops and restarts a `docker run --rm` container: the stop returns and the container goes", async () => {
     const started = await engine.docker([
       "run",
