@@ -269,4 +269,26 @@ describe("ctrd serve as dockerd: images", () => {
     expect(manifest.map((entry: { RepoTags: string[] }) => entry.RepoTags)).toEqual([[named]]);
     expect((await engine.docker(["rmi", named])).code).toBe(0);
   });
+
+  it("docker images REPO and --filter reference/label/dangling list what dockerd lists", async () => {
+    const other = `${engine.registry.host}/parity-other:v2`;
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    expect((await engine.docker(["tag", engine.image, other])).code).toBe(0);
+    const images = async (...args: string[]): Promise<string[]> => {
+      const result = await engine.docker(["images", ...args, "--format", "{{.Repository}}:{{.Tag}}"]);
+      expect(result.stderr).toBe("");
+      return result.stdout.split("\n").filter(Boolean).sort();
+    };
+    const repository = engine.image.replace(/:latest$/, "");
+    expect(await images(repository)).toEqual([engine.image]);
+    expect(await images(other)).toEqual([other]);
+    expect(await images("--filter", `reference=${engine.registry.host}/parity-*`)).toEqual([other]);
+    expect(await images("--filter", `reference=${repository}:*`)).toEqual([engine.image]);
+    expect(await images("--filter", "dangling=true")).toEqual([]);
+    expect(await images("--filter", "label=no-such-label")).toEqual([]);
+    const unknown = await engine.docker(["images", "--filter", "colour=blue"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
+    expect((await engine.docker(["rmi", other])).code).toBe(0);
+  });
 });
