@@ -11,6 +11,26 @@ import { type Exchange, queryBool, queryFilters } from "./http.js";
 import type { ImageSummary } from "./image-source.js";
 import type { Router } from "./router.js";
 
+/** One api/types.ImageSummary (GET /images/json, /system/df), with how many containers use the image. */
+export function imageView(
+  image: ImageSummary,
+  store: ContainerStore,
+  sharedSize: number,
+): Record<string, unknown> {
+  return {
+    Id: image.id,
+    ParentId: "",
+    RepoTags: image.repoTags,
+    RepoDigests: image.repoDigests,
+    Created: image.created,
+    Size: image.size,
+    VirtualSize: image.size,
+    SharedSize: sharedSize,
+    Labels: image.labels,
+    Containers: store.all().filter((record) => record.Image === image.id).length,
+  };
+}
+
 /** X-Registry-Auth: base64url JSON of api/types.AuthConfig (username/password, or an identity token). */
 export function registryAuth(header: string | string[] | undefined): Credentials | undefined {
   const value = Array.isArray(header) ? header[0] : header;
@@ -70,18 +90,7 @@ export function imageRoutes(
     const list = filterImages(await images.list({ signal: exchange.signal }), queryFilters(exchange.query));
     exchange.send(
       200,
-      list.map((image) => ({
-        Id: image.id,
-        ParentId: "",
-        RepoTags: image.repoTags,
-        RepoDigests: image.repoDigests,
-        Created: image.created,
-        Size: image.size,
-        VirtualSize: image.size,
-        SharedSize: -1,
-        Labels: image.labels,
-        Containers: store.all().filter((record) => record.Image === image.id).length,
-      })),
+      list.map((image) => imageView(image, store, -1)),
     );
   });
 

@@ -291,4 +291,13 @@ describe("ctrd serve as dockerd: images", () => {
     expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
     expect((await engine.docker(["rmi", other])).code).toBe(0);
   });
+
+  it("docker system df counts the images and what they take", async () => {
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    const df = await engine.docker(["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Size}}"]);
+    expect(df.code, df.stderr).toBe(0);
+    const line = df.stdout.split("\n").find((row) => row.startsWith("Images "));
+    expect(line).toMatch(/^Images [1-9]\d* \d+(\.\d+)?[kMG]?B$/);
+    expect(line).not.toMatch(/ 0B$/);
+  });
 });
