@@ -323,10 +323,11 @@ async function save(exchange: Exchange, images: ContainerdImages, names: string[
   if (names.length === 0 || names.some((name) => name === "")) throw badRequest("no image names given");
   const refs: string[] = [];
   for (const name of names) {
-    const { records } = await images
+    const { records, named } = await images
       .records(name, { signal: exchange.signal })
       .catch(notFoundAs(`No such image: ${name}`));
-    for (const record of records) if (!refs.includes(record.name)) refs.push(record.name);
+    // A name saves that name, as dockerd's `docker save` does; an id saves every name of the image.
+    for (const record of named ? [named] : records) if (!refs.includes(record.name)) refs.push(record.name);
   }
   const out = exchange.stream("application/x-tar");
   try {

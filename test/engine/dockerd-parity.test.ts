@@ -1,5 +1,8 @@
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
+import { busyboxLayer, publishImage } from "../harness/images.js";
 import { useEngine } from "./harness.js";
 
 // Everyday docker CLI flows where ctrd serve once answered otherwise than dockerd 20.10 does.
@@ -88,5 +91,160 @@ describe("ctrd serve as dockerd: starting and stopping", () => {
     const status = await engine.docker(["inspect", "--format", "{{.State.Status}}", "rm-restart"]);
     expect(status.stdout).toBe("running\n");
     expect((await engine.docker(["rm", "-f", "rm-restart"], { timeoutMs: 30_000 })).code).toBe(0);
+  });
+});
+
+describe("ctrd serve as dockerd: exec", () => {
+  it("tells an attached client why its process could not start, and exits 126", async () => {
+    expect(
+      (await engine.docker(["run", "-d", "--name", "exec-fail", engine.image, "sleep", "300"])).code,
+    ).toBe(0);
+    const missing = await engine.docker(["exec", "exec-fail", "no-such-command"]);
+    expect(missing.code).toBe(126);
+    expect(missing.stdout).toMatch(/executable file not found/);
+    const noUser = await engine.docker(["exec", "-u", "no-such-user", "exec-fail", "id"]);
+    expect(noUser.code).toBe(126);
+    expect(noUser.stdout).toMatch(/no-such-user/);
+    const tty = await engine.docker(["exec", "-t", "exec-fail", "no-such-command"]);
+    expect(tty.code).toBe(126);
+    expect(tty.stdout).toMatch(/executable file not found/);
+    expect((await engine.docker(["exec", "exec-fail", "true"])).code).toBe(0);
+    // stdin that comes (with its end) before the process exists still reaches it.
+    const fed = await engine.docker(["exec", "-i", "exec-fail", "cat"], {
+      input: "fed\n",
+      timeoutMs: 30_000,
+    });
+    expect(fed).toMatchObject({ code: 0, stdout: "fed\n" });
+    expect((await engine.docker(["rm", "-f", "exec-fail"])).code).toBe(0);
+  });
+});
+
+describe("ctrd serve as dockerd: docker ps", () => {
+  it("lists the latest with -l and -n, stopped ones too, and filters by name, before, since, ancestor", async () => {
+    const ps = async (...args: string[]): Promise<string[]> => {
+      const result = await engine.docker(["ps", ...args, "--format", "{{.Names}}"]);
+      expect(result.stderr).toBe("");
+      return result.stdout.split("\n").filter(Boolean);
+    };
+    expect(
+      (await engine.docker(["run", "-d", "--name", "ps-up", "-l", "t=ps", engine.image, "sleep", "300"]))
+        .code,
+    ).toBe(0);
+    expect(
+      (await engine.docker(["run", "--name", "ps-done", "-l", "t=ps", engine.image, "sh", "-c", "exit 2"]))
+        .code,
+    ).toBe(2);
+    expect(
+      (await engine.docker(["create", "--name", "ps-new", "-l", "t=ps", engine.image, "true"])).code,
+    ).toBe(0);
+    expect(await ps("-l")).toEqual(["ps-new"]);
+    expect(await ps("-n", "2")).toEqual(["ps-new", "ps-done"]);
+    expect(await ps("-a", "-f", "name=^/ps-up$")).toEqual(["ps-up"]);
+    expect(await ps("-a", "-f", "label=t=ps", "-f", "before=ps-new")).toEqual(["ps-done", "ps-up"]);
+    expect(await ps("-a", "-f", "label=t=ps", "-f", "since=ps-up")).toEqual(["ps-new", "ps-done"]);
+    expect(await ps("-a", "-f", "label=t=ps", "-f", "exited=2")).toEqual(["ps-done"]);
+    // The image named without its tag, or by its short id: dockerd resolves the ancestor to an image.
+    const untagged = engine.image.replace(/:latest$/, "");
+    expect(await ps("-a", "-f", "label=t=ps", "-f", `ancestor=${untagged}`)).toEqual([
+      "ps-new",
+      "ps-done",
+      "ps-up",
+    ]);
+    const imageId = (
+      await engine.docker(["image", "inspect", "--format", "{{.Id}}", engine.image])
+    ).stdout.trim();
+    expect(await ps("-a", "-f", "label=t=ps", "-f", `ancestor=${imageId.slice(7, 19)}`)).toHaveLength(3);
+    expect(await ps("-a", "-f", "label=t=ps", "-f", "ancestor=127.0.0.1:1/nothing")).toEqual([]);
+    expect(await ps("-a", "-f", "label=t=ps", "-f", "network=bridge")).toHaveLength(3);
+    // dockerd puts an argument with a space in single quotes; the CLI quotes the whole.
+    const command = await engine.docker(["ps", "-a", "-f", "name=ps-done", "--format", "{{.Command}}"]);
+    expect(command.stdout).toBe(`"sh -c 'exit 2'"\n`);
+    const unknown = await engine.docker(["ps", "-a", "-f", "colour=blue"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
+    const badStatus = await engine.docker(["ps", "-a", "-f", "status=sleepy"]);
+    expect(badStatus.code).toBe(1);
+    expect(badStatus.stderr).toMatch(/Invalid filter 'status=sleepy'/);
+    expect((await engine.docker(["rm", "-f", "ps-up", "ps-done", "ps-new"])).code).toBe(0);
+  });
+});
+
+describe("ctrd serve as dockerd: attach", () => {
+  it("docker start -a shows the output of every run, not only the first", async () => {
+    const created = await engine.docker([
+      "create",
+      "--name",
+      "again",
+      engine.image,
+      "sh",
+      "-c",
+      "echo run; exit 9",
+    ]);
+    expect(created.code).toBe(0);
+    for (let run = 1; run <= 3; run++) {
+      const started = await engine.docker(["start", "-a", "again"], { timeoutMs: 30_000 });
+      expect(started, `run ${run}`).toMatchObject({ code: 9, stdout: "run\n" });
+    }
+    expect((await engine.docker(["logs", "again"])).stdout).toBe("run\nrun\nrun\n");
+    expect((await engine.docker(["rm", "again"])).code).toBe(0);
+  });
+});
+
+describe("ctrd serve as dockerd: the image's config", () => {
+  it("completes the container's config from the image: inspect, --entrypoint \"\", the image's STOPSIGNAL", async () => {
+    const { ref } = await publishImage(engine.registry, engine.containerd.dir, "stopsignal:latest", {
+      layers: [busyboxLayer()],
+      config: {
+        Cmd: ["sh", "-c", "trap 'echo got-usr1; exit 0' USR1; echo ready; while true; do sleep 0.1; done"],
+        Env: ["PATH=/usr/bin:/bin", "FROM_IMAGE=1"],
+        WorkingDir: "/tmp",
+        StopSignal: "SIGUSR1",
+      },
+    });
+    expect((await engine.docker(["create", "--name", "merged", "-e", "OWN=2", ref])).code).toBe(0);
+    const config = await engine.docker([
+      "inspect",
+      "--format",
+      "{{json .Config.Cmd}} {{json .Config.Env}} {{.Config.WorkingDir}} {{.Config.StopSignal}}",
+      "merged",
+    ]);
+    expect(config.stdout).toBe(
+      '["sh","-c","trap \'echo got-usr1; exit 0\' USR1; echo ready; while true; do sleep 0.1; done"] ' +
+        '["OWN=2","PATH=/usr/bin:/bin","FROM_IMAGE=1"] /tmp SIGUSR1\n',
+    );
+    expect((await engine.docker(["start", "merged"])).code).toBe(0);
+    await waitFor(async () => (await engine.docker(["logs", "merged"])).stdout === "ready\n", "the trap");
+    // SIGTERM would not stop it (pid 1 ignores it): the image's stop signal does, before the timeout's SIGKILL.
+    expect((await engine.docker(["stop", "-t", "20", "merged"])).code).toBe(0);
+    const stopped = await engine.docker(["inspect", "--format", "{{.State.ExitCode}}", "merged"]);
+    expect(stopped.stdout).toBe("0\n");
+    expect((await engine.docker(["logs", "merged"])).stdout).toBe("ready\ngot-usr1\n");
+    expect((await engine.docker(["rm", "merged"])).code).toBe(0);
+
+    const cleared = await engine.docker([
+      "run",
+      "--rm",
+      "--entrypoint",
+      "",
+      engine.image,
+      "echo",
+      "no",
+      "entrypoint",
+    ]);
+    expect(cleared).toMatchObject({ code: 0, stdout: "no entrypoint\n" });
+  });
+});
+
+describe("ctrd serve as dockerd: images", () => {
+  it("docker save of a name saves that name, not every name of the image", async () => {
+    const named = `${engine.registry.host}/parity-save:v1`;
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    expect((await engine.docker(["tag", engine.image, named])).code).toBe(0);
+    const tar = join(engine.containerd.dir, "parity-save.tar");
+    const saved = await engine.docker(["save", "-o", tar, named]);
+    expect(saved.code, saved.stderr).toBe(0);
+    const manifest = JSON.parse(execFileSync("tar", ["-xOf", tar, "manifest.json"], { encoding: "utf8" }));
+    expect(manifest.map((entry: { RepoTags: string[] }) => entry.RepoTags)).toEqual([[named]]);
+    expect((await engine.docker(["rmi", named])).code).toBe(0);
   });
 });

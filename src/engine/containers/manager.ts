@@ -15,7 +15,7 @@ import type { CreateRequest } from "./config.js";
 import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
-import { buildSpec, resolveUser } from "./spec.js";
+import { buildSpec, resolveUser, withImageConfig } from "./spec.js";
 import { type ContainerRecord, type ContainerStore, checkName, ZERO_TIME } from "./store.js";
 
 const execFileAsync = promisify(execFile);
@@ -135,12 +135,7 @@ export class ContainerManager {
       Created: now(),
       Path: "",
       Args: [],
-      Config: {
-        ...request.config,
-        Env: request.config.Env,
-        ExposedPorts: { ...image.config.ExposedPorts, ...request.config.ExposedPorts },
-        Labels: { ...image.config.Labels, ...request.config.Labels },
-      },
+      Config: withImageConfig(request.config, image.config),
       HostConfig: request.hostConfig,
       Image: image.id,
       State: {
@@ -158,8 +153,6 @@ export class ContainerManager {
       Networks: {},
       Ports: {},
     };
-    if (record.Config.ExposedPorts && Object.keys(record.Config.ExposedPorts).length === 0)
-      record.Config.ExposedPorts = null;
     store.add(record);
     let rootfs: PreparedRootfs | undefined;
     let attached = false;
@@ -169,7 +162,7 @@ export class ContainerManager {
       record.Networks = plan.endpoints;
       record.Ports = plan.ports;
       rootfs = await images.prepareRootfs(image, id, opts);
-      const userSpec = request.config.User || image.config.User || "";
+      const userSpec = record.Config.User;
       const namedUser = userSpec !== "" && !/^\d+(:\d+)?$/.test(userSpec);
       const user = namedUser ? await images.user(image, userSpec, opts) : undefined;
       const { spec, path, args, env } = buildSpec({
