@@ -1,4 +1,6 @@
 import { constants } from "node:os";
+import { isErrorCode } from "../libcontainerd/types/errors.js";
+import { CliError } from "./errors.js";
 
 /** Signals ctrd passes on to the container process, as `docker run` does with its signal proxy. */
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
@@ -71,5 +73,32 @@ export class SignalRelay {
     this.target = undefined;
     process.off("SIGINT", this.onInterrupt);
     for (const signal of FORWARDED_SIGNALS) process.off(signal, this.onForward);
+  }
+}
+
+/**
+ * Runs `work` with a signal that Ctrl-C or SIGTERM aborts, so that what it made is undone (a pull's
+ * lease, a save's unfinished file) before ctrd exits with the signal's status; dying at once left
+ * them. A second signal ends ctrd without waiting.
+ */
+export async function untilInterrupted<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (received) process.exit(signalExitCode(signal));
+    received = signal;
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    return await work(controller.signal);
+  } catch (err) {
+    if (received && isErrorCode(err, "canceled"))
+      throw new CliError((err as Error).message, "canceled", signalExitCode(received), { cause: err });
+    throw err;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
 }

@@ -182,6 +182,26 @@ describe("ctrd images", () => {
     expect((await ctrd(["ps", "-a", "-q", ...fx.global, "--namespace", "stalled"])).stdout).toBe("");
   });
 
+  test("Ctrl-C during ctrd pull stops it: exit 130, no lease kept, nothing registered", async () => {
+    const { ref, image } = await publish(reg, "cli/interrupted:1", {
+      layers: [busyboxLayer(), { files: { "big.bin": randomBytes(256 * 1024) }, uncompressed: true }],
+      config: { Cmd: ["true"] },
+    });
+    const front = await stallingFront(reg.registry.host, image.layers[1]?.digest ?? "?");
+    const proc = startCtrd(
+      ["pull", ...fx.global, "--namespace", "interrupted", ref.replace(reg.registry.host, front.host)],
+      { timeoutMs: 20_000 },
+    );
+    await front.stalled;
+    proc.child.kill("SIGINT");
+    const result = await proc.result;
+    expect(result.code, result.stderr).toBe(130);
+    expect(await storeContents(fx.containerd.address, "interrupted")).toMatchObject({
+      images: [],
+      leases: [],
+    });
+  });
+
   test("tag gives a second name; rmi removes names, and a missing one fails alone", async () => {
     const { ref } = await publish(reg, "cli/tagme:1", {
       layers: [busyboxLayer()],
