@@ -341,7 +341,11 @@ function attach(exchange: Exchange, record: ContainerRecord, manager: ContainerM
     const detach = tty ? new DetachKeys(detachKeys) : undefined;
     hijacked.input.on("data", (chunk: Buffer) => {
       const { pass, detached } = detach ? detach.scan(chunk) : { pass: chunk, detached: false };
-      if (pass.length > 0) hub.writeStdin(pass);
+      if (pass.length > 0 && !hub.writeStdin(pass)) {
+        // Backpressure, as dockerd's copy has: nothing the client sends is dropped.
+        hijacked.input.pause();
+        void hub.stdinWritable().then(() => hijacked.input.resume());
+      }
       if (detached) {
         // As dockerd: the client lets go, the container runs on.
         unsubscribe();
