@@ -60,7 +60,7 @@ export class Engine {
       events: this.events,
       version: options.version,
       rootDir: options.stateDir,
-      imageCount: async () => (await options.images.list().catch(() => [])).length,
+      images: (opts) => options.images.list(opts).catch(() => []),
       runtimes: options.runtimes ?? ["runc"],
       defaultRuntime: options.defaultRuntime ?? "runc",
       engineId: createHash("sha256").update(options.stateDir).digest("hex").slice(0, 36),

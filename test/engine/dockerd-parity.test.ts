@@ -63,6 +63,28 @@ describe("ctrd serve as dockerd: starting and stopping", () => {
     expect((await engine.docker(["rm", "never-ran"])).code).toBe(0);
   });
 
+  it("refuses a missing network or user without taking it for a missing image (no pull)", async () => {
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    const network = await engine.docker([
+      "run",
+      "--rm",
+      "--network",
+      "no-such-network",
+      engine.image,
+      "true",
+    ]);
+    expect(network.code).toBe(125);
+    expect(network.stderr).toMatch(/network no-such-network not found/);
+    expect(network.stderr).not.toMatch(/Unable to find image/);
+    const user = await engine.docker(["run", "--rm", "-u", "no-such-user", engine.image, "true"]);
+    expect(user.code).toBe(125);
+    expect(user.stderr).toMatch(/unable to find user no-such-user/);
+    expect(user.stderr).not.toMatch(/Unable to find image/);
+    const missing = await engine.docker(["create", `${engine.registry.host}/not-there:latest`]);
+    expect(missing.stderr).toMatch(/Unable to find image/);
+    expect((await engine.docker(["ps", "-aq"])).stdout).toBe("");
+  });
+
   it("stops and restarts a `docker run --rm` container: the stop returns and the container goes", async () => {
     const started = await engine.docker([
       "run",
@@ -246,5 +268,36 @@ describe("ctrd serve as dockerd: images", () => {
     const manifest = JSON.parse(execFileSync("tar", ["-xOf", tar, "manifest.json"], { encoding: "utf8" }));
     expect(manifest.map((entry: { RepoTags: string[] }) => entry.RepoTags)).toEqual([[named]]);
     expect((await engine.docker(["rmi", named])).code).toBe(0);
+  });
+
+  it("docker images REPO and --filter reference/label/dangling list what dockerd lists", async () => {
+    const other = `${engine.registry.host}/parity-other:v2`;
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    expect((await engine.docker(["tag", engine.image, other])).code).toBe(0);
+    const images = async (...args: string[]): Promise<string[]> => {
+      const result = await engine.docker(["images", ...args, "--format", "{{.Repository}}:{{.Tag}}"]);
+      expect(result.stderr).toBe("");
+      return result.stdout.split("\n").filter(Boolean).sort();
+    };
+    const repository = engine.image.replace(/:latest$/, "");
+    expect(await images(repository)).toEqual([engine.image]);
+    expect(await images(other)).toEqual([other]);
+    expect(await images("--filter", `reference=${engine.registry.host}/parity-*`)).toEqual([other]);
+    expect(await images("--filter", `reference=${repository}:*`)).toEqual([engine.image]);
+    expect(await images("--filter", "dangling=true")).toEqual([]);
+    expect(await images("--filter", "label=no-such-label")).toEqual([]);
+    const unknown = await engine.docker(["images", "--filter", "colour=blue"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
+    expect((await engine.docker(["rmi", other])).code).toBe(0);
+  });
+
+  it("docker system df counts the images and what they take", async () => {
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    const df = await engine.docker(["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Size}}"]);
+    expect(df.code, df.stderr).toBe(0);
+    const line = df.stdout.split("\n").find((row) => row.startsWith("Images "));
+    expect(line).toMatch(/^Images [1-9]\d* \d+(\.\d+)?[kMG]?B$/);
+    expect(line).not.toMatch(/ 0B$/);
   });
 });

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../../libcontainerd/factory.js";
 import type { CallOptions, Container, ExitStatus, Task } from "../../libcontainerd/types/client.js";
 import { isErrorCode } from "../../libcontainerd/types/errors.js";
-import { badRequest, conflict, EngineError, notModified } from "../errors.js";
+import { badRequest, conflict, EngineError, notModified, toHttpError } from "../errors.js";
 import type { EventBus } from "../events.js";
 import type { ImageSource, PreparedRootfs } from "../image-source.js";
 import type { EngineNetworks } from "../network-plan.js";
@@ -193,7 +193,10 @@ export class ContainerManager {
       if (rootfs) await images.releaseRootfs(rootfs).catch(() => {});
       if (attached) await networks.detach(record).catch(() => {});
       store.remove(id);
-      throw err;
+      // A 404 from create means "no such image" to the docker CLI, which then pulls it and tries again:
+      // a network or user that is not there is the request's mistake (dockerd finds those at start).
+      const { status, message } = toHttpError(err);
+      throw status === 404 ? new EngineError(400, message, { cause: err }) : err;
     }
     store.save(record);
     this.emit(record, "create");
