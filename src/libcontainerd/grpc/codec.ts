@@ -91,6 +91,7 @@ function isWrapperName(typeName: string): boolean {
 
 // ---- encoding ----
 
+const SCRATCH_BYTES = 64 * 1024;
 const INT32_MAX = 0x7fffffff;
 const INT32_MIN = -0x80000000;
 const UINT32_MAX = 0xffffffff;
@@ -102,7 +103,7 @@ const FLOAT32_MAX = 3.4028234663852886e38;
  * it turns out longer than 127 bytes.
  */
 class Writer {
-  buf = Buffer.allocUnsafe(64 * 1024);
+  buf = Buffer.allocUnsafe(SCRATCH_BYTES);
   pos = 0;
 
   reserve(n: number): void {
@@ -351,7 +352,8 @@ class Reader extends BinaryReader {
     const read = this.pos - start;
     if (read > 5 || (read === 5 && (this.buf[this.pos - 1] as number) > 0x0f))
       throw new Error("illegal tag: varint overflows uint32");
-    if (tag >>> 3 <= 0 || (tag & 7) > 5) throw new Error(`illegal tag: field no ${tag >>> 3} wire type ${tag & 7}`);
+    if (tag >>> 3 <= 0 || (tag & 7) > 5)
+      throw new Error(`illegal tag: field no ${tag >>> 3} wire type ${tag & 7}`);
     return tag;
   }
 
@@ -377,7 +379,9 @@ class Reader extends BinaryReader {
 
   enter(name: string): void {
     if (++this.depth > RECURSION_LIMIT)
-      throw new Error(`cannot decode message ${name} from binary: maximum recursion depth of ${RECURSION_LIMIT} reached`);
+      throw new Error(
+        `cannot decode message ${name} from binary: maximum recursion depth of ${RECURSION_LIMIT} reached`,
+      );
   }
 }
 
@@ -396,7 +400,6 @@ function compile<D extends DescMessage>(schema: D): MessageCodec<D> {
   const enc = encoderName(unit, schema);
   const dec = decoderName(unit, schema);
   const body = `"use strict";\n${unit.sources.join("\n")}\nreturn [${enc}, ${dec}];`;
-  if (process.env.CODEC_DEBUG) console.log(body);
   const [encode, decode] = new Function("K", "protoInt64", body)(unit.constants, protoInt64) as [
     (m: unknown, w: Writer) => void,
     (r: Reader, end: number, m: unknown) => MessageShape<D>,
@@ -410,6 +413,8 @@ function compile<D extends DescMessage>(schema: D): MessageCodec<D> {
       encode(init ?? {}, w);
       const out = Buffer.allocUnsafe(w.pos);
       w.buf.copy(out, headroom, headroom, w.pos);
+      // A large message (a spec, a content write) does not keep its scratch space for good.
+      if (w.buf.length > SCRATCH_BYTES) w.buf = Buffer.allocUnsafe(SCRATCH_BYTES);
       return out;
     },
     decode(bytes) {
@@ -553,12 +558,14 @@ function fieldWrite(unit: Compiled, field: DescField): string {
   const read = `v = m${prop(field.localName)};`;
   switch (field.fieldKind) {
     case "scalar": {
-      if (field.presence !== IMPLICIT) return `${read} if (v != null) { ${scalarWrite(no, field.scalar, "v")} }`;
+      if (field.presence !== IMPLICIT)
+        return `${read} if (v != null) { ${scalarWrite(no, field.scalar, "v")} }`;
       const bytes = field.scalar === ScalarType.BYTES ? "if (Array.isArray(v)) v = new Uint8Array(v); " : "";
       return `${read} if (v != null) { ${bytes}if (${nonZero(field.scalar, "v")}) { ${scalarWrite(no, field.scalar, "v")} } }`;
     }
     case "enum": {
-      if (field.presence !== IMPLICIT) return `${read} if (v != null) { ${scalarWrite(no, ScalarType.INT32, "v")} }`;
+      if (field.presence !== IMPLICIT)
+        return `${read} if (v != null) { ${scalarWrite(no, ScalarType.INT32, "v")} }`;
       const zero = field.enum.values[0]?.number ?? 0;
       return `${read} if (v != null && v !== ${zero}) { ${scalarWrite(no, ScalarType.INT32, "v")} }`;
     }
@@ -751,7 +758,8 @@ function fieldRead(unit: Compiled, field: DescField): string {
     case "message":
       return `${target} = ${messageRead(unit, field.message, target)};`;
     case "list": {
-      if (field.listKind === "message") return `${target}.push(${messageRead(unit, field.message, "undefined")});`;
+      if (field.listKind === "message")
+        return `${target}.push(${messageRead(unit, field.message, "undefined")});`;
       const type = field.listKind === "enum" ? ScalarType.INT32 : field.scalar;
       const read = scalarRead(type, strict);
       if (type === ScalarType.STRING || type === ScalarType.BYTES) return `${target}.push(${read});`;
