@@ -43,6 +43,10 @@ export class GoClient {
     return { ms, cpuMs: userMs + sysMs };
   }
 
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   close(): void {
     this.child.stdin!.end("quit\n");
   }

@@ -1,6 +1,8 @@
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { createReadStream, createWriteStream, readFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { createReadStream, createWriteStream, readFileSync, statSync } from "node:fs";
+import { rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
 import { familiarRepository, parseReference } from "../images/reference.js";
 import type { RegistryOptions } from "../images/registry/client.js";
@@ -56,6 +58,28 @@ export async function pullWithProgress(
     });
   } finally {
     view?.finish();
+  }
+}
+
+/**
+ * As docker's CopyToFile: the tar goes to a new file beside `path`, renamed over it once complete, so
+ * a save that fails (a typo in a name, a full disk) leaves what `path` held before.
+ */
+async function saveToFile(client: LibcontainerdClient, refs: string[], path: string): Promise<void> {
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory())
+    throw usageError(`cannot write ${path}: it is a directory`);
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString("hex")}.tmp`);
+  const out = createWriteStream(temp, { flags: "wx" });
+  await once(out, "open").catch((err: unknown) => {
+    throw usageError(`cannot write ${path}: ${(err as Error).message}`);
+  });
+  try {
+    await client.images.save(refs, out);
+    await rename(temp, path);
+  } catch (err) {
+    out.destroy();
+    await rm(temp, { force: true });
+    throw err;
   }
 }
 
@@ -163,13 +187,8 @@ export function registerImageCommands(program: Command): void {
     await withClient(resolveSettings(globalFlags(self)), async (client) => {
       if (flags.output === "-" && process.stdout.isTTY)
         throw usageError("refusing to write a tar to a terminal; use -o FILE");
-      const out = flags.output === "-" ? process.stdout : createWriteStream(flags.output);
-      try {
-        await client.images.save(refs, out);
-      } catch (err) {
-        if (flags.output !== "-") await rm(flags.output, { force: true });
-        throw err;
-      }
+      if (flags.output === "-") await client.images.save(refs, process.stdout);
+      else await saveToFile(client, refs, flags.output);
     });
   });
 

@@ -338,11 +338,18 @@ async function createAndRun(
 ): Promise<number> {
   const detach = runFlags.detach ?? false;
   const { spec, labels } = withNetwork(containerSpec(flags), containerLabels(flags), network.attachment);
-  const container = await client.newContainer(flags.id, spec, {
-    labels,
-    ...(runFlags.runtime !== undefined ? { runtime: runFlags.runtime } : {}),
-    ...fromImage,
-  });
+  const container = await client
+    .newContainer(flags.id, spec, {
+      labels,
+      ...(runFlags.runtime !== undefined ? { runtime: runFlags.runtime } : {}),
+      ...fromImage,
+    })
+    .catch(async (err: unknown) => {
+      // A taken id keeps the snapshot named by it (it could be that container's); this one we made.
+      if (fromImage && isErrorCode(err, "already_exists"))
+        await client.images.removeSnapshot(fromImage.snapshot.snapshotter, fromImage.snapshot.key);
+      throw err;
+    });
   let task: Task | undefined;
   let attachment: Attachment | undefined;
   try {

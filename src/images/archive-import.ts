@@ -75,11 +75,11 @@ export async function importArchive(
       ? ociImages(descriptions, files, opts)
       : await dockerImages(deps.services, descriptions, files, lease, signal);
     if (images.length === 0) throw new InvalidArgumentError("import: the archive names no image");
+    // Every image checked and unpacked before any is recorded: a bad one further on registers nothing.
+    for (const image of images) await labelAndUnpack(deps, image.target, lease, signal, opts);
     const records: ImageRecord[] = [];
-    for (const image of images) {
-      await labelAndUnpack(deps, image.target, lease, signal, opts);
+    for (const image of images)
       records.push(await deps.store.put({ name: image.name, target: image.target }, opts));
-    }
     return records;
   });
 }

@@ -1,7 +1,9 @@
 // ctrd pull / images / tag / rmi / run IMAGE against a private containerd and a real registry.
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { busyboxLayer } from "../harness/images.js";
+import { storeContents } from "../images/gc.js";
 import { publish, useRegistry } from "../images/helpers.js";
 import { ctrd, useHarnessCtrd } from "./helpers.js";
 
@@ -62,6 +64,47 @@ describe("ctrd images", () => {
     expect(plain).toMatchObject({ code: 0, stdout: "default rootfs\n" });
   });
 
+  test("run IMAGE that fails at create (a taken --name, an unknown --runtime) leaves no snapshot", async () => {
+    const { ref } = await publish(reg, "cli/created:1");
+    const ns = ["--namespace", "snapleak"];
+    const taken = await ctrd([
+      "run",
+      "-d",
+      "--name",
+      "taken",
+      ...fx.global,
+      ...ns,
+      ...fx.cgroup,
+      "--",
+      "sleep",
+      "60",
+    ]);
+    expect(taken.code, taken.stderr).toBe(0);
+    const clash = await ctrd(["run", "--rm", "--name", "taken", ...fx.global, ...ns, ...fx.cgroup, ref]);
+    expect(clash.code).toBe(125);
+    expect(clash.stderr).toContain("(already_exists)");
+    const runtime = await ctrd([
+      "run",
+      "--rm",
+      "--runtime",
+      "nosuch",
+      "--name",
+      "badrt",
+      ...fx.global,
+      ...ns,
+      ref,
+    ]);
+    expect(runtime.code).toBe(125);
+    expect(runtime.stderr).toContain("(invalid_argument)");
+    const { snapshots } = await storeContents(fx.containerd.address, "snapleak");
+    expect(snapshots.filter((key) => !key.startsWith("sha256:"))).toEqual([]);
+    // The name is free once its container is removed.
+    expect((await ctrd(["rm", "-f", "taken", ...fx.global, ...ns])).code).toBe(0);
+    const again = await ctrd(["run", "--rm", "--name", "taken", ...fx.global, ...ns, ...fx.cgroup, ref]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain("hello from the image");
+  });
+
   test("tag gives a second name; rmi removes names, and a missing one fails alone", async () => {
     const { ref } = await publish(reg, "cli/tagme:1", {
       layers: [busyboxLayer()],
@@ -95,5 +138,32 @@ describe("ctrd images", () => {
     expect(pushed.stderr).toMatch(/: (mounted|exists)\n/);
     const missing = await ctrd(["import", ...fx.global, join(reg.workDir, "nosuch.tar")]);
     expect(missing.code).toBe(125);
+  });
+
+  test("save -o: a failed save keeps the file that was there; a path it cannot write is one line", async () => {
+    const { ref } = await publish(reg, "cli/saved:1");
+    expect((await ctrd(["pull", "-q", ...fx.global, ref])).code).toBe(0);
+    const dir = join(reg.workDir, "save-to");
+    mkdirSync(dir);
+    const kept = join(dir, "backup.tar");
+    writeFileSync(kept, "an earlier save\n");
+    const typo = await ctrd(["save", ...fx.global, "-o", kept, "cli/nosuch:1"]);
+    expect(typo).toMatchObject({
+      code: 125,
+      stderr: expect.stringMatching(/^ctrd: no such image: cli\/nosuch:1/),
+    });
+    expect(readFileSync(kept, "utf8")).toBe("an earlier save\n");
+    for (const [output, why] of [
+      [join(dir, "no/such/dir/x.tar"), /ENOENT/],
+      [dir, /is a directory/],
+    ] as const) {
+      const failed = await ctrd(["save", ...fx.global, "-o", output, ref]);
+      expect(failed.code, failed.stderr).toBe(125);
+      expect(failed.stderr).toMatch(new RegExp(`^ctrd: cannot write ${output}: .*${why.source}.*\\n$`));
+    }
+    const saved = await ctrd(["save", ...fx.global, "-o", kept, ref]);
+    expect(saved.code, saved.stderr).toBe(0);
+    expect(readFileSync(kept).subarray(0, 10).toString()).toBe("oci-layout");
+    expect(readdirSync(dir)).toEqual(["backup.tar"]);
   });
 });

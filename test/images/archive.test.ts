@@ -105,6 +105,38 @@ describe("push, save, import", () => {
     expect((await runImage(remote, client, "dockerstyle/app:7")).stdout).toContain("hello from the image");
   });
 
+  it("an archive whose second image lacks a layer registers neither", async () => {
+    const good = await buildImage({ layers: [busyboxLayer()], config: { Cmd: ["true"] } });
+    const bad = await buildImage({ layers: [{ files: { "lost.txt": `lost ${process.pid}\n` } }] });
+    const tar = pack();
+    tar.entry({ name: "oci-layout" }, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+    const manifests = [];
+    for (const [image, name] of [
+      [good, "docker.io/partial/good:1"],
+      [bad, "docker.io/partial/bad:1"],
+    ] as const) {
+      for (const blob of [image.manifest, image.config, ...image.layers])
+        if (blob !== bad.layers[0]) tar.entry({ name: `blobs/sha256/${blob.digest.slice(7)}` }, blob.content);
+      const { mediaType, digest, size } = image.manifest;
+      manifests.push({ mediaType, digest, size, annotations: { "io.containerd.image.name": name } });
+    }
+    tar.entry({ name: "index.json" }, JSON.stringify({ schemaVersion: 2, manifests }));
+    tar.finalize();
+    const { namespace, client } = fresh();
+    const err = await client.images.import(Readable.from(tar)).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringContaining(bad.layers[0]?.digest ?? "?"),
+    });
+    await collectGarbage(remote.ctrd.address, namespace);
+    expect(await storeContents(remote.ctrd.address, namespace)).toMatchObject({
+      images: [],
+      leases: [],
+      blobs: [],
+      snapshots: [],
+    });
+  });
+
   it("refuses archive entries with ../ or absolute paths, and registers nothing", async () => {
     for (const name of ["../escape", "/etc/absolute", "blobs/../../up"]) {
       const tar = pack();

@@ -177,9 +177,10 @@ export class RemoteClient extends ClientBase {
   protected async createContainer(call: Call, request: ContainerRequest): Promise<Container> {
     const { id, spec, runtime, labels, image, snapshot } = request;
     checkRootfs(spec, snapshot !== undefined);
-    const resolved = await this.runtimes.resolve(runtime);
-    const cgroupParent = this.sameHost ? this.ctx.cgroupParents.claim(spec.linux?.cgroupsPath) : undefined;
+    let cgroupParent: string | undefined;
     try {
+      const resolved = await this.runtimes.resolve(runtime);
+      cgroupParent = this.sameHost ? this.ctx.cgroupParents.claim(spec.linux?.cgroupsPath) : undefined;
       const { container } = await this.ctx.rpc(call, (signal) =>
         this.ctx.containers.create(
           {
