@@ -5,13 +5,21 @@
 //   `create()` + `toBinary()` (and the 5-byte gRPC frame copy the transport makes after it), against
 //   the codec's `encode(init, 5)`;
 // - decode: containerd's reply bytes to a message: `fromBinary()` against the codec's `decode()`.
+// - the same codec built from closures rather than `new Function` (bench/codec-closures.ts).
 // CPU time (process.cpuUsage, not wall), the subjects interleaved round by round, the median round.
 // `--cold`: instead, each of the first 50 uses of a message type in fresh processes (compiling
 // included), as a command-line run or a process's first lifecycles see them.
 import { spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import { create, type DescMessage, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import {
+  create,
+  type DescMessage,
+  equals,
+  fromBinary,
+  type MessageInitShape,
+  toBinary,
+} from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   ContainerSchema,
@@ -35,6 +43,7 @@ import { OptionsSchema } from "../src/gen/github.com/containerd/containerd/runti
 import { codecOf } from "../src/libcontainerd/grpc/codec.js";
 import { bareAny, jsonAny, TYPE_URL } from "../src/libcontainerd/remote/any.js";
 import { defaultLinuxSpec } from "../src/oci/defaults.js";
+import { closureCodec } from "./codec-closures.js";
 import { median } from "./measure.js";
 
 const { values } = parseArgs({
@@ -190,6 +199,33 @@ function compiled(c: Case): () => unknown {
   return () => codec.decode(bytes!);
 }
 
+function closures(c: Case): () => unknown {
+  const codec = closureCodec(c.schema);
+  if (c.init) {
+    const { init } = c;
+    return () => codec.encode(init(), 5);
+  }
+  const { bytes } = c;
+  return () => codec.decode(bytes!);
+}
+
+// The three agree on every case (or the comparison means nothing).
+for (const c of cases) {
+  if (c.init) {
+    const expected = toBinary(c.schema, create(c.schema, c.init()));
+    for (const fn of [compiled(c), closures(c)])
+      if (!Buffer.from(expected).equals((fn() as Buffer).subarray(5)))
+        throw new Error(`${c.name}: other bytes`);
+  } else {
+    const expected = fromBinary(c.schema, c.bytes!);
+    for (const fn of [compiled(c), closures(c)])
+      if (!equals(c.schema, expected, fn() as typeof expected)) throw new Error(`${c.name}: another message`);
+  }
+}
+
+const SUBJECTS = { "protobuf-es": protobufEs, codec: compiled, closures } as const;
+type SubjectName = keyof typeof SUBJECTS;
+
 const cpuUs = (fn: () => unknown, n: number): number => {
   const t0 = process.cpuUsage();
   for (let i = 0; i < n; i++) fn();
@@ -199,14 +235,19 @@ const cpuUs = (fn: () => unknown, n: number): number => {
 
 if (values["cold-child"] !== undefined) {
   // One fresh process: µs of each of the first 50 uses of every case, by one subject.
-  const subject = values["cold-child"] === "codec" ? compiled : protobufEs;
+  const subject = SUBJECTS[values["cold-child"] as SubjectName];
   const out: number[] = [];
+  let setupUs = 0;
   for (const c of cases) {
     const t0 = performance.now();
     const fn = subject(c);
-    for (let i = 0; i < 50; i++) fn();
+    fn();
+    setupUs += (performance.now() - t0) * 1000;
+    for (let i = 1; i < 50; i++) fn();
     out.push(((performance.now() - t0) * 1000) / 50);
   }
+  // Last: the first use of each type, summed (the codec compiles then).
+  out.push(setupUs);
   process.stdout.write(JSON.stringify(out));
   process.exit(0);
 }
@@ -220,9 +261,13 @@ if (values.cold) {
   // Wall time here (a process's CPU counter ticks too coarsely for 50 calls); many fresh processes,
   // the two subjects alternated.
   const runs = Number(values.rounds);
-  const samples = { "protobuf-es": [] as number[][], codec: [] as number[][] };
+  const names = Object.keys(SUBJECTS) as SubjectName[];
+  const samples = Object.fromEntries(names.map((name) => [name, [] as number[][]])) as Record<
+    SubjectName,
+    number[][]
+  >;
   for (let r = 0; r < runs; r++)
-    for (const subject of r % 2 ? (["codec", "protobuf-es"] as const) : (["protobuf-es", "codec"] as const)) {
+    for (const subject of names.map((_, k) => names[(k + r) % names.length]!)) {
       const child = spawnSync(
         process.execPath,
         [...process.execArgv, import.meta.filename, "--cold-child", subject],
@@ -236,70 +281,58 @@ if (values.cold) {
   console.log(
     `first 50 uses per message type in a fresh process, µs each (median of ${runs} processes); load ${load()}`,
   );
-  console.log(`${"message".padEnd(28)} ${"protobuf-es".padStart(12)} ${"codec".padStart(10)}`);
-  let sumA = 0;
-  let sumB = 0;
+  console.log(`${"message".padEnd(28)} ${names.map((n) => n.padStart(12)).join(" ")}`);
+  const sums = names.map(() => 0);
   for (const [i, c] of cases.entries()) {
-    const a = median(samples["protobuf-es"].map((s) => s[i]!));
-    const b = median(samples.codec.map((s) => s[i]!));
-    sumA += a;
-    sumB += b;
-    console.log(`${c.name.padEnd(28)} ${a.toFixed(2).padStart(12)} ${b.toFixed(2).padStart(10)}`);
+    const row = names.map((name) => median(samples[name].map((s) => s[i]!)));
+    row.forEach((v, k) => {
+      sums[k]! += v;
+    });
+    console.log(`${c.name.padEnd(28)} ${row.map((v) => v.toFixed(2).padStart(12)).join(" ")}`);
   }
+  console.log(`${"one lifecycle (sum)".padEnd(28)} ${sums.map((v) => v.toFixed(1).padStart(12)).join(" ")}`);
+  // The first use of each type, compiling included, summed.
+  const first = names.map((name) => median(samples[name].map((s) => s[cases.length]!)));
   console.log(
-    `${"one lifecycle (sum)".padEnd(28)} ${sumA.toFixed(1).padStart(12)} ${sumB.toFixed(1).padStart(10)}`,
+    `${"first use of all 13 (sum)".padEnd(28)} ${first.map((v) => v.toFixed(0).padStart(12)).join(" ")}`,
   );
 } else {
   const rounds = Number(values.rounds);
   const n = Number(values.iterations);
-  const subjects = cases.map((c) => ({ c, a: protobufEs(c), b: compiled(c) }));
+  const names = Object.keys(SUBJECTS) as SubjectName[];
+  const rows = cases.map((c) => ({ name: c.name, fns: names.map((name) => SUBJECTS[name](c)) }));
   // All of one lifecycle's messages in turn, as a process sends and receives them: protobuf-es's
   // generic functions then see every message shape, not one.
-  const allA = subjects.map((s) => s.a);
-  const allB = subjects.map((s) => s.b);
-  subjects.push({
-    c: { name: "one lifecycle, mixed", schema: cases[0]!.schema },
-    a: () => {
-      for (const fn of allA) fn();
-    },
-    b: () => {
-      for (const fn of allB) fn();
-    },
+  rows.push({
+    name: "one lifecycle, mixed",
+    fns: names.map((_, k) => {
+      const all = rows.map((row) => row.fns[k]!);
+      return () => {
+        for (const fn of all) fn();
+      };
+    }),
   });
-  // Warm both to TurboFan first.
-  for (const s of subjects) {
-    cpuUs(s.a, n);
-    cpuUs(s.b, n);
-  }
-  const results = subjects.map(() => ({ a: [] as number[], b: [] as number[] }));
+  // Warm every subject to TurboFan first.
+  for (const row of rows) for (const fn of row.fns) cpuUs(fn, n);
+  const results = rows.map(() => names.map(() => [] as number[]));
   for (let r = 0; r < rounds; r++)
-    for (const [i, s] of subjects.entries()) {
-      const result = results[i]!;
-      if (r % 2) {
-        result.b.push(cpuUs(s.b, n));
-        result.a.push(cpuUs(s.a, n));
-      } else {
-        result.a.push(cpuUs(s.a, n));
-        result.b.push(cpuUs(s.b, n));
+    for (const [i, row] of rows.entries())
+      for (let j = 0; j < names.length; j++) {
+        const k = (j + r) % names.length;
+        results[i]![k]!.push(cpuUs(row.fns[k]!, n));
       }
-    }
   console.log(`warm: CPU µs per message, median of ${rounds} interleaved rounds of ${n}; load ${load()}`);
-  console.log(
-    `${"message".padEnd(28)} ${"protobuf-es".padStart(12)} ${"codec".padStart(10)} ${"ratio".padStart(7)}`,
-  );
-  let sumA = 0;
-  let sumB = 0;
-  for (const [i, s] of subjects.entries()) {
-    const a = median(results[i]!.a);
-    const b = median(results[i]!.b);
-    if (i === subjects.length - 1)
+  console.log(`${"message".padEnd(28)} ${names.map((name) => name.padStart(12)).join(" ")}`);
+  const sums = names.map(() => 0);
+  for (const [i, row] of rows.entries()) {
+    const medians = results[i]!.map((list) => median(list));
+    if (i === rows.length - 1)
       console.log(
-        `${"one lifecycle (sum above)".padEnd(28)} ${sumA.toFixed(1).padStart(12)} ${sumB.toFixed(1).padStart(10)} ${(sumB / sumA).toFixed(2).padStart(7)}`,
+        `${"one lifecycle (sum above)".padEnd(28)} ${sums.map((v) => v.toFixed(1).padStart(12)).join(" ")}`,
       );
-    sumA += a;
-    sumB += b;
-    console.log(
-      `${s.c.name.padEnd(28)} ${a.toFixed(2).padStart(12)} ${b.toFixed(2).padStart(10)} ${(b / a).toFixed(2).padStart(7)}`,
-    );
+    medians.forEach((v, k) => {
+      sums[k]! += v;
+    });
+    console.log(`${row.name.padEnd(28)} ${medians.map((v) => v.toFixed(2).padStart(12)).join(" ")}`);
   }
 }

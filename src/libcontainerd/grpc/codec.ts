@@ -23,6 +23,9 @@ import { BinaryReader } from "@bufbuild/protobuf/wire";
  * editions, whose defaults and presence live on a prototype chain; closed enums; groups; the
  * wrapper and Struct types protobuf-es represents as plain values; 64-bit integers as strings)
  * falls back to protobuf-es, for the whole message: containerd's API is proto3 throughout.
+ *
+ * `new Function` rather than closures per field: straight-line code per message type measured faster
+ * both on first use (compiling included) and warm (bench/codec.ts, BENCHMARKS.md).
  */
 export interface MessageCodec<D extends DescMessage> {
   /** The message's bytes, after `headroom` bytes left for the caller (0 when not given). */
@@ -98,11 +101,12 @@ const UINT32_MAX = 0xffffffff;
 const FLOAT32_MAX = 3.4028234663852886e38;
 
 /**
+ * (Exported for bench/codec-closures.ts, which builds the same codec from closures to compare.)
  * The one scratch buffer every encode writes into (encoding is synchronous), copied out at the end.
  * A length-delimited value (a message, a packed list) gets one byte for its length, moved up when
  * it turns out longer than 127 bytes.
  */
-class Writer {
+export class Writer {
   buf = Buffer.allocUnsafe(SCRATCH_BYTES);
   pos = 0;
 
@@ -342,7 +346,7 @@ const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 const RECURSION_LIMIT = 100;
 
 /** protobuf-es's reader, with a tag as one number and short ASCII strings read in place. */
-class Reader extends BinaryReader {
+export class Reader extends BinaryReader {
   depth = 0;
 
   /** The next tag (field number << 3 | wire type), checked as protobuf-es checks it. */
