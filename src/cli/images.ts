@@ -14,12 +14,15 @@ import { ExitCode, formatError, usageError } from "./errors.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 import { formatAge, formatBytes, printJson, printTable } from "./output.js";
 import { PullProgressView } from "./pull-progress.js";
+import { untilInterrupted } from "./signals.js";
 
 /** Flags every command that talks to a registry takes. */
 export interface RegistryFlags {
   plainHttp?: boolean;
   caFile?: string;
   platform?: string;
+  /** Stops a pull (ctrd run's Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 export function addRegistryOptions(command: Command): Command {
@@ -54,6 +57,7 @@ export async function pullWithProgress(
     return await client.images.pull(ref, {
       ...registryOptions(flags),
       ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
+      ...(flags.signal ? { signal: flags.signal } : {}),
       ...(view ? { onProgress: view.update } : {}),
     });
   } finally {
@@ -65,7 +69,12 @@ export async function pullWithProgress(
  * As docker's CopyToFile: the tar goes to a new file beside `path`, renamed over it once complete, so
  * a save that fails (a typo in a name, a full disk) leaves what `path` held before.
  */
-async function saveToFile(client: LibcontainerdClient, refs: string[], path: string): Promise<void> {
+async function saveToFile(
+  client: LibcontainerdClient,
+  refs: string[],
+  path: string,
+  signal: AbortSignal,
+): Promise<void> {
   if (statSync(path, { throwIfNoEntry: false })?.isDirectory())
     throw usageError(`cannot write ${path}: it is a directory`);
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString("hex")}.tmp`);
@@ -74,7 +83,7 @@ async function saveToFile(client: LibcontainerdClient, refs: string[], path: str
     throw usageError(`cannot write ${path}: ${(err as Error).message}`);
   });
   try {
-    await client.images.save(refs, out);
+    await client.images.save(refs, out, { signal });
     await rename(temp, path);
   } catch (err) {
     out.destroy();
@@ -133,7 +142,9 @@ export function registerImageCommands(program: Command): void {
   addGlobalOptions(pull).action(
     async (ref: string, flags: RegistryFlags & { quiet?: boolean }, self: Command) => {
       await withClient(resolveSettings(globalFlags(self)), async (client) => {
-        const image = await pullWithProgress(client, ref, flags, flags.quiet);
+        const image = await untilInterrupted((signal) =>
+          pullWithProgress(client, ref, { ...flags, signal }, flags.quiet),
+        );
         process.stdout.write(flags.quiet ? `${image.name}\n` : `${image.name}: ${image.target.digest}\n`);
       });
     },
@@ -146,11 +157,14 @@ export function registerImageCommands(program: Command): void {
   addRegistryOptions(push);
   addGlobalOptions(push).action(async (ref: string, flags: RegistryFlags, self: Command) => {
     await withClient(resolveSettings(globalFlags(self)), async (client) => {
-      await client.images.push(ref, {
-        ...registryOptions(flags),
-        onProgress: (e) =>
-          process.stderr.write(`${e.digest.replace(/^sha256:/, "").slice(0, 12)}: ${e.state}\n`),
-      });
+      await untilInterrupted((signal) =>
+        client.images.push(ref, {
+          ...registryOptions(flags),
+          signal,
+          onProgress: (e) =>
+            process.stderr.write(`${e.digest.replace(/^sha256:/, "").slice(0, 12)}: ${e.state}\n`),
+        }),
+      );
       const record = await client.images.get(ref);
       process.stdout.write(`${record.name}: ${record.target.digest}\n`);
     });
@@ -169,9 +183,11 @@ export function registerImageCommands(program: Command): void {
         await opened.catch((err: unknown) => {
           throw usageError(`cannot read ${file}: ${(err as Error).message}`);
         });
-        const images = await client.images.import(
-          input,
-          flags.baseName !== undefined ? { baseName: flags.baseName } : {},
+        const images = await untilInterrupted((signal) =>
+          client.images.import(input, {
+            signal,
+            ...(flags.baseName !== undefined ? { baseName: flags.baseName } : {}),
+          }),
         );
         for (const image of images) process.stdout.write(`${image.name}: ${image.target.digest}\n`);
       });
@@ -187,8 +203,11 @@ export function registerImageCommands(program: Command): void {
     await withClient(resolveSettings(globalFlags(self)), async (client) => {
       if (flags.output === "-" && process.stdout.isTTY)
         throw usageError("refusing to write a tar to a terminal; use -o FILE");
-      if (flags.output === "-") await client.images.save(refs, process.stdout);
-      else await saveToFile(client, refs, flags.output);
+      await untilInterrupted((signal) =>
+        flags.output === "-"
+          ? client.images.save(refs, process.stdout, { signal })
+          : saveToFile(client, refs, flags.output, signal),
+      );
     });
   });
 

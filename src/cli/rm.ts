@@ -36,7 +36,10 @@ export function registerRm(program: Command): void {
             );
           }
         }
-        await container.delete();
+        await container.delete().catch((err: unknown) => {
+          // Removed meanwhile by the ctrd that runs it with --rm, once the kill above ended it.
+          if (!isErrorCode(err, "not_found")) throw err;
+        });
         await network.detach(settings.namespace, id);
         process.stdout.write(`${id}\n`);
       }

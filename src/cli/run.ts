@@ -8,6 +8,7 @@ import { isErrorCode } from "../libcontainerd/types/errors.js";
 import type { PortRequest } from "../network/ports.js";
 import { isolatedAttachment } from "../network/spec.js";
 import { NO_NETWORK, type PendingAttachment } from "../network/types.js";
+import { deleteExited } from "../run/remove.js";
 import { RUNC_V1_SHIM } from "../runtime/names.js";
 import { Attachment } from "./attach.js";
 import {
@@ -30,7 +31,7 @@ import {
   withClient,
 } from "./options.js";
 import { ensureDefaultRootfs } from "./rootfs.js";
-import { SignalRelay, signalExitCode } from "./signals.js";
+import { SignalRelay } from "./signals.js";
 
 interface RunFlags {
   rm?: boolean;
@@ -226,7 +227,14 @@ export async function runContainer(
       // Set when --rm has removed the container and detached its network: nothing is left to check.
       const removed = { done: false };
       try {
-        const fromImage = image === undefined ? undefined : await imageRootfs(client, image, spec, flags);
+        let fromImage: Awaited<ReturnType<typeof imageRootfs>> | undefined;
+        try {
+          fromImage = image === undefined ? undefined : await imageRootfs(client, image, spec, flags, relay);
+        } catch (err) {
+          // Ctrl-C (or a forwarded signal) during the pull: it stopped, and so does ctrd.
+          if (relay.stopRequested && isErrorCode(err, "canceled")) return relay.stoppedExitCode;
+          throw err;
+        }
         return await createAndRun(
           client,
           spec,
@@ -290,9 +298,15 @@ async function imageRootfs(
   image: string,
   spec: ContainerFlags,
   flags: RunFlags,
+  relay: SignalRelay,
 ): Promise<{ image: string; snapshot: { snapshotter: string; key: string } }> {
   const policy = flags.pull ?? "missing";
-  const registry = { plainHttp: flags.plainHttp, caFile: flags.caFile, platform: flags.platform };
+  const registry = {
+    plainHttp: flags.plainHttp,
+    caFile: flags.caFile,
+    platform: flags.platform,
+    signal: relay.stopSignal,
+  };
   // Loaded here: a run on a rootfs dir needs nothing of images, pulls or registries.
   const { pullWithProgress } = await import("./images.js");
   let name: string;
@@ -400,8 +414,9 @@ async function createAndRun(
     // The network's DEL runs while containerd deletes the task and the container.
     const networkGone = removing ? network.detach() : undefined;
     networkGone?.catch(() => {});
-    await deleteTask(task);
-    if (removing) await container.delete();
+    await deleteExited(container, task);
+    // Removed by someone else meanwhile (ctrd rm -f): what --rm wanted.
+    if (removing) await container.delete().catch(ignoreNotFound);
     await networkGone;
     if (removing) network.removed.done = true;
     if (attachment?.outputGone) return ExitCode.brokenPipe;
@@ -439,15 +454,11 @@ async function logKept(container: Container, flags: RunFlags, logger: Logger): P
 async function abandon(container: Container, task: Task | undefined, relay: SignalRelay): Promise<number> {
   if (task) await task.forceDelete();
   await container.delete();
-  return relay.interrupts > 0 || !relay.forwarded ? ExitCode.interrupted : signalExitCode(relay.forwarded);
+  return relay.stoppedExitCode;
 }
 
-async function deleteTask(task: Task): Promise<void> {
-  try {
-    await task.delete();
-  } catch (err) {
-    if (!isErrorCode(err, "not_found")) throw err;
-  }
+function ignoreNotFound(err: unknown): void {
+  if (!isErrorCode(err, "not_found")) throw err;
 }
 
 async function removeQuietly(container: Container, task: Task | undefined, logger: Logger): Promise<void> {

@@ -42,8 +42,14 @@ export class ContainerdImages implements ImageSource {
     return this.images;
   }
 
-  /** The containerd image records that answer to `ref`: by name, or all names of an image id. */
-  async records(ref: string, opts?: CallOptions): Promise<{ id: string; records: ImageRecord[] }> {
+  /**
+   * The containerd image records that answer to `ref`: all names of the image a name or an id
+   * names, and for a name, the record of that name.
+   */
+  async records(
+    ref: string,
+    opts?: CallOptions,
+  ): Promise<{ id: string; records: ImageRecord[]; named?: ImageRecord }> {
     if (!looksLikeId(ref)) {
       try {
         const record = await this.images.get(ref, opts);
@@ -51,7 +57,7 @@ export class ContainerdImages implements ImageSource {
         const id = resolved.manifest.config.digest;
         const all = await this.images.list(opts);
         const same = all.filter((other) => other.target.digest === record.target.digest);
-        return { id, records: same.length > 0 ? same : [record] };
+        return { id, records: same.length > 0 ? same : [record], named: record };
       } catch (err) {
         if (!isErrorCode(err, "not_found") && !isErrorCode(err, "invalid_argument")) throw err;
         throw new NotFoundError(`No such image: ${ref}`, { cause: err });
@@ -76,8 +82,8 @@ export class ContainerdImages implements ImageSource {
   }
 
   async resolve(ref: string, opts?: CallOptions): Promise<ResolvedImage> {
-    const { id, records } = await this.records(ref, opts);
-    const record = records[0];
+    const { id, records, named } = await this.records(ref, opts);
+    const record = named ?? records[0];
     if (!record) throw new NotFoundError(`No such image: ${ref}`);
     const resolved = await this.images.resolve(record.name, opts);
     const config = resolved.config.config ?? {};

@@ -60,12 +60,21 @@ export class Engine {
       events: this.events,
       version: options.version,
       rootDir: options.stateDir,
-      imageCount: async () => (await options.images.list().catch(() => [])).length,
+      images: (opts) => options.images.list(opts).catch(() => []),
       runtimes: options.runtimes ?? ["runc"],
       defaultRuntime: options.defaultRuntime ?? "runc",
       engineId: createHash("sha256").update(options.stateDir).digest("hex").slice(0, 36),
     });
-    containerRoutes(this.router, { manager: this.manager, store, execIds: (id) => exec.idsOf(id) });
+    containerRoutes(this.router, {
+      manager: this.manager,
+      store,
+      execIds: (id) => exec.idsOf(id),
+      imageId: (ref, opts) =>
+        options.images.resolve(ref, opts).then(
+          (image) => image.id,
+          () => undefined,
+        ),
+    });
     execRoutes(this.router, exec, store);
     imageRoutes(this.router, options.images, store, this.events);
     networkRoutes(this.router, options.networks, store, this.events);

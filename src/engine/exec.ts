@@ -5,11 +5,11 @@ import type { Logger } from "pino";
 import type { Process } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import { isObject } from "./containers/config.js";
-import type { ContainerManager } from "./containers/manager.js";
+import { type ContainerManager, startError } from "./containers/manager.js";
 import { outputWriter } from "./containers/routes.js";
 import { mergeEnv } from "./containers/spec.js";
 import type { ContainerRecord, ContainerStore } from "./containers/store.js";
-import { badRequest, conflict, notFound } from "./errors.js";
+import { badRequest, conflict, EngineError, notFound } from "./errors.js";
 import { type Exchange, queryInt } from "./http.js";
 import type { Router } from "./router.js";
 import { RAW_STREAM } from "./stdcopy.js";
@@ -122,23 +122,40 @@ export class ExecService {
     if (!task) throw conflict(`Container ${record.Id} is not running`);
     entry.started = true;
     const stdin = entry.attachStdin && !detach;
-    const user = await this.manager.userFor(record, entry.user, { signal: exchange.signal });
-    const process = await task.exec(
-      entry.id,
-      {
-        args: entry.cmd,
-        user,
-        cwd: entry.workingDir || "",
-        terminal: entry.tty,
-        ...(entry.env ? { env: mergeEnv(record.ProcessEnv ?? [], entry.env) } : {}),
-      },
-      {
-        signal: exchange.signal,
-        stdio: detach
-          ? {}
-          : { stdin, stdout: entry.attachStdout, stderr: entry.attachStderr, terminal: entry.tty },
-      },
-    );
+    // As dockerd: an attached client has the connection before the process starts, and a process
+    // that cannot start (no such command, no such user) is told on it, with exit code 126.
+    const hijacked = detach ? undefined : exchange.hijack(RAW_STREAM);
+    // Held until the process has a stdin to pass it to (the client may send it all, and its end, at once).
+    hijacked?.input.pause();
+    let process: Process;
+    try {
+      const user = await this.manager.userFor(record, entry.user, { signal: exchange.signal });
+      process = await task.exec(
+        entry.id,
+        {
+          args: entry.cmd,
+          user,
+          cwd: entry.workingDir || "",
+          terminal: entry.tty,
+          ...(entry.env ? { env: mergeEnv(record.ProcessEnv ?? [], entry.env) } : {}),
+        },
+        {
+          signal: exchange.signal,
+          stdio: detach
+            ? {}
+            : { stdin, stdout: entry.attachStdout, stderr: entry.attachStderr, terminal: entry.tty },
+        },
+      );
+    } catch (err) {
+      entry.exitCode = 126;
+      entry.finishedAt = Date.now();
+      const error = err instanceof EngineError ? err : startError(err).error;
+      if (!hijacked) throw error;
+      outputWriter(hijacked.output, entry.tty)("stdout", Buffer.from(`${error.message}\r\n`));
+      hijacked.input.resume();
+      hijacked.end();
+      return;
+    }
     entry.process = process;
     entry.pid = process.pid;
     entry.running = true;
@@ -150,12 +167,12 @@ export class ExecService {
         return 126;
       },
     );
-    if (detach) {
+    if (!hijacked) {
+      // Detached.
       void this.finish(entry, record, process, exited, []);
       exchange.send(200, null);
       return;
     }
-    const hijacked = exchange.hijack(RAW_STREAM);
     const write = outputWriter(hijacked.output, entry.tty);
     const outputs = [
       copy(process.stdout, (chunk) => write("stdout", chunk)),
@@ -167,7 +184,8 @@ export class ExecService {
         if (!target.destroyed && !target.writableEnded) target.write(chunk);
       });
       hijacked.input.once("end", () => void process.closeStdin().catch(() => {}));
-    } else hijacked.input.resume();
+    }
+    hijacked.input.resume();
     await this.finish(entry, record, process, exited, outputs);
     hijacked.end();
   }

@@ -7,8 +7,29 @@ import { type ContainerdImages, familiarName } from "./containerd-images.js";
 import type { ContainerStore } from "./containers/store.js";
 import { badRequest, conflict, EngineError, notFound, toHttpError } from "./errors.js";
 import type { EventBus } from "./events.js";
-import { type Exchange, queryBool } from "./http.js";
+import { type Exchange, queryBool, queryFilters } from "./http.js";
+import type { ImageSummary } from "./image-source.js";
 import type { Router } from "./router.js";
+
+/** One api/types.ImageSummary (GET /images/json, /system/df), with how many containers use the image. */
+export function imageView(
+  image: ImageSummary,
+  store: ContainerStore,
+  sharedSize: number,
+): Record<string, unknown> {
+  return {
+    Id: image.id,
+    ParentId: "",
+    RepoTags: image.repoTags,
+    RepoDigests: image.repoDigests,
+    Created: image.created,
+    Size: image.size,
+    VirtualSize: image.size,
+    SharedSize: sharedSize,
+    Labels: image.labels,
+    Containers: store.all().filter((record) => record.Image === image.id).length,
+  };
+}
 
 /** X-Registry-Auth: base64url JSON of api/types.AuthConfig (username/password, or an identity token). */
 export function registryAuth(header: string | string[] | undefined): Credentials | undefined {
@@ -66,21 +87,10 @@ export function imageRoutes(
   events: EventBus,
 ): void {
   router.add("GET", "/images/json", async (exchange) => {
-    const list = await images.list({ signal: exchange.signal });
+    const list = filterImages(await images.list({ signal: exchange.signal }), queryFilters(exchange.query));
     exchange.send(
       200,
-      list.map((image) => ({
-        Id: image.id,
-        ParentId: "",
-        RepoTags: image.repoTags,
-        RepoDigests: image.repoDigests,
-        Created: image.created,
-        Size: image.size,
-        VirtualSize: image.size,
-        SharedSize: -1,
-        Labels: image.labels,
-        Containers: store.all().filter((record) => record.Image === image.id).length,
-      })),
+      list.map((image) => imageView(image, store, -1)),
     );
   });
 
@@ -323,10 +333,11 @@ async function save(exchange: Exchange, images: ContainerdImages, names: string[
   if (names.length === 0 || names.some((name) => name === "")) throw badRequest("no image names given");
   const refs: string[] = [];
   for (const name of names) {
-    const { records } = await images
+    const { records, named } = await images
       .records(name, { signal: exchange.signal })
       .catch(notFoundAs(`No such image: ${name}`));
-    for (const record of records) if (!refs.includes(record.name)) refs.push(record.name);
+    // A name saves that name, as dockerd's `docker save` does; an id saves every name of the image.
+    for (const record of named ? [named] : records) if (!refs.includes(record.name)) refs.push(record.name);
   }
   const out = exchange.stream("application/x-tar");
   try {
@@ -334,4 +345,86 @@ async function save(exchange: Exchange, images: ContainerdImages, names: string[
   } finally {
     out.end();
   }
+}
+
+/** The filters GET /images/json takes (daemon/images/images.go acceptedImageFilterTags). */
+const IMAGE_FILTERS = new Set(["dangling", "label", "before", "since", "reference"]);
+
+/** Go's path.Match, which reference.FamiliarMatch uses: `*` and `?` stop at `/`, `[…]` is a class. */
+function pathMatch(pattern: string, name: string): boolean {
+  let source = "";
+  for (let index = 0; index < pattern.length; index++) {
+    const char = pattern[index] ?? "";
+    if (char === "*") source += "[^/]*";
+    else if (char === "?") source += "[^/]";
+    else if (char === "[") {
+      const end = pattern.indexOf("]", index + 2);
+      if (end < 0) throw badRequest(`invalid reference filter: ${pattern}`);
+      const body = pattern.slice(index + 1, end).replace(/^\^/, "!");
+      source += `[${body.startsWith("!") ? `^/${body.slice(1)}` : body}]`.replace(/\\/g, "\\\\");
+      index = end;
+    } else if (char === "\\") {
+      source += (pattern[index + 1] ?? "").replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+      index++;
+    } else source += char.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  }
+  let regexp: RegExp;
+  try {
+    regexp = new RegExp(`^${source}$`);
+  } catch {
+    throw badRequest(`invalid reference filter: ${pattern}`);
+  }
+  return regexp.test(name);
+}
+
+/** `busybox:latest` matches `busybox`, `busybox:*`, `busy*` (reference.FamiliarMatch: the string, then the name alone). */
+function referenceMatches(pattern: string, familiar: string): boolean {
+  const name = familiar.replace(/@.*$/, "").replace(/:[^:/]+$/, "");
+  return pathMatch(pattern, familiar) || pathMatch(pattern, name);
+}
+
+/** GET /images/json's filters, as dockerd applies them: a reference filter also narrows the names shown. */
+function filterImages(list: ImageSummary[], filters: Map<string, string[]>): ImageSummary[] {
+  for (const name of filters.keys())
+    if (!IMAGE_FILTERS.has(name)) throw badRequest(`invalid filter '${name}'`);
+  const dangling = filters.get("dangling") ?? [];
+  for (const value of dangling)
+    if (!["true", "false", "1", "0"].includes(value)) throw badRequest(`invalid filter 'dangling=${value}'`);
+  const createdOf = (name: string): number | undefined => {
+    const ref = (filters.get(name) ?? [])[0];
+    if (ref === undefined) return undefined;
+    const image = list.find(
+      (entry) =>
+        entry.id === ref ||
+        entry.id.startsWith(`sha256:${ref}`) ||
+        entry.repoTags.some((tag) => tag === ref || tag === `${ref}:latest`),
+    );
+    if (!image) throw notFound(`No such image: ${ref}`);
+    return image.created;
+  };
+  const before = createdOf("before");
+  const since = createdOf("since");
+  const patterns = filters.get("reference") ?? [];
+  const out: ImageSummary[] = [];
+  for (const image of list) {
+    // Every image here has a name (containerd's images are names): none is dangling.
+    if (dangling.some((value) => value === "true" || value === "1")) continue;
+    if (before !== undefined && image.created >= before) continue;
+    if (since !== undefined && image.created <= since) continue;
+    const labelsMatch = (filters.get("label") ?? []).every((label) => {
+      const [key = "", value] = label.split("=", 2);
+      return value === undefined ? key in image.labels : image.labels[key] === value;
+    });
+    if (!labelsMatch) continue;
+    if (patterns.length === 0) {
+      out.push(image);
+      continue;
+    }
+    const matches = (familiar: string): boolean =>
+      patterns.some((pattern) => referenceMatches(pattern, familiar));
+    const repoTags = image.repoTags.filter(matches);
+    const repoDigests = image.repoDigests.filter(matches);
+    if (repoTags.length > 0 || repoDigests.length > 0) out.push({ ...image, repoTags, repoDigests });
+  }
+  return out;
 }

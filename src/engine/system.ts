@@ -1,9 +1,12 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism, freemem, hostname, release, totalmem, type } from "node:os";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
+import type { CallOptions } from "../libcontainerd/types/client.js";
 import type { ContainerStore } from "./containers/store.js";
 import { type EventBus, eventMatches, parseEventTime } from "./events.js";
 import { queryFilters } from "./http.js";
+import type { ImageSummary } from "./image-source.js";
+import { imageView } from "./images.js";
 import { API_VERSION, MIN_API_VERSION, type Router } from "./router.js";
 
 export interface SystemDeps {
@@ -14,8 +17,8 @@ export interface SystemDeps {
   version: string;
   /** The engine's state dir (DockerRootDir). */
   rootDir: string;
-  /** How many images there are, for /info. */
-  imageCount(): Promise<number>;
+  /** The images there are, for /info and /system/df. */
+  images(opts: CallOptions): Promise<ImageSummary[]>;
   /** Runtimes the client knows, for /info. */
   runtimes: string[];
   defaultRuntime: string;
@@ -107,7 +110,7 @@ export function systemRoutes(router: Router, deps: SystemDeps): void {
       ContainersRunning: count(["running", "restarting"]),
       ContainersPaused: count(["paused"]),
       ContainersStopped: count(["created", "exited", "dead", "removing"]),
-      Images: await deps.imageCount(),
+      Images: (await deps.images({ signal: exchange.signal })).length,
       Driver: "overlayfs",
       DriverStatus: [],
       Plugins: { Volume: [], Network: ["bridge", "host", "null"], Authorization: null, Log: ["json-file"] },
@@ -210,9 +213,10 @@ export function systemRoutes(router: Router, deps: SystemDeps): void {
   });
 
   router.add("GET", "/system/df", async (exchange) => {
+    const images = await deps.images({ signal: exchange.signal });
     exchange.send(200, {
-      LayersSize: 0,
-      Images: [],
+      LayersSize: images.reduce((sum, image) => sum + image.size, 0),
+      Images: images.map((image) => imageView(image, deps.store, 0)),
       Containers: deps.store.all().map((record) => ({
         Id: record.Id,
         Names: [record.Name],

@@ -79,7 +79,33 @@ export function parseConfig(content: Buffer, what: string, layers: number): Imag
     throw new InvalidArgumentError(`${what}: rootfs.diff_ids must be a list of sha256 digests`);
   if (diffIds.length !== layers)
     throw new InvalidArgumentError(`${what}: ${diffIds.length} diff IDs for ${layers} layers`);
+  checkProcessFields(doc.config, what);
   return doc;
+}
+
+const isStringList = (value: unknown): boolean =>
+  Array.isArray(value) && value.every((item) => typeof item === "string");
+
+/**
+ * The fields a container's process is made from have the types the image spec gives them (dockerd
+ * refuses such a config at pull, failing to unmarshal it): a string Cmd would otherwise run as its
+ * letters, a string Env fail later as a TypeError.
+ */
+function checkProcessFields(config: unknown, what: string): void {
+  if (config === undefined || config === null) return;
+  if (typeof config !== "object" || Array.isArray(config))
+    throw new InvalidArgumentError(`${what}: config must be an object`);
+  const fields = config as Record<string, unknown>;
+  for (const name of ["Env", "Entrypoint", "Cmd"]) {
+    const value = fields[name];
+    if (value !== undefined && value !== null && !isStringList(value))
+      throw new InvalidArgumentError(`${what}: config.${name} must be a list of strings`);
+  }
+  for (const name of ["User", "WorkingDir"]) {
+    const value = fields[name];
+    if (value !== undefined && value !== null && typeof value !== "string")
+      throw new InvalidArgumentError(`${what}: config.${name} must be a string`);
+  }
 }
 
 /** The index entry for a platform (the first that matches, as containerd's LimitManifests(1)). */

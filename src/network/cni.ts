@@ -174,9 +174,14 @@ export class CniPlugins {
     };
     const what = `CNI plugin ${plugin.type} ${command} for ${runtime.containerId}`;
     if (signal?.aborted) throw abortError(signal, what);
+    // The interface plugin's ADD is not killed by an abort, which is seen when it is done (its DEL
+    // undoes it): the bridge plugin killed between plugging the first veth into a new bridge and
+    // fixing the bridge's MAC leaves a bridge whose MAC turns 00:00:00:00:00:00 once the veth goes,
+    // and the next ADD on it fails ("could not set bridge's mac").
+    const killable = command !== "ADD" || PASS_THROUGH.has(plugin.type) ? signal : undefined;
     let outcome: ProgramOutcome;
     try {
-      outcome = await runProgram(path, env, JSON.stringify(config), signal);
+      outcome = await runProgram(path, env, JSON.stringify(config), killable);
     } catch (err) {
       throw new InternalError(`${what}: ${(err as Error).message}`, { cause: err });
     }

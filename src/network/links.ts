@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { promisify } from "node:util";
+import { abortError } from "../libcontainerd/call.js";
 import { InternalError } from "../libcontainerd/types/errors.js";
 
 const run = promisify(execFile);
@@ -14,6 +15,7 @@ export async function deleteLink(device: string, signal?: AbortSignal): Promise<
   try {
     await run("ip", ["link", "delete", device], signal ? { signal } : {});
   } catch (err) {
+    if (signal?.aborted) throw abortError(signal, `deleting the bridge device ${device}`);
     if (linkExists(device)) {
       throw new InternalError(`deleting the bridge device ${device}: ${(err as Error).message}`, {
         cause: err,
@@ -48,6 +50,7 @@ async function iptables(args: string[], signal?: AbortSignal): Promise<boolean> 
     await run("iptables", ["-w", "-t", "nat", ...args], signal ? { signal } : {});
     return true;
   } catch (err) {
+    if (signal?.aborted) throw abortError(signal, `iptables ${args.join(" ")}`);
     if ((err as { code?: unknown }).code === 1) return false;
     throw new InternalError(`iptables ${args.join(" ")}: ${(err as Error).message}`, { cause: err });
   }

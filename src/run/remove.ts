@@ -1,4 +1,4 @@
-import type { CallOptions, Client, Container } from "../libcontainerd/types/client.js";
+import type { CallOptions, Client, Container, Task } from "../libcontainerd/types/client.js";
 import { FailedPreconditionError, isErrorCode } from "../libcontainerd/types/errors.js";
 
 export interface RemoveContainerOptions extends CallOptions {
@@ -50,4 +50,21 @@ async function removeTask(container: Container, force: boolean, call: CallOption
     await task.delete(call).catch((err: unknown) => {
       if (!isErrorCode(err, "not_found")) throw err;
     });
+}
+
+/**
+ * Deletes an exited task, or finds it gone: removed meanwhile by someone else (removeContainer with
+ * force, whose kill was the exit), whose delete may also have closed the shim under ours ("ttrpc: closed").
+ */
+export async function deleteExited(container: Container, task: Task, call: CallOptions = {}): Promise<void> {
+  try {
+    await task.delete(call);
+  } catch (err) {
+    if (isErrorCode(err, "not_found")) return;
+    const gone = await container.task(call).then(
+      () => false,
+      (lookup: unknown) => isErrorCode(lookup, "not_found"),
+    );
+    if (!gone) throw err;
+  }
 }

@@ -19,6 +19,7 @@ import { defaultLinuxSpec, defaultWindowsSpec } from "../oci/defaults.js";
 import type { OciMount, OciSpec } from "../oci/spec.js";
 import { type CapturedOutput, consumeOutput, type OutputTarget } from "./output.js";
 import { ownerLabels } from "./owner.js";
+import { deleteExited } from "./remove.js";
 
 /** Per stream, unless `maxOutputBytes` says otherwise: enough for a report, bounded for the caller's heap. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 * 1024;
@@ -277,7 +278,9 @@ async function prepareImage(
     ...(user !== undefined ? { user } : {}),
   });
   if (typeof options.user === "object") process.user = { additionalGids: [], ...options.user };
-  const { snapshotter, key } = await images.prepareSnapshot(ref, id, call);
+  // Not given the caller's signal: a prepare cut short on our side may still finish in containerd,
+  // and the snapshot it made would be nobody's. The abort is looked at once it is ours to remove.
+  const { snapshotter, key } = await images.prepareSnapshot(ref, id);
   return { process, snapshot: { snapshotter, key } };
 }
 
@@ -350,7 +353,7 @@ async function runTask(
   const durationMs = performance.now() - started;
   const [out, err] = await output;
   // Exited: a plain delete is all it needs (the forced clean-up would kill and wait first).
-  await task.delete(cleanupCall());
+  await deleteExited(container, task, cleanupCall());
   made.deleted = true;
   if (stopper.aborted && signal) throw abortError(signal, what);
   return result(container.id, status.exitCode, status.oomKilled, out, err, stopper.timedOut, durationMs);

@@ -1,13 +1,62 @@
 // ctrd pull / images / tag / rmi / run IMAGE against a private containerd and a real registry.
+import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { describe, expect, test } from "vitest";
+import { describe, expect, onTestFinished, test } from "vitest";
 import { busyboxLayer } from "../harness/images.js";
-import { storeContents } from "../images/gc.js";
+import { collectGarbage, storeContents } from "../images/gc.js";
 import { publish, useRegistry } from "../images/helpers.js";
-import { ctrd, useHarnessCtrd } from "./helpers.js";
+import { ctrd, startCtrd, useHarnessCtrd } from "./helpers.js";
 
 const fx = useHarnessCtrd("ctrd-img-");
+
+/**
+ * An HTTP front to the registry that passes everything on, except the GET of one blob: it sends that
+ * blob's first bytes and then nothing more (`stalled` resolves then), as a registry that hangs mid-blob.
+ */
+async function stallingFront(upstream: string, digest: string) {
+  const [upstreamHost, upstreamPort] = upstream.split(":");
+  let stall: () => void = () => {};
+  const stalled = new Promise<void>((resolve) => {
+    stall = resolve;
+  });
+  const server = createServer((req, res) => {
+    const held = req.method === "GET" && (req.url ?? "").endsWith(`/blobs/${digest}`);
+    const forward = httpRequest(
+      {
+        host: upstreamHost,
+        port: Number(upstreamPort),
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        if (!held) {
+          answer.pipe(res);
+          return;
+        }
+        answer.once("data", (chunk: Buffer) => {
+          answer.destroy();
+          res.write(chunk.subarray(0, 1024), () => stall());
+        });
+      },
+    );
+    forward.on("error", () => res.destroy());
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  onTestFinished(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, stalled };
+}
 const reg = useRegistry();
 
 describe("ctrd images", () => {
@@ -103,6 +152,54 @@ describe("ctrd images", () => {
     const again = await ctrd(["run", "--rm", "--name", "taken", ...fx.global, ...ns, ...fx.cgroup, ref]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain("hello from the image");
+  });
+
+  test("Ctrl-C while run pulls its image stops the pull: exit 130, nothing left", async () => {
+    const { ref, image } = await publish(reg, "cli/stalled:1", {
+      layers: [busyboxLayer(), { files: { "big.bin": randomBytes(256 * 1024) }, uncompressed: true }],
+      config: { Cmd: ["true"] },
+    });
+    const front = await stallingFront(reg.registry.host, image.layers[1]?.digest ?? "?");
+    const proc = startCtrd(
+      [
+        "run",
+        "--rm",
+        ...fx.global,
+        "--namespace",
+        "stalled",
+        ...fx.cgroup,
+        ref.replace(reg.registry.host, front.host),
+      ],
+      { timeoutMs: 20_000 },
+    );
+    await front.stalled;
+    proc.child.kill("SIGINT");
+    const result = await proc.result;
+    expect(result.code, result.stderr).toBe(130);
+    expect(await storeContents(fx.containerd.address, "stalled")).toMatchObject({ images: [], leases: [] });
+    await collectGarbage(fx.containerd.address, "stalled");
+    expect(await storeContents(fx.containerd.address, "stalled")).toMatchObject({ blobs: [], snapshots: [] });
+    expect((await ctrd(["ps", "-a", "-q", ...fx.global, "--namespace", "stalled"])).stdout).toBe("");
+  });
+
+  test("Ctrl-C during ctrd pull stops it: exit 130, no lease kept, nothing registered", async () => {
+    const { ref, image } = await publish(reg, "cli/interrupted:1", {
+      layers: [busyboxLayer(), { files: { "big.bin": randomBytes(256 * 1024) }, uncompressed: true }],
+      config: { Cmd: ["true"] },
+    });
+    const front = await stallingFront(reg.registry.host, image.layers[1]?.digest ?? "?");
+    const proc = startCtrd(
+      ["pull", ...fx.global, "--namespace", "interrupted", ref.replace(reg.registry.host, front.host)],
+      { timeoutMs: 20_000 },
+    );
+    await front.stalled;
+    proc.child.kill("SIGINT");
+    const result = await proc.result;
+    expect(result.code, result.stderr).toBe(130);
+    expect(await storeContents(fx.containerd.address, "interrupted")).toMatchObject({
+      images: [],
+      leases: [],
+    });
   });
 
   test("tag gives a second name; rmi removes names, and a missing one fails alone", async () => {

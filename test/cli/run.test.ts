@@ -152,6 +152,31 @@ describe("ctrd run", () => {
     expect(fifoDirs()).toEqual([]);
   });
 
+  test("run --rm whose container another ctrd removes (rm -f): exits 137 as without --rm, nothing left", async () => {
+    for (const rm of [["--rm"], []]) {
+      const id = `removed-elsewhere${rm.length}`;
+      const proc = startCtrd([
+        "run",
+        ...rm,
+        "--name",
+        id,
+        ...fx.global,
+        ...fx.cgroup,
+        "--rootfs",
+        fx.containerd.rootfs,
+        "--",
+        "sh",
+        "-c",
+        "echo ready; exec sleep 60",
+      ]);
+      await waitForOutput(proc, (out) => out.includes("ready"));
+      expect(await ctrd(["rm", "-f", id, ...fx.global])).toMatchObject({ code: 0, stdout: `${id}\n` });
+      expect(await proc.result).toMatchObject({ code: 137, stderr: "" });
+    }
+    expect(await listAll()).toEqual([]);
+    expect(fifoDirs()).toEqual([]);
+  });
+
   test("a second Ctrl-C kills at once, without waiting out the stop timeout", async () => {
     const proc = startCtrd([
       "run",

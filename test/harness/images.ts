@@ -28,7 +28,14 @@ export interface LayerSpec {
 
 export interface ImageSpec {
   layers: LayerSpec[];
-  config?: { Cmd?: string[]; Entrypoint?: string[]; Env?: string[]; WorkingDir?: string; User?: string };
+  config?: {
+    Cmd?: string[];
+    Entrypoint?: string[];
+    Env?: string[];
+    WorkingDir?: string;
+    User?: string;
+    StopSignal?: string;
+  };
   os?: string;
   architecture?: string;
   variant?: string;

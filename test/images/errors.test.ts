@@ -134,6 +134,30 @@ describe("pull: bad input is a typed error, and nothing is left registered or le
     await expectNothingLeft(namespace);
   });
 
+  it("a config whose Env, Cmd, Entrypoint, User or WorkingDir has the wrong type: InvalidArgumentError", async () => {
+    const { namespace, client } = fresh();
+    const wrong: Record<string, unknown>[] = [
+      { Env: "PATH=/bin" },
+      { Env: ["PATH=/bin", 7] },
+      { Cmd: "sh" },
+      { Entrypoint: [["sh"]] },
+      { User: 0 },
+      { WorkingDir: ["/"] },
+    ];
+    for (const [i, config] of wrong.entries()) {
+      const { ref } = await publish(reg, `badconfig:${i}`, {
+        layers: [busyboxLayer()],
+        config: config as { Cmd?: string[] },
+      });
+      const err = await client.images.pull(ref).catch((e: unknown) => e);
+      expect(err, JSON.stringify(config)).toMatchObject({
+        code: "invalid_argument",
+        message: expect.stringContaining(`config.${Object.keys(config)[0]}`),
+      });
+    }
+    await expectNothingLeft(namespace);
+  });
+
   it("a registry killed mid-pull: UnavailableError; the retry resumes the interrupted layer", async () => {
     // Far more than can be in flight when the registry dies (the download reads up to 8 MiB ahead
     // of containerd, and the sockets buffer some more), so the kill always lands mid-layer.

@@ -77,3 +77,33 @@ test("network: a named network gives the container eth0; the attachment is gone 
   expect(existsSync(records) ? readdirSync(records) : []).toEqual([]);
   expect(await client.listContainers()).toEqual([]);
 });
+
+test("an abort at any point of a run with an image and a published port: CanceledError, nothing left", async () => {
+  const { ref } = await publish(reg, "abortable:1");
+  await client.images.pull(ref);
+  const records = join(dir, "net-state", "attachments", fx.namespace);
+  const netnsDirs = join(dir, "net-state", "containers", fx.namespace);
+  // From before the image is looked at to after the process started, in steps of a few ms: the abort
+  // lands in each step once (pull check, snapshot, iptables, each CNI plugin, create, start, wait).
+  for (let delayMs = 0; delayMs < 160; delayMs += 4) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), delayMs);
+    const outcome = await client
+      .run({
+        image: ref,
+        args: ["sleep", "10"],
+        network: "bridge",
+        ports: ["127.0.0.1::80"],
+        networkManager: manager,
+        signal: controller.signal,
+      })
+      .catch((err: unknown) => err);
+    clearTimeout(timer);
+    expect(outcome, `aborted after ${delayMs} ms`).toMatchObject({ code: "canceled" });
+  }
+  expect(await client.listContainers()).toEqual([]);
+  expect(await snapshotsLeft()).toBe(0);
+  expect(existsSync(records) ? readdirSync(records) : []).toEqual([]);
+  expect(existsSync(netnsDirs) ? readdirSync(netnsDirs) : []).toEqual([]);
+  expect(mountsUnder(dir)).toEqual([]);
+});

@@ -171,6 +171,20 @@ test("replace: a rerun after a crash takes over the id; removeContainer refuses 
   await client.removeContainer(id);
 });
 
+test("a run whose container is removed with force meanwhile returns the kill's exit (137)", async () => {
+  for (let i = 0; i < 3; i++) {
+    const id = uniqueId("removed");
+    const out = new PassThrough();
+    const ready = new Promise((resolve) => out.once("data", resolve));
+    const running = client
+      .run({ id, args: ["sh", "-c", "echo ready; exec sleep 600"], rootfs: fx.ctrd.rootfs, stdout: out })
+      .catch((err: unknown) => err);
+    await ready;
+    await client.removeContainer(id, { force: true });
+    expect(await running).toMatchObject({ id, exitCode: 137, timedOut: false });
+  }
+});
+
 test("reaping: the containers of an owner that was SIGKILLed are removed; a live owner's are kept", async () => {
   const id = uniqueId("owned");
   const child = spawn(

@@ -26,6 +26,7 @@ import {
   type NetworkManager,
   type PortMapping,
 } from "../../src/network/index.js";
+import { deleteLink, ensureMasquerade, removeMasquerade } from "../../src/network/links.js";
 import {
   fetchWhenUp,
   ipamReservations,
@@ -463,6 +464,58 @@ describe("bad input: typed errors, nothing half set up", { timeout: 240_000 }, (
     } finally {
       rmSync(plugins, { recursive: true, force: true });
     }
+  });
+});
+
+describe("cancellation", { timeout: 240_000 }, () => {
+  test("an abort while the network's own rules are written is CanceledError, and writes none", async () => {
+    const subnet = uniqueSubnet();
+    const bridge = uniqueBridge();
+    const name = `cancel-${process.pid}`;
+    for (const write of [
+      (signal: AbortSignal) => ensureMasquerade(subnet, bridge, name, signal),
+      (signal: AbortSignal) => removeMasquerade(subnet, bridge, name, signal),
+      (signal: AbortSignal) => deleteLink(bridge, signal),
+    ]) {
+      await expect(write(AbortSignal.abort())).rejects.toMatchObject({ code: "canceled" });
+      // Aborted while iptables runs.
+      const controller = new AbortController();
+      const writing = write(controller.signal);
+      controller.abort();
+      await expect(writing).rejects.toMatchObject({ code: "canceled" });
+    }
+    expect(rulesFor(subnet, [], true)).toEqual([]);
+  });
+
+  test("an abort while the bridge plugin makes a new network's bridge leaves it whole for the next container", async () => {
+    const name = `halfmade-${process.pid}`;
+    const network = await manager.createNetwork({ name, subnet: uniqueSubnet(), bridge: uniqueBridge() });
+    const controller = new AbortController();
+    const attaching = manager.attach({
+      namespace: fx.namespace,
+      containerId: uniqueId("halfmade"),
+      network: name,
+      signal: controller.signal,
+    });
+    // The bridge device appears while the bridge plugin runs its first ADD.
+    const outcome = attaching.then(
+      () => "attached",
+      (err: unknown) => err,
+    );
+    let settled = false;
+    void outcome.then(() => {
+      settled = true;
+    });
+    while (!settled && !existsSync(`/sys/class/net/${network.bridge}`))
+      await new Promise((resolve) => setImmediate(resolve));
+    controller.abort();
+    expect(await outcome).toMatchObject({ code: "canceled" });
+    // The plugin fixes the bridge's MAC (addr_assign_type 3, set) so that it does not follow its ports.
+    expect(readFileSync(`/sys/class/net/${network.bridge}/addr_assign_type`, "utf8").trim()).toBe("3");
+    const next = await start(["sleep", "60"], { network: name });
+    expect(next.attachment.addresses).toHaveLength(1);
+    await remove(next);
+    await manager.removeNetwork(name);
   });
 });
 

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../../libcontainerd/factory.js";
 import type { CallOptions, Container, ExitStatus, Task } from "../../libcontainerd/types/client.js";
 import { isErrorCode } from "../../libcontainerd/types/errors.js";
-import { conflict, EngineError, notModified } from "../errors.js";
+import { badRequest, conflict, EngineError, notModified, toHttpError } from "../errors.js";
 import type { EventBus } from "../events.js";
 import type { ImageSource, PreparedRootfs } from "../image-source.js";
 import type { EngineNetworks } from "../network-plan.js";
@@ -15,7 +15,7 @@ import type { CreateRequest } from "./config.js";
 import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
-import { buildSpec, resolveUser } from "./spec.js";
+import { buildSpec, resolveUser, withImageConfig } from "./spec.js";
 import { type ContainerRecord, type ContainerStore, checkName, ZERO_TIME } from "./store.js";
 
 const execFileAsync = promisify(execFile);
@@ -54,6 +54,8 @@ interface Live {
   lock: Promise<void>;
   /** A removal was asked for: the exit handler must not restart or auto-remove it. */
   removing: boolean;
+  /** A restart stops it: the exit handler must not auto-remove it (dockerd clears AutoRemove meanwhile). */
+  restarting: boolean;
   removed: boolean;
 }
 
@@ -87,6 +89,7 @@ export class ContainerManager {
         removedWaiters: [],
         lock: Promise.resolve(),
         removing: false,
+        restarting: false,
         removed: false,
       };
       this.live.set(record.Id, live);
@@ -132,12 +135,7 @@ export class ContainerManager {
       Created: now(),
       Path: "",
       Args: [],
-      Config: {
-        ...request.config,
-        Env: request.config.Env,
-        ExposedPorts: { ...image.config.ExposedPorts, ...request.config.ExposedPorts },
-        Labels: { ...image.config.Labels, ...request.config.Labels },
-      },
+      Config: withImageConfig(request.config, image.config),
       HostConfig: request.hostConfig,
       Image: image.id,
       State: {
@@ -155,8 +153,6 @@ export class ContainerManager {
       Networks: {},
       Ports: {},
     };
-    if (record.Config.ExposedPorts && Object.keys(record.Config.ExposedPorts).length === 0)
-      record.Config.ExposedPorts = null;
     store.add(record);
     let rootfs: PreparedRootfs | undefined;
     let attached = false;
@@ -166,7 +162,7 @@ export class ContainerManager {
       record.Networks = plan.endpoints;
       record.Ports = plan.ports;
       rootfs = await images.prepareRootfs(image, id, opts);
-      const userSpec = request.config.User || image.config.User || "";
+      const userSpec = record.Config.User;
       const namedUser = userSpec !== "" && !/^\d+(:\d+)?$/.test(userSpec);
       const user = namedUser ? await images.user(image, userSpec, opts) : undefined;
       const { spec, path, args, env } = buildSpec({
@@ -197,7 +193,10 @@ export class ContainerManager {
       if (rootfs) await images.releaseRootfs(rootfs).catch(() => {});
       if (attached) await networks.detach(record).catch(() => {});
       store.remove(id);
-      throw err;
+      // A 404 from create means "no such image" to the docker CLI, which then pulls it and tries again:
+      // a network or user that is not there is the request's mistake (dockerd finds those at start).
+      const { status, message } = toHttpError(err);
+      throw status === 404 ? new EngineError(400, message, { cause: err }) : err;
     }
     store.save(record);
     this.emit(record, "create");
@@ -215,7 +214,17 @@ export class ContainerManager {
       clearTimeout(live.restartTimer);
       record.ManuallyStopped = false;
       await this.run(record, opts);
-    });
+    }).catch((err: unknown) => this.removeAfterFailedStart(record, err));
+  }
+
+  /** As dockerd's containerStart: a container with AutoRemove (`docker run --rm`) goes when its start fails. */
+  private async removeAfterFailedStart(record: ContainerRecord, err: unknown): Promise<never> {
+    if (record.HostConfig.AutoRemove && !this.live.get(record.Id)?.task) {
+      await this.remove(record, { force: true }).catch((removeErr: unknown) =>
+        this.deps.logger.warn({ err: removeErr, id: record.Id }, "could not auto-remove the container"),
+      );
+    }
+    throw err;
   }
 
   private async container(record: ContainerRecord, opts: CallOptions): Promise<Container> {
@@ -233,10 +242,27 @@ export class ContainerManager {
       .catch((err: unknown) => {
         if (!isErrorCode(err, "not_found")) throw err;
       });
-    const task = await container.newTask({
-      ...opts,
-      stdio: { stdin: record.Config.OpenStdin, stdout: true, stderr: true, terminal: record.Config.Tty },
-    });
+    const failed = (err: unknown): EngineError => {
+      const { exitCode, error } = startError(err);
+      // As dockerd: the exit code says why (127 not found, 126 not executable), the state stays as it was.
+      record.State = {
+        ...record.State,
+        Status: record.State.StartedAt === ZERO_TIME ? "created" : "exited",
+        Pid: 0,
+        ExitCode: exitCode,
+        Error: error.message,
+      };
+      this.deps.store.save(record);
+      return error;
+    };
+    const task = await container
+      .newTask({
+        ...opts,
+        stdio: { stdin: record.Config.OpenStdin, stdout: true, stderr: true, terminal: record.Config.Tty },
+      })
+      .catch((err: unknown) => {
+        throw failed(err);
+      });
     live.hub.connect(task);
     const exited = task.wait();
     exited.catch(() => {});
@@ -245,15 +271,7 @@ export class ContainerManager {
     } catch (err) {
       await task.forceDelete().catch(() => {});
       await live.hub.finish();
-      record.State = {
-        ...record.State,
-        Status: "exited",
-        ExitCode: 128,
-        Error: (err as Error).message,
-        FinishedAt: now(),
-      };
-      this.deps.store.save(record);
-      throw err;
+      throw failed(err);
     }
     live.task = task;
     record.State = {
@@ -315,8 +333,9 @@ export class ContainerManager {
     for (const waiter of live.exitWaiters.splice(0)) waiter(result);
     if (live.removing) return;
     if (this.shouldRestart(record, status.exitCode)) this.scheduleRestart(record, ranMs);
-    else if (record.HostConfig.AutoRemove) {
-      await this.remove(record, { force: true }).catch((err: unknown) =>
+    else if (record.HostConfig.AutoRemove && !live.restarting) {
+      // Not awaited: a stop waits for this exit to be recorded while it holds the lock remove() takes.
+      void this.remove(record, { force: true }).catch((err: unknown) =>
         this.deps.logger.warn({ err, id: record.Id }, "could not auto-remove the container"),
       );
     }
@@ -416,11 +435,16 @@ export class ContainerManager {
       const live = this.liveOf(record);
       clearTimeout(live.restartTimer);
       record.ManuallyStopped = true;
-      if (live.task) await this.stopTask(record, live, timeoutSec ?? record.Config.StopTimeout ?? 10, opts);
+      live.restarting = true;
+      try {
+        if (live.task) await this.stopTask(record, live, timeoutSec ?? record.Config.StopTimeout ?? 10, opts);
+      } finally {
+        live.restarting = false;
+      }
       record.ManuallyStopped = false;
       await this.run(record, opts);
       this.emit(record, "restart");
-    });
+    }).catch((err: unknown) => this.removeAfterFailedStart(record, err));
   }
 
   /** POST /containers/{id}/kill. 409 when it is not running, as Docker answers. */
@@ -688,6 +712,26 @@ export class ContainerManager {
       live.hub.close();
     }
   }
+}
+
+/**
+ * A task that could not be created or started, as dockerd's translateContainerdStartErr words it: a
+ * command not found or not executable is the caller's mistake (400, exit code 127 or 126; the docker
+ * CLI exits with the same code), anything else the engine's (500, exit code 128).
+ */
+export function startError(err: unknown): { exitCode: number; error: EngineError } {
+  const message = err instanceof Error ? err.message : String(err);
+  const lower = message.toLowerCase();
+  if (lower.includes("is a directory"))
+    return { exitCode: 126, error: badRequest(`${message}: permission denied`) };
+  if (lower.includes("permission denied")) return { exitCode: 126, error: badRequest(message) };
+  if (
+    lower.includes("executable file not found") ||
+    lower.includes("no such file or directory") ||
+    lower.includes("not a directory")
+  )
+    return { exitCode: 127, error: badRequest(message) };
+  return { exitCode: 128, error: new EngineError(500, message, { cause: err }) };
 }
 
 function ignoreGone(err: unknown): void {

@@ -1,15 +1,16 @@
 import type { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { CallOptions } from "../../libcontainerd/types/client.js";
 import { badRequest, EngineError } from "../errors.js";
 import { parseEventTime } from "../events.js";
 import { type Exchange, queryBool, queryFilters, queryInt } from "../http.js";
 import type { Router } from "../router.js";
 import { frame, RAW_STREAM, STDERR, STDOUT } from "../stdcopy.js";
-import { parseCreateRequest } from "./config.js";
+import { parseBind, parseCreateRequest } from "./config.js";
 import { formatTimeNs, readLogFile } from "./log-file.js";
 import type { ContainerManager } from "./manager.js";
 import { type CpuSample, dockerStats, systemCpuUsageNs } from "./stats.js";
-import type { ContainerRecord, ContainerStore } from "./store.js";
+import { type ContainerRecord, type ContainerStore, ZERO_TIME } from "./store.js";
 import { inspectView, listView } from "./views.js";
 
 export interface ContainerRoutesDeps {
@@ -17,6 +18,8 @@ export interface ContainerRoutesDeps {
   store: ContainerStore;
   /** Exec ids per container, for inspect's ExecIDs. */
   execIds(containerId: string): string[];
+  /** The id of the image a reference (or id) names here, for the `ancestor` filter; undefined when none. */
+  imageId(ref: string, opts: CallOptions): Promise<string | undefined>;
 }
 
 /** Writes output the way Docker frames it: raw with a TTY, 8-byte-header frames without. */
@@ -30,28 +33,95 @@ export function outputWriter(
   };
 }
 
-function matchesFilters(record: ContainerRecord, filters: Map<string, string[]>): boolean {
+/** The filters GET /containers/json takes (daemon/list.go acceptedPsFilterTags); others are refused. */
+const PS_FILTERS = new Set([
+  "ancestor",
+  "before",
+  "exited",
+  "id",
+  "isolation",
+  "label",
+  "name",
+  "status",
+  "health",
+  "since",
+  "volume",
+  "network",
+  "is-task",
+  "publish",
+  "expose",
+]);
+const STATES = new Set(["created", "restarting", "running", "removing", "paused", "exited", "dead"]);
+
+/** `name` and `id` values are regular expressions, as filters.Args.Match reads them. */
+function matchesPattern(pattern: string, subject: string): boolean {
+  try {
+    return new RegExp(pattern).test(subject);
+  } catch {
+    return subject.includes(pattern);
+  }
+}
+
+/** `80`, `80/udp`, `8000-8010/tcp` as a set of `port/proto` keys. */
+function portSet(values: string[], key: string): Set<string> {
+  const ports = new Set<string>();
+  for (const value of values) {
+    const match = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/.exec(value);
+    if (!match) throw badRequest(`error while looking up for ${key} ${value}`);
+    const first = Number(match[1]);
+    const last = match[2] === undefined ? first : Number(match[2]);
+    for (let port = first; port <= last && port - first < 65536; port++)
+      ports.add(`${port}/${match[3] ?? "tcp"}`);
+  }
+  return ports;
+}
+
+interface ListFilter {
+  filters: Map<string, string[]>;
+  /** Image ids the `ancestor` values name (undefined: no ancestor filter). */
+  ancestors?: Set<string>;
+  publish: Set<string>;
+  expose: Set<string>;
+}
+
+function matchesFilters(record: ContainerRecord, list: ListFilter): boolean {
+  const { filters } = list;
   const any = (name: string, test: (value: string) => boolean): boolean => {
     const values = filters.get(name);
     return !values || values.length === 0 || values.some(test);
   };
   const labels = record.Config.Labels;
+  const started = record.State.StartedAt !== ZERO_TIME;
+  const running = ["running", "paused", "restarting"].includes(record.State.Status);
+  const ports = Object.entries(record.Ports).flatMap(([key, bindings]) =>
+    bindings.map((binding) => ({ key, hostPort: `${binding.HostPort}/${key.split("/")[1] ?? "tcp"}` })),
+  );
   return (
-    any("id", (value) => record.Id.startsWith(value)) &&
-    any("name", (value) => {
-      try {
-        return new RegExp(value.replace(/^\//, "")).test(record.Name.slice(1));
-      } catch {
-        return record.Name.slice(1).includes(value);
-      }
-    }) &&
-    any("status", (value) => record.State.Status === value) &&
-    any("exited", (value) => record.State.Status === "exited" && String(record.State.ExitCode) === value) &&
+    any("id", (value) => matchesPattern(value, record.Id)) &&
     any(
-      "ancestor",
-      (value) =>
-        record.Config.Image === value || record.Image.startsWith(value) || record.Image === `sha256:${value}`,
+      "name",
+      (value) => matchesPattern(value, record.Name) || matchesPattern(value, record.Name.slice(1)),
     ) &&
+    any("status", (value) => record.State.Status === value) &&
+    any("exited", (value) => started && !running && String(record.State.ExitCode) === value) &&
+    any("health", (value) => value === "none") &&
+    any("is-task", (value) => value === "false") &&
+    any("network", (value) =>
+      Object.entries(record.Networks).some(
+        ([name, endpoint]) => name === value || endpoint.NetworkID.startsWith(value),
+      ),
+    ) &&
+    any("volume", (value) =>
+      (record.HostConfig.Binds ?? []).some((bind) => {
+        const { source, destination } = parseBind(bind);
+        return source === value || destination === value;
+      }),
+    ) &&
+    (list.ancestors === undefined || list.ancestors.has(record.Image)) &&
+    (list.publish.size === 0 || ports.some((port) => list.publish.has(port.hostPort))) &&
+    (list.expose.size === 0 ||
+      ports.some((port) => list.expose.has(port.key)) ||
+      Object.keys(record.Config.ExposedPorts ?? {}).some((key) => list.expose.has(key))) &&
     (filters.get("label") ?? []).every((label) => {
       const [key = "", value] = label.split("=", 2);
       return value === undefined ? key in labels : labels[key] === value;
@@ -59,27 +129,58 @@ function matchesFilters(record: ContainerRecord, filters: Map<string, string[]>)
   );
 }
 
+/** GET /containers/json: who is listed and in what order, as daemon/list.go decides it. */
+async function listContainers(
+  exchange: Exchange,
+  store: ContainerStore,
+  imageId: ContainerRoutesDeps["imageId"],
+): Promise<ContainerRecord[]> {
+  const filters = queryFilters(exchange.query);
+  for (const name of filters.keys()) if (!PS_FILTERS.has(name)) throw badRequest(`invalid filter '${name}'`);
+  for (const status of filters.get("status") ?? [])
+    if (!STATES.has(status)) throw badRequest(`Invalid filter 'status=${status}'`);
+  for (const code of filters.get("exited") ?? [])
+    if (!/^-?\d+$/.test(code)) throw badRequest(`invalid filter 'exited=${code}'`);
+  const limit = queryInt(exchange.query, "limit") ?? -1;
+  // A status filter lists stopped containers too, and so does a limit (`docker ps -l`, `-n N`).
+  const all = queryBool(exchange.query, "all") || filters.has("status") || limit > 0;
+  const list: ListFilter = {
+    filters,
+    publish: portSet(filters.get("publish") ?? [], "publish"),
+    expose: portSet(filters.get("expose") ?? [], "expose"),
+  };
+  const ancestors = filters.get("ancestor");
+  if (ancestors && ancestors.length > 0) {
+    list.ancestors = new Set();
+    for (const ancestor of ancestors) {
+      const id = await imageId(ancestor, { signal: exchange.signal });
+      if (id !== undefined) list.ancestors.add(id);
+    }
+  }
+  const newestFirst = store.all().sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
+  const createdOf = (name: string): number | undefined => {
+    const values = filters.get(name) ?? [];
+    const last = values[values.length - 1];
+    return last === undefined ? undefined : Date.parse(store.get(last).Created);
+  };
+  const before = createdOf("before");
+  const since = createdOf("since");
+  const records = newestFirst.filter(
+    (record) =>
+      (before === undefined || Date.parse(record.Created) < before) &&
+      (since === undefined || Date.parse(record.Created) > since) &&
+      (all || ["running", "paused", "restarting"].includes(record.State.Status)) &&
+      matchesFilters(record, list),
+  );
+  return limit > 0 ? records.slice(0, limit) : records;
+}
+
 export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void {
   const { manager, store } = deps;
   const find = (exchange: Exchange): ContainerRecord => store.get(exchange.params.id ?? "");
 
-  router.add("GET", "/containers/json", (exchange) => {
-    const all = queryBool(exchange.query, "all");
-    const limit = queryInt(exchange.query, "limit");
-    const filters = queryFilters(exchange.query);
-    let records = store
-      .all()
-      .filter(
-        (record) =>
-          all ||
-          filters.has("status") ||
-          record.State.Status === "running" ||
-          record.State.Status === "paused" ||
-          record.State.Status === "restarting",
-      )
-      .filter((record) => matchesFilters(record, filters))
-      .sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
-    if (limit !== undefined && limit > 0) records = records.slice(0, limit);
+  router.add("GET", "/containers/json", async (exchange) => {
+    const records = await listContainers(exchange, store, deps.imageId);
     const now = Date.now();
     exchange.send(
       200,
@@ -218,7 +319,9 @@ function attach(exchange: Exchange, record: ContainerRecord, manager: ContainerM
       write(entry.stream, entry.log);
   }
   // The hub, not the status, says whether output will still come: the status trails the exit a moment.
-  const willRun = record.State.Status === "created" || manager.hub(record).running;
+  // A stopped container's next run is streamed, as dockerd's attach does (`docker start -a` attaches first).
+  const status = record.State.Status;
+  const willRun = status === "created" || status === "exited" || manager.hub(record).running;
   if (!stream || !willRun) {
     hijacked.end();
     return;

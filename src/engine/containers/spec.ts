@@ -7,13 +7,35 @@ import { badRequest } from "../errors.js";
 import type { ImageConfig, PreparedRootfs } from "../image-source.js";
 import { type ContainerConfig, type HostConfig, parseBind } from "./config.js";
 
-/** What the container runs: Docker's rules for combining the container's and the image's Entrypoint and Cmd. */
-export function commandOf(config: ContainerConfig, image: ImageConfig): { path: string; args: string[] } {
-  const entrypoint = config.Entrypoint ?? image.Entrypoint ?? [];
-  // A container Entrypoint without a Cmd drops the image's Cmd (daemon/create.go, merge.go).
-  const cmd = config.Cmd ?? (config.Entrypoint !== null ? [] : (image.Cmd ?? []));
-  const argv = [...entrypoint, ...cmd];
-  const [path, ...args] = argv;
+/**
+ * The container's config completed from its image's, as dockerd keeps it (daemon/commit.go merge,
+ * daemon/create.go mergeAndVerifyConfig): inspect shows the Cmd, Env, WorkingDir, StopSignal … the
+ * container runs with. An Entrypoint of [""] (`--entrypoint ""`) clears the image's and keeps the Cmd.
+ */
+export function withImageConfig(config: ContainerConfig, image: ImageConfig): ContainerConfig {
+  const merged: ContainerConfig = { ...config, Labels: { ...image.Labels, ...config.Labels } };
+  if (merged.User === "") merged.User = image.User ?? "";
+  const exposed = { ...image.ExposedPorts, ...config.ExposedPorts };
+  merged.ExposedPorts = Object.keys(exposed).length > 0 ? exposed : null;
+  if (!config.Env || config.Env.length === 0) merged.Env = image.Env ?? config.Env;
+  else {
+    const keys = new Set(config.Env.map((entry) => entry.split("=", 1)[0]));
+    merged.Env = [...config.Env, ...(image.Env ?? []).filter((entry) => !keys.has(entry.split("=", 1)[0]))];
+  }
+  if (!config.Entrypoint || config.Entrypoint.length === 0) {
+    if (!config.Cmd || config.Cmd.length === 0) merged.Cmd = image.Cmd ?? config.Cmd;
+    if (config.Entrypoint === null) merged.Entrypoint = image.Entrypoint ?? null;
+  }
+  if (merged.Entrypoint?.length === 1 && merged.Entrypoint[0] === "") merged.Entrypoint = null;
+  if (merged.WorkingDir === "") merged.WorkingDir = image.WorkingDir ?? "";
+  if (!merged.StopSignal && image.StopSignal) merged.StopSignal = image.StopSignal;
+  commandOf(merged);
+  return merged;
+}
+
+/** What a (merged) container config runs: its Entrypoint, then its Cmd. */
+export function commandOf(config: ContainerConfig): { path: string; args: string[] } {
+  const [path, ...args] = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
   if (path === undefined || path === "") throw badRequest("No command specified");
   return { path, args };
 }
@@ -123,7 +145,7 @@ export function buildSpec(inputs: SpecInputs): {
   env: string[];
 } {
   const { config, hostConfig, image } = inputs;
-  const { path, args } = commandOf(config, image);
+  const { path, args } = commandOf(config);
   const hostname = config.Hostname || inputs.id.slice(0, 12);
   const env = mergeEnv(image.Env ?? [DEFAULT_PATH_ENV], config.Env ?? []);
   if (!env.some((entry) => entry.startsWith("PATH="))) env.unshift(DEFAULT_PATH_ENV);

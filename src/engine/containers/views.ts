@@ -29,8 +29,10 @@ export function statusText(record: ContainerRecord, now = Date.now()): string {
   }
 }
 
-function quoteArg(arg: string): string {
-  return /[\s"'\\]/.test(arg) || arg === "" ? JSON.stringify(arg) : arg;
+/** The list's Command: the path, then the args with those holding a space in single quotes (container/view.go). */
+function commandText(record: ContainerRecord): string {
+  const args = record.Args.map((arg) => (arg.includes(" ") ? `'${arg}'` : arg));
+  return [record.Path, ...args].join(" ");
 }
 
 /** api/types.Port entries for the list view. */
@@ -88,7 +90,7 @@ export function listView(record: ContainerRecord, now = Date.now()): Record<stri
     Names: [record.Name],
     Image: record.Config.Image,
     ImageID: record.Image,
-    Command: [record.Path, ...record.Args].map(quoteArg).join(" "),
+    Command: commandText(record),
     Created: Math.floor(Date.parse(record.Created) / 1000),
     Ports: portList(record),
     Labels: record.Config.Labels,

@@ -1,0 +1,303 @@
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+import { busyboxLayer, publishImage } from "../harness/images.js";
+import { useEngine } from "./harness.js";
+
+// Everyday docker CLI flows where ctrd serve once answered otherwise than dockerd 20.10 does.
+const engine = useEngine("lcd-engine-parity-");
+
+async function waitFor(check: () => Promise<boolean>, what: string, attempts = 200): Promise<void> {
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    if (await check()) return;
+    await sleep(50);
+  }
+  throw new Error(`${what} did not happen`);
+}
+
+/** The names of the containers with this label, stopped ones included. */
+async function labelled(label: string): Promise<string[]> {
+  const ps = await engine.docker(["ps", "-a", "--filter", `label=${label}`, "--format", "{{.Names}}"]);
+  return ps.stdout.split("\n").filter(Boolean);
+}
+
+describe("ctrd serve as dockerd: starting and stopping", () => {
+  it("exits 127 or 126 for a command missing or not executable, and --rm removes what did not start", async () => {
+    const missing = await engine.docker([
+      "run",
+      "--rm",
+      "-l",
+      "t=start-fail",
+      engine.image,
+      "no-such-command",
+    ]);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toMatch(/executable file not found/);
+    const notExecutable = await engine.docker([
+      "run",
+      "--rm",
+      "-l",
+      "t=start-fail",
+      engine.image,
+      "/etc/passwd",
+    ]);
+    expect(notExecutable.code).toBe(126);
+    expect(notExecutable.stderr).toMatch(/permission denied/);
+    // dockerd's containerStart removes an AutoRemove container whose start failed.
+    expect(await labelled("t=start-fail")).toEqual([]);
+
+    expect(
+      (await engine.docker(["create", "--name", "never-ran", engine.image, "no-such-command"])).code,
+    ).toBe(0);
+    const start = await engine.api("POST", "/v1.41/containers/never-ran/start");
+    expect(start.status).toBe(400);
+    expect(JSON.parse(start.body).message).toMatch(/executable file not found/);
+    const state = await engine.docker([
+      "inspect",
+      "--format",
+      "{{.State.Status}} {{.State.ExitCode}} {{.State.Running}} {{.State.Error}}",
+      "never-ran",
+    ]);
+    expect(state.stdout).toMatch(/^created 127 false .*executable file not found/);
+    expect((await engine.docker(["rm", "never-ran"])).code).toBe(0);
+  });
+
+  it("refuses a missing network or user without taking it for a missing image (no pull)", async () => {
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    const network = await engine.docker([
+      "run",
+      "--rm",
+      "--network",
+      "no-such-network",
+      engine.image,
+      "true",
+    ]);
+    expect(network.code).toBe(125);
+    expect(network.stderr).toMatch(/network no-such-network not found/);
+    expect(network.stderr).not.toMatch(/Unable to find image/);
+    const user = await engine.docker(["run", "--rm", "-u", "no-such-user", engine.image, "true"]);
+    expect(user.code).toBe(125);
+    expect(user.stderr).toMatch(/unable to find user no-such-user/);
+    expect(user.stderr).not.toMatch(/Unable to find image/);
+    const missing = await engine.docker(["create", `${engine.registry.host}/not-there:latest`]);
+    expect(missing.stderr).toMatch(/Unable to find image/);
+    expect((await engine.docker(["ps", "-aq"])).stdout).toBe("");
+  });
+
+  it("stops and restarts a `docker run --rm` container: the stop returns and the container goes", async () => {
+    const started = await engine.docker([
+      "run",
+      "-d",
+      "--rm",
+      "--name",
+      "rm-stop",
+      engine.image,
+      "sleep",
+      "300",
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    const stopped = await engine.docker(["stop", "-t", "1", "rm-stop"], { timeoutMs: 30_000 });
+    expect(stopped).toMatchObject({ code: 0, stdout: "rm-stop\n" });
+    await waitFor(
+      async () => (await engine.docker(["ps", "-aq", "-f", "name=rm-stop"])).stdout === "",
+      "removal",
+    );
+
+    expect(
+      (await engine.docker(["run", "-d", "--rm", "--name", "rm-restart", engine.image, "sleep", "300"])).code,
+    ).toBe(0);
+    const restarted = await engine.docker(["restart", "-t", "1", "rm-restart"], { timeoutMs: 30_000 });
+    expect(restarted).toMatchObject({ code: 0, stdout: "rm-restart\n" });
+    // dockerd keeps an AutoRemove container through a restart: it runs again.
+    const status = await engine.docker(["inspect", "--format", "{{.State.Status}}", "rm-restart"]);
+    expect(status.stdout).toBe("running\n");
+    expect((await engine.docker(["rm", "-f", "rm-restart"], { timeoutMs: 30_000 })).code).toBe(0);
+  });
+});
+
+describe("ctrd serve as dockerd: exec", () => {
+  it("tells an attached client why its process could not start, and exits 126", async () => {
+    expect(
+      (await engine.docker(["run", "-d", "--name", "exec-fail", engine.image, "sleep", "300"])).code,
+    ).toBe(0);
+    const missing = await engine.docker(["exec", "exec-fail", "no-such-command"]);
+    expect(missing.code).toBe(126);
+    expect(missing.stdout).toMatch(/executable file not found/);
+    const noUser = await engine.docker(["exec", "-u", "no-such-user", "exec-fail", "id"]);
+    expect(noUser.code).toBe(126);
+    expect(noUser.stdout).toMatch(/no-such-user/);
+    const tty = await engine.docker(["exec", "-t", "exec-fail", "no-such-command"]);
+    expect(tty.code).toBe(126);
+    expect(tty.stdout).toMatch(/executable file not found/);
+    expect((await engine.docker(["exec", "exec-fail", "true"])).code).toBe(0);
+    // stdin that comes (with its end) before the process exists still reaches it.
+    const fed = await engine.docker(["exec", "-i", "exec-fail", "cat"], {
+      input: "fed\n",
+      timeoutMs: 30_000,
+    });
+    expect(fed).toMatchObject({ code: 0, stdout: "fed\n" });
+    expect((await engine.docker(["rm", "-f", "exec-fail"])).code).toBe(0);
+  });
+});
+
+describe("ctrd serve as dockerd: docker ps", () => {
+  it("lists the latest with -l and -n, stopped ones too, and filters by name, before, since, ancestor", async () => {
+    const ps = async (...args: string[]): Promise<string[]> => {
+      const result = await engine.docker(["ps", ...args, "--format", "{{.Names}}"]);
+      expect(result.stderr).toBe("");
+      return result.stdout.split("\n").filter(Boolean);
+    };
+    expect(
+      (await engine.docker(["run", "-d", "--name", "ps-up", "-l", "t=ps", engine.image, "sleep", "300"]))
+        .code,
+    ).toBe(0);
+    expect(
+      (await engine.docker(["run", "--name", "ps-done", "-l", "t=ps", engine.image, "sh", "-c", "exit 2"]))
+        .code,
+    ).toBe(2);
+    expect(
+      (await engine.docker(["create", "--name", "ps-new", "-l", "t=ps", engine.image, "true"])).code,
+    ).toBe(0);
+    expect(await ps("-l")).toEqual(["ps-new"]);
+    expect(await ps("-n", "2")).toEqual(["ps-new", "ps-done"]);
+    expect(await ps("-a", "-f", "name=^/ps-up$")).toEqual(["ps-up"]);
+    expect(await ps("-a", "-f", "label=t=ps", "-f", "before=ps-new")).toEqual(["ps-done", "ps-up"]);
+    expect(await ps("-a", "-f", "label=t=ps", "-f", "since=ps-up")).toEqual(["ps-new", "ps-done"]);
+    expect(await ps("-a", "-f", "label=t=ps", "-f", "exited=2")).toEqual(["ps-done"]);
+    // The image named without its tag, or by its short id: dockerd resolves the ancestor to an image.
+    const untagged = engine.image.replace(/:latest$/, "");
+    expect(await ps("-a", "-f", "label=t=ps", "-f", `ancestor=${untagged}`)).toEqual([
+      "ps-new",
+      "ps-done",
+      "ps-up",
+    ]);
+    const imageId = (
+      await engine.docker(["image", "inspect", "--format", "{{.Id}}", engine.image])
+    ).stdout.trim();
+    expect(await ps("-a", "-f", "label=t=ps", "-f", `ancestor=${imageId.slice(7, 19)}`)).toHaveLength(3);
+    expect(await ps("-a", "-f", "label=t=ps", "-f", "ancestor=127.0.0.1:1/nothing")).toEqual([]);
+    expect(await ps("-a", "-f", "label=t=ps", "-f", "network=bridge")).toHaveLength(3);
+    // dockerd puts an argument with a space in single quotes; the CLI quotes the whole.
+    const command = await engine.docker(["ps", "-a", "-f", "name=ps-done", "--format", "{{.Command}}"]);
+    expect(command.stdout).toBe(`"sh -c 'exit 2'"\n`);
+    const unknown = await engine.docker(["ps", "-a", "-f", "colour=blue"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
+    const badStatus = await engine.docker(["ps", "-a", "-f", "status=sleepy"]);
+    expect(badStatus.code).toBe(1);
+    expect(badStatus.stderr).toMatch(/Invalid filter 'status=sleepy'/);
+    expect((await engine.docker(["rm", "-f", "ps-up", "ps-done", "ps-new"])).code).toBe(0);
+  });
+});
+
+describe("ctrd serve as dockerd: attach", () => {
+  it("docker start -a shows the output of every run, not only the first", async () => {
+    const created = await engine.docker([
+      "create",
+      "--name",
+      "again",
+      engine.image,
+      "sh",
+      "-c",
+      "echo run; exit 9",
+    ]);
+    expect(created.code).toBe(0);
+    for (let run = 1; run <= 3; run++) {
+      const started = await engine.docker(["start", "-a", "again"], { timeoutMs: 30_000 });
+      expect(started, `run ${run}`).toMatchObject({ code: 9, stdout: "run\n" });
+    }
+    expect((await engine.docker(["logs", "again"])).stdout).toBe("run\nrun\nrun\n");
+    expect((await engine.docker(["rm", "again"])).code).toBe(0);
+  });
+});
+
+describe("ctrd serve as dockerd: the image's config", () => {
+  it("completes the container's config from the image: inspect, --entrypoint \"\", the image's STOPSIGNAL", async () => {
+    const { ref } = await publishImage(engine.registry, engine.containerd.dir, "stopsignal:latest", {
+      layers: [busyboxLayer()],
+      config: {
+        Cmd: ["sh", "-c", "trap 'echo got-usr1; exit 0' USR1; echo ready; while true; do sleep 0.1; done"],
+        Env: ["PATH=/usr/bin:/bin", "FROM_IMAGE=1"],
+        WorkingDir: "/tmp",
+        StopSignal: "SIGUSR1",
+      },
+    });
+    expect((await engine.docker(["create", "--name", "merged", "-e", "OWN=2", ref])).code).toBe(0);
+    const config = await engine.docker([
+      "inspect",
+      "--format",
+      "{{json .Config.Cmd}} {{json .Config.Env}} {{.Config.WorkingDir}} {{.Config.StopSignal}}",
+      "merged",
+    ]);
+    expect(config.stdout).toBe(
+      '["sh","-c","trap \'echo got-usr1; exit 0\' USR1; echo ready; while true; do sleep 0.1; done"] ' +
+        '["OWN=2","PATH=/usr/bin:/bin","FROM_IMAGE=1"] /tmp SIGUSR1\n',
+    );
+    expect((await engine.docker(["start", "merged"])).code).toBe(0);
+    await waitFor(async () => (await engine.docker(["logs", "merged"])).stdout === "ready\n", "the trap");
+    // SIGTERM would not stop it (pid 1 ignores it): the image's stop signal does, before the timeout's SIGKILL.
+    expect((await engine.docker(["stop", "-t", "20", "merged"])).code).toBe(0);
+    const stopped = await engine.docker(["inspect", "--format", "{{.State.ExitCode}}", "merged"]);
+    expect(stopped.stdout).toBe("0\n");
+    expect((await engine.docker(["logs", "merged"])).stdout).toBe("ready\ngot-usr1\n");
+    expect((await engine.docker(["rm", "merged"])).code).toBe(0);
+
+    const cleared = await engine.docker([
+      "run",
+      "--rm",
+      "--entrypoint",
+      "",
+      engine.image,
+      "echo",
+      "no",
+      "entrypoint",
+    ]);
+    expect(cleared).toMatchObject({ code: 0, stdout: "no entrypoint\n" });
+  });
+});
+
+describe("ctrd serve as dockerd: images", () => {
+  it("docker save of a name saves that name, not every name of the image", async () => {
+    const named = `${engine.registry.host}/parity-save:v1`;
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    expect((await engine.docker(["tag", engine.image, named])).code).toBe(0);
+    const tar = join(engine.containerd.dir, "parity-save.tar");
+    const saved = await engine.docker(["save", "-o", tar, named]);
+    expect(saved.code, saved.stderr).toBe(0);
+    const manifest = JSON.parse(execFileSync("tar", ["-xOf", tar, "manifest.json"], { encoding: "utf8" }));
+    expect(manifest.map((entry: { RepoTags: string[] }) => entry.RepoTags)).toEqual([[named]]);
+    expect((await engine.docker(["rmi", named])).code).toBe(0);
+  });
+
+  it("docker images REPO and --filter reference/label/dangling list what dockerd lists", async () => {
+    const other = `${engine.registry.host}/parity-other:v2`;
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    expect((await engine.docker(["tag", engine.image, other])).code).toBe(0);
+    const images = async (...args: string[]): Promise<string[]> => {
+      const result = await engine.docker(["images", ...args, "--format", "{{.Repository}}:{{.Tag}}"]);
+      expect(result.stderr).toBe("");
+      return result.stdout.split("\n").filter(Boolean).sort();
+    };
+    const repository = engine.image.replace(/:latest$/, "");
+    expect(await images(repository)).toEqual([engine.image]);
+    expect(await images(other)).toEqual([other]);
+    expect(await images("--filter", `reference=${engine.registry.host}/parity-*`)).toEqual([other]);
+    expect(await images("--filter", `reference=${repository}:*`)).toEqual([engine.image]);
+    expect(await images("--filter", "dangling=true")).toEqual([]);
+    expect(await images("--filter", "label=no-such-label")).toEqual([]);
+    const unknown = await engine.docker(["images", "--filter", "colour=blue"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
+    expect((await engine.docker(["rmi", other])).code).toBe(0);
+  });
+
+  it("docker system df counts the images and what they take", async () => {
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    const df = await engine.docker(["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Size}}"]);
+    expect(df.code, df.stderr).toBe(0);
+    const line = df.stdout.split("\n").find((row) => row.startsWith("Images "));
+    expect(line).toMatch(/^Images [1-9]\d* \d+(\.\d+)?[kMG]?B$/);
+    expect(line).not.toMatch(/ 0B$/);
+  });
+});
