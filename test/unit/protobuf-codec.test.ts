@@ -17,15 +17,15 @@ import {
   ScalarType,
   toBinary,
 } from "@bufbuild/protobuf";
+import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import {
   type DescriptorProto,
-  FieldDescriptorProto_Label as Label,
-  FieldDescriptorProto_Type as Type,
   FileDescriptorProtoSchema,
   file_google_protobuf_any,
   file_google_protobuf_timestamp,
+  FieldDescriptorProto_Label as Label,
+  FieldDescriptorProto_Type as Type,
 } from "@bufbuild/protobuf/wkt";
-import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { describe, expect, it } from "vitest";
 import { codecOf, isCompiled } from "../../src/libcontainerd/grpc/codec.js";
 
@@ -79,9 +79,18 @@ function syntheticMessages(): DescMessage[] {
   const nestedType: DescriptorProto["nestedType"] = [];
   let no = 1;
   const add = (name: string, type: Type, more: object = {}) =>
-    field.push({ name, jsonName: name, number: no++, label: Label.OPTIONAL, type, ...more } as DescriptorProto["field"][number]);
+    field.push({
+      name,
+      jsonName: name,
+      number: no++,
+      label: Label.OPTIONAL,
+      type,
+      ...more,
+    } as DescriptorProto["field"][number]);
   let oneofIndex = 0;
-  const oneofDecl: DescriptorProto["oneofDecl"] = [{ name: "choice" } as DescriptorProto["oneofDecl"][number]];
+  const oneofDecl: DescriptorProto["oneofDecl"] = [
+    { name: "choice" } as DescriptorProto["oneofDecl"][number],
+  ];
   for (const [name, type] of scalars) {
     add(`s_${name}`, type);
     add(`r_${name}`, type, { label: Label.REPEATED });
@@ -106,32 +115,63 @@ function syntheticMessages(): DescMessage[] {
       name,
       field: [
         { name: "key", jsonName: "key", number: 1, label: Label.OPTIONAL, type: key },
-        { name: "value", jsonName: "value", number: 2, label: Label.OPTIONAL, type: value, ...(typeName ? { typeName } : {}) },
+        {
+          name: "value",
+          jsonName: "value",
+          number: 2,
+          label: Label.OPTIONAL,
+          type: value,
+          ...(typeName ? { typeName } : {}),
+        },
       ],
       options: { mapEntry: true },
     } as DescriptorProto["nestedType"][number]);
     return `.synthetic.All.${name}`;
   };
   for (const [name, type] of keyTypes) {
-    add(`m_${name}`, Type.MESSAGE, { label: Label.REPEATED, typeName: entry(`MK${name}Entry`, type, Type.STRING) });
+    add(`m_${name}`, Type.MESSAGE, {
+      label: Label.REPEATED,
+      typeName: entry(`MK${name}Entry`, type, Type.STRING),
+    });
   }
   for (const [name, type] of scalars)
-    add(`mv_${name}`, Type.MESSAGE, { label: Label.REPEATED, typeName: entry(`MV${name}Entry`, Type.STRING, type) });
+    add(`mv_${name}`, Type.MESSAGE, {
+      label: Label.REPEATED,
+      typeName: entry(`MV${name}Entry`, Type.STRING, type),
+    });
   add("m_kind", Type.MESSAGE, {
     label: Label.REPEATED,
     typeName: entry("MKindEntry", Type.INT32, Type.ENUM, ".synthetic.Kind"),
   });
-  add("m_all", Type.MESSAGE, { label: Label.REPEATED, typeName: entry("MAllEntry", Type.STRING, Type.MESSAGE, ".synthetic.All") });
+  add("m_all", Type.MESSAGE, {
+    label: Label.REPEATED,
+    typeName: entry("MAllEntry", Type.STRING, Type.MESSAGE, ".synthetic.All"),
+  });
   // Tags of 2, 3, 4 and 5 bytes.
   for (const number of [1000, 2047, 262143, 536870911]) {
-    field.push({ name: `far_${number}`, jsonName: `far${number}`, number, label: Label.OPTIONAL, type: Type.STRING } as DescriptorProto["field"][number]);
+    field.push({
+      name: `far_${number}`,
+      jsonName: `far${number}`,
+      number,
+      label: Label.OPTIONAL,
+      type: Type.STRING,
+    } as DescriptorProto["field"][number]);
   }
   const file = create(FileDescriptorProtoSchema, {
     name: "synthetic.proto",
     package: "synthetic",
     syntax: "proto3",
     dependency: ["google/protobuf/any.proto", "google/protobuf/timestamp.proto"],
-    enumType: [{ name: "Kind", value: [{ name: "ZERO", number: 0 }, { name: "ONE", number: 1 }, { name: "NEG", number: -2 }] }],
+    enumType: [
+      {
+        name: "Kind",
+        value: [
+          { name: "ZERO", number: 0 },
+          { name: "ONE", number: 1 },
+          { name: "NEG", number: -2 },
+        ],
+      },
+    ],
     messageType: [{ name: "All", field, nestedType, oneofDecl }, { name: "Empty" }],
   });
   const registry = createFileRegistry(file, (name) =>
@@ -155,7 +195,16 @@ function rng(seed: number): () => number {
   };
 }
 
-const STRINGS = ["", "a", "containerd", "héllo ✓ 𝄞", "\ud800 lone", "x".repeat(200), "é".repeat(100), "\u007f\u0080"];
+const STRINGS = [
+  "",
+  "a",
+  "containerd",
+  "héllo ✓ 𝄞",
+  "\ud800 lone",
+  "x".repeat(200),
+  "é".repeat(100),
+  "\u007f\u0080",
+];
 const INT32 = [0, 1, -1, 127, 128, 300, 0x7fffffff, -0x80000000, -300];
 const UINT32 = [0, 1, 127, 128, 16384, 0xffffffff, 0x80000000];
 const INT64 = [0n, 1n, -1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 53n + 1n, -300n];
@@ -188,10 +237,14 @@ function scalarValue(type: ScalarType, random: () => number): unknown {
     case ScalarType.INT64:
     case ScalarType.SINT64:
     case ScalarType.SFIXED64:
-      return random() < 0.7 ? pick(INT64) : BigInt.asIntN(64, BigInt(Math.floor((random() - 0.5) * 2 ** 52)) * 4099n);
+      return random() < 0.7
+        ? pick(INT64)
+        : BigInt.asIntN(64, BigInt(Math.floor((random() - 0.5) * 2 ** 52)) * 4099n);
     case ScalarType.UINT64:
     case ScalarType.FIXED64:
-      return random() < 0.7 ? pick(UINT64) : BigInt.asUintN(64, BigInt(Math.floor(random() * 2 ** 52)) * 4099n);
+      return random() < 0.7
+        ? pick(UINT64)
+        : BigInt.asUintN(64, BigInt(Math.floor(random() * 2 ** 52)) * 4099n);
   }
 }
 
@@ -301,45 +354,52 @@ describe("compiled protobuf codec", () => {
     expect(messages.filter((m) => !isCompiled(m)).map((m) => m.typeName)).toEqual([]);
   });
 
-  it.each(messages.map((m) => [m.typeName, m] as const))("%s: the same bytes and messages as protobuf-es", (_, desc) => {
-    for (let seed = 1; seed <= ROUNDS; seed++) {
-      const random = rng(seed * 7919 + desc.typeName.length);
-      const init = randomInit(desc, random, 3);
-      const expected = toBinary(desc, create(desc, init));
-      const codec = codecOf(desc);
-      const ours = codec.encode(init);
-      expect(Buffer.from(ours).equals(Buffer.from(expected)), `seed ${seed}`).toBe(true);
-      // A created message (with unknown fields of its own) encodes as the init it came from, and more.
-      const message = create(desc, init);
-      (message as { $unknown?: unknown }).$unknown = [{ no: 3000, wireType: WireType.Bit32, data: new Uint8Array([1, 2, 3, 4]) }];
-      expect(Buffer.from(codec.encode(message, 5).subarray(5)).equals(Buffer.from(toBinary(desc, message)))).toBe(true);
+  it.each(messages.map((m) => [m.typeName, m] as const))(
+    "%s: the same bytes and messages as protobuf-es",
+    (_, desc) => {
+      for (let seed = 1; seed <= ROUNDS; seed++) {
+        const random = rng(seed * 7919 + desc.typeName.length);
+        const init = randomInit(desc, random, 3);
+        const expected = toBinary(desc, create(desc, init));
+        const codec = codecOf(desc);
+        const ours = codec.encode(init);
+        expect(Buffer.from(ours).equals(Buffer.from(expected)), `seed ${seed}`).toBe(true);
+        // A created message (with unknown fields of its own) encodes as the init it came from, and more.
+        const message = create(desc, init);
+        (message as { $unknown?: unknown }).$unknown = [
+          { no: 3000, wireType: WireType.Bit32, data: new Uint8Array([1, 2, 3, 4]) },
+        ];
+        expect(
+          Buffer.from(codec.encode(message, 5).subarray(5)).equals(Buffer.from(toBinary(desc, message))),
+        ).toBe(true);
 
-      expectSameDecode(desc, expected);
-      // Unknown fields of every wire type, kept in order.
-      const unknown = new BinaryWriter()
-        .tag(4001, WireType.Varint)
-        .int64(-5n)
-        .tag(4002, WireType.Bit64)
-        .fixed64(7n)
-        .tag(4003, WireType.LengthDelimited)
-        .bytes(new Uint8Array([9, 9]))
-        .tag(4004, WireType.Bit32)
-        .fixed32(3)
-        .tag(4005, WireType.StartGroup)
-        .tag(1, WireType.Varint)
-        .uint32(1)
-        .tag(4005, WireType.EndGroup)
-        .finish();
-      const fields = records(expected);
-      expectSameDecode(desc, concat([unknown, ...fields, unknown]));
-      // Fields in any order; a field given twice (the last scalar wins, messages merge, lists append).
-      const shuffled = [...fields].sort(() => random() - 0.5);
-      expectSameDecode(desc, concat(shuffled));
-      const other = toBinary(desc, create(desc, randomInit(desc, random, 2)));
-      expectSameDecode(desc, concat([expected, other]));
-      expectSameDecode(desc, concat([...fields, ...fields]));
-    }
-  });
+        expectSameDecode(desc, expected);
+        // Unknown fields of every wire type, kept in order.
+        const unknown = new BinaryWriter()
+          .tag(4001, WireType.Varint)
+          .int64(-5n)
+          .tag(4002, WireType.Bit64)
+          .fixed64(7n)
+          .tag(4003, WireType.LengthDelimited)
+          .bytes(new Uint8Array([9, 9]))
+          .tag(4004, WireType.Bit32)
+          .fixed32(3)
+          .tag(4005, WireType.StartGroup)
+          .tag(1, WireType.Varint)
+          .uint32(1)
+          .tag(4005, WireType.EndGroup)
+          .finish();
+        const fields = records(expected);
+        expectSameDecode(desc, concat([unknown, ...fields, unknown]));
+        // Fields in any order; a field given twice (the last scalar wins, messages merge, lists append).
+        const shuffled = [...fields].sort(() => random() - 0.5);
+        expectSameDecode(desc, concat(shuffled));
+        const other = toBinary(desc, create(desc, randomInit(desc, random, 2)));
+        expectSameDecode(desc, concat([expected, other]));
+        expectSameDecode(desc, concat([...fields, ...fields]));
+      }
+    },
+  );
 
   it.each(
     messages
@@ -391,7 +451,10 @@ describe("compiled protobuf codec", () => {
       .filter(([, f]) => f.fieldKind === "map")
       .map(([m, f]) => [`${m.typeName}.${f.name}`, m, f] as const),
   )("%s: a map entry without its key or value holds zeros", (_, desc, field) => {
-    const empty = new BinaryWriter().tag(field.number, WireType.LengthDelimited).bytes(new Uint8Array(0)).finish();
+    const empty = new BinaryWriter()
+      .tag(field.number, WireType.LengthDelimited)
+      .bytes(new Uint8Array(0))
+      .finish();
     expectSameDecode(desc, empty);
     const random = rng(field.number);
     const full = toBinary(desc, create(desc, randomInit(desc, random, 2)));
