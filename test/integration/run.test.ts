@@ -127,6 +127,15 @@ test("init, stdin from a stream, stdout to a stream, and the container carries i
   expect(seen).toMatch(/^a\nb\npid1=\/run\/ctrd-init -- sh -c/);
 });
 
+test("a stdin stream that fails midway ends the container's input: what came before it is read", async () => {
+  async function* failing() {
+    yield "before the failure\n";
+    throw new Error("the source broke");
+  }
+  const result = await client.run({ args: ["cat"], rootfs: fx.ctrd.rootfs, stdin: Readable.from(failing()) });
+  expect(result).toMatchObject({ exitCode: 0, stdout: "before the failure\n", timedOut: false });
+});
+
 test("refusals: a network name without a manager, bad options, a command that does not exist", async () => {
   await expect(
     client.run({ args: ["true"], rootfs: fx.ctrd.rootfs, network: "bridge" }),
