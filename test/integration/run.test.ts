@@ -4,7 +4,8 @@
  * that keep a crashed program from leaving litter: replace, force remove, reaping dead owners.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { once } from "node:events";
+import { createReadStream, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough, Readable, Writable } from "node:stream";
 import { afterAll, afterEach, beforeAll, expect, test, vi } from "vitest";
@@ -153,6 +154,17 @@ test("a stdout stream that fails midway (its reader went away): the rest is drai
   });
   expect(result).toMatchObject({ exitCode: 0, stderr: "done\n", timedOut: false });
   expect(sink.destroyed).toBe(true);
+});
+
+test("a stdin stream the process never reads is closed once the process is gone (its file not held open)", async () => {
+  const file = join(fx.ctrd.dir, `stdin-${process.pid}.bin`);
+  writeFileSync(file, Buffer.alloc(4 * MiB));
+  const source = createReadStream(file);
+  const closed = once(source, "close");
+  const result = await client.run({ args: ["true"], rootfs: fx.ctrd.rootfs, stdin: source });
+  expect(result.exitCode).toBe(0);
+  await closed;
+  expect(source.destroyed).toBe(true);
 });
 
 test("refusals: a network name without a manager, bad options, a command that does not exist", async () => {
