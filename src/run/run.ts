@@ -418,7 +418,10 @@ class Stopper {
   }
 }
 
-/** Writes the input, then closes the process's stdin. A process that exits without reading it is fine. */
+/**
+ * Writes the input, then closes the process's stdin; a source that fails midway ends the input there
+ * (the process would wait for more for good). A process that exits without reading it is fine.
+ */
 async function feedStdin(task: Task, input: RunOptions["stdin"]): Promise<void> {
   const stdin: Writable | null = task.stdin;
   if (input === undefined || !stdin) return;
@@ -428,10 +431,12 @@ async function feedStdin(task: Task, input: RunOptions["stdin"]): Promise<void> 
     for await (const chunk of source) {
       if (!stdin.write(chunk)) await new Promise((resolve) => stdin.once("drain", resolve));
     }
-    await task.closeStdin();
   } catch {
     // The process exited (EPIPE) or the source failed: the exit status tells the caller the rest.
   }
+  await task.closeStdin().catch(() => {
+    // Exited already.
+  });
 }
 
 async function cleanUp(container: Container, made: MadeTask): Promise<void> {
