@@ -3,9 +3,11 @@
 // messages from `decode` as fromBinary, on random values with the edge values of every scalar type,
 // and on inputs protobuf-es accepts that it would never write (unknown fields, unpacked lists,
 // fields out of order, a field repeated, two messages concatenated).
+import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { isDeepStrictEqual } from "node:util";
 import {
   create,
   createFileRegistry,
@@ -22,7 +24,10 @@ import {
   type DescriptorProto,
   FileDescriptorProtoSchema,
   file_google_protobuf_any,
+  file_google_protobuf_struct,
   file_google_protobuf_timestamp,
+  file_google_protobuf_wrappers,
+  FieldOptions_JSType as JSType,
   FieldDescriptorProto_Label as Label,
   FieldDescriptorProto_Type as Type,
 } from "@bufbuild/protobuf/wkt";
@@ -345,6 +350,31 @@ function expectSameDecode(desc: DescMessage, bytes: Uint8Array): void {
   expect(equals(desc, ours, theirs)).toBe(equals(desc, theirs, fromBinary(desc, bytes)));
 }
 
+/** "same" when the codec decodes `bytes` as protobuf-es does: an equal message, or an error of the same class. */
+function outcome(desc: DescMessage, bytes: Uint8Array): string {
+  const run = (decode: () => unknown): { value: unknown } | { error: unknown } => {
+    try {
+      return { value: decode() };
+    } catch (error) {
+      return { error };
+    }
+  };
+  const ours = run(() => codecOf(desc).decode(bytes));
+  const theirs = run(() => fromBinary(desc, bytes));
+  if ("value" in ours && "value" in theirs)
+    return isDeepStrictEqual(ours.value, theirs.value) ||
+      equals(desc, ours.value as never, theirs.value as never)
+      ? "same"
+      : "a different message";
+  if ("error" in ours && "error" in theirs)
+    return ours.error instanceof Error && ours.error.constructor === (theirs.error as Error).constructor
+      ? "same"
+      : `ours threw ${String(ours.error)}, protobuf-es ${String(theirs.error)}`;
+  return "value" in ours
+    ? `protobuf-es threw ${String((theirs as { error: unknown }).error)}`
+    : `ours threw ${String(ours.error)}`;
+}
+
 const messages = [...(await allMessages()), ...syntheticMessages()];
 const ROUNDS = 40;
 
@@ -478,6 +508,178 @@ describe("compiled protobuf codec", () => {
         continue;
       }
       expect(codecOf(desc).decode(truncated)).toStrictEqual(theirs);
+    }
+  });
+
+  it("names the field a value does not fit, as protobuf-es does", () => {
+    const desc = messages.find((m) => m.typeName === "containerd.services.tasks.v1.KillRequest")!;
+    expect(() => codecOf(desc).encode({ signal: -1 } as never)).toThrow(
+      /KillRequest\.signal.*invalid uint32: -1/,
+    );
+  });
+
+  it("decodes malformed input as protobuf-es does: the same message, or an error of the same kind", () => {
+    const all = messages.find((m) => m.typeName === "synthetic.All")!;
+    const no = (name: string) => all.fields.find((f) => f.name === name)!.number;
+    const tag = (field: number, wireType: number) => new BinaryWriter().tag(field, wireType).finish();
+    const bytes = (...values: number[]) => new Uint8Array(values);
+    const nest = (levels: number, inner: Uint8Array) => {
+      let out = inner;
+      for (let i = 0; i < levels; i++)
+        out = concat([tag(no("child"), 2), new BinaryWriter().uint32(out.length).finish(), out]);
+      return out;
+    };
+    const keyOnlyEntry = concat([tag(no("m_all"), 2), bytes(3), tag(1, 2), bytes(1, 0x6b)]);
+    let groups: Uint8Array = new Uint8Array();
+    for (let i = 0; i < 200; i++) groups = concat([tag(9000, 3), groups, tag(9000, 4)]);
+    const cases: [string, Uint8Array][] = [
+      ["a varint of 11 bytes", concat([tag(no("s_int32"), 0), bytes(...Array(10).fill(0xff), 1)])],
+      ["a truncated varint", concat([tag(no("s_int32"), 0), bytes(0xff, 0xff)])],
+      ["a length past the end", concat([tag(no("s_string"), 2), bytes(0x10, 0x61)])],
+      ["a length of 2^32-1", concat([tag(no("s_string"), 2), bytes(0xff, 0xff, 0xff, 0xff, 0x0f)])],
+      ["invalid UTF-8", concat([tag(no("s_string"), 2), bytes(2, 0xc3, 0x28)])],
+      ["a byte order mark", concat([tag(no("s_string"), 2), bytes(4, 0xef, 0xbb, 0xbf, 0x61)])],
+      ["a varint field sent length-delimited", concat([tag(no("s_int32"), 2), bytes(1, 5)])],
+      ["a string sent as a varint", concat([tag(no("s_string"), 0), bytes(5, 0x61, 0x62, 0x63, 0x64, 0x65)])],
+      ["a known field as a group start", concat([tag(no("s_int32"), 3), bytes(5)])],
+      ["an unterminated group", concat([tag(9000, 3), tag(1, 0), bytes(1)])],
+      ["a group end alone", tag(9000, 4)],
+      ["wire type 6", bytes((((9000 << 3) | 6) & 0xff) | 0x80, 9000 >> 4)],
+      ["field number 0", bytes(0, 0)],
+      ["packed fixed32 of 3 bytes", concat([tag(no("r_fixed32"), 2), bytes(3, 1, 2, 3)])],
+      ["packed varints past the end", concat([tag(no("r_int32"), 2), bytes(10, 1)])],
+      ["a message longer than its input", concat([tag(no("child"), 2), bytes(50, 8, 1)])],
+      [
+        "a message shorter than its field",
+        concat([tag(no("child"), 2), bytes(1), tag(no("s_string"), 2), bytes(3, 0x61, 0x62, 0x63)]),
+      ],
+      ["messages 99 deep", nest(99, new Uint8Array())],
+      ["messages 100 deep", nest(100, new Uint8Array())],
+      ["messages 5000 deep", nest(5000, new Uint8Array())],
+      ["a map entry without its message value, 99 deep", nest(98, keyOnlyEntry)],
+      ["a map entry without its message value, 100 deep", nest(99, keyOnlyEntry)],
+      ["unknown groups 200 deep", groups],
+    ];
+    for (const [what, input] of cases) expect(outcome(all, input), what).toBe("same");
+  });
+
+  it("decodes mutated encodings of every message type as protobuf-es does", () => {
+    for (const desc of messages) {
+      for (let seed = 1; seed <= 12; seed++) {
+        const random = rng(seed * 31 + desc.typeName.length);
+        const input = Uint8Array.from(toBinary(desc, create(desc, randomInit(desc, random, 3))));
+        if (input.length === 0) continue;
+        let mutated: Uint8Array = input;
+        const kind = Math.floor(random() * 4);
+        for (let i = 0; i < 3; i++) {
+          const at = Math.floor(random() * input.length);
+          if (kind === 0) input[at] = Math.floor(random() * 256);
+          else if (kind === 1)
+            input[at] = (input[at]! & 0xf8) | Math.floor(random() * 8); // a wire type
+          else if (kind === 2) input[at] = 0xff;
+          else mutated = input.subarray(0, at);
+        }
+        expect(outcome(desc, mutated), `${desc.typeName} seed ${seed}`).toBe("same");
+      }
+    }
+  });
+
+  it("without code generation from strings, leaves every message to protobuf-es", () => {
+    const script = [
+      `import { codecOf, isCompiled } from ${JSON.stringify(join(import.meta.dirname, "../../src/libcontainerd/grpc/codec.ts"))};`,
+      `import { KillRequestSchema as K } from ${JSON.stringify(join(GEN, "github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.ts"))};`,
+      `const bytes = codecOf(K).encode({ containerId: "c", signal: 9 });`,
+      "console.log(JSON.stringify([isCompiled(K), bytes.toString('hex'), codecOf(K).decode(bytes).signal]));",
+    ].join("\n");
+    const child = spawnSync(
+      process.execPath,
+      ["--disallow-code-generation-from-strings", "--import", "tsx", "--input-type=module", "-e", script],
+      { encoding: "utf8" },
+    );
+    expect(child.stderr).toBe("");
+    const desc = messages.find((m) => m.typeName === "containerd.services.tasks.v1.KillRequest")!;
+    const expected = Buffer.from(toBinary(desc, create(desc, { containerId: "c", signal: 9 }))).toString(
+      "hex",
+    );
+    expect(JSON.parse(child.stdout)).toEqual([false, expected, 9]);
+  });
+
+  it("leaves to protobuf-es the wrapper, Struct and 64-bit-as-string fields, with the same results", () => {
+    const file = create(FileDescriptorProtoSchema, {
+      name: "fallback.proto",
+      package: "fallback",
+      syntax: "proto3",
+      dependency: ["google/protobuf/wrappers.proto", "google/protobuf/struct.proto"],
+      messageType: [
+        {
+          name: "W",
+          field: [
+            {
+              name: "w",
+              jsonName: "w",
+              number: 1,
+              label: Label.OPTIONAL,
+              type: Type.MESSAGE,
+              typeName: ".google.protobuf.Int32Value",
+            },
+          ],
+        },
+        {
+          name: "S",
+          field: [
+            {
+              name: "s",
+              jsonName: "s",
+              number: 1,
+              label: Label.OPTIONAL,
+              type: Type.MESSAGE,
+              typeName: ".google.protobuf.Struct",
+            },
+          ],
+        },
+        {
+          name: "J",
+          field: [
+            {
+              name: "j",
+              jsonName: "j",
+              number: 1,
+              label: Label.OPTIONAL,
+              type: Type.INT64,
+              options: { jstype: JSType.JS_STRING },
+            },
+          ],
+        },
+        {
+          name: "Outer",
+          field: [
+            {
+              name: "inner",
+              jsonName: "inner",
+              number: 1,
+              label: Label.REPEATED,
+              type: Type.MESSAGE,
+              typeName: ".fallback.W",
+            },
+          ],
+        },
+      ],
+    });
+    const registry = createFileRegistry(file, (name) =>
+      name.includes("wrappers") ? file_google_protobuf_wrappers : file_google_protobuf_struct,
+    );
+    const inits: [string, Record<string, unknown>][] = [
+      ["fallback.W", { w: 5 }],
+      ["fallback.S", { s: { a: 1, b: [true, "x"] } }],
+      ["fallback.J", { j: "-7" }],
+      ["fallback.Outer", { inner: [{ w: 0 }, { w: 3 }] }],
+    ];
+    for (const [name, init] of inits) {
+      const desc = registry.getMessage(name)!;
+      expect(isCompiled(desc), name).toBe(false);
+      const bytes = toBinary(desc, create(desc, init));
+      expect(Buffer.from(codecOf(desc).encode(init as never)).equals(Buffer.from(bytes)), name).toBe(true);
+      expect(codecOf(desc).decode(bytes)).toStrictEqual(fromBinary(desc, bytes));
     }
   });
 

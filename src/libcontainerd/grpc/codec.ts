@@ -38,7 +38,7 @@ const codecs = new WeakMap<DescMessage, MessageCodec<DescMessage>>();
 export function codecOf<D extends DescMessage>(schema: D): MessageCodec<D> {
   let codec = codecs.get(schema);
   if (!codec) {
-    codec = compilable(schema, new Set()) ? compile(schema) : reflective(schema);
+    codec = isCompiled(schema) ? compile(schema) : reflective(schema);
     codecs.set(schema, codec);
   }
   return codec as unknown as MessageCodec<D>;
@@ -414,7 +414,13 @@ function compile<D extends DescMessage>(schema: D): MessageCodec<D> {
       w.pos = 0;
       w.reserve(headroom);
       w.pos = headroom;
-      encode(init ?? {}, w);
+      try {
+        encode(init ?? {}, w);
+      } catch (err) {
+        // A value the field cannot hold: protobuf-es's error names the field; ours only the value.
+        reflective(schema).encode(init);
+        throw err;
+      }
       const out = Buffer.allocUnsafe(w.pos);
       w.buf.copy(out, headroom, headroom, w.pos);
       // A large message (a spec, a content write) does not keep its scratch space for good.
@@ -785,7 +791,8 @@ function fieldRead(unit: Compiled, field: DescField): string {
           break;
         case "message":
           value = messageRead(unit, field.message, "undefined");
-          zero = `${decoderName(unit, field.message)}(r, 0, undefined)`;
+          // The literal, not the decoder on nothing: that would count a level of nesting.
+          zero = zeroLiteral(unit, field.message);
           break;
       }
       return (
@@ -800,5 +807,23 @@ function fieldRead(unit: Compiled, field: DescField): string {
 
 /** Whether `schema` is encoded and decoded by compiled code (not protobuf-es's reflection). */
 export function isCompiled(schema: DescMessage): boolean {
-  return compilable(schema, new Set());
+  return codeGeneration() && compilable(schema, new Set());
+}
+
+let codeGenerationAllowed: boolean | undefined;
+
+/**
+ * Whether this process may compile code from strings: `node --disallow-code-generation-from-strings`
+ * (or an embedder's policy) forbids `new Function`, and then every message goes through protobuf-es.
+ */
+function codeGeneration(): boolean {
+  if (codeGenerationAllowed === undefined) {
+    try {
+      new Function("");
+      codeGenerationAllowed = true;
+    } catch {
+      codeGenerationAllowed = false;
+    }
+  }
+  return codeGenerationAllowed;
 }
