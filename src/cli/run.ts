@@ -224,8 +224,9 @@ export async function runContainer(
     const relay = new SignalRelay();
     try {
       const network = await runNetwork(settings, client, spec.id, flags, ports);
-      // Set when --rm has removed the container and detached its network: nothing is left to check.
-      const removed = { done: false };
+      // `done` when --rm has removed the container and detached its network: nothing is left to check;
+      // `created` once a container of that id may be this run's.
+      const removed = { done: false, created: false };
       try {
         let fromImage: Awaited<ReturnType<typeof imageRootfs>> | undefined;
         try {
@@ -249,10 +250,12 @@ export async function runContainer(
       } finally {
         // The network goes with the container: after a failure, or a container never created.
         if (!removed.done) {
-          const exists = await client.loadContainer(spec.id).then(
-            () => true,
-            (err: unknown) => !isErrorCode(err, "not_found"),
-          );
+          const exists =
+            removed.created &&
+            (await client.loadContainer(spec.id).then(
+              () => true,
+              (err: unknown) => !isErrorCode(err, "not_found"),
+            ));
           if (!exists) await network.detach();
         }
       }
@@ -343,7 +346,7 @@ async function createAndRun(
   client: LibcontainerdClient,
   flags: ContainerFlags,
   fromImage: { image: string; snapshot: { snapshotter: string; key: string } } | undefined,
-  network: RunNetwork & { removed: { done: boolean } },
+  network: RunNetwork & { removed: { done: boolean; created: boolean } },
   runFlags: RunFlags,
   graceMs: number,
   relay: SignalRelay,
@@ -352,6 +355,8 @@ async function createAndRun(
 ): Promise<number> {
   const detach = runFlags.detach ?? false;
   const { spec, labels } = withNetwork(containerSpec(flags), containerLabels(flags), network.attachment);
+  // Ours from here on, unless the id is taken: then it is another container's, with its own network.
+  network.removed.created = true;
   const container = await client
     .newContainer(flags.id, spec, {
       labels,
@@ -359,8 +364,10 @@ async function createAndRun(
       ...fromImage,
     })
     .catch(async (err: unknown) => {
+      if (!isErrorCode(err, "already_exists")) throw err;
+      network.removed.created = false;
       // A taken id keeps the snapshot named by it (it could be that container's); this one we made.
-      if (fromImage && isErrorCode(err, "already_exists"))
+      if (fromImage)
         await client.images.removeSnapshot(fromImage.snapshot.snapshotter, fromImage.snapshot.key);
       throw err;
     });

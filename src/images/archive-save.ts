@@ -1,7 +1,7 @@
 import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { pack } from "tar-stream";
-import { callSignal } from "../libcontainerd/call.js";
+import { abortError, callSignal } from "../libcontainerd/call.js";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import { NotFoundError } from "../libcontainerd/types/errors.js";
 import type { ContainerdServices } from "./containerd.js";
@@ -103,6 +103,8 @@ export async function saveArchive(
     await finished;
   } catch (err) {
     tar.destroy(err instanceof Error ? err : new Error(String(err)));
+    // Aborted: the streams fail in their own words (an AggregateError, "already finalized or destroyed").
+    if (signal?.aborted) throw abortError(signal, `save ${images.map((image) => image.name).join(", ")}`);
     throw err;
   }
 }

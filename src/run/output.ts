@@ -26,9 +26,20 @@ export function consumeOutput(
   if (!stream) return Promise.resolve(result);
   const chunks: Buffer[] = [];
   let kept = 0;
+  const destination =
+    target === "inherit" ? inherit : typeof target === "object" && target !== null ? target : undefined;
+  // A destination that fails or closes (its reader went away) gets no more: the rest is drained, as
+  // a stream left paused by it would stall the container, and its end would never come.
+  const gone = () => {
+    if (!destination) return;
+    stream.unpipe(destination);
+    stream.resume();
+  };
   return new Promise((resolve) => {
     const finish = () => {
       stream.off("data", onData);
+      destination?.off("error", gone);
+      destination?.off("close", gone);
       result.text = Buffer.concat(chunks).toString("utf8");
       resolve(result);
     };
@@ -44,8 +55,9 @@ export function consumeOutput(
       }
     };
     stream.on("data", onData);
-    if (target === "inherit" || (typeof target === "object" && target !== null)) {
-      const destination = target === "inherit" ? inherit : target;
+    if (destination) {
+      destination.on("error", gone);
+      destination.on("close", gone);
       stream.pipe(destination, { end: false });
     }
     stream.once("end", finish);

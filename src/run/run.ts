@@ -418,7 +418,11 @@ class Stopper {
   }
 }
 
-/** Writes the input, then closes the process's stdin. A process that exits without reading it is fine. */
+/**
+ * Writes the input, then closes the process's stdin; a source that fails midway ends the input there
+ * (the process would wait for more for good). A process that exits without reading it all is fine:
+ * once its stdin closes the source is left (and so destroyed), not waited on for a drain never to come.
+ */
 async function feedStdin(task: Task, input: RunOptions["stdin"]): Promise<void> {
   const stdin: Writable | null = task.stdin;
   if (input === undefined || !stdin) return;
@@ -426,12 +430,23 @@ async function feedStdin(task: Task, input: RunOptions["stdin"]): Promise<void> 
   try {
     const source = input instanceof Readable ? input : Readable.from([Buffer.from(input)]);
     for await (const chunk of source) {
-      if (!stdin.write(chunk)) await new Promise((resolve) => stdin.once("drain", resolve));
+      if (stdin.write(chunk)) continue;
+      await new Promise((resolve) => {
+        stdin.once("drain", resolve);
+        stdin.once("close", resolve);
+      });
+      if (stdin.destroyed) {
+        // Destroyed without an error: the loop's own clean-up would give it an AbortError to emit.
+        source.destroy();
+        break;
+      }
     }
-    await task.closeStdin();
   } catch {
     // The process exited (EPIPE) or the source failed: the exit status tells the caller the rest.
   }
+  await task.closeStdin().catch(() => {
+    // Exited already.
+  });
 }
 
 async function cleanUp(container: Container, made: MadeTask): Promise<void> {

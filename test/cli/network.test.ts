@@ -216,6 +216,16 @@ describe("bad input", { timeout: 240_000 }, () => {
     expect(await ctrd(["rm", "-f", ...g, "holder"])).toMatchObject({ code: 0 });
     expectNothingLeft();
   });
+
+  test("--name of a container without a network: already_exists, and the network set up for it is undone", async () => {
+    const first = await run(["-d", "--name", "taken", "--network", "none", "--", "sleep", "600"]);
+    expect(first.code, first.stderr).toBe(0);
+    const second = await run(["--rm", "--name", "taken", "-p", "127.0.0.1::80", "--", "true"]);
+    expect(second).toMatchObject({ code: 125, stderr: expect.stringContaining("(already_exists)") });
+    // Not kept for the container that has the name: it is another one's.
+    expectNothingLeft();
+    expect(await ctrd(["rm", "-f", ...g, "taken"])).toMatchObject({ code: 0 });
+  });
 });
 
 describe("a SIGKILLed ctrd", { timeout: 240_000 }, () => {

@@ -1,7 +1,8 @@
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { promisify } from "node:util";
 import { pack } from "tar-stream";
 import { describe, expect, it } from "vitest";
@@ -91,6 +92,31 @@ describe("push, save, import", () => {
     await client.images.remove(ref, { sync: true });
     await collectGarbage(remote.ctrd.address, namespace);
     expect((await storeContents(remote.ctrd.address, namespace)).blobs).toEqual([]);
+  });
+
+  it("a save aborted midway rejects with CanceledError", async () => {
+    const { ref } = await publish(reg, "save-aborted:1", {
+      layers: [busyboxLayer(), { files: { "big.bin": randomBytes(8 * 1024 * 1024) }, uncompressed: true }],
+      config: { Cmd: ["true"] },
+    });
+    await remote.client.images.pull(ref);
+    for (const afterWrites of [1, 3, 6]) {
+      const controller = new AbortController();
+      let writes = 0;
+      const out = new Writable({
+        write(_chunk, _encoding, callback) {
+          if (++writes === afterWrites) controller.abort();
+          setImmediate(callback);
+        },
+      });
+      const err = await remote.client.images
+        .save([ref], out, { signal: controller.signal })
+        .catch((e: unknown) => e);
+      expect(err, `aborted at write ${afterWrites}`).toMatchObject({
+        name: "CanceledError",
+        code: "canceled",
+      });
+    }
   });
 
   it("imports a docker save tar (as skopeo writes docker-archive)", async () => {

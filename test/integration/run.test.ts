@@ -4,9 +4,10 @@
  * that keep a crashed program from leaving litter: replace, force remove, reaping dead owners.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { once } from "node:events";
+import { createReadStream, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { PassThrough, Readable } from "node:stream";
+import { PassThrough, Readable, Writable } from "node:stream";
 import { afterAll, afterEach, beforeAll, expect, test, vi } from "vitest";
 import { createClient, type LibcontainerdClient } from "../../src/libcontainerd/factory.js";
 import { CGROUP_PARENT_LINGER_MS } from "../../src/libcontainerd/remote/cgroup-parents.js";
@@ -125,6 +126,45 @@ test("init, stdin from a stream, stdout to a stream, and the container carries i
   });
   expect(result).toMatchObject({ exitCode: 0, stdout: "" });
   expect(seen).toMatch(/^a\nb\npid1=\/run\/ctrd-init -- sh -c/);
+});
+
+test("a stdin stream that fails midway ends the container's input: what came before it is read", async () => {
+  async function* failing() {
+    yield "before the failure\n";
+    throw new Error("the source broke");
+  }
+  const result = await client.run({ args: ["cat"], rootfs: fx.ctrd.rootfs, stdin: Readable.from(failing()) });
+  expect(result).toMatchObject({ exitCode: 0, stdout: "before the failure\n", timedOut: false });
+});
+
+test("a stdout stream that fails midway (its reader went away): the rest is drained, run returns the exit", async () => {
+  let writes = 0;
+  const sink = new Writable({
+    highWaterMark: 1024,
+    write(_chunk, _encoding, callback) {
+      writes++;
+      if (writes === 2) callback(new Error("the reader went away"));
+      else setImmediate(callback);
+    },
+  });
+  const result = await client.run({
+    args: ["sh", "-c", "head -c 5000000 /dev/zero; echo done >&2"],
+    rootfs: fx.ctrd.rootfs,
+    stdout: sink,
+  });
+  expect(result).toMatchObject({ exitCode: 0, stderr: "done\n", timedOut: false });
+  expect(sink.destroyed).toBe(true);
+});
+
+test("a stdin stream the process never reads is closed once the process is gone (its file not held open)", async () => {
+  const file = join(fx.ctrd.dir, `stdin-${process.pid}.bin`);
+  writeFileSync(file, Buffer.alloc(4 * MiB));
+  const source = createReadStream(file);
+  const closed = once(source, "close");
+  const result = await client.run({ args: ["true"], rootfs: fx.ctrd.rootfs, stdin: source });
+  expect(result.exitCode).toBe(0);
+  await closed;
+  expect(source.destroyed).toBe(true);
 });
 
 test("refusals: a network name without a manager, bad options, a command that does not exist", async () => {

@@ -1,13 +1,10 @@
 import type { OnReadOpts, Socket } from "node:net";
-import {
-  create,
-  type DescMessage,
-  type DescMethodStreaming,
-  type DescMethodUnary,
-  fromBinary,
-  type MessageInitShape,
-  type MessageShape,
-  toBinary,
+import type {
+  DescMessage,
+  DescMethodStreaming,
+  DescMethodUnary,
+  MessageInitShape,
+  MessageShape,
 } from "@bufbuild/protobuf";
 import {
   Code,
@@ -16,6 +13,7 @@ import {
   type Transport,
   type UnaryResponse,
 } from "@connectrpc/connect";
+import { codecOf } from "./codec.js";
 import {
   type ClientStream,
   Http2Connection,
@@ -269,21 +267,10 @@ function encodedParts(init: object): readonly Uint8Array[] | undefined {
   return (init as { [ENCODED]?: readonly Uint8Array[] })[ENCODED];
 }
 
-/** Messages from this size on are written as prefix + message (see `stream`), not copied. */
-const LARGE_MESSAGE_BYTES = 64 * 1024;
-
 function prefix(length: number): Buffer {
   const out = Buffer.allocUnsafe(5);
   out[0] = 0;
   out.writeUInt32BE(length, 1);
-  return out;
-}
-
-function frame(bytes: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(5 + bytes.byteLength);
-  out[0] = 0;
-  out.writeUInt32BE(bytes.byteLength, 1);
-  out.set(bytes, 5);
   return out;
 }
 
@@ -786,11 +773,17 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       if (length > opts.maxMessageBytes) throw tooLarge(length);
       return [prefix(length), ...parts];
     }
-    const bytes = toBinary(schema, create(schema, init));
-    if (bytes.byteLength > opts.maxMessageBytes) throw tooLarge(bytes.byteLength);
-    // A large message (a content write) goes out behind its own 5-byte prefix rather than copied
-    // into one framed buffer.
-    return bytes.byteLength < LARGE_MESSAGE_BYTES ? [frame(bytes)] : [prefix(bytes.byteLength), bytes];
+    return [framed(schema, init)];
+  };
+
+  /** A message behind its gRPC prefix, in one buffer. */
+  const framed = <I extends DescMessage>(schema: I, init: MessageInitShape<I>): Buffer => {
+    const body = codecOf(schema).encode(init, 5);
+    const length = body.length - 5;
+    if (length > opts.maxMessageBytes) throw tooLarge(length);
+    body[0] = 0;
+    body.writeUInt32BE(length, 1);
+    return body;
   };
 
   /**
@@ -890,12 +883,10 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       header: CallHeaders,
       input: MessageInitShape<I>,
     ): Promise<UnaryResponse<I, O>> {
-      const request = create(method.input, input);
-      const body = frame(toBinary(method.input, request));
-      if (body.length - 5 > opts.maxMessageBytes) throw tooLarge(body.length - 5);
+      const body = framed(method.input, input);
       const path = pathOf(method);
       const reply = await withRetries(timeoutMs, (timeout) => unaryOnce(path, signal, timeout, header, body));
-      return unaryResponse(method, fromBinary(method.output, reply) as MessageShape<O>);
+      return unaryResponse(method, codecOf(method.output).decode(reply));
     },
 
     async stream<I extends DescMessage, O extends DescMessage>(
@@ -911,7 +902,8 @@ export function createHttp2GrpcTransport(opts: Http2GrpcTransportOptions): Http2
       else clientStream(method, signal, timeoutMs, header, input, inbox);
       async function* messages(): AsyncGenerator<MessageShape<O>> {
         try {
-          for await (const bytes of inbox) yield fromBinary(method.output, bytes);
+          const codec = codecOf(method.output);
+          for await (const bytes of inbox) yield codec.decode(bytes);
         } finally {
           // The caller stopped reading early: end the call rather than leave the stream open (and
           // send it no more).

@@ -1,4 +1,3 @@
-import { fromBinary } from "@bufbuild/protobuf";
 import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Client as ConnectClient } from "@connectrpc/connect";
 import type { Logger } from "pino";
@@ -22,6 +21,7 @@ import { Status } from "../../gen/github.com/containerd/containerd/api/types/tas
 import { delay } from "../call.js";
 import type { ExitLedger } from "../core/exits.js";
 import type { EventFanout } from "../event-queue.js";
+import { codecOf } from "../grpc/codec.js";
 import { toTypedError } from "../grpc/errors.js";
 import type { ExitStatus } from "../types/client.js";
 import { isErrorCode } from "../types/errors.js";
@@ -257,15 +257,15 @@ function decodeEnvelope(
   const base = { timestamp, pid: 0 };
   switch (envelope.topic) {
     case "/tasks/create": {
-      const e = fromBinary(TaskCreateSchema, any.value);
+      const e = codecOf(TaskCreateSchema).decode(any.value);
       return { ...base, type: "create", containerId: e.containerId, processId: e.containerId, pid: e.pid };
     }
     case "/tasks/start": {
-      const e = fromBinary(TaskStartSchema, any.value);
+      const e = codecOf(TaskStartSchema).decode(any.value);
       return { ...base, type: "start", containerId: e.containerId, processId: e.containerId, pid: e.pid };
     }
     case "/tasks/exit": {
-      const e = fromBinary(TaskExitSchema, any.value);
+      const e = codecOf(TaskExitSchema).decode(any.value);
       return {
         ...base,
         type: "exit",
@@ -277,28 +277,28 @@ function decodeEnvelope(
       };
     }
     case "/tasks/oom": {
-      const e = fromBinary(TaskOOMSchema, any.value);
+      const e = codecOf(TaskOOMSchema).decode(any.value);
       return { ...base, type: "oom", containerId: e.containerId, processId: e.containerId };
     }
     case "/tasks/exec-added": {
-      const e = fromBinary(TaskExecAddedSchema, any.value);
+      const e = codecOf(TaskExecAddedSchema).decode(any.value);
       return { ...base, type: "exec-added", containerId: e.containerId, processId: e.execId };
     }
     case "/tasks/exec-started": {
-      const e = fromBinary(TaskExecStartedSchema, any.value);
+      const e = codecOf(TaskExecStartedSchema).decode(any.value);
       return { ...base, type: "exec-started", containerId: e.containerId, processId: e.execId, pid: e.pid };
     }
     case "/tasks/paused": {
-      const e = fromBinary(TaskPausedSchema, any.value);
+      const e = codecOf(TaskPausedSchema).decode(any.value);
       return { ...base, type: "paused", containerId: e.containerId, processId: e.containerId };
     }
     case "/tasks/resumed": {
-      const e = fromBinary(TaskResumedSchema, any.value);
+      const e = codecOf(TaskResumedSchema).decode(any.value);
       return { ...base, type: "resumed", containerId: e.containerId, processId: e.containerId };
     }
     case "/tasks/delete": {
       // The process is gone for good; an exit missed before this is no longer ours to find.
-      const e = fromBinary(TaskDeleteSchema, any.value);
+      const e = codecOf(TaskDeleteSchema).decode(any.value);
       onDelete(e.containerId, e.id || e.containerId);
       return "deleted";
     }

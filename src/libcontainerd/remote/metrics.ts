@@ -1,8 +1,8 @@
-import { fromBinary } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { BlkIOEntry } from "../../gen/github.com/containerd/cgroups/stats/v1/metrics_pb.js";
 import { MetricsSchema as V1MetricsSchema } from "../../gen/github.com/containerd/cgroups/stats/v1/metrics_pb.js";
 import { MetricsSchema as V2MetricsSchema } from "../../gen/github.com/containerd/cgroups/v2/stats/metrics_pb.js";
+import { codecOf } from "../grpc/codec.js";
 import { normalizeStats } from "../stats.js";
 import { NotImplementedError } from "../types/errors.js";
 import type { BlkioEntry, CgroupV1Stats, CgroupV2Stats, RawStats, Stats } from "../types/stats.js";
@@ -48,7 +48,7 @@ function blkio(entries: BlkIOEntry[] | undefined): BlkioEntry[] {
 }
 
 function decodeV1(bytes: Uint8Array, read: Date): CgroupV1Stats {
-  const m = fromBinary(V1MetricsSchema, bytes);
+  const m = codecOf(V1MetricsSchema).decode(bytes);
   const usage = m.memory?.usage;
   return {
     kind: "cgroup-v1",
@@ -79,7 +79,7 @@ function decodeV1(bytes: Uint8Array, read: Date): CgroupV1Stats {
 }
 
 function decodeV2(bytes: Uint8Array, read: Date): CgroupV2Stats {
-  const m = fromBinary(V2MetricsSchema, bytes);
+  const m = codecOf(V2MetricsSchema).decode(bytes);
   const io = { rbytes: 0, wbytes: 0, rios: 0, wios: 0 };
   for (const entry of m.io?.usage ?? []) {
     io.rbytes += n(entry.rbytes);
