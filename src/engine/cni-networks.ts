@@ -5,7 +5,7 @@ import type { PortRequest } from "../network/ports.js";
 import { DEFAULT_NETWORK, HOST_NETWORK, type NetworkInfo, NO_NETWORK } from "../network/types.js";
 import type { ContainerRecord } from "./containers/store.js";
 import { badRequest, notFound } from "./errors.js";
-import { type EngineNetworks, type NetworkPlan, writeNameFiles } from "./network-plan.js";
+import { type EngineNetworks, extraHosts, type NetworkPlan, writeNameFiles } from "./network-plan.js";
 
 /** The container's port requests: PortBindings, and with PublishAllPorts every exposed port on a free host port. */
 export function portRequests(record: ContainerRecord): PortRequest[] {
@@ -87,6 +87,7 @@ export class CniNetworks implements EngineNetworks {
       ports: portRequests(record),
       dns: record.HostConfig.Dns,
       hostname,
+      extraHosts: extraHosts(record),
     });
     const own = writeNameFiles(record, dir, network === HOST_NETWORK);
     const cidr = attachment.addresses[0] ?? "";

@@ -1,6 +1,7 @@
-import { copyFileSync, existsSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CallOptions } from "../libcontainerd/types/client.js";
+import type { HostsEntry } from "../network/dns.js";
 import type { ContainerRecord, EndpointRecord } from "./containers/store.js";
 
 /** What a container's spec needs from networking, and what inspect shows of it. */
@@ -25,6 +26,16 @@ export interface EngineNetworks {
   detach(record: ContainerRecord, opts?: CallOptions): Promise<void>;
 }
 
+/** HostConfig.ExtraHosts (`docker run --add-host NAME:IP`) as hosts file lines. */
+export function extraHosts(record: ContainerRecord): HostsEntry[] {
+  return (record.HostConfig.ExtraHosts ?? [])
+    .map((entry) => {
+      const separator = entry.indexOf(":");
+      return { address: entry.slice(separator + 1), names: [entry.slice(0, separator)] };
+    })
+    .filter((entry) => entry.address !== "host-gateway");
+}
+
 /** /etc/hosts, /etc/hostname and /etc/resolv.conf for a container, in its engine dir. */
 export function writeNameFiles(
   record: ContainerRecord,
@@ -40,20 +51,19 @@ export function writeNameFiles(
   const hostsPath = join(dir, "hosts");
   const resolvConfPath = join(dir, "resolv.conf");
   const hostnamePath = join(dir, "hostname");
-  if (host && existsSync("/etc/hosts")) copyFileSync("/etc/hosts", hostsPath);
-  else
+  const extra = extraHosts(record).map((entry) => `${entry.address}\t${entry.names.join(" ")}\n`);
+  if (host && existsSync("/etc/hosts")) {
+    copyFileSync("/etc/hosts", hostsPath);
+    if (extra.length > 0) appendFileSync(hostsPath, extra.join(""));
+  } else
     writeFileSync(
       hostsPath,
       [
-        "127.0.0.1\tlocalhost",
-        "::1\tlocalhost ip6-localhost ip6-loopback",
-        ...(address ? [`${address}\t${hostname}`] : []),
-        ...(record.HostConfig.ExtraHosts ?? []).map((entry) => {
-          const [name = "", ip = ""] = entry.split(":", 2);
-          return `${ip}\t${name}`;
-        }),
-        "",
-      ].join("\n"),
+        "127.0.0.1\tlocalhost\n",
+        "::1\tlocalhost ip6-localhost ip6-loopback\n",
+        ...(address ? [`${address}\t${hostname}\n`] : []),
+        ...extra,
+      ].join(""),
     );
   const dns = record.HostConfig.Dns;
   if (dns.length > 0)

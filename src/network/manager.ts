@@ -106,6 +106,7 @@ interface AttachmentRecord extends NetworkAttachment {
   state: "attaching" | "attached";
   hostname: string;
   aliases: string[];
+  extraHosts?: HostsEntry[];
   createdAt: string;
   /** libcni's cache: the config list ADD ran with, its capability arguments and its result. */
   config?: CniConfigList;
@@ -401,6 +402,7 @@ export class NetworkManager {
       state: "attaching",
       hostname: opts.hostname ?? opts.containerId,
       aliases: [...(opts.aliases ?? [])],
+      ...(opts.extraHosts?.length ? { extraHosts: [...opts.extraHosts] } : {}),
       createdAt: new Date().toISOString(),
       addresses: [],
       ports: [],
@@ -457,7 +459,7 @@ export class NetworkManager {
     const files: Promise<void>[] = [];
     if (record.netnsPath) files.push(createNetns(record.netnsPath, signal));
     if (record.hostsPath?.startsWith(dir))
-      files.push(writeFile(record.hostsPath, hostsFile([]), { mode: 0o644 }));
+      files.push(writeFile(record.hostsPath, hostsFile(record.extraHosts ?? []), { mode: 0o644 }));
     if (record.resolvConfPath?.startsWith(dir)) {
       const resolvConfPath = record.resolvConfPath;
       files.push(
@@ -500,7 +502,7 @@ export class NetworkManager {
     if (!record.netnsPath || !record.hostsPath) return;
     // On the default network a container knows only itself: no other container's file to redo.
     if (record.network === DEFAULT_NETWORK)
-      await rewriteInPlace(record.hostsPath, hostsFile([hostsEntry(record)]));
+      await rewriteInPlace(record.hostsPath, hostsFile([hostsEntry(record), ...(record.extraHosts ?? [])]));
     else await this.refreshHosts(record.network, signal);
   }
 
@@ -606,7 +608,11 @@ export class NetworkManager {
       );
       for (const member of members) {
         const others = members.filter((other) => other !== member);
-        const content = hostsFile([hostsEntry(member), ...others.map(hostsEntry)]);
+        const content = hostsFile([
+          hostsEntry(member),
+          ...others.map(hostsEntry),
+          ...(member.extraHosts ?? []),
+        ]);
         await rewriteInPlace(member.hostsPath!, content).catch((err: unknown) => {
           // Torn down meanwhile by its own detach, which waits for this lock to refresh the others.
           if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;

@@ -1,4 +1,5 @@
 import type { CallOptions } from "../libcontainerd/types/client.js";
+import type { HostsEntry } from "./dns.js";
 import type { PortMapping, PortRequest } from "./ports.js";
 
 /** The network modes besides a named (CNI bridge) network. */
@@ -68,6 +69,8 @@ export interface AttachOptions extends CallOptions {
    * name when its id is a digest (Docker's names and network aliases).
    */
   aliases?: readonly string[];
+  /** More lines for the container's own /etc/hosts (docker's --add-host), kept when the file is redone. */
+  extraHosts?: readonly HostsEntry[];
 }
 
 /** What a container's network is; `applyNetwork` puts it into the spec. */

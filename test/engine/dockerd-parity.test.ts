@@ -317,3 +317,30 @@ describe("ctrd serve as dockerd: images", () => {
     expect(line).not.toMatch(/ 0B$/);
   });
 });
+
+describe("ctrd serve as dockerd: networking", () => {
+  it("writes --add-host into /etc/hosts on the default bridge, a user network and none", async () => {
+    expect((await engine.docker(["network", "create", "parity-net"])).code).toBe(0);
+    for (const network of ["bridge", "parity-net", "none"]) {
+      const hosts = await engine.docker([
+        "run",
+        "--rm",
+        "--network",
+        network,
+        "--add-host",
+        "db.example:10.1.2.3",
+        engine.image,
+        "cat",
+        "/etc/hosts",
+      ]);
+      expect(hosts.code, hosts.stderr).toBe(0);
+      expect(hosts.stdout, network).toMatch(/^10\.1\.2\.3\tdb\.example$/m);
+    }
+    expect((await engine.docker(["network", "rm", "parity-net"])).code).toBe(0);
+    const bad = await engine.api("POST", "/v1.41/containers/create", {
+      Image: engine.image,
+      HostConfig: { ExtraHosts: ["no-address"] },
+    });
+    expect(bad.status).toBe(400);
+  });
+});

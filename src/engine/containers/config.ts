@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { badRequest } from "../errors.js";
 
 /** The parts of api/types/container.Config the engine acts on (and echoes back in inspect). */
@@ -211,6 +212,13 @@ export function parseHostConfig(value: unknown): HostConfig {
   if (hostConfig.AutoRemove && hostConfig.RestartPolicy.Name !== "" && hostConfig.RestartPolicy.Name !== "no")
     throw badRequest("can't create 'AutoRemove' container with restart policy");
   for (const bind of hostConfig.Binds ?? []) parseBind(bind);
+  for (const entry of hostConfig.ExtraHosts ?? []) {
+    // opts.ValidateExtraHost: NAME:IP, or NAME:host-gateway (which this engine does not resolve yet).
+    const separator = entry.indexOf(":");
+    const address = entry.slice(separator + 1);
+    if (separator <= 0 || (isIP(address) === 0 && address !== "host-gateway"))
+      throw badRequest(`invalid IP address in add-host: ${JSON.stringify(entry)}`);
+  }
   return hostConfig;
 }
 
