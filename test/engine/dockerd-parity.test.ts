@@ -192,6 +192,22 @@ describe("ctrd serve as dockerd: docker ps", () => {
 });
 
 describe("ctrd serve as dockerd: attach", () => {
+  it("passes piped stdin through whole: ctrl-p ctrl-q in data are not a detach without a TTY", async () => {
+    const input = `one\x10\x11two\n${"\x10\x11".repeat(1000)}\n`;
+    const counted = await engine.docker(["run", "--rm", "-i", engine.image, "wc", "-c"], {
+      input,
+      timeoutMs: 30_000,
+    });
+    expect(counted).toMatchObject({ code: 0, stdout: `${Buffer.byteLength(input)}\n` });
+    // More than the engine holds while the container is being started: none of it is dropped.
+    const large = "0123456789abcdef\n".repeat(6 * 65536);
+    const all = await engine.docker(["run", "--rm", "-i", engine.image, "wc", "-c"], {
+      input: large,
+      timeoutMs: 60_000,
+    });
+    expect(all).toMatchObject({ code: 0, stdout: `${large.length}\n` });
+  });
+
   it("docker start -a shows the output of every run, not only the first", async () => {
     const created = await engine.docker([
       "create",

@@ -26,6 +26,8 @@ export class IoHub {
   private pendingBytes = 0;
   private stdinClosed = false;
   private started = false;
+  /** Attached clients holding their input until stdin can take more (see stdinWritable). */
+  private stdinWaiters: (() => void)[] = [];
 
   constructor(private readonly log: LogWriter) {}
 
@@ -38,8 +40,13 @@ export class IoHub {
     this.process = process;
     this.started = false;
     this.outputs = [this.copy(process.stdout, "stdout"), this.copy(process.stderr, "stderr")];
-    for (const chunk of this.pendingStdin.splice(0)) this.writeStdin(chunk);
     this.pendingBytes = 0;
+    for (const chunk of this.pendingStdin.splice(0)) this.writeStdin(chunk);
+    this.releaseStdinWaiters();
+  }
+
+  private releaseStdinWaiters(): void {
+    for (const resume of this.stdinWaiters.splice(0)) resume();
   }
 
   /** The process runs: a stdin end that came before can now be passed on. */
@@ -72,17 +79,38 @@ export class IoHub {
     return () => this.listeners.delete(listener);
   }
 
-  /** Writes to the process's stdin, if it has one open. */
-  writeStdin(chunk: Buffer): void {
+  /**
+   * Writes to the process's stdin, if it has one open, or holds the input until the process exists.
+   * False: the caller should send no more until stdinWritable() resolves (none of it is dropped).
+   */
+  writeStdin(chunk: Buffer): boolean {
     if (!this.process) {
-      if (this.pendingBytes + chunk.length <= MAX_PENDING_STDIN) {
-        this.pendingStdin.push(chunk);
-        this.pendingBytes += chunk.length;
-      }
-      return;
+      this.pendingStdin.push(chunk);
+      this.pendingBytes += chunk.length;
+      return this.pendingBytes < MAX_PENDING_STDIN;
     }
     const stdin = this.process.stdin;
-    if (stdin && !stdin.destroyed && !stdin.writableEnded) stdin.write(chunk);
+    if (stdin && !stdin.destroyed && !stdin.writableEnded) return stdin.write(chunk);
+    return true;
+  }
+
+  /** Resolves when stdin takes more: the process exists and its stdin has drained (or the hub ends). */
+  stdinWritable(): Promise<void> {
+    const stdin = this.process?.stdin;
+    if (this.process && !stdin?.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      if (!stdin) {
+        this.stdinWaiters.push(resolve);
+        return;
+      }
+      const done = (): void => {
+        stdin.off("drain", done);
+        stdin.off("close", done);
+        resolve();
+      };
+      stdin.once("drain", done);
+      stdin.once("close", done);
+    });
   }
 
   async closeStdin(): Promise<void> {
@@ -116,6 +144,7 @@ export class IoHub {
 
   /** Ends every listener without a process (the container was removed). */
   close(): void {
+    this.releaseStdinWaiters();
     const listeners = [...this.listeners];
     this.listeners.clear();
     for (const listener of listeners) listener.end();

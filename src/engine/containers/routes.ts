@@ -336,10 +336,16 @@ function attach(exchange: Exchange, record: ContainerRecord, manager: ContainerM
   exchange.signal.addEventListener("abort", unsubscribe, { once: true });
   manager.emit(record, "attach");
   if (wantStdin && record.Config.OpenStdin) {
-    const detach = new DetachKeys(detachKeys);
+    // Only a terminal has detach keys (container/stream/attach.go copyEscapable): piped stdin is data,
+    // and any two bytes of it may be ctrl-p ctrl-q.
+    const detach = tty ? new DetachKeys(detachKeys) : undefined;
     hijacked.input.on("data", (chunk: Buffer) => {
-      const { pass, detached } = detach.scan(chunk);
-      if (pass.length > 0) hub.writeStdin(pass);
+      const { pass, detached } = detach ? detach.scan(chunk) : { pass: chunk, detached: false };
+      if (pass.length > 0 && !hub.writeStdin(pass)) {
+        // Backpressure, as dockerd's copy has: nothing the client sends is dropped.
+        hijacked.input.pause();
+        void hub.stdinWritable().then(() => hijacked.input.resume());
+      }
       if (detached) {
         // As dockerd: the client lets go, the container runs on.
         unsubscribe();
