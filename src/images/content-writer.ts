@@ -412,14 +412,18 @@ export async function writeStream(
     await session.next();
     let inFlight = 0;
     for await (const chunk of opts.stream) {
-      const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-      if (head.length < 16) head = Buffer.concat([head, data.subarray(0, 16 - head.length)]);
-      hash.update(data);
-      session.send({ action: WriteAction.WRITE, offset: BigInt(offset), data });
-      offset += data.length;
-      if (++inFlight >= WINDOW * 16) {
-        await session.next();
-        inFlight--;
+      const whole = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      if (head.length < 16) head = Buffer.concat([head, whole.subarray(0, 16 - head.length)]);
+      hash.update(whole);
+      // A chunk may be the whole input (Readable.from(buffer)): containerd takes 16 MiB per message.
+      for (let start = 0; start < whole.length; start += CHUNK_BYTES) {
+        const data = whole.subarray(start, start + CHUNK_BYTES);
+        session.send({ action: WriteAction.WRITE, offset: BigInt(offset), data });
+        offset += data.length;
+        if (++inFlight >= WINDOW * 16) {
+          await session.next();
+          inFlight--;
+        }
       }
     }
     for (; inFlight > 0; inFlight--) await session.next();

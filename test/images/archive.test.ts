@@ -163,6 +163,27 @@ describe("push, save, import", () => {
     });
   });
 
+  it("imports an archive given as one buffer (a layer over containerd's 16 MiB message limit)", async () => {
+    const image = await buildImage({
+      layers: [busyboxLayer(), { files: { "big.bin": randomBytes(17 * 1024 * 1024) }, uncompressed: true }],
+      config: { Cmd: ["true"] },
+    });
+    const name = "docker.io/onebuffer/big:1";
+    const tar = pack();
+    tar.entry({ name: "oci-layout" }, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+    for (const blob of [image.config, ...image.layers, image.manifest])
+      tar.entry({ name: `blobs/sha256/${blob.digest.slice(7)}` }, blob.content);
+    const { mediaType, digest, size } = image.manifest;
+    const manifests = [{ mediaType, digest, size, annotations: { "io.containerd.image.name": name } }];
+    tar.entry({ name: "index.json" }, JSON.stringify({ schemaVersion: 2, manifests }));
+    tar.finalize();
+    const chunks: Buffer[] = [];
+    for await (const chunk of tar) chunks.push(chunk as Buffer);
+    const { client } = fresh();
+    const imported = await client.images.import(Readable.from(Buffer.concat(chunks)));
+    expect(imported.map((i) => i.name)).toEqual([name]);
+  });
+
   it("refuses archive entries with ../ or absolute paths, and registers nothing", async () => {
     for (const name of ["../escape", "/etc/absolute", "blobs/../../up"]) {
       const tar = pack();
