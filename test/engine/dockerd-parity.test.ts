@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
@@ -342,5 +343,72 @@ describe("ctrd serve as dockerd: networking", () => {
       HostConfig: { ExtraHosts: ["no-address"] },
     });
     expect(bad.status).toBe(400);
+  });
+});
+
+describe("ctrd serve as dockerd: mounts", () => {
+  it("mounts --mount type=bind and tmpfs, and --tmpfs; refuses volumes and missing sources", async () => {
+    const dir = join(engine.containerd.dir, "parity-mount");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "in-host"), "from the host\n");
+    const bind = await engine.docker([
+      "run",
+      "--rm",
+      "--mount",
+      `type=bind,src=${dir},dst=/h`,
+      engine.image,
+      "sh",
+      "-c",
+      "cat /h/in-host; echo back > /h/from-container",
+    ]);
+    expect(bind).toMatchObject({ code: 0, stdout: "from the host\n" });
+    expect(readFileSync(join(dir, "from-container"), "utf8")).toBe("back\n");
+    const readOnly = await engine.docker([
+      "run",
+      "--rm",
+      "--mount",
+      `type=bind,src=${dir},dst=/h,readonly`,
+      engine.image,
+      "touch",
+      "/h/x",
+    ]);
+    expect(readOnly.code).toBe(1);
+    expect(readOnly.stderr).toMatch(/Read-only file system/);
+    const tmpfs = await engine.docker([
+      "run",
+      "--rm",
+      "--tmpfs",
+      "/scratch",
+      "--mount",
+      "type=tmpfs,dst=/sized,tmpfs-size=1048576",
+      engine.image,
+      "sh",
+      "-c",
+      "grep -E ' /(scratch|sized) ' /proc/mounts",
+    ]);
+    expect(tmpfs.code, tmpfs.stderr).toBe(0);
+    expect(tmpfs.stdout).toMatch(/^tmpfs \/scratch tmpfs .*nosuid,nodev,noexec/m);
+    expect(tmpfs.stdout).toMatch(/^tmpfs \/sized tmpfs .*size=1024k/m);
+    const volume = await engine.docker([
+      "run",
+      "--rm",
+      "--mount",
+      "type=volume,src=data,dst=/v",
+      engine.image,
+      "true",
+    ]);
+    expect(volume.code).toBe(125);
+    expect(volume.stderr).toMatch(/volume are not supported/);
+    const missing = await engine.docker([
+      "run",
+      "--rm",
+      "--mount",
+      `type=bind,src=${join(dir, "not-there")},dst=/x`,
+      engine.image,
+      "true",
+    ]);
+    expect(missing.code).toBe(125);
+    expect(missing.stderr).toMatch(/bind source path does not exist/);
+    expect((await engine.docker(["ps", "-aq"])).stdout).toBe("");
   });
 });

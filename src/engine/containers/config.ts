@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { isIP } from "node:net";
 import { badRequest } from "../errors.js";
 
@@ -55,10 +56,66 @@ export interface HostConfig {
   ReadonlyRootfs: boolean;
   Dns: string[];
   ExtraHosts: string[] | null;
+  /** HostConfig.Mounts (`--mount`): binds of host paths and tmpfs; named volumes are refused. */
+  Mounts: MountRequest[] | null;
+  /** HostConfig.Tmpfs (`--tmpfs PATH[:OPTIONS]`): a tmpfs on each path, with mount options. */
+  Tmpfs: Record<string, string> | null;
   CapAdd: string[] | null;
   CapDrop: string[] | null;
   LogConfig: { Type: string; Config: Record<string, string> };
   [other: string]: unknown;
+}
+
+/** The parts of api/types/mount.Mount the engine acts on. */
+export interface MountRequest {
+  Type: "bind" | "tmpfs";
+  Source: string;
+  Target: string;
+  ReadOnly: boolean;
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+}
+
+/** HostConfig.Mounts as dockerd's volume/mounts validator takes them (errors worded as its). */
+function parseMounts(value: unknown): MountRequest[] | null {
+  if (value === undefined || value === null) return null;
+  if (!Array.isArray(value)) throw badRequest("invalid Mounts: want a list");
+  return value.map((entry: unknown) => {
+    if (!isObject(entry)) throw badRequest("invalid Mounts: want a list of objects");
+    const type = field(entry, "Type", "string", isString, "");
+    const source = field(entry, "Source", "string", isString, "");
+    const target = field(entry, "Target", "string", isString, "");
+    const readOnly = field(entry, "ReadOnly", "boolean", isBool, false);
+    if (!target.startsWith("/"))
+      throw badRequest(
+        `invalid mount config for type "${type}": invalid mount path: '${target}' mount path must be absolute`,
+      );
+    if (type === "bind") {
+      if (!source.startsWith("/"))
+        throw badRequest(
+          `invalid mount config for type "bind": invalid mount path: '${source}' mount path must be absolute`,
+        );
+      if (!existsSync(source))
+        throw badRequest(`invalid mount config for type "bind": bind source path does not exist: ${source}`);
+      return { Type: type, Source: source, Target: target, ReadOnly: readOnly };
+    }
+    if (type === "tmpfs") {
+      if (source !== "")
+        throw badRequest(`invalid mount config for type "tmpfs": field Source must not be specified`);
+      const options = isObject(entry.TmpfsOptions) ? entry.TmpfsOptions : {};
+      const size = field(options, "SizeBytes", "number", isNumber, 0);
+      const mode = field(options, "Mode", "number", isNumber, 0);
+      return {
+        Type: type,
+        Source: "",
+        Target: target,
+        ReadOnly: readOnly,
+        TmpfsOptions: { ...(size > 0 ? { SizeBytes: size } : {}), ...(mode > 0 ? { Mode: mode } : {}) },
+      };
+    }
+    if (type === "volume")
+      throw badRequest("mounts of type volume are not supported by this engine: bind a host directory");
+    throw badRequest(`mount type unknown: "${type}"`);
+  });
 }
 
 export interface CreateRequest {
@@ -202,6 +259,8 @@ export function parseHostConfig(value: unknown): HostConfig {
     ReadonlyRootfs: field(body, "ReadonlyRootfs", "boolean", isBool, false),
     Dns: field(body, "Dns", "list of strings", isStringArray, []),
     ExtraHosts: field(body, "ExtraHosts", "list of strings", isStringArray, null),
+    Mounts: parseMounts(body.Mounts),
+    Tmpfs: field(body, "Tmpfs", "map of strings", isStringRecord, null),
     CapAdd: field(body, "CapAdd", "list of strings", isStringArray, null),
     CapDrop: field(body, "CapDrop", "list of strings", isStringArray, null),
     LogConfig: {
@@ -212,6 +271,8 @@ export function parseHostConfig(value: unknown): HostConfig {
   if (hostConfig.AutoRemove && hostConfig.RestartPolicy.Name !== "" && hostConfig.RestartPolicy.Name !== "no")
     throw badRequest("can't create 'AutoRemove' container with restart policy");
   for (const bind of hostConfig.Binds ?? []) parseBind(bind);
+  for (const path of Object.keys(hostConfig.Tmpfs ?? {}))
+    if (!path.startsWith("/")) throw badRequest(`invalid tmpfs path: ${path}: mount path must be absolute`);
   for (const entry of hostConfig.ExtraHosts ?? []) {
     // opts.ValidateExtraHost: NAME:IP, or NAME:host-gateway (which this engine does not resolve yet).
     const separator = entry.indexOf(":");

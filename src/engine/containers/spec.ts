@@ -131,6 +131,42 @@ function bindMounts(hostConfig: HostConfig): OciMount[] {
   });
 }
 
+/** HostConfig.Mounts and HostConfig.Tmpfs, as dockerd mounts them (tmpfs: noexec, nosuid, nodev by default). */
+function requestedMounts(hostConfig: HostConfig): OciMount[] {
+  const mounts: OciMount[] = (hostConfig.Mounts ?? []).map((mount) => {
+    if (mount.Type === "bind")
+      return {
+        destination: mount.Target,
+        type: "bind",
+        source: mount.Source,
+        options: ["rbind", "rprivate", mount.ReadOnly ? "ro" : "rw"],
+      };
+    const size = mount.TmpfsOptions?.SizeBytes;
+    const mode = mount.TmpfsOptions?.Mode;
+    return {
+      destination: mount.Target,
+      type: "tmpfs",
+      source: "tmpfs",
+      options: [
+        "noexec",
+        "nosuid",
+        "nodev",
+        ...(mount.ReadOnly ? ["ro"] : []),
+        ...(size !== undefined ? [`size=${size}`] : []),
+        ...(mode !== undefined ? [`mode=${mode.toString(8)}`] : []),
+      ],
+    };
+  });
+  for (const [destination, options] of Object.entries(hostConfig.Tmpfs ?? {}))
+    mounts.push({
+      destination,
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["noexec", "nosuid", "nodev", ...options.split(",").filter((option) => option !== "")],
+    });
+  return mounts;
+}
+
 function fileMount(destination: string, source: string | undefined): OciMount[] {
   return source ? [{ destination, type: "bind", source, options: ["rbind", "rprivate", "rw"] }] : [];
 }
@@ -154,6 +190,7 @@ export function buildSpec(inputs: SpecInputs): {
   const init = hostConfig.Init === true && inputs.initBinary !== undefined;
   const mounts: OciMount[] = [
     ...bindMounts(hostConfig),
+    ...requestedMounts(hostConfig),
     ...fileMount("/etc/hosts", inputs.network.hostsPath),
     ...fileMount("/etc/resolv.conf", inputs.network.resolvConfPath),
     ...fileMount("/etc/hostname", inputs.network.hostnamePath),
