@@ -79,12 +79,14 @@ export class CniNetworks implements EngineNetworks {
   async attach(record: ContainerRecord, dir: string, opts: CallOptions = {}): Promise<NetworkPlan> {
     const network = await this.networkName(record.HostConfig.NetworkMode, opts);
     const hostname = record.Config.Hostname || record.Id.slice(0, 12);
+    // As dockerd: published ports are discarded on the host's network (create answers a warning).
+    const requests = network === HOST_NETWORK ? [] : portRequests(record);
     const attachment = await this.manager.attach({
       ...opts,
       namespace: this.namespace,
       containerId: record.Id,
       network,
-      ports: portRequests(record),
+      ports: requests,
       dns: record.HostConfig.Dns,
       hostname,
       extraHosts: extraHosts(record),
@@ -101,7 +103,7 @@ export class CniNetworks implements EngineNetworks {
       const key = `${mapping.containerPort}/${mapping.protocol}`;
       ports[key] = [...(ports[key] ?? []), { HostIp: mapping.hostIp, HostPort: String(mapping.hostPort) }];
     }
-    for (const request of portRequests(record)) ports[`${request.containerPort}/${request.protocol}`] ??= [];
+    for (const request of requests) ports[`${request.containerPort}/${request.protocol}`] ??= [];
     return {
       host: network === HOST_NETWORK,
       ...(attachment.netnsPath !== undefined ? { netnsPath: attachment.netnsPath } : {}),

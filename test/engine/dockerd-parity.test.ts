@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
@@ -320,6 +321,22 @@ describe("ctrd serve as dockerd: images", () => {
 });
 
 describe("ctrd serve as dockerd: networking", () => {
+  it("runs on the host's network with the host's name, discarding published ports with a warning", async () => {
+    const host = await engine.docker([
+      "run",
+      "--rm",
+      "--network",
+      "host",
+      "-p",
+      "9:80",
+      engine.image,
+      "hostname",
+    ]);
+    expect(host.code, host.stderr).toBe(0);
+    expect(host.stdout).toBe(`${hostname()}\n`);
+    expect(host.stderr).toMatch(/WARNING: Published ports are discarded when using host network mode/);
+  });
+
   it("writes --add-host into /etc/hosts on the default bridge, a user network and none", async () => {
     expect((await engine.docker(["network", "create", "parity-net"])).code).toBe(0);
     for (const network of ["bridge", "parity-net", "none"]) {

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -153,6 +154,9 @@ export class ContainerManager {
       Networks: {},
       Ports: {},
     };
+    // dockerd's initializeNetworking: a container on the host's network has the host's name.
+    if (record.HostConfig.NetworkMode === "host" && record.Config.Hostname === "")
+      record.Config.Hostname = hostname();
     store.add(record);
     let rootfs: PreparedRootfs | undefined;
     let attached = false;

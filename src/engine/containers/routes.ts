@@ -193,7 +193,13 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
     const record = await manager.create(request, exchange.query.get("name") || null, {
       signal: exchange.signal,
     });
-    exchange.send(201, { Id: record.Id, Warnings: [] });
+    const discarded =
+      record.HostConfig.NetworkMode === "host" &&
+      (Object.keys(record.HostConfig.PortBindings).length > 0 || record.HostConfig.PublishAllPorts);
+    exchange.send(201, {
+      Id: record.Id,
+      Warnings: discarded ? ["Published ports are discarded when using host network mode"] : [],
+    });
   });
 
   router.add("GET", "/containers/{id}/json", (exchange) => {
