@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { once } from "node:events";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -427,5 +428,40 @@ describe("ctrd serve as dockerd: mounts", () => {
     expect(missing.code).toBe(125);
     expect(missing.stderr).toMatch(/bind source path does not exist/);
     expect((await engine.docker(["ps", "-aq"])).stdout).toBe("");
+  });
+});
+
+describe("ctrd serve as dockerd: logs", () => {
+  it("docker logs -f -t stamps every line of what comes live, not only the first of a write", async () => {
+    const dir = join(engine.containerd.dir, "parity-logs");
+    mkdirSync(dir);
+    const started = await engine.docker([
+      "run",
+      "-d",
+      "--name",
+      "stamped",
+      "-v",
+      `${dir}:/h`,
+      engine.image,
+      "sh",
+      "-c",
+      "echo ready; while [ ! -e /h/go ]; do sleep 0.05; done; printf 'x\\ny\\nz\\n'",
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    const follow = engine.spawnDocker(["logs", "-f", "-t", "stamped"]);
+    let out = "";
+    follow.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      out += chunk;
+    });
+    const closed = once(follow, "close");
+    // The engine subscribes the follower in the same step as it replays the log: once "ready" has
+    // come, the lines written after it come live.
+    await waitFor(async () => out.includes(" ready\n"), "the follower's first line");
+    writeFileSync(join(dir, "go"), "");
+    await closed;
+    expect(out).toMatch(/^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (ready|x|y|z)\n){4}$/);
+    expect((await engine.docker(["wait", "stamped"])).stdout).toBe("0\n");
+    const removed = await engine.docker(["rm", "stamped"]);
+    expect(removed.code, removed.stderr).toBe(0);
   });
 });

@@ -28,6 +28,19 @@ export function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
 }
 
+/** A chunk of output as lines, each with its newline (the last may be a partial line without). */
+export function splitLines(chunk: Buffer): Buffer[] {
+  const lines: Buffer[] = [];
+  let start = 0;
+  while (start < chunk.length) {
+    const newline = chunk.indexOf(0x0a, start);
+    const end = newline === -1 ? chunk.length : newline + 1;
+    lines.push(chunk.subarray(start, end));
+    start = end;
+  }
+  return lines;
+}
+
 /**
  * Appends output to a file in Docker's json-file format (`{"log":…,"stream":…,"time":…}` a line),
  * so what a container wrote is kept in order and survives the engine. Writes are synchronous:
@@ -41,15 +54,10 @@ export class LogWriter {
   write(stream: "stdout" | "stderr", chunk: Buffer): void {
     if (this.fd === undefined) this.fd = openSync(this.path, "a", 0o640);
     // Split at newlines as the json-file driver does: one entry a line, a partial line on its own.
-    let start = 0;
     const time = formatTimeNs(nowNs());
     let lines = "";
-    while (start < chunk.length) {
-      const newline = chunk.indexOf(0x0a, start);
-      const end = newline === -1 ? chunk.length : newline + 1;
-      lines += `${JSON.stringify({ log: chunk.subarray(start, end).toString("utf8"), stream, time })}\n`;
-      start = end;
-    }
+    for (const line of splitLines(chunk))
+      lines += `${JSON.stringify({ log: line.toString("utf8"), stream, time })}\n`;
     writeSync(this.fd, lines);
   }
 

@@ -7,7 +7,7 @@ import { type Exchange, queryBool, queryFilters, queryInt } from "../http.js";
 import type { Router } from "../router.js";
 import { frame, RAW_STREAM, STDERR, STDOUT } from "../stdcopy.js";
 import { parseBind, parseCreateRequest } from "./config.js";
-import { formatTimeNs, readLogFile } from "./log-file.js";
+import { formatTimeNs, nowNs, readLogFile, splitLines } from "./log-file.js";
 import type { ContainerManager } from "./manager.js";
 import { type CpuSample, dockerStats, systemCpuUsageNs } from "./stats.js";
 import { type ContainerRecord, type ContainerStore, ZERO_TIME } from "./store.js";
@@ -404,7 +404,14 @@ function logs(exchange: Exchange, record: ContainerRecord, manager: ContainerMan
   }
   const unsubscribe = manager.hub(record).subscribe({
     output: (name, chunk) => {
-      if (name === "stdout" ? stdout : stderr) emit(name, chunk, BigInt(Date.now()) * 1_000_000n);
+      if (!(name === "stdout" ? stdout : stderr)) return;
+      if (!timestamps) {
+        write(name, chunk);
+        return;
+      }
+      // A timestamp a line, as the log file has them (and dockerd's json-file driver).
+      const timeNs = nowNs();
+      for (const line of splitLines(chunk)) emit(name, line, timeNs);
     },
     end: () => out.end(),
   });
