@@ -206,11 +206,12 @@ function steps(plugins: readonly CniPluginConfig[]): CniPluginConfig[][] {
 }
 
 /** Promise.all that still waits for every plugin to end before rejecting: none runs on unseen. */
-async function settleAll(runs: Promise<string>[]): Promise<string[]> {
+/** Promise.all that waits for every run before it throws the first failure: nothing left running. */
+export async function settleAll<T>(runs: Promise<T>[]): Promise<T[]> {
   const outcomes = await Promise.allSettled(runs);
   const failed = outcomes.find((outcome) => outcome.status === "rejected");
   if (failed) throw failed.reason;
-  return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<string>).value);
+  return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<T>).value);
 }
 
 function pluginError(

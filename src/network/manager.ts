@@ -34,6 +34,7 @@ import {
   CniPlugins,
   type CniResult,
   DEFAULT_PLUGIN_DIRS,
+  settleAll,
 } from "./cni.js";
 import { checkDnsServers, type HostsEntry, hostsFile, resolvConf } from "./dns.js";
 import {
@@ -477,7 +478,10 @@ export class NetworkManager {
   private async runPlugins(record: AttachmentRecord, signal: AbortSignal | undefined): Promise<void> {
     if (record.config && record.netnsPath) {
       await this.ensureNetworkRules(record.network, signal);
-      const [, result] = await Promise.all([
+      // Both ended before either's failure is thrown: the loopback's ADD killed by an abort must not
+      // have the attachment undone (its netns removed) under the bridge plugin's ADD, which runs to
+      // its end (CniPlugins.exec) and, cut off from its netns, would leave a new bridge half made.
+      const [, attached] = await settleAll<CniResult>([
         this.plugins.add(LOOPBACK, this.runtime(record, record.netnsPath, "lo"), signal),
         this.plugins.add(record.config, this.runtime(record, record.netnsPath), signal, async (bridged) => {
           // Recorded before the rule plugins run: a crash during theirs leaves a DEL that knows the
@@ -490,6 +494,7 @@ export class NetworkManager {
           await this.awaitRulesRemoved(record.network, bridged, signal);
         }),
       ]);
+      const result = attached as CniResult;
       record.result = result;
       record.addresses = (result.ips ?? []).map((ip) => ip.address);
       const gateway = result.ips?.find((ip) => ip.gateway)?.gateway;
