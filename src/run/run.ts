@@ -427,22 +427,34 @@ async function feedStdin(task: Task, input: RunOptions["stdin"]): Promise<void> 
   const stdin: Writable | null = task.stdin;
   if (input === undefined || !stdin) return;
   stdin.on("error", () => {});
+  const source = input instanceof Readable ? input : Readable.from([Buffer.from(input)]);
+  // Whenever the process's stdin closes: also while the loop waits for the source's next chunk.
+  // Destroyed without an error (the loop's own clean-up would give it an AbortError to emit).
+  const leave = () => source.destroy();
+  stdin.once("close", leave);
   try {
-    const source = input instanceof Readable ? input : Readable.from([Buffer.from(input)]);
     for await (const chunk of source) {
-      if (stdin.write(chunk)) continue;
-      await new Promise((resolve) => {
-        stdin.once("drain", resolve);
-        stdin.once("close", resolve);
-      });
+      if (!stdin.destroyed && stdin.write(chunk)) continue;
+      if (!stdin.destroyed) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            stdin.off("drain", done);
+            stdin.off("close", done);
+            resolve();
+          };
+          stdin.once("drain", done);
+          stdin.once("close", done);
+        });
+      }
       if (stdin.destroyed) {
-        // Destroyed without an error: the loop's own clean-up would give it an AbortError to emit.
         source.destroy();
         break;
       }
     }
   } catch {
     // The process exited (EPIPE) or the source failed: the exit status tells the caller the rest.
+  } finally {
+    stdin.off("close", leave);
   }
   await task.closeStdin().catch(() => {
     // Exited already.

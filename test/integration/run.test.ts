@@ -167,6 +167,33 @@ test("a stdin stream the process never reads is closed once the process is gone 
   expect(source.destroyed).toBe(true);
 });
 
+test("a stdin stream that waits for more when the process is gone is closed; no listener piles up on a large one", async () => {
+  const slow = new PassThrough();
+  slow.write("first\n");
+  const closed = once(slow, "close");
+  const result = await client.run({ args: ["true"], rootfs: fx.ctrd.rootfs, stdin: slow });
+  expect(result.exitCode).toBe(0);
+  await closed;
+  expect(slow.destroyed).toBe(true);
+
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning);
+  process.on("warning", onWarning);
+  try {
+    const large = Readable.from(Array.from({ length: 512 }, () => Buffer.alloc(64 * 1024, 0x61)));
+    const counted = await client.run({
+      args: ["sh", "-c", "wc -c"],
+      rootfs: fx.ctrd.rootfs,
+      stdin: large,
+    });
+    expect(String(counted.stdout).trim()).toBe(String(512 * 64 * 1024));
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off("warning", onWarning);
+  }
+  expect(warnings.filter((w) => w.name === "MaxListenersExceededWarning")).toEqual([]);
+});
+
 test("refusals: a network name without a manager, bad options, a command that does not exist", async () => {
   await expect(
     client.run({ args: ["true"], rootfs: fx.ctrd.rootfs, network: "bridge" }),
