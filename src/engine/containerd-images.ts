@@ -1,6 +1,7 @@
 import type { ImageService } from "../images/index.js";
 import { familiarRepository, parseReference } from "../images/reference.js";
 import type { ImageRecord } from "../images/store.js";
+import { abortError } from "../libcontainerd/call.js";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import { isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
 import type {
@@ -107,7 +108,14 @@ export class ContainerdImages implements ImageSource {
     containerId: string,
     opts?: CallOptions,
   ): Promise<PreparedRootfs> {
-    const snapshot = await this.images.prepareSnapshot(image.ref, containerId, opts);
+    // Not given the request's signal: a prepare cut short on our side may still finish in containerd,
+    // and the snapshot it made would be nobody's (a GC root). A request gone meanwhile removes it.
+    const snapshot = await this.images.prepareSnapshot(image.ref, containerId);
+    const signal = opts?.signal;
+    if (signal?.aborted) {
+      await this.images.removeSnapshot(snapshot.snapshotter, snapshot.key);
+      throw abortError(signal, `prepare the rootfs of container ${containerId}`);
+    }
     return { kind: "snapshot", snapshotter: snapshot.snapshotter, key: snapshot.key };
   }
 
