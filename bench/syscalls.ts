@@ -4,6 +4,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
+import { removeCgroupParents } from "../src/libcontainerd/remote/cgroup-parents.js";
 import { RemoteClient } from "../src/libcontainerd/remote/client.js";
 import { defaultLinuxSpec } from "../src/oci/defaults.js";
 import { startContainerd } from "../test/harness/containerd.js";
@@ -57,4 +58,6 @@ try {
   go?.close();
   await client.close();
   await ctrd.stop();
+  // The Go client leaves its namespace's cgroup parent, as containerd's clients do.
+  removeCgroupParents("/sys-go/any", "/sys-go");
 }
