@@ -2,8 +2,10 @@
  * The vmcompute.dll exports (reference §2) and the test-only Fake* exports. Compute-system state lives here;
  * handles, notifications and threads are in notify.c; real processes in process.c.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,6 +262,101 @@ static int derive_system(const jval *doc, const char *id, fsystem *s, char *msg,
     s->runtime_os = strdup(cts ? "Linux" : "Windows");
   }
   if (!s->owner || !s->name || !s->system_type || !s->runtime_os) return snprintf(msg, n, "out of memory"), 0;
+  return 1;
+}
+
+/* "\\?\Volume{GUID}" with ("\\?\Volume{GUID}\") or without its trailing backslash. */
+static int volume_path(const char *p, int trailing) {
+  static const char prefix[] = "\\\\?\\Volume{";
+  size_t n = strlen(prefix);
+  if (!p || strncasecmp(p, prefix, n) != 0) return 0;
+  p += n;
+  for (int i = 0; i < 36; i++, p++) {
+    int dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? *p != '-' : !isxdigit((unsigned char)*p)) return 0;
+  }
+  if (*p++ != '}') return 0;
+  return trailing ? strcmp(p, "\\") == 0 : *p == 0;
+}
+
+/* What a Windows container's storage must be, as hcsshim and moby build it (E_INVALIDARG otherwise; HCS's exact
+ * HRESULT is unverified):
+ *   - v1 SystemType is "Container" (hcsshim internal/hcs/schema1/schema1.go: "HCS requires this to be hard-coded");
+ *   - v1 process isolation: VolumePath without its trailing backslash ("Required for v1", hcsshim
+ *     internal/hcsoci/hcsdoc_wcow.go; "HCS API requires the trailing backslash to be removed", moby
+ *     daemon/internal/libcontainerd/local/local_windows.go createWindows) and the read-only Layers (schema1.go:
+ *     "Required for Windows Server and Hyper-V Containers");
+ *   - v1 Hyper-V: HvRuntime.ImagePath (the UtilityVM folder) and the Layers, no VolumePath (moby's table);
+ *   - v2 Container: Storage.Path WITH the trailing backslash (hcsdoc_wcow.go appends it) and Storage.Layers.
+ * LCOW (ContainerType "Linux") is checked by derive_system; a v2 VirtualMachine or HostedSystem is not walked. */
+static int check_storage(const jval *doc, int major, char *msg, size_t n) {
+  if (major >= 2) {
+    const jval *c = json_get(doc, "Container");
+    if (!is_obj(c)) return 1;
+    const jval *st = json_get(c, "Storage"), *layers = json_get(st, "Layers");
+    if (!is_obj(st)) return snprintf(msg, n, "Container.Storage is required"), 0;
+    if (!volume_path(json_str(json_get(st, "Path")), 1))
+      return snprintf(msg, n, "Container.Storage.Path must be a volume GUID path \\\\?\\Volume{GUID}\\ with its "
+                              "trailing backslash"), 0;
+    if (!layers || layers->t != J_ARR || layers->len == 0) return snprintf(msg, n, "Container.Storage.Layers is empty"), 0;
+    return 1;
+  }
+  const char *type = json_str(json_get(doc, "SystemType"));
+  if (!type || strcasecmp(type, "Container") != 0) return snprintf(msg, n, "SystemType must be Container"), 0;
+  if (json_str(json_get(doc, "ContainerType"))) return 1; /* LCOW */
+  const jval *layers = json_get(doc, "Layers");
+  if (!layers || layers->t != J_ARR || layers->len == 0)
+    return snprintf(msg, n, "Layers is empty: a Windows container needs its read-only layers"), 0;
+  const char *volume = json_str(json_get(doc, "VolumePath"));
+  if (json_truthy(json_get(doc, "HvPartition"))) {
+    const char *image = json_str(json_get(json_get(doc, "HvRuntime"), "ImagePath"));
+    if (!image || !*image) return snprintf(msg, n, "a Hyper-V container needs HvRuntime.ImagePath"), 0;
+    if (volume) return snprintf(msg, n, "a Hyper-V container has no VolumePath"), 0;
+    return 1;
+  }
+  if (!volume_path(volume, 0))
+    return snprintf(msg, n, "VolumePath must be a volume GUID path \\\\?\\Volume{GUID} without a trailing "
+                            "backslash"), 0;
+  return 1;
+}
+
+/* Processor limits as HCS applies them (E_INVALIDARG, "The parameter is incorrect", when it cannot):
+ *   - weight and maximum run from 1 to 10000, 0 meaning none (hcsshim internal/hcs/schema1/schema1.go
+ *     ContainerConfig.ProcessorWeight/ProcessorMaximum: "Range is from 1 to 10000");
+ *   - a count above the host's processors is refused (hcsshim internal/hcsoci/hcsdoc_wcow.go NormalizeProcessorCount
+ *     and moby local_windows.go extractResourcesFromSpec lower it before HCS sees it);
+ *   - a process-isolated container's job object takes one of count, weight and maximum (OCI config-windows.md
+ *     "mutually exclusive"; hcsshim ConvertCPULimits refuses more; moby verifyPlatformContainerResources keeps one).
+ *     A Hyper-V partition takes a count with a maximum (moby daemon/oci_windows.go sends both).
+ * The refusals are inferred from the references, which never send these shapes; HCS's exact HRESULT is unverified. */
+static int check_processors(const jval *doc, int major, char *msg, size_t n) {
+  const jval *count, *weight, *maximum;
+  int hyperv;
+  if (major >= 2) {
+    const jval *proc = json_get(json_get(doc, "Container"), "Processor");
+    if (!is_obj(proc)) return 1;
+    count = json_get(proc, "Count");
+    weight = json_get(proc, "Weight");
+    maximum = json_get(proc, "Maximum");
+    hyperv = 0;
+  } else {
+    count = json_get(doc, "ProcessorCount");
+    weight = json_get(doc, "ProcessorWeight");
+    maximum = json_get(doc, "ProcessorMaximum");
+    hyperv = json_truthy(json_get(doc, "HvPartition"));
+  }
+  long long c = 0, w = 0, m = 0;
+  json_int(count, &c);
+  json_int(weight, &w);
+  json_int(maximum, &m);
+  if (w < 0 || w > 10000) return snprintf(msg, n, "processor weight %lld is outside 1-10000", w), 0;
+  if (m < 0 || m > 10000) return snprintf(msg, n, "processor maximum %lld is outside 1-10000", m), 0;
+  cpu_set_t set;
+  long host = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
+  if (c < 0 || (host > 0 && c > host))
+    return snprintf(msg, n, "processor count %lld is more than the host's %ld processors", c, host), 0;
+  if (!hyperv && (c != 0) + (w != 0) + (m != 0) > 1)
+    return snprintf(msg, n, "a process-isolated container takes one of processor count, weight and maximum"), 0;
   return 1;
 }
 
@@ -563,6 +660,11 @@ API int32_t HcsCreateComputeSystem(const uint16_t *id, const uint16_t *configura
   id8 = NULL;
   if (!derive_system(doc, s->id, s, msg, sizeof msg)) {
     hr = fail(result, VMC_INVALID_JSON, "configuration: %s", msg);
+    system_unref(s);
+    goto out;
+  }
+  if (!check_storage(doc, s->schema_major, msg, sizeof msg) || !check_processors(doc, s->schema_major, msg, sizeof msg)) {
+    hr = fail(result, E_INVALIDARG, "configuration: %s", msg);
     system_unref(s);
     goto out;
   }

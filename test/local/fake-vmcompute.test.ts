@@ -7,6 +7,7 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
@@ -19,6 +20,7 @@ const LIBRARY = path.join(FAKE_DIR, "build/libfakevmcompute.so");
 const PENDING = 0xc0370103;
 const INVALID_STATE = 0xc0370105;
 const INVALID_JSON = 0xc037010d;
+const E_INVALIDARG = 0x80070057;
 const NOT_FOUND = 0xc037010e;
 const ALREADY_STOPPED = 0xc0370110;
 const ERROR_TIMEOUT = 0x800705b4;
@@ -255,10 +257,24 @@ async function waitFor<T>(probe: () => T | undefined, timeoutMs = 5000): Promise
   }
 }
 
+/** A process-isolated v1 container: its volume without the trailing backslash, and its read-only layers. */
+const V1_CONTAINER = {
+  SystemType: "Container",
+  Name: "x",
+  VolumePath: "\\\\?\\Volume{00000000-0000-0000-0000-000000000000}",
+  Layers: [{ ID: "b6f5c1a2-0000-4000-8000-000000000001", Path: "C:\\layers\\base" }],
+  HvPartition: false,
+};
+
 const V2_CONTAINER = {
   Owner: "fake-vmcompute.test",
   SchemaVersion: { Major: 2, Minor: 1 },
-  Container: { Storage: { Layers: [], Path: "\\\\?\\Volume{00000000-0000-0000-0000-000000000000}\\" } },
+  Container: {
+    Storage: {
+      Layers: [{ Id: "b6f5c1a2-0000-4000-8000-000000000001", Path: "C:\\layers\\base" }],
+      Path: "\\\\?\\Volume{00000000-0000-0000-0000-000000000000}\\",
+    },
+  },
   ShouldTerminateOnLastHandleClosed: true,
 };
 
@@ -445,7 +461,7 @@ describe("fake vmcompute through koffi", () => {
 
   it("validates documents field by field: unknown fields and wrong shapes are INVALID_JSON naming the field", async (ctx) => {
     const x = f(ctx);
-    const v1 = { SystemType: "Container", Name: "x", Layers: null, HvPartition: false };
+    const v1 = V1_CONTAINER;
     const cases: Array<[object, string]> = [
       [{ ...v1, Endpoints: ["a"] }, "unknown field Endpoints in ContainerConfig"],
       [
@@ -473,10 +489,11 @@ describe("fake vmcompute through koffi", () => {
       expect(r.handle).toBeNull();
     }
     // Go's decoder matches keys case-insensitively; so does the fake.
+    const { HvPartition: _, Layers, Name: __, SystemType: ___, ...rest } = v1;
     const ok = x.createSystem(newId(), {
-      ...v1,
+      ...rest,
       hvpartition: false,
-      layers: null,
+      layers: Layers,
       name: "y",
       systemtype: "Container",
     });
@@ -521,6 +538,76 @@ describe("fake vmcompute through koffi", () => {
     await x.next(81, ProcessExited);
     await teardown(x, "process", pcb, p.handle);
     await teardown(x, "system", cb, sys);
+  });
+
+  it("refuses storage hcsshim and moby never send: v1 VolumePath with its trailing backslash, v2 Path without, no layers", async (ctx) => {
+    const x = f(ctx);
+    const volume = V1_CONTAINER.VolumePath;
+    const { VolumePath: _, ...noVolume } = V1_CONTAINER;
+    const xenon = { ...noVolume, HvPartition: true, HvRuntime: { ImagePath: "C:\\layers\\base\\UtilityVM" } };
+    const storage = V2_CONTAINER.Container.Storage;
+    const v2 = (s: object) => ({ ...V2_CONTAINER, Container: { Storage: s } });
+    for (const [doc, message] of [
+      [{ ...V1_CONTAINER, VolumePath: `${volume}\\` }, "without a trailing backslash"],
+      [noVolume, "VolumePath must be a volume GUID path"],
+      [{ ...V1_CONTAINER, VolumePath: "C:\\scratch" }, "VolumePath must be a volume GUID path"],
+      [{ ...V1_CONTAINER, Layers: null }, "Layers is empty"],
+      [{ ...V1_CONTAINER, SystemType: "VirtualMachine" }, "SystemType must be Container"],
+      [{ ...noVolume, HvPartition: true }, "HvRuntime.ImagePath"],
+      [{ ...xenon, VolumePath: volume }, "a Hyper-V container has no VolumePath"],
+      [v2({ ...storage, Path: volume }), "with its trailing backslash"],
+      [v2({ ...storage, Layers: [] }), "Container.Storage.Layers is empty"],
+      [{ ...V2_CONTAINER, Container: {} }, "Container.Storage is required"],
+    ] as Array<[object, string]>) {
+      const r = x.createSystem(newId(), doc);
+      expect(r.hr >>> 0, message).toBe(E_INVALIDARG);
+      expect(JSON.parse(r.result!).ErrorEvents[0].Message, message).toContain(message);
+      expect(r.handle).toBeNull();
+    }
+    for (const doc of [V1_CONTAINER, xenon, V2_CONTAINER]) {
+      const ok = x.createSystem(newId(), doc);
+      expect(ok.hr).toBe(PENDING);
+      expect(x.call("HcsCloseComputeSystem", ok.handle)).toBe(0);
+    }
+  });
+
+  it("refuses processor limits HCS cannot apply: out of range, more than the host's, combined in a silo", async (ctx) => {
+    const x = f(ctx);
+    const host = os.availableParallelism();
+    const argon = V1_CONTAINER;
+    const { VolumePath: _, ...rest } = argon;
+    const xenon = { ...rest, HvPartition: true, HvRuntime: { ImagePath: "C:\\layers\\base\\UtilityVM" } };
+    const v2 = (processor: object) => ({
+      ...V2_CONTAINER,
+      Container: { ...V2_CONTAINER.Container, Processor: processor },
+    });
+    for (const [doc, message] of [
+      [{ ...argon, ProcessorWeight: 10001 }, "processor weight 10001"],
+      [{ ...argon, ProcessorMaximum: 20000 }, "processor maximum 20000"],
+      [{ ...argon, ProcessorCount: host + 1 }, `more than the host's ${host} processors`],
+      [{ ...argon, ProcessorCount: 1, ProcessorMaximum: 5000 }, "one of processor count, weight and maximum"],
+      [
+        { ...argon, ProcessorWeight: 100, ProcessorMaximum: 5000 },
+        "one of processor count, weight and maximum",
+      ],
+      [v2({ Count: 1, Weight: 100 }), "one of processor count, weight and maximum"],
+      [v2({ Maximum: 10001 }), "processor maximum 10001"],
+    ] as Array<[object, string]>) {
+      const r = x.createSystem(newId(), doc);
+      expect(r.hr >>> 0, message).toBe(E_INVALIDARG);
+      expect(JSON.parse(r.result!).ErrorEvents[0].Message).toContain(message);
+      expect(r.handle).toBeNull();
+    }
+    // A Hyper-V partition takes a count with a maximum, as moby sends them; each limit alone is fine.
+    for (const doc of [
+      { ...xenon, ProcessorCount: host, ProcessorMaximum: 5000 },
+      { ...argon, ProcessorWeight: 10000 },
+      v2({ Count: host }),
+    ]) {
+      const ok = x.createSystem(newId(), doc);
+      expect(ok.hr).toBe(PENDING);
+      expect(x.call("HcsCloseComputeSystem", ok.handle)).toBe(0);
+    }
   });
 
   it("LCOW: the first process needs the whole OCI spec, later ones must not send it and get exactly their Environment", async (ctx) => {
