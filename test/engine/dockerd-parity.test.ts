@@ -465,3 +465,116 @@ describe("ctrd serve as dockerd: logs", () => {
     expect(removed.code, removed.stderr).toBe(0);
   });
 });
+
+describe("ctrd serve as dockerd: healthchecks", () => {
+  async function health(
+    name: string,
+  ): Promise<{ Status: string; FailingStreak: number; Log: { ExitCode: number; Output: string }[] } | null> {
+    const inspected = await engine.docker(["inspect", "-f", "{{json .State.Health}}", name]);
+    expect(inspected.code, inspected.stderr).toBe(0);
+    return JSON.parse(inspected.stdout) as never;
+  }
+
+  it("runs --health-cmd: starting, unhealthy after its retries, healthy once it passes; ps, the health filter, events", async () => {
+    const dir = join(engine.containerd.dir, "parity-health");
+    mkdirSync(dir);
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const started = await engine.docker([
+      "run",
+      "-d",
+      "--name",
+      "checked",
+      "-v",
+      `${dir}:/h`,
+      "--health-cmd",
+      "echo probing; test -e /h/ok",
+      "--health-interval",
+      "100ms",
+      "--health-retries",
+      "2",
+      engine.image,
+      "sleep",
+      "300",
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    expect((await health("checked"))?.Status).toMatch(/^(starting|unhealthy)$/);
+    await waitFor(async () => (await health("checked"))?.Status === "unhealthy", "unhealthy");
+    const unhealthy = await health("checked");
+    expect(unhealthy?.FailingStreak).toBeGreaterThanOrEqual(2);
+    expect(unhealthy?.Log.at(-1)).toMatchObject({ ExitCode: 1, Output: "probing\n" });
+    const ps = await engine.docker([
+      "ps",
+      "--filter",
+      "health=unhealthy",
+      "--format",
+      "{{.Names}} {{.Status}}",
+    ]);
+    expect(ps.stdout).toMatch(/^checked Up .* \(unhealthy\)\n$/);
+    writeFileSync(join(dir, "ok"), "");
+    await waitFor(async () => (await health("checked"))?.Status === "healthy", "healthy");
+    expect((await engine.docker(["ps", "--filter", "health=healthy", "--format", "{{.Names}}"])).stdout).toBe(
+      "checked\n",
+    );
+    expect((await engine.docker(["ps", "--filter", "health=bogus"])).stderr).toMatch(/health/);
+    const events = await engine.docker([
+      "events",
+      "--since",
+      String(since),
+      "--until",
+      String(Math.ceil(Date.now() / 1000) + 1),
+      "--filter",
+      "container=checked",
+      "--format",
+      "{{.Action}}",
+    ]);
+    expect(events.stdout).toMatch(/health_status: unhealthy\n(.*\n)*health_status: healthy\n/);
+    // A container without a healthcheck has no Health.
+    expect(
+      (await engine.docker(["run", "-d", "--name", "unchecked", engine.image, "sleep", "300"])).code,
+    ).toBe(0);
+    expect(await health("unchecked")).toBeNull();
+    expect((await engine.docker(["ps", "--filter", "health=none", "--format", "{{.Names}}"])).stdout).toBe(
+      "unchecked\n",
+    );
+    await engine.docker(["rm", "-f", "unchecked"]);
+    await engine.docker(["rm", "-f", "checked"]);
+  });
+
+  it("kills a probe past its timeout and says so, as dockerd does", async () => {
+    const started = await engine.docker([
+      "run",
+      "-d",
+      "--name",
+      "slow-probe",
+      "--health-cmd",
+      "sleep 300",
+      "--health-interval",
+      "100ms",
+      "--health-timeout",
+      "200ms",
+      "--health-retries",
+      "1",
+      engine.image,
+      "sleep",
+      "300",
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    await waitFor(async () => (await health("slow-probe"))?.Status === "unhealthy", "unhealthy");
+    expect((await health("slow-probe"))?.Log[0]).toMatchObject({
+      ExitCode: -1,
+      Output: "Health check exceeded timeout (200ms)",
+    });
+    // The probes were killed: only the container's own process is left in it.
+    await waitFor(
+      async () => (await engine.docker(["top", "slow-probe"])).stdout.trim().split("\n").length === 2,
+      "probes gone",
+    );
+    const refused = await engine.api("POST", "/containers/create", {
+      Image: engine.image,
+      Healthcheck: { Test: ["CMD", "true"], Interval: 10 },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatch(/Interval in Healthcheck cannot be less than 1ms/);
+    await engine.docker(["rm", "-f", "slow-probe"]);
+  });
+});

@@ -112,7 +112,7 @@ function matchesFilters(record: ContainerRecord, list: ListFilter): boolean {
     ) &&
     any("status", (value) => record.State.Status === value) &&
     any("exited", (value) => started && !running && String(record.State.ExitCode) === value) &&
-    any("health", (value) => value === "none") &&
+    any("health", (value) => (record.State.Health?.Status ?? "none") === value) &&
     any("is-task", (value) => value === "false") &&
     any("network", (value) =>
       Object.entries(record.Networks).some(
@@ -147,6 +147,9 @@ async function listContainers(
   for (const name of filters.keys()) if (!PS_FILTERS.has(name)) throw badRequest(`invalid filter '${name}'`);
   for (const status of filters.get("status") ?? [])
     if (!STATES.has(status)) throw badRequest(`Invalid filter 'status=${status}'`);
+  for (const health of filters.get("health") ?? [])
+    if (!["starting", "healthy", "unhealthy", "none"].includes(health))
+      throw badRequest(`Unrecognised filter value for health: ${health}`);
   for (const code of filters.get("exited") ?? [])
     if (!/^-?\d+$/.test(code)) throw badRequest(`invalid filter 'exited=${code}'`);
   const limit = queryInt(exchange.query, "limit") ?? -1;
