@@ -321,6 +321,72 @@ describe("ctrd serve as dockerd: images", () => {
   });
 });
 
+describe("ctrd serve as dockerd: pruning", () => {
+  it("docker image prune removes nothing by default, and with -a every image no container uses", async () => {
+    const { ref: unused } = await publishImage(engine.registry, engine.containerd.dir, "parity-prune:v1", {
+      layers: [busyboxLayer({ "prune-marker": "unused\n" })],
+      config: { Cmd: ["true"] },
+    });
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    expect((await engine.docker(["pull", unused])).code).toBe(0);
+    const user = await engine.docker(["create", engine.image, "true"]);
+    expect(user.code, user.stderr).toBe(0);
+    const images = async (): Promise<string[]> =>
+      (await engine.docker(["images", "--format", "{{.Repository}}:{{.Tag}}"])).stdout
+        .split("\n")
+        .filter(Boolean)
+        .sort();
+    const dangling = await engine.docker(["image", "prune", "-f"]);
+    expect(dangling).toMatchObject({ code: 0, stdout: "Total reclaimed space: 0B\n" });
+    expect(await images()).toEqual([engine.image, unused].sort());
+    const all = await engine.docker(["image", "prune", "-a", "-f"]);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toContain(`untagged: ${unused}`);
+    expect(await images()).toEqual([engine.image]);
+    const unknown = await engine.docker(["image", "prune", "-f", "--filter", "colour=blue"]);
+    expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
+    expect((await engine.docker(["rm", user.stdout.trim()])).code).toBe(0);
+  });
+
+  it("docker container prune and network prune take only what their filters select", async () => {
+    const running = await engine.docker(["run", "-d", engine.image, "sleep", "300"]);
+    const keep = await engine.docker(["run", "-d", "--label", "keep=yes", engine.image, "true"]);
+    const stopped = await engine.docker(["run", "-d", engine.image, "true"]);
+    for (const id of [keep.stdout.trim(), stopped.stdout.trim()])
+      expect((await engine.docker(["wait", id])).stdout).toBe("0\n");
+    const all = async (): Promise<string[]> =>
+      (await engine.docker(["ps", "-aq", "--no-trunc"])).stdout.split("\n").filter(Boolean).sort();
+    // A filter that selects nothing prunes nothing (it was ignored: every stopped container went).
+    const none = await engine.docker(["container", "prune", "-f", "--filter", "label=no-such-label"]);
+    expect(none.code, none.stderr).toBe(0);
+    expect(await all()).toEqual([running, keep, stopped].map((result) => result.stdout.trim()).sort());
+    const old = await engine.docker(["container", "prune", "-f", "--filter", "until=2000-01-01T00:00:00Z"]);
+    expect(old.code, old.stderr).toBe(0);
+    expect((await all()).length).toBe(3);
+    const pruned = await engine.docker(["container", "prune", "-f", "--filter", "label!=keep=yes"]);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(pruned.stdout).toContain(stopped.stdout.trim());
+    expect(await all()).toEqual([running, keep].map((result) => result.stdout.trim()).sort());
+    const unknown = await engine.docker(["container", "prune", "-f", "--filter", "colour=blue"]);
+    expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
+    await engine.docker(["rm", "-f", running.stdout.trim(), keep.stdout.trim()]);
+
+    const tagged = `prune-tagged-${Date.now().toString(36)}`;
+    const plain = `prune-plain-${Date.now().toString(36)}`;
+    expect((await engine.docker(["network", "create", "--label", "temp=1", tagged])).code).toBe(0);
+    expect((await engine.docker(["network", "create", plain])).code).toBe(0);
+    const networks = async (): Promise<string[]> =>
+      (await engine.docker(["network", "ls", "--format", "{{.Name}}"])).stdout
+        .split("\n")
+        .filter((name) => name.startsWith("prune-"));
+    const labelled = await engine.docker(["network", "prune", "-f", "--filter", "label=temp=1"]);
+    expect(labelled.code, labelled.stderr).toBe(0);
+    expect(await networks()).toEqual([plain]);
+    expect((await engine.docker(["network", "prune", "-f"])).code).toBe(0);
+    expect(await networks()).toEqual([]);
+  });
+});
+
 describe("ctrd serve as dockerd: networking", () => {
   it("runs on the host's network with the host's name, discarding published ports with a warning", async () => {
     const host = await engine.docker([

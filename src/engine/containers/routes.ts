@@ -4,6 +4,7 @@ import type { CallOptions } from "../../libcontainerd/types/client.js";
 import { badRequest, EngineError } from "../errors.js";
 import { parseEventTime } from "../events.js";
 import { type Exchange, queryBool, queryFilters, queryInt } from "../http.js";
+import { pruneFilter } from "../prune.js";
 import type { Router } from "../router.js";
 import { frame, RAW_STREAM, STDERR, STDOUT } from "../stdcopy.js";
 import { parseBind, parseCreateRequest } from "./config.js";
@@ -319,6 +320,7 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
   });
 
   router.add("POST", "/containers/prune", async (exchange) => {
+    const { matches } = pruneFilter(exchange.query);
     const deleted: string[] = [];
     for (const record of store.all()) {
       if (
@@ -327,6 +329,7 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
         record.State.Status !== "dead"
       )
         continue;
+      if (!matches(record.Config.Labels, Date.parse(record.Created))) continue;
       await manager.remove(record, { force: false }, { signal: exchange.signal });
       deleted.push(record.Id);
     }
