@@ -818,6 +818,17 @@ describe("hcsshim fidelity (Windows guests)", () => {
     expect(fake.lastCreateDocument()).toBeUndefined();
   });
 
+  it("a gMSA credential spec goes in v1's Credentials; v2 has no such field, so it is refused, not dropped", async () => {
+    const spec = windowsSpec(["true"]);
+    spec.windows!.credentialSpec = '{"CmsPlugins":["ActiveDirectory"]}';
+    const v1 = await client({ windowsBuild: 17134 }).newContainer(id(), spec);
+    expect(fake.lastCreateDocument()).toMatchObject({ Credentials: spec.windows!.credentialSpec });
+    await v1.delete();
+    await fake.reset();
+    await expect(client().newContainer(id(), spec)).rejects.toBeInstanceOf(NotImplementedError);
+    expect(fake.lastCreateDocument()).toBeUndefined();
+  });
+
   it("CPU limits as HCS takes them: one of count/shares/maximum in a silo, a count with a maximum for Hyper-V, ranges, the host's processors", async () => {
     const host = os.availableParallelism();
     const withCpu = (cpu: { count?: number; shares?: number; maximum?: number }, hyperv = false) => {

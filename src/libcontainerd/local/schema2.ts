@@ -60,6 +60,15 @@ export function schema2ComputeSystem(
       `container ${id}: on schema v2 (RS5+) endpoints join through an HNS namespace, which this backend cannot create; put them in a namespace and pass its id as windows.network.networkNamespace`,
     );
   }
+  // v1 took the credential spec as one field (Credentials); v2 has none. hcsshim makes a Container Credential
+  // Guard instance first (HcsModifyServiceSettings AddInstance, then HcsGetServiceProperties) and puts its state
+  // in Container.ContainerCredentialGuard (internal/credentials/credentials.go CreateCredentialGuard: "Can no
+  // longer be enabled just through a single property"). This backend does not; refused, never dropped.
+  if (config.credentials) {
+    throw new NotImplementedError(
+      `container ${id}: a gMSA credential spec on schema v2 (RS5+) needs a Container Credential Guard instance, which this backend cannot create`,
+    );
+  }
   const qos = dropUndefined({
     IopsMaximum: config.storageIopsMaximum,
     BandwidthMaximum: config.storageBandwidthMaximum,
