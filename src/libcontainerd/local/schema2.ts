@@ -69,6 +69,13 @@ export function schema2ComputeSystem(
       `container ${id}: a gMSA credential spec on schema v2 (RS5+) needs a Container Credential Guard instance, which this backend cannot create`,
     );
   }
+  // v1's StorageSandboxSize has no v2 field: the scratch layer is expanded before create (vmcompute
+  // ExpandSandboxSize, hcsshim internal/wclayer/expandscratchsize.go; moby's graphdriver), not by the document.
+  if (config.storageSandboxSize) {
+    throw new NotImplementedError(
+      `container ${id}: windows.resources.storage.sandboxSize has no schema v2 (RS5+) field; expand the scratch layer before creating the container`,
+    );
+  }
   const qos = dropUndefined({
     IopsMaximum: config.storageIopsMaximum,
     BandwidthMaximum: config.storageBandwidthMaximum,
