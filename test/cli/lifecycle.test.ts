@@ -1,6 +1,8 @@
 // A detached container driven through the other commands: ps, exec, pause/resume, stats, events, kill, rm.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { describe, expect, test } from "vitest";
-import { ctrd, type PsRow, startCtrd, useHarnessCtrd, waitForOutput } from "./helpers.js";
+import { CTRD, ctrd, type PsRow, startCtrd, useHarnessCtrd, waitForOutput } from "./helpers.js";
 
 const fx = useHarnessCtrd("ctrd-life-");
 
@@ -126,5 +128,24 @@ describe("a detached container", () => {
     expect(id).toMatch(/^[a-z]+-[a-z]+-[0-9a-f]{4}$/);
     expect((await ctrd(["rm", ...fx.global, "-f", id])).code).toBe(0);
     expect(await ps(true)).toEqual([]);
+  });
+
+  test("exec -it: the command finds its terminal sized like ours from its start", async () => {
+    const started = await ctrd(["run", ...fx.global, ...fx.cgroup, "-d", "--", "sleep", "60"]);
+    expect(started.code, started.stderr).toBe(0);
+    const id = started.stdout.trim();
+    // script(1) gives ctrd a real terminal; `stty size` asks for the size as soon as it runs.
+    const shell = `stty cols 100 rows 30; ${CTRD} exec ${fx.global.join(" ")} -it ${id} stty size`;
+    const script = spawn("script", ["-qec", shell, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
+    let output = "";
+    for (const stream of [script.stdout, script.stderr])
+      stream.setEncoding("utf8").on("data", (chunk: string) => {
+        output += chunk;
+      });
+    const [code] = (await once(script, "close")) as [number | null];
+    script.stdin.end();
+    expect(code, output).toBe(0);
+    expect(output.replace(/\r/g, "")).toBe("30 100\n");
+    expect((await ctrd(["rm", ...fx.global, "-f", id])).code).toBe(0);
   });
 });
