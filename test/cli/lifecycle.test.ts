@@ -73,6 +73,10 @@ describe("a detached container", () => {
     expect((await ps())[0]?.status).toBe("paused");
     expect((await ctrd(["resume", ...fx.global, "web"])).code).toBe(0);
     expect((await ps())[0]?.status).toBe("running");
+    // docker's verb for it.
+    expect((await ctrd(["pause", ...fx.global, "web"])).code).toBe(0);
+    expect((await ctrd(["unpause", ...fx.global, "web"])).stdout).toBe("web\n");
+    expect((await ps())[0]?.status).toBe("running");
 
     const stats = await ctrd(["stats", ...fx.global, "--no-stream", "--json", "web"]);
     expect(stats.code, stats.stderr).toBe(0);
@@ -108,7 +112,7 @@ describe("a detached container", () => {
       // The init process's events; the execs above have their own (processId = the exec id).
       .filter((event) => event.containerId === "web" && event.processId === "web")
       .map((event) => (event.type === "exit" ? `exit ${event.exitCode}` : event.type));
-    expect(types).toEqual(["create", "start", "paused", "resumed", "exit 0"]);
+    expect(types).toEqual(["create", "start", "paused", "resumed", "paused", "resumed", "exit 0"]);
   });
 
   test("rm -f removes a running container", async () => {
