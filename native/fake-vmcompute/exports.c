@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,6 +261,46 @@ static int derive_system(const jval *doc, const char *id, fsystem *s, char *msg,
     s->runtime_os = strdup(cts ? "Linux" : "Windows");
   }
   if (!s->owner || !s->name || !s->system_type || !s->runtime_os) return snprintf(msg, n, "out of memory"), 0;
+  return 1;
+}
+
+/* Processor limits as HCS applies them (E_INVALIDARG, "The parameter is incorrect", when it cannot):
+ *   - weight and maximum run from 1 to 10000, 0 meaning none (hcsshim internal/hcs/schema1/schema1.go
+ *     ContainerConfig.ProcessorWeight/ProcessorMaximum: "Range is from 1 to 10000");
+ *   - a count above the host's processors is refused (hcsshim internal/hcsoci/hcsdoc_wcow.go NormalizeProcessorCount
+ *     and moby local_windows.go extractResourcesFromSpec lower it before HCS sees it);
+ *   - a process-isolated container's job object takes one of count, weight and maximum (OCI config-windows.md
+ *     "mutually exclusive"; hcsshim ConvertCPULimits refuses more; moby verifyPlatformContainerResources keeps one).
+ *     A Hyper-V partition takes a count with a maximum (moby daemon/oci_windows.go sends both).
+ * The refusals are inferred from the references, which never send these shapes; HCS's exact HRESULT is unverified. */
+static int check_processors(const jval *doc, int major, char *msg, size_t n) {
+  const jval *count, *weight, *maximum;
+  int hyperv;
+  if (major >= 2) {
+    const jval *proc = json_get(json_get(doc, "Container"), "Processor");
+    if (!is_obj(proc)) return 1;
+    count = json_get(proc, "Count");
+    weight = json_get(proc, "Weight");
+    maximum = json_get(proc, "Maximum");
+    hyperv = 0;
+  } else {
+    count = json_get(doc, "ProcessorCount");
+    weight = json_get(doc, "ProcessorWeight");
+    maximum = json_get(doc, "ProcessorMaximum");
+    hyperv = json_truthy(json_get(doc, "HvPartition"));
+  }
+  long long c = 0, w = 0, m = 0;
+  json_int(count, &c);
+  json_int(weight, &w);
+  json_int(maximum, &m);
+  if (w < 0 || w > 10000) return snprintf(msg, n, "processor weight %lld is outside 1-10000", w), 0;
+  if (m < 0 || m > 10000) return snprintf(msg, n, "processor maximum %lld is outside 1-10000", m), 0;
+  cpu_set_t set;
+  long host = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
+  if (c < 0 || (host > 0 && c > host))
+    return snprintf(msg, n, "processor count %lld is more than the host's %ld processors", c, host), 0;
+  if (!hyperv && (c != 0) + (w != 0) + (m != 0) > 1)
+    return snprintf(msg, n, "a process-isolated container takes one of processor count, weight and maximum"), 0;
   return 1;
 }
 
@@ -563,6 +604,11 @@ API int32_t HcsCreateComputeSystem(const uint16_t *id, const uint16_t *configura
   id8 = NULL;
   if (!derive_system(doc, s->id, s, msg, sizeof msg)) {
     hr = fail(result, VMC_INVALID_JSON, "configuration: %s", msg);
+    system_unref(s);
+    goto out;
+  }
+  if (!check_processors(doc, s->schema_major, msg, sizeof msg)) {
+    hr = fail(result, E_INVALIDARG, "configuration: %s", msg);
     system_unref(s);
     goto out;
   }

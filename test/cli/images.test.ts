@@ -1,11 +1,10 @@
 // ctrd pull / images / tag / rmi / run IMAGE against a private containerd and a real registry.
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer, request as httpRequest } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { describe, expect, onTestFinished, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { busyboxLayer } from "../harness/images.js";
+import { startRegistryFront } from "../harness/registry-front.js";
 import { collectGarbage, storeContents } from "../images/gc.js";
 import { publish, useRegistry } from "../images/helpers.js";
 import { ctrd, startCtrd, useHarnessCtrd } from "./helpers.js";
@@ -13,49 +12,28 @@ import { ctrd, startCtrd, useHarnessCtrd } from "./helpers.js";
 const fx = useHarnessCtrd("ctrd-img-");
 
 /**
- * An HTTP front to the registry that passes everything on, except the GET of one blob: it sends that
- * blob's first bytes and then nothing more (`stalled` resolves then), as a registry that hangs mid-blob.
+ * A front to the registry that passes everything on, except the GET of one blob: it sends that blob's
+ * first bytes and then nothing more (`stalled` resolves then), as a registry that hangs mid-blob.
  */
 async function stallingFront(upstream: string, digest: string) {
-  const [upstreamHost, upstreamPort] = upstream.split(":");
   let stall: () => void = () => {};
   const stalled = new Promise<void>((resolve) => {
     stall = resolve;
   });
-  const server = createServer((req, res) => {
-    const held = req.method === "GET" && (req.url ?? "").endsWith(`/blobs/${digest}`);
-    const forward = httpRequest(
-      {
-        host: upstreamHost,
-        port: Number(upstreamPort),
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        if (!held) {
-          answer.pipe(res);
-          return;
-        }
-        answer.once("data", (chunk: Buffer) => {
-          answer.destroy();
-          res.write(chunk.subarray(0, 1024), () => stall());
-        });
-      },
-    );
-    forward.on("error", () => res.destroy());
-    req.pipe(forward);
+  const host = await startRegistryFront(upstream, {
+    relay(req, answer, res) {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      if (!(req.method === "GET" && (req.url ?? "").endsWith(`/blobs/${digest}`))) {
+        answer.pipe(res);
+        return;
+      }
+      answer.once("data", (chunk: Buffer) => {
+        answer.destroy();
+        res.write(chunk.subarray(0, 1024), () => stall());
+      });
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  onTestFinished(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, stalled };
+  return { host, stalled };
 }
 const reg = useRegistry();
 

@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
-import { createServer, request as httpRequest } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage } from "node:http";
 import { promisify } from "node:util";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it } from "vitest";
 import { buildImage, busyboxLayer, pushLayout, writeOciLayout } from "../harness/images.js";
+import { startRegistryFront } from "../harness/registry-front.js";
 import { useRemote } from "../harness/remote.js";
 import { collectGarbage, storeContents } from "./gc.js";
 import { publish, runImage, useRegistry } from "./helpers.js";
@@ -11,48 +11,30 @@ import { publish, runImage, useRegistry } from "./helpers.js";
 const exec = promisify(execFile);
 
 /**
- * An HTTP front to the registry, as a CDN or proxy would stand before one: blob GETs are answered
- * with a redirect to the registry itself, or passed on without a Content-Length (chunked);
- * everything else is passed on as is. Counts the blob GETs it saw.
+ * A front to the registry, as a CDN or proxy would stand before one: blob GETs are answered with a
+ * redirect to the registry itself, or passed on without a Content-Length (chunked); everything else is
+ * passed on as is. Counts the blob GETs it saw.
  */
 async function startFront(upstream: string, mode: "redirect" | "chunked") {
-  const [upstreamHost, upstreamPort] = upstream.split(":");
   let blobGets = 0;
-  const server = createServer((req, res) => {
-    const blobGet = req.method === "GET" && /\/blobs\/sha256:/.test(req.url ?? "");
-    if (blobGet) blobGets++;
-    if (blobGet && mode === "redirect") {
+  const isBlobGet = (req: IncomingMessage) => req.method === "GET" && /\/blobs\/sha256:/.test(req.url ?? "");
+  const host = await startRegistryFront(upstream, {
+    answer(req, res) {
+      if (!isBlobGet(req)) return false;
+      blobGets++;
+      if (mode !== "redirect") return false;
       res.writeHead(307, { location: `http://${upstream}${req.url}` });
       res.end();
-      return;
-    }
-    const forward = httpRequest(
-      {
-        host: upstreamHost,
-        port: Number(upstreamPort),
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-      },
-      (answer) => {
-        const headers = { ...answer.headers };
-        if (blobGet) delete headers["content-length"];
-        res.writeHead(answer.statusCode ?? 502, headers);
-        answer.pipe(res);
-      },
-    );
-    forward.on("error", () => res.destroy());
-    req.pipe(forward);
+      return true;
+    },
+    relay(req, answer, res) {
+      const headers = { ...answer.headers };
+      if (isBlobGet(req)) delete headers["content-length"];
+      res.writeHead(answer.statusCode ?? 502, headers);
+      answer.pipe(res);
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  onTestFinished(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, blobGets: () => blobGets };
+  return { host, blobGets: () => blobGets };
 }
 
 describe("pull and run an image from a registry", () => {

@@ -7,6 +7,7 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
@@ -19,6 +20,7 @@ const LIBRARY = path.join(FAKE_DIR, "build/libfakevmcompute.so");
 const PENDING = 0xc0370103;
 const INVALID_STATE = 0xc0370105;
 const INVALID_JSON = 0xc037010d;
+const E_INVALIDARG = 0x80070057;
 const NOT_FOUND = 0xc037010e;
 const ALREADY_STOPPED = 0xc0370110;
 const ERROR_TIMEOUT = 0x800705b4;
@@ -521,6 +523,44 @@ describe("fake vmcompute through koffi", () => {
     await x.next(81, ProcessExited);
     await teardown(x, "process", pcb, p.handle);
     await teardown(x, "system", cb, sys);
+  });
+
+  it("refuses processor limits HCS cannot apply: out of range, more than the host's, combined in a silo", async (ctx) => {
+    const x = f(ctx);
+    const host = os.availableParallelism();
+    const argon = { SystemType: "Container", Name: "x", Layers: null, HvPartition: false };
+    const xenon = { ...argon, HvPartition: true };
+    const v2 = (processor: object) => ({
+      ...V2_CONTAINER,
+      Container: { ...V2_CONTAINER.Container, Processor: processor },
+    });
+    for (const [doc, message] of [
+      [{ ...argon, ProcessorWeight: 10001 }, "processor weight 10001"],
+      [{ ...argon, ProcessorMaximum: 20000 }, "processor maximum 20000"],
+      [{ ...argon, ProcessorCount: host + 1 }, `more than the host's ${host} processors`],
+      [{ ...argon, ProcessorCount: 1, ProcessorMaximum: 5000 }, "one of processor count, weight and maximum"],
+      [
+        { ...argon, ProcessorWeight: 100, ProcessorMaximum: 5000 },
+        "one of processor count, weight and maximum",
+      ],
+      [v2({ Count: 1, Weight: 100 }), "one of processor count, weight and maximum"],
+      [v2({ Maximum: 10001 }), "processor maximum 10001"],
+    ] as Array<[object, string]>) {
+      const r = x.createSystem(newId(), doc);
+      expect(r.hr >>> 0, message).toBe(E_INVALIDARG);
+      expect(JSON.parse(r.result!).ErrorEvents[0].Message).toContain(message);
+      expect(r.handle).toBeNull();
+    }
+    // A Hyper-V partition takes a count with a maximum, as moby sends them; each limit alone is fine.
+    for (const doc of [
+      { ...xenon, ProcessorCount: host, ProcessorMaximum: 5000 },
+      { ...argon, ProcessorWeight: 10000 },
+      v2({ Count: host }),
+    ]) {
+      const ok = x.createSystem(newId(), doc);
+      expect(ok.hr).toBe(PENDING);
+      expect(x.call("HcsCloseComputeSystem", ok.handle)).toBe(0);
+    }
   });
 
   it("LCOW: the first process needs the whole OCI spec, later ones must not send it and get exactly their Environment", async (ctx) => {

@@ -1,5 +1,6 @@
 /** The local (HCS) client through the real koffi bindings against the fake vmcompute library. */
 import { createHash } from "node:crypto";
+import os from "node:os";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LocalClient, type LocalClientOptions } from "../../src/libcontainerd/local/client.js";
 import {
@@ -795,6 +796,38 @@ describe("hcsshim fidelity (Windows guests)", () => {
       MappedPipes: [{ ContainerPipeName: "docker_engine" }],
     });
     await ok.delete();
+  });
+
+  it("CPU limits as HCS takes them: one of count/shares/maximum in a silo, a count with a maximum for Hyper-V, ranges, the host's processors", async () => {
+    const host = os.availableParallelism();
+    const withCpu = (cpu: { count?: number; shares?: number; maximum?: number }, hyperv = false) => {
+      const spec = windowsSpec(["true"], { hyperv });
+      spec.windows!.resources = { cpu };
+      return spec;
+    };
+    await fake.reset();
+    const c = client({ fileExists: (p) => p.endsWith("UtilityVM") });
+    // Refused before HCS sees them: a silo's job object takes one limit, weight and maximum are 1-10000.
+    for (const [cpu, hyperv] of [
+      [{ count: 1, maximum: 5000 }, false],
+      [{ shares: 100, maximum: 5000 }, false],
+      [{ shares: 10_001 }, false],
+      [{ maximum: 20_000 }, true],
+      [{ count: -1 }, false],
+    ] as const) {
+      await expect(c.newContainer(id(), withCpu(cpu, hyperv)), JSON.stringify(cpu)).rejects.toBeInstanceOf(
+        InvalidArgumentError,
+      );
+      expect(fake.lastCreateDocument(), JSON.stringify(cpu)).toBeUndefined();
+    }
+    // A Hyper-V partition takes a count with a maximum (moby sends both for --cpus).
+    const xenon = await c.newContainer(id(), withCpu({ count: 1, maximum: 5000 }, true));
+    expect(fake.lastCreateDocument()).toMatchObject({ ProcessorCount: 1, ProcessorMaximum: 5000 });
+    await xenon.delete();
+    // A count above the host's processors is lowered to them, as moby and hcsshim do.
+    const argon = await c.newContainer(id(), withCpu({ count: host + 8 }));
+    expect(fake.lastCreateDocument()).toMatchObject({ Container: { Processor: { Count: host } } });
+    await argon.delete();
   });
 
   it("layer ids come from the library's NameToGuid", async () => {

@@ -38,6 +38,7 @@ function ctx(windowsBuild: number, extra: Partial<CreateDocumentContext> = {}): 
     windowsBuild,
     layerId: (name) => `guid-${name}`,
     pathExists: () => false,
+    hostProcessors: 64,
     ...extra,
   };
 }
@@ -152,13 +153,13 @@ describe("createDocument: schema by Windows build", () => {
     expect(() => createDocument(spec, ctx(17763))).toThrow(/mount type tmpfs/);
   });
 
-  it("carries CPU shares/maximum, storage QoS and DNS settings", () => {
-    const spec = windowsSpec();
-    spec.windows!.resources = { cpu: { shares: 500, maximum: 5000 }, storage: { iops: 100, bps: 2000 } };
+  it("carries the CPU maximum, storage QoS and DNS settings", () => {
+    const spec = windowsSpec({ cpuCount: undefined });
+    // One CPU limit: a process-isolated container's count, shares and maximum are mutually exclusive.
+    spec.windows!.resources = { cpu: { maximum: 5000 }, storage: { iops: 100, bps: 2000 } };
     spec.windows!.network = { DNSSearchList: ["a.local", "b.local"], allowUnqualifiedDNSQuery: true };
     const v1 = createDocument(spec, ctx(17134)).document;
     expect(v1).toMatchObject({
-      ProcessorWeight: 500,
       ProcessorMaximum: 5000,
       StorageIOPSMaximum: 100,
       StorageBandwidthMaximum: 2000,
@@ -168,7 +169,7 @@ describe("createDocument: schema by Windows build", () => {
     const v2 = createDocument(spec, ctx(17763)).document;
     expect(v2).toMatchObject({
       Container: {
-        Processor: { Weight: 500, Maximum: 5000 },
+        Processor: { Maximum: 5000 },
         Storage: { QoS: { IopsMaximum: 100, BandwidthMaximum: 2000 } },
         Networking: { DnsSearchList: "a.local,b.local", AllowUnqualifiedDnsQuery: true },
       },

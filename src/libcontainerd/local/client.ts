@@ -144,15 +144,21 @@ export class LocalClient extends ClientBase {
       lcow: this.options.lcow,
       pathExists,
     };
-    const validated = createDocument(spec, { ...base, layerId: nameBasedLayerId });
-    if (!this.api.has("NameToGuid")) return validated;
+    const warn = (message: string) => this.logger.warn({ id }, message);
+    if (!this.api.has("NameToGuid"))
+      return createDocument(spec, { ...base, layerId: nameBasedLayerId, warn });
+    createDocument(spec, { ...base, layerId: nameBasedLayerId }); // checks the spec before any HCS call
     // Real HCS identifies layers by vmcompute's NameToGuid; resolve them only once the spec is valid.
     const ids = new Map<string, string>();
     for (const folder of spec.windows?.layerFolders ?? []) {
       const name = folder.split(/[\\/]/).filter(Boolean).pop() ?? folder;
       ids.set(name, await this.api.nameToGuid(name));
     }
-    return createDocument(spec, { ...base, layerId: (name) => ids.get(name) ?? nameBasedLayerId(name) });
+    return createDocument(spec, {
+      ...base,
+      layerId: (name) => ids.get(name) ?? nameBasedLayerId(name),
+      warn,
+    });
   }
 
   /**

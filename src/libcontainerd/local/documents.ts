@@ -15,7 +15,7 @@ import {
   windowsProcessParameters,
 } from "./schema1.js";
 import { type Schema2ComputeSystem, schema2ComputeSystem } from "./schema2.js";
-import { type DocumentContext, windowsContainerConfig } from "./windows-config.js";
+import { type DocumentContext, processorLimits, windowsContainerConfig } from "./windows-config.js";
 
 export const WINDOWS_BUILD_RS1 = 14393;
 export const WINDOWS_BUILD_RS3 = 16299;
@@ -58,7 +58,9 @@ export function createDocument(spec: OciSpec, ctx: CreateDocumentContext): Creat
       );
     }
     const boot = resolveLcowBootFiles(ctx.lcow, ctx.pathExists);
-    const { config, guestSpec } = lcowContainerConfig(ctx.id, ctx.owner, spec, boot, ctx.layerId);
+    // The utility VM is a Hyper-V partition: a count goes with a maximum there.
+    const processors = processorLimits(spec, ctx, true);
+    const { config, guestSpec } = lcowContainerConfig(ctx.id, ctx.owner, spec, boot, ctx.layerId, processors);
     return { schema: "v1", guestOs: "linux", document: config, guestSpec };
   }
   const config = windowsContainerConfig(spec, ctx);

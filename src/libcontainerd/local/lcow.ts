@@ -13,6 +13,7 @@ import {
   type Schema1ContainerConfig,
   type Schema1MappedDir,
 } from "./schema1.js";
+import type { ProcessorLimits } from "./windows-config.js";
 
 const win32 = path.win32;
 
@@ -105,6 +106,7 @@ export function lcowContainerConfig(
   spec: OciSpec,
   boot: LcowBootFiles,
   layerId: (folderName: string) => string,
+  processors: ProcessorLimits,
 ): LcowDocument {
   if (!spec.linux) throw new InvalidArgumentError(`container ${id}: an LCOW spec needs a linux section`);
   const folders = spec.windows?.layerFolders ?? [];
@@ -121,7 +123,6 @@ export function lcowContainerConfig(
       `container ${id}: an LCOW v1 document has no network namespace field; give windows.network.endpointList instead`,
     );
   }
-  const cpu = spec.windows?.resources?.cpu;
   const memoryLimit = spec.windows?.resources?.memory?.limit;
   const config = dropUndefined<Schema1ContainerConfig>({
     SystemType: "Container",
@@ -135,9 +136,9 @@ export function lcowContainerConfig(
         }))
       : null,
     HostName: spec.hostname || undefined,
-    ProcessorCount: cpu?.count || undefined,
-    ProcessorWeight: cpu?.shares || undefined,
-    ProcessorMaximum: cpu?.maximum || undefined,
+    ProcessorCount: processors.processorCount,
+    ProcessorWeight: processors.processorWeight,
+    ProcessorMaximum: processors.processorMaximum,
     MemoryMaximumInMB: memoryLimit ? Math.floor(memoryLimit / MIB) : undefined,
     MappedDirectories: mappedDirectories.length ? mappedDirectories : undefined,
     HvPartition: true,

@@ -3,6 +3,7 @@
  * moby's local backend (daemon/internal/libcontainerd/local/local_windows.go: NewContainer).
  */
 import { createHash } from "node:crypto";
+import os from "node:os";
 import path from "node:path";
 import type { OciMount, OciSpec } from "../../oci/spec.js";
 import { InvalidArgumentError } from "../types/errors.js";
@@ -17,6 +18,10 @@ export interface DocumentContext {
   /** The GUID HCS expects for a layer folder name (vmcompute's NameToGuid on Windows). */
   layerId: (folderName: string) => string;
   pathExists: (hostPath: string) => boolean;
+  /** The host's logical processors (default: this machine's); a larger `cpu.count` is lowered to it. */
+  hostProcessors?: number;
+  /** Told what was adjusted (a `cpu.count` above the host's processors). */
+  warn?: (message: string) => void;
 }
 
 export interface LayerRef {
@@ -112,6 +117,7 @@ export function windowsContainerConfig(spec: OciSpec, ctx: DocumentContext): Win
   const network = windows.network;
   const memoryLimit = resources?.memory?.limit;
   return {
+    ...processorLimits(spec, ctx, hyperV),
     hostname: spec.hostname || undefined,
     layers,
     scratchFolder,
@@ -120,9 +126,6 @@ export function windowsContainerConfig(spec: OciSpec, ctx: DocumentContext): Win
     utilityVmImagePath,
     mappedDirectories,
     mappedPipes,
-    processorCount: resources?.cpu?.count || undefined,
-    processorWeight: resources?.cpu?.shares || undefined,
-    processorMaximum: resources?.cpu?.maximum || undefined,
     memoryMaximumInMB: memoryLimit ? Math.floor(memoryLimit / MIB) : undefined,
     storageIopsMaximum: resources?.storage?.iops || undefined,
     storageBandwidthMaximum: resources?.storage?.bps || undefined,
@@ -136,6 +139,59 @@ export function windowsContainerConfig(spec: OciSpec, ctx: DocumentContext): Win
     ignoreFlushesDuringBoot: windows.ignoreFlushesDuringBoot || undefined,
     servicing: windows.servicing || undefined,
   };
+}
+
+export interface ProcessorLimits {
+  processorCount?: number;
+  processorWeight?: number;
+  processorMaximum?: number;
+}
+
+/** HCS's processor weight and maximum run from 1 to 10000; 0 (left out) means none (hcsshim internal/hcs/schema1/schema1.go). */
+const MAX_PROCESSOR_WEIGHT = 10_000;
+const MAX_PROCESSOR_MAXIMUM = 10_000;
+
+/**
+ * `windows.resources.cpu` as HCS takes it (ProcessorCount/Weight/Maximum in v1, Processor.Count/Weight/Maximum
+ * in v2), checked as the references check it before HCS sees it:
+ * - shares and maximum are 0–10000 (schema1.go: "Range is from 1 to 10000"; moby daemon_windows.go
+ *   verifyPlatformContainerResources: windowsMaxCPUShares 10000, CPUPercent ≤ 100 → maximum ≤ 10000);
+ * - a count above the host's processors is lowered to them, with a warning (moby local_windows.go
+ *   extractResourcesFromSpec, hcsshim internal/hcsoci/hcsdoc_wcow.go NormalizeProcessorCount);
+ * - a process-isolated container's job object takes one of count, shares and maximum: they are mutually
+ *   exclusive (OCI config-windows.md; hcsshim hcsdoc_wcow.go ConvertCPULimits refuses more than one; moby
+ *   drops all but one). A Hyper-V utility VM takes a count with a maximum (moby oci_windows.go sends both).
+ */
+export function processorLimits(spec: OciSpec, ctx: DocumentContext, hyperV: boolean): ProcessorLimits {
+  const cpu = spec.windows?.resources?.cpu;
+  if (!cpu) return {};
+  const field = (name: "count" | "shares" | "maximum", max: number): number | undefined => {
+    const value: unknown = cpu[name];
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > max) {
+      throw new InvalidArgumentError(
+        `container ${ctx.id}: windows.resources.cpu.${name} must be an integer from 0 to ${max}, not ${JSON.stringify(value)}`,
+      );
+    }
+    return value || undefined;
+  };
+  let count = field("count", Number.MAX_SAFE_INTEGER);
+  const weight = field("shares", MAX_PROCESSOR_WEIGHT);
+  const maximum = field("maximum", MAX_PROCESSOR_MAXIMUM);
+  const host = ctx.hostProcessors ?? os.availableParallelism();
+  if (count !== undefined && count > host) {
+    ctx.warn?.(
+      `windows.resources.cpu.count ${count} is more than the host's ${host} processors; using ${host}`,
+    );
+    count = host;
+  }
+  const set = [count, weight, maximum].filter((v) => v !== undefined).length;
+  if (!hyperV && set > 1) {
+    throw new InvalidArgumentError(
+      `container ${ctx.id}: windows.resources.cpu count, shares and maximum are mutually exclusive for a process-isolated container; give one`,
+    );
+  }
+  return { processorCount: count, processorWeight: weight, processorMaximum: maximum };
 }
 
 function findUtilityVm(folders: readonly string[], ctx: DocumentContext): string {
