@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { forEachContainer } from "./each-container.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 
 /** `pause` and `resume` (docker's `unpause`): freeze and thaw every process of a container. */
@@ -11,11 +12,11 @@ export function registerPause(program: Command): void {
     if (verb === "resume") command.alias("unpause");
     addGlobalOptions(command).action(async (ids: string[], _flags: unknown, self: Command) => {
       await withClient(resolveSettings(globalFlags(self)), async (client) => {
-        for (const id of ids) {
+        await forEachContainer(ids, async (id) => {
           const task = await (await client.loadContainer(id)).task();
           await (verb === "pause" ? task.pause() : task.resume());
-          process.stdout.write(`${id}\n`);
-        }
+          return undefined;
+        });
       });
     });
   }

@@ -152,4 +152,29 @@ describe("a detached container", () => {
     expect(output.replace(/\r/g, "")).toBe("30 100\n");
     expect((await ctrd(["rm", ...fx.global, "-f", id])).code).toBe(0);
   });
+
+  test("kill, wait, rm of several containers: a missing one is reported, the others are still done (as docker)", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const started = await ctrd(["run", ...fx.global, ...fx.cgroup, "-d", "--", "sleep", "60"]);
+      expect(started.code, started.stderr).toBe(0);
+      ids.push(started.stdout.trim());
+    }
+    const [a, b] = ids as [string, string];
+    const missing = `no-such-${process.pid}`;
+    const killed = await ctrd(["kill", ...fx.global, a, missing, b]);
+    expect(killed).toMatchObject({ code: 125, stdout: `${a}\n${b}\n` });
+    expect(killed.stderr).toMatch(
+      new RegExp(`^ctrd: load container ${missing}: no such container \\(not_found\\)\n$`),
+    );
+    const waited = await ctrd(["wait", ...fx.global, a, missing, b]);
+    expect(waited).toMatchObject({ code: 125, stdout: "137\n137\n" });
+    const removed = await ctrd(["rm", ...fx.global, missing, a, b]);
+    expect(removed).toMatchObject({ code: 125, stdout: `${a}\n${b}\n` });
+    expect(await ps(true)).toEqual([]);
+    // -f: a container that is not there is no failure.
+    const forced = await ctrd(["rm", "-f", ...fx.global, missing]);
+    expect(forced).toMatchObject({ code: 0, stdout: "" });
+    expect(forced.stderr).toMatch(/no such container \(not_found\)/);
+  });
 });
