@@ -2,6 +2,7 @@
  * The vmcompute.dll exports (reference §2) and the test-only Fake* exports. Compute-system state lives here;
  * handles, notifications and threads are in notify.c; real processes in process.c.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -261,6 +262,61 @@ static int derive_system(const jval *doc, const char *id, fsystem *s, char *msg,
     s->runtime_os = strdup(cts ? "Linux" : "Windows");
   }
   if (!s->owner || !s->name || !s->system_type || !s->runtime_os) return snprintf(msg, n, "out of memory"), 0;
+  return 1;
+}
+
+/* "\\?\Volume{GUID}" with ("\\?\Volume{GUID}\") or without its trailing backslash. */
+static int volume_path(const char *p, int trailing) {
+  static const char prefix[] = "\\\\?\\Volume{";
+  size_t n = strlen(prefix);
+  if (!p || strncasecmp(p, prefix, n) != 0) return 0;
+  p += n;
+  for (int i = 0; i < 36; i++, p++) {
+    int dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? *p != '-' : !isxdigit((unsigned char)*p)) return 0;
+  }
+  if (*p++ != '}') return 0;
+  return trailing ? strcmp(p, "\\") == 0 : *p == 0;
+}
+
+/* What a Windows container's storage must be, as hcsshim and moby build it (E_INVALIDARG otherwise; HCS's exact
+ * HRESULT is unverified):
+ *   - v1 SystemType is "Container" (hcsshim internal/hcs/schema1/schema1.go: "HCS requires this to be hard-coded");
+ *   - v1 process isolation: VolumePath without its trailing backslash ("Required for v1", hcsshim
+ *     internal/hcsoci/hcsdoc_wcow.go; "HCS API requires the trailing backslash to be removed", moby
+ *     daemon/internal/libcontainerd/local/local_windows.go createWindows) and the read-only Layers (schema1.go:
+ *     "Required for Windows Server and Hyper-V Containers");
+ *   - v1 Hyper-V: HvRuntime.ImagePath (the UtilityVM folder) and the Layers, no VolumePath (moby's table);
+ *   - v2 Container: Storage.Path WITH the trailing backslash (hcsdoc_wcow.go appends it) and Storage.Layers.
+ * LCOW (ContainerType "Linux") is checked by derive_system; a v2 VirtualMachine or HostedSystem is not walked. */
+static int check_storage(const jval *doc, int major, char *msg, size_t n) {
+  if (major >= 2) {
+    const jval *c = json_get(doc, "Container");
+    if (!is_obj(c)) return 1;
+    const jval *st = json_get(c, "Storage"), *layers = json_get(st, "Layers");
+    if (!is_obj(st)) return snprintf(msg, n, "Container.Storage is required"), 0;
+    if (!volume_path(json_str(json_get(st, "Path")), 1))
+      return snprintf(msg, n, "Container.Storage.Path must be a volume GUID path \\\\?\\Volume{GUID}\\ with its "
+                              "trailing backslash"), 0;
+    if (!layers || layers->t != J_ARR || layers->len == 0) return snprintf(msg, n, "Container.Storage.Layers is empty"), 0;
+    return 1;
+  }
+  const char *type = json_str(json_get(doc, "SystemType"));
+  if (!type || strcasecmp(type, "Container") != 0) return snprintf(msg, n, "SystemType must be Container"), 0;
+  if (json_str(json_get(doc, "ContainerType"))) return 1; /* LCOW */
+  const jval *layers = json_get(doc, "Layers");
+  if (!layers || layers->t != J_ARR || layers->len == 0)
+    return snprintf(msg, n, "Layers is empty: a Windows container needs its read-only layers"), 0;
+  const char *volume = json_str(json_get(doc, "VolumePath"));
+  if (json_truthy(json_get(doc, "HvPartition"))) {
+    const char *image = json_str(json_get(json_get(doc, "HvRuntime"), "ImagePath"));
+    if (!image || !*image) return snprintf(msg, n, "a Hyper-V container needs HvRuntime.ImagePath"), 0;
+    if (volume) return snprintf(msg, n, "a Hyper-V container has no VolumePath"), 0;
+    return 1;
+  }
+  if (!volume_path(volume, 0))
+    return snprintf(msg, n, "VolumePath must be a volume GUID path \\\\?\\Volume{GUID} without a trailing "
+                            "backslash"), 0;
   return 1;
 }
 
@@ -607,7 +663,7 @@ API int32_t HcsCreateComputeSystem(const uint16_t *id, const uint16_t *configura
     system_unref(s);
     goto out;
   }
-  if (!check_processors(doc, s->schema_major, msg, sizeof msg)) {
+  if (!check_storage(doc, s->schema_major, msg, sizeof msg) || !check_processors(doc, s->schema_major, msg, sizeof msg)) {
     hr = fail(result, E_INVALIDARG, "configuration: %s", msg);
     system_unref(s);
     goto out;

@@ -257,10 +257,24 @@ async function waitFor<T>(probe: () => T | undefined, timeoutMs = 5000): Promise
   }
 }
 
+/** A process-isolated v1 container: its volume without the trailing backslash, and its read-only layers. */
+const V1_CONTAINER = {
+  SystemType: "Container",
+  Name: "x",
+  VolumePath: "\\\\?\\Volume{00000000-0000-0000-0000-000000000000}",
+  Layers: [{ ID: "b6f5c1a2-0000-4000-8000-000000000001", Path: "C:\\layers\\base" }],
+  HvPartition: false,
+};
+
 const V2_CONTAINER = {
   Owner: "fake-vmcompute.test",
   SchemaVersion: { Major: 2, Minor: 1 },
-  Container: { Storage: { Layers: [], Path: "\\\\?\\Volume{00000000-0000-0000-0000-000000000000}\\" } },
+  Container: {
+    Storage: {
+      Layers: [{ Id: "b6f5c1a2-0000-4000-8000-000000000001", Path: "C:\\layers\\base" }],
+      Path: "\\\\?\\Volume{00000000-0000-0000-0000-000000000000}\\",
+    },
+  },
   ShouldTerminateOnLastHandleClosed: true,
 };
 
@@ -447,7 +461,7 @@ describe("fake vmcompute through koffi", () => {
 
   it("validates documents field by field: unknown fields and wrong shapes are INVALID_JSON naming the field", async (ctx) => {
     const x = f(ctx);
-    const v1 = { SystemType: "Container", Name: "x", Layers: null, HvPartition: false };
+    const v1 = V1_CONTAINER;
     const cases: Array<[object, string]> = [
       [{ ...v1, Endpoints: ["a"] }, "unknown field Endpoints in ContainerConfig"],
       [
@@ -475,10 +489,11 @@ describe("fake vmcompute through koffi", () => {
       expect(r.handle).toBeNull();
     }
     // Go's decoder matches keys case-insensitively; so does the fake.
+    const { HvPartition: _, Layers, Name: __, SystemType: ___, ...rest } = v1;
     const ok = x.createSystem(newId(), {
-      ...v1,
+      ...rest,
       hvpartition: false,
-      layers: null,
+      layers: Layers,
       name: "y",
       systemtype: "Container",
     });
@@ -525,11 +540,43 @@ describe("fake vmcompute through koffi", () => {
     await teardown(x, "system", cb, sys);
   });
 
+  it("refuses storage hcsshim and moby never send: v1 VolumePath with its trailing backslash, v2 Path without, no layers", async (ctx) => {
+    const x = f(ctx);
+    const volume = V1_CONTAINER.VolumePath;
+    const { VolumePath: _, ...noVolume } = V1_CONTAINER;
+    const xenon = { ...noVolume, HvPartition: true, HvRuntime: { ImagePath: "C:\\layers\\base\\UtilityVM" } };
+    const storage = V2_CONTAINER.Container.Storage;
+    const v2 = (s: object) => ({ ...V2_CONTAINER, Container: { Storage: s } });
+    for (const [doc, message] of [
+      [{ ...V1_CONTAINER, VolumePath: `${volume}\\` }, "without a trailing backslash"],
+      [noVolume, "VolumePath must be a volume GUID path"],
+      [{ ...V1_CONTAINER, VolumePath: "C:\\scratch" }, "VolumePath must be a volume GUID path"],
+      [{ ...V1_CONTAINER, Layers: null }, "Layers is empty"],
+      [{ ...V1_CONTAINER, SystemType: "VirtualMachine" }, "SystemType must be Container"],
+      [{ ...noVolume, HvPartition: true }, "HvRuntime.ImagePath"],
+      [{ ...xenon, VolumePath: volume }, "a Hyper-V container has no VolumePath"],
+      [v2({ ...storage, Path: volume }), "with its trailing backslash"],
+      [v2({ ...storage, Layers: [] }), "Container.Storage.Layers is empty"],
+      [{ ...V2_CONTAINER, Container: {} }, "Container.Storage is required"],
+    ] as Array<[object, string]>) {
+      const r = x.createSystem(newId(), doc);
+      expect(r.hr >>> 0, message).toBe(E_INVALIDARG);
+      expect(JSON.parse(r.result!).ErrorEvents[0].Message, message).toContain(message);
+      expect(r.handle).toBeNull();
+    }
+    for (const doc of [V1_CONTAINER, xenon, V2_CONTAINER]) {
+      const ok = x.createSystem(newId(), doc);
+      expect(ok.hr).toBe(PENDING);
+      expect(x.call("HcsCloseComputeSystem", ok.handle)).toBe(0);
+    }
+  });
+
   it("refuses processor limits HCS cannot apply: out of range, more than the host's, combined in a silo", async (ctx) => {
     const x = f(ctx);
     const host = os.availableParallelism();
-    const argon = { SystemType: "Container", Name: "x", Layers: null, HvPartition: false };
-    const xenon = { ...argon, HvPartition: true };
+    const argon = V1_CONTAINER;
+    const { VolumePath: _, ...rest } = argon;
+    const xenon = { ...rest, HvPartition: true, HvRuntime: { ImagePath: "C:\\layers\\base\\UtilityVM" } };
     const v2 = (processor: object) => ({
       ...V2_CONTAINER,
       Container: { ...V2_CONTAINER.Container, Processor: processor },

@@ -1,5 +1,6 @@
 /** The local (HCS) client through the real koffi bindings against the fake vmcompute library. */
 import { createHash } from "node:crypto";
+import fs from "node:fs";
 import os from "node:os";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LocalClient, type LocalClientOptions } from "../../src/libcontainerd/local/client.js";
@@ -798,6 +799,25 @@ describe("hcsshim fidelity (Windows guests)", () => {
     await ok.delete();
   });
 
+  it("root.path: a volume GUID path with or without its trailing backslash, which v1 drops and v2 keeps; braces required", async () => {
+    const bare = FAKE_VOLUME.slice(0, -1);
+    for (const [build, expected] of [
+      [17763, { Container: { Storage: { Path: FAKE_VOLUME } } }],
+      [17134, { VolumePath: bare }],
+    ] as const) {
+      const spec = windowsSpec(["true"]);
+      spec.root = { path: bare };
+      const container = await client({ windowsBuild: build }).newContainer(id(), spec);
+      expect(fake.lastCreateDocument()).toMatchObject(expected);
+      await container.delete();
+    }
+    await fake.reset();
+    const spec = windowsSpec(["true"]);
+    spec.root = { path: FAKE_VOLUME.replace("{", "").replace("}", "") };
+    await expect(client().newContainer(id(), spec)).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(fake.lastCreateDocument()).toBeUndefined();
+  });
+
   it("CPU limits as HCS takes them: one of count/shares/maximum in a silo, a count with a maximum for Hyper-V, ranges, the host's processors", async () => {
     const host = os.availableParallelism();
     const withCpu = (cpu: { count?: number; shares?: number; maximum?: number }, hyperv = false) => {
@@ -881,6 +901,13 @@ describe("blocking HCS calls run on threads of their own", () => {
     const targetExit = targetTask.wait();
     await targetTask.start();
 
+    // The fake runs them on this host: a SIGTERM that lands before the trap would end one at once.
+    for (const { task } of stubborn) {
+      await until(
+        () => fs.readFileSync(`/proc/${task.pid}/comm`, "utf8").trim() === "sleep",
+        `process ${task.pid} ignores SIGTERM`,
+      );
+    }
     fake.setOption("BlockSignalProcess", 1);
     const settled: string[] = [];
     let signals: Promise<unknown>[] = [];

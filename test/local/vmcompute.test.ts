@@ -1,5 +1,7 @@
 /** The koffi bindings and HCS handle objects, one level below the client, against the fake. */
+
 import { createHash } from "node:crypto";
+import fs from "node:fs";
 import koffi from "koffi";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -244,6 +246,13 @@ describe("vmcompute bindings", () => {
         return process;
       }),
     );
+    // The fake runs them on this host: wait until each ignores SIGINT (has exec'd sleep), or a CtrlC that
+    // lands before the trap ends it and its HcsSignalProcess never blocks (seen under load).
+    for (const p of processes) {
+      const comm = () => fs.readFileSync(`/proc/${p.pid}/comm`, "utf8").trim();
+      for (let i = 0; i < 2000 && comm() !== "sleep"; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(comm()).toBe("sleep");
+    }
     fake.setOption("BlockSignalProcess", 1);
     let signals: Promise<boolean>[] = [];
     try {

@@ -157,7 +157,9 @@ int main(void) {
 
   /* create: pending, then SystemCreateCompleted from another thread, replayed to a late registration */
   const char *doc =
-      "{\"Owner\":\"smoke\",\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Container\":{},"
+      "{\"Owner\":\"smoke\",\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Container\":{\"Storage\":{"
+      "\"Layers\":[{\"Id\":\"b6f5c1a2-0000-4000-8000-000000000001\",\"Path\":\"C:\\\\layers\\\\base\"}],"
+      "\"Path\":\"\\\\\\\\?\\\\Volume{0b6c9a8e-2a2c-4f0e-9b7a-5f1f3b7a1c11}\\\\\"}},"
       "\"ShouldTerminateOnLastHandleClosed\":true}";
   res = NULL;
   hr = HcsCreateComputeSystem(W("c1"), W(doc), NULL, &sys, &res);
@@ -315,7 +317,9 @@ int main(void) {
   /* injection */
   FakeInjectFailure(W("HcsStartComputeSystem"), (int32_t)0x80070005, NULL);
   HCS_SYSTEM sys3;
-  CHECK(HcsCreateComputeSystem(W("c2"), W("{\"SystemType\":\"Container\",\"Name\":\"c2\",\"Layers\":null}"), NULL,
+  CHECK(HcsCreateComputeSystem(W("c2"), W("{\"SystemType\":\"Container\",\"Name\":\"c2\",\"Layers\":[{\"ID\":\"b6f5c1a2-0000-4000-8000-"
+                                          "000000000001\",\"Path\":\"C:\\\\layers\\\\base\"}],\"VolumePath\":"
+                                          "\"\\\\\\\\?\\\\Volume{0b6c9a8e-2a2c-4f0e-9b7a-5f1f3b7a1c11}\"}"), NULL,
                                &sys3, &res) == (int32_t)0xC0370103,
         "create v1");
   CHECK(HcsStartComputeSystem(sys3, W(""), &res) == (int32_t)0x80070005 && res, "injected");

@@ -51,7 +51,9 @@ static void *worker(void *arg) {
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   uint16_t *res = NULL;
-  HcsCreateComputeSystem(W("stress"), W("{\"SystemType\":\"Container\"}"), NULL, &sys, &res);
+  HcsCreateComputeSystem(W("stress"), W("{\"SystemType\":\"Container\",\"Layers\":[{\"ID\":\"b6f5c1a2-0000-4000-8000-000000000001\","
+                                   "\"Path\":\"C:\\\\layers\\\\base\"}],\"VolumePath\":"
+                                   "\"\\\\\\\\?\\\\Volume{0b6c9a8e-2a2c-4f0e-9b7a-5f1f3b7a1c11}\"}"), NULL, &sys, &res);
   HcsStartComputeSystem(sys, NULL, &res);
   usleep(10000);
   pthread_t t[8];

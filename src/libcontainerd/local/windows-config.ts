@@ -71,8 +71,12 @@ export interface WindowsContainerConfig {
   servicing?: boolean;
 }
 
+/**
+ * `\\?\Volume{GUID}`, with or without its trailing backslash (hcsshim hcsdoc_wcow.go appends it "for
+ * back-compat"), always with its braces (hcsshim's regular expression requires the closing one).
+ */
 const VOLUME_GUID_PATH =
-  /^\\\\\?\\Volume\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?\\$/;
+  /^\\\\\?\\Volume\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}\\?$/;
 const PIPE_PREFIX = /^\\\\\.\\pipe\\/i;
 const MIB = 1024 * 1024;
 
@@ -104,7 +108,7 @@ export function windowsContainerConfig(spec: OciSpec, ctx: DocumentContext): Win
         `container ${ctx.id}: process isolation needs root.path as a volume GUID path \\\\?\\Volume{GUID}\\ (got ${JSON.stringify(root)})`,
       );
     }
-    volumePath = root;
+    volumePath = root.endsWith("\\") ? root : `${root}\\`;
   }
 
   const mappedDirectories: MappedDirectory[] = [];
