@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { stateDirLayout } from "../../platform/state-dir.js";
 
 /**
@@ -14,6 +15,11 @@ export interface ManagedContainerdLayout {
   ttrpcSocket: string;
   configFile: string;
   pidFile: string;
+  /**
+   * Written when a supervisor stops containerd on purpose (`ctrd daemon stop`, `shutdown()`), removed
+   * when one starts it: the other supervisors on these dirs then let it stay stopped.
+   */
+  stoppedMarker: string;
   /** runc's state for the v1 runtime (`io.containerd.runtime.v1.linux`). */
   runcV1Root: string;
 }
@@ -28,6 +34,7 @@ export function managedContainerdLayout(root: string, stateDir: string): Managed
     ttrpcSocket: layout.ttrpcSocket,
     configFile: layout.config,
     pidFile: layout.pidFile,
+    stoppedMarker: join(stateDir, "containerd.stopped"),
     runcV1Root: layout.runcV1Root,
   };
 }
