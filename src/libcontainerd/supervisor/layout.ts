@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import { stateDirLayout } from "../../platform/state-dir.js";
 
 /**
@@ -34,7 +33,7 @@ export function managedContainerdLayout(root: string, stateDir: string): Managed
     ttrpcSocket: layout.ttrpcSocket,
     configFile: layout.config,
     pidFile: layout.pidFile,
-    stoppedMarker: join(stateDir, "containerd.stopped"),
+    stoppedMarker: layout.stoppedMarker,
     runcV1Root: layout.runcV1Root,
   };
 }
