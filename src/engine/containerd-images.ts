@@ -1,3 +1,4 @@
+import type { Mount } from "../gen/github.com/containerd/containerd/api/types/mount_pb.js";
 import type { ImageService } from "../images/index.js";
 import { familiarRepository, parseReference } from "../images/reference.js";
 import type { ImageRecord } from "../images/store.js";
@@ -117,6 +118,10 @@ export class ContainerdImages implements ImageSource {
       throw abortError(signal, `prepare the rootfs of container ${containerId}`);
     }
     return { kind: "snapshot", snapshotter: snapshot.snapshotter, key: snapshot.key };
+  }
+
+  async rootfsMounts(containerId: string, opts?: CallOptions): Promise<Mount[]> {
+    return this.images.snapshotMounts(this.images.snapshotter, containerId, opts);
   }
 
   async releaseRootfs(rootfs: PreparedRootfs, opts?: CallOptions): Promise<void> {

@@ -37,7 +37,7 @@ export interface Exchange {
   send(status: number, value: unknown, headers?: Record<string, string>): void;
   sendText(status: number, text: string, headers?: Record<string, string>): void;
   /** A streamed 200 response (events, logs, stats, pull progress). */
-  stream(contentType: string): Writable;
+  stream(contentType: string, headers?: Record<string, string>): Writable;
   /** Takes the connection over for a raw stream, as dockerd does for attach and exec start. */
   hijack(contentType: string): Hijacked;
   /** Whether a response was started; an error after that can only end the connection. */
@@ -145,8 +145,8 @@ export class HttpExchange implements Exchange {
     this.res.end(this.method === "HEAD" ? undefined : text);
   }
 
-  stream(contentType: string): Writable {
-    this.res.writeHead(200, { ...this.common, "Content-Type": contentType });
+  stream(contentType: string, headers: Record<string, string> = {}): Writable {
+    this.res.writeHead(200, { ...this.common, "Content-Type": contentType, ...headers });
     this.res.flushHeaders();
     return this.res;
   }
@@ -270,8 +270,8 @@ export class UpgradeExchange implements Exchange {
     this.socket.end(text);
   }
 
-  stream(contentType: string): Writable {
-    this.writeHead(200, { "Content-Type": contentType, Connection: "close" });
+  stream(contentType: string, headers: Record<string, string> = {}): Writable {
+    this.writeHead(200, { "Content-Type": contentType, Connection: "close", ...headers });
     return this.socket;
   }
 

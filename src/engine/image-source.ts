@@ -1,3 +1,4 @@
+import type { Mount } from "../gen/github.com/containerd/containerd/api/types/mount_pb.js";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 
 /** The parts of an image's config (OCI image-spec `config`) that shape a container. */
@@ -47,6 +48,8 @@ export interface ImageSource {
   prepareRootfs(image: ResolvedImage, containerId: string, opts?: CallOptions): Promise<PreparedRootfs>;
   /** `uid:gid` for a user the image names (from its /etc/passwd and /etc/group). */
   user(image: ResolvedImage, user: string, opts?: CallOptions): Promise<{ uid: number; gid: number }>;
+  /** The mounts of the rootfs prepareRootfs made for a container (to read or write it while it is stopped). */
+  rootfsMounts(containerId: string, opts?: CallOptions): Promise<Mount[]>;
   /** Gives back what prepareRootfs made, when the container is removed (or its creation failed). */
   releaseRootfs(rootfs: PreparedRootfs, opts?: CallOptions): Promise<void>;
 }

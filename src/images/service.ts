@@ -251,6 +251,15 @@ export class RemoteImageService {
     return { snapshotter: this.snapshotter, key, mounts };
   }
 
+  /** The mounts of a snapshot made by prepareSnapshot (what containerd mounts as the container's rootfs). */
+  async snapshotMounts(snapshotter: string, key: string, opts?: CallOptions): Promise<Mount[]> {
+    const { services } = await this.parts();
+    const { mounts } = await services.call(`mounts of snapshot ${key}`, opts, (s) =>
+      services.snapshots.mounts({ snapshotter, key }, { signal: s }),
+    );
+    return mounts;
+  }
+
   /** Removes a snapshot made by prepareSnapshot (NotFound is fine: it is gone). */
   async removeSnapshot(snapshotter: string, key: string, opts?: CallOptions): Promise<void> {
     const { services } = await this.parts();

@@ -1,7 +1,8 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, rmdirSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import type { Logger } from "pino";
@@ -13,6 +14,7 @@ import type { EventBus } from "../events.js";
 import type { ImageSource, PreparedRootfs } from "../image-source.js";
 import type { EngineNetworks } from "../network-plan.js";
 import type { CreateRequest } from "./config.js";
+import { mountAll, unmountAll } from "./filesystem.js";
 import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
@@ -625,12 +627,71 @@ export class ContainerManager {
     return { Titles: titles, Processes: processes };
   }
 
+  /** Where a stopped container's rootfs is mounted while its files are copied (never inside its own dir). */
+  private mountPoint(record: ContainerRecord): string {
+    return join(dirname(this.deps.store.dir), "mounts", record.Id);
+  }
+
+  /**
+   * Runs `work` on the container's filesystem, as `docker cp` sees it: a running container's through its
+   * process's root (its mounts included), a stopped one's snapshot mounted for the while, under the
+   * container's lock so that it is neither started nor removed meanwhile.
+   */
+  async withFilesystem<T>(
+    record: ContainerRecord,
+    opts: CallOptions,
+    work: (root: string, pid: number | undefined) => Promise<T>,
+  ): Promise<T> {
+    const task = this.live.get(record.Id)?.task;
+    if (task && task.pid > 0) return work(`/proc/${task.pid}/root`, task.pid);
+    return this.locked(record, async () => {
+      const running = this.live.get(record.Id)?.task;
+      if (running && running.pid > 0) return work(`/proc/${running.pid}/root`, running.pid);
+      if (record.State.Status === "removing" || record.State.Status === "dead")
+        throw conflict(`container ${record.Id} is marked for removal`);
+      const mounts = await this.deps.images.rootfsMounts(record.Id, opts);
+      const target = this.mountPoint(record);
+      mkdirSync(target, { recursive: true, mode: 0o700 });
+      try {
+        await mountAll(mounts, target, opts.signal);
+        return await work(target, undefined);
+      } finally {
+        await unmountAll(target);
+        try {
+          rmdirSync(target);
+        } catch (err) {
+          this.deps.logger.warn({ err, id: record.Id }, "could not remove the rootfs mount point");
+        }
+      }
+    });
+  }
+
+  /** Mount points an engine that died while copying files left: unmounted before anything else. */
+  private async unmountLeftovers(): Promise<void> {
+    const dir = join(dirname(this.deps.store.dir), "mounts");
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      await unmountAll(join(dir, name));
+      try {
+        rmdirSync(join(dir, name));
+      } catch (err) {
+        this.deps.logger.warn({ err, path: join(dir, name) }, "could not remove a leftover mount point");
+      }
+    }
+  }
+
   /**
    * After the engine (re)starts: follow the containers that still run, record the exits missed
    * meanwhile, and apply restart policies as dockerd does at start-up.
    */
   async adopt(opts: CallOptions = {}): Promise<void> {
     const { store, client, logger } = this.deps;
+    await this.unmountLeftovers();
     for (const record of store.load()) {
       try {
         await this.adoptOne(record, client, opts);

@@ -7,6 +7,14 @@ import { type Exchange, queryBool, queryFilters, queryInt } from "../http.js";
 import type { Router } from "../router.js";
 import { frame, RAW_STREAM, STDERR, STDOUT } from "../stdcopy.js";
 import { parseBind, parseCreateRequest } from "./config.js";
+import {
+  containerPathOf,
+  encodePathStat,
+  extractTar,
+  statResource,
+  virtualMounts,
+  writeTar,
+} from "./filesystem.js";
 import { formatTimeNs, nowNs, readLogFile, splitLines } from "./log-file.js";
 import type { ContainerManager } from "./manager.js";
 import { type CpuSample, dockerStats, systemCpuUsageNs } from "./stats.js";
@@ -292,6 +300,21 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
 
   router.add("GET", "/containers/{id}/stats", (exchange) => stats(exchange, find(exchange), manager));
 
+  router.add("GET", "/containers/{id}/archive", (exchange) => getArchive(exchange, find(exchange), manager));
+
+  router.add("PUT", "/containers/{id}/archive", (exchange) => putArchive(exchange, find(exchange), manager));
+
+  router.add("GET", "/containers/{id}/export", async (exchange) => {
+    const record = find(exchange);
+    const out = await manager.withFilesystem(record, { signal: exchange.signal }, async (root, pid) => {
+      const stream = exchange.stream("application/x-tar");
+      // A running container's root shows its mounts (/proc, binds); export is its rootfs alone, as dockerd's.
+      await writeTar(root, root, ".", stream, { signal: exchange.signal, oneFileSystem: pid !== undefined });
+      return stream;
+    });
+    out.end();
+  });
+
   router.add("POST", "/containers/prune", async (exchange) => {
     const deleted: string[] = [];
     for (const record of store.all()) {
@@ -306,6 +329,59 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
     }
     exchange.send(200, { ContainersDeleted: deleted, SpaceReclaimed: 0 });
   });
+}
+
+/** HEAD and GET /containers/{id}/archive: the path's stat in a header, and for GET a tar of it. */
+async function getArchive(
+  exchange: Exchange,
+  record: ContainerRecord,
+  manager: ContainerManager,
+): Promise<void> {
+  const path = exchange.query.get("path");
+  if (!path) throw badRequest("path is required");
+  const name = record.Name.slice(1);
+  // The response ends once a stopped container's rootfs is unmounted again: the client may start it next.
+  const out = await manager.withFilesystem(record, { signal: exchange.signal }, async (root, pid) => {
+    const resource = await statResource(root, path, name);
+    const headers = { "X-Docker-Container-Path-Stat": encodePathStat(resource.stat) };
+    if (exchange.method === "HEAD") return () => exchange.sendText(200, "", headers);
+    const stream = exchange.stream("application/x-tar", headers);
+    // A running container's /proc and /sys are not its files (and reading some of them blocks).
+    const skipContentsOf = pid === undefined ? [] : await virtualMounts(pid);
+    await writeTar(root, resource.hostPath, resource.stat.name, stream, {
+      signal: exchange.signal,
+      skipContentsOf,
+    });
+    return () => stream.end();
+  });
+  out();
+}
+
+/** PUT /containers/{id}/archive: a tar extracted into a directory of the container. */
+async function putArchive(
+  exchange: Exchange,
+  record: ContainerRecord,
+  manager: ContainerManager,
+): Promise<void> {
+  const path = exchange.query.get("path");
+  if (!path) throw badRequest("path is required");
+  const noOverwriteDirNonDir = queryBool(exchange.query, "noOverwriteDirNonDir");
+  const owner = queryBool(exchange.query, "copyUIDGID")
+    ? await manager.userFor(record, "", { signal: exchange.signal })
+    : undefined;
+  await manager.withFilesystem(record, { signal: exchange.signal }, async (root, pid) => {
+    const resource = await statResource(root, path.endsWith("/") ? path : `${path}/`, record.Name.slice(1));
+    if (!(resource.stat.mode & (1 << 31))) throw badRequest("extraction point is not a directory");
+    // A running container's read-only rootfs refuses the writes itself (its binds and tmpfs take them).
+    if (pid === undefined && record.HostConfig.ReadonlyRootfs)
+      throw new EngineError(403, "container rootfs is marked read-only");
+    await extractTar(root, containerPathOf(root, resource.hostPath), exchange.body(), {
+      noOverwriteDirNonDir,
+      ...(owner ? { owner } : {}),
+    });
+  });
+  // Once a stopped container's rootfs is unmounted again: the client may start it next.
+  exchange.sendText(200, "");
 }
 
 function attach(exchange: Exchange, record: ContainerRecord, manager: ContainerManager): void {

@@ -382,9 +382,8 @@ export class LocalTask extends TaskBase<LocalProcess> {
 
 function openStreams(info: Parameters<typeof streamsFromHandles>[0], hcs: HcsProcess): ProcessStreams {
   try {
-    return streamsFromHandles(info);
+    return streamsFromHandles(info); // on failure it has closed every handle
   } catch (err) {
-    closeRawStdio(info);
     void hcs
       .terminate()
       .catch(() => {})

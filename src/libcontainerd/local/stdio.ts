@@ -32,28 +32,39 @@ export function assertStdioSupported(stdio: StdioOptions | undefined, platform =
   }
 }
 
+/**
+ * Wraps the handles HcsCreateProcess returned, which are ours from then on. If one cannot be wrapped, every
+ * handle is closed exactly once (a wrapped one by its stream, the others here) and the error thrown: closing a
+ * number twice could close a pipe our call threads have meanwhile opened under it.
+ */
 export function streamsFromHandles(info: HcsProcessInformation): ProcessStreams {
-  const opened: net.Socket[] = [];
+  const raw = { stdin: info.stdInput, stdout: info.stdOutput, stderr: info.stdError };
+  const streams: { stdin: net.Socket | null; stdout: net.Socket | null; stderr: net.Socket | null } = {
+    stdin: null,
+    stdout: null,
+    stderr: null,
+  };
   try {
-    const open = (handle: bigint, direction: "in" | "out"): net.Socket | null => {
-      if (!handle) return null;
-      const socket = new net.Socket({
-        fd: Number(handle),
-        readable: direction === "out",
-        writable: direction === "in",
-      });
-      opened.push(socket);
-      return socket;
-    };
-    const stdin = open(info.stdInput, "in");
-    // A process whose reader went away gets EPIPE on its next write; here, an error on a stream
-    // nobody listens to must not crash the host process.
-    stdin?.on("error", () => {});
-    return { stdin, stdout: open(info.stdOutput, "out"), stderr: open(info.stdError, "out") };
+    for (const name of ["stdin", "stdout", "stderr"] as const) {
+      if (!raw[name]) continue;
+      const fd = Number(raw[name]);
+      streams[name] = new net.Socket({ fd, readable: name !== "stdin", writable: name === "stdin" });
+      raw[name] = 0n; // its stream closes it now
+    }
   } catch (err) {
-    for (const socket of opened) socket.destroy();
+    for (const stream of Object.values(streams)) stream?.destroy();
+    closeRawStdio({
+      processId: info.processId,
+      stdInput: raw.stdin,
+      stdOutput: raw.stdout,
+      stdError: raw.stderr,
+    });
     throw err;
   }
+  // A process whose reader went away gets EPIPE on its next write; here, an error on a stream
+  // nobody listens to must not crash the host process.
+  streams.stdin?.on("error", () => {});
+  return streams;
 }
 
 /** Closes handles that were never wrapped (setup failed after HcsCreateProcess). */

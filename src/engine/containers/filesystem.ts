@@ -1,0 +1,389 @@
+import { execFile, spawn } from "node:child_process";
+import { createWriteStream, type Stats } from "node:fs";
+import {
+  chmod,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+  utimes,
+} from "node:fs/promises";
+import { posix } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { promisify } from "node:util";
+import { extract } from "tar-stream";
+import type { Mount } from "../../gen/github.com/containerd/containerd/api/types/mount_pb.js";
+import { badRequest, EngineError, notFound } from "../errors.js";
+
+const execFileAsync = promisify(execFile);
+
+/** As Linux gives up on a path (MAXSYMLINKS). */
+const MAX_LINKS = 40;
+
+function components(path: string): string[] {
+  return path.split("/").filter((part) => part !== "" && part !== ".");
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+/**
+ * `path` (a path in the container) as a path on the host under `root`, every symlink on the way resolved
+ * inside the container as its processes would see it: an absolute link starts again at `root`, `..` stops
+ * at it, so nothing resolves outside (moby's symlink.FollowSymlinkInScope). The last component is only
+ * followed with `followLast`; what does not exist is kept as written.
+ */
+export async function resolveInRoot(root: string, path: string, followLast: boolean): Promise<string> {
+  let pending = components(path);
+  const resolved: string[] = [];
+  let links = 0;
+  while (pending.length > 0) {
+    const part = pending.shift() ?? "";
+    if (part === "..") {
+      resolved.pop();
+      continue;
+    }
+    if (pending.length === 0 && !followLast) {
+      resolved.push(part);
+      break;
+    }
+    const candidate = posix.join(root, ...resolved, part);
+    let stat: Stats;
+    try {
+      stat = await lstat(candidate);
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+      resolved.push(part, ...pending.filter((rest) => rest !== ".."));
+      break;
+    }
+    if (!stat.isSymbolicLink()) {
+      resolved.push(part);
+      continue;
+    }
+    links += 1;
+    if (links > MAX_LINKS) throw badRequest(`too many levels of symbolic links in ${path}`);
+    const target = await readlink(candidate);
+    if (target.startsWith("/")) resolved.length = 0;
+    pending = [...components(target), ...pending];
+  }
+  // The root itself with a slash: a running container's root is /proc/PID/root, a link lstat would not follow.
+  return resolved.length === 0 ? `${posix.normalize(root)}/` : posix.join(root, ...resolved);
+}
+
+/** moby's container.ResolvePath: a trailing `/` or `/.` follows the last component, else it is not followed. */
+function followsLast(path: string): boolean {
+  return path.endsWith("/") || path.endsWith("/.");
+}
+
+/** The name Docker gives the resource: filepath.Base of the path as asked (`.` for `dir/.`, `/` for `/`). */
+function baseName(path: string): string {
+  if (path.endsWith("/.")) return ".";
+  const base = posix.basename(path);
+  return base === "" ? "/" : base;
+}
+
+/** Go's os.FileMode bits, as types.ContainerPathStat carries them (the docker CLI decodes them). */
+function goFileMode(stat: Stats): number {
+  let mode = stat.mode & 0o777;
+  if (stat.isDirectory()) mode |= 1 << 31;
+  else if (stat.isSymbolicLink()) mode |= 1 << 27;
+  else if (stat.isFIFO()) mode |= 1 << 25;
+  else if (stat.isSocket()) mode |= 1 << 24;
+  else if (stat.isCharacterDevice()) mode |= (1 << 26) | (1 << 21);
+  else if (stat.isBlockDevice()) mode |= 1 << 26;
+  if (stat.mode & 0o4000) mode |= 1 << 23;
+  if (stat.mode & 0o2000) mode |= 1 << 22;
+  if (stat.mode & 0o1000) mode |= 1 << 20;
+  return mode >>> 0;
+}
+
+/** types.ContainerPathStat: what HEAD and GET /containers/{id}/archive send in X-Docker-Container-Path-Stat. */
+export interface PathStat {
+  name: string;
+  size: number;
+  mode: number;
+  mtime: string;
+  linkTarget: string;
+}
+
+export interface ResolvedResource {
+  /** The resource on the host (under the container's root). */
+  hostPath: string;
+  stat: PathStat;
+}
+
+/** Where a host path under the container's root is, as the container sees it. */
+export function containerPathOf(root: string, hostPath: string): string {
+  return `/${posix.relative(root, hostPath)}`.replace(/\/+$/, "") || "/";
+}
+
+/** Finds `path` in the container whose filesystem is at `root`; 404 as dockerd words it when it is not there. */
+export async function statResource(root: string, path: string, container: string): Promise<ResolvedResource> {
+  if (!path.startsWith("/")) path = `/${path}`;
+  const hostPath = await resolveInRoot(root, path, followsLast(path));
+  let stat: Stats;
+  try {
+    stat = await lstat(hostPath);
+  } catch (err) {
+    if (isMissing(err)) throw notFound(`Could not find the file ${path} in container ${container}`);
+    throw err;
+  }
+  let linkTarget = "";
+  if (stat.isSymbolicLink()) linkTarget = containerPathOf(root, await resolveInRoot(root, path, true));
+  return {
+    hostPath,
+    stat: {
+      name: baseName(path),
+      size: stat.size,
+      mode: goFileMode(stat),
+      mtime: stat.mtime.toISOString(),
+      linkTarget,
+    },
+  };
+}
+
+export function encodePathStat(stat: PathStat): string {
+  return Buffer.from(JSON.stringify(stat)).toString("base64");
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^$()|[\]\\{},]/g, "\\$&");
+}
+
+/** Kernel filesystems a running container has mounted: what dockerd's view of a container's files never holds. */
+const VIRTUAL_FILESYSTEMS = new Set([
+  "proc",
+  "sysfs",
+  "devpts",
+  "mqueue",
+  "cgroup",
+  "cgroup2",
+  "debugfs",
+  "tracefs",
+  "securityfs",
+  "bpf",
+  "configfs",
+  "fusectl",
+  "pstore",
+]);
+
+/** Where the process `pid` has kernel filesystems mounted (/proc, /sys, /dev/pts …), as paths in its root. */
+export async function virtualMounts(pid: number): Promise<string[]> {
+  const text = await readFile(`/proc/${pid}/mountinfo`, "utf8");
+  const points: string[] = [];
+  for (const line of text.split("\n")) {
+    const [mountFields = "", fsFields = ""] = line.split(" - ");
+    const mountPoint = mountFields.split(" ")[4];
+    const fsType = fsFields.split(" ")[0] ?? "";
+    // mountinfo escapes space, tab, newline and backslash as octal.
+    if (mountPoint && VIRTUAL_FILESYSTEMS.has(fsType))
+      points.push(
+        mountPoint.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))),
+      );
+  }
+  return points;
+}
+
+export interface TarOptions {
+  signal: AbortSignal;
+  /** Leave out what is mounted below (export of a running container: its rootfs, not /proc or binds). */
+  oneFileSystem?: boolean;
+  /** Container paths whose contents are left out (a running container's /proc, /sys: reading them may block). */
+  skipContentsOf?: string[];
+}
+
+/**
+ * A tar of the resource at `hostPath` (under the container's `root`) to `out`, its entries named from
+ * `name` (archive.TarResourceRebase): `hosts` for a file, `etc/…` for a directory, `./…` for `dir/.`.
+ * GNU tar writes it: it does not follow symlinks, keeps owners, modes, hard links and special files.
+ */
+export async function writeTar(
+  root: string,
+  hostPath: string,
+  name: string,
+  out: Writable,
+  opts: TarOptions,
+): Promise<void> {
+  const whole = name === "." || name === "/";
+  const directory = whole ? hostPath : posix.dirname(hostPath);
+  const member = whole ? "." : posix.basename(hostPath);
+  const args = ["--create", "--file=-", "--numeric-owner", "--directory", directory];
+  if (opts.oneFileSystem) args.push("--one-file-system");
+  const resource = containerPathOf(root, hostPath);
+  const skipped = (opts.skipContentsOf ?? []).flatMap((point) => {
+    const below = posix.relative(resource, point);
+    if (below.startsWith("..") || posix.isAbsolute(below)) return [];
+    const prefix = below === "" ? member : `${member}/${below}`;
+    return [`--exclude=${prefix.replace(/[*?[\]\\]/g, "\\$&")}/*`];
+  });
+  if (skipped.length > 0) args.push("--anchored", ...skipped);
+  // A followed symlink (`link/`) is archived under the name asked for, as TarResourceRebase does.
+  if (!whole && member !== name)
+    args.push(`--transform=s,^${escapeRegex(member)}\\(/\\|$\\),${name.replace(/[\\&,]/g, "\\$&")}\\1,S`);
+  args.push("--", member);
+  const child = spawn("tar", args, { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr += chunk;
+  });
+  // Settles on the first of 'error' (tar missing) and 'close'; either may come after the other.
+  const exited = new Promise<number | null>((resolve) => {
+    child.on("error", (err) => {
+      stderr += err.message;
+      resolve(null);
+    });
+    child.once("close", (code) => resolve(code));
+  });
+  const stop = (): void => {
+    child.kill("SIGKILL");
+  };
+  opts.signal.addEventListener("abort", stop, { once: true });
+  try {
+    await pipeline(child.stdout, out, { end: false });
+  } catch (err) {
+    stop();
+    await exited;
+    throw err;
+  } finally {
+    opts.signal.removeEventListener("abort", stop);
+  }
+  const code = await exited;
+  // 1: a file changed while it was read (a running container); the archive is still whole.
+  if (code !== 0 && code !== 1) throw new EngineError(500, `tar failed: ${stderr.trim()}`);
+}
+
+export interface ExtractOptions {
+  /** An existing directory may not become a non-directory, nor the reverse (noOverwriteDirNonDir). */
+  noOverwriteDirNonDir: boolean;
+  /** Owner of everything extracted (copyUIDGID: the container's user); else the archive's owners. */
+  owner?: { uid: number; gid: number };
+}
+
+/** Strips `./` and leading slashes; a path leaving the extraction point is refused (moby's breakout check). */
+function entryPath(name: string): string {
+  const normal = posix.normalize(name.replace(/^\/+/, ""));
+  if (normal === ".." || normal.startsWith("../"))
+    throw badRequest(`invalid archive: ${JSON.stringify(name)} is outside of the extraction point`);
+  return normal.replace(/\/+$/, "") || ".";
+}
+
+/**
+ * Extracts a tar into the directory `dir` (a path in the container at `root`), as dockerd's chrooted untar
+ * does: every entry's path resolved inside the container, so a symlink in the container or in the archive
+ * never leads out of it; owners, modes and times kept; directories' times set last.
+ */
+export async function extractTar(
+  root: string,
+  dir: string,
+  input: Readable,
+  opts: ExtractOptions,
+): Promise<void> {
+  const tar = extract();
+  const fed = pipeline(input, tar);
+  fed.catch(() => {});
+  const directoryTimes: { path: string; mtime: Date }[] = [];
+  try {
+    for await (const entry of tar) {
+      const { header } = entry;
+      const name = entryPath(header.name);
+      const target = await resolveInRoot(root, posix.join(dir, name), false);
+      const isDir = header.type === "directory";
+      const existing = await lstat(target).catch((err: unknown) => {
+        if (isMissing(err)) return undefined;
+        throw err;
+      });
+      if (existing) {
+        if (opts.noOverwriteDirNonDir && existing.isDirectory() && !isDir)
+          throw badRequest(
+            `cannot overwrite directory "${target.slice(root.length)}" with non-directory "${name}"`,
+          );
+        if (opts.noOverwriteDirNonDir && !existing.isDirectory() && isDir)
+          throw badRequest(
+            `cannot overwrite non-directory "${target.slice(root.length)}" with directory "${name}"`,
+          );
+        if (existing.isDirectory() && name === ".") {
+          entry.resume();
+          continue;
+        }
+        if (!(existing.isDirectory() && isDir)) await rm(target, { recursive: true, force: true });
+      }
+      // An archive may list a file without its directories (testcontainers does): made as dockerd's untar makes them.
+      await mkdir(posix.dirname(target), { recursive: true, mode: 0o755 });
+      const uid = opts.owner?.uid ?? header.uid ?? 0;
+      const gid = opts.owner?.gid ?? header.gid ?? 0;
+      const mode = (header.mode ?? 0o644) & 0o7777;
+      const mtime = header.mtime ?? new Date();
+      switch (header.type) {
+        case "directory":
+          if (!existing?.isDirectory()) await mkdir(target, { mode });
+          directoryTimes.push({ path: target, mtime });
+          break;
+        case "file":
+        case "contiguous-file":
+          // wx: O_EXCL, which never follows a symlink put there meanwhile.
+          await pipeline(entry, createWriteStream(target, { flags: "wx", mode }));
+          break;
+        case "symlink":
+          await symlink(header.linkname ?? "", target);
+          break;
+        case "link": {
+          const source = await resolveInRoot(root, posix.join(dir, entryPath(header.linkname ?? "")), false);
+          await link(source, target);
+          break;
+        }
+        default:
+          // Devices and FIFOs (dockerd mknods them; no container file copy needs one) and pax records.
+          entry.resume();
+          continue;
+      }
+      entry.resume();
+      await lchown(target, uid, gid);
+      if (header.type === "symlink") await lutimes(target, mtime, mtime);
+      else {
+        await chmod(target, mode);
+        if (header.type !== "directory") await utimes(target, mtime, mtime);
+      }
+    }
+    await fed;
+  } catch (err) {
+    tar.destroy();
+    input.resume();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (err instanceof EngineError) throw err;
+    if (code === "EROFS") throw new EngineError(403, "container rootfs is marked read-only");
+    if (code === undefined) throw badRequest(`invalid archive: ${(err as Error).message}`);
+    throw err;
+  }
+  for (const { path, mtime } of directoryTimes.reverse()) await utimes(path, mtime, mtime).catch(() => {});
+}
+
+/** Mounts a snapshot's mounts (containerd's overlay or bind) on `target`, as containerd mounts a rootfs. */
+export async function mountAll(mounts: Mount[], target: string, signal?: AbortSignal): Promise<void> {
+  for (const mount of mounts) {
+    const options = mount.options.join(",");
+    const args =
+      mount.type === "bind" || mount.type === "rbind"
+        ? [...(options ? ["-o", options] : ["--bind"]), mount.source, target]
+        : ["-t", mount.type, ...(options ? ["-o", options] : []), mount.source, target];
+    await execFileAsync("mount", args, signal ? { signal } : {});
+  }
+}
+
+/** Unmounts everything on `target` (lazily: a reader that went away must not keep it busy). */
+export async function unmountAll(target: string): Promise<void> {
+  for (let layer = 0; layer < 16; layer++) {
+    try {
+      await execFileAsync("umount", ["--lazy", target]);
+    } catch {
+      return;
+    }
+  }
+}

@@ -1,0 +1,283 @@
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pack } from "tar-stream";
+import { afterAll, describe, expect, it } from "vitest";
+import { useEngine } from "./harness.js";
+
+// docker cp, docker export and testcontainers' file copies: the archive endpoints and export.
+const engine = useEngine("lcd-engine-files-");
+
+/** The engine's temporary rootfs mounts of stopped containers (none may be left). */
+function engineMounts(): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .filter((line) => line.includes(join(engine.containerd.dir, "engine", "mounts")));
+}
+
+/** A tar of the given entries (name → content, or a symlink / directory). */
+async function tarOf(
+  entries: { name: string; content?: string; linkname?: string; type?: "directory" }[],
+): Promise<Buffer> {
+  const archive = pack();
+  for (const entry of entries) {
+    if (entry.linkname !== undefined)
+      archive.entry({ name: entry.name, type: "symlink", linkname: entry.linkname });
+    else if (entry.type === "directory") archive.entry({ name: entry.name, type: "directory", mode: 0o755 });
+    else archive.entry({ name: entry.name, mode: 0o644 }, entry.content ?? "");
+  }
+  archive.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of archive) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** An Engine API request with a binary body and answer (the harness's api() is for text). */
+function raw(method: string, path: string, body?: Buffer): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        socketPath: engine.socket,
+        path,
+        method,
+        headers: body ? { "Content-Type": "application/x-tar", "Content-Length": String(body.length) } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** The names in a tar, as GNU tar lists them. */
+function tarNames(tar: Buffer): string[] {
+  return execFileSync("tar", ["-t"], { input: tar }).toString("utf8").split("\n").filter(Boolean);
+}
+
+describe("ctrd serve: docker cp", () => {
+  it("copies files and directories both ways with a running container", async () => {
+    const dir = join(engine.containerd.dir, "cp-running");
+    mkdirSync(join(dir, "tree", "sub"), { recursive: true });
+    writeFileSync(join(dir, "file.txt"), "from the host\n");
+    writeFileSync(join(dir, "tree", "sub", "leaf"), "leaf\n");
+    symlinkSync("leaf", join(dir, "tree", "sub", "link"));
+    const name = `cp-run-${randomBytes(3).toString("hex")}`;
+    expect((await engine.docker(["run", "-d", "--name", name, engine.image, "sleep", "300"])).code).toBe(0);
+    expect(await engine.docker(["cp", join(dir, "file.txt"), `${name}:/tmp/`])).toMatchObject({ code: 0 });
+    expect(await engine.docker(["cp", join(dir, "tree"), `${name}:/tmp/`])).toMatchObject({ code: 0 });
+    const inside = await engine.docker([
+      "exec",
+      name,
+      "sh",
+      "-c",
+      "cat /tmp/file.txt /tmp/tree/sub/leaf; readlink /tmp/tree/sub/link",
+    ]);
+    expect(inside).toMatchObject({ code: 0, stdout: "from the host\nleaf\nleaf\n" });
+    expect(await engine.docker(["exec", name, "sh", "-c", "echo made inside > /tmp/made"])).toMatchObject({
+      code: 0,
+    });
+    expect(await engine.docker(["cp", `${name}:/tmp/made`, join(dir, "made")])).toMatchObject({ code: 0 });
+    expect(readFileSync(join(dir, "made"), "utf8")).toBe("made inside\n");
+    expect(await engine.docker(["cp", `${name}:/tmp/tree`, join(dir, "back")])).toMatchObject({ code: 0 });
+    expect(readFileSync(join(dir, "back", "sub", "leaf"), "utf8")).toBe("leaf\n");
+    expect(lstatSync(join(dir, "back", "sub", "link")).isSymbolicLink()).toBe(true);
+    const missing = await engine.docker(["cp", `${name}:/not/there`, join(dir, "x")]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/No such container:path/);
+    // The whole filesystem of a running container: its /proc is not read (some of it blocks for good).
+    const whole = await raw("GET", `/containers/${name}/archive?path=/`);
+    expect(whole.status).toBe(200);
+    const names = tarNames(whole.body);
+    expect(names).toContain("./tmp/made");
+    expect(names).toContain("./proc/");
+    expect(names.filter((entry) => /^\.\/(proc|sys)\/./.test(entry))).toEqual([]);
+    await engine.docker(["rm", "-f", name]);
+  });
+
+  it("copies into a created container before it starts, and out of a stopped one, leaving no mount", async () => {
+    const dir = join(engine.containerd.dir, "cp-stopped");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "script.sh"), "echo copied before start\n");
+    const name = `cp-created-${randomBytes(3).toString("hex")}`;
+    expect(
+      (await engine.docker(["create", "--name", name, engine.image, "sh", "/opt/new/script.sh"])).code,
+    ).toBe(0);
+    expect(await engine.docker(["cp", join(dir, "script.sh"), `${name}:/tmp/script.sh`])).toMatchObject({
+      code: 0,
+    });
+    const put = await raw(
+      "PUT",
+      `/containers/${name}/archive?path=/`,
+      await tarOf([{ name: "opt/new/script.sh", content: "echo copied before start\n" }]),
+    );
+    expect(put.status, put.body.toString()).toBe(200);
+    expect(engineMounts()).toEqual([]);
+    const started = await engine.docker(["start", "-a", name]);
+    expect(started).toMatchObject({ code: 0, stdout: "copied before start\n" });
+    expect(await engine.docker(["cp", `${name}:/tmp/script.sh`, join(dir, "out.sh")])).toMatchObject({
+      code: 0,
+    });
+    expect(readFileSync(join(dir, "out.sh"), "utf8")).toBe("echo copied before start\n");
+    expect(engineMounts()).toEqual([]);
+    await engine.docker(["rm", name]);
+  });
+
+  it("resolves symlinks inside the container: neither the container's links nor the archive's lead out", async () => {
+    const marker = `ctrd-cp-escape-${randomBytes(4).toString("hex")}`;
+    const name = `cp-links-${randomBytes(3).toString("hex")}`;
+    expect((await engine.docker(["run", "-d", "--name", name, engine.image, "sleep", "300"])).code).toBe(0);
+    expect(
+      await engine.docker([
+        "exec",
+        name,
+        "sh",
+        "-c",
+        "ln -s / /tmp/up && ln -s ../../../../../../../../tmp /tmp/dots",
+      ]),
+    ).toMatchObject({ code: 0 });
+    const host = join(engine.containerd.dir, marker);
+    writeFileSync(host, "x\n");
+    try {
+      expect(await engine.docker(["cp", host, `${name}:/tmp/up`])).toMatchObject({ code: 0 });
+      expect(await engine.docker(["cp", host, `${name}:/tmp/dots/`])).toMatchObject({ code: 0 });
+      const archive = await tarOf([
+        { name: "evil", linkname: "/" },
+        { name: `evil/${marker}-archive`, content: "through a link\n" },
+      ]);
+      const put = await raw("PUT", `/containers/${name}/archive?path=/tmp`, archive);
+      expect(put.status, put.body.toString()).toBe(200);
+      const inside = await engine.docker([
+        "exec",
+        name,
+        "sh",
+        "-c",
+        `ls /${marker} /tmp/${marker} /${marker}-archive`,
+      ]);
+      expect(inside).toMatchObject({ code: 0 });
+      expect(existsSync(`/${marker}`)).toBe(false);
+      expect(existsSync(`/tmp/${marker}`)).toBe(false);
+      expect(existsSync(`/${marker}-archive`)).toBe(false);
+      const outside = await tarOf([{ name: `../${marker}-dots`, content: "x" }]);
+      const refused = await raw("PUT", `/containers/${name}/archive?path=/tmp`, outside);
+      expect(refused.status).toBe(400);
+      expect(refused.body.toString()).toMatch(/outside of the extraction point/);
+    } finally {
+      for (const path of [`/${marker}`, `/tmp/${marker}`, `/${marker}-archive`])
+        rmSync(path, { force: true });
+      await engine.docker(["rm", "-f", name]);
+    }
+  });
+
+  it("answers HEAD with the path's stat, and refuses what dockerd refuses", async () => {
+    const name = `cp-stat-${randomBytes(3).toString("hex")}`;
+    expect((await engine.docker(["create", "--name", name, "--read-only", engine.image, "true"])).code).toBe(
+      0,
+    );
+    const head = await engine.api("HEAD", `/containers/${name}/archive?path=/etc`);
+    expect(head.status).toBe(200);
+    const stat = JSON.parse(
+      Buffer.from(String(head.headers["x-docker-container-path-stat"]), "base64").toString("utf8"),
+    ) as { name: string; mode: number; linkTarget: string };
+    expect(stat).toMatchObject({ name: "etc", linkTarget: "" });
+    // Go's os.ModeDir, as the docker CLI decodes it.
+    expect(stat.mode >>> 31).toBe(1);
+    expect((await engine.api("HEAD", `/containers/${name}/archive?path=/nope`)).status).toBe(404);
+    const notDir = await engine.api("PUT", `/containers/${name}/archive?path=/etc/passwd`, "");
+    expect(notDir).toMatchObject({ status: 400 });
+    expect(notDir.body).toMatch(/not a directory/);
+    const readOnly = await engine.api("PUT", `/containers/${name}/archive?path=/tmp`, "");
+    expect(readOnly.status).toBe(403);
+    expect(readOnly.body).toMatch(/read-only/);
+    expect((await engine.api("PUT", `/containers/${name}/archive`, "")).status).toBe(400);
+    expect(engineMounts()).toEqual([]);
+    await engine.docker(["rm", name]);
+  });
+});
+
+describe("ctrd serve: docker export", () => {
+  it("exports a stopped and a running container's rootfs, without /proc's contents", async () => {
+    const name = `export-${randomBytes(3).toString("hex")}`;
+    expect(
+      (
+        await engine.docker([
+          "run",
+          "-d",
+          "--name",
+          name,
+          engine.image,
+          "sh",
+          "-c",
+          "echo mark > /marked; sleep 300",
+        ])
+      ).code,
+    ).toBe(0);
+    const file = join(engine.containerd.dir, `${name}.tar`);
+    const list = async (): Promise<string[]> => {
+      const exported = await engine.docker(["export", "-o", file, name]);
+      expect(exported.code, exported.stderr).toBe(0);
+      return tarNames(readFileSync(file));
+    };
+    for (let attempt = 0; attempt < 100 && !(await list()).includes("./marked"); attempt++);
+    const running = await list();
+    expect(running).toContain("./marked");
+    expect(running).toContain("./bin/busybox");
+    expect(running.filter((entry) => entry.startsWith("./proc/") && entry !== "./proc/")).toEqual([]);
+    await engine.docker(["stop", "-t", "0", name]);
+    const stopped = await list();
+    expect(stopped).toContain("./marked");
+    expect(engineMounts()).toEqual([]);
+    await engine.docker(["rm", name]);
+  });
+});
+
+describe("ctrd serve: testcontainers' file copies", () => {
+  afterAll(() => {
+    for (const name of readdirSync(tmpdir()))
+      if (/^testcontainers-node-.*\.lock$/.test(name))
+        rmSync(join(tmpdir(), name), { force: true, recursive: true });
+  });
+
+  it("copies content and files in before start and after, and an archive out", async () => {
+    process.env.DOCKER_HOST = engine.host;
+    process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
+    process.env.TESTCONTAINERS_HOST_OVERRIDE = "127.0.0.1";
+    const source = join(engine.containerd.dir, "tc-source.txt");
+    writeFileSync(source, "a file from the host\n");
+    const { GenericContainer } = await import("testcontainers");
+    const container = await new GenericContainer(engine.image)
+      .withCommand(["sleep", "300"])
+      .withCopyContentToContainer([{ content: "content before start\n", target: "/www/index.html" }])
+      .withCopyFilesToContainer([{ source, target: "/data/copied.txt" }])
+      .start();
+    try {
+      const before = await container.exec(["cat", "/www/index.html", "/data/copied.txt"]);
+      expect(before).toMatchObject({ exitCode: 0, output: "content before start\na file from the host\n" });
+      await container.copyContentToContainer([{ content: "after start\n", target: "/later/after.txt" }]);
+      expect((await container.exec(["cat", "/later/after.txt"])).output).toBe("after start\n");
+      const archive = await container.copyArchiveFromContainer("/www/index.html");
+      const chunks: Buffer[] = [];
+      for await (const chunk of archive) chunks.push(chunk as Buffer);
+      const tar = Buffer.concat(chunks);
+      expect(tar.subarray(0, 10).toString("latin1").replace(/\0.*$/, "")).toBe("index.html");
+      expect(tar.toString("latin1")).toContain("content before start\n");
+    } finally {
+      await container.stop();
+    }
+  });
+});
