@@ -24,7 +24,7 @@ export function statusText(state: ObservedState, now = Date.now()): string {
     case "unknown":
       return "Dead";
     default:
-      return state.remembered.finishedAt
+      return state.remembered.exitCode !== undefined
         ? exited(state.remembered.exitCode, state.remembered.finishedAt)
         : "Created";
   }

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { LibcontainerdEvent } from "../libcontainerd/types/events.js";
+import { CliError } from "./errors.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 import { printJsonLine } from "./output.js";
 
@@ -21,6 +22,13 @@ export function registerEvents(program: Command): void {
     await withClient(resolveSettings(globalFlags(self)), async (client) => {
       const stop = new AbortController();
       const onStop = (): void => stop.abort();
+      // `ctrd daemon stop` elsewhere: no event can come any more (docker events ends with dockerd).
+      let stoppedElsewhere = false;
+      const onStoppedElsewhere = (): void => {
+        stoppedElsewhere = true;
+        stop.abort();
+      };
+      client.managedContainerd?.once("stopped-elsewhere", onStoppedElsewhere);
       process.once("SIGINT", onStop);
       process.once("SIGTERM", onStop);
       try {
@@ -32,7 +40,10 @@ export function registerEvents(program: Command): void {
           const { error, ...rest } = event;
           printJsonLine(error ? { ...rest, error: error.message } : rest);
         }
+        if (stoppedElsewhere)
+          throw new CliError("containerd was stopped (ctrd daemon stop); no more events", "unavailable");
       } finally {
+        client.managedContainerd?.off("stopped-elsewhere", onStoppedElsewhere);
         process.off("SIGINT", onStop);
         process.off("SIGTERM", onStop);
       }

@@ -53,6 +53,10 @@ export function registerExec(program: Command): void {
         user: user ?? parseNumericUser(labels[LABELS.user] ?? "0:0"),
         terminal: tty,
       };
+      // The exec starts with its Exec call: a resize after it comes too late for a command that asks
+      // at once (`stty size` saw 0 0). runc sizes an exec's pty from the spec before it runs.
+      if (tty && process.stdout.isTTY && process.stdout.columns && process.stdout.rows)
+        spec.consoleSize = { width: process.stdout.columns, height: process.stdout.rows };
       const relay = new SignalRelay();
       let proc: Process;
       try {

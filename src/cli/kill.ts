@@ -1,17 +1,20 @@
 import type { Command } from "commander";
+import { forEachContainer } from "./each-container.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 
 export function registerKill(program: Command): void {
   const command = program
     .command("kill")
-    .description("send a signal to a container's init process")
-    .argument("<id>", "container id")
+    .description("send a signal to containers' init processes")
+    .argument("<ids...>", "container ids")
     .option("-s, --signal <signal>", "signal name or number", "SIGKILL");
-  addGlobalOptions(command).action(async (id: string, flags: { signal: string }, self: Command) => {
+  addGlobalOptions(command).action(async (ids: string[], flags: { signal: string }, self: Command) => {
     await withClient(resolveSettings(globalFlags(self)), async (client) => {
-      const task = await (await client.loadContainer(id)).task();
-      await task.kill(flags.signal);
-      process.stdout.write(`${id}\n`);
+      await forEachContainer(ids, async (id) => {
+        const task = await (await client.loadContainer(id)).task();
+        await task.kill(flags.signal);
+        return undefined;
+      });
     });
   });
 }

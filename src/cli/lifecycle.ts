@@ -30,7 +30,7 @@ export async function startContainer(
     if (status === "running") return;
     if (status === "paused" || status === "pausing")
       throw new CliError(
-        `container ${id} is paused: resume it instead (ctrd unpause ${id})`,
+        `container ${id} is paused: resume it instead (ctrd resume ${id})`,
         "failed_precondition",
       );
     if (status === "created") {

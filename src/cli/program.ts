@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Register[]>> = {
   rm: async () => [(await import("./rm.js")).registerRm],
   pause: async () => [(await import("./pause.js")).registerPause],
   resume: async () => [(await import("./pause.js")).registerPause],
+  unpause: async () => [(await import("./pause.js")).registerPause],
   stats: async () => [(await import("./stats.js")).registerStats],
   events: async () => [(await import("./events.js")).registerEvents],
   info: async () => [(await import("./info.js")).registerInfo],

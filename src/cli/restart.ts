@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { forEachContainer } from "./each-container.js";
 import { startContainer, stopContainer } from "./lifecycle.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 import { graceMs } from "./stop.js";
@@ -13,11 +14,11 @@ export function registerRestart(program: Command): void {
     const grace = graceMs(flags.time);
     const settings = resolveSettings(globalFlags(self));
     await withClient(settings, async (client) => {
-      for (const id of ids) {
+      await forEachContainer(ids, async (id) => {
         await stopContainer(client, id, grace);
         await startContainer(settings, client, id);
-        process.stdout.write(`${id}\n`);
-      }
+        return undefined;
+      });
     });
   });
 }

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
+import { forEachContainer } from "./each-container.js";
 import { CliError } from "./errors.js";
 import { collectNetworkGarbage, networkManager } from "./network-manager.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
@@ -15,34 +16,38 @@ export function registerRm(program: Command): void {
     await withClient(settings, async (client) => {
       const network = networkManager(settings);
       await collectNetworkGarbage(network, client, settings);
-      for (const id of ids) {
-        const container = await client.loadContainer(id);
-        const task = await container.task().catch((err: unknown) => {
-          if (isErrorCode(err, "not_found")) return undefined;
-          throw err;
-        });
-        if (task) {
-          const status = await task.status();
-          if (flags.force) {
-            await task.forceDelete();
-          } else if (status === "stopped" || status === "created") {
-            // A created task never ran: deleting it is as harmless as deleting a stopped one.
-            if (status === "created") await task.forceDelete();
-            else await task.delete();
-          } else {
-            throw new CliError(
-              `container ${id} is ${status}: stop it first (ctrd kill ${id}) or use ctrd rm -f ${id}`,
-              "failed_precondition",
-            );
+      await forEachContainer(
+        ids,
+        async (id) => {
+          const container = await client.loadContainer(id);
+          const task = await container.task().catch((err: unknown) => {
+            if (isErrorCode(err, "not_found")) return undefined;
+            throw err;
+          });
+          if (task) {
+            const status = await task.status();
+            if (flags.force) {
+              await task.forceDelete();
+            } else if (status === "stopped" || status === "created") {
+              // A created task never ran: deleting it is as harmless as deleting a stopped one.
+              if (status === "created") await task.forceDelete();
+              else await task.delete();
+            } else {
+              throw new CliError(
+                `container ${id} is ${status}: stop it first (ctrd kill ${id}) or use ctrd rm -f ${id}`,
+                "failed_precondition",
+              );
+            }
           }
-        }
-        await container.delete().catch((err: unknown) => {
-          // Removed meanwhile by the ctrd that runs it with --rm, once the kill above ended it.
-          if (!isErrorCode(err, "not_found")) throw err;
-        });
-        await network.detach(settings.namespace, id);
-        process.stdout.write(`${id}\n`);
-      }
+          await container.delete().catch((err: unknown) => {
+            // Removed meanwhile by the ctrd that runs it with --rm, once the kill above ended it.
+            if (!isErrorCode(err, "not_found")) throw err;
+          });
+          await network.detach(settings.namespace, id);
+          return undefined;
+        },
+        { missingIsFine: flags.force ?? false },
+      );
     });
   });
 }

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { forEachContainer } from "./each-container.js";
 import { startContainer } from "./lifecycle.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 
@@ -10,10 +11,10 @@ export function registerStart(program: Command): void {
   addGlobalOptions(command).action(async (ids: string[], _flags: unknown, self: Command) => {
     const settings = resolveSettings(globalFlags(self));
     await withClient(settings, async (client) => {
-      for (const id of ids) {
+      await forEachContainer(ids, async (id) => {
         await startContainer(settings, client, id);
-        process.stdout.write(`${id}\n`);
-      }
+        return undefined;
+      });
     });
   });
 }

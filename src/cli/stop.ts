@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { forEachContainer } from "./each-container.js";
 import { usageError } from "./errors.js";
 import { stopContainer } from "./lifecycle.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
@@ -20,10 +21,10 @@ export function registerStop(program: Command): void {
   addGlobalOptions(command).action(async (ids: string[], flags: { time?: string }, self: Command) => {
     const grace = graceMs(flags.time);
     await withClient(resolveSettings(globalFlags(self)), async (client) => {
-      for (const id of ids) {
+      await forEachContainer(ids, async (id) => {
         await stopContainer(client, id, grace);
-        process.stdout.write(`${id}\n`);
-      }
+        return undefined;
+      });
     });
   });
 }

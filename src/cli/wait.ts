@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { observe } from "../state/observe.js";
+import { forEachContainer } from "./each-container.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 
 export function registerWait(program: Command): void {
@@ -9,15 +10,13 @@ export function registerWait(program: Command): void {
     .argument("<ids...>", "container ids");
   addGlobalOptions(command).action(async (ids: string[], _flags: unknown, self: Command) => {
     await withClient(resolveSettings(globalFlags(self)), async (client) => {
-      for (const id of ids) {
+      await forEachContainer(ids, async (id) => {
         const container = await client.loadContainer(id);
         const state = await observe(container);
-        let code: number;
-        if (state.task === "stopped") code = state.exit?.exitCode ?? 0;
-        else if (state.task === "none") code = state.remembered.exitCode ?? 0;
-        else code = (await (await container.task()).wait()).exitCode;
-        process.stdout.write(`${code}\n`);
-      }
+        if (state.task === "stopped") return String(state.exit?.exitCode ?? 0);
+        if (state.task === "none") return String(state.remembered.exitCode ?? 0);
+        return String((await (await container.task()).wait()).exitCode);
+      });
     });
   });
 }

@@ -37,11 +37,17 @@ export class EventFanout {
   }
 
   subscribe(signal?: AbortSignal): AsyncIterable<LibcontainerdEvent> {
-    const subscriber = new EventSubscriber(() => this.subscribers.delete(subscriber));
+    const onAbort = (): void => subscriber.end(true);
+    // However it ends (an abort, a break out of the loop, close()), it leaves nothing on the signal,
+    // which may be long-lived (an application's): one listener per subscription would pile up.
+    const subscriber = new EventSubscriber(() => {
+      this.subscribers.delete(subscriber);
+      signal?.removeEventListener("abort", onAbort);
+    });
     if (this.closed || signal?.aborted) subscriber.end();
     else {
       this.subscribers.add(subscriber);
-      signal?.addEventListener("abort", () => subscriber.end(true), { once: true });
+      signal?.addEventListener("abort", onAbort, { once: true });
     }
     return subscriber;
   }

@@ -13,6 +13,8 @@ export const STATE_DIR_NAMES = {
   ttrpcSocket: "containerd.sock.ttrpc",
   config: "containerd.toml",
   pidFile: "containerd.pid",
+  /** Marks a managed containerd stopped on purpose (see ManagedContainerdLayout.stoppedMarker). */
+  stoppedMarker: "containerd.stopped",
   /** runc's state for the v1 runtime (`io.containerd.runtime.v1.linux`). */
   runcV1Root: "runc-v1",
   /** runc's `--root` for the runtimes the registry configures. */
@@ -39,6 +41,7 @@ export interface StateDirLayout {
   ttrpcSocket: string;
   config: string;
   pidFile: string;
+  stoppedMarker: string;
   runcV1Root: string;
   runcRoot: string;
   runtimeWrappers: string;
@@ -55,6 +58,7 @@ export function stateDirLayout(stateDir: string): StateDirLayout {
     ttrpcSocket: at(STATE_DIR_NAMES.ttrpcSocket),
     config: at(STATE_DIR_NAMES.config),
     pidFile: at(STATE_DIR_NAMES.pidFile),
+    stoppedMarker: at(STATE_DIR_NAMES.stoppedMarker),
     runcV1Root: at(STATE_DIR_NAMES.runcV1Root),
     runcRoot: at(STATE_DIR_NAMES.runcRoot),
     runtimeWrappers: at(STATE_DIR_NAMES.runtimeWrappers),

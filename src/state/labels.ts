@@ -10,6 +10,9 @@ export const STATE_LABELS = {
   restartCount: "io.ctrd.state.restartCount",
 } as const;
 
+/** The exit status of a run whose end nobody saw (as Docker reports it). */
+export const UNKNOWN_EXIT_CODE = 255;
+
 export interface RememberedState {
   /** The last start. */
   startedAt?: Date;

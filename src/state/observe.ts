@@ -7,7 +7,13 @@ import type {
   TaskStatus,
 } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
-import { exitLabels, type RememberedState, rememberedState, remembersExit } from "./labels.js";
+import {
+  exitLabels,
+  type RememberedState,
+  rememberedState,
+  remembersExit,
+  UNKNOWN_EXIT_CODE,
+} from "./labels.js";
 
 /** What a container is doing now, with what it remembers. */
 export interface ObservedState {
@@ -36,8 +42,10 @@ export async function observe(container: Container, opts?: CallOptions): Promise
     task = await container.task(opts);
     state.task = await task.status(opts);
   } catch (err) {
-    if (isErrorCode(err, "not_found")) return state; // no task, or removed meanwhile
-    throw err;
+    if (!isErrorCode(err, "not_found")) throw err;
+    // No task (never started, deleted, or removed meanwhile).
+    state.remembered = lostRun(remembered);
+    return state;
   }
   if (state.task !== "stopped") {
     state.pid = task.pid;
@@ -63,4 +71,15 @@ export async function rememberExit(
   } catch (err) {
     if (!isErrorCode(err, "not_implemented") && !isErrorCode(err, "not_found")) throw err;
   }
+}
+
+/**
+ * A run that started and whose task is gone with no exit recorded: its shim was killed (and
+ * containerd cleaned up after it), or the host rebooted under it. Docker reports such a container
+ * as exited with 255, the end of the run unknown; a `finishedAt` is the run before's.
+ */
+function lostRun(remembered: RememberedState): RememberedState {
+  if (!remembered.startedAt || remembered.exitCode !== undefined) return remembered;
+  const { finishedAt: _previous, ...rest } = remembered;
+  return { ...rest, exitCode: UNKNOWN_EXIT_CODE };
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { findContainerdProcesses } from "../../src/libcontainerd/supervisor/process-info.js";
 import { processesUnder } from "../harness/containerd.js";
 import { type ScratchDir, scratchDir } from "../harness/temp-dirs.js";
-import { ctrd, ensureBuilt } from "./helpers.js";
+import { ctrd, ensureBuilt, startCtrd } from "./helpers.js";
 
 let scratch: ScratchDir;
 let dirs: string[];
@@ -82,6 +82,34 @@ describe("ctrd daemon and the managed containerd", () => {
     expect((await ctrd(["rm", "-f", ...dirs, "survivor"])).code).toBe(0);
     expect((await ctrd(["daemon", "stop", ...dirs])).code).toBe(0);
     expect(running()).toEqual([]);
+    expect(processesUnder(scratch.dir)).toEqual([]);
+  });
+
+  test("daemon stop while another ctrd watches (events): containerd stays stopped, and events ends", async () => {
+    expect((await ctrd(["daemon", "start", ...dirs])).code).toBe(0);
+    const events = startCtrd(["events", "--json", ...dirs], { timeoutMs: 120_000 });
+    // containerd does not replay events: once a probe's show up, the watcher is subscribed (its own
+    // supervisor on these dirs is there too).
+    for (let attempt = 0; !events.stdout().includes('"containerId":"probe'); attempt++) {
+      expect(attempt, "events never showed a probe container").toBeLessThan(20);
+      await ctrd(["run", ...dirs, ...cgroup, "--rm", "--name", `probe-${attempt}`, "--", "true"]);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const stopped = await ctrd(["daemon", "stop", ...dirs]);
+    expect(stopped).toMatchObject({ code: 0, stdout: expect.stringMatching(/^containerd stopped/) });
+    const watcher = await events.result;
+    expect(watcher.code).toBe(125);
+    expect(watcher.stderr).toMatch(
+      /ctrd: containerd was stopped \(ctrd daemon stop\); no more events \(unavailable\)\n$/,
+    );
+    // The watcher's supervisor did not start it again.
+    expect(running()).toEqual([]);
+    expect((await ctrd(["daemon", "status", ...dirs])).code).toBe(3);
+    // The next command that needs it starts it, as on first use.
+    const again = await ctrd(["run", ...dirs, ...cgroup, "--rm", "--", "true"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(running()).toHaveLength(1);
+    expect((await ctrd(["daemon", "stop", ...dirs])).code).toBe(0);
     expect(processesUnder(scratch.dir)).toEqual([]);
   });
 

@@ -1,6 +1,8 @@
 // A detached container driven through the other commands: ps, exec, pause/resume, stats, events, kill, rm.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { describe, expect, test } from "vitest";
-import { ctrd, type PsRow, startCtrd, useHarnessCtrd, waitForOutput } from "./helpers.js";
+import { CTRD, ctrd, type PsRow, startCtrd, useHarnessCtrd, waitForOutput } from "./helpers.js";
 
 const fx = useHarnessCtrd("ctrd-life-");
 
@@ -71,6 +73,10 @@ describe("a detached container", () => {
     expect((await ps())[0]?.status).toBe("paused");
     expect((await ctrd(["resume", ...fx.global, "web"])).code).toBe(0);
     expect((await ps())[0]?.status).toBe("running");
+    // docker's verb for it.
+    expect((await ctrd(["pause", ...fx.global, "web"])).code).toBe(0);
+    expect((await ctrd(["unpause", ...fx.global, "web"])).stdout).toBe("web\n");
+    expect((await ps())[0]?.status).toBe("running");
 
     const stats = await ctrd(["stats", ...fx.global, "--no-stream", "--json", "web"]);
     expect(stats.code, stats.stderr).toBe(0);
@@ -106,7 +112,7 @@ describe("a detached container", () => {
       // The init process's events; the execs above have their own (processId = the exec id).
       .filter((event) => event.containerId === "web" && event.processId === "web")
       .map((event) => (event.type === "exit" ? `exit ${event.exitCode}` : event.type));
-    expect(types).toEqual(["create", "start", "paused", "resumed", "exit 0"]);
+    expect(types).toEqual(["create", "start", "paused", "resumed", "paused", "resumed", "exit 0"]);
   });
 
   test("rm -f removes a running container", async () => {
@@ -126,5 +132,49 @@ describe("a detached container", () => {
     expect(id).toMatch(/^[a-z]+-[a-z]+-[0-9a-f]{4}$/);
     expect((await ctrd(["rm", ...fx.global, "-f", id])).code).toBe(0);
     expect(await ps(true)).toEqual([]);
+  });
+
+  test("exec -it: the command finds its terminal sized like ours from its start", async () => {
+    const started = await ctrd(["run", ...fx.global, ...fx.cgroup, "-d", "--", "sleep", "60"]);
+    expect(started.code, started.stderr).toBe(0);
+    const id = started.stdout.trim();
+    // script(1) gives ctrd a real terminal; `stty size` asks for the size as soon as it runs.
+    const shell = `stty cols 100 rows 30; ${CTRD} exec ${fx.global.join(" ")} -it ${id} stty size`;
+    const script = spawn("script", ["-qec", shell, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
+    let output = "";
+    for (const stream of [script.stdout, script.stderr])
+      stream.setEncoding("utf8").on("data", (chunk: string) => {
+        output += chunk;
+      });
+    const [code] = (await once(script, "close")) as [number | null];
+    script.stdin.end();
+    expect(code, output).toBe(0);
+    expect(output.replace(/\r/g, "")).toBe("30 100\n");
+    expect((await ctrd(["rm", ...fx.global, "-f", id])).code).toBe(0);
+  });
+
+  test("kill, wait, rm of several containers: a missing one is reported, the others are still done (as docker)", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const started = await ctrd(["run", ...fx.global, ...fx.cgroup, "-d", "--", "sleep", "60"]);
+      expect(started.code, started.stderr).toBe(0);
+      ids.push(started.stdout.trim());
+    }
+    const [a, b] = ids as [string, string];
+    const missing = `no-such-${process.pid}`;
+    const killed = await ctrd(["kill", ...fx.global, a, missing, b]);
+    expect(killed).toMatchObject({ code: 125, stdout: `${a}\n${b}\n` });
+    expect(killed.stderr).toMatch(
+      new RegExp(`^ctrd: load container ${missing}: no such container \\(not_found\\)\n$`),
+    );
+    const waited = await ctrd(["wait", ...fx.global, a, missing, b]);
+    expect(waited).toMatchObject({ code: 125, stdout: "137\n137\n" });
+    const removed = await ctrd(["rm", ...fx.global, missing, a, b]);
+    expect(removed).toMatchObject({ code: 125, stdout: `${a}\n${b}\n` });
+    expect(await ps(true)).toEqual([]);
+    // -f: a container that is not there is no failure.
+    const forced = await ctrd(["rm", "-f", ...fx.global, missing]);
+    expect(forced).toMatchObject({ code: 0, stdout: "" });
+    expect(forced.stderr).toMatch(/no such container \(not_found\)/);
   });
 });

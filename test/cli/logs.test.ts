@@ -3,7 +3,7 @@
  * docker's ps STATUS, start/stop/restart/wait and inspect.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import type { ContainerInspect } from "../../src/libcontainerd/types/inspect.js";
@@ -29,6 +29,22 @@ async function psRow(id: string) {
     exitCode?: number;
   }[];
   return rows.find((row) => row.id === id);
+}
+
+/** The pids of the processes whose command line holds every one of `words`. */
+function processesWith(words: string[]): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (words.every((word) => args.some((arg) => arg.endsWith(word)))) pids.push(Number(entry));
+  }
+  return pids;
 }
 
 const logDir = (id: string) => join(fx.containerd.dir, "ctrd", "logs", "ctrd", id);
@@ -189,6 +205,25 @@ describe("ctrd logs, ps -a, inspect, wait", () => {
     const state = await ctrd(["inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", id, ...fx.global]);
     expect(state.stdout).toBe("true 137\n");
     await ctrd(["rm", id, ...fx.global]);
+  });
+
+  test("a run whose shim was killed (containerd cleans up, no exit seen): Exited (255), as Docker reports it", async () => {
+    const id = name("lost");
+    await runDetached(id, ["sleep", "300"]);
+    const shim = processesWith(["containerd-shim-runc-v2", "-id", id, fx.containerd.address]);
+    expect(shim).toHaveLength(1);
+    process.kill(shim[0] ?? 0, "SIGKILL");
+    // containerd sees its shim go and deletes the task; nobody saw an exit.
+    for (let row = await psRow(id); row?.state === "running"; row = await psRow(id))
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await psRow(id)).toMatchObject({ state: "exited", statusText: "Exited (255)", exitCode: 255 });
+    const state = await ctrd(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", id, ...fx.global]);
+    expect(state.stdout).toBe("exited 255\n");
+    expect((await ctrd(["wait", id, ...fx.global])).stdout).toBe("255\n");
+    // Started again, it runs; its earlier end stays unknown.
+    expect((await ctrd(["start", id, ...fx.global])).code).toBe(0);
+    expect(await psRow(id)).toMatchObject({ state: "running" });
+    expect((await ctrd(["rm", "-f", id, ...fx.global])).code).toBe(0);
   });
 
   test("bad input: typed one-line errors", async () => {

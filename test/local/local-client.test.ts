@@ -353,6 +353,18 @@ describe("errors from HCS", () => {
     await container.delete();
   });
 
+  it("a ProcessExited with a failing status is a failed wait: exit code -1, as hcsshim's waitBackground", async () => {
+    const c = client();
+    const container = await c.newContainer(id(), windowsSpec(["sh", "-c", "exit 3"]));
+    fake.setOption("ProcessExitedStatus", 0xc0370106 | 0);
+    const task = await container.newTask();
+    const exited = task.wait();
+    await task.start();
+    expect((await exited).exitCode).toBe(-1);
+    await task.delete();
+    await container.delete();
+  });
+
   it("an unreadable exit status is reported as exit code -1, once", async () => {
     const c = client();
     const rec = recordEvents(c);
@@ -816,6 +828,33 @@ describe("hcsshim fidelity (Windows guests)", () => {
     spec.root = { path: FAKE_VOLUME.replace("{", "").replace("}", "") };
     await expect(client().newContainer(id(), spec)).rejects.toBeInstanceOf(InvalidArgumentError);
     expect(fake.lastCreateDocument()).toBeUndefined();
+  });
+
+  it("a gMSA credential spec goes in v1's Credentials; v2 has no such field, so it is refused, not dropped", async () => {
+    const spec = windowsSpec(["true"]);
+    spec.windows!.credentialSpec = '{"CmsPlugins":["ActiveDirectory"]}';
+    const v1 = await client({ windowsBuild: 17134 }).newContainer(id(), spec);
+    expect(fake.lastCreateDocument()).toMatchObject({ Credentials: spec.windows!.credentialSpec });
+    await v1.delete();
+    await fake.reset();
+    await expect(client().newContainer(id(), spec)).rejects.toBeInstanceOf(NotImplementedError);
+    expect(fake.lastCreateDocument()).toBeUndefined();
+  });
+
+  it("limits never dropped without a word: memory under 1 MiB, a sandbox size on schema v2", async () => {
+    await fake.reset();
+    const tiny = windowsSpec(["true"]);
+    tiny.windows!.resources = { memory: { limit: 512 * 1024 } };
+    await expect(client().newContainer(id(), tiny)).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(fake.lastCreateDocument()).toBeUndefined();
+    const sandbox = windowsSpec(["true"]);
+    sandbox.windows!.resources = { storage: { sandboxSize: 40 * 1024 ** 3 } };
+    await expect(client().newContainer(id(), sandbox)).rejects.toBeInstanceOf(NotImplementedError);
+    expect(fake.lastCreateDocument()).toBeUndefined();
+    // v1 has the field.
+    const v1 = await client({ windowsBuild: 17134 }).newContainer(id(), sandbox);
+    expect(fake.lastCreateDocument()).toMatchObject({ StorageSandboxSize: 40 * 1024 ** 3 });
+    await v1.delete();
   });
 
   it("CPU limits as HCS takes them: one of count/shares/maximum in a silo, a count with a maximum for Hyper-V, ranges, the host's processors", async () => {

@@ -51,6 +51,8 @@ describe("docker's STATUS words", () => {
     ).toBe("Exited (137) 2 seconds ago");
     expect(statusText(observed({}), now)).toBe("Created");
     expect(statusText(observed({ task: "created" }), now)).toBe("Created");
+    // A run whose end nobody saw (observe() gives it Docker's 255): no time to tell.
+    expect(statusText(observed({ remembered: { ...remembered, exitCode: 255 } }), now)).toBe("Exited (255)");
   });
 });
 

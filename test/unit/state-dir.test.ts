@@ -15,6 +15,7 @@ describe("the state dir's names", () => {
       managed.ttrpcSocket,
       managed.configFile,
       managed.pidFile,
+      managed.stoppedMarker,
       managed.runcV1Root,
       runcRoot("/state"),
       layout.runtimeWrappers,

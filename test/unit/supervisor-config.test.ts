@@ -21,6 +21,7 @@ describe("layout", () => {
       ttrpcSocket: "/run/x/containerd.sock.ttrpc",
       configFile: "/run/x/containerd.toml",
       pidFile: "/run/x/containerd.pid",
+      stoppedMarker: "/run/x/containerd.stopped",
       runcV1Root: "/run/x/runc-v1",
     });
   });

@@ -13,7 +13,7 @@ import {
   type Schema1ContainerConfig,
   type Schema1MappedDir,
 } from "./schema1.js";
-import type { ProcessorLimits } from "./windows-config.js";
+import { memoryLimitInMB, type ProcessorLimits } from "./windows-config.js";
 
 const win32 = path.win32;
 
@@ -90,7 +90,6 @@ export interface LcowDocument {
   guestSpec: OciSpec;
 }
 
-const MIB = 1024 * 1024;
 /** moby daemon/oci_windows.go (f63f73a4a8): `uvmpath=/tmp/gcs/<id>/binds` unless the mount names one. */
 const defaultUvmPath = (id: string) => `/tmp/gcs/${id}/binds`;
 
@@ -123,7 +122,6 @@ export function lcowContainerConfig(
       `container ${id}: an LCOW v1 document has no network namespace field; give windows.network.endpointList instead`,
     );
   }
-  const memoryLimit = spec.windows?.resources?.memory?.limit;
   const config = dropUndefined<Schema1ContainerConfig>({
     SystemType: "Container",
     Name: id,
@@ -139,7 +137,7 @@ export function lcowContainerConfig(
     ProcessorCount: processors.processorCount,
     ProcessorWeight: processors.processorWeight,
     ProcessorMaximum: processors.processorMaximum,
-    MemoryMaximumInMB: memoryLimit ? Math.floor(memoryLimit / MIB) : undefined,
+    MemoryMaximumInMB: memoryLimitInMB(id, spec),
     MappedDirectories: mappedDirectories.length ? mappedDirectories : undefined,
     HvPartition: true,
     EndpointList: network?.endpointList?.length ? [...network.endpointList] : undefined,

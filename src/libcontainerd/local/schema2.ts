@@ -60,6 +60,22 @@ export function schema2ComputeSystem(
       `container ${id}: on schema v2 (RS5+) endpoints join through an HNS namespace, which this backend cannot create; put them in a namespace and pass its id as windows.network.networkNamespace`,
     );
   }
+  // v1 took the credential spec as one field (Credentials); v2 has none. hcsshim makes a Container Credential
+  // Guard instance first (HcsModifyServiceSettings AddInstance, then HcsGetServiceProperties) and puts its state
+  // in Container.ContainerCredentialGuard (internal/credentials/credentials.go CreateCredentialGuard: "Can no
+  // longer be enabled just through a single property"). This backend does not; refused, never dropped.
+  if (config.credentials) {
+    throw new NotImplementedError(
+      `container ${id}: a gMSA credential spec on schema v2 (RS5+) needs a Container Credential Guard instance, which this backend cannot create`,
+    );
+  }
+  // v1's StorageSandboxSize has no v2 field: the scratch layer is expanded before create (vmcompute
+  // ExpandSandboxSize, hcsshim internal/wclayer/expandscratchsize.go; moby's graphdriver), not by the document.
+  if (config.storageSandboxSize) {
+    throw new NotImplementedError(
+      `container ${id}: windows.resources.storage.sandboxSize has no schema v2 (RS5+) field; expand the scratch layer before creating the container`,
+    );
+  }
   const qos = dropUndefined({
     IopsMaximum: config.storageIopsMaximum,
     BandwidthMaximum: config.storageBandwidthMaximum,

@@ -119,7 +119,6 @@ export function windowsContainerConfig(spec: OciSpec, ctx: DocumentContext): Win
 
   const resources = windows.resources;
   const network = windows.network;
-  const memoryLimit = resources?.memory?.limit;
   return {
     ...processorLimits(spec, ctx, hyperV),
     hostname: spec.hostname || undefined,
@@ -130,7 +129,7 @@ export function windowsContainerConfig(spec: OciSpec, ctx: DocumentContext): Win
     utilityVmImagePath,
     mappedDirectories,
     mappedPipes,
-    memoryMaximumInMB: memoryLimit ? Math.floor(memoryLimit / MIB) : undefined,
+    memoryMaximumInMB: memoryLimitInMB(ctx.id, spec),
     storageIopsMaximum: resources?.storage?.iops || undefined,
     storageBandwidthMaximum: resources?.storage?.bps || undefined,
     storageSandboxSize: resources?.storage?.sandboxSize || undefined,
@@ -143,6 +142,21 @@ export function windowsContainerConfig(spec: OciSpec, ctx: DocumentContext): Win
     ignoreFlushesDuringBoot: windows.ignoreFlushesDuringBoot || undefined,
     servicing: windows.servicing || undefined,
   };
+}
+
+/**
+ * `windows.resources.memory.limit` (bytes) as HCS's whole MiB (MemoryMaximumInMB, Memory.SizeInMB), rounded
+ * down as moby does. A limit under 1 MiB would round to 0, which HCS reads as "no limit": refused instead.
+ */
+export function memoryLimitInMB(id: string, spec: OciSpec): number | undefined {
+  const limit: unknown = spec.windows?.resources?.memory?.limit;
+  if (limit === undefined || limit === null || limit === 0) return undefined;
+  if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < MIB) {
+    throw new InvalidArgumentError(
+      `container ${id}: windows.resources.memory.limit must be a whole number of bytes, at least 1 MiB (HCS limits memory in MiB), not ${JSON.stringify(limit)}`,
+    );
+  }
+  return Math.floor(limit / MIB);
 }
 
 export interface ProcessorLimits {

@@ -18,6 +18,7 @@ import type {
 } from "../../gen/github.com/containerd/containerd/api/services/events/v1/events_pb.js";
 import type { Tasks } from "../../gen/github.com/containerd/containerd/api/services/tasks/v1/tasks_pb.js";
 import { Status } from "../../gen/github.com/containerd/containerd/api/types/task/task_pb.js";
+import { UNKNOWN_EXIT_CODE } from "../../state/labels.js";
 import { delay } from "../call.js";
 import type { ExitLedger } from "../core/exits.js";
 import type { EventFanout } from "../event-queue.js";
@@ -28,7 +29,8 @@ import { isErrorCode } from "../types/errors.js";
 import type { LibcontainerdEvent } from "../types/events.js";
 
 /** Exit status when a process vanished while we could not watch it (as Docker reports it). */
-export const UNKNOWN_EXIT_CODE = 255;
+export { UNKNOWN_EXIT_CODE };
+
 /** Bounds the memory of containers with an OOM, as the core's ledger bounds remembered exits. */
 const MAX_REMEMBERED_OOMS = 10_000;
 

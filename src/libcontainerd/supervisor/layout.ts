@@ -14,6 +14,11 @@ export interface ManagedContainerdLayout {
   ttrpcSocket: string;
   configFile: string;
   pidFile: string;
+  /**
+   * Written when a supervisor stops containerd on purpose (`ctrd daemon stop`, `shutdown()`), removed
+   * when one starts it: the other supervisors on these dirs then let it stay stopped.
+   */
+  stoppedMarker: string;
   /** runc's state for the v1 runtime (`io.containerd.runtime.v1.linux`). */
   runcV1Root: string;
 }
@@ -28,6 +33,7 @@ export function managedContainerdLayout(root: string, stateDir: string): Managed
     ttrpcSocket: layout.ttrpcSocket,
     configFile: layout.config,
     pidFile: layout.pidFile,
+    stoppedMarker: layout.stoppedMarker,
     runcV1Root: layout.runcV1Root,
   };
 }

@@ -1,5 +1,5 @@
 import { EventEmitter, once } from "node:events";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, existsSync, rmSync, writeFileSync } from "node:fs";
 import { type Logger, pino } from "pino";
 import { ensurePrivateDir } from "../../fs/private-dir.js";
 import { DEFAULT_MANAGED_ROOT, DEFAULT_MANAGED_STATE_DIR } from "../../platform/addresses.js";
@@ -107,6 +107,11 @@ export interface ManagedContainerdEvents {
   exited: [ContainerdExitedEvent];
   /** A replacement serves after the previous one died or was killed as unhealthy (after its `started`). */
   restarted: [ContainerdRestartedEvent];
+  /**
+   * Another supervisor on these dirs stopped containerd on purpose (`ctrd daemon stop`): it is not
+   * restarted, and this one supervises no more. Calls fail as unavailable until someone starts it.
+   */
+  "stopped-elsewhere": [{ pid: number }];
   unhealthy: [ContainerdUnhealthyEvent];
 }
 
@@ -273,6 +278,8 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
     }
     if (incarnation && !incarnation.exited) {
       incarnation.killedOnPurpose = true;
+      // Before the signal: the other supervisors on these dirs must find it when they see the exit.
+      this.markStopped(true);
       this.logger.info({ pid: incarnation.pid }, "stopping containerd");
       // SIGCONT: a stopped containerd would hold SIGTERM pending until someone resumed it.
       await this.processes.terminate(
@@ -282,8 +289,28 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
         ["SIGTERM", "SIGCONT"],
       );
     }
-    this.processes.removeRuntimeFiles();
+    // Not the files of a containerd another supervisor on these dirs runs now (ours had died).
+    if (this.processes.leftovers().length === 0) this.processes.removeRuntimeFiles();
     this.state = "stopped";
+  }
+
+  /** Records (or clears) that containerd was stopped on purpose; see `layout.stoppedMarker`. */
+  private markStopped(stopped: boolean): void {
+    try {
+      if (stopped) writeFileSync(this.layout.stoppedMarker, `${new Date().toISOString()}\n`);
+      else rmSync(this.layout.stoppedMarker, { force: true });
+    } catch (err) {
+      this.logger.warn({ err, path: this.layout.stoppedMarker }, "could not record the stop of containerd");
+    }
+  }
+
+  /** Someone stopped containerd on purpose: this supervisor lets it be, and supervises no more. */
+  private stoppedElsewhere(incarnation: Incarnation): boolean {
+    if (!existsSync(this.layout.stoppedMarker)) return false;
+    this.logger.info({ pid: incarnation.pid }, "containerd was stopped on purpose; not restarting it");
+    this.setState("stopped");
+    this.emit("stopped-elsewhere", { pid: incarnation.pid });
+    return true;
   }
 
   private async begin(signal: AbortSignal | undefined): Promise<void> {
@@ -292,6 +319,8 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
     const abort = signal ? AbortSignal.any([signal, this.stopController.signal]) : this.stopController.signal;
     try {
       this.prepareDirs();
+      // This client wants containerd: a stop on purpose before it no longer holds.
+      this.markStopped(false);
       // The first start (or adoption) checks on this thread: it is the client's start, the event loop
       // waits for it with nothing else to do, and the probe thread would cost every ctrd command
       // ~30 ms. A restart, later, runs beside the client's own work: through the probe thread.
@@ -400,6 +429,7 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
           incarnation.exited = true;
           this.emit("exited", { pid: incarnation.pid, exitCode: null, signal: null, expected: false });
         }
+        if (this.stoppedElsewhere(incarnation)) return;
         this.logger.warn({ pid: incarnation.pid }, "containerd exited; restarting it");
         await this.restart(incarnation, "exited");
         hang.answered();
@@ -452,7 +482,7 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
     let attempts = 0;
     while (!this.stopController.signal.aborted) {
       await this.pause(this.schedule.nextDelayMs());
-      if (this.stopController.signal.aborted) return;
+      if (this.stopController.signal.aborted || this.stoppedElsewhere(previous)) return;
       attempts++;
       try {
         // Another supervisor on these dirs (a second client) may have restarted it first: take that
@@ -480,7 +510,7 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
   }
 
   /** Shutdown owns the state once it has begun. */
-  private setState(state: "running" | "restarting"): void {
+  private setState(state: "running" | "restarting" | "stopped"): void {
     if (!this.stopController.signal.aborted) this.state = state;
   }
 
