@@ -325,7 +325,7 @@ describe("ctrd serve as dockerd: pruning", () => {
   it("docker image prune removes nothing by default, and with -a every image no container uses", async () => {
     const { ref: unused } = await publishImage(engine.registry, engine.containerd.dir, "parity-prune:v1", {
       layers: [busyboxLayer({ "prune-marker": "unused\n" })],
-      config: { Cmd: ["true"] },
+      config: { Cmd: ["true"], Labels: { "parity-prune": "1" } },
     });
     expect((await engine.docker(["pull", engine.image])).code).toBe(0);
     expect((await engine.docker(["pull", unused])).code).toBe(0);
@@ -338,24 +338,30 @@ describe("ctrd serve as dockerd: pruning", () => {
         .sort();
     const dangling = await engine.docker(["image", "prune", "-f"]);
     expect(dangling).toMatchObject({ code: 0, stdout: "Total reclaimed space: 0B\n" });
-    expect(await images()).toEqual([engine.image, unused].sort());
-    const all = await engine.docker(["image", "prune", "-a", "-f"]);
+    expect(await images()).toEqual(expect.arrayContaining([engine.image, unused]));
+    // Scoped by a label: images of other tests here are no container's either.
+    const all = await engine.docker(["image", "prune", "-a", "-f", "--filter", "label=parity-prune=1"]);
     expect(all.code, all.stderr).toBe(0);
     expect(all.stdout).toContain(`untagged: ${unused}`);
-    expect(await images()).toEqual([engine.image]);
+    expect(await images()).toContain(engine.image);
+    expect(await images()).not.toContain(unused);
     const unknown = await engine.docker(["image", "prune", "-f", "--filter", "colour=blue"]);
     expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
     expect((await engine.docker(["rm", user.stdout.trim()])).code).toBe(0);
   });
 
   it("docker container prune and network prune take only what their filters select", async () => {
-    const running = await engine.docker(["run", "-d", engine.image, "sleep", "300"]);
-    const keep = await engine.docker(["run", "-d", "--label", "keep=yes", engine.image, "true"]);
-    const stopped = await engine.docker(["run", "-d", engine.image, "true"]);
+    const mine = ["--label", "parity-prune=1"];
+    const running = await engine.docker(["run", "-d", ...mine, engine.image, "sleep", "300"]);
+    const keep = await engine.docker(["run", "-d", ...mine, "--label", "keep=yes", engine.image, "true"]);
+    const stopped = await engine.docker(["run", "-d", ...mine, engine.image, "true"]);
     for (const id of [keep.stdout.trim(), stopped.stdout.trim()])
       expect((await engine.docker(["wait", id])).stdout).toBe("0\n");
     const all = async (): Promise<string[]> =>
-      (await engine.docker(["ps", "-aq", "--no-trunc"])).stdout.split("\n").filter(Boolean).sort();
+      (await engine.docker(["ps", "-aq", "--no-trunc", "--filter", "label=parity-prune=1"])).stdout
+        .split("\n")
+        .filter(Boolean)
+        .sort();
     // A filter that selects nothing prunes nothing (it was ignored: every stopped container went).
     const none = await engine.docker(["container", "prune", "-f", "--filter", "label=no-such-label"]);
     expect(none.code, none.stderr).toBe(0);
@@ -363,7 +369,15 @@ describe("ctrd serve as dockerd: pruning", () => {
     const old = await engine.docker(["container", "prune", "-f", "--filter", "until=2000-01-01T00:00:00Z"]);
     expect(old.code, old.stderr).toBe(0);
     expect((await all()).length).toBe(3);
-    const pruned = await engine.docker(["container", "prune", "-f", "--filter", "label!=keep=yes"]);
+    const pruned = await engine.docker([
+      "container",
+      "prune",
+      "-f",
+      "--filter",
+      "label=parity-prune=1",
+      "--filter",
+      "label!=keep=yes",
+    ]);
     expect(pruned.code, pruned.stderr).toBe(0);
     expect(pruned.stdout).toContain(stopped.stdout.trim());
     expect(await all()).toEqual([running, keep].map((result) => result.stdout.trim()).sort());
@@ -572,15 +586,27 @@ describe("ctrd serve as dockerd: healthchecks", () => {
       "ps",
       "--filter",
       "health=unhealthy",
+      "--filter",
+      "name=^checked$",
       "--format",
       "{{.Names}} {{.Status}}",
     ]);
     expect(ps.stdout).toMatch(/^checked Up .* \(unhealthy\)\n$/);
     writeFileSync(join(dir, "ok"), "");
     await waitFor(async () => (await health("checked"))?.Status === "healthy", "healthy");
-    expect((await engine.docker(["ps", "--filter", "health=healthy", "--format", "{{.Names}}"])).stdout).toBe(
-      "checked\n",
-    );
+    expect(
+      (
+        await engine.docker([
+          "ps",
+          "--filter",
+          "health=healthy",
+          "--filter",
+          "name=^checked$",
+          "--format",
+          "{{.Names}}",
+        ])
+      ).stdout,
+    ).toBe("checked\n");
     expect((await engine.docker(["ps", "--filter", "health=bogus"])).stderr).toMatch(/health/);
     const events = await engine.docker([
       "events",
@@ -599,9 +625,19 @@ describe("ctrd serve as dockerd: healthchecks", () => {
       (await engine.docker(["run", "-d", "--name", "unchecked", engine.image, "sleep", "300"])).code,
     ).toBe(0);
     expect(await health("unchecked")).toBeNull();
-    expect((await engine.docker(["ps", "--filter", "health=none", "--format", "{{.Names}}"])).stdout).toBe(
-      "unchecked\n",
-    );
+    expect(
+      (
+        await engine.docker([
+          "ps",
+          "--filter",
+          "health=none",
+          "--filter",
+          "name=unchecked",
+          "--format",
+          "{{.Names}}",
+        ])
+      ).stdout,
+    ).toBe("unchecked\n");
     await engine.docker(["rm", "-f", "unchecked"]);
     await engine.docker(["rm", "-f", "checked"]);
   });
