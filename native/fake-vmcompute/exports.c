@@ -28,6 +28,7 @@ int g_opt_inject_async = 0;
 int g_opt_block_signal = 0;
 int g_opt_block_create = 0;
 int g_opt_block_create_process = 0;
+int g_opt_process_exited_status = 0;
 pthread_cond_t g_block_cv = PTHREAD_COND_INITIALIZER;
 static int g_blocked_calls; /* calls parked by the blocking options (g_mu) */
 
@@ -1549,6 +1550,7 @@ API void FakeSetOption(const uint16_t *key, int32_t value) {
   else if (!strcmp(k, "BlockSignalProcess")) g_opt_block_signal = value != 0;
   else if (!strcmp(k, "BlockCreateComputeSystem")) g_opt_block_create = value != 0;
   else if (!strcmp(k, "BlockCreateProcess")) g_opt_block_create_process = value != 0;
+  else if (!strcmp(k, "ProcessExitedStatus")) g_opt_process_exited_status = value;
   pthread_cond_broadcast(&g_block_cv);
   UNLOCK();
   free(k);
@@ -1581,6 +1583,7 @@ API void FakeReset(void) {
   g_opt_block_signal = 0;
   g_opt_block_create = 0;
   g_opt_block_create_process = 0;
+  g_opt_process_exited_status = 0;
   pthread_cond_broadcast(&g_block_cv);
   UNLOCK();
   wait_all_reaped(2000);

@@ -165,7 +165,9 @@ void FakeInjectFailure(const uint16_t *exportName, int32_t hresult, const uint16
  *                         or the option is cleared (servercore's behaviour), default 0;
  *   "BlockCreateComputeSystem" 1 = HcsCreateComputeSystem waits, before doing anything, until the option is
  *                         cleared (a slow utility VM), default 0;
- *   "BlockCreateProcess"  the same for HcsCreateProcess, default 0.
+ *   "BlockCreateProcess"  the same for HcsCreateProcess, default 0;
+ *   "ProcessExitedStatus" the status ProcessExited carries (a failing HRESULT: the wait itself failed, for which
+ *                         hcsshim reports exit code -1 whatever the process properties say), default 0 (S_OK).
  * Blocked calls hold no lock; setting any option or FakeReset releases those whose option went to 0. */
 void FakeSetOption(const uint16_t *key, int32_t value);
 

@@ -177,7 +177,8 @@ extern fsystem *g_systems;
 
 /* options */
 extern int g_opt_async_delay_ms, g_opt_sync_completion, g_opt_shutdown_timeout_ms, g_opt_unregister_timeout_ms,
-    g_opt_inject_async, g_opt_block_signal, g_opt_block_create, g_opt_block_create_process;
+    g_opt_inject_async, g_opt_block_signal, g_opt_block_create, g_opt_block_create_process,
+    g_opt_process_exited_status;
 /* Calls parked by the blocking options wait on this (with g_mu); broadcast on every exit and option change. */
 extern pthread_cond_t g_block_cv;
 

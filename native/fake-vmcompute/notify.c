@@ -208,7 +208,7 @@ fhandle *fhandle_new_process(fprocess *p) {
   p->nhandles++;
   if (p->exited) {
     char *data = process_status_json(p);
-    post_to_handle(h, HcsNotificationProcessExited, 0, data);
+    post_to_handle(h, HcsNotificationProcessExited, g_opt_process_exited_status, data);
     free(data);
   }
   return h;
@@ -274,7 +274,7 @@ void post_process_exited(fprocess *p) {
   uintptr_t cur = 0;
   fhandle *h;
   while ((h = handle_next(K_PROCESS, &cur)))
-    if (h->proc == p) post_to_handle(h, HcsNotificationProcessExited, 0, data);
+    if (h->proc == p) post_to_handle(h, HcsNotificationProcessExited, g_opt_process_exited_status, data);
   free(data);
 }
 

@@ -92,7 +92,8 @@ export class FakeControl {
       | "InjectAsync"
       | "BlockSignalProcess"
       | "BlockCreateComputeSystem"
-      | "BlockCreateProcess",
+      | "BlockCreateProcess"
+      | "ProcessExitedStatus",
     value: number,
   ): void {
     this.fns.option!(key, value);

@@ -353,6 +353,18 @@ describe("errors from HCS", () => {
     await container.delete();
   });
 
+  it("a ProcessExited with a failing status is a failed wait: exit code -1, as hcsshim's waitBackground", async () => {
+    const c = client();
+    const container = await c.newContainer(id(), windowsSpec(["sh", "-c", "exit 3"]));
+    fake.setOption("ProcessExitedStatus", 0xc0370106 | 0);
+    const task = await container.newTask();
+    const exited = task.wait();
+    await task.start();
+    expect((await exited).exitCode).toBe(-1);
+    await task.delete();
+    await container.delete();
+  });
+
   it("an unreadable exit status is reported as exit code -1, once", async () => {
     const c = client();
     const rec = recordEvents(c);

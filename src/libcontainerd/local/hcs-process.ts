@@ -34,6 +34,8 @@ const PROCESS_HANDLE: HcsHandleKind = {
 export class HcsProcess extends HcsHandleOwner {
   private forceExitTimer: NodeJS.Timeout | undefined;
   private forcedExit = false;
+  /** The failing status ProcessExited came with: the wait itself failed. */
+  private exitWaitFailure: number | undefined;
   private killDelivered = false;
 
   private constructor(
@@ -77,11 +79,12 @@ export class HcsProcess extends HcsHandleOwner {
 
   /** Resolves at ProcessExited. Unbounded unless a signal is given: a process may run for days. */
   async waitExited(signal?: AbortSignal): Promise<void> {
-    await this.mailbox.wait(HcsNotification.ProcessExited, {
+    const n = await this.mailbox.wait(HcsNotification.ProcessExited, {
       signal,
       interruptOn: [HcsNotification.ServiceDisconnect],
       what: `wait for process ${this.subject}`,
     });
+    if (isFailure(n.status)) this.exitWaitFailure = n.status;
   }
 
   async status(): Promise<HcsProcessStatus> {
@@ -97,9 +100,20 @@ export class HcsProcess extends HcsHandleOwner {
     return JSON.parse(r.properties) as HcsProcessStatus;
   }
 
-  /** hcsshim's waitBackground: ExitCode counts only when the wait itself succeeded, else -1. */
+  /**
+   * hcsshim's waitBackground (internal/hcs/process.go): -1 unless the wait succeeded, i.e. ProcessExited came
+   * with a success status (a failing one is the wait's error, and the properties are not read) and
+   * LastWaitResult is 0. moby's reap reports -1 for the same.
+   */
   async exitCode(): Promise<number> {
     if (this.forcedExit) return -1;
+    if (this.exitWaitFailure !== undefined) {
+      this.ctx.logger.warn(
+        { process: this.subject, status: toUnsigned(this.exitWaitFailure) },
+        "ProcessExited reported a failure; exit code -1",
+      );
+      return -1;
+    }
     const status = await this.status();
     if (!status.Exited) throw new FailedPreconditionError(`process ${this.subject} has not exited`);
     return (status.LastWaitResult ?? 0) === 0 ? (status.ExitCode ?? 0) : -1;
