@@ -586,6 +586,20 @@ API int32_t HcsEnumerateComputeSystems(const uint16_t *query, uint16_t **compute
       if (f->items[i]->t != J_STR) goto badq;
     filters[k] = f;
   }
+#ifdef FAKE_RS1
+  /* RS1/RS2's enumeration race: while a silo is going away HCS fails the enumeration with ERROR_ACCESS_DENIED
+   * (hcsshim internal/hcs/errors.go ErrVmcomputeOperationAccessIsDenied: "encountered when enumerating compute
+   * systems in RS1/RS2 builds when the underlying silo might be in the process of terminating. HCS was fixed in
+   * RS3"; moby daemon/graphdriver/windows/windows.go retries it, and INVALID_STATE, before RS3). */
+  for (fsystem *s = g_systems; s; s = s->next) {
+    if (s->state == ST_STOPPING) {
+      json_free(q);
+      hr = fail(result, HR_ACCESS_DENIED, "compute system '%s' is terminating", s->id);
+      UNLOCK();
+      return hr;
+    }
+  }
+#endif
   sbuf b = {0};
   sb_puts(&b, "[");
   int first = 1;

@@ -66,8 +66,18 @@ export class CniPluginError extends InternalError {
   }
 }
 
+/**
+ * How long an aborted ADD of an interface plugin may go on before it is killed after all: long enough
+ * for any plugin that is working, so that one stuck (a lock it waits for, a netlink call that does not
+ * return) does not hold the caller's abort for good, as libcni's context would not.
+ */
+export const ADD_ABORT_GRACE_MS = 10_000;
+
 export class CniPlugins {
-  constructor(readonly dirs: readonly string[] = DEFAULT_PLUGIN_DIRS) {}
+  constructor(
+    readonly dirs: readonly string[] = DEFAULT_PLUGIN_DIRS,
+    private readonly addAbortGraceMs = ADD_ABORT_GRACE_MS,
+  ) {}
 
   /** The plugin's executable, or a FailedPreconditionError naming it and where it was looked for. */
   find(type: string): string {
@@ -174,21 +184,43 @@ export class CniPlugins {
     };
     const what = `CNI plugin ${plugin.type} ${command} for ${runtime.containerId}`;
     if (signal?.aborted) throw abortError(signal, what);
-    // The interface plugin's ADD is not killed by an abort, which is seen when it is done (its DEL
-    // undoes it): the bridge plugin killed between plugging the first veth into a new bridge and
+    // The interface plugin's ADD is not killed at once by an abort, which is seen when it is done (its
+    // DEL undoes it): the bridge plugin killed between plugging the first veth into a new bridge and
     // fixing the bridge's MAC leaves a bridge whose MAC turns 00:00:00:00:00:00 once the veth goes,
-    // and the next ADD on it fails ("could not set bridge's mac").
-    const killable = command !== "ADD" || PASS_THROUGH.has(plugin.type) ? signal : undefined;
+    // and the next ADD on it fails ("could not set bridge's mac"). Only one still running
+    // addAbortGraceMs after the abort is killed.
+    const graceful = command === "ADD" && !PASS_THROUGH.has(plugin.type);
+    const kill = graceful && signal ? delayedAbort(signal, this.addAbortGraceMs) : undefined;
     let outcome: ProgramOutcome;
     try {
-      outcome = await runProgram(path, env, JSON.stringify(config), killable);
+      outcome = await runProgram(path, env, JSON.stringify(config), kill ? kill.signal : signal);
     } catch (err) {
       throw new InternalError(`${what}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      kill?.dispose();
     }
     if (signal?.aborted) throw abortError(signal, what);
     if (outcome.code === 0) return outcome.stdout;
     throw pluginError(plugin.type, command, outcome.stdout, outcome.stderr, outcome.code ?? outcome.signal);
   }
+}
+
+/** A signal that aborts `delayMs` after `signal` does; dispose() when it is no longer needed. */
+function delayedAbort(signal: AbortSignal, delayMs: number): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    timer = setTimeout(() => controller.abort(signal.reason), delayMs);
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    dispose() {
+      signal.removeEventListener("abort", onAbort);
+      clearTimeout(timer);
+    },
+  };
 }
 
 /** Plugins that write rules and pass their prevResult through unchanged (see the file's comment). */
@@ -205,7 +237,6 @@ function steps(plugins: readonly CniPluginConfig[]): CniPluginConfig[][] {
   return groups;
 }
 
-/** Promise.all that still waits for every plugin to end before rejecting: none runs on unseen. */
 /** Promise.all that waits for every run before it throws the first failure: nothing left running. */
 export async function settleAll<T>(runs: Promise<T>[]): Promise<T[]> {
   const outcomes = await Promise.allSettled(runs);

@@ -15,7 +15,7 @@ import {
 } from "../../src/libcontainerd/types/index.js";
 import { defaultLinuxSpec, defaultWindowsSpec } from "../../src/oci/index.js";
 import type { OciSpec } from "../../src/oci/spec.js";
-import { ensureFakeLibrary, FAKE_LAYERS, FAKE_VOLUME, FakeControl } from "./fake.js";
+import { ensureFakeLibrary, FAKE_LAYERS, FAKE_LIBRARY_RS1, FAKE_VOLUME, FakeControl } from "./fake.js";
 
 let library: string;
 let fake: FakeControl;
@@ -473,6 +473,34 @@ describe("containers across clients", () => {
     expect((await owner.listContainers()).map((i) => i.id)).toEqual([name]);
     await container.delete();
     await expect(owner.loadContainer(name)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("RS1/RS2: a list that races a silo going away (ERROR_ACCESS_DENIED) is retried, as moby retries it", async () => {
+    // The RS1-era fake has RS1's enumeration race; its state is its own, so it gets its own control.
+    const rs1 = new FakeControl(FAKE_LIBRARY_RS1);
+    try {
+      rs1.setOption("ShutdownTimeoutMs", 300);
+      const c = client({ library: FAKE_LIBRARY_RS1, windowsBuild: 14393 });
+      const going = await c.newContainer(id(), windowsSpec(["sh", "-c", 'trap "" TERM; exec sleep 1000']));
+      const task = await going.newTask();
+      const exited = task.wait();
+      await task.start();
+      await until(
+        () => fs.readFileSync(`/proc/${task.pid}/comm`, "utf8").trim() === "sleep",
+        "the process ignores SIGTERM",
+      );
+      const staying = await c.newContainer(id(), windowsSpec(["sleep", "1000"]));
+      // Before RS5 a SIGTERM shuts the silo down; it ignores it, so it is going away until the fake escalates.
+      await task.kill("SIGTERM");
+      expect((await c.listContainers()).map((i) => i.id)).toContain(staying.id);
+      await exited;
+      await task.delete();
+      await going.delete();
+      await staying.delete();
+    } finally {
+      await rs1.reset();
+      rs1.close();
+    }
   });
 
   it("a closed client refuses calls", async () => {

@@ -3,6 +3,7 @@
  * Containers are compute systems this client creates and starts; tasks are HCS processes.
  */
 import fs from "node:fs";
+import { setTimeout } from "node:timers/promises";
 import pino, { type Logger } from "pino";
 import type { OciSpec } from "../../oci/spec.js";
 import { throwIfAborted } from "../call.js";
@@ -17,9 +18,15 @@ import {
   NotImplementedError,
 } from "../types/errors.js";
 import { LOCAL_RUNTIME_NAME, LocalContainer } from "./container.js";
-import { createDocument, WINDOWS_BUILD_RS5 } from "./documents.js";
+import { createDocument, WINDOWS_BUILD_RS3, WINDOWS_BUILD_RS5 } from "./documents.js";
 import { type HcsContext, HcsSystem } from "./hcs-system.js";
-import { hcsError, isFailure } from "./hresult.js";
+import {
+  ERROR_ACCESS_DENIED,
+  ERROR_VMCOMPUTE_INVALID_STATE,
+  hcsError,
+  isFailure,
+  toUnsigned,
+} from "./hresult.js";
 import type { LcowOptions } from "./lcow.js";
 import { CallbackRegistry } from "./notifications.js";
 import { type LocalRuntime, publish } from "./process.js";
@@ -199,8 +206,17 @@ export class LocalClient extends ClientBase {
     }
   }
 
-  protected async listContainerInfo(_call: Call): Promise<ContainerInfo[]> {
-    const r = await this.api.enumerateComputeSystems(JSON.stringify({ Owners: [this.namespace] }));
+  protected async listContainerInfo(call: Call): Promise<ContainerInfo[]> {
+    const query = JSON.stringify({ Owners: [this.namespace] });
+    let r = await this.api.enumerateComputeSystems(query);
+    // RS1 and RS2 fail an enumeration that races a silo going away with ERROR_ACCESS_DENIED or INVALID_STATE
+    // (hcsshim internal/hcs/errors.go ErrVmcomputeOperationAccessIsDenied, "HCS was fixed in RS3"); moby
+    // retries them every 10 ms, up to 500 times (daemon/graphdriver/windows/windows.go).
+    for (let retry = 0; this.enumerationRaces(r.hresult) && retry < 500; retry++) {
+      await setTimeout(10);
+      throwIfAborted(call.signal, call.what);
+      r = await this.api.enumerateComputeSystems(query);
+    }
     if (isFailure(r.hresult)) {
       throw hcsError(r.hresult, { operation: "HcsEnumerateComputeSystems", resultJson: r.result });
     }
@@ -215,6 +231,12 @@ export class LocalClient extends ClientBase {
           labels: { ...(this.containers.get(id)?.labels ?? {}) },
         };
       });
+  }
+
+  private enumerationRaces(hresult: number): boolean {
+    const raced =
+      toUnsigned(hresult) === ERROR_ACCESS_DENIED || toUnsigned(hresult) === ERROR_VMCOMPUTE_INVALID_STATE;
+    return raced && this.options.windowsBuild < WINDOWS_BUILD_RS3;
   }
 
   /**

@@ -6,7 +6,7 @@
 import { FailedPreconditionError, InternalError } from "../types/errors.js";
 import { closeQuietly, type HcsHandleKind, HcsHandleOwner } from "./hcs-handle.js";
 import { type HcsContext, type HcsSystem, isAlreadyStopped } from "./hcs-system.js";
-import { hcsError, isFailure, isPending, toUnsigned } from "./hresult.js";
+import { ERROR_ACCESS_DENIED, hcsError, isFailure, isPending, toUnsigned } from "./hresult.js";
 import { HcsNotification } from "./notifications.js";
 import type { HcsHandle, HcsProcessInformation } from "./vmcompute.js";
 
@@ -18,7 +18,6 @@ export interface HcsProcessStatus {
   LastWaitResult?: number;
 }
 
-const ERROR_ACCESS_DENIED = 0x80070005;
 /** hcsshim's processSignalResult: ErrVmcomputeOperationInvalidState, ErrComputeSystemDoesNotExist, ErrElementNotFound. */
 const SIGNAL_NOT_DELIVERED = new Set([0xc0370105, 0xc037010e, 0x80070490]);
 const FORCE_UNBLOCK_MS = 1000;

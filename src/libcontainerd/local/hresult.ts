@@ -6,6 +6,8 @@ import { type ErrorCode, errorFor, type LibcontainerdError } from "../types/erro
 
 export const S_OK = 0;
 export const ERROR_VMCOMPUTE_OPERATION_PENDING = 0xc0370103;
+export const ERROR_VMCOMPUTE_INVALID_STATE = 0xc0370105;
+export const ERROR_ACCESS_DENIED = 0x80070005;
 
 const HRESULT_NAMES: ReadonlyMap<number, string> = new Map([
   [0x00000000, "S_OK"],
