@@ -680,3 +680,50 @@ describe("ctrd serve as dockerd: healthchecks", () => {
     await engine.docker(["rm", "-f", "slow-probe"]);
   });
 });
+
+describe("ctrd serve as dockerd: docker update", () => {
+  it("changes a running container's limits at once, a created one's before it starts, and its restart policy", async () => {
+    const cgroup = (id: string, controller: string, file: string): string =>
+      readFileSync(join("/sys/fs/cgroup", controller, engine.namespace, id, file), "utf8").trim();
+    const running = await engine.docker(["run", "-d", engine.image, "sleep", "300"]);
+    expect(running.code, running.stderr).toBe(0);
+    const id = running.stdout.trim();
+    const updated = await engine.docker([
+      "update",
+      "--memory",
+      "64m",
+      "--cpus",
+      "0.5",
+      "--pids-limit",
+      "50",
+      "--restart",
+      "on-failure:3",
+      id,
+    ]);
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(cgroup(id, "memory", "memory.limit_in_bytes")).toBe(String(64 * 1024 * 1024));
+    expect(cgroup(id, "cpu", "cpu.cfs_quota_us")).toBe("50000");
+    expect(cgroup(id, "pids", "pids.max")).toBe("50");
+    const inspected = await engine.docker([
+      "inspect",
+      "-f",
+      "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+      id,
+    ]);
+    expect(inspected.stdout).toBe(`${64 * 1024 * 1024} 500000000 on-failure:3\n`);
+    // The next run of the container keeps them.
+    expect((await engine.docker(["restart", "-t", "0", id])).code).toBe(0);
+    expect(cgroup(id, "memory", "memory.limit_in_bytes")).toBe(String(64 * 1024 * 1024));
+    const created = await engine.docker(["create", engine.image, "sleep", "300"]);
+    const createdId = created.stdout.trim();
+    expect((await engine.docker(["update", "--memory", "32m", createdId])).code).toBe(0);
+    expect((await engine.docker(["start", createdId])).code).toBe(0);
+    expect(cgroup(createdId, "memory", "memory.limit_in_bytes")).toBe(String(32 * 1024 * 1024));
+    const tooSmall = await engine.docker(["update", "--memory", "1k", createdId]);
+    expect(tooSmall.stderr).toMatch(/Minimum memory limit allowed is 6MB/);
+    const autoRemove = await engine.docker(["run", "-d", "--rm", engine.image, "sleep", "300"]);
+    const refused = await engine.docker(["update", "--restart", "always", autoRemove.stdout.trim()]);
+    expect(refused.stderr).toMatch(/AutoRemove is enabled/);
+    await engine.docker(["rm", "-f", id, createdId, autoRemove.stdout.trim()]);
+  });
+});

@@ -7,7 +7,7 @@ import { type Exchange, queryBool, queryFilters, queryInt } from "../http.js";
 import { pruneFilter } from "../prune.js";
 import type { Router } from "../router.js";
 import { frame, RAW_STREAM, STDERR, STDOUT } from "../stdcopy.js";
-import { parseBind, parseCreateRequest } from "./config.js";
+import { parseBind, parseCreateRequest, parseUpdate } from "./config.js";
 import {
   containerPathOf,
   encodePathStat,
@@ -272,6 +272,13 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
       { signal: exchange.signal },
     );
     exchange.send(204, null);
+  });
+
+  router.add("POST", "/containers/{id}/update", async (exchange) => {
+    const record = find(exchange);
+    const hostConfig = parseUpdate(await exchange.json(), record.HostConfig);
+    await manager.update(record, hostConfig, { signal: exchange.signal });
+    exchange.send(200, { Warnings: [] });
   });
 
   router.add("POST", "/containers/{id}/rename", (exchange) => {
