@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { busyboxLayer, publishImage } from "../harness/images.js";
+import { fetchWhenUp } from "../harness/network.js";
 import { useEngine } from "./harness.js";
 
 // Everyday docker CLI flows where ctrd serve once answered otherwise than dockerd 20.10 does.
@@ -725,5 +726,37 @@ describe("ctrd serve as dockerd: docker update", () => {
     const refused = await engine.docker(["update", "--restart", "always", autoRemove.stdout.trim()]);
     expect(refused.stderr).toMatch(/AutoRemove is enabled/);
     await engine.docker(["rm", "-f", id, createdId, autoRemove.stdout.trim()]);
+  });
+});
+
+describe("ctrd serve as dockerd: stats", () => {
+  it("reports the container's network interfaces (docker stats' NET I/O), none on the host's network", async () => {
+    const served = await engine.docker([
+      "run",
+      "-d",
+      "-p",
+      "127.0.0.1::80",
+      engine.image,
+      "sh",
+      "-c",
+      "mkdir /w && echo page > /w/index.html && exec httpd -f -p 80 -h /w",
+    ]);
+    expect(served.code, served.stderr).toBe(0);
+    const id = served.stdout.trim();
+    const port = (await engine.docker(["port", id, "80"])).stdout.trim().split(":").at(-1);
+    expect(await fetchWhenUp(`http://127.0.0.1:${port}/`)).toBe("page\n");
+    type Counters = { rx_bytes: number; tx_bytes: number; rx_packets: number };
+    const stats = async (container: string): Promise<{ networks?: Record<string, Counters> }> => {
+      const answer = await engine.api("GET", `/containers/${container}/stats?stream=false&one-shot=true`);
+      expect(answer.status).toBe(200);
+      return JSON.parse(answer.body) as { networks?: Record<string, Counters> };
+    };
+    const { networks } = await stats(id);
+    expect(Object.keys(networks ?? {})).toEqual(["eth0"]);
+    expect(networks?.eth0?.rx_bytes).toBeGreaterThan(0);
+    expect(networks?.eth0?.tx_bytes).toBeGreaterThan(0);
+    const host = await engine.docker(["run", "-d", "--network", "host", engine.image, "sleep", "300"]);
+    expect((await stats(host.stdout.trim())).networks).toBeUndefined();
+    await engine.docker(["rm", "-f", id, host.stdout.trim()]);
   });
 });

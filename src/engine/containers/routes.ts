@@ -18,7 +18,7 @@ import {
 } from "./filesystem.js";
 import { formatTimeNs, nowNs, readLogFile, splitLines } from "./log-file.js";
 import type { ContainerManager } from "./manager.js";
-import { type CpuSample, dockerStats, systemCpuUsageNs } from "./stats.js";
+import { type CpuSample, dockerStats, networkStats, systemCpuUsageNs } from "./stats.js";
 import { type ContainerRecord, type ContainerStore, ZERO_TIME } from "./store.js";
 import { inspectView, listView } from "./views.js";
 
@@ -517,8 +517,14 @@ async function stats(exchange: Exchange, record: ContainerRecord, manager: Conta
   const sample = async (): Promise<Record<string, unknown> | undefined> => {
     const task = manager.task(record);
     if (!task) return undefined;
-    const [raw, systemNs] = await Promise.all([task.stats({ signal: exchange.signal }), systemCpuUsageNs()]);
-    const result = dockerStats(raw, systemNs, previous, identity);
+    // The host's interfaces are not the container's: dockerd reports none on the host network.
+    const ownNetwork = record.HostConfig.NetworkMode !== "host";
+    const [raw, systemNs, networks] = await Promise.all([
+      task.stats({ signal: exchange.signal }),
+      systemCpuUsageNs(),
+      ownNetwork ? networkStats(task.pid) : undefined,
+    ]);
+    const result = dockerStats(raw, systemNs, previous, identity, networks);
     previous = { read: result.read, cpu: result.cpu };
     return result.body;
   };
