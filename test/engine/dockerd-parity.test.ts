@@ -760,3 +760,18 @@ describe("ctrd serve as dockerd: stats", () => {
     await engine.docker(["rm", "-f", id, host.stdout.trim()]);
   });
 });
+
+describe("ctrd serve as dockerd: volumes", () => {
+  it("answers docker volume commands: an empty list, a clear refusal to create, no such volume", async () => {
+    const list = await engine.docker(["volume", "ls", "-q"]);
+    expect(list).toMatchObject({ code: 0, stdout: "" });
+    const create = await engine.docker(["volume", "create", "data"]);
+    expect(create.code).toBe(1);
+    expect(create.stderr).toMatch(/named volumes are not supported by this engine: bind a host directory/);
+    const inspect = await engine.docker(["volume", "inspect", "data"]);
+    expect(inspect.code).toBe(1);
+    expect(inspect.stderr).toMatch(/no such volume/i);
+    expect((await engine.docker(["volume", "rm", "data"])).stderr).toMatch(/no such volume/i);
+    expect(await engine.docker(["volume", "prune", "-f"])).toMatchObject({ code: 0 });
+  });
+});
