@@ -445,6 +445,33 @@ describe("ctrd serve as dockerd: networking", () => {
   });
 });
 
+describe("ctrd serve as dockerd: network connect and disconnect", () => {
+  it("checks the network and the container before refusing, and says what to do instead", async () => {
+    const name = `pc${Date.now().toString(36)}`;
+    expect((await engine.docker(["network", "create", name])).code).toBe(0);
+    const run = await engine.docker(["run", "-d", "--name", `${name}-c`, engine.image, "sleep", "300"]);
+    expect(run.code, run.stderr).toBe(0);
+    const connect = await engine.docker(["network", "connect", name, `${name}-c`]);
+    expect(connect.code).toBe(1);
+    expect(connect.stderr).toMatch(
+      /connecting a container to a network after create is not supported .*--network/,
+    );
+    expect(connect.stderr).not.toMatch(/created container/);
+    const again = await engine.docker(["network", "connect", "bridge", `${name}-c`]);
+    expect(again.stderr).toMatch(/already exists in network bridge/);
+    const disconnect = await engine.docker(["network", "disconnect", name, `${name}-c`]);
+    expect(disconnect.stderr).toMatch(/is not connected to network/);
+    expect((await engine.docker(["network", "connect", "no-such-network", `${name}-c`])).stderr).toMatch(
+      /network no-such-network not found/,
+    );
+    expect((await engine.docker(["network", "connect", name, "no-such-container"])).stderr).toMatch(
+      /No such container/,
+    );
+    await engine.docker(["rm", "-f", `${name}-c`]);
+    expect((await engine.docker(["network", "rm", name])).code).toBe(0);
+  });
+});
+
 describe("ctrd serve as dockerd: mounts", () => {
   it("mounts --mount type=bind and tmpfs, and --tmpfs; refuses volumes and missing sources", async () => {
     const dir = join(engine.containerd.dir, "parity-mount");
