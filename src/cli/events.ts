@@ -3,6 +3,7 @@ import type { LibcontainerdEvent } from "../libcontainerd/types/events.js";
 import { CliError } from "./errors.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 import { printJsonLine } from "./output.js";
+import { signalExitCode } from "./signals.js";
 
 function describe(event: LibcontainerdEvent): string {
   const parts = [event.timestamp.toISOString(), event.type.padEnd(12), event.containerId];
@@ -21,7 +22,11 @@ export function registerEvents(program: Command): void {
   addGlobalOptions(command).action(async (flags: { json?: boolean }, self: Command) => {
     await withClient(resolveSettings(globalFlags(self)), async (client) => {
       const stop = new AbortController();
-      const onStop = (): void => stop.abort();
+      // Ctrl-C ends the stream with the signal's status (130), as it ends docker events.
+      const onStop = (signal: NodeJS.Signals): void => {
+        process.exitCode = signalExitCode(signal);
+        stop.abort();
+      };
       // `ctrd daemon stop` elsewhere: no event can come any more (docker events ends with dockerd).
       let stoppedElsewhere = false;
       const onStoppedElsewhere = (): void => {

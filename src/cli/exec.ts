@@ -40,6 +40,10 @@ export function registerExec(program: Command): void {
     const args = given[0] === "--" ? given.slice(1) : given;
     if (args.length === 0)
       throw usageError("ctrd exec needs a command: ctrd exec [OPTIONS] ID -- CMD [ARGS...]");
+    // As docker refuses it: the end of piped input would close the terminal, and the hang-up kills
+    // the command (SIGHUP, 129) before it has read what came through.
+    if (flags.interactive && flags.tty && !process.stdin.isTTY)
+      throw usageError("the input device is not a TTY: use -i without -t for piped input");
     const settings = resolveSettings(globalFlags(self));
     const user = flags.user !== undefined ? parseNumericUser(flags.user) : undefined;
     process.exitCode = await withClient(settings, async (client) => {

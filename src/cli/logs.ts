@@ -3,6 +3,7 @@ import { containerLogs } from "../logs/container-logs.js";
 import type { LogLine } from "../logs/reader.js";
 import { usageError } from "./errors.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
+import { signalExitCode } from "./signals.js";
 
 interface LogsFlags {
   follow?: boolean;
@@ -69,7 +70,11 @@ export function registerLogs(program: Command): void {
     await withClient(resolveSettings(globalFlags(self)), async (client) => {
       const container = await client.loadContainer(id);
       const stop = new AbortController();
-      const interrupt = () => stop.abort();
+      // Ctrl-C ends a follow as it ends docker logs -f: with the signal's status (130).
+      const interrupt = (signal: NodeJS.Signals) => {
+        process.exitCode = signalExitCode(signal);
+        stop.abort();
+      };
       process.once("SIGINT", interrupt);
       process.once("SIGTERM", interrupt);
       try {

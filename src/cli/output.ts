@@ -1,4 +1,5 @@
 /** What ctrd prints: aligned tables for people, JSON for scripts, a spinner only where someone watches. */
+import { humanDuration } from "../state/human-duration.js";
 import { ExitCode } from "./errors.js";
 
 type BrokenPipeHandler = (stream: NodeJS.WriteStream) => void;
@@ -83,15 +84,10 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${value}B` : `${value.toFixed(value < 10 ? 2 : 1)}${UNITS[unit]}`;
 }
 
+/** docker's CREATED column: go-units' HumanDuration and "ago" ("Less than a second ago", "About a minute ago"). */
 export function formatAge(since: Date | undefined, now = Date.now()): string {
   if (!since) return "-";
-  const seconds = Math.max(0, Math.round((now - since.getTime()) / 1000));
-  if (seconds < 60) return `${seconds} seconds ago`;
-  const minutes = Math.round(seconds / 60);
-  if (minutes < 60) return `${minutes} minute${minutes === 1 ? "" : "s"} ago`;
-  const hours = Math.round(minutes / 60);
-  if (hours < 48) return `${hours} hour${hours === 1 ? "" : "s"} ago`;
-  return `${Math.round(hours / 24)} days ago`;
+  return `${humanDuration(Math.max(0, now - since.getTime()))} ago`;
 }
 
 export function truncate(text: string, max: number): string {

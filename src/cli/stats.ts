@@ -7,6 +7,7 @@ import { isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
 import type { Stats } from "../libcontainerd/types/stats.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 import { formatBytes, formatTable, printJsonLine } from "./output.js";
+import { signalExitCode } from "./signals.js";
 
 /** One sample, reduced to what `docker stats` shows. CPU is a share of one CPU over the interval. */
 export interface StatsSummary {
@@ -86,8 +87,12 @@ export function registerStats(program: Command): void {
 /** Until Ctrl-C or the task goes away: redraws in place on a terminal, a line per sample otherwise. */
 async function streamStats(id: string, task: Task, json: boolean): Promise<void> {
   const stop = new AbortController();
-  const onInterrupt = (): void => stop.abort();
+  const onInterrupt = (signal: NodeJS.Signals): void => {
+    process.exitCode = signalExitCode(signal);
+    stop.abort();
+  };
   process.once("SIGINT", onInterrupt);
+  process.once("SIGTERM", onInterrupt);
   const redraw = process.stdout.isTTY && !json;
   let previous: Stats | undefined;
   try {
@@ -119,5 +124,6 @@ async function streamStats(id: string, task: Task, json: boolean): Promise<void>
     }
   } finally {
     process.off("SIGINT", onInterrupt);
+    process.off("SIGTERM", onInterrupt);
   }
 }

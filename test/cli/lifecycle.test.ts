@@ -68,6 +68,12 @@ describe("a detached container", () => {
     expect(execStdin).toMatchObject({ code: 0, stdout: "piped\n" });
     const execMissing = await ctrd(["exec", ...fx.global, "web", "--", "no-such-command"]);
     expect(execMissing.code).toBe(127);
+    // -it with piped input: refused as docker refuses it (the input's end would hang the terminal up).
+    const execPipedTty = await ctrd(["exec", ...fx.global, "-it", "web", "--", "sh", "-c", "cat; exit 4"], {
+      input: "piped\n",
+    });
+    expect(execPipedTty).toMatchObject({ code: 125, stdout: "" });
+    expect(execPipedTty.stderr).toMatch(/^ctrd: the input device is not a TTY.*\(invalid_argument\)\n$/);
 
     expect((await ctrd(["pause", ...fx.global, "web"])).code).toBe(0);
     expect((await ps())[0]?.status).toBe("paused");
@@ -101,7 +107,8 @@ describe("a detached container", () => {
     await waitForOutput(events, (out) => out.includes('"type":"exit"'));
     events.child.kill("SIGINT");
     const streamed = await events.result;
-    expect(streamed.code).toBe(0);
+    // Ended by Ctrl-C: the signal's status, as docker events.
+    expect(streamed.code).toBe(130);
     const types = streamed.stdout
       .trim()
       .split("\n")

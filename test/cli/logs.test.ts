@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import type { ContainerInspect } from "../../src/libcontainerd/types/inspect.js";
-import { CTRD, ctrd, useHarnessCtrd } from "./helpers.js";
+import { CTRD, ctrd, startCtrd, useHarnessCtrd, waitForOutput } from "./helpers.js";
 
 const fx = useHarnessCtrd("ctrd-logs");
 
@@ -182,6 +182,11 @@ describe("ctrd logs, ps -a, inspect, wait", () => {
     const id = name("cycle");
     await runDetached(id, ["sh", "-c", "echo started; sleep 300"]);
     expect((await psRow(id))?.statusText).toMatch(/^Up (Less than a second|\d+ seconds?)$/);
+    // A follow ended by Ctrl-C exits with the signal's status, as docker logs -f.
+    const follow = startCtrd(["logs", "-f", id, ...fx.global]);
+    await waitForOutput(follow, (out) => out === "started\n");
+    follow.child.kill("SIGINT");
+    expect(await follow.result).toMatchObject({ code: 130, stdout: "started\n" });
     expect((await ctrd(["pause", id, ...fx.global])).code).toBe(0);
     expect((await psRow(id))?.statusText).toMatch(/^Up .* \(Paused\)$/);
     expect((await ctrd(["stop", "-t", "1", id, ...fx.global])).stdout).toBe(`${id}\n`);

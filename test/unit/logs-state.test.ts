@@ -3,6 +3,7 @@ import { humanDuration, statusText } from "../../src/cli/container-status.js";
 import { renderTemplate } from "../../src/cli/go-template.js";
 import { parseLogOpts } from "../../src/cli/log-options.js";
 import { parseTail, parseTimeFlag } from "../../src/cli/logs.js";
+import { formatAge } from "../../src/cli/output.js";
 import { parseRecord } from "../../src/logs/json-file.js";
 import { logOptionsFromLabels } from "../../src/logs/labels.js";
 import { loggerUri } from "../../src/logs/logger-binary.js";
@@ -37,6 +38,14 @@ describe("docker's STATUS words", () => {
     expect(humanDuration(21 * 24 * 3_600_000)).toBe("3 weeks");
     expect(humanDuration(90 * 24 * 3_600_000)).toBe("3 months");
     expect(humanDuration(3 * 365 * 24 * 3_600_000)).toBe("3 years");
+  });
+
+  test("CREATED as docker ps prints it", () => {
+    expect(formatAge(ago(300), now)).toBe("Less than a second ago");
+    expect(formatAge(ago(1000), now)).toBe("1 second ago");
+    expect(formatAge(ago(90_000), now)).toBe("About a minute ago");
+    expect(formatAge(ago(3 * 3_600_000), now)).toBe("3 hours ago");
+    expect(formatAge(undefined, now)).toBe("-");
   });
 
   test("Up, Paused, Exited (code) … ago, Created", () => {
