@@ -1501,10 +1501,12 @@ API int32_t HcsModifyProcess(HCS_PROCESS process, const uint16_t *settings, uint
     if (!strcasecmp(which, "StdIn") || !strcasecmp(which, "All")) process_request_stdin_close(p);
     hr = S_OK;
   } else if (strcasecmp(op, "ConsoleSize") == 0) {
-    const jval *cs = json_get(doc, "ConsoleSize");
-    long long hgt, wid;
-    if (!is_obj(cs) || !json_int(json_get(cs, "Height"), &hgt) || !json_int(json_get(cs, "Width"), &wid) || hgt < 0 ||
-        wid < 0 || hgt > 65535 || wid > 65535) {
+    /* hcsschema.ConsoleSize's Height and Width are omitempty uint16s: hcsshim leaves a 0 out. */
+    const jval *cs = json_get(doc, "ConsoleSize"), *hv = json_get(cs, "Height"), *wv = json_get(cs, "Width");
+    long long hgt = 0, wid = 0;
+    if (!is_obj(cs) || (hv && hv->t != J_NULL && !json_int(hv, &hgt)) ||
+        (wv && wv->t != J_NULL && !json_int(wv, &wid)) || hgt < 0 || wid < 0 ||
+        hgt > 65535 || wid > 65535) {
       hr = fail(result, E_INVALIDARG, "settings: ConsoleSize must be {\"Height\":n,\"Width\":n} (uint16)");
       goto out;
     }

@@ -97,6 +97,7 @@ export class ContainerdImages implements ImageSource {
     if (config.User) imageConfig.User = config.User;
     if (config.Labels) imageConfig.Labels = config.Labels;
     if (config.StopSignal) imageConfig.StopSignal = config.StopSignal;
+    if (config.Healthcheck) imageConfig.Healthcheck = config.Healthcheck;
     if (config.ExposedPorts)
       imageConfig.ExposedPorts = Object.fromEntries(
         Object.keys(config.ExposedPorts).map((port) => [port, {}]),

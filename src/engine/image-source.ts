@@ -1,5 +1,6 @@
 import type { Mount } from "../gen/github.com/containerd/containerd/api/types/mount_pb.js";
 import type { CallOptions } from "../libcontainerd/types/client.js";
+import type { HealthConfig } from "./containers/health.js";
 
 /** The parts of an image's config (OCI image-spec `config`) that shape a container. */
 export interface ImageConfig {
@@ -11,6 +12,7 @@ export interface ImageConfig {
   ExposedPorts?: Record<string, Record<string, never>>;
   Labels?: Record<string, string>;
   StopSignal?: string;
+  Healthcheck?: HealthConfig;
 }
 
 export interface ResolvedImage {

@@ -9,6 +9,7 @@ import { badRequest, conflict, EngineError, notFound, toHttpError } from "./erro
 import type { EventBus } from "./events.js";
 import { type Exchange, queryBool, queryFilters } from "./http.js";
 import type { ImageSummary } from "./image-source.js";
+import { pruneFilter } from "./prune.js";
 import type { Router } from "./router.js";
 
 /** One api/types.ImageSummary (GET /images/json, /system/df), with how many containers use the image. */
@@ -181,6 +182,32 @@ export function imageRoutes(
       events.publish("image", "delete", id, { name: familiarName(name) });
     }
     exchange.send(200, answer);
+  });
+
+  // dockerd's ImagesPrune: dangling images by default (none here: every containerd image has a name),
+  // with dangling=false (`docker image prune -a`) every image no container uses.
+  router.add("POST", "/images/prune", async (exchange) => {
+    const { filters, matches } = pruneFilter(exchange.query, ["dangling"]);
+    const danglingOnly = !(filters.get("dangling") ?? []).some((value) => value === "false" || value === "0");
+    const deleted: Record<string, string>[] = [];
+    let reclaimed = 0;
+    const used = new Set(store.all().map((record) => record.Image));
+    const candidates = danglingOnly ? [] : await images.list({ signal: exchange.signal });
+    for (const image of candidates) {
+      if (used.has(image.id)) continue;
+      if (!matches(image.labels, image.created * 1000)) continue;
+      const { records } = await images.records(image.id, { signal: exchange.signal });
+      for (const record of records) {
+        await images.service.remove(record.name, { signal: exchange.signal });
+        deleted.push({ Untagged: familiarName(record.name) });
+        events.publish("image", "untag", image.id, { name: familiarName(record.name) });
+      }
+      deleted.push({ Deleted: image.id });
+      events.publish("image", "delete", image.id, { name: image.id });
+      reclaimed += image.size;
+    }
+    events.publish("image", "prune", "", { reclaimed: String(reclaimed) });
+    exchange.send(200, { ImagesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed });
   });
 
   const unsupported = (what: string) => (): never => {

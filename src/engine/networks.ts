@@ -13,6 +13,7 @@ import type { ContainerStore } from "./containers/store.js";
 import { badRequest, conflict, EngineError, notFound } from "./errors.js";
 import type { EventBus } from "./events.js";
 import { queryFilters } from "./http.js";
+import { pruneFilter } from "./prune.js";
 import type { Router } from "./router.js";
 
 /** host and none as Docker lists them: networks of their own drivers that always exist. */
@@ -208,12 +209,17 @@ export function networkRoutes(
   });
 
   router.add("POST", "/networks/prune", async (exchange) => {
+    const { matches } = pruneFilter(exchange.query);
     const deleted: string[] = [];
     for (const info of await manager.listNetworks({ signal: exchange.signal })) {
       if (info.isDefault || info.name === DEFAULT_NETWORK) continue;
+      if (!matches(info.labels, Date.parse(info.createdAt))) continue;
+      // A network a container (even a stopped one) is on stays, as dockerd's prune keeps it.
+      if (store.all().some((record) => record.Networks[info.name])) continue;
       try {
         await manager.removeNetwork(info.name, { signal: exchange.signal });
         deleted.push(info.name);
+        events.publish("network", "destroy", info.id, { name: info.name, type: "bridge" });
       } catch (err) {
         if (!isErrorCode(err, "failed_precondition")) throw err;
       }

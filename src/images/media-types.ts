@@ -95,6 +95,15 @@ export interface ImageConfig {
     WorkingDir?: string;
     Labels?: Record<string, string>;
     StopSignal?: string;
+    /** Docker's extension: the image's HEALTHCHECK (durations in nanoseconds). */
+    Healthcheck?: {
+      Test?: string[];
+      Interval?: number;
+      Timeout?: number;
+      StartPeriod?: number;
+      StartInterval?: number;
+      Retries?: number;
+    };
   };
   rootfs: { type: string; diff_ids: string[] };
   history?: unknown[];

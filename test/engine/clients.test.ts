@@ -156,4 +156,24 @@ describe("ctrd serve with testcontainers", () => {
     const list = await docker().listContainers({ all: true });
     expect(list.some((entry) => entry.Id === container.getId())).toBe(false);
   });
+
+  it("waits for a healthcheck (Wait.forHealthCheck) and for listening ports", async () => {
+    process.env.DOCKER_HOST = engine.host;
+    process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
+    process.env.TESTCONTAINERS_HOST_OVERRIDE = "127.0.0.1";
+    const { GenericContainer, Wait } = await import("testcontainers");
+    const container = await new GenericContainer(engine.image)
+      .withCommand(["sh", "-c", "sleep 0.3; touch /tmp/ready; exec httpd -f -p 8080 -h /tmp"])
+      .withExposedPorts(8080)
+      .withHealthCheck({ test: ["CMD-SHELL", "test -e /tmp/ready"], interval: 100, retries: 50 })
+      .withWaitStrategy(Wait.forAll([Wait.forHealthCheck(), Wait.forListeningPorts()]))
+      .withStartupTimeout(60_000)
+      .start();
+    try {
+      const inspected = await docker().getContainer(container.getId()).inspect();
+      expect(inspected.State.Health?.Status).toBe("healthy");
+    } finally {
+      await container.stop();
+    }
+  });
 });

@@ -321,6 +321,86 @@ describe("ctrd serve as dockerd: images", () => {
   });
 });
 
+describe("ctrd serve as dockerd: pruning", () => {
+  it("docker image prune removes nothing by default, and with -a every image no container uses", async () => {
+    const { ref: unused } = await publishImage(engine.registry, engine.containerd.dir, "parity-prune:v1", {
+      layers: [busyboxLayer({ "prune-marker": "unused\n" })],
+      config: { Cmd: ["true"], Labels: { "parity-prune": "1" } },
+    });
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    expect((await engine.docker(["pull", unused])).code).toBe(0);
+    const user = await engine.docker(["create", engine.image, "true"]);
+    expect(user.code, user.stderr).toBe(0);
+    const images = async (): Promise<string[]> =>
+      (await engine.docker(["images", "--format", "{{.Repository}}:{{.Tag}}"])).stdout
+        .split("\n")
+        .filter(Boolean)
+        .sort();
+    const dangling = await engine.docker(["image", "prune", "-f"]);
+    expect(dangling).toMatchObject({ code: 0, stdout: "Total reclaimed space: 0B\n" });
+    expect(await images()).toEqual(expect.arrayContaining([engine.image, unused]));
+    // Scoped by a label: images of other tests here are no container's either.
+    const all = await engine.docker(["image", "prune", "-a", "-f", "--filter", "label=parity-prune=1"]);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toContain(`untagged: ${unused}`);
+    expect(await images()).toContain(engine.image);
+    expect(await images()).not.toContain(unused);
+    const unknown = await engine.docker(["image", "prune", "-f", "--filter", "colour=blue"]);
+    expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
+    expect((await engine.docker(["rm", user.stdout.trim()])).code).toBe(0);
+  });
+
+  it("docker container prune and network prune take only what their filters select", async () => {
+    const mine = ["--label", "parity-prune=1"];
+    const running = await engine.docker(["run", "-d", ...mine, engine.image, "sleep", "300"]);
+    const keep = await engine.docker(["run", "-d", ...mine, "--label", "keep=yes", engine.image, "true"]);
+    const stopped = await engine.docker(["run", "-d", ...mine, engine.image, "true"]);
+    for (const id of [keep.stdout.trim(), stopped.stdout.trim()])
+      expect((await engine.docker(["wait", id])).stdout).toBe("0\n");
+    const all = async (): Promise<string[]> =>
+      (await engine.docker(["ps", "-aq", "--no-trunc", "--filter", "label=parity-prune=1"])).stdout
+        .split("\n")
+        .filter(Boolean)
+        .sort();
+    // A filter that selects nothing prunes nothing (it was ignored: every stopped container went).
+    const none = await engine.docker(["container", "prune", "-f", "--filter", "label=no-such-label"]);
+    expect(none.code, none.stderr).toBe(0);
+    expect(await all()).toEqual([running, keep, stopped].map((result) => result.stdout.trim()).sort());
+    const old = await engine.docker(["container", "prune", "-f", "--filter", "until=2000-01-01T00:00:00Z"]);
+    expect(old.code, old.stderr).toBe(0);
+    expect((await all()).length).toBe(3);
+    const pruned = await engine.docker([
+      "container",
+      "prune",
+      "-f",
+      "--filter",
+      "label=parity-prune=1",
+      "--filter",
+      "label!=keep=yes",
+    ]);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(pruned.stdout).toContain(stopped.stdout.trim());
+    expect(await all()).toEqual([running, keep].map((result) => result.stdout.trim()).sort());
+    const unknown = await engine.docker(["container", "prune", "-f", "--filter", "colour=blue"]);
+    expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
+    await engine.docker(["rm", "-f", running.stdout.trim(), keep.stdout.trim()]);
+
+    const tagged = `prune-tagged-${Date.now().toString(36)}`;
+    const plain = `prune-plain-${Date.now().toString(36)}`;
+    expect((await engine.docker(["network", "create", "--label", "temp=1", tagged])).code).toBe(0);
+    expect((await engine.docker(["network", "create", plain])).code).toBe(0);
+    const networks = async (): Promise<string[]> =>
+      (await engine.docker(["network", "ls", "--format", "{{.Name}}"])).stdout
+        .split("\n")
+        .filter((name) => name.startsWith("prune-"));
+    const labelled = await engine.docker(["network", "prune", "-f", "--filter", "label=temp=1"]);
+    expect(labelled.code, labelled.stderr).toBe(0);
+    expect(await networks()).toEqual([plain]);
+    expect((await engine.docker(["network", "prune", "-f"])).code).toBe(0);
+    expect(await networks()).toEqual([]);
+  });
+});
+
 describe("ctrd serve as dockerd: networking", () => {
   it("runs on the host's network with the host's name, discarding published ports with a warning", async () => {
     const host = await engine.docker([
@@ -463,5 +543,140 @@ describe("ctrd serve as dockerd: logs", () => {
     expect((await engine.docker(["wait", "stamped"])).stdout).toBe("0\n");
     const removed = await engine.docker(["rm", "stamped"]);
     expect(removed.code, removed.stderr).toBe(0);
+  });
+});
+
+describe("ctrd serve as dockerd: healthchecks", () => {
+  async function health(
+    name: string,
+  ): Promise<{ Status: string; FailingStreak: number; Log: { ExitCode: number; Output: string }[] } | null> {
+    const inspected = await engine.docker(["inspect", "-f", "{{json .State.Health}}", name]);
+    expect(inspected.code, inspected.stderr).toBe(0);
+    return JSON.parse(inspected.stdout) as never;
+  }
+
+  it("runs --health-cmd: starting, unhealthy after its retries, healthy once it passes; ps, the health filter, events", async () => {
+    const dir = join(engine.containerd.dir, "parity-health");
+    mkdirSync(dir);
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const started = await engine.docker([
+      "run",
+      "-d",
+      "--name",
+      "checked",
+      "-v",
+      `${dir}:/h`,
+      "--health-cmd",
+      "echo probing; test -e /h/ok",
+      "--health-interval",
+      "100ms",
+      "--health-retries",
+      "2",
+      engine.image,
+      "sleep",
+      "300",
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    expect((await health("checked"))?.Status).toMatch(/^(starting|unhealthy)$/);
+    await waitFor(async () => (await health("checked"))?.Status === "unhealthy", "unhealthy");
+    const unhealthy = await health("checked");
+    expect(unhealthy?.FailingStreak).toBeGreaterThanOrEqual(2);
+    expect(unhealthy?.Log.at(-1)).toMatchObject({ ExitCode: 1, Output: "probing\n" });
+    const ps = await engine.docker([
+      "ps",
+      "--filter",
+      "health=unhealthy",
+      "--filter",
+      "name=^checked$",
+      "--format",
+      "{{.Names}} {{.Status}}",
+    ]);
+    expect(ps.stdout).toMatch(/^checked Up .* \(unhealthy\)\n$/);
+    writeFileSync(join(dir, "ok"), "");
+    await waitFor(async () => (await health("checked"))?.Status === "healthy", "healthy");
+    expect(
+      (
+        await engine.docker([
+          "ps",
+          "--filter",
+          "health=healthy",
+          "--filter",
+          "name=^checked$",
+          "--format",
+          "{{.Names}}",
+        ])
+      ).stdout,
+    ).toBe("checked\n");
+    expect((await engine.docker(["ps", "--filter", "health=bogus"])).stderr).toMatch(/health/);
+    const events = await engine.docker([
+      "events",
+      "--since",
+      String(since),
+      "--until",
+      String(Math.ceil(Date.now() / 1000) + 1),
+      "--filter",
+      "container=checked",
+      "--format",
+      "{{.Action}}",
+    ]);
+    expect(events.stdout).toMatch(/health_status: unhealthy\n(.*\n)*health_status: healthy\n/);
+    // A container without a healthcheck has no Health.
+    expect(
+      (await engine.docker(["run", "-d", "--name", "unchecked", engine.image, "sleep", "300"])).code,
+    ).toBe(0);
+    expect(await health("unchecked")).toBeNull();
+    expect(
+      (
+        await engine.docker([
+          "ps",
+          "--filter",
+          "health=none",
+          "--filter",
+          "name=unchecked",
+          "--format",
+          "{{.Names}}",
+        ])
+      ).stdout,
+    ).toBe("unchecked\n");
+    await engine.docker(["rm", "-f", "unchecked"]);
+    await engine.docker(["rm", "-f", "checked"]);
+  });
+
+  it("kills a probe past its timeout and says so, as dockerd does", async () => {
+    const started = await engine.docker([
+      "run",
+      "-d",
+      "--name",
+      "slow-probe",
+      "--health-cmd",
+      "sleep 300",
+      "--health-interval",
+      "100ms",
+      "--health-timeout",
+      "200ms",
+      "--health-retries",
+      "1",
+      engine.image,
+      "sleep",
+      "300",
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    await waitFor(async () => (await health("slow-probe"))?.Status === "unhealthy", "unhealthy");
+    expect((await health("slow-probe"))?.Log[0]).toMatchObject({
+      ExitCode: -1,
+      Output: "Health check exceeded timeout (200ms)",
+    });
+    // The probes were killed: only the container's own process is left in it.
+    await waitFor(
+      async () => (await engine.docker(["top", "slow-probe"])).stdout.trim().split("\n").length === 2,
+      "probes gone",
+    );
+    const refused = await engine.api("POST", "/containers/create", {
+      Image: engine.image,
+      Healthcheck: { Test: ["CMD", "true"], Interval: 10 },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatch(/Interval in Healthcheck cannot be less than 1ms/);
+    await engine.docker(["rm", "-f", "slow-probe"]);
   });
 });

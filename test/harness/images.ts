@@ -35,6 +35,7 @@ export interface ImageSpec {
     WorkingDir?: string;
     User?: string;
     StopSignal?: string;
+    Labels?: Record<string, string>;
   };
   os?: string;
   architecture?: string;

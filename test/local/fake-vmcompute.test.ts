@@ -682,7 +682,7 @@ describe("fake vmcompute through koffi", () => {
     await teardown(x, "system", cb, sys);
   });
 
-  it("closes the guest side of stdin on CloseHandle StdIn while the caller still holds its end", async (ctx) => {
+  it("closes the guest side of stdin on CloseHandle StdIn while the caller still holds its end; resizes as hcsshim sends them", async (ctx) => {
     const x = f(ctx);
     const { sys, cb } = await runningSystem(x, 5);
     const p = x.createProcess(sys, { CommandLine: "cat", CreateStdInPipe: true, CreateStdOutPipe: true });
@@ -690,6 +690,11 @@ describe("fake vmcompute through koffi", () => {
     const stdinFd = fdOf(p.info.StdInput);
     fs.writeSync(stdinFd, "ping");
     const out = readFd(fdOf(p.info.StdOutput));
+    // hcsshim's resize: ConsoleSize's Height and Width are omitempty, so a 0 is left out (process.go ResizeConsole).
+    for (const size of ['{"Height":24}', '{"Width":80}', "{}"]) {
+      const resize = `{"Operation":"ConsoleSize","ConsoleSize":${size}}`;
+      expect(x.withResult("HcsModifyProcess", p.handle, resize).hr, resize).toBe(0);
+    }
     const close = '{"Operation":"CloseHandle","CloseHandle":{"Handle":"StdIn"}}';
     expect(x.withResult("HcsModifyProcess", p.handle, close).hr).toBe(0);
     expect(await out).toBe("ping");

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { isIP } from "node:net";
 import { badRequest } from "../errors.js";
+import { type HealthConfig, parseHealthConfig } from "./health.js";
 
 /** The parts of api/types/container.Config the engine acts on (and echoes back in inspect). */
 export interface ContainerConfig {
@@ -24,6 +25,7 @@ export interface ContainerConfig {
   Labels: Record<string, string>;
   StopSignal?: string;
   StopTimeout?: number;
+  Healthcheck?: HealthConfig;
 }
 
 export interface RestartPolicy {
@@ -189,6 +191,8 @@ export function parseConfig(body: Json): ContainerConfig {
   if (stopSignal) config.StopSignal = stopSignal;
   const stopTimeout = field(body, "StopTimeout", "number", isNumber, -1);
   if (stopTimeout >= 0) config.StopTimeout = stopTimeout;
+  const healthcheck = parseHealthConfig(body.Healthcheck);
+  if (healthcheck) config.Healthcheck = healthcheck;
   for (const entry of config.Env ?? []) {
     if (entry === "" || entry.startsWith("=")) throw badRequest(`invalid environment variable: ${entry}`);
   }

@@ -15,6 +15,7 @@ import type { ImageSource, PreparedRootfs } from "../image-source.js";
 import type { EngineNetworks } from "../network-plan.js";
 import type { CreateRequest } from "./config.js";
 import { mountAll, unmountAll } from "./filesystem.js";
+import { HealthMonitor, MAX_PROBE_OUTPUT, type Probe, probeCommand } from "./health.js";
 import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
@@ -53,6 +54,8 @@ interface Live {
   exitWaiters: ((result: WaitResult) => void)[];
   removedWaiters: ((result: WaitResult) => void)[];
   restartTimer?: NodeJS.Timeout;
+  /** The healthcheck of the current run, when the container has one. */
+  health?: HealthMonitor;
   /** Serialises start/stop/kill/remove on one container. */
   lock: Promise<void>;
   /** A removal was asked for: the exit handler must not restart or auto-remove it. */
@@ -280,6 +283,7 @@ export class ContainerManager {
       throw failed(err);
     }
     live.task = task;
+    const healthCommand = probeCommand(record.Config.Healthcheck);
     record.State = {
       Status: "running",
       Pid: task.pid,
@@ -288,9 +292,11 @@ export class ContainerManager {
       OOMKilled: false,
       StartedAt: now(),
       FinishedAt: ZERO_TIME,
+      ...(healthCommand ? { Health: HealthMonitor.initialState() } : {}),
     };
     this.deps.store.save(record);
     this.emit(record, "start");
+    this.startHealth(record, task);
     live.exited = this.afterExit(record, task, exited);
     await live.hub.markStarted();
   }
@@ -302,7 +308,71 @@ export class ContainerManager {
     live.task = task;
     const exited = task.wait();
     live.exited = this.afterExit(record, task, exited);
+    this.startHealth(record, task);
     void live.hub.markStarted();
+  }
+
+  /** Starts the healthcheck of a run, when the container has one (daemon/health.go initHealthMonitor). */
+  private startHealth(record: ContainerRecord, task: Task): void {
+    const live = this.liveOf(record);
+    live.health?.stop();
+    live.health = undefined;
+    const command = probeCommand(record.Config.Healthcheck);
+    if (!command || !record.Config.Healthcheck) return;
+    record.State.Health ??= HealthMonitor.initialState();
+    const monitor = new HealthMonitor(
+      record.Config.Healthcheck,
+      command,
+      Date.parse(record.State.StartedAt),
+      record.State.Health,
+      {
+        probe: this.probe(record, task),
+        active: () => record.State.Status === "running",
+        recorded: (state, changed) => {
+          record.State.Health = state;
+          this.deps.store.save(record);
+          if (changed) this.emit(record, `health_status: ${state.Status}`);
+        },
+      },
+    );
+    live.health = monitor;
+    monitor.start();
+  }
+
+  /** A healthcheck's probe: the command as an exec in the container, as its process's user, env and dir. */
+  private probe(record: ContainerRecord, task: Task): Probe {
+    return async (command, signal) => {
+      const process = await task.exec(
+        `health-${randomBytes(12).toString("hex")}`,
+        {
+          args: command,
+          user: record.ProcessUser ?? resolveUser(record.Config.User, undefined),
+          cwd: record.Config.WorkingDir || "/",
+          terminal: false,
+          ...(record.ProcessEnv ? { env: record.ProcessEnv } : {}),
+        },
+        { signal, stdio: { stdout: true, stderr: true } },
+      );
+      let output = "";
+      const outputs = [process.stdout, process.stderr].map(async (stream) => {
+        if (!stream) return;
+        for await (const chunk of stream) {
+          if (output.length < MAX_PROBE_OUTPUT) output = (output + String(chunk)).slice(0, MAX_PROBE_OUTPUT);
+        }
+      });
+      const kill = (): void => {
+        process.kill("SIGKILL").catch(() => {});
+      };
+      signal.addEventListener("abort", kill, { once: true });
+      try {
+        const status = await process.wait();
+        await Promise.race([Promise.allSettled(outputs), sleep(1_000)]);
+        return { exitCode: status.exitCode, output };
+      } finally {
+        signal.removeEventListener("abort", kill);
+        await process.delete().catch(() => {});
+      }
+    };
   }
 
   private async afterExit(record: ContainerRecord, task: Task, exited: Promise<ExitStatus>): Promise<void> {
@@ -316,6 +386,8 @@ export class ContainerManager {
       status = { exitCode: 255, exitedAt: new Date() };
     }
     if (this.closing) return;
+    live.health?.stop();
+    live.health = undefined;
     await live.hub.finish();
     try {
       await task.delete();
@@ -772,6 +844,7 @@ export class ContainerManager {
     this.closing = true;
     for (const live of this.live.values()) {
       clearTimeout(live.restartTimer);
+      live.health?.stop();
       for (const waiter of live.exitWaiters.splice(0))
         waiter({ StatusCode: -1, Error: { Message: "the engine is shutting down" } });
       live.hub.close();

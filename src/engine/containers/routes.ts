@@ -4,6 +4,7 @@ import type { CallOptions } from "../../libcontainerd/types/client.js";
 import { badRequest, EngineError } from "../errors.js";
 import { parseEventTime } from "../events.js";
 import { type Exchange, queryBool, queryFilters, queryInt } from "../http.js";
+import { pruneFilter } from "../prune.js";
 import type { Router } from "../router.js";
 import { frame, RAW_STREAM, STDERR, STDOUT } from "../stdcopy.js";
 import { parseBind, parseCreateRequest } from "./config.js";
@@ -112,7 +113,7 @@ function matchesFilters(record: ContainerRecord, list: ListFilter): boolean {
     ) &&
     any("status", (value) => record.State.Status === value) &&
     any("exited", (value) => started && !running && String(record.State.ExitCode) === value) &&
-    any("health", (value) => value === "none") &&
+    any("health", (value) => (record.State.Health?.Status ?? "none") === value) &&
     any("is-task", (value) => value === "false") &&
     any("network", (value) =>
       Object.entries(record.Networks).some(
@@ -147,6 +148,9 @@ async function listContainers(
   for (const name of filters.keys()) if (!PS_FILTERS.has(name)) throw badRequest(`invalid filter '${name}'`);
   for (const status of filters.get("status") ?? [])
     if (!STATES.has(status)) throw badRequest(`Invalid filter 'status=${status}'`);
+  for (const health of filters.get("health") ?? [])
+    if (!["starting", "healthy", "unhealthy", "none"].includes(health))
+      throw badRequest(`Unrecognised filter value for health: ${health}`);
   for (const code of filters.get("exited") ?? [])
     if (!/^-?\d+$/.test(code)) throw badRequest(`invalid filter 'exited=${code}'`);
   const limit = queryInt(exchange.query, "limit") ?? -1;
@@ -316,6 +320,7 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
   });
 
   router.add("POST", "/containers/prune", async (exchange) => {
+    const { matches } = pruneFilter(exchange.query);
     const deleted: string[] = [];
     for (const record of store.all()) {
       if (
@@ -324,6 +329,7 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
         record.State.Status !== "dead"
       )
         continue;
+      if (!matches(record.Config.Labels, Date.parse(record.Created))) continue;
       await manager.remove(record, { force: false }, { signal: exchange.signal });
       deleted.push(record.Id);
     }

@@ -6,6 +6,7 @@ import type { OciMount, OciSpec } from "../../oci/spec.js";
 import { badRequest } from "../errors.js";
 import type { ImageConfig, PreparedRootfs } from "../image-source.js";
 import { type ContainerConfig, type HostConfig, parseBind } from "./config.js";
+import { mergeHealthConfig } from "./health.js";
 
 /**
  * The container's config completed from its image's, as dockerd keeps it (daemon/commit.go merge,
@@ -29,6 +30,8 @@ export function withImageConfig(config: ContainerConfig, image: ImageConfig): Co
   if (merged.Entrypoint?.length === 1 && merged.Entrypoint[0] === "") merged.Entrypoint = null;
   if (merged.WorkingDir === "") merged.WorkingDir = image.WorkingDir ?? "";
   if (!merged.StopSignal && image.StopSignal) merged.StopSignal = image.StopSignal;
+  const healthcheck = mergeHealthConfig(config.Healthcheck, image.Healthcheck);
+  if (healthcheck) merged.Healthcheck = healthcheck;
   commandOf(merged);
   return merged;
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { badRequest, conflict, notFound } from "../errors.js";
 import type { ContainerConfig, HostConfig } from "./config.js";
+import type { HealthState } from "./health.js";
 
 export type ContainerStatus =
   | "created"
@@ -22,6 +23,8 @@ export interface ContainerState {
   OOMKilled: boolean;
   StartedAt: string;
   FinishedAt: string;
+  /** With a healthcheck: its status, failing streak and last results. */
+  Health?: HealthState;
 }
 
 /** What the engine remembers of a container, on disk as `<dir>/<id>/config.json` (dockerd's config.v2.json). */

@@ -10,8 +10,12 @@ function since(time: string, now: number): number {
 export function statusText(record: ContainerRecord, now = Date.now()): string {
   const state = record.State;
   switch (state.Status) {
-    case "running":
-      return `Up ${humanDuration(since(state.StartedAt, now))}`;
+    case "running": {
+      const health = state.Health?.Status;
+      const suffix =
+        health === undefined ? "" : health === "starting" ? " (health: starting)" : ` (${health})`;
+      return `Up ${humanDuration(since(state.StartedAt, now))}${suffix}`;
+    }
     case "paused":
       return `Up ${humanDuration(since(state.StartedAt, now))} (Paused)`;
     case "restarting":
@@ -141,6 +145,7 @@ export function inspectView(
       Error: state.Error,
       StartedAt: state.StartedAt,
       FinishedAt: state.FinishedAt,
+      ...(state.Health ? { Health: state.Health } : {}),
     },
     Image: record.Image,
     ResolvConfPath: `${dir}/resolv.conf`,
