@@ -540,7 +540,7 @@ describe("fake vmcompute through koffi", () => {
     await teardown(x, "system", cb, sys);
   });
 
-  it("refuses storage hcsshim and moby never send: v1 VolumePath with its trailing backslash, v2 Path without, no layers", async (ctx) => {
+  it("refuses storage (and registry values) hcsshim and moby never send: v1 VolumePath with its trailing backslash, v2 Path without, no layers", async (ctx) => {
     const x = f(ctx);
     const volume = V1_CONTAINER.VolumePath;
     const { VolumePath: _, ...noVolume } = V1_CONTAINER;
@@ -558,6 +558,16 @@ describe("fake vmcompute through koffi", () => {
       [v2({ ...storage, Path: volume }), "with its trailing backslash"],
       [v2({ ...storage, Layers: [] }), "Container.Storage.Layers is empty"],
       [{ ...V2_CONTAINER, Container: {} }, "Container.Storage is required"],
+      [
+        {
+          ...V2_CONTAINER,
+          Container: {
+            ...V2_CONTAINER.Container,
+            RegistryChanges: { AddValues: [{ Key: { Hive: "HKLM", Name: "x" }, Name: "y", Type: "String" }] },
+          },
+        },
+        "RegistryChanges.AddValues[0] needs Key{Hive",
+      ],
     ] as Array<[object, string]>) {
       const r = x.createSystem(newId(), doc);
       expect(r.hr >>> 0, message).toBe(E_INVALIDARG);

@@ -98,7 +98,20 @@ describe("create documents by Windows build", () => {
       Owner: "local-test",
       SchemaVersion: { Major: 2, Minor: 1 },
       ShouldTerminateOnLastHandleClosed: true,
-      Container: { Storage: { Path: FAKE_VOLUME } },
+      Container: {
+        Storage: { Path: FAKE_VOLUME },
+        // As hcsshim's hcsdoc_wcow.go: servercore would otherwise kill 5 s after a CtrlShutdown.
+        RegistryChanges: {
+          AddValues: [
+            {
+              Key: { Hive: "System", Name: "ControlSet001\\Control" },
+              Name: "WaitToKillServiceTimeout",
+              Type: "String",
+              StringValue: "2147483647",
+            },
+          ],
+        },
+      },
     });
     await container.delete();
   });
