@@ -321,6 +321,27 @@ static int check_storage(const jval *doc, int major, char *msg, size_t n) {
   return 1;
 }
 
+/* A v2 container's registry values: the hive and the value type are enums (schema2/registry_hive.go,
+ * registry_value_type.go), the key and value named. */
+static int check_registry(const jval *doc, int major, char *msg, size_t n) {
+  static const char *const hives[] = {"System", "Software", "Security", "Sam"};
+  static const char *const types[] = {"None",   "String", "ExpandedString", "MultiString",
+                                      "Binary", "DWord",  "QWord",          "CustomType"};
+  const jval *values = major >= 2 ? json_get(json_get(json_get(doc, "Container"), "RegistryChanges"), "AddValues") : NULL;
+  for (size_t i = 0; values && values->t == J_ARR && i < values->len; i++) {
+    const jval *v = values->items[i];
+    const char *hive = json_str(json_get(json_get(v, "Key"), "Hive")), *key = json_str(json_get(json_get(v, "Key"), "Name"));
+    const char *name = json_str(json_get(v, "Name")), *type = json_str(json_get(v, "Type"));
+    int hive_ok = 0, type_ok = 0;
+    for (size_t k = 0; hive && k < sizeof hives / sizeof *hives; k++) hive_ok |= strcmp(hive, hives[k]) == 0;
+    for (size_t k = 0; type && k < sizeof types / sizeof *types; k++) type_ok |= strcmp(type, types[k]) == 0;
+    if (!hive_ok || !key || !*key || !name || !*name || !type_ok)
+      return snprintf(msg, n, "Container.RegistryChanges.AddValues[%zu] needs Key{Hive (System, Software, Security, "
+                              "Sam), Name}, Name and Type (String, DWord, ...)", i), 0;
+  }
+  return 1;
+}
+
 /* Processor limits as HCS applies them (E_INVALIDARG, "The parameter is incorrect", when it cannot):
  *   - weight and maximum run from 1 to 10000, 0 meaning none (hcsshim internal/hcs/schema1/schema1.go
  *     ContainerConfig.ProcessorWeight/ProcessorMaximum: "Range is from 1 to 10000");
@@ -678,7 +699,8 @@ API int32_t HcsCreateComputeSystem(const uint16_t *id, const uint16_t *configura
     system_unref(s);
     goto out;
   }
-  if (!check_storage(doc, s->schema_major, msg, sizeof msg) || !check_processors(doc, s->schema_major, msg, sizeof msg)) {
+  if (!check_storage(doc, s->schema_major, msg, sizeof msg) || !check_processors(doc, s->schema_major, msg, sizeof msg) ||
+      !check_registry(doc, s->schema_major, msg, sizeof msg)) {
     hr = fail(result, E_INVALIDARG, "configuration: %s", msg);
     system_unref(s);
     goto out;
@@ -1501,10 +1523,12 @@ API int32_t HcsModifyProcess(HCS_PROCESS process, const uint16_t *settings, uint
     if (!strcasecmp(which, "StdIn") || !strcasecmp(which, "All")) process_request_stdin_close(p);
     hr = S_OK;
   } else if (strcasecmp(op, "ConsoleSize") == 0) {
-    const jval *cs = json_get(doc, "ConsoleSize");
-    long long hgt, wid;
-    if (!is_obj(cs) || !json_int(json_get(cs, "Height"), &hgt) || !json_int(json_get(cs, "Width"), &wid) || hgt < 0 ||
-        wid < 0 || hgt > 65535 || wid > 65535) {
+    /* hcsschema.ConsoleSize's Height and Width are omitempty uint16s: hcsshim leaves a 0 out. */
+    const jval *cs = json_get(doc, "ConsoleSize"), *hv = json_get(cs, "Height"), *wv = json_get(cs, "Width");
+    long long hgt = 0, wid = 0;
+    if (!is_obj(cs) || (hv && hv->t != J_NULL && !json_int(hv, &hgt)) ||
+        (wv && wv->t != J_NULL && !json_int(wv, &wid)) || hgt < 0 || wid < 0 ||
+        hgt > 65535 || wid > 65535) {
       hr = fail(result, E_INVALIDARG, "settings: ConsoleSize must be {\"Height\":n,\"Width\":n} (uint16)");
       goto out;
     }

@@ -124,6 +124,18 @@ static const field v2_networking_f[] = {{"AllowUnqualifiedDnsQuery", F_BOOL, NUL
                                         {"NetworkAdapters", F_STRARR, NULL},
                                         END};
 static const schema v2_networking = {"Networking", v2_networking_f};
+/* schema2/registry_changes.go, registry_value.go, registry_key.go */
+static const field v2_reg_key_f[] = {{"Hive", F_STR, NULL}, {"Name", F_STR, NULL}, {"Volatile", F_BOOL, NULL}, END};
+static const schema v2_reg_key = {"RegistryKey", v2_reg_key_f};
+static const field v2_reg_value_f[] = {{"Key", F_OBJ, &v2_reg_key},        {"Name", F_STR, NULL},
+                                       {"Type", F_STR, NULL},              {"StringValue", F_STR, NULL},
+                                       {"BinaryValue", F_STR, NULL},       {"DWordValue", F_INT, NULL},
+                                       {"QWordValue", F_INT, NULL},        {"CustomType", F_INT, NULL},
+                                       END};
+static const schema v2_reg_value = {"RegistryValue", v2_reg_value_f};
+static const field v2_reg_changes_f[] = {{"AddValues", F_OBJARR, &v2_reg_value},
+                                         {"DeleteKeys", F_OBJARR, &v2_reg_key}, END};
+static const schema v2_reg_changes = {"RegistryChanges", v2_reg_changes_f};
 static const field v2_container_f[] = {{"GuestOs", F_OBJ, &v2_guest_os},
                                        {"Storage", F_OBJ, &v2_storage},
                                        {"MappedDirectories", F_OBJARR, &v2_mapped_dir},
@@ -133,7 +145,7 @@ static const field v2_container_f[] = {{"GuestOs", F_OBJ, &v2_guest_os},
                                        {"Networking", F_OBJ, &v2_networking},
                                        {"HvSocket", F_ANYOBJ, NULL},
                                        {"ContainerCredentialGuard", F_ANYOBJ, NULL},
-                                       {"RegistryChanges", F_ANYOBJ, NULL},
+                                       {"RegistryChanges", F_OBJ, &v2_reg_changes},
                                        {"AssignedDevices", F_ANYARR, NULL},
                                        {"AdditionalDeviceNamespace", F_ANYOBJ, NULL},
                                        {"IsolationType", F_STR, NULL},

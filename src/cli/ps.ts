@@ -65,30 +65,37 @@ export function registerPs(program: Command): void {
     .command("ps")
     .description("list containers with their task status and pid")
     .option("-a, --all", "also show containers whose task is not running")
+    .option("-q, --quiet", "only ids, one a line (ctrd rm -f $(ctrd ps -aq))")
     .option("--json", "print JSON");
-  addGlobalOptions(command).action(async (flags: { all?: boolean; json?: boolean }, self: Command) => {
-    const settings = resolveSettings(globalFlags(self));
-    await withClient(settings, async (client) => {
-      const infos = await client.listContainers();
-      const rows = (await Promise.all(infos.map((info) => describeContainer(client, info))))
-        .filter((row) => flags.all || LIVE.includes(row.status))
-        .sort((a, b) => (b.createdAt ?? "").localeCompare(a.createdAt ?? "") || a.id.localeCompare(b.id));
-      if (flags.json) {
-        printJson(rows);
-        return;
-      }
-      printTable(
-        ["CONTAINER", "STATUS", "PID", "RUNTIME", "CREATED", "COMMAND", "PORTS"],
-        rows.map((row) => [
-          row.id,
-          row.statusText,
-          row.pid > 0 ? String(row.pid) : "-",
-          row.runtime,
-          formatAge(row.createdAt ? new Date(row.createdAt) : undefined),
-          truncate(row.command.join(" "), 40),
-          formatPorts(row.ports),
-        ]),
-      );
-    });
-  });
+  addGlobalOptions(command).action(
+    async (flags: { all?: boolean; quiet?: boolean; json?: boolean }, self: Command) => {
+      const settings = resolveSettings(globalFlags(self));
+      await withClient(settings, async (client) => {
+        const infos = await client.listContainers();
+        const rows = (await Promise.all(infos.map((info) => describeContainer(client, info))))
+          .filter((row) => flags.all || LIVE.includes(row.status))
+          .sort((a, b) => (b.createdAt ?? "").localeCompare(a.createdAt ?? "") || a.id.localeCompare(b.id));
+        if (flags.quiet) {
+          process.stdout.write(rows.map((row) => `${row.id}\n`).join(""));
+          return;
+        }
+        if (flags.json) {
+          printJson(rows);
+          return;
+        }
+        printTable(
+          ["CONTAINER", "STATUS", "PID", "RUNTIME", "CREATED", "COMMAND", "PORTS"],
+          rows.map((row) => [
+            row.id,
+            row.statusText,
+            row.pid > 0 ? String(row.pid) : "-",
+            row.runtime,
+            formatAge(row.createdAt ? new Date(row.createdAt) : undefined),
+            truncate(row.command.join(" "), 40),
+            formatPorts(row.ports),
+          ]),
+        );
+      });
+    },
+  );
 }

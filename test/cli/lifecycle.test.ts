@@ -168,6 +168,8 @@ describe("a detached container", () => {
       ids.push(started.stdout.trim());
     }
     const [a, b] = ids as [string, string];
+    const quiet = await ctrd(["ps", "-aq", ...fx.global]);
+    expect(quiet.stdout.split("\n").sort()).toEqual(["", a, b].sort());
     const missing = `no-such-${process.pid}`;
     const killed = await ctrd(["kill", ...fx.global, a, missing, b]);
     expect(killed).toMatchObject({ code: 125, stdout: `${a}\n${b}\n` });

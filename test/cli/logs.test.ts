@@ -224,6 +224,10 @@ describe("ctrd logs, ps -a, inspect, wait", () => {
     expect(await psRow(id)).toMatchObject({ state: "exited", statusText: "Exited (255)", exitCode: 255 });
     const state = await ctrd(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", id, ...fx.global]);
     expect(state.stdout).toBe("exited 255\n");
+    // One that does not exist among them: the others are still shown (docker inspect's way).
+    const mixed = await ctrd(["inspect", "-f", "{{.State.ExitCode}}", id, "no-such-one", ...fx.global]);
+    expect(mixed).toMatchObject({ code: 125, stdout: "255\n" });
+    expect(mixed.stderr).toMatch(/^ctrd: load container no-such-one: no such container \(not_found\)\n$/);
     expect((await ctrd(["wait", id, ...fx.global])).stdout).toBe("255\n");
     // Started again, it runs; its earlier end stays unknown.
     expect((await ctrd(["start", id, ...fx.global])).code).toBe(0);

@@ -540,7 +540,7 @@ describe("fake vmcompute through koffi", () => {
     await teardown(x, "system", cb, sys);
   });
 
-  it("refuses storage hcsshim and moby never send: v1 VolumePath with its trailing backslash, v2 Path without, no layers", async (ctx) => {
+  it("refuses storage (and registry values) hcsshim and moby never send: v1 VolumePath with its trailing backslash, v2 Path without, no layers", async (ctx) => {
     const x = f(ctx);
     const volume = V1_CONTAINER.VolumePath;
     const { VolumePath: _, ...noVolume } = V1_CONTAINER;
@@ -558,6 +558,16 @@ describe("fake vmcompute through koffi", () => {
       [v2({ ...storage, Path: volume }), "with its trailing backslash"],
       [v2({ ...storage, Layers: [] }), "Container.Storage.Layers is empty"],
       [{ ...V2_CONTAINER, Container: {} }, "Container.Storage is required"],
+      [
+        {
+          ...V2_CONTAINER,
+          Container: {
+            ...V2_CONTAINER.Container,
+            RegistryChanges: { AddValues: [{ Key: { Hive: "HKLM", Name: "x" }, Name: "y", Type: "String" }] },
+          },
+        },
+        "RegistryChanges.AddValues[0] needs Key{Hive",
+      ],
     ] as Array<[object, string]>) {
       const r = x.createSystem(newId(), doc);
       expect(r.hr >>> 0, message).toBe(E_INVALIDARG);
@@ -682,7 +692,7 @@ describe("fake vmcompute through koffi", () => {
     await teardown(x, "system", cb, sys);
   });
 
-  it("closes the guest side of stdin on CloseHandle StdIn while the caller still holds its end", async (ctx) => {
+  it("closes the guest side of stdin on CloseHandle StdIn while the caller still holds its end; resizes as hcsshim sends them", async (ctx) => {
     const x = f(ctx);
     const { sys, cb } = await runningSystem(x, 5);
     const p = x.createProcess(sys, { CommandLine: "cat", CreateStdInPipe: true, CreateStdOutPipe: true });
@@ -690,6 +700,11 @@ describe("fake vmcompute through koffi", () => {
     const stdinFd = fdOf(p.info.StdInput);
     fs.writeSync(stdinFd, "ping");
     const out = readFd(fdOf(p.info.StdOutput));
+    // hcsshim's resize: ConsoleSize's Height and Width are omitempty, so a 0 is left out (process.go ResizeConsole).
+    for (const size of ['{"Height":24}', '{"Width":80}', "{}"]) {
+      const resize = `{"Operation":"ConsoleSize","ConsoleSize":${size}}`;
+      expect(x.withResult("HcsModifyProcess", p.handle, resize).hr, resize).toBe(0);
+    }
     const close = '{"Operation":"CloseHandle","CloseHandle":{"Handle":"StdIn"}}';
     expect(x.withResult("HcsModifyProcess", p.handle, close).hr).toBe(0);
     expect(await out).toBe("ping");

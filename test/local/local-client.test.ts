@@ -98,7 +98,20 @@ describe("create documents by Windows build", () => {
       Owner: "local-test",
       SchemaVersion: { Major: 2, Minor: 1 },
       ShouldTerminateOnLastHandleClosed: true,
-      Container: { Storage: { Path: FAKE_VOLUME } },
+      Container: {
+        Storage: { Path: FAKE_VOLUME },
+        // As hcsshim's hcsdoc_wcow.go: servercore would otherwise kill 5 s after a CtrlShutdown.
+        RegistryChanges: {
+          AddValues: [
+            {
+              Key: { Hive: "System", Name: "ControlSet001\\Control" },
+              Name: "WaitToKillServiceTimeout",
+              Type: "String",
+              StringValue: "2147483647",
+            },
+          ],
+        },
+      },
     });
     await container.delete();
   });
@@ -266,6 +279,26 @@ describe("processes", () => {
     );
     expect(stats.memory.limit).toBe(Infinity);
     expect(stats.pids).toBeUndefined();
+    await task.forceDelete();
+    await container.delete();
+  });
+
+  it("stats and pids of a compute system going away are NotFound, as runhcs's isStatsNotFound answers", async () => {
+    const c = client();
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+    const task = await container.newTask();
+    await task.start();
+    // ERROR_ACCESS_DENIED, INVALID_STATE, ERROR_INVALID_HANDLE, SYSTEM_NOT_FOUND, ERROR_NOT_FOUND
+    for (const hresult of [0x80070005, 0xc0370105, 0x80070006, 0xc037010e, 0x80070490]) {
+      fake.injectFailure("HcsGetComputeSystemProperties", hresult | 0, null);
+      await expect(task.stats(), hresult.toString(16)).rejects.toBeInstanceOf(NotFoundError);
+      fake.injectFailure("HcsGetComputeSystemProperties", hresult | 0, null);
+      await expect(task.pids(), hresult.toString(16)).rejects.toBeInstanceOf(NotFoundError);
+    }
+    // Anything else stays what it is.
+    fake.injectFailure("HcsGetComputeSystemProperties", 0x80004005 | 0, null);
+    await expect(task.stats()).rejects.toMatchObject({ code: "internal", origin: { hresultName: "E_FAIL" } });
+    expect((await task.stats()).kind).toBe("hcs");
     await task.forceDelete();
     await container.delete();
   });

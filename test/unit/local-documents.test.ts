@@ -87,6 +87,16 @@ describe("createDocument: schema by Windows build", () => {
         MappedPipes: [{ ContainerPipeName: "docker_engine", HostPath: "\\\\.\\pipe\\docker_engine" }],
         Memory: { SizeInMB: 512 },
         Processor: { Count: 2 },
+        RegistryChanges: {
+          AddValues: [
+            {
+              Key: { Hive: "System", Name: "ControlSet001\\Control" },
+              Name: "WaitToKillServiceTimeout",
+              Type: "String",
+              StringValue: "2147483647",
+            },
+          ],
+        },
       },
     });
   });

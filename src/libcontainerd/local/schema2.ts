@@ -28,6 +28,14 @@ export interface Schema2Container {
     DnsSearchList?: string;
     NetworkSharedContainerName?: string;
   };
+  RegistryChanges?: {
+    AddValues: {
+      Key: { Hive: "System" | "Software"; Name: string };
+      Name: string;
+      Type: "String";
+      StringValue: string;
+    }[];
+  };
 }
 
 export interface Schema2ComputeSystem {
@@ -38,6 +46,18 @@ export interface Schema2ComputeSystem {
 }
 
 export const SCHEMA_V2_1: Readonly<Schema2Version> = { Major: 2, Minor: 1 };
+
+/**
+ * hcsshim internal/hcsoci/hcsdoc_wcow.go sets this in every v2 Windows container: servercore otherwise kills
+ * a process 5 s (its default WaitToKillServiceTimeout) after a CtrlShutdown, so a graceful stop with a longer
+ * timeout was cut short (hcsshim's Bug36689012). With it, the caller's stop timeout decides.
+ */
+const WAIT_TO_KILL_SERVICE_TIMEOUT = {
+  Key: { Hive: "System", Name: "ControlSet001\\Control" },
+  Name: "WaitToKillServiceTimeout",
+  Type: "String",
+  StringValue: String(2 ** 31 - 1),
+} as const;
 
 /**
  * The v2.1 document. Only process isolation: a v2 Hyper-V container lives inside a utility VM
@@ -111,6 +131,7 @@ export function schema2ComputeSystem(
     Memory: config.memoryMaximumInMB ? { SizeInMB: config.memoryMaximumInMB } : undefined,
     Processor: Object.keys(processor).length ? processor : undefined,
     Networking: Object.keys(networking).length ? networking : undefined,
+    RegistryChanges: { AddValues: [WAIT_TO_KILL_SERVICE_TIMEOUT] },
   });
   return {
     Owner: owner,
