@@ -872,6 +872,21 @@ describe("hcsshim fidelity (Windows guests)", () => {
     await ok.delete();
   });
 
+  it('"hyperv": null (Go\'s nil, as JSON specs carry it) is process isolation', async () => {
+    const spec = JSON.parse(
+      JSON.stringify({
+        ...windowsSpec(["true"]),
+        windows: { ...windowsSpec(["true"]).windows, hyperv: null },
+      }),
+    ) as OciSpec;
+    const container = await client({ windowsBuild: 17134 }).newContainer(id(), spec);
+    expect(fake.lastCreateDocument()).toMatchObject({
+      HvPartition: false,
+      VolumePath: FAKE_VOLUME.slice(0, -1),
+    });
+    await container.delete();
+  });
+
   it("root.path: a volume GUID path with or without its trailing backslash, which v1 drops and v2 keeps; braces required", async () => {
     const bare = FAKE_VOLUME.slice(0, -1);
     for (const [build, expected] of [
