@@ -16,9 +16,14 @@ describe("a detached container", () => {
   test("run -d, ps, exec, pause, resume, stats, kill, rm", async () => {
     // Runs for the whole test, which takes more than startCtrd's default 30 s on a loaded machine.
     const events = startCtrd(["events", "--json", ...fx.global], { timeoutMs: 180_000 });
+    // docker's filter: only exits (docker's "die"), the probes' below among them.
+    const exits = startCtrd(["events", "--json", "--filter", "event=die", ...fx.global], {
+      timeoutMs: 180_000,
+    });
     // containerd does not replay events: until a probe container's events show up, the stream
     // may not be subscribed yet (ctrd is still starting, on a busy machine for a while).
-    for (let attempt = 0; !events.stdout().includes('"containerId":"probe'); attempt++) {
+    const probed = (stream: typeof events) => stream.stdout().includes('"containerId":"probe');
+    for (let attempt = 0; !probed(events) || !probed(exits); attempt++) {
       expect(attempt, "events never showed a probe container").toBeLessThan(20);
       await ctrd([
         "run",
@@ -105,6 +110,14 @@ describe("a detached container", () => {
     expect(await ps(true)).toEqual([]);
 
     await waitForOutput(events, (out) => out.includes('"type":"exit"'));
+    await waitForOutput(exits, (out) => out.includes('"containerId":"web"'));
+    exits.child.kill("SIGINT");
+    const filtered = (await exits.result).stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { type: string; containerId: string; processId: string });
+    expect(new Set(filtered.map((event) => event.type))).toEqual(new Set(["exit"]));
+    expect(filtered.filter((event) => event.processId === "web")).toHaveLength(1);
     events.child.kill("SIGINT");
     const streamed = await events.result;
     // Ended by Ctrl-C: the signal's status, as docker events.
