@@ -199,4 +199,27 @@ describe("a detached container", () => {
     expect(forced).toMatchObject({ code: 0, stdout: "" });
     expect(forced.stderr).toMatch(/no such container \(not_found\)/);
   });
+
+  test("stats: a file the container wrote is page cache, not usage (as docker stats counts it)", async () => {
+    const started = await ctrd([
+      "run",
+      ...fx.global,
+      ...fx.cgroup,
+      "-d",
+      "--",
+      "sh",
+      "-c",
+      "dd if=/dev/zero of=/cached bs=1M count=64 2>/dev/null; echo written; sleep 60",
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    const id = started.stdout.trim();
+    for (let logs = ""; logs !== "written\n"; logs = (await ctrd(["logs", ...fx.global, id])).stdout)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    const stats = await ctrd(["stats", ...fx.global, "--no-stream", "--json", id]);
+    expect(stats.code, stats.stderr).toBe(0);
+    const { memoryUsage } = JSON.parse(stats.stdout) as { memoryUsage: number };
+    expect(memoryUsage).toBeGreaterThan(0);
+    expect(memoryUsage).toBeLessThan(32 * 1024 * 1024);
+    expect((await ctrd(["rm", ...fx.global, "-f", id])).code).toBe(0);
+  });
 });
