@@ -15,6 +15,7 @@ import { networkRoutes } from "./networks.js";
 import { Router } from "./router.js";
 import { type EngineHost, EngineServer, type ListenOptions } from "./server.js";
 import { systemRoutes } from "./system.js";
+import { volumeRoutes } from "./volumes.js";
 
 export interface EngineOptions {
   client: LibcontainerdClient;
@@ -78,6 +79,7 @@ export class Engine {
     execRoutes(this.router, exec, store);
     imageRoutes(this.router, options.images, store, this.events);
     networkRoutes(this.router, options.networks, store, this.events);
+    volumeRoutes(this.router);
   }
 
   /** An engine with the containers an earlier one left adopted (running ones followed, policies applied). */

@@ -12,7 +12,7 @@ import { isObject } from "./containers/config.js";
 import type { ContainerStore } from "./containers/store.js";
 import { badRequest, conflict, EngineError, notFound } from "./errors.js";
 import type { EventBus } from "./events.js";
-import { queryFilters } from "./http.js";
+import { type Exchange, queryFilters } from "./http.js";
 import { pruneFilter } from "./prune.js";
 import type { Router } from "./router.js";
 
@@ -227,12 +227,27 @@ export function networkRoutes(
     exchange.send(200, { NetworksDeleted: deleted });
   });
 
-  const connect = (): never => {
+  // A container joins its networks at create (its netns is set up then); later changes are refused, after
+  // the checks dockerd makes first: the network and the container must exist, and be (or not be) joined.
+  const connection = (verb: "connect" | "disconnect") => async (exchange: Exchange) => {
+    const network = await find(exchange.params.id ?? "", exchange.signal);
+    const body = await exchange.json();
+    const ref = isObject(body) && typeof body.Container === "string" ? body.Container : "";
+    if (ref === "") throw badRequest("a container is required");
+    const record = store.get(ref);
+    const joined = record.Networks[network.Name] !== undefined;
+    if (verb === "connect" && joined)
+      throw new EngineError(
+        403,
+        `endpoint with name ${record.Name.slice(1)} already exists in network ${network.Name}`,
+      );
+    if (verb === "disconnect" && !joined)
+      throw new EngineError(403, `container ${record.Id} is not connected to network ${network.Name}`);
     throw new EngineError(
       501,
-      "connecting a created container to another network is not supported: give the network at create",
+      `${verb}ing a container ${verb === "connect" ? "to" : "from"} a network after create is not supported by this engine: give its networks at create (docker run --network ${network.Name})`,
     );
   };
-  router.add("POST", "/networks/{id}/connect", connect);
-  router.add("POST", "/networks/{id}/disconnect", connect);
+  router.add("POST", "/networks/{id}/connect", connection("connect"));
+  router.add("POST", "/networks/{id}/disconnect", connection("disconnect"));
 }

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { busyboxLayer, publishImage } from "../harness/images.js";
+import { fetchWhenUp } from "../harness/network.js";
 import { useEngine } from "./harness.js";
 
 // Everyday docker CLI flows where ctrd serve once answered otherwise than dockerd 20.10 does.
@@ -444,6 +445,33 @@ describe("ctrd serve as dockerd: networking", () => {
   });
 });
 
+describe("ctrd serve as dockerd: network connect and disconnect", () => {
+  it("checks the network and the container before refusing, and says what to do instead", async () => {
+    const name = `pc${Date.now().toString(36)}`;
+    expect((await engine.docker(["network", "create", name])).code).toBe(0);
+    const run = await engine.docker(["run", "-d", "--name", `${name}-c`, engine.image, "sleep", "300"]);
+    expect(run.code, run.stderr).toBe(0);
+    const connect = await engine.docker(["network", "connect", name, `${name}-c`]);
+    expect(connect.code).toBe(1);
+    expect(connect.stderr).toMatch(
+      /connecting a container to a network after create is not supported .*--network/,
+    );
+    expect(connect.stderr).not.toMatch(/created container/);
+    const again = await engine.docker(["network", "connect", "bridge", `${name}-c`]);
+    expect(again.stderr).toMatch(/already exists in network bridge/);
+    const disconnect = await engine.docker(["network", "disconnect", name, `${name}-c`]);
+    expect(disconnect.stderr).toMatch(/is not connected to network/);
+    expect((await engine.docker(["network", "connect", "no-such-network", `${name}-c`])).stderr).toMatch(
+      /network no-such-network not found/,
+    );
+    expect((await engine.docker(["network", "connect", name, "no-such-container"])).stderr).toMatch(
+      /No such container/,
+    );
+    await engine.docker(["rm", "-f", `${name}-c`]);
+    expect((await engine.docker(["network", "rm", name])).code).toBe(0);
+  });
+});
+
 describe("ctrd serve as dockerd: mounts", () => {
   it("mounts --mount type=bind and tmpfs, and --tmpfs; refuses volumes and missing sources", async () => {
     const dir = join(engine.containerd.dir, "parity-mount");
@@ -678,5 +706,99 @@ describe("ctrd serve as dockerd: healthchecks", () => {
     expect(refused.status).toBe(400);
     expect(refused.body).toMatch(/Interval in Healthcheck cannot be less than 1ms/);
     await engine.docker(["rm", "-f", "slow-probe"]);
+  });
+});
+
+describe("ctrd serve as dockerd: docker update", () => {
+  it("changes a running container's limits at once, a created one's before it starts, and its restart policy", async () => {
+    const cgroup = (id: string, controller: string, file: string): string =>
+      readFileSync(join("/sys/fs/cgroup", controller, engine.namespace, id, file), "utf8").trim();
+    const running = await engine.docker(["run", "-d", engine.image, "sleep", "300"]);
+    expect(running.code, running.stderr).toBe(0);
+    const id = running.stdout.trim();
+    const updated = await engine.docker([
+      "update",
+      "--memory",
+      "64m",
+      "--cpus",
+      "0.5",
+      "--pids-limit",
+      "50",
+      "--restart",
+      "on-failure:3",
+      id,
+    ]);
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(cgroup(id, "memory", "memory.limit_in_bytes")).toBe(String(64 * 1024 * 1024));
+    expect(cgroup(id, "cpu", "cpu.cfs_quota_us")).toBe("50000");
+    expect(cgroup(id, "pids", "pids.max")).toBe("50");
+    const inspected = await engine.docker([
+      "inspect",
+      "-f",
+      "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+      id,
+    ]);
+    expect(inspected.stdout).toBe(`${64 * 1024 * 1024} 500000000 on-failure:3\n`);
+    // The next run of the container keeps them.
+    expect((await engine.docker(["restart", "-t", "0", id])).code).toBe(0);
+    expect(cgroup(id, "memory", "memory.limit_in_bytes")).toBe(String(64 * 1024 * 1024));
+    const created = await engine.docker(["create", engine.image, "sleep", "300"]);
+    const createdId = created.stdout.trim();
+    expect((await engine.docker(["update", "--memory", "32m", createdId])).code).toBe(0);
+    expect((await engine.docker(["start", createdId])).code).toBe(0);
+    expect(cgroup(createdId, "memory", "memory.limit_in_bytes")).toBe(String(32 * 1024 * 1024));
+    const tooSmall = await engine.docker(["update", "--memory", "1k", createdId]);
+    expect(tooSmall.stderr).toMatch(/Minimum memory limit allowed is 6MB/);
+    const autoRemove = await engine.docker(["run", "-d", "--rm", engine.image, "sleep", "300"]);
+    const refused = await engine.docker(["update", "--restart", "always", autoRemove.stdout.trim()]);
+    expect(refused.stderr).toMatch(/AutoRemove is enabled/);
+    await engine.docker(["rm", "-f", id, createdId, autoRemove.stdout.trim()]);
+  });
+});
+
+describe("ctrd serve as dockerd: stats", () => {
+  it("reports the container's network interfaces (docker stats' NET I/O), none on the host's network", async () => {
+    const served = await engine.docker([
+      "run",
+      "-d",
+      "-p",
+      "127.0.0.1::80",
+      engine.image,
+      "sh",
+      "-c",
+      "mkdir /w && echo page > /w/index.html && exec httpd -f -p 80 -h /w",
+    ]);
+    expect(served.code, served.stderr).toBe(0);
+    const id = served.stdout.trim();
+    const port = (await engine.docker(["port", id, "80"])).stdout.trim().split(":").at(-1);
+    expect(await fetchWhenUp(`http://127.0.0.1:${port}/`)).toBe("page\n");
+    type Counters = { rx_bytes: number; tx_bytes: number; rx_packets: number };
+    const stats = async (container: string): Promise<{ networks?: Record<string, Counters> }> => {
+      const answer = await engine.api("GET", `/containers/${container}/stats?stream=false&one-shot=true`);
+      expect(answer.status).toBe(200);
+      return JSON.parse(answer.body) as { networks?: Record<string, Counters> };
+    };
+    const { networks } = await stats(id);
+    expect(Object.keys(networks ?? {})).toEqual(["eth0"]);
+    expect(networks?.eth0?.rx_bytes).toBeGreaterThan(0);
+    expect(networks?.eth0?.tx_bytes).toBeGreaterThan(0);
+    const host = await engine.docker(["run", "-d", "--network", "host", engine.image, "sleep", "300"]);
+    expect((await stats(host.stdout.trim())).networks).toBeUndefined();
+    await engine.docker(["rm", "-f", id, host.stdout.trim()]);
+  });
+});
+
+describe("ctrd serve as dockerd: volumes", () => {
+  it("answers docker volume commands: an empty list, a clear refusal to create, no such volume", async () => {
+    const list = await engine.docker(["volume", "ls", "-q"]);
+    expect(list).toMatchObject({ code: 0, stdout: "" });
+    const create = await engine.docker(["volume", "create", "data"]);
+    expect(create.code).toBe(1);
+    expect(create.stderr).toMatch(/named volumes are not supported by this engine: bind a host directory/);
+    const inspect = await engine.docker(["volume", "inspect", "data"]);
+    expect(inspect.code).toBe(1);
+    expect(inspect.stderr).toMatch(/no such volume/i);
+    expect((await engine.docker(["volume", "rm", "data"])).stderr).toMatch(/no such volume/i);
+    expect(await engine.docker(["volume", "prune", "-f"])).toMatchObject({ code: 0 });
   });
 });

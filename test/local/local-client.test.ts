@@ -283,6 +283,26 @@ describe("processes", () => {
     await container.delete();
   });
 
+  it("stats and pids of a compute system going away are NotFound, as runhcs's isStatsNotFound answers", async () => {
+    const c = client();
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+    const task = await container.newTask();
+    await task.start();
+    // ERROR_ACCESS_DENIED, INVALID_STATE, ERROR_INVALID_HANDLE, SYSTEM_NOT_FOUND, ERROR_NOT_FOUND
+    for (const hresult of [0x80070005, 0xc0370105, 0x80070006, 0xc037010e, 0x80070490]) {
+      fake.injectFailure("HcsGetComputeSystemProperties", hresult | 0, null);
+      await expect(task.stats(), hresult.toString(16)).rejects.toBeInstanceOf(NotFoundError);
+      fake.injectFailure("HcsGetComputeSystemProperties", hresult | 0, null);
+      await expect(task.pids(), hresult.toString(16)).rejects.toBeInstanceOf(NotFoundError);
+    }
+    // Anything else stays what it is.
+    fake.injectFailure("HcsGetComputeSystemProperties", 0x80004005 | 0, null);
+    await expect(task.stats()).rejects.toMatchObject({ code: "internal", origin: { hresultName: "E_FAIL" } });
+    expect((await task.stats()).kind).toBe("hcs");
+    await task.forceDelete();
+    await container.delete();
+  });
+
   it("a crashed compute system ends its processes", async () => {
     const c = client();
     const name = id();
@@ -850,6 +870,21 @@ describe("hcsshim fidelity (Windows guests)", () => {
       MappedPipes: [{ ContainerPipeName: "docker_engine" }],
     });
     await ok.delete();
+  });
+
+  it('"hyperv": null (Go\'s nil, as JSON specs carry it) is process isolation', async () => {
+    const spec = JSON.parse(
+      JSON.stringify({
+        ...windowsSpec(["true"]),
+        windows: { ...windowsSpec(["true"]).windows, hyperv: null },
+      }),
+    ) as OciSpec;
+    const container = await client({ windowsBuild: 17134 }).newContainer(id(), spec);
+    expect(fake.lastCreateDocument()).toMatchObject({
+      HvPartition: false,
+      VolumePath: FAKE_VOLUME.slice(0, -1),
+    });
+    await container.delete();
   });
 
   it("root.path: a volume GUID path with or without its trailing backslash, which v1 drops and v2 keeps; braces required", async () => {

@@ -201,7 +201,7 @@ export function parseConfig(body: Json): ContainerConfig {
 
 const RESTART_NAMES = new Set(["", "no", "always", "unless-stopped", "on-failure"]);
 
-function parseRestartPolicy(value: unknown): RestartPolicy {
+export function parseRestartPolicy(value: unknown): RestartPolicy {
   if (value === undefined || value === null) return { Name: "", MaximumRetryCount: 0 };
   if (!isObject(value)) throw badRequest("invalid RestartPolicy");
   const name = field(value, "Name", "string", isString, "");
@@ -285,6 +285,40 @@ export function parseHostConfig(value: unknown): HostConfig {
       throw badRequest(`invalid IP address in add-host: ${JSON.stringify(entry)}`);
   }
   return hostConfig;
+}
+
+/** The fields POST /containers/{id}/update changes (api/types/container.UpdateConfig); 0 leaves one as it is. */
+export function parseUpdate(body: unknown, current: HostConfig): HostConfig {
+  if (!isObject(body)) throw badRequest("the request body must be a JSON object");
+  const next: HostConfig = { ...current };
+  const memory = field(body, "Memory", "number", isNumber, 0);
+  if (memory !== 0) {
+    if (memory < 6 * 1024 * 1024) throw badRequest("Minimum memory limit allowed is 6MB");
+    next.Memory = memory;
+  }
+  const nanoCpus = field(body, "NanoCpus", "number", isNumber, 0);
+  if (nanoCpus < 0) throw badRequest("invalid NanoCpus: cannot be negative");
+  if (nanoCpus > 0) {
+    next.NanoCpus = nanoCpus;
+    next.CpuQuota = 0;
+  }
+  for (const name of ["CpuShares", "CpuQuota", "CpuPeriod"] as const) {
+    const value = field(body, name, "number", isNumber, 0);
+    if (value < 0) throw badRequest(`invalid ${name}: cannot be negative`);
+    if (value > 0) next[name] = value;
+  }
+  if (field(body, "CpuQuota", "number", isNumber, 0) > 0) next.NanoCpus = 0;
+  const pids = field(body, "PidsLimit", "number", isNumber, null);
+  if (pids !== null) next.PidsLimit = pids;
+  if (body.RestartPolicy !== undefined && body.RestartPolicy !== null) {
+    const policy = parseRestartPolicy(body.RestartPolicy);
+    if (policy.Name !== "") {
+      if (current.AutoRemove && policy.Name !== "no")
+        throw badRequest("Restart policy cannot be updated because AutoRemove is enabled for the container");
+      next.RestartPolicy = policy;
+    }
+  }
+  return next;
 }
 
 export interface Bind {

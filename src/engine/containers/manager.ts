@@ -13,13 +13,13 @@ import { badRequest, conflict, EngineError, notModified, toHttpError } from "../
 import type { EventBus } from "../events.js";
 import type { ImageSource, PreparedRootfs } from "../image-source.js";
 import type { EngineNetworks } from "../network-plan.js";
-import type { CreateRequest } from "./config.js";
+import type { CreateRequest, HostConfig } from "./config.js";
 import { mountAll, unmountAll } from "./filesystem.js";
 import { HealthMonitor, MAX_PROBE_OUTPUT, type Probe, probeCommand } from "./health.js";
 import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
-import { buildSpec, resolveUser, withImageConfig } from "./spec.js";
+import { buildSpec, resolveUser, resourcesOf, withImageConfig } from "./spec.js";
 import { type ContainerRecord, type ContainerStore, checkName, ZERO_TIME } from "./store.js";
 
 const execFileAsync = promisify(execFile);
@@ -276,6 +276,9 @@ export class ContainerManager {
     const exited = task.wait();
     exited.catch(() => {});
     try {
+      // Limits changed by an update since create: containerd's spec still has the old ones.
+      if (record.ResourcesUpdated)
+        await task.updateResources({ linux: resourcesOf(record.HostConfig) }, opts);
       await task.start(opts);
     } catch (err) {
       await task.forceDelete().catch(() => {});
@@ -661,6 +664,22 @@ export class ContainerManager {
       for (const waiter of live.removedWaiters.splice(0)) waiter(result);
       for (const waiter of live.exitWaiters.splice(0)) waiter(result);
     });
+  }
+
+  /**
+   * POST /containers/{id}/update: new limits and restart policy. A running task's cgroup is changed at
+   * once; a stopped container's next task gets them before it starts (containerd keeps the spec of create).
+   */
+  async update(record: ContainerRecord, hostConfig: HostConfig, opts: CallOptions = {}): Promise<void> {
+    const resources = resourcesOf(hostConfig);
+    await this.locked(record, async () => {
+      const task = this.liveOf(record).task;
+      if (task) await task.updateResources({ linux: resources }, opts);
+      record.HostConfig = hostConfig;
+      record.ResourcesUpdated = true;
+      this.deps.store.save(record);
+    });
+    this.emit(record, "update");
   }
 
   rename(record: ContainerRecord, name: string): void {

@@ -7,7 +7,7 @@ import { type Exchange, queryBool, queryFilters, queryInt } from "../http.js";
 import { pruneFilter } from "../prune.js";
 import type { Router } from "../router.js";
 import { frame, RAW_STREAM, STDERR, STDOUT } from "../stdcopy.js";
-import { parseBind, parseCreateRequest } from "./config.js";
+import { parseBind, parseCreateRequest, parseUpdate } from "./config.js";
 import {
   containerPathOf,
   encodePathStat,
@@ -18,7 +18,7 @@ import {
 } from "./filesystem.js";
 import { formatTimeNs, nowNs, readLogFile, splitLines } from "./log-file.js";
 import type { ContainerManager } from "./manager.js";
-import { type CpuSample, dockerStats, systemCpuUsageNs } from "./stats.js";
+import { type CpuSample, dockerStats, networkStats, systemCpuUsageNs } from "./stats.js";
 import { type ContainerRecord, type ContainerStore, ZERO_TIME } from "./store.js";
 import { inspectView, listView } from "./views.js";
 
@@ -274,6 +274,13 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
     exchange.send(204, null);
   });
 
+  router.add("POST", "/containers/{id}/update", async (exchange) => {
+    const record = find(exchange);
+    const hostConfig = parseUpdate(await exchange.json(), record.HostConfig);
+    await manager.update(record, hostConfig, { signal: exchange.signal });
+    exchange.send(200, { Warnings: [] });
+  });
+
   router.add("POST", "/containers/{id}/rename", (exchange) => {
     const name = exchange.query.get("name");
     if (!name) throw badRequest("name is required to rename a container");
@@ -510,8 +517,14 @@ async function stats(exchange: Exchange, record: ContainerRecord, manager: Conta
   const sample = async (): Promise<Record<string, unknown> | undefined> => {
     const task = manager.task(record);
     if (!task) return undefined;
-    const [raw, systemNs] = await Promise.all([task.stats({ signal: exchange.signal }), systemCpuUsageNs()]);
-    const result = dockerStats(raw, systemNs, previous, identity);
+    // The host's interfaces are not the container's: dockerd reports none on the host network.
+    const ownNetwork = record.HostConfig.NetworkMode !== "host";
+    const [raw, systemNs, networks] = await Promise.all([
+      task.stats({ signal: exchange.signal }),
+      systemCpuUsageNs(),
+      ownNetwork ? networkStats(task.pid) : undefined,
+    ]);
+    const result = dockerStats(raw, systemNs, previous, identity, networks);
     previous = { read: result.read, cpu: result.cpu };
     return result.body;
   };

@@ -2,6 +2,54 @@ import { readFile } from "node:fs/promises";
 import { availableParallelism, totalmem } from "node:os";
 import type { Stats } from "../../libcontainerd/types/stats.js";
 
+/** api/types.NetworkStats: one interface's counters. */
+export interface NetworkStats {
+  rx_bytes: number;
+  rx_packets: number;
+  rx_errors: number;
+  rx_dropped: number;
+  tx_bytes: number;
+  tx_packets: number;
+  tx_errors: number;
+  tx_dropped: number;
+}
+
+/**
+ * The interfaces of the network namespace the process `pid` is in, from its /proc/PID/net/dev, as
+ * dockerd reports them in `networks` (the loopback left out); undefined when there are none to report.
+ */
+export async function networkStats(pid: number): Promise<Record<string, NetworkStats> | undefined> {
+  let text: string;
+  try {
+    text = await readFile(`/proc/${pid}/net/dev`, "utf8");
+  } catch {
+    return undefined;
+  }
+  const networks: Record<string, NetworkStats> = {};
+  for (const line of text.split("\n").slice(2)) {
+    const separator = line.indexOf(":");
+    if (separator < 0) continue;
+    const name = line.slice(0, separator).trim();
+    if (name === "lo") continue;
+    const fields = line
+      .slice(separator + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    networks[name] = {
+      rx_bytes: fields[0] ?? 0,
+      rx_packets: fields[1] ?? 0,
+      rx_errors: fields[2] ?? 0,
+      rx_dropped: fields[3] ?? 0,
+      tx_bytes: fields[8] ?? 0,
+      tx_packets: fields[9] ?? 0,
+      tx_errors: fields[10] ?? 0,
+      tx_dropped: fields[11] ?? 0,
+    };
+  }
+  return Object.keys(networks).length > 0 ? networks : undefined;
+}
+
 /** USER_HZ: /proc/stat counts in 1/100 s on every Linux architecture Docker runs on. */
 const CLOCK_TICKS = 100;
 
@@ -52,6 +100,7 @@ export function dockerStats(
   systemNs: number,
   previous: { read: string; cpu: CpuSample } | undefined,
   identity: { id: string; name: string },
+  networks?: Record<string, NetworkStats>,
 ): { body: Record<string, unknown>; cpu: CpuSample; read: string } {
   const read = stats.read.toISOString();
   const raw = stats.raw;
@@ -110,6 +159,7 @@ export function dockerStats(
     cpu_stats: cpu,
     precpu_stats: previous?.cpu ?? EMPTY_CPU,
     memory_stats: memory,
+    ...(networks ? { networks } : {}),
     name: identity.name,
     id: identity.id,
   };

@@ -48,6 +48,8 @@ export interface ContainerRecord {
   ProcessEnv?: string[];
   /** The user the container's process runs as (names resolved): exec's default. */
   ProcessUser?: { uid: number; gid: number };
+  /** Limits were changed by an update after create: each start applies them to the new task. */
+  ResourcesUpdated?: boolean;
   /** Endpoints by network name, as the network module attached them. */
   Networks: Record<string, EndpointRecord>;
   /** The host ports actually bound, by container port (`80/tcp`). */

@@ -128,7 +128,7 @@ export class LocalClient extends ClientBase {
         system,
         spec: doc.guestOs === "linux" ? doc.guestSpec : spec,
         guestOs: doc.guestOs,
-        hyperV: doc.guestOs === "linux" || spec.windows?.hyperv !== undefined,
+        hyperV: doc.guestOs === "linux" || spec.windows?.hyperv != null,
         labels,
         createdAt: new Date(),
         stopTimeoutMs: this.options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,

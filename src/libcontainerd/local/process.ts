@@ -18,6 +18,7 @@ import {
   AlreadyExistsError,
   FailedPreconditionError,
   isErrorCode,
+  LibcontainerdError,
   NotFoundError,
   NotImplementedError,
   UnavailableError,
@@ -319,7 +320,9 @@ export class LocalTask extends TaskBase<LocalProcess> {
 
   protected async listPids(_call: Call): Promise<ProcessInfo[]> {
     this.driver.assertNotDeleted();
-    const props = await this.owner.system.properties<HcsSystemProperties>({ PropertyTypes: ["ProcessList"] });
+    const props = await propertiesWhileThere<HcsSystemProperties>(this.owner.system, {
+      PropertyTypes: ["ProcessList"],
+    });
     const execByPid = new Map<number, string>();
     for (const [id, exec] of this.execs) execByPid.set(exec.pid, id);
     return (props.ProcessList ?? []).map((p) => {
@@ -331,7 +334,9 @@ export class LocalTask extends TaskBase<LocalProcess> {
 
   protected async taskStats(_call: Call): Promise<Stats> {
     this.driver.assertNotDeleted();
-    const props = await this.owner.system.properties<HcsSystemProperties>({ PropertyTypes: ["Statistics"] });
+    const props = await propertiesWhileThere<HcsSystemProperties>(this.owner.system, {
+      PropertyTypes: ["Statistics"],
+    });
     return normalizeStats(hcsStats(props.Statistics));
   }
 
@@ -377,6 +382,29 @@ export class LocalTask extends TaskBase<LocalProcess> {
     this.execs.clear();
     await this.driver.dispose();
     if (this.owner.currentTask === this) this.owner.currentTask = undefined;
+  }
+}
+
+/**
+ * What a compute system that is stopping or gone answers a property query with: containerd-shim-runhcs-v1's
+ * isStatsNotFound (cmd/containerd-shim-runhcs-v1/task.go: IsNotExist, IsOperationInvalidState,
+ * IsAccessIsDenied, IsErrorInvalidHandle), for which its Stats and Pids answer NotFound, as containerd does
+ * for a task that is gone.
+ */
+const GONE = new Set([0xc037010e, 0x80070490, 0xc0370105, 0x80070005, 0x80070006]);
+
+async function propertiesWhileThere<T>(system: HcsSystem, query: object): Promise<T> {
+  try {
+    return await system.properties<T>(query);
+  } catch (err) {
+    const origin = err instanceof LibcontainerdError ? err.origin : undefined;
+    if (origin?.backend === "hcs" && GONE.has(origin.hresult)) {
+      throw new NotFoundError(`its compute system is stopping or gone (${origin.hresultName})`, {
+        cause: err,
+        origin,
+      });
+    }
+    throw err;
   }
 }
 

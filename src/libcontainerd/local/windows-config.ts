@@ -96,7 +96,8 @@ export function windowsContainerConfig(spec: OciSpec, ctx: DocumentContext): Win
   const readOnlyFolders = folders.slice(0, -1);
   const layers = readOnlyFolders.map((folder) => ({ id: ctx.layerId(win32.basename(folder)), path: folder }));
 
-  const hyperV = windows.hyperv !== undefined;
+  // Go's nil: a spec read from JSON may say `"hyperv": null` for process isolation.
+  const hyperV = windows.hyperv != null;
   let volumePath: string | undefined;
   let utilityVmImagePath: string | undefined;
   if (hyperV) {
