@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import type { LibcontainerdEvent } from "../libcontainerd/types/events.js";
-import { CliError } from "./errors.js";
+import { EVENT_TYPES, type EventType, type LibcontainerdEvent } from "../libcontainerd/types/events.js";
+import { CliError, usageError } from "./errors.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 import { printJsonLine } from "./output.js";
 import { signalExitCode } from "./signals.js";
@@ -14,12 +14,51 @@ function describe(event: LibcontainerdEvent): string {
   return parts.join(" ");
 }
 
+/** docker's words for the same events (`--filter event=die`). */
+const DOCKER_EVENT_NAMES: Record<string, EventType> = {
+  die: "exit",
+  pause: "paused",
+  unpause: "resumed",
+  exec_create: "exec-added",
+  exec_start: "exec-started",
+};
+
+/**
+ * `--filter container=ID --filter event=TYPE`, as docker events takes them: values of one key are
+ * alternatives, different keys must all match.
+ */
+export function eventFilter(entries: readonly string[]): (event: LibcontainerdEvent) => boolean {
+  const containers = new Set<string>();
+  const types = new Set<EventType>();
+  for (const entry of entries) {
+    const at = entry.indexOf("=");
+    const key = at > 0 ? entry.slice(0, at) : "";
+    const value = at > 0 ? entry.slice(at + 1) : "";
+    if (key === "container" && value) containers.add(value);
+    else if (key === "event" || key === "type") {
+      const type = DOCKER_EVENT_NAMES[value] ?? EVENT_TYPES.find((name) => name === value);
+      if (!type)
+        throw usageError(`invalid --filter ${JSON.stringify(entry)}: events are ${EVENT_TYPES.join(", ")}`);
+      types.add(type);
+    } else {
+      throw usageError(`invalid --filter ${JSON.stringify(entry)}: want container=ID or event=TYPE`);
+    }
+  }
+  return (event) =>
+    (containers.size === 0 || containers.has(event.containerId)) &&
+    (types.size === 0 || types.has(event.type));
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
 export function registerEvents(program: Command): void {
   const command = program
     .command("events")
     .description("stream task events of the namespace until Ctrl-C")
-    .option("--json", "one JSON object per line");
-  addGlobalOptions(command).action(async (flags: { json?: boolean }, self: Command) => {
+    .option("--json", "one JSON object per line")
+    .option("-f, --filter <key=value>", "only container=ID, only event=TYPE (repeatable)", collect);
+  addGlobalOptions(command).action(async (flags: { json?: boolean; filter?: string[] }, self: Command) => {
+    const wanted = eventFilter(flags.filter ?? []);
     await withClient(resolveSettings(globalFlags(self)), async (client) => {
       const stop = new AbortController();
       // Ctrl-C ends the stream with the signal's status (130), as it ends docker events.
@@ -38,6 +77,7 @@ export function registerEvents(program: Command): void {
       process.once("SIGTERM", onStop);
       try {
         for await (const event of client.events({ signal: stop.signal })) {
+          if (!wanted(event)) continue;
           if (!flags.json) {
             process.stdout.write(`${describe(event)}\n`);
             continue;

@@ -24,7 +24,11 @@ export interface StatsSummary {
 
 function summarize(id: string, stats: Stats, previous: Stats | undefined): StatsSummary {
   const hostMemory = totalmem();
-  const usage = stats.memory.usage;
+  // As docker stats counts it: without the page cache the kernel reclaims first (a file the
+  // container wrote once is not memory it uses).
+  const raw = stats.raw;
+  const inactiveFile = raw.kind === "hcs" ? 0 : raw.memory.inactiveFile;
+  const usage = inactiveFile < stats.memory.usage ? stats.memory.usage - inactiveFile : stats.memory.usage;
   // "No limit" is Infinity (or 0 from some kernels): the host's memory is the real bound.
   const limit = stats.memory.limit > 0 && stats.memory.limit < hostMemory ? stats.memory.limit : hostMemory;
   return {

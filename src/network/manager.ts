@@ -13,7 +13,7 @@
  * and under `dataDir` (kept): networks/NAME.json, the network definitions.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
@@ -48,7 +48,7 @@ import {
   withLock,
   writeFileAtomic,
 } from "./files.js";
-import { allocateHostPorts } from "./host-ports.js";
+import { allocateHostPorts, HostPortHolds } from "./host-ports.js";
 import {
   deleteLink,
   ensureHostPortMasquerade,
@@ -135,6 +135,8 @@ function checkName(value: string, what: string): void {
 
 export class NetworkManager {
   private readonly plugins: CniPlugins;
+  /** The published ports of this process's attachments, bound so that no host process takes them. */
+  private readonly heldPorts = new HostPortHolds();
 
   constructor(private readonly options: NetworkManagerOptions) {
     this.plugins = new CniPlugins(options.pluginDirs ?? DEFAULT_PLUGIN_DIRS);
@@ -418,7 +420,9 @@ export class NetworkManager {
       const published = (await this.allRecords()).flatMap((other) =>
         other.ports.map((port) => ({ port, owner: `${other.namespace}/${other.containerId}` })),
       );
-      record.ports = await allocateHostPorts(requests, published);
+      this.heldPorts.prune();
+      const { mappings, held } = await allocateHostPorts(requests, published);
+      record.ports = mappings;
       record.capabilityArgs = {
         portMappings: record.ports.map((port) => ({
           hostPort: port.hostPort,
@@ -427,12 +431,18 @@ export class NetworkManager {
           hostIP: port.hostIp,
         })),
       };
-      await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
+      const path = this.recordPath(record.namespace, record.containerId);
+      try {
+        await writeFileAtomic(path, JSON.stringify(record));
+      } catch (err) {
+        for (const port of held) port.close();
+        throw err;
+      }
+      this.heldPorts.add(record.cniContainerId, held, () => recordIsCurrent(path, record.cniContainerId));
       return record;
     });
   }
 
-  /** The record's files: the netns (named networks), resolv.conf and hosts, before the container exists. */
   /** Where the record's files go, recorded before any of them exists, so that a crash from then on finds them. */
   private assignPaths(record: AttachmentRecord, dns: string[]): void {
     const dir = this.containerDir(record.namespace, record.containerId);
@@ -539,6 +549,7 @@ export class NetworkManager {
     if (netnsPath) await removeNetns(netnsPath);
     await rm(this.containerDir(record.namespace, record.containerId), { recursive: true, force: true });
     await rm(this.recordPath(record.namespace, record.containerId), { force: true });
+    this.heldPorts.release(record.cniContainerId);
     if (record.state === "attached" && record.netnsPath && record.network !== DEFAULT_NETWORK) {
       await this.refreshHosts(record.network, undefined).catch((err: unknown) =>
         this.options.logger?.warn({ err, network: record.network }, "updating the network's hosts files"),
@@ -844,4 +855,14 @@ function publicView(record: AttachmentRecord): NetworkAttachment {
   if (record.gateway) view.gateway = record.gateway;
   if (record.macAddress) view.macAddress = record.macAddress;
   return view;
+}
+
+/** Whether the attachment record at `path` is still the one `cniContainerId` names. */
+function recordIsCurrent(path: string, cniContainerId: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(path, "utf8")) as AttachmentRecord).cniContainerId === cniContainerId;
+  } catch (err) {
+    // Only a record that is gone (or replaced) lets its ports go; one that cannot be read now may be back.
+    return (err as NodeJS.ErrnoException).code !== "ENOENT" && !(err instanceof SyntaxError);
+  }
 }

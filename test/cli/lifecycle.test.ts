@@ -16,9 +16,14 @@ describe("a detached container", () => {
   test("run -d, ps, exec, pause, resume, stats, kill, rm", async () => {
     // Runs for the whole test, which takes more than startCtrd's default 30 s on a loaded machine.
     const events = startCtrd(["events", "--json", ...fx.global], { timeoutMs: 180_000 });
+    // docker's filter: only exits (docker's "die"), the probes' below among them.
+    const exits = startCtrd(["events", "--json", "--filter", "event=die", ...fx.global], {
+      timeoutMs: 180_000,
+    });
     // containerd does not replay events: until a probe container's events show up, the stream
     // may not be subscribed yet (ctrd is still starting, on a busy machine for a while).
-    for (let attempt = 0; !events.stdout().includes('"containerId":"probe'); attempt++) {
+    const probed = (stream: typeof events) => stream.stdout().includes('"containerId":"probe');
+    for (let attempt = 0; !probed(events) || !probed(exits); attempt++) {
       expect(attempt, "events never showed a probe container").toBeLessThan(20);
       await ctrd([
         "run",
@@ -105,6 +110,14 @@ describe("a detached container", () => {
     expect(await ps(true)).toEqual([]);
 
     await waitForOutput(events, (out) => out.includes('"type":"exit"'));
+    await waitForOutput(exits, (out) => out.includes('"containerId":"web"'));
+    exits.child.kill("SIGINT");
+    const filtered = (await exits.result).stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { type: string; containerId: string; processId: string });
+    expect(new Set(filtered.map((event) => event.type))).toEqual(new Set(["exit"]));
+    expect(filtered.filter((event) => event.processId === "web")).toHaveLength(1);
     events.child.kill("SIGINT");
     const streamed = await events.result;
     // Ended by Ctrl-C: the signal's status, as docker events.
@@ -185,5 +198,28 @@ describe("a detached container", () => {
     const forced = await ctrd(["rm", "-f", ...fx.global, missing]);
     expect(forced).toMatchObject({ code: 0, stdout: "" });
     expect(forced.stderr).toMatch(/no such container \(not_found\)/);
+  });
+
+  test("stats: a file the container wrote is page cache, not usage (as docker stats counts it)", async () => {
+    const started = await ctrd([
+      "run",
+      ...fx.global,
+      ...fx.cgroup,
+      "-d",
+      "--",
+      "sh",
+      "-c",
+      "dd if=/dev/zero of=/cached bs=1M count=64 2>/dev/null; echo written; sleep 60",
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    const id = started.stdout.trim();
+    for (let logs = ""; logs !== "written\n"; logs = (await ctrd(["logs", ...fx.global, id])).stdout)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    const stats = await ctrd(["stats", ...fx.global, "--no-stream", "--json", id]);
+    expect(stats.code, stats.stderr).toBe(0);
+    const { memoryUsage } = JSON.parse(stats.stdout) as { memoryUsage: number };
+    expect(memoryUsage).toBeGreaterThan(0);
+    expect(memoryUsage).toBeLessThan(32 * 1024 * 1024);
+    expect((await ctrd(["rm", ...fx.global, "-f", id])).code).toBe(0);
   });
 });

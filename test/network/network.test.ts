@@ -370,6 +370,46 @@ describe("bad input: typed errors, nothing half set up", { timeout: 240_000 }, (
     nothingAttached(id);
   });
 
+  test("a published port stays bound while attached: no host process can take it (its clients would reach the container)", async () => {
+    const id = uniqueId("held");
+    const attachment = await manager.attach({
+      namespace: fx.namespace,
+      containerId: id,
+      network: "bridge",
+      ports: ["127.0.0.1::80", "127.0.0.1::53/udp"],
+    });
+    const [tcp, udp] = attachment.ports;
+    expect(await listenOutcome(tcp!.hostPort)).toBe("EADDRINUSE");
+    expect(await bindUdpOutcome(udp!.hostPort)).toBe("EADDRINUSE");
+    await manager.detach(fx.namespace, id);
+    expect(await listenOutcome(tcp!.hostPort)).toBe("listening");
+    expect(await bindUdpOutcome(udp!.hostPort)).toBe("bound");
+  });
+
+  test("a published port detached by another process is let go here too", async () => {
+    const id = uniqueId("heldelsewhere");
+    const attachment = await manager.attach({
+      namespace: fx.namespace,
+      containerId: id,
+      network: "bridge",
+      ports: ["127.0.0.1::80"],
+    });
+    const port = attachment.ports[0]!.hostPort;
+    expect(await listenOutcome(port)).toBe("EADDRINUSE");
+    // Another ctrd on the same state (ctrd rm of a container ctrd serve attached) cannot close our socket.
+    const elsewhere = managerIn(dir, { defaultNetwork: { bridge: defaultBridge, subnet: defaultSubnet } });
+    await elsewhere.detach(fx.namespace, id);
+    while ((await listenOutcome(port)) !== "listening") await sleep(100);
+    // And the next allocation here may take it again at once.
+    const again = await manager.attach({
+      namespace: fx.namespace,
+      containerId: uniqueId("heldagain"),
+      network: "bridge",
+      ports: [`127.0.0.1:${port}:80`],
+    });
+    expect(again.ports[0]!.hostPort).toBe(port);
+  });
+
   test("a host port another container publishes", async () => {
     const first = await manager.attach({
       namespace: fx.namespace,
@@ -665,3 +705,24 @@ describe("many at once", { timeout: 240_000 }, () => {
     await manager.removeNetwork(name);
   });
 });
+
+/** Whether a host process could listen on 127.0.0.1:`port` now (closed again at once). */
+function listenOutcome(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? String(err)));
+    server.listen({ host: "127.0.0.1", port }, () => server.close(() => resolve("listening")));
+  });
+}
+
+/** Whether a host process could bind UDP 127.0.0.1:`port` now (closed again at once). */
+function bindUdpOutcome(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = createSocket("udp4");
+    socket.once("error", (err: NodeJS.ErrnoException) => {
+      socket.close();
+      resolve(err.code ?? String(err));
+    });
+    socket.bind({ address: "127.0.0.1", port }, () => socket.close(() => resolve("bound")));
+  });
+}

@@ -14,6 +14,7 @@ import {
   resourcesFromFlags,
 } from "../../src/cli/container-spec.js";
 import { CliError, exitCodeFor, formatError, launchFailure } from "../../src/cli/errors.js";
+import { eventFilter } from "../../src/cli/events.js";
 import { formatBytes, formatTable } from "../../src/cli/output.js";
 import { InvalidArgumentError, NotFoundError } from "../../src/libcontainerd/types/errors.js";
 
@@ -132,5 +133,28 @@ describe("output", () => {
     expect(formatBytes(512)).toBe("512B");
     expect(formatBytes(1536)).toBe("1.50KiB");
     expect(formatBytes(64 * 1024 ** 2)).toBe("64.0MiB");
+  });
+});
+
+describe("events --filter", () => {
+  const event = (type: "exit" | "start" | "paused", containerId: string) => ({
+    type,
+    containerId,
+    processId: containerId,
+    pid: 1,
+    timestamp: new Date(),
+  });
+  test("values of one key are alternatives, keys must all match; docker's event names", () => {
+    const wanted = eventFilter(["container=a", "container=b", "event=die", "event=pause"]);
+    expect(wanted(event("exit", "a"))).toBe(true);
+    expect(wanted(event("paused", "b"))).toBe(true);
+    expect(wanted(event("start", "a"))).toBe(false);
+    expect(wanted(event("exit", "c"))).toBe(false);
+    expect(eventFilter([])(event("start", "c"))).toBe(true);
+    expect(eventFilter(["type=exec-started"])(event("start", "c"))).toBe(false);
+  });
+  test("anything else is a usage error", () => {
+    for (const bad of ["image=x", "event=boom", "container=", "container"])
+      expect(() => eventFilter([bad]), bad).toThrow(/invalid --filter/);
   });
 });

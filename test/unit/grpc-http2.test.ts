@@ -532,6 +532,8 @@ describe("gRPC transport against node:http2 over TCP", () => {
       reply(held[0]!, grpcMessage(new Uint8Array()));
     });
     const created = containers.create({ container: { id: "c" } });
+    // Awaited below; should the read fail first, its failure is the one reported.
+    created.catch(() => {});
     while (seen.length === 0) await new Promise((r) => setTimeout(r, 5));
     const answers = await collect(content.read({ digest: "sha256:x" }));
     await created;

@@ -7,7 +7,16 @@ const read = new Date("2026-01-01T00:00:01Z");
 const v1: CgroupV1Stats = {
   kind: "cgroup-v1",
   read,
-  memory: { usage: 1000, limit: 2000, maxUsage: 1500, cache: 300, rss: 700, failcnt: 0, oomKills: 0 },
+  memory: {
+    usage: 1000,
+    limit: 2000,
+    maxUsage: 1500,
+    cache: 300,
+    rss: 700,
+    failcnt: 0,
+    inactiveFile: 200,
+    oomKills: 0,
+  },
   cpu: {
     usageTotal: 5e9,
     usageKernel: 1e9,
@@ -30,7 +39,15 @@ const v1: CgroupV1Stats = {
 const v2: CgroupV2Stats = {
   kind: "cgroup-v2",
   read,
-  memory: { usage: 1000, limit: Infinity, anon: 600, file: 400, swapUsage: 0, oomKills: 1 },
+  memory: {
+    usage: 1000,
+    limit: Infinity,
+    anon: 600,
+    file: 400,
+    swapUsage: 0,
+    inactiveFile: 300,
+    oomKills: 1,
+  },
   cpu: { usageUsec: 5e6, userUsec: 4e6, systemUsec: 1e6, throttledUsec: 7e3 },
   pids: { current: 4, limit: Infinity },
   io: { rbytes: 11, wbytes: 20, rios: 0, wios: 2 },

@@ -123,9 +123,9 @@ export function dockerStats(
   // The CLI subtracts the inactive page cache from usage: v1 reads total_inactive_file, v2 inactive_file.
   const memoryDetail: Record<string, number> =
     raw.kind === "cgroup-v1"
-      ? { cache: raw.memory.cache, rss: raw.memory.rss, total_inactive_file: 0 }
+      ? { cache: raw.memory.cache, rss: raw.memory.rss, total_inactive_file: raw.memory.inactiveFile }
       : raw.kind === "cgroup-v2"
-        ? { anon: raw.memory.anon, file: raw.memory.file, inactive_file: 0 }
+        ? { anon: raw.memory.anon, file: raw.memory.file, inactive_file: raw.memory.inactiveFile }
         : {};
   const memory: Record<string, unknown> = {
     usage: stats.memory.usage,

@@ -60,6 +60,7 @@ function decodeV1(bytes: Uint8Array, read: Date): CgroupV1Stats {
       cache: n(m.memory?.cache),
       rss: n(m.memory?.rss),
       failcnt: n(usage?.failcnt),
+      inactiveFile: n(m.memory?.totalInactiveFile),
       oomKills: n(m.memoryOomControl?.oomKill),
     },
     cpu: {
@@ -96,6 +97,7 @@ function decodeV2(bytes: Uint8Array, read: Date): CgroupV2Stats {
       anon: n(m.memory?.anon),
       file: n(m.memory?.file),
       swapUsage: n(m.memory?.swapUsage),
+      inactiveFile: n(m.memory?.inactiveFile),
       oomKills: n(m.memoryEvents?.oomKill),
     },
     cpu: {

@@ -9,6 +9,8 @@ export interface CgroupV1Stats {
     cache: number;
     rss: number;
     failcnt: number;
+    /** memory.stat's total_inactive_file: page cache the kernel reclaims first (docker stats leaves it out). */
+    inactiveFile: number;
     /** memory.oom_control's oom_kill: processes the kernel killed for want of memory. */
     oomKills: number;
   };
@@ -33,6 +35,8 @@ export interface CgroupV2Stats {
     anon: number;
     file: number;
     swapUsage: number;
+    /** memory.stat's inactive_file: page cache the kernel reclaims first (docker stats leaves it out). */
+    inactiveFile: number;
     /** memory.events' oom_kill. */
     oomKills: number;
   };
