@@ -832,3 +832,30 @@ describe("ctrd serve as dockerd: volumes", () => {
     expect(await engine.docker(["volume", "prune", "-f"])).toMatchObject({ code: 0 });
   });
 });
+
+describe("ctrd serve as dockerd: inspect", () => {
+  it("shows exposed ports that are not published as null in NetworkSettings.Ports", async () => {
+    const run = await engine.docker([
+      "run",
+      "-d",
+      "--expose",
+      "90",
+      "-p",
+      "127.0.0.1::91",
+      engine.image,
+      "sleep",
+      "300",
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const ports = await engine.docker([
+      "inspect",
+      "-f",
+      "{{json .NetworkSettings.Ports}}",
+      run.stdout.trim(),
+    ]);
+    const parsed = JSON.parse(ports.stdout) as Record<string, { HostIp: string; HostPort: string }[] | null>;
+    expect(parsed["90/tcp"]).toBeNull();
+    expect(parsed["91/tcp"]).toEqual([{ HostIp: "127.0.0.1", HostPort: expect.stringMatching(/^\d+$/) }]);
+    await engine.docker(["rm", "-f", run.stdout.trim()]);
+  });
+});
