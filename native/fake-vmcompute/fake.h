@@ -24,7 +24,8 @@
  *     SystemExited, delivered to every handle of the system once all its processes have exited (their
  *     ProcessExited are posted first; across registrations delivery order is not guaranteed, each has its own
  *     thread). ProcessExited (status S_OK, or the "ProcessExitedStatus" option) goes to every handle of the
- *     process. PauseCompleted is sent once every process of the system is really stopped. In "SyncCompletion" mode the async exports return S_OK.
+ *     process. PauseCompleted is sent once every process of the system is really stopped. In "SyncCompletion"
+ *     mode the async exports return S_OK.
  *   - Each registration (HCS_CALLBACK) has its own dispatcher thread; its callbacks run there one at a time, in
  *     order, and that thread blocks until the callback returns. No internal lock is held while a callback
  *     runs, so callbacks may call back into the library (except Unregister of their own registration from a
