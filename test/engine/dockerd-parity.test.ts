@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
+import { requireBinary } from "../harness/binaries.js";
 import { busyboxLayer, publishImage } from "../harness/images.js";
 import { fetchWhenUp } from "../harness/network.js";
 import { useEngine } from "./harness.js";
@@ -442,6 +443,35 @@ describe("ctrd serve as dockerd: networking", () => {
       HostConfig: { ExtraHosts: ["no-address"] },
     });
     expect(bad.status).toBe(400);
+  });
+});
+
+describe("ctrd serve as dockerd: docker rename", () => {
+  it("renames in the engine and on containerd's record, refusing a taken or invalid name", async () => {
+    const created = await engine.docker(["create", "--name", "before-rename", engine.image, "true"]);
+    expect(created.code, created.stderr).toBe(0);
+    const id = created.stdout.trim();
+    expect(await engine.docker(["rename", "before-rename", "after-rename"])).toMatchObject({ code: 0 });
+    expect((await engine.docker(["ps", "-a", "--filter", `id=${id}`, "--format", "{{.Names}}"])).stdout).toBe(
+      "after-rename\n",
+    );
+    const info = JSON.parse(
+      execFileSync(
+        requireBinary("ctr"),
+        ["-a", engine.containerd.address, "-n", engine.namespace, "containers", "info", id],
+        {
+          encoding: "utf8",
+        },
+      ),
+    ) as { Labels: Record<string, string> };
+    expect(info.Labels["io.ctrd.engine.name"]).toBe("after-rename");
+    const other = await engine.docker(["create", "--name", "taken-name", engine.image, "true"]);
+    const taken = await engine.docker(["rename", "after-rename", "taken-name"]);
+    expect(taken.stderr).toMatch(/is already in use by container/);
+    expect((await engine.docker(["rename", "after-rename", "bad name"])).stderr).toMatch(
+      /Invalid container name/,
+    );
+    await engine.docker(["rm", id, other.stdout.trim()]);
   });
 });
 

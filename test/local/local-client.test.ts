@@ -643,6 +643,18 @@ async function drain(stream: NodeJS.ReadableStream | null): Promise<string> {
 }
 
 describe("LCOW as moby and opengcs drive it", () => {
+  it("an LCOW container has one init process: a second task is a FailedPreconditionError before HCS", async () => {
+    const c = client({ fileExists: () => true });
+    const container = await c.newContainer(id(), lcowSpec(["true"]));
+    const task = await container.newTask();
+    const exited = task.wait();
+    await task.start();
+    await exited;
+    await task.delete();
+    await expect(container.newTask()).rejects.toBeInstanceOf(FailedPreconditionError);
+    await container.delete();
+  });
+
   it("the init process carries the whole spec, an exec its own args, env and cwd (delivered)", async () => {
     const c = client({ fileExists: () => true });
     const spec = lcowSpec(["sh", "-c", "echo init $INIT; pwd; exec sleep 30"]);

@@ -1,14 +1,8 @@
+import type { ImageConfig } from "../../images/media-types.js";
 import { badRequest } from "../errors.js";
 
-/** api/types/container.HealthConfig: durations in nanoseconds, as the API carries them. */
-export interface HealthConfig {
-  Test?: string[];
-  Interval?: number;
-  Timeout?: number;
-  StartPeriod?: number;
-  StartInterval?: number;
-  Retries?: number;
-}
+/** api/types/container.HealthConfig (durations in nanoseconds): the image config's Healthcheck, as the API carries it. */
+export type HealthConfig = NonNullable<NonNullable<ImageConfig["config"]>["Healthcheck"]>;
 
 export interface HealthLogEntry {
   Start: string;

@@ -682,9 +682,16 @@ export class ContainerManager {
     this.emit(record, "update");
   }
 
-  rename(record: ContainerRecord, name: string): void {
+  async rename(record: ContainerRecord, name: string, opts: CallOptions = {}): Promise<void> {
     const old = record.Name;
     this.deps.store.rename(record, name);
+    // containerd's record carries the name too (ctr and ctrd show it).
+    const container = await this.deps.client.loadContainer(record.Id, opts).catch(() => undefined);
+    await container
+      ?.setLabels({ [ENGINE_NAME_LABEL]: record.Name.slice(1) }, opts)
+      .catch((err: unknown) =>
+        this.deps.logger.warn({ err, id: record.Id }, "could not relabel the renamed container"),
+      );
     this.emit(record, "rename", { oldName: old });
   }
 

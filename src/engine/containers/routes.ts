@@ -281,10 +281,10 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
     exchange.send(200, { Warnings: [] });
   });
 
-  router.add("POST", "/containers/{id}/rename", (exchange) => {
+  router.add("POST", "/containers/{id}/rename", async (exchange) => {
     const name = exchange.query.get("name");
     if (!name) throw badRequest("name is required to rename a container");
-    manager.rename(find(exchange), name);
+    await manager.rename(find(exchange), name, { signal: exchange.signal });
     exchange.send(204, null);
   });
 

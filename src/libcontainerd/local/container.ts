@@ -38,6 +38,8 @@ export class LocalContainer extends ContainerBase implements ContainerState {
   paused = false;
   currentTask: LocalTask | undefined;
   private creatingTask = false;
+  /** An LCOW container's guest is made by its first process (opengcs): there is no second one. */
+  private guestCreated = false;
   private deleted = false;
 
   constructor(
@@ -71,10 +73,16 @@ export class LocalContainer extends ContainerBase implements ContainerState {
     if (this.currentTask || this.creatingTask)
       throw new AlreadyExistsError("the container already has a task");
     if (this.system.exited) throw new FailedPreconditionError("the container has stopped");
+    if (this.guestOs === "linux" && this.guestCreated) {
+      throw new FailedPreconditionError(
+        "an LCOW container runs one init process (its first process creates the container in the utility VM); create a new container",
+      );
+    }
     assertStdioSupported(stdio);
     this.creatingTask = true;
     try {
       const task = await LocalTask.create(this.rt, this, process, stdio, this.init.spec);
+      this.guestCreated = true;
       if (call.signal?.aborted) {
         // The caller gave up while HCS was creating the process: nobody will ever start or delete it.
         await task.dispose();
