@@ -1,7 +1,8 @@
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
-import type { Task } from "../libcontainerd/types/client.js";
+import type { ContainerInfo, LogOptions, Task } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
-import { logOptionsFromLabels } from "../logs/labels.js";
+import { LOG_LABELS, logOptionsFromLabels } from "../logs/labels.js";
+import { RUNC_V1_SHIM } from "../runtime/names.js";
 import { CliError, launchFailure } from "./errors.js";
 import { containerLogPath } from "./log-options.js";
 import type { GlobalSettings } from "./options.js";
@@ -40,15 +41,33 @@ export async function startContainer(
     await task.delete(); // stopped: remembers the exit, frees the shim
   }
   const info = await container.info();
-  const log = logOptionsFromLabels(info.labels) ?? { path: containerLogPath(settings, id) };
+  const log = startLog(settings, info, id);
   let started: Task | undefined;
   try {
-    started = await container.newTask({ stdio: { log } });
+    started = await container.newTask({ stdio: log ? { log } : {} });
     await started.start();
   } catch (err) {
     await started?.forceDelete().catch(() => {});
     throw launchFailure(err, info.spec?.process?.args ?? []);
   }
+}
+
+/**
+ * The log a start writes to: the one the container had, else ctrd's default; none for a container
+ * run with `--log-driver none`, nor on the v1 shim, which cannot run a log driver (`run -d` started
+ * it without one, with a warning).
+ */
+function startLog(settings: GlobalSettings, info: ContainerInfo, id: string): LogOptions | undefined {
+  const log = logOptionsFromLabels(info.labels);
+  if (log) return log;
+  if (info.labels[LOG_LABELS.driver] === "none") return undefined;
+  if (info.runtime.name === RUNC_V1_SHIM) {
+    settings.logger.warn(
+      `the ${RUNC_V1_SHIM} runtime cannot keep a log: the container's output is discarded`,
+    );
+    return undefined;
+  }
+  return { path: containerLogPath(settings, id) };
 }
 
 /**

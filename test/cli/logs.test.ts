@@ -265,6 +265,11 @@ describe("ctrd logs, ps -a, inspect, wait", () => {
     const id = name("nolog");
     await runDetached(id, ["true"], ["--log-driver", "none"]);
     await expectError(["logs", id], /has no log.*\(not_found\)/);
+    // Nor when it is started again.
+    expect((await ctrd(["start", id, ...fx.global])).code).toBe(0);
+    expect((await ctrd(["wait", id, ...fx.global])).stdout).toBe("0\n");
+    await expectError(["logs", id], /has no log.*\(not_found\)/);
+    expect(existsSync(logDir(id))).toBe(false);
     await ctrd(["rm", "-f", id, ...fx.global]);
   });
 });
