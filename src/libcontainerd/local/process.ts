@@ -101,14 +101,25 @@ export class LocalProcess implements ProcessDriver {
   }
 
   private async monitor(exitGate: Promise<void>): Promise<ExitStatus> {
-    await this.hcs.waitExited();
-    const exitedAt = new Date();
-    let exitCode: number;
+    let exitCode: number | undefined;
     try {
-      exitCode = await this.hcs.exitCode();
+      await this.hcs.waitExited();
     } catch (err) {
-      this.rt.logger.warn({ process: this.hcs.subject, err }, "reading the exit code failed");
+      if (!this.hcs.lost) throw err;
+      // The HCS service went away (ServiceDisconnect): no exit will ever come. hcsshim's waitBackground ends
+      // the wait with exit code -1 (internal/hcs/process.go), and moby's reap reports that exit "to avoid a
+      // container being dropped on the floor" (libcontainerd/local/local_windows.go); so does this.
+      this.rt.logger.warn({ process: this.hcs.subject, err }, "HCS disconnected; reporting exit code -1");
       exitCode = -1;
+    }
+    const exitedAt = new Date();
+    if (exitCode === undefined) {
+      try {
+        exitCode = await this.hcs.exitCode();
+      } catch (err) {
+        this.rt.logger.warn({ process: this.hcs.subject, err }, "reading the exit code failed");
+        exitCode = -1;
+      }
     }
     await exitGate;
     const status = { exitCode, exitedAt };
