@@ -127,6 +127,16 @@ export class LocalProcess implements ProcessDriver {
     if (this.exitStatus || this.hcs.exited) return;
     if (request.kind === "terminate") return this.hcs.kill();
     if (this.signalsSupported()) {
+      if (this.container.guestOs === "windows") {
+        // hcsshim cmd/containerd-shim-runhcs-v1/exec_hcs.go Kill: servercore blocks HcsSignalProcess until the
+        // process has ended (Bug36689012), so a Windows guest's signal is delivered in the background and the
+        // kill returns at once; a caller then waits for the exit with its own timeout, and a SIGKILL still
+        // goes through (another thread, another system handle). Failures are logged, as hcsshim logs them.
+        this.hcs.signal(request.options).catch((err: unknown) => {
+          this.rt.logger.warn({ process: this.hcs.subject, err }, "delivering a signal failed");
+        });
+        return;
+      }
       await this.hcs.signal(request.options);
       return;
     }
