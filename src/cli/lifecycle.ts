@@ -71,10 +71,16 @@ function startLog(settings: GlobalSettings, info: ContainerInfo, id: string): Lo
 }
 
 /**
- * docker stop: SIGTERM, SIGKILL after `graceMs`, then the task is deleted (its exit remembered,
- * its shim and logger gone). A container that is not running is left as it is.
+ * docker stop: SIGTERM (or `stopSignal`, docker stop -s), SIGKILL after `graceMs`, then the task is
+ * deleted (its exit remembered, its shim and logger gone). A container that is not running is left
+ * as it is.
  */
-export async function stopContainer(client: LibcontainerdClient, id: string, graceMs: number): Promise<void> {
+export async function stopContainer(
+  client: LibcontainerdClient,
+  id: string,
+  graceMs: number,
+  stopSignal: string = "SIGTERM",
+): Promise<void> {
   const task = await existingTask(client, id);
   if (!task) return;
   const status = await task.status();
@@ -86,7 +92,7 @@ export async function stopContainer(client: LibcontainerdClient, id: string, gra
     const exited = task.wait();
     exited.catch(() => {});
     if (status === "paused" || status === "pausing") await task.resume().catch(() => {});
-    await signal(task, "SIGTERM");
+    await signal(task, stopSignal);
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), graceMs);
@@ -101,7 +107,7 @@ export async function stopContainer(client: LibcontainerdClient, id: string, gra
   });
 }
 
-async function signal(task: Task, name: NodeJS.Signals): Promise<void> {
+async function signal(task: Task, name: string): Promise<void> {
   await task.kill(name).catch((err: unknown) => {
     // Exited in between: what the signal was for.
     if (!isErrorCode(err, "not_found") && !isErrorCode(err, "failed_precondition")) throw err;
