@@ -23,8 +23,9 @@
  *     the handle that started the operation. Shutdown/Terminate return pending; their completion is
  *     SystemExited, delivered to every handle of the system once all its processes have exited (their
  *     ProcessExited are posted first; across registrations delivery order is not guaranteed, each has its own
- *     thread). ProcessExited (status S_OK) goes to every handle of the process. PauseCompleted is sent once
- *     every process of the system is really stopped. In "SyncCompletion" mode the async exports return S_OK.
+ *     thread). ProcessExited (status S_OK, or the "ProcessExitedStatus" option) goes to every handle of the
+ *     process. PauseCompleted is sent once every process of the system is really stopped. In "SyncCompletion"
+ *     mode the async exports return S_OK.
  *   - Each registration (HCS_CALLBACK) has its own dispatcher thread; its callbacks run there one at a time, in
  *     order, and that thread blocks until the callback returns. No internal lock is held while a callback
  *     runs, so callbacks may call back into the library (except Unregister of their own registration from a
@@ -89,6 +90,7 @@ typedef void (*HCS_NOTIFICATION_CALLBACK)(uint32_t notificationType, void *conte
 #define HcsNotificationServiceDisconnect 0x01000000u
 
 /* ---- vmcompute.dll exports (reference §2, same parameter order) ---- */
+/* The RS1 build (-DFAKE_RS1) has RS1/RS2's race: ERROR_ACCESS_DENIED while any compute system is stopping. */
 int32_t HcsEnumerateComputeSystems(const uint16_t *query, uint16_t **computeSystems, uint16_t **result);
 int32_t HcsCreateComputeSystem(const uint16_t *id, const uint16_t *configuration, void *identity,
                                HCS_SYSTEM *computeSystem, uint16_t **result);

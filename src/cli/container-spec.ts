@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import type { ResourceLimits } from "../libcontainerd/types/resources.js";
+import { LOG_LABELS } from "../logs/labels.js";
 import { defaultLinuxSpec } from "../oci/defaults.js";
 import { linuxResources, parseSize as parseResourceSize } from "../oci/resources.js";
 import type { OciSpec } from "../oci/spec.js";
@@ -33,6 +34,8 @@ export interface ContainerFlags {
   init?: boolean;
   /** `--read-only`. */
   readonlyRootfs?: boolean;
+  /** `--log-driver none`: no log, now or when started again. */
+  noLog?: boolean;
 }
 
 export function containerSpec(flags: ContainerFlags): OciSpec {
@@ -67,6 +70,7 @@ export function containerLabels(flags: ContainerFlags): Record<string, string> {
   };
   if (flags.user) labels[LABELS.user] = `${flags.user.uid}:${flags.user.gid}`;
   if (flags.workdir) labels[LABELS.workdir] = flags.workdir;
+  if (flags.noLog) labels[LOG_LABELS.driver] = "none";
   return labels;
 }
 

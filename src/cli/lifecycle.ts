@@ -1,7 +1,8 @@
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
-import type { Task } from "../libcontainerd/types/client.js";
+import type { ContainerInfo, LogOptions, Task } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
-import { logOptionsFromLabels } from "../logs/labels.js";
+import { LOG_LABELS, logOptionsFromLabels } from "../logs/labels.js";
+import { RUNC_V1_SHIM } from "../runtime/names.js";
 import { CliError, launchFailure } from "./errors.js";
 import { containerLogPath } from "./log-options.js";
 import type { GlobalSettings } from "./options.js";
@@ -40,10 +41,10 @@ export async function startContainer(
     await task.delete(); // stopped: remembers the exit, frees the shim
   }
   const info = await container.info();
-  const log = logOptionsFromLabels(info.labels) ?? { path: containerLogPath(settings, id) };
+  const log = startLog(settings, info, id);
   let started: Task | undefined;
   try {
-    started = await container.newTask({ stdio: { log } });
+    started = await container.newTask({ stdio: log ? { log } : {} });
     await started.start();
   } catch (err) {
     await started?.forceDelete().catch(() => {});
@@ -52,10 +53,34 @@ export async function startContainer(
 }
 
 /**
- * docker stop: SIGTERM, SIGKILL after `graceMs`, then the task is deleted (its exit remembered,
- * its shim and logger gone). A container that is not running is left as it is.
+ * The log a start writes to: the one the container had, else ctrd's default; none for a container
+ * run with `--log-driver none`, nor on the v1 shim, which cannot run a log driver (`run -d` started
+ * it without one, with a warning).
  */
-export async function stopContainer(client: LibcontainerdClient, id: string, graceMs: number): Promise<void> {
+function startLog(settings: GlobalSettings, info: ContainerInfo, id: string): LogOptions | undefined {
+  const log = logOptionsFromLabels(info.labels);
+  if (log) return log;
+  if (info.labels[LOG_LABELS.driver] === "none") return undefined;
+  if (info.runtime.name === RUNC_V1_SHIM) {
+    settings.logger.warn(
+      `the ${RUNC_V1_SHIM} runtime cannot keep a log: the container's output is discarded`,
+    );
+    return undefined;
+  }
+  return { path: containerLogPath(settings, id) };
+}
+
+/**
+ * docker stop: SIGTERM (or `stopSignal`, docker stop -s), SIGKILL after `graceMs`, then the task is
+ * deleted (its exit remembered, its shim and logger gone). A container that is not running is left
+ * as it is.
+ */
+export async function stopContainer(
+  client: LibcontainerdClient,
+  id: string,
+  graceMs: number,
+  stopSignal: string = "SIGTERM",
+): Promise<void> {
   const task = await existingTask(client, id);
   if (!task) return;
   const status = await task.status();
@@ -67,7 +92,7 @@ export async function stopContainer(client: LibcontainerdClient, id: string, gra
     const exited = task.wait();
     exited.catch(() => {});
     if (status === "paused" || status === "pausing") await task.resume().catch(() => {});
-    await signal(task, "SIGTERM");
+    await signal(task, stopSignal);
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), graceMs);
@@ -82,7 +107,7 @@ export async function stopContainer(client: LibcontainerdClient, id: string, gra
   });
 }
 
-async function signal(task: Task, name: NodeJS.Signals): Promise<void> {
+async function signal(task: Task, name: string): Promise<void> {
   await task.kill(name).catch((err: unknown) => {
     // Exited in between: what the signal was for.
     if (!isErrorCode(err, "not_found") && !isErrorCode(err, "failed_precondition")) throw err;

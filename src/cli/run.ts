@@ -207,6 +207,7 @@ function containerFlags(
   if (resources) container.resources = resources;
   if (flags.init) container.init = true;
   if (flags.readOnly) container.readonlyRootfs = true;
+  if (flags.logDriver === "none") container.noLog = true;
   return container;
 }
 

@@ -1,8 +1,25 @@
 import type { Command } from "commander";
+import { parseSignal } from "../libcontainerd/signals.js";
 import { forEachContainer } from "./each-container.js";
 import { usageError } from "./errors.js";
 import { stopContainer } from "./lifecycle.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
+
+export interface StopFlags {
+  time?: string;
+  signal?: string;
+}
+
+/** `-s SIGNAL`, checked before any container is touched (a bad one would fail each the same way). */
+export function stopSignal(value: string | undefined): string {
+  const signal = value ?? "SIGTERM";
+  try {
+    parseSignal(signal);
+  } catch (err) {
+    throw usageError(`invalid --signal ${JSON.stringify(signal)}: ${(err as Error).message}`);
+  }
+  return signal;
+}
 
 /** `-t SECONDS` as docker takes it (default 10). */
 export function graceMs(value: string | undefined): number {
@@ -17,12 +34,14 @@ export function registerStop(program: Command): void {
     .command("stop")
     .description("stop running containers: SIGTERM, then SIGKILL after the grace period")
     .argument("<ids...>", "container ids")
-    .option("-t, --time <seconds>", "seconds to wait before SIGKILL", "10");
-  addGlobalOptions(command).action(async (ids: string[], flags: { time?: string }, self: Command) => {
+    .option("-t, --time <seconds>", "seconds to wait before SIGKILL", "10")
+    .option("-s, --signal <signal>", "the signal that asks it to stop", "SIGTERM");
+  addGlobalOptions(command).action(async (ids: string[], flags: StopFlags, self: Command) => {
     const grace = graceMs(flags.time);
+    const signal = stopSignal(flags.signal);
     await withClient(resolveSettings(globalFlags(self)), async (client) => {
       await forEachContainer(ids, async (id) => {
-        await stopContainer(client, id, grace);
+        await stopContainer(client, id, grace, signal);
         return undefined;
       });
     });

@@ -5,6 +5,8 @@ export const LOG_LABELS = {
   path: "io.ctrd.log.path",
   maxSize: "io.ctrd.log.maxSize",
   maxFiles: "io.ctrd.log.maxFiles",
+  /** `none` when the container was run to keep no log (`--log-driver none`): a start keeps none either. */
+  driver: "io.ctrd.log.driver",
 } as const;
 
 export function logLabels(log: LogOptions): Record<string, string | undefined> {

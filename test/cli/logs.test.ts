@@ -235,6 +235,18 @@ describe("ctrd logs, ps -a, inspect, wait", () => {
     expect((await ctrd(["rm", "-f", id, ...fx.global])).code).toBe(0);
   });
 
+  test("stop -s: the signal docker stop --signal sends instead of SIGTERM", async () => {
+    const id = name("stopsig");
+    await runDetached(id, ["sh", "-c", "trap 'exit 7' INT; while true; do sleep 0.1; done"]);
+    // A long grace: were INT not sent, the stop would end with SIGKILL (137) only after it.
+    expect((await ctrd(["stop", "-s", "INT", "-t", "600", id, ...fx.global])).stdout).toBe(`${id}\n`);
+    expect(await psRow(id)).toMatchObject({ state: "exited", exitCode: 7 });
+    const bad = await ctrd(["stop", "-s", "FOO", id, ...fx.global]);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toMatch(/^ctrd: invalid --signal "FOO".*\(invalid_argument\)\n$/);
+    expect((await ctrd(["rm", id, ...fx.global])).code).toBe(0);
+  });
+
   test("bad input: typed one-line errors", async () => {
     const expectError = async (args: string[], pattern: RegExp) => {
       const result = await ctrd([...args, ...fx.global]);
@@ -265,6 +277,11 @@ describe("ctrd logs, ps -a, inspect, wait", () => {
     const id = name("nolog");
     await runDetached(id, ["true"], ["--log-driver", "none"]);
     await expectError(["logs", id], /has no log.*\(not_found\)/);
+    // Nor when it is started again.
+    expect((await ctrd(["start", id, ...fx.global])).code).toBe(0);
+    expect((await ctrd(["wait", id, ...fx.global])).stdout).toBe("0\n");
+    await expectError(["logs", id], /has no log.*\(not_found\)/);
+    expect(existsSync(logDir(id))).toBe(false);
     await ctrd(["rm", "-f", id, ...fx.global]);
   });
 });

@@ -26,6 +26,32 @@ describe("runtimes", () => {
     expect(result).toMatchObject({ code: 5, stdout: "v1\n" });
   });
 
+  test("a -d container on the v1 shim (no log driver there) starts and restarts again", async () => {
+    const id = `v1-again-${process.pid}`;
+    const v1 = ["--runtime", "io.containerd.runtime.v1.linux"];
+    const run = await ctrd([
+      "run",
+      ...fx.global,
+      ...fx.cgroup,
+      ...v1,
+      "-d",
+      "--name",
+      id,
+      "--",
+      "sleep",
+      "60",
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    expect((await ctrd(["stop", "-t", "0", ...fx.global, id])).code).toBe(0);
+    const started = await ctrd(["start", ...fx.global, id]);
+    expect(started, started.stderr).toMatchObject({ code: 0, stdout: `${id}\n` });
+    const restarted = await ctrd(["restart", "-t", "0", ...fx.global, id]);
+    expect(restarted, restarted.stderr).toMatchObject({ code: 0, stdout: `${id}\n` });
+    const ps = JSON.parse((await ctrd(["ps", "--json", ...fx.global])).stdout) as PsRow[];
+    expect(ps.find((row) => row.id === id)?.status).toBe("running");
+    expect((await ctrd(["rm", "-f", ...fx.global, id])).code).toBe(0);
+  });
+
   test("--add-runtime NAME=PATH with --runtime NAME runs that binary", async () => {
     const marker = join(fx.containerd.dir, "wrapper-ran");
     const wrapper = join(fx.containerd.dir, "runc-wrapper");

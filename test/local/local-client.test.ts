@@ -2,6 +2,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
+import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LocalClient, type LocalClientOptions } from "../../src/libcontainerd/local/client.js";
 import {
@@ -810,14 +811,17 @@ describe("hcsshim fidelity (Windows guests)", () => {
       await task.delete();
       await container.delete();
     }
-    // Any other failure is still an error.
-    const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+    // Any other failure is logged, as hcsshim logs it: a Windows guest's signal is delivered in the background.
+    const lines: string[] = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => void lines.push(line) });
+    const logged = client({ logger });
+    const container = await logged.newContainer(id(), windowsSpec(["sleep", "30"]));
     const task = await container.newTask();
     await task.start();
     fake.injectFailure("HcsSignalProcess", 0x80070005);
-    await expect(task.kill("SIGTERM")).rejects.toMatchObject({
-      origin: { hresultName: "ERROR_ACCESS_DENIED" },
-    });
+    await task.kill("SIGTERM");
+    await until(() => lines.some((l) => l.includes("ERROR_ACCESS_DENIED")), "the failed signal is logged");
+    expect(await task.status()).toBe("running");
     await task.forceDelete();
     await container.delete();
   });
@@ -1036,22 +1040,19 @@ describe("blocking HCS calls run on threads of their own", () => {
       );
     }
     fake.setOption("BlockSignalProcess", 1);
-    const settled: string[] = [];
-    let signals: Promise<unknown>[] = [];
     try {
-      signals = stubborn.map(({ task }, i) => task.kill("SIGTERM").then(() => settled.push(`signal ${i}`)));
+      // As hcsshim's exec_hcs.go Kill for a Windows guest: each kill returns once the signal is on its way,
+      // while its HcsSignalProcess stays blocked in HCS (servercore's behaviour) on a thread of its own.
+      await Promise.all(stubborn.map(({ task }) => task.kill("SIGTERM")));
       await until(() => fake.blockedCalls() === 8, "8 HcsSignalProcess calls in HCS at once");
 
       await targetTask.kill("SIGKILL");
       expect((await targetExit).exitCode).toBe(137);
       // The kill went through while every signal call was still inside HCS.
       expect(fake.blockedCalls()).toBe(8);
-      expect(settled).toEqual([]);
     } finally {
       fake.setOption("BlockSignalProcess", 0);
     }
-    await Promise.all(signals);
-    expect(settled).toHaveLength(8);
     for (const { container, task } of stubborn) {
       await task.forceDelete();
       await container.delete();

@@ -101,14 +101,25 @@ export class LocalProcess implements ProcessDriver {
   }
 
   private async monitor(exitGate: Promise<void>): Promise<ExitStatus> {
-    await this.hcs.waitExited();
-    const exitedAt = new Date();
-    let exitCode: number;
+    let exitCode: number | undefined;
     try {
-      exitCode = await this.hcs.exitCode();
+      await this.hcs.waitExited();
     } catch (err) {
-      this.rt.logger.warn({ process: this.hcs.subject, err }, "reading the exit code failed");
+      if (!this.hcs.lost) throw err;
+      // The HCS service went away (ServiceDisconnect): no exit will ever come. hcsshim's waitBackground ends
+      // the wait with exit code -1 (internal/hcs/process.go), and moby's reap reports that exit "to avoid a
+      // container being dropped on the floor" (libcontainerd/local/local_windows.go); so does this.
+      this.rt.logger.warn({ process: this.hcs.subject, err }, "HCS disconnected; reporting exit code -1");
       exitCode = -1;
+    }
+    const exitedAt = new Date();
+    if (exitCode === undefined) {
+      try {
+        exitCode = await this.hcs.exitCode();
+      } catch (err) {
+        this.rt.logger.warn({ process: this.hcs.subject, err }, "reading the exit code failed");
+        exitCode = -1;
+      }
     }
     await exitGate;
     const status = { exitCode, exitedAt };
@@ -127,6 +138,16 @@ export class LocalProcess implements ProcessDriver {
     if (this.exitStatus || this.hcs.exited) return;
     if (request.kind === "terminate") return this.hcs.kill();
     if (this.signalsSupported()) {
+      if (this.container.guestOs === "windows") {
+        // hcsshim cmd/containerd-shim-runhcs-v1/exec_hcs.go Kill: servercore blocks HcsSignalProcess until the
+        // process has ended (Bug36689012), so a Windows guest's signal is delivered in the background and the
+        // kill returns at once; a caller then waits for the exit with its own timeout, and a SIGKILL still
+        // goes through (another thread, another system handle). Failures are logged, as hcsshim logs them.
+        this.hcs.signal(request.options).catch((err: unknown) => {
+          this.rt.logger.warn({ process: this.hcs.subject, err }, "delivering a signal failed");
+        });
+        return;
+      }
       await this.hcs.signal(request.options);
       return;
     }
