@@ -151,7 +151,15 @@ export class LocalProcess implements ProcessDriver {
       await this.hcs.signal(request.options);
       return;
     }
-    // Before RS5 HCS cannot signal: an exec is terminated, whatever the signal (moby).
+    // Before RS5 HCS cannot signal. As hcsshim's ValidateWCOW without signal support (internal/signals/
+    // signal.go): only a stop request (SIGTERM, CtrlShutdown) is honoured, by stopping the process as moby does
+    // (the init process by shutting the container down, an exec by terminating it); any other signal would be
+    // a kill the caller did not ask for, so it is refused (hcsshim: ErrInvalidSignal).
+    if (request.options.Signal !== "CtrlShutdown") {
+      throw new FailedPreconditionError(
+        `signal ${JSON.stringify(signal)} cannot be delivered before Windows build ${WINDOWS_BUILD_RS5} (RS5); only SIGTERM (a stop) and SIGKILL`,
+      );
+    }
     return this.role.stopWithoutSignals ? this.role.stopWithoutSignals() : this.hcs.terminate();
   }
 
