@@ -1,9 +1,11 @@
 import type { Writable } from "node:stream";
 import type { PullProgress } from "../images/pull.js";
 import type { PushProgress } from "../images/push.js";
+import { parseReference } from "../images/reference.js";
 import type { Credentials } from "../images/registry/credentials.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import { type ContainerdImages, familiarName } from "./containerd-images.js";
+import { isObject } from "./containers/config.js";
 import type { ContainerStore } from "./containers/store.js";
 import { badRequest, conflict, EngineError, notFound, toHttpError } from "./errors.js";
 import type { EventBus } from "./events.js";
@@ -210,6 +212,38 @@ export function imageRoutes(
     exchange.send(200, { ImagesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed });
   });
 
+  // docker login: the credentials are tried on the registry (its /v2/, with Basic or a token for them);
+  // the CLI keeps them and sends them with each pull and push (X-Registry-Auth).
+  router.add("POST", "/auth", async (exchange) => {
+    const body = await exchange.json();
+    const text = (name: string): string =>
+      isObject(body) && typeof body[name] === "string" ? (body[name] as string) : "";
+    const username = text("username");
+    const password = text("password");
+    if (username === "" || password === "") throw badRequest("a username and a password are required");
+    const host = loginHost(text("serveraddress"));
+    // Loaded here: the registry client is not on the path of a serve that never logs in.
+    const { RegistryClient } = await import("../images/registry/client.js");
+    const client = new RegistryClient(parseReference(`${host}/library/login`), {
+      credentials: { username, password },
+    });
+    try {
+      const res = await client.send(new URL("/v2/", client.baseUrl), {
+        what: `log in to ${host}`,
+        signal: exchange.signal,
+      });
+      res.resume();
+      if (res.statusCode !== 200)
+        throw new EngineError(
+          res.statusCode === 401 ? 401 : 502,
+          `log in to ${host}: ${host} answered ${res.statusCode}`,
+        );
+    } finally {
+      client.close();
+    }
+    exchange.send(200, { Status: "Login Succeeded", IdentityToken: "" });
+  });
+
   const unsupported = (what: string) => (): never => {
     throw new EngineError(501, `${what} is not supported by this engine yet`);
   };
@@ -220,6 +254,12 @@ export function imageRoutes(
     save(exchange, images, [exchange.params.name ?? ""]),
   );
   router.add("POST", "/build", unsupported("build"));
+}
+
+/** The registry a login's serveraddress names: `host:port`, a URL, or Docker Hub's index URL (or nothing). */
+export function loginHost(serverAddress: string): string {
+  const host = serverAddress.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
+  return host === "" || host === "index.docker.io" || host === "registry-1.docker.io" ? "docker.io" : host;
 }
 
 function notFoundAs(message: string): (err: unknown) => never {

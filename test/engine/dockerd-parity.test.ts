@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { requireBinary } from "../harness/binaries.js";
 import { busyboxLayer, publishImage } from "../harness/images.js";
 import { fetchWhenUp } from "../harness/network.js";
+import { startRegistry } from "../harness/registry.js";
 import { useEngine } from "./harness.js";
 
 // Everyday docker CLI flows where ctrd serve once answered otherwise than dockerd 20.10 does.
@@ -940,5 +941,40 @@ describe("ctrd serve as dockerd: inspect", () => {
     expect(parsed["90/tcp"]).toBeNull();
     expect(parsed["91/tcp"]).toEqual([{ HostIp: "127.0.0.1", HostPort: expect.stringMatching(/^\d+$/) }]);
     await engine.docker(["rm", "-f", run.stdout.trim()]);
+  });
+});
+
+describe("ctrd serve as dockerd: docker login", () => {
+  it("checks the credentials on the registry (Basic and token auth); pushes and pulls with them after", async () => {
+    for (const auth of ["htpasswd", "token"] as const) {
+      const registry = await startRegistry({ auth });
+      try {
+        const wrong = await engine.docker(["login", "-u", registry.username, "-p", "wrong", registry.host]);
+        expect(wrong.code, auth).toBe(1);
+        expect(wrong.stderr).toMatch(/401|unauthorized|credentials/i);
+        const right = await engine.docker([
+          "login",
+          "-u",
+          registry.username,
+          "-p",
+          registry.password,
+          registry.host,
+        ]);
+        expect(right.code, right.stderr).toBe(0);
+        expect(right.stdout).toMatch(/Login Succeeded/);
+        const target = `${registry.host}/parity-login/${auth}:v1`;
+        expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+        expect((await engine.docker(["tag", engine.image, target])).code).toBe(0);
+        const pushed = await engine.docker(["push", target]);
+        expect(pushed.code, pushed.stderr + pushed.stdout).toBe(0);
+        expect((await engine.docker(["rmi", target])).code).toBe(0);
+        const pulled = await engine.docker(["pull", target]);
+        expect(pulled.code, pulled.stderr).toBe(0);
+        expect((await engine.docker(["rmi", target])).code).toBe(0);
+        expect((await engine.docker(["logout", registry.host])).code).toBe(0);
+      } finally {
+        await registry.stop();
+      }
+    }
   });
 });
