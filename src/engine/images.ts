@@ -130,6 +130,46 @@ export function imageRoutes(
     });
   });
 
+  // docker history: the config's history, newest first, each entry that made a layer with its size.
+  router.add("GET", "/images/{name*}/history", async (exchange) => {
+    const name = exchange.params.name ?? "";
+    const image = await images
+      .resolve(name, { signal: exchange.signal })
+      .catch(notFoundAs(`No such image: ${name}`));
+    const resolved = await images.service.resolve(image.ref, { signal: exchange.signal });
+    const summary = (await images.list({ signal: exchange.signal })).find((entry) => entry.id === image.id);
+    const layers = resolved.manifest.layers;
+    const seconds = (time: string | undefined): number => {
+      const parsed = time ? Date.parse(time) : Number.NaN;
+      return Number.isFinite(parsed) ? Math.floor(parsed / 1000) : 0;
+    };
+    const declared = (resolved.config.history ?? []).filter(isHistoryEntry);
+    // An image without history (an import, a hand-made one) shows its layers, as moby's history of it does.
+    const entries: HistoryEntry[] =
+      declared.length > 0
+        ? declared
+        : layers.map(() => ({ created: resolved.config.created, created_by: "", empty_layer: false }));
+    let layer = 0;
+    const rows = entries.map((entry) => {
+      const size = entry.empty_layer ? 0 : (layers[layer++]?.size ?? 0);
+      return {
+        Id: "<missing>",
+        Created: seconds(entry.created),
+        CreatedBy: entry.created_by ?? "",
+        Tags: null as string[] | null,
+        Size: size,
+        Comment: entry.comment ?? "",
+      };
+    });
+    rows.reverse();
+    const top = rows[0];
+    if (top) {
+      top.Id = image.id;
+      top.Tags = summary?.repoTags ?? [familiarName(image.ref)];
+    }
+    exchange.send(200, rows);
+  });
+
   router.add("POST", "/images/{name*}/tag", async (exchange) => {
     const name = exchange.params.name ?? "";
     const repo = exchange.query.get("repo") ?? "";
@@ -254,6 +294,24 @@ export function imageRoutes(
     save(exchange, images, [exchange.params.name ?? ""]),
   );
   router.add("POST", "/build", unsupported("build"));
+  router.add("POST", "/commit", unsupported("commit"));
+  router.add("GET", "/images/search", () => {
+    throw new EngineError(
+      501,
+      "image search is not supported by this engine: it has no registry index to ask",
+    );
+  });
+}
+
+interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  comment?: string;
+  empty_layer?: boolean;
+}
+
+function isHistoryEntry(value: unknown): value is HistoryEntry {
+  return typeof value === "object" && value !== null;
 }
 
 /** The registry a login's serveraddress names: `host:port`, a URL, or Docker Hub's index URL (or nothing). */

@@ -314,6 +314,21 @@ describe("ctrd serve as dockerd: images", () => {
     expect((await engine.docker(["rmi", other])).code).toBe(0);
   });
 
+  it("docker history lists the image's layers (it was a 405)", async () => {
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    const id = (await engine.docker(["image", "inspect", "-f", "{{.Id}}", engine.image])).stdout.trim();
+    const history = await engine.docker([
+      "history",
+      "--no-trunc",
+      "--format",
+      "{{.ID}} {{.Size}}",
+      engine.image,
+    ]);
+    expect(history.code, history.stderr).toBe(0);
+    expect(history.stdout).toMatch(new RegExp(`^${id} \\d+(\\.\\d+)?[kM]B\n$`));
+    expect((await engine.docker(["history", "no-such-image:v0"])).stderr).toMatch(/No such image/);
+  });
+
   it("docker system df counts the images and what they take", async () => {
     expect((await engine.docker(["pull", engine.image])).code).toBe(0);
     const df = await engine.docker(["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Size}}"]);
@@ -975,6 +990,25 @@ describe("ctrd serve as dockerd: docker login", () => {
       } finally {
         await registry.stop();
       }
+    }
+  });
+});
+
+describe("ctrd serve as dockerd: what this engine does not do", () => {
+  it("answers plugin, swarm, search and commit commands clearly, not 'page not found' or 405", async () => {
+    expect(await engine.docker(["plugin", "ls", "-q"])).toMatchObject({ code: 0, stdout: "" });
+    const expectations: [string[], RegExp][] = [
+      [["swarm", "init"], /swarm mode is not supported by this engine/],
+      [["service", "ls"], /This node is not a swarm manager/],
+      [["node", "ls"], /This node is not a swarm manager/],
+      [["search", "busybox"], /image search is not supported by this engine/],
+      [["commit", "anything", "image:tag"], /commit is not supported by this engine/],
+    ];
+    for (const [args, message] of expectations) {
+      const result = await engine.docker(args);
+      expect(result.code, args.join(" ")).not.toBe(0);
+      expect(result.stderr, args.join(" ")).toMatch(message);
+      expect(result.stderr).not.toMatch(/page not found|not allowed/);
     }
   });
 });
