@@ -124,7 +124,7 @@ describe("fault injection", () => {
     }
   }
 
-  it("ServiceDisconnect mid-run fails the waits with UnavailableError; close still releases everything", async () => {
+  it("ServiceDisconnect mid-run ends the task with exit code -1 (hcsshim, moby), published once; close still releases everything", async () => {
     await fake.reset();
     const client = new LocalClient({
       library,
@@ -135,9 +135,19 @@ describe("fault injection", () => {
     const container = await client.newContainer(`fault-${process.pid}-${++seq}`, spec(["sleep", "30"]));
     const task = await container.newTask({ stdio: { stdout: true, stderr: true } });
     await task.start();
+    const abort = new AbortController();
+    const exits: number[] = [];
+    const recording = (async () => {
+      for await (const e of client.events({ signal: abort.signal }))
+        if (e.type === "exit") exits.push(e.exitCode ?? NaN);
+    })().catch(() => {});
     const waiting = task.wait();
     fake.serviceDisconnect();
-    await expect(waiting).rejects.toMatchObject({ code: "unavailable" });
+    expect((await waiting).exitCode).toBe(-1);
+    for (let i = 0; i < 500 && exits.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    abort.abort();
+    await recording;
+    expect(exits).toEqual([-1]);
     await client.close();
     expect(await fake.settled()).toEqual({ liveAllocations: 0, openHandles: 0 });
   }, 30_000);

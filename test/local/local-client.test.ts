@@ -240,12 +240,17 @@ describe("processes", () => {
     await container.delete();
   });
 
-  it("before RS5 a non-KILL signal shuts the container down (no HcsSignalProcess)", async () => {
+  it("before RS5 SIGTERM shuts the container down (no HcsSignalProcess); other signals are refused", async () => {
     const c = client({ windowsBuild: 17134 });
     const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
     const task = await container.newTask();
     const exited = task.wait();
     await task.start();
+    // Any other signal cannot be delivered: refused, not turned into a stop (hcsshim's ValidateWCOW).
+    for (const signal of ["SIGINT", "SIGHUP", "CtrlC"]) {
+      await expect(task.kill(signal), signal).rejects.toBeInstanceOf(FailedPreconditionError);
+    }
+    expect(await task.status()).toBe("running");
     await task.kill("SIGTERM");
     expect((await exited).exitCode).not.toBe(0);
     await task.delete();

@@ -76,6 +76,11 @@ export class HcsProcess extends HcsHandleOwner {
     return this.mailbox.has(HcsNotification.ProcessExited);
   }
 
+  /** HCS lost the process: ServiceDisconnect came instead of its exit. */
+  get lost(): boolean {
+    return this.mailbox.has(HcsNotification.ServiceDisconnect);
+  }
+
   /** Resolves at ProcessExited. Unbounded unless a signal is given: a process may run for days. */
   async waitExited(signal?: AbortSignal): Promise<void> {
     const n = await this.mailbox.wait(HcsNotification.ProcessExited, {

@@ -101,14 +101,25 @@ export class LocalProcess implements ProcessDriver {
   }
 
   private async monitor(exitGate: Promise<void>): Promise<ExitStatus> {
-    await this.hcs.waitExited();
-    const exitedAt = new Date();
-    let exitCode: number;
+    let exitCode: number | undefined;
     try {
-      exitCode = await this.hcs.exitCode();
+      await this.hcs.waitExited();
     } catch (err) {
-      this.rt.logger.warn({ process: this.hcs.subject, err }, "reading the exit code failed");
+      if (!this.hcs.lost) throw err;
+      // The HCS service went away (ServiceDisconnect): no exit will ever come. hcsshim's waitBackground ends
+      // the wait with exit code -1 (internal/hcs/process.go), and moby's reap reports that exit "to avoid a
+      // container being dropped on the floor" (libcontainerd/local/local_windows.go); so does this.
+      this.rt.logger.warn({ process: this.hcs.subject, err }, "HCS disconnected; reporting exit code -1");
       exitCode = -1;
+    }
+    const exitedAt = new Date();
+    if (exitCode === undefined) {
+      try {
+        exitCode = await this.hcs.exitCode();
+      } catch (err) {
+        this.rt.logger.warn({ process: this.hcs.subject, err }, "reading the exit code failed");
+        exitCode = -1;
+      }
     }
     await exitGate;
     const status = { exitCode, exitedAt };
@@ -140,7 +151,15 @@ export class LocalProcess implements ProcessDriver {
       await this.hcs.signal(request.options);
       return;
     }
-    // Before RS5 HCS cannot signal: an exec is terminated, whatever the signal (moby).
+    // Before RS5 HCS cannot signal. As hcsshim's ValidateWCOW without signal support (internal/signals/
+    // signal.go): only a stop request (SIGTERM, CtrlShutdown) is honoured, by stopping the process as moby does
+    // (the init process by shutting the container down, an exec by terminating it); any other signal would be
+    // a kill the caller did not ask for, so it is refused (hcsshim: ErrInvalidSignal).
+    if (request.options.Signal !== "CtrlShutdown") {
+      throw new FailedPreconditionError(
+        `signal ${JSON.stringify(signal)} cannot be delivered before Windows build ${WINDOWS_BUILD_RS5} (RS5); only SIGTERM (a stop) and SIGKILL`,
+      );
+    }
     return this.role.stopWithoutSignals ? this.role.stopWithoutSignals() : this.hcs.terminate();
   }
 
