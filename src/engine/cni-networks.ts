@@ -76,9 +76,19 @@ export class CniNetworks implements EngineNetworks {
     }
   }
 
-  async attach(record: ContainerRecord, dir: string, opts: CallOptions = {}): Promise<NetworkPlan> {
+  async attach(
+    record: ContainerRecord,
+    dir: string,
+    opts: CallOptions = {},
+    aliases: readonly string[] = [],
+  ): Promise<NetworkPlan> {
     const network = await this.networkName(record.HostConfig.NetworkMode, opts);
     const hostname = record.Config.Hostname || record.Id.slice(0, 12);
+    // As Docker's embedded DNS: on a user network the others find a container by its name, its short id
+    // and its aliases; on the default bridge by none of them.
+    const userNetwork = network !== DEFAULT_NETWORK && network !== HOST_NETWORK && network !== NO_NETWORK;
+    const shortId = record.Id.slice(0, 12);
+    const names = userNetwork ? [...new Set([record.Name.slice(1), shortId, ...aliases])] : [];
     // As dockerd: published ports are discarded on the host's network (create answers a warning).
     const requests = network === HOST_NETWORK ? [] : portRequests(record);
     const attachment = await this.manager.attach({
@@ -90,6 +100,7 @@ export class CniNetworks implements EngineNetworks {
       dns: record.HostConfig.Dns,
       hostname,
       extraHosts: extraHosts(record),
+      ...(names.length > 0 ? { aliases: names } : {}),
     });
     const own = writeNameFiles(record, dir, network === HOST_NETWORK);
     const cidr = attachment.addresses[0] ?? "";
@@ -118,7 +129,7 @@ export class CniNetworks implements EngineNetworks {
           IPAddress: ip,
           IPPrefixLen: Number(prefix),
           MacAddress: "",
-          Aliases: null,
+          Aliases: userNetwork ? [...new Set([shortId, ...aliases])] : null,
         },
       },
       ports,

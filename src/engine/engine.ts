@@ -78,7 +78,9 @@ export class Engine {
     });
     execRoutes(this.router, exec, store);
     imageRoutes(this.router, options.images, store, this.events);
-    networkRoutes(this.router, options.networks, store, this.events);
+    networkRoutes(this.router, options.networks, store, this.events, (record, network, aliases, signal) =>
+      this.manager.connectCreated(record, network, aliases, { signal }),
+    );
     volumeRoutes(this.router);
   }
 

@@ -22,7 +22,13 @@ export interface NetworkPlan {
  * the namespace) and when it is removed. The implementation: CniNetworks (src/network).
  */
 export interface EngineNetworks {
-  attach(record: ContainerRecord, dir: string, opts?: CallOptions): Promise<NetworkPlan>;
+  /** `aliases`: more names it answers to on a user network (NetworkingConfig's, `--network-alias`). */
+  attach(
+    record: ContainerRecord,
+    dir: string,
+    opts?: CallOptions,
+    aliases?: readonly string[],
+  ): Promise<NetworkPlan>;
   detach(record: ContainerRecord, opts?: CallOptions): Promise<void>;
 }
 

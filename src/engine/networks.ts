@@ -9,7 +9,7 @@ import {
 } from "../network/types.js";
 import type { CniNetworks } from "./cni-networks.js";
 import { isObject } from "./containers/config.js";
-import type { ContainerStore } from "./containers/store.js";
+import type { ContainerRecord, ContainerStore } from "./containers/store.js";
 import { badRequest, conflict, EngineError, notFound } from "./errors.js";
 import type { EventBus } from "./events.js";
 import { type Exchange, queryFilters } from "./http.js";
@@ -93,6 +93,13 @@ export function networkRoutes(
   networks: CniNetworks,
   store: ContainerStore,
   events: EventBus,
+  /** Connects a created container (ContainerManager.connectCreated). */
+  connectCreated: (
+    record: ContainerRecord,
+    network: string,
+    aliases: string[],
+    signal: AbortSignal,
+  ) => Promise<void>,
 ): void {
   const manager = networks.manager;
 
@@ -229,25 +236,47 @@ export function networkRoutes(
 
   // A container joins its networks at create (its netns is set up then); later changes are refused, after
   // the checks dockerd makes first: the network and the container must exist, and be (or not be) joined.
-  const connection = (verb: "connect" | "disconnect") => async (exchange: Exchange) => {
-    const network = await find(exchange.params.id ?? "", exchange.signal);
-    const body = await exchange.json();
-    const ref = isObject(body) && typeof body.Container === "string" ? body.Container : "";
-    if (ref === "") throw badRequest("a container is required");
-    const record = store.get(ref);
-    const joined = record.Networks[network.Name] !== undefined;
-    if (verb === "connect" && joined)
-      throw new EngineError(
-        403,
-        `endpoint with name ${record.Name.slice(1)} already exists in network ${network.Name}`,
-      );
-    if (verb === "disconnect" && !joined)
-      throw new EngineError(403, `container ${record.Id} is not connected to network ${network.Name}`);
-    throw new EngineError(
-      501,
-      `${verb}ing a container ${verb === "connect" ? "to" : "from"} a network after create is not supported by this engine: give its networks at create (docker run --network ${network.Name})`,
-    );
-  };
+  const connection =
+    (verb: "connect" | "disconnect") =>
+    async (exchange: Exchange): Promise<void> => {
+      const network = await find(exchange.params.id ?? "", exchange.signal);
+      const body = await exchange.json();
+      const ref = isObject(body) && typeof body.Container === "string" ? body.Container : "";
+      if (ref === "") throw badRequest("a container is required");
+      const record = store.get(ref);
+      const joined = record.Networks[network.Name] !== undefined;
+      if (verb === "disconnect") {
+        if (!joined)
+          throw new EngineError(403, `container ${record.Id} is not connected to network ${network.Name}`);
+        throw new EngineError(
+          501,
+          "disconnecting a container from its network is not supported by this engine: a container here is on one network, given at create",
+        );
+      }
+      if (joined && record.State.Status !== "created")
+        throw new EngineError(
+          403,
+          `endpoint with name ${record.Name.slice(1)} already exists in network ${network.Name}`,
+        );
+      // runconfig's ErrConflictHostNetwork and ErrConflictNoNetwork.
+      if (network.Name === "host")
+        throw badRequest("container cannot be disconnected from host network or connected to host network");
+      if (network.Name === "none")
+        throw badRequest(
+          "Container cannot be connected to multiple networks with one of the networks in private (none) mode",
+        );
+      const settings = isObject(body) && isObject(body.EndpointConfig) ? body.EndpointConfig : {};
+      const aliases = Array.isArray(settings.Aliases)
+        ? settings.Aliases.filter((alias): alias is string => typeof alias === "string")
+        : [];
+      await connectCreated(record, network.Name, aliases, exchange.signal);
+      events.publish("network", "connect", network.Id, {
+        container: record.Id,
+        name: network.Name,
+        type: network.Driver,
+      });
+      exchange.send(200, null);
+    };
   router.add("POST", "/networks/{id}/connect", connection("connect"));
   router.add("POST", "/networks/{id}/disconnect", connection("disconnect"));
 }

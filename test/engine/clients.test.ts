@@ -157,6 +157,35 @@ describe("ctrd serve with testcontainers", () => {
     expect(list.some((entry) => entry.Id === container.getId())).toBe(false);
   });
 
+  it("runs containers on a Network with aliases (withNetworkAliases) that the others reach", async () => {
+    process.env.DOCKER_HOST = engine.host;
+    process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
+    process.env.TESTCONTAINERS_HOST_OVERRIDE = "127.0.0.1";
+    const { GenericContainer, Network } = await import("testcontainers");
+    const network = await new Network().start();
+    try {
+      const server = await new GenericContainer(engine.image)
+        .withNetwork(network)
+        .withNetworkAliases("web")
+        .withCommand(["sh", "-c", "mkdir /w && echo by-alias > /w/index.html && exec httpd -f -p 80 -h /w"])
+        .start();
+      const client = await new GenericContainer(engine.image)
+        .withNetwork(network)
+        .withCommand(["sleep", "300"])
+        .start();
+      try {
+        const fetched = await client.exec(["sh", "-c", "until wget -qO- http://web/; do sleep 0.1; done"]);
+        expect(fetched).toMatchObject({ exitCode: 0, output: "by-alias\n" });
+        expect(server.getNetworkNames()).toEqual([network.getName()]);
+      } finally {
+        await client.stop();
+        await server.stop();
+      }
+    } finally {
+      await network.stop();
+    }
+  });
+
   it("waits for a healthcheck (Wait.forHealthCheck) and for listening ports", async () => {
     process.env.DOCKER_HOST = engine.host;
     process.env.TESTCONTAINERS_RYUK_DISABLED = "true";

@@ -475,22 +475,105 @@ describe("ctrd serve as dockerd: docker rename", () => {
   });
 });
 
-describe("ctrd serve as dockerd: network connect and disconnect", () => {
-  it("checks the network and the container before refusing, and says what to do instead", async () => {
+describe("ctrd serve as dockerd: names, aliases, network connect and disconnect", () => {
+  it("resolves containers by name and alias on a user network, not on the default bridge", async () => {
+    const name = `pn${Date.now().toString(36)}`;
+    expect((await engine.docker(["network", "create", name])).code).toBe(0);
+    const server = await engine.docker([
+      "run",
+      "-d",
+      "--name",
+      `${name}-server`,
+      "--network",
+      name,
+      "--network-alias",
+      `${name}-alias`,
+      engine.image,
+      "sh",
+      "-c",
+      "mkdir /w && echo served > /w/index.html && exec httpd -f -p 80 -h /w",
+    ]);
+    expect(server.code, server.stderr).toBe(0);
+    const fetched = await engine.docker([
+      "run",
+      "--rm",
+      "--network",
+      name,
+      engine.image,
+      "sh",
+      "-c",
+      `until wget -qO- http://${name}-server/; do sleep 0.1; done; wget -qO- http://${name}-alias/`,
+    ]);
+    expect(fetched).toMatchObject({ code: 0, stdout: "served\nserved\n" });
+    const aliases = await engine.docker([
+      "inspect",
+      "-f",
+      `{{json (index .NetworkSettings.Networks "${name}").Aliases}}`,
+      `${name}-server`,
+    ]);
+    expect(JSON.parse(aliases.stdout)).toEqual([server.stdout.trim().slice(0, 12), `${name}-alias`]);
+    const onBridge = await engine.docker([
+      "run",
+      "--rm",
+      engine.image,
+      "sh",
+      "-c",
+      `wget -qO- http://${name}-server/`,
+    ]);
+    expect(onBridge.code).not.toBe(0);
+    await engine.docker(["rm", "-f", `${name}-server`]);
+    expect((await engine.docker(["network", "rm", name])).code).toBe(0);
+  });
+
+  it("connects a created container with aliases (testcontainers' flow), refuses what it cannot do", async () => {
     const name = `pc${Date.now().toString(36)}`;
     expect((await engine.docker(["network", "create", name])).code).toBe(0);
-    const run = await engine.docker(["run", "-d", "--name", `${name}-c`, engine.image, "sleep", "300"]);
-    expect(run.code, run.stderr).toBe(0);
-    const connect = await engine.docker(["network", "connect", name, `${name}-c`]);
-    expect(connect.code).toBe(1);
-    expect(connect.stderr).toMatch(
-      /connecting a container to a network after create is not supported .*--network/,
+    const created = await engine.docker([
+      "create",
+      "--name",
+      `${name}-c`,
+      engine.image,
+      "sh",
+      "-c",
+      "mkdir /w && echo connected > /w/index.html && exec httpd -f -p 80 -h /w",
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const connected = await engine.docker([
+      "network",
+      "connect",
+      "--alias",
+      `${name}-web`,
+      name,
+      `${name}-c`,
+    ]);
+    expect(connected.code, connected.stderr).toBe(0);
+    expect((await engine.docker(["start", `${name}-c`])).code).toBe(0);
+    const fetched = await engine.docker([
+      "run",
+      "--rm",
+      "--network",
+      name,
+      engine.image,
+      "sh",
+      "-c",
+      `until wget -qO- http://${name}-web/; do sleep 0.1; done`,
+    ]);
+    expect(fetched).toMatchObject({ code: 0, stdout: "connected\n" });
+    const running = await engine.docker(["network", "connect", "bridge", `${name}-c`]);
+    expect(running.code).toBe(1);
+    expect(running.stderr).toMatch(
+      /connecting a started container to a network is not supported .*--network bridge/,
     );
-    expect(connect.stderr).not.toMatch(/created container/);
-    const again = await engine.docker(["network", "connect", "bridge", `${name}-c`]);
-    expect(again.stderr).toMatch(/already exists in network bridge/);
-    const disconnect = await engine.docker(["network", "disconnect", name, `${name}-c`]);
-    expect(disconnect.stderr).toMatch(/is not connected to network/);
+    expect((await engine.docker(["network", "connect", name, `${name}-c`])).stderr).toMatch(
+      /already exists in network/,
+    );
+    expect((await engine.docker(["network", "disconnect", "bridge", `${name}-c`])).stderr).toMatch(
+      /is not connected to network bridge/,
+    );
+    expect((await engine.docker(["network", "disconnect", name, `${name}-c`])).stderr).toMatch(
+      /disconnecting a container from its network is not supported/,
+    );
+    expect((await engine.docker(["network", "connect", "host", `${name}-c`])).stderr).toMatch(/host network/);
     expect((await engine.docker(["network", "connect", "no-such-network", `${name}-c`])).stderr).toMatch(
       /network no-such-network not found/,
     );
@@ -830,5 +913,32 @@ describe("ctrd serve as dockerd: volumes", () => {
     expect(inspect.stderr).toMatch(/no such volume/i);
     expect((await engine.docker(["volume", "rm", "data"])).stderr).toMatch(/no such volume/i);
     expect(await engine.docker(["volume", "prune", "-f"])).toMatchObject({ code: 0 });
+  });
+});
+
+describe("ctrd serve as dockerd: inspect", () => {
+  it("shows exposed ports that are not published as null in NetworkSettings.Ports", async () => {
+    const run = await engine.docker([
+      "run",
+      "-d",
+      "--expose",
+      "90",
+      "-p",
+      "127.0.0.1::91",
+      engine.image,
+      "sleep",
+      "300",
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const ports = await engine.docker([
+      "inspect",
+      "-f",
+      "{{json .NetworkSettings.Ports}}",
+      run.stdout.trim(),
+    ]);
+    const parsed = JSON.parse(ports.stdout) as Record<string, { HostIp: string; HostPort: string }[] | null>;
+    expect(parsed["90/tcp"]).toBeNull();
+    expect(parsed["91/tcp"]).toEqual([{ HostIp: "127.0.0.1", HostPort: expect.stringMatching(/^\d+$/) }]);
+    await engine.docker(["rm", "-f", run.stdout.trim()]);
   });
 });

@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../../libcontainerd/factory.js";
 import type { CallOptions, Container, ExitStatus, Task } from "../../libcontainerd/types/client.js";
 import { isErrorCode } from "../../libcontainerd/types/errors.js";
+import { DEFAULT_NETWORK } from "../../network/types.js";
 import { badRequest, conflict, EngineError, notModified, toHttpError } from "../errors.js";
 import type { EventBus } from "../events.js";
 import type { ImageSource, PreparedRootfs } from "../image-source.js";
@@ -166,7 +167,8 @@ export class ContainerManager {
     let rootfs: PreparedRootfs | undefined;
     let attached = false;
     try {
-      const plan = await networks.attach(record, dir, opts);
+      const aliases = Object.values(request.endpoints).flatMap((endpoint) => endpoint.Aliases ?? []);
+      const plan = await networks.attach(record, dir, opts, aliases);
       attached = true;
       record.Networks = plan.endpoints;
       record.Ports = plan.ports;
@@ -663,6 +665,56 @@ export class ContainerManager {
       const result: WaitResult = { StatusCode: record.State.ExitCode, Error: null };
       for (const waiter of live.removedWaiters.splice(0)) waiter(result);
       for (const waiter of live.exitWaiters.splice(0)) waiter(result);
+    });
+  }
+
+  /**
+   * POST /networks/{id}/connect for a container that was created and has not started: its netns is set up
+   * again with the aliases, on that network. A container here is on one network: one on the default bridge
+   * moves to the network it is connected to (testcontainers creates a container with network aliases on
+   * the default bridge, then connects it to its network). A started container keeps its network.
+   */
+  async connectCreated(
+    record: ContainerRecord,
+    network: string,
+    aliases: string[],
+    opts: CallOptions = {},
+  ): Promise<void> {
+    await this.locked(record, async () => {
+      if (this.liveOf(record).task || record.State.Status !== "created")
+        throw new EngineError(
+          501,
+          `connecting a started container to a network is not supported by this engine: give its network at create (docker run --network ${network})`,
+        );
+      const current = Object.keys(record.Networks)[0];
+      const endpoint = record.Networks[network];
+      if (!endpoint && current !== DEFAULT_NETWORK)
+        throw new EngineError(
+          501,
+          `a container is on one network with this engine: ${record.Name.slice(1)} is on ${current ?? record.HostConfig.NetworkMode}`,
+        );
+      const shortId = record.Id.slice(0, 12);
+      const wanted = [
+        ...new Set([...(endpoint?.Aliases ?? []).filter((alias) => alias !== shortId), ...aliases]),
+      ];
+      const { networks, store } = this.deps;
+      const before = record.HostConfig.NetworkMode;
+      await networks.detach(record, opts);
+      record.HostConfig.NetworkMode = network;
+      try {
+        const plan = await networks.attach(record, store.containerDir(record.Id), opts, wanted);
+        record.Networks = plan.endpoints;
+        record.Ports = plan.ports;
+      } catch (err) {
+        // Back where it was: its spec expects a network namespace.
+        record.HostConfig.NetworkMode = before;
+        const plan = await networks.attach(record, store.containerDir(record.Id), opts);
+        record.Networks = plan.endpoints;
+        record.Ports = plan.ports;
+        throw err;
+      } finally {
+        store.save(record);
+      }
     });
   }
 

@@ -120,6 +120,16 @@ function mountsView(record: ContainerRecord): Record<string, unknown>[] {
   });
 }
 
+/** NetworkSettings.Ports: the published ports, and the exposed ones not published as null (as dockerd shows them). */
+function inspectPorts(
+  record: ContainerRecord,
+): Record<string, { HostIp: string; HostPort: string }[] | null> {
+  const ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
+  if (record.HostConfig.NetworkMode === "host" || record.HostConfig.NetworkMode === "none") return ports;
+  for (const key of Object.keys(record.Config.ExposedPorts ?? {})) ports[key] = null;
+  return { ...ports, ...record.Ports };
+}
+
 /** GET /containers/{id}/json (api/types.ContainerJSON). */
 export function inspectView(
   record: ContainerRecord,
@@ -170,7 +180,7 @@ export function inspectView(
       HairpinMode: false,
       LinkLocalIPv6Address: "",
       LinkLocalIPv6PrefixLen: 0,
-      Ports: record.Ports,
+      Ports: inspectPorts(record),
       SandboxKey: "",
       SecondaryIPAddresses: null,
       SecondaryIPv6Addresses: null,
