@@ -210,7 +210,10 @@ describe("ctrd serve: docker cp", () => {
     utimesSync(victim, 1_000_000, 1_000_000);
     symlinkSync(victim, join(tree, "link"));
     execFileSync("ln", [join(tree, "link"), join(tree, "link2")]); // GNU ln: a hard link to the symlink itself
-    for (const create of [["run", "-d", engine.image, "sleep", "300"], ["create", engine.image, "true"]]) {
+    for (const create of [
+      ["run", "-d", engine.image, "sleep", "300"],
+      ["create", engine.image, "true"],
+    ]) {
       const created = await engine.docker(create);
       expect(created.code, created.stderr).toBe(0);
       const id = created.stdout.trim();
