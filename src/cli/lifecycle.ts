@@ -71,15 +71,26 @@ function startLog(settings: GlobalSettings, info: ContainerInfo, id: string): Lo
 }
 
 /**
- * docker stop: SIGTERM (or `stopSignal`, docker stop -s), SIGKILL after `graceMs`, then the task is
- * deleted (its exit remembered, its shim and logger gone). A container that is not running is left
- * as it is.
+ * The signal that asks a container to stop when none is given: its image's StopSignal (docker keeps
+ * it from the image's config), else SIGTERM; also when the image is gone or unreadable now.
+ */
+async function defaultStopSignal(client: LibcontainerdClient, id: string): Promise<string> {
+  const { image } = await (await client.loadContainer(id)).info();
+  if (!image) return "SIGTERM";
+  const config = await client.images.config(image).catch(() => undefined);
+  return config?.config?.StopSignal || "SIGTERM";
+}
+
+/**
+ * docker stop: SIGTERM (or `stopSignal`, docker stop -s; or its image's StopSignal), SIGKILL after
+ * `graceMs`, then the task is deleted (its exit remembered, its shim and logger gone). A container
+ * that is not running is left as it is.
  */
 export async function stopContainer(
   client: LibcontainerdClient,
   id: string,
   graceMs: number,
-  stopSignal: string = "SIGTERM",
+  stopSignal?: string,
 ): Promise<void> {
   const task = await existingTask(client, id);
   if (!task) return;
@@ -92,7 +103,7 @@ export async function stopContainer(
     const exited = task.wait();
     exited.catch(() => {});
     if (status === "paused" || status === "pausing") await task.resume().catch(() => {});
-    await signal(task, stopSignal);
+    await signal(task, stopSignal ?? (await defaultStopSignal(client, id)));
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), graceMs);

@@ -10,7 +10,10 @@ export function registerRestart(program: Command): void {
     .description("stop containers (SIGTERM, then SIGKILL) and start them again")
     .argument("<ids...>", "container ids")
     .option("-t, --time <seconds>", "seconds to wait before SIGKILL", "10")
-    .option("-s, --signal <signal>", "the signal that asks it to stop", "SIGTERM");
+    .option(
+      "-s, --signal <signal>",
+      "the signal that asks it to stop (default: its image's StopSignal, else SIGTERM)",
+    );
   addGlobalOptions(command).action(async (ids: string[], flags: StopFlags, self: Command) => {
     const grace = graceMs(flags.time);
     const signal = stopSignal(flags.signal);

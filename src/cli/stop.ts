@@ -11,14 +11,14 @@ export interface StopFlags {
 }
 
 /** `-s SIGNAL`, checked before any container is touched (a bad one would fail each the same way). */
-export function stopSignal(value: string | undefined): string {
-  const signal = value ?? "SIGTERM";
+export function stopSignal(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
   try {
-    parseSignal(signal);
+    parseSignal(value);
   } catch (err) {
-    throw usageError(`invalid --signal ${JSON.stringify(signal)}: ${(err as Error).message}`);
+    throw usageError(`invalid --signal ${JSON.stringify(value)}: ${(err as Error).message}`);
   }
-  return signal;
+  return value;
 }
 
 /** `-t SECONDS` as docker takes it (default 10). */
@@ -35,7 +35,10 @@ export function registerStop(program: Command): void {
     .description("stop running containers: SIGTERM, then SIGKILL after the grace period")
     .argument("<ids...>", "container ids")
     .option("-t, --time <seconds>", "seconds to wait before SIGKILL", "10")
-    .option("-s, --signal <signal>", "the signal that asks it to stop", "SIGTERM");
+    .option(
+      "-s, --signal <signal>",
+      "the signal that asks it to stop (default: its image's StopSignal, else SIGTERM)",
+    );
   addGlobalOptions(command).action(async (ids: string[], flags: StopFlags, self: Command) => {
     const grace = graceMs(flags.time);
     const signal = stopSignal(flags.signal);

@@ -72,7 +72,7 @@ export function inspectView(state: ObservedState): ContainerInspect {
       User: user && (user.uid !== 0 || user.gid !== 0) ? `${user.uid}:${user.gid}` : "",
       Env: spec?.process?.env ?? [],
       Cmd: args,
-      Image: state.labels["io.ctrd.image"] ?? "",
+      Image: info.image ?? state.labels["io.ctrd.image"] ?? "",
       WorkingDir: spec?.process?.cwd ?? "",
       Entrypoint: null,
       Labels: Object.fromEntries(

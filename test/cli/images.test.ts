@@ -76,6 +76,29 @@ describe("ctrd images", () => {
     expect(ran).toMatchObject({ code: 4, stdout: "hi 1 /tmp 65534\n" });
   });
 
+  test("run -d IMAGE: inspect names the image; stop sends the image's StopSignal, as docker stop does", async () => {
+    const { ref } = await publish(reg, "cli/stopsignal:1", {
+      layers: [busyboxLayer()],
+      config: {
+        Cmd: ["sh", "-c", "trap 'exit 7' INT; echo up; while true; do sleep 0.1; done"],
+        Env: ["PATH=/bin"],
+        StopSignal: "SIGINT",
+      },
+    });
+    const id = `stopsignal-${process.pid}`;
+    const run = await ctrd(["run", "-d", "--name", id, ...fx.global, ...fx.cgroup, ref]);
+    expect(run.code, run.stderr).toBe(0);
+    for (let logs = ""; logs !== "up\n"; logs = (await ctrd(["logs", id, ...fx.global])).stdout)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    const image = await ctrd(["inspect", "-f", "{{.Config.Image}}", id, ...fx.global]);
+    expect(image.stdout).toBe(`${ref}\n`);
+    // A long grace: had SIGTERM been sent (sh as PID 1 ignores it), only SIGKILL would end it, after it.
+    expect((await ctrd(["stop", "-t", "600", id, ...fx.global])).stdout).toBe(`${id}\n`);
+    const exit = await ctrd(["inspect", "-f", "{{.State.ExitCode}}", id, ...fx.global]);
+    expect(exit.stdout).toBe("7\n");
+    expect((await ctrd(["rm", id, ...fx.global])).code).toBe(0);
+  });
+
   test("--pull never with a missing image fails before anything is made; -- keeps the default rootfs", async () => {
     const missing = await ctrd([
       "run",
