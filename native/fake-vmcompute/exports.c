@@ -33,6 +33,7 @@ pthread_cond_t g_block_cv = PTHREAD_COND_INITIALIZER;
 static int g_blocked_calls; /* calls parked by the blocking options (g_mu) */
 
 static uint16_t *g_last_create_doc; /* malloc'd */
+static uint16_t *g_last_modify_doc; /* malloc'd: the last HcsModifyComputeSystem document accepted */
 
 #define LOCK() pthread_mutex_lock(&g_mu)
 #define UNLOCK() pthread_mutex_unlock(&g_mu)
@@ -577,6 +578,47 @@ static int32_t inject_async(inj *i, fhandle *h, uint32_t type, uint16_t **result
   return VMC_PENDING;
 }
 
+/* HcsModifyComputeSystem. A v2 container takes hcsschema.ModifySettingRequest (schema2/modify_setting_request.go);
+ * the updates hcsshim sends to a running silo (cmd/containerd-shim-runhcs-v1/task_hcs.go updateWCOWResources,
+ * internal/hcs/resourcepaths/silo.go) are checked: "Container/Memory/SizeInMB" takes a size, "Container/Processor"
+ * a Processor with one of Count/Maximum/Weight (isValidWindowsCPUResources), both with RequestType "Update".
+ * Other resource paths are accepted unchecked; a v1 system takes no ResourcePath (v1 cannot change limits). */
+static int32_t check_modify(const jval *doc, const fsystem *s, char *msg, size_t n) {
+  const jval *path = json_get(doc, "ResourcePath");
+  if (s->schema_major < 2) {
+    if (path) return snprintf(msg, n, "a schema 1 system takes no ResourcePath"), VMC_INVALID_JSON;
+    return S_OK;
+  }
+  static const char *const keys[] = {"ResourcePath", "RequestType", "Settings", "GuestRequest"};
+  for (size_t i = 0; i < doc->len; i++) {
+    int known = 0;
+    for (size_t k = 0; k < 4; k++) known |= strcasecmp(doc->keys[i], keys[k]) == 0;
+    if (!known) return snprintf(msg, n, "unknown field %s in ModifySettingRequest", doc->keys[i]), VMC_INVALID_JSON;
+  }
+  const char *p = json_str(path), *type = json_str(json_get(doc, "RequestType"));
+  const jval *settings = json_get(doc, "Settings");
+  int memory = p && strcmp(p, "Container/Memory/SizeInMB") == 0, processor = p && strcmp(p, "Container/Processor") == 0;
+  if (!memory && !processor) return S_OK;
+  if (!type || strcmp(type, "Update") != 0) return snprintf(msg, n, "%s takes RequestType Update", p), E_INVALIDARG;
+  long long v;
+  if (memory) {
+    if (!json_int(settings, &v) || v <= 0) return snprintf(msg, n, "%s takes a size in MB", p), E_INVALIDARG;
+    return S_OK;
+  }
+  if (!is_obj(settings)) return snprintf(msg, n, "%s takes a Processor", p), E_INVALIDARG;
+  int set = 0;
+  for (size_t i = 0; i < settings->len; i++) {
+    const char *k = settings->keys[i];
+    if (strcasecmp(k, "Count") && strcasecmp(k, "Maximum") && strcasecmp(k, "Weight"))
+      return snprintf(msg, n, "unknown field %s in Processor", k), VMC_INVALID_JSON;
+    if (!json_int(settings->items[i], &v) || v < 0 || v > (strcasecmp(k, "Count") ? 10000 : 1 << 20))
+      return snprintf(msg, n, "Processor.%s is out of range", k), E_INVALIDARG;
+    set += v != 0;
+  }
+  if (set != 1) return snprintf(msg, n, "a Processor update takes one of Count, Maximum and Weight"), E_INVALIDARG;
+  return S_OK;
+}
+
 /* ---- exports: compute systems ---- */
 
 API int32_t HcsEnumerateComputeSystems(const uint16_t *query, uint16_t **computeSystems, uint16_t **result) {
@@ -983,6 +1025,14 @@ API int32_t HcsModifyComputeSystem(HCS_SYSTEM computeSystem, const uint16_t *con
     hr = fail(result, VMC_INVALID_STATE, "compute system '%s' is stopped", s->id);
     goto out;
   }
+  char mmsg[256];
+  int32_t mhr = check_modify(opts, s, mmsg, sizeof mmsg);
+  if (mhr < 0) {
+    hr = fail(result, mhr, "configuration: %s", mmsg);
+    goto out;
+  }
+  free(g_last_modify_doc);
+  g_last_modify_doc = u16_dup_malloc(configuration);
   hr = S_OK; /* accepted, not applied */
   SYS_EPILOGUE()
 }
@@ -1549,6 +1599,14 @@ API int32_t FakeGetOpenHandles(void) {
   return n;
 }
 
+API int32_t FakeGetLastModifyDocument(uint16_t **doc) {
+  if (!doc) return E_POINTER;
+  LOCK();
+  *doc = g_last_modify_doc ? u16_dup_cotask(g_last_modify_doc) : NULL;
+  UNLOCK();
+  return S_OK;
+}
+
 API int32_t FakeGetLastCreateDocument(uint16_t **doc) {
   if (!doc) return E_POINTER;
   LOCK();
@@ -1613,6 +1671,8 @@ API void FakeReset(void) {
   }
   free(g_last_create_doc);
   g_last_create_doc = NULL;
+  free(g_last_modify_doc);
+  g_last_modify_doc = NULL;
   g_opt_async_delay_ms = DEFAULT_ASYNC_DELAY_MS;
   g_opt_sync_completion = 0;
   g_opt_shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;

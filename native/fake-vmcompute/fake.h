@@ -145,6 +145,8 @@ int32_t FakeGetOpenHandles(void);
 /* The configuration document (verbatim) of the last HcsCreateComputeSystem call, valid or not. S_OK; *doc is a
  * CoTaskMemAlloc'd string (counts as an allocation until freed), empty when there was none since load/reset. */
 int32_t FakeGetLastCreateDocument(uint16_t **doc);
+/* The last document HcsModifyComputeSystem accepted (NULL if none), CoTaskMemAlloc'd. */
+int32_t FakeGetLastModifyDocument(uint16_t **doc);
 
 /* The NEXT call of the export named exportName (e.g. u"HcsCreateProcess") fails with hresult and returns
  * resultErrorJson verbatim in its `result` out string (NULL → a default ResultError naming the injection).

@@ -114,6 +114,7 @@ class Fake {
       "int32 HcsSignalProcess(void *process, str16 options, _Out_ void **result)",
       "int32 HcsGetProcessProperties(void *process, _Out_ void **properties, _Out_ void **result)",
       "int32 HcsModifyProcess(void *process, str16 settings, _Out_ void **result)",
+      "int32 HcsModifyComputeSystem(void *computeSystem, str16 configuration, _Out_ void **result)",
       "int32 HcsRegisterProcessCallback(void *process, FakeHcsNotificationCallback *cb, void *ctx, _Out_ void **callbackHandle)",
       "int32 HcsUnregisterProcessCallback(void *callbackHandle)",
       "void CoTaskMemFree(void *pv)",
@@ -579,6 +580,56 @@ describe("fake vmcompute through koffi", () => {
       expect(ok.hr).toBe(PENDING);
       expect(x.call("HcsCloseComputeSystem", ok.handle)).toBe(0);
     }
+  });
+
+  it("HcsModifyComputeSystem: checks the silo updates hcsshim sends; a v1 system takes no ResourcePath", async (ctx) => {
+    const x = f(ctx);
+    const { sys, cb } = await runningSystem(x, 9);
+    const modify = (doc: object) => x.withResult("HcsModifyComputeSystem", sys, JSON.stringify(doc));
+    const update = (ResourcePath: string, Settings: unknown) => ({
+      ResourcePath,
+      RequestType: "Update",
+      Settings,
+    });
+    expect(modify(update("Container/Memory/SizeInMB", 256)).hr).toBe(0);
+    expect(modify(update("Container/Processor", { Maximum: 5000 })).hr).toBe(0);
+    for (const [doc, hr, message] of [
+      [
+        update("Container/Processor", { Count: 1, Weight: 100 }),
+        E_INVALIDARG,
+        "one of Count, Maximum and Weight",
+      ],
+      [update("Container/Processor", { Maximum: 20000 }), E_INVALIDARG, "Processor.Maximum is out of range"],
+      [update("Container/Processor", { Cpus: 1 }), INVALID_JSON, "unknown field Cpus in Processor"],
+      [update("Container/Memory/SizeInMB", "256"), E_INVALIDARG, "takes a size in MB"],
+      [
+        { ...update("Container/Memory/SizeInMB", 256), RequestType: "Add" },
+        E_INVALIDARG,
+        "takes RequestType Update",
+      ],
+      [
+        { ...update("Container/Memory/SizeInMB", 256), Resource: "x" },
+        INVALID_JSON,
+        "unknown field Resource",
+      ],
+    ] as Array<[object, number, string]>) {
+      const r = modify(doc);
+      expect(r.hr >>> 0, message).toBe(hr);
+      expect(r.result, message).toContain(message);
+    }
+    await teardown(x, "system", cb, sys);
+    const v1 = x.createSystem(newId(), V1_CONTAINER);
+    expect(v1.hr).toBe(PENDING);
+    const cb1 = x.register("system", v1.handle, 10);
+    await x.next(10, SystemCreateCompleted);
+    const r = x.withResult(
+      "HcsModifyComputeSystem",
+      v1.handle,
+      JSON.stringify(update("Container/Memory/SizeInMB", 256)),
+    );
+    expect(r.hr).toBe(INVALID_JSON);
+    expect(r.result).toContain("a schema 1 system takes no ResourcePath");
+    await teardown(x, "system", cb1, v1.handle);
   });
 
   it("refuses processor limits HCS cannot apply: out of range, more than the host's, combined in a silo", async (ctx) => {

@@ -43,6 +43,7 @@ export class FakeControl {
       live: f("int32 FakeGetLiveAllocations(void)"),
       handles: f("int32 FakeGetOpenHandles(void)"),
       lastDoc: f("int32 FakeGetLastCreateDocument(_Out_ void **doc)"),
+      lastModify: f("int32 FakeGetLastModifyDocument(_Out_ void **doc)"),
       inject: f("void FakeInjectFailure(str16 exportName, int32 hresult, str16 resultErrorJson)"),
       option: f("void FakeSetOption(str16 key, int32 value)"),
       reset: f("void FakeReset(void)"),
@@ -67,8 +68,17 @@ export class FakeControl {
   }
 
   lastCreateDocument(): unknown {
+    return this.takeDocument("lastDoc");
+  }
+
+  /** The last document HcsModifyComputeSystem accepted. */
+  lastModifyDocument(): unknown {
+    return this.takeDocument("lastModify");
+  }
+
+  private takeDocument(fn: "lastDoc" | "lastModify"): unknown {
     const out: [unknown] = [null];
-    this.fns.lastDoc!(out);
+    this.fns[fn]!(out);
     const ptr = out[0];
     if (!ptr) return undefined;
     try {

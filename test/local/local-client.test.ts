@@ -439,6 +439,61 @@ describe("errors from HCS", () => {
   });
 });
 
+describe("updateResources as hcsshim updates a running silo", () => {
+  it("memory (MiB, even) on schema v2, the CPU from 20H2, one CPU limit; v1, Hyper-V and storage are NotImplementedError", async () => {
+    await fake.reset();
+    const c = client({ windowsBuild: 19042 });
+    const container = await c.newContainer(id(), windowsSpec(["sleep", "30"]));
+    const task = await container.newTask();
+    await task.start();
+    await task.updateResources({ memory: 255 * 1024 * 1024 });
+    expect(fake.lastModifyDocument()).toEqual({
+      ResourcePath: "Container/Memory/SizeInMB",
+      RequestType: "Update",
+      Settings: 256,
+    });
+    await task.updateResources({ windows: { cpu: { maximum: 5000 } } });
+    expect(fake.lastModifyDocument()).toEqual({
+      ResourcePath: "Container/Processor",
+      RequestType: "Update",
+      Settings: { Maximum: 5000 },
+    });
+    await expect(
+      task.updateResources({ windows: { cpu: { count: 1, shares: 100 } } }),
+    ).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(task.updateResources({ windows: { storage: { iops: 10 } } })).rejects.toBeInstanceOf(
+      NotImplementedError,
+    );
+    await task.forceDelete();
+    await container.delete();
+
+    // RS5 (before 20H2): memory yes, CPU no.
+    const rs5 = client({ windowsBuild: 17763 });
+    const c5 = await rs5.newContainer(id(), windowsSpec(["sleep", "30"]));
+    const t5 = await c5.newTask();
+    await t5.start();
+    await expect(t5.updateResources({ cpus: 1 })).rejects.toBeInstanceOf(NotImplementedError);
+    await t5.updateResources({ memory: "64m" });
+    expect(fake.lastModifyDocument()).toMatchObject({ Settings: 64 });
+    await t5.forceDelete();
+    await c5.delete();
+
+    // Schema v1 and Hyper-V containers have no such request.
+    for (const [options, hyperv] of [
+      [{ windowsBuild: 17134 }, false],
+      [{ fileExists: (p: string) => p.endsWith("UtilityVM") }, true],
+    ] as const) {
+      const other = client(options);
+      const oc = await other.newContainer(id(), windowsSpec(["sleep", "30"], { hyperv }));
+      const ot = await oc.newTask();
+      await ot.start();
+      await expect(ot.updateResources({ memory: "64m" })).rejects.toBeInstanceOf(NotImplementedError);
+      await ot.forceDelete();
+      await oc.delete();
+    }
+  });
+});
+
 describe("isolation-dependent and unsupported operations", () => {
   it("logs need containerd's shim; labels need a container record; inspect answers what the client knows", async () => {
     const c = client();
@@ -460,7 +515,7 @@ describe("isolation-dependent and unsupported operations", () => {
     const task = await container.newTask();
     await task.start();
     await expect(task.pause()).rejects.toBeInstanceOf(NotImplementedError);
-    await expect(task.updateResources({ windows: { memory: { limit: 1 } } })).rejects.toBeInstanceOf(
+    await expect(task.updateResources({ windows: { storage: { iops: 1 } } })).rejects.toBeInstanceOf(
       NotImplementedError,
     );
     await expect(task.checkpoint("/tmp/x")).rejects.toBeInstanceOf(NotImplementedError);

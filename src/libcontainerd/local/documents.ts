@@ -21,6 +21,8 @@ export const WINDOWS_BUILD_RS1 = 14393;
 export const WINDOWS_BUILD_RS3 = 16299;
 export const WINDOWS_BUILD_RS4 = 17134;
 export const WINDOWS_BUILD_RS5 = 17763;
+/** 20H2: HCS takes processor updates of a running container (hcsshim task_hcs.go updateWCOWContainerCPU). */
+export const WINDOWS_BUILD_V20H2 = 19042;
 
 export type GuestOs = "windows" | "linux";
 
@@ -59,7 +61,7 @@ export function createDocument(spec: OciSpec, ctx: CreateDocumentContext): Creat
     }
     const boot = resolveLcowBootFiles(ctx.lcow, ctx.pathExists);
     // The utility VM is a Hyper-V partition: a count goes with a maximum there.
-    const processors = processorLimits(spec, ctx, true);
+    const processors = processorLimits(spec.windows?.resources?.cpu, ctx, true);
     const { config, guestSpec } = lcowContainerConfig(ctx.id, ctx.owner, spec, boot, ctx.layerId, processors);
     return { schema: "v1", guestOs: "linux", document: config, guestSpec };
   }

@@ -179,6 +179,18 @@ export class HcsSystem extends HcsHandleOwner {
     return JSON.parse(r.properties) as T;
   }
 
+  /** HcsModifyComputeSystem: synchronous; any failure, pending included, is an error (hcsshim System.Modify). */
+  async modify(request: object): Promise<void> {
+    const r = await this.call((h) => this.ctx.api.modifyComputeSystem(h, JSON.stringify(request)));
+    if (isFailure(r.hresult)) {
+      throw hcsError(r.hresult, {
+        operation: "HcsModifyComputeSystem",
+        subject: this.id,
+        resultJson: r.result,
+      });
+    }
+  }
+
   /** HcsCreateProcess. The caller owns the returned stdio handles. */
   async createProcessHandle(
     parameters: object,

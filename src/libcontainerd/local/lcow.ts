@@ -137,7 +137,7 @@ export function lcowContainerConfig(
     ProcessorCount: processors.processorCount,
     ProcessorWeight: processors.processorWeight,
     ProcessorMaximum: processors.processorMaximum,
-    MemoryMaximumInMB: memoryLimitInMB(id, spec),
+    MemoryMaximumInMB: memoryLimitInMB(id, spec.windows?.resources?.memory?.limit),
     MappedDirectories: mappedDirectories.length ? mappedDirectories : undefined,
     HvPartition: true,
     EndpointList: network?.endpointList?.length ? [...network.endpointList] : undefined,

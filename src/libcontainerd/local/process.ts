@@ -24,13 +24,16 @@ import {
   UnavailableError,
 } from "../types/errors.js";
 import type { EventType } from "../types/events.js";
+import type { Resources } from "../types/resources.js";
 import type { Stats } from "../types/stats.js";
-import { type GuestOs, processParameters, WINDOWS_BUILD_RS5 } from "./documents.js";
+import { type GuestOs, processParameters, WINDOWS_BUILD_RS5, WINDOWS_BUILD_V20H2 } from "./documents.js";
 import { HcsProcess } from "./hcs-process.js";
 import type { HcsContext, HcsSystem } from "./hcs-system.js";
 import { type HcsSystemProperties, hcsStats } from "./properties.js";
+import { dropUndefined } from "./schema1.js";
 import { hcsSignal } from "./signals.js";
 import { assertStdioSupported, closeRawStdio, type ProcessStreams, streamsFromHandles } from "./stdio.js";
+import { memoryLimitInMB, processorLimits } from "./windows-config.js";
 
 export interface LocalRuntime {
   hcs: HcsContext;
@@ -370,11 +373,56 @@ export class LocalTask extends TaskBase<LocalProcess> {
   }
 
   /**
-   * Not implemented rather than moby's silent no-op: HCS v1 cannot change a running container's
-   * CPU or memory limits, and a caller must not believe a limit was applied.
+   * hcsshim's update of a running process-isolated container (cmd/containerd-shim-runhcs-v1/task_hcs.go
+   * updateWCOWResources): HcsModifyComputeSystem with a ModifySettingRequest "Update" of
+   * "Container/Memory/SizeInMB" (MiB, rounded up to even: hcsoci NormalizeMemorySize) and, from 20H2, of
+   * "Container/Processor" with one of Count, Maximum and Weight. Schema v1 (before RS5, Hyper-V, LCOW) has no
+   * such request: NotImplementedError there, rather than moby's silent no-op, so a caller never believes a
+   * limit was applied. Storage limits cannot change either.
    */
-  protected async updateTaskResources(): Promise<void> {
-    throw new NotImplementedError("the HCS (local) backend cannot change a running container's limits");
+  protected async updateTaskResources(_call: Call, resources: Resources): Promise<void> {
+    this.driver.assertNotDeleted();
+    const v2Silo =
+      this.owner.guestOs === "windows" && !this.owner.hyperV && this.rt.windowsBuild >= WINDOWS_BUILD_RS5;
+    if (!v2Silo || !("windows" in resources)) {
+      throw new NotImplementedError(
+        "HCS changes limits of a running container only for process isolation on schema v2 (RS5+)",
+      );
+    }
+    const { memory, cpu, storage } = resources.windows;
+    if (storage && Object.values(storage).some((v) => v !== undefined)) {
+      throw new NotImplementedError("HCS cannot change a running container's storage limits");
+    }
+    const sizeInMB = memoryLimitInMB(this.id, memory?.limit);
+    const processor = processorLimits(
+      cpu,
+      { id: this.id, warn: (m) => this.rt.logger.warn({ id: this.id }, m) },
+      false,
+    );
+    const processorUpdate = dropUndefined({
+      Count: processor.processorCount,
+      Maximum: processor.processorMaximum,
+      Weight: processor.processorWeight,
+    });
+    if (Object.keys(processorUpdate).length > 0 && this.rt.windowsBuild < WINDOWS_BUILD_V20H2) {
+      throw new NotImplementedError(
+        `HCS changes a running container's CPU limits from Windows build ${WINDOWS_BUILD_V20H2} (20H2) on`,
+      );
+    }
+    if (sizeInMB !== undefined) {
+      await this.owner.system.modify({
+        ResourcePath: "Container/Memory/SizeInMB",
+        RequestType: "Update",
+        Settings: sizeInMB + (sizeInMB % 2),
+      });
+    }
+    if (Object.keys(processorUpdate).length > 0) {
+      await this.owner.system.modify({
+        ResourcePath: "Container/Processor",
+        RequestType: "Update",
+        Settings: processorUpdate,
+      });
+    }
   }
 
   /** Unreachable: the core asks the container's runtime first, and HCS has no checkpoints. */

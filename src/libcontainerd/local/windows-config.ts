@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import type { OciMount, OciSpec } from "../../oci/spec.js";
 import { InvalidArgumentError } from "../types/errors.js";
+import type { WindowsResources } from "../types/resources.js";
 
 const win32 = path.win32;
 
@@ -121,7 +122,7 @@ export function windowsContainerConfig(spec: OciSpec, ctx: DocumentContext): Win
   const resources = windows.resources;
   const network = windows.network;
   return {
-    ...processorLimits(spec, ctx, hyperV),
+    ...processorLimits(resources?.cpu, ctx, hyperV),
     hostname: spec.hostname || undefined,
     layers,
     scratchFolder,
@@ -130,7 +131,7 @@ export function windowsContainerConfig(spec: OciSpec, ctx: DocumentContext): Win
     utilityVmImagePath,
     mappedDirectories,
     mappedPipes,
-    memoryMaximumInMB: memoryLimitInMB(ctx.id, spec),
+    memoryMaximumInMB: memoryLimitInMB(ctx.id, resources?.memory?.limit),
     storageIopsMaximum: resources?.storage?.iops || undefined,
     storageBandwidthMaximum: resources?.storage?.bps || undefined,
     storageSandboxSize: resources?.storage?.sandboxSize || undefined,
@@ -149,8 +150,7 @@ export function windowsContainerConfig(spec: OciSpec, ctx: DocumentContext): Win
  * `windows.resources.memory.limit` (bytes) as HCS's whole MiB (MemoryMaximumInMB, Memory.SizeInMB), rounded
  * down as moby does. A limit under 1 MiB would round to 0, which HCS reads as "no limit": refused instead.
  */
-export function memoryLimitInMB(id: string, spec: OciSpec): number | undefined {
-  const limit: unknown = spec.windows?.resources?.memory?.limit;
+export function memoryLimitInMB(id: string, limit: unknown): number | undefined {
   if (limit === undefined || limit === null || limit === 0) return undefined;
   if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < MIB) {
     throw new InvalidArgumentError(
@@ -181,8 +181,11 @@ const MAX_PROCESSOR_MAXIMUM = 10_000;
  *   exclusive (OCI config-windows.md; hcsshim hcsdoc_wcow.go ConvertCPULimits refuses more than one; moby
  *   drops all but one). A Hyper-V utility VM takes a count with a maximum (moby oci_windows.go sends both).
  */
-export function processorLimits(spec: OciSpec, ctx: DocumentContext, hyperV: boolean): ProcessorLimits {
-  const cpu = spec.windows?.resources?.cpu;
+export function processorLimits(
+  cpu: WindowsResources["cpu"],
+  ctx: Pick<DocumentContext, "id" | "hostProcessors" | "warn">,
+  hyperV: boolean,
+): ProcessorLimits {
   if (!cpu) return {};
   const field = (name: "count" | "shares" | "maximum", max: number): number | undefined => {
     const value: unknown = cpu[name];
