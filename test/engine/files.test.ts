@@ -1,13 +1,17 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
+  chmodSync,
   existsSync,
   lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
+  statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { request } from "node:http";
@@ -192,6 +196,39 @@ describe("ctrd serve: docker cp", () => {
         rmSync(path, { force: true });
       await engine.docker(["rm", "-f", name]);
     }
+  });
+
+  it("copies a hard-linked symlink in as a link, leaving the host file it names alone", async () => {
+    // `cp -al` of a tree, or `ln` on a symlink: the archive holds a hard link to a symlink. Its chmod and
+    // utimes must not follow it (the engine runs them from the host's root): moby's handleLChmod.
+    const base = join(engine.containerd.dir, `cp-hardlink-${randomBytes(3).toString("hex")}`);
+    const victim = join(base, "host-victim");
+    const tree = join(base, "tree");
+    mkdirSync(tree, { recursive: true });
+    writeFileSync(victim, "host file\n");
+    chmodSync(victim, 0o600);
+    utimesSync(victim, 1_000_000, 1_000_000);
+    symlinkSync(victim, join(tree, "link"));
+    execFileSync("ln", [join(tree, "link"), join(tree, "link2")]); // GNU ln: a hard link to the symlink itself
+    for (const create of [
+      ["run", "-d", engine.image, "sleep", "300"],
+      ["create", engine.image, "true"],
+    ]) {
+      const created = await engine.docker(create);
+      expect(created.code, created.stderr).toBe(0);
+      const id = created.stdout.trim();
+      try {
+        expect(await engine.docker(["cp", tree, `${id}:/tmp/`])).toMatchObject({ code: 0 });
+        const out = join(base, `out-${create[0]}`);
+        expect(await engine.docker(["cp", `${id}:/tmp/tree`, out])).toMatchObject({ code: 0 });
+        expect(readlinkSync(join(out, "link2"))).toBe(victim);
+        expect(statSync(victim).mode & 0o7777).toBe(0o600);
+        expect(statSync(victim).mtimeMs).toBe(1_000_000_000);
+      } finally {
+        await engine.docker(["rm", "-f", id]);
+      }
+    }
+    rmSync(base, { recursive: true, force: true });
   });
 
   it("answers HEAD with the path's stat, and refuses what dockerd refuses", async () => {

@@ -346,7 +346,11 @@ export async function extractTar(
       }
       entry.resume();
       await lchown(target, uid, gid);
-      if (header.type === "symlink") await lutimes(target, mtime, mtime);
+      // A hard link to a symlink is a symlink: chmod and utimes would follow it, out of the container
+      // (the engine runs them from the host's root). moby's handleLChmod leaves such a link's mode alone.
+      const isSymlink =
+        header.type === "symlink" || (header.type === "link" && (await lstat(target)).isSymbolicLink());
+      if (isSymlink) await lutimes(target, mtime, mtime);
       else {
         await chmod(target, mode);
         if (header.type !== "directory") await utimes(target, mtime, mtime);
