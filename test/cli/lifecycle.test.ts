@@ -199,6 +199,14 @@ describe("a detached container", () => {
     const [a, b] = ids as [string, string];
     const quiet = await ctrd(["ps", "-aq", ...fx.global]);
     expect(quiet.stdout.split("\n").sort()).toEqual(["", a, b].sort());
+    // stats without ids: every running container, as docker stats.
+    const stats = await ctrd(["stats", "--no-stream", "--json", ...fx.global]);
+    expect(stats.code, stats.stderr).toBe(0);
+    const sampled = stats.stdout
+      .trim()
+      .split("\n")
+      .map((line) => (JSON.parse(line) as { id: string }).id);
+    expect(sampled.sort()).toEqual([a, b].sort());
     const missing = `no-such-${process.pid}`;
     const killed = await ctrd(["kill", ...fx.global, a, missing, b]);
     expect(killed).toMatchObject({ code: 125, stdout: `${a}\n${b}\n` });
