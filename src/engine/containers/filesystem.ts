@@ -232,7 +232,8 @@ export async function writeTar(
   const child = spawn("tar", args, { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr += chunk;
+    // Its warnings ("file changed as we read it") may be many on a busy tree: the first are enough.
+    if (stderr.length < 16 * 1024) stderr += chunk;
   });
   // Settles on the first of 'error' (tar missing) and 'close'; either may come after the other.
   const exited = new Promise<number | null>((resolve) => {
