@@ -13,8 +13,9 @@
  *     errno 0 with the exit code (or the signal that ended it, code -1), or an errno and the step
  *     that failed. The pending call keeps the event loop alive, as a child process handle does.
  *   kill(pid: number, signal: number): boolean
- *     Signals a process run() started and has not reaped yet; false otherwise. Its pid cannot have
- *     been reused meanwhile: it is reaped only after it left the list this looks in, under one lock.
+ *     Signals the process group of a process run() started (each is the leader of one of its own)
+ *     and has not reaped yet; false otherwise. Its pid, the group's id, cannot have been reused
+ *     meanwhile: it is reaped only after it left the list this looks in, under one lock.
  *
  * libuv reaps only its own children (waitpid per pid), so it never takes ours.
  */
@@ -264,7 +265,11 @@ napi_value SpawnRun(napi_env env, napi_callback_info info) {
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
     posix_spawn_file_actions_adddup2(&actions, err[1], 2);
     posix_spawnattr_init(&attributes);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* A process group of its own: the terminal's Ctrl-C (sent to ctrd's group) does not reach it, and
+       kill() reaches what it started too (the bridge plugin runs host-local, which shares its stderr:
+       the supervising thread reads that to its end). */
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attributes, 0);
     posix_spawnattr_setsigmask(&attributes, &none);
     posix_spawnattr_setsigdefault(&attributes, &all);
     char *args[] = {file, NULL};
@@ -341,7 +346,7 @@ napi_value SpawnKill(napi_env env, napi_callback_info info) {
   pthread_mutex_lock(&running_lock);
   for (struct job *job = running; job; job = job->next) {
     if (job->pid == pid && pid > 0) {
-      sent = kill(pid, signal) == 0;
+      sent = kill(-pid, signal) == 0;
       break;
     }
   }

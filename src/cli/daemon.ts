@@ -77,7 +77,7 @@ async function stop(settings: GlobalSettings): Promise<number> {
   const managed = supervisor(settings, false);
   await managed.start();
   const pid = managed.pid;
-  await managed.shutdown({ leaveRunning: false });
+  await managed.shutdown({ leaveRunning: false, onPurpose: true });
   const note =
     live > 0
       ? `; ${live} container(s) in namespace ${settings.namespace} keep running, and are found again when it starts`

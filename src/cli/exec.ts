@@ -4,12 +4,13 @@ import type { Process } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import type { OciProcess } from "../oci/spec.js";
 import { Attachment } from "./attach.js";
-import { LABELS } from "./container-spec.js";
+import { LABELS, parseEnv } from "./container-spec.js";
 import { launchFailure, usageError } from "./errors.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 import { SignalRelay } from "./signals.js";
 
 interface ExecFlags {
+  env?: string[];
   interactive?: boolean;
   tty?: boolean;
   workdir?: string;
@@ -23,6 +24,17 @@ function parseNumericUser(value: string): { uid: number; gid: number } {
   return { uid, gid: match[2] !== undefined ? Number(match[2]) : uid };
 }
 
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+/** `base` with each of `extra`'s variables set (the last one given wins): replaced in place, or added. */
+export function withEnv(base: readonly string[], extra: readonly string[]): string[] {
+  const name = (entry: string) => entry.split("=", 1)[0] ?? entry;
+  const set = new Map(extra.map((entry) => [name(entry), entry]));
+  const merged = base.map((entry) => set.get(name(entry)) ?? entry);
+  const present = new Set(base.map(name));
+  return [...merged, ...[...set].filter(([key]) => !present.has(key)).map(([, entry]) => entry)];
+}
+
 export function registerExec(program: Command): void {
   const command = program
     .command("exec")
@@ -34,6 +46,7 @@ export function registerExec(program: Command): void {
     .option("-t, --tty", "give the process a terminal")
     .option("-w, --workdir <dir>", "working directory (default: the container's)")
     .option("-u, --user <uid[:gid]>", "user to run as (default: the container's)")
+    .option("-e, --env <K=V>", "set an environment variable, over the container's (repeatable)", collect)
     .passThroughOptions();
   addGlobalOptions(command).action(async (id: string, given: string[], flags: ExecFlags, self: Command) => {
     // Options stop at the id, so a `--` after it reaches us as an argument; it only separates.
@@ -46,9 +59,11 @@ export function registerExec(program: Command): void {
       throw usageError("the input device is not a TTY: use -i without -t for piped input");
     const settings = resolveSettings(globalFlags(self));
     const user = flags.user !== undefined ? parseNumericUser(flags.user) : undefined;
+    const extraEnv = parseEnv(flags.env ?? []);
     process.exitCode = await withClient(settings, async (client) => {
       const container = await client.loadContainer(id);
-      const labels = (await container.info()).labels;
+      const info = await container.info();
+      const labels = info.labels;
       const task = await container.task();
       const tty = flags.tty ?? false;
       const spec: OciProcess = {
@@ -57,6 +72,8 @@ export function registerExec(program: Command): void {
         user: user ?? parseNumericUser(labels[LABELS.user] ?? "0:0"),
         terminal: tty,
       };
+      // docker exec -e: the container's environment with these set over it.
+      if (extraEnv.length > 0) spec.env = withEnv(info.spec?.process?.env ?? [], extraEnv);
       // The exec starts with its Exec call: a resize after it comes too late for a command that asks
       // at once (`stty size` saw 0 0). runc sizes an exec's pty from the spec before it runs.
       if (tty && process.stdout.isTTY && process.stdout.columns && process.stdout.rows)

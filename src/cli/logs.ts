@@ -87,7 +87,9 @@ export function registerLogs(program: Command): void {
           ...(until ? { until } : {}),
         });
         for await (const line of lines) {
-          await write(line.stream === "stdout" ? process.stdout : process.stderr, `${line.line}\n`);
+          // A line without its end is printed without one, as docker logs prints it.
+          const text = line.partial ? line.line : `${line.line}\n`;
+          await write(line.stream === "stdout" ? process.stdout : process.stderr, text);
         }
       } finally {
         process.off("SIGINT", interrupt);

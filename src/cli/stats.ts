@@ -44,19 +44,17 @@ function summarize(id: string, stats: Stats, previous: Stats | undefined): Stats
   };
 }
 
-function table(summary: StatsSummary): string {
+function table(summaries: readonly StatsSummary[]): string {
   return formatTable(
     ["CONTAINER", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS", "BLOCK I/O"],
-    [
-      [
-        summary.id,
-        summary.cpuPercent === null ? "--" : `${summary.cpuPercent.toFixed(2)}%`,
-        `${formatBytes(summary.memoryUsage)} / ${formatBytes(summary.memoryLimit)}`,
-        `${summary.memoryPercent.toFixed(2)}%`,
-        summary.pids === null ? "--" : String(summary.pids),
-        `${formatBytes(summary.blockRead)} / ${formatBytes(summary.blockWrite)}`,
-      ],
-    ],
+    summaries.map((summary) => [
+      summary.id,
+      summary.cpuPercent === null ? "--" : `${summary.cpuPercent.toFixed(2)}%`,
+      `${formatBytes(summary.memoryUsage)} / ${formatBytes(summary.memoryLimit)}`,
+      `${summary.memoryPercent.toFixed(2)}%`,
+      summary.pids === null ? "--" : String(summary.pids),
+      `${formatBytes(summary.blockRead)} / ${formatBytes(summary.blockWrite)}`,
+    ]),
   );
 }
 
@@ -67,29 +65,63 @@ const SINGLE_SAMPLE_GAP_MS = 500;
 export function registerStats(program: Command): void {
   const command = program
     .command("stats")
-    .description("resource usage of a container: a live view, or one sample with --no-stream")
-    .argument("<id>", "container id")
+    .description(
+      "resource usage of containers (every running one when none is named): a live view, or one sample with --no-stream",
+    )
+    .argument("[ids...]", "container ids")
     .option("--no-stream", "print one sample and exit")
-    .option("--json", "print JSON (one object per line when streaming)");
+    .option("--json", "print JSON (one object per container and sample, a line each)");
   addGlobalOptions(command).action(
-    async (id: string, flags: { stream: boolean; json?: boolean }, self: Command) => {
+    async (ids: string[], flags: { stream: boolean; json?: boolean }, self: Command) => {
       await withClient(resolveSettings(globalFlags(self)), async (client) => {
-        const task = await (await client.loadContainer(id)).task();
+        // As docker stats: the containers named (each must run), or every running one.
+        const named = ids.length > 0;
+        const watched = new Map<string, Task>();
+        for (const id of named ? ids : (await client.listContainers()).map((info) => info.id)) {
+          try {
+            const task = await (await client.loadContainer(id)).task();
+            if (named || (await task.status()) === "running") watched.set(id, task);
+          } catch (err) {
+            if (named || !isErrorCode(err, "not_found")) throw err;
+          }
+        }
+        const json = flags.json ?? false;
         if (!flags.stream) {
-          const first = await task.stats();
+          const first = await sample(watched);
           await sleep(SINGLE_SAMPLE_GAP_MS);
-          const summary = summarize(id, await task.stats(), first);
-          process.stdout.write(flags.json ? `${JSON.stringify(summary)}\n` : `${table(summary)}\n`);
+          const summaries = [...(await sample(watched))].map(([id, stats]) =>
+            summarize(id, stats, first.get(id)),
+          );
+          if (json) for (const summary of summaries) printJsonLine(summary);
+          else process.stdout.write(`${table(summaries)}\n`);
           return;
         }
-        await streamStats(id, task, flags.json ?? false);
+        await streamStats(watched, json);
       });
     },
   );
 }
 
-/** Until Ctrl-C or the task goes away: redraws in place on a terminal, a line per sample otherwise. */
-async function streamStats(id: string, task: Task, json: boolean): Promise<void> {
+/**
+ * A sample of each task that still runs; one that stopped or went away meanwhile is left out, and
+ * no longer watched (a stopped task's cgroup still answers, with numbers that no longer move).
+ */
+async function sample(watched: Map<string, Task>): Promise<Map<string, Stats>> {
+  const samples = new Map<string, Stats>();
+  for (const [id, task] of [...watched]) {
+    try {
+      if ((await task.status()) === "stopped") throw new NotFoundError(`${id} has stopped`);
+      samples.set(id, await task.stats());
+    } catch (err) {
+      if (!isErrorCode(err, "not_found") && !isErrorCode(err, "failed_precondition")) throw err;
+      watched.delete(id);
+    }
+  }
+  return samples;
+}
+
+/** Until Ctrl-C or no watched task runs: redraws in place on a terminal, lines per sample otherwise. */
+async function streamStats(watched: Map<string, Task>, json: boolean): Promise<void> {
   const stop = new AbortController();
   const onInterrupt = (signal: NodeJS.Signals): void => {
     process.exitCode = signalExitCode(signal);
@@ -98,32 +130,27 @@ async function streamStats(id: string, task: Task, json: boolean): Promise<void>
   process.once("SIGINT", onInterrupt);
   process.once("SIGTERM", onInterrupt);
   const redraw = process.stdout.isTTY && !json;
-  let previous: Stats | undefined;
+  let previous = new Map<string, Stats>();
+  let first = true;
   try {
     while (!stop.signal.aborted) {
-      let stats: Stats;
-      try {
-        // A stopped task's cgroup still answers, with numbers that no longer move.
-        if ((await task.status()) === "stopped") throw new NotFoundError(`${id} has stopped`);
-        stats = await task.stats();
-      } catch (err) {
-        // The container stopped or went away while watched: the view simply ends.
-        if (!isErrorCode(err, "not_found") && !isErrorCode(err, "failed_precondition")) throw err;
-        process.stderr.write(`ctrd: ${id} is no longer running\n`);
-        return;
-      }
-      const summary = summarize(id, stats, previous);
-      const first = previous === undefined;
-      previous = stats;
-      if (json) printJsonLine(summary);
-      else if (redraw) process.stdout.write(`\x1b[H\x1b[2J${table(summary)}\n`);
+      const before = new Set(watched.keys());
+      const samples = await sample(watched);
+      for (const id of before)
+        if (!watched.has(id)) process.stderr.write(`ctrd: ${id} is no longer running\n`);
+      if (watched.size === 0) return;
+      const summaries = [...samples].map(([id, stats]) => summarize(id, stats, previous.get(id)));
+      previous = samples;
+      if (json) for (const summary of summaries) printJsonLine(summary);
+      else if (redraw) process.stdout.write(`\x1b[H\x1b[2J${table(summaries)}\n`);
       else
         process.stdout.write(
-          `${table(summary)
+          `${table(summaries)
             .split("\n")
             .slice(first ? 0 : 1)
             .join("\n")}\n`,
         );
+      first = false;
       await sleep(INTERVAL_MS, undefined, { signal: stop.signal }).catch(() => {});
     }
   } finally {

@@ -24,6 +24,7 @@ const STATUS_FOR_CODE: Record<string, number> = {
   not_found: 404,
   already_exists: 409,
   invalid_argument: 400,
+  unauthenticated: 401,
   failed_precondition: 409,
   unavailable: 503,
   not_implemented: 501,

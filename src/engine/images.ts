@@ -1,9 +1,11 @@
 import type { Writable } from "node:stream";
 import type { PullProgress } from "../images/pull.js";
 import type { PushProgress } from "../images/push.js";
+import { parseReference } from "../images/reference.js";
 import type { Credentials } from "../images/registry/credentials.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import { type ContainerdImages, familiarName } from "./containerd-images.js";
+import { isObject } from "./containers/config.js";
 import type { ContainerStore } from "./containers/store.js";
 import { badRequest, conflict, EngineError, notFound, toHttpError } from "./errors.js";
 import type { EventBus } from "./events.js";
@@ -128,6 +130,46 @@ export function imageRoutes(
     });
   });
 
+  // docker history: the config's history, newest first, each entry that made a layer with its size.
+  router.add("GET", "/images/{name*}/history", async (exchange) => {
+    const name = exchange.params.name ?? "";
+    const image = await images
+      .resolve(name, { signal: exchange.signal })
+      .catch(notFoundAs(`No such image: ${name}`));
+    const resolved = await images.service.resolve(image.ref, { signal: exchange.signal });
+    const summary = (await images.list({ signal: exchange.signal })).find((entry) => entry.id === image.id);
+    const layers = resolved.manifest.layers;
+    const seconds = (time: string | undefined): number => {
+      const parsed = time ? Date.parse(time) : Number.NaN;
+      return Number.isFinite(parsed) ? Math.floor(parsed / 1000) : 0;
+    };
+    const declared = (resolved.config.history ?? []).filter(isHistoryEntry);
+    // An image without history (an import, a hand-made one) shows its layers, as moby's history of it does.
+    const entries: HistoryEntry[] =
+      declared.length > 0
+        ? declared
+        : layers.map(() => ({ created: resolved.config.created, created_by: "", empty_layer: false }));
+    let layer = 0;
+    const rows = entries.map((entry) => {
+      const size = entry.empty_layer ? 0 : (layers[layer++]?.size ?? 0);
+      return {
+        Id: "<missing>",
+        Created: seconds(entry.created),
+        CreatedBy: entry.created_by ?? "",
+        Tags: null as string[] | null,
+        Size: size,
+        Comment: entry.comment ?? "",
+      };
+    });
+    rows.reverse();
+    const top = rows[0];
+    if (top) {
+      top.Id = image.id;
+      top.Tags = summary?.repoTags ?? [familiarName(image.ref)];
+    }
+    exchange.send(200, rows);
+  });
+
   router.add("POST", "/images/{name*}/tag", async (exchange) => {
     const name = exchange.params.name ?? "";
     const repo = exchange.query.get("repo") ?? "";
@@ -210,6 +252,38 @@ export function imageRoutes(
     exchange.send(200, { ImagesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed });
   });
 
+  // docker login: the credentials are tried on the registry (its /v2/, with Basic or a token for them);
+  // the CLI keeps them and sends them with each pull and push (X-Registry-Auth).
+  router.add("POST", "/auth", async (exchange) => {
+    const body = await exchange.json();
+    const text = (name: string): string =>
+      isObject(body) && typeof body[name] === "string" ? (body[name] as string) : "";
+    const username = text("username");
+    const password = text("password");
+    if (username === "" || password === "") throw badRequest("a username and a password are required");
+    const host = loginHost(text("serveraddress"));
+    // Loaded here: the registry client is not on the path of a serve that never logs in.
+    const { RegistryClient } = await import("../images/registry/client.js");
+    const client = new RegistryClient(parseReference(`${host}/library/login`), {
+      credentials: { username, password },
+    });
+    try {
+      const res = await client.send(new URL("/v2/", client.baseUrl), {
+        what: `log in to ${host}`,
+        signal: exchange.signal,
+      });
+      res.resume();
+      if (res.statusCode !== 200)
+        throw new EngineError(
+          res.statusCode === 401 ? 401 : 502,
+          `log in to ${host}: ${host} answered ${res.statusCode}`,
+        );
+    } finally {
+      client.close();
+    }
+    exchange.send(200, { Status: "Login Succeeded", IdentityToken: "" });
+  });
+
   const unsupported = (what: string) => (): never => {
     throw new EngineError(501, `${what} is not supported by this engine yet`);
   };
@@ -220,6 +294,30 @@ export function imageRoutes(
     save(exchange, images, [exchange.params.name ?? ""]),
   );
   router.add("POST", "/build", unsupported("build"));
+  router.add("POST", "/commit", unsupported("commit"));
+  router.add("GET", "/images/search", () => {
+    throw new EngineError(
+      501,
+      "image search is not supported by this engine: it has no registry index to ask",
+    );
+  });
+}
+
+interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  comment?: string;
+  empty_layer?: boolean;
+}
+
+function isHistoryEntry(value: unknown): value is HistoryEntry {
+  return typeof value === "object" && value !== null;
+}
+
+/** The registry a login's serveraddress names: `host:port`, a URL, or Docker Hub's index URL (or nothing). */
+export function loginHost(serverAddress: string): string {
+  const host = serverAddress.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
+  return host === "" || host === "index.docker.io" || host === "registry-1.docker.io" ? "docker.io" : host;
 }
 
 function notFoundAs(message: string): (err: unknown) => never {

@@ -3,6 +3,7 @@ import { availableParallelism, freemem, hostname, release, totalmem, type } from
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import type { ContainerStore } from "./containers/store.js";
+import { EngineError } from "./errors.js";
 import { type EventBus, eventMatches, parseEventTime } from "./events.js";
 import { queryFilters } from "./http.js";
 import type { ImageSummary } from "./image-source.js";
@@ -61,6 +62,21 @@ export function systemRoutes(router: Router, deps: SystemDeps): void {
   };
   const ping = (exchange: Parameters<Parameters<Router["add"]>[2]>[0]): void =>
     exchange.sendText(200, "OK", pingHeaders);
+  // Plugins: none (the docker CLI lists them; an unknown endpoint read as "No such plugin").
+  router.add("GET", "/plugins", (exchange) => exchange.send(200, []));
+  // Swarm: this node is in none, as a dockerd that never joined one answers; it cannot make or join one.
+  const notInSwarm = (): never => {
+    throw new EngineError(
+      503,
+      'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.',
+    );
+  };
+  for (const path of ["/swarm", "/services", "/nodes", "/tasks", "/secrets", "/configs"])
+    router.add("GET", path, notInSwarm);
+  for (const path of ["/swarm/init", "/swarm/join"])
+    router.add("POST", path, () => {
+      throw new EngineError(501, "swarm mode is not supported by this engine");
+    });
   router.add("GET", "/_ping", ping);
   router.add("HEAD", "/_ping", ping);
 

@@ -1,5 +1,6 @@
 import type { CallOptions, Container } from "../libcontainerd/types/client.js";
 import { isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
+import { flushLogger } from "./flush.js";
 import { logOptionsFromLabels } from "./labels.js";
 import { type LogLine, type ReadLogsOptions, readLogs } from "./reader.js";
 
@@ -20,9 +21,23 @@ export async function* containerLogs(
   try {
     let exited = opts.exited;
     if (opts.follow && !exited) exited = (await exitOf(container, { ...opts, signal })).exited;
+    // An exited task's logger may still hold the end of its output (a last line without a newline
+    // waits a second for it): written out first, so that what is read is all the container wrote.
+    if (!opts.follow && (await stoppedTask(container, { ...opts, signal })))
+      await flushLogger(log.path, signal).catch(() => {});
     yield* readLogs(log.path, { ...opts, ...(exited ? { exited } : {}) });
   } finally {
     stop.abort(); // the wait for the exit, when the caller stopped reading first
+  }
+}
+
+/** Whether the container has a task that has exited (its shim, and so its logger, still there). */
+async function stoppedTask(container: Container, opts: CallOptions): Promise<boolean> {
+  try {
+    return (await (await container.task(opts)).status(opts)) === "stopped";
+  } catch (err) {
+    if (isErrorCode(err, "not_found")) return false;
+    throw err;
   }
 }
 

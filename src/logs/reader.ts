@@ -14,6 +14,12 @@ export interface LogLine {
   timestamp: string;
   /** The text without its newline; a long line written in parts comes back whole. */
   line: string;
+  /**
+   * The line has no end: the container exited in the middle of it, or it is one piece of a line
+   * longer than the reader joins (1 MiB; the next piece carries on). Print it without a newline,
+   * as docker logs does, and the output is the container's, byte for byte.
+   */
+  partial?: true;
 }
 
 export interface ReadLogsOptions {
@@ -254,7 +260,8 @@ class LineJoiner {
     const first = open?.first ?? record;
     if (text.endsWith("\n") || text.length >= MAX_JOINED) {
       this.pending.delete(record.stream);
-      out.push(this.line(first, text.endsWith("\n") ? text.slice(0, -1) : text));
+      const ended = text.endsWith("\n");
+      out.push(this.line(first, ended ? text.slice(0, -1) : text, !ended));
     } else {
       this.pending.set(record.stream, { first, text });
     }
@@ -264,17 +271,18 @@ class LineJoiner {
   rest(): LogLine[] {
     const lines = [...this.pending.values()]
       .sort((a, b) => a.first.time.getTime() - b.first.time.getTime())
-      .map(({ first, text }) => this.line(first, text));
+      .map(({ first, text }) => this.line(first, text, true));
     this.pending.clear();
     return lines;
   }
 
-  private line(first: LogRecord, text: string): LogLine {
+  private line(first: LogRecord, text: string, partial: boolean): LogLine {
     return {
       stream: first.stream,
       time: first.time,
       timestamp: first.timestamp,
       line: this.timestamps ? `${first.timestamp} ${text}` : text,
+      ...(partial ? { partial: true as const } : {}),
     };
   }
 }

@@ -13,7 +13,7 @@
  * and under `dataDir` (kept): networks/NAME.json, the network definitions.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
@@ -48,7 +48,7 @@ import {
   withLock,
   writeFileAtomic,
 } from "./files.js";
-import { allocateHostPorts, HostPortHolds } from "./host-ports.js";
+import { allocateHostPorts } from "./host-ports.js";
 import {
   deleteLink,
   ensureHostPortMasquerade,
@@ -59,6 +59,7 @@ import {
 } from "./links.js";
 import { createNetns, isNetns, removeNetns } from "./netns.js";
 import { type PortMapping, type PortRequest, parsePortSpec } from "./ports.js";
+import { ReservedPorts } from "./reserved-ports.js";
 import { isolatedAttachment } from "./spec.js";
 import {
   checkGateway,
@@ -135,11 +136,12 @@ function checkName(value: string, what: string): void {
 
 export class NetworkManager {
   private readonly plugins: CniPlugins;
-  /** The published ports of this process's attachments, bound so that no host process takes them. */
-  private readonly heldPorts = new HostPortHolds();
+  /** Published ports kept out of the kernel's ephemeral picks (see reserved-ports.ts). */
+  private readonly reservedPorts: ReservedPorts;
 
   constructor(private readonly options: NetworkManagerOptions) {
     this.plugins = new CniPlugins(options.pluginDirs ?? DEFAULT_PLUGIN_DIRS);
+    this.reservedPorts = new ReservedPorts(options.stateDir, options.logger);
   }
 
   // ---- networks -------------------------------------------------------------------------------
@@ -360,6 +362,7 @@ export class NetworkManager {
     }
     await removeOrphanTemporaries(join(this.options.stateDir, "attachments", namespace));
     await this.removeStaleReleasing();
+    await this.updateReservedPorts(signal);
     const dir = join(this.options.stateDir, "containers", namespace);
     for (const id of existsSync(dir) ? readdirSync(dir) : []) {
       if (existsSync(this.recordPath(namespace, id))) continue;
@@ -420,9 +423,7 @@ export class NetworkManager {
       const published = (await this.allRecords()).flatMap((other) =>
         other.ports.map((port) => ({ port, owner: `${other.namespace}/${other.containerId}` })),
       );
-      this.heldPorts.prune();
-      const { mappings, held } = await allocateHostPorts(requests, published);
-      record.ports = mappings;
+      record.ports = await allocateHostPorts(requests, published);
       record.capabilityArgs = {
         portMappings: record.ports.map((port) => ({
           hostPort: port.hostPort,
@@ -431,14 +432,10 @@ export class NetworkManager {
           hostIP: port.hostIp,
         })),
       };
-      const path = this.recordPath(record.namespace, record.containerId);
-      try {
-        await writeFileAtomic(path, JSON.stringify(record));
-      } catch (err) {
-        for (const port of held) port.close();
-        throw err;
-      }
-      this.heldPorts.add(record.cniContainerId, held, () => recordIsCurrent(path, record.cniContainerId));
+      await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
+      await this.reservedPorts.update(
+        [...published.map(({ port }) => port), ...record.ports].map((port) => port.hostPort),
+      );
       return record;
     });
   }
@@ -549,7 +546,7 @@ export class NetworkManager {
     if (netnsPath) await removeNetns(netnsPath);
     await rm(this.containerDir(record.namespace, record.containerId), { recursive: true, force: true });
     await rm(this.recordPath(record.namespace, record.containerId), { force: true });
-    this.heldPorts.release(record.cniContainerId);
+    if (record.ports.length > 0) await this.updateReservedPorts(undefined);
     if (record.state === "attached" && record.netnsPath && record.network !== DEFAULT_NETWORK) {
       await this.refreshHosts(record.network, undefined).catch((err: unknown) =>
         this.options.logger?.warn({ err, network: record.network }, "updating the network's hosts files"),
@@ -570,6 +567,14 @@ export class NetworkManager {
     const paths = addresses.map((address) => join(dir, address));
     await Promise.all(paths.map((path) => writeFile(path, owner)));
     return paths;
+  }
+
+  /** Under the ports lock: the kernel's reserved ports follow what every attachment publishes now. */
+  private async updateReservedPorts(signal: AbortSignal | undefined): Promise<void> {
+    await withLock(this.lockPath("ports"), signal, async () => {
+      const records = await this.allRecords();
+      await this.reservedPorts.update(records.flatMap((record) => record.ports.map((port) => port.hostPort)));
+    });
   }
 
   /** Release markers whose process died during its DEL (each ADD also skips and removes such a one). */
@@ -855,14 +860,4 @@ function publicView(record: AttachmentRecord): NetworkAttachment {
   if (record.gateway) view.gateway = record.gateway;
   if (record.macAddress) view.macAddress = record.macAddress;
   return view;
-}
-
-/** Whether the attachment record at `path` is still the one `cniContainerId` names. */
-function recordIsCurrent(path: string, cniContainerId: string): boolean {
-  try {
-    return (JSON.parse(readFileSync(path, "utf8")) as AttachmentRecord).cniContainerId === cniContainerId;
-  } catch (err) {
-    // Only a record that is gone (or replaced) lets its ports go; one that cannot be read now may be back.
-    return (err as NodeJS.ErrnoException).code !== "ENOENT" && !(err instanceof SyntaxError);
-  }
 }

@@ -82,10 +82,15 @@ export function runProgram(
       if (pid < 0) return reject(new Error(`spawn ${file}: ${errnoName(-pid)}`));
       kill = () => native.kill(pid, os.signals.SIGKILL);
     } else {
-      const child = spawn(file, [], { env, stdio: ["pipe", "pipe", "pipe"] });
+      // detached: a process group of its own, as the addon gives it (see native/network/spawn.c).
+      const child = spawn(file, [], { env, stdio: ["pipe", "pipe", "pipe"], detached: true });
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
-      kill = () => child.kill("SIGKILL");
+      kill = () => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+        } catch {}
+      };
       child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
       child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
       child.stdin.on("error", () => {});

@@ -71,6 +71,22 @@ describe("a detached container", () => {
     expect(exec).toMatchObject({ code: 4, stdout: "from exec\n" });
     const execStdin = await ctrd(["exec", ...fx.global, "-i", "web", "--", "cat"], { input: "piped\n" });
     expect(execStdin).toMatchObject({ code: 0, stdout: "piped\n" });
+    const execEnv = await ctrd([
+      "exec",
+      ...fx.global,
+      "-e",
+      "EXTRA=1",
+      "web",
+      "--",
+      "sh",
+      "-c",
+      'echo "$EXTRA $PATH"',
+    ]);
+    // Over the container's environment, not instead of it (its PATH is still there).
+    expect(execEnv).toMatchObject({
+      code: 0,
+      stdout: "1 /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
+    });
     const execMissing = await ctrd(["exec", ...fx.global, "web", "--", "no-such-command"]);
     expect(execMissing.code).toBe(127);
     // -it with piped input: refused as docker refuses it (the input's end would hang the terminal up).
@@ -183,6 +199,14 @@ describe("a detached container", () => {
     const [a, b] = ids as [string, string];
     const quiet = await ctrd(["ps", "-aq", ...fx.global]);
     expect(quiet.stdout.split("\n").sort()).toEqual(["", a, b].sort());
+    // stats without ids: every running container, as docker stats.
+    const stats = await ctrd(["stats", "--no-stream", "--json", ...fx.global]);
+    expect(stats.code, stats.stderr).toBe(0);
+    const sampled = stats.stdout
+      .trim()
+      .split("\n")
+      .map((line) => (JSON.parse(line) as { id: string }).id);
+    expect(sampled.sort()).toEqual([a, b].sort());
     const missing = `no-such-${process.pid}`;
     const killed = await ctrd(["kill", ...fx.global, a, missing, b]);
     expect(killed).toMatchObject({ code: 125, stdout: `${a}\n${b}\n` });

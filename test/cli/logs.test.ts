@@ -235,6 +235,18 @@ describe("ctrd logs, ps -a, inspect, wait", () => {
     expect((await ctrd(["rm", "-f", id, ...fx.global])).code).toBe(0);
   });
 
+  test("logs prints the output byte for byte: a line longer than the reader joins, an end without a newline", async () => {
+    const id = name("bytes");
+    // 1.5 MiB on one line (split by the logger at 16 KiB, handed out by the reader at 1 MiB), then a
+    // last line with no end.
+    await runDetached(id, ["sh", "-c", "head -c 1572864 /dev/zero | tr '\\0' x; echo; printf 'no end'"]);
+    expect((await ctrd(["wait", id, ...fx.global])).stdout).toBe("0\n");
+    const logs = await ctrd(["logs", id, ...fx.global]);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toBe(`${"x".repeat(1572864)}\nno end`);
+    await ctrd(["rm", id, ...fx.global]);
+  });
+
   test("stop -s: the signal docker stop --signal sends instead of SIGTERM", async () => {
     const id = name("stopsig");
     await runDetached(id, ["sh", "-c", "trap 'exit 7' INT; while true; do sleep 0.1; done"]);

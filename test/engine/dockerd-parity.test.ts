@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { requireBinary } from "../harness/binaries.js";
 import { busyboxLayer, publishImage } from "../harness/images.js";
 import { fetchWhenUp } from "../harness/network.js";
+import { startRegistry } from "../harness/registry.js";
 import { useEngine } from "./harness.js";
 
 // Everyday docker CLI flows where ctrd serve once answered otherwise than dockerd 20.10 does.
@@ -311,6 +312,21 @@ describe("ctrd serve as dockerd: images", () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
     expect((await engine.docker(["rmi", other])).code).toBe(0);
+  });
+
+  it("docker history lists the image's layers (it was a 405)", async () => {
+    expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+    const id = (await engine.docker(["image", "inspect", "-f", "{{.Id}}", engine.image])).stdout.trim();
+    const history = await engine.docker([
+      "history",
+      "--no-trunc",
+      "--format",
+      "{{.ID}} {{.Size}}",
+      engine.image,
+    ]);
+    expect(history.code, history.stderr).toBe(0);
+    expect(history.stdout).toMatch(new RegExp(`^${id} \\d+(\\.\\d+)?[kM]B\n$`));
+    expect((await engine.docker(["history", "no-such-image:v0"])).stderr).toMatch(/No such image/);
   });
 
   it("docker system df counts the images and what they take", async () => {
@@ -940,5 +956,59 @@ describe("ctrd serve as dockerd: inspect", () => {
     expect(parsed["90/tcp"]).toBeNull();
     expect(parsed["91/tcp"]).toEqual([{ HostIp: "127.0.0.1", HostPort: expect.stringMatching(/^\d+$/) }]);
     await engine.docker(["rm", "-f", run.stdout.trim()]);
+  });
+});
+
+describe("ctrd serve as dockerd: docker login", () => {
+  it("checks the credentials on the registry (Basic and token auth); pushes and pulls with them after", async () => {
+    for (const auth of ["htpasswd", "token"] as const) {
+      const registry = await startRegistry({ auth });
+      try {
+        const wrong = await engine.docker(["login", "-u", registry.username, "-p", "wrong", registry.host]);
+        expect(wrong.code, auth).toBe(1);
+        expect(wrong.stderr).toMatch(/401|unauthorized|credentials/i);
+        const right = await engine.docker([
+          "login",
+          "-u",
+          registry.username,
+          "-p",
+          registry.password,
+          registry.host,
+        ]);
+        expect(right.code, right.stderr).toBe(0);
+        expect(right.stdout).toMatch(/Login Succeeded/);
+        const target = `${registry.host}/parity-login/${auth}:v1`;
+        expect((await engine.docker(["pull", engine.image])).code).toBe(0);
+        expect((await engine.docker(["tag", engine.image, target])).code).toBe(0);
+        const pushed = await engine.docker(["push", target]);
+        expect(pushed.code, pushed.stderr + pushed.stdout).toBe(0);
+        expect((await engine.docker(["rmi", target])).code).toBe(0);
+        const pulled = await engine.docker(["pull", target]);
+        expect(pulled.code, pulled.stderr).toBe(0);
+        expect((await engine.docker(["rmi", target])).code).toBe(0);
+        expect((await engine.docker(["logout", registry.host])).code).toBe(0);
+      } finally {
+        await registry.stop();
+      }
+    }
+  });
+});
+
+describe("ctrd serve as dockerd: what this engine does not do", () => {
+  it("answers plugin, swarm, search and commit commands clearly, not 'page not found' or 405", async () => {
+    expect(await engine.docker(["plugin", "ls", "-q"])).toMatchObject({ code: 0, stdout: "" });
+    const expectations: [string[], RegExp][] = [
+      [["swarm", "init"], /swarm mode is not supported by this engine/],
+      [["service", "ls"], /This node is not a swarm manager/],
+      [["node", "ls"], /This node is not a swarm manager/],
+      [["search", "busybox"], /image search is not supported by this engine/],
+      [["commit", "anything", "image:tag"], /commit is not supported by this engine/],
+    ];
+    for (const [args, message] of expectations) {
+      const result = await engine.docker(args);
+      expect(result.code, args.join(" ")).not.toBe(0);
+      expect(result.stderr, args.join(" ")).toMatch(message);
+      expect(result.stderr).not.toMatch(/page not found|not allowed/);
+    }
   });
 });

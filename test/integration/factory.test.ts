@@ -80,6 +80,19 @@ test("no address on Linux: a managed containerd, adopted by a second createClien
   }
 });
 
+test("a client that closes stops the containerd it shares, and the other client's supervisor starts it again", async () => {
+  const longLived = await client();
+  const supervisor = longLived.managedContainerd!;
+  const restarted = new Promise<number>((resolve) => supervisor.once("restarted", (e) => resolve(e.pid)));
+  const script = await client();
+  expect(script.managedContainerd!.adopted).toBe(true);
+  // Closing without leaveRunning stops containerd; only `ctrd daemon stop` means it to stay stopped.
+  await script.close();
+  expect(await restarted).not.toBe(script.managedContainerd!.pid);
+  expect((await longLived.version()).version).toMatch(/^1\.6\./);
+  await longLived.close();
+});
+
 test("leaveRunning keeps containerd and its containers across a client restart", async () => {
   const before = await client({ managedContainerd: { leaveRunning: true } });
   const containerdPid = before.managedContainerd!.pid;

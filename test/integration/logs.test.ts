@@ -64,6 +64,19 @@ describe("logs through the shim's binary:// log driver", () => {
     expect(existsSync(join(logRoot, r.id))).toBe(false);
   });
 
+  test("read after the exit (no follow): the last line without a newline is there too", async () => {
+    const r = await runLogged(["sh", "-c", "echo first; printf 'no end'"]);
+    expect((await r.exited).exitCode).toBe(0);
+    // The logger holds a line without its end for a second, waiting for the rest: the read has it
+    // write it out first.
+    const lines = await collect(containerLogs(r.container));
+    expect(lines.map((line) => [line.line, line.partial ?? false])).toEqual([
+      ["first", false],
+      ["no end", true],
+    ]);
+    await remove(r.container);
+  });
+
   test("follow yields lines as they come and ends when the container exits", async () => {
     const r = await runLogged([
       "sh",

@@ -123,8 +123,11 @@ export class FakeControl {
     return (await callAsync(this.fns.crash!, id, hresult)) as number;
   }
 
-  /** Polls the counters: HCS-side cleanup (reaping, callback teardown) finishes on its own threads. */
-  async settled(timeoutMs = 3000): Promise<{ liveAllocations: number; openHandles: number }> {
+  /**
+   * Polls the counters: HCS-side cleanup (reaping, callback teardown) finishes on its own threads. The bound
+   * is a liveness bound (it returns as soon as all is released), wide enough for a machine at load 30.
+   */
+  async settled(timeoutMs = 20_000): Promise<{ liveAllocations: number; openHandles: number }> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const state = { liveAllocations: this.liveAllocations(), openHandles: this.openHandles() };

@@ -896,6 +896,13 @@ describe("hcsshim fidelity (Windows guests)", () => {
     fake.injectFailure("HcsOpenProcess", 0x80004005);
     await expect(exec.kill("SIGKILL")).rejects.toMatchObject({ origin: { hresultName: "E_FAIL" } });
     expect((await task.pids()).map((p) => p.pid).sort()).toEqual([task.pid, exec.pid].sort());
+    // A terminate HCS answers with INVALID_STATE, SYSTEM_NOT_FOUND or ERROR_NOT_FOUND was not delivered (hcsshim's
+    // processSignalResult): no error, and the next kill tries again.
+    for (const hresult of [0xc0370105, 0xc037010e, 0x80070490]) {
+      fake.injectFailure("HcsTerminateProcess", hresult | 0);
+      await exec.kill("SIGKILL");
+    }
+    expect((await task.pids()).map((p) => p.pid)).toContain(exec.pid);
     // No second handle to the system: the whole container goes, so nothing is left behind.
     fake.injectFailure("HcsOpenComputeSystem", 0x80004005);
     await exec.kill("SIGKILL");

@@ -1,5 +1,7 @@
 // CniPlugins with plugins of the test's own (shell scripts): what an abort does to an interface
 // plugin's ADD. The real plugins' behaviour under abort is in network.test.ts.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,10 +21,10 @@ const list = (type: string) => ({ cniVersion: "1.0.0", name: `test-${type}`, plu
 const runtime = { containerId: "c1", netns: "", ifName: "eth0" };
 const RESULT = '{"cniVersion":"1.0.0","interfaces":[{"name":"eth0"}]}';
 
+/** Running or sleeping: not gone, nor a zombie its new parent has yet to reap. */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return false;
   }
@@ -53,4 +55,37 @@ test("an ADD that is not aborted is not limited by the grace", async () => {
   plugin("patient", `cat >/dev/null; sleep 0.4; echo '${RESULT}'`);
   const result = await new CniPlugins([dir], 100).add(list("patient"), runtime, new AbortController().signal);
   expect(result.interfaces).toEqual([{ name: "eth0" }]);
+});
+
+test("what the plugin started (host-local under bridge, sharing its stderr) is killed with it", async () => {
+  const pidFile = join(dir, "grandchild.pid");
+  plugin("parent", `sh -c 'echo $$ > ${pidFile}; exec sleep 600' & wait`);
+  const controller = new AbortController();
+  const adding = new CniPlugins([dir], 200).add(list("parent"), runtime, controller.signal);
+  while (!existsSync(pidFile)) await new Promise((resolve) => setTimeout(resolve, 10));
+  controller.abort();
+  await expect(adding).rejects.toMatchObject({ code: "canceled" });
+  expect(alive(Number(readFileSync(pidFile, "utf8")))).toBe(false);
+});
+
+test("a terminal's Ctrl-C (SIGINT to ctrd's process group) does not reach the plugin: its ADD runs to its end", async () => {
+  const done = join(dir, "interrupted.done");
+  plugin(
+    "interrupted",
+    `touch ${join(dir, "interrupted.started")}; cat >/dev/null; sleep 0.5; touch ${done}; echo '${RESULT}'`,
+  );
+  const fixture = join(import.meta.dirname, "../fixtures/cni-add-until-sigint.ts");
+  // A group of its own, as a shell gives a foreground job: the signal goes to the whole group.
+  const child = spawn(process.execPath, ["--import", "tsx", fixture, dir, "interrupted"], {
+    detached: true,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let output = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    output += chunk;
+    if (chunk.includes("READY")) process.kill(-child.pid!, "SIGINT");
+  });
+  await once(child, "close");
+  expect(output).toBe("READY\nrejected canceled\n");
+  expect(existsSync(done)).toBe(true);
 });

@@ -27,6 +27,7 @@ import {
   type PortMapping,
 } from "../../src/network/index.js";
 import { deleteLink, ensureMasquerade, removeMasquerade } from "../../src/network/links.js";
+import { formatPortList, parsePortList } from "../../src/network/reserved-ports.js";
 import {
   fetchWhenUp,
   ipamReservations,
@@ -157,6 +158,7 @@ function expectNothingLeft(bridge: string, subnet: string, network: string): voi
   expect(mountsUnder(stateDir())).toEqual([]);
   const containers = join(stateDir(), "containers", fx.namespace);
   expect(existsSync(containers) ? readdirSync(containers) : []).toEqual([]);
+  expect(ourReservedPorts().filter((port) => kernelReservedPorts().has(port))).toEqual([]);
 }
 
 async function freePort(): Promise<number> {
@@ -370,44 +372,53 @@ describe("bad input: typed errors, nothing half set up", { timeout: 240_000 }, (
     nothingAttached(id);
   });
 
-  test("a published port stays bound while attached: no host process can take it (its clients would reach the container)", async () => {
-    const id = uniqueId("held");
+  test("a published port is kept out of the kernel's ephemeral ports while attached (a listen(0) would be sent to the container)", async () => {
+    const id = uniqueId("reserved");
     const attachment = await manager.attach({
       namespace: fx.namespace,
       containerId: id,
       network: "bridge",
       ports: ["127.0.0.1::80", "127.0.0.1::53/udp"],
     });
-    const [tcp, udp] = attachment.ports;
-    expect(await listenOutcome(tcp!.hostPort)).toBe("EADDRINUSE");
-    expect(await bindUdpOutcome(udp!.hostPort)).toBe("EADDRINUSE");
+    const ports = attachment.ports.map((port) => port.hostPort);
+    for (const port of ports) expect(kernelReservedPorts().has(port), String(port)).toBe(true);
+    expect(ourReservedPorts()).toEqual([...ports].sort((a, b) => a - b));
     await manager.detach(fx.namespace, id);
-    expect(await listenOutcome(tcp!.hostPort)).toBe("listening");
-    expect(await bindUdpOutcome(udp!.hostPort)).toBe("bound");
+    for (const port of ports) expect(kernelReservedPorts().has(port), String(port)).toBe(false);
+    expect(ourReservedPorts()).toEqual([]);
   });
 
-  test("a published port detached by another process is let go here too", async () => {
-    const id = uniqueId("heldelsewhere");
-    const attachment = await manager.attach({
-      namespace: fx.namespace,
-      containerId: id,
-      network: "bridge",
-      ports: ["127.0.0.1::80"],
-    });
-    const port = attachment.ports[0]!.hostPort;
-    expect(await listenOutcome(port)).toBe("EADDRINUSE");
-    // Another ctrd on the same state (ctrd rm of a container ctrd serve attached) cannot close our socket.
-    const elsewhere = managerIn(dir, { defaultNetwork: { bridge: defaultBridge, subnet: defaultSubnet } });
-    await elsewhere.detach(fx.namespace, id);
-    while ((await listenOutcome(port)) !== "listening") await sleep(100);
-    // And the next allocation here may take it again at once.
-    const again = await manager.attach({
-      namespace: fx.namespace,
-      containerId: uniqueId("heldagain"),
-      network: "bridge",
-      ports: [`127.0.0.1:${port}:80`],
-    });
-    expect(again.ports[0]!.hostPort).toBe(port);
+  test("an entry the administrator reserved stays; a port another process detached is free at once", async () => {
+    const adminPort = await freePort();
+    const before = readFileSync(RESERVED_PORTS, "utf8").trim();
+    writeFileSync(RESERVED_PORTS, before === "" ? `${adminPort}` : `${before},${adminPort}`);
+    try {
+      const id = uniqueId("adminport");
+      await manager.attach({
+        namespace: fx.namespace,
+        containerId: id,
+        network: "bridge",
+        ports: [`127.0.0.1:${adminPort}:80`],
+      });
+      expect(ourReservedPorts()).toEqual([]);
+      // Detached by another ctrd on the same state (ctrd rm of a container ctrd serve attached).
+      const elsewhere = managerIn(dir, { defaultNetwork: { bridge: defaultBridge, subnet: defaultSubnet } });
+      await elsewhere.detach(fx.namespace, id);
+      expect(kernelReservedPorts().has(adminPort)).toBe(true);
+      const again = uniqueId("adminport");
+      await manager.attach({
+        namespace: fx.namespace,
+        containerId: again,
+        network: "bridge",
+        ports: [`127.0.0.1:${adminPort}:80`],
+      });
+      await manager.detach(fx.namespace, again);
+      expect(kernelReservedPorts().has(adminPort)).toBe(true);
+    } finally {
+      const list = kernelReservedPorts();
+      list.delete(adminPort);
+      writeFileSync(RESERVED_PORTS, `${formatPortList(list)}\n`);
+    }
   });
 
   test("a host port another container publishes", async () => {
@@ -706,23 +717,14 @@ describe("many at once", { timeout: 240_000 }, () => {
   });
 });
 
-/** Whether a host process could listen on 127.0.0.1:`port` now (closed again at once). */
-function listenOutcome(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? String(err)));
-    server.listen({ host: "127.0.0.1", port }, () => server.close(() => resolve("listening")));
-  });
+const RESERVED_PORTS = "/proc/sys/net/ipv4/ip_local_reserved_ports";
+
+function kernelReservedPorts(): Set<number> {
+  return parsePortList(readFileSync(RESERVED_PORTS, "utf8"));
 }
 
-/** Whether a host process could bind UDP 127.0.0.1:`port` now (closed again at once). */
-function bindUdpOutcome(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = createSocket("udp4");
-    socket.once("error", (err: NodeJS.ErrnoException) => {
-      socket.close();
-      resolve(err.code ?? String(err));
-    });
-    socket.bind({ address: "127.0.0.1", port }, () => socket.close(() => resolve("bound")));
-  });
+/** The ports this test's state dir recorded as added to the kernel's list. */
+function ourReservedPorts(): number[] {
+  const file = join(stateDir(), "reserved-ports.json");
+  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as number[]) : [];
 }

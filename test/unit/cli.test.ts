@@ -15,6 +15,7 @@ import {
 } from "../../src/cli/container-spec.js";
 import { CliError, exitCodeFor, formatError, launchFailure } from "../../src/cli/errors.js";
 import { eventFilter } from "../../src/cli/events.js";
+import { withEnv } from "../../src/cli/exec.js";
 import { formatBytes, formatTable } from "../../src/cli/output.js";
 import { InvalidArgumentError, NotFoundError } from "../../src/libcontainerd/types/errors.js";
 
@@ -157,4 +158,14 @@ describe("events --filter", () => {
     for (const bad of ["image=x", "event=boom", "container=", "container"])
       expect(() => eventFilter([bad]), bad).toThrow(/invalid --filter/);
   });
+});
+
+test("exec -e: the container's environment with the given variables set over it", () => {
+  expect(withEnv(["PATH=/bin", "A=1", "B=2"], ["A=x", "C=3", "C=4"])).toEqual([
+    "PATH=/bin",
+    "A=x",
+    "B=2",
+    "C=4",
+  ]);
+  expect(withEnv([], ["A=1"])).toEqual(["A=1"]);
 });

@@ -22,6 +22,8 @@ describe("HRESULT mapping", () => {
     [0xc037010d, InvalidArgumentError, "ERROR_VMCOMPUTE_INVALID_JSON"],
     [0xc0370105, FailedPreconditionError, "ERROR_VMCOMPUTE_INVALID_STATE"],
     [0xc0370110, FailedPreconditionError, "ERROR_VMCOMPUTE_SYSTEM_ALREADY_STOPPED"],
+    [0x80070005, FailedPreconditionError, "ERROR_ACCESS_DENIED"],
+    [0x8037011b, FailedPreconditionError, "HCS_E_ACCESS_DENIED"],
     [0x80070032, NotImplementedError, "ERROR_NOT_SUPPORTED"],
     [0x80004005, InternalError, "E_FAIL"],
   ])("0x%s → %o", (hresult, type, name) => {

@@ -2,6 +2,7 @@ import { describe, expect, test } from "vitest";
 import { hostsFile, resolvConf } from "../../src/network/dns.js";
 import { applyNetwork, parsePortSpec, portsFromLabels } from "../../src/network/index.js";
 import { sameHostBinding } from "../../src/network/ports.js";
+import { formatPortList, parsePortList } from "../../src/network/reserved-ports.js";
 import { overlaps, parseSubnet, subnetOf } from "../../src/network/subnet.js";
 import { defaultLinuxSpec } from "../../src/oci/defaults.js";
 
@@ -37,6 +38,15 @@ describe("port specs (docker's -p)", () => {
     ).toBe(true);
     expect(sameHostBinding(any, { hostPort: 80, containerPort: 2, protocol: "udp" })).toBe(false);
     expect(sameHostBinding({ ...any, hostIp: "127.0.0.1" }, { ...any, hostIp: "127.0.0.2" })).toBe(false);
+  });
+});
+
+describe("the kernel's reserved ports list", () => {
+  test("read as the kernel writes it (ranges, commas, a newline), written back in its form", () => {
+    expect([...parsePortList("8080,9000-9002,70000,5-3,x\n")]).toEqual([8080, 9000, 9001, 9002]);
+    expect(parsePortList("\n").size).toBe(0);
+    expect(formatPortList(new Set([9002, 80, 9000, 9001, 443, 444]))).toBe("80,443-444,9000-9002");
+    expect(formatPortList(new Set())).toBe("");
   });
 });
 

@@ -171,6 +171,9 @@ export class HcsProcess extends HcsHandleOwner {
           });
         }
         const r = await api.terminateProcess(process);
+        // INVALID_STATE, SYSTEM_NOT_FOUND, ERROR_NOT_FOUND: hcsshim's processSignalResult counts the kill "not
+        // delivered" (the process is going or gone) and returns no error; a later kill tries again.
+        if (SIGNAL_NOT_DELIVERED.has(toUnsigned(r.hresult))) return;
         if (
           isFailure(r.hresult) &&
           !isAlreadyStopped(r.hresult) &&

@@ -90,6 +90,10 @@ const HRESULT_CODES: ReadonlyMap<number, ErrorCode> = new Map<number, ErrorCode>
   [0xc0370112, "invalid_argument"],
   [0xc0370101, "invalid_argument"],
   [0x80370101, "invalid_argument"],
+  // Access is denied: vmcompute refuses a caller that is not an administrator (or, on RS1/RS2, an enumeration
+  // racing a silo going away, which listContainers retries); not a fault of HCS's.
+  [0x80070005, "failed_precondition"],
+  [0x8037011b, "failed_precondition"],
   [0x80070006, "failed_precondition"],
   [0xc0370105, "failed_precondition"],
   [0x80370105, "failed_precondition"],

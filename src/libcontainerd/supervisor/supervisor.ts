@@ -117,6 +117,12 @@ export interface ManagedContainerdEvents {
 
 export interface ShutdownOptions {
   leaveRunning?: boolean;
+  /**
+   * A stop the user asked for (`ctrd daemon stop`): recorded, so that the other supervisors on these
+   * dirs let containerd be instead of restarting it. A client that merely closes does not set it: the
+   * others go on needing containerd, and restart it.
+   */
+  onPurpose?: boolean;
   timeoutMs?: number;
   /** Aborting it ends the SIGTERM grace early: containerd is SIGKILLed at once. */
   signal?: AbortSignal;
@@ -279,7 +285,7 @@ export class ManagedContainerd extends EventEmitter<ManagedContainerdEvents> {
     if (incarnation && !incarnation.exited) {
       incarnation.killedOnPurpose = true;
       // Before the signal: the other supervisors on these dirs must find it when they see the exit.
-      this.markStopped(true);
+      if (opts.onPurpose) this.markStopped(true);
       this.logger.info({ pid: incarnation.pid }, "stopping containerd");
       // SIGCONT: a stopped containerd would hold SIGTERM pending until someone resumed it.
       await this.processes.terminate(

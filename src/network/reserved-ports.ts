@@ -1,0 +1,111 @@
+/**
+ * Published host ports are kept out of the kernel's own picks (net.ipv4.ip_local_reserved_ports) for as
+ * long as they are published. Portmap's DNAT rules send every connection to a published port to the
+ * container, so a host server that the kernel handed the same port (a `listen(0)`) would never see its
+ * clients: they would reach the container. docker-proxy prevents that by holding the port open, which
+ * needs a process for each container's lifetime; ctrd has none once `run -d` returns, and the kernel's
+ * list needs none. A server that binds the port by number still can (as without docker-proxy), and
+ * `allocateHostPorts` refuses a port some process has bound.
+ *
+ * The list is the host's (an administrator's entries are kept): this file records which entries ctrd
+ * added, and removes only those, once no attachment publishes the port. Called under the ports lock.
+ * Best effort: where the list cannot be written (no root, a read-only /proc) ports are published
+ * without it.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { withLock } from "./files.js";
+
+const SYSCTL = "/proc/sys/net/ipv4/ip_local_reserved_ports";
+/** The list is the host's, shared by every state dir: one lock for all who change it. */
+const HOST_LOCK = "/run/lock/libcontainerd-reserved-ports.lock";
+
+export class ReservedPorts {
+  constructor(
+    /** Where the ports ctrd added are recorded (the network state dir). */
+    private readonly stateDir: string,
+    private readonly logger?: Logger,
+    private readonly sysctl = SYSCTL,
+  ) {}
+
+  /**
+   * Makes the list hold exactly `published` of the ports ctrd adds: adds the new ones, removes the
+   * others. Never fails: a list that cannot be changed is logged.
+   */
+  async update(published: Iterable<number>): Promise<void> {
+    const wanted = new Set(published);
+    try {
+      await withLock(HOST_LOCK, undefined, async () => this.updateLocked(wanted));
+    } catch (err) {
+      this.logger?.warn({ err }, "could not keep published ports out of the kernel's ephemeral ports");
+    }
+  }
+
+  private updateLocked(wanted: Set<number>): void {
+    const ours = this.ours();
+    let list: Set<number>;
+    try {
+      list = parsePortList(readFileSync(this.sysctl, "utf8"));
+    } catch (err) {
+      this.logger?.debug({ err }, "the kernel's reserved ports cannot be read");
+      return;
+    }
+    const before = formatPortList(list);
+    for (const port of ours) {
+      if (!wanted.has(port)) {
+        list.delete(port);
+        ours.delete(port);
+      }
+    }
+    for (const port of wanted) {
+      // A port the administrator reserved stays theirs: not recorded, so never removed.
+      if (!list.has(port)) {
+        list.add(port);
+        ours.add(port);
+      }
+    }
+    const after = formatPortList(list);
+    if (after !== before) writeFileSync(this.sysctl, `${after}\n`);
+    writeFileSync(this.recordPath(), JSON.stringify([...ours].sort((a, b) => a - b)));
+  }
+
+  private ours(): Set<number> {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(this.recordPath(), "utf8"));
+      if (Array.isArray(parsed)) return new Set(parsed.filter((port): port is number => isPort(port)));
+    } catch {}
+    return new Set();
+  }
+
+  private recordPath(): string {
+    return join(this.stateDir, "reserved-ports.json");
+  }
+}
+
+const isPort = (value: unknown): value is number =>
+  typeof value === "number" && Number.isInteger(value) && value > 0 && value < 65536;
+
+/** `8080,9000-9002` → {8080, 9000, 9001, 9002}. */
+export function parsePortList(text: string): Set<number> {
+  const ports = new Set<number>();
+  for (const item of text.trim().split(",")) {
+    const [low, high = low] = item.trim().split("-").map(Number);
+    if (!isPort(low) || !isPort(high) || high < low) continue;
+    for (let port = low; port <= high; port++) ports.add(port);
+  }
+  return ports;
+}
+
+/** The kernel's form: ascending, runs as ranges. */
+export function formatPortList(ports: Set<number>): string {
+  const sorted = [...ports].sort((a, b) => a - b);
+  const items: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    items.push(j === i ? String(sorted[i]) : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return items.join(",");
+}
