@@ -255,16 +255,20 @@ describe("ctrd serve: docker cp", () => {
   });
 
   it("an aborted PUT or GET leaves no mount and no worker, and the container still starts", async () => {
+    const read = (path: string): string => {
+      try {
+        return readFileSync(path, "utf8");
+      } catch {
+        return "";
+      }
+    };
+    // This engine's workers (other tests run some too): children of the serve that uses this namespace.
     const workers = (): string[] =>
-      readdirSync("/proc")
-        .filter((pid) => /^\d+$/.test(pid))
-        .filter((pid) => {
-          try {
-            return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("rootfs-worker.js");
-          } catch {
-            return false;
-          }
-        });
+      readdirSync("/proc").filter((pid) => {
+        if (!/^\d+$/.test(pid) || !read(`/proc/${pid}/cmdline`).includes("rootfs-worker.js")) return false;
+        const parent = /^PPid:\s*(\d+)$/m.exec(read(`/proc/${pid}/status`))?.[1];
+        return read(`/proc/${parent}/cmdline`).split("\0").includes(engine.namespace);
+      });
     const created = await engine.docker(["create", engine.image, "true"]);
     expect(created.code, created.stderr).toBe(0);
     const id = created.stdout.trim();
@@ -299,8 +303,10 @@ describe("ctrd serve: docker cp", () => {
     expect(await noMountsLeft()).toEqual([]);
     for (let attempt = 0; attempt < 100 && workers().length > 0; attempt++) await sleep(50);
     expect(workers()).toEqual([]);
-    expect(await engine.docker(["start", "-a", id])).toMatchObject({ code: 0 });
-    expect(await engine.docker(["rm", id])).toMatchObject({ code: 0 });
+    const started = await engine.docker(["start", "-a", id]);
+    expect(started.code, started.stderr).toBe(0);
+    const removed = await engine.docker(["rm", id]);
+    expect(removed.code, removed.stderr).toBe(0);
     expect(engine.log()).not.toMatch(/unhandled/i);
   });
 
