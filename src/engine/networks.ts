@@ -140,16 +140,31 @@ export function networkRoutes(
 
   router.add("GET", "/networks", async (exchange) => {
     const filters = queryFilters(exchange.query);
+    // daemon/network/filter.go's accepted filters; others are a 400.
+    for (const name of filters.keys())
+      if (!["name", "id", "driver", "label", "type", "scope", "dangling"].includes(name))
+        throw badRequest(`invalid filter '${name}'`);
+    for (const value of filters.get("type") ?? [])
+      if (value !== "custom" && value !== "builtin") throw badRequest(`invalid filter: 'type'='${value}'`);
     const accepts = (name: string, test: (value: string) => boolean): boolean => {
       const values = filters.get(name);
       return !values || values.length === 0 || values.some(test);
     };
+    const builtin = (network: DockerNetwork): boolean =>
+      network.Name === DEFAULT_NETWORK || PSEUDO.some((pseudo) => pseudo.name === network.Name);
     const list = (await all(exchange.signal)).filter(
       (network) =>
         accepts("name", (value) => network.Name.includes(value)) &&
         accepts("id", (value) => network.Id.startsWith(value)) &&
         accepts("driver", (value) => network.Driver === value) &&
-        accepts("label", (value) => {
+        accepts("scope", (value) => value === "local") &&
+        accepts("type", (value) => (value === "builtin") === builtin(network)) &&
+        accepts("dangling", (value) => {
+          const unused = !builtin(network) && !store.all().some((record) => record.Networks[network.Name]);
+          return (value === "true" || value === "1") === unused;
+        }) &&
+        // Every label given must be on the network (filters.Args.MatchKVList).
+        (filters.get("label") ?? []).every((value) => {
           const [key = "", wanted] = value.split("=", 2);
           return wanted === undefined ? key in network.Labels : network.Labels[key] === wanted;
         }),

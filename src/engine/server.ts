@@ -227,7 +227,8 @@ export class EngineServer {
       await handler(exchange);
     } catch (err) {
       const { status, message } = toHttpError(err);
-      if (status >= 500) this.logger.error({ err, path: exchange.path }, "request failed");
+      // 501: what this engine does not do, answered as such; not a failure of it.
+      if (status >= 500 && status !== 501) this.logger.error({ err, path: exchange.path }, "request failed");
       else this.logger.debug({ err, path: exchange.path, status }, "request refused");
       if (exchange.started) abandon();
       else {

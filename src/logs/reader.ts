@@ -75,7 +75,10 @@ export async function* readLogs(path: string, opts: ReadLogsOptions = {}): Async
     return lines;
   };
 
-  let cursor = await openOldest(path);
+  // The last lines are looked for from the end of the current file, not read from the first
+  // file on: `--tail 10` of a log of gigabytes took as long as reading all of it.
+  let cursor =
+    (tail !== undefined ? await openAtTail(path, tail, select) : undefined) ?? (await openOldest(path));
   try {
     // The files oldest first, following the chain of rotations by inode (a rotation meanwhile
     // renames them under us).
@@ -133,6 +136,28 @@ async function openOldest(path: string): Promise<Cursor> {
     await cursor?.close(); // rotated between the listing and the open: look again
   }
   throw new NotFoundError(`no log at ${path}`);
+}
+
+/**
+ * The current file, opened where its last `tail` selected lines begin (at a record that starts a
+ * line in every stream the lines are of), or undefined when they reach back into an older file, or
+ * cannot be told apart: then the log is read from its oldest file.
+ */
+async function openAtTail(
+  path: string,
+  tail: number,
+  select: (record: LogRecord) => boolean,
+): Promise<Cursor | undefined> {
+  const current = (await stableListing(path)).find((file) => file.generation === 0);
+  const cursor = current && (await Cursor.open(current));
+  if (!cursor) return undefined;
+  const start = await cursor.tailStart(tail, select).catch(() => undefined);
+  if (start === undefined) {
+    await cursor.close();
+    return undefined;
+  }
+  cursor.position = start;
+  return cursor;
 }
 
 /**
@@ -312,6 +337,73 @@ class Cursor {
   restart(): void {
     this.position = 0;
     this.fragment = "";
+  }
+
+  /**
+   * Reading back from the end: the offset of the record where the last `tail` selected lines
+   * begin, moved back until no stream among them is in the middle of a line there (a line split
+   * into records must be read from its first). Undefined when the file's start comes first.
+   */
+  async tailStart(tail: number, select: (record: LogRecord) => boolean): Promise<number | undefined> {
+    if (tail === 0) return (await this.handle.stat()).size;
+    let end = (await this.handle.stat()).size;
+    let carry = Buffer.alloc(0);
+    let counted = 0;
+    let start: number | undefined;
+    /** Streams with a record at or after `start`; `passed`: of records scanned before it since it moved. */
+    const inRegion = new Set<LogRecord["stream"]>();
+    const passed = new Set<LogRecord["stream"]>();
+    /** Streams of the region whose record just before `start` has not been found yet. */
+    let pending = new Set<LogRecord["stream"]>();
+    const moveStart = (offset: number, stream: LogRecord["stream"]) => {
+      start = offset;
+      for (const other of passed) inRegion.add(other);
+      inRegion.add(stream);
+      passed.clear();
+      pending = new Set(inRegion);
+    };
+    while (end > 0) {
+      const from = Math.max(0, end - CHUNK);
+      const { bytesRead } = await this.handle.read(this.buffer, 0, end - from, from);
+      const chunk = Buffer.concat([this.buffer.subarray(0, bytesRead), carry]);
+      // Whole records only: the bytes before the chunk's first newline may belong to an earlier one.
+      const cut = from === 0 ? -1 : chunk.indexOf(0x0a);
+      end = from;
+      if (from > 0 && cut < 0) {
+        carry = chunk; // inside one record (up to 96 KiB): read further back first
+        continue;
+      }
+      carry = cut < 0 ? Buffer.alloc(0) : chunk.subarray(0, cut + 1);
+      const body = cut < 0 ? chunk : chunk.subarray(cut + 1);
+      const base = from + (cut + 1);
+      // Records last first; a torn last record (no newline yet) is left to the forward read.
+      let stop = body.lastIndexOf(0x0a);
+      while (stop >= 0) {
+        // (A negative offset would count from the end.)
+        const begin = stop === 0 ? 0 : body.lastIndexOf(0x0a, stop - 1) + 1;
+        const record = parseRecord(body.toString("utf8", begin, stop));
+        const offset = base + begin;
+        stop = begin - 1;
+        if (!record || !select(record)) continue;
+        const ends = record.log.endsWith("\n");
+        if (start === undefined) {
+          inRegion.add(record.stream);
+          // The earliest line's last record: whether it is also its first, the records before say.
+          if (ends && ++counted >= tail) moveStart(offset, record.stream);
+          continue;
+        }
+        if (!pending.has(record.stream)) {
+          passed.add(record.stream);
+        } else if (ends) {
+          pending.delete(record.stream);
+          passed.add(record.stream);
+          if (pending.size === 0) return start;
+        } else {
+          moveStart(offset, record.stream); // a line of the region begins further back
+        }
+      }
+    }
+    return undefined;
   }
 
   async readAvailable(): Promise<string[]> {

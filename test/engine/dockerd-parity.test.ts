@@ -462,6 +462,43 @@ describe("ctrd serve as dockerd: networking", () => {
   });
 });
 
+describe("ctrd serve as dockerd: docker network ls filters", () => {
+  it("takes type, dangling and every label given, and refuses unknown filters", async () => {
+    const suffix = Date.now().toString(36);
+    const both = `nl-both-${suffix}`;
+    const one = `nl-one-${suffix}`;
+    expect((await engine.docker(["network", "create", "--label", "a=1", "--label", "b=2", both])).code).toBe(
+      0,
+    );
+    expect((await engine.docker(["network", "create", "--label", "a=1", one])).code).toBe(0);
+    const used = await engine.docker(["run", "-d", "--network", one, engine.image, "sleep", "300"]);
+    expect(used.code, used.stderr).toBe(0);
+    const names = async (...filters: string[]): Promise<string[]> => {
+      const result = await engine.docker([
+        "network",
+        "ls",
+        ...filters.flatMap((f) => ["--filter", f]),
+        "--format",
+        "{{.Name}}",
+      ]);
+      expect(result.stderr).toBe("");
+      return result.stdout
+        .split("\n")
+        .filter((name) => name.endsWith(suffix) || ["bridge", "host", "none"].includes(name))
+        .sort();
+    };
+    expect(await names("label=a=1", "label=b=2")).toEqual([both]);
+    expect(await names("label=a=1")).toEqual([both, one].sort());
+    expect(await names("type=builtin")).toEqual(["bridge", "host", "none"]);
+    expect(await names("type=custom")).toEqual([both, one].sort());
+    expect(await names("dangling=true")).toEqual([both]);
+    const unknown = await engine.docker(["network", "ls", "--filter", "colour=blue"]);
+    expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
+    await engine.docker(["rm", "-f", used.stdout.trim()]);
+    expect((await engine.docker(["network", "rm", both, one])).code).toBe(0);
+  });
+});
+
 describe("ctrd serve as dockerd: docker rename", () => {
   it("renames in the engine and on containerd's record, refusing a taken or invalid name", async () => {
     const created = await engine.docker(["create", "--name", "before-rename", engine.image, "true"]);
@@ -1010,5 +1047,9 @@ describe("ctrd serve as dockerd: what this engine does not do", () => {
       expect(result.stderr, args.join(" ")).toMatch(message);
       expect(result.stderr).not.toMatch(/page not found|not allowed/);
     }
+    // Refusals, not failures of the engine: its log has no error (with a stack) for them.
+    expect(engine.log()).not.toMatch(
+      /commit is not supported|image search is not supported|swarm mode is not/,
+    );
   });
 });

@@ -407,3 +407,39 @@ describe("ctrd serve: testcontainers' file copies", () => {
     }
   });
 });
+
+describe("ctrd serve: docker diff", () => {
+  it("lists what the container added, changed and deleted, not its mount points (it was a 404)", async () => {
+    const name = `diff-${randomBytes(3).toString("hex")}`;
+    const run = await engine.docker([
+      "run",
+      "-d",
+      "--name",
+      name,
+      engine.image,
+      "sh",
+      "-c",
+      "touch /added && mkdir -p /tree/sub && echo y > /tree/sub/f && rm /etc/group && echo x >> /etc/passwd && touch /ready && sleep 300",
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const expected = [
+      "A /added",
+      "A /ready",
+      "A /tree",
+      "A /tree/sub",
+      "A /tree/sub/f",
+      "C /etc",
+      "C /etc/passwd",
+      "D /etc/group",
+    ];
+    const diff = async (): Promise<string[]> =>
+      (await engine.docker(["diff", name])).stdout.split("\n").filter(Boolean).sort();
+    for (let attempt = 0; attempt < 100 && !(await diff()).includes("A /ready"); attempt++) await sleep(50);
+    expect(await diff()).toEqual(expected);
+    await engine.docker(["stop", "-t", "0", name]);
+    expect(await diff()).toEqual(expected);
+    const created = await engine.docker(["create", engine.image, "true"]);
+    expect(await engine.docker(["diff", created.stdout.trim()])).toMatchObject({ code: 0, stdout: "" });
+    await engine.docker(["rm", "-f", name, created.stdout.trim()]);
+  });
+});

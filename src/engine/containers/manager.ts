@@ -15,6 +15,7 @@ import { badRequest, conflict, EngineError, notModified, toHttpError } from "../
 import type { EventBus } from "../events.js";
 import type { ImageSource, PreparedRootfs } from "../image-source.js";
 import type { EngineNetworks } from "../network-plan.js";
+import { type FilesystemChange, rootfsChanges } from "./changes.js";
 import type { CreateRequest, HostConfig } from "./config.js";
 import { mountAll, unmountAll } from "./filesystem.js";
 import { HealthMonitor, MAX_PROBE_OUTPUT, type Probe, probeCommand } from "./health.js";
@@ -830,6 +831,14 @@ export class ContainerManager {
         }
       }
     });
+  }
+
+  /** GET /containers/{id}/changes (docker diff): the container's writable layer against its image. */
+  async changes(record: ContainerRecord, opts: CallOptions = {}): Promise<FilesystemChange[] | null> {
+    const mounts = await this.deps.images.rootfsMounts(record.Id, opts);
+    const changes = await rootfsChanges(mounts);
+    // dockerd answers null for a container without changes.
+    return changes.length > 0 ? changes : null;
   }
 
   /** Mount points an engine that died while copying files left: unmounted before anything else. */

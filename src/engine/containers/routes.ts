@@ -309,6 +309,11 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
 
   router.add("PUT", "/containers/{id}/archive", (exchange) => putArchive(exchange, find(exchange), manager));
 
+  router.add("GET", "/containers/{id}/changes", async (exchange) => {
+    const record = find(exchange);
+    exchange.send(200, await manager.changes(record, { signal: exchange.signal }));
+  });
+
   router.add("GET", "/containers/{id}/export", async (exchange) => {
     const record = find(exchange);
     const { signal } = exchange;
