@@ -151,7 +151,9 @@ async function openAtTail(
   const current = (await stableListing(path)).find((file) => file.generation === 0);
   const cursor = current && (await Cursor.open(current));
   if (!cursor) return undefined;
-  const start = await cursor.tailStart(tail, select).catch(() => undefined);
+  // Rotated between the listing and the open: what was the current file is an older one now.
+  const start =
+    cursor.ino === current.ino ? await cursor.tailStart(tail, select).catch(() => undefined) : undefined;
   if (start === undefined) {
     await cursor.close();
     return undefined;
