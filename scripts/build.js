@@ -91,6 +91,14 @@ await bundle("the library", {
   chunkNames: "chunks/[name]-[hash]",
 });
 
+// ctrd serve's worker for docker cp and export: a process of its own that chroots into a container's
+// root once it has loaded all its code, so one file without chunks (src/engine/containers/rootfs-worker-main.ts).
+await bundle("the rootfs worker", {
+  entryPoints: { "engine/rootfs-worker": "src/engine/containers/rootfs-worker-main.ts" },
+  outdir: join(repo, "dist"),
+  splitting: false,
+});
+
 /**
  * A CommonJS file of ctrd's: `import.meta` is the file's own url, dirname and filename; strict, as the
  * ES modules it is made of (the directive must come before the banner's code to count); and without

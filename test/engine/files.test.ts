@@ -231,6 +231,85 @@ describe("ctrd serve: docker cp", () => {
     rmSync(base, { recursive: true, force: true });
   });
 
+  it("sends none of a running container's kernel files (/proc, /sys): dockerd's rootfs has them empty", async () => {
+    const name = `cp-proc-${randomBytes(3).toString("hex")}`;
+    expect((await engine.docker(["run", "-d", "--name", name, engine.image, "sleep", "300"])).code).toBe(0);
+    try {
+      const cpuinfo = await engine.docker(["cp", `${name}:/proc/cpuinfo`, "-"]);
+      expect(cpuinfo.code).not.toBe(0);
+      expect(cpuinfo.stderr).toMatch(/No such container:path: .*:\/proc\/cpuinfo/);
+      const head = await raw("HEAD", `/containers/${name}/archive?path=/sys/kernel`);
+      expect(head.status).toBe(404);
+      const proc = await raw("GET", `/containers/${name}/archive?path=/proc`);
+      expect(proc.status).toBe(200);
+      expect(tarNames(proc.body)).toEqual(["proc/"]);
+      const put = await raw(
+        "PUT",
+        `/containers/${name}/archive?path=/proc`,
+        await tarOf([{ name: "x", content: "x" }]),
+      );
+      expect(put.status).toBe(403);
+    } finally {
+      await engine.docker(["rm", "-f", name]);
+    }
+  });
+
+  it("an aborted PUT or GET leaves no mount and no worker, and the container still starts", async () => {
+    const read = (path: string): string => {
+      try {
+        return readFileSync(path, "utf8");
+      } catch {
+        return "";
+      }
+    };
+    // This engine's workers (other tests run some too): children of the serve that uses this namespace.
+    const workers = (): string[] =>
+      readdirSync("/proc").filter((pid) => {
+        if (!/^\d+$/.test(pid) || !read(`/proc/${pid}/cmdline`).includes("rootfs-worker.js")) return false;
+        const parent = /^PPid:\s*(\d+)$/m.exec(read(`/proc/${pid}/status`))?.[1];
+        return read(`/proc/${parent}/cmdline`).split("\0").includes(engine.namespace);
+      });
+    const created = await engine.docker(["create", engine.image, "true"]);
+    expect(created.code, created.stderr).toBe(0);
+    const id = created.stdout.trim();
+    const big = await tarOf([{ name: "big", content: "x".repeat(8 * 1024 * 1024) }]);
+    await new Promise<void>((resolve) => {
+      const req = request({
+        socketPath: engine.socket,
+        method: "PUT",
+        path: `/containers/${id}/archive?path=/tmp`,
+        headers: { "Content-Length": String(big.length) },
+      });
+      req.on("error", () => resolve());
+      // Half the archive, then the connection cut once the engine has begun to read it.
+      req.write(big.subarray(0, 4 * 1024 * 1024), () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    await new Promise<void>((resolve) => {
+      const req = request(
+        { socketPath: engine.socket, method: "GET", path: `/containers/${id}/archive?path=/` },
+        (res) => {
+          res.once("data", () => {
+            req.destroy();
+            resolve();
+          });
+        },
+      );
+      req.on("error", () => resolve());
+      req.end();
+    });
+    expect(await noMountsLeft()).toEqual([]);
+    for (let attempt = 0; attempt < 100 && workers().length > 0; attempt++) await sleep(50);
+    expect(workers()).toEqual([]);
+    const started = await engine.docker(["start", "-a", id]);
+    expect(started.code, started.stderr).toBe(0);
+    const removed = await engine.docker(["rm", id]);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(engine.log()).not.toMatch(/unhandled/i);
+  });
+
   it("answers HEAD with the path's stat, and refuses what dockerd refuses", async () => {
     const name = `cp-stat-${randomBytes(3).toString("hex")}`;
     expect((await engine.docker(["create", "--name", name, "--read-only", engine.image, "true"])).code).toBe(

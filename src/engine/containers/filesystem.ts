@@ -1,5 +1,5 @@
-import { execFile, spawn } from "node:child_process";
-import { createWriteStream, type Stats } from "node:fs";
+import { execFile } from "node:child_process";
+import { constants, createWriteStream, type Stats } from "node:fs";
 import {
   chmod,
   lchown,
@@ -7,9 +7,11 @@ import {
   lstat,
   lutimes,
   mkdir,
-  readFile,
+  open,
+  readdir,
   readlink,
   rm,
+  statfs,
   symlink,
   utimes,
 } from "node:fs/promises";
@@ -17,7 +19,7 @@ import { posix } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
-import { extract } from "tar-stream";
+import { extract, type Header, pack } from "tar-stream";
 import type { Mount } from "../../gen/github.com/containerd/containerd/api/types/mount_pb.js";
 import { badRequest, EngineError, notFound } from "../errors.js";
 
@@ -154,111 +156,174 @@ export function encodePathStat(stat: PathStat): string {
   return Buffer.from(JSON.stringify(stat)).toString("base64");
 }
 
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^$()|[\]\\{},]/g, "\\$&");
-}
-
-/** Kernel filesystems a running container has mounted: what dockerd's view of a container's files never holds. */
-const VIRTUAL_FILESYSTEMS = new Set([
-  "proc",
-  "sysfs",
-  "devpts",
-  "mqueue",
-  "cgroup",
-  "cgroup2",
-  "debugfs",
-  "tracefs",
-  "securityfs",
-  "bpf",
-  "configfs",
-  "fusectl",
-  "pstore",
+/**
+ * statfs(2) magics of the kernel filesystems a running container has mounted (/proc, /sys, /dev/pts …):
+ * dockerd reads the rootfs, where their mount points are empty directories. As the engine's process they
+ * would be the HOST's kernel files (and reading some of them blocks).
+ */
+const KERNEL_FILESYSTEMS = new Set([
+  0x9fa0, // proc
+  0x62656572, // sysfs
+  0x1cd1, // devpts
+  0x19800202, // mqueue
+  0x27e0eb, // cgroup
+  0x63677270, // cgroup2
+  0x64626720, // debugfs
+  0x74726163, // tracefs
+  0x73636673, // securityfs
+  0xcafe4a11, // bpf
+  0x62656570, // configfs
+  0x65735543, // fusectl
+  0x6165676c, // pstore
 ]);
 
-/** Where the process `pid` has kernel filesystems mounted (/proc, /sys, /dev/pts …), as paths in its root. */
-export async function virtualMounts(pid: number): Promise<string[]> {
-  const text = await readFile(`/proc/${pid}/mountinfo`, "utf8");
-  const points: string[] = [];
-  for (const line of text.split("\n")) {
-    const [mountFields = "", fsFields = ""] = line.split(" - ");
-    const mountPoint = mountFields.split(" ")[4];
-    const fsType = fsFields.split(" ")[0] ?? "";
-    // mountinfo escapes space, tab, newline and backslash as octal.
-    if (mountPoint && VIRTUAL_FILESYSTEMS.has(fsType))
-      points.push(
-        mountPoint.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))),
-      );
+/** Whether the directory `dir` is on a kernel filesystem (false when it is not there). */
+export async function onKernelFs(dir: string): Promise<boolean> {
+  try {
+    return KERNEL_FILESYSTEMS.has((await statfs(dir)).type);
+  } catch (err) {
+    if (isMissing(err)) return false;
+    throw err;
   }
-  return points;
+}
+
+/** Refuses a resource inside a kernel filesystem: not in the container's rootfs, as dockerd sees it. */
+export async function refuseKernelFs(
+  resource: ResolvedResource,
+  path: string,
+  container: string,
+): Promise<void> {
+  if (await onKernelFs(posix.dirname(resource.hostPath)))
+    throw notFound(`Could not find the file ${path} in container ${container}`);
 }
 
 export interface TarOptions {
-  signal: AbortSignal;
+  signal?: AbortSignal;
   /** Leave out what is mounted below (export of a running container: its rootfs, not /proc or binds). */
   oneFileSystem?: boolean;
-  /** Container paths whose contents are left out (a running container's /proc, /sys: reading them may block). */
-  skipContentsOf?: string[];
+}
+
+const CHUNK = 64 * 1024;
+
+/** Where a tar entry's content goes (tar-stream's, a streamx Writable). */
+interface ChunkSink {
+  write(chunk: Buffer): boolean;
+  end(chunk?: Buffer): unknown;
+  once(event: "drain", listener: () => void): unknown;
+}
+
+/** `size` bytes of the file (a running container may change it meanwhile: cut, or padded with zeros). */
+async function copyExactly(path: string, size: number, sink: ChunkSink): Promise<void> {
+  const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    let left = size;
+    while (left > 0) {
+      const { bytesRead, buffer } = await file.read(
+        Buffer.alloc(Math.min(CHUNK, left)),
+        0,
+        Math.min(CHUNK, left),
+      );
+      const chunk = bytesRead === 0 ? Buffer.alloc(Math.min(CHUNK, left)) : buffer.subarray(0, bytesRead);
+      left -= chunk.length;
+      if (!sink.write(chunk)) await new Promise<void>((resolve) => sink.once("drain", resolve));
+    }
+  } finally {
+    await file.close();
+  }
+  sink.end();
+}
+
+/** Linux's major and minor of a device number (glibc's gnu_dev_major/minor). */
+function deviceNumbers(rdev: number): { devmajor: number; devminor: number } {
+  const dev = BigInt(rdev);
+  return {
+    devmajor: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn)),
+    devminor: Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn)),
+  };
 }
 
 /**
- * A tar of the resource at `hostPath` (under the container's `root`) to `out`, its entries named from
- * `name` (archive.TarResourceRebase): `hosts` for a file, `etc/…` for a directory, `./…` for `dir/.`.
- * GNU tar writes it: it does not follow symlinks, keeps owners, modes, hard links and special files.
+ * A tar of the resource at `path` to `out`, its entries named from `name` (archive.TarResourceRebase):
+ * `hosts` for a file, `etc/…` for a directory, `./…` for `dir/.` or `/`. Symlinks are not followed;
+ * owners (numeric), modes, times, hard links, devices and FIFOs are kept (sockets left out, as GNU tar
+ * does); long names get PAX records (tar-stream). Kernel filesystems' contents are left out.
  */
-export async function writeTar(
-  root: string,
-  hostPath: string,
+export async function packTree(
+  path: string,
   name: string,
   out: Writable,
-  opts: TarOptions,
+  opts: TarOptions = {},
 ): Promise<void> {
-  const whole = name === "." || name === "/";
-  const directory = whole ? hostPath : posix.dirname(hostPath);
-  const member = whole ? "." : posix.basename(hostPath);
-  const args = ["--create", "--file=-", "--numeric-owner", "--directory", directory];
-  if (opts.oneFileSystem) args.push("--one-file-system");
-  const resource = containerPathOf(root, hostPath);
-  const skipped = (opts.skipContentsOf ?? []).flatMap((point) => {
-    const below = posix.relative(resource, point);
-    if (below.startsWith("..") || posix.isAbsolute(below)) return [];
-    const prefix = below === "" ? member : `${member}/${below}`;
-    return [`--exclude=${prefix.replace(/[*?[\]\\]/g, "\\$&")}/*`];
-  });
-  if (skipped.length > 0) args.push("--anchored", ...skipped);
-  // A followed symlink (`link/`) is archived under the name asked for, as TarResourceRebase does.
-  if (!whole && member !== name)
-    args.push(`--transform=s,^${escapeRegex(member)}\\(/\\|$\\),${name.replace(/[\\&,]/g, "\\$&")}\\1,S`);
-  args.push("--", member);
-  const child = spawn("tar", args, { stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-    // Its warnings ("file changed as we read it") may be many on a busy tree: the first are enough.
-    if (stderr.length < 16 * 1024) stderr += chunk;
-  });
-  // Settles on the first of 'error' (tar missing) and 'close'; either may come after the other.
-  const exited = new Promise<number | null>((resolve) => {
-    child.on("error", (err) => {
-      stderr += err.message;
-      resolve(null);
-    });
-    child.once("close", (code) => resolve(code));
-  });
-  const stop = (): void => {
-    child.kill("SIGKILL");
+  const archive = pack();
+  const piped = pipeline(archive, out, { end: false });
+  piped.catch(() => {});
+  const linked = new Map<string, string>();
+  const rootDev = (await lstat(path)).dev;
+  const add = async (hostPath: string, entryName: string): Promise<void> => {
+    opts.signal?.throwIfAborted();
+    let stat: Stats;
+    try {
+      stat = await lstat(hostPath);
+    } catch (err) {
+      if (isMissing(err)) return; // gone meanwhile (a running container)
+      throw err;
+    }
+    const header: Partial<Header> & Pick<Header, "name"> = {
+      name: entryName,
+      mode: stat.mode & 0o7777,
+      uid: stat.uid,
+      gid: stat.gid,
+      mtime: stat.mtime,
+    };
+    if (stat.isDirectory()) {
+      archive.entry({ ...header, name: `${entryName}/`, type: "directory" });
+      if (opts.oneFileSystem && stat.dev !== rootDev) return;
+      if (await onKernelFs(hostPath)) return;
+      let children: string[];
+      try {
+        children = (await readdir(hostPath)).sort();
+      } catch (err) {
+        if (isMissing(err)) return;
+        throw err;
+      }
+      for (const child of children) await add(posix.join(hostPath, child), `${entryName}/${child}`);
+      return;
+    }
+    const inode = `${stat.dev}:${stat.ino}`;
+    const first = stat.nlink > 1 ? linked.get(inode) : undefined;
+    if (first !== undefined) {
+      archive.entry({ ...header, type: "link", linkname: first });
+      return;
+    }
+    if (stat.nlink > 1) linked.set(inode, entryName);
+    if (stat.isSymbolicLink())
+      archive.entry({ ...header, type: "symlink", linkname: await readlink(hostPath) });
+    else if (stat.isCharacterDevice())
+      archive.entry({ ...header, type: "character-device", ...deviceNumbers(stat.rdev) });
+    else if (stat.isBlockDevice())
+      archive.entry({ ...header, type: "block-device", ...deviceNumbers(stat.rdev) });
+    else if (stat.isFIFO()) archive.entry({ ...header, type: "fifo" });
+    else if (stat.isFile()) {
+      await new Promise<void>((resolve, reject) => {
+        const sink = archive.entry({ ...header, type: "file", size: stat.size }, (err) =>
+          err ? reject(err) : resolve(),
+        );
+        copyExactly(hostPath, stat.size, sink).catch((err: unknown) => {
+          sink.destroy();
+          reject(err);
+        });
+      });
+    }
   };
-  opts.signal.addEventListener("abort", stop, { once: true });
   try {
-    await pipeline(child.stdout, out, { end: false });
+    const whole = name === "." || name === "/";
+    await add(path, whole ? "." : name);
+    archive.finalize();
   } catch (err) {
-    stop();
-    await exited;
+    archive.destroy();
     throw err;
-  } finally {
-    opts.signal.removeEventListener("abort", stop);
   }
-  const code = await exited;
-  // 1: a file changed while it was read (a running container); the archive is still whole.
-  if (code !== 0 && code !== 1) throw new EngineError(500, `tar failed: ${stderr.trim()}`);
+  await piped;
 }
 
 export interface ExtractOptions {
@@ -297,6 +362,11 @@ export async function extractTar(
       const name = entryPath(header.name);
       const target = await resolveInRoot(root, posix.join(dir, name), false);
       const isDir = header.type === "directory";
+      if (await onKernelFs(posix.dirname(target)))
+        throw new EngineError(
+          403,
+          `cannot copy into ${posix.dirname(target)}: a kernel filesystem of the container`,
+        );
       const existing = await lstat(target).catch((err: unknown) => {
         if (isMissing(err)) return undefined;
         throw err;

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, rmdirSync } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -21,6 +22,7 @@ import { HealthMonitor, MAX_PROBE_OUTPUT, type Probe, probeCommand } from "./hea
 import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
+import { type ContainerRoot, openProcessRoot, openRootfs } from "./rootfs-worker.js";
 import { buildSpec, resolveUser, resourcesOf, withImageConfig } from "./spec.js";
 import { type ContainerRecord, type ContainerStore, checkName, ZERO_TIME } from "./store.js";
 
@@ -786,18 +788,32 @@ export class ContainerManager {
   /**
    * Runs `work` on the container's filesystem, as `docker cp` sees it: a running container's through its
    * process's root (its mounts included), a stopped one's snapshot mounted for the while, under the
-   * container's lock so that it is neither started nor removed meanwhile.
+   * container's lock so that it is neither started nor removed meanwhile. The root is open for the while:
+   * a running one's pinned to the task's process, so that a PID reused after it exited (before the task
+   * is deleted) cannot make it the host's.
    */
   async withFilesystem<T>(
     record: ContainerRecord,
     opts: CallOptions,
-    work: (root: string, pid: number | undefined) => Promise<T>,
+    work: (root: ContainerRoot) => Promise<T>,
   ): Promise<T> {
+    const inRoot = async (handle: FileHandle, running: boolean): Promise<T> => {
+      try {
+        return await work({ fd: handle.fd, running });
+      } finally {
+        await handle.close();
+      }
+    };
     const task = this.live.get(record.Id)?.task;
-    if (task && task.pid > 0) return work(`/proc/${task.pid}/root`, task.pid);
+    const root = task && task.pid > 0 ? await openProcessRoot(record.Id, task.pid) : undefined;
+    if (root) return inRoot(root, true);
     return this.locked(record, async () => {
       const running = this.live.get(record.Id)?.task;
-      if (running && running.pid > 0) return work(`/proc/${running.pid}/root`, running.pid);
+      if (running && running.pid > 0) {
+        const root = await openProcessRoot(record.Id, running.pid);
+        if (!root) throw conflict(`Container ${record.Id} is stopping: try again once it has stopped`);
+        return inRoot(root, true);
+      }
       if (record.State.Status === "removing" || record.State.Status === "dead")
         throw conflict(`container ${record.Id} is marked for removal`);
       const mounts = await this.deps.images.rootfsMounts(record.Id, opts);
@@ -805,7 +821,7 @@ export class ContainerManager {
       mkdirSync(target, { recursive: true, mode: 0o700 });
       try {
         await mountAll(mounts, target, opts.signal);
-        return await work(target, undefined);
+        return await inRoot(await openRootfs(target), false);
       } finally {
         await unmountAll(target);
         try {

@@ -8,16 +8,10 @@ import { pruneFilter } from "../prune.js";
 import type { Router } from "../router.js";
 import { frame, RAW_STREAM, STDERR, STDOUT } from "../stdcopy.js";
 import { parseBind, parseCreateRequest, parseUpdate } from "./config.js";
-import {
-  containerPathOf,
-  encodePathStat,
-  extractTar,
-  statResource,
-  virtualMounts,
-  writeTar,
-} from "./filesystem.js";
+import { encodePathStat, type PathStat } from "./filesystem.js";
 import { formatTimeNs, nowNs, readLogFile, splitLines } from "./log-file.js";
 import type { ContainerManager } from "./manager.js";
+import { archiveFromRoot, extractIntoRoot, statInRoot } from "./rootfs-worker.js";
 import { type CpuSample, dockerStats, networkStats, systemCpuUsageNs } from "./stats.js";
 import { type ContainerRecord, type ContainerStore, ZERO_TIME } from "./store.js";
 import { inspectView, listView } from "./views.js";
@@ -322,13 +316,16 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
 
   router.add("GET", "/containers/{id}/export", async (exchange) => {
     const record = find(exchange);
-    const out = await manager.withFilesystem(record, { signal: exchange.signal }, async (root, pid) => {
-      const stream = exchange.stream("application/x-tar");
+    const { signal } = exchange;
+    let out: Writable | undefined;
+    await manager.withFilesystem(record, { signal }, (root) =>
       // A running container's root shows its mounts (/proc, binds); export is its rootfs alone, as dockerd's.
-      await writeTar(root, root, ".", stream, { signal: exchange.signal, oneFileSystem: pid !== undefined });
-      return stream;
-    });
-    out.end();
+      archiveFromRoot(root, "/", record.Name.slice(1), { signal, oneFileSystem: root.running }, () => {
+        out = exchange.stream("application/x-tar");
+        return out;
+      }),
+    );
+    out?.end();
   });
 
   router.add("POST", "/containers/prune", async (exchange) => {
@@ -358,21 +355,22 @@ async function getArchive(
   const path = exchange.query.get("path");
   if (!path) throw badRequest("path is required");
   const name = record.Name.slice(1);
+  const { signal } = exchange;
+  const headersOf = (stat: PathStat) => ({ "X-Docker-Container-Path-Stat": encodePathStat(stat) });
   // The response ends once a stopped container's rootfs is unmounted again: the client may start it next.
-  const out = await manager.withFilesystem(record, { signal: exchange.signal }, async (root, pid) => {
-    const resource = await statResource(root, path, name);
-    const headers = { "X-Docker-Container-Path-Stat": encodePathStat(resource.stat) };
-    if (exchange.method === "HEAD") return () => exchange.sendText(200, "", headers);
-    const stream = exchange.stream("application/x-tar", headers);
-    // A running container's /proc and /sys are not its files (and reading some of them blocks).
-    const skipContentsOf = pid === undefined ? [] : await virtualMounts(pid);
-    await writeTar(root, resource.hostPath, resource.stat.name, stream, {
-      signal: exchange.signal,
-      skipContentsOf,
+  const end = await manager.withFilesystem(record, { signal }, async (root) => {
+    if (exchange.method === "HEAD") {
+      const stat = await statInRoot(root, path, name, signal);
+      return () => exchange.sendText(200, "", headersOf(stat));
+    }
+    let out: Writable | undefined;
+    await archiveFromRoot(root, path, name, { signal }, (stat) => {
+      out = exchange.stream("application/x-tar", headersOf(stat));
+      return out;
     });
-    return () => stream.end();
+    return () => out?.end();
   });
-  out();
+  end();
 }
 
 /** PUT /containers/{id}/archive: a tar extracted into a directory of the container. */
@@ -384,20 +382,25 @@ async function putArchive(
   const path = exchange.query.get("path");
   if (!path) throw badRequest("path is required");
   const noOverwriteDirNonDir = queryBool(exchange.query, "noOverwriteDirNonDir");
+  const { signal } = exchange;
   const owner = queryBool(exchange.query, "copyUIDGID")
-    ? await manager.userFor(record, "", { signal: exchange.signal })
+    ? await manager.userFor(record, "", { signal })
     : undefined;
-  await manager.withFilesystem(record, { signal: exchange.signal }, async (root, pid) => {
-    const resource = await statResource(root, path.endsWith("/") ? path : `${path}/`, record.Name.slice(1));
-    if (!(resource.stat.mode & (1 << 31))) throw badRequest("extraction point is not a directory");
-    // A running container's read-only rootfs refuses the writes itself (its binds and tmpfs take them).
-    if (pid === undefined && record.HostConfig.ReadonlyRootfs)
-      throw new EngineError(403, "container rootfs is marked read-only");
-    await extractTar(root, containerPathOf(root, resource.hostPath), exchange.body(), {
-      noOverwriteDirNonDir,
-      ...(owner ? { owner } : {}),
-    });
-  });
+  await manager.withFilesystem(record, { signal }, (root) =>
+    extractIntoRoot(
+      root,
+      {
+        path,
+        container: record.Name.slice(1),
+        noOverwriteDirNonDir,
+        ...(owner ? { owner } : {}),
+        // A running container's read-only rootfs refuses the writes itself (its binds and tmpfs take them).
+        readOnly: !root.running && record.HostConfig.ReadonlyRootfs === true,
+      },
+      exchange.body(),
+      signal,
+    ),
+  );
   // Once a stopped container's rootfs is unmounted again: the client may start it next.
   exchange.sendText(200, "");
 }
