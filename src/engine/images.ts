@@ -99,13 +99,19 @@ export function imageRoutes(
 
   router.add("POST", "/images/create", (exchange) => pull(exchange, images, events));
 
-  router.add("GET", "/images/{name*}/json", async (exchange) => {
+  /** The image a path names (404 as dockerd words it), its manifest and config, and its list entry. */
+  const lookup = async (exchange: Exchange) => {
     const name = exchange.params.name ?? "";
     const image = await images
       .resolve(name, { signal: exchange.signal })
       .catch(notFoundAs(`No such image: ${name}`));
     const resolved = await images.service.resolve(image.ref, { signal: exchange.signal });
     const summary = (await images.list({ signal: exchange.signal })).find((entry) => entry.id === image.id);
+    return { image, resolved, summary };
+  };
+
+  router.add("GET", "/images/{name*}/json", async (exchange) => {
+    const { image, resolved, summary } = await lookup(exchange);
     const config = resolved.config;
     exchange.send(200, {
       Id: image.id,
@@ -132,12 +138,7 @@ export function imageRoutes(
 
   // docker history: the config's history, newest first, each entry that made a layer with its size.
   router.add("GET", "/images/{name*}/history", async (exchange) => {
-    const name = exchange.params.name ?? "";
-    const image = await images
-      .resolve(name, { signal: exchange.signal })
-      .catch(notFoundAs(`No such image: ${name}`));
-    const resolved = await images.service.resolve(image.ref, { signal: exchange.signal });
-    const summary = (await images.list({ signal: exchange.signal })).find((entry) => entry.id === image.id);
+    const { image, resolved, summary } = await lookup(exchange);
     const layers = resolved.manifest.layers;
     const seconds = (time: string | undefined): number => {
       const parsed = time ? Date.parse(time) : Number.NaN;
