@@ -69,6 +69,46 @@ export function parseEventTime(value: string | null, name: string): number | und
   return seconds * 1_000_000_000 + fraction;
 }
 
+/** The filters GET /events takes (api/server/router/system's acceptedFilters) and its event types. */
+const EVENT_FILTERS = new Set([
+  "config",
+  "container",
+  "daemon",
+  "event",
+  "image",
+  "label",
+  "network",
+  "node",
+  "plugin",
+  "scope",
+  "secret",
+  "service",
+  "type",
+  "volume",
+]);
+const EVENT_TYPES = new Set([
+  "builder",
+  "config",
+  "container",
+  "daemon",
+  "image",
+  "network",
+  "node",
+  "plugin",
+  "secret",
+  "service",
+  "volume",
+]);
+
+/** The filters, or a 400 for one dockerd refuses (it used to be ignored: the stream then had every event). */
+export function checkEventFilters(filters: Map<string, string[]>): Map<string, string[]> {
+  for (const name of filters.keys())
+    if (!EVENT_FILTERS.has(name)) throw badRequest(`invalid filter '${name}'`);
+  for (const type of filters.get("type") ?? [])
+    if (!EVENT_TYPES.has(type)) throw badRequest(`Invalid event type: ${type}`);
+  return filters;
+}
+
 /** Docker's event filters: container, event, type, label (key or key=value), image, network. */
 export function eventMatches(event: EngineEvent, filters: Map<string, string[]>): boolean {
   const accepts = (name: string, candidates: (string | undefined)[]): boolean => {

@@ -4,7 +4,7 @@ import type { LibcontainerdClient } from "../libcontainerd/factory.js";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import type { ContainerStore } from "./containers/store.js";
 import { EngineError } from "./errors.js";
-import { type EventBus, eventMatches, parseEventTime } from "./events.js";
+import { checkEventFilters, type EventBus, eventMatches, parseEventTime } from "./events.js";
 import { queryFilters } from "./http.js";
 import type { ImageSummary } from "./image-source.js";
 import { imageView } from "./images.js";
@@ -199,7 +199,7 @@ export function systemRoutes(router: Router, deps: SystemDeps): void {
   router.add("GET", "/events", (exchange) => {
     const sinceNs = parseEventTime(exchange.query.get("since"), "since");
     const untilNs = parseEventTime(exchange.query.get("until"), "until");
-    const filters = queryFilters(exchange.query);
+    const filters = checkEventFilters(queryFilters(exchange.query));
     const out = exchange.stream("application/json");
     const wanted = (timeNano: number): boolean =>
       (sinceNs === undefined || timeNano >= sinceNs) && (untilNs === undefined || timeNano <= untilNs);

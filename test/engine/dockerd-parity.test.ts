@@ -1053,3 +1053,25 @@ describe("ctrd serve as dockerd: what this engine does not do", () => {
     );
   });
 });
+
+describe("ctrd serve as dockerd: docker events filters", () => {
+  it("refuses a filter or event type it does not know instead of streaming every event", async () => {
+    const unknown = await engine.docker([
+      "events",
+      "--since",
+      "1",
+      "--until",
+      "2",
+      "--filter",
+      "colour=blue",
+    ]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/invalid filter 'colour'/);
+    const type = await engine.docker(["events", "--since", "1", "--until", "2", "--filter", "type=bogus"]);
+    expect(type.code).toBe(1);
+    expect(type.stderr).toMatch(/Invalid event type: bogus/);
+    expect(
+      await engine.docker(["events", "--since", "1", "--until", "2", "--filter", "type=container"]),
+    ).toMatchObject({ code: 0 });
+  });
+});
