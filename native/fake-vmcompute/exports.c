@@ -288,7 +288,8 @@ static int volume_path(const char *p, int trailing) {
  *     internal/hcsoci/hcsdoc_wcow.go; "HCS API requires the trailing backslash to be removed", moby
  *     daemon/internal/libcontainerd/local/local_windows.go createWindows) and the read-only Layers (schema1.go:
  *     "Required for Windows Server and Hyper-V Containers");
- *   - v1 Hyper-V: HvRuntime.ImagePath (the UtilityVM folder) and the Layers, no VolumePath (moby's table);
+ *   - v1 Hyper-V: HvRuntime.ImagePath (the UtilityVM folder) and the Layers, no VolumePath (inferred: moby's
+ *     own check before it calls HCS, "Root.Path must be omitted for a Hyper-V container", not HCS's);
  *   - v2 Container: Storage.Path WITH the trailing backslash (hcsdoc_wcow.go appends it) and Storage.Layers.
  * LCOW (ContainerType "Linux") is checked by derive_system; a v2 VirtualMachine or HostedSystem is not walked. */
 static int check_storage(const jval *doc, int major, char *msg, size_t n) {

@@ -181,6 +181,10 @@ function containerFlags(
     );
   if (flags.pull !== undefined && !["missing", "always", "never"].includes(flags.pull))
     throw usageError(`invalid --pull ${JSON.stringify(flags.pull)}: want missing, always or never`);
+  // As docker refuses it: a terminal on piped input (the input's end hangs it up; what the container
+  // writes comes back echoed and with CRLFs). -i alone pipes.
+  if (flags.interactive && flags.tty && !flags.detach && !process.stdin.isTTY)
+    throw usageError("the input device is not a TTY: use -i without -t for piped input");
   if (flags.rm && flags.detach) {
     throw usageError("--rm and --detach together need a daemon to remove the container later; ctrd has none");
   }

@@ -95,6 +95,14 @@ describe("a detached container", () => {
     });
     expect(execPipedTty).toMatchObject({ code: 125, stdout: "" });
     expect(execPipedTty.stderr).toMatch(/^ctrd: the input device is not a TTY.*\(invalid_argument\)\n$/);
+    const runPipedTty = await ctrd(
+      ["run", ...fx.global, ...fx.cgroup, "--rm", "-it", "--", "sh", "-c", "cat; exit 4"],
+      {
+        input: "piped\n",
+      },
+    );
+    expect(runPipedTty).toMatchObject({ code: 125, stdout: "" });
+    expect(runPipedTty.stderr).toMatch(/^ctrd: the input device is not a TTY.*\(invalid_argument\)\n$/);
 
     expect((await ctrd(["pause", ...fx.global, "web"])).code).toBe(0);
     expect((await ps())[0]?.status).toBe("paused");

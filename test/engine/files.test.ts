@@ -310,6 +310,52 @@ describe("ctrd serve: docker cp", () => {
     expect(engine.log()).not.toMatch(/unhandled/i);
   });
 
+  it("copies through a created container's volumes, read-write or read-only as bound, as dockerd mounts them", async () => {
+    const base = join(engine.containerd.dir, `cp-volumes-${randomBytes(3).toString("hex")}`);
+    const data = join(base, "data");
+    const ro = join(base, "ro");
+    const src = join(base, "src");
+    for (const dir of [data, ro, src]) mkdirSync(dir, { recursive: true });
+    writeFileSync(join(data, "there"), "on the host\n");
+    writeFileSync(join(src, "f"), "hello\n");
+    const created = await engine.docker([
+      "create",
+      "--read-only",
+      "-v",
+      `${data}:/data`,
+      "-v",
+      `${ro}:/ro:ro`,
+      engine.image,
+      "cat",
+      "/data/f",
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const id = created.stdout.trim();
+    try {
+      expect(await engine.docker(["cp", join(src, "f"), `${id}:/data/f`])).toMatchObject({ code: 0 });
+      expect(readFileSync(join(data, "f"), "utf8")).toBe("hello\n");
+      const out = await raw("GET", `/containers/${id}/archive?path=/data/there`);
+      expect(out.status).toBe(200);
+      expect(tarNames(out.body)).toEqual(["there"]);
+      const readonly = await engine.docker(["cp", join(src, "f"), `${id}:/ro/`]);
+      expect(readonly.code).not.toBe(0);
+      expect(readonly.stderr).toMatch(/mounted volume is marked read-only/);
+      const rootfs = await raw(
+        "PUT",
+        `/containers/${id}/archive?path=/tmp`,
+        await tarOf([{ name: "x", content: "x" }]),
+      );
+      expect(rootfs.status).toBe(403);
+      expect(rootfs.body.toString()).toMatch(/container rootfs is marked read-only/);
+      expect(readdirSync(ro)).toEqual([]);
+      expect(await noMountsLeft()).toEqual([]);
+      expect(await engine.docker(["start", "-a", id])).toMatchObject({ code: 0, stdout: "hello\n" });
+    } finally {
+      await engine.docker(["rm", "-f", id]);
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+
   it("answers HEAD with the path's stat, and refuses what dockerd refuses", async () => {
     const name = `cp-stat-${randomBytes(3).toString("hex")}`;
     expect((await engine.docker(["create", "--name", name, "--read-only", engine.image, "true"])).code).toBe(

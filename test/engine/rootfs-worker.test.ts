@@ -75,7 +75,7 @@ function swapper(a: string, b: string): () => Promise<void> {
   return stop;
 }
 
-const put = { container: "c", noOverwriteDirNonDir: false, readOnly: false };
+const put = { container: "c", noOverwriteDirNonDir: false, readonlyRootfs: false, volumes: [] };
 
 describe("the rootfs worker", () => {
   it("extracts a hard link to a symlink as a link: the host file it names keeps its mode and times", async () => {

@@ -152,10 +152,22 @@ describe("events --filter", () => {
     expect(wanted(event("start", "a"))).toBe(false);
     expect(wanted(event("exit", "c"))).toBe(false);
     expect(eventFilter([])(event("start", "c"))).toBe(true);
-    expect(eventFilter(["type=exec-started"])(event("start", "c"))).toBe(false);
+    expect(eventFilter(["event=exec-started"])(event("start", "c"))).toBe(false);
+  });
+  test("die is the container's own exit, exec_die an exec's, as docker reports them apart", () => {
+    const execExit = { ...event("exit", "a"), processId: "e1" };
+    expect(eventFilter(["event=die"])(execExit)).toBe(false);
+    expect(eventFilter(["event=exec_die"])(execExit)).toBe(true);
+    expect(eventFilter(["event=exec_die"])(event("exit", "a"))).toBe(false);
+    expect(eventFilter(["event=exit"])(execExit)).toBe(true);
+  });
+  test("type= is docker's object type: container events are all of ctrd's, the other types none", () => {
+    expect(eventFilter(["type=container"])(event("start", "c"))).toBe(true);
+    expect(eventFilter(["type=image"])(event("start", "c"))).toBe(false);
+    expect(() => eventFilter(["type=exit"])).toThrow(/invalid --filter/);
   });
   test("anything else is a usage error", () => {
-    for (const bad of ["image=x", "event=boom", "container=", "container"])
+    for (const bad of ["image=x", "event=boom", "container=", "container", "type=exec-started"])
       expect(() => eventFilter([bad]), bad).toThrow(/invalid --filter/);
   });
 });

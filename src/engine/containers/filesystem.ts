@@ -452,6 +452,55 @@ export async function mountAll(mounts: Mount[], target: string, signal?: AbortSi
   }
 }
 
+/** A mount point of the container (dockerd's MountPoints): a bind of a host path, or a tmpfs (no source). */
+export interface Volume {
+  source?: string;
+  destination: string;
+  readonly: boolean;
+}
+
+/** The volume whose destination holds the container path `path` (the innermost), as moby's HasResource. */
+export function volumeOf(volumes: readonly Volume[], path: string): Volume | undefined {
+  let found: Volume | undefined;
+  for (const volume of volumes) {
+    const below = posix.relative(volume.destination, path);
+    if (below === ".." || below.startsWith("../") || posix.isAbsolute(below)) continue;
+    if (!found || volume.destination.length > found.destination.length) found = volume;
+  }
+  return found;
+}
+
+/**
+ * Binds the container's volumes under its rootfs mounted on `target` while a stopped container's files are
+ * copied, as dockerd's mountVolumes does: each destination resolved inside the rootfs (nothing runs in it
+ * to change it meanwhile) and made if missing, rbind, ro or rw as given, private; outermost first.
+ */
+export async function mountVolumes(
+  volumes: readonly Volume[],
+  target: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  const options = signal ? { signal } : {};
+  await execFileAsync("mount", ["--make-rprivate", target], options);
+  const binds = volumes.filter((volume) => volume.source !== undefined);
+  binds.sort((a, b) => components(a.destination).length - components(b.destination).length);
+  for (const { source = "", destination, readonly } of binds) {
+    const dest = await resolveInRoot(target, destination, true);
+    const sourceStat = await lstat(source).catch(() => undefined);
+    if (!sourceStat) continue; // runc makes a missing source fail at start; there is nothing to copy
+    const existing = await lstat(dest).catch(() => undefined);
+    if (!existing) {
+      if (sourceStat.isDirectory()) await mkdir(dest, { recursive: true, mode: 0o755 });
+      else {
+        await mkdir(posix.dirname(dest), { recursive: true, mode: 0o755 });
+        await (await open(dest, "a", 0o755)).close();
+      }
+    }
+    await execFileAsync("mount", ["--rbind", "-o", readonly ? "ro" : "rw", source, dest], options);
+    await execFileAsync("mount", ["--make-rprivate", dest], options);
+  }
+}
+
 /** Unmounts everything on `target` (lazily: a reader that went away must not keep it busy). */
 export async function unmountAll(target: string): Promise<void> {
   for (let layer = 0; layer < 16; layer++) {

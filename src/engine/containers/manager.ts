@@ -16,8 +16,8 @@ import type { EventBus } from "../events.js";
 import type { ImageSource, PreparedRootfs } from "../image-source.js";
 import type { EngineNetworks } from "../network-plan.js";
 import { type FilesystemChange, rootfsChanges } from "./changes.js";
-import type { CreateRequest, HostConfig } from "./config.js";
-import { mountAll, unmountAll } from "./filesystem.js";
+import { type CreateRequest, type HostConfig, parseBind } from "./config.js";
+import { mountAll, mountVolumes, unmountAll, type Volume } from "./filesystem.js";
 import { HealthMonitor, MAX_PROBE_OUTPUT, type Probe, probeCommand } from "./health.js";
 import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
@@ -821,6 +821,7 @@ export class ContainerManager {
       mkdirSync(target, { recursive: true, mode: 0o700 });
       try {
         await mountAll(mounts, target, opts.signal);
+        await mountVolumes(containerVolumes(record.HostConfig), target, opts.signal);
         return await inRoot(await openRootfs(target), false);
       } finally {
         await unmountAll(target);
@@ -997,4 +998,17 @@ export function signalNumber(signal: string): string {
   if (/^\d+$/.test(signal)) return signal;
   const name = signal.toUpperCase().startsWith("SIG") ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`;
   return String(SIGNAL_NUMBERS[name] ?? signal);
+}
+
+/** The container's volumes as dockerd's MountPoints: -v binds, --mount binds and tmpfs. */
+export function containerVolumes(hostConfig: HostConfig): Volume[] {
+  const binds = (hostConfig.Binds ?? []).map((spec): Volume => parseBind(spec));
+  const mounts = (hostConfig.Mounts ?? []).map(
+    (mount): Volume => ({
+      ...(mount.Type === "bind" ? { source: mount.Source } : {}),
+      destination: mount.Target,
+      readonly: mount.ReadOnly,
+    }),
+  );
+  return [...binds, ...mounts];
 }

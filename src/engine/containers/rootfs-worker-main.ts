@@ -8,7 +8,14 @@
  */
 import koffi from "koffi";
 import { badRequest, EngineError } from "../errors.js";
-import { containerPathOf, extractTar, packTree, refuseKernelFs, statResource } from "./filesystem.js";
+import {
+  containerPathOf,
+  extractTar,
+  packTree,
+  refuseKernelFs,
+  statResource,
+  volumeOf,
+} from "./filesystem.js";
 import type { WorkerMessage, WorkerRequest } from "./rootfs-worker.js";
 
 const ROOT_FD = 3;
@@ -39,8 +46,12 @@ async function serve(request: WorkerRequest): Promise<void> {
     const path = request.path.endsWith("/") ? request.path : `${request.path}/`;
     const resource = await statResource("/", path, request.container);
     if (!(resource.stat.mode & (1 << 31))) throw badRequest("extraction point is not a directory");
-    if (request.readOnly) throw new EngineError(403, "container rootfs is marked read-only");
-    await extractTar("/", containerPathOf("/", resource.hostPath), process.stdin, {
+    // moby's checkIfPathIsInAVolume: a read-only volume refuses, else a read-only rootfs outside the volumes.
+    const dir = containerPathOf("/", resource.hostPath);
+    const volume = volumeOf(request.volumes, dir);
+    if (volume?.readonly) throw badRequest("mounted volume is marked read-only");
+    if (!volume && request.readonlyRootfs) throw new EngineError(403, "container rootfs is marked read-only");
+    await extractTar("/", dir, process.stdin, {
       noOverwriteDirNonDir: request.noOverwriteDirNonDir,
       ...(request.owner ? { owner: request.owner } : {}),
     });

@@ -5,7 +5,7 @@ import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { packagePath } from "../../platform/package-dir.js";
 import { EngineError } from "../errors.js";
-import type { PathStat } from "./filesystem.js";
+import type { PathStat, Volume } from "./filesystem.js";
 
 /** A container's root directory, open: what the worker chroots into. */
 export interface ContainerRoot {
@@ -22,7 +22,9 @@ export type WorkerRequest =
       container: string;
       noOverwriteDirNonDir: boolean;
       owner?: { uid: number; gid: number };
-      readOnly: boolean;
+      /** HostConfig.ReadonlyRootfs: only the volumes take the files. */
+      readonlyRootfs: boolean;
+      volumes: Volume[];
     };
 
 export type WorkerMessage =

@@ -10,7 +10,7 @@ import { frame, RAW_STREAM, STDERR, STDOUT } from "../stdcopy.js";
 import { parseBind, parseCreateRequest, parseUpdate } from "./config.js";
 import { encodePathStat, type PathStat } from "./filesystem.js";
 import { formatTimeNs, nowNs, readLogFile, splitLines } from "./log-file.js";
-import type { ContainerManager } from "./manager.js";
+import { type ContainerManager, containerVolumes } from "./manager.js";
 import { archiveFromRoot, extractIntoRoot, statInRoot } from "./rootfs-worker.js";
 import { type CpuSample, dockerStats, networkStats, systemCpuUsageNs } from "./stats.js";
 import { type ContainerRecord, type ContainerStore, ZERO_TIME } from "./store.js";
@@ -394,8 +394,8 @@ async function putArchive(
         container: record.Name.slice(1),
         noOverwriteDirNonDir,
         ...(owner ? { owner } : {}),
-        // A running container's read-only rootfs refuses the writes itself (its binds and tmpfs take them).
-        readOnly: !root.running && record.HostConfig.ReadonlyRootfs === true,
+        readonlyRootfs: record.HostConfig.ReadonlyRootfs === true,
+        volumes: containerVolumes(record.HostConfig),
       },
       exchange.body(),
       signal,
