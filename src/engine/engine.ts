@@ -70,6 +70,8 @@ export class Engine {
       manager: this.manager,
       store,
       execIds: (id) => exec.idsOf(id),
+      imageSize: async (id, opts) =>
+        (await options.images.list(opts).catch(() => [])).find((image) => image.id === id)?.size ?? 0,
       imageId: (ref, opts) =>
         options.images.resolve(ref, opts).then(
           (image) => image.id,

@@ -489,3 +489,31 @@ describe("ctrd serve: docker diff", () => {
     await engine.docker(["rm", "-f", name, created.stdout.trim()]);
   });
 });
+
+describe("ctrd serve: container sizes", () => {
+  it("docker ps -s and inspect --size show what a container wrote (they were missing: 0B)", async () => {
+    const name = `size-${randomBytes(3).toString("hex")}`;
+    const run = await engine.docker([
+      "run",
+      "-d",
+      "--name",
+      name,
+      engine.image,
+      "sh",
+      "-c",
+      "head -c 300000 /dev/zero > /written && touch /ready && sleep 300",
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const inspect = async (): Promise<{ SizeRw: number; SizeRootFs: number }> => {
+      const answer = await engine.api("GET", `/containers/${name}/json?size=1`);
+      return JSON.parse(answer.body) as { SizeRw: number; SizeRootFs: number };
+    };
+    for (let attempt = 0; attempt < 100 && (await inspect()).SizeRw < 300000; attempt++) await sleep(50);
+    const sized = await inspect();
+    expect(sized.SizeRw).toBeGreaterThanOrEqual(300000);
+    expect(sized.SizeRootFs).toBeGreaterThan(sized.SizeRw);
+    const ps = await engine.docker(["ps", "-s", "--filter", `name=${name}`, "--format", "{{.Size}}"]);
+    expect(ps.stdout).toMatch(/^30\dkB \(virtual \d+(\.\d+)?[kM]B\)\n$/);
+    await engine.docker(["rm", "-f", name]);
+  });
+});

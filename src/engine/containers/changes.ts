@@ -49,6 +49,33 @@ async function existsIn(dirs: string[], path: string): Promise<boolean> {
   return false;
 }
 
+/** The bytes of the files in the snapshot's writable dir (SizeRw, `docker ps -s`): what the container wrote. */
+export async function writableSize(mounts: Mount[]): Promise<number> {
+  const mount = mounts[0];
+  const upper = mount?.type === "overlay" ? option(mount, "upperdir") : mount?.source;
+  if (!upper) return 0;
+  let total = 0;
+  const walk = async (dir: string): Promise<void> => {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const path = posix.join(dir, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.isFile())
+        total += await lstat(path).then(
+          (stat) => stat.size,
+          () => 0,
+        );
+    }
+  };
+  await walk(upper);
+  return total;
+}
+
 /**
  * GET /containers/{id}/changes: the container's writable layer against its image, from the snapshot's
  * overlay dirs (containerd's overlayfs snapshotter): what is in the upper dir was added or changed (changed

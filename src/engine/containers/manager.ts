@@ -15,7 +15,7 @@ import { badRequest, conflict, EngineError, notModified, toHttpError } from "../
 import type { EventBus } from "../events.js";
 import type { ImageSource, PreparedRootfs } from "../image-source.js";
 import type { EngineNetworks } from "../network-plan.js";
-import { type FilesystemChange, rootfsChanges } from "./changes.js";
+import { type FilesystemChange, rootfsChanges, writableSize } from "./changes.js";
 import { type CreateRequest, type HostConfig, parseBind } from "./config.js";
 import { mountAll, mountVolumes, unmountAll, type Volume } from "./filesystem.js";
 import { HealthMonitor, MAX_PROBE_OUTPUT, type Probe, probeCommand } from "./health.js";
@@ -840,6 +840,12 @@ export class ContainerManager {
     const changes = await rootfsChanges(mounts);
     // dockerd answers null for a container without changes.
     return changes.length > 0 ? changes : null;
+  }
+
+  /** SizeRw: what the container wrote into its writable layer, in bytes (0 when its snapshot is gone). */
+  async writableSize(record: ContainerRecord, opts: CallOptions = {}): Promise<number> {
+    const mounts = await this.deps.images.rootfsMounts(record.Id, opts).catch(() => []);
+    return writableSize(mounts);
   }
 
   /** Mount points an engine that died while copying files left: unmounted before anything else. */

@@ -21,6 +21,8 @@ export interface ContainerRoutesDeps {
   store: ContainerStore;
   /** Exec ids per container, for inspect's ExecIDs. */
   execIds(containerId: string): string[];
+  /** An image's size (its layers), 0 when it is gone: SizeRootFs. */
+  imageSize(id: string, opts: CallOptions): Promise<number>;
   /** The id of the image a reference (or id) names here, for the `ancestor` filter; undefined when none. */
   imageId(ref: string, opts: CallOptions): Promise<string | undefined>;
 }
@@ -185,13 +187,32 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
   const { manager, store } = deps;
   const find = (exchange: Exchange): ContainerRecord => store.get(exchange.params.id ?? "");
 
+  /** SizeRw and SizeRootFs; `imageSizes` keeps each image's size for the request (many share one). */
+  const sizes = async (
+    record: ContainerRecord,
+    exchange: Exchange,
+    imageSizes = new Map<string, Promise<number>>(),
+  ): Promise<{ SizeRw: number; SizeRootFs: number }> => {
+    const rw = await manager.writableSize(record, { signal: exchange.signal });
+    let image = imageSizes.get(record.Image);
+    if (!image) {
+      image = deps.imageSize(record.Image, { signal: exchange.signal });
+      imageSizes.set(record.Image, image);
+    }
+    return { SizeRw: rw, SizeRootFs: rw + (await image) };
+  };
+
   router.add("GET", "/containers/json", async (exchange) => {
     const records = await listContainers(exchange, store, deps.imageId);
     const now = Date.now();
-    exchange.send(
-      200,
-      records.map((record) => listView(record, now)),
-    );
+    const views = records.map((record) => listView(record, now));
+    // `docker ps -s`: what each wrote, and with its image's size.
+    if (queryBool(exchange.query, "size")) {
+      const imageSizes = new Map<string, Promise<number>>();
+      for (const [index, record] of records.entries())
+        Object.assign(views[index] ?? {}, await sizes(record, exchange, imageSizes));
+    }
+    exchange.send(200, views);
   });
 
   router.add("POST", "/containers/create", async (exchange) => {
@@ -208,9 +229,13 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
     });
   });
 
-  router.add("GET", "/containers/{id}/json", (exchange) => {
+  router.add("GET", "/containers/{id}/json", async (exchange) => {
     const record = find(exchange);
-    exchange.send(200, inspectView(record, store.containerDir(record.Id), deps.execIds(record.Id)));
+    const view = inspectView(record, store.containerDir(record.Id), deps.execIds(record.Id));
+    exchange.send(
+      200,
+      queryBool(exchange.query, "size") ? { ...view, ...(await sizes(record, exchange)) } : view,
+    );
   });
 
   router.add("POST", "/containers/{id}/start", async (exchange) => {
