@@ -1,4 +1,5 @@
 import { badRequest } from "./errors.js";
+import { labelsMatch } from "./http.js";
 
 /** One event as the Engine API streams it (api/types/events.Message, with the pre-1.22 fields too). */
 export interface EngineEvent {
@@ -138,10 +139,5 @@ export function eventMatches(event: EngineEvent, filters: Map<string, string[]>)
     !accepts("network", [event.Type === "network" ? event.Actor.ID : undefined, attrs.name])
   )
     return false;
-  const labels = filters.get("label") ?? [];
-  for (const label of labels) {
-    const [key = "", value] = label.split("=", 2);
-    if (value === undefined ? !(key in attrs) : attrs[key] !== value) return false;
-  }
-  return true;
+  return labelsMatch(attrs, filters.get("label") ?? []);
 }

@@ -301,6 +301,20 @@ export function queryInt(query: URLSearchParams, name: string): number | undefin
   return parsed;
 }
 
+/**
+ * filters.Args.MatchKVList: every `key` (present) or `key=value` (equal) of `wanted` is on `labels`. The
+ * key ends at the first `=`: a value may hold more of them (`label=url=a=b`), as Go's SplitN(…, 2) keeps.
+ * Own keys only: `label=constructor` matches no object's prototype.
+ */
+export function labelsMatch(labels: Record<string, string>, wanted: readonly string[]): boolean {
+  return wanted.every((label) => {
+    const at = label.indexOf("=");
+    if (at < 0) return Object.hasOwn(labels, label);
+    const key = label.slice(0, at);
+    return Object.hasOwn(labels, key) && labels[key] === label.slice(at + 1);
+  });
+}
+
 /** `filters={"label":["a=b"],"status":{"running":true}}`, both forms Docker accepts, as name → values. */
 export function queryFilters(query: URLSearchParams): Map<string, string[]> {
   const filters = new Map<string, string[]>();

@@ -9,7 +9,7 @@ import { isObject } from "./containers/config.js";
 import type { ContainerStore } from "./containers/store.js";
 import { badRequest, conflict, EngineError, notFound, toHttpError } from "./errors.js";
 import type { EventBus } from "./events.js";
-import { type Exchange, queryBool, queryFilters } from "./http.js";
+import { type Exchange, labelsMatch, queryBool, queryFilters } from "./http.js";
 import type { ImageSummary } from "./image-source.js";
 import { pruneFilter } from "./prune.js";
 import type { Router } from "./router.js";
@@ -537,11 +537,7 @@ function filterImages(list: ImageSummary[], filters: Map<string, string[]>): Ima
     if (dangling.some((value) => value === "true" || value === "1")) continue;
     if (before !== undefined && image.created >= before) continue;
     if (since !== undefined && image.created <= since) continue;
-    const labelsMatch = (filters.get("label") ?? []).every((label) => {
-      const [key = "", value] = label.split("=", 2);
-      return value === undefined ? key in image.labels : image.labels[key] === value;
-    });
-    if (!labelsMatch) continue;
+    if (!labelsMatch(image.labels, filters.get("label") ?? [])) continue;
     if (patterns.length === 0) {
       out.push(image);
       continue;

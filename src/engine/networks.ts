@@ -12,7 +12,7 @@ import { isObject } from "./containers/config.js";
 import type { ContainerRecord, ContainerStore } from "./containers/store.js";
 import { badRequest, conflict, EngineError, notFound } from "./errors.js";
 import type { EventBus } from "./events.js";
-import { type Exchange, queryFilters } from "./http.js";
+import { type Exchange, labelsMatch, queryFilters } from "./http.js";
 import { pruneFilter } from "./prune.js";
 import type { Router } from "./router.js";
 
@@ -164,10 +164,7 @@ export function networkRoutes(
           return (value === "true" || value === "1") === unused;
         }) &&
         // Every label given must be on the network (filters.Args.MatchKVList).
-        (filters.get("label") ?? []).every((value) => {
-          const [key = "", wanted] = value.split("=", 2);
-          return wanted === undefined ? key in network.Labels : network.Labels[key] === wanted;
-        }),
+        labelsMatch(network.Labels, filters.get("label") ?? []),
     );
     exchange.send(200, list);
   });

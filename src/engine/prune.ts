@@ -1,6 +1,6 @@
 import { badRequest } from "./errors.js";
 import { parseEventTime } from "./events.js";
-import { queryFilters } from "./http.js";
+import { labelsMatch, queryFilters } from "./http.js";
 
 const DURATION_UNITS_NS: Record<string, number> = {
   ns: 1,
@@ -23,14 +23,6 @@ function untilNs(value: string): number | undefined {
   return parseEventTime(value, "until");
 }
 
-/** filters.Args.MatchKVList: every `key` or `key=value` of the list is on the labels. */
-function matchesAll(labels: Record<string, string>, wanted: string[]): boolean {
-  return wanted.every((label) => {
-    const [key = "", value] = label.split("=", 2);
-    return value === undefined ? key in labels : labels[key] === value;
-  });
-}
-
 /**
  * The filters every prune takes (`until`, `label`, `label!`; others are a 400, as dockerd's
  * pruneFilters validation): whether something with these labels, created at this time, goes.
@@ -51,7 +43,7 @@ export function pruneFilter(
     filters,
     matches: (own, createdMs) =>
       (until === undefined || createdMs * 1e6 <= until) &&
-      matchesAll(own, labels) &&
-      !(notLabels.length > 0 && matchesAll(own, notLabels)),
+      labelsMatch(own, labels) &&
+      !(notLabels.length > 0 && labelsMatch(own, notLabels)),
   };
 }

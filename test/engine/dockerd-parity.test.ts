@@ -908,6 +908,15 @@ describe("ctrd serve as dockerd: docker update", () => {
     // The next run of the container keeps them.
     expect((await engine.docker(["restart", "-t", "0", id])).code).toBe(0);
     expect(cgroup(id, "memory", "memory.limit_in_bytes")).toBe(String(64 * 1024 * 1024));
+    // -1 lifts the pids limit (it was recorded and never applied), now and at the next run.
+    expect((await engine.docker(["update", "--pids-limit", "-1", id])).code).toBe(0);
+    expect(cgroup(id, "pids", "pids.max")).toBe("max");
+    expect((await engine.docker(["restart", "-t", "0", id])).code).toBe(0);
+    expect(cgroup(id, "pids", "pids.max")).toBe("max");
+    // --cpus set: a quota is refused rather than replacing it, as dockerd refuses it.
+    const quota = await engine.docker(["update", "--cpu-quota", "20000", id]);
+    expect(quota.code).not.toBe(0);
+    expect(quota.stderr).toMatch(/CPU Quota cannot be updated as NanoCPUs has already been set/);
     const created = await engine.docker(["create", engine.image, "sleep", "300"]);
     const createdId = created.stdout.trim();
     expect((await engine.docker(["update", "--memory", "32m", createdId])).code).toBe(0);

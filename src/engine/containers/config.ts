@@ -298,16 +298,24 @@ export function parseUpdate(body: unknown, current: HostConfig): HostConfig {
   }
   const nanoCpus = field(body, "NanoCpus", "number", isNumber, 0);
   if (nanoCpus < 0) throw badRequest("invalid NanoCpus: cannot be negative");
-  if (nanoCpus > 0) {
-    next.NanoCpus = nanoCpus;
-    next.CpuQuota = 0;
-  }
+  const period = field(body, "CpuPeriod", "number", isNumber, 0);
+  const quota = field(body, "CpuQuota", "number", isNumber, 0);
+  // NanoCpus sets the period and quota itself: once one way is in use the other is refused, as moby's
+  // Container.UpdateContainer refuses it (container/container_unix.go), instead of one replacing the other.
+  if (nanoCpus > 0 && current.CpuPeriod > 0)
+    throw badRequest("Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set");
+  if (nanoCpus > 0 && current.CpuQuota > 0)
+    throw badRequest("Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set");
+  if (period > 0 && current.NanoCpus > 0)
+    throw badRequest("Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set");
+  if (quota > 0 && current.NanoCpus > 0)
+    throw badRequest("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set");
+  if (nanoCpus > 0) next.NanoCpus = nanoCpus;
   for (const name of ["CpuShares", "CpuQuota", "CpuPeriod"] as const) {
     const value = field(body, name, "number", isNumber, 0);
     if (value < 0) throw badRequest(`invalid ${name}: cannot be negative`);
     if (value > 0) next[name] = value;
   }
-  if (field(body, "CpuQuota", "number", isNumber, 0) > 0) next.NanoCpus = 0;
   const pids = field(body, "PidsLimit", "number", isNumber, null);
   if (pids !== null) next.PidsLimit = pids;
   if (body.RestartPolicy !== undefined && body.RestartPolicy !== null) {

@@ -23,7 +23,7 @@ import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
 import { type ContainerRoot, openProcessRoot, openRootfs } from "./rootfs-worker.js";
-import { buildSpec, resolveUser, resourcesOf, withImageConfig } from "./spec.js";
+import { buildSpec, resolveUser, updatedResourcesOf, withImageConfig } from "./spec.js";
 import { type ContainerRecord, type ContainerStore, checkName, ZERO_TIME } from "./store.js";
 
 const execFileAsync = promisify(execFile);
@@ -283,7 +283,7 @@ export class ContainerManager {
     try {
       // Limits changed by an update since create: containerd's spec still has the old ones.
       if (record.ResourcesUpdated)
-        await task.updateResources({ linux: resourcesOf(record.HostConfig) }, opts);
+        await task.updateResources({ linux: updatedResourcesOf(record.HostConfig) }, opts);
       await task.start(opts);
     } catch (err) {
       await task.forceDelete().catch(() => {});
@@ -725,9 +725,15 @@ export class ContainerManager {
    * POST /containers/{id}/update: new limits and restart policy. A running task's cgroup is changed at
    * once; a stopped container's next task gets them before it starts (containerd keeps the spec of create).
    */
-  async update(record: ContainerRecord, hostConfig: HostConfig, opts: CallOptions = {}): Promise<void> {
-    const resources = resourcesOf(hostConfig);
+  async update(
+    record: ContainerRecord,
+    change: (current: HostConfig) => HostConfig,
+    opts: CallOptions = {},
+  ): Promise<void> {
     await this.locked(record, async () => {
+      // Under the lock: two updates at once (memory, then a restart policy) each keep the other's change.
+      const hostConfig = change(record.HostConfig);
+      const resources = updatedResourcesOf(hostConfig);
       const task = this.liveOf(record).task;
       if (task) await task.updateResources({ linux: resources }, opts);
       record.HostConfig = hostConfig;

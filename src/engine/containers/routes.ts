@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { CallOptions } from "../../libcontainerd/types/client.js";
 import { badRequest, EngineError } from "../errors.js";
 import { parseEventTime } from "../events.js";
-import { type Exchange, queryBool, queryFilters, queryInt } from "../http.js";
+import { type Exchange, labelsMatch, queryBool, queryFilters, queryInt } from "../http.js";
 import { pruneFilter } from "../prune.js";
 import type { Router } from "../router.js";
 import { frame, RAW_STREAM, STDERR, STDOUT } from "../stdcopy.js";
@@ -127,10 +127,7 @@ function matchesFilters(record: ContainerRecord, list: ListFilter): boolean {
     (list.expose.size === 0 ||
       ports.some((port) => list.expose.has(port.key)) ||
       Object.keys(record.Config.ExposedPorts ?? {}).some((key) => list.expose.has(key))) &&
-    (filters.get("label") ?? []).every((label) => {
-      const [key = "", value] = label.split("=", 2);
-      return value === undefined ? key in labels : labels[key] === value;
-    })
+    labelsMatch(labels, filters.get("label") ?? [])
   );
 }
 
@@ -295,8 +292,8 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
 
   router.add("POST", "/containers/{id}/update", async (exchange) => {
     const record = find(exchange);
-    const hostConfig = parseUpdate(await exchange.json(), record.HostConfig);
-    await manager.update(record, hostConfig, { signal: exchange.signal });
+    const body = await exchange.json();
+    await manager.update(record, (current) => parseUpdate(body, current), { signal: exchange.signal });
     exchange.send(200, { Warnings: [] });
   });
 

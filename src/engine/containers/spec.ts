@@ -93,6 +93,17 @@ export function resourcesOf(hostConfig: HostConfig): LinuxResources {
   return resources;
 }
 
+/**
+ * The limits for a task that may carry others already (an update; the next start of a container updated
+ * since create, whose containerd spec has create's): as resourcesOf, but a pids limit of 0 or less lifts
+ * one (-1: runc writes "max"), where at create it is simply not set.
+ */
+export function updatedResourcesOf(hostConfig: HostConfig): LinuxResources {
+  const resources = resourcesOf(hostConfig);
+  if (hostConfig.PidsLimit !== null && hostConfig.PidsLimit <= 0) resources.pids = { limit: -1 };
+  return resources;
+}
+
 /** `uid[:gid]`, names looked up in the rootfs (when it is a directory we can read). */
 export function resolveUser(user: string, rootfsDir: string | undefined): { uid: number; gid: number } {
   if (user === "") return { uid: 0, gid: 0 };
