@@ -833,6 +833,24 @@ describe("ctrd serve as dockerd: healthchecks", () => {
       ).stdout,
     ).toBe("unchecked\n");
     await engine.docker(["rm", "-f", "unchecked"]);
+    // Stopped, it is unhealthy (its monitor is gone), keeping its results; started again, starting over.
+    const logBefore = (await health("checked"))?.Log.length ?? 0;
+    expect((await engine.docker(["stop", "-t", "0", "checked"])).code).toBe(0);
+    expect((await health("checked"))?.Status).toBe("unhealthy");
+    const healthyOnes = await engine.docker([
+      "ps",
+      "-a",
+      "--filter",
+      "health=healthy",
+      "--filter",
+      "name=^checked$",
+      "-q",
+    ]);
+    expect(healthyOnes.stdout).toBe("");
+    expect((await engine.docker(["start", "checked"])).code).toBe(0);
+    const restarted = await health("checked");
+    expect(restarted?.Status).toMatch(/^(starting|healthy)$/);
+    expect(restarted?.Log.length).toBeGreaterThanOrEqual(Math.min(logBefore, 1));
     await engine.docker(["rm", "-f", "checked"]);
   });
 

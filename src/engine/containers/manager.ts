@@ -300,7 +300,10 @@ export class ContainerManager {
       OOMKilled: false,
       StartedAt: now(),
       FinishedAt: ZERO_TIME,
-      ...(healthCommand ? { Health: HealthMonitor.initialState() } : {}),
+      // A new run starts over, keeping the last results (daemon/health.go initHealthMonitor).
+      ...(healthCommand
+        ? { Health: { ...HealthMonitor.initialState(), Log: record.State.Health?.Log ?? [] } }
+        : {}),
     };
     this.deps.store.save(record);
     this.emit(record, "start");
@@ -394,8 +397,13 @@ export class ContainerManager {
       status = { exitCode: 255, exitedAt: new Date() };
     }
     if (this.closing) return;
+    // A container whose monitor stops is unhealthy (container/health.go CloseMonitorChannel: "for
+    // compatibility reasons"): an exited one is not listed by `ps --filter health=healthy`.
+    const monitored = live.health !== undefined;
     live.health?.stop();
     live.health = undefined;
+    const health =
+      monitored && record.State.Health ? { ...record.State.Health, Status: "unhealthy" as const } : undefined;
     await live.hub.finish();
     try {
       await task.delete();
@@ -412,6 +420,7 @@ export class ContainerManager {
       ExitCode: status.exitCode,
       OOMKilled: status.oomKilled ?? false,
       FinishedAt: status.exitedAt.toISOString(),
+      ...(health ? { Health: health } : {}),
     };
     this.deps.store.save(record);
     this.emit(record, "die", { exitCode: String(status.exitCode) });
