@@ -27,6 +27,8 @@ interface ExecEntry {
   attachStdout: boolean;
   attachStderr: boolean;
   detachKeys: string;
+  /** API 1.42's ConsoleSize, [height, width]: the terminal's size before the command runs. */
+  consoleSize?: { height: number; width: number };
   running: boolean;
   started: boolean;
   exitCode: number | null;
@@ -102,6 +104,7 @@ export class ExecService {
       attachStdout: flag(body.AttachStdout),
       attachStderr: flag(body.AttachStderr),
       detachKeys: text(body.DetachKeys),
+      ...consoleSizeOf(body.ConsoleSize),
       running: false,
       started: false,
       exitCode: null,
@@ -116,6 +119,8 @@ export class ExecService {
     const entry = this.get(exchange.params.id ?? "");
     const body = await exchange.json();
     const detach = isObject(body) && body.Detach === true;
+    // Start may give the size too (ExecStartCheck.ConsoleSize), over create's.
+    if (isObject(body)) Object.assign(entry, consoleSizeOf(body.ConsoleSize));
     if (entry.started) throw conflict(`Error: Exec command ${entry.id} has already run`);
     const record = this.store.get(entry.containerId);
     const task = this.manager.task(record);
@@ -137,6 +142,9 @@ export class ExecService {
           user,
           cwd: entry.workingDir || "",
           terminal: entry.tty,
+          // runc sizes the terminal before the command runs; a resize after start comes too late for
+          // one that asks at once (stty size).
+          ...(entry.tty && entry.consoleSize ? { consoleSize: entry.consoleSize } : {}),
           ...(entry.env ? { env: mergeEnv(record.ProcessEnv ?? [], entry.env) } : {}),
         },
         {
@@ -267,4 +275,15 @@ export function execRoutes(router: Router, service: ExecService, store: Containe
   router.add("GET", "/exec/{id}/json", (exchange) =>
     exchange.send(200, service.inspect(exchange.params.id ?? "")),
   );
+}
+
+/** `ConsoleSize: [height, width]` (null or absent: none), as moby decodes its *[2]uint. */
+function consoleSizeOf(value: unknown): { consoleSize?: { height: number; width: number } } {
+  if (value === undefined || value === null) return {};
+  const valid = (n: unknown): n is number =>
+    typeof n === "number" && Number.isInteger(n) && n >= 0 && n < 2 ** 32;
+  if (!Array.isArray(value) || value.length !== 2 || !value.every(valid))
+    throw badRequest(`invalid ConsoleSize ${JSON.stringify(value)}: want [height, width]`);
+  const [height, width] = value as [number, number];
+  return { consoleSize: { height, width } };
 }

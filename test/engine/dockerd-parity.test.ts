@@ -145,6 +145,25 @@ describe("ctrd serve as dockerd: exec", () => {
     expect(fed).toMatchObject({ code: 0, stdout: "fed\n" });
     expect((await engine.docker(["rm", "-f", "exec-fail"])).code).toBe(0);
   });
+
+  it("sizes an exec's terminal from ConsoleSize before its command runs (API 1.42), and refuses a malformed one", async () => {
+    expect(
+      (await engine.docker(["run", "-d", "--name", "exec-size", engine.image, "sleep", "300"])).code,
+    ).toBe(0);
+    const created = await engine.api("POST", "/containers/exec-size/exec", {
+      Cmd: ["stty", "size"],
+      Tty: true,
+      AttachStdout: true,
+      ConsoleSize: [33, 101],
+    });
+    expect(created.status, created.body).toBe(201);
+    const { Id } = JSON.parse(created.body) as { Id: string };
+    const started = await engine.api("POST", `/exec/${Id}/start`, { Detach: false, Tty: true });
+    expect(started.body).toContain("33 101");
+    const bad = await engine.api("POST", "/containers/exec-size/exec", { Cmd: ["true"], ConsoleSize: [1] });
+    expect(bad.status).toBe(400);
+    expect((await engine.docker(["rm", "-f", "exec-size"])).code).toBe(0);
+  });
 });
 
 describe("ctrd serve as dockerd: docker ps", () => {
