@@ -12,9 +12,11 @@ import {
   writeFileSync,
 } from "node:fs";
 import { open } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { pack } from "tar-stream";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -57,21 +59,26 @@ async function tarOf(fill: (archive: ReturnType<typeof pack>) => void): Promise<
 }
 
 /** A "container process" exchanging `a` and `b` (a directory and a symlink to the host) without end. */
-function swapper(a: string, b: string): () => Promise<void> {
-  const child = spawn(
-    "python3",
-    [
-      "-c",
-      `import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nwhile True: libc.renameat2(-100, b"${a}", -100, b"${b}", 2)`,
-    ],
-    { stdio: "ignore" },
-  );
+async function swapper(a: string, b: string): Promise<() => Promise<void>> {
+  // Node with koffi (a dependency): renameat2(RENAME_EXCHANGE) in a loop, as a container's process could.
+  const koffi = createRequire(import.meta.url).resolve("koffi");
+  const code = `const libc = require(${JSON.stringify(koffi)}).load("libc.so.6");
+const exchange = libc.func("int renameat2(int, const char *, int, const char *, unsigned int)");
+for (;;) exchange(-100, ${JSON.stringify(a)}, -100, ${JSON.stringify(b)}, 2);`;
+  const child = spawn(process.execPath, ["-e", code], { stdio: "ignore" });
   const stop = async (): Promise<void> => {
     child.kill("SIGKILL");
     if (child.exitCode === null && child.signalCode === null)
       await new Promise((resolve) => child.once("exit", resolve));
   };
   cleanups.push(stop);
+  // It runs: `a` has been seen as the symlink (else the tests below could not fail).
+  let swapped = false;
+  for (let attempt = 0; attempt < 1000 && !swapped; attempt++) {
+    swapped = lstatSync(a).isSymbolicLink();
+    if (!swapped) await sleep(1);
+  }
+  expect(swapped).toBe(true);
   return stop;
 }
 
@@ -107,7 +114,7 @@ describe("the rootfs worker", () => {
     const root = join(base, "rootfs");
     mkdirSync(join(root, "dst/sub"), { recursive: true });
     symlinkSync(hostDir, join(root, "dst/evil"));
-    const stop = swapper(join(root, "dst/sub"), join(root, "dst/evil"));
+    const stop = await swapper(join(root, "dst/sub"), join(root, "dst/evil"));
     const container = await rootAt(root);
     for (let round = 0; round < 20; round++) {
       const tar = await tarOf((archive) => {
@@ -138,7 +145,7 @@ describe("the rootfs worker", () => {
     mkdirSync(join(root, "dst/sub"), { recursive: true });
     writeFileSync(join(root, "dst/sub/secret"), "container file\n");
     symlinkSync(hostDir, join(root, "dst/evil"));
-    swapper(join(root, "dst/sub"), join(root, "dst/evil"));
+    await swapper(join(root, "dst/sub"), join(root, "dst/evil"));
     const container = await rootAt(root);
     let archived = 0;
     for (let attempt = 0; attempt < 100; attempt++) {

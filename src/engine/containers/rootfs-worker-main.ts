@@ -59,10 +59,13 @@ async function serve(request: WorkerRequest): Promise<void> {
     const resource = await statResource("/", request.path, request.container);
     await refuseKernelFs(resource, request.path, request.container);
     await send({ type: "stat", stat: resource.stat });
-    if (request.op === "get")
+    if (request.op === "get") {
       await packTree(resource.hostPath, resource.stat.name, process.stdout, {
         oneFileSystem: request.oneFileSystem === true,
       });
+      // All written out before process.exit: stdout (a socket to the engine) may still hold some.
+      await new Promise<void>((resolve) => process.stdout.end(resolve));
+    }
   }
   await send({ type: "done" });
 }
