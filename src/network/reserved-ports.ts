@@ -35,6 +35,10 @@ export class ReservedPorts {
    */
   async update(published: Iterable<number>): Promise<void> {
     const wanted = new Set(published);
+    // The network GC calls this at the start of every run and rm: with nothing published and nothing of
+    // ours listed (the usual case), it neither takes the host-wide lock nor reads the list. The record
+    // is this state dir's, read under its ports lock, so no one changes it meanwhile.
+    if (wanted.size === 0 && this.ours().size === 0) return;
     try {
       await withLock(HOST_LOCK, undefined, async () => this.updateLocked(wanted));
     } catch (err) {
