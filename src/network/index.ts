@@ -11,6 +11,7 @@ export {
 export { applyNetwork, formatPorts, networkLabels, portsFromLabels } from "./spec.js";
 export {
   type AttachOptions,
+  type ConnectOptions,
   type CreateNetworkOptions,
   DEFAULT_BRIDGE,
   DEFAULT_NETWORK,

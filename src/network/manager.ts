@@ -6,7 +6,11 @@
  * On disk, under `stateDir` (runtime state, gone with a reboot as the namespaces are):
  *   attachments/NS/ID.json      the record of one container's attachment: written first, removed last,
  *                               holding the CNI config and ADD result (libcni's cache) so DEL works
- *                               after a crash
+ *                               after a crash. It owns the container's netns and files (its sandbox,
+ *                               in libnetwork's words) and is its eth0; disconnected from its network it
+ *                               stays, as network `none`, for as long as the container does
+ *   attachments/NS/ID@ethN.json each network connected later (`connect`): its own interface in the same
+ *                               netns, its own CNI config, result and record; no default route
  *   containers/NS/ID/           its netns file, hosts and resolv.conf
  *   ipam/                       host-local's reservations
  *   locks/                      cross-process locks (ctrd commands run concurrently)
@@ -73,6 +77,7 @@ import {
 } from "./subnet.js";
 import {
   type AttachOptions,
+  type ConnectOptions,
   type CreateNetworkOptions,
   DEFAULT_BRIDGE,
   DEFAULT_NETWORK,
@@ -110,6 +115,8 @@ interface AttachmentRecord extends NetworkAttachment {
   aliases: string[];
   extraHosts?: HostsEntry[];
   createdAt: string;
+  /** The container's interface (CNI_IFNAME); absent means eth0 (records from before `connect`). */
+  ifName?: string;
   /** libcni's cache: the config list ADD ran with, its capability arguments and its result. */
   config?: CniConfigList;
   capabilityArgs?: Record<string, unknown>;
@@ -120,6 +127,9 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const DEVICE = /^[A-Za-z0-9_.-]{1,15}$/;
 const ADDRESS = /^[0-9a-fA-F.:]{2,45}$/;
 const IFNAME = "eth0";
+/** The interfaces of networks connected later: eth1, eth2, ... as Docker names them. */
+const INTERFACE = /^eth[0-9]{1,4}$/;
+const DEFAULT_ROUTE = "0.0.0.0/0";
 const LOOPBACK: CniConfigList = {
   cniVersion: CNI_VERSION,
   name: "loopback",
@@ -259,13 +269,20 @@ export class NetworkManager {
     );
     let record: AttachmentRecord | undefined;
     const undo = async (err: unknown): Promise<never> => {
-      if (record) {
-        await this.tearDown(record).catch((cleanup: unknown) =>
-          this.options.logger?.warn(
-            { err: cleanup, container: opts.containerId },
-            "undoing a failed network attach",
-          ),
-        );
+      const failed = record;
+      if (failed) {
+        await this.tearDown(failed)
+          .then(() =>
+            failed.state === "attached" && failed.network !== DEFAULT_NETWORK
+              ? this.refreshHosts([failed.network], undefined, undefined)
+              : undefined,
+          )
+          .catch((cleanup: unknown) =>
+            this.options.logger?.warn(
+              { err: cleanup, container: opts.containerId },
+              "undoing a failed network attach",
+            ),
+          );
       }
       await release();
       throw err;
@@ -297,6 +314,132 @@ export class NetworkManager {
     return record?.state === "attached" ? publicView(record) : undefined;
   }
 
+  /** Every network the container is on, in the order of its interfaces (eth0 first). */
+  async attachments(namespace: string, containerId: string): Promise<NetworkAttachment[]> {
+    if (!NAME.test(namespace) || !NAME.test(containerId)) return [];
+    return (await this.containerRecords(namespace, containerId))
+      .filter((record) => record.state === "attached" && record.config)
+      .map(publicView);
+  }
+
+  /**
+   * Connects an attached container to one more network, as `docker network connect` does, whether its
+   * task runs or not: a new interface in its netns (eth0 when its first network was disconnected, else
+   * the first free ethN), the CNI chain run for it alone, its names in the network's hosts files and
+   * the network's containers in its own. The default route stays where it is (the first network's);
+   * only a container with none gets it here. On failure the interface is removed before the error.
+   */
+  async connect(opts: ConnectOptions): Promise<NetworkAttachment> {
+    checkName(opts.namespace, "namespace");
+    checkName(opts.containerId, "container id");
+    if (opts.network === NO_NETWORK || opts.network === HOST_NETWORK) {
+      throw new InvalidArgumentError(`a container cannot be connected to the ${opts.network} network`);
+    }
+    const signal = callSignal(opts);
+    const definition = await this.network(opts.network, signal);
+    const release = await acquireLock(
+      this.lockPath(`container-${opts.namespace}-${opts.containerId}`),
+      signal,
+    );
+    let record: AttachmentRecord | undefined;
+    try {
+      const current = await this.containerRecords(opts.namespace, opts.containerId);
+      const sandbox = current.find((other) => interfaceOf(other) === IFNAME);
+      if (!sandbox) {
+        throw new NotFoundError(
+          `container ${opts.containerId} (namespace ${opts.namespace}) has no network attachment`,
+        );
+      }
+      if (!sandbox.netnsPath || sandbox.state !== "attached") {
+        throw new FailedPreconditionError(
+          `container ${opts.containerId} (namespace ${opts.namespace}) has no network namespace of its own (network ${sandbox.network}): it cannot be connected to another network`,
+        );
+      }
+      if (current.some((other) => other.network === opts.network)) {
+        throw new AlreadyExistsError(
+          `container ${opts.containerId} (namespace ${opts.namespace}) is already connected to network ${opts.network}`,
+        );
+      }
+      const config = this.configList(
+        definition,
+        false,
+        !current.some((other) => other.config && givesDefaultRoute(other.config)),
+      );
+      this.plugins.checkAll(config);
+      record = {
+        version: 1,
+        namespace: opts.namespace,
+        containerId: opts.containerId,
+        network: opts.network,
+        ifName: sandbox.config ? freeInterface(current) : IFNAME,
+        cniContainerId: randomBytes(32).toString("hex"),
+        owner: thisProcess(),
+        state: "attaching",
+        hostname: sandbox.hostname,
+        aliases: [...(opts.aliases ?? [])],
+        ...(sandbox.extraHosts ? { extraHosts: sandbox.extraHosts } : {}),
+        createdAt: new Date().toISOString(),
+        addresses: [],
+        ports: [],
+        config,
+        netnsPath: sandbox.netnsPath,
+        ...(sandbox.hostsPath ? { hostsPath: sandbox.hostsPath } : {}),
+        ...(sandbox.resolvConfPath ? { resolvConfPath: sandbox.resolvConfPath } : {}),
+      };
+      // Recorded before the plugins run, as an attach's record is: a crash from here on is found by the GC.
+      await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
+      await this.runPlugins(record, signal, false);
+      return publicView(record);
+    } catch (err) {
+      const failed = record;
+      if (failed) {
+        await this.leave(failed)
+          .then(() =>
+            failed.state === "attached" ? this.refreshHosts([failed.network], failed, undefined) : undefined,
+          )
+          .catch((cleanup: unknown) =>
+            this.options.logger?.warn(
+              { err: cleanup, container: opts.containerId, network: opts.network },
+              "undoing a failed network connect",
+            ),
+          );
+      }
+      throw err;
+    } finally {
+      await release();
+    }
+  }
+
+  /**
+   * Takes the container off one of its networks, as `docker network disconnect` does: CNI DEL for that
+   * interface alone (it goes from the netns, its address and rules with it), its names gone from the
+   * network's hosts files and the network's containers from its own. The netns stays with the container,
+   * even with no network left, so that it can be connected again. NotFoundError when it is not on it.
+   */
+  async disconnect(
+    namespace: string,
+    containerId: string,
+    network: string,
+    opts?: CallOptions,
+  ): Promise<void> {
+    checkName(namespace, "namespace");
+    checkName(containerId, "container id");
+    const signal = callSignal(opts);
+    await withLock(this.lockPath(`container-${namespace}-${containerId}`), signal, async () => {
+      const record = (await this.containerRecords(namespace, containerId)).find(
+        (other) => other.network === network && other.config,
+      );
+      if (!record) {
+        throw new NotFoundError(
+          `container ${containerId} (namespace ${namespace}) is not connected to network ${network}`,
+        );
+      }
+      await this.leave(record);
+      if (record.ports.length > 0) await this.updateReservedPorts(undefined);
+      if (record.state === "attached") await this.refreshHosts([network], record, signal);
+    });
+  }
+
   /** CNI CHECK on the container's network: an error when something of its set-up has gone. */
   async check(namespace: string, containerId: string, opts?: CallOptions): Promise<void> {
     const record = await this.readRecord(namespace, containerId);
@@ -320,9 +463,9 @@ export class NetworkManager {
   }
 
   /**
-   * After the container is deleted: CNI DEL, the netns and files removed, its name gone from the
-   * network's other hosts files. Idempotent; a DEL that fails keeps the record, so a later detach
-   * or the start-up GC tries again.
+   * After the container is deleted: CNI DEL on every network it is on (those connected later first),
+   * the netns and files removed, its names gone from the networks' other hosts files. Idempotent; a DEL
+   * that fails keeps its record, so a later detach or the start-up GC tries again.
    */
   async detach(namespace: string, containerId: string, opts?: CallOptions): Promise<void> {
     await this.detachIf(namespace, containerId, () => true, callSignal(opts));
@@ -345,18 +488,15 @@ export class NetworkManager {
     const cleaned: string[] = [];
     if (orphans.length > 0) {
       const live = new Set(await existingContainers());
-      for (const record of orphans) {
-        if (live.has(record.containerId)) continue;
+      // A container's records (one per network) are cleaned up together: the netns goes with the last.
+      const orphanIds = new Set(orphans.map((record) => record.cniContainerId));
+      for (const containerId of new Set(orphans.map((record) => record.containerId))) {
+        if (live.has(containerId)) continue;
         try {
-          await this.detachIf(
-            namespace,
-            record.containerId,
-            (now) => now.cniContainerId === record.cniContainerId,
-            signal,
-          );
-          cleaned.push(record.containerId);
+          await this.detachIf(namespace, containerId, (now) => orphanIds.has(now.cniContainerId), signal);
+          cleaned.push(containerId);
         } catch (err) {
-          this.options.logger?.warn({ err, container: record.containerId }, "network GC could not clean up");
+          this.options.logger?.warn({ err, container: containerId }, "network GC could not clean up");
         }
       }
     }
@@ -384,8 +524,26 @@ export class NetworkManager {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     await withLock(this.lockPath(`container-${namespace}-${containerId}`), signal, async () => {
-      const record = await this.readRecord(namespace, containerId);
-      if (record && matches(record)) await this.tearDown(record);
+      const records = (await this.containerRecords(namespace, containerId)).filter(matches);
+      // The networks connected later first: their DELs find the netns, which goes with eth0's record.
+      let first: unknown;
+      for (const record of records.reverse()) {
+        try {
+          if (interfaceOf(record) === IFNAME) await this.tearDown(record);
+          else await this.removeConnected(record);
+        } catch (err) {
+          first ??= err;
+        }
+      }
+      const networks = records
+        .filter((record) => record.state === "attached")
+        .map((record) => record.network);
+      if (networks.some((network) => network !== DEFAULT_NETWORK && network !== NO_NETWORK)) {
+        await this.refreshHosts(networks, undefined, undefined).catch((err: unknown) =>
+          this.options.logger?.warn({ err, networks }, "updating the networks' hosts files"),
+        );
+      }
+      if (first !== undefined) throw first;
     });
   }
 
@@ -416,7 +574,7 @@ export class NetworkManager {
     if (config) record.config = config;
     this.assignPaths(record, dns);
     if (requests.length === 0) {
-      await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
+      await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
       return record;
     }
     return withLock(this.lockPath("ports"), signal, async () => {
@@ -432,7 +590,7 @@ export class NetworkManager {
           hostIP: port.hostIp,
         })),
       };
-      await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
+      await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
       await this.reservedPorts.update(
         [...published.map(({ port }) => port), ...record.ports].map((port) => port.hostPort),
       );
@@ -481,23 +639,29 @@ export class NetworkManager {
     if (failed) throw failed.reason;
   }
 
-  /** CNI ADD (loopback beside the chain), then the record says attached and the network's hosts files are redone. */
-  private async runPlugins(record: AttachmentRecord, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * CNI ADD (loopback beside the chain, for a new netns), then the record says attached and the
+   * network's hosts files are redone.
+   */
+  private async runPlugins(
+    record: AttachmentRecord,
+    signal: AbortSignal | undefined,
+    newNetns = true,
+  ): Promise<void> {
     if (record.config && record.netnsPath) {
       await this.ensureNetworkRules(record.network, signal);
       // Both ended before either's failure is thrown: the loopback's ADD killed by an abort must not
       // have the attachment undone (its netns removed) under the bridge plugin's ADD, which runs to
       // its end (CniPlugins.exec) and, cut off from its netns, would leave a new bridge half made.
-      const [, attached] = await settleAll<CniResult>([
-        this.plugins.add(LOOPBACK, this.runtime(record, record.netnsPath, "lo"), signal),
+      const [, attached] = await settleAll<CniResult | undefined>([
+        newNetns
+          ? this.plugins.add(LOOPBACK, this.runtime(record, record.netnsPath, "lo"), signal)
+          : Promise.resolve(undefined),
         this.plugins.add(record.config, this.runtime(record, record.netnsPath), signal, async (bridged) => {
           // Recorded before the rule plugins run: a crash during theirs leaves a DEL that knows the
           // address (firewall's DEL removes nothing without it), as libcni's cache would not.
           record.result = bridged;
-          await writeFileAtomic(
-            this.recordPath(record.namespace, record.containerId),
-            JSON.stringify(record),
-          );
+          await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
           await this.awaitRulesRemoved(record.network, bridged, signal);
         }),
       ]);
@@ -510,47 +674,64 @@ export class NetworkManager {
       if (mac) record.macAddress = mac;
     }
     record.state = "attached";
-    await writeFileAtomic(this.recordPath(record.namespace, record.containerId), JSON.stringify(record));
+    await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
     if (!record.netnsPath || !record.hostsPath) return;
-    // On the default network a container knows only itself: no other container's file to redo.
-    if (record.network === DEFAULT_NETWORK)
+    // On the default network a container knows only itself: a new one (no other network yet) has no
+    // other container's file to redo, and its own is its line alone.
+    if (record.network === DEFAULT_NETWORK && newNetns)
       await rewriteInPlace(record.hostsPath, hostsFile([hostsEntry(record), ...(record.extraHosts ?? [])]));
-    else await this.refreshHosts(record.network, signal);
+    else await this.refreshHosts([record.network], record, signal);
   }
 
-  /** Everything of one attachment, in reverse; the record goes last, and stays if DEL failed. */
+  /**
+   * Everything of a container's eth0 attachment (its sandbox), in reverse; the record goes last, and
+   * stays if DEL failed. The hosts files of others are the caller's to redo.
+   */
   private async tearDown(record: AttachmentRecord): Promise<void> {
-    const netnsPath = record.netnsPath;
-    if (record.config) {
-      // No namespace (a crash before its mount, an umount behind our back): DEL without one, as the spec allows.
-      const netns = netnsPath && isNetns(netnsPath) ? netnsPath : "";
-      // With the addresses marked as releasing, the bridge's DEL (which frees them) runs beside the
-      // rules' DELs instead of after them: awaitRulesRemoved holds back rules for a new holder.
-      const releasing = await this.markReleasing(record);
-      try {
-        await this.plugins.del(
-          record.config,
-          this.runtime(record, netns),
-          record.result,
-          releasing.length > 0,
-        );
-      } catch (err) {
-        throw new InternalError(
-          `removing the network of container ${record.containerId} (namespace ${record.namespace}) from ${record.network}: ${(err as Error).message}`,
-          { cause: err },
-        );
-      } finally {
-        await Promise.all(releasing.map((path) => rm(path, { force: true })));
-      }
-    }
-    if (netnsPath) await removeNetns(netnsPath);
+    await this.removeEndpoint(record);
+    if (record.netnsPath) await removeNetns(record.netnsPath);
     await rm(this.containerDir(record.namespace, record.containerId), { recursive: true, force: true });
-    await rm(this.recordPath(record.namespace, record.containerId), { force: true });
+    await rm(this.pathOf(record), { force: true });
     if (record.ports.length > 0) await this.updateReservedPorts(undefined);
-    if (record.state === "attached" && record.netnsPath && record.network !== DEFAULT_NETWORK) {
-      await this.refreshHosts(record.network, undefined).catch((err: unknown) =>
-        this.options.logger?.warn({ err, network: record.network }, "updating the network's hosts files"),
+  }
+
+  /** A network connected later: its DEL, then its record. */
+  private async removeConnected(record: AttachmentRecord): Promise<void> {
+    await this.removeEndpoint(record);
+    await rm(this.pathOf(record), { force: true });
+    if (record.ports.length > 0) await this.updateReservedPorts(undefined);
+  }
+
+  /**
+   * One network off a container that stays: its DEL; eth0's record then stays as the sandbox (network
+   * `none`: the netns and files, no interface), another's goes.
+   */
+  private async leave(record: AttachmentRecord): Promise<void> {
+    await this.removeEndpoint(record);
+    if (interfaceOf(record) !== IFNAME) {
+      await rm(this.pathOf(record), { force: true });
+      return;
+    }
+    await writeFileAtomic(this.pathOf(record), JSON.stringify(sandboxOf(record)));
+  }
+
+  /** CNI DEL of one attachment; nothing for one without a CNI config. */
+  private async removeEndpoint(record: AttachmentRecord): Promise<void> {
+    if (!record.config) return;
+    // No namespace (a crash before its mount, an umount behind our back): DEL without one, as the spec allows.
+    const netns = record.netnsPath && isNetns(record.netnsPath) ? record.netnsPath : "";
+    // With the addresses marked as releasing, the bridge's DEL (which frees them) runs beside the
+    // rules' DELs instead of after them: awaitRulesRemoved holds back rules for a new holder.
+    const releasing = await this.markReleasing(record);
+    try {
+      await this.plugins.del(record.config, this.runtime(record, netns), record.result, releasing.length > 0);
+    } catch (err) {
+      throw new InternalError(
+        `removing the network of container ${record.containerId} (namespace ${record.namespace}) from ${record.network}: ${(err as Error).message}`,
+        { cause: err },
       );
+    } finally {
+      await Promise.all(releasing.map((path) => rm(path, { force: true })));
     }
   }
 
@@ -619,22 +800,51 @@ export class NetworkManager {
   }
 
   /**
-   * Rewrites the hosts file of every container on the network. On user networks containers find each
+   * Rewrites the hosts file of every container on the user networks given, and of `also`'s container.
+   * A container's file lists itself (a line for each network it is on) and the containers on each of
+   * its user networks, with the names (aliases) they have there: on user networks containers find each
    * other by name (as on Docker's user-defined networks); on the default network each knows only itself.
+   * One lock for all networks: a container on two is rewritten from both.
    */
-  private async refreshHosts(network: string, signal: AbortSignal | undefined): Promise<void> {
-    await withLock(this.lockPath(`hosts-${network}`), signal, async () => {
-      const members = (await this.allRecords()).filter(
-        (record) => record.network === network && record.state === "attached" && record.hostsPath,
-      );
-      for (const member of members) {
-        const others = members.filter((other) => other !== member);
+  private async refreshHosts(
+    networks: readonly string[],
+    also: AttachmentRecord | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    await withLock(this.lockPath("hosts"), signal, async () => {
+      const containers = new Map<string, AttachmentRecord[]>();
+      for (const record of await this.allRecords()) {
+        if (record.state !== "attached" || !record.hostsPath || !record.netnsPath) continue;
+        const key = `${record.namespace}/${record.containerId}`;
+        containers.set(key, [...(containers.get(key) ?? []), record]);
+      }
+      const user = (network: string): boolean => network !== DEFAULT_NETWORK && network !== NO_NETWORK;
+      const members = new Map<string, AttachmentRecord[]>();
+      for (const record of [...containers.values()].flat()) {
+        if (record.config && user(record.network))
+          members.set(record.network, [...(members.get(record.network) ?? []), record]);
+      }
+      const alsoKey = also ? `${also.namespace}/${also.containerId}` : undefined;
+      for (const [key, records] of containers) {
+        const own = records
+          .filter((record) => record.config)
+          .sort((a, b) => interfaceIndex(a) - interfaceIndex(b));
+        if (
+          key !== alsoKey &&
+          !own.some((record) => user(record.network) && networks.includes(record.network))
+        )
+          continue;
+        const others = own.flatMap((record) =>
+          (members.get(record.network) ?? []).filter(
+            (other) => `${other.namespace}/${other.containerId}` !== key,
+          ),
+        );
         const content = hostsFile([
-          hostsEntry(member),
+          ...own.map(hostsEntry),
           ...others.map(hostsEntry),
-          ...(member.extraHosts ?? []),
+          ...(records[0]?.extraHosts ?? []),
         ]);
-        await rewriteInPlace(member.hostsPath!, content).catch((err: unknown) => {
+        await rewriteInPlace(records[0]!.hostsPath!, content).catch((err: unknown) => {
           // Torn down meanwhile by its own detach, which waits for this lock to refresh the others.
           if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
         });
@@ -642,12 +852,12 @@ export class NetworkManager {
     });
   }
 
-  private runtime(record: AttachmentRecord, netns: string, ifName = IFNAME) {
+  private runtime(record: AttachmentRecord, netns: string, ifName = interfaceOf(record)) {
     return {
       containerId: record.cniContainerId,
       netns,
       ifName,
-      ...(record.capabilityArgs && ifName === IFNAME ? { capabilityArgs: record.capabilityArgs } : {}),
+      ...(record.capabilityArgs && ifName !== "lo" ? { capabilityArgs: record.capabilityArgs } : {}),
     };
   }
 
@@ -664,8 +874,11 @@ export class NetworkManager {
     });
   }
 
-  /** The chain: bridge with host-local IPAM, portmap when ports are published, firewall. */
-  private configList(network: NetworkInfo, withPorts: boolean): CniConfigList {
+  /**
+   * The chain: bridge with host-local IPAM, portmap when ports are published, firewall. The default
+   * route is the first network's: a network connected later gives only its subnet's route.
+   */
+  private configList(network: NetworkInfo, withPorts: boolean, defaultRoute = true): CniConfigList {
     return {
       cniVersion: CNI_VERSION,
       name: network.name,
@@ -680,7 +893,7 @@ export class NetworkManager {
           ipam: {
             type: "host-local",
             ranges: [[{ subnet: network.subnet, gateway: network.gateway }]],
-            routes: [{ dst: "0.0.0.0/0" }],
+            ...(defaultRoute ? { routes: [{ dst: DEFAULT_ROUTE }] } : {}),
             dataDir: join(this.options.stateDir, "ipam"),
           },
         },
@@ -799,21 +1012,34 @@ export class NetworkManager {
     return (await readJson(this.definitionPath(name))) as NetworkInfo | undefined;
   }
 
-  private async readRecord(namespace: string, containerId: string): Promise<AttachmentRecord | undefined> {
-    if (!NAME.test(namespace) || !NAME.test(containerId)) return undefined;
-    return (await readJson(this.recordPath(namespace, containerId))) as AttachmentRecord | undefined;
+  private async readRecord(
+    namespace: string,
+    containerId: string,
+    ifName = IFNAME,
+  ): Promise<AttachmentRecord | undefined> {
+    if (!NAME.test(namespace) || !NAME.test(containerId) || !INTERFACE.test(ifName)) return undefined;
+    return (await readJson(this.recordPath(namespace, containerId, ifName))) as AttachmentRecord | undefined;
   }
 
-  private async records(namespace: string): Promise<AttachmentRecord[]> {
+  /** The records of `namespace`, of one container when `containerId` is given. */
+  private async records(namespace: string, containerId?: string): Promise<AttachmentRecord[]> {
     const dir = join(this.options.stateDir, "attachments", namespace);
     if (!existsSync(dir)) return [];
     const records: AttachmentRecord[] = [];
     for (const file of await readdir(dir)) {
       if (!file.endsWith(".json")) continue;
-      const record = await this.readRecord(namespace, file.slice(0, -".json".length));
+      // ID.json (eth0) or ID@ethN.json: '@' is in no container id.
+      const [id = "", ifName = IFNAME] = file.slice(0, -".json".length).split("@");
+      if (containerId !== undefined && id !== containerId) continue;
+      const record = await this.readRecord(namespace, id, ifName);
       if (record) records.push(record);
     }
     return records;
+  }
+
+  /** One container's records, eth0's first, then in the order of their interfaces. */
+  private async containerRecords(namespace: string, containerId: string): Promise<AttachmentRecord[]> {
+    return (await this.records(namespace, containerId)).sort((a, b) => interfaceIndex(a) - interfaceIndex(b));
   }
 
   private async allRecords(): Promise<AttachmentRecord[]> {
@@ -826,8 +1052,13 @@ export class NetworkManager {
     return join(this.options.dataDir, "networks", `${name}.json`);
   }
 
-  private recordPath(namespace: string, containerId: string): string {
-    return join(this.options.stateDir, "attachments", namespace, `${containerId}.json`);
+  private recordPath(namespace: string, containerId: string, ifName = IFNAME): string {
+    const name = ifName === IFNAME ? containerId : `${containerId}@${ifName}`;
+    return join(this.options.stateDir, "attachments", namespace, `${name}.json`);
+  }
+
+  private pathOf(record: AttachmentRecord): string {
+    return this.recordPath(record.namespace, record.containerId, interfaceOf(record));
   }
 
   private containerDir(namespace: string, containerId: string): string {
@@ -846,6 +1077,48 @@ function hostsEntry(record: AttachmentRecord): HostsEntry {
   };
 }
 
+/** eth0's record without its network: what stays of it while the container is on none (or only later ones). */
+function sandboxOf(record: AttachmentRecord): AttachmentRecord {
+  const sandbox: AttachmentRecord = {
+    version: 1,
+    namespace: record.namespace,
+    containerId: record.containerId,
+    network: NO_NETWORK,
+    cniContainerId: record.cniContainerId,
+    owner: record.owner,
+    state: "attached",
+    hostname: record.hostname,
+    aliases: [],
+    createdAt: record.createdAt,
+    addresses: [],
+    ports: [],
+  };
+  if (record.extraHosts) sandbox.extraHosts = record.extraHosts;
+  if (record.netnsPath) sandbox.netnsPath = record.netnsPath;
+  if (record.hostsPath) sandbox.hostsPath = record.hostsPath;
+  if (record.resolvConfPath) sandbox.resolvConfPath = record.resolvConfPath;
+  return sandbox;
+}
+
+function interfaceOf(record: AttachmentRecord): string {
+  return record.ifName ?? IFNAME;
+}
+
+/** The first of eth1, eth2, ... that none of the container's records uses. */
+function freeInterface(records: readonly AttachmentRecord[]): string {
+  const taken = new Set(records.map(interfaceOf));
+  for (let index = 1; ; index++) if (!taken.has(`eth${index}`)) return `eth${index}`;
+}
+
+function givesDefaultRoute(config: CniConfigList): boolean {
+  const ipam = config.plugins[0]?.ipam as { routes?: { dst?: unknown }[] } | undefined;
+  return ipam?.routes?.some((route) => route.dst === DEFAULT_ROUTE) ?? false;
+}
+
+function interfaceIndex(record: AttachmentRecord): number {
+  return Number(interfaceOf(record).slice("eth".length));
+}
+
 function publicView(record: AttachmentRecord): NetworkAttachment {
   const view: NetworkAttachment = {
     namespace: record.namespace,
@@ -859,5 +1132,6 @@ function publicView(record: AttachmentRecord): NetworkAttachment {
   if (record.resolvConfPath) view.resolvConfPath = record.resolvConfPath;
   if (record.gateway) view.gateway = record.gateway;
   if (record.macAddress) view.macAddress = record.macAddress;
+  if (record.config) view.interfaceName = interfaceOf(record);
   return view;
 }

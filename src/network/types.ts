@@ -73,6 +73,16 @@ export interface AttachOptions extends CallOptions {
   extraHosts?: readonly HostsEntry[];
 }
 
+/** `NetworkManager.connect`: one more network for a container attached to a named network. */
+export interface ConnectOptions extends CallOptions {
+  namespace: string;
+  containerId: string;
+  /** A named network (not `none` or `host`). */
+  network: string;
+  /** Names the container answers to on this network only (its DNS aliases there). */
+  aliases?: readonly string[];
+}
+
 /** What a container's network is; `applyNetwork` puts it into the spec. */
 export interface NetworkAttachment {
   namespace: string;
@@ -88,6 +98,8 @@ export interface NetworkAttachment {
   gateway?: string;
   /** The MAC address of the container's interface. */
   macAddress?: string;
+  /** The container's interface on this network: eth0 for the first, ethN for those connected later. */
+  interfaceName?: string;
   ports: PortMapping[];
 }
 

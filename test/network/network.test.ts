@@ -313,6 +313,158 @@ describe("user networks", { timeout: 240_000 }, () => {
   });
 });
 
+/** A container joining `target`'s netns (and its hosts file) that runs `script` and ends: what it printed, how it ended. */
+async function inNetns(target: NetworkAttachment, script: string): Promise<{ code: number; output: string }> {
+  const container = await fx.client.newContainer(
+    uniqueId("probe"),
+    applyNetwork(fx.spec(["sh", "-c", script]), target),
+  );
+  try {
+    const task = await container.newTask({ stdio: { stdout: true, stderr: true } });
+    const output = Promise.all([readAll(task.stdout), readAll(task.stderr)]).then((parts) => parts.join(""));
+    const exited = task.wait();
+    await task.start();
+    const status = await exited;
+    await task.delete();
+    return { code: status.exitCode, output: await output };
+  } finally {
+    await container.delete();
+  }
+}
+
+const ipv4Of = (attachment: NetworkAttachment): string => attachment.addresses[0]?.split("/")[0] ?? "";
+
+describe("more than one network", { timeout: 240_000 }, () => {
+  test("connect and disconnect of a running container: names on each network, one default route, ports kept, nothing left", async () => {
+    const [a, b] = [`multi-a-${process.pid}`, `multi-b-${process.pid}`];
+    const [bridgeA, bridgeB] = [uniqueBridge(), uniqueBridge()];
+    const [subnetA, subnetB] = [uniqueSubnet(), uniqueSubnet()];
+    const netA = await manager.createNetwork({ name: a, subnet: subnetA, bridge: bridgeA });
+    const netB = await manager.createNetwork({ name: b, subnet: subnetB, bridge: bridgeB });
+    const serverA = await start(httpd("from-a"), { network: a }, uniqueId("sa"));
+    const serverB = await start(httpd("from-b"), { network: b }, uniqueId("sb"));
+    const client = await start(
+      httpd("from-client"),
+      { network: a, ports: ["127.0.0.1::80"], aliases: ["client-on-a"] },
+      uniqueId("client"),
+    );
+    const id = client.container.id;
+    const hostPort = client.attachment.ports[0]?.hostPort;
+    expect(client.attachment.interfaceName).toBe("eth0");
+
+    const onB = await manager.connect({
+      namespace: fx.namespace,
+      containerId: id,
+      network: b,
+      aliases: ["client-on-b"],
+    });
+    expect(onB).toMatchObject({
+      network: b,
+      interfaceName: "eth1",
+      ports: [],
+      netnsPath: client.attachment.netnsPath,
+    });
+    expect(onB.addresses[0]).toMatch(new RegExp(`^${subnetPrefix(subnetB).replace(/\./g, "\\.")}\\d+/24$`));
+    expect((await manager.attachments(fx.namespace, id)).map((x) => [x.network, x.interfaceName])).toEqual([
+      [a, "eth0"],
+      [b, "eth1"],
+    ]);
+    await expect(
+      manager.connect({ namespace: fx.namespace, containerId: id, network: b }),
+    ).rejects.toMatchObject({
+      code: "already_exists",
+    });
+    await expect(
+      manager.connect({ namespace: fx.namespace, containerId: id, network: "none" }),
+    ).rejects.toMatchObject({
+      code: "invalid_argument",
+    });
+    expect((await manager.inspectNetwork(b)).containers.map((c) => c.containerId).sort()).toEqual(
+      [serverB.container.id, id].sort(),
+    );
+
+    // The running container reaches both networks' containers by name; its default route is still eth0's.
+    const both = await inNetns(
+      client.attachment,
+      `until wget -q -O - http://${serverA.container.id}/; do sleep 0.1; done; until wget -q -O - http://${serverB.container.id}/; do sleep 0.1; done; ip route; ip -o link`,
+    );
+    expect(both.code, both.output).toBe(0);
+    expect(both.output).toContain("from-a\nfrom-b\n");
+    expect(both.output.match(/^default /gm)).toEqual(["default "]);
+    expect(both.output).toMatch(new RegExp(`^default via ${netA.gateway} dev eth0`, "m"));
+    expect(both.output).toMatch(/^\d+: eth1@/m);
+    // Each network knows it by the names it has there, at its address there.
+    expect(readFileSync(serverB.attachment.hostsPath as string, "utf8")).toMatch(
+      new RegExp(`^${ipv4Of(onB)}\t${id} client-on-b$`, "m"),
+    );
+    expect(readFileSync(serverA.attachment.hostsPath as string, "utf8")).toMatch(
+      new RegExp(`^${ipv4Of(client.attachment)}\t${id} client-on-a$`, "m"),
+    );
+    expect(readFileSync(serverA.attachment.hostsPath as string, "utf8")).not.toContain("client-on-b");
+    const reached = await inNetns(
+      serverB.attachment,
+      "until wget -q -O - http://client-on-b/; do sleep 0.1; done",
+    );
+    expect(reached).toEqual({ code: 0, output: "from-client\n" });
+    expect(await fetchWhenUp(`http://127.0.0.1:${hostPort}/`)).toBe("from-client\n");
+
+    // Disconnected from b: its interface, address, rules and names there are gone; a's and the ports stay.
+    await manager.disconnect(fx.namespace, id, b);
+    await expect(manager.disconnect(fx.namespace, id, b)).rejects.toMatchObject({ code: "not_found" });
+    const afterB = await inNetns(
+      client.attachment,
+      `ip -o link; wget -q -O - http://${serverB.container.id}/`,
+    );
+    expect(afterB.code).not.toBe(0);
+    expect(afterB.output).not.toMatch(/eth1/);
+    expect(afterB.output).toMatch(/bad address/);
+    expect(readFileSync(serverB.attachment.hostsPath as string, "utf8")).not.toContain(id);
+    expect(readFileSync(client.attachment.hostsPath as string, "utf8")).not.toContain(serverB.container.id);
+    expect(ipamReservations(stateDir(), b)).toEqual([ipv4Of(serverB.attachment)]);
+    expect(rulesFor(subnetB).filter((rule) => rule.includes(ipv4Of(onB)))).toEqual([]);
+    expect(portsOfBridge(bridgeB)).toHaveLength(1);
+    expect(await fetchWhenUp(`http://127.0.0.1:${hostPort}/`)).toBe("from-client\n");
+
+    // Off its first network too (its ports with it), then connected again: eth0 once more, the default route its own.
+    await manager.disconnect(fx.namespace, id, a);
+    expect(await manager.attachments(fx.namespace, id)).toEqual([]);
+    expect(ourReservedPorts()).not.toContain(hostPort);
+    expect((await inNetns(client.attachment, "ip -o link")).output).not.toMatch(/eth0/);
+    const again = await manager.connect({ namespace: fx.namespace, containerId: id, network: b });
+    expect(again.interfaceName).toBe("eth0");
+    const routed = await inNetns(
+      client.attachment,
+      `until wget -q -O - http://${serverB.container.id}/; do sleep 0.1; done; ip route`,
+    );
+    expect(routed.output).toMatch(new RegExp(`^default via ${netB.gateway} dev eth0`, "m"));
+
+    await remove(client);
+    await remove(serverA);
+    await remove(serverB);
+    expectNothingLeft(bridgeA, subnetA, a);
+    expectNothingLeft(bridgeB, subnetB, b);
+    expect(readdirSync(join(stateDir(), "attachments", fx.namespace))).toEqual([]);
+    await manager.removeNetwork(a);
+    await manager.removeNetwork(b);
+  });
+
+  test("the GC removes every network of a container whose process died after connecting it", async () => {
+    const name = `multi-gc-${process.pid}`;
+    const [bridge, subnet] = [uniqueBridge(), uniqueSubnet()];
+    await manager.createNetwork({ name, subnet, bridge });
+    const id = uniqueId("crashed-multi");
+    const child = attachAndDie(id, undefined, name);
+    expect(child.signal, child.stderr).toBe("SIGKILL");
+    expect(portsOfBridge(bridge)).toHaveLength(1);
+    expect(ipamReservations(stateDir(), name)).toHaveLength(1);
+    expect(await manager.gc(fx.namespace, async () => [])).toEqual([id]);
+    expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+    expectNothingLeft(bridge, subnet, name);
+    expect(readdirSync(join(stateDir(), "attachments", fx.namespace))).toEqual([]);
+    await manager.removeNetwork(name);
+  });
+});
+
 describe("none and host", { timeout: 240_000 }, () => {
   const links = async (network: string | undefined) => {
     const running = await start(["sh", "-c", "busybox ip -o link; sleep 600"], network ? { network } : {});
@@ -571,11 +723,12 @@ describe("cancellation", { timeout: 240_000 }, () => {
 });
 
 /** The fixture that attaches `id` to the default bridge in a process of its own, which is then SIGKILLed. */
-function attachAndDie(id: string, pluginDir?: string) {
+function attachAndDie(id: string, pluginDir?: string, connectTo?: string) {
   const script = join(import.meta.dirname, "../fixtures/network-attach-and-die.ts");
   const args = [script, stateDir(), join(dir, "net-data"), fx.namespace, id, defaultBridge, defaultSubnet];
   return spawnSync(process.execPath, ["--import", "tsx", ...args, ...(pluginDir ? [pluginDir] : [])], {
     encoding: "utf8",
+    env: { ...process.env, ...(connectTo ? { CONNECT_NETWORK: connectTo } : {}) },
   });
 }
 
