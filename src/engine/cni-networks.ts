@@ -1,9 +1,16 @@
+import { createHash } from "node:crypto";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import type { NetworkManager } from "../network/manager.js";
 import type { PortRequest } from "../network/ports.js";
-import { DEFAULT_NETWORK, HOST_NETWORK, type NetworkInfo, NO_NETWORK } from "../network/types.js";
-import type { ContainerRecord } from "./containers/store.js";
+import {
+  DEFAULT_NETWORK,
+  HOST_NETWORK,
+  type NetworkAttachment,
+  type NetworkInfo,
+  NO_NETWORK,
+} from "../network/types.js";
+import type { ContainerRecord, EndpointRecord } from "./containers/store.js";
 import { badRequest, notFound } from "./errors.js";
 import { type EngineNetworks, extraHosts, type NetworkPlan, writeNameFiles } from "./network-plan.js";
 
@@ -61,6 +68,10 @@ export class CniNetworks implements EngineNetworks {
     private readonly namespace: string,
   ) {}
 
+  resolve(ref: string, opts?: CallOptions): Promise<string> {
+    return this.networkName(ref, opts);
+  }
+
   /** Docker's `default` is the bridge network; a network may be named by its id. */
   private async networkName(mode: string, opts?: CallOptions): Promise<string> {
     if (mode === "" || mode === "default") return DEFAULT_NETWORK;
@@ -84,11 +95,7 @@ export class CniNetworks implements EngineNetworks {
   ): Promise<NetworkPlan> {
     const network = await this.networkName(record.HostConfig.NetworkMode, opts);
     const hostname = record.Config.Hostname || record.Id.slice(0, 12);
-    // As Docker's embedded DNS: on a user network the others find a container by its name, its short id
-    // and its aliases; on the default bridge by none of them.
-    const userNetwork = network !== DEFAULT_NETWORK && network !== HOST_NETWORK && network !== NO_NETWORK;
-    const shortId = record.Id.slice(0, 12);
-    const names = userNetwork ? [...new Set([record.Name.slice(1), shortId, ...aliases])] : [];
+    const names = dnsNames(record, network, aliases);
     // As dockerd: published ports are discarded on the host's network (create answers a warning).
     const requests = network === HOST_NETWORK ? [] : portRequests(record);
     const attachment = await this.manager.attach({
@@ -103,12 +110,6 @@ export class CniNetworks implements EngineNetworks {
       ...(names.length > 0 ? { aliases: names } : {}),
     });
     const own = writeNameFiles(record, dir, network === HOST_NETWORK);
-    const cidr = attachment.addresses[0] ?? "";
-    const [ip = "", prefix = "0"] = cidr.split("/");
-    const info =
-      network === NO_NETWORK || network === HOST_NETWORK
-        ? undefined
-        : await findNetwork(this.manager, network, opts).catch(() => undefined);
     const ports: NetworkPlan["ports"] = {};
     for (const mapping of attachment.ports) {
       const key = `${mapping.containerPort}/${mapping.protocol}`;
@@ -121,17 +122,7 @@ export class CniNetworks implements EngineNetworks {
       hostsPath: attachment.hostsPath ?? own.hostsPath,
       resolvConfPath: attachment.resolvConfPath ?? own.resolvConfPath,
       hostnamePath: own.hostnamePath,
-      endpoints: {
-        [network]: {
-          NetworkID: info?.id ?? "",
-          EndpointID: info ? record.Id : "",
-          Gateway: attachment.gateway ?? "",
-          IPAddress: ip,
-          IPPrefixLen: Number(prefix),
-          MacAddress: "",
-          Aliases: userNetwork ? [...new Set([shortId, ...aliases])] : null,
-        },
-      },
+      endpoints: { [network]: await this.endpoint(record, attachment, aliases, opts) },
       ports,
     };
   }
@@ -139,4 +130,72 @@ export class CniNetworks implements EngineNetworks {
   async detach(record: ContainerRecord, opts?: CallOptions): Promise<void> {
     await this.manager.detach(this.namespace, record.Id, opts);
   }
+
+  async connect(
+    record: ContainerRecord,
+    network: string,
+    aliases: readonly string[],
+    opts: CallOptions = {},
+  ): Promise<EndpointRecord> {
+    const names = dnsNames(record, network, aliases);
+    const attachment = await this.manager.connect({
+      ...opts,
+      namespace: this.namespace,
+      containerId: record.Id,
+      network,
+      ...(names.length > 0 ? { aliases: names } : {}),
+    });
+    return this.endpoint(record, attachment, aliases, opts);
+  }
+
+  async disconnect(record: ContainerRecord, network: string, opts?: CallOptions): Promise<boolean> {
+    const attachment = (await this.manager.attachments(this.namespace, record.Id)).find(
+      (candidate) => candidate.network === network,
+    );
+    await this.manager.disconnect(this.namespace, record.Id, network, opts);
+    return (attachment?.ports.length ?? 0) > 0;
+  }
+
+  /** NetworkSettings.Networks[NAME] for an attachment. */
+  private async endpoint(
+    record: ContainerRecord,
+    attachment: NetworkAttachment,
+    aliases: readonly string[],
+    opts?: CallOptions,
+  ): Promise<EndpointRecord> {
+    const network = attachment.network;
+    const [ip = "", prefix = "0"] = (attachment.addresses[0] ?? "").split("/");
+    const info =
+      network === NO_NETWORK || network === HOST_NETWORK
+        ? undefined
+        : await findNetwork(this.manager, network, opts).catch(() => undefined);
+    return {
+      NetworkID: info?.id ?? "",
+      // One endpoint per network, as libnetwork's: the first network's keeps the id it always had.
+      EndpointID: !info
+        ? ""
+        : (attachment.interfaceName ?? "eth0") === "eth0"
+          ? record.Id
+          : createHash("sha256").update(`${record.Id}/${network}`).digest("hex"),
+      Gateway: attachment.gateway ?? "",
+      IPAddress: ip,
+      IPPrefixLen: Number(prefix),
+      MacAddress: attachment.macAddress ?? "",
+      Aliases: isUserNetwork(network) ? [...new Set([record.Id.slice(0, 12), ...aliases])] : null,
+    };
+  }
+}
+
+function isUserNetwork(network: string): boolean {
+  return network !== DEFAULT_NETWORK && network !== HOST_NETWORK && network !== NO_NETWORK;
+}
+
+/**
+ * As Docker's embedded DNS: on a user network the others find a container by its name, its short id
+ * and its aliases (there); on the default bridge by none of them.
+ */
+function dnsNames(record: ContainerRecord, network: string, aliases: readonly string[]): string[] {
+  return isUserNetwork(network)
+    ? [...new Set([record.Name.slice(1), record.Id.slice(0, 12), ...aliases])]
+    : [];
 }

@@ -80,9 +80,11 @@ export class Engine {
     });
     execRoutes(this.router, exec, store);
     imageRoutes(this.router, options.images, store, this.events);
-    networkRoutes(this.router, options.networks, store, this.events, (record, network, aliases, signal) =>
-      this.manager.connectCreated(record, network, aliases, { signal }),
-    );
+    networkRoutes(this.router, options.networks, store, this.events, {
+      connect: (record, network, aliases, signal) =>
+        this.manager.connect(record, network, aliases, { signal }),
+      disconnect: (record, network, signal) => this.manager.disconnect(record, network, { signal }),
+    });
     volumeRoutes(this.router);
   }
 

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import type { HostsEntry } from "../network/dns.js";
 import type { ContainerRecord, EndpointRecord } from "./containers/store.js";
+import { badRequest, conflict } from "./errors.js";
 
 /** What a container's spec needs from networking, and what inspect shows of it. */
 export interface NetworkPlan {
@@ -30,6 +31,17 @@ export interface EngineNetworks {
     aliases?: readonly string[],
   ): Promise<NetworkPlan>;
   detach(record: ContainerRecord, opts?: CallOptions): Promise<void>;
+  /** A network's name from what a request names it by (name, id, id prefix, `default`). */
+  resolve(ref: string, opts?: CallOptions): Promise<string>;
+  /** One more network for a container (created or running): its endpoint there. */
+  connect(
+    record: ContainerRecord,
+    network: string,
+    aliases: readonly string[],
+    opts?: CallOptions,
+  ): Promise<EndpointRecord>;
+  /** Takes the container off one network; true when its published ports went with it. */
+  disconnect(record: ContainerRecord, network: string, opts?: CallOptions): Promise<boolean>;
 }
 
 /** HostConfig.ExtraHosts (`docker run --add-host NAME:IP`) as hosts file lines. */
@@ -78,4 +90,31 @@ export function writeNameFiles(
   else writeFileSync(resolvConfPath, "");
   writeFileSync(hostnamePath, `${hostname}\n`);
   return { hostsPath, resolvConfPath, hostnamePath };
+}
+
+/** Refusals of a network connect that dockerd makes before any work (daemon/container_operations.go). */
+export function checkConnectable(record: ContainerRecord, network: string): void {
+  const mode = record.HostConfig.NetworkMode;
+  if (network === "host")
+    throw badRequest("container cannot be disconnected from host network or connected to host network");
+  if (mode === "host" || mode.startsWith("container:"))
+    throw badRequest(
+      "container sharing network namespace with another container or host cannot be connected to any other network",
+    );
+  if (mode === "none" || network === "none" || record.Networks.none)
+    throw badRequest(
+      "Container cannot be connected to multiple networks with one of the networks in private (none) mode",
+    );
+}
+
+/** dockerd's errRemovalContainer: a container being removed is neither connected nor disconnected. */
+export function checkNotRemoved(record: ContainerRecord): void {
+  if (record.State.Status === "removing" || record.State.Status === "dead")
+    throw conflict(
+      `Container ${record.Id} is marked for removal and cannot be connected or disconnected to the network`,
+    );
+}
+
+export function isRunning(record: ContainerRecord): boolean {
+  return ["running", "paused", "restarting"].includes(record.State.Status);
 }

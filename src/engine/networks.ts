@@ -93,13 +93,11 @@ export function networkRoutes(
   networks: CniNetworks,
   store: ContainerStore,
   events: EventBus,
-  /** Connects a created container (ContainerManager.connectCreated). */
-  connectCreated: (
-    record: ContainerRecord,
-    network: string,
-    aliases: string[],
-    signal: AbortSignal,
-  ) => Promise<void>,
+  /** ContainerManager's connect and disconnect. */
+  connections: {
+    connect(record: ContainerRecord, network: string, aliases: string[], signal: AbortSignal): Promise<void>;
+    disconnect(record: ContainerRecord, network: string, signal: AbortSignal): Promise<void>;
+  },
 ): void {
   const manager = networks.manager;
 
@@ -246,8 +244,8 @@ export function networkRoutes(
     exchange.send(200, { NetworksDeleted: deleted });
   });
 
-  // A container joins its networks at create (its netns is set up then); later changes are refused, after
-  // the checks dockerd makes first: the network and the container must exist, and be (or not be) joined.
+  // POST /networks/{id}/connect and /disconnect: the network and the container must exist (404s), then
+  // the container's manager does the rest and the network's event follows, as dockerd's.
   const connection =
     (verb: "connect" | "disconnect") =>
     async (exchange: Exchange): Promise<void> => {
@@ -256,33 +254,16 @@ export function networkRoutes(
       const ref = isObject(body) && typeof body.Container === "string" ? body.Container : "";
       if (ref === "") throw badRequest("a container is required");
       const record = store.get(ref);
-      const joined = record.Networks[network.Name] !== undefined;
       if (verb === "disconnect") {
-        if (!joined)
-          throw new EngineError(403, `container ${record.Id} is not connected to network ${network.Name}`);
-        throw new EngineError(
-          501,
-          "disconnecting a container from its network is not supported by this engine: a container here is on one network, given at create",
-        );
+        await connections.disconnect(record, network.Name, exchange.signal);
+      } else {
+        const settings = isObject(body) && isObject(body.EndpointConfig) ? body.EndpointConfig : {};
+        const aliases = Array.isArray(settings.Aliases)
+          ? settings.Aliases.filter((alias): alias is string => typeof alias === "string")
+          : [];
+        await connections.connect(record, network.Name, aliases, exchange.signal);
       }
-      if (joined && record.State.Status !== "created")
-        throw new EngineError(
-          403,
-          `endpoint with name ${record.Name.slice(1)} already exists in network ${network.Name}`,
-        );
-      // runconfig's ErrConflictHostNetwork and ErrConflictNoNetwork.
-      if (network.Name === "host")
-        throw badRequest("container cannot be disconnected from host network or connected to host network");
-      if (network.Name === "none")
-        throw badRequest(
-          "Container cannot be connected to multiple networks with one of the networks in private (none) mode",
-        );
-      const settings = isObject(body) && isObject(body.EndpointConfig) ? body.EndpointConfig : {};
-      const aliases = Array.isArray(settings.Aliases)
-        ? settings.Aliases.filter((alias): alias is string => typeof alias === "string")
-        : [];
-      await connectCreated(record, network.Name, aliases, exchange.signal);
-      events.publish("network", "connect", network.Id, {
+      events.publish("network", verb, network.Id, {
         container: record.Id,
         name: network.Name,
         type: network.Driver,

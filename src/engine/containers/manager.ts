@@ -10,11 +10,10 @@ import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../../libcontainerd/factory.js";
 import type { CallOptions, Container, ExitStatus, Task } from "../../libcontainerd/types/client.js";
 import { isErrorCode } from "../../libcontainerd/types/errors.js";
-import { DEFAULT_NETWORK } from "../../network/types.js";
 import { badRequest, conflict, EngineError, notModified, toHttpError } from "../errors.js";
 import type { EventBus } from "../events.js";
 import type { ImageSource, PreparedRootfs } from "../image-source.js";
-import type { EngineNetworks } from "../network-plan.js";
+import { checkConnectable, checkNotRemoved, type EngineNetworks, isRunning } from "../network-plan.js";
 import { type FilesystemChange, rootfsChanges, writableSize } from "./changes.js";
 import { type CreateRequest, type HostConfig, parseBind } from "./config.js";
 import { mountAll, mountVolumes, unmountAll, type Volume } from "./filesystem.js";
@@ -170,11 +169,26 @@ export class ContainerManager {
     let rootfs: PreparedRootfs | undefined;
     let attached = false;
     try {
-      const aliases = Object.values(request.endpoints).flatMap((endpoint) => endpoint.Aliases ?? []);
+      // NetworkingConfig.EndpointsConfig: one is NetworkMode's network's, whatever it names (clients
+      // before API 1.44); with more (1.44), NetworkMode's network is eth0 and the others are connected
+      // after it, in the order given.
+      const requested = Object.entries(request.endpoints);
+      const primary = await networks.resolve(record.HostConfig.NetworkMode, opts);
+      const others: [string, string[]][] = [];
+      let aliases = requested.length === 1 ? (requested[0]?.[1].Aliases ?? []) : [];
+      for (const [ref, endpoint] of requested.length > 1 ? requested : []) {
+        const network = await networks.resolve(ref, opts);
+        if (network === primary) aliases = endpoint.Aliases ?? [];
+        else others.push([network, endpoint.Aliases ?? []]);
+      }
       const plan = await networks.attach(record, dir, opts, aliases);
       attached = true;
       record.Networks = plan.endpoints;
       record.Ports = plan.ports;
+      for (const [network, names] of others) {
+        checkConnectable(record, network);
+        record.Networks[network] = await networks.connect(record, network, names, opts);
+      }
       rootfs = await images.prepareRootfs(image, id, opts);
       const userSpec = record.Config.User;
       const namedUser = userSpec !== "" && !/^\d+(:\d+)?$/.test(userSpec);
@@ -681,52 +695,51 @@ export class ContainerManager {
   }
 
   /**
-   * POST /networks/{id}/connect for a container that was created and has not started: its netns is set up
-   * again with the aliases, on that network. A container here is on one network: one on the default bridge
-   * moves to the network it is connected to (testcontainers creates a container with network aliases on
-   * the default bridge, then connects it to its network). A started container keeps its network.
+   * POST /networks/{id}/connect, as dockerd's ConnectToNetwork: a created, running or stopped container
+   * gets an interface on the network in its netns at once (here the netns lives from create to rm).
+   * Connected already: a running container's is refused, another's kept as it is (dockerd keeps the
+   * endpoint settings it has).
    */
-  async connectCreated(
+  async connect(
     record: ContainerRecord,
     network: string,
     aliases: string[],
     opts: CallOptions = {},
   ): Promise<void> {
     await this.locked(record, async () => {
-      if (this.liveOf(record).task || record.State.Status !== "created")
+      checkNotRemoved(record);
+      if (record.Networks[network]) {
+        if (!isRunning(record)) return;
         throw new EngineError(
-          501,
-          `connecting a started container to a network is not supported by this engine: give its network at create (docker run --network ${network})`,
+          403,
+          `endpoint with name ${record.Name.slice(1)} already exists in network ${network}`,
         );
-      const current = Object.keys(record.Networks)[0];
-      const endpoint = record.Networks[network];
-      if (!endpoint && current !== DEFAULT_NETWORK)
-        throw new EngineError(
-          501,
-          `a container is on one network with this engine: ${record.Name.slice(1)} is on ${current ?? record.HostConfig.NetworkMode}`,
-        );
-      const shortId = record.Id.slice(0, 12);
-      const wanted = [
-        ...new Set([...(endpoint?.Aliases ?? []).filter((alias) => alias !== shortId), ...aliases]),
-      ];
-      const { networks, store } = this.deps;
-      const before = record.HostConfig.NetworkMode;
-      await networks.detach(record, opts);
-      record.HostConfig.NetworkMode = network;
-      try {
-        const plan = await networks.attach(record, store.containerDir(record.Id), opts, wanted);
-        record.Networks = plan.endpoints;
-        record.Ports = plan.ports;
-      } catch (err) {
-        // Back where it was: its spec expects a network namespace.
-        record.HostConfig.NetworkMode = before;
-        const plan = await networks.attach(record, store.containerDir(record.Id), opts);
-        record.Networks = plan.endpoints;
-        record.Ports = plan.ports;
-        throw err;
-      } finally {
-        store.save(record);
       }
+      checkConnectable(record, network);
+      record.Networks[network] = await this.deps.networks.connect(record, network, aliases, opts);
+      this.deps.store.save(record);
+    });
+  }
+
+  /**
+   * POST /networks/{id}/disconnect, as dockerd's DisconnectFromNetwork: the container's interface on the
+   * network goes (its address, names and, for the network that publishes them, its ports); the
+   * container stays, with its netns, even on no network.
+   */
+  async disconnect(record: ContainerRecord, network: string, opts: CallOptions = {}): Promise<void> {
+    await this.locked(record, async () => {
+      checkNotRemoved(record);
+      if (!record.Networks[network])
+        throw new EngineError(403, `container ${record.Id} is not connected to network ${network}`);
+      if (network === "host" && record.HostConfig.NetworkMode === "host")
+        throw badRequest(
+          "cannot disconnect container from host network - container was created in host network mode",
+        );
+      // none has nothing of its own to take away: its namespace is the task's.
+      if (network !== "none" && (await this.deps.networks.disconnect(record, network, opts)))
+        record.Ports = {};
+      delete record.Networks[network];
+      this.deps.store.save(record);
     });
   }
 

@@ -67,7 +67,9 @@ function portList(
 
 function networks(record: ContainerRecord): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [name, endpoint] of Object.entries(record.Networks)) {
+  // By name, as dockerd's JSON has them (Go sorts a map's keys).
+  const byName = Object.entries(record.Networks).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [name, endpoint] of byName) {
     out[name] = {
       IPAMConfig: null,
       Links: null,

@@ -1,0 +1,257 @@
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import Docker from "dockerode";
+import { describe, expect, it } from "vitest";
+import { fetchWhenUp, ipamReservations, mountsUnder, portsOfBridge, rulesFor } from "../harness/network.js";
+import { useEngine } from "./harness.js";
+
+// A container on more than one network through `ctrd serve`: docker network connect and disconnect of
+// created and running containers (docker CLI), several EndpointsConfig at create (dockerode, API 1.44).
+const engine = useEngine("lcd-engine-networks-");
+
+const stateDir = (): string => join(engine.containerd.stateDir, "network");
+
+const httpd = (content: string): string[] => [
+  "sh",
+  "-c",
+  `mkdir /w && echo ${content} > /w/index.html && exec httpd -f -p 80 -h /w`,
+];
+
+async function docker(args: string[]): Promise<string> {
+  const result = await engine.docker(args);
+  if (result.code !== 0)
+    throw new Error(`docker ${args.join(" ")}: exit ${result.code}: ${result.stdout}${result.stderr}`);
+  return result.stdout.trim();
+}
+
+/** `docker network inspect`'s subnet and bridge device. */
+async function networkOf(name: string): Promise<{ subnet: string; bridge: string; gateway: string }> {
+  const [network] = JSON.parse(await docker(["network", "inspect", name])) as {
+    IPAM: { Config: { Subnet: string; Gateway: string }[] };
+    Options: Record<string, string>;
+  }[];
+  return {
+    subnet: network?.IPAM.Config[0]?.Subnet ?? "",
+    gateway: network?.IPAM.Config[0]?.Gateway ?? "",
+    bridge: network?.Options["com.docker.network.bridge.name"] ?? "",
+  };
+}
+
+/** Nothing of the engine's containers left on the network: veths, rules, addresses, records, netns. */
+function expectNothingLeft(network: string, details: { subnet: string; bridge: string }): void {
+  expect(portsOfBridge(details.bridge)).toEqual([]);
+  expect(rulesFor(details.subnet)).toEqual([]);
+  expect(ipamReservations(stateDir(), network)).toEqual([]);
+  const records = join(stateDir(), "attachments", engine.namespace);
+  expect(existsSync(records) ? readdirSync(records) : []).toEqual([]);
+  expect(mountsUnder(stateDir())).toEqual([]);
+}
+
+describe("docker network connect and disconnect", () => {
+  it("connects a running container to a second network, reached there by name; disconnect takes it away", async () => {
+    const name = `mn${Date.now().toString(36)}`;
+    const [a, b] = [`${name}-a`, `${name}-b`];
+    await docker(["network", "create", a]);
+    await docker(["network", "create", b]);
+    const [netA, netB] = [await networkOf(a), await networkOf(b)];
+    await docker(["run", "-d", "--name", `${name}-sa`, "--network", a, engine.image, ...httpd("from-a")]);
+    await docker(["run", "-d", "--name", `${name}-sb`, "--network", b, engine.image, ...httpd("from-b")]);
+    const client = `${name}-c`;
+    await docker([
+      "run",
+      "-d",
+      "--name",
+      client,
+      "--network",
+      a,
+      "-p",
+      "127.0.0.1::80",
+      engine.image,
+      ...httpd("from-c"),
+    ]);
+    const hostPort = (await docker(["port", client, "80/tcp"])).split(":").at(-1);
+    const events = engine.spawnDocker([
+      "events",
+      "--filter",
+      "type=network",
+      "--format",
+      "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.container}}",
+    ]);
+    let seen = "";
+    events.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      seen += chunk;
+    });
+    try {
+      const connected = await engine.docker(["network", "connect", "--alias", `${name}-alias`, b, client]);
+      expect(connected.code, connected.stderr).toBe(0);
+      const id = await docker(["inspect", "-f", "{{.Id}}", client]);
+      const settings = JSON.parse(
+        await docker(["inspect", "-f", "{{json .NetworkSettings.Networks}}", client]),
+      ) as Record<
+        string,
+        { IPAddress: string; Gateway: string; Aliases: string[]; MacAddress: string; EndpointID: string }
+      >;
+      expect(Object.keys(settings)).toEqual([a, b]);
+      expect(settings[b]?.IPAddress.startsWith(netB.subnet.split(".").slice(0, 3).join("."))).toBe(true);
+      expect(settings[b]).toMatchObject({
+        Gateway: netB.gateway,
+        Aliases: [id.slice(0, 12), `${name}-alias`],
+      });
+      expect(settings[b]?.MacAddress).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+      expect(settings[b]?.EndpointID).not.toBe(settings[a]?.EndpointID);
+      const [inspectedB] = JSON.parse(await docker(["network", "inspect", b])) as {
+        Containers: Record<string, { Name: string; IPv4Address: string }>;
+      }[];
+      expect(inspectedB?.Containers[id]).toMatchObject({
+        Name: client,
+        IPv4Address: `${settings[b]?.IPAddress}/24`,
+      });
+
+      // The running container reaches both networks' containers by name, and b's reach it by its alias.
+      const both = await engine.docker([
+        "exec",
+        client,
+        "sh",
+        "-c",
+        `until wget -qO- http://${name}-sa/; do sleep 0.1; done; until wget -qO- http://${name}-sb/; do sleep 0.1; done; ip route`,
+      ]);
+      expect(both.code, both.stderr).toBe(0);
+      expect(both.stdout).toContain("from-a\nfrom-b\n");
+      expect(both.stdout.match(/^default /gm)).toEqual(["default "]);
+      expect(both.stdout).toMatch(new RegExp(`^default via ${netA.gateway} dev eth0`, "m"));
+      expect(await docker(["exec", `${name}-sb`, "sh", "-c", `wget -qO- http://${name}-alias/`])).toBe(
+        "from-c",
+      );
+      expect(await fetchWhenUp(`http://127.0.0.1:${hostPort}/`)).toBe("from-c\n");
+
+      expect((await engine.docker(["network", "rm", b])).stderr).toMatch(/has active endpoints/);
+      const twice = await engine.docker(["network", "connect", b, client]);
+      expect(twice.stderr).toMatch(new RegExp(`endpoint with name ${client} already exists in network ${b}`));
+      expect((await engine.docker(["network", "connect", "host", client])).stderr).toMatch(/host network/);
+
+      const disconnected = await engine.docker(["network", "disconnect", b, client]);
+      expect(disconnected.code, disconnected.stderr).toBe(0);
+      const gone = await engine.docker([
+        "exec",
+        client,
+        "sh",
+        "-c",
+        `ip -o link; wget -qO- http://${name}-sb/`,
+      ]);
+      expect(gone.code).not.toBe(0);
+      expect(gone.stdout).not.toMatch(/eth1/);
+      expect(gone.stderr).toMatch(/bad address/);
+      expect(
+        (await engine.docker(["exec", `${name}-sb`, "sh", "-c", `wget -qO- http://${name}-alias/`])).code,
+      ).not.toBe(0);
+      expect(
+        Object.keys(
+          JSON.parse(await docker(["inspect", "-f", "{{json .NetworkSettings.Networks}}", client])),
+        ),
+      ).toEqual([a]);
+      const [afterB] = JSON.parse(await docker(["network", "inspect", b])) as {
+        Containers: Record<string, unknown>;
+      }[];
+      expect(Object.keys(afterB?.Containers ?? {})).toHaveLength(1);
+      expect((await engine.docker(["network", "disconnect", b, client])).stderr).toMatch(
+        new RegExp(`container ${id} is not connected to network ${b}`),
+      );
+      expect(await fetchWhenUp(`http://127.0.0.1:${hostPort}/`)).toBe("from-c\n");
+      for (let attempt = 0; attempt < 100 && !seen.includes(`disconnect ${b} ${id}`); attempt++)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(seen).toContain(`connect ${b} ${id}\n`);
+      expect(seen).toContain(`disconnect ${b} ${id}\n`);
+    } finally {
+      events.kill();
+      await engine.docker(["rm", "-f", client, `${name}-sa`, `${name}-sb`]);
+    }
+    expectNothingLeft(a, netA);
+    expectNothingLeft(b, netB);
+    expect((await engine.docker(["network", "rm", a, b])).code).toBe(0);
+  });
+
+  it("connects and disconnects a created container; it starts on the networks it has then", async () => {
+    const name = `mc${Date.now().toString(36)}`;
+    await docker(["network", "create", name]);
+    const details = await networkOf(name);
+    await docker(["run", "-d", "--name", `${name}-web`, "--network", name, engine.image, ...httpd("web")]);
+    await docker([
+      "create",
+      "--name",
+      `${name}-c`,
+      engine.image,
+      "sh",
+      "-c",
+      `wget -qO- http://${name}-web/ && ip -o link`,
+    ]);
+    await docker(["network", "connect", name, `${name}-c`]);
+    // On the default bridge and the network: eth0 and eth1.
+    expect(await docker(["network", "disconnect", "bridge", `${name}-c`])).toBe("");
+    expect(await docker(["start", "-a", `${name}-c`])).toMatch(/^web\n[\s\S]*: eth1@/);
+    await docker(["rm", "-f", `${name}-c`, `${name}-web`]);
+    expectNothingLeft(name, details);
+    await docker(["network", "rm", name]);
+  });
+});
+
+describe("several EndpointsConfig at create (API 1.44) with dockerode", () => {
+  it("creates a container on two networks, NetworkMode's first, each with its aliases", async () => {
+    const client = new Docker({ socketPath: engine.socket });
+    await docker(["pull", engine.image]);
+    const name = `me${Date.now().toString(36)}`;
+    const [a, b] = [`${name}-a`, `${name}-b`];
+    await client.createNetwork({ Name: a });
+    await client.createNetwork({ Name: b });
+    const [netA, netB] = [await networkOf(a), await networkOf(b)];
+    const web = await client.createContainer({
+      name: `${name}-web`,
+      Image: engine.image,
+      Cmd: httpd("two-networks"),
+      HostConfig: { NetworkMode: a },
+      NetworkingConfig: { EndpointsConfig: { [a]: { Aliases: ["web-a"] }, [b]: { Aliases: ["web-b"] } } },
+    });
+    await web.start();
+    const probe = async (network: string, host: string): Promise<string> => {
+      const run = await engine.docker([
+        "run",
+        "--rm",
+        "--network",
+        network,
+        engine.image,
+        "sh",
+        "-c",
+        `until wget -qO- http://${host}/; do sleep 0.1; done`,
+      ]);
+      expect(run.code, run.stderr).toBe(0);
+      return run.stdout;
+    };
+    try {
+      const inspected = await web.inspect();
+      expect(Object.keys(inspected.NetworkSettings.Networks)).toEqual([a, b]);
+      expect(inspected.NetworkSettings.Networks[b]?.Aliases).toEqual([inspected.Id.slice(0, 12), "web-b"]);
+      expect(await probe(a, "web-a")).toBe("two-networks\n");
+      expect(await probe(b, "web-b")).toBe("two-networks\n");
+      const own = await engine.docker(["exec", `${name}-web`, "sh", "-c", "ip route; cat /etc/hosts"]);
+      expect(own.stdout).toMatch(new RegExp(`^default via ${netA.gateway} dev eth0`, "m"));
+      expect(own.stdout).toMatch(new RegExp(`^${inspected.NetworkSettings.Networks[b]?.IPAddress}\\t`, "m"));
+      // Only the names on its own networks: b's alias is not a's.
+      const wrongNetwork = await engine.docker([
+        "run",
+        "--rm",
+        "--network",
+        a,
+        engine.image,
+        "sh",
+        "-c",
+        "wget -qO- http://web-b/",
+      ]);
+      expect(wrongNetwork.stderr).toMatch(/bad address 'web-b'/);
+    } finally {
+      await web.remove({ force: true });
+    }
+    expectNothingLeft(a, netA);
+    expectNothingLeft(b, netB);
+    await client.getNetwork(a).remove();
+    await client.getNetwork(b).remove();
+  });
+});
