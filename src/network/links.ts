@@ -25,6 +25,25 @@ export async function deleteLink(device: string, signal?: AbortSignal): Promise<
 }
 
 /**
+ * The default route of a container's netns through `gateway` on `device` (its interface there): where
+ * Docker moves its gateway when the network that had it is disconnected.
+ */
+export async function setDefaultRoute(
+  netnsPath: string,
+  gateway: string,
+  device: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  const args = [`--net=${netnsPath}`, "ip", "route", "replace", "default", "via", gateway, "dev", device];
+  try {
+    await run("nsenter", args, signal ? { signal } : {});
+  } catch (err) {
+    if (signal?.aborted) throw abortError(signal, `setting the default route of ${netnsPath}`);
+    throw new InternalError(`nsenter ${args.join(" ")}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
  * One MASQUERADE rule per network for its containers' outgoing traffic, as Docker has for docker0,
  * instead of the bridge plugin's ipMasq, which writes a chain per container: four iptables runs on
  * ADD and three on DEL that doubled the plugin's time (measured on this machine).

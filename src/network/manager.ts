@@ -60,6 +60,7 @@ import {
   HOSTPORT_SETMARK_CHAIN,
   linkExists,
   removeMasquerade,
+  setDefaultRoute,
 } from "./links.js";
 import { createNetns, isNetns, removeNetns } from "./netns.js";
 import { type PortMapping, type PortRequest, parsePortSpec } from "./ports.js";
@@ -117,6 +118,8 @@ interface AttachmentRecord extends NetworkAttachment {
   createdAt: string;
   /** The container's interface (CNI_IFNAME); absent means eth0 (records from before `connect`). */
   ifName?: string;
+  /** The default route was moved onto this interface when the network that gave it was disconnected. */
+  defaultRoute?: boolean;
   /** libcni's cache: the config list ADD ran with, its capability arguments and its result. */
   config?: CniConfigList;
   capabilityArgs?: Record<string, unknown>;
@@ -360,11 +363,7 @@ export class NetworkManager {
           `container ${opts.containerId} (namespace ${opts.namespace}) is already connected to network ${opts.network}`,
         );
       }
-      const config = this.configList(
-        definition,
-        false,
-        !current.some((other) => other.config && givesDefaultRoute(other.config)),
-      );
+      const config = this.configList(definition, false, !current.some(hasDefaultRoute));
       this.plugins.checkAll(config);
       record = {
         version: 1,
@@ -704,15 +703,28 @@ export class NetworkManager {
 
   /**
    * One network off a container that stays: its DEL; eth0's record then stays as the sandbox (network
-   * `none`: the netns and files, no interface), another's goes.
+   * `none`: the netns and files, no interface), another's goes. When it had the default route, the
+   * container's next network (by interface) gets it, as Docker moves its gateway endpoint.
    */
   private async leave(record: AttachmentRecord): Promise<void> {
     await this.removeEndpoint(record);
-    if (interfaceOf(record) !== IFNAME) {
-      await rm(this.pathOf(record), { force: true });
-      return;
+    if (interfaceOf(record) !== IFNAME) await rm(this.pathOf(record), { force: true });
+    else await writeFileAtomic(this.pathOf(record), JSON.stringify(sandboxOf(record)));
+    if (!hasDefaultRoute(record) || !record.netnsPath) return;
+    const next = (await this.containerRecords(record.namespace, record.containerId)).find(
+      (other) => other.config && other.state === "attached" && other.gateway,
+    );
+    if (!next?.gateway) return;
+    try {
+      await setDefaultRoute(record.netnsPath, next.gateway, interfaceOf(next));
+      next.defaultRoute = true;
+      await writeFileAtomic(this.pathOf(next), JSON.stringify(next));
+    } catch (err) {
+      this.options.logger?.warn(
+        { err, container: record.containerId, network: next.network },
+        "moving the default route to the container's next network",
+      );
     }
-    await writeFileAtomic(this.pathOf(record), JSON.stringify(sandboxOf(record)));
   }
 
   /** CNI DEL of one attachment; nothing for one without a CNI config. */
@@ -1108,6 +1120,11 @@ function interfaceOf(record: AttachmentRecord): string {
 function freeInterface(records: readonly AttachmentRecord[]): string {
   const taken = new Set(records.map(interfaceOf));
   for (let index = 1; ; index++) if (!taken.has(`eth${index}`)) return `eth${index}`;
+}
+
+/** The interface that has the container's default route: its first network's, or where it was moved. */
+function hasDefaultRoute(record: AttachmentRecord): boolean {
+  return record.config !== undefined && (record.defaultRoute === true || givesDefaultRoute(record.config));
 }
 
 function givesDefaultRoute(config: CniConfigList): boolean {

@@ -425,18 +425,32 @@ describe("more than one network", { timeout: 240_000 }, () => {
     expect(portsOfBridge(bridgeB)).toHaveLength(1);
     expect(await fetchWhenUp(`http://127.0.0.1:${hostPort}/`)).toBe("from-client\n");
 
-    // Off its first network too (its ports with it), then connected again: eth0 once more, the default route its own.
+    // Off its first network too (its ports with it): the default route moves to b's interface, as
+    // Docker moves its gateway endpoint; a connected again is eth0 once more, without the default route.
+    expect(
+      (await manager.connect({ namespace: fx.namespace, containerId: id, network: b })).interfaceName,
+    ).toBe("eth1");
     await manager.disconnect(fx.namespace, id, a);
-    expect(await manager.attachments(fx.namespace, id)).toEqual([]);
+    expect((await manager.attachments(fx.namespace, id)).map((x) => x.interfaceName)).toEqual(["eth1"]);
     expect(ourReservedPorts()).not.toContain(hostPort);
-    expect((await inNetns(client.attachment, "ip -o link")).output).not.toMatch(/eth0/);
-    const again = await manager.connect({ namespace: fx.namespace, containerId: id, network: b });
+    const moved = await inNetns(client.attachment, "ip -o link; ip route");
+    expect(moved.output).not.toMatch(/eth0/);
+    expect(moved.output).toMatch(new RegExp(`^default via ${netB.gateway} dev eth1`, "m"));
+    const again = await manager.connect({ namespace: fx.namespace, containerId: id, network: a });
     expect(again.interfaceName).toBe("eth0");
     const routed = await inNetns(
       client.attachment,
-      `until wget -q -O - http://${serverB.container.id}/; do sleep 0.1; done; ip route`,
+      `until wget -q -O - http://${serverA.container.id}/; do sleep 0.1; done; ip route`,
     );
-    expect(routed.output).toMatch(new RegExp(`^default via ${netB.gateway} dev eth0`, "m"));
+    expect(routed.output.match(/^default /gm)).toEqual(["default "]);
+    expect(routed.output).toMatch(new RegExp(`^default via ${netB.gateway} dev eth1`, "m"));
+    // With none left, the next network connected gets the default route.
+    await manager.disconnect(fx.namespace, id, b);
+    await manager.disconnect(fx.namespace, id, a);
+    expect(await manager.attachments(fx.namespace, id)).toEqual([]);
+    await manager.connect({ namespace: fx.namespace, containerId: id, network: b });
+    const own = await inNetns(client.attachment, "ip route");
+    expect(own.output).toMatch(new RegExp(`^default via ${netB.gateway} dev eth0`, "m"));
 
     await remove(client);
     await remove(serverA);
