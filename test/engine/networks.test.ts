@@ -161,6 +161,17 @@ describe("docker network connect and disconnect", () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
       expect(seen).toContain(`connect ${b} ${id}\n`);
       expect(seen).toContain(`disconnect ${b} ${id}\n`);
+
+      // Connected again, across a restart of ctrd serve: still on both, disconnected and removed as before.
+      await docker(["network", "connect", b, client]);
+      await engine.restartServe();
+      const restarted = JSON.parse(
+        await docker(["inspect", "-f", "{{json .NetworkSettings.Networks}}", client]),
+      );
+      expect(Object.keys(restarted)).toEqual([a, b]);
+      expect(await docker(["exec", client, "sh", "-c", `wget -qO- http://${name}-sb/`])).toBe("from-b");
+      await docker(["network", "disconnect", b, client]);
+      await docker(["network", "connect", b, client]);
     } finally {
       events.kill();
       await engine.docker(["rm", "-f", client, `${name}-sa`, `${name}-sb`]);
