@@ -186,15 +186,8 @@ describe("docker network connect and disconnect", () => {
     await docker(["network", "create", name]);
     const details = await networkOf(name);
     await docker(["run", "-d", "--name", `${name}-web`, "--network", name, engine.image, ...httpd("web")]);
-    await docker([
-      "create",
-      "--name",
-      `${name}-c`,
-      engine.image,
-      "sh",
-      "-c",
-      `wget -qO- http://${name}-web/ && ip -o link`,
-    ]);
+    const fetchThenList = `wget -qO- http://${name}-web/ && ip -o link`;
+    await docker(["create", "--name", `${name}-c`, engine.image, "sh", "-c", fetchThenList]);
     await docker(["network", "connect", name, `${name}-c`]);
     // On the default bridge and the network: eth0 and eth1.
     expect(await docker(["network", "disconnect", "bridge", `${name}-c`])).toBe("");

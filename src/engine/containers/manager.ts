@@ -173,13 +173,15 @@ export class ContainerManager {
       // before API 1.44); with more (1.44), NetworkMode's network is eth0 and the others are connected
       // after it, in the order given.
       const requested = Object.entries(request.endpoints);
-      const primary = await networks.resolve(record.HostConfig.NetworkMode, opts);
       const others: [string, string[]][] = [];
       let aliases = requested.length === 1 ? (requested[0]?.[1].Aliases ?? []) : [];
-      for (const [ref, endpoint] of requested.length > 1 ? requested : []) {
-        const network = await networks.resolve(ref, opts);
-        if (network === primary) aliases = endpoint.Aliases ?? [];
-        else others.push([network, endpoint.Aliases ?? []]);
+      if (requested.length > 1) {
+        const primary = await networks.resolve(record.HostConfig.NetworkMode, opts);
+        for (const [ref, endpoint] of requested) {
+          const network = await networks.resolve(ref, opts);
+          if (network === primary) aliases = endpoint.Aliases ?? [];
+          else others.push([network, endpoint.Aliases ?? []]);
+        }
       }
       const plan = await networks.attach(record, dir, opts, aliases);
       attached = true;
