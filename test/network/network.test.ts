@@ -477,6 +477,57 @@ describe("more than one network", { timeout: 240_000 }, () => {
     expect(readdirSync(join(stateDir(), "attachments", fx.namespace))).toEqual([]);
     await manager.removeNetwork(name);
   });
+
+  test("killed during a connect's firewall ADD: the GC removes both networks' rules and addresses", async () => {
+    const name = `multi-kill-${process.pid}`;
+    const [bridge, subnet] = [uniqueBridge(), uniqueSubnet()];
+    await manager.createNetwork({ name, subnet, bridge });
+    const plugins = join(dir, "killing-on-eth1");
+    mkdirSync(plugins, { recursive: true });
+    writeFileSync(
+      join(plugins, "firewall"),
+      '#!/bin/sh\nout=$(/usr/lib/cni/firewall); status=$?\n[ "$CNI_COMMAND" = ADD ] && [ "$CNI_IFNAME" = eth1 ] && kill -9 $PPID\nprintf "%s" "$out"\nexit $status\n',
+      { mode: 0o755 },
+    );
+    const id = uniqueId("midway-connect");
+    const child = attachAndDie(id, plugins, name);
+    expect(child.signal, child.stderr).toBe("SIGKILL");
+    expect(rulesFor(subnet).some((rule) => rule.includes("CNI-FORWARD"))).toBe(true);
+    expect(ipamReservations(stateDir(), name)).toHaveLength(1);
+    expect(await manager.gc(fx.namespace, async () => [])).toEqual([id]);
+    expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+    expectNothingLeft(bridge, subnet, name);
+    await manager.removeNetwork(name);
+  });
+
+  test("ten running containers connected to a second network at once: distinct addresses, all in each other's hosts files", async () => {
+    const name = `multi-many-${process.pid}`;
+    const [bridge, subnet] = [uniqueBridge(), uniqueSubnet()];
+    await manager.createNetwork({ name, subnet, bridge });
+    const running = await Promise.all(
+      Array.from({ length: 10 }, () => start(["sleep", "600"], { network: "bridge" })),
+    );
+    try {
+      const connected = await Promise.all(
+        running.map((r) =>
+          manager.connect({ namespace: fx.namespace, containerId: r.container.id, network: name }),
+        ),
+      );
+      expect(new Set(connected.map(ipv4Of)).size).toBe(10);
+      for (const r of running) {
+        const hosts = readFileSync(r.attachment.hostsPath as string, "utf8");
+        for (const other of connected)
+          expect(hosts).toMatch(new RegExp(`^${ipv4Of(other)}\t${other.containerId}$`, "m"));
+        // Its own line on the default bridge too; no other container's there.
+        expect(hosts).toMatch(new RegExp(`^${ipv4Of(r.attachment)}\t${r.container.id}$`, "m"));
+      }
+    } finally {
+      await Promise.all(running.map((r) => remove(r)));
+    }
+    expectNothingLeft(bridge, subnet, name);
+    expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+    await manager.removeNetwork(name);
+  });
 });
 
 describe("none and host", { timeout: 240_000 }, () => {
