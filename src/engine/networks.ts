@@ -261,6 +261,16 @@ export function networkRoutes(
         const aliases = Array.isArray(settings.Aliases)
           ? settings.Aliases.filter((alias): alias is string => typeof alias === "string")
           : [];
+        // validateEndpointSettings' refusal, and what this engine does not do rather than ignore.
+        if (aliases.length > 0 && network.Name === DEFAULT_NETWORK)
+          throw badRequest("network-scoped alias is supported only for containers in user defined networks");
+        const ipam = isObject(settings.IPAMConfig) ? settings.IPAMConfig : {};
+        if (
+          ["IPv4Address", "IPv6Address"].some(
+            (field) => typeof ipam[field] === "string" && ipam[field] !== "",
+          )
+        )
+          throw new EngineError(501, "a static address (--ip) is not supported by this engine");
         await connections.connect(record, network.Name, aliases, exchange.signal);
       }
       events.publish("network", verb, network.Id, {

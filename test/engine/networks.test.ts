@@ -128,6 +128,9 @@ describe("docker network connect and disconnect", () => {
       const twice = await engine.docker(["network", "connect", b, client]);
       expect(twice.stderr).toMatch(new RegExp(`endpoint with name ${client} already exists in network ${b}`));
       expect((await engine.docker(["network", "connect", "host", client])).stderr).toMatch(/host network/);
+      expect((await engine.docker(["network", "connect", "--ip", "10.99.0.9", b, client])).stderr).toMatch(
+        /static address \(--ip\) is not supported/,
+      );
 
       const disconnected = await engine.docker(["network", "disconnect", b, client]);
       expect(disconnected.code, disconnected.stderr).toBe(0);
@@ -191,6 +194,9 @@ describe("docker network connect and disconnect", () => {
     await docker(["network", "connect", name, `${name}-c`]);
     // On the default bridge and the network: eth0 and eth1.
     expect(await docker(["network", "disconnect", "bridge", `${name}-c`])).toBe("");
+    expect(
+      (await engine.docker(["network", "connect", "--alias", "x", "bridge", `${name}-c`])).stderr,
+    ).toMatch(/network-scoped alias is supported only for containers in user defined networks/);
     expect(await docker(["start", "-a", `${name}-c`])).toMatch(/^web\n[\s\S]*: eth1@/);
     await docker(["rm", "-f", `${name}-c`, `${name}-web`]);
     expectNothingLeft(name, details);
