@@ -138,13 +138,23 @@ export class CniNetworks implements EngineNetworks {
     opts: CallOptions = {},
   ): Promise<EndpointRecord> {
     const names = dnsNames(record, network, aliases);
-    const attachment = await this.manager.connect({
-      ...opts,
-      namespace: this.namespace,
-      containerId: record.Id,
-      network,
-      ...(names.length > 0 ? { aliases: names } : {}),
-    });
+    const attachment = await this.manager
+      .connect({
+        ...opts,
+        namespace: this.namespace,
+        containerId: record.Id,
+        network,
+        ...(names.length > 0 ? { aliases: names } : {}),
+      })
+      .catch(async (err: unknown) => {
+        // Connected already though the container's record does not say so (the engine was killed
+        // between the two): the interface that is there is the endpoint.
+        const existing = isErrorCode(err, "already_exists")
+          ? (await this.manager.attachments(this.namespace, record.Id)).find((a) => a.network === network)
+          : undefined;
+        if (!existing) throw err;
+        return existing;
+      });
     return this.endpoint(record, attachment, aliases, opts);
   }
 

@@ -1,7 +1,8 @@
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import Docker from "dockerode";
 import { describe, expect, it } from "vitest";
+import { NetworkManager } from "../../src/network/manager.js";
 import { fetchWhenUp, ipamReservations, mountsUnder, portsOfBridge, rulesFor } from "../harness/network.js";
 import { useEngine } from "./harness.js";
 
@@ -45,6 +46,9 @@ function expectNothingLeft(network: string, details: { subnet: string; bridge: s
   const records = join(stateDir(), "attachments", engine.namespace);
   expect(existsSync(records) ? readdirSync(records) : []).toEqual([]);
   expect(mountsUnder(stateDir())).toEqual([]);
+  // The published ports this state dir added to the kernel's reserved list: none once nothing publishes.
+  const reserved = join(stateDir(), "reserved-ports.json");
+  expect(existsSync(reserved) ? JSON.parse(readFileSync(reserved, "utf8")) : []).toEqual([]);
 }
 
 describe("docker network connect and disconnect", () => {
@@ -199,6 +203,28 @@ describe("docker network connect and disconnect", () => {
     ).toMatch(/network-scoped alias is supported only for containers in user defined networks/);
     expect(await docker(["start", "-a", `${name}-c`])).toMatch(/^web\n[\s\S]*: eth1@/);
     await docker(["rm", "-f", `${name}-c`, `${name}-web`]);
+    expectNothingLeft(name, details);
+    await docker(["network", "rm", name]);
+  });
+});
+
+describe("the engine's record and the network state apart", () => {
+  it("adopts a connection the container's record lost (the engine killed between the two)", async () => {
+    const name = `ma${Date.now().toString(36)}`;
+    await docker(["network", "create", name]);
+    const details = await networkOf(name);
+    const id = await docker(["create", "--name", `${name}-c`, engine.image, "true"]);
+    // What a killed engine leaves: the interface made, the container's record not yet saved.
+    const manager = new NetworkManager({
+      stateDir: stateDir(),
+      dataDir: join(engine.containerd.dir, "root", "network"),
+    });
+    await manager.connect({ namespace: engine.namespace, containerId: id, network: name });
+    expect(await docker(["network", "connect", name, `${name}-c`])).toBe("");
+    const networks = JSON.parse(await docker(["inspect", "-f", "{{json .NetworkSettings.Networks}}", id]));
+    expect(Object.keys(networks)).toEqual(["bridge", name]);
+    expect(await docker(["network", "disconnect", name, `${name}-c`])).toBe("");
+    await docker(["rm", id]);
     expectNothingLeft(name, details);
     await docker(["network", "rm", name]);
   });
