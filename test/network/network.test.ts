@@ -482,13 +482,7 @@ describe("more than one network", { timeout: 240_000 }, () => {
     const name = `multi-kill-${process.pid}`;
     const [bridge, subnet] = [uniqueBridge(), uniqueSubnet()];
     await manager.createNetwork({ name, subnet, bridge });
-    const plugins = join(dir, "killing-on-eth1");
-    mkdirSync(plugins, { recursive: true });
-    writeFileSync(
-      join(plugins, "firewall"),
-      '#!/bin/sh\nout=$(/usr/lib/cni/firewall); status=$?\n[ "$CNI_COMMAND" = ADD ] && [ "$CNI_IFNAME" = eth1 ] && kill -9 $PPID\nprintf "%s" "$out"\nexit $status\n',
-      { mode: 0o755 },
-    );
+    const plugins = killingFirewall("killing-on-eth1", '[ "$CNI_IFNAME" = eth1 ]');
     const id = uniqueId("midway-connect");
     const child = attachAndDie(id, plugins, name);
     expect(child.signal, child.stderr).toBe("SIGKILL");
@@ -788,6 +782,18 @@ describe("cancellation", { timeout: 240_000 }, () => {
 });
 
 /** The fixture that attaches `id` to the default bridge in a process of its own, which is then SIGKILLed. */
+/** A plugin dir whose firewall runs the real one, then SIGKILLs its caller (ours) on an ADD that `when` (a shell test) allows. */
+function killingFirewall(name: string, when = "true"): string {
+  const plugins = join(dir, name);
+  mkdirSync(plugins, { recursive: true });
+  writeFileSync(
+    join(plugins, "firewall"),
+    `#!/bin/sh\nout=$(/usr/lib/cni/firewall); status=$?\n[ "$CNI_COMMAND" = ADD ] && ${when} && kill -9 $PPID\nprintf "%s" "$out"\nexit $status\n`,
+    { mode: 0o755 },
+  );
+  return plugins;
+}
+
 function attachAndDie(id: string, pluginDir?: string, connectTo?: string) {
   const script = join(import.meta.dirname, "../fixtures/network-attach-and-die.ts");
   const args = [script, stateDir(), join(dir, "net-data"), fx.namespace, id, defaultBridge, defaultSubnet];
@@ -824,13 +830,7 @@ describe("a crash during the attach", { timeout: 240_000 }, () => {
    * the address, or the firewall's DEL removes nothing.
    */
   test("killed right after the firewall's ADD: the GC removes its rules, the port's and the address", async () => {
-    const plugins = join(dir, "killing-plugins");
-    mkdirSync(plugins, { recursive: true });
-    writeFileSync(
-      join(plugins, "firewall"),
-      '#!/bin/sh\nout=$(/usr/lib/cni/firewall); status=$?\n[ "$CNI_COMMAND" = ADD ] && kill -9 $PPID\nprintf "%s" "$out"\nexit $status\n',
-      { mode: 0o755 },
-    );
+    const plugins = killingFirewall("killing-plugins");
     const id = uniqueId("midway");
     const child = attachAndDie(id, plugins);
     expect(child.signal, child.stderr).toBe("SIGKILL");
