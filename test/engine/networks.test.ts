@@ -202,7 +202,11 @@ describe("docker network connect and disconnect", () => {
       (await engine.docker(["network", "connect", "--alias", "x", "bridge", `${name}-c`])).stderr,
     ).toMatch(/network-scoped alias is supported only for containers in user defined networks/);
     expect(await docker(["start", "-a", `${name}-c`])).toMatch(/^web\n[\s\S]*: eth1@/);
-    await docker(["rm", "-f", `${name}-c`, `${name}-web`]);
+    const isolated = await docker(["create", "--network", "none", engine.image, "true"]);
+    expect((await engine.docker(["network", "connect", name, isolated])).stderr).toMatch(
+      /cannot be connected to multiple networks with one of the networks in private \(none\) mode/,
+    );
+    await docker(["rm", "-f", `${name}-c`, `${name}-web`, isolated]);
     expectNothingLeft(name, details);
     await docker(["network", "rm", name]);
   });
