@@ -52,7 +52,10 @@ function expectNothingLeft(network: string, details: { subnet: string; bridge: s
 }
 
 describe("docker network connect and disconnect", () => {
-  it("connects a running container to a second network, reached there by name; disconnect takes it away", async () => {
+  // Many docker commands and a restart of ctrd serve: more than the default minute on a loaded machine.
+  it("connects a running container to a second network, reached there by name; disconnect takes it away", {
+    timeout: 240_000,
+  }, async () => {
     const name = `mn${Date.now().toString(36)}`;
     const [a, b] = [`${name}-a`, `${name}-b`];
     await docker(["network", "create", a]);
