@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { isIP } from "node:net";
 import { badRequest } from "../errors.js";
 import { type HealthConfig, parseHealthConfig } from "./health.js";
+import { checkResourceSettings, hostRunOptions } from "./host-options.js";
 
 /** The parts of api/types/container.Config the engine acts on (and echoes back in inspect). */
 export interface ContainerConfig {
@@ -359,6 +360,9 @@ export function parseCreateRequest(body: unknown): CreateRequest {
   if (!isObject(body)) throw badRequest("the request body must be a JSON object");
   const config = parseConfig(body);
   const hostConfig = parseHostConfig(body.HostConfig);
+  // Checked now, as dockerd does at create: HostConfig's privileges, devices, rlimits and the other limits.
+  hostRunOptions(hostConfig, config.Hostname);
+  checkResourceSettings(hostConfig);
   const endpoints: CreateRequest["endpoints"] = {};
   const networking = body.NetworkingConfig;
   if (isObject(networking) && isObject(networking.EndpointsConfig)) {
