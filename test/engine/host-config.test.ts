@@ -209,6 +209,23 @@ describe("HostConfig that dockerd applies", () => {
     expect(reservationAbove.stderr).toMatch(
       /Minimum memory limit can not be less than memory reservation limit/,
     );
+    const running = await engine.docker([
+      "run",
+      "-d",
+      "--memory",
+      "64m",
+      "--memory-swap",
+      "96m",
+      engine.image,
+      "sleep",
+      "60",
+    ]);
+    const id = running.stdout.trim();
+    const above = await engine.docker(["update", "--memory", "128m", id]);
+    expect(above.stderr).toMatch(/Memory limit should be smaller than already set memoryswap limit/);
+    const both = await engine.docker(["update", "--memory", "128m", "--memory-swap", "256m", id]);
+    expect(both.code, both.stderr).toBe(0);
+    await engine.docker(["rm", "-f", id]);
     const weight = await runIn(["--blkio-weight", "5"], "true");
     expect(weight.stderr).toMatch(/Range of blkio weight is from 10 to 1000/);
   });

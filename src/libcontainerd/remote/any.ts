@@ -40,12 +40,15 @@ export function parseJsonAny<T>(any: Any | undefined): T | undefined {
 }
 
 /**
- * JSON.parse, with an integer beyond a double's exact range read as a bigint (toJson writes it back the
- * same): a spec read, changed and sent again keeps an rlimit of 2^64-1, where a double would round it
- * to 18446744073709552000, which Go refuses as a uint64.
+ * JSON.parse, with an integer beyond int64 read as a bigint (toJson writes it back the same): a spec
+ * read, changed and sent again keeps an rlimit of 2^64-1, where a double would round it to
+ * 18446744073709552000, which Go refuses as a uint64. Only the uint64 fields (rlimits) hold such
+ * values; every other number stays a number, as code reading a spec does arithmetic on them.
  */
+const INT64_MAX = 2n ** 63n - 1n;
+
 export function fromJson(text: string): unknown {
-  if (!/\d{16}/.test(text)) return JSON.parse(text);
+  if (!/\d{19}/.test(text)) return JSON.parse(text);
   let marked = "";
   let from = 0;
   let inString = false;
@@ -59,7 +62,7 @@ export function fromJson(text: string): unknown {
       let end = i;
       while (end < text.length && /[0-9.eE+-]/.test(text[end] ?? "")) end++;
       const number = text.slice(i, end);
-      if (/^\d+$/.test(number) && !Number.isSafeInteger(Number(number))) {
+      if (/^\d{19,}$/.test(number) && BigInt(number) > INT64_MAX) {
         marked += `${text.slice(from, i)}"${BIGINT_MARK}${number}"`;
         from = end;
       }
