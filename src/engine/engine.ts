@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
+import type { SeccompProfile } from "../oci/seccomp.js";
 import type { CniNetworks } from "./cni-networks.js";
 import type { ContainerdImages } from "./containerd-images.js";
 import { ContainerManager } from "./containers/manager.js";
@@ -28,6 +29,8 @@ export interface EngineOptions {
   version: string;
   /** A static init (tini) for HostConfig.Init. */
   initBinary?: string;
+  /** The default seccomp profile (docker's format), and where it came from, for /info. */
+  seccomp?: { path: string; profile: SeccompProfile };
   runtimes?: string[];
   defaultRuntime?: string;
 }
@@ -53,6 +56,7 @@ export class Engine {
       events: this.events,
       logger: options.logger,
       ...(options.initBinary !== undefined ? { initBinary: options.initBinary } : {}),
+      ...(options.seccomp ? { seccompProfile: options.seccomp.profile } : {}),
     });
     const exec = new ExecService(this.manager, store, options.logger);
     systemRoutes(this.router, {
@@ -64,6 +68,7 @@ export class Engine {
       images: (opts) => options.images.list(opts).catch(() => []),
       runtimes: options.runtimes ?? ["runc"],
       defaultRuntime: options.defaultRuntime ?? "runc",
+      ...(options.seccomp ? { seccompProfilePath: options.seccomp.path } : {}),
       engineId: createHash("sha256").update(options.stateDir).digest("hex").slice(0, 36),
     });
     containerRoutes(this.router, {

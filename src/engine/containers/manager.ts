@@ -11,6 +11,7 @@ import type { LibcontainerdClient } from "../../libcontainerd/factory.js";
 import type { CallOptions, Container, ExitStatus, Task } from "../../libcontainerd/types/client.js";
 import { isErrorCode } from "../../libcontainerd/types/errors.js";
 import { DEFAULT_NETWORK } from "../../network/types.js";
+import type { SeccompProfile } from "../../oci/seccomp.js";
 import { badRequest, conflict, EngineError, notModified, toHttpError } from "../errors.js";
 import type { EventBus } from "../events.js";
 import type { ImageSource, PreparedRootfs } from "../image-source.js";
@@ -39,6 +40,8 @@ export interface ManagerDeps {
   networks: EngineNetworks;
   events: EventBus;
   logger: Logger;
+  /** The seccomp profile of containers that name none (dockerd's default); none: no filter. */
+  seccompProfile?: SeccompProfile;
   /** A static init binary for HostConfig.Init (tini). */
   initBinary?: string;
 }
@@ -195,6 +198,7 @@ export class ContainerManager {
         rootfs,
         ...(user ? { user } : {}),
         ...(groupIds.length > 0 ? { groupIds } : {}),
+        ...(this.deps.seccompProfile ? { defaultSeccomp: this.deps.seccompProfile } : {}),
         namespace: client.namespace,
         ...(this.deps.initBinary !== undefined ? { initBinary: this.deps.initBinary } : {}),
         network: plan,
