@@ -1,5 +1,6 @@
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -256,6 +257,13 @@ describe("docker import", () => {
     expect(await ok(["run", "--rm", id, "/bin/cat", "/etc/imported"])).toBe("yes");
   });
 
+  it("imports an xz-compressed tarball", async () => {
+    const file = join(engine.containerd.dir, "rootfs.tar.xz");
+    writeFileSync(file, execFileSync("xz", ["-c"], { input: rootfs }));
+    await ok(["import", file, "imported:xz"]);
+    expect(await ok(["run", "--rm", "imported:xz", "/bin/cat", "/etc/imported"])).toBe("yes");
+  });
+
   it("imports from an http URL with progress messages (dockerode)", async () => {
     const stream = await dockerode().createImage({
       fromSrc: `${serverUrl}/rootfs.tar.gz`,
@@ -271,6 +279,29 @@ describe("docker import", () => {
     expect(messages.some((message) => message.status === "Importing")).toBe(true);
     expect(messages.at(-1)?.status).toMatch(/^sha256:[a-f0-9]{64}$/);
     expect(await ok(["run", "--rm", "imported:url", "cat", "/etc/imported"])).toBe("yes");
+  });
+
+  it("leaves nothing in containerd when the client goes away mid-upload", async () => {
+    const before = await stored();
+    const body = gzipSync(rootfs);
+    const req = request({
+      socketPath: engine.socket,
+      path: "/v1.41/images/create?fromSrc=-&repo=cut",
+      method: "POST",
+      headers: { "Content-Type": "application/x-tar", "Content-Length": String(body.length) },
+    });
+    req.on("error", () => {});
+    // Half the tarball, and once the engine has read it (its import is under way), the connection goes.
+    await new Promise<void>((resolve) => req.write(body.subarray(0, body.length >> 1), () => resolve()));
+    await sleep(200);
+    req.destroy();
+    let after = await stored();
+    for (let attempt = 0; attempt < 100 && JSON.stringify(after) !== JSON.stringify(before); attempt++) {
+      await sleep(100);
+      after = await stored();
+    }
+    expect(after).toEqual(before);
+    expect(await ok(["images", "-q", "cut"])).toBe("");
   });
 
   it("refuses bad input with dockerd's errors and leaves nothing in containerd", async () => {
