@@ -302,6 +302,22 @@ describe("docker import", () => {
     }
     expect(after).toEqual(before);
     expect(await ok(["images", "-q", "cut"])).toBe("");
+    // The same tarball sent whole then imports.
+    const file = join(engine.containerd.dir, "whole.tar.gz");
+    writeFileSync(file, body);
+    await ok(["import", file, "cut:whole"]);
+    expect(await ok(["run", "--rm", "cut:whole", "/bin/cat", "/etc/imported"])).toBe("yes");
+  });
+
+  it("removes dangling imports and commits with docker rmi and docker image prune", async () => {
+    const file = join(engine.containerd.dir, "prunable.tar");
+    writeFileSync(file, rootfs);
+    const first = await ok(["import", "-m", "first", file]);
+    const second = await ok(["import", "-m", "second", file]);
+    expect(await ok(["rmi", first])).toBe(`Deleted: ${first}`);
+    const pruned = await ok(["image", "prune", "-f"]);
+    expect(pruned).toContain(`deleted: ${second}`);
+    expect(await ok(["images", "--filter", "dangling=true", "-q"])).toBe("");
   });
 
   it("refuses bad input with dockerd's errors and leaves nothing in containerd", async () => {
