@@ -1,5 +1,6 @@
 import { posix } from "node:path";
 import { InvalidArgumentError } from "../libcontainerd/types/errors.js";
+import { goDurationNs } from "../state/human-duration.js";
 import type { RuntimeConfig } from "./media-types.js";
 
 /**
@@ -165,20 +166,11 @@ function nameValues(name: string, args: string, env: Map<string, string>): [stri
   });
 }
 
-/** Go's time.ParseDuration, in nanoseconds (HEALTHCHECK's flags). */
+/** A HEALTHCHECK flag's Go duration, in nanoseconds. */
 function durationNs(flag: string, text: string): number {
-  const units: Record<string, number> = { ns: 1, us: 1e3, "\u00b5s": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  const pattern = /(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)/gy;
-  let total = 0;
-  let consumed = 0;
-  for (let match = pattern.exec(text); match; match = pattern.exec(text)) {
-    total += Number(match[1]) * (units[match[2] ?? ""] ?? 0);
-    consumed = pattern.lastIndex;
-  }
-  if (text === "0") return 0;
-  if (text === "" || consumed !== text.length)
-    throw invalid(`Error parsing --${flag}: time: invalid duration "${text}"`);
-  return Math.round(total);
+  const ns = text === "0" ? 0 : goDurationNs(text);
+  if (ns === undefined) throw invalid(`Error parsing --${flag}: time: invalid duration "${text}"`);
+  return ns;
 }
 
 function healthcheck(args: string): NonNullable<RuntimeConfig["Healthcheck"]> {

@@ -14,7 +14,7 @@ import {
   type Platform,
   type RuntimeConfig,
 } from "./media-types.js";
-import { hostPlatform, parsePlatform } from "./platform.js";
+import { platformOption } from "./platform.js";
 
 export interface RootfsImportOptions extends CallOptions {
   /** The image's runtime config (Cmd, Env …); none by default, as `docker import`. */
@@ -137,12 +137,7 @@ export async function importRootfs(
   opts: RootfsImportOptions = {},
 ): Promise<NewImage> {
   const signal = opts.signal;
-  const platform =
-    opts.platform === undefined
-      ? hostPlatform()
-      : typeof opts.platform === "string"
-        ? parsePlatform(opts.platform)
-        : opts.platform;
+  const platform = platformOption(opts.platform);
   return deps.services.withLease("import rootfs", signal, async (lease) => {
     const { head, stream } = await peek(input, 6);
     const compression = compressionOf(head);

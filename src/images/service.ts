@@ -22,7 +22,7 @@ import {
   type Manifest,
   type Platform,
 } from "./media-types.js";
-import { hostPlatform, parsePlatform } from "./platform.js";
+import { platformOption } from "./platform.js";
 import type { PullOptions } from "./pull.js";
 import type { PushOptions } from "./push.js";
 import { formatReference, parseReference } from "./reference.js";
@@ -170,12 +170,7 @@ export class RemoteImageService {
   /** The manifest and config for a platform (default: the host's). */
   async resolve(ref: string, opts?: PlatformOptions): Promise<ResolvedImage> {
     const record = await (await this.parts()).store.get(ref, opts);
-    const platform =
-      opts?.platform === undefined
-        ? hostPlatform()
-        : typeof opts.platform === "string"
-          ? parsePlatform(opts.platform)
-          : opts.platform;
+    const platform = platformOption(opts?.platform);
     let desc = record.target;
     for (let depth = 0; isIndex(desc.mediaType); depth++) {
       if (depth > 2) throw new InvalidArgumentError(`image ${record.name}: indexes nested too deep`);
