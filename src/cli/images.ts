@@ -8,7 +8,7 @@ import { applyConfigChanges } from "../images/config-changes.js";
 import { familiarRepository, parseReference } from "../images/reference.js";
 import type { RegistryOptions } from "../images/registry/client.js";
 import { dockerConfigCredentials } from "../images/registry/credentials.js";
-import type { ImageRecord } from "../images/store.js";
+import { type ImageRecord, isDangling } from "../images/store.js";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
 import { isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
 import { ExitCode, formatError, usageError } from "./errors.js";
@@ -103,12 +103,14 @@ interface ImageRow {
 }
 
 async function describeImage(client: LibcontainerdClient, record: ImageRecord): Promise<ImageRow> {
-  let repository = record.name;
+  let repository = isDangling(record.name) ? "<none>" : record.name;
   let tag = "<none>";
   try {
-    const ref = parseReference(record.name);
-    repository = familiarRepository(ref);
-    tag = ref.tag ?? "<none>";
+    if (!isDangling(record.name)) {
+      const ref = parseReference(record.name);
+      repository = familiarRepository(ref);
+      tag = ref.tag ?? "<none>";
+    }
   } catch {}
   const row: ImageRow = {
     repository,

@@ -89,8 +89,9 @@ describe("ctrd import --rootfs and ctrd commit", () => {
       if (probe.code === 0) break;
       await sleep(50);
     }
-    // Without a name the image is dangling: its id is what is printed.
+    // Without a name the image is dangling: its id is what is printed, <none> what ctrd images shows.
     expect(await ok(["commit", "cli-runner"])).toMatch(/^sha256:[a-f0-9]{64}\n$/);
+    expect(await ok(["images"])).toMatch(/\n<none>\s+<none>\s+[a-f0-9]{12}\s/);
     await ok(["commit", "cli-runner", "cli/running:1"]);
     expect(await ok(["inspect", "-f", "{{.State.Status}}", "cli-runner"])).toBe("running\n");
     expect(await ok(["run", "--rm", ...fx.cgroup, "cli/running:1", "cat", "/up"])).toBe("up\n");

@@ -125,6 +125,52 @@ describe("docker commit", () => {
     await ok(["rm", "-f", "runner"]);
   });
 
+  it("unpauses the container and leaves nothing in containerd when the client goes away mid-commit", async () => {
+    await ok([
+      "run",
+      "-d",
+      "--name",
+      "big",
+      engine.image,
+      "sh",
+      "-c",
+      "dd if=/dev/urandom of=/big bs=1M count=48 && echo done > /done; sleep 600",
+    ]);
+    for (let attempt = 0; attempt < 400; attempt++) {
+      if ((await engine.docker(["exec", "big", "cat", "/done"])).code === 0) break;
+      await sleep(50);
+    }
+    const before = await stored();
+    const since = now();
+    const req = request({
+      socketPath: engine.socket,
+      path: "/v1.41/commit?container=big&repo=cut-commit",
+      method: "POST",
+    });
+    req.on("error", () => {});
+    req.end();
+    // Gone while the diff is being made: the container is paused then.
+    let status = "";
+    for (let attempt = 0; attempt < 400 && status !== "paused"; attempt++)
+      status = await ok(["inspect", "-f", "{{.State.Status}}", "big"]);
+    expect(status).toBe("paused");
+    req.destroy();
+    for (let attempt = 0; attempt < 400 && status !== "running"; attempt++) {
+      await sleep(25);
+      status = await ok(["inspect", "-f", "{{.State.Status}}", "big"]);
+    }
+    expect(status).toBe("running");
+    expect(await eventsOf(since, ["container=big"])).toEqual(["pause", "unpause"]);
+    let after = await stored();
+    for (let attempt = 0; attempt < 100 && JSON.stringify(after) !== JSON.stringify(before); attempt++) {
+      await sleep(100);
+      after = await stored();
+    }
+    expect(after).toEqual(before);
+    expect(await ok(["images", "-q", "cut-commit"])).toBe("");
+    await ok(["rm", "-f", "big"]);
+  });
+
   it("records a deleted file as a whiteout: the committed image does not have it", async () => {
     await ok(["run", "--name", "deleter", engine.image, "rm", "/etc/group"]);
     await ok(["commit", "deleter", "deleted:1"]);
