@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { get as httpGet, type IncomingMessage } from "node:http";
 import { get as httpsGet } from "node:https";
 import type { Readable, Writable } from "node:stream";
@@ -163,33 +164,39 @@ export function commitRoutes(router: Router, deps: CommitRoutesDeps): void {
   });
 }
 
-/** A GET of an import's URL (http or https only), the response when it answered 2xx. */
-function download(url: URL, signal: AbortSignal): Promise<IncomingMessage> {
-  if (url.protocol !== "http:" && url.protocol !== "https:")
-    throw badRequest(
-      `unsupported URL scheme ${url.protocol.replace(/:$/, "")}: only http and https are fetched`,
+/** A GET of an import's URL (http or https only, redirects followed as Go's http.Get does), answered 2xx. */
+async function download(start: URL, signal: AbortSignal): Promise<IncomingMessage> {
+  let url = start;
+  for (let redirects = 0; ; redirects++) {
+    if (url.protocol !== "http:" && url.protocol !== "https:")
+      throw badRequest(
+        `unsupported URL scheme ${url.protocol.replace(/:$/, "")}: only http and https are fetched`,
+      );
+    const res = await getOnce(url, signal);
+    const status = res.statusCode ?? 0;
+    const location = res.headers.location;
+    if ([301, 302, 303, 307, 308].includes(status) && location && redirects < 10) {
+      res.resume();
+      url = new URL(location, url);
+      continue;
+    }
+    if (status >= 200 && status < 300) return res;
+    let text = "";
+    res.setEncoding("utf8").on("data", (chunk: string) => {
+      if (text.length < 1024) text += chunk;
+    });
+    await once(res, "end").catch(() => {});
+    throw new EngineError(
+      status >= 400 && status < 500 ? 404 : 500,
+      `failed to GET ${url.href} with status ${status} ${res.statusMessage ?? ""}: ${text.trim()}`,
     );
+  }
+}
+
+function getOnce(url: URL, signal: AbortSignal): Promise<IncomingMessage> {
   const get = url.protocol === "https:" ? httpsGet : httpGet;
   return new Promise((resolve, reject) => {
-    const req = get(url, { signal }, (res) => {
-      const status = res.statusCode ?? 0;
-      if (status >= 200 && status < 300) {
-        resolve(res);
-        return;
-      }
-      let text = "";
-      res.setEncoding("utf8").on("data", (chunk: string) => {
-        if (text.length < 1024) text += chunk;
-      });
-      res.on("end", () =>
-        reject(
-          new EngineError(
-            status >= 400 && status < 500 ? 404 : 500,
-            `failed to GET ${url.href} with status ${status} ${res.statusMessage ?? ""}: ${text.trim()}`,
-          ),
-        ),
-      );
-    });
+    const req = get(url, { signal }, resolve);
     req.on("error", (err) =>
       reject(new EngineError(500, `Get "${url.href}": ${err.message}`, { cause: err })),
     );

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { Readable, Transform, type Writable } from "node:stream";
+import { pipeline, Readable, Transform, type Writable } from "node:stream";
 import { createGunzip, createGzip } from "node:zlib";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import { InvalidArgumentError, LibcontainerdError } from "../libcontainerd/types/errors.js";
@@ -102,16 +102,19 @@ class TarDigest {
   }
 }
 
-/** `xz -dc` or `bzip2 -dc` over a stream: Node has no decoder for either. */
+/**
+ * `xz -dc` or `bzip2 -dc` over a stream: Node has no decoder for either. The program is killed
+ * when its output is closed early (the import failed or was given up): it would otherwise wait on
+ * its input for good.
+ */
 function decompressWith(program: "xz" | "bzip2", input: Readable): Readable {
   const child = spawn(program, ["-dc"], { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
     stderr += chunk;
   });
-  input.on("error", (err) => child.stdout.destroy(err));
-  child.stdin.on("error", () => {});
-  input.pipe(child.stdin);
+  // An input that breaks ends the program's: it then fails on a truncated stream.
+  pipeline(input, child.stdin, () => {});
   child.once("error", (err) => child.stdout.destroy(err));
   child.once("close", (code) => {
     if (code !== 0)
@@ -120,6 +123,9 @@ function decompressWith(program: "xz" | "bzip2", input: Readable): Readable {
           `import: ${program} could not decompress the input: ${stderr.trim() || `exit ${code}`}`,
         ),
       );
+  });
+  child.stdout.once("close", () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   });
   return child.stdout;
 }
@@ -152,9 +158,8 @@ export async function importRootfs(
       uncompressedDone = once(gunzip, "end");
       uncompressedDone.catch(() => {});
       const tee = teeInto(gunzip);
-      stored = stream.pipe(tee);
-      stream.on("error", (err) => tee.destroy(err));
       gunzip.on("error", (err) => tee.destroy(err));
+      stored = pipeline(stream, tee, () => {});
     } else {
       const plain = compression === "none" ? stream : decompressWith(compression, stream);
       const hashing = new Transform({
@@ -163,10 +168,8 @@ export async function importRootfs(
           done(null, chunk);
         },
       });
-      const gzip = createGzip();
-      plain.on("error", (err) => gzip.destroy(err));
-      hashing.on("error", (err) => gzip.destroy(err));
-      stored = plain.pipe(hashing).pipe(gzip);
+      // One failing (or given up) destroys all, down to the decompressing program.
+      stored = pipeline(plain, hashing, createGzip(), () => {});
       uncompressedDone = Promise.resolve();
     }
     let written: { digest: string; size: number };

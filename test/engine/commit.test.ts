@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -27,6 +27,27 @@ async function ok(args: string[], opts?: { input?: string }): Promise<string> {
   const result = await engine.docker(args, opts);
   if (result.code !== 0) throw new Error(`docker ${args.join(" ")}: ${result.code}\n${result.stderr}`);
   return result.stdout.trim();
+}
+
+/** The pids of `xz -dc` processes the engine (the ctrd serve on this test's socket) runs. */
+function engineXz(): number[] {
+  const cmdline = (pid: string): string => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  const pids: number[] = [];
+  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    if (cmdline(pid) !== "xz\0-dc\0") continue;
+    let parent = "";
+    try {
+      parent = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "";
+    } catch {}
+    if (cmdline(parent).includes(engine.socket)) pids.push(Number(pid));
+  }
+  return pids;
 }
 
 /** Now, as `docker events --since` takes it (to the millisecond). */
@@ -253,7 +274,10 @@ describe("docker import", () => {
   beforeAll(async () => {
     rootfs = await layerTar(busyboxLayer({ "etc/imported": "yes\n" }));
     server = createServer((req, res) => {
-      if (req.url === "/rootfs.tar.gz") {
+      if (req.url === "/moved") {
+        res.writeHead(302, { Location: "/rootfs.tar.gz" });
+        res.end();
+      } else if (req.url === "/rootfs.tar.gz") {
         const body = gzipSync(rootfs);
         res.writeHead(200, { "Content-Length": String(body.length) });
         res.end(body);
@@ -325,6 +349,10 @@ describe("docker import", () => {
     expect(messages.some((message) => message.status === "Importing")).toBe(true);
     expect(messages.at(-1)?.status).toMatch(/^sha256:[a-f0-9]{64}$/);
     expect(await ok(["run", "--rm", "imported:url", "cat", "/etc/imported"])).toBe("yes");
+    // The docker CLI, and a redirect followed as dockerd's http.Get follows it.
+    const id = (await ok(["import", `${serverUrl}/moved`, "imported:moved"])).split("\n").at(-1);
+    expect(id).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(await ok(["run", "--rm", "imported:moved", "cat", "/etc/imported"])).toBe("yes");
   });
 
   it("leaves nothing in containerd when the client goes away mid-upload", async () => {
@@ -353,6 +381,31 @@ describe("docker import", () => {
     writeFileSync(file, body);
     await ok(["import", file, "cut:whole"]);
     expect(await ok(["run", "--rm", "cut:whole", "/bin/cat", "/etc/imported"])).toBe("yes");
+  });
+
+  it("stops its xz when the client goes away mid-upload of an xz tarball", async () => {
+    const before = await stored();
+    const body = execFileSync("xz", ["-c", "-0"], { input: rootfs });
+    const req = request({
+      socketPath: engine.socket,
+      path: "/v1.41/images/create?fromSrc=-&repo=cut-xz",
+      method: "POST",
+      headers: { "Content-Type": "application/x-tar", "Content-Length": String(body.length) },
+    });
+    req.on("error", () => {});
+    await new Promise<void>((resolve) => req.write(body.subarray(0, body.length >> 1), () => resolve()));
+    // The engine's xz is running once it has that half.
+    for (let attempt = 0; attempt < 200 && engineXz().length === 0; attempt++) await sleep(25);
+    expect(engineXz()).toHaveLength(1);
+    req.destroy();
+    for (let attempt = 0; attempt < 200 && engineXz().length > 0; attempt++) await sleep(25);
+    expect(engineXz()).toEqual([]);
+    let after = await stored();
+    for (let attempt = 0; attempt < 100 && JSON.stringify(after) !== JSON.stringify(before); attempt++) {
+      await sleep(100);
+      after = await stored();
+    }
+    expect(after).toEqual(before);
   });
 
   it("removes dangling imports and commits with docker rmi and docker image prune", async () => {
