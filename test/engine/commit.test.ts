@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { gzipSync } from "node:zlib";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requireBinary } from "../harness/binaries.js";
 import { busyboxLayer, layerTar } from "../harness/images.js";
 import { collectGarbage, storeContents } from "../images/gc.js";
 import { useEngine } from "./harness.js";
@@ -325,6 +326,21 @@ describe("docker import", () => {
     expect(await ok(["images", "--filter", "dangling=true", "--no-trunc", "-q"])).toContain(id);
     expect(await ok(["history", "--format", "{{.Comment}}", id])).toBe("Imported from -");
     expect(await ok(["run", "--rm", id, "/bin/cat", "/etc/imported"])).toBe("yes");
+  });
+
+  it("imports a tarball GNU tar made of a directory (./ entries), for the platform asked for", async () => {
+    const dir = join(engine.containerd.dir, "gnu-rootfs");
+    mkdirSync(join(dir, "bin"), { recursive: true });
+    copyFileSync(requireBinary("busybox"), join(dir, "bin", "busybox"));
+    for (const applet of ["sh", "cat"]) symlinkSync("busybox", join(dir, "bin", applet));
+    writeFileSync(join(dir, "hello"), "from gnu tar\n");
+    const file = join(engine.containerd.dir, "gnu.tar");
+    execFileSync("tar", ["-C", dir, "-cf", file, "."]);
+    const answer = await ok(["import", "--platform", "linux/arm64", file, "imported:gnu"]);
+    expect(answer).toMatch(/^sha256:/);
+    expect(await ok(["image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", "imported:gnu"])).toBe(
+      "linux/arm64",
+    );
   });
 
   it("imports an xz-compressed tarball", async () => {
