@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer, request, type Server } from "node:http";
+import { type ClientRequest, createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -49,6 +49,32 @@ function engineXz(): number[] {
     if (cmdline(parent).includes(engine.socket)) pids.push(Number(pid));
   }
   return pids;
+}
+
+/**
+ * What containerd holds once the engine has cleaned up after a request that went away: asked again
+ * (for a while) until it is `expected`, the engine's clean-up being asynchronous to the client.
+ */
+async function storedOnceSettled(expected: Awaited<ReturnType<typeof stored>>) {
+  let now = await stored();
+  for (let attempt = 0; attempt < 100 && JSON.stringify(now) !== JSON.stringify(expected); attempt++) {
+    await sleep(100);
+    now = await stored();
+  }
+  return now;
+}
+
+/** An import whose client sends half of `body` and is still connected (destroy the request to go). */
+async function halfUpload(repo: string, body: Buffer): Promise<ClientRequest> {
+  const req = request({
+    socketPath: engine.socket,
+    path: `/v1.41/images/create?fromSrc=-&repo=${repo}`,
+    method: "POST",
+    headers: { "Content-Type": "application/x-tar", "Content-Length": String(body.length) },
+  });
+  req.on("error", () => {});
+  await new Promise<void>((resolve) => req.write(body.subarray(0, body.length >> 1), () => resolve()));
+  return req;
 }
 
 /** Now, as `docker events --since` takes it (to the millisecond). */
@@ -183,12 +209,7 @@ describe("docker commit", () => {
     }
     expect(status).toBe("running");
     expect(await eventsOf(since, ["container=big"])).toEqual(["pause", "unpause"]);
-    let after = await stored();
-    for (let attempt = 0; attempt < 100 && JSON.stringify(after) !== JSON.stringify(before); attempt++) {
-      await sleep(100);
-      after = await stored();
-    }
-    expect(after).toEqual(before);
+    expect(await storedOnceSettled(before)).toEqual(before);
     expect(await ok(["images", "-q", "cut-commit"])).toBe("");
     await ok(["rm", "-f", "big"]);
   });
@@ -374,23 +395,11 @@ describe("docker import", () => {
   it("leaves nothing in containerd when the client goes away mid-upload", async () => {
     const before = await stored();
     const body = gzipSync(rootfs);
-    const req = request({
-      socketPath: engine.socket,
-      path: "/v1.41/images/create?fromSrc=-&repo=cut",
-      method: "POST",
-      headers: { "Content-Type": "application/x-tar", "Content-Length": String(body.length) },
-    });
-    req.on("error", () => {});
     // Half the tarball, and once the engine has read it (its import is under way), the connection goes.
-    await new Promise<void>((resolve) => req.write(body.subarray(0, body.length >> 1), () => resolve()));
+    const req = await halfUpload("cut", body);
     await sleep(200);
     req.destroy();
-    let after = await stored();
-    for (let attempt = 0; attempt < 100 && JSON.stringify(after) !== JSON.stringify(before); attempt++) {
-      await sleep(100);
-      after = await stored();
-    }
-    expect(after).toEqual(before);
+    expect(await storedOnceSettled(before)).toEqual(before);
     expect(await ok(["images", "-q", "cut"])).toBe("");
     // The same tarball sent whole then imports.
     const file = join(engine.containerd.dir, "whole.tar.gz");
@@ -402,26 +411,14 @@ describe("docker import", () => {
   it("stops its xz when the client goes away mid-upload of an xz tarball", async () => {
     const before = await stored();
     const body = execFileSync("xz", ["-c", "-0"], { input: rootfs });
-    const req = request({
-      socketPath: engine.socket,
-      path: "/v1.41/images/create?fromSrc=-&repo=cut-xz",
-      method: "POST",
-      headers: { "Content-Type": "application/x-tar", "Content-Length": String(body.length) },
-    });
-    req.on("error", () => {});
-    await new Promise<void>((resolve) => req.write(body.subarray(0, body.length >> 1), () => resolve()));
+    const req = await halfUpload("cut-xz", body);
     // The engine's xz is running once it has that half.
     for (let attempt = 0; attempt < 200 && engineXz().length === 0; attempt++) await sleep(25);
     expect(engineXz()).toHaveLength(1);
     req.destroy();
     for (let attempt = 0; attempt < 200 && engineXz().length > 0; attempt++) await sleep(25);
     expect(engineXz()).toEqual([]);
-    let after = await stored();
-    for (let attempt = 0; attempt < 100 && JSON.stringify(after) !== JSON.stringify(before); attempt++) {
-      await sleep(100);
-      after = await stored();
-    }
-    expect(after).toEqual(before);
+    expect(await storedOnceSettled(before)).toEqual(before);
   });
 
   it("removes dangling imports and commits with docker rmi and docker image prune", async () => {
