@@ -4,7 +4,7 @@ import { get as httpsGet } from "node:https";
 import type { Readable, Writable } from "node:stream";
 import { Transform } from "node:stream";
 import { applyConfigChanges } from "../images/config-changes.js";
-import type { RuntimeConfig } from "../images/media-types.js";
+import type { ImageRunConfig } from "../images/media-types.js";
 import { formatReference, parseReference } from "../images/reference.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import { type ContainerdImages, familiarName } from "./containerd-images.js";
@@ -39,8 +39,8 @@ export function repoTagReference(repo: string, tag: string, what: "commit" | "im
 }
 
 /** An image config's runtime part from a container's config (containerConfigToDockerOCIImageConfig). */
-function runtimeConfigOf(config: ContainerConfig): RuntimeConfig {
-  const out: RuntimeConfig = {};
+function runtimeConfigOf(config: ContainerConfig): ImageRunConfig {
+  const out: ImageRunConfig = {};
   if (config.User) out.User = config.User;
   if (config.ExposedPorts && Object.keys(config.ExposedPorts).length > 0)
     out.ExposedPorts = config.ExposedPorts;
@@ -59,8 +59,8 @@ function runtimeConfigOf(config: ContainerConfig): RuntimeConfig {
  * moby's daemon/commit.go merge: what the commit's config leaves unset comes from the container's
  * (Env and ExposedPorts and Labels are merged key by key).
  */
-function mergeCommitConfig(user: RuntimeConfig, container: RuntimeConfig): RuntimeConfig {
-  const merged: RuntimeConfig = { ...user };
+function mergeCommitConfig(user: ImageRunConfig, container: ImageRunConfig): ImageRunConfig {
+  const merged: ImageRunConfig = { ...user };
   if (!merged.User && container.User) merged.User = container.User;
   if (container.ExposedPorts) merged.ExposedPorts = { ...container.ExposedPorts, ...merged.ExposedPorts };
   if (!merged.Env || merged.Env.length === 0) {
@@ -87,7 +87,7 @@ function mergeCommitConfig(user: RuntimeConfig, container: RuntimeConfig): Runti
 }
 
 /** A 400 for a change dockerd refuses (its BuildFromConfig's errors are InvalidParameter). */
-function withChanges(config: RuntimeConfig, changes: readonly string[]): RuntimeConfig {
+function withChanges(config: ImageRunConfig, changes: readonly string[]): ImageRunConfig {
   try {
     return applyConfigChanges(config, changes);
   } catch (err) {

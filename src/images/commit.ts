@@ -9,9 +9,9 @@ import {
   type Descriptor,
   type HistoryEntry,
   type ImageConfig,
+  type ImageRunConfig,
   LABEL_UNCOMPRESSED,
   MediaType,
-  type RuntimeConfig,
   sha256,
   snapshotGcLabel,
 } from "./media-types.js";
@@ -38,7 +38,7 @@ export interface CommitOptions extends CallOptions {
   /** The snapshot to make a layer of: a container's rootfs, prepared on `base`'s layers. */
   snapshotKey: string;
   /** The config the new image runs with (the base's, changed as the caller wants). */
-  config: RuntimeConfig;
+  config: ImageRunConfig;
   /** The history entry's `created_by`: what the container ran. */
   createdBy?: string;
   author?: string;

@@ -1,7 +1,7 @@
 import { posix } from "node:path";
 import { InvalidArgumentError } from "../libcontainerd/types/errors.js";
 import { goDurationNs } from "../state/human-duration.js";
-import type { RuntimeConfig } from "./media-types.js";
+import type { ImageRunConfig } from "./media-types.js";
 
 /**
  * The Dockerfile instructions `docker commit --change` and `docker import --change` may give
@@ -65,7 +65,7 @@ function invalid(message: string): InvalidArgumentError {
   return new InvalidArgumentError(message);
 }
 
-function envMap(config: RuntimeConfig): Map<string, string> {
+function envMap(config: ImageRunConfig): Map<string, string> {
   const map = new Map<string, string>();
   for (const entry of config.Env ?? []) {
     const eq = entry.indexOf("=");
@@ -173,7 +173,7 @@ function durationNs(flag: string, text: string): number {
   return ns;
 }
 
-function healthcheck(args: string): NonNullable<RuntimeConfig["Healthcheck"]> {
+function healthcheck(args: string): NonNullable<ImageRunConfig["Healthcheck"]> {
   let rest = args;
   const flags = new Map<string, string>();
   for (let flag = /^--([\w-]+)=(\S*)\s*/.exec(rest); flag; flag = /^--([\w-]+)=(\S*)\s*/.exec(rest)) {
@@ -189,7 +189,7 @@ function healthcheck(args: string): NonNullable<RuntimeConfig["Healthcheck"]> {
   const command = rest.slice(kind.length).trim();
   if (command === "") throw invalid("Missing command after HEALTHCHECK CMD");
   const exec = jsonForm(command);
-  const check: NonNullable<RuntimeConfig["Healthcheck"]> = {
+  const check: NonNullable<ImageRunConfig["Healthcheck"]> = {
     Test: exec ? ["CMD", ...exec] : ["CMD-SHELL", command],
   };
   for (const [flag, value] of flags) {
@@ -229,11 +229,11 @@ function instructions(changes: readonly string[]): { name: string; original: str
  * BuildFromConfig does for commit and import. InvalidArgumentError (a 400) for an instruction
  * that is not allowed or is malformed, with dockerd's wording.
  */
-export function applyConfigChanges(config: RuntimeConfig, changes: readonly string[]): RuntimeConfig {
+export function applyConfigChanges(config: ImageRunConfig, changes: readonly string[]): ImageRunConfig {
   const parsed = instructions(changes);
   for (const { name } of parsed)
     if (!CHANGE_INSTRUCTIONS.has(name)) throw invalid(`${name} is not a valid change command`);
-  const next: RuntimeConfig = structuredClone(config);
+  const next: ImageRunConfig = structuredClone(config);
   let cmdSet = false;
   for (const { name, args } of parsed) {
     const env = envMap(next);

@@ -2,7 +2,7 @@ export type { ImportOptions } from "./archive-import.js";
 export type { SaveOptions } from "./archive-save.js";
 export type { CommitOptions, NewImage } from "./commit.js";
 export type { ImageProcess, ImageProcessOverrides } from "./image-spec.js";
-export type { Descriptor, ImageConfig, Platform, RuntimeConfig } from "./media-types.js";
+export type { Descriptor, ImageConfig, ImageRunConfig, Platform } from "./media-types.js";
 export { formatPlatform, hostPlatform, parsePlatform } from "./platform.js";
 export type { PullOptions, PullProgress } from "./pull.js";
 export type { PushOptions, PushProgress } from "./push.js";

@@ -79,7 +79,7 @@ export interface Index {
 }
 
 /** An image config's `config`: what a container of the image runs with (image-spec config.md). */
-export interface RuntimeConfig {
+export interface ImageRunConfig {
   User?: string;
   ExposedPorts?: Record<string, object>;
   Env?: string[];
@@ -120,7 +120,7 @@ export interface ImageConfig {
   author?: string;
   /** Docker's extension: the comment of a commit or an import. */
   comment?: string;
-  config?: RuntimeConfig;
+  config?: ImageRunConfig;
   rootfs: { type: string; diff_ids: string[] };
   history?: unknown[];
 }

@@ -9,16 +9,16 @@ import { type NewImage, type NewImageDeps, unpackTop, writeNewImage } from "./co
 import { writeStream } from "./content-writer.js";
 import {
   type ImageConfig,
+  type ImageRunConfig,
   LABEL_UNCOMPRESSED,
   MediaType,
   type Platform,
-  type RuntimeConfig,
 } from "./media-types.js";
 import { platformOption } from "./platform.js";
 
 export interface RootfsImportOptions extends CallOptions {
   /** The image's runtime config (Cmd, Env …); none by default, as `docker import`. */
-  config?: RuntimeConfig;
+  config?: ImageRunConfig;
   /** The history comment (`docker import --message`). */
   comment?: string;
   /** The new image's name; without one it is dangling. */
