@@ -32,7 +32,12 @@ export function repoTagReference(repo: string, tag: string, what: "commit" | "im
         : "invalid reference format",
     );
   }
-  if (ref.digest !== undefined) throw badRequest(`cannot ${what} digest reference`);
+  if (ref.digest !== undefined)
+    throw badRequest(
+      what === "commit"
+        ? "refusing to create a tag with a digest reference"
+        : "cannot import digest reference",
+    );
   if (tag === "") return formatReference(ref);
   if (!/^[\w][\w.-]{0,127}$/.test(tag)) throw badRequest("invalid tag format");
   return formatReference({ domain: ref.domain, path: ref.path, tag });
@@ -169,9 +174,7 @@ async function download(start: URL, signal: AbortSignal): Promise<IncomingMessag
   let url = start;
   for (let redirects = 0; ; redirects++) {
     if (url.protocol !== "http:" && url.protocol !== "https:")
-      throw badRequest(
-        `unsupported URL scheme ${url.protocol.replace(/:$/, "")}: only http and https are fetched`,
-      );
+      throw badRequest(`Get "${url.href}": unsupported protocol scheme "${url.protocol.replace(/:$/, "")}"`);
     const res = await getOnce(url, signal);
     const status = res.statusCode ?? 0;
     const location = res.headers.location;

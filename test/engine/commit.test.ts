@@ -259,6 +259,7 @@ describe("docker commit", () => {
       `/v1.41/commit?container=subject&repo=x@sha256:${"a".repeat(64)}`,
     );
     expect(digestRef.status).toBe(400);
+    expect(JSON.parse(digestRef.body).message).toBe("refusing to create a tag with a digest reference");
 
     const cli = await engine.docker(["commit", "-c", "FROM busybox", "subject", "nope:1"]);
     expect(cli.code).not.toBe(0);
@@ -465,6 +466,9 @@ describe("docker import", () => {
       `/v1.41/images/create?fromSrc=${encodeURIComponent("file:///etc/passwd")}`,
     );
     expect(scheme.status).toBe(400);
+    expect(JSON.parse(scheme.body).message).toBe(
+      'Get "file:///etc/passwd": unsupported protocol scheme "file"',
+    );
 
     expect(await stored()).toEqual(before);
   });
