@@ -160,9 +160,12 @@ export class ContainerdImages implements ImageSource {
         labels: resolved.config.config?.Labels ?? {},
       };
       const familiar = familiarName(record.name);
-      // A commit or an import without a name: listed with no tags (`<none>`), as dockerd lists it.
-      if (isDangling(record.name)) byId.set(id, summary);
-      else if (familiar.includes("@")) summary.repoDigests.push(familiar);
+      // A commit or an import without a name adds no tag: alone, it is listed as `<none>`, as dockerd lists it.
+      if (isDangling(record.name)) {
+        byId.set(id, summary);
+        continue;
+      }
+      if (familiar.includes("@")) summary.repoDigests.push(familiar);
       else {
         summary.repoTags.push(familiar);
         summary.repoDigests.push(`${familiar.replace(/:[^:/]+$/, "")}@${record.target.digest}`);
