@@ -26,6 +26,7 @@ export {
   UnavailableError,
 } from "./errors.js";
 export {
+  type CommitOptions,
   type Credentials,
   type CredentialsProvider,
   type Descriptor,
@@ -40,9 +41,11 @@ export {
   type ImageProcessOverrides,
   type ImageRecord,
   type ImageReference,
+  type ImageRunConfig,
   type ImageService,
   type ImageServiceOptions,
   type ImportOptions,
+  type NewImage,
   normalizeReference,
   type Platform,
   type PlatformOptions,
@@ -55,6 +58,7 @@ export {
   type RegistryOptions,
   RemoteImageService,
   type RemoveImageOptions,
+  type RootfsImportOptions,
   type SaveOptions,
   unsupportedImageService,
 } from "./images/index.js";

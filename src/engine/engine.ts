@@ -13,6 +13,7 @@ import { EventBus } from "./events.js";
 import { ExecService, execRoutes } from "./exec.js";
 import { imageRoutes } from "./images.js";
 import { networkRoutes } from "./networks.js";
+import { commitRoutes } from "./new-images.js";
 import { Router } from "./router.js";
 import { type EngineHost, EngineServer, type ListenOptions } from "./server.js";
 import { systemRoutes } from "./system.js";
@@ -85,6 +86,7 @@ export class Engine {
     });
     execRoutes(this.router, exec, store);
     imageRoutes(this.router, options.images, store, this.events);
+    commitRoutes(this.router, { images: options.images, store, manager: this.manager });
     networkRoutes(this.router, options.networks, store, this.events, (record, network, aliases, signal) =>
       this.manager.connectCreated(record, network, aliases, { signal }),
     );
