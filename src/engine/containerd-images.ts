@@ -1,7 +1,7 @@
 import type { Mount } from "../gen/github.com/containerd/containerd/api/types/mount_pb.js";
 import type { ImageService } from "../images/index.js";
 import { familiarRepository, parseReference } from "../images/reference.js";
-import type { ImageRecord } from "../images/store.js";
+import { type ImageRecord, isDangling } from "../images/store.js";
 import { abortError } from "../libcontainerd/call.js";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import { isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
@@ -129,10 +129,14 @@ export class ContainerdImages implements ImageSource {
     if (rootfs.kind === "snapshot") await this.images.removeSnapshot(rootfs.snapshotter, rootfs.key, opts);
   }
 
-  /** `uid:gid` for a user named in the image (its /etc/passwd and /etc/group). */
-  async user(image: ResolvedImage, user: string, opts?: CallOptions): Promise<{ uid: number; gid: number }> {
-    const process = await this.images.process(image.ref, { user }, opts);
-    return { uid: process.user.uid, gid: process.user.gid };
+  /** `uid:gid` for a user named in the image (its /etc/passwd and /etc/group), and the groups it is in. */
+  async user(
+    image: ResolvedImage,
+    user: string,
+    opts?: CallOptions,
+  ): Promise<{ uid: number; gid: number; additionalGids?: number[] }> {
+    const { uid, gid, additionalGids } = (await this.images.process(image.ref, { user }, opts)).user;
+    return additionalGids.length > 0 ? { uid, gid, additionalGids } : { uid, gid };
   }
 
   async list(opts?: CallOptions): Promise<ImageSummary[]> {
@@ -156,6 +160,11 @@ export class ContainerdImages implements ImageSource {
         labels: resolved.config.config?.Labels ?? {},
       };
       const familiar = familiarName(record.name);
+      // A commit or an import without a name adds no tag: alone, it is listed as `<none>`, as dockerd lists it.
+      if (isDangling(record.name)) {
+        byId.set(id, summary);
+        continue;
+      }
       if (familiar.includes("@")) summary.repoDigests.push(familiar);
       else {
         summary.repoTags.push(familiar);

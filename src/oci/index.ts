@@ -9,6 +9,7 @@ export {
   OCI_VERSION,
   type WindowsSpecOptions,
 } from "./defaults.js";
+export { capabilitiesOf, type LinuxRunOptions, parseUlimit, type Ulimit } from "./linux-options.js";
 export {
   CPU_PERIOD_US,
   checkLinuxResources,
@@ -17,4 +18,12 @@ export {
   resourcesForUpdate,
   windowsResources,
 } from "./resources.js";
+export {
+  DEFAULT_SECCOMP_PROFILE_PATHS,
+  findDefaultSeccompProfile,
+  type OciSeccomp,
+  ociSeccomp,
+  parseSeccompProfile,
+  type SeccompProfile,
+} from "./seccomp.js";
 export type { OciLinux, OciMount, OciProcess, OciSpec, OciUser, OciWindows } from "./spec.js";

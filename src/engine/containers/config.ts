@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { isIP } from "node:net";
 import { badRequest } from "../errors.js";
 import { type HealthConfig, parseHealthConfig } from "./health.js";
+import { checkResourceSettings, hostRunOptions } from "./host-options.js";
 
 /** The parts of api/types/container.Config the engine acts on (and echoes back in inspect). */
 export interface ContainerConfig {
@@ -296,6 +297,22 @@ export function parseUpdate(body: unknown, current: HostConfig): HostConfig {
     if (memory < 6 * 1024 * 1024) throw badRequest("Minimum memory limit allowed is 6MB");
     next.Memory = memory;
   }
+  // MemorySwap (memory plus swap) is applied with Memory since create: moby's update checks keep the pair valid.
+  const swap = field(body, "MemorySwap", "number", isNumber, 0);
+  if (swap !== 0) {
+    if (swap > 0 && swap < next.Memory)
+      throw badRequest("Minimum memoryswap limit should be larger than memory limit, see usage");
+    next.MemorySwap = swap;
+  } else if (
+    memory !== 0 &&
+    typeof current.MemorySwap === "number" &&
+    current.MemorySwap > 0 &&
+    memory > current.MemorySwap
+  ) {
+    throw badRequest(
+      "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time",
+    );
+  }
   const nanoCpus = field(body, "NanoCpus", "number", isNumber, 0);
   if (nanoCpus < 0) throw badRequest("invalid NanoCpus: cannot be negative");
   const period = field(body, "CpuPeriod", "number", isNumber, 0);
@@ -359,6 +376,9 @@ export function parseCreateRequest(body: unknown): CreateRequest {
   if (!isObject(body)) throw badRequest("the request body must be a JSON object");
   const config = parseConfig(body);
   const hostConfig = parseHostConfig(body.HostConfig);
+  // Checked now, as dockerd does at create: HostConfig's privileges, devices, rlimits and the other limits.
+  hostRunOptions(hostConfig, config.Hostname);
+  checkResourceSettings(hostConfig);
   const endpoints: CreateRequest["endpoints"] = {};
   const networking = body.NetworkingConfig;
   if (isObject(networking) && isObject(networking.EndpointsConfig)) {
