@@ -162,8 +162,10 @@ export class CniNetworks implements EngineNetworks {
     const attachment = (await this.manager.attachments(this.namespace, record.Id)).find(
       (candidate) => candidate.network === network,
     );
+    // Not on it though the container's record says so (the engine was killed between the two): done.
+    if (!attachment) return false;
     await this.manager.disconnect(this.namespace, record.Id, network, opts);
-    return (attachment?.ports.length ?? 0) > 0;
+    return attachment.ports.length > 0;
   }
 
   /** NetworkSettings.Networks[NAME] for an attachment. */

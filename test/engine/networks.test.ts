@@ -216,7 +216,7 @@ describe("docker network connect and disconnect", () => {
 });
 
 describe("the engine's record and the network state apart", () => {
-  it("adopts a connection the container's record lost (the engine killed between the two)", async () => {
+  it("adopts a connect or disconnect the container's record lost (the engine killed between the two)", async () => {
     const name = `ma${Date.now().toString(36)}`;
     await docker(["network", "create", name]);
     const details = await networkOf(name);
@@ -230,7 +230,11 @@ describe("the engine's record and the network state apart", () => {
     expect(await docker(["network", "connect", name, `${name}-c`])).toBe("");
     const networks = JSON.parse(await docker(["inspect", "-f", "{{json .NetworkSettings.Networks}}", id]));
     expect(Object.keys(networks)).toEqual(["bridge", name]);
+    // And the other way: the interface gone, the record not yet saved.
+    await manager.disconnect(engine.namespace, id, name);
     expect(await docker(["network", "disconnect", name, `${name}-c`])).toBe("");
+    const after = JSON.parse(await docker(["inspect", "-f", "{{json .NetworkSettings.Networks}}", id]));
+    expect(Object.keys(after)).toEqual(["bridge"]);
     await docker(["rm", id]);
     expectNothingLeft(name, details);
     await docker(["network", "rm", name]);
