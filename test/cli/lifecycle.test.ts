@@ -2,6 +2,9 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { describe, expect, test } from "vitest";
+import { RemoteClient } from "../../src/libcontainerd/remote/client.js";
+import { defaultLinuxSpec } from "../../src/oci/defaults.js";
+import { nextCgroup } from "../harness/remote.js";
 import { CTRD, ctrd, type PsRow, startCtrd, useHarnessCtrd, waitForOutput } from "./helpers.js";
 
 const fx = useHarnessCtrd("ctrd-life-");
@@ -253,5 +256,32 @@ describe("a detached container", () => {
     expect(memoryUsage).toBeGreaterThan(0);
     expect(memoryUsage).toBeLessThan(32 * 1024 * 1024);
     expect((await ctrd(["rm", ...fx.global, "-f", id])).code).toBe(0);
+  });
+
+  test("wait of a container whose task was created and never started answers at once, as docker wait of a created container", async () => {
+    // ctrd has no `create`: the library makes the container and its task, as a ctrd killed between
+    // the two steps of `run` would leave them.
+    const client = new RemoteClient({
+      address: fx.containerd.address,
+      namespace: "ctrd",
+      stateDir: fx.containerd.stateDir,
+    });
+    try {
+      const id = `created-${process.pid}`;
+      const spec = defaultLinuxSpec({
+        args: ["true"],
+        rootfs: fx.containerd.rootfs,
+        cgroupsPath: nextCgroup(fx.containerd),
+      });
+      const container = await client.newContainer(id, spec);
+      await container.newTask();
+      // Before, this blocked until startCtrd's guard killed it (code null).
+      const waited = await ctrd(["wait", ...fx.global, id], { timeoutMs: 20_000 });
+      expect(waited).toMatchObject({ code: 0, stdout: "0\n", stderr: "" });
+      expect((await ctrd(["rm", ...fx.global, "-f", id])).code).toBe(0);
+      expect(await ps(true)).toEqual([]);
+    } finally {
+      await client.close();
+    }
   });
 });
