@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
 import type { Container, LogOptions, Task } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
+import type { HostsEntry } from "../network/dns.js";
 import type { PortRequest } from "../network/ports.js";
 import { isolatedAttachment } from "../network/spec.js";
 import { NO_NETWORK, type PendingAttachment } from "../network/types.js";
@@ -24,7 +25,7 @@ import {
 } from "./container-spec.js";
 import { CliError, ExitCode, launchFailure, usageError } from "./errors.js";
 import { containerLogPath, parseLogOpts } from "./log-options.js";
-import { defaultRunNetwork, parsePublish, withNetwork } from "./networking.js";
+import { defaultRunNetwork, parseAddHosts, parsePublish, withNetwork } from "./networking.js";
 import {
   addGlobalOptions,
   type GlobalSettings,
@@ -63,6 +64,7 @@ interface RunFlags extends RunOptionFlags {
   network?: string;
   publish?: string[];
   dns?: string[];
+  addHost?: string[];
   pull?: string;
   platform?: string;
   plainHttp?: boolean;
@@ -147,6 +149,11 @@ export function registerRun(program: Command): void {
       collect,
     )
     .option("--dns <ip>", "nameserver for the container's resolv.conf (repeatable)", collect)
+    .option(
+      "--add-host <name:ip>",
+      "a line for the container's /etc/hosts; host-gateway for the default network's gateway (repeatable)",
+      collect,
+    )
     .option("--pull <policy>", "pull the image: missing (default), always, never")
     .option("--platform <os/arch[/variant]>", "platform of the image to pull (default: this host's)")
     .option("--plain-http", "talk plain HTTP to the image's registry (default for localhost and 127.0.0.1)")
@@ -259,10 +266,11 @@ export async function runContainer(
   const graceMs = stopTimeoutMs(flags.stopTimeout);
   const log = detachedLog(settings, spec.id, flags);
   const ports = parsePublish(flags.publish ?? []);
+  const extraHosts = parseAddHosts(flags.addHost ?? []);
   return withClient(settings, async (client) => {
     const relay = new SignalRelay();
     try {
-      const network = await runNetwork(settings, client, spec.id, flags, ports);
+      const network = await runNetwork(settings, client, spec.id, flags, ports, extraHosts);
       // `done` when --rm has removed the container and detached its network: nothing is left to check;
       // `created` once a container of that id may be this run's.
       const removed = { done: false, created: false };
@@ -317,17 +325,25 @@ async function runNetwork(
   containerId: string,
   flags: RunFlags,
   ports: PortRequest[],
+  extraHosts: HostsEntry[],
 ): Promise<RunNetwork> {
   const network = flags.network ?? defaultRunNetwork();
   const dns = flags.dns ?? [];
-  if (network === NO_NETWORK && ports.length === 0 && dns.length === 0)
+  if (network === NO_NETWORK && ports.length === 0 && dns.length === 0 && extraHosts.length === 0)
     return { ...isolatedAttachment(settings.namespace, containerId), detach: () => Promise.resolve() };
   // containerd first: a network set up for a container that cannot be created would stay until a GC.
   await client.version();
   const { collectNetworkGarbage, networkManager } = await import("./network-manager.js");
   const manager = networkManager(settings);
   await collectNetworkGarbage(manager, client, settings);
-  const pending = await manager.prepare({ namespace: settings.namespace, containerId, network, ports, dns });
+  const pending = await manager.prepare({
+    namespace: settings.namespace,
+    containerId,
+    network,
+    ports,
+    dns,
+    extraHosts,
+  });
   return { ...pending, detach: () => manager.detach(settings.namespace, containerId) };
 }
 
