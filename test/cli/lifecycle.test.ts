@@ -1,11 +1,9 @@
 // A detached container driven through the other commands: ps, exec, pause/resume, stats, events, kill, rm.
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { describe, expect, test } from "vitest";
 import { RemoteClient } from "../../src/libcontainerd/remote/client.js";
 import { defaultLinuxSpec } from "../../src/oci/defaults.js";
 import { nextCgroup } from "../harness/remote.js";
-import { CTRD, ctrd, type PsRow, startCtrd, useHarnessCtrd, waitForOutput } from "./helpers.js";
+import { CTRD, ctrd, inTerminal, type PsRow, startCtrd, useHarnessCtrd, waitForOutput } from "./helpers.js";
 
 const fx = useHarnessCtrd("ctrd-life-");
 
@@ -187,14 +185,7 @@ describe("a detached container", () => {
     const id = started.stdout.trim();
     // script(1) gives ctrd a real terminal; `stty size` asks for the size as soon as it runs.
     const shell = `stty cols 100 rows 30; ${CTRD} exec ${fx.global.join(" ")} -it ${id} stty size`;
-    const script = spawn("script", ["-qec", shell, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
-    let output = "";
-    for (const stream of [script.stdout, script.stderr])
-      stream.setEncoding("utf8").on("data", (chunk: string) => {
-        output += chunk;
-      });
-    const [code] = (await once(script, "close")) as [number | null];
-    script.stdin.end();
+    const { code, output } = await inTerminal(shell);
     expect(code, output).toBe(0);
     expect(output.replace(/\r/g, "")).toBe("30 100\n");
     expect((await ctrd(["rm", ...fx.global, "-f", id])).code).toBe(0);

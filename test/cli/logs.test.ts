@@ -2,13 +2,12 @@
  * Long-running containers through ctrd: logs that outlive ctrd and containerd, the exit remembered,
  * docker's ps STATUS, start/stop/restart/wait and inspect.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { once } from "node:events";
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import type { ContainerInspect } from "../../src/libcontainerd/types/inspect.js";
-import { CTRD, ctrd, startCtrd, useHarnessCtrd, waitForOutput } from "./helpers.js";
+import { CTRD, ctrd, inTerminal, startCtrd, useHarnessCtrd, waitForOutput } from "./helpers.js";
 
 const fx = useHarnessCtrd("ctrd-logs");
 
@@ -344,17 +343,7 @@ describe("ctrd logs, ps -a, inspect, wait", () => {
   test("a foreground run -t: the terminal works as before, and its output is logged as the terminal showed it", async () => {
     const id = name("fg-tty");
     const run = `${CTRD} run -t --name ${id} ${[...fx.global, ...fx.cgroup].join(" ")} -- sh -c 'stty size; echo tty'`;
-    // script(1) gives ctrd a real terminal.
-    const script = spawn("script", ["-qec", `stty cols 90 rows 20; ${run}`, "/dev/null"], {
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let output = "";
-    for (const stream of [script.stdout, script.stderr])
-      stream.setEncoding("utf8").on("data", (chunk: string) => {
-        output += chunk;
-      });
-    const [code] = (await once(script, "close")) as [number | null];
-    script.stdin.end();
+    const { code, output } = await inTerminal(`stty cols 90 rows 20; ${run}`);
     expect(code, output).toBe(0);
     expect(output.replace(/\r/g, "")).toBe("20 90\ntty\n");
     const logs = await ctrd(["logs", id, ...fx.global]);
