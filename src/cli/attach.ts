@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import type { Logger } from "pino";
 import type { Process } from "../libcontainerd/types/client.js";
 import { onBrokenPipe } from "./output.js";
@@ -12,6 +12,8 @@ export interface AttachOptions {
   logger: Logger;
   /** Our stdout or stderr was closed by its reader; called once. */
   onOutputGone?: () => void;
+  /** Where the output is also kept (the container's log), whether or not anyone reads ours. */
+  log?: { stdout: Writable; stderr: Writable };
 }
 
 /** How long output may keep flowing after the process exited (a background child holding the FIFO). */
@@ -44,6 +46,11 @@ export class Attachment {
     const local = globalThis.process;
     this.outputs.push(copyOut(this.process.stdout, local.stdout));
     this.outputs.push(copyOut(this.process.stderr, local.stderr));
+    // Not ended with the source: the caller closes the log once the output is drained.
+    if (this.opts.log) {
+      this.process.stdout?.pipe(this.opts.log.stdout, { end: false });
+      this.process.stderr?.pipe(this.opts.log.stderr, { end: false });
+    }
     // Our reader went away (`ctrd run … | head`). The shim holds its own read end of the FIFO, so
     // closing ours would only stall the container: its output is discarded instead, and the caller
     // decides how the process ends, as SIGPIPE would in a shell pipeline.
@@ -117,6 +124,10 @@ export class Attachment {
   detach(): void {
     const local = globalThis.process;
     onBrokenPipe(undefined);
+    if (this.opts.log) {
+      this.process.stdout?.unpipe(this.opts.log.stdout);
+      this.process.stderr?.unpipe(this.opts.log.stderr);
+    }
     local.off("SIGWINCH", this.onResize);
     if (this.rawMode) {
       local.stdin.setRawMode(false);

@@ -2,6 +2,7 @@
 // network module itself (NetworkManager: CNI, netns, IPAM, the GC) is network-manager.ts, loaded
 // only for a container that has one: `--network none` needs no records, no locks and no GC.
 
+import { type HostsEntry, parseExtraHost } from "../network/dns.js";
 import { type PortRequest, parsePortSpec } from "../network/ports.js";
 import { applyNetwork, networkLabels } from "../network/spec.js";
 import { DEFAULT_NETWORK, type NetworkAttachment } from "../network/types.js";
@@ -17,6 +18,7 @@ export interface RunNetworkFlags {
   network?: string;
   publish?: string[];
   dns?: string[];
+  addHost?: string[];
 }
 
 /** -p values parsed before anything starts: a typo costs nothing. */
@@ -28,6 +30,17 @@ export function parsePublish(values: readonly string[]): PortRequest[] {
       throw usageError(
         `invalid -p ${JSON.stringify(value)}: ${(err as Error).message.replace(/^invalid port mapping "[^"]*": /, "")}`,
       );
+    }
+  });
+}
+
+/** --add-host NAME:IP (or NAME:host-gateway) values, checked before anything starts. */
+export function parseAddHosts(values: readonly string[]): HostsEntry[] {
+  return values.map((value) => {
+    try {
+      return parseExtraHost(value);
+    } catch (err) {
+      throw usageError((err as Error).message);
     }
   });
 }

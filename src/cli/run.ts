@@ -5,6 +5,9 @@ import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
 import type { Container, LogOptions, Task } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
+import { LOG_LABELS, logLabels } from "../logs/labels.js";
+import type { LocalLogger } from "../logs/local-logger.js";
+import type { HostsEntry } from "../network/dns.js";
 import type { PortRequest } from "../network/ports.js";
 import { isolatedAttachment } from "../network/spec.js";
 import { NO_NETWORK, type PendingAttachment } from "../network/types.js";
@@ -24,7 +27,7 @@ import {
 } from "./container-spec.js";
 import { CliError, ExitCode, launchFailure, usageError } from "./errors.js";
 import { containerLogPath, parseLogOpts } from "./log-options.js";
-import { defaultRunNetwork, parsePublish, withNetwork } from "./networking.js";
+import { defaultRunNetwork, parseAddHosts, parsePublish, withNetwork } from "./networking.js";
 import {
   addGlobalOptions,
   type GlobalSettings,
@@ -63,6 +66,7 @@ interface RunFlags extends RunOptionFlags {
   network?: string;
   publish?: string[];
   dns?: string[];
+  addHost?: string[];
   pull?: string;
   platform?: string;
   plainHttp?: boolean;
@@ -138,7 +142,7 @@ export function registerRun(program: Command): void {
       "after Ctrl-C, how long the container has to stop before SIGKILL",
       "3",
     )
-    .option("--log-driver <driver>", "with -d: json-file (the default) or none")
+    .option("--log-driver <driver>", "json-file (the default; none with --rm) or none")
     .option("--log-opt <k=v>", "json-file options: max-size=10m, max-file=3 (repeatable)", collect)
     .option("--network <name>", `none, host, or a network's name (default: ${defaultRunNetwork()})`)
     .option(
@@ -147,6 +151,11 @@ export function registerRun(program: Command): void {
       collect,
     )
     .option("--dns <ip>", "nameserver for the container's resolv.conf (repeatable)", collect)
+    .option(
+      "--add-host <name:ip>",
+      "a line for the container's /etc/hosts; host-gateway for the default network's gateway (repeatable)",
+      collect,
+    )
     .option("--pull <policy>", "pull the image: missing (default), always, never")
     .option("--platform <os/arch[/variant]>", "platform of the image to pull (default: this host's)")
     .option("--plain-http", "talk plain HTTP to the image's registry (default for localhost and 127.0.0.1)")
@@ -257,12 +266,13 @@ export async function runContainer(
 ): Promise<number> {
   const spec = containerFlags(settings, args, flags, image);
   const graceMs = stopTimeoutMs(flags.stopTimeout);
-  const log = detachedLog(settings, spec.id, flags);
+  const log = runLog(settings, spec.id, flags);
   const ports = parsePublish(flags.publish ?? []);
+  const extraHosts = parseAddHosts(flags.addHost ?? []);
   return withClient(settings, async (client) => {
     const relay = new SignalRelay();
     try {
-      const network = await runNetwork(settings, client, spec.id, flags, ports);
+      const network = await runNetwork(settings, client, spec.id, flags, ports, extraHosts);
       // `done` when --rm has removed the container and detached its network: nothing is left to check;
       // `created` once a container of that id may be this run's.
       const removed = { done: false, created: false };
@@ -317,17 +327,25 @@ async function runNetwork(
   containerId: string,
   flags: RunFlags,
   ports: PortRequest[],
+  extraHosts: HostsEntry[],
 ): Promise<RunNetwork> {
   const network = flags.network ?? defaultRunNetwork();
   const dns = flags.dns ?? [];
-  if (network === NO_NETWORK && ports.length === 0 && dns.length === 0)
+  if (network === NO_NETWORK && ports.length === 0 && dns.length === 0 && extraHosts.length === 0)
     return { ...isolatedAttachment(settings.namespace, containerId), detach: () => Promise.resolve() };
   // containerd first: a network set up for a container that cannot be created would stay until a GC.
   await client.version();
   const { collectNetworkGarbage, networkManager } = await import("./network-manager.js");
   const manager = networkManager(settings);
   await collectNetworkGarbage(manager, client, settings);
-  const pending = await manager.prepare({ namespace: settings.namespace, containerId, network, ports, dns });
+  const pending = await manager.prepare({
+    namespace: settings.namespace,
+    containerId,
+    network,
+    ports,
+    dns,
+    extraHosts,
+  });
   return { ...pending, detach: () => manager.detach(settings.namespace, containerId) };
 }
 
@@ -394,6 +412,9 @@ async function createAndRun(
 ): Promise<number> {
   const detach = runFlags.detach ?? false;
   const { spec, labels } = withNetwork(containerSpec(flags), containerLabels(flags), network.attachment);
+  // A foreground run's output passes through ctrd, which keeps it too: the log is recorded on the
+  // container at its creation (a `run -d` task's is when the task is created, by the library).
+  if (!detach && log) Object.assign(labels, recordedLogLabels(log));
   // Ours from here on, unless the id is taken: then it is another container's, with its own network.
   network.removed.created = true;
   const container = await client
@@ -412,17 +433,27 @@ async function createAndRun(
     });
   let task: Task | undefined;
   let attachment: Attachment | undefined;
+  let logging: Promise<LocalLogger | undefined> | undefined;
+  // The log's writer ends (and writes what it holds) before the container, and its log, can go.
+  const closeLog = async (): Promise<void> => {
+    await (await logging?.catch(() => undefined))?.close();
+  };
   try {
     if (relay.stopRequested) return await abandon(container, task, relay);
     const keptLog = log && (await logKept(container, runFlags, logger));
+    if (!detach && log && !keptLog) await container.setLabels(forgottenLogLabels());
     const stdio = detach
       ? { ...(keptLog ? { log } : {}) }
       : { stdin: runFlags.interactive ?? false, stdout: true, stderr: true, terminal: flags.tty };
+    // Its process starts while containerd creates the task.
+    if (!detach && log && keptLog) logging = foregroundLogger(log, flags);
+    logging?.catch(() => {});
     try {
       task = await container.newTask({ stdio });
     } catch (err) {
       throw launchFailure(err, flags.args);
     }
+    const localLog = await logging;
     const exited = task.wait();
     // A wait that fails is reported below; this keeps it from being an unhandled rejection meanwhile.
     exited.catch(() => {});
@@ -433,13 +464,18 @@ async function createAndRun(
         logger,
         // Nobody reads the output any more (`ctrd run … | head`): stop the container as Ctrl-C would.
         onOutputGone: () => relay.interrupt(),
+        ...(localLog ? { log: localLog } : {}),
       });
       attachment.wireOutput();
       await attachment.sizeTerminal();
     }
     // The CNI plugins ran while containerd created the container and its task; they finish first.
     await network.ready;
-    if (relay.stopRequested) return await abandon(container, task, relay);
+    if (relay.stopRequested) {
+      attachment?.detach();
+      await closeLog();
+      return await abandon(container, task, relay);
+    }
     try {
       await task.start();
     } catch (err) {
@@ -456,6 +492,7 @@ async function createAndRun(
     stopper.done();
     await attachment?.drain();
     attachment?.detach();
+    await closeLog();
     const removing = runFlags.rm || relay.interrupts > 0;
     // The network's DEL runs while containerd deletes the task and the container.
     const networkGone = removing ? network.detach() : undefined;
@@ -469,18 +506,43 @@ async function createAndRun(
     return relay.interrupts > 0 ? ExitCode.interrupted : status.exitCode;
   } catch (err) {
     attachment?.detach();
+    await closeLog();
     await removeQuietly(container, task, logger);
     throw err;
   }
 }
 
-/** A detached container's output goes to a log that outlives ctrd (unless --log-driver none). */
-function detachedLog(settings: GlobalSettings, id: string, flags: RunFlags): LogOptions | undefined {
+/** The log's labels with a value (a foreground run records them on the new container). */
+function recordedLogLabels(log: LogOptions): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const [key, value] of Object.entries(logLabels(log))) if (value !== undefined) labels[key] = value;
+  return labels;
+}
+
+/** Removes the log's labels: a foreground run whose log cannot be kept (see logKept). */
+function forgottenLogLabels(): Record<string, undefined> {
+  return Object.fromEntries(
+    [LOG_LABELS.path, LOG_LABELS.maxSize, LOG_LABELS.maxFiles].map((key) => [key, undefined]),
+  );
+}
+
+/** The logger a foreground run feeds; loaded only then (not for --rm, whose log would go with it). */
+async function foregroundLogger(log: LogOptions, flags: ContainerFlags): Promise<LocalLogger> {
+  const { startLocalLogger } = await import("../logs/local-logger.js");
+  return startLocalLogger(log, { namespace: flags.namespace, containerId: flags.id });
+}
+
+/**
+ * A container's output goes to a log that outlives ctrd (unless --log-driver none): a detached one's
+ * through the shim's logger, a foreground one's through ctrd's (see createAndRun). Not with --rm: the
+ * log would go with the container, as docker's does, so nothing is written for nobody.
+ */
+function runLog(settings: GlobalSettings, id: string, flags: RunFlags): LogOptions | undefined {
   const driver = flags.logDriver ?? "json-file";
   if (driver !== "json-file" && driver !== "none")
     throw usageError(`invalid --log-driver ${JSON.stringify(driver)}: json-file or none`);
   const options = parseLogOpts(flags.logOpt ?? []);
-  if (!flags.detach || driver === "none") return undefined;
+  if (flags.rm || driver === "none") return undefined;
   return { path: containerLogPath(settings, id), ...options };
 }
 
@@ -490,9 +552,13 @@ function detachedLog(settings: GlobalSettings, id: string, flags: RunFlags): Log
  * explicitly (--log-driver json-file) is still refused by the library.
  */
 async function logKept(container: Container, flags: RunFlags, logger: Logger): Promise<boolean> {
-  if (flags.logDriver !== undefined) return true;
+  if (flags.logDriver !== undefined && flags.detach) return true;
   if ((await container.info()).runtime.name !== RUNC_V1_SHIM) return true;
-  logger.warn(`the ${RUNC_V1_SHIM} runtime cannot keep a log: the container's output is discarded`);
+  // A foreground run's log ctrd could write, but a later `start` would need the shim's logger.
+  if (flags.detach || flags.logDriver !== undefined)
+    logger.warn(
+      `the ${RUNC_V1_SHIM} runtime cannot keep a log: the container's output is ${flags.detach ? "discarded" : "not kept"}`,
+    );
   return false;
 }
 

@@ -14,7 +14,10 @@ export function registerWait(program: Command): void {
         const container = await client.loadContainer(id);
         const state = await observe(container);
         if (state.task === "stopped") return String(state.exit?.exitCode ?? 0);
-        if (state.task === "none") return String(state.remembered.exitCode ?? 0);
+        // docker wait's condition, not-running (dockerd's State.Wait): a container that is not running
+        // now is answered at once with its last exit code (0 if it never ran). That includes a task
+        // created and never started, whose wait() would block until someone starts it.
+        if (state.task === "none" || state.task === "created") return String(state.remembered.exitCode ?? 0);
         return String((await (await container.task()).wait()).exitCode);
       });
     });

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import type { Logger } from "pino";
 import type { Process } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
@@ -186,13 +186,7 @@ export class ExecService {
       copy(process.stdout, (chunk) => write("stdout", chunk)),
       copy(process.stderr, (chunk) => write("stderr", chunk)),
     ];
-    if (stdin && process.stdin) {
-      const target = process.stdin;
-      hijacked.input.on("data", (chunk: Buffer) => {
-        if (!target.destroyed && !target.writableEnded) target.write(chunk);
-      });
-      hijacked.input.once("end", () => void process.closeStdin().catch(() => {}));
-    }
+    if (stdin && process.stdin) forwardStdin(hijacked.input, process.stdin, () => process.closeStdin());
     hijacked.input.resume();
     await this.finish(entry, record, process, exited, outputs);
     hijacked.end();
@@ -256,6 +250,28 @@ export class ExecService {
       Pid: entry.pid,
     };
   }
+}
+
+/**
+ * The client's input into the process's stdin, with backpressure: while the stdin pipe is full (the
+ * process reads slower than the client sends), the connection is paused, so the kernel's buffers
+ * push back on the client instead of the engine holding everything it sent. Once the process's
+ * stdin is closed, the rest is read and dropped (the client is not left blocked on a write).
+ */
+export function forwardStdin(input: Readable, target: Writable, closeStdin: () => Promise<void>): void {
+  const resume = (): void => {
+    target.off("drain", resume);
+    target.off("close", resume);
+    input.resume();
+  };
+  input.on("data", (chunk: Buffer) => {
+    if (target.destroyed || target.writableEnded) return;
+    if (target.write(chunk)) return;
+    input.pause();
+    target.once("drain", resume);
+    target.once("close", resume);
+  });
+  input.once("end", () => void closeStdin().catch(() => {}));
 }
 
 async function copy(source: Readable | null, write: (chunk: Buffer) => void): Promise<void> {

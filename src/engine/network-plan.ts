@@ -1,7 +1,7 @@
-import { appendFileSync, copyFileSync, existsSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CallOptions } from "../libcontainerd/types/client.js";
-import type { HostsEntry } from "../network/dns.js";
+import { type HostsEntry, parseExtraHost } from "../network/dns.js";
 import type { ContainerRecord, EndpointRecord } from "./containers/store.js";
 import { badRequest, conflict } from "./errors.js";
 
@@ -44,14 +44,12 @@ export interface EngineNetworks {
   disconnect(record: ContainerRecord, network: string, opts?: CallOptions): Promise<boolean>;
 }
 
-/** HostConfig.ExtraHosts (`docker run --add-host NAME:IP`) as hosts file lines. */
+/**
+ * HostConfig.ExtraHosts (`docker run --add-host NAME:IP`) as hosts file entries; the network manager
+ * resolves `host-gateway` and writes them into the container's hosts file, on every network mode.
+ */
 export function extraHosts(record: ContainerRecord): HostsEntry[] {
-  return (record.HostConfig.ExtraHosts ?? [])
-    .map((entry) => {
-      const separator = entry.indexOf(":");
-      return { address: entry.slice(separator + 1), names: [entry.slice(0, separator)] };
-    })
-    .filter((entry) => entry.address !== "host-gateway");
+  return (record.HostConfig.ExtraHosts ?? []).map(parseExtraHost);
 }
 
 /** /etc/hosts, /etc/hostname and /etc/resolv.conf for a container, in its engine dir. */
@@ -69,18 +67,15 @@ export function writeNameFiles(
   const hostsPath = join(dir, "hosts");
   const resolvConfPath = join(dir, "resolv.conf");
   const hostnamePath = join(dir, "hostname");
-  const extra = extraHosts(record).map((entry) => `${entry.address}\t${entry.names.join(" ")}\n`);
-  if (host && existsSync("/etc/hosts")) {
-    copyFileSync("/etc/hosts", hostsPath);
-    if (extra.length > 0) appendFileSync(hostsPath, extra.join(""));
-  } else
+  // No ExtraHosts here: with any, the network manager writes the hosts file the container gets.
+  if (host && existsSync("/etc/hosts")) copyFileSync("/etc/hosts", hostsPath);
+  else
     writeFileSync(
       hostsPath,
       [
         "127.0.0.1\tlocalhost\n",
         "::1\tlocalhost ip6-localhost ip6-loopback\n",
         ...(address ? [`${address}\t${hostname}\n`] : []),
-        ...extra,
       ].join(""),
     );
   const dns = record.HostConfig.Dns;

@@ -1,12 +1,6 @@
 import { createHash } from "node:crypto";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
-import {
-  DEFAULT_NETWORK,
-  DEFAULT_SUBNET,
-  HOST_NETWORK,
-  type NetworkInfo,
-  NO_NETWORK,
-} from "../network/types.js";
+import { DEFAULT_NETWORK, HOST_NETWORK, type NetworkInfo, NO_NETWORK } from "../network/types.js";
 import type { CniNetworks } from "./cni-networks.js";
 import { isObject } from "./containers/config.js";
 import type { ContainerRecord, ContainerStore } from "./containers/store.js";
@@ -106,7 +100,12 @@ export function networkRoutes(
     // The default bridge is defined on first use; it is listed before that, as Docker always has it.
     if (!defined.some((network) => network.Name === DEFAULT_NETWORK))
       defined.push(
-        dockerNetwork(DEFAULT_NETWORK, pseudoId(DEFAULT_NETWORK), "bridge", { subnet: DEFAULT_SUBNET }),
+        dockerNetwork(
+          DEFAULT_NETWORK,
+          pseudoId(DEFAULT_NETWORK),
+          "bridge",
+          await manager.defaultNetworkAddresses({ signal }),
+        ),
       );
     return [...defined, ...PSEUDO.map(({ name, driver }) => dockerNetwork(name, pseudoId(name), driver))];
   };

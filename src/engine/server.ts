@@ -227,8 +227,14 @@ export class EngineServer {
       await handler(exchange);
     } catch (err) {
       const { status, message } = toHttpError(err);
+      // The connection closed under the handler (docker cp cut short: "Premature close", an aborted
+      // read of the body): the client went away, which is no failure of the engine's, and nobody
+      // is left to answer.
+      if (exchange.signal.aborted)
+        this.logger.debug({ err, path: exchange.path }, "request ended: the client went away");
       // 501: what this engine does not do, answered as such; not a failure of it.
-      if (status >= 500 && status !== 501) this.logger.error({ err, path: exchange.path }, "request failed");
+      else if (status >= 500 && status !== 501)
+        this.logger.error({ err, path: exchange.path }, "request failed");
       else this.logger.debug({ err, path: exchange.path, status }, "request refused");
       if (exchange.started) abandon();
       else {

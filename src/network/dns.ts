@@ -16,9 +16,36 @@ export interface HostsEntry {
   names: string[];
 }
 
+/**
+ * docker's `--add-host NAME:host-gateway`: the address that stands for the host as its containers
+ * reach it (dockerd's host-gateway-ip, by default the default bridge's IPv4 gateway).
+ */
+export const HOST_GATEWAY = "host-gateway";
+
+/**
+ * `--add-host NAME:IP` (or NAME:host-gateway) as docker's opts.ValidateExtraHost reads it: split at
+ * the first ':', since an IPv6 address has more.
+ */
+export function parseExtraHost(value: string): HostsEntry {
+  const separator = value.indexOf(":");
+  const address = value.slice(separator + 1);
+  if (separator <= 0 || (isIP(address) === 0 && address !== HOST_GATEWAY))
+    throw new InvalidArgumentError(`invalid IP address in add-host: ${JSON.stringify(value)}`);
+  return { address, names: [value.slice(0, separator)] };
+}
+
+/** The entries with `host-gateway` replaced by `gateway`, as dockerd does when it writes the hosts file. */
+export function withHostGateway(entries: readonly HostsEntry[], gateway: string): HostsEntry[] {
+  return entries.map((entry) => (entry.address === HOST_GATEWAY ? { ...entry, address: gateway } : entry));
+}
+
 export function hostsFile(entries: readonly HostsEntry[]): string {
-  const lines = [...HOSTS_HEADER, ...entries.map((entry) => `${entry.address}\t${entry.names.join(" ")}`)];
-  return `${lines.join("\n")}\n`;
+  return `${HOSTS_HEADER.join("\n")}\n${hostsLines(entries)}`;
+}
+
+/** The entries as hosts file lines, each ended by a newline. */
+export function hostsLines(entries: readonly HostsEntry[]): string {
+  return entries.map((entry) => `${entry.address}\t${entry.names.join(" ")}\n`).join("");
 }
 
 /** Docker's fallback when the host's resolvers are all loopback addresses a container cannot reach. */

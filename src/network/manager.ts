@@ -40,7 +40,15 @@ import {
   DEFAULT_PLUGIN_DIRS,
   settleAll,
 } from "./cni.js";
-import { checkDnsServers, type HostsEntry, hostsFile, resolvConf } from "./dns.js";
+import {
+  checkDnsServers,
+  HOST_GATEWAY,
+  type HostsEntry,
+  hostsFile,
+  hostsLines,
+  resolvConf,
+  withHostGateway,
+} from "./dns.js";
 import {
   acquireLock,
   isAlive,
@@ -224,6 +232,25 @@ export class NetworkManager {
     });
   }
 
+  /**
+   * The host as containers reach it, for `--add-host NAME:host-gateway`: the default network's
+   * gateway, as dockerd's default host-gateway-ip is the default bridge's IPv4 gateway. Before the
+   * default network is first used, the gateway it will have (nothing is created for asking).
+   */
+  async hostGateway(opts?: CallOptions): Promise<string> {
+    return (await this.defaultNetworkAddresses(opts)).gateway;
+  }
+
+  /** The default network's subnet and gateway: its definition's, or before its first use the ones it will have. */
+  async defaultNetworkAddresses(opts?: CallOptions): Promise<{ subnet: string; gateway: string }> {
+    void opts;
+    const defined = await this.readDefinition(DEFAULT_NETWORK);
+    if (defined) return { subnet: defined.subnet, gateway: defined.gateway };
+    const settings = this.options.defaultNetwork ?? {};
+    const subnet = parseSubnet(settings.subnet ?? DEFAULT_SUBNET);
+    return { subnet: formatSubnet(subnet), gateway: settings.gateway ?? defaultGateway(subnet) };
+  }
+
   // ---- containers -----------------------------------------------------------------------------
 
   /**
@@ -256,7 +283,11 @@ export class NetworkManager {
         `ports cannot be published with --network ${network}: ${network === HOST_NETWORK ? "the container uses the host's ports directly" : "it has no network"}`,
       );
     }
-    if (network === NO_NETWORK && dns.length === 0)
+    // host-gateway resolved now, as dockerd does when it builds the sandbox: the record keeps addresses.
+    const extraHosts = opts.extraHosts?.some((entry) => entry.address === HOST_GATEWAY)
+      ? withHostGateway(opts.extraHosts, await this.hostGateway(opts))
+      : [...(opts.extraHosts ?? [])];
+    if (network === NO_NETWORK && dns.length === 0 && extraHosts.length === 0)
       return isolatedAttachment(opts.namespace, opts.containerId);
     const signal = callSignal(opts);
     const definition =
@@ -296,7 +327,7 @@ export class NetworkManager {
           `container ${opts.containerId} (namespace ${opts.namespace}) is already attached to a network; delete it first`,
         );
       }
-      record = await this.reserve(opts, network, requests, config, dns, signal);
+      record = await this.reserve({ ...opts, extraHosts }, network, requests, config, dns, signal);
       await this.createFiles(record, dns, signal);
     } catch (err) {
       return undo(err);
@@ -604,6 +635,9 @@ export class NetworkManager {
     if (record.config) {
       record.netnsPath = join(dir, "netns");
       record.hostsPath = join(dir, "hosts");
+    } else if (record.extraHosts?.length) {
+      // `none` and `host` with --add-host: a file of its own, as docker writes one for every container.
+      record.hostsPath = join(dir, "hosts");
     }
     record.resolvConfPath =
       record.network === HOST_NETWORK && dns.length === 0 ? this.hostResolvConf() : join(dir, "resolv.conf");
@@ -623,8 +657,18 @@ export class NetworkManager {
     await mkdir(dir, { recursive: true });
     const files: Promise<void>[] = [];
     if (record.netnsPath) files.push(createNetns(record.netnsPath, signal));
-    if (record.hostsPath?.startsWith(dir))
-      files.push(writeFile(record.hostsPath, hostsFile(record.extraHosts ?? []), { mode: 0o644 }));
+    if (record.hostsPath?.startsWith(dir)) {
+      const hostsPath = record.hostsPath;
+      const extra = record.extraHosts ?? [];
+      // On the host's network, the host's own file with the extra lines after it (as docker's copy).
+      const content =
+        record.network === HOST_NETWORK
+          ? readFile("/etc/hosts", "utf8")
+              .catch(() => "")
+              .then((host) => `${host}${host === "" || host.endsWith("\n") ? "" : "\n"}${hostsLines(extra)}`)
+          : Promise.resolve(hostsFile(extra));
+      files.push(content.then((text) => writeFile(hostsPath, text, { mode: 0o644 })));
+    }
     if (record.resolvConfPath?.startsWith(dir)) {
       const resolvConfPath = record.resolvConfPath;
       files.push(

@@ -171,3 +171,20 @@ export function useHarnessCtrd(prefix: string): HarnessCtrd {
   });
   return fx;
 }
+
+/**
+ * Runs `shell` under script(1), which gives it (and the ctrd it starts) a real terminal; its output
+ * as the terminal showed it. Our end of script's stdin stays open until it exits: at EOF script
+ * would hang up the terminal.
+ */
+export async function inTerminal(shell: string): Promise<{ code: number | null; output: string }> {
+  const script = spawn("script", ["-qec", shell, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
+  let output = "";
+  for (const stream of [script.stdout, script.stderr])
+    stream.setEncoding("utf8").on("data", (chunk: string) => {
+      output += chunk;
+    });
+  const [code] = (await once(script, "close")) as [number | null];
+  script.stdin.end();
+  return { code, output };
+}

@@ -1,8 +1,9 @@
 // A detached container driven through the other commands: ps, exec, pause/resume, stats, events, kill, rm.
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { describe, expect, test } from "vitest";
-import { CTRD, ctrd, type PsRow, startCtrd, useHarnessCtrd, waitForOutput } from "./helpers.js";
+import { RemoteClient } from "../../src/libcontainerd/remote/client.js";
+import { defaultLinuxSpec } from "../../src/oci/defaults.js";
+import { nextCgroup } from "../harness/remote.js";
+import { CTRD, ctrd, inTerminal, type PsRow, startCtrd, useHarnessCtrd, waitForOutput } from "./helpers.js";
 
 const fx = useHarnessCtrd("ctrd-life-");
 
@@ -184,14 +185,7 @@ describe("a detached container", () => {
     const id = started.stdout.trim();
     // script(1) gives ctrd a real terminal; `stty size` asks for the size as soon as it runs.
     const shell = `stty cols 100 rows 30; ${CTRD} exec ${fx.global.join(" ")} -it ${id} stty size`;
-    const script = spawn("script", ["-qec", shell, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
-    let output = "";
-    for (const stream of [script.stdout, script.stderr])
-      stream.setEncoding("utf8").on("data", (chunk: string) => {
-        output += chunk;
-      });
-    const [code] = (await once(script, "close")) as [number | null];
-    script.stdin.end();
+    const { code, output } = await inTerminal(shell);
     expect(code, output).toBe(0);
     expect(output.replace(/\r/g, "")).toBe("30 100\n");
     expect((await ctrd(["rm", ...fx.global, "-f", id])).code).toBe(0);
@@ -253,5 +247,32 @@ describe("a detached container", () => {
     expect(memoryUsage).toBeGreaterThan(0);
     expect(memoryUsage).toBeLessThan(32 * 1024 * 1024);
     expect((await ctrd(["rm", ...fx.global, "-f", id])).code).toBe(0);
+  });
+
+  test("wait of a container whose task was created and never started answers at once, as docker wait of a created container", async () => {
+    // ctrd has no `create`: the library makes the container and its task, as a ctrd killed between
+    // the two steps of `run` would leave them.
+    const client = new RemoteClient({
+      address: fx.containerd.address,
+      namespace: "ctrd",
+      stateDir: fx.containerd.stateDir,
+    });
+    try {
+      const id = `created-${process.pid}`;
+      const spec = defaultLinuxSpec({
+        args: ["true"],
+        rootfs: fx.containerd.rootfs,
+        cgroupsPath: nextCgroup(fx.containerd),
+      });
+      const container = await client.newContainer(id, spec);
+      await container.newTask();
+      // Before, this blocked until startCtrd's guard killed it (code null).
+      const waited = await ctrd(["wait", ...fx.global, id], { timeoutMs: 20_000 });
+      expect(waited).toMatchObject({ code: 0, stdout: "0\n", stderr: "" });
+      expect((await ctrd(["rm", ...fx.global, "-f", id])).code).toBe(0);
+      expect(await ps(true)).toEqual([]);
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import type { ContainerInspect } from "../../src/libcontainerd/types/inspect.js";
-import { CTRD, ctrd, startCtrd, useHarnessCtrd, waitForOutput } from "./helpers.js";
+import { CTRD, ctrd, inTerminal, startCtrd, useHarnessCtrd, waitForOutput } from "./helpers.js";
 
 const fx = useHarnessCtrd("ctrd-logs");
 
@@ -294,6 +294,60 @@ describe("ctrd logs, ps -a, inspect, wait", () => {
     expect((await ctrd(["wait", id, ...fx.global])).stdout).toBe("0\n");
     await expectError(["logs", id], /has no log.*\(not_found\)/);
     expect(existsSync(logDir(id))).toBe(false);
+    await ctrd(["rm", "-f", id, ...fx.global]);
+  });
+
+  test("a foreground run keeps a log as run -d does (docker logs works for any container); --rm keeps none", async () => {
+    const id = name("fg");
+    const script = "echo out; echo err >&2; printf end";
+    const ran = await ctrd(["run", "--name", id, ...fx.global, ...fx.cgroup, "--", "sh", "-c", script]);
+    expect(ran).toMatchObject({ code: 0, stdout: "out\nend", stderr: "err\n" });
+    // ctrd waited for its logger to write everything and exit.
+    expect(processesWith([`${id}-json.log`])).toEqual([]);
+    const logs = await ctrd(["logs", id, ...fx.global]);
+    expect(logs).toMatchObject({ code: 0, stdout: "out\nend", stderr: "err\n" });
+    // ctrd-logger's json-file records, as run -d's.
+    const records = readFileSync(join(logDir(id), `${id}-json.log`), "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { log: string; stream: string; time: string });
+    expect(records.filter((record) => record.stream === "stdout").map((record) => record.log)).toEqual([
+      "out\n",
+      "end",
+    ]);
+    expect(records.find((record) => record.stream === "stderr")?.time).toMatch(/^\d{4}-.*\.\d{9}Z$/);
+    // A start appends to the same log (the shim's logger from here on), as docker's.
+    expect((await ctrd(["start", id, ...fx.global])).code).toBe(0);
+    expect((await ctrd(["wait", id, ...fx.global])).stdout).toBe("0\n");
+    expect((await ctrd(["logs", id, ...fx.global])).stdout).toBe("out\nendout\nend");
+    expect((await ctrd(["rm", id, ...fx.global])).code).toBe(0);
+    expect(existsSync(logDir(id))).toBe(false);
+
+    const removed = name("fg-rm");
+    const gone = await ctrd([
+      "run",
+      "--rm",
+      "--name",
+      removed,
+      ...fx.global,
+      ...fx.cgroup,
+      "--",
+      "echo",
+      "hi",
+    ]);
+    expect(gone).toMatchObject({ code: 0, stdout: "hi\n" });
+    expect(existsSync(logDir(removed))).toBe(false);
+    expect(processesWith([`${removed}-json.log`])).toEqual([]);
+  });
+
+  test("a foreground run -t: the terminal works as before, and its output is logged as the terminal showed it", async () => {
+    const id = name("fg-tty");
+    const run = `${CTRD} run -t --name ${id} ${[...fx.global, ...fx.cgroup].join(" ")} -- sh -c 'stty size; echo tty'`;
+    const { code, output } = await inTerminal(`stty cols 90 rows 20; ${run}`);
+    expect(code, output).toBe(0);
+    expect(output.replace(/\r/g, "")).toBe("20 90\ntty\n");
+    const logs = await ctrd(["logs", id, ...fx.global]);
+    expect(logs).toMatchObject({ code: 0, stdout: "20 90\r\ntty\r\n", stderr: "" });
     await ctrd(["rm", "-f", id, ...fx.global]);
   });
 });

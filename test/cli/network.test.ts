@@ -118,6 +118,24 @@ describe("ctrd run on the default bridge", { timeout: 240_000 }, () => {
     ).toEqual(["lo"]);
   });
 
+  test("--add-host NAME:IP and NAME:host-gateway (the default network's gateway, as dockerd's host-gateway-ip), on every network mode", async () => {
+    const gateway = `${subnet.split(".").slice(0, 3).join(".")}.1`;
+    const hosts = ["--add-host", "gw:host-gateway", "--add-host", "db:192.0.2.7", "--", "cat", "/etc/hosts"];
+    for (const network of ["bridge", "none", "host"]) {
+      const ran = await run(["--rm", "--network", network, ...hosts]);
+      expect(ran, `${network}: ${ran.stderr}`).toMatchObject({ code: 0 });
+      expect(ran.stdout).toMatch(new RegExp(`^${gateway.replace(/\./g, "\\.")}\tgw$`, "m"));
+      expect(ran.stdout).toMatch(/^192\.0\.2\.7\tdb$/m);
+      expect(ran.stdout).not.toContain("host-gateway");
+      expectNothingLeft();
+    }
+    const bad = await run(["--rm", "--add-host", "db", "--", "true"]);
+    expect(bad).toMatchObject({
+      code: 125,
+      stderr: 'ctrd: invalid IP address in add-host: "db" (invalid_argument)\n',
+    });
+  });
+
   test("a user network: containers reach each other by name", async () => {
     const created = await ctrd([
       "network",

@@ -1,6 +1,4 @@
 // `ctrd run` against a private containerd: output, exit codes, stdin, signals, and cleanup.
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +7,7 @@ import {
   CTRD,
   type CtrdResult,
   ctrd,
+  inTerminal,
   type PsRow,
   startCtrd,
   useHarnessCtrd,
@@ -253,16 +252,7 @@ describe("ctrd run", () => {
       `(while [ ! -e ${ready} ]; do sleep 0.05; done; stty cols 120 rows 40 </dev/tty) & true`,
       `${CTRD} run ${[...fx.global, ...fx.cgroup].join(" ")} --rootfs ${fx.containerd.rootfs} --rm -it -- sh -c '${inside}'`,
     ].join("; ");
-    const script = spawn("script", ["-qec", shell, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
-    script.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      output += chunk;
-    });
-    let output = "";
-    script.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      output += chunk;
-    });
-    const [code] = (await once(script, "close")) as [number | null];
-    script.stdin.end();
+    const { code, output } = await inTerminal(shell);
     expect(code, output).toBe(0);
     expect(output.replace(/\r/g, "")).toBe("30 100\n40 120\n");
   });

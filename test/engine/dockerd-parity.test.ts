@@ -455,9 +455,19 @@ describe("ctrd serve as dockerd: networking", () => {
     expect(host.stderr).toMatch(/WARNING: Published ports are discarded when using host network mode/);
   });
 
-  it("writes --add-host into /etc/hosts on the default bridge, a user network and none", async () => {
+  it("writes --add-host into /etc/hosts on the default bridge, a user network, none and host; host-gateway is the bridge's gateway", async () => {
     expect((await engine.docker(["network", "create", "parity-net"])).code).toBe(0);
-    for (const network of ["bridge", "parity-net", "none"]) {
+    // dockerd's default host-gateway-ip: the default bridge's IPv4 gateway.
+    const bridge = await engine.docker([
+      "network",
+      "inspect",
+      "--format",
+      "{{(index .IPAM.Config 0).Gateway}}",
+      "bridge",
+    ]);
+    const gateway = bridge.stdout.trim();
+    expect(gateway, bridge.stderr).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    for (const network of ["bridge", "parity-net", "none", "host"]) {
       const hosts = await engine.docker([
         "run",
         "--rm",
@@ -465,12 +475,15 @@ describe("ctrd serve as dockerd: networking", () => {
         network,
         "--add-host",
         "db.example:10.1.2.3",
+        "--add-host",
+        "gw.example:host-gateway",
         engine.image,
         "cat",
         "/etc/hosts",
       ]);
       expect(hosts.code, hosts.stderr).toBe(0);
       expect(hosts.stdout, network).toMatch(/^10\.1\.2\.3\tdb\.example$/m);
+      expect(hosts.stdout.split("\n"), network).toContain(`${gateway}\tgw.example`);
     }
     expect((await engine.docker(["network", "rm", "parity-net"])).code).toBe(0);
     const bad = await engine.api("POST", "/v1.41/containers/create", {

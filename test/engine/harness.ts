@@ -47,6 +47,8 @@ export interface TestEngine {
   ): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }>;
   /** SIGKILLs ctrd serve (containers keep running) and starts it again on the same state. */
   restartServe(signal?: NodeJS.Signals): Promise<void>;
+  /** The pid of the ctrd serve running now. */
+  servePid(): number;
 }
 
 function run(
@@ -197,6 +199,10 @@ export function useEngine(prefix: string): TestEngine {
   }, 120_000);
 
   fx.log = () => fx.stderr;
+  fx.servePid = () => {
+    if (fx.serve?.pid === undefined) throw new Error("ctrd serve is not running");
+    return fx.serve.pid;
+  };
   fx.docker = (args, opts = {}) =>
     run(
       DOCKER,

@@ -1,6 +1,9 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { readFileSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { useEngine } from "./harness.js";
+import { DOCKER, useEngine } from "./harness.js";
 
 // ctrd serve killed and restarted under running containers; restart policies; many runs at once.
 const engine = useEngine("lcd-engine-rel-");
@@ -162,4 +165,43 @@ describe("ctrd serve: restart policies and restarts of the engine", () => {
     expect(failures.map((failure) => failure.stderr).slice(0, 3)).toEqual([]);
     expect((await engine.docker(["ps", "-aq"])).stdout).toBe("");
   }, 900_000);
+});
+
+/** A process's peak resident set (VmHWM), in bytes. */
+function peakRss(pid: number): number {
+  const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!match) throw new Error(`no VmHWM for ${pid}`);
+  return Number(match[1]) * 1024;
+}
+
+describe("ctrd serve: exec stdin", () => {
+  it("has backpressure: 200 MB sent faster than the process reads stay with the client, not in the engine's memory", async () => {
+    const started = await engine.docker(["run", "-d", "--name", "stdin-bp", engine.image, "sleep", "600"]);
+    expect(started.code, started.stderr).toBe(0);
+    const pid = engine.servePid();
+    // Resets the peak (Documentation/filesystems/proc.rst, clear_refs "5"): what follows is measured alone.
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    const before = peakRss(pid);
+    // The process reads nothing for a while: meanwhile the client sends as fast as it is let.
+    const exec = spawn(DOCKER, ["exec", "-i", "stdin-bp", "sh", "-c", "sleep 3; wc -c"], {
+      env: { ...process.env, DOCKER_HOST: engine.host },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let output = "";
+    for (const stream of [exec.stdout, exec.stderr])
+      stream.setEncoding("utf8").on("data", (chunk: string) => {
+        output += chunk;
+      });
+    const closed = once(exec, "close");
+    const chunk = Buffer.alloc(1024 * 1024, 0x61);
+    exec.stdin.on("error", () => {}); // reported by the exit code below
+    for (let i = 0; i < 200; i++) if (!exec.stdin.write(chunk)) await once(exec.stdin, "drain");
+    exec.stdin.end();
+    const [code] = (await closed) as [number | null];
+    expect(code, output).toBe(0);
+    expect(output.trim()).toBe(String(200 * 1024 * 1024));
+    // Without backpressure the engine held what the process had not read yet: ~200 MB more.
+    expect(peakRss(pid) - before).toBeLessThan(64 * 1024 * 1024);
+    expect((await engine.docker(["rm", "-f", "stdin-bp"])).code).toBe(0);
+  });
 });

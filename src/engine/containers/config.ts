@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { isIP } from "node:net";
+import { parseExtraHost } from "../../network/dns.js";
 import { badRequest } from "../errors.js";
 import { type HealthConfig, parseHealthConfig } from "./health.js";
 import { checkResourceSettings, hostRunOptions } from "./host-options.js";
@@ -279,11 +279,11 @@ export function parseHostConfig(value: unknown): HostConfig {
   for (const path of Object.keys(hostConfig.Tmpfs ?? {}))
     if (!path.startsWith("/")) throw badRequest(`invalid tmpfs path: ${path}: mount path must be absolute`);
   for (const entry of hostConfig.ExtraHosts ?? []) {
-    // opts.ValidateExtraHost: NAME:IP, or NAME:host-gateway (which this engine does not resolve yet).
-    const separator = entry.indexOf(":");
-    const address = entry.slice(separator + 1);
-    if (separator <= 0 || (isIP(address) === 0 && address !== "host-gateway"))
-      throw badRequest(`invalid IP address in add-host: ${JSON.stringify(entry)}`);
+    try {
+      parseExtraHost(entry);
+    } catch (err) {
+      throw badRequest((err as Error).message);
+    }
   }
   return hostConfig;
 }
