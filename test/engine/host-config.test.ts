@@ -166,6 +166,17 @@ describe("HostConfig that dockerd applies", () => {
     }
     const own = await runIn([], `cat /proc/1/comm; test -e ${marker} || echo no-marker`);
     expect(own.stdout).toBe("sh\nno-marker\n");
+    // docker cp of a running one is refused: its /proc is the host's (a link to /proc/1/root would lead out).
+    const running = await engine.docker(["run", "-d", "--pid", "host", engine.image, "sleep", "60"]);
+    const id = running.stdout.trim();
+    const copy = await engine.docker(["cp", `${id}:/etc/passwd`, "-"]);
+    expect(copy.code).not.toBe(0);
+    expect(copy.stderr).toMatch(/in the host's PID namespace is not supported/);
+    await engine.docker(["stop", "-t", "0", id]);
+    const stopped = await engine.docker(["cp", `${id}:/etc/passwd`, "-"]);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(stopped.stdout).toContain("root:x:0:0");
+    await engine.docker(["rm", "-f", id]);
     const conflict = await runIn(["--uts", "host", "--hostname", "other"], "true");
     expect(conflict.code).not.toBe(0);
     expect(conflict.stderr).toMatch(/Conflicting options: hostname and the UTS mode/);

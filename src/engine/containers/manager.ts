@@ -848,11 +848,21 @@ export class ContainerManager {
       }
     };
     const task = this.live.get(record.Id)?.task;
+    // Its process's root holds its /proc, which for a container in the host's PID namespace lists the
+    // host's processes: a path swapped for a link to /proc/1/root while the copy runs would lead to the
+    // host's files. dockerd copies from the rootfs instead, where /proc is an empty directory.
+    const hostPid = () =>
+      new EngineError(
+        501,
+        `copying files of a running container in the host's PID namespace is not supported by this engine: stop ${record.Name.slice(1)} first`,
+      );
+    if (task && task.pid > 0 && record.HostConfig.PidMode === "host") throw hostPid();
     const root = task && task.pid > 0 ? await openProcessRoot(record.Id, task.pid) : undefined;
     if (root) return inRoot(root, true);
     return this.locked(record, async () => {
       const running = this.live.get(record.Id)?.task;
       if (running && running.pid > 0) {
+        if (record.HostConfig.PidMode === "host") throw hostPid();
         const root = await openProcessRoot(record.Id, running.pid);
         if (!root) throw conflict(`Container ${record.Id} is stopping: try again once it has stopped`);
         return inRoot(root, true);
