@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
 import type { SeccompProfile } from "../oci/seccomp.js";
+import { buildRoutes } from "./build/routes.js";
 import type { CniNetworks } from "./cni-networks.js";
 import type { ContainerdImages } from "./containerd-images.js";
 import { ContainerManager } from "./containers/manager.js";
@@ -87,6 +88,7 @@ export class Engine {
     execRoutes(this.router, exec, store);
     imageRoutes(this.router, options.images, store, this.events);
     commitRoutes(this.router, { images: options.images, store, manager: this.manager });
+    buildRoutes(this.router, { images: options.images, manager: this.manager, events: this.events });
     networkRoutes(this.router, options.networks, store, this.events, {
       connect: (record, network, aliases, signal) =>
         this.manager.connect(record, network, aliases, { signal }),

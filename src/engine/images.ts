@@ -296,16 +296,12 @@ export function imageRoutes(
     exchange.send(200, { Status: "Login Succeeded", IdentityToken: "" });
   });
 
-  const unsupported = (what: string) => (): never => {
-    throw new EngineError(501, `${what} is not supported by this engine yet`);
-  };
   router.add("POST", "/images/{name*}/push", (exchange) => push(exchange, images, events));
   router.add("POST", "/images/load", (exchange) => load(exchange, images, events));
   router.add("GET", "/images/get", (exchange) => save(exchange, images, exchange.query.getAll("names")));
   router.add("GET", "/images/{name*}/get", (exchange) =>
     save(exchange, images, [exchange.params.name ?? ""]),
   );
-  router.add("POST", "/build", unsupported("build"));
   router.add("GET", "/images/search", () => {
     throw new EngineError(
       501,

@@ -47,6 +47,14 @@ export interface CommitOptions extends CallOptions {
   name?: string;
 }
 
+export interface ConfigImageOptions extends CallOptions {
+  /** The config the new image runs with. */
+  config: ImageRunConfig;
+  /** The history entry's `created_by` (the builder's `#(nop) …`). */
+  createdBy: string;
+  name?: string;
+}
+
 /** A tar of no entries (its two zero blocks): a layer with nothing in it. */
 export const EMPTY_LAYER_DIFF_ID = sha256(new Uint8Array(1024));
 
@@ -139,6 +147,31 @@ export async function commitSnapshot(
     const layers = [...base.manifest.layers, ...(empty ? [] : [layer])];
     if (!empty) await unpackTop(deps, lease, signal, layers, config.rootfs.diff_ids);
     return writeNewImage(deps, lease, signal, { config, layers, ...(opts.name ? { name: opts.name } : {}) });
+  });
+}
+
+/**
+ * A new image of `base`'s layers with another config and one more history entry, marked empty: what
+ * dockerd's builder commits for an instruction that changes only the config (ENV, CMD, LABEL, …).
+ */
+export async function configImage(
+  deps: NewImageDeps,
+  base: ResolvedImage,
+  opts: ConfigImageOptions,
+): Promise<NewImage> {
+  return deps.services.withLease("build-config", opts.signal, (lease) => {
+    const created = nowIso();
+    const config: ImageConfig = {
+      ...base.config,
+      created,
+      config: opts.config,
+      history: [...(base.config.history ?? []), { created, created_by: opts.createdBy, empty_layer: true }],
+    };
+    return writeNewImage(deps, lease, opts.signal, {
+      config,
+      layers: base.manifest.layers,
+      ...(opts.name ? { name: opts.name } : {}),
+    });
   });
 }
 

@@ -65,8 +65,8 @@ function invalid(message: string): InvalidArgumentError {
   return new InvalidArgumentError(message);
 }
 
-function envMap(config: ImageRunConfig): Map<string, string> {
-  const map = new Map<string, string>();
+function envMap(config: ImageRunConfig, args?: ReadonlyMap<string, string>): Map<string, string> {
+  const map = new Map<string, string>(args);
   for (const entry of config.Env ?? []) {
     const eq = entry.indexOf("=");
     if (eq > 0) map.set(entry.slice(0, eq), entry.slice(eq + 1));
@@ -79,7 +79,7 @@ function envMap(config: ImageRunConfig): Map<string, string> {
  * `\` escapes), `$VAR` and `${VAR}` expanded from the config's Env, and (when `split`) separate
  * words at unquoted white space.
  */
-function words(text: string, env: Map<string, string>, split: boolean): string[] {
+export function words(text: string, env: ReadonlyMap<string, string>, split: boolean): string[] {
   const out: string[] = [];
   let current = "";
   let started = false;
@@ -227,16 +227,21 @@ function instructions(changes: readonly string[]): { name: string; original: str
 /**
  * A new image config: `config` with the Dockerfile instructions of `changes` applied, as dockerd's
  * BuildFromConfig does for commit and import. InvalidArgumentError (a 400) for an instruction
- * that is not allowed or is malformed, with dockerd's wording.
+ * that is not allowed or is malformed, with dockerd's wording. A build's ARGs (`buildArgs`) are substituted
+ * as the Env is, the Env winning, but are not kept.
  */
-export function applyConfigChanges(config: ImageRunConfig, changes: readonly string[]): ImageRunConfig {
+export function applyConfigChanges(
+  config: ImageRunConfig,
+  changes: readonly string[],
+  buildArgs?: ReadonlyMap<string, string>,
+): ImageRunConfig {
   const parsed = instructions(changes);
   for (const { name } of parsed)
     if (!CHANGE_INSTRUCTIONS.has(name)) throw invalid(`${name} is not a valid change command`);
   const next: ImageRunConfig = structuredClone(config);
   let cmdSet = false;
   for (const { name, args } of parsed) {
-    const env = envMap(next);
+    const env = envMap(next, buildArgs);
     switch (name) {
       case "cmd":
         next.Cmd = commandForm(args);

@@ -5,7 +5,7 @@ import type { CallOptions } from "../libcontainerd/types/client.js";
 import { InvalidArgumentError, isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
 import type { ImportOptions } from "./archive-import.js";
 import type { SaveOptions } from "./archive-save.js";
-import type { CommitOptions, NewImage } from "./commit.js";
+import type { CommitOptions, ConfigImageOptions, NewImage } from "./commit.js";
 import type { ContainerdServices } from "./containerd.js";
 import {
   type ImageProcess,
@@ -116,6 +116,13 @@ export class RemoteImageService {
     ]);
     const image = await this.resolve(base, opts);
     return commitSnapshot({ services, store, snapshotter: this.snapshotter, locks: this.locks }, image, opts);
+  }
+
+  /** A new image of `base`'s layers with another config (a build's ENV, CMD, LABEL, …). */
+  async withConfig(base: string, opts: ConfigImageOptions): Promise<NewImage> {
+    const [{ services, store }, { configImage }] = await Promise.all([this.parts(), import("./commit.js")]);
+    const image = await this.resolve(base, opts);
+    return configImage({ services, store, snapshotter: this.snapshotter, locks: this.locks }, image, opts);
   }
 
   /** A one-layer image from a root filesystem tarball (`docker import`); plain, gzip, xz or bzip2. */

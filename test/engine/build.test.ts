@@ -1,0 +1,128 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { collectGarbage, storeContents } from "../images/gc.js";
+import { useEngine } from "./harness.js";
+
+// docker build (the classic builder, as DOCKER_BUILDKIT=0 asks the CLI for) against `ctrd serve`.
+process.env.DOCKER_BUILDKIT = "0";
+const engine = useEngine("lcd-engine-build-");
+
+const contexts: string[] = [];
+
+/** A build context directory with `files` (path → content). */
+function context(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), "lcd-build-context-"));
+  contexts.push(dir);
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(join(dir, path, ".."), { recursive: true });
+    writeFileSync(join(dir, path), content);
+  }
+  return dir;
+}
+
+afterAll(() => {
+  for (const dir of contexts) rmSync(dir, { recursive: true, force: true });
+});
+
+async function ok(args: string[]): Promise<string> {
+  const result = await engine.docker(args, { timeoutMs: 120_000 });
+  if (result.code !== 0)
+    throw new Error(`docker ${args.join(" ")}: ${result.code}\n${result.stdout}\n${result.stderr}`);
+  return result.stdout.trim();
+}
+
+/** What containerd holds for the engine's namespace after a GC, and the engine's containers. */
+async function leftovers() {
+  await collectGarbage(engine.containerd.address, engine.namespace);
+  const contents = await storeContents(engine.containerd.address, engine.namespace);
+  return {
+    blobs: contents.blobs.sort(),
+    snapshots: contents.snapshots.sort(),
+    containers: await ok(["ps", "-aq"]),
+    images: (await ok(["images", "-aq"])).split("\n").sort(),
+  };
+}
+
+beforeAll(async () => {
+  await ok(["pull", engine.image]);
+});
+
+describe("docker build", () => {
+  it("builds a Dockerfile of RUN, COPY (with .dockerignore), ENV, ARG, WORKDIR and CMD that runs", async () => {
+    const dir = context({
+      Dockerfile: [
+        `FROM ${engine.image}`,
+        "# a comment, then a continuation",
+        "ARG GREETING=hello",
+        "ENV TARGET=world \\",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the Dockerfile's substitution
+        "    OTHER=${GREETING:-none}",
+        "WORKDIR /app",
+        'RUN echo "$GREETING $TARGET" > greeting.txt && echo built-by-run',
+        "COPY files/ ./files/",
+        "COPY top.txt .",
+        'CMD ["sh", "-c", "cat /app/greeting.txt /app/files/* /app/top.txt; echo $OTHER; pwd"]',
+      ].join("\n"),
+      ".dockerignore": "files/secret.txt\n",
+      "files/kept.txt": "kept\n",
+      "files/secret.txt": "secret\n",
+      "top.txt": "top\n",
+    });
+    const before = await leftovers();
+    const out = await ok(["build", "--build-arg", "GREETING=hi", "-t", "built:1", dir]);
+    expect(out).toContain("Step 1/8 : FROM");
+    expect(out).toContain("built-by-run");
+    expect(out).toMatch(/Successfully built [a-f0-9]{12}/);
+    expect(out).toContain("Successfully tagged built:1");
+    expect((await ok(["run", "--rm", "built:1"])).split("\n")).toEqual([
+      "hi world",
+      "kept",
+      "top",
+      "hi",
+      "/app",
+    ]);
+    const [inspect] = JSON.parse(await ok(["image", "inspect", "built:1"])) as {
+      Config: { Env: string[]; WorkingDir: string; Cmd: string[] };
+    }[];
+    expect(inspect?.Config.WorkingDir).toBe("/app");
+    expect(inspect?.Config.Env).toContain("OTHER=hi");
+    // Nothing of the build is left but the image: its intermediate containers and images are gone.
+    const after = await leftovers();
+    expect(after.containers).toBe(before.containers);
+    expect(after.images).toEqual([...before.images, await ok(["images", "-q", "built:1"])].sort());
+    await ok(["rmi", "built:1"]);
+  });
+
+  it("reports a failing RUN's exit code and leaves nothing", async () => {
+    const dir = context({
+      Dockerfile: [`FROM ${engine.image}`, "RUN echo one > /one.txt", "RUN echo failing && exit 3"].join(
+        "\n",
+      ),
+    });
+    const before = await leftovers();
+    const result = await engine.docker(["build", "-t", "failed:1", dir], { timeoutMs: 120_000 });
+    expect(result.code).not.toBe(0);
+    expect(result.stdout).toContain("failing");
+    expect(result.stderr).toContain(
+      "The command '/bin/sh -c echo failing && exit 3' returned a non-zero code: 3",
+    );
+    expect(await leftovers()).toEqual(before);
+  });
+
+  it("builds several stages, copying from one into the next with COPY --from", async () => {
+    const dir = context({
+      Dockerfile: [
+        `FROM ${engine.image} AS builder`,
+        "RUN mkdir -p /out && echo from-builder > /out/made.txt",
+        `FROM ${engine.image}`,
+        "COPY --from=builder /out/made.txt /copied/",
+        'CMD ["cat", "/copied/made.txt"]',
+      ].join("\n"),
+    });
+    await ok(["build", "-t", "staged:1", dir]);
+    expect(await ok(["run", "--rm", "staged:1"])).toBe("from-builder");
+    await ok(["rmi", "staged:1"]);
+  });
+});
