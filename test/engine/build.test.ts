@@ -1,6 +1,9 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collectGarbage, storeContents } from "../images/gc.js";
 import { useEngine } from "./harness.js";
@@ -42,6 +45,8 @@ async function leftovers() {
     snapshots: contents.snapshots.sort(),
     containers: await ok(["ps", "-aq"]),
     images: (await ok(["images", "-aq"])).split("\n").sort(),
+    // The engine's unpacked build contexts.
+    contexts: readdirSync(tmpdir()).filter((name) => name.startsWith("ctrd-build-")),
   };
 }
 
@@ -124,5 +129,44 @@ describe("docker build", () => {
     await ok(["build", "-t", "staged:1", dir]);
     expect(await ok(["run", "--rm", "staged:1"])).toBe("from-builder");
     await ok(["rmi", "staged:1"]);
+  });
+
+  it("aborts a build whose client goes away mid-RUN and leaves nothing", async () => {
+    const dir = context({
+      Dockerfile: [
+        `FROM ${engine.image}`,
+        "RUN echo first > /first.txt",
+        "RUN echo started-long-run && sleep 300",
+      ].join("\n"),
+    });
+    const before = await leftovers();
+    const body = execFileSync("tar", ["-C", dir, "-c", "."]);
+    const req = request({
+      socketPath: engine.socket,
+      path: "/v1.41/build?t=aborted:1",
+      method: "POST",
+      headers: { "Content-Type": "application/x-tar", "Content-Length": String(body.length) },
+    });
+    req.on("error", () => {});
+    // Gone once the long RUN has said it started (its container runs).
+    await new Promise<void>((resolve, reject) => {
+      req.on("response", (res) => {
+        let text = "";
+        res.setEncoding("utf8").on("data", (chunk: string) => {
+          text += chunk;
+          if (text.includes("started-long-run")) resolve();
+        });
+        res.on("end", () => reject(new Error(`the build ended: ${text}`)));
+      });
+      req.end(body);
+    });
+    req.destroy();
+    // The engine cleans up after the client went away, asynchronously to it: asked again until settled.
+    let now = await leftovers();
+    for (let attempt = 0; attempt < 100 && JSON.stringify(now) !== JSON.stringify(before); attempt++) {
+      await sleep(100);
+      now = await leftovers();
+    }
+    expect(now).toEqual(before);
   });
 });

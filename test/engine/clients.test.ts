@@ -1,4 +1,4 @@
-import { readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -204,6 +204,44 @@ describe("ctrd serve with testcontainers", () => {
       expect(inspected.State.Health?.Status).toBe("healthy");
     } finally {
       await container.stop();
+    }
+  });
+
+  it("builds an image with GenericContainer.fromDockerfile (build args, .dockerignore) and runs it", async () => {
+    process.env.DOCKER_HOST = engine.host;
+    process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
+    process.env.TESTCONTAINERS_HOST_OVERRIDE = "127.0.0.1";
+    const { GenericContainer, Wait } = await import("testcontainers");
+    const dir = mkdtempSync(join(tmpdir(), "lcd-tc-build-"));
+    try {
+      writeFileSync(
+        join(dir, "Dockerfile"),
+        [
+          `FROM ${engine.image}`,
+          "ARG WORD",
+          "COPY page.html /www/index.html",
+          'RUN echo "built with $WORD" >> /www/index.html',
+          'CMD ["sh", "-c", "echo serving && exec httpd -f -p 8080 -h /www"]',
+        ].join("\n"),
+      );
+      writeFileSync(join(dir, "page.html"), "from-dockerfile\n");
+      writeFileSync(join(dir, "ignored.txt"), "ignored\n");
+      writeFileSync(join(dir, ".dockerignore"), "ignored.txt\n");
+      const built = await GenericContainer.fromDockerfile(dir)
+        .withBuildArgs({ WORD: "testcontainers" })
+        .build();
+      const container = await built
+        .withExposedPorts(8080)
+        .withWaitStrategy(Wait.forLogMessage("serving"))
+        .start();
+      try {
+        const url = `http://${container.getHost()}:${container.getMappedPort(8080)}/`;
+        expect(await fetchWhenUp(url)).toBe("from-dockerfile\nbuilt with testcontainers\n");
+      } finally {
+        await container.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
