@@ -131,6 +131,64 @@ describe("docker build", () => {
     await ok(["rmi", "staged:1"]);
   });
 
+  it("takes the escape directive, ADD of a local tar.gz, COPY --chown and wildcards, SHELL, -f, --label, --target and -q", async () => {
+    const dir = context({
+      "build/Alt.dockerfile": [
+        "# escape=`",
+        `FROM ${engine.image} AS base`,
+        "RUN echo base > /base.txt",
+        "FROM base AS final",
+        'SHELL ["/bin/sh", "-e", "-c"]',
+        "USER 1000",
+        "COPY --chown=1000:2000 *.txt `",
+        "     /owned/",
+        "USER root",
+        "ADD bundle.tar.gz /unpacked/",
+        "EXPOSE 8080/udp",
+        'LABEL stage="final"',
+        'RUN ["sh", "-c", "stat -c %u:%g /owned/a.txt > /owners && ls /owned > /listing"]',
+        'CMD ["sh", "-c", "cat /base.txt /owners /listing /unpacked/in-tar.txt"]',
+        "FROM base",
+        "RUN exit 9",
+      ].join("\n"),
+      "a.txt": "a\n",
+      "b.txt": "b\n",
+      "c.md": "c\n",
+      "tarred/in-tar.txt": "from the tar\n",
+    });
+    execFileSync("tar", ["-C", join(dir, "tarred"), "-czf", join(dir, "bundle.tar.gz"), "in-tar.txt"]);
+    const id = await ok([
+      "build",
+      "-q",
+      "-f",
+      join(dir, "build/Alt.dockerfile"),
+      "--label",
+      "built.by=test",
+      "--target",
+      "final",
+      "-t",
+      "targeted:1",
+      dir,
+    ]);
+    expect(id).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect((await ok(["run", "--rm", "targeted:1"])).split("\n")).toEqual([
+      "base",
+      "1000:2000",
+      "a.txt",
+      "b.txt",
+      "from the tar",
+    ]);
+    const [inspect] = JSON.parse(await ok(["image", "inspect", "targeted:1"])) as {
+      Id: string;
+      Config: { Labels: Record<string, string>; ExposedPorts: Record<string, object>; User: string };
+    }[];
+    expect(inspect?.Id).toBe(id);
+    expect(inspect?.Config.Labels).toEqual({ stage: "final", "built.by": "test" });
+    expect(Object.keys(inspect?.Config.ExposedPorts ?? {})).toEqual(["8080/udp"]);
+    expect(inspect?.Config.User).toBe("root");
+    await ok(["rmi", "targeted:1"]);
+  });
+
   it("aborts a build whose client goes away mid-RUN and leaves nothing", async () => {
     const dir = context({
       Dockerfile: [

@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { lstat, open, realpath } from "node:fs/promises";
+import { lstat, open, readdir, realpath } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
@@ -675,7 +675,6 @@ export class Build {
 
   /** The context's paths a COPY wildcard matches (Go's filepath.Match, component by component). */
   private async glob(pattern: string): Promise<string[]> {
-    const { readdir } = await import("node:fs/promises");
     const components = pattern.split("/");
     let matches = [""];
     for (const component of components) {
