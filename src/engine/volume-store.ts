@@ -212,9 +212,16 @@ export class VolumeStore {
       if (options.force) return;
       throw notFound(`get ${name}: no such volume`);
     }
-    const users = this.usersOf(name);
-    if (users.length > 0) throw conflict(`remove ${name}: volume is in use - [${users.join(", ")}]`);
-    if (this.mounts.has(name)) await this.unmountData(record);
+    const inUse = (): void => {
+      const users = this.usersOf(name);
+      if (users.length > 0) throw conflict(`remove ${name}: volume is in use - [${users.join(", ")}]`);
+    };
+    inUse();
+    if (this.mounts.has(name)) {
+      await this.unmountData(record);
+      // A container may have taken it while it was unmounted: checked again, then gone in the same tick.
+      inUse();
+    }
     const doomed = join(this.dir, `.removing-${randomBytes(8).toString("hex")}`);
     renameSync(join(this.dir, name), doomed);
     this.volumes.delete(name);

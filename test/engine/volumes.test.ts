@@ -128,7 +128,10 @@ describe("ctrd serve volumes: the docker volume commands", () => {
     );
     expect(await volumeNames()).not.toContain("x1");
 
-    expect(await engine.docker(["volume", "rm", "vol-basic"])).toMatchObject({ code: 0, stdout: "vol-basic\n" });
+    expect(await engine.docker(["volume", "rm", "vol-basic"])).toMatchObject({
+      code: 0,
+      stdout: "vol-basic\n",
+    });
     expect(existsSync(join(volumesDir(), "vol-basic"))).toBe(false);
     const again = await engine.docker(["volume", "inspect", "vol-basic"]);
     expect(again.code).toBe(1);
@@ -180,7 +183,15 @@ describe("ctrd serve volumes: containers", () => {
     expect(readFileSync(join(volumesDir(), "vol-data", "_data", "file"), "utf8")).toBe("kept\n");
     const read = await engine.docker(["run", "--rm", "-v", "vol-data:/d:ro", engine.image, "cat", "/d/file"]);
     expect(read).toMatchObject({ code: 0, stdout: "kept\n" });
-    const readOnly = await engine.docker(["run", "--rm", "-v", "vol-data:/d:ro", engine.image, "touch", "/d/x"]);
+    const readOnly = await engine.docker([
+      "run",
+      "--rm",
+      "-v",
+      "vol-data:/d:ro",
+      engine.image,
+      "touch",
+      "/d/x",
+    ]);
     expect(readOnly.code).toBe(1);
     expect(readOnly.stderr).toMatch(/Read-only file system/);
     // The volume made by `-v` survives its --rm container (it is named).
@@ -257,10 +268,24 @@ describe("ctrd serve volumes: containers", () => {
     ]);
     expect(anonymous.code, anonymous.stderr).toBe(0);
     expect(await volumeNames()).toEqual(before);
-    const bad = await engine.docker(["run", "--rm", "--mount", "type=volume,src=a@b,dst=/v", engine.image, "true"]);
+    const bad = await engine.docker([
+      "run",
+      "--rm",
+      "--mount",
+      "type=volume,src=a@b,dst=/v",
+      engine.image,
+      "true",
+    ]);
     expect(bad.code).toBe(125);
     expect(bad.stderr).toMatch(/includes invalid characters for a local volume name/);
-    const duplicate = await engine.docker(["create", "-v", "vol-dup:/same", "-v", "vol-dup2:/same", engine.image]);
+    const duplicate = await engine.docker([
+      "create",
+      "-v",
+      "vol-dup:/same",
+      "-v",
+      "vol-dup2:/same",
+      engine.image,
+    ]);
     expect(duplicate.stderr).toMatch(/Duplicate mount point: \/same/);
     expect(await volumeNames()).not.toContain("vol-dup");
     expect((await engine.docker(["volume", "rm", "vol-mount", "vol-nocopy"])).code).toBe(0);
@@ -284,17 +309,43 @@ describe("ctrd serve volumes: containers", () => {
     const data = join(volumesDir(), "vol-seeded", "_data");
     expect(statSync(data).mode & 0o7777).toBe(0o750);
     writeFileSync(join(data, "seed"), "changed by a user\n");
-    const second = await engine.docker(["run", "--rm", "-v", "vol-seeded:/data", seeded, "cat", "/data/seed"]);
+    const second = await engine.docker([
+      "run",
+      "--rm",
+      "-v",
+      "vol-seeded:/data",
+      seeded,
+      "cat",
+      "/data/seed",
+    ]);
     expect(second).toMatchObject({ code: 0, stdout: "changed by a user\n" });
     // nocopy (-v NAME:/path:nocopy) leaves a new volume empty.
-    const nocopy = await engine.docker(["run", "--rm", "-v", "vol-bare:/data:nocopy", seeded, "ls", "-A", "/data"]);
+    const nocopy = await engine.docker([
+      "run",
+      "--rm",
+      "-v",
+      "vol-bare:/data:nocopy",
+      seeded,
+      "ls",
+      "-A",
+      "/data",
+    ]);
     expect(nocopy).toMatchObject({ code: 0, stdout: "" });
     expect((await engine.docker(["volume", "rm", "vol-seeded", "vol-bare"])).code).toBe(0);
   });
 
   it("makes anonymous volumes for -v /path and the image's VOLUME; rm -v and --rm remove them, rm alone keeps them", async () => {
     const before = await volumeNames();
-    const created = await engine.docker(["create", "--name", "vol-anon", "-v", "/scratch", "-v", "vol-keep:/keep", seeded]);
+    const created = await engine.docker([
+      "create",
+      "--name",
+      "vol-anon",
+      "-v",
+      "/scratch",
+      "-v",
+      "vol-keep:/keep",
+      seeded,
+    ]);
     expect(created.code, created.stderr).toBe(0);
     const mounts = await mountsOf("vol-anon");
     const byDestination = Object.fromEntries(mounts.map((mount) => [mount.Destination, mount]));
@@ -315,7 +366,16 @@ describe("ctrd serve volumes: containers", () => {
     expect(await volumeNames()).toEqual([...before, "vol-keep"].sort());
 
     // --rm (AutoRemove): the engine removes the container and its anonymous volumes when it exits.
-    const autoRemoved = await engine.docker(["run", "--rm", "-v", "/scratch", seeded, "sh", "-c", "echo x > /scratch/x"]);
+    const autoRemoved = await engine.docker([
+      "run",
+      "--rm",
+      "-v",
+      "/scratch",
+      seeded,
+      "sh",
+      "-c",
+      "echo x > /scratch/x",
+    ]);
     expect(autoRemoved.code, autoRemoved.stderr).toBe(0);
     expect(await volumeNames()).toEqual([...before, "vol-keep"].sort());
 
@@ -348,7 +408,16 @@ describe("ctrd serve volumes: containers", () => {
 describe("ctrd serve volumes: prune, df, events, restarts", () => {
   it("prunes unused volumes (API 1.41: named ones too; all=false: anonymous only), with label filters and the space reclaimed", async () => {
     const fill = (volume: string, bytes: number) =>
-      engine.docker(["run", "--rm", "-v", `${volume}:/v`, engine.image, "sh", "-c", `head -c ${bytes} /dev/zero > /v/f`]);
+      engine.docker([
+        "run",
+        "--rm",
+        "-v",
+        `${volume}:/v`,
+        engine.image,
+        "sh",
+        "-c",
+        `head -c ${bytes} /dev/zero > /v/f`,
+      ]);
     expect((await fill("vol-p1", 1000)).code).toBe(0);
     expect((await fill("vol-p2", 3000)).code).toBe(0);
     expect((await engine.docker(["volume", "create", "--label", "keep=yes", "vol-p3"])).code).toBe(0);
@@ -362,7 +431,10 @@ describe("ctrd serve volumes: prune, df, events, restarts", () => {
       `/volumes/prune?filters=${encodeURIComponent(JSON.stringify({ all: ["false"] }))}`,
     );
     expect(anonymousOnly.status).toBe(200);
-    expect(JSON.parse(anonymousOnly.body)).toEqual({ VolumesDeleted: [anonymousMount?.Name], SpaceReclaimed: 0 });
+    expect(JSON.parse(anonymousOnly.body)).toEqual({
+      VolumesDeleted: [anonymousMount?.Name],
+      SpaceReclaimed: 0,
+    });
 
     const pruned = await engine.docker(["volume", "prune", "-f", "--filter", "label!=keep"]);
     expect(pruned.code, pruned.stderr).toBe(0);
@@ -379,8 +451,18 @@ describe("ctrd serve volumes: prune, df, events, restarts", () => {
   it("shows volumes in /system/df with their size and users, and publishes create, mount, unmount and destroy events", async () => {
     const since = Date.now() / 1000;
     expect(
-      (await engine.docker(["run", "--rm", "-v", "vol-ev:/v", engine.image, "sh", "-c", "head -c 2048 /dev/zero > /v/f"]))
-        .code,
+      (
+        await engine.docker([
+          "run",
+          "--rm",
+          "-v",
+          "vol-ev:/v",
+          engine.image,
+          "sh",
+          "-c",
+          "head -c 2048 /dev/zero > /v/f",
+        ])
+      ).code,
     ).toBe(0);
     const user = (await engine.docker(["create", "-v", "vol-ev:/v", engine.image])).stdout.trim();
     const df = await engine.api("GET", "/system/df");
@@ -434,7 +516,11 @@ describe("ctrd serve volumes: prune, df, events, restarts", () => {
       "vol-tmpfs",
     ]);
     expect(create.code, create.stderr).toBe(0);
-    expect((await inspectVolume("vol-tmpfs")).Options).toEqual({ type: "tmpfs", device: "tmpfs", o: "size=1m" });
+    expect((await inspectVolume("vol-tmpfs")).Options).toEqual({
+      type: "tmpfs",
+      device: "tmpfs",
+      o: "size=1m",
+    });
     const run = await engine.docker([
       "run",
       "--rm",
