@@ -87,7 +87,7 @@ function isMounted(path: string): boolean {
     .some((line) => line.split(" ")[4] === path);
 }
 
-function since(time: Date): string {
+function rfc3339(time: Date): string {
   return time.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
@@ -177,7 +177,7 @@ export class VolumeStore {
     const record: VolumeRecord = {
       Name: wanted,
       Driver: LOCAL_DRIVER,
-      CreatedAt: since(new Date()),
+      CreatedAt: rfc3339(new Date()),
       Labels: labels,
       Options: options ?? (request.options === undefined || request.options === null ? null : {}),
     };
@@ -207,26 +207,29 @@ export class VolumeStore {
    * dockerd; it only makes a missing volume no error). Gone from the set at once, its data deleted after.
    */
   async remove(name: string, options: { force?: boolean } = {}, opts: CallOptions = {}): Promise<void> {
+    // Only before anything is done: once begun, a removal is not left half way.
+    opts.signal?.throwIfAborted();
     const record = this.volumes.get(name);
-    if (!record) {
-      if (options.force) return;
-      throw notFound(`get ${name}: no such volume`);
-    }
+    const gone = (): void => {
+      if (!options.force) throw notFound(`get ${name}: no such volume`);
+    };
+    if (!record) return gone();
     const inUse = (): void => {
       const users = this.usersOf(name);
       if (users.length > 0) throw conflict(`remove ${name}: volume is in use - [${users.join(", ")}]`);
     };
     inUse();
-    if (this.mounts.has(name)) {
+    // Mounted for a container that exited while the engine was down, too: never deleted through its mount.
+    if (this.mounts.has(name) || isMounted(this.mountpoint(name))) {
       await this.unmountData(record);
-      // A container may have taken it while it was unmounted: checked again, then gone in the same tick.
+      // Meanwhile another removal may have taken it, or a container: checked again, then gone in this tick.
+      if (this.volumes.get(name) !== record) return gone();
       inUse();
     }
     const doomed = join(this.dir, `.removing-${randomBytes(8).toString("hex")}`);
     renameSync(join(this.dir, name), doomed);
     this.volumes.delete(name);
     this.events.publish("volume", "destroy", name, { driver: LOCAL_DRIVER });
-    opts.signal?.throwIfAborted();
     await rm(doomed, { recursive: true, force: true }).catch((err: unknown) =>
       this.logger.warn(
         { err, volume: name },

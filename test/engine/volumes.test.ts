@@ -535,7 +535,52 @@ describe("ctrd serve volumes: prune, df, events, restarts", () => {
     expect(run.stdout).toMatch(/^tmpfs \/t tmpfs .*size=1024k/);
     expect(volumeMounts()).toEqual([]);
     expect(readdirSync(join(volumesDir(), "vol-tmpfs", "_data"))).toEqual([]);
-    expect((await engine.docker(["volume", "rm", "vol-tmpfs"])).code).toBe(0);
+    // --mount's volume-opt: the options of a volume it makes.
+    const viaMount = await engine.docker([
+      "run",
+      "--rm",
+      "--mount",
+      "type=volume,source=vol-tmpfs2,target=/t,volume-opt=type=tmpfs,volume-opt=device=tmpfs",
+      engine.image,
+      "grep",
+      " /t ",
+      "/proc/mounts",
+    ]);
+    expect(viaMount.code, viaMount.stderr).toBe(0);
+    expect(viaMount.stdout).toMatch(/^tmpfs \/t tmpfs /);
+    expect((await inspectVolume("vol-tmpfs2")).Options).toEqual({ type: "tmpfs", device: "tmpfs" });
+    expect(volumeMounts()).toEqual([]);
+    expect((await engine.docker(["volume", "rm", "vol-tmpfs", "vol-tmpfs2"])).code).toBe(0);
+  });
+
+  it("stays consistent under concurrent requests: one volume per name, never removed from under a container", async () => {
+    const creates = await Promise.all(
+      Array.from({ length: 8 }, () => engine.api("POST", "/volumes/create", { Name: "vol-race" })),
+    );
+    expect(creates.map((answer) => answer.status)).toEqual(Array(8).fill(201));
+    expect(new Set(creates.map((answer) => (JSON.parse(answer.body) as VolumeJson).CreatedAt)).size).toBe(1);
+    expect(volumeDirs().filter((name) => name.startsWith("vol-race"))).toEqual(["vol-race"]);
+    // A container made while the volume is removed: either it was removed first (and the container makes it
+    // again) or the removal is refused; a container never ends up with a volume that is not there.
+    for (let round = 0; round < 5; round++) {
+      const [created, removed] = await Promise.all([
+        engine.api("POST", "/containers/create", {
+          Image: engine.image,
+          HostConfig: { Binds: ["vol-race:/d"] },
+        }),
+        engine.api("DELETE", "/volumes/vol-race"),
+      ]);
+      expect(created.status, created.body).toBe(201);
+      expect([204, 404, 409]).toContain(removed.status);
+      expect((await engine.api("GET", "/volumes/vol-race")).status).toBe(200);
+      const { Id } = JSON.parse(created.body) as { Id: string };
+      expect((await engine.api("DELETE", `/containers/${Id}`)).status).toBe(204);
+    }
+    const removals = await Promise.all(
+      Array.from({ length: 4 }, () => engine.api("DELETE", "/volumes/vol-race?force=1")),
+    );
+    expect(removals.map((answer) => answer.status)).toEqual(Array(4).fill(204));
+    expect(volumeDirs().filter((name) => name.includes("race") || name.startsWith("."))).toEqual([]);
   });
 
   it("leaves no volume dirs and no mounts behind", async () => {
