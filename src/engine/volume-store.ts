@@ -45,12 +45,15 @@ export interface VolumeView extends VolumeRecord {
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
-/** A local volume's name, checked as volume/local's validateName words its refusals. */
+/** A local volume's name, checked as volume/local's validateName words its refusals (wrapped as its store's). */
 export function checkVolumeName(name: string): string {
+  const refuse = (reason: string): never => {
+    throw badRequest(`create ${name}: ${reason}`);
+  };
   if (name.length === 1)
-    throw badRequest("volume name is too short, names should be at least two alphanumeric characters");
+    refuse("volume name is too short, names should be at least two alphanumeric characters");
   if (!NAME.test(name))
-    throw badRequest(
+    refuse(
       `"${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
     );
   return name;

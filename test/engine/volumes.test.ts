@@ -401,6 +401,12 @@ describe("ctrd serve volumes: containers", () => {
     expect(readFileSync(join(volumesDir(), "vol-cp", "_data", "running"), "utf8")).toBe("copied in\n");
     expect((await engine.docker(["exec", id, "cat", "/in/stopped"])).stdout).toBe("copied in\n");
     expect((await engine.docker(["rm", "-f", id])).code).toBe(0);
+    // A read-only volume refuses, as moby's checkIfPathIsInAVolume.
+    const readOnly = (await engine.docker(["create", "-v", "vol-cp:/ro:ro", engine.image])).stdout.trim();
+    const refused = await engine.docker(["cp", join(dir, "payload"), `${readOnly}:/ro/x`]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/mounted volume is marked read-only/);
+    expect((await engine.docker(["rm", readOnly])).code).toBe(0);
     expect((await engine.docker(["volume", "rm", "vol-cp"])).code).toBe(0);
   });
 });

@@ -443,13 +443,7 @@ export function parseBind(spec: string): Bind {
   if (posix.normalize(destination) === "/") specError("invalid specification: destination can't be '/'");
   const options = mode === "" ? [] : mode.split(",");
   if (type === "bind" && options.includes("nocopy")) specError("field VolumeOptions must not be specified");
-  if (type === "volume" && source !== "") {
-    try {
-      checkVolumeName(source);
-    } catch (err) {
-      throw badRequest(`create ${source}: ${(err as Error).message}`);
-    }
-  }
+  if (type === "volume" && source !== "") checkVolumeName(source);
   return {
     type,
     source,
