@@ -385,6 +385,11 @@ export function parseUpdate(body: unknown, current: HostConfig): HostConfig {
   return next;
 }
 
+/** Go's path.Clean: a container path as dockerd keeps it (`/a/b/` → `/a/b`). */
+export function cleanPath(path: string): string {
+  return posix.normalize(path).replace(/(.)\/+$/, "$1");
+}
+
 export interface Bind {
   /** An absolute source is a host path (bind); anything else names a volume (none: an anonymous one). */
   type: "bind" | "volume";
@@ -447,7 +452,7 @@ export function parseBind(spec: string): Bind {
   return {
     type,
     source,
-    destination: posix.normalize(destination),
+    destination: cleanPath(destination),
     readonly: options.includes("ro"),
     mode,
     copyData: !options.includes("nocopy"),

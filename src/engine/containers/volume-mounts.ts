@@ -1,11 +1,10 @@
 import { execFile } from "node:child_process";
 import { lstat } from "node:fs/promises";
-import { posix } from "node:path";
 import { promisify } from "node:util";
 import { badRequest, EngineError } from "../errors.js";
 import type { EventBus } from "../events.js";
 import type { VolumeStore } from "../volume-store.js";
-import { type ContainerConfig, type HostConfig, parseBind } from "./config.js";
+import { type ContainerConfig, cleanPath, type HostConfig, parseBind } from "./config.js";
 import { resolveInRoot } from "./filesystem.js";
 
 const execFileAsync = promisify(execFile);
@@ -40,7 +39,7 @@ interface WantedVolume {
 
 /** The volumes a container asks for, checked as dockerd's registerMountPoints checks them, nothing made yet. */
 function wantedVolumes(config: ContainerConfig, hostConfig: HostConfig): WantedVolume[] {
-  const taken = new Set(Object.keys(hostConfig.Tmpfs ?? {}).map((path) => posix.normalize(path)));
+  const taken = new Set(Object.keys(hostConfig.Tmpfs ?? {}).map((path) => cleanPath(path)));
   const wanted: WantedVolume[] = [];
   const claim = (destination: string): void => {
     if (taken.has(destination)) throw badRequest(`Duplicate mount point: ${destination}`);
@@ -59,7 +58,7 @@ function wantedVolumes(config: ContainerConfig, hostConfig: HostConfig): WantedV
       });
   }
   for (const mount of hostConfig.Mounts ?? []) {
-    const destination = posix.normalize(mount.Target);
+    const destination = cleanPath(mount.Target);
     claim(destination);
     if (mount.Type !== "volume") continue;
     const options = mount.VolumeOptions;
@@ -75,7 +74,7 @@ function wantedVolumes(config: ContainerConfig, hostConfig: HostConfig): WantedV
   }
   // createContainerVolumesOS: the config's (and the image's) VOLUMEs not mounted otherwise, anonymous.
   for (const path of Object.keys(config.Volumes ?? {})) {
-    const destination = posix.normalize(path);
+    const destination = cleanPath(path);
     if (taken.has(destination)) continue;
     taken.add(destination);
     wanted.push({ name: "", destination, readonly: false, mode: "", copyData: true });
