@@ -15,7 +15,7 @@ import { networkRoutes } from "./networks.js";
 import { Router } from "./router.js";
 import { type EngineHost, EngineServer, type ListenOptions } from "./server.js";
 import { systemRoutes } from "./system.js";
-import { VolumeStore } from "./volume-store.js";
+import { hasOptions, VolumeStore } from "./volume-store.js";
 import { volumeRoutes } from "./volumes.js";
 
 export interface EngineOptions {
@@ -72,7 +72,14 @@ export class Engine {
       version: options.version,
       rootDir: options.stateDir,
       images: (opts) => options.images.list(opts).catch(() => []),
-      volumes: () => Promise.all(this.volumes.all().map((volume) => this.volumes.usage(volume))),
+      // As dockerd's LocalVolumesSize: volumes with driver options are not local data.
+      volumes: () =>
+        Promise.all(
+          this.volumes
+            .all()
+            .filter((volume) => !hasOptions(volume))
+            .map((volume) => this.volumes.usage(volume)),
+        ),
       runtimes: options.runtimes ?? ["runc"],
       defaultRuntime: options.defaultRuntime ?? "runc",
       engineId: createHash("sha256").update(options.stateDir).digest("hex").slice(0, 36),

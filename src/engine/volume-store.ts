@@ -78,6 +78,14 @@ function checkOptions(options: Record<string, string>): void {
         if (!(need in options)) throw badRequest(`missing required option: "${need}"`);
 }
 
+/**
+ * A volume with driver options: dockerd's df and prune leave such volumes out (typically not local data even
+ * with the local driver: a tmpfs, an NFS export).
+ */
+export function hasOptions(record: VolumeRecord): boolean {
+  return Object.keys(record.Options ?? {}).length > 0;
+}
+
 /** A volume whose options say what to mount on its `_data` (a tmpfs, an NFS export): mounted while in use. */
 function needsMount(record: VolumeRecord): boolean {
   return record.Options?.type !== undefined || record.Options?.device !== undefined;

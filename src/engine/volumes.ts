@@ -4,7 +4,7 @@ import type { EventBus } from "./events.js";
 import { labelsMatch, queryBool, queryFilters } from "./http.js";
 import type { Router } from "./router.js";
 import { versionAtLeast } from "./router.js";
-import { ANONYMOUS_LABEL, type VolumeRecord, type VolumeStore } from "./volume-store.js";
+import { ANONYMOUS_LABEL, hasOptions, type VolumeRecord, type VolumeStore } from "./volume-store.js";
 
 /** strconv.ParseBool, as filters.Args.GetBoolOrDefault reads `dangling` and `all`. */
 function parseBool(value: string, filter: string): boolean {
@@ -90,9 +90,8 @@ export function volumeRoutes(router: Router, volumes: VolumeStore, events: Event
     const pruned = (volume: VolumeRecord): boolean => {
       const own = volume.Labels ?? {};
       return (
-        // Volumes with mount options hold nothing here to reclaim (dockerd leaves them out too).
-        volume.Options?.type === undefined &&
-        volume.Options?.device === undefined &&
+        // Volumes with options hold nothing here to reclaim (dockerd leaves them out too).
+        !hasOptions(volume) &&
         (all || Object.hasOwn(own, ANONYMOUS_LABEL)) &&
         labelsMatch(own, labels) &&
         !(notLabels.length > 0 && labelsMatch(own, notLabels)) &&

@@ -522,6 +522,9 @@ describe("ctrd serve volumes: prune, df, events, restarts", () => {
       "vol-tmpfs",
     ]);
     expect(create.code, create.stderr).toBe(0);
+    // Not local data: /system/df leaves it out, as dockerd's LocalVolumesSize.
+    const df = JSON.parse((await engine.api("GET", "/system/df")).body) as { Volumes: VolumeJson[] };
+    expect(df.Volumes.map((volume) => volume.Name)).not.toContain("vol-tmpfs");
     expect((await inspectVolume("vol-tmpfs")).Options).toEqual({
       type: "tmpfs",
       device: "tmpfs",
