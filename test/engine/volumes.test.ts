@@ -559,6 +559,17 @@ describe("ctrd serve volumes: prune, df, events, restarts", () => {
     expect(viaMount.stdout).toMatch(/^tmpfs \/t tmpfs /);
     expect((await inspectVolume("vol-tmpfs2")).Options).toEqual({ type: "tmpfs", device: "tmpfs" });
     expect(volumeMounts()).toEqual([]);
+    // Mounted while a detached container runs, kept through an engine restart, unmounted when it stops.
+    const running = await engine.docker(["run", "-d", "-v", "vol-tmpfs:/t", engine.image, "sleep", "300"]);
+    expect(running.code, running.stderr).toBe(0);
+    expect(volumeMounts()).toHaveLength(1);
+    await engine.restartServe();
+    expect(volumeMounts()).toHaveLength(1);
+    expect(
+      (await engine.docker(["exec", running.stdout.trim(), "sh", "-c", "echo ok > /t/f && cat /t/f"])).stdout,
+    ).toBe("ok\n");
+    expect((await engine.docker(["rm", "-f", running.stdout.trim()])).code).toBe(0);
+    expect(volumeMounts()).toEqual([]);
     expect((await engine.docker(["volume", "rm", "vol-tmpfs", "vol-tmpfs2"])).code).toBe(0);
   });
 
