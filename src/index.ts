@@ -182,6 +182,7 @@ export {
   defaultWindowsSpec,
   findInitBinary,
   INIT_PATH,
+  type LinuxRunOptions,
   type LinuxSpecOptions,
   linuxResources,
   OCI_VERSION,
@@ -192,7 +193,9 @@ export {
   type OciUser,
   type OciWindows,
   parseSize,
+  parseUlimit,
   resourcesForUpdate,
+  type Ulimit,
   type WindowsSpecOptions,
   windowsResources,
 } from "./oci/index.js";

@@ -131,10 +131,14 @@ export class ContainerdImages implements ImageSource {
     if (rootfs.kind === "snapshot") await this.images.removeSnapshot(rootfs.snapshotter, rootfs.key, opts);
   }
 
-  /** `uid:gid` for a user named in the image (its /etc/passwd and /etc/group). */
-  async user(image: ResolvedImage, user: string, opts?: CallOptions): Promise<{ uid: number; gid: number }> {
-    const process = await this.images.process(image.ref, { user }, opts);
-    return { uid: process.user.uid, gid: process.user.gid };
+  /** `uid:gid` for a user named in the image (its /etc/passwd and /etc/group), and the groups it is in. */
+  async user(
+    image: ResolvedImage,
+    user: string,
+    opts?: CallOptions,
+  ): Promise<{ uid: number; gid: number; additionalGids?: number[] }> {
+    const { uid, gid, additionalGids } = (await this.images.process(image.ref, { user }, opts)).user;
+    return additionalGids.length > 0 ? { uid, gid, additionalGids } : { uid, gid };
   }
 
   async list(opts?: CallOptions): Promise<ImageSummary[]> {

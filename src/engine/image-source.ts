@@ -51,7 +51,11 @@ export interface ImageSource {
   resolve(ref: string, opts?: CallOptions): Promise<ResolvedImage>;
   prepareRootfs(image: ResolvedImage, containerId: string, opts?: CallOptions): Promise<PreparedRootfs>;
   /** `uid:gid` for a user the image names (from its /etc/passwd and /etc/group). */
-  user(image: ResolvedImage, user: string, opts?: CallOptions): Promise<{ uid: number; gid: number }>;
+  user(
+    image: ResolvedImage,
+    user: string,
+    opts?: CallOptions,
+  ): Promise<{ uid: number; gid: number; additionalGids?: number[] }>;
   /** The mounts of the rootfs prepareRootfs made for a container (to read or write it while it is stopped). */
   rootfsMounts(containerId: string, opts?: CallOptions): Promise<Mount[]>;
   /** Gives back what prepareRootfs made, when the container is removed (or its creation failed). */

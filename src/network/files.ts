@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { delay } from "../libcontainerd/call.js";
 
@@ -120,8 +120,7 @@ export async function acquireLock(
   const me = JSON.stringify(thisProcess());
   for (let attempt = 0; ; attempt++) {
     try {
-      // O_EXCL: only one process creates the file; its content names the owner.
-      await writeFile(path, me, { flag: "wx" });
+      createOwned(path, me);
       break;
     } catch (err) {
       if (isErrno(err, "ENOENT")) await mkdir(dirname(path), { recursive: true });
@@ -134,21 +133,59 @@ export async function acquireLock(
   return () => rm(path, { force: true });
 }
 
+/**
+ * O_EXCL: only one process creates the file; its content names the owner. Create and write are one
+ * synchronous step: an asynchronous write runs turns of the event loop later, and a process killed
+ * in between left a lock naming no one, which every process then waited on for good.
+ */
+function createOwned(path: string, owner: string): void {
+  const fd = openSync(path, "wx");
+  try {
+    writeSync(fd, owner);
+  } catch (err) {
+    rmSync(path, { force: true });
+    throw err;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * How long a lock may name no owner: its creator writes it microseconds after creating it (createOwned),
+ * so one still empty after this was left by a process killed between the two, or by an older ctrd.
+ */
+const OWNERLESS_GRACE_MS = 2000;
+
 async function breakIfStale(path: string): Promise<void> {
-  const owner = (await readJson(path).catch(() => undefined)) as ProcessIdentity | undefined;
-  // No owner yet: its creator is between creating the file and writing it. Only a dead owner is stale.
-  if (!owner || typeof owner.pid !== "number" || isAlive(owner)) return;
-  const aside = `${path}.stale.${process.pid}`;
+  const owner = await lockOwner(path);
+  if (owner) {
+    // Only a dead owner is stale.
+    if (isAlive(owner)) return;
+  } else {
+    // No owner yet: its creator is between creating the file and writing it, unless that was long ago.
+    const modified = await stat(path).then(
+      (info) => info.mtimeMs,
+      () => Date.now(),
+    );
+    if (Date.now() - modified <= OWNERLESS_GRACE_MS) return;
+  }
+  // Named for this call: the 50 attaches of one process may break the same lock at once.
+  const aside = `${path}.stale.${process.pid}.${Math.random().toString(36).slice(2)}`;
   try {
     await rename(path, aside);
   } catch {
     return;
   }
-  const moved = (await readJson(aside).catch(() => undefined)) as ProcessIdentity | undefined;
-  if (moved && (moved.pid !== owner.pid || moved.startTime !== owner.startTime)) {
+  const moved = await lockOwner(aside);
+  if (moved && (moved.pid !== owner?.pid || moved.startTime !== owner.startTime)) {
     // Another process broke the stale lock and took it between our read and our rename: give it back.
     await rename(aside, path).catch(() => {});
     return;
   }
   await rm(aside, { force: true });
+}
+
+async function lockOwner(path: string): Promise<ProcessIdentity | undefined> {
+  const owner = (await readJson(path).catch(() => undefined)) as ProcessIdentity | undefined;
+  return owner && typeof owner.pid === "number" ? owner : undefined;
 }

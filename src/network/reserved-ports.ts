@@ -20,6 +20,12 @@ import { withLock } from "./files.js";
 const SYSCTL = "/proc/sys/net/ipv4/ip_local_reserved_ports";
 /** The list is the host's, shared by every state dir: one lock for all who change it. */
 const HOST_LOCK = "/run/lock/libcontainerd-reserved-ports.lock";
+/**
+ * The list is best effort: its lock is held for a read and a write, so a wait this long means a holder
+ * that is stuck (a stopped process), and publishing goes on without the list rather than waiting on it.
+ * The next update (every attach, detach and GC) puts the list right.
+ */
+const HOST_LOCK_WAIT_MS = 10_000;
 
 export class ReservedPorts {
   constructor(
@@ -27,6 +33,7 @@ export class ReservedPorts {
     private readonly stateDir: string,
     private readonly logger?: Logger,
     private readonly sysctl = SYSCTL,
+    private readonly hostLock = { path: HOST_LOCK, waitMs: HOST_LOCK_WAIT_MS },
   ) {}
 
   /**
@@ -40,7 +47,8 @@ export class ReservedPorts {
     // is this state dir's, read under its ports lock, so no one changes it meanwhile.
     if (wanted.size === 0 && this.ours().size === 0) return;
     try {
-      await withLock(HOST_LOCK, undefined, async () => this.updateLocked(wanted));
+      const { path, waitMs } = this.hostLock;
+      await withLock(path, AbortSignal.timeout(waitMs), async () => this.updateLocked(wanted));
     } catch (err) {
       this.logger?.warn({ err }, "could not keep published ports out of the kernel's ephemeral ports");
     }

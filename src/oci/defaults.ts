@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { FailedPreconditionError, InvalidArgumentError } from "../errors.js";
 import type { ResourceLimits } from "../libcontainerd/types/resources.js";
+import { applyLinuxRunOptions, type LinuxRunOptions } from "./linux-options.js";
 import { linuxResources, windowsResources } from "./resources.js";
 import type { OciMount, OciSpec } from "./spec.js";
 
@@ -72,7 +73,8 @@ const MASKED_PATHS = [
 
 const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
-export interface LinuxSpecOptions {
+/** With docker run's privilege, device, rlimit, sysctl and host-namespace options (LinuxRunOptions). */
+export interface LinuxSpecOptions extends LinuxRunOptions {
   args: string[];
   /** Absolute host path of the root filesystem (no snapshotter: runc uses it as-is). */
   rootfs: string;
@@ -133,7 +135,7 @@ export function defaultLinuxSpec(opts: LinuxSpecOptions): OciSpec {
   const namespaces = ["pid", "ipc", "uts", "mount", ...(opts.hostNetwork ? [] : ["network"])].map((type) => ({
     type,
   }));
-  return {
+  const spec: OciSpec = {
     ociVersion: OCI_VERSION,
     process: {
       terminal: opts.terminal ?? false,
@@ -170,6 +172,8 @@ export function defaultLinuxSpec(opts: LinuxSpecOptions): OciSpec {
       readonlyPaths: [...READONLY_PATHS],
     },
   };
+  applyLinuxRunOptions(spec, opts);
+  return spec;
 }
 
 export interface WindowsSpecOptions {

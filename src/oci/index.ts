@@ -9,6 +9,7 @@ export {
   OCI_VERSION,
   type WindowsSpecOptions,
 } from "./defaults.js";
+export { capabilitiesOf, type LinuxRunOptions, parseUlimit, type Ulimit } from "./linux-options.js";
 export {
   CPU_PERIOD_US,
   checkLinuxResources,

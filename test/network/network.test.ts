@@ -113,8 +113,10 @@ async function start(
   args: string[],
   attach: { network?: string; ports?: string[]; dns?: string[]; aliases?: string[] },
   id = uniqueId("c"),
+  onAttached?: () => void,
 ): Promise<Running> {
   const attachment = await manager.attach({ namespace: fx.namespace, containerId: id, ...attach });
+  onAttached?.();
   try {
     const container = await fx.client.newContainer(
       id,
@@ -688,15 +690,29 @@ describe("an address freed while its last holder's rules are being removed", { t
 });
 
 describe("many at once", { timeout: 240_000 }, () => {
-  test("50 containers on one network started concurrently: distinct addresses, working mappings", async () => {
+  test("50 containers on one network started concurrently: distinct addresses, working mappings", async ({
+    onTestFailed,
+  }) => {
+    // A timeout names no line: where the test was says what hung (CI once timed out here, unseen since).
+    const progress = { phase: "create the network", attached: 0, started: 0, answered: 0, removed: 0 };
+    onTestFailed(() => console.error("many at once, on failure:", JSON.stringify(progress)));
     const bridge = uniqueBridge();
     const subnet = uniqueSubnet();
     const name = `many-${process.pid}`;
     await manager.createNetwork({ name, subnet, bridge });
     const ids = Array.from({ length: 50 }, (_, i) => uniqueId(`m${i}`));
+    progress.phase = "start";
     const settled = await Promise.allSettled(
-      ids.map((id) => start(httpd(id), { network: name, ports: ["127.0.0.1::80"] }, id)),
+      ids.map((id) =>
+        start(httpd(id), { network: name, ports: ["127.0.0.1::80"] }, id, () => progress.attached++).then(
+          (running) => {
+            progress.started++;
+            return running;
+          },
+        ),
+      ),
     );
+    progress.phase = "fetch";
     const running = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
     try {
       expect(settled.filter((s) => s.status === "rejected")).toEqual([]);
@@ -708,9 +724,11 @@ describe("many at once", { timeout: 240_000 }, () => {
         expect(await fetchWhenUp(`http://127.0.0.1:${r.attachment.ports[0]?.hostPort}/`)).toBe(
           `${r.container.id}\n`,
         );
+        progress.answered++;
       }
     } finally {
-      await Promise.all(running.map((r) => remove(r)));
+      progress.phase = "remove";
+      await Promise.all(running.map((r) => remove(r).then(() => progress.removed++)));
     }
     expectNothingLeft(bridge, subnet, name);
     await manager.removeNetwork(name);

@@ -1,9 +1,20 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, expect, test } from "vitest";
-import { removeOrphanTemporaries } from "../../src/network/files.js";
+import pino from "pino";
+import { afterAll, describe, expect, test } from "vitest";
+import { LibcontainerdError } from "../../src/errors.js";
+import { acquireLock, removeOrphanTemporaries, thisProcess } from "../../src/network/files.js";
+import { ReservedPorts } from "../../src/network/reserved-ports.js";
 
 const dir = mkdtempSync(join(tmpdir(), "net-files-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,4 +28,45 @@ test("temporaries of a writer that died are removed; a live writer's, records an
   await removeOrphanTemporaries(dir);
   expect(readdirSync(dir).sort()).toEqual([`db.json.${process.pid}.a1b2.tmp`, "notes.tmp", "web.json"]);
   await removeOrphanTemporaries(join(dir, "missing"));
+});
+
+describe("locks", () => {
+  test("a lock left naming no owner (its creator killed between create and write) is taken over after a grace", async () => {
+    const path = join(dir, "ownerless.lock");
+    writeFileSync(path, "");
+    const longAgo = new Date(Date.now() - 60_000);
+    utimesSync(path, longAgo, longAgo);
+    const release = await acquireLock(path, AbortSignal.timeout(5000));
+    expect(JSON.parse(readFileSync(path, "utf8"))).toEqual(thisProcess());
+    await release();
+    expect(existsSync(path)).toBe(false);
+    expect(readdirSync(dir).filter((name) => name.startsWith("ownerless"))).toEqual([]);
+  });
+
+  test("a lock just created and not yet written is waited on, not broken", async () => {
+    const path = join(dir, "fresh.lock");
+    writeFileSync(path, "");
+    await expect(acquireLock(path, AbortSignal.timeout(300))).rejects.toBeInstanceOf(LibcontainerdError);
+    expect(readFileSync(path, "utf8")).toBe("");
+    rmSync(path);
+  });
+
+  test("the kernel's reserved ports are best effort: a host lock held by a stuck process is not waited on for good", async () => {
+    const sysctl = join(dir, "ip_local_reserved_ports");
+    writeFileSync(sysctl, "\n");
+    const hostLock = join(dir, "host.lock");
+    // Held by a live process that never lets go (this one, as a stopped ctrd would).
+    writeFileSync(hostLock, JSON.stringify(thisProcess()));
+    const lines: string[] = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => lines.push(line) });
+    const reserved = new ReservedPorts(dir, logger, sysctl, { path: hostLock, waitMs: 200 });
+    await reserved.update([40123]);
+    expect(readFileSync(sysctl, "utf8")).toBe("\n");
+    expect(lines.join("")).toMatch(/could not keep published ports out of the kernel's ephemeral ports/);
+    rmSync(hostLock);
+    await reserved.update([40123]);
+    expect(readFileSync(sysctl, "utf8")).toBe("40123\n");
+    await reserved.update([]);
+    expect(readFileSync(sysctl, "utf8")).toBe("\n");
+  });
 });

@@ -4,6 +4,7 @@ import { posix } from "node:path";
 import { badRequest } from "../errors.js";
 import { checkVolumeDriver, checkVolumeName } from "../volume-store.js";
 import { type HealthConfig, parseHealthConfig } from "./health.js";
+import { checkResourceSettings, hostRunOptions } from "./host-options.js";
 
 /** The parts of api/types/container.Config the engine acts on (and echoes back in inspect). */
 export interface ContainerConfig {
@@ -352,6 +353,22 @@ export function parseUpdate(body: unknown, current: HostConfig): HostConfig {
     if (memory < 6 * 1024 * 1024) throw badRequest("Minimum memory limit allowed is 6MB");
     next.Memory = memory;
   }
+  // MemorySwap (memory plus swap) is applied with Memory since create: moby's update checks keep the pair valid.
+  const swap = field(body, "MemorySwap", "number", isNumber, 0);
+  if (swap !== 0) {
+    if (swap > 0 && swap < next.Memory)
+      throw badRequest("Minimum memoryswap limit should be larger than memory limit, see usage");
+    next.MemorySwap = swap;
+  } else if (
+    memory !== 0 &&
+    typeof current.MemorySwap === "number" &&
+    current.MemorySwap > 0 &&
+    memory > current.MemorySwap
+  ) {
+    throw badRequest(
+      "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time",
+    );
+  }
   const nanoCpus = field(body, "NanoCpus", "number", isNumber, 0);
   if (nanoCpus < 0) throw badRequest("invalid NanoCpus: cannot be negative");
   const period = field(body, "CpuPeriod", "number", isNumber, 0);
@@ -467,6 +484,9 @@ export function parseCreateRequest(body: unknown): CreateRequest {
   for (const path of Object.keys(config.Volumes ?? {}))
     if (path.includes(":") || parseBind(path).type !== "volume")
       throw badRequest(`invalid volume path: ${path}`);
+  // Checked now, as dockerd does at create: HostConfig's privileges, devices, rlimits and the other limits.
+  hostRunOptions(hostConfig, config.Hostname);
+  checkResourceSettings(hostConfig);
   const endpoints: CreateRequest["endpoints"] = {};
   const networking = body.NetworkingConfig;
   if (isObject(networking) && isObject(networking.EndpointsConfig)) {

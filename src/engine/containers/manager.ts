@@ -20,6 +20,7 @@ import { type FilesystemChange, rootfsChanges, writableSize } from "./changes.js
 import { type CreateRequest, type HostConfig, parseBind } from "./config.js";
 import { mountAll, mountVolumes, unmountAll, type Volume } from "./filesystem.js";
 import { HealthMonitor, MAX_PROBE_OUTPUT, type Probe, probeCommand } from "./health.js";
+import { hostRunOptions } from "./host-options.js";
 import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
@@ -175,7 +176,10 @@ export class ContainerManager {
       Ports: {},
     };
     // dockerd's initializeNetworking: a container on the host's network has the host's name.
-    if (record.HostConfig.NetworkMode === "host" && record.Config.Hostname === "")
+    // dockerd's initializeNetworking: a container on the host's network has the host's name; so has one
+    // in the host's UTS namespace.
+    const hostUts = record.HostConfig.UTSMode === "host";
+    if ((record.HostConfig.NetworkMode === "host" || hostUts) && record.Config.Hostname === "")
       record.Config.Hostname = hostname();
     store.add(record);
     let rootfs: PreparedRootfs | undefined;
@@ -194,6 +198,10 @@ export class ContainerManager {
       const userSpec = record.Config.User;
       const namedUser = userSpec !== "" && !/^\d+(:\d+)?$/.test(userSpec);
       const user = namedUser ? await images.user(image, userSpec, opts) : undefined;
+      // GroupAdd's names, as the image's /etc/group has them (numbers are taken as they are).
+      const groupIds: number[] = [];
+      for (const group of hostRunOptions(record.HostConfig).groupNames)
+        groupIds.push((await images.user(image, `0:${group}`, opts)).gid);
       const { spec, path, args, env } = buildSpec({
         id,
         config: record.Config,
@@ -202,6 +210,7 @@ export class ContainerManager {
         rootfs,
         ...(record.MountPoints ? { volumes: record.MountPoints } : {}),
         ...(user ? { user } : {}),
+        ...(groupIds.length > 0 ? { groupIds } : {}),
         namespace: client.namespace,
         ...(this.deps.initBinary !== undefined ? { initBinary: this.deps.initBinary } : {}),
         network: plan,

@@ -7,6 +7,7 @@ import { badRequest } from "../errors.js";
 import type { ImageConfig, PreparedRootfs } from "../image-source.js";
 import { type ContainerConfig, type HostConfig, parseBind } from "./config.js";
 import { mergeHealthConfig } from "./health.js";
+import { hostRunOptions } from "./host-options.js";
 import type { VolumeMountPoint } from "./volume-mounts.js";
 
 /**
@@ -66,8 +67,10 @@ export interface SpecInputs {
   volumes?: readonly VolumeMountPoint[];
   /** The containerd namespace: containers' cgroups go under /<namespace>. */
   namespace: string;
-  /** The user, resolved from the image's accounts (when it is a name). */
-  user?: { uid: number; gid: number };
+  /** The user, resolved from the image's accounts (when it is a name), with the groups it is a member of. */
+  user?: { uid: number; gid: number; additionalGids?: number[] };
+  /** HostConfig.GroupAdd's names, resolved in the image's /etc/group. */
+  groupIds?: number[];
   /** A static init (tini) to run as pid 1 when HostConfig.Init asks for it. */
   initBinary?: string;
   /** The network namespace to join (none: a new one, with only loopback; "host": the host's). */
@@ -95,6 +98,19 @@ export function resourcesOf(hostConfig: HostConfig): LinuxResources {
   if (hostConfig.CpuShares > 0) resources.cpu = { ...resources.cpu, shares: hostConfig.CpuShares };
   if (hostConfig.PidsLimit !== null && hostConfig.PidsLimit > 0)
     resources.pids = { limit: hostConfig.PidsLimit };
+  const cpuset = { cpus: hostConfig.CpusetCpus, mems: hostConfig.CpusetMems };
+  for (const [key, value] of Object.entries(cpuset))
+    if (typeof value === "string" && value !== "") resources.cpu = { ...resources.cpu, [key]: value };
+  const memory = { ...resources.memory };
+  const positive = (value: unknown): value is number => typeof value === "number" && value > 0;
+  if (positive(hostConfig.MemoryReservation)) memory.reservation = hostConfig.MemoryReservation;
+  // -1: unlimited swap; otherwise memory plus swap, at least Memory (checked at create).
+  if (positive(hostConfig.MemorySwap) || hostConfig.MemorySwap === -1) memory.swap = hostConfig.MemorySwap;
+  if (typeof hostConfig.MemorySwappiness === "number" && hostConfig.MemorySwappiness >= 0)
+    memory.swappiness = hostConfig.MemorySwappiness;
+  if (hostConfig.OomKillDisable === true) memory.disableOOMKiller = true;
+  if (Object.keys(memory).length > 0) resources.memory = memory;
+  if (positive(hostConfig.BlkioWeight)) resources.blockIO = { weight: hostConfig.BlkioWeight };
   return resources;
 }
 
@@ -209,6 +225,8 @@ export function buildSpec(inputs: SpecInputs): {
   env.push(`HOSTNAME=${hostname}`);
   if (config.Tty && !env.some((entry) => entry.startsWith("TERM="))) env.push("TERM=xterm");
   const init = hostConfig.Init === true && inputs.initBinary !== undefined;
+  const { options: runOptions } = hostRunOptions(hostConfig);
+  if (inputs.groupIds?.length) runOptions.groupAdd = [...(runOptions.groupAdd ?? []), ...inputs.groupIds];
   // Outermost first, as dockerd's sortMounts: a volume at /a, then a bind at /a/b on it.
   const depth = (mount: OciMount): number => mount.destination.split("/").filter(Boolean).length;
   const userMounts = [
@@ -224,6 +242,14 @@ export function buildSpec(inputs: SpecInputs): {
     ),
   ].sort((a, b) => depth(a) - depth(b));
   const mounts: OciMount[] = [
+    // dockerd's default spec: the container's own cgroups, read-only (the JVM, Go and Node read their
+    // limits there). Before the requested mounts, which may cover it.
+    {
+      destination: "/sys/fs/cgroup",
+      type: "cgroup",
+      source: "cgroup",
+      options: ["nosuid", "noexec", "nodev", "relatime", "ro"],
+    },
     ...userMounts,
     ...fileMount("/etc/hosts", inputs.network.hostsPath),
     ...fileMount("/etc/resolv.conf", inputs.network.resolvConfPath),
@@ -249,6 +275,7 @@ export function buildSpec(inputs: SpecInputs): {
     cgroupsPath: `/${inputs.namespace}/${inputs.id}`,
     mounts,
     hostNetwork: inputs.network.host,
+    ...runOptions,
   });
   if (inputs.network.netnsPath && spec.linux?.namespaces) {
     spec.linux.namespaces = spec.linux.namespaces.map((ns) =>
@@ -257,10 +284,5 @@ export function buildSpec(inputs: SpecInputs): {
   }
   const resources = resourcesOf(hostConfig);
   if (spec.linux) spec.linux.resources = { ...spec.linux.resources, ...resources };
-  if (hostConfig.Privileged && spec.process && spec.linux) {
-    spec.linux.maskedPaths = [];
-    spec.linux.readonlyPaths = [];
-    spec.process.noNewPrivileges = false;
-  }
   return { spec, path, args, env };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { type Any, AnySchema } from "@bufbuild/protobuf/wkt";
 
@@ -13,11 +14,65 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export function jsonAny(typeUrl: string, value: unknown): Any {
-  return create(AnySchema, { typeUrl, value: encoder.encode(JSON.stringify(value)) });
+  return create(AnySchema, { typeUrl, value: encoder.encode(toJson(value)) });
+}
+
+/** Marks a bigint's digits in JSON.stringify's output, to be unquoted after: unique, so no string can hold it. */
+const BIGINT_MARK = `bigint-${randomUUID()}:`;
+const MARKED_BIGINT = new RegExp(`"${BIGINT_MARK}(\\d+)"`, "g");
+
+/**
+ * JSON.stringify, with a bigint written as the exact number it is (an rlimit of RLIM_INFINITY is
+ * 2^64-1, beyond a double's precision; Go reads it as uint64). Node 20 has no JSON.rawJSON.
+ */
+export function toJson(value: unknown): string {
+  let bigints = false;
+  const text = JSON.stringify(value, (_key, item: unknown) => {
+    if (typeof item !== "bigint") return item;
+    bigints = true;
+    return `${BIGINT_MARK}${item}`;
+  });
+  return bigints ? text.replace(MARKED_BIGINT, "$1") : text;
 }
 
 export function parseJsonAny<T>(any: Any | undefined): T | undefined {
-  return any && any.value.length > 0 ? (JSON.parse(decoder.decode(any.value)) as T) : undefined;
+  return any && any.value.length > 0 ? (fromJson(decoder.decode(any.value)) as T) : undefined;
+}
+
+/**
+ * JSON.parse, with an integer beyond int64 read as a bigint (toJson writes it back the same): a spec
+ * read, changed and sent again keeps an rlimit of 2^64-1, where a double would round it to
+ * 18446744073709552000, which Go refuses as a uint64. Only the uint64 fields (rlimits) hold such
+ * values; every other number stays a number, as code reading a spec does arithmetic on them.
+ */
+const INT64_MAX = 2n ** 63n - 1n;
+
+export function fromJson(text: string): unknown {
+  if (!/\d{19}/.test(text)) return JSON.parse(text);
+  let marked = "";
+  let from = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (inString) {
+      if (char === "\\") i++;
+      else if (char === '"') inString = false;
+    } else if (char === '"') inString = true;
+    else if (char !== undefined && char >= "0" && char <= "9") {
+      let end = i;
+      while (end < text.length && /[0-9.eE+-]/.test(text[end] ?? "")) end++;
+      const number = text.slice(i, end);
+      if (/^\d{19,}$/.test(number) && BigInt(number) > INT64_MAX) {
+        marked += `${text.slice(from, i)}"${BIGINT_MARK}${number}"`;
+        from = end;
+      }
+      i = end - 1;
+    }
+  }
+  const prefix = BIGINT_MARK.length;
+  return JSON.parse(marked + text.slice(from), (_key, item: unknown) =>
+    typeof item === "string" && item.startsWith(BIGINT_MARK) ? BigInt(item.slice(prefix)) : item,
+  );
 }
 
 /** An Any with a bare type URL: containerd 1.6's shims do not accept the `type.googleapis.com/` prefix. */

@@ -29,7 +29,8 @@ export interface OciProcess {
     permitted?: string[];
     ambient?: string[];
   };
-  rlimits?: { type: string; hard: number; soft: number }[];
+  /** Unsigned 64-bit: RLIM_INFINITY (2^64-1, docker's -1) is a bigint, which the spec's JSON carries exactly. */
+  rlimits?: { type: string; hard: number | bigint; soft: number | bigint }[];
   noNewPrivileges?: boolean;
   apparmorProfile?: string;
   oomScoreAdj?: number;

@@ -1,0 +1,233 @@
+import { existsSync, readFileSync } from "node:fs";
+import type { LinuxRunOptions, Ulimit } from "../../oci/linux-options.js";
+import { badRequest, EngineError } from "../errors.js";
+import type { HostConfig } from "./config.js";
+
+/**
+ * HostConfig's privilege, device, rlimit, sysctl and namespace settings as the library's LinuxRunOptions,
+ * checked as dockerd checks them at create (its wording). Each used to be kept as the client sent it and
+ * ignored: `--cap-add NET_ADMIN` gave no NET_ADMIN, `--privileged` no extra capability, `--shm-size`,
+ * `--ulimit`, `--sysctl`, `--device` nothing. Group names in GroupAdd are left for the caller to resolve
+ * in the image (`groupNames`).
+ */
+export function hostRunOptions(
+  hostConfig: HostConfig,
+  hostname = "",
+): {
+  options: LinuxRunOptions;
+  groupNames: string[];
+} {
+  const options: LinuxRunOptions = { noNewPrivileges: false };
+  if (hostConfig.Privileged) options.privileged = true;
+  if (hostConfig.CapAdd?.length) options.capAdd = hostConfig.CapAdd;
+  if (hostConfig.CapDrop?.length) options.capDrop = hostConfig.CapDrop;
+  const devices = list(hostConfig.Devices, "Devices").map((device, index) => {
+    if (!isObject(device) || typeof device.PathOnHost !== "string" || device.PathOnHost === "")
+      throw badRequest(`invalid Devices[${index}]: PathOnHost is required`);
+    const inContainer =
+      typeof device.PathInContainer === "string" && device.PathInContainer !== ""
+        ? device.PathInContainer
+        : device.PathOnHost;
+    const permissions =
+      typeof device.CgroupPermissions === "string" && device.CgroupPermissions !== ""
+        ? device.CgroupPermissions
+        : "rwm";
+    if (!/^[rwm]{1,3}$/.test(permissions)) throw badRequest(`invalid device mode: ${permissions}`);
+    return `${device.PathOnHost}:${inContainer}:${permissions}`;
+  });
+  if (devices.length > 0) options.devices = devices;
+  const rules = list(hostConfig.DeviceCgroupRules, "DeviceCgroupRules").map((rule) => {
+    if (typeof rule !== "string") throw badRequest("invalid DeviceCgroupRules: want strings");
+    return rule;
+  });
+  if (rules.length > 0) options.deviceCgroupRules = rules;
+  const ulimits = list(hostConfig.Ulimits, "Ulimits").map((ulimit): Ulimit => {
+    if (!isObject(ulimit) || typeof ulimit.Name !== "string")
+      throw badRequest("invalid Ulimits: want {Name, Soft, Hard}");
+    const soft = typeof ulimit.Soft === "number" ? ulimit.Soft : 0;
+    const hard = typeof ulimit.Hard === "number" ? ulimit.Hard : 0;
+    return { name: ulimit.Name, soft, hard };
+  });
+  if (ulimits.length > 0) options.ulimits = ulimits;
+  const shmSize = hostConfig.ShmSize;
+  if (shmSize !== undefined && shmSize !== null && shmSize !== 0) {
+    if (typeof shmSize !== "number" || !Number.isInteger(shmSize) || shmSize < 0)
+      throw badRequest("SHM size can not be less than 0");
+    options.shmSize = shmSize;
+  }
+  const sysctls = hostConfig.Sysctls;
+  if (sysctls !== undefined && sysctls !== null) {
+    if (!isObject(sysctls) || Object.values(sysctls).some((value) => typeof value !== "string"))
+      throw badRequest("invalid Sysctls: want a map of strings");
+    if (Object.keys(sysctls).length > 0) options.sysctls = sysctls as Record<string, string>;
+  }
+  const pid = mode(hostConfig.PidMode, "PidMode", ["", "host"]);
+  if (pid === "host") options.pid = "host";
+  // IpcMode: "private" and "shareable" (dockerd's default) are both a namespace of the container's own.
+  const ipc = mode(hostConfig.IpcMode, "IpcMode", ["", "private", "shareable", "host", "none"]);
+  if (ipc === "host") options.ipc = "host";
+  const uts = mode(hostConfig.UTSMode, "UTSMode", ["", "host"]);
+  if (uts === "host") {
+    if (hostname !== "") throw badRequest("Conflicting options: hostname and the UTS mode");
+    options.uts = "host";
+  }
+  const oomScoreAdj = hostConfig.OomScoreAdj;
+  if (oomScoreAdj !== undefined && oomScoreAdj !== null && oomScoreAdj !== 0) {
+    if (
+      typeof oomScoreAdj !== "number" ||
+      !Number.isInteger(oomScoreAdj) ||
+      oomScoreAdj < -1000 ||
+      oomScoreAdj > 1000
+    )
+      throw badRequest(`Invalid value ${String(oomScoreAdj)}, range for oom score adj is [-1000, 1000]`);
+    options.oomScoreAdj = oomScoreAdj;
+  }
+  // API 1.40: the docker CLI sends --security-opt systempaths=unconfined as both lists empty.
+  for (const name of ["MaskedPaths", "ReadonlyPaths"] as const) {
+    const value = hostConfig[name];
+    if (value === undefined || value === null) continue;
+    if (!Array.isArray(value) || value.some((path) => typeof path !== "string" || !path.startsWith("/")))
+      throw badRequest(`invalid ${name}: want a list of absolute paths`);
+    options[name === "MaskedPaths" ? "maskedPaths" : "readonlyPaths"] = value as string[];
+  }
+  const groupIds: number[] = [];
+  const groupNames: string[] = [];
+  for (const group of list(hostConfig.GroupAdd, "GroupAdd")) {
+    if (typeof group !== "string" || group === "")
+      throw badRequest("invalid GroupAdd: want group names or ids");
+    if (/^\d+$/.test(group)) groupIds.push(Number(group));
+    else groupNames.push(group);
+  }
+  if (groupIds.length > 0) options.groupAdd = groupIds;
+  for (const opt of list(hostConfig.SecurityOpt, "SecurityOpt")) {
+    if (typeof opt !== "string") throw badRequest("invalid SecurityOpt: want strings");
+    securityOpt(opt, options);
+  }
+  return { options, groupNames };
+}
+
+/** moby's parseSecurityOpt (daemon/create.go): its keys, its errors. */
+function securityOpt(opt: string, options: LinuxRunOptions): void {
+  if (opt === "no-new-privileges") {
+    options.noNewPrivileges = true;
+    return;
+  }
+  if (opt === "disable") return; // label=disable's old form: SELinux labels, which this host does not apply.
+  const separator = opt.includes("=") ? "=" : ":";
+  const at = opt.indexOf(separator);
+  if (at < 0) throw badRequest(`invalid --security-opt 1: ${JSON.stringify(opt)}`);
+  const key = opt.slice(0, at);
+  const value = opt.slice(at + 1);
+  switch (key) {
+    case "no-new-privileges":
+      if (!["true", "false", "1", "0", "t", "f", "TRUE", "FALSE", "True", "False"].includes(value))
+        throw badRequest(`invalid --security-opt 2: ${JSON.stringify(opt)}`);
+      options.noNewPrivileges = ["true", "1", "t", "TRUE", "True"].includes(value);
+      return;
+    case "systempaths":
+      if (value !== "unconfined") throw badRequest(`invalid --security-opt 2: ${JSON.stringify(opt)}`);
+      options.maskedPaths = [];
+      options.readonlyPaths = [];
+      return;
+    case "seccomp":
+      // No seccomp profile is applied by this engine, so "unconfined" is what it already does.
+      if (value !== "unconfined")
+        throw new EngineError(
+          501,
+          "seccomp profiles are not applied by this engine (containers run without one): only seccomp=unconfined is accepted",
+        );
+      return;
+    case "apparmor":
+      // dockerd applies a profile only where AppArmor is enabled; elsewhere the option has no effect.
+      if (value !== "unconfined" && appArmorEnabled())
+        throw new EngineError(
+          501,
+          "AppArmor profiles are not applied by this engine: only apparmor=unconfined is accepted",
+        );
+      return;
+    case "label":
+      // SELinux labels: dockerd ignores them where SELinux is not enabled, as on this host.
+      if (selinuxEnabled()) throw new EngineError(501, "SELinux labels are not applied by this engine");
+      return;
+    default:
+      throw badRequest(`invalid --security-opt 2: ${JSON.stringify(opt)}`);
+  }
+}
+
+function appArmorEnabled(): boolean {
+  try {
+    return readFileSync("/sys/module/apparmor/parameters/enabled", "utf8").trim() === "Y";
+  } catch {
+    return false;
+  }
+}
+
+function selinuxEnabled(): boolean {
+  return existsSync("/sys/fs/selinux/enforce");
+}
+
+function mode(value: unknown, name: string, allowed: readonly string[]): string {
+  if (value === undefined || value === null) return "";
+  if (typeof value !== "string") throw badRequest(`invalid ${name}: want a string`);
+  if (value.startsWith("container:"))
+    throw new EngineError(
+      501,
+      `${name} ${value}: sharing another container's namespace is not supported by this engine (host, or the container's own)`,
+    );
+  if (!allowed.includes(value)) throw badRequest(`invalid ${name}: ${value}`);
+  return value;
+}
+
+function list(value: unknown, name: string): unknown[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw badRequest(`invalid ${name}: want a list`);
+  return value;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** dockerd's verifyPlatformContainerResources for the limits resourcesOf applies beyond Memory and CPU. */
+export function checkResourceSettings(hostConfig: HostConfig): void {
+  const number = (name: string): number => {
+    const value = hostConfig[name];
+    if (value === undefined || value === null) return 0;
+    if (typeof value !== "number" || !Number.isFinite(value))
+      throw badRequest(`invalid ${name}: want a number`);
+    return value;
+  };
+  const memory = hostConfig.Memory;
+  const swap = number("MemorySwap");
+  if (swap > 0 && memory === 0)
+    throw badRequest("You should always set the Memory limit when using Memoryswap limit, see usage");
+  if (swap > 0 && swap < memory)
+    throw badRequest("Minimum memoryswap limit should be larger than memory limit, see usage");
+  const reservation = number("MemoryReservation");
+  if (memory > 0 && reservation > memory)
+    throw badRequest("Minimum memory limit can not be less than memory reservation limit, see usage");
+  if (reservation < 0 || (reservation > 0 && reservation < 6 * 1024 * 1024))
+    throw badRequest("Minimum memory reservation allowed is 6MB");
+  const swappiness = hostConfig.MemorySwappiness;
+  if (swappiness !== undefined && swappiness !== null && swappiness !== -1) {
+    if (typeof swappiness !== "number" || !Number.isInteger(swappiness) || swappiness < 0 || swappiness > 100)
+      throw badRequest(`Invalid value: ${String(swappiness)}, valid memory swappiness range is 0-100`);
+  }
+  const weight = number("BlkioWeight");
+  if (weight !== 0 && (weight < 10 || weight > 1000))
+    throw badRequest("Range of blkio weight is from 10 to 1000");
+  for (const name of ["CpusetCpus", "CpusetMems"]) {
+    const value = hostConfig[name];
+    if (value === undefined || value === null || value === "") continue;
+    if (typeof value !== "string" || !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(value))
+      throw badRequest(
+        `Invalid value ${String(value)} for cpuset ${name === "CpusetCpus" ? "cpus" : "mems"}`,
+      );
+  }
+  if (
+    hostConfig.OomKillDisable !== undefined &&
+    hostConfig.OomKillDisable !== null &&
+    typeof hostConfig.OomKillDisable !== "boolean"
+  )
+    throw badRequest("invalid OomKillDisable: want a boolean");
+}

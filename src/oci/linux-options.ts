@@ -1,0 +1,438 @@
+import { readdirSync, readFileSync, type Stats, statSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { InvalidArgumentError } from "../errors.js";
+import { DEFAULT_CAPABILITIES } from "./defaults.js";
+import { parseSize } from "./resources.js";
+import type { OciLinux, OciSpec } from "./spec.js";
+
+/**
+ * What `docker run` sets beyond limits: privileges, devices, process limits, kernel parameters and the
+ * namespaces a container shares with the host, with docker's flag names in camelCase. Checked up front:
+ * a bad value is an InvalidArgumentError naming the option, never a failure deep inside runc.
+ */
+export interface LinuxRunOptions {
+  /** `--privileged`: every capability, every host device, no masked paths, /sys writable. */
+  privileged?: boolean;
+  /** `--cap-add`: `NET_ADMIN` or `CAP_NET_ADMIN`, any case; `ALL` for every capability. */
+  capAdd?: readonly string[];
+  /** `--cap-drop`: as capAdd; `ALL` drops the defaults (capAdd still adds). */
+  capDrop?: readonly string[];
+  /** `--device HOST[:CONTAINER][:PERMISSIONS]` (permissions of r, w, m; default rwm); a directory adds the devices in it. */
+  devices?: readonly string[];
+  /** `--device-cgroup-rule 'c 1:3 rwm'`: devices the container may use (major or minor `*` for any). */
+  deviceCgroupRules?: readonly string[];
+  /** `--ulimit nofile=1024:2048`: the process's rlimits, replacing the default of the same name. */
+  ulimits?: readonly Ulimit[];
+  /** `--shm-size`: /dev/shm's size, bytes or a size such as `"256m"` (default 64m). */
+  shmSize?: number | string;
+  /** `--sysctl`: namespaced kernel parameters (`net.*`, `fs.mqueue.*`, the IPC `kernel.*` ones). */
+  sysctls?: Readonly<Record<string, string>>;
+  /** `--pid host`, `--ipc host`, `--uts host`: the host's namespace instead of a new one. */
+  pid?: "host";
+  ipc?: "host";
+  uts?: "host";
+  /** `--group-add`: supplementary group ids. */
+  groupAdd?: readonly number[];
+  /** `--oom-score-adj`: -1000 to 1000. */
+  oomScoreAdj?: number;
+  /**
+   * `--security-opt no-new-privileges`: setuid binaries and file capabilities no longer raise privileges.
+   * Default true (containerd's default spec, what ctr runs); docker's default is false.
+   */
+  noNewPrivileges?: boolean;
+  /**
+   * Paths under /proc and /sys hidden from the container, and those it may only read, instead of the
+   * defaults (`--security-opt systempaths=unconfined`: both empty). A privileged container has none.
+   */
+  maskedPaths?: readonly string[];
+  readonlyPaths?: readonly string[];
+}
+
+export interface Ulimit {
+  name: string;
+  soft: number;
+  hard: number;
+}
+
+/** The kernel's capabilities in bit order (linux/capability.h): the index is the capability's number. */
+const CAPABILITIES = [
+  "CHOWN",
+  "DAC_OVERRIDE",
+  "DAC_READ_SEARCH",
+  "FOWNER",
+  "FSETID",
+  "KILL",
+  "SETGID",
+  "SETUID",
+  "SETPCAP",
+  "LINUX_IMMUTABLE",
+  "NET_BIND_SERVICE",
+  "NET_BROADCAST",
+  "NET_ADMIN",
+  "NET_RAW",
+  "IPC_LOCK",
+  "IPC_OWNER",
+  "SYS_MODULE",
+  "SYS_RAWIO",
+  "SYS_CHROOT",
+  "SYS_PTRACE",
+  "SYS_PACCT",
+  "SYS_ADMIN",
+  "SYS_BOOT",
+  "SYS_NICE",
+  "SYS_RESOURCE",
+  "SYS_TIME",
+  "SYS_TTY_CONFIG",
+  "MKNOD",
+  "LEASE",
+  "AUDIT_WRITE",
+  "AUDIT_CONTROL",
+  "SETFCAP",
+  "MAC_OVERRIDE",
+  "MAC_ADMIN",
+  "SYSLOG",
+  "WAKE_ALARM",
+  "BLOCK_SUSPEND",
+  "AUDIT_READ",
+  "PERFMON",
+  "BPF",
+  "CHECKPOINT_RESTORE",
+].map((name) => `CAP_${name}`);
+
+/**
+ * Every capability this process could give: those of the kernel (up to /proc/sys/kernel/cap_last_cap)
+ * in our bounding set. runc cannot raise one outside it ("unable to apply caps: operation not
+ * permitted"), as where ctrd itself runs in a container; moby's GetAllCapabilities filters the same way.
+ */
+function allCapabilities(): string[] {
+  let last = CAPABILITIES.length - 1;
+  let bounding = (1n << 64n) - 1n;
+  try {
+    last = Math.min(last, Number.parseInt(readFileSync("/proc/sys/kernel/cap_last_cap", "utf8"), 10));
+    const line = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
+    if (line?.[1]) bounding = BigInt(`0x${line[1]}`);
+  } catch {}
+  return CAPABILITIES.slice(0, last + 1).filter((_, bit) => (bounding >> BigInt(bit)) & 1n);
+}
+
+/** `net_admin`, `NET_ADMIN`, `CAP_NET_ADMIN` → `CAP_NET_ADMIN`; `ALL` stays. As moby's NormalizeLegacyCapabilities. */
+function normalizeCapability(name: string, option: string): string {
+  const upper = name.trim().toUpperCase();
+  if (upper === "ALL") return upper;
+  const full = upper.startsWith("CAP_") ? upper : `CAP_${upper}`;
+  if (!CAPABILITIES.includes(full)) throw invalid(option, `unknown capability: ${JSON.stringify(full)}`);
+  return full;
+}
+
+/** moby's TweakCapabilities: the defaults (or all with add ALL), plus what is added, less what is dropped. */
+export function capabilitiesOf(options: LinuxRunOptions): string[] {
+  const add = (options.capAdd ?? []).map((name) => normalizeCapability(name, "capAdd"));
+  const drop = (options.capDrop ?? []).map((name) => normalizeCapability(name, "capDrop"));
+  if (options.privileged || add.includes("ALL")) {
+    const all = allCapabilities();
+    return drop.includes("ALL") ? all : all.filter((cap) => !drop.includes(cap));
+  }
+  const base = drop.includes("ALL") ? [] : DEFAULT_CAPABILITIES.filter((cap) => !drop.includes(cap));
+  return [...new Set([...base, ...add.filter((cap) => cap !== "ALL")])];
+}
+
+const ULIMITS = new Set([
+  "as",
+  "core",
+  "cpu",
+  "data",
+  "fsize",
+  "locks",
+  "memlock",
+  "msgqueue",
+  "nice",
+  "nofile",
+  "nproc",
+  "rss",
+  "rtprio",
+  "rttime",
+  "sigpending",
+  "stack",
+]);
+
+/** `nofile=1024[:2048]` (go-units' ParseUlimit; -1 for unlimited). */
+export function parseUlimit(text: string): Ulimit {
+  const match = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(text.trim());
+  if (!match)
+    throw invalid("ulimits", `invalid ulimit argument: ${JSON.stringify(text)} (want name=soft[:hard])`);
+  const soft = Number(match[2]);
+  return checkUlimit({ name: match[1] ?? "", soft, hard: match[3] === undefined ? soft : Number(match[3]) });
+}
+
+function checkUlimit(ulimit: Ulimit): Ulimit {
+  if (!ULIMITS.has(ulimit.name)) throw invalid("ulimits", `invalid ulimit type: ${ulimit.name}`);
+  for (const value of [ulimit.soft, ulimit.hard])
+    if (!Number.isSafeInteger(value) || value < -1)
+      throw invalid("ulimits", `${ulimit.name}: ${value} is not a limit (a count, or -1 for unlimited)`);
+  const unlimited = (value: number) => (value === -1 ? Number.POSITIVE_INFINITY : value);
+  if (unlimited(ulimit.soft) > unlimited(ulimit.hard))
+    throw invalid(
+      "ulimits",
+      `ulimit soft limit must be less than or equal to hard limit: ${ulimit.soft} > ${ulimit.hard}`,
+    );
+  return ulimit;
+}
+
+/** rlimits are unsigned: -1 (unlimited) is RLIM_INFINITY, 2^64-1 (moby: uint64(-1)). */
+const RLIM_INFINITY = 2n ** 64n - 1n;
+
+/** The IPC sysctls of kernel.*, which the IPC namespace holds (runc's validator and moby's list). */
+const IPC_SYSCTLS = new Set([
+  "kernel.msgmax",
+  "kernel.msgmnb",
+  "kernel.msgmni",
+  "kernel.sem",
+  "kernel.shmall",
+  "kernel.shmmax",
+  "kernel.shmmni",
+  "kernel.shm_rmid_forced",
+]);
+
+function checkSysctl(name: string, hostNetwork: boolean, hostIpc: boolean): void {
+  if (IPC_SYSCTLS.has(name) || name.startsWith("fs.mqueue.")) {
+    if (hostIpc)
+      throw invalid("sysctls", `sysctl ${JSON.stringify(name)} is not allowed with the host's IPC namespace`);
+    return;
+  }
+  if (name.startsWith("net.")) {
+    if (hostNetwork)
+      throw invalid(
+        "sysctls",
+        `sysctl ${JSON.stringify(name)} is not allowed in the host's network namespace`,
+      );
+    return;
+  }
+  throw invalid(
+    "sysctls",
+    `sysctl ${JSON.stringify(name)} is not namespaced: only net.*, fs.mqueue.* and the IPC kernel.* ones (${[...IPC_SYSCTLS].join(", ")}) are set per container`,
+  );
+}
+
+type LinuxDevice = NonNullable<OciLinux["devices"]>[number];
+type DeviceRule = NonNullable<NonNullable<OciLinux["resources"]>["devices"]>[number];
+
+/** A device node's OCI entry, or undefined when the path is not a device. */
+function deviceAt(path: string, info: Stats, inContainer: string): LinuxDevice | undefined {
+  const type = info.isCharacterDevice() ? "c" : info.isBlockDevice() ? "b" : info.isFIFO() ? "p" : undefined;
+  if (!type) return undefined;
+  // glibc's major()/minor() of a 64-bit dev_t.
+  const rdev = BigInt(statSync(path, { bigint: true }).rdev);
+  return {
+    path: inContainer,
+    type,
+    major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
+    minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
+    fileMode: info.mode & 0o7777,
+    uid: info.uid,
+    gid: info.gid,
+  };
+}
+
+/** `--device HOST[:CONTAINER][:PERMISSIONS]`, as the docker CLI's ParseDevice and moby's devicesFromPath. */
+export function devicesOf(spec: string): { devices: LinuxDevice[]; rules: DeviceRule[] } {
+  const parts = spec.split(":");
+  let permissions = "rwm";
+  if (parts.length > 1 && /^[rwm]+$/.test(parts[parts.length - 1] ?? "")) permissions = parts.pop() ?? "rwm";
+  if (parts.length > 2) throw invalid("devices", `invalid device specification: ${JSON.stringify(spec)}`);
+  const [host = "", container = host] = parts;
+  if (!isAbsolute(host) || !isAbsolute(container))
+    throw invalid("devices", `${JSON.stringify(spec)}: the host and container paths must be absolute`);
+  let info: Stats;
+  try {
+    info = statSync(host);
+  } catch (err) {
+    throw invalid(
+      "devices",
+      `error gathering device information while adding custom device ${JSON.stringify(host)}: ${(err as Error).message}`,
+    );
+  }
+  const found: LinuxDevice[] = [];
+  if (info.isDirectory()) {
+    // Every device below the directory, at the same place below the container path.
+    for (const entry of readdirSync(host, { recursive: true, encoding: "utf8" })) {
+      const path = join(host, entry);
+      const device = deviceAt(path, statSync(path), join(container, entry));
+      if (device) found.push(device);
+    }
+  } else {
+    const device = deviceAt(host, info, container);
+    if (!device)
+      throw invalid(
+        "devices",
+        `error gathering device information while adding custom device ${JSON.stringify(host)}: not a device node`,
+      );
+    found.push(device);
+  }
+  return {
+    devices: found,
+    rules: found.map(({ type, major, minor }) => ({ allow: true, type, major, minor, access: permissions })),
+  };
+}
+
+/** `c 1:3 rwm`, `b *:* m`, `a` (moby's device cgroup rules). */
+export function parseDeviceCgroupRule(text: string): DeviceRule {
+  const match = /^([acb])(?: (\*|\d+):(\*|\d+))?(?: ([rwm]{1,3}))?$/.exec(text.trim());
+  if (!match) throw invalid("deviceCgroupRules", `invalid device cgroup rule: ${JSON.stringify(text)}`);
+  const number = (value: string | undefined) =>
+    value === undefined || value === "*" ? undefined : Number(value);
+  const major = number(match[2]);
+  const minor = number(match[3]);
+  return {
+    allow: true,
+    type: match[1] ?? "a",
+    ...(major !== undefined ? { major } : {}),
+    ...(minor !== undefined ? { minor } : {}),
+    access: match[4] ?? "rwm",
+  };
+}
+
+/** The host's devices a privileged container gets: containerd's getDevices, which skips these. */
+const NOT_PRIVILEGED_DEVICES = new Set([
+  "pts",
+  "shm",
+  "fd",
+  "mqueue",
+  ".lxc",
+  ".lxd-mounts",
+  ".udev",
+  "console",
+]);
+
+function hostDevices(dir = "/dev"): LinuxDevice[] {
+  const found: LinuxDevice[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return found;
+  }
+  for (const name of entries) {
+    if (NOT_PRIVILEGED_DEVICES.has(name)) continue;
+    const path = join(dir, name);
+    let info: Stats;
+    try {
+      info = statSync(path);
+    } catch {
+      continue;
+    }
+    if (info.isDirectory()) found.push(...hostDevices(path));
+    else {
+      const device = deviceAt(path, info, path);
+      if (device && device.type !== "p") found.push(device);
+    }
+  }
+  return found;
+}
+
+/** Applies the options to a spec made by defaultLinuxSpec (so with its defaults in place). */
+export function applyLinuxRunOptions(spec: OciSpec, options: LinuxRunOptions): void {
+  const proc = spec.process;
+  const linux = spec.linux;
+  if (!proc || !linux) return;
+  const caps = capabilitiesOf(options);
+  proc.capabilities = { bounding: caps, effective: caps, permitted: caps };
+  if (options.noNewPrivileges !== undefined) proc.noNewPrivileges = options.noNewPrivileges;
+  if (options.privileged) proc.noNewPrivileges = options.noNewPrivileges ?? false;
+  if (options.maskedPaths) linux.maskedPaths = [...options.maskedPaths];
+  if (options.readonlyPaths) linux.readonlyPaths = [...options.readonlyPaths];
+  if (options.privileged) {
+    linux.maskedPaths = [];
+    linux.readonlyPaths = [];
+  }
+  const rules: DeviceRule[] = [];
+  const devices: LinuxDevice[] = [];
+  if (options.privileged) {
+    devices.push(...hostDevices());
+    rules.push({ allow: true, access: "rwm" });
+    // moby: a privileged container's /sys (and cgroup mount) is writable.
+    for (const mount of spec.mounts ?? [])
+      if (mount.type === "sysfs" || mount.type === "cgroup")
+        mount.options = (mount.options ?? []).filter((option) => option !== "ro");
+  }
+  for (const device of options.devices ?? []) {
+    const found = devicesOf(device);
+    devices.push(...found.devices);
+    rules.push(...found.rules);
+  }
+  for (const rule of options.deviceCgroupRules ?? []) rules.push(parseDeviceCgroupRule(rule));
+  if (devices.length > 0) {
+    // A path named twice (privileged and --device) is made once: the last one given wins.
+    const byPath = new Map((linux.devices ?? []).map((device) => [device.path, device]));
+    for (const device of devices) byPath.set(device.path, device);
+    linux.devices = [...byPath.values()];
+  }
+  if (rules.length > 0)
+    linux.resources = { ...linux.resources, devices: [...(linux.resources?.devices ?? []), ...rules] };
+  if (options.ulimits) {
+    const given = options.ulimits.map(checkUlimit);
+    const names = new Set(given.map((ulimit) => `RLIMIT_${ulimit.name.toUpperCase()}`));
+    const infinity = (value: number) => (value === -1 ? RLIM_INFINITY : value);
+    proc.rlimits = [
+      ...(proc.rlimits ?? []).filter((rlimit) => !names.has(rlimit.type)),
+      ...given.map((ulimit) => ({
+        type: `RLIMIT_${ulimit.name.toUpperCase()}`,
+        soft: infinity(ulimit.soft),
+        hard: infinity(ulimit.hard),
+      })),
+    ];
+  }
+  if (options.oomScoreAdj !== undefined) {
+    if (!Number.isInteger(options.oomScoreAdj) || options.oomScoreAdj < -1000 || options.oomScoreAdj > 1000)
+      throw invalid("oomScoreAdj", `must be an integer from -1000 to 1000, not ${options.oomScoreAdj}`);
+    proc.oomScoreAdj = options.oomScoreAdj;
+  }
+  if (options.groupAdd && options.groupAdd.length > 0) {
+    for (const gid of options.groupAdd)
+      if (!Number.isInteger(gid) || gid < 0 || gid > 0xffffffff)
+        throw invalid("groupAdd", `${gid} is not a group id`);
+    proc.user.additionalGids = [...new Set([...(proc.user.additionalGids ?? []), ...options.groupAdd])];
+  }
+  const dropNamespace = (type: string) => {
+    linux.namespaces = (linux.namespaces ?? []).filter((namespace) => namespace.type !== type);
+  };
+  for (const [option, type] of [
+    ["pid", "pid"],
+    ["ipc", "ipc"],
+    ["uts", "uts"],
+  ] as const) {
+    const value = options[option];
+    if (value === undefined) continue;
+    if (value !== "host") throw invalid(option, `${JSON.stringify(value)}: only "host" is supported`);
+    dropNamespace(type);
+  }
+  if (options.uts === "host") delete spec.hostname;
+  if (options.ipc === "host") {
+    // The host's IPC namespace with the host's /dev/shm, as docker's --ipc host.
+    spec.mounts = (spec.mounts ?? []).map((mount) =>
+      mount.destination === "/dev/shm"
+        ? { destination: "/dev/shm", type: "bind", source: "/dev/shm", options: ["rbind", "rprivate", "rw"] }
+        : mount,
+    );
+  } else if (options.shmSize !== undefined) {
+    const bytes = parseSize(options.shmSize, "shmSize");
+    if (bytes <= 0) throw invalid("shmSize", `must be greater than 0, not ${String(options.shmSize)}`);
+    for (const mount of spec.mounts ?? [])
+      if (mount.destination === "/dev/shm" && mount.type === "tmpfs")
+        mount.options = [
+          ...(mount.options ?? []).filter((option) => !option.startsWith("size=")),
+          `size=${bytes}`,
+        ];
+  }
+  if (options.sysctls && Object.keys(options.sysctls).length > 0) {
+    const hostNetwork = !(linux.namespaces ?? []).some((namespace) => namespace.type === "network");
+    for (const [name, value] of Object.entries(options.sysctls)) {
+      if (typeof value !== "string") throw invalid("sysctls", `${name}: the value must be a string`);
+      checkSysctl(name, hostNetwork, options.ipc === "host");
+    }
+    linux.sysctl = { ...linux.sysctl, ...options.sysctls };
+  }
+}
+
+function invalid(option: string, message: string): InvalidArgumentError {
+  return new InvalidArgumentError(`${option}: ${message}`);
+}

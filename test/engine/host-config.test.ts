@@ -1,0 +1,232 @@
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { describe, expect, it } from "vitest";
+import { useEngine } from "./harness.js";
+
+// HostConfig settings dockerd applies and this engine used to keep and ignore: the docker CLI's flags,
+// checked from inside the container.
+const engine = useEngine("lcd-engine-hostcfg-");
+
+async function runIn(flags: string[], script: string) {
+  return engine.docker(["run", "--rm", ...flags, engine.image, "sh", "-c", script]);
+}
+
+/** /proc/self/status's CapEff as the set of capability numbers. */
+function capabilityNumbers(capEff: string): number[] {
+  const mask = BigInt(`0x${capEff.trim()}`);
+  const numbers: number[] = [];
+  for (let bit = 0n; bit < 64n; bit++) if (mask & (1n << bit)) numbers.push(Number(bit));
+  return numbers;
+}
+
+const DOCKER_DEFAULT_CAPS = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31];
+const capEff = "grep CapEff /proc/self/status | cut -f2";
+
+describe("HostConfig that dockerd applies", () => {
+  it("capabilities: the defaults, --cap-add, --cap-drop, ALL, and an unknown one refused", async () => {
+    const plain = await runIn([], capEff);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(capabilityNumbers(plain.stdout)).toEqual(DOCKER_DEFAULT_CAPS);
+    const added = await runIn(
+      ["--cap-add", "NET_ADMIN", "--cap-add", "cap_sys_ptrace", "--cap-drop", "MKNOD"],
+      capEff,
+    );
+    expect(capabilityNumbers(added.stdout)).toEqual(
+      [...DOCKER_DEFAULT_CAPS.filter((cap) => cap !== 27), 12, 19].sort((a, b) => a - b),
+    );
+    const only = await runIn(["--cap-drop", "ALL", "--cap-add", "CHOWN"], capEff);
+    expect(capabilityNumbers(only.stdout)).toEqual([0]);
+    const unknown = await runIn(["--cap-add", "NOT_A_CAP"], "true");
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/unknown capability: "CAP_NOT_A_CAP"/);
+  });
+
+  it("--privileged: every capability, the host's devices, mount works, /sys writable", async () => {
+    // Every capability of the kernel that ctrd (run by this process) holds in its bounding set.
+    const lastCap = Number(readFileSync("/proc/sys/kernel/cap_last_cap", "utf8"));
+    const bounding = capabilityNumbers(
+      /^CapBnd:\s*(\w+)$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0",
+    );
+    // A host device the default set does not make (docker's default /dev has null, zero, full, tty, …).
+    const hostOnly = ["kmsg", "loop0", "tty1", "fuse"].find((name) => {
+      try {
+        return statSync(`/dev/${name}`).isCharacterDevice() || statSync(`/dev/${name}`).isBlockDevice();
+      } catch {
+        return false;
+      }
+    });
+    expect(hostOnly, `host devices: ${readdirSync("/dev").join(" ")}`).toBeDefined();
+    const script = `${capEff}; test -e /dev/${hostOnly} && echo has-device; mkdir -p /tmp/m && mount -t tmpfs none /tmp/m && echo mounted; grep ' /sys ' /proc/mounts`;
+    const privileged = await runIn(["--privileged"], script);
+    expect(privileged.code, privileged.stderr).toBe(0);
+    const [caps, ...rest] = privileged.stdout.trim().split("\n");
+    expect(capabilityNumbers(caps ?? "")).toEqual(bounding.filter((cap) => cap <= lastCap));
+    expect(bounding.length).toBeGreaterThan(DOCKER_DEFAULT_CAPS.length);
+    expect(rest).toContain("has-device");
+    expect(rest).toContain("mounted");
+    expect(rest.find((line) => line.includes(" /sys "))).toMatch(/ rw[, ]/);
+    const plain = await runIn([], script);
+    expect(plain.stdout).not.toContain("has-device");
+    expect(plain.stdout).not.toContain("mounted");
+  });
+
+  it("--device: the host's device at a path of the container's, with its cgroup permissions", async () => {
+    const rw = await runIn(
+      ["--device", "/dev/null:/dev/mynull"],
+      "test -c /dev/mynull && echo hi > /dev/mynull && echo wrote",
+    );
+    expect(rw.stdout.trim(), rw.stderr).toBe("wrote");
+    // /dev/null is one runc always allows: the permissions show on a device it does not.
+    const other = ["fuse", "loop0", "tty1"].find((name) => {
+      try {
+        return statSync(`/dev/${name}`).isCharacterDevice() || statSync(`/dev/${name}`).isBlockDevice();
+      } catch {
+        return false;
+      }
+    });
+    const openForWrite = "exec 3>/dev/mine && echo opened";
+    const readOnly = await runIn(["--device", `/dev/${other}:/dev/mine:r`], openForWrite);
+    expect(readOnly.stdout).toBe("");
+    expect(readOnly.stderr).toMatch(/Operation not permitted/);
+    const writable = await runIn(["--device", `/dev/${other}:/dev/mine:rw`], openForWrite);
+    expect(writable.stderr).not.toMatch(/Operation not permitted/);
+    const missing = await runIn(["--device", "/dev/not-a-device-here"], "true");
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/not-a-device-here/);
+  });
+
+  it("--ulimit (unlimited too), --oom-score-adj, --shm-size, --group-add", async () => {
+    const result = await runIn(
+      [
+        "--ulimit",
+        "nofile=512:1024",
+        "--ulimit",
+        "core=-1",
+        "--oom-score-adj",
+        "500",
+        "--shm-size",
+        "128m",
+        "--group-add",
+        "1234",
+        "--group-add",
+        "nogroup",
+      ],
+      "ulimit -n; ulimit -Hn; ulimit -c; cat /proc/self/oom_score_adj; grep ' /dev/shm ' /proc/mounts; grep Groups /proc/self/status",
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const [soft, hard, core, oom, shm, groups] = result.stdout.trim().split("\n");
+    expect([soft, hard, core, oom]).toEqual(["512", "1024", "unlimited", "500"]);
+    expect(shm).toMatch(/size=131072k/);
+    expect(groups?.split(/\s+/).slice(1).map(Number).sort()).toEqual([1234, 65534]);
+    const bad = await engine.api("POST", "/containers/create", {
+      Image: engine.image,
+      Cmd: ["true"],
+      HostConfig: { Ulimits: [{ Name: "nofile", Soft: 10, Hard: 5 }] },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatch(/soft limit must be less than or equal to hard limit/);
+  });
+
+  it("--sysctl: namespaced ones set, others refused before anything is made", async () => {
+    const set = await runIn(
+      ["--sysctl", "net.ipv4.ip_forward=1", "--sysctl", "kernel.shmmni=1000"],
+      "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni",
+    );
+    expect(set.stdout, set.stderr).toBe("1\n1000\n");
+    const before = await engine.docker(["ps", "-aq"]);
+    const refused = await engine.api("POST", "/containers/create", {
+      Image: engine.image,
+      Cmd: ["true"],
+      HostConfig: { Sysctls: { "vm.swappiness": "1" } },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatch(/vm\.swappiness.*not namespaced/);
+    const hostNet = await engine.api("POST", "/containers/create", {
+      Image: engine.image,
+      Cmd: ["true"],
+      HostConfig: { NetworkMode: "host", Sysctls: { "net.ipv4.ip_forward": "1" } },
+    });
+    expect(hostNet.status).toBe(400);
+    expect((await engine.docker(["ps", "-aq"])).stdout).toBe(before.stdout);
+  });
+
+  it("--pid host, --ipc host, --uts host", async () => {
+    const marker = `/dev/shm/lcd-ipc-${process.pid}`;
+    writeFileSync(marker, "shared\n");
+    try {
+      const result = await runIn(
+        ["--pid", "host", "--ipc", "host", "--uts", "host"],
+        `cat /proc/1/comm; cat ${marker}; hostname`,
+      );
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toBe(`${readFileSync("/proc/1/comm", "utf8")}shared\n${hostname()}\n`);
+    } finally {
+      rmSync(marker, { force: true });
+    }
+    const own = await runIn([], `cat /proc/1/comm; test -e ${marker} || echo no-marker`);
+    expect(own.stdout).toBe("sh\nno-marker\n");
+    const conflict = await runIn(["--uts", "host", "--hostname", "other"], "true");
+    expect(conflict.code).not.toBe(0);
+    expect(conflict.stderr).toMatch(/Conflicting options: hostname and the UTS mode/);
+  });
+
+  it("--security-opt: no-new-privileges (docker's default is off), systempaths, and what is refused", async () => {
+    const nnp = "grep NoNewPrivs /proc/self/status | cut -f2";
+    expect((await runIn([], nnp)).stdout).toBe("0\n");
+    expect((await runIn(["--security-opt", "no-new-privileges"], nnp)).stdout).toBe("1\n");
+    expect((await runIn(["--security-opt", "no-new-privileges:true"], nnp)).stdout).toBe("1\n");
+    // runc masks a file by binding /dev/null over it (this kernel has no /proc/kcore).
+    const keys = "[ -c /proc/keys ] && echo masked || echo open";
+    expect((await runIn([], keys)).stdout).toBe("masked\n");
+    const unmasked = await runIn(["--security-opt", "systempaths=unconfined"], keys);
+    expect(unmasked.stdout).toBe("open\n");
+    // The docker CLI checks the form itself; the engine answers another client as dockerd does.
+    const bad = await engine.api("POST", "/containers/create", {
+      Image: engine.image,
+      Cmd: ["true"],
+      HostConfig: { SecurityOpt: ["bogus"] },
+    });
+    expect(bad).toMatchObject({ status: 400 });
+    expect(bad.body).toMatch(/invalid --security-opt 1: \\"bogus\\"/);
+    const profile = await engine.api("POST", "/containers/create", {
+      Image: engine.image,
+      Cmd: ["true"],
+      HostConfig: { SecurityOpt: ['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}'] },
+    });
+    expect(profile.status).toBe(501);
+    expect(profile.body).toMatch(/seccomp profiles are not applied/);
+  });
+
+  it("memory swap, reservation, cpuset: applied, and dockerd's checks", async () => {
+    const applied = await runIn(
+      ["--memory", "64m", "--memory-swap", "128m", "--memory-reservation", "32m", "--cpuset-cpus", "0"],
+      "cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes /sys/fs/cgroup/cpuset/cpuset.cpus",
+    );
+    expect(applied.stdout, applied.stderr).toBe(`${32 * 1024 * 1024}\n0\n`);
+    const swapBelow = await runIn(["--memory", "64m", "--memory-swap", "32m"], "true");
+    expect(swapBelow.stderr).toMatch(/Minimum memoryswap limit should be larger than memory limit/);
+    const reservationAbove = await runIn(["--memory", "64m", "--memory-reservation", "128m"], "true");
+    expect(reservationAbove.stderr).toMatch(
+      /Minimum memory limit can not be less than memory reservation limit/,
+    );
+    const running = await engine.docker([
+      "run",
+      "-d",
+      "--memory",
+      "64m",
+      "--memory-swap",
+      "96m",
+      engine.image,
+      "sleep",
+      "60",
+    ]);
+    const id = running.stdout.trim();
+    const above = await engine.docker(["update", "--memory", "128m", id]);
+    expect(above.stderr).toMatch(/Memory limit should be smaller than already set memoryswap limit/);
+    const both = await engine.docker(["update", "--memory", "128m", "--memory-swap", "256m", id]);
+    expect(both.code, both.stderr).toBe(0);
+    await engine.docker(["rm", "-f", id]);
+    const weight = await runIn(["--blkio-weight", "5"], "true");
+    expect(weight.stderr).toMatch(/Range of blkio weight is from 10 to 1000/);
+  });
+});
