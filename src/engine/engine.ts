@@ -51,7 +51,9 @@ export class Engine {
     this.volumes = new VolumeStore(join(options.stateDir, "volumes"), options.logger, this.events, (name) =>
       store
         .all()
-        .filter((record) => record.MountPoints?.some((mountPoint) => mountPoint.Name === name))
+        .filter((record) =>
+          record.MountPoints?.some((mountPoint) => mountPoint.Type === "volume" && mountPoint.Name === name),
+        )
         .map((record) => record.Id),
     );
     this.manager = new ContainerManager({

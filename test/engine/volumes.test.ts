@@ -388,6 +388,79 @@ describe("ctrd serve volumes: containers", () => {
     expect(await volumeNames()).toEqual(before);
   });
 
+  it("shares a container's volumes and binds with --volumes-from (read-only with :ro); the last user's rm -v removes an anonymous one", async () => {
+    const hostDir = join(engine.containerd.dir, "vol-from-host");
+    mkdirSync(hostDir, { recursive: true });
+    writeFileSync(join(hostDir, "h"), "from the host\n");
+    const store = await engine.docker([
+      "create",
+      "--name",
+      "vol-store",
+      "-v",
+      "/shared",
+      "-v",
+      `${hostDir}:/hostdir`,
+      engine.image,
+    ]);
+    expect(store.code, store.stderr).toBe(0);
+    const [shared] = (await mountsOf("vol-store")).filter((mount) => mount.Type === "volume");
+    const write = await engine.docker([
+      "run",
+      "--rm",
+      "--volumes-from",
+      "vol-store",
+      engine.image,
+      "sh",
+      "-c",
+      "echo x > /shared/f; cat /hostdir/h",
+    ]);
+    expect(write).toMatchObject({ code: 0, stdout: "from the host\n" });
+    const readOnly = await engine.docker([
+      "run",
+      "--rm",
+      "--volumes-from",
+      "vol-store:ro",
+      engine.image,
+      "sh",
+      "-c",
+      "cat /shared/f; touch /shared/g",
+    ]);
+    expect(readOnly.code).toBe(1);
+    expect(readOnly.stdout).toBe("x\n");
+    expect(readOnly.stderr).toMatch(/Read-only file system/);
+    const user = (await engine.docker(["create", "--volumes-from", "vol-store", engine.image])).stdout.trim();
+    const mounts = await mountsOf(user);
+    expect(mounts).toEqual(
+      expect.arrayContaining([
+        {
+          Type: "bind",
+          Source: hostDir,
+          Destination: "/hostdir",
+          Mode: "",
+          RW: true,
+          Propagation: "rprivate",
+        },
+        expect.objectContaining({ Type: "volume", Name: shared?.Name, Destination: "/shared" }),
+      ]),
+    );
+    expect((await engine.docker(["volume", "rm", shared?.Name ?? ""])).stderr).toMatch(/volume is in use/);
+    // The store goes with -v while another container has its anonymous volume: the volume stays.
+    expect((await engine.docker(["rm", "-v", "vol-store"])).code).toBe(0);
+    expect(await volumeNames()).toContain(shared?.Name);
+    expect((await engine.docker(["rm", "-v", user])).code).toBe(0);
+    expect(await volumeNames()).not.toContain(shared?.Name);
+    const missing = await engine.docker([
+      "run",
+      "--rm",
+      "--volumes-from",
+      "no-such-store",
+      engine.image,
+      "true",
+    ]);
+    expect(missing.code).toBe(125);
+    expect(missing.stderr).toMatch(/No such container: no-such-store/);
+  });
+
   it("copies files into a volume with docker cp, for a created and a running container", async () => {
     const dir = join(engine.containerd.dir, "vol-cp");
     mkdirSync(dir, { recursive: true });

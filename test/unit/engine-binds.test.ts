@@ -1,5 +1,5 @@
 import { expect, test } from "vitest";
-import { parseBind, parseCreateRequest } from "../../src/engine/containers/config.js";
+import { parseBind, parseCreateRequest, parseVolumesFrom } from "../../src/engine/containers/config.js";
 
 const message = (run: () => unknown): string => {
   try {
@@ -103,4 +103,13 @@ test("Config.Volumes paths must be absolute", () => {
   expect(parseCreateRequest({ Image: "busybox", Volumes: { "/data": {} } }).config.Volumes).toEqual({
     "/data": {},
   });
+});
+
+test("--volumes-from as moby's ParseVolumesFrom: CONTAINER[:ro|rw], no propagation or nocopy", () => {
+  expect(parseVolumesFrom("store")).toEqual({ container: "store", readonly: false });
+  expect(parseVolumesFrom("store:ro")).toEqual({ container: "store", readonly: true });
+  expect(parseVolumesFrom("store:rw,z")).toEqual({ container: "store", readonly: false });
+  expect(message(() => parseVolumesFrom(""))).toBe("volumes-from specification cannot be an empty string");
+  expect(message(() => parseVolumesFrom("store:rshared"))).toBe("invalid mode: rshared");
+  expect(message(() => parseVolumesFrom("store:nocopy"))).toBe("invalid mode: nocopy");
 });

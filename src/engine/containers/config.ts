@@ -44,6 +44,8 @@ export interface PortBinding {
 /** api/types/container.HostConfig: what the engine acts on, plus the rest kept as the client sent it. */
 export interface HostConfig {
   Binds: string[] | null;
+  /** `--volumes-from CONTAINER[:ro|rw]`: that container's binds and volumes. */
+  VolumesFrom: string[] | null;
   NetworkMode: string;
   PortBindings: Record<string, PortBinding[]>;
   PublishAllPorts: boolean;
@@ -302,6 +304,7 @@ export function parseHostConfig(value: unknown): HostConfig {
   const hostConfig: HostConfig = {
     ...body,
     Binds: field(body, "Binds", "list of strings", isStringArray, null),
+    VolumesFrom: field(body, "VolumesFrom", "list of strings", isStringArray, null),
     NetworkMode: field(body, "NetworkMode", "string", isString, "default") || "default",
     PortBindings: parsePortBindings(body.PortBindings),
     PublishAllPorts: field(body, "PublishAllPorts", "boolean", isBool, false),
@@ -331,6 +334,7 @@ export function parseHostConfig(value: unknown): HostConfig {
   if (hostConfig.AutoRemove && hostConfig.RestartPolicy.Name !== "" && hostConfig.RestartPolicy.Name !== "no")
     throw badRequest("can't create 'AutoRemove' container with restart policy");
   for (const bind of hostConfig.Binds ?? []) parseBind(bind);
+  for (const spec of hostConfig.VolumesFrom ?? []) parseVolumesFrom(spec);
   checkVolumeDriver(field(body, "VolumeDriver", "string", isString, ""));
   for (const path of Object.keys(hostConfig.Tmpfs ?? {}))
     if (!path.startsWith("/")) throw badRequest(`invalid tmpfs path: ${path}: mount path must be absolute`);
@@ -474,6 +478,18 @@ export function parseBind(spec: string): Bind {
     mode,
     copyData: !options.includes("nocopy"),
   };
+}
+
+/** `CONTAINER[:MODE]` of --volumes-from, as moby's ParseVolumesFrom: a mode without propagation or nocopy. */
+export function parseVolumesFrom(spec: string): { container: string; readonly: boolean } {
+  if (spec === "") throw badRequest("volumes-from specification cannot be an empty string");
+  const at = spec.indexOf(":");
+  const container = at < 0 ? spec : spec.slice(0, at);
+  const mode = at < 0 ? "" : spec.slice(at + 1);
+  const options = mode === "" ? [] : mode.split(",");
+  if (!validMode(mode) || options.some((option) => PROPAGATION_MODES.has(option) || COPY_MODES.has(option)))
+    throw badRequest(`invalid mode: ${mode}`);
+  return { container, readonly: options.includes("ro") };
 }
 
 export function parseCreateRequest(body: unknown): CreateRequest {

@@ -186,7 +186,9 @@ export class ContainerManager {
     let attached = false;
     try {
       // In the tick that added the record: a volume it uses is never seen unused meanwhile.
-      const mountPoints = attachVolumes(record.Config, record.HostConfig, this.deps.volumes);
+      const mountPoints = attachVolumes(record.Config, record.HostConfig, this.deps.volumes, (ref) =>
+        store.get(ref),
+      );
       if (mountPoints.length > 0) record.MountPoints = mountPoints;
       const aliases = Object.values(request.endpoints).flatMap((endpoint) => endpoint.Aliases ?? []);
       const plan = await networks.attach(record, dir, opts, aliases);

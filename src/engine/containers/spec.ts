@@ -8,7 +8,7 @@ import type { ImageConfig, PreparedRootfs } from "../image-source.js";
 import { type ContainerConfig, type HostConfig, parseBind } from "./config.js";
 import { mergeHealthConfig } from "./health.js";
 import { hostRunOptions } from "./host-options.js";
-import type { VolumeMountPoint } from "./volume-mounts.js";
+import type { MountPoint } from "./volume-mounts.js";
 
 /**
  * The container's config completed from its image's, as dockerd keeps it (daemon/commit.go merge,
@@ -64,7 +64,7 @@ export interface SpecInputs {
   image: ImageConfig;
   rootfs: PreparedRootfs;
   /** Its volumes, bound from their data directories. */
-  volumes?: readonly VolumeMountPoint[];
+  volumes?: readonly MountPoint[];
   /** The containerd namespace: containers' cgroups go under /<namespace>. */
   namespace: string;
   /** The user, resolved from the image's accounts (when it is a name), with the groups it is a member of. */

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { badRequest, conflict, notFound } from "../errors.js";
 import type { ContainerConfig, HostConfig } from "./config.js";
 import type { HealthState } from "./health.js";
-import type { VolumeMountPoint } from "./volume-mounts.js";
+import type { MountPoint } from "./volume-mounts.js";
 
 export type ContainerStatus =
   | "created"
@@ -56,7 +56,7 @@ export interface ContainerRecord {
   /** The host ports actually bound, by container port (`80/tcp`). */
   Ports: Record<string, { HostIp: string; HostPort: string }[]>;
   /** Its volumes (named, anonymous), as made at create: who uses a volume is read from these. */
-  MountPoints?: VolumeMountPoint[];
+  MountPoints?: MountPoint[];
 }
 
 export interface EndpointRecord {

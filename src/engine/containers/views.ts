@@ -131,11 +131,11 @@ function mountsView(record: ContainerRecord): Record<string, unknown>[] {
       Propagation: mount.Type === "bind" ? "rprivate" : "",
     }));
   const volumes = (record.MountPoints ?? []).map((mountPoint) => ({
-    Type: "volume",
-    Name: mountPoint.Name,
+    Type: mountPoint.Type,
+    ...(mountPoint.Type === "volume" ? { Name: mountPoint.Name } : {}),
     Source: mountPoint.Source,
     Destination: mountPoint.Destination,
-    Driver: mountPoint.Driver,
+    ...(mountPoint.Type === "volume" ? { Driver: mountPoint.Driver } : {}),
     Mode: mountPoint.Mode,
     RW: mountPoint.RW,
     Propagation: mountPoint.Propagation,

@@ -4,23 +4,28 @@ import { promisify } from "node:util";
 import { badRequest, EngineError } from "../errors.js";
 import type { EventBus } from "../events.js";
 import type { VolumeStore } from "../volume-store.js";
-import { type ContainerConfig, cleanPath, type HostConfig, parseBind } from "./config.js";
+import { type ContainerConfig, cleanPath, type HostConfig, parseBind, parseVolumesFrom } from "./config.js";
 import { resolveInRoot } from "./filesystem.js";
+import type { ContainerRecord } from "./store.js";
 
 const execFileAsync = promisify(execFile);
 
-/** A volume mounted into a container (dockerd's MountPoint of Type volume), kept in its record. */
-export interface VolumeMountPoint {
-  Type: "volume";
+/**
+ * A volume mounted into a container, or a host path it took with `--volumes-from` (dockerd's MountPoint),
+ * kept in its record.
+ */
+export interface MountPoint {
+  Type: "volume" | "bind";
+  /** The volume's name (a bind: none). */
   Name: string;
-  /** The volume's data on the host (its Mountpoint). */
+  /** On the host: the volume's data (its Mountpoint), or the bound path. */
   Source: string;
   Destination: string;
-  Driver: "local";
+  Driver: "local" | "";
   /** As given with -v (`ro`, `nocopy` …); `z` when none, as dockerd sets it for the local driver. */
   Mode: string;
   RW: boolean;
-  Propagation: "";
+  Propagation: "" | "rprivate";
   /** Named by the user (`-v NAME:/path`, `--mount source=NAME`): `docker rm -v` keeps it. */
   Named: boolean;
   /** A new, empty volume gets what the image has at the destination (not with `nocopy`). */
@@ -37,8 +42,57 @@ interface WantedVolume {
   options?: Record<string, string>;
 }
 
+/**
+ * What `--volumes-from` takes of another container (dockerd's registerMountPoints): its host binds and its
+ * mount points, read-only with `:ro`, never filled from the image; a later one at the same path wins.
+ */
+function inheritedMounts(hostConfig: HostConfig, find: (ref: string) => ContainerRecord): MountPoint[] {
+  const inherited = new Map<string, MountPoint>();
+  for (const spec of hostConfig.VolumesFrom ?? []) {
+    const { container, readonly } = parseVolumesFrom(spec);
+    const source = find(container);
+    const binds = [
+      ...(source.HostConfig.Binds ?? [])
+        .map((bind) => parseBind(bind))
+        .filter((bind) => bind.type === "bind"),
+      ...(source.HostConfig.Mounts ?? [])
+        .filter((mount) => mount.Type === "bind")
+        .map((mount) => ({
+          source: mount.Source,
+          destination: cleanPath(mount.Target),
+          readonly: mount.ReadOnly,
+          mode: "",
+        })),
+    ].map(
+      (bind): MountPoint => ({
+        Type: "bind",
+        Name: "",
+        Source: bind.source,
+        Destination: bind.destination,
+        Driver: "",
+        Mode: bind.mode,
+        RW: !bind.readonly,
+        Propagation: "rprivate",
+        Named: true,
+        CopyData: false,
+      }),
+    );
+    for (const mountPoint of [...binds, ...(source.MountPoints ?? [])])
+      inherited.set(mountPoint.Destination, {
+        ...mountPoint,
+        RW: mountPoint.RW && !readonly,
+        CopyData: false,
+      });
+  }
+  return [...inherited.values()];
+}
+
 /** The volumes a container asks for, checked as dockerd's registerMountPoints checks them, nothing made yet. */
-function wantedVolumes(config: ContainerConfig, hostConfig: HostConfig): WantedVolume[] {
+function wantedVolumes(
+  config: ContainerConfig,
+  hostConfig: HostConfig,
+  inherited: readonly MountPoint[],
+): WantedVolume[] {
   const taken = new Set(Object.keys(hostConfig.Tmpfs ?? {}).map((path) => cleanPath(path)));
   const wanted: WantedVolume[] = [];
   const claim = (destination: string): void => {
@@ -73,6 +127,7 @@ function wantedVolumes(config: ContainerConfig, hostConfig: HostConfig): WantedV
     });
   }
   // createContainerVolumesOS: the config's (and the image's) VOLUMEs not mounted otherwise, anonymous.
+  for (const mountPoint of inherited) taken.add(mountPoint.Destination);
   for (const path of Object.keys(config.Volumes ?? {})) {
     const destination = cleanPath(path);
     if (taken.has(destination)) continue;
@@ -83,24 +138,33 @@ function wantedVolumes(config: ContainerConfig, hostConfig: HostConfig): WantedV
 }
 
 /**
- * The container's volume mount points, its volumes made where missing (a named one as asked, the
- * others anonymous). Synchronous: the caller records them before any other request can look, so a
- * volume is never removed between being found here and being in use. Made anonymous volumes go again
- * when a later one fails.
+ * The container's mount points: what it takes with `--volumes-from` (`find` looks the containers up), then
+ * its volumes, made where missing (a named one as asked, the others anonymous). Synchronous: the caller
+ * records them before any other request can look, so a volume is never removed between being found here
+ * and being in use. Made anonymous volumes go again when a later one fails.
  */
 export function attachVolumes(
   config: ContainerConfig,
   hostConfig: HostConfig,
   volumes: VolumeStore,
-): VolumeMountPoint[] {
-  const mountPoints: VolumeMountPoint[] = [];
+  find: (ref: string) => ContainerRecord,
+): MountPoint[] {
+  const inherited = inheritedMounts(hostConfig, find);
+  // Its own binds and mounts replace what it took at the same path.
+  const own = new Set([
+    ...(hostConfig.Binds ?? []).map((spec) => parseBind(spec).destination),
+    ...(hostConfig.Mounts ?? []).map((mount) => cleanPath(mount.Target)),
+  ]);
+  const wantedList = wantedVolumes(config, hostConfig, inherited);
+  const mountPoints: MountPoint[] = inherited.filter((mountPoint) => !own.has(mountPoint.Destination));
+  const made: MountPoint[] = [];
   try {
-    for (const wanted of wantedVolumes(config, hostConfig)) {
+    for (const wanted of wantedList) {
       const { volume } = volumes.create(wanted.name, {
         ...(wanted.labels ? { labels: wanted.labels } : {}),
         ...(wanted.options ? { options: wanted.options } : {}),
       });
-      mountPoints.push({
+      made.push({
         Type: "volume",
         Name: volume.Name,
         Source: volumes.mountpoint(volume.Name),
@@ -114,10 +178,10 @@ export function attachVolumes(
       });
     }
   } catch (err) {
-    void releaseVolumes(mountPoints, volumes, true);
+    void releaseVolumes(made, volumes, true);
     throw err;
   }
-  return mountPoints;
+  return [...mountPoints, ...made];
 }
 
 /**
@@ -125,7 +189,7 @@ export function attachVolumes(
  * unless another container uses them; named volumes stay (dockerd's removeMountPoints).
  */
 export async function releaseVolumes(
-  mountPoints: readonly VolumeMountPoint[],
+  mountPoints: readonly MountPoint[],
   volumes: VolumeStore,
   removeAnonymous: boolean,
   signal?: AbortSignal,
@@ -139,10 +203,10 @@ export async function releaseVolumes(
 
 /** The mount points whose volumes copy-up fills at create: asked for, the volume empty, nothing to mount. */
 export async function volumesToPopulate(
-  mountPoints: readonly VolumeMountPoint[],
+  mountPoints: readonly MountPoint[],
   volumes: VolumeStore,
-): Promise<VolumeMountPoint[]> {
-  const pending: VolumeMountPoint[] = [];
+): Promise<MountPoint[]> {
+  const pending: MountPoint[] = [];
   for (const mountPoint of mountPoints) {
     const volume = volumes.find(mountPoint.Name);
     if (!mountPoint.CopyData || !volume || volume.Options?.type !== undefined) continue;
@@ -158,7 +222,7 @@ export async function volumesToPopulate(
  * "cannot mount volume over existing file".
  */
 export async function populateVolumes(
-  mountPoints: readonly VolumeMountPoint[],
+  mountPoints: readonly MountPoint[],
   root: string,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -195,13 +259,14 @@ export interface VolumeHooks {
  */
 export async function mountContainerVolumes(
   containerId: string,
-  mountPoints: readonly VolumeMountPoint[],
+  mountPoints: readonly MountPoint[],
   hooks: VolumeHooks,
   signal?: AbortSignal,
 ): Promise<void> {
-  const done: VolumeMountPoint[] = [];
+  const done: MountPoint[] = [];
   try {
     for (const mountPoint of mountPoints) {
+      if (mountPoint.Type !== "volume") continue;
       await hooks.volumes.mount(mountPoint.Name, containerId, signal ? { signal } : {});
       done.push(mountPoint);
       hooks.events.publish("volume", "mount", mountPoint.Name, {
@@ -221,10 +286,11 @@ export async function mountContainerVolumes(
 /** A container's task is gone (UnmountVolumes): each volume has an `unmount` event, a mounted one is let go. */
 export async function unmountContainerVolumes(
   containerId: string,
-  mountPoints: readonly VolumeMountPoint[],
+  mountPoints: readonly MountPoint[],
   hooks: VolumeHooks,
 ): Promise<void> {
   for (const mountPoint of mountPoints) {
+    if (mountPoint.Type !== "volume") continue;
     await hooks.volumes.unmount(mountPoint.Name, containerId);
     hooks.events.publish("volume", "unmount", mountPoint.Name, {
       driver: mountPoint.Driver,
