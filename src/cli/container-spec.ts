@@ -5,6 +5,7 @@ import { isErrorCode } from "../libcontainerd/types/errors.js";
 import type { ResourceLimits } from "../libcontainerd/types/resources.js";
 import { LOG_LABELS } from "../logs/labels.js";
 import { defaultLinuxSpec } from "../oci/defaults.js";
+import { applySecurityOpt, type LinuxRunOptions, parseUlimit } from "../oci/linux-options.js";
 import { linuxResources, parseSize as parseResourceSize } from "../oci/resources.js";
 import type { OciSpec } from "../oci/spec.js";
 import { usageError } from "./errors.js";
@@ -36,6 +37,8 @@ export interface ContainerFlags {
   readonlyRootfs?: boolean;
   /** `--log-driver none`: no log, now or when started again. */
   noLog?: boolean;
+  /** `--privileged`, `--cap-add`, `--device`, `--ulimit`, `--sysctl`, … */
+  runOptions?: LinuxRunOptions;
 }
 
 export function containerSpec(flags: ContainerFlags): OciSpec {
@@ -51,6 +54,7 @@ export function containerSpec(flags: ContainerFlags): OciSpec {
     ...(flags.resources ? { resources: flags.resources } : {}),
     ...(flags.init ? { init: true } : {}),
     ...(flags.readonlyRootfs ? { readonlyRootfs: true } : {}),
+    ...flags.runOptions,
   });
   if (flags.tty && spec.process && process.stdout.isTTY && process.stdout.columns && process.stdout.rows) {
     spec.process.consoleSize = { width: process.stdout.columns, height: process.stdout.rows };
@@ -249,4 +253,108 @@ const NOUNS = [
 export function generateName(): string {
   const [a = 0, b = 0] = randomBytes(2);
   return `${ADJECTIVES[a % ADJECTIVES.length]}-${NOUNS[b % NOUNS.length]}-${randomBytes(2).toString("hex")}`;
+}
+
+/** `ctrd run`'s privilege, device, rlimit, sysctl and namespace flags, as docker names them. */
+export interface RunOptionFlags {
+  privileged?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  device?: string[];
+  deviceCgroupRule?: string[];
+  ulimit?: string[];
+  shmSize?: string;
+  sysctl?: string[];
+  securityOpt?: string[];
+  pid?: string;
+  ipc?: string;
+  uts?: string;
+  groupAdd?: string[];
+  oomScoreAdj?: string;
+}
+
+/** The library option each flag sets: its errors name the option, a usage error names the flag. */
+const RUN_OPTION_FLAGS: Record<string, string> = {
+  capAdd: "--cap-add",
+  capDrop: "--cap-drop",
+  devices: "--device",
+  deviceCgroupRules: "--device-cgroup-rule",
+  ulimits: "--ulimit",
+  shmSize: "--shm-size",
+  sysctls: "--sysctl",
+  pid: "--pid",
+  ipc: "--ipc",
+  uts: "--uts",
+  groupAdd: "--group-add",
+  oomScoreAdj: "--oom-score-adj",
+};
+
+/**
+ * The flags as the library's LinuxRunOptions, checked now (a spec is made and thrown away): a bad value
+ * is a usage error naming its flag before anything exists. Group names are looked up in a rootfs
+ * directory's /etc/group; an image's are not read here, so with an image --group-add takes ids.
+ */
+export function runOptionsFromFlags(
+  flags: RunOptionFlags,
+  rootfs: string | undefined,
+): LinuxRunOptions | undefined {
+  const options: LinuxRunOptions = {};
+  if (flags.privileged) options.privileged = true;
+  if (flags.capAdd?.length) options.capAdd = flags.capAdd;
+  if (flags.capDrop?.length) options.capDrop = flags.capDrop;
+  if (flags.device?.length) options.devices = flags.device;
+  if (flags.deviceCgroupRule?.length) options.deviceCgroupRules = flags.deviceCgroupRule;
+  if (flags.ulimit?.length)
+    options.ulimits = flags.ulimit.map((value) =>
+      runOptionValue(() => parseUlimit(value), "--ulimit", value),
+    );
+  if (flags.shmSize !== undefined) options.shmSize = parseSize(flags.shmSize, "--shm-size");
+  if (flags.sysctl?.length) {
+    const sysctls: Record<string, string> = {};
+    for (const entry of flags.sysctl) {
+      const at = entry.indexOf("=");
+      if (at <= 0) throw usageError(`invalid --sysctl ${JSON.stringify(entry)}: want NAME=VALUE`);
+      sysctls[entry.slice(0, at)] = entry.slice(at + 1);
+    }
+    options.sysctls = sysctls;
+  }
+  for (const name of ["pid", "ipc", "uts"] as const) {
+    const value = flags[name];
+    if (value === undefined || value === "" || (name === "ipc" && ["private", "shareable"].includes(value)))
+      continue;
+    if (value !== "host") throw usageError(`invalid --${name} ${JSON.stringify(value)}: want host`);
+    options[name] = "host";
+  }
+  if (flags.groupAdd?.length) {
+    options.groupAdd = flags.groupAdd.map((group) => {
+      if (/^\d+$/.test(group)) return Number(group);
+      const found = rootfs === undefined ? undefined : lookupId(join(rootfs, "etc/group"), group);
+      if (found === undefined)
+        throw usageError(
+          rootfs === undefined
+            ? `--group-add ${group}: with an image, give the group's id`
+            : `--group-add ${group}: no group ${JSON.stringify(group)} in ${join(rootfs, "etc/group")}`,
+        );
+      return found;
+    });
+  }
+  if (flags.oomScoreAdj !== undefined) options.oomScoreAdj = Number(flags.oomScoreAdj);
+  for (const opt of flags.securityOpt ?? [])
+    runOptionValue(() => applySecurityOpt(opt, options), "--security-opt", opt);
+  if (Object.keys(options).length === 0) return undefined;
+  runOptionValue(() => defaultLinuxSpec({ args: ["true"], rootfs: "/", ...options }), "", "");
+  return options;
+}
+
+function runOptionValue<T>(check: () => T, flag: string, value: string): T {
+  try {
+    return check();
+  } catch (err) {
+    if (!isErrorCode(err, "invalid_argument") && !isErrorCode(err, "not_implemented")) throw err;
+    const message = (err as Error).message;
+    const option = /^(\w+): /.exec(message)?.[1];
+    const named = option ? RUN_OPTION_FLAGS[option] : undefined;
+    if (named) throw usageError(`invalid ${named}: ${message.slice((option?.length ?? 0) + 2)}`);
+    throw usageError(flag ? `invalid ${flag} ${JSON.stringify(value)}: ${message}` : message);
+  }
 }

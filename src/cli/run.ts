@@ -18,7 +18,9 @@ import {
   generateName,
   parseEnv,
   parseUser,
+  type RunOptionFlags,
   resourcesFromFlags,
+  runOptionsFromFlags,
 } from "./container-spec.js";
 import { CliError, ExitCode, launchFailure, usageError } from "./errors.js";
 import { containerLogPath, parseLogOpts } from "./log-options.js";
@@ -33,7 +35,7 @@ import {
 import { ensureDefaultRootfs } from "./rootfs.js";
 import { SignalRelay } from "./signals.js";
 
-interface RunFlags {
+interface RunFlags extends RunOptionFlags {
   rm?: boolean;
   detach?: boolean;
   interactive?: boolean;
@@ -101,6 +103,36 @@ export function registerRun(program: Command): void {
     .option("--init", "run tini as PID 1: signals reach the command, zombies are reaped")
     .option("--read-only", "mount the root filesystem read-only")
     .option("--cgroup-parent <path>", "cgroup to put the container's cgroup under (default: /NAMESPACE)")
+    .option("--privileged", "every capability and host device, no masked paths")
+    .option("--cap-add <cap>", "add a capability, e.g. NET_ADMIN, or ALL (repeatable)", collect)
+    .option("--cap-drop <cap>", "drop a capability, or ALL (repeatable)", collect)
+    .option("--device <host[:container][:rwm]>", "give the container a host device (repeatable)", collect)
+    .option(
+      "--device-cgroup-rule <rule>",
+      "allow devices by number, e.g. 'c 10:200 rwm' (repeatable)",
+      collect,
+    )
+    .option("--ulimit <name=soft[:hard]>", "a process limit, e.g. nofile=1024:2048 (repeatable)", collect)
+    .option("--shm-size <size>", "size of /dev/shm (default 64m)")
+    .option(
+      "--sysctl <name=value>",
+      "a namespaced kernel parameter, e.g. net.ipv4.ip_forward=1 (repeatable)",
+      collect,
+    )
+    .option(
+      "--security-opt <opt>",
+      "no-new-privileges[:true|false], systempaths=unconfined (repeatable)",
+      collect,
+    )
+    .option("--pid <mode>", "host: share the host's PID namespace")
+    .option("--ipc <mode>", "host: share the host's IPC namespace and /dev/shm")
+    .option("--uts <mode>", "host: share the host's hostname")
+    .option(
+      "--group-add <group>",
+      "an additional group, by id (or name, with --rootfs) (repeatable)",
+      collect,
+    )
+    .option("--oom-score-adj <n>", "the OOM killer's preference, -1000 to 1000")
     .option(
       "--stop-timeout <seconds>",
       "after Ctrl-C, how long the container has to stop before SIGKILL",
@@ -212,6 +244,8 @@ function containerFlags(
   if (flags.init) container.init = true;
   if (flags.readOnly) container.readonlyRootfs = true;
   if (flags.logDriver === "none") container.noLog = true;
+  const runOptions = runOptionsFromFlags(flags, image === undefined ? rootfs : undefined);
+  if (runOptions) container.runOptions = runOptions;
   return container;
 }
 

@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync, type Stats, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, type Stats, statSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { InvalidArgumentError } from "../errors.js";
+import { InvalidArgumentError, NotImplementedError } from "../errors.js";
 import { DEFAULT_CAPABILITIES } from "./defaults.js";
 import { parseSize } from "./resources.js";
 import type { OciLinux, OciSpec } from "./spec.js";
@@ -431,6 +431,66 @@ export function applyLinuxRunOptions(spec: OciSpec, options: LinuxRunOptions): v
     }
     linux.sysctl = { ...linux.sysctl, ...options.sysctls };
   }
+}
+
+/** `--security-opt` as moby's parseSecurityOpt (daemon/create.go) reads it: its keys, its errors. */
+export function applySecurityOpt(opt: string, options: LinuxRunOptions): void {
+  if (opt === "no-new-privileges") {
+    options.noNewPrivileges = true;
+    return;
+  }
+  // label=disable's old form: SELinux labels, which take effect only where SELinux is enabled (see "label").
+  if (opt === "disable") return;
+  const separator = opt.includes("=") ? "=" : ":";
+  const at = opt.indexOf(separator);
+  if (at < 0) throw new InvalidArgumentError(`invalid --security-opt 1: ${JSON.stringify(opt)}`);
+  const key = opt.slice(0, at);
+  const value = opt.slice(at + 1);
+  switch (key) {
+    case "no-new-privileges":
+      if (!["true", "false", "1", "0", "t", "f", "TRUE", "FALSE", "True", "False"].includes(value))
+        throw new InvalidArgumentError(`invalid --security-opt 2: ${JSON.stringify(opt)}`);
+      options.noNewPrivileges = ["true", "1", "t", "TRUE", "True"].includes(value);
+      return;
+    case "systempaths":
+      if (value !== "unconfined")
+        throw new InvalidArgumentError(`invalid --security-opt 2: ${JSON.stringify(opt)}`);
+      options.maskedPaths = [];
+      options.readonlyPaths = [];
+      return;
+    case "seccomp":
+      // No seccomp profile is applied, so "unconfined" is what it already does.
+      if (value !== "unconfined")
+        throw new NotImplementedError(
+          "seccomp profiles are not applied (containers run without one): only seccomp=unconfined is accepted",
+        );
+      return;
+    case "apparmor":
+      // dockerd applies a profile only where AppArmor is enabled; elsewhere the option has no effect.
+      if (value !== "unconfined" && appArmorEnabled())
+        throw new NotImplementedError(
+          "AppArmor profiles are not applied: only apparmor=unconfined is accepted",
+        );
+      return;
+    case "label":
+      // SELinux labels: dockerd ignores them where SELinux is not enabled, as on this host.
+      if (selinuxEnabled()) throw new NotImplementedError("SELinux labels are not applied");
+      return;
+    default:
+      throw new InvalidArgumentError(`invalid --security-opt 2: ${JSON.stringify(opt)}`);
+  }
+}
+
+function appArmorEnabled(): boolean {
+  try {
+    return readFileSync("/sys/module/apparmor/parameters/enabled", "utf8").trim() === "Y";
+  } catch {
+    return false;
+  }
+}
+
+function selinuxEnabled(): boolean {
+  return existsSync("/sys/fs/selinux/enforce");
 }
 
 function invalid(option: string, message: string): InvalidArgumentError {

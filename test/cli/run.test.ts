@@ -1,7 +1,7 @@
 // `ctrd run` against a private containerd: output, exit codes, stdin, signals, and cleanup.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import {
@@ -264,5 +264,64 @@ describe("ctrd run", () => {
     script.stdin.end();
     expect(code, output).toBe(0);
     expect(output.replace(/\r/g, "")).toBe("30 100\n40 120\n");
+  });
+
+  test("docker run's privilege, device, rlimit, sysctl and namespace flags reach the container; bad ones name the flag", async () => {
+    const result = await run([
+      "--rm",
+      "--cap-drop",
+      "ALL",
+      "--cap-add",
+      "net_admin",
+      "--device",
+      "/dev/null:/dev/mynull",
+      "--ulimit",
+      "nofile=256:512",
+      "--ulimit",
+      "core=-1",
+      "--shm-size",
+      "32m",
+      "--sysctl",
+      "kernel.shmmni=2000",
+      "--group-add",
+      "4321",
+      "--oom-score-adj",
+      "300",
+      "--pid",
+      "host",
+      "--",
+      "sh",
+      "-c",
+      [
+        "grep CapEff /proc/self/status | cut -f2",
+        "test -c /dev/mynull && echo device",
+        "ulimit -n; ulimit -Hn; ulimit -c",
+        "grep ' /dev/shm ' /proc/mounts | grep -o 'size=[0-9]*k'",
+        "cat /proc/sys/kernel/shmmni /proc/self/oom_score_adj",
+        "grep Groups /proc/self/status | cut -f2",
+        "cat /proc/1/comm",
+      ].join("; "),
+    ]);
+    expect(result.stderr).toBe("");
+    expect(result.stdout).toBe(
+      `0000000000001000\ndevice\n256\n512\nunlimited\nsize=32768k\n2000\n300\n4321 \n${readFileSync("/proc/1/comm", "utf8")}`,
+    );
+    expect(result.code).toBe(0);
+    for (const [flags, message] of [
+      [["--cap-add", "NOPE"], /invalid --cap-add: unknown capability: "CAP_NOPE"/],
+      [
+        ["--ulimit", "nofile=9:3"],
+        /invalid --ulimit: ulimit soft limit must be less than or equal to hard limit: 9 > 3/,
+      ],
+      [["--sysctl", "vm.swappiness=1"], /invalid --sysctl: sysctl "vm.swappiness" is not namespaced/],
+      [["--device", "/etc/passwd"], /invalid --device: .*not a device node/],
+      [["--security-opt", "bogus"], /invalid --security-opt "bogus": invalid --security-opt 1/],
+      [["--pid", "container:x"], /invalid --pid "container:x": want host/],
+    ] as const) {
+      const refused = await run(["--rm", ...flags, "--", "true"]);
+      expect(refused.stderr).toMatch(message);
+      expect(refused.code).toBe(125);
+    }
+    expect(await listAll()).toEqual([]);
   });
 });

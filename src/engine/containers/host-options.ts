@@ -1,5 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
-import type { LinuxRunOptions, Ulimit } from "../../oci/linux-options.js";
+import { applySecurityOpt, type LinuxRunOptions, type Ulimit } from "../../oci/linux-options.js";
 import { badRequest, EngineError } from "../errors.js";
 import type { HostConfig } from "./config.js";
 
@@ -101,69 +100,9 @@ export function hostRunOptions(
   if (groupIds.length > 0) options.groupAdd = groupIds;
   for (const opt of list(hostConfig.SecurityOpt, "SecurityOpt")) {
     if (typeof opt !== "string") throw badRequest("invalid SecurityOpt: want strings");
-    securityOpt(opt, options);
+    applySecurityOpt(opt, options);
   }
   return { options, groupNames };
-}
-
-/** moby's parseSecurityOpt (daemon/create.go): its keys, its errors. */
-function securityOpt(opt: string, options: LinuxRunOptions): void {
-  if (opt === "no-new-privileges") {
-    options.noNewPrivileges = true;
-    return;
-  }
-  if (opt === "disable") return; // label=disable's old form: SELinux labels, which this host does not apply.
-  const separator = opt.includes("=") ? "=" : ":";
-  const at = opt.indexOf(separator);
-  if (at < 0) throw badRequest(`invalid --security-opt 1: ${JSON.stringify(opt)}`);
-  const key = opt.slice(0, at);
-  const value = opt.slice(at + 1);
-  switch (key) {
-    case "no-new-privileges":
-      if (!["true", "false", "1", "0", "t", "f", "TRUE", "FALSE", "True", "False"].includes(value))
-        throw badRequest(`invalid --security-opt 2: ${JSON.stringify(opt)}`);
-      options.noNewPrivileges = ["true", "1", "t", "TRUE", "True"].includes(value);
-      return;
-    case "systempaths":
-      if (value !== "unconfined") throw badRequest(`invalid --security-opt 2: ${JSON.stringify(opt)}`);
-      options.maskedPaths = [];
-      options.readonlyPaths = [];
-      return;
-    case "seccomp":
-      // No seccomp profile is applied by this engine, so "unconfined" is what it already does.
-      if (value !== "unconfined")
-        throw new EngineError(
-          501,
-          "seccomp profiles are not applied by this engine (containers run without one): only seccomp=unconfined is accepted",
-        );
-      return;
-    case "apparmor":
-      // dockerd applies a profile only where AppArmor is enabled; elsewhere the option has no effect.
-      if (value !== "unconfined" && appArmorEnabled())
-        throw new EngineError(
-          501,
-          "AppArmor profiles are not applied by this engine: only apparmor=unconfined is accepted",
-        );
-      return;
-    case "label":
-      // SELinux labels: dockerd ignores them where SELinux is not enabled, as on this host.
-      if (selinuxEnabled()) throw new EngineError(501, "SELinux labels are not applied by this engine");
-      return;
-    default:
-      throw badRequest(`invalid --security-opt 2: ${JSON.stringify(opt)}`);
-  }
-}
-
-function appArmorEnabled(): boolean {
-  try {
-    return readFileSync("/sys/module/apparmor/parameters/enabled", "utf8").trim() === "Y";
-  } catch {
-    return false;
-  }
-}
-
-function selinuxEnabled(): boolean {
-  return existsSync("/sys/fs/selinux/enforce");
 }
 
 function mode(value: unknown, name: string, allowed: readonly string[]): string {
