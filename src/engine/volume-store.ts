@@ -230,7 +230,8 @@ export class VolumeStore {
       if (users.length > 0) throw conflict(`remove ${name}: volume is in use - [${users.join(", ")}]`);
     };
     inUse();
-    // Mounted for a container that exited while the engine was down, too: never deleted through its mount.
+    // Mounted for a container that exited while the engine was down, too: never deleted through its mount
+    // (a bind of a host directory would lose the host's files), so a mount that stays is an error.
     if (this.mounts.has(name) || isMounted(this.mountpoint(name))) {
       await this.unmountData(record);
       // Meanwhile another removal may have taken it, or a container: checked again, then gone in this tick.
@@ -303,13 +304,17 @@ export class VolumeStore {
     const refs = this.mounts.get(name);
     if (!record || !refs) return;
     refs.delete(ref);
-    if (refs.size === 0) await this.unmountData(record);
+    if (refs.size === 0)
+      await this.unmountData(record).catch((err: unknown) =>
+        this.logger.warn({ err, volume: name }, "could not unmount the volume"),
+      );
   }
 
+  /** Unmounts the volume's `_data`; an error when something is still mounted there. */
   private async unmountData(record: VolumeRecord): Promise<void> {
     this.mounts.delete(record.Name);
-    await execFileAsync("umount", [this.mountpoint(record.Name)]).catch((err: unknown) =>
-      this.logger.warn({ err, volume: record.Name }, "could not unmount the volume"),
-    );
+    const path = this.mountpoint(record.Name);
+    await execFileAsync("umount", [path]).catch(() => {});
+    if (isMounted(path)) throw new EngineError(500, `remove ${record.Name}: could not unmount ${path}`);
   }
 }

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Docker from "dockerode";
@@ -631,6 +632,42 @@ describe("ctrd serve volumes: prune, df, events, restarts", () => {
     expect(viaMount.code, viaMount.stderr).toBe(0);
     expect(viaMount.stdout).toMatch(/^tmpfs \/t tmpfs /);
     expect((await inspectVolume("vol-tmpfs2")).Options).toEqual({ type: "tmpfs", device: "tmpfs" });
+    expect(volumeMounts()).toEqual([]);
+    // A host directory through the local driver (compose's driver_opts type: none, o: bind, device: …).
+    const hostDir = join(engine.containerd.dir, "vol-bind-opts");
+    mkdirSync(hostDir, { recursive: true });
+    writeFileSync(join(hostDir, "h"), "bound\n");
+    const bound = await engine.docker([
+      "run",
+      "--rm",
+      "--mount",
+      `type=volume,source=vol-bind,target=/b,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=${hostDir}`,
+      engine.image,
+      "sh",
+      "-c",
+      "cat /b/h; echo back > /b/c",
+    ]);
+    expect(bound).toMatchObject({ code: 0, stdout: "bound\n" });
+    expect(readFileSync(join(hostDir, "c"), "utf8")).toBe("back\n");
+    expect(volumeMounts()).toEqual([]);
+    expect((await engine.docker(["volume", "rm", "vol-bind"])).code).toBe(0);
+    expect(readFileSync(join(hostDir, "h"), "utf8")).toBe("bound\n");
+    // Left mounted (its container exited while the engine was down): unmounted first, the host's files kept.
+    const stale = await engine.docker([
+      "volume",
+      "create",
+      "--opt",
+      "type=none",
+      "--opt",
+      "o=bind",
+      "--opt",
+      `device=${hostDir}`,
+      "vol-stale",
+    ]);
+    expect(stale.code, stale.stderr).toBe(0);
+    execFileSync("mount", ["--bind", hostDir, join(volumesDir(), "vol-stale", "_data")]);
+    expect((await engine.docker(["volume", "rm", "vol-stale"])).code).toBe(0);
+    expect(readdirSync(hostDir).sort()).toEqual(["c", "h"]);
     expect(volumeMounts()).toEqual([]);
     // Mounted while a detached container runs, kept through an engine restart, unmounted when it stops.
     const running = await engine.docker(["run", "-d", "-v", "vol-tmpfs:/t", engine.image, "sleep", "300"]);
