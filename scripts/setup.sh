@@ -8,11 +8,13 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 
 # Debian packages: the container stack, and containerd's .proto files for `npm run gen`; for images a
 # registry and image tools (tests build their own images; apache2-utils for the registry tests' htpasswd), for networking the CNI plugins and iptables,
-# tini for `init`, and docker.io for its docker CLI (a client of `ctrd serve`; its dockerd is the bench's peer).
+# tini for `init`, docker.io for its docker CLI (a client of `ctrd serve`; its dockerd is the bench's peer), and
+# golang-github-containers-common for /usr/share/containers/seccomp.json (`ctrd serve`'s default seccomp profile).
 need_pkgs=()
 for pkg in containerd runc crun busybox-static golang-github-containerd-containerd-dev \
   golang-github-gogo-protobuf-dev golang-github-gogo-googleapis-dev golang-github-containerd-cgroups-dev \
-  criu gcc make openssl docker-registry apache2-utils umoci skopeo containernetworking-plugins iptables iproute2 tini docker.io; do
+  criu gcc make openssl docker-registry apache2-utils umoci skopeo containernetworking-plugins iptables iproute2 tini docker.io \
+  golang-github-containers-common; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

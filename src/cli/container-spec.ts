@@ -340,7 +340,7 @@ export function runOptionsFromFlags(
   }
   if (flags.oomScoreAdj !== undefined) options.oomScoreAdj = Number(flags.oomScoreAdj);
   for (const opt of flags.securityOpt ?? [])
-    runOptionValue(() => applySecurityOpt(opt, options), "--security-opt", opt);
+    runOptionValue(() => applySecurityOpt(withSeccompFile(opt), options), "--security-opt", opt);
   if (Object.keys(options).length === 0) return undefined;
   runOptionValue(() => defaultLinuxSpec({ args: ["true"], rootfs: "/", ...options }), "", "");
   return options;
@@ -356,5 +356,17 @@ function runOptionValue<T>(check: () => T, flag: string, value: string): T {
     const named = option ? RUN_OPTION_FLAGS[option] : undefined;
     if (named) throw usageError(`invalid ${named}: ${message.slice((option?.length ?? 0) + 2)}`);
     throw usageError(flag ? `invalid ${flag} ${JSON.stringify(value)}: ${message}` : message);
+  }
+}
+
+/** `seccomp=FILE` as the docker CLI sends it: the file's content (a profile), read here. */
+function withSeccompFile(opt: string): string {
+  const match = /^seccomp[=:](.*)$/s.exec(opt);
+  const file = match?.[1];
+  if (file === undefined || file === "unconfined") return opt;
+  try {
+    return `seccomp=${readFileSync(file, "utf8")}`;
+  } catch (err) {
+    throw usageError(`invalid --security-opt ${opt}: ${(err as Error).message}`);
   }
 }

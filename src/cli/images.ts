@@ -4,12 +4,13 @@ import { createReadStream, createWriteStream, readFileSync, statSync } from "nod
 import { rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
+import { applyConfigChanges } from "../images/config-changes.js";
 import { familiarRepository, parseReference } from "../images/reference.js";
 import type { RegistryOptions } from "../images/registry/client.js";
 import { dockerConfigCredentials } from "../images/registry/credentials.js";
-import type { ImageRecord } from "../images/store.js";
+import { type ImageRecord, isDangling } from "../images/store.js";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
-import { isErrorCode } from "../libcontainerd/types/errors.js";
+import { isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
 import { ExitCode, formatError, usageError } from "./errors.js";
 import { addGlobalOptions, globalFlags, resolveSettings, withClient } from "./options.js";
 import { formatAge, formatBytes, printJson, printTable } from "./output.js";
@@ -102,12 +103,14 @@ interface ImageRow {
 }
 
 async function describeImage(client: LibcontainerdClient, record: ImageRecord): Promise<ImageRow> {
-  let repository = record.name;
+  let repository = isDangling(record.name) ? "<none>" : record.name;
   let tag = "<none>";
   try {
-    const ref = parseReference(record.name);
-    repository = familiarRepository(ref);
-    tag = ref.tag ?? "<none>";
+    if (!isDangling(record.name)) {
+      const ref = parseReference(record.name);
+      repository = familiarRepository(ref);
+      tag = ref.tag ?? "<none>";
+    }
   } catch {}
   const row: ImageRow = {
     repository,
@@ -126,6 +129,23 @@ async function describeImage(client: LibcontainerdClient, record: ImageRecord): 
     if (!isErrorCode(err, "not_found") && !isErrorCode(err, "invalid_argument")) throw err;
   }
   return row;
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+interface ImportFlags {
+  baseName?: string;
+  rootfs?: boolean;
+  change?: string[];
+  message?: string;
+  platform?: string;
+}
+
+interface CommitFlags {
+  change?: string[];
+  message?: string;
+  author?: string;
+  pause?: boolean;
 }
 
 export function registerImageCommands(program: Command): void {
@@ -172,17 +192,44 @@ export function registerImageCommands(program: Command): void {
 
   const importCommand = program
     .command("import")
-    .description("import images from a docker save tar or an OCI image-layout tar (- reads stdin)")
+    .description(
+      "import images from a docker save tar or an OCI image-layout tar, or (--rootfs) a root filesystem tarball as a one-layer image, as docker import (- reads stdin)",
+    )
     .argument("<file>", "the tar, or - for stdin")
-    .option("--base-name <repository>", "repository for OCI layout entries named by a tag only");
+    .argument("[ref]", "with --rootfs: the new image's name (none: a dangling image, named by its id)")
+    .option("--base-name <repository>", "repository for OCI layout entries named by a tag only")
+    .option("--rootfs", "the file is a root filesystem (plain, gzip, xz or bzip2 tar), as docker import")
+    .option(
+      "-c, --change <instruction>",
+      "with --rootfs: a Dockerfile instruction for the config (repeatable)",
+      collect,
+    )
+    .option("-m, --message <text>", "with --rootfs: the history comment")
+    .option("--platform <os/arch[/variant]>", "with --rootfs: the platform the image declares");
   addGlobalOptions(importCommand).action(
-    async (file: string, flags: { baseName?: string }, self: Command) => {
+    async (file: string, ref: string | undefined, flags: ImportFlags, self: Command) => {
+      if (!flags.rootfs && (ref !== undefined || flags.change || flags.message || flags.platform))
+        throw usageError("a name, --change, --message and --platform go with --rootfs only");
       await withClient(resolveSettings(globalFlags(self)), async (client) => {
         const input = file === "-" ? process.stdin : createReadStream(file);
         const opened = file === "-" ? Promise.resolve() : once(input, "open");
         await opened.catch((err: unknown) => {
           throw usageError(`cannot read ${file}: ${(err as Error).message}`);
         });
+        if (flags.rootfs) {
+          const config = applyConfigChanges({}, flags.change ?? []);
+          const made = await untilInterrupted((signal) =>
+            client.images.importRootfs(input, {
+              signal,
+              config,
+              comment: flags.message ?? `Imported from ${file}`,
+              ...(ref !== undefined ? { name: ref } : {}),
+              ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
+            }),
+          );
+          process.stdout.write(ref !== undefined ? `${made.record.name}: ${made.id}\n` : `${made.id}\n`);
+          return;
+        }
         const images = await untilInterrupted((signal) =>
           client.images.import(input, {
             signal,
@@ -190,6 +237,51 @@ export function registerImageCommands(program: Command): void {
           }),
         );
         for (const image of images) process.stdout.write(`${image.name}: ${image.target.digest}\n`);
+      });
+    },
+  );
+
+  const commit = program
+    .command("commit")
+    .description("make an image of a container's filesystem changes, on the image it runs (as docker commit)")
+    .argument("<container>", "container id")
+    .argument("[ref]", "the new image's name (none: a dangling image, named by its id)")
+    .option("-c, --change <instruction>", "a Dockerfile instruction for the config (repeatable)", collect)
+    .option("-m, --message <text>", "the history comment")
+    .option("-a, --author <name>", "the author")
+    .option("--no-pause", "do not freeze a running container while its changes are read");
+  addGlobalOptions(commit).action(
+    async (id: string, ref: string | undefined, flags: CommitFlags, self: Command) => {
+      await withClient(resolveSettings(globalFlags(self)), async (client) => {
+        const info = (await client.listContainers()).find((container) => container.id === id);
+        if (!info) throw new NotFoundError(`no such container: ${id}`);
+        if (!info.image)
+          throw usageError(`container ${id} was not made from an image: there is nothing to commit onto`);
+        const base = await client.images.config(info.image);
+        const config = applyConfigChanges(base.config ?? {}, flags.change ?? []);
+        const task = await (await client.loadContainer(id)).task().catch((err: unknown) => {
+          if (isErrorCode(err, "not_found")) return undefined;
+          throw err;
+        });
+        const { labelledCommand } = await import("./container-spec.js");
+        const pause = flags.pause !== false && task !== undefined && (await task.status()) === "running";
+        if (pause) await task?.pause();
+        try {
+          const made = await untilInterrupted((signal) =>
+            client.images.commit(info.image as string, {
+              signal,
+              snapshotKey: id,
+              config,
+              createdBy: labelledCommand(info.labels).join(" "),
+              ...(flags.author !== undefined ? { author: flags.author } : {}),
+              ...(flags.message !== undefined ? { comment: flags.message } : {}),
+              ...(ref !== undefined ? { name: ref } : {}),
+            }),
+          );
+          process.stdout.write(ref !== undefined ? `${made.record.name}: ${made.id}\n` : `${made.id}\n`);
+        } finally {
+          if (pause) await task?.resume();
+        }
       });
     },
   );

@@ -35,7 +35,7 @@ const COMMANDS: Record<string, () => Promise<Register[]>> = {
   port: async () => [(await import("./network.js")).registerPort],
   serve: async () => [(await import("./serve.js")).registerServe],
   ...Object.fromEntries(
-    ["pull", "push", "images", "image-ls", "rmi", "tag", "import", "save"].map((name) => [
+    ["pull", "push", "images", "image-ls", "rmi", "tag", "import", "save", "commit"].map((name) => [
       name,
       async () => [(await import("./images.js")).registerImageCommands],
     ]),

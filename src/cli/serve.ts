@@ -5,6 +5,12 @@ import { ContainerdImages } from "../engine/containerd-images.js";
 import { Engine } from "../engine/engine.js";
 import { DEFAULT_ENGINE_SOCKET, parseHost } from "../engine/server.js";
 import { NetworkManager } from "../network/manager.js";
+import {
+  DEFAULT_SECCOMP_PROFILE_PATHS,
+  findDefaultSeccompProfile,
+  parseSeccompProfile,
+  type SeccompProfile,
+} from "../oci/seccomp.js";
 import { packagePath } from "../platform/package-dir.js";
 import { usageError } from "./errors.js";
 import { networkManagerOptions } from "./network-manager.js";
@@ -19,6 +25,7 @@ interface ServeFlags {
   tlscacert?: string;
   bridge?: string;
   bip?: string;
+  seccompProfile?: string;
 }
 
 export const DEFAULT_ENGINE_DATA_ROOT = "/var/lib/libcontainerd/engine";
@@ -56,6 +63,10 @@ export function registerServe(program: Command): void {
       "the default bridge network's device, when it is first created (default: ctrd0)",
     )
     .option(
+      "--seccomp-profile <file>",
+      `containers' default seccomp profile (docker's format), or unconfined (default: the first of ${DEFAULT_SECCOMP_PROFILE_PATHS.join(", ")})`,
+    )
+    .option(
       "--bip <cidr>",
       "the default bridge network's subnet, when it is first created (default: 10.210.0.0/16)",
     );
@@ -77,6 +88,7 @@ async function serve(self: Command, flags: ServeFlags): Promise<number> {
       : undefined;
   if (hosts.some((host) => host.kind === "tcp") && !tls)
     throw usageError("a tcp:// host needs --tlscert and --tlskey: the Engine API is root on this machine");
+  const seccomp = defaultSeccomp(flags.seccompProfile);
   const client = await openCheckedClient(settings);
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
@@ -107,6 +119,7 @@ async function serve(self: Command, flags: ServeFlags): Promise<number> {
         logger: settings.logger,
         version: packageVersion(),
         ...(initBinary !== undefined ? { initBinary } : {}),
+        ...(seccomp ? { seccomp } : {}),
         ...(settings.defaultRuntime !== undefined ? { defaultRuntime: settings.defaultRuntime } : {}),
       },
       stop.signal,
@@ -130,4 +143,31 @@ async function serve(self: Command, flags: ServeFlags): Promise<number> {
     await engine?.close();
     await client.close().catch(() => {});
   }
+}
+
+/**
+ * The profile of containers whose request names none, as dockerd applies its default: the file given,
+ * or the distribution's (podman's, from docker's); none where none is installed, said on stderr.
+ */
+function defaultSeccomp(flag: string | undefined): { path: string; profile: SeccompProfile } | undefined {
+  if (flag === "unconfined") return undefined;
+  if (flag !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(flag, "utf8");
+    } catch (err) {
+      throw usageError(`--seccomp-profile ${flag}: ${(err as Error).message}`);
+    }
+    try {
+      return { path: flag, profile: parseSeccompProfile(text, flag) };
+    } catch (err) {
+      throw usageError(`--seccomp-profile: ${(err as Error).message}`);
+    }
+  }
+  const found = findDefaultSeccompProfile();
+  if (!found)
+    process.stderr.write(
+      `ctrd serve: no default seccomp profile (${DEFAULT_SECCOMP_PROFILE_PATHS.join(", ")}): containers run without one unless they name one\n`,
+    );
+  return found;
 }

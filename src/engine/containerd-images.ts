@@ -1,7 +1,7 @@
 import type { Mount } from "../gen/github.com/containerd/containerd/api/types/mount_pb.js";
 import type { ImageService } from "../images/index.js";
 import { familiarRepository, parseReference } from "../images/reference.js";
-import type { ImageRecord } from "../images/store.js";
+import { type ImageRecord, isDangling } from "../images/store.js";
 import { abortError } from "../libcontainerd/call.js";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import { isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
@@ -162,6 +162,11 @@ export class ContainerdImages implements ImageSource {
         labels: resolved.config.config?.Labels ?? {},
       };
       const familiar = familiarName(record.name);
+      // A commit or an import without a name adds no tag: alone, it is listed as `<none>`, as dockerd lists it.
+      if (isDangling(record.name)) {
+        byId.set(id, summary);
+        continue;
+      }
       if (familiar.includes("@")) summary.repoDigests.push(familiar);
       else {
         summary.repoTags.push(familiar);

@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
+import type { SeccompProfile } from "../oci/seccomp.js";
 import type { CniNetworks } from "./cni-networks.js";
 import type { ContainerdImages } from "./containerd-images.js";
 import { ContainerManager } from "./containers/manager.js";
@@ -12,6 +13,7 @@ import { EventBus } from "./events.js";
 import { ExecService, execRoutes } from "./exec.js";
 import { imageRoutes } from "./images.js";
 import { networkRoutes } from "./networks.js";
+import { commitRoutes } from "./new-images.js";
 import { Router } from "./router.js";
 import { type EngineHost, EngineServer, type ListenOptions } from "./server.js";
 import { systemRoutes } from "./system.js";
@@ -29,6 +31,8 @@ export interface EngineOptions {
   version: string;
   /** A static init (tini) for HostConfig.Init. */
   initBinary?: string;
+  /** The default seccomp profile (docker's format), and where it came from, for /info. */
+  seccomp?: { path: string; profile: SeccompProfile };
   runtimes?: string[];
   defaultRuntime?: string;
 }
@@ -65,6 +69,7 @@ export class Engine {
       volumes: this.volumes,
       logger: options.logger,
       ...(options.initBinary !== undefined ? { initBinary: options.initBinary } : {}),
+      ...(options.seccomp ? { seccompProfile: options.seccomp.profile } : {}),
     });
     const exec = new ExecService(this.manager, store, options.logger);
     systemRoutes(this.router, {
@@ -84,6 +89,7 @@ export class Engine {
         ),
       runtimes: options.runtimes ?? ["runc"],
       defaultRuntime: options.defaultRuntime ?? "runc",
+      ...(options.seccomp ? { seccompProfilePath: options.seccomp.path } : {}),
       engineId: createHash("sha256").update(options.stateDir).digest("hex").slice(0, 36),
     });
     containerRoutes(this.router, {
@@ -100,6 +106,7 @@ export class Engine {
     });
     execRoutes(this.router, exec, store);
     imageRoutes(this.router, options.images, store, this.events);
+    commitRoutes(this.router, { images: options.images, store, manager: this.manager });
     networkRoutes(this.router, options.networks, store, this.events, (record, network, aliases, signal) =>
       this.manager.connectCreated(record, network, aliases, { signal }),
     );

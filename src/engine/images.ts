@@ -1,8 +1,10 @@
 import type { Writable } from "node:stream";
+import type { HistoryEntry } from "../images/media-types.js";
 import type { PullProgress } from "../images/pull.js";
 import type { PushProgress } from "../images/push.js";
 import { parseReference } from "../images/reference.js";
 import type { Credentials } from "../images/registry/credentials.js";
+import { isDangling } from "../images/store.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import { type ContainerdImages, familiarName } from "./containerd-images.js";
 import { isObject } from "./containers/config.js";
@@ -11,6 +13,7 @@ import { badRequest, conflict, EngineError, notFound, toHttpError } from "./erro
 import type { EventBus } from "./events.js";
 import { type Exchange, labelsMatch, queryBool, queryFilters } from "./http.js";
 import type { ImageSummary } from "./image-source.js";
+import { importImage } from "./new-images.js";
 import { pruneFilter } from "./prune.js";
 import type { Router } from "./router.js";
 
@@ -118,7 +121,7 @@ export function imageRoutes(
       RepoTags: summary?.repoTags ?? [familiarName(image.ref)],
       RepoDigests: summary?.repoDigests ?? [],
       Parent: "",
-      Comment: "",
+      Comment: config.comment ?? "",
       Created: config.created ?? "1970-01-01T00:00:00Z",
       Container: "",
       ContainerConfig: {},
@@ -145,11 +148,15 @@ export function imageRoutes(
       return Number.isFinite(parsed) ? Math.floor(parsed / 1000) : 0;
     };
     const declared = (resolved.config.history ?? []).filter(isHistoryEntry);
-    // An image without history (an import, a hand-made one) shows its layers, as moby's history of it does.
-    const entries: HistoryEntry[] =
-      declared.length > 0
-        ? declared
-        : layers.map(() => ({ created: resolved.config.created, created_by: "", empty_layer: false }));
+    // Layers the history does not account for (an image made without history, or one committed on
+    // such an image) are shown first, each as an entry of its own, so each row has its own layer's size.
+    const unaccounted = layers.length - declared.filter((entry) => !entry.empty_layer).length;
+    const entries: HistoryEntry[] = [
+      ...layers
+        .slice(0, Math.max(0, unaccounted))
+        .map(() => ({ created: resolved.config.created, created_by: "", empty_layer: false })),
+      ...declared,
+    ];
     let layer = 0;
     const rows = entries.map((entry) => {
       const size = entry.empty_layer ? 0 : (layers[layer++]?.size ?? 0);
@@ -217,6 +224,7 @@ export function imageRoutes(
     const answer: Record<string, string>[] = [];
     for (const record of removes) {
       await images.service.remove(record.name, { signal: exchange.signal });
+      if (isDangling(record.name)) continue;
       answer.push({ Untagged: familiarName(record.name) });
       events.publish("image", "untag", id, { name: familiarName(record.name) });
     }
@@ -227,21 +235,24 @@ export function imageRoutes(
     exchange.send(200, answer);
   });
 
-  // dockerd's ImagesPrune: dangling images by default (none here: every containerd image has a name),
-  // with dangling=false (`docker image prune -a`) every image no container uses.
+  // dockerd's ImagesPrune: dangling images by default (commits and imports without a name), with
+  // dangling=false (`docker image prune -a`) every image no container uses.
   router.add("POST", "/images/prune", async (exchange) => {
     const { filters, matches } = pruneFilter(exchange.query, ["dangling"]);
     const danglingOnly = !(filters.get("dangling") ?? []).some((value) => value === "false" || value === "0");
     const deleted: Record<string, string>[] = [];
     let reclaimed = 0;
     const used = new Set(store.all().map((record) => record.Image));
-    const candidates = danglingOnly ? [] : await images.list({ signal: exchange.signal });
+    const candidates = (await images.list({ signal: exchange.signal })).filter(
+      (image) => !danglingOnly || (image.repoTags.length === 0 && image.repoDigests.length === 0),
+    );
     for (const image of candidates) {
       if (used.has(image.id)) continue;
       if (!matches(image.labels, image.created * 1000)) continue;
       const { records } = await images.records(image.id, { signal: exchange.signal });
       for (const record of records) {
         await images.service.remove(record.name, { signal: exchange.signal });
+        if (isDangling(record.name)) continue;
         deleted.push({ Untagged: familiarName(record.name) });
         events.publish("image", "untag", image.id, { name: familiarName(record.name) });
       }
@@ -295,20 +306,12 @@ export function imageRoutes(
     save(exchange, images, [exchange.params.name ?? ""]),
   );
   router.add("POST", "/build", unsupported("build"));
-  router.add("POST", "/commit", unsupported("commit"));
   router.add("GET", "/images/search", () => {
     throw new EngineError(
       501,
       "image search is not supported by this engine: it has no registry index to ask",
     );
   });
-}
-
-interface HistoryEntry {
-  created?: string;
-  created_by?: string;
-  comment?: string;
-  empty_layer?: boolean;
 }
 
 function isHistoryEntry(value: unknown): value is HistoryEntry {
@@ -331,8 +334,7 @@ function notFoundAs(message: string): (err: unknown) => never {
 /** POST /images/create?fromImage=…&tag=…: a pull, reported as Docker's JSON progress messages. */
 async function pull(exchange: Exchange, images: ContainerdImages, events: EventBus): Promise<void> {
   const fromImage = exchange.query.get("fromImage") ?? "";
-  if (exchange.query.get("fromSrc"))
-    throw new EngineError(501, "image import (fromSrc) is not supported by this engine yet");
+  if (exchange.query.get("fromSrc")) return importImage(exchange, images, events);
   if (fromImage === "") throw badRequest("fromImage is required");
   const ref = pullReference(fromImage, exchange.query.get("tag") ?? "");
   const credentials = registryAuth(exchange.headers["x-registry-auth"]);
@@ -533,8 +535,10 @@ function filterImages(list: ImageSummary[], filters: Map<string, string[]>): Ima
   const patterns = filters.get("reference") ?? [];
   const out: ImageSummary[] = [];
   for (const image of list) {
-    // Every image here has a name (containerd's images are names): none is dangling.
-    if (dangling.some((value) => value === "true" || value === "1")) continue;
+    // A dangling image has no tag (a commit or an import without a name).
+    const isDangling = image.repoTags.length === 0 && image.repoDigests.length === 0;
+    if (dangling.some((value) => value === "true" || value === "1") && !isDangling) continue;
+    if (dangling.some((value) => value === "false" || value === "0") && isDangling) continue;
     if (before !== undefined && image.created >= before) continue;
     if (since !== undefined && image.created <= since) continue;
     if (!labelsMatch(image.labels, filters.get("label") ?? [])) continue;

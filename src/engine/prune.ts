@@ -1,25 +1,12 @@
+import { goDurationNs } from "../state/human-duration.js";
 import { badRequest } from "./errors.js";
 import { parseEventTime } from "./events.js";
 import { labelsMatch, queryFilters } from "./http.js";
 
-const DURATION_UNITS_NS: Record<string, number> = {
-  ns: 1,
-  us: 1e3,
-  "\u00b5s": 1e3,
-  ms: 1e6,
-  s: 1e9,
-  m: 60e9,
-  h: 3600e9,
-};
-
 /** `until`: a timestamp, or a Go duration before now (`24h`, `1h30m`), as timetypes.GetTimestamp reads it; in ns. */
 function untilNs(value: string): number | undefined {
-  if (/^(\d+(\.\d+)?(ns|us|\u00b5s|ms|s|m|h))+$/.test(value)) {
-    let ns = 0;
-    for (const [, amount = "0", unit = "s"] of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/g))
-      ns += Number(amount) * (DURATION_UNITS_NS[unit] ?? 0);
-    return Date.now() * 1e6 - ns;
-  }
+  const ago = goDurationNs(value);
+  if (ago !== undefined) return Date.now() * 1e6 - ago;
   return parseEventTime(value, "until");
 }
 

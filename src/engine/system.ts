@@ -26,6 +26,8 @@ export interface SystemDeps {
   /** Runtimes the client knows, for /info. */
   runtimes: string[];
   defaultRuntime: string;
+  /** The default seccomp profile's file, when there is one (/info's SecurityOptions). */
+  seccompProfilePath?: string;
   /** A stable id for this engine (/info ID). */
   engineId: string;
 }
@@ -199,7 +201,8 @@ export function systemRoutes(router: Router, deps: SystemDeps): void {
       ContainerdCommit: { ID: containerd.revision, Expected: containerd.revision },
       RuncCommit: { ID: "", Expected: "" },
       InitCommit: { ID: "", Expected: "" },
-      SecurityOptions: [],
+      // dockerd's form; "builtin" is its compiled-in profile, ours is the distribution's file.
+      SecurityOptions: deps.seccompProfilePath ? [`name=seccomp,profile=${deps.seccompProfilePath}`] : [],
       Warnings: [],
     });
   });

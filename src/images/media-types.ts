@@ -78,6 +78,39 @@ export interface Index {
   annotations?: Record<string, string>;
 }
 
+/** An image config's `config`: what a container of the image runs with (image-spec config.md). */
+export interface ImageRunConfig {
+  User?: string;
+  ExposedPorts?: Record<string, object>;
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  Volumes?: Record<string, object>;
+  WorkingDir?: string;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+  /** Docker's extension: the image's HEALTHCHECK (durations in nanoseconds). */
+  Healthcheck?: {
+    Test?: string[];
+    Interval?: number;
+    Timeout?: number;
+    StartPeriod?: number;
+    StartInterval?: number;
+    Retries?: number;
+  };
+  /** Docker's extension: ONBUILD triggers, kept for a later build. */
+  OnBuild?: string[] | null;
+}
+
+/** One entry of an image config's history (image-spec config.md). */
+export interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  author?: string;
+  comment?: string;
+  empty_layer?: boolean;
+}
+
 /** The OCI image configuration (image-spec config.md), the fields we read. */
 export interface ImageConfig {
   architecture?: string;
@@ -85,26 +118,9 @@ export interface ImageConfig {
   variant?: string;
   created?: string;
   author?: string;
-  config?: {
-    User?: string;
-    ExposedPorts?: Record<string, object>;
-    Env?: string[];
-    Entrypoint?: string[] | null;
-    Cmd?: string[] | null;
-    Volumes?: Record<string, object>;
-    WorkingDir?: string;
-    Labels?: Record<string, string>;
-    StopSignal?: string;
-    /** Docker's extension: the image's HEALTHCHECK (durations in nanoseconds). */
-    Healthcheck?: {
-      Test?: string[];
-      Interval?: number;
-      Timeout?: number;
-      StartPeriod?: number;
-      StartInterval?: number;
-      Retries?: number;
-    };
-  };
+  /** Docker's extension: the comment of a commit or an import. */
+  comment?: string;
+  config?: ImageRunConfig;
   rootfs: { type: string; diff_ids: string[] };
   history?: unknown[];
 }

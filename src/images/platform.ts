@@ -26,6 +26,12 @@ export function hostPlatform(): Platform {
   return platform;
 }
 
+/** A platform option as callers give it (text, a Platform, or nothing: the host's). */
+export function platformOption(platform: string | Platform | undefined): Platform {
+  if (platform === undefined) return hostPlatform();
+  return typeof platform === "string" ? parsePlatform(platform) : platform;
+}
+
 /** `linux`, `linux/amd64`, `linux/arm/v7`, `amd64` (the host's OS) — as `--platform` takes it. */
 export function parsePlatform(text: string): Platform {
   const parts = text.trim().toLowerCase().split("/");

@@ -14,7 +14,7 @@ import {
   type Platform,
   snapshotGcLabel,
 } from "./media-types.js";
-import { hostPlatform, parsePlatform } from "./platform.js";
+import { platformOption } from "./platform.js";
 import { formatReference, type ImageReference, parseReference } from "./reference.js";
 import { RegistryClient, type RegistryOptions } from "./registry/client.js";
 import type { ImageRecord, ImageStore } from "./store.js";
@@ -90,12 +90,7 @@ function limited<T>(limit: number, tasks: (() => Promise<T>)[]): Promise<T>[] {
 export async function pullImage(deps: PullDeps, ref: string, opts: PullOptions = {}): Promise<ImageRecord> {
   const parsed = parseReference(ref);
   const name = formatReference(parsed);
-  const platform =
-    opts.platform === undefined
-      ? hostPlatform()
-      : typeof opts.platform === "string"
-        ? parsePlatform(opts.platform)
-        : opts.platform;
+  const platform = platformOption(opts.platform);
   const snapshotter = opts.snapshotter ?? deps.snapshotter;
   const signal = callSignal(opts);
   const registry = new RegistryClient(parsed, opts);

@@ -5,6 +5,7 @@ import type { CallOptions } from "../libcontainerd/types/client.js";
 import { InvalidArgumentError, isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
 import type { ImportOptions } from "./archive-import.js";
 import type { SaveOptions } from "./archive-save.js";
+import type { CommitOptions, NewImage } from "./commit.js";
 import type { ContainerdServices } from "./containerd.js";
 import {
   type ImageProcess,
@@ -21,11 +22,12 @@ import {
   type Manifest,
   type Platform,
 } from "./media-types.js";
-import { hostPlatform, parsePlatform } from "./platform.js";
+import { platformOption } from "./platform.js";
 import type { PullOptions } from "./pull.js";
 import type { PushOptions } from "./push.js";
 import { formatReference, parseReference } from "./reference.js";
-import type { ImageRecord, ImageStore } from "./store.js";
+import type { RootfsImportOptions } from "./rootfs-import.js";
+import { danglingName, type ImageRecord, type ImageStore } from "./store.js";
 import { KeyedLock } from "./unpack.js";
 
 export interface ImageServiceOptions {
@@ -103,6 +105,28 @@ export class RemoteImageService {
     return importArchive({ services, store, snapshotter: this.snapshotter, locks: this.locks }, input, opts);
   }
 
+  /**
+   * A new image from a snapshot prepared on `base` (a container's rootfs): its changes as one more
+   * layer, with the config given (`docker commit`). Without a name the image is dangling.
+   */
+  async commit(base: string, opts: CommitOptions): Promise<NewImage> {
+    const [{ services, store }, { commitSnapshot }] = await Promise.all([
+      this.parts(),
+      import("./commit.js"),
+    ]);
+    const image = await this.resolve(base, opts);
+    return commitSnapshot({ services, store, snapshotter: this.snapshotter, locks: this.locks }, image, opts);
+  }
+
+  /** A one-layer image from a root filesystem tarball (`docker import`); plain, gzip, xz or bzip2. */
+  async importRootfs(input: Readable, opts?: RootfsImportOptions): Promise<NewImage> {
+    const [{ services, store }, { importRootfs }] = await Promise.all([
+      this.parts(),
+      import("./rootfs-import.js"),
+    ]);
+    return importRootfs({ services, store, snapshotter: this.snapshotter, locks: this.locks }, input, opts);
+  }
+
   /** Writes images as an OCI image-layout tar (with docker's manifest.json) to `out`. */
   async save(refs: string[], out: Writable, opts?: SaveOptions): Promise<void> {
     const [{ services, store }, { saveArchive }] = await Promise.all([
@@ -128,7 +152,12 @@ export class RemoteImageService {
     const { store } = await this.parts();
     const image = await store.get(source, opts);
     const name = formatReference(parseReference(target));
-    return store.put({ name, target: image.target, labels: image.labels }, opts);
+    const tagged = await store.put({ name, target: image.target, labels: image.labels }, opts);
+    // A dangling image given a name is dangling no more (as moby's TagImage drops that record).
+    await store.delete(danglingName(image.target.digest), opts).catch((err: unknown) => {
+      if (!isErrorCode(err, "not_found")) throw err;
+    });
+    return tagged;
   }
 
   /** Removes an image's name; what nothing else references is reclaimed by containerd's GC. */
@@ -141,12 +170,7 @@ export class RemoteImageService {
   /** The manifest and config for a platform (default: the host's). */
   async resolve(ref: string, opts?: PlatformOptions): Promise<ResolvedImage> {
     const record = await (await this.parts()).store.get(ref, opts);
-    const platform =
-      opts?.platform === undefined
-        ? hostPlatform()
-        : typeof opts.platform === "string"
-          ? parsePlatform(opts.platform)
-          : opts.platform;
+    const platform = platformOption(opts?.platform);
     let desc = record.target;
     for (let depth = 0; isIndex(desc.mediaType); depth++) {
       if (depth > 2) throw new InvalidArgumentError(`image ${record.name}: indexes nested too deep`);

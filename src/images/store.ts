@@ -5,6 +5,20 @@ import type { ContainerdServices } from "./containerd.js";
 import type { Descriptor } from "./media-types.js";
 import { normalizeReference } from "./reference.js";
 
+/**
+ * The name of an image that has none (a commit or an import without a repository): moby's, so
+ * that a dockerd on the same containerd namespace sees it as dangling too (`<none>:<none>`).
+ */
+const DANGLING_PREFIX = "moby-dangling@";
+
+export function danglingName(manifestDigest: string): string {
+  return `${DANGLING_PREFIX}${manifestDigest}`;
+}
+
+export function isDangling(name: string): boolean {
+  return name.startsWith(DANGLING_PREFIX);
+}
+
 /** An image record in containerd's images service: a name and the descriptor it points at. */
 export interface ImageRecord {
   /** The full normalised name: `docker.io/library/busybox:latest`. */
@@ -113,6 +127,7 @@ export class ImageStore {
 
 /** A name as given if it does not parse as a reference (e.g. `ctr`'s own names), else normalised. */
 function tryNormalize(ref: string): string {
+  if (isDangling(ref)) return ref;
   try {
     return normalizeReference(ref);
   } catch {

@@ -18,4 +18,12 @@ export {
   resourcesForUpdate,
   windowsResources,
 } from "./resources.js";
+export {
+  DEFAULT_SECCOMP_PROFILE_PATHS,
+  findDefaultSeccompProfile,
+  type OciSeccomp,
+  ociSeccomp,
+  parseSeccompProfile,
+  type SeccompProfile,
+} from "./seccomp.js";
 export type { OciLinux, OciMount, OciProcess, OciSpec, OciUser, OciWindows } from "./spec.js";

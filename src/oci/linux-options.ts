@@ -3,6 +3,7 @@ import { isAbsolute, join } from "node:path";
 import { InvalidArgumentError, NotImplementedError } from "../errors.js";
 import { DEFAULT_CAPABILITIES } from "./defaults.js";
 import { parseSize } from "./resources.js";
+import { ociSeccomp, parseSeccompProfile, type SeccompProfile } from "./seccomp.js";
 import type { OciLinux, OciSpec } from "./spec.js";
 
 /**
@@ -46,6 +47,12 @@ export interface LinuxRunOptions {
    */
   maskedPaths?: readonly string[];
   readonlyPaths?: readonly string[];
+  /**
+   * `--security-opt seccomp=…`: a profile in docker's format (findDefaultSeccompProfile finds the
+   * distribution's default), resolved for the container's capabilities; default none, as ctr. A
+   * privileged container has none, as with docker.
+   */
+  seccomp?: SeccompProfile | "unconfined";
 }
 
 export interface Ulimit {
@@ -338,6 +345,8 @@ export function applyLinuxRunOptions(spec: OciSpec, options: LinuxRunOptions): v
   proc.capabilities = { bounding: caps, effective: caps, permitted: caps };
   if (options.noNewPrivileges !== undefined) proc.noNewPrivileges = options.noNewPrivileges;
   if (options.privileged) proc.noNewPrivileges = options.noNewPrivileges ?? false;
+  if (options.seccomp && options.seccomp !== "unconfined" && !options.privileged)
+    linux.seccomp = ociSeccomp(options.seccomp, { capabilities: caps });
   if (options.maskedPaths) linux.maskedPaths = [...options.maskedPaths];
   if (options.readonlyPaths) linux.readonlyPaths = [...options.readonlyPaths];
   if (options.privileged) {
@@ -459,11 +468,9 @@ export function applySecurityOpt(opt: string, options: LinuxRunOptions): void {
       options.readonlyPaths = [];
       return;
     case "seccomp":
-      // No seccomp profile is applied, so "unconfined" is what it already does.
-      if (value !== "unconfined")
-        throw new NotImplementedError(
-          "seccomp profiles are not applied (containers run without one): only seccomp=unconfined is accepted",
-        );
+      // The profile's JSON itself, as the docker CLI sends it (it reads the file), or "unconfined".
+      options.seccomp =
+        value === "unconfined" ? "unconfined" : parseSeccompProfile(value, "--security-opt seccomp");
       return;
     case "apparmor":
       // dockerd applies a profile only where AppArmor is enabled; elsewhere the option has no effect.

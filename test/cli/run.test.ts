@@ -1,7 +1,8 @@
 // `ctrd run` against a private containerd: output, exit codes, stdin, signals, and cleanup.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import {
@@ -323,5 +324,25 @@ describe("ctrd run", () => {
       expect(refused.code).toBe(125);
     }
     expect(await listAll()).toEqual([]);
+  });
+
+  test("--security-opt seccomp=FILE applies a docker-format profile; by default, as ctr, there is none", async () => {
+    const profile = join(tmpdir(), `lcd-deny-mkdir-${process.pid}.json`);
+    writeFileSync(
+      profile,
+      JSON.stringify({
+        defaultAction: "SCMP_ACT_ALLOW",
+        syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
+      }),
+    );
+    const script = "grep Seccomp: /proc/self/status | cut -f2; mkdir /tmp/made && echo made";
+    const denied = await run(["--rm", "--security-opt", `seccomp=${profile}`, "--", "sh", "-c", script]);
+    expect(denied.stdout).toBe("2\n");
+    expect(denied.stderr).toMatch(/Operation not permitted/);
+    expect((await run(["--rm", "--", "sh", "-c", script])).stdout).toBe("0\nmade\n");
+    rmSync(profile);
+    const missing = await run(["--rm", "--security-opt", "seccomp=/nonexistent.json", "--", "true"]);
+    expect(missing).toMatchObject({ code: 125 });
+    expect(missing.stderr).toMatch(/invalid --security-opt seccomp=\/nonexistent.json: .*no such file/i);
   });
 });

@@ -1064,14 +1064,13 @@ describe("ctrd serve as dockerd: docker login", () => {
 });
 
 describe("ctrd serve as dockerd: what this engine does not do", () => {
-  it("answers plugin, swarm, search and commit commands clearly, not 'page not found' or 405", async () => {
+  it("answers plugin, swarm and search commands clearly, not 'page not found' or 405", async () => {
     expect(await engine.docker(["plugin", "ls", "-q"])).toMatchObject({ code: 0, stdout: "" });
     const expectations: [string[], RegExp][] = [
       [["swarm", "init"], /swarm mode is not supported by this engine/],
       [["service", "ls"], /This node is not a swarm manager/],
       [["node", "ls"], /This node is not a swarm manager/],
       [["search", "busybox"], /image search is not supported by this engine/],
-      [["commit", "anything", "image:tag"], /commit is not supported by this engine/],
     ];
     for (const [args, message] of expectations) {
       const result = await engine.docker(args);
@@ -1080,9 +1079,7 @@ describe("ctrd serve as dockerd: what this engine does not do", () => {
       expect(result.stderr).not.toMatch(/page not found|not allowed/);
     }
     // Refusals, not failures of the engine: its log has no error (with a stack) for them.
-    expect(engine.log()).not.toMatch(
-      /commit is not supported|image search is not supported|swarm mode is not/,
-    );
+    expect(engine.log()).not.toMatch(/image search is not supported|swarm mode is not/);
   });
 });
 

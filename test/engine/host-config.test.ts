@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { hostname } from "node:os";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { useEngine } from "./harness.js";
 
@@ -170,7 +171,7 @@ describe("HostConfig that dockerd applies", () => {
     expect(conflict.stderr).toMatch(/Conflicting options: hostname and the UTS mode/);
   });
 
-  it("--security-opt: no-new-privileges (docker's default is off), systempaths, and what is refused", async () => {
+  it("--security-opt: no-new-privileges (docker's default is off), systempaths, and a bad one", async () => {
     const nnp = "grep NoNewPrivs /proc/self/status | cut -f2";
     expect((await runIn([], nnp)).stdout).toBe("0\n");
     expect((await runIn(["--security-opt", "no-new-privileges"], nnp)).stdout).toBe("1\n");
@@ -188,13 +189,6 @@ describe("HostConfig that dockerd applies", () => {
     });
     expect(bad).toMatchObject({ status: 400 });
     expect(bad.body).toMatch(/invalid --security-opt 1: \\"bogus\\"/);
-    const profile = await engine.api("POST", "/containers/create", {
-      Image: engine.image,
-      Cmd: ["true"],
-      HostConfig: { SecurityOpt: ['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}'] },
-    });
-    expect(profile.status).toBe(501);
-    expect(profile.body).toMatch(/seccomp profiles are not applied/);
   });
 
   it("memory swap, reservation, cpuset: applied, and dockerd's checks", async () => {
@@ -228,5 +222,44 @@ describe("HostConfig that dockerd applies", () => {
     await engine.docker(["rm", "-f", id]);
     const weight = await runIn(["--blkio-weight", "5"], "true");
     expect(weight.stderr).toMatch(/Range of blkio weight is from 10 to 1000/);
+  });
+
+  it("seccomp: the distribution's default profile as dockerd's default, unconfined, privileged, a profile of the client's", async () => {
+    const info = await engine.docker(["info", "--format", "{{json .SecurityOptions}}"]);
+    expect(info.stdout).toMatch(/name=seccomp,profile=\/(etc|usr\/share)\/containers\/seccomp\.json/);
+    // The default profile refuses swapoff whatever the capabilities: with CAP_SYS_ADMIN, unconfined it
+    // gets as far as the missing file.
+    const check = "grep Seccomp: /proc/self/status | cut -f2; busybox swapoff /nonexistent";
+    const filtered = await runIn(["--cap-add", "SYS_ADMIN"], check);
+    expect(filtered.stdout).toBe("2\n");
+    expect(filtered.stderr).toMatch(/Operation not permitted/);
+    const unconfined = await runIn(["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined"], check);
+    expect(unconfined.stdout).toBe("0\n");
+    expect(unconfined.stderr).toMatch(/No such file or directory/);
+    const privileged = await runIn(["--privileged"], check);
+    expect(privileged.stdout).toBe("0\n");
+    expect(privileged.stderr).toMatch(/No such file or directory/);
+    const profile = join(tmpdir(), `lcd-seccomp-${process.pid}.json`);
+    writeFileSync(
+      profile,
+      JSON.stringify({
+        defaultAction: "SCMP_ACT_ALLOW",
+        syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
+      }),
+    );
+    try {
+      const denied = await runIn(["--security-opt", `seccomp=${profile}`], "mkdir /tmp/x && echo made");
+      expect(denied.stdout).toBe("");
+      expect(denied.stderr).toMatch(/Operation not permitted/);
+    } finally {
+      rmSync(profile, { force: true });
+    }
+    const broken = await engine.api("POST", "/containers/create", {
+      Image: engine.image,
+      Cmd: ["true"],
+      HostConfig: { SecurityOpt: ["seccomp={not json"] },
+    });
+    expect(broken.status).toBe(400);
+    expect(broken.body).toMatch(/seccomp: not JSON/);
   });
 });

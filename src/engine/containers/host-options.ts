@@ -1,4 +1,5 @@
 import { applySecurityOpt, type LinuxRunOptions, type Ulimit } from "../../oci/linux-options.js";
+import type { SeccompProfile } from "../../oci/seccomp.js";
 import { badRequest, EngineError } from "../errors.js";
 import type { HostConfig } from "./config.js";
 
@@ -12,6 +13,7 @@ import type { HostConfig } from "./config.js";
 export function hostRunOptions(
   hostConfig: HostConfig,
   hostname = "",
+  defaultSeccomp?: SeccompProfile,
 ): {
   options: LinuxRunOptions;
   groupNames: string[];
@@ -102,6 +104,8 @@ export function hostRunOptions(
     if (typeof opt !== "string") throw badRequest("invalid SecurityOpt: want strings");
     applySecurityOpt(opt, options);
   }
+  // dockerd's default profile unless the request names one (or "unconfined").
+  if (options.seccomp === undefined && defaultSeccomp) options.seccomp = defaultSeccomp;
   return { options, groupNames };
 }
 

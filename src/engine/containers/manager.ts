@@ -11,6 +11,7 @@ import type { LibcontainerdClient } from "../../libcontainerd/factory.js";
 import type { CallOptions, Container, ExitStatus, Task } from "../../libcontainerd/types/client.js";
 import { isErrorCode } from "../../libcontainerd/types/errors.js";
 import { DEFAULT_NETWORK } from "../../network/types.js";
+import type { SeccompProfile } from "../../oci/seccomp.js";
 import { badRequest, conflict, EngineError, notModified, toHttpError } from "../errors.js";
 import type { EventBus } from "../events.js";
 import type { ImageSource, PreparedRootfs } from "../image-source.js";
@@ -50,6 +51,8 @@ export interface ManagerDeps {
   /** The local volumes: made, filled and mounted for containers, removed with them when asked. */
   volumes: VolumeStore;
   logger: Logger;
+  /** The seccomp profile of containers that name none (dockerd's default); none: no filter. */
+  seccompProfile?: SeccompProfile;
   /** A static init binary for HostConfig.Init (tini). */
   initBinary?: string;
 }
@@ -213,6 +216,7 @@ export class ContainerManager {
         ...(record.MountPoints ? { volumes: record.MountPoints } : {}),
         ...(user ? { user } : {}),
         ...(groupIds.length > 0 ? { groupIds } : {}),
+        ...(this.deps.seccompProfile ? { defaultSeccomp: this.deps.seccompProfile } : {}),
         namespace: client.namespace,
         ...(this.deps.initBinary !== undefined ? { initBinary: this.deps.initBinary } : {}),
         network: plan,

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LinuxResources } from "../../libcontainerd/types/resources.js";
 import { DEFAULT_PATH_ENV, defaultLinuxSpec } from "../../oci/defaults.js";
+import type { SeccompProfile } from "../../oci/seccomp.js";
 import type { OciMount, OciSpec } from "../../oci/spec.js";
 import { badRequest } from "../errors.js";
 import type { ImageConfig, PreparedRootfs } from "../image-source.js";
@@ -69,6 +70,8 @@ export interface SpecInputs {
   namespace: string;
   /** The user, resolved from the image's accounts (when it is a name), with the groups it is a member of. */
   user?: { uid: number; gid: number; additionalGids?: number[] };
+  /** The seccomp profile of containers whose request names none (dockerd's default profile). */
+  defaultSeccomp?: SeccompProfile;
   /** HostConfig.GroupAdd's names, resolved in the image's /etc/group. */
   groupIds?: number[];
   /** A static init (tini) to run as pid 1 when HostConfig.Init asks for it. */
@@ -225,7 +228,7 @@ export function buildSpec(inputs: SpecInputs): {
   env.push(`HOSTNAME=${hostname}`);
   if (config.Tty && !env.some((entry) => entry.startsWith("TERM="))) env.push("TERM=xterm");
   const init = hostConfig.Init === true && inputs.initBinary !== undefined;
-  const { options: runOptions } = hostRunOptions(hostConfig);
+  const { options: runOptions } = hostRunOptions(hostConfig, "", inputs.defaultSeccomp);
   if (inputs.groupIds?.length) runOptions.groupAdd = [...(runOptions.groupAdd ?? []), ...inputs.groupIds];
   // Outermost first, as dockerd's sortMounts: a volume at /a, then a bind at /a/b on it.
   const depth = (mount: OciMount): number => mount.destination.split("/").filter(Boolean).length;
