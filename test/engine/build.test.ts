@@ -44,6 +44,7 @@ async function leftovers() {
     blobs: contents.blobs.sort(),
     snapshots: contents.snapshots.sort(),
     containers: await ok(["ps", "-aq"]),
+    volumes: await ok(["volume", "ls", "-q"]),
     images: (await ok(["images", "-aq"])).split("\n").sort(),
     // The engine's unpacked build contexts.
     contexts: readdirSync(tmpdir()).filter((name) => name.startsWith("ctrd-build-")),
@@ -100,11 +101,14 @@ describe("docker build", () => {
     await ok(["rmi", "built:1"]);
   });
 
-  it("reports a failing RUN's exit code and leaves nothing", async () => {
+  it("reports a failing RUN's exit code and leaves nothing (no container, image, volume, snapshot)", async () => {
     const dir = context({
-      Dockerfile: [`FROM ${engine.image}`, "RUN echo one > /one.txt", "RUN echo failing && exit 3"].join(
-        "\n",
-      ),
+      Dockerfile: [
+        `FROM ${engine.image}`,
+        "VOLUME /data",
+        "RUN echo one > /data/one.txt",
+        "RUN echo failing && exit 3",
+      ].join("\n"),
     });
     const before = await leftovers();
     const result = await engine.docker(["build", "-t", "failed:1", dir], { timeoutMs: 120_000 });

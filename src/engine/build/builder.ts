@@ -452,7 +452,7 @@ export class Build {
 
   private async removeContainer(record: ContainerRecord): Promise<void> {
     if (!this.containers.delete(record)) return;
-    await this.deps.manager.remove(record, { force: true });
+    await this.deps.manager.remove(record, { force: true, volumes: true });
   }
 
   /** dockerd's PUT-archive options for writing into a build container's rootfs. */
