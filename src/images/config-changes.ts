@@ -7,7 +7,7 @@ import type { ImageRunConfig } from "./media-types.js";
  * The Dockerfile instructions `docker commit --change` and `docker import --change` may give
  * (moby's builder/dockerfile validCommitCommands); any other is refused.
  */
-const CHANGE_INSTRUCTIONS = new Set([
+export const CHANGE_INSTRUCTIONS: ReadonlySet<string> = new Set([
   "cmd",
   "entrypoint",
   "healthcheck",
@@ -136,7 +136,7 @@ export function words(text: string, env: ReadonlyMap<string, string>, split: boo
 }
 
 /** `["a", "b"]` as the exec form, or undefined for the shell form. */
-function jsonForm(args: string): string[] | undefined {
+export function jsonForm(args: string): string[] | undefined {
   if (!args.startsWith("[")) return undefined;
   try {
     const parsed: unknown = JSON.parse(args);

@@ -4,7 +4,7 @@ import { join, posix } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { extract, type Header, pack } from "tar-stream";
-import { applyConfigChanges, words } from "../../images/config-changes.js";
+import { applyConfigChanges, CHANGE_INSTRUCTIONS, words } from "../../images/config-changes.js";
 import type { ImageRunConfig } from "../../images/media-types.js";
 import { normalizeReference } from "../../images/reference.js";
 import { isErrorCode } from "../../libcontainerd/types/errors.js";
@@ -70,19 +70,11 @@ export class RunFailedError extends EngineError {
 
 const DEFAULT_SHELL = ["/bin/sh", "-c"];
 
-/** Instructions that only change the config: committed as an image without a new layer. */
-const CONFIG_INSTRUCTIONS = new Set([
-  "cmd",
-  "entrypoint",
-  "env",
-  "expose",
-  "label",
-  "user",
-  "volume",
-  "stopsignal",
-  "healthcheck",
-  "onbuild",
-]);
+/**
+ * Instructions that only change the config (those `docker commit --change` takes, but WORKDIR, which the
+ * builder also creates): committed as an image without a new layer.
+ */
+const CONFIG_INSTRUCTIONS = new Set([...CHANGE_INSTRUCTIONS].filter((name) => name !== "workdir"));
 
 const shortId = (id: string): string => id.replace(/^sha256:/, "").slice(0, 12);
 

@@ -1,3 +1,4 @@
+import { jsonForm } from "../../images/config-changes.js";
 import { badRequest } from "../errors.js";
 
 /** One Dockerfile instruction, as moby's parser reads it (builder/dockerfile/parser). */
@@ -41,15 +42,6 @@ export const KNOWN_INSTRUCTIONS = new Set([
   "onbuild",
   "maintainer",
 ]);
-
-function jsonWords(args: string): string[] | undefined {
-  if (!args.startsWith("[")) return undefined;
-  try {
-    const parsed: unknown = JSON.parse(args);
-    if (Array.isArray(parsed) && parsed.every((item) => typeof item === "string")) return parsed;
-  } catch {}
-  return undefined;
-}
 
 /** The parser directives (`# escape=`, `# syntax=`) at the top of a Dockerfile. */
 function directives(lines: readonly string[]): { escapeChar: string; consumed: number } {
@@ -121,6 +113,6 @@ function parseLine(text: string, line: number): Instruction | undefined {
       flag = /^--([\w-]+)(?:=(\S*))?(?:\s+|$)/.exec(args);
     }
   }
-  const json = JSON_FORM.has(name) ? jsonWords(args) : undefined;
+  const json = JSON_FORM.has(name) ? jsonForm(args) : undefined;
   return { name, original: text, flags, args, ...(json ? { json } : {}), line };
 }
