@@ -80,13 +80,16 @@ export function parseDockerfile(text: string): Instruction[] {
     const line = lines[index] ?? "";
     const trimmed = line.trimStart();
     if (trimmed.startsWith("#")) continue;
-    if (pending === "" && trimmed === "") continue;
+    // An empty line, also inside a continuation (where moby skips it with a deprecation warning).
+    if (trimmed === "") continue;
     if (pending === "") startLine = index + 1;
-    if (continuation.test(trimmed)) {
-      pending += trimmed.replace(continuation, "");
+    // A continuation line keeps its leading white space (moby's processLine without stripLeftWhitespace).
+    const text = pending === "" ? trimmed : line;
+    if (continuation.test(text)) {
+      pending += text.replace(continuation, "");
       continue;
     }
-    pending += trimmed;
+    pending += text;
     const instruction = parseLine(pending.trim(), startLine);
     if (instruction) out.push(instruction);
     pending = "";
