@@ -335,9 +335,18 @@ export class Build {
     }
     if (!this.opts.quiet)
       this.opts.write({ status: `Pulling from ${familiarName(name).replace(/[:@][^:/]+$/, "")}` });
-    const record = await images.service.pull(name, { signal });
+    let downloaded = false;
+    const record = await images.service.pull(name, {
+      signal,
+      onProgress: (event) => {
+        if (event.kind === "layer" && (event.state === "downloading" || event.state === "downloaded"))
+          downloaded = true;
+      },
+    });
     this.opts.write({ status: `Digest: ${record.target.digest}` });
-    this.opts.write({ status: `Status: Downloaded newer image for ${familiarName(record.name)}` });
+    this.opts.write({
+      status: `Status: ${downloaded ? "Downloaded newer image" : "Image is up to date"} for ${familiarName(record.name)}`,
+    });
     events.publish("image", "pull", familiarName(record.name), { name: familiarName(record.name) });
     return record.name;
   }
