@@ -120,13 +120,14 @@ describe("docker build", () => {
     expect(await leftovers()).toEqual(before);
   });
 
-  it("builds several stages (--pull), copying from one into the next with COPY --from", async () => {
+  it("builds several stages (--pull), copying from one into the next and from an image with COPY --from", async () => {
     const dir = context({
       Dockerfile: [
         `FROM ${engine.image} AS builder`,
         "RUN mkdir -p /out && echo from-builder > /out/made.txt",
         `FROM ${engine.image}`,
         "COPY --from=builder /out/made.txt /copied/",
+        `COPY --from=${engine.image} /bin/busybox /copied/busybox-copy`,
         'CMD ["cat", "/copied/made.txt"]',
       ].join("\n"),
     });
@@ -134,6 +135,8 @@ describe("docker build", () => {
     const out = await ok(["build", "--pull", "-t", "staged:1", dir]);
     expect(out).toContain("Status: Image is up to date for");
     expect(await ok(["run", "--rm", "staged:1"])).toBe("from-builder");
+    // From an image, not a stage: its file, here a binary that runs.
+    expect(await ok(["run", "--rm", "staged:1", "/copied/busybox-copy", "echo", "copied"])).toBe("copied");
     await ok(["rmi", "staged:1"]);
   });
 

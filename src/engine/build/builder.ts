@@ -316,6 +316,31 @@ export class Build {
     return { name, ref, id, config, args: new Map(), cmdSet: false, shell: [...DEFAULT_SHELL] };
   }
 
+  /** COPY --from's stage: a stage before by name or index, else an image (local, or pulled), as dockerd's. */
+  private async copySource(fromName: string, current: Stage): Promise<Stage> {
+    const named = this.stages.find(
+      (other) => other.name !== "" && other.name === fromName.toLowerCase() && other !== current,
+    );
+    if (named) return named;
+    if (/^\d+$/.test(fromName)) {
+      const indexed = this.stages[Number(fromName)];
+      if (!indexed || indexed === current)
+        throw badRequest(`invalid from flag value ${fromName}: index out of bounds`);
+      return indexed;
+    }
+    const ref = await this.baseImage(fromName);
+    const resolved = await this.deps.images.service.resolve(ref, { signal: this.opts.signal });
+    return {
+      name: "",
+      ref,
+      id: resolved.manifest.config.digest,
+      config: structuredClone(resolved.config.config ?? {}),
+      args: new Map(),
+      cmdSet: false,
+      shell: [...DEFAULT_SHELL],
+    };
+  }
+
   /** A FROM's image: the local one, else (or with pull=1) pulled from its registry. */
   private async baseImage(image: string): Promise<string> {
     const { images, events } = this.deps;
@@ -553,14 +578,7 @@ export class Build {
     const dest = posix.resolve(stage.config.WorkingDir || "/", rawDest);
     const destIsDir = rawDest.endsWith("/") || rawDest === "." || rawDest.endsWith("/.");
     const fromName = instruction.flags.get("from");
-    const from =
-      fromName === undefined
-        ? undefined
-        : (this.stages.find(
-            (other) => other.name !== "" && other.name === fromName.toLowerCase() && other !== stage,
-          ) ?? this.stages[Number(fromName)]);
-    if (fromName !== undefined && !from)
-      throw badRequest(`invalid from flag value ${fromName}: no build stage of that name`);
+    const from = fromName === undefined ? undefined : await this.copySource(fromName, stage);
     for (const source of sources)
       if (/^https?:\/\//.test(source))
         throw new EngineError(501, `ADD of a URL (${source}) is not supported by this engine`);
