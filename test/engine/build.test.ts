@@ -156,7 +156,8 @@ describe("docker build", () => {
         "EXPOSE 8080/udp",
         'LABEL stage="final"',
         'RUN ["sh", "-c", "stat -c %u:%g /owned/a.txt > /owners && ls /owned > /listing"]',
-        'CMD ["sh", "-c", "cat /base.txt /owners /listing /unpacked/in-tar.txt"]',
+        'SHELL ["/bin/sh", "-c", "echo shell-of-SHELL; eval \\"$0\\""]',
+        "CMD cat /base.txt /owners /listing /unpacked/in-tar.txt",
         "FROM base",
         "RUN exit 9",
       ].join("\n"),
@@ -181,6 +182,7 @@ describe("docker build", () => {
     ]);
     expect(id).toMatch(/^sha256:[a-f0-9]{64}$/);
     expect((await ok(["run", "--rm", "targeted:1"])).split("\n")).toEqual([
+      "shell-of-SHELL",
       "base",
       "1000:2000",
       "a.txt",

@@ -392,6 +392,12 @@ export class Build {
         if (isErrorCode(err, "invalid_argument")) throw badRequest((err as Error).message);
         throw err;
       }
+      // The shell form runs in SHELL's shell (applyConfigChanges knows only /bin/sh -c).
+      if ((name === "cmd" || name === "entrypoint") && !instruction.json && instruction.args !== "") {
+        const command = [...stage.shell, instruction.args];
+        if (name === "cmd") config.Cmd = command;
+        else config.Entrypoint = command;
+      }
       // As dockerd's builder: ENTRYPOINT resets CMD unless this stage gave one.
       if (name === "entrypoint" && stage.cmdSet) config.Cmd = before.Cmd ?? null;
       if (name === "cmd") stage.cmdSet = true;
