@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collectGarbage, storeContents } from "../images/gc.js";
-import { useEngine } from "./harness.js";
+import { DOCKER, useEngine } from "./harness.js";
 
 // docker build (the classic builder, as DOCKER_BUILDKIT=0 asks the CLI for) against `ctrd serve`.
 process.env.DOCKER_BUILDKIT = "0";
@@ -94,6 +94,20 @@ describe("docker build", () => {
     }[];
     expect(inspect?.Config.WorkingDir).toBe("/app");
     expect(inspect?.Config.Env).toContain("OTHER=hi");
+    // The RUN's layer holds what it wrote, not the mount points runc made for the container's run
+    // (the image's files, as a container created but never started exports them).
+    const created = await ok(["create", "built:1"]);
+    const listing = execFileSync(DOCKER, ["export", created], {
+      env: { ...process.env, DOCKER_HOST: engine.host },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    await ok(["rm", created]);
+    const names = execFileSync("tar", ["-t"], { input: listing })
+      .toString()
+      .split("\n")
+      .map((name) => name.replace(/^\.\//, ""));
+    expect(names).toContain("app/greeting.txt");
+    expect(names.filter((name) => /^etc\/(hosts|hostname|resolv\.conf)$/.test(name))).toEqual([]);
     // Nothing of the build is left but the image: its intermediate containers and images are gone.
     const after = await leftovers();
     expect(after.containers).toBe(before.containers);

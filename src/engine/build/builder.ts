@@ -9,6 +9,7 @@ import type { ImageRunConfig } from "../../images/media-types.js";
 import { normalizeReference } from "../../images/reference.js";
 import { isErrorCode } from "../../libcontainerd/types/errors.js";
 import { type ContainerdImages, familiarName } from "../containerd-images.js";
+import { removeRuntimeMountPoints } from "../containers/changes.js";
 import { parseCreateRequest } from "../containers/config.js";
 import { packTree } from "../containers/filesystem.js";
 import type { ContainerManager } from "../containers/manager.js";
@@ -556,6 +557,7 @@ export class Build {
       unsubscribe();
     }
     if (code !== 0) throw new RunFailedError(command, code);
+    await removeRuntimeMountPoints(await this.deps.images.rootfsMounts(record.Id, { signal }));
     const made = await images.service.commit(stage.ref, {
       signal,
       snapshotKey: record.Id,

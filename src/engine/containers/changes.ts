@@ -1,5 +1,5 @@
 import type { Dirent } from "node:fs";
-import { lstat, readdir } from "node:fs/promises";
+import { lstat, readdir, rmdir, unlink } from "node:fs/promises";
 import { posix } from "node:path";
 import type { Mount } from "../../gen/github.com/containerd/containerd/api/types/mount_pb.js";
 
@@ -47,6 +47,31 @@ async function existsIn(dirs: string[], path: string): Promise<boolean> {
     } catch {}
   }
   return false;
+}
+
+/**
+ * Removes from a stopped container's writable dir the mount points the runtime made there (an empty
+ * /etc/hosts, /run, … the image does not have), so that a commit of it does not hold them: dockerd keeps
+ * them in its init layer. Only what no lower layer has is removed (no whiteout is left), and only an
+ * empty file or directory (what the container wrote there stays).
+ */
+export async function removeRuntimeMountPoints(mounts: Mount[]): Promise<void> {
+  const mount = mounts[0];
+  if (mount?.type !== "overlay") return;
+  const upper = option(mount, "upperdir");
+  if (!upper) return;
+  const lowers = (option(mount, "lowerdir") ?? "").split(":").filter(Boolean);
+  // Deepest first: /dev/pts before /dev.
+  for (const path of [...INIT_PATHS].sort().reverse()) {
+    if (await existsIn(lowers, path)) continue;
+    const target = posix.join(upper, path);
+    const stat = await lstat(target).catch(() => undefined);
+    if (!stat) continue;
+    const empty = stat.isDirectory()
+      ? (await readdir(target)).length === 0
+      : stat.isFile() && stat.size === 0;
+    if (empty) await (stat.isDirectory() ? rmdir(target) : unlink(target)).catch(() => {});
+  }
 }
 
 /** The bytes of the files in the snapshot's writable dir (SizeRw, `docker ps -s`): what the container wrote. */
