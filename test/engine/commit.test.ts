@@ -236,6 +236,27 @@ describe("docker commit", () => {
     expect(await ok(["run", "--rm", "named:later", "ls", "/made"])).toBe("/made");
   });
 
+  it("keeps the image a commit or an import takes the name of, dangling, as dockerd does", async () => {
+    await ok(["run", "--name", "first", engine.image, "sh", "-c", "echo one > /n"]);
+    const first = await ok(["commit", "first", "renamed:1"]);
+    await ok(["run", "--name", "second", engine.image, "sh", "-c", "echo two > /n"]);
+    const second = await ok(["commit", "second", "renamed:1"]);
+    expect(second).not.toBe(first);
+    // The first is <none>:<none> now, still there by its id (containers made from it keep their image).
+    expect((await ok(["images", "--filter", "dangling=true", "--no-trunc", "-q"])).split("\n")).toContain(
+      first,
+    );
+    expect(await ok(["run", "--rm", first, "cat", "/n"])).toBe("one");
+    const file = join(engine.containerd.dir, "renamed.tar");
+    writeFileSync(file, await layerTar(busyboxLayer({ "etc/imported": "yes\n" })));
+    const imported = (await ok(["import", file, "renamed:1"])).split("\n").at(-1);
+    expect((await ok(["images", "--filter", "dangling=true", "--no-trunc", "-q"])).split("\n")).toContain(
+      second,
+    );
+    expect(await ok(["image", "inspect", "--format", "{{.Id}}", "renamed:1"])).toBe(imported);
+    await ok(["rmi", first, second, "renamed:1"]);
+  });
+
   it("refuses what dockerd refuses, and a refused or failed commit leaves nothing in containerd", async () => {
     await ok(["run", "--name", "subject", engine.image, "touch", "/x"]);
     const before = await stored();
