@@ -141,11 +141,15 @@ function normalizeCapability(name: string, option: string): string {
   return full;
 }
 
-/** moby's TweakCapabilities: the defaults (or all with add ALL), plus what is added, less what is dropped. */
+/**
+ * moby's TweakCapabilities: the defaults (or all with add ALL), plus what is added, less what is
+ * dropped; a privileged container has all, whatever is dropped (as dockerd, which checks neither list).
+ */
 export function capabilitiesOf(options: LinuxRunOptions): string[] {
+  if (options.privileged) return allCapabilities();
   const add = (options.capAdd ?? []).map((name) => normalizeCapability(name, "capAdd"));
   const drop = (options.capDrop ?? []).map((name) => normalizeCapability(name, "capDrop"));
-  if (options.privileged || add.includes("ALL")) {
+  if (add.includes("ALL")) {
     const all = allCapabilities();
     return drop.includes("ALL") ? all : all.filter((cap) => !drop.includes(cap));
   }

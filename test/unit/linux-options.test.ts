@@ -3,7 +3,7 @@ import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, expect, test } from "vitest";
-import { devicesOf, hostDevices } from "../../src/oci/linux-options.js";
+import { capabilitiesOf, devicesOf, hostDevices } from "../../src/oci/linux-options.js";
 
 // Device nodes are made with mknod: this runs as root, as the suite does (containerd, runc).
 let dir: string;
@@ -53,4 +53,14 @@ test("--device FIFO is no device (runc has no cgroup rule for one): refused up f
   expect(devicesOf(`${join(dir, "link-to-null")}:/dev/x`).devices).toMatchObject([
     { path: "/dev/x", type: "c", major: 1, minor: 3 },
   ]);
+});
+
+test("--privileged has every capability, whatever --cap-drop says (moby's TweakCapabilities)", () => {
+  const all = capabilitiesOf({ privileged: true });
+  expect(all).toContain("CAP_SYS_ADMIN");
+  expect(capabilitiesOf({ privileged: true, capDrop: ["NET_RAW", "CAP_SYS_ADMIN"] })).toEqual(all);
+  // Not privileged: add ALL less what is dropped.
+  expect(capabilitiesOf({ capAdd: ["ALL"], capDrop: ["NET_RAW"] })).toEqual(
+    all.filter((cap) => cap !== "CAP_NET_RAW"),
+  );
 });
