@@ -62,3 +62,16 @@ test("a profile that is not one is refused with where it came from", () => {
     ),
   ).toThrow(/'name' or 'names'/);
 });
+
+test("a rule excluded from a kernel on: excludes.minKernel, as moby's setupSeccomp", () => {
+  const old = parseSeccompProfile(
+    JSON.stringify({
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [{ names: ["legacy_call"], action: "SCMP_ACT_ERRNO", excludes: { minKernel: "5.8" } }],
+    }),
+  );
+  expect(names(ociSeccomp(old, { capabilities: [], arch: "x64", kernel: "5.4.0" }))).toEqual([
+    "legacy_call:SCMP_ACT_ERRNO",
+  ]);
+  expect(names(ociSeccomp(old, { capabilities: [], arch: "x64", kernel: "6.1.0-13-amd64" }))).toEqual([]);
+});
