@@ -173,6 +173,26 @@ describe("docker commit", () => {
     await ok(["rm", "-f", "runner"]);
   });
 
+  it("commits a running container several times at once: one pause for all, unpaused after the last", async () => {
+    await ok(["run", "-d", "--name", "busy", engine.image, "sh", "-c", "echo busy > /run.txt; sleep 600"]);
+    for (let attempt = 0; attempt < 200; attempt++) {
+      if ((await engine.docker(["exec", "busy", "cat", "/run.txt"])).code === 0) break;
+      await sleep(50);
+    }
+    const docker = dockerode();
+    const container = docker.getContainer("busy");
+    const made = await Promise.allSettled(
+      [1, 2, 3, 4].map((n) => container.commit({ repo: "at-once", tag: String(n) })),
+    );
+    expect(
+      made.filter((result) => result.status === "rejected").map((result) => String(result.reason)),
+    ).toEqual([]);
+    expect(await ok(["inspect", "-f", "{{.State.Status}}", "busy"])).toBe("running");
+    for (const n of [1, 2, 3, 4])
+      expect(await ok(["run", "--rm", `at-once:${n}`, "cat", "/run.txt"])).toBe("busy");
+    await ok(["rm", "-f", "busy"]);
+  });
+
   it("unpauses the container and leaves nothing in containerd when the client goes away mid-commit", async () => {
     await ok([
       "run",
