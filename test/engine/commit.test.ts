@@ -268,13 +268,20 @@ describe("docker commit", () => {
     );
     expect(await ok(["run", "--rm", first, "cat", "/n"])).toBe("one");
     const file = join(engine.containerd.dir, "renamed.tar");
-    writeFileSync(file, await layerTar(busyboxLayer({ "etc/imported": "yes\n" })));
+    // A layer of its own: nothing shared with the import tests' images, which rmi here would let GC take.
+    writeFileSync(file, await layerTar(busyboxLayer({ "etc/renamed": "yes\n" })));
     const imported = (await ok(["import", file, "renamed:1"])).split("\n").at(-1);
     expect((await ok(["images", "--filter", "dangling=true", "--no-trunc", "-q"])).split("\n")).toContain(
       second,
     );
     expect(await ok(["image", "inspect", "--format", "{{.Id}}", "renamed:1"])).toBe(imported);
-    await ok(["rmi", first, second, "renamed:1"]);
+    // docker tag moving a name does the same (moby's TagImage).
+    await ok(["tag", second, "moved:1"]);
+    await ok(["tag", imported ?? "", "moved:1"]);
+    expect((await ok(["images", "--filter", "dangling=true", "--no-trunc", "-q"])).split("\n")).toContain(
+      second,
+    );
+    await ok(["rmi", first, second, "renamed:1", "moved:1"]);
   });
 
   it("refuses what dockerd refuses, and a refused or failed commit leaves nothing in containerd", async () => {
