@@ -3,6 +3,7 @@ import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, expect, test } from "vitest";
+import { defaultLinuxSpec } from "../../src/oci/defaults.js";
 import { capabilitiesOf, devicesOf, hostDevices } from "../../src/oci/linux-options.js";
 
 // Device nodes are made with mknod: this runs as root, as the suite does (containerd, runc).
@@ -63,4 +64,11 @@ test("--privileged has every capability, whatever --cap-drop says (moby's TweakC
   expect(capabilitiesOf({ capAdd: ["ALL"], capDrop: ["NET_RAW"] })).toEqual(
     all.filter((cap) => cap !== "CAP_NET_RAW"),
   );
+});
+
+test("the default masked paths are dockerd's and containerd's: the power meters (/sys/devices/virtual/powercap) too", () => {
+  const spec = defaultLinuxSpec({ args: ["true"], rootfs: "/" });
+  // CVE-2020-8694/8695: RAPL energy readings, an unprivileged side channel on the host's CPUs.
+  expect(spec.linux?.maskedPaths).toContain("/sys/devices/virtual/powercap");
+  expect(defaultLinuxSpec({ args: ["true"], rootfs: "/", privileged: true }).linux?.maskedPaths).toEqual([]);
 });
