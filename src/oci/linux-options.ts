@@ -501,9 +501,12 @@ export function applySecurityOpt(opt: string, options: LinuxRunOptions): void {
       options.readonlyPaths = [];
       return;
     case "seccomp":
-      // The profile's JSON itself, as the docker CLI sends it (it reads the file), or "unconfined".
-      options.seccomp =
-        value === "unconfined" ? "unconfined" : parseSeccompProfile(value, "--security-opt seccomp");
+      // The profile's JSON itself, as the docker CLI sends it (it reads the file), "unconfined", or
+      // "builtin" (docker CLI 23+ sends the name): the default, the engine's profile as dockerd's.
+      if (value === "builtin") delete options.seccomp;
+      else
+        options.seccomp =
+          value === "unconfined" ? "unconfined" : parseSeccompProfile(value, "--security-opt seccomp");
       return;
     case "apparmor":
       // dockerd applies a profile only where AppArmor is enabled; elsewhere the option has no effect.
