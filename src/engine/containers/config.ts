@@ -3,6 +3,7 @@ import { parseExtraHost } from "../../network/dns.js";
 import { badRequest } from "../errors.js";
 import { type HealthConfig, parseHealthConfig } from "./health.js";
 import { checkResourceSettings, hostRunOptions } from "./host-options.js";
+import { checkNetContainerMode } from "./shared-namespaces.js";
 
 /** The parts of api/types/container.Config the engine acts on (and echoes back in inspect). */
 export interface ContainerConfig {
@@ -378,6 +379,7 @@ export function parseCreateRequest(body: unknown): CreateRequest {
   const hostConfig = parseHostConfig(body.HostConfig);
   // Checked now, as dockerd does at create: HostConfig's privileges, devices, rlimits and the other limits.
   hostRunOptions(hostConfig, config.Hostname);
+  checkNetContainerMode(config, hostConfig);
   checkResourceSettings(hostConfig);
   const endpoints: CreateRequest["endpoints"] = {};
   const networking = body.NetworkingConfig;

@@ -14,7 +14,13 @@ import type { SeccompProfile } from "../../oci/seccomp.js";
 import { badRequest, conflict, EngineError, notModified, toHttpError } from "../errors.js";
 import type { EventBus } from "../events.js";
 import type { ImageSource, PreparedRootfs } from "../image-source.js";
-import { checkConnectable, checkNotRemoved, type EngineNetworks, isRunning } from "../network-plan.js";
+import {
+  checkConnectable,
+  checkNotRemoved,
+  type EngineNetworks,
+  isRunning,
+  type NetworkPlan,
+} from "../network-plan.js";
 import { type FilesystemChange, rootfsChanges, writableSize } from "./changes.js";
 import { type CreateRequest, type HostConfig, parseBind } from "./config.js";
 import { mountAll, mountVolumes, unmountAll, type Volume } from "./filesystem.js";
@@ -24,6 +30,7 @@ import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
 import { type ContainerRoot, openProcessRoot, openRootfs } from "./rootfs-worker.js";
+import { resolveDonors, sharedNamespaces, sharedWith, withSharedNamespaces } from "./shared-namespaces.js";
 import { buildSpec, resolveUser, updatedResourcesOf, withImageConfig } from "./spec.js";
 import { type ContainerRecord, type ContainerStore, checkName, ZERO_TIME } from "./store.js";
 
@@ -182,7 +189,7 @@ export class ContainerManager {
       const requested = Object.entries(request.endpoints);
       const others: [string, string[]][] = [];
       let aliases = requested.length === 1 ? (requested[0]?.[1].Aliases ?? []) : [];
-      if (requested.length > 1) {
+      if (requested.length > 1 && !sharedWith(record.HostConfig.NetworkMode)) {
         const primary = await networks.resolve(record.HostConfig.NetworkMode, opts);
         for (const [ref, endpoint] of requested) {
           const network = await networks.resolve(ref, opts);
@@ -190,8 +197,12 @@ export class ContainerManager {
           else others.push([network, endpoint.Aliases ?? []]);
         }
       }
-      const plan = await networks.attach(record, dir, opts, aliases);
-      attached = true;
+      // On another container's network (container:NAME): no network of its own; that one's namespace and
+      // name files are joined at each start.
+      const plan: NetworkPlan = sharedWith(record.HostConfig.NetworkMode)
+        ? { host: false, hostsPath: "", resolvConfPath: "", hostnamePath: "", endpoints: {}, ports: {} }
+        : await networks.attach(record, dir, opts, aliases);
+      attached = Object.keys(plan.endpoints).length > 0;
       record.Networks = plan.endpoints;
       record.Ports = plan.ports;
       for (const [network, names] of others) {
@@ -285,6 +296,7 @@ export class ContainerManager {
       .catch((err: unknown) => {
         if (!isErrorCode(err, "not_found")) throw err;
       });
+    await this.joinSharedNamespaces(record, container, opts);
     const failed = (err: unknown): EngineError => {
       const { exitCode, error } = startError(err);
       // As dockerd: the exit code says why (127 not found, 126 not executable), the state stays as it was.
@@ -339,6 +351,34 @@ export class ContainerManager {
     this.startHealth(record, task);
     live.exited = this.afterExit(record, task, exited);
     await live.hub.markStarted();
+  }
+
+  /**
+   * A container on another's network, PID or IPC namespace (`container:NAME`) joins that one's current
+   * process's namespaces: its containerd spec is given their paths before the task is created (as dockerd
+   * resolves them at each start), with the network donor's hostname and name files.
+   */
+  private async joinSharedNamespaces(
+    record: ContainerRecord,
+    container: Container,
+    opts: CallOptions,
+  ): Promise<void> {
+    if (Object.keys(sharedNamespaces(record.HostConfig)).length === 0) return;
+    const { paths, network } = resolveDonors(record, (ref) => {
+      const donor = this.deps.store.find(ref);
+      return donor ? { record: donor, pid: this.live.get(donor.Id)?.task?.pid ?? 0 } : undefined;
+    });
+    const spec = (await container.info(opts)).spec;
+    if (!spec) throw new EngineError(500, `container ${record.Id} has no spec in containerd`);
+    const networkSpec = network
+      ? (await this.container(network.record, opts).then((c) => c.info(opts))).spec
+      : undefined;
+    await container.updateSpec(withSharedNamespaces(spec, paths, networkSpec), opts);
+    if (network) {
+      // dockerd's initializeNetworking: the container has its network donor's names.
+      record.Config.Hostname = network.record.Config.Hostname || network.record.Id.slice(0, 12);
+      record.Config.Domainname = network.record.Config.Domainname;
+    }
   }
 
   /** Follows a running task that the engine did not start (adopted after a restart). */
