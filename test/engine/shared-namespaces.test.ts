@@ -148,4 +148,46 @@ describe("container:NAME namespace modes", () => {
     expect(own).not.toContain("sleep 4242");
     await docker(["rm", "-f", target]);
   });
+
+  it("--ipc container:X shares X's IPC namespace and /dev/shm; X must be shareable", {
+    timeout: 120_000,
+  }, async () => {
+    const target = `ipcx${Date.now().toString(36)}`;
+    await docker(["run", "-d", "--name", target, "--ipc", "shareable", engine.image, "sleep", "4242"]);
+    await docker(["exec", target, "sh", "-c", "echo from-x > /dev/shm/marker"]);
+    const joined = await docker([
+      "run",
+      "--rm",
+      "--ipc",
+      `container:${target}`,
+      engine.image,
+      "sh",
+      "-c",
+      "cat /dev/shm/marker && echo from-joiner > /dev/shm/back && readlink /proc/self/ns/ipc",
+    ]);
+    const [marker, namespace] = joined.split("\n");
+    expect(marker).toBe("from-x");
+    expect(namespace).toBe(await docker(["exec", target, "sh", "-c", "readlink /proc/self/ns/ipc"]));
+    expect(await docker(["exec", target, "cat", "/dev/shm/back"])).toBe("from-joiner");
+    const [view] = JSON.parse(await docker(["inspect", target])) as { HostConfig: { IpcMode: string } }[];
+    expect(view?.HostConfig.IpcMode).toBe("shareable");
+
+    const privateIpc = `${target}-p`;
+    await docker(["run", "-d", "--name", privateIpc, engine.image, "sleep", "4242"]);
+    const refused = await engine.docker([
+      "run",
+      "--rm",
+      "--ipc",
+      `container:${privateIpc}`,
+      engine.image,
+      "true",
+    ]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(
+      `failed to join IPC namespace: container ${privateIpc}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)`,
+    );
+    await docker(["rm", "-f", target, privateIpc]);
+    // The shareable container's /dev/shm tmpfs on the host went with it.
+    expect(mountsUnder(join(engine.containerd.dir, "engine"))).toEqual([]);
+  });
 });

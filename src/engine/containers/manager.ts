@@ -30,7 +30,15 @@ import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
 import { type ContainerRoot, openProcessRoot, openRootfs } from "./rootfs-worker.js";
-import { resolveDonors, sharedNamespaces, sharedWith, withSharedNamespaces } from "./shared-namespaces.js";
+import {
+  mountShm,
+  resolveDonors,
+  sharedNamespaces,
+  sharedWith,
+  shmPathOf,
+  unmountShm,
+  withSharedNamespaces,
+} from "./shared-namespaces.js";
 import { buildSpec, resolveUser, updatedResourcesOf, withImageConfig } from "./spec.js";
 import { type ContainerRecord, type ContainerStore, checkName, ZERO_TIME } from "./store.js";
 
@@ -229,6 +237,7 @@ export class ContainerManager {
         namespace: client.namespace,
         ...(this.deps.initBinary !== undefined ? { initBinary: this.deps.initBinary } : {}),
         network: plan,
+        ...(isShareable(record) ? { shmPath: shmPathOf(dir) } : {}),
       });
       record.Path = path;
       record.Args = args;
@@ -296,7 +305,11 @@ export class ContainerManager {
       .catch((err: unknown) => {
         if (!isErrorCode(err, "not_found")) throw err;
       });
-    await this.joinSharedNamespaces(record, container, opts);
+    if (isShareable(record)) await mountShm(this.shmPath(record), shmSizeOf(record), opts.signal);
+    await this.joinSharedNamespaces(record, container, opts).catch(async (err: unknown) => {
+      await this.unmountShm(record);
+      throw err;
+    });
     const failed = (err: unknown): EngineError => {
       const { exitCode, error } = startError(err);
       // As dockerd: the exit code says why (127 not found, 126 not executable), the state stays as it was.
@@ -315,7 +328,8 @@ export class ContainerManager {
         ...opts,
         stdio: { stdin: record.Config.OpenStdin, stdout: true, stderr: true, terminal: record.Config.Tty },
       })
-      .catch((err: unknown) => {
+      .catch(async (err: unknown) => {
+        await this.unmountShm(record);
         throw failed(err);
       });
     live.hub.connect(task);
@@ -329,6 +343,7 @@ export class ContainerManager {
     } catch (err) {
       await task.forceDelete().catch(() => {});
       await live.hub.finish();
+      await this.unmountShm(record);
       throw failed(err);
     }
     live.task = task;
@@ -364,21 +379,34 @@ export class ContainerManager {
     opts: CallOptions,
   ): Promise<void> {
     if (Object.keys(sharedNamespaces(record.HostConfig)).length === 0) return;
-    const { paths, network } = resolveDonors(record, (ref) => {
+    const { paths, network, shmPath } = resolveDonors(record, (ref) => {
       const donor = this.deps.store.find(ref);
-      return donor ? { record: donor, pid: this.live.get(donor.Id)?.task?.pid ?? 0 } : undefined;
+      if (!donor) return undefined;
+      const pid = this.live.get(donor.Id)?.task?.pid ?? 0;
+      const ipc = donor.HostConfig.IpcMode;
+      const donorShm = ipc === "shareable" ? this.shmPath(donor) : ipc === "host" ? "/dev/shm" : undefined;
+      return { record: donor, pid, ...(donorShm ? { shmPath: donorShm } : {}) };
     });
     const spec = (await container.info(opts)).spec;
     if (!spec) throw new EngineError(500, `container ${record.Id} has no spec in containerd`);
     const networkSpec = network
       ? (await this.container(network.record, opts).then((c) => c.info(opts))).spec
       : undefined;
-    await container.updateSpec(withSharedNamespaces(spec, paths, networkSpec), opts);
+    await container.updateSpec(withSharedNamespaces(spec, paths, networkSpec, shmPath), opts);
     if (network) {
       // dockerd's initializeNetworking: the container has its network donor's names.
       record.Config.Hostname = network.record.Config.Hostname || network.record.Id.slice(0, 12);
       record.Config.Domainname = network.record.Config.Domainname;
     }
+  }
+
+  private shmPath(record: ContainerRecord): string {
+    return shmPathOf(this.deps.store.containerDir(record.Id));
+  }
+
+  /** A shareable container's /dev/shm tmpfs goes with its run (dockerd's UnmountIpcMounts). */
+  private async unmountShm(record: ContainerRecord): Promise<void> {
+    if (isShareable(record)) await unmountShm(this.shmPath(record));
   }
 
   /** Follows a running task that the engine did not start (adopted after a restart). */
@@ -481,6 +509,7 @@ export class ContainerManager {
         this.deps.logger.warn({ err, id: record.Id }, "could not delete the task");
     }
     live.task = undefined;
+    await this.unmountShm(record);
     const ranMs = Date.now() - Date.parse(record.State.StartedAt);
     record.State = {
       ...record.State,
@@ -738,6 +767,7 @@ export class ContainerManager {
           this.deps.logger.warn({ err, id: record.Id }, "could not detach the container's networks"),
         );
       live.hub.close();
+      await this.unmountShm(record);
       this.deps.store.remove(record.Id);
       this.live.delete(record.Id);
       this.backoff.delete(record.Id);
@@ -1012,6 +1042,7 @@ export class ContainerManager {
       this.follow(record, task);
       return;
     }
+    await this.unmountShm(record);
     let exitCode = record.State.ExitCode;
     let finishedAt = now();
     if (task) {
@@ -1110,4 +1141,14 @@ export function containerVolumes(hostConfig: HostConfig): Volume[] {
     }),
   );
   return [...binds, ...mounts];
+}
+
+/** IpcMode shareable: its /dev/shm is a tmpfs on the host, which others may join (dockerd's setupIPCDirs). */
+function isShareable(record: ContainerRecord): boolean {
+  return record.HostConfig.IpcMode === "shareable";
+}
+
+function shmSizeOf(record: ContainerRecord): number {
+  const size = record.HostConfig.ShmSize;
+  return typeof size === "number" && size > 0 ? size : 0;
 }

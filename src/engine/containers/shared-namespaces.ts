@@ -1,8 +1,15 @@
+import { execFile } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { type JoinableNamespace, joinNamespaces } from "../../oci/linux-options.js";
 import type { OciSpec } from "../../oci/spec.js";
 import { badRequest, conflict, EngineError } from "../errors.js";
 import type { ContainerConfig, HostConfig } from "./config.js";
+import { unmountAll } from "./filesystem.js";
 import type { ContainerRecord } from "./store.js";
+
+const execFileAsync = promisify(execFile);
 
 const CONTAINER_PREFIX = "container:";
 
@@ -48,10 +55,14 @@ export function checkNetContainerMode(config: ContainerConfig, hostConfig: HostC
     throw badRequest("conflicting options: port exposing and the container type network mode");
 }
 
-/** What joining needs of another container: its record and its task's pid (0 when it has none). */
+/**
+ * What joining needs of another container: its record, its task's pid (0 when it has none) and the host
+ * directory its /dev/shm is (a shareable one's, or the host's), which IPC joiners bind as theirs.
+ */
 export interface Donor {
   record: ContainerRecord;
   pid: number;
+  shmPath?: string;
 }
 
 /**
@@ -62,10 +73,11 @@ export interface Donor {
 export function resolveDonors(
   record: ContainerRecord,
   find: (ref: string) => Donor | undefined,
-): { paths: Partial<Record<JoinableNamespace, string>>; network?: Donor } {
+): { paths: Partial<Record<JoinableNamespace, string>>; network?: Donor; shmPath?: string } {
   const refs = sharedNamespaces(record.HostConfig);
   const paths: Partial<Record<JoinableNamespace, string>> = {};
   let network: Donor | undefined;
+  let shmPath: string | undefined;
   for (const [type, ref] of Object.entries(refs) as [JoinableNamespace, string][]) {
     const what = type === "network" ? "network" : type.toUpperCase();
     const donor = find(ref);
@@ -87,9 +99,17 @@ export function resolveDonors(
           : `failed to join ${what} namespace: container ${ref} is not running`,
       );
     if (type === "network") network = donor;
+    if (type === "ipc") {
+      // dockerd's getIPCContainer: only a shareable container's /dev/shm is on the host to be shared.
+      if (!donor.shmPath)
+        throw badRequest(
+          `failed to join IPC namespace: container ${ref}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)`,
+        );
+      shmPath = donor.shmPath;
+    }
     paths[type] = `/proc/${donor.pid}/ns/${type === "network" ? "net" : type}`;
   }
-  return { paths, ...(network ? { network } : {}) };
+  return { paths, ...(network ? { network } : {}), ...(shmPath ? { shmPath } : {}) };
 }
 
 function running(donor: Donor): boolean {
@@ -107,9 +127,11 @@ export function withSharedNamespaces(
   spec: OciSpec,
   paths: Partial<Record<JoinableNamespace, string>>,
   networkSpec?: OciSpec,
+  shmPath?: string,
 ): OciSpec {
   const next: OciSpec = structuredClone(spec);
   joinNamespaces(next, paths);
+  if (shmPath) bindShm(next, shmPath);
   if (!networkSpec) return next;
   const hostname = networkSpec.hostname;
   if (hostname !== undefined) {
@@ -125,4 +147,40 @@ export function withSharedNamespaces(
     ...donorFiles,
   ];
   return next;
+}
+
+/** /dev/shm as a bind of a host directory (a shareable container's tmpfs, the host's /dev/shm). */
+export function bindShm(spec: OciSpec, source: string): void {
+  spec.mounts = (spec.mounts ?? []).map((mount) =>
+    mount.destination === "/dev/shm"
+      ? { destination: "/dev/shm", type: "bind", source, options: ["rbind", "rprivate", "rw"] }
+      : mount,
+  );
+}
+
+/** Where a shareable container's /dev/shm is on the host (dockerd's ShmPath): in its engine dir. */
+export function shmPathOf(dir: string): string {
+  return join(dir, "shm");
+}
+
+const DEFAULT_SHM_BYTES = 64 * 1024 * 1024;
+
+/**
+ * dockerd's setupIPCDirs for IpcMode shareable: a fresh tmpfs of ShmSize (64m by default) on the host,
+ * the container's /dev/shm, so that containers joining its IPC namespace bind the same one. Made at
+ * each start (what an earlier run left is unmounted first); unmountShm when the run ends.
+ */
+export async function mountShm(path: string, shmSize: number, signal?: AbortSignal): Promise<void> {
+  await unmountShm(path);
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+  const size = shmSize > 0 ? shmSize : DEFAULT_SHM_BYTES;
+  await execFileAsync(
+    "mount",
+    ["-t", "tmpfs", "-o", `mode=1777,size=${size},noexec,nosuid,nodev`, "shm", path],
+    signal ? { signal } : {},
+  );
+}
+
+export function unmountShm(path: string): Promise<void> {
+  return unmountAll(path);
 }
