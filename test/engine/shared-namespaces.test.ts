@@ -28,7 +28,7 @@ describe("container:NAME namespace modes", () => {
     timeout: 180_000,
   }, async () => {
     const web = `web${Date.now().toString(36)}`;
-    await docker([
+    const webId = await docker([
       "run",
       "-d",
       "--name",
@@ -40,7 +40,7 @@ describe("container:NAME namespace modes", () => {
       engine.image,
       "sh",
       "-c",
-      "mkdir /w && echo from-web > /w/index.html && exec httpd -f -p 127.0.0.1:8080 -h /w",
+      "mkdir -p /w && echo from-web > /w/index.html && exec httpd -f -p 127.0.0.1:8080 -h /w",
     ]);
     const sidecar = await engine.docker([
       "run",
@@ -79,13 +79,24 @@ describe("container:NAME namespace modes", () => {
       NetworkSettings: { Networks: Record<string, unknown>; IPAddress: string };
       Config: { Hostname: string };
     }[];
-    expect(view?.HostConfig.NetworkMode).toBe(`container:${web}`);
+    // As dockerd: named by id, so that a rename of web keeps the sharing.
+    expect(view?.HostConfig.NetworkMode).toBe(`container:${webId}`);
     expect(view?.NetworkSettings.Networks).toEqual({});
     expect(view?.NetworkSettings.IPAddress).toBe("");
     expect(view?.Config.Hostname).toBe("webhost");
     // Restarted, it joins web's namespace again (its task's pid is looked up at each start).
     await docker(["restart", "-t", "0", joined]);
     expect(await docker(["exec", joined, "cat", "/sys/class/net/eth0/address"])).toBe(webMac);
+    // web restarted goes back into its own (kept) namespace: the joined container, still running, reaches it.
+    await docker(["restart", "-t", "0", web]);
+    const again = await docker([
+      "exec",
+      joined,
+      "sh",
+      "-c",
+      "for i in $(seq 50); do wget -qO- http://127.0.0.1:8080/ && break; sleep 0.2; done",
+    ]);
+    expect(again).toBe("from-web");
     await docker(["rm", "-f", joined, web]);
     expectNoNetworkState();
   });
@@ -94,7 +105,7 @@ describe("container:NAME namespace modes", () => {
     timeout: 120_000,
   }, async () => {
     const idle = `idle${Date.now().toString(36)}`;
-    await docker(["create", "--name", idle, engine.image, "sleep", "60"]);
+    const idleId = await docker(["create", "--name", idle, engine.image, "sleep", "60"]);
     const refusals: [string[], string][] = [
       [
         ["-p", "127.0.0.1:8099:80"],
@@ -133,7 +144,7 @@ describe("container:NAME namespace modes", () => {
     );
     const pid = await engine.docker(["run", "--rm", "--pid", `container:${idle}`, engine.image, "true"]);
     expect(pid.code).not.toBe(0);
-    expect(pid.stderr).toContain(`failed to join PID namespace: container ${idle} is not running`);
+    expect(pid.stderr).toContain(`failed to join PID namespace: container ${idleId} is not running`);
     await docker(["rm", "-f", idle]);
     expect(await docker(["ps", "-aq"])).toBe("");
     expectNoNetworkState();
@@ -173,7 +184,7 @@ describe("container:NAME namespace modes", () => {
     expect(view?.HostConfig.IpcMode).toBe("shareable");
 
     const privateIpc = `${target}-p`;
-    await docker(["run", "-d", "--name", privateIpc, engine.image, "sleep", "4242"]);
+    const privateId = await docker(["run", "-d", "--name", privateIpc, engine.image, "sleep", "4242"]);
     const refused = await engine.docker([
       "run",
       "--rm",
@@ -184,7 +195,7 @@ describe("container:NAME namespace modes", () => {
     ]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain(
-      `failed to join IPC namespace: container ${privateIpc}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)`,
+      `failed to join IPC namespace: container ${privateId}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)`,
     );
     await docker(["rm", "-f", target, privateIpc]);
     // The shareable container's /dev/shm tmpfs on the host went with it.

@@ -37,6 +37,7 @@ import {
   sharedWith,
   shmPathOf,
   unmountShm,
+  withDonorIds,
   withSharedNamespaces,
 } from "./shared-namespaces.js";
 import { buildSpec, resolveUser, updatedResourcesOf, withImageConfig } from "./spec.js";
@@ -164,7 +165,7 @@ export class ContainerManager {
       Path: "",
       Args: [],
       Config: withImageConfig(request.config, image.config),
-      HostConfig: request.hostConfig,
+      HostConfig: withDonorIds(request.hostConfig, (ref) => store.find(ref)?.Id),
       Image: image.id,
       State: {
         Status: "created",
@@ -997,7 +998,11 @@ export class ContainerManager {
   async adopt(opts: CallOptions = {}): Promise<void> {
     const { store, client, logger } = this.deps;
     await this.unmountLeftovers();
-    for (const record of store.load()) {
+    // Containers that join another's namespaces after the others, as dockerd orders its restarts at boot
+    // (GetDependentContainers): their donors must be running first.
+    const records = store.load();
+    const joiners = (record: ContainerRecord) => Object.keys(sharedNamespaces(record.HostConfig)).length > 0;
+    for (const record of [...records.filter((r) => !joiners(r)), ...records.filter(joiners)]) {
       try {
         await this.adoptOne(record, client, opts);
       } catch (err) {

@@ -33,6 +33,21 @@ export function sharedNamespaces(hostConfig: HostConfig): Partial<Record<Joinabl
 }
 
 /**
+ * dockerd's adaptSharedNamespaceContainer: `container:NAME` modes name the container by its id, so that
+ * the sharing survives a rename. `idOf` finds a container by name, id or id prefix (undefined: none,
+ * left as given and refused at start).
+ */
+export function withDonorIds(hostConfig: HostConfig, idOf: (ref: string) => string | undefined): HostConfig {
+  const adapted: HostConfig = { ...hostConfig };
+  for (const key of ["NetworkMode", "PidMode", "IpcMode"] as const) {
+    const ref = sharedWith(adapted[key]);
+    const id = ref ? idOf(ref) : undefined;
+    if (id) adapted[key] = `${CONTAINER_PREFIX}${id}`;
+  }
+  return adapted;
+}
+
+/**
  * runconfig's validateNetContainerMode, in dockerd's words: a container on another's network has that
  * one's name, name files and ports. Checked on the request's config (an image's EXPOSE is no conflict).
  */
