@@ -98,6 +98,8 @@ export class ContainerdImages implements ImageSource {
     if (config.Labels) imageConfig.Labels = config.Labels;
     if (config.StopSignal) imageConfig.StopSignal = config.StopSignal;
     if (config.Healthcheck) imageConfig.Healthcheck = config.Healthcheck;
+    if (config.Volumes)
+      imageConfig.Volumes = Object.fromEntries(Object.keys(config.Volumes).map((path) => [path, {}]));
     if (config.ExposedPorts)
       imageConfig.ExposedPorts = Object.fromEntries(
         Object.keys(config.ExposedPorts).map((port) => [port, {}]),

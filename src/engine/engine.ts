@@ -17,6 +17,7 @@ import { commitRoutes } from "./new-images.js";
 import { Router } from "./router.js";
 import { type EngineHost, EngineServer, type ListenOptions } from "./server.js";
 import { systemRoutes } from "./system.js";
+import { hasOptions, VolumeStore } from "./volume-store.js";
 import { volumeRoutes } from "./volumes.js";
 
 export interface EngineOptions {
@@ -44,17 +45,28 @@ export class Engine {
   readonly router = new Router();
   readonly events = new EventBus();
   readonly manager: ContainerManager;
+  readonly volumes: VolumeStore;
   private readonly servers: EngineServer[] = [];
 
   private constructor(private readonly options: EngineOptions) {
     mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
     const store = new ContainerStore(join(options.stateDir, "containers"), options.logger);
+    // Who uses a volume is read from the container records, the one place it is kept.
+    this.volumes = new VolumeStore(join(options.stateDir, "volumes"), options.logger, this.events, (name) =>
+      store
+        .all()
+        .filter((record) =>
+          record.MountPoints?.some((mountPoint) => mountPoint.Type === "volume" && mountPoint.Name === name),
+        )
+        .map((record) => record.Id),
+    );
     this.manager = new ContainerManager({
       client: options.client,
       store,
       images: options.images,
       networks: options.networks,
       events: this.events,
+      volumes: this.volumes,
       logger: options.logger,
       ...(options.initBinary !== undefined ? { initBinary: options.initBinary } : {}),
       ...(options.seccomp ? { seccompProfile: options.seccomp.profile } : {}),
@@ -67,6 +79,14 @@ export class Engine {
       version: options.version,
       rootDir: options.stateDir,
       images: (opts) => options.images.list(opts).catch(() => []),
+      // As dockerd's LocalVolumesSize: volumes with driver options are not local data.
+      volumes: () =>
+        Promise.all(
+          this.volumes
+            .all()
+            .filter((volume) => !hasOptions(volume))
+            .map((volume) => this.volumes.usage(volume)),
+        ),
       runtimes: options.runtimes ?? ["runc"],
       defaultRuntime: options.defaultRuntime ?? "runc",
       ...(options.seccomp ? { seccompProfilePath: options.seccomp.path } : {}),
@@ -92,12 +112,13 @@ export class Engine {
         this.manager.connect(record, network, aliases, { signal }),
       disconnect: (record, network, signal) => this.manager.disconnect(record, network, { signal }),
     });
-    volumeRoutes(this.router);
+    volumeRoutes(this.router, this.volumes, this.events);
   }
 
   /** An engine with the containers an earlier one left adopted (running ones followed, policies applied). */
   static async create(options: EngineOptions, signal?: AbortSignal): Promise<Engine> {
     const engine = new Engine(options);
+    await engine.volumes.load();
     await engine.manager.adopt(signal ? { signal } : {});
     return engine;
   }

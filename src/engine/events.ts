@@ -6,7 +6,7 @@ export interface EngineEvent {
   status?: string;
   id?: string;
   from?: string;
-  Type: "container" | "image" | "network";
+  Type: "container" | "image" | "network" | "volume";
   Action: string;
   Actor: { ID: string; Attributes: Record<string, string> };
   scope: "local";
@@ -110,7 +110,7 @@ export function checkEventFilters(filters: Map<string, string[]>): Map<string, s
   return filters;
 }
 
-/** Docker's event filters: container, event, type, label (key or key=value), image, network. */
+/** Docker's event filters: container, event, type, label (key or key=value), image, network, volume. */
 export function eventMatches(event: EngineEvent, filters: Map<string, string[]>): boolean {
   const accepts = (name: string, candidates: (string | undefined)[]): boolean => {
     const wanted = filters.get(name);
@@ -133,6 +133,8 @@ export function eventMatches(event: EngineEvent, filters: Map<string, string[]>)
     filters.has("image") &&
     !accepts("image", [attrs.image, event.Type === "image" ? event.Actor.ID : undefined])
   )
+    return false;
+  if (filters.has("volume") && !accepts("volume", [event.Type === "volume" ? event.Actor.ID : undefined]))
     return false;
   if (
     filters.has("network") &&

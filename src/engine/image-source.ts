@@ -13,6 +13,8 @@ export interface ImageConfig {
   Labels?: Record<string, string>;
   StopSignal?: string;
   Healthcheck?: HealthConfig;
+  /** VOLUME paths: each an anonymous volume of a container. */
+  Volumes?: Record<string, Record<string, never>>;
 }
 
 export interface ResolvedImage {

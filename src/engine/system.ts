@@ -9,6 +9,7 @@ import { queryFilters } from "./http.js";
 import type { ImageSummary } from "./image-source.js";
 import { imageView } from "./images.js";
 import { API_VERSION, MIN_API_VERSION, type Router } from "./router.js";
+import type { VolumeView } from "./volume-store.js";
 
 export interface SystemDeps {
   client: LibcontainerdClient;
@@ -20,6 +21,8 @@ export interface SystemDeps {
   rootDir: string;
   /** The images there are, for /info and /system/df. */
   images(opts: CallOptions): Promise<ImageSummary[]>;
+  /** The volumes with their usage (size, containers), for /system/df. */
+  volumes(): Promise<VolumeView[]>;
   /** Runtimes the client knows, for /info. */
   runtimes: string[];
   defaultRuntime: string;
@@ -131,7 +134,12 @@ export function systemRoutes(router: Router, deps: SystemDeps): void {
       Images: (await deps.images({ signal: exchange.signal })).length,
       Driver: "overlayfs",
       DriverStatus: [],
-      Plugins: { Volume: [], Network: ["bridge", "host", "null"], Authorization: null, Log: ["json-file"] },
+      Plugins: {
+        Volume: ["local"],
+        Network: ["bridge", "host", "null"],
+        Authorization: null,
+        Log: ["json-file"],
+      },
       MemoryLimit: true,
       SwapLimit: false,
       KernelMemory: false,
@@ -245,7 +253,7 @@ export function systemRoutes(router: Router, deps: SystemDeps): void {
         SizeRw: 0,
         SizeRootFs: 0,
       })),
-      Volumes: [],
+      Volumes: await deps.volumes(),
       BuildCache: [],
     });
   });

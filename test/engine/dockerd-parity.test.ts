@@ -668,7 +668,7 @@ describe("ctrd serve as dockerd: names, aliases, network connect and disconnect"
 });
 
 describe("ctrd serve as dockerd: mounts", () => {
-  it("mounts --mount type=bind and tmpfs, and --tmpfs; refuses volumes and missing sources", async () => {
+  it("mounts --mount type=bind and tmpfs, and --tmpfs; refuses bad volume names and missing sources", async () => {
     const dir = join(engine.containerd.dir, "parity-mount");
     mkdirSync(dir);
     writeFileSync(join(dir, "in-host"), "from the host\n");
@@ -710,16 +710,17 @@ describe("ctrd serve as dockerd: mounts", () => {
     expect(tmpfs.code, tmpfs.stderr).toBe(0);
     expect(tmpfs.stdout).toMatch(/^tmpfs \/scratch tmpfs .*nosuid,nodev,noexec/m);
     expect(tmpfs.stdout).toMatch(/^tmpfs \/sized tmpfs .*size=1024k/m);
+    // Volumes themselves: test/engine/volumes.test.ts.
     const volume = await engine.docker([
       "run",
       "--rm",
       "--mount",
-      "type=volume,src=data,dst=/v",
+      "type=volume,src=bad@name,dst=/v",
       engine.image,
       "true",
     ]);
     expect(volume.code).toBe(125);
-    expect(volume.stderr).toMatch(/volume are not supported/);
+    expect(volume.stderr).toMatch(/includes invalid characters for a local volume name/);
     const missing = await engine.docker([
       "run",
       "--rm",
@@ -1007,21 +1008,6 @@ describe("ctrd serve as dockerd: stats", () => {
     const host = await engine.docker(["run", "-d", "--network", "host", engine.image, "sleep", "300"]);
     expect((await stats(host.stdout.trim())).networks).toBeUndefined();
     await engine.docker(["rm", "-f", id, host.stdout.trim()]);
-  });
-});
-
-describe("ctrd serve as dockerd: volumes", () => {
-  it("answers docker volume commands: an empty list, a clear refusal to create, no such volume", async () => {
-    const list = await engine.docker(["volume", "ls", "-q"]);
-    expect(list).toMatchObject({ code: 0, stdout: "" });
-    const create = await engine.docker(["volume", "create", "data"]);
-    expect(create.code).toBe(1);
-    expect(create.stderr).toMatch(/named volumes are not supported by this engine: bind a host directory/);
-    const inspect = await engine.docker(["volume", "inspect", "data"]);
-    expect(inspect.code).toBe(1);
-    expect(inspect.stderr).toMatch(/no such volume/i);
-    expect((await engine.docker(["volume", "rm", "data"])).stderr).toMatch(/no such volume/i);
-    expect(await engine.docker(["volume", "prune", "-f"])).toMatchObject({ code: 0 });
   });
 });
 

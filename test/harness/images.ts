@@ -36,6 +36,7 @@ export interface ImageSpec {
     User?: string;
     StopSignal?: string;
     Labels?: Record<string, string>;
+    Volumes?: Record<string, Record<string, never>>;
   };
   os?: string;
   architecture?: string;

@@ -54,25 +54,40 @@ export async function writableSize(mounts: Mount[]): Promise<number> {
   const mount = mounts[0];
   const upper = mount?.type === "overlay" ? option(mount, "upperdir") : mount?.source;
   if (!upper) return 0;
+  return directorySize(upper).catch(() => 0);
+}
+
+/**
+ * The bytes of the regular files under `dir` (a hard-linked one once), as moby's directory.Size counts them;
+ * what goes away meanwhile is not counted. A missing `dir` is an error.
+ */
+export async function directorySize(dir: string): Promise<number> {
+  const seen = new Set<string>();
   let total = 0;
-  const walk = async (dir: string): Promise<void> => {
+  const walk = async (path: string): Promise<void> => {
     let entries: Dirent[];
     try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch {
+      entries = await readdir(path, { withFileTypes: true });
+    } catch (err) {
+      if (path === dir) throw err;
       return;
     }
     for (const entry of entries) {
-      const path = posix.join(dir, entry.name);
-      if (entry.isDirectory()) await walk(path);
-      else if (entry.isFile())
-        total += await lstat(path).then(
-          (stat) => stat.size,
-          () => 0,
-        );
+      const child = posix.join(path, entry.name);
+      if (entry.isDirectory()) {
+        await walk(child);
+        continue;
+      }
+      if (!entry.isFile()) continue;
+      const stat = await lstat(child).catch(() => undefined);
+      if (!stat) continue;
+      const inode = `${stat.dev}:${stat.ino}`;
+      if (stat.nlink > 1 && seen.has(inode)) continue;
+      if (stat.nlink > 1) seen.add(inode);
+      total += stat.size;
     }
   };
-  await walk(upper);
+  await walk(dir);
   return total;
 }
 

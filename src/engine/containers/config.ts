@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
+import { posix } from "node:path";
 import { parseExtraHost } from "../../network/dns.js";
 import { badRequest } from "../errors.js";
+import { checkVolumeDriver, checkVolumeName } from "../volume-store.js";
 import { type HealthConfig, parseHealthConfig } from "./health.js";
 import { checkResourceSettings, hostRunOptions } from "./host-options.js";
 import { checkNetContainerMode } from "./shared-namespaces.js";
@@ -43,6 +45,8 @@ export interface PortBinding {
 /** api/types/container.HostConfig: what the engine acts on, plus the rest kept as the client sent it. */
 export interface HostConfig {
   Binds: string[] | null;
+  /** `--volumes-from CONTAINER[:ro|rw]`: that container's binds and volumes. */
+  VolumesFrom: string[] | null;
   NetworkMode: string;
   PortBindings: Record<string, PortBinding[]>;
   PublishAllPorts: boolean;
@@ -60,7 +64,7 @@ export interface HostConfig {
   ReadonlyRootfs: boolean;
   Dns: string[];
   ExtraHosts: string[] | null;
-  /** HostConfig.Mounts (`--mount`): binds of host paths and tmpfs; named volumes are refused. */
+  /** HostConfig.Mounts (`--mount`): binds of host paths, volumes and tmpfs. */
   Mounts: MountRequest[] | null;
   /** HostConfig.Tmpfs (`--tmpfs PATH[:OPTIONS]`): a tmpfs on each path, with mount options. */
   Tmpfs: Record<string, string> | null;
@@ -72,11 +76,44 @@ export interface HostConfig {
 
 /** The parts of api/types/mount.Mount the engine acts on. */
 export interface MountRequest {
-  Type: "bind" | "tmpfs";
+  Type: "bind" | "tmpfs" | "volume";
+  /** A host path (bind), a volume's name (volume; empty: a new anonymous one), nothing (tmpfs). */
   Source: string;
   Target: string;
   ReadOnly: boolean;
   TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+  VolumeOptions?: VolumeOptions;
+}
+
+/** api/types/mount.VolumeOptions: how a volume is made (when it is new) and filled. */
+export interface VolumeOptions {
+  NoCopy?: boolean;
+  Labels?: Record<string, string>;
+  DriverConfig?: { Name?: string; Options?: Record<string, string> };
+}
+
+function parseVolumeOptions(target: string, value: unknown): VolumeOptions | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isObject(value)) throw badRequest("invalid VolumeOptions");
+  if (field(value, "Subpath", "string", isString, "") !== "")
+    throw badRequest(
+      `invalid mount config for type "volume": volume subpaths are not supported by this engine (${target})`,
+    );
+  const options: VolumeOptions = {};
+  if (field(value, "NoCopy", "boolean", isBool, false)) options.NoCopy = true;
+  const labels = field(value, "Labels", "map of strings", isStringRecord, null);
+  if (labels) options.Labels = labels;
+  const driver = value.DriverConfig;
+  if (isObject(driver)) {
+    const name = field(driver, "Name", "string", isString, "");
+    checkVolumeDriver(name);
+    const driverOptions = field(driver, "Options", "map of strings", isStringRecord, null);
+    options.DriverConfig = {
+      ...(name ? { Name: name } : {}),
+      ...(driverOptions ? { Options: driverOptions } : {}),
+    };
+  }
+  return options;
 }
 
 /** HostConfig.Mounts as dockerd's volume/mounts validator takes them (errors worded as its). */
@@ -93,6 +130,17 @@ function parseMounts(value: unknown): MountRequest[] | null {
       throw badRequest(
         `invalid mount config for type "${type}": invalid mount path: '${target}' mount path must be absolute`,
       );
+    if (posix.normalize(target) === "/")
+      throw badRequest(
+        `invalid mount config for type "${type}": invalid specification: destination can't be '/'`,
+      );
+    for (const other of ["BindOptions", "TmpfsOptions", "VolumeOptions"])
+      if (
+        entry[other] !== undefined &&
+        entry[other] !== null &&
+        other !== `${type[0]?.toUpperCase()}${type.slice(1)}Options`
+      )
+        throw badRequest(`invalid mount config for type "${type}": field ${other} must not be specified`);
     if (type === "bind") {
       if (!source.startsWith("/"))
         throw badRequest(
@@ -116,8 +164,17 @@ function parseMounts(value: unknown): MountRequest[] | null {
         TmpfsOptions: { ...(size > 0 ? { SizeBytes: size } : {}), ...(mode > 0 ? { Mode: mode } : {}) },
       };
     }
-    if (type === "volume")
-      throw badRequest("mounts of type volume are not supported by this engine: bind a host directory");
+    if (type === "volume") {
+      if (source !== "") checkVolumeName(source);
+      const volumeOptions = parseVolumeOptions(target, entry.VolumeOptions);
+      return {
+        Type: type,
+        Source: source,
+        Target: target,
+        ReadOnly: readOnly,
+        ...(volumeOptions ? { VolumeOptions: volumeOptions } : {}),
+      };
+    }
     throw badRequest(`mount type unknown: "${type}"`);
   });
 }
@@ -248,6 +305,7 @@ export function parseHostConfig(value: unknown): HostConfig {
   const hostConfig: HostConfig = {
     ...body,
     Binds: field(body, "Binds", "list of strings", isStringArray, null),
+    VolumesFrom: field(body, "VolumesFrom", "list of strings", isStringArray, null),
     NetworkMode: field(body, "NetworkMode", "string", isString, "default") || "default",
     PortBindings: parsePortBindings(body.PortBindings),
     PublishAllPorts: field(body, "PublishAllPorts", "boolean", isBool, false),
@@ -277,6 +335,8 @@ export function parseHostConfig(value: unknown): HostConfig {
   if (hostConfig.AutoRemove && hostConfig.RestartPolicy.Name !== "" && hostConfig.RestartPolicy.Name !== "no")
     throw badRequest("can't create 'AutoRemove' container with restart policy");
   for (const bind of hostConfig.Binds ?? []) parseBind(bind);
+  for (const spec of hostConfig.VolumesFrom ?? []) parseVolumesFrom(spec);
+  checkVolumeDriver(field(body, "VolumeDriver", "string", isString, ""));
   for (const path of Object.keys(hostConfig.Tmpfs ?? {}))
     if (!path.startsWith("/")) throw badRequest(`invalid tmpfs path: ${path}: mount path must be absolute`);
   for (const entry of hostConfig.ExtraHosts ?? []) {
@@ -347,36 +407,100 @@ export function parseUpdate(body: unknown, current: HostConfig): HostConfig {
   return next;
 }
 
+/** Go's path.Clean: a container path as dockerd keeps it (`/a/b/` → `/a/b`). */
+export function cleanPath(path: string): string {
+  return posix.normalize(path).replace(/(.)\/+$/, "$1");
+}
+
 export interface Bind {
+  /** An absolute source is a host path (bind); anything else names a volume (none: an anonymous one). */
+  type: "bind" | "volume";
   source: string;
   destination: string;
   readonly: boolean;
+  /** The mode as given (`ro`, `rw,z`, `nocopy` …), shown as inspect's Mode. */
+  mode: string;
+  /** A new, empty volume gets what the image has at the destination (not with `nocopy`). */
+  copyData: boolean;
 }
 
-/** `HOST:CONTAINER[:ro|rw]`; named volumes are not supported (no volume store). */
+const RW_MODES = new Set(["ro", "rw"]);
+const LABEL_MODES = new Set(["z", "Z"]);
+const PROPAGATION_MODES = new Set(["private", "rprivate", "shared", "rshared", "slave", "rslave"]);
+const CONSISTENCY_MODES = new Set(["consistent", "cached", "delegated"]);
+const COPY_MODES = new Set(["nocopy"]);
+
+/** volume/mounts linuxValidMountMode: known options, at most one of each kind. */
+function validMode(mode: string): boolean {
+  if (mode === "") return true;
+  const counts = new Map<Set<string>, number>();
+  for (const option of mode.split(",")) {
+    const kind = [RW_MODES, LABEL_MODES, PROPAGATION_MODES, CONSISTENCY_MODES, COPY_MODES].find((modes) =>
+      modes.has(option),
+    );
+    if (!kind) return false;
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  return [...counts.values()].every((count) => count === 1);
+}
+
+/**
+ * A Binds entry as moby's linuxParser.ParseMountRaw reads it: `HOST:CONTAINER[:MODE]` binds a host path,
+ * `NAME:CONTAINER[:MODE]` mounts a volume (made if missing), `CONTAINER` alone a new anonymous volume.
+ */
 export function parseBind(spec: string): Bind {
   const parts = spec.split(":");
-  const [source = "", destination = "", mode = "rw"] = parts;
-  if (parts.length < 2 || parts.length > 3 || !destination.startsWith("/"))
+  const invalid = (): never => {
     throw badRequest(`invalid volume specification: '${spec}'`);
-  if (!source.startsWith("/"))
+  };
+  if (parts[0] === "" || parts.length > 3) invalid();
+  // One part is the destination of an anonymous volume; two whose second is a mode (`/data:ro`) are invalid.
+  const [source, destination, mode] =
+    parts.length === 1 ? ["", parts[0] ?? "", ""] : [parts[0] ?? "", parts[1] ?? "", parts[2] ?? ""];
+  if (parts.length === 2 && validMode(destination)) invalid();
+  if (!validMode(mode)) throw badRequest(`invalid mode: ${mode}`);
+  const type = source.startsWith("/") ? "bind" : "volume";
+  const specError = (message: string): never => {
     throw badRequest(
-      `invalid volume specification: '${spec}': named volumes are not supported, bind a host directory`,
+      `invalid volume specification: '${spec}': invalid mount config for type "${type}": ${message}`,
     );
-  const modes = mode.split(",");
-  if (
-    !modes.every((m) =>
-      ["ro", "rw", "z", "Z", "private", "rprivate", "shared", "rshared", "slave", "rslave"].includes(m),
-    )
-  )
+  };
+  if (!destination.startsWith("/"))
+    specError(`invalid mount path: '${destination}' mount path must be absolute`);
+  if (posix.normalize(destination) === "/") specError("invalid specification: destination can't be '/'");
+  const options = mode === "" ? [] : mode.split(",");
+  if (type === "bind" && options.includes("nocopy")) specError("field VolumeOptions must not be specified");
+  if (type === "volume" && source !== "") checkVolumeName(source);
+  return {
+    type,
+    source,
+    destination: cleanPath(destination),
+    readonly: options.includes("ro"),
+    mode,
+    copyData: !options.includes("nocopy"),
+  };
+}
+
+/** `CONTAINER[:MODE]` of --volumes-from, as moby's ParseVolumesFrom: a mode without propagation or nocopy. */
+export function parseVolumesFrom(spec: string): { container: string; readonly: boolean } {
+  if (spec === "") throw badRequest("volumes-from specification cannot be an empty string");
+  const at = spec.indexOf(":");
+  const container = at < 0 ? spec : spec.slice(0, at);
+  const mode = at < 0 ? "" : spec.slice(at + 1);
+  const options = mode === "" ? [] : mode.split(",");
+  if (!validMode(mode) || options.some((option) => PROPAGATION_MODES.has(option) || COPY_MODES.has(option)))
     throw badRequest(`invalid mode: ${mode}`);
-  return { source, destination, readonly: modes.includes("ro") };
+  return { container, readonly: options.includes("ro") };
 }
 
 export function parseCreateRequest(body: unknown): CreateRequest {
   if (!isObject(body)) throw badRequest("the request body must be a JSON object");
   const config = parseConfig(body);
   const hostConfig = parseHostConfig(body.HostConfig);
+  // Config.Volumes (`-v /path`, as the docker CLI sends it): each a new anonymous volume at create.
+  for (const path of Object.keys(config.Volumes ?? {}))
+    if (path.includes(":") || parseBind(path).type !== "volume")
+      throw badRequest(`invalid volume path: ${path}`);
   // Checked now, as dockerd does at create: HostConfig's privileges, devices, rlimits and the other limits.
   hostRunOptions(hostConfig, config.Hostname);
   checkNetContainerMode(config, hostConfig);

@@ -21,6 +21,7 @@ import {
   isRunning,
   type NetworkPlan,
 } from "../network-plan.js";
+import type { VolumeStore } from "../volume-store.js";
 import { type FilesystemChange, rootfsChanges, writableSize } from "./changes.js";
 import { type CreateRequest, type HostConfig, parseBind } from "./config.js";
 import { mountAll, mountVolumes, unmountAll, type Volume } from "./filesystem.js";
@@ -42,6 +43,14 @@ import {
 } from "./shared-namespaces.js";
 import { buildSpec, resolveUser, updatedResourcesOf, withImageConfig } from "./spec.js";
 import { type ContainerRecord, type ContainerStore, checkName, ZERO_TIME } from "./store.js";
+import {
+  attachVolumes,
+  mountContainerVolumes,
+  populateVolumes,
+  releaseVolumes,
+  unmountContainerVolumes,
+  volumesToPopulate,
+} from "./volume-mounts.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -54,6 +63,8 @@ export interface ManagerDeps {
   images: ImageSource;
   networks: EngineNetworks;
   events: EventBus;
+  /** The local volumes: made, filled and mounted for containers, removed with them when asked. */
+  volumes: VolumeStore;
   logger: Logger;
   /** The seccomp profile of containers that name none (dockerd's default); none: no filter. */
   seccompProfile?: SeccompProfile;
@@ -192,6 +203,11 @@ export class ContainerManager {
     let rootfs: PreparedRootfs | undefined;
     let attached = false;
     try {
+      // In the tick that added the record: a volume it uses is never seen unused meanwhile.
+      const mountPoints = attachVolumes(record.Config, record.HostConfig, this.deps.volumes, (ref) =>
+        store.get(ref),
+      );
+      if (mountPoints.length > 0) record.MountPoints = mountPoints;
       // NetworkingConfig.EndpointsConfig: one is NetworkMode's network's, whatever it names (clients
       // before API 1.44); with more (1.44), NetworkMode's network is eth0 and the others are connected
       // after it, in the order given.
@@ -219,6 +235,7 @@ export class ContainerManager {
         record.Networks[network] = await networks.connect(record, network, names, opts);
       }
       rootfs = await images.prepareRootfs(image, id, opts);
+      await this.populateVolumes(record, opts);
       const userSpec = record.Config.User;
       const namedUser = userSpec !== "" && !/^\d+(:\d+)?$/.test(userSpec);
       const user = namedUser ? await images.user(image, userSpec, opts) : undefined;
@@ -232,6 +249,7 @@ export class ContainerManager {
         hostConfig: record.HostConfig,
         image: image.config,
         rootfs,
+        ...(record.MountPoints ? { volumes: record.MountPoints } : {}),
         ...(user ? { user } : {}),
         ...(groupIds.length > 0 ? { groupIds } : {}),
         ...(this.deps.seccompProfile ? { defaultSeccomp: this.deps.seccompProfile } : {}),
@@ -257,6 +275,9 @@ export class ContainerManager {
       if (rootfs) await images.releaseRootfs(rootfs).catch(() => {});
       if (attached) await networks.detach(record).catch(() => {});
       store.remove(id);
+      await releaseVolumes(record.MountPoints ?? [], this.deps.volumes, true).catch((releaseErr: unknown) =>
+        this.deps.logger.warn({ err: releaseErr, id }, "could not remove the volumes of a failed create"),
+      );
       // A 404 from create means "no such image" to the docker CLI, which then pulls it and tries again:
       // a network or user that is not there is the request's mistake (dockerd finds those at start).
       const { status, message } = toHttpError(err);
@@ -284,7 +305,7 @@ export class ContainerManager {
   /** As dockerd's containerStart: a container with AutoRemove (`docker run --rm`) goes when its start fails. */
   private async removeAfterFailedStart(record: ContainerRecord, err: unknown): Promise<never> {
     if (record.HostConfig.AutoRemove && !this.live.get(record.Id)?.task) {
-      await this.remove(record, { force: true }).catch((removeErr: unknown) =>
+      await this.remove(record, { force: true, volumes: true }).catch((removeErr: unknown) =>
         this.deps.logger.warn({ err: removeErr, id: record.Id }, "could not auto-remove the container"),
       );
     }
@@ -324,12 +345,21 @@ export class ContainerManager {
       this.deps.store.save(record);
       return error;
     };
+    const volumeHooks = { volumes: this.deps.volumes, events: this.deps.events };
+    const mountPoints = record.MountPoints ?? [];
+    await mountContainerVolumes(record.Id, mountPoints, volumeHooks, opts.signal).catch(
+      async (err: unknown) => {
+        await this.unmountShm(record);
+        throw failed(err);
+      },
+    );
     const task = await container
       .newTask({
         ...opts,
         stdio: { stdin: record.Config.OpenStdin, stdout: true, stderr: true, terminal: record.Config.Tty },
       })
       .catch(async (err: unknown) => {
+        await unmountContainerVolumes(record.Id, mountPoints, volumeHooks);
         await this.unmountShm(record);
         throw failed(err);
       });
@@ -344,6 +374,7 @@ export class ContainerManager {
     } catch (err) {
       await task.forceDelete().catch(() => {});
       await live.hub.finish();
+      await unmountContainerVolumes(record.Id, mountPoints, volumeHooks);
       await this.unmountShm(record);
       throw failed(err);
     }
@@ -415,6 +446,12 @@ export class ContainerManager {
     const live = this.liveOf(record);
     live.hub.connect(task);
     live.task = task;
+    for (const mountPoint of record.MountPoints ?? [])
+      void this.deps.volumes
+        .mount(mountPoint.Name, record.Id)
+        .catch((err: unknown) =>
+          this.deps.logger.warn({ err, id: record.Id }, "could not adopt a volume mount"),
+        );
     const exited = task.wait();
     live.exited = this.afterExit(record, task, exited);
     this.startHealth(record, task);
@@ -510,6 +547,10 @@ export class ContainerManager {
         this.deps.logger.warn({ err, id: record.Id }, "could not delete the task");
     }
     live.task = undefined;
+    await unmountContainerVolumes(record.Id, record.MountPoints ?? [], {
+      volumes: this.deps.volumes,
+      events: this.deps.events,
+    });
     await this.unmountShm(record);
     const ranMs = Date.now() - Date.parse(record.State.StartedAt);
     record.State = {
@@ -529,7 +570,7 @@ export class ContainerManager {
     if (this.shouldRestart(record, status.exitCode)) this.scheduleRestart(record, ranMs);
     else if (record.HostConfig.AutoRemove && !live.restarting) {
       // Not awaited: a stop waits for this exit to be recorded while it holds the lock remove() takes.
-      void this.remove(record, { force: true }).catch((err: unknown) =>
+      void this.remove(record, { force: true, volumes: true }).catch((err: unknown) =>
         this.deps.logger.warn({ err, id: record.Id }, "could not auto-remove the container"),
       );
     }
@@ -725,8 +766,12 @@ export class ContainerManager {
     });
   }
 
-  /** DELETE /containers/{id}: 409 while it runs unless `force`. */
-  async remove(record: ContainerRecord, options: { force: boolean }, opts: CallOptions = {}): Promise<void> {
+  /** DELETE /containers/{id}: 409 while it runs unless `force`; `volumes` (`-v`): its anonymous volumes too. */
+  async remove(
+    record: ContainerRecord,
+    options: { force: boolean; volumes?: boolean },
+    opts: CallOptions = {},
+  ): Promise<void> {
     await this.locked(record, async () => {
       const live = this.liveOf(record);
       if (live.removed) return;
@@ -770,6 +815,10 @@ export class ContainerManager {
       live.hub.close();
       await this.unmountShm(record);
       this.deps.store.remove(record.Id);
+      await releaseVolumes(record.MountPoints ?? [], this.deps.volumes, options.volumes === true).catch(
+        (err: unknown) =>
+          this.deps.logger.warn({ err, id: record.Id }, "could not remove the container's volumes"),
+      );
       this.live.delete(record.Id);
       this.backoff.delete(record.Id);
       live.removed = true;
@@ -940,22 +989,40 @@ export class ContainerManager {
       }
       if (record.State.Status === "removing" || record.State.Status === "dead")
         throw conflict(`container ${record.Id} is marked for removal`);
-      const mounts = await this.deps.images.rootfsMounts(record.Id, opts);
-      const target = this.mountPoint(record);
-      mkdirSync(target, { recursive: true, mode: 0o700 });
-      try {
-        await mountAll(mounts, target, opts.signal);
-        await mountVolumes(containerVolumes(record.HostConfig), target, opts.signal);
-        return await inRoot(await openRootfs(target), false);
-      } finally {
-        await unmountAll(target);
-        try {
-          rmdirSync(target);
-        } catch (err) {
-          this.deps.logger.warn({ err, id: record.Id }, "could not remove the rootfs mount point");
-        }
-      }
+      return this.withRootfsMounted(record, opts, async (target) => {
+        await mountVolumes(containerVolumes(record), target, opts.signal);
+        return inRoot(await openRootfs(target), false);
+      });
     });
+  }
+
+  /** Runs `work` on the container's snapshot mounted for the while (a stopped or new container's rootfs). */
+  private async withRootfsMounted<T>(
+    record: ContainerRecord,
+    opts: CallOptions,
+    work: (target: string) => Promise<T>,
+  ): Promise<T> {
+    const mounts = await this.deps.images.rootfsMounts(record.Id, opts);
+    const target = this.mountPoint(record);
+    mkdirSync(target, { recursive: true, mode: 0o700 });
+    try {
+      await mountAll(mounts, target, opts.signal);
+      return await work(target);
+    } finally {
+      await unmountAll(target);
+      try {
+        rmdirSync(target);
+      } catch (err) {
+        this.deps.logger.warn({ err, id: record.Id }, "could not remove the rootfs mount point");
+      }
+    }
+  }
+
+  /** Copy-up at create: each new, empty volume gets what the image has at its destination (dockerd's populateVolumes). */
+  private async populateVolumes(record: ContainerRecord, opts: CallOptions): Promise<void> {
+    const pending = await volumesToPopulate(record.MountPoints ?? [], this.deps.volumes);
+    if (pending.length === 0) return;
+    await this.withRootfsMounted(record, opts, (target) => populateVolumes(pending, target, opts.signal));
   }
 
   /** GET /containers/{id}/changes (docker diff): the container's writable layer against its image. */
@@ -1075,7 +1142,8 @@ export class ContainerManager {
       (policy === "unless-stopped" && !record.ManuallyStopped && wasRunning) ||
       (policy === "on-failure" && wasRunning && this.shouldRestart(record, exitCode));
     if (restartAtBoot) await this.locked(record, () => this.run(record, opts));
-    else if (wasRunning && record.HostConfig.AutoRemove) await this.remove(record, { force: true }, opts);
+    else if (wasRunning && record.HostConfig.AutoRemove)
+      await this.remove(record, { force: true, volumes: true }, opts);
   }
 
   /** Stops following containers (they keep running); pending restarts are dropped. */
@@ -1135,17 +1203,30 @@ export function signalNumber(signal: string): string {
   return String(SIGNAL_NUMBERS[name] ?? signal);
 }
 
-/** The container's volumes as dockerd's MountPoints: -v binds, --mount binds and tmpfs. */
-export function containerVolumes(hostConfig: HostConfig): Volume[] {
-  const binds = (hostConfig.Binds ?? []).map((spec): Volume => parseBind(spec));
-  const mounts = (hostConfig.Mounts ?? []).map(
-    (mount): Volume => ({
-      ...(mount.Type === "bind" ? { source: mount.Source } : {}),
-      destination: mount.Target,
-      readonly: mount.ReadOnly,
+/** The container's volumes as dockerd's MountPoints: -v binds, --mount binds and tmpfs, and its volumes. */
+export function containerVolumes(record: Pick<ContainerRecord, "HostConfig" | "MountPoints">): Volume[] {
+  const { HostConfig: hostConfig } = record;
+  const binds = (hostConfig.Binds ?? [])
+    .map((spec) => parseBind(spec))
+    .filter((bind) => bind.type === "bind")
+    .map((bind): Volume => ({ source: bind.source, destination: bind.destination, readonly: bind.readonly }));
+  const mounts = (hostConfig.Mounts ?? [])
+    .filter((mount) => mount.Type !== "volume")
+    .map(
+      (mount): Volume => ({
+        ...(mount.Type === "bind" ? { source: mount.Source } : {}),
+        destination: mount.Target,
+        readonly: mount.ReadOnly,
+      }),
+    );
+  const volumes = (record.MountPoints ?? []).map(
+    (mountPoint): Volume => ({
+      source: mountPoint.Source,
+      destination: mountPoint.Destination,
+      readonly: !mountPoint.RW,
     }),
   );
-  return [...binds, ...mounts];
+  return [...binds, ...mounts, ...volumes];
 }
 
 /** IpcMode shareable: its /dev/shm is a tmpfs on the host, which others may join (dockerd's setupIPCDirs). */

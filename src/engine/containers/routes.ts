@@ -116,11 +116,13 @@ function matchesFilters(record: ContainerRecord, list: ListFilter): boolean {
         ([name, endpoint]) => name === value || endpoint.NetworkID.startsWith(value),
       ),
     ) &&
-    any("volume", (value) =>
-      (record.HostConfig.Binds ?? []).some((bind) => {
-        const { source, destination } = parseBind(bind);
-        return source === value || destination === value;
-      }),
+    any(
+      "volume",
+      (value) =>
+        (record.HostConfig.Binds ?? []).some((bind) => {
+          const { source, destination } = parseBind(bind);
+          return source === value || destination === value;
+        }) || (record.MountPoints ?? []).some((mount) => mount.Name === value || mount.Destination === value),
     ) &&
     (list.ancestors === undefined || list.ancestors.has(record.Image)) &&
     (list.publish.size === 0 || ports.some((port) => list.publish.has(port.hostPort))) &&
@@ -284,7 +286,7 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
   router.add("DELETE", "/containers/{id}", async (exchange) => {
     await manager.remove(
       find(exchange),
-      { force: queryBool(exchange.query, "force") },
+      { force: queryBool(exchange.query, "force"), volumes: queryBool(exchange.query, "v") },
       { signal: exchange.signal },
     );
     exchange.send(204, null);
@@ -417,7 +419,7 @@ async function putArchive(
         noOverwriteDirNonDir,
         ...(owner ? { owner } : {}),
         readonlyRootfs: record.HostConfig.ReadonlyRootfs === true,
-        volumes: containerVolumes(record.HostConfig),
+        volumes: containerVolumes(record),
       },
       exchange.body(),
       signal,

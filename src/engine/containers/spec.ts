@@ -10,6 +10,7 @@ import { type ContainerConfig, type HostConfig, parseBind } from "./config.js";
 import { mergeHealthConfig } from "./health.js";
 import { hostRunOptions } from "./host-options.js";
 import { bindShm } from "./shared-namespaces.js";
+import type { MountPoint } from "./volume-mounts.js";
 
 /**
  * The container's config completed from its image's, as dockerd keeps it (daemon/commit.go merge,
@@ -32,6 +33,8 @@ export function withImageConfig(config: ContainerConfig, image: ImageConfig): Co
   }
   if (merged.Entrypoint?.length === 1 && merged.Entrypoint[0] === "") merged.Entrypoint = null;
   if (merged.WorkingDir === "") merged.WorkingDir = image.WorkingDir ?? "";
+  // The image's VOLUMEs join the container's (daemon/commit.go merge): each becomes an anonymous volume.
+  if (image.Volumes) merged.Volumes = { ...config.Volumes, ...image.Volumes };
   if (!merged.StopSignal && image.StopSignal) merged.StopSignal = image.StopSignal;
   const healthcheck = mergeHealthConfig(config.Healthcheck, image.Healthcheck);
   if (healthcheck) merged.Healthcheck = healthcheck;
@@ -62,6 +65,8 @@ export interface SpecInputs {
   hostConfig: HostConfig;
   image: ImageConfig;
   rootfs: PreparedRootfs;
+  /** Its volumes, bound from their data directories. */
+  volumes?: readonly MountPoint[];
   /** The containerd namespace: containers' cgroups go under /<namespace>. */
   namespace: string;
   /** The user, resolved from the image's accounts (when it is a name), with the groups it is a member of. */
@@ -156,8 +161,9 @@ export function resolveUser(user: string, rootfsDir: string | undefined): { uid:
 }
 
 function bindMounts(hostConfig: HostConfig): OciMount[] {
-  return (hostConfig.Binds ?? []).map((spec) => {
+  return (hostConfig.Binds ?? []).flatMap((spec) => {
     const bind = parseBind(spec);
+    if (bind.type === "volume") return [];
     return {
       destination: bind.destination,
       type: "bind",
@@ -169,7 +175,8 @@ function bindMounts(hostConfig: HostConfig): OciMount[] {
 
 /** HostConfig.Mounts and HostConfig.Tmpfs, as dockerd mounts them (tmpfs: noexec, nosuid, nodev by default). */
 function requestedMounts(hostConfig: HostConfig): OciMount[] {
-  const mounts: OciMount[] = (hostConfig.Mounts ?? []).map((mount) => {
+  const mounts: OciMount[] = (hostConfig.Mounts ?? []).flatMap((mount) => {
+    if (mount.Type === "volume") return [];
     if (mount.Type === "bind")
       return {
         destination: mount.Target,
@@ -226,6 +233,20 @@ export function buildSpec(inputs: SpecInputs): {
   const init = hostConfig.Init === true && inputs.initBinary !== undefined;
   const { options: runOptions } = hostRunOptions(hostConfig, "", inputs.defaultSeccomp);
   if (inputs.groupIds?.length) runOptions.groupAdd = [...(runOptions.groupAdd ?? []), ...inputs.groupIds];
+  // Outermost first, as dockerd's sortMounts: a volume at /a, then a bind at /a/b on it.
+  const depth = (mount: OciMount): number => mount.destination.split("/").filter(Boolean).length;
+  const userMounts = [
+    ...bindMounts(hostConfig),
+    ...requestedMounts(hostConfig),
+    ...(inputs.volumes ?? []).map(
+      (volume): OciMount => ({
+        destination: volume.Destination,
+        type: "bind",
+        source: volume.Source,
+        options: ["rbind", "rprivate", volume.RW ? "rw" : "ro"],
+      }),
+    ),
+  ].sort((a, b) => depth(a) - depth(b));
   const mounts: OciMount[] = [
     // dockerd's default spec: the container's own cgroups, read-only (the JVM, Go and Node read their
     // limits there). Before the requested mounts, which may cover it.
@@ -235,8 +256,7 @@ export function buildSpec(inputs: SpecInputs): {
       source: "cgroup",
       options: ["nosuid", "noexec", "nodev", "relatime", "ro"],
     },
-    ...bindMounts(hostConfig),
-    ...requestedMounts(hostConfig),
+    ...userMounts,
     ...fileMount("/etc/hosts", inputs.network.hostsPath),
     ...fileMount("/etc/resolv.conf", inputs.network.resolvConfPath),
     ...fileMount("/etc/hostname", inputs.network.hostnamePath),

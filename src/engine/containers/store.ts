@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { badRequest, conflict, notFound } from "../errors.js";
 import type { ContainerConfig, HostConfig } from "./config.js";
 import type { HealthState } from "./health.js";
+import type { MountPoint } from "./volume-mounts.js";
 
 export type ContainerStatus =
   | "created"
@@ -54,6 +55,8 @@ export interface ContainerRecord {
   Networks: Record<string, EndpointRecord>;
   /** The host ports actually bound, by container port (`80/tcp`). */
   Ports: Record<string, { HostIp: string; HostPort: string }[]>;
+  /** Its volumes (named, anonymous), as made at create: who uses a volume is read from these. */
+  MountPoints?: MountPoint[];
 }
 
 export interface EndpointRecord {

@@ -1,4 +1,5 @@
 import { humanDuration } from "../../state/human-duration.js";
+import { parseBind } from "./config.js";
 import type { ContainerRecord } from "./store.js";
 import { ZERO_TIME } from "./store.js";
 
@@ -108,18 +109,40 @@ export function listView(record: ContainerRecord, now = Date.now()): Record<stri
   };
 }
 
+/** api/types.MountPoint entries: host binds (-v, --mount), --mount tmpfs, and volumes with their data dirs. */
 function mountsView(record: ContainerRecord): Record<string, unknown>[] {
-  return (record.HostConfig.Binds ?? []).map((bind) => {
-    const [source = "", destination = "", mode = ""] = bind.split(":");
-    return {
+  const binds = (record.HostConfig.Binds ?? [])
+    .map((spec) => parseBind(spec))
+    .filter((bind) => bind.type === "bind")
+    .map((bind) => ({
       Type: "bind",
-      Source: source,
-      Destination: destination,
-      Mode: mode,
-      RW: !mode.split(",").includes("ro"),
+      Source: bind.source,
+      Destination: bind.destination,
+      Mode: bind.mode,
+      RW: !bind.readonly,
       Propagation: "rprivate",
-    };
-  });
+    }));
+  const mounts = (record.HostConfig.Mounts ?? [])
+    .filter((mount) => mount.Type !== "volume")
+    .map((mount) => ({
+      Type: mount.Type,
+      Source: mount.Source,
+      Destination: mount.Target,
+      Mode: "",
+      RW: !mount.ReadOnly,
+      Propagation: mount.Type === "bind" ? "rprivate" : "",
+    }));
+  const volumes = (record.MountPoints ?? []).map((mountPoint) => ({
+    Type: mountPoint.Type,
+    ...(mountPoint.Type === "volume" ? { Name: mountPoint.Name } : {}),
+    Source: mountPoint.Source,
+    Destination: mountPoint.Destination,
+    ...(mountPoint.Type === "volume" ? { Driver: mountPoint.Driver } : {}),
+    Mode: mountPoint.Mode,
+    RW: mountPoint.RW,
+    Propagation: mountPoint.Propagation,
+  }));
+  return [...binds, ...mounts, ...volumes];
 }
 
 /** NetworkSettings.Ports: the published ports, and the exposed ones not published as null (as dockerd shows them). */
