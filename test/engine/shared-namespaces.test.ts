@@ -84,6 +84,7 @@ describe("container:NAME namespace modes", () => {
     expect(view?.NetworkSettings.Networks).toEqual({});
     expect(view?.NetworkSettings.IPAddress).toBe("");
     expect(view?.Config.Hostname).toBe("webhost");
+    expect(await docker(["exec", joined, "sh", "-c", "echo $HOSTNAME"])).toBe("webhost");
     // Restarted, it joins web's namespace again (its task's pid is looked up at each start).
     await docker(["restart", "-t", "0", joined]);
     expect(await docker(["exec", joined, "cat", "/sys/class/net/eth0/address"])).toBe(webMac);

@@ -427,8 +427,13 @@ export class ContainerManager {
     await container.updateSpec(withSharedNamespaces(spec, paths, networkSpec, shmPath), opts);
     if (network) {
       // dockerd's initializeNetworking: the container has its network donor's names.
-      record.Config.Hostname = network.record.Config.Hostname || network.record.Id.slice(0, 12);
+      const hostname = network.record.Config.Hostname || network.record.Id.slice(0, 12);
+      record.Config.Hostname = hostname;
       record.Config.Domainname = network.record.Config.Domainname;
+      // An exec's environment is the process's: its HOSTNAME too.
+      record.ProcessEnv = record.ProcessEnv?.map((entry) =>
+        entry.startsWith("HOSTNAME=") ? `HOSTNAME=${hostname}` : entry,
+      );
     }
   }
 
