@@ -78,12 +78,20 @@ describe("container:NAME namespace modes", () => {
       HostConfig: { NetworkMode: string };
       NetworkSettings: { Networks: Record<string, unknown>; IPAddress: string };
       Config: { Hostname: string };
+      HostsPath: string;
+      ResolvConfPath: string;
     }[];
     // As dockerd: named by id, so that a rename of web keeps the sharing.
     expect(view?.HostConfig.NetworkMode).toBe(`container:${webId}`);
     expect(view?.NetworkSettings.Networks).toEqual({});
     expect(view?.NetworkSettings.IPAddress).toBe("");
     expect(view?.Config.Hostname).toBe("webhost");
+    const [webView] = JSON.parse(await docker(["inspect", web])) as {
+      HostsPath: string;
+      ResolvConfPath: string;
+    }[];
+    expect(view?.HostsPath).toBe(webView?.HostsPath);
+    expect(view?.ResolvConfPath).toBe(webView?.ResolvConfPath);
     expect(await docker(["exec", joined, "sh", "-c", "echo $HOSTNAME"])).toBe("webhost");
     // Restarted, it joins web's namespace again (its task's pid is looked up at each start).
     await docker(["restart", "-t", "0", joined]);

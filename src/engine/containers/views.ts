@@ -157,7 +157,10 @@ function inspectPorts(
   return { ...ports, ...record.Ports };
 }
 
-/** GET /containers/{id}/json (api/types.ContainerJSON). */
+/**
+ * GET /containers/{id}/json (api/types.ContainerJSON). `dir`: the engine dir whose hosts, hostname and
+ * resolv.conf the container has (on another container's network, that one's).
+ */
 export function inspectView(
   record: ContainerRecord,
   dir: string,
