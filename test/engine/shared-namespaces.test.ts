@@ -210,4 +210,25 @@ describe("container:NAME namespace modes", () => {
     // The shareable container's /dev/shm tmpfs on the host went with it.
     expect(mountsUnder(join(engine.containerd.dir, "engine"))).toEqual([]);
   });
+
+  it("a shareable container adopted after ctrd serve restarts: joined again, its /dev/shm unmounted when it stops", {
+    timeout: 120_000,
+  }, async () => {
+    const target = `ipcr${Date.now().toString(36)}`;
+    await docker(["run", "-d", "--name", target, "--ipc", "shareable", engine.image, "sleep", "4242"]);
+    await docker(["exec", target, "sh", "-c", "echo kept > /dev/shm/marker"]);
+    await engine.restartServe();
+    expect(
+      await docker(["run", "--rm", "--ipc", `container:${target}`, engine.image, "cat", "/dev/shm/marker"]),
+    ).toBe("kept");
+    const shm = mountsUnder(join(engine.containerd.dir, "engine"));
+    expect(shm).toHaveLength(1);
+    await docker(["stop", "-t", "0", target]);
+    expect(mountsUnder(join(engine.containerd.dir, "engine"))).toEqual([]);
+    // Started again: a fresh /dev/shm (dockerd mounts one at each start).
+    await docker(["start", target]);
+    expect(await docker(["exec", target, "sh", "-c", "ls /dev/shm"])).toBe("");
+    await docker(["rm", "-f", target]);
+    expect(mountsUnder(join(engine.containerd.dir, "engine"))).toEqual([]);
+  });
 });
