@@ -1,4 +1,14 @@
-import { existsSync, readdirSync, readFileSync, type Stats, statSync } from "node:fs";
+import {
+  type BigIntStats,
+  type Dirent,
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  type Stats,
+  statSync,
+} from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { InvalidArgumentError, NotImplementedError } from "../errors.js";
 import { DEFAULT_CAPABILITIES } from "./defaults.js";
@@ -160,11 +170,15 @@ function normalizeCapability(name: string, option: string): string {
   return full;
 }
 
-/** moby's TweakCapabilities: the defaults (or all with add ALL), plus what is added, less what is dropped. */
+/**
+ * moby's TweakCapabilities: the defaults (or all with add ALL), plus what is added, less what is
+ * dropped; a privileged container has all, whatever is dropped (as dockerd, which checks neither list).
+ */
 export function capabilitiesOf(options: LinuxRunOptions): string[] {
+  if (options.privileged) return allCapabilities();
   const add = (options.capAdd ?? []).map((name) => normalizeCapability(name, "capAdd"));
   const drop = (options.capDrop ?? []).map((name) => normalizeCapability(name, "capDrop"));
-  if (options.privileged || add.includes("ALL")) {
+  if (add.includes("ALL")) {
     const all = allCapabilities();
     return drop.includes("ALL") ? all : all.filter((cap) => !drop.includes(cap));
   }
@@ -252,20 +266,33 @@ function checkSysctl(name: string, hostNetwork: boolean, hostIpc: boolean): void
 type LinuxDevice = NonNullable<OciLinux["devices"]>[number];
 type DeviceRule = NonNullable<NonNullable<OciLinux["resources"]>["devices"]>[number];
 
-/** A device node's OCI entry, or undefined when the path is not a device. */
-function deviceAt(path: string, info: Stats, inContainer: string): LinuxDevice | undefined {
-  const type = info.isCharacterDevice() ? "c" : info.isBlockDevice() ? "b" : info.isFIFO() ? "p" : undefined;
+/**
+ * A device node's OCI entry, or undefined when the path is none, as containerd's DeviceFromPath: by
+ * lstat, so a symlink is not followed (/dev/stdout -> /proc/self/fd/1 would otherwise give the
+ * container the engine's own stdout as a device node where it expects the link), and a FIFO or
+ * major 0 is not a device (runc has no cgroup rule for a FIFO and would fail at start).
+ */
+function deviceAt(path: string, inContainer: string): LinuxDevice | undefined {
+  let info: BigIntStats;
+  try {
+    info = lstatSync(path, { bigint: true });
+  } catch {
+    return undefined;
+  }
+  const type = info.isCharacterDevice() ? "c" : info.isBlockDevice() ? "b" : undefined;
   if (!type) return undefined;
   // glibc's major()/minor() of a 64-bit dev_t.
-  const rdev = BigInt(statSync(path, { bigint: true }).rdev);
+  const rdev = info.rdev;
+  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+  if (major === 0) return undefined;
   return {
     path: inContainer,
     type,
-    major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
+    major,
     minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
-    fileMode: info.mode & 0o7777,
-    uid: info.uid,
-    gid: info.gid,
+    fileMode: Number(info.mode & 0o7777n),
+    uid: Number(info.uid),
+    gid: Number(info.gid),
   };
 }
 
@@ -278,9 +305,12 @@ export function devicesOf(spec: string): { devices: LinuxDevice[]; rules: Device
   const [host = "", container = host] = parts;
   if (!isAbsolute(host) || !isAbsolute(container))
     throw invalid("devices", `${JSON.stringify(spec)}: the host and container paths must be absolute`);
+  let resolved: string;
   let info: Stats;
   try {
-    info = statSync(host);
+    // moby resolves a symlink given as the host path (/dev/disk/by-id/…), and only that one.
+    resolved = realpathSync(host);
+    info = statSync(resolved);
   } catch (err) {
     throw invalid(
       "devices",
@@ -289,21 +319,18 @@ export function devicesOf(spec: string): { devices: LinuxDevice[]; rules: Device
   }
   const found: LinuxDevice[] = [];
   if (info.isDirectory()) {
-    // Every device below the directory, at the same place below the container path.
-    for (const entry of readdirSync(host, { recursive: true, encoding: "utf8" })) {
-      const path = join(host, entry);
-      const device = deviceAt(path, statSync(path), join(container, entry));
-      if (device) found.push(device);
-    }
+    // Every device below the directory, at the same place below the container path; links, FIFOs and
+    // entries gone meanwhile are skipped, as moby's walk skips what DeviceFromPath refuses.
+    found.push(...devicesUnder(resolved, container, new Set()));
   } else {
-    const device = deviceAt(host, info, container);
-    if (!device)
-      throw invalid(
-        "devices",
-        `error gathering device information while adding custom device ${JSON.stringify(host)}: not a device node`,
-      );
-    found.push(device);
+    const device = deviceAt(resolved, container);
+    if (device) found.push(device);
   }
+  if (found.length === 0)
+    throw invalid(
+      "devices",
+      `error gathering device information while adding custom device ${JSON.stringify(host)}: not a device node`,
+    );
   return {
     devices: found,
     rules: found.map(({ type, major, minor }) => ({ allow: true, type, major, minor, access: permissions })),
@@ -339,30 +366,36 @@ const NOT_PRIVILEGED_DEVICES = new Set([
   "console",
 ]);
 
-function hostDevices(dir = "/dev"): LinuxDevice[] {
+/**
+ * The device nodes under `dir`, at the same place under `inContainer`, as containerd's getDevices and
+ * moby's walk find them: directories by their entry's own type and devices by lstat, so no symlink is
+ * followed (/dev/stdin, /dev/disk/by-id/…, a link to a directory, even one to a parent, where Node's
+ * recursive readdir follows it) and each node is made once, where it is.
+ */
+function devicesUnder(dir: string, inContainer: string, skip: ReadonlySet<string>): LinuxDevice[] {
   const found: LinuxDevice[] = [];
-  let entries: string[];
+  let entries: Dirent[];
   try {
-    entries = readdirSync(dir);
+    entries = readdirSync(dir, { withFileTypes: true });
   } catch {
     return found;
   }
-  for (const name of entries) {
-    if (NOT_PRIVILEGED_DEVICES.has(name)) continue;
-    const path = join(dir, name);
-    let info: Stats;
-    try {
-      info = statSync(path);
-    } catch {
-      continue;
-    }
-    if (info.isDirectory()) found.push(...hostDevices(path));
+  for (const entry of entries) {
+    if (skip.has(entry.name)) continue;
+    const path = join(dir, entry.name);
+    const target = join(inContainer, entry.name);
+    if (entry.isDirectory()) found.push(...devicesUnder(path, target, skip));
     else {
-      const device = deviceAt(path, info, path);
-      if (device && device.type !== "p") found.push(device);
+      const device = deviceAt(path, target);
+      if (device) found.push(device);
     }
   }
   return found;
+}
+
+/** The host's devices, a privileged container's (containerd's HostDevices). */
+export function hostDevices(dir = "/dev"): LinuxDevice[] {
+  return devicesUnder(dir, dir, NOT_PRIVILEGED_DEVICES);
 }
 
 /** Applies the options to a spec made by defaultLinuxSpec (so with its defaults in place). */
@@ -498,9 +531,12 @@ export function applySecurityOpt(opt: string, options: LinuxRunOptions): void {
       options.readonlyPaths = [];
       return;
     case "seccomp":
-      // The profile's JSON itself, as the docker CLI sends it (it reads the file), or "unconfined".
-      options.seccomp =
-        value === "unconfined" ? "unconfined" : parseSeccompProfile(value, "--security-opt seccomp");
+      // The profile's JSON itself, as the docker CLI sends it (it reads the file), "unconfined", or
+      // "builtin" (docker CLI 23+ sends the name): the default, the engine's profile as dockerd's.
+      if (value === "builtin") delete options.seccomp;
+      else
+        options.seccomp =
+          value === "unconfined" ? "unconfined" : parseSeccompProfile(value, "--security-opt seccomp");
       return;
     case "apparmor":
       // dockerd applies a profile only where AppArmor is enabled; elsewhere the option has no effect.
