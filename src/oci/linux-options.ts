@@ -38,9 +38,12 @@ export interface LinuxRunOptions {
   shmSize?: number | string;
   /** `--sysctl`: namespaced kernel parameters (`net.*`, `fs.mqueue.*`, the IPC `kernel.*` ones). */
   sysctls?: Readonly<Record<string, string>>;
-  /** `--pid host`, `--ipc host`, `--uts host`: the host's namespace instead of a new one. */
-  pid?: "host";
-  ipc?: "host";
+  /**
+   * `--pid host`, `--ipc host`, `--uts host`: the host's namespace instead of a new one; a path
+   * (`--pid container:X`: `/proc/PID/ns/pid` of X's process) joins that namespace.
+   */
+  pid?: "host" | NamespacePath;
+  ipc?: "host" | NamespacePath;
   uts?: "host";
   /** `--group-add`: supplementary group ids. */
   groupAdd?: readonly number[];
@@ -63,6 +66,32 @@ export interface LinuxRunOptions {
    * privileged container has none, as with docker.
    */
   seccomp?: SeccompProfile | "unconfined";
+}
+
+/** A namespace to join: a file that holds it, such as `/proc/PID/ns/net` or a bind-mounted netns. */
+export interface NamespacePath {
+  path: string;
+}
+
+/** The namespace types a container may join by path, in the spec's (and runc's) names. */
+export type JoinableNamespace = "network" | "pid" | "ipc";
+
+/**
+ * Makes the spec join these namespaces instead of creating its own (runc's `setns`): how a container
+ * shares another's network, PID or IPC namespace (`docker run --network/--pid/--ipc container:X`).
+ * A namespace the spec does not create (the host's) is added, as joining replaces sharing the host's.
+ */
+export function joinNamespaces(spec: OciSpec, paths: Partial<Record<JoinableNamespace, string>>): void {
+  const linux = spec.linux;
+  if (!linux) return;
+  for (const [type, path] of Object.entries(paths)) {
+    if (path === undefined) continue;
+    if (!isAbsolute(path)) throw invalid(type, `${JSON.stringify(path)}: a namespace path must be absolute`);
+    linux.namespaces = [
+      ...(linux.namespaces ?? []).filter((namespace) => namespace.type !== type),
+      { type, path },
+    ];
+  }
 }
 
 export interface Ulimit {
@@ -444,8 +473,9 @@ export function applyLinuxRunOptions(spec: OciSpec, options: LinuxRunOptions): v
   ] as const) {
     const value = options[option];
     if (value === undefined) continue;
-    if (value !== "host") throw invalid(option, `${JSON.stringify(value)}: only "host" is supported`);
-    dropNamespace(type);
+    if (value === "host") dropNamespace(type);
+    else if (typeof value === "object" && option !== "uts") joinNamespaces(spec, { [type]: value.path });
+    else throw invalid(option, `${JSON.stringify(value)}: "host" or a namespace path ({ path })`);
   }
   if (options.uts === "host") delete spec.hostname;
   if (options.ipc === "host") {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, expect, test } from "vitest";
 import { defaultLinuxSpec } from "../../src/oci/defaults.js";
-import { capabilitiesOf, devicesOf, hostDevices } from "../../src/oci/linux-options.js";
+import { capabilitiesOf, devicesOf, hostDevices, joinNamespaces } from "../../src/oci/linux-options.js";
 
 // Device nodes are made with mknod: this runs as root, as the suite does (containerd, runc).
 let dir: string;
@@ -71,4 +71,22 @@ test("the default masked paths are dockerd's and containerd's: the power meters 
   // CVE-2020-8694/8695: RAPL energy readings, an unprivileged side channel on the host's CPUs.
   expect(spec.linux?.maskedPaths).toContain("/sys/devices/virtual/powercap");
   expect(defaultLinuxSpec({ args: ["true"], rootfs: "/", privileged: true }).linux?.maskedPaths).toEqual([]);
+});
+
+test("namespace paths: pid/ipc { path } and joinNamespaces join that namespace, one entry per type", () => {
+  const spec = defaultLinuxSpec({
+    args: ["true"],
+    rootfs: "/",
+    pid: { path: "/proc/7/ns/pid" },
+    hostNetwork: true,
+  });
+  const namespaces = () => spec.linux?.namespaces ?? [];
+  expect(namespaces().filter((ns) => ns.type === "pid")).toEqual([{ type: "pid", path: "/proc/7/ns/pid" }]);
+  // The host's network (no entry) replaced by the joined one; the IPC namespace's new one by a path.
+  joinNamespaces(spec, { network: "/proc/8/ns/net", ipc: "/proc/8/ns/ipc" });
+  expect(namespaces().filter((ns) => ns.type === "network")).toEqual([
+    { type: "network", path: "/proc/8/ns/net" },
+  ]);
+  expect(namespaces().filter((ns) => ns.type === "ipc")).toEqual([{ type: "ipc", path: "/proc/8/ns/ipc" }]);
+  expect(() => joinNamespaces(spec, { pid: "proc/7/ns/pid" })).toThrow(/must be absolute/);
 });
