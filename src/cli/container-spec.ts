@@ -363,7 +363,7 @@ function runOptionValue<T>(check: () => T, flag: string, value: string): T {
 function withSeccompFile(opt: string): string {
   const match = /^seccomp[=:](.*)$/s.exec(opt);
   const file = match?.[1];
-  if (file === undefined || file === "unconfined") return opt;
+  if (file === undefined || file === "unconfined" || file === "builtin") return opt;
   try {
     return `seccomp=${readFileSync(file, "utf8")}`;
   } catch (err) {

@@ -10,7 +10,7 @@ import { isErrorCode } from "../libcontainerd/types/errors.js";
 import { type ContainerdImages, familiarName } from "./containerd-images.js";
 import { type ContainerConfig, isObject, parseConfig } from "./containers/config.js";
 import type { ContainerManager } from "./containers/manager.js";
-import type { ContainerStore } from "./containers/store.js";
+import type { ContainerRecord, ContainerStore } from "./containers/store.js";
 import { badRequest, conflict, EngineError, notFound, toHttpError } from "./errors.js";
 import type { EventBus } from "./events.js";
 import { type Exchange, queryBool } from "./http.js";
@@ -101,6 +101,59 @@ function withChanges(config: ImageRunConfig, changes: readonly string[]): ImageR
   }
 }
 
+/**
+ * Commits of one running container share one pause: the first pauses it, the last unpauses it. Each
+ * pausing on its own, a commit that came while another's pause was under way failed ("cannot pause a
+ * paused container", a 409), and one that found the container paused did not pause it and had it
+ * unpaused by the other's end while its own diff was still being read.
+ */
+class SharedPauses {
+  private readonly held = new Map<
+    string,
+    { holders: number; paused: Promise<void>; releasing?: Promise<void> }
+  >();
+
+  constructor(private readonly manager: ContainerManager) {}
+
+  /** Holds `record` paused if it is running (or held already); the release unpauses it after the last. */
+  async hold(record: ContainerRecord): Promise<() => Promise<void>> {
+    let entry = this.held.get(record.Id);
+    // Being unpaused by the last holder: a new hold starts after that (and pauses again).
+    if (entry?.releasing) {
+      await entry.releasing;
+      return this.hold(record);
+    }
+    if (!entry) {
+      if (record.State.Status !== "running") return async () => {};
+      // Not a request's signal: the pause is shared, and one client going must not undo the others'.
+      entry = { holders: 0, paused: this.manager.pause(record) };
+      this.held.set(record.Id, entry);
+    }
+    const held = entry;
+    held.holders++;
+    const release = async (): Promise<void> => {
+      held.holders--;
+      if (held.holders > 0) return;
+      held.releasing = (async () => {
+        const paused = await held.paused.then(
+          () => true,
+          () => false,
+        );
+        if (paused) await this.manager.unpause(record).catch(() => {});
+        if (this.held.get(record.Id) === held) this.held.delete(record.Id);
+      })();
+      await held.releasing;
+    };
+    try {
+      await held.paused;
+    } catch (err) {
+      await release();
+      throw err;
+    }
+    return release;
+  }
+}
+
 export interface CommitRoutesDeps {
   images: ContainerdImages;
   store: ContainerStore;
@@ -114,6 +167,7 @@ export interface CommitRoutesDeps {
  */
 export function commitRoutes(router: Router, deps: CommitRoutesDeps): void {
   const { images, store, manager } = deps;
+  const pauses = new SharedPauses(manager);
   router.add("POST", "/commit", async (exchange) => {
     const query = exchange.query;
     const record = store.get(query.get("container") ?? "");
@@ -141,8 +195,7 @@ export function commitRoutes(router: Router, deps: CommitRoutesDeps): void {
     const base = named ?? records[0];
     if (!base) throw notFound(`No such image: ${record.Image}`);
     const pause = query.get("pause") === null ? true : queryBool(query, "pause");
-    const paused = pause && record.State.Status === "running";
-    if (paused) await manager.pause(record, { signal: exchange.signal });
+    const release = pause ? await pauses.hold(record) : async () => {};
     let made: Awaited<ReturnType<ContainerdImages["service"]["commit"]>>;
     try {
       const comment = query.get("comment") ?? "";
@@ -157,8 +210,8 @@ export function commitRoutes(router: Router, deps: CommitRoutesDeps): void {
         ...(name ? { name } : {}),
       });
     } finally {
-      // Not the request's signal: a client gone must not leave the container paused.
-      if (paused) await manager.unpause(record).catch(() => {});
+      // Whatever happened (a client gone too): the container is not left paused.
+      await release();
     }
     manager.emit(record, "commit", {
       comment: query.get("comment") ?? "",

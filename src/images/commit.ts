@@ -225,7 +225,12 @@ export async function writeNewImage(
     Buffer.from(JSON.stringify(manifest)),
     childGcLabels([configDesc, ...image.layers]),
   );
-  const name = image.name ? normalizeReference(image.name) : danglingName(manifestDesc.digest);
-  const record = await deps.store.put({ name, target: manifestDesc }, signal ? { signal } : undefined);
+  const call = signal ? { signal } : undefined;
+  const record = image.name
+    ? await deps.store.putKeepingReplaced(
+        { name: normalizeReference(image.name), target: manifestDesc },
+        call,
+      )
+    : await deps.store.put({ name: danglingName(manifestDesc.digest), target: manifestDesc }, call);
   return { record, id: configDesc.digest };
 }

@@ -159,7 +159,7 @@ export class RemoteImageService {
     const { store } = await this.parts();
     const image = await store.get(source, opts);
     const name = formatReference(parseReference(target));
-    const tagged = await store.put({ name, target: image.target, labels: image.labels }, opts);
+    const tagged = await store.putKeepingReplaced({ name, target: image.target, labels: image.labels }, opts);
     // A dangling image given a name is dangling no more (as moby's TagImage drops that record).
     await store.delete(danglingName(image.target.digest), opts).catch((err: unknown) => {
       if (!isErrorCode(err, "not_found")) throw err;

@@ -112,6 +112,32 @@ export class ImageStore {
     return recordOf(updated.image);
   }
 
+  /**
+   * put, where the image the name pointed at stays, dangling, when no other name has it (moby's
+   * TagImage with ensureDanglingImage; the classic store kept it by id): `docker commit c app` twice
+   * leaves the first image as <none>:<none>, where moving the name alone left it to containerd's GC,
+   * gone from under the containers made from it. The dangling record is made first: the old image is
+   * never without a root for the GC to find.
+   */
+  async putKeepingReplaced(
+    image: { name: string; target: Descriptor; labels?: Record<string, string> },
+    opts?: CallOptions,
+  ): Promise<ImageRecord> {
+    const before = await this.get(image.name, opts).catch((err: unknown) => {
+      if (isErrorCode(err, "not_found")) return undefined;
+      throw err;
+    });
+    if (before && before.target.digest !== image.target.digest) {
+      const named = await this.list({ ...opts, filters: [`target.digest==${before.target.digest}`] });
+      if (named.every((record) => record.name === before.name))
+        await this.put(
+          { name: danglingName(before.target.digest), target: before.target, labels: before.labels },
+          opts,
+        );
+    }
+    return this.put(image, opts);
+  }
+
   /** Removes the record; `sync` waits for containerd's GC to reclaim what nothing else uses. */
   async delete(name: string, opts?: CallOptions & { sync?: boolean }): Promise<void> {
     try {

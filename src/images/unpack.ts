@@ -88,7 +88,18 @@ export async function unpackLayer(
   const opts = ctx.signal ? { signal: ctx.signal } : undefined;
   const headers = ctx.lease.headers;
   return ctx.locks.run(`${ctx.snapshotter}/${chainId}`, async () => {
-    const exists = await snapshotExists(ctx, chainId);
+    let exists = await snapshotExists(ctx, chainId);
+    if (exists) {
+      // Another image's snapshot, which only that image's references keep: an rmi of it running GC now
+      // would remove it before this image's config names it. Leased first, then looked at again.
+      await ctx.services.call(`lease snapshot ${chainId}`, opts, (s) =>
+        ctx.services.leases.addResource(
+          { id: ctx.lease.id, resource: { id: chainId, type: `snapshots/${ctx.snapshotter}` } },
+          { signal: s },
+        ),
+      );
+      exists = await snapshotExists(ctx, chainId);
+    }
     await steps.parent;
     if (exists) {
       await steps.ready;

@@ -156,33 +156,41 @@ function createOwned(path: string, owner: string): void {
  */
 const OWNERLESS_GRACE_MS = 2000;
 
+/**
+ * Removes the lock at `path` when its owner is dead (or it has named none for too long). Breakers take
+ * turns (`PATH.break`) and look again before they remove it: while one holds the turn, the stale lock
+ * can change only by being removed, by that breaker, so it removes the stale lock and never a new one.
+ * (Renaming it aside and giving it back when it had become another's, as before, put the given-back
+ * lock over one created meanwhile, or took it from its holder: two holders at once, measured.)
+ */
 async function breakIfStale(path: string): Promise<void> {
-  const owner = await lockOwner(path);
-  if (owner) {
-    // Only a dead owner is stale.
-    if (isAlive(owner)) return;
-  } else {
-    // No owner yet: its creator is between creating the file and writing it, unless that was long ago.
-    const modified = await stat(path).then(
-      (info) => info.mtimeMs,
-      () => Date.now(),
-    );
-    if (Date.now() - modified <= OWNERLESS_GRACE_MS) return;
-  }
-  // Named for this call: the 50 attaches of one process may break the same lock at once.
-  const aside = `${path}.stale.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  if (!(await isStale(path))) return;
+  const turn = `${path}.break`;
   try {
-    await rename(path, aside);
-  } catch {
+    createOwned(turn, JSON.stringify(thisProcess()));
+  } catch (err) {
+    if (!isErrno(err, "EEXIST")) throw err;
+    // Another breaker's turn; one that died during it left the file, which holds no lock of its own.
+    if (await isStale(turn)) await rm(turn, { force: true });
     return;
   }
-  const moved = await lockOwner(aside);
-  if (moved && (moved.pid !== owner?.pid || moved.startTime !== owner.startTime)) {
-    // Another process broke the stale lock and took it between our read and our rename: give it back.
-    await rename(aside, path).catch(() => {});
-    return;
+  try {
+    if (await isStale(path)) await rm(path, { force: true });
+  } finally {
+    rmSync(turn, { force: true });
   }
-  await rm(aside, { force: true });
+}
+
+async function isStale(path: string): Promise<boolean> {
+  const owner = await lockOwner(path);
+  // Only a dead owner is stale.
+  if (owner) return !isAlive(owner);
+  // No owner yet: its creator is between creating the file and writing it, unless that was long ago.
+  const modified = await stat(path).then(
+    (info) => info.mtimeMs,
+    () => undefined,
+  );
+  return modified !== undefined && Date.now() - modified > OWNERLESS_GRACE_MS;
 }
 
 async function lockOwner(path: string): Promise<ProcessIdentity | undefined> {

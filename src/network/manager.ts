@@ -377,7 +377,9 @@ export class NetworkManager {
     );
     let record: AttachmentRecord | undefined;
     try {
-      const current = await this.containerRecords(opts.namespace, opts.containerId);
+      let current = await this.containerRecords(opts.namespace, opts.containerId);
+      if (await this.undoAbandonedConnects(current))
+        current = await this.containerRecords(opts.namespace, opts.containerId);
       const sandbox = current.find((other) => interfaceOf(other) === IFNAME);
       if (!sandbox) {
         throw new NotFoundError(
@@ -521,7 +523,15 @@ export class NetworkManager {
       // A container's records (one per network) are cleaned up together: the netns goes with the last.
       const orphanIds = new Set(orphans.map((record) => record.cniContainerId));
       for (const containerId of new Set(orphans.map((record) => record.containerId))) {
-        if (live.has(containerId)) continue;
+        if (live.has(containerId)) {
+          // The container stays with its networks, but not with a connect its killed process left half made.
+          await withLock(this.lockPath(`container-${namespace}-${containerId}`), signal, async () =>
+            this.undoAbandonedConnects(await this.containerRecords(namespace, containerId)),
+          ).catch((err: unknown) =>
+            this.options.logger?.warn({ err, container: containerId }, "network GC could not undo a connect"),
+          );
+          continue;
+        }
         try {
           await this.detachIf(namespace, containerId, (now) => orphanIds.has(now.cniContainerId), signal);
           cleaned.push(containerId);
@@ -575,6 +585,22 @@ export class NetworkManager {
       }
       if (first !== undefined) throw first;
     });
+  }
+
+  /**
+   * Under the container's lock: the connects whose process was killed before they ended (their record
+   * still attaching, its owner gone) undone as their own failure would have undone them. Left, such a
+   * record would keep its address, interface and rules for as long as the container, and refuse every
+   * later connect to its network ("already connected") or, on eth0, to any ("no network namespace").
+   * Only `connect`'s records (they name their interface): an attach's is its container's to finish.
+   * True when there was one.
+   */
+  private async undoAbandonedConnects(records: readonly AttachmentRecord[]): Promise<boolean> {
+    const abandoned = records.filter(
+      (record) => record.ifName !== undefined && record.state === "attaching" && !isAlive(record.owner),
+    );
+    for (const record of abandoned) await this.leave(record);
+    return abandoned.length > 0;
   }
 
   /** The record first (so a crash from here on is found by the GC), with the host ports taken. */

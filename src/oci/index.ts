@@ -9,7 +9,15 @@ export {
   OCI_VERSION,
   type WindowsSpecOptions,
 } from "./defaults.js";
-export { capabilitiesOf, type LinuxRunOptions, parseUlimit, type Ulimit } from "./linux-options.js";
+export {
+  capabilitiesOf,
+  type JoinableNamespace,
+  joinNamespaces,
+  type LinuxRunOptions,
+  type NamespacePath,
+  parseUlimit,
+  type Ulimit,
+} from "./linux-options.js";
 export {
   CPU_PERIOD_US,
   checkLinuxResources,

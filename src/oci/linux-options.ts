@@ -1,4 +1,14 @@
-import { existsSync, readdirSync, readFileSync, type Stats, statSync } from "node:fs";
+import {
+  type BigIntStats,
+  type Dirent,
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  type Stats,
+  statSync,
+} from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { InvalidArgumentError, NotImplementedError } from "../errors.js";
 import { DEFAULT_CAPABILITIES } from "./defaults.js";
@@ -28,9 +38,12 @@ export interface LinuxRunOptions {
   shmSize?: number | string;
   /** `--sysctl`: namespaced kernel parameters (`net.*`, `fs.mqueue.*`, the IPC `kernel.*` ones). */
   sysctls?: Readonly<Record<string, string>>;
-  /** `--pid host`, `--ipc host`, `--uts host`: the host's namespace instead of a new one. */
-  pid?: "host";
-  ipc?: "host";
+  /**
+   * `--pid host`, `--ipc host`, `--uts host`: the host's namespace instead of a new one; a path
+   * (`--pid container:X`: `/proc/PID/ns/pid` of X's process) joins that namespace.
+   */
+  pid?: "host" | NamespacePath;
+  ipc?: "host" | NamespacePath;
   uts?: "host";
   /** `--group-add`: supplementary group ids. */
   groupAdd?: readonly number[];
@@ -53,6 +66,32 @@ export interface LinuxRunOptions {
    * privileged container has none, as with docker.
    */
   seccomp?: SeccompProfile | "unconfined";
+}
+
+/** A namespace to join: a file that holds it, such as `/proc/PID/ns/net` or a bind-mounted netns. */
+export interface NamespacePath {
+  path: string;
+}
+
+/** The namespace types a container may join by path, in the spec's (and runc's) names. */
+export type JoinableNamespace = "network" | "pid" | "ipc";
+
+/**
+ * Makes the spec join these namespaces instead of creating its own (runc's `setns`): how a container
+ * shares another's network, PID or IPC namespace (`docker run --network/--pid/--ipc container:X`).
+ * A namespace the spec does not create (the host's) is added, as joining replaces sharing the host's.
+ */
+export function joinNamespaces(spec: OciSpec, paths: Partial<Record<JoinableNamespace, string>>): void {
+  const linux = spec.linux;
+  if (!linux) return;
+  for (const [type, path] of Object.entries(paths)) {
+    if (path === undefined) continue;
+    if (!isAbsolute(path)) throw invalid(type, `${JSON.stringify(path)}: a namespace path must be absolute`);
+    linux.namespaces = [
+      ...(linux.namespaces ?? []).filter((namespace) => namespace.type !== type),
+      { type, path },
+    ];
+  }
 }
 
 export interface Ulimit {
@@ -131,11 +170,15 @@ function normalizeCapability(name: string, option: string): string {
   return full;
 }
 
-/** moby's TweakCapabilities: the defaults (or all with add ALL), plus what is added, less what is dropped. */
+/**
+ * moby's TweakCapabilities: the defaults (or all with add ALL), plus what is added, less what is
+ * dropped; a privileged container has all, whatever is dropped (as dockerd, which checks neither list).
+ */
 export function capabilitiesOf(options: LinuxRunOptions): string[] {
+  if (options.privileged) return allCapabilities();
   const add = (options.capAdd ?? []).map((name) => normalizeCapability(name, "capAdd"));
   const drop = (options.capDrop ?? []).map((name) => normalizeCapability(name, "capDrop"));
-  if (options.privileged || add.includes("ALL")) {
+  if (add.includes("ALL")) {
     const all = allCapabilities();
     return drop.includes("ALL") ? all : all.filter((cap) => !drop.includes(cap));
   }
@@ -223,20 +266,33 @@ function checkSysctl(name: string, hostNetwork: boolean, hostIpc: boolean): void
 type LinuxDevice = NonNullable<OciLinux["devices"]>[number];
 type DeviceRule = NonNullable<NonNullable<OciLinux["resources"]>["devices"]>[number];
 
-/** A device node's OCI entry, or undefined when the path is not a device. */
-function deviceAt(path: string, info: Stats, inContainer: string): LinuxDevice | undefined {
-  const type = info.isCharacterDevice() ? "c" : info.isBlockDevice() ? "b" : info.isFIFO() ? "p" : undefined;
+/**
+ * A device node's OCI entry, or undefined when the path is none, as containerd's DeviceFromPath: by
+ * lstat, so a symlink is not followed (/dev/stdout -> /proc/self/fd/1 would otherwise give the
+ * container the engine's own stdout as a device node where it expects the link), and a FIFO or
+ * major 0 is not a device (runc has no cgroup rule for a FIFO and would fail at start).
+ */
+function deviceAt(path: string, inContainer: string): LinuxDevice | undefined {
+  let info: BigIntStats;
+  try {
+    info = lstatSync(path, { bigint: true });
+  } catch {
+    return undefined;
+  }
+  const type = info.isCharacterDevice() ? "c" : info.isBlockDevice() ? "b" : undefined;
   if (!type) return undefined;
   // glibc's major()/minor() of a 64-bit dev_t.
-  const rdev = BigInt(statSync(path, { bigint: true }).rdev);
+  const rdev = info.rdev;
+  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+  if (major === 0) return undefined;
   return {
     path: inContainer,
     type,
-    major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
+    major,
     minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
-    fileMode: info.mode & 0o7777,
-    uid: info.uid,
-    gid: info.gid,
+    fileMode: Number(info.mode & 0o7777n),
+    uid: Number(info.uid),
+    gid: Number(info.gid),
   };
 }
 
@@ -249,9 +305,12 @@ export function devicesOf(spec: string): { devices: LinuxDevice[]; rules: Device
   const [host = "", container = host] = parts;
   if (!isAbsolute(host) || !isAbsolute(container))
     throw invalid("devices", `${JSON.stringify(spec)}: the host and container paths must be absolute`);
+  let resolved: string;
   let info: Stats;
   try {
-    info = statSync(host);
+    // moby resolves a symlink given as the host path (/dev/disk/by-id/…), and only that one.
+    resolved = realpathSync(host);
+    info = statSync(resolved);
   } catch (err) {
     throw invalid(
       "devices",
@@ -260,21 +319,18 @@ export function devicesOf(spec: string): { devices: LinuxDevice[]; rules: Device
   }
   const found: LinuxDevice[] = [];
   if (info.isDirectory()) {
-    // Every device below the directory, at the same place below the container path.
-    for (const entry of readdirSync(host, { recursive: true, encoding: "utf8" })) {
-      const path = join(host, entry);
-      const device = deviceAt(path, statSync(path), join(container, entry));
-      if (device) found.push(device);
-    }
+    // Every device below the directory, at the same place below the container path; links, FIFOs and
+    // entries gone meanwhile are skipped, as moby's walk skips what DeviceFromPath refuses.
+    found.push(...devicesUnder(resolved, container, new Set()));
   } else {
-    const device = deviceAt(host, info, container);
-    if (!device)
-      throw invalid(
-        "devices",
-        `error gathering device information while adding custom device ${JSON.stringify(host)}: not a device node`,
-      );
-    found.push(device);
+    const device = deviceAt(resolved, container);
+    if (device) found.push(device);
   }
+  if (found.length === 0)
+    throw invalid(
+      "devices",
+      `error gathering device information while adding custom device ${JSON.stringify(host)}: not a device node`,
+    );
   return {
     devices: found,
     rules: found.map(({ type, major, minor }) => ({ allow: true, type, major, minor, access: permissions })),
@@ -310,30 +366,36 @@ const NOT_PRIVILEGED_DEVICES = new Set([
   "console",
 ]);
 
-function hostDevices(dir = "/dev"): LinuxDevice[] {
+/**
+ * The device nodes under `dir`, at the same place under `inContainer`, as containerd's getDevices and
+ * moby's walk find them: directories by their entry's own type and devices by lstat, so no symlink is
+ * followed (/dev/stdin, /dev/disk/by-id/…, a link to a directory, even one to a parent, where Node's
+ * recursive readdir follows it) and each node is made once, where it is.
+ */
+function devicesUnder(dir: string, inContainer: string, skip: ReadonlySet<string>): LinuxDevice[] {
   const found: LinuxDevice[] = [];
-  let entries: string[];
+  let entries: Dirent[];
   try {
-    entries = readdirSync(dir);
+    entries = readdirSync(dir, { withFileTypes: true });
   } catch {
     return found;
   }
-  for (const name of entries) {
-    if (NOT_PRIVILEGED_DEVICES.has(name)) continue;
-    const path = join(dir, name);
-    let info: Stats;
-    try {
-      info = statSync(path);
-    } catch {
-      continue;
-    }
-    if (info.isDirectory()) found.push(...hostDevices(path));
+  for (const entry of entries) {
+    if (skip.has(entry.name)) continue;
+    const path = join(dir, entry.name);
+    const target = join(inContainer, entry.name);
+    if (entry.isDirectory()) found.push(...devicesUnder(path, target, skip));
     else {
-      const device = deviceAt(path, info, path);
-      if (device && device.type !== "p") found.push(device);
+      const device = deviceAt(path, target);
+      if (device) found.push(device);
     }
   }
   return found;
+}
+
+/** The host's devices, a privileged container's (containerd's HostDevices). */
+export function hostDevices(dir = "/dev"): LinuxDevice[] {
+  return devicesUnder(dir, dir, NOT_PRIVILEGED_DEVICES);
 }
 
 /** Applies the options to a spec made by defaultLinuxSpec (so with its defaults in place). */
@@ -411,8 +473,9 @@ export function applyLinuxRunOptions(spec: OciSpec, options: LinuxRunOptions): v
   ] as const) {
     const value = options[option];
     if (value === undefined) continue;
-    if (value !== "host") throw invalid(option, `${JSON.stringify(value)}: only "host" is supported`);
-    dropNamespace(type);
+    if (value === "host") dropNamespace(type);
+    else if (typeof value === "object" && option !== "uts") joinNamespaces(spec, { [type]: value.path });
+    else throw invalid(option, `${JSON.stringify(value)}: "host" or a namespace path ({ path })`);
   }
   if (options.uts === "host") delete spec.hostname;
   if (options.ipc === "host") {
@@ -468,9 +531,12 @@ export function applySecurityOpt(opt: string, options: LinuxRunOptions): void {
       options.readonlyPaths = [];
       return;
     case "seccomp":
-      // The profile's JSON itself, as the docker CLI sends it (it reads the file), or "unconfined".
-      options.seccomp =
-        value === "unconfined" ? "unconfined" : parseSeccompProfile(value, "--security-opt seccomp");
+      // The profile's JSON itself, as the docker CLI sends it (it reads the file), "unconfined", or
+      // "builtin" (docker CLI 23+ sends the name): the default, the engine's profile as dockerd's.
+      if (value === "builtin") delete options.seccomp;
+      else
+        options.seccomp =
+          value === "unconfined" ? "unconfined" : parseSeccompProfile(value, "--security-opt seccomp");
       return;
     case "apparmor":
       // dockerd applies a profile only where AppArmor is enabled; elsewhere the option has no effect.

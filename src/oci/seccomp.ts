@@ -138,6 +138,7 @@ export function ociSeccomp(
     if (includes.minKernel && !kernelAtLeast(kernel, includes.minKernel)) continue;
     if (excludes.arches?.length && arch && excludes.arches.includes(arch.native)) continue;
     if (excludes.caps?.length && excludes.caps.some(has)) continue;
+    if (excludes.minKernel && kernelAtLeast(kernel, excludes.minKernel)) continue;
     const names = rule.names?.length ? rule.names : rule.name ? [rule.name] : [];
     if (names.length === 0) continue;
     seccomp.syscalls.push({

@@ -173,6 +173,26 @@ describe("docker commit", () => {
     await ok(["rm", "-f", "runner"]);
   });
 
+  it("commits a running container several times at once: one pause for all, unpaused after the last", async () => {
+    await ok(["run", "-d", "--name", "busy", engine.image, "sh", "-c", "echo busy > /run.txt; sleep 600"]);
+    for (let attempt = 0; attempt < 200; attempt++) {
+      if ((await engine.docker(["exec", "busy", "cat", "/run.txt"])).code === 0) break;
+      await sleep(50);
+    }
+    const docker = dockerode();
+    const container = docker.getContainer("busy");
+    const made = await Promise.allSettled(
+      [1, 2, 3, 4].map((n) => container.commit({ repo: "at-once", tag: String(n) })),
+    );
+    expect(
+      made.filter((result) => result.status === "rejected").map((result) => String(result.reason)),
+    ).toEqual([]);
+    expect(await ok(["inspect", "-f", "{{.State.Status}}", "busy"])).toBe("running");
+    for (const n of [1, 2, 3, 4])
+      expect(await ok(["run", "--rm", `at-once:${n}`, "cat", "/run.txt"])).toBe("busy");
+    await ok(["rm", "-f", "busy"]);
+  });
+
   it("unpauses the container and leaves nothing in containerd when the client goes away mid-commit", async () => {
     await ok([
       "run",
@@ -234,6 +254,34 @@ describe("docker commit", () => {
     await ok(["tag", id, "named:later"]);
     expect(await ok(["images", "--filter", "dangling=true", "--no-trunc", "-q"])).not.toContain(id);
     expect(await ok(["run", "--rm", "named:later", "ls", "/made"])).toBe("/made");
+  });
+
+  it("keeps the image a commit or an import takes the name of, dangling, as dockerd does", async () => {
+    await ok(["run", "--name", "first", engine.image, "sh", "-c", "echo one > /n"]);
+    const first = await ok(["commit", "first", "renamed:1"]);
+    await ok(["run", "--name", "second", engine.image, "sh", "-c", "echo two > /n"]);
+    const second = await ok(["commit", "second", "renamed:1"]);
+    expect(second).not.toBe(first);
+    // The first is <none>:<none> now, still there by its id (containers made from it keep their image).
+    expect((await ok(["images", "--filter", "dangling=true", "--no-trunc", "-q"])).split("\n")).toContain(
+      first,
+    );
+    expect(await ok(["run", "--rm", first, "cat", "/n"])).toBe("one");
+    const file = join(engine.containerd.dir, "renamed.tar");
+    // A layer of its own: nothing shared with the import tests' images, which rmi here would let GC take.
+    writeFileSync(file, await layerTar(busyboxLayer({ "etc/renamed": "yes\n" })));
+    const imported = (await ok(["import", file, "renamed:1"])).split("\n").at(-1);
+    expect((await ok(["images", "--filter", "dangling=true", "--no-trunc", "-q"])).split("\n")).toContain(
+      second,
+    );
+    expect(await ok(["image", "inspect", "--format", "{{.Id}}", "renamed:1"])).toBe(imported);
+    // docker tag moving a name does the same (moby's TagImage).
+    await ok(["tag", second, "moved:1"]);
+    await ok(["tag", imported ?? "", "moved:1"]);
+    expect((await ok(["images", "--filter", "dangling=true", "--no-trunc", "-q"])).split("\n")).toContain(
+      second,
+    );
+    await ok(["rmi", first, second, "renamed:1", "moved:1"]);
   });
 
   it("refuses what dockerd refuses, and a refused or failed commit leaves nothing in containerd", async () => {

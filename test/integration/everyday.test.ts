@@ -123,11 +123,14 @@ test("an ordinary exit, or a SIGKILL that is not the kernel's, is not oomKilled"
 });
 
 test("init: SIGTERM stops sh through tini (exit 143, SIGTERM's path); without init sh as PID 1 ignores it", async () => {
-  const loop = ["sh", "-c", "while true; do sleep 1; done"];
+  const loop = ["sh", "-c", "echo ready; while true; do sleep 1; done"];
   const withInit = await fx.client.newContainer(uniqueId("init"), fx.spec(loop, { init: true }));
-  const task = await withInit.newTask();
+  const task = await withInit.newTask({ stdio: { stdout: true } });
   const exited = task.wait();
   await task.start();
+  // tini handles signals once it has started sh: a SIGTERM before that reaches a PID 1 with no handler,
+  // which the kernel drops (seen under load: the test then waited out its timeout).
+  await firstLine(task.stdout);
   await task.kill("SIGTERM");
   // tini exits 128 + the signal that killed its child: 143 is SIGTERM, 137 would be a SIGKILL.
   expect((await exited).exitCode).toBe(143);
@@ -145,6 +148,20 @@ test("init: SIGTERM stops sh through tini (exit 143, SIGTERM's path); without in
   await bareTask.delete();
   await bare.delete();
 });
+
+/** Resolves with the first line the stream carries (then keeps draining it). */
+function firstLine(stream: NodeJS.ReadableStream | null | undefined): Promise<string> {
+  return new Promise((resolve, reject) => {
+    if (!stream) return reject(new Error("no stdout"));
+    let text = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk: string) => {
+      text += chunk;
+      if (text.includes("\n")) resolve(text.slice(0, text.indexOf("\n")));
+    });
+    stream.once("end", () => reject(new Error(`stdout ended before a line: ${JSON.stringify(text)}`)));
+  });
+}
 
 /** Children of `parent` (host pids) by state: "Z" zombies, and the live ones' command lines. */
 function childrenOf(parent: number): { zombies: number; live: string[] } {

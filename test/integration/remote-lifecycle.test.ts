@@ -2,8 +2,11 @@ import { existsSync, readdirSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { CGROUP_PARENT_LABEL } from "../../src/libcontainerd/remote/cgroup-parents.js";
+import type { Container } from "../../src/libcontainerd/types/client.js";
 import { FailedPreconditionError } from "../../src/libcontainerd/types/errors.js";
 import type { LibcontainerdEvent } from "../../src/libcontainerd/types/events.js";
+import { joinNamespaces } from "../../src/oci/linux-options.js";
+import type { OciSpec } from "../../src/oci/spec.js";
 import { readAll, uniqueId, useRemote } from "../harness/remote.js";
 
 const fx = useRemote("lifecycle");
@@ -22,7 +25,51 @@ async function run(args: string[], stdio = { stdout: true, stderr: true }) {
   return { id, status, deleted, stdout: await out, stderr: await err };
 }
 
+/** Runs a container of `spec` to its exit: its stdout, and nothing left. */
+async function runSpec(spec: OciSpec, prepare?: (container: Container) => Promise<void>): Promise<string> {
+  const container = await fx.client.newContainer(uniqueId("ns"), spec);
+  try {
+    await prepare?.(container);
+    const task = await container.newTask({ stdio: { stdout: true, stderr: true } });
+    const out = readAll(task.stdout);
+    const exited = task.wait();
+    await task.start();
+    await exited;
+    await task.delete();
+    return await out;
+  } finally {
+    await container.delete();
+  }
+}
+
 describe("remote lifecycle", () => {
+  test("a container joins another's PID namespace: by a path in its spec, or by updateSpec before its task", async () => {
+    const donor = await fx.client.newContainer(uniqueId("pid-donor"), fx.spec(["sleep", "4242"]));
+    const task = await donor.newTask();
+    const exited = task.wait();
+    await task.start();
+    try {
+      const path = `/proc/${task.pid}/ns/pid`;
+      expect(await runSpec(fx.spec(["ps"], { pid: { path } }))).toContain("sleep 4242");
+      expect(await runSpec(fx.spec(["ps"]))).not.toContain("sleep 4242");
+      // Created with its own namespace; the spec replaced before the task is what the task runs with.
+      const updated = await runSpec(fx.spec(["ps"]), async (container) => {
+        const spec = (await container.info()).spec;
+        if (!spec) throw new Error("no spec");
+        joinNamespaces(spec, { pid: path });
+        await container.updateSpec(spec);
+        expect((await container.info()).spec?.linux?.namespaces).toContainEqual({ type: "pid", path });
+      });
+      expect(updated).toContain("sleep 4242");
+    } finally {
+      await task.kill("SIGKILL");
+      await exited;
+      await task.delete();
+      await donor.delete();
+    }
+    expect(await fx.client.listContainers()).toEqual([]);
+  });
+
   test("two clients of one process share the cgroup parents the library had runc create", async () => {
     // The first client's container goes and its parent is kept for a next one; the second client's
     // container under it is recorded as under a made parent (not taken for someone else's, which no

@@ -502,6 +502,7 @@ describe("isolation-dependent and unsupported operations", () => {
       NotImplementedError,
     );
     await expect(container.setLabels({ a: "b" })).rejects.toBeInstanceOf(NotImplementedError);
+    await expect(container.updateSpec(windowsSpec(["true"]))).rejects.toBeInstanceOf(NotImplementedError);
     const task = await container.newTask();
     await task.start();
     expect((await container.inspect()).State).toMatchObject({ Status: "running", Running: true });

@@ -496,6 +496,45 @@ describe("more than one network", { timeout: 240_000 }, () => {
     await manager.removeNetwork(name);
   });
 
+  test("killed during a connect, its container kept: the next connect undoes the half-made one and connects", async () => {
+    const name = `multi-retry-${process.pid}`;
+    const [bridge, subnet] = [uniqueBridge(), uniqueSubnet()];
+    await manager.createNetwork({ name, subnet, bridge });
+    const plugins = killingFirewall("killing-on-eth1-kept", '[ "$CNI_IFNAME" = eth1 ]');
+    const id = uniqueId("midway-kept");
+    const child = attachAndDie(id, plugins, name);
+    expect(child.signal, child.stderr).toBe("SIGKILL");
+    expect(ipamReservations(stateDir(), name)).toHaveLength(1);
+    // The container is not deleted (the engine was killed, not the container): the connect is asked again.
+    const again = await manager.connect({ namespace: fx.namespace, containerId: id, network: name });
+    expect(again.interfaceName).toBe("eth1");
+    expect(ipamReservations(stateDir(), name)).toEqual([ipv4Of(again)]);
+    await manager.detach(fx.namespace, id);
+    expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+    expectNothingLeft(bridge, subnet, name);
+    await manager.removeNetwork(name);
+  });
+
+  test("killed during a connect, its container kept: the GC undoes the half-made connect and keeps the rest", async () => {
+    const name = `multi-keep-${process.pid}`;
+    const [bridge, subnet] = [uniqueBridge(), uniqueSubnet()];
+    await manager.createNetwork({ name, subnet, bridge });
+    const plugins = killingFirewall("killing-on-eth1-gc", '[ "$CNI_IFNAME" = eth1 ]');
+    const id = uniqueId("midway-gc");
+    const child = attachAndDie(id, plugins, name);
+    expect(child.signal, child.stderr).toBe("SIGKILL");
+    expect(ipamReservations(stateDir(), name)).toHaveLength(1);
+    expect(await manager.gc(fx.namespace, async () => [id])).toEqual([]);
+    expect(portsOfBridge(bridge)).toEqual([]);
+    expect(rulesFor(subnet)).toEqual([]);
+    expect(ipamReservations(stateDir(), name)).toEqual([]);
+    expect((await manager.attachments(fx.namespace, id)).map((x) => x.network)).toEqual(["bridge"]);
+    expect(portsOfBridge(defaultBridge)).toHaveLength(1);
+    await manager.detach(fx.namespace, id);
+    expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+    await manager.removeNetwork(name);
+  });
+
   test("ten running containers connected to a second network at once: distinct addresses, all in each other's hosts files", async () => {
     const name = `multi-many-${process.pid}`;
     const [bridge, subnet] = [uniqueBridge(), uniqueSubnet()];

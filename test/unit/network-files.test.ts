@@ -8,12 +8,13 @@ import {
   utimesSync,
   writeFileSync,
 } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import { afterAll, describe, expect, test } from "vitest";
 import { LibcontainerdError } from "../../src/errors.js";
-import { acquireLock, removeOrphanTemporaries, thisProcess } from "../../src/network/files.js";
+import { acquireLock, removeOrphanTemporaries, thisProcess, withLock } from "../../src/network/files.js";
 import { ReservedPorts } from "../../src/network/reserved-ports.js";
 
 const dir = mkdtempSync(join(tmpdir(), "net-files-"));
@@ -41,6 +42,32 @@ describe("locks", () => {
     await release();
     expect(existsSync(path)).toBe(false);
     expect(readdirSync(dir).filter((name) => name.startsWith("ownerless"))).toEqual([]);
+  });
+
+  test("a lock its dead owner left, broken by many waiters at once, has one holder at a time", async () => {
+    // The 50 attaches of a ctrd serve restarted after a SIGKILL that left its ports or hosts lock behind.
+    const dead = spawnSync("true").pid!;
+    // A second holder, or a holder whose lock file another waiter took away.
+    let violations = 0;
+    for (let round = 0; round < 30; round++) {
+      const path = join(dir, `stale-${round}.lock`);
+      writeFileSync(path, JSON.stringify({ pid: dead, startTime: "1" }));
+      let holders = 0;
+      await Promise.all(
+        Array.from({ length: 20 }, () =>
+          withLock(path, AbortSignal.timeout(10_000), async () => {
+            holders++;
+            if (holders > 1) violations++;
+            await readFile(path).catch(() => violations++);
+            await new Promise((resolve) => setImmediate(resolve));
+            holders--;
+          }),
+        ),
+      );
+      expect(existsSync(path)).toBe(false);
+    }
+    expect(violations).toBe(0);
+    expect(readdirSync(dir).filter((name) => name.startsWith("stale-"))).toEqual([]);
   });
 
   test("a lock just created and not yet written is waited on, not broken", async () => {

@@ -1,4 +1,6 @@
 import { expect, test } from "vitest";
+import { parseHostConfig } from "../../src/engine/containers/config.js";
+import { hostRunOptions } from "../../src/engine/containers/host-options.js";
 import { ociSeccomp, parseSeccompProfile } from "../../src/oci/seccomp.js";
 
 const profile = parseSeccompProfile(
@@ -61,4 +63,25 @@ test("a profile that is not one is refused with where it came from", () => {
       '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"name":"a","names":["b"],"action":"x"}]}',
     ),
   ).toThrow(/'name' or 'names'/);
+});
+
+test("a rule excluded from a kernel on: excludes.minKernel, as moby's setupSeccomp", () => {
+  const old = parseSeccompProfile(
+    JSON.stringify({
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [{ names: ["legacy_call"], action: "SCMP_ACT_ERRNO", excludes: { minKernel: "5.8" } }],
+    }),
+  );
+  expect(names(ociSeccomp(old, { capabilities: [], arch: "x64", kernel: "5.4.0" }))).toEqual([
+    "legacy_call:SCMP_ACT_ERRNO",
+  ]);
+  expect(names(ociSeccomp(old, { capabilities: [], arch: "x64", kernel: "6.1.0-13-amd64" }))).toEqual([]);
+});
+
+test("--security-opt seccomp=builtin (docker CLI 23+) is the engine's default profile, as dockerd", () => {
+  const hostConfig = parseHostConfig({ SecurityOpt: ["seccomp=builtin"] });
+  expect(hostRunOptions(hostConfig, "", profile).options.seccomp).toBe(profile);
+  expect(
+    hostRunOptions(parseHostConfig({ SecurityOpt: ["seccomp=unconfined"] }), "", profile).options.seccomp,
+  ).toBe("unconfined");
 });

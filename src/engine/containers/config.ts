@@ -5,6 +5,7 @@ import { badRequest } from "../errors.js";
 import { checkVolumeDriver, checkVolumeName } from "../volume-store.js";
 import { type HealthConfig, parseHealthConfig } from "./health.js";
 import { checkResourceSettings, hostRunOptions } from "./host-options.js";
+import { checkNetContainerMode } from "./shared-namespaces.js";
 
 /** The parts of api/types/container.Config the engine acts on (and echoes back in inspect). */
 export interface ContainerConfig {
@@ -502,6 +503,7 @@ export function parseCreateRequest(body: unknown): CreateRequest {
       throw badRequest(`invalid volume path: ${path}`);
   // Checked now, as dockerd does at create: HostConfig's privileges, devices, rlimits and the other limits.
   hostRunOptions(hostConfig, config.Hostname);
+  checkNetContainerMode(config, hostConfig);
   checkResourceSettings(hostConfig);
   const endpoints: CreateRequest["endpoints"] = {};
   const networking = body.NetworkingConfig;

@@ -1,6 +1,6 @@
 import { applySecurityOpt, type LinuxRunOptions, type Ulimit } from "../../oci/linux-options.js";
 import type { SeccompProfile } from "../../oci/seccomp.js";
-import { badRequest, EngineError } from "../errors.js";
+import { badRequest } from "../errors.js";
 import type { HostConfig } from "./config.js";
 
 /**
@@ -62,9 +62,10 @@ export function hostRunOptions(
       throw badRequest("invalid Sysctls: want a map of strings");
     if (Object.keys(sysctls).length > 0) options.sysctls = sysctls as Record<string, string>;
   }
+  // container:NAME (PidMode, IpcMode): that container's namespace, joined at start (shared-namespaces.ts).
   const pid = mode(hostConfig.PidMode, "PidMode", ["", "host"]);
   if (pid === "host") options.pid = "host";
-  // IpcMode: "private" and "shareable" (dockerd's default) are both a namespace of the container's own.
+  // IpcMode: "private" (dockerd's default) and "shareable" are both a namespace of the container's own.
   const ipc = mode(hostConfig.IpcMode, "IpcMode", ["", "private", "shareable", "host", "none"]);
   if (ipc === "host") options.ipc = "host";
   const uts = mode(hostConfig.UTSMode, "UTSMode", ["", "host"]);
@@ -112,11 +113,10 @@ export function hostRunOptions(
 function mode(value: unknown, name: string, allowed: readonly string[]): string {
   if (value === undefined || value === null) return "";
   if (typeof value !== "string") throw badRequest(`invalid ${name}: want a string`);
-  if (value.startsWith("container:"))
-    throw new EngineError(
-      501,
-      `${name} ${value}: sharing another container's namespace is not supported by this engine (host, or the container's own)`,
-    );
+  if (value.startsWith("container:")) {
+    if (value === "container:") throw badRequest(`invalid ${name}: ${value}`);
+    return value;
+  }
   if (!allowed.includes(value)) throw badRequest(`invalid ${name}: ${value}`);
   return value;
 }

@@ -14,7 +14,13 @@ import type { SeccompProfile } from "../../oci/seccomp.js";
 import { badRequest, conflict, EngineError, notModified, toHttpError } from "../errors.js";
 import type { EventBus } from "../events.js";
 import type { ImageSource, PreparedRootfs } from "../image-source.js";
-import { checkConnectable, checkNotRemoved, type EngineNetworks, isRunning } from "../network-plan.js";
+import {
+  checkConnectable,
+  checkNotRemoved,
+  type EngineNetworks,
+  isRunning,
+  type NetworkPlan,
+} from "../network-plan.js";
 import type { VolumeStore } from "../volume-store.js";
 import { type FilesystemChange, rootfsChanges, writableSize } from "./changes.js";
 import { type CreateRequest, type HostConfig, parseBind } from "./config.js";
@@ -25,6 +31,16 @@ import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
 import { type ContainerRoot, openProcessRoot, openRootfs } from "./rootfs-worker.js";
+import {
+  mountShm,
+  resolveDonors,
+  sharedNamespaces,
+  sharedWith,
+  shmPathOf,
+  unmountShm,
+  withDonorIds,
+  withSharedNamespaces,
+} from "./shared-namespaces.js";
 import { buildSpec, resolveUser, updatedResourcesOf, withImageConfig } from "./spec.js";
 import { type ContainerRecord, type ContainerStore, checkName, ZERO_TIME } from "./store.js";
 import {
@@ -160,7 +176,7 @@ export class ContainerManager {
       Path: "",
       Args: [],
       Config: withImageConfig(request.config, image.config),
-      HostConfig: request.hostConfig,
+      HostConfig: withDonorIds(request.hostConfig, (ref) => store.find(ref)?.Id),
       Image: image.id,
       State: {
         Status: "created",
@@ -198,7 +214,7 @@ export class ContainerManager {
       const requested = Object.entries(request.endpoints);
       const others: [string, string[]][] = [];
       let aliases = requested.length === 1 ? (requested[0]?.[1].Aliases ?? []) : [];
-      if (requested.length > 1) {
+      if (requested.length > 1 && !sharedWith(record.HostConfig.NetworkMode)) {
         const primary = await networks.resolve(record.HostConfig.NetworkMode, opts);
         for (const [ref, endpoint] of requested) {
           const network = await networks.resolve(ref, opts);
@@ -206,8 +222,12 @@ export class ContainerManager {
           else others.push([network, endpoint.Aliases ?? []]);
         }
       }
-      const plan = await networks.attach(record, dir, opts, aliases);
-      attached = true;
+      // On another container's network (container:NAME): no network of its own; that one's namespace and
+      // name files are joined at each start.
+      const plan: NetworkPlan = sharedWith(record.HostConfig.NetworkMode)
+        ? { host: false, hostsPath: "", resolvConfPath: "", hostnamePath: "", endpoints: {}, ports: {} }
+        : await networks.attach(record, dir, opts, aliases);
+      attached = Object.keys(plan.endpoints).length > 0;
       record.Networks = plan.endpoints;
       record.Ports = plan.ports;
       for (const [network, names] of others) {
@@ -236,6 +256,7 @@ export class ContainerManager {
         namespace: client.namespace,
         ...(this.deps.initBinary !== undefined ? { initBinary: this.deps.initBinary } : {}),
         network: plan,
+        ...(isShareable(record) ? { shmPath: shmPathOf(dir) } : {}),
       });
       record.Path = path;
       record.Args = args;
@@ -306,6 +327,11 @@ export class ContainerManager {
       .catch((err: unknown) => {
         if (!isErrorCode(err, "not_found")) throw err;
       });
+    if (isShareable(record)) await mountShm(this.shmPath(record), shmSizeOf(record), opts.signal);
+    await this.joinSharedNamespaces(record, container, opts).catch(async (err: unknown) => {
+      await this.unmountShm(record);
+      throw err;
+    });
     const failed = (err: unknown): EngineError => {
       const { exitCode, error } = startError(err);
       // As dockerd: the exit code says why (127 not found, 126 not executable), the state stays as it was.
@@ -321,9 +347,12 @@ export class ContainerManager {
     };
     const volumeHooks = { volumes: this.deps.volumes, events: this.deps.events };
     const mountPoints = record.MountPoints ?? [];
-    await mountContainerVolumes(record.Id, mountPoints, volumeHooks, opts.signal).catch((err: unknown) => {
-      throw failed(err);
-    });
+    await mountContainerVolumes(record.Id, mountPoints, volumeHooks, opts.signal).catch(
+      async (err: unknown) => {
+        await this.unmountShm(record);
+        throw failed(err);
+      },
+    );
     const task = await container
       .newTask({
         ...opts,
@@ -331,6 +360,7 @@ export class ContainerManager {
       })
       .catch(async (err: unknown) => {
         await unmountContainerVolumes(record.Id, mountPoints, volumeHooks);
+        await this.unmountShm(record);
         throw failed(err);
       });
     live.hub.connect(task);
@@ -345,6 +375,7 @@ export class ContainerManager {
       await task.forceDelete().catch(() => {});
       await live.hub.finish();
       await unmountContainerVolumes(record.Id, mountPoints, volumeHooks);
+      await this.unmountShm(record);
       throw failed(err);
     }
     live.task = task;
@@ -367,6 +398,52 @@ export class ContainerManager {
     this.startHealth(record, task);
     live.exited = this.afterExit(record, task, exited);
     await live.hub.markStarted();
+  }
+
+  /**
+   * A container on another's network, PID or IPC namespace (`container:NAME`) joins that one's current
+   * process's namespaces: its containerd spec is given their paths before the task is created (as dockerd
+   * resolves them at each start), with the network donor's hostname and name files.
+   */
+  private async joinSharedNamespaces(
+    record: ContainerRecord,
+    container: Container,
+    opts: CallOptions,
+  ): Promise<void> {
+    if (Object.keys(sharedNamespaces(record.HostConfig)).length === 0) return;
+    const { paths, network, shmPath } = resolveDonors(record, (ref) => {
+      const donor = this.deps.store.find(ref);
+      if (!donor) return undefined;
+      const pid = this.live.get(donor.Id)?.task?.pid ?? 0;
+      const ipc = donor.HostConfig.IpcMode;
+      const donorShm = ipc === "shareable" ? this.shmPath(donor) : ipc === "host" ? "/dev/shm" : undefined;
+      return { record: donor, pid, ...(donorShm ? { shmPath: donorShm } : {}) };
+    });
+    const spec = (await container.info(opts)).spec;
+    if (!spec) throw new EngineError(500, `container ${record.Id} has no spec in containerd`);
+    const networkSpec = network
+      ? (await this.container(network.record, opts).then((c) => c.info(opts))).spec
+      : undefined;
+    await container.updateSpec(withSharedNamespaces(spec, paths, networkSpec, shmPath), opts);
+    if (network) {
+      // dockerd's initializeNetworking: the container has its network donor's names.
+      const hostname = network.record.Config.Hostname || network.record.Id.slice(0, 12);
+      record.Config.Hostname = hostname;
+      record.Config.Domainname = network.record.Config.Domainname;
+      // An exec's environment is the process's: its HOSTNAME too.
+      record.ProcessEnv = record.ProcessEnv?.map((entry) =>
+        entry.startsWith("HOSTNAME=") ? `HOSTNAME=${hostname}` : entry,
+      );
+    }
+  }
+
+  private shmPath(record: ContainerRecord): string {
+    return shmPathOf(this.deps.store.containerDir(record.Id));
+  }
+
+  /** A shareable container's /dev/shm tmpfs goes with its run (dockerd's UnmountIpcMounts). */
+  private async unmountShm(record: ContainerRecord): Promise<void> {
+    if (isShareable(record)) await unmountShm(this.shmPath(record));
   }
 
   /** Follows a running task that the engine did not start (adopted after a restart). */
@@ -479,6 +556,7 @@ export class ContainerManager {
       volumes: this.deps.volumes,
       events: this.deps.events,
     });
+    await this.unmountShm(record);
     const ranMs = Date.now() - Date.parse(record.State.StartedAt);
     record.State = {
       ...record.State,
@@ -740,6 +818,7 @@ export class ContainerManager {
           this.deps.logger.warn({ err, id: record.Id }, "could not detach the container's networks"),
         );
       live.hub.close();
+      await this.unmountShm(record);
       this.deps.store.remove(record.Id);
       await releaseVolumes(record.MountPoints ?? [], this.deps.volumes, options.volumes === true).catch(
         (err: unknown) =>
@@ -991,7 +1070,11 @@ export class ContainerManager {
   async adopt(opts: CallOptions = {}): Promise<void> {
     const { store, client, logger } = this.deps;
     await this.unmountLeftovers();
-    for (const record of store.load()) {
+    // Containers that join another's namespaces after the others, as dockerd orders its restarts at boot
+    // (GetDependentContainers): their donors must be running first.
+    const records = store.load();
+    const joiners = (record: ContainerRecord) => Object.keys(sharedNamespaces(record.HostConfig)).length > 0;
+    for (const record of [...records.filter((r) => !joiners(r)), ...records.filter(joiners)]) {
       try {
         await this.adoptOne(record, client, opts);
       } catch (err) {
@@ -1036,6 +1119,7 @@ export class ContainerManager {
       this.follow(record, task);
       return;
     }
+    await this.unmountShm(record);
     let exitCode = record.State.ExitCode;
     let finishedAt = now();
     if (task) {
@@ -1148,4 +1232,14 @@ export function containerVolumes(record: Pick<ContainerRecord, "HostConfig" | "M
     }),
   );
   return [...binds, ...mounts, ...volumes];
+}
+
+/** IpcMode shareable: its /dev/shm is a tmpfs on the host, which others may join (dockerd's setupIPCDirs). */
+function isShareable(record: ContainerRecord): boolean {
+  return record.HostConfig.IpcMode === "shareable";
+}
+
+function shmSizeOf(record: ContainerRecord): number {
+  const size = record.HostConfig.ShmSize;
+  return typeof size === "number" && size > 0 ? size : 0;
 }

@@ -12,6 +12,7 @@ import { encodePathStat, type PathStat } from "./filesystem.js";
 import { formatTimeNs, nowNs, readLogFile, splitLines } from "./log-file.js";
 import { type ContainerManager, containerVolumes } from "./manager.js";
 import { archiveFromRoot, extractIntoRoot, statInRoot } from "./rootfs-worker.js";
+import { sharedWith } from "./shared-namespaces.js";
 import { type CpuSample, dockerStats, networkStats, systemCpuUsageNs } from "./stats.js";
 import { type ContainerRecord, type ContainerStore, ZERO_TIME } from "./store.js";
 import { inspectView, listView } from "./views.js";
@@ -230,7 +231,10 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
 
   router.add("GET", "/containers/{id}/json", async (exchange) => {
     const record = find(exchange);
-    const view = inspectView(record, store.containerDir(record.Id), deps.execIds(record.Id));
+    // On another container's network its name files are that one's (dockerd's initializeNetworkingPaths).
+    const donor = sharedWith(record.HostConfig.NetworkMode);
+    const namesOf = (donor !== undefined ? store.find(donor) : undefined) ?? record;
+    const view = inspectView(record, store.containerDir(namesOf.Id), deps.execIds(record.Id));
     exchange.send(
       200,
       queryBool(exchange.query, "size") ? { ...view, ...(await sizes(record, exchange)) } : view,

@@ -9,6 +9,7 @@ import type { ImageConfig, PreparedRootfs } from "../image-source.js";
 import { type ContainerConfig, type HostConfig, parseBind } from "./config.js";
 import { mergeHealthConfig } from "./health.js";
 import { hostRunOptions } from "./host-options.js";
+import { bindShm } from "./shared-namespaces.js";
 import type { MountPoint } from "./volume-mounts.js";
 
 /**
@@ -74,6 +75,8 @@ export interface SpecInputs {
   defaultSeccomp?: SeccompProfile;
   /** HostConfig.GroupAdd's names, resolved in the image's /etc/group. */
   groupIds?: number[];
+  /** A shareable container's /dev/shm on the host (IpcMode shareable), bound as its /dev/shm. */
+  shmPath?: string;
   /** A static init (tini) to run as pid 1 when HostConfig.Init asks for it. */
   initBinary?: string;
   /** The network namespace to join (none: a new one, with only loopback; "host": the host's). */
@@ -285,6 +288,7 @@ export function buildSpec(inputs: SpecInputs): {
       ns.type === "network" ? { type: "network", path: inputs.network.netnsPath } : ns,
     );
   }
+  if (inputs.shmPath) bindShm(spec, inputs.shmPath);
   const resources = resourcesOf(hostConfig);
   if (spec.linux) spec.linux.resources = { ...spec.linux.resources, ...resources };
   return { spec, path, args, env };

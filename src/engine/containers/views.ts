@@ -150,12 +150,17 @@ function inspectPorts(
   record: ContainerRecord,
 ): Record<string, { HostIp: string; HostPort: string }[] | null> {
   const ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
-  if (record.HostConfig.NetworkMode === "host" || record.HostConfig.NetworkMode === "none") return ports;
+  // dockerd: none on the host's network, none of its own on another container's (container:ID).
+  const mode = record.HostConfig.NetworkMode;
+  if (mode === "host" || mode === "none" || mode.startsWith("container:")) return ports;
   for (const key of Object.keys(record.Config.ExposedPorts ?? {})) ports[key] = null;
   return { ...ports, ...record.Ports };
 }
 
-/** GET /containers/{id}/json (api/types.ContainerJSON). */
+/**
+ * GET /containers/{id}/json (api/types.ContainerJSON). `dir`: the engine dir whose hosts, hostname and
+ * resolv.conf the container has (on another container's network, that one's).
+ */
 export function inspectView(
   record: ContainerRecord,
   dir: string,

@@ -74,6 +74,12 @@ export abstract class ContainerBase implements Container {
     });
   }
 
+  updateSpec(spec: OciSpec, opts?: CallOptions): Promise<void> {
+    return this.core.calls.run(`update spec of container ${this.id}`, opts, (call) =>
+      this.replaceSpec(call, spec),
+    );
+  }
+
   /** `docker inspect`'s core, from what the backend holds now. */
   inspect(opts?: CallOptions): Promise<ContainerInspect> {
     this.forgetCached();
@@ -115,6 +121,8 @@ export abstract class ContainerBase implements Container {
   protected abstract deleteContainer(call: Call): Promise<void>;
   /** NotImplementedError where the backend keeps no container record. */
   protected abstract updateLabels(call: Call, labels: Record<string, string | undefined>): Promise<void>;
+  /** NotImplementedError where the backend keeps no container record. */
+  protected abstract replaceSpec(call: Call, spec: OciSpec): Promise<void>;
   /** Drops what this handle cached about the container, so the next look asks the backend. */
   protected forgetCached(): void {}
 }

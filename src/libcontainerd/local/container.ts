@@ -119,6 +119,11 @@ export class LocalContainer extends ContainerBase implements ContainerState {
     throw new NotImplementedError("the HCS backend keeps no container record");
   }
 
+  /** HCS keeps no spec to replace: a compute system is created from the one given at create. */
+  protected async replaceSpec(): Promise<void> {
+    throw new NotImplementedError("the HCS backend keeps no container record");
+  }
+
   /** Shutdown (Terminate after the stop timeout) and close. FailedPrecondition while a task exists. */
   protected async deleteContainer(_call: Call): Promise<void> {
     this.assertNotDeleted();

@@ -58,7 +58,8 @@ export function fromJson(text: string): unknown {
       if (char === "\\") i++;
       else if (char === '"') inString = false;
     } else if (char === '"') inString = true;
-    else if (char !== undefined && char >= "0" && char <= "9") {
+    else if (char !== undefined && ((char >= "0" && char <= "9") || char === "-")) {
+      // The whole number, its sign too: a negative one stays a number.
       let end = i;
       while (end < text.length && /[0-9.eE+-]/.test(text[end] ?? "")) end++;
       const number = text.slice(i, end);

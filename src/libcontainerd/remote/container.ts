@@ -17,7 +17,7 @@ import type { Stdio } from "../core/inputs.js";
 import { mayHaveReachedContainerd } from "../grpc/errors.js";
 import type { ContainerInfo, ExitStatus, Task } from "../types/client.js";
 import { FailedPreconditionError, isErrorCode, NotFoundError, NotImplementedError } from "../types/errors.js";
-import { bareAny, parseJsonAny } from "./any.js";
+import { bareAny, jsonAny, parseJsonAny, TYPE_URL } from "./any.js";
 import { CGROUP_PARENT_LABEL } from "./cgroup-parents.js";
 import type { RemoteContext } from "./context.js";
 import { checkFifoDirParent, ProcessIO, removeFifoDir, removeStaleFifos } from "./stdio.js";
@@ -119,6 +119,18 @@ export class RemoteContainer extends ContainerBase {
         { signal },
       ),
     );
+    if (container) this.record = container;
+  }
+
+  /** containerd's Containers.Update of the spec alone: the next task's bundle is written from it. */
+  protected async replaceSpec(call: Call, spec: OciSpec): Promise<void> {
+    const { container } = await this.ctx.rpc(call, (signal) =>
+      this.ctx.containers.update(
+        { container: { id: this.id, spec: jsonAny(TYPE_URL.spec, spec) }, updateMask: { paths: ["spec"] } },
+        { signal },
+      ),
+    );
+    this.parsedSpec = undefined;
     if (container) this.record = container;
   }
 

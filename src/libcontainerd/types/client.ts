@@ -151,6 +151,12 @@ export interface Container {
    * NotImplementedError where the backend keeps no record (local).
    */
   setLabels(labels: Record<string, string | undefined>, opts?: CallOptions): Promise<void>;
+  /**
+   * Replaces the spec the container's next task is created with (a running task keeps its own): what
+   * is only known at start, such as the namespaces of another container's process to join.
+   * NotImplementedError where the backend keeps no record (local).
+   */
+  updateSpec(spec: OciSpec, opts?: CallOptions): Promise<void>;
   /** `docker inspect`'s core: config, live state, and the exit remembered after the task is gone. */
   inspect(opts?: CallOptions): Promise<ContainerInspect>;
   /** Removes the container and its bundle/FIFO directory. FailedPreconditionError while a task exists. */
