@@ -1027,7 +1027,9 @@ export class ContainerManager {
   private async populateVolumes(record: ContainerRecord, opts: CallOptions): Promise<void> {
     const pending = await volumesToPopulate(record.MountPoints ?? [], this.deps.volumes);
     if (pending.length === 0) return;
-    await this.withRootfsMounted(record, opts, (target) => populateVolumes(pending, target, opts.signal));
+    await this.withRootfsMounted(record, opts, (target) =>
+      populateVolumes(pending, target, this.deps.volumes.dir, opts.signal),
+    );
   }
 
   /** GET /containers/{id}/changes (docker diff): the container's writable layer against its image. */
