@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { mkdirSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { type JoinableNamespace, joinNamespaces } from "../../oci/linux-options.js";
@@ -122,9 +123,31 @@ export function resolveDonors(
         );
       shmPath = donor.shmPath;
     }
-    paths[type] = `/proc/${donor.pid}/ns/${type === "network" ? "net" : type}`;
+    paths[type] = `/proc/${donor.pid}/ns/${NS_FILES[type]}`;
   }
   return { paths, ...(network ? { network } : {}), ...(shmPath ? { shmPath } : {}) };
+}
+
+/** The files of /proc/PID/ns, by the namespace's spec name. */
+const NS_FILES: Record<JoinableNamespace, string> = { network: "net", pid: "pid", ipc: "ipc" };
+
+/**
+ * Whether process `pid` is in process `donorPid`'s namespace of `type` (a namespace's inode is its
+ * identity while it lives). A path /proc/PID/ns/… names whatever process has that pid when runc opens it:
+ * a donor that exited meanwhile may have left its pid to an unrelated host process.
+ */
+export async function inNamespaceOf(
+  pid: number,
+  donorPid: number,
+  type: JoinableNamespace,
+): Promise<boolean> {
+  const inode = (of: number) =>
+    stat(`/proc/${of}/ns/${NS_FILES[type]}`).then(
+      (found) => `${found.dev}:${found.ino}`,
+      () => undefined,
+    );
+  const [own, donors] = await Promise.all([inode(pid), inode(donorPid)]);
+  return own !== undefined && own === donors;
 }
 
 function running(donor: Donor): boolean {
