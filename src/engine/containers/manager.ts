@@ -40,6 +40,7 @@ import {
   sharedNamespaces,
   sharedWith,
   shmPathOf,
+  startOrder,
   unmountShm,
   withDonorIds,
   withSharedNamespaces,
@@ -1111,11 +1112,9 @@ export class ContainerManager {
   async adopt(opts: CallOptions = {}): Promise<void> {
     const { store, client, logger } = this.deps;
     await this.unmountLeftovers();
-    // Containers that join another's namespaces after the others, as dockerd orders its restarts at boot
-    // (GetDependentContainers): their donors must be running first.
-    const records = store.load();
-    const joiners = (record: ContainerRecord) => Object.keys(sharedNamespaces(record.HostConfig)).length > 0;
-    for (const record of [...records.filter((r) => !joiners(r)), ...records.filter(joiners)]) {
+    // Containers that join another's namespaces after that one (and a chain's in its order), as dockerd
+    // orders its restarts at boot (GetDependentContainers): their donors must be running first.
+    for (const record of startOrder(store.load())) {
       try {
         await this.adoptOne(record, client, opts);
       } catch (err) {

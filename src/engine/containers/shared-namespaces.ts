@@ -49,6 +49,32 @@ export function withDonorIds(hostConfig: HostConfig, idOf: (ref: string) => stri
 }
 
 /**
+ * Containers in an order they can be started in at boot: each after the containers whose namespaces it
+ * joins, and these after theirs (a chain: A on B's network, B in C's PID namespace), as dockerd's
+ * restartContainers waits for a container's dependencies. Otherwise in the order given. Modes name the
+ * donor by id (withDonorIds); a donor not among them, or a cycle, adds no constraint.
+ */
+export function startOrder<T extends { Id: string; HostConfig: HostConfig }>(records: readonly T[]): T[] {
+  const byId = new Map(records.map((record) => [record.Id, record]));
+  const ordered: T[] = [];
+  const placed = new Set<string>();
+  const visiting = new Set<string>();
+  const place = (record: T): void => {
+    if (placed.has(record.Id) || visiting.has(record.Id)) return;
+    visiting.add(record.Id);
+    for (const ref of Object.values(sharedNamespaces(record.HostConfig))) {
+      const donor = byId.get(ref);
+      if (donor) place(donor);
+    }
+    visiting.delete(record.Id);
+    placed.add(record.Id);
+    ordered.push(record);
+  };
+  for (const record of records) place(record);
+  return ordered;
+}
+
+/**
  * runconfig's validateNetContainerMode, in dockerd's words: a container on another's network has that
  * one's name, name files and ports. Checked on the request's config (an image's EXPOSE is no conflict).
  */
