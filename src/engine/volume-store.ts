@@ -305,11 +305,15 @@ export class VolumeStore {
       );
   }
 
-  /** Unmounts the volume's `_data`; an error when something is still mounted there. */
+  /**
+   * Unmounts the volume's `_data`; an error when something is still mounted there. Lazily, as moby's
+   * mount.Unmount (MNT_DETACH): a bind of a host tree with mounts in it (o=rbind), or a file a host
+   * process holds open, would make a plain umount fail with EBUSY, and the volume could never be removed.
+   */
   private async unmountData(record: VolumeRecord): Promise<void> {
     this.mounts.delete(record.Name);
     const path = this.mountpoint(record.Name);
-    await execFileAsync("umount", [path]).catch(() => {});
+    await execFileAsync("umount", ["--lazy", path]).catch(() => {});
     if (isMounted(path)) throw new EngineError(500, `remove ${record.Name}: could not unmount ${path}`);
   }
 }

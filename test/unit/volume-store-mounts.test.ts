@@ -60,3 +60,24 @@ test("removing a bind volume still mounted after an engine restart unmounts it a
   expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(volumes.replace(/ /g, "\\040"));
   expect(readdirSync(volumes)).toEqual([]);
 });
+
+test("a volume binding a host tree with mounts in it (o=rbind) is unmounted and removed, the host's tree kept", async () => {
+  const submount = join(host, "sub");
+  mkdirSync(submount);
+  execFileSync("mount", ["-t", "tmpfs", "lcd-test", submount]);
+  try {
+    writeFileSync(join(submount, "inner"), "the host's too\n");
+    const store = newStore();
+    store.create("bound", { options: { type: "none", o: "rbind", device: host } });
+    await store.mount("bound", "a-container");
+    expect(readFileSync(join(volumes, "bound", "_data", "sub", "inner"), "utf8")).toBe("the host's too\n");
+    await store.unmount("bound", "a-container");
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(volumes.replace(/ /g, "\\040"));
+    await store.remove("bound");
+    expect(readdirSync(volumes)).toEqual([]);
+    expect(readFileSync(join(host, "precious"), "utf8")).toBe("the host's\n");
+    expect(readFileSync(join(submount, "inner"), "utf8")).toBe("the host's too\n");
+  } finally {
+    execFileSync("umount", [submount]);
+  }
+});
