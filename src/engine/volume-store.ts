@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Logger } from "pino";
 import type { CallOptions } from "../libcontainerd/types/client.js";
+import { isMounted } from "../network/netns.js";
 import { directorySize } from "./containers/changes.js";
 import { badRequest, conflict, EngineError, notFound } from "./errors.js";
 import type { EventBus } from "./events.js";
@@ -89,13 +90,6 @@ export function hasOptions(record: VolumeRecord): boolean {
 /** A volume whose options say what to mount on its `_data` (a tmpfs, an NFS export): mounted while in use. */
 function needsMount(record: VolumeRecord): boolean {
   return record.Options?.type !== undefined || record.Options?.device !== undefined;
-}
-
-/** Whether something is mounted on `path` (a volume's `_data`: no spaces to unescape). */
-function isMounted(path: string): boolean {
-  return readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .some((line) => line.split(" ")[4] === path);
 }
 
 function rfc3339(time: Date): string {
@@ -231,7 +225,8 @@ export class VolumeStore {
     };
     inUse();
     // Mounted for a container that exited while the engine was down, too: never deleted through its mount
-    // (a bind of a host directory would lose the host's files), so a mount that stays is an error.
+    // (a bind of a host directory would lose the host's files), so a mount that stays is an error. The
+    // mount table escapes a space in the path (a data root's): isMounted compares it escaped.
     if (this.mounts.has(name) || isMounted(this.mountpoint(name))) {
       await this.unmountData(record);
       // Meanwhile another removal may have taken it, or a container: checked again, then gone in this tick.
@@ -310,11 +305,15 @@ export class VolumeStore {
       );
   }
 
-  /** Unmounts the volume's `_data`; an error when something is still mounted there. */
+  /**
+   * Unmounts the volume's `_data`; an error when something is still mounted there. Lazily, as moby's
+   * mount.Unmount (MNT_DETACH): a bind of a host tree with mounts in it (o=rbind), or a file a host
+   * process holds open, would make a plain umount fail with EBUSY, and the volume could never be removed.
+   */
   private async unmountData(record: VolumeRecord): Promise<void> {
     this.mounts.delete(record.Name);
     const path = this.mountpoint(record.Name);
-    await execFileAsync("umount", [path]).catch(() => {});
+    await execFileAsync("umount", ["--lazy", path]).catch(() => {});
     if (isMounted(path)) throw new EngineError(500, `remove ${record.Name}: could not unmount ${path}`);
   }
 }

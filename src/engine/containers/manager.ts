@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../../libcontainerd/factory.js";
 import type { CallOptions, Container, ExitStatus, Task } from "../../libcontainerd/types/client.js";
 import { isErrorCode } from "../../libcontainerd/types/errors.js";
+import type { JoinableNamespace } from "../../oci/linux-options.js";
 import type { SeccompProfile } from "../../oci/seccomp.js";
 import { badRequest, conflict, EngineError, notModified, toHttpError } from "../errors.js";
 import type { EventBus } from "../events.js";
@@ -32,11 +33,14 @@ import { LogWriter } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
 import { type ContainerRoot, openProcessRoot, openRootfs } from "./rootfs-worker.js";
 import {
+  type Donor,
+  inNamespaceOf,
   mountShm,
   resolveDonors,
   sharedNamespaces,
   sharedWith,
   shmPathOf,
+  startOrder,
   unmountShm,
   withDonorIds,
   withSharedNamespaces,
@@ -328,7 +332,7 @@ export class ContainerManager {
         if (!isErrorCode(err, "not_found")) throw err;
       });
     if (isShareable(record)) await mountShm(this.shmPath(record), shmSizeOf(record), opts.signal);
-    await this.joinSharedNamespaces(record, container, opts).catch(async (err: unknown) => {
+    const joined = await this.joinSharedNamespaces(record, container, opts).catch(async (err: unknown) => {
       await this.unmountShm(record);
       throw err;
     });
@@ -367,6 +371,7 @@ export class ContainerManager {
     const exited = task.wait();
     exited.catch(() => {});
     try {
+      await this.checkJoined(joined, task, opts);
       // Limits changed by an update since create: containerd's spec still has the old ones.
       if (record.ResourcesUpdated)
         await task.updateResources({ linux: updatedResourcesOf(record.HostConfig) }, opts);
@@ -409,16 +414,27 @@ export class ContainerManager {
     record: ContainerRecord,
     container: Container,
     opts: CallOptions,
-  ): Promise<void> {
-    if (Object.keys(sharedNamespaces(record.HostConfig)).length === 0) return;
+  ): Promise<JoinedNamespace[]> {
+    if (Object.keys(sharedNamespaces(record.HostConfig)).length === 0) return [];
+    const donors = new Map<string, Donor>();
     const { paths, network, shmPath } = resolveDonors(record, (ref) => {
       const donor = this.deps.store.find(ref);
       if (!donor) return undefined;
       const pid = this.live.get(donor.Id)?.task?.pid ?? 0;
       const ipc = donor.HostConfig.IpcMode;
       const donorShm = ipc === "shareable" ? this.shmPath(donor) : ipc === "host" ? "/dev/shm" : undefined;
-      return { record: donor, pid, ...(donorShm ? { shmPath: donorShm } : {}) };
+      const found: Donor = { record: donor, pid, ...(donorShm ? { shmPath: donorShm } : {}) };
+      donors.set(ref, found);
+      return found;
     });
+    const joined: JoinedNamespace[] = [];
+    for (const [type, ref] of Object.entries(sharedNamespaces(record.HostConfig)) as [
+      JoinableNamespace,
+      string,
+    ][]) {
+      const donor = donors.get(ref);
+      if (donor) joined.push({ type, donor: donor.record, pid: donor.pid });
+    }
     const spec = (await container.info(opts)).spec;
     if (!spec) throw new EngineError(500, `container ${record.Id} has no spec in containerd`);
     const networkSpec = network
@@ -434,6 +450,30 @@ export class ContainerManager {
       record.ProcessEnv = record.ProcessEnv?.map((entry) =>
         entry.startsWith("HOSTNAME=") ? `HOSTNAME=${hostname}` : entry,
       );
+    }
+    return joined;
+  }
+
+  /**
+   * The task, created, is in each donor's namespaces: the donor still runs with the pid its path named
+   * and the task's namespace is that process's. Its paths were resolved before the task was created (as
+   * dockerd does); a donor that exited meanwhile (or whose exit was still being handled) may have left its
+   * pid to an unrelated process, whose namespaces (the host's) runc would have joined.
+   */
+  private async checkJoined(
+    joined: readonly JoinedNamespace[],
+    task: Task,
+    opts: CallOptions,
+  ): Promise<void> {
+    for (const { type, donor, pid } of joined) {
+      const donorTask = this.live.get(donor.Id)?.task;
+      const status = donorTask?.pid === pid ? await donorTask.status(opts).catch(() => "unknown") : "gone";
+      const joinedIt =
+        (status === "running" || status === "paused") && (await inNamespaceOf(task.pid, pid, type));
+      if (!joinedIt)
+        throw conflict(
+          `cannot join ${type === "network" ? "network" : type.toUpperCase()} namespace of container ${donor.Id}: it stopped while this one started`,
+        );
     }
   }
 
@@ -1027,7 +1067,9 @@ export class ContainerManager {
   private async populateVolumes(record: ContainerRecord, opts: CallOptions): Promise<void> {
     const pending = await volumesToPopulate(record.MountPoints ?? [], this.deps.volumes);
     if (pending.length === 0) return;
-    await this.withRootfsMounted(record, opts, (target) => populateVolumes(pending, target, opts.signal));
+    await this.withRootfsMounted(record, opts, (target) =>
+      populateVolumes(pending, target, this.deps.volumes.dir, opts.signal),
+    );
   }
 
   /** GET /containers/{id}/changes (docker diff): the container's writable layer against its image. */
@@ -1070,11 +1112,9 @@ export class ContainerManager {
   async adopt(opts: CallOptions = {}): Promise<void> {
     const { store, client, logger } = this.deps;
     await this.unmountLeftovers();
-    // Containers that join another's namespaces after the others, as dockerd orders its restarts at boot
-    // (GetDependentContainers): their donors must be running first.
-    const records = store.load();
-    const joiners = (record: ContainerRecord) => Object.keys(sharedNamespaces(record.HostConfig)).length > 0;
-    for (const record of [...records.filter((r) => !joiners(r)), ...records.filter(joiners)]) {
+    // Containers that join another's namespaces after that one (and a chain's in its order), as dockerd
+    // orders its restarts at boot (GetDependentContainers): their donors must be running first.
+    for (const record of startOrder(store.load())) {
       try {
         await this.adoptOne(record, client, opts);
       } catch (err) {
@@ -1232,6 +1272,13 @@ export function containerVolumes(record: Pick<ContainerRecord, "HostConfig" | "M
     }),
   );
   return [...binds, ...mounts, ...volumes];
+}
+
+/** A namespace a starting container joins: its donor and the donor's pid its path was resolved by. */
+interface JoinedNamespace {
+  type: JoinableNamespace;
+  donor: ContainerRecord;
+  pid: number;
 }
 
 /** IpcMode shareable: its /dev/shm is a tmpfs on the host, which others may join (dockerd's setupIPCDirs). */

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { mkdirSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { type JoinableNamespace, joinNamespaces } from "../../oci/linux-options.js";
@@ -45,6 +46,32 @@ export function withDonorIds(hostConfig: HostConfig, idOf: (ref: string) => stri
     if (id) adapted[key] = `${CONTAINER_PREFIX}${id}`;
   }
   return adapted;
+}
+
+/**
+ * Containers in an order they can be started in at boot: each after the containers whose namespaces it
+ * joins, and these after theirs (a chain: A on B's network, B in C's PID namespace), as dockerd's
+ * restartContainers waits for a container's dependencies. Otherwise in the order given. Modes name the
+ * donor by id (withDonorIds); a donor not among them, or a cycle, adds no constraint.
+ */
+export function startOrder<T extends { Id: string; HostConfig: HostConfig }>(records: readonly T[]): T[] {
+  const byId = new Map(records.map((record) => [record.Id, record]));
+  const ordered: T[] = [];
+  const placed = new Set<string>();
+  const visiting = new Set<string>();
+  const place = (record: T): void => {
+    if (placed.has(record.Id) || visiting.has(record.Id)) return;
+    visiting.add(record.Id);
+    for (const ref of Object.values(sharedNamespaces(record.HostConfig))) {
+      const donor = byId.get(ref);
+      if (donor) place(donor);
+    }
+    visiting.delete(record.Id);
+    placed.add(record.Id);
+    ordered.push(record);
+  };
+  for (const record of records) place(record);
+  return ordered;
 }
 
 /**
@@ -122,9 +149,31 @@ export function resolveDonors(
         );
       shmPath = donor.shmPath;
     }
-    paths[type] = `/proc/${donor.pid}/ns/${type === "network" ? "net" : type}`;
+    paths[type] = `/proc/${donor.pid}/ns/${NS_FILES[type]}`;
   }
   return { paths, ...(network ? { network } : {}), ...(shmPath ? { shmPath } : {}) };
+}
+
+/** The files of /proc/PID/ns, by the namespace's spec name. */
+const NS_FILES: Record<JoinableNamespace, string> = { network: "net", pid: "pid", ipc: "ipc" };
+
+/**
+ * Whether process `pid` is in process `donorPid`'s namespace of `type` (a namespace's inode is its
+ * identity while it lives). A path /proc/PID/ns/… names whatever process has that pid when runc opens it:
+ * a donor that exited meanwhile may have left its pid to an unrelated host process.
+ */
+export async function inNamespaceOf(
+  pid: number,
+  donorPid: number,
+  type: JoinableNamespace,
+): Promise<boolean> {
+  const inode = (of: number) =>
+    stat(`/proc/${of}/ns/${NS_FILES[type]}`).then(
+      (found) => `${found.dev}:${found.ino}`,
+      () => undefined,
+    );
+  const [own, donors] = await Promise.all([inode(pid), inode(donorPid)]);
+  return own !== undefined && own === donors;
 }
 
 function running(donor: Donor): boolean {

@@ -1,5 +1,7 @@
 import { execFile } from "node:child_process";
-import { lstat } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { chmod, chown, lstat, mkdir, readdir, rename, rm, utimes } from "node:fs/promises";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { badRequest, EngineError } from "../errors.js";
 import type { EventBus } from "../events.js";
@@ -220,10 +222,18 @@ export async function volumesToPopulate(
  * `root`; the path resolved inside it) is copied into the empty volume with its owners, modes, times, links
  * and the directory's own owner and mode. A file where an anonymous volume goes is refused, as dockerd's
  * "cannot mount volume over existing file".
+ *
+ * The copy is made in a hidden directory of `stagingDir` (the volumes' dir: what a crash leaves there is
+ * cleared at the next start) and its entries renamed into the volume: a running container sharing a named
+ * volume can plant links in it after it was seen empty, and `cp -a` into it would write the image's files
+ * through them onto the host (a regular file through a link at its name, anything through a link standing
+ * for a directory it made). A rename replaces a link, never follows it; an entry the container made
+ * meanwhile stays (the volume is no longer empty).
  */
 export async function populateVolumes(
   mountPoints: readonly MountPoint[],
   root: string,
+  stagingDir: string,
   signal?: AbortSignal,
 ): Promise<void> {
   for (const mountPoint of mountPoints) {
@@ -235,14 +245,30 @@ export async function populateVolumes(
         throw badRequest(`cannot mount volume over existing file, file exists ${mountPoint.Destination}`);
       continue;
     }
+    const staging = join(stagingDir, `.populating-${randomBytes(8).toString("hex")}`);
     try {
-      await execFileAsync("cp", ["-a", "--", `${source}/.`, mountPoint.Source], signal ? { signal } : {});
+      await mkdir(staging, { mode: 0o700 });
+      await execFileAsync("cp", ["-a", "--", `${source}/.`, staging], signal ? { signal } : {});
+      for (const entry of await readdir(staging))
+        await rename(join(staging, entry), join(mountPoint.Source, entry)).catch((err: unknown) => {
+          if (
+            !["EEXIST", "ENOTEMPTY", "EISDIR", "ENOTDIR"].includes((err as NodeJS.ErrnoException).code ?? "")
+          )
+            throw err;
+        });
+      // The directory's own owner, mode and times (cp -a gave them to the staging directory).
+      const own = await lstat(staging);
+      await chown(mountPoint.Source, own.uid, own.gid);
+      await chmod(mountPoint.Source, own.mode & 0o7777);
+      await utimes(mountPoint.Source, own.atime, own.mtime);
     } catch (err) {
       throw new EngineError(
         500,
         `failed to populate volume ${mountPoint.Name}: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`,
         { cause: err },
       );
+    } finally {
+      await rm(staging, { recursive: true, force: true });
     }
   }
 }
