@@ -21,6 +21,12 @@ const SYSCTL = "/proc/sys/net/ipv4/ip_local_reserved_ports";
 /** The list is the host's, shared by every state dir: one lock for all who change it. */
 const HOST_LOCK = "/run/lock/libcontainerd-reserved-ports.lock";
 /**
+ * Which state dir added each of ctrd's entries, host-wide: a state dir removed with entries still listed
+ * (a test's temporary dir, a data root wiped while containers published ports) has no one left to take
+ * them out, so the next update of any state dir does, once that dir no longer records them.
+ */
+const HOST_REGISTRY = "/run/lock/libcontainerd-reserved-ports.json";
+/**
  * The list is best effort: its lock is held for a read and a write, so a wait this long means a holder
  * that is stuck (a stopped process), and publishing goes on without the list rather than waiting on it.
  * The next update (every attach, detach and GC) puts the list right.
@@ -33,7 +39,7 @@ export class ReservedPorts {
     private readonly stateDir: string,
     private readonly logger?: Logger,
     private readonly sysctl = SYSCTL,
-    private readonly hostLock = { path: HOST_LOCK, waitMs: HOST_LOCK_WAIT_MS },
+    private readonly hostLock = { path: HOST_LOCK, waitMs: HOST_LOCK_WAIT_MS, registry: HOST_REGISTRY },
   ) {}
 
   /**
@@ -77,22 +83,57 @@ export class ReservedPorts {
         ours.add(port);
       }
     }
+    const registry = this.registry();
+    for (const [port, owner] of Object.entries(registry)) {
+      const number = Number(port);
+      if (owner === this.stateDir) {
+        if (!ours.has(number)) delete registry[port];
+      } else if (!recordedBy(owner).has(number)) {
+        // Its state dir no longer records it (removed, or it crashed between list and record): an orphan.
+        list.delete(number);
+        delete registry[port];
+      }
+    }
+    for (const port of ours) registry[String(port)] = this.stateDir;
+    // The registry first: a crash after it leaves an entry the next update finds unrecorded and takes out
+    // (and re-adds, if this state dir still publishes it), where one after the list would leave it for good.
+    writeFileSync(this.hostLock.registry, JSON.stringify(registry));
     const after = formatPortList(list);
     if (after !== before) writeFileSync(this.sysctl, `${after}\n`);
     writeFileSync(this.recordPath(), JSON.stringify([...ours].sort((a, b) => a - b)));
   }
 
-  private ours(): Set<number> {
+  private registry(): Record<string, string> {
     try {
-      const parsed: unknown = JSON.parse(readFileSync(this.recordPath(), "utf8"));
-      if (Array.isArray(parsed)) return new Set(parsed.filter((port): port is number => isPort(port)));
+      const parsed: unknown = JSON.parse(readFileSync(this.hostLock.registry, "utf8"));
+      if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed))
+        return Object.fromEntries(
+          Object.entries(parsed).filter(
+            (entry): entry is [string, string] => isPort(Number(entry[0])) && typeof entry[1] === "string",
+          ),
+        );
     } catch {}
-    return new Set();
+    return {};
+  }
+
+  private ours(): Set<number> {
+    return recordedBy(this.stateDir);
   }
 
   private recordPath(): string {
-    return join(this.stateDir, "reserved-ports.json");
+    return recordPathOf(this.stateDir);
   }
+}
+
+const recordPathOf = (stateDir: string): string => join(stateDir, "reserved-ports.json");
+
+/** The ports a state dir records as added by it (none when its record, or the dir, is gone). */
+function recordedBy(stateDir: string): Set<number> {
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(recordPathOf(stateDir), "utf8"));
+    if (Array.isArray(parsed)) return new Set(parsed.filter((port): port is number => isPort(port)));
+  } catch {}
+  return new Set();
 }
 
 const isPort = (value: unknown): value is number =>
