@@ -17,9 +17,19 @@ export function jsonAny(typeUrl: string, value: unknown): Any {
   return create(AnySchema, { typeUrl, value: encoder.encode(toJson(value)) });
 }
 
-/** Marks a bigint's digits in JSON.stringify's output, to be unquoted after: unique, so no string can hold it. */
-const BIGINT_MARK = `bigint-${randomUUID()}:`;
-const MARKED_BIGINT = new RegExp(`"${BIGINT_MARK}(\\d+)"`, "g");
+/**
+ * Marks a bigint's digits in JSON.stringify's output, to be unquoted after: unique, so no string can hold
+ * it. Made on first use: a spec with no rlimit of 2^64-1 (the usual one) never needs it, and ctrd's start
+ * does not pay for a random UUID.
+ */
+let bigintMark: { prefix: string; marked: RegExp } | undefined;
+function bigintMarks(): { prefix: string; marked: RegExp } {
+  if (!bigintMark) {
+    const prefix = `bigint-${randomUUID()}:`;
+    bigintMark = { prefix, marked: new RegExp(`"${prefix}(\\d+)"`, "g") };
+  }
+  return bigintMark;
+}
 
 /**
  * JSON.stringify, with a bigint written as the exact number it is (an rlimit of RLIM_INFINITY is
@@ -30,9 +40,9 @@ export function toJson(value: unknown): string {
   const text = JSON.stringify(value, (_key, item: unknown) => {
     if (typeof item !== "bigint") return item;
     bigints = true;
-    return `${BIGINT_MARK}${item}`;
+    return `${bigintMarks().prefix}${item}`;
   });
-  return bigints ? text.replace(MARKED_BIGINT, "$1") : text;
+  return bigints ? text.replace(bigintMarks().marked, "$1") : text;
 }
 
 export function parseJsonAny<T>(any: Any | undefined): T | undefined {
@@ -64,15 +74,16 @@ export function fromJson(text: string): unknown {
       while (end < text.length && /[0-9.eE+-]/.test(text[end] ?? "")) end++;
       const number = text.slice(i, end);
       if (/^\d{19,}$/.test(number) && BigInt(number) > INT64_MAX) {
-        marked += `${text.slice(from, i)}"${BIGINT_MARK}${number}"`;
+        marked += `${text.slice(from, i)}"${bigintMarks().prefix}${number}"`;
         from = end;
       }
       i = end - 1;
     }
   }
-  const prefix = BIGINT_MARK.length;
+  if (from === 0) return JSON.parse(text);
+  const { prefix } = bigintMarks();
   return JSON.parse(marked + text.slice(from), (_key, item: unknown) =>
-    typeof item === "string" && item.startsWith(BIGINT_MARK) ? BigInt(item.slice(prefix)) : item,
+    typeof item === "string" && item.startsWith(prefix) ? BigInt(item.slice(prefix.length)) : item,
   );
 }
 
