@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFailed } from "vitest";
 import { DOCKER, useEngine } from "./harness.js";
 
 // ctrd serve killed and restarted under running containers; restart policies; many runs at once.
@@ -75,6 +75,22 @@ describe("ctrd serve: restart policies and restarts of the engine", () => {
   });
 
   it("keeps containers running across a SIGKILL of ctrd serve: listed, logs continue, policies resume", async () => {
+    // Many steps, each eventual: a failure (a timeout too) names the one it was in, with the log.
+    let phase = "start the containers";
+    onTestFailed(() => {
+      console.error(`failed in phase "${phase}"; serve log:\n${engine.log().slice(-4000)}`);
+    });
+    try {
+      await survivesRestarts((next) => {
+        phase = next;
+      });
+    } finally {
+      // Nothing of this test is left for the next one to find.
+      await engine.docker(["rm", "-f", "steady", "counter", "bouncer", "short"]);
+    }
+  }, 240_000);
+
+  async function survivesRestarts(enter: (phase: string) => void): Promise<void> {
     expect((await engine.docker(["run", "-d", "--name", "steady", engine.image, "sleep", "300"])).code).toBe(
       0,
     );
@@ -113,17 +129,21 @@ describe("ctrd serve: restart policies and restarts of the engine", () => {
         .code,
     ).toBe(0);
     const steadyPid = await inspect("steady", "{{.State.Pid}}");
+    enter("the counter's first ticks");
     await eventually(
       async () => (await engine.docker(["logs", "counter"])).stdout.includes("tick 3"),
       "the counter's first ticks",
     );
 
+    enter("restart after SIGKILL");
     await engine.restartServe("SIGKILL");
+    enter("running after the restart");
 
     // What ran still runs, under the same pid, and is listed as running.
     expect(await inspect("steady", "{{.State.Status}} {{.State.Pid}}")).toBe(`running ${steadyPid}`);
     expect((await engine.docker(["ps", "--format", "{{.Names}}"])).stdout).toContain("steady");
     // The counter's output reaches the log again after the restart.
+    enter("new log lines");
     const before = (await engine.docker(["logs", "counter"])).stdout.trim().split("\n").length;
     await eventually(
       async () => (await engine.docker(["logs", "counter"])).stdout.trim().split("\n").length > before + 3,
@@ -131,12 +151,14 @@ describe("ctrd serve: restart policies and restarts of the engine", () => {
     );
     const ticks = (await engine.docker(["logs", "counter"])).stdout.trim().split("\n");
     expect(ticks.every((line, index) => line === `tick ${index + 1}`)).toBe(true);
+    enter("short's exit");
     // The exit that happened while the engine was down (or after) is recorded with its code.
     await eventually(
       async () => (await inspect("short", "{{.State.Status}} {{.State.ExitCode}}")) === "exited 9",
       "short's exit",
     );
     // The restart policy goes on.
+    enter("bouncer restarting again");
     const restarts = Number(await inspect("bouncer", "{{.RestartCount}}"));
     await eventually(
       async () => Number(await inspect("bouncer", "{{.RestartCount}}")) >= restarts + 2,
@@ -144,11 +166,13 @@ describe("ctrd serve: restart policies and restarts of the engine", () => {
     );
 
     // SIGTERM too leaves containers running.
+    enter("restart after SIGTERM");
     await engine.restartServe("SIGTERM");
     expect(await inspect("steady", "{{.State.Status}} {{.State.Pid}}")).toBe(`running ${steadyPid}`);
+    enter("remove");
     expect((await engine.docker(["rm", "-f", "steady", "counter", "bouncer", "short"])).code).toBe(0);
     expect((await engine.docker(["ps", "-aq"])).stdout).toBe("");
-  });
+  }
 
   it("runs many `docker run --rm` at once, all exiting 0", async () => {
     const count = Number(process.env.ENGINE_CONCURRENT_RUNS ?? 200);
