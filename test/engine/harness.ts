@@ -47,6 +47,10 @@ export interface TestEngine {
   ): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }>;
   /** SIGKILLs ctrd serve (containers keep running) and starts it again on the same state. */
   restartServe(signal?: NodeJS.Signals): Promise<void>;
+  /** Stops ctrd serve with `signal` (SIGKILL: containers keep running), until `startServe`. */
+  stopServe(signal: NodeJS.Signals): Promise<void>;
+  /** Starts ctrd serve again on the same state. */
+  startServe(): Promise<void>;
   /** The pid of the ctrd serve running now. */
   servePid(): number;
 }
@@ -242,6 +246,8 @@ export function useEngine(prefix: string): TestEngine {
       req.on("error", reject);
       req.end(text);
     });
+  fx.stopServe = stopServe;
+  fx.startServe = startServe;
   fx.restartServe = async (signal = "SIGKILL") => {
     await stopServe(signal);
     await startServe();

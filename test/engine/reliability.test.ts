@@ -1,9 +1,13 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it, onTestFailed } from "vitest";
+import { requireBinary } from "../harness/binaries.js";
 import { DOCKER, useEngine } from "./harness.js";
+
+const CTR = requireBinary("ctr");
 
 // ctrd serve killed and restarted under running containers; restart policies; many runs at once.
 const engine = useEngine("lcd-engine-rel-");
@@ -173,6 +177,53 @@ describe("ctrd serve: restart policies and restarts of the engine", () => {
     expect((await engine.docker(["rm", "-f", "steady", "counter", "bouncer", "short"])).code).toBe(0);
     expect((await engine.docker(["ps", "-aq"])).stdout).toBe("");
   }
+
+  it("a restart at start-up that fails (a killed engine's create still in containerd) is retried by the policy", async () => {
+    expect(
+      (
+        await engine.docker([
+          "run",
+          "-d",
+          "--name",
+          "phoenix",
+          "--restart",
+          "always",
+          engine.image,
+          "sleep",
+          "300",
+        ])
+      ).code,
+    ).toBe(0);
+    const id = await inspect("phoenix", "{{.Id}}");
+    await engine.stopServe("SIGKILL");
+    // While the engine is down its task goes, and a bundle dir is left where containerd makes the
+    // next one's, as a create still in flight when the engine was killed leaves it: the engine's
+    // start-up restart then fails with "failed to start shim: mkdir …: file exists".
+    const ctr = ["--address", engine.containerd.address, "--namespace", engine.namespace];
+    expect(spawnSync(CTR, [...ctr, "task", "kill", "--signal", "SIGKILL", id]).status).toBe(0);
+    await eventually(
+      async () => spawnSync(CTR, [...ctr, "task", "delete", id]).status === 0,
+      "the task deleted",
+    );
+    const bundle = join(
+      engine.containerd.containerdState,
+      "io.containerd.runtime.v2.task",
+      engine.namespace,
+      id,
+    );
+    mkdirSync(bundle, { recursive: true });
+    try {
+      await engine.startServe();
+      await eventually(async () => engine.log().includes("file exists"), "the failed restart");
+    } finally {
+      rmdirSync(bundle); // the in-flight create undone
+    }
+    await eventually(
+      async () => (await inspect("phoenix", "{{.State.Status}}")) === "running",
+      "phoenix running",
+    );
+    expect((await engine.docker(["rm", "-f", "phoenix"])).code).toBe(0);
+  });
 
   it("runs many `docker run --rm` at once, all exiting 0", async () => {
     const count = Number(process.env.ENGINE_CONCURRENT_RUNS ?? 200);

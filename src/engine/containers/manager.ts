@@ -1186,8 +1186,19 @@ export class ContainerManager {
       (policy === "always" && wasRunning) ||
       (policy === "unless-stopped" && !record.ManuallyStopped && wasRunning) ||
       (policy === "on-failure" && wasRunning && this.shouldRestart(record, exitCode));
-    if (restartAtBoot) await this.locked(record, () => this.run(record, opts));
-    else if (wasRunning && record.HostConfig.AutoRemove)
+    if (restartAtBoot) {
+      await this.locked(record, () => this.run(record, opts)).catch((err: unknown) => {
+        // An engine killed while it started this container leaves containerd's create in flight, its
+        // shim bundle still there ("failed to start shim: mkdir …: file exists") until that create
+        // has undone itself: the policy retries with its backoff, as after any failed restart.
+        if (!this.shouldRestart(record, record.State.ExitCode)) throw err;
+        this.deps.logger.warn(
+          { err, id: record.Id },
+          "restarting the container at start-up failed; retrying",
+        );
+        this.scheduleRestart(record, 0);
+      });
+    } else if (wasRunning && record.HostConfig.AutoRemove)
       await this.remove(record, { force: true, volumes: true }, opts);
   }
 
