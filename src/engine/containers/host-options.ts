@@ -1,4 +1,10 @@
-import { applySecurityOpt, type LinuxRunOptions, type Ulimit } from "../../oci/linux-options.js";
+import {
+  applySecurityOpt,
+  capabilityError,
+  deviceCgroupRuleError,
+  type LinuxRunOptions,
+  type Ulimit,
+} from "../../oci/linux-options.js";
 import type { SeccompProfile } from "../../oci/seccomp.js";
 import { badRequest } from "../errors.js";
 import type { HostConfig } from "./config.js";
@@ -20,6 +26,16 @@ export function hostRunOptions(
 } {
   const options: LinuxRunOptions = { noNewPrivileges: false };
   if (hostConfig.Privileged) options.privileged = true;
+  // moby's validateCapabilities, at create: a name no kernel has, or one this host cannot give.
+  for (const [name, given] of [
+    ["CapAdd", hostConfig.CapAdd],
+    ["CapDrop", hostConfig.CapDrop],
+  ] as const)
+    for (const capability of list(given, name)) {
+      if (typeof capability !== "string") throw badRequest(`invalid ${name}: want capability names`);
+      const error = capabilityError(capability);
+      if (error) throw badRequest(`invalid ${name}: ${error}`);
+    }
   if (hostConfig.CapAdd?.length) options.capAdd = hostConfig.CapAdd;
   if (hostConfig.CapDrop?.length) options.capDrop = hostConfig.CapDrop;
   const devices = list(hostConfig.Devices, "Devices").map((device, index) => {
@@ -39,6 +55,8 @@ export function hostRunOptions(
   if (devices.length > 0) options.devices = devices;
   const rules = list(hostConfig.DeviceCgroupRules, "DeviceCgroupRules").map((rule) => {
     if (typeof rule !== "string") throw badRequest("invalid DeviceCgroupRules: want strings");
+    const error = deviceCgroupRuleError(rule);
+    if (error) throw badRequest(error);
     return rule;
   });
   if (rules.length > 0) options.deviceCgroupRules = rules;
@@ -67,7 +85,7 @@ export function hostRunOptions(
   if (pid === "host") options.pid = "host";
   // IpcMode: "private" (dockerd's default) and "shareable" are both a namespace of the container's own.
   const ipc = mode(hostConfig.IpcMode, "IpcMode", ["", "private", "shareable", "host", "none"]);
-  if (ipc === "host") options.ipc = "host";
+  if (ipc === "host" || ipc === "none") options.ipc = ipc;
   const uts = mode(hostConfig.UTSMode, "UTSMode", ["", "host"]);
   if (uts === "host") {
     if (hostname !== "") throw badRequest("Conflicting options: hostname and the UTS mode");
