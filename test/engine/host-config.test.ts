@@ -30,7 +30,12 @@ const OWN_CAPS = capabilityNumbers(
   /^CapEff:\s*(\w+)$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0",
 ).filter((cap) => cap <= LAST_CAP);
 /** Capabilities by number (linux/capability.h), those a test may find missing on a host. */
-const CAP_NAMES: Record<number, string> = { 16: "SYS_MODULE", 22: "SYS_BOOT", 24: "SYS_RESOURCE", 25: "SYS_TIME" };
+const CAP_NAMES: Record<number, string> = {
+  16: "SYS_MODULE",
+  22: "SYS_BOOT",
+  24: "SYS_RESOURCE",
+  25: "SYS_TIME",
+};
 /** A capability the kernel knows that this host cannot give (this machine's: SYS_RESOURCE), if any. */
 const MISSING_CAP = Object.entries(CAP_NAMES).find(([bit]) => !OWN_CAPS.includes(Number(bit)))?.[1];
 
@@ -86,7 +91,10 @@ describe("HostConfig that dockerd applies", () => {
     expect([count, exists]).toEqual(["0", "absent"]);
     expect(ns).toMatch(/^ipc:\[\d+\]$/);
     expect(ns).not.toBe(readlinkSync("/proc/self/ns/ipc"));
-    const own = await runIn(["--ipc", "none", "--tmpfs", "/dev/shm:size=1m"], "grep ' /dev/shm ' /proc/mounts");
+    const own = await runIn(
+      ["--ipc", "none", "--tmpfs", "/dev/shm:size=1m"],
+      "grep ' /dev/shm ' /proc/mounts",
+    );
     expect(own.stdout, own.stderr).toMatch(/size=1024k/);
   });
 
