@@ -341,11 +341,28 @@ describe("docker import", () => {
   let rootfs: Buffer;
   let server: Server;
   let serverUrl = "";
+  /** The error answers that never end, by path: resolved when their connection is closed. */
+  const unending = new Map<string, Promise<void>>();
 
   beforeAll(async () => {
     rootfs = await layerTar(busyboxLayer({ "etc/imported": "yes\n" }));
     server = createServer((req, res) => {
-      if (req.url === "/moved") {
+      if (req.url === "/stalled" || req.url === "/endless") {
+        unending.set(req.url, new Promise((resolve) => res.once("close", () => resolve())));
+        if (req.url === "/stalled") {
+          // An error, the start of its body, and then nothing: the body never ends.
+          res.writeHead(500);
+          res.write("boom\n");
+        } else {
+          // An error whose body goes on for as long as it is read.
+          res.writeHead(503);
+          const more = (): void => {
+            while (!res.destroyed && res.write("x".repeat(4096)));
+          };
+          res.on("drain", more);
+          more();
+        }
+      } else if (req.url === "/moved") {
         res.writeHead(302, { Location: "/rootfs.tar.gz" });
         res.end();
       } else if (req.url === "/rootfs.tar.gz") {
@@ -362,6 +379,7 @@ describe("docker import", () => {
   });
 
   afterAll(async () => {
+    server?.closeAllConnections();
     await new Promise((resolve) => server?.close(resolve));
   });
 
@@ -439,6 +457,29 @@ describe("docker import", () => {
     const id = (await ok(["import", `${serverUrl}/moved`, "imported:moved"])).split("\n").at(-1);
     expect(id).toMatch(/^sha256:[a-f0-9]{64}$/);
     expect(await ok(["run", "--rm", "imported:moved", "cat", "/etc/imported"])).toBe("yes");
+  });
+
+  it("gives up on an error answer whose body never ends: its start in the message, the connection closed", async () => {
+    const before = await stored();
+    // Before, the engine waited for the end of the body, and the docker CLI with it, for good.
+    const stalled = await engine.docker(["import", `${serverUrl}/stalled`, "never:stalled"]);
+    expect(stalled.code).not.toBe(0);
+    expect(stalled.stderr).toContain(
+      `failed to GET ${serverUrl}/stalled with status 500 Internal Server Error: boom`,
+    );
+    await unending.get("/stalled");
+    const endless = await engine.api(
+      "POST",
+      `/v1.41/images/create?fromSrc=${encodeURIComponent(`${serverUrl}/endless`)}&repo=never&tag=endless`,
+    );
+    expect(endless.status).toBe(500);
+    const message: string = JSON.parse(endless.body).message;
+    expect(message).toBe(
+      `failed to GET ${serverUrl}/endless with status 503 Service Unavailable: ${"x".repeat(1024)}`,
+    );
+    await unending.get("/endless");
+    expect(await ok(["images", "-q", "never"])).toBe("");
+    expect(await stored()).toEqual(before);
   });
 
   it("leaves nothing in containerd when the client goes away mid-upload", async () => {
