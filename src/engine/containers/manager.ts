@@ -43,6 +43,7 @@ import {
   startOrder,
   unmountShm,
   withDonorIds,
+  withoutJoinedPaths,
   withSharedNamespaces,
 } from "./shared-namespaces.js";
 import { buildSpec, resolveUser, updatedResourcesOf, withImageConfig } from "./spec.js";
@@ -353,6 +354,7 @@ export class ContainerManager {
     const mountPoints = record.MountPoints ?? [];
     await mountContainerVolumes(record.Id, mountPoints, volumeHooks, opts.signal).catch(
       async (err: unknown) => {
+        await this.forgetJoinedNamespaces(record);
         await this.unmountShm(record);
         throw failed(err);
       },
@@ -363,6 +365,7 @@ export class ContainerManager {
         stdio: { stdin: record.Config.OpenStdin, stdout: true, stderr: true, terminal: record.Config.Tty },
       })
       .catch(async (err: unknown) => {
+        await this.forgetJoinedNamespaces(record);
         await unmountContainerVolumes(record.Id, mountPoints, volumeHooks);
         await this.unmountShm(record);
         throw failed(err);
@@ -379,6 +382,7 @@ export class ContainerManager {
     } catch (err) {
       await task.forceDelete().catch(() => {});
       await live.hub.finish();
+      await this.forgetJoinedNamespaces(record);
       await unmountContainerVolumes(record.Id, mountPoints, volumeHooks);
       await this.unmountShm(record);
       throw failed(err);
@@ -474,6 +478,25 @@ export class ContainerManager {
         throw conflict(
           `cannot join ${type === "network" ? "network" : type.toUpperCase()} namespace of container ${donor.Id}: it stopped while this one started`,
         );
+    }
+  }
+
+  /**
+   * A joiner's containerd spec without the namespace paths of a run that is over (withoutJoinedPaths):
+   * two calls to containerd, for containers that join others only. A failure is logged: the next start
+   * sets the paths anew all the same.
+   */
+  private async forgetJoinedNamespaces(record: ContainerRecord, opts: CallOptions = {}): Promise<void> {
+    if (Object.keys(sharedNamespaces(record.HostConfig)).length === 0) return;
+    try {
+      const container = await this.container(record, opts);
+      const spec = (await container.info(opts)).spec;
+      const cleared = spec ? withoutJoinedPaths(spec, record.HostConfig) : undefined;
+      if (cleared) await container.updateSpec(cleared, opts);
+    } catch (err) {
+      // Not found: the container is being removed, its spec with it.
+      if (!isErrorCode(err, "not_found"))
+        this.deps.logger.warn({ err, id: record.Id }, "could not clear the namespace paths of its last run");
     }
   }
 
@@ -592,6 +615,8 @@ export class ContainerManager {
         this.deps.logger.warn({ err, id: record.Id }, "could not delete the task");
     }
     live.task = undefined;
+    // Before the exit is recorded: a start (which waits for that) sets the paths of its own run.
+    await this.forgetJoinedNamespaces(record);
     await unmountContainerVolumes(record.Id, record.MountPoints ?? [], {
       volumes: this.deps.volumes,
       events: this.deps.events,
@@ -1169,6 +1194,7 @@ export class ContainerManager {
         finishedAt = exit.exitedAt.toISOString();
       }
     }
+    await this.forgetJoinedNamespaces(record);
     const wasRunning = ["running", "paused", "restarting"].includes(record.State.Status);
     if (wasRunning) {
       record.State = {
