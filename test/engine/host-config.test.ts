@@ -227,6 +227,50 @@ describe("HostConfig that dockerd applies", () => {
     expect(bad.body).toMatch(/soft limit must be less than or equal to hard limit/);
   });
 
+  it("--group-add NAME: resolved at each start in the container's own /etc/group, as dockerd's getUser", async () => {
+    const ok = async (args: string[]) => {
+      const result = await engine.docker(args);
+      expect(result.code, `docker ${args.join(" ")}: ${result.stderr}`).toBe(0);
+      return result.stdout.trim();
+    };
+    // A group the image does not have: create is fine (dockerd reads /etc/group at start), start is not.
+    const id = await ok([
+      "create",
+      "--group-add",
+      "hostfixgrp",
+      "--group-add",
+      "4321",
+      engine.image,
+      "sh",
+      "-c",
+      "grep Groups /proc/self/status",
+    ]);
+    const missing = await engine.docker(["start", "-a", id]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain("Unable to find group hostfixgrp: no matching entries in group file");
+    // The container's /etc/group given the group (docker cp into the stopped container): found there.
+    const groupFile = join(engine.containerd.dir, "hostfix-group");
+    writeFileSync(groupFile, "root:x:0:\nnogroup:x:65534:\nhostfixgrp:x:2345:\n");
+    await ok(["cp", groupFile, `${id}:/etc/group`]);
+    const found = await ok(["start", "-a", id]);
+    expect(found.split(/\s+/).slice(1).map(Number).sort()).toEqual([2345, 4321]);
+    await ok(["rm", id]);
+    // A named user with it: the user, its group and the one added, from the same files.
+    const named = await ok([
+      "run",
+      "--rm",
+      "--user",
+      "nobody",
+      "--group-add",
+      "root",
+      engine.image,
+      "sh",
+      "-c",
+      "grep -E '^(Uid|Gid|Groups)' /proc/self/status | cut -f2",
+    ]);
+    expect(named.split("\n")).toEqual(["65534", "65534", "0"]);
+  });
+
   it("--sysctl: namespaced ones set, others refused before anything is made", async () => {
     const set = await runIn(
       ["--sysctl", "net.ipv4.ip_forward=1", "--sysctl", "kernel.shmmni=1000"],

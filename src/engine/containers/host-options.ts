@@ -13,17 +13,14 @@ import type { HostConfig } from "./config.js";
  * HostConfig's privilege, device, rlimit, sysctl and namespace settings as the library's LinuxRunOptions,
  * checked as dockerd checks them at create (its wording). Each used to be kept as the client sent it and
  * ignored: `--cap-add NET_ADMIN` gave no NET_ADMIN, `--privileged` no extra capability, `--shm-size`,
- * `--ulimit`, `--sysctl`, `--device` nothing. Group names in GroupAdd are left for the caller to resolve
- * in the image (`groupNames`).
+ * `--ulimit`, `--sysctl`, `--device` nothing. Group names in GroupAdd are resolved at each start in the
+ * container's /etc/group (the manager's resolveGroupsAtStart), as dockerd does; ids are taken here.
  */
 export function hostRunOptions(
   hostConfig: HostConfig,
   hostname = "",
   defaultSeccomp?: SeccompProfile,
-): {
-  options: LinuxRunOptions;
-  groupNames: string[];
-} {
+): { options: LinuxRunOptions } {
   const options: LinuxRunOptions = { noNewPrivileges: false };
   if (hostConfig.Privileged) options.privileged = true;
   // moby's validateCapabilities, at create: a name no kernel has, or one this host cannot give.
@@ -111,12 +108,10 @@ export function hostRunOptions(
     options[name === "MaskedPaths" ? "maskedPaths" : "readonlyPaths"] = value as string[];
   }
   const groupIds: number[] = [];
-  const groupNames: string[] = [];
   for (const group of list(hostConfig.GroupAdd, "GroupAdd")) {
     if (typeof group !== "string" || group === "")
       throw badRequest("invalid GroupAdd: want group names or ids");
     if (/^\d+$/.test(group)) groupIds.push(Number(group));
-    else groupNames.push(group);
   }
   if (groupIds.length > 0) options.groupAdd = groupIds;
   for (const opt of list(hostConfig.SecurityOpt, "SecurityOpt")) {
@@ -125,7 +120,7 @@ export function hostRunOptions(
   }
   // dockerd's default profile unless the request names one (or "unconfined").
   if (options.seccomp === undefined && defaultSeccomp) options.seccomp = defaultSeccomp;
-  return { options, groupNames };
+  return { options };
 }
 
 function mode(value: unknown, name: string, allowed: readonly string[]): string {
