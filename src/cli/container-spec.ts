@@ -322,7 +322,14 @@ export function runOptionsFromFlags(
     const value = flags[name];
     if (value === undefined || value === "" || (name === "ipc" && ["private", "shareable"].includes(value)))
       continue;
-    if (value !== "host") throw usageError(`invalid --${name} ${JSON.stringify(value)}: want host`);
+    if (name === "ipc" && value === "none") {
+      options.ipc = "none";
+      continue;
+    }
+    if (value !== "host")
+      throw usageError(
+        `invalid --${name} ${JSON.stringify(value)}: want host${name === "ipc" ? " or none" : ""}`,
+      );
     options[name] = "host";
   }
   if (flags.groupAdd?.length) {

@@ -129,7 +129,7 @@ export function registerRun(program: Command): void {
       collect,
     )
     .option("--pid <mode>", "host: share the host's PID namespace")
-    .option("--ipc <mode>", "host: share the host's IPC namespace and /dev/shm")
+    .option("--ipc <mode>", "host: share the host's IPC namespace and /dev/shm; none: no /dev/shm")
     .option("--uts <mode>", "host: share the host's hostname")
     .option(
       "--group-add <group>",

@@ -183,14 +183,18 @@ export function imageRoutes(
     const repo = exchange.query.get("repo") ?? "";
     const tag = exchange.query.get("tag") || "latest";
     if (repo === "") throw badRequest("repository name must have at least one component");
-    const image = await images
-      .resolve(name, { signal: exchange.signal })
-      .catch(notFoundAs(`No such image: ${name}`));
+    const opts = { signal: exchange.signal };
     const target = `${repo}:${tag}`;
-    await images.service.tag(image.ref, target, { signal: exchange.signal }).catch((err: unknown) => {
-      if (isErrorCode(err, "invalid_argument")) throw badRequest((err as Error).message);
-      throw err;
-    });
+    // The image resolved and tagged with the names to ourselves: an rmi of its last name meanwhile
+    // would have left the new name on an image whose content containerd's GC may take.
+    const image = await images.service.namesLocked(async () => {
+      const image = await images.resolve(name, opts).catch(notFoundAs(`No such image: ${name}`));
+      await images.service.tag(image.ref, target, opts).catch((err: unknown) => {
+        if (isErrorCode(err, "invalid_argument")) throw badRequest((err as Error).message);
+        throw err;
+      });
+      return image;
+    }, opts);
     events.publish("image", "tag", image.id, { name: familiarName(target) });
     exchange.send(201, null);
   });
@@ -198,8 +202,22 @@ export function imageRoutes(
   router.add("DELETE", "/images/{name*}", async (exchange) => {
     const name = exchange.params.name ?? "";
     const force = queryBool(exchange.query, "force");
+    // With the names to ourselves: whether this removes the image's last name (its answer `Deleted`)
+    // holds until it is removed, a tag of it meanwhile waits.
+    const answer = await images.service.namesLocked(() => removeImage(name, force, exchange.signal), {
+      signal: exchange.signal,
+    });
+    exchange.send(200, answer);
+  });
+
+  /** docker rmi of one name or id: its names removed, the image with the last (dockerd's ImageDelete). */
+  const removeImage = async (
+    name: string,
+    force: boolean,
+    signal: AbortSignal,
+  ): Promise<Record<string, string>[]> => {
     const { id, records } = await images
-      .records(name, { signal: exchange.signal })
+      .records(name, { signal })
       .catch(notFoundAs(`No such image: ${name}`));
     const byId = /^(sha256:)?[a-f0-9]{12,64}$/.test(name);
     const users = store.all().filter((record) => record.Image === id);
@@ -223,7 +241,7 @@ export function imageRoutes(
     }
     const answer: Record<string, string>[] = [];
     for (const record of removes) {
-      await images.service.remove(record.name, { signal: exchange.signal });
+      await images.service.remove(record.name, { signal });
       if (isDangling(record.name)) continue;
       answer.push({ Untagged: familiarName(record.name) });
       events.publish("image", "untag", id, { name: familiarName(record.name) });
@@ -232,8 +250,8 @@ export function imageRoutes(
       answer.push({ Deleted: id });
       events.publish("image", "delete", id, { name: familiarName(name) });
     }
-    exchange.send(200, answer);
-  });
+    return answer;
+  };
 
   // dockerd's ImagesPrune: dangling images by default (commits and imports without a name), with
   // dangling=false (`docker image prune -a`) every image no container uses.
@@ -246,15 +264,26 @@ export function imageRoutes(
     const candidates = (await images.list({ signal: exchange.signal })).filter(
       (image) => !danglingOnly || (image.repoTags.length === 0 && image.repoDigests.length === 0),
     );
+    const opts = { signal: exchange.signal };
     for (const image of candidates) {
       if (used.has(image.id)) continue;
       if (!matches(image.labels, image.created * 1000)) continue;
-      const { records } = await images.records(image.id, { signal: exchange.signal });
-      for (const record of records) {
-        await images.service.remove(record.name, { signal: exchange.signal });
-        if (isDangling(record.name)) continue;
-        deleted.push({ Untagged: familiarName(record.name) });
-        events.publish("image", "untag", image.id, { name: familiarName(record.name) });
+      // Its names now, removed before another is given to it: one removed meanwhile (an rmi) is gone,
+      // a dangling one tagged meanwhile is dangling no more.
+      const names = await images.service.namesLocked(async () => {
+        const found = await images.records(image.id, opts).catch((err: unknown) => {
+          if (isErrorCode(err, "not_found")) return undefined;
+          throw err;
+        });
+        if (!found || (danglingOnly && found.records.some((record) => !isDangling(record.name))))
+          return undefined;
+        for (const record of found.records) await images.service.remove(record.name, opts);
+        return found.records.map((record) => record.name).filter((name) => !isDangling(name));
+      }, opts);
+      if (!names) continue;
+      for (const name of names) {
+        deleted.push({ Untagged: familiarName(name) });
+        events.publish("image", "untag", image.id, { name: familiarName(name) });
       }
       deleted.push({ Deleted: image.id });
       events.publish("image", "delete", image.id, { name: image.id });

@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import { get as httpGet, type IncomingMessage } from "node:http";
 import { get as httpsGet } from "node:https";
 import type { Readable, Writable } from "node:stream";
@@ -222,7 +221,21 @@ export function commitRoutes(router: Router, deps: CommitRoutesDeps): void {
   });
 }
 
-/** A GET of an import's URL (http or https only, redirects followed as Go's http.Get does), answered 2xx. */
+/** How much of an error answer's body goes into the message: the start says why, the rest is not read. */
+const ERROR_BODY_PREFIX = 1024;
+
+/**
+ * How long an error answer's body may take to end before what came of it is used: a server may send an
+ * error and never end its body (moby's io.ReadAll waits for it for good).
+ */
+const ERROR_BODY_WAIT_MS = 2_000;
+
+/**
+ * A GET of an import's URL (http or https only, redirects followed as Go's http.Get does), answered 2xx;
+ * otherwise moby's GetWithStatusError, its status and the start of its body (bounded: at most
+ * ERROR_BODY_PREFIX, what came within ERROR_BODY_WAIT_MS). A response not used is destroyed: its
+ * connection goes, whatever its server does.
+ */
 async function download(start: URL, signal: AbortSignal): Promise<IncomingMessage> {
   let url = start;
   for (let redirects = 0; ; redirects++) {
@@ -232,21 +245,41 @@ async function download(start: URL, signal: AbortSignal): Promise<IncomingMessag
     const status = res.statusCode ?? 0;
     const location = res.headers.location;
     if ([301, 302, 303, 307, 308].includes(status) && location && redirects < 10) {
-      res.resume();
+      res.destroy();
       url = new URL(location, url);
       continue;
     }
     if (status >= 200 && status < 300) return res;
-    let text = "";
-    res.setEncoding("utf8").on("data", (chunk: string) => {
-      if (text.length < 1024) text += chunk;
-    });
-    await once(res, "end").catch(() => {});
+    const text = await bodyPrefix(res, signal);
+    // moby's errdefs kinds for the statuses it names; any other is Unknown (500).
+    const kind = [400, 401, 403, 404].includes(status) ? status : 500;
     throw new EngineError(
-      status >= 400 && status < 500 ? 404 : 500,
+      kind,
       `failed to GET ${url.href} with status ${status} ${res.statusMessage ?? ""}: ${text.trim()}`,
     );
   }
+}
+
+/** The start of a body: until it ends, ERROR_BODY_PREFIX characters came, ERROR_BODY_WAIT_MS passed or the client went. */
+function bodyPrefix(res: IncomingMessage, signal: AbortSignal): Promise<string> {
+  return new Promise((resolve) => {
+    let text = "";
+    const finish = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", finish);
+      res.removeListener("data", onData);
+      res.destroy();
+      resolve(text.slice(0, ERROR_BODY_PREFIX));
+    };
+    const onData = (chunk: string): void => {
+      text += chunk;
+      if (text.length >= ERROR_BODY_PREFIX) finish();
+    };
+    const timer = setTimeout(finish, ERROR_BODY_WAIT_MS);
+    signal.addEventListener("abort", finish, { once: true });
+    res.setEncoding("utf8").on("data", onData);
+    res.once("end", finish).once("error", finish).once("close", finish);
+  });
 }
 
 function getOnce(url: URL, signal: AbortSignal): Promise<IncomingMessage> {
@@ -296,6 +329,7 @@ export async function importImage(
     out ??= exchange.stream("application/json");
     if (!out.writableEnded) out.write(`${JSON.stringify(message)}\n`);
   };
+  let downloaded: IncomingMessage | undefined;
   try {
     let input: Readable;
     if (source === "-") input = exchange.body();
@@ -307,6 +341,7 @@ export async function importImage(
         throw badRequest(`invalid import source URL: ${source}`);
       }
       const res = await download(url, exchange.signal);
+      downloaded = res;
       write({ status: `Downloading from ${url.href}` });
       const total = Number(res.headers["content-length"] ?? -1);
       input = res.pipe(
@@ -335,5 +370,8 @@ export async function importImage(
     const { message } = toHttpError(err);
     write({ errorDetail: { message }, error: message });
     out.end();
+  } finally {
+    // An import that failed (a tarball it cannot read, the client gone) reads no more of the URL.
+    downloaded?.destroy();
   }
 }

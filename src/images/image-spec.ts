@@ -105,6 +105,32 @@ export function resolveUser(
   return { uid, gid, additionalGids };
 }
 
+/** moby's user package's range for ids (minID, maxID). */
+const MAX_ID = 2 ** 31 - 1;
+
+/**
+ * `--group-add` as moby's user.GetAdditionalGroups reads it against a /etc/group (null: none): each the
+ * first group whose name or id it is and whose id is not had yet, else a number as it is; a name no
+ * group has is an error, in moby's words.
+ */
+export function additionalGroups(wanted: readonly string[], group: string | null): number[] {
+  const groups = parseAccounts(group, "group");
+  const gids = new Set<number>();
+  for (const entry of wanted) {
+    const found = groups.find((g) => (g.name === entry || String(g.id) === entry) && !gids.has(g.id));
+    if (found) {
+      gids.add(found.id);
+      continue;
+    }
+    if (!/^\d+$/.test(entry))
+      throw new NotFoundError(`Unable to find group ${entry}: no matching entries in group file`);
+    const gid = Number(entry);
+    if (gid > MAX_ID) throw new InvalidArgumentError(`uids and gids must be in range 0-${MAX_ID}`);
+    gids.add(gid);
+  }
+  return [...gids];
+}
+
 function envName(entry: string): string {
   const eq = entry.indexOf("=");
   return eq < 0 ? entry : entry.slice(0, eq);

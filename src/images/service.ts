@@ -157,21 +157,39 @@ export class RemoteImageService {
   /** A second name for an image (`docker tag`); an existing target name is moved. */
   async tag(source: string, target: string, opts?: CallOptions): Promise<ImageRecord> {
     const { store } = await this.parts();
-    const image = await store.get(source, opts);
     const name = formatReference(parseReference(target));
-    const tagged = await store.putKeepingReplaced({ name, target: image.target, labels: image.labels }, opts);
-    // A dangling image given a name is dangling no more (as moby's TagImage drops that record).
-    await store.delete(danglingName(image.target.digest), opts).catch((err: unknown) => {
-      if (!isErrorCode(err, "not_found")) throw err;
-    });
-    return tagged;
+    // Under the names lock: two tags of one name to different images both saw the name free (or on a
+    // third image) and neither kept the image the other replaced; the source read is the one named.
+    return store.namesLocked(async () => {
+      const image = await store.get(source, opts);
+      const tagged = await store.putKeepingReplaced(
+        { name, target: image.target, labels: image.labels },
+        opts,
+      );
+      // A dangling image given a name is dangling no more (as moby's TagImage drops that record).
+      await store.delete(danglingName(image.target.digest), opts).catch((err: unknown) => {
+        if (!isErrorCode(err, "not_found")) throw err;
+      });
+      return tagged;
+    }, opts);
   }
 
   /** Removes an image's name; what nothing else references is reclaimed by containerd's GC. */
   async remove(ref: string, opts?: RemoveImageOptions): Promise<void> {
     const { store } = await this.parts();
-    const image = await store.get(ref, opts);
-    await store.delete(image.name, opts);
+    await store.namesLocked(async () => {
+      const image = await store.get(ref, opts);
+      await store.delete(image.name, opts);
+    }, opts);
+  }
+
+  /**
+   * Runs `work` with the image names to itself in this process (tag, remove and commits' names wait):
+   * for a caller whose change reads names first, as `docker rmi` deciding whether it removes the last.
+   */
+  async namesLocked<T>(work: () => Promise<T>, opts?: CallOptions): Promise<T> {
+    const { store } = await this.parts();
+    return store.namesLocked(work, opts);
   }
 
   /** The manifest and config for a platform (default: the host's). */

@@ -1,4 +1,6 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Image as ImageMessage } from "../gen/github.com/containerd/containerd/api/services/images/v1/images_pb.js";
+import { abortError } from "../libcontainerd/call.js";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import { InternalError, isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
 import type { ContainerdServices } from "./containerd.js";
@@ -62,9 +64,60 @@ function targetMessage(target: Descriptor) {
   };
 }
 
+/**
+ * One name change at a time: containerd's images service has no compare-and-set, so a change that reads
+ * names before it writes one (a tag keeping the image it replaces, an rmi deciding it removes the last
+ * name) must not interleave with another. Held by the async context it runs: the store's own changes
+ * made inside it do not wait for it.
+ */
+class NamesLock {
+  private tail: Promise<void> = Promise.resolve();
+  private readonly holder = new AsyncLocalStorage<NamesLock>();
+
+  async run<T>(work: () => Promise<T>, opts?: CallOptions): Promise<T> {
+    if (this.holder.getStore() === this) return work();
+    const previous = this.tail;
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.tail = previous.then(() => mine);
+    try {
+      await untilDone(previous, opts?.signal);
+      return await this.holder.run(this, work);
+    } finally {
+      release();
+    }
+  }
+}
+
+/** Waits for `done`, or rejects with the typed abort error when the signal goes first. */
+function untilDone(done: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return done;
+  if (signal.aborted) return Promise.reject(abortError(signal, "wait for the image names"));
+  return new Promise((resolve, reject) => {
+    const abort = (): void => reject(abortError(signal, "wait for the image names"));
+    signal.addEventListener("abort", abort, { once: true });
+    void done.then(() => {
+      signal.removeEventListener("abort", abort);
+      resolve();
+    });
+  });
+}
+
 /** The images service: records by name, created or moved, listed, removed. */
 export class ImageStore {
+  private readonly names = new NamesLock();
+
   constructor(private readonly services: ContainerdServices) {}
+
+  /**
+   * Runs `work` with the image names to itself (in this process): the names it reads stay as they are
+   * until it is done, but for its own changes. putKeepingReplaced runs under it.
+   */
+  namesLocked<T>(work: () => Promise<T>, opts?: CallOptions): Promise<T> {
+    return this.names.run(work, opts);
+  }
 
   async get(ref: string, opts?: CallOptions): Promise<ImageRecord> {
     const name =
@@ -120,6 +173,13 @@ export class ImageStore {
    * never without a root for the GC to find.
    */
   async putKeepingReplaced(
+    image: { name: string; target: Descriptor; labels?: Record<string, string> },
+    opts?: CallOptions,
+  ): Promise<ImageRecord> {
+    return this.namesLocked(() => this.replace(image, opts), opts);
+  }
+
+  private async replace(
     image: { name: string; target: Descriptor; labels?: Record<string, string> },
     opts?: CallOptions,
   ): Promise<ImageRecord> {

@@ -40,10 +40,11 @@ export interface LinuxRunOptions {
   sysctls?: Readonly<Record<string, string>>;
   /**
    * `--pid host`, `--ipc host`, `--uts host`: the host's namespace instead of a new one; a path
-   * (`--pid container:X`: `/proc/PID/ns/pid` of X's process) joins that namespace.
+   * (`--pid container:X`: `/proc/PID/ns/pid` of X's process) joins that namespace. `--ipc none`: an IPC
+   * namespace of its own without /dev/shm (moby's WithMounts leaves the default one out).
    */
   pid?: "host" | NamespacePath;
-  ipc?: "host" | NamespacePath;
+  ipc?: "host" | "none" | NamespacePath;
   uts?: "host";
   /** `--group-add`: supplementary group ids. */
   groupAdd?: readonly number[];
@@ -146,42 +147,70 @@ const CAPABILITIES = [
 ].map((name) => `CAP_${name}`);
 
 /**
- * Every capability this process could give: those of the kernel (up to /proc/sys/kernel/cap_last_cap)
- * in our bounding set. runc cannot raise one outside it ("unable to apply caps: operation not
- * permitted"), as where ctrd itself runs in a container; moby's GetAllCapabilities filters the same way.
+ * The capabilities this process can give: those of the kernel (up to /proc/sys/kernel/cap_last_cap) in
+ * its effective set, as moby's GetAllCapabilities (containerd's cap.Current). runc cannot raise one it
+ * lacks ("unable to apply caps: operation not permitted"), as where ctrd itself runs in a container
+ * or the host's kernel holds one back. Unreadable: every known one (moby's fallback).
  */
-function allCapabilities(): string[] {
-  let last = CAPABILITIES.length - 1;
-  let bounding = (1n << 64n) - 1n;
-  try {
-    last = Math.min(last, Number.parseInt(readFileSync("/proc/sys/kernel/cap_last_cap", "utf8"), 10));
-    const line = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
-    if (line?.[1]) bounding = BigInt(`0x${line[1]}`);
-  } catch {}
-  return CAPABILITIES.slice(0, last + 1).filter((_, bit) => (bounding >> BigInt(bit)) & 1n);
+function availableCapabilities(): string[] {
+  available ??= readAvailableCapabilities();
+  return [...available];
 }
 
-/** `net_admin`, `NET_ADMIN`, `CAP_NET_ADMIN` → `CAP_NET_ADMIN`; `ALL` stays. As moby's NormalizeLegacyCapabilities. */
-function normalizeCapability(name: string, option: string): string {
-  const upper = name.trim().toUpperCase();
-  if (upper === "ALL") return upper;
-  const full = upper.startsWith("CAP_") ? upper : `CAP_${upper}`;
-  if (!CAPABILITIES.includes(full)) throw invalid(option, `unknown capability: ${JSON.stringify(full)}`);
-  return full;
+/** Read once, as moby's initCaps: a process's capabilities do not grow. */
+let available: readonly string[] | undefined;
+
+function readAvailableCapabilities(): string[] {
+  try {
+    const last = Number.parseInt(readFileSync("/proc/sys/kernel/cap_last_cap", "utf8"), 10);
+    const line = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
+    if (line?.[1] && Number.isInteger(last)) {
+      const effective = BigInt(`0x${line[1]}`);
+      return CAPABILITIES.filter((_, bit) => bit <= last && (effective >> BigInt(bit)) & 1n);
+    }
+  } catch {}
+  return [...CAPABILITIES];
 }
 
 /**
- * moby's TweakCapabilities: the defaults (or all with add ALL), plus what is added, less what is
- * dropped; a privileged container has all, whatever is dropped (as dockerd, which checks neither list).
+ * moby's NormalizeLegacyCapabilities for one name: `net_admin`, `NET_ADMIN`, `CAP_NET_ADMIN` →
+ * `CAP_NET_ADMIN`, `ALL` as it is; else its error, in its words: a name no kernel has, or one this
+ * kernel or environment cannot give (which runc would fail to apply at start).
+ */
+function capabilityName(name: string): { name: string } | { error: string } {
+  const upper = name.toUpperCase();
+  if (upper === "ALL") return { name: upper };
+  const full = upper.startsWith("CAP_") ? upper : `CAP_${upper}`;
+  if (!CAPABILITIES.includes(full)) return { error: `unknown capability: ${JSON.stringify(full)}` };
+  if (!availableCapabilities().includes(full))
+    return {
+      error: `capability not supported by your kernel or not available in the current environment: ${JSON.stringify(full)}`,
+    };
+  return { name: full };
+}
+
+/** moby's error for a CapAdd or CapDrop name (without its `invalid CapAdd: `), or undefined for a good one. */
+export function capabilityError(name: string): string | undefined {
+  const checked = capabilityName(name);
+  return "error" in checked ? checked.error : undefined;
+}
+
+function normalizeCapability(name: string, option: string): string {
+  const checked = capabilityName(name);
+  if ("error" in checked) throw invalid(option, checked.error);
+  return checked.name;
+}
+
+/**
+ * moby's TweakCapabilities: the defaults (or all it can give, with add ALL), plus what is added, less
+ * what is dropped; a privileged container has all it can give, whatever is dropped (as dockerd, which
+ * checks neither list).
  */
 export function capabilitiesOf(options: LinuxRunOptions): string[] {
-  if (options.privileged) return allCapabilities();
+  if (options.privileged) return availableCapabilities();
   const add = (options.capAdd ?? []).map((name) => normalizeCapability(name, "capAdd"));
   const drop = (options.capDrop ?? []).map((name) => normalizeCapability(name, "capDrop"));
-  if (add.includes("ALL")) {
-    const all = allCapabilities();
-    return drop.includes("ALL") ? all : all.filter((cap) => !drop.includes(cap));
-  }
+  if (add.includes("ALL")) return availableCapabilities().filter((cap) => !drop.includes(cap));
   const base = drop.includes("ALL") ? [] : DEFAULT_CAPABILITIES.filter((cap) => !drop.includes(cap));
   return [...new Set([...base, ...add.filter((cap) => cap !== "ALL")])];
 }
@@ -337,21 +366,47 @@ export function devicesOf(spec: string): { devices: LinuxDevice[]; rules: Device
   };
 }
 
-/** `c 1:3 rwm`, `b *:* m`, `a` (moby's device cgroup rules). */
-export function parseDeviceCgroupRule(text: string): DeviceRule {
-  const match = /^([acb])(?: (\*|\d+):(\*|\d+))?(?: ([rwm]{1,3}))?$/.exec(text.trim());
-  if (!match) throw invalid("deviceCgroupRules", `invalid device cgroup rule: ${JSON.stringify(text)}`);
-  const number = (value: string | undefined) =>
-    value === undefined || value === "*" ? undefined : Number(value);
-  const major = number(match[2]);
-  const minor = number(match[3]);
+/** moby's deviceCgroupRuleRegex: the type, major:minor (each a number or `*`), the access. */
+const DEVICE_CGROUP_RULE = /^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/;
+
+/** Device numbers are int64 in the OCI spec (moby's strconv.ParseInt(…, 10, 64)). */
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * `--device-cgroup-rule` as moby's AppendDevicePermissionsFromCgroupRules reads it: `TYPE MAJOR:MINOR
+ * ACCESS` exactly (one space between, none around), `a` alone for `a *:* rwm` (the kernel's shorthand);
+ * anything else is its error, in its words (what the engine answers; the library prefixes the option).
+ */
+function deviceCgroupRule(text: string): DeviceRule | string {
+  const match = DEVICE_CGROUP_RULE.exec(text === "a" ? "a *:* rwm" : text);
+  if (!match) return `invalid device cgroup rule format: '${text}'`;
+  const [, type = "a", major = "*", minor = "*", access = "rwm"] = match;
+  for (const [which, value] of [
+    ["major", major],
+    ["minor", minor],
+  ] as const)
+    if (value !== "*" && BigInt(value) > INT64_MAX)
+      return `invalid ${which} value in device cgroup rule format: '${text}'`;
   return {
     allow: true,
-    type: match[1] ?? "a",
-    ...(major !== undefined ? { major } : {}),
-    ...(minor !== undefined ? { minor } : {}),
-    access: match[4] ?? "rwm",
+    type,
+    ...(major !== "*" ? { major: Number(major) } : {}),
+    ...(minor !== "*" ? { minor: Number(minor) } : {}),
+    access,
   };
+}
+
+/** moby's error for a `--device-cgroup-rule`, or undefined for a good one. */
+export function deviceCgroupRuleError(text: string): string | undefined {
+  const rule = deviceCgroupRule(text);
+  return typeof rule === "string" ? rule : undefined;
+}
+
+/** `c 1:3 rwm`, `b *:* m`, `a` (moby's device cgroup rules). */
+export function parseDeviceCgroupRule(text: string): DeviceRule {
+  const rule = deviceCgroupRule(text);
+  if (typeof rule === "string") throw invalid("deviceCgroupRules", rule);
+  return rule;
 }
 
 /** The host's devices a privileged container gets: containerd's getDevices, which skips these. */
@@ -472,10 +527,14 @@ export function applyLinuxRunOptions(spec: OciSpec, options: LinuxRunOptions): v
     ["uts", "uts"],
   ] as const) {
     const value = options[option];
-    if (value === undefined) continue;
+    if (value === undefined || (option === "ipc" && value === "none")) continue;
     if (value === "host") dropNamespace(type);
     else if (typeof value === "object" && option !== "uts") joinNamespaces(spec, { [type]: value.path });
-    else throw invalid(option, `${JSON.stringify(value)}: "host" or a namespace path ({ path })`);
+    else
+      throw invalid(
+        option,
+        `${JSON.stringify(value)}: "host"${option === "ipc" ? ', "none"' : ""} or a namespace path ({ path })`,
+      );
   }
   if (options.uts === "host") delete spec.hostname;
   if (options.ipc === "host") {
@@ -484,6 +543,11 @@ export function applyLinuxRunOptions(spec: OciSpec, options: LinuxRunOptions): v
       mount.destination === "/dev/shm"
         ? { destination: "/dev/shm", type: "bind", source: "/dev/shm", options: ["rbind", "rprivate", "rw"] }
         : mount,
+    );
+  } else if (options.ipc === "none") {
+    // The default /dev/shm only: one the caller mounts there (a bind, --tmpfs /dev/shm) stays, as with moby.
+    spec.mounts = (spec.mounts ?? []).filter(
+      (mount) => !(mount.destination === "/dev/shm" && mount.type === "tmpfs" && mount.source === "shm"),
     );
   } else if (options.shmSize !== undefined) {
     const bytes = parseSize(options.shmSize, "shmSize");

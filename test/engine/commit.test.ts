@@ -341,11 +341,28 @@ describe("docker import", () => {
   let rootfs: Buffer;
   let server: Server;
   let serverUrl = "";
+  /** The error answers that never end, by path: resolved when their connection is closed. */
+  const unending = new Map<string, Promise<void>>();
 
   beforeAll(async () => {
     rootfs = await layerTar(busyboxLayer({ "etc/imported": "yes\n" }));
     server = createServer((req, res) => {
-      if (req.url === "/moved") {
+      if (req.url === "/stalled" || req.url === "/endless") {
+        unending.set(req.url, new Promise((resolve) => res.once("close", () => resolve())));
+        if (req.url === "/stalled") {
+          // An error, the start of its body, and then nothing: the body never ends.
+          res.writeHead(500);
+          res.write("boom\n");
+        } else {
+          // An error whose body goes on for as long as it is read.
+          res.writeHead(503);
+          const more = (): void => {
+            while (!res.destroyed && res.write("x".repeat(4096)));
+          };
+          res.on("drain", more);
+          more();
+        }
+      } else if (req.url === "/moved") {
         res.writeHead(302, { Location: "/rootfs.tar.gz" });
         res.end();
       } else if (req.url === "/rootfs.tar.gz") {
@@ -362,6 +379,7 @@ describe("docker import", () => {
   });
 
   afterAll(async () => {
+    server?.closeAllConnections();
     await new Promise((resolve) => server?.close(resolve));
   });
 
@@ -439,6 +457,85 @@ describe("docker import", () => {
     const id = (await ok(["import", `${serverUrl}/moved`, "imported:moved"])).split("\n").at(-1);
     expect(id).toMatch(/^sha256:[a-f0-9]{64}$/);
     expect(await ok(["run", "--rm", "imported:moved", "cat", "/etc/imported"])).toBe("yes");
+  });
+
+  it("gives up on an error answer whose body never ends: its start in the message, the connection closed", async () => {
+    const before = await stored();
+    // Before, the engine waited for the end of the body, and the docker CLI with it, for good.
+    const stalled = await engine.docker(["import", `${serverUrl}/stalled`, "never:stalled"]);
+    expect(stalled.code).not.toBe(0);
+    expect(stalled.stderr).toContain(
+      `failed to GET ${serverUrl}/stalled with status 500 Internal Server Error: boom`,
+    );
+    await unending.get("/stalled");
+    const endless = await engine.api(
+      "POST",
+      `/v1.41/images/create?fromSrc=${encodeURIComponent(`${serverUrl}/endless`)}&repo=never&tag=endless`,
+    );
+    expect(endless.status).toBe(500);
+    const message: string = JSON.parse(endless.body).message;
+    expect(message).toBe(
+      `failed to GET ${serverUrl}/endless with status 503 Service Unavailable: ${"x".repeat(1024)}`,
+    );
+    await unending.get("/endless");
+    expect(await ok(["images", "-q", "never"])).toBe("");
+    expect(await stored()).toEqual(before);
+  });
+
+  it("docker tag of one name to several images at once: one wins, the others kept dangling, none lost", async () => {
+    const file = join(engine.containerd.dir, "tag-race.tar");
+    writeFileSync(file, rootfs);
+    for (let round = 0; round < 3; round++) {
+      // Three images of their own (a message each), dangling; each tagged `race:ROUND` at once.
+      const ids: string[] = [];
+      for (const n of [1, 2, 3]) ids.push(await ok(["import", "-m", `race ${round} ${n}`, file]));
+      const tags = await Promise.all(
+        ids.map((id) => engine.api("POST", `/v1.41/images/${id}/tag?repo=race&tag=${round}`)),
+      );
+      expect(tags.map((answer) => answer.status)).toEqual([201, 201, 201]);
+      const winner = await ok(["image", "inspect", "-f", "{{.Id}}", `race:${round}`]);
+      expect(ids).toContain(winner);
+      // Every image is there, with its content (after a GC): the losers as <none>.
+      await collectGarbage(engine.containerd.address, engine.namespace);
+      const dangling = (await ok(["images", "--filter", "dangling=true", "--no-trunc", "-q"])).split("\n");
+      for (const id of ids) {
+        expect(await ok(["run", "--rm", id, "/bin/cat", "/etc/imported"]), id).toBe("yes");
+        if (id !== winner) expect(dangling, id).toContain(id);
+      }
+      await ok(["rmi", ...ids.filter((id) => id !== winner), `race:${round}`]);
+    }
+  });
+
+  it("docker rmi of an image's last name and docker tag of it at once: either comes first, never both", async () => {
+    const file = join(engine.containerd.dir, "rmi-race.tar");
+    writeFileSync(file, rootfs);
+    // The rmi sent a little later each round (0 to 9 ms after the tag): the two meet at another step of
+    // each, whichever order the engine then takes them in.
+    for (let round = 0; round < 10; round++) {
+      const id = (await ok(["import", "-m", `rmi race ${round}`, file, `solo:${round}`])).split("\n").at(-1);
+      const tagging = engine.api("POST", `/v1.41/images/solo:${round}/tag?repo=other&tag=${round}`);
+      await sleep(round);
+      const [removed, tagged] = await Promise.all([
+        engine.api("DELETE", `/v1.41/images/solo:${round}`),
+        tagging,
+      ]);
+      expect(removed.status, removed.body).toBe(200);
+      const deleted = (JSON.parse(removed.body) as Record<string, string>[]).some((entry) => entry.Deleted);
+      await collectGarbage(engine.containerd.address, engine.namespace);
+      const exists = await engine.docker(["image", "inspect", "-f", "{{.Id}}", `${id}`]);
+      if (tagged.status === 201) {
+        // The tag came first: the rmi only untagged solo, the image runs by its other name.
+        expect(deleted, removed.body).toBe(false);
+        expect(await ok(["run", "--rm", `other:${round}`, "/bin/cat", "/etc/imported"])).toBe("yes");
+        await ok(["rmi", `other:${round}`]);
+      } else {
+        // The rmi came first: the image is gone, and the tag found nothing to tag.
+        expect(tagged.status, tagged.body).toBe(404);
+        expect(deleted, removed.body).toBe(true);
+        expect(exists.code).not.toBe(0);
+        expect(await engine.docker(["image", "inspect", `other:${round}`])).toMatchObject({ code: 1 });
+      }
+    }
   });
 
   it("leaves nothing in containerd when the client goes away mid-upload", async () => {

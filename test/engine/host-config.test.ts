@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
+import Docker from "dockerode";
 import { describe, expect, it } from "vitest";
 import { useEngine } from "./harness.js";
 
@@ -23,6 +24,21 @@ function capabilityNumbers(capEff: string): number[] {
 const DOCKER_DEFAULT_CAPS = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31];
 const capEff = "grep CapEff /proc/self/status | cut -f2";
 
+/** The kernel's capabilities this process (and so ctrd serve, its child) holds, by number. */
+const LAST_CAP = Number(readFileSync("/proc/sys/kernel/cap_last_cap", "utf8"));
+const OWN_CAPS = capabilityNumbers(
+  /^CapEff:\s*(\w+)$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0",
+).filter((cap) => cap <= LAST_CAP);
+/** Capabilities by number (linux/capability.h), those a test may find missing on a host. */
+const CAP_NAMES: Record<number, string> = {
+  16: "SYS_MODULE",
+  22: "SYS_BOOT",
+  24: "SYS_RESOURCE",
+  25: "SYS_TIME",
+};
+/** A capability the kernel knows that this host cannot give (this machine's: SYS_RESOURCE), if any. */
+const MISSING_CAP = Object.entries(CAP_NAMES).find(([bit]) => !OWN_CAPS.includes(Number(bit)))?.[1];
+
 describe("HostConfig that dockerd applies", () => {
   it("capabilities: the defaults, --cap-add, --cap-drop, ALL, and an unknown one refused", async () => {
     const plain = await runIn([], capEff);
@@ -40,6 +56,89 @@ describe("HostConfig that dockerd applies", () => {
     const unknown = await runIn(["--cap-add", "NOT_A_CAP"], "true");
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toMatch(/unknown capability: "CAP_NOT_A_CAP"/);
+  });
+
+  it.skipIf(MISSING_CAP === undefined)(
+    "capabilities the host cannot give: refused at create in moby's words; ALL is what it can give",
+    async () => {
+      const before = (await engine.docker(["ps", "-aq"])).stdout;
+      const added = await runIn(["--cap-add", `${MISSING_CAP}`], "true");
+      expect(added.code).not.toBe(0);
+      expect(added.stderr).toContain(
+        `invalid CapAdd: capability not supported by your kernel or not available in the current environment: "CAP_${MISSING_CAP}"`,
+      );
+      const dropped = await runIn(["--cap-drop", `cap_${MISSING_CAP?.toLowerCase()}`], "true");
+      expect(dropped.stderr).toContain(
+        `invalid CapDrop: capability not supported by your kernel or not available in the current environment: "CAP_${MISSING_CAP}"`,
+      );
+      const unknown = await runIn(["--cap-add", "NOT_A_CAP"], "true");
+      expect(unknown.stderr).toContain('invalid CapAdd: unknown capability: "CAP_NOT_A_CAP"');
+      // Nothing was made: refused at create, as dockerd refuses them.
+      expect((await engine.docker(["ps", "-aq"])).stdout).toBe(before);
+      const all = await runIn(["--cap-add", "ALL", "--cap-drop", "CHOWN"], capEff);
+      expect(all.code, all.stderr).toBe(0);
+      expect(capabilityNumbers(all.stdout)).toEqual(OWN_CAPS.filter((cap) => cap !== 0));
+    },
+  );
+
+  it("--ipc none: an IPC namespace of its own and no /dev/shm (unless the container mounts one)", async () => {
+    const none = await runIn(
+      ["--ipc", "none"],
+      "grep -c ' /dev/shm ' /proc/mounts; test -e /dev/shm && echo exists || echo absent; readlink /proc/self/ns/ipc",
+    );
+    expect(none.code, none.stderr).toBe(0);
+    const [count, exists, ns] = none.stdout.trim().split("\n");
+    expect([count, exists]).toEqual(["0", "absent"]);
+    expect(ns).toMatch(/^ipc:\[\d+\]$/);
+    expect(ns).not.toBe(readlinkSync("/proc/self/ns/ipc"));
+    const own = await runIn(
+      ["--ipc", "none", "--tmpfs", "/dev/shm:size=1m"],
+      "grep ' /dev/shm ' /proc/mounts",
+    );
+    expect(own.stdout, own.stderr).toMatch(/size=1024k/);
+  });
+
+  it("--device-cgroup-rule: moby's form only, its error otherwise (400 at create); a rule given works", async () => {
+    const client = new Docker({ socketPath: engine.socket });
+    const before = (await engine.docker(["ps", "-aq"])).stdout;
+    // The docker CLI checks the form itself: another client (dockerode) reaches the engine's check.
+    for (const rule of ["c 1:3", "c 1:3 rwm ", " c 1:3 rwm", "c  1:3 rwm", "a rwm", "c 1 rwm"]) {
+      const refused = await client
+        .createContainer({ Image: engine.image, Cmd: ["true"], HostConfig: { DeviceCgroupRules: [rule] } })
+        .then(
+          () => undefined,
+          (err: { statusCode?: number; json?: { message?: string } }) => err,
+        );
+      expect(refused?.statusCode, rule).toBe(400);
+      expect(refused?.json?.message).toBe(`invalid device cgroup rule format: '${rule}'`);
+    }
+    const tooBig = await client
+      .createContainer({
+        Image: engine.image,
+        Cmd: ["true"],
+        HostConfig: { DeviceCgroupRules: ["c 18446744073709551616:1 rwm"] },
+      })
+      .catch((err: { json?: { message?: string } }) => err);
+    expect((tooBig as { json?: { message?: string } }).json?.message).toBe(
+      "invalid major value in device cgroup rule format: 'c 18446744073709551616:1 rwm'",
+    );
+    expect((await engine.docker(["ps", "-aq"])).stdout).toBe(before);
+    // /dev/fuse (10:229) is not among the devices a container may use, unless a rule allows it.
+    const open = "mknod /tmp/fuse c 10 229 && exec 3</tmp/fuse && echo opened";
+    const denied = await runIn([], open);
+    expect(denied.stdout).toBe("");
+    const allowed = await runIn(["--device-cgroup-rule", "c 10:229 rwm"], open);
+    expect(allowed.stdout, allowed.stderr).toBe("opened\n");
+    // `a` alone is the kernel's shorthand for every device: moby expands it to `a *:* rwm` (the docker
+    // CLI refuses it itself).
+    const all = await client.createContainer({
+      Image: engine.image,
+      Cmd: ["sh", "-c", open],
+      HostConfig: { DeviceCgroupRules: ["a"] },
+    });
+    await all.start();
+    expect(await all.wait()).toMatchObject({ StatusCode: 0 });
+    await all.remove();
   });
 
   it("--privileged: every capability, the host's devices, mount works, /sys writable", async () => {
@@ -126,6 +225,50 @@ describe("HostConfig that dockerd applies", () => {
     });
     expect(bad.status).toBe(400);
     expect(bad.body).toMatch(/soft limit must be less than or equal to hard limit/);
+  });
+
+  it("--group-add NAME: resolved at each start in the container's own /etc/group, as dockerd's getUser", async () => {
+    const ok = async (args: string[]) => {
+      const result = await engine.docker(args);
+      expect(result.code, `docker ${args.join(" ")}: ${result.stderr}`).toBe(0);
+      return result.stdout.trim();
+    };
+    // A group the image does not have: create is fine (dockerd reads /etc/group at start), start is not.
+    const id = await ok([
+      "create",
+      "--group-add",
+      "hostfixgrp",
+      "--group-add",
+      "4321",
+      engine.image,
+      "sh",
+      "-c",
+      "grep Groups /proc/self/status",
+    ]);
+    const missing = await engine.docker(["start", "-a", id]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain("Unable to find group hostfixgrp: no matching entries in group file");
+    // The container's /etc/group given the group (docker cp into the stopped container): found there.
+    const groupFile = join(engine.containerd.dir, "hostfix-group");
+    writeFileSync(groupFile, "root:x:0:\nnogroup:x:65534:\nhostfixgrp:x:2345:\n");
+    await ok(["cp", groupFile, `${id}:/etc/group`]);
+    const found = await ok(["start", "-a", id]);
+    expect(found.split(/\s+/).slice(1).map(Number).sort()).toEqual([2345, 4321]);
+    await ok(["rm", id]);
+    // A named user with it: the user, its group and the one added, from the same files.
+    const named = await ok([
+      "run",
+      "--rm",
+      "--user",
+      "nobody",
+      "--group-add",
+      "root",
+      engine.image,
+      "sh",
+      "-c",
+      "grep -E '^(Uid|Gid|Groups)' /proc/self/status | cut -f2",
+    ]);
+    expect(named.split("\n")).toEqual(["65534", "65534", "0"]);
   });
 
   it("--sysctl: namespaced ones set, others refused before anything is made", async () => {

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -167,6 +168,55 @@ describe("container:NAME namespace modes", () => {
     const own = await docker(["run", "--rm", engine.image, "ps"]);
     expect(own).not.toContain("sleep 4242");
     await docker(["rm", "-f", target]);
+  });
+
+  it("a stopped joiner's containerd spec keeps no /proc/PID/ns path of the run that ended; started again it joins anew", {
+    timeout: 120_000,
+  }, async () => {
+    const donor = `nsd${Date.now().toString(36)}`;
+    await docker(["run", "-d", "--name", donor, "--ipc", "shareable", engine.image, "sleep", "4242"]);
+    const joiner = await docker([
+      "run",
+      "-d",
+      "--network",
+      `container:${donor}`,
+      "--pid",
+      `container:${donor}`,
+      "--ipc",
+      `container:${donor}`,
+      engine.image,
+      "sleep",
+      "4243",
+    ]);
+    /** The namespaces of the joiner's spec in containerd (what a task made from it gets), as ctr shows it. */
+    const namespaces = (): { type: string; path?: string }[] => {
+      const info = JSON.parse(
+        execFileSync(
+          "ctr",
+          ["-a", engine.containerd.address, "-n", engine.namespace, "containers", "info", joiner],
+          {
+            encoding: "utf8",
+          },
+        ),
+      ) as { Spec: { linux: { namespaces: { type: string; path?: string }[] } } };
+      return info.Spec.linux.namespaces;
+    };
+    const joinedPaths = () =>
+      namespaces()
+        .filter((namespace) => namespace.path !== undefined)
+        .map((namespace) => namespace.type)
+        .sort();
+    expect(joinedPaths()).toEqual(["ipc", "network", "pid"]);
+    await docker(["stop", "-t", "0", joiner]);
+    expect(namespaces().filter((namespace) => namespace.path !== undefined)).toEqual([]);
+    // The donor restarted (a new process, a new pid): the joiner started again joins it where it is now.
+    await docker(["restart", "-t", "0", donor]);
+    await docker(["start", joiner]);
+    expect(joinedPaths()).toEqual(["ipc", "network", "pid"]);
+    const namespacesOf = (id: string) =>
+      docker(["exec", id, "sh", "-c", "readlink /proc/self/ns/pid; readlink /proc/self/ns/net"]);
+    expect(await namespacesOf(joiner)).toBe(await namespacesOf(donor));
+    await docker(["rm", "-f", joiner, donor]);
   });
 
   it("--ipc container:X shares X's IPC namespace and /dev/shm; X must be shareable", {

@@ -19,6 +19,7 @@ import {
   lutimes,
   mkdir,
   open,
+  readFile,
   readlink,
   rm,
   statfs,
@@ -88,6 +89,19 @@ export async function resolveInRoot(root: string, path: string, followLast: bool
   }
   // The root itself with a slash: a running container's root is /proc/PID/root, a link lstat would not follow.
   return resolved.length === 0 ? `${posix.normalize(root)}/` : posix.join(root, ...resolved);
+}
+
+/**
+ * A file of the container's as text (a path inside it, links resolved inside `root` as moby's
+ * GetResourcePath), or null when it has none there.
+ */
+export async function readInRoot(root: string, path: string): Promise<string | null> {
+  try {
+    return await readFile(await resolveInRoot(root, path, true), "utf8");
+  } catch (err) {
+    if (isMissing(err)) return null;
+    throw err;
+  }
 }
 
 /** moby's container.ResolvePath: a trailing `/` or `/.` follows the last component, else it is not followed. */

@@ -1,4 +1,10 @@
-import { applySecurityOpt, type LinuxRunOptions, type Ulimit } from "../../oci/linux-options.js";
+import {
+  applySecurityOpt,
+  capabilityError,
+  deviceCgroupRuleError,
+  type LinuxRunOptions,
+  type Ulimit,
+} from "../../oci/linux-options.js";
 import type { SeccompProfile } from "../../oci/seccomp.js";
 import { badRequest } from "../errors.js";
 import type { HostConfig } from "./config.js";
@@ -7,19 +13,26 @@ import type { HostConfig } from "./config.js";
  * HostConfig's privilege, device, rlimit, sysctl and namespace settings as the library's LinuxRunOptions,
  * checked as dockerd checks them at create (its wording). Each used to be kept as the client sent it and
  * ignored: `--cap-add NET_ADMIN` gave no NET_ADMIN, `--privileged` no extra capability, `--shm-size`,
- * `--ulimit`, `--sysctl`, `--device` nothing. Group names in GroupAdd are left for the caller to resolve
- * in the image (`groupNames`).
+ * `--ulimit`, `--sysctl`, `--device` nothing. Group names in GroupAdd are resolved at each start in the
+ * container's /etc/group (the manager's resolveGroupsAtStart), as dockerd does; ids are taken here.
  */
 export function hostRunOptions(
   hostConfig: HostConfig,
   hostname = "",
   defaultSeccomp?: SeccompProfile,
-): {
-  options: LinuxRunOptions;
-  groupNames: string[];
-} {
+): { options: LinuxRunOptions } {
   const options: LinuxRunOptions = { noNewPrivileges: false };
   if (hostConfig.Privileged) options.privileged = true;
+  // moby's validateCapabilities, at create: a name no kernel has, or one this host cannot give.
+  for (const [name, given] of [
+    ["CapAdd", hostConfig.CapAdd],
+    ["CapDrop", hostConfig.CapDrop],
+  ] as const)
+    for (const capability of list(given, name)) {
+      if (typeof capability !== "string") throw badRequest(`invalid ${name}: want capability names`);
+      const error = capabilityError(capability);
+      if (error) throw badRequest(`invalid ${name}: ${error}`);
+    }
   if (hostConfig.CapAdd?.length) options.capAdd = hostConfig.CapAdd;
   if (hostConfig.CapDrop?.length) options.capDrop = hostConfig.CapDrop;
   const devices = list(hostConfig.Devices, "Devices").map((device, index) => {
@@ -39,6 +52,8 @@ export function hostRunOptions(
   if (devices.length > 0) options.devices = devices;
   const rules = list(hostConfig.DeviceCgroupRules, "DeviceCgroupRules").map((rule) => {
     if (typeof rule !== "string") throw badRequest("invalid DeviceCgroupRules: want strings");
+    const error = deviceCgroupRuleError(rule);
+    if (error) throw badRequest(error);
     return rule;
   });
   if (rules.length > 0) options.deviceCgroupRules = rules;
@@ -67,7 +82,7 @@ export function hostRunOptions(
   if (pid === "host") options.pid = "host";
   // IpcMode: "private" (dockerd's default) and "shareable" are both a namespace of the container's own.
   const ipc = mode(hostConfig.IpcMode, "IpcMode", ["", "private", "shareable", "host", "none"]);
-  if (ipc === "host") options.ipc = "host";
+  if (ipc === "host" || ipc === "none") options.ipc = ipc;
   const uts = mode(hostConfig.UTSMode, "UTSMode", ["", "host"]);
   if (uts === "host") {
     if (hostname !== "") throw badRequest("Conflicting options: hostname and the UTS mode");
@@ -93,12 +108,10 @@ export function hostRunOptions(
     options[name === "MaskedPaths" ? "maskedPaths" : "readonlyPaths"] = value as string[];
   }
   const groupIds: number[] = [];
-  const groupNames: string[] = [];
   for (const group of list(hostConfig.GroupAdd, "GroupAdd")) {
     if (typeof group !== "string" || group === "")
       throw badRequest("invalid GroupAdd: want group names or ids");
     if (/^\d+$/.test(group)) groupIds.push(Number(group));
-    else groupNames.push(group);
   }
   if (groupIds.length > 0) options.groupAdd = groupIds;
   for (const opt of list(hostConfig.SecurityOpt, "SecurityOpt")) {
@@ -107,7 +120,7 @@ export function hostRunOptions(
   }
   // dockerd's default profile unless the request names one (or "unconfined").
   if (options.seccomp === undefined && defaultSeccomp) options.seccomp = defaultSeccomp;
-  return { options, groupNames };
+  return { options };
 }
 
 function mode(value: unknown, name: string, allowed: readonly string[]): string {

@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import type { Logger } from "pino";
+import { resolveUser as accountsUser, additionalGroups } from "../../images/image-spec.js";
 import type { LibcontainerdClient } from "../../libcontainerd/factory.js";
 import type { CallOptions, Container, ExitStatus, Task } from "../../libcontainerd/types/client.js";
 import { isErrorCode } from "../../libcontainerd/types/errors.js";
@@ -25,9 +26,8 @@ import {
 import type { VolumeStore } from "../volume-store.js";
 import { type FilesystemChange, rootfsChanges, writableSize } from "./changes.js";
 import { type CreateRequest, type HostConfig, parseBind } from "./config.js";
-import { mountAll, mountVolumes, unmountAll, type Volume } from "./filesystem.js";
+import { mountAll, mountVolumes, readInRoot, unmountAll, type Volume } from "./filesystem.js";
 import { HealthMonitor, MAX_PROBE_OUTPUT, type Probe, probeCommand } from "./health.js";
-import { hostRunOptions } from "./host-options.js";
 import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
@@ -43,6 +43,7 @@ import {
   startOrder,
   unmountShm,
   withDonorIds,
+  withoutJoinedPaths,
   withSharedNamespaces,
 } from "./shared-namespaces.js";
 import { buildSpec, resolveUser, updatedResourcesOf, withImageConfig } from "./spec.js";
@@ -243,10 +244,6 @@ export class ContainerManager {
       const userSpec = record.Config.User;
       const namedUser = userSpec !== "" && !/^\d+(:\d+)?$/.test(userSpec);
       const user = namedUser ? await images.user(image, userSpec, opts) : undefined;
-      // GroupAdd's names, as the image's /etc/group has them (numbers are taken as they are).
-      const groupIds: number[] = [];
-      for (const group of hostRunOptions(record.HostConfig).groupNames)
-        groupIds.push((await images.user(image, `0:${group}`, opts)).gid);
       const { spec, path, args, env } = buildSpec({
         id,
         config: record.Config,
@@ -255,7 +252,6 @@ export class ContainerManager {
         rootfs,
         ...(record.MountPoints ? { volumes: record.MountPoints } : {}),
         ...(user ? { user } : {}),
-        ...(groupIds.length > 0 ? { groupIds } : {}),
         ...(this.deps.seccompProfile ? { defaultSeccomp: this.deps.seccompProfile } : {}),
         namespace: client.namespace,
         ...(this.deps.initBinary !== undefined ? { initBinary: this.deps.initBinary } : {}),
@@ -331,6 +327,7 @@ export class ContainerManager {
       .catch((err: unknown) => {
         if (!isErrorCode(err, "not_found")) throw err;
       });
+    await this.resolveGroupsAtStart(record, container, opts);
     if (isShareable(record)) await mountShm(this.shmPath(record), shmSizeOf(record), opts.signal);
     const joined = await this.joinSharedNamespaces(record, container, opts).catch(async (err: unknown) => {
       await this.unmountShm(record);
@@ -353,6 +350,7 @@ export class ContainerManager {
     const mountPoints = record.MountPoints ?? [];
     await mountContainerVolumes(record.Id, mountPoints, volumeHooks, opts.signal).catch(
       async (err: unknown) => {
+        await this.forgetJoinedNamespaces(record);
         await this.unmountShm(record);
         throw failed(err);
       },
@@ -363,6 +361,7 @@ export class ContainerManager {
         stdio: { stdin: record.Config.OpenStdin, stdout: true, stderr: true, terminal: record.Config.Tty },
       })
       .catch(async (err: unknown) => {
+        await this.forgetJoinedNamespaces(record);
         await unmountContainerVolumes(record.Id, mountPoints, volumeHooks);
         await this.unmountShm(record);
         throw failed(err);
@@ -379,6 +378,7 @@ export class ContainerManager {
     } catch (err) {
       await task.forceDelete().catch(() => {});
       await live.hub.finish();
+      await this.forgetJoinedNamespaces(record);
       await unmountContainerVolumes(record.Id, mountPoints, volumeHooks);
       await this.unmountShm(record);
       throw failed(err);
@@ -474,6 +474,71 @@ export class ContainerManager {
         throw conflict(
           `cannot join ${type === "network" ? "network" : type.toUpperCase()} namespace of container ${donor.Id}: it stopped while this one started`,
         );
+    }
+  }
+
+  /**
+   * HostConfig.GroupAdd with names: resolved at each start in the container's own /etc/group, as
+   * dockerd's getUser reads it from the container's rootfs (what the container, or docker cp, changed
+   * since create counts; a name found nowhere fails the start, not the create), with a named user and
+   * its groups from the same files. The containerd spec gets the process's user as create would have
+   * made it from these files.
+   */
+  private async resolveGroupsAtStart(
+    record: ContainerRecord,
+    container: Container,
+    opts: CallOptions,
+  ): Promise<void> {
+    const given: unknown = record.HostConfig.GroupAdd;
+    // Strings, as checked at create (hostRunOptions).
+    const groupAdd = Array.isArray(given) ? given.filter((group) => typeof group === "string") : [];
+    if (groupAdd.every((group) => /^\d+$/.test(group))) return;
+    const files = await this.withRootfsMounted(record, opts, async (root) => ({
+      passwd: await readInRoot(root, "/etc/passwd"),
+      group: await readInRoot(root, "/etc/group"),
+    })).catch((err: unknown) => {
+      throw new EngineError(500, `could not read the container's accounts: ${(err as Error).message}`, {
+        cause: err,
+      });
+    });
+    let extra: number[];
+    let named: { uid: number; gid: number; additionalGids: number[] } | undefined;
+    try {
+      extra = additionalGroups(groupAdd, files.group);
+      const userSpec = record.Config.User;
+      if (userSpec !== "" && !/^\d+(:\d+)?$/.test(userSpec)) named = accountsUser(userSpec, files);
+    } catch (err) {
+      // dockerd: a spec it cannot make is the engine's error at start (errdefs.System).
+      throw new EngineError(500, (err as Error).message, { cause: err });
+    }
+    const spec = (await container.info(opts)).spec;
+    if (!spec?.process) throw new EngineError(500, `container ${record.Id} has no spec in containerd`);
+    const user = spec.process.user;
+    spec.process.user = {
+      ...user,
+      ...(named ? { uid: named.uid, gid: named.gid } : {}),
+      additionalGids: [...new Set([...(named?.additionalGids ?? []), ...extra])],
+    };
+    await container.updateSpec(spec, opts);
+    record.ProcessUser = { uid: spec.process.user.uid, gid: spec.process.user.gid };
+  }
+
+  /**
+   * A joiner's containerd spec without the namespace paths of a run that is over (withoutJoinedPaths):
+   * two calls to containerd, for containers that join others only. A failure is logged: the next start
+   * sets the paths anew all the same.
+   */
+  private async forgetJoinedNamespaces(record: ContainerRecord, opts: CallOptions = {}): Promise<void> {
+    if (Object.keys(sharedNamespaces(record.HostConfig)).length === 0) return;
+    try {
+      const container = await this.container(record, opts);
+      const spec = (await container.info(opts)).spec;
+      const cleared = spec ? withoutJoinedPaths(spec, record.HostConfig) : undefined;
+      if (cleared) await container.updateSpec(cleared, opts);
+    } catch (err) {
+      // Not found: the container is being removed, its spec with it.
+      if (!isErrorCode(err, "not_found"))
+        this.deps.logger.warn({ err, id: record.Id }, "could not clear the namespace paths of its last run");
     }
   }
 
@@ -592,6 +657,8 @@ export class ContainerManager {
         this.deps.logger.warn({ err, id: record.Id }, "could not delete the task");
     }
     live.task = undefined;
+    // Before the exit is recorded: a start (which waits for that) sets the paths of its own run.
+    await this.forgetJoinedNamespaces(record);
     await unmountContainerVolumes(record.Id, record.MountPoints ?? [], {
       volumes: this.deps.volumes,
       events: this.deps.events,
@@ -1169,6 +1236,7 @@ export class ContainerManager {
         finishedAt = exit.exitedAt.toISOString();
       }
     }
+    await this.forgetJoinedNamespaces(record);
     const wasRunning = ["running", "paused", "restarting"].includes(record.State.Status);
     if (wasRunning) {
       record.State = {

@@ -213,6 +213,25 @@ export function withSharedNamespaces(
   return next;
 }
 
+/**
+ * The spec of a container that joined others' namespaces, once its task is gone: those namespaces
+ * without their paths, as create made them (new ones). A path is /proc/PID/ns/… of the donor's process
+ * of that run, which names whatever process has that pid next: a task made from the spec by another
+ * client (ctr) would join it. Undefined when there is nothing to clear.
+ */
+export function withoutJoinedPaths(spec: OciSpec, hostConfig: HostConfig): OciSpec | undefined {
+  const joined = new Set(Object.keys(sharedNamespaces(hostConfig)));
+  const namespaces = spec.linux?.namespaces;
+  if (!namespaces?.some((namespace) => joined.has(namespace.type) && namespace.path !== undefined))
+    return undefined;
+  const next: OciSpec = structuredClone(spec);
+  if (next.linux)
+    next.linux.namespaces = namespaces.map((namespace) =>
+      joined.has(namespace.type) ? { type: namespace.type } : namespace,
+    );
+  return next;
+}
+
 /** /dev/shm as a bind of a host directory (a shareable container's tmpfs, the host's /dev/shm). */
 export function bindShm(spec: OciSpec, source: string): void {
   spec.mounts = (spec.mounts ?? []).map((mount) =>

@@ -73,8 +73,6 @@ export interface SpecInputs {
   user?: { uid: number; gid: number; additionalGids?: number[] };
   /** The seccomp profile of containers whose request names none (dockerd's default profile). */
   defaultSeccomp?: SeccompProfile;
-  /** HostConfig.GroupAdd's names, resolved in the image's /etc/group. */
-  groupIds?: number[];
   /** A shareable container's /dev/shm on the host (IpcMode shareable), bound as its /dev/shm. */
   shmPath?: string;
   /** A static init (tini) to run as pid 1 when HostConfig.Init asks for it. */
@@ -232,7 +230,6 @@ export function buildSpec(inputs: SpecInputs): {
   if (config.Tty && !env.some((entry) => entry.startsWith("TERM="))) env.push("TERM=xterm");
   const init = hostConfig.Init === true && inputs.initBinary !== undefined;
   const { options: runOptions } = hostRunOptions(hostConfig, "", inputs.defaultSeccomp);
-  if (inputs.groupIds?.length) runOptions.groupAdd = [...(runOptions.groupAdd ?? []), ...inputs.groupIds];
   // Outermost first, as dockerd's sortMounts: a volume at /a, then a bind at /a/b on it.
   const depth = (mount: OciMount): number => mount.destination.split("/").filter(Boolean).length;
   const userMounts = [
