@@ -4,7 +4,7 @@ import type { PullProgress } from "../images/pull.js";
 import type { PushProgress } from "../images/push.js";
 import { parseReference } from "../images/reference.js";
 import type { Credentials } from "../images/registry/credentials.js";
-import { isDangling } from "../images/store.js";
+import { isDangling, LABEL_BUILD_PARENT } from "../images/store.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import { type ContainerdImages, familiarName } from "./containerd-images.js";
 import { isObject } from "./containers/config.js";
@@ -22,10 +22,11 @@ export function imageView(
   image: ImageSummary,
   store: ContainerStore,
   sharedSize: number,
+  all: readonly ImageSummary[] = [],
 ): Record<string, unknown> {
   return {
     Id: image.id,
-    ParentId: "",
+    ParentId: parentOf(image, all)?.id ?? "",
     RepoTags: image.repoTags,
     RepoDigests: image.repoDigests,
     Created: image.created,
@@ -93,10 +94,15 @@ export function imageRoutes(
   events: EventBus,
 ): void {
   router.add("GET", "/images/json", async (exchange) => {
-    const list = filterImages(await images.list({ signal: exchange.signal }), queryFilters(exchange.query));
+    const all = await images.list({ signal: exchange.signal });
+    // As dockerd's: an untagged image with children (a build step's) is listed with all=1 only.
+    const shown = queryBool(exchange.query, "all")
+      ? all
+      : all.filter((image) => !(isUntagged(image) && hasChildren(image, all)));
+    const list = filterImages(shown, queryFilters(exchange.query));
     exchange.send(
       200,
-      list.map((image) => imageView(image, store, -1)),
+      list.map((image) => imageView(image, store, -1, all)),
     );
   });
 
@@ -109,18 +115,20 @@ export function imageRoutes(
       .resolve(name, { signal: exchange.signal })
       .catch(notFoundAs(`No such image: ${name}`));
     const resolved = await images.service.resolve(image.ref, { signal: exchange.signal });
-    const summary = (await images.list({ signal: exchange.signal })).find((entry) => entry.id === image.id);
-    return { image, resolved, summary };
+    const all = await images.list({ signal: exchange.signal });
+    const summary = all.find((entry) => entry.id === image.id);
+    const parent = summary ? parentOf(summary, all) : undefined;
+    return { image, resolved, summary, parent };
   };
 
   router.add("GET", "/images/{name*}/json", async (exchange) => {
-    const { image, resolved, summary } = await lookup(exchange);
+    const { image, resolved, summary, parent } = await lookup(exchange);
     const config = resolved.config;
     exchange.send(200, {
       Id: image.id,
       RepoTags: summary?.repoTags ?? [familiarName(image.ref)],
       RepoDigests: summary?.repoDigests ?? [],
-      Parent: "",
+      Parent: parent?.id ?? "",
       Comment: config.comment ?? "",
       Created: config.created ?? "1970-01-01T00:00:00Z",
       Container: "",
@@ -209,6 +217,7 @@ export function imageRoutes(
           .filter((record) => familiarName(record.name) === familiarName(name) || record.name === name)
           .slice(0, 1);
     const removesLast = removes.length === records.length;
+    const parentDigest = records.map((record) => record.labels[LABEL_BUILD_PARENT]).find(Boolean) ?? "";
     if (byId && records.length > 1 && !force)
       throw conflict(
         `conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`,
@@ -231,20 +240,25 @@ export function imageRoutes(
     if (removesLast) {
       answer.push({ Deleted: id });
       events.publish("image", "delete", id, { name: familiarName(name) });
+      // As dockerd's (unless noprune): the untagged parents the image alone kept, a build's steps.
+      if (!queryBool(exchange.query, "noprune"))
+        answer.push(...(await removeParents(images, store, events, parentDigest, exchange.signal)));
     }
     exchange.send(200, answer);
   });
 
   // dockerd's ImagesPrune: dangling images by default (commits and imports without a name), with
-  // dangling=false (`docker image prune -a`) every image no container uses.
+  // dangling=false (`docker image prune -a`) every image no container uses; of either, only those
+  // no other image was built on (its heads), each with the untagged parents it alone kept.
   router.add("POST", "/images/prune", async (exchange) => {
     const { filters, matches } = pruneFilter(exchange.query, ["dangling"]);
     const danglingOnly = !(filters.get("dangling") ?? []).some((value) => value === "false" || value === "0");
     const deleted: Record<string, string>[] = [];
     let reclaimed = 0;
     const used = new Set(store.all().map((record) => record.Image));
-    const candidates = (await images.list({ signal: exchange.signal })).filter(
-      (image) => !danglingOnly || (image.repoTags.length === 0 && image.repoDigests.length === 0),
+    const all = await images.list({ signal: exchange.signal });
+    const candidates = all.filter(
+      (image) => (!danglingOnly || isUntagged(image)) && !hasChildren(image, all),
     );
     for (const image of candidates) {
       if (used.has(image.id)) continue;
@@ -259,6 +273,7 @@ export function imageRoutes(
       deleted.push({ Deleted: image.id });
       events.publish("image", "delete", image.id, { name: image.id });
       reclaimed += image.size;
+      deleted.push(...(await removeParents(images, store, events, image.parent ?? "", exchange.signal)));
     }
     events.publish("image", "prune", "", { reclaimed: String(reclaimed) });
     exchange.send(200, { ImagesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed });
@@ -308,6 +323,47 @@ export function imageRoutes(
       "image search is not supported by this engine: it has no registry index to ask",
     );
   });
+}
+
+const isUntagged = (image: ImageSummary): boolean =>
+  image.repoTags.length === 0 && image.repoDigests.length === 0;
+
+/** The image a build step made `image` on (its parent label names one of that image's targets). */
+function parentOf(image: ImageSummary, all: readonly ImageSummary[]): ImageSummary | undefined {
+  const parent = image.parent;
+  return parent ? all.find((other) => other.targets?.includes(parent)) : undefined;
+}
+
+/** Whether a build step made an image on `image`. */
+function hasChildren(image: ImageSummary, all: readonly ImageSummary[]): boolean {
+  return all.some((other) => other.parent !== undefined && (image.targets ?? []).includes(other.parent));
+}
+
+/**
+ * dockerd's prune of a removed image's parents (imageDeleteHelper with prune): from the parent up,
+ * each untagged image that no container uses and no other image was built on is removed, quietly
+ * stopping at the first that is kept. The `Deleted` entries of those removed.
+ */
+async function removeParents(
+  images: ContainerdImages,
+  store: ContainerStore,
+  events: EventBus,
+  firstParent: string,
+  signal: AbortSignal,
+): Promise<Record<string, string>[]> {
+  const deleted: Record<string, string>[] = [];
+  for (let parent = firstParent; parent !== ""; ) {
+    const all = await images.list({ signal });
+    const image = all.find((other) => other.targets?.includes(parent));
+    if (!image || !isUntagged(image) || hasChildren(image, all)) break;
+    if (store.all().some((record) => record.Image === image.id)) break;
+    const { records } = await images.records(image.id, { signal });
+    for (const record of records) await images.service.remove(record.name, { signal });
+    deleted.push({ Deleted: image.id });
+    events.publish("image", "delete", image.id, { name: image.id });
+    parent = image.parent ?? "";
+  }
+  return deleted;
 }
 
 function isHistoryEntry(value: unknown): value is HistoryEntry {
