@@ -361,4 +361,76 @@ describe("docker build", () => {
     await ok(["image", "prune", "-f"]);
     expect(await leftovers()).toEqual(before);
   });
+
+  it("keeps SHELL and ONBUILD in the image config: a build FROM it runs the triggers and its shell", async () => {
+    const before = await leftovers();
+    const parentDir = context({
+      Dockerfile: [
+        `FROM ${engine.image}`,
+        'SHELL ["/bin/sh", "-c", "echo shell-of-parent; eval \\"$0\\""]',
+        "ONBUILD COPY trigger.txt /from-trigger.txt",
+        "ONBUILD RUN echo ran-trigger > /ran.txt",
+      ].join("\n"),
+    });
+    await ok(["build", "-t", "parent:1", parentDir]);
+    const [parent] = JSON.parse(await ok(["image", "inspect", "parent:1"])) as {
+      Config: { Shell: string[]; OnBuild: string[] };
+    }[];
+    expect(parent?.Config.Shell).toEqual(["/bin/sh", "-c", 'echo shell-of-parent; eval "$0"']);
+    expect(parent?.Config.OnBuild).toEqual([
+      "COPY trigger.txt /from-trigger.txt",
+      "RUN echo ran-trigger > /ran.txt",
+    ]);
+    const childDir = context({
+      Dockerfile: ["FROM parent:1", "RUN echo child-run", "CMD cat /from-trigger.txt /ran.txt"].join("\n"),
+      "trigger.txt": "child's context\n",
+    });
+    const out = await ok(["build", "-t", "child:1", childDir]);
+    expect(out).toContain("# Executing 2 build triggers");
+    // The parent's shell runs the child's RUN (and CMD), as dockerd's.
+    expect(out).toMatch(/shell-of-parent\s+child-run/);
+    expect((await ok(["run", "--rm", "child:1"])).split("\n")).toEqual([
+      "shell-of-parent",
+      "child's context",
+      "ran-trigger",
+    ]);
+    // The triggers ran once: the child's image passes them on no further.
+    const [child] = JSON.parse(await ok(["image", "inspect", "child:1"])) as {
+      Config: { OnBuild: string[] | null };
+    }[];
+    expect(child?.Config.OnBuild ?? []).toEqual([]);
+    await ok(["rmi", "child:1", "parent:1"]);
+    expect(await leftovers()).toEqual(before);
+  });
+
+  it("builds FROM scratch: COPY into an image of no parent layers, which runs and is cached", async () => {
+    const before = await leftovers();
+    const dir = context({
+      Dockerfile: [
+        "FROM scratch",
+        `COPY --from=${engine.image} /bin/busybox /bin/busybox`,
+        "COPY hello.txt /",
+        'ENTRYPOINT ["/bin/busybox"]',
+        'CMD ["cat", "/hello.txt"]',
+      ].join("\n"),
+      "hello.txt": "from scratch\n",
+    });
+    const out = await ok(["build", "-t", "scratchy:1", dir]);
+    expect(out).toContain("Successfully tagged scratchy:1");
+    expect(await ok(["run", "--rm", "scratchy:1"])).toBe("from scratch");
+    const [inspect] = JSON.parse(await ok(["image", "inspect", "scratchy:1"])) as {
+      RootFS: { Layers: string[] };
+    }[];
+    expect(inspect?.RootFS.Layers).toHaveLength(2);
+    const again = await ok(["build", "-t", "scratchy:1", dir]);
+    expect(again.match(/ ---> Using cache/g)).toHaveLength(4);
+    // The empty image the stage started from is the build's own, gone with it.
+    await ok(["rmi", "scratchy:1"]);
+    expect(await leftovers()).toEqual(before);
+    // A Dockerfile of FROM scratch alone makes no image, as dockerd's.
+    const empty = await engine.docker(["build", context({ Dockerfile: "FROM scratch\n" })]);
+    expect(empty.code).not.toBe(0);
+    expect(empty.stderr).toContain("No image was generated");
+    expect(await leftovers()).toEqual(before);
+  });
 });

@@ -65,7 +65,6 @@ interface Stage {
   args: Map<string, string | undefined>;
   /** A CMD was given in this stage: an ENTRYPOINT no longer resets it. */
   cmdSet: boolean;
-  shell: string[];
 }
 
 /** A RUN whose command exited non-zero, with dockerd's words; its exit code goes in the errorDetail. */
@@ -93,8 +92,11 @@ const shortId = (id: string): string => id.replace(/^sha256:/, "").slice(0, 12);
 const freshStageState = () => ({
   args: new Map<string, string | undefined>(),
   cmdSet: false,
-  shell: [...DEFAULT_SHELL],
 });
+
+/** The shell a shell-form RUN, CMD and ENTRYPOINT run in: SHELL's (kept in the image config), else /bin/sh -c. */
+const shellOf = (stage: Stage): string[] =>
+  stage.config.Shell && stage.config.Shell.length > 0 ? stage.config.Shell : DEFAULT_SHELL;
 
 /**
  * The `|N K=V …` dockerd puts before a RUN's command (prependEnvOnCmd) when build args were set:
@@ -257,6 +259,7 @@ export class Build {
       this.cache.reset();
       stage = await this.from(from, metaArgs);
       this.stages.push(stage);
+      await this.runTriggers(stage, metaArgs);
       for (const instruction of rest) {
         opts.signal.throwIfAborted();
         this.announce(instruction);
@@ -277,6 +280,23 @@ export class Build {
     if (unused.length > 0)
       this.say(`[Warning] One or more build-args [${unused.join(" ")}] were not consumed\n`);
     return this.finish(stage);
+  }
+
+  /**
+   * The ONBUILD triggers of the stage's image, run first as the stage's own instructions (moby's
+   * dispatchTriggeredOnBuild); the stage's config keeps none of them, so its image passes them on
+   * no further.
+   */
+  private async runTriggers(stage: Stage, metaArgs: ReadonlyMap<string, string | undefined>): Promise<void> {
+    const triggers = stage.config.OnBuild ?? [];
+    if (triggers.length === 0) return;
+    const { OnBuild: _triggers, ...rest } = stage.config;
+    stage.config = rest;
+    this.say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? "s" : ""}\n`);
+    for (const trigger of triggers) {
+      this.opts.signal.throwIfAborted();
+      for (const instruction of parseDockerfile(trigger)) await this.dispatch(stage, instruction, metaArgs);
+    }
   }
 
   private stageName(from: Instruction | undefined): string {
@@ -424,7 +444,7 @@ export class Build {
       }
       // The shell form runs in SHELL's shell (applyConfigChanges knows only /bin/sh -c).
       if ((name === "cmd" || name === "entrypoint") && !instruction.json && instruction.args !== "") {
-        const command = [...stage.shell, instruction.args];
+        const command = [...shellOf(stage), instruction.args];
         if (name === "cmd") config.Cmd = command;
         else config.Entrypoint = command;
       }
@@ -446,8 +466,8 @@ export class Build {
       case "shell":
         if (!instruction.json || instruction.json.length === 0)
           throw badRequest("SHELL requires the arguments to be in JSON form");
-        stage.shell = instruction.json;
-        await this.commitConfig(stage, stage.config, nop);
+        // In the config (moby's runConfig.Shell): a build FROM this image runs in it too.
+        await this.commitConfig(stage, { ...stage.config, Shell: instruction.json }, nop);
         return;
       case "workdir": {
         const dir = words(instruction.args, this.variables(stage), true);
@@ -482,7 +502,7 @@ export class Build {
    * is the config with the instruction as its Cmd (moby's `#(nop) ` comment in SHELL's shell).
    */
   private async commitConfig(stage: Stage, config: ImageRunConfig, createdBy: string): Promise<void> {
-    const containerConfig = { ...config, Cmd: [...stage.shell, createdBy.replace(/^\/bin\/sh -c /, "")] };
+    const containerConfig = { ...config, Cmd: [...shellOf(stage), createdBy.replace(/^\/bin\/sh -c /, "")] };
     if (await this.fromCache(stage, containerConfig, config)) return;
     const made = await this.deps.images.service.withConfig(stage.ref, {
       config,
@@ -561,7 +581,7 @@ export class Build {
     const signal = this.opts.signal;
     const containerConfig = {
       ...stage.config,
-      Cmd: [...stage.shell, createdBy.replace(/^\/bin\/sh -c /, "")],
+      Cmd: [...shellOf(stage), createdBy.replace(/^\/bin\/sh -c /, "")],
     };
     if (await this.fromCache(stage, containerConfig, stage.config)) return;
     const record = await this.container(stage, ["true"], stage.config.Env ?? []);
@@ -580,7 +600,7 @@ export class Build {
   private async runStep(stage: Stage, instruction: Instruction): Promise<void> {
     const { manager, images } = this.deps;
     const signal = this.opts.signal;
-    const command = instruction.json ?? [...stage.shell, instruction.args];
+    const command = instruction.json ?? [...shellOf(stage), instruction.args];
     const configEnv = stage.config.Env ?? [];
     // The key: the stage's config running the command, build args before it (moby's RUN probe).
     const savedCommand = [...argsPrefix(stage.args, configEnv), ...command];
