@@ -678,7 +678,9 @@ export class Build {
           .update([from.id, ...sources].join("\0"))
           .digest("hex")}`
       : sourcesHash(
-          await Promise.all(contextSources.map((source) => contextSourceHash(source.path, signal))),
+          await Promise.all(
+            contextSources.map((source) => contextSourceHash(source.path, source.base, signal)),
+          ),
         );
     const createdBy = `/bin/sh -c #(nop) ${instruction.name.toUpperCase()} ${chown ? `--chown=${chown} ` : ""}${hash} in ${dest} `;
     await this.commitLayer(stage, createdBy, async (record, root) => {

@@ -4,6 +4,7 @@ import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { ImageService } from "../../images/index.js";
 import type { ImageRecord } from "../../images/store.js";
+import { isErrorCode } from "../../libcontainerd/types/errors.js";
 
 /** A step's image found in the store: its record and id (config digest). */
 export interface CachedStep {
@@ -78,28 +79,32 @@ export class StepCache {
   ): Promise<CachedStep | undefined> {
     if (this.disabled || this.busted) return undefined;
     const wanted = cacheKey(containerConfig);
-    let match: ImageRecord | undefined;
-    for (const { record, containerConfig: made } of await this.images.buildChildren(parent, { signal })) {
-      if (made === undefined || cacheKey(made) !== wanted) continue;
-      if (!match || (record.createdAt?.getTime() ?? 0) > (match.createdAt?.getTime() ?? 0)) match = record;
+    const matches = (await this.images.buildChildren(parent, { signal }))
+      .filter(({ containerConfig: made }) => made !== undefined && cacheKey(made) === wanted)
+      .map(({ record }) => record)
+      .sort((a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0));
+    // The newest that is still whole (one removed meanwhile, or missing content, is no hit).
+    for (const record of matches) {
+      const resolved = await this.images.resolve(record.name, { signal }).catch((err: unknown) => {
+        if (isErrorCode(err, "not_found")) return undefined;
+        throw err;
+      });
+      if (resolved) return { record, id: resolved.manifest.config.digest };
     }
-    if (!match) {
-      this.busted = true;
-      return undefined;
-    }
-    const resolved = await this.images.resolve(match.name, { signal });
-    return { record: match, id: resolved.manifest.config.digest };
+    this.busted = true;
+    return undefined;
   }
 }
 
 /**
  * What a COPY's or ADD's cache key holds of a source in the context (moby hashes the sources'
  * contents and metadata into the step's `COPY file:<hash> in <dest>`): `file:` or `dir:` and a
- * sha256 of each entry's relative path, type, mode, owner, size, link target and content; not the
- * modification time (as tarsum v1), so a context sent again unchanged hits the cache.
+ * sha256 of the source's name (a file lands under it) and each entry's relative path, type, mode,
+ * owner, size, link target and content; not the modification time (as tarsum v1), so a context
+ * sent again unchanged hits the cache.
  */
-export async function contextSourceHash(path: string, signal: AbortSignal): Promise<string> {
-  const hash = createHash("sha256");
+export async function contextSourceHash(path: string, name: string, signal: AbortSignal): Promise<string> {
+  const hash = createHash("sha256").update(`${name}\0`);
   const visit = async (absolute: string, relative: string): Promise<boolean> => {
     signal.throwIfAborted();
     const stat = await lstat(absolute);
