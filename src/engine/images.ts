@@ -248,21 +248,35 @@ export function imageRoutes(
   });
 
   // dockerd's ImagesPrune: dangling images by default (commits and imports without a name), with
-  // dangling=false (`docker image prune -a`) every image no container uses; of either, only those
-  // no other image was built on (its heads), each with the untagged parents it alone kept.
+  // dangling=false (`docker image prune -a`) every image no container uses; of either, those no other
+  // image was built on (the heads), each with the untagged parents it alone kept. With -a, again
+  // while a pass removed some: a tagged image whose children went is a head now.
   router.add("POST", "/images/prune", async (exchange) => {
     const { filters, matches } = pruneFilter(exchange.query, ["dangling"]);
     const danglingOnly = !(filters.get("dangling") ?? []).some((value) => value === "false" || value === "0");
     const deleted: Record<string, string>[] = [];
     let reclaimed = 0;
     const used = new Set(store.all().map((record) => record.Image));
-    const all = await images.list({ signal: exchange.signal });
-    const candidates = all.filter(
-      (image) => (!danglingOnly || isUntagged(image)) && !hasChildren(image, all),
-    );
-    for (const image of candidates) {
-      if (used.has(image.id)) continue;
-      if (!matches(image.labels, image.created * 1000)) continue;
+    const seen = new Set<string>();
+    for (let again = true; again; ) {
+      again = false;
+      const all = await images.list({ signal: exchange.signal });
+      const candidates = all.filter(
+        (image) => !seen.has(image.id) && (!danglingOnly || isUntagged(image)) && !hasChildren(image, all),
+      );
+      for (const image of candidates) {
+        seen.add(image.id);
+        if (used.has(image.id)) continue;
+        if (!matches(image.labels, image.created * 1000)) continue;
+        reclaimed += await removeImage(image);
+        again = !danglingOnly;
+      }
+    }
+    events.publish("image", "prune", "", { reclaimed: String(reclaimed) });
+    exchange.send(200, { ImagesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed });
+
+    /** Removes an image's every name, then its untagged parents: the size reclaimed. */
+    async function removeImage(image: ImageSummary): Promise<number> {
       const { records } = await images.records(image.id, { signal: exchange.signal });
       for (const record of records) {
         await images.service.remove(record.name, { signal: exchange.signal });
@@ -272,11 +286,9 @@ export function imageRoutes(
       }
       deleted.push({ Deleted: image.id });
       events.publish("image", "delete", image.id, { name: image.id });
-      reclaimed += image.size;
       deleted.push(...(await removeParents(images, store, events, image.parent ?? "", exchange.signal)));
+      return image.size;
     }
-    events.publish("image", "prune", "", { reclaimed: String(reclaimed) });
-    exchange.send(200, { ImagesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed });
   });
 
   // docker login: the credentials are tried on the registry (its /v2/, with Basic or a token for them);

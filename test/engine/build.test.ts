@@ -367,6 +367,7 @@ describe("docker build", () => {
     const parentDir = context({
       Dockerfile: [
         `FROM ${engine.image}`,
+        "LABEL family=onbuild",
         'SHELL ["/bin/sh", "-c", "echo shell-of-parent; eval \\"$0\\""]',
         "ONBUILD COPY trigger.txt /from-trigger.txt",
         "ONBUILD RUN echo ran-trigger > /ran.txt",
@@ -399,7 +400,11 @@ describe("docker build", () => {
       Config: { OnBuild: string[] | null };
     }[];
     expect(child?.Config.OnBuild ?? []).toEqual([]);
-    await ok(["rmi", "child:1", "parent:1"]);
+    // docker image prune -a: the child, then the parent it was built on (a head once the child went),
+    // each with its steps; the registry's image (no such label) stays.
+    const pruned = await ok(["image", "prune", "-a", "-f", "--filter", "label=family=onbuild"]);
+    expect(pruned).toContain("untagged: child:1");
+    expect(pruned).toContain("untagged: parent:1");
     expect(await leftovers()).toEqual(before);
   });
 
