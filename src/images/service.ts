@@ -1,3 +1,4 @@
+import { randomInt } from "node:crypto";
 import type { Readable, Writable } from "node:stream";
 import type { Transport } from "@connectrpc/connect";
 import type { Mount } from "../gen/github.com/containerd/containerd/api/types/mount_pb.js";
@@ -163,7 +164,10 @@ export class RemoteImageService {
 
   /**
    * An image of no layers and an empty config, recorded as dangling: what a build's `FROM scratch`
-   * stage makes its containers and first image from. The caller removes it.
+   * stage makes its containers and first image from. The caller removes it. Its `created` has random
+   * nanoseconds so that each is its own (another digest): a build running at the same time removes
+   * only its own, never the one this build's containers are made from. (Its images take a `created`
+   * of their own.)
    */
   async scratch(opts?: CallOptions): Promise<NewImage> {
     const [{ services, store }, { writeNewImage }] = await Promise.all([this.parts(), import("./commit.js")]);
@@ -177,6 +181,9 @@ export class RemoteImageService {
           config: {
             architecture: platform.architecture,
             os: platform.os,
+            created: new Date()
+              .toISOString()
+              .replace(/Z$/, `${randomInt(1_000_000).toString().padStart(6, "0")}Z`),
             config: {},
             rootfs: { type: "layers", diff_ids: [] },
             history: [],
