@@ -118,7 +118,7 @@ export function imageRoutes(
     const all = await images.list({ signal: exchange.signal });
     const summary = all.find((entry) => entry.id === image.id);
     const parent = summary ? parentOf(summary, all) : undefined;
-    return { image, resolved, summary, parent };
+    return { image, resolved, summary, parent, all };
   };
 
   router.add("GET", "/images/{name*}/json", async (exchange) => {
@@ -149,7 +149,7 @@ export function imageRoutes(
 
   // docker history: the config's history, newest first, each entry that made a layer with its size.
   router.add("GET", "/images/{name*}/history", async (exchange) => {
-    const { image, resolved, summary } = await lookup(exchange);
+    const { image, resolved, summary, parent, all } = await lookup(exchange);
     const layers = resolved.manifest.layers;
     const seconds = (time: string | undefined): number => {
       const parsed = time ? Date.parse(time) : Number.NaN;
@@ -182,6 +182,19 @@ export function imageRoutes(
     if (top) {
       top.Id = image.id;
       top.Tags = summary?.repoTags ?? [familiarName(image.ref)];
+    }
+    // As dockerd's for a classic build: the row of each step's image (a parent, and its parents) has
+    // its id and tags, found by how many history entries that image has.
+    for (let ancestor = parent; ancestor; ancestor = parentOf(ancestor, all)) {
+      const { ref } = await images.resolve(ancestor.id, { signal: exchange.signal });
+      const own = await images.service.resolve(ref, { signal: exchange.signal });
+      const row =
+        rows[
+          rows.length - (Math.max(0, unaccounted) + (own.config.history ?? []).filter(isHistoryEntry).length)
+        ];
+      if (!row || row.Id !== "<missing>") break;
+      row.Id = ancestor.id;
+      row.Tags = ancestor.repoTags.length > 0 ? ancestor.repoTags : null;
     }
     exchange.send(200, rows);
   });

@@ -355,6 +355,12 @@ describe("docker build", () => {
     expect(parent).toMatch(/^sha256:[a-f0-9]{64}$/);
     expect(all).toContain(parent);
     expect(listed).not.toContain(parent);
+    // docker history: each step's row has its image's id, the base image's top row too.
+    const history = (await ok(["history", "--no-trunc", "--format", "{{.ID}}", "cached:1"])).split("\n");
+    expect(history[0]).toBe(fifth.id);
+    expect(history[1]).toBe(parent);
+    expect(history.filter((row) => row !== "<missing>")).toHaveLength(7);
+    expect(history.at(-1)).toBe(await ok(["images", "-q", "--no-trunc", engine.image]));
     // The builds before the last left their images dangling (the tag moved on), as dockerd's:
     // docker rmi and image prune take every image of the builds, their parents with them.
     await ok(["rmi", "cached:1"]);
