@@ -192,7 +192,7 @@ export function imageRoutes(
         rows[
           rows.length - (Math.max(0, unaccounted) + (own.config.history ?? []).filter(isHistoryEntry).length)
         ];
-      if (!row || row.Id !== "<missing>") break;
+      if (row?.Id !== "<missing>") break;
       row.Id = ancestor.id;
       row.Tags = ancestor.repoTags.length > 0 ? ancestor.repoTags : null;
     }
