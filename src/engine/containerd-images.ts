@@ -1,7 +1,7 @@
 import type { Mount } from "../gen/github.com/containerd/containerd/api/types/mount_pb.js";
 import type { ImageService } from "../images/index.js";
 import { familiarRepository, parseReference } from "../images/reference.js";
-import { type ImageRecord, isDangling } from "../images/store.js";
+import { type ImageRecord, isDangling, LABEL_BUILD_PARENT } from "../images/store.js";
 import { abortError } from "../libcontainerd/call.js";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import { isErrorCode, NotFoundError } from "../libcontainerd/types/errors.js";
@@ -160,7 +160,11 @@ export class ContainerdImages implements ImageSource {
         created: Number.isFinite(created) ? created : 0,
         size,
         labels: resolved.config.config?.Labels ?? {},
+        targets: [],
       };
+      if (!summary.targets?.includes(record.target.digest)) summary.targets?.push(record.target.digest);
+      const parent = record.labels[LABEL_BUILD_PARENT];
+      if (parent) summary.parent = parent;
       const familiar = familiarName(record.name);
       // A commit or an import without a name adds no tag: alone, it is listed as `<none>`, as dockerd lists it.
       if (isDangling(record.name)) {

@@ -34,6 +34,10 @@ export interface ImageSummary {
   created: number;
   size: number;
   labels: Record<string, string>;
+  /** The target digests of the image's records (what a build step's image names as its parent). */
+  targets?: string[];
+  /** The target digest of the image a build step made this one on (the parent label), if any. */
+  parent?: string;
 }
 
 /** Where a container's root filesystem comes from: a directory, or a snapshot the driver mounts. */

@@ -4,7 +4,7 @@ import type { PullProgress } from "../images/pull.js";
 import type { PushProgress } from "../images/push.js";
 import { parseReference } from "../images/reference.js";
 import type { Credentials } from "../images/registry/credentials.js";
-import { isDangling } from "../images/store.js";
+import { isDangling, LABEL_BUILD_PARENT } from "../images/store.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import { type ContainerdImages, familiarName } from "./containerd-images.js";
 import { isObject } from "./containers/config.js";
@@ -22,10 +22,11 @@ export function imageView(
   image: ImageSummary,
   store: ContainerStore,
   sharedSize: number,
+  all: readonly ImageSummary[] = [],
 ): Record<string, unknown> {
   return {
     Id: image.id,
-    ParentId: "",
+    ParentId: parentOf(image, all)?.id ?? "",
     RepoTags: image.repoTags,
     RepoDigests: image.repoDigests,
     Created: image.created,
@@ -93,10 +94,15 @@ export function imageRoutes(
   events: EventBus,
 ): void {
   router.add("GET", "/images/json", async (exchange) => {
-    const list = filterImages(await images.list({ signal: exchange.signal }), queryFilters(exchange.query));
+    const all = await images.list({ signal: exchange.signal });
+    // As dockerd's: an untagged image with children (a build step's) is listed with all=1 only.
+    const shown = queryBool(exchange.query, "all")
+      ? all
+      : all.filter((image) => !(isUntagged(image) && hasChildren(image, all)));
+    const list = filterImages(shown, queryFilters(exchange.query));
     exchange.send(
       200,
-      list.map((image) => imageView(image, store, -1)),
+      list.map((image) => imageView(image, store, -1, all)),
     );
   });
 
@@ -109,18 +115,20 @@ export function imageRoutes(
       .resolve(name, { signal: exchange.signal })
       .catch(notFoundAs(`No such image: ${name}`));
     const resolved = await images.service.resolve(image.ref, { signal: exchange.signal });
-    const summary = (await images.list({ signal: exchange.signal })).find((entry) => entry.id === image.id);
-    return { image, resolved, summary };
+    const all = await images.list({ signal: exchange.signal });
+    const summary = all.find((entry) => entry.id === image.id);
+    const parent = summary ? parentOf(summary, all) : undefined;
+    return { image, resolved, summary, parent, all };
   };
 
   router.add("GET", "/images/{name*}/json", async (exchange) => {
-    const { image, resolved, summary } = await lookup(exchange);
+    const { image, resolved, summary, parent } = await lookup(exchange);
     const config = resolved.config;
     exchange.send(200, {
       Id: image.id,
       RepoTags: summary?.repoTags ?? [familiarName(image.ref)],
       RepoDigests: summary?.repoDigests ?? [],
-      Parent: "",
+      Parent: parent?.id ?? "",
       Comment: config.comment ?? "",
       Created: config.created ?? "1970-01-01T00:00:00Z",
       Container: "",
@@ -141,7 +149,7 @@ export function imageRoutes(
 
   // docker history: the config's history, newest first, each entry that made a layer with its size.
   router.add("GET", "/images/{name*}/history", async (exchange) => {
-    const { image, resolved, summary } = await lookup(exchange);
+    const { image, resolved, summary, parent, all } = await lookup(exchange);
     const layers = resolved.manifest.layers;
     const seconds = (time: string | undefined): number => {
       const parsed = time ? Date.parse(time) : Number.NaN;
@@ -175,6 +183,19 @@ export function imageRoutes(
       top.Id = image.id;
       top.Tags = summary?.repoTags ?? [familiarName(image.ref)];
     }
+    // As dockerd's for a classic build: the row of each step's image (a parent, and its parents) has
+    // its id and tags, found by how many history entries that image has.
+    for (let ancestor = parent; ancestor; ancestor = parentOf(ancestor, all)) {
+      const { ref } = await images.resolve(ancestor.id, { signal: exchange.signal });
+      const own = await images.service.resolve(ref, { signal: exchange.signal });
+      const row =
+        rows[
+          rows.length - (Math.max(0, unaccounted) + (own.config.history ?? []).filter(isHistoryEntry).length)
+        ];
+      if (row?.Id !== "<missing>") break;
+      row.Id = ancestor.id;
+      row.Tags = ancestor.repoTags.length > 0 ? ancestor.repoTags : null;
+    }
     exchange.send(200, rows);
   });
 
@@ -204,16 +225,21 @@ export function imageRoutes(
     const force = queryBool(exchange.query, "force");
     // With the names to ourselves: whether this removes the image's last name (its answer `Deleted`)
     // holds until it is removed, a tag of it meanwhile waits.
-    const answer = await images.service.namesLocked(() => removeImage(name, force, exchange.signal), {
+    const prune = !queryBool(exchange.query, "noprune");
+    const answer = await images.service.namesLocked(() => removeImage(name, force, prune, exchange.signal), {
       signal: exchange.signal,
     });
     exchange.send(200, answer);
   });
 
-  /** docker rmi of one name or id: its names removed, the image with the last (dockerd's ImageDelete). */
+  /**
+   * docker rmi of one name or id: its names removed, the image with the last (dockerd's ImageDelete),
+   * and with `prune` the untagged parents only it kept.
+   */
   const removeImage = async (
     name: string,
     force: boolean,
+    prune: boolean,
     signal: AbortSignal,
   ): Promise<Record<string, string>[]> => {
     const { id, records } = await images
@@ -227,6 +253,7 @@ export function imageRoutes(
           .filter((record) => familiarName(record.name) === familiarName(name) || record.name === name)
           .slice(0, 1);
     const removesLast = removes.length === records.length;
+    const parentDigest = records.map((record) => record.labels[LABEL_BUILD_PARENT]).find(Boolean) ?? "";
     if (byId && records.length > 1 && !force)
       throw conflict(
         `conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`,
@@ -249,48 +276,66 @@ export function imageRoutes(
     if (removesLast) {
       answer.push({ Deleted: id });
       events.publish("image", "delete", id, { name: familiarName(name) });
+      // As dockerd's (unless noprune): the untagged parents the image alone kept, a build's steps.
+      if (prune) answer.push(...(await removeParents(images, store, events, parentDigest, signal)));
     }
     return answer;
   };
 
   // dockerd's ImagesPrune: dangling images by default (commits and imports without a name), with
-  // dangling=false (`docker image prune -a`) every image no container uses.
+  // dangling=false (`docker image prune -a`) every image no container uses; of either, those no other
+  // image was built on (the heads), each with the untagged parents it alone kept. With -a, again
+  // while a pass removed some: a tagged image whose children went is a head now.
   router.add("POST", "/images/prune", async (exchange) => {
     const { filters, matches } = pruneFilter(exchange.query, ["dangling"]);
     const danglingOnly = !(filters.get("dangling") ?? []).some((value) => value === "false" || value === "0");
     const deleted: Record<string, string>[] = [];
     let reclaimed = 0;
     const used = new Set(store.all().map((record) => record.Image));
-    const candidates = (await images.list({ signal: exchange.signal })).filter(
-      (image) => !danglingOnly || (image.repoTags.length === 0 && image.repoDigests.length === 0),
-    );
     const opts = { signal: exchange.signal };
-    for (const image of candidates) {
-      if (used.has(image.id)) continue;
-      if (!matches(image.labels, image.created * 1000)) continue;
+    const seen = new Set<string>();
+    for (let again = true; again; ) {
+      again = false;
+      const all = await images.list(opts);
+      const candidates = all.filter(
+        (image) => !seen.has(image.id) && (!danglingOnly || isUntagged(image)) && !hasChildren(image, all),
+      );
+      for (const image of candidates) {
+        seen.add(image.id);
+        if (used.has(image.id)) continue;
+        if (!matches(image.labels, image.created * 1000)) continue;
+        const size = await pruneImage(image);
+        if (size === undefined) continue;
+        reclaimed += size;
+        again = !danglingOnly;
+      }
+    }
+    events.publish("image", "prune", "", { reclaimed: String(reclaimed) });
+    exchange.send(200, { ImagesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed });
+
+    /** Removes an image's every name, then its untagged parents: the size reclaimed (none: not removed). */
+    async function pruneImage(image: ImageSummary): Promise<number | undefined> {
       // Its names now, removed before another is given to it: one removed meanwhile (an rmi) is gone,
       // a dangling one tagged meanwhile is dangling no more.
-      const names = await images.service.namesLocked(async () => {
+      return images.service.namesLocked(async () => {
         const found = await images.records(image.id, opts).catch((err: unknown) => {
           if (isErrorCode(err, "not_found")) return undefined;
           throw err;
         });
         if (!found || (danglingOnly && found.records.some((record) => !isDangling(record.name))))
           return undefined;
-        for (const record of found.records) await images.service.remove(record.name, opts);
-        return found.records.map((record) => record.name).filter((name) => !isDangling(name));
+        for (const record of found.records) {
+          await images.service.remove(record.name, opts);
+          if (isDangling(record.name)) continue;
+          deleted.push({ Untagged: familiarName(record.name) });
+          events.publish("image", "untag", image.id, { name: familiarName(record.name) });
+        }
+        deleted.push({ Deleted: image.id });
+        events.publish("image", "delete", image.id, { name: image.id });
+        deleted.push(...(await removeParents(images, store, events, image.parent ?? "", exchange.signal)));
+        return image.size;
       }, opts);
-      if (!names) continue;
-      for (const name of names) {
-        deleted.push({ Untagged: familiarName(name) });
-        events.publish("image", "untag", image.id, { name: familiarName(name) });
-      }
-      deleted.push({ Deleted: image.id });
-      events.publish("image", "delete", image.id, { name: image.id });
-      reclaimed += image.size;
     }
-    events.publish("image", "prune", "", { reclaimed: String(reclaimed) });
-    exchange.send(200, { ImagesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed });
   });
 
   // docker login: the credentials are tried on the registry (its /v2/, with Basic or a token for them);
@@ -337,6 +382,47 @@ export function imageRoutes(
       "image search is not supported by this engine: it has no registry index to ask",
     );
   });
+}
+
+const isUntagged = (image: ImageSummary): boolean =>
+  image.repoTags.length === 0 && image.repoDigests.length === 0;
+
+/** The image a build step made `image` on (its parent label names one of that image's targets). */
+function parentOf(image: ImageSummary, all: readonly ImageSummary[]): ImageSummary | undefined {
+  const parent = image.parent;
+  return parent ? all.find((other) => other.targets?.includes(parent)) : undefined;
+}
+
+/** Whether a build step made an image on `image`. */
+function hasChildren(image: ImageSummary, all: readonly ImageSummary[]): boolean {
+  return all.some((other) => other.parent !== undefined && (image.targets ?? []).includes(other.parent));
+}
+
+/**
+ * dockerd's prune of a removed image's parents (imageDeleteHelper with prune): from the parent up,
+ * each untagged image that no container uses and no other image was built on is removed, quietly
+ * stopping at the first that is kept. The `Deleted` entries of those removed.
+ */
+async function removeParents(
+  images: ContainerdImages,
+  store: ContainerStore,
+  events: EventBus,
+  firstParent: string,
+  signal: AbortSignal,
+): Promise<Record<string, string>[]> {
+  const deleted: Record<string, string>[] = [];
+  for (let parent = firstParent; parent !== ""; ) {
+    const all = await images.list({ signal });
+    const image = all.find((other) => other.targets?.includes(parent));
+    if (!image || !isUntagged(image) || hasChildren(image, all)) break;
+    if (store.all().some((record) => record.Image === image.id)) break;
+    const { records } = await images.records(image.id, { signal });
+    for (const record of records) await images.service.remove(record.name, { signal });
+    deleted.push({ Deleted: image.id });
+    events.publish("image", "delete", image.id, { name: image.id });
+    parent = image.parent ?? "";
+  }
+  return deleted;
 }
 
 function isHistoryEntry(value: unknown): value is HistoryEntry {

@@ -18,7 +18,14 @@ import {
 import { hostPlatform } from "./platform.js";
 import { normalizeReference } from "./reference.js";
 import type { ResolvedImage } from "./service.js";
-import { danglingName, type ImageRecord, type ImageStore } from "./store.js";
+import {
+  danglingName,
+  type ImageRecord,
+  type ImageStore,
+  LABEL_BUILD_CONTAINER_CONFIG,
+  LABEL_BUILD_FROM_SCRATCH,
+  LABEL_BUILD_PARENT,
+} from "./store.js";
 import { type KeyedLock, unpackLayer } from "./unpack.js";
 
 export interface NewImageDeps {
@@ -45,7 +52,25 @@ export interface CommitOptions extends CallOptions {
   comment?: string;
   /** The new image's name; without one it is dangling (no repository, no tag). */
   name?: string;
+  /** A build step's image: recorded as its parent's child, findable by the step's config. */
+  buildCache?: BuildCacheLink;
 }
+
+/**
+ * What the classic builder's cache finds a step's image by (moby's containerd image store's labels):
+ * the image record's parent label and the step's container config, a blob the image config holds.
+ */
+export interface BuildCacheLink {
+  /** The target digest of the image the step ran on; "" for a step on `FROM scratch`. */
+  parent: string;
+  /** The step's container config (its Cmd the instruction): the cache key, with the parent. */
+  containerConfig: Record<string, unknown>;
+}
+
+/** Image config blob's GC reference to the container config blob. */
+const LABEL_GC_CONTAINER_CONFIG = "containerd.io/gc.ref.content.moby/container.config";
+/** Container config blob label: the manifest digest of the image it is the step of. */
+const LABEL_CONTAINER_CONFIG_IMAGE = "org.mobyproject.content.image";
 
 export interface ConfigImageOptions extends CallOptions {
   /** The config the new image runs with. */
@@ -53,6 +78,7 @@ export interface ConfigImageOptions extends CallOptions {
   /** The history entry's `created_by` (the builder's `#(nop) …`). */
   createdBy: string;
   name?: string;
+  buildCache?: BuildCacheLink;
 }
 
 /** A tar of no entries (its two zero blocks): a layer with nothing in it. */
@@ -146,7 +172,12 @@ export async function commitSnapshot(
     };
     const layers = [...base.manifest.layers, ...(empty ? [] : [layer])];
     if (!empty) await unpackTop(deps, lease, signal, layers, config.rootfs.diff_ids);
-    return writeNewImage(deps, lease, signal, { config, layers, ...(opts.name ? { name: opts.name } : {}) });
+    return writeNewImage(deps, lease, signal, {
+      config,
+      layers,
+      ...(opts.name ? { name: opts.name } : {}),
+      ...(opts.buildCache ? { buildCache: opts.buildCache } : {}),
+    });
   });
 }
 
@@ -171,6 +202,7 @@ export async function configImage(
       config,
       layers: base.manifest.layers,
       ...(opts.name ? { name: opts.name } : {}),
+      ...(opts.buildCache ? { buildCache: opts.buildCache } : {}),
     });
   });
 }
@@ -189,13 +221,14 @@ export async function unpackTop(
 
 /**
  * Writes a new image's config (labelled with its snapshot, for GC) and OCI manifest (labelled
- * with its blobs) under the lease, and records the image under `name`, or as dangling.
+ * with its blobs) under the lease, and records the image under `name`, or as dangling. A build
+ * step's image also gets its container config blob (held by the config) and its cache labels.
  */
 export async function writeNewImage(
   deps: NewImageDeps,
   lease: Lease,
   signal: AbortSignal | undefined,
-  image: { config: ImageConfig; layers: readonly Descriptor[]; name?: string },
+  image: { config: ImageConfig; layers: readonly Descriptor[]; name?: string; buildCache?: BuildCacheLink },
 ): Promise<NewImage> {
   const write = async (mediaType: string, bytes: Buffer, labels: Record<string, string>) => {
     const written = await writeStream(deps.services, {
@@ -208,29 +241,49 @@ export async function writeNewImage(
     });
     return { mediaType, digest: written.digest, size: written.size };
   };
-  const top = chainIds(image.config.rootfs.diff_ids).at(-1);
-  const configDesc = await write(
-    MediaType.ociConfig,
-    Buffer.from(JSON.stringify(image.config)),
-    top ? { [snapshotGcLabel(deps.snapshotter)]: top } : {},
-  );
+  const configBytes = Buffer.from(JSON.stringify(image.config));
+  const configDesc = {
+    mediaType: MediaType.ociConfig,
+    digest: sha256(configBytes),
+    size: configBytes.length,
+  };
   const manifest = {
     schemaVersion: 2,
     mediaType: MediaType.ociManifest,
     config: configDesc,
     layers: image.layers,
   };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  const configLabels: Record<string, string> = {};
+  const top = chainIds(image.config.rootfs.diff_ids).at(-1);
+  if (top) configLabels[snapshotGcLabel(deps.snapshotter)] = top;
+  const recordLabels: Record<string, string> = {};
+  if (image.buildCache) {
+    const containerConfig = await write(
+      "application/vnd.docker.container.image.v1+json",
+      Buffer.from(JSON.stringify(image.buildCache.containerConfig)),
+      { [LABEL_CONTAINER_CONFIG_IMAGE]: sha256(manifestBytes) },
+    );
+    configLabels[LABEL_GC_CONTAINER_CONFIG] = containerConfig.digest;
+    recordLabels[LABEL_BUILD_PARENT] = image.buildCache.parent;
+    recordLabels[LABEL_BUILD_CONTAINER_CONFIG] = containerConfig.digest;
+    if (image.buildCache.parent === "") recordLabels[LABEL_BUILD_FROM_SCRATCH] = "1";
+  }
+  await write(MediaType.ociConfig, configBytes, configLabels);
   const manifestDesc = await write(
     MediaType.ociManifest,
-    Buffer.from(JSON.stringify(manifest)),
+    manifestBytes,
     childGcLabels([configDesc, ...image.layers]),
   );
   const call = signal ? { signal } : undefined;
   const record = image.name
     ? await deps.store.putKeepingReplaced(
-        { name: normalizeReference(image.name), target: manifestDesc },
+        { name: normalizeReference(image.name), target: manifestDesc, labels: recordLabels },
         call,
       )
-    : await deps.store.put({ name: danglingName(manifestDesc.digest), target: manifestDesc }, call);
+    : await deps.store.put(
+        { name: danglingName(manifestDesc.digest), target: manifestDesc, labels: recordLabels },
+        call,
+      );
   return { record, id: configDesc.digest };
 }

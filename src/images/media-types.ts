@@ -100,6 +100,8 @@ export interface ImageRunConfig {
   };
   /** Docker's extension: ONBUILD triggers, kept for a later build. */
   OnBuild?: string[] | null;
+  /** Docker's extension: SHELL's shell, which a later build's shell-form RUN, CMD and ENTRYPOINT run in. */
+  Shell?: string[];
 }
 
 /** One entry of an image config's history (image-spec config.md). */

@@ -1,3 +1,4 @@
+import { randomInt } from "node:crypto";
 import type { Readable, Writable } from "node:stream";
 import type { Transport } from "@connectrpc/connect";
 import type { Mount } from "../gen/github.com/containerd/containerd/api/types/mount_pb.js";
@@ -22,12 +23,19 @@ import {
   type Manifest,
   type Platform,
 } from "./media-types.js";
-import { platformOption } from "./platform.js";
+import { hostPlatform, platformOption } from "./platform.js";
 import type { PullOptions } from "./pull.js";
 import type { PushOptions } from "./push.js";
 import { formatReference, parseReference } from "./reference.js";
 import type { RootfsImportOptions } from "./rootfs-import.js";
-import { danglingName, type ImageRecord, type ImageStore } from "./store.js";
+import {
+  danglingName,
+  type ImageRecord,
+  type ImageStore,
+  LABEL_BUILD_CONTAINER_CONFIG,
+  LABEL_BUILD_FROM_SCRATCH,
+  LABEL_BUILD_PARENT,
+} from "./store.js";
 import { KeyedLock } from "./unpack.js";
 
 export interface ImageServiceOptions {
@@ -123,6 +131,67 @@ export class RemoteImageService {
     const [{ services, store }, { configImage }] = await Promise.all([this.parts(), import("./commit.js")]);
     const image = await this.resolve(base, opts);
     return configImage({ services, store, snapshotter: this.snapshotter, locks: this.locks }, image, opts);
+  }
+
+  /**
+   * The images a build step made on the image of target digest `parent` ("": on `FROM scratch`),
+   * each with the container config it was made by (undefined: not made by a build, or its blob is
+   * gone): where the classic builder's cache looks for a step's image (moby's image cache).
+   */
+  async buildChildren(
+    parent: string,
+    opts?: CallOptions,
+  ): Promise<{ record: ImageRecord; containerConfig: unknown }[]> {
+    const { services, store } = await this.parts();
+    const filter =
+      parent === "" ? `labels."${LABEL_BUILD_FROM_SCRATCH}"==1` : `labels."${LABEL_BUILD_PARENT}"==${parent}`;
+    const out: { record: ImageRecord; containerConfig: unknown }[] = [];
+    for (const record of await store.list({ ...opts, filters: [filter] })) {
+      const digest = record.labels[LABEL_BUILD_CONTAINER_CONFIG];
+      let containerConfig: unknown;
+      if (digest)
+        containerConfig = await services.readContent(digest, opts).then(
+          (bytes) => JSON.parse(bytes.toString("utf8")) as unknown,
+          (err: unknown) => {
+            if (isErrorCode(err, "not_found")) return undefined;
+            throw err;
+          },
+        );
+      out.push({ record, containerConfig });
+    }
+    return out;
+  }
+
+  /**
+   * An image of no layers and an empty config, recorded as dangling: what a build's `FROM scratch`
+   * stage makes its containers and first image from. The caller removes it. Its `created` has random
+   * nanoseconds so that each is its own (another digest): a build running at the same time removes
+   * only its own, never the one this build's containers are made from. (Its images take a `created`
+   * of their own.)
+   */
+  async scratch(opts?: CallOptions): Promise<NewImage> {
+    const [{ services, store }, { writeNewImage }] = await Promise.all([this.parts(), import("./commit.js")]);
+    const platform = hostPlatform();
+    return services.withLease("build-scratch", opts?.signal, (lease) =>
+      writeNewImage(
+        { services, store, snapshotter: this.snapshotter, locks: this.locks },
+        lease,
+        opts?.signal,
+        {
+          config: {
+            architecture: platform.architecture,
+            os: platform.os,
+            created: new Date()
+              .toISOString()
+              .replace(/Z$/, `${randomInt(1_000_000).toString().padStart(6, "0")}Z`),
+            config: {},
+            rootfs: { type: "layers", diff_ids: [] },
+            history: [],
+          },
+          layers: [],
+        },
+      ),
+    );
   }
 
   /** A one-layer image from a root filesystem tarball (`docker import`); plain, gzip, xz or bzip2. */

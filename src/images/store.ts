@@ -21,6 +21,13 @@ export function isDangling(name: string): boolean {
   return name.startsWith(DANGLING_PREFIX);
 }
 
+/** Image record label: the target digest of the image a build step ran on. */
+export const LABEL_BUILD_PARENT = "org.mobyproject.image.parent";
+/** Image record label: "1" for a build step's image made on `FROM scratch`. */
+export const LABEL_BUILD_FROM_SCRATCH = "org.mobyproject.image.fromscratch";
+/** Image record label: the digest of the step's container config blob. */
+export const LABEL_BUILD_CONTAINER_CONFIG = "org.mobyproject.image.containerconfig";
+
 /** An image record in containerd's images service: a name and the descriptor it points at. */
 export interface ImageRecord {
   /** The full normalised name: `docker.io/library/busybox:latest`. */

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -108,14 +108,24 @@ describe("docker build", () => {
       .map((name) => name.replace(/^\.\//, ""));
     expect(names).toContain("app/greeting.txt");
     expect(names.filter((name) => /^etc\/(hosts|hostname|resolv\.conf)$/.test(name))).toEqual([]);
-    // Nothing of the build is left but the image: its intermediate containers and images are gone.
+    // Nothing of the build is left but the image and its steps' (untagged parents, listed with -a
+    // only, as dockerd's): its intermediate containers are gone.
     const after = await leftovers();
     expect(after.containers).toBe(before.containers);
-    expect(after.images).toEqual([...before.images, await ok(["images", "-q", "built:1"])].sort());
-    await ok(["rmi", "built:1"]);
+    const builtId = await ok(["images", "-q", "built:1"]);
+    expect((await ok(["images", "-q"])).split("\n").sort()).toEqual(
+      [...(await ok(["images", "-q", engine.image])).split("\n"), builtId].sort(),
+    );
+    expect(after.images.length).toBeGreaterThan(before.images.length + 1);
+    // docker rmi takes the image's untagged parents with it: nothing of the build is left.
+    const removed = await ok(["rmi", "built:1"]);
+    expect(removed.split("\n").filter((line) => line.startsWith("Deleted: ")).length).toBe(
+      after.images.length - before.images.length,
+    );
+    expect(await leftovers()).toEqual(before);
   });
 
-  it("reports a failing RUN's exit code and leaves nothing (no container, image, volume, snapshot)", async () => {
+  it("reports a failing RUN's exit code; the steps before it stay as cache for the next build, prune takes them", async () => {
     const dir = context({
       Dockerfile: [
         `FROM ${engine.image}`,
@@ -131,6 +141,24 @@ describe("docker build", () => {
     expect(result.stderr).toContain(
       "The command '/bin/sh -c echo failing && exit 3' returned a non-zero code: 3",
     );
+    // No container, volume or context is left; the steps that succeeded are images (dangling, as
+    // dockerd leaves them): the next build takes them from the cache and runs the failing step only.
+    const failed = await leftovers();
+    expect({ ...failed, images: [], blobs: [], snapshots: [] }).toEqual({
+      ...before,
+      images: [],
+      blobs: [],
+      snapshots: [],
+    });
+    expect(failed.images.length).toBe(before.images.length + 2);
+    const again = await engine.docker(["build", "-t", "failed:1", dir], { timeoutMs: 120_000 });
+    expect(again.code).not.toBe(0);
+    expect(again.stdout.match(/ ---> Using cache/g)).toHaveLength(2);
+    expect(again.stdout.match(/ ---> Running in/g)).toHaveLength(1);
+    expect(await leftovers()).toEqual(failed);
+    // docker image prune: the dangling head and the parents only it kept.
+    const pruned = await ok(["image", "prune", "-f"]);
+    expect(pruned.split("\n").filter((line) => line.startsWith("deleted: "))).toHaveLength(2);
     expect(await leftovers()).toEqual(before);
   });
 
@@ -145,6 +173,7 @@ describe("docker build", () => {
         'CMD ["cat", "/copied/made.txt"]',
       ].join("\n"),
     });
+    const before = await leftovers();
     // --pull: each FROM's image asked of the registry again, as dockerd does (here since beforeAll's pull).
     const out = await ok(["build", "--pull", "-t", "staged:1", dir]);
     expect(out).toContain("Status: Image is up to date for");
@@ -152,6 +181,11 @@ describe("docker build", () => {
     // From an image, not a stage: its file, here a binary that runs.
     expect(await ok(["run", "--rm", "staged:1", "/copied/busybox-copy", "echo", "copied"])).toBe("copied");
     await ok(["rmi", "staged:1"]);
+    // The first stage's image is no parent of the image: it stays, dangling, as dockerd leaves it,
+    // until docker image prune.
+    expect(await ok(["images", "-q", "--filter", "dangling=true"])).toMatch(/^[a-f0-9]{12}$/);
+    await ok(["image", "prune", "-f"]);
+    expect(await leftovers()).toEqual(before);
   });
 
   it("takes the escape directive, ADD of a local tar.gz, COPY --chown and wildcards, SHELL, -f, --label, --target and -q", async () => {
@@ -245,11 +279,170 @@ describe("docker build", () => {
     });
     req.destroy();
     // The engine cleans up after the client went away, asynchronously to it: asked again until settled.
-    let now = await leftovers();
+    // The first RUN's image stays (the cache of the next build, as dockerd's): image prune takes it.
+    const settled = async () => {
+      await ok(["image", "prune", "-f"]);
+      return leftovers();
+    };
+    let now = await settled();
     for (let attempt = 0; attempt < 100 && JSON.stringify(now) !== JSON.stringify(before); attempt++) {
       await sleep(100);
-      now = await leftovers();
+      now = await settled();
     }
     expect(now).toEqual(before);
+  });
+
+  it("reuses each unchanged step from the image store (the layer cache) and runs a changed step and those after it", async () => {
+    const dir = context({
+      Dockerfile: [
+        `FROM ${engine.image}`,
+        "ENV GREETING=hi",
+        "ARG WORD=one",
+        "COPY a.txt /a.txt",
+        // A step whose output differs each time it runs: the same stamp is the cache's image.
+        "RUN cat /proc/sys/kernel/random/uuid > /stamp && echo $WORD > /word",
+        "COPY dir/ /dir/",
+        'CMD ["sh", "-c", "cat /stamp /word /a.txt /dir/b.txt"]',
+      ].join("\n"),
+      "a.txt": "a\n",
+      "dir/b.txt": "b\n",
+    });
+    const before = await leftovers();
+    const build = async (...args: string[]) => {
+      const started = process.hrtime.bigint();
+      const out = await ok(["build", ...args, "-t", "cached:1", dir]);
+      const ms = Number((process.hrtime.bigint() - started) / 1_000_000n);
+      const id = await ok(["images", "-q", "--no-trunc", "cached:1"]);
+      const output = (await ok(["run", "--rm", "cached:1"])).split("\n");
+      return { out, ms, id, output, cached: out.match(/ ---> Using cache/g)?.length ?? 0 };
+    };
+    const first = await build();
+    expect(first.cached).toBe(0);
+    expect(first.output.slice(1)).toEqual(["one", "a", "b"]);
+    // The same context again (a file touched only: its time is not in the key), by an engine started
+    // again (the cache is the image store's): every step from the cache, no container run, the same image.
+    await engine.restartServe();
+    utimesSync(join(dir, "a.txt"), new Date(2001, 1, 1), new Date(2001, 1, 1));
+    const second = await build();
+    expect(second.cached).toBe(6);
+    expect(second.out).not.toContain("Running in");
+    expect(second.id).toBe(first.id);
+    expect(second.output).toEqual(first.output);
+    // A changed file of the last COPY: the steps before it from the cache, the COPY and CMD anew.
+    writeFileSync(join(dir, "dir/b.txt"), "b2\n");
+    const third = await build();
+    expect(third.cached).toBe(4);
+    expect(third.out).not.toContain("Running in");
+    expect(third.id).not.toBe(first.id);
+    expect(third.output).toEqual([first.output[0], "one", "a", "b2"]);
+    // Another build arg: the RUN that sees it runs again, and every step after it.
+    const fourth = await build("--build-arg", "WORD=two");
+    expect(fourth.cached).toBe(3);
+    expect(fourth.out).toContain("Running in");
+    expect(fourth.output.slice(1)).toEqual(["two", "a", "b2"]);
+    expect(fourth.output[0]).not.toBe(first.output[0]);
+    // --no-cache: every step runs.
+    const fifth = await build("--no-cache");
+    expect(fifth.cached).toBe(0);
+    expect(fifth.output[0]).not.toBe(first.output[0]);
+    process.stderr.write(
+      `build cache: first build ${first.ms} ms, again from the cache ${second.ms} ms, --no-cache ${fifth.ms} ms\n`,
+    );
+    // The steps' images are listed with -a only; the image names its parent (a step's image).
+    const listed = (await ok(["images", "-q", "--no-trunc"])).split("\n");
+    expect(listed).toContain(fifth.id);
+    const all = (await ok(["images", "-aq", "--no-trunc"])).split("\n");
+    const parent = await ok(["image", "inspect", "--format", "{{.Parent}}", "cached:1"]);
+    expect(parent).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(all).toContain(parent);
+    expect(listed).not.toContain(parent);
+    // docker history: each step's row has its image's id, the base image's top row too.
+    const history = (await ok(["history", "--no-trunc", "--format", "{{.ID}}", "cached:1"])).split("\n");
+    expect(history[0]).toBe(fifth.id);
+    expect(history[1]).toBe(parent);
+    expect(history.filter((row) => row !== "<missing>")).toHaveLength(7);
+    expect(history.at(-1)).toBe(await ok(["images", "-q", "--no-trunc", engine.image]));
+    // The builds before the last left their images dangling (the tag moved on), as dockerd's:
+    // docker rmi and image prune take every image of the builds, their parents with them.
+    await ok(["rmi", "cached:1"]);
+    await ok(["image", "prune", "-f"]);
+    expect(await leftovers()).toEqual(before);
+  });
+
+  it("keeps SHELL and ONBUILD in the image config: a build FROM it runs the triggers and its shell", async () => {
+    const before = await leftovers();
+    const parentDir = context({
+      Dockerfile: [
+        `FROM ${engine.image}`,
+        "LABEL family=onbuild",
+        'SHELL ["/bin/sh", "-c", "echo shell-of-parent; eval \\"$0\\""]',
+        "ONBUILD COPY trigger.txt /from-trigger.txt",
+        "ONBUILD RUN echo ran-trigger > /ran.txt",
+      ].join("\n"),
+    });
+    await ok(["build", "-t", "parent:1", parentDir]);
+    const [parent] = JSON.parse(await ok(["image", "inspect", "parent:1"])) as {
+      Config: { Shell: string[]; OnBuild: string[] };
+    }[];
+    expect(parent?.Config.Shell).toEqual(["/bin/sh", "-c", 'echo shell-of-parent; eval "$0"']);
+    expect(parent?.Config.OnBuild).toEqual([
+      "COPY trigger.txt /from-trigger.txt",
+      "RUN echo ran-trigger > /ran.txt",
+    ]);
+    const childDir = context({
+      Dockerfile: ["FROM parent:1", "RUN echo child-run", "CMD cat /from-trigger.txt /ran.txt"].join("\n"),
+      "trigger.txt": "child's context\n",
+    });
+    const out = await ok(["build", "-t", "child:1", childDir]);
+    expect(out).toContain("# Executing 2 build triggers");
+    // The parent's shell runs the child's RUN (and CMD), as dockerd's.
+    expect(out).toMatch(/shell-of-parent\s+child-run/);
+    expect((await ok(["run", "--rm", "child:1"])).split("\n")).toEqual([
+      "shell-of-parent",
+      "child's context",
+      "ran-trigger",
+    ]);
+    // The triggers ran once: the child's image passes them on no further.
+    const [child] = JSON.parse(await ok(["image", "inspect", "child:1"])) as {
+      Config: { OnBuild: string[] | null };
+    }[];
+    expect(child?.Config.OnBuild ?? []).toEqual([]);
+    // docker image prune -a: the child, then the parent it was built on (a head once the child went),
+    // each with its steps; the registry's image (no such label) stays.
+    const pruned = await ok(["image", "prune", "-a", "-f", "--filter", "label=family=onbuild"]);
+    expect(pruned).toContain("untagged: child:1");
+    expect(pruned).toContain("untagged: parent:1");
+    expect(await leftovers()).toEqual(before);
+  });
+
+  it("builds FROM scratch: COPY into an image of no parent layers, which runs and is cached", async () => {
+    const before = await leftovers();
+    const dir = context({
+      Dockerfile: [
+        "FROM scratch",
+        `COPY --from=${engine.image} /bin/busybox /bin/busybox`,
+        "COPY hello.txt /",
+        'ENTRYPOINT ["/bin/busybox"]',
+        'CMD ["cat", "/hello.txt"]',
+      ].join("\n"),
+      "hello.txt": "from scratch\n",
+    });
+    const out = await ok(["build", "-t", "scratchy:1", dir]);
+    expect(out).toContain("Successfully tagged scratchy:1");
+    expect(await ok(["run", "--rm", "scratchy:1"])).toBe("from scratch");
+    const [inspect] = JSON.parse(await ok(["image", "inspect", "scratchy:1"])) as {
+      RootFS: { Layers: string[] };
+    }[];
+    expect(inspect?.RootFS.Layers).toHaveLength(2);
+    const again = await ok(["build", "-t", "scratchy:1", dir]);
+    expect(again.match(/ ---> Using cache/g)).toHaveLength(4);
+    // The empty image the stage started from is the build's own, gone with it.
+    await ok(["rmi", "scratchy:1"]);
+    expect(await leftovers()).toEqual(before);
+    // A Dockerfile of FROM scratch alone makes no image, as dockerd's.
+    const empty = await engine.docker(["build", context({ Dockerfile: "FROM scratch\n" })]);
+    expect(empty.code).not.toBe(0);
+    expect(empty.stderr).toContain("No image was generated");
+    expect(await leftovers()).toEqual(before);
   });
 });

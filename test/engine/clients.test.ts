@@ -244,4 +244,41 @@ describe("ctrd serve with testcontainers", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("builds the same Dockerfile again with fromDockerfile from the layer cache: the same image, no step run", async () => {
+    process.env.DOCKER_HOST = engine.host;
+    process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
+    const { GenericContainer } = await import("testcontainers");
+    const dir = mkdtempSync(join(tmpdir(), "lcd-tc-cache-"));
+    const client = docker();
+    try {
+      writeFileSync(
+        join(dir, "Dockerfile"),
+        [
+          `FROM ${engine.image}`,
+          "COPY page.html /www/index.html",
+          "RUN cat /proc/sys/kernel/random/uuid > /www/stamp",
+          'CMD ["cat", "/www/stamp"]',
+        ].join("\n"),
+      );
+      writeFileSync(join(dir, "page.html"), "cached\n");
+      const timed = async (name: string) => {
+        const started = process.hrtime.bigint();
+        await GenericContainer.fromDockerfile(dir).build(name, { deleteOnExit: false });
+        return Number((process.hrtime.bigint() - started) / 1_000_000n);
+      };
+      const firstMs = await timed("tc-cache:one");
+      const secondMs = await timed("tc-cache:two");
+      const first = await client.getImage("tc-cache:one").inspect();
+      const second = await client.getImage("tc-cache:two").inspect();
+      expect(second.Id).toBe(first.Id);
+      process.stderr.write(`fromDockerfile: first build ${firstMs} ms, the same again ${secondMs} ms\n`);
+      await client.getImage("tc-cache:one").remove();
+      // The last name: the image and its build's steps go.
+      const removed = (await client.getImage("tc-cache:two").remove()) as { Deleted?: string }[];
+      expect(removed.filter((entry) => entry.Deleted).length).toBe(4);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

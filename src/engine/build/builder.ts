@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { lstat, open, readdir, realpath } from "node:fs/promises";
 import { join, posix } from "node:path";
@@ -7,6 +8,7 @@ import { extract, type Header, pack } from "tar-stream";
 import { applyConfigChanges, CHANGE_INSTRUCTIONS, words } from "../../images/config-changes.js";
 import type { ImageRunConfig } from "../../images/media-types.js";
 import { normalizeReference } from "../../images/reference.js";
+import type { ImageRecord } from "../../images/store.js";
 import { isErrorCode } from "../../libcontainerd/types/errors.js";
 import { type ContainerdImages, familiarName } from "../containerd-images.js";
 import { removeRuntimeMountPoints } from "../containers/changes.js";
@@ -22,6 +24,7 @@ import {
 import type { ContainerRecord } from "../containers/store.js";
 import { badRequest, EngineError } from "../errors.js";
 import type { EventBus } from "../events.js";
+import { contextSourceHash, StepCache, sourcesHash } from "./cache.js";
 import type { BuildContext } from "./context.js";
 import { type Instruction, parseDockerfile } from "./dockerfile.js";
 
@@ -37,6 +40,8 @@ export interface BuildOptions {
   labels: Record<string, string>;
   quiet: boolean;
   pull: boolean;
+  /** `--no-cache`: every step runs, none is looked up in the image store. */
+  noCache: boolean;
   target: string;
   networkMode: string;
   signal: AbortSignal;
@@ -50,12 +55,16 @@ interface Stage {
   /** The image record (a name, dangling for intermediates) of the stage's current image. */
   ref: string;
   id: string;
+  /**
+   * The target digest of the stage's current image: what its next step's image records as its
+   * parent ("" on `FROM scratch` before a step made an image; the builder's cache key's first half).
+   */
+  digest: string;
   config: ImageRunConfig;
   /** ARGs declared in the stage, with their values (undefined: declared without one). */
   args: Map<string, string | undefined>;
   /** A CMD was given in this stage: an ENTRYPOINT no longer resets it. */
   cmdSet: boolean;
-  shell: string[];
 }
 
 /** A RUN whose command exited non-zero, with dockerd's words; its exit code goes in the errorDetail. */
@@ -79,14 +88,27 @@ const CONFIG_INSTRUCTIONS = new Set([...CHANGE_INSTRUCTIONS].filter((name) => na
 
 const shortId = (id: string): string => id.replace(/^sha256:/, "").slice(0, 12);
 
-/** The `|N K=V … ` dockerd puts before a RUN's command in the history when build args were set. */
-function argsPrefix(args: ReadonlyMap<string, string | undefined>, env: readonly string[]): string {
+/** What a stage starts with, whatever its image. */
+const freshStageState = () => ({
+  args: new Map<string, string | undefined>(),
+  cmdSet: false,
+});
+
+/** The shell a shell-form RUN, CMD and ENTRYPOINT run in: SHELL's (kept in the image config), else /bin/sh -c. */
+const shellOf = (stage: Stage): string[] =>
+  stage.config.Shell && stage.config.Shell.length > 0 ? stage.config.Shell : DEFAULT_SHELL;
+
+/**
+ * The `|N K=V …` dockerd puts before a RUN's command (prependEnvOnCmd) when build args were set:
+ * in its history and in its cache key, so that other build args run the step again.
+ */
+function argsPrefix(args: ReadonlyMap<string, string | undefined>, env: readonly string[]): string[] {
   const envKeys = new Set(env.map((entry) => entry.split("=", 1)[0]));
   const set = [...args]
     .filter((entry): entry is [string, string] => entry[1] !== undefined && !envKeys.has(entry[0]))
     .map(([key, value]) => `${key}=${value}`)
     .sort();
-  return set.length > 0 ? `|${set.length} ${set.join(" ")} ` : "";
+  return set.length > 0 ? [`|${set.length}`, ...set] : [];
 }
 
 /** The magic of the compressions ADD unpacks (plain tar is found by its `ustar`). */
@@ -160,13 +182,16 @@ function belowTop(): (name: string) => string | undefined {
  * dockerd's classic builder (builder/dockerfile): each instruction of the Dockerfile made an image
  * on the one before, RUN in a container from it, COPY and ADD written into a container's rootfs,
  * each committed as containerd's diff of its snapshot; the other instructions commit only a config.
- * No layer cache: every build runs every instruction (nocache). Intermediate containers and images
- * are removed whether the build succeeds, fails or its client goes away.
+ * A step whose image an earlier build made on the same image with the same config (and the same
+ * sources, for COPY and ADD) is not run again: that image is taken (the layer cache). Intermediate
+ * containers are removed whether the build succeeds, fails or its client goes away.
  */
 export class Build {
   private readonly containers = new Set<ContainerRecord>();
-  private readonly made: string[] = [];
+  /** The empty images `FROM scratch` stages start from: the build's own, removed at its end. */
+  private readonly scratchImages: string[] = [];
   private readonly stages: Stage[] = [];
+  private readonly cache: StepCache;
   private readonly consumedArgs = new Set<string>();
   private step = 0;
   private total = 0;
@@ -175,7 +200,9 @@ export class Build {
     private readonly deps: BuildDeps,
     private readonly context: BuildContext,
     private readonly opts: BuildOptions,
-  ) {}
+  ) {
+    this.cache = new StepCache(deps.images.service, opts.noCache);
+  }
 
   private say(text: string): void {
     if (!this.opts.quiet) this.opts.write({ stream: text });
@@ -229,8 +256,10 @@ export class Build {
       const [from, ...rest] = instructions;
       if (!from) continue;
       this.announce(from);
+      this.cache.reset();
       stage = await this.from(from, metaArgs);
       this.stages.push(stage);
+      await this.runTriggers(stage, metaArgs);
       for (const instruction of rest) {
         opts.signal.throwIfAborted();
         this.announce(instruction);
@@ -251,6 +280,23 @@ export class Build {
     if (unused.length > 0)
       this.say(`[Warning] One or more build-args [${unused.join(" ")}] were not consumed\n`);
     return this.finish(stage);
+  }
+
+  /**
+   * The ONBUILD triggers of the stage's image, run first as the stage's own instructions (moby's
+   * dispatchTriggeredOnBuild); the stage's config keeps none of them, so its image passes them on
+   * no further.
+   */
+  private async runTriggers(stage: Stage, metaArgs: ReadonlyMap<string, string | undefined>): Promise<void> {
+    const triggers = stage.config.OnBuild ?? [];
+    if (triggers.length === 0) return;
+    const { OnBuild: _triggers, ...rest } = stage.config;
+    stage.config = rest;
+    this.say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? "s" : ""}\n`);
+    for (const trigger of triggers) {
+      this.opts.signal.throwIfAborted();
+      for (const instruction of parseDockerfile(trigger)) await this.dispatch(stage, instruction, metaArgs);
+    }
   }
 
   private stageName(from: Instruction | undefined): string {
@@ -305,16 +351,20 @@ export class Build {
     const image = parts[0] ?? "";
     const name = (parts[2] ?? "").toLowerCase();
     const previous = this.stages.find((stage) => stage.name !== "" && stage.name === image.toLowerCase());
-    let ref: string;
-    if (previous) ref = previous.ref;
-    else if (image.toLowerCase() === "scratch")
-      throw new EngineError(501, "FROM scratch is not supported by this engine yet: build FROM an image");
-    else ref = await this.baseImage(image);
+    if (!previous && image.toLowerCase() === "scratch") {
+      // No image: the stage's containers start from an empty one of the build's own, and its first
+      // step's image has no parent (moby's FROM scratch, whose image id is "").
+      const empty = await images.service.scratch({ signal: this.opts.signal });
+      this.scratchImages.push(empty.record.name);
+      this.say(" ---> \n");
+      return { name, ref: empty.record.name, id: "", digest: "", config: {}, ...freshStageState() };
+    }
+    const ref = previous ? previous.ref : await this.baseImage(image);
     const resolved = await images.service.resolve(ref, { signal: this.opts.signal });
     const id = resolved.manifest.config.digest;
     this.say(` ---> ${shortId(id)}\n`);
     const config = structuredClone(resolved.config.config ?? {});
-    return { name, ref, id, config, args: new Map(), cmdSet: false, shell: [...DEFAULT_SHELL] };
+    return { name, ref, id, digest: resolved.record.target.digest, config, ...freshStageState() };
   }
 
   /** COPY --from's stage: a stage before by name or index, else an image (local, or pulled), as dockerd's. */
@@ -335,10 +385,9 @@ export class Build {
       name: "",
       ref,
       id: resolved.manifest.config.digest,
+      digest: resolved.record.target.digest,
       config: structuredClone(resolved.config.config ?? {}),
-      args: new Map(),
-      cmdSet: false,
-      shell: [...DEFAULT_SHELL],
+      ...freshStageState(),
     };
   }
 
@@ -395,7 +444,7 @@ export class Build {
       }
       // The shell form runs in SHELL's shell (applyConfigChanges knows only /bin/sh -c).
       if ((name === "cmd" || name === "entrypoint") && !instruction.json && instruction.args !== "") {
-        const command = [...stage.shell, instruction.args];
+        const command = [...shellOf(stage), instruction.args];
         if (name === "cmd") config.Cmd = command;
         else config.Entrypoint = command;
       }
@@ -417,8 +466,8 @@ export class Build {
       case "shell":
         if (!instruction.json || instruction.json.length === 0)
           throw badRequest("SHELL requires the arguments to be in JSON form");
-        stage.shell = instruction.json;
-        await this.commitConfig(stage, stage.config, nop);
+        // In the config (moby's runConfig.Shell): a build FROM this image runs in it too.
+        await this.commitConfig(stage, { ...stage.config, Shell: instruction.json }, nop);
         return;
       case "workdir": {
         const dir = words(instruction.args, this.variables(stage), true);
@@ -448,22 +497,41 @@ export class Build {
     }
   }
 
-  /** A new image of the stage's layers with `config`: the stage's image from now on. */
+  /**
+   * A new image of the stage's layers with `config`: the stage's image from now on. Its cache key
+   * is the config with the instruction as its Cmd (moby's `#(nop) ` comment in SHELL's shell).
+   */
   private async commitConfig(stage: Stage, config: ImageRunConfig, createdBy: string): Promise<void> {
+    const containerConfig = { ...config, Cmd: [...shellOf(stage), createdBy.replace(/^\/bin\/sh -c /, "")] };
+    if (await this.fromCache(stage, containerConfig, config)) return;
     const made = await this.deps.images.service.withConfig(stage.ref, {
       config,
       createdBy,
       signal: this.opts.signal,
+      buildCache: { parent: stage.digest, containerConfig },
     });
-    this.advance(stage, made.record.name, made.id, config);
+    this.advance(stage, made, config);
   }
 
-  private advance(stage: Stage, ref: string, id: string, config: ImageRunConfig): void {
-    this.made.push(ref);
-    stage.ref = ref;
-    stage.id = id;
+  /** The step's image from an earlier build, if the cache has it: the stage's image from now on. */
+  private async fromCache(
+    stage: Stage,
+    containerConfig: Record<string, unknown>,
+    config: ImageRunConfig,
+  ): Promise<boolean> {
+    const cached = await this.cache.probe(stage.digest, containerConfig, this.opts.signal);
+    if (!cached) return false;
+    this.say(" ---> Using cache\n");
+    this.advance(stage, cached, config);
+    return true;
+  }
+
+  private advance(stage: Stage, made: { record: ImageRecord; id: string }, config: ImageRunConfig): void {
+    stage.ref = made.record.name;
+    stage.id = made.id;
+    stage.digest = made.record.target.digest;
     stage.config = config;
-    this.say(` ---> ${shortId(id)}\n`);
+    this.say(` ---> ${shortId(made.id)}\n`);
   }
 
   /** A container from the stage's image (removed by the build), for a RUN or to write files into. */
@@ -511,6 +579,11 @@ export class Build {
   ): Promise<void> {
     const { manager, images } = this.deps;
     const signal = this.opts.signal;
+    const containerConfig = {
+      ...stage.config,
+      Cmd: [...shellOf(stage), createdBy.replace(/^\/bin\/sh -c /, "")],
+    };
+    if (await this.fromCache(stage, containerConfig, stage.config)) return;
     const record = await this.container(stage, ["true"], stage.config.Env ?? []);
     await manager.withFilesystem(record, { signal }, (root) => write(record, root));
     const made = await images.service.commit(stage.ref, {
@@ -518,16 +591,21 @@ export class Build {
       snapshotKey: record.Id,
       config: stage.config,
       createdBy,
+      buildCache: { parent: stage.digest, containerConfig },
     });
     await this.removeContainer(record);
-    this.advance(stage, made.record.name, made.id, stage.config);
+    this.advance(stage, made, stage.config);
   }
 
   private async runStep(stage: Stage, instruction: Instruction): Promise<void> {
     const { manager, images } = this.deps;
     const signal = this.opts.signal;
-    const command = instruction.json ?? [...stage.shell, instruction.args];
+    const command = instruction.json ?? [...shellOf(stage), instruction.args];
     const configEnv = stage.config.Env ?? [];
+    // The key: the stage's config running the command, build args before it (moby's RUN probe).
+    const savedCommand = [...argsPrefix(stage.args, configEnv), ...command];
+    const containerConfig = { ...stage.config, Cmd: savedCommand, Entrypoint: null };
+    if (await this.fromCache(stage, containerConfig, stage.config)) return;
     const envKeys = new Set(configEnv.map((entry) => entry.split("=", 1)[0]));
     const argEnv = [...stage.args]
       .filter((entry): entry is [string, string] => entry[1] !== undefined && !envKeys.has(entry[0]))
@@ -562,11 +640,12 @@ export class Build {
       signal,
       snapshotKey: record.Id,
       config: stage.config,
-      createdBy: `${argsPrefix(stage.args, configEnv)}${command.join(" ")}`,
+      createdBy: savedCommand.join(" "),
+      buildCache: { parent: stage.digest, containerConfig },
     });
     this.say(`Removing intermediate container ${shortId(record.Id)}\n`);
     await this.removeContainer(record);
-    this.advance(stage, made.record.name, made.id, stage.config);
+    this.advance(stage, made, stage.config);
   }
 
   private async copyStep(stage: Stage, instruction: Instruction): Promise<void> {
@@ -591,7 +670,19 @@ export class Build {
       if (/^https?:\/\//.test(source))
         throw new EngineError(501, `ADD of a URL (${source}) is not supported by this engine`);
     const chown = instruction.flags.get("chown");
-    const createdBy = `/bin/sh -c #(nop) ${instruction.original}`;
+    const contextSources = from ? [] : await this.contextSources(sources);
+    // moby's `COPY [--chown=…] <sources' hash> in <dest> `: the same files (content and metadata)
+    // to the same place hit the cache; from a stage or an image, that image and those paths.
+    const hash = from
+      ? `from:${createHash("sha256")
+          .update([from.id, ...sources].join("\0"))
+          .digest("hex")}`
+      : sourcesHash(
+          await Promise.all(
+            contextSources.map((source) => contextSourceHash(source.path, source.base, signal)),
+          ),
+        );
+    const createdBy = `/bin/sh -c #(nop) ${instruction.name.toUpperCase()} ${chown ? `--chown=${chown} ` : ""}${hash} in ${dest} `;
     await this.commitLayer(stage, createdBy, async (record, root) => {
       const owner = chown ? await manager.userFor(record, chown, { signal }) : { uid: 0, gid: 0 };
       const destStat = await statInRoot(root, dest, record.Name.slice(1), signal).catch(() => undefined);
@@ -636,7 +727,7 @@ export class Build {
         }
         return;
       }
-      for (const source of await this.contextSources(sources)) {
+      for (const source of contextSources) {
         const stat = await lstat(source.path);
         if (isAdd && stat.isFile()) {
           const kind = await archiveKind(source.path);
@@ -726,8 +817,7 @@ export class Build {
   private async finish(stage: Stage): Promise<string> {
     const { images, events } = this.deps;
     const final = stage.ref;
-    const index = this.made.lastIndexOf(final);
-    if (index >= 0) this.made.splice(index, 1);
+    if (stage.digest === "") throw badRequest("No image was generated. Is your Dockerfile empty?");
     this.opts.write({ aux: { ID: stage.id } });
     if (this.opts.quiet) this.opts.write({ stream: `${stage.id}\n` });
     this.say(`Successfully built ${shortId(stage.id)}\n`);
@@ -740,9 +830,13 @@ export class Build {
     return stage.id;
   }
 
-  /** Removes the build's containers and the images nobody asked for, whatever happened (not on the request's signal). */
+  /**
+   * Removes the build's containers and its scratch images, whatever happened (not on the request's
+   * signal). The steps' images stay, as dockerd's: the cache of the next build (a failed build's
+   * too); `docker rmi` of an image takes its untagged parents, `docker image prune` the dangling.
+   */
   private async cleanUp(): Promise<void> {
     for (const record of [...this.containers]) await this.removeContainer(record).catch(() => {});
-    for (const ref of this.made) await this.deps.images.service.remove(ref).catch(() => {});
+    for (const ref of this.scratchImages) await this.deps.images.service.remove(ref).catch(() => {});
   }
 }

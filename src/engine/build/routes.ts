@@ -68,6 +68,7 @@ export function buildRoutes(router: Router, deps: BuildDeps): void {
         labels,
         quiet: queryBool(query, "q"),
         pull: queryBool(query, "pull"),
+        noCache: queryBool(query, "nocache"),
         target: query.get("target") ?? "",
         networkMode: query.get("networkmode") || "default",
         signal,
