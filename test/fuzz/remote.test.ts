@@ -6,7 +6,7 @@ import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import type { Container, Task } from "../../src/libcontainerd/types/client.js";
+import type { Container, Process, Task } from "../../src/libcontainerd/types/client.js";
 import { LibcontainerdError } from "../../src/libcontainerd/types/errors.js";
 import type { OciSpec } from "../../src/oci/spec.js";
 import { useRemote } from "../harness/remote.js";
@@ -192,18 +192,27 @@ describe("fuzzing the remote client against a real containerd", () => {
         fc.asyncProperty(
           anyId.filter((id) => id !== "exec-host"),
           async (execId) => {
+            let process: Process | undefined;
             try {
-              const process = await task.exec(
+              process = await task.exec(
                 execId,
                 { args: ["true"], cwd: "/", user: { uid: 0, gid: 0 } },
                 { stdio: { stdout: true, stderr: true } },
               );
-              expect(isValidId(execId)).toBe(true);
-              expect((await process.wait()).exitCode).toBe(0);
-              await process.delete();
             } catch (err) {
               if (!(err instanceof LibcontainerdError) || err.code !== "invalid_argument") throw err;
               expect(isValidId(execId)).toBe(false);
+            }
+            if (process) {
+              const exited = process.wait();
+              try {
+                expect(isValidId(execId)).toBe(true);
+                expect((await exited).exitCode).toBe(0);
+              } finally {
+                // A failed run leaves no exec or FIFO behind for the runs fast-check shrinks with next.
+                await exited;
+                await process.delete();
+              }
             }
             const execFifoDir = join(fx.ctrd.stateDir, fx.namespace, "exec-host");
             expect(existsSync(execFifoDir) ? readdirSync(execFifoDir) : []).toEqual([]);
