@@ -214,7 +214,9 @@ describe("fuzzing the remote client against a real containerd", () => {
   });
 
   test("exec ids: a valid one runs, an invalid one is InvalidArgumentError before any FIFO exists", async () => {
-    const container = await fx.client.newContainer("exec-host", fx.spec(["sleep", "120"]));
+    // Outlives any number of runs (a raised numRuns ran past a 120 s sleep: "cannot exec in a stopped
+    // state"); forceDelete ends it.
+    const container = await fx.client.newContainer("exec-host", fx.spec(["sleep", "86400"]));
     const task: Task = await container.newTask();
     await task.start();
     try {
