@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { NetworkManager, type NetworkManagerOptions } from "../../src/network/index.js";
+import { type Ipv4Subnet, overlaps, parseSubnet, subnetOf } from "../../src/network/subnet.js";
 
 /**
  * Names no other test run uses at the same time: bridge devices and subnets are host-wide, and
@@ -13,9 +14,40 @@ export function uniqueBridge(prefix = "tb"): string {
   return `${prefix}${randomBytes(4).toString("hex")}`.slice(0, 15);
 }
 
-/** A random /24 in 10.64.0.0–10.127.255.0 (the manager refuses it should it clash with a live one). */
+/** The subnets uniqueSubnet has handed out in this process: never handed out twice. */
+const handedOut = new Set<string>();
+
+/**
+ * A random /24 in 10.64.0.0–10.127.255.0 that no earlier call of this process returned and no
+ * host interface overlaps (the manager refuses a clash with a live network; a plain random pick
+ * repeated one about once per 16384 pairs, and a file takes several at once). Each vitest worker
+ * (VITEST_POOL_ID) draws from its own sixteen /16s, so the two files a run has going at once
+ * never pick the same one either; other runs on the host are told apart by the host check.
+ */
 export function uniqueSubnet(): string {
-  return `10.${randomInt(64, 128)}.${randomInt(0, 256)}.0/24`;
+  const firstBlock = workerBlock();
+  const onHost = hostSubnets();
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const subnet = `10.${firstBlock + randomInt(0, 16)}.${randomInt(0, 256)}.0/24`;
+    if (handedOut.has(subnet) || onHost.some((other) => overlaps(parseSubnet(subnet), other))) continue;
+    handedOut.add(subnet);
+    return subnet;
+  }
+  throw new Error(`no free /24 left in 10.${firstBlock}.0.0/12 for this test process`);
+}
+
+/** The first second octet of this worker's sixteen: vitest numbers the workers it runs at once 1, 2, … */
+function workerBlock(): number {
+  const poolId = Number(process.env.VITEST_POOL_ID);
+  return 64 + (Number.isInteger(poolId) && poolId > 0 ? (poolId - 1) % 4 : randomInt(0, 4)) * 16;
+}
+
+/** Every IPv4 subnet on a host interface, down ones included (os.networkInterfaces skips those). */
+function hostSubnets(): Ipv4Subnet[] {
+  return execFileSync("ip", ["-4", "-o", "addr", "show"], { encoding: "utf8" })
+    .split("\n")
+    .map((line) => subnetOf(/\binet (\S+)/.exec(line)?.[1] ?? ""))
+    .filter((subnet): subnet is Ipv4Subnet => subnet !== undefined);
 }
 
 /** The first three octets and a dot: what every iptables rule about an address of the /24 contains. */
