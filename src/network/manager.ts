@@ -327,7 +327,7 @@ export class NetworkManager {
           `container ${opts.containerId} (namespace ${opts.namespace}) is already attached to a network; delete it first`,
         );
       }
-      record = await this.reserve({ ...opts, extraHosts }, network, requests, config, dns, signal);
+      record = await this.reserve({ ...opts, extraHosts }, definition, requests, config, dns, signal);
       await this.createFiles(record, dns, signal);
     } catch (err) {
       return undo(err);
@@ -419,7 +419,7 @@ export class NetworkManager {
         ...(sandbox.resolvConfPath ? { resolvConfPath: sandbox.resolvConfPath } : {}),
       };
       // Recorded before the plugins run, as an attach's record is: a crash from here on is found by the GC.
-      await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
+      await this.writeNewRecord(record, definition, signal);
       await this.runPlugins(record, signal, false);
       return publicView(record);
     } catch (err) {
@@ -606,7 +606,7 @@ export class NetworkManager {
   /** The record first (so a crash from here on is found by the GC), with the host ports taken. */
   private async reserve(
     opts: AttachOptions,
-    network: string,
+    definition: NetworkInfo | undefined,
     requests: PortRequest[],
     config: CniConfigList | undefined,
     dns: string[],
@@ -616,7 +616,7 @@ export class NetworkManager {
       version: 1,
       namespace: opts.namespace,
       containerId: opts.containerId,
-      network,
+      network: opts.network ?? NO_NETWORK,
       cniContainerId: randomBytes(32).toString("hex"),
       owner: thisProcess(),
       state: "attaching",
@@ -630,7 +630,7 @@ export class NetworkManager {
     if (config) record.config = config;
     this.assignPaths(record, dns);
     if (requests.length === 0) {
-      await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
+      await this.writeNewRecord(record, definition, signal);
       return record;
     }
     return withLock(this.lockPath("ports"), signal, async () => {
@@ -646,11 +646,35 @@ export class NetworkManager {
           hostIP: port.hostIp,
         })),
       };
-      await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
+      await this.writeNewRecord(record, definition, signal);
       await this.reservedPorts.update(
         [...published.map(({ port }) => port), ...record.ports].map((port) => port.hostPort),
       );
       return record;
+    });
+  }
+
+  /**
+   * The first write of a new record. On a named network it is made under the networks lock, and only
+   * while the network is still the one its config was made from: removeNetwork takes that lock and
+   * refuses a network with records, so once this is written the network stays until the record goes,
+   * and a network removed since the caller read it (without the lock, as every attach does) fails the
+   * attach here. Written regardless, the bridge plugin would make the removed network's bridge again,
+   * and nothing would ever remove it.
+   */
+  private async writeNewRecord(
+    record: AttachmentRecord,
+    definition: NetworkInfo | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (!definition) {
+      await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
+      return;
+    }
+    await withLock(this.lockPath("networks"), signal, async () => {
+      if ((await this.readDefinition(definition.name))?.id !== definition.id)
+        throw this.unknownNetwork(definition.name);
+      await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
     });
   }
 

@@ -13,12 +13,14 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { open } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import type { Container, Task } from "../../src/libcontainerd/types/client.js";
+import { NotFoundError } from "../../src/libcontainerd/types/errors.js";
 import { identityOf } from "../../src/network/files.js";
 import {
   applyNetwork,
@@ -26,7 +28,7 @@ import {
   type NetworkManager,
   type PortMapping,
 } from "../../src/network/index.js";
-import { deleteLink, ensureMasquerade, removeMasquerade } from "../../src/network/links.js";
+import { deleteLink, ensureMasquerade, linkExists, removeMasquerade } from "../../src/network/links.js";
 import { formatPortList, parsePortList } from "../../src/network/reserved-ports.js";
 import {
   fetchWhenUp,
@@ -1003,3 +1005,79 @@ function ourReservedPorts(): number[] {
   const file = join(stateDir(), "reserved-ports.json");
   return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as number[]) : [];
 }
+
+describe("removeNetwork racing an attach or a connect", { timeout: 240_000 }, () => {
+  /**
+   * Holds the container's lock with a FIFO in its place, runs `step` (an attach or connect of that
+   * container), and once `step` has read the network's definition and waits for the lock, removes the
+   * network. Opening the FIFO for writing returns when the waiter opens it to read the lock's owner:
+   * the definition is read by then, so the interleaving is the same on every run. Then the FIFO goes
+   * and `step` takes the lock.
+   */
+  async function removedWhileWaiting<T>(
+    containerId: string,
+    network: string,
+    step: () => Promise<T>,
+  ): Promise<PromiseSettledResult<T>> {
+    const lock = join(stateDir(), "locks", `container-${fx.namespace}-${containerId}`);
+    mkdirSync(dirname(lock), { recursive: true });
+    expect(spawnSync("mkfifo", [lock]).status).toBe(0);
+    const outcome = step().then(
+      (value): PromiseSettledResult<T> => ({ status: "fulfilled", value }),
+      (reason: unknown): PromiseSettledResult<T> => ({ status: "rejected", reason }),
+    );
+    const writer = await open(lock, "w");
+    await manager.removeNetwork(network);
+    rmSync(lock);
+    await writer.write("{}");
+    await writer.close();
+    return outcome;
+  }
+
+  /** What the old code left: the bridge the plugin made again, and its IPAM state. */
+  function removeLeftovers(bridge: string, network: string): void {
+    if (linkExists(bridge)) spawnSync("ip", ["link", "delete", bridge]);
+    rmSync(join(stateDir(), "ipam", network), { recursive: true, force: true });
+  }
+
+  test("an attach to a network removed after it read the definition fails NotFound and makes no bridge", async () => {
+    const name = `race-attach-${process.pid}`;
+    const bridge = uniqueBridge();
+    await manager.createNetwork({ name, subnet: uniqueSubnet(), bridge });
+    const id = uniqueId("race");
+    try {
+      const outcome = await removedWhileWaiting(id, name, () =>
+        manager.attach({ namespace: fx.namespace, containerId: id, network: name }),
+      );
+      expect(outcome.status).toBe("rejected");
+      expect(outcome.status === "rejected" && outcome.reason).toBeInstanceOf(NotFoundError);
+      expect(linkExists(bridge)).toBe(false);
+      expect(existsSync(join(stateDir(), "ipam", name))).toBe(false);
+      expect(existsSync(join(stateDir(), "attachments", fx.namespace, `${id}.json`))).toBe(false);
+    } finally {
+      await manager.detach(fx.namespace, id);
+      removeLeftovers(bridge, name);
+    }
+  });
+
+  test("a connect to a network removed after it read the definition fails NotFound and makes no bridge", async () => {
+    const name = `race-connect-${process.pid}`;
+    const bridge = uniqueBridge();
+    await manager.createNetwork({ name, subnet: uniqueSubnet(), bridge });
+    const id = uniqueId("race");
+    await manager.attach({ namespace: fx.namespace, containerId: id, network: "bridge" });
+    try {
+      const outcome = await removedWhileWaiting(id, name, () =>
+        manager.connect({ namespace: fx.namespace, containerId: id, network: name }),
+      );
+      expect(outcome.status).toBe("rejected");
+      expect(outcome.status === "rejected" && outcome.reason).toBeInstanceOf(NotFoundError);
+      expect(linkExists(bridge)).toBe(false);
+      expect((await manager.attachments(fx.namespace, id)).map((a) => a.network)).toEqual(["bridge"]);
+    } finally {
+      await manager.detach(fx.namespace, id);
+      removeLeftovers(bridge, name);
+    }
+    expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+  });
+});
