@@ -72,7 +72,7 @@ import {
 } from "./links.js";
 import { createNetns, isNetns, removeNetns } from "./netns.js";
 import { type PortMapping, type PortRequest, parsePortSpec } from "./ports.js";
-import { ReservedPorts } from "./reserved-ports.js";
+import { ReservedPorts, type ReservedPortsHost } from "./reserved-ports.js";
 import { isolatedAttachment } from "./spec.js";
 import {
   checkGateway,
@@ -111,6 +111,8 @@ export interface NetworkManagerOptions {
   defaultNetwork?: { subnet?: string; gateway?: string; bridge?: string };
   /** The host's resolv.conf (default /etc/resolv.conf). */
   hostResolvConf?: string;
+  /** The kernel's reserved ports, their host-wide lock and registry (default: the host's; see reserved-ports.ts). */
+  reservedPorts?: ReservedPortsHost;
   logger?: Logger;
 }
 
@@ -162,7 +164,7 @@ export class NetworkManager {
 
   constructor(private readonly options: NetworkManagerOptions) {
     this.plugins = new CniPlugins(options.pluginDirs ?? DEFAULT_PLUGIN_DIRS);
-    this.reservedPorts = new ReservedPorts(options.stateDir, options.logger);
+    this.reservedPorts = new ReservedPorts(options.stateDir, options.logger, options.reservedPorts);
   }
 
   // ---- networks -------------------------------------------------------------------------------

@@ -17,29 +17,39 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { withLock } from "./files.js";
 
-const SYSCTL = "/proc/sys/net/ipv4/ip_local_reserved_ports";
-/** The list is the host's, shared by every state dir: one lock for all who change it. */
-const HOST_LOCK = "/run/lock/libcontainerd-reserved-ports.lock";
-/**
- * Which state dir added each of ctrd's entries, host-wide: a state dir removed with entries still listed
- * (a test's temporary dir, a data root wiped while containers published ports) has no one left to take
- * them out, so the next update of any state dir does, once that dir no longer records them.
- */
-const HOST_REGISTRY = "/run/lock/libcontainerd-reserved-ports.json";
-/**
- * The list is best effort: its lock is held for a read and a write, so a wait this long means a holder
- * that is stuck (a stopped process), and publishing goes on without the list rather than waiting on it.
- * The next update (every attach, detach and GC) puts the list right.
- */
-const HOST_LOCK_WAIT_MS = 10_000;
+/** The host's list, the lock every state dir takes to change it, and how long that lock is waited for. */
+export interface ReservedPortsHost {
+  /** The kernel's list. */
+  sysctl: string;
+  /** The list is the host's, shared by every state dir: one lock for all who change it. */
+  lock: string;
+  /**
+   * Which state dir added each of ctrd's entries, host-wide: a state dir removed with entries still
+   * listed (a test's temporary dir, a data root wiped while containers published ports) has no one left
+   * to take them out, so the next update of any state dir does, once that dir no longer records them.
+   */
+  registry: string;
+  /**
+   * The list is best effort: its lock is held for a read and a write, so a wait this long means a holder
+   * that is stuck (a stopped process), and publishing goes on without the list rather than waiting on
+   * it. The next update (every attach, detach and GC) puts the list right.
+   */
+  lockWaitMs: number;
+}
+
+export const HOST_RESERVED_PORTS: ReservedPortsHost = {
+  sysctl: "/proc/sys/net/ipv4/ip_local_reserved_ports",
+  lock: "/run/lock/libcontainerd-reserved-ports.lock",
+  registry: "/run/lock/libcontainerd-reserved-ports.json",
+  lockWaitMs: 10_000,
+};
 
 export class ReservedPorts {
   constructor(
     /** Where the ports ctrd added are recorded (the network state dir). */
     private readonly stateDir: string,
     private readonly logger?: Logger,
-    private readonly sysctl = SYSCTL,
-    private readonly hostLock = { path: HOST_LOCK, waitMs: HOST_LOCK_WAIT_MS, registry: HOST_REGISTRY },
+    private readonly host: ReservedPortsHost = HOST_RESERVED_PORTS,
   ) {}
 
   /**
@@ -53,8 +63,9 @@ export class ReservedPorts {
     // is this state dir's, read under its ports lock, so no one changes it meanwhile.
     if (wanted.size === 0 && this.ours().size === 0) return;
     try {
-      const { path, waitMs } = this.hostLock;
-      await withLock(path, AbortSignal.timeout(waitMs), async () => this.updateLocked(wanted));
+      await withLock(this.host.lock, AbortSignal.timeout(this.host.lockWaitMs), async () =>
+        this.updateLocked(wanted),
+      );
     } catch (err) {
       this.logger?.warn({ err }, "could not keep published ports out of the kernel's ephemeral ports");
     }
@@ -64,7 +75,7 @@ export class ReservedPorts {
     const ours = this.ours();
     let list: Set<number>;
     try {
-      list = parsePortList(readFileSync(this.sysctl, "utf8"));
+      list = parsePortList(readFileSync(this.host.sysctl, "utf8"));
     } catch (err) {
       this.logger?.debug({ err }, "the kernel's reserved ports cannot be read");
       return;
@@ -97,15 +108,15 @@ export class ReservedPorts {
     for (const port of ours) registry[String(port)] = this.stateDir;
     // The registry first: a crash after it leaves an entry the next update finds unrecorded and takes out
     // (and re-adds, if this state dir still publishes it), where one after the list would leave it for good.
-    writeFileSync(this.hostLock.registry, JSON.stringify(registry));
+    writeFileSync(this.host.registry, JSON.stringify(registry));
     const after = formatPortList(list);
-    if (after !== before) writeFileSync(this.sysctl, `${after}\n`);
+    if (after !== before) writeFileSync(this.host.sysctl, `${after}\n`);
     writeFileSync(this.recordPath(), JSON.stringify([...ours].sort((a, b) => a - b)));
   }
 
   private registry(): Record<string, string> {
     try {
-      const parsed: unknown = JSON.parse(readFileSync(this.hostLock.registry, "utf8"));
+      const parsed: unknown = JSON.parse(readFileSync(this.host.registry, "utf8"));
       if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed))
         return Object.fromEntries(
           Object.entries(parsed).filter(
