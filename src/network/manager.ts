@@ -469,7 +469,7 @@ export class NetworkManager {
         );
       }
       await this.leave(record);
-      if (record.ports.length > 0) await this.updateReservedPorts(undefined);
+      if (record.ports.length > 0) await this.updateReservedPorts();
       if (record.state === "attached") await this.refreshHosts([network], record, signal);
     });
   }
@@ -544,7 +544,7 @@ export class NetworkManager {
     }
     await removeOrphanTemporaries(join(this.options.stateDir, "attachments", namespace));
     await this.removeStaleReleasing();
-    await this.updateReservedPorts(signal);
+    await this.updateReservedPorts();
     const dir = join(this.options.stateDir, "containers", namespace);
     for (const id of existsSync(dir) ? readdirSync(dir) : []) {
       if (existsSync(this.recordPath(namespace, id))) continue;
@@ -635,7 +635,7 @@ export class NetworkManager {
       await this.writeNewRecord(record, definition, signal);
       return record;
     }
-    return withLock(this.lockPath("ports"), signal, async () => {
+    await withLock(this.lockPath("ports"), signal, async () => {
       const published = (await this.allRecords()).flatMap((other) =>
         other.ports.map((port) => ({ port, owner: `${other.namespace}/${other.containerId}` })),
       );
@@ -649,11 +649,10 @@ export class NetworkManager {
         })),
       };
       await this.writeNewRecord(record, definition, signal);
-      await this.reservedPorts.update(
-        [...published.map(({ port }) => port), ...record.ports].map((port) => port.hostPort),
-      );
-      return record;
     });
+    // After the ports lock, not under it: the host-wide list may have to wait for its lock.
+    await this.updateReservedPorts();
+    return record;
   }
 
   /**
@@ -787,14 +786,14 @@ export class NetworkManager {
     if (record.netnsPath) await removeNetns(record.netnsPath);
     await rm(this.containerDir(record.namespace, record.containerId), { recursive: true, force: true });
     await rm(this.pathOf(record), { force: true });
-    if (record.ports.length > 0) await this.updateReservedPorts(undefined);
+    if (record.ports.length > 0) await this.updateReservedPorts();
   }
 
   /** A network connected later: its DEL, then its record. */
   private async removeConnected(record: AttachmentRecord): Promise<void> {
     await this.removeEndpoint(record);
     await rm(this.pathOf(record), { force: true });
-    if (record.ports.length > 0) await this.updateReservedPorts(undefined);
+    if (record.ports.length > 0) await this.updateReservedPorts();
   }
 
   /**
@@ -858,12 +857,15 @@ export class NetworkManager {
     return paths;
   }
 
-  /** Under the ports lock: the kernel's reserved ports follow what every attachment publishes now. */
-  private async updateReservedPorts(signal: AbortSignal | undefined): Promise<void> {
-    await withLock(this.lockPath("ports"), signal, async () => {
-      const records = await this.allRecords();
-      await this.reservedPorts.update(records.flatMap((record) => record.ports.map((port) => port.hostPort)));
-    });
+  /**
+   * The kernel's reserved ports follow what every attachment publishes now: called after each change of
+   * the records; the records are read under the host lock (see reserved-ports.ts), so no lock of ours
+   * is needed, and none is held while it is waited for.
+   */
+  private async updateReservedPorts(): Promise<void> {
+    await this.reservedPorts.update(async () =>
+      (await this.allRecords()).flatMap((record) => record.ports.map((port) => port.hostPort)),
+    );
   }
 
   /** Release markers whose process died during its DEL (each ADD also skips and removes such a one). */

@@ -8,14 +8,17 @@
  * `allocateHostPorts` refuses a port some process has bound.
  *
  * The list is the host's (an administrator's entries are kept): this file records which entries ctrd
- * added, and removes only those, once no attachment publishes the port. Called under the ports lock.
- * Best effort: where the list cannot be written (no root, a read-only /proc) ports are published
- * without it.
+ * added, and removes only those, once no attachment publishes the port. Every change of the records
+ * (attach, detach, GC) is followed by an update that reads them under the host lock, so the last one to
+ * hold it writes what is published then; none is made under the ports lock, which would make every
+ * attach wait behind another's wait for the host lock. Best effort: where the list cannot be written
+ * (no root, a read-only /proc) ports are published without it.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { withLock } from "./files.js";
+import { DeadlineExceededError } from "../errors.js";
+import { isAlive, lockOwner, type ProcessIdentity, withLock, writeFileAtomic } from "./files.js";
 
 /** The host's list, the lock every state dir takes to change it, and how long that lock is waited for. */
 export interface ReservedPortsHost {
@@ -52,23 +55,66 @@ export class ReservedPorts {
     private readonly host: ReservedPortsHost = HOST_RESERVED_PORTS,
   ) {}
 
+  /** The update running now, and the one queued behind it that every caller meanwhile shares. */
+  private running: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+
   /**
-   * Makes the list hold exactly `published` of the ports ctrd adds: adds the new ones, removes the
-   * others. Never fails: a list that cannot be changed is logged.
+   * Makes the list hold exactly the ports `published` reads (every attachment's, read under the host
+   * lock) of those ctrd adds: adds the new ones, removes the others. Never fails: a list that cannot be
+   * changed is logged. Callers while one update runs share the one after it: their records were written
+   * before they called, so a run that starts later reads them.
    */
-  async update(published: Iterable<number>): Promise<void> {
-    const wanted = new Set(published);
-    // The network GC calls this at the start of every run and rm: with nothing published and nothing of
-    // ours listed (the usual case), it neither takes the host-wide lock nor reads the list. The record
-    // is this state dir's, read under its ports lock, so no one changes it meanwhile.
-    if (wanted.size === 0 && this.ours().size === 0) return;
+  update(published: () => Promise<Iterable<number>>): Promise<void> {
+    if (this.queued) return this.queued;
+    if (!this.running) return this.start(published);
+    const queued = this.running.then(() => {
+      this.queued = undefined;
+      return this.start(published);
+    });
+    this.queued = queued;
+    return queued;
+  }
+
+  private start(published: () => Promise<Iterable<number>>): Promise<void> {
+    const run = this.run(published).finally(() => {
+      if (this.running === run) this.running = undefined;
+    });
+    this.running = run;
+    return run;
+  }
+
+  private async run(published: () => Promise<Iterable<number>>): Promise<void> {
     try {
-      await withLock(this.host.lock, AbortSignal.timeout(this.host.lockWaitMs), async () =>
-        this.updateLocked(wanted),
-      );
+      // The network GC calls this at the start of every run and rm: with nothing published and nothing
+      // of ours listed (the usual case), it neither takes the host-wide lock nor reads the list.
+      if (new Set(await published()).size === 0 && this.ours().size === 0) return;
+      // A holder this state dir or another already waited for in vain, still holding the lock: stopped,
+      // not busy. Waited for again, it would cost every attach the whole wait.
+      const holder = await lockOwner(this.host.lock);
+      if (holder && isAlive(holder) && sameProcess(holder, await lockOwner(this.stuckPath()))) {
+        this.logger?.debug(
+          { holder },
+          "the reserved ports' host lock is held by a stuck process: not waited for",
+        );
+        return;
+      }
+      await withLock(this.host.lock, AbortSignal.timeout(this.host.lockWaitMs), async () => {
+        this.updateLocked(new Set(await published()));
+        rmSync(this.stuckPath(), { force: true });
+      });
     } catch (err) {
+      if (err instanceof DeadlineExceededError) {
+        const holder = await lockOwner(this.host.lock).catch(() => undefined);
+        if (holder) await writeFileAtomic(this.stuckPath(), JSON.stringify(holder)).catch(() => {});
+      }
       this.logger?.warn({ err }, "could not keep published ports out of the kernel's ephemeral ports");
     }
+  }
+
+  /** The holder of the host lock that was waited for in vain (host-wide, beside the lock). */
+  private stuckPath(): string {
+    return `${this.host.lock}.stuck`;
   }
 
   private updateLocked(wanted: Set<number>): void {
@@ -135,6 +181,9 @@ export class ReservedPorts {
     return recordPathOf(this.stateDir);
   }
 }
+
+const sameProcess = (a: ProcessIdentity, b: ProcessIdentity | undefined): boolean =>
+  b !== undefined && a.pid === b.pid && a.startTime === b.startTime;
 
 const recordPathOf = (stateDir: string): string => join(stateDir, "reserved-ports.json");
 

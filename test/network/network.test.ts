@@ -18,6 +18,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import type { Container, Task } from "../../src/libcontainerd/types/client.js";
 import { NotFoundError } from "../../src/libcontainerd/types/errors.js";
@@ -1079,5 +1080,64 @@ describe("removeNetwork racing an attach or a connect", { timeout: 240_000 }, ()
       removeLeftovers(bridge, name);
     }
     expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+  });
+});
+
+describe("the host's reserved-ports lock held by a stopped process", { timeout: 240_000 }, () => {
+  /**
+   * The kernel's list is best effort: a holder that never lets go of its lock (a stopped ctrd) is waited
+   * for once, and not again while it holds it, nor with our ports lock held (which serialized every
+   * attach behind a full wait). A list, lock and registry of the test's own: the host's stay untouched.
+   */
+  test("five attaches and their detaches wait for it once; its end puts the list right", async () => {
+    const own = mkdtempSync(join(dir, "stuck-"));
+    const host = {
+      sysctl: join(own, "ip_local_reserved_ports"),
+      lock: join(own, "reserved-ports.lock"),
+      registry: join(own, "reserved-ports.json"),
+      lockWaitMs: 1000,
+    };
+    writeFileSync(host.sysctl, "\n");
+    const lines: string[] = [];
+    const logger = pino({ level: "debug" }, { write: (line: string) => lines.push(line) });
+    const stuckManager = managerIn(own, { reservedPorts: host, logger });
+    const holder = spawn("sleep", ["600"], { stdio: "ignore" });
+    await once(holder, "spawn");
+    holder.kill("SIGSTOP");
+    writeFileSync(host.lock, JSON.stringify(identityOf(holder.pid as number)));
+    const timeouts = () =>
+      lines.filter((line) => line.includes("could not keep published ports out of the kernel")).length;
+    const ids = Array.from({ length: 5 }, (_, i) => uniqueId(`stuck${i}`));
+    const attach = (id: string) =>
+      stuckManager.attach({
+        namespace: fx.namespace,
+        containerId: id,
+        network: "bridge",
+        ports: ["127.0.0.1::80"],
+      });
+    try {
+      const first = await Promise.all(ids.slice(0, 3).map(attach));
+      for (const id of ids.slice(3)) await attach(id);
+      for (const id of ids) await stuckManager.detach(fx.namespace, id);
+      // One wait in all, and the list never changed under a lock that someone else holds.
+      expect(timeouts()).toBe(1);
+      expect(readFileSync(host.sysctl, "utf8")).toBe("\n");
+      holder.kill("SIGKILL");
+      await once(holder, "exit");
+      // The holder gone, the next attach takes its stale lock over and lists its port.
+      const after = await attach(ids[0] as string);
+      expect(readFileSync(host.sysctl, "utf8")).toBe(`${after.ports[0]?.hostPort}\n`);
+      await stuckManager.detach(fx.namespace, ids[0] as string);
+      expect(readFileSync(host.sysctl, "utf8")).toBe("\n");
+      expect(first).toHaveLength(3);
+      expect(timeouts()).toBe(1);
+    } finally {
+      if (holder.exitCode === null && holder.signalCode === null) holder.kill("SIGKILL");
+      for (const id of ids) await stuckManager.detach(fx.namespace, id).catch(() => {});
+      const network = await stuckManager.inspectNetwork("bridge");
+      await stuckManager.removeNetwork("bridge");
+      expect(portsOfBridge(network.bridge)).toEqual([]);
+      expect(rulesFor(network.subnet, [], true)).toEqual([]);
+    }
   });
 });
