@@ -75,12 +75,14 @@ import { type PortMapping, type PortRequest, parsePortSpec } from "./ports.js";
 import { ReservedPorts, type ReservedPortsHost } from "./reserved-ports.js";
 import { isolatedAttachment } from "./spec.js";
 import {
+  AddressInUseError,
   checkGateway,
   defaultGateway,
   formatSubnet,
   type Ipv4Subnet,
   overlaps,
   parseSubnet,
+  staticAddressRefusal,
   subnetOf,
   subnetsOf,
 } from "./subnet.js";
@@ -289,12 +291,20 @@ export class NetworkManager {
     const extraHosts = opts.extraHosts?.some((entry) => entry.address === HOST_GATEWAY)
       ? withHostGateway(opts.extraHosts, await this.hostGateway(opts))
       : [...(opts.extraHosts ?? [])];
-    if (network === NO_NETWORK && dns.length === 0 && extraHosts.length === 0)
+    if (
+      network === NO_NETWORK &&
+      dns.length === 0 &&
+      extraHosts.length === 0 &&
+      opts.ipv4Address === undefined
+    )
       return isolatedAttachment(opts.namespace, opts.containerId);
     const signal = callSignal(opts);
     const definition =
       network === NO_NETWORK || network === HOST_NETWORK ? undefined : await this.network(network, signal);
-    const config = definition ? this.configList(definition, requests.length > 0) : undefined;
+    checkStaticAddress(network, definition, opts.ipv4Address);
+    const config = definition
+      ? this.configList(definition, requests.length > 0, true, opts.ipv4Address !== undefined)
+      : undefined;
     if (config) {
       this.plugins.checkAll(config);
       this.plugins.find(LOOPBACK.plugins[0]!.type);
@@ -373,6 +383,7 @@ export class NetworkManager {
     }
     const signal = callSignal(opts);
     const definition = await this.network(opts.network, signal);
+    checkStaticAddress(opts.network, definition, opts.ipv4Address);
     const release = await acquireLock(
       this.lockPath(`container-${opts.namespace}-${opts.containerId}`),
       signal,
@@ -398,7 +409,12 @@ export class NetworkManager {
           `container ${opts.containerId} (namespace ${opts.namespace}) is already connected to network ${opts.network}`,
         );
       }
-      const config = this.configList(definition, false, !current.some(hasDefaultRoute));
+      const config = this.configList(
+        definition,
+        false,
+        !current.some(hasDefaultRoute),
+        opts.ipv4Address !== undefined,
+      );
       this.plugins.checkAll(config);
       record = {
         version: 1,
@@ -419,6 +435,9 @@ export class NetworkManager {
         netnsPath: sandbox.netnsPath,
         ...(sandbox.hostsPath ? { hostsPath: sandbox.hostsPath } : {}),
         ...(sandbox.resolvConfPath ? { resolvConfPath: sandbox.resolvConfPath } : {}),
+        ...(opts.ipv4Address !== undefined
+          ? { capabilityArgs: staticAddressArgs(definition, opts.ipv4Address) }
+          : {}),
       };
       // Recorded before the plugins run, as an attach's record is: a crash from here on is found by the GC.
       await this.writeNewRecord(record, definition, signal);
@@ -630,6 +649,8 @@ export class NetworkManager {
       ports: [],
     };
     if (config) record.config = config;
+    if (definition && opts.ipv4Address !== undefined)
+      record.capabilityArgs = staticAddressArgs(definition, opts.ipv4Address);
     this.assignPaths(record, dns);
     if (requests.length === 0) {
       await this.writeNewRecord(record, definition, signal);
@@ -641,6 +662,7 @@ export class NetworkManager {
       );
       record.ports = await allocateHostPorts(requests, published);
       record.capabilityArgs = {
+        ...record.capabilityArgs,
         portMappings: record.ports.map((port) => ({
           hostPort: port.hostPort,
           containerPort: port.containerPort,
@@ -751,13 +773,17 @@ export class NetworkManager {
         newNetns
           ? this.plugins.add(LOOPBACK, this.runtime(record, record.netnsPath, "lo"), signal)
           : Promise.resolve(undefined),
-        this.plugins.add(record.config, this.runtime(record, record.netnsPath), signal, async (bridged) => {
-          // Recorded before the rule plugins run: a crash during theirs leaves a DEL that knows the
-          // address (firewall's DEL removes nothing without it), as libcni's cache would not.
-          record.result = bridged;
-          await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
-          await this.awaitRulesRemoved(record.network, bridged, signal);
-        }),
+        this.plugins
+          .add(record.config, this.runtime(record, record.netnsPath), signal, async (bridged) => {
+            // Recorded before the rule plugins run: a crash during theirs leaves a DEL that knows the
+            // address (firewall's DEL removes nothing without it), as libcni's cache would not.
+            record.result = bridged;
+            await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
+            await this.awaitRulesRemoved(record.network, bridged, signal);
+          })
+          .catch((err: unknown) => {
+            throw addressTaken(err) ?? err;
+          }),
       ]);
       const result = attached as CniResult;
       record.result = result;
@@ -988,13 +1014,20 @@ export class NetworkManager {
    * The chain: bridge with host-local IPAM, portmap when ports are published, firewall. The default
    * route is the first network's: a network connected later gives only its subnet's route.
    */
-  private configList(network: NetworkInfo, withPorts: boolean, defaultRoute = true): CniConfigList {
+  private configList(
+    network: NetworkInfo,
+    withPorts: boolean,
+    defaultRoute = true,
+    staticAddress = false,
+  ): CniConfigList {
     return {
       cniVersion: CNI_VERSION,
       name: network.name,
       plugins: [
         {
           type: "bridge",
+          // The container's own address (--ip) reaches host-local as the `ips` runtime argument.
+          ...(staticAddress ? { capabilities: { ips: true } } : {}),
           bridge: network.bridge,
           isGateway: true,
           // Masquerading is one rule per network (ensureMasquerade), not the plugin's chain per container.
@@ -1106,6 +1139,7 @@ export class NetworkManager {
       createdAt: new Date().toISOString(),
       isDefault: opts.name === DEFAULT_NETWORK,
       labels: { ...(opts.labels ?? {}) },
+      ...(opts.subnet !== undefined ? { subnetConfigured: true } : {}),
     };
     await writeFileAtomic(this.definitionPath(opts.name), `${JSON.stringify(network, null, 2)}\n`);
     return network;
@@ -1178,6 +1212,33 @@ export class NetworkManager {
   private lockPath(name: string): string {
     return join(this.options.stateDir, "locks", name);
   }
+}
+
+/** A container's own address (--ip) refused as dockerd refuses it, before anything is set up. */
+function checkStaticAddress(
+  name: string,
+  network: NetworkInfo | undefined,
+  address: string | undefined,
+): void {
+  if (address === undefined) return;
+  const refusal = staticAddressRefusal(name, network, address);
+  if (refusal) throw new InvalidArgumentError(refusal);
+}
+
+/** host-local's `ips` runtime argument: the address with the subnet's prefix. */
+function staticAddressArgs(network: NetworkInfo, address: string): Record<string, unknown> {
+  return { ips: [`${address}/${network.subnet.split("/")[1]}`] };
+}
+
+/**
+ * host-local refusing a requested address that another container holds, or that is the gateway, as
+ * dockerd's IPAM says it ("Address already in use"); undefined for any other error.
+ */
+function addressTaken(err: unknown): AddressInUseError | undefined {
+  const taken = /requested IP address \S+ is not available|requested ip \S+ is subnet's gateway/;
+  return err instanceof CniPluginError && err.plugin === "bridge" && taken.test(err.message)
+    ? new AddressInUseError("Address already in use", { cause: err })
+    : undefined;
 }
 
 function hostsEntry(record: AttachmentRecord): HostsEntry {
