@@ -142,8 +142,10 @@ describe("docker network connect and disconnect", () => {
       const twice = await engine.docker(["network", "connect", b, client]);
       expect(twice.stderr).toMatch(new RegExp(`endpoint with name ${client} already exists in network ${b}`));
       expect((await engine.docker(["network", "connect", "host", client])).stderr).toMatch(/host network/);
-      expect((await engine.docker(["network", "connect", "--ip", "10.99.0.9", b, client])).stderr).toMatch(
-        /static address \(--ip\) is not supported/,
+      expect(
+        (await engine.docker(["network", "connect", "--ip", "10.99.0.9", "bridge", client])).stderr,
+      ).toMatch(
+        /invalid endpoint settings:\nuser specified IP address is supported on user defined networks only/,
       );
 
       const disconnected = await engine.docker(["network", "disconnect", b, client]);

@@ -1035,6 +1035,19 @@ describe("removeNetwork racing an attach or a connect", { timeout: 240_000 }, ()
     return outcome;
   }
 
+  /** `step` fails NotFound, and the removed network's bridge is not made again. */
+  async function expectNotFoundWhenRemovedMeanwhile<T>(
+    containerId: string,
+    network: string,
+    bridge: string,
+    step: () => Promise<T>,
+  ): Promise<void> {
+    const outcome = await removedWhileWaiting(containerId, network, step);
+    expect(outcome.status).toBe("rejected");
+    expect(outcome.status === "rejected" && outcome.reason).toBeInstanceOf(NotFoundError);
+    expect(linkExists(bridge)).toBe(false);
+  }
+
   /** What the old code left: the bridge the plugin made again, and its IPAM state. */
   function removeLeftovers(bridge: string, network: string): void {
     if (linkExists(bridge)) spawnSync("ip", ["link", "delete", bridge]);
@@ -1047,12 +1060,9 @@ describe("removeNetwork racing an attach or a connect", { timeout: 240_000 }, ()
     await manager.createNetwork({ name, subnet: uniqueSubnet(), bridge });
     const id = uniqueId("race");
     try {
-      const outcome = await removedWhileWaiting(id, name, () =>
+      await expectNotFoundWhenRemovedMeanwhile(id, name, bridge, () =>
         manager.attach({ namespace: fx.namespace, containerId: id, network: name }),
       );
-      expect(outcome.status).toBe("rejected");
-      expect(outcome.status === "rejected" && outcome.reason).toBeInstanceOf(NotFoundError);
-      expect(linkExists(bridge)).toBe(false);
       expect(existsSync(join(stateDir(), "ipam", name))).toBe(false);
       expect(existsSync(join(stateDir(), "attachments", fx.namespace, `${id}.json`))).toBe(false);
     } finally {
@@ -1068,12 +1078,9 @@ describe("removeNetwork racing an attach or a connect", { timeout: 240_000 }, ()
     const id = uniqueId("race");
     await manager.attach({ namespace: fx.namespace, containerId: id, network: "bridge" });
     try {
-      const outcome = await removedWhileWaiting(id, name, () =>
+      await expectNotFoundWhenRemovedMeanwhile(id, name, bridge, () =>
         manager.connect({ namespace: fx.namespace, containerId: id, network: name }),
       );
-      expect(outcome.status).toBe("rejected");
-      expect(outcome.status === "rejected" && outcome.reason).toBeInstanceOf(NotFoundError);
-      expect(linkExists(bridge)).toBe(false);
       expect((await manager.attachments(fx.namespace, id)).map((a) => a.network)).toEqual(["bridge"]);
     } finally {
       await manager.detach(fx.namespace, id);
