@@ -1231,11 +1231,14 @@ function staticAddressArgs(network: NetworkInfo, address: string): Record<string
 }
 
 /**
- * host-local refusing a requested address that another container holds, or that is the gateway, as
- * dockerd's IPAM says it ("Address already in use"); undefined for any other error.
+ * host-local refusing a requested address that another container holds, that is the gateway, or the
+ * subnet's network or broadcast address (outside host-local's range; the subnet was checked before), as
+ * dockerd's IPAM says it, which holds those two from the start ("Address already in use"); undefined
+ * for any other error.
  */
 function addressTaken(err: unknown): AddressInUseError | undefined {
-  const taken = /requested IP address \S+ is not available|requested ip \S+ is subnet's gateway/;
+  const taken =
+    /requested IP address \S+ is not available|requested ip \S+ is subnet's gateway|failed to allocate all requested IPs/;
   return err instanceof CniPluginError && err.plugin === "bridge" && taken.test(err.message)
     ? new AddressInUseError("Address already in use", { cause: err })
     : undefined;

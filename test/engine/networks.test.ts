@@ -435,6 +435,9 @@ describe("a container's own address (--ip, IPAMConfig.IPv4Address)", () => {
         NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: address } } } },
       });
       expect(await status(asking(fixed, `${prefix}.30`))).toBe(403);
+      // The subnet's network and broadcast addresses are never a container's (dockerd's IPAM holds them).
+      expect(await status(asking(fixed, `${prefix}.0`))).toBe(403);
+      expect(await status(asking(fixed, `${prefix}.255`))).toBe(403);
       expect(await status(asking(fixed, "192.0.2.10"))).toBe(400);
       expect(await status(asking(auto, `${prefix}.31`))).toBe(400);
       expect(await status(asking(fixed, "not-an-address"))).toBe(400);
