@@ -3,6 +3,7 @@ import type { CallOptions } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
 import type { NetworkManager } from "../network/manager.js";
 import type { PortRequest } from "../network/ports.js";
+import { AddressInUseError } from "../network/subnet.js";
 import {
   DEFAULT_NETWORK,
   HOST_NETWORK,
@@ -11,8 +12,15 @@ import {
   NO_NETWORK,
 } from "../network/types.js";
 import type { ContainerRecord, EndpointRecord } from "./containers/store.js";
-import { badRequest, notFound } from "./errors.js";
-import { type EngineNetworks, extraHosts, type NetworkPlan, writeNameFiles } from "./network-plan.js";
+import { badRequest, EngineError, notFound } from "./errors.js";
+import {
+  checkEndpointIpam,
+  type EndpointIpamConfig,
+  type EngineNetworks,
+  extraHosts,
+  type NetworkPlan,
+  writeNameFiles,
+} from "./network-plan.js";
 
 /** The container's port requests: PortBindings, and with PublishAllPorts every exposed port on a free host port. */
 export function portRequests(record: ContainerRecord): PortRequest[] {
@@ -92,23 +100,28 @@ export class CniNetworks implements EngineNetworks {
     dir: string,
     opts: CallOptions = {},
     aliases: readonly string[] = [],
+    ipam?: EndpointIpamConfig,
   ): Promise<NetworkPlan> {
     const network = await this.networkName(record.HostConfig.NetworkMode, opts);
+    await this.checkIpam(network, ipam, opts);
     const hostname = record.Config.Hostname || record.Id.slice(0, 12);
     const names = dnsNames(record, network, aliases);
     // As dockerd: published ports are discarded on the host's network (create answers a warning).
     const requests = network === HOST_NETWORK ? [] : portRequests(record);
-    const attachment = await this.manager.attach({
-      ...opts,
-      namespace: this.namespace,
-      containerId: record.Id,
-      network,
-      ports: requests,
-      dns: record.HostConfig.Dns,
-      hostname,
-      extraHosts: extraHosts(record),
-      ...(names.length > 0 ? { aliases: names } : {}),
-    });
+    const attachment = await this.manager
+      .attach({
+        ...opts,
+        namespace: this.namespace,
+        containerId: record.Id,
+        network,
+        ports: requests,
+        dns: record.HostConfig.Dns,
+        hostname,
+        extraHosts: extraHosts(record),
+        ...(names.length > 0 ? { aliases: names } : {}),
+        ...(ipam?.IPv4Address !== undefined ? { ipv4Address: ipam.IPv4Address } : {}),
+      })
+      .catch(addressInUse);
     const own = writeNameFiles(record, dir, network === HOST_NETWORK);
     const ports: NetworkPlan["ports"] = {};
     for (const mapping of attachment.ports) {
@@ -122,7 +135,7 @@ export class CniNetworks implements EngineNetworks {
       hostsPath: attachment.hostsPath ?? own.hostsPath,
       resolvConfPath: attachment.resolvConfPath ?? own.resolvConfPath,
       hostnamePath: own.hostnamePath,
-      endpoints: { [network]: await this.endpoint(record, attachment, aliases, opts) },
+      endpoints: { [network]: await this.endpoint(record, attachment, aliases, opts, ipam) },
       ports,
     };
   }
@@ -136,7 +149,9 @@ export class CniNetworks implements EngineNetworks {
     network: string,
     aliases: readonly string[],
     opts: CallOptions = {},
+    ipam?: EndpointIpamConfig,
   ): Promise<EndpointRecord> {
+    await this.checkIpam(network, ipam, opts);
     const names = dnsNames(record, network, aliases);
     const attachment = await this.manager
       .connect({
@@ -145,7 +160,9 @@ export class CniNetworks implements EngineNetworks {
         containerId: record.Id,
         network,
         ...(names.length > 0 ? { aliases: names } : {}),
+        ...(ipam?.IPv4Address !== undefined ? { ipv4Address: ipam.IPv4Address } : {}),
       })
+      .catch(addressInUse)
       .catch(async (err: unknown) => {
         // Connected already though the container's record does not say so (the engine was killed
         // between the two): the interface that is there is the endpoint.
@@ -155,7 +172,21 @@ export class CniNetworks implements EngineNetworks {
         if (!existing) throw err;
         return existing;
       });
-    return this.endpoint(record, attachment, aliases, opts);
+    return this.endpoint(record, attachment, aliases, opts, ipam);
+  }
+
+  /** dockerd's 400s for an endpoint's own addresses, before anything is set up. */
+  private async checkIpam(
+    network: string,
+    ipam: EndpointIpamConfig | undefined,
+    opts: CallOptions,
+  ): Promise<void> {
+    if (!ipam) return;
+    const info =
+      network === NO_NETWORK || network === HOST_NETWORK
+        ? undefined
+        : await findNetwork(this.manager, network, opts).catch(() => undefined);
+    checkEndpointIpam(network, info, ipam);
   }
 
   async disconnect(record: ContainerRecord, network: string, opts?: CallOptions): Promise<boolean> {
@@ -174,6 +205,7 @@ export class CniNetworks implements EngineNetworks {
     attachment: NetworkAttachment,
     aliases: readonly string[],
     opts?: CallOptions,
+    ipam?: EndpointIpamConfig,
   ): Promise<EndpointRecord> {
     const network = attachment.network;
     const [ip = "", prefix = "0"] = (attachment.addresses[0] ?? "").split("/");
@@ -194,8 +226,15 @@ export class CniNetworks implements EngineNetworks {
       IPPrefixLen: Number(prefix),
       MacAddress: attachment.macAddress ?? "",
       Aliases: isUserNetwork(network) ? [...new Set([record.Id.slice(0, 12), ...aliases])] : null,
+      ...(ipam?.IPv4Address !== undefined ? { IPAMConfig: { IPv4Address: ipam.IPv4Address } } : {}),
     };
   }
+}
+
+/** dockerd's IPAM error for an address another endpoint holds: a 403 (libnetwork's ErrIPAlreadyAllocated). */
+function addressInUse(err: unknown): never {
+  if (err instanceof AddressInUseError) throw new EngineError(403, err.message, { cause: err });
+  throw err;
 }
 
 function isUserNetwork(network: string): boolean {

@@ -110,8 +110,8 @@ export class Engine {
     commitRoutes(this.router, { images: options.images, store, manager: this.manager });
     buildRoutes(this.router, { images: options.images, manager: this.manager, events: this.events });
     networkRoutes(this.router, options.networks, store, this.events, {
-      connect: (record, network, aliases, signal) =>
-        this.manager.connect(record, network, aliases, { signal }),
+      connect: (record, network, aliases, signal, ipam) =>
+        this.manager.connect(record, network, aliases, { signal }, ipam),
       disconnect: (record, network, signal) => this.manager.disconnect(record, network, { signal }),
     });
     volumeRoutes(this.router, this.volumes, this.events);

@@ -2,6 +2,13 @@ import { copyFileSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import { type HostsEntry, parseExtraHost } from "../network/dns.js";
+import {
+  isUserNetwork,
+  ONLY_CONFIGURED_SUBNETS,
+  ONLY_USER_NETWORKS,
+  staticAddressRefusal,
+} from "../network/subnet.js";
+import type { NetworkInfo } from "../network/types.js";
 import type { ContainerRecord, EndpointRecord } from "./containers/store.js";
 import { badRequest, conflict } from "./errors.js";
 
@@ -18,17 +25,62 @@ export interface NetworkPlan {
   ports: ContainerRecord["Ports"];
 }
 
+/** EndpointSettings.IPAMConfig as a request gives it (docker's --ip, --ip6): the container's own addresses. */
+export interface EndpointIpamConfig {
+  IPv4Address?: string;
+  IPv6Address?: string;
+}
+
+/** EndpointSettings.IPAMConfig's addresses from a request body; undefined when it names none. */
+export function endpointIpamConfig(value: unknown): EndpointIpamConfig | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const fields = value as Record<string, unknown>;
+  const config: EndpointIpamConfig = {};
+  for (const field of ["IPv4Address", "IPv6Address"] as const) {
+    const address = fields[field];
+    if (typeof address === "string" && address !== "") config[field] = address;
+  }
+  return Object.keys(config).length > 0 ? config : undefined;
+}
+
+/**
+ * dockerd's refusals of an endpoint's own addresses (validateEndpointSettings), as its 400 words them:
+ * "invalid endpoint settings:" and the reasons, one alone or each on a line of its own. Our networks
+ * have no IPv6 subnet, so an IPv6 address is refused as on a dockerd network without one.
+ */
+export function checkEndpointIpam(
+  name: string,
+  network: NetworkInfo | undefined,
+  ipam: EndpointIpamConfig | undefined,
+): void {
+  const reasons: string[] = [];
+  const v4 = ipam?.IPv4Address;
+  if (v4 !== undefined) {
+    const refusal = staticAddressRefusal(name, network, v4);
+    if (refusal) reasons.push(refusal);
+  }
+  if (ipam?.IPv6Address !== undefined)
+    reasons.push(isUserNetwork(name, network) ? ONLY_CONFIGURED_SUBNETS : ONLY_USER_NETWORKS);
+  const unique = [...new Set(reasons)];
+  if (unique.length === 1) throw badRequest(`invalid endpoint settings:\n${unique[0]}`);
+  if (unique.length > 1) throw badRequest(`invalid endpoint settings:\n* ${unique.join("\n* ")}`);
+}
+
 /**
  * The seam between the engine and networking: called when a container is created (its spec needs
  * the namespace) and when it is removed. The implementation: CniNetworks (src/network).
  */
 export interface EngineNetworks {
-  /** `aliases`: more names it answers to on a user network (NetworkingConfig's, `--network-alias`). */
+  /**
+   * `aliases`: more names it answers to on a user network (NetworkingConfig's, `--network-alias`);
+   * `ipam`: its own address there (`--ip`).
+   */
   attach(
     record: ContainerRecord,
     dir: string,
     opts?: CallOptions,
     aliases?: readonly string[],
+    ipam?: EndpointIpamConfig,
   ): Promise<NetworkPlan>;
   detach(record: ContainerRecord, opts?: CallOptions): Promise<void>;
   /** A network's name from what a request names it by (name, id, id prefix, `default`). */
@@ -39,6 +91,7 @@ export interface EngineNetworks {
     network: string,
     aliases: readonly string[],
     opts?: CallOptions,
+    ipam?: EndpointIpamConfig,
   ): Promise<EndpointRecord>;
   /** Takes the container off one network; true when its published ports went with it. */
   disconnect(record: ContainerRecord, network: string, opts?: CallOptions): Promise<boolean>;

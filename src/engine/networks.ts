@@ -7,6 +7,7 @@ import type { ContainerRecord, ContainerStore } from "./containers/store.js";
 import { badRequest, conflict, EngineError, notFound } from "./errors.js";
 import type { EventBus } from "./events.js";
 import { type Exchange, labelsMatch, queryFilters } from "./http.js";
+import { type EndpointIpamConfig, endpointIpamConfig } from "./network-plan.js";
 import { pruneFilter } from "./prune.js";
 import type { Router } from "./router.js";
 
@@ -89,7 +90,13 @@ export function networkRoutes(
   events: EventBus,
   /** ContainerManager's connect and disconnect. */
   connections: {
-    connect(record: ContainerRecord, network: string, aliases: string[], signal: AbortSignal): Promise<void>;
+    connect(
+      record: ContainerRecord,
+      network: string,
+      aliases: string[],
+      signal: AbortSignal,
+      ipam?: EndpointIpamConfig,
+    ): Promise<void>;
     disconnect(record: ContainerRecord, network: string, signal: AbortSignal): Promise<void>;
   },
 ): void {
@@ -263,14 +270,13 @@ export function networkRoutes(
         // validateEndpointSettings' refusal, and what this engine does not do rather than ignore.
         if (aliases.length > 0 && network.Name === DEFAULT_NETWORK)
           throw badRequest("network-scoped alias is supported only for containers in user defined networks");
-        const ipam = isObject(settings.IPAMConfig) ? settings.IPAMConfig : {};
-        if (
-          ["IPv4Address", "IPv6Address"].some(
-            (field) => typeof ipam[field] === "string" && ipam[field] !== "",
-          )
-        )
-          throw new EngineError(501, "a static address (--ip) is not supported by this engine");
-        await connections.connect(record, network.Name, aliases, exchange.signal);
+        await connections.connect(
+          record,
+          network.Name,
+          aliases,
+          exchange.signal,
+          endpointIpamConfig(settings.IPAMConfig),
+        );
       }
       events.publish("network", verb, network.Id, {
         container: record.Id,

@@ -193,7 +193,8 @@ async function isStale(path: string): Promise<boolean> {
   return modified !== undefined && Date.now() - modified > OWNERLESS_GRACE_MS;
 }
 
-async function lockOwner(path: string): Promise<ProcessIdentity | undefined> {
+/** Who holds the lock at `path` (as it names itself), or undefined when it is free or names no one. */
+export async function lockOwner(path: string): Promise<ProcessIdentity | undefined> {
   const owner = (await readJson(path).catch(() => undefined)) as ProcessIdentity | undefined;
   return owner && typeof owner.pid === "number" ? owner : undefined;
 }

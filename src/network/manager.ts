@@ -72,15 +72,17 @@ import {
 } from "./links.js";
 import { createNetns, isNetns, removeNetns } from "./netns.js";
 import { type PortMapping, type PortRequest, parsePortSpec } from "./ports.js";
-import { ReservedPorts } from "./reserved-ports.js";
+import { ReservedPorts, type ReservedPortsHost } from "./reserved-ports.js";
 import { isolatedAttachment } from "./spec.js";
 import {
+  AddressInUseError,
   checkGateway,
   defaultGateway,
   formatSubnet,
   type Ipv4Subnet,
   overlaps,
   parseSubnet,
+  staticAddressRefusal,
   subnetOf,
   subnetsOf,
 } from "./subnet.js";
@@ -111,6 +113,8 @@ export interface NetworkManagerOptions {
   defaultNetwork?: { subnet?: string; gateway?: string; bridge?: string };
   /** The host's resolv.conf (default /etc/resolv.conf). */
   hostResolvConf?: string;
+  /** The kernel's reserved ports, their host-wide lock and registry (default: the host's; see reserved-ports.ts). */
+  reservedPorts?: ReservedPortsHost;
   logger?: Logger;
 }
 
@@ -162,7 +166,7 @@ export class NetworkManager {
 
   constructor(private readonly options: NetworkManagerOptions) {
     this.plugins = new CniPlugins(options.pluginDirs ?? DEFAULT_PLUGIN_DIRS);
-    this.reservedPorts = new ReservedPorts(options.stateDir, options.logger);
+    this.reservedPorts = new ReservedPorts(options.stateDir, options.logger, options.reservedPorts);
   }
 
   // ---- networks -------------------------------------------------------------------------------
@@ -287,12 +291,20 @@ export class NetworkManager {
     const extraHosts = opts.extraHosts?.some((entry) => entry.address === HOST_GATEWAY)
       ? withHostGateway(opts.extraHosts, await this.hostGateway(opts))
       : [...(opts.extraHosts ?? [])];
-    if (network === NO_NETWORK && dns.length === 0 && extraHosts.length === 0)
+    if (
+      network === NO_NETWORK &&
+      dns.length === 0 &&
+      extraHosts.length === 0 &&
+      opts.ipv4Address === undefined
+    )
       return isolatedAttachment(opts.namespace, opts.containerId);
     const signal = callSignal(opts);
     const definition =
       network === NO_NETWORK || network === HOST_NETWORK ? undefined : await this.network(network, signal);
-    const config = definition ? this.configList(definition, requests.length > 0) : undefined;
+    checkStaticAddress(network, definition, opts.ipv4Address);
+    const config = definition
+      ? this.configList(definition, requests.length > 0, true, opts.ipv4Address !== undefined)
+      : undefined;
     if (config) {
       this.plugins.checkAll(config);
       this.plugins.find(LOOPBACK.plugins[0]!.type);
@@ -327,7 +339,7 @@ export class NetworkManager {
           `container ${opts.containerId} (namespace ${opts.namespace}) is already attached to a network; delete it first`,
         );
       }
-      record = await this.reserve({ ...opts, extraHosts }, network, requests, config, dns, signal);
+      record = await this.reserve({ ...opts, extraHosts }, definition, requests, config, dns, signal);
       await this.createFiles(record, dns, signal);
     } catch (err) {
       return undo(err);
@@ -371,6 +383,7 @@ export class NetworkManager {
     }
     const signal = callSignal(opts);
     const definition = await this.network(opts.network, signal);
+    checkStaticAddress(opts.network, definition, opts.ipv4Address);
     const release = await acquireLock(
       this.lockPath(`container-${opts.namespace}-${opts.containerId}`),
       signal,
@@ -396,7 +409,12 @@ export class NetworkManager {
           `container ${opts.containerId} (namespace ${opts.namespace}) is already connected to network ${opts.network}`,
         );
       }
-      const config = this.configList(definition, false, !current.some(hasDefaultRoute));
+      const config = this.configList(
+        definition,
+        false,
+        !current.some(hasDefaultRoute),
+        opts.ipv4Address !== undefined,
+      );
       this.plugins.checkAll(config);
       record = {
         version: 1,
@@ -417,9 +435,12 @@ export class NetworkManager {
         netnsPath: sandbox.netnsPath,
         ...(sandbox.hostsPath ? { hostsPath: sandbox.hostsPath } : {}),
         ...(sandbox.resolvConfPath ? { resolvConfPath: sandbox.resolvConfPath } : {}),
+        ...(opts.ipv4Address !== undefined
+          ? { capabilityArgs: staticAddressArgs(definition, opts.ipv4Address) }
+          : {}),
       };
       // Recorded before the plugins run, as an attach's record is: a crash from here on is found by the GC.
-      await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
+      await this.writeNewRecord(record, definition, signal);
       await this.runPlugins(record, signal, false);
       return publicView(record);
     } catch (err) {
@@ -467,7 +488,7 @@ export class NetworkManager {
         );
       }
       await this.leave(record);
-      if (record.ports.length > 0) await this.updateReservedPorts(undefined);
+      if (record.ports.length > 0) await this.updateReservedPorts();
       if (record.state === "attached") await this.refreshHosts([network], record, signal);
     });
   }
@@ -542,7 +563,7 @@ export class NetworkManager {
     }
     await removeOrphanTemporaries(join(this.options.stateDir, "attachments", namespace));
     await this.removeStaleReleasing();
-    await this.updateReservedPorts(signal);
+    await this.updateReservedPorts();
     const dir = join(this.options.stateDir, "containers", namespace);
     for (const id of existsSync(dir) ? readdirSync(dir) : []) {
       if (existsSync(this.recordPath(namespace, id))) continue;
@@ -606,7 +627,7 @@ export class NetworkManager {
   /** The record first (so a crash from here on is found by the GC), with the host ports taken. */
   private async reserve(
     opts: AttachOptions,
-    network: string,
+    definition: NetworkInfo | undefined,
     requests: PortRequest[],
     config: CniConfigList | undefined,
     dns: string[],
@@ -616,7 +637,7 @@ export class NetworkManager {
       version: 1,
       namespace: opts.namespace,
       containerId: opts.containerId,
-      network,
+      network: opts.network ?? NO_NETWORK,
       cniContainerId: randomBytes(32).toString("hex"),
       owner: thisProcess(),
       state: "attaching",
@@ -628,17 +649,20 @@ export class NetworkManager {
       ports: [],
     };
     if (config) record.config = config;
+    if (definition && opts.ipv4Address !== undefined)
+      record.capabilityArgs = staticAddressArgs(definition, opts.ipv4Address);
     this.assignPaths(record, dns);
     if (requests.length === 0) {
-      await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
+      await this.writeNewRecord(record, definition, signal);
       return record;
     }
-    return withLock(this.lockPath("ports"), signal, async () => {
+    await withLock(this.lockPath("ports"), signal, async () => {
       const published = (await this.allRecords()).flatMap((other) =>
         other.ports.map((port) => ({ port, owner: `${other.namespace}/${other.containerId}` })),
       );
       record.ports = await allocateHostPorts(requests, published);
       record.capabilityArgs = {
+        ...record.capabilityArgs,
         portMappings: record.ports.map((port) => ({
           hostPort: port.hostPort,
           containerPort: port.containerPort,
@@ -646,11 +670,34 @@ export class NetworkManager {
           hostIP: port.hostIp,
         })),
       };
+      await this.writeNewRecord(record, definition, signal);
+    });
+    // After the ports lock, not under it: the host-wide list may have to wait for its lock.
+    await this.updateReservedPorts();
+    return record;
+  }
+
+  /**
+   * The first write of a new record. On a named network it is made under the networks lock, and only
+   * while the network is still the one its config was made from: removeNetwork takes that lock and
+   * refuses a network with records, so once this is written the network stays until the record goes,
+   * and a network removed since the caller read it (without the lock, as every attach does) fails the
+   * attach here. Written regardless, the bridge plugin would make the removed network's bridge again,
+   * and nothing would ever remove it.
+   */
+  private async writeNewRecord(
+    record: AttachmentRecord,
+    definition: NetworkInfo | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (!definition) {
       await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
-      await this.reservedPorts.update(
-        [...published.map(({ port }) => port), ...record.ports].map((port) => port.hostPort),
-      );
-      return record;
+      return;
+    }
+    await withLock(this.lockPath("networks"), signal, async () => {
+      if ((await this.readDefinition(definition.name))?.id !== definition.id)
+        throw this.unknownNetwork(definition.name);
+      await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
     });
   }
 
@@ -726,13 +773,17 @@ export class NetworkManager {
         newNetns
           ? this.plugins.add(LOOPBACK, this.runtime(record, record.netnsPath, "lo"), signal)
           : Promise.resolve(undefined),
-        this.plugins.add(record.config, this.runtime(record, record.netnsPath), signal, async (bridged) => {
-          // Recorded before the rule plugins run: a crash during theirs leaves a DEL that knows the
-          // address (firewall's DEL removes nothing without it), as libcni's cache would not.
-          record.result = bridged;
-          await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
-          await this.awaitRulesRemoved(record.network, bridged, signal);
-        }),
+        this.plugins
+          .add(record.config, this.runtime(record, record.netnsPath), signal, async (bridged) => {
+            // Recorded before the rule plugins run: a crash during theirs leaves a DEL that knows the
+            // address (firewall's DEL removes nothing without it), as libcni's cache would not.
+            record.result = bridged;
+            await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
+            await this.awaitRulesRemoved(record.network, bridged, signal);
+          })
+          .catch((err: unknown) => {
+            throw addressTaken(err) ?? err;
+          }),
       ]);
       const result = attached as CniResult;
       record.result = result;
@@ -761,14 +812,14 @@ export class NetworkManager {
     if (record.netnsPath) await removeNetns(record.netnsPath);
     await rm(this.containerDir(record.namespace, record.containerId), { recursive: true, force: true });
     await rm(this.pathOf(record), { force: true });
-    if (record.ports.length > 0) await this.updateReservedPorts(undefined);
+    if (record.ports.length > 0) await this.updateReservedPorts();
   }
 
   /** A network connected later: its DEL, then its record. */
   private async removeConnected(record: AttachmentRecord): Promise<void> {
     await this.removeEndpoint(record);
     await rm(this.pathOf(record), { force: true });
-    if (record.ports.length > 0) await this.updateReservedPorts(undefined);
+    if (record.ports.length > 0) await this.updateReservedPorts();
   }
 
   /**
@@ -832,12 +883,15 @@ export class NetworkManager {
     return paths;
   }
 
-  /** Under the ports lock: the kernel's reserved ports follow what every attachment publishes now. */
-  private async updateReservedPorts(signal: AbortSignal | undefined): Promise<void> {
-    await withLock(this.lockPath("ports"), signal, async () => {
-      const records = await this.allRecords();
-      await this.reservedPorts.update(records.flatMap((record) => record.ports.map((port) => port.hostPort)));
-    });
+  /**
+   * The kernel's reserved ports follow what every attachment publishes now: called after each change of
+   * the records; the records are read under the host lock (see reserved-ports.ts), so no lock of ours
+   * is needed, and none is held while it is waited for.
+   */
+  private async updateReservedPorts(): Promise<void> {
+    await this.reservedPorts.update(async () =>
+      (await this.allRecords()).flatMap((record) => record.ports.map((port) => port.hostPort)),
+    );
   }
 
   /** Release markers whose process died during its DEL (each ADD also skips and removes such a one). */
@@ -960,13 +1014,20 @@ export class NetworkManager {
    * The chain: bridge with host-local IPAM, portmap when ports are published, firewall. The default
    * route is the first network's: a network connected later gives only its subnet's route.
    */
-  private configList(network: NetworkInfo, withPorts: boolean, defaultRoute = true): CniConfigList {
+  private configList(
+    network: NetworkInfo,
+    withPorts: boolean,
+    defaultRoute = true,
+    staticAddress = false,
+  ): CniConfigList {
     return {
       cniVersion: CNI_VERSION,
       name: network.name,
       plugins: [
         {
           type: "bridge",
+          // The container's own address (--ip) reaches host-local as the `ips` runtime argument.
+          ...(staticAddress ? { capabilities: { ips: true } } : {}),
           bridge: network.bridge,
           isGateway: true,
           // Masquerading is one rule per network (ensureMasquerade), not the plugin's chain per container.
@@ -1078,6 +1139,7 @@ export class NetworkManager {
       createdAt: new Date().toISOString(),
       isDefault: opts.name === DEFAULT_NETWORK,
       labels: { ...(opts.labels ?? {}) },
+      ...(opts.subnet !== undefined ? { subnetConfigured: true } : {}),
     };
     await writeFileAtomic(this.definitionPath(opts.name), `${JSON.stringify(network, null, 2)}\n`);
     return network;
@@ -1150,6 +1212,36 @@ export class NetworkManager {
   private lockPath(name: string): string {
     return join(this.options.stateDir, "locks", name);
   }
+}
+
+/** A container's own address (--ip) refused as dockerd refuses it, before anything is set up. */
+function checkStaticAddress(
+  name: string,
+  network: NetworkInfo | undefined,
+  address: string | undefined,
+): void {
+  if (address === undefined) return;
+  const refusal = staticAddressRefusal(name, network, address);
+  if (refusal) throw new InvalidArgumentError(refusal);
+}
+
+/** host-local's `ips` runtime argument: the address with the subnet's prefix. */
+function staticAddressArgs(network: NetworkInfo, address: string): Record<string, unknown> {
+  return { ips: [`${address}/${network.subnet.split("/")[1]}`] };
+}
+
+/**
+ * host-local refusing a requested address that another container holds, that is the gateway, or the
+ * subnet's network or broadcast address (outside host-local's range; the subnet was checked before), as
+ * dockerd's IPAM says it, which holds those two from the start ("Address already in use"); undefined
+ * for any other error.
+ */
+function addressTaken(err: unknown): AddressInUseError | undefined {
+  const taken =
+    /requested IP address \S+ is not available|requested ip \S+ is subnet's gateway|failed to allocate all requested IPs/;
+  return err instanceof CniPluginError && err.plugin === "bridge" && taken.test(err.message)
+    ? new AddressInUseError("Address already in use", { cause: err })
+    : undefined;
 }
 
 function hostsEntry(record: AttachmentRecord): HostsEntry {

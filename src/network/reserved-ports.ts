@@ -8,63 +8,120 @@
  * `allocateHostPorts` refuses a port some process has bound.
  *
  * The list is the host's (an administrator's entries are kept): this file records which entries ctrd
- * added, and removes only those, once no attachment publishes the port. Called under the ports lock.
- * Best effort: where the list cannot be written (no root, a read-only /proc) ports are published
- * without it.
+ * added, and removes only those, once no attachment publishes the port. Every change of the records
+ * (attach, detach, GC) is followed by an update that reads them under the host lock, so the last one to
+ * hold it writes what is published then; none is made under the ports lock, which would make every
+ * attach wait behind another's wait for the host lock. Best effort: where the list cannot be written
+ * (no root, a read-only /proc) ports are published without it.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { withLock } from "./files.js";
+import { DeadlineExceededError } from "../errors.js";
+import { isAlive, lockOwner, type ProcessIdentity, withLock, writeFileAtomic } from "./files.js";
 
-const SYSCTL = "/proc/sys/net/ipv4/ip_local_reserved_ports";
-/** The list is the host's, shared by every state dir: one lock for all who change it. */
-const HOST_LOCK = "/run/lock/libcontainerd-reserved-ports.lock";
-/**
- * Which state dir added each of ctrd's entries, host-wide: a state dir removed with entries still listed
- * (a test's temporary dir, a data root wiped while containers published ports) has no one left to take
- * them out, so the next update of any state dir does, once that dir no longer records them.
- */
-const HOST_REGISTRY = "/run/lock/libcontainerd-reserved-ports.json";
-/**
- * The list is best effort: its lock is held for a read and a write, so a wait this long means a holder
- * that is stuck (a stopped process), and publishing goes on without the list rather than waiting on it.
- * The next update (every attach, detach and GC) puts the list right.
- */
-const HOST_LOCK_WAIT_MS = 10_000;
+/** The host's list, the lock every state dir takes to change it, and how long that lock is waited for. */
+export interface ReservedPortsHost {
+  /** The kernel's list. */
+  sysctl: string;
+  /** The list is the host's, shared by every state dir: one lock for all who change it. */
+  lock: string;
+  /**
+   * Which state dir added each of ctrd's entries, host-wide: a state dir removed with entries still
+   * listed (a test's temporary dir, a data root wiped while containers published ports) has no one left
+   * to take them out, so the next update of any state dir does, once that dir no longer records them.
+   */
+  registry: string;
+  /**
+   * The list is best effort: its lock is held for a read and a write, so a wait this long means a holder
+   * that is stuck (a stopped process), and publishing goes on without the list rather than waiting on
+   * it. The next update (every attach, detach and GC) puts the list right.
+   */
+  lockWaitMs: number;
+}
+
+export const HOST_RESERVED_PORTS: ReservedPortsHost = {
+  sysctl: "/proc/sys/net/ipv4/ip_local_reserved_ports",
+  lock: "/run/lock/libcontainerd-reserved-ports.lock",
+  registry: "/run/lock/libcontainerd-reserved-ports.json",
+  lockWaitMs: 10_000,
+};
 
 export class ReservedPorts {
   constructor(
     /** Where the ports ctrd added are recorded (the network state dir). */
     private readonly stateDir: string,
     private readonly logger?: Logger,
-    private readonly sysctl = SYSCTL,
-    private readonly hostLock = { path: HOST_LOCK, waitMs: HOST_LOCK_WAIT_MS, registry: HOST_REGISTRY },
+    private readonly host: ReservedPortsHost = HOST_RESERVED_PORTS,
   ) {}
 
+  /** The update running now, and the one queued behind it that every caller meanwhile shares. */
+  private running: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+
   /**
-   * Makes the list hold exactly `published` of the ports ctrd adds: adds the new ones, removes the
-   * others. Never fails: a list that cannot be changed is logged.
+   * Makes the list hold exactly the ports `published` reads (every attachment's, read under the host
+   * lock) of those ctrd adds: adds the new ones, removes the others. Never fails: a list that cannot be
+   * changed is logged. Callers while one update runs share the one after it: their records were written
+   * before they called, so a run that starts later reads them.
    */
-  async update(published: Iterable<number>): Promise<void> {
-    const wanted = new Set(published);
-    // The network GC calls this at the start of every run and rm: with nothing published and nothing of
-    // ours listed (the usual case), it neither takes the host-wide lock nor reads the list. The record
-    // is this state dir's, read under its ports lock, so no one changes it meanwhile.
-    if (wanted.size === 0 && this.ours().size === 0) return;
+  update(published: () => Promise<Iterable<number>>): Promise<void> {
+    if (this.queued) return this.queued;
+    if (!this.running) return this.start(published);
+    const queued = this.running.then(() => {
+      this.queued = undefined;
+      return this.start(published);
+    });
+    this.queued = queued;
+    return queued;
+  }
+
+  private start(published: () => Promise<Iterable<number>>): Promise<void> {
+    const run = this.run(published).finally(() => {
+      if (this.running === run) this.running = undefined;
+    });
+    this.running = run;
+    return run;
+  }
+
+  private async run(published: () => Promise<Iterable<number>>): Promise<void> {
     try {
-      const { path, waitMs } = this.hostLock;
-      await withLock(path, AbortSignal.timeout(waitMs), async () => this.updateLocked(wanted));
+      // The network GC calls this at the start of every run and rm: with nothing published and nothing
+      // of ours listed (the usual case), it neither takes the host-wide lock nor reads the list.
+      if (new Set(await published()).size === 0 && this.ours().size === 0) return;
+      // A holder this state dir or another already waited for in vain, still holding the lock: stopped,
+      // not busy. Waited for again, it would cost every attach the whole wait.
+      const holder = await lockOwner(this.host.lock);
+      if (holder && isAlive(holder) && sameProcess(holder, await lockOwner(this.stuckPath()))) {
+        this.logger?.debug(
+          { holder },
+          "the reserved ports' host lock is held by a stuck process: not waited for",
+        );
+        return;
+      }
+      await withLock(this.host.lock, AbortSignal.timeout(this.host.lockWaitMs), async () => {
+        this.updateLocked(new Set(await published()));
+        rmSync(this.stuckPath(), { force: true });
+      });
     } catch (err) {
+      if (err instanceof DeadlineExceededError) {
+        const holder = await lockOwner(this.host.lock).catch(() => undefined);
+        if (holder) await writeFileAtomic(this.stuckPath(), JSON.stringify(holder)).catch(() => {});
+      }
       this.logger?.warn({ err }, "could not keep published ports out of the kernel's ephemeral ports");
     }
+  }
+
+  /** The holder of the host lock that was waited for in vain (host-wide, beside the lock). */
+  private stuckPath(): string {
+    return `${this.host.lock}.stuck`;
   }
 
   private updateLocked(wanted: Set<number>): void {
     const ours = this.ours();
     let list: Set<number>;
     try {
-      list = parsePortList(readFileSync(this.sysctl, "utf8"));
+      list = parsePortList(readFileSync(this.host.sysctl, "utf8"));
     } catch (err) {
       this.logger?.debug({ err }, "the kernel's reserved ports cannot be read");
       return;
@@ -97,15 +154,15 @@ export class ReservedPorts {
     for (const port of ours) registry[String(port)] = this.stateDir;
     // The registry first: a crash after it leaves an entry the next update finds unrecorded and takes out
     // (and re-adds, if this state dir still publishes it), where one after the list would leave it for good.
-    writeFileSync(this.hostLock.registry, JSON.stringify(registry));
+    writeFileSync(this.host.registry, JSON.stringify(registry));
     const after = formatPortList(list);
-    if (after !== before) writeFileSync(this.sysctl, `${after}\n`);
+    if (after !== before) writeFileSync(this.host.sysctl, `${after}\n`);
     writeFileSync(this.recordPath(), JSON.stringify([...ours].sort((a, b) => a - b)));
   }
 
   private registry(): Record<string, string> {
     try {
-      const parsed: unknown = JSON.parse(readFileSync(this.hostLock.registry, "utf8"));
+      const parsed: unknown = JSON.parse(readFileSync(this.host.registry, "utf8"));
       if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed))
         return Object.fromEntries(
           Object.entries(parsed).filter(
@@ -124,6 +181,9 @@ export class ReservedPorts {
     return recordPathOf(this.stateDir);
   }
 }
+
+const sameProcess = (a: ProcessIdentity, b: ProcessIdentity | undefined): boolean =>
+  b !== undefined && a.pid === b.pid && a.startTime === b.startTime;
 
 const recordPathOf = (stateDir: string): string => join(stateDir, "reserved-ports.json");
 

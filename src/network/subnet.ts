@@ -1,5 +1,6 @@
 import { isIPv4 } from "node:net";
-import { InvalidArgumentError } from "../libcontainerd/types/errors.js";
+import { AlreadyExistsError, InvalidArgumentError } from "../errors.js";
+import { DEFAULT_NETWORK } from "./types.js";
 
 /** An IPv4 CIDR, as numbers: the network address and the prefix length. */
 export interface Ipv4Subnet {
@@ -81,4 +82,35 @@ export function* subnetsOf(pool: Ipv4Subnet, prefix: number): Generator<Ipv4Subn
   for (let network = pool.network; network < pool.network + size(pool.prefix); network += size(prefix)) {
     yield { network, prefix };
   }
+}
+
+export const ONLY_USER_NETWORKS = "user specified IP address is supported on user defined networks only";
+export const ONLY_CONFIGURED_SUBNETS =
+  "user specified IP address is supported only when connecting to networks with user configured subnets";
+
+/** A network created by a user (not the default one; `none` and `host` have no definition). */
+export function isUserNetwork<T>(name: string, network: T | undefined): network is T {
+  return network !== undefined && name !== DEFAULT_NETWORK;
+}
+
+/** A container's own address that is taken already (by another container, or the network's gateway). */
+export class AddressInUseError extends AlreadyExistsError {}
+
+/**
+ * Why `address` cannot be a container's own address on the network named `name` (undefined when it
+ * can), in the words and order of dockerd's validateEndpointSettings: only on a user network, an
+ * IPv4 address, on a network created with a subnet of its own, inside that subnet. `network` is the
+ * named network's definition (none for `none` and `host`).
+ */
+export function staticAddressRefusal(
+  name: string,
+  network: { subnet: string; subnetConfigured?: boolean } | undefined,
+  address: string,
+): string | undefined {
+  if (!isUserNetwork(name, network)) return ONLY_USER_NETWORKS;
+  if (!isIPv4(address) || address === "0.0.0.0") return `invalid IPv4 address: ${address}`;
+  if (!network.subnetConfigured) return ONLY_CONFIGURED_SUBNETS;
+  if (!contains(parseSubnet(network.subnet), address))
+    return `no configured subnet or ip-range contain the IP address ${address}`;
+  return undefined;
 }

@@ -28,6 +28,8 @@ export interface NetworkInfo {
   /** The default network: created on first use, re-created on next use after removal. */
   isDefault: boolean;
   labels: Record<string, string>;
+  /** Created with a subnet of its own (`--subnet`): only such a network takes a container's own address. */
+  subnetConfigured?: boolean;
 }
 
 export interface NetworkEndpoint {
@@ -71,6 +73,8 @@ export interface AttachOptions extends CallOptions {
   aliases?: readonly string[];
   /** More lines for the container's own /etc/hosts (docker's --add-host), kept when the file is redone. */
   extraHosts?: readonly HostsEntry[];
+  /** The container's own IPv4 address on the network (docker's --ip): a user network created with a subnet. */
+  ipv4Address?: string;
 }
 
 /** `NetworkManager.connect`: one more network for a container attached to a named network. */
@@ -81,6 +85,8 @@ export interface ConnectOptions extends CallOptions {
   network: string;
   /** Names the container answers to on this network only (its DNS aliases there). */
   aliases?: readonly string[];
+  /** Its own IPv4 address there (`docker network connect --ip`), as AttachOptions' ipv4Address. */
+  ipv4Address?: string;
 }
 
 /** What a container's network is; `applyNetwork` puts it into the spec. */

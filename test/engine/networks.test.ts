@@ -3,7 +3,14 @@ import { join } from "node:path";
 import Docker from "dockerode";
 import { describe, expect, it } from "vitest";
 import { NetworkManager } from "../../src/network/manager.js";
-import { fetchWhenUp, ipamReservations, mountsUnder, portsOfBridge, rulesFor } from "../harness/network.js";
+import {
+  fetchWhenUp,
+  ipamReservations,
+  mountsUnder,
+  portsOfBridge,
+  rulesFor,
+  uniqueSubnet,
+} from "../harness/network.js";
 import { useEngine } from "./harness.js";
 
 // A container on more than one network through `ctrd serve`: docker network connect and disconnect of
@@ -135,8 +142,10 @@ describe("docker network connect and disconnect", () => {
       const twice = await engine.docker(["network", "connect", b, client]);
       expect(twice.stderr).toMatch(new RegExp(`endpoint with name ${client} already exists in network ${b}`));
       expect((await engine.docker(["network", "connect", "host", client])).stderr).toMatch(/host network/);
-      expect((await engine.docker(["network", "connect", "--ip", "10.99.0.9", b, client])).stderr).toMatch(
-        /static address \(--ip\) is not supported/,
+      expect(
+        (await engine.docker(["network", "connect", "--ip", "10.99.0.9", "bridge", client])).stderr,
+      ).toMatch(
+        /invalid endpoint settings:\nuser specified IP address is supported on user defined networks only/,
       );
 
       const disconnected = await engine.docker(["network", "disconnect", b, client]);
@@ -300,5 +309,144 @@ describe("several EndpointsConfig at create (API 1.44) with dockerode", () => {
     expectNothingLeft(b, netB);
     await client.getNetwork(a).remove();
     await client.getNetwork(b).remove();
+  });
+});
+
+describe("a container's own address (--ip, IPAMConfig.IPv4Address)", () => {
+  it("docker run --ip and network connect --ip give the address asked for, refused as dockerd refuses it", {
+    timeout: 240_000,
+  }, async () => {
+    const name = `ip${Date.now().toString(36)}`;
+    const [fixed, auto] = [`${name}-fixed`, `${name}-auto`];
+    const subnet = uniqueSubnet();
+    const prefix = subnet.split(".").slice(0, 3).join(".");
+    await docker(["network", "create", "--subnet", subnet, fixed]);
+    await docker(["network", "create", auto]);
+    const [netFixed, netAuto] = [await networkOf(fixed), await networkOf(auto)];
+    const client = new Docker({ socketPath: engine.socket });
+    const refusedNames: string[] = [];
+    const refusal = async (args: string[]): Promise<string> => {
+      // Each refused run is named, so that one wrongly made is removed at the end.
+      const runName = `${name}-r${refusedNames.length}`;
+      if (args[0] === "run") refusedNames.push(runName);
+      const named = args[0] === "run" ? ["run", "--name", runName, ...args.slice(1)] : args;
+      const result = await engine.docker(named);
+      expect(result.code, `${named.join(" ")}: ${result.stdout}`).not.toBe(0);
+      return result.stderr;
+    };
+    try {
+      await docker([
+        "run",
+        "-d",
+        "--name",
+        `${name}-a`,
+        "--network",
+        fixed,
+        "--ip",
+        `${prefix}.10`,
+        engine.image,
+        "sleep",
+        "600",
+      ]);
+      const [a] = JSON.parse(await docker(["inspect", `${name}-a`])) as {
+        NetworkSettings: { Networks: Record<string, { IPAddress: string; IPAMConfig: unknown }> };
+      }[];
+      expect(a?.NetworkSettings.Networks[fixed]).toMatchObject({
+        IPAddress: `${prefix}.10`,
+        IPAMConfig: { IPv4Address: `${prefix}.10` },
+      });
+      expect(await docker(["exec", `${name}-a`, "sh", "-c", "ip -o -4 addr show eth0"])).toContain(
+        `inet ${prefix}.10/24`,
+      );
+      // Taken: dockerd's IPAM error (403), and no container or interface is left of the attempt.
+      expect(
+        await refusal(["run", "-d", "--network", fixed, "--ip", `${prefix}.10`, engine.image, "true"]),
+      ).toMatch(/Address already in use/);
+      expect((await engine.docker(["inspect", `${name}-r0`])).code).not.toBe(0);
+      expect(
+        await refusal(["run", "-d", "--network", fixed, "--ip", `${netFixed.gateway}`, engine.image, "true"]),
+      ).toMatch(/Address already in use/);
+      expect(
+        await refusal(["run", "-d", "--network", fixed, "--ip", "192.0.2.10", engine.image, "true"]),
+      ).toMatch(
+        /invalid endpoint settings:\nno configured subnet or ip-range contain the IP address 192\.0\.2\.10/,
+      );
+      expect(
+        await refusal(["run", "-d", "--network", auto, "--ip", `${prefix}.11`, engine.image, "true"]),
+      ).toMatch(
+        /invalid endpoint settings:\nuser specified IP address is supported only when connecting to networks with user configured subnets/,
+      );
+      expect(
+        await refusal(["run", "-d", "--network", "bridge", "--ip", `${prefix}.11`, engine.image, "true"]),
+      ).toMatch(/user specified IP address is supported on user defined networks only/);
+      // network connect --ip: a running container on the default bridge gets eth1 with the address.
+      await docker(["run", "-d", "--name", `${name}-b`, engine.image, "sleep", "600"]);
+      await docker(["network", "connect", "--ip", `${prefix}.20`, fixed, `${name}-b`]);
+      expect(await docker(["exec", `${name}-b`, "sh", "-c", "ip -o -4 addr show eth1"])).toContain(
+        `inet ${prefix}.20/24`,
+      );
+      const connected = JSON.parse(
+        await docker(["inspect", "-f", `{{json (index .NetworkSettings.Networks "${fixed}")}}`, `${name}-b`]),
+      ) as { IPAddress: string; IPAMConfig: unknown };
+      expect(connected).toMatchObject({
+        IPAddress: `${prefix}.20`,
+        IPAMConfig: { IPv4Address: `${prefix}.20` },
+      });
+      // From a's address to b's own: the addresses are the interfaces'.
+      expect(await docker(["exec", `${name}-a`, "sh", "-c", `ping -c 1 -W 5 ${prefix}.20`])).toMatch(
+        /1 packets received/,
+      );
+      await docker(["run", "-d", "--name", `${name}-c`, engine.image, "sleep", "600"]);
+      expect(await refusal(["network", "connect", "--ip", `${prefix}.20`, fixed, `${name}-c`])).toMatch(
+        /Address already in use/,
+      );
+      expect(await refusal(["network", "connect", "--ip", `${prefix}.21`, auto, `${name}-c`])).toMatch(
+        /user specified IP address is supported only when connecting to networks with user configured subnets/,
+      );
+      const cNetworks = JSON.parse(
+        await docker(["inspect", "-f", "{{json .NetworkSettings.Networks}}", `${name}-c`]),
+      );
+      expect(Object.keys(cNetworks)).toEqual(["bridge"]);
+      expect(await docker(["exec", `${name}-c`, "sh", "-c", "ip -o link"])).not.toMatch(/eth1/);
+      // The API's statuses and IPAMConfig at create (dockerode).
+      const created = await client.createContainer({
+        name: `${name}-d`,
+        Image: engine.image,
+        Cmd: ["sleep", "600"],
+        HostConfig: { NetworkMode: fixed },
+        NetworkingConfig: { EndpointsConfig: { [fixed]: { IPAMConfig: { IPv4Address: `${prefix}.30` } } } },
+      });
+      const inspected = await created.inspect();
+      expect(inspected.NetworkSettings.Networks[fixed]).toMatchObject({
+        IPAddress: `${prefix}.30`,
+        IPAMConfig: { IPv4Address: `${prefix}.30` },
+      });
+      const status = (body: Docker.ContainerCreateOptions) =>
+        client.createContainer(body).then(
+          async (made) => {
+            await made.remove({ force: true });
+            return 0;
+          },
+          (err: { statusCode?: number }) => err.statusCode,
+        );
+      const asking = (network: string, address: string): Docker.ContainerCreateOptions => ({
+        Image: engine.image,
+        HostConfig: { NetworkMode: network },
+        NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: address } } } },
+      });
+      expect(await status(asking(fixed, `${prefix}.30`))).toBe(403);
+      // The subnet's network and broadcast addresses are never a container's (dockerd's IPAM holds them).
+      expect(await status(asking(fixed, `${prefix}.0`))).toBe(403);
+      expect(await status(asking(fixed, `${prefix}.255`))).toBe(403);
+      expect(await status(asking(fixed, "192.0.2.10"))).toBe(400);
+      expect(await status(asking(auto, `${prefix}.31`))).toBe(400);
+      expect(await status(asking(fixed, "not-an-address"))).toBe(400);
+    } finally {
+      await engine.docker(["rm", "-f", `${name}-a`, `${name}-b`, `${name}-c`, `${name}-d`, ...refusedNames]);
+    }
+    expect((await engine.docker(["ps", "-aq", "--filter", `network=${fixed}`])).stdout.trim()).toBe("");
+    expectNothingLeft(fixed, netFixed);
+    expectNothingLeft(auto, netAuto);
+    await docker(["network", "rm", fixed, auto]);
   });
 });

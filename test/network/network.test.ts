@@ -13,12 +13,15 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { open } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import type { Container, Task } from "../../src/libcontainerd/types/client.js";
+import { NotFoundError } from "../../src/libcontainerd/types/errors.js";
 import { identityOf } from "../../src/network/files.js";
 import {
   applyNetwork,
@@ -26,7 +29,7 @@ import {
   type NetworkManager,
   type PortMapping,
 } from "../../src/network/index.js";
-import { deleteLink, ensureMasquerade, removeMasquerade } from "../../src/network/links.js";
+import { deleteLink, ensureMasquerade, linkExists, removeMasquerade } from "../../src/network/links.js";
 import { formatPortList, parsePortList } from "../../src/network/reserved-ports.js";
 import {
   fetchWhenUp,
@@ -1003,3 +1006,145 @@ function ourReservedPorts(): number[] {
   const file = join(stateDir(), "reserved-ports.json");
   return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as number[]) : [];
 }
+
+describe("removeNetwork racing an attach or a connect", { timeout: 240_000 }, () => {
+  /**
+   * Holds the container's lock with a FIFO in its place, runs `step` (an attach or connect of that
+   * container), and once `step` has read the network's definition and waits for the lock, removes the
+   * network. Opening the FIFO for writing returns when the waiter opens it to read the lock's owner:
+   * the definition is read by then, so the interleaving is the same on every run. Then the FIFO goes
+   * and `step` takes the lock.
+   */
+  async function removedWhileWaiting<T>(
+    containerId: string,
+    network: string,
+    step: () => Promise<T>,
+  ): Promise<PromiseSettledResult<T>> {
+    const lock = join(stateDir(), "locks", `container-${fx.namespace}-${containerId}`);
+    mkdirSync(dirname(lock), { recursive: true });
+    expect(spawnSync("mkfifo", [lock]).status).toBe(0);
+    const outcome = step().then(
+      (value): PromiseSettledResult<T> => ({ status: "fulfilled", value }),
+      (reason: unknown): PromiseSettledResult<T> => ({ status: "rejected", reason }),
+    );
+    const writer = await open(lock, "w");
+    await manager.removeNetwork(network);
+    rmSync(lock);
+    await writer.write("{}");
+    await writer.close();
+    return outcome;
+  }
+
+  /** `step` fails NotFound, and the removed network's bridge is not made again. */
+  async function expectNotFoundWhenRemovedMeanwhile<T>(
+    containerId: string,
+    network: string,
+    bridge: string,
+    step: () => Promise<T>,
+  ): Promise<void> {
+    const outcome = await removedWhileWaiting(containerId, network, step);
+    expect(outcome.status).toBe("rejected");
+    expect(outcome.status === "rejected" && outcome.reason).toBeInstanceOf(NotFoundError);
+    expect(linkExists(bridge)).toBe(false);
+  }
+
+  /** What the old code left: the bridge the plugin made again, and its IPAM state. */
+  function removeLeftovers(bridge: string, network: string): void {
+    if (linkExists(bridge)) spawnSync("ip", ["link", "delete", bridge]);
+    rmSync(join(stateDir(), "ipam", network), { recursive: true, force: true });
+  }
+
+  test("an attach to a network removed after it read the definition fails NotFound and makes no bridge", async () => {
+    const name = `race-attach-${process.pid}`;
+    const bridge = uniqueBridge();
+    await manager.createNetwork({ name, subnet: uniqueSubnet(), bridge });
+    const id = uniqueId("race");
+    try {
+      await expectNotFoundWhenRemovedMeanwhile(id, name, bridge, () =>
+        manager.attach({ namespace: fx.namespace, containerId: id, network: name }),
+      );
+      expect(existsSync(join(stateDir(), "ipam", name))).toBe(false);
+      expect(existsSync(join(stateDir(), "attachments", fx.namespace, `${id}.json`))).toBe(false);
+    } finally {
+      await manager.detach(fx.namespace, id);
+      removeLeftovers(bridge, name);
+    }
+  });
+
+  test("a connect to a network removed after it read the definition fails NotFound and makes no bridge", async () => {
+    const name = `race-connect-${process.pid}`;
+    const bridge = uniqueBridge();
+    await manager.createNetwork({ name, subnet: uniqueSubnet(), bridge });
+    const id = uniqueId("race");
+    await manager.attach({ namespace: fx.namespace, containerId: id, network: "bridge" });
+    try {
+      await expectNotFoundWhenRemovedMeanwhile(id, name, bridge, () =>
+        manager.connect({ namespace: fx.namespace, containerId: id, network: name }),
+      );
+      expect((await manager.attachments(fx.namespace, id)).map((a) => a.network)).toEqual(["bridge"]);
+    } finally {
+      await manager.detach(fx.namespace, id);
+      removeLeftovers(bridge, name);
+    }
+    expectNothingLeft(defaultBridge, defaultSubnet, "bridge");
+  });
+});
+
+describe("the host's reserved-ports lock held by a stopped process", { timeout: 240_000 }, () => {
+  /**
+   * The kernel's list is best effort: a holder that never lets go of its lock (a stopped ctrd) is waited
+   * for once, and not again while it holds it, nor with our ports lock held (which serialized every
+   * attach behind a full wait). A list, lock and registry of the test's own: the host's stay untouched.
+   */
+  test("five attaches and their detaches wait for it once; its end puts the list right", async () => {
+    const own = mkdtempSync(join(dir, "stuck-"));
+    const host = {
+      sysctl: join(own, "ip_local_reserved_ports"),
+      lock: join(own, "reserved-ports.lock"),
+      registry: join(own, "reserved-ports.json"),
+      lockWaitMs: 1000,
+    };
+    writeFileSync(host.sysctl, "\n");
+    const lines: string[] = [];
+    const logger = pino({ level: "debug" }, { write: (line: string) => lines.push(line) });
+    const stuckManager = managerIn(own, { reservedPorts: host, logger });
+    const holder = spawn("sleep", ["600"], { stdio: "ignore" });
+    await once(holder, "spawn");
+    holder.kill("SIGSTOP");
+    writeFileSync(host.lock, JSON.stringify(identityOf(holder.pid as number)));
+    const timeouts = () =>
+      lines.filter((line) => line.includes("could not keep published ports out of the kernel")).length;
+    const ids = Array.from({ length: 5 }, (_, i) => uniqueId(`stuck${i}`));
+    const attach = (id: string) =>
+      stuckManager.attach({
+        namespace: fx.namespace,
+        containerId: id,
+        network: "bridge",
+        ports: ["127.0.0.1::80"],
+      });
+    try {
+      const first = await Promise.all(ids.slice(0, 3).map(attach));
+      for (const id of ids.slice(3)) await attach(id);
+      for (const id of ids) await stuckManager.detach(fx.namespace, id);
+      // One wait in all, and the list never changed under a lock that someone else holds.
+      expect(timeouts()).toBe(1);
+      expect(readFileSync(host.sysctl, "utf8")).toBe("\n");
+      holder.kill("SIGKILL");
+      await once(holder, "exit");
+      // The holder gone, the next attach takes its stale lock over and lists its port.
+      const after = await attach(ids[0] as string);
+      expect(readFileSync(host.sysctl, "utf8")).toBe(`${after.ports[0]?.hostPort}\n`);
+      await stuckManager.detach(fx.namespace, ids[0] as string);
+      expect(readFileSync(host.sysctl, "utf8")).toBe("\n");
+      expect(first).toHaveLength(3);
+      expect(timeouts()).toBe(1);
+    } finally {
+      if (holder.exitCode === null && holder.signalCode === null) holder.kill("SIGKILL");
+      for (const id of ids) await stuckManager.detach(fx.namespace, id).catch(() => {});
+      const network = await stuckManager.inspectNetwork("bridge");
+      await stuckManager.removeNetwork("bridge");
+      expect(portsOfBridge(network.bridge)).toEqual([]);
+      expect(rulesFor(network.subnet, [], true)).toEqual([]);
+    }
+  });
+});

@@ -87,34 +87,34 @@ describe("locks", () => {
     const lines: string[] = [];
     const logger = pino({ level: "warn" }, { write: (line: string) => lines.push(line) });
     const registry = join(dir, "registry.json");
-    const reserved = new ReservedPorts(dir, logger, sysctl, { path: hostLock, waitMs: 200, registry });
-    await reserved.update([40123]);
+    const reserved = new ReservedPorts(dir, logger, { sysctl, lock: hostLock, lockWaitMs: 200, registry });
+    await reserved.update(async () => [40123]);
     expect(readFileSync(sysctl, "utf8")).toBe("\n");
     expect(lines.join("")).toMatch(/could not keep published ports out of the kernel's ephemeral ports/);
     rmSync(hostLock);
-    await reserved.update([40123]);
+    await reserved.update(async () => [40123]);
     expect(readFileSync(sysctl, "utf8")).toBe("40123\n");
-    await reserved.update([]);
+    await reserved.update(async () => []);
     expect(readFileSync(sysctl, "utf8")).toBe("\n");
   });
 
   test("entries a removed state dir left in the kernel's list are taken out by the next update of another", async () => {
     const sysctl = join(dir, "reserved-list");
     const registry = join(dir, "reserved-registry.json");
-    const hostLock = { path: join(dir, "reserved.lock"), waitMs: 2000, registry };
+    const host = { sysctl, lock: join(dir, "reserved.lock"), lockWaitMs: 2000, registry };
     const gone = mkdtempSync(join(dir, "gone-"));
     const kept = mkdtempSync(join(dir, "kept-"));
     const mine = mkdtempSync(join(dir, "mine-"));
     writeFileSync(sysctl, "1234\n"); // an administrator's entry: never ours to take out
-    await new ReservedPorts(gone, undefined, sysctl, hostLock).update([40001]);
-    await new ReservedPorts(kept, undefined, sysctl, hostLock).update([40002]);
+    await new ReservedPorts(gone, undefined, host).update(async () => [40001]);
+    await new ReservedPorts(kept, undefined, host).update(async () => [40002]);
     expect(readFileSync(sysctl, "utf8")).toBe("1234,40001-40002\n");
     rmSync(gone, { recursive: true }); // its ports still published, as a test's temporary dir removed
-    await new ReservedPorts(mine, undefined, sysctl, hostLock).update([40010]);
+    await new ReservedPorts(mine, undefined, host).update(async () => [40010]);
     expect(readFileSync(sysctl, "utf8")).toBe("1234,40002,40010\n");
     expect(JSON.parse(readFileSync(registry, "utf8"))).toEqual({ "40002": kept, "40010": mine });
-    await new ReservedPorts(kept, undefined, sysctl, hostLock).update([]);
-    await new ReservedPorts(mine, undefined, sysctl, hostLock).update([]);
+    await new ReservedPorts(kept, undefined, host).update(async () => []);
+    await new ReservedPorts(mine, undefined, host).update(async () => []);
     expect(readFileSync(sysctl, "utf8")).toBe("1234\n");
     expect(JSON.parse(readFileSync(registry, "utf8"))).toEqual({});
   });

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { posix } from "node:path";
 import { parseExtraHost } from "../../network/dns.js";
 import { badRequest } from "../errors.js";
+import { type EndpointIpamConfig, endpointIpamConfig } from "../network-plan.js";
 import { checkVolumeDriver, checkVolumeName } from "../volume-store.js";
 import { type HealthConfig, parseHealthConfig } from "./health.js";
 import { checkResourceSettings, hostRunOptions } from "./host-options.js";
@@ -182,8 +183,8 @@ function parseMounts(value: unknown): MountRequest[] | null {
 export interface CreateRequest {
   config: ContainerConfig;
   hostConfig: HostConfig;
-  /** NetworkingConfig.EndpointsConfig: network name → its endpoint settings (aliases). */
-  endpoints: Record<string, { Aliases?: string[] }>;
+  /** NetworkingConfig.EndpointsConfig: network name → its endpoint settings (aliases, addresses). */
+  endpoints: Record<string, { Aliases?: string[]; IPAMConfig?: EndpointIpamConfig }>;
 }
 
 type Json = Record<string, unknown>;
@@ -510,7 +511,8 @@ export function parseCreateRequest(body: unknown): CreateRequest {
   if (isObject(networking) && isObject(networking.EndpointsConfig)) {
     for (const [name, settings] of Object.entries(networking.EndpointsConfig)) {
       const aliases = isObject(settings) && isStringArray(settings.Aliases) ? settings.Aliases : undefined;
-      endpoints[name] = aliases ? { Aliases: aliases } : {};
+      const ipam = isObject(settings) ? endpointIpamConfig(settings.IPAMConfig) : undefined;
+      endpoints[name] = { ...(aliases ? { Aliases: aliases } : {}), ...(ipam ? { IPAMConfig: ipam } : {}) };
     }
   }
   return { config, hostConfig, endpoints };

@@ -19,6 +19,7 @@ import type { ImageSource, PreparedRootfs } from "../image-source.js";
 import {
   checkConnectable,
   checkNotRemoved,
+  type EndpointIpamConfig,
   type EngineNetworks,
   isRunning,
   type NetworkPlan,
@@ -217,27 +218,39 @@ export class ContainerManager {
       // before API 1.44); with more (1.44), NetworkMode's network is eth0 and the others are connected
       // after it, in the order given.
       const requested = Object.entries(request.endpoints);
-      const others: [string, string[]][] = [];
-      let aliases = requested.length === 1 ? (requested[0]?.[1].Aliases ?? []) : [];
+      const others: [string, (typeof requested)[number][1]][] = [];
+      let primaryEndpoint = requested.length === 1 ? requested[0]?.[1] : undefined;
       if (requested.length > 1 && !sharedWith(record.HostConfig.NetworkMode)) {
         const primary = await networks.resolve(record.HostConfig.NetworkMode, opts);
         for (const [ref, endpoint] of requested) {
           const network = await networks.resolve(ref, opts);
-          if (network === primary) aliases = endpoint.Aliases ?? [];
-          else others.push([network, endpoint.Aliases ?? []]);
+          if (network === primary) primaryEndpoint = endpoint;
+          else others.push([network, endpoint]);
         }
       }
       // On another container's network (container:NAME): no network of its own; that one's namespace and
       // name files are joined at each start.
       const plan: NetworkPlan = sharedWith(record.HostConfig.NetworkMode)
         ? { host: false, hostsPath: "", resolvConfPath: "", hostnamePath: "", endpoints: {}, ports: {} }
-        : await networks.attach(record, dir, opts, aliases);
+        : await networks.attach(
+            record,
+            dir,
+            opts,
+            primaryEndpoint?.Aliases ?? [],
+            primaryEndpoint?.IPAMConfig,
+          );
       attached = Object.keys(plan.endpoints).length > 0;
       record.Networks = plan.endpoints;
       record.Ports = plan.ports;
-      for (const [network, names] of others) {
+      for (const [network, endpoint] of others) {
         checkConnectable(record, network);
-        record.Networks[network] = await networks.connect(record, network, names, opts);
+        record.Networks[network] = await networks.connect(
+          record,
+          network,
+          endpoint.Aliases ?? [],
+          opts,
+          endpoint.IPAMConfig,
+        );
       }
       rootfs = await images.prepareRootfs(image, id, opts);
       await this.populateVolumes(record, opts);
@@ -952,6 +965,7 @@ export class ContainerManager {
     network: string,
     aliases: string[],
     opts: CallOptions = {},
+    ipam?: EndpointIpamConfig,
   ): Promise<void> {
     await this.locked(record, async () => {
       checkNotRemoved(record);
@@ -963,7 +977,7 @@ export class ContainerManager {
         );
       }
       checkConnectable(record, network);
-      record.Networks[network] = await this.deps.networks.connect(record, network, aliases, opts);
+      record.Networks[network] = await this.deps.networks.connect(record, network, aliases, opts, ipam);
       this.deps.store.save(record);
     });
   }

@@ -67,6 +67,8 @@ export interface EndpointRecord {
   IPPrefixLen: number;
   MacAddress: string;
   Aliases: string[] | null;
+  /** The addresses the container asked for on this network (`--ip`), as inspect shows them. */
+  IPAMConfig?: { IPv4Address?: string };
 }
 
 export const ZERO_TIME = "0001-01-01T00:00:00Z";

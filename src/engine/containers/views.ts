@@ -72,7 +72,7 @@ function networks(record: ContainerRecord): Record<string, unknown> {
   const byName = Object.entries(record.Networks).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (const [name, endpoint] of byName) {
     out[name] = {
-      IPAMConfig: null,
+      IPAMConfig: endpoint.IPAMConfig ?? null,
       Links: null,
       Aliases: endpoint.Aliases,
       NetworkID: endpoint.NetworkID,
