@@ -272,4 +272,15 @@ describe("fuzzing the remote client against a real containerd", () => {
     expect(refused).toBeInstanceOf(LibcontainerdError);
     expect((refused as LibcontainerdError).code).toBe("invalid_argument");
   });
+
+  // Found by the flake hunt: a "__proto__" key (JSON.parse makes one) was dropped without a word.
+  test("a __proto__ label key is refused as InvalidArgumentError, not dropped", async () => {
+    const labels = JSON.parse('{"__proto__": "value", "kept": "yes"}') as Record<string, string>;
+    const refused = await fx.client.newContainer("proto-label-key", fx.spec(["true"]), { labels }).then(
+      (container) => container.delete().then(() => undefined),
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(LibcontainerdError);
+    expect((refused as LibcontainerdError).code).toBe("invalid_argument");
+  });
 });

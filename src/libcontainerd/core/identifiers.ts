@@ -57,6 +57,9 @@ function checkLabels(labels: unknown, removals: boolean): Record<string, string 
   for (const [key, value] of Object.entries(labels)) {
     if (key === "") throw new InvalidArgumentError("label keys must not be empty");
     if (key.includes("\0")) throw new InvalidArgumentError(`label key ${JSON.stringify(key)} contains NUL`);
+    // A label object from JSON.parse can hold it; any object it is copied into, protobuf-es's maps
+    // too, takes it as the prototype and drops it: refused, not lost without a word.
+    if (key === "__proto__") throw new InvalidArgumentError('label key "__proto__" cannot be kept');
     if (removals && value === undefined) {
       out[key] = undefined;
       continue;
