@@ -183,35 +183,47 @@ async function listContainers(
   return limit > 0 ? records.slice(0, limit) : records;
 }
 
+/** SizeRw and SizeRootFs; `imageSizes` keeps each image's size for the request (many share one). */
+async function containerSizes(
+  record: ContainerRecord,
+  deps: Pick<ContainerRoutesDeps, "manager" | "imageSize">,
+  opts: CallOptions,
+  imageSizes = new Map<string, Promise<number>>(),
+): Promise<{ SizeRw: number; SizeRootFs: number }> {
+  const rw = await deps.manager.writableSize(record, opts);
+  let image = imageSizes.get(record.Image);
+  if (!image) {
+    image = deps.imageSize(record.Image, opts);
+    imageSizes.set(record.Image, image);
+  }
+  return { SizeRw: rw, SizeRootFs: rw + (await image) };
+}
+
+/** List rows with what each container wrote and its image's size: `docker ps -s`, and /system/df's. */
+export async function listViewsWithSizes(
+  records: readonly ContainerRecord[],
+  deps: Pick<ContainerRoutesDeps, "manager" | "imageSize">,
+  opts: CallOptions,
+): Promise<Record<string, unknown>[]> {
+  const now = Date.now();
+  const imageSizes = new Map<string, Promise<number>>();
+  const views: Record<string, unknown>[] = [];
+  for (const record of records)
+    views.push({ ...listView(record, now), ...(await containerSizes(record, deps, opts, imageSizes)) });
+  return views;
+}
+
 export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void {
   const { manager, store } = deps;
   const find = (exchange: Exchange): ContainerRecord => store.get(exchange.params.id ?? "");
 
-  /** SizeRw and SizeRootFs; `imageSizes` keeps each image's size for the request (many share one). */
-  const sizes = async (
-    record: ContainerRecord,
-    exchange: Exchange,
-    imageSizes = new Map<string, Promise<number>>(),
-  ): Promise<{ SizeRw: number; SizeRootFs: number }> => {
-    const rw = await manager.writableSize(record, { signal: exchange.signal });
-    let image = imageSizes.get(record.Image);
-    if (!image) {
-      image = deps.imageSize(record.Image, { signal: exchange.signal });
-      imageSizes.set(record.Image, image);
-    }
-    return { SizeRw: rw, SizeRootFs: rw + (await image) };
-  };
-
   router.add("GET", "/containers/json", async (exchange) => {
     const records = await listContainers(exchange, store, deps.imageId);
     const now = Date.now();
-    const views = records.map((record) => listView(record, now));
     // `docker ps -s`: what each wrote, and with its image's size.
-    if (queryBool(exchange.query, "size")) {
-      const imageSizes = new Map<string, Promise<number>>();
-      for (const [index, record] of records.entries())
-        Object.assign(views[index] ?? {}, await sizes(record, exchange, imageSizes));
-    }
+    const views = queryBool(exchange.query, "size")
+      ? await listViewsWithSizes(records, deps, { signal: exchange.signal })
+      : records.map((record) => listView(record, now));
     exchange.send(200, views);
   });
 
@@ -237,7 +249,9 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
     const view = inspectView(record, store.containerDir(namesOf.Id), deps.execIds(record.Id));
     exchange.send(
       200,
-      queryBool(exchange.query, "size") ? { ...view, ...(await sizes(record, exchange)) } : view,
+      queryBool(exchange.query, "size")
+        ? { ...view, ...(await containerSizes(record, deps, { signal: exchange.signal })) }
+        : view,
     );
   });
 
@@ -359,6 +373,7 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
   router.add("POST", "/containers/prune", async (exchange) => {
     const { matches } = pruneFilter(exchange.query);
     const deleted: string[] = [];
+    let reclaimed = 0;
     for (const record of store.all()) {
       if (
         record.State.Status !== "exited" &&
@@ -367,10 +382,13 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
       )
         continue;
       if (!matches(record.Config.Labels, Date.parse(record.Created))) continue;
+      // As dockerd's ContainersPrune: what it wrote, measured before it goes.
+      const written = await manager.writableSize(record, { signal: exchange.signal });
       await manager.remove(record, { force: false }, { signal: exchange.signal });
       deleted.push(record.Id);
+      reclaimed += written;
     }
-    exchange.send(200, { ContainersDeleted: deleted, SpaceReclaimed: 0 });
+    exchange.send(200, { ContainersDeleted: deleted, SpaceReclaimed: reclaimed });
   });
 }
 
