@@ -16,6 +16,23 @@ async function ok(args: readonly string[]): Promise<string> {
   return result.stdout;
 }
 
+/** The events of one container from `since` until now, as `ACTION` lines. */
+async function eventsOf(name: string, since: number, ...filters: string[]): Promise<string[]> {
+  const out = await ok([
+    "events",
+    "--since",
+    (since / 1000).toFixed(3),
+    "--until",
+    (Date.now() / 1000).toFixed(3),
+    "--filter",
+    `container=${name}`,
+    ...filters.flatMap((filter) => ["--filter", filter]),
+    "--format",
+    "{{.Action}}",
+  ]);
+  return out.split("\n").filter(Boolean);
+}
+
 describe("ctrd serve as dockerd: pruning and disk usage", () => {
   it("docker builder prune and docker system prune succeed (POST /build/prune was a 404)", async () => {
     expect(await ok(["builder", "prune", "-f"])).toContain("Total reclaimed space: 0B");
@@ -56,5 +73,30 @@ describe("ctrd serve as dockerd: pruning and disk usage", () => {
     const pruned = await ok(["container", "prune", "-f", "--filter", "label=audit=prune"]);
     expect(pruned).toContain("Total reclaimed space: 500kB");
     expect(await ok(["ps", "-aq", "--filter", "label=audit=prune"])).toBe("");
+  });
+});
+
+describe("ctrd serve as dockerd: docker top", () => {
+  it("gives ps the container's pids (-q), so that -o lists them; columns with spaces stay whole", async () => {
+    const id = (
+      await ok(["run", "-d", "-u", "1000", "--name", "top-me", engine.image, "sleep", "1000"])
+    ).trim();
+    const since = Date.now();
+    // Without -e or -q, ps lists only the caller's own processes: the container's (uid 1000) were not among them.
+    const pids = (await ok(["top", "top-me", "-o", "pid,comm"])).split("\n").filter(Boolean);
+    expect(pids[0]).toMatch(/^PID +COMMAND$/);
+    expect(pids.slice(1)).toEqual([expect.stringMatching(/^\d+ +sleep$/)]);
+    // A column of values with spaces (args) before another: dockerd cuts the rows where every one has a
+    // space, from the header's columns; split at every space, STAT had "1000 S".
+    const query = encodeURIComponent("-o pid,args,stat");
+    const response = await engine.api("GET", `/containers/${id}/top?ps_args=${query}`);
+    expect(response.status, response.body).toBe(200);
+    const top = JSON.parse(response.body) as { Titles: string[]; Processes: string[][] };
+    expect(top.Titles).toEqual(["PID", "COMMAND", "STAT"]);
+    expect(top.Processes).toEqual([
+      [expect.stringMatching(/^\d+$/), "sleep 1000", expect.stringMatching(/^S/)],
+    ]);
+    expect(await eventsOf("top-me", since, "event=top")).toEqual(["top", "top"]);
+    await ok(["rm", "-f", "top-me"]);
   });
 });

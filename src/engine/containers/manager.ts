@@ -31,6 +31,7 @@ import { hostRunOptions } from "./host-options.js";
 import { IoHub } from "./io-hub.js";
 import { LogWriter } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
+import { noHeaderOption, parsePsOutput, psPidsArg, type TopResult } from "./ps-output.js";
 import { type ContainerRoot, openProcessRoot, openRootfs } from "./rootfs-worker.js";
 import {
   type Donor,
@@ -958,34 +959,38 @@ export class ContainerManager {
     this.emit(record, "rename", { oldName: old });
   }
 
-  /** GET /containers/{id}/top: `ps` on the host, limited to the container's processes. */
-  async top(
-    record: ContainerRecord,
-    psArgs: string,
-    opts: CallOptions = {},
-  ): Promise<{ Titles: string[]; Processes: string[][] }> {
+  /**
+   * GET /containers/{id}/top: `ps` on the host given the container's pids (`-q`, so that options that
+   * select no process of their own, `-o pid,comm`, still list them), as dockerd's ContainerTop runs it.
+   */
+  async top(record: ContainerRecord, psArgs: string, opts: CallOptions = {}): Promise<TopResult> {
     const task = this.liveOf(record).task;
     if (!task) throw conflict(`Container ${record.Id} is not running`);
-    const pids = new Set((await task.pids(opts)).map((info) => info.pid));
-    const args = psArgs.trim() === "" ? ["-ef"] : psArgs.trim().split(/\s+/);
+    // The client's words (the docker CLI joins them with spaces); -ef without any.
+    const words = psArgs.split(" ").filter((word) => word !== "");
+    const args = words.length === 0 ? ["-ef"] : words;
+    const noHeader = noHeaderOption(args);
+    if (noHeader !== undefined) throw new EngineError(500, `option ${noHeader} is not allowed`);
+    const pids = (await task.pids(opts)).map((info) => info.pid);
+    const ps = (argv: string[]) =>
+      execFileAsync("ps", argv, { signal: opts.signal, maxBuffer: 16 * 1024 * 1024 });
     let stdout: string;
     try {
-      ({ stdout } = await execFileAsync("ps", args, { signal: opts.signal, maxBuffer: 16 * 1024 * 1024 }));
+      // Some options (`f`) cannot go with -q: then ps selects by them alone.
+      ({ stdout } = await ps([...args, psPidsArg(pids)]).catch(() => ps(args)));
     } catch (err) {
-      throw new EngineError(500, `Error running ps: ${(err as Error).message}`);
+      const stderr = (err as { stderr?: unknown }).stderr;
+      const why = (typeof stderr === "string" && stderr.split("\n")[0]) || (err as Error).message;
+      throw new EngineError(500, `ps: ${why}`);
     }
-    const [header = "", ...rows] = stdout.split("\n").filter((line) => line.trim() !== "");
-    const titles = header.trim().split(/\s+/);
-    const pidColumn = titles.indexOf("PID");
-    if (pidColumn < 0) throw new EngineError(500, `Couldn't find PID field in ps output`);
-    const processes: string[][] = [];
-    for (const row of rows) {
-      const fields = row.trim().split(/\s+/);
-      if (!pids.has(Number(fields[pidColumn]))) continue;
-      // The last column (the command) keeps its spaces.
-      processes.push([...fields.slice(0, titles.length - 1), fields.slice(titles.length - 1).join(" ")]);
+    let result: TopResult;
+    try {
+      result = parsePsOutput(stdout, new Set(pids));
+    } catch (err) {
+      throw new EngineError(500, (err as Error).message);
     }
-    return { Titles: titles, Processes: processes };
+    this.emit(record, "top");
+    return result;
   }
 
   /** Where a stopped container's rootfs is mounted while its files are copied (never inside its own dir). */
