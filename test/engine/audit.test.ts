@@ -100,3 +100,60 @@ describe("ctrd serve as dockerd: docker top", () => {
     await ok(["rm", "-f", "top-me"]);
   });
 });
+
+describe("ctrd serve as dockerd: inspect", () => {
+  it("gives a container without --hostname its short id as Config.Hostname, as its hostname is", async () => {
+    const id = (await ok(["create", "--name", "named-by-id", engine.image, "hostname"])).trim();
+    expect((await ok(["inspect", "-f", "{{.Config.Hostname}}", "named-by-id"])).trim()).toBe(id.slice(0, 12));
+    expect(await ok(["start", "-a", "named-by-id"])).toBe(`${id.slice(0, 12)}\n`);
+    const given = await ok(["run", "--rm", "--hostname", "given", engine.image, "hostname"]);
+    expect(given).toBe("given\n");
+    await ok(["rm", "named-by-id"]);
+  });
+});
+
+describe("ctrd serve as dockerd: restart, kill, rename", () => {
+  it("docker restart stops (a stop event) before it starts again", async () => {
+    await ok(["run", "-d", "--name", "restarted", engine.image, "sleep", "1000"]);
+    const since = Date.now();
+    await ok(["restart", "-t", "0", "restarted"]);
+    const actions = await eventsOf(
+      "restarted",
+      since,
+      "event=die",
+      "event=stop",
+      "event=start",
+      "event=restart",
+    );
+    expect(actions).toEqual(["die", "stop", "start", "restart"]);
+    await ok(["rm", "-f", "restarted"]);
+  });
+
+  it("docker kill words its refusals as dockerd: an invalid signal, a container not running", async () => {
+    const id = (await ok(["run", "-d", "--name", "killed", engine.image, "sleep", "1000"])).trim();
+    const bogus = await engine.docker(["kill", "-s", "BOGUS", "killed"]);
+    expect(bogus.code).toBe(1);
+    expect(bogus.stderr).toContain("Error response from daemon: Invalid signal: BOGUS");
+    const zero = await engine.api("POST", "/containers/killed/kill?signal=0");
+    expect(zero).toMatchObject({ status: 400, body: '{"message":"Invalid signal: 0"}\n' });
+    expect((await ok(["inspect", "-f", "{{.State.Status}}", "killed"])).trim()).toBe("running");
+    await ok(["kill", "killed"]);
+    await ok(["wait", "killed"]);
+    const again = await engine.docker(["kill", "killed"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(
+      `Error response from daemon: Cannot kill container: killed: Container ${id} is not running`,
+    );
+    await ok(["rm", "killed"]);
+  });
+
+  it("docker rename to the name it has is refused", async () => {
+    await ok(["create", "--name", "same-name", engine.image]);
+    const same = await engine.docker(["rename", "same-name", "same-name"]);
+    expect(same.code).toBe(1);
+    expect(same.stderr).toContain(
+      "Error response from daemon: Renaming a container with the same name as its current name",
+    );
+    await ok(["rm", "same-name"]);
+  });
+});

@@ -204,6 +204,9 @@ export class ContainerManager {
     const hostUts = record.HostConfig.UTSMode === "host";
     if ((record.HostConfig.NetworkMode === "host" || hostUts) && record.Config.Hostname === "")
       record.Config.Hostname = hostname();
+    // Others are named by their short id, in inspect too (dockerd's generateHostname); on another's
+    // network (container:NAME) that one's name replaces it at each start.
+    else if (record.Config.Hostname === "") record.Config.Hostname = id.slice(0, 12);
     store.add(record);
     let rootfs: PreparedRootfs | undefined;
     let attached = false;
@@ -718,7 +721,11 @@ export class ContainerManager {
       record.ManuallyStopped = true;
       live.restarting = true;
       try {
-        if (live.task) await this.stopTask(record, live, timeoutSec ?? record.Config.StopTimeout ?? 10, opts);
+        if (live.task) {
+          await this.stopTask(record, live, timeoutSec ?? record.Config.StopTimeout ?? 10, opts);
+          // dockerd's containerRestart stops it as containerStop does, with its event.
+          this.emit(record, "stop");
+        }
       } finally {
         live.restarting = false;
       }
@@ -948,6 +955,8 @@ export class ContainerManager {
 
   async rename(record: ContainerRecord, name: string, opts: CallOptions = {}): Promise<void> {
     const old = record.Name;
+    if (old === (name.startsWith("/") ? name : `/${name}`))
+      throw badRequest("Renaming a container with the same name as its current name");
     this.deps.store.rename(record, name);
     // containerd's record carries the name too (ctr and ctrd show it).
     const container = await this.deps.client.loadContainer(record.Id, opts).catch(() => undefined);

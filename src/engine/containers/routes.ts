@@ -1,7 +1,8 @@
 import type { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { parseSignal } from "../../libcontainerd/signals.js";
 import type { CallOptions } from "../../libcontainerd/types/client.js";
-import { badRequest, EngineError } from "../errors.js";
+import { badRequest, EngineError, toHttpError } from "../errors.js";
 import { parseEventTime } from "../events.js";
 import { type Exchange, labelsMatch, queryBool, queryFilters, queryInt } from "../http.js";
 import { pruneFilter } from "../prune.js";
@@ -272,7 +273,21 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
 
   router.add("POST", "/containers/{id}/kill", async (exchange) => {
     const signal = exchange.query.get("signal") || "SIGKILL";
-    await manager.kill(find(exchange), signal, { signal: exchange.signal });
+    // Checked first, in moby's words (signal.ParseSignal: a name, or a number that is not 0).
+    try {
+      parseSignal(signal);
+    } catch {
+      throw badRequest(`Invalid signal: ${signal}`);
+    }
+    // dockerd names the container as it was asked for in every refusal (postContainersKill).
+    try {
+      await manager.kill(find(exchange), signal, { signal: exchange.signal });
+    } catch (err) {
+      const { status, message } = toHttpError(err);
+      throw new EngineError(status, `Cannot kill container: ${exchange.params.id ?? ""}: ${message}`, {
+        cause: err,
+      });
+    }
     exchange.send(204, null);
   });
 
