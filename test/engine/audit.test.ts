@@ -1,3 +1,5 @@
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { useEngine } from "./harness.js";
 
@@ -155,5 +157,59 @@ describe("ctrd serve as dockerd: restart, kill, rename", () => {
       "Error response from daemon: Renaming a container with the same name as its current name",
     );
     await ok(["rm", "same-name"]);
+  });
+});
+
+describe("ctrd serve as dockerd: log drivers and their options", () => {
+  it("rotates a json-file log at max-size, keeping max-file files, and docker logs reads them in order", async () => {
+    const script = "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done";
+    const run = ["run", "--name", "rotated", "--log-opt", "max-size=1k", "--log-opt", "max-file=3"];
+    expect((await ok([...run, engine.image, "sh", "-c", script])).split("\n")).toHaveLength(201);
+    const logPath = (await ok(["inspect", "-f", "{{.LogPath}}", "rotated"])).trim();
+    const files = readdirSync(dirname(logPath)).filter((name) => name.startsWith(basename(logPath)));
+    expect(files.sort()).toEqual([basename(logPath), `${basename(logPath)}.1`, `${basename(logPath)}.2`]);
+    // max-size is decimal for json-file (go-units FromHumanSize): rotated once a file holds 1000 bytes.
+    for (const name of files.slice(1)) {
+      const size = statSync(join(dirname(logPath), name)).size;
+      expect(size).toBeGreaterThanOrEqual(1000);
+      expect(size).toBeLessThan(1100);
+    }
+    const lines = (await ok(["logs", "rotated"])).split("\n").filter(Boolean);
+    const first = Number(lines[0]?.slice("line-".length));
+    expect(first).toBeGreaterThan(0);
+    expect(lines).toEqual(Array.from({ length: 200 - first }, (_, index) => `line-${first + index}`));
+    expect(await ok(["logs", "--tail", "2", "rotated"])).toBe("line-198\nline-199\n");
+    await ok(["rm", "rotated"]);
+    expect(existsSync(dirname(logPath))).toBe(false);
+  });
+
+  it("keeps nothing with --log-driver none, and docker logs says it cannot read it", async () => {
+    expect(await ok(["run", "--name", "unlogged", "--log-driver", "none", engine.image, "echo", "hi"])).toBe(
+      "hi\n",
+    );
+    const logs = await engine.docker(["logs", "unlogged"]);
+    expect(logs.code).toBe(1);
+    expect(logs.stderr).toContain(
+      "Error response from daemon: configured logging driver does not support reading",
+    );
+    const logPath = (await ok(["inspect", "-f", "{{.LogPath}}", "unlogged"])).trim();
+    expect(existsSync(logPath)).toBe(false);
+    await ok(["rm", "unlogged"]);
+  });
+
+  it("refuses log options the driver does not take, as dockerd words them", async () => {
+    const refusals: [string[], string][] = [
+      [["--log-opt", "colour=blue"], "unknown log opt 'colour' for json-file log driver"],
+      [["--log-opt", "max-size=-1"], "invalid size: '-1'"],
+      [["--log-opt", "max-size=0"], "max-size must be a positive number"],
+      [["--log-opt", "max-file=0"], "max-file cannot be less than 1"],
+      [["--log-driver", "local", "--log-opt", "tag=x"], "unknown log opt 'tag' for log driver local"],
+    ];
+    for (const [options, message] of refusals) {
+      const created = await engine.docker(["create", ...options, engine.image]);
+      expect(created.code, options.join(" ")).toBe(1);
+      expect(created.stderr).toContain(`Error response from daemon: ${message}`);
+    }
+    expect(await ok(["ps", "-aq", "--filter", "status=created"])).toBe("");
   });
 });

@@ -29,7 +29,7 @@ import { mountAll, mountVolumes, unmountAll, type Volume } from "./filesystem.js
 import { HealthMonitor, MAX_PROBE_OUTPUT, type Probe, probeCommand } from "./health.js";
 import { hostRunOptions } from "./host-options.js";
 import { IoHub } from "./io-hub.js";
-import { LogWriter } from "./log-file.js";
+import { type LogSettings, LogWriter, logSettings } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
 import { noHeaderOption, parsePsOutput, psPidsArg, type TopResult } from "./ps-output.js";
 import { type ContainerRoot, openProcessRoot, openRootfs } from "./rootfs-worker.js";
@@ -129,7 +129,7 @@ export class ContainerManager {
     let live = this.live.get(record.Id);
     if (!live) {
       live = {
-        hub: new IoHub(new LogWriter(record.LogPath)),
+        hub: new IoHub(new LogWriter(record.LogPath, keptLogSettings(record))),
         exitWaiters: [],
         removedWaiters: [],
         lock: Promise.resolve(),
@@ -1286,6 +1286,15 @@ export function containerVolumes(record: Pick<ContainerRecord, "HostConfig" | "M
     }),
   );
   return [...binds, ...mounts, ...volumes];
+}
+
+/** The container's log settings; a record from before they were checked keeps an unrotated log. */
+function keptLogSettings(record: ContainerRecord): LogSettings {
+  try {
+    return logSettings(record.HostConfig.LogConfig);
+  } catch {
+    return { kept: true, maxFiles: 1 };
+  }
 }
 
 /** A namespace a starting container joins: its donor and the donor's pid its path was resolved by. */

@@ -10,7 +10,7 @@ import type { Router } from "../router.js";
 import { frame, RAW_STREAM, STDERR, STDOUT } from "../stdcopy.js";
 import { parseBind, parseCreateRequest, parseUpdate } from "./config.js";
 import { encodePathStat, type PathStat } from "./filesystem.js";
-import { formatTimeNs, nowNs, readLogFile, splitLines } from "./log-file.js";
+import { formatTimeNs, logSettings, nowNs, readLogFile, splitLines } from "./log-file.js";
 import { type ContainerManager, containerVolumes } from "./manager.js";
 import { archiveFromRoot, extractIntoRoot, statInRoot } from "./rootfs-worker.js";
 import { sharedWith } from "./shared-namespaces.js";
@@ -535,6 +535,9 @@ function logs(exchange: Exchange, record: ContainerRecord, manager: ContainerMan
   const stdout = queryBool(query, "stdout");
   const stderr = queryBool(query, "stderr");
   if (!stdout && !stderr) throw badRequest("Bad parameters: you must choose at least one stream");
+  // dockerd's ErrReadLogsNotSupported: the none driver keeps nothing to read.
+  if (!logSettings(record.HostConfig.LogConfig).kept)
+    throw new EngineError(501, "configured logging driver does not support reading");
   const follow = queryBool(query, "follow");
   const timestamps = queryBool(query, "timestamps");
   const tailText = query.get("tail") ?? "all";
