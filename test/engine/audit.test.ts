@@ -114,6 +114,23 @@ describe("ctrd serve as dockerd: inspect", () => {
   });
 });
 
+describe("ctrd serve as dockerd: docker ps", () => {
+  it("shows the image's id for a container whose image name now names another image, or none", async () => {
+    await ok(["tag", engine.image, "audit-moved:1"]);
+    await ok(["create", "--name", "from-tag", "audit-moved:1"]);
+    const imageOf = async (): Promise<string> =>
+      (await ok(["ps", "-a", "--filter", "name=from-tag", "--format", "{{.Image}}"])).trim();
+    expect(await imageOf()).toBe("audit-moved:1");
+    const oldId = (await ok(["inspect", "-f", "{{.Image}}", "from-tag"])).trim();
+    // The tag moves to a new image (as a pull or build of the same name moves it).
+    await ok(["commit", "from-tag", "audit-moved:1"]);
+    expect(await imageOf()).toBe(oldId.replace(/^sha256:/, "").slice(0, 12));
+    await ok(["rmi", "audit-moved:1"]);
+    expect(await imageOf()).toBe(oldId.replace(/^sha256:/, "").slice(0, 12));
+    await ok(["rm", "from-tag"]);
+  });
+});
+
 describe("ctrd serve as dockerd: restart, kill, rename", () => {
   it("docker restart stops (a stop event) before it starts again", async () => {
     await ok(["run", "-d", "--name", "restarted", engine.image, "sleep", "1000"]);

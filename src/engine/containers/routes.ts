@@ -214,6 +214,30 @@ export async function listViewsWithSizes(
   return views;
 }
 
+/**
+ * The containers whose image name no longer names their image (untagged, or moved to another image by
+ * a pull, build or tag since): the list shows their image's id instead, as dockerd's transformContainer.
+ */
+async function shownImages(
+  records: readonly ContainerRecord[],
+  imageId: ContainerRoutesDeps["imageId"],
+  opts: CallOptions,
+): Promise<Map<string, string>> {
+  const resolved = new Map<string, Promise<string | undefined>>();
+  const shown = new Map<string, string>();
+  for (const record of records) {
+    const ref = record.Config.Image;
+    if (ref === record.Image) continue;
+    let id = resolved.get(ref);
+    if (!id) {
+      id = imageId(ref, opts);
+      resolved.set(ref, id);
+    }
+    if ((await id) !== record.Image) shown.set(record.Id, record.Image);
+  }
+  return shown;
+}
+
 export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void {
   const { manager, store } = deps;
   const find = (exchange: Exchange): ContainerRecord => store.get(exchange.params.id ?? "");
@@ -225,6 +249,11 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
     const views = queryBool(exchange.query, "size")
       ? await listViewsWithSizes(records, deps, { signal: exchange.signal })
       : records.map((record) => listView(record, now));
+    const shown = await shownImages(records, deps.imageId, { signal: exchange.signal });
+    for (const [index, record] of records.entries()) {
+      const view = views[index];
+      if (view) view.Image = shown.get(record.Id) ?? view.Image;
+    }
     exchange.send(200, views);
   });
 
