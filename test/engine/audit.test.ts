@@ -148,6 +148,14 @@ describe("ctrd serve as dockerd: restart, kill, rename", () => {
     await ok(["rm", "-f", "restarted"]);
   });
 
+  it("docker rm -f of a running container kills it with a kill event, as dockerd", async () => {
+    await ok(["run", "-d", "--name", "removed", engine.image, "sleep", "1000"]);
+    const since = Date.now();
+    await ok(["rm", "-f", "removed"]);
+    const actions = await eventsOf("removed", since, "event=kill", "event=die", "event=destroy");
+    expect(actions).toEqual(["kill", "die", "destroy"]);
+  });
+
   it("docker kill words its refusals as dockerd: an invalid signal, a container not running", async () => {
     const id = (await ok(["run", "-d", "--name", "killed", engine.image, "sleep", "1000"])).trim();
     const bogus = await engine.docker(["kill", "-s", "BOGUS", "killed"]);

@@ -840,6 +840,8 @@ export class ContainerManager {
       if (running && live.task) {
         if (record.State.Status === "paused") await live.task.resume(opts).catch(() => {});
         await live.task.kill("SIGKILL", opts).catch(ignoreGone);
+        // As dockerd's cleanupContainer, which kills through daemon.Kill and its event.
+        this.emit(record, "kill", { signal: "9" });
         await live.exited;
       }
       record.State.Status = "removing";
