@@ -114,6 +114,25 @@ describe("ctrd serve as dockerd: inspect", () => {
   });
 });
 
+describe("ctrd serve as dockerd: docker push", () => {
+  it("lists the image's layers (not its config and manifest), naming where a mounted one came from", async () => {
+    const target = `${engine.registry.host}/audit-pushed:1`;
+    await ok(["tag", engine.image, target]);
+    const layer = /^[0-9a-f]{12}: /;
+    const first = (await ok(["push", target])).split("\n").filter(Boolean);
+    // The busybox image has one layer, in the registry already under busybox.
+    expect(first.filter((line) => layer.test(line))).toEqual([
+      expect.stringMatching(/^[0-9a-f]{12}: Mounted from busybox$/),
+    ]);
+    expect(first.at(-1)).toMatch(/^1: digest: sha256:[0-9a-f]{64} size: \d+$/);
+    const again = (await ok(["push", target])).split("\n").filter(Boolean);
+    expect(again.filter((line) => layer.test(line))).toEqual([
+      expect.stringMatching(/^[0-9a-f]{12}: Layer already exists$/),
+    ]);
+    await ok(["rmi", target]);
+  });
+});
+
 describe("ctrd serve as dockerd: docker ps", () => {
   it("shows the image's id for a container whose image name now names another image, or none", async () => {
     await ok(["tag", engine.image, "audit-moved:1"]);
