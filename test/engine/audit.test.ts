@@ -150,6 +150,23 @@ describe("ctrd serve as dockerd: docker ps", () => {
   });
 });
 
+describe("ctrd serve as dockerd: a process that cannot start", () => {
+  it("is explained in containerd's words, as dockerd passes them on, for run and exec", async () => {
+    const run = await engine.docker(["run", "--rm", engine.image, "no-such-command"]);
+    expect(run.code).toBe(127);
+    expect(run.stderr).toMatch(
+      /^docker: Error response from daemon: failed to create shim task: OCI runtime create failed: .*exec: "no-such-command": executable file not found in \$PATH: unknown\.$/m,
+    );
+    await ok(["run", "-d", "--name", "exec-target", engine.image, "sleep", "1000"]);
+    const exec = await engine.docker(["exec", "exec-target", "no-such-command"]);
+    expect(exec.code).toBe(126);
+    expect(exec.stdout).toMatch(
+      /^OCI runtime exec failed: exec failed: .*exec: "no-such-command": executable file not found in \$PATH: unknown\r?$/m,
+    );
+    await ok(["rm", "-f", "exec-target"]);
+  });
+});
+
 describe("ctrd serve as dockerd: restart, kill, rename", () => {
   it("docker restart stops (a stop event) before it starts again", async () => {
     await ok(["run", "-d", "--name", "restarted", engine.image, "sleep", "1000"]);

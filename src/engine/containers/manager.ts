@@ -1225,8 +1225,20 @@ export class ContainerManager {
  * command not found or not executable is the caller's mistake (400, exit code 127 or 126; the docker
  * CLI exits with the same code), anything else the engine's (500, exit code 128).
  */
+/**
+ * containerd's words for why a process did not start, without the context libcontainerd puts before
+ * them ("create task for container ID: ", "exec ID in container ID: start exec ID in container ID: "):
+ * dockerd passes containerd's message on as it is.
+ */
+function runtimeMessage(message: string): string {
+  const starts = ["failed to create shim task: ", "OCI runtime "]
+    .map((words) => message.indexOf(words))
+    .filter((at) => at >= 0);
+  return starts.length > 0 ? message.slice(Math.min(...starts)) : message;
+}
+
 export function startError(err: unknown): { exitCode: number; error: EngineError } {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = runtimeMessage(err instanceof Error ? err.message : String(err));
   const lower = message.toLowerCase();
   if (lower.includes("is a directory"))
     return { exitCode: 126, error: badRequest(`${message}: permission denied`) };
