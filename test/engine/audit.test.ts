@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { beforeAll, describe, expect, it } from "vitest";
 import { useEngine } from "./harness.js";
 
@@ -16,6 +17,14 @@ async function ok(args: readonly string[]): Promise<string> {
   const result = await engine.docker(args);
   expect(result, args.join(" ")).toMatchObject({ code: 0, stderr: "" });
   return result.stdout;
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string, attempts = 200): Promise<void> {
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    if (await check()) return;
+    await sleep(50);
+  }
+  throw new Error(`${what} did not happen`);
 }
 
 /** The events of one container from `since` until now, as `ACTION` lines. */
@@ -182,6 +191,35 @@ describe("ctrd serve as dockerd: restart, kill, rename", () => {
     );
     expect(actions).toEqual(["die", "stop", "start", "restart"]);
     await ok(["rm", "-f", "restarted"]);
+  });
+
+  it("docker start begins an on-failure policy anew: RestartCount from 0, N restarts again", async () => {
+    await ok([
+      "run",
+      "-d",
+      "--name",
+      "failing",
+      "--restart",
+      "on-failure:2",
+      engine.image,
+      "sh",
+      "-c",
+      "echo run; exit 3",
+    ]);
+    const runs = async (): Promise<number> =>
+      (await ok(["logs", "failing"])).split("\n").filter(Boolean).length;
+    const state = async (): Promise<string> =>
+      (await ok(["inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "failing"])).trim();
+    await waitFor(async () => (await state()) === "exited 2" && (await runs()) === 3, "three runs");
+    await ok(["start", "failing"]);
+    // dockerd's containerStart resets the restart manager: the first run and two restarts again.
+    await waitFor(async () => (await runs()) === 6 && (await state()) === "exited 2", "three more runs");
+    await ok(["restart", "failing"]);
+    await waitFor(
+      async () => (await runs()) === 9 && (await state()) === "exited 2",
+      "three runs after restart",
+    );
+    await ok(["rm", "failing"]);
   });
 
   it("docker rm -f of a running container kills it with a kill event, as dockerd", async () => {

@@ -306,8 +306,18 @@ export class ContainerManager {
       const live = this.liveOf(record);
       clearTimeout(live.restartTimer);
       record.ManuallyStopped = false;
+      this.resetRestartPolicy(record);
       await this.run(record, opts);
     }).catch((err: unknown) => this.removeAfterFailedStart(record, err));
+  }
+
+  /**
+   * A start or restart asked for begins the restart policy anew, as dockerd's containerStart resets its
+   * restart manager: on-failure:N may restart N times again, from the shortest delay.
+   */
+  private resetRestartPolicy(record: ContainerRecord): void {
+    record.RestartCount = 0;
+    this.backoff.delete(record.Id);
   }
 
   /** As dockerd's containerStart: a container with AutoRemove (`docker run --rm`) goes when its start fails. */
@@ -730,6 +740,7 @@ export class ContainerManager {
         live.restarting = false;
       }
       record.ManuallyStopped = false;
+      this.resetRestartPolicy(record);
       await this.run(record, opts);
       this.emit(record, "restart");
     }).catch((err: unknown) => this.removeAfterFailedStart(record, err));
