@@ -1,8 +1,7 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { beforeAll, describe, expect, it } from "vitest";
-import { useEngine } from "./harness.js";
+import { eventActions, useEngine, waitFor } from "./harness.js";
 
 // Everyday docker CLI commands an audit against dockerd 20.10 found answered otherwise (Debian's CLI).
 const engine = useEngine("lcd-engine-audit-");
@@ -19,30 +18,9 @@ async function ok(args: readonly string[]): Promise<string> {
   return result.stdout;
 }
 
-async function waitFor(check: () => Promise<boolean>, what: string, attempts = 200): Promise<void> {
-  for (let attempt = 0; attempt < attempts; attempt++) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  throw new Error(`${what} did not happen`);
-}
-
-/** The events of one container from `since` until now, as `ACTION` lines. */
-async function eventsOf(name: string, since: number, ...filters: string[]): Promise<string[]> {
-  const out = await ok([
-    "events",
-    "--since",
-    (since / 1000).toFixed(3),
-    "--until",
-    (Date.now() / 1000).toFixed(3),
-    "--filter",
-    `container=${name}`,
-    ...filters.flatMap((filter) => ["--filter", filter]),
-    "--format",
-    "{{.Action}}",
-  ]);
-  return out.split("\n").filter(Boolean);
-}
+/** The events of one container from `since` (ms) until now, as action lines. */
+const eventsOf = (name: string, since: number, ...filters: string[]): Promise<string[]> =>
+  eventActions(engine, (since / 1000).toFixed(3), [`container=${name}`, ...filters]);
 
 describe("ctrd serve as dockerd: pruning and disk usage", () => {
   it("docker builder prune and docker system prune succeed (POST /build/prune was a 404)", async () => {
