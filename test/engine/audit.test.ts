@@ -137,6 +137,19 @@ describe("ctrd serve as dockerd: docker ps", () => {
   });
 });
 
+describe("ctrd serve as dockerd: docker exec", () => {
+  it("gives a terminal exec TERM=xterm (top, clear, vi need it), keeping the container's environment", async () => {
+    await ok(["run", "-d", "--name", "exec-env", "-e", "FROM_RUN=1", engine.image, "sleep", "1000"]);
+    const tty = await ok(["exec", "-t", "exec-env", "sh", "-c", 'echo "$TERM $FROM_RUN $PATH"']);
+    expect(tty).toBe("xterm 1 /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\r\n");
+    expect(await ok(["exec", "exec-env", "sh", "-c", 'echo "[$TERM]"'])).toBe("[]\n");
+    expect(await ok(["exec", "-t", "-e", "TERM=vt100", "exec-env", "sh", "-c", "echo $TERM"])).toBe(
+      "vt100\r\n",
+    );
+    await ok(["rm", "-f", "exec-env"]);
+  });
+});
+
 describe("ctrd serve as dockerd: a process that cannot start", () => {
   it("is explained in containerd's words, as dockerd passes them on, for run and exec", async () => {
     const run = await engine.docker(["run", "--rm", engine.image, "no-such-command"]);
