@@ -3,12 +3,13 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { LibcontainerdClient } from "../libcontainerd/factory.js";
+import type { CallOptions } from "../libcontainerd/types/client.js";
 import type { SeccompProfile } from "../oci/seccomp.js";
 import { buildRoutes } from "./build/routes.js";
 import type { CniNetworks } from "./cni-networks.js";
 import type { ContainerdImages } from "./containerd-images.js";
 import { ContainerManager } from "./containers/manager.js";
-import { containerRoutes } from "./containers/routes.js";
+import { containerRoutes, listViewsWithSizes } from "./containers/routes.js";
 import { ContainerStore } from "./containers/store.js";
 import { EventBus } from "./events.js";
 import { ExecService, execRoutes } from "./exec.js";
@@ -73,6 +74,8 @@ export class Engine {
       ...(options.seccomp ? { seccompProfile: options.seccomp.profile } : {}),
     });
     const exec = new ExecService(this.manager, store, options.logger);
+    const imageSize = async (id: string, opts: CallOptions): Promise<number> =>
+      (await options.images.list(opts).catch(() => [])).find((image) => image.id === id)?.size ?? 0;
     systemRoutes(this.router, {
       client: options.client,
       store,
@@ -88,6 +91,12 @@ export class Engine {
             .filter((volume) => !hasOptions(volume))
             .map((volume) => this.volumes.usage(volume)),
         ),
+      containers: (opts) =>
+        listViewsWithSizes(
+          store.all().sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created)),
+          { manager: this.manager, imageSize },
+          opts,
+        ),
       runtimes: options.runtimes ?? ["runc"],
       defaultRuntime: options.defaultRuntime ?? "runc",
       ...(options.seccomp ? { seccompProfilePath: options.seccomp.path } : {}),
@@ -97,8 +106,7 @@ export class Engine {
       manager: this.manager,
       store,
       execIds: (id) => exec.idsOf(id),
-      imageSize: async (id, opts) =>
-        (await options.images.list(opts).catch(() => [])).find((image) => image.id === id)?.size ?? 0,
+      imageSize,
       imageId: (ref, opts) =>
         options.images.resolve(ref, opts).then(
           (image) => image.id,

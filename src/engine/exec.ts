@@ -14,6 +14,20 @@ import { type Exchange, queryInt } from "./http.js";
 import type { Router } from "./router.js";
 import { RAW_STREAM } from "./stdcopy.js";
 
+/**
+ * The exec's environment when it is not the container's as it is: its Env over the container's, and with
+ * a TTY a TERM (dockerd's CreateDaemonEnvironment gives a terminal exec TERM=xterm, so `docker exec -it
+ * C top` runs in a container that has none).
+ */
+function execEnv(record: ContainerRecord, entry: Pick<ExecEntry, "env" | "tty">): { env?: string[] } {
+  // A record from before ProcessEnv was kept: its process's environment is not known to add to.
+  if (record.ProcessEnv === undefined) return entry.env ? { env: mergeEnv([], entry.env) } : {};
+  const base = record.ProcessEnv;
+  const term = entry.tty && !base.some((variable) => variable.startsWith("TERM=")) ? ["TERM=xterm"] : [];
+  if (!entry.env && term.length === 0) return {};
+  return { env: mergeEnv([...base, ...term], entry.env ?? []) };
+}
+
 interface ExecEntry {
   id: string;
   containerId: string;
@@ -145,7 +159,7 @@ export class ExecService {
           // runc sizes the terminal before the command runs; a resize after start comes too late for
           // one that asks at once (stty size).
           ...(entry.tty && entry.consoleSize ? { consoleSize: entry.consoleSize } : {}),
-          ...(entry.env ? { env: mergeEnv(record.ProcessEnv ?? [], entry.env) } : {}),
+          ...execEnv(record, entry),
         },
         {
           signal: exchange.signal,

@@ -524,10 +524,15 @@ async function push(exchange: Exchange, images: ContainerdImages, events: EventB
     if (!out.writableEnded) out.write(`${JSON.stringify(message)}\n`);
   };
   write({ status: `The push refers to repository [${familiarName(ref).replace(/[:@][^:/]+$/, "")}]` });
+  // As dockerd's push: a line a layer (not the config or the manifests), mounts naming their source.
   const onProgress = (event: PushProgress): void => {
-    const status = { exists: "Layer already exists", mounted: "Mounted from elsewhere", pushed: "Pushed" }[
-      event.state
-    ];
+    if (event.kind !== "layer") return;
+    const status =
+      event.state === "exists"
+        ? "Layer already exists"
+        : event.state === "mounted"
+          ? `Mounted from ${event.mountedFrom ?? "elsewhere"}`
+          : "Pushed";
     write({ status, progressDetail: {}, id: event.digest.replace(/^sha256:/, "").slice(0, 12) });
   };
   try {

@@ -23,6 +23,8 @@ export interface SystemDeps {
   images(opts: CallOptions): Promise<ImageSummary[]>;
   /** The volumes with their usage (size, containers), for /system/df. */
   volumes(): Promise<VolumeView[]>;
+  /** Every container's list row with its sizes (SizeRw, SizeRootFs), newest first, for /system/df. */
+  containers(opts: CallOptions): Promise<Record<string, unknown>[]>;
   /** Runtimes the client knows, for /info. */
   runtimes: string[];
   defaultRuntime: string;
@@ -244,17 +246,17 @@ export function systemRoutes(router: Router, deps: SystemDeps): void {
     exchange.send(200, {
       LayersSize: images.reduce((sum, image) => sum + image.size, 0),
       Images: images.map((image) => imageView(image, deps.store, 0)),
-      Containers: deps.store.all().map((record) => ({
-        Id: record.Id,
-        Names: [record.Name],
-        Image: record.Config.Image,
-        ImageID: record.Image,
-        State: record.State.Status,
-        SizeRw: 0,
-        SizeRootFs: 0,
-      })),
+      // As `docker ps -as` lists them (dockerd's SystemDiskUsage): -v shows their command, age and status.
+      Containers: await deps.containers({ signal: exchange.signal }),
       Volumes: await deps.volumes(),
       BuildCache: [],
     });
+  });
+
+  // The build cache dockerd prunes here is BuildKit's; the classic builder's cache is images (image
+  // prune takes those). None to prune, as a dockerd that never ran BuildKit answers: `docker builder
+  // prune` and `docker system prune` (which calls this last) then succeed.
+  router.add("POST", "/build/prune", (exchange) => {
+    exchange.send(200, { CachesDeleted: null, SpaceReclaimed: 0 });
   });
 }

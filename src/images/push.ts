@@ -13,6 +13,10 @@ export interface PushProgress {
   digest: string;
   state: "exists" | "mounted" | "pushed";
   size: number;
+  /** What the blob is to the image: a layer, its config, or a manifest or index. */
+  kind: "layer" | "config" | "manifest";
+  /** With `mounted`: the repository (on the same registry) it was mounted from. */
+  mountedFrom?: string;
 }
 
 export interface PushOptions extends CallOptions, RegistryOptions {
@@ -50,6 +54,7 @@ export async function pushImage(
   // The mount sources need pull scope on their repositories too.
   const sources = new Set<string>();
   const plan: { blobs: Descriptor[]; manifests: Descriptor[] } = { blobs: [], manifests: [] };
+  const configs = new Set<string>();
   const visit = async (desc: Descriptor): Promise<void> => {
     if (isIndex(desc.mediaType)) {
       const index = parseIndex(await services.readContent(desc.digest, call), `index ${desc.digest}`);
@@ -65,6 +70,7 @@ export async function pushImage(
         await services.readContent(desc.digest, call),
         `manifest ${desc.digest}`,
       );
+      configs.add(manifest.config.digest);
       for (const blob of [...manifest.layers, manifest.config]) {
         if (!(await services.hasContent(blob.digest, call)))
           throw new NotFoundError(`push ${image.name}: blob ${blob.digest} is not in the content store`);
@@ -82,8 +88,9 @@ export async function pushImage(
     for (const blob of plan.blobs) {
       if (pushed.has(blob.digest)) continue;
       pushed.add(blob.digest);
+      const kind = configs.has(blob.digest) ? "config" : "layer";
       if (await registry.blobExists(blob.digest, signal)) {
-        opts.onProgress?.({ digest: blob.digest, state: "exists", size: blob.size });
+        opts.onProgress?.({ digest: blob.digest, state: "exists", size: blob.size, kind });
         continue;
       }
       const source = await mountSource(services, blob.digest, ref, call);
@@ -93,7 +100,13 @@ export async function pushImage(
         source,
         signal,
       );
-      opts.onProgress?.({ digest: blob.digest, state, size: blob.size });
+      opts.onProgress?.({
+        digest: blob.digest,
+        state,
+        size: blob.size,
+        kind,
+        ...(state === "mounted" && source ? { mountedFrom: source } : {}),
+      });
     }
     for (const manifest of plan.manifests) {
       const content = await services.readContent(manifest.digest, call);
@@ -104,7 +117,7 @@ export async function pushImage(
         content,
         signal,
       );
-      opts.onProgress?.({ digest: manifest.digest, state: "pushed", size: manifest.size });
+      opts.onProgress?.({ digest: manifest.digest, state: "pushed", size: manifest.size, kind: "manifest" });
     }
   } finally {
     registry.close();

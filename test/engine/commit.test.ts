@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireBinary } from "../harness/binaries.js";
 import { busyboxLayer, layerTar } from "../harness/images.js";
 import { collectGarbage, storeContents } from "../images/gc.js";
-import { useEngine } from "./harness.js";
+import { eventActions, useEngine } from "./harness.js";
 
 // docker commit and docker import against `ctrd serve`: the docker CLI and dockerode as clients.
 const engine = useEngine("lcd-engine-commit-");
@@ -80,21 +80,9 @@ async function halfUpload(repo: string, body: Buffer): Promise<ClientRequest> {
 /** Now, as `docker events --since` takes it (to the millisecond). */
 const now = (): string => (Date.now() / 1000).toFixed(3);
 
-/** The events of one container (or image) between two times, as `action` lines. */
-async function eventsOf(since: string, filters: string[]): Promise<string[]> {
-  const until = Math.floor(Date.now() / 1000) + 1;
-  const out = await ok([
-    "events",
-    "--since",
-    since,
-    "--until",
-    String(until),
-    ...filters.flatMap((filter) => ["--filter", filter]),
-    "--format",
-    "{{.Action}}",
-  ]);
-  return out.split("\n").filter(Boolean);
-}
+/** The events of one container (or image) from `since` until a second from now, as `action` lines. */
+const eventsOf = (since: string, filters: string[]): Promise<string[]> =>
+  eventActions(engine, since, filters, String(Math.floor(Date.now() / 1000) + 1));
 
 describe("docker commit", () => {
   it("makes an image of a stopped container's changes, with --change and the message and author, which runs", async () => {

@@ -83,6 +83,32 @@ function run(
   });
 }
 
+/** Polls `check` until it holds (every 50 ms, `attempts` times), else throws naming `what`. */
+export async function waitFor(check: () => Promise<boolean>, what: string, attempts = 200): Promise<void> {
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    if (await check()) return;
+    await sleep(50);
+  }
+  throw new Error(`${what} did not happen`);
+}
+
+/**
+ * The actions of the events `filters` select from `since` until `until` (both as `docker events` takes
+ * them: seconds, with a fraction), oldest first, from the docker CLI.
+ */
+export async function eventActions(
+  engine: TestEngine,
+  since: string,
+  filters: readonly string[],
+  until = (Date.now() / 1000).toFixed(3),
+): Promise<string[]> {
+  const args = ["events", "--since", since, "--until", until, ...filters.flatMap((f) => ["--filter", f])];
+  const result = await engine.docker([...args, "--format", "{{.Action}}"]);
+  if (result.code !== 0 || result.stderr !== "")
+    throw new Error(`docker ${args.join(" ")}: ${result.stderr}`);
+  return result.stdout.split("\n").filter(Boolean);
+}
+
 /** GET /_ping until it answers. */
 async function waitForPing(socket: string, serve: ChildProcess, log: () => string): Promise<void> {
   for (let attempt = 0; attempt < 600; attempt++) {

@@ -6,6 +6,7 @@ import { type EndpointIpamConfig, endpointIpamConfig } from "../network-plan.js"
 import { checkVolumeDriver, checkVolumeName } from "../volume-store.js";
 import { type HealthConfig, parseHealthConfig } from "./health.js";
 import { checkResourceSettings, hostRunOptions } from "./host-options.js";
+import { logSettings } from "./log-file.js";
 import { checkNetContainerMode } from "./shared-namespaces.js";
 
 /** The parts of api/types/container.Config the engine acts on (and echoes back in inspect). */
@@ -333,6 +334,7 @@ export function parseHostConfig(value: unknown): HostConfig {
       Config: field(logConfig, "Config", "map of strings", isStringRecord, {}),
     },
   };
+  logSettings(hostConfig.LogConfig); // refuses what the log driver does not take
   if (hostConfig.AutoRemove && hostConfig.RestartPolicy.Name !== "" && hostConfig.RestartPolicy.Name !== "no")
     throw badRequest("can't create 'AutoRemove' container with restart policy");
   for (const bind of hostConfig.Binds ?? []) parseBind(bind);

@@ -30,8 +30,9 @@ import { type CreateRequest, type HostConfig, parseBind } from "./config.js";
 import { mountAll, mountVolumes, readInRoot, unmountAll, type Volume } from "./filesystem.js";
 import { HealthMonitor, MAX_PROBE_OUTPUT, type Probe, probeCommand } from "./health.js";
 import { IoHub } from "./io-hub.js";
-import { LogWriter } from "./log-file.js";
+import { type LogSettings, LogWriter, logSettings } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
+import { noHeaderOption, parsePsOutput, psPidsArg, type TopResult } from "./ps-output.js";
 import { type ContainerRoot, openProcessRoot, openRootfs } from "./rootfs-worker.js";
 import {
   type Donor,
@@ -130,7 +131,7 @@ export class ContainerManager {
     let live = this.live.get(record.Id);
     if (!live) {
       live = {
-        hub: new IoHub(new LogWriter(record.LogPath)),
+        hub: new IoHub(new LogWriter(record.LogPath, keptLogSettings(record))),
         exitWaiters: [],
         removedWaiters: [],
         lock: Promise.resolve(),
@@ -205,6 +206,9 @@ export class ContainerManager {
     const hostUts = record.HostConfig.UTSMode === "host";
     if ((record.HostConfig.NetworkMode === "host" || hostUts) && record.Config.Hostname === "")
       record.Config.Hostname = hostname();
+    // Others are named by their short id, in inspect too (dockerd's generateHostname); on another's
+    // network (container:NAME) that one's name replaces it at each start.
+    else if (record.Config.Hostname === "") record.Config.Hostname = id.slice(0, 12);
     store.add(record);
     let rootfs: PreparedRootfs | undefined;
     let attached = false;
@@ -311,8 +315,18 @@ export class ContainerManager {
       const live = this.liveOf(record);
       clearTimeout(live.restartTimer);
       record.ManuallyStopped = false;
+      this.resetRestartPolicy(record);
       await this.run(record, opts);
     }).catch((err: unknown) => this.removeAfterFailedStart(record, err));
+  }
+
+  /**
+   * A start or restart asked for begins the restart policy anew, as dockerd's containerStart resets its
+   * restart manager: on-failure:N may restart N times again, from the shortest delay.
+   */
+  private resetRestartPolicy(record: ContainerRecord): void {
+    record.RestartCount = 0;
+    this.backoff.delete(record.Id);
   }
 
   /** As dockerd's containerStart: a container with AutoRemove (`docker run --rm`) goes when its start fails. */
@@ -797,11 +811,16 @@ export class ContainerManager {
       record.ManuallyStopped = true;
       live.restarting = true;
       try {
-        if (live.task) await this.stopTask(record, live, timeoutSec ?? record.Config.StopTimeout ?? 10, opts);
+        if (live.task) {
+          await this.stopTask(record, live, timeoutSec ?? record.Config.StopTimeout ?? 10, opts);
+          // dockerd's containerRestart stops it as containerStop does, with its event.
+          this.emit(record, "stop");
+        }
       } finally {
         live.restarting = false;
       }
       record.ManuallyStopped = false;
+      this.resetRestartPolicy(record);
       await this.run(record, opts);
       this.emit(record, "restart");
     }).catch((err: unknown) => this.removeAfterFailedStart(record, err));
@@ -912,6 +931,8 @@ export class ContainerManager {
       if (running && live.task) {
         if (record.State.Status === "paused") await live.task.resume(opts).catch(() => {});
         await live.task.kill("SIGKILL", opts).catch(ignoreGone);
+        // As dockerd's cleanupContainer, which kills through daemon.Kill and its event.
+        this.emit(record, "kill", { signal: "9" });
         await live.exited;
       }
       record.State.Status = "removing";
@@ -1028,6 +1049,8 @@ export class ContainerManager {
 
   async rename(record: ContainerRecord, name: string, opts: CallOptions = {}): Promise<void> {
     const old = record.Name;
+    if (old === (name.startsWith("/") ? name : `/${name}`))
+      throw badRequest("Renaming a container with the same name as its current name");
     this.deps.store.rename(record, name);
     // containerd's record carries the name too (ctr and ctrd show it).
     const container = await this.deps.client.loadContainer(record.Id, opts).catch(() => undefined);
@@ -1039,34 +1062,38 @@ export class ContainerManager {
     this.emit(record, "rename", { oldName: old });
   }
 
-  /** GET /containers/{id}/top: `ps` on the host, limited to the container's processes. */
-  async top(
-    record: ContainerRecord,
-    psArgs: string,
-    opts: CallOptions = {},
-  ): Promise<{ Titles: string[]; Processes: string[][] }> {
+  /**
+   * GET /containers/{id}/top: `ps` on the host given the container's pids (`-q`, so that options that
+   * select no process of their own, `-o pid,comm`, still list them), as dockerd's ContainerTop runs it.
+   */
+  async top(record: ContainerRecord, psArgs: string, opts: CallOptions = {}): Promise<TopResult> {
     const task = this.liveOf(record).task;
     if (!task) throw conflict(`Container ${record.Id} is not running`);
-    const pids = new Set((await task.pids(opts)).map((info) => info.pid));
-    const args = psArgs.trim() === "" ? ["-ef"] : psArgs.trim().split(/\s+/);
+    // The client's words (the docker CLI joins them with spaces); -ef without any.
+    const words = psArgs.split(" ").filter((word) => word !== "");
+    const args = words.length === 0 ? ["-ef"] : words;
+    const noHeader = noHeaderOption(args);
+    if (noHeader !== undefined) throw new EngineError(500, `option ${noHeader} is not allowed`);
+    const pids = (await task.pids(opts)).map((info) => info.pid);
+    const ps = (argv: string[]) =>
+      execFileAsync("ps", argv, { signal: opts.signal, maxBuffer: 16 * 1024 * 1024 });
     let stdout: string;
     try {
-      ({ stdout } = await execFileAsync("ps", args, { signal: opts.signal, maxBuffer: 16 * 1024 * 1024 }));
+      // Some options (`f`) cannot go with -q: then ps selects by them alone.
+      ({ stdout } = await ps([...args, psPidsArg(pids)]).catch(() => ps(args)));
     } catch (err) {
-      throw new EngineError(500, `Error running ps: ${(err as Error).message}`);
+      const stderr = (err as { stderr?: unknown }).stderr;
+      const why = (typeof stderr === "string" && stderr.split("\n")[0]) || (err as Error).message;
+      throw new EngineError(500, `ps: ${why}`);
     }
-    const [header = "", ...rows] = stdout.split("\n").filter((line) => line.trim() !== "");
-    const titles = header.trim().split(/\s+/);
-    const pidColumn = titles.indexOf("PID");
-    if (pidColumn < 0) throw new EngineError(500, `Couldn't find PID field in ps output`);
-    const processes: string[][] = [];
-    for (const row of rows) {
-      const fields = row.trim().split(/\s+/);
-      if (!pids.has(Number(fields[pidColumn]))) continue;
-      // The last column (the command) keeps its spaces.
-      processes.push([...fields.slice(0, titles.length - 1), fields.slice(titles.length - 1).join(" ")]);
+    let result: TopResult;
+    try {
+      result = parsePsOutput(stdout, new Set(pids));
+    } catch (err) {
+      throw new EngineError(500, (err as Error).message);
     }
-    return { Titles: titles, Processes: processes };
+    this.emit(record, "top");
+    return result;
   }
 
   /** Where a stopped container's rootfs is mounted while its files are copied (never inside its own dir). */
@@ -1302,8 +1329,20 @@ export class ContainerManager {
  * command not found or not executable is the caller's mistake (400, exit code 127 or 126; the docker
  * CLI exits with the same code), anything else the engine's (500, exit code 128).
  */
+/**
+ * containerd's words for why a process did not start, without the context libcontainerd puts before
+ * them ("create task for container ID: ", "exec ID in container ID: start exec ID in container ID: "):
+ * dockerd passes containerd's message on as it is.
+ */
+function runtimeMessage(message: string): string {
+  const starts = ["failed to create shim task: ", "OCI runtime "]
+    .map((words) => message.indexOf(words))
+    .filter((at) => at >= 0);
+  return starts.length > 0 ? message.slice(Math.min(...starts)) : message;
+}
+
 export function startError(err: unknown): { exitCode: number; error: EngineError } {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = runtimeMessage(err instanceof Error ? err.message : String(err));
   const lower = message.toLowerCase();
   if (lower.includes("is a directory"))
     return { exitCode: 126, error: badRequest(`${message}: permission denied`) };
@@ -1365,6 +1404,15 @@ export function containerVolumes(record: Pick<ContainerRecord, "HostConfig" | "M
     }),
   );
   return [...binds, ...mounts, ...volumes];
+}
+
+/** The container's log settings; a record from before they were checked keeps an unrotated log. */
+function keptLogSettings(record: ContainerRecord): LogSettings {
+  try {
+    return logSettings(record.HostConfig.LogConfig);
+  } catch {
+    return { kept: true, maxFiles: 1 };
+  }
 }
 
 /** A namespace a starting container joins: its donor and the donor's pid its path was resolved by. */

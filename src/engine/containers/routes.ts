@@ -1,7 +1,8 @@
 import type { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { parseSignal } from "../../libcontainerd/signals.js";
 import type { CallOptions } from "../../libcontainerd/types/client.js";
-import { badRequest, EngineError } from "../errors.js";
+import { badRequest, EngineError, toHttpError } from "../errors.js";
 import { parseEventTime } from "../events.js";
 import { type Exchange, labelsMatch, queryBool, queryFilters, queryInt } from "../http.js";
 import { pruneFilter } from "../prune.js";
@@ -9,7 +10,7 @@ import type { Router } from "../router.js";
 import { frame, RAW_STREAM, STDERR, STDOUT } from "../stdcopy.js";
 import { parseBind, parseCreateRequest, parseUpdate } from "./config.js";
 import { encodePathStat, type PathStat } from "./filesystem.js";
-import { formatTimeNs, nowNs, readLogFile, splitLines } from "./log-file.js";
+import { formatTimeNs, logSettings, nowNs, readLogFile, splitLines } from "./log-file.js";
 import { type ContainerManager, containerVolumes } from "./manager.js";
 import { archiveFromRoot, extractIntoRoot, statInRoot } from "./rootfs-worker.js";
 import { sharedWith } from "./shared-namespaces.js";
@@ -183,34 +184,75 @@ async function listContainers(
   return limit > 0 ? records.slice(0, limit) : records;
 }
 
+/** SizeRw and SizeRootFs; `imageSizes` keeps each image's size for the request (many share one). */
+async function containerSizes(
+  record: ContainerRecord,
+  deps: Pick<ContainerRoutesDeps, "manager" | "imageSize">,
+  opts: CallOptions,
+  imageSizes = new Map<string, Promise<number>>(),
+): Promise<{ SizeRw: number; SizeRootFs: number }> {
+  const rw = await deps.manager.writableSize(record, opts);
+  let image = imageSizes.get(record.Image);
+  if (!image) {
+    image = deps.imageSize(record.Image, opts);
+    imageSizes.set(record.Image, image);
+  }
+  return { SizeRw: rw, SizeRootFs: rw + (await image) };
+}
+
+/** List rows with what each container wrote and its image's size: `docker ps -s`, and /system/df's. */
+export async function listViewsWithSizes(
+  records: readonly ContainerRecord[],
+  deps: Pick<ContainerRoutesDeps, "manager" | "imageSize">,
+  opts: CallOptions,
+): Promise<Record<string, unknown>[]> {
+  const now = Date.now();
+  const imageSizes = new Map<string, Promise<number>>();
+  const views: Record<string, unknown>[] = [];
+  for (const record of records)
+    views.push({ ...listView(record, now), ...(await containerSizes(record, deps, opts, imageSizes)) });
+  return views;
+}
+
+/**
+ * The containers whose image name no longer names their image (untagged, or moved to another image by
+ * a pull, build or tag since): the list shows their image's id instead, as dockerd's transformContainer.
+ */
+async function shownImages(
+  records: readonly ContainerRecord[],
+  imageId: ContainerRoutesDeps["imageId"],
+  opts: CallOptions,
+): Promise<Map<string, string>> {
+  const resolved = new Map<string, Promise<string | undefined>>();
+  const shown = new Map<string, string>();
+  for (const record of records) {
+    const ref = record.Config.Image;
+    if (ref === record.Image) continue;
+    let id = resolved.get(ref);
+    if (!id) {
+      id = imageId(ref, opts);
+      resolved.set(ref, id);
+    }
+    if ((await id) !== record.Image) shown.set(record.Id, record.Image);
+  }
+  return shown;
+}
+
 export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void {
   const { manager, store } = deps;
   const find = (exchange: Exchange): ContainerRecord => store.get(exchange.params.id ?? "");
 
-  /** SizeRw and SizeRootFs; `imageSizes` keeps each image's size for the request (many share one). */
-  const sizes = async (
-    record: ContainerRecord,
-    exchange: Exchange,
-    imageSizes = new Map<string, Promise<number>>(),
-  ): Promise<{ SizeRw: number; SizeRootFs: number }> => {
-    const rw = await manager.writableSize(record, { signal: exchange.signal });
-    let image = imageSizes.get(record.Image);
-    if (!image) {
-      image = deps.imageSize(record.Image, { signal: exchange.signal });
-      imageSizes.set(record.Image, image);
-    }
-    return { SizeRw: rw, SizeRootFs: rw + (await image) };
-  };
-
   router.add("GET", "/containers/json", async (exchange) => {
     const records = await listContainers(exchange, store, deps.imageId);
     const now = Date.now();
-    const views = records.map((record) => listView(record, now));
     // `docker ps -s`: what each wrote, and with its image's size.
-    if (queryBool(exchange.query, "size")) {
-      const imageSizes = new Map<string, Promise<number>>();
-      for (const [index, record] of records.entries())
-        Object.assign(views[index] ?? {}, await sizes(record, exchange, imageSizes));
+    const views = queryBool(exchange.query, "size")
+      ? await listViewsWithSizes(records, deps, { signal: exchange.signal })
+      : records.map((record) => listView(record, now));
+    const shown = await shownImages(records, deps.imageId, { signal: exchange.signal });
+    for (const [index, record] of records.entries()) {
+      const view = views[index];
+      if (view) view.Image = shown.get(record.Id) ?? view.Image;
     }
     exchange.send(200, views);
   });
@@ -237,7 +279,9 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
     const view = inspectView(record, store.containerDir(namesOf.Id), deps.execIds(record.Id));
     exchange.send(
       200,
-      queryBool(exchange.query, "size") ? { ...view, ...(await sizes(record, exchange)) } : view,
+      queryBool(exchange.query, "size")
+        ? { ...view, ...(await containerSizes(record, deps, { signal: exchange.signal })) }
+        : view,
     );
   });
 
@@ -258,7 +302,21 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
 
   router.add("POST", "/containers/{id}/kill", async (exchange) => {
     const signal = exchange.query.get("signal") || "SIGKILL";
-    await manager.kill(find(exchange), signal, { signal: exchange.signal });
+    // Checked first, in moby's words (signal.ParseSignal: a name, or a number that is not 0).
+    try {
+      parseSignal(signal);
+    } catch {
+      throw badRequest(`Invalid signal: ${signal}`);
+    }
+    // dockerd names the container as it was asked for in every refusal (postContainersKill).
+    try {
+      await manager.kill(find(exchange), signal, { signal: exchange.signal });
+    } catch (err) {
+      const { status, message } = toHttpError(err);
+      throw new EngineError(status, `Cannot kill container: ${exchange.params.id ?? ""}: ${message}`, {
+        cause: err,
+      });
+    }
     exchange.send(204, null);
   });
 
@@ -359,6 +417,7 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
   router.add("POST", "/containers/prune", async (exchange) => {
     const { matches } = pruneFilter(exchange.query);
     const deleted: string[] = [];
+    let reclaimed = 0;
     for (const record of store.all()) {
       if (
         record.State.Status !== "exited" &&
@@ -367,10 +426,13 @@ export function containerRoutes(router: Router, deps: ContainerRoutesDeps): void
       )
         continue;
       if (!matches(record.Config.Labels, Date.parse(record.Created))) continue;
+      // As dockerd's ContainersPrune: what it wrote, measured before it goes.
+      const written = await manager.writableSize(record, { signal: exchange.signal });
       await manager.remove(record, { force: false }, { signal: exchange.signal });
       deleted.push(record.Id);
+      reclaimed += written;
     }
-    exchange.send(200, { ContainersDeleted: deleted, SpaceReclaimed: 0 });
+    exchange.send(200, { ContainersDeleted: deleted, SpaceReclaimed: reclaimed });
   });
 }
 
@@ -502,6 +564,9 @@ function logs(exchange: Exchange, record: ContainerRecord, manager: ContainerMan
   const stdout = queryBool(query, "stdout");
   const stderr = queryBool(query, "stderr");
   if (!stdout && !stderr) throw badRequest("Bad parameters: you must choose at least one stream");
+  // dockerd's ErrReadLogsNotSupported: the none driver keeps nothing to read.
+  if (!logSettings(record.HostConfig.LogConfig).kept)
+    throw new EngineError(501, "configured logging driver does not support reading");
   const follow = queryBool(query, "follow");
   const timestamps = queryBool(query, "timestamps");
   const tailText = query.get("tail") ?? "all";
