@@ -369,6 +369,26 @@ describe("docker build", () => {
     expect(await leftovers()).toEqual(before);
   });
 
+  it("takes no step from the cache whose destination differs only by its trailing slash (a file, or into a directory)", async () => {
+    const before = await leftovers();
+    const build = async (dest: string) => {
+      const dir = context({
+        Dockerfile: [`FROM ${engine.image}`, `COPY a.txt ${dest}`, 'CMD ["ls", "-p", "/"]'].join("\n"),
+        "a.txt": "a\n",
+      });
+      const out = await ok(["build", "-t", "slash:1", dir]);
+      return { out, root: (await ok(["run", "--rm", "slash:1"])).split("\n") };
+    };
+    // `/d/`: a directory /d holding a.txt; `/d`: a file /d (the image has no /d), as dockerd's.
+    expect((await build("/d/")).root).toContain("d/");
+    const file = await build("/d");
+    expect(file.out).not.toContain("Using cache");
+    expect(file.root).toContain("d");
+    await ok(["rmi", "slash:1"]);
+    await ok(["image", "prune", "-f"]);
+    expect(await leftovers()).toEqual(before);
+  });
+
   it("keeps SHELL and ONBUILD in the image config: a build FROM it runs the triggers and its shell", async () => {
     const before = await leftovers();
     const parentDir = context({

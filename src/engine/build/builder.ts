@@ -682,7 +682,9 @@ export class Build {
             contextSources.map((source) => contextSourceHash(source.path, source.base, signal)),
           ),
         );
-    const createdBy = `/bin/sh -c #(nop) ${instruction.name.toUpperCase()} ${chown ? `--chown=${chown} ` : ""}${hash} in ${dest} `;
+    // The destination as written (moby's inst.dest): `/d/` copies into a directory, `/d` may make a
+    // file, so the two are other steps (the WORKDIR a relative one is under is in the config).
+    const createdBy = `/bin/sh -c #(nop) ${instruction.name.toUpperCase()} ${chown ? `--chown=${chown} ` : ""}${hash} in ${rawDest} `;
     await this.commitLayer(stage, createdBy, async (record, root) => {
       const owner = chown ? await manager.userFor(record, chown, { signal }) : { uid: 0, gid: 0 };
       const destStat = await statInRoot(root, dest, record.Name.slice(1), signal).catch(() => undefined);
