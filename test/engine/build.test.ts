@@ -389,6 +389,27 @@ describe("docker build", () => {
     expect(await leftovers()).toEqual(before);
   });
 
+  it("finds no cache step by a name moved to another image (docker tag over a built image's second name)", async () => {
+    const before = await leftovers();
+    const dir = context({
+      Dockerfile: [`FROM ${engine.image}`, "RUN echo built > /built.txt"].join("\n"),
+    });
+    await ok(["build", "-t", "moved:1", dir]);
+    const built = await ok(["images", "-q", "--no-trunc", "moved:1"]);
+    // A second name, then moved to the base image: the newest name the build's step was ever under.
+    await ok(["tag", "moved:1", "moved:2"]);
+    await ok(["tag", engine.image, "moved:2"]);
+    expect(await ok(["image", "inspect", "--format", "{{.Parent}}", "moved:2"])).toBe("");
+    // The step is moved:1's image still (a hit), never the base image moved:2 names now.
+    const again = await ok(["build", "-t", "rebuilt:1", dir]);
+    expect(await ok(["images", "-q", "--no-trunc", "rebuilt:1"])).toBe(built);
+    expect(again).toContain("Using cache");
+    expect(await ok(["run", "--rm", "rebuilt:1", "cat", "/built.txt"])).toBe("built");
+    await ok(["rmi", "moved:1", "moved:2", "rebuilt:1"]);
+    await ok(["image", "prune", "-f"]);
+    expect(await leftovers()).toEqual(before);
+  });
+
   it("keeps SHELL and ONBUILD in the image config: a build FROM it runs the triggers and its shell", async () => {
     const before = await leftovers();
     const parentDir = context({
