@@ -1,5 +1,14 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -406,6 +415,71 @@ describe("docker build", () => {
     expect(again).toContain("Using cache");
     expect(await ok(["run", "--rm", "rebuilt:1", "cat", "/built.txt"])).toBe("built");
     await ok(["rmi", "moved:1", "moved:2", "rebuilt:1"]);
+    await ok(["image", "prune", "-f"]);
+    expect(await leftovers()).toEqual(before);
+  });
+
+  it("runs a COPY again for a changed mode, symlink target or .dockerignore, and ADD again for a changed tar", async () => {
+    const before = await leftovers();
+    const dir = context({
+      Dockerfile: [
+        `FROM ${engine.image}`,
+        "COPY src/ /src/",
+        "ADD files.tar /unpacked/",
+        'CMD ["sh", "-c", "stat -c %a /src/run.sh; readlink /src/link; ls /src /unpacked"]',
+      ].join("\n"),
+      "src/run.sh": "echo run\n",
+      "src/secret.txt": "secret\n",
+      "src/target-a": "a\n",
+      "src/target-b": "b\n",
+      "tarred/one.txt": "one\n",
+    });
+    chmodSync(join(dir, "src/run.sh"), 0o644);
+    symlinkSync("target-a", join(dir, "src/link"));
+    const tar = () => execFileSync("tar", ["-C", join(dir, "tarred"), "-cf", join(dir, "files.tar"), "."]);
+    tar();
+    const build = async () => {
+      const out = await ok(["build", "-t", "changed:1", dir]);
+      return { out, lines: (await ok(["run", "--rm", "changed:1"])).split("\n") };
+    };
+    const lines = (mode: string, link: string, src: string[], unpacked: string[]) => [
+      mode,
+      link,
+      "/src:",
+      ...src,
+      "",
+      "/unpacked:",
+      ...unpacked,
+    ];
+    const all = ["link", "run.sh", "secret.txt", "target-a", "target-b"];
+    expect((await build()).lines).toEqual(lines("644", "target-a", all, ["one.txt"]));
+    chmodSync(join(dir, "src/run.sh"), 0o755);
+    expect((await build()).lines).toEqual(lines("755", "target-a", all, ["one.txt"]));
+    rmSync(join(dir, "src/link"));
+    symlinkSync("target-b", join(dir, "src/link"));
+    expect((await build()).lines).toEqual(lines("755", "target-b", all, ["one.txt"]));
+    writeFileSync(join(dir, ".dockerignore"), "src/secret.txt\n");
+    expect((await build()).lines).toEqual(
+      lines(
+        "755",
+        "target-b",
+        all.filter((name) => name !== "secret.txt"),
+        ["one.txt"],
+      ),
+    );
+    writeFileSync(join(dir, "tarred/two.txt"), "two\n");
+    tar();
+    const last = await build();
+    expect(last.out.match(/ ---> Using cache/g)).toHaveLength(1);
+    expect(last.lines).toEqual(
+      lines(
+        "755",
+        "target-b",
+        all.filter((name) => name !== "secret.txt"),
+        ["one.txt", "two.txt"],
+      ),
+    );
+    await ok(["rmi", "changed:1"]);
     await ok(["image", "prune", "-f"]);
     expect(await leftovers()).toEqual(before);
   });
