@@ -484,6 +484,28 @@ describe("docker build", () => {
     expect(await leftovers()).toEqual(before);
   });
 
+  it("expands build args and ENV in COPY --chown (as dockerd's), another value running the COPY again", async () => {
+    const before = await leftovers();
+    const dir = context({
+      Dockerfile: [
+        `FROM ${engine.image}`,
+        "ARG OWNER=123",
+        "ENV GROUP=45",
+        "COPY --chown=${OWNER}:$GROUP a.txt /a.txt",
+        'CMD ["sh", "-c", "stat -c %u:%g /a.txt"]',
+      ].join("\n"),
+      "a.txt": "a\n",
+    });
+    await ok(["build", "-t", "owned:1", dir]);
+    expect(await ok(["run", "--rm", "owned:1"])).toBe("123:45");
+    const other = await ok(["build", "--build-arg", "OWNER=7", "-t", "owned:1", dir]);
+    expect(other).toContain("COPY --chown=${OWNER}:$GROUP a.txt /a.txt");
+    expect(await ok(["run", "--rm", "owned:1"])).toBe("7:45");
+    await ok(["rmi", "owned:1"]);
+    await ok(["image", "prune", "-f"]);
+    expect(await leftovers()).toEqual(before);
+  });
+
   it("keeps SHELL and ONBUILD in the image config: a build FROM it runs the triggers and its shell", async () => {
     const before = await leftovers();
     const parentDir = context({

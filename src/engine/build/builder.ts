@@ -669,7 +669,9 @@ export class Build {
     for (const source of sources)
       if (/^https?:\/\//.test(source))
         throw new EngineError(501, `ADD of a URL (${source}) is not supported by this engine`);
-    const chown = instruction.flags.get("chown");
+    // Build args and ENV expanded in it, as dockerd's CopyCommand.Expand: the key holds the owner given.
+    const chownFlag = instruction.flags.get("chown");
+    const chown = chownFlag === undefined ? undefined : (words(chownFlag, vars, false)[0] ?? "");
     const contextSources = from ? [] : await this.contextSources(sources);
     // moby's `COPY [--chown=…] <sources' hash> in <dest> `: the same files (content and metadata)
     // to the same place hit the cache; from a stage or an image, that image and those paths.
