@@ -23,6 +23,10 @@ const engine = useEngine("lcd-engine-build-");
 
 const contexts: string[] = [];
 
+/** A COPY whose owner is a build arg and an ENV (a Dockerfile's variables, not a template's). */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the Dockerfile's ${OWNER}, expanded by the builder
+const CHOWN_COPY = "COPY --chown=${OWNER}:$GROUP a.txt /a.txt";
+
 /** A build context directory with `files` (path → content). */
 function context(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), "lcd-build-context-"));
@@ -491,7 +495,7 @@ describe("docker build", () => {
         `FROM ${engine.image}`,
         "ARG OWNER=123",
         "ENV GROUP=45",
-        "COPY --chown=${OWNER}:$GROUP a.txt /a.txt",
+        CHOWN_COPY,
         'CMD ["sh", "-c", "stat -c %u:%g /a.txt"]',
       ].join("\n"),
       "a.txt": "a\n",
@@ -499,7 +503,7 @@ describe("docker build", () => {
     await ok(["build", "-t", "owned:1", dir]);
     expect(await ok(["run", "--rm", "owned:1"])).toBe("123:45");
     const other = await ok(["build", "--build-arg", "OWNER=7", "-t", "owned:1", dir]);
-    expect(other).toContain("COPY --chown=${OWNER}:$GROUP a.txt /a.txt");
+    expect(other).toContain(CHOWN_COPY);
     expect(await ok(["run", "--rm", "owned:1"])).toBe("7:45");
     await ok(["rmi", "owned:1"]);
     await ok(["image", "prune", "-f"]);
