@@ -324,6 +324,8 @@ export function imageRoutes(
         });
         if (!found || (danglingOnly && found.records.some((record) => !isDangling(record.name))))
           return undefined;
+        // One a build running now needs (or just made on one), decided with the names to ourselves.
+        if (images.buildHolds.keeps(image)) return undefined;
         for (const record of found.records) {
           await images.service.remove(record.name, opts);
           if (isDangling(record.name)) continue;
@@ -414,7 +416,7 @@ async function removeParents(
   for (let parent = firstParent; parent !== ""; ) {
     const all = await images.list({ signal });
     const image = all.find((other) => other.targets?.includes(parent));
-    if (!image || !isUntagged(image) || hasChildren(image, all)) break;
+    if (!image || !isUntagged(image) || hasChildren(image, all) || images.buildHolds.keeps(image)) break;
     if (store.all().some((record) => record.Image === image.id)) break;
     const { records } = await images.records(image.id, { signal });
     for (const record of records) await images.service.remove(record.name, { signal });

@@ -510,6 +510,45 @@ describe("docker build", () => {
     expect(await leftovers()).toEqual(before);
   });
 
+  it("keeps the images a running build uses from docker image prune (a finished stage's, the stage's own)", async () => {
+    const before = await leftovers();
+    const dir = context({
+      Dockerfile: [
+        `FROM ${engine.image} AS first`,
+        "RUN echo from-first > /first.txt",
+        `FROM ${engine.image}`,
+        "ENV STAGE=second",
+        // Waits for the test's docker cp (the prune done meanwhile).
+        "RUN echo waiting-for-go && until [ -e /go ]; do sleep 0.1; done",
+        "COPY --from=first /first.txt /first.txt",
+        'CMD ["cat", "/first.txt"]',
+      ].join("\n"),
+      go: "",
+    });
+    const build = engine.docker(["build", "--no-cache", "-t", "held:1", dir], { timeoutMs: 120_000 });
+    // The RUN's container: the one running `until`.
+    let waiting = "";
+    for (let attempt = 0; attempt < 600 && waiting === ""; attempt++) {
+      await sleep(100);
+      const running = await ok(["ps", "-q", "--no-trunc", "--filter", "status=running"]);
+      for (const id of running.split("\n").filter(Boolean)) {
+        const top = await engine.docker(["top", id]);
+        if (top.stdout.includes("until")) waiting = id;
+      }
+    }
+    expect(waiting).not.toBe("");
+    const pruned = await ok(["image", "prune", "-f"]);
+    await ok(["cp", join(dir, "go"), `${waiting}:/go`]);
+    const result = await build;
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(pruned).not.toContain("deleted:");
+    expect(await ok(["run", "--rm", "held:1"])).toBe("from-first");
+    await ok(["rmi", "held:1"]);
+    await ok(["image", "prune", "-f"]);
+    expect(await leftovers()).toEqual(before);
+  });
+
   it("keeps SHELL and ONBUILD in the image config: a build FROM it runs the triggers and its shell", async () => {
     const before = await leftovers();
     const parentDir = context({
