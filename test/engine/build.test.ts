@@ -549,6 +549,38 @@ describe("docker build", () => {
     expect(await leftovers()).toEqual(before);
   });
 
+  it("docker rmi keeps an image another was built on: by id a conflict (even forced), its last name untagged only", async () => {
+    const before = await leftovers();
+    await ok([
+      "build",
+      "-t",
+      "base:1",
+      context({ Dockerfile: `FROM ${engine.image}\nRUN echo base > /base.txt\n` }),
+    ]);
+    const baseId = await ok(["images", "-q", "--no-trunc", "base:1"]);
+    await ok([
+      "build",
+      "-t",
+      "derived:1",
+      context({ Dockerfile: "FROM base:1\nRUN echo derived > /derived.txt\n" }),
+    ]);
+    for (const args of [[baseId], ["-f", baseId]]) {
+      const byId = await engine.docker(["rmi", ...args]);
+      expect(byId.code).not.toBe(0);
+      expect(byId.stderr).toContain(
+        `conflict: unable to delete ${baseId.slice(7, 19)} (cannot be forced) - image has dependent child images`,
+      );
+    }
+    // The last name: untagged, the image stays (an intermediate of derived:1, listed with -a).
+    expect(await ok(["rmi", "base:1"])).toBe("Untagged: base:1");
+    expect((await ok(["images", "-aq", "--no-trunc"])).split("\n")).toContain(baseId);
+    expect(await ok(["run", "--rm", "derived:1", "cat", "/base.txt", "/derived.txt"])).toBe("base\nderived");
+    // derived:1 takes it with its own steps.
+    const removed = await ok(["rmi", "derived:1"]);
+    expect(removed).toContain(`Deleted: ${baseId}`);
+    expect(await leftovers()).toEqual(before);
+  });
+
   it("keeps SHELL and ONBUILD in the image config: a build FROM it runs the triggers and its shell", async () => {
     const before = await leftovers();
     const parentDir = context({
