@@ -37,7 +37,39 @@ function looksLikeId(ref: string): boolean {
  * Docker's image view of containerd's images (client.images): an image's id is its config digest,
  * a container's rootfs is a snapshot prepared on the image's layers and removed with the container.
  */
+/**
+ * The images running builds still need (each stage's image so far, a finished stage's that a COPY
+ * --from will read, a FROM scratch stage's empty image), by target digest: docker image prune and
+ * rmi's removal of untagged parents leave them, and any image made on one (a step's image is
+ * recorded before its build holds it). dockerd's classic builder held none (moby#29011: a prune
+ * beside a build failed it with "No such image").
+ */
+export class BuildHolds {
+  private readonly counts = new Map<string, number>();
+
+  add(digest: string): void {
+    if (digest !== "") this.counts.set(digest, (this.counts.get(digest) ?? 0) + 1);
+  }
+
+  release(digest: string): void {
+    const count = this.counts.get(digest) ?? 0;
+    if (count <= 1) this.counts.delete(digest);
+    else this.counts.set(digest, count - 1);
+  }
+
+  /** Whether a running build needs the image, or made it on one it needs. */
+  keeps(image: { targets?: string[]; parent?: string }): boolean {
+    return (
+      (image.targets ?? []).some((digest) => this.counts.has(digest)) ||
+      (image.parent !== undefined && this.counts.has(image.parent))
+    );
+  }
+}
+
 export class ContainerdImages implements ImageSource {
+  /** What running builds use: kept from prune and rmi's parents. */
+  readonly buildHolds = new BuildHolds();
+
   constructor(private readonly images: ImageService) {}
 
   get service(): ImageService {

@@ -258,6 +258,14 @@ export function imageRoutes(
       throw conflict(
         `conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`,
       );
+    // As dockerd's (a hard conflict): an image others were built on stays; its last name only goes.
+    const all = await images.list({ signal });
+    const summary = all.find((image) => image.id === id);
+    const hasDependents = summary !== undefined && hasChildren(summary, all);
+    if (byId && hasDependents)
+      throw conflict(
+        `conflict: unable to delete ${id.slice(7, 19)} (cannot be forced) - image has dependent child images`,
+      );
     if (removesLast && users.length > 0 && !force) {
       const user = users[0]?.Id.slice(0, 12) ?? "";
       throw conflict(
@@ -267,13 +275,16 @@ export function imageRoutes(
       );
     }
     const answer: Record<string, string>[] = [];
+    const untagOnly = removesLast && hasDependents;
+    const first = removes[0];
+    if (untagOnly && first) await images.service.keepDangling(first.name, { signal });
     for (const record of removes) {
       await images.service.remove(record.name, { signal });
       if (isDangling(record.name)) continue;
       answer.push({ Untagged: familiarName(record.name) });
       events.publish("image", "untag", id, { name: familiarName(record.name) });
     }
-    if (removesLast) {
+    if (removesLast && !untagOnly) {
       answer.push({ Deleted: id });
       events.publish("image", "delete", id, { name: familiarName(name) });
       // As dockerd's (unless noprune): the untagged parents the image alone kept, a build's steps.
@@ -324,6 +335,8 @@ export function imageRoutes(
         });
         if (!found || (danglingOnly && found.records.some((record) => !isDangling(record.name))))
           return undefined;
+        // One a build running now needs (or just made on one), decided with the names to ourselves.
+        if (images.buildHolds.keeps(image)) return undefined;
         for (const record of found.records) {
           await images.service.remove(record.name, opts);
           if (isDangling(record.name)) continue;
@@ -414,7 +427,7 @@ async function removeParents(
   for (let parent = firstParent; parent !== ""; ) {
     const all = await images.list({ signal });
     const image = all.find((other) => other.targets?.includes(parent));
-    if (!image || !isUntagged(image) || hasChildren(image, all)) break;
+    if (!image || !isUntagged(image) || hasChildren(image, all) || images.buildHolds.keeps(image)) break;
     if (store.all().some((record) => record.Image === image.id)) break;
     const { records } = await images.records(image.id, { signal });
     for (const record of records) await images.service.remove(record.name, { signal });

@@ -243,6 +243,21 @@ export class RemoteImageService {
     }, opts);
   }
 
+  /**
+   * Gives the image `ref` names its dangling name too, so that removing its names leaves it (moby's
+   * untag of an image other images were built on: an intermediate, listed with `images -a`).
+   */
+  async keepDangling(ref: string, opts?: CallOptions): Promise<void> {
+    const { store } = await this.parts();
+    await store.namesLocked(async () => {
+      const image = await store.get(ref, opts);
+      await store.put(
+        { name: danglingName(image.target.digest), target: image.target, labels: image.labels },
+        opts,
+      );
+    }, opts);
+  }
+
   /** Removes an image's name; what nothing else references is reclaimed by containerd's GC. */
   async remove(ref: string, opts?: RemoveImageOptions): Promise<void> {
     const { store } = await this.parts();

@@ -150,7 +150,7 @@ export class ImageStore {
     return images.map(recordOf);
   }
 
-  /** Creates the record, or points an existing one at the new target (as containerd's createNewImage). */
+  /** Creates the record, or points an existing one at the new target with the new labels (as containerd's createNewImage). */
   async put(
     image: { name: string; target: Descriptor; labels?: Record<string, string> },
     opts?: CallOptions,
@@ -164,7 +164,10 @@ export class ImageStore {
     } catch (err) {
       if (!isErrorCode(err, "already_exists")) throw err;
     }
-    const paths = ["target", ...Object.keys(image.labels ?? {}).map((k) => `labels.${k}`)];
+    // The labels replaced whole, as containerd's client updates a name it moves (createNewImage): a
+    // label of the image the name left (a build step's parent and container config) kept on the
+    // name would make it that step's cache image while it names another.
+    const paths = ["target", "labels"];
     const updated = await this.services.call(`update image ${image.name}`, opts, (s) =>
       this.services.images.update({ image: message, updateMask: { paths } }, { signal: s }),
     );

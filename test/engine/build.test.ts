@@ -1,5 +1,14 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +22,10 @@ process.env.DOCKER_BUILDKIT = "0";
 const engine = useEngine("lcd-engine-build-");
 
 const contexts: string[] = [];
+
+/** A COPY whose owner is a build arg and an ENV (a Dockerfile's variables, not a template's). */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the Dockerfile's ${OWNER}, expanded by the builder
+const CHOWN_COPY = "COPY --chown=${OWNER}:$GROUP a.txt /a.txt";
 
 /** A build context directory with `files` (path → content). */
 function context(files: Record<string, string>): string {
@@ -366,6 +379,205 @@ describe("docker build", () => {
     // docker rmi and image prune take every image of the builds, their parents with them.
     await ok(["rmi", "cached:1"]);
     await ok(["image", "prune", "-f"]);
+    expect(await leftovers()).toEqual(before);
+  });
+
+  it("takes no step from the cache whose destination differs only by its trailing slash (a file, or into a directory)", async () => {
+    const before = await leftovers();
+    const build = async (dest: string) => {
+      const dir = context({
+        Dockerfile: [`FROM ${engine.image}`, `COPY a.txt ${dest}`, 'CMD ["ls", "-p", "/"]'].join("\n"),
+        "a.txt": "a\n",
+      });
+      const out = await ok(["build", "-t", "slash:1", dir]);
+      return { out, root: (await ok(["run", "--rm", "slash:1"])).split("\n") };
+    };
+    // `/d/`: a directory /d holding a.txt; `/d`: a file /d (the image has no /d), as dockerd's.
+    expect((await build("/d/")).root).toContain("d/");
+    const file = await build("/d");
+    expect(file.out).not.toContain("Using cache");
+    expect(file.root).toContain("d");
+    await ok(["rmi", "slash:1"]);
+    await ok(["image", "prune", "-f"]);
+    expect(await leftovers()).toEqual(before);
+  });
+
+  it("finds no cache step by a name moved to another image (docker tag over a built image's second name)", async () => {
+    const before = await leftovers();
+    const dir = context({
+      Dockerfile: [`FROM ${engine.image}`, "RUN echo built > /built.txt"].join("\n"),
+    });
+    await ok(["build", "-t", "moved:1", dir]);
+    const built = await ok(["images", "-q", "--no-trunc", "moved:1"]);
+    // A second name, then moved to the base image: the newest name the build's step was ever under.
+    await ok(["tag", "moved:1", "moved:2"]);
+    await ok(["tag", engine.image, "moved:2"]);
+    expect(await ok(["image", "inspect", "--format", "{{.Parent}}", "moved:2"])).toBe("");
+    // The step is moved:1's image still (a hit), never the base image moved:2 names now.
+    const again = await ok(["build", "-t", "rebuilt:1", dir]);
+    expect(await ok(["images", "-q", "--no-trunc", "rebuilt:1"])).toBe(built);
+    expect(again).toContain("Using cache");
+    expect(await ok(["run", "--rm", "rebuilt:1", "cat", "/built.txt"])).toBe("built");
+    await ok(["rmi", "moved:1", "moved:2", "rebuilt:1"]);
+    await ok(["image", "prune", "-f"]);
+    expect(await leftovers()).toEqual(before);
+  });
+
+  it("runs a COPY again for a changed mode, symlink target or .dockerignore, and ADD again for a changed tar", async () => {
+    const before = await leftovers();
+    const dir = context({
+      Dockerfile: [
+        `FROM ${engine.image}`,
+        "COPY src/ /src/",
+        "ADD files.tar /unpacked/",
+        'CMD ["sh", "-c", "stat -c %a /src/run.sh; readlink /src/link; ls /src /unpacked"]',
+      ].join("\n"),
+      "src/run.sh": "echo run\n",
+      "src/secret.txt": "secret\n",
+      "src/target-a": "a\n",
+      "src/target-b": "b\n",
+      "tarred/one.txt": "one\n",
+    });
+    chmodSync(join(dir, "src/run.sh"), 0o644);
+    symlinkSync("target-a", join(dir, "src/link"));
+    const tar = () => execFileSync("tar", ["-C", join(dir, "tarred"), "-cf", join(dir, "files.tar"), "."]);
+    tar();
+    const build = async () => {
+      const out = await ok(["build", "-t", "changed:1", dir]);
+      return { out, lines: (await ok(["run", "--rm", "changed:1"])).split("\n") };
+    };
+    const lines = (mode: string, link: string, src: string[], unpacked: string[]) => [
+      mode,
+      link,
+      "/src:",
+      ...src,
+      "",
+      "/unpacked:",
+      ...unpacked,
+    ];
+    const all = ["link", "run.sh", "secret.txt", "target-a", "target-b"];
+    expect((await build()).lines).toEqual(lines("644", "target-a", all, ["one.txt"]));
+    chmodSync(join(dir, "src/run.sh"), 0o755);
+    expect((await build()).lines).toEqual(lines("755", "target-a", all, ["one.txt"]));
+    rmSync(join(dir, "src/link"));
+    symlinkSync("target-b", join(dir, "src/link"));
+    expect((await build()).lines).toEqual(lines("755", "target-b", all, ["one.txt"]));
+    writeFileSync(join(dir, ".dockerignore"), "src/secret.txt\n");
+    expect((await build()).lines).toEqual(
+      lines(
+        "755",
+        "target-b",
+        all.filter((name) => name !== "secret.txt"),
+        ["one.txt"],
+      ),
+    );
+    writeFileSync(join(dir, "tarred/two.txt"), "two\n");
+    tar();
+    const last = await build();
+    expect(last.out.match(/ ---> Using cache/g)).toHaveLength(1);
+    expect(last.lines).toEqual(
+      lines(
+        "755",
+        "target-b",
+        all.filter((name) => name !== "secret.txt"),
+        ["one.txt", "two.txt"],
+      ),
+    );
+    await ok(["rmi", "changed:1"]);
+    await ok(["image", "prune", "-f"]);
+    expect(await leftovers()).toEqual(before);
+  });
+
+  it("expands build args and ENV in COPY --chown (as dockerd's), another value running the COPY again", async () => {
+    const before = await leftovers();
+    const dir = context({
+      Dockerfile: [
+        `FROM ${engine.image}`,
+        "ARG OWNER=123",
+        "ENV GROUP=45",
+        CHOWN_COPY,
+        'CMD ["sh", "-c", "stat -c %u:%g /a.txt"]',
+      ].join("\n"),
+      "a.txt": "a\n",
+    });
+    await ok(["build", "-t", "owned:1", dir]);
+    expect(await ok(["run", "--rm", "owned:1"])).toBe("123:45");
+    const other = await ok(["build", "--build-arg", "OWNER=7", "-t", "owned:1", dir]);
+    expect(other).toContain(CHOWN_COPY);
+    expect(await ok(["run", "--rm", "owned:1"])).toBe("7:45");
+    await ok(["rmi", "owned:1"]);
+    await ok(["image", "prune", "-f"]);
+    expect(await leftovers()).toEqual(before);
+  });
+
+  it("keeps the images a running build uses from docker image prune (a finished stage's, the stage's own)", async () => {
+    const before = await leftovers();
+    const dir = context({
+      Dockerfile: [
+        `FROM ${engine.image} AS first`,
+        "RUN echo from-first > /first.txt",
+        `FROM ${engine.image}`,
+        "ENV STAGE=second",
+        // Waits for the test's docker cp (the prune done meanwhile).
+        "RUN echo waiting-for-go && until [ -e /go ]; do sleep 0.1; done",
+        "COPY --from=first /first.txt /first.txt",
+        'CMD ["cat", "/first.txt"]',
+      ].join("\n"),
+      go: "",
+    });
+    const build = engine.docker(["build", "--no-cache", "-t", "held:1", dir], { timeoutMs: 120_000 });
+    // The RUN's container: the one running `until`.
+    let waiting = "";
+    for (let attempt = 0; attempt < 600 && waiting === ""; attempt++) {
+      await sleep(100);
+      const running = await ok(["ps", "-q", "--no-trunc", "--filter", "status=running"]);
+      for (const id of running.split("\n").filter(Boolean)) {
+        const top = await engine.docker(["top", id]);
+        if (top.stdout.includes("until")) waiting = id;
+      }
+    }
+    expect(waiting).not.toBe("");
+    const pruned = await ok(["image", "prune", "-f"]);
+    await ok(["cp", join(dir, "go"), `${waiting}:/go`]);
+    const result = await build;
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(pruned).not.toContain("deleted:");
+    expect(await ok(["run", "--rm", "held:1"])).toBe("from-first");
+    await ok(["rmi", "held:1"]);
+    await ok(["image", "prune", "-f"]);
+    expect(await leftovers()).toEqual(before);
+  });
+
+  it("docker rmi keeps an image another was built on: by id a conflict (even forced), its last name untagged only", async () => {
+    const before = await leftovers();
+    await ok([
+      "build",
+      "-t",
+      "base:1",
+      context({ Dockerfile: `FROM ${engine.image}\nRUN echo base > /base.txt\n` }),
+    ]);
+    const baseId = await ok(["images", "-q", "--no-trunc", "base:1"]);
+    await ok([
+      "build",
+      "-t",
+      "derived:1",
+      context({ Dockerfile: "FROM base:1\nRUN echo derived > /derived.txt\n" }),
+    ]);
+    for (const args of [[baseId], ["-f", baseId]]) {
+      const byId = await engine.docker(["rmi", ...args]);
+      expect(byId.code).not.toBe(0);
+      expect(byId.stderr).toContain(
+        `conflict: unable to delete ${baseId.slice(7, 19)} (cannot be forced) - image has dependent child images`,
+      );
+    }
+    // The last name: untagged, the image stays (an intermediate of derived:1, listed with -a).
+    expect(await ok(["rmi", "base:1"])).toBe("Untagged: base:1");
+    expect((await ok(["images", "-aq", "--no-trunc"])).split("\n")).toContain(baseId);
+    expect(await ok(["run", "--rm", "derived:1", "cat", "/base.txt", "/derived.txt"])).toBe("base\nderived");
+    // derived:1 takes it with its own steps.
+    const removed = await ok(["rmi", "derived:1"]);
+    expect(removed).toContain(`Deleted: ${baseId}`);
     expect(await leftovers()).toEqual(before);
   });
 

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, linkSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -36,6 +36,16 @@ describe("the build cache's keys", () => {
     expect(sourcesHash([before])).toBe(before);
     expect(sourcesHash([before, added])).toMatch(/^multi:[a-f0-9]{64}$/);
     expect(sourcesHash([added, before])).not.toBe(sourcesHash([before, added]));
+  });
+
+  it("hashes a second path of a file as a hard link to the first (copied so): separate copies are another step", async () => {
+    mkdirSync(join(dir, "linked"));
+    writeFileSync(join(dir, "linked/x"), "same\n");
+    linkSync(join(dir, "linked/x"), join(dir, "linked/y"));
+    const linked = await contextSourceHash(join(dir, "linked"), "linked", signal);
+    rmSync(join(dir, "linked/y"));
+    writeFileSync(join(dir, "linked/y"), "same\n");
+    expect(await contextSourceHash(join(dir, "linked"), "linked", signal)).not.toBe(linked);
   });
 
   it("compares the fields of a container config moby's cache compares, absent and empty alike", () => {

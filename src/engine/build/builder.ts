@@ -190,6 +190,8 @@ export class Build {
   private readonly containers = new Set<ContainerRecord>();
   /** The empty images `FROM scratch` stages start from: the build's own, removed at its end. */
   private readonly scratchImages: string[] = [];
+  /** The target digests this build holds from prune and rmi (BuildHolds), released at its end. */
+  private readonly held: string[] = [];
   private readonly stages: Stage[] = [];
   private readonly cache: StepCache;
   private readonly consumedArgs = new Set<string>();
@@ -206,6 +208,12 @@ export class Build {
 
   private say(text: string): void {
     if (!this.opts.quiet) this.opts.write({ stream: text });
+  }
+
+  /** Keeps the image of target `digest` from prune and rmi until the build ends. */
+  private hold(digest: string): void {
+    this.deps.images.buildHolds.add(digest);
+    this.held.push(digest);
   }
 
   /** Runs the build; the id of the image made (tagged as asked). */
@@ -356,6 +364,7 @@ export class Build {
       // step's image has no parent (moby's FROM scratch, whose image id is "").
       const empty = await images.service.scratch({ signal: this.opts.signal });
       this.scratchImages.push(empty.record.name);
+      this.hold(empty.record.target.digest);
       this.say(" ---> \n");
       return { name, ref: empty.record.name, id: "", digest: "", config: {}, ...freshStageState() };
     }
@@ -364,6 +373,7 @@ export class Build {
     const id = resolved.manifest.config.digest;
     this.say(` ---> ${shortId(id)}\n`);
     const config = structuredClone(resolved.config.config ?? {});
+    this.hold(resolved.record.target.digest);
     return { name, ref, id, digest: resolved.record.target.digest, config, ...freshStageState() };
   }
 
@@ -381,6 +391,7 @@ export class Build {
     }
     const ref = await this.baseImage(fromName);
     const resolved = await this.deps.images.service.resolve(ref, { signal: this.opts.signal });
+    this.hold(resolved.record.target.digest);
     return {
       name: "",
       ref,
@@ -527,6 +538,7 @@ export class Build {
   }
 
   private advance(stage: Stage, made: { record: ImageRecord; id: string }, config: ImageRunConfig): void {
+    this.hold(made.record.target.digest);
     stage.ref = made.record.name;
     stage.id = made.id;
     stage.digest = made.record.target.digest;
@@ -669,7 +681,9 @@ export class Build {
     for (const source of sources)
       if (/^https?:\/\//.test(source))
         throw new EngineError(501, `ADD of a URL (${source}) is not supported by this engine`);
-    const chown = instruction.flags.get("chown");
+    // Build args and ENV expanded in it, as dockerd's CopyCommand.Expand: the key holds the owner given.
+    const chownFlag = instruction.flags.get("chown");
+    const chown = chownFlag === undefined ? undefined : (words(chownFlag, vars, false)[0] ?? "");
     const contextSources = from ? [] : await this.contextSources(sources);
     // moby's `COPY [--chown=…] <sources' hash> in <dest> `: the same files (content and metadata)
     // to the same place hit the cache; from a stage or an image, that image and those paths.
@@ -682,7 +696,9 @@ export class Build {
             contextSources.map((source) => contextSourceHash(source.path, source.base, signal)),
           ),
         );
-    const createdBy = `/bin/sh -c #(nop) ${instruction.name.toUpperCase()} ${chown ? `--chown=${chown} ` : ""}${hash} in ${dest} `;
+    // The destination as written (moby's inst.dest): `/d/` copies into a directory, `/d` may make a
+    // file, so the two are other steps (the WORKDIR a relative one is under is in the config).
+    const createdBy = `/bin/sh -c #(nop) ${instruction.name.toUpperCase()} ${chown ? `--chown=${chown} ` : ""}${hash} in ${rawDest} `;
     await this.commitLayer(stage, createdBy, async (record, root) => {
       const owner = chown ? await manager.userFor(record, chown, { signal }) : { uid: 0, gid: 0 };
       const destStat = await statInRoot(root, dest, record.Name.slice(1), signal).catch(() => undefined);
@@ -838,5 +854,6 @@ export class Build {
   private async cleanUp(): Promise<void> {
     for (const record of [...this.containers]) await this.removeContainer(record).catch(() => {});
     for (const ref of this.scratchImages) await this.deps.images.service.remove(ref).catch(() => {});
+    for (const digest of this.held.splice(0)) this.deps.images.buildHolds.release(digest);
   }
 }

@@ -105,9 +105,19 @@ export class StepCache {
  */
 export async function contextSourceHash(path: string, name: string, signal: AbortSignal): Promise<string> {
   const hash = createHash("sha256").update(`${name}\0`);
+  // A second path of an inode in the tree is copied as a hard link to the first (packTree, moby's
+  // tarsum's typeflag and linkname): its entry names the first, so linked and separate copies differ.
+  const linked = new Map<string, string>();
   const visit = async (absolute: string, relative: string): Promise<boolean> => {
     signal.throwIfAborted();
     const stat = await lstat(absolute);
+    const inode = `${stat.dev}:${stat.ino}`;
+    const first = !stat.isDirectory() && stat.nlink > 1 ? linked.get(inode) : undefined;
+    if (first !== undefined) {
+      hash.update(`${relative}\0hardlink\0${first}\n`);
+      return false;
+    }
+    if (!stat.isDirectory() && stat.nlink > 1) linked.set(inode, relative);
     const kind = stat.isDirectory()
       ? "dir"
       : stat.isSymbolicLink()
