@@ -248,6 +248,13 @@ describe("HostConfig that dockerd applies", () => {
     const missing = await engine.docker(["start", "-a", id]);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain("Unable to find group hostfixgrp: no matching entries in group file");
+    // Recorded as dockerd's containerStart records a failed start: why, and exit code 128 (it did not run).
+    const state = JSON.parse(await ok(["inspect", "-f", "{{json .State}}", id])) as Record<string, unknown>;
+    expect(state).toMatchObject({
+      Status: "created",
+      ExitCode: 128,
+      Error: "Unable to find group hostfixgrp: no matching entries in group file",
+    });
     // The container's /etc/group given the group (docker cp into the stopped container): found there.
     const groupFile = join(engine.containerd.dir, "hostfix-group");
     writeFileSync(groupFile, "root:x:0:\nnogroup:x:65534:\nhostfixgrp:x:2345:\n");
@@ -269,6 +276,45 @@ describe("HostConfig that dockerd applies", () => {
       "grep -E '^(Uid|Gid|Groups)' /proc/self/status | cut -f2",
     ]);
     expect(named.split("\n")).toEqual(["65534", "65534", "0"]);
+  });
+
+  it("--group-add NAME with the container's /etc/group a FIFO or a device: the start fails, the engine reads neither", async () => {
+    // The container's own /etc/group replaced by what a container (root, CAP_MKNOD by default) can make
+    // there: a FIFO, whose open would block the engine until something wrote to it, and /dev/zero's
+    // device, which would never end. The first start reads the image's file; the next, the container's.
+    for (const [kind, make] of [
+      ["FIFO", "mkfifo /etc/group"],
+      ["device", "mknod /etc/group c 1 5"],
+    ] as const) {
+      const created = await engine.docker([
+        "create",
+        "--group-add",
+        "nogroup",
+        engine.image,
+        "sh",
+        "-c",
+        `rm /etc/group && ${make}`,
+      ]);
+      expect(created.code, created.stderr).toBe(0);
+      const id = created.stdout.trim();
+      const first = await engine.docker(["start", "-a", id]);
+      expect(first.code, `${kind}: ${first.stderr}`).toBe(0);
+      const again = await engine.docker(["start", "-a", id]);
+      expect(again.code, kind).not.toBe(0);
+      expect(again.stderr, kind).toContain("/etc/group in the container is not a regular file");
+      // The failed start recorded as dockerd records one: why, and exit code 128 (it did not run).
+      const state = JSON.parse((await engine.docker(["inspect", "-f", "{{json .State}}", id])).stdout) as {
+        Status: string;
+        ExitCode: number;
+        Error: string;
+      };
+      expect(state, kind).toMatchObject({ Status: "exited", ExitCode: 128 });
+      expect(state.Error, kind).toContain("/etc/group in the container is not a regular file");
+      // Nothing left mounted: the snapshot was let go of when the start failed.
+      expect(readFileSync("/proc/self/mountinfo", "utf8"), kind).not.toContain(`/mounts/${id}`);
+      const removed = await engine.docker(["rm", id]);
+      expect(removed.code, removed.stderr).toBe(0);
+    }
   });
 
   it("--sysctl: namespaced ones set, others refused before anything is made", async () => {

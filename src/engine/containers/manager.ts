@@ -327,12 +327,6 @@ export class ContainerManager {
       .catch((err: unknown) => {
         if (!isErrorCode(err, "not_found")) throw err;
       });
-    await this.resolveGroupsAtStart(record, container, opts);
-    if (isShareable(record)) await mountShm(this.shmPath(record), shmSizeOf(record), opts.signal);
-    const joined = await this.joinSharedNamespaces(record, container, opts).catch(async (err: unknown) => {
-      await this.unmountShm(record);
-      throw err;
-    });
     const failed = (err: unknown): EngineError => {
       const { exitCode, error } = startError(err);
       // As dockerd: the exit code says why (127 not found, 126 not executable), the state stays as it was.
@@ -346,6 +340,16 @@ export class ContainerManager {
       this.deps.store.save(record);
       return error;
     };
+    // A group GroupAdd names that the container's /etc/group lacks fails the start as dockerd's does: its
+    // State.Error says why (and its ExitCode, 128, that it did not run).
+    await this.resolveGroupsAtStart(record, container, opts).catch((err: unknown) => {
+      throw failed(err);
+    });
+    if (isShareable(record)) await mountShm(this.shmPath(record), shmSizeOf(record), opts.signal);
+    const joined = await this.joinSharedNamespaces(record, container, opts).catch(async (err: unknown) => {
+      await this.unmountShm(record);
+      throw err;
+    });
     const volumeHooks = { volumes: this.deps.volumes, events: this.deps.events };
     const mountPoints = record.MountPoints ?? [];
     await mountContainerVolumes(record.Id, mountPoints, volumeHooks, opts.signal).catch(
