@@ -278,6 +278,29 @@ describe("HostConfig that dockerd applies", () => {
     expect(named.split("\n")).toEqual(["65534", "65534", "0"]);
   });
 
+  it("--group-add: an exec (and so a health probe) has the container's groups, as dockerd's getUser gives it", async () => {
+    const started = await engine.docker([
+      "run",
+      "-d",
+      "--group-add",
+      "4321",
+      "--group-add",
+      "nogroup",
+      engine.image,
+      "sleep",
+      "60",
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    const id = started.stdout.trim();
+    try {
+      const groups = await engine.docker(["exec", id, "sh", "-c", "grep Groups /proc/self/status | cut -f2"]);
+      expect(groups.code, groups.stderr).toBe(0);
+      expect(groups.stdout.trim().split(/\s+/).map(Number).sort()).toEqual([4321, 65534]);
+    } finally {
+      await engine.docker(["rm", "-f", id]);
+    }
+  });
+
   it("--group-add NAME with the container's /etc/group a FIFO or a device: the start fails, the engine reads neither", async () => {
     // The container's own /etc/group replaced by what a container (root, CAP_MKNOD by default) can make
     // there: a FIFO, whose open would block the engine until something wrote to it, and /dev/zero's

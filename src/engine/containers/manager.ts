@@ -261,7 +261,7 @@ export class ContainerManager {
       record.Path = path;
       record.Args = args;
       record.ProcessEnv = env;
-      if (spec.process) record.ProcessUser = { uid: spec.process.user.uid, gid: spec.process.user.gid };
+      if (spec.process) record.ProcessUser = processUserOf(spec.process.user);
       await client.newContainer(id, spec, {
         ...opts,
         runtime: record.HostConfig.Runtime,
@@ -524,7 +524,7 @@ export class ContainerManager {
       additionalGids: [...new Set([...(named?.additionalGids ?? []), ...extra])],
     };
     await container.updateSpec(spec, opts);
-    record.ProcessUser = { uid: spec.process.user.uid, gid: spec.process.user.gid };
+    record.ProcessUser = processUserOf(spec.process.user);
   }
 
   /**
@@ -845,7 +845,7 @@ export class ContainerManager {
     record: ContainerRecord,
     user: string,
     opts: CallOptions = {},
-  ): Promise<{ uid: number; gid: number }> {
+  ): Promise<{ uid: number; gid: number; additionalGids?: number[] }> {
     if (user === "") return record.ProcessUser ?? resolveUser(record.Config.User, undefined);
     if (user === "root" || /^\d+(:\d+)?$/.test(user)) return resolveUser(user, undefined);
     const image = await this.deps.images.resolve(record.Image, opts);
@@ -1285,6 +1285,16 @@ export class ContainerManager {
       live.hub.close();
     }
   }
+}
+
+/** A process's user as the record keeps it (exec's and health probes' default): its groups with it. */
+function processUserOf(user: { uid: number; gid: number; additionalGids?: number[] }): {
+  uid: number;
+  gid: number;
+  additionalGids?: number[];
+} {
+  const { uid, gid, additionalGids } = user;
+  return additionalGids?.length ? { uid, gid, additionalGids: [...additionalGids] } : { uid, gid };
 }
 
 /**
