@@ -217,7 +217,8 @@ describe("HostConfig that dockerd applies", () => {
     const [soft, hard, core, oom, shm, groups] = result.stdout.trim().split("\n");
     expect([soft, hard, core, oom]).toEqual(["512", "1024", "unlimited", "500"]);
     expect(shm).toMatch(/size=131072k/);
-    expect(groups?.split(/\s+/).slice(1).map(Number).sort()).toEqual([1234, 65534]);
+    // The primary group (root's, 0) first among them, as dockerd's getUser.
+    expect(groups?.split(/\s+/).slice(1).map(Number).sort()).toEqual([0, 1234, 65534]);
     const bad = await engine.api("POST", "/containers/create", {
       Image: engine.image,
       Cmd: ["true"],
@@ -260,7 +261,7 @@ describe("HostConfig that dockerd applies", () => {
     writeFileSync(groupFile, "root:x:0:\nnogroup:x:65534:\nhostfixgrp:x:2345:\n");
     await ok(["cp", groupFile, `${id}:/etc/group`]);
     const found = await ok(["start", "-a", id]);
-    expect(found.split(/\s+/).slice(1).map(Number).sort()).toEqual([2345, 4321]);
+    expect(found.split(/\s+/).slice(1).map(Number).sort()).toEqual([0, 2345, 4321]);
     await ok(["rm", id]);
     // A named user with it: the user, its group and the one added, from the same files.
     const named = await ok([
@@ -275,7 +276,7 @@ describe("HostConfig that dockerd applies", () => {
       "-c",
       "grep -E '^(Uid|Gid|Groups)' /proc/self/status | cut -f2",
     ]);
-    expect(named.split("\n")).toEqual(["65534", "65534", "0"]);
+    expect(named.split("\n")).toEqual(["65534", "65534", "0 65534"]);
   });
 
   it("--group-add: an exec (and so a health probe) has the container's groups, as dockerd's getUser gives it", async () => {
@@ -295,7 +296,28 @@ describe("HostConfig that dockerd applies", () => {
     try {
       const groups = await engine.docker(["exec", id, "sh", "-c", "grep Groups /proc/self/status | cut -f2"]);
       expect(groups.code, groups.stderr).toBe(0);
-      expect(groups.stdout.trim().split(/\s+/).map(Number).sort()).toEqual([4321, 65534]);
+      expect(groups.stdout.trim().split(/\s+/).map(Number).sort()).toEqual([0, 4321, 65534]);
+    } finally {
+      await engine.docker(["rm", "-f", id]);
+    }
+  });
+
+  it("the primary group is among the supplementary ones (CVE-2023-25173): the process's, an exec's", async () => {
+    // As dockerd's getUser (containerd's spec options alike): without it a process that sets its
+    // supplementary groups aside loses its primary group, and a file mode 0707 of that group opens to it.
+    const groups = "grep Groups /proc/self/status | cut -f2";
+    const run = await engine.docker(["run", "--rm", "--user", "nobody", engine.image, "sh", "-c", groups]);
+    expect(run.stdout.trim(), run.stderr).toBe("65534");
+    const started = await engine.docker(["run", "-d", engine.image, "sleep", "60"]);
+    expect(started.code, started.stderr).toBe(0);
+    const id = started.stdout.trim();
+    try {
+      const exec = await engine.docker(["exec", id, "sh", "-c", groups]);
+      expect(exec.stdout.trim(), exec.stderr).toBe("0");
+      const asNobody = await engine.docker(["exec", "-u", "nobody", id, "sh", "-c", groups]);
+      expect(asNobody.stdout.trim(), asNobody.stderr).toBe("65534");
+      const asIds = await engine.docker(["exec", "-u", "1234:5678", id, "sh", "-c", groups]);
+      expect(asIds.stdout.trim(), asIds.stderr).toBe("5678");
     } finally {
       await engine.docker(["rm", "-f", id]);
     }

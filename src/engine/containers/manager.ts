@@ -46,7 +46,7 @@ import {
   withoutJoinedPaths,
   withSharedNamespaces,
 } from "./shared-namespaces.js";
-import { buildSpec, resolveUser, updatedResourcesOf, withImageConfig } from "./spec.js";
+import { buildSpec, resolveUser, updatedResourcesOf, withImageConfig, withPrimaryGroup } from "./spec.js";
 import { type ContainerRecord, type ContainerStore, checkName, ZERO_TIME } from "./store.js";
 import {
   attachVolumes,
@@ -518,11 +518,11 @@ export class ContainerManager {
     const spec = (await container.info(opts)).spec;
     if (!spec?.process) throw new EngineError(500, `container ${record.Id} has no spec in containerd`);
     const user = spec.process.user;
-    spec.process.user = {
+    spec.process.user = withPrimaryGroup({
       ...user,
       ...(named ? { uid: named.uid, gid: named.gid } : {}),
-      additionalGids: [...new Set([...(named?.additionalGids ?? []), ...extra])],
-    };
+      additionalGids: [...(named?.additionalGids ?? []), ...extra],
+    });
     await container.updateSpec(spec, opts);
     record.ProcessUser = processUserOf(spec.process.user);
   }
@@ -847,9 +847,9 @@ export class ContainerManager {
     opts: CallOptions = {},
   ): Promise<{ uid: number; gid: number; additionalGids?: number[] }> {
     if (user === "") return record.ProcessUser ?? resolveUser(record.Config.User, undefined);
-    if (user === "root" || /^\d+(:\d+)?$/.test(user)) return resolveUser(user, undefined);
+    if (user === "root" || /^\d+(:\d+)?$/.test(user)) return withPrimaryGroup(resolveUser(user, undefined));
     const image = await this.deps.images.resolve(record.Image, opts);
-    return this.deps.images.user(image, user, opts);
+    return withPrimaryGroup(await this.deps.images.user(image, user, opts));
   }
 
   task(record: ContainerRecord): Task | undefined {
