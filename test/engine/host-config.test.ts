@@ -217,7 +217,8 @@ describe("HostConfig that dockerd applies", () => {
     const [soft, hard, core, oom, shm, groups] = result.stdout.trim().split("\n");
     expect([soft, hard, core, oom]).toEqual(["512", "1024", "unlimited", "500"]);
     expect(shm).toMatch(/size=131072k/);
-    expect(groups?.split(/\s+/).slice(1).map(Number).sort()).toEqual([1234, 65534]);
+    // The primary group (root's, 0) first among them, as dockerd's getUser.
+    expect(groups?.split(/\s+/).slice(1).map(Number).sort()).toEqual([0, 1234, 65534]);
     const bad = await engine.api("POST", "/containers/create", {
       Image: engine.image,
       Cmd: ["true"],
@@ -248,12 +249,19 @@ describe("HostConfig that dockerd applies", () => {
     const missing = await engine.docker(["start", "-a", id]);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain("Unable to find group hostfixgrp: no matching entries in group file");
+    // Recorded as dockerd's containerStart records a failed start: why, and exit code 128 (it did not run).
+    const state = JSON.parse(await ok(["inspect", "-f", "{{json .State}}", id])) as Record<string, unknown>;
+    expect(state).toMatchObject({
+      Status: "created",
+      ExitCode: 128,
+      Error: "Unable to find group hostfixgrp: no matching entries in group file",
+    });
     // The container's /etc/group given the group (docker cp into the stopped container): found there.
     const groupFile = join(engine.containerd.dir, "hostfix-group");
     writeFileSync(groupFile, "root:x:0:\nnogroup:x:65534:\nhostfixgrp:x:2345:\n");
     await ok(["cp", groupFile, `${id}:/etc/group`]);
     const found = await ok(["start", "-a", id]);
-    expect(found.split(/\s+/).slice(1).map(Number).sort()).toEqual([2345, 4321]);
+    expect(found.split(/\s+/).slice(1).map(Number).sort()).toEqual([0, 2345, 4321]);
     await ok(["rm", id]);
     // A named user with it: the user, its group and the one added, from the same files.
     const named = await ok([
@@ -268,7 +276,90 @@ describe("HostConfig that dockerd applies", () => {
       "-c",
       "grep -E '^(Uid|Gid|Groups)' /proc/self/status | cut -f2",
     ]);
-    expect(named.split("\n")).toEqual(["65534", "65534", "0"]);
+    expect(named.split("\n")).toEqual(["65534", "65534", "0 65534"]);
+  });
+
+  it("--group-add: an exec (and so a health probe) has the container's groups, as dockerd's getUser gives it", async () => {
+    const started = await engine.docker([
+      "run",
+      "-d",
+      "--group-add",
+      "4321",
+      "--group-add",
+      "nogroup",
+      engine.image,
+      "sleep",
+      "60",
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    const id = started.stdout.trim();
+    try {
+      const groups = await engine.docker(["exec", id, "sh", "-c", "grep Groups /proc/self/status | cut -f2"]);
+      expect(groups.code, groups.stderr).toBe(0);
+      expect(groups.stdout.trim().split(/\s+/).map(Number).sort()).toEqual([0, 4321, 65534]);
+    } finally {
+      await engine.docker(["rm", "-f", id]);
+    }
+  });
+
+  it("the primary group is among the supplementary ones (CVE-2023-25173): the process's, an exec's", async () => {
+    // As dockerd's getUser (containerd's spec options alike): without it a process that sets its
+    // supplementary groups aside loses its primary group, and a file mode 0707 of that group opens to it.
+    const groups = "grep Groups /proc/self/status | cut -f2";
+    const run = await engine.docker(["run", "--rm", "--user", "nobody", engine.image, "sh", "-c", groups]);
+    expect(run.stdout.trim(), run.stderr).toBe("65534");
+    const started = await engine.docker(["run", "-d", engine.image, "sleep", "60"]);
+    expect(started.code, started.stderr).toBe(0);
+    const id = started.stdout.trim();
+    try {
+      const exec = await engine.docker(["exec", id, "sh", "-c", groups]);
+      expect(exec.stdout.trim(), exec.stderr).toBe("0");
+      const asNobody = await engine.docker(["exec", "-u", "nobody", id, "sh", "-c", groups]);
+      expect(asNobody.stdout.trim(), asNobody.stderr).toBe("65534");
+      const asIds = await engine.docker(["exec", "-u", "1234:5678", id, "sh", "-c", groups]);
+      expect(asIds.stdout.trim(), asIds.stderr).toBe("5678");
+    } finally {
+      await engine.docker(["rm", "-f", id]);
+    }
+  });
+
+  it("--group-add NAME with the container's /etc/group a FIFO or a device: the start fails, the engine reads neither", async () => {
+    // The container's own /etc/group replaced by what a container (root, CAP_MKNOD by default) can make
+    // there: a FIFO, whose open would block the engine until something wrote to it, and /dev/zero's
+    // device, which would never end. The first start reads the image's file; the next, the container's.
+    for (const [kind, make] of [
+      ["FIFO", "mkfifo /etc/group"],
+      ["device", "mknod /etc/group c 1 5"],
+    ] as const) {
+      const created = await engine.docker([
+        "create",
+        "--group-add",
+        "nogroup",
+        engine.image,
+        "sh",
+        "-c",
+        `rm /etc/group && ${make}`,
+      ]);
+      expect(created.code, created.stderr).toBe(0);
+      const id = created.stdout.trim();
+      const first = await engine.docker(["start", "-a", id]);
+      expect(first.code, `${kind}: ${first.stderr}`).toBe(0);
+      const again = await engine.docker(["start", "-a", id]);
+      expect(again.code, kind).not.toBe(0);
+      expect(again.stderr, kind).toContain("/etc/group in the container is not a regular file");
+      // The failed start recorded as dockerd records one: why, and exit code 128 (it did not run).
+      const state = JSON.parse((await engine.docker(["inspect", "-f", "{{json .State}}", id])).stdout) as {
+        Status: string;
+        ExitCode: number;
+        Error: string;
+      };
+      expect(state, kind).toMatchObject({ Status: "exited", ExitCode: 128 });
+      expect(state.Error, kind).toContain("/etc/group in the container is not a regular file");
+      // Nothing left mounted: the snapshot was let go of when the start failed.
+      expect(readFileSync("/proc/self/mountinfo", "utf8"), kind).not.toContain(`/mounts/${id}`);
+      const removed = await engine.docker(["rm", id]);
+      expect(removed.code, removed.stderr).toBe(0);
+    }
   });
 
   it("--sysctl: namespaced ones set, others refused before anything is made", async () => {

@@ -13,13 +13,13 @@ import {
 } from "node:fs";
 import {
   chmod,
+  type FileHandle,
   lchown,
   link,
   lstat,
   lutimes,
   mkdir,
   open,
-  readFile,
   readlink,
   rm,
   statfs,
@@ -92,15 +92,44 @@ export async function resolveInRoot(root: string, path: string, followLast: bool
 }
 
 /**
+ * The most of a container's file readInRoot reads: far more than any account file, far less than what
+ * would strain the engine (one 2 GiB read per start).
+ */
+export const MAX_READ_IN_ROOT = 32 * 1024 * 1024;
+
+/**
  * A file of the container's as text (a path inside it, links resolved inside `root` as moby's
- * GetResourcePath), or null when it has none there.
+ * GetResourcePath), or null when it has none there. Only a regular file of at most MAX_READ_IN_ROOT
+ * bytes is read: what the container made there is the container's choice, and a FIFO would block the
+ * open (and one of libuv's four threads with it) until something wrote to it, a device (`mknod
+ * /etc/group c 1 5`, /dev/zero) would never end; either is an error, as a file too large is.
  */
 export async function readInRoot(root: string, path: string): Promise<string | null> {
+  let handle: FileHandle;
   try {
-    return await readFile(await resolveInRoot(root, path, true), "utf8");
+    handle = await open(
+      await resolveInRoot(root, path, true),
+      constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW | constants.O_NOCTTY,
+    );
   } catch (err) {
     if (isMissing(err)) return null;
     throw err;
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new Error(`${path} in the container is not a regular file`);
+    if (stat.size > MAX_READ_IN_ROOT)
+      throw new Error(`${path} in the container is larger than ${MAX_READ_IN_ROOT} bytes`);
+    const buffer = Buffer.alloc(stat.size);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return buffer.subarray(0, length).toString("utf8");
+  } finally {
+    await handle.close();
   }
 }
 

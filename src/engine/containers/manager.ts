@@ -48,7 +48,7 @@ import {
   withoutJoinedPaths,
   withSharedNamespaces,
 } from "./shared-namespaces.js";
-import { buildSpec, resolveUser, updatedResourcesOf, withImageConfig } from "./spec.js";
+import { buildSpec, resolveUser, updatedResourcesOf, withImageConfig, withPrimaryGroup } from "./spec.js";
 import { type ContainerRecord, type ContainerStore, checkName, ZERO_TIME } from "./store.js";
 import {
   attachVolumes,
@@ -278,7 +278,7 @@ export class ContainerManager {
       record.Path = path;
       record.Args = args;
       record.ProcessEnv = env;
-      if (spec.process) record.ProcessUser = { uid: spec.process.user.uid, gid: spec.process.user.gid };
+      if (spec.process) record.ProcessUser = processUserOf(spec.process.user);
       await client.newContainer(id, spec, {
         ...opts,
         runtime: record.HostConfig.Runtime,
@@ -354,12 +354,6 @@ export class ContainerManager {
       .catch((err: unknown) => {
         if (!isErrorCode(err, "not_found")) throw err;
       });
-    await this.resolveGroupsAtStart(record, container, opts);
-    if (isShareable(record)) await mountShm(this.shmPath(record), shmSizeOf(record), opts.signal);
-    const joined = await this.joinSharedNamespaces(record, container, opts).catch(async (err: unknown) => {
-      await this.unmountShm(record);
-      throw err;
-    });
     const failed = (err: unknown): EngineError => {
       const { exitCode, error } = startError(err);
       // As dockerd: the exit code says why (127 not found, 126 not executable), the state stays as it was.
@@ -373,6 +367,16 @@ export class ContainerManager {
       this.deps.store.save(record);
       return error;
     };
+    // A group GroupAdd names that the container's /etc/group lacks fails the start as dockerd's does: its
+    // State.Error says why (and its ExitCode, 128, that it did not run).
+    await this.resolveGroupsAtStart(record, container, opts).catch((err: unknown) => {
+      throw failed(err);
+    });
+    if (isShareable(record)) await mountShm(this.shmPath(record), shmSizeOf(record), opts.signal);
+    const joined = await this.joinSharedNamespaces(record, container, opts).catch(async (err: unknown) => {
+      await this.unmountShm(record);
+      throw err;
+    });
     const volumeHooks = { volumes: this.deps.volumes, events: this.deps.events };
     const mountPoints = record.MountPoints ?? [];
     await mountContainerVolumes(record.Id, mountPoints, volumeHooks, opts.signal).catch(
@@ -541,13 +545,13 @@ export class ContainerManager {
     const spec = (await container.info(opts)).spec;
     if (!spec?.process) throw new EngineError(500, `container ${record.Id} has no spec in containerd`);
     const user = spec.process.user;
-    spec.process.user = {
+    spec.process.user = withPrimaryGroup({
       ...user,
       ...(named ? { uid: named.uid, gid: named.gid } : {}),
-      additionalGids: [...new Set([...(named?.additionalGids ?? []), ...extra])],
-    };
+      additionalGids: [...(named?.additionalGids ?? []), ...extra],
+    });
     await container.updateSpec(spec, opts);
-    record.ProcessUser = { uid: spec.process.user.uid, gid: spec.process.user.gid };
+    record.ProcessUser = processUserOf(spec.process.user);
   }
 
   /**
@@ -873,11 +877,11 @@ export class ContainerManager {
     record: ContainerRecord,
     user: string,
     opts: CallOptions = {},
-  ): Promise<{ uid: number; gid: number }> {
+  ): Promise<{ uid: number; gid: number; additionalGids?: number[] }> {
     if (user === "") return record.ProcessUser ?? resolveUser(record.Config.User, undefined);
-    if (user === "root" || /^\d+(:\d+)?$/.test(user)) return resolveUser(user, undefined);
+    if (user === "root" || /^\d+(:\d+)?$/.test(user)) return withPrimaryGroup(resolveUser(user, undefined));
     const image = await this.deps.images.resolve(record.Image, opts);
-    return this.deps.images.user(image, user, opts);
+    return withPrimaryGroup(await this.deps.images.user(image, user, opts));
   }
 
   task(record: ContainerRecord): Task | undefined {
@@ -1322,6 +1326,16 @@ export class ContainerManager {
       live.hub.close();
     }
   }
+}
+
+/** A process's user as the record keeps it (exec's and health probes' default): its groups with it. */
+function processUserOf(user: { uid: number; gid: number; additionalGids?: number[] }): {
+  uid: number;
+  gid: number;
+  additionalGids?: number[];
+} {
+  const { uid, gid, additionalGids } = user;
+  return additionalGids?.length ? { uid, gid, additionalGids: [...additionalGids] } : { uid, gid };
 }
 
 /**

@@ -130,6 +130,17 @@ export function updatedResourcesOf(hostConfig: HostConfig): LinuxResources {
 }
 
 /** `uid[:gid]`, names looked up in the rootfs (when it is a directory we can read). */
+/**
+ * A process's user with its primary group first among its supplementary ones, as dockerd's getUser
+ * makes it (and containerd's spec options since CVE-2023-25173): without it, a process that changes
+ * its gid loses the primary group, and a file whose group denies that group (mode 0707) opens to it.
+ */
+export function withPrimaryGroup<User extends { uid: number; gid: number; additionalGids?: number[] }>(
+  user: User,
+): User & { additionalGids: number[] } {
+  return { ...user, additionalGids: [...new Set([user.gid, ...(user.additionalGids ?? [])])] };
+}
+
 export function resolveUser(user: string, rootfsDir: string | undefined): { uid: number; gid: number } {
   if (user === "") return { uid: 0, gid: 0 };
   const [userPart = "", groupPart] = user.split(":", 2);
@@ -286,6 +297,7 @@ export function buildSpec(inputs: SpecInputs): {
     );
   }
   if (inputs.shmPath) bindShm(spec, inputs.shmPath);
+  if (spec.process) spec.process.user = withPrimaryGroup(spec.process.user);
   const resources = resourcesOf(hostConfig);
   if (spec.linux) spec.linux.resources = { ...spec.linux.resources, ...resources };
   return { spec, path, args, env };

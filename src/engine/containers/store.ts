@@ -47,8 +47,11 @@ export interface ContainerRecord {
   LogPath: string;
   /** The environment the container's process got (image's and container's merged): exec adds to it. */
   ProcessEnv?: string[];
-  /** The user the container's process runs as (names resolved): exec's default. */
-  ProcessUser?: { uid: number; gid: number };
+  /**
+   * The user the container's process runs as (names resolved), its supplementary groups (GroupAdd's
+   * too) with it: exec's default, as dockerd's getUser gives an exec the container's groups.
+   */
+  ProcessUser?: { uid: number; gid: number; additionalGids?: number[] };
   /** Limits were changed by an update after create: each start applies them to the new task. */
   ResourcesUpdated?: boolean;
   /** Endpoints by network name, as the network module attached them. */
