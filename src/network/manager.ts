@@ -83,7 +83,6 @@ import {
   overlaps,
   parseSubnet,
   staticAddressRefusal,
-  subnetOf,
   subnetsOf,
 } from "./subnet.js";
 import {
