@@ -19,8 +19,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { networkInterfaces } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Logger } from "pino";
 import { callSignal, delay } from "../libcontainerd/call.js";
 import type { CallOptions } from "../libcontainerd/types/client.js";
@@ -61,6 +60,7 @@ import {
   writeFileAtomic,
 } from "./files.js";
 import { allocateHostPorts } from "./host-ports.js";
+import { HostSubnets, type HostSubnetsFiles, hostSubnets, type TakenSubnet } from "./host-subnets.js";
 import {
   deleteLink,
   ensureHostPortMasquerade,
@@ -83,7 +83,6 @@ import {
   overlaps,
   parseSubnet,
   staticAddressRefusal,
-  subnetOf,
   subnetsOf,
 } from "./subnet.js";
 import {
@@ -115,6 +114,8 @@ export interface NetworkManagerOptions {
   hostResolvConf?: string;
   /** The kernel's reserved ports, their host-wide lock and registry (default: the host's; see reserved-ports.ts). */
   reservedPorts?: ReservedPortsHost;
+  /** The host-wide record of every state dir's subnets and its lock (default: the host's; see host-subnets.ts). */
+  hostSubnets?: HostSubnetsFiles;
   logger?: Logger;
 }
 
@@ -163,10 +164,13 @@ export class NetworkManager {
   private readonly plugins: CniPlugins;
   /** Published ports kept out of the kernel's ephemeral picks (see reserved-ports.ts). */
   private readonly reservedPorts: ReservedPorts;
+  /** Every state dir's networks' subnets, host-wide (see host-subnets.ts). */
+  private readonly hostSubnets: HostSubnets;
 
   constructor(private readonly options: NetworkManagerOptions) {
     this.plugins = new CniPlugins(options.pluginDirs ?? DEFAULT_PLUGIN_DIRS);
     this.reservedPorts = new ReservedPorts(options.stateDir, options.logger, options.reservedPorts);
+    this.hostSubnets = new HostSubnets(options.hostSubnets);
   }
 
   // ---- networks -------------------------------------------------------------------------------
@@ -183,7 +187,7 @@ export class NetworkManager {
       if (await this.readDefinition(opts.name)) {
         throw new AlreadyExistsError(`network ${opts.name} already exists`);
       }
-      return this.define(opts);
+      return this.define(opts, signal);
     });
   }
 
@@ -233,6 +237,8 @@ export class NetworkManager {
       await rm(join(this.options.stateDir, "ipam", name), { recursive: true, force: true });
       await rm(join(this.options.stateDir, "releasing", name), { recursive: true, force: true });
       await rm(this.definitionPath(name), { force: true });
+      // After the definition: a crash between leaves an entry the next claim finds orphaned.
+      await this.hostSubnets.release(resolve(this.definitionPath(name)), signal);
     });
   }
 
@@ -1065,19 +1071,25 @@ export class NetworkManager {
       const raced = await this.readDefinition(name);
       if (raced) return raced;
       const settings = this.options.defaultNetwork ?? {};
-      return this.define({
-        name,
-        subnet: settings.subnet ?? DEFAULT_SUBNET,
-        bridge: settings.bridge ?? DEFAULT_BRIDGE,
-        ...(settings.gateway !== undefined ? { gateway: settings.gateway } : {}),
-      });
+      return this.define(
+        {
+          name,
+          subnet: settings.subnet ?? DEFAULT_SUBNET,
+          bridge: settings.bridge ?? DEFAULT_BRIDGE,
+          ...(settings.gateway !== undefined ? { gateway: settings.gateway } : {}),
+        },
+        signal,
+      );
     });
   }
 
-  /** Under the networks lock: checks the subnet and device against every other network and the host. */
-  private async define(opts: CreateNetworkOptions): Promise<NetworkInfo> {
+  /**
+   * Under the networks lock: checks the subnet and device against every other network, this state
+   * dir's and (under the host lock, see host-subnets.ts) every other's, and the host's addresses and routes.
+   */
+  private async define(opts: CreateNetworkOptions, signal: AbortSignal | undefined): Promise<NetworkInfo> {
     const others = await this.listNetworks();
-    const taken: { subnet: Ipv4Subnet; what: string }[] = others.map((other) => ({
+    const taken: TakenSubnet[] = others.map((other) => ({
       subnet: parseSubnet(other.subnet),
       what: `network ${other.name}`,
     }));
@@ -1089,13 +1101,34 @@ export class NetworkManager {
       });
     }
     const ourBridges = new Set(others.map((other) => other.bridge));
-    for (const [device, addresses] of Object.entries(networkInterfaces())) {
-      if (ourBridges.has(device)) continue;
-      for (const address of addresses ?? []) {
-        const subnet = address.family === "IPv4" && address.cidr ? subnetOf(address.cidr) : undefined;
-        if (subnet) taken.push({ subnet, what: `host interface ${device} (${address.cidr})` });
-      }
-    }
+    taken.push(...(await hostSubnets(ourBridges, signal)));
+    const definition = resolve(this.definitionPath(opts.name));
+    const ourDefinitions = dirname(definition);
+    let network: NetworkInfo | undefined;
+    await this.hostSubnets.claim(
+      (path) => dirname(path) === ourDefinitions,
+      signal,
+      (held) => {
+        const defined = this.networkOf(opts, [...taken, ...held], ourBridges);
+        network = defined;
+        return {
+          definition,
+          id: defined.id,
+          subnet: defined.subnet,
+          write: () => writeFileAtomic(definition, `${JSON.stringify(defined, null, 2)}\n`),
+        };
+      },
+    );
+    if (!network) throw new InternalError(`network ${opts.name} was not defined`);
+    return network;
+  }
+
+  /** The definition of a new network: its subnet (given, or the first free /24 of the pool) and bridge. */
+  private networkOf(
+    opts: CreateNetworkOptions,
+    taken: TakenSubnet[],
+    ourBridges: ReadonlySet<string>,
+  ): NetworkInfo {
     let subnet: Ipv4Subnet;
     if (opts.subnet !== undefined) {
       subnet = parseSubnet(opts.subnet);
@@ -1129,7 +1162,7 @@ export class NetworkManager {
         `a device named ${bridge} exists on the host and is not one of this state dir's networks (another ctrd state dir's?); remove it (ip link del ${bridge}) or choose another bridge name${opts.name === DEFAULT_NETWORK ? ` for the default network (ctrd network create --bridge DEV --subnet CIDR ${DEFAULT_NETWORK})` : ""}`,
       );
     }
-    const network: NetworkInfo = {
+    return {
       name: opts.name,
       id,
       driver: "bridge",
@@ -1141,8 +1174,6 @@ export class NetworkManager {
       labels: { ...(opts.labels ?? {}) },
       ...(opts.subnet !== undefined ? { subnetConfigured: true } : {}),
     };
-    await writeFileAtomic(this.definitionPath(opts.name), `${JSON.stringify(network, null, 2)}\n`);
-    return network;
   }
 
   private unknownNetwork(name: string): NotFoundError {
