@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { eventActions, useEngine, waitFor } from "./harness.js";
@@ -271,6 +271,31 @@ describe("ctrd serve as dockerd: log drivers and their options", () => {
     expect(await ok(["logs", "--tail", "2", "rotated"])).toBe("line-198\nline-199\n");
     await ok(["rm", "rotated"]);
     expect(existsSync(dirname(logPath))).toBe(false);
+  });
+
+  it("keeps logging after a rotation that failed (the old file could not be moved), as moby's rotate", async () => {
+    await ok(
+      ["run", "-d", "--name", "rotate-fails", "--log-opt", "max-size=100", "--log-opt", "max-file=2"].concat([
+        engine.image,
+        "sleep",
+        "1000",
+      ]),
+    );
+    const logPath = (await ok(["inspect", "-f", "{{.LogPath}}", "rotate-fails"])).trim();
+    // Output the container's main process writes, through its stdout pipe.
+    const say = (words: string) => ok(["exec", "rotate-fails", "sh", "-c", `echo ${words} > /proc/1/fd/1`]);
+    const logged = (words: string) => async () => (await ok(["logs", "rotate-fails"])).includes(words);
+    await say(`first-${"x".repeat(150)}`);
+    await waitFor(logged("first-"), "the first line logged");
+    // The file the current log becomes is in the way: this rotation cannot move the log aside.
+    mkdirSync(`${logPath}.1`);
+    await say("second");
+    rmdirSync(`${logPath}.1`);
+    await say("third");
+    // The log was closed for the rotation and never opened again: every later line went to a closed
+    // descriptor (or whichever file or socket the engine opened next with its number).
+    await waitFor(logged("third"), "the line after the failed rotation logged");
+    await ok(["rm", "-f", "rotate-fails"]);
   });
 
   it("keeps nothing with --log-driver none, and docker logs says it cannot read it", async () => {
