@@ -90,6 +90,46 @@ describe("ctrd serve as dockerd: docker top", () => {
   });
 });
 
+describe("ctrd serve as dockerd: docker top, what dockerd refuses and rows wider than their columns", () => {
+  it("refuses a column other than pid titled PID, as dockerd's validatePSArgs: the rows are kept by it", async () => {
+    await ok(["run", "-d", "--name", "top-forged", engine.image, "sleep", "1000"]);
+    // A forest (`f`) cannot go with -q: ps ran again without it, over every process of the host, and the
+    // rows shown were those whose ppid (or rss, vsz, …) was one of the container's pids.
+    const forged = await engine.docker(["top", "top-forged", "axf", "-o", "ppid=PID,args"]);
+    expect(forged.code).toBe(1);
+    expect(forged.stderr).toContain('Error response from daemon: specifying "ppid=PID,args" is not allowed');
+    const renamed = await engine.docker(["top", "top-forged", "-o", "pid=PID,args"]);
+    expect(renamed).toMatchObject({ code: 0, stderr: "" });
+    await ok(["rm", "-f", "top-forged"]);
+  });
+
+  it("reads aux's rows whose VSZ and RSS are wider than their columns (a 1 GB process) value by value", async () => {
+    // dd's buffer is 1100 MB of address space (VSZ 7 digits), 150 MB of it read (RSS 6 digits); it then waits.
+    const script =
+      "sleep 1000 | (head -c 150000000 /dev/zero; cat) | dd bs=1100M count=1 iflag=fullblock of=/dev/null";
+    const id = (await ok(["run", "-d", "--name", "top-wide", engine.image, "sh", "-c", script])).trim();
+    const rssKb = async () => {
+      const status = await engine.docker(["exec", "top-wide", "sh", "-c", "cat /proc/$(pidof dd)/status"]);
+      return Number(/VmRSS:\s+(\d+)/.exec(status.stdout)?.[1] ?? 0);
+    };
+    await waitFor(async () => (await rssKb()) >= 100_000, "dd holding 100 MB");
+    const response = await engine.api("GET", `/containers/${id}/top?ps_args=aux`);
+    expect(response.status, response.body).toBe(200);
+    const top = JSON.parse(response.body) as { Titles: string[]; Processes: string[][] };
+    const column = (row: string[], title: string) => row[top.Titles.indexOf(title)] ?? "";
+    for (const row of top.Processes) {
+      expect(column(row, "VSZ"), row.join("|")).toMatch(/^\d+$/);
+      expect(column(row, "RSS"), row.join("|")).toMatch(/^\d+$/);
+      expect(column(row, "TTY"), row.join("|")).toBe("?");
+    }
+    // busybox's sh runs dd without an exec: its row's command is the shell's.
+    const [dd = []] = top.Processes.sort((a, b) => Number(column(b, "RSS")) - Number(column(a, "RSS")));
+    expect(Number(column(dd, "VSZ"))).toBeGreaterThanOrEqual(1_000_000);
+    expect(Number(column(dd, "RSS"))).toBeGreaterThanOrEqual(100_000);
+    await ok(["rm", "-f", "top-wide"]);
+  });
+});
+
 describe("ctrd serve as dockerd: inspect", () => {
   it("gives a container without --hostname its short id as Config.Hostname, as its hostname is", async () => {
     const id = (await ok(["create", "--name", "named-by-id", engine.image, "hostname"])).trim();
