@@ -126,6 +126,12 @@ describe("ctrd serve as dockerd: docker top, what dockerd refuses and rows wider
     const [dd = []] = top.Processes.sort((a, b) => Number(column(b, "RSS")) - Number(column(a, "RSS")));
     expect(Number(column(dd, "VSZ"))).toBeGreaterThanOrEqual(1_000_000);
     expect(Number(column(dd, "RSS"))).toBeGreaterThanOrEqual(100_000);
+    // lstart's date has spaces: its rows were cut inside it ("Unexpected pid '7 Tue Dec  1'", a 500).
+    const started = await engine.api(
+      "GET",
+      `/containers/${id}/top?ps_args=${encodeURIComponent("-o pid,lstart")}`,
+    );
+    expect(started.status, started.body).toBe(200);
     await ok(["rm", "-f", "top-wide"]);
   });
 });
