@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { eventActions, useEngine, waitFor } from "./harness.js";
@@ -87,6 +87,52 @@ describe("ctrd serve as dockerd: docker top", () => {
     ]);
     expect(await eventsOf("top-me", since, "event=top")).toEqual(["top", "top"]);
     await ok(["rm", "-f", "top-me"]);
+  });
+});
+
+describe("ctrd serve as dockerd: docker top, what dockerd refuses and rows wider than their columns", () => {
+  it("refuses a column other than pid titled PID, as dockerd's validatePSArgs: the rows are kept by it", async () => {
+    await ok(["run", "-d", "--name", "top-forged", engine.image, "sleep", "1000"]);
+    // A forest (`f`) cannot go with -q: ps ran again without it, over every process of the host, and the
+    // rows shown were those whose ppid (or rss, vsz, …) was one of the container's pids.
+    const forged = await engine.docker(["top", "top-forged", "axf", "-o", "ppid=PID,args"]);
+    expect(forged.code).toBe(1);
+    expect(forged.stderr).toContain('Error response from daemon: specifying "ppid=PID,args" is not allowed');
+    const renamed = await engine.docker(["top", "top-forged", "-o", "pid=PID,args"]);
+    expect(renamed).toMatchObject({ code: 0, stderr: "" });
+    await ok(["rm", "-f", "top-forged"]);
+  });
+
+  it("reads aux's rows whose VSZ and RSS are wider than their columns (a 1 GB process) value by value", async () => {
+    // dd's buffer is 1100 MB of address space (VSZ 7 digits), 150 MB of it read (RSS 6 digits); it then waits.
+    const script =
+      "sleep 1000 | (head -c 150000000 /dev/zero; cat) | dd bs=1100M count=1 iflag=fullblock of=/dev/null";
+    const id = (await ok(["run", "-d", "--name", "top-wide", engine.image, "sh", "-c", script])).trim();
+    const rssKb = async () => {
+      const status = await engine.docker(["exec", "top-wide", "sh", "-c", "cat /proc/$(pidof dd)/status"]);
+      return Number(/VmRSS:\s+(\d+)/.exec(status.stdout)?.[1] ?? 0);
+    };
+    await waitFor(async () => (await rssKb()) >= 100_000, "dd holding 100 MB");
+    const response = await engine.api("GET", `/containers/${id}/top?ps_args=aux`);
+    expect(response.status, response.body).toBe(200);
+    const top = JSON.parse(response.body) as { Titles: string[]; Processes: string[][] };
+    const column = (row: string[], title: string) => row[top.Titles.indexOf(title)] ?? "";
+    for (const row of top.Processes) {
+      expect(column(row, "VSZ"), row.join("|")).toMatch(/^\d+$/);
+      expect(column(row, "RSS"), row.join("|")).toMatch(/^\d+$/);
+      expect(column(row, "TTY"), row.join("|")).toBe("?");
+    }
+    // busybox's sh runs dd without an exec: its row's command is the shell's.
+    const [dd = []] = top.Processes.sort((a, b) => Number(column(b, "RSS")) - Number(column(a, "RSS")));
+    expect(Number(column(dd, "VSZ"))).toBeGreaterThanOrEqual(1_000_000);
+    expect(Number(column(dd, "RSS"))).toBeGreaterThanOrEqual(100_000);
+    // lstart's date has spaces: its rows were cut inside it ("Unexpected pid '7 Tue Dec  1'", a 500).
+    const started = await engine.api(
+      "GET",
+      `/containers/${id}/top?ps_args=${encodeURIComponent("-o pid,lstart")}`,
+    );
+    expect(started.status, started.body).toBe(200);
+    await ok(["rm", "-f", "top-wide"]);
   });
 });
 
@@ -271,6 +317,31 @@ describe("ctrd serve as dockerd: log drivers and their options", () => {
     expect(await ok(["logs", "--tail", "2", "rotated"])).toBe("line-198\nline-199\n");
     await ok(["rm", "rotated"]);
     expect(existsSync(dirname(logPath))).toBe(false);
+  });
+
+  it("keeps logging after a rotation that failed (the old file could not be moved), as moby's rotate", async () => {
+    await ok(
+      ["run", "-d", "--name", "rotate-fails", "--log-opt", "max-size=100", "--log-opt", "max-file=2"].concat([
+        engine.image,
+        "sleep",
+        "1000",
+      ]),
+    );
+    const logPath = (await ok(["inspect", "-f", "{{.LogPath}}", "rotate-fails"])).trim();
+    // Output the container's main process writes, through its stdout pipe.
+    const say = (words: string) => ok(["exec", "rotate-fails", "sh", "-c", `echo ${words} > /proc/1/fd/1`]);
+    const logged = (words: string) => async () => (await ok(["logs", "rotate-fails"])).includes(words);
+    await say(`first-${"x".repeat(150)}`);
+    await waitFor(logged("first-"), "the first line logged");
+    // The file the current log becomes is in the way: this rotation cannot move the log aside.
+    mkdirSync(`${logPath}.1`);
+    await say("second");
+    rmdirSync(`${logPath}.1`);
+    await say("third");
+    // The log was closed for the rotation and never opened again: every later line went to a closed
+    // descriptor (or whichever file or socket the engine opened next with its number).
+    await waitFor(logged("third"), "the line after the failed rotation logged");
+    await ok(["rm", "-f", "rotate-fails"]);
   });
 
   it("keeps nothing with --log-driver none, and docker logs says it cannot read it", async () => {

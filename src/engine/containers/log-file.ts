@@ -154,16 +154,27 @@ export class LogWriter {
     writeSync(this.fd, pending);
   }
 
-  /** moby's rotate: the oldest kept goes, each other moves up one, and the log begins anew. */
+  /**
+   * moby's rotate: the oldest kept goes, each other moves up one, and the log begins anew. As moby's, a
+   * file that cannot be moved does not stop the log (what it held may be lost): it is begun anew all the
+   * same. The descriptor is forgotten once closed, so that a failure leaves none behind to write to
+   * (another file or socket may have its number by then).
+   */
   private rotate(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd !== undefined) closeSync(fd);
     const { maxFiles } = this.settings;
     if (maxFiles > 1) {
-      rmSync(`${this.path}.${maxFiles - 1}`, { force: true });
-      for (let generation = maxFiles - 1; generation > 1; generation--)
-        if (existsSync(`${this.path}.${generation - 1}`))
-          renameSync(`${this.path}.${generation - 1}`, `${this.path}.${generation}`);
-      renameSync(this.path, `${this.path}.1`);
+      try {
+        rmSync(`${this.path}.${maxFiles - 1}`, { force: true });
+        for (let generation = maxFiles - 1; generation > 1; generation--)
+          if (existsSync(`${this.path}.${generation - 1}`))
+            renameSync(`${this.path}.${generation - 1}`, `${this.path}.${generation}`);
+        renameSync(this.path, `${this.path}.1`);
+      } catch {
+        // moby warns "Error rotating log file, log data may have been lost" and goes on.
+      }
     }
     this.fd = openSync(this.path, "w", 0o640);
     this.size = 0;

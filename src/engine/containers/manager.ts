@@ -32,7 +32,7 @@ import { HealthMonitor, MAX_PROBE_OUTPUT, type Probe, probeCommand } from "./hea
 import { IoHub } from "./io-hub.js";
 import { type LogSettings, LogWriter, logSettings } from "./log-file.js";
 import { unusedDockerName } from "./names.js";
-import { noHeaderOption, parsePsOutput, psPidsArg, type TopResult } from "./ps-output.js";
+import { forgedPidTitle, noHeaderOption, parsePsOutput, psPidsArg, type TopResult } from "./ps-output.js";
 import { type ContainerRoot, openProcessRoot, openRootfs } from "./rootfs-worker.js";
 import {
   type Donor,
@@ -1071,6 +1071,9 @@ export class ContainerManager {
    * select no process of their own, `-o pid,comm`, still list them), as dockerd's ContainerTop runs it.
    */
   async top(record: ContainerRecord, psArgs: string, opts: CallOptions = {}): Promise<TopResult> {
+    // Refused before anything else, as dockerd's ContainerTop refuses it.
+    const forged = forgedPidTitle(psArgs);
+    if (forged !== undefined) throw new EngineError(500, forged);
     const task = this.liveOf(record).task;
     if (!task) throw conflict(`Container ${record.Id} is not running`);
     // The client's words (the docker CLI joins them with spaces); -ef without any.

@@ -21,6 +21,16 @@ export function noHeaderOption(args: readonly string[]): string | undefined {
   return args.find((arg) => NO_HEADER_OPTIONS.has(arg));
 }
 
+/**
+ * moby's validatePSArgs: a column other than pid titled PID (`-o ppid=PID`) would have the rows filtered by
+ * its values, and ps (run without -q when -q cannot go with the other options) lists the host's processes.
+ */
+export function forgedPidTitle(psArgs: string): string | undefined {
+  for (const [, key, title] of psArgs.matchAll(/(?:^|\s+)(\S*)=\s*(PID\S*)/g))
+    if (key !== "pid") return `specifying "${key ?? ""}=${title ?? ""}" is not allowed`;
+  return undefined;
+}
+
 /** `-q1,2,3`: ps lists exactly these processes, whatever else selects (moby's psPidsArg). */
 export function psPidsArg(pids: readonly number[]): string {
   return `-q${pids.join(",")}`;
@@ -56,7 +66,7 @@ export function parsePsOutput(output: string, pids: ReadonlySet<number>): TopRes
   let afterContainerProcess = false;
   for (const row of rows) {
     if (row.length === 0) continue;
-    const fields = starts.map((start, column) => row.slice(start, starts[column + 1] ?? row.length).trim());
+    const fields = rowFields(row, titles.length, starts, pidIndex);
     const pid = fields[pidIndex] ?? "";
     if (pid === "-") {
       if (afterContainerProcess) processes.push(fields);
@@ -67,4 +77,27 @@ export function parsePsOutput(output: string, pids: ReadonlySet<number>): TopRes
     if (afterContainerProcess) processes.push(fields);
   }
   return { Titles: titles, Processes: processes };
+}
+
+/**
+ * A row's values. As moby's parsePSOutput, split at runs of spaces when that gives one word a title. A row
+ * with more words has a value with spaces (the command, lstart's date, args before another column): it is
+ * cut at the columns' starts, unless a cut falls inside a value, leaves one empty or leaves no pid in the PID
+ * column (a value wider than its column, VSZ of a gigabyte and more or RSS of 100 MB and more under `aux`,
+ * pushes the rest of its row off the columns the other rows share); then split as moby does, what overhangs
+ * the titles joined into the last column.
+ */
+function rowFields(row: string, columns: number, starts: readonly number[], pidIndex: number): string[] {
+  const words = row.split(/[\t\n\f\r ]+/).filter(Boolean);
+  const byWords = [...words.slice(0, columns - 1), words.slice(columns - 1).join(" ")];
+  if (words.length <= columns) return byWords;
+  const fields: string[] = [];
+  for (const [column, start] of starts.entries()) {
+    const end = starts[column + 1] ?? row.length;
+    if (end < row.length && !isSpace(row[end - 1]) && !isSpace(row[end])) return byWords;
+    const field = row.slice(start, end).trim();
+    if (field === "") return byWords;
+    fields.push(field);
+  }
+  return /^(\d+|-)$/.test(fields[pidIndex] ?? "") ? fields : byWords;
 }
