@@ -173,8 +173,17 @@ export class ReservedPorts {
     return {};
   }
 
+  /**
+   * The entries this state dir added: its record's, and those the registry names it for. The registry
+   * is written before the kernel's list and the record after it, so an update that died between the
+   * two left an entry only the registry attributes to it; read as the administrator's, it would stay
+   * listed for good.
+   */
   private ours(): Set<number> {
-    return recordedBy(this.stateDir);
+    const ours = recordedBy(this.stateDir);
+    for (const [port, owner] of Object.entries(this.registry()))
+      if (owner === this.stateDir) ours.add(Number(port));
+    return ours;
   }
 
   private recordPath(): string {

@@ -119,3 +119,29 @@ describe("locks", () => {
     expect(JSON.parse(readFileSync(registry, "utf8"))).toEqual({});
   });
 });
+
+describe("the kernel's reserved ports after a crash", () => {
+  test("an entry added to the kernel's list by an update that died before its record is taken out by the next update of the same state dir", async () => {
+    // updateLocked writes the registry, then the kernel's list, then the state dir's record: a ctrd
+    // killed between the last two leaves the list and registry holding the port and the record not.
+    const sysctl = join(dir, "crash-list");
+    const registry = join(dir, "crash-registry.json");
+    const host = { sysctl, lock: join(dir, "crash.lock"), lockWaitMs: 2000, registry };
+    const mine = mkdtempSync(join(dir, "crashed-"));
+    writeFileSync(sysctl, "1234,40020\n");
+    writeFileSync(registry, JSON.stringify({ "40020": mine }));
+    // Its container is gone: nothing published.
+    await new ReservedPorts(mine, undefined, host).update(async () => []);
+    expect(readFileSync(sysctl, "utf8")).toBe("1234\n");
+    expect(JSON.parse(readFileSync(registry, "utf8"))).toEqual({});
+
+    // Its container still publishes the port: kept, and taken out once it no longer does.
+    writeFileSync(sysctl, "1234,40020\n");
+    writeFileSync(registry, JSON.stringify({ "40020": mine }));
+    await new ReservedPorts(mine, undefined, host).update(async () => [40020, 40021]);
+    expect(readFileSync(sysctl, "utf8")).toBe("1234,40020-40021\n");
+    await new ReservedPorts(mine, undefined, host).update(async () => []);
+    expect(readFileSync(sysctl, "utf8")).toBe("1234\n");
+    expect(JSON.parse(readFileSync(registry, "utf8"))).toEqual({});
+  });
+});
