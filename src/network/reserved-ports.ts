@@ -132,9 +132,12 @@ export class ReservedPorts {
     // The state dirs each entry of ctrd's is held for: this one if it still publishes the port, the
     // others while they record it (one removed, or that crashed between list and record, no longer does).
     const holders = new Map<number, string[]>();
+    const records = new Map<string, Set<number>>();
+    const recordOf = (owner: string): Set<number> =>
+      records.get(owner) ?? records.set(owner, recordedBy(owner)).get(owner) ?? new Set();
     for (const [port, owners] of Object.entries(registry)) {
       const number = Number(port);
-      const others = owners.filter((owner) => owner !== this.stateDir && recordedBy(owner).has(number));
+      const others = owners.filter((owner) => owner !== this.stateDir && recordOf(owner).has(number));
       holders.set(number, ours.has(number) && wanted.has(number) ? [this.stateDir, ...others] : others);
     }
     for (const port of ours) {
