@@ -313,6 +313,36 @@ describe("several EndpointsConfig at create (API 1.44) with dockerode", () => {
 });
 
 describe("a container's own address (--ip, IPAMConfig.IPv4Address)", () => {
+  it("an address asked for on another container's network (container:NAME) is refused, not dropped", {
+    timeout: 120_000,
+  }, async () => {
+    const name = `ipshare${Date.now().toString(36)}`;
+    const [donor, sharer] = [`${name}-donor`, `${name}-sharer`];
+    const client = new Docker({ socketPath: engine.socket });
+    try {
+      await docker(["create", "--name", donor, engine.image, "sleep", "600"]);
+      const mode = `container:${donor}`;
+      // dockerd's verifyNetworkingConfig: validateEndpointSettings on every endpoint, the mode's too.
+      const refused = await client
+        .createContainer({
+          name: sharer,
+          Image: engine.image,
+          Cmd: ["true"],
+          HostConfig: { NetworkMode: mode },
+          NetworkingConfig: { EndpointsConfig: { [mode]: { IPAMConfig: { IPv4Address: "10.99.0.5" } } } },
+        })
+        .then(
+          () => undefined,
+          (err: { statusCode?: number; message: string }) => err,
+        );
+      expect(refused?.statusCode).toBe(400);
+      expect(refused?.message).toMatch(/user specified IP address is supported on user defined networks only/);
+      expect((await engine.docker(["inspect", sharer])).code).not.toBe(0);
+    } finally {
+      await engine.docker(["rm", "-f", donor, sharer]);
+    }
+  });
+
   it("docker run --ip and network connect --ip give the address asked for, refused as dockerd refuses it", {
     timeout: 240_000,
   }, async () => {
