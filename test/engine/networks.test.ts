@@ -336,7 +336,9 @@ describe("a container's own address (--ip, IPAMConfig.IPv4Address)", () => {
           (err: { statusCode?: number; message: string }) => err,
         );
       expect(refused?.statusCode).toBe(400);
-      expect(refused?.message).toMatch(/user specified IP address is supported on user defined networks only/);
+      expect(refused?.message).toMatch(
+        /user specified IP address is supported on user defined networks only/,
+      );
       expect((await engine.docker(["inspect", sharer])).code).not.toBe(0);
     } finally {
       await engine.docker(["rm", "-f", donor, sharer]);
