@@ -422,7 +422,7 @@ export class NetworkManager {
         opts.ipv4Address !== undefined,
       );
       this.plugins.checkAll(config);
-      record = {
+      const fresh: AttachmentRecord = {
         version: 1,
         namespace: opts.namespace,
         containerId: opts.containerId,
@@ -446,7 +446,10 @@ export class NetworkManager {
           : {}),
       };
       // Recorded before the plugins run, as an attach's record is: a crash from here on is found by the GC.
-      await this.writeNewRecord(record, definition, signal);
+      // Undone (its DEL) only once written: before, no plugin ran, and a DEL for a network removed
+      // meanwhile would make host-local's dir of it again, left for good.
+      await this.writeNewRecord(fresh, definition, signal);
+      record = fresh;
       await this.runPlugins(record, signal, false);
       return publicView(record);
     } catch (err) {

@@ -27,7 +27,8 @@ export interface ReservedPortsHost {
   /** The list is the host's, shared by every state dir: one lock for all who change it. */
   lock: string;
   /**
-   * Which state dir added each of ctrd's entries, host-wide: a state dir removed with entries still
+   * Which state dirs hold each of ctrd's entries, host-wide (two publish one port number on different
+   * host addresses: it stays listed until neither does): a state dir removed with entries still
    * listed (a test's temporary dir, a data root wiped while containers published ports) has no one left
    * to take them out, so the next update of any state dir does, once that dir no longer records them.
    */
@@ -118,7 +119,8 @@ export class ReservedPorts {
   }
 
   private updateLocked(wanted: Set<number>): void {
-    const ours = this.ours();
+    const registry = this.registry();
+    const ours = this.ours(registry);
     let list: Set<number>;
     try {
       list = parsePortList(readFileSync(this.host.sysctl, "utf8"));
@@ -127,54 +129,81 @@ export class ReservedPorts {
       return;
     }
     const before = formatPortList(list);
+    // The state dirs each entry of ctrd's is held for: this one if it still publishes the port, the
+    // others while they record it (one removed, or that crashed between list and record, no longer does).
+    const holders = new Map<number, string[]>();
+    const records = new Map<string, Set<number>>();
+    const recordOf = (owner: string): Set<number> =>
+      records.get(owner) ?? records.set(owner, recordedBy(owner)).get(owner) ?? new Set();
+    for (const [port, owners] of Object.entries(registry)) {
+      const number = Number(port);
+      const others = owners.filter((owner) => owner !== this.stateDir && recordOf(owner).has(number));
+      holders.set(number, ours.has(number) && wanted.has(number) ? [this.stateDir, ...others] : others);
+    }
     for (const port of ours) {
-      if (!wanted.has(port)) {
-        list.delete(port);
-        ours.delete(port);
-      }
+      if (wanted.has(port)) continue;
+      ours.delete(port);
+      // Another state dir publishing the same port number (on another host address) still holds it.
+      if ((holders.get(port) ?? []).length === 0) list.delete(port);
     }
     for (const port of wanted) {
-      // A port the administrator reserved stays theirs: not recorded, so never removed.
-      if (!list.has(port)) {
+      // A port the administrator reserved stays theirs: not recorded, so never removed. One another state
+      // dir added is held for this one too, so that it stays listed while either publishes it.
+      const others = holders.get(port) ?? [];
+      if (!list.has(port) || others.length > 0) {
         list.add(port);
         ours.add(port);
       }
     }
-    const registry = this.registry();
-    for (const [port, owner] of Object.entries(registry)) {
-      const number = Number(port);
-      if (owner === this.stateDir) {
-        if (!ours.has(number)) delete registry[port];
-      } else if (!recordedBy(owner).has(number)) {
-        // Its state dir no longer records it (removed, or it crashed between list and record): an orphan.
-        list.delete(number);
-        delete registry[port];
-      }
+    for (const port of ours) {
+      const owners = holders.get(port) ?? [];
+      if (!owners.includes(this.stateDir)) holders.set(port, [...owners, this.stateDir]);
     }
-    for (const port of ours) registry[String(port)] = this.stateDir;
+    const written: Record<string, string | string[]> = {};
+    for (const [port, owners] of holders) {
+      if (owners.length === 0) {
+        // Its state dirs no longer record it (removed, or it crashed between list and record): an orphan.
+        list.delete(port);
+        continue;
+      }
+      // One owner as a string, the form that earlier versions read.
+      written[String(port)] = owners.length === 1 ? (owners[0] as string) : owners;
+    }
     // The registry first: a crash after it leaves an entry the next update finds unrecorded and takes out
     // (and re-adds, if this state dir still publishes it), where one after the list would leave it for good.
-    writeFileSync(this.host.registry, JSON.stringify(registry));
+    writeFileSync(this.host.registry, JSON.stringify(written));
     const after = formatPortList(list);
     if (after !== before) writeFileSync(this.host.sysctl, `${after}\n`);
     writeFileSync(this.recordPath(), JSON.stringify([...ours].sort((a, b) => a - b)));
   }
 
-  private registry(): Record<string, string> {
+  /** Each registered port's state dirs (a string for one, as earlier versions wrote it, or a list). */
+  private registry(): Record<string, string[]> {
+    const registry: Record<string, string[]> = {};
     try {
       const parsed: unknown = JSON.parse(readFileSync(this.host.registry, "utf8"));
       if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed))
-        return Object.fromEntries(
-          Object.entries(parsed).filter(
-            (entry): entry is [string, string] => isPort(Number(entry[0])) && typeof entry[1] === "string",
-          ),
-        );
+        for (const [port, owners] of Object.entries(parsed)) {
+          const dirs = (Array.isArray(owners) ? owners : [owners]).filter(
+            (owner): owner is string => typeof owner === "string",
+          );
+          if (isPort(Number(port)) && dirs.length > 0) registry[port] = dirs;
+        }
     } catch {}
-    return {};
+    return registry;
   }
 
-  private ours(): Set<number> {
-    return recordedBy(this.stateDir);
+  /**
+   * The entries this state dir added: its record's, and those the registry names it for. The registry
+   * is written before the kernel's list and the record after it, so an update that died between the
+   * two left an entry only the registry attributes to it; read as the administrator's, it would stay
+   * listed for good.
+   */
+  private ours(registry = this.registry()): Set<number> {
+    const ours = recordedBy(this.stateDir);
+    for (const [port, owners] of Object.entries(registry))
+      if (owners.includes(this.stateDir)) ours.add(Number(port));
+    return ours;
   }
 
   private recordPath(): string {

@@ -313,6 +313,83 @@ describe("several EndpointsConfig at create (API 1.44) with dockerode", () => {
 });
 
 describe("a container's own address (--ip, IPAMConfig.IPv4Address)", () => {
+  it("an own address stays across a restart and is free again once disconnected or removed", {
+    timeout: 120_000,
+  }, async () => {
+    const name = `ipkeep${Date.now().toString(36)}`;
+    const subnet = uniqueSubnet();
+    const prefix = subnet.split(".").slice(0, 3).join(".");
+    await docker(["network", "create", "--subnet", subnet, name]);
+    const details = await networkOf(name);
+    const addressOf = async (container: string): Promise<string> =>
+      docker(["inspect", "-f", `{{(index .NetworkSettings.Networks "${name}").IPAddress}}`, container]);
+    const run = (container: string, address: string): Promise<string> =>
+      docker([
+        "run",
+        "-d",
+        "--name",
+        container,
+        "--network",
+        name,
+        "--ip",
+        address,
+        engine.image,
+        "sleep",
+        "600",
+      ]);
+    try {
+      await run(`${name}-a`, `${prefix}.10`);
+      await docker(["restart", "-t", "0", `${name}-a`]);
+      expect(await addressOf(`${name}-a`)).toBe(`${prefix}.10`);
+      expect(await docker(["exec", `${name}-a`, "sh", "-c", "ip -o -4 addr show eth0"])).toContain(
+        `inet ${prefix}.10/24`,
+      );
+      await docker(["rm", "-f", `${name}-a`]);
+      await run(`${name}-b`, `${prefix}.10`);
+      await docker(["run", "-d", "--name", `${name}-c`, engine.image, "sleep", "600"]);
+      await docker(["network", "connect", "--ip", `${prefix}.20`, name, `${name}-c`]);
+      await docker(["network", "disconnect", name, `${name}-c`]);
+      await run(`${name}-d`, `${prefix}.20`);
+      expect(await addressOf(`${name}-d`)).toBe(`${prefix}.20`);
+    } finally {
+      await engine.docker(["rm", "-f", `${name}-a`, `${name}-b`, `${name}-c`, `${name}-d`]);
+    }
+    expectNothingLeft(name, details);
+    await docker(["network", "rm", name]);
+  });
+
+  it("an address asked for on another container's network (container:NAME) is refused, not dropped", {
+    timeout: 120_000,
+  }, async () => {
+    const name = `ipshare${Date.now().toString(36)}`;
+    const [donor, sharer] = [`${name}-donor`, `${name}-sharer`];
+    const client = new Docker({ socketPath: engine.socket });
+    try {
+      await docker(["create", "--name", donor, engine.image, "sleep", "600"]);
+      const mode = `container:${donor}`;
+      // dockerd's verifyNetworkingConfig: validateEndpointSettings on every endpoint, the mode's too.
+      const refused = await client
+        .createContainer({
+          name: sharer,
+          Image: engine.image,
+          Cmd: ["true"],
+          HostConfig: { NetworkMode: mode },
+          NetworkingConfig: { EndpointsConfig: { [mode]: { IPAMConfig: { IPv4Address: "10.99.0.5" } } } },
+        })
+        .then(
+          () => undefined,
+          (err: { statusCode?: number; message: string }) => err,
+        );
+      expect(refused?.statusCode).toBe(400);
+      expect(refused?.message).toMatch(
+        /user specified IP address is supported on user defined networks only/,
+      );
+      expect((await engine.docker(["inspect", sharer])).code).not.toBe(0);
+    } finally {
+      await engine.docker(["rm", "-f", donor, sharer]);
+    }
+  });
+
   it("docker run --ip and network connect --ip give the address asked for, refused as dockerd refuses it", {
     timeout: 240_000,
   }, async () => {

@@ -1082,6 +1082,9 @@ describe("removeNetwork racing an attach or a connect", { timeout: 240_000 }, ()
         manager.connect({ namespace: fx.namespace, containerId: id, network: name }),
       );
       expect((await manager.attachments(fx.namespace, id)).map((a) => a.network)).toEqual(["bridge"]);
+      // Nor its IPAM state (host-local's DEL makes its dir for a network it does not know).
+      expect(existsSync(join(stateDir(), "ipam", name))).toBe(false);
+      expect(existsSync(join(stateDir(), "releasing", name))).toBe(false);
     } finally {
       await manager.detach(fx.namespace, id);
       removeLeftovers(bridge, name);

@@ -119,3 +119,62 @@ describe("locks", () => {
     expect(JSON.parse(readFileSync(registry, "utf8"))).toEqual({});
   });
 });
+
+describe("the kernel's reserved ports after a crash", () => {
+  test("an entry added to the kernel's list by an update that died before its record is taken out by the next update of the same state dir", async () => {
+    // updateLocked writes the registry, then the kernel's list, then the state dir's record: a ctrd
+    // killed between the last two leaves the list and registry holding the port and the record not.
+    const sysctl = join(dir, "crash-list");
+    const registry = join(dir, "crash-registry.json");
+    const host = { sysctl, lock: join(dir, "crash.lock"), lockWaitMs: 2000, registry };
+    const mine = mkdtempSync(join(dir, "crashed-"));
+    writeFileSync(sysctl, "1234,40020\n");
+    writeFileSync(registry, JSON.stringify({ "40020": mine }));
+    // Its container is gone: nothing published.
+    await new ReservedPorts(mine, undefined, host).update(async () => []);
+    expect(readFileSync(sysctl, "utf8")).toBe("1234\n");
+    expect(JSON.parse(readFileSync(registry, "utf8"))).toEqual({});
+
+    // Its container still publishes the port: kept, and taken out once it no longer does.
+    writeFileSync(sysctl, "1234,40020\n");
+    writeFileSync(registry, JSON.stringify({ "40020": mine }));
+    await new ReservedPorts(mine, undefined, host).update(async () => [40020, 40021]);
+    expect(readFileSync(sysctl, "utf8")).toBe("1234,40020-40021\n");
+    await new ReservedPorts(mine, undefined, host).update(async () => []);
+    expect(readFileSync(sysctl, "utf8")).toBe("1234\n");
+    expect(JSON.parse(readFileSync(registry, "utf8"))).toEqual({});
+  });
+});
+
+test("a port two state dirs publish (on different host addresses) stays reserved until neither does", async () => {
+  // -p 127.0.0.1:40060:80 under one data root and -p 127.0.0.2:40060:80 under another: one port number
+  // in the kernel's list, which the first to stop publishing it must not take out while the other still does.
+  const sysctl = join(dir, "shared-list");
+  const registry = join(dir, "shared-registry.json");
+  const host = { sysctl, lock: join(dir, "shared.lock"), lockWaitMs: 2000, registry };
+  const first = mkdtempSync(join(dir, "first-"));
+  const second = mkdtempSync(join(dir, "second-"));
+  writeFileSync(sysctl, "1234\n");
+  for (const [stopsFirst, stopsLast] of [
+    [first, second],
+    [second, first],
+  ] as const) {
+    await new ReservedPorts(first, undefined, host).update(async () => [40060]);
+    await new ReservedPorts(second, undefined, host).update(async () => [40060]);
+    expect(readFileSync(sysctl, "utf8")).toBe("1234,40060\n");
+    await new ReservedPorts(stopsFirst, undefined, host).update(async () => []);
+    expect(readFileSync(sysctl, "utf8")).toBe("1234,40060\n");
+    await new ReservedPorts(stopsLast, undefined, host).update(async () => []);
+    expect(readFileSync(sysctl, "utf8")).toBe("1234\n");
+    expect(JSON.parse(readFileSync(registry, "utf8"))).toEqual({});
+  }
+  // One of them removed while both publish it (a test's temporary dir): the other still holds it.
+  await new ReservedPorts(first, undefined, host).update(async () => [40060]);
+  await new ReservedPorts(second, undefined, host).update(async () => [40060]);
+  rmSync(first, { recursive: true });
+  await new ReservedPorts(second, undefined, host).update(async () => [40060]);
+  expect(readFileSync(sysctl, "utf8")).toBe("1234,40060\n");
+  await new ReservedPorts(second, undefined, host).update(async () => []);
+  expect(readFileSync(sysctl, "utf8")).toBe("1234\n");
+  expect(JSON.parse(readFileSync(registry, "utf8"))).toEqual({});
+});

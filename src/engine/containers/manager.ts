@@ -18,6 +18,7 @@ import type { EventBus } from "../events.js";
 import type { ImageSource, PreparedRootfs } from "../image-source.js";
 import {
   checkConnectable,
+  checkEndpointIpam,
   checkNotRemoved,
   type EndpointIpamConfig,
   type EngineNetworks,
@@ -233,7 +234,11 @@ export class ContainerManager {
         }
       }
       // On another container's network (container:NAME): no network of its own; that one's namespace and
-      // name files are joined at each start.
+      // name files are joined at each start. An address asked for there is refused, as dockerd refuses
+      // it on any network but a user one, not dropped.
+      if (sharedWith(record.HostConfig.NetworkMode))
+        for (const [, endpoint] of requested)
+          checkEndpointIpam(record.HostConfig.NetworkMode, undefined, endpoint.IPAMConfig);
       const plan: NetworkPlan = sharedWith(record.HostConfig.NetworkMode)
         ? { host: false, hostsPath: "", resolvConfPath: "", hostnamePath: "", endpoints: {}, ports: {} }
         : await networks.attach(
