@@ -155,4 +155,58 @@ describe("published ports follow the container's runs (ctrd serve, docker CLI)",
       rmSync(control, { recursive: true, force: true });
     }
   });
+  it("frees the port of a container that died while ctrd serve was down, when serve starts again", async () => {
+    const port = await freePort();
+    const started = await engine.docker([
+      "run",
+      "-d",
+      "--name",
+      "web-d",
+      "-p",
+      `127.0.0.1:${port}:80`,
+      engine.image,
+      ...serving("d"),
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    expect(await page(port)).toBe("d\n");
+    const pid = Number((await engine.docker(["inspect", "-f", "{{.State.Pid}}", "web-d"])).stdout.trim());
+    await engine.stopServe("SIGKILL");
+    try {
+      // The container's own process (this test started it), killed while nothing follows it.
+      process.kill(pid, "SIGKILL");
+      await waitFor(async () => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }, "the container's process ending");
+    } finally {
+      await engine.startServe();
+    }
+    await waitFor(
+      async () =>
+        (await engine.docker(["inspect", "-f", "{{.State.Status}}", "web-d"])).stdout.trim() === "exited",
+      "the exit found at start-up",
+    );
+    expect(await engine.docker(["port", "web-d"])).toMatchObject({ code: 0, stdout: "" });
+    expect(forwardingRules(port)).toEqual([]);
+    expect(reserved(port)).toBe(false);
+    const other = await engine.docker([
+      "run",
+      "-d",
+      "--name",
+      "web-e",
+      "-p",
+      `127.0.0.1:${port}:80`,
+      engine.image,
+      ...serving("e"),
+    ]);
+    expect(other.code, other.stderr).toBe(0);
+    expect(await page(port)).toBe("e\n");
+    expect((await engine.docker(["rm", "-f", "web-d", "web-e"])).code).toBe(0);
+    expect(forwardingRules(port)).toEqual([]);
+    expect(reserved(port)).toBe(false);
+  });
 });
