@@ -34,6 +34,12 @@ function reserved(port: number): boolean {
     });
 }
 
+/** Nothing of a published `port` left: no forwarding rule, no kernel reservation. */
+function expectReleased(port: number): void {
+  expect(forwardingRules(port)).toEqual([]);
+  expect(reserved(port)).toBe(false);
+}
+
 async function page(port: number): Promise<string> {
   return fetchWhenUp(`http://127.0.0.1:${port}/`);
 }
@@ -71,8 +77,7 @@ describe("published ports follow the container's runs (ctrd serve, docker CLI)",
 
     expect((await engine.docker(["stop", "-t", "1", "web-a"])).code).toBe(0);
     expect(await engine.docker(["port", "web-a"])).toMatchObject({ code: 0, stdout: "" });
-    expect(forwardingRules(port)).toEqual([]);
-    expect(reserved(port)).toBe(false);
+    expectReleased(port);
 
     const second = await engine.docker([
       "run",
@@ -100,8 +105,7 @@ describe("published ports follow the container's runs (ctrd serve, docker CLI)",
     expect((await engine.docker(["port", "web-a"])).stdout).toBe(`80/tcp -> 127.0.0.1:${port}\n`);
 
     expect((await engine.docker(["rm", "-f", "web-a"])).code).toBe(0);
-    expect(forwardingRules(port)).toEqual([]);
-    expect(reserved(port)).toBe(false);
+    expectReleased(port);
   });
 
   it("gives a restart policy's next run its port again, and frees it when the container is done", async () => {
@@ -147,8 +151,7 @@ describe("published ports follow the container's runs (ctrd serve, docker CLI)",
         return state.stdout.trim() === "exited 1";
       }, "the container exiting for good");
       expect(await engine.docker(["port", "web-r"])).toMatchObject({ code: 0, stdout: "" });
-      expect(forwardingRules(port)).toEqual([]);
-      expect(reserved(port)).toBe(false);
+      expectReleased(port);
       expect((await engine.docker(["rm", "web-r"])).code).toBe(0);
     } finally {
       await engine.docker(["rm", "-f", "web-r"]);
@@ -191,8 +194,7 @@ describe("published ports follow the container's runs (ctrd serve, docker CLI)",
       "the exit found at start-up",
     );
     expect(await engine.docker(["port", "web-d"])).toMatchObject({ code: 0, stdout: "" });
-    expect(forwardingRules(port)).toEqual([]);
-    expect(reserved(port)).toBe(false);
+    expectReleased(port);
     const other = await engine.docker([
       "run",
       "-d",
@@ -206,7 +208,6 @@ describe("published ports follow the container's runs (ctrd serve, docker CLI)",
     expect(other.code, other.stderr).toBe(0);
     expect(await page(port)).toBe("e\n");
     expect((await engine.docker(["rm", "-f", "web-d", "web-e"])).code).toBe(0);
-    expect(forwardingRules(port)).toEqual([]);
-    expect(reserved(port)).toBe(false);
+    expectReleased(port);
   });
 });
