@@ -141,11 +141,15 @@ export class CniNetworks implements EngineNetworks {
     try {
       return portsView(await this.manager.publishPorts(this.namespace, record.Id, opts));
     } catch (err) {
-      // dockerd's words (its port allocator's, through the endpoint join of the start), a 500 as there.
+      // dockerd's words (its port allocator's, or its userland proxy's bind for a port a host process
+      // holds, through the endpoint join of the start), a 500 as there.
       if (!(err instanceof HostPortTakenError)) throw err;
+      const why = err.byHost
+        ? `Error starting userland proxy: listen ${err.protocol}4 ${err.binding}: bind: address already in use`
+        : `Bind for ${err.binding} failed: port is already allocated`;
       throw new EngineError(
         500,
-        `driver failed programming external connectivity on endpoint ${record.Name.slice(1)} (${record.Id}): Bind for ${err.binding} failed: port is already allocated`,
+        `driver failed programming external connectivity on endpoint ${record.Name.slice(1)} (${record.Id}): ${why}`,
         { cause: err },
       );
     }

@@ -34,11 +34,16 @@ function probe(protocol: PortProtocol, hostIp: string, port: number): Promise<nu
   });
 }
 
-/** A requested host port that another container publishes or a host process holds; `binding` is `hostIp:port`. */
+/**
+ * A requested host port that another container publishes (`byHost` false) or a host process holds
+ * (`byHost` true); `binding` is `hostIp:port`.
+ */
 export class HostPortTakenError extends FailedPreconditionError {
   constructor(
     message: string,
     readonly binding: string,
+    readonly protocol: PortProtocol,
+    readonly byHost: boolean,
   ) {
     super(message);
   }
@@ -68,12 +73,16 @@ export async function allocateHostPorts(
         throw new HostPortTakenError(
           `host port ${describe(request)} is already published by ${clash.owner}`,
           `${hostIp}:${hostPort}`,
+          request.protocol,
+          false,
         );
       }
       if ((await probe(request.protocol, hostIp, hostPort)) === 0) {
         throw new HostPortTakenError(
           `host port ${describe(request)} is already in use on the host`,
           `${hostIp}:${hostPort}`,
+          request.protocol,
+          true,
         );
       }
     } else {

@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -99,6 +100,19 @@ describe("published ports follow the container's runs (ctrd serve, docker CLI)",
 
     expect((await engine.docker(["rm", "-f", "web-b"])).code).toBe(0);
     expect(forwardingRules(port)).toEqual([]);
+    // A host process holding it meanwhile: dockerd's userland proxy's words.
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(port, "127.0.0.1", resolve));
+    try {
+      const held = await engine.docker(["start", "web-a"]);
+      expect(held.code).not.toBe(0);
+      expect(held.stderr).toContain(
+        `Error starting userland proxy: listen tcp4 127.0.0.1:${port}: bind: address already in use`,
+      );
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+    expectReleased(port);
     const again = await engine.docker(["start", "web-a"]);
     expect(again.code, again.stderr).toBe(0);
     expect(await page(port)).toBe("a\n");
