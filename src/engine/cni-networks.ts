@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import type { CallOptions } from "../libcontainerd/types/client.js";
 import { isErrorCode } from "../libcontainerd/types/errors.js";
+import { HostPortTakenError } from "../network/host-ports.js";
 import type { NetworkManager } from "../network/manager.js";
-import type { PortRequest } from "../network/ports.js";
+import type { PortMapping, PortRequest } from "../network/ports.js";
 import { AddressInUseError } from "../network/subnet.js";
 import {
   DEFAULT_NETWORK,
@@ -115,6 +116,7 @@ export class CniNetworks implements EngineNetworks {
         containerId: record.Id,
         network,
         ports: requests,
+        publishWhileRunning: true,
         dns: record.HostConfig.Dns,
         hostname,
         extraHosts: extraHosts(record),
@@ -123,12 +125,6 @@ export class CniNetworks implements EngineNetworks {
       })
       .catch(addressInUse);
     const own = writeNameFiles(record, dir, network === HOST_NETWORK);
-    const ports: NetworkPlan["ports"] = {};
-    for (const mapping of attachment.ports) {
-      const key = `${mapping.containerPort}/${mapping.protocol}`;
-      ports[key] = [...(ports[key] ?? []), { HostIp: mapping.hostIp, HostPort: String(mapping.hostPort) }];
-    }
-    for (const request of requests) ports[`${request.containerPort}/${request.protocol}`] ??= [];
     return {
       host: network === HOST_NETWORK,
       ...(attachment.netnsPath !== undefined ? { netnsPath: attachment.netnsPath } : {}),
@@ -136,8 +132,31 @@ export class CniNetworks implements EngineNetworks {
       resolvConfPath: attachment.resolvConfPath ?? own.resolvConfPath,
       hostnamePath: own.hostnamePath,
       endpoints: { [network]: await this.endpoint(record, attachment, aliases, opts, ipam) },
-      ports,
+      // Taken at start (publishPorts): a container that does not run shows none, as dockerd's.
+      ports: {},
     };
+  }
+
+  async publishPorts(record: ContainerRecord, opts?: CallOptions): Promise<ContainerRecord["Ports"]> {
+    try {
+      return portsView(await this.manager.publishPorts(this.namespace, record.Id, opts));
+    } catch (err) {
+      // dockerd's words (its port allocator's, or its userland proxy's bind for a port a host process
+      // holds, through the endpoint join of the start), a 500 as there.
+      if (!(err instanceof HostPortTakenError)) throw err;
+      const why = err.byHost
+        ? `Error starting userland proxy: listen ${err.protocol}4 ${err.binding}: bind: address already in use`
+        : `Bind for ${err.binding} failed: port is already allocated`;
+      throw new EngineError(
+        500,
+        `driver failed programming external connectivity on endpoint ${record.Name.slice(1)} (${record.Id}): ${why}`,
+        { cause: err },
+      );
+    }
+  }
+
+  async unpublishPorts(record: ContainerRecord, opts?: CallOptions): Promise<void> {
+    await this.manager.unpublishPorts(this.namespace, record.Id, opts);
   }
 
   async detach(record: ContainerRecord, opts?: CallOptions): Promise<void> {
@@ -229,6 +248,16 @@ export class CniNetworks implements EngineNetworks {
       ...(ipam?.IPv4Address !== undefined ? { IPAMConfig: { IPv4Address: ipam.IPv4Address } } : {}),
     };
   }
+}
+
+/** NetworkSettings.Ports for the mappings published. */
+function portsView(mappings: readonly PortMapping[]): ContainerRecord["Ports"] {
+  const ports: ContainerRecord["Ports"] = {};
+  for (const mapping of mappings) {
+    const key = `${mapping.containerPort}/${mapping.protocol}`;
+    ports[key] = [...(ports[key] ?? []), { HostIp: mapping.hostIp, HostPort: String(mapping.hostPort) }];
+  }
+  return ports;
 }
 
 /** dockerd's IPAM error for an address another endpoint holds: a 403 (libnetwork's ErrIPAlreadyAllocated). */

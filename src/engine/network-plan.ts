@@ -93,6 +93,14 @@ export interface EngineNetworks {
     opts?: CallOptions,
     ipam?: EndpointIpamConfig,
   ): Promise<EndpointRecord>;
+  /**
+   * Before each start of the task: its published ports taken (they are only recorded at attach, as
+   * dockerd allocates them when the sandbox's endpoints are joined) and their forwarding added;
+   * NetworkSettings.Ports of the run.
+   */
+  publishPorts(record: ContainerRecord, opts?: CallOptions): Promise<ContainerRecord["Ports"]>;
+  /** After the task ended (or failed to start): its published ports given back. Idempotent. */
+  unpublishPorts(record: ContainerRecord, opts?: CallOptions): Promise<void>;
   /** Takes the container off one network; true when its published ports went with it. */
   disconnect(record: ContainerRecord, network: string, opts?: CallOptions): Promise<boolean>;
 }

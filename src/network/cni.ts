@@ -111,10 +111,12 @@ export class CniPlugins {
     runtime: CniRuntime,
     signal?: AbortSignal,
     between?: (result: CniResult) => Promise<void>,
+    /** The result of plugins run before (a part of a chain run alone): the first step's prevResult. */
+    earlier?: CniResult,
   ): Promise<CniResult> {
-    let result: CniResult | undefined;
-    for (const group of steps(list.plugins)) {
-      if (result && between) await between(result);
+    let result: CniResult | undefined = earlier;
+    for (const [index, group] of steps(list.plugins).entries()) {
+      if (result && between && index > 0) await between(result);
       const prevResult = result;
       const outputs = await settleAll(
         group.map((plugin) => this.exec("ADD", list, plugin, runtime, prevResult, signal)),

@@ -34,6 +34,21 @@ function probe(protocol: PortProtocol, hostIp: string, port: number): Promise<nu
   });
 }
 
+/**
+ * A requested host port that another container publishes (`byHost` false) or a host process holds
+ * (`byHost` true); `binding` is `hostIp:port`.
+ */
+export class HostPortTakenError extends FailedPreconditionError {
+  constructor(
+    message: string,
+    readonly binding: string,
+    readonly protocol: PortProtocol,
+    readonly byHost: boolean,
+  ) {
+    super(message);
+  }
+}
+
 function describe(request: PortRequest | PortMapping): string {
   return `${request.hostIp ?? ANY_IPV4}:${request.hostPort}/${request.protocol}`;
 }
@@ -55,12 +70,20 @@ export async function allocateHostPorts(
     if (hostPort !== undefined) {
       const clash = taken.find((other) => sameHostBinding(other.port, { ...request, hostIp }));
       if (clash) {
-        throw new FailedPreconditionError(
+        throw new HostPortTakenError(
           `host port ${describe(request)} is already published by ${clash.owner}`,
+          `${hostIp}:${hostPort}`,
+          request.protocol,
+          false,
         );
       }
       if ((await probe(request.protocol, hostIp, hostPort)) === 0) {
-        throw new FailedPreconditionError(`host port ${describe(request)} is already in use on the host`);
+        throw new HostPortTakenError(
+          `host port ${describe(request)} is already in use on the host`,
+          `${hostIp}:${hostPort}`,
+          request.protocol,
+          true,
+        );
       }
     } else {
       for (let attempt = 0; hostPort === undefined; attempt++) {

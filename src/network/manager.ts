@@ -137,6 +137,8 @@ interface AttachmentRecord extends NetworkAttachment {
   config?: CniConfigList;
   capabilityArgs?: Record<string, unknown>;
   result?: CniResult;
+  /** Ports taken at each start rather than at attach (publishWhileRunning); `ports` holds them while taken. */
+  portRequests?: PortRequest[];
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -661,10 +663,25 @@ export class NetworkManager {
     if (definition && opts.ipv4Address !== undefined)
       record.capabilityArgs = staticAddressArgs(definition, opts.ipv4Address);
     this.assignPaths(record, dns);
-    if (requests.length === 0) {
+    if (requests.length > 0 && opts.publishWhileRunning) record.portRequests = requests;
+    if (requests.length === 0 || opts.publishWhileRunning) {
       await this.writeNewRecord(record, definition, signal);
       return record;
     }
+    await this.takePorts(record, requests, signal, () => this.writeNewRecord(record, definition, signal));
+    return record;
+  }
+
+  /**
+   * Under the ports lock: the host ports for `requests` checked against every other record's and
+   * allocated into the record (and portmap's runtime argument), then `save`d before the lock goes.
+   */
+  private async takePorts(
+    record: AttachmentRecord,
+    requests: readonly PortRequest[],
+    signal: AbortSignal | undefined,
+    save: () => Promise<void>,
+  ): Promise<void> {
     await withLock(this.lockPath("ports"), signal, async () => {
       const published = (await this.allRecords()).flatMap((other) =>
         other.ports.map((port) => ({ port, owner: `${other.namespace}/${other.containerId}` })),
@@ -679,11 +696,76 @@ export class NetworkManager {
           hostIP: port.hostIp,
         })),
       };
-      await this.writeNewRecord(record, definition, signal);
+      await save();
     });
     // After the ports lock, not under it: the host-wide list may have to wait for its lock.
     await this.updateReservedPorts();
-    return record;
+  }
+
+  /**
+   * For an attachment made with publishWhileRunning, before its task starts: its host ports taken
+   * (the same checks as attach's, against what other containers hold now) and portmap's rules added
+   * (its ADD alone, with the bridge's cached result). Nothing when they are taken already or none were
+   * asked for. On failure nothing stays taken. Returns the ports as published.
+   */
+  async publishPorts(namespace: string, containerId: string, opts?: CallOptions): Promise<PortMapping[]> {
+    const signal = callSignal(opts);
+    return withLock(this.lockPath(`container-${namespace}-${containerId}`), signal, async () => {
+      const record = await this.readRecord(namespace, containerId);
+      const requests = record?.portRequests ?? [];
+      if (!record || requests.length === 0 || record.ports.length > 0) return record?.ports ?? [];
+      const portmap = portmapOf(record);
+      if (!portmap || !record.result || !record.netnsPath) return [];
+      await this.takePorts(record, requests, signal, () =>
+        writeFileAtomic(this.pathOf(record), JSON.stringify(record)),
+      );
+      try {
+        await this.plugins.add(
+          portmap,
+          this.runtime(record, record.netnsPath),
+          signal,
+          undefined,
+          record.result,
+        );
+      } catch (err) {
+        await this.givePortsBack(record, portmap).catch((cleanup: unknown) =>
+          this.options.logger?.warn(
+            { err: cleanup, container: containerId },
+            "undoing a failed port publish",
+          ),
+        );
+        throw err;
+      }
+      return record.ports.map((port) => ({ ...port }));
+    });
+  }
+
+  /**
+   * When the task of an attachment made with publishWhileRunning has ended: portmap's rules removed
+   * (its DEL alone), the host ports and their reserved-ports entries given back. Idempotent.
+   */
+  async unpublishPorts(namespace: string, containerId: string, opts?: CallOptions): Promise<void> {
+    const signal = callSignal(opts);
+    await withLock(this.lockPath(`container-${namespace}-${containerId}`), signal, async () => {
+      const record = await this.readRecord(namespace, containerId);
+      if (!record?.portRequests || record.ports.length === 0) return;
+      const portmap = portmapOf(record);
+      if (portmap) await this.givePortsBack(record, portmap);
+    });
+  }
+
+  /** portmap's DEL, then the record without the ports (kept when the DEL fails, to be tried again). */
+  private async givePortsBack(record: AttachmentRecord, portmap: CniConfigList): Promise<void> {
+    const netns = record.netnsPath && isNetns(record.netnsPath) ? record.netnsPath : "";
+    await this.plugins.del(portmap, this.runtime(record, netns), record.result);
+    record.ports = [];
+    if (record.capabilityArgs) {
+      const { portMappings: _released, ...rest } = record.capabilityArgs;
+      if (Object.keys(rest).length > 0) record.capabilityArgs = rest;
+      else delete record.capabilityArgs;
+    }
+    await writeFileAtomic(this.pathOf(record), JSON.stringify(record));
+    await this.updateReservedPorts();
   }
 
   /**
@@ -1246,6 +1328,12 @@ export class NetworkManager {
   private lockPath(name: string): string {
     return join(this.options.stateDir, "locks", name);
   }
+}
+
+/** The record's chain with portmap alone (same list name: portmap names its chains by it and the CNI id). */
+function portmapOf(record: AttachmentRecord): CniConfigList | undefined {
+  const plugin = record.config?.plugins.find((candidate) => candidate.type === "portmap");
+  return record.config && plugin ? { ...record.config, plugins: [plugin] } : undefined;
 }
 
 /** A container's own address (--ip) refused as dockerd refuses it, before anything is set up. */

@@ -62,6 +62,11 @@ export interface AttachOptions extends CallOptions {
   network?: string;
   /** `[hostIp:][hostPort:]containerPort[/tcp|udp]` strings or parsed requests. */
   ports?: readonly (string | PortRequest)[];
+  /**
+   * The ports are only recorded: taken by `publishPorts` at each start of the task and given back by
+   * `unpublishPorts` when it ends, as dockerd holds a container's ports only while it runs.
+   */
+  publishWhileRunning?: boolean;
   /** Nameservers for the container's resolv.conf instead of the host's. */
   dns?: readonly string[];
   /** The container's hostname, added to its /etc/hosts entry (default: the container id). */

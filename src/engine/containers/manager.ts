@@ -391,12 +391,20 @@ export class ContainerManager {
         throw failed(err);
       },
     );
+    // As dockerd's endpoint join at each start: the host ports are taken now, not at create.
+    record.Ports = await this.deps.networks.publishPorts(record, opts).catch(async (err: unknown) => {
+      await this.forgetJoinedNamespaces(record);
+      await unmountContainerVolumes(record.Id, mountPoints, volumeHooks);
+      await this.unmountShm(record);
+      throw failed(err);
+    });
     const task = await container
       .newTask({
         ...opts,
         stdio: { stdin: record.Config.OpenStdin, stdout: true, stderr: true, terminal: record.Config.Tty },
       })
       .catch(async (err: unknown) => {
+        await this.releasePorts(record);
         await this.forgetJoinedNamespaces(record);
         await unmountContainerVolumes(record.Id, mountPoints, volumeHooks);
         await this.unmountShm(record);
@@ -414,6 +422,7 @@ export class ContainerManager {
     } catch (err) {
       await task.forceDelete().catch(() => {});
       await live.hub.finish();
+      await this.releasePorts(record);
       await this.forgetJoinedNamespaces(record);
       await unmountContainerVolumes(record.Id, mountPoints, volumeHooks);
       await this.unmountShm(record);
@@ -700,6 +709,9 @@ export class ContainerManager {
       events: this.deps.events,
     });
     await this.unmountShm(record);
+    // As dockerd's release of the sandbox's endpoints at exit: the ports are free for others until the
+    // next start (a restart policy's too) takes them again.
+    await this.releasePorts(record);
     const ranMs = Date.now() - Date.parse(record.State.StartedAt);
     record.State = {
       ...record.State,
@@ -722,6 +734,16 @@ export class ContainerManager {
         this.deps.logger.warn({ err, id: record.Id }, "could not auto-remove the container"),
       );
     }
+  }
+
+  /** The task's published ports given back (a failure is logged: the record keeps them for a later try). */
+  private async releasePorts(record: ContainerRecord): Promise<void> {
+    await this.deps.networks
+      .unpublishPorts(record)
+      .catch((err: unknown) =>
+        this.deps.logger.warn({ err, id: record.Id }, "could not release the container's published ports"),
+      );
+    record.Ports = {};
   }
 
   private shouldRestart(record: ContainerRecord, exitCode: number): boolean {
@@ -1290,6 +1312,7 @@ export class ContainerManager {
       }
     }
     await this.forgetJoinedNamespaces(record);
+    await this.releasePorts(record);
     const wasRunning = ["running", "paused", "restarting"].includes(record.State.Status);
     if (wasRunning) {
       record.State = {
