@@ -86,13 +86,14 @@ export class ReservedPorts {
   }
 
   private async run(published: () => Promise<Iterable<number>>): Promise<void> {
+    let holder: ProcessIdentity | undefined;
     try {
       // The network GC calls this at the start of every run and rm: with nothing published and nothing
       // of ours listed (the usual case), it neither takes the host-wide lock nor reads the list.
       if (new Set(await published()).size === 0 && this.ours().size === 0) return;
       // A holder this state dir or another already waited for in vain, still holding the lock: stopped,
       // not busy. Waited for again, it would cost every attach the whole wait.
-      const holder = await lockOwner(this.host.lock);
+      holder = await lockOwner(this.host.lock);
       if (holder && isAlive(holder) && sameProcess(holder, await lockOwner(this.stuckPath()))) {
         this.logger?.debug(
           { holder },
@@ -106,8 +107,11 @@ export class ReservedPorts {
       });
     } catch (err) {
       if (err instanceof DeadlineExceededError) {
-        const holder = await lockOwner(this.host.lock).catch(() => undefined);
-        if (holder) await writeFileAtomic(this.stuckPath(), JSON.stringify(holder)).catch(() => {});
+        // Stuck only if it held the lock the whole wait: one that took it since (the stuck one let go)
+        // is busy, and named stuck, its updates from then on would be skipped.
+        const after = await lockOwner(this.host.lock).catch(() => undefined);
+        if (after && holder && sameProcess(after, holder))
+          await writeFileAtomic(this.stuckPath(), JSON.stringify(after)).catch(() => {});
       }
       this.logger?.warn({ err }, "could not keep published ports out of the kernel's ephemeral ports");
     }

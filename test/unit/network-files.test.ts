@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   existsSync,
   mkdtempSync,
@@ -14,7 +14,13 @@ import { join } from "node:path";
 import pino from "pino";
 import { afterAll, describe, expect, test } from "vitest";
 import { LibcontainerdError } from "../../src/errors.js";
-import { acquireLock, removeOrphanTemporaries, thisProcess, withLock } from "../../src/network/files.js";
+import {
+  acquireLock,
+  identityOf,
+  removeOrphanTemporaries,
+  thisProcess,
+  withLock,
+} from "../../src/network/files.js";
 import { ReservedPorts } from "../../src/network/reserved-ports.js";
 
 const dir = mkdtempSync(join(tmpdir(), "net-files-"));
@@ -96,6 +102,34 @@ describe("locks", () => {
     expect(readFileSync(sysctl, "utf8")).toBe("40123\n");
     await reserved.update(async () => []);
     expect(readFileSync(sysctl, "utf8")).toBe("\n");
+  });
+
+  test("a holder that took the host lock during a wait in vain is not named stuck: only one that held it throughout", async () => {
+    const sysctl = join(dir, "ip_local_reserved_ports.2");
+    writeFileSync(sysctl, "\n");
+    const hostLock = join(dir, "host2.lock");
+    const stopped = spawn("sleep", ["60"], { stdio: "ignore" });
+    try {
+      await new Promise((resolve) => stopped.once("spawn", resolve));
+      writeFileSync(hostLock, JSON.stringify(identityOf(stopped.pid as number)));
+      const registry = join(dir, "registry2.json");
+      const reserved = new ReservedPorts(dir, undefined, {
+        sysctl,
+        lock: hostLock,
+        lockWaitMs: 300,
+        registry,
+      });
+      const updating = reserved.update(async () => [40124]);
+      // The first holder lets go and a busy one (this process) takes the lock while the update waits.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      writeFileSync(hostLock, JSON.stringify(thisProcess()));
+      await updating;
+      expect(existsSync(`${hostLock}.stuck`)).toBe(false);
+    } finally {
+      stopped.kill("SIGKILL");
+      rmSync(hostLock, { force: true });
+      rmSync(`${hostLock}.stuck`, { force: true });
+    }
   });
 
   test("entries a removed state dir left in the kernel's list are taken out by the next update of another", async () => {
