@@ -37,6 +37,13 @@ export const HOST_SUBNETS: HostSubnetsFiles = {
 export interface TakenSubnet {
   subnet: Ipv4Subnet;
   what: string;
+  /**
+   * A host route, not an address: it keeps a pool's pick off its subnets, and refuses no subnet given
+   * (--subnet, the default network's), as dockerd checks routes only when it picks from its pools
+   * (ipam's getPredefinedPool, netutils.CheckRouteOverlaps). A VPN's 10.0.0.0/8 covers the default
+   * 10.210.0.0/16, and the bridge's own more specific route wins for its subnet anyway.
+   */
+  route?: true;
 }
 
 /** One network of some state dir: its definition file (networks/NAME.json) and its id. */
@@ -171,7 +178,7 @@ export async function hostSubnets(skip: ReadonlySet<string>, signal?: AbortSigna
     const subnet = subnetOf(cidr);
     // Local and broadcast routes (table local) are the addresses above, /32 each.
     if (subnet && subnet.prefix < 32)
-      taken.push({ subnet, what: `host route ${cidr}${route.dev ? ` dev ${route.dev}` : ""}` });
+      taken.push({ subnet, what: `host route ${cidr}${route.dev ? ` dev ${route.dev}` : ""}`, route: true });
   }
   return taken;
 }

@@ -1217,7 +1217,7 @@ export class NetworkManager {
     let subnet: Ipv4Subnet;
     if (opts.subnet !== undefined) {
       subnet = parseSubnet(opts.subnet);
-      const clash = taken.find((other) => overlaps(subnet, other.subnet));
+      const clash = taken.find((other) => !other.route && overlaps(subnet, other.subnet));
       if (clash) {
         throw new FailedPreconditionError(
           `subnet ${opts.subnet} overlaps ${clash.what} (${formatSubnet(clash.subnet)})`,

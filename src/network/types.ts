@@ -46,7 +46,7 @@ export interface NetworkDetails extends NetworkInfo {
 
 export interface CreateNetworkOptions extends CallOptions {
   name: string;
-  /** IPv4 CIDR; default: a free /24 from USER_SUBNET_POOL. Refused when it overlaps another network or a host interface. */
+  /** IPv4 CIDR; default: a free /24 from USER_SUBNET_POOL. Refused when it overlaps another network (any state dir's) or a host interface's address; a host route does not refuse it (as dockerd). */
   subnet?: string;
   /** Default: the subnet's first address. */
   gateway?: string;

@@ -99,3 +99,21 @@ describe("subnets picked without --subnet", { timeout: 60_000 }, () => {
     expect(entries.map((entry) => entry.subnet)).toEqual([picked.subnet]);
   });
 });
+
+describe("a subnet given (--subnet, the default network's)", { timeout: 60_000 }, () => {
+  test("is not refused by a broader host route (a VPN's 10.0.0.0/8 over the default 10.210.0.0/16), as dockerd checks no route for a configured subnet", async () => {
+    // A TEST-NET-2 route to a portless bridge with no address (no dummy module here): the route is all the host check sees.
+    const device = uniqueBridge("troute");
+    execFileSync("ip", ["link", "add", device, "type", "bridge"]);
+    cleanups.push(() => {
+      execFileSync("ip", ["link", "delete", device]);
+    });
+    execFileSync("ip", ["link", "set", device, "up"]);
+    execFileSync("ip", ["route", "add", "198.51.100.0/24", "dev", device]);
+
+    const networks = manager(stateDir());
+    const bridge = uniqueBridge("tvpn");
+    const defined = await networks.createNetwork({ name: "bridge", bridge, subnet: "198.51.100.0/26" });
+    expect(defined.subnet).toBe("198.51.100.0/26");
+  });
+});
