@@ -47,7 +47,7 @@ export interface TakenSubnet {
 }
 
 /** One network of some state dir: its definition file (networks/NAME.json) and its id. */
-interface Holder {
+export interface Holder {
   definition: string;
   id: string;
   subnet: string;
@@ -69,24 +69,26 @@ export class HostSubnets {
    * caller's own to check), then its network is recorded and its definition written (by `claim.write`).
    */
   async claim(
-    isOurs: (definition: string) => boolean,
+    ours: { isOurs: (definition: string) => boolean; defined: Holder[] },
     signal: AbortSignal | undefined,
     decide: (held: TakenSubnet[]) => Claim,
   ): Promise<void> {
     await withLock(this.files.lock, signal, async () => {
-      const holders = this.liveHolders();
+      const holders = this.liveHolders().filter((holder) => !ours.isOurs(holder.definition));
       const claim = decide(
-        holders
-          .filter((holder) => !isOurs(holder.definition))
-          .map((holder) => ({
-            subnet: parseSubnet(holder.subnet),
-            what: `network ${holder.id.slice(0, 12)} of another ctrd state dir (${holder.definition})`,
-          })),
+        holders.map((holder) => ({
+          subnet: parseSubnet(holder.subnet),
+          what: `network ${holder.id.slice(0, 12)} of another ctrd state dir (${holder.definition})`,
+        })),
       );
       const { definition, id, subnet } = claim;
       // The record first: a crash before the definition leaves an entry the next claim finds orphaned.
+      // Ours are written again from our definitions: the record lives in /run (gone at each boot) and
+      // older builds kept none, while definitions stay; a network not attached since has no bridge
+      // address either, and another state dir would pick its subnet.
       this.write([
-        ...holders.filter((holder) => holder.definition !== definition),
+        ...holders,
+        ...ours.defined.filter((holder) => holder.definition !== definition),
         { definition, id, subnet },
       ]);
       await claim.write();

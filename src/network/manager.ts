@@ -1191,7 +1191,14 @@ export class NetworkManager {
     const ourDefinitions = dirname(definition);
     let network: NetworkInfo | undefined;
     await this.hostSubnets.claim(
-      (path) => dirname(path) === ourDefinitions,
+      {
+        isOurs: (path) => dirname(path) === ourDefinitions,
+        defined: others.map((other) => ({
+          definition: resolve(this.definitionPath(other.name)),
+          id: other.id,
+          subnet: other.subnet,
+        })),
+      },
       signal,
       (held) => {
         const defined = this.networkOf(opts, [...taken, ...held], ourBridges);

@@ -117,3 +117,23 @@ describe("a subnet given (--subnet, the default network's)", { timeout: 60_000 }
     expect(defined.subnet).toBe("198.51.100.0/26");
   });
 });
+
+describe("the host-wide record, gone at boot (/run) or never written by an older build", {
+  timeout: 60_000,
+}, () => {
+  test("a state dir's next create writes its networks into it again: another state dir does not pick a subnet of one not attached since", async () => {
+    const files = { lock: join(stateDir(), "subnets.lock"), registry: join(stateDir(), "subnets.json") };
+    const first = managerIn(stateDir(), { hostSubnets: files });
+    const second = managerIn(stateDir(), { hostSubnets: files });
+    cleanups.push(async () => {
+      for (const networks of [first, second])
+        for (const network of await networks.listNetworks()) await networks.removeNetwork(network.name);
+    });
+    const old = await first.createNetwork({ name: "old" });
+    rmSync(files.registry); // a reboot: /run/lock is a tmpfs
+    const added = await first.createNetwork({ name: "added" });
+
+    const picked = await second.createNetwork({ name: "apps" });
+    expect([old.subnet, added.subnet]).not.toContain(picked.subnet);
+  });
+});
