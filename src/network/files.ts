@@ -95,6 +95,14 @@ function isErrno(err: unknown, code: string): boolean {
 }
 
 /**
+ * In a directory of root's (made 0755 by the first lock), not /run/lock: that one is world-writable
+ * (1777), where any user could plant the record (forged entries holding every subnet), a lock naming a
+ * live pid, or a symlink at the record's or its temporary file's name that root's write follows
+ * (fs.protected_symlinks is 0 on many hosts).
+ */
+export const HOST_RUN_DIR = "/run/libcontainerd";
+
+/**
  * A lock shared by processes (several ctrd commands run at once): a file that only one exclusive
  * create succeeds on, holding its owner's identity so that a lock left by a crashed process is
  * taken over rather than waited on forever.

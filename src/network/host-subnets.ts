@@ -17,7 +17,7 @@ import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { abortError } from "../libcontainerd/call.js";
 import { InternalError } from "../libcontainerd/types/errors.js";
-import { withLock } from "./files.js";
+import { HOST_RUN_DIR, withLock } from "./files.js";
 import { type Ipv4Subnet, parseSubnet, subnetOf } from "./subnet.js";
 
 const run = promisify(execFile);
@@ -29,8 +29,8 @@ export interface HostSubnetsFiles {
 }
 
 export const HOST_SUBNETS: HostSubnetsFiles = {
-  lock: "/run/lock/libcontainerd-subnets.lock",
-  registry: "/run/lock/libcontainerd-subnets.json",
+  lock: `${HOST_RUN_DIR}/subnets.lock`,
+  registry: `${HOST_RUN_DIR}/subnets.json`,
 };
 
 /** A subnet that a new network must not overlap, and what holds it (for the error). */

@@ -18,7 +18,14 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { DeadlineExceededError } from "../errors.js";
-import { isAlive, lockOwner, type ProcessIdentity, withLock, writeFileAtomic } from "./files.js";
+import {
+  HOST_RUN_DIR,
+  isAlive,
+  lockOwner,
+  type ProcessIdentity,
+  withLock,
+  writeFileAtomic,
+} from "./files.js";
 
 /** The host's list, the lock every state dir takes to change it, and how long that lock is waited for. */
 export interface ReservedPortsHost {
@@ -43,8 +50,9 @@ export interface ReservedPortsHost {
 
 export const HOST_RESERVED_PORTS: ReservedPortsHost = {
   sysctl: "/proc/sys/net/ipv4/ip_local_reserved_ports",
-  lock: "/run/lock/libcontainerd-reserved-ports.lock",
-  registry: "/run/lock/libcontainerd-reserved-ports.json",
+  // Root's directory, not the world-writable /run/lock (see HOST_RUN_DIR).
+  lock: `${HOST_RUN_DIR}/reserved-ports.lock`,
+  registry: `${HOST_RUN_DIR}/reserved-ports.json`,
   lockWaitMs: 10_000,
 };
 

@@ -4,14 +4,15 @@
  * devices made here carry no traffic.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { FailedPreconditionError } from "../../src/libcontainerd/types/errors.js";
 import { HOST_SUBNETS } from "../../src/network/host-subnets.js";
 import { linkExists } from "../../src/network/links.js";
 import type { NetworkManager } from "../../src/network/manager.js";
+import { HOST_RESERVED_PORTS } from "../../src/network/reserved-ports.js";
 import { managerIn, uniqueBridge } from "../harness/network.js";
 
 const dirs: string[] = [];
@@ -135,5 +136,21 @@ describe("the host-wide record, gone at boot (/run) or never written by an older
 
     const picked = await second.createNetwork({ name: "apps" });
     expect([old.subnet, added.subnet]).not.toContain(picked.subnet);
+  });
+});
+
+describe("the host-wide records' directory", () => {
+  test("is root's, not world-writable (/run/lock is 1777: any user could plant the record, a lock or a symlink root's write follows)", async () => {
+    // The first create makes it.
+    const networks = manager(stateDir());
+    await networks.createNetwork({ name: "apps" });
+    for (const file of [HOST_SUBNETS.registry, HOST_RESERVED_PORTS.registry]) {
+      const dir = statSync(dirname(file));
+      expect({ file, uid: dir.uid, worldWritable: (dir.mode & 0o002) !== 0 }).toEqual({
+        file,
+        uid: 0,
+        worldWritable: false,
+      });
+    }
   });
 });
