@@ -131,7 +131,7 @@ describe("the host-wide record, gone at boot (/run) or never written by an older
         for (const network of await networks.listNetworks()) await networks.removeNetwork(network.name);
     });
     const old = await first.createNetwork({ name: "old" });
-    rmSync(files.registry); // a reboot: /run/lock is a tmpfs
+    rmSync(files.registry); // a reboot: /run is a tmpfs
     const added = await first.createNetwork({ name: "added" });
 
     const picked = await second.createNetwork({ name: "apps" });
