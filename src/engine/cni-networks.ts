@@ -178,6 +178,7 @@ export class CniNetworks implements EngineNetworks {
         namespace: this.namespace,
         containerId: record.Id,
         network,
+        ports: portRequests(record),
         ...(names.length > 0 ? { aliases: names } : {}),
         ...(ipam?.IPv4Address !== undefined ? { ipv4Address: ipam.IPv4Address } : {}),
       })

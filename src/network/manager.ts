@@ -417,9 +417,13 @@ export class NetworkManager {
           `container ${opts.containerId} (namespace ${opts.namespace}) is already connected to network ${opts.network}`,
         );
       }
+      // The sandbox on no network (all disconnected): this one becomes eth0, and the ports its own.
+      const requests = sandbox.config
+        ? []
+        : (opts.ports ?? []).map((port) => (typeof port === "string" ? parsePortSpec(port) : port));
       const config = this.configList(
         definition,
-        false,
+        requests.length > 0,
         !current.some(hasDefaultRoute),
         opts.ipv4Address !== undefined,
       );
@@ -446,6 +450,7 @@ export class NetworkManager {
         ...(opts.ipv4Address !== undefined
           ? { capabilityArgs: staticAddressArgs(definition, opts.ipv4Address) }
           : {}),
+        ...(requests.length > 0 ? { portRequests: requests } : {}),
       };
       // Recorded before the plugins run, as an attach's record is: a crash from here on is found by the GC.
       // Undone (its DEL) only once written: before, no plugin ran, and a DEL for a network removed

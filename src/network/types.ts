@@ -92,6 +92,12 @@ export interface ConnectOptions extends CallOptions {
   aliases?: readonly string[];
   /** Its own IPv4 address there (`docker network connect --ip`), as AttachOptions' ipv4Address. */
   ipv4Address?: string;
+  /**
+   * The container's port requests, published while it runs (as AttachOptions' with publishWhileRunning)
+   * when this network becomes its first (eth0: it was disconnected from every other), as dockerd gives
+   * a sandbox's port bindings to its first endpoint when it has none.
+   */
+  ports?: readonly (string | PortRequest)[];
 }
 
 /** What a container's network is; `applyNetwork` puts it into the spec. */

@@ -224,4 +224,131 @@ describe("published ports follow the container's runs (ctrd serve, docker CLI)",
     expect((await engine.docker(["rm", "-f", "web-d", "web-e"])).code).toBe(0);
     expectReleased(port);
   });
+  it("keeps a running container's port held when ctrd serve restarts and adopts it; docker restart republishes it once", async () => {
+    const port = await freePort();
+    const started = await engine.docker([
+      "run",
+      "-d",
+      "--name",
+      "web-f",
+      "-p",
+      `127.0.0.1:${port}:80`,
+      engine.image,
+      ...serving("f"),
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    expect(await page(port)).toBe("f\n");
+    const rules = forwardingRules(port);
+    expect(rules.length).toBeGreaterThan(0);
+    await engine.stopServe("SIGKILL");
+    await engine.startServe();
+    expect((await engine.docker(["inspect", "-f", "{{.State.Status}}", "web-f"])).stdout.trim()).toBe(
+      "running",
+    );
+    expect(forwardingRules(port)).toEqual(rules);
+    expect(reserved(port)).toBe(true);
+    expect((await engine.docker(["port", "web-f"])).stdout).toContain(`127.0.0.1:${port}`);
+    const other = await engine.docker([
+      "run",
+      "-d",
+      "--name",
+      "web-g",
+      "-p",
+      `127.0.0.1:${port}:80`,
+      engine.image,
+      ...serving("g"),
+    ]);
+    expect(other.code).not.toBe(0);
+    expect(other.stderr).toContain("port is already allocated");
+    expect(await page(port)).toBe("f\n");
+    const restarted = await engine.docker(["restart", "web-f"]);
+    expect(restarted.code, restarted.stderr).toBe(0);
+    expect(await page(port)).toBe("f\n");
+    expect(forwardingRules(port).length).toBe(rules.length);
+    expect((await engine.docker(["rm", "-f", "web-f", "web-g"])).code).toBe(0);
+    expectReleased(port);
+  });
+
+  it("gives back the port of a start whose task cannot be made, and re-picks -P ports at each start", async () => {
+    const port = await freePort();
+    const failed = await engine.docker([
+      "run",
+      "-d",
+      "--name",
+      "web-h",
+      "-p",
+      `127.0.0.1:${port}:80`,
+      engine.image,
+      "/no/such/binary",
+    ]);
+    expect(failed.code).not.toBe(0);
+    expectReleased(port);
+    const all = await engine.docker([
+      "run",
+      "-d",
+      "--name",
+      "web-i",
+      "-P",
+      "--expose",
+      "80",
+      engine.image,
+      ...serving("i"),
+    ]);
+    expect(all.code, all.stderr).toBe(0);
+    const hostPort = async (): Promise<number> =>
+      Number(
+        (await engine.docker(["port", "web-i", "80/tcp"])).stdout.trim().split("\n")[0]?.split(":").pop(),
+      );
+    const before = await hostPort();
+    expect(before).toBeGreaterThan(0);
+    expect(await page(before)).toBe("i\n");
+    expect((await engine.docker(["stop", "-t", "1", "web-i"])).code).toBe(0);
+    expectReleased(before);
+    expect((await engine.docker(["start", "web-i"])).code).toBe(0);
+    const after = await hostPort();
+    expect(after).toBeGreaterThan(0);
+    expect(await page(after)).toBe("i\n");
+    expect((await engine.docker(["rm", "-f", "web-h", "web-i"])).code).toBe(0);
+    expectReleased(after);
+    expectReleased(port);
+  });
+  // dockerd gives a container's port bindings to the first endpoint of a sandbox that has none
+  // (buildCreateEndpointOptions: not internal, no port map yet): connected again, they are published again.
+  it("publishes the ports again on a reconnect of the publishing network, running or stopped, and leaves no rule behind; two starts at once publish once", async () => {
+    const port = await freePort();
+    const started = await engine.docker([
+      "run",
+      "-d",
+      "--name",
+      "web-j",
+      "-p",
+      `127.0.0.1:${port}:80`,
+      engine.image,
+      ...serving("j"),
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    const rules = forwardingRules(port);
+    expect((await engine.docker(["stop", "-t", "1", "web-j"])).code).toBe(0);
+    const both = await Promise.all([engine.docker(["start", "web-j"]), engine.docker(["start", "web-j"])]);
+    for (const result of both) expect(result.code, result.stderr).toBe(0);
+    expect(await page(port)).toBe("j\n");
+    expect(forwardingRules(port)).toEqual(rules);
+    expect((await engine.docker(["network", "disconnect", "bridge", "web-j"])).code).toBe(0);
+    expectReleased(port);
+    expect((await engine.docker(["network", "connect", "bridge", "web-j"])).code).toBe(0);
+    expect(await page(port)).toBe("j\n");
+    expect((await engine.docker(["port", "web-j"])).stdout).toContain(`127.0.0.1:${port}`);
+    expect((await engine.docker(["stop", "-t", "1", "web-j"])).code).toBe(0);
+    expectReleased(port);
+    expect((await engine.docker(["start", "web-j"])).code).toBe(0);
+    expect(await page(port)).toBe("j\n");
+    expect((await engine.docker(["stop", "-t", "1", "web-j"])).code).toBe(0);
+    expect((await engine.docker(["network", "disconnect", "bridge", "web-j"])).code).toBe(0);
+    expect((await engine.docker(["network", "connect", "bridge", "web-j"])).code).toBe(0);
+    expect((await engine.docker(["start", "web-j"])).code).toBe(0);
+    expect(await page(port)).toBe("j\n");
+    expect(forwardingRules(port).length).toBe(rules.length);
+    expect((await engine.docker(["rm", "-f", "web-j"])).code).toBe(0);
+    expectReleased(port);
+  });
 });

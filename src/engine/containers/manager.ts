@@ -1031,6 +1031,17 @@ export class ContainerManager {
       checkConnectable(record, network);
       record.Networks[network] = await this.deps.networks.connect(record, network, aliases, opts, ipam);
       this.deps.store.save(record);
+      // Its first network again (all were disconnected): the ports are its, published now while it
+      // runs (a stopped one's at its next start). A port taken meanwhile fails the connect, undone.
+      if (isRunning(record)) {
+        record.Ports = await this.deps.networks.publishPorts(record, opts).catch(async (err: unknown) => {
+          await this.deps.networks.disconnect(record, network, opts);
+          delete record.Networks[network];
+          this.deps.store.save(record);
+          throw err;
+        });
+        this.deps.store.save(record);
+      }
     });
   }
 
