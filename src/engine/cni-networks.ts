@@ -138,6 +138,8 @@ export class CniNetworks implements EngineNetworks {
   }
 
   async publishPorts(record: ContainerRecord, opts?: CallOptions): Promise<ContainerRecord["Ports"]> {
+    // Most containers publish nothing: no lock and no record read at each of their starts.
+    if (portRequests(record).length === 0) return portsView([]);
     try {
       return portsView(await this.manager.publishPorts(this.namespace, record.Id, opts));
     } catch (err) {
@@ -156,6 +158,7 @@ export class CniNetworks implements EngineNetworks {
   }
 
   async unpublishPorts(record: ContainerRecord, opts?: CallOptions): Promise<void> {
+    if (portRequests(record).length === 0) return;
     await this.manager.unpublishPorts(this.namespace, record.Id, opts);
   }
 
